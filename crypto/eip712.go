@@ -1,0 +1,116 @@
+package crypto
+
+import (
+	"encoding/binary"
+
+	"github.com/holiman/uint256"
+)
+
+// The EIP-712 domain and message types tinypay signs. The adjudicator
+// contract hashes the same strings; a change here is a protocol change.
+const (
+	DomainName    = "tinypay"
+	DomainVersion = "1"
+
+	DomainType           = "EIP712Domain(string name,string version,uint256 chainId,address verifyingContract)"
+	BalanceProofType     = "BalanceProof(bytes32 channelId,uint64 nonce,uint256 transferred)"
+	CooperativeCloseType = "CooperativeClose(bytes32 channelId,uint256 balanceA,uint256 balanceB,uint64 expiry)"
+	WithdrawType         = "Withdraw(bytes32 channelId,address participant,uint256 totalWithdrawn,uint64 expiry)"
+)
+
+var (
+	domainTypeHash           = Keccak256([]byte(DomainType))
+	balanceProofTypeHash     = Keccak256([]byte(BalanceProofType))
+	cooperativeCloseTypeHash = Keccak256([]byte(CooperativeCloseType))
+	withdrawTypeHash         = Keccak256([]byte(WithdrawType))
+	domainNameHash           = Keccak256([]byte(DomainName))
+	domainVersionHash        = Keccak256([]byte(DomainVersion))
+)
+
+// Domain is the EIP-712 domain of one adjudicator contract on one chain. It
+// binds every digest to that chain and contract, so a signature can never be
+// replayed on another chain or against another deployment. Build it with
+// NewDomain; the zero value is not a valid domain.
+type Domain struct {
+	chainID  uint64
+	contract Address
+	sep      Hash
+}
+
+// NewDomain returns the tinypay domain for the adjudicator at contract on
+// the chain with the given id, with its separator computed once.
+func NewDomain(chainID uint64, contract Address) Domain {
+	var buf [5 * 32]byte
+	copy(buf[0:32], domainTypeHash[:])
+	copy(buf[32:64], domainNameHash[:])
+	copy(buf[64:96], domainVersionHash[:])
+	putUint64Word(buf[96:128], chainID)
+	putAddressWord(buf[128:160], contract)
+	return Domain{chainID: chainID, contract: contract, sep: Keccak256(buf[:])}
+}
+
+// ChainID returns the chain id of the domain.
+func (d Domain) ChainID() uint64 { return d.chainID }
+
+// Contract returns the verifying contract (the adjudicator) of the domain.
+func (d Domain) Contract() Address { return d.contract }
+
+// Separator returns the EIP-712 domain separator.
+func (d Domain) Separator() Hash { return d.sep }
+
+// BalanceProofDigest returns the digest a payer signs to state that it has
+// paid transferred (cumulative) in channel channelID, at nonce.
+func (d Domain) BalanceProofDigest(channelID Hash, nonce uint64, transferred *uint256.Int) Hash {
+	var buf [4 * 32]byte
+	copy(buf[0:32], balanceProofTypeHash[:])
+	copy(buf[32:64], channelID[:])
+	putUint64Word(buf[64:96], nonce)
+	transferred.PutUint256(buf[96:128])
+	return d.typed(Keccak256(buf[:]))
+}
+
+// CooperativeCloseDigest returns the digest both participants sign to close
+// channelID at once, paying balanceA and balanceB, valid until expiry (a chain
+// timestamp in seconds).
+func (d Domain) CooperativeCloseDigest(channelID Hash, balanceA, balanceB *uint256.Int, expiry uint64) Hash {
+	var buf [5 * 32]byte
+	copy(buf[0:32], cooperativeCloseTypeHash[:])
+	copy(buf[32:64], channelID[:])
+	balanceA.PutUint256(buf[64:96])
+	balanceB.PutUint256(buf[96:128])
+	putUint64Word(buf[128:160], expiry)
+	return d.typed(Keccak256(buf[:]))
+}
+
+// WithdrawDigest returns the digest both participants sign to let
+// participant withdraw up to totalWithdrawn (cumulative) from channelID while
+// it stays open, valid until expiry (a chain timestamp in seconds).
+func (d Domain) WithdrawDigest(channelID Hash, participant Address, totalWithdrawn *uint256.Int, expiry uint64) Hash {
+	var buf [5 * 32]byte
+	copy(buf[0:32], withdrawTypeHash[:])
+	copy(buf[32:64], channelID[:])
+	putAddressWord(buf[64:96], participant)
+	totalWithdrawn.PutUint256(buf[96:128])
+	putUint64Word(buf[128:160], expiry)
+	return d.typed(Keccak256(buf[:]))
+}
+
+func (d Domain) typed(structHash Hash) Hash {
+	var buf [2 + 32 + 32]byte
+	buf[0], buf[1] = 0x19, 0x01
+	copy(buf[2:34], d.sep[:])
+	copy(buf[34:66], structHash[:])
+	return Keccak256(buf[:])
+}
+
+// putUint64Word writes v as a 32-byte big-endian ABI word into w.
+func putUint64Word(w []byte, v uint64) {
+	clear(w[:24])
+	binary.BigEndian.PutUint64(w[24:32], v)
+}
+
+// putAddressWord writes a as a left-padded 32-byte ABI word into w.
+func putAddressWord(w []byte, a Address) {
+	clear(w[:12])
+	copy(w[12:32], a[:])
+}
