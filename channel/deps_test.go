@@ -15,7 +15,6 @@ import (
 // no goroutines, no network, storage or RPC libraries.
 func TestPure(t *testing.T) {
 	allowed := map[string]bool{
-		"encoding/binary":                   true,
 		"errors":                            true,
 		"fmt":                               true,
 		"github.com/holiman/uint256":        true,

@@ -1,7 +1,6 @@
 package channel
 
 import (
-	"encoding/binary"
 	"fmt"
 
 	"github.com/tinypay/tinypay/crypto"
@@ -72,20 +71,10 @@ func (p Params) Validate() error {
 	return nil
 }
 
-// ID returns the channel id, computed exactly as the adjudicator does:
-//
-//	keccak256(abi.encode(uint256 chainId, address adjudicator, address a,
-//	    address b, address token, uint64 challengePeriod, bytes32 salt))
+// ID returns the channel id, computed exactly as the adjudicator does (see
+// crypto.ChannelID).
 func (p Params) ID() ID {
-	var buf [7 * 32]byte
-	binary.BigEndian.PutUint64(buf[24:32], p.ChainID)
-	copy(buf[32+12:64], p.Adjudicator[:])
-	copy(buf[64+12:96], p.Participants[A][:])
-	copy(buf[96+12:128], p.Participants[B][:])
-	copy(buf[128+12:160], p.Asset[:])
-	binary.BigEndian.PutUint64(buf[160+24:192], p.ChallengePeriod)
-	copy(buf[192:224], p.Salt[:])
-	return crypto.Keccak256(buf[:])
+	return crypto.ChannelID(p.ChainID, p.Adjudicator, p.Participants[A], p.Participants[B], p.Asset, p.ChallengePeriod, p.Salt)
 }
 
 // Domain returns the EIP-712 domain the channel's messages are signed in.

@@ -10,6 +10,7 @@ import (
 	"testing"
 
 	"github.com/decred/dcrd/dcrec/secp256k1/v4"
+	"github.com/ethereum/go-ethereum/accounts/abi"
 	gethcommon "github.com/ethereum/go-ethereum/common"
 	"github.com/ethereum/go-ethereum/common/math"
 	gethcrypto "github.com/ethereum/go-ethereum/crypto"
@@ -471,3 +472,37 @@ func BenchmarkBalanceProofDigest(b *testing.B) {
 }
 
 func sepBytes(d Domain) []byte { s := d.Separator(); return s[:] }
+
+// TestChannelIDMatchesABI checks ChannelID against go-ethereum's ABI encoder
+// (abi.encode of the same seven values), which is what the contract hashes.
+func TestChannelIDMatchesABI(t *testing.T) {
+	ty := func(s string) abi.Type {
+		v, err := abi.NewType(s, "", nil)
+		if err != nil {
+			t.Fatal(err)
+		}
+		return v
+	}
+	args := abi.Arguments{
+		{Type: ty("uint256")}, {Type: ty("address")}, {Type: ty("address")}, {Type: ty("address")},
+		{Type: ty("address")}, {Type: ty("uint64")}, {Type: ty("bytes32")},
+	}
+	r := mrand.New(mrand.NewPCG(3, 4))
+	for range 50 {
+		chainID, period := r.Uint64(), r.Uint64()
+		var adj, a, b, tok Address
+		for _, x := range []*Address{&adj, &a, &b, &tok} {
+			h := randBytes32(r)
+			copy(x[:], h[:20])
+		}
+		salt := randBytes32(r)
+		enc, err := args.Pack(new(big.Int).SetUint64(chainID), gethcommon.Address(adj), gethcommon.Address(a),
+			gethcommon.Address(b), gethcommon.Address(tok), period, [32]byte(salt))
+		if err != nil {
+			t.Fatal(err)
+		}
+		if got, want := ChannelID(chainID, adj, a, b, tok, period, salt), Keccak256(enc); got != want {
+			t.Fatalf("ChannelID %s, abi %s", got, want)
+		}
+	}
+}

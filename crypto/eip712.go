@@ -114,3 +114,22 @@ func putAddressWord(w []byte, a Address) {
 	clear(w[:12])
 	copy(w[12:32], a[:])
 }
+
+// ChannelID returns the id the adjudicator gives a channel:
+//
+//	keccak256(abi.encode(uint256 chainId, address adjudicator, address a,
+//	    address b, address token, uint64 challengePeriod, bytes32 salt))
+//
+// The chain and contract are part of it, and the opener picks a fresh salt,
+// so an id is never reused, not even by the same two parties.
+func ChannelID(chainID uint64, adjudicator, a, b, token Address, challengePeriod uint64, salt Hash) Hash {
+	var buf [7 * 32]byte
+	putUint64Word(buf[0:32], chainID)
+	putAddressWord(buf[32:64], adjudicator)
+	putAddressWord(buf[64:96], a)
+	putAddressWord(buf[96:128], b)
+	putAddressWord(buf[128:160], token)
+	putUint64Word(buf[160:192], challengePeriod)
+	copy(buf[192:224], salt[:])
+	return Keccak256(buf[:])
+}

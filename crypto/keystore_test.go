@@ -9,8 +9,8 @@ import (
 	"strings"
 	"testing"
 
-	gethcrypto "github.com/ethereum/go-ethereum/crypto"
 	"github.com/ethereum/go-ethereum/accounts/keystore"
+	gethcrypto "github.com/ethereum/go-ethereum/crypto"
 )
 
 func TestKeystoreRoundTripAndGeth(t *testing.T) {
