@@ -1,0 +1,222 @@
+package store
+
+import (
+	"fmt"
+
+	storev1 "github.com/tinypay/tinypay/proto/tinypay/store/v1"
+)
+
+// Batch collects writes that commit together, all or nothing. Each Put
+// validates and encodes its record at once, so the caller may reuse or
+// change the message afterwards. A Put that fails returns an error wrapping
+// ErrInvalid (or ErrDuplicateKey for a payment key repeated within the
+// batch) and poisons the batch: Commit then returns that error and writes
+// nothing.
+//
+// Several puts of the same channel, proof or cursor in one batch keep the
+// last. A Batch is not safe for concurrent use and can be committed once.
+type Batch struct {
+	writes []kv           // channels, proofs and cursors, one per key
+	pos    map[string]int // key -> index in writes
+	proofs []proofPut     // one per proof key, in order of first put
+	logs   []logPut
+	idem   map[string]struct{}
+	payIDs map[[idLen]byte]struct{}
+	err    error
+	sealed bool
+}
+
+type kv struct{ k, v []byte }
+
+type proofPut struct {
+	w     int // index in writes
+	nonce uint64
+}
+
+type logPut struct {
+	val       []byte // encoding with seq 0
+	idemKey   string
+	paymentID [idLen]byte
+	isPayment bool
+}
+
+// NewBatch returns an empty batch.
+func NewBatch() *Batch { return new(Batch) }
+
+// Len returns the number of records in the batch (after merging repeated
+// keys), log entries included.
+func (b *Batch) Len() int { return len(b.writes) + len(b.logs) }
+
+// Err returns the error that poisoned the batch, if any.
+func (b *Batch) Err() error { return b.err }
+
+func (b *Batch) fail(err error) error {
+	if b.err == nil {
+		b.err = err
+	}
+	return err
+}
+
+func (b *Batch) check() error {
+	if b.sealed {
+		return ErrBatchReused
+	}
+	return nil
+}
+
+func invalid(format string, args ...any) error {
+	return fmt.Errorf("%w: "+format, append([]any{ErrInvalid}, args...)...)
+}
+
+// put records a key/value write, replacing an earlier one for the key.
+func (b *Batch) put(k, v []byte) int {
+	if i, ok := b.pos[string(k)]; ok {
+		b.writes[i].v = v
+		return i
+	}
+	if b.pos == nil {
+		b.pos = make(map[string]int)
+	}
+	b.pos[string(k)] = len(b.writes)
+	b.writes = append(b.writes, kv{k, v})
+	return len(b.writes) - 1
+}
+
+// PutChannel stores c under its id, replacing the stored record. c.Version
+// must be ChannelVersion.
+func (b *Batch) PutChannel(c *storev1.Channel) error {
+	if err := b.check(); err != nil {
+		return err
+	}
+	if err := checkChannel(c); err != nil {
+		return b.fail(invalid("put channel: %v", err))
+	}
+	v, err := encode(c, "channel")
+	if err != nil {
+		return b.fail(invalid("put channel %s: %v", hexID(c.GetId()), err))
+	}
+	b.put(channelKey([idLen]byte(c.GetId())), v)
+	return nil
+}
+
+// PutProof stores p as the newest proof signed by side signerSide (0 for
+// A, 1 for B) of channel p.ChannelId. At commit the nonce must exceed the
+// stored one for that channel and signer, or equal it with identical
+// contents (a harmless rewrite); otherwise the batch fails with
+// ErrStaleProof. Within one batch a later put must likewise follow an
+// earlier one.
+func (b *Batch) PutProof(signerSide uint32, p *storev1.Proof) error {
+	if err := b.check(); err != nil {
+		return err
+	}
+	if err := checkSide("signer side", signerSide); err != nil {
+		return b.fail(invalid("put proof: %v", err))
+	}
+	if err := checkProof(p); err != nil {
+		return b.fail(invalid("put proof: %v", err))
+	}
+	v, err := encode(p, "proof")
+	if err != nil {
+		return b.fail(invalid("put proof %s: %v", hexID(p.GetChannelId()), err))
+	}
+	k := proofKey([idLen]byte(p.GetChannelId()), signerSide)
+	if i, ok := b.pos[string(k)]; ok {
+		for j := range b.proofs {
+			if pp := &b.proofs[j]; pp.w == i {
+				if err := proofFollows(k, pp.nonce, b.writes[i].v, p.GetNonce(), v); err != nil {
+					return b.fail(err)
+				}
+				pp.nonce = p.GetNonce()
+			}
+		}
+		b.writes[i].v = v
+		return nil
+	}
+	b.proofs = append(b.proofs, proofPut{w: b.put(k, v), nonce: p.GetNonce()})
+	return nil
+}
+
+// proofFollows checks that a proof (nonce, v) may replace (oldNonce, oldV).
+func proofFollows(k []byte, oldNonce uint64, oldV []byte, nonce uint64, v []byte) error {
+	if nonce > oldNonce || (nonce == oldNonce && string(v) == string(oldV)) {
+		return nil
+	}
+	return fmt.Errorf("%w: channel %s side %d: nonce %d does not follow nonce %d",
+		ErrStaleProof, hexID(k[1:1+idLen]), k[1+idLen], nonce, oldNonce)
+}
+
+// AppendLog appends e to the log. Its seq must be 0: the store assigns
+// seqs at commit, consecutive within the batch, in Result.Seqs in the order
+// of the AppendLog calls. A payment's id must be new, and so must its
+// idempotency key if it is not empty; otherwise the batch fails with a
+// *DuplicateError (ErrDuplicateKey). The index over idempotency keys is
+// shared by both directions: leave the key empty on entries that must not
+// take part in it.
+func (b *Batch) AppendLog(e *storev1.LogEntry) error {
+	if err := b.check(); err != nil {
+		return err
+	}
+	if err := checkLogEntry(e); err != nil {
+		return b.fail(invalid("append log: %v", err))
+	}
+	if e.GetSeq() != 0 {
+		return b.fail(invalid("append log: seq is %d, want 0 (the store assigns it)", e.GetSeq()))
+	}
+	v, err := encode(e, "log entry")
+	if err != nil {
+		return b.fail(invalid("append log: %v", err))
+	}
+	lp := logPut{val: v}
+	if p := e.GetPayment(); p != nil {
+		lp.isPayment = true
+		lp.paymentID = [idLen]byte(p.GetId())
+		lp.idemKey = p.GetIdempotencyKey()
+		if lp.idemKey != "" {
+			if _, dup := b.idem[lp.idemKey]; dup {
+				return b.fail(&DuplicateError{Field: "idempotency_key", Key: lp.idemKey})
+			}
+			if b.idem == nil {
+				b.idem = make(map[string]struct{})
+			}
+			b.idem[lp.idemKey] = struct{}{}
+		}
+		if _, dup := b.payIDs[lp.paymentID]; dup {
+			return b.fail(&DuplicateError{Field: "id", Key: hexID(p.GetId())})
+		}
+		if b.payIDs == nil {
+			b.payIDs = make(map[[idLen]byte]struct{})
+		}
+		b.payIDs[lp.paymentID] = struct{}{}
+	}
+	b.logs = append(b.logs, lp)
+	return nil
+}
+
+// PutCursor stores value under the cursor name, replacing the stored one.
+func (b *Batch) PutCursor(name string, value []byte) error {
+	if err := b.check(); err != nil {
+		return err
+	}
+	if err := checkCursorName(name); err != nil {
+		return b.fail(invalid("put cursor: %v", err))
+	}
+	v, err := encode(&storev1.Cursor{Value: value}, "cursor "+name)
+	if err != nil {
+		return b.fail(invalid("put cursor: %v", err))
+	}
+	b.put(cursorKey(name), v)
+	return nil
+}
+
+// seal marks the batch as handed to the committer; from then on it belongs
+// to the committer goroutine.
+func (b *Batch) seal() error {
+	if b.sealed {
+		return ErrBatchReused
+	}
+	if b.err != nil {
+		return b.err
+	}
+	b.sealed = true
+	return nil
+}

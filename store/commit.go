@@ -1,0 +1,430 @@
+package store
+
+import (
+	"context"
+	"errors"
+	"fmt"
+
+	"github.com/dgraph-io/badger/v4"
+)
+
+// Result tells what a committed batch was given.
+type Result struct {
+	// Seqs are the seqs of the batch's log entries, in AppendLog order.
+	// They are consecutive: a batch's entries are never interleaved with
+	// another batch's.
+	Seqs []uint64
+}
+
+// request is one submitted batch and how to report its outcome.
+type request struct {
+	b    *Batch
+	ctx  context.Context     // Commit only: skipped if done before it is written
+	done chan outcome        // Commit: buffered, never blocks the committer
+	fn   func(Result, error) // CommitAsync
+
+	res Result
+	err error
+	// dupInGroup: err is a DuplicateError against a batch of this group,
+	// which only holds if the group becomes durable.
+	dupInGroup bool
+}
+
+type outcome struct {
+	res Result
+	err error
+}
+
+// Commit hands b to the committer and waits until it is durable: written
+// and, with Config.SyncWrites, fsynced. Batches from all callers are written
+// in groups, one badger transaction and one fsync per group, in the order
+// they were submitted; log seqs follow that order.
+//
+// Commit returns the seqs of b's log entries, or an error: b's own (ErrInvalid,
+// ErrDuplicateKey, ErrStaleProof, ErrBatchTooLarge), ErrClosed, ErrFailed,
+// or ctx's error. If ctx ends before b is written, b is dropped; if it ends
+// while b is being written, Commit returns ctx's error and b may still become
+// durable (use idempotency keys to retry safely).
+func (s *Store) Commit(ctx context.Context, b *Batch) (Result, error) {
+	if err := ctx.Err(); err != nil {
+		return Result{}, fmt.Errorf("store: commit: %w", err)
+	}
+	r := &request{b: b, ctx: ctx, done: make(chan outcome, 1)}
+	if err := s.submit(r); err != nil {
+		return Result{}, err
+	}
+	select {
+	case o := <-r.done:
+		return o.res, o.err
+	case <-ctx.Done():
+		return Result{}, fmt.Errorf("store: commit: %w", ctx.Err())
+	}
+}
+
+// CommitAsync hands b to the committer and returns at once. If it returns
+// an error (b is invalid or reused, the store is closed or failed), done is
+// never called. Otherwise done is called exactly once, from the committer
+// goroutine, after b is durable or has failed, with what Commit would have
+// returned; callbacks run in commit order, so seqs reach them ascending.
+//
+// done runs on the committer goroutine: it must return quickly and must not
+// block, commit and wait, or call Close, or every commit stalls. Hand work
+// off to a channel or goroutine. done may be nil.
+func (s *Store) CommitAsync(b *Batch, done func(Result, error)) error {
+	return s.submit(&request{b: b, fn: done})
+}
+
+func (s *Store) submit(r *request) error {
+	if r.b == nil {
+		return fmt.Errorf("store: commit: %w: nil batch", ErrInvalid)
+	}
+	if err := r.b.seal(); err != nil {
+		return fmt.Errorf("store: commit: %w", err)
+	}
+	s.mu.Lock()
+	switch {
+	case s.closing:
+		s.mu.Unlock()
+		return ErrClosed
+	case s.failed != nil:
+		s.mu.Unlock()
+		return s.failed
+	}
+	s.queue = append(s.queue, r)
+	s.mu.Unlock()
+	s.signal()
+	return nil
+}
+
+func (s *Store) signal() {
+	select {
+	case s.wake <- struct{}{}:
+	default:
+	}
+}
+
+// run is the committer goroutine: it takes up to MaxBatch queued batches at
+// a time and commits them as one group until the store closes and the
+// queue is empty.
+func (s *Store) run() {
+	defer close(s.stopped)
+	var group []*request
+	for {
+		s.mu.Lock()
+		for len(s.queue) == 0 && !s.closing {
+			s.mu.Unlock()
+			<-s.wake
+			s.mu.Lock()
+		}
+		if len(s.queue) == 0 {
+			s.mu.Unlock()
+			return
+		}
+		n := min(len(s.queue), s.cfg.MaxBatch)
+		group = append(group[:0], s.queue[:n]...)
+		if n == len(s.queue) {
+			clear(s.queue)
+			s.queue, s.spare = s.spare[:0], s.queue[:0]
+		} else {
+			rest := copy(s.queue, s.queue[n:])
+			clear(s.queue[rest:])
+			s.queue = s.queue[:rest]
+		}
+		failed := s.failed
+		s.mu.Unlock()
+
+		if failed != nil {
+			for _, r := range group {
+				r.err = failed
+			}
+		} else {
+			s.commitGroup(group)
+		}
+		s.deliver(group)
+		clear(group)
+	}
+}
+
+// groupState tracks what earlier batches of the group claimed.
+type groupState struct {
+	idem   map[string]uint64
+	payIDs map[[idLen]byte]uint64
+	proofs map[string]groupProof
+}
+
+type groupProof struct {
+	nonce uint64
+	v     []byte
+}
+
+// commitGroup writes the group's batches in order, in as few badger
+// transactions as badger allows (normally one), and records each batch's
+// outcome in its request.
+func (s *Store) commitGroup(group []*request) {
+	s.stats.groups.Add(1)
+	g := groupState{
+		idem:   make(map[string]uint64),
+		payIDs: make(map[[idLen]byte]uint64),
+		proofs: make(map[string]groupProof),
+	}
+	w := &groupWriter{s: s, txn: s.db.NewTransaction(true)}
+	defer func() { w.txn.Discard() }()
+	for i, r := range group {
+		if r.ctx != nil && r.ctx.Err() != nil {
+			r.err = fmt.Errorf("store: commit: %w", r.ctx.Err())
+			continue
+		}
+		if err := s.admit(w.txn, &g, r); err != nil {
+			r.err = err
+			continue
+		}
+		r.res.Seqs = seqs(s.nextSeq, len(r.b.logs))
+		batchErr, fatal := w.add(r)
+		if fatal != nil {
+			for _, f := range append(w.chunk, group[i:]...) {
+				f.res, f.err = Result{}, fatal
+			}
+			return
+		}
+		if batchErr != nil {
+			r.res, r.err = Result{}, batchErr
+			continue
+		}
+		g.claim(r)
+	}
+	if err := w.flush(); err != nil {
+		for _, f := range w.chunk {
+			f.res, f.err = Result{}, err
+		}
+	}
+}
+
+// groupWriter fills badger transactions with whole batches.
+type groupWriter struct {
+	s     *Store
+	txn   *badger.Txn
+	chunk []*request // batches written into txn, not yet committed
+}
+
+// add writes r into the transaction. If r does not fit, the batches before
+// it are committed first and r gets a transaction of its own. batchErr
+// fails r alone; fatal fails the store (see fail).
+func (w *groupWriter) add(r *request) (batchErr, fatal error) {
+	err := w.s.write(w.txn, r)
+	if err == nil {
+		w.chunk = append(w.chunk, r)
+		return nil, nil
+	}
+	// r is partly in txn: start over without it.
+	if err := w.rebuild(); err != nil {
+		return nil, err
+	}
+	switch {
+	case !errors.Is(err, badger.ErrTxnTooBig):
+		return fmt.Errorf("store: commit: %w", err), nil
+	case len(w.chunk) == 0:
+		return fmt.Errorf("%w: %d records do not fit in one transaction", ErrBatchTooLarge, r.b.Len()), nil
+	}
+	if err := w.flush(); err != nil {
+		return nil, err
+	}
+	return w.add(r) // once more, into an empty transaction
+}
+
+// rebuild replaces the transaction with a fresh one holding the chunk.
+func (w *groupWriter) rebuild() error {
+	w.txn.Discard()
+	w.txn = w.s.db.NewTransaction(true)
+	for _, c := range w.chunk {
+		if err := w.s.write(w.txn, c); err != nil {
+			return w.s.fail(fmt.Errorf("rewrite batch: %w", err))
+		}
+	}
+	return nil
+}
+
+// flush commits the chunk (one fsync with SyncWrites) and starts a new
+// transaction. On failure the chunk's batches get the returned error and
+// the store refuses further commits.
+func (w *groupWriter) flush() error {
+	if len(w.chunk) == 0 {
+		return nil
+	}
+	var err error
+	if hook := w.s.cfg.testHookCommit; hook != nil {
+		err = hook()
+	}
+	if err == nil {
+		err = w.txn.Commit()
+	}
+	w.s.stats.txns.Add(1)
+	if err != nil {
+		return w.s.fail(err)
+	}
+	w.s.lastSeq.Store(w.s.nextSeq - 1)
+	w.s.stats.batches.Add(uint64(len(w.chunk)))
+	w.chunk = w.chunk[:0]
+	w.txn.Discard()
+	w.txn = w.s.db.NewTransaction(true)
+	return nil
+}
+
+func seqs(first uint64, n int) []uint64 {
+	if n == 0 {
+		return nil
+	}
+	out := make([]uint64, n)
+	for i := range out {
+		out[i] = first + uint64(i)
+	}
+	return out
+}
+
+// fail puts the store in the failed state and returns the error every
+// affected batch gets.
+func (s *Store) fail(cause error) error {
+	err := fmt.Errorf("%w: %w", ErrFailed, cause)
+	s.log.Error("store write failed; refusing further commits", "err", cause)
+	s.mu.Lock()
+	if s.failed == nil {
+		s.failed = err
+	}
+	s.mu.Unlock()
+	return err
+}
+
+// admit checks r's batch against the database and the group: payment ids
+// and idempotency keys must be new, proofs must follow the stored ones.
+func (s *Store) admit(txn *badger.Txn, g *groupState, r *request) error {
+	for _, l := range r.b.logs {
+		if !l.isPayment {
+			continue
+		}
+		if l.idemKey != "" {
+			if seq, ok := g.idem[l.idemKey]; ok {
+				r.dupInGroup = true
+				return &DuplicateError{Field: "idempotency_key", Key: l.idemKey, Seq: seq}
+			}
+			if seq, err := indexed(txn, idemKey(l.idemKey)); err != nil || seq != 0 {
+				if err != nil {
+					return err
+				}
+				return &DuplicateError{Field: "idempotency_key", Key: l.idemKey, Seq: seq}
+			}
+		}
+		if seq, ok := g.payIDs[l.paymentID]; ok {
+			r.dupInGroup = true
+			return &DuplicateError{Field: "id", Key: hexID(l.paymentID[:]), Seq: seq}
+		}
+		if seq, err := indexed(txn, paymentIDKey(l.paymentID)); err != nil || seq != 0 {
+			if err != nil {
+				return err
+			}
+			return &DuplicateError{Field: "id", Key: hexID(l.paymentID[:]), Seq: seq}
+		}
+	}
+	for _, p := range r.b.proofs {
+		w := r.b.writes[p.w]
+		if prev, ok := g.proofs[string(w.k)]; ok {
+			if err := proofFollows(w.k, prev.nonce, prev.v, p.nonce, w.v); err != nil {
+				return err
+			}
+			continue
+		}
+		v, err := get(txn, w.k)
+		if errors.Is(err, ErrNotFound) {
+			continue
+		}
+		if err != nil {
+			return err
+		}
+		old, err := decodeProof(w.k, v)
+		if err != nil {
+			return err
+		}
+		if err := proofFollows(w.k, old.GetNonce(), v, p.nonce, w.v); err != nil {
+			return err
+		}
+	}
+	return nil
+}
+
+// indexed returns the seq an index key points to, 0 if absent.
+func indexed(txn *badger.Txn, k []byte) (uint64, error) {
+	v, err := get(txn, k)
+	if errors.Is(err, ErrNotFound) {
+		return 0, nil
+	}
+	if err != nil {
+		return 0, err
+	}
+	return decodeSeqValue(k, v)
+}
+
+// claim records r's keys for the batches after it in the group.
+func (g *groupState) claim(r *request) {
+	for i, l := range r.b.logs {
+		if !l.isPayment {
+			continue
+		}
+		g.payIDs[l.paymentID] = r.res.Seqs[i]
+		if l.idemKey != "" {
+			g.idem[l.idemKey] = r.res.Seqs[i]
+		}
+	}
+	for _, p := range r.b.proofs {
+		w := r.b.writes[p.w]
+		g.proofs[string(w.k)] = groupProof{nonce: p.nonce, v: w.v}
+	}
+}
+
+// write sets r's records in txn, its log entries at r.res.Seqs, and
+// advances nextSeq past them.
+func (s *Store) write(txn *badger.Txn, r *request) error {
+	for _, w := range r.b.writes {
+		if err := txn.Set(w.k, w.v); err != nil {
+			return err
+		}
+	}
+	for i, l := range r.b.logs {
+		seq := r.res.Seqs[i]
+		if err := txn.Set(logKey(seq), withSeq(l.val, seq)); err != nil {
+			return err
+		}
+		if !l.isPayment {
+			continue
+		}
+		if err := txn.Set(paymentIDKey(l.paymentID), seqValue(seq)); err != nil {
+			return err
+		}
+		if l.idemKey != "" {
+			if err := txn.Set(idemKey(l.idemKey), seqValue(seq)); err != nil {
+				return err
+			}
+		}
+	}
+	if n := len(r.res.Seqs); n > 0 {
+		s.nextSeq = r.res.Seqs[n-1] + 1
+	}
+	return nil
+}
+
+// deliver reports every request's outcome, in group order.
+func (s *Store) deliver(group []*request) {
+	s.mu.Lock()
+	failed := s.failed
+	s.mu.Unlock()
+	for _, r := range group {
+		if r.err != nil {
+			s.stats.rejected.Add(1)
+			if r.dupInGroup && failed != nil {
+				r.err = failed
+			}
+		}
+		if r.done != nil {
+			r.done <- outcome{r.res, r.err}
+		} else if r.fn != nil {
+			r.fn(r.res, r.err)
+		}
+	}
+}

@@ -1,0 +1,111 @@
+package store
+
+import (
+	"errors"
+	"fmt"
+	"log/slog"
+	"strings"
+
+	"github.com/dgraph-io/badger/v4"
+	"github.com/dgraph-io/badger/v4/options"
+)
+
+// Config configures a Store.
+type Config struct {
+	// Dir is the directory of the database; it is created if missing.
+	Dir string
+	// SyncWrites makes every commit fsync before it is reported. Turn it
+	// off only for tests and benchmarks: without it a commit survives a
+	// process crash but not a power failure or kernel crash.
+	SyncWrites bool
+	// MaxBatch bounds how many batches one group commit takes from the
+	// queue; a group is written in one badger transaction (split only if
+	// badger finds it too big) with one fsync.
+	MaxBatch int
+	// MemTableSize is badger's memtable size in bytes. It bounds memory
+	// (badger keeps a few memtables) and the largest transaction, which is
+	// 15% of it; one Batch must fit in one transaction.
+	MemTableSize int64
+	// Logger receives the store's and badger's warnings; nil discards them.
+	Logger *slog.Logger
+
+	// testHookCommit, if set, runs on the committer goroutine before each
+	// badger commit; an error it returns stands for a failed commit.
+	testHookCommit func() error
+}
+
+// DefaultConfig returns the configuration for a store in dir: fsync on,
+// groups of up to 1024 batches, 16 MiB memtables.
+func DefaultConfig(dir string) Config {
+	return Config{
+		Dir:          dir,
+		SyncWrites:   true,
+		MaxBatch:     1024,
+		MemTableSize: 16 << 20,
+	}
+}
+
+// Min and max memtable sizes accepted by Validate.
+const (
+	minMemTableSize = 1 << 20
+	maxMemTableSize = 1 << 30
+)
+
+// valueThreshold keeps every record (at most MaxRecordSize bytes) in the
+// LSM tree rather than in badger's value log.
+const valueThreshold = 2 * MaxRecordSize
+
+// Validate reports whether the configuration is usable.
+func (c Config) Validate() error {
+	var errs []error
+	if c.Dir == "" {
+		errs = append(errs, errors.New("store config: Dir is empty"))
+	}
+	if c.MaxBatch < 1 {
+		errs = append(errs, fmt.Errorf("store config: MaxBatch is %d, want at least 1", c.MaxBatch))
+	}
+	if c.MemTableSize < minMemTableSize || c.MemTableSize > maxMemTableSize {
+		errs = append(errs, fmt.Errorf("store config: MemTableSize is %d, want %d to %d",
+			c.MemTableSize, minMemTableSize, maxMemTableSize))
+	}
+	return errors.Join(errs...)
+}
+
+// badgerOptions returns badger's options for c: a small footprint for a
+// small machine (few memtables, two compactors, no block cache since
+// records are not compressed), no conflict detection (one writer) and
+// badger's log routed to l at warn level.
+func (c Config) badgerOptions(l *slog.Logger) badger.Options {
+	return badger.DefaultOptions(c.Dir).
+		WithSyncWrites(c.SyncWrites).
+		WithLogger(badgerLogger{l}).
+		WithMemTableSize(c.MemTableSize).
+		WithNumMemtables(3).
+		WithNumLevelZeroTables(4).
+		WithNumLevelZeroTablesStall(12).
+		WithNumCompactors(2).
+		WithNumGoroutines(2).
+		WithCompression(options.None).
+		WithBlockCacheSize(0).
+		WithIndexCacheSize(0).
+		WithValueThreshold(valueThreshold).
+		WithValueLogFileSize(64 << 20).
+		WithDetectConflicts(false).
+		WithMetricsEnabled(false).
+		WithNumVersionsToKeep(1)
+}
+
+// badgerLogger routes badger's errors and warnings to slog at warn level
+// and drops its info and debug messages.
+type badgerLogger struct{ l *slog.Logger }
+
+func (b badgerLogger) Errorf(format string, args ...any) {
+	b.l.Warn("badger error", "detail", strings.TrimSpace(fmt.Sprintf(format, args...)))
+}
+
+func (b badgerLogger) Warningf(format string, args ...any) {
+	b.l.Warn("badger warning", "detail", strings.TrimSpace(fmt.Sprintf(format, args...)))
+}
+
+func (badgerLogger) Infof(string, ...any)  {}
+func (badgerLogger) Debugf(string, ...any) {}

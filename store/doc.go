@@ -1,0 +1,82 @@
+// Package store is the node's persistent store, on badger: channels, the
+// newest balance proof per channel and signer, an append-only ordered log
+// (payments now, more entry kinds later) with indexes by payment id and
+// idempotency key, and named cursors. Records are the storev1 protobuf
+// messages; the store does not import package channel (package node converts
+// between channel.State and these records) and never interprets a record
+// beyond checking its form.
+//
+// # Example
+//
+//	st, err := store.Open(store.DefaultConfig(dir))
+//	if err != nil { ... }
+//	defer st.Close()
+//
+//	b := store.NewBatch()
+//	if err := errors.Join(
+//		b.PutChannel(ch),             // *storev1.Channel, Version = store.ChannelVersion
+//		b.PutProof(signerSide, proof), // the newest proof that side signed
+//		b.AppendLog(&storev1.LogEntry{Entry: &storev1.LogEntry_Payment{Payment: pay}}),
+//	); err != nil { ... }            // malformed input: nothing is written
+//	res, err := st.Commit(ctx, b)    // returns once durable (fsynced)
+//	// res.Seqs[0] is the payment's log seq
+//
+//	entries, err := st.Log(afterSeq, 100) // resume a subscriber
+//
+// # Durability and ordering contract
+//
+//  1. A Batch is all or nothing. It is checked when built (malformed input
+//     is ErrInvalid and poisons the batch) and again at commit (a payment id
+//     or idempotency key already taken is ErrDuplicateKey, a proof older
+//     than the stored one is ErrStaleProof); a refused batch writes nothing
+//     and takes no seq, and does not affect the other batches committed
+//     with it.
+//  2. One committer goroutine takes the queued batches of all callers, in
+//     submission order, and writes them as a group: one badger transaction
+//     and, with Config.SyncWrites (the default), one fsync per group, split
+//     only when badger finds a transaction too big. There is no fsync per
+//     caller; batches queue up while an fsync runs and share the next one.
+//  3. Log seqs start at 1 and are assigned at commit, strictly increasing
+//     and without gaps, in commit order: commit order is seq order, and a
+//     batch's entries are consecutive. A refused batch leaves no gap.
+//  4. Commit returns, and a CommitAsync callback runs, only after the
+//     batch's transaction is committed: with SyncWrites, a success or a
+//     callback means fsynced. Callbacks run on the committer goroutine in
+//     commit order, so they must not block.
+//  5. Reads see only committed data. LastSeq advances after the commit,
+//     before callers are told, so every seq a caller has been given is at
+//     most LastSeq and readable.
+//  6. If a write fails, whether the batches being written are durable is
+//     unknown: they fail with ErrFailed and so does every later commit
+//     until the store is reopened. Reads go on working.
+//
+// # Key layout
+//
+// Every key starts with a one-byte prefix; numbers are big-endian so that
+// keys sort numerically. Values are deterministic protobuf encodings of the
+// storev1 messages (at most MaxRecordSize bytes) unless noted.
+//
+//	0x00                         StoreMeta (format version, written on creation)
+//	0x01 channel id (32)         Channel
+//	0x02 channel id (32) side(1) Proof, newest signed by side (0 = A, 1 = B)
+//	0x03 seq (8)                 LogEntry; its seq field equals the key's
+//	0x04 idempotency key (1-256) seq (8) of the payment with that key
+//	0x05 payment id (32)         seq (8) of the payment with that id
+//	0x06 cursor name (1-255)     Cursor
+//
+// A record that does not decode, has a field of the wrong length (ids 32
+// bytes, addresses 20, signatures 65, amounts at most 32 without a leading
+// zero byte), an unknown version, enum value or log entry kind, or a key of
+// an unknown prefix or shape, is reported as *CorruptError (ErrCorrupt)
+// naming the key, never a panic. Verify checks a whole store.
+//
+// A process crash (SIGKILL) loses nothing that was reported: the crash test
+// kills a committing child process and checks every reported entry. Power
+// loss is covered only with SyncWrites, by fsync.
+//
+// # Concurrency
+//
+// A Store is safe for concurrent use. A Batch belongs to one goroutine
+// until it is committed and must not be touched afterwards. Close commits
+// what is queued, then closes the database; it never waits for a caller.
+package store

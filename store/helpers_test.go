@@ -1,0 +1,194 @@
+package store
+
+import (
+	"bytes"
+	"context"
+	"crypto/sha256"
+	"errors"
+	"runtime"
+	"testing"
+
+	"github.com/dgraph-io/badger/v4"
+	"google.golang.org/protobuf/proto"
+
+	storev1 "github.com/tinypay/tinypay/proto/tinypay/store/v1"
+)
+
+// testConfig returns a config for a fresh store in a temp dir. fsync is off
+// unless a test turns it on: tests that need real durability do.
+func testConfig(t testing.TB) Config {
+	cfg := DefaultConfig(t.TempDir())
+	cfg.SyncWrites = false
+	return cfg
+}
+
+func openTest(t testing.TB, cfg Config) *Store {
+	t.Helper()
+	s, err := Open(cfg)
+	if err != nil {
+		t.Fatalf("Open: %v", err)
+	}
+	t.Cleanup(func() {
+		if err := s.Close(); err != nil {
+			t.Errorf("Close: %v", err)
+		}
+	})
+	return s
+}
+
+func fill(n byte, size int) []byte { return bytes.Repeat([]byte{n}, size) }
+
+func chanID(n byte) [32]byte { return [32]byte(fill(n, 32)) }
+
+// testChannel returns a valid channel record with every field set.
+func testChannel(n byte) *storev1.Channel {
+	return &storev1.Channel{
+		Version:         ChannelVersion,
+		Id:              fill(n, 32),
+		ChainId:         1337,
+		Adjudicator:     fill(0xad, 20),
+		ParticipantA:    fill(0xa0, 20),
+		ParticipantB:    fill(0xb0, 20),
+		Asset:           make([]byte, 20),
+		ChallengePeriod: 3600,
+		Salt:            fill(0x5a, 32),
+		Self:            1,
+		Phase:           storev1.Phase_PHASE_OPEN,
+		DepositA:        []byte{0x0d, 0xe0, 0xb6, 0xb3, 0xa7, 0x64, 0x00, 0x00},
+		DepositB:        []byte{0x01},
+		ChainWithdrawnA: nil,
+		ChainWithdrawnB: []byte{0x01},
+		WithdrawnA:      []byte{0x02},
+		WithdrawnB:      fill(0xff, 32),
+		Acked:           7,
+		Withdrawal: &storev1.Withdrawal{
+			Participant: 1, Total: []byte{0x02}, Expiry: 99, SigA: fill(0x11, 65), SigB: nil,
+		},
+		Close: &storev1.CloseTerms{
+			BalanceA: []byte{0x03}, BalanceB: nil, Expiry: 100, SigA: fill(0x12, 65), SigB: make([]byte, 65),
+		},
+		Dispute: &storev1.Dispute{
+			Closer: 0, SettleAfter: 12345, TransferredA: []byte{0x04}, TransferredB: []byte{0x05},
+		},
+		CreatedUnixNano: 1,
+		UpdatedUnixNano: 2,
+	}
+}
+
+func testProof(n byte, nonce uint64) *storev1.Proof {
+	return &storev1.Proof{
+		ChannelId:   fill(n, 32),
+		Nonce:       nonce,
+		Transferred: []byte{byte(nonce>>8) | 1, byte(nonce)},
+		Signature:   fill(0x5e, 65),
+	}
+}
+
+func paymentID(key string) [32]byte { return sha256.Sum256([]byte("id/" + key)) }
+
+// testPayment returns a payment log entry whose id derives from key; key is
+// also its idempotency key.
+func testPayment(key string) *storev1.LogEntry {
+	id := paymentID(key)
+	return &storev1.LogEntry{
+		TimeUnixNano: 42,
+		Entry: &storev1.LogEntry_Payment{Payment: &storev1.Payment{
+			Id:             id[:],
+			IdempotencyKey: key,
+			ChannelId:      fill(1, 32),
+			Direction:      storev1.Direction_DIRECTION_OUTGOING,
+			Amount:         []byte{0x01, 0x00},
+			Cumulative:     []byte{0x02, 0x00},
+			Nonce:          3,
+			TimeUnixNano:   41,
+			ItemId:         "item-" + key,
+			Memo:           "memo",
+			Peer:           fill(0xb0, 20),
+		}},
+	}
+}
+
+func paymentBatch(t testing.TB, keys ...string) *Batch {
+	t.Helper()
+	b := NewBatch()
+	for _, k := range keys {
+		if err := b.AppendLog(testPayment(k)); err != nil {
+			t.Fatalf("AppendLog(%q): %v", k, err)
+		}
+	}
+	return b
+}
+
+func mustCommit(t testing.TB, s *Store, b *Batch) Result {
+	t.Helper()
+	res, err := s.Commit(context.Background(), b)
+	if err != nil {
+		t.Fatalf("Commit: %v", err)
+	}
+	return res
+}
+
+// rawKeys returns every key in the database, in order.
+func rawKeys(t testing.TB, s *Store) [][]byte {
+	t.Helper()
+	var keys [][]byte
+	err := s.db.View(func(txn *badger.Txn) error {
+		it := txn.NewIterator(badger.IteratorOptions{})
+		defer it.Close()
+		for it.Rewind(); it.Valid(); it.Next() {
+			keys = append(keys, it.Item().KeyCopy(nil))
+		}
+		return nil
+	})
+	if err != nil {
+		t.Fatal(err)
+	}
+	return keys
+}
+
+// rawGet returns the bytes stored under k.
+func rawGet(t testing.TB, s *Store, k []byte) []byte {
+	t.Helper()
+	var v []byte
+	err := s.db.View(func(txn *badger.Txn) error {
+		var err error
+		v, err = get(txn, k)
+		return err
+	})
+	if err != nil {
+		t.Fatalf("raw get %x: %v", k, err)
+	}
+	return v
+}
+
+// rawPut writes bytes directly, bypassing every check.
+func rawPut(t testing.TB, s *Store, k, v []byte) {
+	t.Helper()
+	if err := s.db.Update(func(txn *badger.Txn) error { return txn.Set(k, v) }); err != nil {
+		t.Fatalf("raw put %x: %v", k, err)
+	}
+}
+
+func marshal(t testing.TB, m proto.Message) []byte {
+	t.Helper()
+	b, err := proto.MarshalOptions{Deterministic: true}.Marshal(m)
+	if err != nil {
+		t.Fatal(err)
+	}
+	return b
+}
+
+func wantErr(t testing.TB, err, kind error) {
+	t.Helper()
+	if !errors.Is(err, kind) {
+		t.Fatalf("error %v, want %v", err, kind)
+	}
+}
+
+func withSeqField(e *storev1.LogEntry, seq uint64) *storev1.LogEntry {
+	c := proto.Clone(e).(*storev1.LogEntry)
+	c.Seq = seq
+	return c
+}
+
+func runtimeProcs() int { return runtime.GOMAXPROCS(0) }

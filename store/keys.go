@@ -1,0 +1,162 @@
+package store
+
+import (
+	"encoding/binary"
+	"fmt"
+	"unicode/utf8"
+)
+
+// Key prefixes. One byte each; see doc.go for the layout. Never reuse or
+// renumber one: a prefix this binary does not know is reported as corrupt.
+const (
+	prefixMeta      byte = 0x00 // 0x00                   -> StoreMeta
+	prefixChannel   byte = 0x01 // 0x01 id(32)            -> Channel
+	prefixProof     byte = 0x02 // 0x02 id(32) side(1)    -> Proof
+	prefixLog       byte = 0x03 // 0x03 seq(8, BE)        -> LogEntry
+	prefixIdemKey   byte = 0x04 // 0x04 idempotency key   -> seq(8, BE)
+	prefixPaymentID byte = 0x05 // 0x05 payment id(32)    -> seq(8, BE)
+	prefixCursor    byte = 0x06 // 0x06 cursor name       -> Cursor
+)
+
+const (
+	idLen      = 32
+	addrLen    = 20
+	sigLen     = 65
+	amountLen  = 32
+	seqLen     = 8
+	metaKeyLen = 1
+
+	// MaxIdempotencyKeyLen is the longest idempotency key accepted, in
+	// bytes.
+	MaxIdempotencyKeyLen = 256
+	// MaxCursorNameLen is the longest cursor name accepted, in bytes.
+	MaxCursorNameLen = 255
+	// MaxRecordSize is the largest encoded record accepted, in bytes.
+	MaxRecordSize = 64 << 10
+)
+
+// FormatVersion is the version of the key layout and records that this
+// package reads and writes, stored in the StoreMeta record.
+const FormatVersion = 1
+
+// ChannelVersion is the Channel record version this package writes and
+// reads; Channel.version must be set to it.
+const ChannelVersion = 1
+
+var metaKey = []byte{prefixMeta}
+
+func channelKey(id [idLen]byte) []byte {
+	k := make([]byte, 1+idLen)
+	k[0] = prefixChannel
+	copy(k[1:], id[:])
+	return k
+}
+
+func proofKey(id [idLen]byte, side uint32) []byte {
+	k := make([]byte, 1+idLen+1)
+	k[0] = prefixProof
+	copy(k[1:], id[:])
+	k[1+idLen] = byte(side)
+	return k
+}
+
+func logKey(seq uint64) []byte {
+	k := make([]byte, 1+seqLen)
+	k[0] = prefixLog
+	binary.BigEndian.PutUint64(k[1:], seq)
+	return k
+}
+
+func idemKey(key string) []byte {
+	k := make([]byte, 1+len(key))
+	k[0] = prefixIdemKey
+	copy(k[1:], key)
+	return k
+}
+
+func paymentIDKey(id [idLen]byte) []byte {
+	k := make([]byte, 1+idLen)
+	k[0] = prefixPaymentID
+	copy(k[1:], id[:])
+	return k
+}
+
+func cursorKey(name string) []byte {
+	k := make([]byte, 1+len(name))
+	k[0] = prefixCursor
+	copy(k[1:], name)
+	return k
+}
+
+func seqValue(seq uint64) []byte {
+	return binary.BigEndian.AppendUint64(make([]byte, 0, seqLen), seq)
+}
+
+// parseSeqKey returns the seq of a log key.
+func parseLogKey(k []byte) (uint64, error) {
+	if len(k) != 1+seqLen || k[0] != prefixLog {
+		return 0, corrupt(k, "log key is %d bytes, want %d", len(k), 1+seqLen)
+	}
+	seq := binary.BigEndian.Uint64(k[1:])
+	if seq == 0 {
+		return 0, corrupt(k, "log key has seq 0")
+	}
+	return seq, nil
+}
+
+// decodeSeqValue decodes an index value (a big-endian seq).
+func decodeSeqValue(k, v []byte) (uint64, error) {
+	if len(v) != seqLen {
+		return 0, corrupt(k, "index value is %d bytes, want %d", len(v), seqLen)
+	}
+	seq := binary.BigEndian.Uint64(v)
+	if seq == 0 {
+		return 0, corrupt(k, "index points to seq 0")
+	}
+	return seq, nil
+}
+
+// checkKey checks that a key has a known prefix and the right shape for it.
+func checkKey(k []byte) error {
+	if len(k) == 0 {
+		return corrupt(k, "empty key")
+	}
+	want := -1
+	switch k[0] {
+	case prefixMeta:
+		want = metaKeyLen
+	case prefixChannel, prefixPaymentID:
+		want = 1 + idLen
+	case prefixProof:
+		want = 1 + idLen + 1
+		if len(k) == want && k[want-1] > 1 {
+			return corrupt(k, "proof key has side %d, want 0 or 1", k[want-1])
+		}
+	case prefixLog:
+		_, err := parseLogKey(k)
+		return err
+	case prefixIdemKey:
+		if n := len(k) - 1; n < 1 || n > MaxIdempotencyKeyLen || !utf8.Valid(k[1:]) {
+			return corrupt(k, "idempotency index key is not 1 to %d bytes of UTF-8", MaxIdempotencyKeyLen)
+		}
+		return nil
+	case prefixCursor:
+		if n := len(k) - 1; n < 1 || n > MaxCursorNameLen {
+			return corrupt(k, "cursor key name is %d bytes, want 1 to %d", n, MaxCursorNameLen)
+		}
+		return nil
+	default:
+		return corrupt(k, "unknown key prefix 0x%02x", k[0])
+	}
+	if len(k) != want {
+		return corrupt(k, "key is %d bytes, want %d for prefix 0x%02x", len(k), want, k[0])
+	}
+	return nil
+}
+
+func checkCursorName(name string) error {
+	if n := len(name); n < 1 || n > MaxCursorNameLen {
+		return fmt.Errorf("cursor name is %d bytes, want 1 to %d", n, MaxCursorNameLen)
+	}
+	return nil
+}

@@ -1,0 +1,312 @@
+package store
+
+import (
+	"bytes"
+	"encoding/hex"
+	"errors"
+	"fmt"
+
+	"google.golang.org/protobuf/encoding/protowire"
+	"google.golang.org/protobuf/proto"
+
+	storev1 "github.com/tinypay/tinypay/proto/tinypay/store/v1"
+)
+
+// The checks below are shared by writes (where a failure is ErrInvalid) and
+// reads (where it is ErrCorrupt): a record that could not have been written
+// is never returned. They check form, not meaning: lengths, ranges, enum
+// values and versions. The rules of the protocol live in package channel.
+
+var marshalOpts = proto.MarshalOptions{Deterministic: true}
+
+func checkLen(field string, b []byte, n int) error {
+	if len(b) != n {
+		return fmt.Errorf("%s is %d bytes, want %d", field, len(b), n)
+	}
+	return nil
+}
+
+// checkAmount checks a uint256 in canonical form: big-endian, at most 32
+// bytes, no leading zero byte (empty is zero).
+func checkAmount(field string, b []byte) error {
+	if len(b) > amountLen {
+		return fmt.Errorf("%s is %d bytes, more than %d", field, len(b), amountLen)
+	}
+	if len(b) > 0 && b[0] == 0 {
+		return fmt.Errorf("%s has a leading zero byte", field)
+	}
+	return nil
+}
+
+// checkOptSig checks a signature that may be missing (empty or 65 bytes).
+func checkOptSig(field string, b []byte) error {
+	if len(b) != 0 && len(b) != sigLen {
+		return fmt.Errorf("%s is %d bytes, want %d or 0", field, len(b), sigLen)
+	}
+	return nil
+}
+
+func checkSide(field string, s uint32) error {
+	if s > 1 {
+		return fmt.Errorf("%s is %d, want 0 or 1", field, s)
+	}
+	return nil
+}
+
+func firstErr(errs ...error) error {
+	for _, err := range errs {
+		if err != nil {
+			return err
+		}
+	}
+	return nil
+}
+
+func checkChannel(c *storev1.Channel) error {
+	if c == nil {
+		return errors.New("channel is nil")
+	}
+	if c.GetVersion() != ChannelVersion {
+		return fmt.Errorf("channel record version %d, want %d", c.GetVersion(), ChannelVersion)
+	}
+	if err := firstErr(
+		checkLen("channel id", c.GetId(), idLen),
+		checkLen("channel adjudicator", c.GetAdjudicator(), addrLen),
+		checkLen("channel participant_a", c.GetParticipantA(), addrLen),
+		checkLen("channel participant_b", c.GetParticipantB(), addrLen),
+		checkLen("channel asset", c.GetAsset(), addrLen),
+		checkLen("channel salt", c.GetSalt(), idLen),
+		checkSide("channel self", c.GetSelf()),
+		checkAmount("channel deposit_a", c.GetDepositA()),
+		checkAmount("channel deposit_b", c.GetDepositB()),
+		checkAmount("channel chain_withdrawn_a", c.GetChainWithdrawnA()),
+		checkAmount("channel chain_withdrawn_b", c.GetChainWithdrawnB()),
+		checkAmount("channel withdrawn_a", c.GetWithdrawnA()),
+		checkAmount("channel withdrawn_b", c.GetWithdrawnB()),
+	); err != nil {
+		return err
+	}
+	if p := c.GetPhase(); p <= storev1.Phase_PHASE_UNSPECIFIED || p > storev1.Phase_PHASE_SETTLED {
+		return fmt.Errorf("channel phase %d is not a known phase", int32(p))
+	}
+	if w := c.GetWithdrawal(); w != nil {
+		if err := firstErr(
+			checkSide("channel withdrawal participant", w.GetParticipant()),
+			checkAmount("channel withdrawal total", w.GetTotal()),
+			checkOptSig("channel withdrawal sig_a", w.GetSigA()),
+			checkOptSig("channel withdrawal sig_b", w.GetSigB()),
+		); err != nil {
+			return err
+		}
+	}
+	if t := c.GetClose(); t != nil {
+		if err := firstErr(
+			checkAmount("channel close balance_a", t.GetBalanceA()),
+			checkAmount("channel close balance_b", t.GetBalanceB()),
+			checkOptSig("channel close sig_a", t.GetSigA()),
+			checkOptSig("channel close sig_b", t.GetSigB()),
+		); err != nil {
+			return err
+		}
+	}
+	if d := c.GetDispute(); d != nil {
+		if err := firstErr(
+			checkSide("channel dispute closer", d.GetCloser()),
+			checkAmount("channel dispute transferred_a", d.GetTransferredA()),
+			checkAmount("channel dispute transferred_b", d.GetTransferredB()),
+		); err != nil {
+			return err
+		}
+	}
+	return nil
+}
+
+func checkProof(p *storev1.Proof) error {
+	if p == nil {
+		return errors.New("proof is nil")
+	}
+	if p.GetNonce() == 0 {
+		return errors.New("proof nonce is 0 (the \"no proof yet\" value is not stored)")
+	}
+	return firstErr(
+		checkLen("proof channel_id", p.GetChannelId(), idLen),
+		checkAmount("proof transferred", p.GetTransferred()),
+		checkLen("proof signature", p.GetSignature(), sigLen),
+	)
+}
+
+func checkPayment(p *storev1.Payment) error {
+	if err := firstErr(
+		checkLen("payment id", p.GetId(), idLen),
+		checkLen("payment channel_id", p.GetChannelId(), idLen),
+		checkAmount("payment amount", p.GetAmount()),
+		checkAmount("payment cumulative", p.GetCumulative()),
+	); err != nil {
+		return err
+	}
+	if n := len(p.GetIdempotencyKey()); n > MaxIdempotencyKeyLen {
+		return fmt.Errorf("payment idempotency_key is %d bytes, more than %d", n, MaxIdempotencyKeyLen)
+	}
+	if d := p.GetDirection(); d != storev1.Direction_DIRECTION_OUTGOING && d != storev1.Direction_DIRECTION_INCOMING {
+		return fmt.Errorf("payment direction %d is not outgoing or incoming", int32(d))
+	}
+	if n := len(p.GetPeer()); n != 0 && n != addrLen {
+		return fmt.Errorf("payment peer is %d bytes, want %d or 0", n, addrLen)
+	}
+	return nil
+}
+
+// checkLogEntry checks everything but seq, which the caller checks.
+func checkLogEntry(e *storev1.LogEntry) error {
+	if e == nil {
+		return errors.New("log entry is nil")
+	}
+	switch x := e.GetEntry().(type) {
+	case *storev1.LogEntry_Payment:
+		if x.Payment == nil {
+			return errors.New("log entry payment is nil")
+		}
+		return checkPayment(x.Payment)
+	case nil:
+		return errors.New("log entry has no known kind")
+	default:
+		return fmt.Errorf("log entry kind %T is not supported", x)
+	}
+}
+
+// unmarshal decodes v into m, turning any failure into ErrCorrupt naming k.
+func unmarshal(k, v []byte, m proto.Message, what string) error {
+	if err := proto.Unmarshal(v, m); err != nil {
+		return corrupt(k, "%s does not decode: %v", what, err)
+	}
+	return nil
+}
+
+// decodeChannel decodes and checks a Channel record stored under k.
+func decodeChannel(k, v []byte) (*storev1.Channel, error) {
+	if err := checkKey(k); err != nil {
+		return nil, err
+	}
+	c := new(storev1.Channel)
+	if err := unmarshal(k, v, c, "channel"); err != nil {
+		return nil, err
+	}
+	if err := checkChannel(c); err != nil {
+		return nil, corrupt(k, "%v", err)
+	}
+	if !bytes.Equal(c.GetId(), k[1:]) {
+		return nil, corrupt(k, "channel id %x does not match its key", c.GetId())
+	}
+	return c, nil
+}
+
+// decodeProof decodes and checks a Proof record stored under k.
+func decodeProof(k, v []byte) (*storev1.Proof, error) {
+	if err := checkKey(k); err != nil {
+		return nil, err
+	}
+	p := new(storev1.Proof)
+	if err := unmarshal(k, v, p, "proof"); err != nil {
+		return nil, err
+	}
+	if err := checkProof(p); err != nil {
+		return nil, corrupt(k, "%v", err)
+	}
+	if !bytes.Equal(p.GetChannelId(), k[1:1+idLen]) {
+		return nil, corrupt(k, "proof channel_id %x does not match its key", p.GetChannelId())
+	}
+	return p, nil
+}
+
+// decodeLogEntry decodes and checks a LogEntry record stored under k.
+func decodeLogEntry(k, v []byte) (*storev1.LogEntry, error) {
+	seq, err := parseLogKey(k)
+	if err != nil {
+		return nil, err
+	}
+	e := new(storev1.LogEntry)
+	if err := unmarshal(k, v, e, "log entry"); err != nil {
+		return nil, err
+	}
+	if e.GetSeq() != seq {
+		return nil, corrupt(k, "log entry seq %d does not match its key", e.GetSeq())
+	}
+	if err := checkLogEntry(e); err != nil {
+		return nil, corrupt(k, "%v", err)
+	}
+	return e, nil
+}
+
+// decodeCursor decodes a Cursor record stored under k.
+func decodeCursor(k, v []byte) (*storev1.Cursor, error) {
+	if err := checkKey(k); err != nil {
+		return nil, err
+	}
+	c := new(storev1.Cursor)
+	if err := unmarshal(k, v, c, "cursor"); err != nil {
+		return nil, err
+	}
+	return c, nil
+}
+
+// decodeMeta decodes the StoreMeta record and checks its format version.
+func decodeMeta(k, v []byte) (*storev1.StoreMeta, error) {
+	if err := checkKey(k); err != nil {
+		return nil, err
+	}
+	m := new(storev1.StoreMeta)
+	if err := unmarshal(k, v, m, "store meta"); err != nil {
+		return nil, err
+	}
+	if m.GetFormatVersion() != FormatVersion {
+		return nil, corrupt(k, "store format version %d, this binary reads version %d", m.GetFormatVersion(), FormatVersion)
+	}
+	return m, nil
+}
+
+// decodeRecord decodes and checks any record by its key's prefix. Index
+// records decode to their seq (uint64).
+func decodeRecord(k, v []byte) (any, error) {
+	if err := checkKey(k); err != nil {
+		return nil, err
+	}
+	switch k[0] {
+	case prefixMeta:
+		return decodeMeta(k, v)
+	case prefixChannel:
+		return decodeChannel(k, v)
+	case prefixProof:
+		return decodeProof(k, v)
+	case prefixLog:
+		return decodeLogEntry(k, v)
+	case prefixIdemKey, prefixPaymentID:
+		return decodeSeqValue(k, v)
+	case prefixCursor:
+		return decodeCursor(k, v)
+	}
+	return nil, corrupt(k, "unknown key prefix 0x%02x", k[0])
+}
+
+// encode marshals m deterministically and bounds its size.
+func encode(m proto.Message, what string) ([]byte, error) {
+	b, err := marshalOpts.Marshal(m)
+	if err != nil {
+		return nil, fmt.Errorf("%s does not encode: %v", what, err)
+	}
+	if len(b) > MaxRecordSize {
+		return nil, fmt.Errorf("%s is %d bytes encoded, more than %d", what, len(b), MaxRecordSize)
+	}
+	return b, nil
+}
+
+// withSeq returns the encoding of a log entry with seq set, given the
+// encoding of the same entry with seq 0: field 1 (seq) goes first, exactly
+// where deterministic marshaling puts it.
+func withSeq(encoded []byte, seq uint64) []byte {
+	v := make([]byte, 0, len(encoded)+1+protowire.SizeVarint(seq))
+	v = protowire.AppendTag(v, 1, protowire.VarintType)
+	v = protowire.AppendVarint(v, seq)
+	return append(v, encoded...)
+}
+
+func hexID(b []byte) string { return hex.EncodeToString(b) }

@@ -1,0 +1,394 @@
+package store
+
+import (
+	"errors"
+	"fmt"
+	"log/slog"
+	"sync"
+	"sync/atomic"
+
+	"github.com/dgraph-io/badger/v4"
+
+	storev1 "github.com/tinypay/tinypay/proto/tinypay/store/v1"
+)
+
+// Store is the node's persistent store. It is safe for concurrent use: any
+// number of goroutines may read and commit at once. Writes go through one
+// committer goroutine (see Commit); reads see only what is durable.
+type Store struct {
+	db  *badger.DB
+	cfg Config
+	log *slog.Logger
+
+	// Queue of submitted batches, guarded by mu.
+	mu      sync.Mutex
+	queue   []*request
+	spare   []*request
+	closing bool
+	failed  error // set once a write failed; every later commit gets it
+	wake    chan struct{}
+	stopped chan struct{} // closed when the committer exits
+
+	// Owned by the committer goroutine.
+	nextSeq uint64
+
+	lastSeq atomic.Uint64 // last durable seq
+	stats   struct {
+		batches, rejected, groups, txns atomic.Uint64
+	}
+
+	// closeMu keeps reads from racing with closing the database.
+	closeMu   sync.RWMutex
+	closed    bool
+	closeOnce sync.Once
+	closeErr  error
+}
+
+// Stats are counters since Open.
+type Stats struct {
+	Batches  uint64 // batches committed durably
+	Rejected uint64 // batches refused (invalid, duplicate, stale, too large, canceled, failed)
+	Groups   uint64 // group commits: queue drains handled together
+	Txns     uint64 // badger transactions committed, one fsync each when SyncWrites is on
+	LastSeq  uint64 // seq of the newest durable log entry, 0 if none
+}
+
+// Open opens or creates the store in cfg.Dir. It fails with ErrCorrupt if
+// the directory holds a store of an unknown format.
+func Open(cfg Config) (*Store, error) {
+	if err := cfg.Validate(); err != nil {
+		return nil, err
+	}
+	l := cfg.Logger
+	if l == nil {
+		l = slog.New(slog.DiscardHandler)
+	}
+	db, err := badger.Open(cfg.badgerOptions(l))
+	if err != nil {
+		return nil, fmt.Errorf("store: open %s: %w", cfg.Dir, err)
+	}
+	s := &Store{
+		db:      db,
+		cfg:     cfg,
+		log:     l,
+		wake:    make(chan struct{}, 1),
+		stopped: make(chan struct{}),
+	}
+	last, err := s.init()
+	if err != nil {
+		_ = db.Close()
+		return nil, fmt.Errorf("store: open %s: %w", cfg.Dir, err)
+	}
+	s.nextSeq = last + 1
+	s.lastSeq.Store(last)
+	go s.run()
+	return s, nil
+}
+
+// init checks or writes the meta record and returns the last log seq.
+func (s *Store) init() (uint64, error) {
+	var last uint64
+	var fresh bool
+	err := s.db.View(func(txn *badger.Txn) error {
+		item, err := txn.Get(metaKey)
+		switch {
+		case errors.Is(err, badger.ErrKeyNotFound):
+			it := txn.NewIterator(badger.IteratorOptions{PrefetchValues: false})
+			defer it.Close()
+			it.Rewind()
+			if it.Valid() {
+				return corrupt(metaKey, "store meta record is missing but the store holds key %s", keyString(it.Item().KeyCopy(nil)))
+			}
+			fresh = true
+			return nil
+		case err != nil:
+			return err
+		}
+		v, err := item.ValueCopy(nil)
+		if err != nil {
+			return err
+		}
+		if _, err := decodeMeta(metaKey, v); err != nil {
+			return err
+		}
+		it := txn.NewIterator(badger.IteratorOptions{Reverse: true, Prefix: []byte{prefixLog}})
+		defer it.Close()
+		it.Seek(append([]byte{prefixLog}, 0xff, 0xff, 0xff, 0xff, 0xff, 0xff, 0xff, 0xff))
+		if it.Valid() {
+			last, err = parseLogKey(it.Item().KeyCopy(nil))
+			return err
+		}
+		return nil
+	})
+	if err != nil || !fresh {
+		return last, err
+	}
+	v, err := encode(&storev1.StoreMeta{FormatVersion: FormatVersion}, "store meta")
+	if err != nil {
+		return 0, err
+	}
+	txn := s.db.NewTransaction(true)
+	defer txn.Discard()
+	if err := txn.Set(metaKey, v); err != nil {
+		return 0, err
+	}
+	return 0, txn.Commit()
+}
+
+// Close stops the committer and closes the database. Batches already
+// queued are committed first (their callers learn the outcome as usual);
+// later commits fail with ErrClosed. Close does not wait for callbacks
+// other than the committer's own; it returns after the database is closed
+// and may be called more than once.
+func (s *Store) Close() error {
+	s.closeOnce.Do(func() {
+		s.mu.Lock()
+		s.closing = true
+		s.mu.Unlock()
+		s.signal()
+		<-s.stopped
+		s.closeMu.Lock()
+		s.closed = true
+		s.closeMu.Unlock()
+		if err := s.db.Close(); err != nil {
+			s.closeErr = fmt.Errorf("store: close: %w", err)
+		}
+	})
+	return s.closeErr
+}
+
+// Stats returns the store's counters.
+func (s *Store) Stats() Stats {
+	return Stats{
+		Batches:  s.stats.batches.Load(),
+		Rejected: s.stats.rejected.Load(),
+		Groups:   s.stats.groups.Load(),
+		Txns:     s.stats.txns.Load(),
+		LastSeq:  s.lastSeq.Load(),
+	}
+}
+
+// LastSeq returns the seq of the newest durable log entry, 0 if the log is
+// empty.
+func (s *Store) LastSeq() uint64 { return s.lastSeq.Load() }
+
+// view runs fn in a read transaction unless the store is closed.
+func (s *Store) view(fn func(txn *badger.Txn) error) error {
+	s.closeMu.RLock()
+	defer s.closeMu.RUnlock()
+	if s.closed {
+		return ErrClosed
+	}
+	return s.db.View(fn)
+}
+
+// get returns a copy of the value under k, or ErrNotFound.
+func get(txn *badger.Txn, k []byte) ([]byte, error) {
+	item, err := txn.Get(k)
+	if errors.Is(err, badger.ErrKeyNotFound) {
+		return nil, ErrNotFound
+	}
+	if err != nil {
+		return nil, fmt.Errorf("store: get %s: %w", keyString(k), err)
+	}
+	v, err := item.ValueCopy(nil)
+	if err != nil {
+		return nil, fmt.Errorf("store: get %s: %w", keyString(k), err)
+	}
+	return v, nil
+}
+
+// Channel returns the channel with the given id.
+func (s *Store) Channel(id [32]byte) (*storev1.Channel, error) {
+	var c *storev1.Channel
+	err := s.view(func(txn *badger.Txn) error {
+		k := channelKey(id)
+		v, err := get(txn, k)
+		if err != nil {
+			return err
+		}
+		c, err = decodeChannel(k, v)
+		return err
+	})
+	if err != nil {
+		return nil, fmt.Errorf("channel %x: %w", id, err)
+	}
+	return c, nil
+}
+
+// Channels returns every channel, ordered by id.
+func (s *Store) Channels() ([]*storev1.Channel, error) {
+	var out []*storev1.Channel
+	err := s.view(func(txn *badger.Txn) error {
+		it := txn.NewIterator(badger.IteratorOptions{PrefetchValues: true, PrefetchSize: 64, Prefix: []byte{prefixChannel}})
+		defer it.Close()
+		for it.Rewind(); it.Valid(); it.Next() {
+			k := it.Item().KeyCopy(nil)
+			v, err := it.Item().ValueCopy(nil)
+			if err != nil {
+				return fmt.Errorf("store: read %s: %w", keyString(k), err)
+			}
+			c, err := decodeChannel(k, v)
+			if err != nil {
+				return err
+			}
+			out = append(out, c)
+		}
+		return nil
+	})
+	if err != nil {
+		return nil, fmt.Errorf("channels: %w", err)
+	}
+	return out, nil
+}
+
+// Proof returns the newest proof signed by side signerSide (0 for A, 1 for
+// B) of channel id.
+func (s *Store) Proof(id [32]byte, signerSide uint32) (*storev1.Proof, error) {
+	if signerSide > 1 {
+		return nil, fmt.Errorf("proof %x side %d: %w: side is not 0 or 1", id, signerSide, ErrInvalid)
+	}
+	var p *storev1.Proof
+	err := s.view(func(txn *badger.Txn) error {
+		k := proofKey(id, signerSide)
+		v, err := get(txn, k)
+		if err != nil {
+			return err
+		}
+		p, err = decodeProof(k, v)
+		return err
+	})
+	if err != nil {
+		return nil, fmt.Errorf("proof %x side %d: %w", id, signerSide, err)
+	}
+	return p, nil
+}
+
+// LogEntry returns the log entry with the given seq.
+func (s *Store) LogEntry(seq uint64) (*storev1.LogEntry, error) {
+	var e *storev1.LogEntry
+	err := s.view(func(txn *badger.Txn) error {
+		var err error
+		e, err = logEntry(txn, seq)
+		return err
+	})
+	if err != nil {
+		return nil, fmt.Errorf("log entry %d: %w", seq, err)
+	}
+	return e, nil
+}
+
+func logEntry(txn *badger.Txn, seq uint64) (*storev1.LogEntry, error) {
+	k := logKey(seq)
+	v, err := get(txn, k)
+	if err != nil {
+		return nil, err
+	}
+	return decodeLogEntry(k, v)
+}
+
+// Log returns up to limit log entries with seq > afterSeq, in ascending
+// order. Page through the log by passing the seq of the last entry
+// returned; Log(0, n) starts at the beginning. An empty result means that
+// there is nothing after afterSeq yet.
+func (s *Store) Log(afterSeq uint64, limit int) ([]*storev1.LogEntry, error) {
+	if limit < 1 {
+		return nil, fmt.Errorf("log after %d: %w: limit %d, want at least 1", afterSeq, ErrInvalid, limit)
+	}
+	if afterSeq == ^uint64(0) {
+		return nil, nil
+	}
+	var out []*storev1.LogEntry
+	err := s.view(func(txn *badger.Txn) error {
+		it := txn.NewIterator(badger.IteratorOptions{PrefetchValues: true, PrefetchSize: min(limit, 100), Prefix: []byte{prefixLog}})
+		defer it.Close()
+		for it.Seek(logKey(afterSeq + 1)); it.Valid() && len(out) < limit; it.Next() {
+			k := it.Item().KeyCopy(nil)
+			v, err := it.Item().ValueCopy(nil)
+			if err != nil {
+				return fmt.Errorf("store: read %s: %w", keyString(k), err)
+			}
+			e, err := decodeLogEntry(k, v)
+			if err != nil {
+				return err
+			}
+			out = append(out, e)
+		}
+		return nil
+	})
+	if err != nil {
+		return nil, fmt.Errorf("log after %d: %w", afterSeq, err)
+	}
+	return out, nil
+}
+
+// paymentBy resolves an index key to its log entry and checks that the
+// entry is a payment whose field matches.
+func (s *Store) paymentBy(k []byte, match func(*storev1.Payment) bool) (*storev1.LogEntry, error) {
+	var e *storev1.LogEntry
+	err := s.view(func(txn *badger.Txn) error {
+		v, err := get(txn, k)
+		if err != nil {
+			return err
+		}
+		seq, err := decodeSeqValue(k, v)
+		if err != nil {
+			return err
+		}
+		e, err = logEntry(txn, seq)
+		if errors.Is(err, ErrNotFound) {
+			return corrupt(k, "index points to missing log entry %d", seq)
+		}
+		if err != nil {
+			return err
+		}
+		if p := e.GetPayment(); p == nil || !match(p) {
+			return corrupt(k, "index points to log entry %d, which is not the payment indexed", seq)
+		}
+		return nil
+	})
+	return e, err
+}
+
+// PaymentByIdempotencyKey returns the log entry of the payment with the
+// given idempotency key.
+func (s *Store) PaymentByIdempotencyKey(key string) (*storev1.LogEntry, error) {
+	if key == "" || len(key) > MaxIdempotencyKeyLen {
+		return nil, fmt.Errorf("payment by idempotency key %q: %w", key, ErrNotFound)
+	}
+	e, err := s.paymentBy(idemKey(key), func(p *storev1.Payment) bool { return p.GetIdempotencyKey() == key })
+	if err != nil {
+		return nil, fmt.Errorf("payment by idempotency key %q: %w", key, err)
+	}
+	return e, nil
+}
+
+// PaymentByID returns the log entry of the payment with the given id.
+func (s *Store) PaymentByID(id [32]byte) (*storev1.LogEntry, error) {
+	e, err := s.paymentBy(paymentIDKey(id), func(p *storev1.Payment) bool { return string(p.GetId()) == string(id[:]) })
+	if err != nil {
+		return nil, fmt.Errorf("payment %x: %w", id, err)
+	}
+	return e, nil
+}
+
+// Cursor returns the value stored under the cursor name.
+func (s *Store) Cursor(name string) ([]byte, error) {
+	if err := checkCursorName(name); err != nil {
+		return nil, fmt.Errorf("cursor %q: %w: %v", name, ErrInvalid, err)
+	}
+	var c *storev1.Cursor
+	err := s.view(func(txn *badger.Txn) error {
+		k := cursorKey(name)
+		v, err := get(txn, k)
+		if err != nil {
+			return err
+		}
+		c, err = decodeCursor(k, v)
+		return err
+	})
+	if err != nil {
+		return nil, fmt.Errorf("cursor %q: %w", name, err)
+	}
+	return c.GetValue(), nil
+}
