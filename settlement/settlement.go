@@ -109,13 +109,14 @@ const (
 	EventClosed
 	EventUpdated
 	EventSettled
+	EventPayoutCredited
 	EventPayoutWithdrawn
 )
 
 var eventNames = map[EventKind]string{
 	EventOpened: "opened", EventDeposited: "deposited", EventWithdrawn: "withdrawn",
 	EventCooperativelyClosed: "cooperatively closed", EventClosed: "closed", EventUpdated: "updated",
-	EventSettled: "settled", EventPayoutWithdrawn: "payout withdrawn",
+	EventSettled: "settled", EventPayoutCredited: "payout credited", EventPayoutWithdrawn: "payout withdrawn",
 }
 
 func (k EventKind) String() string {
@@ -135,6 +136,8 @@ func (k EventKind) String() string {
 //	Closed:              Channel, Account (closer), Transferred, SettleAfter
 //	Updated:             Channel, Account (signer of the proof), Nonce, Amount (transferred)
 //	Settled:             Channel, Balances (payouts)
+//	PayoutCredited:      Channel, Account, Asset, Amount (a push payout that
+//	                     failed and waits in the pull ledger)
 //	PayoutWithdrawn:     Account, Asset, Amount
 type Event struct {
 	Kind        EventKind
@@ -224,8 +227,11 @@ type Disputer interface {
 // Settler settles closed channels and pays out.
 type Settler interface {
 	// Settle pays out a force-closed channel after its challenge period.
+	// The adjudicator pushes each payout to its participant; a push that
+	// fails is credited to the pull ledger instead (see WithdrawPayout).
 	Settle(ctx context.Context, p Params) (Receipt, error)
-	// WithdrawPayout sends the caller everything credited to it in asset.
+	// WithdrawPayout sends the caller everything credited to it in asset
+	// by the pull ledger.
 	WithdrawPayout(ctx context.Context, asset crypto.Address) (uint256.Int, Receipt, error)
 }
 
