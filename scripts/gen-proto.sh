@@ -87,11 +87,9 @@ export BUF_CACHE_DIR="${BUF_CACHE_DIR:-$TOOLS_DIR/buf-cache}"
 
 OUT="$WORK/out"
 mkdir -p "$OUT"
-(
-	cd "$PROTO_DIR"
-	"$BUF" lint
-	"$BUF" generate --template buf.gen.yaml --output "$OUT"
-) || die "buf failed"
+# Separate steps: set -e does not apply inside a ( ... ) || list.
+(cd "$PROTO_DIR" && "$BUF" lint) || die "buf lint failed"
+(cd "$PROTO_DIR" && "$BUF" generate --template buf.gen.yaml --output "$OUT") || die "buf generate failed"
 
 # Generated files, relative to proto/, in a stable order.
 mapfile -t generated < <(cd "$OUT" && find . -type f -name '*.go' | sed 's|^\./||' | LC_ALL=C sort)

@@ -167,11 +167,38 @@ func checkLogEntry(e *storev1.LogEntry) error {
 			return errors.New("log entry payment is nil")
 		}
 		return checkPayment(x.Payment)
+	case *storev1.LogEntry_ChannelEvent:
+		return checkChannelEvent(x.ChannelEvent)
 	case nil:
 		return errors.New("log entry has no known kind")
 	default:
 		return fmt.Errorf("log entry kind %T is not supported", x)
 	}
+}
+
+func checkChannelEvent(e *storev1.ChannelEvent) error {
+	if e == nil {
+		return errors.New("log entry channel event is nil")
+	}
+	if len(e.GetChannelId()) != idLen {
+		return fmt.Errorf("channel event: channel id is %d bytes, want %d", len(e.GetChannelId()), idLen)
+	}
+	if _, ok := storev1.ChannelEventKind_name[int32(e.GetKind())]; !ok || e.GetKind() == storev1.ChannelEventKind_CHANNEL_EVENT_KIND_UNSPECIFIED {
+		return fmt.Errorf("channel event: unknown kind %d", e.GetKind())
+	}
+	if n := len(e.GetPeer()); n != 0 && n != addrLen {
+		return fmt.Errorf("channel event: peer is %d bytes, want %d", n, addrLen)
+	}
+	if n := len(e.GetTxHash()); n != 0 && n != idLen {
+		return fmt.Errorf("channel event: tx hash is %d bytes, want %d", n, idLen)
+	}
+	if err := checkAmount("channel event amount", e.GetAmount()); err != nil {
+		return err
+	}
+	if e.GetSide() > 1 {
+		return fmt.Errorf("channel event: side %d", e.GetSide())
+	}
+	return nil
 }
 
 // unmarshal decodes v into m, turning any failure into ErrCorrupt naming k.

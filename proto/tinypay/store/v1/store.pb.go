@@ -141,6 +141,90 @@ func (Direction) EnumDescriptor() ([]byte, []int) {
 	return file_tinypay_store_v1_store_proto_rawDescGZIP(), []int{1}
 }
 
+// ChannelEventKind says what happened to a channel.
+type ChannelEventKind int32
+
+const (
+	ChannelEventKind_CHANNEL_EVENT_KIND_UNSPECIFIED ChannelEventKind = 0
+	// Both sides agreed on the parameters; the open transaction is pending.
+	ChannelEventKind_CHANNEL_EVENT_KIND_PROPOSED ChannelEventKind = 1
+	ChannelEventKind_CHANNEL_EVENT_KIND_OPENED   ChannelEventKind = 2
+	// amount: the participant's new totalDeposit.
+	ChannelEventKind_CHANNEL_EVENT_KIND_DEPOSITED ChannelEventKind = 3
+	// amount: the participant's new totalWithdrawn.
+	ChannelEventKind_CHANNEL_EVENT_KIND_WITHDRAWN ChannelEventKind = 4
+	// This node signed cooperative-close terms.
+	ChannelEventKind_CHANNEL_EVENT_KIND_CLOSE_SIGNED         ChannelEventKind = 5
+	ChannelEventKind_CHANNEL_EVENT_KIND_COOPERATIVELY_CLOSED ChannelEventKind = 6
+	ChannelEventKind_CHANNEL_EVENT_KIND_FORCE_CLOSED         ChannelEventKind = 7
+	// A newer proof was presented during the challenge period.
+	ChannelEventKind_CHANNEL_EVENT_KIND_DISPUTED ChannelEventKind = 8
+	ChannelEventKind_CHANNEL_EVENT_KIND_SETTLED  ChannelEventKind = 9
+	// amount: what the chain paid this node.
+	ChannelEventKind_CHANNEL_EVENT_KIND_PAID_OUT ChannelEventKind = 10
+	// The peer refused a proof, or another problem worth an operator's eye.
+	ChannelEventKind_CHANNEL_EVENT_KIND_WARNING ChannelEventKind = 11
+)
+
+// Enum value maps for ChannelEventKind.
+var (
+	ChannelEventKind_name = map[int32]string{
+		0:  "CHANNEL_EVENT_KIND_UNSPECIFIED",
+		1:  "CHANNEL_EVENT_KIND_PROPOSED",
+		2:  "CHANNEL_EVENT_KIND_OPENED",
+		3:  "CHANNEL_EVENT_KIND_DEPOSITED",
+		4:  "CHANNEL_EVENT_KIND_WITHDRAWN",
+		5:  "CHANNEL_EVENT_KIND_CLOSE_SIGNED",
+		6:  "CHANNEL_EVENT_KIND_COOPERATIVELY_CLOSED",
+		7:  "CHANNEL_EVENT_KIND_FORCE_CLOSED",
+		8:  "CHANNEL_EVENT_KIND_DISPUTED",
+		9:  "CHANNEL_EVENT_KIND_SETTLED",
+		10: "CHANNEL_EVENT_KIND_PAID_OUT",
+		11: "CHANNEL_EVENT_KIND_WARNING",
+	}
+	ChannelEventKind_value = map[string]int32{
+		"CHANNEL_EVENT_KIND_UNSPECIFIED":          0,
+		"CHANNEL_EVENT_KIND_PROPOSED":             1,
+		"CHANNEL_EVENT_KIND_OPENED":               2,
+		"CHANNEL_EVENT_KIND_DEPOSITED":            3,
+		"CHANNEL_EVENT_KIND_WITHDRAWN":            4,
+		"CHANNEL_EVENT_KIND_CLOSE_SIGNED":         5,
+		"CHANNEL_EVENT_KIND_COOPERATIVELY_CLOSED": 6,
+		"CHANNEL_EVENT_KIND_FORCE_CLOSED":         7,
+		"CHANNEL_EVENT_KIND_DISPUTED":             8,
+		"CHANNEL_EVENT_KIND_SETTLED":              9,
+		"CHANNEL_EVENT_KIND_PAID_OUT":             10,
+		"CHANNEL_EVENT_KIND_WARNING":              11,
+	}
+)
+
+func (x ChannelEventKind) Enum() *ChannelEventKind {
+	p := new(ChannelEventKind)
+	*p = x
+	return p
+}
+
+func (x ChannelEventKind) String() string {
+	return protoimpl.X.EnumStringOf(x.Descriptor(), protoreflect.EnumNumber(x))
+}
+
+func (ChannelEventKind) Descriptor() protoreflect.EnumDescriptor {
+	return file_tinypay_store_v1_store_proto_enumTypes[2].Descriptor()
+}
+
+func (ChannelEventKind) Type() protoreflect.EnumType {
+	return &file_tinypay_store_v1_store_proto_enumTypes[2]
+}
+
+func (x ChannelEventKind) Number() protoreflect.EnumNumber {
+	return protoreflect.EnumNumber(x)
+}
+
+// Deprecated: Use ChannelEventKind.Descriptor instead.
+func (ChannelEventKind) EnumDescriptor() ([]byte, []int) {
+	return file_tinypay_store_v1_store_proto_rawDescGZIP(), []int{2}
+}
+
 // Proof is a balance proof: signer's cumulative payment to the other side.
 type Proof struct {
 	state         protoimpl.MessageState `protogen:"open.v1"`
@@ -793,6 +877,7 @@ type LogEntry struct {
 	// Types that are valid to be assigned to Entry:
 	//
 	//	*LogEntry_Payment
+	//	*LogEntry_ChannelEvent
 	Entry         isLogEntry_Entry `protobuf_oneof:"entry"`
 	unknownFields protoimpl.UnknownFields
 	sizeCache     protoimpl.SizeCache
@@ -858,6 +943,15 @@ func (x *LogEntry) GetPayment() *Payment {
 	return nil
 }
 
+func (x *LogEntry) GetChannelEvent() *ChannelEvent {
+	if x != nil {
+		if x, ok := x.Entry.(*LogEntry_ChannelEvent); ok {
+			return x.ChannelEvent
+		}
+	}
+	return nil
+}
+
 type isLogEntry_Entry interface {
 	isLogEntry_Entry()
 }
@@ -866,7 +960,109 @@ type LogEntry_Payment struct {
 	Payment *Payment `protobuf:"bytes,3,opt,name=payment,proto3,oneof"`
 }
 
+type LogEntry_ChannelEvent struct {
+	ChannelEvent *ChannelEvent `protobuf:"bytes,4,opt,name=channel_event,json=channelEvent,proto3,oneof"`
+}
+
 func (*LogEntry_Payment) isLogEntry_Entry() {}
+
+func (*LogEntry_ChannelEvent) isLogEntry_Entry() {}
+
+// ChannelEvent is a change in a channel's life, for the event log.
+type ChannelEvent struct {
+	state     protoimpl.MessageState `protogen:"open.v1"`
+	ChannelId []byte                 `protobuf:"bytes,1,opt,name=channel_id,json=channelId,proto3" json:"channel_id,omitempty"`
+	Kind      ChannelEventKind       `protobuf:"varint,2,opt,name=kind,proto3,enum=tinypay.store.v1.ChannelEventKind" json:"kind,omitempty"`
+	// Human-readable detail.
+	Detail string `protobuf:"bytes,3,opt,name=detail,proto3" json:"detail,omitempty"`
+	Peer   []byte `protobuf:"bytes,4,opt,name=peer,proto3" json:"peer,omitempty"`
+	Amount []byte `protobuf:"bytes,5,opt,name=amount,proto3" json:"amount,omitempty"`
+	// The transaction, for events seen on chain (32 bytes).
+	TxHash []byte `protobuf:"bytes,6,opt,name=tx_hash,json=txHash,proto3" json:"tx_hash,omitempty"`
+	// For deposits and withdrawals: the participant's side.
+	Side          uint32 `protobuf:"varint,7,opt,name=side,proto3" json:"side,omitempty"`
+	unknownFields protoimpl.UnknownFields
+	sizeCache     protoimpl.SizeCache
+}
+
+func (x *ChannelEvent) Reset() {
+	*x = ChannelEvent{}
+	mi := &file_tinypay_store_v1_store_proto_msgTypes[7]
+	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+	ms.StoreMessageInfo(mi)
+}
+
+func (x *ChannelEvent) String() string {
+	return protoimpl.X.MessageStringOf(x)
+}
+
+func (*ChannelEvent) ProtoMessage() {}
+
+func (x *ChannelEvent) ProtoReflect() protoreflect.Message {
+	mi := &file_tinypay_store_v1_store_proto_msgTypes[7]
+	if x != nil {
+		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+		if ms.LoadMessageInfo() == nil {
+			ms.StoreMessageInfo(mi)
+		}
+		return ms
+	}
+	return mi.MessageOf(x)
+}
+
+// Deprecated: Use ChannelEvent.ProtoReflect.Descriptor instead.
+func (*ChannelEvent) Descriptor() ([]byte, []int) {
+	return file_tinypay_store_v1_store_proto_rawDescGZIP(), []int{7}
+}
+
+func (x *ChannelEvent) GetChannelId() []byte {
+	if x != nil {
+		return x.ChannelId
+	}
+	return nil
+}
+
+func (x *ChannelEvent) GetKind() ChannelEventKind {
+	if x != nil {
+		return x.Kind
+	}
+	return ChannelEventKind_CHANNEL_EVENT_KIND_UNSPECIFIED
+}
+
+func (x *ChannelEvent) GetDetail() string {
+	if x != nil {
+		return x.Detail
+	}
+	return ""
+}
+
+func (x *ChannelEvent) GetPeer() []byte {
+	if x != nil {
+		return x.Peer
+	}
+	return nil
+}
+
+func (x *ChannelEvent) GetAmount() []byte {
+	if x != nil {
+		return x.Amount
+	}
+	return nil
+}
+
+func (x *ChannelEvent) GetTxHash() []byte {
+	if x != nil {
+		return x.TxHash
+	}
+	return nil
+}
+
+func (x *ChannelEvent) GetSide() uint32 {
+	if x != nil {
+		return x.Side
+	}
+	return 0
+}
 
 // StoreMeta describes the store as a whole. It is written once, when the
 // store is created, under its own key.
@@ -881,7 +1077,7 @@ type StoreMeta struct {
 
 func (x *StoreMeta) Reset() {
 	*x = StoreMeta{}
-	mi := &file_tinypay_store_v1_store_proto_msgTypes[7]
+	mi := &file_tinypay_store_v1_store_proto_msgTypes[8]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -893,7 +1089,7 @@ func (x *StoreMeta) String() string {
 func (*StoreMeta) ProtoMessage() {}
 
 func (x *StoreMeta) ProtoReflect() protoreflect.Message {
-	mi := &file_tinypay_store_v1_store_proto_msgTypes[7]
+	mi := &file_tinypay_store_v1_store_proto_msgTypes[8]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -906,7 +1102,7 @@ func (x *StoreMeta) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use StoreMeta.ProtoReflect.Descriptor instead.
 func (*StoreMeta) Descriptor() ([]byte, []int) {
-	return file_tinypay_store_v1_store_proto_rawDescGZIP(), []int{7}
+	return file_tinypay_store_v1_store_proto_rawDescGZIP(), []int{8}
 }
 
 func (x *StoreMeta) GetFormatVersion() uint32 {
@@ -927,7 +1123,7 @@ type Cursor struct {
 
 func (x *Cursor) Reset() {
 	*x = Cursor{}
-	mi := &file_tinypay_store_v1_store_proto_msgTypes[8]
+	mi := &file_tinypay_store_v1_store_proto_msgTypes[9]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -939,7 +1135,7 @@ func (x *Cursor) String() string {
 func (*Cursor) ProtoMessage() {}
 
 func (x *Cursor) ProtoReflect() protoreflect.Message {
-	mi := &file_tinypay_store_v1_store_proto_msgTypes[8]
+	mi := &file_tinypay_store_v1_store_proto_msgTypes[9]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -952,7 +1148,7 @@ func (x *Cursor) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use Cursor.ProtoReflect.Descriptor instead.
 func (*Cursor) Descriptor() ([]byte, []int) {
-	return file_tinypay_store_v1_store_proto_rawDescGZIP(), []int{8}
+	return file_tinypay_store_v1_store_proto_rawDescGZIP(), []int{9}
 }
 
 func (x *Cursor) GetValue() []byte {
@@ -1036,12 +1232,22 @@ const file_tinypay_store_v1_store_proto_rawDesc = "" +
 	"\aitem_id\x18\t \x01(\tR\x06itemId\x12\x12\n" +
 	"\x04memo\x18\n" +
 	" \x01(\tR\x04memo\x12\x12\n" +
-	"\x04peer\x18\v \x01(\fR\x04peer\"\x82\x01\n" +
+	"\x04peer\x18\v \x01(\fR\x04peer\"\xc9\x01\n" +
 	"\bLogEntry\x12\x10\n" +
 	"\x03seq\x18\x01 \x01(\x04R\x03seq\x12$\n" +
 	"\x0etime_unix_nano\x18\x02 \x01(\x03R\ftimeUnixNano\x125\n" +
-	"\apayment\x18\x03 \x01(\v2\x19.tinypay.store.v1.PaymentH\x00R\apaymentB\a\n" +
-	"\x05entry\"2\n" +
+	"\apayment\x18\x03 \x01(\v2\x19.tinypay.store.v1.PaymentH\x00R\apayment\x12E\n" +
+	"\rchannel_event\x18\x04 \x01(\v2\x1e.tinypay.store.v1.ChannelEventH\x00R\fchannelEventB\a\n" +
+	"\x05entry\"\xd6\x01\n" +
+	"\fChannelEvent\x12\x1d\n" +
+	"\n" +
+	"channel_id\x18\x01 \x01(\fR\tchannelId\x126\n" +
+	"\x04kind\x18\x02 \x01(\x0e2\".tinypay.store.v1.ChannelEventKindR\x04kind\x12\x16\n" +
+	"\x06detail\x18\x03 \x01(\tR\x06detail\x12\x12\n" +
+	"\x04peer\x18\x04 \x01(\fR\x04peer\x12\x16\n" +
+	"\x06amount\x18\x05 \x01(\fR\x06amount\x12\x17\n" +
+	"\atx_hash\x18\x06 \x01(\fR\x06txHash\x12\x12\n" +
+	"\x04side\x18\a \x01(\rR\x04side\"2\n" +
 	"\tStoreMeta\x12%\n" +
 	"\x0eformat_version\x18\x01 \x01(\rR\rformatVersion\"\x1e\n" +
 	"\x06Cursor\x12\x14\n" +
@@ -1057,7 +1263,21 @@ const file_tinypay_store_v1_store_proto_rawDesc = "" +
 	"\tDirection\x12\x19\n" +
 	"\x15DIRECTION_UNSPECIFIED\x10\x00\x12\x16\n" +
 	"\x12DIRECTION_OUTGOING\x10\x01\x12\x16\n" +
-	"\x12DIRECTION_INCOMING\x10\x02B;Z9github.com/tinypay/tinypay/proto/tinypay/store/v1;storev1b\x06proto3"
+	"\x12DIRECTION_INCOMING\x10\x02*\xb3\x03\n" +
+	"\x10ChannelEventKind\x12\"\n" +
+	"\x1eCHANNEL_EVENT_KIND_UNSPECIFIED\x10\x00\x12\x1f\n" +
+	"\x1bCHANNEL_EVENT_KIND_PROPOSED\x10\x01\x12\x1d\n" +
+	"\x19CHANNEL_EVENT_KIND_OPENED\x10\x02\x12 \n" +
+	"\x1cCHANNEL_EVENT_KIND_DEPOSITED\x10\x03\x12 \n" +
+	"\x1cCHANNEL_EVENT_KIND_WITHDRAWN\x10\x04\x12#\n" +
+	"\x1fCHANNEL_EVENT_KIND_CLOSE_SIGNED\x10\x05\x12+\n" +
+	"'CHANNEL_EVENT_KIND_COOPERATIVELY_CLOSED\x10\x06\x12#\n" +
+	"\x1fCHANNEL_EVENT_KIND_FORCE_CLOSED\x10\a\x12\x1f\n" +
+	"\x1bCHANNEL_EVENT_KIND_DISPUTED\x10\b\x12\x1e\n" +
+	"\x1aCHANNEL_EVENT_KIND_SETTLED\x10\t\x12\x1f\n" +
+	"\x1bCHANNEL_EVENT_KIND_PAID_OUT\x10\n" +
+	"\x12\x1e\n" +
+	"\x1aCHANNEL_EVENT_KIND_WARNING\x10\vB;Z9github.com/tinypay/tinypay/proto/tinypay/store/v1;storev1b\x06proto3"
 
 var (
 	file_tinypay_store_v1_store_proto_rawDescOnce sync.Once
@@ -1071,33 +1291,37 @@ func file_tinypay_store_v1_store_proto_rawDescGZIP() []byte {
 	return file_tinypay_store_v1_store_proto_rawDescData
 }
 
-var file_tinypay_store_v1_store_proto_enumTypes = make([]protoimpl.EnumInfo, 2)
-var file_tinypay_store_v1_store_proto_msgTypes = make([]protoimpl.MessageInfo, 9)
+var file_tinypay_store_v1_store_proto_enumTypes = make([]protoimpl.EnumInfo, 3)
+var file_tinypay_store_v1_store_proto_msgTypes = make([]protoimpl.MessageInfo, 10)
 var file_tinypay_store_v1_store_proto_goTypes = []any{
-	(Phase)(0),         // 0: tinypay.store.v1.Phase
-	(Direction)(0),     // 1: tinypay.store.v1.Direction
-	(*Proof)(nil),      // 2: tinypay.store.v1.Proof
-	(*Withdrawal)(nil), // 3: tinypay.store.v1.Withdrawal
-	(*CloseTerms)(nil), // 4: tinypay.store.v1.CloseTerms
-	(*Dispute)(nil),    // 5: tinypay.store.v1.Dispute
-	(*Channel)(nil),    // 6: tinypay.store.v1.Channel
-	(*Payment)(nil),    // 7: tinypay.store.v1.Payment
-	(*LogEntry)(nil),   // 8: tinypay.store.v1.LogEntry
-	(*StoreMeta)(nil),  // 9: tinypay.store.v1.StoreMeta
-	(*Cursor)(nil),     // 10: tinypay.store.v1.Cursor
+	(Phase)(0),            // 0: tinypay.store.v1.Phase
+	(Direction)(0),        // 1: tinypay.store.v1.Direction
+	(ChannelEventKind)(0), // 2: tinypay.store.v1.ChannelEventKind
+	(*Proof)(nil),         // 3: tinypay.store.v1.Proof
+	(*Withdrawal)(nil),    // 4: tinypay.store.v1.Withdrawal
+	(*CloseTerms)(nil),    // 5: tinypay.store.v1.CloseTerms
+	(*Dispute)(nil),       // 6: tinypay.store.v1.Dispute
+	(*Channel)(nil),       // 7: tinypay.store.v1.Channel
+	(*Payment)(nil),       // 8: tinypay.store.v1.Payment
+	(*LogEntry)(nil),      // 9: tinypay.store.v1.LogEntry
+	(*ChannelEvent)(nil),  // 10: tinypay.store.v1.ChannelEvent
+	(*StoreMeta)(nil),     // 11: tinypay.store.v1.StoreMeta
+	(*Cursor)(nil),        // 12: tinypay.store.v1.Cursor
 }
 var file_tinypay_store_v1_store_proto_depIdxs = []int32{
-	0, // 0: tinypay.store.v1.Channel.phase:type_name -> tinypay.store.v1.Phase
-	3, // 1: tinypay.store.v1.Channel.withdrawal:type_name -> tinypay.store.v1.Withdrawal
-	4, // 2: tinypay.store.v1.Channel.close:type_name -> tinypay.store.v1.CloseTerms
-	5, // 3: tinypay.store.v1.Channel.dispute:type_name -> tinypay.store.v1.Dispute
-	1, // 4: tinypay.store.v1.Payment.direction:type_name -> tinypay.store.v1.Direction
-	7, // 5: tinypay.store.v1.LogEntry.payment:type_name -> tinypay.store.v1.Payment
-	6, // [6:6] is the sub-list for method output_type
-	6, // [6:6] is the sub-list for method input_type
-	6, // [6:6] is the sub-list for extension type_name
-	6, // [6:6] is the sub-list for extension extendee
-	0, // [0:6] is the sub-list for field type_name
+	0,  // 0: tinypay.store.v1.Channel.phase:type_name -> tinypay.store.v1.Phase
+	4,  // 1: tinypay.store.v1.Channel.withdrawal:type_name -> tinypay.store.v1.Withdrawal
+	5,  // 2: tinypay.store.v1.Channel.close:type_name -> tinypay.store.v1.CloseTerms
+	6,  // 3: tinypay.store.v1.Channel.dispute:type_name -> tinypay.store.v1.Dispute
+	1,  // 4: tinypay.store.v1.Payment.direction:type_name -> tinypay.store.v1.Direction
+	8,  // 5: tinypay.store.v1.LogEntry.payment:type_name -> tinypay.store.v1.Payment
+	10, // 6: tinypay.store.v1.LogEntry.channel_event:type_name -> tinypay.store.v1.ChannelEvent
+	2,  // 7: tinypay.store.v1.ChannelEvent.kind:type_name -> tinypay.store.v1.ChannelEventKind
+	8,  // [8:8] is the sub-list for method output_type
+	8,  // [8:8] is the sub-list for method input_type
+	8,  // [8:8] is the sub-list for extension type_name
+	8,  // [8:8] is the sub-list for extension extendee
+	0,  // [0:8] is the sub-list for field type_name
 }
 
 func init() { file_tinypay_store_v1_store_proto_init() }
@@ -1107,14 +1331,15 @@ func file_tinypay_store_v1_store_proto_init() {
 	}
 	file_tinypay_store_v1_store_proto_msgTypes[6].OneofWrappers = []any{
 		(*LogEntry_Payment)(nil),
+		(*LogEntry_ChannelEvent)(nil),
 	}
 	type x struct{}
 	out := protoimpl.TypeBuilder{
 		File: protoimpl.DescBuilder{
 			GoPackagePath: reflect.TypeOf(x{}).PkgPath(),
 			RawDescriptor: unsafe.Slice(unsafe.StringData(file_tinypay_store_v1_store_proto_rawDesc), len(file_tinypay_store_v1_store_proto_rawDesc)),
-			NumEnums:      2,
-			NumMessages:   9,
+			NumEnums:      3,
+			NumMessages:   10,
 			NumExtensions: 0,
 			NumServices:   0,
 		},

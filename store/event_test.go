@@ -1,0 +1,71 @@
+package store
+
+import (
+	"context"
+	"testing"
+
+	"google.golang.org/protobuf/proto"
+
+	storev1 "github.com/tinypay/tinypay/proto/tinypay/store/v1"
+)
+
+func testChannelEvent(n byte) *storev1.LogEntry {
+	id := chanID(n)
+	return &storev1.LogEntry{TimeUnixNano: 42, Entry: &storev1.LogEntry_ChannelEvent{ChannelEvent: &storev1.ChannelEvent{
+		ChannelId: id[:],
+		Kind:      storev1.ChannelEventKind_CHANNEL_EVENT_KIND_DEPOSITED,
+		Detail:    "top-up",
+		Peer:      fill(7, 20),
+		Amount:    []byte{1, 0},
+		TxHash:    fill(9, 32),
+		Side:      1,
+	}}}
+}
+
+func TestChannelEventRoundTrip(t *testing.T) {
+	s := openTest(t, testConfig(t))
+	b := NewBatch()
+	if err := b.AppendLog(testChannelEvent(1)); err != nil {
+		t.Fatal(err)
+	}
+	res := mustCommit(t, s, b)
+	got, err := s.LogEntry(res.Seqs[0])
+	if err != nil {
+		t.Fatal(err)
+	}
+	want := withSeqField(testChannelEvent(1), res.Seqs[0])
+	if !proto.Equal(got, want) {
+		t.Fatalf("read back %v, want %v", got, want)
+	}
+}
+
+func TestChannelEventRejects(t *testing.T) {
+	for _, tc := range []struct {
+		name string
+		edit func(e *storev1.ChannelEvent)
+	}{
+		{"short channel id", func(e *storev1.ChannelEvent) { e.ChannelId = e.ChannelId[:31] }},
+		{"unspecified kind", func(e *storev1.ChannelEvent) { e.Kind = 0 }},
+		{"unknown kind", func(e *storev1.ChannelEvent) { e.Kind = 99 }},
+		{"short peer", func(e *storev1.ChannelEvent) { e.Peer = e.Peer[:19] }},
+		{"short tx hash", func(e *storev1.ChannelEvent) { e.TxHash = e.TxHash[:31] }},
+		{"amount with leading zero", func(e *storev1.ChannelEvent) { e.Amount = []byte{0, 1} }},
+		{"amount over 32 bytes", func(e *storev1.ChannelEvent) { e.Amount = fill(1, 33) }},
+		{"side 2", func(e *storev1.ChannelEvent) { e.Side = 2 }},
+	} {
+		t.Run(tc.name, func(t *testing.T) {
+			s := openTest(t, testConfig(t))
+			e := testChannelEvent(1)
+			tc.edit(e.GetChannelEvent())
+			b := NewBatch()
+			err := b.AppendLog(e)
+			if err == nil {
+				_, err = s.Commit(context.Background(), b)
+			}
+			wantErr(t, err, ErrInvalid)
+			if s.LastSeq() != 0 {
+				t.Fatal("a rejected event was written")
+			}
+		})
+	}
+}
