@@ -2,6 +2,7 @@ package store
 
 import (
 	"context"
+	"slices"
 	"testing"
 
 	"google.golang.org/protobuf/proto"
@@ -67,5 +68,36 @@ func TestChannelEventRejects(t *testing.T) {
 				t.Fatal("a rejected event was written")
 			}
 		})
+	}
+}
+
+func TestLogBefore(t *testing.T) {
+	s := openTest(t, testConfig(t))
+	for i := range 5 {
+		b := NewBatch()
+		if err := b.AppendLog(testChannelEvent(byte(i + 1))); err != nil {
+			t.Fatal(err)
+		}
+		mustCommit(t, s, b)
+	}
+	var got []uint64
+	for before := s.LastSeq() + 1; ; {
+		page, err := s.LogBefore(before, 2)
+		if err != nil {
+			t.Fatal(err)
+		}
+		if len(page) == 0 {
+			break
+		}
+		for _, e := range page {
+			got = append(got, e.GetSeq())
+		}
+		before = page[len(page)-1].GetSeq()
+	}
+	if want := []uint64{5, 4, 3, 2, 1}; !slices.Equal(got, want) {
+		t.Fatalf("reverse walk %v, want %v", got, want)
+	}
+	if _, err := s.LogBefore(3, 0); err == nil {
+		t.Fatal("limit 0 accepted")
 	}
 }

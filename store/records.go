@@ -153,6 +153,9 @@ func checkPayment(p *storev1.Payment) error {
 	if n := len(p.GetPeer()); n != 0 && n != addrLen {
 		return fmt.Errorf("payment peer is %d bytes, want %d or 0", n, addrLen)
 	}
+	if n := len(p.GetRemoteId()); n != 0 && n != idLen {
+		return fmt.Errorf("payment remote_id is %d bytes, want %d or 0", n, idLen)
+	}
 	return nil
 }
 

@@ -322,6 +322,41 @@ func (s *Store) Log(afterSeq uint64, limit int) ([]*storev1.LogEntry, error) {
 	return out, nil
 }
 
+// LogBefore returns up to limit log entries with seq below beforeSeq, newest
+// first: a reverse page through the log (pass the last seq returned to get
+// the next page). Use it to find recent entries without reading the whole
+// log.
+func (s *Store) LogBefore(beforeSeq uint64, limit int) ([]*storev1.LogEntry, error) {
+	if limit < 1 {
+		return nil, fmt.Errorf("log before %d: %w: limit %d, want at least 1", beforeSeq, ErrInvalid, limit)
+	}
+	if beforeSeq <= 1 {
+		return nil, nil
+	}
+	var out []*storev1.LogEntry
+	err := s.view(func(txn *badger.Txn) error {
+		it := txn.NewIterator(badger.IteratorOptions{PrefetchValues: true, PrefetchSize: min(limit, 100), Prefix: []byte{prefixLog}, Reverse: true})
+		defer it.Close()
+		for it.Seek(logKey(beforeSeq - 1)); it.Valid() && len(out) < limit; it.Next() {
+			k := it.Item().KeyCopy(nil)
+			v, err := it.Item().ValueCopy(nil)
+			if err != nil {
+				return fmt.Errorf("store: read %s: %w", keyString(k), err)
+			}
+			e, err := decodeLogEntry(k, v)
+			if err != nil {
+				return err
+			}
+			out = append(out, e)
+		}
+		return nil
+	})
+	if err != nil {
+		return nil, fmt.Errorf("log before %d: %w", beforeSeq, err)
+	}
+	return out, nil
+}
+
 // paymentBy resolves an index key to its log entry and checks that the
 // entry is a payment whose field matches.
 func (s *Store) paymentBy(k []byte, match func(*storev1.Payment) bool) (*storev1.LogEntry, error) {

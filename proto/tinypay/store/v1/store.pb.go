@@ -757,8 +757,12 @@ type Payment struct {
 	ItemId         string                 `protobuf:"bytes,9,opt,name=item_id,json=itemId,proto3" json:"item_id,omitempty"`
 	Memo           string                 `protobuf:"bytes,10,opt,name=memo,proto3" json:"memo,omitempty"`
 	Peer           []byte                 `protobuf:"bytes,11,opt,name=peer,proto3" json:"peer,omitempty"`
-	unknownFields  protoimpl.UnknownFields
-	sizeCache      protoimpl.SizeCache
+	// For an incoming payment: the payer's id for it (its own id is derived
+	// from the channel, the proof's nonce and the part's index, so a peer
+	// cannot make it collide with another payment's).
+	RemoteId      []byte `protobuf:"bytes,12,opt,name=remote_id,json=remoteId,proto3" json:"remote_id,omitempty"`
+	unknownFields protoimpl.UnknownFields
+	sizeCache     protoimpl.SizeCache
 }
 
 func (x *Payment) Reset() {
@@ -864,6 +868,13 @@ func (x *Payment) GetMemo() string {
 func (x *Payment) GetPeer() []byte {
 	if x != nil {
 		return x.Peer
+	}
+	return nil
+}
+
+func (x *Payment) GetRemoteId() []byte {
+	if x != nil {
+		return x.RemoteId
 	}
 	return nil
 }
@@ -1216,7 +1227,7 @@ const file_tinypay_store_v1_store_proto_rawDesc = "" +
 	"\x05close\x18\x14 \x01(\v2\x1c.tinypay.store.v1.CloseTermsR\x05close\x123\n" +
 	"\adispute\x18\x15 \x01(\v2\x19.tinypay.store.v1.DisputeR\adispute\x12*\n" +
 	"\x11created_unix_nano\x18\x16 \x01(\x03R\x0fcreatedUnixNano\x12*\n" +
-	"\x11updated_unix_nano\x18\x17 \x01(\x03R\x0fupdatedUnixNano\"\xd1\x02\n" +
+	"\x11updated_unix_nano\x18\x17 \x01(\x03R\x0fupdatedUnixNano\"\xee\x02\n" +
 	"\aPayment\x12\x0e\n" +
 	"\x02id\x18\x01 \x01(\fR\x02id\x12'\n" +
 	"\x0fidempotency_key\x18\x02 \x01(\tR\x0eidempotencyKey\x12\x1d\n" +
@@ -1232,7 +1243,8 @@ const file_tinypay_store_v1_store_proto_rawDesc = "" +
 	"\aitem_id\x18\t \x01(\tR\x06itemId\x12\x12\n" +
 	"\x04memo\x18\n" +
 	" \x01(\tR\x04memo\x12\x12\n" +
-	"\x04peer\x18\v \x01(\fR\x04peer\"\xc9\x01\n" +
+	"\x04peer\x18\v \x01(\fR\x04peer\x12\x1b\n" +
+	"\tremote_id\x18\f \x01(\fR\bremoteId\"\xc9\x01\n" +
 	"\bLogEntry\x12\x10\n" +
 	"\x03seq\x18\x01 \x01(\x04R\x03seq\x12$\n" +
 	"\x0etime_unix_nano\x18\x02 \x01(\x03R\ftimeUnixNano\x125\n" +
