@@ -1,0 +1,112 @@
+package node
+
+import (
+	"errors"
+	"fmt"
+	"log/slog"
+	"time"
+
+	"github.com/tinypay/tinypay/crypto"
+)
+
+// Asset describes a currency channels can hold: ETH (the zero address) or
+// an ERC-20 token.
+type Asset struct {
+	Address  crypto.Address
+	Symbol   string
+	Decimals uint8
+}
+
+// ETH is the chain's native currency.
+var ETH = Asset{Symbol: "ETH", Decimals: 18}
+
+// Config configures a Node. Build it with DefaultConfig and adjust.
+type Config struct {
+	// Assets the node knows by symbol, besides ETH. Channels in other
+	// tokens are refused.
+	Assets []Asset
+	// ChallengePeriod is used for channels this node opens when the caller
+	// names none; MinChallengePeriod and MaxChallengePeriod bound what it
+	// accepts from peers (seconds).
+	ChallengePeriod    uint64
+	MinChallengePeriod uint64
+	MaxChallengePeriod uint64
+	// TermsLifetime is how long cooperative-close and withdraw signatures
+	// stay valid on chain (seconds past the chain's current time).
+	TermsLifetime uint64
+	// MaxInFlight bounds the proofs per channel sent and not yet
+	// acknowledged (the pipeline depth).
+	MaxInFlight int
+	// MaxParts bounds the payments one proof may cover (coalescing).
+	MaxParts int
+	// ChainPoll is how often the chain is polled for events and the
+	// dispute duties are checked.
+	ChainPoll time.Duration
+	// RequestTimeout bounds waiting for a peer's reply (proposals,
+	// countersignatures).
+	RequestTimeout time.Duration
+	// Redial is the delay between attempts to reach a disconnected peer
+	// that shares open channels.
+	Redial time.Duration
+	// ListenAddr is the peer address this node advertises (host:port), if
+	// it accepts peer connections.
+	ListenAddr string
+	Logger     *slog.Logger
+}
+
+// Limits on what peers may send.
+const (
+	MaxItemIDLen = 256
+	MaxMemoLen   = 1024
+)
+
+// DefaultConfig returns a configuration with sensible defaults.
+func DefaultConfig() Config {
+	return Config{
+		ChallengePeriod:    24 * 60 * 60,
+		MinChallengePeriod: 60,
+		MaxChallengePeriod: 30 * 24 * 60 * 60,
+		TermsLifetime:      600,
+		MaxInFlight:        64,
+		MaxParts:           512,
+		ChainPoll:          time.Second,
+		RequestTimeout:     30 * time.Second,
+		Redial:             2 * time.Second,
+	}
+}
+
+// Validate checks the configuration.
+func (c Config) Validate() error {
+	var errs []error
+	if c.ChallengePeriod < c.MinChallengePeriod || c.ChallengePeriod > c.MaxChallengePeriod {
+		errs = append(errs, fmt.Errorf("challenge period %ds outside [%d, %d]", c.ChallengePeriod, c.MinChallengePeriod, c.MaxChallengePeriod))
+	}
+	if c.MinChallengePeriod == 0 {
+		errs = append(errs, errors.New("min challenge period must be at least 1s"))
+	}
+	if c.TermsLifetime == 0 {
+		errs = append(errs, errors.New("terms lifetime must be positive"))
+	}
+	if c.MaxInFlight < 1 {
+		errs = append(errs, errors.New("max in flight must be at least 1"))
+	}
+	if c.MaxParts < 1 || c.MaxParts > 4096 {
+		errs = append(errs, errors.New("max parts must be in [1, 4096]"))
+	}
+	if c.ChainPoll <= 0 || c.RequestTimeout <= 0 || c.Redial <= 0 {
+		errs = append(errs, errors.New("chain poll, request timeout and redial must be positive"))
+	}
+	seen := map[string]bool{"ETH": true}
+	for _, a := range c.Assets {
+		switch {
+		case a.Address.IsZero():
+			errs = append(errs, fmt.Errorf("asset %s: zero address is ETH", a.Symbol))
+		case a.Symbol == "" || seen[a.Symbol]:
+			errs = append(errs, fmt.Errorf("asset %s: empty or duplicate symbol %q", a.Address, a.Symbol))
+		case a.Decimals > 36:
+			errs = append(errs, fmt.Errorf("asset %s: %d decimals", a.Symbol, a.Decimals))
+		}
+		seen[a.Symbol] = true
+	}
+	return errors.Join(errs...)
+}

@@ -1,0 +1,136 @@
+package node
+
+import (
+	"context"
+	"fmt"
+	"testing"
+
+	"github.com/tinypay/tinypay/channel"
+	"github.com/tinypay/tinypay/settlement"
+)
+
+// TestMalloryClosesWithStaleProof: Mallory pays Alice, then force-closes
+// claiming she paid nothing, while Alice is down. Alice restarts inside the
+// challenge period; her watcher presents Mallory's newest proof, settles
+// after the period, and the chain pays Alice everything she was paid.
+func TestMalloryClosesWithStaleProof(t *testing.T) {
+	w := newNet(t)
+	alice, mallory := w.add("alice", 1), w.add("mallory", 3)
+	mallory.connect(alice)
+	id := mallory.open(alice, 1000)
+	for i := range 20 {
+		mallory.pay(id, 10, fmt.Sprintf("m%d", i))
+	}
+	alice.pay(id, 15, "a0")
+	waitFor(t, "mallory holds alice's proof", func() bool { return u64(mallory.channel(id).Received) == 15 })
+
+	alice.stop()
+	ms := mustChannel(t, mallory).state()
+	params := settlement.Params(ms.Params)
+	// Mallory presents Alice's proof (it favours her) but none of her own.
+	rcv := ms.Received
+	if _, err := mallory.chain.ForceClose(context.Background(), params, settlementProof(rcv), settlement.Proof{}); err != nil {
+		t.Fatal(err)
+	}
+	w.chain.advance(30) // Alice is down for a while, inside the period (100 s)
+	aliceWallet := u64(w.chain.wallet(alice.key.Address()))
+	alice.start()
+	waitFor(t, "alice presents mallory's newest proof", func() bool {
+		st := mustChannel(t, alice).state()
+		return st.Phase == channel.Closed && st.Dispute != nil && st.Dispute.Transferred[channel.A].Uint64() == 200
+	})
+	w.chain.advance(100)
+	waitFor(t, "alice's watcher settles", func() bool { return alice.channel(id).Phase == channel.Settled })
+	// Alice deposited nothing, received 200 and paid 15.
+	if got := u64(w.chain.wallet(alice.key.Address())) - aliceWallet; got != 185 {
+		t.Fatalf("alice was paid %d, want 185", got)
+	}
+	waitFor(t, "mallory sees the settlement", func() bool { return mallory.channel(id).Phase == channel.Settled })
+}
+
+// TestForceCloseAndSettleByOperator covers the operator path: force close,
+// then settle once the period is over (refused before).
+func TestForceCloseAndSettleByOperator(t *testing.T) {
+	w := newNet(t)
+	w.cfg = func(c *Config) { c.ChainPoll = 1 << 40 } // no watcher: the operator does it
+	alice, bob := w.add("alice", 1), w.add("bob", 2)
+	alice.connect(bob)
+	ctx := context.Background()
+	ci, err := alice.n.OpenChannel(ctx, bob.key.Address(), [20]byte{}, *u256(500), 0)
+	if err != nil {
+		t.Fatal(err)
+	}
+	id := ci.ID
+	if err := bob.n.reconcile(ctx, mustChannel(t, bob)); err != nil {
+		t.Fatal(err)
+	}
+	alice.pay(id, 120, "x")
+	ci, err = alice.n.ForceClose(ctx, id)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if ci.Phase != channel.Closed || ci.SettleAfter == 0 {
+		t.Fatalf("after force close: %s settle after %d", ci.Phase, ci.SettleAfter)
+	}
+	alice.n.chainTime.Store(w.chain.time)
+	if _, err := alice.n.Settle(ctx, id); err == nil {
+		t.Fatal("settled inside the challenge period")
+	}
+	w.chain.advance(200)
+	h, _ := alice.chain.Head(ctx)
+	alice.n.chainTime.Store(h.Time)
+	before := u64(w.chain.wallet(bob.key.Address()))
+	if ci, err = alice.n.Settle(ctx, id); err != nil {
+		t.Fatal(err)
+	}
+	if ci.Phase != channel.Settled {
+		t.Fatalf("phase %s", ci.Phase)
+	}
+	if got := u64(w.chain.wallet(bob.key.Address())) - before; got != 120 {
+		t.Fatalf("bob got %d, want 120", got)
+	}
+}
+
+func TestWithdrawWhileOpen(t *testing.T) {
+	w := newNet(t)
+	alice, bob := w.add("alice", 1), w.add("bob", 2)
+	alice.connect(bob)
+	id := alice.open(bob, 1000)
+	alice.pay(id, 100, "p")
+	before := u64(w.chain.wallet(alice.key.Address()))
+	ci, err := alice.n.Withdraw(context.Background(), id, *u256(300))
+	if err != nil {
+		t.Fatal(err)
+	}
+	if u64(ci.MyBalance) != 600 || u64(ci.MyWithdrawn) != 300 {
+		t.Fatalf("after withdraw: balance %d withdrawn %d", u64(ci.MyBalance), u64(ci.MyWithdrawn))
+	}
+	if got := u64(w.chain.wallet(alice.key.Address())) - before; got != 300 {
+		t.Fatalf("wallet grew by %d", got)
+	}
+	waitFor(t, "bob sees the withdrawal", func() bool { return u64(bob.channel(id).PeerWithdrawn) == 300 })
+	// More than what is left is refused before anything is signed.
+	if _, err := alice.n.Withdraw(context.Background(), id, *u256(601)); err == nil {
+		t.Fatal("withdrew more than the balance")
+	}
+	alice.pay(id, 600, "rest")
+	if _, err := alice.n.Pay(context.Background(), PayRequest{Channel: id, Amount: *u256(1), Key: "over"}); err == nil {
+		t.Fatal("paid beyond the balance after a withdrawal")
+	}
+}
+
+// state returns a snapshot of the channel's state, under its lock.
+func (c *chanState) state() channel.State {
+	c.mu.Lock()
+	defer c.mu.Unlock()
+	return c.ch.State()
+}
+
+func mustChannel(t *testing.T, tn *testNode) *chanState {
+	t.Helper()
+	cs := tn.n.allChannels()
+	if len(cs) != 1 {
+		t.Fatalf("%s has %d channels", tn.name, len(cs))
+	}
+	return cs[0]
+}

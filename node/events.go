@@ -1,0 +1,95 @@
+package node
+
+import (
+	"context"
+	"strings"
+	"time"
+
+	"github.com/holiman/uint256"
+
+	"github.com/tinypay/tinypay/channel"
+	"github.com/tinypay/tinypay/crypto"
+	storev1 "github.com/tinypay/tinypay/proto/tinypay/store/v1"
+)
+
+// Event is one entry of the node's ordered event log: a payment in or out,
+// or something that happened to a channel.
+type Event struct {
+	Seq     uint64
+	Time    time.Time
+	Payment *PaymentInfo
+	Channel *ChannelEvent
+}
+
+// ChannelEvent is a change in a channel's life.
+type ChannelEvent struct {
+	Channel channel.ID
+	Kind    string // proposed, opened, deposited, withdrawn, close_signed, cooperatively_closed, force_closed, disputed, settled, paid_out, warning
+	Detail  string
+	Peer    crypto.Address
+	Amount  uint256.Int
+}
+
+func eventOf(e *storev1.LogEntry) (Event, error) {
+	ev := Event{Seq: e.GetSeq(), Time: time.Unix(0, e.GetTimeUnixNano())}
+	switch x := e.GetEntry().(type) {
+	case *storev1.LogEntry_Payment:
+		p, err := paymentInfo(e)
+		if err != nil {
+			return ev, err
+		}
+		ev.Payment = &p
+	case *storev1.LogEntry_ChannelEvent:
+		ce := x.ChannelEvent
+		amt, err := parseAmount("amount", ce.GetAmount())
+		if err != nil {
+			return ev, err
+		}
+		ev.Channel = &ChannelEvent{
+			Channel: channel.ID(ce.GetChannelId()),
+			Kind:    strings.ToLower(strings.TrimPrefix(ce.GetKind().String(), "CHANNEL_EVENT_KIND_")),
+			Detail:  ce.GetDetail(), Amount: amt,
+		}
+		if len(ce.GetPeer()) == 20 {
+			ev.Channel.Peer = crypto.Address(ce.GetPeer())
+		}
+	}
+	return ev, nil
+}
+
+// Subscribe calls fn for every log entry after seq after, in order: first
+// those stored, then new ones as they become durable, until ctx ends or fn
+// returns an error. A subscriber that resumes with the last seq it saw
+// misses nothing and sees nothing twice.
+func (n *Node) Subscribe(ctx context.Context, after uint64, fn func(Event) error) error {
+	for {
+		wake := *n.logNotify.Load() // before reading, so no entry slips by
+		page, err := n.store.Log(after, 256)
+		if err != nil {
+			return err
+		}
+		for _, e := range page {
+			ev, err := eventOf(e)
+			if err != nil {
+				return err
+			}
+			if ev.Payment != nil {
+				n.completeFlag(ev.Payment)
+			}
+			if err := fn(ev); err != nil {
+				return err
+			}
+			after = e.GetSeq()
+		}
+		if len(page) > 0 {
+			continue
+		}
+		select {
+		case <-wake:
+		case <-ctx.Done():
+			return ctx.Err()
+		case <-n.ctx.Done():
+			return ErrStopped
+		}
+	}
+}

@@ -1,0 +1,201 @@
+package node
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"log/slog"
+	"os"
+	"sync"
+	"testing"
+	"time"
+
+	"github.com/holiman/uint256"
+
+	"github.com/tinypay/tinypay/channel"
+	"github.com/tinypay/tinypay/crypto"
+	"github.com/tinypay/tinypay/store"
+)
+
+// net is a set of nodes that can dial each other by name.
+type net struct {
+	t     *testing.T
+	cfg   func(*Config) // adjusts every node's config, if set
+	chain *fakeChain
+	mu    sync.Mutex
+	nodes map[string]*testNode
+}
+
+type testNode struct {
+	t     *testing.T
+	name  string
+	net   *net
+	key   *crypto.PrivateKey
+	dir   string
+	st    *store.Store
+	n     *Node
+	chain *fakeBackend
+}
+
+func newNet(t *testing.T) *net {
+	return &net{t: t, chain: newFakeChain(), nodes: map[string]*testNode{}}
+}
+
+func seedKey(seed byte) *crypto.PrivateKey {
+	b := make([]byte, 32)
+	for i := range b {
+		b[i] = seed
+	}
+	k, err := crypto.PrivateKeyFromBytes(b)
+	if err != nil {
+		panic(err)
+	}
+	return k
+}
+
+func testConfig() Config {
+	cfg := DefaultConfig()
+	cfg.ChainPoll = 10 * time.Millisecond
+	cfg.Redial = 20 * time.Millisecond
+	cfg.RequestTimeout = 5 * time.Second
+	cfg.MinChallengePeriod = 1
+	cfg.ChallengePeriod = 100
+	if os.Getenv("TINYPAY_TEST_LOG") != "" {
+		cfg.Logger = slog.New(slog.NewTextHandler(os.Stderr, &slog.HandlerOptions{Level: slog.LevelDebug}))
+	}
+	return cfg
+}
+
+// add starts a node named name with a funded wallet.
+func (w *net) add(name string, seed byte) *testNode {
+	tn := &testNode{t: w.t, name: name, net: w, key: seedKey(seed), dir: w.t.TempDir()}
+	w.chain.fund(tn.key.Address(), 1_000_000)
+	tn.start()
+	w.mu.Lock()
+	w.nodes[name] = tn
+	w.mu.Unlock()
+	w.t.Cleanup(tn.stop)
+	return tn
+}
+
+func (tn *testNode) start() {
+	t := tn.t
+	st, err := store.Open(store.DefaultConfig(tn.dir))
+	if err != nil {
+		t.Fatal(err)
+	}
+	tn.st = st
+	tn.chain = &fakeBackend{f: tn.net.chain, key: tn.key}
+	cfg := testConfig()
+	if tn.net.cfg != nil {
+		tn.net.cfg(&cfg)
+	}
+	n, err := New(cfg, Deps{Key: tn.key, Store: st, Chain: tn.chain, Dialer: nodeDialer{tn.net, tn.key.Address()}})
+	if err != nil {
+		t.Fatal(err)
+	}
+	if err := n.Start(context.Background()); err != nil {
+		t.Fatal(err)
+	}
+	tn.net.mu.Lock()
+	tn.n = n
+	tn.net.mu.Unlock()
+}
+
+func (tn *testNode) stop() {
+	tn.net.mu.Lock()
+	n := tn.n
+	tn.n = nil
+	tn.net.mu.Unlock()
+	if n != nil {
+		n.Stop()
+	}
+	if tn.st != nil {
+		tn.st.Close()
+		tn.st = nil
+	}
+}
+
+func (tn *testNode) restart() {
+	tn.stop()
+	tn.start()
+}
+
+// nodeDialer dials other nodes of the net by name, as node self.
+type nodeDialer struct {
+	w    *net
+	self crypto.Address
+}
+
+// DialPeer implements Dialer: hostport is a node's name.
+func (d nodeDialer) DialPeer(ctx context.Context, hostport string, want crypto.Address) (PeerConn, error) {
+	w := d.w
+	w.mu.Lock()
+	var tn *Node
+	if target := w.nodes[hostport]; target != nil {
+		tn = target.n
+	}
+	w.mu.Unlock()
+	if tn == nil {
+		return nil, fmt.Errorf("no node at %s", hostport)
+	}
+	if !want.IsZero() && tn.Address() != want {
+		return nil, errors.New("wrong peer")
+	}
+	a, b := pipe(d.self, tn.Address())
+	go tn.HandlePeer(b)
+	return a, nil
+}
+
+// connect connects a to b.
+func (tn *testNode) connect(other *testNode) {
+	tn.t.Helper()
+	if _, err := tn.n.ConnectPeer(context.Background(), other.name, other.key.Address()); err != nil {
+		tn.t.Fatal(err)
+	}
+}
+
+func (tn *testNode) open(peer *testNode, deposit uint64) channel.ID {
+	tn.t.Helper()
+	ci, err := tn.n.OpenChannel(context.Background(), peer.key.Address(), crypto.Address{}, *uint256.NewInt(deposit), 0)
+	if err != nil {
+		tn.t.Fatal(err)
+	}
+	// The peer learns of the open from the chain.
+	waitFor(tn.t, "peer sees the channel open", func() bool {
+		ci, err := peer.n.Channel(ci.ID)
+		return err == nil && ci.Phase == channel.Open && ci.PeerDeposit.Uint64() == deposit
+	})
+	return ci.ID
+}
+
+func (tn *testNode) pay(id channel.ID, amount uint64, key string) PaymentInfo {
+	tn.t.Helper()
+	ctx, cancel := context.WithTimeout(context.Background(), 10*time.Second)
+	defer cancel()
+	p, err := tn.n.Pay(ctx, PayRequest{Channel: id, Amount: *uint256.NewInt(amount), Key: key})
+	if err != nil {
+		tn.t.Fatalf("pay %s: %v", key, err)
+	}
+	return p
+}
+
+func (tn *testNode) channel(id channel.ID) ChannelInfo {
+	tn.t.Helper()
+	ci, err := tn.n.Channel(id)
+	if err != nil {
+		tn.t.Fatal(err)
+	}
+	return ci
+}
+
+func waitFor(t *testing.T, what string, cond func() bool) {
+	t.Helper()
+	deadline := time.Now().Add(10 * time.Second)
+	for !cond() {
+		if time.Now().After(deadline) {
+			t.Fatalf("timed out waiting until %s", what)
+		}
+		time.Sleep(5 * time.Millisecond)
+	}
+}

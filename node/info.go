@@ -1,0 +1,297 @@
+package node
+
+import (
+	"context"
+	"fmt"
+	"slices"
+	"time"
+
+	"github.com/holiman/uint256"
+
+	"github.com/tinypay/tinypay/channel"
+	"github.com/tinypay/tinypay/crypto"
+	storev1 "github.com/tinypay/tinypay/proto/tinypay/store/v1"
+)
+
+// PeerInfo describes a peer.
+type PeerInfo struct {
+	Address    crypto.Address
+	RemoteAddr string
+	Connected  bool
+}
+
+// PaymentInfo describes a payment in or out.
+type PaymentInfo struct {
+	Seq        uint64
+	ID         [32]byte
+	Key        string // idempotency key (outgoing only)
+	Channel    channel.ID
+	Outgoing   bool
+	Amount     uint256.Int
+	Cumulative uint256.Int
+	Nonce      uint64
+	Time       time.Time
+	ItemID     string
+	Memo       string
+	Peer       crypto.Address
+	RemoteID   [32]byte // incoming: the payer's id
+	// Complete: acknowledged by the peer (outgoing) or durably received
+	// (incoming).
+	Complete bool
+}
+
+// ChannelInfo describes a channel from this node's side.
+type ChannelInfo struct {
+	ID              channel.ID
+	Peer            crypto.Address
+	Asset           Asset
+	Phase           channel.Phase
+	Side            channel.Side
+	MyDeposit       uint256.Int
+	PeerDeposit     uint256.Int
+	MyWithdrawn     uint256.Int
+	PeerWithdrawn   uint256.Int
+	MyBalance       uint256.Int
+	PeerBalance     uint256.Int
+	Sent            uint256.Int
+	SentNonce       uint64
+	AckedNonce      uint64
+	Received        uint256.Int
+	ReceivedNonce   uint64
+	ChallengePeriod uint64
+	SettleAfter     uint64
+	Connected       bool
+	Created         time.Time
+}
+
+// NodeInfo describes the node.
+type NodeInfo struct {
+	Address     crypto.Address
+	ChainID     uint64
+	Adjudicator crypto.Address
+	ListenAddr  string
+	Assets      []Asset
+	ChainTime   uint64
+}
+
+// AssetBalance is what the node holds of one asset.
+type AssetBalance struct {
+	Asset      Asset
+	Wallet     uint256.Int // the node account's balance on chain
+	InChannels uint256.Int // this node's side of its open channels
+	Payout     uint256.Int // credited by the adjudicator, not yet withdrawn
+}
+
+func (c *chanState) info() ChannelInfo {
+	c.mu.Lock()
+	defer c.mu.Unlock()
+	st := c.ch.State()
+	self, peer := c.self, c.self.Other()
+	a, ok := c.n.asset(st.Params.Asset)
+	if !ok {
+		a = Asset{Address: st.Params.Asset, Symbol: st.Params.Asset.Hex()[:10]}
+	}
+	ci := ChannelInfo{
+		ID: c.id, Peer: c.peer, Asset: a, Phase: st.Phase, Side: self,
+		MyDeposit: st.Deposit[self], PeerDeposit: st.Deposit[peer],
+		MyWithdrawn: st.Withdrawn[self], PeerWithdrawn: st.Withdrawn[peer],
+		MyBalance: c.ch.Balance(self), PeerBalance: c.ch.Balance(peer),
+		Sent: st.Sent.Transferred, SentNonce: st.Sent.Nonce, AckedNonce: st.Acked,
+		Received: st.Received.Transferred, ReceivedNonce: st.Received.Nonce,
+		ChallengePeriod: st.Params.ChallengePeriod, Connected: c.ready, Created: c.created,
+	}
+	if d := st.Dispute; d != nil {
+		ci.SettleAfter = d.SettleAfter
+	}
+	return ci
+}
+
+// Info describes the node.
+func (n *Node) Info() NodeInfo {
+	assets := make([]Asset, 0, len(n.assets))
+	for _, a := range n.assets {
+		assets = append(assets, a)
+	}
+	slices.SortFunc(assets, func(a, b Asset) int {
+		if a.Address.IsZero() != b.Address.IsZero() {
+			if a.Address.IsZero() {
+				return -1
+			}
+			return 1
+		}
+		return compareStrings(a.Symbol, b.Symbol)
+	})
+	return NodeInfo{
+		Address: n.self, ChainID: n.chain.ChainID(), Adjudicator: n.chain.Adjudicator(),
+		ListenAddr: n.cfg.ListenAddr, Assets: assets, ChainTime: n.now(),
+	}
+}
+
+func compareStrings(a, b string) int {
+	switch {
+	case a < b:
+		return -1
+	case a > b:
+		return 1
+	}
+	return 0
+}
+
+// Balances reports, per known asset, the wallet balance, the share of open
+// channels, and payouts waiting in the adjudicator.
+func (n *Node) Balances(ctx context.Context) ([]AssetBalance, error) {
+	info := n.Info()
+	out := make([]AssetBalance, 0, len(info.Assets))
+	for _, a := range info.Assets {
+		wallet, err := n.chain.Balance(ctx, n.self, a.Address)
+		if err != nil {
+			return nil, fmt.Errorf("balance of %s: %w", a.Symbol, err)
+		}
+		payout, err := n.chain.Payout(ctx, n.self, a.Address)
+		if err != nil {
+			return nil, fmt.Errorf("payout of %s: %w", a.Symbol, err)
+		}
+		out = append(out, AssetBalance{Asset: a, Wallet: wallet, Payout: payout})
+	}
+	for _, c := range n.allChannels() {
+		ci := c.info()
+		if ci.Phase == channel.Settled {
+			continue
+		}
+		for i := range out {
+			if out[i].Asset.Address == ci.Asset.Address {
+				out[i].InChannels.Add(&out[i].InChannels, &ci.MyBalance)
+			}
+		}
+	}
+	return out, nil
+}
+
+// Channels lists channels, newest first; settled ones only with all.
+func (n *Node) Channels(peer crypto.Address, all bool) []ChannelInfo {
+	var out []ChannelInfo
+	for _, c := range n.allChannels() {
+		if !peer.IsZero() && c.peer != peer {
+			continue
+		}
+		ci := c.info()
+		if ci.Phase == channel.Settled && !all {
+			continue
+		}
+		out = append(out, ci)
+	}
+	return out
+}
+
+// Channel describes one channel.
+func (n *Node) Channel(id channel.ID) (ChannelInfo, error) {
+	c, err := n.channelByID(id)
+	if err != nil {
+		return ChannelInfo{}, err
+	}
+	return c.info(), nil
+}
+
+// Peers lists the peers the node knows: connected ones and those it shares
+// channels with.
+func (n *Node) Peers() []PeerInfo {
+	n.mu.Lock()
+	seen := map[crypto.Address]*PeerInfo{}
+	for addr, s := range n.sessions {
+		if s.alive() {
+			seen[addr] = &PeerInfo{Address: addr, RemoteAddr: s.conn.RemoteAddr(), Connected: true}
+		}
+	}
+	for _, c := range n.channels {
+		if _, ok := seen[c.peer]; !ok {
+			seen[c.peer] = &PeerInfo{Address: c.peer, RemoteAddr: n.addrs[c.peer]}
+		}
+	}
+	n.mu.Unlock()
+	out := make([]PeerInfo, 0, len(seen))
+	for _, p := range seen {
+		out = append(out, *p)
+	}
+	slices.SortFunc(out, func(a, b PeerInfo) int { return compareStrings(a.Address.Hex(), b.Address.Hex()) })
+	return out
+}
+
+// paymentInfo converts a payment log entry.
+func paymentInfo(e *storev1.LogEntry) (PaymentInfo, error) {
+	p := e.GetPayment()
+	if p == nil {
+		return PaymentInfo{}, fmt.Errorf("log entry %d is not a payment", e.GetSeq())
+	}
+	var err error
+	info := PaymentInfo{
+		Seq: e.GetSeq(), Key: p.GetIdempotencyKey(), Outgoing: p.GetDirection() == storev1.Direction_DIRECTION_OUTGOING,
+		Nonce: p.GetNonce(), Time: time.Unix(0, p.GetTimeUnixNano()), ItemID: p.GetItemId(), Memo: p.GetMemo(),
+		Complete: p.GetDirection() == storev1.Direction_DIRECTION_INCOMING,
+	}
+	info.ID = [32]byte(p.GetId())
+	info.Channel = channel.ID(p.GetChannelId())
+	if len(p.GetRemoteId()) == 32 {
+		info.RemoteID = [32]byte(p.GetRemoteId())
+	}
+	if len(p.GetPeer()) == 20 {
+		info.Peer = crypto.Address(p.GetPeer())
+	}
+	if info.Amount, err = parseAmount("amount", p.GetAmount()); err != nil {
+		return info, err
+	}
+	if info.Cumulative, err = parseAmount("cumulative", p.GetCumulative()); err != nil {
+		return info, err
+	}
+	return info, nil
+}
+
+// completeFlag sets Complete on outgoing payments whose proof the peer has
+// acknowledged.
+func (n *Node) completeFlag(info *PaymentInfo) {
+	if !info.Outgoing {
+		return
+	}
+	if c, err := n.channelByID(info.Channel); err == nil {
+		c.mu.Lock()
+		info.Complete = c.ch.Acked() >= info.Nonce
+		c.mu.Unlock()
+	}
+}
+
+// Payments pages through the payment history in log order, after seq
+// after, optionally for one channel. It returns the seq to continue after
+// (0 when the log is exhausted).
+func (n *Node) Payments(after uint64, limit int, only channel.ID) ([]PaymentInfo, uint64, error) {
+	if limit <= 0 || limit > 1000 {
+		limit = 100
+	}
+	var out []PaymentInfo
+	for len(out) < limit {
+		page, err := n.store.Log(after, 256)
+		if err != nil {
+			return nil, 0, err
+		}
+		if len(page) == 0 {
+			return out, 0, nil
+		}
+		for _, e := range page {
+			after = e.GetSeq()
+			if e.GetPayment() == nil {
+				continue
+			}
+			info, err := paymentInfo(e)
+			if err != nil {
+				return nil, 0, err
+			}
+			if only != (channel.ID{}) && info.Channel != only {
+				continue
+			}
+			n.completeFlag(&info)
+			out = append(out, info)
+			if len(out) == limit {
+				return out, after, nil
+			}
+		}
+	}
+	return out, after, nil
+}

@@ -1,0 +1,245 @@
+package node
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"sync"
+	"testing"
+	"time"
+
+	"github.com/holiman/uint256"
+
+	"github.com/tinypay/tinypay/channel"
+	"github.com/tinypay/tinypay/crypto"
+)
+
+func TestPayAndCooperativeClose(t *testing.T) {
+	w := newNet(t)
+	alice, bob := w.add("alice", 1), w.add("bob", 2)
+	alice.connect(bob)
+	id := alice.open(bob, 1000)
+	for i := range 100 {
+		p := alice.pay(id, 3, fmt.Sprintf("k%d", i))
+		if !p.Complete || p.Nonce == 0 {
+			t.Fatalf("payment %d: %+v", i, p)
+		}
+	}
+	a, b := alice.channel(id), bob.channel(id)
+	if a.MyBalance.Uint64() != 700 || a.PeerBalance.Uint64() != 300 {
+		t.Fatalf("alice sees %d/%d", a.MyBalance.Uint64(), a.PeerBalance.Uint64())
+	}
+	if b.MyBalance.Uint64() != 300 || b.PeerBalance.Uint64() != 700 || b.ReceivedNonce != a.SentNonce {
+		t.Fatalf("bob sees %d/%d nonce %d", b.MyBalance.Uint64(), b.PeerBalance.Uint64(), b.ReceivedNonce)
+	}
+	// Both logs hold all 100 payments.
+	for _, tn := range []*testNode{alice, bob} {
+		pays, _, err := tn.n.Payments(0, 1000, id)
+		if err != nil {
+			t.Fatal(err)
+		}
+		if len(pays) != 100 {
+			t.Fatalf("%s has %d payments", tn.name, len(pays))
+		}
+		var sum uint64
+		for _, p := range pays {
+			sum += p.Amount.Uint64()
+			if !p.Complete {
+				t.Fatalf("%s: incomplete payment %+v", tn.name, p)
+			}
+		}
+		if sum != 300 {
+			t.Fatalf("%s: payments add up to %d", tn.name, sum)
+		}
+	}
+	// Bob pays some back, then Bob closes.
+	bob.pay(id, 50, "back")
+	aliceBefore, bobBefore := w.chain.wallet(alice.key.Address()), w.chain.wallet(bob.key.Address())
+	ci, err := bob.n.CloseChannel(context.Background(), id)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if ci.Phase != channel.Settled {
+		t.Fatalf("phase after close: %s", ci.Phase)
+	}
+	aliceAfter, bobAfter := w.chain.wallet(alice.key.Address()), w.chain.wallet(bob.key.Address())
+	if got := u64(aliceAfter) - u64(aliceBefore); got != 750 {
+		t.Fatalf("alice paid out %d, want 750", got)
+	}
+	if got := u64(bobAfter) - u64(bobBefore); got != 250 {
+		t.Fatalf("bob paid out %d, want 250", got)
+	}
+	waitFor(t, "alice sees the close", func() bool { return alice.channel(id).Phase == channel.Settled })
+}
+
+func TestIdempotency(t *testing.T) {
+	w := newNet(t)
+	alice, bob := w.add("alice", 1), w.add("bob", 2)
+	alice.connect(bob)
+	id := alice.open(bob, 1000)
+	first := alice.pay(id, 10, "same")
+	again := alice.pay(id, 10, "same")
+	if first.ID != again.ID || first.Nonce != again.Nonce {
+		t.Fatalf("retry paid again: %+v vs %+v", first, again)
+	}
+	if got := u64(alice.channel(id).Sent); got != 10 {
+		t.Fatalf("sent %d after a retried payment", got)
+	}
+	_, err := alice.n.Pay(context.Background(), PayRequest{Channel: id, Amount: *uint256.NewInt(11), Key: "same"})
+	if !errors.Is(err, ErrIdempotency) {
+		t.Fatalf("reused key with another amount: %v", err)
+	}
+	// Concurrent duplicates pay once.
+	var wg sync.WaitGroup
+	for range 8 {
+		wg.Add(1)
+		go func() {
+			defer wg.Done()
+			alice.pay(id, 5, "dup")
+		}()
+	}
+	wg.Wait()
+	if got := u64(alice.channel(id).Sent); got != 15 {
+		t.Fatalf("sent %d after concurrent duplicates, want 15", got)
+	}
+	// After a restart the key is still known.
+	alice.restart()
+	alice.connect(bob)
+	again = alice.pay(id, 5, "dup")
+	if got := u64(alice.channel(id).Sent); got != 15 || !again.Complete {
+		t.Fatalf("sent %d after retry across restart", got)
+	}
+}
+
+func TestPayRejects(t *testing.T) {
+	w := newNet(t)
+	alice, bob := w.add("alice", 1), w.add("bob", 2)
+	alice.connect(bob)
+	id := alice.open(bob, 100)
+	for _, tc := range []struct {
+		name string
+		req  PayRequest
+		want error
+	}{
+		{"no key", PayRequest{Channel: id, Amount: *uint256.NewInt(1)}, ErrInvalidArgument},
+		{"zero amount", PayRequest{Channel: id, Key: "z"}, channel.ErrZeroAmount},
+		{"over balance", PayRequest{Channel: id, Amount: *uint256.NewInt(101), Key: "o"}, channel.ErrInsufficientBalance},
+		{"unknown channel", PayRequest{Channel: channel.ID{1}, Amount: *uint256.NewInt(1), Key: "u"}, ErrNotFound},
+		{"long item id", PayRequest{Channel: id, Amount: *uint256.NewInt(1), Key: "i", ItemID: string(make([]byte, MaxItemIDLen+1))}, ErrInvalidArgument},
+		{"no channel with peer", PayRequest{Peer: crypto.Address{9}, Amount: *uint256.NewInt(1), Key: "p"}, ErrNotFound},
+	} {
+		t.Run(tc.name, func(t *testing.T) {
+			_, err := alice.n.Pay(context.Background(), tc.req)
+			if !errors.Is(err, tc.want) {
+				t.Fatalf("Pay = %v, want %v", err, tc.want)
+			}
+		})
+	}
+	if ci := alice.channel(id); ci.SentNonce != 0 || ci.MyBalance.Uint64() != 100 {
+		t.Fatalf("rejected payments changed the channel: %+v", ci)
+	}
+	// A failed key is free again.
+	if _, err := alice.n.Pay(context.Background(), PayRequest{Channel: id, Amount: *uint256.NewInt(1), Key: "o"}); err != nil {
+		t.Fatalf("retry of a failed key: %v", err)
+	}
+}
+
+func TestConcurrentPaymentsCoalesce(t *testing.T) {
+	w := newNet(t)
+	// A shallow pipeline fills up under 32 payers, so queued payments share
+	// proofs.
+	w.cfg = func(c *Config) { c.MaxInFlight = 2 }
+	alice, bob := w.add("alice", 1), w.add("bob", 2)
+	alice.connect(bob)
+	id := alice.open(bob, 1_000_000)
+	const workers, each = 32, 40
+	var wg sync.WaitGroup
+	for g := range workers {
+		wg.Add(1)
+		go func() {
+			defer wg.Done()
+			for i := range each {
+				alice.pay(id, 1, fmt.Sprintf("w%d-%d", g, i))
+			}
+		}()
+	}
+	wg.Wait()
+	a := alice.channel(id)
+	if a.Sent.Uint64() != workers*each {
+		t.Fatalf("sent %d", a.Sent.Uint64())
+	}
+	if a.SentNonce >= workers*each {
+		t.Errorf("no coalescing: %d proofs for %d payments", a.SentNonce, workers*each)
+	}
+	t.Logf("%d payments in %d proofs", workers*each, a.SentNonce)
+	waitFor(t, "bob holds every payment", func() bool { return u64(bob.channel(id).Received) == workers*each })
+}
+
+func TestReconnectAndRestart(t *testing.T) {
+	w := newNet(t)
+	alice, bob := w.add("alice", 1), w.add("bob", 2)
+	alice.connect(bob)
+	id := alice.open(bob, 10_000)
+	for i := range 10 {
+		alice.pay(id, 1, fmt.Sprintf("a%d", i))
+	}
+	// Bob restarts; Alice redials on her own, reestablishes, pays on.
+	bob.restart()
+	waitFor(t, "alice reconnects", func() bool { return alice.channel(id).Connected })
+	if got := u64(bob.channel(id).Received); got != 10 {
+		t.Fatalf("bob holds %d after restart", got)
+	}
+	for i := range 10 {
+		alice.pay(id, 1, fmt.Sprintf("b%d", i))
+	}
+	waitFor(t, "bob holds 20", func() bool { return u64(bob.channel(id).Received) == 20 })
+	pays, _, err := bob.n.Payments(0, 100, id)
+	if err != nil || len(pays) != 20 {
+		t.Fatalf("bob has %d payments: %v", len(pays), err)
+	}
+}
+
+func TestSubscribeResumes(t *testing.T) {
+	w := newNet(t)
+	alice, bob := w.add("alice", 1), w.add("bob", 2)
+	alice.connect(bob)
+	id := alice.open(bob, 1000)
+	ctx, cancel := context.WithCancel(context.Background())
+	defer cancel()
+	got := make(chan Event, 100)
+	go bob.n.Subscribe(ctx, 0, func(ev Event) error { got <- ev; return nil })
+	for i := range 5 {
+		alice.pay(id, 1, fmt.Sprintf("k%d", i))
+	}
+	var seen []uint64
+	var payments int
+	for payments < 5 {
+		select {
+		case ev := <-got:
+			seen = append(seen, ev.Seq)
+			if ev.Payment != nil {
+				payments++
+			}
+		case <-time.After(5 * time.Second):
+			t.Fatal("subscription stalled")
+		}
+	}
+	for i := 1; i < len(seen); i++ {
+		if seen[i] != seen[i-1]+1 {
+			t.Fatalf("gap or repeat in %v", seen)
+		}
+	}
+	// Resume from the middle: exactly the rest.
+	mid := seen[len(seen)/2]
+	var rest []uint64
+	ctx2, cancel2 := context.WithTimeout(context.Background(), 200*time.Millisecond)
+	defer cancel2()
+	_ = bob.n.Subscribe(ctx2, mid, func(ev Event) error { rest = append(rest, ev.Seq); return nil })
+	if len(rest) == 0 || rest[0] != mid+1 {
+		t.Fatalf("resume after %d gave %v", mid, rest)
+	}
+}
+
+func u64(v uint256.Int) uint64 { return v.Uint64() }
+
+func u256(v uint64) *uint256.Int { return uint256.NewInt(v) }
