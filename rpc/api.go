@@ -1,0 +1,437 @@
+package rpc
+
+import (
+	"context"
+	"encoding/hex"
+	"errors"
+	"io"
+	"strings"
+	"sync"
+
+	"github.com/holiman/uint256"
+	"google.golang.org/grpc"
+	"google.golang.org/grpc/codes"
+	"google.golang.org/grpc/status"
+
+	"github.com/tinypay/tinypay/channel"
+	"github.com/tinypay/tinypay/crypto"
+	"github.com/tinypay/tinypay/node"
+	apiv1 "github.com/tinypay/tinypay/proto/tinypay/api/v1"
+)
+
+// APIServer serves the control API (tinypay.api.v1.Node) for one node. It
+// only translates: every rule lives in the node.
+type APIServer struct {
+	apiv1.UnimplementedNodeServer
+	n *node.Node
+	// MaxPayStreamInFlight bounds the payments one PayStream call has
+	// outstanding; further requests wait.
+	MaxPayStreamInFlight int
+}
+
+// NewAPIServer returns the control API of n.
+func NewAPIServer(n *node.Node) *APIServer {
+	return &APIServer{n: n, MaxPayStreamInFlight: 4096}
+}
+
+// Register adds the service to g.
+func (s *APIServer) Register(g *grpc.Server) { apiv1.RegisterNodeServer(g, s) }
+
+// statusError is the one place where node errors become gRPC statuses.
+func statusError(err error) error {
+	if err == nil {
+		return nil
+	}
+	if _, ok := status.FromError(err); ok {
+		return err
+	}
+	return status.Error(node.Code(err), err.Error())
+}
+
+func badArg(format string, args ...any) error {
+	return status.Errorf(codes.InvalidArgument, format, args...)
+}
+
+func parseAmount(field, s string) (uint256.Int, error) {
+	var v uint256.Int
+	if s == "" {
+		return v, badArg("%s is required (a decimal number of base units)", field)
+	}
+	p, err := uint256.FromDecimal(s)
+	if err != nil {
+		return v, badArg("%s %q is not a decimal number of base units below 2^256: %v", field, s, err)
+	}
+	return *p, nil
+}
+
+func parseAddress(field, s string, required bool) (crypto.Address, error) {
+	if s == "" && !required {
+		return crypto.Address{}, nil
+	}
+	a, err := crypto.ParseAddress(s)
+	if err != nil {
+		return a, badArg("%s: %v", field, err)
+	}
+	return a, nil
+}
+
+func parseChannelID(s string) (channel.ID, error) {
+	if s == "" {
+		return channel.ID{}, badArg("channel_id is required")
+	}
+	id, err := crypto.ParseHash(s)
+	if err != nil {
+		return id, badArg("channel_id: %v", err)
+	}
+	return id, nil
+}
+
+// asset resolves an asset given as a symbol or an address.
+func (s *APIServer) asset(v string) (node.Asset, error) {
+	info := s.n.Info()
+	for _, a := range info.Assets {
+		if strings.EqualFold(a.Symbol, v) || (v != "" && strings.EqualFold(a.Address.Hex(), v)) {
+			return a, nil
+		}
+	}
+	if v == "" {
+		return node.ETH, nil
+	}
+	return node.Asset{}, status.Errorf(codes.InvalidArgument, "unknown asset %q (known: %s)", v, assetList(info.Assets))
+}
+
+func assetList(as []node.Asset) string {
+	names := make([]string, len(as))
+	for i, a := range as {
+		names[i] = a.Symbol
+	}
+	return strings.Join(names, ", ")
+}
+
+func assetMsg(a node.Asset) *apiv1.Asset {
+	m := &apiv1.Asset{Symbol: a.Symbol, Decimals: uint32(a.Decimals)}
+	if !a.Address.IsZero() {
+		m.Address = a.Address.Hex()
+	}
+	return m
+}
+
+func channelMsg(c node.ChannelInfo) *apiv1.Channel {
+	return &apiv1.Channel{
+		Id: c.ID.Hex(), Peer: c.Peer.Hex(), Asset: assetMsg(c.Asset), Phase: c.Phase.String(), Side: c.Side.String(),
+		MyDeposit: c.MyDeposit.Dec(), PeerDeposit: c.PeerDeposit.Dec(), MyWithdrawn: c.MyWithdrawn.Dec(), PeerWithdrawn: c.PeerWithdrawn.Dec(),
+		MyBalance: c.MyBalance.Dec(), PeerBalance: c.PeerBalance.Dec(), Sent: c.Sent.Dec(), SentNonce: c.SentNonce,
+		AckedNonce: c.AckedNonce, Received: c.Received.Dec(), ReceivedNonce: c.ReceivedNonce,
+		ChallengePeriod: c.ChallengePeriod, SettleAfter: c.SettleAfter,
+	}
+}
+
+func paymentMsg(p node.PaymentInfo) *apiv1.Payment {
+	m := &apiv1.Payment{
+		Seq: p.Seq, Id: "0x" + hex.EncodeToString(p.ID[:]), IdempotencyKey: p.Key, ChannelId: p.Channel.Hex(),
+		Direction: "incoming", Amount: p.Amount.Dec(), Cumulative: p.Cumulative.Dec(), Nonce: p.Nonce,
+		TimeUnixNano: p.Time.UnixNano(), ItemId: p.ItemID, Memo: p.Memo, Status: "pending",
+	}
+	if p.Outgoing {
+		m.Direction = "outgoing"
+	}
+	if !p.Peer.IsZero() {
+		m.Peer = p.Peer.Hex()
+	}
+	if p.Complete {
+		m.Status = "complete"
+	}
+	return m
+}
+
+// GetInfo implements apiv1.NodeServer.
+func (s *APIServer) GetInfo(ctx context.Context, _ *apiv1.GetInfoRequest) (*apiv1.NodeInfo, error) {
+	info := s.n.Info()
+	m := &apiv1.NodeInfo{
+		Address: info.Address.Hex(), ChainId: info.ChainID, Adjudicator: info.Adjudicator.Hex(),
+		PeerListenAddr: info.ListenAddr, Version: Version, HeadBlock: info.ChainTime,
+	}
+	for _, a := range info.Assets {
+		m.Assets = append(m.Assets, assetMsg(a))
+	}
+	return m, nil
+}
+
+// Version is the node's version string, set by the build.
+var Version = "dev"
+
+// GetBalances implements apiv1.NodeServer.
+func (s *APIServer) GetBalances(ctx context.Context, _ *apiv1.GetBalancesRequest) (*apiv1.Balances, error) {
+	bals, err := s.n.Balances(ctx)
+	if err != nil {
+		return nil, statusError(err)
+	}
+	out := &apiv1.Balances{}
+	for _, b := range bals {
+		out.Balances = append(out.Balances, &apiv1.AssetBalance{
+			Asset: assetMsg(b.Asset), Wallet: b.Wallet.Dec(), InChannels: b.InChannels.Dec(), Payout: b.Payout.Dec(),
+		})
+	}
+	return out, nil
+}
+
+// ConnectPeer implements apiv1.NodeServer.
+func (s *APIServer) ConnectPeer(ctx context.Context, r *apiv1.ConnectPeerRequest) (*apiv1.Peer, error) {
+	if r.GetHostPort() == "" {
+		return nil, badArg("host_port is required")
+	}
+	want, err := parseAddress("address", r.GetAddress(), false)
+	if err != nil {
+		return nil, err
+	}
+	p, err := s.n.ConnectPeer(ctx, r.GetHostPort(), want)
+	if err != nil {
+		return nil, statusError(err)
+	}
+	return &apiv1.Peer{Address: p.Address.Hex(), RemoteAddr: p.RemoteAddr, Connected: p.Connected}, nil
+}
+
+// ListPeers implements apiv1.NodeServer.
+func (s *APIServer) ListPeers(ctx context.Context, _ *apiv1.ListPeersRequest) (*apiv1.ListPeersResponse, error) {
+	out := &apiv1.ListPeersResponse{}
+	for _, p := range s.n.Peers() {
+		out.Peers = append(out.Peers, &apiv1.Peer{Address: p.Address.Hex(), RemoteAddr: p.RemoteAddr, Connected: p.Connected})
+	}
+	return out, nil
+}
+
+// OpenChannel implements apiv1.NodeServer.
+func (s *APIServer) OpenChannel(ctx context.Context, r *apiv1.OpenChannelRequest) (*apiv1.Channel, error) {
+	peer, err := parseAddress("peer", r.GetPeer(), true)
+	if err != nil {
+		return nil, err
+	}
+	a, err := s.asset(r.GetAsset())
+	if err != nil {
+		return nil, err
+	}
+	dep, err := parseAmount("deposit", r.GetDeposit())
+	if err != nil {
+		return nil, err
+	}
+	c, err := s.n.OpenChannel(ctx, peer, a.Address, dep, r.GetChallengePeriod())
+	if err != nil {
+		return nil, statusError(err)
+	}
+	return channelMsg(c), nil
+}
+
+// channelOp runs a node call that takes a channel and an optional amount.
+func (s *APIServer) channelOp(id string, amount *string, f func(channel.ID, uint256.Int) (node.ChannelInfo, error)) (*apiv1.Channel, error) {
+	cid, err := parseChannelID(id)
+	if err != nil {
+		return nil, err
+	}
+	var v uint256.Int
+	if amount != nil {
+		if v, err = parseAmount("amount", *amount); err != nil {
+			return nil, err
+		}
+	}
+	c, err := f(cid, v)
+	if err != nil {
+		return nil, statusError(err)
+	}
+	return channelMsg(c), nil
+}
+
+// Deposit implements apiv1.NodeServer.
+func (s *APIServer) Deposit(ctx context.Context, r *apiv1.DepositRequest) (*apiv1.Channel, error) {
+	amt := r.GetAmount()
+	return s.channelOp(r.GetChannelId(), &amt, func(id channel.ID, v uint256.Int) (node.ChannelInfo, error) {
+		return s.n.Deposit(ctx, id, v)
+	})
+}
+
+// Withdraw implements apiv1.NodeServer.
+func (s *APIServer) Withdraw(ctx context.Context, r *apiv1.WithdrawRequest) (*apiv1.Channel, error) {
+	amt := r.GetAmount()
+	return s.channelOp(r.GetChannelId(), &amt, func(id channel.ID, v uint256.Int) (node.ChannelInfo, error) {
+		return s.n.Withdraw(ctx, id, v)
+	})
+}
+
+// ListChannels implements apiv1.NodeServer.
+func (s *APIServer) ListChannels(ctx context.Context, r *apiv1.ListChannelsRequest) (*apiv1.ListChannelsResponse, error) {
+	peer, err := parseAddress("peer", r.GetPeer(), false)
+	if err != nil {
+		return nil, err
+	}
+	out := &apiv1.ListChannelsResponse{}
+	for _, c := range s.n.Channels(peer, r.GetAll()) {
+		out.Channels = append(out.Channels, channelMsg(c))
+	}
+	return out, nil
+}
+
+// GetChannel implements apiv1.NodeServer.
+func (s *APIServer) GetChannel(ctx context.Context, r *apiv1.GetChannelRequest) (*apiv1.Channel, error) {
+	return s.channelOp(r.GetChannelId(), nil, func(id channel.ID, _ uint256.Int) (node.ChannelInfo, error) { return s.n.Channel(id) })
+}
+
+// CloseChannel implements apiv1.NodeServer.
+func (s *APIServer) CloseChannel(ctx context.Context, r *apiv1.CloseChannelRequest) (*apiv1.Channel, error) {
+	return s.channelOp(r.GetChannelId(), nil, func(id channel.ID, _ uint256.Int) (node.ChannelInfo, error) { return s.n.CloseChannel(ctx, id) })
+}
+
+// ForceClose implements apiv1.NodeServer.
+func (s *APIServer) ForceClose(ctx context.Context, r *apiv1.ForceCloseRequest) (*apiv1.Channel, error) {
+	return s.channelOp(r.GetChannelId(), nil, func(id channel.ID, _ uint256.Int) (node.ChannelInfo, error) { return s.n.ForceClose(ctx, id) })
+}
+
+// Settle implements apiv1.NodeServer.
+func (s *APIServer) Settle(ctx context.Context, r *apiv1.SettleRequest) (*apiv1.Channel, error) {
+	return s.channelOp(r.GetChannelId(), nil, func(id channel.ID, _ uint256.Int) (node.ChannelInfo, error) { return s.n.Settle(ctx, id) })
+}
+
+func (s *APIServer) payRequest(r *apiv1.PayRequest) (node.PayRequest, error) {
+	var req node.PayRequest
+	var err error
+	if r.GetChannelId() != "" {
+		if req.Channel, err = parseChannelID(r.GetChannelId()); err != nil {
+			return req, err
+		}
+	}
+	if req.Peer, err = parseAddress("peer", r.GetPeer(), false); err != nil {
+		return req, err
+	}
+	if r.GetChannelId() == "" && req.Peer.IsZero() {
+		return req, badArg("name a channel_id or a peer")
+	}
+	if r.GetAsset() == "" {
+		req.AnyAsset = true
+	} else {
+		a, err := s.asset(r.GetAsset())
+		if err != nil {
+			return req, err
+		}
+		req.Asset = a.Address
+	}
+	if req.Amount, err = parseAmount("amount", r.GetAmount()); err != nil {
+		return req, err
+	}
+	req.Key, req.ItemID, req.Memo = r.GetIdempotencyKey(), r.GetItemId(), r.GetMemo()
+	return req, nil
+}
+
+// Pay implements apiv1.NodeServer.
+func (s *APIServer) Pay(ctx context.Context, r *apiv1.PayRequest) (*apiv1.Payment, error) {
+	req, err := s.payRequest(r)
+	if err != nil {
+		return nil, err
+	}
+	p, err := s.n.Pay(ctx, req)
+	if err != nil {
+		return nil, statusError(err)
+	}
+	return paymentMsg(p), nil
+}
+
+// PayStream implements apiv1.NodeServer: each request is paid concurrently
+// and its result sent as soon as it is known.
+func (s *APIServer) PayStream(stream grpc.BidiStreamingServer[apiv1.PayRequest, apiv1.PayResult]) error {
+	ctx := stream.Context()
+	var (
+		sendMu  sync.Mutex
+		wg      sync.WaitGroup
+		sem     = make(chan struct{}, max(1, s.MaxPayStreamInFlight))
+		sendErr error
+	)
+	send := func(res *apiv1.PayResult) {
+		sendMu.Lock()
+		defer sendMu.Unlock()
+		if sendErr == nil {
+			sendErr = stream.Send(res)
+		}
+	}
+	defer wg.Wait()
+	for {
+		r, err := stream.Recv()
+		if err != nil {
+			wg.Wait()
+			if sendErr != nil {
+				return sendErr
+			}
+			if errors.Is(err, io.EOF) {
+				return nil
+			}
+			return err
+		}
+		select {
+		case sem <- struct{}{}:
+		case <-ctx.Done():
+			return ctx.Err()
+		}
+		wg.Add(1)
+		go func() {
+			defer wg.Done()
+			defer func() { <-sem }()
+			res := &apiv1.PayResult{IdempotencyKey: r.GetIdempotencyKey()}
+			req, err := s.payRequest(r)
+			if err == nil {
+				var p node.PaymentInfo
+				p, err = s.n.Pay(ctx, req)
+				if err == nil {
+					res.Payment = paymentMsg(p)
+				}
+			}
+			if err != nil {
+				st, _ := status.FromError(statusError(err))
+				res.Code, res.Error = uint32(st.Code()), st.Message()
+			}
+			send(res)
+		}()
+	}
+}
+
+// ListPayments implements apiv1.NodeServer.
+func (s *APIServer) ListPayments(ctx context.Context, r *apiv1.ListPaymentsRequest) (*apiv1.ListPaymentsResponse, error) {
+	var only channel.ID
+	var err error
+	if r.GetChannelId() != "" {
+		if only, err = parseChannelID(r.GetChannelId()); err != nil {
+			return nil, err
+		}
+	}
+	if r.GetLimit() > 1000 {
+		return nil, badArg("limit %d: at most 1000", r.GetLimit())
+	}
+	pays, next, err := s.n.Payments(r.GetAfterSeq(), int(r.GetLimit()), only)
+	if err != nil {
+		return nil, statusError(err)
+	}
+	out := &apiv1.ListPaymentsResponse{NextAfterSeq: next}
+	for _, p := range pays {
+		out.Payments = append(out.Payments, paymentMsg(p))
+	}
+	return out, nil
+}
+
+// SubscribeEvents implements apiv1.NodeServer.
+func (s *APIServer) SubscribeEvents(r *apiv1.SubscribeEventsRequest, stream grpc.ServerStreamingServer[apiv1.Event]) error {
+	err := s.n.Subscribe(stream.Context(), r.GetAfterSeq(), func(ev node.Event) error {
+		m := &apiv1.Event{Seq: ev.Seq, TimeUnixNano: ev.Time.UnixNano()}
+		switch {
+		case ev.Payment != nil:
+			m.Event = &apiv1.Event_Payment{Payment: paymentMsg(*ev.Payment)}
+		case ev.Channel != nil:
+			ce := &apiv1.ChannelEvent{ChannelId: ev.Channel.Channel.Hex(), Kind: ev.Channel.Kind, Detail: ev.Channel.Detail}
+			if c, err := s.n.Channel(ev.Channel.Channel); err == nil {
+				ce.Channel = channelMsg(c)
+			}
+			m.Event = &apiv1.Event_Channel{Channel: ce}
+		}
+		return stream.Send(m)
+	})
+	if err == stream.Context().Err() {
+		return nil
+	}
+	return statusError(err)
+}
+
+var _ apiv1.NodeServer = (*APIServer)(nil)

@@ -1,0 +1,84 @@
+// Package rpc is tinypay's gRPC layer. This part is the peer transport: one
+// long-lived, ordered, bidirectional Connect stream per pair of nodes
+// (tinypay.peer.v1), over TLS 1.3, opened by a handshake that proves each
+// side's node key and binds the proof to the TLS session.
+//
+// # Identity
+//
+// A node's identity is its secp256k1 key, not its TLS certificate. Each node
+// serves a self-signed certificate (LoadOrCreateCertificate) and neither
+// side verifies the other's: TLS only encrypts, protects integrity and
+// provides the session's exported keying material (RFC 8446 section 7.5,
+// label "EXPORTER-tinypay-peer-v1", 32 bytes). Each side then sends a Hello
+// signed by its node key over
+//
+//	keccak256("tinypay/peer/hello/v1" || role || exporter || uint64be(chainID) || adjudicator || address)
+//
+// with role "dialer" or "listener". A Hello is therefore valid on exactly one
+// TLS session and in one direction: it cannot be replayed on another
+// session, reflected back, or relayed by a man in the middle that terminates
+// TLS (the two halves of its connection have different exporters). That is
+// why accepting any certificate is safe here.
+//
+// # Handshake
+//
+//  1. The dialer opens TLS and the Connect stream.
+//  2. The listener sends its Hello at once.
+//  3. The dialer checks it (version, field lengths, chain id, adjudicator,
+//     signature by the claimed address, not itself, and the address it
+//     wanted, if any), then sends its own Hello. DialPeer returns.
+//  4. The listener checks the dialer's Hello the same way and only then
+//     calls the PeerServer handler.
+//
+// A side that refuses the other's Hello sends an Error message with the
+// reason and a google.rpc code and closes the stream; the refused side sees
+// a *RemoteError. Every failure matches ErrHandshake and its own kind
+// (ErrWrongChain, ErrWrongSigner, ErrHandshakeTimeout, ...). After the
+// handshake a second Hello is a protocol error (ErrProtocol) that ends the
+// session.
+//
+// # Limits
+//
+// Limits (embedded in PeerConfig) bound message size (gRPC enforces it on
+// receive; Send refuses larger messages), the handshake time, the number of
+// accepted connections still in their handshake (beyond MaxUnauthenticated
+// a new connection is closed before TLS; each admitted one is cut when its
+// handshake deadline passes), the send queue and how long a peer may stop
+// reading (SendTimeout), and keepalives.
+//
+// # Concurrency
+//
+// A *PeerConn has one reader goroutine (the only caller of the stream's
+// Recv) and one writer goroutine (the only caller of its Send). PeerConn.Send
+// may be called from any number of goroutines and only queues; Recv must be
+// called from one goroutine at a time; Close from anywhere. Messages are
+// delivered in order in each direction. Error messages from the peer are
+// returned by Recv like other messages; when the session ends, Send and Recv
+// return an error matching ErrClosed that wraps why (a *RemoteError with the
+// peer's code and message when it gave one).
+//
+// # Example
+//
+//	cert, _ := rpc.LoadOrCreateCertificate(filepath.Join(dir, "peer.crt"), filepath.Join(dir, "peer.key"))
+//	cfg := rpc.DefaultPeerConfig()
+//	cfg.ChainID, cfg.Adjudicator, cfg.Key, cfg.Certificate = chainID, adjudicator, key, &cert
+//	cfg.ListenAddr = "node.example:7420"
+//	srv, _ := rpc.NewPeerServer(cfg, func(c *rpc.PeerConn) {
+//		for {
+//			m, err := c.Recv()
+//			if err != nil {
+//				return
+//			}
+//			handle(c.Peer(), m)
+//		}
+//	})
+//	go srv.Serve(lis)
+//	defer srv.GracefulStop()
+//
+//	conn, err := rpc.DialPeer(ctx, cfg, "other.example:7420", want)
+//	if err != nil {
+//		return err
+//	}
+//	defer conn.Close(nil)
+//	err = conn.Send(msg)
+package rpc
