@@ -77,6 +77,9 @@ type Receipt struct {
 	TxHash  crypto.Hash
 	Block   uint64
 	GasUsed uint64
+	// Fee is what the call paid for gas, in wei, including any transaction
+	// it had to send first (an ERC-20 approval before a token deposit).
+	Fee uint256.Int
 }
 
 // Head is a chain block: its number and timestamp (seconds).
