@@ -7,6 +7,7 @@ import (
 	"time"
 
 	"github.com/holiman/uint256"
+	"github.com/prometheus/client_golang/prometheus"
 	"google.golang.org/grpc/codes"
 
 	"github.com/tinypay/tinypay/channel"
@@ -228,6 +229,7 @@ func (c *chanState) pump() {
 			}
 			return
 		}
+		c.n.met.add(func(m *Metrics) prometheus.Counter { return m.ProofsSigned }, 1)
 		f := &inflight{proof: proof, payments: pays}
 		c.flight = append(c.flight, f)
 		c.n.commitAsync(b, func(r store.Result, err error) { c.outgoingDurable(f, r, err) })
@@ -284,13 +286,15 @@ func (c *chanState) onAck(nonce uint64) {
 }
 
 func (c *chanState) completeAcked(nonce uint64) {
-	i := 0
+	i, done := 0, 0
 	for i < len(c.flight) && c.flight[i].proof.Nonce <= nonce && c.flight[i].durable {
 		for _, p := range c.flight[i].payments {
 			p.complete()
 		}
+		done += len(c.flight[i].payments)
 		i++
 	}
+	c.n.met.add(func(m *Metrics) prometheus.Counter { return m.PaymentsSent }, done)
 	if i > 0 {
 		clear(c.flight[:i])
 		c.flight = c.flight[i:]
@@ -348,9 +352,11 @@ func (c *chanState) onProof(s *session, m *peerv1.BalanceProof) {
 	}
 	amount, err := c.receive(proof, parts)
 	if err != nil {
+		c.n.met.add(func(m *Metrics) prometheus.Counter { return m.ProofsRefused }, 1)
 		c.nack(s, proof.Nonce, codeOf(err), err)
 		return
 	}
+	c.n.met.add(func(m *Metrics) prometheus.Counter { return m.ProofsAccepted }, 1)
 	b := store.NewBatch()
 	err = b.PutProof(uint32(c.self.Other()), proofRecord(proof))
 	now := c.n.clock.Now()
@@ -372,6 +378,7 @@ func (c *chanState) onProof(s *session, m *peerv1.BalanceProof) {
 			return // the node has failed: never acknowledge what is not on disk
 		}
 		s.send(&peerv1.Message{Body: &peerv1.Message_Ack{Ack: &peerv1.Ack{ChannelId: c.id[:], Nonce: nonce}}})
+		c.n.met.add(func(m *Metrics) prometheus.Counter { return m.PaymentsReceived }, len(parts))
 	})
 }
 

@@ -24,8 +24,9 @@ type Deps struct {
 	Key    *crypto.PrivateKey
 	Store  Store
 	Chain  settlement.Backend
-	Dialer Dialer // nil: the node only accepts connections
-	Clock  Clock  // nil: the system clock
+	Dialer  Dialer   // nil: the node only accepts connections
+	Clock   Clock    // nil: the system clock
+	Metrics *Metrics // nil: no metrics
 }
 
 // Node coordinates channels, peers, the store and the chain. Its exported
@@ -39,6 +40,7 @@ type Node struct {
 	chain  settlement.Backend
 	dialer Dialer
 	clock  Clock
+	met    *Metrics
 	assets map[crypto.Address]Asset
 
 	mu        sync.Mutex
@@ -83,7 +85,7 @@ func New(cfg Config, d Deps) (*Node, error) {
 	}
 	n := &Node{
 		cfg: cfg, log: log, key: d.Key, self: d.Key.Address(), store: d.Store, chain: d.Chain,
-		dialer: d.Dialer, clock: clock,
+		dialer: d.Dialer, clock: clock, met: d.Metrics,
 		assets:    map[crypto.Address]Asset{{}: ETH},
 		channels:  make(map[channel.ID]*chanState),
 		sessions:  make(map[crypto.Address]*session),

@@ -224,6 +224,7 @@ func (n *Node) attach(conn PeerConn, outbound bool) *session {
 	}
 	n.mu.Unlock()
 	go s.writeLoop()
+	n.met.peers(1)
 	n.log.Info("peer connected", "peer", s.peer, "remote", conn.RemoteAddr(), "outbound", outbound)
 	for _, c := range n.channelsWith(s.peer) {
 		c.attach(s)
@@ -269,6 +270,7 @@ func (n *Node) detach(s *session) {
 	for _, c := range n.channelsWith(s.peer) {
 		c.detach(s)
 	}
+	n.met.peers(-1)
 	n.log.Info("peer disconnected", "peer", s.peer, "reason", s.reason)
 }
 

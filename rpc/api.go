@@ -149,7 +149,7 @@ func (s *APIServer) GetInfo(ctx context.Context, _ *apiv1.GetInfoRequest) (*apiv
 	info := s.n.Info()
 	m := &apiv1.NodeInfo{
 		Address: info.Address.Hex(), ChainId: info.ChainID, Adjudicator: info.Adjudicator.Hex(),
-		PeerListenAddr: info.ListenAddr, Version: Version, HeadBlock: info.ChainTime,
+		PeerListenAddr: info.ListenAddr, Version: Version, ChainTime: info.ChainTime,
 	}
 	for _, a := range info.Assets {
 		m.Assets = append(m.Assets, assetMsg(a))

@@ -134,9 +134,10 @@ type NodeInfo struct {
 	PeerListenAddr string                 `protobuf:"bytes,4,opt,name=peer_listen_addr,json=peerListenAddr,proto3" json:"peer_listen_addr,omitempty"`
 	Version        string                 `protobuf:"bytes,5,opt,name=version,proto3" json:"version,omitempty"`
 	Assets         []*Asset               `protobuf:"bytes,6,rep,name=assets,proto3" json:"assets,omitempty"`
-	HeadBlock      uint64                 `protobuf:"varint,7,opt,name=head_block,json=headBlock,proto3" json:"head_block,omitempty"`
-	unknownFields  protoimpl.UnknownFields
-	sizeCache      protoimpl.SizeCache
+	// The newest confirmed chain timestamp the node has seen (seconds).
+	ChainTime     uint64 `protobuf:"varint,7,opt,name=chain_time,json=chainTime,proto3" json:"chain_time,omitempty"`
+	unknownFields protoimpl.UnknownFields
+	sizeCache     protoimpl.SizeCache
 }
 
 func (x *NodeInfo) Reset() {
@@ -211,9 +212,9 @@ func (x *NodeInfo) GetAssets() []*Asset {
 	return nil
 }
 
-func (x *NodeInfo) GetHeadBlock() uint64 {
+func (x *NodeInfo) GetChainTime() uint64 {
 	if x != nil {
-		return x.HeadBlock
+		return x.ChainTime
 	}
 	return 0
 }
@@ -1858,7 +1859,7 @@ const file_tinypay_api_v1_api_proto_rawDesc = "" +
 	"\aversion\x18\x05 \x01(\tR\aversion\x12-\n" +
 	"\x06assets\x18\x06 \x03(\v2\x15.tinypay.api.v1.AssetR\x06assets\x12\x1d\n" +
 	"\n" +
-	"head_block\x18\a \x01(\x04R\theadBlock\"\x14\n" +
+	"chain_time\x18\a \x01(\x04R\tchainTime\"\x14\n" +
 	"\x12GetBalancesRequest\"\x8c\x01\n" +
 	"\fAssetBalance\x12+\n" +
 	"\x05asset\x18\x01 \x01(\v2\x15.tinypay.api.v1.AssetR\x05asset\x12\x16\n" +

@@ -1,0 +1,126 @@
+package cli
+
+import (
+	"context"
+	"strings"
+
+	"github.com/holiman/uint256"
+
+	apiv1 "github.com/tinypay/tinypay/proto/tinypay/api/v1"
+)
+
+// assets is what the node knows, by symbol.
+type assets []*apiv1.Asset
+
+func (as assets) bySymbol(sym string) (*apiv1.Asset, error) {
+	var names []string
+	for _, a := range as {
+		if strings.EqualFold(a.GetSymbol(), sym) || (a.GetAddress() != "" && strings.EqualFold(a.GetAddress(), sym)) {
+			return a, nil
+		}
+		names = append(names, a.GetSymbol())
+	}
+	return nil, usagef("unknown asset %q (this node knows %s)", sym, strings.Join(names, ", "))
+}
+
+// byAddress finds an asset by its token address ("" for ETH).
+func (as assets) byAddress(addr string) *apiv1.Asset {
+	for _, a := range as {
+		if strings.EqualFold(a.GetAddress(), addr) {
+			return a
+		}
+	}
+	return nil
+}
+
+// parseUnits turns "0.0001" in an asset with decimals into base units.
+func parseUnits(s string, decimals uint32) (*uint256.Int, error) {
+	whole, frac, _ := strings.Cut(s, ".")
+	if whole == "" && frac == "" || strings.ContainsAny(s, "+-eE_ ") {
+		return nil, usagef("amount %q is not a decimal number", s)
+	}
+	if uint32(len(frac)) > decimals {
+		return nil, usagef("amount %q has more than %d decimals", s, decimals)
+	}
+	digits := whole + frac + strings.Repeat("0", int(decimals)-len(frac))
+	digits = strings.TrimLeft(digits, "0")
+	if digits == "" {
+		return new(uint256.Int), nil
+	}
+	v, err := uint256.FromDecimal(digits)
+	if err != nil {
+		return nil, usagef("amount %q: %v", s, err)
+	}
+	return v, nil
+}
+
+// formatUnits writes base units in the asset's units, trimming zeros.
+func formatUnits(base string, decimals uint32) string {
+	v, err := uint256.FromDecimal(base)
+	if err != nil {
+		return base
+	}
+	s := v.Dec()
+	if decimals == 0 {
+		return s
+	}
+	if len(s) <= int(decimals) {
+		s = strings.Repeat("0", int(decimals)-len(s)+1) + s
+	}
+	whole, frac := s[:len(s)-int(decimals)], strings.TrimRight(s[len(s)-int(decimals):], "0")
+	if frac == "" {
+		return whole
+	}
+	return whole + "." + frac
+}
+
+// show formats an amount as "1.5 USD".
+func show(base string, a *apiv1.Asset) string {
+	if a == nil {
+		return base + " base units"
+	}
+	return formatUnits(base, a.GetDecimals()) + " " + a.GetSymbol()
+}
+
+// amountArgs parses "AMOUNT SYMBOL", "AMOUNTSYMBOL" or a bare integer of
+// base units (then the asset is unknown: nil).
+func amountArgs(as assets, parts []string) (*uint256.Int, *apiv1.Asset, error) {
+	if len(parts) == 0 {
+		return nil, nil, usagef("missing amount")
+	}
+	num, sym := parts[0], ""
+	if len(parts) > 1 {
+		sym = parts[1]
+	} else if i := strings.IndexFunc(num, func(r rune) bool { return (r < '0' || r > '9') && r != '.' }); i > 0 {
+		num, sym = num[:i], num[i:]
+	}
+	if sym == "" {
+		if strings.Contains(num, ".") {
+			return nil, nil, usagef("amount %q: name the asset (\"%s USD\") or give whole base units", num, num)
+		}
+		v, err := uint256.FromDecimal(num)
+		if err != nil {
+			return nil, nil, usagef("amount %q is not a whole number of base units: %v", num, err)
+		}
+		return v, nil, nil
+	}
+	a, err := as.bySymbol(sym)
+	if err != nil {
+		return nil, nil, err
+	}
+	v, err := parseUnits(num, a.GetDecimals())
+	if err != nil {
+		return nil, nil, err
+	}
+	return v, a, nil
+}
+
+func (c *client) assets(ctx context.Context) (assets, error) {
+	info, err := c.GetInfo(ctx, &apiv1.GetInfoRequest{})
+	if err != nil {
+		return nil, err
+	}
+	return assets(info.GetAssets()), nil
+}
+
+

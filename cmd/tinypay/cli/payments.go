@@ -1,0 +1,164 @@
+package cli
+
+import (
+	"context"
+	"errors"
+	"io"
+	"time"
+
+	ucli "github.com/urfave/cli/v3"
+
+	apiv1 "github.com/tinypay/tinypay/proto/tinypay/api/v1"
+)
+
+func paymentsCommand() *ucli.Command {
+	return &ucli.Command{
+		Name:  "payments",
+		Usage: "list payments in and out, oldest first",
+		Flags: []ucli.Flag{
+			&ucli.Uint64Flag{Name: "after", Usage: "start after this log sequence number"},
+			&ucli.Uint64Flag{Name: "limit", Usage: "at most this many", Value: 50},
+			&ucli.StringFlag{Name: "channel", Usage: "only this channel"},
+		},
+		Description: "Examples:\n   tinypay payments --limit 20\n   tinypay payments --after 1200 --channel 0x3f9c...e1 --json",
+		Action: withClient(func(ctx context.Context, cmd *ucli.Command, c *client) error {
+			r, err := c.ListPayments(ctx, &apiv1.ListPaymentsRequest{AfterSeq: cmd.Uint64("after"), Limit: uint32(min(cmd.Uint64("limit"), 1000)), ChannelId: cmd.String("channel")})
+			if err != nil {
+				return err
+			}
+			if c.json {
+				return c.printJSON(r)
+			}
+			as, err := c.assets(ctx)
+			if err != nil {
+				return err
+			}
+			chAsset := map[string]*apiv1.Asset{}
+			for _, p := range r.GetPayments() {
+				a, ok := chAsset[p.GetChannelId()]
+				if !ok {
+					if ch, err := c.GetChannel(ctx, &apiv1.GetChannelRequest{ChannelId: p.GetChannelId()}); err == nil {
+						a = as.byAddress(ch.GetAsset().GetAddress())
+					}
+					chAsset[p.GetChannelId()] = a
+				}
+				c.printPayment(p, a)
+			}
+			if r.GetNextAfterSeq() != 0 {
+				c.printf("more: tinypay payments --after %d\n", r.GetNextAfterSeq())
+			}
+			return nil
+		}),
+	}
+}
+
+func (c *client) printPayment(p *apiv1.Payment, a *apiv1.Asset) {
+	arrow, who := "->", p.GetPeer()
+	if p.GetDirection() == "incoming" {
+		arrow = "<-"
+	}
+	c.printf("%6d  %s  %s %s %s  %s", p.GetSeq(), time.Unix(0, p.GetTimeUnixNano()).Format("15:04:05.000"), arrow, who, show(p.GetAmount(), a), p.GetStatus())
+	if p.GetItemId() != "" {
+		c.printf("  item %s", p.GetItemId())
+	}
+	if p.GetMemo() != "" {
+		c.printf("  %q", p.GetMemo())
+	}
+	c.printf("\n")
+}
+
+func eventsCommand() *ucli.Command {
+	return &ucli.Command{
+		Name:  "events",
+		Usage: "print the node's event log (payments and channel events); --follow to keep watching",
+		Flags: []ucli.Flag{
+			&ucli.Uint64Flag{Name: "after", Usage: "start after this sequence number (resume where you left off)"},
+			&ucli.BoolFlag{Name: "follow", Aliases: []string{"f"}, Usage: "keep printing new events"},
+			&ucli.StringFlag{Name: "only", Usage: "only \"payments\" or only \"channels\" (channel events: opened, closed, disputed, ...)"},
+		},
+		Description: "Examples:\n   tinypay events --follow\n   tinypay events --after 5120 --json\n   tinypay events --only channels",
+		Action: withClient(func(ctx context.Context, cmd *ucli.Command, c *client) error {
+			as, err := c.assets(ctx)
+			if err != nil {
+				return err
+			}
+			byChannel := map[string]*apiv1.Asset{}
+			assetOf := func(id string) *apiv1.Asset {
+				a, ok := byChannel[id]
+				if !ok {
+					if ch, err := c.GetChannel(ctx, &apiv1.GetChannelRequest{ChannelId: id}); err == nil {
+						a = as.byAddress(ch.GetAsset().GetAddress())
+					}
+					byChannel[id] = a
+				}
+				return a
+			}
+			only := cmd.String("only")
+			if only != "" && only != "payments" && only != "channels" {
+				return usagef("--only %q: want payments or channels", only)
+			}
+			sctx, cancel := context.WithCancel(ctx)
+			defer cancel()
+			stream, err := c.SubscribeEvents(sctx, &apiv1.SubscribeEventsRequest{AfterSeq: cmd.Uint64("after")})
+			if err != nil {
+				return err
+			}
+			idle := time.NewTimer(500 * time.Millisecond)
+			events := make(chan *apiv1.Event)
+			errs := make(chan error, 1)
+			go func() {
+				for {
+					ev, err := stream.Recv()
+					if err != nil {
+						errs <- err
+						return
+					}
+					events <- ev
+				}
+			}()
+			for {
+				select {
+				case ev := <-events:
+					idle.Reset(500 * time.Millisecond)
+					if (only == "payments" && ev.GetPayment() == nil) || (only == "channels" && ev.GetChannel() == nil) {
+						continue
+					}
+					if c.json {
+						if err := c.printJSON(ev); err != nil {
+							return err
+						}
+					} else {
+						c.printEvent(ev, assetOf)
+					}
+					idle.Reset(500 * time.Millisecond)
+				case err := <-errs:
+					if errors.Is(err, io.EOF) {
+						return nil
+					}
+					return err
+				case <-idle.C:
+					if !cmd.Bool("follow") {
+						return nil // caught up
+					}
+				}
+			}
+		}),
+	}
+}
+
+func (c *client) printEvent(ev *apiv1.Event, assetOf func(channelID string) *apiv1.Asset) {
+	switch x := ev.GetEvent().(type) {
+	case *apiv1.Event_Payment:
+		c.printPayment(x.Payment, assetOf(x.Payment.GetChannelId()))
+	case *apiv1.Event_Channel:
+		ce := x.Channel
+		c.printf("%6d  %s  channel %s %s: %s\n", ev.GetSeq(), time.Unix(0, ev.GetTimeUnixNano()).Format("15:04:05.000"), short(ce.GetChannelId()), ce.GetKind(), ce.GetDetail())
+	}
+}
+
+func short(id string) string {
+	if len(id) > 12 {
+		return id[:10] + "…"
+	}
+	return id
+}

@@ -1,0 +1,66 @@
+package cli
+
+import (
+	"context"
+
+	ucli "github.com/urfave/cli/v3"
+
+	apiv1 "github.com/tinypay/tinypay/proto/tinypay/api/v1"
+)
+
+func peerCommand() *ucli.Command {
+	return &ucli.Command{
+		Name:  "peer",
+		Usage: "connect to and list peers",
+		Commands: []*ucli.Command{
+			{
+				Name:      "connect",
+				Usage:     "connect to a peer's node (it must prove its key)",
+				ArgsUsage: "HOST:PORT",
+				Flags:     []ucli.Flag{&ucli.StringFlag{Name: "address", Usage: "refuse the connection unless the peer proves this node address"}},
+				Description: `The connection is kept up and redialled while channels need it.
+
+Examples:
+   tinypay peer connect 127.0.0.1:9745
+   tinypay peer connect bob.example:9735 --address 0x70997970C51812dc3A010C7d01b50e0d17dc79C8`,
+				Action: withClient(func(ctx context.Context, cmd *ucli.Command, c *client) error {
+					a, err := args(cmd, 1, 1)
+					if err != nil {
+						return err
+					}
+					p, err := c.ConnectPeer(ctx, &apiv1.ConnectPeerRequest{HostPort: a[0], Address: cmd.String("address")})
+					if err != nil {
+						return err
+					}
+					if c.json {
+						return c.printJSON(p)
+					}
+					c.printf("connected to %s at %s\n", p.GetAddress(), p.GetRemoteAddr())
+					return nil
+				}),
+			},
+			{
+				Name:        "list",
+				Usage:       "list known peers",
+				Description: "Example:\n   tinypay peer list",
+				Action: withClient(func(ctx context.Context, cmd *ucli.Command, c *client) error {
+					r, err := c.ListPeers(ctx, &apiv1.ListPeersRequest{})
+					if err != nil {
+						return err
+					}
+					if c.json {
+						return c.printJSON(r)
+					}
+					for _, p := range r.GetPeers() {
+						state := "disconnected"
+						if p.GetConnected() {
+							state = "connected"
+						}
+						c.printf("%s  %-13s %s\n", p.GetAddress(), state, p.GetRemoteAddr())
+					}
+					return nil
+				}),
+			},
+		},
+	}
+}

@@ -1,0 +1,322 @@
+package daemon
+
+import (
+	"context"
+	"crypto/tls"
+	"errors"
+	"fmt"
+	"io"
+	"net"
+	"net/http"
+	"os"
+	"os/signal"
+	"path/filepath"
+	"strconv"
+	"strings"
+	"syscall"
+	"time"
+
+	"github.com/prometheus/client_golang/prometheus"
+	"github.com/prometheus/client_golang/prometheus/collectors"
+	"github.com/prometheus/client_golang/prometheus/promhttp"
+	"github.com/urfave/cli/v3"
+	"google.golang.org/grpc"
+	"google.golang.org/grpc/credentials"
+	"google.golang.org/grpc/reflection"
+
+	"github.com/tinypay/tinypay/crypto"
+	"github.com/tinypay/tinypay/node"
+	"github.com/tinypay/tinypay/rpc"
+	"github.com/tinypay/tinypay/settlement/devchain/devinfo"
+	"github.com/tinypay/tinypay/settlement/evm"
+	"github.com/tinypay/tinypay/store"
+)
+
+func runCommand(cf configFile, devFile cli.Flag, stdin io.Reader, stdout, stderr io.Writer) *cli.Command {
+	return &cli.Command{
+		Name:  "run",
+		Usage: "run the node until interrupted",
+		Description: `Unlocks the node key, opens the database, connects to the chain, listens for
+peers and for the control API, and runs until SIGINT or SIGTERM. On shutdown it
+stops taking new payments, finishes the acknowledgements it owes, and closes.
+
+Examples:
+   tinypayd run --devchain devchain.json --passphrase-file pass.txt
+   tinypayd run --chain-rpc https://rpc.example --chain-id 8453 \
+                --adjudicator 0xAdju... --asset USDC=0x8335...:6 --confirmations 3`,
+		Flags: []cli.Flag{
+			devFile,
+			&cli.StringFlag{Name: "chain-rpc", Usage: "EVM JSON-RPC endpoint (http, https, ws or ipc)", Sources: cf.sources("chain-rpc")},
+			&cli.Uint64Flag{Name: "chain-id", Usage: "chain id the endpoint must serve", Sources: cf.sources("chain-id")},
+			&cli.StringFlag{Name: "adjudicator", Usage: "address of the tinypay adjudicator contract", Sources: cf.sources("adjudicator")},
+			&cli.Uint64Flag{Name: "deploy-block", Usage: "block the adjudicator was deployed in (events are scanned from there)", Sources: cf.sources("deploy-block")},
+			&cli.StringSliceFlag{Name: "asset", Usage: "ERC-20 token channels may hold, as SYMBOL=ADDRESS:DECIMALS (repeatable)", Sources: cf.sources("asset")},
+			&cli.Uint64Flag{Name: "confirmations", Usage: "blocks on top before a transaction or event counts (default 1; 0 on a dev chain)", Value: 1, Sources: cf.sources("confirmations")},
+			&cli.StringFlag{Name: "peer-listen", Usage: "address to accept peer connections on (empty: do not listen)", Value: "127.0.0.1:9735", Sources: cf.sources("peer-listen")},
+			&cli.StringFlag{Name: "peer-advertise", Usage: "address peers should dial back (default: --peer-listen)", Sources: cf.sources("peer-advertise")},
+			&cli.StringFlag{Name: "api-listen", Usage: "address of the control API (keep it on loopback unless you need otherwise)", Value: "127.0.0.1:9736", Sources: cf.sources("api-listen")},
+			&cli.StringFlag{Name: "metrics-listen", Usage: "serve Prometheus metrics at http://ADDR/metrics (off by default)", Sources: cf.sources("metrics-listen")},
+			&cli.Uint64Flag{Name: "challenge-period", Usage: "challenge period in seconds for channels this node opens", Value: node.DefaultConfig().ChallengePeriod, Sources: cf.sources("challenge-period")},
+			&cli.Uint64Flag{Name: "min-challenge-period", Usage: "shortest challenge period accepted from peers, seconds", Value: node.DefaultConfig().MinChallengePeriod, Sources: cf.sources("min-challenge-period")},
+			&cli.DurationFlag{Name: "chain-poll", Usage: "how often to poll the chain", Value: time.Second, Sources: cf.sources("chain-poll")},
+			&cli.DurationFlag{Name: "shutdown-timeout", Usage: "longest graceful shutdown", Value: 15 * time.Second, Sources: cf.sources("shutdown-timeout")},
+		},
+		Action: func(ctx context.Context, c *cli.Command) error {
+			ctx, stop := signal.NotifyContext(ctx, os.Interrupt, syscall.SIGTERM)
+			defer stop()
+			return run(ctx, c, stdin, stderr)
+		},
+	}
+}
+
+// chainSettings are the settlement layer's coordinates.
+type chainSettings struct {
+	url         string
+	chainID     uint64
+	adjudicator crypto.Address
+	deployBlock uint64
+	assets      []node.Asset
+}
+
+func chainFromFlags(c *cli.Command) (chainSettings, error) {
+	var cs chainSettings
+	if f := c.String("devchain"); f != "" {
+		info, err := devinfo.Read(f)
+		if err != nil {
+			return cs, err
+		}
+		adj, _ := info.AdjudicatorAddress()
+		tok, _ := info.TokenAddress()
+		cs = chainSettings{url: info.RPCURL, chainID: info.ChainID, adjudicator: adj, deployBlock: info.DeployBlock,
+			assets: []node.Asset{{Address: tok, Symbol: info.Token.Symbol, Decimals: info.Token.Decimals}}}
+	}
+	if v := c.String("chain-rpc"); v != "" {
+		cs.url = v
+	}
+	if v := c.Uint64("chain-id"); v != 0 {
+		cs.chainID = v
+	}
+	if v := c.String("adjudicator"); v != "" {
+		a, err := crypto.ParseAddress(v)
+		if err != nil {
+			return cs, usagef("--adjudicator: %v", err)
+		}
+		cs.adjudicator = a
+	}
+	if v := c.Uint64("deploy-block"); v != 0 {
+		cs.deployBlock = v
+	}
+	for _, spec := range c.StringSlice("asset") {
+		a, err := parseAsset(spec)
+		if err != nil {
+			return cs, err
+		}
+		cs.assets = append(cs.assets, a)
+	}
+	switch {
+	case cs.url == "":
+		return cs, usagef("no chain: give --chain-rpc (with --chain-id and --adjudicator) or --devchain")
+	case cs.chainID == 0:
+		return cs, usagef("--chain-id is required")
+	case cs.adjudicator.IsZero():
+		return cs, usagef("--adjudicator is required")
+	}
+	return cs, nil
+}
+
+func parseAsset(spec string) (node.Asset, error) {
+	sym, rest, ok := strings.Cut(spec, "=")
+	addr, dec, ok2 := strings.Cut(rest, ":")
+	if !ok || !ok2 || sym == "" {
+		return node.Asset{}, usagef("--asset %q: want SYMBOL=ADDRESS:DECIMALS", spec)
+	}
+	a, err := crypto.ParseAddress(addr)
+	if err != nil {
+		return node.Asset{}, usagef("--asset %q: %v", spec, err)
+	}
+	d, err := strconv.ParseUint(dec, 10, 8)
+	if err != nil || d > 36 {
+		return node.Asset{}, usagef("--asset %q: decimals must be 0..36", spec)
+	}
+	return node.Asset{Address: a, Symbol: sym, Decimals: uint8(d)}, nil
+}
+
+func run(ctx context.Context, c *cli.Command, stdin io.Reader, logw io.Writer) error {
+	log, err := newLogger(c, logw)
+	if err != nil {
+		return err
+	}
+	cs, err := chainFromFlags(c)
+	if err != nil {
+		return err
+	}
+	dir := c.String("datadir")
+	if err := os.MkdirAll(dir, 0o700); err != nil {
+		return err
+	}
+	key, err := unlock(c, stdin)
+	if err != nil {
+		return err
+	}
+	log.Info("node key unlocked", "address", key.Address())
+
+	ecfg := evm.DefaultConfig()
+	ecfg.Adjudicator, ecfg.ChainID, ecfg.DeployBlock = cs.adjudicator, cs.chainID, cs.deployBlock
+	ecfg.Confirmations = c.Uint64("confirmations")
+	ecfg.Logger = log.With("component", "chain")
+	if p := c.Duration("chain-poll"); p < ecfg.PollInterval {
+		ecfg.PollInterval = p
+	}
+	dctx, cancel := context.WithTimeout(ctx, 30*time.Second)
+	chain, err := evm.Dial(dctx, cs.url, key, ecfg)
+	cancel()
+	if err != nil {
+		return fmt.Errorf("chain: %w", err)
+	}
+	defer chain.Close()
+
+	scfg := store.DefaultConfig(filepath.Join(dir, dbDir))
+	scfg.Logger = log.With("component", "store")
+	st, err := store.Open(scfg)
+	if err != nil {
+		return err
+	}
+	defer st.Close()
+
+	cert, err := rpc.LoadOrCreateCertificate(filepath.Join(dir, certFile), filepath.Join(dir, certKey))
+	if err != nil {
+		return err
+	}
+	advertise := c.String("peer-advertise")
+	if advertise == "" {
+		advertise = c.String("peer-listen")
+	}
+	pcfg := rpc.DefaultPeerConfig()
+	pcfg.ChainID, pcfg.Adjudicator, pcfg.Key, pcfg.Certificate, pcfg.ListenAddr = cs.chainID, cs.adjudicator, key, &cert, advertise
+	pcfg.Logger = log.With("component", "peer")
+
+	reg := prometheus.NewRegistry()
+	reg.MustRegister(collectors.NewGoCollector(), collectors.NewProcessCollector(collectors.ProcessCollectorOpts{}))
+	met, err := node.NewMetrics(reg)
+	if err != nil {
+		return err
+	}
+	ncfg := node.DefaultConfig()
+	ncfg.Assets = cs.assets
+	ncfg.ChallengePeriod = c.Uint64("challenge-period")
+	ncfg.MinChallengePeriod = min(c.Uint64("min-challenge-period"), ncfg.ChallengePeriod)
+	ncfg.ChainPoll = c.Duration("chain-poll")
+	ncfg.ListenAddr = advertise
+	ncfg.Logger = log.With("component", "node")
+	n, err := node.New(ncfg, node.Deps{Key: key, Store: st, Chain: chain, Dialer: dialer{pcfg}, Metrics: met})
+	if err != nil {
+		return err
+	}
+	if err := n.Start(ctx); err != nil {
+		return err
+	}
+
+	var peerSrv *rpc.PeerServer
+	if addr := c.String("peer-listen"); addr != "" {
+		lis, err := net.Listen("tcp", addr)
+		if err != nil {
+			n.Stop()
+			return fmt.Errorf("peer listener: %w", err)
+		}
+		peerSrv, err = rpc.NewPeerServer(pcfg, func(pc *rpc.PeerConn) { n.HandlePeer(pc) })
+		if err != nil {
+			n.Stop()
+			return err
+		}
+		go peerSrv.Serve(lis)
+		log.Info("listening for peers", "addr", lis.Addr())
+	}
+
+	token, err := rpc.LoadOrCreateToken(filepath.Join(dir, tokenFile))
+	if err != nil {
+		n.Stop()
+		return err
+	}
+	unary, stream := rpc.TokenAuth(token)
+	api := grpc.NewServer(
+		grpc.Creds(credentials.NewTLS(&tls.Config{Certificates: []tls.Certificate{cert}, MinVersion: tls.VersionTLS13})),
+		grpc.ChainUnaryInterceptor(unary), grpc.ChainStreamInterceptor(stream),
+		grpc.MaxRecvMsgSize(1<<20), grpc.MaxConcurrentStreams(1024),
+	)
+	rpc.NewAPIServer(n).Register(api)
+	reflection.Register(api)
+	apiLis, err := net.Listen("tcp", c.String("api-listen"))
+	if err != nil {
+		n.Stop()
+		return fmt.Errorf("api listener: %w", err)
+	}
+	if err := writeFileAtomic(filepath.Join(dir, addrFile), []byte(apiLis.Addr().String()+"\n")); err != nil {
+		n.Stop()
+		return err
+	}
+	go api.Serve(apiLis)
+	log.Info("control API listening", "addr", apiLis.Addr(), "token", filepath.Join(dir, tokenFile))
+
+	var metricsSrv *http.Server
+	if addr := c.String("metrics-listen"); addr != "" {
+		mux := http.NewServeMux()
+		mux.Handle("/metrics", promhttp.HandlerFor(reg, promhttp.HandlerOpts{}))
+		metricsSrv = &http.Server{Addr: addr, Handler: mux, ReadHeaderTimeout: 5 * time.Second}
+		go func() {
+			if err := metricsSrv.ListenAndServe(); err != nil && !errors.Is(err, http.ErrServerClosed) {
+				log.Warn("metrics server", "err", err)
+			}
+		}()
+		log.Info("metrics at /metrics", "addr", addr)
+	}
+
+	<-ctx.Done()
+	log.Info("shutting down")
+	// New API calls are refused at once; calls in flight get a moment to
+	// finish. Then the node stops: it takes nothing new, its queued writes
+	// finish and the acknowledgements it owes go out; subscriptions end.
+	done := make(chan struct{})
+	go func() {
+		api.GracefulStop()
+		close(done)
+	}()
+	timeout := c.Duration("shutdown-timeout")
+	select {
+	case <-done:
+	case <-time.After(min(3*time.Second, timeout)):
+	}
+	n.Stop()
+	select {
+	case <-done:
+	case <-time.After(timeout):
+		api.Stop()
+	}
+	if peerSrv != nil {
+		peerSrv.Stop()
+	}
+	if metricsSrv != nil {
+		metricsSrv.Close()
+	}
+	os.Remove(filepath.Join(dir, addrFile))
+	log.Info("stopped")
+	return nil
+}
+
+// dialer adapts rpc.DialPeer to node.Dialer.
+type dialer struct{ cfg rpc.PeerConfig }
+
+func (d dialer) DialPeer(ctx context.Context, hostport string, want crypto.Address) (node.PeerConn, error) {
+	c, err := rpc.DialPeer(ctx, d.cfg, hostport, want)
+	if err != nil {
+		return nil, err
+	}
+	return c, nil
+}
+
+func writeFileAtomic(path string, data []byte) error {
+	tmp := path + ".tmp"
+	if err := os.WriteFile(tmp, data, 0o600); err != nil {
+		return err
+	}
+	return os.Rename(tmp, path)
+}

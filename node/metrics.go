@@ -1,0 +1,44 @@
+package node
+
+import "github.com/prometheus/client_golang/prometheus"
+
+// Metrics are the node's Prometheus metrics. A nil *Metrics records
+// nothing.
+type Metrics struct {
+	PaymentsSent     prometheus.Counter
+	PaymentsReceived prometheus.Counter
+	ProofsSigned     prometheus.Counter
+	ProofsAccepted   prometheus.Counter
+	ProofsRefused    prometheus.Counter
+	PeersConnected   prometheus.Gauge
+}
+
+// NewMetrics creates the metrics and registers them with reg.
+func NewMetrics(reg prometheus.Registerer) (*Metrics, error) {
+	m := &Metrics{
+		PaymentsSent:     prometheus.NewCounter(prometheus.CounterOpts{Name: "tinypay_payments_sent_total", Help: "Outgoing payments acknowledged by the peer."}),
+		PaymentsReceived: prometheus.NewCounter(prometheus.CounterOpts{Name: "tinypay_payments_received_total", Help: "Incoming payments stored durably."}),
+		ProofsSigned:     prometheus.NewCounter(prometheus.CounterOpts{Name: "tinypay_proofs_signed_total", Help: "Balance proofs signed (one may cover many payments)."}),
+		ProofsAccepted:   prometheus.NewCounter(prometheus.CounterOpts{Name: "tinypay_proofs_accepted_total", Help: "Incoming balance proofs accepted."}),
+		ProofsRefused:    prometheus.NewCounter(prometheus.CounterOpts{Name: "tinypay_proofs_refused_total", Help: "Incoming balance proofs refused."}),
+		PeersConnected:   prometheus.NewGauge(prometheus.GaugeOpts{Name: "tinypay_peers_connected", Help: "Peers with a live session."}),
+	}
+	for _, c := range []prometheus.Collector{m.PaymentsSent, m.PaymentsReceived, m.ProofsSigned, m.ProofsAccepted, m.ProofsRefused, m.PeersConnected} {
+		if err := reg.Register(c); err != nil {
+			return nil, err
+		}
+	}
+	return m, nil
+}
+
+func (m *Metrics) add(c func(*Metrics) prometheus.Counter, n int) {
+	if m != nil {
+		c(m).Add(float64(n))
+	}
+}
+
+func (m *Metrics) peers(delta float64) {
+	if m != nil {
+		m.PeersConnected.Add(delta)
+	}
+}
