@@ -21,9 +21,9 @@ import (
 
 // Deps are the node's boundaries; cmd/tinypayd builds the real ones.
 type Deps struct {
-	Key    *crypto.PrivateKey
-	Store  Store
-	Chain  settlement.Backend
+	Key     *crypto.PrivateKey
+	Store   Store
+	Chain   settlement.Backend
 	Dialer  Dialer   // nil: the node only accepts connections
 	Clock   Clock    // nil: the system clock
 	Metrics *Metrics // nil: no metrics

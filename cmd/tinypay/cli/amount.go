@@ -122,5 +122,3 @@ func (c *client) assets(ctx context.Context) (assets, error) {
 	}
 	return assets(info.GetAssets()), nil
 }
-
-
