@@ -141,6 +141,9 @@ func paymentMsg(p node.PaymentInfo) *apiv1.Payment {
 	if p.Complete {
 		m.Status = "complete"
 	}
+	if p.RemoteID != ([32]byte{}) {
+		m.RemoteId = "0x" + hex.EncodeToString(p.RemoteID[:])
+	}
 	return m
 }
 

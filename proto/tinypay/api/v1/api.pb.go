@@ -1322,7 +1322,9 @@ type Payment struct {
 	Memo         string `protobuf:"bytes,11,opt,name=memo,proto3" json:"memo,omitempty"`
 	Peer         string `protobuf:"bytes,12,opt,name=peer,proto3" json:"peer,omitempty"`
 	// "pending" (signed, not acknowledged yet) or "complete".
-	Status        string `protobuf:"bytes,13,opt,name=status,proto3" json:"status,omitempty"`
+	Status string `protobuf:"bytes,13,opt,name=status,proto3" json:"status,omitempty"`
+	// For an incoming payment: the payer's id for it.
+	RemoteId      string `protobuf:"bytes,14,opt,name=remote_id,json=remoteId,proto3" json:"remote_id,omitempty"`
 	unknownFields protoimpl.UnknownFields
 	sizeCache     protoimpl.SizeCache
 }
@@ -1444,6 +1446,13 @@ func (x *Payment) GetPeer() string {
 func (x *Payment) GetStatus() string {
 	if x != nil {
 		return x.Status
+	}
+	return ""
+}
+
+func (x *Payment) GetRemoteId() string {
+	if x != nil {
+		return x.RemoteId
 	}
 	return ""
 }
@@ -1946,7 +1955,7 @@ const file_tinypay_api_v1_api_proto_rawDesc = "" +
 	"\x06amount\x18\x04 \x01(\tR\x06amount\x12'\n" +
 	"\x0fidempotency_key\x18\x05 \x01(\tR\x0eidempotencyKey\x12\x17\n" +
 	"\aitem_id\x18\x06 \x01(\tR\x06itemId\x12\x12\n" +
-	"\x04memo\x18\a \x01(\tR\x04memo\"\xde\x02\n" +
+	"\x04memo\x18\a \x01(\tR\x04memo\"\xfb\x02\n" +
 	"\aPayment\x12\x10\n" +
 	"\x03seq\x18\x01 \x01(\x04R\x03seq\x12\x0e\n" +
 	"\x02id\x18\x02 \x01(\tR\x02id\x12'\n" +
@@ -1964,7 +1973,8 @@ const file_tinypay_api_v1_api_proto_rawDesc = "" +
 	" \x01(\tR\x06itemId\x12\x12\n" +
 	"\x04memo\x18\v \x01(\tR\x04memo\x12\x12\n" +
 	"\x04peer\x18\f \x01(\tR\x04peer\x12\x16\n" +
-	"\x06status\x18\r \x01(\tR\x06status\"\x91\x01\n" +
+	"\x06status\x18\r \x01(\tR\x06status\x12\x1b\n" +
+	"\tremote_id\x18\x0e \x01(\tR\bremoteId\"\x91\x01\n" +
 	"\tPayResult\x12'\n" +
 	"\x0fidempotency_key\x18\x01 \x01(\tR\x0eidempotencyKey\x121\n" +
 	"\apayment\x18\x02 \x01(\v2\x17.tinypay.api.v1.PaymentR\apayment\x12\x12\n" +
