@@ -155,27 +155,33 @@ func (c *chanState) onReestablish(s *session, m *peerv1.Reestablish) error {
 }
 
 // resendFrom sends the newest durable proof with the parts of every payment
-// above nonce after, so the peer learns what each covered payment was.
+// above nonce after, so the peer learns what each covered payment was. The
+// parts come from memory when the proofs in flight cover the whole gap, and
+// from the log otherwise (after a restart, or when the peer lost proofs it
+// had acknowledged).
 func (c *chanState) resendFrom(after uint64) {
+	sent := c.ch.Sent()
+	if sent.Nonce != c.durableNonce {
+		return // the newest proof is not durable yet; its callback sends it
+	}
 	var parts []*peerv1.PaymentPart
-	var newest *channel.Proof
+	next := after + 1
 	for _, f := range c.flight {
-		if f.durable && f.proof.Nonce > after {
-			parts = append(parts, partsOf(f.payments)...)
-			newest = &f.proof
+		if f.proof.Nonce <= after {
+			continue
 		}
+		if !f.durable || f.proof.Nonce != next {
+			parts = nil
+			break
+		}
+		parts = append(parts, partsOf(f.payments)...)
+		next++
 	}
-	if newest == nil || newest.Nonce != c.durableNonce {
-		// The payments are not in memory (a restart): read them back.
-		sent := c.ch.Sent()
-		if sent.Nonce != c.durableNonce {
-			return // the newest proof is not durable yet; its callback sends it
-		}
+	if next != sent.Nonce+1 {
 		parts = c.n.outgoingParts(c.id, after, sent.Nonce)
-		newest = &sent
 	}
-	c.sess.send(&peerv1.Message{Body: &peerv1.Message_Proof{Proof: proofMessage(*newest, parts)}})
-	c.sentNonce = newest.Nonce
+	c.sess.send(&peerv1.Message{Body: &peerv1.Message_Proof{Proof: proofMessage(sent, parts)}})
+	c.sentNonce = sent.Nonce
 }
 
 // pump signs proofs for queued payments while the pipeline has room,

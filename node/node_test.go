@@ -4,6 +4,7 @@ import (
 	"context"
 	"errors"
 	"fmt"
+	"os"
 	"sync"
 	"testing"
 	"time"
@@ -243,3 +244,50 @@ func TestSubscribeResumes(t *testing.T) {
 func u64(v uint256.Int) uint64 { return v.Uint64() }
 
 func u256(v uint64) *uint256.Int { return uint256.NewInt(v) }
+
+// TestPeerLostAcknowledgedProofs: Bob's disk goes back in time (a restored
+// backup, a disk that lied about fsync). Alice notices on reconnect that Bob
+// lacks proofs he acknowledged, and resends the newest with the details of
+// every payment it covers, read from her log.
+func TestPeerLostAcknowledgedProofs(t *testing.T) {
+	w := newNet(t)
+	alice, bob := w.add("alice", 1), w.add("bob", 2)
+	alice.connect(bob)
+	id := alice.open(bob, 1000)
+	for i := range 5 {
+		alice.pay(id, 1, fmt.Sprintf("a%d", i))
+	}
+	bob.stop()
+	backup := t.TempDir()
+	if err := os.CopyFS(backup, os.DirFS(bob.dir)); err != nil {
+		t.Fatal(err)
+	}
+	bob.start()
+	waitFor(t, "alice reconnects", func() bool { return alice.channel(id).Connected })
+	for i := range 5 {
+		alice.pay(id, 2, fmt.Sprintf("b%d", i))
+	}
+	bob.stop()
+	if err := os.RemoveAll(bob.dir); err != nil {
+		t.Fatal(err)
+	}
+	if err := os.CopyFS(bob.dir, os.DirFS(backup)); err != nil {
+		t.Fatal(err)
+	}
+	bob.start()
+	if got := u64(bob.channel(id).Received); got != 5 {
+		t.Fatalf("restored bob holds %d", got)
+	}
+	waitFor(t, "bob gets the lost proofs back", func() bool { return u64(bob.channel(id).Received) == 15 })
+	pays, _, err := bob.n.Payments(0, 100, id)
+	if err != nil {
+		t.Fatal(err)
+	}
+	var sum uint64
+	for _, p := range pays {
+		sum += p.Amount.Uint64()
+	}
+	if len(pays) != 10 || sum != 15 {
+		t.Fatalf("bob's log has %d payments adding up to %d, want 10 and 15", len(pays), sum)
+	}
+}

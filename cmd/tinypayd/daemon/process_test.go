@@ -1,0 +1,348 @@
+package daemon
+
+import (
+	"bytes"
+	"context"
+	"crypto/tls"
+	"crypto/x509"
+	"encoding/hex"
+	"encoding/json"
+	"errors"
+	"fmt"
+	"io"
+	"net"
+	"os"
+	"os/exec"
+	"path/filepath"
+	"strings"
+	"sync"
+	"syscall"
+	"testing"
+	"time"
+
+	"google.golang.org/grpc"
+	"google.golang.org/grpc/credentials"
+
+	apiv1 "github.com/tinypay/tinypay/proto/tinypay/api/v1"
+	"github.com/tinypay/tinypay/rpc"
+	"github.com/tinypay/tinypay/settlement/devchain"
+	"github.com/tinypay/tinypay/store"
+)
+
+// The test binary doubles as tinypayd: with TINYPAYD_CHILD set it runs the
+// daemon with the arguments in TINYPAYD_ARGS (a JSON list).
+func TestMain(m *testing.M) {
+	if os.Getenv("TINYPAYD_CHILD") == "1" {
+		var args []string
+		if err := json.Unmarshal([]byte(os.Getenv("TINYPAYD_ARGS")), &args); err != nil {
+			fmt.Fprintln(os.Stderr, "bad TINYPAYD_ARGS:", err)
+			os.Exit(2)
+		}
+		os.Exit(Main(context.Background(), append([]string{"tinypayd"}, args...), os.Stdin, os.Stdout, os.Stderr))
+	}
+	os.Exit(m.Run())
+}
+
+// daemonProc is a tinypayd child process.
+type daemonProc struct {
+	t    *testing.T
+	name string
+	dir  string
+	args []string
+	cmd  *exec.Cmd
+	log  *bytes.Buffer
+	api  apiv1.NodeClient
+	conn *grpc.ClientConn
+}
+
+func freeAddr(t *testing.T) string {
+	l, err := net.Listen("tcp", "127.0.0.1:0")
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer l.Close()
+	return l.Addr().String()
+}
+
+func (p *daemonProc) start() {
+	t := p.t
+	os.Remove(filepath.Join(p.dir, addrFile))
+	raw, _ := json.Marshal(p.args)
+	cmd := exec.Command(os.Args[0], "-test.run=^$")
+	cmd.Env = append(os.Environ(), "TINYPAYD_CHILD=1", "TINYPAYD_ARGS="+string(raw))
+	p.log = new(bytes.Buffer)
+	cmd.Stdout, cmd.Stderr = p.log, p.log
+	if err := cmd.Start(); err != nil {
+		t.Fatal(err)
+	}
+	p.cmd = cmd
+	deadline := time.Now().Add(30 * time.Second)
+	for {
+		if b, err := os.ReadFile(filepath.Join(p.dir, addrFile)); err == nil && len(b) > 0 {
+			break
+		}
+		if time.Now().After(deadline) {
+			t.Fatalf("%s did not start:\n%s", p.name, p.log)
+		}
+		time.Sleep(20 * time.Millisecond)
+	}
+	p.dial()
+}
+
+func (p *daemonProc) dial() {
+	t := p.t
+	addr, _ := os.ReadFile(filepath.Join(p.dir, addrFile))
+	tok, err := rpc.LoadToken(filepath.Join(p.dir, tokenFile))
+	if err != nil {
+		t.Fatal(err)
+	}
+	pem, _ := os.ReadFile(filepath.Join(p.dir, certFile))
+	pool := x509.NewCertPool()
+	pool.AppendCertsFromPEM(pem)
+	conn, err := grpc.NewClient(strings.TrimSpace(string(addr)),
+		grpc.WithTransportCredentials(credentials.NewTLS(&tls.Config{RootCAs: pool, ServerName: "localhost"})),
+		grpc.WithPerRPCCredentials(rpc.TokenCredentials(tok)))
+	if err != nil {
+		t.Fatal(err)
+	}
+	p.conn, p.api = conn, apiv1.NewNodeClient(conn)
+}
+
+// kill sends SIGKILL: no shutdown code runs.
+func (p *daemonProc) kill() {
+	p.cmd.Process.Signal(syscall.SIGKILL)
+	p.cmd.Wait()
+	p.conn.Close()
+}
+
+func (p *daemonProc) stop() {
+	if p.cmd == nil || p.cmd.ProcessState != nil {
+		return
+	}
+	p.cmd.Process.Signal(os.Interrupt)
+	done := make(chan struct{})
+	go func() { p.cmd.Wait(); close(done) }()
+	select {
+	case <-done:
+	case <-time.After(20 * time.Second):
+		p.cmd.Process.Kill()
+		<-done
+	}
+	p.conn.Close()
+}
+
+// startDaemons starts a dev chain in this process and two daemons (alice,
+// bob) as child processes that reach it over JSON-RPC.
+func startDaemons(t *testing.T) (alice, bob *daemonProc) {
+	if testing.Short() {
+		t.Skip("starts processes")
+	}
+	dir := t.TempDir()
+	info := filepath.Join(dir, "devchain.json")
+	dcfg := devchain.DefaultConfig()
+	dcfg.HTTPPort, dcfg.InfoFile, dcfg.BlockPeriod = 0, info, 200*time.Millisecond
+	chain, err := devchain.Start(context.Background(), dcfg)
+	if err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(func() { chain.Close() })
+	pass := filepath.Join(dir, "pass")
+	if err := os.WriteFile(pass, []byte("pw\n"), 0o600); err != nil {
+		t.Fatal(err)
+	}
+	procs := make([]*daemonProc, 2)
+	for i, name := range []string{"alice", "bob"} {
+		d := filepath.Join(dir, name)
+		var out bytes.Buffer
+		if code := Main(context.Background(), []string{"tinypayd", "--datadir", d, "--passphrase-file", pass, "init",
+			"--devchain", info, "--dev-account", fmt.Sprint(i + 1), "--light-kdf"}, nil, &out, &out); code != 0 {
+			t.Fatalf("init %s: %s", name, out.String())
+		}
+		p := &daemonProc{t: t, name: name, dir: d}
+		p.args = []string{"--datadir", d, "--passphrase-file", pass, "--log-level", "debug", "run", "--devchain", info,
+			"--confirmations", "0", "--chain-poll", "100ms", "--peer-listen", freeAddr(t), "--api-listen", freeAddr(t),
+			"--challenge-period", "60", "--min-challenge-period", "10"}
+		p.start()
+		t.Cleanup(p.stop)
+		procs[i] = p
+	}
+	return procs[0], procs[1]
+}
+
+// storedRemoteIDs opens a (stopped) node's store and returns the payer ids
+// of the incoming payments in its log.
+func storedRemoteIDs(t *testing.T, dir string) map[string]bool {
+	t.Helper()
+	st, err := store.Open(store.DefaultConfig(dir))
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer st.Close()
+	if err := st.Verify(); err != nil {
+		t.Fatalf("store after SIGKILL: %v", err)
+	}
+	out := map[string]bool{}
+	var after uint64
+	for {
+		page, err := st.Log(after, 1000)
+		if err != nil {
+			t.Fatal(err)
+		}
+		if len(page) == 0 {
+			return out
+		}
+		for _, e := range page {
+			if p := e.GetPayment(); p != nil && len(p.GetRemoteId()) > 0 {
+				out["0x"+hex.EncodeToString(p.GetRemoteId())] = true
+			}
+			after = e.GetSeq()
+		}
+	}
+}
+
+func peerListen(p *daemonProc) string {
+	for i, a := range p.args {
+		if a == "--peer-listen" {
+			return p.args[i+1]
+		}
+	}
+	return ""
+}
+
+// TestKillReceiverMidStream kills the receiving daemon with SIGKILL in the
+// middle of a stream of payments, restarts it, and checks that every
+// payment the payer saw acknowledged is on the receiver's disk, that the
+// stream resumes by itself, and that no payment arrives twice.
+func TestKillReceiverMidStream(t *testing.T) {
+	alice, bob := startDaemons(t)
+	ctx, cancel := context.WithTimeout(context.Background(), 2*time.Minute)
+	defer cancel()
+	bobInfo, err := bob.api.GetInfo(ctx, &apiv1.GetInfoRequest{})
+	if err != nil {
+		t.Fatal(err)
+	}
+	if _, err := alice.api.ConnectPeer(ctx, &apiv1.ConnectPeerRequest{HostPort: peerListen(bob), Address: bobInfo.GetAddress()}); err != nil {
+		t.Fatal(err)
+	}
+	ch, err := alice.api.OpenChannel(ctx, &apiv1.OpenChannelRequest{Peer: bobInfo.GetAddress(), Asset: "USD", Deposit: "10000000"})
+	if err != nil {
+		t.Fatal(err)
+	}
+	for {
+		c, err := bob.api.GetChannel(ctx, &apiv1.GetChannelRequest{ChannelId: ch.GetId()})
+		if err == nil && c.GetPhase() == "open" {
+			break
+		}
+		time.Sleep(50 * time.Millisecond)
+	}
+
+	const total = 3000
+	stream, err := alice.api.PayStream(ctx)
+	if err != nil {
+		t.Fatal(err)
+	}
+	var (
+		mu     sync.Mutex
+		acked  = map[string]bool{} // alice's payment ids reported complete
+		failed []string
+	)
+	recvDone := make(chan error, 1)
+	go func() {
+		for {
+			r, err := stream.Recv()
+			if err != nil {
+				if errors.Is(err, io.EOF) {
+					err = nil
+				}
+				recvDone <- err
+				return
+			}
+			mu.Lock()
+			if r.GetError() != "" {
+				failed = append(failed, r.GetIdempotencyKey()+": "+r.GetError())
+			} else {
+				acked[r.GetPayment().GetId()] = true
+			}
+			mu.Unlock()
+		}
+	}()
+	killed := make(chan struct{})
+	go func() {
+		for {
+			mu.Lock()
+			n := len(acked)
+			mu.Unlock()
+			if n >= total/4 {
+				bob.kill()
+				close(killed)
+				return
+			}
+			time.Sleep(time.Millisecond)
+		}
+	}()
+	for i := range total {
+		if err := stream.Send(&apiv1.PayRequest{ChannelId: ch.GetId(), Amount: "3", IdempotencyKey: fmt.Sprintf("k%d", i)}); err != nil {
+			t.Fatal(err)
+		}
+	}
+	if err := stream.CloseSend(); err != nil {
+		t.Fatal(err)
+	}
+	<-killed
+	mu.Lock()
+	ackedAtKill := make(map[string]bool, len(acked))
+	for id := range acked {
+		ackedAtKill[id] = true
+	}
+	mu.Unlock()
+	t.Logf("killed bob with %d of %d payments acknowledged", len(ackedAtKill), total)
+	// Before bob restarts (and before alice can resend anything), his disk
+	// already holds every payment alice saw acknowledged.
+	onDisk := storedRemoteIDs(t, filepath.Join(bob.dir, dbDir))
+	for id := range ackedAtKill {
+		if !onDisk[id] {
+			t.Fatalf("payment %s was acknowledged but is not on bob's disk after SIGKILL", id)
+		}
+	}
+	bob.start()
+	if err := <-recvDone; err != nil {
+		t.Fatal(err)
+	}
+	if len(failed) > 0 {
+		t.Fatalf("%d payments failed, e.g. %s", len(failed), failed[0])
+	}
+	if len(acked) != total {
+		t.Fatalf("%d payments acknowledged, want %d", len(acked), total)
+	}
+	// Every acknowledged payment is in bob's log, exactly once.
+	got := map[string]int{}
+	var after uint64
+	for {
+		r, err := bob.api.ListPayments(ctx, &apiv1.ListPaymentsRequest{AfterSeq: after, Limit: 1000, ChannelId: ch.GetId()})
+		if err != nil {
+			t.Fatal(err)
+		}
+		for _, p := range r.GetPayments() {
+			got[p.GetRemoteId()]++
+		}
+		if r.GetNextAfterSeq() == 0 {
+			break
+		}
+		after = r.GetNextAfterSeq()
+	}
+	for id := range acked {
+		if got[id] != 1 {
+			t.Fatalf("payment %s acknowledged to alice is in bob's log %d times", id, got[id])
+		}
+	}
+	if len(got) != total {
+		t.Fatalf("bob holds %d payments, want %d", len(got), total)
+	}
+	c, err := bob.api.GetChannel(ctx, &apiv1.GetChannelRequest{ChannelId: ch.GetId()})
+	if err != nil {
+		t.Fatal(err)
+	}
+	if c.GetReceived() != fmt.Sprint(3*total) {
+		t.Fatalf("bob's channel received %s, want %d", c.GetReceived(), 3*total)
+	}
+}
