@@ -40,6 +40,13 @@ type chanState struct {
 	durableNonce uint64 // newest own proof known durable
 	sentNonce    uint64 // newest own proof sent to the peer on this session
 
+	// recovering: this node adopted its own newest proof from the peer
+	// (it crashed after sending it, before its write was durable) and waits
+	// for the payments that proof covers; no payment flows meanwhile.
+	recovering   bool
+	recoverAfter uint64
+	recovered    map[string]*storev1.Payment // idempotency keys restored that way
+
 	acked   chan struct{} // closed and replaced whenever an ack arrives
 	busy    string        // the chain or signing operation in progress, if any
 	replies map[replyKind]chan reply
@@ -133,20 +140,27 @@ func (c *chanState) onReestablish(s *session, m *peerv1.Reestablish) error {
 		return err
 	}
 	if sent := c.ch.Sent(); sent.Nonce > prevSent.Nonce {
-		// This node lost its newest proofs (a crash before they were
-		// durable); the peer's copy is authentic and now ours.
+		// This node lost its newest proofs (a crash after sending them,
+		// before its own write was durable); the peer's copy is authentic
+		// and now ours. Before any payment flows, get back the payments it
+		// covers, with their idempotency keys, so a retry cannot pay twice.
 		c.n.log.Warn("recovered own proof from peer", "channel", c.id, "nonce", sent.Nonce)
-		c.durableNonce = sent.Nonce
+		c.durableNonce = max(c.durableNonce, sent.Nonce)
 		b := store.NewBatch()
 		if err := b.PutProof(uint32(c.self), proofRecord(sent)); err != nil {
 			return err
 		}
 		c.logEventTo(b, storev1.ChannelEventKind_CHANNEL_EVENT_KIND_WARNING, fmt.Sprintf("recovered own proof %d from the peer after a restart", sent.Nonce), nil)
 		c.n.commitAsync(b, func(store.Result, error) {})
+		c.recovering, c.recoverAfter = true, prevSent.Nonce
+		c.sentNonce = sent.Nonce
+		s.send(&peerv1.Message{Body: &peerv1.Message_RecoverRequest{RecoverRequest: &peerv1.RecoverRequest{ChannelId: c.id[:], AfterNonce: prevSent.Nonce}}})
+		time.AfterFunc(c.n.cfg.RequestTimeout, func() { c.recoveryTimeout(s) })
+		return nil
 	}
 	c.sentNonce = held.Nonce
 	c.ready = true
-	if resend != nil && c.durableNonce > held.Nonce {
+	if resend != nil && c.ch.Sent().Nonce > held.Nonce {
 		c.resendFrom(held.Nonce)
 	}
 	c.completeAcked(c.ch.Acked())
@@ -154,32 +168,180 @@ func (c *chanState) onReestablish(s *session, m *peerv1.Reestablish) error {
 	return nil
 }
 
-// resendFrom sends the newest durable proof with the parts of every payment
-// above nonce after, so the peer learns what each covered payment was. The
-// parts come from memory when the proofs in flight cover the whole gap, and
-// from the log otherwise (after a restart, or when the peer lost proofs it
-// had acknowledged).
+// recoveryTimeout gives up waiting for Recovered: payments flow again, and
+// a retried key of a lost payment could pay twice; say so loudly.
+func (c *chanState) recoveryTimeout(s *session) {
+	c.mu.Lock()
+	defer c.mu.Unlock()
+	if !c.recovering || c.sess != s {
+		return
+	}
+	c.n.log.Error("peer did not return the payments of a recovered proof", "channel", c.id, "peer", c.peer)
+	c.logEvent(storev1.ChannelEventKind_CHANNEL_EVENT_KIND_WARNING, "the peer did not return the payments of a recovered proof; their records are missing", nil)
+	c.recovering, c.ready = false, true
+	c.pump()
+}
+
+// onRecoverRequest: the peer lost payments it sent us; send back what our
+// log holds of them.
+func (c *chanState) onRecoverRequest(s *session, m *peerv1.RecoverRequest) {
+	c.mu.Lock()
+	upTo := c.ch.Received().Nonce
+	c.mu.Unlock()
+	recs := c.n.paymentsAfter(c.id, storev1.Direction_DIRECTION_INCOMING, m.GetAfterNonce(), upTo)
+	out := &peerv1.Recovered{ChannelId: c.id[:]}
+	for _, p := range recs {
+		out.Payments = append(out.Payments, &peerv1.RecoveredPayment{Nonce: p.GetNonce(), Cumulative: p.GetCumulative(), Part: &peerv1.PaymentPart{
+			PaymentId: p.GetRemoteId(), Amount: p.GetAmount(), ItemId: p.GetItemId(), Memo: p.GetMemo(), IdempotencyKey: p.GetRemoteKey(),
+		}})
+	}
+	s.send(&peerv1.Message{Body: &peerv1.Message_Recovered{Recovered: out}})
+}
+
+// onRecovered restores the records of this node's payments that a recovered
+// proof covers, then lets payments flow; queued retries of those payments
+// are answered from the restored records instead of paying again.
+func (c *chanState) onRecovered(s *session, m *peerv1.Recovered) {
+	c.mu.Lock()
+	defer c.mu.Unlock()
+	if !c.recovering || c.sess != s {
+		return
+	}
+	sent := c.ch.Sent()
+	recs, err := c.checkRecovered(m, sent)
+	if err != nil {
+		c.n.log.Warn("peer returned bad recovery data", "channel", c.id, "err", err)
+		c.logEvent(storev1.ChannelEventKind_CHANNEL_EVENT_KIND_WARNING, "the peer returned bad recovery data: "+err.Error(), nil)
+		c.recovering, c.ready = false, true
+		c.pump()
+		return
+	}
+	b := store.NewBatch()
+	now := c.n.clock.Now()
+	for _, r := range recs {
+		if err := b.AppendLog(&storev1.LogEntry{TimeUnixNano: now.UnixNano(), Entry: &storev1.LogEntry_Payment{Payment: r}}); err != nil {
+			c.n.fail(err)
+			return
+		}
+	}
+	c.n.commitAsync(b, func(res store.Result, err error) {
+		c.mu.Lock()
+		defer c.mu.Unlock()
+		if err != nil {
+			return
+		}
+		if c.recovered == nil {
+			c.recovered = map[string]*storev1.Payment{}
+		}
+		for _, r := range recs {
+			if r.GetIdempotencyKey() != "" {
+				c.recovered[r.GetIdempotencyKey()] = r
+			}
+		}
+		c.n.log.Info("restored payment records from the peer", "channel", c.id, "payments", len(recs))
+		kept := c.queue[:0]
+		for _, p := range c.queue {
+			if !c.answerRecovered(p) {
+				kept = append(kept, p)
+			}
+		}
+		clear(c.queue[len(kept):])
+		c.queue = kept
+		c.recovering, c.ready = false, true
+		c.completeAcked(c.ch.Acked())
+		c.pump()
+	})
+}
+
+// answerRecovered finishes a queued payment whose key a recovered record
+// holds: it was paid before the crash. c.mu held.
+func (c *chanState) answerRecovered(p *payment) bool {
+	r := c.recovered[p.key]
+	if r == nil {
+		return false
+	}
+	amt, _ := parseAmount("amount", r.GetAmount())
+	if !amt.Eq(&p.amount) || r.GetItemId() != p.itemID || r.GetMemo() != p.memo {
+		p.fail(wrapf(ErrIdempotency, "key %q", p.key))
+		return true
+	}
+	p.id = [32]byte(r.GetId())
+	p.nonce = r.GetNonce()
+	p.cumulative, _ = parseAmount("cumulative", r.GetCumulative())
+	p.time = time.Unix(0, r.GetTimeUnixNano())
+	p.durable()
+	p.complete()
+	return true
+}
+
+// checkRecovered validates the peer's recovery data against the recovered
+// proof: the payments must add up to exactly what it covers.
+func (c *chanState) checkRecovered(m *peerv1.Recovered, sent channel.Proof) ([]*storev1.Payment, error) {
+	var before uint256.Int
+	var sum uint256.Int
+	var out []*storev1.Payment
+	for i, rp := range m.GetPayments() {
+		pp := rp.GetPart()
+		if pp == nil {
+			return nil, fmt.Errorf("%w: payment %d has no part", errMalformed, i)
+		}
+		id, err := parseHash("payment id", pp.GetPaymentId())
+		if err != nil {
+			return nil, err
+		}
+		amt, err := parseAmount("amount", pp.GetAmount())
+		if err != nil {
+			return nil, err
+		}
+		cum, err := parseAmount("cumulative", rp.GetCumulative())
+		if err != nil {
+			return nil, err
+		}
+		if rp.GetNonce() <= c.recoverAfter || rp.GetNonce() > sent.Nonce || amt.IsZero() || cum.Gt(&sent.Transferred) {
+			return nil, fmt.Errorf("%w: payment %d is outside the recovered proofs", errMalformed, i)
+		}
+		if err := checkParts([]part{{id: id, amount: amt, itemID: pp.GetItemId(), memo: pp.GetMemo(), key: pp.GetIdempotencyKey()}}); err != nil {
+			return nil, err
+		}
+		if i == 0 {
+			before.Sub(&cum, &amt)
+		}
+		sum.Add(&sum, &amt)
+		out = append(out, &storev1.Payment{
+			Id: id[:], IdempotencyKey: pp.GetIdempotencyKey(), ChannelId: c.id[:], Direction: storev1.Direction_DIRECTION_OUTGOING,
+			Amount: amountBytes(&amt), Cumulative: amountBytes(&cum), Nonce: rp.GetNonce(), TimeUnixNano: c.n.clock.Now().UnixNano(),
+			ItemId: pp.GetItemId(), Memo: pp.GetMemo(), Peer: c.peer[:],
+		})
+	}
+	var want uint256.Int
+	want.Sub(&sent.Transferred, &before)
+	if len(out) == 0 || !sum.Eq(&want) {
+		return nil, fmt.Errorf("%w: recovered payments add up to %s, the proofs cover %s", errMalformed, sum.Dec(), want.Dec())
+	}
+	return out, nil
+}
+
+// resendFrom sends the newest proof with the parts of every payment above
+// nonce after, so the peer learns what each covered payment was: the parts
+// of proofs still in flight come from memory, older ones (acknowledged, so
+// durable) from the log.
 func (c *chanState) resendFrom(after uint64) {
 	sent := c.ch.Sent()
-	if sent.Nonce != c.durableNonce {
-		return // the newest proof is not durable yet; its callback sends it
-	}
-	var parts []*peerv1.PaymentPart
-	next := after + 1
-	for _, f := range c.flight {
-		if f.proof.Nonce <= after {
-			continue
-		}
-		if !f.durable || f.proof.Nonce != next {
-			parts = nil
+	var mem []*peerv1.PaymentPart
+	first := sent.Nonce + 1 // the oldest nonce whose parts are in memory
+	for i := len(c.flight) - 1; i >= 0; i-- {
+		f := c.flight[i]
+		if f.proof.Nonce <= after || f.proof.Nonce != first-1 {
 			break
 		}
-		parts = append(parts, partsOf(f.payments)...)
-		next++
+		mem = append(partsOf(f.payments), mem...)
+		first = f.proof.Nonce
 	}
-	if next != sent.Nonce+1 {
-		parts = c.n.outgoingParts(c.id, after, sent.Nonce)
+	var parts []*peerv1.PaymentPart
+	if first > after+1 {
+		parts = c.n.outgoingParts(c.id, after, first-1)
 	}
+	parts = append(parts, mem...)
 	c.sess.send(&peerv1.Message{Body: &peerv1.Message_Proof{Proof: proofMessage(sent, parts)}})
 	c.sentNonce = sent.Nonce
 }
@@ -239,6 +401,14 @@ func (c *chanState) pump() {
 		f := &inflight{proof: proof, payments: pays}
 		c.flight = append(c.flight, f)
 		c.n.commitAsync(b, func(r store.Result, err error) { c.outgoingDurable(f, r, err) })
+		// The proof leaves together with its write (ARCHITECTURE: "before
+		// or together with"): a crash before the write lands is repaired
+		// by adopting the peer's copy on reconnect, and the payments it
+		// covers complete only once both the write and the ack are in.
+		if c.sess != nil && proof.Nonce > c.sentNonce {
+			c.sess.send(&peerv1.Message{Body: &peerv1.Message_Proof{Proof: proofMessage(proof, partsOf(pays))}})
+			c.sentNonce = proof.Nonce
+		}
 	}
 }
 
@@ -257,7 +427,8 @@ func (c *chanState) canPay() error {
 }
 
 // outgoingDurable runs on the store's committer goroutine once a signed
-// proof and its payments are on disk: now it may be sent.
+// proof and its payments are on disk; if the peer has acknowledged it
+// already, its payments are complete.
 func (c *chanState) outgoingDurable(f *inflight, r store.Result, err error) {
 	c.mu.Lock()
 	defer c.mu.Unlock()
@@ -272,11 +443,9 @@ func (c *chanState) outgoingDurable(f *inflight, r store.Result, err error) {
 		p.durable()
 	}
 	f.durable = true
-	c.durableNonce = f.proof.Nonce
-	if c.ready && c.sess != nil && f.proof.Nonce > c.sentNonce {
-		c.sess.send(&peerv1.Message{Body: &peerv1.Message_Proof{Proof: proofMessage(f.proof, partsOf(f.payments))}})
-		c.sentNonce = f.proof.Nonce
-	}
+	c.durableNonce = max(c.durableNonce, f.proof.Nonce)
+	c.completeAcked(c.ch.Acked())
+	c.pump()
 }
 
 // onAck completes every payment covered by an acknowledged proof.

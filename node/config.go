@@ -67,7 +67,7 @@ func DefaultConfig() Config {
 		MinChallengePeriod: 60,
 		MaxChallengePeriod: 30 * 24 * 60 * 60,
 		TermsLifetime:      600,
-		MaxInFlight:        64,
+		MaxInFlight:        8,
 		MaxParts:           512,
 		ChainPoll:          time.Second,
 		RequestTimeout:     30 * time.Second,

@@ -55,6 +55,14 @@ func (n *Node) dispatch(s *session, m *peerv1.Message) {
 		if c := n.peerChannel(s, b.CloseReply.GetChannelId()); c != nil {
 			c.onReply(replyClose, b.CloseReply.GetSignature(), b.CloseReply.GetError())
 		}
+	case *peerv1.Message_RecoverRequest:
+		if c := n.peerChannel(s, b.RecoverRequest.GetChannelId()); c != nil {
+			c.onRecoverRequest(s, b.RecoverRequest)
+		}
+	case *peerv1.Message_Recovered:
+		if c := n.peerChannel(s, b.Recovered.GetChannelId()); c != nil {
+			c.onRecovered(s, b.Recovered)
+		}
 	case *peerv1.Message_Error:
 		e := b.Error
 		n.log.Info("peer reported an error", "peer", s.peer, "code", codes.Code(e.GetCode()), "message", e.GetMessage())

@@ -19,7 +19,7 @@ import (
 
 // net is a set of nodes that can dial each other by name.
 type net struct {
-	t     *testing.T
+	t     testing.TB
 	cfg   func(*Config) // adjusts every node's config, if set
 	chain *fakeChain
 	mu    sync.Mutex
@@ -27,7 +27,8 @@ type net struct {
 }
 
 type testNode struct {
-	t     *testing.T
+	wrap  func(Store) Store // wraps the store, if set
+	t     testing.TB
 	name  string
 	net   *net
 	key   *crypto.PrivateKey
@@ -37,7 +38,7 @@ type testNode struct {
 	chain *fakeBackend
 }
 
-func newNet(t *testing.T) *net {
+func newNet(t testing.TB) *net {
 	return &net{t: t, chain: newFakeChain(), nodes: map[string]*testNode{}}
 }
 
@@ -90,7 +91,11 @@ func (tn *testNode) start() {
 	if tn.net.cfg != nil {
 		tn.net.cfg(&cfg)
 	}
-	n, err := New(cfg, Deps{Key: tn.key, Store: st, Chain: tn.chain, Dialer: nodeDialer{tn.net, tn.key.Address()}})
+	var ns Store = st
+	if tn.wrap != nil {
+		ns = tn.wrap(st)
+	}
+	n, err := New(cfg, Deps{Key: tn.key, Store: ns, Chain: tn.chain, Dialer: nodeDialer{tn.net, tn.key.Address()}})
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -189,7 +194,7 @@ func (tn *testNode) channel(id channel.ID) ChannelInfo {
 	return ci
 }
 
-func waitFor(t *testing.T, what string, cond func() bool) {
+func waitFor(t testing.TB, what string, cond func() bool) {
 	t.Helper()
 	deadline := time.Now().Add(10 * time.Second)
 	for !cond() {

@@ -163,6 +163,10 @@ func (n *Node) Pay(ctx context.Context, r PayRequest) (PaymentInfo, error) {
 	n.payMu.Unlock()
 
 	c.mu.Lock()
+	if c.answerRecovered(p) {
+		c.mu.Unlock()
+		return n.wait(ctx, c, p)
+	}
 	if err := c.canQueue(); err != nil {
 		c.mu.Unlock()
 		p.fail(err)
@@ -273,12 +277,24 @@ func (n *Node) payChannel(r *PayRequest) (*chanState, error) {
 // outgoingParts reads back from the log the payments this node covered with
 // proofs after nonce `after` up to `upTo` on channel id, oldest first.
 func (n *Node) outgoingParts(id channel.ID, after, upTo uint64) []*peerv1.PaymentPart {
-	var out []*peerv1.PaymentPart
+	recs := n.paymentsAfter(id, storev1.Direction_DIRECTION_OUTGOING, after, upTo)
+	out := make([]*peerv1.PaymentPart, len(recs))
+	for i, p := range recs {
+		out[i] = &peerv1.PaymentPart{PaymentId: p.GetId(), Amount: p.GetAmount(), ItemId: p.GetItemId(), Memo: p.GetMemo(), IdempotencyKey: p.GetIdempotencyKey()}
+	}
+	return out
+}
+
+// paymentsAfter reads the log backwards for the payments in one direction
+// of channel id with a nonce in (after, upTo], and returns them oldest
+// first. Recent payments are at the end of the log, so this stops early.
+func (n *Node) paymentsAfter(id channel.ID, dir storev1.Direction, after, upTo uint64) []*storev1.Payment {
+	var out []*storev1.Payment
 	before := n.store.LastSeq() + 1
 	for {
 		page, err := n.store.LogBefore(before, 256)
 		if err != nil {
-			n.log.Error("read log for resend", "channel", id, "err", err)
+			n.log.Error("read log", "channel", id, "err", err)
 			break
 		}
 		if len(page) == 0 {
@@ -287,7 +303,7 @@ func (n *Node) outgoingParts(id channel.ID, after, upTo uint64) []*peerv1.Paymen
 		done := false
 		for _, e := range page {
 			p := e.GetPayment()
-			if p == nil || p.GetDirection() != storev1.Direction_DIRECTION_OUTGOING || [32]byte(p.GetChannelId()) != id {
+			if p == nil || p.GetDirection() != dir || [32]byte(p.GetChannelId()) != id {
 				continue
 			}
 			if p.GetNonce() <= after {
@@ -295,7 +311,7 @@ func (n *Node) outgoingParts(id channel.ID, after, upTo uint64) []*peerv1.Paymen
 				break
 			}
 			if p.GetNonce() <= upTo {
-				out = append(out, &peerv1.PaymentPart{PaymentId: p.GetId(), Amount: p.GetAmount(), ItemId: p.GetItemId(), Memo: p.GetMemo()})
+				out = append(out, p)
 			}
 		}
 		if done {

@@ -15,6 +15,7 @@ import (
 	peerv1 "github.com/tinypay/tinypay/proto/tinypay/peer/v1"
 	storev1 "github.com/tinypay/tinypay/proto/tinypay/store/v1"
 	"github.com/tinypay/tinypay/settlement"
+	"github.com/tinypay/tinypay/store"
 )
 
 // part is one payment covered by an incoming proof.
@@ -23,6 +24,7 @@ type part struct {
 	amount uint256.Int
 	itemID string
 	memo   string
+	key    string // the payer's idempotency key
 }
 
 func proofMessage(p channel.Proof, parts []*peerv1.PaymentPart) *peerv1.BalanceProof {
@@ -59,7 +61,7 @@ func decodeProof(m *peerv1.BalanceProof) (channel.Proof, []part, error) {
 		if err != nil {
 			return p, nil, err
 		}
-		parts[i] = part{id: id, amount: amt, itemID: mp.GetItemId(), memo: mp.GetMemo()}
+		parts[i] = part{id: id, amount: amt, itemID: mp.GetItemId(), memo: mp.GetMemo(), key: mp.GetIdempotencyKey()}
 	}
 	return p, parts, nil
 }
@@ -80,6 +82,8 @@ func checkParts(parts []part) error {
 			return fmt.Errorf("%w: part %d item id longer than %d bytes", errMalformed, i, MaxItemIDLen)
 		case len(p.memo) > MaxMemoLen || !utf8.ValidString(p.memo):
 			return fmt.Errorf("%w: part %d memo longer than %d bytes", errMalformed, i, MaxMemoLen)
+		case len(p.key) > store.MaxIdempotencyKeyLen || !utf8.ValidString(p.key):
+			return fmt.Errorf("%w: part %d idempotency key longer than %d bytes", errMalformed, i, store.MaxIdempotencyKeyLen)
 		}
 	}
 	return nil
@@ -88,7 +92,7 @@ func checkParts(parts []part) error {
 func partsOf(pays []*payment) []*peerv1.PaymentPart {
 	out := make([]*peerv1.PaymentPart, len(pays))
 	for i, p := range pays {
-		out[i] = &peerv1.PaymentPart{PaymentId: p.id[:], Amount: amountBytes(&p.amount), ItemId: p.itemID, Memo: p.memo}
+		out[i] = &peerv1.PaymentPart{PaymentId: p.id[:], Amount: amountBytes(&p.amount), ItemId: p.itemID, Memo: p.memo, IdempotencyKey: p.key}
 	}
 	return out
 }
@@ -112,7 +116,7 @@ func incomingEntry(c *chanState, proof channel.Proof, index int, p part, cum uin
 	return &storev1.LogEntry{TimeUnixNano: now.UnixNano(), Entry: &storev1.LogEntry_Payment{Payment: &storev1.Payment{
 		Id: id[:], ChannelId: c.id[:], Direction: storev1.Direction_DIRECTION_INCOMING,
 		Amount: amountBytes(&p.amount), Cumulative: amountBytes(&cum), Nonce: proof.Nonce,
-		TimeUnixNano: now.UnixNano(), ItemId: p.itemID, Memo: p.memo, Peer: c.peer[:], RemoteId: p.id[:],
+		TimeUnixNano: now.UnixNano(), ItemId: p.itemID, Memo: p.memo, Peer: c.peer[:], RemoteId: p.id[:], RemoteKey: p.key,
 	}}}
 }
 

@@ -156,6 +156,9 @@ func checkPayment(p *storev1.Payment) error {
 	if n := len(p.GetRemoteId()); n != 0 && n != idLen {
 		return fmt.Errorf("payment remote_id is %d bytes, want %d or 0", n, idLen)
 	}
+	if n := len(p.GetRemoteKey()); n > MaxIdempotencyKeyLen {
+		return fmt.Errorf("payment remote_key is %d bytes, more than %d", n, MaxIdempotencyKeyLen)
+	}
 	return nil
 }
 

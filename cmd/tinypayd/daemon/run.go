@@ -8,6 +8,7 @@ import (
 	"io"
 	"net"
 	"net/http"
+	"net/http/pprof"
 	"os"
 	"os/signal"
 	"path/filepath"
@@ -56,6 +57,7 @@ Examples:
 			&cli.StringFlag{Name: "peer-advertise", Usage: "address peers should dial back (default: --peer-listen)", Sources: cf.sources("peer-advertise")},
 			&cli.StringFlag{Name: "api-listen", Usage: "address of the control API (keep it on loopback unless you need otherwise)", Value: "127.0.0.1:9736", Sources: cf.sources("api-listen")},
 			&cli.StringFlag{Name: "metrics-listen", Usage: "serve Prometheus metrics at http://ADDR/metrics (off by default)", Sources: cf.sources("metrics-listen")},
+			&cli.BoolFlag{Name: "pprof", Usage: "also serve Go profiles at http://METRICS-ADDR/debug/pprof/ (needs --metrics-listen)", Sources: cf.sources("pprof")},
 			&cli.Uint64Flag{Name: "challenge-period", Usage: "challenge period in seconds for channels this node opens", Value: node.DefaultConfig().ChallengePeriod, Sources: cf.sources("challenge-period")},
 			&cli.Uint64Flag{Name: "min-challenge-period", Usage: "shortest challenge period accepted from peers, seconds", Value: node.DefaultConfig().MinChallengePeriod, Sources: cf.sources("min-challenge-period")},
 			&cli.DurationFlag{Name: "chain-poll", Usage: "how often to poll the chain", Value: time.Second, Sources: cf.sources("chain-poll")},
@@ -261,6 +263,11 @@ func run(ctx context.Context, c *cli.Command, stdin io.Reader, logw io.Writer) e
 	if addr := c.String("metrics-listen"); addr != "" {
 		mux := http.NewServeMux()
 		mux.Handle("/metrics", promhttp.HandlerFor(reg, promhttp.HandlerOpts{}))
+		if c.Bool("pprof") {
+			mux.HandleFunc("/debug/pprof/", pprof.Index)
+			mux.HandleFunc("/debug/pprof/profile", pprof.Profile)
+			mux.HandleFunc("/debug/pprof/trace", pprof.Trace)
+		}
 		metricsSrv = &http.Server{Addr: addr, Handler: mux, ReadHeaderTimeout: 5 * time.Second}
 		go func() {
 			if err := metricsSrv.ListenAndServe(); err != nil && !errors.Is(err, http.ErrServerClosed) {

@@ -46,6 +46,8 @@ type Message struct {
 	//	*Message_WithdrawReply
 	//	*Message_CloseRequest
 	//	*Message_CloseReply
+	//	*Message_RecoverRequest
+	//	*Message_Recovered
 	Body          isMessage_Body `protobuf_oneof:"body"`
 	unknownFields protoimpl.UnknownFields
 	sizeCache     protoimpl.SizeCache
@@ -196,6 +198,24 @@ func (x *Message) GetCloseReply() *CloseReply {
 	return nil
 }
 
+func (x *Message) GetRecoverRequest() *RecoverRequest {
+	if x != nil {
+		if x, ok := x.Body.(*Message_RecoverRequest); ok {
+			return x.RecoverRequest
+		}
+	}
+	return nil
+}
+
+func (x *Message) GetRecovered() *Recovered {
+	if x != nil {
+		if x, ok := x.Body.(*Message_Recovered); ok {
+			return x.Recovered
+		}
+	}
+	return nil
+}
+
 type isMessage_Body interface {
 	isMessage_Body()
 }
@@ -248,6 +268,14 @@ type Message_CloseReply struct {
 	CloseReply *CloseReply `protobuf:"bytes,12,opt,name=close_reply,json=closeReply,proto3,oneof"`
 }
 
+type Message_RecoverRequest struct {
+	RecoverRequest *RecoverRequest `protobuf:"bytes,13,opt,name=recover_request,json=recoverRequest,proto3,oneof"`
+}
+
+type Message_Recovered struct {
+	Recovered *Recovered `protobuf:"bytes,14,opt,name=recovered,proto3,oneof"`
+}
+
 func (*Message_Hello) isMessage_Body() {}
 
 func (*Message_Error) isMessage_Body() {}
@@ -271,6 +299,10 @@ func (*Message_WithdrawReply) isMessage_Body() {}
 func (*Message_CloseRequest) isMessage_Body() {}
 
 func (*Message_CloseReply) isMessage_Body() {}
+
+func (*Message_RecoverRequest) isMessage_Body() {}
+
+func (*Message_Recovered) isMessage_Body() {}
 
 // Hello opens a session. signature is the sender's node key over
 //
@@ -544,14 +576,17 @@ func (x *Accept) GetChannelId() []byte {
 }
 
 // PaymentPart is one application payment covered by a proof.
+// idempotency_key is the payer's key for it: the payer may need it back
+// (see RecoverRequest), so it must not hold secrets.
 type PaymentPart struct {
-	state         protoimpl.MessageState `protogen:"open.v1"`
-	PaymentId     []byte                 `protobuf:"bytes,1,opt,name=payment_id,json=paymentId,proto3" json:"payment_id,omitempty"`
-	Amount        []byte                 `protobuf:"bytes,2,opt,name=amount,proto3" json:"amount,omitempty"`
-	ItemId        string                 `protobuf:"bytes,3,opt,name=item_id,json=itemId,proto3" json:"item_id,omitempty"`
-	Memo          string                 `protobuf:"bytes,4,opt,name=memo,proto3" json:"memo,omitempty"`
-	unknownFields protoimpl.UnknownFields
-	sizeCache     protoimpl.SizeCache
+	state          protoimpl.MessageState `protogen:"open.v1"`
+	PaymentId      []byte                 `protobuf:"bytes,1,opt,name=payment_id,json=paymentId,proto3" json:"payment_id,omitempty"`
+	Amount         []byte                 `protobuf:"bytes,2,opt,name=amount,proto3" json:"amount,omitempty"`
+	ItemId         string                 `protobuf:"bytes,3,opt,name=item_id,json=itemId,proto3" json:"item_id,omitempty"`
+	Memo           string                 `protobuf:"bytes,4,opt,name=memo,proto3" json:"memo,omitempty"`
+	IdempotencyKey string                 `protobuf:"bytes,5,opt,name=idempotency_key,json=idempotencyKey,proto3" json:"idempotency_key,omitempty"`
+	unknownFields  protoimpl.UnknownFields
+	sizeCache      protoimpl.SizeCache
 }
 
 func (x *PaymentPart) Reset() {
@@ -608,6 +643,13 @@ func (x *PaymentPart) GetItemId() string {
 func (x *PaymentPart) GetMemo() string {
 	if x != nil {
 		return x.Memo
+	}
+	return ""
+}
+
+func (x *PaymentPart) GetIdempotencyKey() string {
+	if x != nil {
+		return x.IdempotencyKey
 	}
 	return ""
 }
@@ -876,6 +918,177 @@ func (x *Reestablish) GetSentNonce() uint64 {
 	return 0
 }
 
+// RecoverRequest is sent by a node that adopted its own newest proof from
+// the peer during reestablish (it sent the proof but crashed before its own
+// write was durable): it asks for the payments that proof covers after
+// nonce after_nonce, so that it can restore their records and idempotency
+// keys before any new payment flows.
+type RecoverRequest struct {
+	state         protoimpl.MessageState `protogen:"open.v1"`
+	ChannelId     []byte                 `protobuf:"bytes,1,opt,name=channel_id,json=channelId,proto3" json:"channel_id,omitempty"`
+	AfterNonce    uint64                 `protobuf:"varint,2,opt,name=after_nonce,json=afterNonce,proto3" json:"after_nonce,omitempty"`
+	unknownFields protoimpl.UnknownFields
+	sizeCache     protoimpl.SizeCache
+}
+
+func (x *RecoverRequest) Reset() {
+	*x = RecoverRequest{}
+	mi := &file_tinypay_peer_v1_peer_proto_msgTypes[10]
+	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+	ms.StoreMessageInfo(mi)
+}
+
+func (x *RecoverRequest) String() string {
+	return protoimpl.X.MessageStringOf(x)
+}
+
+func (*RecoverRequest) ProtoMessage() {}
+
+func (x *RecoverRequest) ProtoReflect() protoreflect.Message {
+	mi := &file_tinypay_peer_v1_peer_proto_msgTypes[10]
+	if x != nil {
+		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+		if ms.LoadMessageInfo() == nil {
+			ms.StoreMessageInfo(mi)
+		}
+		return ms
+	}
+	return mi.MessageOf(x)
+}
+
+// Deprecated: Use RecoverRequest.ProtoReflect.Descriptor instead.
+func (*RecoverRequest) Descriptor() ([]byte, []int) {
+	return file_tinypay_peer_v1_peer_proto_rawDescGZIP(), []int{10}
+}
+
+func (x *RecoverRequest) GetChannelId() []byte {
+	if x != nil {
+		return x.ChannelId
+	}
+	return nil
+}
+
+func (x *RecoverRequest) GetAfterNonce() uint64 {
+	if x != nil {
+		return x.AfterNonce
+	}
+	return 0
+}
+
+// Recovered answers a RecoverRequest with the payments the recipient's
+// proofs covered, oldest first.
+type Recovered struct {
+	state         protoimpl.MessageState `protogen:"open.v1"`
+	ChannelId     []byte                 `protobuf:"bytes,1,opt,name=channel_id,json=channelId,proto3" json:"channel_id,omitempty"`
+	Payments      []*RecoveredPayment    `protobuf:"bytes,2,rep,name=payments,proto3" json:"payments,omitempty"`
+	unknownFields protoimpl.UnknownFields
+	sizeCache     protoimpl.SizeCache
+}
+
+func (x *Recovered) Reset() {
+	*x = Recovered{}
+	mi := &file_tinypay_peer_v1_peer_proto_msgTypes[11]
+	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+	ms.StoreMessageInfo(mi)
+}
+
+func (x *Recovered) String() string {
+	return protoimpl.X.MessageStringOf(x)
+}
+
+func (*Recovered) ProtoMessage() {}
+
+func (x *Recovered) ProtoReflect() protoreflect.Message {
+	mi := &file_tinypay_peer_v1_peer_proto_msgTypes[11]
+	if x != nil {
+		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+		if ms.LoadMessageInfo() == nil {
+			ms.StoreMessageInfo(mi)
+		}
+		return ms
+	}
+	return mi.MessageOf(x)
+}
+
+// Deprecated: Use Recovered.ProtoReflect.Descriptor instead.
+func (*Recovered) Descriptor() ([]byte, []int) {
+	return file_tinypay_peer_v1_peer_proto_rawDescGZIP(), []int{11}
+}
+
+func (x *Recovered) GetChannelId() []byte {
+	if x != nil {
+		return x.ChannelId
+	}
+	return nil
+}
+
+func (x *Recovered) GetPayments() []*RecoveredPayment {
+	if x != nil {
+		return x.Payments
+	}
+	return nil
+}
+
+type RecoveredPayment struct {
+	state         protoimpl.MessageState `protogen:"open.v1"`
+	Nonce         uint64                 `protobuf:"varint,1,opt,name=nonce,proto3" json:"nonce,omitempty"`
+	Cumulative    []byte                 `protobuf:"bytes,2,opt,name=cumulative,proto3" json:"cumulative,omitempty"`
+	Part          *PaymentPart           `protobuf:"bytes,3,opt,name=part,proto3" json:"part,omitempty"`
+	unknownFields protoimpl.UnknownFields
+	sizeCache     protoimpl.SizeCache
+}
+
+func (x *RecoveredPayment) Reset() {
+	*x = RecoveredPayment{}
+	mi := &file_tinypay_peer_v1_peer_proto_msgTypes[12]
+	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+	ms.StoreMessageInfo(mi)
+}
+
+func (x *RecoveredPayment) String() string {
+	return protoimpl.X.MessageStringOf(x)
+}
+
+func (*RecoveredPayment) ProtoMessage() {}
+
+func (x *RecoveredPayment) ProtoReflect() protoreflect.Message {
+	mi := &file_tinypay_peer_v1_peer_proto_msgTypes[12]
+	if x != nil {
+		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+		if ms.LoadMessageInfo() == nil {
+			ms.StoreMessageInfo(mi)
+		}
+		return ms
+	}
+	return mi.MessageOf(x)
+}
+
+// Deprecated: Use RecoveredPayment.ProtoReflect.Descriptor instead.
+func (*RecoveredPayment) Descriptor() ([]byte, []int) {
+	return file_tinypay_peer_v1_peer_proto_rawDescGZIP(), []int{12}
+}
+
+func (x *RecoveredPayment) GetNonce() uint64 {
+	if x != nil {
+		return x.Nonce
+	}
+	return 0
+}
+
+func (x *RecoveredPayment) GetCumulative() []byte {
+	if x != nil {
+		return x.Cumulative
+	}
+	return nil
+}
+
+func (x *RecoveredPayment) GetPart() *PaymentPart {
+	if x != nil {
+		return x.Part
+	}
+	return nil
+}
+
 // WithdrawRequest asks the recipient to countersign the sender's
 // withdrawal: Withdraw(channelId, sender, total, expiry).
 type WithdrawRequest struct {
@@ -890,7 +1103,7 @@ type WithdrawRequest struct {
 
 func (x *WithdrawRequest) Reset() {
 	*x = WithdrawRequest{}
-	mi := &file_tinypay_peer_v1_peer_proto_msgTypes[10]
+	mi := &file_tinypay_peer_v1_peer_proto_msgTypes[13]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -902,7 +1115,7 @@ func (x *WithdrawRequest) String() string {
 func (*WithdrawRequest) ProtoMessage() {}
 
 func (x *WithdrawRequest) ProtoReflect() protoreflect.Message {
-	mi := &file_tinypay_peer_v1_peer_proto_msgTypes[10]
+	mi := &file_tinypay_peer_v1_peer_proto_msgTypes[13]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -915,7 +1128,7 @@ func (x *WithdrawRequest) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use WithdrawRequest.ProtoReflect.Descriptor instead.
 func (*WithdrawRequest) Descriptor() ([]byte, []int) {
-	return file_tinypay_peer_v1_peer_proto_rawDescGZIP(), []int{10}
+	return file_tinypay_peer_v1_peer_proto_rawDescGZIP(), []int{13}
 }
 
 func (x *WithdrawRequest) GetChannelId() []byte {
@@ -958,7 +1171,7 @@ type WithdrawReply struct {
 
 func (x *WithdrawReply) Reset() {
 	*x = WithdrawReply{}
-	mi := &file_tinypay_peer_v1_peer_proto_msgTypes[11]
+	mi := &file_tinypay_peer_v1_peer_proto_msgTypes[14]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -970,7 +1183,7 @@ func (x *WithdrawReply) String() string {
 func (*WithdrawReply) ProtoMessage() {}
 
 func (x *WithdrawReply) ProtoReflect() protoreflect.Message {
-	mi := &file_tinypay_peer_v1_peer_proto_msgTypes[11]
+	mi := &file_tinypay_peer_v1_peer_proto_msgTypes[14]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -983,7 +1196,7 @@ func (x *WithdrawReply) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use WithdrawReply.ProtoReflect.Descriptor instead.
 func (*WithdrawReply) Descriptor() ([]byte, []int) {
-	return file_tinypay_peer_v1_peer_proto_rawDescGZIP(), []int{11}
+	return file_tinypay_peer_v1_peer_proto_rawDescGZIP(), []int{14}
 }
 
 func (x *WithdrawReply) GetChannelId() []byte {
@@ -1021,7 +1234,7 @@ type CloseRequest struct {
 
 func (x *CloseRequest) Reset() {
 	*x = CloseRequest{}
-	mi := &file_tinypay_peer_v1_peer_proto_msgTypes[12]
+	mi := &file_tinypay_peer_v1_peer_proto_msgTypes[15]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -1033,7 +1246,7 @@ func (x *CloseRequest) String() string {
 func (*CloseRequest) ProtoMessage() {}
 
 func (x *CloseRequest) ProtoReflect() protoreflect.Message {
-	mi := &file_tinypay_peer_v1_peer_proto_msgTypes[12]
+	mi := &file_tinypay_peer_v1_peer_proto_msgTypes[15]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -1046,7 +1259,7 @@ func (x *CloseRequest) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use CloseRequest.ProtoReflect.Descriptor instead.
 func (*CloseRequest) Descriptor() ([]byte, []int) {
-	return file_tinypay_peer_v1_peer_proto_rawDescGZIP(), []int{12}
+	return file_tinypay_peer_v1_peer_proto_rawDescGZIP(), []int{15}
 }
 
 func (x *CloseRequest) GetChannelId() []byte {
@@ -1096,7 +1309,7 @@ type CloseReply struct {
 
 func (x *CloseReply) Reset() {
 	*x = CloseReply{}
-	mi := &file_tinypay_peer_v1_peer_proto_msgTypes[13]
+	mi := &file_tinypay_peer_v1_peer_proto_msgTypes[16]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -1108,7 +1321,7 @@ func (x *CloseReply) String() string {
 func (*CloseReply) ProtoMessage() {}
 
 func (x *CloseReply) ProtoReflect() protoreflect.Message {
-	mi := &file_tinypay_peer_v1_peer_proto_msgTypes[13]
+	mi := &file_tinypay_peer_v1_peer_proto_msgTypes[16]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -1121,7 +1334,7 @@ func (x *CloseReply) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use CloseReply.ProtoReflect.Descriptor instead.
 func (*CloseReply) Descriptor() ([]byte, []int) {
-	return file_tinypay_peer_v1_peer_proto_rawDescGZIP(), []int{13}
+	return file_tinypay_peer_v1_peer_proto_rawDescGZIP(), []int{16}
 }
 
 func (x *CloseReply) GetChannelId() []byte {
@@ -1149,7 +1362,7 @@ var File_tinypay_peer_v1_peer_proto protoreflect.FileDescriptor
 
 const file_tinypay_peer_v1_peer_proto_rawDesc = "" +
 	"\n" +
-	"\x1atinypay/peer/v1/peer.proto\x12\x0ftinypay.peer.v1\"\xc8\x05\n" +
+	"\x1atinypay/peer/v1/peer.proto\x12\x0ftinypay.peer.v1\"\xd0\x06\n" +
 	"\aMessage\x12.\n" +
 	"\x05hello\x18\x01 \x01(\v2\x16.tinypay.peer.v1.HelloH\x00R\x05hello\x12.\n" +
 	"\x05error\x18\x02 \x01(\v2\x16.tinypay.peer.v1.ErrorH\x00R\x05error\x124\n" +
@@ -1164,7 +1377,9 @@ const file_tinypay_peer_v1_peer_proto_rawDesc = "" +
 	" \x01(\v2\x1e.tinypay.peer.v1.WithdrawReplyH\x00R\rwithdrawReply\x12D\n" +
 	"\rclose_request\x18\v \x01(\v2\x1d.tinypay.peer.v1.CloseRequestH\x00R\fcloseRequest\x12>\n" +
 	"\vclose_reply\x18\f \x01(\v2\x1b.tinypay.peer.v1.CloseReplyH\x00R\n" +
-	"closeReplyB\x06\n" +
+	"closeReply\x12J\n" +
+	"\x0frecover_request\x18\r \x01(\v2\x1f.tinypay.peer.v1.RecoverRequestH\x00R\x0erecoverRequest\x12:\n" +
+	"\trecovered\x18\x0e \x01(\v2\x1a.tinypay.peer.v1.RecoveredH\x00R\trecoveredB\x06\n" +
 	"\x04body\"\xc8\x01\n" +
 	"\x05Hello\x12)\n" +
 	"\x10protocol_version\x18\x01 \x01(\rR\x0fprotocolVersion\x12\x19\n" +
@@ -1186,13 +1401,14 @@ const file_tinypay_peer_v1_peer_proto_rawDesc = "" +
 	"\adeposit\x18\x04 \x01(\fR\adeposit\"'\n" +
 	"\x06Accept\x12\x1d\n" +
 	"\n" +
-	"channel_id\x18\x01 \x01(\fR\tchannelId\"q\n" +
+	"channel_id\x18\x01 \x01(\fR\tchannelId\"\x9a\x01\n" +
 	"\vPaymentPart\x12\x1d\n" +
 	"\n" +
 	"payment_id\x18\x01 \x01(\fR\tpaymentId\x12\x16\n" +
 	"\x06amount\x18\x02 \x01(\fR\x06amount\x12\x17\n" +
 	"\aitem_id\x18\x03 \x01(\tR\x06itemId\x12\x12\n" +
-	"\x04memo\x18\x04 \x01(\tR\x04memo\"\xb7\x01\n" +
+	"\x04memo\x18\x04 \x01(\tR\x04memo\x12'\n" +
+	"\x0fidempotency_key\x18\x05 \x01(\tR\x0eidempotencyKey\"\xb7\x01\n" +
 	"\fBalanceProof\x12\x1d\n" +
 	"\n" +
 	"channel_id\x18\x01 \x01(\fR\tchannelId\x12\x14\n" +
@@ -1215,7 +1431,22 @@ const file_tinypay_peer_v1_peer_proto_rawDesc = "" +
 	"channel_id\x18\x01 \x01(\fR\tchannelId\x121\n" +
 	"\x04held\x18\x02 \x01(\v2\x1d.tinypay.peer.v1.BalanceProofR\x04held\x12\x1d\n" +
 	"\n" +
-	"sent_nonce\x18\x03 \x01(\x04R\tsentNonce\"|\n" +
+	"sent_nonce\x18\x03 \x01(\x04R\tsentNonce\"P\n" +
+	"\x0eRecoverRequest\x12\x1d\n" +
+	"\n" +
+	"channel_id\x18\x01 \x01(\fR\tchannelId\x12\x1f\n" +
+	"\vafter_nonce\x18\x02 \x01(\x04R\n" +
+	"afterNonce\"i\n" +
+	"\tRecovered\x12\x1d\n" +
+	"\n" +
+	"channel_id\x18\x01 \x01(\fR\tchannelId\x12=\n" +
+	"\bpayments\x18\x02 \x03(\v2!.tinypay.peer.v1.RecoveredPaymentR\bpayments\"z\n" +
+	"\x10RecoveredPayment\x12\x14\n" +
+	"\x05nonce\x18\x01 \x01(\x04R\x05nonce\x12\x1e\n" +
+	"\n" +
+	"cumulative\x18\x02 \x01(\fR\n" +
+	"cumulative\x120\n" +
+	"\x04part\x18\x03 \x01(\v2\x1c.tinypay.peer.v1.PaymentPartR\x04part\"|\n" +
 	"\x0fWithdrawRequest\x12\x1d\n" +
 	"\n" +
 	"channel_id\x18\x01 \x01(\fR\tchannelId\x12\x14\n" +
@@ -1255,22 +1486,25 @@ func file_tinypay_peer_v1_peer_proto_rawDescGZIP() []byte {
 	return file_tinypay_peer_v1_peer_proto_rawDescData
 }
 
-var file_tinypay_peer_v1_peer_proto_msgTypes = make([]protoimpl.MessageInfo, 14)
+var file_tinypay_peer_v1_peer_proto_msgTypes = make([]protoimpl.MessageInfo, 17)
 var file_tinypay_peer_v1_peer_proto_goTypes = []any{
-	(*Message)(nil),         // 0: tinypay.peer.v1.Message
-	(*Hello)(nil),           // 1: tinypay.peer.v1.Hello
-	(*Error)(nil),           // 2: tinypay.peer.v1.Error
-	(*Propose)(nil),         // 3: tinypay.peer.v1.Propose
-	(*Accept)(nil),          // 4: tinypay.peer.v1.Accept
-	(*PaymentPart)(nil),     // 5: tinypay.peer.v1.PaymentPart
-	(*BalanceProof)(nil),    // 6: tinypay.peer.v1.BalanceProof
-	(*Ack)(nil),             // 7: tinypay.peer.v1.Ack
-	(*Nack)(nil),            // 8: tinypay.peer.v1.Nack
-	(*Reestablish)(nil),     // 9: tinypay.peer.v1.Reestablish
-	(*WithdrawRequest)(nil), // 10: tinypay.peer.v1.WithdrawRequest
-	(*WithdrawReply)(nil),   // 11: tinypay.peer.v1.WithdrawReply
-	(*CloseRequest)(nil),    // 12: tinypay.peer.v1.CloseRequest
-	(*CloseReply)(nil),      // 13: tinypay.peer.v1.CloseReply
+	(*Message)(nil),          // 0: tinypay.peer.v1.Message
+	(*Hello)(nil),            // 1: tinypay.peer.v1.Hello
+	(*Error)(nil),            // 2: tinypay.peer.v1.Error
+	(*Propose)(nil),          // 3: tinypay.peer.v1.Propose
+	(*Accept)(nil),           // 4: tinypay.peer.v1.Accept
+	(*PaymentPart)(nil),      // 5: tinypay.peer.v1.PaymentPart
+	(*BalanceProof)(nil),     // 6: tinypay.peer.v1.BalanceProof
+	(*Ack)(nil),              // 7: tinypay.peer.v1.Ack
+	(*Nack)(nil),             // 8: tinypay.peer.v1.Nack
+	(*Reestablish)(nil),      // 9: tinypay.peer.v1.Reestablish
+	(*RecoverRequest)(nil),   // 10: tinypay.peer.v1.RecoverRequest
+	(*Recovered)(nil),        // 11: tinypay.peer.v1.Recovered
+	(*RecoveredPayment)(nil), // 12: tinypay.peer.v1.RecoveredPayment
+	(*WithdrawRequest)(nil),  // 13: tinypay.peer.v1.WithdrawRequest
+	(*WithdrawReply)(nil),    // 14: tinypay.peer.v1.WithdrawReply
+	(*CloseRequest)(nil),     // 15: tinypay.peer.v1.CloseRequest
+	(*CloseReply)(nil),       // 16: tinypay.peer.v1.CloseReply
 }
 var file_tinypay_peer_v1_peer_proto_depIdxs = []int32{
 	1,  // 0: tinypay.peer.v1.Message.hello:type_name -> tinypay.peer.v1.Hello
@@ -1281,19 +1515,23 @@ var file_tinypay_peer_v1_peer_proto_depIdxs = []int32{
 	7,  // 5: tinypay.peer.v1.Message.ack:type_name -> tinypay.peer.v1.Ack
 	8,  // 6: tinypay.peer.v1.Message.nack:type_name -> tinypay.peer.v1.Nack
 	9,  // 7: tinypay.peer.v1.Message.reestablish:type_name -> tinypay.peer.v1.Reestablish
-	10, // 8: tinypay.peer.v1.Message.withdraw_request:type_name -> tinypay.peer.v1.WithdrawRequest
-	11, // 9: tinypay.peer.v1.Message.withdraw_reply:type_name -> tinypay.peer.v1.WithdrawReply
-	12, // 10: tinypay.peer.v1.Message.close_request:type_name -> tinypay.peer.v1.CloseRequest
-	13, // 11: tinypay.peer.v1.Message.close_reply:type_name -> tinypay.peer.v1.CloseReply
-	5,  // 12: tinypay.peer.v1.BalanceProof.parts:type_name -> tinypay.peer.v1.PaymentPart
-	6,  // 13: tinypay.peer.v1.Reestablish.held:type_name -> tinypay.peer.v1.BalanceProof
-	0,  // 14: tinypay.peer.v1.Peer.Connect:input_type -> tinypay.peer.v1.Message
-	0,  // 15: tinypay.peer.v1.Peer.Connect:output_type -> tinypay.peer.v1.Message
-	15, // [15:16] is the sub-list for method output_type
-	14, // [14:15] is the sub-list for method input_type
-	14, // [14:14] is the sub-list for extension type_name
-	14, // [14:14] is the sub-list for extension extendee
-	0,  // [0:14] is the sub-list for field type_name
+	13, // 8: tinypay.peer.v1.Message.withdraw_request:type_name -> tinypay.peer.v1.WithdrawRequest
+	14, // 9: tinypay.peer.v1.Message.withdraw_reply:type_name -> tinypay.peer.v1.WithdrawReply
+	15, // 10: tinypay.peer.v1.Message.close_request:type_name -> tinypay.peer.v1.CloseRequest
+	16, // 11: tinypay.peer.v1.Message.close_reply:type_name -> tinypay.peer.v1.CloseReply
+	10, // 12: tinypay.peer.v1.Message.recover_request:type_name -> tinypay.peer.v1.RecoverRequest
+	11, // 13: tinypay.peer.v1.Message.recovered:type_name -> tinypay.peer.v1.Recovered
+	5,  // 14: tinypay.peer.v1.BalanceProof.parts:type_name -> tinypay.peer.v1.PaymentPart
+	6,  // 15: tinypay.peer.v1.Reestablish.held:type_name -> tinypay.peer.v1.BalanceProof
+	12, // 16: tinypay.peer.v1.Recovered.payments:type_name -> tinypay.peer.v1.RecoveredPayment
+	5,  // 17: tinypay.peer.v1.RecoveredPayment.part:type_name -> tinypay.peer.v1.PaymentPart
+	0,  // 18: tinypay.peer.v1.Peer.Connect:input_type -> tinypay.peer.v1.Message
+	0,  // 19: tinypay.peer.v1.Peer.Connect:output_type -> tinypay.peer.v1.Message
+	19, // [19:20] is the sub-list for method output_type
+	18, // [18:19] is the sub-list for method input_type
+	18, // [18:18] is the sub-list for extension type_name
+	18, // [18:18] is the sub-list for extension extendee
+	0,  // [0:18] is the sub-list for field type_name
 }
 
 func init() { file_tinypay_peer_v1_peer_proto_init() }
@@ -1314,6 +1552,8 @@ func file_tinypay_peer_v1_peer_proto_init() {
 		(*Message_WithdrawReply)(nil),
 		(*Message_CloseRequest)(nil),
 		(*Message_CloseReply)(nil),
+		(*Message_RecoverRequest)(nil),
+		(*Message_Recovered)(nil),
 	}
 	type x struct{}
 	out := protoimpl.TypeBuilder{
@@ -1321,7 +1561,7 @@ func file_tinypay_peer_v1_peer_proto_init() {
 			GoPackagePath: reflect.TypeOf(x{}).PkgPath(),
 			RawDescriptor: unsafe.Slice(unsafe.StringData(file_tinypay_peer_v1_peer_proto_rawDesc), len(file_tinypay_peer_v1_peer_proto_rawDesc)),
 			NumEnums:      0,
-			NumMessages:   14,
+			NumMessages:   17,
 			NumExtensions: 0,
 			NumServices:   1,
 		},

@@ -760,7 +760,10 @@ type Payment struct {
 	// For an incoming payment: the payer's id for it (its own id is derived
 	// from the channel, the proof's nonce and the part's index, so a peer
 	// cannot make it collide with another payment's).
-	RemoteId      []byte `protobuf:"bytes,12,opt,name=remote_id,json=remoteId,proto3" json:"remote_id,omitempty"`
+	RemoteId []byte `protobuf:"bytes,12,opt,name=remote_id,json=remoteId,proto3" json:"remote_id,omitempty"`
+	// For an incoming payment: the payer's idempotency key for it, kept so
+	// that a payer that lost its own record can recover it (not indexed here).
+	RemoteKey     string `protobuf:"bytes,13,opt,name=remote_key,json=remoteKey,proto3" json:"remote_key,omitempty"`
 	unknownFields protoimpl.UnknownFields
 	sizeCache     protoimpl.SizeCache
 }
@@ -877,6 +880,13 @@ func (x *Payment) GetRemoteId() []byte {
 		return x.RemoteId
 	}
 	return nil
+}
+
+func (x *Payment) GetRemoteKey() string {
+	if x != nil {
+		return x.RemoteKey
+	}
+	return ""
 }
 
 // LogEntry is one entry of the node's append-only, ordered log. seq is
@@ -1227,7 +1237,7 @@ const file_tinypay_store_v1_store_proto_rawDesc = "" +
 	"\x05close\x18\x14 \x01(\v2\x1c.tinypay.store.v1.CloseTermsR\x05close\x123\n" +
 	"\adispute\x18\x15 \x01(\v2\x19.tinypay.store.v1.DisputeR\adispute\x12*\n" +
 	"\x11created_unix_nano\x18\x16 \x01(\x03R\x0fcreatedUnixNano\x12*\n" +
-	"\x11updated_unix_nano\x18\x17 \x01(\x03R\x0fupdatedUnixNano\"\xee\x02\n" +
+	"\x11updated_unix_nano\x18\x17 \x01(\x03R\x0fupdatedUnixNano\"\x8d\x03\n" +
 	"\aPayment\x12\x0e\n" +
 	"\x02id\x18\x01 \x01(\fR\x02id\x12'\n" +
 	"\x0fidempotency_key\x18\x02 \x01(\tR\x0eidempotencyKey\x12\x1d\n" +
@@ -1244,7 +1254,9 @@ const file_tinypay_store_v1_store_proto_rawDesc = "" +
 	"\x04memo\x18\n" +
 	" \x01(\tR\x04memo\x12\x12\n" +
 	"\x04peer\x18\v \x01(\fR\x04peer\x12\x1b\n" +
-	"\tremote_id\x18\f \x01(\fR\bremoteId\"\xc9\x01\n" +
+	"\tremote_id\x18\f \x01(\fR\bremoteId\x12\x1d\n" +
+	"\n" +
+	"remote_key\x18\r \x01(\tR\tremoteKey\"\xc9\x01\n" +
 	"\bLogEntry\x12\x10\n" +
 	"\x03seq\x18\x01 \x01(\x04R\x03seq\x12$\n" +
 	"\x0etime_unix_nano\x18\x02 \x01(\x03R\ftimeUnixNano\x125\n" +

@@ -1,0 +1,452 @@
+// Command bench measures tinypay with real processes: a dev chain and two
+// nodes on loopback, driven over the control API. It reports payments per
+// second and latency percentiles for sequential payments, many concurrent
+// payments on one channel, and 100 channels at once, with each node's CPU
+// and memory.
+//
+//	go run ./scripts/bench            # full run (a minute or two)
+//	go run ./scripts/bench --quick    # smaller counts
+package main
+
+import (
+	"context"
+	"crypto/tls"
+	"crypto/x509"
+	"encoding/json"
+	"errors"
+	"flag"
+	"fmt"
+	"io"
+	"net"
+	"os"
+	"os/exec"
+	"path/filepath"
+	"runtime"
+	"slices"
+	"strconv"
+	"strings"
+	"sync"
+	"time"
+
+	"google.golang.org/grpc"
+	"google.golang.org/grpc/credentials"
+
+	apiv1 "github.com/tinypay/tinypay/proto/tinypay/api/v1"
+	"github.com/tinypay/tinypay/rpc"
+)
+
+type result struct {
+	Scenario  string     `json:"scenario"`
+	Payments  int        `json:"payments"`
+	Seconds   float64    `json:"seconds"`
+	PerSecond float64    `json:"payments_per_second"`
+	P50us     float64    `json:"latency_p50_us"`
+	P99us     float64    `json:"latency_p99_us"`
+	Proofs    uint64     `json:"proofs"`
+	CPU       [2]float64 `json:"cpu_cores"` // alice, bob: CPU seconds per wall second
+	RSSMB     [2]float64 `json:"rss_mb"`    // alice, bob: peak resident memory
+}
+
+var pprofFlag = flag.Bool("pprof", false, "serve each node's Go profiles (addresses printed)")
+
+func main() {
+	quick := flag.Bool("quick", false, "smaller counts")
+	asJSON := flag.Bool("json", false, "print results as JSON")
+	flag.String("only", "", "run one scenario: sequential, concurrent or channels")
+	keep := flag.Bool("keep", false, "keep the work directory")
+	flag.Parse()
+	b, err := setup(*keep)
+	if err != nil {
+		fmt.Fprintln(os.Stderr, "bench:", err)
+		if b != nil {
+			b.close()
+		}
+		os.Exit(1)
+	}
+	defer b.close()
+	only := flag.Lookup("only").Value.String()
+	seq, conc, many, total := 2000, 200_000, 100, 100_000
+	if *quick {
+		seq, conc, total = 500, 40_000, 20_000
+	}
+	var results []result
+	run := func(r result, err error) {
+		if err != nil {
+			fmt.Fprintln(os.Stderr, "bench:", err)
+			b.close()
+			os.Exit(1)
+		}
+		results = append(results, r)
+		if !*asJSON {
+			fmt.Printf("%-34s %8d payments %7.2fs %9.0f/s  p50 %7.0fµs  p99 %8.0fµs  proofs %7d  cpu %.2f/%.2f cores  rss %.0f/%.0f MB\n",
+				r.Scenario, r.Payments, r.Seconds, r.PerSecond, r.P50us, r.P99us, r.Proofs, r.CPU[0], r.CPU[1], r.RSSMB[0], r.RSSMB[1])
+		}
+	}
+	if !*asJSON {
+		fmt.Printf("\nmachine: %d CPUs, %s/%s; alice and bob are separate tinypayd processes on loopback (fsync on)\n", runtime.NumCPU(), runtime.GOOS, runtime.GOARCH)
+	}
+	if only == "" || only == "sequential" {
+		run(b.sequential(seq))
+	}
+	if only == "" || only == "concurrent" {
+		run(b.concurrent(conc, 4096))
+	}
+	if only == "" || only == "channels" {
+		run(b.manyChannels(many, total))
+	}
+	if *asJSON {
+		json.NewEncoder(os.Stdout).Encode(results)
+	}
+}
+
+type bench struct {
+	dir, bin   string
+	keep       bool
+	procs      []*exec.Cmd
+	pids       [2]int
+	alice, bob apiv1.NodeClient
+	bobAddr    string
+	channel    string
+	channels   []string
+}
+
+func (b *bench) close() {
+	for _, p := range b.procs {
+		p.Process.Signal(os.Interrupt)
+	}
+	for _, p := range b.procs {
+		done := make(chan struct{})
+		go func() { p.Wait(); close(done) }()
+		select {
+		case <-done:
+		case <-time.After(10 * time.Second):
+			p.Process.Kill()
+		}
+	}
+	b.procs = nil
+	if !b.keep {
+		os.RemoveAll(b.dir)
+	}
+}
+
+func free() string {
+	l, err := net.Listen("tcp", "127.0.0.1:0")
+	if err != nil {
+		panic(err)
+	}
+	defer l.Close()
+	return l.Addr().String()
+}
+
+func (b *bench) start(name string, args ...string) (*exec.Cmd, error) {
+	log, err := os.Create(filepath.Join(b.dir, name+".log"))
+	if err != nil {
+		return nil, err
+	}
+	cmd := exec.Command(filepath.Join(b.bin, args[0]), args[1:]...)
+	cmd.Dir, cmd.Stdout, cmd.Stderr = b.dir, log, log
+	if err := cmd.Start(); err != nil {
+		return nil, err
+	}
+	b.procs = append(b.procs, cmd)
+	return cmd, nil
+}
+
+func wait(path string) error {
+	for range 600 {
+		if fi, err := os.Stat(path); err == nil && fi.Size() > 0 {
+			return nil
+		}
+		time.Sleep(50 * time.Millisecond)
+	}
+	return fmt.Errorf("timed out waiting for %s", path)
+}
+
+func client(dir string) (apiv1.NodeClient, error) {
+	addr, err := os.ReadFile(filepath.Join(dir, "api.addr"))
+	if err != nil {
+		return nil, err
+	}
+	tok, err := rpc.LoadToken(filepath.Join(dir, "api.token"))
+	if err != nil {
+		return nil, err
+	}
+	pem, err := os.ReadFile(filepath.Join(dir, "tls.crt"))
+	if err != nil {
+		return nil, err
+	}
+	pool := x509.NewCertPool()
+	pool.AppendCertsFromPEM(pem)
+	conn, err := grpc.NewClient(strings.TrimSpace(string(addr)),
+		grpc.WithTransportCredentials(credentials.NewTLS(&tls.Config{RootCAs: pool, ServerName: "localhost"})),
+		grpc.WithPerRPCCredentials(rpc.TokenCredentials(tok)))
+	if err != nil {
+		return nil, err
+	}
+	return apiv1.NewNodeClient(conn), nil
+}
+
+func setup(keep bool) (*bench, error) {
+	dir, err := os.MkdirTemp("", "tinypay-bench-")
+	if err != nil {
+		return nil, err
+	}
+	b := &bench{dir: dir, bin: filepath.Join(dir, "bin"), keep: keep}
+	fmt.Fprintln(os.Stderr, "building binaries, starting a dev chain and two nodes ...")
+	build := exec.Command("go", "build", "-o", b.bin+string(filepath.Separator), "./cmd/tinypayd", "./cmd/tinypay-devchain")
+	build.Stdout, build.Stderr = os.Stderr, os.Stderr
+	if err := build.Run(); err != nil {
+		return b, fmt.Errorf("go build (run from the repository root): %w", err)
+	}
+	if _, err := b.start("devchain", "tinypay-devchain", "--http-port", "0", "--out", "devchain.json", "--block-period", "1s"); err != nil {
+		return b, err
+	}
+	if err := wait(filepath.Join(dir, "devchain.json")); err != nil {
+		return b, err
+	}
+	if err := os.WriteFile(filepath.Join(dir, "pass"), []byte("pw\n"), 0o600); err != nil {
+		return b, err
+	}
+	peers := map[string]string{}
+	for i, who := range []string{"alice", "bob"} {
+		init := exec.Command(filepath.Join(b.bin, "tinypayd"), "--datadir", who, "--passphrase-file", "pass", "init", "--devchain", "devchain.json", "--dev-account", fmt.Sprint(i+1), "--light-kdf")
+		init.Dir = dir
+		if out, err := init.CombinedOutput(); err != nil {
+			return b, fmt.Errorf("init %s: %v: %s", who, err, out)
+		}
+		peers[who] = free()
+		args := []string{"--datadir", who, "--passphrase-file", "pass", "--log-level", "warn", "run",
+			"--devchain", "devchain.json", "--confirmations", "0", "--peer-listen", peers[who], "--api-listen", free(), "--chain-poll", "500ms"}
+		if *pprofFlag {
+			addr := free()
+			args = append(args, "--metrics-listen", addr, "--pprof")
+			fmt.Fprintf(os.Stderr, "%s: profiles at http://%s/debug/pprof/\n", who, addr)
+		}
+		cmd, err := b.start(who, append([]string{"tinypayd"}, args...)...)
+		if err != nil {
+			return b, err
+		}
+		b.pids[i] = cmd.Process.Pid
+	}
+	for _, who := range []string{"alice", "bob"} {
+		if err := wait(filepath.Join(dir, who, "api.addr")); err != nil {
+			return b, err
+		}
+	}
+	if b.alice, err = client(filepath.Join(dir, "alice")); err != nil {
+		return b, err
+	}
+	if b.bob, err = client(filepath.Join(dir, "bob")); err != nil {
+		return b, err
+	}
+	ctx := context.Background()
+	info, err := b.bob.GetInfo(ctx, &apiv1.GetInfoRequest{})
+	if err != nil {
+		return b, err
+	}
+	b.bobAddr = info.GetAddress()
+	if _, err := b.alice.ConnectPeer(ctx, &apiv1.ConnectPeerRequest{HostPort: peers["bob"], Address: b.bobAddr}); err != nil {
+		return b, err
+	}
+	ch, err := b.open(ctx, "100000000000")
+	if err != nil {
+		return b, err
+	}
+	b.channel = ch
+	return b, nil
+}
+
+func (b *bench) open(ctx context.Context, deposit string) (string, error) {
+	ch, err := b.alice.OpenChannel(ctx, &apiv1.OpenChannelRequest{Peer: b.bobAddr, Asset: "USD", Deposit: deposit})
+	if err != nil {
+		return "", err
+	}
+	for range 400 {
+		c, err := b.bob.GetChannel(ctx, &apiv1.GetChannelRequest{ChannelId: ch.GetId()})
+		if err == nil && c.GetPhase() == "open" {
+			return ch.GetId(), nil
+		}
+		time.Sleep(25 * time.Millisecond)
+	}
+	return "", errors.New("bob never saw the channel open")
+}
+
+// usage is a process's CPU time (seconds) and peak RSS (MB) from /proc.
+func usage(pid int) (cpu, rssMB float64) {
+	if raw, err := os.ReadFile(fmt.Sprintf("/proc/%d/stat", pid)); err == nil {
+		f := strings.Fields(string(raw[strings.LastIndexByte(string(raw), ')')+2:]))
+		ut, _ := strconv.ParseFloat(f[11], 64)
+		st, _ := strconv.ParseFloat(f[12], 64)
+		cpu = (ut + st) / 100 // USER_HZ
+	}
+	if raw, err := os.ReadFile(fmt.Sprintf("/proc/%d/status", pid)); err == nil {
+		for _, line := range strings.Split(string(raw), "\n") {
+			if strings.HasPrefix(line, "VmHWM:") {
+				kb, _ := strconv.ParseFloat(strings.Fields(line)[1], 64)
+				rssMB = kb / 1024
+			}
+		}
+	}
+	return cpu, rssMB
+}
+
+// measure runs f and fills in time, rate, latency, CPU and memory.
+func (b *bench) measure(name string, n int, channels []string, f func() ([]time.Duration, error)) (result, error) {
+	proofs0 := b.proofs(channels)
+	var cpu0 [2]float64
+	for i, pid := range b.pids {
+		cpu0[i], _ = usage(pid)
+	}
+	start := time.Now()
+	lat, err := f()
+	elapsed := time.Since(start)
+	if err != nil {
+		return result{}, fmt.Errorf("%s: %w", name, err)
+	}
+	r := result{Scenario: name, Payments: n, Seconds: elapsed.Seconds(), PerSecond: float64(n) / elapsed.Seconds(), Proofs: b.proofs(channels) - proofs0}
+	for i, pid := range b.pids {
+		c, rss := usage(pid)
+		r.CPU[i], r.RSSMB[i] = (c-cpu0[i])/elapsed.Seconds(), rss
+	}
+	slices.Sort(lat)
+	if len(lat) > 0 {
+		r.P50us = float64(lat[len(lat)/2].Microseconds())
+		r.P99us = float64(lat[len(lat)*99/100].Microseconds())
+	}
+	return r, nil
+}
+
+func (b *bench) proofs(channels []string) uint64 {
+	var sum uint64
+	for _, id := range channels {
+		if c, err := b.alice.GetChannel(context.Background(), &apiv1.GetChannelRequest{ChannelId: id}); err == nil {
+			sum += c.GetSentNonce()
+		}
+	}
+	return sum
+}
+
+var keySeq int
+
+func nextKey() string {
+	keySeq++
+	return fmt.Sprintf("bench-%d-%d", os.Getpid(), keySeq)
+}
+
+// sequential: one payment at a time, each waiting for its acknowledgement.
+func (b *bench) sequential(n int) (result, error) {
+	return b.measure("sequential, one channel", n, []string{b.channel}, func() ([]time.Duration, error) {
+		lat := make([]time.Duration, 0, n)
+		for range n {
+			t := time.Now()
+			if _, err := b.alice.Pay(context.Background(), &apiv1.PayRequest{ChannelId: b.channel, Amount: "1", IdempotencyKey: nextKey()}); err != nil {
+				return nil, err
+			}
+			lat = append(lat, time.Since(t))
+		}
+		return lat, nil
+	})
+}
+
+// stream pays n payments on channel over one PayStream with window in
+// flight, and returns each payment's latency.
+func (b *bench) stream(channel string, n, window int, keys []string) ([]time.Duration, error) {
+	s, err := b.alice.PayStream(context.Background())
+	if err != nil {
+		return nil, err
+	}
+	var mu sync.Mutex
+	sent := make(map[string]time.Time, n)
+	lat := make([]time.Duration, 0, n)
+	slots := make(chan struct{}, window)
+	errc := make(chan error, 1)
+	go func() {
+		for {
+			r, err := s.Recv()
+			if err != nil {
+				if errors.Is(err, io.EOF) {
+					err = nil
+				}
+				errc <- err
+				return
+			}
+			if r.GetError() != "" {
+				errc <- errors.New(r.GetError())
+				return
+			}
+			mu.Lock()
+			lat = append(lat, time.Since(sent[r.GetIdempotencyKey()]))
+			mu.Unlock()
+			<-slots
+		}
+	}()
+	for i := range n {
+		slots <- struct{}{}
+		mu.Lock()
+		sent[keys[i]] = time.Now()
+		mu.Unlock()
+		if err := s.Send(&apiv1.PayRequest{ChannelId: channel, Amount: "1", IdempotencyKey: keys[i]}); err != nil {
+			return nil, err
+		}
+	}
+	if err := s.CloseSend(); err != nil {
+		return nil, err
+	}
+	if err := <-errc; err != nil {
+		return nil, err
+	}
+	return lat, nil
+}
+
+func keys(n int) []string {
+	out := make([]string, n)
+	for i := range out {
+		out[i] = nextKey()
+	}
+	return out
+}
+
+// concurrent: many payments in flight at once on one channel.
+func (b *bench) concurrent(n, window int) (result, error) {
+	ks := keys(n)
+	return b.measure(fmt.Sprintf("concurrent (%d in flight), one channel", window), n, []string{b.channel}, func() ([]time.Duration, error) {
+		return b.stream(b.channel, n, window, ks)
+	})
+}
+
+// manyChannels: payments spread over many channels at once.
+func (b *bench) manyChannels(channels, n int) (result, error) {
+	for len(b.channels) < channels {
+		id, err := b.open(context.Background(), "1000000000")
+		if err != nil {
+			return result{}, err
+		}
+		b.channels = append(b.channels, id)
+	}
+	per := n / channels
+	ks := make([][]string, channels)
+	for i := range ks {
+		ks[i] = keys(per)
+	}
+	return b.measure(fmt.Sprintf("%d channels at once", channels), per*channels, b.channels, func() ([]time.Duration, error) {
+		var wg sync.WaitGroup
+		var mu sync.Mutex
+		var all []time.Duration
+		var first error
+		for i, id := range b.channels {
+			wg.Add(1)
+			go func() {
+				defer wg.Done()
+				lat, err := b.stream(id, per, 64, ks[i])
+				mu.Lock()
+				defer mu.Unlock()
+				if err != nil && first == nil {
+					first = err
+				}
+				all = append(all, lat...)
+			}()
+		}
+		wg.Wait()
+		return all, first
+	})
+}
