@@ -58,7 +58,8 @@ func errorText(err error) string {
 
 func exitCode(err error) int {
 	var ue usageError
-	if errors.As(err, &ue) {
+	var ec ucli.ExitCoder
+	if errors.As(err, &ue) || errors.As(err, &ec) { // ExitCoder: the library's own, e.g. an unknown command
 		return ExitUsage
 	}
 	if st, ok := status.FromError(err); ok {
@@ -115,6 +116,8 @@ Examples:
 			infoCommand(), balanceCommand(), peerCommand(), channelCommand(), payCommand(), paymentsCommand(), eventsCommand(),
 		},
 		OnUsageError: func(ctx context.Context, c *ucli.Command, err error, sub bool) error { return usageError{err} },
+		// Exit codes are ours (Main); the library must not call os.Exit.
+		ExitErrHandler: func(context.Context, *ucli.Command, error) {},
 	}
 }
 

@@ -70,7 +70,8 @@ func Main(ctx context.Context, args []string, stdin io.Reader, stdout, stderr io
 	if err := cmd.Run(ctx, args); err != nil {
 		fmt.Fprintln(stderr, "tinypayd:", err)
 		var ue usageError
-		if errors.As(err, &ue) {
+		var ec cli.ExitCoder
+		if errors.As(err, &ue) || errors.As(err, &ec) {
 			return exitUsage
 		}
 		return exitError
@@ -109,6 +110,8 @@ Every flag can also come from the environment (TINYPAY_<FLAG>, e.g. TINYPAY_DATA
 or from a TOML file given with --config.`,
 		Flags:  global,
 		Writer: stdout, ErrWriter: stderr, Reader: stdin,
+		// Exit codes are ours (Main); the library must not call os.Exit.
+		ExitErrHandler: func(context.Context, *cli.Command, error) {},
 		Commands: []*cli.Command{
 			{
 				Name:  "init",

@@ -1,0 +1,103 @@
+package daemon
+
+import (
+	"bytes"
+	"context"
+	"encoding/json"
+	"os"
+	"path/filepath"
+	"strings"
+	"testing"
+
+	"github.com/tinypay/tinypay/cmd/tinypay/cli"
+)
+
+// tinypay runs the CLI against a daemon's data dir.
+func tinypay(t *testing.T, dir string, args ...string) (int, string) {
+	t.Helper()
+	var out bytes.Buffer
+	code := cli.Main(context.Background(), append([]string{"tinypay", "--datadir", dir}, args...), &out, &out)
+	return code, out.String()
+}
+
+// TestCLIAgainstDaemons drives two daemons with the CLI as an operator
+// would, and checks its error exits.
+func TestCLIAgainstDaemons(t *testing.T) {
+	alice, bob := startDaemons(t)
+	code, out := tinypay(t, bob.dir, "--json", "info")
+	if code != 0 {
+		t.Fatal(out)
+	}
+	var info struct{ Address string }
+	if err := json.Unmarshal([]byte(out), &info); err != nil {
+		t.Fatal(err)
+	}
+	steps := [][]string{
+		{"peer", "connect", peerListen(bob), "--address", info.Address},
+		{"channel", "open", info.Address, "5", "USD"},
+		{"pay", info.Address, "0.25", "USD", "--item", "book-1", "--key", "order-1"},
+		{"pay", info.Address, "0.25", "USD", "--item", "book-1", "--key", "order-1"}, // a retry: pays once
+		{"pay", info.Address, "0.001", "USD", "--count", "50", "--quiet"},
+	}
+	for _, s := range steps {
+		if code, out := tinypay(t, alice.dir, s...); code != 0 {
+			t.Fatalf("tinypay %v: exit %d\n%s", s, code, out)
+		}
+	}
+	code, out = tinypay(t, alice.dir, "--json", "channel", "list")
+	if code != 0 {
+		t.Fatal(out)
+	}
+	var list struct {
+		Channels []struct {
+			ID        string `json:"id"`
+			MyBalance string `json:"myBalance"`
+		} `json:"channels"`
+	}
+	if err := json.Unmarshal([]byte(out), &list); err != nil || len(list.Channels) != 1 {
+		t.Fatalf("channel list: %v %s", err, out)
+	}
+	// 5 USD - 0.25 - 50 * 0.001 = 4.70 USD.
+	if got := list.Channels[0].MyBalance; got != "4700000" {
+		t.Fatalf("alice's balance %s, want 4700000 (the retried payment must not pay twice)", got)
+	}
+	id := list.Channels[0].ID
+	code, out = tinypay(t, bob.dir, "payments", "--limit", "2")
+	if code != 0 || !strings.Contains(out, "0.25 USD") || !strings.Contains(out, "item book-1") {
+		t.Fatalf("bob's payments: %d\n%s", code, out)
+	}
+	code, out = tinypay(t, bob.dir, "events", "--only", "channels")
+	if code != 0 || !strings.Contains(out, "opened") {
+		t.Fatalf("bob's events: %d\n%s", code, out)
+	}
+	for _, tc := range []struct {
+		name string
+		dir  string
+		args []string
+		want int
+	}{
+		{"unknown command", alice.dir, []string{"frobnicate"}, cli.ExitUsage},
+		{"missing argument", alice.dir, []string{"pay", info.Address}, cli.ExitUsage},
+		{"too many decimals", alice.dir, []string{"pay", info.Address, "0.0000001", "USD"}, cli.ExitUsage},
+		{"bad target", alice.dir, []string{"pay", "0x1234", "1", "USD"}, cli.ExitUsage},
+		{"over the balance", alice.dir, []string{"pay", id, "6", "USD"}, cli.ExitFailed},
+		{"unknown channel", alice.dir, []string{"channel", "get", "0x" + strings.Repeat("ab", 32)}, cli.ExitFailed},
+		{"no node there", t.TempDir(), []string{"info"}, cli.ExitUnavailable},
+	} {
+		t.Run(tc.name, func(t *testing.T) {
+			if code, out := tinypay(t, tc.dir, tc.args...); code != tc.want {
+				t.Fatalf("exit %d, want %d\n%s", code, tc.want, out)
+			}
+		})
+	}
+	// A wrong token is refused (exit 4).
+	wrong := filepath.Join(t.TempDir(), "token")
+	os.WriteFile(wrong, []byte(strings.Repeat("0", 64)+"\n"), 0o600)
+	if code, out := tinypay(t, alice.dir, "--token-file", wrong, "info"); code != cli.ExitAuth {
+		t.Fatalf("wrong token: exit %d\n%s", code, out)
+	}
+	// The cooperative close pays out on chain.
+	if code, out := tinypay(t, alice.dir, "channel", "close", id); code != 0 || !strings.Contains(out, "settled") {
+		t.Fatalf("close: %d\n%s", code, out)
+	}
+}

@@ -1,0 +1,97 @@
+package daemon
+
+import (
+	"bytes"
+	"context"
+	"os"
+	"path/filepath"
+	"strings"
+	"testing"
+)
+
+func TestConfigFileEnvAndFlagPrecedence(t *testing.T) {
+	dir := t.TempDir()
+	cfg := filepath.Join(dir, "tinypay.toml")
+	if err := os.WriteFile(cfg, []byte("datadir = \""+filepath.Join(dir, "from-file")+"\"\nlog-level = \"debug\"\n"), 0o600); err != nil {
+		t.Fatal(err)
+	}
+	pass := filepath.Join(dir, "pass")
+	os.WriteFile(pass, []byte("pw\n"), 0o600)
+	run := func(env map[string]string, args ...string) (int, string) {
+		for k, v := range env {
+			t.Setenv(k, v)
+		}
+		var out bytes.Buffer
+		code := Main(context.Background(), append([]string{"tinypayd"}, args...), strings.NewReader(""), &out, &out)
+		return code, out.String()
+	}
+	// The file sets the data dir.
+	if code, out := run(nil, "--config", cfg, "--passphrase-file", pass, "init", "--light-kdf"); code != 0 || !strings.Contains(out, "from-file") {
+		t.Fatalf("file: %d %s", code, out)
+	}
+	// The env var beats the file.
+	if code, out := run(map[string]string{"TINYPAY_DATADIR": filepath.Join(dir, "from-env")}, "--config", cfg, "--passphrase-file", pass, "init", "--light-kdf"); code != 0 || !strings.Contains(out, "from-env") {
+		t.Fatalf("env: %d %s", code, out)
+	}
+	// The flag beats both.
+	if code, out := run(nil, "--config", cfg, "--datadir", filepath.Join(dir, "from-flag"), "--passphrase-file", pass, "init", "--light-kdf"); code != 0 || !strings.Contains(out, "from-flag") {
+		t.Fatalf("flag: %d %s", code, out)
+	}
+	// An existing key is never replaced.
+	if code, out := run(nil, "--datadir", filepath.Join(dir, "from-flag"), "--passphrase-file", pass, "init"); code != exitUsage || !strings.Contains(out, "refusing") {
+		t.Fatalf("second init: %d %s", code, out)
+	}
+	for _, d := range []string{"from-file", "from-env", "from-flag"} {
+		fi, err := os.Stat(filepath.Join(dir, d, keyFile))
+		if err != nil || fi.Mode().Perm() != 0o600 {
+			t.Fatalf("%s key: %v %v", d, err, fi)
+		}
+	}
+}
+
+func TestConfigRejects(t *testing.T) {
+	dir := t.TempDir()
+	bad := filepath.Join(dir, "bad.toml")
+	os.WriteFile(bad, []byte("datadri = \"x\"\n"), 0o600)
+	broken := filepath.Join(dir, "broken.toml")
+	os.WriteFile(broken, []byte("datadir = \n"), 0o600)
+	pass := filepath.Join(dir, "pass")
+	os.WriteFile(pass, []byte("pw\n"), 0o600)
+	for _, tc := range []struct {
+		name string
+		args []string
+		want string
+	}{
+		{"unknown config key", []string{"--config", bad, "init"}, "unknown keys datadri"},
+		{"config does not parse", []string{"--config", broken, "init"}, "config file"},
+		{"missing config", []string{"--config", filepath.Join(dir, "nope.toml"), "init"}, "no such file"},
+		{"no chain", []string{"--datadir", dir, "--passphrase-file", pass, "run"}, "no chain"},
+		{"bad adjudicator", []string{"--datadir", dir, "--passphrase-file", pass, "run", "--chain-rpc", "http://127.0.0.1:1", "--chain-id", "5", "--adjudicator", "0x12"}, "--adjudicator"},
+		{"bad asset", []string{"--datadir", dir, "--passphrase-file", pass, "run", "--chain-rpc", "http://127.0.0.1:1", "--chain-id", "5", "--adjudicator", "0x" + strings.Repeat("11", 20), "--asset", "USD=0x12"}, "SYMBOL=ADDRESS:DECIMALS"},
+		{"bad log level", []string{"--datadir", dir, "--passphrase-file", pass, "--log-level", "loud", "run", "--chain-rpc", "http://127.0.0.1:1", "--chain-id", "5", "--adjudicator", "0x" + strings.Repeat("11", 20)}, "--log-level"},
+		{"dev account without file", []string{"--datadir", filepath.Join(dir, "x"), "--passphrase-file", pass, "init", "--dev-account", "1"}, "--devchain"},
+	} {
+		t.Run(tc.name, func(t *testing.T) {
+			var out bytes.Buffer
+			code := Main(context.Background(), append([]string{"tinypayd"}, tc.args...), strings.NewReader(""), &out, &out)
+			if code == 0 || !strings.Contains(out.String(), tc.want) {
+				t.Fatalf("exit %d, output %q, want an error containing %q", code, out.String(), tc.want)
+			}
+		})
+	}
+}
+
+func TestUnlockRefusesWrongPassphrase(t *testing.T) {
+	dir := t.TempDir()
+	pass, wrong := filepath.Join(dir, "pass"), filepath.Join(dir, "wrong")
+	os.WriteFile(pass, []byte("right\n"), 0o600)
+	os.WriteFile(wrong, []byte("wrong\n"), 0o600)
+	var out bytes.Buffer
+	if code := Main(context.Background(), []string{"tinypayd", "--datadir", dir, "--passphrase-file", pass, "init", "--light-kdf"}, nil, &out, &out); code != 0 {
+		t.Fatal(out.String())
+	}
+	out.Reset()
+	if code := Main(context.Background(), []string{"tinypayd", "--datadir", dir, "--passphrase-file", wrong, "address"}, nil, &out, &out); code == 0 || !strings.Contains(out.String(), "wrong passphrase") {
+		t.Fatalf("address with a wrong passphrase: %d %s", code, out.String())
+	}
+}
