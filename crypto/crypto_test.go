@@ -4,6 +4,7 @@ import (
 	"bytes"
 	"encoding/hex"
 	"errors"
+	"fmt"
 	"math/big"
 	mrand "math/rand/v2"
 	"strings"
@@ -293,6 +294,25 @@ var gethTypes = apitypes.Types{
 		{Name: "totalWithdrawn", Type: "uint256"},
 		{Name: "expiry", Type: "uint64"},
 	},
+	"Receipt": {
+		{Name: "channelId", Type: "bytes32"},
+		{Name: "paymentId", Type: "bytes32"},
+		{Name: "payer", Type: "address"},
+		{Name: "payee", Type: "address"},
+		{Name: "amount", Type: "uint256"},
+		{Name: "cumulative", Type: "uint256"},
+		{Name: "itemId", Type: "string"},
+		{Name: "offerId", Type: "bytes32"},
+		{Name: "time", Type: "uint64"},
+	},
+	"Offer": {
+		{Name: "offerId", Type: "bytes32"},
+		{Name: "payee", Type: "address"},
+		{Name: "itemId", Type: "string"},
+		{Name: "asset", Type: "address"},
+		{Name: "price", Type: "uint256"},
+		{Name: "expiry", Type: "uint64"},
+	},
 }
 
 func gethDigest(t *testing.T, dom apitypes.TypedDataDomain, primary string, msg apitypes.TypedDataMessage) Hash {
@@ -351,6 +371,27 @@ func TestDigestsMatchGeth(t *testing.T) {
 		})
 		if got != want {
 			t.Fatalf("Withdraw digest %s, geth %s", got, want)
+		}
+		pid, oid := randBytes32(r), randBytes32(r)
+		rp, rq := randBytes32(r), randBytes32(r)
+		item := fmt.Sprintf("item-%d-ü", r.Uint64())
+		rf := ReceiptFields{Channel: id, Payment: pid, Payer: Address(rp[:20]), Payee: Address(rq[:20]), Amount: *a, Cumulative: *b, ItemID: item, Offer: oid, Time: expiry}
+		got = dom.ReceiptDigest(&rf)
+		want = gethDigest(t, gdom, "Receipt", apitypes.TypedDataMessage{
+			"channelId": id[:], "paymentId": pid[:], "payer": gethcommon.Address(rf.Payer).Hex(), "payee": gethcommon.Address(rf.Payee).Hex(),
+			"amount": a.ToBig(), "cumulative": b.ToBig(), "itemId": item, "offerId": oid[:], "time": new(big.Int).SetUint64(expiry),
+		})
+		if got != want {
+			t.Fatalf("Receipt digest %s, geth %s", got, want)
+		}
+		of := OfferFields{Offer: oid, Payee: who, ItemID: item, Asset: Address(rp[:20]), Price: *a, Expiry: expiry}
+		got = dom.OfferDigest(&of)
+		want = gethDigest(t, gdom, "Offer", apitypes.TypedDataMessage{
+			"offerId": oid[:], "payee": gethcommon.Address(who).Hex(), "itemId": item, "asset": gethcommon.Address(of.Asset).Hex(),
+			"price": a.ToBig(), "expiry": new(big.Int).SetUint64(expiry),
+		})
+		if got != want {
+			t.Fatalf("Offer digest %s, geth %s", got, want)
 		}
 	}
 }

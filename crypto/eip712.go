@@ -16,6 +16,10 @@ const (
 	BalanceProofType     = "BalanceProof(bytes32 channelId,uint64 nonce,uint256 transferred)"
 	CooperativeCloseType = "CooperativeClose(bytes32 channelId,uint256 balanceA,uint256 balanceB,uint64 expiry)"
 	WithdrawType         = "Withdraw(bytes32 channelId,address participant,uint256 totalWithdrawn,uint64 expiry)"
+
+	// Off-chain messages between payers and payees, in the same domain.
+	ReceiptType = "Receipt(bytes32 channelId,bytes32 paymentId,address payer,address payee,uint256 amount,uint256 cumulative,string itemId,bytes32 offerId,uint64 time)"
+	OfferType   = "Offer(bytes32 offerId,address payee,string itemId,address asset,uint256 price,uint64 expiry)"
 )
 
 var (
@@ -23,6 +27,8 @@ var (
 	balanceProofTypeHash     = Keccak256([]byte(BalanceProofType))
 	cooperativeCloseTypeHash = Keccak256([]byte(CooperativeCloseType))
 	withdrawTypeHash         = Keccak256([]byte(WithdrawType))
+	receiptTypeHash          = Keccak256([]byte(ReceiptType))
+	offerTypeHash            = Keccak256([]byte(OfferType))
 	domainNameHash           = Keccak256([]byte(DomainName))
 	domainVersionHash        = Keccak256([]byte(DomainVersion))
 )
@@ -92,6 +98,61 @@ func (d Domain) WithdrawDigest(channelID Hash, participant Address, totalWithdra
 	putAddressWord(buf[64:96], participant)
 	totalWithdrawn.PutUint256(buf[96:128])
 	putUint64Word(buf[128:160], expiry)
+	return d.typed(Keccak256(buf[:]))
+}
+
+// ReceiptFields are what a payee signs when it acknowledges a payment.
+type ReceiptFields struct {
+	Channel    Hash
+	Payment    Hash
+	Payer      Address
+	Payee      Address
+	Amount     uint256.Int
+	Cumulative uint256.Int
+	ItemID     string
+	Offer      Hash // zero when the payment paid no offer
+	Time       uint64
+}
+
+// ReceiptDigest returns the digest a payee signs to state that it received
+// and stored a payment.
+func (d Domain) ReceiptDigest(r *ReceiptFields) Hash {
+	var buf [10 * 32]byte
+	copy(buf[0:32], receiptTypeHash[:])
+	copy(buf[32:64], r.Channel[:])
+	copy(buf[64:96], r.Payment[:])
+	putAddressWord(buf[96:128], r.Payer)
+	putAddressWord(buf[128:160], r.Payee)
+	r.Amount.PutUint256(buf[160:192])
+	r.Cumulative.PutUint256(buf[192:224])
+	item := Keccak256([]byte(r.ItemID))
+	copy(buf[224:256], item[:])
+	copy(buf[256:288], r.Offer[:])
+	putUint64Word(buf[288:320], r.Time)
+	return d.typed(Keccak256(buf[:]))
+}
+
+// OfferFields are what a payee signs to offer an item at a price.
+type OfferFields struct {
+	Offer  Hash
+	Payee  Address
+	ItemID string
+	Asset  Address // zero for ETH
+	Price  uint256.Int
+	Expiry uint64 // unix seconds
+}
+
+// OfferDigest returns the digest a payee signs for an offer.
+func (d Domain) OfferDigest(o *OfferFields) Hash {
+	var buf [7 * 32]byte
+	copy(buf[0:32], offerTypeHash[:])
+	copy(buf[32:64], o.Offer[:])
+	putAddressWord(buf[64:96], o.Payee)
+	item := Keccak256([]byte(o.ItemID))
+	copy(buf[96:128], item[:])
+	putAddressWord(buf[128:160], o.Asset)
+	o.Price.PutUint256(buf[160:192])
+	putUint64Word(buf[192:224], o.Expiry)
 	return d.typed(Keccak256(buf[:]))
 }
 

@@ -38,6 +38,8 @@ type logPut struct {
 	idemKey   string
 	paymentID [idLen]byte
 	isPayment bool
+	offerID   [idLen]byte // an incoming payment's offer: paid at most once
+	hasOffer  bool
 }
 
 // NewBatch returns an empty batch.
@@ -183,12 +185,68 @@ func (b *Batch) AppendLog(e *storev1.LogEntry) error {
 		if _, dup := b.payIDs[lp.paymentID]; dup {
 			return b.fail(&DuplicateError{Field: "id", Key: hexID(p.GetId())})
 		}
+		if p.GetDirection() == storev1.Direction_DIRECTION_INCOMING && len(p.GetOfferId()) == idLen {
+			lp.offerID, lp.hasOffer = [idLen]byte(p.GetOfferId()), true
+			for _, other := range b.logs {
+				if other.hasOffer && other.offerID == lp.offerID {
+					return b.fail(&DuplicateError{Field: "offer_id", Key: hexID(p.GetOfferId())})
+				}
+			}
+		}
 		if b.payIDs == nil {
 			b.payIDs = make(map[[idLen]byte]struct{})
 		}
 		b.payIDs[lp.paymentID] = struct{}{}
 	}
 	b.logs = append(b.logs, lp)
+	return nil
+}
+
+// PutReceipt stores a payee's receipt for a payment, under the payment id.
+func (b *Batch) PutReceipt(r *storev1.Receipt) error {
+	if err := b.check(); err != nil {
+		return err
+	}
+	if err := checkReceipt(r); err != nil {
+		return b.fail(invalid("put receipt: %v", err))
+	}
+	v, err := encode(r, "receipt")
+	if err != nil {
+		return b.fail(invalid("put receipt: %v", err))
+	}
+	b.put(receiptKey([idLen]byte(r.GetPaymentId())), v)
+	return nil
+}
+
+// PutStream stores a stream under its id, replacing the stored record.
+func (b *Batch) PutStream(st *storev1.Stream) error {
+	if err := b.check(); err != nil {
+		return err
+	}
+	if err := checkStream(st); err != nil {
+		return b.fail(invalid("put stream: %v", err))
+	}
+	v, err := encode(st, "stream")
+	if err != nil {
+		return b.fail(invalid("put stream: %v", err))
+	}
+	b.put(streamKey([shortIDLen]byte(st.GetId())), v)
+	return nil
+}
+
+// PutToken stores an app token under its id, replacing the stored record.
+func (b *Batch) PutToken(t *storev1.AppToken) error {
+	if err := b.check(); err != nil {
+		return err
+	}
+	if err := checkToken(t); err != nil {
+		return b.fail(invalid("put token: %v", err))
+	}
+	v, err := encode(t, "token")
+	if err != nil {
+		return b.fail(invalid("put token: %v", err))
+	}
+	b.put(tokenKey([shortIDLen]byte(t.GetId())), v)
 	return nil
 }
 

@@ -149,6 +149,7 @@ func (s *Store) run() {
 type groupState struct {
 	idem   map[string]uint64
 	payIDs map[[idLen]byte]uint64
+	offers map[[idLen]byte]uint64
 	proofs map[string]groupProof
 }
 
@@ -165,6 +166,7 @@ func (s *Store) commitGroup(group []*request) {
 	g := groupState{
 		idem:   make(map[string]uint64),
 		payIDs: make(map[[idLen]byte]uint64),
+		offers: make(map[[idLen]byte]uint64),
 		proofs: make(map[string]groupProof),
 	}
 	w := &groupWriter{s: s, txn: s.db.NewTransaction(true)}
@@ -322,6 +324,18 @@ func (s *Store) admit(txn *badger.Txn, g *groupState, r *request) error {
 			}
 			return &DuplicateError{Field: "id", Key: hexID(l.paymentID[:]), Seq: seq}
 		}
+		if l.hasOffer {
+			if seq, ok := g.offers[l.offerID]; ok {
+				r.dupInGroup = true
+				return &DuplicateError{Field: "offer_id", Key: hexID(l.offerID[:]), Seq: seq}
+			}
+			if seq, err := indexed(txn, offerKey(l.offerID)); err != nil || seq != 0 {
+				if err != nil {
+					return err
+				}
+				return &DuplicateError{Field: "offer_id", Key: hexID(l.offerID[:]), Seq: seq}
+			}
+		}
 	}
 	for _, p := range r.b.proofs {
 		w := r.b.writes[p.w]
@@ -371,6 +385,9 @@ func (g *groupState) claim(r *request) {
 		if l.idemKey != "" {
 			g.idem[l.idemKey] = r.res.Seqs[i]
 		}
+		if l.hasOffer {
+			g.offers[l.offerID] = r.res.Seqs[i]
+		}
 	}
 	for _, p := range r.b.proofs {
 		w := r.b.writes[p.w]
@@ -399,6 +416,11 @@ func (s *Store) write(txn *badger.Txn, r *request) error {
 		}
 		if l.idemKey != "" {
 			if err := txn.Set(idemKey(l.idemKey), seqValue(seq)); err != nil {
+				return err
+			}
+		}
+		if l.hasOffer {
+			if err := txn.Set(offerKey(l.offerID), seqValue(seq)); err != nil {
 				return err
 			}
 		}

@@ -63,6 +63,11 @@
 //	0x04 idempotency key (1-256) seq (8) of the payment with that key
 //	0x05 payment id (32)         seq (8) of the payment with that id
 //	0x06 cursor name (1-255)     Cursor
+//	0x07 payment id (32)         Receipt (the payee's signature over a payment)
+//	0x08 stream id (16)          Stream
+//	0x09 token id (16)           AppToken
+//	0x0a offer id (32)           seq (8) of the incoming payment that paid the
+//	                             offer; a second payment of it is refused
 //
 // A record that does not decode, has a field of the wrong length (ids 32
 // bytes, addresses 20, signatures 65, amounts at most 32 without a leading

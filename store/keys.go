@@ -16,9 +16,14 @@ const (
 	prefixIdemKey   byte = 0x04 // 0x04 idempotency key   -> seq(8, BE)
 	prefixPaymentID byte = 0x05 // 0x05 payment id(32)    -> seq(8, BE)
 	prefixCursor    byte = 0x06 // 0x06 cursor name       -> Cursor
+	prefixReceipt   byte = 0x07 // 0x07 payment id(32)    -> Receipt
+	prefixStream    byte = 0x08 // 0x08 stream id(16)     -> Stream
+	prefixToken     byte = 0x09 // 0x09 token id(16)      -> AppToken
+	prefixOffer     byte = 0x0a // 0x0a offer id(32)      -> seq(8, BE) of the incoming payment that paid it
 )
 
 const (
+	shortIDLen = 16 // stream and token ids
 	idLen      = 32
 	addrLen    = 20
 	sigLen     = 65
@@ -81,6 +86,14 @@ func paymentIDKey(id [idLen]byte) []byte {
 	return k
 }
 
+func receiptKey(id [idLen]byte) []byte { return append([]byte{prefixReceipt}, id[:]...) }
+
+func streamKey(id [shortIDLen]byte) []byte { return append([]byte{prefixStream}, id[:]...) }
+
+func tokenKey(id [shortIDLen]byte) []byte { return append([]byte{prefixToken}, id[:]...) }
+
+func offerKey(id [idLen]byte) []byte { return append([]byte{prefixOffer}, id[:]...) }
+
 func cursorKey(name string) []byte {
 	k := make([]byte, 1+len(name))
 	k[0] = prefixCursor
@@ -125,8 +138,10 @@ func checkKey(k []byte) error {
 	switch k[0] {
 	case prefixMeta:
 		want = metaKeyLen
-	case prefixChannel, prefixPaymentID:
+	case prefixChannel, prefixPaymentID, prefixReceipt, prefixOffer:
 		want = 1 + idLen
+	case prefixStream, prefixToken:
+		want = 1 + shortIDLen
 	case prefixProof:
 		want = 1 + idLen + 1
 		if len(k) == want && k[want-1] > 1 {

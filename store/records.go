@@ -159,6 +159,15 @@ func checkPayment(p *storev1.Payment) error {
 	if n := len(p.GetRemoteKey()); n > MaxIdempotencyKeyLen {
 		return fmt.Errorf("payment remote_key is %d bytes, more than %d", n, MaxIdempotencyKeyLen)
 	}
+	if n := len(p.GetOfferId()); n != 0 && n != idLen {
+		return fmt.Errorf("payment offer_id is %d bytes, want %d or 0", n, idLen)
+	}
+	if n := len(p.GetStreamId()); n != 0 && n != shortIDLen {
+		return fmt.Errorf("payment stream_id is %d bytes, want %d or 0", n, shortIDLen)
+	}
+	if n := len(p.GetTokenId()); n != 0 && n != shortIDLen {
+		return fmt.Errorf("payment token_id is %d bytes, want %d or 0", n, shortIDLen)
+	}
 	return nil
 }
 
@@ -175,11 +184,89 @@ func checkLogEntry(e *storev1.LogEntry) error {
 		return checkPayment(x.Payment)
 	case *storev1.LogEntry_ChannelEvent:
 		return checkChannelEvent(x.ChannelEvent)
+	case *storev1.LogEntry_StreamEvent:
+		return checkStreamEvent(x.StreamEvent)
 	case nil:
 		return errors.New("log entry has no known kind")
 	default:
 		return fmt.Errorf("log entry kind %T is not supported", x)
 	}
+}
+
+func checkStreamEvent(e *storev1.StreamEvent) error {
+	if e == nil {
+		return errors.New("log entry stream event is nil")
+	}
+	if len(e.GetStreamId()) != shortIDLen {
+		return fmt.Errorf("stream event: stream id is %d bytes, want %d", len(e.GetStreamId()), shortIDLen)
+	}
+	if n := len(e.GetChannelId()); n != 0 && n != idLen {
+		return fmt.Errorf("stream event: channel id is %d bytes, want %d", n, idLen)
+	}
+	if _, ok := storev1.StreamEventKind_name[int32(e.GetKind())]; !ok || e.GetKind() == storev1.StreamEventKind_STREAM_EVENT_KIND_UNSPECIFIED {
+		return fmt.Errorf("stream event: unknown kind %d", e.GetKind())
+	}
+	return nil
+}
+
+// StreamVersion and TokenVersion are the record versions this package
+// writes and reads.
+const (
+	StreamVersion = 1
+	TokenVersion  = 1
+)
+
+func checkReceipt(r *storev1.Receipt) error {
+	if r == nil {
+		return errors.New("receipt is nil")
+	}
+	return firstErr(checkLen("receipt payment_id", r.GetPaymentId(), idLen), checkLen("receipt signature", r.GetSignature(), sigLen))
+}
+
+func checkStream(st *storev1.Stream) error {
+	if st == nil {
+		return errors.New("stream is nil")
+	}
+	if st.GetVersion() != StreamVersion {
+		return fmt.Errorf("stream version %d, this binary reads version %d", st.GetVersion(), StreamVersion)
+	}
+	if d := st.GetDirection(); d != storev1.Direction_DIRECTION_OUTGOING && d != storev1.Direction_DIRECTION_INCOMING {
+		return fmt.Errorf("stream direction %d", int32(d))
+	}
+	if n := len(st.GetTokenId()); n != 0 && n != shortIDLen {
+		return fmt.Errorf("stream token_id is %d bytes, want %d or 0", n, shortIDLen)
+	}
+	return firstErr(
+		checkLen("stream id", st.GetId(), shortIDLen),
+		checkLen("stream channel_id", st.GetChannelId(), idLen),
+		checkLen("stream peer", st.GetPeer(), addrLen),
+		checkAmount("stream rate", st.GetRate()),
+		checkAmount("stream budget", st.GetBudget()),
+		checkAmount("stream paid", st.GetPaid()),
+		checkAmount("stream auto_topup", st.GetAutoTopup()),
+	)
+}
+
+func checkToken(t *storev1.AppToken) error {
+	if t == nil {
+		return errors.New("token is nil")
+	}
+	if t.GetVersion() != TokenVersion {
+		return fmt.Errorf("token version %d, this binary reads version %d", t.GetVersion(), TokenVersion)
+	}
+	if t.GetPeriodSeconds() == 0 {
+		return errors.New("token period is zero")
+	}
+	errs := []error{
+		checkLen("token id", t.GetId(), shortIDLen),
+		checkLen("token secret_hash", t.GetSecretHash(), idLen),
+		checkLen("token asset", t.GetAsset(), addrLen),
+		checkAmount("token limit", t.GetLimit()),
+	}
+	for _, p := range t.GetPayees() {
+		errs = append(errs, checkLen("token payee", p.GetPayee(), addrLen), checkAmount("token payee limit", p.GetLimit()))
+	}
+	return firstErr(errs...)
 }
 
 func checkChannelEvent(e *storev1.ChannelEvent) error {
@@ -312,12 +399,37 @@ func decodeRecord(k, v []byte) (any, error) {
 		return decodeProof(k, v)
 	case prefixLog:
 		return decodeLogEntry(k, v)
-	case prefixIdemKey, prefixPaymentID:
+	case prefixIdemKey, prefixPaymentID, prefixOffer:
 		return decodeSeqValue(k, v)
 	case prefixCursor:
 		return decodeCursor(k, v)
+	case prefixReceipt:
+		return decodeChecked(k, v, new(storev1.Receipt), "receipt", checkReceipt, func(r *storev1.Receipt) []byte { return r.GetPaymentId() })
+	case prefixStream:
+		return decodeChecked(k, v, new(storev1.Stream), "stream", checkStream, func(r *storev1.Stream) []byte { return r.GetId() })
+	case prefixToken:
+		return decodeChecked(k, v, new(storev1.AppToken), "token", checkToken, func(r *storev1.AppToken) []byte { return r.GetId() })
 	}
 	return nil, corrupt(k, "unknown key prefix 0x%02x", k[0])
+}
+
+// decodeChecked decodes a record of type T stored under k, checks it, and
+// checks that the id in it matches the key.
+func decodeChecked[T proto.Message](k, v []byte, m T, what string, check func(T) error, id func(T) []byte) (T, error) {
+	var zero T
+	if err := checkKey(k); err != nil {
+		return zero, err
+	}
+	if err := unmarshal(k, v, m, what); err != nil {
+		return zero, err
+	}
+	if err := check(m); err != nil {
+		return zero, corrupt(k, "%v", err)
+	}
+	if string(id(m)) != string(k[1:]) {
+		return zero, corrupt(k, "%s id %x does not match its key", what, id(m))
+	}
+	return m, nil
 }
 
 // encode marshals m deterministically and bounds its size.

@@ -407,6 +407,90 @@ func (s *Store) PaymentByID(id [32]byte) (*storev1.LogEntry, error) {
 	return e, nil
 }
 
+// PaymentByOffer returns the incoming payment that paid the offer.
+func (s *Store) PaymentByOffer(offerID [32]byte) (*storev1.LogEntry, error) {
+	e, err := s.paymentBy(offerKey(offerID), func(p *storev1.Payment) bool { return string(p.GetOfferId()) == string(offerID[:]) })
+	if err != nil {
+		return nil, fmt.Errorf("offer %x: %w", offerID, err)
+	}
+	return e, nil
+}
+
+// Receipt returns the receipt stored for a payment.
+func (s *Store) Receipt(paymentID [32]byte) (*storev1.Receipt, error) {
+	return getRecord(s, receiptKey(paymentID), "receipt", func(k, v []byte) (*storev1.Receipt, error) {
+		return decodeChecked(k, v, new(storev1.Receipt), "receipt", checkReceipt, func(r *storev1.Receipt) []byte { return r.GetPaymentId() })
+	})
+}
+
+// Stream returns the stream with id.
+func (s *Store) Stream(id [16]byte) (*storev1.Stream, error) {
+	return getRecord(s, streamKey(id), "stream", decodeStream)
+}
+
+// Streams returns every stream.
+func (s *Store) Streams() ([]*storev1.Stream, error) { return listRecords(s, prefixStream, "streams", decodeStream) }
+
+// Token returns the app token with id.
+func (s *Store) Token(id [16]byte) (*storev1.AppToken, error) {
+	return getRecord(s, tokenKey(id), "token", decodeToken)
+}
+
+// Tokens returns every app token.
+func (s *Store) Tokens() ([]*storev1.AppToken, error) { return listRecords(s, prefixToken, "tokens", decodeToken) }
+
+func decodeStream(k, v []byte) (*storev1.Stream, error) {
+	return decodeChecked(k, v, new(storev1.Stream), "stream", checkStream, func(r *storev1.Stream) []byte { return r.GetId() })
+}
+
+func decodeToken(k, v []byte) (*storev1.AppToken, error) {
+	return decodeChecked(k, v, new(storev1.AppToken), "token", checkToken, func(r *storev1.AppToken) []byte { return r.GetId() })
+}
+
+// getRecord reads and decodes the record under k; ErrNotFound if absent.
+func getRecord[T any](s *Store, k []byte, what string, decode func(k, v []byte) (T, error)) (T, error) {
+	var out T
+	err := s.view(func(txn *badger.Txn) error {
+		v, err := get(txn, k)
+		if err != nil {
+			return err
+		}
+		out, err = decode(k, v)
+		return err
+	})
+	if err != nil {
+		var zero T
+		return zero, fmt.Errorf("%s %s: %w", what, keyString(k), err)
+	}
+	return out, nil
+}
+
+// listRecords decodes every record under a prefix, in key order.
+func listRecords[T any](s *Store, prefix byte, what string, decode func(k, v []byte) (T, error)) ([]T, error) {
+	var out []T
+	err := s.view(func(txn *badger.Txn) error {
+		it := txn.NewIterator(badger.IteratorOptions{PrefetchValues: true, PrefetchSize: 64, Prefix: []byte{prefix}})
+		defer it.Close()
+		for it.Rewind(); it.Valid(); it.Next() {
+			k := it.Item().KeyCopy(nil)
+			v, err := it.Item().ValueCopy(nil)
+			if err != nil {
+				return fmt.Errorf("store: read %s: %w", keyString(k), err)
+			}
+			r, err := decode(k, v)
+			if err != nil {
+				return err
+			}
+			out = append(out, r)
+		}
+		return nil
+	})
+	if err != nil {
+		return nil, fmt.Errorf("%s: %w", what, err)
+	}
+	return out, nil
+}
+
 // Cursor returns the value stored under the cursor name.
 func (s *Store) Cursor(name string) ([]byte, error) {
 	if err := checkCursorName(name); err != nil {

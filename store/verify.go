@@ -53,6 +53,15 @@ func (s *Store) Verify() error {
 						idemN++
 					}
 				}
+			case prefixOffer:
+				seq := rec.(uint64)
+				e, err := logEntry(txn, seq)
+				if err != nil {
+					return corrupt(k, "offer index points to log entry %d: %v", seq, err)
+				}
+				if p := e.GetPayment(); p == nil || string(p.GetOfferId()) != string(k[1:]) {
+					return corrupt(k, "offer index points to log entry %d, which did not pay that offer", seq)
+				}
 			case prefixIdemKey, prefixPaymentID:
 				seq := rec.(uint64)
 				e, err := logEntry(txn, seq)

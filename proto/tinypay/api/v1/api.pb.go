@@ -1222,8 +1222,13 @@ type PayRequest struct {
 	IdempotencyKey string `protobuf:"bytes,5,opt,name=idempotency_key,json=idempotencyKey,proto3" json:"idempotency_key,omitempty"`
 	ItemId         string `protobuf:"bytes,6,opt,name=item_id,json=itemId,proto3" json:"item_id,omitempty"`
 	Memo           string `protobuf:"bytes,7,opt,name=memo,proto3" json:"memo,omitempty"`
-	unknownFields  protoimpl.UnknownFields
-	sizeCache      protoimpl.SizeCache
+	// Ask the payee for a signed receipt (implied by item_id and offer).
+	Receipt bool `protobuf:"varint,8,opt,name=receipt,proto3" json:"receipt,omitempty"`
+	// Pay this offer: the amount, item and payee come from it (amount must be
+	// empty or equal the price). The idempotency key defaults to the offer id.
+	Offer         *Offer `protobuf:"bytes,9,opt,name=offer,proto3" json:"offer,omitempty"`
+	unknownFields protoimpl.UnknownFields
+	sizeCache     protoimpl.SizeCache
 }
 
 func (x *PayRequest) Reset() {
@@ -1305,6 +1310,347 @@ func (x *PayRequest) GetMemo() string {
 	return ""
 }
 
+func (x *PayRequest) GetReceipt() bool {
+	if x != nil {
+		return x.Receipt
+	}
+	return false
+}
+
+func (x *PayRequest) GetOffer() *Offer {
+	if x != nil {
+		return x.Offer
+	}
+	return nil
+}
+
+// Receipt is the payee's signature that it received a payment. It is an
+// EIP-712 signature over
+//
+//	Receipt(bytes32 channelId,bytes32 paymentId,address payer,address payee,uint256 amount,uint256 cumulative,string itemId,bytes32 offerId,uint64 time)
+//
+// in the tinypay domain (chain_id, adjudicator), so anyone can check it
+// offline (tinypay receipt verify).
+type Receipt struct {
+	state       protoimpl.MessageState `protogen:"open.v1"`
+	ChainId     uint64                 `protobuf:"varint,1,opt,name=chain_id,json=chainId,proto3" json:"chain_id,omitempty"`
+	Adjudicator string                 `protobuf:"bytes,2,opt,name=adjudicator,proto3" json:"adjudicator,omitempty"`
+	ChannelId   string                 `protobuf:"bytes,3,opt,name=channel_id,json=channelId,proto3" json:"channel_id,omitempty"`
+	PaymentId   string                 `protobuf:"bytes,4,opt,name=payment_id,json=paymentId,proto3" json:"payment_id,omitempty"`
+	Payer       string                 `protobuf:"bytes,5,opt,name=payer,proto3" json:"payer,omitempty"`
+	Payee       string                 `protobuf:"bytes,6,opt,name=payee,proto3" json:"payee,omitempty"`
+	Amount      string                 `protobuf:"bytes,7,opt,name=amount,proto3" json:"amount,omitempty"`
+	Cumulative  string                 `protobuf:"bytes,8,opt,name=cumulative,proto3" json:"cumulative,omitempty"`
+	ItemId      string                 `protobuf:"bytes,9,opt,name=item_id,json=itemId,proto3" json:"item_id,omitempty"`
+	// 0x-prefixed 32-byte hex; all zeros when the payment paid no offer.
+	OfferId string `protobuf:"bytes,10,opt,name=offer_id,json=offerId,proto3" json:"offer_id,omitempty"`
+	// Unix seconds when the payee stored the payment.
+	Time          uint64 `protobuf:"varint,11,opt,name=time,proto3" json:"time,omitempty"`
+	Signature     string `protobuf:"bytes,12,opt,name=signature,proto3" json:"signature,omitempty"`
+	unknownFields protoimpl.UnknownFields
+	sizeCache     protoimpl.SizeCache
+}
+
+func (x *Receipt) Reset() {
+	*x = Receipt{}
+	mi := &file_tinypay_api_v1_api_proto_msgTypes[21]
+	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+	ms.StoreMessageInfo(mi)
+}
+
+func (x *Receipt) String() string {
+	return protoimpl.X.MessageStringOf(x)
+}
+
+func (*Receipt) ProtoMessage() {}
+
+func (x *Receipt) ProtoReflect() protoreflect.Message {
+	mi := &file_tinypay_api_v1_api_proto_msgTypes[21]
+	if x != nil {
+		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+		if ms.LoadMessageInfo() == nil {
+			ms.StoreMessageInfo(mi)
+		}
+		return ms
+	}
+	return mi.MessageOf(x)
+}
+
+// Deprecated: Use Receipt.ProtoReflect.Descriptor instead.
+func (*Receipt) Descriptor() ([]byte, []int) {
+	return file_tinypay_api_v1_api_proto_rawDescGZIP(), []int{21}
+}
+
+func (x *Receipt) GetChainId() uint64 {
+	if x != nil {
+		return x.ChainId
+	}
+	return 0
+}
+
+func (x *Receipt) GetAdjudicator() string {
+	if x != nil {
+		return x.Adjudicator
+	}
+	return ""
+}
+
+func (x *Receipt) GetChannelId() string {
+	if x != nil {
+		return x.ChannelId
+	}
+	return ""
+}
+
+func (x *Receipt) GetPaymentId() string {
+	if x != nil {
+		return x.PaymentId
+	}
+	return ""
+}
+
+func (x *Receipt) GetPayer() string {
+	if x != nil {
+		return x.Payer
+	}
+	return ""
+}
+
+func (x *Receipt) GetPayee() string {
+	if x != nil {
+		return x.Payee
+	}
+	return ""
+}
+
+func (x *Receipt) GetAmount() string {
+	if x != nil {
+		return x.Amount
+	}
+	return ""
+}
+
+func (x *Receipt) GetCumulative() string {
+	if x != nil {
+		return x.Cumulative
+	}
+	return ""
+}
+
+func (x *Receipt) GetItemId() string {
+	if x != nil {
+		return x.ItemId
+	}
+	return ""
+}
+
+func (x *Receipt) GetOfferId() string {
+	if x != nil {
+		return x.OfferId
+	}
+	return ""
+}
+
+func (x *Receipt) GetTime() uint64 {
+	if x != nil {
+		return x.Time
+	}
+	return 0
+}
+
+func (x *Receipt) GetSignature() string {
+	if x != nil {
+		return x.Signature
+	}
+	return ""
+}
+
+// Offer is a payee's signed price for an item, payable once before expiry:
+// an EIP-712 signature over
+//
+//	Offer(bytes32 offerId,address payee,string itemId,address asset,uint256 price,uint64 expiry)
+//
+// in the tinypay domain (chain_id, adjudicator).
+type Offer struct {
+	state       protoimpl.MessageState `protogen:"open.v1"`
+	ChainId     uint64                 `protobuf:"varint,1,opt,name=chain_id,json=chainId,proto3" json:"chain_id,omitempty"`
+	Adjudicator string                 `protobuf:"bytes,2,opt,name=adjudicator,proto3" json:"adjudicator,omitempty"`
+	OfferId     string                 `protobuf:"bytes,3,opt,name=offer_id,json=offerId,proto3" json:"offer_id,omitempty"`
+	Payee       string                 `protobuf:"bytes,4,opt,name=payee,proto3" json:"payee,omitempty"`
+	ItemId      string                 `protobuf:"bytes,5,opt,name=item_id,json=itemId,proto3" json:"item_id,omitempty"`
+	// Token address, or the zero address for ETH.
+	Asset string `protobuf:"bytes,6,opt,name=asset,proto3" json:"asset,omitempty"`
+	Price string `protobuf:"bytes,7,opt,name=price,proto3" json:"price,omitempty"`
+	// Unix seconds.
+	Expiry        uint64 `protobuf:"varint,8,opt,name=expiry,proto3" json:"expiry,omitempty"`
+	Signature     string `protobuf:"bytes,9,opt,name=signature,proto3" json:"signature,omitempty"`
+	unknownFields protoimpl.UnknownFields
+	sizeCache     protoimpl.SizeCache
+}
+
+func (x *Offer) Reset() {
+	*x = Offer{}
+	mi := &file_tinypay_api_v1_api_proto_msgTypes[22]
+	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+	ms.StoreMessageInfo(mi)
+}
+
+func (x *Offer) String() string {
+	return protoimpl.X.MessageStringOf(x)
+}
+
+func (*Offer) ProtoMessage() {}
+
+func (x *Offer) ProtoReflect() protoreflect.Message {
+	mi := &file_tinypay_api_v1_api_proto_msgTypes[22]
+	if x != nil {
+		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+		if ms.LoadMessageInfo() == nil {
+			ms.StoreMessageInfo(mi)
+		}
+		return ms
+	}
+	return mi.MessageOf(x)
+}
+
+// Deprecated: Use Offer.ProtoReflect.Descriptor instead.
+func (*Offer) Descriptor() ([]byte, []int) {
+	return file_tinypay_api_v1_api_proto_rawDescGZIP(), []int{22}
+}
+
+func (x *Offer) GetChainId() uint64 {
+	if x != nil {
+		return x.ChainId
+	}
+	return 0
+}
+
+func (x *Offer) GetAdjudicator() string {
+	if x != nil {
+		return x.Adjudicator
+	}
+	return ""
+}
+
+func (x *Offer) GetOfferId() string {
+	if x != nil {
+		return x.OfferId
+	}
+	return ""
+}
+
+func (x *Offer) GetPayee() string {
+	if x != nil {
+		return x.Payee
+	}
+	return ""
+}
+
+func (x *Offer) GetItemId() string {
+	if x != nil {
+		return x.ItemId
+	}
+	return ""
+}
+
+func (x *Offer) GetAsset() string {
+	if x != nil {
+		return x.Asset
+	}
+	return ""
+}
+
+func (x *Offer) GetPrice() string {
+	if x != nil {
+		return x.Price
+	}
+	return ""
+}
+
+func (x *Offer) GetExpiry() uint64 {
+	if x != nil {
+		return x.Expiry
+	}
+	return 0
+}
+
+func (x *Offer) GetSignature() string {
+	if x != nil {
+		return x.Signature
+	}
+	return ""
+}
+
+type CreateOfferRequest struct {
+	state  protoimpl.MessageState `protogen:"open.v1"`
+	ItemId string                 `protobuf:"bytes,1,opt,name=item_id,json=itemId,proto3" json:"item_id,omitempty"`
+	// Symbol or token address.
+	Asset string `protobuf:"bytes,2,opt,name=asset,proto3" json:"asset,omitempty"`
+	Price string `protobuf:"bytes,3,opt,name=price,proto3" json:"price,omitempty"`
+	// Seconds the offer stays payable; 0 means the node's default (10 min).
+	TtlSeconds    uint64 `protobuf:"varint,4,opt,name=ttl_seconds,json=ttlSeconds,proto3" json:"ttl_seconds,omitempty"`
+	unknownFields protoimpl.UnknownFields
+	sizeCache     protoimpl.SizeCache
+}
+
+func (x *CreateOfferRequest) Reset() {
+	*x = CreateOfferRequest{}
+	mi := &file_tinypay_api_v1_api_proto_msgTypes[23]
+	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+	ms.StoreMessageInfo(mi)
+}
+
+func (x *CreateOfferRequest) String() string {
+	return protoimpl.X.MessageStringOf(x)
+}
+
+func (*CreateOfferRequest) ProtoMessage() {}
+
+func (x *CreateOfferRequest) ProtoReflect() protoreflect.Message {
+	mi := &file_tinypay_api_v1_api_proto_msgTypes[23]
+	if x != nil {
+		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+		if ms.LoadMessageInfo() == nil {
+			ms.StoreMessageInfo(mi)
+		}
+		return ms
+	}
+	return mi.MessageOf(x)
+}
+
+// Deprecated: Use CreateOfferRequest.ProtoReflect.Descriptor instead.
+func (*CreateOfferRequest) Descriptor() ([]byte, []int) {
+	return file_tinypay_api_v1_api_proto_rawDescGZIP(), []int{23}
+}
+
+func (x *CreateOfferRequest) GetItemId() string {
+	if x != nil {
+		return x.ItemId
+	}
+	return ""
+}
+
+func (x *CreateOfferRequest) GetAsset() string {
+	if x != nil {
+		return x.Asset
+	}
+	return ""
+}
+
+func (x *CreateOfferRequest) GetPrice() string {
+	if x != nil {
+		return x.Price
+	}
+	return ""
+}
+
+func (x *CreateOfferRequest) GetTtlSeconds() uint64 {
+	if x != nil {
+		return x.TtlSeconds
+	}
+	return 0
+}
+
 type Payment struct {
 	state          protoimpl.MessageState `protogen:"open.v1"`
 	Seq            uint64                 `protobuf:"varint,1,opt,name=seq,proto3" json:"seq,omitempty"`
@@ -1324,14 +1670,20 @@ type Payment struct {
 	// "pending" (signed, not acknowledged yet) or "complete".
 	Status string `protobuf:"bytes,13,opt,name=status,proto3" json:"status,omitempty"`
 	// For an incoming payment: the payer's id for it.
-	RemoteId      string `protobuf:"bytes,14,opt,name=remote_id,json=remoteId,proto3" json:"remote_id,omitempty"`
+	RemoteId string `protobuf:"bytes,14,opt,name=remote_id,json=remoteId,proto3" json:"remote_id,omitempty"`
+	// The payee's receipt, when one was asked for (outgoing payments).
+	Receipt *Receipt `protobuf:"bytes,15,opt,name=receipt,proto3" json:"receipt,omitempty"`
+	// The offer this payment paid, if any.
+	OfferId string `protobuf:"bytes,16,opt,name=offer_id,json=offerId,proto3" json:"offer_id,omitempty"`
+	// The stream this payment belongs to, if any.
+	StreamId      string `protobuf:"bytes,17,opt,name=stream_id,json=streamId,proto3" json:"stream_id,omitempty"`
 	unknownFields protoimpl.UnknownFields
 	sizeCache     protoimpl.SizeCache
 }
 
 func (x *Payment) Reset() {
 	*x = Payment{}
-	mi := &file_tinypay_api_v1_api_proto_msgTypes[21]
+	mi := &file_tinypay_api_v1_api_proto_msgTypes[24]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -1343,7 +1695,7 @@ func (x *Payment) String() string {
 func (*Payment) ProtoMessage() {}
 
 func (x *Payment) ProtoReflect() protoreflect.Message {
-	mi := &file_tinypay_api_v1_api_proto_msgTypes[21]
+	mi := &file_tinypay_api_v1_api_proto_msgTypes[24]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -1356,7 +1708,7 @@ func (x *Payment) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use Payment.ProtoReflect.Descriptor instead.
 func (*Payment) Descriptor() ([]byte, []int) {
-	return file_tinypay_api_v1_api_proto_rawDescGZIP(), []int{21}
+	return file_tinypay_api_v1_api_proto_rawDescGZIP(), []int{24}
 }
 
 func (x *Payment) GetSeq() uint64 {
@@ -1457,6 +1809,27 @@ func (x *Payment) GetRemoteId() string {
 	return ""
 }
 
+func (x *Payment) GetReceipt() *Receipt {
+	if x != nil {
+		return x.Receipt
+	}
+	return nil
+}
+
+func (x *Payment) GetOfferId() string {
+	if x != nil {
+		return x.OfferId
+	}
+	return ""
+}
+
+func (x *Payment) GetStreamId() string {
+	if x != nil {
+		return x.StreamId
+	}
+	return ""
+}
+
 type PayResult struct {
 	state          protoimpl.MessageState `protogen:"open.v1"`
 	IdempotencyKey string                 `protobuf:"bytes,1,opt,name=idempotency_key,json=idempotencyKey,proto3" json:"idempotency_key,omitempty"`
@@ -1470,7 +1843,7 @@ type PayResult struct {
 
 func (x *PayResult) Reset() {
 	*x = PayResult{}
-	mi := &file_tinypay_api_v1_api_proto_msgTypes[22]
+	mi := &file_tinypay_api_v1_api_proto_msgTypes[25]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -1482,7 +1855,7 @@ func (x *PayResult) String() string {
 func (*PayResult) ProtoMessage() {}
 
 func (x *PayResult) ProtoReflect() protoreflect.Message {
-	mi := &file_tinypay_api_v1_api_proto_msgTypes[22]
+	mi := &file_tinypay_api_v1_api_proto_msgTypes[25]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -1495,7 +1868,7 @@ func (x *PayResult) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use PayResult.ProtoReflect.Descriptor instead.
 func (*PayResult) Descriptor() ([]byte, []int) {
-	return file_tinypay_api_v1_api_proto_rawDescGZIP(), []int{22}
+	return file_tinypay_api_v1_api_proto_rawDescGZIP(), []int{25}
 }
 
 func (x *PayResult) GetIdempotencyKey() string {
@@ -1537,7 +1910,7 @@ type ListPaymentsRequest struct {
 
 func (x *ListPaymentsRequest) Reset() {
 	*x = ListPaymentsRequest{}
-	mi := &file_tinypay_api_v1_api_proto_msgTypes[23]
+	mi := &file_tinypay_api_v1_api_proto_msgTypes[26]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -1549,7 +1922,7 @@ func (x *ListPaymentsRequest) String() string {
 func (*ListPaymentsRequest) ProtoMessage() {}
 
 func (x *ListPaymentsRequest) ProtoReflect() protoreflect.Message {
-	mi := &file_tinypay_api_v1_api_proto_msgTypes[23]
+	mi := &file_tinypay_api_v1_api_proto_msgTypes[26]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -1562,7 +1935,7 @@ func (x *ListPaymentsRequest) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use ListPaymentsRequest.ProtoReflect.Descriptor instead.
 func (*ListPaymentsRequest) Descriptor() ([]byte, []int) {
-	return file_tinypay_api_v1_api_proto_rawDescGZIP(), []int{23}
+	return file_tinypay_api_v1_api_proto_rawDescGZIP(), []int{26}
 }
 
 func (x *ListPaymentsRequest) GetAfterSeq() uint64 {
@@ -1597,7 +1970,7 @@ type ListPaymentsResponse struct {
 
 func (x *ListPaymentsResponse) Reset() {
 	*x = ListPaymentsResponse{}
-	mi := &file_tinypay_api_v1_api_proto_msgTypes[24]
+	mi := &file_tinypay_api_v1_api_proto_msgTypes[27]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -1609,7 +1982,7 @@ func (x *ListPaymentsResponse) String() string {
 func (*ListPaymentsResponse) ProtoMessage() {}
 
 func (x *ListPaymentsResponse) ProtoReflect() protoreflect.Message {
-	mi := &file_tinypay_api_v1_api_proto_msgTypes[24]
+	mi := &file_tinypay_api_v1_api_proto_msgTypes[27]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -1622,7 +1995,7 @@ func (x *ListPaymentsResponse) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use ListPaymentsResponse.ProtoReflect.Descriptor instead.
 func (*ListPaymentsResponse) Descriptor() ([]byte, []int) {
-	return file_tinypay_api_v1_api_proto_rawDescGZIP(), []int{24}
+	return file_tinypay_api_v1_api_proto_rawDescGZIP(), []int{27}
 }
 
 func (x *ListPaymentsResponse) GetPayments() []*Payment {
@@ -1640,15 +2013,18 @@ func (x *ListPaymentsResponse) GetNextAfterSeq() uint64 {
 }
 
 type SubscribeEventsRequest struct {
-	state         protoimpl.MessageState `protogen:"open.v1"`
-	AfterSeq      uint64                 `protobuf:"varint,1,opt,name=after_seq,json=afterSeq,proto3" json:"after_seq,omitempty"`
+	state    protoimpl.MessageState `protogen:"open.v1"`
+	AfterSeq uint64                 `protobuf:"varint,1,opt,name=after_seq,json=afterSeq,proto3" json:"after_seq,omitempty"`
+	// Only these kinds: "payment_in", "payment_out", "channel", "stream".
+	// Empty means all.
+	Kinds         []string `protobuf:"bytes,2,rep,name=kinds,proto3" json:"kinds,omitempty"`
 	unknownFields protoimpl.UnknownFields
 	sizeCache     protoimpl.SizeCache
 }
 
 func (x *SubscribeEventsRequest) Reset() {
 	*x = SubscribeEventsRequest{}
-	mi := &file_tinypay_api_v1_api_proto_msgTypes[25]
+	mi := &file_tinypay_api_v1_api_proto_msgTypes[28]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -1660,7 +2036,7 @@ func (x *SubscribeEventsRequest) String() string {
 func (*SubscribeEventsRequest) ProtoMessage() {}
 
 func (x *SubscribeEventsRequest) ProtoReflect() protoreflect.Message {
-	mi := &file_tinypay_api_v1_api_proto_msgTypes[25]
+	mi := &file_tinypay_api_v1_api_proto_msgTypes[28]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -1673,7 +2049,7 @@ func (x *SubscribeEventsRequest) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use SubscribeEventsRequest.ProtoReflect.Descriptor instead.
 func (*SubscribeEventsRequest) Descriptor() ([]byte, []int) {
-	return file_tinypay_api_v1_api_proto_rawDescGZIP(), []int{25}
+	return file_tinypay_api_v1_api_proto_rawDescGZIP(), []int{28}
 }
 
 func (x *SubscribeEventsRequest) GetAfterSeq() uint64 {
@@ -1681,6 +2057,13 @@ func (x *SubscribeEventsRequest) GetAfterSeq() uint64 {
 		return x.AfterSeq
 	}
 	return 0
+}
+
+func (x *SubscribeEventsRequest) GetKinds() []string {
+	if x != nil {
+		return x.Kinds
+	}
+	return nil
 }
 
 type ChannelEvent struct {
@@ -1696,7 +2079,7 @@ type ChannelEvent struct {
 
 func (x *ChannelEvent) Reset() {
 	*x = ChannelEvent{}
-	mi := &file_tinypay_api_v1_api_proto_msgTypes[26]
+	mi := &file_tinypay_api_v1_api_proto_msgTypes[29]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -1708,7 +2091,7 @@ func (x *ChannelEvent) String() string {
 func (*ChannelEvent) ProtoMessage() {}
 
 func (x *ChannelEvent) ProtoReflect() protoreflect.Message {
-	mi := &file_tinypay_api_v1_api_proto_msgTypes[26]
+	mi := &file_tinypay_api_v1_api_proto_msgTypes[29]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -1721,7 +2104,7 @@ func (x *ChannelEvent) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use ChannelEvent.ProtoReflect.Descriptor instead.
 func (*ChannelEvent) Descriptor() ([]byte, []int) {
-	return file_tinypay_api_v1_api_proto_rawDescGZIP(), []int{26}
+	return file_tinypay_api_v1_api_proto_rawDescGZIP(), []int{29}
 }
 
 func (x *ChannelEvent) GetChannelId() string {
@@ -1752,6 +2135,67 @@ func (x *ChannelEvent) GetChannel() *Channel {
 	return nil
 }
 
+type StreamEvent struct {
+	state protoimpl.MessageState `protogen:"open.v1"`
+	// started, stalled, resumed, ended.
+	Kind          string  `protobuf:"bytes,1,opt,name=kind,proto3" json:"kind,omitempty"`
+	Detail        string  `protobuf:"bytes,2,opt,name=detail,proto3" json:"detail,omitempty"`
+	Stream        *Stream `protobuf:"bytes,3,opt,name=stream,proto3" json:"stream,omitempty"`
+	unknownFields protoimpl.UnknownFields
+	sizeCache     protoimpl.SizeCache
+}
+
+func (x *StreamEvent) Reset() {
+	*x = StreamEvent{}
+	mi := &file_tinypay_api_v1_api_proto_msgTypes[30]
+	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+	ms.StoreMessageInfo(mi)
+}
+
+func (x *StreamEvent) String() string {
+	return protoimpl.X.MessageStringOf(x)
+}
+
+func (*StreamEvent) ProtoMessage() {}
+
+func (x *StreamEvent) ProtoReflect() protoreflect.Message {
+	mi := &file_tinypay_api_v1_api_proto_msgTypes[30]
+	if x != nil {
+		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+		if ms.LoadMessageInfo() == nil {
+			ms.StoreMessageInfo(mi)
+		}
+		return ms
+	}
+	return mi.MessageOf(x)
+}
+
+// Deprecated: Use StreamEvent.ProtoReflect.Descriptor instead.
+func (*StreamEvent) Descriptor() ([]byte, []int) {
+	return file_tinypay_api_v1_api_proto_rawDescGZIP(), []int{30}
+}
+
+func (x *StreamEvent) GetKind() string {
+	if x != nil {
+		return x.Kind
+	}
+	return ""
+}
+
+func (x *StreamEvent) GetDetail() string {
+	if x != nil {
+		return x.Detail
+	}
+	return ""
+}
+
+func (x *StreamEvent) GetStream() *Stream {
+	if x != nil {
+		return x.Stream
+	}
+	return nil
+}
+
 type Event struct {
 	state        protoimpl.MessageState `protogen:"open.v1"`
 	Seq          uint64                 `protobuf:"varint,1,opt,name=seq,proto3" json:"seq,omitempty"`
@@ -1760,6 +2204,7 @@ type Event struct {
 	//
 	//	*Event_Payment
 	//	*Event_Channel
+	//	*Event_Stream
 	Event         isEvent_Event `protobuf_oneof:"event"`
 	unknownFields protoimpl.UnknownFields
 	sizeCache     protoimpl.SizeCache
@@ -1767,7 +2212,7 @@ type Event struct {
 
 func (x *Event) Reset() {
 	*x = Event{}
-	mi := &file_tinypay_api_v1_api_proto_msgTypes[27]
+	mi := &file_tinypay_api_v1_api_proto_msgTypes[31]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -1779,7 +2224,7 @@ func (x *Event) String() string {
 func (*Event) ProtoMessage() {}
 
 func (x *Event) ProtoReflect() protoreflect.Message {
-	mi := &file_tinypay_api_v1_api_proto_msgTypes[27]
+	mi := &file_tinypay_api_v1_api_proto_msgTypes[31]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -1792,7 +2237,7 @@ func (x *Event) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use Event.ProtoReflect.Descriptor instead.
 func (*Event) Descriptor() ([]byte, []int) {
-	return file_tinypay_api_v1_api_proto_rawDescGZIP(), []int{27}
+	return file_tinypay_api_v1_api_proto_rawDescGZIP(), []int{31}
 }
 
 func (x *Event) GetSeq() uint64 {
@@ -1834,6 +2279,15 @@ func (x *Event) GetChannel() *ChannelEvent {
 	return nil
 }
 
+func (x *Event) GetStream() *StreamEvent {
+	if x != nil {
+		if x, ok := x.Event.(*Event_Stream); ok {
+			return x.Stream
+		}
+	}
+	return nil
+}
+
 type isEvent_Event interface {
 	isEvent_Event()
 }
@@ -1846,9 +2300,1094 @@ type Event_Channel struct {
 	Channel *ChannelEvent `protobuf:"bytes,4,opt,name=channel,proto3,oneof"`
 }
 
+type Event_Stream struct {
+	Stream *StreamEvent `protobuf:"bytes,5,opt,name=stream,proto3,oneof"`
+}
+
 func (*Event_Payment) isEvent_Event() {}
 
 func (*Event_Channel) isEvent_Event() {}
+
+func (*Event_Stream) isEvent_Event() {}
+
+type StartStreamRequest struct {
+	state protoimpl.MessageState `protogen:"open.v1"`
+	// The channel to pay through, or a peer (and asset) to pick one.
+	ChannelId string `protobuf:"bytes,1,opt,name=channel_id,json=channelId,proto3" json:"channel_id,omitempty"`
+	Peer      string `protobuf:"bytes,2,opt,name=peer,proto3" json:"peer,omitempty"`
+	Asset     string `protobuf:"bytes,3,opt,name=asset,proto3" json:"asset,omitempty"`
+	// Base units per second.
+	Rate string `protobuf:"bytes,4,opt,name=rate,proto3" json:"rate,omitempty"`
+	// How often to pay, in milliseconds (default 1000, at least 100).
+	TickMs uint64 `protobuf:"varint,5,opt,name=tick_ms,json=tickMs,proto3" json:"tick_ms,omitempty"`
+	// Stop after paying this much in all (base units); empty: no budget.
+	Budget string `protobuf:"bytes,6,opt,name=budget,proto3" json:"budget,omitempty"`
+	// Stop after this many seconds; 0: no end time.
+	DurationSeconds uint64 `protobuf:"varint,7,opt,name=duration_seconds,json=durationSeconds,proto3" json:"duration_seconds,omitempty"`
+	// What the stream pays for (shown to the payee).
+	ItemId string `protobuf:"bytes,8,opt,name=item_id,json=itemId,proto3" json:"item_id,omitempty"`
+	// When the channel's balance falls below ten ticks' worth, deposit this
+	// much more (base units) once; empty: never.
+	AutoTopup     string `protobuf:"bytes,9,opt,name=auto_topup,json=autoTopup,proto3" json:"auto_topup,omitempty"`
+	unknownFields protoimpl.UnknownFields
+	sizeCache     protoimpl.SizeCache
+}
+
+func (x *StartStreamRequest) Reset() {
+	*x = StartStreamRequest{}
+	mi := &file_tinypay_api_v1_api_proto_msgTypes[32]
+	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+	ms.StoreMessageInfo(mi)
+}
+
+func (x *StartStreamRequest) String() string {
+	return protoimpl.X.MessageStringOf(x)
+}
+
+func (*StartStreamRequest) ProtoMessage() {}
+
+func (x *StartStreamRequest) ProtoReflect() protoreflect.Message {
+	mi := &file_tinypay_api_v1_api_proto_msgTypes[32]
+	if x != nil {
+		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+		if ms.LoadMessageInfo() == nil {
+			ms.StoreMessageInfo(mi)
+		}
+		return ms
+	}
+	return mi.MessageOf(x)
+}
+
+// Deprecated: Use StartStreamRequest.ProtoReflect.Descriptor instead.
+func (*StartStreamRequest) Descriptor() ([]byte, []int) {
+	return file_tinypay_api_v1_api_proto_rawDescGZIP(), []int{32}
+}
+
+func (x *StartStreamRequest) GetChannelId() string {
+	if x != nil {
+		return x.ChannelId
+	}
+	return ""
+}
+
+func (x *StartStreamRequest) GetPeer() string {
+	if x != nil {
+		return x.Peer
+	}
+	return ""
+}
+
+func (x *StartStreamRequest) GetAsset() string {
+	if x != nil {
+		return x.Asset
+	}
+	return ""
+}
+
+func (x *StartStreamRequest) GetRate() string {
+	if x != nil {
+		return x.Rate
+	}
+	return ""
+}
+
+func (x *StartStreamRequest) GetTickMs() uint64 {
+	if x != nil {
+		return x.TickMs
+	}
+	return 0
+}
+
+func (x *StartStreamRequest) GetBudget() string {
+	if x != nil {
+		return x.Budget
+	}
+	return ""
+}
+
+func (x *StartStreamRequest) GetDurationSeconds() uint64 {
+	if x != nil {
+		return x.DurationSeconds
+	}
+	return 0
+}
+
+func (x *StartStreamRequest) GetItemId() string {
+	if x != nil {
+		return x.ItemId
+	}
+	return ""
+}
+
+func (x *StartStreamRequest) GetAutoTopup() string {
+	if x != nil {
+		return x.AutoTopup
+	}
+	return ""
+}
+
+type Stream struct {
+	state     protoimpl.MessageState `protogen:"open.v1"`
+	Id        string                 `protobuf:"bytes,1,opt,name=id,proto3" json:"id,omitempty"`
+	ChannelId string                 `protobuf:"bytes,2,opt,name=channel_id,json=channelId,proto3" json:"channel_id,omitempty"`
+	Peer      string                 `protobuf:"bytes,3,opt,name=peer,proto3" json:"peer,omitempty"`
+	// "outgoing" or "incoming".
+	Direction string `protobuf:"bytes,4,opt,name=direction,proto3" json:"direction,omitempty"`
+	Rate      string `protobuf:"bytes,5,opt,name=rate,proto3" json:"rate,omitempty"`
+	TickMs    uint64 `protobuf:"varint,6,opt,name=tick_ms,json=tickMs,proto3" json:"tick_ms,omitempty"`
+	Budget    string `protobuf:"bytes,7,opt,name=budget,proto3" json:"budget,omitempty"`
+	// Unix seconds; 0 when there is no end time.
+	EndUnix uint64 `protobuf:"varint,8,opt,name=end_unix,json=endUnix,proto3" json:"end_unix,omitempty"`
+	// Paid (or received) so far, base units.
+	Paid  string `protobuf:"bytes,9,opt,name=paid,proto3" json:"paid,omitempty"`
+	Ticks uint64 `protobuf:"varint,10,opt,name=ticks,proto3" json:"ticks,omitempty"`
+	// live (paying on time), stalled (a payment is overdue), or ended.
+	Status string `protobuf:"bytes,11,opt,name=status,proto3" json:"status,omitempty"`
+	// For ended streams: budget, end time, balance, stopped by payer,
+	// stopped by payee, channel closed, restart.
+	EndReason           string `protobuf:"bytes,12,opt,name=end_reason,json=endReason,proto3" json:"end_reason,omitempty"`
+	StartedUnixNano     int64  `protobuf:"varint,13,opt,name=started_unix_nano,json=startedUnixNano,proto3" json:"started_unix_nano,omitempty"`
+	LastPaymentUnixNano int64  `protobuf:"varint,14,opt,name=last_payment_unix_nano,json=lastPaymentUnixNano,proto3" json:"last_payment_unix_nano,omitempty"`
+	ItemId              string `protobuf:"bytes,15,opt,name=item_id,json=itemId,proto3" json:"item_id,omitempty"`
+	Asset               *Asset `protobuf:"bytes,16,opt,name=asset,proto3" json:"asset,omitempty"`
+	unknownFields       protoimpl.UnknownFields
+	sizeCache           protoimpl.SizeCache
+}
+
+func (x *Stream) Reset() {
+	*x = Stream{}
+	mi := &file_tinypay_api_v1_api_proto_msgTypes[33]
+	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+	ms.StoreMessageInfo(mi)
+}
+
+func (x *Stream) String() string {
+	return protoimpl.X.MessageStringOf(x)
+}
+
+func (*Stream) ProtoMessage() {}
+
+func (x *Stream) ProtoReflect() protoreflect.Message {
+	mi := &file_tinypay_api_v1_api_proto_msgTypes[33]
+	if x != nil {
+		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+		if ms.LoadMessageInfo() == nil {
+			ms.StoreMessageInfo(mi)
+		}
+		return ms
+	}
+	return mi.MessageOf(x)
+}
+
+// Deprecated: Use Stream.ProtoReflect.Descriptor instead.
+func (*Stream) Descriptor() ([]byte, []int) {
+	return file_tinypay_api_v1_api_proto_rawDescGZIP(), []int{33}
+}
+
+func (x *Stream) GetId() string {
+	if x != nil {
+		return x.Id
+	}
+	return ""
+}
+
+func (x *Stream) GetChannelId() string {
+	if x != nil {
+		return x.ChannelId
+	}
+	return ""
+}
+
+func (x *Stream) GetPeer() string {
+	if x != nil {
+		return x.Peer
+	}
+	return ""
+}
+
+func (x *Stream) GetDirection() string {
+	if x != nil {
+		return x.Direction
+	}
+	return ""
+}
+
+func (x *Stream) GetRate() string {
+	if x != nil {
+		return x.Rate
+	}
+	return ""
+}
+
+func (x *Stream) GetTickMs() uint64 {
+	if x != nil {
+		return x.TickMs
+	}
+	return 0
+}
+
+func (x *Stream) GetBudget() string {
+	if x != nil {
+		return x.Budget
+	}
+	return ""
+}
+
+func (x *Stream) GetEndUnix() uint64 {
+	if x != nil {
+		return x.EndUnix
+	}
+	return 0
+}
+
+func (x *Stream) GetPaid() string {
+	if x != nil {
+		return x.Paid
+	}
+	return ""
+}
+
+func (x *Stream) GetTicks() uint64 {
+	if x != nil {
+		return x.Ticks
+	}
+	return 0
+}
+
+func (x *Stream) GetStatus() string {
+	if x != nil {
+		return x.Status
+	}
+	return ""
+}
+
+func (x *Stream) GetEndReason() string {
+	if x != nil {
+		return x.EndReason
+	}
+	return ""
+}
+
+func (x *Stream) GetStartedUnixNano() int64 {
+	if x != nil {
+		return x.StartedUnixNano
+	}
+	return 0
+}
+
+func (x *Stream) GetLastPaymentUnixNano() int64 {
+	if x != nil {
+		return x.LastPaymentUnixNano
+	}
+	return 0
+}
+
+func (x *Stream) GetItemId() string {
+	if x != nil {
+		return x.ItemId
+	}
+	return ""
+}
+
+func (x *Stream) GetAsset() *Asset {
+	if x != nil {
+		return x.Asset
+	}
+	return nil
+}
+
+type StopStreamRequest struct {
+	state         protoimpl.MessageState `protogen:"open.v1"`
+	StreamId      string                 `protobuf:"bytes,1,opt,name=stream_id,json=streamId,proto3" json:"stream_id,omitempty"`
+	unknownFields protoimpl.UnknownFields
+	sizeCache     protoimpl.SizeCache
+}
+
+func (x *StopStreamRequest) Reset() {
+	*x = StopStreamRequest{}
+	mi := &file_tinypay_api_v1_api_proto_msgTypes[34]
+	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+	ms.StoreMessageInfo(mi)
+}
+
+func (x *StopStreamRequest) String() string {
+	return protoimpl.X.MessageStringOf(x)
+}
+
+func (*StopStreamRequest) ProtoMessage() {}
+
+func (x *StopStreamRequest) ProtoReflect() protoreflect.Message {
+	mi := &file_tinypay_api_v1_api_proto_msgTypes[34]
+	if x != nil {
+		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+		if ms.LoadMessageInfo() == nil {
+			ms.StoreMessageInfo(mi)
+		}
+		return ms
+	}
+	return mi.MessageOf(x)
+}
+
+// Deprecated: Use StopStreamRequest.ProtoReflect.Descriptor instead.
+func (*StopStreamRequest) Descriptor() ([]byte, []int) {
+	return file_tinypay_api_v1_api_proto_rawDescGZIP(), []int{34}
+}
+
+func (x *StopStreamRequest) GetStreamId() string {
+	if x != nil {
+		return x.StreamId
+	}
+	return ""
+}
+
+type ListStreamsRequest struct {
+	state protoimpl.MessageState `protogen:"open.v1"`
+	// Include ended streams.
+	All           bool `protobuf:"varint,1,opt,name=all,proto3" json:"all,omitempty"`
+	unknownFields protoimpl.UnknownFields
+	sizeCache     protoimpl.SizeCache
+}
+
+func (x *ListStreamsRequest) Reset() {
+	*x = ListStreamsRequest{}
+	mi := &file_tinypay_api_v1_api_proto_msgTypes[35]
+	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+	ms.StoreMessageInfo(mi)
+}
+
+func (x *ListStreamsRequest) String() string {
+	return protoimpl.X.MessageStringOf(x)
+}
+
+func (*ListStreamsRequest) ProtoMessage() {}
+
+func (x *ListStreamsRequest) ProtoReflect() protoreflect.Message {
+	mi := &file_tinypay_api_v1_api_proto_msgTypes[35]
+	if x != nil {
+		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+		if ms.LoadMessageInfo() == nil {
+			ms.StoreMessageInfo(mi)
+		}
+		return ms
+	}
+	return mi.MessageOf(x)
+}
+
+// Deprecated: Use ListStreamsRequest.ProtoReflect.Descriptor instead.
+func (*ListStreamsRequest) Descriptor() ([]byte, []int) {
+	return file_tinypay_api_v1_api_proto_rawDescGZIP(), []int{35}
+}
+
+func (x *ListStreamsRequest) GetAll() bool {
+	if x != nil {
+		return x.All
+	}
+	return false
+}
+
+type ListStreamsResponse struct {
+	state         protoimpl.MessageState `protogen:"open.v1"`
+	Streams       []*Stream              `protobuf:"bytes,1,rep,name=streams,proto3" json:"streams,omitempty"`
+	unknownFields protoimpl.UnknownFields
+	sizeCache     protoimpl.SizeCache
+}
+
+func (x *ListStreamsResponse) Reset() {
+	*x = ListStreamsResponse{}
+	mi := &file_tinypay_api_v1_api_proto_msgTypes[36]
+	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+	ms.StoreMessageInfo(mi)
+}
+
+func (x *ListStreamsResponse) String() string {
+	return protoimpl.X.MessageStringOf(x)
+}
+
+func (*ListStreamsResponse) ProtoMessage() {}
+
+func (x *ListStreamsResponse) ProtoReflect() protoreflect.Message {
+	mi := &file_tinypay_api_v1_api_proto_msgTypes[36]
+	if x != nil {
+		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+		if ms.LoadMessageInfo() == nil {
+			ms.StoreMessageInfo(mi)
+		}
+		return ms
+	}
+	return mi.MessageOf(x)
+}
+
+// Deprecated: Use ListStreamsResponse.ProtoReflect.Descriptor instead.
+func (*ListStreamsResponse) Descriptor() ([]byte, []int) {
+	return file_tinypay_api_v1_api_proto_rawDescGZIP(), []int{36}
+}
+
+func (x *ListStreamsResponse) GetStreams() []*Stream {
+	if x != nil {
+		return x.Streams
+	}
+	return nil
+}
+
+type GetStreamRequest struct {
+	state         protoimpl.MessageState `protogen:"open.v1"`
+	StreamId      string                 `protobuf:"bytes,1,opt,name=stream_id,json=streamId,proto3" json:"stream_id,omitempty"`
+	unknownFields protoimpl.UnknownFields
+	sizeCache     protoimpl.SizeCache
+}
+
+func (x *GetStreamRequest) Reset() {
+	*x = GetStreamRequest{}
+	mi := &file_tinypay_api_v1_api_proto_msgTypes[37]
+	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+	ms.StoreMessageInfo(mi)
+}
+
+func (x *GetStreamRequest) String() string {
+	return protoimpl.X.MessageStringOf(x)
+}
+
+func (*GetStreamRequest) ProtoMessage() {}
+
+func (x *GetStreamRequest) ProtoReflect() protoreflect.Message {
+	mi := &file_tinypay_api_v1_api_proto_msgTypes[37]
+	if x != nil {
+		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+		if ms.LoadMessageInfo() == nil {
+			ms.StoreMessageInfo(mi)
+		}
+		return ms
+	}
+	return mi.MessageOf(x)
+}
+
+// Deprecated: Use GetStreamRequest.ProtoReflect.Descriptor instead.
+func (*GetStreamRequest) Descriptor() ([]byte, []int) {
+	return file_tinypay_api_v1_api_proto_rawDescGZIP(), []int{37}
+}
+
+func (x *GetStreamRequest) GetStreamId() string {
+	if x != nil {
+		return x.StreamId
+	}
+	return ""
+}
+
+type RevenueRequest struct {
+	state protoimpl.MessageState `protogen:"open.v1"`
+	// Unix nanoseconds; 0 means from the beginning / until now.
+	FromUnixNano int64 `protobuf:"varint,1,opt,name=from_unix_nano,json=fromUnixNano,proto3" json:"from_unix_nano,omitempty"`
+	ToUnixNano   int64 `protobuf:"varint,2,opt,name=to_unix_nano,json=toUnixNano,proto3" json:"to_unix_nano,omitempty"`
+	// "channel", "stream", "item" or "peer" (default "channel").
+	GroupBy       string `protobuf:"bytes,3,opt,name=group_by,json=groupBy,proto3" json:"group_by,omitempty"`
+	unknownFields protoimpl.UnknownFields
+	sizeCache     protoimpl.SizeCache
+}
+
+func (x *RevenueRequest) Reset() {
+	*x = RevenueRequest{}
+	mi := &file_tinypay_api_v1_api_proto_msgTypes[38]
+	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+	ms.StoreMessageInfo(mi)
+}
+
+func (x *RevenueRequest) String() string {
+	return protoimpl.X.MessageStringOf(x)
+}
+
+func (*RevenueRequest) ProtoMessage() {}
+
+func (x *RevenueRequest) ProtoReflect() protoreflect.Message {
+	mi := &file_tinypay_api_v1_api_proto_msgTypes[38]
+	if x != nil {
+		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+		if ms.LoadMessageInfo() == nil {
+			ms.StoreMessageInfo(mi)
+		}
+		return ms
+	}
+	return mi.MessageOf(x)
+}
+
+// Deprecated: Use RevenueRequest.ProtoReflect.Descriptor instead.
+func (*RevenueRequest) Descriptor() ([]byte, []int) {
+	return file_tinypay_api_v1_api_proto_rawDescGZIP(), []int{38}
+}
+
+func (x *RevenueRequest) GetFromUnixNano() int64 {
+	if x != nil {
+		return x.FromUnixNano
+	}
+	return 0
+}
+
+func (x *RevenueRequest) GetToUnixNano() int64 {
+	if x != nil {
+		return x.ToUnixNano
+	}
+	return 0
+}
+
+func (x *RevenueRequest) GetGroupBy() string {
+	if x != nil {
+		return x.GroupBy
+	}
+	return ""
+}
+
+type RevenueRow struct {
+	state         protoimpl.MessageState `protogen:"open.v1"`
+	Key           string                 `protobuf:"bytes,1,opt,name=key,proto3" json:"key,omitempty"`
+	Asset         *Asset                 `protobuf:"bytes,2,opt,name=asset,proto3" json:"asset,omitempty"`
+	Payments      uint64                 `protobuf:"varint,3,opt,name=payments,proto3" json:"payments,omitempty"`
+	Amount        string                 `protobuf:"bytes,4,opt,name=amount,proto3" json:"amount,omitempty"`
+	unknownFields protoimpl.UnknownFields
+	sizeCache     protoimpl.SizeCache
+}
+
+func (x *RevenueRow) Reset() {
+	*x = RevenueRow{}
+	mi := &file_tinypay_api_v1_api_proto_msgTypes[39]
+	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+	ms.StoreMessageInfo(mi)
+}
+
+func (x *RevenueRow) String() string {
+	return protoimpl.X.MessageStringOf(x)
+}
+
+func (*RevenueRow) ProtoMessage() {}
+
+func (x *RevenueRow) ProtoReflect() protoreflect.Message {
+	mi := &file_tinypay_api_v1_api_proto_msgTypes[39]
+	if x != nil {
+		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+		if ms.LoadMessageInfo() == nil {
+			ms.StoreMessageInfo(mi)
+		}
+		return ms
+	}
+	return mi.MessageOf(x)
+}
+
+// Deprecated: Use RevenueRow.ProtoReflect.Descriptor instead.
+func (*RevenueRow) Descriptor() ([]byte, []int) {
+	return file_tinypay_api_v1_api_proto_rawDescGZIP(), []int{39}
+}
+
+func (x *RevenueRow) GetKey() string {
+	if x != nil {
+		return x.Key
+	}
+	return ""
+}
+
+func (x *RevenueRow) GetAsset() *Asset {
+	if x != nil {
+		return x.Asset
+	}
+	return nil
+}
+
+func (x *RevenueRow) GetPayments() uint64 {
+	if x != nil {
+		return x.Payments
+	}
+	return 0
+}
+
+func (x *RevenueRow) GetAmount() string {
+	if x != nil {
+		return x.Amount
+	}
+	return ""
+}
+
+type RevenueResponse struct {
+	state         protoimpl.MessageState `protogen:"open.v1"`
+	Rows          []*RevenueRow          `protobuf:"bytes,1,rep,name=rows,proto3" json:"rows,omitempty"`
+	unknownFields protoimpl.UnknownFields
+	sizeCache     protoimpl.SizeCache
+}
+
+func (x *RevenueResponse) Reset() {
+	*x = RevenueResponse{}
+	mi := &file_tinypay_api_v1_api_proto_msgTypes[40]
+	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+	ms.StoreMessageInfo(mi)
+}
+
+func (x *RevenueResponse) String() string {
+	return protoimpl.X.MessageStringOf(x)
+}
+
+func (*RevenueResponse) ProtoMessage() {}
+
+func (x *RevenueResponse) ProtoReflect() protoreflect.Message {
+	mi := &file_tinypay_api_v1_api_proto_msgTypes[40]
+	if x != nil {
+		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+		if ms.LoadMessageInfo() == nil {
+			ms.StoreMessageInfo(mi)
+		}
+		return ms
+	}
+	return mi.MessageOf(x)
+}
+
+// Deprecated: Use RevenueResponse.ProtoReflect.Descriptor instead.
+func (*RevenueResponse) Descriptor() ([]byte, []int) {
+	return file_tinypay_api_v1_api_proto_rawDescGZIP(), []int{40}
+}
+
+func (x *RevenueResponse) GetRows() []*RevenueRow {
+	if x != nil {
+		return x.Rows
+	}
+	return nil
+}
+
+// TokenPolicy limits what an app token may pay. An app token may only pay
+// (Pay, PayStream, StartStream, StopStream of its own streams) and read the
+// node's info; everything else needs the node's admin token.
+type TokenPolicy struct {
+	state protoimpl.MessageState `protogen:"open.v1"`
+	// Symbol or token address of the only asset it may pay in.
+	Asset string `protobuf:"bytes,1,opt,name=asset,proto3" json:"asset,omitempty"`
+	// At most this much (base units) per period, over all payees.
+	Limit string `protobuf:"bytes,2,opt,name=limit,proto3" json:"limit,omitempty"`
+	// Length of a period in seconds (periods start at multiples of it).
+	PeriodSeconds uint64 `protobuf:"varint,3,opt,name=period_seconds,json=periodSeconds,proto3" json:"period_seconds,omitempty"`
+	// If any: the only payees allowed, each with its own limit per period
+	// (empty limit: only the overall limit applies).
+	Payees        []*PayeeLimit `protobuf:"bytes,4,rep,name=payees,proto3" json:"payees,omitempty"`
+	unknownFields protoimpl.UnknownFields
+	sizeCache     protoimpl.SizeCache
+}
+
+func (x *TokenPolicy) Reset() {
+	*x = TokenPolicy{}
+	mi := &file_tinypay_api_v1_api_proto_msgTypes[41]
+	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+	ms.StoreMessageInfo(mi)
+}
+
+func (x *TokenPolicy) String() string {
+	return protoimpl.X.MessageStringOf(x)
+}
+
+func (*TokenPolicy) ProtoMessage() {}
+
+func (x *TokenPolicy) ProtoReflect() protoreflect.Message {
+	mi := &file_tinypay_api_v1_api_proto_msgTypes[41]
+	if x != nil {
+		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+		if ms.LoadMessageInfo() == nil {
+			ms.StoreMessageInfo(mi)
+		}
+		return ms
+	}
+	return mi.MessageOf(x)
+}
+
+// Deprecated: Use TokenPolicy.ProtoReflect.Descriptor instead.
+func (*TokenPolicy) Descriptor() ([]byte, []int) {
+	return file_tinypay_api_v1_api_proto_rawDescGZIP(), []int{41}
+}
+
+func (x *TokenPolicy) GetAsset() string {
+	if x != nil {
+		return x.Asset
+	}
+	return ""
+}
+
+func (x *TokenPolicy) GetLimit() string {
+	if x != nil {
+		return x.Limit
+	}
+	return ""
+}
+
+func (x *TokenPolicy) GetPeriodSeconds() uint64 {
+	if x != nil {
+		return x.PeriodSeconds
+	}
+	return 0
+}
+
+func (x *TokenPolicy) GetPayees() []*PayeeLimit {
+	if x != nil {
+		return x.Payees
+	}
+	return nil
+}
+
+type PayeeLimit struct {
+	state         protoimpl.MessageState `protogen:"open.v1"`
+	Payee         string                 `protobuf:"bytes,1,opt,name=payee,proto3" json:"payee,omitempty"`
+	Limit         string                 `protobuf:"bytes,2,opt,name=limit,proto3" json:"limit,omitempty"`
+	unknownFields protoimpl.UnknownFields
+	sizeCache     protoimpl.SizeCache
+}
+
+func (x *PayeeLimit) Reset() {
+	*x = PayeeLimit{}
+	mi := &file_tinypay_api_v1_api_proto_msgTypes[42]
+	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+	ms.StoreMessageInfo(mi)
+}
+
+func (x *PayeeLimit) String() string {
+	return protoimpl.X.MessageStringOf(x)
+}
+
+func (*PayeeLimit) ProtoMessage() {}
+
+func (x *PayeeLimit) ProtoReflect() protoreflect.Message {
+	mi := &file_tinypay_api_v1_api_proto_msgTypes[42]
+	if x != nil {
+		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+		if ms.LoadMessageInfo() == nil {
+			ms.StoreMessageInfo(mi)
+		}
+		return ms
+	}
+	return mi.MessageOf(x)
+}
+
+// Deprecated: Use PayeeLimit.ProtoReflect.Descriptor instead.
+func (*PayeeLimit) Descriptor() ([]byte, []int) {
+	return file_tinypay_api_v1_api_proto_rawDescGZIP(), []int{42}
+}
+
+func (x *PayeeLimit) GetPayee() string {
+	if x != nil {
+		return x.Payee
+	}
+	return ""
+}
+
+func (x *PayeeLimit) GetLimit() string {
+	if x != nil {
+		return x.Limit
+	}
+	return ""
+}
+
+type CreateTokenRequest struct {
+	state         protoimpl.MessageState `protogen:"open.v1"`
+	Name          string                 `protobuf:"bytes,1,opt,name=name,proto3" json:"name,omitempty"`
+	Policy        *TokenPolicy           `protobuf:"bytes,2,opt,name=policy,proto3" json:"policy,omitempty"`
+	unknownFields protoimpl.UnknownFields
+	sizeCache     protoimpl.SizeCache
+}
+
+func (x *CreateTokenRequest) Reset() {
+	*x = CreateTokenRequest{}
+	mi := &file_tinypay_api_v1_api_proto_msgTypes[43]
+	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+	ms.StoreMessageInfo(mi)
+}
+
+func (x *CreateTokenRequest) String() string {
+	return protoimpl.X.MessageStringOf(x)
+}
+
+func (*CreateTokenRequest) ProtoMessage() {}
+
+func (x *CreateTokenRequest) ProtoReflect() protoreflect.Message {
+	mi := &file_tinypay_api_v1_api_proto_msgTypes[43]
+	if x != nil {
+		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+		if ms.LoadMessageInfo() == nil {
+			ms.StoreMessageInfo(mi)
+		}
+		return ms
+	}
+	return mi.MessageOf(x)
+}
+
+// Deprecated: Use CreateTokenRequest.ProtoReflect.Descriptor instead.
+func (*CreateTokenRequest) Descriptor() ([]byte, []int) {
+	return file_tinypay_api_v1_api_proto_rawDescGZIP(), []int{43}
+}
+
+func (x *CreateTokenRequest) GetName() string {
+	if x != nil {
+		return x.Name
+	}
+	return ""
+}
+
+func (x *CreateTokenRequest) GetPolicy() *TokenPolicy {
+	if x != nil {
+		return x.Policy
+	}
+	return nil
+}
+
+type CreateTokenResponse struct {
+	state protoimpl.MessageState `protogen:"open.v1"`
+	Token *AppToken              `protobuf:"bytes,1,opt,name=token,proto3" json:"token,omitempty"`
+	// The secret to give the app; it is shown only once.
+	Secret        string `protobuf:"bytes,2,opt,name=secret,proto3" json:"secret,omitempty"`
+	unknownFields protoimpl.UnknownFields
+	sizeCache     protoimpl.SizeCache
+}
+
+func (x *CreateTokenResponse) Reset() {
+	*x = CreateTokenResponse{}
+	mi := &file_tinypay_api_v1_api_proto_msgTypes[44]
+	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+	ms.StoreMessageInfo(mi)
+}
+
+func (x *CreateTokenResponse) String() string {
+	return protoimpl.X.MessageStringOf(x)
+}
+
+func (*CreateTokenResponse) ProtoMessage() {}
+
+func (x *CreateTokenResponse) ProtoReflect() protoreflect.Message {
+	mi := &file_tinypay_api_v1_api_proto_msgTypes[44]
+	if x != nil {
+		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+		if ms.LoadMessageInfo() == nil {
+			ms.StoreMessageInfo(mi)
+		}
+		return ms
+	}
+	return mi.MessageOf(x)
+}
+
+// Deprecated: Use CreateTokenResponse.ProtoReflect.Descriptor instead.
+func (*CreateTokenResponse) Descriptor() ([]byte, []int) {
+	return file_tinypay_api_v1_api_proto_rawDescGZIP(), []int{44}
+}
+
+func (x *CreateTokenResponse) GetToken() *AppToken {
+	if x != nil {
+		return x.Token
+	}
+	return nil
+}
+
+func (x *CreateTokenResponse) GetSecret() string {
+	if x != nil {
+		return x.Secret
+	}
+	return ""
+}
+
+type AppToken struct {
+	state  protoimpl.MessageState `protogen:"open.v1"`
+	Id     string                 `protobuf:"bytes,1,opt,name=id,proto3" json:"id,omitempty"`
+	Name   string                 `protobuf:"bytes,2,opt,name=name,proto3" json:"name,omitempty"`
+	Policy *TokenPolicy           `protobuf:"bytes,3,opt,name=policy,proto3" json:"policy,omitempty"`
+	// Spent in the current period, base units.
+	Spent           string `protobuf:"bytes,4,opt,name=spent,proto3" json:"spent,omitempty"`
+	CreatedUnixNano int64  `protobuf:"varint,5,opt,name=created_unix_nano,json=createdUnixNano,proto3" json:"created_unix_nano,omitempty"`
+	Revoked         bool   `protobuf:"varint,6,opt,name=revoked,proto3" json:"revoked,omitempty"`
+	unknownFields   protoimpl.UnknownFields
+	sizeCache       protoimpl.SizeCache
+}
+
+func (x *AppToken) Reset() {
+	*x = AppToken{}
+	mi := &file_tinypay_api_v1_api_proto_msgTypes[45]
+	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+	ms.StoreMessageInfo(mi)
+}
+
+func (x *AppToken) String() string {
+	return protoimpl.X.MessageStringOf(x)
+}
+
+func (*AppToken) ProtoMessage() {}
+
+func (x *AppToken) ProtoReflect() protoreflect.Message {
+	mi := &file_tinypay_api_v1_api_proto_msgTypes[45]
+	if x != nil {
+		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+		if ms.LoadMessageInfo() == nil {
+			ms.StoreMessageInfo(mi)
+		}
+		return ms
+	}
+	return mi.MessageOf(x)
+}
+
+// Deprecated: Use AppToken.ProtoReflect.Descriptor instead.
+func (*AppToken) Descriptor() ([]byte, []int) {
+	return file_tinypay_api_v1_api_proto_rawDescGZIP(), []int{45}
+}
+
+func (x *AppToken) GetId() string {
+	if x != nil {
+		return x.Id
+	}
+	return ""
+}
+
+func (x *AppToken) GetName() string {
+	if x != nil {
+		return x.Name
+	}
+	return ""
+}
+
+func (x *AppToken) GetPolicy() *TokenPolicy {
+	if x != nil {
+		return x.Policy
+	}
+	return nil
+}
+
+func (x *AppToken) GetSpent() string {
+	if x != nil {
+		return x.Spent
+	}
+	return ""
+}
+
+func (x *AppToken) GetCreatedUnixNano() int64 {
+	if x != nil {
+		return x.CreatedUnixNano
+	}
+	return 0
+}
+
+func (x *AppToken) GetRevoked() bool {
+	if x != nil {
+		return x.Revoked
+	}
+	return false
+}
+
+type ListTokensRequest struct {
+	state         protoimpl.MessageState `protogen:"open.v1"`
+	unknownFields protoimpl.UnknownFields
+	sizeCache     protoimpl.SizeCache
+}
+
+func (x *ListTokensRequest) Reset() {
+	*x = ListTokensRequest{}
+	mi := &file_tinypay_api_v1_api_proto_msgTypes[46]
+	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+	ms.StoreMessageInfo(mi)
+}
+
+func (x *ListTokensRequest) String() string {
+	return protoimpl.X.MessageStringOf(x)
+}
+
+func (*ListTokensRequest) ProtoMessage() {}
+
+func (x *ListTokensRequest) ProtoReflect() protoreflect.Message {
+	mi := &file_tinypay_api_v1_api_proto_msgTypes[46]
+	if x != nil {
+		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+		if ms.LoadMessageInfo() == nil {
+			ms.StoreMessageInfo(mi)
+		}
+		return ms
+	}
+	return mi.MessageOf(x)
+}
+
+// Deprecated: Use ListTokensRequest.ProtoReflect.Descriptor instead.
+func (*ListTokensRequest) Descriptor() ([]byte, []int) {
+	return file_tinypay_api_v1_api_proto_rawDescGZIP(), []int{46}
+}
+
+type ListTokensResponse struct {
+	state         protoimpl.MessageState `protogen:"open.v1"`
+	Tokens        []*AppToken            `protobuf:"bytes,1,rep,name=tokens,proto3" json:"tokens,omitempty"`
+	unknownFields protoimpl.UnknownFields
+	sizeCache     protoimpl.SizeCache
+}
+
+func (x *ListTokensResponse) Reset() {
+	*x = ListTokensResponse{}
+	mi := &file_tinypay_api_v1_api_proto_msgTypes[47]
+	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+	ms.StoreMessageInfo(mi)
+}
+
+func (x *ListTokensResponse) String() string {
+	return protoimpl.X.MessageStringOf(x)
+}
+
+func (*ListTokensResponse) ProtoMessage() {}
+
+func (x *ListTokensResponse) ProtoReflect() protoreflect.Message {
+	mi := &file_tinypay_api_v1_api_proto_msgTypes[47]
+	if x != nil {
+		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+		if ms.LoadMessageInfo() == nil {
+			ms.StoreMessageInfo(mi)
+		}
+		return ms
+	}
+	return mi.MessageOf(x)
+}
+
+// Deprecated: Use ListTokensResponse.ProtoReflect.Descriptor instead.
+func (*ListTokensResponse) Descriptor() ([]byte, []int) {
+	return file_tinypay_api_v1_api_proto_rawDescGZIP(), []int{47}
+}
+
+func (x *ListTokensResponse) GetTokens() []*AppToken {
+	if x != nil {
+		return x.Tokens
+	}
+	return nil
+}
+
+type RevokeTokenRequest struct {
+	state         protoimpl.MessageState `protogen:"open.v1"`
+	Id            string                 `protobuf:"bytes,1,opt,name=id,proto3" json:"id,omitempty"`
+	unknownFields protoimpl.UnknownFields
+	sizeCache     protoimpl.SizeCache
+}
+
+func (x *RevokeTokenRequest) Reset() {
+	*x = RevokeTokenRequest{}
+	mi := &file_tinypay_api_v1_api_proto_msgTypes[48]
+	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+	ms.StoreMessageInfo(mi)
+}
+
+func (x *RevokeTokenRequest) String() string {
+	return protoimpl.X.MessageStringOf(x)
+}
+
+func (*RevokeTokenRequest) ProtoMessage() {}
+
+func (x *RevokeTokenRequest) ProtoReflect() protoreflect.Message {
+	mi := &file_tinypay_api_v1_api_proto_msgTypes[48]
+	if x != nil {
+		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+		if ms.LoadMessageInfo() == nil {
+			ms.StoreMessageInfo(mi)
+		}
+		return ms
+	}
+	return mi.MessageOf(x)
+}
+
+// Deprecated: Use RevokeTokenRequest.ProtoReflect.Descriptor instead.
+func (*RevokeTokenRequest) Descriptor() ([]byte, []int) {
+	return file_tinypay_api_v1_api_proto_rawDescGZIP(), []int{48}
+}
+
+func (x *RevokeTokenRequest) GetId() string {
+	if x != nil {
+		return x.Id
+	}
+	return ""
+}
 
 var File_tinypay_api_v1_api_proto protoreflect.FileDescriptor
 
@@ -1945,7 +3484,7 @@ const file_tinypay_api_v1_api_proto_rawDesc = "" +
 	"channel_id\x18\x01 \x01(\tR\tchannelId\".\n" +
 	"\rSettleRequest\x12\x1d\n" +
 	"\n" +
-	"channel_id\x18\x01 \x01(\tR\tchannelId\"\xc3\x01\n" +
+	"channel_id\x18\x01 \x01(\tR\tchannelId\"\x8a\x02\n" +
 	"\n" +
 	"PayRequest\x12\x1d\n" +
 	"\n" +
@@ -1955,7 +3494,43 @@ const file_tinypay_api_v1_api_proto_rawDesc = "" +
 	"\x06amount\x18\x04 \x01(\tR\x06amount\x12'\n" +
 	"\x0fidempotency_key\x18\x05 \x01(\tR\x0eidempotencyKey\x12\x17\n" +
 	"\aitem_id\x18\x06 \x01(\tR\x06itemId\x12\x12\n" +
-	"\x04memo\x18\a \x01(\tR\x04memo\"\xfb\x02\n" +
+	"\x04memo\x18\a \x01(\tR\x04memo\x12\x18\n" +
+	"\areceipt\x18\b \x01(\bR\areceipt\x12+\n" +
+	"\x05offer\x18\t \x01(\v2\x15.tinypay.api.v1.OfferR\x05offer\"\xce\x02\n" +
+	"\aReceipt\x12\x19\n" +
+	"\bchain_id\x18\x01 \x01(\x04R\achainId\x12 \n" +
+	"\vadjudicator\x18\x02 \x01(\tR\vadjudicator\x12\x1d\n" +
+	"\n" +
+	"channel_id\x18\x03 \x01(\tR\tchannelId\x12\x1d\n" +
+	"\n" +
+	"payment_id\x18\x04 \x01(\tR\tpaymentId\x12\x14\n" +
+	"\x05payer\x18\x05 \x01(\tR\x05payer\x12\x14\n" +
+	"\x05payee\x18\x06 \x01(\tR\x05payee\x12\x16\n" +
+	"\x06amount\x18\a \x01(\tR\x06amount\x12\x1e\n" +
+	"\n" +
+	"cumulative\x18\b \x01(\tR\n" +
+	"cumulative\x12\x17\n" +
+	"\aitem_id\x18\t \x01(\tR\x06itemId\x12\x19\n" +
+	"\boffer_id\x18\n" +
+	" \x01(\tR\aofferId\x12\x12\n" +
+	"\x04time\x18\v \x01(\x04R\x04time\x12\x1c\n" +
+	"\tsignature\x18\f \x01(\tR\tsignature\"\xf0\x01\n" +
+	"\x05Offer\x12\x19\n" +
+	"\bchain_id\x18\x01 \x01(\x04R\achainId\x12 \n" +
+	"\vadjudicator\x18\x02 \x01(\tR\vadjudicator\x12\x19\n" +
+	"\boffer_id\x18\x03 \x01(\tR\aofferId\x12\x14\n" +
+	"\x05payee\x18\x04 \x01(\tR\x05payee\x12\x17\n" +
+	"\aitem_id\x18\x05 \x01(\tR\x06itemId\x12\x14\n" +
+	"\x05asset\x18\x06 \x01(\tR\x05asset\x12\x14\n" +
+	"\x05price\x18\a \x01(\tR\x05price\x12\x16\n" +
+	"\x06expiry\x18\b \x01(\x04R\x06expiry\x12\x1c\n" +
+	"\tsignature\x18\t \x01(\tR\tsignature\"z\n" +
+	"\x12CreateOfferRequest\x12\x17\n" +
+	"\aitem_id\x18\x01 \x01(\tR\x06itemId\x12\x14\n" +
+	"\x05asset\x18\x02 \x01(\tR\x05asset\x12\x14\n" +
+	"\x05price\x18\x03 \x01(\tR\x05price\x12\x1f\n" +
+	"\vttl_seconds\x18\x04 \x01(\x04R\n" +
+	"ttlSeconds\"\xe6\x03\n" +
 	"\aPayment\x12\x10\n" +
 	"\x03seq\x18\x01 \x01(\x04R\x03seq\x12\x0e\n" +
 	"\x02id\x18\x02 \x01(\tR\x02id\x12'\n" +
@@ -1974,7 +3549,10 @@ const file_tinypay_api_v1_api_proto_rawDesc = "" +
 	"\x04memo\x18\v \x01(\tR\x04memo\x12\x12\n" +
 	"\x04peer\x18\f \x01(\tR\x04peer\x12\x16\n" +
 	"\x06status\x18\r \x01(\tR\x06status\x12\x1b\n" +
-	"\tremote_id\x18\x0e \x01(\tR\bremoteId\"\x91\x01\n" +
+	"\tremote_id\x18\x0e \x01(\tR\bremoteId\x121\n" +
+	"\areceipt\x18\x0f \x01(\v2\x17.tinypay.api.v1.ReceiptR\areceipt\x12\x19\n" +
+	"\boffer_id\x18\x10 \x01(\tR\aofferId\x12\x1b\n" +
+	"\tstream_id\x18\x11 \x01(\tR\bstreamId\"\x91\x01\n" +
 	"\tPayResult\x12'\n" +
 	"\x0fidempotency_key\x18\x01 \x01(\tR\x0eidempotencyKey\x121\n" +
 	"\apayment\x18\x02 \x01(\v2\x17.tinypay.api.v1.PaymentR\apayment\x12\x12\n" +
@@ -1987,21 +3565,107 @@ const file_tinypay_api_v1_api_proto_rawDesc = "" +
 	"channel_id\x18\x03 \x01(\tR\tchannelId\"q\n" +
 	"\x14ListPaymentsResponse\x123\n" +
 	"\bpayments\x18\x01 \x03(\v2\x17.tinypay.api.v1.PaymentR\bpayments\x12$\n" +
-	"\x0enext_after_seq\x18\x02 \x01(\x04R\fnextAfterSeq\"5\n" +
+	"\x0enext_after_seq\x18\x02 \x01(\x04R\fnextAfterSeq\"K\n" +
 	"\x16SubscribeEventsRequest\x12\x1b\n" +
-	"\tafter_seq\x18\x01 \x01(\x04R\bafterSeq\"\x8c\x01\n" +
+	"\tafter_seq\x18\x01 \x01(\x04R\bafterSeq\x12\x14\n" +
+	"\x05kinds\x18\x02 \x03(\tR\x05kinds\"\x8c\x01\n" +
 	"\fChannelEvent\x12\x1d\n" +
 	"\n" +
 	"channel_id\x18\x01 \x01(\tR\tchannelId\x12\x12\n" +
 	"\x04kind\x18\x02 \x01(\tR\x04kind\x12\x16\n" +
 	"\x06detail\x18\x03 \x01(\tR\x06detail\x121\n" +
-	"\achannel\x18\x04 \x01(\v2\x17.tinypay.api.v1.ChannelR\achannel\"\xb7\x01\n" +
+	"\achannel\x18\x04 \x01(\v2\x17.tinypay.api.v1.ChannelR\achannel\"i\n" +
+	"\vStreamEvent\x12\x12\n" +
+	"\x04kind\x18\x01 \x01(\tR\x04kind\x12\x16\n" +
+	"\x06detail\x18\x02 \x01(\tR\x06detail\x12.\n" +
+	"\x06stream\x18\x03 \x01(\v2\x16.tinypay.api.v1.StreamR\x06stream\"\xee\x01\n" +
 	"\x05Event\x12\x10\n" +
 	"\x03seq\x18\x01 \x01(\x04R\x03seq\x12$\n" +
 	"\x0etime_unix_nano\x18\x02 \x01(\x03R\ftimeUnixNano\x123\n" +
 	"\apayment\x18\x03 \x01(\v2\x17.tinypay.api.v1.PaymentH\x00R\apayment\x128\n" +
-	"\achannel\x18\x04 \x01(\v2\x1c.tinypay.api.v1.ChannelEventH\x00R\achannelB\a\n" +
-	"\x05event2\xbb\t\n" +
+	"\achannel\x18\x04 \x01(\v2\x1c.tinypay.api.v1.ChannelEventH\x00R\achannel\x125\n" +
+	"\x06stream\x18\x05 \x01(\v2\x1b.tinypay.api.v1.StreamEventH\x00R\x06streamB\a\n" +
+	"\x05event\"\x85\x02\n" +
+	"\x12StartStreamRequest\x12\x1d\n" +
+	"\n" +
+	"channel_id\x18\x01 \x01(\tR\tchannelId\x12\x12\n" +
+	"\x04peer\x18\x02 \x01(\tR\x04peer\x12\x14\n" +
+	"\x05asset\x18\x03 \x01(\tR\x05asset\x12\x12\n" +
+	"\x04rate\x18\x04 \x01(\tR\x04rate\x12\x17\n" +
+	"\atick_ms\x18\x05 \x01(\x04R\x06tickMs\x12\x16\n" +
+	"\x06budget\x18\x06 \x01(\tR\x06budget\x12)\n" +
+	"\x10duration_seconds\x18\a \x01(\x04R\x0fdurationSeconds\x12\x17\n" +
+	"\aitem_id\x18\b \x01(\tR\x06itemId\x12\x1d\n" +
+	"\n" +
+	"auto_topup\x18\t \x01(\tR\tautoTopup\"\xd1\x03\n" +
+	"\x06Stream\x12\x0e\n" +
+	"\x02id\x18\x01 \x01(\tR\x02id\x12\x1d\n" +
+	"\n" +
+	"channel_id\x18\x02 \x01(\tR\tchannelId\x12\x12\n" +
+	"\x04peer\x18\x03 \x01(\tR\x04peer\x12\x1c\n" +
+	"\tdirection\x18\x04 \x01(\tR\tdirection\x12\x12\n" +
+	"\x04rate\x18\x05 \x01(\tR\x04rate\x12\x17\n" +
+	"\atick_ms\x18\x06 \x01(\x04R\x06tickMs\x12\x16\n" +
+	"\x06budget\x18\a \x01(\tR\x06budget\x12\x19\n" +
+	"\bend_unix\x18\b \x01(\x04R\aendUnix\x12\x12\n" +
+	"\x04paid\x18\t \x01(\tR\x04paid\x12\x14\n" +
+	"\x05ticks\x18\n" +
+	" \x01(\x04R\x05ticks\x12\x16\n" +
+	"\x06status\x18\v \x01(\tR\x06status\x12\x1d\n" +
+	"\n" +
+	"end_reason\x18\f \x01(\tR\tendReason\x12*\n" +
+	"\x11started_unix_nano\x18\r \x01(\x03R\x0fstartedUnixNano\x123\n" +
+	"\x16last_payment_unix_nano\x18\x0e \x01(\x03R\x13lastPaymentUnixNano\x12\x17\n" +
+	"\aitem_id\x18\x0f \x01(\tR\x06itemId\x12+\n" +
+	"\x05asset\x18\x10 \x01(\v2\x15.tinypay.api.v1.AssetR\x05asset\"0\n" +
+	"\x11StopStreamRequest\x12\x1b\n" +
+	"\tstream_id\x18\x01 \x01(\tR\bstreamId\"&\n" +
+	"\x12ListStreamsRequest\x12\x10\n" +
+	"\x03all\x18\x01 \x01(\bR\x03all\"G\n" +
+	"\x13ListStreamsResponse\x120\n" +
+	"\astreams\x18\x01 \x03(\v2\x16.tinypay.api.v1.StreamR\astreams\"/\n" +
+	"\x10GetStreamRequest\x12\x1b\n" +
+	"\tstream_id\x18\x01 \x01(\tR\bstreamId\"s\n" +
+	"\x0eRevenueRequest\x12$\n" +
+	"\x0efrom_unix_nano\x18\x01 \x01(\x03R\ffromUnixNano\x12 \n" +
+	"\fto_unix_nano\x18\x02 \x01(\x03R\n" +
+	"toUnixNano\x12\x19\n" +
+	"\bgroup_by\x18\x03 \x01(\tR\agroupBy\"\x7f\n" +
+	"\n" +
+	"RevenueRow\x12\x10\n" +
+	"\x03key\x18\x01 \x01(\tR\x03key\x12+\n" +
+	"\x05asset\x18\x02 \x01(\v2\x15.tinypay.api.v1.AssetR\x05asset\x12\x1a\n" +
+	"\bpayments\x18\x03 \x01(\x04R\bpayments\x12\x16\n" +
+	"\x06amount\x18\x04 \x01(\tR\x06amount\"A\n" +
+	"\x0fRevenueResponse\x12.\n" +
+	"\x04rows\x18\x01 \x03(\v2\x1a.tinypay.api.v1.RevenueRowR\x04rows\"\x94\x01\n" +
+	"\vTokenPolicy\x12\x14\n" +
+	"\x05asset\x18\x01 \x01(\tR\x05asset\x12\x14\n" +
+	"\x05limit\x18\x02 \x01(\tR\x05limit\x12%\n" +
+	"\x0eperiod_seconds\x18\x03 \x01(\x04R\rperiodSeconds\x122\n" +
+	"\x06payees\x18\x04 \x03(\v2\x1a.tinypay.api.v1.PayeeLimitR\x06payees\"8\n" +
+	"\n" +
+	"PayeeLimit\x12\x14\n" +
+	"\x05payee\x18\x01 \x01(\tR\x05payee\x12\x14\n" +
+	"\x05limit\x18\x02 \x01(\tR\x05limit\"]\n" +
+	"\x12CreateTokenRequest\x12\x12\n" +
+	"\x04name\x18\x01 \x01(\tR\x04name\x123\n" +
+	"\x06policy\x18\x02 \x01(\v2\x1b.tinypay.api.v1.TokenPolicyR\x06policy\"]\n" +
+	"\x13CreateTokenResponse\x12.\n" +
+	"\x05token\x18\x01 \x01(\v2\x18.tinypay.api.v1.AppTokenR\x05token\x12\x16\n" +
+	"\x06secret\x18\x02 \x01(\tR\x06secret\"\xbf\x01\n" +
+	"\bAppToken\x12\x0e\n" +
+	"\x02id\x18\x01 \x01(\tR\x02id\x12\x12\n" +
+	"\x04name\x18\x02 \x01(\tR\x04name\x123\n" +
+	"\x06policy\x18\x03 \x01(\v2\x1b.tinypay.api.v1.TokenPolicyR\x06policy\x12\x14\n" +
+	"\x05spent\x18\x04 \x01(\tR\x05spent\x12*\n" +
+	"\x11created_unix_nano\x18\x05 \x01(\x03R\x0fcreatedUnixNano\x12\x18\n" +
+	"\arevoked\x18\x06 \x01(\bR\arevoked\"\x13\n" +
+	"\x11ListTokensRequest\"F\n" +
+	"\x12ListTokensResponse\x120\n" +
+	"\x06tokens\x18\x01 \x03(\v2\x18.tinypay.api.v1.AppTokenR\x06tokens\"$\n" +
+	"\x12RevokeTokenRequest\x12\x0e\n" +
+	"\x02id\x18\x01 \x01(\tR\x02id2\xfe\x0e\n" +
 	"\x04Node\x12C\n" +
 	"\aGetInfo\x12\x1e.tinypay.api.v1.GetInfoRequest\x1a\x18.tinypay.api.v1.NodeInfo\x12K\n" +
 	"\vGetBalances\x12\".tinypay.api.v1.GetBalancesRequest\x1a\x18.tinypay.api.v1.Balances\x12G\n" +
@@ -2020,7 +3684,18 @@ const file_tinypay_api_v1_api_proto_rawDesc = "" +
 	"\x03Pay\x12\x1a.tinypay.api.v1.PayRequest\x1a\x17.tinypay.api.v1.Payment\x12F\n" +
 	"\tPayStream\x12\x1a.tinypay.api.v1.PayRequest\x1a\x19.tinypay.api.v1.PayResult(\x010\x01\x12Y\n" +
 	"\fListPayments\x12#.tinypay.api.v1.ListPaymentsRequest\x1a$.tinypay.api.v1.ListPaymentsResponse\x12R\n" +
-	"\x0fSubscribeEvents\x12&.tinypay.api.v1.SubscribeEventsRequest\x1a\x15.tinypay.api.v1.Event0\x01B7Z5github.com/tinypay/tinypay/proto/tinypay/api/v1;apiv1b\x06proto3"
+	"\x0fSubscribeEvents\x12&.tinypay.api.v1.SubscribeEventsRequest\x1a\x15.tinypay.api.v1.Event0\x01\x12H\n" +
+	"\vCreateOffer\x12\".tinypay.api.v1.CreateOfferRequest\x1a\x15.tinypay.api.v1.Offer\x12I\n" +
+	"\vStartStream\x12\".tinypay.api.v1.StartStreamRequest\x1a\x16.tinypay.api.v1.Stream\x12G\n" +
+	"\n" +
+	"StopStream\x12!.tinypay.api.v1.StopStreamRequest\x1a\x16.tinypay.api.v1.Stream\x12V\n" +
+	"\vListStreams\x12\".tinypay.api.v1.ListStreamsRequest\x1a#.tinypay.api.v1.ListStreamsResponse\x12E\n" +
+	"\tGetStream\x12 .tinypay.api.v1.GetStreamRequest\x1a\x16.tinypay.api.v1.Stream\x12J\n" +
+	"\aRevenue\x12\x1e.tinypay.api.v1.RevenueRequest\x1a\x1f.tinypay.api.v1.RevenueResponse\x12V\n" +
+	"\vCreateToken\x12\".tinypay.api.v1.CreateTokenRequest\x1a#.tinypay.api.v1.CreateTokenResponse\x12S\n" +
+	"\n" +
+	"ListTokens\x12!.tinypay.api.v1.ListTokensRequest\x1a\".tinypay.api.v1.ListTokensResponse\x12K\n" +
+	"\vRevokeToken\x12\".tinypay.api.v1.RevokeTokenRequest\x1a\x18.tinypay.api.v1.AppTokenB7Z5github.com/tinypay/tinypay/proto/tinypay/api/v1;apiv1b\x06proto3"
 
 var (
 	file_tinypay_api_v1_api_proto_rawDescOnce sync.Once
@@ -2034,7 +3709,7 @@ func file_tinypay_api_v1_api_proto_rawDescGZIP() []byte {
 	return file_tinypay_api_v1_api_proto_rawDescData
 }
 
-var file_tinypay_api_v1_api_proto_msgTypes = make([]protoimpl.MessageInfo, 28)
+var file_tinypay_api_v1_api_proto_msgTypes = make([]protoimpl.MessageInfo, 49)
 var file_tinypay_api_v1_api_proto_goTypes = []any{
 	(*Asset)(nil),                  // 0: tinypay.api.v1.Asset
 	(*GetInfoRequest)(nil),         // 1: tinypay.api.v1.GetInfoRequest
@@ -2057,13 +3732,34 @@ var file_tinypay_api_v1_api_proto_goTypes = []any{
 	(*ForceCloseRequest)(nil),      // 18: tinypay.api.v1.ForceCloseRequest
 	(*SettleRequest)(nil),          // 19: tinypay.api.v1.SettleRequest
 	(*PayRequest)(nil),             // 20: tinypay.api.v1.PayRequest
-	(*Payment)(nil),                // 21: tinypay.api.v1.Payment
-	(*PayResult)(nil),              // 22: tinypay.api.v1.PayResult
-	(*ListPaymentsRequest)(nil),    // 23: tinypay.api.v1.ListPaymentsRequest
-	(*ListPaymentsResponse)(nil),   // 24: tinypay.api.v1.ListPaymentsResponse
-	(*SubscribeEventsRequest)(nil), // 25: tinypay.api.v1.SubscribeEventsRequest
-	(*ChannelEvent)(nil),           // 26: tinypay.api.v1.ChannelEvent
-	(*Event)(nil),                  // 27: tinypay.api.v1.Event
+	(*Receipt)(nil),                // 21: tinypay.api.v1.Receipt
+	(*Offer)(nil),                  // 22: tinypay.api.v1.Offer
+	(*CreateOfferRequest)(nil),     // 23: tinypay.api.v1.CreateOfferRequest
+	(*Payment)(nil),                // 24: tinypay.api.v1.Payment
+	(*PayResult)(nil),              // 25: tinypay.api.v1.PayResult
+	(*ListPaymentsRequest)(nil),    // 26: tinypay.api.v1.ListPaymentsRequest
+	(*ListPaymentsResponse)(nil),   // 27: tinypay.api.v1.ListPaymentsResponse
+	(*SubscribeEventsRequest)(nil), // 28: tinypay.api.v1.SubscribeEventsRequest
+	(*ChannelEvent)(nil),           // 29: tinypay.api.v1.ChannelEvent
+	(*StreamEvent)(nil),            // 30: tinypay.api.v1.StreamEvent
+	(*Event)(nil),                  // 31: tinypay.api.v1.Event
+	(*StartStreamRequest)(nil),     // 32: tinypay.api.v1.StartStreamRequest
+	(*Stream)(nil),                 // 33: tinypay.api.v1.Stream
+	(*StopStreamRequest)(nil),      // 34: tinypay.api.v1.StopStreamRequest
+	(*ListStreamsRequest)(nil),     // 35: tinypay.api.v1.ListStreamsRequest
+	(*ListStreamsResponse)(nil),    // 36: tinypay.api.v1.ListStreamsResponse
+	(*GetStreamRequest)(nil),       // 37: tinypay.api.v1.GetStreamRequest
+	(*RevenueRequest)(nil),         // 38: tinypay.api.v1.RevenueRequest
+	(*RevenueRow)(nil),             // 39: tinypay.api.v1.RevenueRow
+	(*RevenueResponse)(nil),        // 40: tinypay.api.v1.RevenueResponse
+	(*TokenPolicy)(nil),            // 41: tinypay.api.v1.TokenPolicy
+	(*PayeeLimit)(nil),             // 42: tinypay.api.v1.PayeeLimit
+	(*CreateTokenRequest)(nil),     // 43: tinypay.api.v1.CreateTokenRequest
+	(*CreateTokenResponse)(nil),    // 44: tinypay.api.v1.CreateTokenResponse
+	(*AppToken)(nil),               // 45: tinypay.api.v1.AppToken
+	(*ListTokensRequest)(nil),      // 46: tinypay.api.v1.ListTokensRequest
+	(*ListTokensResponse)(nil),     // 47: tinypay.api.v1.ListTokensResponse
+	(*RevokeTokenRequest)(nil),     // 48: tinypay.api.v1.RevokeTokenRequest
 }
 var file_tinypay_api_v1_api_proto_depIdxs = []int32{
 	0,  // 0: tinypay.api.v1.NodeInfo.assets:type_name -> tinypay.api.v1.Asset
@@ -2072,48 +3768,79 @@ var file_tinypay_api_v1_api_proto_depIdxs = []int32{
 	7,  // 3: tinypay.api.v1.ListPeersResponse.peers:type_name -> tinypay.api.v1.Peer
 	0,  // 4: tinypay.api.v1.Channel.asset:type_name -> tinypay.api.v1.Asset
 	11, // 5: tinypay.api.v1.ListChannelsResponse.channels:type_name -> tinypay.api.v1.Channel
-	21, // 6: tinypay.api.v1.PayResult.payment:type_name -> tinypay.api.v1.Payment
-	21, // 7: tinypay.api.v1.ListPaymentsResponse.payments:type_name -> tinypay.api.v1.Payment
-	11, // 8: tinypay.api.v1.ChannelEvent.channel:type_name -> tinypay.api.v1.Channel
-	21, // 9: tinypay.api.v1.Event.payment:type_name -> tinypay.api.v1.Payment
-	26, // 10: tinypay.api.v1.Event.channel:type_name -> tinypay.api.v1.ChannelEvent
-	1,  // 11: tinypay.api.v1.Node.GetInfo:input_type -> tinypay.api.v1.GetInfoRequest
-	3,  // 12: tinypay.api.v1.Node.GetBalances:input_type -> tinypay.api.v1.GetBalancesRequest
-	6,  // 13: tinypay.api.v1.Node.ConnectPeer:input_type -> tinypay.api.v1.ConnectPeerRequest
-	8,  // 14: tinypay.api.v1.Node.ListPeers:input_type -> tinypay.api.v1.ListPeersRequest
-	10, // 15: tinypay.api.v1.Node.OpenChannel:input_type -> tinypay.api.v1.OpenChannelRequest
-	12, // 16: tinypay.api.v1.Node.Deposit:input_type -> tinypay.api.v1.DepositRequest
-	13, // 17: tinypay.api.v1.Node.Withdraw:input_type -> tinypay.api.v1.WithdrawRequest
-	14, // 18: tinypay.api.v1.Node.ListChannels:input_type -> tinypay.api.v1.ListChannelsRequest
-	16, // 19: tinypay.api.v1.Node.GetChannel:input_type -> tinypay.api.v1.GetChannelRequest
-	17, // 20: tinypay.api.v1.Node.CloseChannel:input_type -> tinypay.api.v1.CloseChannelRequest
-	18, // 21: tinypay.api.v1.Node.ForceClose:input_type -> tinypay.api.v1.ForceCloseRequest
-	19, // 22: tinypay.api.v1.Node.Settle:input_type -> tinypay.api.v1.SettleRequest
-	20, // 23: tinypay.api.v1.Node.Pay:input_type -> tinypay.api.v1.PayRequest
-	20, // 24: tinypay.api.v1.Node.PayStream:input_type -> tinypay.api.v1.PayRequest
-	23, // 25: tinypay.api.v1.Node.ListPayments:input_type -> tinypay.api.v1.ListPaymentsRequest
-	25, // 26: tinypay.api.v1.Node.SubscribeEvents:input_type -> tinypay.api.v1.SubscribeEventsRequest
-	2,  // 27: tinypay.api.v1.Node.GetInfo:output_type -> tinypay.api.v1.NodeInfo
-	5,  // 28: tinypay.api.v1.Node.GetBalances:output_type -> tinypay.api.v1.Balances
-	7,  // 29: tinypay.api.v1.Node.ConnectPeer:output_type -> tinypay.api.v1.Peer
-	9,  // 30: tinypay.api.v1.Node.ListPeers:output_type -> tinypay.api.v1.ListPeersResponse
-	11, // 31: tinypay.api.v1.Node.OpenChannel:output_type -> tinypay.api.v1.Channel
-	11, // 32: tinypay.api.v1.Node.Deposit:output_type -> tinypay.api.v1.Channel
-	11, // 33: tinypay.api.v1.Node.Withdraw:output_type -> tinypay.api.v1.Channel
-	15, // 34: tinypay.api.v1.Node.ListChannels:output_type -> tinypay.api.v1.ListChannelsResponse
-	11, // 35: tinypay.api.v1.Node.GetChannel:output_type -> tinypay.api.v1.Channel
-	11, // 36: tinypay.api.v1.Node.CloseChannel:output_type -> tinypay.api.v1.Channel
-	11, // 37: tinypay.api.v1.Node.ForceClose:output_type -> tinypay.api.v1.Channel
-	11, // 38: tinypay.api.v1.Node.Settle:output_type -> tinypay.api.v1.Channel
-	21, // 39: tinypay.api.v1.Node.Pay:output_type -> tinypay.api.v1.Payment
-	22, // 40: tinypay.api.v1.Node.PayStream:output_type -> tinypay.api.v1.PayResult
-	24, // 41: tinypay.api.v1.Node.ListPayments:output_type -> tinypay.api.v1.ListPaymentsResponse
-	27, // 42: tinypay.api.v1.Node.SubscribeEvents:output_type -> tinypay.api.v1.Event
-	27, // [27:43] is the sub-list for method output_type
-	11, // [11:27] is the sub-list for method input_type
-	11, // [11:11] is the sub-list for extension type_name
-	11, // [11:11] is the sub-list for extension extendee
-	0,  // [0:11] is the sub-list for field type_name
+	22, // 6: tinypay.api.v1.PayRequest.offer:type_name -> tinypay.api.v1.Offer
+	21, // 7: tinypay.api.v1.Payment.receipt:type_name -> tinypay.api.v1.Receipt
+	24, // 8: tinypay.api.v1.PayResult.payment:type_name -> tinypay.api.v1.Payment
+	24, // 9: tinypay.api.v1.ListPaymentsResponse.payments:type_name -> tinypay.api.v1.Payment
+	11, // 10: tinypay.api.v1.ChannelEvent.channel:type_name -> tinypay.api.v1.Channel
+	33, // 11: tinypay.api.v1.StreamEvent.stream:type_name -> tinypay.api.v1.Stream
+	24, // 12: tinypay.api.v1.Event.payment:type_name -> tinypay.api.v1.Payment
+	29, // 13: tinypay.api.v1.Event.channel:type_name -> tinypay.api.v1.ChannelEvent
+	30, // 14: tinypay.api.v1.Event.stream:type_name -> tinypay.api.v1.StreamEvent
+	0,  // 15: tinypay.api.v1.Stream.asset:type_name -> tinypay.api.v1.Asset
+	33, // 16: tinypay.api.v1.ListStreamsResponse.streams:type_name -> tinypay.api.v1.Stream
+	0,  // 17: tinypay.api.v1.RevenueRow.asset:type_name -> tinypay.api.v1.Asset
+	39, // 18: tinypay.api.v1.RevenueResponse.rows:type_name -> tinypay.api.v1.RevenueRow
+	42, // 19: tinypay.api.v1.TokenPolicy.payees:type_name -> tinypay.api.v1.PayeeLimit
+	41, // 20: tinypay.api.v1.CreateTokenRequest.policy:type_name -> tinypay.api.v1.TokenPolicy
+	45, // 21: tinypay.api.v1.CreateTokenResponse.token:type_name -> tinypay.api.v1.AppToken
+	41, // 22: tinypay.api.v1.AppToken.policy:type_name -> tinypay.api.v1.TokenPolicy
+	45, // 23: tinypay.api.v1.ListTokensResponse.tokens:type_name -> tinypay.api.v1.AppToken
+	1,  // 24: tinypay.api.v1.Node.GetInfo:input_type -> tinypay.api.v1.GetInfoRequest
+	3,  // 25: tinypay.api.v1.Node.GetBalances:input_type -> tinypay.api.v1.GetBalancesRequest
+	6,  // 26: tinypay.api.v1.Node.ConnectPeer:input_type -> tinypay.api.v1.ConnectPeerRequest
+	8,  // 27: tinypay.api.v1.Node.ListPeers:input_type -> tinypay.api.v1.ListPeersRequest
+	10, // 28: tinypay.api.v1.Node.OpenChannel:input_type -> tinypay.api.v1.OpenChannelRequest
+	12, // 29: tinypay.api.v1.Node.Deposit:input_type -> tinypay.api.v1.DepositRequest
+	13, // 30: tinypay.api.v1.Node.Withdraw:input_type -> tinypay.api.v1.WithdrawRequest
+	14, // 31: tinypay.api.v1.Node.ListChannels:input_type -> tinypay.api.v1.ListChannelsRequest
+	16, // 32: tinypay.api.v1.Node.GetChannel:input_type -> tinypay.api.v1.GetChannelRequest
+	17, // 33: tinypay.api.v1.Node.CloseChannel:input_type -> tinypay.api.v1.CloseChannelRequest
+	18, // 34: tinypay.api.v1.Node.ForceClose:input_type -> tinypay.api.v1.ForceCloseRequest
+	19, // 35: tinypay.api.v1.Node.Settle:input_type -> tinypay.api.v1.SettleRequest
+	20, // 36: tinypay.api.v1.Node.Pay:input_type -> tinypay.api.v1.PayRequest
+	20, // 37: tinypay.api.v1.Node.PayStream:input_type -> tinypay.api.v1.PayRequest
+	26, // 38: tinypay.api.v1.Node.ListPayments:input_type -> tinypay.api.v1.ListPaymentsRequest
+	28, // 39: tinypay.api.v1.Node.SubscribeEvents:input_type -> tinypay.api.v1.SubscribeEventsRequest
+	23, // 40: tinypay.api.v1.Node.CreateOffer:input_type -> tinypay.api.v1.CreateOfferRequest
+	32, // 41: tinypay.api.v1.Node.StartStream:input_type -> tinypay.api.v1.StartStreamRequest
+	34, // 42: tinypay.api.v1.Node.StopStream:input_type -> tinypay.api.v1.StopStreamRequest
+	35, // 43: tinypay.api.v1.Node.ListStreams:input_type -> tinypay.api.v1.ListStreamsRequest
+	37, // 44: tinypay.api.v1.Node.GetStream:input_type -> tinypay.api.v1.GetStreamRequest
+	38, // 45: tinypay.api.v1.Node.Revenue:input_type -> tinypay.api.v1.RevenueRequest
+	43, // 46: tinypay.api.v1.Node.CreateToken:input_type -> tinypay.api.v1.CreateTokenRequest
+	46, // 47: tinypay.api.v1.Node.ListTokens:input_type -> tinypay.api.v1.ListTokensRequest
+	48, // 48: tinypay.api.v1.Node.RevokeToken:input_type -> tinypay.api.v1.RevokeTokenRequest
+	2,  // 49: tinypay.api.v1.Node.GetInfo:output_type -> tinypay.api.v1.NodeInfo
+	5,  // 50: tinypay.api.v1.Node.GetBalances:output_type -> tinypay.api.v1.Balances
+	7,  // 51: tinypay.api.v1.Node.ConnectPeer:output_type -> tinypay.api.v1.Peer
+	9,  // 52: tinypay.api.v1.Node.ListPeers:output_type -> tinypay.api.v1.ListPeersResponse
+	11, // 53: tinypay.api.v1.Node.OpenChannel:output_type -> tinypay.api.v1.Channel
+	11, // 54: tinypay.api.v1.Node.Deposit:output_type -> tinypay.api.v1.Channel
+	11, // 55: tinypay.api.v1.Node.Withdraw:output_type -> tinypay.api.v1.Channel
+	15, // 56: tinypay.api.v1.Node.ListChannels:output_type -> tinypay.api.v1.ListChannelsResponse
+	11, // 57: tinypay.api.v1.Node.GetChannel:output_type -> tinypay.api.v1.Channel
+	11, // 58: tinypay.api.v1.Node.CloseChannel:output_type -> tinypay.api.v1.Channel
+	11, // 59: tinypay.api.v1.Node.ForceClose:output_type -> tinypay.api.v1.Channel
+	11, // 60: tinypay.api.v1.Node.Settle:output_type -> tinypay.api.v1.Channel
+	24, // 61: tinypay.api.v1.Node.Pay:output_type -> tinypay.api.v1.Payment
+	25, // 62: tinypay.api.v1.Node.PayStream:output_type -> tinypay.api.v1.PayResult
+	27, // 63: tinypay.api.v1.Node.ListPayments:output_type -> tinypay.api.v1.ListPaymentsResponse
+	31, // 64: tinypay.api.v1.Node.SubscribeEvents:output_type -> tinypay.api.v1.Event
+	22, // 65: tinypay.api.v1.Node.CreateOffer:output_type -> tinypay.api.v1.Offer
+	33, // 66: tinypay.api.v1.Node.StartStream:output_type -> tinypay.api.v1.Stream
+	33, // 67: tinypay.api.v1.Node.StopStream:output_type -> tinypay.api.v1.Stream
+	36, // 68: tinypay.api.v1.Node.ListStreams:output_type -> tinypay.api.v1.ListStreamsResponse
+	33, // 69: tinypay.api.v1.Node.GetStream:output_type -> tinypay.api.v1.Stream
+	40, // 70: tinypay.api.v1.Node.Revenue:output_type -> tinypay.api.v1.RevenueResponse
+	44, // 71: tinypay.api.v1.Node.CreateToken:output_type -> tinypay.api.v1.CreateTokenResponse
+	47, // 72: tinypay.api.v1.Node.ListTokens:output_type -> tinypay.api.v1.ListTokensResponse
+	45, // 73: tinypay.api.v1.Node.RevokeToken:output_type -> tinypay.api.v1.AppToken
+	49, // [49:74] is the sub-list for method output_type
+	24, // [24:49] is the sub-list for method input_type
+	24, // [24:24] is the sub-list for extension type_name
+	24, // [24:24] is the sub-list for extension extendee
+	0,  // [0:24] is the sub-list for field type_name
 }
 
 func init() { file_tinypay_api_v1_api_proto_init() }
@@ -2121,9 +3848,10 @@ func file_tinypay_api_v1_api_proto_init() {
 	if File_tinypay_api_v1_api_proto != nil {
 		return
 	}
-	file_tinypay_api_v1_api_proto_msgTypes[27].OneofWrappers = []any{
+	file_tinypay_api_v1_api_proto_msgTypes[31].OneofWrappers = []any{
 		(*Event_Payment)(nil),
 		(*Event_Channel)(nil),
+		(*Event_Stream)(nil),
 	}
 	type x struct{}
 	out := protoimpl.TypeBuilder{
@@ -2131,7 +3859,7 @@ func file_tinypay_api_v1_api_proto_init() {
 			GoPackagePath: reflect.TypeOf(x{}).PkgPath(),
 			RawDescriptor: unsafe.Slice(unsafe.StringData(file_tinypay_api_v1_api_proto_rawDesc), len(file_tinypay_api_v1_api_proto_rawDesc)),
 			NumEnums:      0,
-			NumMessages:   28,
+			NumMessages:   49,
 			NumExtensions: 0,
 			NumServices:   1,
 		},

@@ -43,6 +43,15 @@ const (
 	Node_PayStream_FullMethodName       = "/tinypay.api.v1.Node/PayStream"
 	Node_ListPayments_FullMethodName    = "/tinypay.api.v1.Node/ListPayments"
 	Node_SubscribeEvents_FullMethodName = "/tinypay.api.v1.Node/SubscribeEvents"
+	Node_CreateOffer_FullMethodName     = "/tinypay.api.v1.Node/CreateOffer"
+	Node_StartStream_FullMethodName     = "/tinypay.api.v1.Node/StartStream"
+	Node_StopStream_FullMethodName      = "/tinypay.api.v1.Node/StopStream"
+	Node_ListStreams_FullMethodName     = "/tinypay.api.v1.Node/ListStreams"
+	Node_GetStream_FullMethodName       = "/tinypay.api.v1.Node/GetStream"
+	Node_Revenue_FullMethodName         = "/tinypay.api.v1.Node/Revenue"
+	Node_CreateToken_FullMethodName     = "/tinypay.api.v1.Node/CreateToken"
+	Node_ListTokens_FullMethodName      = "/tinypay.api.v1.Node/ListTokens"
+	Node_RevokeToken_FullMethodName     = "/tinypay.api.v1.Node/RevokeToken"
 )
 
 // NodeClient is the client API for Node service.
@@ -89,6 +98,27 @@ type NodeClient interface {
 	// first what is stored, then live. Resuming with the last seq seen misses
 	// nothing and repeats nothing.
 	SubscribeEvents(ctx context.Context, in *SubscribeEventsRequest, opts ...grpc.CallOption) (grpc.ServerStreamingClient[Event], error)
+	// CreateOffer signs an offer: a price for an item, payable once, until
+	// it expires. Anyone holding it can pay it (Pay with offer set).
+	CreateOffer(ctx context.Context, in *CreateOfferRequest, opts ...grpc.CallOption) (*Offer, error)
+	// StartStream starts paying a peer per second, at a rate, until the
+	// budget, the end time or the channel balance runs out, or it is stopped.
+	StartStream(ctx context.Context, in *StartStreamRequest, opts ...grpc.CallOption) (*Stream, error)
+	// StopStream stops a stream; the payee may stop a stream it receives.
+	StopStream(ctx context.Context, in *StopStreamRequest, opts ...grpc.CallOption) (*Stream, error)
+	// ListStreams lists streams in and out.
+	ListStreams(ctx context.Context, in *ListStreamsRequest, opts ...grpc.CallOption) (*ListStreamsResponse, error)
+	// GetStream describes one stream, with its meter (live, stalled, ended).
+	GetStream(ctx context.Context, in *GetStreamRequest, opts ...grpc.CallOption) (*Stream, error)
+	// Revenue sums incoming payments over a time range, grouped by channel,
+	// stream, item or peer.
+	Revenue(ctx context.Context, in *RevenueRequest, opts ...grpc.CallOption) (*RevenueResponse, error)
+	// CreateToken creates an app token that may only pay, within limits.
+	CreateToken(ctx context.Context, in *CreateTokenRequest, opts ...grpc.CallOption) (*CreateTokenResponse, error)
+	// ListTokens lists app tokens with what they spent this period.
+	ListTokens(ctx context.Context, in *ListTokensRequest, opts ...grpc.CallOption) (*ListTokensResponse, error)
+	// RevokeToken revokes an app token at once.
+	RevokeToken(ctx context.Context, in *RevokeTokenRequest, opts ...grpc.CallOption) (*AppToken, error)
 }
 
 type nodeClient struct {
@@ -271,6 +301,96 @@ func (c *nodeClient) SubscribeEvents(ctx context.Context, in *SubscribeEventsReq
 // This type alias is provided for backwards compatibility with existing code that references the prior non-generic stream type by name.
 type Node_SubscribeEventsClient = grpc.ServerStreamingClient[Event]
 
+func (c *nodeClient) CreateOffer(ctx context.Context, in *CreateOfferRequest, opts ...grpc.CallOption) (*Offer, error) {
+	cOpts := append([]grpc.CallOption{grpc.StaticMethod()}, opts...)
+	out := new(Offer)
+	err := c.cc.Invoke(ctx, Node_CreateOffer_FullMethodName, in, out, cOpts...)
+	if err != nil {
+		return nil, err
+	}
+	return out, nil
+}
+
+func (c *nodeClient) StartStream(ctx context.Context, in *StartStreamRequest, opts ...grpc.CallOption) (*Stream, error) {
+	cOpts := append([]grpc.CallOption{grpc.StaticMethod()}, opts...)
+	out := new(Stream)
+	err := c.cc.Invoke(ctx, Node_StartStream_FullMethodName, in, out, cOpts...)
+	if err != nil {
+		return nil, err
+	}
+	return out, nil
+}
+
+func (c *nodeClient) StopStream(ctx context.Context, in *StopStreamRequest, opts ...grpc.CallOption) (*Stream, error) {
+	cOpts := append([]grpc.CallOption{grpc.StaticMethod()}, opts...)
+	out := new(Stream)
+	err := c.cc.Invoke(ctx, Node_StopStream_FullMethodName, in, out, cOpts...)
+	if err != nil {
+		return nil, err
+	}
+	return out, nil
+}
+
+func (c *nodeClient) ListStreams(ctx context.Context, in *ListStreamsRequest, opts ...grpc.CallOption) (*ListStreamsResponse, error) {
+	cOpts := append([]grpc.CallOption{grpc.StaticMethod()}, opts...)
+	out := new(ListStreamsResponse)
+	err := c.cc.Invoke(ctx, Node_ListStreams_FullMethodName, in, out, cOpts...)
+	if err != nil {
+		return nil, err
+	}
+	return out, nil
+}
+
+func (c *nodeClient) GetStream(ctx context.Context, in *GetStreamRequest, opts ...grpc.CallOption) (*Stream, error) {
+	cOpts := append([]grpc.CallOption{grpc.StaticMethod()}, opts...)
+	out := new(Stream)
+	err := c.cc.Invoke(ctx, Node_GetStream_FullMethodName, in, out, cOpts...)
+	if err != nil {
+		return nil, err
+	}
+	return out, nil
+}
+
+func (c *nodeClient) Revenue(ctx context.Context, in *RevenueRequest, opts ...grpc.CallOption) (*RevenueResponse, error) {
+	cOpts := append([]grpc.CallOption{grpc.StaticMethod()}, opts...)
+	out := new(RevenueResponse)
+	err := c.cc.Invoke(ctx, Node_Revenue_FullMethodName, in, out, cOpts...)
+	if err != nil {
+		return nil, err
+	}
+	return out, nil
+}
+
+func (c *nodeClient) CreateToken(ctx context.Context, in *CreateTokenRequest, opts ...grpc.CallOption) (*CreateTokenResponse, error) {
+	cOpts := append([]grpc.CallOption{grpc.StaticMethod()}, opts...)
+	out := new(CreateTokenResponse)
+	err := c.cc.Invoke(ctx, Node_CreateToken_FullMethodName, in, out, cOpts...)
+	if err != nil {
+		return nil, err
+	}
+	return out, nil
+}
+
+func (c *nodeClient) ListTokens(ctx context.Context, in *ListTokensRequest, opts ...grpc.CallOption) (*ListTokensResponse, error) {
+	cOpts := append([]grpc.CallOption{grpc.StaticMethod()}, opts...)
+	out := new(ListTokensResponse)
+	err := c.cc.Invoke(ctx, Node_ListTokens_FullMethodName, in, out, cOpts...)
+	if err != nil {
+		return nil, err
+	}
+	return out, nil
+}
+
+func (c *nodeClient) RevokeToken(ctx context.Context, in *RevokeTokenRequest, opts ...grpc.CallOption) (*AppToken, error) {
+	cOpts := append([]grpc.CallOption{grpc.StaticMethod()}, opts...)
+	out := new(AppToken)
+	err := c.cc.Invoke(ctx, Node_RevokeToken_FullMethodName, in, out, cOpts...)
+	if err != nil {
+		return nil, err
+	}
+	return out, nil
+}
+
 // NodeServer is the server API for Node service.
 // All implementations must embed UnimplementedNodeServer
 // for forward compatibility.
@@ -315,6 +435,27 @@ type NodeServer interface {
 	// first what is stored, then live. Resuming with the last seq seen misses
 	// nothing and repeats nothing.
 	SubscribeEvents(*SubscribeEventsRequest, grpc.ServerStreamingServer[Event]) error
+	// CreateOffer signs an offer: a price for an item, payable once, until
+	// it expires. Anyone holding it can pay it (Pay with offer set).
+	CreateOffer(context.Context, *CreateOfferRequest) (*Offer, error)
+	// StartStream starts paying a peer per second, at a rate, until the
+	// budget, the end time or the channel balance runs out, or it is stopped.
+	StartStream(context.Context, *StartStreamRequest) (*Stream, error)
+	// StopStream stops a stream; the payee may stop a stream it receives.
+	StopStream(context.Context, *StopStreamRequest) (*Stream, error)
+	// ListStreams lists streams in and out.
+	ListStreams(context.Context, *ListStreamsRequest) (*ListStreamsResponse, error)
+	// GetStream describes one stream, with its meter (live, stalled, ended).
+	GetStream(context.Context, *GetStreamRequest) (*Stream, error)
+	// Revenue sums incoming payments over a time range, grouped by channel,
+	// stream, item or peer.
+	Revenue(context.Context, *RevenueRequest) (*RevenueResponse, error)
+	// CreateToken creates an app token that may only pay, within limits.
+	CreateToken(context.Context, *CreateTokenRequest) (*CreateTokenResponse, error)
+	// ListTokens lists app tokens with what they spent this period.
+	ListTokens(context.Context, *ListTokensRequest) (*ListTokensResponse, error)
+	// RevokeToken revokes an app token at once.
+	RevokeToken(context.Context, *RevokeTokenRequest) (*AppToken, error)
 	mustEmbedUnimplementedNodeServer()
 }
 
@@ -372,6 +513,33 @@ func (UnimplementedNodeServer) ListPayments(context.Context, *ListPaymentsReques
 }
 func (UnimplementedNodeServer) SubscribeEvents(*SubscribeEventsRequest, grpc.ServerStreamingServer[Event]) error {
 	return status.Error(codes.Unimplemented, "method SubscribeEvents not implemented")
+}
+func (UnimplementedNodeServer) CreateOffer(context.Context, *CreateOfferRequest) (*Offer, error) {
+	return nil, status.Error(codes.Unimplemented, "method CreateOffer not implemented")
+}
+func (UnimplementedNodeServer) StartStream(context.Context, *StartStreamRequest) (*Stream, error) {
+	return nil, status.Error(codes.Unimplemented, "method StartStream not implemented")
+}
+func (UnimplementedNodeServer) StopStream(context.Context, *StopStreamRequest) (*Stream, error) {
+	return nil, status.Error(codes.Unimplemented, "method StopStream not implemented")
+}
+func (UnimplementedNodeServer) ListStreams(context.Context, *ListStreamsRequest) (*ListStreamsResponse, error) {
+	return nil, status.Error(codes.Unimplemented, "method ListStreams not implemented")
+}
+func (UnimplementedNodeServer) GetStream(context.Context, *GetStreamRequest) (*Stream, error) {
+	return nil, status.Error(codes.Unimplemented, "method GetStream not implemented")
+}
+func (UnimplementedNodeServer) Revenue(context.Context, *RevenueRequest) (*RevenueResponse, error) {
+	return nil, status.Error(codes.Unimplemented, "method Revenue not implemented")
+}
+func (UnimplementedNodeServer) CreateToken(context.Context, *CreateTokenRequest) (*CreateTokenResponse, error) {
+	return nil, status.Error(codes.Unimplemented, "method CreateToken not implemented")
+}
+func (UnimplementedNodeServer) ListTokens(context.Context, *ListTokensRequest) (*ListTokensResponse, error) {
+	return nil, status.Error(codes.Unimplemented, "method ListTokens not implemented")
+}
+func (UnimplementedNodeServer) RevokeToken(context.Context, *RevokeTokenRequest) (*AppToken, error) {
+	return nil, status.Error(codes.Unimplemented, "method RevokeToken not implemented")
 }
 func (UnimplementedNodeServer) mustEmbedUnimplementedNodeServer() {}
 func (UnimplementedNodeServer) testEmbeddedByValue()              {}
@@ -664,6 +832,168 @@ func _Node_SubscribeEvents_Handler(srv interface{}, stream grpc.ServerStream) er
 // This type alias is provided for backwards compatibility with existing code that references the prior non-generic stream type by name.
 type Node_SubscribeEventsServer = grpc.ServerStreamingServer[Event]
 
+func _Node_CreateOffer_Handler(srv interface{}, ctx context.Context, dec func(interface{}) error, interceptor grpc.UnaryServerInterceptor) (interface{}, error) {
+	in := new(CreateOfferRequest)
+	if err := dec(in); err != nil {
+		return nil, err
+	}
+	if interceptor == nil {
+		return srv.(NodeServer).CreateOffer(ctx, in)
+	}
+	info := &grpc.UnaryServerInfo{
+		Server:     srv,
+		FullMethod: Node_CreateOffer_FullMethodName,
+	}
+	handler := func(ctx context.Context, req interface{}) (interface{}, error) {
+		return srv.(NodeServer).CreateOffer(ctx, req.(*CreateOfferRequest))
+	}
+	return interceptor(ctx, in, info, handler)
+}
+
+func _Node_StartStream_Handler(srv interface{}, ctx context.Context, dec func(interface{}) error, interceptor grpc.UnaryServerInterceptor) (interface{}, error) {
+	in := new(StartStreamRequest)
+	if err := dec(in); err != nil {
+		return nil, err
+	}
+	if interceptor == nil {
+		return srv.(NodeServer).StartStream(ctx, in)
+	}
+	info := &grpc.UnaryServerInfo{
+		Server:     srv,
+		FullMethod: Node_StartStream_FullMethodName,
+	}
+	handler := func(ctx context.Context, req interface{}) (interface{}, error) {
+		return srv.(NodeServer).StartStream(ctx, req.(*StartStreamRequest))
+	}
+	return interceptor(ctx, in, info, handler)
+}
+
+func _Node_StopStream_Handler(srv interface{}, ctx context.Context, dec func(interface{}) error, interceptor grpc.UnaryServerInterceptor) (interface{}, error) {
+	in := new(StopStreamRequest)
+	if err := dec(in); err != nil {
+		return nil, err
+	}
+	if interceptor == nil {
+		return srv.(NodeServer).StopStream(ctx, in)
+	}
+	info := &grpc.UnaryServerInfo{
+		Server:     srv,
+		FullMethod: Node_StopStream_FullMethodName,
+	}
+	handler := func(ctx context.Context, req interface{}) (interface{}, error) {
+		return srv.(NodeServer).StopStream(ctx, req.(*StopStreamRequest))
+	}
+	return interceptor(ctx, in, info, handler)
+}
+
+func _Node_ListStreams_Handler(srv interface{}, ctx context.Context, dec func(interface{}) error, interceptor grpc.UnaryServerInterceptor) (interface{}, error) {
+	in := new(ListStreamsRequest)
+	if err := dec(in); err != nil {
+		return nil, err
+	}
+	if interceptor == nil {
+		return srv.(NodeServer).ListStreams(ctx, in)
+	}
+	info := &grpc.UnaryServerInfo{
+		Server:     srv,
+		FullMethod: Node_ListStreams_FullMethodName,
+	}
+	handler := func(ctx context.Context, req interface{}) (interface{}, error) {
+		return srv.(NodeServer).ListStreams(ctx, req.(*ListStreamsRequest))
+	}
+	return interceptor(ctx, in, info, handler)
+}
+
+func _Node_GetStream_Handler(srv interface{}, ctx context.Context, dec func(interface{}) error, interceptor grpc.UnaryServerInterceptor) (interface{}, error) {
+	in := new(GetStreamRequest)
+	if err := dec(in); err != nil {
+		return nil, err
+	}
+	if interceptor == nil {
+		return srv.(NodeServer).GetStream(ctx, in)
+	}
+	info := &grpc.UnaryServerInfo{
+		Server:     srv,
+		FullMethod: Node_GetStream_FullMethodName,
+	}
+	handler := func(ctx context.Context, req interface{}) (interface{}, error) {
+		return srv.(NodeServer).GetStream(ctx, req.(*GetStreamRequest))
+	}
+	return interceptor(ctx, in, info, handler)
+}
+
+func _Node_Revenue_Handler(srv interface{}, ctx context.Context, dec func(interface{}) error, interceptor grpc.UnaryServerInterceptor) (interface{}, error) {
+	in := new(RevenueRequest)
+	if err := dec(in); err != nil {
+		return nil, err
+	}
+	if interceptor == nil {
+		return srv.(NodeServer).Revenue(ctx, in)
+	}
+	info := &grpc.UnaryServerInfo{
+		Server:     srv,
+		FullMethod: Node_Revenue_FullMethodName,
+	}
+	handler := func(ctx context.Context, req interface{}) (interface{}, error) {
+		return srv.(NodeServer).Revenue(ctx, req.(*RevenueRequest))
+	}
+	return interceptor(ctx, in, info, handler)
+}
+
+func _Node_CreateToken_Handler(srv interface{}, ctx context.Context, dec func(interface{}) error, interceptor grpc.UnaryServerInterceptor) (interface{}, error) {
+	in := new(CreateTokenRequest)
+	if err := dec(in); err != nil {
+		return nil, err
+	}
+	if interceptor == nil {
+		return srv.(NodeServer).CreateToken(ctx, in)
+	}
+	info := &grpc.UnaryServerInfo{
+		Server:     srv,
+		FullMethod: Node_CreateToken_FullMethodName,
+	}
+	handler := func(ctx context.Context, req interface{}) (interface{}, error) {
+		return srv.(NodeServer).CreateToken(ctx, req.(*CreateTokenRequest))
+	}
+	return interceptor(ctx, in, info, handler)
+}
+
+func _Node_ListTokens_Handler(srv interface{}, ctx context.Context, dec func(interface{}) error, interceptor grpc.UnaryServerInterceptor) (interface{}, error) {
+	in := new(ListTokensRequest)
+	if err := dec(in); err != nil {
+		return nil, err
+	}
+	if interceptor == nil {
+		return srv.(NodeServer).ListTokens(ctx, in)
+	}
+	info := &grpc.UnaryServerInfo{
+		Server:     srv,
+		FullMethod: Node_ListTokens_FullMethodName,
+	}
+	handler := func(ctx context.Context, req interface{}) (interface{}, error) {
+		return srv.(NodeServer).ListTokens(ctx, req.(*ListTokensRequest))
+	}
+	return interceptor(ctx, in, info, handler)
+}
+
+func _Node_RevokeToken_Handler(srv interface{}, ctx context.Context, dec func(interface{}) error, interceptor grpc.UnaryServerInterceptor) (interface{}, error) {
+	in := new(RevokeTokenRequest)
+	if err := dec(in); err != nil {
+		return nil, err
+	}
+	if interceptor == nil {
+		return srv.(NodeServer).RevokeToken(ctx, in)
+	}
+	info := &grpc.UnaryServerInfo{
+		Server:     srv,
+		FullMethod: Node_RevokeToken_FullMethodName,
+	}
+	handler := func(ctx context.Context, req interface{}) (interface{}, error) {
+		return srv.(NodeServer).RevokeToken(ctx, req.(*RevokeTokenRequest))
+	}
+	return interceptor(ctx, in, info, handler)
+}
+
 // Node_ServiceDesc is the grpc.ServiceDesc for Node service.
 // It's only intended for direct use with grpc.RegisterService,
 // and not to be introspected or modified (even as a copy)
@@ -726,6 +1056,42 @@ var Node_ServiceDesc = grpc.ServiceDesc{
 		{
 			MethodName: "ListPayments",
 			Handler:    _Node_ListPayments_Handler,
+		},
+		{
+			MethodName: "CreateOffer",
+			Handler:    _Node_CreateOffer_Handler,
+		},
+		{
+			MethodName: "StartStream",
+			Handler:    _Node_StartStream_Handler,
+		},
+		{
+			MethodName: "StopStream",
+			Handler:    _Node_StopStream_Handler,
+		},
+		{
+			MethodName: "ListStreams",
+			Handler:    _Node_ListStreams_Handler,
+		},
+		{
+			MethodName: "GetStream",
+			Handler:    _Node_GetStream_Handler,
+		},
+		{
+			MethodName: "Revenue",
+			Handler:    _Node_Revenue_Handler,
+		},
+		{
+			MethodName: "CreateToken",
+			Handler:    _Node_CreateToken_Handler,
+		},
+		{
+			MethodName: "ListTokens",
+			Handler:    _Node_ListTokens_Handler,
+		},
+		{
+			MethodName: "RevokeToken",
+			Handler:    _Node_RevokeToken_Handler,
 		},
 	},
 	Streams: []grpc.StreamDesc{

@@ -48,6 +48,8 @@ type Message struct {
 	//	*Message_CloseReply
 	//	*Message_RecoverRequest
 	//	*Message_Recovered
+	//	*Message_StreamStart
+	//	*Message_StreamEnd
 	Body          isMessage_Body `protobuf_oneof:"body"`
 	unknownFields protoimpl.UnknownFields
 	sizeCache     protoimpl.SizeCache
@@ -216,6 +218,24 @@ func (x *Message) GetRecovered() *Recovered {
 	return nil
 }
 
+func (x *Message) GetStreamStart() *StreamStart {
+	if x != nil {
+		if x, ok := x.Body.(*Message_StreamStart); ok {
+			return x.StreamStart
+		}
+	}
+	return nil
+}
+
+func (x *Message) GetStreamEnd() *StreamEnd {
+	if x != nil {
+		if x, ok := x.Body.(*Message_StreamEnd); ok {
+			return x.StreamEnd
+		}
+	}
+	return nil
+}
+
 type isMessage_Body interface {
 	isMessage_Body()
 }
@@ -276,6 +296,14 @@ type Message_Recovered struct {
 	Recovered *Recovered `protobuf:"bytes,14,opt,name=recovered,proto3,oneof"`
 }
 
+type Message_StreamStart struct {
+	StreamStart *StreamStart `protobuf:"bytes,15,opt,name=stream_start,json=streamStart,proto3,oneof"`
+}
+
+type Message_StreamEnd struct {
+	StreamEnd *StreamEnd `protobuf:"bytes,16,opt,name=stream_end,json=streamEnd,proto3,oneof"`
+}
+
 func (*Message_Hello) isMessage_Body() {}
 
 func (*Message_Error) isMessage_Body() {}
@@ -303,6 +331,10 @@ func (*Message_CloseReply) isMessage_Body() {}
 func (*Message_RecoverRequest) isMessage_Body() {}
 
 func (*Message_Recovered) isMessage_Body() {}
+
+func (*Message_StreamStart) isMessage_Body() {}
+
+func (*Message_StreamEnd) isMessage_Body() {}
 
 // Hello opens a session. signature is the sender's node key over
 //
@@ -585,8 +617,14 @@ type PaymentPart struct {
 	ItemId         string                 `protobuf:"bytes,3,opt,name=item_id,json=itemId,proto3" json:"item_id,omitempty"`
 	Memo           string                 `protobuf:"bytes,4,opt,name=memo,proto3" json:"memo,omitempty"`
 	IdempotencyKey string                 `protobuf:"bytes,5,opt,name=idempotency_key,json=idempotencyKey,proto3" json:"idempotency_key,omitempty"`
-	unknownFields  protoimpl.UnknownFields
-	sizeCache      protoimpl.SizeCache
+	// Ask the recipient for a signed receipt (returned in the Ack).
+	WantReceipt bool `protobuf:"varint,6,opt,name=want_receipt,json=wantReceipt,proto3" json:"want_receipt,omitempty"`
+	// The recipient's own offer this payment pays (it checks it).
+	Offer *Offer `protobuf:"bytes,7,opt,name=offer,proto3" json:"offer,omitempty"`
+	// The stream this payment belongs to (16 bytes).
+	StreamId      []byte `protobuf:"bytes,8,opt,name=stream_id,json=streamId,proto3" json:"stream_id,omitempty"`
+	unknownFields protoimpl.UnknownFields
+	sizeCache     protoimpl.SizeCache
 }
 
 func (x *PaymentPart) Reset() {
@@ -654,6 +692,175 @@ func (x *PaymentPart) GetIdempotencyKey() string {
 	return ""
 }
 
+func (x *PaymentPart) GetWantReceipt() bool {
+	if x != nil {
+		return x.WantReceipt
+	}
+	return false
+}
+
+func (x *PaymentPart) GetOffer() *Offer {
+	if x != nil {
+		return x.Offer
+	}
+	return nil
+}
+
+func (x *PaymentPart) GetStreamId() []byte {
+	if x != nil {
+		return x.StreamId
+	}
+	return nil
+}
+
+// Offer is a payee's signed price for an item; see the control API.
+type Offer struct {
+	state         protoimpl.MessageState `protogen:"open.v1"`
+	OfferId       []byte                 `protobuf:"bytes,1,opt,name=offer_id,json=offerId,proto3" json:"offer_id,omitempty"`
+	ItemId        string                 `protobuf:"bytes,2,opt,name=item_id,json=itemId,proto3" json:"item_id,omitempty"`
+	Asset         []byte                 `protobuf:"bytes,3,opt,name=asset,proto3" json:"asset,omitempty"`
+	Price         []byte                 `protobuf:"bytes,4,opt,name=price,proto3" json:"price,omitempty"`
+	Expiry        uint64                 `protobuf:"varint,5,opt,name=expiry,proto3" json:"expiry,omitempty"`
+	Signature     []byte                 `protobuf:"bytes,6,opt,name=signature,proto3" json:"signature,omitempty"`
+	unknownFields protoimpl.UnknownFields
+	sizeCache     protoimpl.SizeCache
+}
+
+func (x *Offer) Reset() {
+	*x = Offer{}
+	mi := &file_tinypay_peer_v1_peer_proto_msgTypes[6]
+	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+	ms.StoreMessageInfo(mi)
+}
+
+func (x *Offer) String() string {
+	return protoimpl.X.MessageStringOf(x)
+}
+
+func (*Offer) ProtoMessage() {}
+
+func (x *Offer) ProtoReflect() protoreflect.Message {
+	mi := &file_tinypay_peer_v1_peer_proto_msgTypes[6]
+	if x != nil {
+		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+		if ms.LoadMessageInfo() == nil {
+			ms.StoreMessageInfo(mi)
+		}
+		return ms
+	}
+	return mi.MessageOf(x)
+}
+
+// Deprecated: Use Offer.ProtoReflect.Descriptor instead.
+func (*Offer) Descriptor() ([]byte, []int) {
+	return file_tinypay_peer_v1_peer_proto_rawDescGZIP(), []int{6}
+}
+
+func (x *Offer) GetOfferId() []byte {
+	if x != nil {
+		return x.OfferId
+	}
+	return nil
+}
+
+func (x *Offer) GetItemId() string {
+	if x != nil {
+		return x.ItemId
+	}
+	return ""
+}
+
+func (x *Offer) GetAsset() []byte {
+	if x != nil {
+		return x.Asset
+	}
+	return nil
+}
+
+func (x *Offer) GetPrice() []byte {
+	if x != nil {
+		return x.Price
+	}
+	return nil
+}
+
+func (x *Offer) GetExpiry() uint64 {
+	if x != nil {
+		return x.Expiry
+	}
+	return 0
+}
+
+func (x *Offer) GetSignature() []byte {
+	if x != nil {
+		return x.Signature
+	}
+	return nil
+}
+
+// Receipt is the recipient's EIP-712 signature over a payment it stored:
+// Receipt(channelId, paymentId, payer, payee, amount, cumulative, itemId,
+// offerId, time); the payer knows every other field.
+type Receipt struct {
+	state         protoimpl.MessageState `protogen:"open.v1"`
+	PaymentId     []byte                 `protobuf:"bytes,1,opt,name=payment_id,json=paymentId,proto3" json:"payment_id,omitempty"`
+	Time          uint64                 `protobuf:"varint,2,opt,name=time,proto3" json:"time,omitempty"`
+	Signature     []byte                 `protobuf:"bytes,3,opt,name=signature,proto3" json:"signature,omitempty"`
+	unknownFields protoimpl.UnknownFields
+	sizeCache     protoimpl.SizeCache
+}
+
+func (x *Receipt) Reset() {
+	*x = Receipt{}
+	mi := &file_tinypay_peer_v1_peer_proto_msgTypes[7]
+	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+	ms.StoreMessageInfo(mi)
+}
+
+func (x *Receipt) String() string {
+	return protoimpl.X.MessageStringOf(x)
+}
+
+func (*Receipt) ProtoMessage() {}
+
+func (x *Receipt) ProtoReflect() protoreflect.Message {
+	mi := &file_tinypay_peer_v1_peer_proto_msgTypes[7]
+	if x != nil {
+		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+		if ms.LoadMessageInfo() == nil {
+			ms.StoreMessageInfo(mi)
+		}
+		return ms
+	}
+	return mi.MessageOf(x)
+}
+
+// Deprecated: Use Receipt.ProtoReflect.Descriptor instead.
+func (*Receipt) Descriptor() ([]byte, []int) {
+	return file_tinypay_peer_v1_peer_proto_rawDescGZIP(), []int{7}
+}
+
+func (x *Receipt) GetPaymentId() []byte {
+	if x != nil {
+		return x.PaymentId
+	}
+	return nil
+}
+
+func (x *Receipt) GetTime() uint64 {
+	if x != nil {
+		return x.Time
+	}
+	return 0
+}
+
+func (x *Receipt) GetSignature() []byte {
+	if x != nil {
+		return x.Signature
+	}
+	return nil
+}
+
 // BalanceProof carries the sender's newest signed proof for its direction,
 // and the payments it adds: their amounts sum to transferred minus the
 // previous proof's transferred.
@@ -670,7 +877,7 @@ type BalanceProof struct {
 
 func (x *BalanceProof) Reset() {
 	*x = BalanceProof{}
-	mi := &file_tinypay_peer_v1_peer_proto_msgTypes[6]
+	mi := &file_tinypay_peer_v1_peer_proto_msgTypes[8]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -682,7 +889,7 @@ func (x *BalanceProof) String() string {
 func (*BalanceProof) ProtoMessage() {}
 
 func (x *BalanceProof) ProtoReflect() protoreflect.Message {
-	mi := &file_tinypay_peer_v1_peer_proto_msgTypes[6]
+	mi := &file_tinypay_peer_v1_peer_proto_msgTypes[8]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -695,7 +902,7 @@ func (x *BalanceProof) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use BalanceProof.ProtoReflect.Descriptor instead.
 func (*BalanceProof) Descriptor() ([]byte, []int) {
-	return file_tinypay_peer_v1_peer_proto_rawDescGZIP(), []int{6}
+	return file_tinypay_peer_v1_peer_proto_rawDescGZIP(), []int{8}
 }
 
 func (x *BalanceProof) GetChannelId() []byte {
@@ -733,18 +940,20 @@ func (x *BalanceProof) GetParts() []*PaymentPart {
 	return nil
 }
 
-// Ack says the receiver stored every proof up to nonce durably.
+// Ack says the receiver stored every proof up to nonce durably, with the
+// receipts the payments asked for.
 type Ack struct {
 	state         protoimpl.MessageState `protogen:"open.v1"`
 	ChannelId     []byte                 `protobuf:"bytes,1,opt,name=channel_id,json=channelId,proto3" json:"channel_id,omitempty"`
 	Nonce         uint64                 `protobuf:"varint,2,opt,name=nonce,proto3" json:"nonce,omitempty"`
+	Receipts      []*Receipt             `protobuf:"bytes,3,rep,name=receipts,proto3" json:"receipts,omitempty"`
 	unknownFields protoimpl.UnknownFields
 	sizeCache     protoimpl.SizeCache
 }
 
 func (x *Ack) Reset() {
 	*x = Ack{}
-	mi := &file_tinypay_peer_v1_peer_proto_msgTypes[7]
+	mi := &file_tinypay_peer_v1_peer_proto_msgTypes[9]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -756,7 +965,7 @@ func (x *Ack) String() string {
 func (*Ack) ProtoMessage() {}
 
 func (x *Ack) ProtoReflect() protoreflect.Message {
-	mi := &file_tinypay_peer_v1_peer_proto_msgTypes[7]
+	mi := &file_tinypay_peer_v1_peer_proto_msgTypes[9]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -769,7 +978,7 @@ func (x *Ack) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use Ack.ProtoReflect.Descriptor instead.
 func (*Ack) Descriptor() ([]byte, []int) {
-	return file_tinypay_peer_v1_peer_proto_rawDescGZIP(), []int{7}
+	return file_tinypay_peer_v1_peer_proto_rawDescGZIP(), []int{9}
 }
 
 func (x *Ack) GetChannelId() []byte {
@@ -786,6 +995,177 @@ func (x *Ack) GetNonce() uint64 {
 	return 0
 }
 
+func (x *Ack) GetReceipts() []*Receipt {
+	if x != nil {
+		return x.Receipts
+	}
+	return nil
+}
+
+// StreamStart tells the payee about a stream the sender pays (and again
+// after a reconnect while it runs), so the payee can meter it.
+type StreamStart struct {
+	state           protoimpl.MessageState `protogen:"open.v1"`
+	StreamId        []byte                 `protobuf:"bytes,1,opt,name=stream_id,json=streamId,proto3" json:"stream_id,omitempty"`
+	ChannelId       []byte                 `protobuf:"bytes,2,opt,name=channel_id,json=channelId,proto3" json:"channel_id,omitempty"`
+	Rate            []byte                 `protobuf:"bytes,3,opt,name=rate,proto3" json:"rate,omitempty"`
+	TickMs          uint32                 `protobuf:"varint,4,opt,name=tick_ms,json=tickMs,proto3" json:"tick_ms,omitempty"`
+	Budget          []byte                 `protobuf:"bytes,5,opt,name=budget,proto3" json:"budget,omitempty"`
+	EndUnix         uint64                 `protobuf:"varint,6,opt,name=end_unix,json=endUnix,proto3" json:"end_unix,omitempty"`
+	ItemId          string                 `protobuf:"bytes,7,opt,name=item_id,json=itemId,proto3" json:"item_id,omitempty"`
+	StartedUnixNano int64                  `protobuf:"varint,8,opt,name=started_unix_nano,json=startedUnixNano,proto3" json:"started_unix_nano,omitempty"`
+	unknownFields   protoimpl.UnknownFields
+	sizeCache       protoimpl.SizeCache
+}
+
+func (x *StreamStart) Reset() {
+	*x = StreamStart{}
+	mi := &file_tinypay_peer_v1_peer_proto_msgTypes[10]
+	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+	ms.StoreMessageInfo(mi)
+}
+
+func (x *StreamStart) String() string {
+	return protoimpl.X.MessageStringOf(x)
+}
+
+func (*StreamStart) ProtoMessage() {}
+
+func (x *StreamStart) ProtoReflect() protoreflect.Message {
+	mi := &file_tinypay_peer_v1_peer_proto_msgTypes[10]
+	if x != nil {
+		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+		if ms.LoadMessageInfo() == nil {
+			ms.StoreMessageInfo(mi)
+		}
+		return ms
+	}
+	return mi.MessageOf(x)
+}
+
+// Deprecated: Use StreamStart.ProtoReflect.Descriptor instead.
+func (*StreamStart) Descriptor() ([]byte, []int) {
+	return file_tinypay_peer_v1_peer_proto_rawDescGZIP(), []int{10}
+}
+
+func (x *StreamStart) GetStreamId() []byte {
+	if x != nil {
+		return x.StreamId
+	}
+	return nil
+}
+
+func (x *StreamStart) GetChannelId() []byte {
+	if x != nil {
+		return x.ChannelId
+	}
+	return nil
+}
+
+func (x *StreamStart) GetRate() []byte {
+	if x != nil {
+		return x.Rate
+	}
+	return nil
+}
+
+func (x *StreamStart) GetTickMs() uint32 {
+	if x != nil {
+		return x.TickMs
+	}
+	return 0
+}
+
+func (x *StreamStart) GetBudget() []byte {
+	if x != nil {
+		return x.Budget
+	}
+	return nil
+}
+
+func (x *StreamStart) GetEndUnix() uint64 {
+	if x != nil {
+		return x.EndUnix
+	}
+	return 0
+}
+
+func (x *StreamStart) GetItemId() string {
+	if x != nil {
+		return x.ItemId
+	}
+	return ""
+}
+
+func (x *StreamStart) GetStartedUnixNano() int64 {
+	if x != nil {
+		return x.StartedUnixNano
+	}
+	return 0
+}
+
+// StreamEnd ends a stream: from the payer, it ended (reason says why);
+// from the payee, it asks the payer to stop.
+type StreamEnd struct {
+	state         protoimpl.MessageState `protogen:"open.v1"`
+	StreamId      []byte                 `protobuf:"bytes,1,opt,name=stream_id,json=streamId,proto3" json:"stream_id,omitempty"`
+	ChannelId     []byte                 `protobuf:"bytes,2,opt,name=channel_id,json=channelId,proto3" json:"channel_id,omitempty"`
+	Reason        string                 `protobuf:"bytes,3,opt,name=reason,proto3" json:"reason,omitempty"`
+	unknownFields protoimpl.UnknownFields
+	sizeCache     protoimpl.SizeCache
+}
+
+func (x *StreamEnd) Reset() {
+	*x = StreamEnd{}
+	mi := &file_tinypay_peer_v1_peer_proto_msgTypes[11]
+	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+	ms.StoreMessageInfo(mi)
+}
+
+func (x *StreamEnd) String() string {
+	return protoimpl.X.MessageStringOf(x)
+}
+
+func (*StreamEnd) ProtoMessage() {}
+
+func (x *StreamEnd) ProtoReflect() protoreflect.Message {
+	mi := &file_tinypay_peer_v1_peer_proto_msgTypes[11]
+	if x != nil {
+		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+		if ms.LoadMessageInfo() == nil {
+			ms.StoreMessageInfo(mi)
+		}
+		return ms
+	}
+	return mi.MessageOf(x)
+}
+
+// Deprecated: Use StreamEnd.ProtoReflect.Descriptor instead.
+func (*StreamEnd) Descriptor() ([]byte, []int) {
+	return file_tinypay_peer_v1_peer_proto_rawDescGZIP(), []int{11}
+}
+
+func (x *StreamEnd) GetStreamId() []byte {
+	if x != nil {
+		return x.StreamId
+	}
+	return nil
+}
+
+func (x *StreamEnd) GetChannelId() []byte {
+	if x != nil {
+		return x.ChannelId
+	}
+	return nil
+}
+
+func (x *StreamEnd) GetReason() string {
+	if x != nil {
+		return x.Reason
+	}
+	return ""
+}
+
 // Nack says the receiver refused the proof at nonce; its payments failed.
 type Nack struct {
 	state         protoimpl.MessageState `protogen:"open.v1"`
@@ -799,7 +1179,7 @@ type Nack struct {
 
 func (x *Nack) Reset() {
 	*x = Nack{}
-	mi := &file_tinypay_peer_v1_peer_proto_msgTypes[8]
+	mi := &file_tinypay_peer_v1_peer_proto_msgTypes[12]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -811,7 +1191,7 @@ func (x *Nack) String() string {
 func (*Nack) ProtoMessage() {}
 
 func (x *Nack) ProtoReflect() protoreflect.Message {
-	mi := &file_tinypay_peer_v1_peer_proto_msgTypes[8]
+	mi := &file_tinypay_peer_v1_peer_proto_msgTypes[12]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -824,7 +1204,7 @@ func (x *Nack) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use Nack.ProtoReflect.Descriptor instead.
 func (*Nack) Descriptor() ([]byte, []int) {
-	return file_tinypay_peer_v1_peer_proto_rawDescGZIP(), []int{8}
+	return file_tinypay_peer_v1_peer_proto_rawDescGZIP(), []int{12}
 }
 
 func (x *Nack) GetChannelId() []byte {
@@ -869,7 +1249,7 @@ type Reestablish struct {
 
 func (x *Reestablish) Reset() {
 	*x = Reestablish{}
-	mi := &file_tinypay_peer_v1_peer_proto_msgTypes[9]
+	mi := &file_tinypay_peer_v1_peer_proto_msgTypes[13]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -881,7 +1261,7 @@ func (x *Reestablish) String() string {
 func (*Reestablish) ProtoMessage() {}
 
 func (x *Reestablish) ProtoReflect() protoreflect.Message {
-	mi := &file_tinypay_peer_v1_peer_proto_msgTypes[9]
+	mi := &file_tinypay_peer_v1_peer_proto_msgTypes[13]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -894,7 +1274,7 @@ func (x *Reestablish) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use Reestablish.ProtoReflect.Descriptor instead.
 func (*Reestablish) Descriptor() ([]byte, []int) {
-	return file_tinypay_peer_v1_peer_proto_rawDescGZIP(), []int{9}
+	return file_tinypay_peer_v1_peer_proto_rawDescGZIP(), []int{13}
 }
 
 func (x *Reestablish) GetChannelId() []byte {
@@ -933,7 +1313,7 @@ type RecoverRequest struct {
 
 func (x *RecoverRequest) Reset() {
 	*x = RecoverRequest{}
-	mi := &file_tinypay_peer_v1_peer_proto_msgTypes[10]
+	mi := &file_tinypay_peer_v1_peer_proto_msgTypes[14]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -945,7 +1325,7 @@ func (x *RecoverRequest) String() string {
 func (*RecoverRequest) ProtoMessage() {}
 
 func (x *RecoverRequest) ProtoReflect() protoreflect.Message {
-	mi := &file_tinypay_peer_v1_peer_proto_msgTypes[10]
+	mi := &file_tinypay_peer_v1_peer_proto_msgTypes[14]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -958,7 +1338,7 @@ func (x *RecoverRequest) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use RecoverRequest.ProtoReflect.Descriptor instead.
 func (*RecoverRequest) Descriptor() ([]byte, []int) {
-	return file_tinypay_peer_v1_peer_proto_rawDescGZIP(), []int{10}
+	return file_tinypay_peer_v1_peer_proto_rawDescGZIP(), []int{14}
 }
 
 func (x *RecoverRequest) GetChannelId() []byte {
@@ -987,7 +1367,7 @@ type Recovered struct {
 
 func (x *Recovered) Reset() {
 	*x = Recovered{}
-	mi := &file_tinypay_peer_v1_peer_proto_msgTypes[11]
+	mi := &file_tinypay_peer_v1_peer_proto_msgTypes[15]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -999,7 +1379,7 @@ func (x *Recovered) String() string {
 func (*Recovered) ProtoMessage() {}
 
 func (x *Recovered) ProtoReflect() protoreflect.Message {
-	mi := &file_tinypay_peer_v1_peer_proto_msgTypes[11]
+	mi := &file_tinypay_peer_v1_peer_proto_msgTypes[15]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -1012,7 +1392,7 @@ func (x *Recovered) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use Recovered.ProtoReflect.Descriptor instead.
 func (*Recovered) Descriptor() ([]byte, []int) {
-	return file_tinypay_peer_v1_peer_proto_rawDescGZIP(), []int{11}
+	return file_tinypay_peer_v1_peer_proto_rawDescGZIP(), []int{15}
 }
 
 func (x *Recovered) GetChannelId() []byte {
@@ -1040,7 +1420,7 @@ type RecoveredPayment struct {
 
 func (x *RecoveredPayment) Reset() {
 	*x = RecoveredPayment{}
-	mi := &file_tinypay_peer_v1_peer_proto_msgTypes[12]
+	mi := &file_tinypay_peer_v1_peer_proto_msgTypes[16]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -1052,7 +1432,7 @@ func (x *RecoveredPayment) String() string {
 func (*RecoveredPayment) ProtoMessage() {}
 
 func (x *RecoveredPayment) ProtoReflect() protoreflect.Message {
-	mi := &file_tinypay_peer_v1_peer_proto_msgTypes[12]
+	mi := &file_tinypay_peer_v1_peer_proto_msgTypes[16]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -1065,7 +1445,7 @@ func (x *RecoveredPayment) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use RecoveredPayment.ProtoReflect.Descriptor instead.
 func (*RecoveredPayment) Descriptor() ([]byte, []int) {
-	return file_tinypay_peer_v1_peer_proto_rawDescGZIP(), []int{12}
+	return file_tinypay_peer_v1_peer_proto_rawDescGZIP(), []int{16}
 }
 
 func (x *RecoveredPayment) GetNonce() uint64 {
@@ -1103,7 +1483,7 @@ type WithdrawRequest struct {
 
 func (x *WithdrawRequest) Reset() {
 	*x = WithdrawRequest{}
-	mi := &file_tinypay_peer_v1_peer_proto_msgTypes[13]
+	mi := &file_tinypay_peer_v1_peer_proto_msgTypes[17]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -1115,7 +1495,7 @@ func (x *WithdrawRequest) String() string {
 func (*WithdrawRequest) ProtoMessage() {}
 
 func (x *WithdrawRequest) ProtoReflect() protoreflect.Message {
-	mi := &file_tinypay_peer_v1_peer_proto_msgTypes[13]
+	mi := &file_tinypay_peer_v1_peer_proto_msgTypes[17]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -1128,7 +1508,7 @@ func (x *WithdrawRequest) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use WithdrawRequest.ProtoReflect.Descriptor instead.
 func (*WithdrawRequest) Descriptor() ([]byte, []int) {
-	return file_tinypay_peer_v1_peer_proto_rawDescGZIP(), []int{13}
+	return file_tinypay_peer_v1_peer_proto_rawDescGZIP(), []int{17}
 }
 
 func (x *WithdrawRequest) GetChannelId() []byte {
@@ -1171,7 +1551,7 @@ type WithdrawReply struct {
 
 func (x *WithdrawReply) Reset() {
 	*x = WithdrawReply{}
-	mi := &file_tinypay_peer_v1_peer_proto_msgTypes[14]
+	mi := &file_tinypay_peer_v1_peer_proto_msgTypes[18]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -1183,7 +1563,7 @@ func (x *WithdrawReply) String() string {
 func (*WithdrawReply) ProtoMessage() {}
 
 func (x *WithdrawReply) ProtoReflect() protoreflect.Message {
-	mi := &file_tinypay_peer_v1_peer_proto_msgTypes[14]
+	mi := &file_tinypay_peer_v1_peer_proto_msgTypes[18]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -1196,7 +1576,7 @@ func (x *WithdrawReply) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use WithdrawReply.ProtoReflect.Descriptor instead.
 func (*WithdrawReply) Descriptor() ([]byte, []int) {
-	return file_tinypay_peer_v1_peer_proto_rawDescGZIP(), []int{14}
+	return file_tinypay_peer_v1_peer_proto_rawDescGZIP(), []int{18}
 }
 
 func (x *WithdrawReply) GetChannelId() []byte {
@@ -1234,7 +1614,7 @@ type CloseRequest struct {
 
 func (x *CloseRequest) Reset() {
 	*x = CloseRequest{}
-	mi := &file_tinypay_peer_v1_peer_proto_msgTypes[15]
+	mi := &file_tinypay_peer_v1_peer_proto_msgTypes[19]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -1246,7 +1626,7 @@ func (x *CloseRequest) String() string {
 func (*CloseRequest) ProtoMessage() {}
 
 func (x *CloseRequest) ProtoReflect() protoreflect.Message {
-	mi := &file_tinypay_peer_v1_peer_proto_msgTypes[15]
+	mi := &file_tinypay_peer_v1_peer_proto_msgTypes[19]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -1259,7 +1639,7 @@ func (x *CloseRequest) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use CloseRequest.ProtoReflect.Descriptor instead.
 func (*CloseRequest) Descriptor() ([]byte, []int) {
-	return file_tinypay_peer_v1_peer_proto_rawDescGZIP(), []int{15}
+	return file_tinypay_peer_v1_peer_proto_rawDescGZIP(), []int{19}
 }
 
 func (x *CloseRequest) GetChannelId() []byte {
@@ -1309,7 +1689,7 @@ type CloseReply struct {
 
 func (x *CloseReply) Reset() {
 	*x = CloseReply{}
-	mi := &file_tinypay_peer_v1_peer_proto_msgTypes[16]
+	mi := &file_tinypay_peer_v1_peer_proto_msgTypes[20]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -1321,7 +1701,7 @@ func (x *CloseReply) String() string {
 func (*CloseReply) ProtoMessage() {}
 
 func (x *CloseReply) ProtoReflect() protoreflect.Message {
-	mi := &file_tinypay_peer_v1_peer_proto_msgTypes[16]
+	mi := &file_tinypay_peer_v1_peer_proto_msgTypes[20]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -1334,7 +1714,7 @@ func (x *CloseReply) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use CloseReply.ProtoReflect.Descriptor instead.
 func (*CloseReply) Descriptor() ([]byte, []int) {
-	return file_tinypay_peer_v1_peer_proto_rawDescGZIP(), []int{16}
+	return file_tinypay_peer_v1_peer_proto_rawDescGZIP(), []int{20}
 }
 
 func (x *CloseReply) GetChannelId() []byte {
@@ -1362,7 +1742,7 @@ var File_tinypay_peer_v1_peer_proto protoreflect.FileDescriptor
 
 const file_tinypay_peer_v1_peer_proto_rawDesc = "" +
 	"\n" +
-	"\x1atinypay/peer/v1/peer.proto\x12\x0ftinypay.peer.v1\"\xd0\x06\n" +
+	"\x1atinypay/peer/v1/peer.proto\x12\x0ftinypay.peer.v1\"\xd0\a\n" +
 	"\aMessage\x12.\n" +
 	"\x05hello\x18\x01 \x01(\v2\x16.tinypay.peer.v1.HelloH\x00R\x05hello\x12.\n" +
 	"\x05error\x18\x02 \x01(\v2\x16.tinypay.peer.v1.ErrorH\x00R\x05error\x124\n" +
@@ -1379,7 +1759,10 @@ const file_tinypay_peer_v1_peer_proto_rawDesc = "" +
 	"\vclose_reply\x18\f \x01(\v2\x1b.tinypay.peer.v1.CloseReplyH\x00R\n" +
 	"closeReply\x12J\n" +
 	"\x0frecover_request\x18\r \x01(\v2\x1f.tinypay.peer.v1.RecoverRequestH\x00R\x0erecoverRequest\x12:\n" +
-	"\trecovered\x18\x0e \x01(\v2\x1a.tinypay.peer.v1.RecoveredH\x00R\trecoveredB\x06\n" +
+	"\trecovered\x18\x0e \x01(\v2\x1a.tinypay.peer.v1.RecoveredH\x00R\trecovered\x12A\n" +
+	"\fstream_start\x18\x0f \x01(\v2\x1c.tinypay.peer.v1.StreamStartH\x00R\vstreamStart\x12;\n" +
+	"\n" +
+	"stream_end\x18\x10 \x01(\v2\x1a.tinypay.peer.v1.StreamEndH\x00R\tstreamEndB\x06\n" +
 	"\x04body\"\xc8\x01\n" +
 	"\x05Hello\x12)\n" +
 	"\x10protocol_version\x18\x01 \x01(\rR\x0fprotocolVersion\x12\x19\n" +
@@ -1401,25 +1784,56 @@ const file_tinypay_peer_v1_peer_proto_rawDesc = "" +
 	"\adeposit\x18\x04 \x01(\fR\adeposit\"'\n" +
 	"\x06Accept\x12\x1d\n" +
 	"\n" +
-	"channel_id\x18\x01 \x01(\fR\tchannelId\"\x9a\x01\n" +
+	"channel_id\x18\x01 \x01(\fR\tchannelId\"\x88\x02\n" +
 	"\vPaymentPart\x12\x1d\n" +
 	"\n" +
 	"payment_id\x18\x01 \x01(\fR\tpaymentId\x12\x16\n" +
 	"\x06amount\x18\x02 \x01(\fR\x06amount\x12\x17\n" +
 	"\aitem_id\x18\x03 \x01(\tR\x06itemId\x12\x12\n" +
 	"\x04memo\x18\x04 \x01(\tR\x04memo\x12'\n" +
-	"\x0fidempotency_key\x18\x05 \x01(\tR\x0eidempotencyKey\"\xb7\x01\n" +
+	"\x0fidempotency_key\x18\x05 \x01(\tR\x0eidempotencyKey\x12!\n" +
+	"\fwant_receipt\x18\x06 \x01(\bR\vwantReceipt\x12,\n" +
+	"\x05offer\x18\a \x01(\v2\x16.tinypay.peer.v1.OfferR\x05offer\x12\x1b\n" +
+	"\tstream_id\x18\b \x01(\fR\bstreamId\"\x9d\x01\n" +
+	"\x05Offer\x12\x19\n" +
+	"\boffer_id\x18\x01 \x01(\fR\aofferId\x12\x17\n" +
+	"\aitem_id\x18\x02 \x01(\tR\x06itemId\x12\x14\n" +
+	"\x05asset\x18\x03 \x01(\fR\x05asset\x12\x14\n" +
+	"\x05price\x18\x04 \x01(\fR\x05price\x12\x16\n" +
+	"\x06expiry\x18\x05 \x01(\x04R\x06expiry\x12\x1c\n" +
+	"\tsignature\x18\x06 \x01(\fR\tsignature\"Z\n" +
+	"\aReceipt\x12\x1d\n" +
+	"\n" +
+	"payment_id\x18\x01 \x01(\fR\tpaymentId\x12\x12\n" +
+	"\x04time\x18\x02 \x01(\x04R\x04time\x12\x1c\n" +
+	"\tsignature\x18\x03 \x01(\fR\tsignature\"\xb7\x01\n" +
 	"\fBalanceProof\x12\x1d\n" +
 	"\n" +
 	"channel_id\x18\x01 \x01(\fR\tchannelId\x12\x14\n" +
 	"\x05nonce\x18\x02 \x01(\x04R\x05nonce\x12 \n" +
 	"\vtransferred\x18\x03 \x01(\fR\vtransferred\x12\x1c\n" +
 	"\tsignature\x18\x04 \x01(\fR\tsignature\x122\n" +
-	"\x05parts\x18\x05 \x03(\v2\x1c.tinypay.peer.v1.PaymentPartR\x05parts\":\n" +
+	"\x05parts\x18\x05 \x03(\v2\x1c.tinypay.peer.v1.PaymentPartR\x05parts\"p\n" +
 	"\x03Ack\x12\x1d\n" +
 	"\n" +
 	"channel_id\x18\x01 \x01(\fR\tchannelId\x12\x14\n" +
-	"\x05nonce\x18\x02 \x01(\x04R\x05nonce\"g\n" +
+	"\x05nonce\x18\x02 \x01(\x04R\x05nonce\x124\n" +
+	"\breceipts\x18\x03 \x03(\v2\x18.tinypay.peer.v1.ReceiptR\breceipts\"\xee\x01\n" +
+	"\vStreamStart\x12\x1b\n" +
+	"\tstream_id\x18\x01 \x01(\fR\bstreamId\x12\x1d\n" +
+	"\n" +
+	"channel_id\x18\x02 \x01(\fR\tchannelId\x12\x12\n" +
+	"\x04rate\x18\x03 \x01(\fR\x04rate\x12\x17\n" +
+	"\atick_ms\x18\x04 \x01(\rR\x06tickMs\x12\x16\n" +
+	"\x06budget\x18\x05 \x01(\fR\x06budget\x12\x19\n" +
+	"\bend_unix\x18\x06 \x01(\x04R\aendUnix\x12\x17\n" +
+	"\aitem_id\x18\a \x01(\tR\x06itemId\x12*\n" +
+	"\x11started_unix_nano\x18\b \x01(\x03R\x0fstartedUnixNano\"_\n" +
+	"\tStreamEnd\x12\x1b\n" +
+	"\tstream_id\x18\x01 \x01(\fR\bstreamId\x12\x1d\n" +
+	"\n" +
+	"channel_id\x18\x02 \x01(\fR\tchannelId\x12\x16\n" +
+	"\x06reason\x18\x03 \x01(\tR\x06reason\"g\n" +
 	"\x04Nack\x12\x1d\n" +
 	"\n" +
 	"channel_id\x18\x01 \x01(\fR\tchannelId\x12\x14\n" +
@@ -1486,7 +1900,7 @@ func file_tinypay_peer_v1_peer_proto_rawDescGZIP() []byte {
 	return file_tinypay_peer_v1_peer_proto_rawDescData
 }
 
-var file_tinypay_peer_v1_peer_proto_msgTypes = make([]protoimpl.MessageInfo, 17)
+var file_tinypay_peer_v1_peer_proto_msgTypes = make([]protoimpl.MessageInfo, 21)
 var file_tinypay_peer_v1_peer_proto_goTypes = []any{
 	(*Message)(nil),          // 0: tinypay.peer.v1.Message
 	(*Hello)(nil),            // 1: tinypay.peer.v1.Hello
@@ -1494,44 +1908,52 @@ var file_tinypay_peer_v1_peer_proto_goTypes = []any{
 	(*Propose)(nil),          // 3: tinypay.peer.v1.Propose
 	(*Accept)(nil),           // 4: tinypay.peer.v1.Accept
 	(*PaymentPart)(nil),      // 5: tinypay.peer.v1.PaymentPart
-	(*BalanceProof)(nil),     // 6: tinypay.peer.v1.BalanceProof
-	(*Ack)(nil),              // 7: tinypay.peer.v1.Ack
-	(*Nack)(nil),             // 8: tinypay.peer.v1.Nack
-	(*Reestablish)(nil),      // 9: tinypay.peer.v1.Reestablish
-	(*RecoverRequest)(nil),   // 10: tinypay.peer.v1.RecoverRequest
-	(*Recovered)(nil),        // 11: tinypay.peer.v1.Recovered
-	(*RecoveredPayment)(nil), // 12: tinypay.peer.v1.RecoveredPayment
-	(*WithdrawRequest)(nil),  // 13: tinypay.peer.v1.WithdrawRequest
-	(*WithdrawReply)(nil),    // 14: tinypay.peer.v1.WithdrawReply
-	(*CloseRequest)(nil),     // 15: tinypay.peer.v1.CloseRequest
-	(*CloseReply)(nil),       // 16: tinypay.peer.v1.CloseReply
+	(*Offer)(nil),            // 6: tinypay.peer.v1.Offer
+	(*Receipt)(nil),          // 7: tinypay.peer.v1.Receipt
+	(*BalanceProof)(nil),     // 8: tinypay.peer.v1.BalanceProof
+	(*Ack)(nil),              // 9: tinypay.peer.v1.Ack
+	(*StreamStart)(nil),      // 10: tinypay.peer.v1.StreamStart
+	(*StreamEnd)(nil),        // 11: tinypay.peer.v1.StreamEnd
+	(*Nack)(nil),             // 12: tinypay.peer.v1.Nack
+	(*Reestablish)(nil),      // 13: tinypay.peer.v1.Reestablish
+	(*RecoverRequest)(nil),   // 14: tinypay.peer.v1.RecoverRequest
+	(*Recovered)(nil),        // 15: tinypay.peer.v1.Recovered
+	(*RecoveredPayment)(nil), // 16: tinypay.peer.v1.RecoveredPayment
+	(*WithdrawRequest)(nil),  // 17: tinypay.peer.v1.WithdrawRequest
+	(*WithdrawReply)(nil),    // 18: tinypay.peer.v1.WithdrawReply
+	(*CloseRequest)(nil),     // 19: tinypay.peer.v1.CloseRequest
+	(*CloseReply)(nil),       // 20: tinypay.peer.v1.CloseReply
 }
 var file_tinypay_peer_v1_peer_proto_depIdxs = []int32{
 	1,  // 0: tinypay.peer.v1.Message.hello:type_name -> tinypay.peer.v1.Hello
 	2,  // 1: tinypay.peer.v1.Message.error:type_name -> tinypay.peer.v1.Error
 	3,  // 2: tinypay.peer.v1.Message.propose:type_name -> tinypay.peer.v1.Propose
 	4,  // 3: tinypay.peer.v1.Message.accept:type_name -> tinypay.peer.v1.Accept
-	6,  // 4: tinypay.peer.v1.Message.proof:type_name -> tinypay.peer.v1.BalanceProof
-	7,  // 5: tinypay.peer.v1.Message.ack:type_name -> tinypay.peer.v1.Ack
-	8,  // 6: tinypay.peer.v1.Message.nack:type_name -> tinypay.peer.v1.Nack
-	9,  // 7: tinypay.peer.v1.Message.reestablish:type_name -> tinypay.peer.v1.Reestablish
-	13, // 8: tinypay.peer.v1.Message.withdraw_request:type_name -> tinypay.peer.v1.WithdrawRequest
-	14, // 9: tinypay.peer.v1.Message.withdraw_reply:type_name -> tinypay.peer.v1.WithdrawReply
-	15, // 10: tinypay.peer.v1.Message.close_request:type_name -> tinypay.peer.v1.CloseRequest
-	16, // 11: tinypay.peer.v1.Message.close_reply:type_name -> tinypay.peer.v1.CloseReply
-	10, // 12: tinypay.peer.v1.Message.recover_request:type_name -> tinypay.peer.v1.RecoverRequest
-	11, // 13: tinypay.peer.v1.Message.recovered:type_name -> tinypay.peer.v1.Recovered
-	5,  // 14: tinypay.peer.v1.BalanceProof.parts:type_name -> tinypay.peer.v1.PaymentPart
-	6,  // 15: tinypay.peer.v1.Reestablish.held:type_name -> tinypay.peer.v1.BalanceProof
-	12, // 16: tinypay.peer.v1.Recovered.payments:type_name -> tinypay.peer.v1.RecoveredPayment
-	5,  // 17: tinypay.peer.v1.RecoveredPayment.part:type_name -> tinypay.peer.v1.PaymentPart
-	0,  // 18: tinypay.peer.v1.Peer.Connect:input_type -> tinypay.peer.v1.Message
-	0,  // 19: tinypay.peer.v1.Peer.Connect:output_type -> tinypay.peer.v1.Message
-	19, // [19:20] is the sub-list for method output_type
-	18, // [18:19] is the sub-list for method input_type
-	18, // [18:18] is the sub-list for extension type_name
-	18, // [18:18] is the sub-list for extension extendee
-	0,  // [0:18] is the sub-list for field type_name
+	8,  // 4: tinypay.peer.v1.Message.proof:type_name -> tinypay.peer.v1.BalanceProof
+	9,  // 5: tinypay.peer.v1.Message.ack:type_name -> tinypay.peer.v1.Ack
+	12, // 6: tinypay.peer.v1.Message.nack:type_name -> tinypay.peer.v1.Nack
+	13, // 7: tinypay.peer.v1.Message.reestablish:type_name -> tinypay.peer.v1.Reestablish
+	17, // 8: tinypay.peer.v1.Message.withdraw_request:type_name -> tinypay.peer.v1.WithdrawRequest
+	18, // 9: tinypay.peer.v1.Message.withdraw_reply:type_name -> tinypay.peer.v1.WithdrawReply
+	19, // 10: tinypay.peer.v1.Message.close_request:type_name -> tinypay.peer.v1.CloseRequest
+	20, // 11: tinypay.peer.v1.Message.close_reply:type_name -> tinypay.peer.v1.CloseReply
+	14, // 12: tinypay.peer.v1.Message.recover_request:type_name -> tinypay.peer.v1.RecoverRequest
+	15, // 13: tinypay.peer.v1.Message.recovered:type_name -> tinypay.peer.v1.Recovered
+	10, // 14: tinypay.peer.v1.Message.stream_start:type_name -> tinypay.peer.v1.StreamStart
+	11, // 15: tinypay.peer.v1.Message.stream_end:type_name -> tinypay.peer.v1.StreamEnd
+	6,  // 16: tinypay.peer.v1.PaymentPart.offer:type_name -> tinypay.peer.v1.Offer
+	5,  // 17: tinypay.peer.v1.BalanceProof.parts:type_name -> tinypay.peer.v1.PaymentPart
+	7,  // 18: tinypay.peer.v1.Ack.receipts:type_name -> tinypay.peer.v1.Receipt
+	8,  // 19: tinypay.peer.v1.Reestablish.held:type_name -> tinypay.peer.v1.BalanceProof
+	16, // 20: tinypay.peer.v1.Recovered.payments:type_name -> tinypay.peer.v1.RecoveredPayment
+	5,  // 21: tinypay.peer.v1.RecoveredPayment.part:type_name -> tinypay.peer.v1.PaymentPart
+	0,  // 22: tinypay.peer.v1.Peer.Connect:input_type -> tinypay.peer.v1.Message
+	0,  // 23: tinypay.peer.v1.Peer.Connect:output_type -> tinypay.peer.v1.Message
+	23, // [23:24] is the sub-list for method output_type
+	22, // [22:23] is the sub-list for method input_type
+	22, // [22:22] is the sub-list for extension type_name
+	22, // [22:22] is the sub-list for extension extendee
+	0,  // [0:22] is the sub-list for field type_name
 }
 
 func init() { file_tinypay_peer_v1_peer_proto_init() }
@@ -1554,6 +1976,8 @@ func file_tinypay_peer_v1_peer_proto_init() {
 		(*Message_CloseReply)(nil),
 		(*Message_RecoverRequest)(nil),
 		(*Message_Recovered)(nil),
+		(*Message_StreamStart)(nil),
+		(*Message_StreamEnd)(nil),
 	}
 	type x struct{}
 	out := protoimpl.TypeBuilder{
@@ -1561,7 +1985,7 @@ func file_tinypay_peer_v1_peer_proto_init() {
 			GoPackagePath: reflect.TypeOf(x{}).PkgPath(),
 			RawDescriptor: unsafe.Slice(unsafe.StringData(file_tinypay_peer_v1_peer_proto_rawDesc), len(file_tinypay_peer_v1_peer_proto_rawDesc)),
 			NumEnums:      0,
-			NumMessages:   17,
+			NumMessages:   21,
 			NumExtensions: 0,
 			NumServices:   1,
 		},

@@ -141,6 +141,62 @@ func (Direction) EnumDescriptor() ([]byte, []int) {
 	return file_tinypay_store_v1_store_proto_rawDescGZIP(), []int{1}
 }
 
+// StreamEventKind says what happened to a stream.
+type StreamEventKind int32
+
+const (
+	StreamEventKind_STREAM_EVENT_KIND_UNSPECIFIED StreamEventKind = 0
+	StreamEventKind_STREAM_EVENT_KIND_STARTED     StreamEventKind = 1
+	StreamEventKind_STREAM_EVENT_KIND_STALLED     StreamEventKind = 2
+	StreamEventKind_STREAM_EVENT_KIND_RESUMED     StreamEventKind = 3
+	StreamEventKind_STREAM_EVENT_KIND_ENDED       StreamEventKind = 4
+)
+
+// Enum value maps for StreamEventKind.
+var (
+	StreamEventKind_name = map[int32]string{
+		0: "STREAM_EVENT_KIND_UNSPECIFIED",
+		1: "STREAM_EVENT_KIND_STARTED",
+		2: "STREAM_EVENT_KIND_STALLED",
+		3: "STREAM_EVENT_KIND_RESUMED",
+		4: "STREAM_EVENT_KIND_ENDED",
+	}
+	StreamEventKind_value = map[string]int32{
+		"STREAM_EVENT_KIND_UNSPECIFIED": 0,
+		"STREAM_EVENT_KIND_STARTED":     1,
+		"STREAM_EVENT_KIND_STALLED":     2,
+		"STREAM_EVENT_KIND_RESUMED":     3,
+		"STREAM_EVENT_KIND_ENDED":       4,
+	}
+)
+
+func (x StreamEventKind) Enum() *StreamEventKind {
+	p := new(StreamEventKind)
+	*p = x
+	return p
+}
+
+func (x StreamEventKind) String() string {
+	return protoimpl.X.EnumStringOf(x.Descriptor(), protoreflect.EnumNumber(x))
+}
+
+func (StreamEventKind) Descriptor() protoreflect.EnumDescriptor {
+	return file_tinypay_store_v1_store_proto_enumTypes[2].Descriptor()
+}
+
+func (StreamEventKind) Type() protoreflect.EnumType {
+	return &file_tinypay_store_v1_store_proto_enumTypes[2]
+}
+
+func (x StreamEventKind) Number() protoreflect.EnumNumber {
+	return protoreflect.EnumNumber(x)
+}
+
+// Deprecated: Use StreamEventKind.Descriptor instead.
+func (StreamEventKind) EnumDescriptor() ([]byte, []int) {
+	return file_tinypay_store_v1_store_proto_rawDescGZIP(), []int{2}
+}
+
 // ChannelEventKind says what happened to a channel.
 type ChannelEventKind int32
 
@@ -209,11 +265,11 @@ func (x ChannelEventKind) String() string {
 }
 
 func (ChannelEventKind) Descriptor() protoreflect.EnumDescriptor {
-	return file_tinypay_store_v1_store_proto_enumTypes[2].Descriptor()
+	return file_tinypay_store_v1_store_proto_enumTypes[3].Descriptor()
 }
 
 func (ChannelEventKind) Type() protoreflect.EnumType {
-	return &file_tinypay_store_v1_store_proto_enumTypes[2]
+	return &file_tinypay_store_v1_store_proto_enumTypes[3]
 }
 
 func (x ChannelEventKind) Number() protoreflect.EnumNumber {
@@ -222,7 +278,7 @@ func (x ChannelEventKind) Number() protoreflect.EnumNumber {
 
 // Deprecated: Use ChannelEventKind.Descriptor instead.
 func (ChannelEventKind) EnumDescriptor() ([]byte, []int) {
-	return file_tinypay_store_v1_store_proto_rawDescGZIP(), []int{2}
+	return file_tinypay_store_v1_store_proto_rawDescGZIP(), []int{3}
 }
 
 // Proof is a balance proof: signer's cumulative payment to the other side.
@@ -763,7 +819,16 @@ type Payment struct {
 	RemoteId []byte `protobuf:"bytes,12,opt,name=remote_id,json=remoteId,proto3" json:"remote_id,omitempty"`
 	// For an incoming payment: the payer's idempotency key for it, kept so
 	// that a payer that lost its own record can recover it (not indexed here).
-	RemoteKey     string `protobuf:"bytes,13,opt,name=remote_key,json=remoteKey,proto3" json:"remote_key,omitempty"`
+	RemoteKey string `protobuf:"bytes,13,opt,name=remote_key,json=remoteKey,proto3" json:"remote_key,omitempty"`
+	// The offer this payment paid (32 bytes), if any. Incoming offer ids are
+	// unique: an offer is paid at most once.
+	OfferId []byte `protobuf:"bytes,14,opt,name=offer_id,json=offerId,proto3" json:"offer_id,omitempty"`
+	// The stream this payment belongs to (16 bytes), if any.
+	StreamId []byte `protobuf:"bytes,15,opt,name=stream_id,json=streamId,proto3" json:"stream_id,omitempty"`
+	// Outgoing: a receipt was asked for.
+	WantReceipt bool `protobuf:"varint,16,opt,name=want_receipt,json=wantReceipt,proto3" json:"want_receipt,omitempty"`
+	// The app token that made this payment (its id), if any.
+	TokenId       []byte `protobuf:"bytes,17,opt,name=token_id,json=tokenId,proto3" json:"token_id,omitempty"`
 	unknownFields protoimpl.UnknownFields
 	sizeCache     protoimpl.SizeCache
 }
@@ -889,6 +954,456 @@ func (x *Payment) GetRemoteKey() string {
 	return ""
 }
 
+func (x *Payment) GetOfferId() []byte {
+	if x != nil {
+		return x.OfferId
+	}
+	return nil
+}
+
+func (x *Payment) GetStreamId() []byte {
+	if x != nil {
+		return x.StreamId
+	}
+	return nil
+}
+
+func (x *Payment) GetWantReceipt() bool {
+	if x != nil {
+		return x.WantReceipt
+	}
+	return false
+}
+
+func (x *Payment) GetTokenId() []byte {
+	if x != nil {
+		return x.TokenId
+	}
+	return nil
+}
+
+// Receipt is a payee's signature over a payment, kept by the payer (keyed
+// by payment id) and by the payee (who signed it).
+type Receipt struct {
+	state         protoimpl.MessageState `protogen:"open.v1"`
+	PaymentId     []byte                 `protobuf:"bytes,1,opt,name=payment_id,json=paymentId,proto3" json:"payment_id,omitempty"`
+	Time          uint64                 `protobuf:"varint,2,opt,name=time,proto3" json:"time,omitempty"`
+	Signature     []byte                 `protobuf:"bytes,3,opt,name=signature,proto3" json:"signature,omitempty"`
+	unknownFields protoimpl.UnknownFields
+	sizeCache     protoimpl.SizeCache
+}
+
+func (x *Receipt) Reset() {
+	*x = Receipt{}
+	mi := &file_tinypay_store_v1_store_proto_msgTypes[6]
+	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+	ms.StoreMessageInfo(mi)
+}
+
+func (x *Receipt) String() string {
+	return protoimpl.X.MessageStringOf(x)
+}
+
+func (*Receipt) ProtoMessage() {}
+
+func (x *Receipt) ProtoReflect() protoreflect.Message {
+	mi := &file_tinypay_store_v1_store_proto_msgTypes[6]
+	if x != nil {
+		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+		if ms.LoadMessageInfo() == nil {
+			ms.StoreMessageInfo(mi)
+		}
+		return ms
+	}
+	return mi.MessageOf(x)
+}
+
+// Deprecated: Use Receipt.ProtoReflect.Descriptor instead.
+func (*Receipt) Descriptor() ([]byte, []int) {
+	return file_tinypay_store_v1_store_proto_rawDescGZIP(), []int{6}
+}
+
+func (x *Receipt) GetPaymentId() []byte {
+	if x != nil {
+		return x.PaymentId
+	}
+	return nil
+}
+
+func (x *Receipt) GetTime() uint64 {
+	if x != nil {
+		return x.Time
+	}
+	return 0
+}
+
+func (x *Receipt) GetSignature() []byte {
+	if x != nil {
+		return x.Signature
+	}
+	return nil
+}
+
+// Stream is a pay-per-second stream, in either direction.
+type Stream struct {
+	state protoimpl.MessageState `protogen:"open.v1"`
+	// Record format version; this is version 1.
+	Version             uint32    `protobuf:"varint,1,opt,name=version,proto3" json:"version,omitempty"`
+	Id                  []byte    `protobuf:"bytes,2,opt,name=id,proto3" json:"id,omitempty"`
+	ChannelId           []byte    `protobuf:"bytes,3,opt,name=channel_id,json=channelId,proto3" json:"channel_id,omitempty"`
+	Direction           Direction `protobuf:"varint,4,opt,name=direction,proto3,enum=tinypay.store.v1.Direction" json:"direction,omitempty"`
+	Rate                []byte    `protobuf:"bytes,5,opt,name=rate,proto3" json:"rate,omitempty"`
+	TickMs              uint32    `protobuf:"varint,6,opt,name=tick_ms,json=tickMs,proto3" json:"tick_ms,omitempty"`
+	Budget              []byte    `protobuf:"bytes,7,opt,name=budget,proto3" json:"budget,omitempty"`
+	EndUnix             uint64    `protobuf:"varint,8,opt,name=end_unix,json=endUnix,proto3" json:"end_unix,omitempty"`
+	Paid                []byte    `protobuf:"bytes,9,opt,name=paid,proto3" json:"paid,omitempty"`
+	Ticks               uint64    `protobuf:"varint,10,opt,name=ticks,proto3" json:"ticks,omitempty"`
+	Ended               bool      `protobuf:"varint,11,opt,name=ended,proto3" json:"ended,omitempty"`
+	EndReason           string    `protobuf:"bytes,12,opt,name=end_reason,json=endReason,proto3" json:"end_reason,omitempty"`
+	StartedUnixNano     int64     `protobuf:"varint,13,opt,name=started_unix_nano,json=startedUnixNano,proto3" json:"started_unix_nano,omitempty"`
+	LastPaymentUnixNano int64     `protobuf:"varint,14,opt,name=last_payment_unix_nano,json=lastPaymentUnixNano,proto3" json:"last_payment_unix_nano,omitempty"`
+	ItemId              string    `protobuf:"bytes,15,opt,name=item_id,json=itemId,proto3" json:"item_id,omitempty"`
+	AutoTopup           []byte    `protobuf:"bytes,16,opt,name=auto_topup,json=autoTopup,proto3" json:"auto_topup,omitempty"`
+	ToppedUp            bool      `protobuf:"varint,17,opt,name=topped_up,json=toppedUp,proto3" json:"topped_up,omitempty"`
+	TokenId             []byte    `protobuf:"bytes,18,opt,name=token_id,json=tokenId,proto3" json:"token_id,omitempty"`
+	Peer                []byte    `protobuf:"bytes,19,opt,name=peer,proto3" json:"peer,omitempty"`
+	unknownFields       protoimpl.UnknownFields
+	sizeCache           protoimpl.SizeCache
+}
+
+func (x *Stream) Reset() {
+	*x = Stream{}
+	mi := &file_tinypay_store_v1_store_proto_msgTypes[7]
+	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+	ms.StoreMessageInfo(mi)
+}
+
+func (x *Stream) String() string {
+	return protoimpl.X.MessageStringOf(x)
+}
+
+func (*Stream) ProtoMessage() {}
+
+func (x *Stream) ProtoReflect() protoreflect.Message {
+	mi := &file_tinypay_store_v1_store_proto_msgTypes[7]
+	if x != nil {
+		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+		if ms.LoadMessageInfo() == nil {
+			ms.StoreMessageInfo(mi)
+		}
+		return ms
+	}
+	return mi.MessageOf(x)
+}
+
+// Deprecated: Use Stream.ProtoReflect.Descriptor instead.
+func (*Stream) Descriptor() ([]byte, []int) {
+	return file_tinypay_store_v1_store_proto_rawDescGZIP(), []int{7}
+}
+
+func (x *Stream) GetVersion() uint32 {
+	if x != nil {
+		return x.Version
+	}
+	return 0
+}
+
+func (x *Stream) GetId() []byte {
+	if x != nil {
+		return x.Id
+	}
+	return nil
+}
+
+func (x *Stream) GetChannelId() []byte {
+	if x != nil {
+		return x.ChannelId
+	}
+	return nil
+}
+
+func (x *Stream) GetDirection() Direction {
+	if x != nil {
+		return x.Direction
+	}
+	return Direction_DIRECTION_UNSPECIFIED
+}
+
+func (x *Stream) GetRate() []byte {
+	if x != nil {
+		return x.Rate
+	}
+	return nil
+}
+
+func (x *Stream) GetTickMs() uint32 {
+	if x != nil {
+		return x.TickMs
+	}
+	return 0
+}
+
+func (x *Stream) GetBudget() []byte {
+	if x != nil {
+		return x.Budget
+	}
+	return nil
+}
+
+func (x *Stream) GetEndUnix() uint64 {
+	if x != nil {
+		return x.EndUnix
+	}
+	return 0
+}
+
+func (x *Stream) GetPaid() []byte {
+	if x != nil {
+		return x.Paid
+	}
+	return nil
+}
+
+func (x *Stream) GetTicks() uint64 {
+	if x != nil {
+		return x.Ticks
+	}
+	return 0
+}
+
+func (x *Stream) GetEnded() bool {
+	if x != nil {
+		return x.Ended
+	}
+	return false
+}
+
+func (x *Stream) GetEndReason() string {
+	if x != nil {
+		return x.EndReason
+	}
+	return ""
+}
+
+func (x *Stream) GetStartedUnixNano() int64 {
+	if x != nil {
+		return x.StartedUnixNano
+	}
+	return 0
+}
+
+func (x *Stream) GetLastPaymentUnixNano() int64 {
+	if x != nil {
+		return x.LastPaymentUnixNano
+	}
+	return 0
+}
+
+func (x *Stream) GetItemId() string {
+	if x != nil {
+		return x.ItemId
+	}
+	return ""
+}
+
+func (x *Stream) GetAutoTopup() []byte {
+	if x != nil {
+		return x.AutoTopup
+	}
+	return nil
+}
+
+func (x *Stream) GetToppedUp() bool {
+	if x != nil {
+		return x.ToppedUp
+	}
+	return false
+}
+
+func (x *Stream) GetTokenId() []byte {
+	if x != nil {
+		return x.TokenId
+	}
+	return nil
+}
+
+func (x *Stream) GetPeer() []byte {
+	if x != nil {
+		return x.Peer
+	}
+	return nil
+}
+
+// AppToken is an app token: a pay-only credential with limits. Only the
+// hash of its secret is stored.
+type AppToken struct {
+	state           protoimpl.MessageState `protogen:"open.v1"`
+	Version         uint32                 `protobuf:"varint,1,opt,name=version,proto3" json:"version,omitempty"`
+	Id              []byte                 `protobuf:"bytes,2,opt,name=id,proto3" json:"id,omitempty"`
+	Name            string                 `protobuf:"bytes,3,opt,name=name,proto3" json:"name,omitempty"`
+	SecretHash      []byte                 `protobuf:"bytes,4,opt,name=secret_hash,json=secretHash,proto3" json:"secret_hash,omitempty"`
+	Asset           []byte                 `protobuf:"bytes,5,opt,name=asset,proto3" json:"asset,omitempty"`
+	Limit           []byte                 `protobuf:"bytes,6,opt,name=limit,proto3" json:"limit,omitempty"`
+	PeriodSeconds   uint64                 `protobuf:"varint,7,opt,name=period_seconds,json=periodSeconds,proto3" json:"period_seconds,omitempty"`
+	Payees          []*PayeeLimit          `protobuf:"bytes,8,rep,name=payees,proto3" json:"payees,omitempty"`
+	CreatedUnixNano int64                  `protobuf:"varint,9,opt,name=created_unix_nano,json=createdUnixNano,proto3" json:"created_unix_nano,omitempty"`
+	Revoked         bool                   `protobuf:"varint,10,opt,name=revoked,proto3" json:"revoked,omitempty"`
+	unknownFields   protoimpl.UnknownFields
+	sizeCache       protoimpl.SizeCache
+}
+
+func (x *AppToken) Reset() {
+	*x = AppToken{}
+	mi := &file_tinypay_store_v1_store_proto_msgTypes[8]
+	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+	ms.StoreMessageInfo(mi)
+}
+
+func (x *AppToken) String() string {
+	return protoimpl.X.MessageStringOf(x)
+}
+
+func (*AppToken) ProtoMessage() {}
+
+func (x *AppToken) ProtoReflect() protoreflect.Message {
+	mi := &file_tinypay_store_v1_store_proto_msgTypes[8]
+	if x != nil {
+		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+		if ms.LoadMessageInfo() == nil {
+			ms.StoreMessageInfo(mi)
+		}
+		return ms
+	}
+	return mi.MessageOf(x)
+}
+
+// Deprecated: Use AppToken.ProtoReflect.Descriptor instead.
+func (*AppToken) Descriptor() ([]byte, []int) {
+	return file_tinypay_store_v1_store_proto_rawDescGZIP(), []int{8}
+}
+
+func (x *AppToken) GetVersion() uint32 {
+	if x != nil {
+		return x.Version
+	}
+	return 0
+}
+
+func (x *AppToken) GetId() []byte {
+	if x != nil {
+		return x.Id
+	}
+	return nil
+}
+
+func (x *AppToken) GetName() string {
+	if x != nil {
+		return x.Name
+	}
+	return ""
+}
+
+func (x *AppToken) GetSecretHash() []byte {
+	if x != nil {
+		return x.SecretHash
+	}
+	return nil
+}
+
+func (x *AppToken) GetAsset() []byte {
+	if x != nil {
+		return x.Asset
+	}
+	return nil
+}
+
+func (x *AppToken) GetLimit() []byte {
+	if x != nil {
+		return x.Limit
+	}
+	return nil
+}
+
+func (x *AppToken) GetPeriodSeconds() uint64 {
+	if x != nil {
+		return x.PeriodSeconds
+	}
+	return 0
+}
+
+func (x *AppToken) GetPayees() []*PayeeLimit {
+	if x != nil {
+		return x.Payees
+	}
+	return nil
+}
+
+func (x *AppToken) GetCreatedUnixNano() int64 {
+	if x != nil {
+		return x.CreatedUnixNano
+	}
+	return 0
+}
+
+func (x *AppToken) GetRevoked() bool {
+	if x != nil {
+		return x.Revoked
+	}
+	return false
+}
+
+type PayeeLimit struct {
+	state         protoimpl.MessageState `protogen:"open.v1"`
+	Payee         []byte                 `protobuf:"bytes,1,opt,name=payee,proto3" json:"payee,omitempty"`
+	Limit         []byte                 `protobuf:"bytes,2,opt,name=limit,proto3" json:"limit,omitempty"`
+	unknownFields protoimpl.UnknownFields
+	sizeCache     protoimpl.SizeCache
+}
+
+func (x *PayeeLimit) Reset() {
+	*x = PayeeLimit{}
+	mi := &file_tinypay_store_v1_store_proto_msgTypes[9]
+	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+	ms.StoreMessageInfo(mi)
+}
+
+func (x *PayeeLimit) String() string {
+	return protoimpl.X.MessageStringOf(x)
+}
+
+func (*PayeeLimit) ProtoMessage() {}
+
+func (x *PayeeLimit) ProtoReflect() protoreflect.Message {
+	mi := &file_tinypay_store_v1_store_proto_msgTypes[9]
+	if x != nil {
+		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+		if ms.LoadMessageInfo() == nil {
+			ms.StoreMessageInfo(mi)
+		}
+		return ms
+	}
+	return mi.MessageOf(x)
+}
+
+// Deprecated: Use PayeeLimit.ProtoReflect.Descriptor instead.
+func (*PayeeLimit) Descriptor() ([]byte, []int) {
+	return file_tinypay_store_v1_store_proto_rawDescGZIP(), []int{9}
+}
+
+func (x *PayeeLimit) GetPayee() []byte {
+	if x != nil {
+		return x.Payee
+	}
+	return nil
+}
+
+func (x *PayeeLimit) GetLimit() []byte {
+	if x != nil {
+		return x.Limit
+	}
+	return nil
+}
+
 // LogEntry is one entry of the node's append-only, ordered log. seq is
 // assigned by the store at commit time, strictly increasing with no gaps.
 type LogEntry struct {
@@ -899,6 +1414,7 @@ type LogEntry struct {
 	//
 	//	*LogEntry_Payment
 	//	*LogEntry_ChannelEvent
+	//	*LogEntry_StreamEvent
 	Entry         isLogEntry_Entry `protobuf_oneof:"entry"`
 	unknownFields protoimpl.UnknownFields
 	sizeCache     protoimpl.SizeCache
@@ -906,7 +1422,7 @@ type LogEntry struct {
 
 func (x *LogEntry) Reset() {
 	*x = LogEntry{}
-	mi := &file_tinypay_store_v1_store_proto_msgTypes[6]
+	mi := &file_tinypay_store_v1_store_proto_msgTypes[10]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -918,7 +1434,7 @@ func (x *LogEntry) String() string {
 func (*LogEntry) ProtoMessage() {}
 
 func (x *LogEntry) ProtoReflect() protoreflect.Message {
-	mi := &file_tinypay_store_v1_store_proto_msgTypes[6]
+	mi := &file_tinypay_store_v1_store_proto_msgTypes[10]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -931,7 +1447,7 @@ func (x *LogEntry) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use LogEntry.ProtoReflect.Descriptor instead.
 func (*LogEntry) Descriptor() ([]byte, []int) {
-	return file_tinypay_store_v1_store_proto_rawDescGZIP(), []int{6}
+	return file_tinypay_store_v1_store_proto_rawDescGZIP(), []int{10}
 }
 
 func (x *LogEntry) GetSeq() uint64 {
@@ -973,6 +1489,15 @@ func (x *LogEntry) GetChannelEvent() *ChannelEvent {
 	return nil
 }
 
+func (x *LogEntry) GetStreamEvent() *StreamEvent {
+	if x != nil {
+		if x, ok := x.Entry.(*LogEntry_StreamEvent); ok {
+			return x.StreamEvent
+		}
+	}
+	return nil
+}
+
 type isLogEntry_Entry interface {
 	isLogEntry_Entry()
 }
@@ -985,9 +1510,84 @@ type LogEntry_ChannelEvent struct {
 	ChannelEvent *ChannelEvent `protobuf:"bytes,4,opt,name=channel_event,json=channelEvent,proto3,oneof"`
 }
 
+type LogEntry_StreamEvent struct {
+	StreamEvent *StreamEvent `protobuf:"bytes,5,opt,name=stream_event,json=streamEvent,proto3,oneof"`
+}
+
 func (*LogEntry_Payment) isLogEntry_Entry() {}
 
 func (*LogEntry_ChannelEvent) isLogEntry_Entry() {}
+
+func (*LogEntry_StreamEvent) isLogEntry_Entry() {}
+
+// StreamEvent is a change in a stream's life, for the event log.
+type StreamEvent struct {
+	state         protoimpl.MessageState `protogen:"open.v1"`
+	StreamId      []byte                 `protobuf:"bytes,1,opt,name=stream_id,json=streamId,proto3" json:"stream_id,omitempty"`
+	Kind          StreamEventKind        `protobuf:"varint,2,opt,name=kind,proto3,enum=tinypay.store.v1.StreamEventKind" json:"kind,omitempty"`
+	Detail        string                 `protobuf:"bytes,3,opt,name=detail,proto3" json:"detail,omitempty"`
+	ChannelId     []byte                 `protobuf:"bytes,4,opt,name=channel_id,json=channelId,proto3" json:"channel_id,omitempty"`
+	unknownFields protoimpl.UnknownFields
+	sizeCache     protoimpl.SizeCache
+}
+
+func (x *StreamEvent) Reset() {
+	*x = StreamEvent{}
+	mi := &file_tinypay_store_v1_store_proto_msgTypes[11]
+	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+	ms.StoreMessageInfo(mi)
+}
+
+func (x *StreamEvent) String() string {
+	return protoimpl.X.MessageStringOf(x)
+}
+
+func (*StreamEvent) ProtoMessage() {}
+
+func (x *StreamEvent) ProtoReflect() protoreflect.Message {
+	mi := &file_tinypay_store_v1_store_proto_msgTypes[11]
+	if x != nil {
+		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+		if ms.LoadMessageInfo() == nil {
+			ms.StoreMessageInfo(mi)
+		}
+		return ms
+	}
+	return mi.MessageOf(x)
+}
+
+// Deprecated: Use StreamEvent.ProtoReflect.Descriptor instead.
+func (*StreamEvent) Descriptor() ([]byte, []int) {
+	return file_tinypay_store_v1_store_proto_rawDescGZIP(), []int{11}
+}
+
+func (x *StreamEvent) GetStreamId() []byte {
+	if x != nil {
+		return x.StreamId
+	}
+	return nil
+}
+
+func (x *StreamEvent) GetKind() StreamEventKind {
+	if x != nil {
+		return x.Kind
+	}
+	return StreamEventKind_STREAM_EVENT_KIND_UNSPECIFIED
+}
+
+func (x *StreamEvent) GetDetail() string {
+	if x != nil {
+		return x.Detail
+	}
+	return ""
+}
+
+func (x *StreamEvent) GetChannelId() []byte {
+	if x != nil {
+		return x.ChannelId
+	}
+	return nil
+}
 
 // ChannelEvent is a change in a channel's life, for the event log.
 type ChannelEvent struct {
@@ -1008,7 +1608,7 @@ type ChannelEvent struct {
 
 func (x *ChannelEvent) Reset() {
 	*x = ChannelEvent{}
-	mi := &file_tinypay_store_v1_store_proto_msgTypes[7]
+	mi := &file_tinypay_store_v1_store_proto_msgTypes[12]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -1020,7 +1620,7 @@ func (x *ChannelEvent) String() string {
 func (*ChannelEvent) ProtoMessage() {}
 
 func (x *ChannelEvent) ProtoReflect() protoreflect.Message {
-	mi := &file_tinypay_store_v1_store_proto_msgTypes[7]
+	mi := &file_tinypay_store_v1_store_proto_msgTypes[12]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -1033,7 +1633,7 @@ func (x *ChannelEvent) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use ChannelEvent.ProtoReflect.Descriptor instead.
 func (*ChannelEvent) Descriptor() ([]byte, []int) {
-	return file_tinypay_store_v1_store_proto_rawDescGZIP(), []int{7}
+	return file_tinypay_store_v1_store_proto_rawDescGZIP(), []int{12}
 }
 
 func (x *ChannelEvent) GetChannelId() []byte {
@@ -1098,7 +1698,7 @@ type StoreMeta struct {
 
 func (x *StoreMeta) Reset() {
 	*x = StoreMeta{}
-	mi := &file_tinypay_store_v1_store_proto_msgTypes[8]
+	mi := &file_tinypay_store_v1_store_proto_msgTypes[13]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -1110,7 +1710,7 @@ func (x *StoreMeta) String() string {
 func (*StoreMeta) ProtoMessage() {}
 
 func (x *StoreMeta) ProtoReflect() protoreflect.Message {
-	mi := &file_tinypay_store_v1_store_proto_msgTypes[8]
+	mi := &file_tinypay_store_v1_store_proto_msgTypes[13]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -1123,7 +1723,7 @@ func (x *StoreMeta) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use StoreMeta.ProtoReflect.Descriptor instead.
 func (*StoreMeta) Descriptor() ([]byte, []int) {
-	return file_tinypay_store_v1_store_proto_rawDescGZIP(), []int{8}
+	return file_tinypay_store_v1_store_proto_rawDescGZIP(), []int{13}
 }
 
 func (x *StoreMeta) GetFormatVersion() uint32 {
@@ -1144,7 +1744,7 @@ type Cursor struct {
 
 func (x *Cursor) Reset() {
 	*x = Cursor{}
-	mi := &file_tinypay_store_v1_store_proto_msgTypes[9]
+	mi := &file_tinypay_store_v1_store_proto_msgTypes[14]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -1156,7 +1756,7 @@ func (x *Cursor) String() string {
 func (*Cursor) ProtoMessage() {}
 
 func (x *Cursor) ProtoReflect() protoreflect.Message {
-	mi := &file_tinypay_store_v1_store_proto_msgTypes[9]
+	mi := &file_tinypay_store_v1_store_proto_msgTypes[14]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -1169,7 +1769,7 @@ func (x *Cursor) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use Cursor.ProtoReflect.Descriptor instead.
 func (*Cursor) Descriptor() ([]byte, []int) {
-	return file_tinypay_store_v1_store_proto_rawDescGZIP(), []int{9}
+	return file_tinypay_store_v1_store_proto_rawDescGZIP(), []int{14}
 }
 
 func (x *Cursor) GetValue() []byte {
@@ -1237,7 +1837,7 @@ const file_tinypay_store_v1_store_proto_rawDesc = "" +
 	"\x05close\x18\x14 \x01(\v2\x1c.tinypay.store.v1.CloseTermsR\x05close\x123\n" +
 	"\adispute\x18\x15 \x01(\v2\x19.tinypay.store.v1.DisputeR\adispute\x12*\n" +
 	"\x11created_unix_nano\x18\x16 \x01(\x03R\x0fcreatedUnixNano\x12*\n" +
-	"\x11updated_unix_nano\x18\x17 \x01(\x03R\x0fupdatedUnixNano\"\x8d\x03\n" +
+	"\x11updated_unix_nano\x18\x17 \x01(\x03R\x0fupdatedUnixNano\"\x83\x04\n" +
 	"\aPayment\x12\x0e\n" +
 	"\x02id\x18\x01 \x01(\fR\x02id\x12'\n" +
 	"\x0fidempotency_key\x18\x02 \x01(\tR\x0eidempotencyKey\x12\x1d\n" +
@@ -1256,13 +1856,70 @@ const file_tinypay_store_v1_store_proto_rawDesc = "" +
 	"\x04peer\x18\v \x01(\fR\x04peer\x12\x1b\n" +
 	"\tremote_id\x18\f \x01(\fR\bremoteId\x12\x1d\n" +
 	"\n" +
-	"remote_key\x18\r \x01(\tR\tremoteKey\"\xc9\x01\n" +
+	"remote_key\x18\r \x01(\tR\tremoteKey\x12\x19\n" +
+	"\boffer_id\x18\x0e \x01(\fR\aofferId\x12\x1b\n" +
+	"\tstream_id\x18\x0f \x01(\fR\bstreamId\x12!\n" +
+	"\fwant_receipt\x18\x10 \x01(\bR\vwantReceipt\x12\x19\n" +
+	"\btoken_id\x18\x11 \x01(\fR\atokenId\"Z\n" +
+	"\aReceipt\x12\x1d\n" +
+	"\n" +
+	"payment_id\x18\x01 \x01(\fR\tpaymentId\x12\x12\n" +
+	"\x04time\x18\x02 \x01(\x04R\x04time\x12\x1c\n" +
+	"\tsignature\x18\x03 \x01(\fR\tsignature\"\xb0\x04\n" +
+	"\x06Stream\x12\x18\n" +
+	"\aversion\x18\x01 \x01(\rR\aversion\x12\x0e\n" +
+	"\x02id\x18\x02 \x01(\fR\x02id\x12\x1d\n" +
+	"\n" +
+	"channel_id\x18\x03 \x01(\fR\tchannelId\x129\n" +
+	"\tdirection\x18\x04 \x01(\x0e2\x1b.tinypay.store.v1.DirectionR\tdirection\x12\x12\n" +
+	"\x04rate\x18\x05 \x01(\fR\x04rate\x12\x17\n" +
+	"\atick_ms\x18\x06 \x01(\rR\x06tickMs\x12\x16\n" +
+	"\x06budget\x18\a \x01(\fR\x06budget\x12\x19\n" +
+	"\bend_unix\x18\b \x01(\x04R\aendUnix\x12\x12\n" +
+	"\x04paid\x18\t \x01(\fR\x04paid\x12\x14\n" +
+	"\x05ticks\x18\n" +
+	" \x01(\x04R\x05ticks\x12\x14\n" +
+	"\x05ended\x18\v \x01(\bR\x05ended\x12\x1d\n" +
+	"\n" +
+	"end_reason\x18\f \x01(\tR\tendReason\x12*\n" +
+	"\x11started_unix_nano\x18\r \x01(\x03R\x0fstartedUnixNano\x123\n" +
+	"\x16last_payment_unix_nano\x18\x0e \x01(\x03R\x13lastPaymentUnixNano\x12\x17\n" +
+	"\aitem_id\x18\x0f \x01(\tR\x06itemId\x12\x1d\n" +
+	"\n" +
+	"auto_topup\x18\x10 \x01(\fR\tautoTopup\x12\x1b\n" +
+	"\ttopped_up\x18\x11 \x01(\bR\btoppedUp\x12\x19\n" +
+	"\btoken_id\x18\x12 \x01(\fR\atokenId\x12\x12\n" +
+	"\x04peer\x18\x13 \x01(\fR\x04peer\"\xb8\x02\n" +
+	"\bAppToken\x12\x18\n" +
+	"\aversion\x18\x01 \x01(\rR\aversion\x12\x0e\n" +
+	"\x02id\x18\x02 \x01(\fR\x02id\x12\x12\n" +
+	"\x04name\x18\x03 \x01(\tR\x04name\x12\x1f\n" +
+	"\vsecret_hash\x18\x04 \x01(\fR\n" +
+	"secretHash\x12\x14\n" +
+	"\x05asset\x18\x05 \x01(\fR\x05asset\x12\x14\n" +
+	"\x05limit\x18\x06 \x01(\fR\x05limit\x12%\n" +
+	"\x0eperiod_seconds\x18\a \x01(\x04R\rperiodSeconds\x124\n" +
+	"\x06payees\x18\b \x03(\v2\x1c.tinypay.store.v1.PayeeLimitR\x06payees\x12*\n" +
+	"\x11created_unix_nano\x18\t \x01(\x03R\x0fcreatedUnixNano\x12\x18\n" +
+	"\arevoked\x18\n" +
+	" \x01(\bR\arevoked\"8\n" +
+	"\n" +
+	"PayeeLimit\x12\x14\n" +
+	"\x05payee\x18\x01 \x01(\fR\x05payee\x12\x14\n" +
+	"\x05limit\x18\x02 \x01(\fR\x05limit\"\x8d\x02\n" +
 	"\bLogEntry\x12\x10\n" +
 	"\x03seq\x18\x01 \x01(\x04R\x03seq\x12$\n" +
 	"\x0etime_unix_nano\x18\x02 \x01(\x03R\ftimeUnixNano\x125\n" +
 	"\apayment\x18\x03 \x01(\v2\x19.tinypay.store.v1.PaymentH\x00R\apayment\x12E\n" +
-	"\rchannel_event\x18\x04 \x01(\v2\x1e.tinypay.store.v1.ChannelEventH\x00R\fchannelEventB\a\n" +
-	"\x05entry\"\xd6\x01\n" +
+	"\rchannel_event\x18\x04 \x01(\v2\x1e.tinypay.store.v1.ChannelEventH\x00R\fchannelEvent\x12B\n" +
+	"\fstream_event\x18\x05 \x01(\v2\x1d.tinypay.store.v1.StreamEventH\x00R\vstreamEventB\a\n" +
+	"\x05entry\"\x98\x01\n" +
+	"\vStreamEvent\x12\x1b\n" +
+	"\tstream_id\x18\x01 \x01(\fR\bstreamId\x125\n" +
+	"\x04kind\x18\x02 \x01(\x0e2!.tinypay.store.v1.StreamEventKindR\x04kind\x12\x16\n" +
+	"\x06detail\x18\x03 \x01(\tR\x06detail\x12\x1d\n" +
+	"\n" +
+	"channel_id\x18\x04 \x01(\fR\tchannelId\"\xd6\x01\n" +
 	"\fChannelEvent\x12\x1d\n" +
 	"\n" +
 	"channel_id\x18\x01 \x01(\fR\tchannelId\x126\n" +
@@ -1287,7 +1944,13 @@ const file_tinypay_store_v1_store_proto_rawDesc = "" +
 	"\tDirection\x12\x19\n" +
 	"\x15DIRECTION_UNSPECIFIED\x10\x00\x12\x16\n" +
 	"\x12DIRECTION_OUTGOING\x10\x01\x12\x16\n" +
-	"\x12DIRECTION_INCOMING\x10\x02*\xb3\x03\n" +
+	"\x12DIRECTION_INCOMING\x10\x02*\xae\x01\n" +
+	"\x0fStreamEventKind\x12!\n" +
+	"\x1dSTREAM_EVENT_KIND_UNSPECIFIED\x10\x00\x12\x1d\n" +
+	"\x19STREAM_EVENT_KIND_STARTED\x10\x01\x12\x1d\n" +
+	"\x19STREAM_EVENT_KIND_STALLED\x10\x02\x12\x1d\n" +
+	"\x19STREAM_EVENT_KIND_RESUMED\x10\x03\x12\x1b\n" +
+	"\x17STREAM_EVENT_KIND_ENDED\x10\x04*\xb3\x03\n" +
 	"\x10ChannelEventKind\x12\"\n" +
 	"\x1eCHANNEL_EVENT_KIND_UNSPECIFIED\x10\x00\x12\x1f\n" +
 	"\x1bCHANNEL_EVENT_KIND_PROPOSED\x10\x01\x12\x1d\n" +
@@ -1315,37 +1978,47 @@ func file_tinypay_store_v1_store_proto_rawDescGZIP() []byte {
 	return file_tinypay_store_v1_store_proto_rawDescData
 }
 
-var file_tinypay_store_v1_store_proto_enumTypes = make([]protoimpl.EnumInfo, 3)
-var file_tinypay_store_v1_store_proto_msgTypes = make([]protoimpl.MessageInfo, 10)
+var file_tinypay_store_v1_store_proto_enumTypes = make([]protoimpl.EnumInfo, 4)
+var file_tinypay_store_v1_store_proto_msgTypes = make([]protoimpl.MessageInfo, 15)
 var file_tinypay_store_v1_store_proto_goTypes = []any{
 	(Phase)(0),            // 0: tinypay.store.v1.Phase
 	(Direction)(0),        // 1: tinypay.store.v1.Direction
-	(ChannelEventKind)(0), // 2: tinypay.store.v1.ChannelEventKind
-	(*Proof)(nil),         // 3: tinypay.store.v1.Proof
-	(*Withdrawal)(nil),    // 4: tinypay.store.v1.Withdrawal
-	(*CloseTerms)(nil),    // 5: tinypay.store.v1.CloseTerms
-	(*Dispute)(nil),       // 6: tinypay.store.v1.Dispute
-	(*Channel)(nil),       // 7: tinypay.store.v1.Channel
-	(*Payment)(nil),       // 8: tinypay.store.v1.Payment
-	(*LogEntry)(nil),      // 9: tinypay.store.v1.LogEntry
-	(*ChannelEvent)(nil),  // 10: tinypay.store.v1.ChannelEvent
-	(*StoreMeta)(nil),     // 11: tinypay.store.v1.StoreMeta
-	(*Cursor)(nil),        // 12: tinypay.store.v1.Cursor
+	(StreamEventKind)(0),  // 2: tinypay.store.v1.StreamEventKind
+	(ChannelEventKind)(0), // 3: tinypay.store.v1.ChannelEventKind
+	(*Proof)(nil),         // 4: tinypay.store.v1.Proof
+	(*Withdrawal)(nil),    // 5: tinypay.store.v1.Withdrawal
+	(*CloseTerms)(nil),    // 6: tinypay.store.v1.CloseTerms
+	(*Dispute)(nil),       // 7: tinypay.store.v1.Dispute
+	(*Channel)(nil),       // 8: tinypay.store.v1.Channel
+	(*Payment)(nil),       // 9: tinypay.store.v1.Payment
+	(*Receipt)(nil),       // 10: tinypay.store.v1.Receipt
+	(*Stream)(nil),        // 11: tinypay.store.v1.Stream
+	(*AppToken)(nil),      // 12: tinypay.store.v1.AppToken
+	(*PayeeLimit)(nil),    // 13: tinypay.store.v1.PayeeLimit
+	(*LogEntry)(nil),      // 14: tinypay.store.v1.LogEntry
+	(*StreamEvent)(nil),   // 15: tinypay.store.v1.StreamEvent
+	(*ChannelEvent)(nil),  // 16: tinypay.store.v1.ChannelEvent
+	(*StoreMeta)(nil),     // 17: tinypay.store.v1.StoreMeta
+	(*Cursor)(nil),        // 18: tinypay.store.v1.Cursor
 }
 var file_tinypay_store_v1_store_proto_depIdxs = []int32{
 	0,  // 0: tinypay.store.v1.Channel.phase:type_name -> tinypay.store.v1.Phase
-	4,  // 1: tinypay.store.v1.Channel.withdrawal:type_name -> tinypay.store.v1.Withdrawal
-	5,  // 2: tinypay.store.v1.Channel.close:type_name -> tinypay.store.v1.CloseTerms
-	6,  // 3: tinypay.store.v1.Channel.dispute:type_name -> tinypay.store.v1.Dispute
+	5,  // 1: tinypay.store.v1.Channel.withdrawal:type_name -> tinypay.store.v1.Withdrawal
+	6,  // 2: tinypay.store.v1.Channel.close:type_name -> tinypay.store.v1.CloseTerms
+	7,  // 3: tinypay.store.v1.Channel.dispute:type_name -> tinypay.store.v1.Dispute
 	1,  // 4: tinypay.store.v1.Payment.direction:type_name -> tinypay.store.v1.Direction
-	8,  // 5: tinypay.store.v1.LogEntry.payment:type_name -> tinypay.store.v1.Payment
-	10, // 6: tinypay.store.v1.LogEntry.channel_event:type_name -> tinypay.store.v1.ChannelEvent
-	2,  // 7: tinypay.store.v1.ChannelEvent.kind:type_name -> tinypay.store.v1.ChannelEventKind
-	8,  // [8:8] is the sub-list for method output_type
-	8,  // [8:8] is the sub-list for method input_type
-	8,  // [8:8] is the sub-list for extension type_name
-	8,  // [8:8] is the sub-list for extension extendee
-	0,  // [0:8] is the sub-list for field type_name
+	1,  // 5: tinypay.store.v1.Stream.direction:type_name -> tinypay.store.v1.Direction
+	13, // 6: tinypay.store.v1.AppToken.payees:type_name -> tinypay.store.v1.PayeeLimit
+	9,  // 7: tinypay.store.v1.LogEntry.payment:type_name -> tinypay.store.v1.Payment
+	16, // 8: tinypay.store.v1.LogEntry.channel_event:type_name -> tinypay.store.v1.ChannelEvent
+	15, // 9: tinypay.store.v1.LogEntry.stream_event:type_name -> tinypay.store.v1.StreamEvent
+	2,  // 10: tinypay.store.v1.StreamEvent.kind:type_name -> tinypay.store.v1.StreamEventKind
+	3,  // 11: tinypay.store.v1.ChannelEvent.kind:type_name -> tinypay.store.v1.ChannelEventKind
+	12, // [12:12] is the sub-list for method output_type
+	12, // [12:12] is the sub-list for method input_type
+	12, // [12:12] is the sub-list for extension type_name
+	12, // [12:12] is the sub-list for extension extendee
+	0,  // [0:12] is the sub-list for field type_name
 }
 
 func init() { file_tinypay_store_v1_store_proto_init() }
@@ -1353,17 +2026,18 @@ func file_tinypay_store_v1_store_proto_init() {
 	if File_tinypay_store_v1_store_proto != nil {
 		return
 	}
-	file_tinypay_store_v1_store_proto_msgTypes[6].OneofWrappers = []any{
+	file_tinypay_store_v1_store_proto_msgTypes[10].OneofWrappers = []any{
 		(*LogEntry_Payment)(nil),
 		(*LogEntry_ChannelEvent)(nil),
+		(*LogEntry_StreamEvent)(nil),
 	}
 	type x struct{}
 	out := protoimpl.TypeBuilder{
 		File: protoimpl.DescBuilder{
 			GoPackagePath: reflect.TypeOf(x{}).PkgPath(),
 			RawDescriptor: unsafe.Slice(unsafe.StringData(file_tinypay_store_v1_store_proto_rawDesc), len(file_tinypay_store_v1_store_proto_rawDesc)),
-			NumEnums:      3,
-			NumMessages:   10,
+			NumEnums:      4,
+			NumMessages:   15,
 			NumExtensions: 0,
 			NumServices:   0,
 		},
