@@ -429,7 +429,9 @@ func (s *Store) Stream(id [16]byte) (*storev1.Stream, error) {
 }
 
 // Streams returns every stream.
-func (s *Store) Streams() ([]*storev1.Stream, error) { return listRecords(s, prefixStream, "streams", decodeStream) }
+func (s *Store) Streams() ([]*storev1.Stream, error) {
+	return listRecords(s, prefixStream, "streams", decodeStream)
+}
 
 // Token returns the app token with id.
 func (s *Store) Token(id [16]byte) (*storev1.AppToken, error) {
@@ -437,7 +439,9 @@ func (s *Store) Token(id [16]byte) (*storev1.AppToken, error) {
 }
 
 // Tokens returns every app token.
-func (s *Store) Tokens() ([]*storev1.AppToken, error) { return listRecords(s, prefixToken, "tokens", decodeToken) }
+func (s *Store) Tokens() ([]*storev1.AppToken, error) {
+	return listRecords(s, prefixToken, "tokens", decodeToken)
+}
 
 func decodeStream(k, v []byte) (*storev1.Stream, error) {
 	return decodeChecked(k, v, new(storev1.Stream), "stream", checkStream, func(r *storev1.Stream) []byte { return r.GetId() })
