@@ -203,6 +203,7 @@ func (c *chanState) applyEventLocked(ev settlement.Event) (storev1.ChannelEventK
 		if err == nil {
 			c.resolveClosed(nil)
 		}
+		go c.n.endChannelStreams(c.id)
 		mine := ev.Balances[c.self]
 		return storev1.ChannelEventKind_CHANNEL_EVENT_KIND_COOPERATIVELY_CLOSED, "closed cooperatively, paid out " + mine.Dec() + " to this node", &mine, err
 	case settlement.EventClosed:
@@ -214,6 +215,7 @@ func (c *chanState) applyEventLocked(ev settlement.Event) (storev1.ChannelEventK
 		if err == nil {
 			c.failQueued(errors.New("channel force-closed"))
 		}
+		go c.n.endChannelStreams(c.id)
 		who := "the peer"
 		if x == c.self {
 			who = "this node"

@@ -449,9 +449,10 @@ func (c *chanState) outgoingDurable(f *inflight, r store.Result, err error) {
 }
 
 // onAck completes every payment covered by an acknowledged proof.
-func (c *chanState) onAck(nonce uint64) {
+func (c *chanState) onAck(nonce uint64, receipts []*peerv1.Receipt) {
 	c.mu.Lock()
 	defer c.mu.Unlock()
+	c.onReceipts(receipts)
 	if err := c.ch.Ack(nonce); err != nil {
 		c.n.log.Debug("ignored ack", "channel", c.id, "nonce", nonce, "err", err)
 		return
@@ -525,8 +526,15 @@ func (c *chanState) onProof(s *session, m *peerv1.BalanceProof) {
 		c.nack(s, proof.Nonce, codes.Unavailable, err)
 		return
 	}
+	offers, err := c.checkIncomingOffers(parts)
+	if err != nil {
+		c.n.met.add(func(m *Metrics) prometheus.Counter { return m.ProofsRefused }, 1)
+		c.nack(s, proof.Nonce, codeOf(err), err)
+		return
+	}
 	amount, err := c.receive(proof, parts)
 	if err != nil {
+		c.n.releaseOffers(offers)
 		c.n.met.add(func(m *Metrics) prometheus.Counter { return m.ProofsRefused }, 1)
 		c.nack(s, proof.Nonce, codeOf(err), err)
 		return
@@ -537,10 +545,22 @@ func (c *chanState) onProof(s *session, m *peerv1.BalanceProof) {
 	now := c.n.clock.Now()
 	var cum uint256.Int
 	cum.Sub(&proof.Transferred, &amount)
-	for i, part := range parts {
+	var receipts []*peerv1.Receipt
+	for i := range parts {
+		part := &parts[i]
 		cum.Add(&cum, &part.amount)
 		if err == nil {
 			err = b.AppendLog(incomingEntry(c, proof, i, part, cum, now))
+		}
+		if err == nil && part.wantReceipt {
+			var r *peerv1.Receipt
+			if r, err = c.signReceipt(part, cum, now); err == nil {
+				receipts = append(receipts, r)
+				err = b.PutReceipt(&storev1.Receipt{PaymentId: part.id[:], Time: r.GetTime(), Signature: r.GetSignature()})
+			}
+		}
+		if err == nil && part.stream != ([16]byte{}) {
+			err = c.n.meterIncoming(b, c, part, now)
 		}
 	}
 	if err != nil {
@@ -552,9 +572,25 @@ func (c *chanState) onProof(s *session, m *peerv1.BalanceProof) {
 		if err != nil {
 			return // the node has failed: never acknowledge what is not on disk
 		}
-		s.send(&peerv1.Message{Body: &peerv1.Message_Ack{Ack: &peerv1.Ack{ChannelId: c.id[:], Nonce: nonce}}})
+		c.n.releaseOffers(offers)
+		s.send(&peerv1.Message{Body: &peerv1.Message_Ack{Ack: &peerv1.Ack{ChannelId: c.id[:], Nonce: nonce, Receipts: receipts}}})
 		c.n.met.add(func(m *Metrics) prometheus.Counter { return m.PaymentsReceived }, len(parts))
 	})
+}
+
+// signReceipt signs this node's receipt for an incoming payment.
+func (c *chanState) signReceipt(p *part, cum uint256.Int, now time.Time) (*peerv1.Receipt, error) {
+	var offer crypto.Hash
+	if p.offer != nil {
+		offer = p.offer.ID
+	}
+	t := uint64(now.Unix())
+	f := receiptFields(c, p.id, c.peer, c.n.self, &p.amount, &cum, p.itemID, offer, t)
+	sig, err := c.n.key.Sign(c.dom().ReceiptDigest(&f))
+	if err != nil {
+		return nil, err
+	}
+	return &peerv1.Receipt{PaymentId: p.id[:], Time: t, Signature: sig[:]}, nil
 }
 
 // receive applies a proof whose parts must add up to what it adds. If the

@@ -40,6 +40,10 @@ type Store interface {
 	Log(afterSeq uint64, limit int) ([]*storev1.LogEntry, error)
 	LogBefore(beforeSeq uint64, limit int) ([]*storev1.LogEntry, error)
 	PaymentByIdempotencyKey(key string) (*storev1.LogEntry, error)
+	PaymentByOffer(offerID [32]byte) (*storev1.LogEntry, error)
+	Receipt(paymentID [32]byte) (*storev1.Receipt, error)
+	Streams() ([]*storev1.Stream, error)
+	Tokens() ([]*storev1.AppToken, error)
 	Cursor(name string) ([]byte, error)
 	LastSeq() uint64
 }

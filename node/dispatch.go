@@ -23,7 +23,7 @@ func (n *Node) dispatch(s *session, m *peerv1.Message) {
 		}
 	case *peerv1.Message_Ack:
 		if c := n.peerChannel(s, b.Ack.GetChannelId()); c != nil {
-			c.onAck(b.Ack.GetNonce())
+			c.onAck(b.Ack.GetNonce(), b.Ack.GetReceipts())
 		}
 	case *peerv1.Message_Nack:
 		if c := n.peerChannel(s, b.Nack.GetChannelId()); c != nil {
@@ -62,6 +62,14 @@ func (n *Node) dispatch(s *session, m *peerv1.Message) {
 	case *peerv1.Message_Recovered:
 		if c := n.peerChannel(s, b.Recovered.GetChannelId()); c != nil {
 			c.onRecovered(s, b.Recovered)
+		}
+	case *peerv1.Message_StreamStart:
+		if c := n.peerChannel(s, b.StreamStart.GetChannelId()); c != nil {
+			n.onStreamStart(s, c, b.StreamStart)
+		}
+	case *peerv1.Message_StreamEnd:
+		if c := n.peerChannel(s, b.StreamEnd.GetChannelId()); c != nil {
+			n.onStreamEnd(c, b.StreamEnd)
 		}
 	case *peerv1.Message_Error:
 		e := b.Error

@@ -19,6 +19,35 @@ type Event struct {
 	Time    time.Time
 	Payment *PaymentInfo
 	Channel *ChannelEvent
+	Stream  *StreamEvent
+}
+
+// StreamEvent is a change in a stream's life.
+type StreamEvent struct {
+	Stream [16]byte
+	Kind   string // started, stalled, resumed, ended
+	Detail string
+}
+
+// Event kinds for Subscribe filters.
+const (
+	KindPaymentIn  = "payment_in"
+	KindPaymentOut = "payment_out"
+	KindChannel    = "channel"
+	KindStream     = "stream"
+)
+
+// Kind returns the event's kind.
+func (e *Event) Kind() string {
+	switch {
+	case e.Payment != nil && e.Payment.Outgoing:
+		return KindPaymentOut
+	case e.Payment != nil:
+		return KindPaymentIn
+	case e.Channel != nil:
+		return KindChannel
+	}
+	return KindStream
 }
 
 // ChannelEvent is a change in a channel's life.
@@ -53,6 +82,13 @@ func eventOf(e *storev1.LogEntry) (Event, error) {
 		if len(ce.GetPeer()) == 20 {
 			ev.Channel.Peer = crypto.Address(ce.GetPeer())
 		}
+	case *storev1.LogEntry_StreamEvent:
+		se := x.StreamEvent
+		ev.Stream = &StreamEvent{
+			Stream: [16]byte(se.GetStreamId()),
+			Kind:   strings.ToLower(strings.TrimPrefix(se.GetKind().String(), "STREAM_EVENT_KIND_")),
+			Detail: se.GetDetail(),
+		}
 	}
 	return ev, nil
 }
@@ -61,7 +97,16 @@ func eventOf(e *storev1.LogEntry) (Event, error) {
 // those stored, then new ones as they become durable, until ctx ends or fn
 // returns an error. A subscriber that resumes with the last seq it saw
 // misses nothing and sees nothing twice.
-func (n *Node) Subscribe(ctx context.Context, after uint64, fn func(Event) error) error {
+func (n *Node) Subscribe(ctx context.Context, after uint64, kinds []string, fn func(Event) error) error {
+	want := map[string]bool{}
+	for _, k := range kinds {
+		switch k {
+		case KindPaymentIn, KindPaymentOut, KindChannel, KindStream:
+			want[k] = true
+		default:
+			return invalid("event kind %q: want payment_in, payment_out, channel or stream", k)
+		}
+	}
 	for {
 		wake := *n.logNotify.Load() // before reading, so no entry slips by
 		page, err := n.store.Log(after, 256)
@@ -73,13 +118,17 @@ func (n *Node) Subscribe(ctx context.Context, after uint64, fn func(Event) error
 			if err != nil {
 				return err
 			}
+			after = e.GetSeq()
+			if len(want) > 0 && !want[ev.Kind()] {
+				continue
+			}
 			if ev.Payment != nil {
 				n.completeFlag(ev.Payment)
+				n.attachReceipt(ev.Payment, e)
 			}
 			if err := fn(ev); err != nil {
 				return err
 			}
-			after = e.GetSeq()
 		}
 		if len(page) > 0 {
 			continue

@@ -38,6 +38,9 @@ type PaymentInfo struct {
 	// Complete: acknowledged by the peer (outgoing) or durably received
 	// (incoming).
 	Complete bool
+	OfferID  crypto.Hash  // the offer it paid, if any
+	StreamID [16]byte     // the stream it is a tick of, if any
+	Receipt  *ReceiptInfo // the payee's receipt, if one was asked for
 }
 
 // ChannelInfo describes a channel from this node's side.
@@ -242,7 +245,33 @@ func paymentInfo(e *storev1.LogEntry) (PaymentInfo, error) {
 	if info.Cumulative, err = parseAmount("cumulative", p.GetCumulative()); err != nil {
 		return info, err
 	}
+	if len(p.GetOfferId()) == 32 {
+		info.OfferID = crypto.Hash(p.GetOfferId())
+	}
+	if len(p.GetStreamId()) == 16 {
+		info.StreamID = [16]byte(p.GetStreamId())
+	}
 	return info, nil
+}
+
+// attachReceipt reads the stored receipt of a payment that asked for one.
+func (n *Node) attachReceipt(info *PaymentInfo, e *storev1.LogEntry) {
+	if !e.GetPayment().GetWantReceipt() {
+		return
+	}
+	id := info.ID
+	if !info.Outgoing {
+		id = info.RemoteID // receipts are keyed by the payer's id
+	}
+	r, err := n.store.Receipt(id)
+	if err != nil {
+		return
+	}
+	sig, err := crypto.SignatureFromBytes(r.GetSignature())
+	if err != nil {
+		return
+	}
+	info.Receipt = &ReceiptInfo{Time: r.GetTime(), Sig: sig}
 }
 
 // completeFlag sets Complete on outgoing payments whose proof the peer has
@@ -287,6 +316,7 @@ func (n *Node) Payments(after uint64, limit int, only channel.ID) ([]PaymentInfo
 				continue
 			}
 			n.completeFlag(&info)
+			n.attachReceipt(&info, e)
 			out = append(out, info)
 			if len(out) == limit {
 				return out, after, nil

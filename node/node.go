@@ -53,6 +53,14 @@ type Node struct {
 	payMu   sync.Mutex
 	pending map[string]*payment // idempotency key -> payment not yet finished
 
+	offerMu        sync.Mutex
+	offersInFlight map[crypto.Hash]bool // incoming offers accepted, not yet durable
+
+	streamMu sync.Mutex
+	streams  map[[16]byte]*stream
+
+	tok tokens
+
 	logNotify atomic.Pointer[chan struct{}] // closed when the log grows
 	chainTime atomic.Uint64                 // newest confirmed chain timestamp seen
 	failed    atomic.Pointer[error]         // set when the store failed: nothing more is accepted
@@ -93,6 +101,10 @@ func New(cfg Config, d Deps) (*Node, error) {
 		dialing:   make(map[crypto.Address]bool),
 		proposals: make(map[channel.ID]chan error),
 		pending:   make(map[string]*payment),
+
+		offersInFlight: make(map[crypto.Hash]bool),
+		streams:        make(map[[16]byte]*stream),
+		tok:            tokens{byID: map[TokenID]*appToken{}, byHash: map[crypto.Hash]TokenID{}},
 	}
 	for _, a := range cfg.Assets {
 		n.assets[a.Address] = a
@@ -123,14 +135,26 @@ func (n *Node) Start(ctx context.Context) error {
 	if err := n.loadPeerAddrs(); err != nil {
 		return err
 	}
+	if err := n.loadTokens(); err != nil {
+		return fmt.Errorf("load tokens: %w", err)
+	}
 	if h, err := n.chain.Head(ctx); err == nil {
 		n.chainTime.Store(h.Time)
 	} else {
 		n.log.Warn("chain head unavailable at start", "err", err)
 	}
-	n.wg.Add(2)
+	n.wg.Add(3)
 	go n.chainLoop()
 	go n.redialLoop()
+	go n.meterLoop()
+	n.streamMu.Lock()
+	err = n.loadStreams()
+	n.streamMu.Unlock()
+	if err != nil {
+		n.cancel()
+		n.wg.Wait()
+		return fmt.Errorf("load streams: %w", err)
+	}
 	n.log.Info("node started", "address", n.self, "channels", len(n.channels), "chain", n.chain.ChainID())
 	return nil
 }
@@ -301,4 +325,10 @@ func wrapf(kind error, format string, args ...any) error {
 func (n *Node) asset(addr crypto.Address) (Asset, bool) {
 	a, ok := n.assets[addr]
 	return a, ok
+}
+
+// randomShortID returns 16 random bytes, for stream and token ids.
+func randomShortID() [16]byte {
+	id := randomID()
+	return [16]byte(id[:16])
 }

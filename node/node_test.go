@@ -208,7 +208,7 @@ func TestSubscribeResumes(t *testing.T) {
 	ctx, cancel := context.WithCancel(context.Background())
 	defer cancel()
 	got := make(chan Event, 100)
-	go bob.n.Subscribe(ctx, 0, func(ev Event) error { got <- ev; return nil })
+	go bob.n.Subscribe(ctx, 0, nil, func(ev Event) error { got <- ev; return nil })
 	for i := range 5 {
 		alice.pay(id, 1, fmt.Sprintf("k%d", i))
 	}
@@ -235,7 +235,7 @@ func TestSubscribeResumes(t *testing.T) {
 	var rest []uint64
 	ctx2, cancel2 := context.WithTimeout(context.Background(), 200*time.Millisecond)
 	defer cancel2()
-	_ = bob.n.Subscribe(ctx2, mid, func(ev Event) error { rest = append(rest, ev.Seq); return nil })
+	_ = bob.n.Subscribe(ctx2, mid, nil, func(ev Event) error { rest = append(rest, ev.Seq); return nil })
 	if len(rest) == 0 || rest[0] != mid+1 {
 		t.Fatalf("resume after %d gave %v", mid, rest)
 	}

@@ -32,6 +32,16 @@ type PayRequest struct {
 	Key    string
 	ItemID string
 	Memo   string
+	// Receipt asks the payee for a signed receipt (implied by ItemID and
+	// Offer).
+	Receipt bool
+	// Offer, if set, is the payee's offer this payment pays: amount, item,
+	// payee and key follow from it, and it is paid at most once.
+	Offer *Offer
+	// Token is the app token paying, if any: its policy limits the payment.
+	Token TokenID
+	// stream is the stream this payment is a tick of (set by the node).
+	stream [16]byte
 }
 
 // payment is one outgoing payment on its way.
@@ -44,6 +54,14 @@ type payment struct {
 	amount uint256.Int
 	itemID string
 	memo   string
+
+	wantReceipt bool
+	offer       crypto.Hash // the offer paid, if any
+	offerMsg    *Offer
+	stream      [16]byte // the stream it is a tick of, if any
+	receipt     *ReceiptInfo
+	token       TokenID // the app token that pays, if any
+	window      int64   // the token period it was counted in
 
 	// Set under the channel's lock when a proof covers the payment.
 	nonce      uint64
@@ -62,7 +80,19 @@ func (p *payment) logEntry(c *chanState) *storev1.LogEntry {
 		Id: p.id[:], IdempotencyKey: p.key, ChannelId: c.id[:], Direction: storev1.Direction_DIRECTION_OUTGOING,
 		Amount: amountBytes(&p.amount), Cumulative: amountBytes(&p.cumulative), Nonce: p.nonce,
 		TimeUnixNano: p.time.UnixNano(), ItemId: p.itemID, Memo: p.memo, Peer: c.peer[:],
+		OfferId: optionalID(p.offer[:]), StreamId: optionalID(p.stream[:]), WantReceipt: p.wantReceipt,
+		TokenId: optionalID(p.token[:]),
 	}}}
+}
+
+// optionalID returns nil for an all-zero id.
+func optionalID(b []byte) []byte {
+	for _, x := range b {
+		if x != 0 {
+			return b
+		}
+	}
+	return nil
 }
 
 // durable: the signed proof and the payment are on disk.
@@ -76,30 +106,38 @@ func (p *payment) durable() {
 func (p *payment) complete() { p.finish(nil) }
 
 // fail: the payment was never signed (or its write failed); the key is free
-// for a retry.
-func (p *payment) fail(err error) { p.finish(err) }
+// for a retry, and an app token's reservation is given back.
+func (p *payment) fail(err error) {
+	p.once.Do(func() {
+		if !p.token.IsZero() {
+			p.n.release(p.token, p.window, p.peer, &p.amount)
+		}
+		p.finishLocked(err)
+	})
+}
 
 // refused: the peer refused the proof. The payment is signed and stored, so
 // it stays pending: a later acknowledged proof or the close terms settle it.
 func (p *payment) refused(err error) { p.finish(err) }
 
-func (p *payment) finish(err error) {
-	p.once.Do(func() {
-		p.err = err
-		close(p.done)
-		p.n.payMu.Lock()
-		if p.n.pending[p.key] == p {
-			delete(p.n.pending, p.key)
-		}
-		p.n.payMu.Unlock()
-	})
+func (p *payment) finish(err error) { p.once.Do(func() { p.finishLocked(err) }) }
+
+// finishLocked runs once, inside p.once.
+func (p *payment) finishLocked(err error) {
+	p.err = err
+	close(p.done)
+	p.n.payMu.Lock()
+	if p.n.pending[p.key] == p {
+		delete(p.n.pending, p.key)
+	}
+	p.n.payMu.Unlock()
 }
 
 func (p *payment) info(complete bool) PaymentInfo {
 	return PaymentInfo{
 		Seq: p.seq, ID: p.id, Key: p.key, Channel: p.chanID, Outgoing: true, Amount: p.amount,
 		Cumulative: p.cumulative, Nonce: p.nonce, Time: p.time, ItemID: p.itemID, Memo: p.memo,
-		Peer: p.peer, Complete: complete,
+		Peer: p.peer, Complete: complete, OfferID: p.offer, StreamID: p.stream, Receipt: p.receipt,
 	}
 }
 
@@ -130,6 +168,11 @@ func checkPayRequest(r *PayRequest) error {
 // not yet signed is cancelled; a signed one stays pending, and a retry with
 // the same key reports its outcome.
 func (n *Node) Pay(ctx context.Context, r PayRequest) (PaymentInfo, error) {
+	if r.Offer != nil {
+		if err := n.applyOffer(&r); err != nil {
+			return PaymentInfo{}, err
+		}
+	}
 	if err := checkPayRequest(&r); err != nil {
 		return PaymentInfo{}, err
 	}
@@ -158,6 +201,22 @@ func (n *Node) Pay(ctx context.Context, r PayRequest) (PaymentInfo, error) {
 	p := &payment{
 		n: n, id: randomID(), key: r.Key, chanID: c.id, peer: c.peer, amount: r.Amount,
 		itemID: r.ItemID, memo: r.Memo, done: make(chan struct{}),
+		wantReceipt: r.Receipt || r.ItemID != "" || r.Offer != nil, offerMsg: r.Offer, stream: r.stream,
+	}
+	if r.Offer != nil {
+		if c.ch.Params().Asset != r.Offer.Asset {
+			n.payMu.Unlock()
+			return PaymentInfo{}, invalid("the offer is in %s, channel %s in %s", r.Offer.Asset, c.id, c.ch.Params().Asset)
+		}
+		p.offer = r.Offer.ID
+	}
+	if !r.Token.IsZero() {
+		w, err := n.reserve(r.Token, c.peer, c.ch.Params().Asset, &r.Amount)
+		if err != nil {
+			n.payMu.Unlock()
+			return PaymentInfo{}, err
+		}
+		p.token, p.window = r.Token, w
 	}
 	n.pending[r.Key] = p
 	n.payMu.Unlock()

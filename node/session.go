@@ -229,6 +229,7 @@ func (n *Node) attach(conn PeerConn, outbound bool) *session {
 	for _, c := range n.channelsWith(s.peer) {
 		c.attach(s)
 	}
+	n.resendStreamStarts(s)
 	return s
 }
 

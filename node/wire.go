@@ -25,6 +25,10 @@ type part struct {
 	itemID string
 	memo   string
 	key    string // the payer's idempotency key
+	// What the payer asked for and said.
+	wantReceipt bool
+	offer       *Offer
+	stream      [16]byte
 }
 
 func proofMessage(p channel.Proof, parts []*peerv1.PaymentPart) *peerv1.BalanceProof {
@@ -61,7 +65,20 @@ func decodeProof(m *peerv1.BalanceProof) (channel.Proof, []part, error) {
 		if err != nil {
 			return p, nil, err
 		}
-		parts[i] = part{id: id, amount: amt, itemID: mp.GetItemId(), memo: mp.GetMemo(), key: mp.GetIdempotencyKey()}
+		parts[i] = part{id: id, amount: amt, itemID: mp.GetItemId(), memo: mp.GetMemo(), key: mp.GetIdempotencyKey(), wantReceipt: mp.GetWantReceipt()}
+		if o := mp.GetOffer(); o != nil {
+			off, err := decodeOffer(o)
+			if err != nil {
+				return p, nil, err
+			}
+			parts[i].offer, parts[i].wantReceipt = off, true
+		}
+		if sid := mp.GetStreamId(); len(sid) != 0 {
+			if len(sid) != 16 {
+				return p, nil, fmt.Errorf("%w: stream id is %d bytes, want 16", errMalformed, len(sid))
+			}
+			parts[i].stream = [16]byte(sid)
+		}
 	}
 	return p, parts, nil
 }
@@ -92,9 +109,34 @@ func checkParts(parts []part) error {
 func partsOf(pays []*payment) []*peerv1.PaymentPart {
 	out := make([]*peerv1.PaymentPart, len(pays))
 	for i, p := range pays {
-		out[i] = &peerv1.PaymentPart{PaymentId: p.id[:], Amount: amountBytes(&p.amount), ItemId: p.itemID, Memo: p.memo, IdempotencyKey: p.key}
+		out[i] = &peerv1.PaymentPart{PaymentId: p.id[:], Amount: amountBytes(&p.amount), ItemId: p.itemID, Memo: p.memo,
+			IdempotencyKey: p.key, WantReceipt: p.wantReceipt, StreamId: optionalID(p.stream[:])}
+		if p.offerMsg != nil {
+			out[i].Offer = offerMessage(p.offerMsg)
+		}
 	}
 	return out
+}
+
+// decodeOffer decodes an offer in a payment part; the payee fills in the
+// chain, contract and itself before checking the signature.
+func decodeOffer(m *peerv1.Offer) (*Offer, error) {
+	var o Offer
+	var err error
+	if o.ID, err = parseHash("offer id", m.GetOfferId()); err != nil {
+		return nil, err
+	}
+	if o.Asset, err = parseAddr("offer asset", m.GetAsset()); err != nil {
+		return nil, err
+	}
+	if o.Price, err = parseAmount("offer price", m.GetPrice()); err != nil {
+		return nil, err
+	}
+	if o.Sig, err = crypto.SignatureFromBytes(m.GetSignature()); err != nil {
+		return nil, fmt.Errorf("%w: offer signature: %v", errMalformed, err)
+	}
+	o.ItemID, o.Expiry = m.GetItemId(), m.GetExpiry()
+	return &o, nil
 }
 
 // incomingID derives the local id of an incoming payment: unique by
@@ -111,13 +153,18 @@ func incomingID(id channel.ID, nonce uint64, index int) [32]byte {
 	return crypto.Keccak256([]byte("tinypay/incoming"), buf[:])
 }
 
-func incomingEntry(c *chanState, proof channel.Proof, index int, p part, cum uint256.Int, now time.Time) *storev1.LogEntry {
+func incomingEntry(c *chanState, proof channel.Proof, index int, p *part, cum uint256.Int, now time.Time) *storev1.LogEntry {
 	id := incomingID(c.id, proof.Nonce, index)
-	return &storev1.LogEntry{TimeUnixNano: now.UnixNano(), Entry: &storev1.LogEntry_Payment{Payment: &storev1.Payment{
+	rec := &storev1.Payment{
 		Id: id[:], ChannelId: c.id[:], Direction: storev1.Direction_DIRECTION_INCOMING,
 		Amount: amountBytes(&p.amount), Cumulative: amountBytes(&cum), Nonce: proof.Nonce,
 		TimeUnixNano: now.UnixNano(), ItemId: p.itemID, Memo: p.memo, Peer: c.peer[:], RemoteId: p.id[:], RemoteKey: p.key,
-	}}}
+		StreamId: optionalID(p.stream[:]), WantReceipt: p.wantReceipt,
+	}
+	if p.offer != nil {
+		rec.OfferId = p.offer.ID[:]
+	}
+	return &storev1.LogEntry{TimeUnixNano: now.UnixNano(), Entry: &storev1.LogEntry_Payment{Payment: rec}}
 }
 
 // codeOf maps an error to the status code a peer or API caller gets. It is
@@ -128,11 +175,15 @@ func codeOf(err error) codes.Code {
 		return codes.OK
 	case errors.Is(err, errMalformed), errors.Is(err, ErrInvalidArgument), errors.Is(err, channel.ErrZeroAmount),
 		errors.Is(err, channel.ErrBadSignature), errors.Is(err, crypto.ErrInvalidSignature), errors.Is(err, channel.ErrInvalidParams),
-		errors.Is(err, ErrUnknownAsset):
+		errors.Is(err, ErrUnknownAsset), errors.Is(err, ErrBadOffer):
 		return codes.InvalidArgument
 	case errors.Is(err, ErrNotFound):
 		return codes.NotFound
-	case errors.Is(err, ErrIdempotency):
+	case errors.Is(err, ErrForbidden):
+		return codes.PermissionDenied
+	case errors.Is(err, ErrSpendLimit):
+		return codes.ResourceExhausted
+	case errors.Is(err, ErrIdempotency), errors.Is(err, ErrOfferPaid):
 		return codes.AlreadyExists
 	case errors.Is(err, channel.ErrWrongChannel):
 		return codes.PermissionDenied
@@ -146,7 +197,8 @@ func codeOf(err error) codes.Code {
 		errors.Is(err, channel.ErrStaleNonce), errors.Is(err, channel.ErrNotIncreasing), errors.Is(err, channel.ErrWrongPhase),
 		errors.Is(err, channel.ErrClosing), errors.Is(err, channel.ErrExpired), errors.Is(err, channel.ErrTermsMismatch),
 		errors.Is(err, channel.ErrWithdrawPending), errors.Is(err, settlement.ErrReverted), errors.Is(err, ErrPeerRefused),
-		errors.Is(err, ErrNotReady), errors.Is(err, settlement.ErrWrongChain), errors.Is(err, settlement.ErrNoContract):
+		errors.Is(err, ErrNotReady), errors.Is(err, settlement.ErrWrongChain), errors.Is(err, settlement.ErrNoContract),
+		errors.Is(err, ErrOfferExpired):
 		return codes.FailedPrecondition
 	case errors.Is(err, context.DeadlineExceeded):
 		return codes.DeadlineExceeded

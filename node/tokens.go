@@ -1,0 +1,329 @@
+package node
+
+import (
+	"context"
+	"crypto/rand"
+	"encoding/hex"
+	"errors"
+	"fmt"
+	"slices"
+	"sync"
+	"time"
+
+	"github.com/holiman/uint256"
+
+	"github.com/tinypay/tinypay/crypto"
+	storev1 "github.com/tinypay/tinypay/proto/tinypay/store/v1"
+	"github.com/tinypay/tinypay/store"
+)
+
+// Errors about app tokens.
+var (
+	ErrSpendLimit = errors.New("spend limit reached")
+	ErrForbidden  = errors.New("not allowed for this token")
+)
+
+// TokenID identifies an app token.
+type TokenID [16]byte
+
+// IsZero reports whether t is the zero id (the node's admin).
+func (t TokenID) IsZero() bool { return t == TokenID{} }
+
+// String implements fmt.Stringer.
+func (t TokenID) String() string { return hex.EncodeToString(t[:]) }
+
+// TokenPolicy limits what an app token may pay.
+type TokenPolicy struct {
+	Asset  crypto.Address
+	Limit  uint256.Int   // per period, over all payees
+	Period time.Duration // whole seconds; periods start at multiples of it
+	// Payees, if any, are the only payees allowed, each with its own limit
+	// per period (zero: only Limit applies).
+	Payees map[crypto.Address]uint256.Int
+}
+
+// AppToken describes an app token.
+type AppToken struct {
+	ID      TokenID
+	Name    string
+	Policy  TokenPolicy
+	Created time.Time
+	Revoked bool
+	Spent   uint256.Int // in the current period
+}
+
+// appToken is a token with its spending in the current period; guarded by
+// Node.tokenMu.
+type appToken struct {
+	AppToken
+	hash       crypto.Hash
+	window     int64 // the period the counters are for
+	payeeSpent map[crypto.Address]*uint256.Int
+}
+
+type tokens struct {
+	mu     sync.Mutex
+	byID   map[TokenID]*appToken
+	byHash map[crypto.Hash]TokenID
+}
+
+func secretHash(secret string) crypto.Hash { return crypto.Keccak256([]byte("tinypay/app-token"), []byte(secret)) }
+
+func (t *appToken) record() *storev1.AppToken {
+	r := &storev1.AppToken{
+		Version: store.TokenVersion, Id: t.ID[:], Name: t.Name, SecretHash: t.hash[:], Asset: t.Policy.Asset[:],
+		Limit: amountBytes(&t.Policy.Limit), PeriodSeconds: uint64(t.Policy.Period / time.Second),
+		CreatedUnixNano: t.Created.UnixNano(), Revoked: t.Revoked,
+	}
+	for p, l := range t.Policy.Payees {
+		r.Payees = append(r.Payees, &storev1.PayeeLimit{Payee: p[:], Limit: amountBytes(&l)})
+	}
+	slices.SortFunc(r.Payees, func(a, b *storev1.PayeeLimit) int { return compareStrings(string(a.Payee), string(b.Payee)) })
+	return r
+}
+
+func tokenFromRecord(r *storev1.AppToken) (*appToken, error) {
+	t := &appToken{AppToken: AppToken{
+		ID: TokenID(r.GetId()), Name: r.GetName(), Created: time.Unix(0, r.GetCreatedUnixNano()), Revoked: r.GetRevoked(),
+		Policy: TokenPolicy{Asset: crypto.Address(r.GetAsset()), Period: time.Duration(r.GetPeriodSeconds()) * time.Second},
+	}, hash: crypto.Hash(r.GetSecretHash()), window: -1}
+	var err error
+	if t.Policy.Limit, err = parseAmount("limit", r.GetLimit()); err != nil {
+		return nil, err
+	}
+	for _, p := range r.GetPayees() {
+		l, err := parseAmount("payee limit", p.GetLimit())
+		if err != nil {
+			return nil, err
+		}
+		if t.Policy.Payees == nil {
+			t.Policy.Payees = map[crypto.Address]uint256.Int{}
+		}
+		t.Policy.Payees[crypto.Address(p.GetPayee())] = l
+	}
+	return t, nil
+}
+
+// loadTokens restores the app tokens and what each spent in its current
+// period, from the payments in the log.
+func (n *Node) loadTokens() error {
+	recs, err := n.store.Tokens()
+	if err != nil {
+		return err
+	}
+	oldest := n.clock.Now()
+	for _, r := range recs {
+		t, err := tokenFromRecord(r)
+		if err != nil {
+			return fmt.Errorf("token %x: %w", r.GetId(), err)
+		}
+		n.tok.byID[t.ID] = t
+		n.tok.byHash[t.hash] = t.ID
+		t.roll(n.clock.Now())
+		if start := t.windowStart(); start.Before(oldest) {
+			oldest = start
+		}
+	}
+	if len(recs) == 0 {
+		return nil
+	}
+	before := n.store.LastSeq() + 1
+	for {
+		page, err := n.store.LogBefore(before, 256)
+		if err != nil || len(page) == 0 {
+			return err
+		}
+		for _, e := range page {
+			if time.Unix(0, e.GetTimeUnixNano()).Before(oldest) {
+				return nil
+			}
+			p := e.GetPayment()
+			if p == nil || p.GetDirection() != storev1.Direction_DIRECTION_OUTGOING || len(p.GetTokenId()) != 16 {
+				continue
+			}
+			t := n.tok.byID[TokenID(p.GetTokenId())]
+			if t == nil || time.Unix(0, p.GetTimeUnixNano()).Before(t.windowStart()) {
+				continue
+			}
+			amt, err := parseAmount("amount", p.GetAmount())
+			if err != nil {
+				return err
+			}
+			t.add(crypto.Address(p.GetPeer()), &amt)
+		}
+		before = page[len(page)-1].GetSeq()
+	}
+}
+
+func (t *appToken) windowOf(now time.Time) int64 { return now.Unix() / int64(t.Policy.Period/time.Second) }
+
+func (t *appToken) windowStart() time.Time {
+	return time.Unix(t.window*int64(t.Policy.Period/time.Second), 0)
+}
+
+// roll resets the counters when a new period began.
+func (t *appToken) roll(now time.Time) {
+	if w := t.windowOf(now); w != t.window {
+		t.window, t.Spent, t.payeeSpent = w, uint256.Int{}, map[crypto.Address]*uint256.Int{}
+	}
+}
+
+func (t *appToken) add(payee crypto.Address, amount *uint256.Int) {
+	t.Spent.Add(&t.Spent, amount)
+	ps := t.payeeSpent[payee]
+	if ps == nil {
+		ps = new(uint256.Int)
+		t.payeeSpent[payee] = ps
+	}
+	ps.Add(ps, amount)
+}
+
+// allowed checks that the token may pay payee in asset at all.
+func (t *appToken) allowed(payee, asset crypto.Address) error {
+	switch {
+	case t.Revoked:
+		return wrapf(ErrForbidden, "token %s is revoked", t.ID)
+	case asset != t.Policy.Asset:
+		return wrapf(ErrForbidden, "token %s may pay in %s only", t.ID, t.Policy.Asset)
+	}
+	if len(t.Policy.Payees) > 0 {
+		if _, ok := t.Policy.Payees[payee]; !ok {
+			return wrapf(ErrForbidden, "token %s may not pay %s", t.ID, payee)
+		}
+	}
+	return nil
+}
+
+// reserve counts amount against the token's limits, or refuses it. It
+// returns the period it was counted in, for release.
+func (n *Node) reserve(id TokenID, payee, asset crypto.Address, amount *uint256.Int) (int64, error) {
+	n.tok.mu.Lock()
+	defer n.tok.mu.Unlock()
+	t := n.tok.byID[id]
+	if t == nil {
+		return 0, wrapf(ErrForbidden, "unknown token")
+	}
+	if err := t.allowed(payee, asset); err != nil {
+		return 0, err
+	}
+	t.roll(n.clock.Now())
+	var total uint256.Int
+	if _, over := total.AddOverflow(&t.Spent, amount); over || total.Gt(&t.Policy.Limit) {
+		return 0, fmt.Errorf("%w: token %s may pay %s per %s, has paid %s", ErrSpendLimit, t.ID, t.Policy.Limit.Dec(), t.Policy.Period, t.Spent.Dec())
+	}
+	if l, ok := t.Policy.Payees[payee]; ok && !l.IsZero() {
+		var ps uint256.Int
+		if s := t.payeeSpent[payee]; s != nil {
+			ps = *s
+		}
+		if _, over := ps.AddOverflow(&ps, amount); over || ps.Gt(&l) {
+			return 0, fmt.Errorf("%w: token %s may pay %s %s per %s", ErrSpendLimit, t.ID, payee, l.Dec(), t.Policy.Period)
+		}
+	}
+	t.add(payee, amount)
+	return t.window, nil
+}
+
+// release gives back a reservation of a payment that was never made.
+func (n *Node) release(id TokenID, window int64, payee crypto.Address, amount *uint256.Int) {
+	n.tok.mu.Lock()
+	defer n.tok.mu.Unlock()
+	t := n.tok.byID[id]
+	if t == nil || t.window != window {
+		return
+	}
+	t.Spent.Sub(&t.Spent, amount)
+	if ps := t.payeeSpent[payee]; ps != nil {
+		ps.Sub(ps, amount)
+	}
+}
+
+// checkTokenStream checks that a token may start a stream to payee.
+func (n *Node) checkTokenStream(id TokenID, asset, payee crypto.Address) error {
+	n.tok.mu.Lock()
+	defer n.tok.mu.Unlock()
+	t := n.tok.byID[id]
+	if t == nil {
+		return wrapf(ErrForbidden, "unknown token")
+	}
+	return t.allowed(payee, asset)
+}
+
+// CreateToken creates an app token that may only pay, within the policy.
+// The secret is returned once; only its hash is kept.
+func (n *Node) CreateToken(ctx context.Context, name string, p TokenPolicy) (AppToken, string, error) {
+	switch {
+	case len(name) > 100:
+		return AppToken{}, "", invalid("token name longer than 100 bytes")
+	case p.Limit.IsZero():
+		return AppToken{}, "", invalid("a token needs a limit above zero")
+	case p.Period < time.Second || p.Period%time.Second != 0 || p.Period > 366*24*time.Hour:
+		return AppToken{}, "", invalid("the period must be whole seconds between 1s and a year")
+	}
+	if _, ok := n.asset(p.Asset); !ok {
+		return AppToken{}, "", wrapf(ErrUnknownAsset, "%s", p.Asset)
+	}
+	var raw [24]byte
+	if _, err := rand.Read(raw[:]); err != nil {
+		return AppToken{}, "", err
+	}
+	secret := "tpapp_" + hex.EncodeToString(raw[:])
+	t := &appToken{AppToken: AppToken{ID: TokenID(randomShortID()), Name: name, Policy: p, Created: n.clock.Now()}, hash: secretHash(secret), window: -1}
+	t.roll(n.clock.Now())
+	b := store.NewBatch()
+	if err := b.PutToken(t.record()); err != nil {
+		return AppToken{}, "", err
+	}
+	if _, err := n.commit(ctx, b); err != nil {
+		return AppToken{}, "", err
+	}
+	n.tok.mu.Lock()
+	n.tok.byID[t.ID] = t
+	n.tok.byHash[t.hash] = t.ID
+	n.tok.mu.Unlock()
+	return t.AppToken, secret, nil
+}
+
+// Authenticate returns the app token a secret belongs to.
+func (n *Node) Authenticate(secret string) (TokenID, bool) {
+	n.tok.mu.Lock()
+	defer n.tok.mu.Unlock()
+	id, ok := n.tok.byHash[secretHash(secret)]
+	if !ok || n.tok.byID[id].Revoked {
+		return TokenID{}, false
+	}
+	return id, true
+}
+
+// Tokens lists the app tokens with what each spent this period.
+func (n *Node) Tokens() []AppToken {
+	n.tok.mu.Lock()
+	defer n.tok.mu.Unlock()
+	out := make([]AppToken, 0, len(n.tok.byID))
+	for _, t := range n.tok.byID {
+		t.roll(n.clock.Now())
+		out = append(out, t.AppToken)
+	}
+	slices.SortFunc(out, func(a, b AppToken) int { return a.Created.Compare(b.Created) })
+	return out
+}
+
+// RevokeToken revokes an app token at once.
+func (n *Node) RevokeToken(ctx context.Context, id TokenID) (AppToken, error) {
+	n.tok.mu.Lock()
+	t := n.tok.byID[id]
+	if t == nil {
+		n.tok.mu.Unlock()
+		return AppToken{}, wrapf(ErrNotFound, "token %s", id)
+	}
+	t.Revoked = true
+	rec := t.record()
+	info := t.AppToken
+	n.tok.mu.Unlock()
+	b := store.NewBatch()
+	if err := b.PutToken(rec); err != nil {
+		return AppToken{}, err
+	}
+	_, err := n.commit(ctx, b)
+	return info, err
+}
