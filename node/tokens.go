@@ -67,7 +67,9 @@ type tokens struct {
 	byHash map[crypto.Hash]TokenID
 }
 
-func secretHash(secret string) crypto.Hash { return crypto.Keccak256([]byte("tinypay/app-token"), []byte(secret)) }
+func secretHash(secret string) crypto.Hash {
+	return crypto.Keccak256([]byte("tinypay/app-token"), []byte(secret))
+}
 
 func (t *appToken) record() *storev1.AppToken {
 	r := &storev1.AppToken{
@@ -155,7 +157,9 @@ func (n *Node) loadTokens() error {
 	}
 }
 
-func (t *appToken) windowOf(now time.Time) int64 { return now.Unix() / int64(t.Policy.Period/time.Second) }
+func (t *appToken) windowOf(now time.Time) int64 {
+	return now.Unix() / int64(t.Policy.Period/time.Second)
+}
 
 func (t *appToken) windowStart() time.Time {
 	return time.Unix(t.window*int64(t.Policy.Period/time.Second), 0)

@@ -417,7 +417,7 @@ func (s *APIServer) ListPayments(ctx context.Context, r *apiv1.ListPaymentsReque
 
 // SubscribeEvents implements apiv1.NodeServer.
 func (s *APIServer) SubscribeEvents(r *apiv1.SubscribeEventsRequest, stream grpc.ServerStreamingServer[apiv1.Event]) error {
-	err := s.n.Subscribe(stream.Context(), r.GetAfterSeq(), func(ev node.Event) error {
+	err := s.n.Subscribe(stream.Context(), r.GetAfterSeq(), r.GetKinds(), func(ev node.Event) error {
 		m := &apiv1.Event{Seq: ev.Seq, TimeUnixNano: ev.Time.UnixNano()}
 		switch {
 		case ev.Payment != nil:
