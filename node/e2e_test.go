@@ -362,7 +362,7 @@ func TestE2EControlAPIAuth(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	unary, stream := rpc.TokenAuth(token)
+	unary, stream := rpc.TokenAuth(token, alice.n.Authenticate)
 	srv := grpc.NewServer(grpc.Creds(credentials.NewTLS(&tls.Config{Certificates: []tls.Certificate{cert}, MinVersion: tls.VersionTLS13})),
 		grpc.ChainUnaryInterceptor(unary), grpc.ChainStreamInterceptor(stream))
 	rpc.NewAPIServer(alice.n).Register(srv)

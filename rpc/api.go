@@ -126,6 +126,13 @@ func channelMsg(c node.ChannelInfo) *apiv1.Channel {
 	}
 }
 
+// paymentMsg converts a payment, with its full receipt if it has one.
+func (s *APIServer) paymentMsg(p node.PaymentInfo) *apiv1.Payment {
+	m := paymentMsg(p)
+	m.Receipt = ReceiptMsg(s.n.Info(), p, s.n.Address())
+	return m
+}
+
 func paymentMsg(p node.PaymentInfo) *apiv1.Payment {
 	m := &apiv1.Payment{
 		Seq: p.Seq, Id: "0x" + hex.EncodeToString(p.ID[:]), IdempotencyKey: p.Key, ChannelId: p.Channel.Hex(),
@@ -143,6 +150,12 @@ func paymentMsg(p node.PaymentInfo) *apiv1.Payment {
 	}
 	if p.RemoteID != ([32]byte{}) {
 		m.RemoteId = "0x" + hex.EncodeToString(p.RemoteID[:])
+	}
+	if !p.OfferID.IsZero() {
+		m.OfferId = p.OfferID.Hex()
+	}
+	if p.StreamID != ([16]byte{}) {
+		m.StreamId = "0x" + hex.EncodeToString(p.StreamID[:])
 	}
 	return m
 }
@@ -292,7 +305,7 @@ func (s *APIServer) Settle(ctx context.Context, r *apiv1.SettleRequest) (*apiv1.
 	return s.channelOp(r.GetChannelId(), nil, func(id channel.ID, _ uint256.Int) (node.ChannelInfo, error) { return s.n.Settle(ctx, id) })
 }
 
-func (s *APIServer) payRequest(r *apiv1.PayRequest) (node.PayRequest, error) {
+func (s *APIServer) payRequest(ctx context.Context, r *apiv1.PayRequest) (node.PayRequest, error) {
 	var req node.PayRequest
 	var err error
 	if r.GetChannelId() != "" {
@@ -303,8 +316,8 @@ func (s *APIServer) payRequest(r *apiv1.PayRequest) (node.PayRequest, error) {
 	if req.Peer, err = parseAddress("peer", r.GetPeer(), false); err != nil {
 		return req, err
 	}
-	if r.GetChannelId() == "" && req.Peer.IsZero() {
-		return req, badArg("name a channel_id or a peer")
+	if r.GetChannelId() == "" && req.Peer.IsZero() && r.GetOffer() == nil {
+		return req, badArg("name a channel_id, a peer, or pay an offer")
 	}
 	if r.GetAsset() == "" {
 		req.AnyAsset = true
@@ -315,16 +328,28 @@ func (s *APIServer) payRequest(r *apiv1.PayRequest) (node.PayRequest, error) {
 		}
 		req.Asset = a.Address
 	}
-	if req.Amount, err = parseAmount("amount", r.GetAmount()); err != nil {
+	if r.GetOffer() != nil {
+		o, err := ParseOffer(r.GetOffer())
+		if err != nil {
+			return req, err
+		}
+		req.Offer = &o
+		if r.GetAmount() != "" {
+			if req.Amount, err = parseAmount("amount", r.GetAmount()); err != nil {
+				return req, err
+			}
+		}
+	} else if req.Amount, err = parseAmount("amount", r.GetAmount()); err != nil {
 		return req, err
 	}
-	req.Key, req.ItemID, req.Memo = r.GetIdempotencyKey(), r.GetItemId(), r.GetMemo()
+	req.Key, req.ItemID, req.Memo, req.Receipt = r.GetIdempotencyKey(), r.GetItemId(), r.GetMemo(), r.GetReceipt()
+	req.Token = appToken(ctx)
 	return req, nil
 }
 
 // Pay implements apiv1.NodeServer.
 func (s *APIServer) Pay(ctx context.Context, r *apiv1.PayRequest) (*apiv1.Payment, error) {
-	req, err := s.payRequest(r)
+	req, err := s.payRequest(ctx, r)
 	if err != nil {
 		return nil, err
 	}
@@ -332,7 +357,7 @@ func (s *APIServer) Pay(ctx context.Context, r *apiv1.PayRequest) (*apiv1.Paymen
 	if err != nil {
 		return nil, statusError(err)
 	}
-	return paymentMsg(p), nil
+	return s.paymentMsg(p), nil
 }
 
 // PayStream implements apiv1.NodeServer: each request is paid concurrently
@@ -375,12 +400,12 @@ func (s *APIServer) PayStream(stream grpc.BidiStreamingServer[apiv1.PayRequest, 
 			defer wg.Done()
 			defer func() { <-sem }()
 			res := &apiv1.PayResult{IdempotencyKey: r.GetIdempotencyKey()}
-			req, err := s.payRequest(r)
+			req, err := s.payRequest(ctx, r)
 			if err == nil {
 				var p node.PaymentInfo
 				p, err = s.n.Pay(ctx, req)
 				if err == nil {
-					res.Payment = paymentMsg(p)
+					res.Payment = s.paymentMsg(p)
 				}
 			}
 			if err != nil {
@@ -410,7 +435,7 @@ func (s *APIServer) ListPayments(ctx context.Context, r *apiv1.ListPaymentsReque
 	}
 	out := &apiv1.ListPaymentsResponse{NextAfterSeq: next}
 	for _, p := range pays {
-		out.Payments = append(out.Payments, paymentMsg(p))
+		out.Payments = append(out.Payments, s.paymentMsg(p))
 	}
 	return out, nil
 }
@@ -421,7 +446,13 @@ func (s *APIServer) SubscribeEvents(r *apiv1.SubscribeEventsRequest, stream grpc
 		m := &apiv1.Event{Seq: ev.Seq, TimeUnixNano: ev.Time.UnixNano()}
 		switch {
 		case ev.Payment != nil:
-			m.Event = &apiv1.Event_Payment{Payment: paymentMsg(*ev.Payment)}
+			m.Event = &apiv1.Event_Payment{Payment: s.paymentMsg(*ev.Payment)}
+		case ev.Stream != nil:
+			se := &apiv1.StreamEvent{Kind: ev.Stream.Kind, Detail: ev.Stream.Detail}
+			if st, err := s.n.Stream(ev.Stream.Stream); err == nil {
+				se.Stream = streamMsg(st)
+			}
+			m.Event = &apiv1.Event_Stream{Stream: se}
 		case ev.Channel != nil:
 			ce := &apiv1.ChannelEvent{ChannelId: ev.Channel.Channel.Hex(), Kind: ev.Channel.Kind, Detail: ev.Channel.Detail}
 			if c, err := s.n.Channel(ev.Channel.Channel); err == nil {

@@ -16,6 +16,8 @@ import (
 	"google.golang.org/grpc/codes"
 	"google.golang.org/grpc/metadata"
 	"google.golang.org/grpc/status"
+
+	"github.com/tinypay/tinypay/node"
 )
 
 // TokenBytes is the size of a control-API token before hex encoding.
@@ -77,38 +79,78 @@ func LoadToken(path string) (string, error) {
 // standard tools can list it.
 const reflectionPrefix = "/grpc.reflection."
 
+// AppLookup finds the app token a secret belongs to.
+type AppLookup func(secret string) (node.TokenID, bool)
+
+// appMethods are the calls an app token may make: it may only pay.
+var appMethods = map[string]bool{
+	"/tinypay.api.v1.Node/GetInfo":     true,
+	"/tinypay.api.v1.Node/Pay":         true,
+	"/tinypay.api.v1.Node/PayStream":   true,
+	"/tinypay.api.v1.Node/StartStream": true,
+	"/tinypay.api.v1.Node/StopStream":  true,
+	"/tinypay.api.v1.Node/GetStream":   true,
+}
+
+type principalKey struct{}
+
+// appToken returns the app token a call was made with; zero for the admin.
+func appToken(ctx context.Context) node.TokenID {
+	t, _ := ctx.Value(principalKey{}).(node.TokenID)
+	return t
+}
+
 // TokenAuth returns interceptors that require "authorization: Bearer
-// <token>" on every call except server reflection.
-func TokenAuth(token string) (grpc.UnaryServerInterceptor, grpc.StreamServerInterceptor) {
+// <token>" on every call except server reflection: the node's admin token,
+// or an app token (looked up with apps, if not nil), which may only pay.
+func TokenAuth(token string, apps AppLookup) (grpc.UnaryServerInterceptor, grpc.StreamServerInterceptor) {
 	want := []byte("Bearer " + token)
-	check := func(ctx context.Context, method string) error {
+	check := func(ctx context.Context, method string) (context.Context, error) {
 		if strings.HasPrefix(method, reflectionPrefix) {
-			return nil
+			return ctx, nil
 		}
 		md, _ := metadata.FromIncomingContext(ctx)
 		vals := md.Get("authorization")
 		if len(vals) != 1 {
-			return status.Error(codes.Unauthenticated, "missing authorization token (authorization: Bearer <token from the node's api.token file>)")
+			return nil, status.Error(codes.Unauthenticated, "missing authorization token (authorization: Bearer <token from the node's api.token file>)")
 		}
-		if subtle.ConstantTimeCompare([]byte(vals[0]), want) != 1 {
-			return status.Error(codes.Unauthenticated, "wrong authorization token")
+		if subtle.ConstantTimeCompare([]byte(vals[0]), want) == 1 {
+			return ctx, nil
 		}
-		return nil
+		if secret, ok := strings.CutPrefix(vals[0], "Bearer "); ok && apps != nil {
+			if id, ok := apps(secret); ok {
+				if !appMethods[method] {
+					return nil, status.Errorf(codes.PermissionDenied, "app tokens may only pay (not %s)", method)
+				}
+				return context.WithValue(ctx, principalKey{}, id), nil
+			}
+		}
+		return nil, status.Error(codes.Unauthenticated, "wrong authorization token")
 	}
 	unary := func(ctx context.Context, req any, info *grpc.UnaryServerInfo, h grpc.UnaryHandler) (any, error) {
-		if err := check(ctx, info.FullMethod); err != nil {
+		ctx, err := check(ctx, info.FullMethod)
+		if err != nil {
 			return nil, err
 		}
 		return h(ctx, req)
 	}
 	stream := func(srv any, ss grpc.ServerStream, info *grpc.StreamServerInfo, h grpc.StreamHandler) error {
-		if err := check(ss.Context(), info.FullMethod); err != nil {
+		ctx, err := check(ss.Context(), info.FullMethod)
+		if err != nil {
 			return err
 		}
-		return h(srv, ss)
+		return h(srv, &ctxStream{ServerStream: ss, ctx: ctx})
 	}
 	return unary, stream
 }
+
+// ctxStream carries the authenticated context into a stream handler.
+type ctxStream struct {
+	grpc.ServerStream
+	ctx context.Context
+}
+
+func (s *ctxStream) Context() context.Context { return s.ctx }
 
 // TokenCredentials attaches the token to every call a client makes.
 type TokenCredentials string

@@ -239,7 +239,7 @@ func run(ctx context.Context, c *cli.Command, stdin io.Reader, logw io.Writer) e
 		n.Stop()
 		return err
 	}
-	unary, stream := rpc.TokenAuth(token)
+	unary, stream := rpc.TokenAuth(token, n.Authenticate)
 	api := grpc.NewServer(
 		grpc.Creds(credentials.NewTLS(&tls.Config{Certificates: []tls.Certificate{cert}, MinVersion: tls.VersionTLS13})),
 		grpc.ChainUnaryInterceptor(unary), grpc.ChainStreamInterceptor(stream),

@@ -1,0 +1,373 @@
+package rpc
+
+import (
+	"context"
+	"encoding/hex"
+	"fmt"
+	"strings"
+	"time"
+
+	"github.com/holiman/uint256"
+	"google.golang.org/grpc/codes"
+	"google.golang.org/grpc/status"
+
+	"github.com/tinypay/tinypay/channel"
+	"github.com/tinypay/tinypay/crypto"
+	"github.com/tinypay/tinypay/node"
+	apiv1 "github.com/tinypay/tinypay/proto/tinypay/api/v1"
+)
+
+// OfferMsg converts an offer to its API form.
+func OfferMsg(o node.Offer) *apiv1.Offer {
+	return &apiv1.Offer{
+		ChainId: o.ChainID, Adjudicator: o.Adjudicator.Hex(), OfferId: o.ID.Hex(), Payee: o.Payee.Hex(), ItemId: o.ItemID,
+		Asset: o.Asset.Hex(), Price: o.Price.Dec(), Expiry: o.Expiry, Signature: "0x" + hex.EncodeToString(o.Sig[:]),
+	}
+}
+
+// ParseOffer converts an API offer; it checks the encoding, not the
+// signature.
+func ParseOffer(m *apiv1.Offer) (node.Offer, error) {
+	var o node.Offer
+	var err error
+	o.ChainID, o.ItemID, o.Expiry = m.GetChainId(), m.GetItemId(), m.GetExpiry()
+	if o.Adjudicator, err = parseAddress("offer adjudicator", m.GetAdjudicator(), true); err != nil {
+		return o, err
+	}
+	if o.ID, err = parseHashArg("offer id", m.GetOfferId()); err != nil {
+		return o, err
+	}
+	if o.Payee, err = parseAddress("offer payee", m.GetPayee(), true); err != nil {
+		return o, err
+	}
+	if o.Asset, err = parseAddress("offer asset", m.GetAsset(), true); err != nil {
+		return o, err
+	}
+	if o.Price, err = parseAmount("offer price", m.GetPrice()); err != nil {
+		return o, err
+	}
+	if o.Sig, err = parseSigArg("offer signature", m.GetSignature()); err != nil {
+		return o, err
+	}
+	return o, nil
+}
+
+func parseHashArg(field, s string) (crypto.Hash, error) {
+	h, err := crypto.ParseHash(s)
+	if err != nil {
+		return h, badArg("%s: %v", field, err)
+	}
+	return h, nil
+}
+
+func parseSigArg(field, s string) (crypto.Signature, error) {
+	raw, err := hex.DecodeString(strings.TrimPrefix(s, "0x"))
+	if err != nil {
+		return crypto.Signature{}, badArg("%s: %v", field, err)
+	}
+	sig, err := crypto.SignatureFromBytes(raw)
+	if err != nil {
+		return sig, badArg("%s: %v", field, err)
+	}
+	return sig, nil
+}
+
+// ReceiptMsg builds the full, offline-verifiable receipt of a payment.
+func ReceiptMsg(info node.NodeInfo, p node.PaymentInfo, self crypto.Address) *apiv1.Receipt {
+	if p.Receipt == nil {
+		return nil
+	}
+	payer, payee, id := self, p.Peer, p.ID
+	if !p.Outgoing {
+		payer, payee, id = p.Peer, self, p.RemoteID
+	}
+	return &apiv1.Receipt{
+		ChainId: info.ChainID, Adjudicator: info.Adjudicator.Hex(), ChannelId: p.Channel.Hex(),
+		PaymentId: crypto.Hash(id).Hex(), Payer: payer.Hex(), Payee: payee.Hex(), Amount: p.Amount.Dec(),
+		Cumulative: p.Cumulative.Dec(), ItemId: p.ItemID, OfferId: p.OfferID.Hex(), Time: p.Receipt.Time,
+		Signature: "0x" + hex.EncodeToString(p.Receipt.Sig[:]),
+	}
+}
+
+// VerifyReceipt checks a receipt offline: it returns nil if the payee's
+// signature covers exactly these fields in the receipt's domain.
+func VerifyReceipt(r *apiv1.Receipt) error {
+	var f crypto.ReceiptFields
+	var err error
+	adj, err := crypto.ParseAddress(r.GetAdjudicator())
+	if err != nil {
+		return fmt.Errorf("receipt adjudicator: %w", err)
+	}
+	if f.Channel, err = crypto.ParseHash(r.GetChannelId()); err != nil {
+		return fmt.Errorf("receipt channel id: %w", err)
+	}
+	if f.Payment, err = crypto.ParseHash(r.GetPaymentId()); err != nil {
+		return fmt.Errorf("receipt payment id: %w", err)
+	}
+	if f.Payer, err = crypto.ParseAddress(r.GetPayer()); err != nil {
+		return fmt.Errorf("receipt payer: %w", err)
+	}
+	if f.Payee, err = crypto.ParseAddress(r.GetPayee()); err != nil {
+		return fmt.Errorf("receipt payee: %w", err)
+	}
+	amt, err := uint256.FromDecimal(r.GetAmount())
+	if err != nil {
+		return fmt.Errorf("receipt amount: %w", err)
+	}
+	cum, err := uint256.FromDecimal(r.GetCumulative())
+	if err != nil {
+		return fmt.Errorf("receipt cumulative: %w", err)
+	}
+	f.Amount, f.Cumulative, f.ItemID, f.Time = *amt, *cum, r.GetItemId(), r.GetTime()
+	if r.GetOfferId() != "" {
+		if f.Offer, err = crypto.ParseHash(r.GetOfferId()); err != nil {
+			return fmt.Errorf("receipt offer id: %w", err)
+		}
+	}
+	raw, err := hex.DecodeString(strings.TrimPrefix(r.GetSignature(), "0x"))
+	if err != nil {
+		return fmt.Errorf("receipt signature: %w", err)
+	}
+	sig, err := crypto.SignatureFromBytes(raw)
+	if err != nil {
+		return fmt.Errorf("receipt signature: %w", err)
+	}
+	return crypto.Verify(crypto.NewDomain(r.GetChainId(), adj).ReceiptDigest(&f), sig, f.Payee)
+}
+
+// CreateOffer implements apiv1.NodeServer.
+func (s *APIServer) CreateOffer(ctx context.Context, r *apiv1.CreateOfferRequest) (*apiv1.Offer, error) {
+	a, err := s.asset(r.GetAsset())
+	if err != nil {
+		return nil, err
+	}
+	price, err := parseAmount("price", r.GetPrice())
+	if err != nil {
+		return nil, err
+	}
+	ttl := time.Duration(r.GetTtlSeconds()) * time.Second
+	if ttl == 0 {
+		ttl = 10 * time.Minute
+	}
+	o, err := s.n.CreateOffer(r.GetItemId(), a.Address, price, ttl)
+	if err != nil {
+		return nil, statusError(err)
+	}
+	return OfferMsg(o), nil
+}
+
+func streamMsg(st node.StreamInfo) *apiv1.Stream {
+	m := &apiv1.Stream{
+		Id: "0x" + hex.EncodeToString(st.ID[:]), ChannelId: st.Channel.Hex(), Peer: st.Peer.Hex(), Direction: "incoming",
+		Rate: st.Rate.Dec(), TickMs: uint64(st.Tick / time.Millisecond), Budget: st.Budget.Dec(), Paid: st.Paid.Dec(),
+		Ticks: st.Ticks, Status: st.Status, EndReason: st.EndReason, StartedUnixNano: st.Started.UnixNano(),
+		ItemId: st.ItemID, Asset: assetMsg(st.Asset),
+	}
+	if st.Outgoing {
+		m.Direction = "outgoing"
+	}
+	if !st.End.IsZero() {
+		m.EndUnix = uint64(st.End.Unix())
+	}
+	if !st.Last.IsZero() {
+		m.LastPaymentUnixNano = st.Last.UnixNano()
+	}
+	return m
+}
+
+func parseStreamID(s string) ([16]byte, error) {
+	raw, err := hex.DecodeString(strings.TrimPrefix(s, "0x"))
+	if err != nil || len(raw) != 16 {
+		return [16]byte{}, badArg("stream_id %q: want 0x and 32 hex digits", s)
+	}
+	return [16]byte(raw), nil
+}
+
+// StartStream implements apiv1.NodeServer.
+func (s *APIServer) StartStream(ctx context.Context, r *apiv1.StartStreamRequest) (*apiv1.Stream, error) {
+	var req node.StreamRequest
+	var err error
+	if r.GetChannelId() != "" {
+		if req.Channel, err = parseChannelID(r.GetChannelId()); err != nil {
+			return nil, err
+		}
+	}
+	if req.Peer, err = parseAddress("peer", r.GetPeer(), false); err != nil {
+		return nil, err
+	}
+	if req.Channel == (channel.ID{}) && req.Peer.IsZero() {
+		return nil, badArg("name a channel_id or a peer")
+	}
+	if r.GetAsset() == "" {
+		req.AnyAsset = true
+	} else {
+		a, err := s.asset(r.GetAsset())
+		if err != nil {
+			return nil, err
+		}
+		req.Asset = a.Address
+	}
+	if req.Rate, err = parseAmount("rate", r.GetRate()); err != nil {
+		return nil, err
+	}
+	if r.GetBudget() != "" {
+		if req.Budget, err = parseAmount("budget", r.GetBudget()); err != nil {
+			return nil, err
+		}
+	}
+	if r.GetAutoTopup() != "" {
+		if req.AutoTopup, err = parseAmount("auto_topup", r.GetAutoTopup()); err != nil {
+			return nil, err
+		}
+	}
+	if r.GetTickMs() > uint64(node.MaxTick/time.Millisecond) || r.GetDurationSeconds() > 10*365*24*3600 {
+		return nil, badArg("tick or duration out of range")
+	}
+	req.Tick = time.Duration(r.GetTickMs()) * time.Millisecond
+	req.Duration = time.Duration(r.GetDurationSeconds()) * time.Second
+	req.ItemID, req.Token = r.GetItemId(), appToken(ctx)
+	if !req.Token.IsZero() && !req.AutoTopup.IsZero() {
+		return nil, status.Error(codes.PermissionDenied, "app tokens may not deposit (auto_topup)")
+	}
+	st, err := s.n.StartStream(ctx, req)
+	if err != nil {
+		return nil, statusError(err)
+	}
+	return streamMsg(st), nil
+}
+
+// StopStream implements apiv1.NodeServer.
+func (s *APIServer) StopStream(ctx context.Context, r *apiv1.StopStreamRequest) (*apiv1.Stream, error) {
+	id, err := parseStreamID(r.GetStreamId())
+	if err != nil {
+		return nil, err
+	}
+	st, err := s.n.StopStream(id, appToken(ctx))
+	if err != nil {
+		return nil, statusError(err)
+	}
+	return streamMsg(st), nil
+}
+
+// ListStreams implements apiv1.NodeServer.
+func (s *APIServer) ListStreams(ctx context.Context, r *apiv1.ListStreamsRequest) (*apiv1.ListStreamsResponse, error) {
+	out := &apiv1.ListStreamsResponse{}
+	for _, st := range s.n.Streams(r.GetAll()) {
+		out.Streams = append(out.Streams, streamMsg(st))
+	}
+	return out, nil
+}
+
+// GetStream implements apiv1.NodeServer. An app token sees its own streams
+// only.
+func (s *APIServer) GetStream(ctx context.Context, r *apiv1.GetStreamRequest) (*apiv1.Stream, error) {
+	id, err := parseStreamID(r.GetStreamId())
+	if err != nil {
+		return nil, err
+	}
+	st, err := s.n.Stream(id)
+	if err != nil {
+		return nil, statusError(err)
+	}
+	if tok := appToken(ctx); !tok.IsZero() && st.Token != tok {
+		return nil, status.Errorf(codes.NotFound, "stream %s not found", r.GetStreamId())
+	}
+	return streamMsg(st), nil
+}
+
+// Revenue implements apiv1.NodeServer.
+func (s *APIServer) Revenue(ctx context.Context, r *apiv1.RevenueRequest) (*apiv1.RevenueResponse, error) {
+	var from, to time.Time
+	if r.GetFromUnixNano() > 0 {
+		from = time.Unix(0, r.GetFromUnixNano())
+	}
+	if r.GetToUnixNano() > 0 {
+		to = time.Unix(0, r.GetToUnixNano())
+	}
+	rows, err := s.n.Revenue(from, to, r.GetGroupBy())
+	if err != nil {
+		return nil, statusError(err)
+	}
+	out := &apiv1.RevenueResponse{}
+	for _, row := range rows {
+		out.Rows = append(out.Rows, &apiv1.RevenueRow{Key: row.Key, Asset: assetMsg(row.Asset), Payments: row.Payments, Amount: row.Amount.Dec()})
+	}
+	return out, nil
+}
+
+func tokenMsg(t node.AppToken) *apiv1.AppToken {
+	m := &apiv1.AppToken{
+		Id: t.ID.String(), Name: t.Name, Spent: t.Spent.Dec(), CreatedUnixNano: t.Created.UnixNano(), Revoked: t.Revoked,
+		Policy: &apiv1.TokenPolicy{Asset: t.Policy.Asset.Hex(), Limit: t.Policy.Limit.Dec(), PeriodSeconds: uint64(t.Policy.Period / time.Second)},
+	}
+	for p, l := range t.Policy.Payees {
+		pl := &apiv1.PayeeLimit{Payee: p.Hex()}
+		if !l.IsZero() {
+			pl.Limit = l.Dec()
+		}
+		m.Policy.Payees = append(m.Policy.Payees, pl)
+	}
+	return m
+}
+
+// CreateToken implements apiv1.NodeServer.
+func (s *APIServer) CreateToken(ctx context.Context, r *apiv1.CreateTokenRequest) (*apiv1.CreateTokenResponse, error) {
+	p := r.GetPolicy()
+	if p == nil {
+		return nil, badArg("a policy is required")
+	}
+	a, err := s.asset(p.GetAsset())
+	if err != nil {
+		return nil, err
+	}
+	pol := node.TokenPolicy{Asset: a.Address, Period: time.Duration(p.GetPeriodSeconds()) * time.Second}
+	if p.GetPeriodSeconds() > 366*24*3600 {
+		return nil, badArg("period too long")
+	}
+	if pol.Limit, err = parseAmount("limit", p.GetLimit()); err != nil {
+		return nil, err
+	}
+	for _, pl := range p.GetPayees() {
+		payee, err := parseAddress("payee", pl.GetPayee(), true)
+		if err != nil {
+			return nil, err
+		}
+		var l uint256.Int
+		if pl.GetLimit() != "" {
+			if l, err = parseAmount("payee limit", pl.GetLimit()); err != nil {
+				return nil, err
+			}
+		}
+		if pol.Payees == nil {
+			pol.Payees = map[crypto.Address]uint256.Int{}
+		}
+		pol.Payees[payee] = l
+	}
+	t, secret, err := s.n.CreateToken(ctx, r.GetName(), pol)
+	if err != nil {
+		return nil, statusError(err)
+	}
+	return &apiv1.CreateTokenResponse{Token: tokenMsg(t), Secret: secret}, nil
+}
+
+// ListTokens implements apiv1.NodeServer.
+func (s *APIServer) ListTokens(ctx context.Context, r *apiv1.ListTokensRequest) (*apiv1.ListTokensResponse, error) {
+	out := &apiv1.ListTokensResponse{}
+	for _, t := range s.n.Tokens() {
+		out.Tokens = append(out.Tokens, tokenMsg(t))
+	}
+	return out, nil
+}
+
+// RevokeToken implements apiv1.NodeServer.
+func (s *APIServer) RevokeToken(ctx context.Context, r *apiv1.RevokeTokenRequest) (*apiv1.AppToken, error) {
+	raw, err := hex.DecodeString(strings.TrimPrefix(r.GetId(), "0x"))
+	if err != nil || len(raw) != 16 {
+		return nil, badArg("token id %q: want 32 hex digits", r.GetId())
+	}
+	t, err := s.n.RevokeToken(ctx, node.TokenID(raw))
+	if err != nil {
+		return nil, statusError(err)
+	}
+	return tokenMsg(t), nil
+}
