@@ -2,67 +2,24 @@ package node_test
 
 import (
 	"context"
-	"crypto/tls"
-	"crypto/x509"
-	"net"
-	"os"
-	"path/filepath"
 	"testing"
 	"time"
 
-	"google.golang.org/grpc"
 	"google.golang.org/grpc/codes"
-	"google.golang.org/grpc/credentials"
 	"google.golang.org/grpc/status"
 	"google.golang.org/protobuf/proto"
 
+	"github.com/tinypay/tinypay/node/nodetest"
 	apiv1 "github.com/tinypay/tinypay/proto/tinypay/api/v1"
 	"github.com/tinypay/tinypay/rpc"
 	"github.com/tinypay/tinypay/settlement/evm/evmtest"
 )
 
-// serveAPI serves e's control API; dial returns a client for a token.
-func serveAPI(t *testing.T, e *e2eNode) (admin string, dial func(token string) apiv1.NodeClient) {
-	t.Helper()
-	token, err := rpc.LoadOrCreateToken(filepath.Join(e.dir, "api.token"))
-	if err != nil {
-		t.Fatal(err)
-	}
-	cert, err := rpc.LoadOrCreateCertificate(filepath.Join(e.dir, "tls.crt"), filepath.Join(e.dir, "tls.key"))
-	if err != nil {
-		t.Fatal(err)
-	}
-	unary, stream := rpc.TokenAuth(token, e.n.Authenticate)
-	srv := grpc.NewServer(grpc.Creds(credentials.NewTLS(&tls.Config{Certificates: []tls.Certificate{cert}, MinVersion: tls.VersionTLS13})),
-		grpc.ChainUnaryInterceptor(unary), grpc.ChainStreamInterceptor(stream))
-	rpc.NewAPIServer(e.n).Register(srv)
-	lis, err := net.Listen("tcp", "127.0.0.1:0")
-	if err != nil {
-		t.Fatal(err)
-	}
-	go srv.Serve(lis)
-	t.Cleanup(srv.Stop)
-	pem, _ := os.ReadFile(filepath.Join(e.dir, "tls.crt"))
-	pool := x509.NewCertPool()
-	pool.AppendCertsFromPEM(pem)
-	return token, func(tok string) apiv1.NodeClient {
-		conn, err := grpc.NewClient(lis.Addr().String(), grpc.WithTransportCredentials(credentials.NewTLS(&tls.Config{RootCAs: pool, ServerName: "localhost"})),
-			grpc.WithPerRPCCredentials(rpc.TokenCredentials(tok)))
-		if err != nil {
-			t.Fatal(err)
-		}
-		t.Cleanup(func() { conn.Close() })
-		return apiv1.NewNodeClient(conn)
-	}
-}
-
 func TestE2EOffersStreamsTokensAPI(t *testing.T) {
 	chain := evmtest.NewChain(t)
-	alice, bob := newE2E(t, chain, "alice", chain.Alice), newE2E(t, chain, "bob", chain.Bob)
-	id := openUSD(t, alice, bob, 5_000_000)
-	aliceAdmin, aliceDial := serveAPI(t, alice)
-	bobAdmin, bobDial := serveAPI(t, bob)
-	a, b := aliceDial(aliceAdmin), bobDial(bobAdmin)
+	alice, bob := nodetest.Start(t, chain, "alice", chain.Alice), nodetest.Start(t, chain, "bob", chain.Bob)
+	id := alice.OpenUSD(bob, 5_000_000)
+	a, b := alice.API(), bob.API()
 	ctx := context.Background()
 
 	// Bob offers an article; Alice pays the offer and gets a receipt that
@@ -97,12 +54,12 @@ func TestE2EOffersStreamsTokensAPI(t *testing.T) {
 
 	// An app token may only pay, within its limit.
 	created, err := a.CreateToken(ctx, &apiv1.CreateTokenRequest{Name: "player", Policy: &apiv1.TokenPolicy{
-		Asset: "USD", Limit: "1000", PeriodSeconds: 3600, Payees: []*apiv1.PayeeLimit{{Payee: bob.key.Address().Hex()}},
+		Asset: "USD", Limit: "1000", PeriodSeconds: 3600, Payees: []*apiv1.PayeeLimit{{Payee: bob.Key.Address().Hex()}},
 	}})
 	if err != nil {
 		t.Fatal(err)
 	}
-	app := aliceDial(created.GetSecret())
+	app := alice.Dial(created.GetSecret())
 	if _, err := app.Pay(ctx, &apiv1.PayRequest{ChannelId: id.Hex(), Amount: "600", IdempotencyKey: "app-1"}); err != nil {
 		t.Fatal(err)
 	}
@@ -142,7 +99,7 @@ func TestE2EOffersStreamsTokensAPI(t *testing.T) {
 		t.Fatal(err)
 	}
 	var got *apiv1.Stream
-	eventually(t, "bob's meter is live", func() bool {
+	nodetest.Eventually(t, "bob's meter is live", func() bool {
 		got, err = b.GetStream(ctx, &apiv1.GetStreamRequest{StreamId: st.GetId()})
 		return err == nil && got.GetStatus() == "live" && got.GetTicks() >= 3
 	})
@@ -152,7 +109,7 @@ func TestE2EOffersStreamsTokensAPI(t *testing.T) {
 	if _, err := b.StopStream(ctx, &apiv1.StopStreamRequest{StreamId: st.GetId()}); err != nil {
 		t.Fatal(err)
 	}
-	eventually(t, "alice stops paying", func() bool {
+	nodetest.Eventually(t, "alice stops paying", func() bool {
 		s, err := a.GetStream(ctx, &apiv1.GetStreamRequest{StreamId: st.GetId()})
 		return err == nil && s.GetStatus() == "ended" && s.GetEndReason() == "stopped by payee"
 	})

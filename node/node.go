@@ -202,10 +202,14 @@ func (n *Node) Stop() {
 		s.drainAndClose(2*time.Second, ErrStopped)
 	}
 	n.payMu.Lock()
+	pending := make([]*payment, 0, len(n.pending))
 	for _, p := range n.pending {
-		p.fail(ErrStopped)
+		pending = append(pending, p)
 	}
 	n.payMu.Unlock()
+	for _, p := range pending { // fail takes payMu itself
+		p.fail(ErrStopped)
+	}
 	n.log.Info("node stopped")
 }
 

@@ -291,3 +291,37 @@ func TestPeerLostAcknowledgedProofs(t *testing.T) {
 		t.Fatalf("bob's log has %d payments adding up to %d, want 10 and 15", len(pays), sum)
 	}
 }
+
+// TestStopWithPendingPayments: stopping a node whose payments wait for a
+// peer that is gone fails them and returns.
+func TestStopWithPendingPayments(t *testing.T) {
+	w := newNet(t)
+	alice, bob := w.add("alice", 1), w.add("bob", 2)
+	alice.connect(bob)
+	id := alice.open(bob, 1000)
+	bob.stop()
+	errs := make(chan error, 3)
+	for i := range 3 {
+		go func() {
+			_, err := alice.n.Pay(context.Background(), PayRequest{Channel: id, Amount: *u256(1), Key: fmt.Sprint("p", i)})
+			errs <- err
+		}()
+	}
+	waitFor(t, "the payments are pending", func() bool {
+		alice.n.payMu.Lock()
+		defer alice.n.payMu.Unlock()
+		return len(alice.n.pending) == 3
+	})
+	done := make(chan struct{})
+	go func() { alice.stop(); close(done) }()
+	select {
+	case <-done:
+	case <-time.After(10 * time.Second):
+		t.Fatal("Stop hangs with payments pending")
+	}
+	for range 3 {
+		if err := <-errs; !errors.Is(err, ErrStopped) {
+			t.Fatalf("pending payment ended with %v, want ErrStopped", err)
+		}
+	}
+}
