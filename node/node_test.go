@@ -279,10 +279,13 @@ func TestPeerLostAcknowledgedProofs(t *testing.T) {
 		t.Fatalf("restored bob holds %d", got)
 	}
 	waitFor(t, "bob gets the lost proofs back", func() bool { return u64(bob.channel(id).Received) == 15 })
-	pays, _, err := bob.n.Payments(0, 100, id)
-	if err != nil {
-		t.Fatal(err)
-	}
+	// The payments they cover reach bob's log once his write is durable.
+	var pays []PaymentInfo
+	waitFor(t, "bob logs the recovered payments", func() bool {
+		var err error
+		pays, _, err = bob.n.Payments(0, 100, id)
+		return err == nil && len(pays) >= 10
+	})
 	var sum uint64
 	for _, p := range pays {
 		sum += p.Amount.Uint64()

@@ -308,25 +308,8 @@ func (s *APIServer) Settle(ctx context.Context, r *apiv1.SettleRequest) (*apiv1.
 func (s *APIServer) payRequest(ctx context.Context, r *apiv1.PayRequest) (node.PayRequest, error) {
 	var req node.PayRequest
 	var err error
-	if r.GetChannelId() != "" {
-		if req.Channel, err = parseChannelID(r.GetChannelId()); err != nil {
-			return req, err
-		}
-	}
-	if req.Peer, err = parseAddress("peer", r.GetPeer(), false); err != nil {
+	if req.Channel, req.Peer, req.Asset, req.AnyAsset, err = s.target(r.GetChannelId(), r.GetPeer(), r.GetAsset(), r.GetOffer() != nil); err != nil {
 		return req, err
-	}
-	if r.GetChannelId() == "" && req.Peer.IsZero() && r.GetOffer() == nil {
-		return req, badArg("name a channel_id, a peer, or pay an offer")
-	}
-	if r.GetAsset() == "" {
-		req.AnyAsset = true
-	} else {
-		a, err := s.asset(r.GetAsset())
-		if err != nil {
-			return req, err
-		}
-		req.Asset = a.Address
 	}
 	if r.GetOffer() != nil {
 		o, err := ParseOffer(r.GetOffer())
@@ -345,6 +328,29 @@ func (s *APIServer) payRequest(ctx context.Context, r *apiv1.PayRequest) (node.P
 	req.Key, req.ItemID, req.Memo, req.Receipt = r.GetIdempotencyKey(), r.GetItemId(), r.GetMemo(), r.GetReceipt()
 	req.Token = appToken(ctx)
 	return req, nil
+}
+
+// target parses where a payment or stream goes: a channel, or a peer and
+// an asset (empty: any). optional: neither is needed (an offer names the
+// payee).
+func (s *APIServer) target(channelID, peer, asset string, optional bool) (id channel.ID, p crypto.Address, a crypto.Address, anyAsset bool, err error) {
+	if channelID != "" {
+		if id, err = parseChannelID(channelID); err != nil {
+			return
+		}
+	}
+	if p, err = parseAddress("peer", peer, false); err != nil {
+		return
+	}
+	if channelID == "" && p.IsZero() && !optional {
+		err = badArg("name a channel_id or a peer")
+		return
+	}
+	if asset == "" {
+		return id, p, a, true, nil
+	}
+	na, err := s.asset(asset)
+	return id, p, na.Address, false, err
 }
 
 // Pay implements apiv1.NodeServer.

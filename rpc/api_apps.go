@@ -11,7 +11,6 @@ import (
 	"google.golang.org/grpc/codes"
 	"google.golang.org/grpc/status"
 
-	"github.com/tinypay/tinypay/channel"
 	"github.com/tinypay/tinypay/crypto"
 	"github.com/tinypay/tinypay/node"
 	apiv1 "github.com/tinypay/tinypay/proto/tinypay/api/v1"
@@ -187,25 +186,8 @@ func parseStreamID(s string) ([16]byte, error) {
 func (s *APIServer) StartStream(ctx context.Context, r *apiv1.StartStreamRequest) (*apiv1.Stream, error) {
 	var req node.StreamRequest
 	var err error
-	if r.GetChannelId() != "" {
-		if req.Channel, err = parseChannelID(r.GetChannelId()); err != nil {
-			return nil, err
-		}
-	}
-	if req.Peer, err = parseAddress("peer", r.GetPeer(), false); err != nil {
+	if req.Channel, req.Peer, req.Asset, req.AnyAsset, err = s.target(r.GetChannelId(), r.GetPeer(), r.GetAsset(), false); err != nil {
 		return nil, err
-	}
-	if req.Channel == (channel.ID{}) && req.Peer.IsZero() {
-		return nil, badArg("name a channel_id or a peer")
-	}
-	if r.GetAsset() == "" {
-		req.AnyAsset = true
-	} else {
-		a, err := s.asset(r.GetAsset())
-		if err != nil {
-			return nil, err
-		}
-		req.Asset = a.Address
 	}
 	if req.Rate, err = parseAmount("rate", r.GetRate()); err != nil {
 		return nil, err

@@ -218,28 +218,7 @@ func (s *Store) Channel(id [32]byte) (*storev1.Channel, error) {
 
 // Channels returns every channel, ordered by id.
 func (s *Store) Channels() ([]*storev1.Channel, error) {
-	var out []*storev1.Channel
-	err := s.view(func(txn *badger.Txn) error {
-		it := txn.NewIterator(badger.IteratorOptions{PrefetchValues: true, PrefetchSize: 64, Prefix: []byte{prefixChannel}})
-		defer it.Close()
-		for it.Rewind(); it.Valid(); it.Next() {
-			k := it.Item().KeyCopy(nil)
-			v, err := it.Item().ValueCopy(nil)
-			if err != nil {
-				return fmt.Errorf("store: read %s: %w", keyString(k), err)
-			}
-			c, err := decodeChannel(k, v)
-			if err != nil {
-				return err
-			}
-			out = append(out, c)
-		}
-		return nil
-	})
-	if err != nil {
-		return nil, fmt.Errorf("channels: %w", err)
-	}
-	return out, nil
+	return listRecords(s, prefixChannel, "channels", decodeChannel)
 }
 
 // Proof returns the newest proof signed by side signerSide (0 for A, 1 for
