@@ -14,6 +14,7 @@ import (
 
 	"github.com/tinypay/tinypay/channel"
 	"github.com/tinypay/tinypay/crypto"
+	"github.com/tinypay/tinypay/node"
 	"github.com/tinypay/tinypay/node/nodetest"
 	apiv1 "github.com/tinypay/tinypay/proto/tinypay/api/v1"
 	"github.com/tinypay/tinypay/rpc"
@@ -135,10 +136,12 @@ func TestE2EDroppedConnection(t *testing.T) {
 	}
 	wg.Wait()
 	nodetest.Eventually(t, "bob holds every payment", func() bool { r := bob.Channel(id).Received; return r.Uint64() == payers*each })
-	pays, _, err := bob.N().Payments(0, 1000, id)
-	if err != nil {
-		t.Fatal(err)
-	}
+	var pays []node.PaymentInfo
+	nodetest.Eventually(t, "bob logs every payment", func() bool { // durable a moment after the total
+		var err error
+		pays, _, err = bob.N().Payments(0, 1000, id)
+		return err == nil && len(pays) >= payers*each
+	})
 	seen := map[[32]byte]bool{}
 	for _, p := range pays {
 		if seen[p.RemoteID] {
