@@ -90,7 +90,7 @@ func defaultDataDir() string {
 func Command(stdout, stderr io.Writer) *ucli.Command {
 	return &ucli.Command{
 		Name:  "tinypay",
-		Usage: "operate a tinypay node: peers, channels, payments",
+		Usage: "operate a tinypay node: peers, channels, payments, offers and receipts, streams, app tokens",
 		Description: `tinypay talks to a running tinypayd over its control API. By default it finds
 the API address, token and TLS certificate in the node's data directory.
 
@@ -102,6 +102,11 @@ Examples:
    tinypay peer connect 127.0.0.1:9745
    tinypay channel open 0xPeerAddress 10 USD
    tinypay pay 0xPeerAddress 0.0001 USD --item song-42
+   tinypay offer create article-7 0.25 USD          # as the seller
+   tinypay pay --offer OFFER                          # as the buyer
+   tinypay receipt verify RECEIPT                     # anyone, offline
+   tinypay stream start 0xPeerAddress "0.001 USD/s" --budget "1 USD"
+   tinypay watch
    tinypay channel close 0xChannelId`,
 		Writer: stdout, ErrWriter: stderr,
 		Flags: []ucli.Flag{
@@ -114,6 +119,7 @@ Examples:
 		},
 		Commands: []*ucli.Command{
 			infoCommand(), balanceCommand(), peerCommand(), channelCommand(), payCommand(), paymentsCommand(), eventsCommand(),
+			offerCommand(), receiptCommand(), streamCommand(), tokenCommand(), revenueCommand(), watchCommand(),
 		},
 		OnUsageError: func(ctx context.Context, c *ucli.Command, err error, sub bool) error { return usageError{err} },
 		// Exit codes are ours (Main); the library must not call os.Exit.
@@ -145,7 +151,7 @@ func dial(cmd *ucli.Command) (*client, error) {
 	if tokenPath == "" {
 		tokenPath = filepath.Join(dir, "api.token")
 	}
-	token, err := rpc.LoadToken(tokenPath)
+	token, err := loadToken(tokenPath)
 	if err != nil {
 		return nil, usagef("%v", err)
 	}
@@ -169,6 +175,28 @@ func dial(cmd *ucli.Command) (*client, error) {
 	return &client{NodeClient: apiv1.NewNodeClient(conn), conn: conn, out: cmd.Root().Writer, json: cmd.Bool("json")}, nil
 }
 
+// loadToken reads the API token from a file only its owner can read: the
+// node's admin token (DATADIR/api.token), or the secret of an app token
+// ("tpapp_...", from `tinypay token create`).
+func loadToken(path string) (string, error) {
+	tok, err := rpc.LoadToken(path)
+	if err == nil {
+		return tok, nil
+	}
+	fi, serr := os.Stat(path)
+	if serr != nil || fi.Mode().Perm()&0o077 != 0 {
+		return "", err
+	}
+	raw, rerr := os.ReadFile(path)
+	if rerr != nil {
+		return "", err
+	}
+	if s := strings.TrimSpace(string(raw)); strings.HasPrefix(s, "tpapp_") && !strings.ContainsAny(s, " \t\r\n") {
+		return s, nil
+	}
+	return "", fmt.Errorf("%w (nor an app token secret tpapp_...)", err)
+}
+
 // withClient runs f with a connected client and the command's timeout.
 func withClient(f func(ctx context.Context, cmd *ucli.Command, c *client) error) ucli.ActionFunc {
 	return func(ctx context.Context, cmd *ucli.Command) error {
@@ -179,6 +207,24 @@ func withClient(f func(ctx context.Context, cmd *ucli.Command, c *client) error)
 		defer c.Close()
 		ctx, cancel := context.WithTimeout(ctx, cmd.Duration("timeout"))
 		defer cancel()
+		return f(ctx, cmd, c)
+	}
+}
+
+// withLiveClient is withClient for commands that keep watching (events
+// --follow, watch): the --timeout applies only when it is set explicitly.
+func withLiveClient(f func(ctx context.Context, cmd *ucli.Command, c *client) error) ucli.ActionFunc {
+	return func(ctx context.Context, cmd *ucli.Command) error {
+		c, err := dial(cmd)
+		if err != nil {
+			return err
+		}
+		defer c.Close()
+		if cmd.IsSet("timeout") {
+			var cancel context.CancelFunc
+			ctx, cancel = context.WithTimeout(ctx, cmd.Duration("timeout"))
+			defer cancel()
+		}
 		return f(ctx, cmd, c)
 	}
 }
@@ -199,7 +245,11 @@ func (c *client) printf(format string, args ...any) { fmt.Fprintf(c.out, format,
 func args(cmd *ucli.Command, min, max int) ([]string, error) {
 	a := cmd.Args().Slice()
 	if len(a) < min || len(a) > max {
-		return nil, usagef("%s: want %s; see `tinypay %s --help`", cmd.Name, cmd.ArgsUsage, cmd.FullName())
+		want := cmd.ArgsUsage
+		if want == "" {
+			want = "no arguments"
+		}
+		return nil, usagef("%s: want %s; see `%s --help`", cmd.FullName(), want, cmd.FullName())
 	}
 	return a, nil
 }

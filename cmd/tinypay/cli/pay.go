@@ -22,12 +22,14 @@ import (
 func payCommand() *ucli.Command {
 	return &ucli.Command{
 		Name:      "pay",
-		Usage:     "pay a peer (or through a given channel) and wait for its acknowledgement",
-		ArgsUsage: "PEER|CHANNEL_ID AMOUNT [ASSET]",
+		Usage:     "pay a peer (or through a given channel), or pay an offer, and wait for its acknowledgement",
+		ArgsUsage: "PEER|CHANNEL_ID AMOUNT [ASSET]   or   --offer OFFER [PEER|CHANNEL_ID]",
 		Flags: []ucli.Flag{
 			&ucli.StringFlag{Name: "key", Usage: "idempotency key: retrying with the same key never pays twice (default: random, printed)"},
-			&ucli.StringFlag{Name: "item", Usage: "item id the payment is for"},
+			&ucli.StringFlag{Name: "item", Usage: "item id the payment is for (the payee signs a receipt)"},
 			&ucli.StringFlag{Name: "memo", Usage: "a note for the payee"},
+			&ucli.StringFlag{Name: "offer", Usage: "pay this offer: its string, @FILE (the string, the output of offer create, or its JSON), or - for stdin"},
+			&ucli.BoolFlag{Name: "receipt", Usage: "ask the payee for a signed receipt (implied by --item and --offer)"},
 			&ucli.IntFlag{Name: "count", Usage: "make this many payments (keys KEY-1..KEY-N), pipelined", Value: 1},
 			&ucli.IntFlag{Name: "concurrency", Usage: "with --count: payments in flight at once", Value: 256},
 			&ucli.BoolFlag{Name: "quiet", Usage: "with --count: no progress line"},
@@ -36,24 +38,28 @@ func payCommand() *ucli.Command {
 balance in that asset), or through the channel named. The command returns when the
 peer has stored the payment durably and acknowledged it.
 
+With --offer, the amount, item and payee come from the offer (made by the payee with
+"tinypay offer create"); an offer can be paid once. The payee's receipt is printed as
+a RECEIPT string that anyone can check offline with "tinypay receipt verify".
+
 Examples:
    tinypay pay 0x70997970C51812dc3A010C7d01b50e0d17dc79C8 0.0001 USD --item article-7
    tinypay pay 0x3f9c...e1 250 --key order-1842          # 250 base units through a channel
-   tinypay pay 0x70997970C51812dc3A010C7d01b50e0d17dc79C8 0.001 USD --count 1000`,
+   tinypay pay 0x70997970C51812dc3A010C7d01b50e0d17dc79C8 0.001 USD --count 1000
+   tinypay pay 0x70997970C51812dc3A010C7d01b50e0d17dc79C8 1 USD --receipt
+   tinypay pay --offer CAEQ...                           # an offer string
+   tinypay pay --offer @offer.json --json > payment.json # then: tinypay receipt verify @payment.json`,
 		Action: withClient(func(ctx context.Context, cmd *ucli.Command, c *client) error {
+			if cmd.String("offer") != "" {
+				return c.payOffer(ctx, cmd)
+			}
 			a, err := args(cmd, 2, 3)
 			if err != nil {
 				return err
 			}
-			target := a[0]
-			req := &apiv1.PayRequest{ItemId: cmd.String("item"), Memo: cmd.String("memo")}
-			switch len(strings.TrimPrefix(target, "0x")) {
-			case 64:
-				req.ChannelId = target
-			case 40:
-				req.Peer = target
-			default:
-				return usagef("%q is neither a peer address (0x + 40 hex) nor a channel id (0x + 64 hex)", target)
+			req := &apiv1.PayRequest{ItemId: cmd.String("item"), Memo: cmd.String("memo"), Receipt: cmd.Bool("receipt")}
+			if req.ChannelId, req.Peer, err = parseTarget(a[0]); err != nil {
+				return err
 			}
 			as, err := c.assets(ctx)
 			if err != nil {
@@ -85,13 +91,75 @@ Examples:
 			if err != nil {
 				return fmt.Errorf("%w (idempotency key %s: retry with --key %s to never pay twice)", err, key, key)
 			}
-			if c.json {
-				return c.printJSON(p)
-			}
-			c.printf("paid %s to %s\n  channel %s, proof %d, key %s, %s\n", show(p.GetAmount(), asset), p.GetPeer(), p.GetChannelId(), p.GetNonce(), p.GetIdempotencyKey(), p.GetStatus())
-			return nil
+			return c.printPaid(p, asset)
 		}),
 	}
+}
+
+// parseTarget tells a channel id from a peer address.
+func parseTarget(target string) (channelID, peer string, err error) {
+	switch len(strings.TrimPrefix(target, "0x")) {
+	case 64:
+		return target, "", nil
+	case 40:
+		return "", target, nil
+	}
+	return "", "", usagef("%q is neither a peer address (0x + 40 hex) nor a channel id (0x + 64 hex)", target)
+}
+
+// payOffer pays the offer named by --offer, through the channel or peer
+// named, if one is.
+func (c *client) payOffer(ctx context.Context, cmd *ucli.Command) error {
+	a, err := args(cmd, 0, 1)
+	if err != nil {
+		return usagef("pay --offer takes no amount (the offer has the price); at most a PEER or CHANNEL_ID to pay through")
+	}
+	if cmd.Int("count") > 1 {
+		return usagef("an offer is paid once: --offer and --count do not mix")
+	}
+	o, err := offerArg(cmd, cmd.String("offer"))
+	if err != nil {
+		return err
+	}
+	req := &apiv1.PayRequest{Offer: o, ItemId: cmd.String("item"), Memo: cmd.String("memo"), Receipt: true, IdempotencyKey: cmd.String("key")}
+	if len(a) == 1 {
+		if req.ChannelId, req.Peer, err = parseTarget(a[0]); err != nil {
+			return err
+		}
+	}
+	as, err := c.assets(ctx)
+	if err != nil {
+		return err
+	}
+	p, err := c.Pay(ctx, req)
+	if err != nil {
+		if status.Code(err) == codes.AlreadyExists {
+			return fmt.Errorf("offer %s was paid before; an offer is paid once (its payment: tinypay payments --json, key offer:%s): %w", o.GetOfferId(), o.GetOfferId(), err)
+		}
+		return fmt.Errorf("pay offer %s: %w", o.GetOfferId(), err)
+	}
+	return c.printPaid(p, offerAsset(as, o))
+}
+
+// printPaid prints a payment just made, with its receipt if it has one.
+func (c *client) printPaid(p *apiv1.Payment, asset *apiv1.Asset) error {
+	if c.json {
+		return c.printJSON(p)
+	}
+	c.printf("paid %s to %s\n  channel %s, proof %d, key %s, %s\n", show(p.GetAmount(), asset), p.GetPeer(), p.GetChannelId(), p.GetNonce(), p.GetIdempotencyKey(), p.GetStatus())
+	if p.GetItemId() != "" {
+		c.printf("  item %s\n", p.GetItemId())
+	}
+	if p.GetOfferId() != "" {
+		c.printf("  offer %s\n", p.GetOfferId())
+	}
+	if r := p.GetReceipt(); r != nil {
+		c.printf("receipt signed by %s at %s; check it with `tinypay receipt verify RECEIPT`; RECEIPT:\n%s\n",
+			r.GetPayee(), time.Unix(int64(r.GetTime()), 0).Format(time.RFC3339), compact(r))
+	} else if p.GetItemId() != "" || p.GetOfferId() != "" {
+		c.printf("no receipt yet (the payee did not send one)\n")
+	}
+	return nil
 }
 
 // payMany pipelines n payments over one PayStream.

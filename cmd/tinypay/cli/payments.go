@@ -2,8 +2,10 @@ package cli
 
 import (
 	"context"
+	"encoding/csv"
 	"errors"
 	"io"
+	"strconv"
 	"time"
 
 	ucli "github.com/urfave/cli/v3"
@@ -19,9 +21,20 @@ func paymentsCommand() *ucli.Command {
 			&ucli.Uint64Flag{Name: "after", Usage: "start after this log sequence number"},
 			&ucli.Uint64Flag{Name: "limit", Usage: "at most this many", Value: 50},
 			&ucli.StringFlag{Name: "channel", Usage: "only this channel"},
+			&ucli.BoolFlag{Name: "csv", Usage: "export every payment (all pages, ignoring --limit) as CSV with a header row"},
 		},
-		Description: "Examples:\n   tinypay payments --limit 20\n   tinypay payments --after 1200 --channel 0x3f9c...e1 --json",
+		Description: `With --csv the columns are seq, time (RFC 3339, UTC), direction, peer, channel,
+amount (in the asset's units), asset, item, memo, status, offer, stream and
+receipt_signature.
+
+Examples:
+   tinypay payments --limit 20
+   tinypay payments --after 1200 --channel 0x3f9c...e1 --json
+   tinypay payments --csv > payments.csv`,
 		Action: withClient(func(ctx context.Context, cmd *ucli.Command, c *client) error {
+			if cmd.Bool("csv") {
+				return c.paymentsCSV(ctx, cmd.Uint64("after"), cmd.String("channel"))
+			}
 			r, err := c.ListPayments(ctx, &apiv1.ListPaymentsRequest{AfterSeq: cmd.Uint64("after"), Limit: uint32(min(cmd.Uint64("limit"), 1000)), ChannelId: cmd.String("channel")})
 			if err != nil {
 				return err
@@ -52,6 +65,48 @@ func paymentsCommand() *ucli.Command {
 	}
 }
 
+// paymentsCSV writes every payment after seq (in one channel, if set) as
+// CSV.
+func (c *client) paymentsCSV(ctx context.Context, after uint64, channelID string) error {
+	w := csv.NewWriter(c.out)
+	if err := w.Write([]string{"seq", "time", "direction", "peer", "channel", "amount", "asset", "item", "memo", "status", "offer", "stream", "receipt_signature"}); err != nil {
+		return err
+	}
+	chAsset := map[string]*apiv1.Asset{}
+	for {
+		r, err := c.ListPayments(ctx, &apiv1.ListPaymentsRequest{AfterSeq: after, Limit: 1000, ChannelId: channelID})
+		if err != nil {
+			return err
+		}
+		for _, p := range r.GetPayments() {
+			a, ok := chAsset[p.GetChannelId()]
+			if !ok {
+				if ch, err := c.GetChannel(ctx, &apiv1.GetChannelRequest{ChannelId: p.GetChannelId()}); err == nil {
+					a = ch.GetAsset()
+				}
+				chAsset[p.GetChannelId()] = a
+			}
+			amount := p.GetAmount()
+			if a != nil {
+				amount = formatUnits(amount, a.GetDecimals())
+			}
+			_ = w.Write([]string{
+				strconv.FormatUint(p.GetSeq(), 10), time.Unix(0, p.GetTimeUnixNano()).UTC().Format(time.RFC3339Nano), p.GetDirection(),
+				p.GetPeer(), p.GetChannelId(), amount, a.GetSymbol(), p.GetItemId(), p.GetMemo(), p.GetStatus(),
+				p.GetOfferId(), p.GetStreamId(), p.GetReceipt().GetSignature(),
+			})
+		}
+		w.Flush()
+		if err := w.Error(); err != nil {
+			return err
+		}
+		if r.GetNextAfterSeq() == 0 || len(r.GetPayments()) == 0 {
+			return nil
+		}
+		after = r.GetNextAfterSeq()
+	}
+}
+
 func (c *client) printPayment(p *apiv1.Payment, a *apiv1.Asset) {
 	arrow, who := "->", p.GetPeer()
 	if p.GetDirection() == "incoming" {
@@ -77,7 +132,7 @@ func eventsCommand() *ucli.Command {
 			&ucli.StringFlag{Name: "only", Usage: "only \"payments\" or only \"channels\" (channel events: opened, closed, disputed, ...)"},
 		},
 		Description: "Examples:\n   tinypay events --follow\n   tinypay events --after 5120 --json\n   tinypay events --only channels",
-		Action: withClient(func(ctx context.Context, cmd *ucli.Command, c *client) error {
+		Action: withLiveClient(func(ctx context.Context, cmd *ucli.Command, c *client) error {
 			as, err := c.assets(ctx)
 			if err != nil {
 				return err

@@ -1,0 +1,137 @@
+package cli
+
+import (
+	"context"
+	"encoding/csv"
+	"strconv"
+	"strings"
+	"time"
+
+	ucli "github.com/urfave/cli/v3"
+
+	apiv1 "github.com/tinypay/tinypay/proto/tinypay/api/v1"
+)
+
+func revenueCommand() *ucli.Command {
+	return &ucli.Command{
+		Name:  "revenue",
+		Usage: "sum incoming payments over a time range, by channel, stream, item or peer",
+		Flags: []ucli.Flag{
+			&ucli.StringFlag{Name: "from", Usage: "from this time: RFC 3339, a date (2006-01-02), or a duration meaning that long ago (24h, 7d)"},
+			&ucli.StringFlag{Name: "to", Usage: "until this time (excluded), in the same forms (default: now)"},
+			&ucli.StringFlag{Name: "by", Usage: "group by channel, stream, item or peer", Value: "channel"},
+			&ucli.BoolFlag{Name: "csv", Usage: "print CSV: KEY,asset,payments,amount,base_units"},
+		},
+		Description: `Examples:
+   tinypay revenue --from 24h --by item
+   tinypay revenue --from 2026-01-01 --to 2026-02-01 --by peer --csv > january.csv
+   tinypay revenue --from 2026-03-01T09:00:00Z --by stream --json`,
+		Action: withClient(func(ctx context.Context, cmd *ucli.Command, c *client) error {
+			if _, err := args(cmd, 0, 0); err != nil {
+				return err
+			}
+			now := time.Now()
+			from, err := parseTime(cmd.String("from"), now)
+			if err != nil {
+				return usagef("--from: %v", err)
+			}
+			to, err := parseTime(cmd.String("to"), now)
+			if err != nil {
+				return usagef("--to: %v", err)
+			}
+			if !from.IsZero() && !to.IsZero() && !from.Before(to) {
+				return usagef("--from %s is not before --to %s", from.Format(time.RFC3339), to.Format(time.RFC3339))
+			}
+			by := cmd.String("by")
+			switch by {
+			case "channel", "stream", "item", "peer":
+			default:
+				return usagef("--by %q: want channel, stream, item or peer", by)
+			}
+			req := &apiv1.RevenueRequest{GroupBy: by}
+			if !from.IsZero() {
+				req.FromUnixNano = from.UnixNano()
+			}
+			if !to.IsZero() {
+				req.ToUnixNano = to.UnixNano()
+			}
+			r, err := c.Revenue(ctx, req)
+			if err != nil {
+				return err
+			}
+			switch {
+			case c.json:
+				return c.printJSON(r)
+			case cmd.Bool("csv"):
+				w := csv.NewWriter(c.out)
+				_ = w.Write([]string{by, "asset", "payments", "amount", "base_units"})
+				for _, row := range r.GetRows() {
+					a := row.GetAsset()
+					_ = w.Write([]string{row.GetKey(), a.GetSymbol(), strconv.FormatUint(row.GetPayments(), 10), formatUnits(row.GetAmount(), a.GetDecimals()), row.GetAmount()})
+				}
+				w.Flush()
+				return w.Error()
+			}
+			if len(r.GetRows()) == 0 {
+				c.printf("no incoming payments in that range\n")
+				return nil
+			}
+			width := len(by)
+			for _, row := range r.GetRows() {
+				width = max(width, len(keyText(row.GetKey())))
+			}
+			c.printf("%-*s %10s %24s\n", width, strings.ToUpper(by), "PAYMENTS", "AMOUNT")
+			for _, row := range r.GetRows() {
+				c.printf("%-*s %10d %24s\n", width, keyText(row.GetKey()), row.GetPayments(), show(row.GetAmount(), row.GetAsset()))
+			}
+			return nil
+		}),
+	}
+}
+
+// keyText names an empty revenue key (no stream, no item).
+func keyText(k string) string {
+	if k == "" {
+		return "(none)"
+	}
+	return k
+}
+
+// parseTime parses a time for a range: RFC 3339, a date (local midnight),
+// "now", or a duration ("90m", "24h", "7d") meaning that long before now.
+// The empty string is the zero time (an open end).
+func parseTime(s string, now time.Time) (time.Time, error) {
+	s = strings.TrimSpace(s)
+	switch s {
+	case "":
+		return time.Time{}, nil
+	case "now":
+		return now, nil
+	}
+	if t, err := time.Parse(time.RFC3339Nano, s); err == nil {
+		return t, nil
+	}
+	if t, err := time.ParseInLocation("2006-01-02", s, now.Location()); err == nil {
+		return t, nil
+	}
+	if t, err := time.ParseInLocation("2006-01-02T15:04", s, now.Location()); err == nil {
+		return t, nil
+	}
+	var d time.Duration
+	if n, ok := strings.CutSuffix(s, "d"); ok {
+		days, err := strconv.ParseUint(n, 10, 16)
+		if err != nil {
+			return time.Time{}, usagef("time %q: want RFC 3339 (2026-01-02T15:04:05Z), a date (2026-01-02) or a duration ago (24h, 7d)", s)
+		}
+		d = time.Duration(days) * 24 * time.Hour
+	} else {
+		var err error
+		if d, err = time.ParseDuration(s); err != nil {
+			return time.Time{}, usagef("time %q: want RFC 3339 (2026-01-02T15:04:05Z), a date (2026-01-02) or a duration ago (24h, 7d)", s)
+		}
+	}
+	if d < 0 {
+		return time.Time{}, usagef("time %q: a duration means that long ago; give it without a sign", s)
+	}
+	return now.Add(-d), nil
+}
