@@ -1,0 +1,176 @@
+package sdk
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"time"
+
+	apiv1 "github.com/tinypay/tinypay/proto/tinypay/api/v1"
+)
+
+// Info describes the node: its address, chain and assets. App tokens may
+// call it.
+func (c *Client) Info(ctx context.Context) (*Info, error) {
+	m, err := call(ctx, c, "get info", c.api.GetInfo, &apiv1.GetInfoRequest{})
+	if err != nil {
+		return nil, err
+	}
+	in := infoFrom(m)
+	c.mu.Lock()
+	c.assets = in.Assets
+	c.mu.Unlock()
+	return in, nil
+}
+
+// Assets returns the assets the node can pay in, as of the last time the
+// Client asked (Dial asks); ctx is used only if it has to ask again.
+func (c *Client) Assets(ctx context.Context) (Assets, error) {
+	c.mu.Lock()
+	as := c.assets
+	c.mu.Unlock()
+	if as != nil {
+		return as, nil
+	}
+	in, err := c.Info(ctx)
+	if err != nil {
+		return nil, err
+	}
+	return in.Assets, nil
+}
+
+// ParseAmount reads an amount with its asset, "0.0025 USD", as base units
+// of one of the node's assets, exactly. An unknown symbol makes it ask the
+// node for its assets again before giving up. Errors match
+// ErrInvalidArgument (or the error of asking).
+func (c *Client) ParseAmount(ctx context.Context, s string) (Amount, error) {
+	as, err := c.Assets(ctx)
+	if err != nil {
+		return Amount{}, err
+	}
+	a, err := as.Parse(s)
+	if errors.Is(err, errUnknownAsset) {
+		in, ierr := c.Info(ctx)
+		if ierr != nil {
+			return Amount{}, ierr
+		}
+		a, err = in.Assets.Parse(s)
+	}
+	return a, err
+}
+
+// Channels lists the node's channels, newest first: those with Peer only,
+// if set, and settled ones too if All. It needs the admin token.
+func (c *Client) Channels(ctx context.Context, f ChannelFilter) ([]Channel, error) {
+	m, err := call(ctx, c, "list channels", c.api.ListChannels, &apiv1.ListChannelsRequest{Peer: f.Peer, All: f.All})
+	if err != nil {
+		return nil, err
+	}
+	out := make([]Channel, 0, len(m.GetChannels()))
+	for _, ch := range m.GetChannels() {
+		x, err := channelFrom(ch)
+		if err != nil {
+			return nil, err
+		}
+		out = append(out, *x)
+	}
+	return out, nil
+}
+
+// ChannelFilter selects channels for Channels.
+type ChannelFilter struct {
+	// Peer: only channels with this peer (0x address), if set.
+	Peer string
+	// All: include settled channels.
+	All bool
+}
+
+// Channel describes one channel. It needs the admin token.
+func (c *Client) Channel(ctx context.Context, id string) (*Channel, error) {
+	m, err := call(ctx, c, "get channel", c.api.GetChannel, &apiv1.GetChannelRequest{ChannelId: id})
+	if err != nil {
+		return nil, err
+	}
+	return channelFrom(m)
+}
+
+// Balances reports, per asset, the node's wallet on chain, its share of
+// open channels and payouts not yet withdrawn. It needs the admin token.
+func (c *Client) Balances(ctx context.Context) ([]Balance, error) {
+	m, err := call(ctx, c, "get balances", c.api.GetBalances, &apiv1.GetBalancesRequest{})
+	if err != nil {
+		return nil, err
+	}
+	var d decoder
+	out := make([]Balance, 0, len(m.GetBalances()))
+	for _, b := range m.GetBalances() {
+		out = append(out, Balance{
+			Asset: assetFrom(b.GetAsset()), Wallet: d.amount("wallet", b.GetWallet()),
+			InChannels: d.amount("in_channels", b.GetInChannels()), Payout: d.amount("payout", b.GetPayout()),
+		})
+	}
+	return out, d.err
+}
+
+// Revenue groupings.
+const (
+	GroupByChannel = "channel"
+	GroupByStream  = "stream"
+	GroupByItem    = "item"
+	GroupByPeer    = "peer"
+)
+
+// Revenue sums the node's incoming payments received from from until to
+// (zero times: from the beginning, until now), grouped by GroupByChannel,
+// GroupByStream, GroupByItem or GroupByPeer. It needs the admin token.
+func (c *Client) Revenue(ctx context.Context, from, to time.Time, groupBy string) ([]RevenueRow, error) {
+	req := &apiv1.RevenueRequest{GroupBy: groupBy}
+	if !from.IsZero() {
+		req.FromUnixNano = from.UnixNano()
+	}
+	if !to.IsZero() {
+		req.ToUnixNano = to.UnixNano()
+	}
+	m, err := call(ctx, c, "revenue", c.api.Revenue, req)
+	if err != nil {
+		return nil, err
+	}
+	var d decoder
+	out := make([]RevenueRow, 0, len(m.GetRows()))
+	for _, r := range m.GetRows() {
+		out = append(out, RevenueRow{Key: r.GetKey(), Asset: assetFrom(r.GetAsset()), Payments: r.GetPayments(), Amount: d.amount("amount", r.GetAmount())})
+	}
+	return out, d.err
+}
+
+// PaymentFilter selects a page of payments for Payments.
+type PaymentFilter struct {
+	// After: only payments after this log sequence number.
+	After uint64
+	// Limit: at most this many (0: the node's default; at most 1000).
+	Limit int
+	// Channel: only this channel's, if set.
+	Channel string
+}
+
+// Payments pages through the payment history, in and out, in log order.
+// It returns the page and the After of the next one (0 when there is no
+// more). It needs the admin token.
+func (c *Client) Payments(ctx context.Context, f PaymentFilter) ([]Payment, uint64, error) {
+	if f.Limit < 0 || f.Limit > 1000 {
+		return nil, 0, fmt.Errorf("tinypay: %w: limit %d: want 0 to 1000", ErrInvalidArgument, f.Limit)
+	}
+	m, err := call(ctx, c, "list payments", c.api.ListPayments, &apiv1.ListPaymentsRequest{AfterSeq: f.After, Limit: uint32(f.Limit), ChannelId: f.Channel})
+	if err != nil {
+		return nil, 0, err
+	}
+	out := make([]Payment, 0, len(m.GetPayments()))
+	for _, pm := range m.GetPayments() {
+		p, err := paymentFrom(pm)
+		if err != nil {
+			return nil, 0, err
+		}
+		out = append(out, *p)
+	}
+	return out, m.GetNextAfterSeq(), nil
+}

@@ -1,0 +1,313 @@
+package sdk
+
+import (
+	"context"
+	"encoding/base64"
+	"encoding/hex"
+	"fmt"
+	"strings"
+	"time"
+
+	"github.com/holiman/uint256"
+	"google.golang.org/grpc/status"
+	"google.golang.org/protobuf/proto"
+
+	"github.com/tinypay/tinypay/crypto"
+	apiv1 "github.com/tinypay/tinypay/proto/tinypay/api/v1"
+	"github.com/tinypay/tinypay/rpc"
+)
+
+// CreateOffer signs an offer: price for item, payable once by anyone who
+// holds it, until ttl from now (0: the node's default, ten minutes; it is
+// rounded up to whole seconds). Hand it out with EncodeOffer. It needs the
+// admin token.
+func (c *Client) CreateOffer(ctx context.Context, item string, price Amount, ttl time.Duration) (*apiv1.Offer, error) {
+	if price.Value == nil {
+		return nil, fmt.Errorf("tinypay: %w: the offer has no price", ErrInvalidArgument)
+	}
+	if ttl < 0 {
+		return nil, fmt.Errorf("tinypay: %w: negative offer lifetime %s", ErrInvalidArgument, ttl)
+	}
+	secs := uint64((ttl + time.Second - 1) / time.Second)
+	return call(ctx, c, "create offer", c.api.CreateOffer, &apiv1.CreateOfferRequest{
+		ItemId: item, Asset: price.Asset.ref(), Price: price.Value.Dec(), TtlSeconds: secs,
+	})
+}
+
+// Prefixes of the encoded forms: what follows is the base64url (no
+// padding) of the protobuf message. The version lets the form change, and
+// the kind tells people and logs what the text is.
+const (
+	OfferPrefix   = "tpo1."
+	ReceiptPrefix = "tpr1."
+)
+
+// maxEncoded bounds an encoded offer or receipt (a real one is about 500
+// bytes), so that decoding never allocates much for hostile input.
+const maxEncoded = 4096
+
+// EncodeOffer writes an offer as compact text that is safe in URLs, HTTP
+// headers and QR codes: OfferPrefix and the base64url of the protobuf.
+// It panics if the offer cannot be marshalled (a string field that is not
+// UTF-8), which no offer from a node or from DecodeOffer is.
+func EncodeOffer(o *apiv1.Offer) string { return encode(OfferPrefix, o) }
+
+// EncodeReceipt writes a receipt as compact text, as EncodeOffer does
+// (with ReceiptPrefix), so a payer can present it in a header.
+func EncodeReceipt(r *apiv1.Receipt) string { return encode(ReceiptPrefix, r) }
+
+func encode(prefix string, m proto.Message) string {
+	b, err := proto.MarshalOptions{Deterministic: true}.Marshal(m)
+	if err != nil {
+		panic(fmt.Sprintf("sdk: encode %T: %v", m, err))
+	}
+	return prefix + base64.RawURLEncoding.EncodeToString(b)
+}
+
+// DecodeOffer reads an offer written by EncodeOffer, or the bare base64url
+// without the prefix (as rpc/paywall writes it in headers), and checks
+// that every field is well formed (not the signature: see VerifyOffer; the
+// node checks it too when paying). Errors match ErrMalformed.
+func DecodeOffer(s string) (*apiv1.Offer, error) {
+	o := &apiv1.Offer{}
+	if err := decode(s, OfferPrefix, "offer", o); err != nil {
+		return nil, err
+	}
+	if err := checkOffer(o); err != nil {
+		return nil, fmt.Errorf("tinypay: %w: offer: %v", ErrMalformed, err)
+	}
+	return o, nil
+}
+
+// DecodeReceipt reads a receipt written by EncodeReceipt, or the bare
+// base64url without the prefix, and checks that every field is well formed
+// (not the signature: see VerifyReceipt). Errors match ErrMalformed.
+func DecodeReceipt(s string) (*apiv1.Receipt, error) {
+	r := &apiv1.Receipt{}
+	if err := decode(s, ReceiptPrefix, "receipt", r); err != nil {
+		return nil, err
+	}
+	if err := checkReceipt(r); err != nil {
+		return nil, fmt.Errorf("tinypay: %w: receipt: %v", ErrMalformed, err)
+	}
+	return r, nil
+}
+
+func decode(s, prefix, what string, m proto.Message) error {
+	bad := func(format string, args ...any) error {
+		return fmt.Errorf("tinypay: %w: not an encoded %s: %s", ErrMalformed, what, fmt.Sprintf(format, args...))
+	}
+	if len(s) > maxEncoded {
+		return bad("longer than %d bytes", maxEncoded)
+	}
+	// Without the prefix the text may be any kind of message: the field
+	// checks that follow tell an offer from a receipt.
+	body, _ := strings.CutPrefix(s, prefix)
+	raw, err := base64.RawURLEncoding.Strict().DecodeString(body)
+	if err != nil {
+		return bad("base64url: %v", err)
+	}
+	if err := proto.Unmarshal(raw, m); err != nil {
+		return bad("protobuf: %v", err)
+	}
+	if len(m.ProtoReflect().GetUnknown()) > 0 {
+		return bad("unknown fields")
+	}
+	return nil
+}
+
+// checkOffer checks an offer's fields are well formed.
+func checkOffer(o *apiv1.Offer) error {
+	if _, err := rpc.ParseOffer(o); err != nil {
+		return fmt.Errorf("%s", status.Convert(err).Message())
+	}
+	switch {
+	case o.GetChainId() == 0:
+		return fmt.Errorf("no chain id")
+	case o.GetItemId() == "":
+		return fmt.Errorf("no item id")
+	case o.GetExpiry() == 0:
+		return fmt.Errorf("no expiry")
+	}
+	return nil
+}
+
+// checkReceipt checks a receipt's fields are well formed.
+func checkReceipt(r *apiv1.Receipt) error {
+	if r.GetChainId() == 0 {
+		return fmt.Errorf("no chain id")
+	}
+	for _, f := range []struct{ name, v string }{{"adjudicator", r.GetAdjudicator()}, {"payer", r.GetPayer()}, {"payee", r.GetPayee()}} {
+		if _, err := crypto.ParseAddress(f.v); err != nil {
+			return fmt.Errorf("%s: %v", f.name, err)
+		}
+	}
+	for _, f := range []struct{ name, v string }{{"channel id", r.GetChannelId()}, {"payment id", r.GetPaymentId()}, {"offer id", r.GetOfferId()}} {
+		if _, err := crypto.ParseHash(f.v); err != nil && (f.v != "" || f.name != "offer id") {
+			return fmt.Errorf("%s: %v", f.name, err)
+		}
+	}
+	for _, f := range []struct{ name, v string }{{"amount", r.GetAmount()}, {"cumulative", r.GetCumulative()}} {
+		if !digits(f.v) || f.v == "" {
+			return fmt.Errorf("%s %q is not a decimal number", f.name, f.v)
+		}
+		if _, err := uint256.FromDecimal(f.v); err != nil {
+			return fmt.Errorf("%s: %v", f.name, err)
+		}
+	}
+	sig, err := hex.DecodeString(strings.TrimPrefix(r.GetSignature(), "0x"))
+	if err != nil {
+		return fmt.Errorf("signature: %v", err)
+	}
+	if _, err := crypto.SignatureFromBytes(sig); err != nil {
+		return fmt.Errorf("signature: %v", err)
+	}
+	return nil
+}
+
+// VerifyOffer checks offline that an offer is signed by its payee for its
+// chain and adjudicator (not that it is unexpired: compare Expiry with the
+// time yourself). Errors match ErrMalformed or ErrInvalidOffer.
+func VerifyOffer(o *apiv1.Offer) error {
+	if err := checkOffer(o); err != nil {
+		return fmt.Errorf("tinypay: %w: offer: %v", ErrMalformed, err)
+	}
+	no, _ := rpc.ParseOffer(o) // checked above
+	if err := no.Verify(no.ChainID, no.Adjudicator); err != nil {
+		return fmt.Errorf("tinypay: %w: %w", ErrInvalidOffer, err)
+	}
+	return nil
+}
+
+// Expect is what a receipt must say for VerifyReceipt, beyond a valid
+// signature. Zero fields are not checked.
+type Expect struct {
+	// Payee and Payer are 0x addresses.
+	Payee string
+	Payer string
+	// Amount is the exact amount paid, in base units.
+	Amount *uint256.Int
+	// ItemID is the item paid for.
+	ItemID string
+	// Channel is the channel id.
+	Channel string
+	// ChainID and Adjudicator are the chain and contract of the payment.
+	ChainID     uint64
+	Adjudicator string
+	// Offer: the receipt is for a payment of this offer: its id, payee,
+	// item, price, chain and adjudicator.
+	Offer *apiv1.Offer
+}
+
+// VerifyReceipt checks a receipt offline: the payee's signature covers
+// exactly its fields in its chain's domain (errors match
+// ErrInvalidReceipt), and the fields are those expected (errors match
+// ErrReceiptMismatch). A receipt proves a payment; a seller that grants
+// access on one should also remember its PaymentId, so that one receipt
+// buys once.
+func VerifyReceipt(r *apiv1.Receipt, want Expect) error {
+	if r == nil {
+		return fmt.Errorf("tinypay: %w: no receipt", ErrInvalidReceipt)
+	}
+	if err := rpc.VerifyReceipt(r); err != nil {
+		return fmt.Errorf("tinypay: %w: %w", ErrInvalidReceipt, err)
+	}
+	if o := want.Offer; o != nil {
+		price, err := uint256.FromDecimal(o.GetPrice())
+		if err != nil {
+			return fmt.Errorf("tinypay: %w: the expected offer's price %q: %v", ErrInvalidArgument, o.GetPrice(), err)
+		}
+		checks := []check{
+			hashes("offer id", r.GetOfferId(), o.GetOfferId()), addresses("payee", r.GetPayee(), o.GetPayee()),
+			equal("item", r.GetItemId(), o.GetItemId()), amounts("amount", r.GetAmount(), price),
+			equal("chain id", r.GetChainId(), o.GetChainId()), addresses("adjudicator", r.GetAdjudicator(), o.GetAdjudicator()),
+		}
+		if err := firstMismatch(checks); err != nil {
+			return err
+		}
+	}
+	var checks []check
+	if want.Payee != "" {
+		checks = append(checks, addresses("payee", r.GetPayee(), want.Payee))
+	}
+	if want.Payer != "" {
+		checks = append(checks, addresses("payer", r.GetPayer(), want.Payer))
+	}
+	if want.Amount != nil {
+		checks = append(checks, amounts("amount", r.GetAmount(), want.Amount))
+	}
+	if want.ItemID != "" {
+		checks = append(checks, equal("item", r.GetItemId(), want.ItemID))
+	}
+	if want.Channel != "" {
+		checks = append(checks, hashes("channel id", r.GetChannelId(), want.Channel))
+	}
+	if want.ChainID != 0 {
+		checks = append(checks, equal("chain id", r.GetChainId(), want.ChainID))
+	}
+	if want.Adjudicator != "" {
+		checks = append(checks, addresses("adjudicator", r.GetAdjudicator(), want.Adjudicator))
+	}
+	return firstMismatch(checks)
+}
+
+// check compares one field of a receipt: it returns nil when the field is
+// as expected.
+type check func() error
+
+func firstMismatch(cs []check) error {
+	for _, c := range cs {
+		if err := c(); err != nil {
+			return err
+		}
+	}
+	return nil
+}
+
+func mismatch(field string, got, want any) error {
+	return fmt.Errorf("tinypay: %w: %s is %v, want %v", ErrReceiptMismatch, field, got, want)
+}
+
+func equal[T comparable](field string, got, want T) check {
+	return func() error {
+		if got != want {
+			return mismatch(field, got, want)
+		}
+		return nil
+	}
+}
+
+func addresses(field, got, want string) check {
+	return func() error {
+		w, err := crypto.ParseAddress(want)
+		if err != nil {
+			return fmt.Errorf("tinypay: %w: expected %s: %v", ErrInvalidArgument, field, err)
+		}
+		if g, err := crypto.ParseAddress(got); err != nil || g != w {
+			return mismatch(field, got, w.Hex())
+		}
+		return nil
+	}
+}
+
+func hashes(field, got, want string) check {
+	return func() error {
+		w, err := crypto.ParseHash(want)
+		if err != nil {
+			return fmt.Errorf("tinypay: %w: expected %s: %v", ErrInvalidArgument, field, err)
+		}
+		if g, err := crypto.ParseHash(got); err != nil || g != w {
+			return mismatch(field, got, w.Hex())
+		}
+		return nil
+	}
+}
+
+func amounts(field, got string, want *uint256.Int) check {
+	return func() error {
+		if g, err := uint256.FromDecimal(got); err != nil || !g.Eq(want) {
+			return mismatch(field, got, want.Dec())
+		}
+		return nil
+	}
+}

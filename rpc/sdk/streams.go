@@ -1,0 +1,197 @@
+package sdk
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"time"
+
+	"github.com/holiman/uint256"
+
+	apiv1 "github.com/tinypay/tinypay/proto/tinypay/api/v1"
+)
+
+// StreamRequest starts paying a peer per second.
+type StreamRequest struct {
+	// Channel to pay through, or a Peer (and optionally an Asset) to pick
+	// the open channel with the most balance.
+	Channel string
+	Peer    string
+	Asset   string
+	// Rate is in base units per second.
+	Rate *uint256.Int
+	// Tick is how often to pay: whole milliseconds, at least 100 ms
+	// (0: one second).
+	Tick time.Duration
+	// Budget stops the stream once it has paid this much (nil: no budget).
+	Budget *uint256.Int
+	// Duration stops the stream after this long, in whole seconds (0: no
+	// end time).
+	Duration time.Duration
+	// ItemID says what the stream pays for; the payee sees it.
+	ItemID string
+	// AutoTopup, when the channel's balance falls below ten ticks' worth,
+	// deposits this much more, once (nil: never). App tokens may not.
+	AutoTopup *uint256.Int
+}
+
+// StreamStatus is where a stream is.
+type StreamStatus string
+
+// Stream statuses.
+const (
+	// StreamLive: paying on time.
+	StreamLive StreamStatus = "live"
+	// StreamStalled: a payment is overdue (the peer is away, or the
+	// channel is busy); it may resume.
+	StreamStalled StreamStatus = "stalled"
+	// StreamEnded: it will not pay again; EndReason says why.
+	StreamEnded StreamStatus = "ended"
+)
+
+// Stream describes a stream, from the payer's side (outgoing) or the
+// payee's (incoming). Both sides know it by the same ID.
+type Stream struct {
+	ID       string
+	Channel  string
+	Peer     string
+	Outgoing bool
+	Asset    Asset
+	// Rate is in base units per second; Tick how often it pays.
+	Rate *uint256.Int
+	Tick time.Duration
+	// Budget is zero when there is none; End is zero when there is no end
+	// time.
+	Budget *uint256.Int
+	End    time.Time
+	// Paid is what it paid (or received) so far, in Ticks payments.
+	Paid   *uint256.Int
+	Ticks  uint64
+	Status StreamStatus
+	// EndReason says why an ended stream ended: budget, end time, balance,
+	// stopped by payer, stopped by payee, channel closed, spend limit, ...
+	EndReason   string
+	Started     time.Time
+	LastPayment time.Time
+	ItemID      string
+}
+
+func streamFrom(m *apiv1.Stream) (*Stream, error) {
+	if m == nil {
+		return nil, fmt.Errorf("tinypay: %w: the node sent no stream", ErrMalformed)
+	}
+	var d decoder
+	s := &Stream{
+		ID: m.GetId(), Channel: m.GetChannelId(), Peer: m.GetPeer(), Outgoing: m.GetDirection() == "outgoing",
+		Asset: assetFrom(m.GetAsset()), Rate: d.amount("rate", m.GetRate()), Tick: time.Duration(m.GetTickMs()) * time.Millisecond,
+		Budget: d.amount("budget", m.GetBudget()), End: unixSec(m.GetEndUnix()), Paid: d.amount("paid", m.GetPaid()),
+		Ticks: m.GetTicks(), Status: StreamStatus(m.GetStatus()), EndReason: m.GetEndReason(),
+		Started: unixNano(m.GetStartedUnixNano()), LastPayment: unixNano(m.GetLastPaymentUnixNano()), ItemID: m.GetItemId(),
+	}
+	return s, d.err
+}
+
+// StartStream starts paying a peer per second, until the budget, the end
+// time or the channel's balance runs out, or either side stops it. App
+// tokens may start streams.
+func (c *Client) StartStream(ctx context.Context, r StreamRequest) (*Stream, error) {
+	if r.Rate == nil {
+		return nil, fmt.Errorf("tinypay: %w: a stream needs a Rate", ErrInvalidArgument)
+	}
+	if r.Tick < 0 || r.Tick%time.Millisecond != 0 || r.Duration < 0 || r.Duration%time.Second != 0 {
+		return nil, fmt.Errorf("tinypay: %w: Tick must be whole milliseconds and Duration whole seconds, not negative", ErrInvalidArgument)
+	}
+	m := &apiv1.StartStreamRequest{
+		ChannelId: r.Channel, Peer: r.Peer, Asset: r.Asset, Rate: r.Rate.Dec(), TickMs: uint64(r.Tick / time.Millisecond),
+		DurationSeconds: uint64(r.Duration / time.Second), ItemId: r.ItemID,
+	}
+	if r.Budget != nil {
+		m.Budget = r.Budget.Dec()
+	}
+	if r.AutoTopup != nil {
+		m.AutoTopup = r.AutoTopup.Dec()
+	}
+	sm, err := call(ctx, c, "start stream", c.api.StartStream, m)
+	if err != nil {
+		return nil, err
+	}
+	return streamFrom(sm)
+}
+
+// StopStream stops a stream; the payer or the payee may stop it. App
+// tokens may stop the streams they started.
+func (c *Client) StopStream(ctx context.Context, id string) (*Stream, error) {
+	sm, err := call(ctx, c, "stop stream", c.api.StopStream, &apiv1.StopStreamRequest{StreamId: id})
+	if err != nil {
+		return nil, err
+	}
+	return streamFrom(sm)
+}
+
+// Stream describes one stream with its meter. The payee knows a stream
+// from its first payment on (ErrNotFound before). App tokens see the
+// streams they started.
+func (c *Client) Stream(ctx context.Context, id string) (*Stream, error) {
+	sm, err := call(ctx, c, "get stream", c.api.GetStream, &apiv1.GetStreamRequest{StreamId: id})
+	if err != nil {
+		return nil, err
+	}
+	return streamFrom(sm)
+}
+
+// Streams lists the streams in and out, and ended ones too if all. It
+// needs the admin token.
+func (c *Client) Streams(ctx context.Context, all bool) ([]Stream, error) {
+	m, err := call(ctx, c, "list streams", c.api.ListStreams, &apiv1.ListStreamsRequest{All: all})
+	if err != nil {
+		return nil, err
+	}
+	out := make([]Stream, 0, len(m.GetStreams()))
+	for _, sm := range m.GetStreams() {
+		s, err := streamFrom(sm)
+		if err != nil {
+			return nil, err
+		}
+		out = append(out, *s)
+	}
+	return out, nil
+}
+
+// WatchStream follows one stream: it calls fn with its state at once and
+// then whenever its status, ticks or end reason change, polling every
+// Config.PollInterval, until the stream has ended (after fn saw it ended:
+// WatchStream returns nil), fn returns an error (ErrStop: nil; others are
+// returned), or ctx ends. While the node is unavailable it keeps trying.
+// It works from either side (the payee's from the stream's first payment
+// on: an unknown stream is ErrNotFound), and with an app token for its own
+// streams.
+func (c *Client) WatchStream(ctx context.Context, id string, fn func(*Stream) error) error {
+	var last *Stream
+	for {
+		s, err := c.Stream(ctx, id)
+		switch {
+		case err == nil:
+			if last == nil || s.Status != last.Status || s.Ticks != last.Ticks || s.EndReason != last.EndReason {
+				if err := fn(s); err != nil {
+					if errors.Is(err, ErrStop) {
+						return nil
+					}
+					return err
+				}
+				if s.Status == StreamEnded {
+					return nil
+				}
+			}
+			last = s
+		case ctx.Err() != nil:
+			return ctx.Err()
+		case errors.Is(err, ErrUnavailable), errors.Is(err, context.DeadlineExceeded):
+			c.log.Info("watch stream: node unavailable, trying again", "stream", id, "err", err)
+		default:
+			return err
+		}
+		if err := sleep(ctx, c.cfg.PollInterval); err != nil {
+			return err
+		}
+	}
+}
