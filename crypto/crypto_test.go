@@ -299,6 +299,7 @@ var gethTypes = apitypes.Types{
 		{Name: "paymentId", Type: "bytes32"},
 		{Name: "payer", Type: "address"},
 		{Name: "payee", Type: "address"},
+		{Name: "asset", Type: "address"},
 		{Name: "amount", Type: "uint256"},
 		{Name: "cumulative", Type: "uint256"},
 		{Name: "itemId", Type: "string"},
@@ -375,10 +376,10 @@ func TestDigestsMatchGeth(t *testing.T) {
 		pid, oid := randBytes32(r), randBytes32(r)
 		rp, rq := randBytes32(r), randBytes32(r)
 		item := fmt.Sprintf("item-%d-ü", r.Uint64())
-		rf := ReceiptFields{Channel: id, Payment: pid, Payer: Address(rp[:20]), Payee: Address(rq[:20]), Amount: *a, Cumulative: *b, ItemID: item, Offer: oid, Time: expiry}
+		rf := ReceiptFields{Channel: id, Payment: pid, Payer: Address(rp[:20]), Payee: Address(rq[:20]), Asset: who, Amount: *a, Cumulative: *b, ItemID: item, Offer: oid, Time: expiry}
 		got = dom.ReceiptDigest(&rf)
 		want = gethDigest(t, gdom, "Receipt", apitypes.TypedDataMessage{
-			"channelId": id[:], "paymentId": pid[:], "payer": gethcommon.Address(rf.Payer).Hex(), "payee": gethcommon.Address(rf.Payee).Hex(),
+			"channelId": id[:], "paymentId": pid[:], "payer": gethcommon.Address(rf.Payer).Hex(), "payee": gethcommon.Address(rf.Payee).Hex(), "asset": gethcommon.Address(rf.Asset).Hex(),
 			"amount": a.ToBig(), "cumulative": b.ToBig(), "itemId": item, "offerId": oid[:], "time": new(big.Int).SetUint64(expiry),
 		})
 		if got != want {

@@ -18,7 +18,7 @@ const (
 	WithdrawType         = "Withdraw(bytes32 channelId,address participant,uint256 totalWithdrawn,uint64 expiry)"
 
 	// Off-chain messages between payers and payees, in the same domain.
-	ReceiptType = "Receipt(bytes32 channelId,bytes32 paymentId,address payer,address payee,uint256 amount,uint256 cumulative,string itemId,bytes32 offerId,uint64 time)"
+	ReceiptType = "Receipt(bytes32 channelId,bytes32 paymentId,address payer,address payee,address asset,uint256 amount,uint256 cumulative,string itemId,bytes32 offerId,uint64 time)"
 	OfferType   = "Offer(bytes32 offerId,address payee,string itemId,address asset,uint256 price,uint64 expiry)"
 )
 
@@ -107,6 +107,7 @@ type ReceiptFields struct {
 	Payment    Hash
 	Payer      Address
 	Payee      Address
+	Asset      Address // the channel's asset; zero for ETH
 	Amount     uint256.Int
 	Cumulative uint256.Int
 	ItemID     string
@@ -117,18 +118,19 @@ type ReceiptFields struct {
 // ReceiptDigest returns the digest a payee signs to state that it received
 // and stored a payment.
 func (d Domain) ReceiptDigest(r *ReceiptFields) Hash {
-	var buf [10 * 32]byte
+	var buf [11 * 32]byte
 	copy(buf[0:32], receiptTypeHash[:])
 	copy(buf[32:64], r.Channel[:])
 	copy(buf[64:96], r.Payment[:])
 	putAddressWord(buf[96:128], r.Payer)
 	putAddressWord(buf[128:160], r.Payee)
-	r.Amount.PutUint256(buf[160:192])
-	r.Cumulative.PutUint256(buf[192:224])
+	putAddressWord(buf[160:192], r.Asset)
+	r.Amount.PutUint256(buf[192:224])
+	r.Cumulative.PutUint256(buf[224:256])
 	item := Keccak256([]byte(r.ItemID))
-	copy(buf[224:256], item[:])
-	copy(buf[256:288], r.Offer[:])
-	putUint64Word(buf[288:320], r.Time)
+	copy(buf[256:288], item[:])
+	copy(buf[288:320], r.Offer[:])
+	putUint64Word(buf[320:352], r.Time)
 	return d.typed(Keccak256(buf[:]))
 }
 

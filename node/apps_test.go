@@ -19,7 +19,7 @@ func checkReceipt(t *testing.T, payee *testNode, p PaymentInfo, payer crypto.Add
 		t.Fatalf("payment %x has no receipt", p.ID[:4])
 	}
 	dom := crypto.NewDomain(payee.chain.ChainID(), payee.chain.Adjudicator())
-	f := crypto.ReceiptFields{Channel: p.Channel, Payment: p.ID, Payer: payer, Payee: payee.key.Address(), Amount: p.Amount,
+	f := crypto.ReceiptFields{Channel: p.Channel, Payment: p.ID, Payer: payer, Payee: payee.key.Address(), Amount: p.Amount, Asset: mustChannel(t, payee).state().Params.Asset,
 		Cumulative: p.Cumulative, ItemID: p.ItemID, Offer: p.OfferID, Time: p.Receipt.Time}
 	if err := crypto.Verify(dom.ReceiptDigest(&f), p.Receipt.Sig, payee.key.Address()); err != nil {
 		t.Fatalf("receipt does not verify: %v", err)

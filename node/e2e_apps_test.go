@@ -11,7 +11,7 @@ import (
 
 	"github.com/tinypay/tinypay/node/nodetest"
 	apiv1 "github.com/tinypay/tinypay/proto/tinypay/api/v1"
-	"github.com/tinypay/tinypay/rpc"
+	"github.com/tinypay/tinypay/rpc/apiutil"
 	"github.com/tinypay/tinypay/settlement/evm/evmtest"
 )
 
@@ -35,12 +35,12 @@ func TestE2EOffersStreamsTokensAPI(t *testing.T) {
 	if p.GetReceipt() == nil || p.GetAmount() != "2500" || p.GetItemId() != "article-1" {
 		t.Fatalf("offer payment %v", p)
 	}
-	if err := rpc.VerifyReceipt(p.GetReceipt()); err != nil {
+	if err := apiutil.VerifyReceipt(p.GetReceipt()); err != nil {
 		t.Fatalf("receipt: %v", err)
 	}
 	forged := proto.Clone(p.GetReceipt()).(*apiv1.Receipt)
 	forged.Amount = "9999"
-	if err := rpc.VerifyReceipt(forged); err == nil {
+	if err := apiutil.VerifyReceipt(forged); err == nil {
 		t.Fatal("an altered receipt verifies")
 	}
 	if _, err := a.Pay(ctx, &apiv1.PayRequest{Offer: offer}); status.Code(err) != codes.AlreadyExists {

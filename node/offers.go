@@ -193,7 +193,8 @@ func (n *Node) releaseOffers(ids []crypto.Hash) {
 // receiptFields are what this node signs (as payee) or checks (as payer)
 // for a payment.
 func receiptFields(c *chanState, paymentID [32]byte, payer, payee crypto.Address, amount, cum *uint256.Int, item string, offer crypto.Hash, t uint64) crypto.ReceiptFields {
-	return crypto.ReceiptFields{Channel: c.id, Payment: paymentID, Payer: payer, Payee: payee, Amount: *amount, Cumulative: *cum, ItemID: item, Offer: offer, Time: t}
+	return crypto.ReceiptFields{Channel: c.id, Payment: paymentID, Payer: payer, Payee: payee, Asset: c.ch.Params().Asset,
+		Amount: *amount, Cumulative: *cum, ItemID: item, Offer: offer, Time: t}
 }
 
 // ReceiptInfo is a payee's signature over a payment.

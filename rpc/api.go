@@ -129,7 +129,11 @@ func channelMsg(c node.ChannelInfo) *apiv1.Channel {
 // paymentMsg converts a payment, with its full receipt if it has one.
 func (s *APIServer) paymentMsg(p node.PaymentInfo) *apiv1.Payment {
 	m := paymentMsg(p)
-	m.Receipt = ReceiptMsg(s.n.Info(), p, s.n.Address())
+	if p.Receipt != nil {
+		if c, err := s.n.Channel(p.Channel); err == nil {
+			m.Receipt = ReceiptMsg(s.n.Info(), p, s.n.Address(), c.Asset.Address)
+		}
+	}
 	return m
 }
 

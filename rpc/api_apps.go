@@ -3,7 +3,6 @@ package rpc
 import (
 	"context"
 	"encoding/hex"
-	"fmt"
 	"strings"
 	"time"
 
@@ -14,6 +13,7 @@ import (
 	"github.com/tinypay/tinypay/crypto"
 	"github.com/tinypay/tinypay/node"
 	apiv1 "github.com/tinypay/tinypay/proto/tinypay/api/v1"
+	"github.com/tinypay/tinypay/rpc/apiutil"
 )
 
 // OfferMsg converts an offer to its API form.
@@ -27,52 +27,19 @@ func OfferMsg(o node.Offer) *apiv1.Offer {
 // ParseOffer converts an API offer; it checks the encoding, not the
 // signature.
 func ParseOffer(m *apiv1.Offer) (node.Offer, error) {
-	var o node.Offer
-	var err error
-	o.ChainID, o.ItemID, o.Expiry = m.GetChainId(), m.GetItemId(), m.GetExpiry()
-	if o.Adjudicator, err = parseAddress("offer adjudicator", m.GetAdjudicator(), true); err != nil {
-		return o, err
+	o, err := apiutil.ParseOffer(m)
+	if err != nil {
+		return node.Offer{}, badArg("%v", err)
 	}
-	if o.ID, err = parseHashArg("offer id", m.GetOfferId()); err != nil {
-		return o, err
-	}
-	if o.Payee, err = parseAddress("offer payee", m.GetPayee(), true); err != nil {
-		return o, err
-	}
-	if o.Asset, err = parseAddress("offer asset", m.GetAsset(), true); err != nil {
-		return o, err
-	}
-	if o.Price, err = parseAmount("offer price", m.GetPrice()); err != nil {
-		return o, err
-	}
-	if o.Sig, err = parseSigArg("offer signature", m.GetSignature()); err != nil {
-		return o, err
-	}
-	return o, nil
+	return node.Offer{
+		ChainID: o.Domain.ChainID(), Adjudicator: o.Domain.Contract(), ID: o.Fields.Offer, Payee: o.Fields.Payee,
+		ItemID: o.Fields.ItemID, Asset: o.Fields.Asset, Price: o.Fields.Price, Expiry: o.Fields.Expiry, Sig: o.Sig,
+	}, nil
 }
 
-func parseHashArg(field, s string) (crypto.Hash, error) {
-	h, err := crypto.ParseHash(s)
-	if err != nil {
-		return h, badArg("%s: %v", field, err)
-	}
-	return h, nil
-}
-
-func parseSigArg(field, s string) (crypto.Signature, error) {
-	raw, err := hex.DecodeString(strings.TrimPrefix(s, "0x"))
-	if err != nil {
-		return crypto.Signature{}, badArg("%s: %v", field, err)
-	}
-	sig, err := crypto.SignatureFromBytes(raw)
-	if err != nil {
-		return sig, badArg("%s: %v", field, err)
-	}
-	return sig, nil
-}
-
-// ReceiptMsg builds the full, offline-verifiable receipt of a payment.
-func ReceiptMsg(info node.NodeInfo, p node.PaymentInfo, self crypto.Address) *apiv1.Receipt {
+// ReceiptMsg builds the full, offline-verifiable receipt of a payment
+// through a channel in asset.
+func ReceiptMsg(info node.NodeInfo, p node.PaymentInfo, self, asset crypto.Address) *apiv1.Receipt {
 	if p.Receipt == nil {
 		return nil
 	}
@@ -81,57 +48,11 @@ func ReceiptMsg(info node.NodeInfo, p node.PaymentInfo, self crypto.Address) *ap
 		payer, payee, id = p.Peer, self, p.RemoteID
 	}
 	return &apiv1.Receipt{
-		ChainId: info.ChainID, Adjudicator: info.Adjudicator.Hex(), ChannelId: p.Channel.Hex(),
+		ChainId: info.ChainID, Adjudicator: info.Adjudicator.Hex(), ChannelId: p.Channel.Hex(), Asset: asset.Hex(),
 		PaymentId: crypto.Hash(id).Hex(), Payer: payer.Hex(), Payee: payee.Hex(), Amount: p.Amount.Dec(),
 		Cumulative: p.Cumulative.Dec(), ItemId: p.ItemID, OfferId: p.OfferID.Hex(), Time: p.Receipt.Time,
 		Signature: "0x" + hex.EncodeToString(p.Receipt.Sig[:]),
 	}
-}
-
-// VerifyReceipt checks a receipt offline: it returns nil if the payee's
-// signature covers exactly these fields in the receipt's domain.
-func VerifyReceipt(r *apiv1.Receipt) error {
-	var f crypto.ReceiptFields
-	var err error
-	adj, err := crypto.ParseAddress(r.GetAdjudicator())
-	if err != nil {
-		return fmt.Errorf("receipt adjudicator: %w", err)
-	}
-	if f.Channel, err = crypto.ParseHash(r.GetChannelId()); err != nil {
-		return fmt.Errorf("receipt channel id: %w", err)
-	}
-	if f.Payment, err = crypto.ParseHash(r.GetPaymentId()); err != nil {
-		return fmt.Errorf("receipt payment id: %w", err)
-	}
-	if f.Payer, err = crypto.ParseAddress(r.GetPayer()); err != nil {
-		return fmt.Errorf("receipt payer: %w", err)
-	}
-	if f.Payee, err = crypto.ParseAddress(r.GetPayee()); err != nil {
-		return fmt.Errorf("receipt payee: %w", err)
-	}
-	amt, err := uint256.FromDecimal(r.GetAmount())
-	if err != nil {
-		return fmt.Errorf("receipt amount: %w", err)
-	}
-	cum, err := uint256.FromDecimal(r.GetCumulative())
-	if err != nil {
-		return fmt.Errorf("receipt cumulative: %w", err)
-	}
-	f.Amount, f.Cumulative, f.ItemID, f.Time = *amt, *cum, r.GetItemId(), r.GetTime()
-	if r.GetOfferId() != "" {
-		if f.Offer, err = crypto.ParseHash(r.GetOfferId()); err != nil {
-			return fmt.Errorf("receipt offer id: %w", err)
-		}
-	}
-	raw, err := hex.DecodeString(strings.TrimPrefix(r.GetSignature(), "0x"))
-	if err != nil {
-		return fmt.Errorf("receipt signature: %w", err)
-	}
-	sig, err := crypto.SignatureFromBytes(raw)
-	if err != nil {
-		return fmt.Errorf("receipt signature: %w", err)
-	}
-	return crypto.Verify(crypto.NewDomain(r.GetChainId(), adj).ReceiptDigest(&f), sig, f.Payee)
 }
 
 // CreateOffer implements apiv1.NodeServer.

@@ -18,6 +18,7 @@ import (
 	"google.golang.org/grpc/status"
 
 	"github.com/tinypay/tinypay/node"
+	"github.com/tinypay/tinypay/rpc/apiutil"
 )
 
 // TokenBytes is the size of a control-API token before hex encoding.
@@ -54,25 +55,8 @@ func LoadOrCreateToken(path string) (string, error) {
 	return tok, f.Close()
 }
 
-// LoadToken reads a token file written by LoadOrCreateToken.
-func LoadToken(path string) (string, error) {
-	fi, err := os.Stat(path)
-	if err != nil {
-		return "", fmt.Errorf("token: %w", err)
-	}
-	if fi.Mode().Perm()&0o077 != 0 {
-		return "", fmt.Errorf("token: %s has mode %v; it must be readable by its owner only (chmod 600)", path, fi.Mode().Perm())
-	}
-	raw, err := os.ReadFile(path)
-	if err != nil {
-		return "", fmt.Errorf("token: %w", err)
-	}
-	tok := strings.TrimSpace(string(raw))
-	if len(tok) != 2*TokenBytes {
-		return "", fmt.Errorf("token: %s does not hold a %d-byte hex token", path, TokenBytes)
-	}
-	return tok, nil
-}
+// LoadToken reads a token file (see apiutil.LoadToken).
+func LoadToken(path string) (string, error) { return apiutil.LoadToken(path) }
 
 // reflectionPrefix names the reflection services, which only describe the
 // API (its schema is public) and are served without a token so that
@@ -152,13 +136,6 @@ type ctxStream struct {
 
 func (s *ctxStream) Context() context.Context { return s.ctx }
 
-// TokenCredentials attaches the token to every call a client makes.
-type TokenCredentials string
-
-// GetRequestMetadata implements credentials.PerRPCCredentials.
-func (t TokenCredentials) GetRequestMetadata(context.Context, ...string) (map[string]string, error) {
-	return map[string]string{"authorization": "Bearer " + string(t)}, nil
-}
-
-// RequireTransportSecurity implements credentials.PerRPCCredentials.
-func (TokenCredentials) RequireTransportSecurity() bool { return true }
+// TokenCredentials attaches the token to every call a client makes; see
+// apiutil.TokenCredentials.
+type TokenCredentials = apiutil.TokenCredentials

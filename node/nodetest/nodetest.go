@@ -28,6 +28,7 @@ import (
 	"github.com/tinypay/tinypay/node"
 	apiv1 "github.com/tinypay/tinypay/proto/tinypay/api/v1"
 	"github.com/tinypay/tinypay/rpc"
+	"github.com/tinypay/tinypay/rpc/apiutil"
 	"github.com/tinypay/tinypay/settlement/evm/evmtest"
 	"github.com/tinypay/tinypay/store"
 )
@@ -278,7 +279,7 @@ func (e *Node) OpenUSD(b *Node, deposit uint64) channel.ID {
 
 // AdminToken returns the node's admin token.
 func (e *Node) AdminToken() string {
-	tok, err := rpc.LoadToken(filepath.Join(e.Dir, "api.token"))
+	tok, err := apiutil.LoadToken(filepath.Join(e.Dir, "api.token"))
 	if err != nil {
 		e.T.Fatal(err)
 	}
@@ -303,7 +304,7 @@ func (e *Node) Dial(token string) apiv1.NodeClient {
 	pool.AppendCertsFromPEM(pem)
 	opts := []grpc.DialOption{grpc.WithTransportCredentials(credentials.NewTLS(&tls.Config{RootCAs: pool, ServerName: "localhost"}))}
 	if token != "" {
-		opts = append(opts, grpc.WithPerRPCCredentials(rpc.TokenCredentials(token)))
+		opts = append(opts, grpc.WithPerRPCCredentials(apiutil.TokenCredentials(token)))
 	}
 	conn, err := grpc.NewClient(string(trim(addr)), opts...)
 	if err != nil {

@@ -24,6 +24,7 @@ import (
 	"github.com/tinypay/tinypay/node/nodetest"
 	apiv1 "github.com/tinypay/tinypay/proto/tinypay/api/v1"
 	"github.com/tinypay/tinypay/rpc"
+	"github.com/tinypay/tinypay/rpc/apiutil"
 	"github.com/tinypay/tinypay/rpc/paywall"
 	"github.com/tinypay/tinypay/settlement/evm/evmtest"
 )
@@ -300,7 +301,7 @@ func TestPerRequest(t *testing.T) {
 			t.Fatalf("paid %+v", paid)
 		}
 		receipt = paid[0].Payment.GetReceipt()
-		if err := rpc.VerifyReceipt(receipt); err != nil {
+		if err := apiutil.VerifyReceipt(receipt); err != nil {
 			t.Fatal(err)
 		}
 		var settle paywall.SettlementResponse

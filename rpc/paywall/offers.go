@@ -10,7 +10,7 @@ import (
 
 	"github.com/tinypay/tinypay/crypto"
 	apiv1 "github.com/tinypay/tinypay/proto/tinypay/api/v1"
-	"github.com/tinypay/tinypay/rpc"
+	"github.com/tinypay/tinypay/rpc/apiutil"
 )
 
 // payee is who the paywall collects for: the creator's node.
@@ -29,7 +29,7 @@ func (p *payee) network() string { return Network(p.chainID) }
 // payee's signature over exactly these fields, in this chain and contract,
 // by this payee, for an offer. It returns the offer id.
 func (p *payee) checkReceipt(r *apiv1.Receipt) (crypto.Hash, error) {
-	if err := rpc.VerifyReceipt(r); err != nil {
+	if err := apiutil.VerifyReceipt(r); err != nil {
 		return crypto.Hash{}, fmt.Errorf("%w: %v", ErrBadReceipt, err)
 	}
 	if adj, _ := crypto.ParseAddress(r.GetAdjudicator()); r.GetChainId() != p.chainID || adj != p.adjudicator {

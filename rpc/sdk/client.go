@@ -22,7 +22,7 @@ import (
 	"google.golang.org/grpc/status"
 
 	apiv1 "github.com/tinypay/tinypay/proto/tinypay/api/v1"
-	"github.com/tinypay/tinypay/rpc"
+	"github.com/tinypay/tinypay/rpc/apiutil"
 )
 
 // Files a node keeps in its data directory for API clients.
@@ -169,7 +169,7 @@ func Dial(ctx context.Context, cfg Config) (*Client, error) {
 	target := cfg.Addr
 	opts := []grpc.DialOption{
 		grpc.WithTransportCredentials(credentials.NewTLS(tlsCfg)),
-		grpc.WithPerRPCCredentials(rpc.TokenCredentials(token)),
+		grpc.WithPerRPCCredentials(apiutil.TokenCredentials(token)),
 		grpc.WithConnectParams(grpc.ConnectParams{
 			Backoff:           backoff.Config{BaseDelay: 100 * time.Millisecond, Multiplier: 1.6, Jitter: 0.2, MaxDelay: 2 * time.Second},
 			MinConnectTimeout: 5 * time.Second,

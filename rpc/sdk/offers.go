@@ -9,12 +9,11 @@ import (
 	"time"
 
 	"github.com/holiman/uint256"
-	"google.golang.org/grpc/status"
 	"google.golang.org/protobuf/proto"
 
 	"github.com/tinypay/tinypay/crypto"
 	apiv1 "github.com/tinypay/tinypay/proto/tinypay/api/v1"
-	"github.com/tinypay/tinypay/rpc"
+	"github.com/tinypay/tinypay/rpc/apiutil"
 )
 
 // CreateOffer signs an offer: price for item, payable once by anyone who
@@ -118,8 +117,8 @@ func decode(s, prefix, what string, m proto.Message) error {
 
 // checkOffer checks an offer's fields are well formed.
 func checkOffer(o *apiv1.Offer) error {
-	if _, err := rpc.ParseOffer(o); err != nil {
-		return fmt.Errorf("%s", status.Convert(err).Message())
+	if _, err := apiutil.ParseOffer(o); err != nil {
+		return err
 	}
 	switch {
 	case o.GetChainId() == 0:
@@ -172,8 +171,7 @@ func VerifyOffer(o *apiv1.Offer) error {
 	if err := checkOffer(o); err != nil {
 		return fmt.Errorf("tinypay: %w: offer: %v", ErrMalformed, err)
 	}
-	no, _ := rpc.ParseOffer(o) // checked above
-	if err := no.Verify(no.ChainID, no.Adjudicator); err != nil {
+	if err := apiutil.VerifyOffer(o); err != nil {
 		return fmt.Errorf("tinypay: %w: %w", ErrInvalidOffer, err)
 	}
 	return nil
@@ -209,7 +207,7 @@ func VerifyReceipt(r *apiv1.Receipt, want Expect) error {
 	if r == nil {
 		return fmt.Errorf("tinypay: %w: no receipt", ErrInvalidReceipt)
 	}
-	if err := rpc.VerifyReceipt(r); err != nil {
+	if err := apiutil.VerifyReceipt(r); err != nil {
 		return fmt.Errorf("tinypay: %w: %w", ErrInvalidReceipt, err)
 	}
 	if o := want.Offer; o != nil {

@@ -32,7 +32,7 @@ import (
 	"google.golang.org/grpc/credentials"
 
 	apiv1 "github.com/tinypay/tinypay/proto/tinypay/api/v1"
-	"github.com/tinypay/tinypay/rpc"
+	"github.com/tinypay/tinypay/rpc/apiutil"
 )
 
 type result struct {
@@ -167,7 +167,7 @@ func client(dir string) (apiv1.NodeClient, error) {
 	if err != nil {
 		return nil, err
 	}
-	tok, err := rpc.LoadToken(filepath.Join(dir, "api.token"))
+	tok, err := apiutil.LoadToken(filepath.Join(dir, "api.token"))
 	if err != nil {
 		return nil, err
 	}
@@ -179,7 +179,7 @@ func client(dir string) (apiv1.NodeClient, error) {
 	pool.AppendCertsFromPEM(pem)
 	conn, err := grpc.NewClient(strings.TrimSpace(string(addr)),
 		grpc.WithTransportCredentials(credentials.NewTLS(&tls.Config{RootCAs: pool, ServerName: "localhost"})),
-		grpc.WithPerRPCCredentials(rpc.TokenCredentials(tok)))
+		grpc.WithPerRPCCredentials(apiutil.TokenCredentials(tok)))
 	if err != nil {
 		return nil, err
 	}

@@ -23,7 +23,7 @@ import (
 	"google.golang.org/protobuf/proto"
 
 	apiv1 "github.com/tinypay/tinypay/proto/tinypay/api/v1"
-	"github.com/tinypay/tinypay/rpc"
+	"github.com/tinypay/tinypay/rpc/apiutil"
 )
 
 // Exit codes.
@@ -169,7 +169,7 @@ func dial(cmd *ucli.Command) (*client, error) {
 		return nil, usagef("node TLS certificate %s: no PEM certificate", certPath)
 	}
 	creds := credentials.NewTLS(&tls.Config{RootCAs: pool, MinVersion: tls.VersionTLS13, ServerName: "localhost"})
-	conn, err := grpc.NewClient(addr, grpc.WithTransportCredentials(creds), grpc.WithPerRPCCredentials(rpc.TokenCredentials(token)))
+	conn, err := grpc.NewClient(addr, grpc.WithTransportCredentials(creds), grpc.WithPerRPCCredentials(apiutil.TokenCredentials(token)))
 	if err != nil {
 		return nil, err
 	}
@@ -179,24 +179,7 @@ func dial(cmd *ucli.Command) (*client, error) {
 // loadToken reads the API token from a file only its owner can read: the
 // node's admin token (DATADIR/api.token), or the secret of an app token
 // ("tpapp_...", from `tinypay token create`).
-func loadToken(path string) (string, error) {
-	tok, err := rpc.LoadToken(path)
-	if err == nil {
-		return tok, nil
-	}
-	fi, serr := os.Stat(path)
-	if serr != nil || fi.Mode().Perm()&0o077 != 0 {
-		return "", err
-	}
-	raw, rerr := os.ReadFile(path)
-	if rerr != nil {
-		return "", err
-	}
-	if s := strings.TrimSpace(string(raw)); strings.HasPrefix(s, "tpapp_") && !strings.ContainsAny(s, " \t\r\n") {
-		return s, nil
-	}
-	return "", fmt.Errorf("%w (nor an app token secret tpapp_...)", err)
-}
+func loadToken(path string) (string, error) { return apiutil.LoadToken(path) }
 
 // withClient runs f with a connected client and the command's timeout.
 func withClient(f func(ctx context.Context, cmd *ucli.Command, c *client) error) ucli.ActionFunc {

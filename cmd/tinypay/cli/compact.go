@@ -9,12 +9,11 @@ import (
 	"os"
 	"strings"
 
-	"google.golang.org/grpc/status"
 	"google.golang.org/protobuf/encoding/protojson"
 	"google.golang.org/protobuf/proto"
 
 	apiv1 "github.com/tinypay/tinypay/proto/tinypay/api/v1"
-	"github.com/tinypay/tinypay/rpc"
+	"github.com/tinypay/tinypay/rpc/apiutil"
 )
 
 // Offers and receipts travel between people as compact strings: the
@@ -113,8 +112,8 @@ func decodeOffer(b []byte) (*apiv1.Offer, error) {
 	} else if err := unmarshalCompact(string(b), o); err != nil {
 		return nil, fmt.Errorf("offer: %w", err)
 	}
-	if _, err := rpc.ParseOffer(o); err != nil {
-		return nil, fmt.Errorf("%w: %v", errMalformed, statusText(err))
+	if _, err := apiutil.ParseOffer(o); err != nil {
+		return nil, fmt.Errorf("%w: %v", errMalformed, err)
 	}
 	return o, nil
 }
@@ -148,12 +147,4 @@ func decodeReceipt(b []byte) (*apiv1.Receipt, error) {
 		return nil, fmt.Errorf("%w: not a receipt (no payee or signature)", errMalformed)
 	}
 	return r, nil
-}
-
-// statusText is a gRPC status error's message, or the error's text.
-func statusText(err error) string {
-	if st, ok := status.FromError(err); ok {
-		return st.Message()
-	}
-	return err.Error()
 }

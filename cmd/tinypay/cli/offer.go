@@ -8,7 +8,7 @@ import (
 	ucli "github.com/urfave/cli/v3"
 
 	apiv1 "github.com/tinypay/tinypay/proto/tinypay/api/v1"
-	"github.com/tinypay/tinypay/rpc"
+	"github.com/tinypay/tinypay/rpc/apiutil"
 )
 
 func offerCommand() *ucli.Command {
@@ -91,8 +91,7 @@ Examples:
 						return c.printJSON(o)
 					}
 					c.printOffer(o, offlineAsset(o.GetAsset()))
-					no, _ := rpc.ParseOffer(o) // decodeOffer checked it
-					if err := no.Verify(o.GetChainId(), no.Adjudicator); err != nil {
+					if err := apiutil.VerifyOffer(o); err != nil {
 						return fmt.Errorf("invalid offer: %w", err)
 					}
 					c.printf("  signature valid (by the payee)\n")

@@ -16,6 +16,7 @@ import (
 	"github.com/tinypay/tinypay/node"
 	apiv1 "github.com/tinypay/tinypay/proto/tinypay/api/v1"
 	"github.com/tinypay/tinypay/rpc"
+	"github.com/tinypay/tinypay/rpc/apiutil"
 )
 
 func isUsage(err error) bool {
@@ -275,7 +276,7 @@ func mustMarshal(m proto.Message) []byte {
 func TestDecodeAndVerifyReceipt(t *testing.T) {
 	key, _ := crypto.GenerateKey()
 	r := testReceipt(t, key)
-	if err := rpc.VerifyReceipt(r); err != nil {
+	if err := apiutil.VerifyReceipt(r); err != nil {
 		t.Fatalf("the test receipt does not verify: %v", err)
 	}
 	js, _ := protojson.Marshal(r)
@@ -320,7 +321,7 @@ func TestDecodeAndVerifyReceipt(t *testing.T) {
 			t.Errorf("%s: %v", tc.name, err)
 			continue
 		}
-		if verr := rpc.VerifyReceipt(got); (verr == nil) != tc.valid {
+		if verr := apiutil.VerifyReceipt(got); (verr == nil) != tc.valid {
 			t.Errorf("%s: verify = %v, want valid %v", tc.name, verr, tc.valid)
 		}
 	}

@@ -13,7 +13,7 @@ import (
 
 	"github.com/tinypay/tinypay/crypto"
 	apiv1 "github.com/tinypay/tinypay/proto/tinypay/api/v1"
-	"github.com/tinypay/tinypay/rpc"
+	"github.com/tinypay/tinypay/rpc/apiutil"
 )
 
 func receiptCommand() *ucli.Command {
@@ -101,7 +101,7 @@ func verifyReceipt(ctx context.Context, cmd *ucli.Command) error {
 	out := &client{out: cmd.Root().Writer, json: cmd.Bool("json")}
 	r, err := decodeReceipt(raw)
 	if err == nil {
-		err = rpc.VerifyReceipt(r)
+		err = apiutil.VerifyReceipt(r)
 		if err == nil {
 			err = want.check(r)
 		}

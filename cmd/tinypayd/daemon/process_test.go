@@ -24,7 +24,7 @@ import (
 	"google.golang.org/grpc/credentials"
 
 	apiv1 "github.com/tinypay/tinypay/proto/tinypay/api/v1"
-	"github.com/tinypay/tinypay/rpc"
+	"github.com/tinypay/tinypay/rpc/apiutil"
 	"github.com/tinypay/tinypay/settlement/devchain"
 	"github.com/tinypay/tinypay/store"
 )
@@ -92,7 +92,7 @@ func (p *daemonProc) start() {
 func (p *daemonProc) dial() {
 	t := p.t
 	addr, _ := os.ReadFile(filepath.Join(p.dir, addrFile))
-	tok, err := rpc.LoadToken(filepath.Join(p.dir, tokenFile))
+	tok, err := apiutil.LoadToken(filepath.Join(p.dir, tokenFile))
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -101,7 +101,7 @@ func (p *daemonProc) dial() {
 	pool.AppendCertsFromPEM(pem)
 	conn, err := grpc.NewClient(strings.TrimSpace(string(addr)),
 		grpc.WithTransportCredentials(credentials.NewTLS(&tls.Config{RootCAs: pool, ServerName: "localhost"})),
-		grpc.WithPerRPCCredentials(rpc.TokenCredentials(tok)))
+		grpc.WithPerRPCCredentials(apiutil.TokenCredentials(tok)))
 	if err != nil {
 		t.Fatal(err)
 	}

@@ -1327,7 +1327,7 @@ func (x *PayRequest) GetOffer() *Offer {
 // Receipt is the payee's signature that it received a payment. It is an
 // EIP-712 signature over
 //
-//	Receipt(bytes32 channelId,bytes32 paymentId,address payer,address payee,uint256 amount,uint256 cumulative,string itemId,bytes32 offerId,uint64 time)
+//	Receipt(bytes32 channelId,bytes32 paymentId,address payer,address payee,address asset,uint256 amount,uint256 cumulative,string itemId,bytes32 offerId,uint64 time)
 //
 // in the tinypay domain (chain_id, adjudicator), so anyone can check it
 // offline (tinypay receipt verify).
@@ -1345,8 +1345,10 @@ type Receipt struct {
 	// 0x-prefixed 32-byte hex; all zeros when the payment paid no offer.
 	OfferId string `protobuf:"bytes,10,opt,name=offer_id,json=offerId,proto3" json:"offer_id,omitempty"`
 	// Unix seconds when the payee stored the payment.
-	Time          uint64 `protobuf:"varint,11,opt,name=time,proto3" json:"time,omitempty"`
-	Signature     string `protobuf:"bytes,12,opt,name=signature,proto3" json:"signature,omitempty"`
+	Time      uint64 `protobuf:"varint,11,opt,name=time,proto3" json:"time,omitempty"`
+	Signature string `protobuf:"bytes,12,opt,name=signature,proto3" json:"signature,omitempty"`
+	// The channel's asset: token address, or the zero address for ETH.
+	Asset         string `protobuf:"bytes,13,opt,name=asset,proto3" json:"asset,omitempty"`
 	unknownFields protoimpl.UnknownFields
 	sizeCache     protoimpl.SizeCache
 }
@@ -1461,6 +1463,13 @@ func (x *Receipt) GetTime() uint64 {
 func (x *Receipt) GetSignature() string {
 	if x != nil {
 		return x.Signature
+	}
+	return ""
+}
+
+func (x *Receipt) GetAsset() string {
+	if x != nil {
+		return x.Asset
 	}
 	return ""
 }
@@ -3496,7 +3505,7 @@ const file_tinypay_api_v1_api_proto_rawDesc = "" +
 	"\aitem_id\x18\x06 \x01(\tR\x06itemId\x12\x12\n" +
 	"\x04memo\x18\a \x01(\tR\x04memo\x12\x18\n" +
 	"\areceipt\x18\b \x01(\bR\areceipt\x12+\n" +
-	"\x05offer\x18\t \x01(\v2\x15.tinypay.api.v1.OfferR\x05offer\"\xce\x02\n" +
+	"\x05offer\x18\t \x01(\v2\x15.tinypay.api.v1.OfferR\x05offer\"\xe4\x02\n" +
 	"\aReceipt\x12\x19\n" +
 	"\bchain_id\x18\x01 \x01(\x04R\achainId\x12 \n" +
 	"\vadjudicator\x18\x02 \x01(\tR\vadjudicator\x12\x1d\n" +
@@ -3514,7 +3523,8 @@ const file_tinypay_api_v1_api_proto_rawDesc = "" +
 	"\boffer_id\x18\n" +
 	" \x01(\tR\aofferId\x12\x12\n" +
 	"\x04time\x18\v \x01(\x04R\x04time\x12\x1c\n" +
-	"\tsignature\x18\f \x01(\tR\tsignature\"\xf0\x01\n" +
+	"\tsignature\x18\f \x01(\tR\tsignature\x12\x14\n" +
+	"\x05asset\x18\r \x01(\tR\x05asset\"\xf0\x01\n" +
 	"\x05Offer\x12\x19\n" +
 	"\bchain_id\x18\x01 \x01(\x04R\achainId\x12 \n" +
 	"\vadjudicator\x18\x02 \x01(\tR\vadjudicator\x12\x19\n" +

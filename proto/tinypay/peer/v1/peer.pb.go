@@ -799,8 +799,8 @@ func (x *Offer) GetSignature() []byte {
 }
 
 // Receipt is the recipient's EIP-712 signature over a payment it stored:
-// Receipt(channelId, paymentId, payer, payee, amount, cumulative, itemId,
-// offerId, time); the payer knows every other field.
+// Receipt(channelId, paymentId, payer, payee, asset, amount, cumulative,
+// itemId, offerId, time); the payer knows every other field.
 type Receipt struct {
 	state         protoimpl.MessageState `protogen:"open.v1"`
 	PaymentId     []byte                 `protobuf:"bytes,1,opt,name=payment_id,json=paymentId,proto3" json:"payment_id,omitempty"`
