@@ -43,8 +43,30 @@ func TestE2EOffersStreamsTokensAPI(t *testing.T) {
 	if err := apiutil.VerifyReceipt(forged); err == nil {
 		t.Fatal("an altered receipt verifies")
 	}
-	if _, err := a.Pay(ctx, &apiv1.PayRequest{Offer: offer}); status.Code(err) != codes.AlreadyExists {
+	_, err = a.Pay(ctx, &apiv1.PayRequest{Offer: offer})
+	if status.Code(err) != codes.AlreadyExists {
 		t.Fatalf("second payment of the offer: %v", err)
+	}
+	// The refusal carries the first payment and its receipt.
+	var first *apiv1.Payment
+	for _, d := range status.Convert(err).Details() {
+		if pm, ok := d.(*apiv1.Payment); ok {
+			first = pm
+		}
+	}
+	if first.GetId() != p.GetId() || apiutil.VerifyReceipt(first.GetReceipt()) != nil {
+		t.Fatalf("second payment's refusal carries %v, want the first payment %s with its receipt", first, p.GetId())
+	}
+	if p.GetReceipt().GetAsset() != alice.USD.Hex() {
+		t.Fatalf("receipt asset %q, want %s", p.GetReceipt().GetAsset(), alice.USD.Hex())
+	}
+	// A channel holds one asset: naming another is refused.
+	if _, err := a.Pay(ctx, &apiv1.PayRequest{ChannelId: id.Hex(), Asset: "ETH", Amount: "1", IdempotencyKey: "eth"}); status.Code(err) != codes.InvalidArgument {
+		t.Fatalf("USD channel paid in ETH: %v", err)
+	}
+	info, err := b.GetInfo(ctx, &apiv1.GetInfoRequest{})
+	if err != nil || info.GetLastSeq() == 0 || info.GetLastSeq() != bob.Store().LastSeq() {
+		t.Fatalf("last_seq %d, store %d (%v)", info.GetLastSeq(), bob.Store().LastSeq(), err)
 	}
 	altered := proto.Clone(offer).(*apiv1.Offer)
 	altered.Price = "1"

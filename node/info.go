@@ -75,6 +75,7 @@ type NodeInfo struct {
 	ListenAddr  string
 	Assets      []Asset
 	ChainTime   uint64
+	LastSeq     uint64 // the newest event in the log
 }
 
 // AssetBalance is what the node holds of one asset.
@@ -126,7 +127,7 @@ func (n *Node) Info() NodeInfo {
 	})
 	return NodeInfo{
 		Address: n.self, ChainID: n.chain.ChainID(), Adjudicator: n.chain.Adjudicator(),
-		ListenAddr: n.cfg.ListenAddr, Assets: assets, ChainTime: n.now(),
+		ListenAddr: n.cfg.ListenAddr, Assets: assets, ChainTime: n.now(), LastSeq: n.store.LastSeq(),
 	}
 }
 

@@ -15,6 +15,20 @@ import (
 	"github.com/tinypay/tinypay/store"
 )
 
+// OfferPaidError refuses a second payment of an offer this node paid; it
+// carries the first payment. It matches ErrOfferPaid.
+type OfferPaidError struct {
+	Offer   crypto.Hash
+	Payment PaymentInfo
+}
+
+func (e *OfferPaidError) Error() string {
+	return fmt.Sprintf("offer already paid: offer %s by payment %x", e.Offer, e.Payment.ID)
+}
+
+// Is makes errors.Is(err, ErrOfferPaid) true.
+func (e *OfferPaidError) Is(target error) bool { return target == ErrOfferPaid }
+
 // Errors about offers.
 var (
 	ErrOfferPaid    = errors.New("offer already paid")
@@ -112,8 +126,14 @@ func (n *Node) applyOffer(r *PayRequest) error {
 	if r.Channel == (channel.ID{}) {
 		r.Asset, r.AnyAsset = o.Asset, false
 	}
-	if _, err := n.store.PaymentByIdempotencyKey(r.Key); err == nil {
-		return wrapf(ErrOfferPaid, "offer %s", o.ID)
+	if e, err := n.store.PaymentByIdempotencyKey(r.Key); err == nil {
+		first, err := paymentInfo(e)
+		if err != nil {
+			return err
+		}
+		n.completeFlag(&first)
+		n.attachReceipt(&first, e)
+		return &OfferPaidError{Offer: o.ID, Payment: first}
 	} else if !errors.Is(err, store.ErrNotFound) {
 		return err
 	}

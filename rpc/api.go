@@ -48,6 +48,20 @@ func statusError(err error) error {
 	return status.Error(node.Code(err), err.Error())
 }
 
+// offerPaidError answers a repeated offer payment: ALREADY_EXISTS, with the
+// first payment (and its receipt) in the details.
+func (s *APIServer) offerPaidError(err error) error {
+	var op *node.OfferPaidError
+	if !errors.As(err, &op) {
+		return statusError(err)
+	}
+	st, derr := status.New(node.Code(err), err.Error()).WithDetails(s.paymentMsg(op.Payment))
+	if derr != nil {
+		return statusError(err)
+	}
+	return st.Err()
+}
+
 func badArg(format string, args ...any) error {
 	return status.Errorf(codes.InvalidArgument, format, args...)
 }
@@ -169,7 +183,7 @@ func (s *APIServer) GetInfo(ctx context.Context, _ *apiv1.GetInfoRequest) (*apiv
 	info := s.n.Info()
 	m := &apiv1.NodeInfo{
 		Address: info.Address.Hex(), ChainId: info.ChainID, Adjudicator: info.Adjudicator.Hex(),
-		PeerListenAddr: info.ListenAddr, Version: Version, ChainTime: info.ChainTime,
+		PeerListenAddr: info.ListenAddr, Version: Version, ChainTime: info.ChainTime, LastSeq: info.LastSeq,
 	}
 	for _, a := range info.Assets {
 		m.Assets = append(m.Assets, assetMsg(a))
@@ -354,6 +368,14 @@ func (s *APIServer) target(channelID, peer, asset string, optional bool) (id cha
 		return id, p, a, true, nil
 	}
 	na, err := s.asset(asset)
+	if err != nil {
+		return id, p, a, false, err
+	}
+	if channelID != "" { // a channel holds one asset: the request must name it
+		if c, cerr := s.n.Channel(id); cerr == nil && c.Asset.Address != na.Address {
+			err = badArg("channel %s holds %s, not %s", channelID, c.Asset.Symbol, na.Symbol)
+		}
+	}
 	return id, p, na.Address, false, err
 }
 
@@ -365,7 +387,7 @@ func (s *APIServer) Pay(ctx context.Context, r *apiv1.PayRequest) (*apiv1.Paymen
 	}
 	p, err := s.n.Pay(ctx, req)
 	if err != nil {
-		return nil, statusError(err)
+		return nil, s.offerPaidError(err)
 	}
 	return s.paymentMsg(p), nil
 }

@@ -11,9 +11,8 @@ import (
 	"strings"
 	"unicode/utf8"
 
-	"google.golang.org/protobuf/proto"
-
 	apiv1 "github.com/tinypay/tinypay/proto/tinypay/api/v1"
+	"github.com/tinypay/tinypay/rpc/apiutil"
 )
 
 // Names on the wire.
@@ -162,62 +161,36 @@ type payloadBody struct {
 // Network returns the CAIP-2 name of an EVM chain, as x402 v2 writes it.
 func Network(chainID uint64) string { return fmt.Sprintf("eip155:%d", chainID) }
 
-// EncodeOffer encodes an offer for a header: base64url (no padding) of its
-// protobuf encoding.
-func EncodeOffer(o *apiv1.Offer) (string, error) { return encodeMsg(o) }
+// EncodeOffer encodes an offer for a header (apiutil.EncodeOffer).
+func EncodeOffer(o *apiv1.Offer) (string, error) { return apiutil.EncodeOffer(o), nil }
 
-// Prefixes the Go SDK (rpc/sdk) puts before the same base64url text;
-// the decoders accept them.
-const (
-	sdkOfferPrefix   = "tpo1."
-	sdkReceiptPrefix = "tpr1."
-)
-
-// DecodeOffer decodes EncodeOffer's output (or the SDK's "tpo1." form). It
-// checks the encoding only, not the signature.
+// DecodeOffer decodes an encoded offer, prefixed or bare. It checks the
+// encoding only, not the signature.
 func DecodeOffer(s string) (*apiv1.Offer, error) {
-	o := &apiv1.Offer{}
-	if err := decodeMsg(strings.TrimPrefix(s, sdkOfferPrefix), o); err != nil {
-		return nil, fmt.Errorf("offer: %w", err)
+	if len(s) > maxCredentialLen {
+		return nil, fmt.Errorf("%w: %d bytes, at most %d", ErrMalformed, len(s), maxCredentialLen)
+	}
+	o, err := apiutil.DecodeOffer(s)
+	if err != nil {
+		return nil, fmt.Errorf("offer: %w: %v", ErrMalformed, err)
 	}
 	return o, nil
 }
 
-// EncodeReceipt encodes a receipt for a header: base64url (no padding) of
-// its protobuf encoding.
-func EncodeReceipt(r *apiv1.Receipt) (string, error) { return encodeMsg(r) }
+// EncodeReceipt encodes a receipt for a header (apiutil.EncodeReceipt).
+func EncodeReceipt(r *apiv1.Receipt) (string, error) { return apiutil.EncodeReceipt(r), nil }
 
-// DecodeReceipt decodes EncodeReceipt's output (or the SDK's "tpr1."
-// form). It checks the encoding only; rpc.VerifyReceipt checks the
-// signature.
+// DecodeReceipt decodes an encoded receipt, prefixed or bare. It checks
+// the encoding only; apiutil.VerifyReceipt checks the signature.
 func DecodeReceipt(s string) (*apiv1.Receipt, error) {
-	r := &apiv1.Receipt{}
-	if err := decodeMsg(strings.TrimPrefix(s, sdkReceiptPrefix), r); err != nil {
-		return nil, fmt.Errorf("receipt: %w", err)
+	if len(s) > maxCredentialLen {
+		return nil, fmt.Errorf("%w: %d bytes, at most %d", ErrMalformed, len(s), maxCredentialLen)
+	}
+	r, err := apiutil.DecodeReceipt(s)
+	if err != nil {
+		return nil, fmt.Errorf("receipt: %w: %v", ErrMalformed, err)
 	}
 	return r, nil
-}
-
-func encodeMsg(m proto.Message) (string, error) {
-	b, err := proto.Marshal(m)
-	if err != nil {
-		return "", err
-	}
-	return base64.RawURLEncoding.EncodeToString(b), nil
-}
-
-func decodeMsg(s string, m proto.Message) error {
-	if len(s) > maxCredentialLen {
-		return fmt.Errorf("%w: %d bytes, at most %d", ErrMalformed, len(s), maxCredentialLen)
-	}
-	b, err := base64.RawURLEncoding.DecodeString(strings.TrimRight(s, "="))
-	if err != nil {
-		return fmt.Errorf("%w: not base64url: %v", ErrMalformed, err)
-	}
-	if err := proto.Unmarshal(b, m); err != nil {
-		return fmt.Errorf("%w: %v", ErrMalformed, err)
-	}
-	return nil
 }
 
 // ParseAuth parses an Authorization or WWW-Authenticate value of the

@@ -106,11 +106,11 @@ func TestReceiptEncoding(t *testing.T) {
 	if err != nil || !proto.Equal(got, r) {
 		t.Fatalf("%v %v", got, err)
 	}
-	// The Go SDK's form, with its kind prefix, is read too; another kind's is not.
-	if got, err := DecodeReceipt("tpr1." + enc); err != nil || !proto.Equal(got, r) {
-		t.Fatalf("SDK form: %v %v", got, err)
+	// The bare form, without the kind prefix, is read too; another kind's is not.
+	if got, err := DecodeReceipt(strings.TrimPrefix(enc, "tpr1.")); err != nil || !proto.Equal(got, r) {
+		t.Fatalf("bare form: %v %v", got, err)
 	}
-	for _, bad := range []string{"tpo1." + enc, "!!", base64.RawURLEncoding.EncodeToString([]byte{0xff, 0xff, 0xff}), strings.Repeat("A", maxCredentialLen+1)} {
+	for _, bad := range []string{"tpo1." + strings.TrimPrefix(enc, "tpr1."), "!!", base64.RawURLEncoding.EncodeToString([]byte{0xff, 0xff, 0xff}), strings.Repeat("A", maxCredentialLen+1)} {
 		if _, err := DecodeReceipt(bad); !errors.Is(err, ErrMalformed) {
 			t.Errorf("%.20q: %v", bad, err)
 		}

@@ -118,6 +118,9 @@ type PayError struct {
 	Key string
 	// Err is what went wrong; errors.Is and errors.As see through to it.
 	Err error
+	// First is set when an offer was paid before (Err matches
+	// ErrAlreadyExists): the first payment, with its receipt.
+	First *Payment
 }
 
 // Error implements error.

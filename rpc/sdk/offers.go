@@ -2,14 +2,12 @@ package sdk
 
 import (
 	"context"
-	"encoding/base64"
 	"encoding/hex"
 	"fmt"
 	"strings"
 	"time"
 
 	"github.com/holiman/uint256"
-	"google.golang.org/protobuf/proto"
 
 	"github.com/tinypay/tinypay/crypto"
 	apiv1 "github.com/tinypay/tinypay/proto/tinypay/api/v1"
@@ -33,44 +31,29 @@ func (c *Client) CreateOffer(ctx context.Context, item string, price Amount, ttl
 	})
 }
 
-// Prefixes of the encoded forms: what follows is the base64url (no
-// padding) of the protobuf message. The version lets the form change, and
-// the kind tells people and logs what the text is.
+// Prefixes of the encoded forms (see apiutil): what follows is the
+// base64url (no padding) of the protobuf message.
 const (
-	OfferPrefix   = "tpo1."
-	ReceiptPrefix = "tpr1."
+	OfferPrefix   = apiutil.OfferPrefix
+	ReceiptPrefix = apiutil.ReceiptPrefix
 )
-
-// maxEncoded bounds an encoded offer or receipt (a real one is about 500
-// bytes), so that decoding never allocates much for hostile input.
-const maxEncoded = 4096
 
 // EncodeOffer writes an offer as compact text that is safe in URLs, HTTP
 // headers and QR codes: OfferPrefix and the base64url of the protobuf.
-// It panics if the offer cannot be marshalled (a string field that is not
-// UTF-8), which no offer from a node or from DecodeOffer is.
-func EncodeOffer(o *apiv1.Offer) string { return encode(OfferPrefix, o) }
+func EncodeOffer(o *apiv1.Offer) string { return apiutil.EncodeOffer(o) }
 
 // EncodeReceipt writes a receipt as compact text, as EncodeOffer does
 // (with ReceiptPrefix), so a payer can present it in a header.
-func EncodeReceipt(r *apiv1.Receipt) string { return encode(ReceiptPrefix, r) }
-
-func encode(prefix string, m proto.Message) string {
-	b, err := proto.MarshalOptions{Deterministic: true}.Marshal(m)
-	if err != nil {
-		panic(fmt.Sprintf("sdk: encode %T: %v", m, err))
-	}
-	return prefix + base64.RawURLEncoding.EncodeToString(b)
-}
+func EncodeReceipt(r *apiv1.Receipt) string { return apiutil.EncodeReceipt(r) }
 
 // DecodeOffer reads an offer written by EncodeOffer, or the bare base64url
-// without the prefix (as rpc/paywall writes it in headers), and checks
-// that every field is well formed (not the signature: see VerifyOffer; the
-// node checks it too when paying). Errors match ErrMalformed.
+// without the prefix, and checks that every field is well formed (not the
+// signature: see VerifyOffer; the node checks it too when paying). Errors
+// match ErrMalformed.
 func DecodeOffer(s string) (*apiv1.Offer, error) {
-	o := &apiv1.Offer{}
-	if err := decode(s, OfferPrefix, "offer", o); err != nil {
-		return nil, err
+	o, err := apiutil.DecodeOffer(s)
+	if err != nil {
+		return nil, fmt.Errorf("tinypay: %w: %v", ErrMalformed, err)
 	}
 	if err := checkOffer(o); err != nil {
 		return nil, fmt.Errorf("tinypay: %w: offer: %v", ErrMalformed, err)
@@ -82,37 +65,14 @@ func DecodeOffer(s string) (*apiv1.Offer, error) {
 // base64url without the prefix, and checks that every field is well formed
 // (not the signature: see VerifyReceipt). Errors match ErrMalformed.
 func DecodeReceipt(s string) (*apiv1.Receipt, error) {
-	r := &apiv1.Receipt{}
-	if err := decode(s, ReceiptPrefix, "receipt", r); err != nil {
-		return nil, err
+	r, err := apiutil.DecodeReceipt(s)
+	if err != nil {
+		return nil, fmt.Errorf("tinypay: %w: %v", ErrMalformed, err)
 	}
 	if err := checkReceipt(r); err != nil {
 		return nil, fmt.Errorf("tinypay: %w: receipt: %v", ErrMalformed, err)
 	}
 	return r, nil
-}
-
-func decode(s, prefix, what string, m proto.Message) error {
-	bad := func(format string, args ...any) error {
-		return fmt.Errorf("tinypay: %w: not an encoded %s: %s", ErrMalformed, what, fmt.Sprintf(format, args...))
-	}
-	if len(s) > maxEncoded {
-		return bad("longer than %d bytes", maxEncoded)
-	}
-	// Without the prefix the text may be any kind of message: the field
-	// checks that follow tell an offer from a receipt.
-	body, _ := strings.CutPrefix(s, prefix)
-	raw, err := base64.RawURLEncoding.Strict().DecodeString(body)
-	if err != nil {
-		return bad("base64url: %v", err)
-	}
-	if err := proto.Unmarshal(raw, m); err != nil {
-		return bad("protobuf: %v", err)
-	}
-	if len(m.ProtoReflect().GetUnknown()) > 0 {
-		return bad("unknown fields")
-	}
-	return nil
 }
 
 // checkOffer checks an offer's fields are well formed.

@@ -9,6 +9,7 @@ import (
 
 	"github.com/holiman/uint256"
 	"google.golang.org/grpc/codes"
+	"google.golang.org/grpc/status"
 
 	"github.com/tinypay/tinypay/crypto"
 	apiv1 "github.com/tinypay/tinypay/proto/tinypay/api/v1"
@@ -77,11 +78,13 @@ func (c *Client) Pay(ctx context.Context, r PayRequest) (*Payment, error) {
 			}
 			return p, nil
 		}
+		first := firstPayment(err)
 		err = c.apiError("pay", err)
-		if attempt > 1 && r.Offer != nil && errors.Is(err, ErrAlreadyExists) {
-			// The node does not answer a repeated offer payment with the
-			// first one, as it does for other keys.
-			err = fmt.Errorf("%w (perhaps by this call's earlier attempt, which the node took before it became unavailable)", err)
+		if first != nil {
+			// The offer was paid before (perhaps by this call's earlier
+			// attempt): the node refuses a second payment and returns the
+			// first, with its receipt.
+			return nil, &PayError{Key: m.GetIdempotencyKey(), Err: err, First: first}
 		}
 		if !errors.Is(err, ErrUnavailable) || time.Now().Add(delay).After(giveUp) {
 			return nil, &PayError{Key: m.GetIdempotencyKey(), Err: err}
@@ -94,10 +97,29 @@ func (c *Client) Pay(ctx context.Context, r PayRequest) (*Payment, error) {
 	}
 }
 
+// firstPayment returns the first payment of an offer from the details of
+// the node's ALREADY_EXISTS answer to a second one, if there.
+func firstPayment(err error) *Payment {
+	st, ok := status.FromError(err)
+	if !ok || st.Code() != codes.AlreadyExists {
+		return nil
+	}
+	for _, d := range st.Details() {
+		if pm, ok := d.(*apiv1.Payment); ok {
+			if p, err := paymentFrom(pm); err == nil {
+				return p
+			}
+		}
+	}
+	return nil
+}
+
 // PayOffer pays a payee's offer (see CreateOffer, DecodeOffer) through
 // the open channel with its payee in its asset, and returns the payment
 // with the payee's receipt. An offer is paid at most once: paying it again
-// fails with ErrAlreadyExists.
+// fails with a *PayError matching ErrAlreadyExists whose First holds the
+// first payment and its receipt (so a retry after a lost answer recovers
+// it).
 func (c *Client) PayOffer(ctx context.Context, o *apiv1.Offer) (*Payment, error) {
 	if o == nil {
 		return nil, fmt.Errorf("tinypay: %w: no offer", ErrInvalidArgument)

@@ -277,8 +277,13 @@ func TestPayOffer(t *testing.T) {
 	if err := sdk.VerifyReceipt(p.Receipt, sdk.Expect{Offer: offer}); err != nil {
 		t.Fatal(err)
 	}
-	if _, err := a.PayOffer(ctx, offer); !errors.Is(err, sdk.ErrAlreadyExists) {
-		t.Fatalf("an offer paid twice: %v", err)
+	_, err = a.PayOffer(ctx, offer)
+	var again *sdk.PayError
+	if !errors.Is(err, sdk.ErrAlreadyExists) || !errors.As(err, &again) || again.First == nil || again.First.Receipt == nil {
+		t.Fatalf("an offer paid twice: %v (want ErrAlreadyExists with the first payment and its receipt)", err)
+	}
+	if err := sdk.VerifyReceipt(again.First.Receipt, sdk.Expect{}); err != nil {
+		t.Fatalf("the first payment's receipt, returned again: %v", err)
 	}
 	// The receipt of one offer is not the receipt of another.
 	other, err := b.CreateOffer(ctx, "article-43", price, time.Minute)

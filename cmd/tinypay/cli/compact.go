@@ -2,7 +2,6 @@ package cli
 
 import (
 	"bytes"
-	"encoding/base64"
 	"errors"
 	"fmt"
 	"io"
@@ -28,13 +27,16 @@ const maxShared = 1 << 20
 // receipt, to tell it from failing to read it.
 var errMalformed = errors.New("malformed")
 
-// compact encodes an offer or a receipt as a shareable string.
+// compact encodes an offer or a receipt as a shareable string (see
+// apiutil: "tpo1."/"tpr1." and base64url).
 func compact(m proto.Message) string {
-	b, err := proto.MarshalOptions{Deterministic: true}.Marshal(m)
-	if err != nil {
-		panic(err) // generated messages with valid UTF-8 strings always marshal
+	switch x := m.(type) {
+	case *apiv1.Offer:
+		return apiutil.EncodeOffer(x)
+	case *apiv1.Receipt:
+		return apiutil.EncodeReceipt(x)
 	}
-	return base64.RawURLEncoding.EncodeToString(b)
+	panic(fmt.Sprintf("compact: %T is neither an offer nor a receipt", m))
 }
 
 // readShared returns what an OFFER or RECEIPT argument names: "-" reads
@@ -67,23 +69,27 @@ func readShared(arg string, stdin io.Reader) ([]byte, error) {
 	return b, nil
 }
 
-// unmarshalCompact decodes a compact string into m, refusing fields m does
-// not have (another kind of message, or garbage that happens to decode).
+// unmarshalCompact decodes a compact string into m (an offer or a
+// receipt), refusing fields m does not have (another kind of message, or
+// garbage that happens to decode).
 func unmarshalCompact(s string, m proto.Message) error {
-	s = strings.TrimRight(s, "=")
-	raw, err := base64.RawURLEncoding.DecodeString(s)
-	if err != nil {
-		// Also take standard base64, as some tools re-encode.
-		if raw, err = base64.RawStdEncoding.DecodeString(s); err != nil {
-			return fmt.Errorf("%w: neither JSON nor a base64url string", errMalformed)
-		}
+	// People paste what tools re-encoded: accept the standard alphabet and
+	// padding here, and hand the canonical form to the strict decoder.
+	s = strings.NewReplacer("+", "-", "/", "_").Replace(strings.TrimRight(strings.TrimSpace(s), "="))
+	var got proto.Message
+	var err error
+	switch m.(type) {
+	case *apiv1.Offer:
+		got, err = apiutil.DecodeOffer(s)
+	case *apiv1.Receipt:
+		got, err = apiutil.DecodeReceipt(s)
+	default:
+		return fmt.Errorf("%w: %T is neither an offer nor a receipt", errMalformed, m)
 	}
-	if err := proto.Unmarshal(raw, m); err != nil {
+	if err != nil {
 		return fmt.Errorf("%w: %v", errMalformed, err)
 	}
-	if len(m.ProtoReflect().GetUnknown()) > 0 {
-		return fmt.Errorf("%w: fields that do not belong there", errMalformed)
-	}
+	proto.Merge(m, got)
 	return nil
 }
 

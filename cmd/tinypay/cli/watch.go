@@ -237,43 +237,13 @@ func (w *watcher) run(ctx context.Context) error {
 	}
 }
 
-// lastPaymentSeq finds the log position of the newest payment, so that the
-// watch starts from now: it probes ListPayments(after, limit 1), doubling,
-// then bisecting (a few dozen small calls even for a long log).
+// lastPaymentSeq is the newest seq in the node's log, so that the watch
+// starts from now.
 func (w *watcher) lastPaymentSeq(ctx context.Context) (uint64, error) {
-	has := func(after uint64) (bool, error) {
-		r, err := call(ctx, w, func(ctx context.Context, c *client) (*apiv1.ListPaymentsResponse, error) {
-			return c.ListPayments(ctx, &apiv1.ListPaymentsRequest{AfterSeq: after, Limit: 1})
-		})
-		return len(r.GetPayments()) > 0, err
-	}
-	if ok, err := has(0); err != nil || !ok {
-		return 0, err
-	}
-	lo, hi := uint64(0), uint64(1) // a payment after lo; then none after hi
-	for {
-		ok, err := has(hi)
-		if err != nil {
-			return 0, err
-		}
-		if !ok {
-			break
-		}
-		lo, hi = hi, hi*2
-	}
-	for hi-lo > 1 {
-		mid := lo + (hi-lo)/2
-		ok, err := has(mid)
-		if err != nil {
-			return 0, err
-		}
-		if ok {
-			lo = mid
-		} else {
-			hi = mid
-		}
-	}
-	return hi, nil
+	info, err := call(ctx, w, func(ctx context.Context, c *client) (*apiv1.NodeInfo, error) {
+		return c.GetInfo(ctx, &apiv1.GetInfoRequest{})
+	})
+	return info.GetLastSeq(), err
 }
 
 // subscribe delivers events after seq to events until ctx ends,

@@ -135,7 +135,10 @@ type NodeInfo struct {
 	Version        string                 `protobuf:"bytes,5,opt,name=version,proto3" json:"version,omitempty"`
 	Assets         []*Asset               `protobuf:"bytes,6,rep,name=assets,proto3" json:"assets,omitempty"`
 	// The newest confirmed chain timestamp the node has seen (seconds).
-	ChainTime     uint64 `protobuf:"varint,7,opt,name=chain_time,json=chainTime,proto3" json:"chain_time,omitempty"`
+	ChainTime uint64 `protobuf:"varint,7,opt,name=chain_time,json=chainTime,proto3" json:"chain_time,omitempty"`
+	// The seq of the newest event in the node's log: subscribe with
+	// after_seq = last_seq to see only what happens from now on.
+	LastSeq       uint64 `protobuf:"varint,8,opt,name=last_seq,json=lastSeq,proto3" json:"last_seq,omitempty"`
 	unknownFields protoimpl.UnknownFields
 	sizeCache     protoimpl.SizeCache
 }
@@ -215,6 +218,13 @@ func (x *NodeInfo) GetAssets() []*Asset {
 func (x *NodeInfo) GetChainTime() uint64 {
 	if x != nil {
 		return x.ChainTime
+	}
+	return 0
+}
+
+func (x *NodeInfo) GetLastSeq() uint64 {
+	if x != nil {
+		return x.LastSeq
 	}
 	return 0
 }
@@ -1225,7 +1235,10 @@ type PayRequest struct {
 	// Ask the payee for a signed receipt (implied by item_id and offer).
 	Receipt bool `protobuf:"varint,8,opt,name=receipt,proto3" json:"receipt,omitempty"`
 	// Pay this offer: the amount, item and payee come from it (amount must be
-	// empty or equal the price). The idempotency key defaults to the offer id.
+	// empty or equal the price). Its idempotency key is "offer:" and the
+	// offer id. An offer is paid once: paying it again fails with
+	// ALREADY_EXISTS, whose status details hold the first payment (with its
+	// receipt), so a client that lost the first answer can recover it.
 	Offer         *Offer `protobuf:"bytes,9,opt,name=offer,proto3" json:"offer,omitempty"`
 	unknownFields protoimpl.UnknownFields
 	sizeCache     protoimpl.SizeCache
@@ -3407,7 +3420,7 @@ const file_tinypay_api_v1_api_proto_rawDesc = "" +
 	"\aaddress\x18\x01 \x01(\tR\aaddress\x12\x16\n" +
 	"\x06symbol\x18\x02 \x01(\tR\x06symbol\x12\x1a\n" +
 	"\bdecimals\x18\x03 \x01(\rR\bdecimals\"\x10\n" +
-	"\x0eGetInfoRequest\"\xf3\x01\n" +
+	"\x0eGetInfoRequest\"\x8e\x02\n" +
 	"\bNodeInfo\x12\x18\n" +
 	"\aaddress\x18\x01 \x01(\tR\aaddress\x12\x19\n" +
 	"\bchain_id\x18\x02 \x01(\x04R\achainId\x12 \n" +
@@ -3416,7 +3429,8 @@ const file_tinypay_api_v1_api_proto_rawDesc = "" +
 	"\aversion\x18\x05 \x01(\tR\aversion\x12-\n" +
 	"\x06assets\x18\x06 \x03(\v2\x15.tinypay.api.v1.AssetR\x06assets\x12\x1d\n" +
 	"\n" +
-	"chain_time\x18\a \x01(\x04R\tchainTime\"\x14\n" +
+	"chain_time\x18\a \x01(\x04R\tchainTime\x12\x19\n" +
+	"\blast_seq\x18\b \x01(\x04R\alastSeq\"\x14\n" +
 	"\x12GetBalancesRequest\"\x8c\x01\n" +
 	"\fAssetBalance\x12+\n" +
 	"\x05asset\x18\x01 \x01(\v2\x15.tinypay.api.v1.AssetR\x05asset\x12\x16\n" +
