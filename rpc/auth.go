@@ -11,9 +11,11 @@ import (
 	"os"
 	"path/filepath"
 	"strings"
+	"time"
 
 	"google.golang.org/grpc"
 	"google.golang.org/grpc/codes"
+	"google.golang.org/grpc/keepalive"
 	"google.golang.org/grpc/metadata"
 	"google.golang.org/grpc/status"
 
@@ -139,3 +141,13 @@ func (s *ctxStream) Context() context.Context { return s.ctx }
 // TokenCredentials attaches the token to every call a client makes; see
 // apiutil.TokenCredentials.
 type TokenCredentials = apiutil.TokenCredentials
+
+// APIKeepalive are the control API server's keepalive options: clients may
+// ping every 10 s (so they notice a dead connection quickly, e.g. a
+// long-lived subscription), and the server pings idle clients itself.
+func APIKeepalive() []grpc.ServerOption {
+	return []grpc.ServerOption{
+		grpc.KeepaliveEnforcementPolicy(keepalive.EnforcementPolicy{MinTime: 10 * time.Second, PermitWithoutStream: true}),
+		grpc.KeepaliveParams(keepalive.ServerParameters{Time: time.Minute, Timeout: 20 * time.Second}),
+	}
+}

@@ -191,8 +191,8 @@ func (e *Node) serveAPI(n *node.Node) *grpc.Server {
 		t.Fatal(err)
 	}
 	unary, stream := rpc.TokenAuth(token, n.Authenticate)
-	srv := grpc.NewServer(grpc.Creds(credentials.NewTLS(&tls.Config{Certificates: []tls.Certificate{cert}, MinVersion: tls.VersionTLS13})),
-		grpc.ChainUnaryInterceptor(unary), grpc.ChainStreamInterceptor(stream))
+	srv := grpc.NewServer(append(rpc.APIKeepalive(), grpc.Creds(credentials.NewTLS(&tls.Config{Certificates: []tls.Certificate{cert}, MinVersion: tls.VersionTLS13})),
+		grpc.ChainUnaryInterceptor(unary), grpc.ChainStreamInterceptor(stream))...)
 	rpc.NewAPIServer(n).Register(srv)
 	reflection.Register(srv)
 	lis, err := net.Listen("tcp", "127.0.0.1:0")

@@ -19,6 +19,7 @@ import (
 	"google.golang.org/grpc"
 	"google.golang.org/grpc/backoff"
 	"google.golang.org/grpc/credentials"
+	"google.golang.org/grpc/keepalive"
 	"google.golang.org/grpc/status"
 
 	apiv1 "github.com/tinypay/tinypay/proto/tinypay/api/v1"
@@ -174,6 +175,9 @@ func Dial(ctx context.Context, cfg Config) (*Client, error) {
 			Backoff:           backoff.Config{BaseDelay: 100 * time.Millisecond, Multiplier: 1.6, Jitter: 0.2, MaxDelay: 2 * time.Second},
 			MinConnectTimeout: 5 * time.Second,
 		}),
+		// Notice a silently dead connection (a long Subscribe would hang
+		// otherwise); the node allows pings every 10 s.
+		grpc.WithKeepaliveParams(keepalive.ClientParameters{Time: 20 * time.Second, Timeout: 10 * time.Second, PermitWithoutStream: true}),
 	}
 	if cfg.Addr == "" {
 		// The address is looked up on every connection attempt.

@@ -240,11 +240,11 @@ func run(ctx context.Context, c *cli.Command, stdin io.Reader, logw io.Writer) e
 		return err
 	}
 	unary, stream := rpc.TokenAuth(token, n.Authenticate)
-	api := grpc.NewServer(
+	api := grpc.NewServer(append(rpc.APIKeepalive(),
 		grpc.Creds(credentials.NewTLS(&tls.Config{Certificates: []tls.Certificate{cert}, MinVersion: tls.VersionTLS13})),
 		grpc.ChainUnaryInterceptor(unary), grpc.ChainStreamInterceptor(stream),
 		grpc.MaxRecvMsgSize(1<<20), grpc.MaxConcurrentStreams(1024),
-	)
+	)...)
 	rpc.NewAPIServer(n).Register(api)
 	reflection.Register(api)
 	apiLis, err := net.Listen("tcp", c.String("api-listen"))
