@@ -134,7 +134,17 @@ func (c *client) payOffer(ctx context.Context, cmd *ucli.Command) error {
 	p, err := c.Pay(ctx, req)
 	if err != nil {
 		if status.Code(err) == codes.AlreadyExists {
-			return fmt.Errorf("offer %s was paid before; an offer is paid once (its payment: tinypay payments --json, key offer:%s): %w", o.GetOfferId(), o.GetOfferId(), err)
+			// The refusal carries the first payment: show its receipt, so a
+			// buyer whose first answer was lost still has it.
+			for _, d := range status.Convert(err).Details() {
+				if first, ok := d.(*apiv1.Payment); ok {
+					c.printf("this offer was paid before, by this payment:\n")
+					if perr := c.printPaid(first, offerAsset(as, o)); perr != nil {
+						return perr
+					}
+				}
+			}
+			return fmt.Errorf("offer %s was paid before; an offer is paid once: %w", o.GetOfferId(), err)
 		}
 		return fmt.Errorf("pay offer %s: %w", o.GetOfferId(), err)
 	}

@@ -186,7 +186,11 @@ func printReceipt(c *client, r *apiv1.Receipt) {
 	if r.GetItemId() != "" {
 		item = fmt.Sprintf("item %q", r.GetItemId())
 	}
-	c.printf("valid receipt: %s paid %s %s base units for %s\n", r.GetPayer(), r.GetPayee(), r.GetAmount(), item)
+	asset := "ETH (wei)"
+	if a := r.GetAsset(); a != "" && strings.Trim(strings.TrimPrefix(a, "0x"), "0") != "" {
+		asset = "of token " + a
+	}
+	c.printf("valid receipt: %s paid %s %s base units %s for %s\n", r.GetPayer(), r.GetPayee(), r.GetAmount(), asset, item)
 	c.printf("  at          %s\n", time.Unix(int64(r.GetTime()), 0).UTC().Format(time.RFC3339))
 	if o := r.GetOfferId(); o != "" && strings.Trim(strings.TrimPrefix(o, "0x"), "0") != "" {
 		c.printf("  offer       %s\n", o)
