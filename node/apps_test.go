@@ -391,3 +391,53 @@ func TestRevenue(t *testing.T) {
 		t.Fatalf("alice's revenue %+v", rows)
 	}
 }
+
+// TestStreamPayeeRestart: the payee restarts mid-stream; the stream goes on,
+// and its meter ends up with exactly what the payer paid.
+func TestStreamPayeeRestart(t *testing.T) {
+	w := newNet(t)
+	alice, bob := w.add("alice", 1), w.add("bob", 2)
+	alice.connect(bob)
+	id := alice.open(bob, 100_000)
+	st, err := alice.n.StartStream(context.Background(), StreamRequest{Channel: id, Rate: *u256(10), Tick: 100 * time.Millisecond})
+	if err != nil {
+		t.Fatal(err)
+	}
+	waitFor(t, "bob meters it", func() bool { s, err := bob.n.Stream(st.ID); return err == nil && s.Ticks >= 2 })
+	bob.restart()
+	waitFor(t, "the stream goes on after bob's restart", func() bool {
+		s, err := bob.n.Stream(st.ID)
+		return err == nil && s.Status == "live" && s.Ticks >= 6
+	})
+	if _, err := alice.n.StopStream(st.ID, TokenID{}); err != nil {
+		t.Fatal(err)
+	}
+	waitFor(t, "both sides agree", func() bool {
+		a, _ := alice.n.Stream(st.ID)
+		b, _ := bob.n.Stream(st.ID)
+		return b.EndReason == EndByPayer && a.Paid.Eq(&b.Paid) && a.Ticks == b.Ticks
+	})
+}
+
+// TestStreamAutoTopUp: a stream that asked for a top-up deposits once when
+// the channel runs low, and keeps paying past the first deposit.
+func TestStreamAutoTopUp(t *testing.T) {
+	w := newNet(t)
+	alice, bob := w.add("alice", 1), w.add("bob", 2)
+	alice.connect(bob)
+	id := alice.open(bob, 200)
+	// 100 per tick: the first deposit covers two ticks, the budget four.
+	st, err := alice.n.StartStream(context.Background(), StreamRequest{Channel: id, Rate: *u256(1000), Tick: 100 * time.Millisecond,
+		Budget: *u256(400), AutoTopup: *u256(500)})
+	if err != nil {
+		t.Fatal(err)
+	}
+	waitFor(t, "the stream spends its budget", func() bool { s, _ := alice.n.Stream(st.ID); return s.Status == "ended" })
+	s, _ := alice.n.Stream(st.ID)
+	if s.EndReason != EndBudget || s.Paid.Uint64() != 400 {
+		t.Fatalf("stream %+v: want the budget of 400 paid, past the first deposit of 200", s)
+	}
+	if dep := u64(alice.channel(id).MyDeposit); dep != 700 {
+		t.Fatalf("deposit %d after the top-up, want 700", dep)
+	}
+}

@@ -618,11 +618,16 @@ func (c *chanState) receive(proof channel.Proof, parts []part) (uint256.Int, err
 	return amount, err
 }
 
-// catchUp reads the channel from the chain (at most once a second) and
+// catchUpEvery bounds how often a peer's proofs can make this node read
+// the chain (a proof beyond the balance known here, e.g. right after the
+// peer's top-up, before the watcher saw it).
+const catchUpEvery = 250 * time.Millisecond
+
+// catchUp reads the channel from the chain (at most every catchUpEvery) and
 // applies what this node has not seen yet. It reports whether anything
 // changed.
 func (c *chanState) catchUp() bool {
-	if time.Since(c.refresh) < time.Second {
+	if time.Since(c.refresh) < catchUpEvery {
 		return false
 	}
 	c.refresh = time.Now()
