@@ -277,24 +277,7 @@ func (s *Store) Log(afterSeq uint64, limit int) ([]*storev1.LogEntry, error) {
 	if afterSeq == ^uint64(0) {
 		return nil, nil
 	}
-	var out []*storev1.LogEntry
-	err := s.view(func(txn *badger.Txn) error {
-		it := txn.NewIterator(badger.IteratorOptions{PrefetchValues: true, PrefetchSize: min(limit, 100), Prefix: []byte{prefixLog}})
-		defer it.Close()
-		for it.Seek(logKey(afterSeq + 1)); it.Valid() && len(out) < limit; it.Next() {
-			k := it.Item().KeyCopy(nil)
-			v, err := it.Item().ValueCopy(nil)
-			if err != nil {
-				return fmt.Errorf("store: read %s: %w", keyString(k), err)
-			}
-			e, err := decodeLogEntry(k, v)
-			if err != nil {
-				return err
-			}
-			out = append(out, e)
-		}
-		return nil
-	})
+	out, err := s.scanLog(afterSeq+1, false, limit)
 	if err != nil {
 		return nil, fmt.Errorf("log after %d: %w", afterSeq, err)
 	}
@@ -312,11 +295,21 @@ func (s *Store) LogBefore(beforeSeq uint64, limit int) ([]*storev1.LogEntry, err
 	if beforeSeq <= 1 {
 		return nil, nil
 	}
+	out, err := s.scanLog(beforeSeq-1, true, limit)
+	if err != nil {
+		return nil, fmt.Errorf("log before %d: %w", beforeSeq, err)
+	}
+	return out, nil
+}
+
+// scanLog reads up to limit log entries starting at seq from, ascending or
+// (reverse) descending.
+func (s *Store) scanLog(from uint64, reverse bool, limit int) ([]*storev1.LogEntry, error) {
 	var out []*storev1.LogEntry
 	err := s.view(func(txn *badger.Txn) error {
-		it := txn.NewIterator(badger.IteratorOptions{PrefetchValues: true, PrefetchSize: min(limit, 100), Prefix: []byte{prefixLog}, Reverse: true})
+		it := txn.NewIterator(badger.IteratorOptions{PrefetchValues: true, PrefetchSize: min(limit, 100), Prefix: []byte{prefixLog}, Reverse: reverse})
 		defer it.Close()
-		for it.Seek(logKey(beforeSeq - 1)); it.Valid() && len(out) < limit; it.Next() {
+		for it.Seek(logKey(from)); it.Valid() && len(out) < limit; it.Next() {
 			k := it.Item().KeyCopy(nil)
 			v, err := it.Item().ValueCopy(nil)
 			if err != nil {
@@ -330,10 +323,7 @@ func (s *Store) LogBefore(beforeSeq uint64, limit int) ([]*storev1.LogEntry, err
 		}
 		return nil
 	})
-	if err != nil {
-		return nil, fmt.Errorf("log before %d: %w", beforeSeq, err)
-	}
-	return out, nil
+	return out, err
 }
 
 // paymentBy resolves an index key to its log entry and checks that the

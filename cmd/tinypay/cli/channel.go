@@ -45,6 +45,29 @@ func channelAction(name, usage, desc string, call func(ctx context.Context, c *c
 	}
 }
 
+// channelAmountAction is a command that takes a channel id and an amount in
+// the channel's asset, and prints the channel.
+func channelAmountAction(name, usage, desc string, call func(ctx context.Context, c *client, id, amount string) (*apiv1.Channel, error)) *ucli.Command {
+	return &ucli.Command{
+		Name: name, Usage: usage, ArgsUsage: "CHANNEL_ID AMOUNT [ASSET]", Description: desc,
+		Action: withClient(func(ctx context.Context, cmd *ucli.Command, c *client) error {
+			a, err := args(cmd, 2, 3)
+			if err != nil {
+				return err
+			}
+			amt, err := c.channelAmount(ctx, a[0], a[1:])
+			if err != nil {
+				return err
+			}
+			ch, err := call(ctx, c, a[0], amt)
+			if err != nil {
+				return err
+			}
+			return c.printChannel(ctx, ch)
+		}),
+	}
+}
+
 func channelCommand() *ucli.Command {
 	return &ucli.Command{
 		Name:  "channel",
@@ -84,50 +107,16 @@ Examples:
 					return c.printChannel(ctx, ch)
 				}),
 			},
-			{
-				Name:      "deposit",
-				Usage:     "top up this node's side of a channel",
-				ArgsUsage: "CHANNEL_ID AMOUNT [ASSET]",
-				Description: `Example:
+			channelAmountAction("deposit", "top up this node's side of a channel", `Example:
    tinypay channel deposit 0x3f9c...e1 5 USD`,
-				Action: withClient(func(ctx context.Context, cmd *ucli.Command, c *client) error {
-					a, err := args(cmd, 2, 3)
-					if err != nil {
-						return err
-					}
-					amt, err := c.channelAmount(ctx, a[0], a[1:])
-					if err != nil {
-						return err
-					}
-					ch, err := c.Deposit(ctx, &apiv1.DepositRequest{ChannelId: a[0], Amount: amt})
-					if err != nil {
-						return err
-					}
-					return c.printChannel(ctx, ch)
+				func(ctx context.Context, c *client, id, amount string) (*apiv1.Channel, error) {
+					return c.Deposit(ctx, &apiv1.DepositRequest{ChannelId: id, Amount: amount})
 				}),
-			},
-			{
-				Name:      "withdraw",
-				Usage:     "take funds out of an open channel (the peer countersigns)",
-				ArgsUsage: "CHANNEL_ID AMOUNT [ASSET]",
-				Description: `Example:
+			channelAmountAction("withdraw", "take funds out of an open channel (the peer countersigns)", `Example:
    tinypay channel withdraw 0x3f9c...e1 2 USD`,
-				Action: withClient(func(ctx context.Context, cmd *ucli.Command, c *client) error {
-					a, err := args(cmd, 2, 3)
-					if err != nil {
-						return err
-					}
-					amt, err := c.channelAmount(ctx, a[0], a[1:])
-					if err != nil {
-						return err
-					}
-					ch, err := c.Withdraw(ctx, &apiv1.WithdrawRequest{ChannelId: a[0], Amount: amt})
-					if err != nil {
-						return err
-					}
-					return c.printChannel(ctx, ch)
+				func(ctx context.Context, c *client, id, amount string) (*apiv1.Channel, error) {
+					return c.Withdraw(ctx, &apiv1.WithdrawRequest{ChannelId: id, Amount: amount})
 				}),
-			},
 			{
 				Name:  "list",
 				Usage: "list channels",
@@ -185,10 +174,9 @@ func (c *client) channelAmount(ctx context.Context, id string, parts []string) (
 		return "", err
 	}
 	as := assets{ch.GetAsset()}
-	amt, asset, err := amountArgs(as, parts)
+	amt, _, err := amountArgs(as, parts)
 	if err != nil {
 		return "", err
 	}
-	_ = asset
 	return amt.Dec(), nil
 }
