@@ -66,10 +66,14 @@ type Node struct {
 	failed    atomic.Pointer[error]         // set when the store failed: nothing more is accepted
 
 	commits sync.WaitGroup // CommitAsync callbacks outstanding
-	ctx     context.Context
-	cancel  context.CancelFunc
-	wg      sync.WaitGroup
-	stopped atomic.Bool
+	// commitMu orders commitAsync's commits.Add against Stop's
+	// commits.Wait; noCommits (set by Stop) refuses new async writes.
+	commitMu  sync.RWMutex
+	noCommits bool
+	ctx       context.Context
+	cancel    context.CancelFunc
+	wg        sync.WaitGroup
+	stopped   atomic.Bool
 }
 
 // New builds a node. Start loads its channels and starts its loops.
@@ -191,6 +195,9 @@ func (n *Node) Stop() {
 	}
 	n.cancel()
 	n.wg.Wait()
+	n.commitMu.Lock()
+	n.noCommits = true // a peer's proof arriving now is not acknowledged
+	n.commitMu.Unlock()
 	n.commits.Wait() // every queued write reported durable (acks queued)
 	n.mu.Lock()
 	sessions := make([]*session, 0, len(n.sessions))
@@ -231,9 +238,19 @@ func (n *Node) usable() error {
 	return nil
 }
 
-// commitAsync queues b and tracks the callback for a graceful stop.
+// commitAsync queues b and tracks the callback for a graceful stop. done
+// runs on the store's committer, or on a goroutine of its own when the
+// write is refused (the node is stopping or the store failed), never on the
+// caller's: callers hold locks that done takes.
 func (n *Node) commitAsync(b *store.Batch, done func(store.Result, error)) {
+	n.commitMu.RLock()
+	if n.noCommits {
+		n.commitMu.RUnlock()
+		go done(store.Result{}, ErrStopped) // callers may hold locks done takes
+		return
+	}
 	n.commits.Add(1)
+	n.commitMu.RUnlock()
 	err := n.store.CommitAsync(b, func(r store.Result, err error) {
 		defer n.commits.Done()
 		if err != nil {
@@ -247,7 +264,7 @@ func (n *Node) commitAsync(b *store.Batch, done func(store.Result, error)) {
 	if err != nil {
 		n.commits.Done()
 		n.fail(err)
-		done(store.Result{}, err)
+		go done(store.Result{}, err)
 	}
 }
 

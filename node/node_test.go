@@ -13,6 +13,7 @@ import (
 
 	"github.com/tinypay/tinypay/channel"
 	"github.com/tinypay/tinypay/crypto"
+	"github.com/tinypay/tinypay/store"
 )
 
 func TestPayAndCooperativeClose(t *testing.T) {
@@ -326,5 +327,33 @@ func TestStopWithPendingPayments(t *testing.T) {
 		if err := <-errs; !errors.Is(err, ErrStopped) {
 			t.Fatalf("pending payment ended with %v, want ErrStopped", err)
 		}
+	}
+}
+
+// TestNoWritesAfterStop checks that once Stop has waited for the queued
+// writes, a late one (a peer's proof read just then) is refused with
+// ErrStopped, off the caller's goroutine, so a caller holding the lock its
+// callback takes does not deadlock.
+func TestNoWritesAfterStop(t *testing.T) {
+	w := newNet(t)
+	a := w.add("alice", 1)
+	n := a.n
+	n.Stop()
+	var mu sync.Mutex
+	got := make(chan error, 1)
+	mu.Lock()
+	n.commitAsync(store.NewBatch(), func(_ store.Result, err error) {
+		mu.Lock()
+		defer mu.Unlock()
+		got <- err
+	})
+	mu.Unlock()
+	select {
+	case err := <-got:
+		if !errors.Is(err, ErrStopped) {
+			t.Fatalf("late write: %v, want ErrStopped", err)
+		}
+	case <-time.After(5 * time.Second):
+		t.Fatal("late write's callback never ran")
 	}
 }
