@@ -612,10 +612,18 @@ func (c *chanState) receive(proof channel.Proof, parts []part) (uint256.Int, err
 		}
 	}
 	amount, err := c.ch.Receive(proof)
-	if (errors.Is(err, channel.ErrInsufficientBalance) || errors.Is(err, channel.ErrWrongPhase)) && c.catchUp() {
+	if staleChainView(err) && c.catchUp() {
 		amount, err = c.ch.Receive(proof)
 	}
 	return amount, err
+}
+
+// staleChainView reports whether a peer's request may have been refused
+// only because this node has not yet seen the chain the peer has: a top-up
+// (balance), an open (phase) or a withdrawal the chain has already paid
+// (pending). catchUp then reads the chain and the request is tried again.
+func staleChainView(err error) bool {
+	return errors.Is(err, channel.ErrInsufficientBalance) || errors.Is(err, channel.ErrWrongPhase) || errors.Is(err, channel.ErrWithdrawPending)
 }
 
 // catchUpEvery bounds how often a peer's proofs can make this node read
@@ -630,6 +638,21 @@ func (c *chanState) catchUp() bool {
 	if time.Since(c.refresh) < catchUpEvery {
 		return false
 	}
+	return c.catchUpNow()
+}
+
+// catchUpWait is catchUp for the peer's withdraw and close requests, which
+// must not be refused just because a proof made this node read the chain a
+// moment ago: it waits out the rest of catchUpEvery (c.mu held, so the
+// channel pauses for at most that long) instead of skipping the read.
+func (c *chanState) catchUpWait() bool {
+	if d := catchUpEvery - time.Since(c.refresh); d > 0 {
+		time.Sleep(d)
+	}
+	return c.catchUpNow()
+}
+
+func (c *chanState) catchUpNow() bool {
 	c.refresh = time.Now()
 	ctx, cancel := c.n.chainCtx()
 	defer cancel()

@@ -226,6 +226,9 @@ func (c *chanState) onWithdrawRequest(s *session, m *peerv1.WithdrawRequest) {
 	w := channel.Withdrawal{Participant: c.self.Other(), Total: total, Expiry: m.GetExpiry()}
 	w.Sigs[c.self.Other()] = sig
 	full, err := c.ch.CountersignWithdraw(w, c.n.now(), c.n.key)
+	if staleChainView(err) && c.catchUpWait() {
+		full, err = c.ch.CountersignWithdraw(w, c.n.now(), c.n.key)
+	}
 	if err != nil {
 		replyErr(err)
 		return
@@ -262,6 +265,9 @@ func (c *chanState) onCloseRequest(s *session, m *peerv1.CloseRequest) {
 	c.mu.Lock()
 	defer c.mu.Unlock()
 	full, err := c.ch.AcceptClose(t, c.n.now(), c.n.key)
+	if staleChainView(err) && c.catchUpWait() {
+		full, err = c.ch.AcceptClose(t, c.n.now(), c.n.key)
+	}
 	if err != nil {
 		replyErr(err)
 		return

@@ -119,6 +119,32 @@ func TestWithdrawWhileOpen(t *testing.T) {
 	}
 }
 
+// TestPeerRequestsAfterUnseenWithdrawal checks that a peer's close or
+// withdrawal right after its withdrawal went through on chain is accepted
+// even though this node's watcher has not seen that withdrawal yet: the
+// node reads the chain instead of refusing with "a withdrawal is already
+// pending".
+func TestPeerRequestsAfterUnseenWithdrawal(t *testing.T) {
+	w := newNet(t)
+	alice, bob := w.add("alice", 1), w.add("bob", 2)
+	alice.connect(bob)
+	id := alice.open(bob, 1000)
+	alice.pay(id, 100, "p")
+	bob.chain.deaf.Store(true)
+	for _, amount := range []uint64{300, 200} { // the second needs the first on chain
+		if _, err := alice.n.Withdraw(context.Background(), id, *u256(amount)); err != nil {
+			t.Fatalf("withdraw %d: %v", amount, err)
+		}
+	}
+	before := u64(w.chain.wallet(bob.key.Address()))
+	if _, err := alice.n.CloseChannel(context.Background(), id); err != nil {
+		t.Fatalf("close right after the withdrawals: %v", err)
+	}
+	if got := u64(w.chain.wallet(bob.key.Address())) - before; got != 100 {
+		t.Fatalf("bob was paid out %d on close, want 100", got)
+	}
+}
+
 // state returns a snapshot of the channel's state, under its lock.
 func (c *chanState) state() channel.State {
 	c.mu.Lock()

@@ -5,6 +5,7 @@ import (
 	"errors"
 	"fmt"
 	"sync"
+	"sync/atomic"
 
 	"github.com/holiman/uint256"
 
@@ -131,6 +132,9 @@ func (f *fakeChain) emit(ev settlement.Event) {
 type fakeBackend struct {
 	f   *fakeChain
 	key *crypto.PrivateKey
+	// deaf makes Events report nothing new, as if this node's watcher lagged
+	// behind the chain; direct reads (Channel) still see everything.
+	deaf atomic.Bool
 }
 
 var _ settlement.Backend = (*fakeBackend)(nil)
@@ -398,6 +402,9 @@ func (b *fakeBackend) Head(ctx context.Context) (settlement.Head, error) {
 }
 
 func (b *fakeBackend) Events(ctx context.Context, after settlement.Cursor, limit int) ([]settlement.Event, settlement.Cursor, error) {
+	if b.deaf.Load() {
+		return nil, after, nil
+	}
 	b.f.mu.Lock()
 	defer b.f.mu.Unlock()
 	var out []settlement.Event

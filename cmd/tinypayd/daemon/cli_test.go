@@ -90,6 +90,40 @@ func TestCLIAgainstDaemons(t *testing.T) {
 			}
 		})
 	}
+	// Deposit and withdraw move alice's side on chain: 4.70 + 1 - 0.5.
+	for _, s := range [][]string{{"channel", "deposit", id, "1", "USD"}, {"channel", "withdraw", id, "0.5", "USD"}} {
+		if code, out := tinypay(t, alice.dir, s...); code != 0 {
+			t.Fatalf("tinypay %v: exit %d\n%s", s, code, out)
+		}
+	}
+	code, out = tinypay(t, alice.dir, "--json", "channel", "get", id)
+	var ch struct {
+		MyBalance, MyDeposit, MyWithdrawn string
+	}
+	if err := json.Unmarshal([]byte(out), &ch); err != nil || code != 0 {
+		t.Fatalf("channel get: %v %s", err, out)
+	}
+	if ch.MyBalance != "5200000" || ch.MyDeposit != "6000000" || ch.MyWithdrawn != "500000" {
+		t.Fatalf("after deposit and withdraw: balance %s deposit %s withdrawn %s, want 5200000 6000000 500000", ch.MyBalance, ch.MyDeposit, ch.MyWithdrawn)
+	}
+	for _, tc := range []struct {
+		name string
+		args []string
+	}{
+		{"deposit in another asset", []string{"channel", "deposit", id, "1", "ETH"}},
+		{"withdraw without an amount", []string{"channel", "withdraw", id}},
+		{"a decimal without its asset", []string{"channel", "withdraw", id, "0.5"}},
+		{"withdraw a zero amount", []string{"channel", "withdraw", id, "0", "USD"}},
+	} {
+		t.Run(tc.name, func(t *testing.T) {
+			if code, out := tinypay(t, alice.dir, tc.args...); code != cli.ExitUsage {
+				t.Fatalf("exit %d, want %d\n%s", code, cli.ExitUsage, out)
+			}
+		})
+	}
+	if code, out := tinypay(t, alice.dir, "channel", "withdraw", id, "100", "USD"); code != cli.ExitFailed {
+		t.Fatalf("withdraw over the balance: exit %d, want %d\n%s", code, cli.ExitFailed, out)
+	}
 	// A wrong token is refused (exit 4).
 	wrong := filepath.Join(t.TempDir(), "token")
 	os.WriteFile(wrong, []byte(strings.Repeat("0", 64)+"\n"), 0o600)
