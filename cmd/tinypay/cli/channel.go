@@ -107,12 +107,18 @@ Examples:
 					return c.printChannel(ctx, ch)
 				}),
 			},
-			channelAmountAction("deposit", "top up this node's side of a channel", `Example:
+			channelAmountAction("deposit", "top up this node's side of a channel", `An AMOUNT without its ASSET is a whole number of base units.
+
+Example:
    tinypay channel deposit 0x3f9c...e1 5 USD`,
 				func(ctx context.Context, c *client, id, amount string) (*apiv1.Channel, error) {
 					return c.Deposit(ctx, &apiv1.DepositRequest{ChannelId: id, Amount: amount})
 				}),
-			channelAmountAction("withdraw", "take funds out of an open channel (the peer countersigns)", `Example:
+			channelAmountAction("withdraw", "take funds out of an open channel (the peer countersigns)", `An AMOUNT without its ASSET is a whole number of base units. The peer
+countersigns; the funds reach this node's wallet once the transaction is
+mined.
+
+Example:
    tinypay channel withdraw 0x3f9c...e1 2 USD`,
 				func(ctx context.Context, c *client, id, amount string) (*apiv1.Channel, error) {
 					return c.Withdraw(ctx, &apiv1.WithdrawRequest{ChannelId: id, Amount: amount})
