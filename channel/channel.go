@@ -1,6 +1,7 @@
 package channel
 
 import (
+	"errors"
 	"fmt"
 
 	"github.com/holiman/uint256"
@@ -46,9 +47,10 @@ func (w *Withdrawal) Complete() bool {
 // CloseTerms are cooperative-close terms: the adjudicator pays Balance[A]
 // and Balance[B] at once if both signatures reach it by Expiry.
 type CloseTerms struct {
-	Balance [2]uint256.Int
-	Expiry  uint64              // chain timestamp, seconds
-	Sigs    [2]crypto.Signature // by side; all zeros where missing
+	Balance  [2]uint256.Int
+	Expiry   uint64              // chain timestamp, seconds
+	Sigs     [2]crypto.Signature // by side; all zeros where missing
+	Proposer Side                // who signed first (and submits them)
 }
 
 // Complete reports whether both signatures are present.
@@ -118,6 +120,8 @@ type Channel struct {
 	dom  crypto.Domain
 	self crypto.Address
 	peer crypto.Address
+	op   Op    // the operation in progress (not persisted)
+	rd   Ready // what the caller must do since the last Ready
 }
 
 // New returns a channel in phase Opening, seen from side self.
@@ -161,6 +165,9 @@ func Restore(st State) (*Channel, error) {
 		return nil, ErrInvalidSide
 	}
 	if d := st.Dispute; d != nil && !d.Closer.Valid() {
+		return nil, ErrInvalidSide
+	}
+	if t := st.Close; t != nil && !t.Proposer.Valid() {
 		return nil, ErrInvalidSide
 	}
 	return build(st.Clone()), nil
@@ -244,17 +251,44 @@ func (c *Channel) canTransact(op string) error {
 	return &PhaseError{Op: op, Phase: c.st.Phase}
 }
 
+// CanPay says why Pay would refuse any amount now, or nil: outside phase
+// Open, and while this side drains the channel for a cooperative close.
+func (c *Channel) CanPay() error {
+	if err := c.canTransact("pay"); err != nil {
+		return err
+	}
+	if c.op == OpClose {
+		return fmt.Errorf("pay: %w", ErrDraining)
+	}
+	return nil
+}
+
 // Pay signs the next outgoing proof, adding amount to the cumulative total
 // this side has paid. The caller must persist the returned proof (it is
 // also State().Sent) before or together with sending it, so that a restart
 // never signs a second, different proof at the same nonce.
 //
 // It fails with ErrZeroAmount, ErrOverflow, an InsufficientBalanceError when
-// amount exceeds this side's balance, ErrClosing or ErrWrongPhase.
+// amount exceeds this side's balance, ErrClosing, ErrDraining or
+// ErrWrongPhase. Ready: persist Sent, send the proof (Early).
 func (c *Channel) Pay(amount *uint256.Int, key Signer) (Proof, error) {
-	if err := c.canTransact("pay"); err != nil {
+	if err := c.CanPay(); err != nil {
 		return Proof{}, err
 	}
+	return c.sign(amount, key)
+}
+
+// Refund is Pay for money this side owes back at once (a payment the peer
+// made that this side refused for reasons of its own, see the node's
+// refusal rule): unlike Pay it is allowed while draining.
+func (c *Channel) Refund(amount *uint256.Int, key Signer) (Proof, error) {
+	if err := c.canTransact("refund"); err != nil {
+		return Proof{}, err
+	}
+	return c.sign(amount, key)
+}
+
+func (c *Channel) sign(amount *uint256.Int, key Signer) (Proof, error) {
 	if err := c.checkSigner(key); err != nil {
 		return Proof{}, err
 	}
@@ -278,6 +312,8 @@ func (c *Channel) Pay(amount *uint256.Int, key Signer) (Proof, error) {
 	}
 	next.Sig = sig
 	c.st.Sent = next
+	c.rd.Sent = true
+	c.rd.Early = append(c.rd.Early, ProofMsg{Proof: next})
 	return next, nil
 }
 
@@ -289,7 +325,8 @@ func (c *Channel) Pay(amount *uint256.Int, key Signer) (Proof, error) {
 //
 // and last the signature (the expensive check). A proof signed for another
 // chain, contract or channel fails the signature check. The caller must
-// persist the proof (State().Received) before acknowledging it.
+// persist the proof (State().Received) before acknowledging it. Ready:
+// persist Received, then send the acknowledgement.
 func (c *Channel) Receive(p Proof) (uint256.Int, error) {
 	if err := c.canTransact("receive"); err != nil {
 		return uint256.Int{}, err
@@ -314,6 +351,8 @@ func (c *Channel) Receive(p Proof) (uint256.Int, error) {
 		return uint256.Int{}, fmt.Errorf("%w: %w", ErrBadSignature, err)
 	}
 	c.st.Received = p
+	c.rd.Received = true
+	c.send(AckMsg{Nonce: p.Nonce})
 	return amount, nil
 }
 
@@ -339,7 +378,46 @@ func (c *Channel) Ack(nonce uint64) error {
 // it in a crash), the proof's signature is checked and it is adopted, so the
 // next payment continues from it. If the peer lacks a proof it had
 // acknowledged, the resend is still returned together with ErrPeerLostData.
+//
+// Ready: the resend, and everything this side signed that the peer may not
+// have received (close terms it proposed and that are not countersigned
+// yet, its countersignature of the peer's terms, its own withdrawal not
+// countersigned yet, its countersignature of the peer's withdrawal): every
+// such message is safe to receive twice.
 func (c *Channel) Reestablish(held Proof) (*Proof, error) {
+	resend, err := c.reestablish(held)
+	if resend != nil {
+		c.send(ProofMsg{Proof: *resend})
+	}
+	if err == nil || errors.Is(err, ErrPeerLostData) {
+		c.resendSigned()
+	}
+	return resend, err
+}
+
+// resendSigned queues again what this side signed for the peer and may not
+// have reached it.
+func (c *Channel) resendSigned() {
+	self := c.st.Self
+	if t := c.st.Close; t != nil && c.st.Phase == Closing {
+		switch {
+		case t.Proposer == self && !t.Complete():
+			c.send(CloseRequestMsg{Terms: *t})
+		case t.Proposer != self:
+			c.send(CloseReplyMsg{Sig: t.Sigs[self]})
+		}
+	}
+	if w := c.st.Withdrawal; w != nil {
+		switch {
+		case w.Participant == self && !w.Complete():
+			c.send(WithdrawRequestMsg{Withdrawal: *w})
+		case w.Participant != self:
+			c.send(WithdrawReplyMsg{Sig: w.Sigs[self]})
+		}
+	}
+}
+
+func (c *Channel) reestablish(held Proof) (*Proof, error) {
 	sent := &c.st.Sent
 	switch {
 	case held.IsZero() && sent.IsZero():
@@ -361,6 +439,7 @@ func (c *Channel) Reestablish(held Proof) (*Proof, error) {
 		}
 		c.st.Sent = held
 		c.st.Acked = held.Nonce
+		c.rd.Sent = true
 		return nil, nil
 	case held.Nonce == sent.Nonce:
 		c.st.Acked = sent.Nonce
@@ -375,9 +454,10 @@ func (c *Channel) Reestablish(held Proof) (*Proof, error) {
 	}
 }
 
-// ChainOpened records that the open transaction is on chain.
+// ChainOpened records that the open transaction is on chain (also after
+// this side abandoned the channel: then it is open after all).
 func (c *Channel) ChainOpened() error {
-	if c.st.Phase != Opening {
+	if c.st.Phase != Opening && c.st.Phase != Abandoned {
 		return nil // a replayed event
 	}
 	to, err := next(c.st.Phase, evChainOpened, "opened")
@@ -385,6 +465,8 @@ func (c *Channel) ChainOpened() error {
 		return err
 	}
 	c.st.Phase = to
+	c.rd.State = true
+	c.Done(OpOpen)
 	return nil
 }
 
@@ -396,6 +478,7 @@ func (c *Channel) ChainDeposit(x Side, total *uint256.Int) error {
 	}
 	if total.Gt(&c.st.Deposit[x]) {
 		c.st.Deposit[x] = *total
+		c.rd.State = true
 	}
 	return nil
 }

@@ -12,7 +12,9 @@ func (c *Channel) closeDigest(t *CloseTerms) crypto.Hash {
 	return c.dom.CooperativeCloseDigest(c.id, &t.Balance[A], &t.Balance[B], t.Expiry)
 }
 
-// closeable checks what proposing and accepting close terms share.
+// closeable checks what proposing and accepting close terms share: the
+// phase, no withdrawal pending, no operation in progress but a cooperative
+// close (a deposit on its way would change the funds the terms share out).
 func (c *Channel) closeable(op string, expiry, now uint64) error {
 	if c.st.Phase != Open {
 		if c.st.Phase == Closing {
@@ -23,16 +25,30 @@ func (c *Channel) closeable(op string, expiry, now uint64) error {
 	if c.st.Withdrawal != nil {
 		return fmt.Errorf("%s: %w", op, ErrWithdrawPending)
 	}
+	if c.op != OpNone && c.op != OpClose {
+		return fmt.Errorf("%s: %w", op, &BusyError{Running: c.op})
+	}
 	if expiry <= now {
 		return fmt.Errorf("%s: %w: expiry %d not after now %d", op, ErrExpired, expiry, now)
 	}
 	return nil
 }
 
+// BeginClose starts a cooperative close: this side stops signing payments
+// (it drains) until it proposes the terms.
+func (c *Channel) BeginClose() error {
+	if err := c.closeable("close", 1, 0); err != nil {
+		return err
+	}
+	return c.Begin(OpClose)
+}
+
 // ProposeClose signs cooperative-close terms paying each side its balance as
 // this side sees it (counting every proof it signed), valid until expiry (a
 // chain timestamp). The channel moves to Closing: it pays and accepts
-// nothing until the terms are used on chain or expire.
+// nothing until the terms are used on chain or expire. It runs as part of
+// OpClose (begun here if no operation runs). Ready: persist State, then send
+// the request.
 func (c *Channel) ProposeClose(expiry, now uint64, key Signer) (CloseTerms, error) {
 	if err := c.closeable("propose close", expiry, now); err != nil {
 		return CloseTerms{}, err
@@ -40,7 +56,7 @@ func (c *Channel) ProposeClose(expiry, now uint64, key Signer) (CloseTerms, erro
 	if err := c.checkSigner(key); err != nil {
 		return CloseTerms{}, err
 	}
-	t := CloseTerms{Balance: [2]uint256.Int{c.Balance(A), c.Balance(B)}, Expiry: expiry}
+	t := CloseTerms{Balance: [2]uint256.Int{c.Balance(A), c.Balance(B)}, Expiry: expiry, Proposer: c.st.Self}
 	sig, err := key.Sign(c.closeDigest(&t))
 	if err != nil {
 		return CloseTerms{}, fmt.Errorf("propose close: %w", err)
@@ -52,6 +68,9 @@ func (c *Channel) ProposeClose(expiry, now uint64, key Signer) (CloseTerms, erro
 	t.Sigs[c.st.Self] = sig
 	c.st.Close = &t
 	c.st.Phase = to
+	c.op = OpClose
+	c.rd.State = true
+	c.send(CloseRequestMsg{Terms: t})
 	return t, nil
 }
 
@@ -60,7 +79,17 @@ func (c *Channel) ProposeClose(expiry, now uint64, key Signer) (CloseTerms, erro
 // least its balance as it sees it. (Terms that leave out a payment of ours
 // the peer has not acknowledged favour us, and that payment simply fails.)
 // It returns the terms with both signatures; the channel moves to Closing.
+// The same terms received again (the peer did not get the reply) are
+// answered again without a change. Ready: persist State, then send the
+// countersignature.
 func (c *Channel) AcceptClose(t CloseTerms, now uint64, key Signer) (CloseTerms, error) {
+	self := c.st.Self
+	t.Proposer = self.Other()
+	if cur := c.st.Close; cur != nil && c.st.Phase == Closing && cur.Proposer == t.Proposer &&
+		cur.Expiry == t.Expiry && cur.Balance == t.Balance && cur.Sigs[t.Proposer] == t.Sigs[t.Proposer] {
+		c.send(CloseReplyMsg{Sig: cur.Sigs[self]})
+		return *cur, nil
+	}
 	if err := c.closeable("accept close", t.Expiry, now); err != nil {
 		return CloseTerms{}, err
 	}
@@ -74,7 +103,6 @@ func (c *Channel) AcceptClose(t CloseTerms, now uint64, key Signer) (CloseTerms,
 	if sum := add257(&t.Balance[A], &t.Balance[B]); sum.carry || !sum.v.Eq(&total) {
 		return CloseTerms{}, fmt.Errorf("%w: balances add up to %s, channel holds %s", ErrTermsMismatch, sum.v.Dec(), total.Dec())
 	}
-	self := c.st.Self
 	if mine := c.Balance(self); t.Balance[self].Lt(&mine) {
 		return CloseTerms{}, fmt.Errorf("%w: terms give us %s, we have %s", ErrTermsMismatch, t.Balance[self].Dec(), mine.Dec())
 	}
@@ -93,21 +121,76 @@ func (c *Channel) AcceptClose(t CloseTerms, now uint64, key Signer) (CloseTerms,
 	t.Sigs[self] = sig
 	c.st.Close = &t
 	c.st.Phase = to
+	c.rd.State = true
+	c.send(CloseReplyMsg{Sig: sig})
 	return t, nil
 }
 
 // CloseCountersigned records the peer's signature on the terms this side
-// proposed and returns the complete terms, ready for the chain.
+// proposed and returns the complete terms. Ready: persist State, then
+// submit them (SubmitCloseAction), unless another operation runs (then
+// ChainTime submits them later). A countersignature received again changes
+// nothing.
 func (c *Channel) CloseCountersigned(sig crypto.Signature) (CloseTerms, error) {
 	t := c.st.Close
-	if c.st.Phase != Closing || t == nil {
+	if c.st.Phase != Closing || t == nil || t.Proposer != c.st.Self {
 		return CloseTerms{}, &PhaseError{Op: "close countersigned", Phase: c.st.Phase}
+	}
+	peer := c.st.Self.Other()
+	if t.Complete() && t.Sigs[peer] == sig {
+		return *t, nil
 	}
 	if err := crypto.Verify(c.closeDigest(t), sig, c.peer); err != nil {
 		return CloseTerms{}, fmt.Errorf("%w: %w", ErrBadSignature, err)
 	}
-	t.Sigs[c.st.Self.Other()] = sig
+	t.Sigs[peer] = sig
+	c.rd.State = true
+	if c.op == OpNone || c.op == OpClose {
+		c.op = OpClose
+		c.act(SubmitCloseAction{Terms: *t})
+	}
 	return *t, nil
+}
+
+// acceptorGrace is how long before the terms expire the side that accepted
+// them submits them itself, in case the proposer does not.
+const acceptorGrace = 60
+
+// duties starts the chain actions that are due at chain time now, if no
+// operation runs.
+func (c *Channel) duties(now uint64) {
+	if c.op != OpNone {
+		return
+	}
+	self := c.st.Self
+	switch c.st.Phase {
+	case Closing:
+		t := c.st.Close
+		if t == nil || !t.Complete() || now > t.Expiry {
+			return
+		}
+		if t.Proposer == self || now+acceptorGrace >= t.Expiry {
+			c.op = OpClose
+			c.act(SubmitCloseAction{Terms: *t})
+		}
+	case Open:
+		if w := c.st.Withdrawal; w != nil && w.Participant == self && w.Complete() && now <= w.Expiry {
+			c.op = OpWithdraw
+			c.act(SubmitWithdrawAction{Withdrawal: *w})
+		}
+	case Closed:
+		d := c.st.Dispute
+		if d == nil {
+			return
+		}
+		if now > d.SettleAfter {
+			c.op = OpSettle
+			c.act(SettleAction{})
+		} else if p := c.ToPresent(); len(p) > 0 {
+			c.op = OpDispute
+			c.act(PresentAction{Proofs: p})
+		}
+	}
 }
 
 // CloseTerms returns the close terms this side signed, if any.
@@ -131,17 +214,25 @@ func (c *Channel) funds() (uint256.Int, bool) {
 // unused are dropped, and a Closing channel is Open again. Call it only
 // after applying every event up to that block: a withdrawal executed in
 // time must be seen before its expiry is.
+//
+// It also starts the duties that are due when no operation runs (Ready:
+// Actions): submitting countersigned close terms (the proposer at once, the
+// other side shortly before they expire, in case the proposer does not) or
+// this side's countersigned withdrawal, presenting newer proofs during a
+// challenge period, and settling after it.
 func (c *Channel) ChainTime(now uint64) {
 	if t := c.st.Close; t != nil && now > t.Expiry && c.st.Phase == Closing {
 		if to, err := next(c.st.Phase, evCloseExpired, "close expired"); err == nil {
 			c.st.Phase = to
 			c.st.Close = nil
+			c.rd.State = true
+			c.Done(OpClose)
 		}
 	}
 	if w := c.st.Withdrawal; w != nil && now > w.Expiry {
-		c.st.Withdrawn[w.Participant] = c.st.ChainWithdrawn[w.Participant]
-		c.st.Withdrawal = nil
+		c.dropWithdrawal()
 	}
+	c.duties(now)
 }
 
 // ForceCloseProofs returns what this side presents when it force-closes:
@@ -172,10 +263,11 @@ func (c *Channel) ChainClosed(closer Side, transferred [2]uint256.Int, settleAft
 	c.st.Phase = to
 	c.st.Dispute = &Dispute{Closer: closer, SettleAfter: settleAfter, Transferred: transferred}
 	c.st.Close = nil
-	if w := c.st.Withdrawal; w != nil {
-		c.st.Withdrawn[w.Participant] = c.st.ChainWithdrawn[w.Participant]
-		c.st.Withdrawal = nil
+	if c.st.Withdrawal != nil {
+		c.dropWithdrawal()
 	}
+	c.rd.State = true
+	c.endMootOps()
 	return nil
 }
 
@@ -197,6 +289,7 @@ func (c *Channel) chainUpdated(t [2]uint256.Int) error {
 	for _, x := range []Side{A, B} {
 		if t[x].Gt(&c.st.Dispute.Transferred[x]) {
 			c.st.Dispute.Transferred[x] = t[x]
+			c.rd.State = true
 		}
 	}
 	return nil
@@ -240,6 +333,8 @@ func (c *Channel) ChainCooperativelyClosed() error {
 		return err
 	}
 	c.st.Phase = to
+	c.rd.State = true
+	c.op = OpNone
 	return nil
 }
 
@@ -253,6 +348,8 @@ func (c *Channel) ChainSettled() error {
 		return err
 	}
 	c.st.Phase = to
+	c.rd.State = true
+	c.op = OpNone
 	return nil
 }
 
@@ -294,4 +391,14 @@ func (c *Channel) ExpectedSettlement() ([2]uint256.Int, bool) {
 		return [2]uint256.Int{}, false
 	}
 	return Settlement(c.st.Deposit, c.st.ChainWithdrawn, c.st.Dispute.Transferred), true
+}
+
+// endMootOps ends the operations a force close makes pointless: they only
+// apply to an open channel. (Their actions may still report Done; that
+// changes nothing then.)
+func (c *Channel) endMootOps() {
+	switch c.op {
+	case OpDeposit, OpWithdraw, OpClose, OpForceClose:
+		c.op = OpNone
+	}
 }

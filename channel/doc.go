@@ -22,17 +22,41 @@
 //
 // # Ordering contract
 //
-// The caller owns the Channel and the store. For every call that changes the
-// state, in this order:
+// The caller owns the Channel and the store. Every call either applies its
+// input completely or returns an error and changes nothing. After calls that
+// change something, the caller takes what must happen next with Ready (as
+// raft's Ready) and carries it out in this order:
 //
-//  1. call the method; on error nothing changed;
-//  2. persist what changed (State, or just the new proof) durably;
-//  3. only then send to the peer, acknowledge, or act on chain.
+//  1. persist what changed (the channel record, the newest own proof, the
+//     newest received proof);
+//  2. send Ready.Early at once, before or together with that write: only
+//     proofs this side signed, which a restart repairs by adopting the
+//     peer's copy (Reestablish);
+//  3. once the write is durable, send Ready.Messages in order (an
+//     acknowledgement, close terms, countersignatures) and start
+//     Ready.Actions on chain.
 //
 // In particular a payer persists the proof Pay returns before or together
 // with sending it, and a receiver persists the proof Receive accepted before
 // it acknowledges it. Chain events are applied in chain order, and ChainTime
 // only after every event up to that block.
+//
+// # Phases and operations
+//
+// The phase (Opening, Open, Closing, Closed, Settled, Abandoned) is in the
+// transition table in phase.go. An operation this side has in progress
+// (opening, depositing, withdrawing, a cooperative close with its draining,
+// a force close, a dispute, a settle) is an Op, one at a time, allowed in
+// the phases the ops table lists. Actions belong to an Op; the caller ends
+// it with Done when the action returned, and the chain facts that finish an
+// operation end it too. Ops are not persisted: after a restart ChainTime
+// starts again the duties that follow from the state.
+//
+// Everything this side signed for the peer is sent again by Reestablish
+// when it may not have arrived, and every such message is safe to receive
+// twice: the same close terms or withdrawal request is answered with the
+// same countersignature, and a countersignature received twice changes
+// nothing.
 //
 // # Example
 //

@@ -29,7 +29,17 @@ var (
 	ErrNoWithdrawPending   = errors.New("no withdrawal is pending")
 	ErrPeerLostData        = errors.New("peer lost a proof it acknowledged")
 	ErrInvalidSide         = errors.New("side must be A or B")
+	ErrDraining            = errors.New("a cooperative close is draining the channel: no new payments")
+	ErrBusy                = errors.New("another operation on this channel is in progress")
 )
+
+// BusyError says which operation is in progress. It matches ErrBusy.
+type BusyError struct{ Running Op }
+
+func (e *BusyError) Error() string { return fmt.Sprintf("%s in progress on this channel", e.Running) }
+
+// Is makes errors.Is(err, ErrBusy) true.
+func (e *BusyError) Is(target error) bool { return target == ErrBusy }
 
 // InsufficientBalanceError says how much was needed and how much the side
 // had. It matches ErrInsufficientBalance.

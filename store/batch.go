@@ -185,7 +185,7 @@ func (b *Batch) AppendLog(e *storev1.LogEntry) error {
 		if _, dup := b.payIDs[lp.paymentID]; dup {
 			return b.fail(&DuplicateError{Field: "id", Key: hexID(p.GetId())})
 		}
-		if p.GetDirection() == storev1.Direction_DIRECTION_INCOMING && len(p.GetOfferId()) == idLen {
+		if p.GetDirection() == storev1.Direction_DIRECTION_INCOMING && len(p.GetOfferId()) == idLen && p.GetRefused() == "" {
 			lp.offerID, lp.hasOffer = [idLen]byte(p.GetOfferId()), true
 			for _, other := range b.logs {
 				if other.hasOffer && other.offerID == lp.offerID {

@@ -34,6 +34,9 @@ const (
 	// MaxIdempotencyKeyLen is the longest idempotency key accepted, in
 	// bytes.
 	MaxIdempotencyKeyLen = 256
+	// MaxReasonLen is the longest refusal reason kept with a payment, in
+	// bytes.
+	MaxReasonLen = 1024
 	// MaxCursorNameLen is the longest cursor name accepted, in bytes.
 	MaxCursorNameLen = 255
 	// MaxRecordSize is the largest encoded record accepted, in bytes.

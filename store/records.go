@@ -86,7 +86,7 @@ func checkChannel(c *storev1.Channel) error {
 	); err != nil {
 		return err
 	}
-	if p := c.GetPhase(); p <= storev1.Phase_PHASE_UNSPECIFIED || p > storev1.Phase_PHASE_SETTLED {
+	if p := c.GetPhase(); p <= storev1.Phase_PHASE_UNSPECIFIED || p > storev1.Phase_PHASE_ABANDONED {
 		return fmt.Errorf("channel phase %d is not a known phase", int32(p))
 	}
 	if w := c.GetWithdrawal(); w != nil {
@@ -107,6 +107,9 @@ func checkChannel(c *storev1.Channel) error {
 			checkOptSig("channel close sig_b", t.GetSigB()),
 		); err != nil {
 			return err
+		}
+		if t.GetProposer() > 2 {
+			return fmt.Errorf("channel close proposer %d is not 0, 1 or 2", t.GetProposer())
 		}
 	}
 	if d := c.GetDispute(); d != nil {
@@ -167,6 +170,15 @@ func checkPayment(p *storev1.Payment) error {
 	}
 	if n := len(p.GetTokenId()); n != 0 && n != shortIDLen {
 		return fmt.Errorf("payment token_id is %d bytes, want %d or 0", n, shortIDLen)
+	}
+	if n := len(p.GetRefundOf()); n != 0 && n != idLen {
+		return fmt.Errorf("payment refund_of is %d bytes, want %d or 0", n, idLen)
+	}
+	if n := len(p.GetRefused()); n > MaxReasonLen {
+		return fmt.Errorf("payment refused reason is %d bytes, more than %d", n, MaxReasonLen)
+	}
+	if p.GetRefused() != "" && p.GetDirection() != storev1.Direction_DIRECTION_INCOMING {
+		return errors.New("payment refused is set on an outgoing payment")
 	}
 	return nil
 }

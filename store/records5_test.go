@@ -138,6 +138,19 @@ func TestOfferPaidOnce(t *testing.T) {
 	if (e1 == nil) == (e2 == nil) {
 		t.Fatalf("offer 2 paid twice or never: %v / %v", e1, e2)
 	}
+	// A payment of offer 1 that the node refused (and refunded) is kept,
+	// and leaves the offer's first payment where it was.
+	refused := NewBatch()
+	re := testPayment("e")
+	re.GetPayment().IdempotencyKey, re.GetPayment().Direction, re.GetPayment().OfferId = "", storev1.Direction_DIRECTION_INCOMING, fill(1, 32)
+	re.GetPayment().Refused = "offer already paid"
+	if err := refused.AppendLog(re); err != nil {
+		t.Fatal(err)
+	}
+	mustCommit(t, s, refused)
+	if e, err := s.PaymentByOffer([32]byte(fill(1, 32))); err != nil || e.GetSeq() != res.Seqs[0] {
+		t.Fatalf("PaymentByOffer after a refused payment: %v %v", e, err)
+	}
 	if err := s.Verify(); err != nil {
 		t.Fatal(err)
 	}

@@ -369,7 +369,7 @@ func TestValidation(t *testing.T) {
 		{"channel salt", ch(func(c *storev1.Channel) { c.Salt = fill(1, 33) }), "salt is 33"},
 		{"channel self", ch(func(c *storev1.Channel) { c.Self = 2 }), "self is 2"},
 		{"channel phase unspecified", ch(func(c *storev1.Channel) { c.Phase = 0 }), "phase 0"},
-		{"channel phase unknown", ch(func(c *storev1.Channel) { c.Phase = 6 }), "phase 6"},
+		{"channel phase unknown", ch(func(c *storev1.Channel) { c.Phase = 7 }), "phase 7"},
 		{"channel deposit_a too long", ch(func(c *storev1.Channel) { c.DepositA = fill(1, 33) }), "deposit_a is 33 bytes"},
 		{"channel deposit_b leading zero", ch(func(c *storev1.Channel) { c.DepositB = []byte{0, 1} }), "deposit_b has a leading zero"},
 		{"channel chain_withdrawn_a", ch(func(c *storev1.Channel) { c.ChainWithdrawnA = []byte{0} }), "chain_withdrawn_a has a leading zero"},
@@ -384,6 +384,7 @@ func TestValidation(t *testing.T) {
 		{"close balance_b", ch(func(c *storev1.Channel) { c.Close.BalanceB = fill(1, 33) }), "close balance_b is 33"},
 		{"close sig_a", ch(func(c *storev1.Channel) { c.Close.SigA = fill(1, 1) }), "close sig_a is 1"},
 		{"close sig_b", ch(func(c *storev1.Channel) { c.Close.SigB = fill(1, 2) }), "close sig_b is 2"},
+		{"close proposer", ch(func(c *storev1.Channel) { c.Close.Proposer = 3 }), "proposer 3"},
 		{"dispute closer", ch(func(c *storev1.Channel) { c.Dispute.Closer = 2 }), "dispute closer is 2"},
 		{"dispute transferred_a", ch(func(c *storev1.Channel) { c.Dispute.TransferredA = fill(1, 33) }), "dispute transferred_a is 33"},
 		{"dispute transferred_b", ch(func(c *storev1.Channel) { c.Dispute.TransferredB = []byte{0} }), "dispute transferred_b has a leading zero"},
@@ -411,6 +412,15 @@ func TestValidation(t *testing.T) {
 		{"payment amount", pay(func(p *storev1.Payment) { p.Amount = fill(1, 33) }), "payment amount is 33"},
 		{"payment cumulative", pay(func(p *storev1.Payment) { p.Cumulative = []byte{0, 1} }), "cumulative has a leading zero"},
 		{"payment peer", pay(func(p *storev1.Payment) { p.Peer = fill(1, 32) }), "peer is 32 bytes"},
+		{"payment refund_of", pay(func(p *storev1.Payment) { p.RefundOf = fill(1, 31) }), "refund_of is 31 bytes"},
+		{"payment refused outgoing", pay(func(p *storev1.Payment) {
+			p.Direction = storev1.Direction_DIRECTION_OUTGOING
+			p.Refused = "no"
+		}), "refused is set on an outgoing"},
+		{"payment refused too long", pay(func(p *storev1.Payment) {
+			p.Direction = storev1.Direction_DIRECTION_INCOMING
+			p.Refused = strings.Repeat("r", 1025)
+		}), "1025 bytes"},
 		{"payment idempotency key", pay(func(p *storev1.Payment) { p.IdempotencyKey = strings.Repeat("k", 257) }), "idempotency_key is 257"},
 		{"payment bad utf8", pay(func(p *storev1.Payment) { p.Memo = "\xff" }), "does not encode"},
 		{"payment too large", pay(func(p *storev1.Payment) { p.Memo = strings.Repeat("m", MaxRecordSize) }), "more than 65536"},

@@ -50,6 +50,7 @@ type Message struct {
 	//	*Message_Recovered
 	//	*Message_StreamStart
 	//	*Message_StreamEnd
+	//	*Message_Abandon
 	Body          isMessage_Body `protobuf_oneof:"body"`
 	unknownFields protoimpl.UnknownFields
 	sizeCache     protoimpl.SizeCache
@@ -236,6 +237,15 @@ func (x *Message) GetStreamEnd() *StreamEnd {
 	return nil
 }
 
+func (x *Message) GetAbandon() *Abandon {
+	if x != nil {
+		if x, ok := x.Body.(*Message_Abandon); ok {
+			return x.Abandon
+		}
+	}
+	return nil
+}
+
 type isMessage_Body interface {
 	isMessage_Body()
 }
@@ -304,6 +314,10 @@ type Message_StreamEnd struct {
 	StreamEnd *StreamEnd `protobuf:"bytes,16,opt,name=stream_end,json=streamEnd,proto3,oneof"`
 }
 
+type Message_Abandon struct {
+	Abandon *Abandon `protobuf:"bytes,17,opt,name=abandon,proto3,oneof"`
+}
+
 func (*Message_Hello) isMessage_Body() {}
 
 func (*Message_Error) isMessage_Body() {}
@@ -335,6 +349,8 @@ func (*Message_Recovered) isMessage_Body() {}
 func (*Message_StreamStart) isMessage_Body() {}
 
 func (*Message_StreamEnd) isMessage_Body() {}
+
+func (*Message_Abandon) isMessage_Body() {}
 
 // Hello opens a session. signature is the sender's node key over
 //
@@ -622,7 +638,11 @@ type PaymentPart struct {
 	// The recipient's own offer this payment pays (it checks it).
 	Offer *Offer `protobuf:"bytes,7,opt,name=offer,proto3" json:"offer,omitempty"`
 	// The stream this payment belongs to (16 bytes).
-	StreamId      []byte `protobuf:"bytes,8,opt,name=stream_id,json=streamId,proto3" json:"stream_id,omitempty"`
+	StreamId []byte `protobuf:"bytes,8,opt,name=stream_id,json=streamId,proto3" json:"stream_id,omitempty"`
+	// Set when this part gives back a payment the sender received and
+	// refused (see Ack.refused): the payment id (32 bytes) the recipient
+	// gave it.
+	RefundOf      []byte `protobuf:"bytes,9,opt,name=refund_of,json=refundOf,proto3" json:"refund_of,omitempty"`
 	unknownFields protoimpl.UnknownFields
 	sizeCache     protoimpl.SizeCache
 }
@@ -709,6 +729,13 @@ func (x *PaymentPart) GetOffer() *Offer {
 func (x *PaymentPart) GetStreamId() []byte {
 	if x != nil {
 		return x.StreamId
+	}
+	return nil
+}
+
+func (x *PaymentPart) GetRefundOf() []byte {
+	if x != nil {
+		return x.RefundOf
 	}
 	return nil
 }
@@ -941,12 +968,16 @@ func (x *BalanceProof) GetParts() []*PaymentPart {
 }
 
 // Ack says the receiver stored every proof up to nonce durably, with the
-// receipts the payments asked for.
+// receipts the payments asked for. A payment the receiver refused for a
+// reason of its own (an offer already paid or expired, say) is listed in
+// refused: the proof is accepted, and the receiver has already signed a
+// proof that gives the amount back (a part with refund_of).
 type Ack struct {
 	state         protoimpl.MessageState `protogen:"open.v1"`
 	ChannelId     []byte                 `protobuf:"bytes,1,opt,name=channel_id,json=channelId,proto3" json:"channel_id,omitempty"`
 	Nonce         uint64                 `protobuf:"varint,2,opt,name=nonce,proto3" json:"nonce,omitempty"`
 	Receipts      []*Receipt             `protobuf:"bytes,3,rep,name=receipts,proto3" json:"receipts,omitempty"`
+	Refused       []*Refusal             `protobuf:"bytes,4,rep,name=refused,proto3" json:"refused,omitempty"`
 	unknownFields protoimpl.UnknownFields
 	sizeCache     protoimpl.SizeCache
 }
@@ -1002,6 +1033,131 @@ func (x *Ack) GetReceipts() []*Receipt {
 	return nil
 }
 
+func (x *Ack) GetRefused() []*Refusal {
+	if x != nil {
+		return x.Refused
+	}
+	return nil
+}
+
+// Refusal names a payment the receiver of a proof refused and refunded.
+type Refusal struct {
+	state     protoimpl.MessageState `protogen:"open.v1"`
+	PaymentId []byte                 `protobuf:"bytes,1,opt,name=payment_id,json=paymentId,proto3" json:"payment_id,omitempty"`
+	// google.rpc.Code of the reason.
+	Code          uint32 `protobuf:"varint,2,opt,name=code,proto3" json:"code,omitempty"`
+	Reason        string `protobuf:"bytes,3,opt,name=reason,proto3" json:"reason,omitempty"`
+	unknownFields protoimpl.UnknownFields
+	sizeCache     protoimpl.SizeCache
+}
+
+func (x *Refusal) Reset() {
+	*x = Refusal{}
+	mi := &file_tinypay_peer_v1_peer_proto_msgTypes[10]
+	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+	ms.StoreMessageInfo(mi)
+}
+
+func (x *Refusal) String() string {
+	return protoimpl.X.MessageStringOf(x)
+}
+
+func (*Refusal) ProtoMessage() {}
+
+func (x *Refusal) ProtoReflect() protoreflect.Message {
+	mi := &file_tinypay_peer_v1_peer_proto_msgTypes[10]
+	if x != nil {
+		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+		if ms.LoadMessageInfo() == nil {
+			ms.StoreMessageInfo(mi)
+		}
+		return ms
+	}
+	return mi.MessageOf(x)
+}
+
+// Deprecated: Use Refusal.ProtoReflect.Descriptor instead.
+func (*Refusal) Descriptor() ([]byte, []int) {
+	return file_tinypay_peer_v1_peer_proto_rawDescGZIP(), []int{10}
+}
+
+func (x *Refusal) GetPaymentId() []byte {
+	if x != nil {
+		return x.PaymentId
+	}
+	return nil
+}
+
+func (x *Refusal) GetCode() uint32 {
+	if x != nil {
+		return x.Code
+	}
+	return 0
+}
+
+func (x *Refusal) GetReason() string {
+	if x != nil {
+		return x.Reason
+	}
+	return ""
+}
+
+// Abandon says the sender gave up a channel whose open is not on chain (the
+// open transaction failed, or the operator abandoned it): the recipient may
+// forget it too. If the open reaches the chain after all, the channel is
+// open on both sides.
+type Abandon struct {
+	state         protoimpl.MessageState `protogen:"open.v1"`
+	ChannelId     []byte                 `protobuf:"bytes,1,opt,name=channel_id,json=channelId,proto3" json:"channel_id,omitempty"`
+	Reason        string                 `protobuf:"bytes,2,opt,name=reason,proto3" json:"reason,omitempty"`
+	unknownFields protoimpl.UnknownFields
+	sizeCache     protoimpl.SizeCache
+}
+
+func (x *Abandon) Reset() {
+	*x = Abandon{}
+	mi := &file_tinypay_peer_v1_peer_proto_msgTypes[11]
+	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+	ms.StoreMessageInfo(mi)
+}
+
+func (x *Abandon) String() string {
+	return protoimpl.X.MessageStringOf(x)
+}
+
+func (*Abandon) ProtoMessage() {}
+
+func (x *Abandon) ProtoReflect() protoreflect.Message {
+	mi := &file_tinypay_peer_v1_peer_proto_msgTypes[11]
+	if x != nil {
+		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+		if ms.LoadMessageInfo() == nil {
+			ms.StoreMessageInfo(mi)
+		}
+		return ms
+	}
+	return mi.MessageOf(x)
+}
+
+// Deprecated: Use Abandon.ProtoReflect.Descriptor instead.
+func (*Abandon) Descriptor() ([]byte, []int) {
+	return file_tinypay_peer_v1_peer_proto_rawDescGZIP(), []int{11}
+}
+
+func (x *Abandon) GetChannelId() []byte {
+	if x != nil {
+		return x.ChannelId
+	}
+	return nil
+}
+
+func (x *Abandon) GetReason() string {
+	if x != nil {
+		return x.Reason
+	}
+	return ""
+}
+
 // StreamStart tells the payee about a stream the sender pays (and again
 // after a reconnect while it runs), so the payee can meter it.
 type StreamStart struct {
@@ -1020,7 +1176,7 @@ type StreamStart struct {
 
 func (x *StreamStart) Reset() {
 	*x = StreamStart{}
-	mi := &file_tinypay_peer_v1_peer_proto_msgTypes[10]
+	mi := &file_tinypay_peer_v1_peer_proto_msgTypes[12]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -1032,7 +1188,7 @@ func (x *StreamStart) String() string {
 func (*StreamStart) ProtoMessage() {}
 
 func (x *StreamStart) ProtoReflect() protoreflect.Message {
-	mi := &file_tinypay_peer_v1_peer_proto_msgTypes[10]
+	mi := &file_tinypay_peer_v1_peer_proto_msgTypes[12]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -1045,7 +1201,7 @@ func (x *StreamStart) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use StreamStart.ProtoReflect.Descriptor instead.
 func (*StreamStart) Descriptor() ([]byte, []int) {
-	return file_tinypay_peer_v1_peer_proto_rawDescGZIP(), []int{10}
+	return file_tinypay_peer_v1_peer_proto_rawDescGZIP(), []int{12}
 }
 
 func (x *StreamStart) GetStreamId() []byte {
@@ -1117,7 +1273,7 @@ type StreamEnd struct {
 
 func (x *StreamEnd) Reset() {
 	*x = StreamEnd{}
-	mi := &file_tinypay_peer_v1_peer_proto_msgTypes[11]
+	mi := &file_tinypay_peer_v1_peer_proto_msgTypes[13]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -1129,7 +1285,7 @@ func (x *StreamEnd) String() string {
 func (*StreamEnd) ProtoMessage() {}
 
 func (x *StreamEnd) ProtoReflect() protoreflect.Message {
-	mi := &file_tinypay_peer_v1_peer_proto_msgTypes[11]
+	mi := &file_tinypay_peer_v1_peer_proto_msgTypes[13]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -1142,7 +1298,7 @@ func (x *StreamEnd) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use StreamEnd.ProtoReflect.Descriptor instead.
 func (*StreamEnd) Descriptor() ([]byte, []int) {
-	return file_tinypay_peer_v1_peer_proto_rawDescGZIP(), []int{11}
+	return file_tinypay_peer_v1_peer_proto_rawDescGZIP(), []int{13}
 }
 
 func (x *StreamEnd) GetStreamId() []byte {
@@ -1179,7 +1335,7 @@ type Nack struct {
 
 func (x *Nack) Reset() {
 	*x = Nack{}
-	mi := &file_tinypay_peer_v1_peer_proto_msgTypes[12]
+	mi := &file_tinypay_peer_v1_peer_proto_msgTypes[14]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -1191,7 +1347,7 @@ func (x *Nack) String() string {
 func (*Nack) ProtoMessage() {}
 
 func (x *Nack) ProtoReflect() protoreflect.Message {
-	mi := &file_tinypay_peer_v1_peer_proto_msgTypes[12]
+	mi := &file_tinypay_peer_v1_peer_proto_msgTypes[14]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -1204,7 +1360,7 @@ func (x *Nack) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use Nack.ProtoReflect.Descriptor instead.
 func (*Nack) Descriptor() ([]byte, []int) {
-	return file_tinypay_peer_v1_peer_proto_rawDescGZIP(), []int{12}
+	return file_tinypay_peer_v1_peer_proto_rawDescGZIP(), []int{14}
 }
 
 func (x *Nack) GetChannelId() []byte {
@@ -1249,7 +1405,7 @@ type Reestablish struct {
 
 func (x *Reestablish) Reset() {
 	*x = Reestablish{}
-	mi := &file_tinypay_peer_v1_peer_proto_msgTypes[13]
+	mi := &file_tinypay_peer_v1_peer_proto_msgTypes[15]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -1261,7 +1417,7 @@ func (x *Reestablish) String() string {
 func (*Reestablish) ProtoMessage() {}
 
 func (x *Reestablish) ProtoReflect() protoreflect.Message {
-	mi := &file_tinypay_peer_v1_peer_proto_msgTypes[13]
+	mi := &file_tinypay_peer_v1_peer_proto_msgTypes[15]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -1274,7 +1430,7 @@ func (x *Reestablish) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use Reestablish.ProtoReflect.Descriptor instead.
 func (*Reestablish) Descriptor() ([]byte, []int) {
-	return file_tinypay_peer_v1_peer_proto_rawDescGZIP(), []int{13}
+	return file_tinypay_peer_v1_peer_proto_rawDescGZIP(), []int{15}
 }
 
 func (x *Reestablish) GetChannelId() []byte {
@@ -1313,7 +1469,7 @@ type RecoverRequest struct {
 
 func (x *RecoverRequest) Reset() {
 	*x = RecoverRequest{}
-	mi := &file_tinypay_peer_v1_peer_proto_msgTypes[14]
+	mi := &file_tinypay_peer_v1_peer_proto_msgTypes[16]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -1325,7 +1481,7 @@ func (x *RecoverRequest) String() string {
 func (*RecoverRequest) ProtoMessage() {}
 
 func (x *RecoverRequest) ProtoReflect() protoreflect.Message {
-	mi := &file_tinypay_peer_v1_peer_proto_msgTypes[14]
+	mi := &file_tinypay_peer_v1_peer_proto_msgTypes[16]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -1338,7 +1494,7 @@ func (x *RecoverRequest) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use RecoverRequest.ProtoReflect.Descriptor instead.
 func (*RecoverRequest) Descriptor() ([]byte, []int) {
-	return file_tinypay_peer_v1_peer_proto_rawDescGZIP(), []int{14}
+	return file_tinypay_peer_v1_peer_proto_rawDescGZIP(), []int{16}
 }
 
 func (x *RecoverRequest) GetChannelId() []byte {
@@ -1367,7 +1523,7 @@ type Recovered struct {
 
 func (x *Recovered) Reset() {
 	*x = Recovered{}
-	mi := &file_tinypay_peer_v1_peer_proto_msgTypes[15]
+	mi := &file_tinypay_peer_v1_peer_proto_msgTypes[17]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -1379,7 +1535,7 @@ func (x *Recovered) String() string {
 func (*Recovered) ProtoMessage() {}
 
 func (x *Recovered) ProtoReflect() protoreflect.Message {
-	mi := &file_tinypay_peer_v1_peer_proto_msgTypes[15]
+	mi := &file_tinypay_peer_v1_peer_proto_msgTypes[17]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -1392,7 +1548,7 @@ func (x *Recovered) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use Recovered.ProtoReflect.Descriptor instead.
 func (*Recovered) Descriptor() ([]byte, []int) {
-	return file_tinypay_peer_v1_peer_proto_rawDescGZIP(), []int{15}
+	return file_tinypay_peer_v1_peer_proto_rawDescGZIP(), []int{17}
 }
 
 func (x *Recovered) GetChannelId() []byte {
@@ -1420,7 +1576,7 @@ type RecoveredPayment struct {
 
 func (x *RecoveredPayment) Reset() {
 	*x = RecoveredPayment{}
-	mi := &file_tinypay_peer_v1_peer_proto_msgTypes[16]
+	mi := &file_tinypay_peer_v1_peer_proto_msgTypes[18]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -1432,7 +1588,7 @@ func (x *RecoveredPayment) String() string {
 func (*RecoveredPayment) ProtoMessage() {}
 
 func (x *RecoveredPayment) ProtoReflect() protoreflect.Message {
-	mi := &file_tinypay_peer_v1_peer_proto_msgTypes[16]
+	mi := &file_tinypay_peer_v1_peer_proto_msgTypes[18]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -1445,7 +1601,7 @@ func (x *RecoveredPayment) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use RecoveredPayment.ProtoReflect.Descriptor instead.
 func (*RecoveredPayment) Descriptor() ([]byte, []int) {
-	return file_tinypay_peer_v1_peer_proto_rawDescGZIP(), []int{16}
+	return file_tinypay_peer_v1_peer_proto_rawDescGZIP(), []int{18}
 }
 
 func (x *RecoveredPayment) GetNonce() uint64 {
@@ -1483,7 +1639,7 @@ type WithdrawRequest struct {
 
 func (x *WithdrawRequest) Reset() {
 	*x = WithdrawRequest{}
-	mi := &file_tinypay_peer_v1_peer_proto_msgTypes[17]
+	mi := &file_tinypay_peer_v1_peer_proto_msgTypes[19]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -1495,7 +1651,7 @@ func (x *WithdrawRequest) String() string {
 func (*WithdrawRequest) ProtoMessage() {}
 
 func (x *WithdrawRequest) ProtoReflect() protoreflect.Message {
-	mi := &file_tinypay_peer_v1_peer_proto_msgTypes[17]
+	mi := &file_tinypay_peer_v1_peer_proto_msgTypes[19]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -1508,7 +1664,7 @@ func (x *WithdrawRequest) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use WithdrawRequest.ProtoReflect.Descriptor instead.
 func (*WithdrawRequest) Descriptor() ([]byte, []int) {
-	return file_tinypay_peer_v1_peer_proto_rawDescGZIP(), []int{17}
+	return file_tinypay_peer_v1_peer_proto_rawDescGZIP(), []int{19}
 }
 
 func (x *WithdrawRequest) GetChannelId() []byte {
@@ -1551,7 +1707,7 @@ type WithdrawReply struct {
 
 func (x *WithdrawReply) Reset() {
 	*x = WithdrawReply{}
-	mi := &file_tinypay_peer_v1_peer_proto_msgTypes[18]
+	mi := &file_tinypay_peer_v1_peer_proto_msgTypes[20]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -1563,7 +1719,7 @@ func (x *WithdrawReply) String() string {
 func (*WithdrawReply) ProtoMessage() {}
 
 func (x *WithdrawReply) ProtoReflect() protoreflect.Message {
-	mi := &file_tinypay_peer_v1_peer_proto_msgTypes[18]
+	mi := &file_tinypay_peer_v1_peer_proto_msgTypes[20]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -1576,7 +1732,7 @@ func (x *WithdrawReply) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use WithdrawReply.ProtoReflect.Descriptor instead.
 func (*WithdrawReply) Descriptor() ([]byte, []int) {
-	return file_tinypay_peer_v1_peer_proto_rawDescGZIP(), []int{18}
+	return file_tinypay_peer_v1_peer_proto_rawDescGZIP(), []int{20}
 }
 
 func (x *WithdrawReply) GetChannelId() []byte {
@@ -1614,7 +1770,7 @@ type CloseRequest struct {
 
 func (x *CloseRequest) Reset() {
 	*x = CloseRequest{}
-	mi := &file_tinypay_peer_v1_peer_proto_msgTypes[19]
+	mi := &file_tinypay_peer_v1_peer_proto_msgTypes[21]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -1626,7 +1782,7 @@ func (x *CloseRequest) String() string {
 func (*CloseRequest) ProtoMessage() {}
 
 func (x *CloseRequest) ProtoReflect() protoreflect.Message {
-	mi := &file_tinypay_peer_v1_peer_proto_msgTypes[19]
+	mi := &file_tinypay_peer_v1_peer_proto_msgTypes[21]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -1639,7 +1795,7 @@ func (x *CloseRequest) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use CloseRequest.ProtoReflect.Descriptor instead.
 func (*CloseRequest) Descriptor() ([]byte, []int) {
-	return file_tinypay_peer_v1_peer_proto_rawDescGZIP(), []int{19}
+	return file_tinypay_peer_v1_peer_proto_rawDescGZIP(), []int{21}
 }
 
 func (x *CloseRequest) GetChannelId() []byte {
@@ -1689,7 +1845,7 @@ type CloseReply struct {
 
 func (x *CloseReply) Reset() {
 	*x = CloseReply{}
-	mi := &file_tinypay_peer_v1_peer_proto_msgTypes[20]
+	mi := &file_tinypay_peer_v1_peer_proto_msgTypes[22]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -1701,7 +1857,7 @@ func (x *CloseReply) String() string {
 func (*CloseReply) ProtoMessage() {}
 
 func (x *CloseReply) ProtoReflect() protoreflect.Message {
-	mi := &file_tinypay_peer_v1_peer_proto_msgTypes[20]
+	mi := &file_tinypay_peer_v1_peer_proto_msgTypes[22]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -1714,7 +1870,7 @@ func (x *CloseReply) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use CloseReply.ProtoReflect.Descriptor instead.
 func (*CloseReply) Descriptor() ([]byte, []int) {
-	return file_tinypay_peer_v1_peer_proto_rawDescGZIP(), []int{20}
+	return file_tinypay_peer_v1_peer_proto_rawDescGZIP(), []int{22}
 }
 
 func (x *CloseReply) GetChannelId() []byte {
@@ -1742,7 +1898,7 @@ var File_tinypay_peer_v1_peer_proto protoreflect.FileDescriptor
 
 const file_tinypay_peer_v1_peer_proto_rawDesc = "" +
 	"\n" +
-	"\x1atinypay/peer/v1/peer.proto\x12\x0ftinypay.peer.v1\"\xd0\a\n" +
+	"\x1atinypay/peer/v1/peer.proto\x12\x0ftinypay.peer.v1\"\x86\b\n" +
 	"\aMessage\x12.\n" +
 	"\x05hello\x18\x01 \x01(\v2\x16.tinypay.peer.v1.HelloH\x00R\x05hello\x12.\n" +
 	"\x05error\x18\x02 \x01(\v2\x16.tinypay.peer.v1.ErrorH\x00R\x05error\x124\n" +
@@ -1762,7 +1918,8 @@ const file_tinypay_peer_v1_peer_proto_rawDesc = "" +
 	"\trecovered\x18\x0e \x01(\v2\x1a.tinypay.peer.v1.RecoveredH\x00R\trecovered\x12A\n" +
 	"\fstream_start\x18\x0f \x01(\v2\x1c.tinypay.peer.v1.StreamStartH\x00R\vstreamStart\x12;\n" +
 	"\n" +
-	"stream_end\x18\x10 \x01(\v2\x1a.tinypay.peer.v1.StreamEndH\x00R\tstreamEndB\x06\n" +
+	"stream_end\x18\x10 \x01(\v2\x1a.tinypay.peer.v1.StreamEndH\x00R\tstreamEnd\x124\n" +
+	"\aabandon\x18\x11 \x01(\v2\x18.tinypay.peer.v1.AbandonH\x00R\aabandonB\x06\n" +
 	"\x04body\"\xc8\x01\n" +
 	"\x05Hello\x12)\n" +
 	"\x10protocol_version\x18\x01 \x01(\rR\x0fprotocolVersion\x12\x19\n" +
@@ -1784,7 +1941,7 @@ const file_tinypay_peer_v1_peer_proto_rawDesc = "" +
 	"\adeposit\x18\x04 \x01(\fR\adeposit\"'\n" +
 	"\x06Accept\x12\x1d\n" +
 	"\n" +
-	"channel_id\x18\x01 \x01(\fR\tchannelId\"\x88\x02\n" +
+	"channel_id\x18\x01 \x01(\fR\tchannelId\"\xa5\x02\n" +
 	"\vPaymentPart\x12\x1d\n" +
 	"\n" +
 	"payment_id\x18\x01 \x01(\fR\tpaymentId\x12\x16\n" +
@@ -1794,7 +1951,8 @@ const file_tinypay_peer_v1_peer_proto_rawDesc = "" +
 	"\x0fidempotency_key\x18\x05 \x01(\tR\x0eidempotencyKey\x12!\n" +
 	"\fwant_receipt\x18\x06 \x01(\bR\vwantReceipt\x12,\n" +
 	"\x05offer\x18\a \x01(\v2\x16.tinypay.peer.v1.OfferR\x05offer\x12\x1b\n" +
-	"\tstream_id\x18\b \x01(\fR\bstreamId\"\x9d\x01\n" +
+	"\tstream_id\x18\b \x01(\fR\bstreamId\x12\x1b\n" +
+	"\trefund_of\x18\t \x01(\fR\brefundOf\"\x9d\x01\n" +
 	"\x05Offer\x12\x19\n" +
 	"\boffer_id\x18\x01 \x01(\fR\aofferId\x12\x17\n" +
 	"\aitem_id\x18\x02 \x01(\tR\x06itemId\x12\x14\n" +
@@ -1813,12 +1971,22 @@ const file_tinypay_peer_v1_peer_proto_rawDesc = "" +
 	"\x05nonce\x18\x02 \x01(\x04R\x05nonce\x12 \n" +
 	"\vtransferred\x18\x03 \x01(\fR\vtransferred\x12\x1c\n" +
 	"\tsignature\x18\x04 \x01(\fR\tsignature\x122\n" +
-	"\x05parts\x18\x05 \x03(\v2\x1c.tinypay.peer.v1.PaymentPartR\x05parts\"p\n" +
+	"\x05parts\x18\x05 \x03(\v2\x1c.tinypay.peer.v1.PaymentPartR\x05parts\"\xa4\x01\n" +
 	"\x03Ack\x12\x1d\n" +
 	"\n" +
 	"channel_id\x18\x01 \x01(\fR\tchannelId\x12\x14\n" +
 	"\x05nonce\x18\x02 \x01(\x04R\x05nonce\x124\n" +
-	"\breceipts\x18\x03 \x03(\v2\x18.tinypay.peer.v1.ReceiptR\breceipts\"\xee\x01\n" +
+	"\breceipts\x18\x03 \x03(\v2\x18.tinypay.peer.v1.ReceiptR\breceipts\x122\n" +
+	"\arefused\x18\x04 \x03(\v2\x18.tinypay.peer.v1.RefusalR\arefused\"T\n" +
+	"\aRefusal\x12\x1d\n" +
+	"\n" +
+	"payment_id\x18\x01 \x01(\fR\tpaymentId\x12\x12\n" +
+	"\x04code\x18\x02 \x01(\rR\x04code\x12\x16\n" +
+	"\x06reason\x18\x03 \x01(\tR\x06reason\"@\n" +
+	"\aAbandon\x12\x1d\n" +
+	"\n" +
+	"channel_id\x18\x01 \x01(\fR\tchannelId\x12\x16\n" +
+	"\x06reason\x18\x02 \x01(\tR\x06reason\"\xee\x01\n" +
 	"\vStreamStart\x12\x1b\n" +
 	"\tstream_id\x18\x01 \x01(\fR\bstreamId\x12\x1d\n" +
 	"\n" +
@@ -1900,7 +2068,7 @@ func file_tinypay_peer_v1_peer_proto_rawDescGZIP() []byte {
 	return file_tinypay_peer_v1_peer_proto_rawDescData
 }
 
-var file_tinypay_peer_v1_peer_proto_msgTypes = make([]protoimpl.MessageInfo, 21)
+var file_tinypay_peer_v1_peer_proto_msgTypes = make([]protoimpl.MessageInfo, 23)
 var file_tinypay_peer_v1_peer_proto_goTypes = []any{
 	(*Message)(nil),          // 0: tinypay.peer.v1.Message
 	(*Hello)(nil),            // 1: tinypay.peer.v1.Hello
@@ -1912,17 +2080,19 @@ var file_tinypay_peer_v1_peer_proto_goTypes = []any{
 	(*Receipt)(nil),          // 7: tinypay.peer.v1.Receipt
 	(*BalanceProof)(nil),     // 8: tinypay.peer.v1.BalanceProof
 	(*Ack)(nil),              // 9: tinypay.peer.v1.Ack
-	(*StreamStart)(nil),      // 10: tinypay.peer.v1.StreamStart
-	(*StreamEnd)(nil),        // 11: tinypay.peer.v1.StreamEnd
-	(*Nack)(nil),             // 12: tinypay.peer.v1.Nack
-	(*Reestablish)(nil),      // 13: tinypay.peer.v1.Reestablish
-	(*RecoverRequest)(nil),   // 14: tinypay.peer.v1.RecoverRequest
-	(*Recovered)(nil),        // 15: tinypay.peer.v1.Recovered
-	(*RecoveredPayment)(nil), // 16: tinypay.peer.v1.RecoveredPayment
-	(*WithdrawRequest)(nil),  // 17: tinypay.peer.v1.WithdrawRequest
-	(*WithdrawReply)(nil),    // 18: tinypay.peer.v1.WithdrawReply
-	(*CloseRequest)(nil),     // 19: tinypay.peer.v1.CloseRequest
-	(*CloseReply)(nil),       // 20: tinypay.peer.v1.CloseReply
+	(*Refusal)(nil),          // 10: tinypay.peer.v1.Refusal
+	(*Abandon)(nil),          // 11: tinypay.peer.v1.Abandon
+	(*StreamStart)(nil),      // 12: tinypay.peer.v1.StreamStart
+	(*StreamEnd)(nil),        // 13: tinypay.peer.v1.StreamEnd
+	(*Nack)(nil),             // 14: tinypay.peer.v1.Nack
+	(*Reestablish)(nil),      // 15: tinypay.peer.v1.Reestablish
+	(*RecoverRequest)(nil),   // 16: tinypay.peer.v1.RecoverRequest
+	(*Recovered)(nil),        // 17: tinypay.peer.v1.Recovered
+	(*RecoveredPayment)(nil), // 18: tinypay.peer.v1.RecoveredPayment
+	(*WithdrawRequest)(nil),  // 19: tinypay.peer.v1.WithdrawRequest
+	(*WithdrawReply)(nil),    // 20: tinypay.peer.v1.WithdrawReply
+	(*CloseRequest)(nil),     // 21: tinypay.peer.v1.CloseRequest
+	(*CloseReply)(nil),       // 22: tinypay.peer.v1.CloseReply
 }
 var file_tinypay_peer_v1_peer_proto_depIdxs = []int32{
 	1,  // 0: tinypay.peer.v1.Message.hello:type_name -> tinypay.peer.v1.Hello
@@ -1931,29 +2101,31 @@ var file_tinypay_peer_v1_peer_proto_depIdxs = []int32{
 	4,  // 3: tinypay.peer.v1.Message.accept:type_name -> tinypay.peer.v1.Accept
 	8,  // 4: tinypay.peer.v1.Message.proof:type_name -> tinypay.peer.v1.BalanceProof
 	9,  // 5: tinypay.peer.v1.Message.ack:type_name -> tinypay.peer.v1.Ack
-	12, // 6: tinypay.peer.v1.Message.nack:type_name -> tinypay.peer.v1.Nack
-	13, // 7: tinypay.peer.v1.Message.reestablish:type_name -> tinypay.peer.v1.Reestablish
-	17, // 8: tinypay.peer.v1.Message.withdraw_request:type_name -> tinypay.peer.v1.WithdrawRequest
-	18, // 9: tinypay.peer.v1.Message.withdraw_reply:type_name -> tinypay.peer.v1.WithdrawReply
-	19, // 10: tinypay.peer.v1.Message.close_request:type_name -> tinypay.peer.v1.CloseRequest
-	20, // 11: tinypay.peer.v1.Message.close_reply:type_name -> tinypay.peer.v1.CloseReply
-	14, // 12: tinypay.peer.v1.Message.recover_request:type_name -> tinypay.peer.v1.RecoverRequest
-	15, // 13: tinypay.peer.v1.Message.recovered:type_name -> tinypay.peer.v1.Recovered
-	10, // 14: tinypay.peer.v1.Message.stream_start:type_name -> tinypay.peer.v1.StreamStart
-	11, // 15: tinypay.peer.v1.Message.stream_end:type_name -> tinypay.peer.v1.StreamEnd
-	6,  // 16: tinypay.peer.v1.PaymentPart.offer:type_name -> tinypay.peer.v1.Offer
-	5,  // 17: tinypay.peer.v1.BalanceProof.parts:type_name -> tinypay.peer.v1.PaymentPart
-	7,  // 18: tinypay.peer.v1.Ack.receipts:type_name -> tinypay.peer.v1.Receipt
-	8,  // 19: tinypay.peer.v1.Reestablish.held:type_name -> tinypay.peer.v1.BalanceProof
-	16, // 20: tinypay.peer.v1.Recovered.payments:type_name -> tinypay.peer.v1.RecoveredPayment
-	5,  // 21: tinypay.peer.v1.RecoveredPayment.part:type_name -> tinypay.peer.v1.PaymentPart
-	0,  // 22: tinypay.peer.v1.Peer.Connect:input_type -> tinypay.peer.v1.Message
-	0,  // 23: tinypay.peer.v1.Peer.Connect:output_type -> tinypay.peer.v1.Message
-	23, // [23:24] is the sub-list for method output_type
-	22, // [22:23] is the sub-list for method input_type
-	22, // [22:22] is the sub-list for extension type_name
-	22, // [22:22] is the sub-list for extension extendee
-	0,  // [0:22] is the sub-list for field type_name
+	14, // 6: tinypay.peer.v1.Message.nack:type_name -> tinypay.peer.v1.Nack
+	15, // 7: tinypay.peer.v1.Message.reestablish:type_name -> tinypay.peer.v1.Reestablish
+	19, // 8: tinypay.peer.v1.Message.withdraw_request:type_name -> tinypay.peer.v1.WithdrawRequest
+	20, // 9: tinypay.peer.v1.Message.withdraw_reply:type_name -> tinypay.peer.v1.WithdrawReply
+	21, // 10: tinypay.peer.v1.Message.close_request:type_name -> tinypay.peer.v1.CloseRequest
+	22, // 11: tinypay.peer.v1.Message.close_reply:type_name -> tinypay.peer.v1.CloseReply
+	16, // 12: tinypay.peer.v1.Message.recover_request:type_name -> tinypay.peer.v1.RecoverRequest
+	17, // 13: tinypay.peer.v1.Message.recovered:type_name -> tinypay.peer.v1.Recovered
+	12, // 14: tinypay.peer.v1.Message.stream_start:type_name -> tinypay.peer.v1.StreamStart
+	13, // 15: tinypay.peer.v1.Message.stream_end:type_name -> tinypay.peer.v1.StreamEnd
+	11, // 16: tinypay.peer.v1.Message.abandon:type_name -> tinypay.peer.v1.Abandon
+	6,  // 17: tinypay.peer.v1.PaymentPart.offer:type_name -> tinypay.peer.v1.Offer
+	5,  // 18: tinypay.peer.v1.BalanceProof.parts:type_name -> tinypay.peer.v1.PaymentPart
+	7,  // 19: tinypay.peer.v1.Ack.receipts:type_name -> tinypay.peer.v1.Receipt
+	10, // 20: tinypay.peer.v1.Ack.refused:type_name -> tinypay.peer.v1.Refusal
+	8,  // 21: tinypay.peer.v1.Reestablish.held:type_name -> tinypay.peer.v1.BalanceProof
+	18, // 22: tinypay.peer.v1.Recovered.payments:type_name -> tinypay.peer.v1.RecoveredPayment
+	5,  // 23: tinypay.peer.v1.RecoveredPayment.part:type_name -> tinypay.peer.v1.PaymentPart
+	0,  // 24: tinypay.peer.v1.Peer.Connect:input_type -> tinypay.peer.v1.Message
+	0,  // 25: tinypay.peer.v1.Peer.Connect:output_type -> tinypay.peer.v1.Message
+	25, // [25:26] is the sub-list for method output_type
+	24, // [24:25] is the sub-list for method input_type
+	24, // [24:24] is the sub-list for extension type_name
+	24, // [24:24] is the sub-list for extension extendee
+	0,  // [0:24] is the sub-list for field type_name
 }
 
 func init() { file_tinypay_peer_v1_peer_proto_init() }
@@ -1978,6 +2150,7 @@ func file_tinypay_peer_v1_peer_proto_init() {
 		(*Message_Recovered)(nil),
 		(*Message_StreamStart)(nil),
 		(*Message_StreamEnd)(nil),
+		(*Message_Abandon)(nil),
 	}
 	type x struct{}
 	out := protoimpl.TypeBuilder{
@@ -1985,7 +2158,7 @@ func file_tinypay_peer_v1_peer_proto_init() {
 			GoPackagePath: reflect.TypeOf(x{}).PkgPath(),
 			RawDescriptor: unsafe.Slice(unsafe.StringData(file_tinypay_peer_v1_peer_proto_rawDesc), len(file_tinypay_peer_v1_peer_proto_rawDesc)),
 			NumEnums:      0,
-			NumMessages:   21,
+			NumMessages:   23,
 			NumExtensions: 0,
 			NumServices:   1,
 		},

@@ -42,6 +42,7 @@ const (
 	Phase_PHASE_CLOSING     Phase = 3
 	Phase_PHASE_CLOSED      Phase = 4
 	Phase_PHASE_SETTLED     Phase = 5
+	Phase_PHASE_ABANDONED   Phase = 6
 )
 
 // Enum value maps for Phase.
@@ -53,6 +54,7 @@ var (
 		3: "PHASE_CLOSING",
 		4: "PHASE_CLOSED",
 		5: "PHASE_SETTLED",
+		6: "PHASE_ABANDONED",
 	}
 	Phase_value = map[string]int32{
 		"PHASE_UNSPECIFIED": 0,
@@ -61,6 +63,7 @@ var (
 		"PHASE_CLOSING":     3,
 		"PHASE_CLOSED":      4,
 		"PHASE_SETTLED":     5,
+		"PHASE_ABANDONED":   6,
 	}
 )
 
@@ -429,12 +432,15 @@ func (x *Withdrawal) GetSigB() []byte {
 
 // CloseTerms are cooperative-close terms this node signed.
 type CloseTerms struct {
-	state         protoimpl.MessageState `protogen:"open.v1"`
-	BalanceA      []byte                 `protobuf:"bytes,1,opt,name=balance_a,json=balanceA,proto3" json:"balance_a,omitempty"`
-	BalanceB      []byte                 `protobuf:"bytes,2,opt,name=balance_b,json=balanceB,proto3" json:"balance_b,omitempty"`
-	Expiry        uint64                 `protobuf:"varint,3,opt,name=expiry,proto3" json:"expiry,omitempty"`
-	SigA          []byte                 `protobuf:"bytes,4,opt,name=sig_a,json=sigA,proto3" json:"sig_a,omitempty"`
-	SigB          []byte                 `protobuf:"bytes,5,opt,name=sig_b,json=sigB,proto3" json:"sig_b,omitempty"`
+	state    protoimpl.MessageState `protogen:"open.v1"`
+	BalanceA []byte                 `protobuf:"bytes,1,opt,name=balance_a,json=balanceA,proto3" json:"balance_a,omitempty"`
+	BalanceB []byte                 `protobuf:"bytes,2,opt,name=balance_b,json=balanceB,proto3" json:"balance_b,omitempty"`
+	Expiry   uint64                 `protobuf:"varint,3,opt,name=expiry,proto3" json:"expiry,omitempty"`
+	SigA     []byte                 `protobuf:"bytes,4,opt,name=sig_a,json=sigA,proto3" json:"sig_a,omitempty"`
+	SigB     []byte                 `protobuf:"bytes,5,opt,name=sig_b,json=sigB,proto3" json:"sig_b,omitempty"`
+	// 1 + the side that proposed the terms (it submits them); 0 in records
+	// written before this field, read as this node.
+	Proposer      uint32 `protobuf:"varint,6,opt,name=proposer,proto3" json:"proposer,omitempty"`
 	unknownFields protoimpl.UnknownFields
 	sizeCache     protoimpl.SizeCache
 }
@@ -502,6 +508,13 @@ func (x *CloseTerms) GetSigB() []byte {
 		return x.SigB
 	}
 	return nil
+}
+
+func (x *CloseTerms) GetProposer() uint32 {
+	if x != nil {
+		return x.Proposer
+	}
+	return 0
 }
 
 // Dispute is the chain's record of a force close.
@@ -828,7 +841,14 @@ type Payment struct {
 	// Outgoing: a receipt was asked for.
 	WantReceipt bool `protobuf:"varint,16,opt,name=want_receipt,json=wantReceipt,proto3" json:"want_receipt,omitempty"`
 	// The app token that made this payment (its id), if any.
-	TokenId       []byte `protobuf:"bytes,17,opt,name=token_id,json=tokenId,proto3" json:"token_id,omitempty"`
+	TokenId []byte `protobuf:"bytes,17,opt,name=token_id,json=tokenId,proto3" json:"token_id,omitempty"`
+	// A refund: the id of the payment it gives back (32 bytes). Outgoing:
+	// this node refused that incoming payment and returns the amount;
+	// incoming: the peer refused this node's payment of that id.
+	RefundOf []byte `protobuf:"bytes,18,opt,name=refund_of,json=refundOf,proto3" json:"refund_of,omitempty"`
+	// Incoming: this node refused the payment for this reason (and refunded
+	// it at once); empty if it was accepted.
+	Refused       string `protobuf:"bytes,19,opt,name=refused,proto3" json:"refused,omitempty"`
 	unknownFields protoimpl.UnknownFields
 	sizeCache     protoimpl.SizeCache
 }
@@ -980,6 +1000,20 @@ func (x *Payment) GetTokenId() []byte {
 		return x.TokenId
 	}
 	return nil
+}
+
+func (x *Payment) GetRefundOf() []byte {
+	if x != nil {
+		return x.RefundOf
+	}
+	return nil
+}
+
+func (x *Payment) GetRefused() string {
+	if x != nil {
+		return x.Refused
+	}
+	return ""
 }
 
 // Receipt is a payee's signature over a payment, kept by the payer (keyed
@@ -1796,14 +1830,15 @@ const file_tinypay_store_v1_store_proto_rawDesc = "" +
 	"\x05total\x18\x02 \x01(\fR\x05total\x12\x16\n" +
 	"\x06expiry\x18\x03 \x01(\x04R\x06expiry\x12\x13\n" +
 	"\x05sig_a\x18\x04 \x01(\fR\x04sigA\x12\x13\n" +
-	"\x05sig_b\x18\x05 \x01(\fR\x04sigB\"\x88\x01\n" +
+	"\x05sig_b\x18\x05 \x01(\fR\x04sigB\"\xa4\x01\n" +
 	"\n" +
 	"CloseTerms\x12\x1b\n" +
 	"\tbalance_a\x18\x01 \x01(\fR\bbalanceA\x12\x1b\n" +
 	"\tbalance_b\x18\x02 \x01(\fR\bbalanceB\x12\x16\n" +
 	"\x06expiry\x18\x03 \x01(\x04R\x06expiry\x12\x13\n" +
 	"\x05sig_a\x18\x04 \x01(\fR\x04sigA\x12\x13\n" +
-	"\x05sig_b\x18\x05 \x01(\fR\x04sigB\"\x8e\x01\n" +
+	"\x05sig_b\x18\x05 \x01(\fR\x04sigB\x12\x1a\n" +
+	"\bproposer\x18\x06 \x01(\rR\bproposer\"\x8e\x01\n" +
 	"\aDispute\x12\x16\n" +
 	"\x06closer\x18\x01 \x01(\rR\x06closer\x12!\n" +
 	"\fsettle_after\x18\x02 \x01(\x04R\vsettleAfter\x12#\n" +
@@ -1837,7 +1872,7 @@ const file_tinypay_store_v1_store_proto_rawDesc = "" +
 	"\x05close\x18\x14 \x01(\v2\x1c.tinypay.store.v1.CloseTermsR\x05close\x123\n" +
 	"\adispute\x18\x15 \x01(\v2\x19.tinypay.store.v1.DisputeR\adispute\x12*\n" +
 	"\x11created_unix_nano\x18\x16 \x01(\x03R\x0fcreatedUnixNano\x12*\n" +
-	"\x11updated_unix_nano\x18\x17 \x01(\x03R\x0fupdatedUnixNano\"\x83\x04\n" +
+	"\x11updated_unix_nano\x18\x17 \x01(\x03R\x0fupdatedUnixNano\"\xba\x04\n" +
 	"\aPayment\x12\x0e\n" +
 	"\x02id\x18\x01 \x01(\fR\x02id\x12'\n" +
 	"\x0fidempotency_key\x18\x02 \x01(\tR\x0eidempotencyKey\x12\x1d\n" +
@@ -1860,7 +1895,9 @@ const file_tinypay_store_v1_store_proto_rawDesc = "" +
 	"\boffer_id\x18\x0e \x01(\fR\aofferId\x12\x1b\n" +
 	"\tstream_id\x18\x0f \x01(\fR\bstreamId\x12!\n" +
 	"\fwant_receipt\x18\x10 \x01(\bR\vwantReceipt\x12\x19\n" +
-	"\btoken_id\x18\x11 \x01(\fR\atokenId\"Z\n" +
+	"\btoken_id\x18\x11 \x01(\fR\atokenId\x12\x1b\n" +
+	"\trefund_of\x18\x12 \x01(\fR\brefundOf\x12\x18\n" +
+	"\arefused\x18\x13 \x01(\tR\arefused\"Z\n" +
 	"\aReceipt\x12\x1d\n" +
 	"\n" +
 	"payment_id\x18\x01 \x01(\fR\tpaymentId\x12\x12\n" +
@@ -1932,7 +1969,7 @@ const file_tinypay_store_v1_store_proto_rawDesc = "" +
 	"\tStoreMeta\x12%\n" +
 	"\x0eformat_version\x18\x01 \x01(\rR\rformatVersion\"\x1e\n" +
 	"\x06Cursor\x12\x14\n" +
-	"\x05value\x18\x01 \x01(\fR\x05value*y\n" +
+	"\x05value\x18\x01 \x01(\fR\x05value*\x8e\x01\n" +
 	"\x05Phase\x12\x15\n" +
 	"\x11PHASE_UNSPECIFIED\x10\x00\x12\x11\n" +
 	"\rPHASE_OPENING\x10\x01\x12\x0e\n" +
@@ -1940,7 +1977,8 @@ const file_tinypay_store_v1_store_proto_rawDesc = "" +
 	"PHASE_OPEN\x10\x02\x12\x11\n" +
 	"\rPHASE_CLOSING\x10\x03\x12\x10\n" +
 	"\fPHASE_CLOSED\x10\x04\x12\x11\n" +
-	"\rPHASE_SETTLED\x10\x05*V\n" +
+	"\rPHASE_SETTLED\x10\x05\x12\x13\n" +
+	"\x0fPHASE_ABANDONED\x10\x06*V\n" +
 	"\tDirection\x12\x19\n" +
 	"\x15DIRECTION_UNSPECIFIED\x10\x00\x12\x16\n" +
 	"\x12DIRECTION_OUTGOING\x10\x01\x12\x16\n" +
