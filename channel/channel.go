@@ -395,6 +395,11 @@ func (c *Channel) Reestablish(held Proof) (*Proof, error) {
 	return resend, err
 }
 
+// Resend queues again (Ready: Messages) the close terms and withdrawal
+// messages this side signed for the peer that may not have reached it, as
+// Reestablish does, for a caller that asks again without a reconnect.
+func (c *Channel) Resend() { c.resendSigned() }
+
 // resendSigned queues again what this side signed for the peer and may not
 // have reached it.
 func (c *Channel) resendSigned() {

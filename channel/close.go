@@ -152,6 +152,25 @@ func (c *Channel) CloseCountersigned(sig crypto.Signature) (CloseTerms, error) {
 	return *t, nil
 }
 
+// SubmitClose starts submitting this side's countersigned close terms (for
+// an operator who asks to close a channel whose terms wait, say after a
+// restart). It fails unless the terms are complete, and with a BusyError
+// while another operation runs.
+func (c *Channel) SubmitClose() error {
+	t := c.st.Close
+	if c.st.Phase != Closing || t == nil || !t.Complete() {
+		return &PhaseError{Op: "submit close", Phase: c.st.Phase}
+	}
+	if c.op == OpClose {
+		return nil // on its way
+	}
+	if err := c.Begin(OpClose); err != nil {
+		return err
+	}
+	c.act(SubmitCloseAction{Terms: *t})
+	return nil
+}
+
 // acceptorGrace is how long before the terms expire the side that accepted
 // them submits them itself, in case the proposer does not.
 const acceptorGrace = 60

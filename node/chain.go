@@ -10,11 +10,12 @@ import (
 	"github.com/holiman/uint256"
 
 	"github.com/tinypay/tinypay/channel"
-	"github.com/tinypay/tinypay/crypto"
 	storev1 "github.com/tinypay/tinypay/proto/tinypay/store/v1"
 	"github.com/tinypay/tinypay/settlement"
 	"github.com/tinypay/tinypay/store"
 )
+
+type settlementChannel = settlement.Channel
 
 // The watcher's resume point in the chain's event history.
 const chainCursor = "chain"
@@ -33,19 +34,21 @@ func decodeCursor(b []byte) (settlement.Cursor, error) {
 	return settlement.Cursor{Block: binary.BigEndian.Uint64(b), Index: binary.BigEndian.Uint32(b[8:])}, nil
 }
 
-// chainLoop is the watcher: it applies the adjudicator's events to the
-// channels from a persisted cursor, and does the node's duties on chain
-// without operator action: present newer proofs when the peer force-closed
-// with stale ones, settle after the challenge period, pull payouts. Every
-// step is derived from the current state, so it is idempotent and a restart
-// at any point resumes it.
-func (n *Node) chainLoop() {
+// watch is the chain watcher, the owner of the chain cursor and of the
+// node's view of the chain's time. It reads the chain (each read bounded by
+// ChainReadTimeout) and hands what it finds to the channels' owners as
+// steps; it moves its cursor past events only once their owners wrote
+// them. The duties that follow (present newer proofs when the peer
+// force-closed with stale ones, settle after the challenge period, submit
+// countersigned terms) are started by the owners when the time reaches
+// them. A slow or hung endpoint delays only the watcher.
+func (n *Node) watch() {
 	defer n.wg.Done()
 	first := true
 	t := time.NewTicker(n.cfg.ChainPoll)
 	defer t.Stop()
 	for {
-		if err := n.watchOnce(n.ctx, first); err != nil && n.ctx.Err() == nil {
+		if err := n.watchOnce(first); err != nil && n.ctx.Err() == nil {
 			n.log.Warn("chain watcher", "err", err)
 		} else if err == nil {
 			first = false
@@ -58,56 +61,102 @@ func (n *Node) chainLoop() {
 	}
 }
 
+// chainRead bounds one read of the chain.
+func (n *Node) chainRead() (context.Context, context.CancelFunc) {
+	return context.WithTimeout(n.ctx, n.cfg.ChainReadTimeout)
+}
+
 // watchOnce runs one round of the watcher. On the first round it also
 // reconciles every channel with the chain's record, which covers anything
 // that happened while the node was down.
-func (n *Node) watchOnce(ctx context.Context, reconcileAll bool) error {
+func (n *Node) watchOnce(reconcileAll bool) error {
+	ctx, cancel := n.chainRead()
 	head, err := n.chain.Head(ctx)
+	cancel()
 	if err != nil {
 		return err
 	}
 	if reconcileAll {
-		for _, c := range n.allChannels() {
-			if c.phase() == channel.Settled {
+		for _, c := range n.chans.all() {
+			if c.info().Phase.Terminal() && c.info().Phase != channel.Abandoned {
 				continue
 			}
-			if err := n.reconcile(ctx, c); err != nil {
+			ctx, cancel := n.chainRead()
+			oc, err := n.chain.Channel(ctx, c.id)
+			cancel()
+			if err != nil {
+				return fmt.Errorf("read channel %s: %w", c.id, err)
+			}
+			if err := c.stepAndWait(n.ctx, func() { c.applyChain(oc) }); err != nil {
 				return err
 			}
 		}
 	}
-	if err := n.followEvents(ctx, head); err != nil {
+	if err := n.followEvents(head); err != nil {
 		return err
 	}
 	if head.Time > n.chainTime.Load() {
 		n.chainTime.Store(head.Time)
 	}
-	for _, c := range n.allChannels() {
-		c.tick(head.Time)
+	for _, c := range n.chans.all() {
+		if c.info().timed {
+			c.do(func() { c.onTick(head.Time) })
+		}
 	}
 	return nil
 }
 
-// followEvents applies new events and moves the cursor past them, in one
-// durable write per page.
-func (n *Node) followEvents(ctx context.Context, head settlement.Head) error {
+// stepAndWait runs f as a step of c and waits until what it wrote is
+// durable.
+func (c *chanActor) stepAndWait(ctx context.Context, f func()) error {
+	done := make(chan error, 1)
+	c.do(func() {
+		f()
+		c.step.durable = append(c.step.durable, func(err error) { done <- err })
+	})
+	select {
+	case err := <-done:
+		return err
+	case <-ctx.Done():
+		return ctx.Err()
+	}
+}
+
+// followEvents applies new events and moves the cursor past them, a page at
+// a time, once every event of the page is durable with its channel.
+func (n *Node) followEvents(head settlement.Head) error {
 	cur, err := n.cursor(head)
 	if err != nil {
 		return err
 	}
 	for {
+		ctx, cancel := n.chainRead()
 		events, next, err := n.chain.Events(ctx, cur, 256)
+		cancel()
 		if err != nil {
 			return err
 		}
-		b := store.NewBatch()
+		var waits []chan error
 		for _, ev := range events {
-			n.applyEvent(ctx, b, ev)
+			if w := n.applyEvent(ev); w != nil {
+				waits = append(waits, w)
+			}
 		}
+		for _, w := range waits {
+			select {
+			case err := <-w:
+				if err != nil {
+					return err
+				}
+			case <-n.ctx.Done():
+				return n.ctx.Err()
+			}
+		}
+		b := store.NewBatch()
 		if err := b.PutCursor(chainCursor, encodeCursor(next)); err != nil {
 			return err
 		}
-		if _, err := n.commit(ctx, b); err != nil {
+		if _, err := n.commit(n.ctx, b); err != nil {
 			return err
 		}
 		if len(events) == 0 || next == cur {
@@ -133,243 +182,277 @@ func (n *Node) cursor(head settlement.Head) (settlement.Cursor, error) {
 	return decodeCursor(raw)
 }
 
-// applyEvent applies one chain event to its channel (if this node has it)
-// and adds the channel's new record and a log entry to b.
-func (n *Node) applyEvent(ctx context.Context, b *store.Batch, ev settlement.Event) {
+// applyEvent hands one chain event to its channel's owner; the returned
+// channel receives the outcome once it is durable (nil: nothing to wait
+// for).
+func (n *Node) applyEvent(ev settlement.Event) chan error {
 	if ev.Kind == settlement.EventPayoutCredited || ev.Kind == settlement.EventPayoutWithdrawn {
 		if ev.Account == n.self && ev.Kind == settlement.EventPayoutCredited {
-			n.wg.Add(1)
-			go func() {
-				defer n.wg.Done()
-				cctx, cancel := n.chainCtx()
+			n.background(func() {
+				ctx, cancel := context.WithTimeout(n.ctx, n.cfg.ChainTxTimeout)
 				defer cancel()
-				n.withdrawPayout(cctx, ev.Asset)
-			}()
+				n.withdrawPayout(ctx, ev.Asset)
+			})
 		}
-		return
+		return nil
 	}
-	n.mu.Lock()
-	c := n.channels[ev.Channel]
-	n.mu.Unlock()
+	c := n.chans.get(ev.Channel)
 	if c == nil {
 		if ev.Kind == settlement.EventOpened && (ev.Params.Participants[0] == n.self || ev.Params.Participants[1] == n.self) {
 			n.log.Warn("a channel with this node was opened on chain without a proposal it knows", "channel", ev.Channel)
 		}
-		return
+		return nil
 	}
-	c.mu.Lock()
-	defer c.mu.Unlock()
-	kind, detail, amount, err := c.applyEventLocked(ev)
-	if err != nil {
-		n.log.Warn("chain event not applicable", "channel", c.id, "event", ev.Kind, "err", err)
-		return
-	}
-	st := c.ch.State()
-	if err := b.PutChannel(channelRecord(&st, c.created, n.clock.Now())); err != nil {
-		n.fail(err)
-		return
-	}
-	if kind != storev1.ChannelEventKind_CHANNEL_EVENT_KIND_UNSPECIFIED {
-		c.logEventTo(b, kind, detail+" (tx "+ev.TxHash.Hex()+")", amount)
+	done := make(chan error, 1)
+	c.do(func() {
+		c.onChainEvent(ev)
+		c.step.durable = append(c.step.durable, func(err error) { done <- err })
+	})
+	return done
+}
+
+// readChannel reads the channel's on-chain record off the owner and hands
+// the result to then, as a step of c.
+func (n *Node) readChannel(c *chanActor, then func(settlement.Channel, error)) {
+	ok := n.background(func() {
+		ctx, cancel := n.chainRead()
+		oc, err := n.chain.Channel(ctx, c.id)
+		cancel()
+		c.do(func() { then(oc, err) })
+	})
+	if !ok {
+		c.do(func() { then(settlement.Channel{}, ErrStopped) })
 	}
 }
 
-func (c *chanState) side(addr crypto.Address) (channel.Side, bool) {
-	return c.ch.Params().SideOf(addr)
-}
-
-// applyEventLocked moves the machine; c.mu held.
-func (c *chanState) applyEventLocked(ev settlement.Event) (storev1.ChannelEventKind, string, *uint256.Int, error) {
+// onChainEvent moves the machine by one chain event and logs it.
+func (c *chanActor) onChainEvent(ev settlement.Event) {
+	side := func() (channel.Side, bool) {
+		x, ok := c.params.SideOf(ev.Account)
+		if !ok {
+			c.n.log.Warn("chain event names a non-participant", "channel", c.id, "event", ev.Kind, "account", ev.Account)
+		}
+		return x, ok
+	}
+	tx := " (tx " + ev.TxHash.Hex() + ")"
+	var err error
 	switch ev.Kind {
 	case settlement.EventOpened:
-		return storev1.ChannelEventKind_CHANNEL_EVENT_KIND_OPENED, "opened on chain", nil, c.ch.ChainOpened()
+		c.opened("opened on chain" + tx)
 	case settlement.EventDeposited:
-		x, ok := c.side(ev.Account)
+		x, ok := side()
 		if !ok {
-			return 0, "", nil, fmt.Errorf("deposit for non-participant %s", ev.Account)
+			return
 		}
-		if c.ch.Phase() == channel.Opening {
-			_ = c.ch.ChainOpened()
+		c.opened("opened on chain" + tx) // a deposit opens it too, if it comes first
+		if err = c.ch.ChainDeposit(x, &ev.Amount); err == nil {
+			c.event(storev1.ChannelEventKind_CHANNEL_EVENT_KIND_DEPOSITED, fmt.Sprintf("side %s deposited, total %s%s", x, ev.Amount.Dec(), tx), &ev.Amount)
 		}
-		return storev1.ChannelEventKind_CHANNEL_EVENT_KIND_DEPOSITED, fmt.Sprintf("side %s deposited, total %s", x, ev.Amount.Dec()), &ev.Amount, c.ch.ChainDeposit(x, &ev.Amount)
+		c.pump()
 	case settlement.EventWithdrawn:
-		x, ok := c.side(ev.Account)
+		x, ok := side()
 		if !ok {
-			return 0, "", nil, fmt.Errorf("withdrawal for non-participant %s", ev.Account)
+			return
 		}
-		return storev1.ChannelEventKind_CHANNEL_EVENT_KIND_WITHDRAWN, fmt.Sprintf("side %s withdrew, total %s", x, ev.Amount.Dec()), &ev.Amount, c.ch.ChainWithdrawn(x, &ev.Amount)
+		if err = c.ch.ChainWithdrawn(x, &ev.Amount); err == nil {
+			c.event(storev1.ChannelEventKind_CHANNEL_EVENT_KIND_WITHDRAWN, fmt.Sprintf("side %s withdrew, total %s%s", x, ev.Amount.Dec(), tx), &ev.Amount)
+		}
 	case settlement.EventCooperativelyClosed:
-		err := c.ch.ChainCooperativelyClosed()
-		if err == nil {
-			c.resolveClosed(nil)
+		if c.ch.Phase() == channel.Settled {
+			return
 		}
-		go c.n.endChannelStreams(c.id)
 		mine := ev.Balances[c.self]
-		return storev1.ChannelEventKind_CHANNEL_EVENT_KIND_COOPERATIVELY_CLOSED, "closed cooperatively, paid out " + mine.Dec() + " to this node", &mine, err
+		c.closedCooperatively(ev.Balances, "closed cooperatively, paid out "+mine.Dec()+" to this node"+tx)
+		c.finishOp(channel.OpClose, nil)
 	case settlement.EventClosed:
-		x, ok := c.side(ev.Account)
+		x, ok := side()
 		if !ok {
-			return 0, "", nil, fmt.Errorf("close by non-participant %s", ev.Account)
+			return
 		}
-		err := c.ch.ChainClosed(x, ev.Transferred, ev.SettleAfter)
-		if err == nil {
-			c.failQueued(errors.New("channel force-closed"))
+		if c.ch.Phase() == channel.Closed {
+			err = c.ch.ChainClosed(x, ev.Transferred, ev.SettleAfter) // replayed: keeps the higher amounts
+			break
 		}
-		go c.n.endChannelStreams(c.id)
-		who := "the peer"
-		if x == c.self {
-			who = "this node"
+		if err = c.ch.ChainClosed(x, ev.Transferred, ev.SettleAfter); err == nil {
+			who := "the peer"
+			if x == c.self {
+				who = "this node"
+			}
+			c.closedByForce("force-closed by " + who + tx)
 		}
-		return storev1.ChannelEventKind_CHANNEL_EVENT_KIND_FORCE_CLOSED, "force-closed by " + who, nil, err
 	case settlement.EventUpdated:
-		x, ok := c.side(ev.Account)
+		x, ok := side()
 		if !ok {
-			return 0, "", nil, fmt.Errorf("update signed by non-participant %s", ev.Account)
+			return
 		}
-		return storev1.ChannelEventKind_CHANNEL_EVENT_KIND_DISPUTED, fmt.Sprintf("newer proof of side %s presented: %s", x, ev.Amount.Dec()), &ev.Amount, c.ch.ChainUpdated(x, &ev.Amount)
+		if err = c.ch.ChainUpdated(x, &ev.Amount); err == nil {
+			c.event(storev1.ChannelEventKind_CHANNEL_EVENT_KIND_DISPUTED, fmt.Sprintf("newer proof of side %s presented: %s%s", x, ev.Amount.Dec(), tx), &ev.Amount)
+		}
 	case settlement.EventSettled:
-		err := c.ch.ChainSettled()
-		if err == nil {
-			c.resolveClosed(nil)
+		if c.ch.Phase() == channel.Settled {
+			return
 		}
-		mine := ev.Balances[c.self]
-		return storev1.ChannelEventKind_CHANNEL_EVENT_KIND_SETTLED, "settled, paid out " + mine.Dec() + " to this node", &mine, err
+		if err = c.ch.ChainSettled(); err == nil {
+			mine := ev.Balances[c.self]
+			c.settledAfterDispute("settled, paid out " + mine.Dec() + " to this node" + tx)
+			c.finishOp(channel.OpSettle, nil)
+		}
 	}
-	return 0, "", nil, nil
-}
-
-// reconcile reads the channel's on-chain record and applies what this node
-// has not seen.
-func (n *Node) reconcile(ctx context.Context, c *chanState) error {
-	onchain, err := n.chain.Channel(ctx, c.id)
 	if err != nil {
-		return fmt.Errorf("read channel %s: %w", c.id, err)
+		c.n.log.Warn("chain event not applicable", "channel", c.id, "event", ev.Kind, "err", err)
 	}
-	c.mu.Lock()
-	defer c.mu.Unlock()
-	before := c.ch.State()
-	c.applyChain(onchain)
-	after := c.ch.State()
-	if before.Phase != after.Phase || before.Deposit != after.Deposit || before.ChainWithdrawn != after.ChainWithdrawn || !sameDispute(before.Dispute, after.Dispute) {
-		c.persistLocked(nil, nil)
-	}
-	return nil
 }
 
-func sameDispute(a, b *channel.Dispute) bool {
-	if a == nil || b == nil {
-		return a == b
-	}
-	return *a == *b
-}
-
-// applyChain brings the machine up to the chain's record; c.mu held.
-func (c *chanState) applyChain(oc settlement.Channel) {
+// applyChain brings the machine up to the chain's record (read at start,
+// after a transaction, or when a peer's request suggests the chain is
+// ahead of this node).
+func (c *chanActor) applyChain(oc settlement.Channel) {
 	ch := c.ch
 	if oc.Phase == settlement.PhaseNone {
 		return
 	}
-	if ch.Phase() == channel.Opening {
-		_ = ch.ChainOpened()
-	}
+	c.opened("opened on chain (seen on chain)")
 	switch oc.Phase {
-	case settlement.PhaseOpen:
+	case settlement.PhaseOpen, settlement.PhaseClosed:
 		for _, x := range []channel.Side{channel.A, channel.B} {
 			_ = ch.ChainDeposit(x, &oc.Deposit[x])
 			_ = ch.ChainWithdrawn(x, &oc.Withdrawn[x])
 		}
-	case settlement.PhaseClosed:
-		for _, x := range []channel.Side{channel.A, channel.B} {
-			_ = ch.ChainDeposit(x, &oc.Deposit[x])
-			_ = ch.ChainWithdrawn(x, &oc.Withdrawn[x])
-		}
-		if ch.Phase() != channel.Closed {
-			// The record does not say who closed; if it was this node, the
-			// event will say so.
-			_ = ch.ChainClosed(c.self.Other(), oc.Transferred, oc.SettleAfter)
-			c.failQueued(errors.New("channel force-closed"))
-		} else {
-			for _, x := range []channel.Side{channel.A, channel.B} {
-				_ = ch.ChainUpdated(x, &oc.Transferred[x])
+		if oc.Phase == settlement.PhaseClosed {
+			if ch.Phase() != channel.Closed {
+				// The record does not say who closed; the event will.
+				if err := ch.ChainClosed(c.self.Other(), oc.Transferred, oc.SettleAfter); err == nil {
+					c.closedByForce("force-closed (seen on chain)")
+				}
+			} else {
+				for _, x := range []channel.Side{channel.A, channel.B} {
+					_ = ch.ChainUpdated(x, &oc.Transferred[x])
+				}
 			}
 		}
+		c.pump()
 	case settlement.PhaseSettled:
-		if ch.Phase() == channel.Closed {
-			_ = ch.ChainSettled()
-		} else {
-			_ = ch.ChainCooperativelyClosed()
+		switch ch.Phase() {
+		case channel.Settled:
+		case channel.Closed:
+			if err := ch.ChainSettled(); err == nil {
+				c.settledAfterDispute("settled (seen on chain)")
+			}
+		default:
+			var bal *[2]uint256.Int
+			if t, ok := ch.CloseTerms(); ok && t.Complete() {
+				bal = &t.Balance
+			}
+			c.closedCooperativelyMaybe(bal, "closed cooperatively (seen on chain)")
 		}
-		c.resolveClosed(nil)
 	}
 }
 
-func (c *chanState) phase() channel.Phase {
-	c.mu.Lock()
-	defer c.mu.Unlock()
-	return c.ch.Phase()
+// opened moves an opening (or abandoned) channel to open, once, with its
+// event, whichever way the node learned it: its own open transaction, the
+// open or a deposit event, or the channel's record.
+func (c *chanActor) opened(detail string) {
+	if was := c.ch.Phase(); was != channel.Opening && was != channel.Abandoned {
+		return
+	}
+	if err := c.ch.ChainOpened(); err != nil {
+		return
+	}
+	c.event(storev1.ChannelEventKind_CHANNEL_EVENT_KIND_OPENED, detail, nil)
+	c.pump()
 }
 
-// tick applies the chain's time (expiring unused terms) and starts the
-// dispute duties that are due.
-func (c *chanState) tick(now uint64) {
-	c.mu.Lock()
-	before := c.ch.Phase()
-	_, hadW := c.ch.Withdrawal()
+// onTick applies the chain's time: unused terms and withdrawals expire, and
+// the duties that are due start.
+func (c *chanActor) onTick(now uint64) {
+	was := c.ch.Phase()
 	c.ch.ChainTime(now)
-	_, hasW := c.ch.Withdrawal()
-	if c.ch.Phase() != before || hadW != hasW {
-		c.persistLocked(nil, nil)
+	if was == channel.Closing && c.ch.Phase() == channel.Open {
+		c.warn("the close terms expired unused; payments resume")
+		c.finishOp(channel.OpClose, fmt.Errorf("%w: the close terms expired before they reached the chain", channel.ErrExpired))
 		c.pump()
 	}
-	phase := c.ch.Phase()
-	present := c.ch.ToPresent()
-	d, _ := c.ch.Dispute()
-	busy := c.busy
-	c.mu.Unlock()
-	if phase != channel.Closed || busy != "" {
-		return
-	}
-	n := c.n
-	switch {
-	case len(present) > 0 && now <= d.SettleAfter:
-		n.wg.Add(1)
-		go func() {
-			defer n.wg.Done()
-			n.present(c, present)
-		}()
-	case now > d.SettleAfter:
-		n.wg.Add(1)
-		go func() {
-			defer n.wg.Done()
-			if err := n.settle(c); err != nil && !errors.Is(err, ErrBusy) {
-				n.log.Warn("automatic settle failed", "channel", c.id, "err", err)
-			}
-		}()
-	}
 }
 
-// present submits newer proofs during the challenge period.
-func (n *Node) present(c *chanState, proofs []channel.Proof) {
-	if err := c.begin(busyUpdate); err != nil {
+// closedCooperatively records a cooperative close on chain with the
+// balances it paid out.
+func (c *chanActor) closedCooperatively(bal [2]uint256.Int, detail string) {
+	c.closedCooperativelyMaybe(&bal, detail)
+}
+
+func (c *chanActor) closedCooperativelyMaybe(bal *[2]uint256.Int, detail string) {
+	// What this node's payments in flight became follows from the balance
+	// the close paid it: the proofs its balance counts moved.
+	view := c.ch.Balance(c.self)
+	sent := c.ch.Sent().Transferred
+	if err := c.ch.ChainCooperativelyClosed(); err != nil {
+		c.n.log.Warn("cooperative close not applicable", "channel", c.id, "err", err)
 		return
 	}
-	defer c.end(busyUpdate)
-	c.mu.Lock()
-	params := c.ch.Params()
-	c.mu.Unlock()
-	sp := make([]settlement.Proof, len(proofs))
-	for i, p := range proofs {
-		sp[i] = settlementProof(p)
+	var mine *uint256.Int
+	if bal != nil {
+		mine = &bal[c.self]
+		moved := sent
+		if mine.Gt(&view) {
+			var extra uint256.Int
+			extra.Sub(mine, &view)
+			if extra.Gt(&sent) {
+				moved.Clear()
+			} else {
+				moved.Sub(&sent, &extra)
+			}
+		}
+		c.resolveFlight(&moved)
+	} else {
+		c.resolveFlight(nil)
 	}
-	ctx, cancel := n.chainCtx()
-	defer cancel()
-	rcpt, err := n.chain.Update(ctx, settlementParams(params), sp)
-	if err != nil {
-		n.log.Warn("presenting newer proofs failed", "channel", c.id, "err", err)
-		return
+	c.event(storev1.ChannelEventKind_CHANNEL_EVENT_KIND_COOPERATIVELY_CLOSED, detail, mine)
+	c.ended()
+}
+
+// closedByForce records a force close seen on chain.
+func (c *chanActor) closedByForce(detail string) {
+	c.event(storev1.ChannelEventKind_CHANNEL_EVENT_KIND_FORCE_CLOSED, detail, nil)
+	c.failQueued(fmt.Errorf("%w: the channel was force-closed", channel.ErrWrongPhase))
+	c.n.hooks.ChannelEnded(c.id)
+}
+
+// settledAfterDispute records the settle of a force-closed channel: the
+// chain paid by the amounts presented, which decide this node's payments in
+// flight.
+func (c *chanActor) settledAfterDispute(detail string) {
+	var moved *uint256.Int
+	if d, ok := c.ch.Dispute(); ok {
+		moved = &d.Transferred[c.self]
 	}
-	n.log.Info("presented newer proofs in a dispute", "channel", c.id, "proofs", len(proofs), "tx", rcpt.TxHash)
-	if err := n.reconcile(ctx, c); err != nil {
-		n.log.Warn("reading the channel after update", "channel", c.id, "err", err)
+	c.resolveFlight(moved)
+	c.event(storev1.ChannelEventKind_CHANNEL_EVENT_KIND_SETTLED, detail, nil)
+	c.ended()
+}
+
+// resolveFlight finishes the payments still in flight when the channel
+// closed: those the final amount this node paid covers moved (paid), the
+// others did not (failed). With moved nil the outcome is unknown: they stay
+// pending for whoever waits, and a retry of their keys looks on disk.
+func (c *chanActor) resolveFlight(moved *uint256.Int) {
+	for _, f := range c.flight {
+		for _, p := range f.payments {
+			switch {
+			case moved == nil:
+				p.finish(fmt.Errorf("%w: the channel closed before the peer acknowledged it", ErrPending))
+			case !p.cumulative.Gt(moved):
+				p.finish(nil)
+			default:
+				p.finish(fmt.Errorf("%w: the channel closed before the peer acknowledged the payment; it did not move", ErrPeerRefused))
+			}
+		}
 	}
+	clear(c.flight)
+	c.flight = c.flight[:0]
+}
+
+// ended: the channel carries no more payments.
+func (c *chanActor) ended() {
+	c.failQueued(fmt.Errorf("%w: the channel is %s", channel.ErrWrongPhase, c.ch.Phase()))
+	c.n.hooks.ChannelEnded(c.id)
 }

@@ -3,12 +3,10 @@ package node
 import (
 	"errors"
 	"fmt"
-	"sync"
+	"sync/atomic"
 	"time"
 
 	"github.com/holiman/uint256"
-	"github.com/prometheus/client_golang/prometheus"
-	"google.golang.org/grpc/codes"
 
 	"github.com/tinypay/tinypay/channel"
 	"github.com/tinypay/tinypay/crypto"
@@ -17,40 +15,49 @@ import (
 	"github.com/tinypay/tinypay/store"
 )
 
-// chanState is one channel: its state machine and the node's bookkeeping
-// around it. Everything is guarded by mu, which is held only for short,
-// non-blocking work (a signature or a verification at most); lock order is
-// Node.mu before chanState.mu, never the other way.
-type chanState struct {
+// chanActor owns one channel. Everything it does runs on its mailbox, one
+// step at a time: a step is one input (a peer message, an API request, a
+// durable notice, a chain event or the result of a chain read or
+// transaction, a timer) followed by flush, which carries out what the step
+// produced. No lock guards its state, and no step waits for disk, network
+// or chain: it starts the work and gets the result as another step.
+//
+// Other goroutines read the channel only through snap, the ChannelInfo
+// published at the end of every step.
+type chanActor struct {
+	mailbox
 	n       *Node
 	id      channel.ID
 	peer    crypto.Address
 	self    channel.Side
+	params  channel.Params
 	created time.Time
 
-	mu sync.Mutex
-	ch *channel.Channel
+	snap    atomic.Pointer[ChannelInfo]
+	ackWake atomic.Pointer[chan struct{}] // closed when the acknowledged nonce grows or the channel ends
+	writes  atomic.Int32                  // this channel's writes in flight
 
-	sess  *session // live session with the peer, if any
-	ready bool     // reestablished on sess: proofs may flow
+	// Owned by the mailbox goroutine.
+	ch           *channel.Channel
+	sess         *session // live session with the peer, if any
+	ready        bool     // reestablished on sess: proofs may flow
+	queue        []*payment
+	flight       []*inflight // signed, not yet acknowledged, in nonce order
+	durableNonce uint64      // newest own proof known durable
+	recovering   *recovery
+	recovered    map[string]*storev1.Payment // payment records restored from the peer, by key
+	refunds      map[[32]byte]bool           // refunds of our payments being written
 
-	queue  []*payment  // waiting for a proof
-	flight []*inflight // signed, not yet acknowledged, in nonce order
+	paused   string   // why peer messages wait, "" when they don't
+	deferred []func() // peer messages that arrived while paused
+	lastRead time.Time
 
-	durableNonce uint64 // newest own proof known durable
-	sentNonce    uint64 // newest own proof sent to the peer on this session
+	resync   time.Duration // backoff after the peer refused a proof
+	waiters  []opWaiter
+	draining *time.Timer // the drain deadline of a cooperative close
+	replyDue *time.Timer // the countersignature deadline
 
-	// recovering: this node adopted its own newest proof from the peer
-	// (it crashed after sending it, before its write was durable) and waits
-	// for the payments that proof covers; no payment flows meanwhile.
-	recovering   bool
-	recoverAfter uint64
-	recovered    map[string]*storev1.Payment // idempotency keys restored that way
-
-	acked   chan struct{} // closed and replaced whenever an ack arrives
-	busy    string        // the chain or signing operation in progress, if any
-	replies map[replyKind]chan reply
-	refresh time.Time // last time the chain was read on the peer's behalf
+	step stepOut // what the current step adds to the channel's Ready
 }
 
 // inflight is one signed proof and the payments it adds.
@@ -60,664 +67,462 @@ type inflight struct {
 	durable  bool
 }
 
-type replyKind uint8
-
-const (
-	replyWithdraw replyKind = iota + 1
-	replyClose
-)
-
-type reply struct {
-	sig crypto.Signature
-	err error
+// stepOut is what a step adds to what the channel machine asks for.
+type stepOut struct {
+	b       *store.Batch                     // records beyond the channel's own
+	record  bool                             // write the channel record even if the machine did not ask
+	label   string                           // names the step for failpoints
+	parts   map[uint64][]*peerv1.PaymentPart // parts of the proofs sent in this step, by nonce
+	acks    map[uint64]ackExtra              // receipts and refusals of this step's acks
+	msgs    []*peerv1.Message                // node messages to send once durable
+	after   []func(store.Result, error)      // steps to run once durable (or the write failed)
+	durable []func(error)                    // notices, on the committer goroutine, once durable or failed
+	notify  []func()                         // answers to waiting API calls, once the step is published
 }
 
-func (n *Node) newChanState(ch *channel.Channel, created time.Time) *chanState {
+type ackExtra struct {
+	receipts []*peerv1.Receipt
+	refused  []*peerv1.Refusal
+}
+
+// opWaiter is an API call waiting for an operation to end.
+type opWaiter struct {
+	op   channel.Op
+	done chan error // buffered
+}
+
+func (n *Node) newActor(ch *channel.Channel, created time.Time) *chanActor {
 	p := ch.Params()
-	return &chanState{
-		n: n, id: ch.ID(), self: ch.Self(), peer: p.Participants[ch.Self().Other()], created: created,
-		ch: ch, acked: make(chan struct{}), replies: make(map[replyKind]chan reply),
+	c := &chanActor{
+		n: n, id: ch.ID(), self: ch.Self(), peer: p.Participants[ch.Self().Other()], params: p, created: created, ch: ch,
+		durableNonce: ch.Sent().Nonce,
+	}
+	w := make(chan struct{})
+	c.ackWake.Store(&w)
+	c.publish()
+	return c
+}
+
+// loadChannel rebuilds a channel's owner from the store.
+func (n *Node) loadChannel(r *storev1.Channel) (*chanActor, error) {
+	id := [32]byte(r.GetId())
+	var proofs [2]*storev1.Proof
+	for side := range uint32(2) {
+		p, err := n.store.Proof(id, side)
+		if err != nil && !errors.Is(err, store.ErrNotFound) {
+			return nil, fmt.Errorf("load channel %x: %w", id, err)
+		}
+		proofs[side] = p
+	}
+	st, err := stateFromRecord(r, proofs)
+	if err != nil {
+		return nil, fmt.Errorf("load channel %x: %w", id, err)
+	}
+	ch, err := channel.Restore(st)
+	if err != nil {
+		return nil, fmt.Errorf("load channel %x: %w", id, err)
+	}
+	return n.newActor(ch, time.Unix(0, r.GetCreatedUnixNano())), nil
+}
+
+// do posts a step: f, then flush.
+func (c *chanActor) do(f func()) {
+	c.post(func() {
+		f()
+		c.flush()
+	})
+}
+
+// fromPeer posts a step for a message from the peer; while the channel is
+// paused (it waits for a chain read, or for the records of a resend), the
+// message waits too, so that the peer's messages are handled in order.
+func (c *chanActor) fromPeer(s *session, f func()) {
+	c.postPeer(s.ctx, func() {
+		if c.paused != "" {
+			if len(c.deferred) >= maxPeerQueued {
+				c.n.log.Warn("peer floods a paused channel; ending the session", "channel", c.id, "peer", c.peer)
+				s.close(errors.New("too many messages while the channel waits for the chain"))
+				return
+			}
+			c.deferred = append(c.deferred, f)
+			return
+		}
+		f()
+		c.flush()
+	})
+}
+
+// pause holds the peer's messages until resume.
+func (c *chanActor) pause(why string) { c.paused = why }
+
+// resume runs the messages that waited, in order, until one pauses again.
+func (c *chanActor) resume() {
+	c.paused = ""
+	for len(c.deferred) > 0 && c.paused == "" {
+		f := c.deferred[0]
+		c.deferred[0] = nil
+		c.deferred = c.deferred[1:]
+		f()
+		c.flush()
 	}
 }
 
-// inUse reports whether the channel still needs its peer.
-func (c *chanState) inUse() bool {
-	c.mu.Lock()
-	defer c.mu.Unlock()
-	ph := c.ch.Phase()
-	return ph == channel.Open || ph == channel.Closing || ph == channel.Opening
+// batch returns the step's batch of extra records.
+func (c *chanActor) batch() *store.Batch {
+	if c.step.b == nil {
+		c.step.b = store.NewBatch()
+	}
+	return c.step.b
 }
 
-// attach starts reestablishing the channel on a new session: tell the peer
-// the newest proof of theirs held here and the newest nonce signed here.
-func (c *chanState) attach(s *session) {
-	c.mu.Lock()
-	defer c.mu.Unlock()
-	c.sess, c.ready, c.sentNonce = s, false, 0
-	if c.ch.Phase() == channel.Settled {
+// flush carries out what the step produced, in the ordering contract of
+// package channel, in this one place:
+//
+//  1. the channel's record and newest proofs and the records the step
+//     added go to the store as one batch;
+//  2. the early messages (new own proofs, with their payments) go to the
+//     peer at once, together with the write;
+//  3. once the batch is durable: the messages (acknowledgements with their
+//     receipts, close terms, countersignatures, resends), then the chain
+//     actions, then the steps that wait for it.
+//
+// A step that writes nothing still waits for this channel's writes in
+// flight, so that its messages never overtake theirs.
+func (c *chanActor) flush() {
+	rd := c.ch.Ready()
+	st := c.step
+	c.step = stepOut{}
+	sess := c.sess
+	var early, msgs []*peerv1.Message
+	for _, m := range rd.Early {
+		early = append(early, c.wire(m, &st))
+	}
+	for _, m := range rd.Messages {
+		msgs = append(msgs, c.wire(m, &st))
+	}
+	msgs = append(msgs, st.msgs...)
+	b := st.b
+	if st.record {
+		rd.State = true
+	}
+	if rd.Persist() {
+		if b == nil {
+			b = store.NewBatch()
+		}
+		if err := c.persistTo(b, rd); err != nil {
+			c.n.fail(fmt.Errorf("build channel batch: %w", err))
+			c.publish()
+			for _, f := range st.notify {
+				f()
+			}
+			return
+		}
+	}
+	if sess != nil {
+		for _, m := range early {
+			sess.send(m)
+		}
+	}
+	c.publish()
+	for _, f := range st.notify {
+		f()
+	}
+	actions := rd.Actions
+	if b == nil && len(st.after) == 0 && len(st.durable) == 0 && c.writes.Load() == 0 {
+		c.deliver(sess, msgs, actions)
 		return
 	}
-	recv := c.ch.Received()
-	msg := &peerv1.Reestablish{ChannelId: c.id[:], SentNonce: c.durableNonce}
-	if !recv.IsZero() {
-		msg.Held = proofMessage(recv, nil)
+	if len(msgs) == 0 && len(actions) == 0 && len(st.after) == 0 && len(st.durable) == 0 && b == nil {
+		return
 	}
-	s.send(&peerv1.Message{Body: &peerv1.Message_Reestablish{Reestablish: msg}})
+	if b == nil {
+		b = store.NewBatch() // empty: it keeps this step behind the writes in flight
+	}
+	c.writes.Add(1)
+	label := st.label
+	if label != "" {
+		c.n.failpoint("before-write " + label)
+	}
+	c.n.commitAsync(b, func(r store.Result, err error) {
+		c.writes.Add(-1)
+		for _, d := range st.durable {
+			d(err)
+		}
+		if err == nil {
+			if label != "" {
+				c.n.failpoint("after-write " + label)
+			}
+			c.deliver(sess, msgs, actions) // never act on what is not on disk
+		}
+		if len(st.after) > 0 {
+			c.do(func() {
+				for _, f := range st.after {
+					f(r, err)
+				}
+			})
+		}
+	})
 }
 
-func (c *chanState) detach(s *session) {
-	c.mu.Lock()
-	defer c.mu.Unlock()
+// deliver sends msgs on sess and starts actions. It runs on the actor or on
+// the store's committer goroutine, and never blocks.
+func (c *chanActor) deliver(sess *session, msgs []*peerv1.Message, actions []channel.Action) {
+	if sess != nil {
+		for _, m := range msgs {
+			sess.send(m)
+		}
+	}
+	for _, a := range actions {
+		c.n.startAction(c, a)
+	}
+}
+
+// persistTo adds what rd asks to persist to b.
+func (c *chanActor) persistTo(b *store.Batch, rd channel.Ready) error {
+	st := c.ch.State()
+	if rd.State {
+		if err := b.PutChannel(channelRecord(&st, c.created, c.n.clock.Now())); err != nil {
+			return err
+		}
+	}
+	if rd.Sent {
+		if err := b.PutProof(uint32(c.self), proofRecord(st.Sent)); err != nil {
+			return err
+		}
+	}
+	if rd.Received {
+		if err := b.PutProof(uint32(c.self.Other()), proofRecord(st.Received)); err != nil {
+			return err
+		}
+	}
+	return nil
+}
+
+// wire converts a message of the channel machine to the peer protocol,
+// with what the node adds to it.
+func (c *chanActor) wire(m channel.Message, st *stepOut) *peerv1.Message {
+	id := c.id[:]
+	switch m := m.(type) {
+	case channel.ProofMsg:
+		return &peerv1.Message{Body: &peerv1.Message_Proof{Proof: proofMessage(m.Proof, st.parts[m.Proof.Nonce])}}
+	case channel.AckMsg:
+		ex := st.acks[m.Nonce]
+		return &peerv1.Message{Body: &peerv1.Message_Ack{Ack: &peerv1.Ack{ChannelId: id, Nonce: m.Nonce, Receipts: ex.receipts, Refused: ex.refused}}}
+	case channel.CloseRequestMsg:
+		t := m.Terms
+		return &peerv1.Message{Body: &peerv1.Message_CloseRequest{CloseRequest: &peerv1.CloseRequest{
+			ChannelId: id, BalanceA: amountBytes(&t.Balance[channel.A]), BalanceB: amountBytes(&t.Balance[channel.B]),
+			Expiry: t.Expiry, Signature: sigBytes(t.Sigs[c.self]),
+		}}}
+	case channel.CloseReplyMsg:
+		return &peerv1.Message{Body: &peerv1.Message_CloseReply{CloseReply: &peerv1.CloseReply{ChannelId: id, Signature: sigBytes(m.Sig)}}}
+	case channel.WithdrawRequestMsg:
+		w := m.Withdrawal
+		return &peerv1.Message{Body: &peerv1.Message_WithdrawRequest{WithdrawRequest: &peerv1.WithdrawRequest{
+			ChannelId: id, Total: amountBytes(&w.Total), Expiry: w.Expiry, Signature: sigBytes(w.Sigs[c.self]),
+		}}}
+	case channel.WithdrawReplyMsg:
+		return &peerv1.Message{Body: &peerv1.Message_WithdrawReply{WithdrawReply: &peerv1.WithdrawReply{ChannelId: id, Signature: sigBytes(m.Sig)}}}
+	}
+	panic(fmt.Sprintf("node: unknown channel message %T", m))
+}
+
+// sendNow sends m on the current session at once: for refusals, which
+// depend on no write.
+func (c *chanActor) sendNow(m *peerv1.Message) {
+	if c.sess != nil {
+		c.sess.send(m)
+	}
+}
+
+// event adds a channel event to the step's records.
+func (c *chanActor) event(kind storev1.ChannelEventKind, detail string, amount *uint256.Int) {
+	ev := &storev1.ChannelEvent{ChannelId: c.id[:], Kind: kind, Detail: detail, Peer: c.peer[:]}
+	if amount != nil {
+		ev.Amount = amountBytes(amount)
+	}
+	if err := c.batch().AppendLog(&storev1.LogEntry{TimeUnixNano: c.n.clock.Now().UnixNano(), Entry: &storev1.LogEntry_ChannelEvent{ChannelEvent: ev}}); err != nil {
+		c.n.log.Error("bad channel event", "err", err)
+	}
+}
+
+func (c *chanActor) warn(detail string) {
+	c.n.log.Warn(detail, "channel", c.id, "peer", c.peer)
+	c.event(storev1.ChannelEventKind_CHANNEL_EVENT_KIND_WARNING, detail, nil)
+}
+
+// publish makes the channel's current state visible to other goroutines,
+// and wakes whoever waits for the acknowledged nonce or the phase to move.
+func (c *chanActor) publish() {
+	ci := c.buildInfo()
+	old := c.snap.Swap(&ci)
+	if old != nil && (old.AckedNonce != ci.AckedNonce || old.Phase != ci.Phase) {
+		c.wakeAckWaiters()
+	}
+}
+
+func (c *chanActor) info() ChannelInfo { return *c.snap.Load() }
+
+// wakeAckWaiters wakes whoever waits for the acknowledged nonce to grow.
+func (c *chanActor) wakeAckWaiters() {
+	w := make(chan struct{})
+	close(*c.ackWake.Swap(&w))
+}
+
+// --- sessions and reestablish ---
+
+// onAttach starts reestablishing the channel on a new session: it tells
+// the peer the newest proof of theirs held here and the newest nonce signed
+// here.
+func (c *chanActor) onAttach(s *session) {
+	c.sess, c.ready, c.recovering = s, false, nil
+	c.resync = 0
+	if c.ch.Phase().Terminal() {
+		return
+	}
+	s.send(c.reestablishMessage(false))
+}
+
+func (c *chanActor) reestablishMessage(reply bool) *peerv1.Message {
+	recv := c.ch.Received()
+	m := &peerv1.Reestablish{ChannelId: c.id[:], SentNonce: c.durableNonce, Reply: reply}
+	if !recv.IsZero() {
+		m.Held = proofMessage(recv, nil)
+	}
+	return &peerv1.Message{Body: &peerv1.Message_Reestablish{Reestablish: m}}
+}
+
+func (c *chanActor) onDetach(s *session) {
 	if c.sess == s {
 		c.sess, c.ready = nil, false
 	}
 }
 
-// onReestablish handles the peer's Reestablish: adopt a newer proof of ours
-// the peer holds (this node lost it), or resend what the peer lacks, then
-// let payments flow.
-func (c *chanState) onReestablish(s *session, m *peerv1.Reestablish) error {
+// onReestablish handles the peer's Reestablish: resend what the peer lacks
+// (with the records of the payments it covers, read from the log when they
+// are no longer in memory), adopt a newer proof of ours the peer holds
+// (this node lost it), then let payments flow.
+func (c *chanActor) onReestablish(s *session, m *peerv1.Reestablish) {
+	if c.sess != s {
+		return
+	}
+	if m.GetReply() {
+		s.send(c.reestablishMessage(false))
+	}
 	var held channel.Proof
 	if h := m.GetHeld(); h != nil {
 		p, _, err := decodeProof(h)
 		if err != nil {
-			return err
+			s.sendError(peerCode(err), c.id[:], err)
+			return
 		}
 		held = p
 	}
-	c.mu.Lock()
-	defer c.mu.Unlock()
-	if c.sess != s {
-		return nil // a stale session
+	sent := c.ch.Sent()
+	if held.Nonce >= sent.Nonce || held.Channel != c.id {
+		c.reestablish(s, held, nil)
+		return
 	}
-	prevSent := c.ch.Sent()
-	resend, err := c.ch.Reestablish(held)
+	// The peer lacks our newest proof: it gets it again with the parts of
+	// every payment after the one it holds.
+	parts, ok := c.partsInMemory(held.Nonce)
+	if ok {
+		c.reestablish(s, held, parts)
+		return
+	}
+	c.pause("reading the payments to resend")
+	from, upTo := held.Nonce, sent.Nonce
+	c.n.background(func() {
+		parts := c.n.outgoingParts(c.id, from, upTo)
+		c.do(func() {
+			if c.sess == s {
+				c.reestablish(s, held, parts)
+			}
+			c.resume()
+		})
+	})
+}
+
+// partsInMemory returns the parts of the proofs in flight after nonce
+// after, if memory holds all of them.
+func (c *chanActor) partsInMemory(after uint64) ([]*peerv1.PaymentPart, bool) {
+	sent := c.ch.Sent()
+	var parts []*peerv1.PaymentPart
+	want := sent.Nonce
+	for i := len(c.flight) - 1; i >= 0 && want > after; i-- {
+		f := c.flight[i]
+		if f.proof.Nonce != want {
+			return nil, false
+		}
+		parts = append(partsOf(f.payments), parts...)
+		want--
+	}
+	return parts, want == after
+}
+
+func (c *chanActor) reestablish(s *session, held channel.Proof, parts []*peerv1.PaymentPart) {
+	prev := c.ch.Sent()
+	if parts != nil {
+		c.step.parts = map[uint64][]*peerv1.PaymentPart{prev.Nonce: parts}
+	}
+	_, err := c.ch.Reestablish(held)
 	switch {
 	case errors.Is(err, channel.ErrPeerLostData):
 		c.n.log.Error("peer lost a proof it acknowledged", "channel", c.id, "peer", c.peer, "err", err)
-		c.logEvent(storev1.ChannelEventKind_CHANNEL_EVENT_KIND_WARNING, "peer lost an acknowledged proof; resending", nil)
+		c.event(storev1.ChannelEventKind_CHANNEL_EVENT_KIND_WARNING, "the peer lost an acknowledged proof; resending it", nil)
 	case err != nil:
-		return err
+		s.sendError(peerCode(err), c.id[:], err)
+		return
 	}
-	if sent := c.ch.Sent(); sent.Nonce > prevSent.Nonce {
+	if sent := c.ch.Sent(); sent.Nonce > prev.Nonce {
 		// This node lost its newest proofs (a crash after sending them,
 		// before its own write was durable); the peer's copy is authentic
 		// and now ours. Before any payment flows, get back the payments it
 		// covers, with their idempotency keys, so a retry cannot pay twice.
 		c.n.log.Warn("recovered own proof from peer", "channel", c.id, "nonce", sent.Nonce)
 		c.durableNonce = max(c.durableNonce, sent.Nonce)
-		b := store.NewBatch()
-		if err := b.PutProof(uint32(c.self), proofRecord(sent)); err != nil {
-			return err
-		}
-		c.logEventTo(b, storev1.ChannelEventKind_CHANNEL_EVENT_KIND_WARNING, fmt.Sprintf("recovered own proof %d from the peer after a restart", sent.Nonce), nil)
-		c.n.commitAsync(b, func(store.Result, error) {})
-		c.recovering, c.recoverAfter = true, prevSent.Nonce
-		c.sentNonce = sent.Nonce
-		s.send(&peerv1.Message{Body: &peerv1.Message_RecoverRequest{RecoverRequest: &peerv1.RecoverRequest{ChannelId: c.id[:], AfterNonce: prevSent.Nonce}}})
-		time.AfterFunc(c.n.cfg.RequestTimeout, func() { c.recoveryTimeout(s) })
-		return nil
+		c.event(storev1.ChannelEventKind_CHANNEL_EVENT_KIND_WARNING, fmt.Sprintf("recovered own proof %d from the peer after a restart", sent.Nonce), nil)
+		c.recovering = &recovery{after: prev.Nonce}
+		s.send(&peerv1.Message{Body: &peerv1.Message_RecoverRequest{RecoverRequest: &peerv1.RecoverRequest{ChannelId: c.id[:], AfterNonce: prev.Nonce}}})
+		c.after(c.n.cfg.RequestTimeout, func() { c.recoveryTimeout(s) })
+		return
 	}
-	c.sentNonce = held.Nonce
 	c.ready = true
-	if resend != nil && c.ch.Sent().Nonce > held.Nonce {
-		c.resendFrom(held.Nonce)
-	}
-	c.completeAcked(c.ch.Acked())
+	c.completeAcked()
 	c.pump()
-	return nil
+	c.maybePropose()
 }
 
-// recoveryTimeout gives up waiting for Recovered: payments flow again, and
-// a retried key of a lost payment could pay twice; say so loudly.
-func (c *chanState) recoveryTimeout(s *session) {
-	c.mu.Lock()
-	defer c.mu.Unlock()
-	if !c.recovering || c.sess != s {
-		return
-	}
-	c.n.log.Error("peer did not return the payments of a recovered proof", "channel", c.id, "peer", c.peer)
-	c.logEvent(storev1.ChannelEventKind_CHANNEL_EVENT_KIND_WARNING, "the peer did not return the payments of a recovered proof; their records are missing", nil)
-	c.recovering, c.ready = false, true
-	c.pump()
-}
-
-// onRecoverRequest: the peer lost payments it sent us; send back what our
-// log holds of them.
-func (c *chanState) onRecoverRequest(s *session, m *peerv1.RecoverRequest) {
-	c.mu.Lock()
-	upTo := c.ch.Received().Nonce
-	c.mu.Unlock()
-	recs := c.n.paymentsAfter(c.id, storev1.Direction_DIRECTION_INCOMING, m.GetAfterNonce(), upTo)
-	out := &peerv1.Recovered{ChannelId: c.id[:]}
-	for _, p := range recs {
-		out.Payments = append(out.Payments, &peerv1.RecoveredPayment{Nonce: p.GetNonce(), Cumulative: p.GetCumulative(), Part: &peerv1.PaymentPart{
-			PaymentId: p.GetRemoteId(), Amount: p.GetAmount(), ItemId: p.GetItemId(), Memo: p.GetMemo(), IdempotencyKey: p.GetRemoteKey(),
-		}})
-	}
-	s.send(&peerv1.Message{Body: &peerv1.Message_Recovered{Recovered: out}})
-}
-
-// onRecovered restores the records of this node's payments that a recovered
-// proof covers, then lets payments flow; queued retries of those payments
-// are answered from the restored records instead of paying again.
-func (c *chanState) onRecovered(s *session, m *peerv1.Recovered) {
-	c.mu.Lock()
-	defer c.mu.Unlock()
-	if !c.recovering || c.sess != s {
-		return
-	}
-	sent := c.ch.Sent()
-	recs, err := c.checkRecovered(m, sent)
-	if err != nil {
-		c.n.log.Warn("peer returned bad recovery data", "channel", c.id, "err", err)
-		c.logEvent(storev1.ChannelEventKind_CHANNEL_EVENT_KIND_WARNING, "the peer returned bad recovery data: "+err.Error(), nil)
-		c.recovering, c.ready = false, true
-		c.pump()
-		return
-	}
-	b := store.NewBatch()
-	now := c.n.clock.Now()
-	for _, r := range recs {
-		if err := b.AppendLog(&storev1.LogEntry{TimeUnixNano: now.UnixNano(), Entry: &storev1.LogEntry_Payment{Payment: r}}); err != nil {
-			c.n.fail(err)
-			return
+// after runs f as a step of its own after d, unless the node stops.
+func (c *chanActor) after(d time.Duration, f func()) *time.Timer {
+	return time.AfterFunc(d, func() {
+		if c.n.ctx.Err() == nil {
+			c.do(f)
 		}
-	}
-	c.n.commitAsync(b, func(res store.Result, err error) {
-		c.mu.Lock()
-		defer c.mu.Unlock()
-		if err != nil {
-			return
-		}
-		if c.recovered == nil {
-			c.recovered = map[string]*storev1.Payment{}
-		}
-		for _, r := range recs {
-			if r.GetIdempotencyKey() != "" {
-				c.recovered[r.GetIdempotencyKey()] = r
-			}
-		}
-		c.n.log.Info("restored payment records from the peer", "channel", c.id, "payments", len(recs))
-		kept := c.queue[:0]
-		for _, p := range c.queue {
-			if !c.answerRecovered(p) {
-				kept = append(kept, p)
-			}
-		}
-		clear(c.queue[len(kept):])
-		c.queue = kept
-		c.recovering, c.ready = false, true
-		c.completeAcked(c.ch.Acked())
-		c.pump()
 	})
 }
 
-// answerRecovered finishes a queued payment whose key a recovered record
-// holds: it was paid before the crash. c.mu held.
-func (c *chanState) answerRecovered(p *payment) bool {
-	r := c.recovered[p.key]
-	if r == nil {
-		return false
-	}
-	amt, _ := parseAmount("amount", r.GetAmount())
-	if !amt.Eq(&p.amount) || r.GetItemId() != p.itemID || r.GetMemo() != p.memo {
-		p.fail(wrapf(ErrIdempotency, "key %q", p.key))
-		return true
-	}
-	p.id = [32]byte(r.GetId())
-	p.nonce = r.GetNonce()
-	p.cumulative, _ = parseAmount("cumulative", r.GetCumulative())
-	p.time = time.Unix(0, r.GetTimeUnixNano())
-	p.durable()
-	p.complete()
-	return true
-}
+// --- errors the peer reports ---
 
-// checkRecovered validates the peer's recovery data against the recovered
-// proof: the payments must add up to exactly what it covers.
-func (c *chanState) checkRecovered(m *peerv1.Recovered, sent channel.Proof) ([]*storev1.Payment, error) {
-	var before uint256.Int
-	var sum uint256.Int
-	var out []*storev1.Payment
-	for i, rp := range m.GetPayments() {
-		pp := rp.GetPart()
-		if pp == nil {
-			return nil, fmt.Errorf("%w: payment %d has no part", errMalformed, i)
-		}
-		id, err := parseHash("payment id", pp.GetPaymentId())
-		if err != nil {
-			return nil, err
-		}
-		amt, err := parseAmount("amount", pp.GetAmount())
-		if err != nil {
-			return nil, err
-		}
-		cum, err := parseAmount("cumulative", rp.GetCumulative())
-		if err != nil {
-			return nil, err
-		}
-		if rp.GetNonce() <= c.recoverAfter || rp.GetNonce() > sent.Nonce || amt.IsZero() || cum.Gt(&sent.Transferred) {
-			return nil, fmt.Errorf("%w: payment %d is outside the recovered proofs", errMalformed, i)
-		}
-		if err := checkParts([]part{{id: id, amount: amt, itemID: pp.GetItemId(), memo: pp.GetMemo(), key: pp.GetIdempotencyKey()}}); err != nil {
-			return nil, err
-		}
-		if i == 0 {
-			before.Sub(&cum, &amt)
-		}
-		sum.Add(&sum, &amt)
-		out = append(out, &storev1.Payment{
-			Id: id[:], IdempotencyKey: pp.GetIdempotencyKey(), ChannelId: c.id[:], Direction: storev1.Direction_DIRECTION_OUTGOING,
-			Amount: amountBytes(&amt), Cumulative: amountBytes(&cum), Nonce: rp.GetNonce(), TimeUnixNano: c.n.clock.Now().UnixNano(),
-			ItemId: pp.GetItemId(), Memo: pp.GetMemo(), Peer: c.peer[:],
-		})
-	}
-	var want uint256.Int
-	want.Sub(&sent.Transferred, &before)
-	if len(out) == 0 || !sum.Eq(&want) {
-		return nil, fmt.Errorf("%w: recovered payments add up to %s, the proofs cover %s", errMalformed, sum.Dec(), want.Dec())
-	}
-	return out, nil
-}
-
-// resendFrom sends the newest proof with the parts of every payment above
-// nonce after, so the peer learns what each covered payment was: the parts
-// of proofs still in flight come from memory, older ones (acknowledged, so
-// durable) from the log.
-func (c *chanState) resendFrom(after uint64) {
-	sent := c.ch.Sent()
-	var mem []*peerv1.PaymentPart
-	first := sent.Nonce + 1 // the oldest nonce whose parts are in memory
-	for i := len(c.flight) - 1; i >= 0; i-- {
-		f := c.flight[i]
-		if f.proof.Nonce <= after || f.proof.Nonce != first-1 {
-			break
-		}
-		mem = append(partsOf(f.payments), mem...)
-		first = f.proof.Nonce
-	}
-	var parts []*peerv1.PaymentPart
-	if first > after+1 {
-		parts = c.n.outgoingParts(c.id, after, first-1)
-	}
-	parts = append(parts, mem...)
-	c.sess.send(&peerv1.Message{Body: &peerv1.Message_Proof{Proof: proofMessage(sent, parts)}})
-	c.sentNonce = sent.Nonce
-}
-
-// pump signs proofs for queued payments while the pipeline has room,
-// covering as many queued payments with one proof as the balance and
-// MaxParts allow (coalescing), and queues each proof's write.
-func (c *chanState) pump() {
-	for c.canPay() == nil && len(c.queue) > 0 && len(c.flight) < c.n.cfg.MaxInFlight {
-		avail := c.ch.Balance(c.self)
-		var sum uint256.Int
-		k := 0
-		for k < len(c.queue) && k < c.n.cfg.MaxParts {
-			var next uint256.Int
-			if _, over := next.AddOverflow(&sum, &c.queue[k].amount); over || next.Gt(&avail) {
-				break
-			}
-			sum, k = next, k+1
-		}
-		if k == 0 {
-			p := c.queue[0]
-			c.queue = c.queue[1:]
-			p.fail(&channel.InsufficientBalanceError{Side: c.self, Need: p.amount, Available: avail})
-			continue
-		}
-		pays := make([]*payment, k)
-		copy(pays, c.queue)
-		c.queue = c.queue[k:]
-		proof, err := c.ch.Pay(&sum, c.n.key)
-		if err != nil {
-			for _, p := range pays {
-				p.fail(err)
-			}
-			continue
-		}
-		var cum uint256.Int
-		cum.Sub(&proof.Transferred, &sum)
-		now := c.n.clock.Now()
-		b := store.NewBatch()
-		err = b.PutProof(uint32(c.self), proofRecord(proof))
-		for _, p := range pays {
-			cum.Add(&cum, &p.amount)
-			p.cumulative, p.nonce, p.time = cum, proof.Nonce, now
-			if err == nil {
-				err = b.AppendLog(p.logEntry(c))
-			}
-		}
-		if err != nil {
-			// Only a bug can get here: the records were validated.
-			c.n.fail(fmt.Errorf("build payment batch: %w", err))
-			for _, p := range pays {
-				p.fail(err)
-			}
-			return
-		}
-		c.n.met.add(func(m *Metrics) prometheus.Counter { return m.ProofsSigned }, 1)
-		f := &inflight{proof: proof, payments: pays}
-		c.flight = append(c.flight, f)
-		c.n.commitAsync(b, func(r store.Result, err error) { c.outgoingDurable(f, r, err) })
-		// The proof leaves together with its write (ARCHITECTURE: "before
-		// or together with"): a crash before the write lands is repaired
-		// by adopting the peer's copy on reconnect, and the payments it
-		// covers complete only once both the write and the ack are in.
-		if c.sess != nil && proof.Nonce > c.sentNonce {
-			c.sess.send(&peerv1.Message{Body: &peerv1.Message_Proof{Proof: proofMessage(proof, partsOf(pays))}})
-			c.sentNonce = proof.Nonce
-		}
-	}
-}
-
-// canPay says why proofs cannot be signed now, or nil.
-func (c *chanState) canPay() error {
-	if c.ch.Phase() != channel.Open {
-		return &channel.PhaseError{Op: "pay", Phase: c.ch.Phase()}
-	}
-	if c.busy == busyClosing {
-		return channel.ErrClosing
-	}
-	if !c.ready {
-		return ErrNotConnected
-	}
-	return nil
-}
-
-// outgoingDurable runs on the store's committer goroutine once a signed
-// proof and its payments are on disk; if the peer has acknowledged it
-// already, its payments are complete.
-func (c *chanState) outgoingDurable(f *inflight, r store.Result, err error) {
-	c.mu.Lock()
-	defer c.mu.Unlock()
-	if err != nil {
-		for _, p := range f.payments {
-			p.fail(err)
-		}
+// onNack: the peer refused a proof, for a protocol reason (the application
+// never refuses a proof: see the package doc). A signed proof cannot be
+// taken back, so its payments stay pending: a later acknowledged proof
+// covers them, or the close decides. The two sides resynchronise, with a
+// growing delay if the peer keeps refusing.
+func (c *chanActor) onNack(s *session, m *peerv1.Nack) {
+	if c.sess != s {
 		return
 	}
-	for i, p := range f.payments {
-		p.seq = r.Seqs[i]
-		p.durable()
-	}
-	f.durable = true
-	c.durableNonce = max(c.durableNonce, f.proof.Nonce)
-	c.completeAcked(c.ch.Acked())
-	c.pump()
-}
-
-// onAck completes every payment covered by an acknowledged proof.
-func (c *chanState) onAck(nonce uint64, receipts []*peerv1.Receipt) {
-	c.mu.Lock()
-	defer c.mu.Unlock()
-	c.onReceipts(receipts)
-	if err := c.ch.Ack(nonce); err != nil {
-		c.n.log.Debug("ignored ack", "channel", c.id, "nonce", nonce, "err", err)
-		return
-	}
-	c.completeAcked(nonce)
-	c.pump()
-}
-
-func (c *chanState) completeAcked(nonce uint64) {
-	i, done := 0, 0
-	for i < len(c.flight) && c.flight[i].proof.Nonce <= nonce && c.flight[i].durable {
-		for _, p := range c.flight[i].payments {
-			p.complete()
-		}
-		done += len(c.flight[i].payments)
-		i++
-	}
-	c.n.met.add(func(m *Metrics) prometheus.Counter { return m.PaymentsSent }, done)
-	if i > 0 {
-		clear(c.flight[:i])
-		c.flight = c.flight[i:]
-	}
-	close(c.acked)
-	c.acked = make(chan struct{})
-}
-
-// onNack: the peer refused a proof. A signed proof cannot be taken back, so
-// its payments stay pending (a later acknowledged proof, or the close
-// terms, will cover them); payments stop until the two sides resynchronise.
-func (c *chanState) onNack(m *peerv1.Nack) {
-	c.mu.Lock()
-	defer c.mu.Unlock()
 	reason := fmt.Sprintf("peer refused proof %d: %s", m.GetNonce(), m.GetReason())
-	c.n.log.Warn("proof refused by peer", "channel", c.id, "nonce", m.GetNonce(), "reason", m.GetReason())
-	c.logEvent(storev1.ChannelEventKind_CHANNEL_EVENT_KIND_WARNING, reason, nil)
-	for _, f := range c.flight {
-		if f.proof.Nonce >= m.GetNonce() {
-			for _, p := range f.payments {
-				p.refused(fmt.Errorf("%w: %s", ErrPeerRefused, reason))
-			}
-		}
-	}
-	for _, p := range c.queue {
-		p.fail(fmt.Errorf("%w: %s", ErrPeerRefused, reason))
-	}
-	c.queue = nil
-	if c.sess != nil && c.ready {
-		c.ready = false
-		c.attach(c.sess) // resynchronise
-	}
-}
-
-// onProof accepts an incoming proof: check it, apply it, queue its write,
-// and acknowledge once durable.
-func (c *chanState) onProof(s *session, m *peerv1.BalanceProof) {
-	proof, parts, err := decodeProof(m)
-	if err == nil {
-		err = checkParts(parts)
-	}
-	if err != nil {
-		c.nack(s, m.GetNonce(), codes.InvalidArgument, err)
+	c.warn(reason)
+	if !c.ready {
 		return
 	}
-	c.mu.Lock()
-	defer c.mu.Unlock()
-	if c.sess != s || !c.ready {
-		c.nack(s, proof.Nonce, codes.FailedPrecondition, errors.New("not reestablished yet"))
-		return
-	}
-	if err := c.n.usable(); err != nil {
-		c.nack(s, proof.Nonce, codes.Unavailable, err)
-		return
-	}
-	offers, err := c.checkIncomingOffers(parts)
-	if err != nil {
-		c.n.met.add(func(m *Metrics) prometheus.Counter { return m.ProofsRefused }, 1)
-		c.nack(s, proof.Nonce, codeOf(err), err)
-		return
-	}
-	amount, err := c.receive(proof, parts)
-	if err != nil {
-		c.n.releaseOffers(offers)
-		c.n.met.add(func(m *Metrics) prometheus.Counter { return m.ProofsRefused }, 1)
-		c.nack(s, proof.Nonce, codeOf(err), err)
-		return
-	}
-	c.n.met.add(func(m *Metrics) prometheus.Counter { return m.ProofsAccepted }, 1)
-	b := store.NewBatch()
-	err = b.PutProof(uint32(c.self.Other()), proofRecord(proof))
-	now := c.n.clock.Now()
-	var cum uint256.Int
-	cum.Sub(&proof.Transferred, &amount)
-	var receipts []*peerv1.Receipt
-	for i := range parts {
-		part := &parts[i]
-		cum.Add(&cum, &part.amount)
-		if err == nil {
-			err = b.AppendLog(incomingEntry(c, proof, i, part, cum, now))
-		}
-		if err == nil && part.wantReceipt {
-			var r *peerv1.Receipt
-			if r, err = c.signReceipt(part, cum, now); err == nil {
-				receipts = append(receipts, r)
-				err = b.PutReceipt(&storev1.Receipt{PaymentId: part.id[:], Time: r.GetTime(), Signature: r.GetSignature()})
-			}
-		}
-		if err == nil && part.stream != ([16]byte{}) {
-			err = c.n.meterIncoming(b, c, part, now)
-		}
-	}
-	if err != nil {
-		c.n.fail(fmt.Errorf("build incoming batch: %w", err))
-		return
-	}
-	nonce := proof.Nonce
-	c.n.commitAsync(b, func(r store.Result, err error) {
-		if err != nil {
-			return // the node has failed: never acknowledge what is not on disk
-		}
-		c.n.releaseOffers(offers)
-		s.send(&peerv1.Message{Body: &peerv1.Message_Ack{Ack: &peerv1.Ack{ChannelId: c.id[:], Nonce: nonce, Receipts: receipts}}})
-		c.n.met.add(func(m *Metrics) prometheus.Counter { return m.PaymentsReceived }, len(parts))
-	})
-}
-
-// signReceipt signs this node's receipt for an incoming payment.
-func (c *chanState) signReceipt(p *part, cum uint256.Int, now time.Time) (*peerv1.Receipt, error) {
-	var offer crypto.Hash
-	if p.offer != nil {
-		offer = p.offer.ID
-	}
-	t := uint64(now.Unix())
-	f := receiptFields(c, p.id, c.peer, c.n.self, &p.amount, &cum, p.itemID, offer, t)
-	sig, err := c.n.key.Sign(c.dom().ReceiptDigest(&f))
-	if err != nil {
-		return nil, err
-	}
-	return &peerv1.Receipt{PaymentId: p.id[:], Time: t, Signature: sig[:]}, nil
-}
-
-// receive applies a proof whose parts must add up to what it adds. If the
-// peer's balance looks too low, or the channel is not open yet here, the
-// chain may simply be ahead of this node: catch up once and retry.
-func (c *chanState) receive(proof channel.Proof, parts []part) (uint256.Int, error) {
-	var sum uint256.Int
-	for _, p := range parts {
-		if _, over := sum.AddOverflow(&sum, &p.amount); over {
-			return uint256.Int{}, fmt.Errorf("%w: parts overflow", errMalformed)
-		}
-	}
-	recv := c.ch.Received()
-	if proof.Transferred.Gt(&recv.Transferred) {
-		var want uint256.Int
-		want.Sub(&proof.Transferred, &recv.Transferred)
-		if !want.Eq(&sum) {
-			return uint256.Int{}, fmt.Errorf("%w: parts add up to %s, the proof adds %s", errMalformed, sum.Dec(), want.Dec())
-		}
-	}
-	amount, err := c.ch.Receive(proof)
-	if staleChainView(err) && c.catchUp() {
-		amount, err = c.ch.Receive(proof)
-	}
-	return amount, err
-}
-
-// staleChainView reports whether a peer's request may have been refused
-// only because this node has not yet seen the chain the peer has: a top-up
-// (balance), an open (phase) or a withdrawal the chain has already paid
-// (pending). catchUp then reads the chain and the request is tried again.
-func staleChainView(err error) bool {
-	return errors.Is(err, channel.ErrInsufficientBalance) || errors.Is(err, channel.ErrWrongPhase) || errors.Is(err, channel.ErrWithdrawPending)
-}
-
-// catchUpEvery bounds how often a peer's proofs can make this node read
-// the chain (a proof beyond the balance known here, e.g. right after the
-// peer's top-up, before the watcher saw it).
-const catchUpEvery = 250 * time.Millisecond
-
-// catchUp reads the channel from the chain (at most every catchUpEvery) and
-// applies what this node has not seen yet. It reports whether anything
-// changed.
-func (c *chanState) catchUp() bool {
-	if time.Since(c.refresh) < catchUpEvery {
-		return false
-	}
-	return c.catchUpNow()
-}
-
-// catchUpWait is catchUp for the peer's withdraw and close requests, which
-// must not be refused just because a proof made this node read the chain a
-// moment ago: it waits out the rest of catchUpEvery (c.mu held, so the
-// channel pauses for at most that long) instead of skipping the read.
-func (c *chanState) catchUpWait() bool {
-	if d := catchUpEvery - time.Since(c.refresh); d > 0 {
-		time.Sleep(d)
-	}
-	return c.catchUpNow()
-}
-
-func (c *chanState) catchUpNow() bool {
-	c.refresh = time.Now()
-	ctx, cancel := c.n.chainCtx()
-	defer cancel()
-	onchain, err := c.n.chain.Channel(ctx, c.id)
-	if err != nil {
-		c.n.log.Warn("chain read failed", "channel", c.id, "err", err)
-		return false
-	}
-	before := c.ch.State()
-	c.applyChain(onchain)
-	after := c.ch.State()
-	if before.Phase == after.Phase && before.Deposit == after.Deposit && before.ChainWithdrawn == after.ChainWithdrawn {
-		return false
-	}
-	c.persistLocked(nil, nil)
-	return true
-}
-
-func (c *chanState) nack(s *session, nonce uint64, code codes.Code, err error) {
-	c.n.log.Info("refused proof", "channel", c.id, "peer", c.peer, "nonce", nonce, "err", err)
-	s.send(&peerv1.Message{Body: &peerv1.Message_Nack{Nack: &peerv1.Nack{ChannelId: c.id[:], Nonce: nonce, Code: uint32(code), Reason: err.Error()}}})
-}
-
-// persistLocked queues a write of the channel record (and whatever extra
-// adds) and calls durable, on the committer goroutine, once it is on disk;
-// c.mu is held.
-func (c *chanState) persistLocked(extra func(b *store.Batch) error, durable func()) {
-	st := c.ch.State()
-	b := store.NewBatch()
-	err := b.PutChannel(channelRecord(&st, c.created, c.n.clock.Now()))
-	if err == nil && extra != nil {
-		err = extra(b)
-	}
-	if err != nil {
-		c.n.fail(fmt.Errorf("build channel batch: %w", err))
-		return
-	}
-	c.n.commitAsync(b, func(_ store.Result, err error) {
-		if err == nil && durable != nil {
-			durable()
+	c.ready = false
+	c.resync = min(max(2*c.resync, 250*time.Millisecond), 30*time.Second)
+	c.after(c.resync, func() {
+		if c.sess == s && !c.ready {
+			s.send(c.reestablishMessage(true))
 		}
 	})
-}
-
-// event returns an extra for persistLocked that logs a channel event.
-func (c *chanState) event(kind storev1.ChannelEventKind, detail string, amount *uint256.Int) func(*store.Batch) error {
-	return func(b *store.Batch) error {
-		c.logEventTo(b, kind, detail, amount)
-		return nil
-	}
-}
-
-// logEvent queues a channel event on its own.
-func (c *chanState) logEvent(kind storev1.ChannelEventKind, detail string, amount *uint256.Int) {
-	b := store.NewBatch()
-	c.logEventTo(b, kind, detail, amount)
-	c.n.commitAsync(b, func(store.Result, error) {})
-}
-
-func (c *chanState) logEventTo(b *store.Batch, kind storev1.ChannelEventKind, detail string, amount *uint256.Int) {
-	ev := &storev1.ChannelEvent{ChannelId: c.id[:], Kind: kind, Detail: detail, Peer: c.peer[:]}
-	if amount != nil {
-		ev.Amount = amountBytes(amount)
-	}
-	if err := b.AppendLog(&storev1.LogEntry{TimeUnixNano: c.n.clock.Now().UnixNano(), Entry: &storev1.LogEntry_ChannelEvent{ChannelEvent: ev}}); err != nil {
-		c.n.log.Error("bad channel event", "err", err)
-	}
 }

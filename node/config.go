@@ -48,10 +48,24 @@ type Config struct {
 	// Redial is the delay between attempts to reach a disconnected peer
 	// that shares open channels.
 	Redial time.Duration
+	// ChainReadTimeout bounds one read of the chain (a head, a page of
+	// events, a channel's record); a hung endpoint delays only what needs
+	// that read.
+	ChainReadTimeout time.Duration
+	// ChainTxTimeout bounds one chain transaction, from sending to its
+	// confirmation.
+	ChainTxTimeout time.Duration
+	// DrainTimeout bounds how long a cooperative close waits for this
+	// node's proofs in flight to be acknowledged before it signs the terms.
+	DrainTimeout time.Duration
 	// ListenAddr is the peer address this node advertises (host:port), if
 	// it accepts peer connections.
 	ListenAddr string
 	Logger     *slog.Logger
+	// Failpoint, if set, is called with the name of each step between a
+	// write and what depends on it (see failpoints.go); tests use it to
+	// kill the process at that step. Leave it nil.
+	Failpoint func(name string)
 }
 
 // Limits on what peers may send.
@@ -72,6 +86,9 @@ func DefaultConfig() Config {
 		ChainPoll:          time.Second,
 		RequestTimeout:     30 * time.Second,
 		Redial:             2 * time.Second,
+		ChainReadTimeout:   30 * time.Second,
+		ChainTxTimeout:     5 * time.Minute,
+		DrainTimeout:       5 * time.Second,
 	}
 }
 
@@ -93,8 +110,8 @@ func (c Config) Validate() error {
 	if c.MaxParts < 1 || c.MaxParts > 4096 {
 		errs = append(errs, errors.New("max parts must be in [1, 4096]"))
 	}
-	if c.ChainPoll <= 0 || c.RequestTimeout <= 0 || c.Redial <= 0 {
-		errs = append(errs, errors.New("chain poll, request timeout and redial must be positive"))
+	if c.ChainPoll <= 0 || c.RequestTimeout <= 0 || c.Redial <= 0 || c.ChainReadTimeout <= 0 || c.ChainTxTimeout <= 0 || c.DrainTimeout <= 0 {
+		errs = append(errs, errors.New("chain poll, timeouts and redial must be positive"))
 	}
 	seen := map[string]bool{"ETH": true}
 	for _, a := range c.Assets {

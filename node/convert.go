@@ -13,6 +13,14 @@ import (
 	"github.com/tinypay/tinypay/store"
 )
 
+// AmountBytes encodes an amount as records and peer messages carry it:
+// big-endian bytes without leading zeros (empty for zero).
+func AmountBytes(v *uint256.Int) []byte { return amountBytes(v) }
+
+// ParseAmount decodes AmountBytes' encoding, refusing more than 32 bytes
+// and leading zeros (ErrMalformed).
+func ParseAmount(field string, b []byte) (uint256.Int, error) { return parseAmount(field, b) }
+
 // amountBytes encodes an amount as big-endian bytes without leading zeros.
 func amountBytes(v *uint256.Int) []byte {
 	if v.IsZero() {
@@ -26,18 +34,15 @@ func amountBytes(v *uint256.Int) []byte {
 	return append([]byte(nil), b[i:]...)
 }
 
-// errMalformed marks input that does not decode; it maps to InvalidArgument.
-var errMalformed = errors.New("malformed")
-
 // parseAmount decodes amountBytes' encoding, rejecting more than 32 bytes
 // and leading zeros.
 func parseAmount(field string, b []byte) (uint256.Int, error) {
 	var v uint256.Int
 	if len(b) > 32 {
-		return v, fmt.Errorf("%w: %s is %d bytes, at most 32", errMalformed, field, len(b))
+		return v, fmt.Errorf("%w: %s is %d bytes, at most 32", ErrMalformed, field, len(b))
 	}
 	if len(b) > 0 && b[0] == 0 {
-		return v, fmt.Errorf("%w: %s has a leading zero byte", errMalformed, field)
+		return v, fmt.Errorf("%w: %s has a leading zero byte", ErrMalformed, field)
 	}
 	v.SetBytes(b)
 	return v, nil
@@ -46,7 +51,7 @@ func parseAmount(field string, b []byte) (uint256.Int, error) {
 func parseHash(field string, b []byte) (crypto.Hash, error) {
 	h, err := crypto.HashFromBytes(b)
 	if err != nil {
-		return h, fmt.Errorf("%w: %s: %v", errMalformed, field, err)
+		return h, fmt.Errorf("%w: %s: %v", ErrMalformed, field, err)
 	}
 	return h, nil
 }
@@ -54,7 +59,7 @@ func parseHash(field string, b []byte) (crypto.Hash, error) {
 func parseAddr(field string, b []byte) (crypto.Address, error) {
 	a, err := crypto.AddressFromBytes(b)
 	if err != nil {
-		return a, fmt.Errorf("%w: %s: %v", errMalformed, field, err)
+		return a, fmt.Errorf("%w: %s: %v", ErrMalformed, field, err)
 	}
 	return a, nil
 }
@@ -65,7 +70,7 @@ func parseSig(field string, b []byte) (crypto.Signature, error) {
 	}
 	s, err := crypto.SignatureFromBytes(b)
 	if err != nil {
-		return s, fmt.Errorf("%w: %s: %v", errMalformed, field, err)
+		return s, fmt.Errorf("%w: %s: %v", ErrMalformed, field, err)
 	}
 	return s, nil
 }

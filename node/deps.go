@@ -4,6 +4,8 @@ import (
 	"context"
 	"time"
 
+	"github.com/holiman/uint256"
+
 	"github.com/tinypay/tinypay/crypto"
 	peerv1 "github.com/tinypay/tinypay/proto/tinypay/peer/v1"
 	storev1 "github.com/tinypay/tinypay/proto/tinypay/store/v1"
@@ -40,10 +42,8 @@ type Store interface {
 	Log(afterSeq uint64, limit int) ([]*storev1.LogEntry, error)
 	LogBefore(beforeSeq uint64, limit int) ([]*storev1.LogEntry, error)
 	PaymentByIdempotencyKey(key string) (*storev1.LogEntry, error)
-	PaymentByOffer(offerID [32]byte) (*storev1.LogEntry, error)
+	PaymentByID(id [32]byte) (*storev1.LogEntry, error)
 	Receipt(paymentID [32]byte) (*storev1.Receipt, error)
-	Streams() ([]*storev1.Stream, error)
-	Tokens() ([]*storev1.AppToken, error)
 	Cursor(name string) ([]byte, error)
 	LastSeq() uint64
 }
@@ -59,3 +59,71 @@ type systemClock struct{}
 func (systemClock) Now() time.Time { return time.Now() }
 
 var _ Store = (*store.Store)(nil)
+
+// Offer is a payee's signed price for an item that a payment pays. The node
+// carries it to the payee and names it in the receipt; making and checking
+// offers is the application layer's (package apps).
+type Offer struct {
+	ID     crypto.Hash
+	ItemID string
+	Asset  crypto.Address
+	Price  uint256.Int
+	Expiry uint64 // unix seconds
+	Sig    crypto.Signature
+}
+
+// Part is one payment covered by an incoming proof, as the payer described
+// it.
+type Part struct {
+	ID     [32]byte // the payer's id for it
+	Amount uint256.Int
+	ItemID string
+	Memo   string
+	Key    string // the payer's idempotency key
+	// WantReceipt: the payer asks for a signed receipt (implied by Offer).
+	WantReceipt bool
+	Offer       *Offer
+	Stream      [16]byte // the stream it is a tick of, if any
+	// RefundOf is set when the part gives back a payment of this node's
+	// that the peer refused: the id of that payment.
+	RefundOf [32]byte
+}
+
+// Hooks let an application layer (package apps: offers, streams) take part
+// in payments without the node knowing what they are. Every method must
+// return quickly and must not call the Node's methods that wait (Pay,
+// OpenChannel, ...).
+type Hooks interface {
+	// CheckIncoming runs on the goroutine that reads the peer's messages,
+	// before the channel's owner sees an incoming proof; it may read the
+	// store. It returns, for each part, nil or the reason to refuse it —
+	// the node then accepts the proof and refunds the refused parts at
+	// once, in the same channel (see "Refusals" in the package doc) — and
+	// a function the node calls once the proof is durable or refused.
+	CheckIncoming(ch ChannelInfo, parts []Part) (refuse []error, release func())
+	// Incoming runs on the channel's owner with the batch that stores an
+	// accepted proof, for the parts it accepted; it may add records.
+	Incoming(b *store.Batch, ch ChannelInfo, parts []Part, now time.Time) error
+	// PeerMessage handles a StreamStart or StreamEnd that peer sent about
+	// ch, a channel shared with it. The reply, if any, goes back to peer.
+	PeerMessage(peer crypto.Address, ch ChannelInfo, m *peerv1.Message) (reply *peerv1.Message)
+	// PeerConnected is called when a session with peer starts; send queues
+	// a message to that session.
+	PeerConnected(peer crypto.Address, send func(*peerv1.Message))
+	// ChannelEnded is called once a channel can carry no more payments:
+	// it closed, or was abandoned.
+	ChannelEnded(id [32]byte)
+}
+
+// noHooks is the node without an application layer.
+type noHooks struct{}
+
+func (noHooks) CheckIncoming(ChannelInfo, []Part) ([]error, func()) { return nil, func() {} }
+func (noHooks) Incoming(*store.Batch, ChannelInfo, []Part, time.Time) error {
+	return nil
+}
+func (noHooks) PeerMessage(crypto.Address, ChannelInfo, *peerv1.Message) *peerv1.Message {
+	return nil
+}
+func (noHooks) PeerConnected(crypto.Address, func(*peerv1.Message)) {}
+func (noHooks) ChannelEnded([32]byte)                               {}

@@ -61,9 +61,7 @@ func TestForceCloseAndSettleByOperator(t *testing.T) {
 		t.Fatal(err)
 	}
 	id := ci.ID
-	if err := bob.n.reconcile(ctx, mustChannel(t, bob)); err != nil {
-		t.Fatal(err)
-	}
+	bob.reconcile(id)
 	alice.pay(id, 120, "x")
 	ci, err = alice.n.ForceClose(ctx, id)
 	if err != nil {
@@ -72,13 +70,15 @@ func TestForceCloseAndSettleByOperator(t *testing.T) {
 	if ci.Phase != channel.Closed || ci.SettleAfter == 0 {
 		t.Fatalf("after force close: %s settle after %d", ci.Phase, ci.SettleAfter)
 	}
-	alice.n.chainTime.Store(w.chain.time)
 	if _, err := alice.n.Settle(ctx, id); err == nil {
 		t.Fatal("settled inside the challenge period")
 	}
-	w.chain.advance(200)
-	h, _ := alice.chain.Head(ctx)
-	alice.n.chainTime.Store(h.Time)
+	// Right after the period the chain allows it, whatever the node's own
+	// (here: never updated) view of the chain's time says.
+	w.chain.mu.Lock()
+	w.chain.time = w.chain.channels[id].oc.SettleAfter
+	w.chain.mu.Unlock()
+	w.chain.advance(1)
 	before := u64(w.chain.wallet(bob.key.Address()))
 	if ci, err = alice.n.Settle(ctx, id); err != nil {
 		t.Fatal(err)
@@ -145,16 +145,20 @@ func TestPeerRequestsAfterUnseenWithdrawal(t *testing.T) {
 	}
 }
 
-// state returns a snapshot of the channel's state, under its lock.
-func (c *chanState) state() channel.State {
-	c.mu.Lock()
-	defer c.mu.Unlock()
-	return c.ch.State()
+// state returns a snapshot of the channel's state, from its owner.
+func (c *chanActor) state() channel.State {
+	var st channel.State
+	ctx, cancel := context.WithTimeout(context.Background(), watchdogLimit)
+	defer cancel()
+	if err := c.call(ctx, func() { st = c.ch.State() }); err != nil {
+		panic("channel owner does not answer: " + err.Error())
+	}
+	return st
 }
 
-func mustChannel(t *testing.T, tn *testNode) *chanState {
+func mustChannel(t *testing.T, tn *testNode) *chanActor {
 	t.Helper()
-	cs := tn.n.allChannels()
+	cs := tn.n.chans.all()
 	if len(cs) != 1 {
 		t.Fatalf("%s has %d channels", tn.name, len(cs))
 	}

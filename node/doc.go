@@ -1,50 +1,126 @@
 // Package node is the coordinator of a tinypay node: it runs one channel
-// state machine per channel against the store, the peers and the
-// settlement layer.
+// state machine (package channel) per channel against the store, the peers
+// and the settlement layer. It knows nothing of offers, streams or app
+// tokens: the application layer (package apps) pays through Pay and takes
+// part in incoming payments through Hooks.
 //
 // Boundaries are interfaces this package owns (Store, PeerConn, Dialer,
-// Clock, and settlement.Backend); cmd/tinypayd builds the real ones.
+// Clock, Hooks, and settlement.Backend); cmd/tinypayd builds the real ones.
+// It imports no gRPC: package rpc maps its errors to status codes.
+//
+// # Who owns what
+//
+// Every piece of state has one owner, and no lock is ever held while
+// another owner is called or while disk, network or chain I/O runs:
+//
+//   - Each channel is owned by its actor (chanActor): a mailbox whose posted
+//     steps run one at a time, in order, on a goroutine that exists only
+//     while there is work. It owns the channel machine, the payments queued
+//     and in flight, its session with the peer, the operations in progress
+//     and who waits for them. A step never waits for disk, network or
+//     chain: it starts the work (a write, a chain read, a transaction) and
+//     gets the result as another step. Others read the channel through the
+//     ChannelInfo it publishes at the end of every step.
+//   - The registry of channels (chanSet), the peers (peerSet: sessions,
+//     where peers listen, dials, proposals) and the payments in progress by
+//     idempotency key (payBook, sharded) each guard their maps with a lock
+//     that covers the maps only.
+//   - Each session has a reader goroutine, which decodes the peer's
+//     messages, runs the checks that read the store (the application's, and
+//     refunds), and posts them to the channel's actor, waiting only when the
+//     actor has too many of the peer's messages queued (flow control reaches
+//     that peer alone); and a writer goroutine, fed by a queue that never
+//     blocks its callers.
+//   - The chain watcher owns the chain cursor and the node's view of the
+//     chain's time. Each read is bounded (ChainReadTimeout); it hands events
+//     and records to the channels' actors and moves its cursor once they are
+//     written. A hung endpoint stops the watcher, nothing else.
+//   - The store's committer goroutine owns the writes (group commit); its
+//     callbacks never block: they send what waited for the write and post
+//     steps.
+//
+// # The ordering contract
+//
+// The channel machine says what must happen after each step (channel.Ready)
+// and chanActor.flush carries it out, in one place, for every step:
+//
+//  1. the channel's record and newest proofs, with the records the step
+//     adds (payments, receipts, events, stream ticks), go to the store as
+//     one batch;
+//  2. new proofs of this node's go to the peer at once, together with their
+//     write (a crash before it lands is repaired on reconnect: the node
+//     adopts its own proof from the peer and recovers the payments it
+//     covers);
+//  3. once the batch is durable: acknowledgements (with receipts and
+//     refusals), close terms, countersignatures and resends go to the peer,
+//     in order; chain actions start; and the steps that waited for the
+//     write run.
+//
+// A step that writes nothing still waits behind the channel's writes in
+// flight, so its messages never overtake theirs. An acknowledgement means
+// durable. Everything saved before it was sent is sent again on reconnect
+// (see channel.Reestablish), and every such message is safe to receive
+// twice.
 //
 // # Payments
 //
-// Pay queues a payment on its channel. While fewer than MaxInFlight proofs
-// are unacknowledged, the channel signs one proof covering every queued
-// payment the balance allows (coalescing, up to MaxParts), queues the proof
-// and its payment records for a group commit, and sends the proof once it
-// is durable. The peer verifies it, queues its own write, and acknowledges
-// once durable; the acknowledgement completes every payment the proof
-// covers. So a signature and a verification are paid once per proof, an
-// fsync once per group of writes from all channels, and nothing blocks on
-// the network while holding a channel.
+// Pay admits a payment through the payment book (no store read happens
+// under its lock) and queues it on its channel. While fewer than
+// MaxInFlight proofs are unacknowledged, the actor signs one proof covering
+// every queued payment the balance allows (coalescing, up to MaxParts). The
+// peer verifies it, writes it with its payments, and acknowledges once
+// durable; the acknowledgement completes every payment the proof covers. So
+// a signature and a verification are paid once per proof, an fsync once per
+// group of writes from all channels, and nothing blocks on the network.
 //
-// # Ordering contract
+// # Refusals
 //
-// For every channel, in this order: the machine moves (channel package),
-// the change is queued to the store, and only when the store reports it
-// durable is anything sent to the peer (a proof, an acknowledgement, a
-// countersignature) — the store reports in commit order, so messages leave
-// in the order the machine produced them. Chain events are applied in chain
-// order and the watcher's cursor is saved with them.
+// A payment reported failed never moves money later, and a payment that
+// moves money is reported paid:
+//
+//   - A payment fails only if it was never signed (insufficient balance, a
+//     channel that is closing, a caller that gave up while it was queued, a
+//     node that stops).
+//   - Once signed, it cannot be taken back: if the caller gives up, or the
+//     peer refuses the proof, it is pending (ErrPending), not failed, and a
+//     retry with the same key reports its outcome. The payee refuses a proof
+//     only for protocol reasons (signature, nonce, solvency, phase); the two
+//     sides then resynchronise and the payments complete with a later
+//     acknowledgement, or the close decides them (those the final amounts
+//     cover are paid, the others failed).
+//   - Application checks (an offer already paid, expired or altered) run
+//     before the payer signs where the payer can make them. The payee makes
+//     them again and never refuses a proof for them: it accepts the proof,
+//     records the refused payments as refused, signs at once a proof of its
+//     own that gives the amount back (a refund, a part naming the refused
+//     payment), and lists the refusal in its acknowledgement. The payer's
+//     payment then fails with a *RefusedError; both logs show the payment,
+//     the refusal and the refund.
+//
+// # Operations and duties
+//
+// Opening, depositing, withdrawing, closing (draining first) and the
+// dispute duties are operations in channel's transition table, one at a
+// time per channel. An API call begins one on the actor and waits for its
+// end. The duties that follow from the state (submit countersigned terms
+// or withdrawals, present newer proofs, settle) start when the chain's time
+// reaches them, after a restart too. A chain action that fails is retried
+// by its duty after a pause; one an operator waits for is reported at once.
 //
 // # Reconnection
 //
 // On every new connection both sides send, per shared channel, the newest
-// proof each holds of the other's and its own newest nonce; a side missing
-// proofs gets the newest one again (with the payments it covers), a side
-// that lost its own newest proof in a crash adopts the authentic copy the
-// peer holds. Payments wait for this before they flow.
+// proof each holds of the other's and its own newest nonce. A side missing
+// proofs gets the newest again with the payments it covers; a side that lost
+// its own newest proof in a crash adopts the authentic copy the peer holds.
+// Payments wait for this before they flow. After a Nack the payer asks for
+// the same exchange again (Reestablish.reply), with a growing delay.
 //
-// # Watcher
+// # Failures
 //
-// The chain watcher follows the adjudicator's events from a cursor kept in
-// the store, and does the node's duties without operator action: when the
-// peer force-closes with stale proofs it presents the newest ones within
-// the challenge period, settles after it, and pulls any payout the
-// adjudicator could not push.
-//
-// # Concurrency
-//
-// Exported methods are safe for concurrent use. Each channel has its own
-// lock, held only for short work (one signature or verification at most);
-// chain transactions and waits for peers happen outside it.
+// If a write fails the node fails: it refuses everything from then on,
+// since it can no longer write before it acknowledges. Stop waits for the
+// writes in flight and the acknowledgements they owe, then closes the
+// sessions; callers still waiting get ErrStopped (or ErrPending for a
+// signed payment).
 package node

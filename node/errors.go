@@ -2,23 +2,98 @@ package node
 
 import (
 	"errors"
+	"fmt"
+
+	"github.com/tinypay/tinypay/channel"
+	"github.com/tinypay/tinypay/crypto"
 )
 
-// Errors the node returns; the control API maps each kind to a status code
-// in one place (rpc). Channel rule violations come through as the channel
-// package's errors, settlement failures as the settlement package's.
+// Errors the node returns. The control API maps each kind to a status code
+// in one place (package rpc). Channel rule violations come through as the
+// channel package's errors, settlement failures as the settlement package's.
 var (
 	ErrNotFound        = errors.New("not found")
 	ErrInvalidArgument = errors.New("invalid argument")
 	ErrNotConnected    = errors.New("peer not connected")
 	ErrIdempotency     = errors.New("idempotency key already used for another payment")
 	ErrPeerRefused     = errors.New("peer refused")
-	ErrBusy            = errors.New("another operation on this channel is in progress")
 	ErrStopped         = errors.New("node is stopping")
-	ErrNotReady        = errors.New("channel not ready")
 	ErrUnknownAsset    = errors.New("unknown asset")
+	// ErrPending: the payment is signed and on its way, but not
+	// acknowledged yet; a retry with the same key reports its outcome.
+	ErrPending = errors.New("payment signed, not acknowledged yet (retry with the same key to learn the outcome)")
+	// ErrRefunded: the payee refused the payment for a reason of its own
+	// and gave the amount back at once (see RefusedError).
+	ErrRefunded = errors.New("refused by the payee and refunded")
+	// ErrMalformed: a peer's message does not decode.
+	ErrMalformed = errors.New("malformed")
 )
+
+// RefusedError is a payment the payee refused for an application reason
+// (an offer already paid, say) and refunded in the same channel. It matches
+// ErrRefunded.
+type RefusedError struct {
+	Payment [32]byte
+	Code    uint32 // google.rpc.Code of the reason, as the payee gave it
+	Reason  string
+}
+
+func (e *RefusedError) Error() string {
+	return fmt.Sprintf("payment %x refused by the payee (%s) and refunded", e.Payment[:4], e.Reason)
+}
+
+// Is makes errors.Is(err, ErrRefunded) true.
+func (e *RefusedError) Is(target error) bool { return target == ErrRefunded }
+
+func wrapf(kind error, format string, args ...any) error {
+	return fmt.Errorf("%w: %s", kind, fmt.Sprintf(format, args...))
+}
 
 func invalid(format string, args ...any) error {
 	return wrapf(ErrInvalidArgument, format, args...)
 }
+
+// Codes the node puts into peer messages (Nack, Error, Refusal), which
+// follow google.rpc.Code. The control API maps errors itself (package rpc).
+const (
+	codeInvalidArgument    uint32 = 3
+	codeNotFound           uint32 = 5
+	codeAlreadyExists      uint32 = 6
+	codePermissionDenied   uint32 = 7
+	codeResourceExhausted  uint32 = 8
+	codeFailedPrecondition uint32 = 9
+	codeAborted            uint32 = 10
+	codeUnavailable        uint32 = 14
+	codeInternal           uint32 = 13
+)
+
+// peerCode classifies an error for a peer: malformed input, a channel that
+// is not the peer's, a protocol rule, or a node that cannot take it now.
+func peerCode(err error) uint32 {
+	switch {
+	case errors.Is(err, ErrMalformed), errors.Is(err, ErrInvalidArgument), errors.Is(err, channel.ErrBadSignature),
+		errors.Is(err, crypto.ErrInvalidSignature), errors.Is(err, channel.ErrInvalidParams),
+		errors.Is(err, channel.ErrZeroAmount), errors.Is(err, ErrUnknownAsset):
+		return codeInvalidArgument
+	case errors.Is(err, ErrNotFound):
+		return codeNotFound
+	case errors.Is(err, channel.ErrWrongChannel):
+		return codePermissionDenied
+	case errors.Is(err, ErrStopped), errors.Is(err, ErrNotConnected):
+		return codeUnavailable
+	case errors.Is(err, channel.ErrBusy):
+		return codeAborted
+	case errors.Is(err, channel.ErrOverflow), errors.Is(err, channel.ErrInsufficientBalance), errors.Is(err, channel.ErrStaleNonce),
+		errors.Is(err, channel.ErrNotIncreasing), errors.Is(err, channel.ErrWrongPhase), errors.Is(err, channel.ErrClosing),
+		errors.Is(err, channel.ErrDraining), errors.Is(err, channel.ErrExpired), errors.Is(err, channel.ErrTermsMismatch),
+		errors.Is(err, channel.ErrWithdrawPending), errors.Is(err, channel.ErrNoWithdrawPending), errors.Is(err, errNotReestablished):
+		return codeFailedPrecondition
+	}
+	var c interface{ PeerCode() uint32 }
+	if errors.As(err, &c) {
+		return c.PeerCode()
+	}
+	return codeInternal
+}
+
+var errNotReestablished = errors.New("channel not reestablished on this session yet")

@@ -204,3 +204,35 @@ func waitFor(t testing.TB, what string, cond func() bool) {
 		time.Sleep(5 * time.Millisecond)
 	}
 }
+
+// reconcile makes tn read channel id from the chain now, as its watcher
+// does at start.
+func (tn *testNode) reconcile(id channel.ID) {
+	tn.t.Helper()
+	c := tn.n.chans.get(id)
+	if c == nil {
+		tn.t.Fatalf("%s has no channel %s", tn.name, id)
+	}
+	oc, err := tn.chain.Channel(context.Background(), id)
+	if err != nil {
+		tn.t.Fatal(err)
+	}
+	if err := c.stepAndWait(context.Background(), func() { c.applyChain(oc) }); err != nil {
+		tn.t.Fatal(err)
+	}
+}
+
+// count returns the payments in the book.
+func (b *payBook) count() int {
+	n := 0
+	for i := range b.shards {
+		b.shards[i].mu.Lock()
+		n += len(b.shards[i].pending)
+		b.shards[i].mu.Unlock()
+	}
+	return n
+}
+
+// watchdogLimit is how long a call into a node may take in tests before
+// the watchdog fails the test with a goroutine dump.
+const watchdogLimit = 5 * time.Second

@@ -1,9 +1,12 @@
 package node
 
 import (
+	"bytes"
 	"context"
+	"errors"
 	"fmt"
 	"slices"
+	"strings"
 	"time"
 
 	"github.com/holiman/uint256"
@@ -11,6 +14,7 @@ import (
 	"github.com/tinypay/tinypay/channel"
 	"github.com/tinypay/tinypay/crypto"
 	storev1 "github.com/tinypay/tinypay/proto/tinypay/store/v1"
+	"github.com/tinypay/tinypay/store"
 )
 
 // PeerInfo describes a peer.
@@ -41,6 +45,13 @@ type PaymentInfo struct {
 	OfferID  crypto.Hash  // the offer it paid, if any
 	StreamID [16]byte     // the stream it is a tick of, if any
 	Receipt  *ReceiptInfo // the payee's receipt, if one was asked for
+	// RefundOf is set on a refund: the payment it gives back (outgoing:
+	// this node's id of the incoming payment it refused; incoming: this
+	// node's payment the peer refused).
+	RefundOf [32]byte
+	// Refused (incoming only): this node refused the payment for this
+	// reason and refunded it.
+	Refused string
 }
 
 // ChannelInfo describes a channel from this node's side.
@@ -63,8 +74,12 @@ type ChannelInfo struct {
 	ReceivedNonce   uint64
 	ChallengePeriod uint64
 	SettleAfter     uint64
+	CloseExpiry     uint64     // while closing: when the signed terms expire (chain time)
+	Op              channel.Op // the operation in progress, if any
 	Connected       bool
 	Created         time.Time
+
+	timed bool // the chain's time may start a duty
 }
 
 // NodeInfo describes the node.
@@ -86,9 +101,8 @@ type AssetBalance struct {
 	Payout     uint256.Int // credited by the adjudicator, not yet withdrawn
 }
 
-func (c *chanState) info() ChannelInfo {
-	c.mu.Lock()
-	defer c.mu.Unlock()
+// buildInfo describes the channel as its owner sees it now.
+func (c *chanActor) buildInfo() ChannelInfo {
 	st := c.ch.State()
 	self, peer := c.self, c.self.Other()
 	a, ok := c.n.asset(st.Params.Asset)
@@ -96,16 +110,20 @@ func (c *chanState) info() ChannelInfo {
 		a = Asset{Address: st.Params.Asset, Symbol: st.Params.Asset.Hex()[:10]}
 	}
 	ci := ChannelInfo{
-		ID: c.id, Peer: c.peer, Asset: a, Phase: st.Phase, Side: self,
+		ID: c.id, Peer: c.peer, Asset: a, Phase: st.Phase, Side: self, Op: c.ch.Op(),
 		MyDeposit: st.Deposit[self], PeerDeposit: st.Deposit[peer],
 		MyWithdrawn: st.Withdrawn[self], PeerWithdrawn: st.Withdrawn[peer],
 		MyBalance: c.ch.Balance(self), PeerBalance: c.ch.Balance(peer),
 		Sent: st.Sent.Transferred, SentNonce: st.Sent.Nonce, AckedNonce: st.Acked,
 		Received: st.Received.Transferred, ReceivedNonce: st.Received.Nonce,
 		ChallengePeriod: st.Params.ChallengePeriod, Connected: c.ready, Created: c.created,
+		timed: st.Phase == channel.Closing || st.Phase == channel.Closed || st.Withdrawal != nil,
 	}
 	if d := st.Dispute; d != nil {
 		ci.SettleAfter = d.SettleAfter
+	}
+	if t := st.Close; t != nil {
+		ci.CloseExpiry = t.Expiry
 	}
 	return ci
 }
@@ -123,22 +141,12 @@ func (n *Node) Info() NodeInfo {
 			}
 			return 1
 		}
-		return compareStrings(a.Symbol, b.Symbol)
+		return strings.Compare(a.Symbol, b.Symbol)
 	})
 	return NodeInfo{
 		Address: n.self, ChainID: n.chain.ChainID(), Adjudicator: n.chain.Adjudicator(),
 		ListenAddr: n.cfg.ListenAddr, Assets: assets, ChainTime: n.now(), LastSeq: n.store.LastSeq(),
 	}
-}
-
-func compareStrings(a, b string) int {
-	switch {
-	case a < b:
-		return -1
-	case a > b:
-		return 1
-	}
-	return 0
 }
 
 // Balances reports, per known asset, the wallet balance, the share of open
@@ -157,9 +165,9 @@ func (n *Node) Balances(ctx context.Context) ([]AssetBalance, error) {
 		}
 		out = append(out, AssetBalance{Asset: a, Wallet: wallet, Payout: payout})
 	}
-	for _, c := range n.allChannels() {
+	for _, c := range n.chans.all() {
 		ci := c.info()
-		if ci.Phase == channel.Settled {
+		if ci.Phase.Terminal() {
 			continue
 		}
 		for i := range out {
@@ -171,53 +179,37 @@ func (n *Node) Balances(ctx context.Context) ([]AssetBalance, error) {
 	return out, nil
 }
 
-// Channels lists channels, newest first; settled ones only with all.
+// Channels lists channels, newest first; settled and abandoned ones only
+// with all.
 func (n *Node) Channels(peer crypto.Address, all bool) []ChannelInfo {
 	var out []ChannelInfo
-	for _, c := range n.allChannels() {
-		if !peer.IsZero() && c.peer != peer {
-			continue
-		}
+	chans := n.chans.all()
+	if !peer.IsZero() {
+		chans = n.chans.withPeer(peer)
+	}
+	for _, c := range chans {
 		ci := c.info()
-		if ci.Phase == channel.Settled && !all {
+		if ci.Phase.Terminal() && !all {
 			continue
 		}
 		out = append(out, ci)
 	}
+	slices.SortFunc(out, func(a, b ChannelInfo) int {
+		if c := b.Created.Compare(a.Created); c != 0 {
+			return c
+		}
+		return bytes.Compare(a.ID[:], b.ID[:])
+	})
 	return out
 }
 
 // Channel describes one channel.
 func (n *Node) Channel(id channel.ID) (ChannelInfo, error) {
-	c, err := n.channelByID(id)
-	if err != nil {
-		return ChannelInfo{}, err
+	c := n.chans.get(id)
+	if c == nil {
+		return ChannelInfo{}, wrapf(ErrNotFound, "channel %s", id)
 	}
 	return c.info(), nil
-}
-
-// Peers lists the peers the node knows: connected ones and those it shares
-// channels with.
-func (n *Node) Peers() []PeerInfo {
-	n.mu.Lock()
-	seen := map[crypto.Address]*PeerInfo{}
-	for addr, s := range n.sessions {
-		if s.alive() {
-			seen[addr] = &PeerInfo{Address: addr, RemoteAddr: s.conn.RemoteAddr(), Connected: true}
-		}
-	}
-	for _, c := range n.channels {
-		if _, ok := seen[c.peer]; !ok {
-			seen[c.peer] = &PeerInfo{Address: c.peer, RemoteAddr: n.addrs[c.peer]}
-		}
-	}
-	n.mu.Unlock()
-	out := make([]PeerInfo, 0, len(seen))
-	for _, p := range seen {
-		out = append(out, *p)
-	}
-	slices.SortFunc(out, func(a, b PeerInfo) int { return compareStrings(a.Address.Hex(), b.Address.Hex()) })
-	return out
 }
 
 // paymentInfo converts a payment log entry.
@@ -252,6 +244,10 @@ func paymentInfo(e *storev1.LogEntry) (PaymentInfo, error) {
 	if len(p.GetStreamId()) == 16 {
 		info.StreamID = [16]byte(p.GetStreamId())
 	}
+	if len(p.GetRefundOf()) == 32 {
+		info.RefundOf = [32]byte(p.GetRefundOf())
+	}
+	info.Refused = p.GetRefused()
 	return info, nil
 }
 
@@ -275,16 +271,34 @@ func (n *Node) attachReceipt(info *PaymentInfo, e *storev1.LogEntry) {
 	info.Receipt = &ReceiptInfo{Time: r.GetTime(), Sig: sig}
 }
 
+// PaymentByKey returns this node's payment with an idempotency key, as it
+// stands (complete, and with its receipt, if it is), and whether there is
+// one.
+func (n *Node) PaymentByKey(key string) (PaymentInfo, bool, error) {
+	e, err := n.store.PaymentByIdempotencyKey(key)
+	if errors.Is(err, store.ErrNotFound) {
+		return PaymentInfo{}, false, nil
+	}
+	if err != nil {
+		return PaymentInfo{}, false, err
+	}
+	info, err := paymentInfo(e)
+	if err != nil {
+		return PaymentInfo{}, false, err
+	}
+	n.completeFlag(&info)
+	n.attachReceipt(&info, e)
+	return info, true, nil
+}
+
 // completeFlag sets Complete on outgoing payments whose proof the peer has
-// acknowledged.
+// acknowledged (and that the peer did not refund).
 func (n *Node) completeFlag(info *PaymentInfo) {
 	if !info.Outgoing {
 		return
 	}
-	if c, err := n.channelByID(info.Channel); err == nil {
-		c.mu.Lock()
-		info.Complete = c.ch.Acked() >= info.Nonce
-		c.mu.Unlock()
+	if c := n.chans.get(info.Channel); c != nil {
+		info.Complete = c.info().AckedNonce >= info.Nonce && n.refundOf(info.ID) == nil
 	}
 }
 

@@ -14,7 +14,6 @@ import (
 
 	"github.com/tinypay/tinypay/channel"
 	"github.com/tinypay/tinypay/crypto"
-	storev1 "github.com/tinypay/tinypay/proto/tinypay/store/v1"
 	"github.com/tinypay/tinypay/settlement"
 	"github.com/tinypay/tinypay/store"
 )
@@ -27,10 +26,12 @@ type Deps struct {
 	Dialer  Dialer   // nil: the node only accepts connections
 	Clock   Clock    // nil: the system clock
 	Metrics *Metrics // nil: no metrics
+	Hooks   Hooks    // nil: no application layer
 }
 
 // Node coordinates channels, peers, the store and the chain. Its exported
-// methods are safe for concurrent use.
+// methods are safe for concurrent use; see the package doc for who owns
+// what.
 type Node struct {
 	cfg    Config
 	log    *slog.Logger
@@ -41,39 +42,23 @@ type Node struct {
 	dialer Dialer
 	clock  Clock
 	met    *Metrics
-	assets map[crypto.Address]Asset
+	hooks  Hooks
+	assets map[crypto.Address]Asset // fixed after New
 
-	mu        sync.Mutex
-	channels  map[channel.ID]*chanState
-	sessions  map[crypto.Address]*session
-	addrs     map[crypto.Address]string // where peers listen
-	dialing   map[crypto.Address]bool
-	proposals map[channel.ID]chan error // awaiting the peer's Accept
+	chans chanSet // the channels' owners
+	peers peerSet // sessions, peer addresses, dials, proposals
+	pays  payBook // outgoing payments not finished, by idempotency key
 
-	payMu   sync.Mutex
-	pending map[string]*payment // idempotency key -> payment not yet finished
-
-	offerMu        sync.Mutex
-	offersInFlight map[crypto.Hash]bool // incoming offers accepted, not yet durable
-
-	streamMu sync.Mutex
-	streams  map[[16]byte]*stream
-
-	tok tokens
-
+	chainTime atomic.Uint64                 // newest chain timestamp the watcher saw
 	logNotify atomic.Pointer[chan struct{}] // closed when the log grows
-	chainTime atomic.Uint64                 // newest confirmed chain timestamp seen
 	failed    atomic.Pointer[error]         // set when the store failed: nothing more is accepted
+	commits   tracker                       // writes whose callbacks are outstanding
 
-	commits sync.WaitGroup // CommitAsync callbacks outstanding
-	// commitMu orders commitAsync's commits.Add against Stop's
-	// commits.Wait; noCommits (set by Stop) refuses new async writes.
-	commitMu  sync.RWMutex
-	noCommits bool
-	ctx       context.Context
-	cancel    context.CancelFunc
-	wg        sync.WaitGroup
-	stopped   atomic.Bool
+	ctx     context.Context
+	cancel  context.CancelFunc
+	wg      sync.WaitGroup // the watcher and the redial loop
+	tasks   tracker        // every other goroutine the node starts
+	stopped atomic.Bool
 }
 
 // New builds a node. Start loads its channels and starts its loops.
@@ -95,21 +80,18 @@ func New(cfg Config, d Deps) (*Node, error) {
 	if clock == nil {
 		clock = systemClock{}
 	}
+	hooks := d.Hooks
+	if hooks == nil {
+		hooks = noHooks{}
+	}
 	n := &Node{
 		cfg: cfg, log: log, key: d.Key, self: d.Key.Address(), store: d.Store, chain: d.Chain,
-		dialer: d.Dialer, clock: clock, met: d.Metrics,
-		assets:    map[crypto.Address]Asset{{}: ETH},
-		channels:  make(map[channel.ID]*chanState),
-		sessions:  make(map[crypto.Address]*session),
-		addrs:     make(map[crypto.Address]string),
-		dialing:   make(map[crypto.Address]bool),
-		proposals: make(map[channel.ID]chan error),
-		pending:   make(map[string]*payment),
-
-		offersInFlight: make(map[crypto.Hash]bool),
-		streams:        make(map[[16]byte]*stream),
-		tok:            tokens{byID: map[TokenID]*appToken{}, byHash: map[crypto.Hash]TokenID{}},
+		dialer: d.Dialer, clock: clock, met: d.Metrics, hooks: hooks,
+		assets: map[crypto.Address]Asset{{}: ETH},
 	}
+	n.chans.init()
+	n.peers.init()
+	n.pays.init()
 	for _, a := range cfg.Assets {
 		n.assets[a.Address] = a
 	}
@@ -122,8 +104,9 @@ func New(cfg Config, d Deps) (*Node, error) {
 // Address returns the node's address (its key's, and its chain account).
 func (n *Node) Address() crypto.Address { return n.self }
 
-// Start loads the channels from the store, reconciles them with the chain,
-// and starts the chain watcher and the redial loop.
+// Start loads the channels from the store and starts the chain watcher and
+// the redial loop. It reads the chain only in the watcher: a chain endpoint
+// that is down or slow does not keep the node from starting.
 func (n *Node) Start(ctx context.Context) error {
 	recs, err := n.store.Channels()
 	if err != nil {
@@ -134,90 +117,56 @@ func (n *Node) Start(ctx context.Context) error {
 		if err != nil {
 			return err
 		}
-		n.channels[c.id] = c
+		n.chans.add(c)
 	}
-	if err := n.loadPeerAddrs(); err != nil {
+	if err := n.peers.load(n); err != nil {
 		return err
 	}
-	if err := n.loadTokens(); err != nil {
-		return fmt.Errorf("load tokens: %w", err)
-	}
-	if h, err := n.chain.Head(ctx); err == nil {
-		n.chainTime.Store(h.Time)
-	} else {
-		n.log.Warn("chain head unavailable at start", "err", err)
-	}
-	n.wg.Add(3)
-	go n.chainLoop()
+	n.wg.Add(2)
+	go n.watch()
 	go n.redialLoop()
-	go n.meterLoop()
-	n.streamMu.Lock()
-	err = n.loadStreams()
-	n.streamMu.Unlock()
-	if err != nil {
-		n.cancel()
-		n.wg.Wait()
-		return fmt.Errorf("load streams: %w", err)
-	}
-	n.log.Info("node started", "address", n.self, "channels", len(n.channels), "chain", n.chain.ChainID())
+	n.log.Info("node started", "address", n.self, "channels", n.chans.count(), "chain", n.chain.ChainID())
 	return nil
 }
 
-func (n *Node) loadChannel(r *storev1.Channel) (*chanState, error) {
-	id := [32]byte(r.GetId())
-	var proofs [2]*storev1.Proof
-	for side := range uint32(2) {
-		p, err := n.store.Proof(id, side)
-		if err != nil && !errors.Is(err, store.ErrNotFound) {
-			return nil, fmt.Errorf("load channel %x: %w", id, err)
-		}
-		proofs[side] = p
-	}
-	st, err := stateFromRecord(r, proofs)
-	if err != nil {
-		return nil, fmt.Errorf("load channel %x: %w", id, err)
-	}
-	ch, err := channel.Restore(st)
-	if err != nil {
-		return nil, fmt.Errorf("load channel %x: %w", id, err)
-	}
-	c := n.newChanState(ch, time.Unix(0, r.GetCreatedUnixNano()))
-	c.durableNonce = ch.Sent().Nonce
-	return c, nil
-}
-
 // Stop stops the node gracefully: no new payments or proofs are accepted,
-// writes already queued finish and their acknowledgements are sent, then
-// the peer connections close.
+// writes already queued finish and the acknowledgements they owe are sent,
+// then the peer connections close. Payments still waiting fail with
+// ErrStopped (a signed one stays pending: a retry after the restart with the
+// same key reports its outcome).
 func (n *Node) Stop() {
 	if n.stopped.Swap(true) {
 		return
 	}
 	n.cancel()
 	n.wg.Wait()
-	n.commitMu.Lock()
-	n.noCommits = true // a peer's proof arriving now is not acknowledged
-	n.commitMu.Unlock()
-	n.commits.Wait() // every queued write reported durable (acks queued)
-	n.mu.Lock()
-	sessions := make([]*session, 0, len(n.sessions))
-	for _, s := range n.sessions {
-		sessions = append(sessions, s)
-	}
-	n.mu.Unlock()
-	for _, s := range sessions {
+	n.commits.stop() // every queued write reported durable, acks queued
+	for _, s := range n.peers.all() {
 		s.drainAndClose(2*time.Second, ErrStopped)
 	}
-	n.payMu.Lock()
-	pending := make([]*payment, 0, len(n.pending))
-	for _, p := range n.pending {
-		pending = append(pending, p)
+	// Payments still waiting are told, by their channels' owners.
+	ctx, cancel := context.WithTimeout(context.Background(), 10*time.Second)
+	defer cancel()
+	for _, c := range n.chans.all() {
+		if err := c.call(ctx, c.onStop); err != nil {
+			n.log.Error("channel did not stop", "channel", c.id, "err", err)
+		}
 	}
-	n.payMu.Unlock()
-	for _, p := range pending { // fail takes payMu itself
-		p.fail(ErrStopped)
-	}
+	n.tasks.stop()
 	n.log.Info("node stopped")
+}
+
+// background runs f on a goroutine the node tracks, unless the node is
+// stopping (then it reports false and f does not run).
+func (n *Node) background(f func()) bool {
+	if !n.tasks.begin() {
+		return false
+	}
+	go func() {
+		defer n.tasks.end()
+		f()
+	}()
+	return true
 }
 
 // fail records a store failure: the node refuses everything from now on,
@@ -228,6 +177,7 @@ func (n *Node) fail(err error) {
 	}
 }
 
+// usable says why the node takes no new work, or nil.
 func (n *Node) usable() error {
 	if p := n.failed.Load(); p != nil {
 		return fmt.Errorf("node failed: %w", *p)
@@ -238,21 +188,45 @@ func (n *Node) usable() error {
 	return nil
 }
 
-// commitAsync queues b and tracks the callback for a graceful stop. done
-// runs on the store's committer, or on a goroutine of its own when the
-// write is refused (the node is stopping or the store failed), never on the
-// caller's: callers hold locks that done takes.
+// tracker lets Stop wait for work it did not refuse: writes, goroutines.
+type tracker struct {
+	mu      sync.RWMutex
+	stopped bool
+	wg      sync.WaitGroup
+}
+
+// begin reports whether work may start; end must follow.
+func (t *tracker) begin() bool {
+	t.mu.RLock()
+	defer t.mu.RUnlock()
+	if t.stopped {
+		return false
+	}
+	t.wg.Add(1)
+	return true
+}
+
+func (t *tracker) end() { t.wg.Done() }
+
+// stop refuses new work and waits for what runs.
+func (t *tracker) stop() {
+	t.mu.Lock()
+	t.stopped = true
+	t.mu.Unlock()
+	t.wg.Wait()
+}
+
+// commitAsync queues b; done runs once it is durable or refused: on the
+// store's committer goroutine (so it must not block), or, when the write is
+// refused at once, on a goroutine of its own, never on the caller's. Any
+// failure to write fails the node: it can no longer keep its promises.
 func (n *Node) commitAsync(b *store.Batch, done func(store.Result, error)) {
-	n.commitMu.RLock()
-	if n.noCommits {
-		n.commitMu.RUnlock()
-		go done(store.Result{}, ErrStopped) // callers may hold locks done takes
+	if !n.commits.begin() {
+		go done(store.Result{}, ErrStopped)
 		return
 	}
-	n.commits.Add(1)
-	n.commitMu.RUnlock()
 	err := n.store.CommitAsync(b, func(r store.Result, err error) {
-		defer n.commits.Done()
+		defer n.commits.end()
 		if err != nil {
 			n.fail(err)
 		}
@@ -262,7 +236,7 @@ func (n *Node) commitAsync(b *store.Batch, done func(store.Result, error)) {
 		}
 	})
 	if err != nil {
-		n.commits.Done()
+		n.commits.end()
 		n.fail(err)
 		go done(store.Result{}, err)
 	}
@@ -290,57 +264,9 @@ func (n *Node) notifyLog() {
 	close(*old)
 }
 
-// channelByID returns the channel with id.
-func (n *Node) channelByID(id channel.ID) (*chanState, error) {
-	n.mu.Lock()
-	defer n.mu.Unlock()
-	c, ok := n.channels[id]
-	if !ok {
-		return nil, wrapf(ErrNotFound, "channel %s", id)
-	}
-	return c, nil
-}
-
-// channelsWith returns the channels shared with peer, in creation order.
-func (n *Node) channelsWith(peer crypto.Address) []*chanState {
-	n.mu.Lock()
-	defer n.mu.Unlock()
-	var out []*chanState
-	for _, c := range n.channels {
-		if c.peer == peer {
-			out = append(out, c)
-		}
-	}
-	slices.SortFunc(out, func(a, b *chanState) int { return a.created.Compare(b.created) })
-	return out
-}
-
-func (n *Node) allChannels() []*chanState {
-	n.mu.Lock()
-	defer n.mu.Unlock()
-	out := make([]*chanState, 0, len(n.channels))
-	for _, c := range n.channels {
-		out = append(out, c)
-	}
-	slices.SortFunc(out, func(a, b *chanState) int { return b.created.Compare(a.created) })
-	return out
-}
-
-// now is the chain's time as last seen (seconds); expiries of signed terms
-// are counted from it.
+// now is the chain's time as the watcher last saw it (seconds); expiries of
+// signed terms are counted from it.
 func (n *Node) now() uint64 { return n.chainTime.Load() }
-
-func randomID() [32]byte {
-	var b [32]byte
-	if _, err := rand.Read(b[:]); err != nil {
-		panic(err) // crypto/rand never fails on supported platforms
-	}
-	return b
-}
-
-func wrapf(kind error, format string, args ...any) error {
-	return fmt.Errorf("%w: %s", kind, fmt.Sprintf(format, args...))
-}
 
 // asset returns the asset at addr.
 func (n *Node) asset(addr crypto.Address) (Asset, bool) {
@@ -348,8 +274,69 @@ func (n *Node) asset(addr crypto.Address) (Asset, bool) {
 	return a, ok
 }
 
-// randomShortID returns 16 random bytes, for stream and token ids.
-func randomShortID() [16]byte {
-	id := randomID()
-	return [16]byte(id[:16])
+func (n *Node) failpoint(name string) {
+	if n.cfg.Failpoint != nil {
+		n.cfg.Failpoint(name)
+	}
+}
+
+// chanSet is the registry of channel owners. Its lock guards the maps only
+// and is never held while anything else is called.
+type chanSet struct {
+	mu     sync.RWMutex
+	byID   map[channel.ID]*chanActor
+	byPeer map[crypto.Address][]*chanActor // in creation order
+}
+
+func (s *chanSet) init() {
+	s.byID = make(map[channel.ID]*chanActor)
+	s.byPeer = make(map[crypto.Address][]*chanActor)
+}
+
+func (s *chanSet) get(id channel.ID) *chanActor {
+	s.mu.RLock()
+	defer s.mu.RUnlock()
+	return s.byID[id]
+}
+
+// add registers c; it reports false if a channel with its id exists.
+func (s *chanSet) add(c *chanActor) bool {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	if _, dup := s.byID[c.id]; dup {
+		return false
+	}
+	s.byID[c.id] = c
+	s.byPeer[c.peer] = append(s.byPeer[c.peer], c)
+	return true
+}
+
+func (s *chanSet) withPeer(p crypto.Address) []*chanActor {
+	s.mu.RLock()
+	defer s.mu.RUnlock()
+	return slices.Clone(s.byPeer[p])
+}
+
+func (s *chanSet) all() []*chanActor {
+	s.mu.RLock()
+	defer s.mu.RUnlock()
+	out := make([]*chanActor, 0, len(s.byID))
+	for _, c := range s.byID {
+		out = append(out, c)
+	}
+	return out
+}
+
+func (s *chanSet) count() int {
+	s.mu.RLock()
+	defer s.mu.RUnlock()
+	return len(s.byID)
+}
+
+func randomID() [32]byte {
+	var b [32]byte
+	if _, err := rand.Read(b[:]); err != nil {
+		panic(err) // crypto/rand never fails on supported platforms
+	}
+	return b
 }

@@ -311,11 +311,7 @@ func TestStopWithPendingPayments(t *testing.T) {
 			errs <- err
 		}()
 	}
-	waitFor(t, "the payments are pending", func() bool {
-		alice.n.payMu.Lock()
-		defer alice.n.payMu.Unlock()
-		return len(alice.n.pending) == 3
-	})
+	waitFor(t, "the payments are pending", func() bool { return alice.n.pays.count() == 3 })
 	done := make(chan struct{})
 	go func() { alice.stop(); close(done) }()
 	select {

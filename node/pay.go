@@ -10,6 +10,7 @@ import (
 	"unicode/utf8"
 
 	"github.com/holiman/uint256"
+	"github.com/prometheus/client_golang/prometheus"
 
 	"github.com/tinypay/tinypay/channel"
 	"github.com/tinypay/tinypay/crypto"
@@ -32,21 +33,22 @@ type PayRequest struct {
 	Key    string
 	ItemID string
 	Memo   string
-	// Receipt asks the payee for a signed receipt (implied by ItemID and
-	// Offer).
+	// Receipt asks the payee for a signed receipt (implied by Offer).
 	Receipt bool
-	// Offer, if set, is the payee's offer this payment pays: amount, item,
-	// payee and key follow from it, and it is paid at most once.
+	// Offer, if set, is the payee's offer this payment pays; the caller
+	// (package apps) has checked it. The payee checks it again and refunds
+	// the payment if it refuses it.
 	Offer *Offer
-	// Token is the app token paying, if any: its policy limits the payment.
-	Token TokenID
-	// stream is the stream this payment is a tick of (set by the node).
-	stream [16]byte
+	// Stream and Token tag the payment in the records (the stream it is a
+	// tick of, the app token that made it); the node only keeps them.
+	Stream [16]byte
+	Token  [16]byte
 }
 
-// payment is one outgoing payment on its way.
+// payment is one outgoing payment on its way. The fields below "set by the
+// owner" are written by the channel's owner only, and read by others only
+// after done is closed.
 type payment struct {
-	n      *Node
 	id     [32]byte
 	key    string
 	chanID channel.ID
@@ -56,33 +58,53 @@ type payment struct {
 	memo   string
 
 	wantReceipt bool
-	offer       crypto.Hash // the offer paid, if any
-	offerMsg    *Offer
-	stream      [16]byte // the stream it is a tick of, if any
-	receipt     *ReceiptInfo
-	token       TokenID // the app token that pays, if any
-	window      int64   // the token period it was counted in
+	offer       *Offer
+	stream      [16]byte
+	token       [16]byte
+	refundOf    [32]byte // a refund: the incoming payment (local id) it gives back
+	refundOfPay [32]byte // a refund: the payer's id of that payment
 
-	// Set under the channel's lock when a proof covers the payment.
+	// Set by the owner.
 	nonce      uint64
 	cumulative uint256.Int
 	time       time.Time
 	seq        uint64
+	receipt    *ReceiptInfo
+	refusal    *RefusedError // the payee refused it (see onAck)
+	refunded   bool          // and gave the amount back
 
-	once   sync.Once
-	done   chan struct{}
-	err    error
-	stored bool // the payment is durable: its key is in the store
+	book *payBook // nil for refunds, which nobody waits for
+	once sync.Once
+	done chan struct{}
+	err  error
 }
 
-func (p *payment) logEntry(c *chanState) *storev1.LogEntry {
+// finish ends the payment: err nil means paid.
+func (p *payment) finish(err error) {
+	p.once.Do(func() {
+		p.err = err
+		close(p.done)
+		if p.book != nil {
+			p.book.remove(p)
+		}
+	})
+}
+
+func (p *payment) record(peer crypto.Address) *storev1.LogEntry {
 	return &storev1.LogEntry{TimeUnixNano: p.time.UnixNano(), Entry: &storev1.LogEntry_Payment{Payment: &storev1.Payment{
-		Id: p.id[:], IdempotencyKey: p.key, ChannelId: c.id[:], Direction: storev1.Direction_DIRECTION_OUTGOING,
+		Id: p.id[:], IdempotencyKey: p.key, ChannelId: p.chanID[:], Direction: storev1.Direction_DIRECTION_OUTGOING,
 		Amount: amountBytes(&p.amount), Cumulative: amountBytes(&p.cumulative), Nonce: p.nonce,
-		TimeUnixNano: p.time.UnixNano(), ItemId: p.itemID, Memo: p.memo, Peer: c.peer[:],
-		OfferId: optionalID(p.offer[:]), StreamId: optionalID(p.stream[:]), WantReceipt: p.wantReceipt,
-		TokenId: optionalID(p.token[:]),
+		TimeUnixNano: p.time.UnixNano(), ItemId: p.itemID, Memo: p.memo, Peer: peer[:],
+		OfferId: optionalID(p.offerID()), StreamId: optionalID(p.stream[:]), WantReceipt: p.wantReceipt,
+		TokenId: optionalID(p.token[:]), RefundOf: optionalID(p.refundOf[:]),
 	}}}
+}
+
+func (p *payment) offerID() []byte {
+	if p.offer == nil {
+		return nil
+	}
+	return p.offer.ID[:]
 }
 
 // optionalID returns nil for an all-zero id.
@@ -95,50 +117,16 @@ func optionalID(b []byte) []byte {
 	return nil
 }
 
-// durable: the signed proof and the payment are on disk.
-func (p *payment) durable() {
-	p.n.payMu.Lock()
-	p.stored = true
-	p.n.payMu.Unlock()
-}
-
-// complete: a proof covering the payment was acknowledged.
-func (p *payment) complete() { p.finish(nil) }
-
-// fail: the payment was never signed (or its write failed); the key is free
-// for a retry, and an app token's reservation is given back.
-func (p *payment) fail(err error) {
-	p.once.Do(func() {
-		if !p.token.IsZero() {
-			p.n.release(p.token, p.window, p.peer, &p.amount)
-		}
-		p.finishLocked(err)
-	})
-}
-
-// refused: the peer refused the proof. The payment is signed and stored, so
-// it stays pending: a later acknowledged proof or the close terms settle it.
-func (p *payment) refused(err error) { p.finish(err) }
-
-func (p *payment) finish(err error) { p.once.Do(func() { p.finishLocked(err) }) }
-
-// finishLocked runs once, inside p.once.
-func (p *payment) finishLocked(err error) {
-	p.err = err
-	close(p.done)
-	p.n.payMu.Lock()
-	if p.n.pending[p.key] == p {
-		delete(p.n.pending, p.key)
-	}
-	p.n.payMu.Unlock()
-}
-
 func (p *payment) info(complete bool) PaymentInfo {
-	return PaymentInfo{
+	i := PaymentInfo{
 		Seq: p.seq, ID: p.id, Key: p.key, Channel: p.chanID, Outgoing: true, Amount: p.amount,
 		Cumulative: p.cumulative, Nonce: p.nonce, Time: p.time, ItemID: p.itemID, Memo: p.memo,
-		Peer: p.peer, Complete: complete, OfferID: p.offer, StreamID: p.stream, Receipt: p.receipt,
+		Peer: p.peer, Complete: complete, StreamID: p.stream, Receipt: p.receipt,
 	}
+	if p.offer != nil {
+		i.OfferID = p.offer.ID
+	}
+	return i
 }
 
 func (p *payment) same(r *PayRequest, chanID channel.ID) bool {
@@ -159,20 +147,84 @@ func checkPayRequest(r *PayRequest) error {
 		return invalid("memo longer than %d bytes or not UTF-8", MaxMemoLen)
 	case r.Channel == (channel.ID{}) && r.Peer.IsZero():
 		return invalid("name a channel or a peer")
+	case r.Offer != nil && !r.Amount.Eq(&r.Offer.Price):
+		return invalid("the offer's price is %s, not %s", r.Offer.Price.Dec(), r.Amount.Dec())
 	}
 	return nil
 }
 
+// payBook is the owner of outgoing payments in progress, by idempotency
+// key. Its locks (one per shard) guard the maps only: no store read and
+// no other owner's work happens under them, so payers of different keys
+// never wait for each other.
+type payBook struct {
+	shards [64]struct {
+		mu      sync.Mutex
+		pending map[string]*payment
+	}
+}
+
+func (b *payBook) init() {
+	for i := range b.shards {
+		b.shards[i].pending = make(map[string]*payment)
+	}
+}
+
+func (b *payBook) shard(key string) int {
+	h := uint32(2166136261)
+	for i := 0; i < len(key); i++ {
+		h = (h ^ uint32(key[i])) * 16777619
+	}
+	return int(h % uint32(len(b.shards)))
+}
+
+// claim makes p the payment for its key, or returns the one that is.
+func (b *payBook) claim(p *payment) *payment {
+	s := &b.shards[b.shard(p.key)]
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	if prev := s.pending[p.key]; prev != nil {
+		return prev
+	}
+	s.pending[p.key] = p
+	p.book = b
+	return nil
+}
+
+func (b *payBook) remove(p *payment) {
+	s := &b.shards[b.shard(p.key)]
+	s.mu.Lock()
+	if s.pending[p.key] == p {
+		delete(s.pending, p.key)
+	}
+	s.mu.Unlock()
+}
+
+func (b *payBook) failAll(err error) {
+	var all []*payment
+	for i := range b.shards {
+		s := &b.shards[i]
+		s.mu.Lock()
+		for _, p := range s.pending {
+			all = append(all, p)
+		}
+		s.mu.Unlock()
+	}
+	for _, p := range all {
+		p.finish(err)
+	}
+}
+
+// errFromStore finishes a claimed payment whose key turned out to be on
+// disk: whoever waits on it looks again.
+var errFromStore = errors.New("payment is on disk")
+
 // Pay pays through a channel and returns once the peer has durably
 // acknowledged a proof covering the payment. If ctx ends first: a payment
-// not yet signed is cancelled; a signed one stays pending, and a retry with
-// the same key reports its outcome.
+// not yet signed is cancelled (an error, nothing moved); a signed one stays
+// pending (ErrPending), and a retry with the same key reports its outcome.
+// A payment the payee refused and refunded fails with a *RefusedError.
 func (n *Node) Pay(ctx context.Context, r PayRequest) (PaymentInfo, error) {
-	if r.Offer != nil {
-		if err := n.applyOffer(&r); err != nil {
-			return PaymentInfo{}, err
-		}
-	}
 	if err := checkPayRequest(&r); err != nil {
 		return PaymentInfo{}, err
 	}
@@ -183,95 +235,92 @@ func (n *Node) Pay(ctx context.Context, r PayRequest) (PaymentInfo, error) {
 	if err != nil {
 		return PaymentInfo{}, err
 	}
-	n.payMu.Lock()
-	if prev := n.pending[r.Key]; prev != nil {
-		n.payMu.Unlock()
-		if !prev.same(&r, c.id) {
-			return PaymentInfo{}, wrapf(ErrIdempotency, "key %q", r.Key)
+	if r.Offer != nil && c.params.Asset != r.Offer.Asset {
+		return PaymentInfo{}, invalid("the offer is in %s, channel %s in %s", r.Offer.Asset, c.id, c.params.Asset)
+	}
+	for {
+		p := &payment{
+			id: randomID(), key: r.Key, chanID: c.id, peer: c.peer, amount: r.Amount, itemID: r.ItemID, memo: r.Memo,
+			wantReceipt: r.Receipt || r.Offer != nil, offer: r.Offer, stream: r.Stream, token: r.Token, done: make(chan struct{}),
 		}
-		return n.wait(ctx, c, prev)
-	}
-	if e, err := n.store.PaymentByIdempotencyKey(r.Key); err == nil {
-		n.payMu.Unlock()
-		return n.waitStored(ctx, e, &r, c.id)
-	} else if !errors.Is(err, store.ErrNotFound) {
-		n.payMu.Unlock()
-		return PaymentInfo{}, err
-	}
-	p := &payment{
-		n: n, id: randomID(), key: r.Key, chanID: c.id, peer: c.peer, amount: r.Amount,
-		itemID: r.ItemID, memo: r.Memo, done: make(chan struct{}),
-		wantReceipt: r.Receipt || r.ItemID != "" || r.Offer != nil, offerMsg: r.Offer, stream: r.stream,
-	}
-	if r.Offer != nil {
-		if c.ch.Params().Asset != r.Offer.Asset {
-			n.payMu.Unlock()
-			return PaymentInfo{}, invalid("the offer is in %s, channel %s in %s", r.Offer.Asset, c.id, c.ch.Params().Asset)
+		if prev := n.pays.claim(p); prev != nil {
+			if !prev.same(&r, c.id) {
+				return PaymentInfo{}, wrapf(ErrIdempotency, "key %q", r.Key)
+			}
+			info, err := n.wait(ctx, prev)
+			if errors.Is(err, errFromStore) {
+				continue
+			}
+			return info, err
 		}
-		p.offer = r.Offer.ID
-	}
-	if !r.Token.IsZero() {
-		w, err := n.reserve(r.Token, c.peer, c.ch.Params().Asset, &r.Amount)
-		if err != nil {
-			n.payMu.Unlock()
+		// The key is ours in memory; it may be on disk from before.
+		e, err := n.store.PaymentByIdempotencyKey(r.Key)
+		if err == nil {
+			p.finish(errFromStore)
+			return n.waitStored(ctx, e, &r, c.id)
+		}
+		if !errors.Is(err, store.ErrNotFound) {
+			p.finish(err)
 			return PaymentInfo{}, err
 		}
-		p.token, p.window = r.Token, w
+		c.do(func() { c.enqueue(p) })
+		return n.wait(ctx, p)
 	}
-	n.pending[r.Key] = p
-	n.payMu.Unlock()
-
-	c.mu.Lock()
-	if c.answerRecovered(p) {
-		c.mu.Unlock()
-		return n.wait(ctx, c, p)
-	}
-	if err := c.canQueue(); err != nil {
-		c.mu.Unlock()
-		p.fail(err)
-		return PaymentInfo{}, err
-	}
-	c.queue = append(c.queue, p)
-	c.pump()
-	c.mu.Unlock()
-	return n.wait(ctx, c, p)
 }
 
-// canQueue refuses payments a channel can never carry; a disconnected
-// peer is not a reason (payments wait for the reconnect).
-func (c *chanState) canQueue() error {
-	if err := c.canPay(); err != nil && !errors.Is(err, ErrNotConnected) {
-		return err
-	}
-	return nil
-}
-
-func (n *Node) wait(ctx context.Context, c *chanState, p *payment) (PaymentInfo, error) {
+// wait waits for p to finish, or for ctx. A payment still queued when ctx
+// ends is dropped (nothing moved); a signed one stays pending in the
+// channel and in the book, so that a retry of its key waits for it.
+func (n *Node) wait(ctx context.Context, p *payment) (PaymentInfo, error) {
 	select {
 	case <-p.done:
+		return p.result()
 	case <-ctx.Done():
-		c.mu.Lock()
-		if i := slices.Index(c.queue, p); i >= 0 {
-			c.queue = slices.Delete(c.queue, i, i+1)
-			c.mu.Unlock()
-			p.fail(fmt.Errorf("payment not sent: %w", ctx.Err()))
-			return PaymentInfo{}, p.err
-		}
-		info := p.info(false)
-		c.mu.Unlock()
-		return info, fmt.Errorf("payment signed, not acknowledged yet (retry with the same key to learn the outcome): %w", ctx.Err())
 	}
-	c.mu.Lock()
-	info := p.info(p.err == nil)
-	c.mu.Unlock()
-	if p.err != nil {
-		return info, p.err
+	c := n.chans.get(p.chanID)
+	type answer struct {
+		info   PaymentInfo
+		signed bool
 	}
-	return info, nil
+	reply := make(chan answer, 1)
+	c.do(func() {
+		info, signed := c.cancel(p, ctx.Err())
+		reply <- answer{info, signed}
+	})
+	a := <-reply // the owner never blocks: this is quick
+	if !a.signed {
+		<-p.done
+		return p.result()
+	}
+	return a.info, fmt.Errorf("%w: %w", ErrPending, ctx.Err())
 }
 
-// waitStored answers a retry of a payment already on disk: it returns once a
-// proof covering it is acknowledged.
+func (p *payment) result() (PaymentInfo, error) {
+	if p.err != nil && p.nonce == 0 {
+		return PaymentInfo{}, p.err
+	}
+	return p.info(p.err == nil), p.err
+}
+
+// cancel gives up waiting for p. A payment still queued is dropped: it
+// fails, nothing moved. For one that is signed (or finished) it returns
+// its info so far and signed=true.
+func (c *chanActor) cancel(p *payment, cause error) (PaymentInfo, bool) {
+	if i := slices.Index(c.queue, p); i >= 0 {
+		c.queue = slices.Delete(c.queue, i, i+1)
+		p.finish(fmt.Errorf("payment not sent: %w", cause))
+		return PaymentInfo{}, false
+	}
+	select {
+	case <-p.done:
+		return PaymentInfo{}, false
+	default:
+	}
+	return p.info(false), true
+}
+
+// waitStored answers a retry of a payment already on disk: it returns once
+// a proof covering it is acknowledged, or the payee refunded it.
 func (n *Node) waitStored(ctx context.Context, e *storev1.LogEntry, r *PayRequest, chanID channel.ID) (PaymentInfo, error) {
 	info, err := paymentInfo(e)
 	if err != nil {
@@ -280,51 +329,75 @@ func (n *Node) waitStored(ctx context.Context, e *storev1.LogEntry, r *PayReques
 	if !info.Outgoing || info.Channel != chanID || !info.Amount.Eq(&r.Amount) || info.ItemID != r.ItemID || info.Memo != r.Memo {
 		return PaymentInfo{}, wrapf(ErrIdempotency, "key %q", r.Key)
 	}
-	c, err := n.channelByID(info.Channel)
-	if err != nil {
-		return PaymentInfo{}, err
+	n.attachReceipt(&info, e)
+	c := n.chans.get(info.Channel)
+	if c == nil {
+		return info, wrapf(ErrNotFound, "channel %s", info.Channel)
 	}
 	for {
-		c.mu.Lock()
-		acked, wake := c.ch.Acked(), c.acked
-		phase := c.ch.Phase()
-		c.mu.Unlock()
-		if acked >= info.Nonce {
+		wake := *c.ackWake.Load()
+		ci := c.info()
+		if ci.AckedNonce >= info.Nonce {
+			if err := n.refundOf(info.ID); err != nil {
+				return info, err
+			}
 			info.Complete = true
 			return info, nil
 		}
-		if phase == channel.Settled || phase == channel.Closed {
+		if ci.Phase == channel.Settled || ci.Phase == channel.Closed {
 			return info, fmt.Errorf("%w: payment %x was signed but the channel closed before the peer acknowledged it", ErrPeerRefused, info.ID[:4])
 		}
 		select {
 		case <-wake:
 		case <-ctx.Done():
-			return info, fmt.Errorf("payment signed, not acknowledged yet: %w", ctx.Err())
+			return info, fmt.Errorf("%w: %w", ErrPending, ctx.Err())
 		}
 	}
 }
 
+// refundOf returns the refusal of payment id if the payee refunded it.
+func (n *Node) refundOf(id [32]byte) error {
+	e, err := n.store.PaymentByID(refundID(id))
+	if err != nil {
+		return nil
+	}
+	return &RefusedError{Payment: id, Reason: e.GetPayment().GetMemo()}
+}
+
+// refundID is the local id of the refund of this node's payment id: one
+// refund per payment.
+func refundID(paymentID [32]byte) [32]byte {
+	return crypto.Keccak256([]byte("tinypay/refund"), paymentID[:])
+}
+
+// PayTarget returns the channel Pay would pay r through: the one it names,
+// or the open channel with its peer (in its asset) with the most balance.
+func (n *Node) PayTarget(r PayRequest) (ChannelInfo, error) {
+	c, err := n.payChannel(&r)
+	if err != nil {
+		return ChannelInfo{}, err
+	}
+	return c.info(), nil
+}
+
 // payChannel picks the channel for a payment.
-func (n *Node) payChannel(r *PayRequest) (*chanState, error) {
+func (n *Node) payChannel(r *PayRequest) (*chanActor, error) {
 	if r.Channel != (channel.ID{}) {
-		c, err := n.channelByID(r.Channel)
-		if err != nil {
-			return nil, err
+		c := n.chans.get(r.Channel)
+		if c == nil {
+			return nil, wrapf(ErrNotFound, "channel %s", r.Channel)
 		}
 		if !r.Peer.IsZero() && r.Peer != c.peer {
 			return nil, invalid("channel %s is not with peer %s", r.Channel, r.Peer)
 		}
 		return c, nil
 	}
-	var best *chanState
+	var best *chanActor
 	var bestBal uint256.Int
-	for _, c := range n.channelsWith(r.Peer) {
-		c.mu.Lock()
-		ok := c.ch.Phase() == channel.Open && (r.AnyAsset || c.ch.Params().Asset == r.Asset)
-		bal := c.ch.Balance(c.self)
-		c.mu.Unlock()
-		if ok && (best == nil || bal.Gt(&bestBal)) {
-			best, bestBal = c, bal
+	for _, c := range n.chans.withPeer(r.Peer) {
+		ci := c.info()
+		if ci.Phase == channel.Open && (r.AnyAsset || c.params.Asset == r.Asset) && (best == nil || ci.MyBalance.Gt(&bestBal)) {
+			best, bestBal = c, ci.MyBalance
 		}
 	}
 	if best == nil {
@@ -333,13 +406,289 @@ func (n *Node) payChannel(r *PayRequest) (*chanState, error) {
 	return best, nil
 }
 
+// --- on the channel's owner ---
+
+// enqueue queues an outgoing payment and signs what the pipeline allows.
+func (c *chanActor) enqueue(p *payment) {
+	if c.answerRecovered(p) {
+		return
+	}
+	if err := c.ch.CanPay(); err != nil {
+		p.finish(err)
+		return
+	}
+	if err := c.n.usable(); err != nil {
+		p.finish(err)
+		return
+	}
+	c.queue = append(c.queue, p)
+	c.pump()
+}
+
+// canSign says whether proofs may be signed now. A disconnected peer is not
+// a reason to fail a payment: it waits for the reconnect.
+func (c *chanActor) canSign() bool {
+	return c.ready && c.recovering == nil && c.ch.CanPay() == nil
+}
+
+// pump signs proofs for queued payments while the pipeline has room,
+// covering as many queued payments with one proof as the balance and
+// MaxParts allow (coalescing). Each proof goes to the peer with its write.
+func (c *chanActor) pump() {
+	if err := c.ch.CanPay(); err != nil {
+		c.failQueued(err)
+		return
+	}
+	for c.canSign() && len(c.queue) > 0 && len(c.flight) < c.n.cfg.MaxInFlight {
+		avail := c.ch.Balance(c.self)
+		var sum uint256.Int
+		k := 0
+		for k < len(c.queue) && k < c.n.cfg.MaxParts {
+			var next uint256.Int
+			if _, over := next.AddOverflow(&sum, &c.queue[k].amount); over || next.Gt(&avail) {
+				break
+			}
+			sum, k = next, k+1
+		}
+		if k == 0 {
+			p := c.queue[0]
+			c.queue = c.queue[1:]
+			p.finish(&channel.InsufficientBalanceError{Side: c.self, Need: p.amount, Available: avail})
+			continue
+		}
+		pays := slices.Clone(c.queue[:k])
+		clear(c.queue[:k])
+		c.queue = c.queue[k:]
+		proof, err := c.ch.Pay(&sum, c.n.key)
+		if err != nil {
+			for _, p := range pays {
+				p.finish(err)
+			}
+			continue
+		}
+		c.signed(proof, pays)
+	}
+}
+
+// signed records a new own proof and the payments it covers in the step:
+// their records go into its batch, the proof leaves with the write, and the
+// payments complete once both the write and the peer's ack are in.
+func (c *chanActor) signed(proof channel.Proof, pays []*payment) {
+	var cum uint256.Int
+	for _, p := range pays {
+		cum.Add(&cum, &p.amount)
+	}
+	cum.Sub(&proof.Transferred, &cum)
+	now := c.n.clock.Now()
+	b := c.batch()
+	for _, p := range pays {
+		cum.Add(&cum, &p.amount)
+		p.cumulative, p.nonce, p.time = cum, proof.Nonce, now
+		if err := b.AppendLog(p.record(c.peer)); err != nil {
+			c.n.fail(fmt.Errorf("build payment batch: %w", err)) // the request was validated: a bug
+			for _, q := range pays {
+				q.finish(err)
+			}
+			return
+		}
+	}
+	c.n.met.add(func(m *Metrics) prometheus.Counter { return m.ProofsSigned }, 1)
+	f := &inflight{proof: proof, payments: pays}
+	c.flight = append(c.flight, f)
+	if c.step.parts == nil {
+		c.step.parts = map[uint64][]*peerv1.PaymentPart{}
+	}
+	c.step.parts[proof.Nonce] = partsOf(pays)
+	c.step.after = append(c.step.after, func(r store.Result, err error) { c.outgoingDurable(f, r, err) })
+}
+
+func (c *chanActor) failQueued(err error) {
+	for _, p := range c.queue {
+		p.finish(err)
+	}
+	clear(c.queue)
+	c.queue = c.queue[:0]
+}
+
+// outgoingDurable: a signed proof and its payments are on disk. If the
+// write failed, the node has failed; the proof may have reached the peer
+// (it leaves with its write), so its payments are pending, not failed:
+// after a restart the peer's copy brings them back.
+func (c *chanActor) outgoingDurable(f *inflight, r store.Result, err error) {
+	if err != nil {
+		for _, p := range f.payments {
+			p.finish(fmt.Errorf("%w: the node could not write it: %w", ErrPending, err))
+		}
+		return
+	}
+	for i, p := range f.payments {
+		if i < len(r.Seqs) {
+			p.seq = r.Seqs[i]
+		}
+	}
+	f.durable = true
+	c.durableNonce = max(c.durableNonce, f.proof.Nonce)
+	c.completeAcked()
+	c.pump()
+	c.maybePropose()
+}
+
+// onAck completes every payment covered by an acknowledged proof.
+func (c *chanActor) onAck(s *session, m *peerv1.Ack) {
+	if c.sess != s {
+		return
+	}
+	nonce := m.GetNonce()
+	if err := c.ch.Ack(nonce); err != nil {
+		c.n.log.Debug("ignored ack", "channel", c.id, "nonce", nonce, "err", err)
+		return
+	}
+	c.resync = 0
+	c.onReceipts(m.GetReceipts(), nonce)
+	c.onRefusals(m.GetRefused(), nonce)
+	c.completeAcked()
+	c.pump()
+	c.maybePropose()
+}
+
+// completeAcked finishes the payments of every proof that is both durable
+// here and acknowledged by the peer.
+func (c *chanActor) completeAcked() {
+	acked := c.ch.Acked()
+	i, done := 0, 0
+	for i < len(c.flight) && c.flight[i].proof.Nonce <= acked && c.flight[i].durable {
+		for _, p := range c.flight[i].payments {
+			c.complete(p)
+		}
+		done += len(c.flight[i].payments)
+		i++
+	}
+	if i > 0 {
+		c.n.met.add(func(m *Metrics) prometheus.Counter { return m.PaymentsSent }, done)
+		clear(c.flight[:i])
+		c.flight = c.flight[i:]
+	}
+}
+
+// complete finishes an acknowledged payment: paid, unless the payee refused
+// it and gave the amount back.
+func (c *chanActor) complete(p *payment) {
+	if p.refusal != nil {
+		if p.refunded {
+			p.finish(p.refusal)
+			return
+		}
+		// The payee says it refused the payment but kept the money: the
+		// money moved, so the payment is paid.
+		c.warn(fmt.Sprintf("the peer refused payment %x (%s) but did not refund it", p.id[:4], p.refusal.Reason))
+	}
+	p.finish(nil)
+}
+
+// onReceipts checks and keeps the receipts an Ack carries: each must be the
+// peer's signature over one of this node's payments up to nonce.
+func (c *chanActor) onReceipts(rs []*peerv1.Receipt, nonce uint64) {
+	if len(rs) == 0 {
+		return
+	}
+	byID := map[[32]byte]*payment{}
+	for _, f := range c.flight {
+		if f.proof.Nonce > nonce {
+			break
+		}
+		for _, p := range f.payments {
+			if p.wantReceipt {
+				byID[p.id] = p
+			}
+		}
+	}
+	for _, r := range rs {
+		id, err := parseHash("payment id", r.GetPaymentId())
+		if err != nil {
+			continue
+		}
+		sig, err := parseSig("signature", r.GetSignature())
+		if err != nil {
+			continue
+		}
+		p := byID[id]
+		if p == nil || p.receipt != nil {
+			continue // a payment from before a restart, or a duplicate
+		}
+		var offer crypto.Hash
+		if p.offer != nil {
+			offer = p.offer.ID
+		}
+		f := c.receiptFields(p.id, c.n.self, c.peer, &p.amount, &p.cumulative, p.itemID, offer, r.GetTime())
+		if err := crypto.Verify(c.ch.Domain().ReceiptDigest(&f), sig, c.peer); err != nil {
+			c.n.log.Warn("peer sent a bad receipt", "channel", c.id, "payment", id, "err", err)
+			continue
+		}
+		p.receipt = &ReceiptInfo{Time: r.GetTime(), Sig: sig}
+		if err := c.batch().PutReceipt(&storev1.Receipt{PaymentId: id[:], Time: r.GetTime(), Signature: sig[:]}); err != nil {
+			c.n.log.Error("store receipt", "err", err)
+		}
+	}
+}
+
+// onRefusals marks the payments the peer refused (and refunded).
+func (c *chanActor) onRefusals(rs []*peerv1.Refusal, nonce uint64) {
+	for _, r := range rs {
+		id, err := parseHash("payment id", r.GetPaymentId())
+		if err != nil {
+			continue
+		}
+		for _, f := range c.flight {
+			if f.proof.Nonce > nonce {
+				break
+			}
+			for _, p := range f.payments {
+				if p.id == id && p.refusal == nil {
+					p.refusal = &RefusedError{Payment: id, Code: r.GetCode(), Reason: truncate(r.GetReason(), store.MaxReasonLen)}
+				}
+			}
+		}
+	}
+}
+
+// receiptFields are what a payee signs (or a payer checks) for a payment.
+func (c *chanActor) receiptFields(paymentID [32]byte, payer, payee crypto.Address, amount, cum *uint256.Int, item string, offer crypto.Hash, t uint64) crypto.ReceiptFields {
+	return crypto.ReceiptFields{Channel: c.id, Payment: paymentID, Payer: payer, Payee: payee, Asset: c.params.Asset,
+		Amount: *amount, Cumulative: *cum, ItemID: item, Offer: offer, Time: t}
+}
+
+// ReceiptInfo is a payee's signature over a payment.
+type ReceiptInfo struct {
+	Time uint64 // unix seconds
+	Sig  crypto.Signature
+}
+
+func truncate(s string, n int) string {
+	if len(s) <= n {
+		return s
+	}
+	s = s[:n]
+	for len(s) > 0 && !utf8.ValidString(s) {
+		s = s[:len(s)-1]
+	}
+	return s
+}
+
 // outgoingParts reads back from the log the payments this node covered with
 // proofs after nonce `after` up to `upTo` on channel id, oldest first.
 func (n *Node) outgoingParts(id channel.ID, after, upTo uint64) []*peerv1.PaymentPart {
 	recs := n.paymentsAfter(id, storev1.Direction_DIRECTION_OUTGOING, after, upTo)
 	out := make([]*peerv1.PaymentPart, len(recs))
 	for i, p := range recs {
-		out[i] = &peerv1.PaymentPart{PaymentId: p.GetId(), Amount: p.GetAmount(), ItemId: p.GetItemId(), Memo: p.GetMemo(), IdempotencyKey: p.GetIdempotencyKey()}
+		out[i] = &peerv1.PaymentPart{PaymentId: p.GetId(), Amount: p.GetAmount(), ItemId: p.GetItemId(), Memo: p.GetMemo(),
+			IdempotencyKey: p.GetIdempotencyKey(), WantReceipt: p.GetWantReceipt(), StreamId: p.GetStreamId()}
+		if len(p.GetRefundOf()) == 32 {
+			// A refund names the payer's id of what it gives back; the
+			// record keeps our own id of it, so look the payer's up.
+			if e, err := n.store.PaymentByID([32]byte(p.GetRefundOf())); err == nil {
+				out[i].RefundOf = e.GetPayment().GetRemoteId()
+			}
+		}
 	}
 	return out
 }

@@ -13,6 +13,7 @@ import (
 	"google.golang.org/grpc/codes"
 	"google.golang.org/grpc/status"
 
+	"github.com/tinypay/tinypay/apps"
 	"github.com/tinypay/tinypay/channel"
 	"github.com/tinypay/tinypay/crypto"
 	"github.com/tinypay/tinypay/node"
@@ -20,42 +21,32 @@ import (
 )
 
 // APIServer serves the control API (tinypay.api.v1.Node) for one node. It
-// only translates: every rule lives in the node.
+// only translates: every rule lives in the node and its application layer.
 type APIServer struct {
 	apiv1.UnimplementedNodeServer
 	n *node.Node
+	a *apps.Apps
 	// MaxPayStreamInFlight bounds the payments one PayStream call has
 	// outstanding; further requests wait.
 	MaxPayStreamInFlight int
 }
 
-// NewAPIServer returns the control API of n.
-func NewAPIServer(n *node.Node) *APIServer {
-	return &APIServer{n: n, MaxPayStreamInFlight: 4096}
+// NewAPIServer returns the control API of n, with its application layer a.
+func NewAPIServer(n *node.Node, a *apps.Apps) *APIServer {
+	return &APIServer{n: n, a: a, MaxPayStreamInFlight: 4096}
 }
 
 // Register adds the service to g.
 func (s *APIServer) Register(g *grpc.Server) { apiv1.RegisterNodeServer(g, s) }
 
-// statusError is the one place where node errors become gRPC statuses.
-func statusError(err error) error {
-	if err == nil {
-		return nil
-	}
-	if _, ok := status.FromError(err); ok {
-		return err
-	}
-	return status.Error(node.Code(err), err.Error())
-}
-
 // offerPaidError answers a repeated offer payment: ALREADY_EXISTS, with the
 // first payment (and its receipt) in the details.
 func (s *APIServer) offerPaidError(err error) error {
-	var op *node.OfferPaidError
+	var op *apps.OfferPaidError
 	if !errors.As(err, &op) {
 		return statusError(err)
 	}
-	st, derr := status.New(node.Code(err), err.Error()).WithDetails(s.paymentMsg(op.Payment))
+	st, derr := status.New(code(err), err.Error()).WithDetails(s.paymentMsg(op.Payment))
 	if derr != nil {
 		return statusError(err)
 	}
@@ -323,8 +314,8 @@ func (s *APIServer) Settle(ctx context.Context, r *apiv1.SettleRequest) (*apiv1.
 	return s.channelOp(r.GetChannelId(), nil, func(id channel.ID, _ uint256.Int) (node.ChannelInfo, error) { return s.n.Settle(ctx, id) })
 }
 
-func (s *APIServer) payRequest(ctx context.Context, r *apiv1.PayRequest) (node.PayRequest, error) {
-	var req node.PayRequest
+func (s *APIServer) payRequest(ctx context.Context, r *apiv1.PayRequest) (apps.PayRequest, error) {
+	var req apps.PayRequest
 	var err error
 	if req.Channel, req.Peer, req.Asset, req.AnyAsset, err = s.target(r.GetChannelId(), r.GetPeer(), r.GetAsset(), r.GetOffer() != nil); err != nil {
 		return req, err
@@ -385,7 +376,7 @@ func (s *APIServer) Pay(ctx context.Context, r *apiv1.PayRequest) (*apiv1.Paymen
 	if err != nil {
 		return nil, err
 	}
-	p, err := s.n.Pay(ctx, req)
+	p, err := s.a.Pay(ctx, req)
 	if err != nil {
 		return nil, s.offerPaidError(err)
 	}
@@ -435,7 +426,7 @@ func (s *APIServer) PayStream(stream grpc.BidiStreamingServer[apiv1.PayRequest, 
 			req, err := s.payRequest(ctx, r)
 			if err == nil {
 				var p node.PaymentInfo
-				p, err = s.n.Pay(ctx, req)
+				p, err = s.a.Pay(ctx, req)
 				if err == nil {
 					res.Payment = s.paymentMsg(p)
 				}
@@ -481,7 +472,7 @@ func (s *APIServer) SubscribeEvents(r *apiv1.SubscribeEventsRequest, stream grpc
 			m.Event = &apiv1.Event_Payment{Payment: s.paymentMsg(*ev.Payment)}
 		case ev.Stream != nil:
 			se := &apiv1.StreamEvent{Kind: ev.Stream.Kind, Detail: ev.Stream.Detail}
-			if st, err := s.n.Stream(ev.Stream.Stream); err == nil {
+			if st, err := s.a.Stream(ev.Stream.Stream); err == nil {
 				se.Stream = streamMsg(st)
 			}
 			m.Event = &apiv1.Event_Stream{Stream: se}

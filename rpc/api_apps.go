@@ -10,6 +10,7 @@ import (
 	"google.golang.org/grpc/codes"
 	"google.golang.org/grpc/status"
 
+	"github.com/tinypay/tinypay/apps"
 	"github.com/tinypay/tinypay/crypto"
 	"github.com/tinypay/tinypay/node"
 	apiv1 "github.com/tinypay/tinypay/proto/tinypay/api/v1"
@@ -17,7 +18,7 @@ import (
 )
 
 // OfferMsg converts an offer to its API form.
-func OfferMsg(o node.Offer) *apiv1.Offer {
+func OfferMsg(o apps.Offer) *apiv1.Offer {
 	return &apiv1.Offer{
 		ChainId: o.ChainID, Adjudicator: o.Adjudicator.Hex(), OfferId: o.ID.Hex(), Payee: o.Payee.Hex(), ItemId: o.ItemID,
 		Asset: o.Asset.Hex(), Price: o.Price.Dec(), Expiry: o.Expiry, Signature: "0x" + hex.EncodeToString(o.Sig[:]),
@@ -26,12 +27,12 @@ func OfferMsg(o node.Offer) *apiv1.Offer {
 
 // ParseOffer converts an API offer; it checks the encoding, not the
 // signature.
-func ParseOffer(m *apiv1.Offer) (node.Offer, error) {
+func ParseOffer(m *apiv1.Offer) (apps.Offer, error) {
 	o, err := apiutil.ParseOffer(m)
 	if err != nil {
-		return node.Offer{}, badArg("%v", err)
+		return apps.Offer{}, badArg("%v", err)
 	}
-	return node.Offer{
+	return apps.Offer{
 		ChainID: o.Domain.ChainID(), Adjudicator: o.Domain.Contract(), ID: o.Fields.Offer, Payee: o.Fields.Payee,
 		ItemID: o.Fields.ItemID, Asset: o.Fields.Asset, Price: o.Fields.Price, Expiry: o.Fields.Expiry, Sig: o.Sig,
 	}, nil
@@ -69,14 +70,14 @@ func (s *APIServer) CreateOffer(ctx context.Context, r *apiv1.CreateOfferRequest
 	if ttl == 0 {
 		ttl = 10 * time.Minute
 	}
-	o, err := s.n.CreateOffer(r.GetItemId(), a.Address, price, ttl)
+	o, err := s.a.CreateOffer(r.GetItemId(), a.Address, price, ttl)
 	if err != nil {
 		return nil, statusError(err)
 	}
 	return OfferMsg(o), nil
 }
 
-func streamMsg(st node.StreamInfo) *apiv1.Stream {
+func streamMsg(st apps.StreamInfo) *apiv1.Stream {
 	m := &apiv1.Stream{
 		Id: "0x" + hex.EncodeToString(st.ID[:]), ChannelId: st.Channel.Hex(), Peer: st.Peer.Hex(), Direction: "incoming",
 		Rate: st.Rate.Dec(), TickMs: uint64(st.Tick / time.Millisecond), Budget: st.Budget.Dec(), Paid: st.Paid.Dec(),
@@ -105,7 +106,7 @@ func parseStreamID(s string) ([16]byte, error) {
 
 // StartStream implements apiv1.NodeServer.
 func (s *APIServer) StartStream(ctx context.Context, r *apiv1.StartStreamRequest) (*apiv1.Stream, error) {
-	var req node.StreamRequest
+	var req apps.StreamRequest
 	var err error
 	if req.Channel, req.Peer, req.Asset, req.AnyAsset, err = s.target(r.GetChannelId(), r.GetPeer(), r.GetAsset(), false); err != nil {
 		return nil, err
@@ -123,7 +124,7 @@ func (s *APIServer) StartStream(ctx context.Context, r *apiv1.StartStreamRequest
 			return nil, err
 		}
 	}
-	if r.GetTickMs() > uint64(node.MaxTick/time.Millisecond) || r.GetDurationSeconds() > 10*365*24*3600 {
+	if r.GetTickMs() > uint64(apps.MaxTick/time.Millisecond) || r.GetDurationSeconds() > 10*365*24*3600 {
 		return nil, badArg("tick or duration out of range")
 	}
 	req.Tick = time.Duration(r.GetTickMs()) * time.Millisecond
@@ -132,7 +133,7 @@ func (s *APIServer) StartStream(ctx context.Context, r *apiv1.StartStreamRequest
 	if !req.Token.IsZero() && !req.AutoTopup.IsZero() {
 		return nil, status.Error(codes.PermissionDenied, "app tokens may not deposit (auto_topup)")
 	}
-	st, err := s.n.StartStream(ctx, req)
+	st, err := s.a.StartStream(ctx, req)
 	if err != nil {
 		return nil, statusError(err)
 	}
@@ -145,7 +146,7 @@ func (s *APIServer) StopStream(ctx context.Context, r *apiv1.StopStreamRequest) 
 	if err != nil {
 		return nil, err
 	}
-	st, err := s.n.StopStream(id, appToken(ctx))
+	st, err := s.a.StopStream(id, appToken(ctx))
 	if err != nil {
 		return nil, statusError(err)
 	}
@@ -155,7 +156,7 @@ func (s *APIServer) StopStream(ctx context.Context, r *apiv1.StopStreamRequest) 
 // ListStreams implements apiv1.NodeServer.
 func (s *APIServer) ListStreams(ctx context.Context, r *apiv1.ListStreamsRequest) (*apiv1.ListStreamsResponse, error) {
 	out := &apiv1.ListStreamsResponse{}
-	for _, st := range s.n.Streams(r.GetAll()) {
+	for _, st := range s.a.Streams(r.GetAll()) {
 		out.Streams = append(out.Streams, streamMsg(st))
 	}
 	return out, nil
@@ -168,7 +169,7 @@ func (s *APIServer) GetStream(ctx context.Context, r *apiv1.GetStreamRequest) (*
 	if err != nil {
 		return nil, err
 	}
-	st, err := s.n.Stream(id)
+	st, err := s.a.Stream(id)
 	if err != nil {
 		return nil, statusError(err)
 	}
@@ -187,7 +188,7 @@ func (s *APIServer) Revenue(ctx context.Context, r *apiv1.RevenueRequest) (*apiv
 	if r.GetToUnixNano() > 0 {
 		to = time.Unix(0, r.GetToUnixNano())
 	}
-	rows, err := s.n.Revenue(from, to, r.GetGroupBy())
+	rows, err := s.a.Revenue(from, to, r.GetGroupBy())
 	if err != nil {
 		return nil, statusError(err)
 	}
@@ -198,7 +199,7 @@ func (s *APIServer) Revenue(ctx context.Context, r *apiv1.RevenueRequest) (*apiv
 	return out, nil
 }
 
-func tokenMsg(t node.AppToken) *apiv1.AppToken {
+func tokenMsg(t apps.AppToken) *apiv1.AppToken {
 	m := &apiv1.AppToken{
 		Id: t.ID.String(), Name: t.Name, Spent: t.Spent.Dec(), CreatedUnixNano: t.Created.UnixNano(), Revoked: t.Revoked,
 		Policy: &apiv1.TokenPolicy{Asset: t.Policy.Asset.Hex(), Limit: t.Policy.Limit.Dec(), PeriodSeconds: uint64(t.Policy.Period / time.Second)},
@@ -223,7 +224,7 @@ func (s *APIServer) CreateToken(ctx context.Context, r *apiv1.CreateTokenRequest
 	if err != nil {
 		return nil, err
 	}
-	pol := node.TokenPolicy{Asset: a.Address, Period: time.Duration(p.GetPeriodSeconds()) * time.Second}
+	pol := apps.TokenPolicy{Asset: a.Address, Period: time.Duration(p.GetPeriodSeconds()) * time.Second}
 	if p.GetPeriodSeconds() > 366*24*3600 {
 		return nil, badArg("period too long")
 	}
@@ -246,7 +247,7 @@ func (s *APIServer) CreateToken(ctx context.Context, r *apiv1.CreateTokenRequest
 		}
 		pol.Payees[payee] = l
 	}
-	t, secret, err := s.n.CreateToken(ctx, r.GetName(), pol)
+	t, secret, err := s.a.CreateToken(ctx, r.GetName(), pol)
 	if err != nil {
 		return nil, statusError(err)
 	}
@@ -256,7 +257,7 @@ func (s *APIServer) CreateToken(ctx context.Context, r *apiv1.CreateTokenRequest
 // ListTokens implements apiv1.NodeServer.
 func (s *APIServer) ListTokens(ctx context.Context, r *apiv1.ListTokensRequest) (*apiv1.ListTokensResponse, error) {
 	out := &apiv1.ListTokensResponse{}
-	for _, t := range s.n.Tokens() {
+	for _, t := range s.a.Tokens() {
 		out.Tokens = append(out.Tokens, tokenMsg(t))
 	}
 	return out, nil
@@ -268,7 +269,7 @@ func (s *APIServer) RevokeToken(ctx context.Context, r *apiv1.RevokeTokenRequest
 	if err != nil || len(raw) != 16 {
 		return nil, badArg("token id %q: want 32 hex digits", r.GetId())
 	}
-	t, err := s.n.RevokeToken(ctx, node.TokenID(raw))
+	t, err := s.a.RevokeToken(ctx, apps.TokenID(raw))
 	if err != nil {
 		return nil, statusError(err)
 	}

@@ -19,7 +19,7 @@ import (
 	"google.golang.org/grpc/metadata"
 	"google.golang.org/grpc/status"
 
-	"github.com/tinypay/tinypay/node"
+	"github.com/tinypay/tinypay/apps"
 	"github.com/tinypay/tinypay/rpc/apiutil"
 )
 
@@ -66,7 +66,7 @@ func LoadToken(path string) (string, error) { return apiutil.LoadToken(path) }
 const reflectionPrefix = "/grpc.reflection."
 
 // AppLookup finds the app token a secret belongs to.
-type AppLookup func(secret string) (node.TokenID, bool)
+type AppLookup func(secret string) (apps.TokenID, bool)
 
 // appMethods are the calls an app token may make: it may only pay.
 var appMethods = map[string]bool{
@@ -81,8 +81,8 @@ var appMethods = map[string]bool{
 type principalKey struct{}
 
 // appToken returns the app token a call was made with; zero for the admin.
-func appToken(ctx context.Context) node.TokenID {
-	t, _ := ctx.Value(principalKey{}).(node.TokenID)
+func appToken(ctx context.Context) apps.TokenID {
+	t, _ := ctx.Value(principalKey{}).(apps.TokenID)
 	return t
 }
 

@@ -11,6 +11,7 @@ import (
 	"crypto/tls"
 	"crypto/x509"
 	"errors"
+	"log/slog"
 	"net"
 	"os"
 	"path/filepath"
@@ -23,6 +24,7 @@ import (
 	"google.golang.org/grpc/credentials"
 	"google.golang.org/grpc/reflection"
 
+	"github.com/tinypay/tinypay/apps"
 	"github.com/tinypay/tinypay/channel"
 	"github.com/tinypay/tinypay/crypto"
 	"github.com/tinypay/tinypay/node"
@@ -53,6 +55,7 @@ type Node struct {
 	mu      sync.Mutex
 	st      *store.Store
 	n       *node.Node
+	a       *apps.Apps
 	srv     *rpc.PeerServer
 	api     *grpc.Server
 	conns   []*rpc.PeerConn
@@ -78,6 +81,13 @@ func freeAddr(t testing.TB) string {
 	}
 	defer lis.Close()
 	return lis.Addr().String()
+}
+
+// Apps returns the running node's application layer.
+func (e *Node) Apps() *apps.Apps {
+	e.mu.Lock()
+	defer e.mu.Unlock()
+	return e.a
 }
 
 // N returns the running node.
@@ -145,14 +155,28 @@ func (e *Node) start() {
 	cfg.Redial = 50 * time.Millisecond
 	cfg.MinChallengePeriod, cfg.ChallengePeriod = 10, 100
 	cfg.ListenAddr = e.Addr
+	if os.Getenv("TINYPAY_TEST_LOG") != "" {
+		cfg.Logger = slog.New(slog.NewTextHandler(os.Stderr, &slog.HandlerOptions{Level: slog.LevelDebug})).With("node", e.Name)
+	}
 	if e.Config != nil {
 		e.Config(&cfg)
 	}
-	n, err := node.New(cfg, node.Deps{Key: e.Key, Store: st, Chain: e.Chain.Backend(t, e.Key), Dialer: dialer{e}})
+	acfg := apps.DefaultConfig()
+	if cfg.Logger != nil {
+		acfg.Logger = cfg.Logger.With("component", "apps")
+	}
+	a, err := apps.New(acfg, apps.Deps{Key: e.Key, Store: st})
+	if err != nil {
+		t.Fatal(err)
+	}
+	n, err := node.New(cfg, node.Deps{Key: e.Key, Store: st, Chain: e.Chain.Backend(t, e.Key), Dialer: dialer{e}, Hooks: a})
 	if err != nil {
 		t.Fatal(err)
 	}
 	if err := n.Start(context.Background()); err != nil {
+		t.Fatal(err)
+	}
+	if err := a.Start(n); err != nil {
 		t.Fatal(err)
 	}
 	srv, err := rpc.NewPeerServer(e.PeerConfig(), func(c *rpc.PeerConn) {
@@ -173,14 +197,14 @@ func (e *Node) start() {
 		t.Fatal(err)
 	}
 	go srv.Serve(lis)
-	api := e.serveAPI(n)
+	api := e.serveAPI(n, a)
 	e.mu.Lock()
-	e.st, e.n, e.srv, e.api, e.stopped = st, n, srv, api, false
+	e.st, e.n, e.a, e.srv, e.api, e.stopped = st, n, a, srv, api, false
 	e.mu.Unlock()
 }
 
 // serveAPI serves the control API as tinypayd does and writes api.addr.
-func (e *Node) serveAPI(n *node.Node) *grpc.Server {
+func (e *Node) serveAPI(n *node.Node, a *apps.Apps) *grpc.Server {
 	t := e.T
 	token, err := rpc.LoadOrCreateToken(filepath.Join(e.Dir, "api.token"))
 	if err != nil {
@@ -190,10 +214,10 @@ func (e *Node) serveAPI(n *node.Node) *grpc.Server {
 	if err != nil {
 		t.Fatal(err)
 	}
-	unary, stream := rpc.TokenAuth(token, n.Authenticate)
+	unary, stream := rpc.TokenAuth(token, a.Authenticate)
 	srv := grpc.NewServer(append(rpc.APIKeepalive(), grpc.Creds(credentials.NewTLS(&tls.Config{Certificates: []tls.Certificate{cert}, MinVersion: tls.VersionTLS13})),
 		grpc.ChainUnaryInterceptor(unary), grpc.ChainStreamInterceptor(stream))...)
-	rpc.NewAPIServer(n).Register(srv)
+	rpc.NewAPIServer(n, a).Register(srv)
 	reflection.Register(srv)
 	lis, err := net.Listen("tcp", "127.0.0.1:0")
 	if err != nil {
@@ -214,10 +238,11 @@ func (e *Node) Stop() {
 		return
 	}
 	e.stopped = true
-	n, st, srv, api := e.n, e.st, e.srv, e.api
+	n, a, st, srv, api := e.n, e.a, e.st, e.srv, e.api
 	e.mu.Unlock()
 	api.Stop()
 	srv.Stop()
+	a.Stop()
 	n.Stop()
 	st.Close()
 }

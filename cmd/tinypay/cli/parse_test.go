@@ -12,8 +12,8 @@ import (
 	"google.golang.org/protobuf/encoding/protojson"
 	"google.golang.org/protobuf/proto"
 
+	"github.com/tinypay/tinypay/apps"
 	"github.com/tinypay/tinypay/crypto"
-	"github.com/tinypay/tinypay/node"
 	apiv1 "github.com/tinypay/tinypay/proto/tinypay/api/v1"
 	"github.com/tinypay/tinypay/rpc"
 	"github.com/tinypay/tinypay/rpc/apiutil"
@@ -192,7 +192,7 @@ func TestOfflineAmount(t *testing.T) {
 // testOffer is an offer signed by key.
 func testOffer(t testing.TB, key *crypto.PrivateKey) *apiv1.Offer {
 	t.Helper()
-	o := node.Offer{
+	o := apps.Offer{
 		ChainID: 1337, Adjudicator: crypto.Address{0xad}, ID: crypto.Hash{1, 2, 3}, Payee: key.Address(),
 		ItemID: "article-7", Asset: crypto.Address{0xc8}, Price: *uint256.NewInt(250000), Expiry: 1_900_000_000,
 	}

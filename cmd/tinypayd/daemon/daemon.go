@@ -49,12 +49,23 @@ func defaultDataDir() string {
 // Main runs tinypayd with args (args[0] is the program name) and returns
 // the exit code.
 func Main(ctx context.Context, args []string, stdin io.Reader, stdout, stderr io.Writer) int {
+	return main(ctx, args, stdin, stdout, stderr, options{})
+}
+
+// options are what tests may set that users may not.
+type options struct {
+	// failpoint, if set, is the node's Config.Failpoint: the crash tests
+	// kill the process at a named step with it.
+	failpoint func(name string)
+}
+
+func main(ctx context.Context, args []string, stdin io.Reader, stdout, stderr io.Writer, opts options) int {
 	cf, err := loadConfig(args)
 	if err != nil {
 		fmt.Fprintln(stderr, "tinypayd:", err)
 		return exitUsage
 	}
-	cmd := command(cf, stdin, stdout, stderr)
+	cmd := command(cf, stdin, stdout, stderr, opts)
 	known := map[string]bool{}
 	for _, c := range append([]*cli.Command{cmd}, cmd.Commands...) {
 		for _, f := range c.Flags {
@@ -83,7 +94,7 @@ type usageError struct{ error }
 
 func usagef(format string, args ...any) error { return usageError{fmt.Errorf(format, args...)} }
 
-func command(cf configFile, stdin io.Reader, stdout, stderr io.Writer) *cli.Command {
+func command(cf configFile, stdin io.Reader, stdout, stderr io.Writer, opts options) *cli.Command {
 	dataDir := &cli.StringFlag{Name: "datadir", Usage: "directory for the key, database, TLS certificate and API token", Value: defaultDataDir(), Sources: cf.sources("datadir")}
 	passFile := &cli.StringFlag{Name: "passphrase-file", Usage: "file holding the key's passphrase (or set TINYPAY_PASSPHRASE; else you are prompted)", Sources: cli.NewValueSourceChain(source{cf, "passphrase-file"})}
 	devFile := &cli.StringFlag{Name: "devchain", Usage: "dev chain file written by tinypay-devchain: sets chain-rpc, chain-id, adjudicator and the USD asset", Sources: cf.sources("devchain")}
@@ -145,7 +156,7 @@ Examples:
 					return nil
 				},
 			},
-			runCommand(cf, devFile, stdin, stdout, stderr),
+			runCommand(cf, devFile, stdin, stdout, stderr, opts),
 		},
 	}
 }

@@ -25,6 +25,7 @@ import (
 	"google.golang.org/grpc/credentials"
 	"google.golang.org/grpc/reflection"
 
+	"github.com/tinypay/tinypay/apps"
 	"github.com/tinypay/tinypay/crypto"
 	"github.com/tinypay/tinypay/node"
 	"github.com/tinypay/tinypay/rpc"
@@ -33,7 +34,7 @@ import (
 	"github.com/tinypay/tinypay/store"
 )
 
-func runCommand(cf configFile, devFile cli.Flag, stdin io.Reader, stdout, stderr io.Writer) *cli.Command {
+func runCommand(cf configFile, devFile cli.Flag, stdin io.Reader, stdout, stderr io.Writer, opts options) *cli.Command {
 	return &cli.Command{
 		Name:  "run",
 		Usage: "run the node until interrupted",
@@ -66,7 +67,7 @@ Examples:
 		Action: func(ctx context.Context, c *cli.Command) error {
 			ctx, stop := signal.NotifyContext(ctx, os.Interrupt, syscall.SIGTERM)
 			defer stop()
-			return run(ctx, c, stdin, stderr)
+			return run(ctx, c, stdin, stderr, opts)
 		},
 	}
 }
@@ -143,7 +144,7 @@ func parseAsset(spec string) (node.Asset, error) {
 	return node.Asset{Address: a, Symbol: sym, Decimals: uint8(d)}, nil
 }
 
-func run(ctx context.Context, c *cli.Command, stdin io.Reader, logw io.Writer) error {
+func run(ctx context.Context, c *cli.Command, stdin io.Reader, logw io.Writer, opts options) error {
 	log, err := newLogger(c, logw)
 	if err != nil {
 		return err
@@ -210,13 +211,25 @@ func run(ctx context.Context, c *cli.Command, stdin io.Reader, logw io.Writer) e
 	ncfg.ChainPoll = c.Duration("chain-poll")
 	ncfg.ListenAddr = advertise
 	ncfg.Logger = log.With("component", "node")
-	n, err := node.New(ncfg, node.Deps{Key: key, Store: st, Chain: chain, Dialer: dialer{pcfg}, Metrics: met})
+	ncfg.Failpoint = opts.failpoint
+	acfg := apps.DefaultConfig()
+	acfg.Logger = log.With("component", "apps")
+	a, err := apps.New(acfg, apps.Deps{Key: key, Store: st})
+	if err != nil {
+		return err
+	}
+	n, err := node.New(ncfg, node.Deps{Key: key, Store: st, Chain: chain, Dialer: dialer{pcfg}, Metrics: met, Hooks: a})
 	if err != nil {
 		return err
 	}
 	if err := n.Start(ctx); err != nil {
 		return err
 	}
+	if err := a.Start(n); err != nil {
+		n.Stop()
+		return err
+	}
+	defer a.Stop()
 
 	var peerSrv *rpc.PeerServer
 	if addr := c.String("peer-listen"); addr != "" {
@@ -239,13 +252,13 @@ func run(ctx context.Context, c *cli.Command, stdin io.Reader, logw io.Writer) e
 		n.Stop()
 		return err
 	}
-	unary, stream := rpc.TokenAuth(token, n.Authenticate)
+	unary, stream := rpc.TokenAuth(token, a.Authenticate)
 	api := grpc.NewServer(append(rpc.APIKeepalive(),
 		grpc.Creds(credentials.NewTLS(&tls.Config{Certificates: []tls.Certificate{cert}, MinVersion: tls.VersionTLS13})),
 		grpc.ChainUnaryInterceptor(unary), grpc.ChainStreamInterceptor(stream),
 		grpc.MaxRecvMsgSize(1<<20), grpc.MaxConcurrentStreams(1024),
 	)...)
-	rpc.NewAPIServer(n).Register(api)
+	rpc.NewAPIServer(n, a).Register(api)
 	reflection.Register(api)
 	apiLis, err := net.Listen("tcp", c.String("api-listen"))
 	if err != nil {
@@ -292,6 +305,7 @@ func run(ctx context.Context, c *cli.Command, stdin io.Reader, logw io.Writer) e
 	case <-done:
 	case <-time.After(min(3*time.Second, timeout)):
 	}
+	a.Stop()
 	n.Stop()
 	select {
 	case <-done:

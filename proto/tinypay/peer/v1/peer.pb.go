@@ -1395,10 +1395,13 @@ func (x *Nack) GetReason() string {
 // any payment: held is the newest proof of the recipient's that the sender
 // holds (empty if none), sent_nonce the newest nonce the sender has signed.
 type Reestablish struct {
-	state         protoimpl.MessageState `protogen:"open.v1"`
-	ChannelId     []byte                 `protobuf:"bytes,1,opt,name=channel_id,json=channelId,proto3" json:"channel_id,omitempty"`
-	Held          *BalanceProof          `protobuf:"bytes,2,opt,name=held,proto3" json:"held,omitempty"`
-	SentNonce     uint64                 `protobuf:"varint,3,opt,name=sent_nonce,json=sentNonce,proto3" json:"sent_nonce,omitempty"`
+	state     protoimpl.MessageState `protogen:"open.v1"`
+	ChannelId []byte                 `protobuf:"bytes,1,opt,name=channel_id,json=channelId,proto3" json:"channel_id,omitempty"`
+	Held      *BalanceProof          `protobuf:"bytes,2,opt,name=held,proto3" json:"held,omitempty"`
+	SentNonce uint64                 `protobuf:"varint,3,opt,name=sent_nonce,json=sentNonce,proto3" json:"sent_nonce,omitempty"`
+	// Set when the sender wants the recipient's Reestablish back although
+	// the session is not new (it resynchronises after a Nack).
+	Reply         bool `protobuf:"varint,4,opt,name=reply,proto3" json:"reply,omitempty"`
 	unknownFields protoimpl.UnknownFields
 	sizeCache     protoimpl.SizeCache
 }
@@ -1452,6 +1455,13 @@ func (x *Reestablish) GetSentNonce() uint64 {
 		return x.SentNonce
 	}
 	return 0
+}
+
+func (x *Reestablish) GetReply() bool {
+	if x != nil {
+		return x.Reply
+	}
+	return false
 }
 
 // RecoverRequest is sent by a node that adopted its own newest proof from
@@ -2007,13 +2017,14 @@ const file_tinypay_peer_v1_peer_proto_rawDesc = "" +
 	"channel_id\x18\x01 \x01(\fR\tchannelId\x12\x14\n" +
 	"\x05nonce\x18\x02 \x01(\x04R\x05nonce\x12\x12\n" +
 	"\x04code\x18\x03 \x01(\rR\x04code\x12\x16\n" +
-	"\x06reason\x18\x04 \x01(\tR\x06reason\"~\n" +
+	"\x06reason\x18\x04 \x01(\tR\x06reason\"\x94\x01\n" +
 	"\vReestablish\x12\x1d\n" +
 	"\n" +
 	"channel_id\x18\x01 \x01(\fR\tchannelId\x121\n" +
 	"\x04held\x18\x02 \x01(\v2\x1d.tinypay.peer.v1.BalanceProofR\x04held\x12\x1d\n" +
 	"\n" +
-	"sent_nonce\x18\x03 \x01(\x04R\tsentNonce\"P\n" +
+	"sent_nonce\x18\x03 \x01(\x04R\tsentNonce\x12\x14\n" +
+	"\x05reply\x18\x04 \x01(\bR\x05reply\"P\n" +
 	"\x0eRecoverRequest\x12\x1d\n" +
 	"\n" +
 	"channel_id\x18\x01 \x01(\fR\tchannelId\x12\x1f\n" +

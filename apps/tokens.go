@@ -1,6 +1,7 @@
-package node
+package apps
 
 import (
+	"bytes"
 	"context"
 	"crypto/rand"
 	"encoding/hex"
@@ -13,6 +14,7 @@ import (
 	"github.com/holiman/uint256"
 
 	"github.com/tinypay/tinypay/crypto"
+	"github.com/tinypay/tinypay/node"
 	storev1 "github.com/tinypay/tinypay/proto/tinypay/store/v1"
 	"github.com/tinypay/tinypay/store"
 )
@@ -53,7 +55,7 @@ type AppToken struct {
 }
 
 // appToken is a token with its spending in the current period; guarded by
-// Node.tokenMu.
+// tokenSet.mu.
 type appToken struct {
 	AppToken
 	hash       crypto.Hash
@@ -61,7 +63,9 @@ type appToken struct {
 	payeeSpent map[crypto.Address]*uint256.Int
 }
 
-type tokens struct {
+// tokenSet is the owner of the app tokens and what they spent. Its lock
+// guards memory only.
+type tokenSet struct {
 	mu     sync.Mutex
 	byID   map[TokenID]*appToken
 	byHash map[crypto.Hash]TokenID
@@ -80,7 +84,7 @@ func (t *appToken) record() *storev1.AppToken {
 	for p, l := range t.Policy.Payees {
 		r.Payees = append(r.Payees, &storev1.PayeeLimit{Payee: p[:], Limit: amountBytes(&l)})
 	}
-	slices.SortFunc(r.Payees, func(a, b *storev1.PayeeLimit) int { return compareStrings(string(a.Payee), string(b.Payee)) })
+	slices.SortFunc(r.Payees, func(a, b *storev1.PayeeLimit) int { return bytes.Compare(a.Payee, b.Payee) })
 	return r
 }
 
@@ -108,20 +112,20 @@ func tokenFromRecord(r *storev1.AppToken) (*appToken, error) {
 
 // loadTokens restores the app tokens and what each spent in its current
 // period, from the payments in the log.
-func (n *Node) loadTokens() error {
-	recs, err := n.store.Tokens()
+func (a *Apps) loadTokens() error {
+	recs, err := a.store.Tokens()
 	if err != nil {
 		return err
 	}
-	oldest := n.clock.Now()
+	oldest := a.clock.Now()
 	for _, r := range recs {
 		t, err := tokenFromRecord(r)
 		if err != nil {
 			return fmt.Errorf("token %x: %w", r.GetId(), err)
 		}
-		n.tok.byID[t.ID] = t
-		n.tok.byHash[t.hash] = t.ID
-		t.roll(n.clock.Now())
+		a.tokens.byID[t.ID] = t
+		a.tokens.byHash[t.hash] = t.ID
+		t.roll(a.clock.Now())
 		if start := t.windowStart(); start.Before(oldest) {
 			oldest = start
 		}
@@ -129,9 +133,9 @@ func (n *Node) loadTokens() error {
 	if len(recs) == 0 {
 		return nil
 	}
-	before := n.store.LastSeq() + 1
+	before := a.store.LastSeq() + 1
 	for {
-		page, err := n.store.LogBefore(before, 256)
+		page, err := a.store.LogBefore(before, 256)
 		if err != nil || len(page) == 0 {
 			return err
 		}
@@ -143,7 +147,7 @@ func (n *Node) loadTokens() error {
 			if p == nil || p.GetDirection() != storev1.Direction_DIRECTION_OUTGOING || len(p.GetTokenId()) != 16 {
 				continue
 			}
-			t := n.tok.byID[TokenID(p.GetTokenId())]
+			t := a.tokens.byID[TokenID(p.GetTokenId())]
 			if t == nil || time.Unix(0, p.GetTimeUnixNano()).Before(t.windowStart()) {
 				continue
 			}
@@ -186,13 +190,13 @@ func (t *appToken) add(payee crypto.Address, amount *uint256.Int) {
 func (t *appToken) allowed(payee, asset crypto.Address) error {
 	switch {
 	case t.Revoked:
-		return wrapf(ErrForbidden, "token %s is revoked", t.ID)
+		return fmt.Errorf("%w: token %s is revoked", ErrForbidden, t.ID)
 	case asset != t.Policy.Asset:
-		return wrapf(ErrForbidden, "token %s may pay in %s only", t.ID, t.Policy.Asset)
+		return fmt.Errorf("%w: token %s may pay in %s only", ErrForbidden, t.ID, t.Policy.Asset)
 	}
 	if len(t.Policy.Payees) > 0 {
 		if _, ok := t.Policy.Payees[payee]; !ok {
-			return wrapf(ErrForbidden, "token %s may not pay %s", t.ID, payee)
+			return fmt.Errorf("%w: token %s may not pay %s", ErrForbidden, t.ID, payee)
 		}
 	}
 	return nil
@@ -200,17 +204,17 @@ func (t *appToken) allowed(payee, asset crypto.Address) error {
 
 // reserve counts amount against the token's limits, or refuses it. It
 // returns the period it was counted in, for release.
-func (n *Node) reserve(id TokenID, payee, asset crypto.Address, amount *uint256.Int) (int64, error) {
-	n.tok.mu.Lock()
-	defer n.tok.mu.Unlock()
-	t := n.tok.byID[id]
+func (a *Apps) reserve(id TokenID, payee, asset crypto.Address, amount *uint256.Int) (int64, error) {
+	a.tokens.mu.Lock()
+	defer a.tokens.mu.Unlock()
+	t := a.tokens.byID[id]
 	if t == nil {
-		return 0, wrapf(ErrForbidden, "unknown token")
+		return 0, fmt.Errorf("%w: unknown token", ErrForbidden)
 	}
 	if err := t.allowed(payee, asset); err != nil {
 		return 0, err
 	}
-	t.roll(n.clock.Now())
+	t.roll(a.clock.Now())
 	var total uint256.Int
 	if _, over := total.AddOverflow(&t.Spent, amount); over || total.Gt(&t.Policy.Limit) {
 		return 0, fmt.Errorf("%w: token %s may pay %s per %s, has paid %s", ErrSpendLimit, t.ID, t.Policy.Limit.Dec(), t.Policy.Period, t.Spent.Dec())
@@ -229,10 +233,10 @@ func (n *Node) reserve(id TokenID, payee, asset crypto.Address, amount *uint256.
 }
 
 // release gives back a reservation of a payment that was never made.
-func (n *Node) release(id TokenID, window int64, payee crypto.Address, amount *uint256.Int) {
-	n.tok.mu.Lock()
-	defer n.tok.mu.Unlock()
-	t := n.tok.byID[id]
+func (a *Apps) release(id TokenID, window int64, payee crypto.Address, amount *uint256.Int) {
+	a.tokens.mu.Lock()
+	defer a.tokens.mu.Unlock()
+	t := a.tokens.byID[id]
 	if t == nil || t.window != window {
 		return
 	}
@@ -243,19 +247,19 @@ func (n *Node) release(id TokenID, window int64, payee crypto.Address, amount *u
 }
 
 // checkTokenStream checks that a token may start a stream to payee.
-func (n *Node) checkTokenStream(id TokenID, asset, payee crypto.Address) error {
-	n.tok.mu.Lock()
-	defer n.tok.mu.Unlock()
-	t := n.tok.byID[id]
+func (a *Apps) checkTokenStream(id TokenID, asset, payee crypto.Address) error {
+	a.tokens.mu.Lock()
+	defer a.tokens.mu.Unlock()
+	t := a.tokens.byID[id]
 	if t == nil {
-		return wrapf(ErrForbidden, "unknown token")
+		return fmt.Errorf("%w: unknown token", ErrForbidden)
 	}
 	return t.allowed(payee, asset)
 }
 
 // CreateToken creates an app token that may only pay, within the policy.
 // The secret is returned once; only its hash is kept.
-func (n *Node) CreateToken(ctx context.Context, name string, p TokenPolicy) (AppToken, string, error) {
+func (a *Apps) CreateToken(ctx context.Context, name string, p TokenPolicy) (AppToken, string, error) {
 	switch {
 	case len(name) > 100:
 		return AppToken{}, "", invalid("token name longer than 100 bytes")
@@ -264,48 +268,48 @@ func (n *Node) CreateToken(ctx context.Context, name string, p TokenPolicy) (App
 	case p.Period < time.Second || p.Period%time.Second != 0 || p.Period > 366*24*time.Hour:
 		return AppToken{}, "", invalid("the period must be whole seconds between 1s and a year")
 	}
-	if _, ok := n.asset(p.Asset); !ok {
-		return AppToken{}, "", wrapf(ErrUnknownAsset, "%s", p.Asset)
+	if !a.knownAsset(p.Asset) {
+		return AppToken{}, "", fmt.Errorf("%w: %s", node.ErrUnknownAsset, p.Asset)
 	}
 	var raw [24]byte
 	if _, err := rand.Read(raw[:]); err != nil {
 		return AppToken{}, "", err
 	}
 	secret := "tpapp_" + hex.EncodeToString(raw[:])
-	t := &appToken{AppToken: AppToken{ID: TokenID(randomShortID()), Name: name, Policy: p, Created: n.clock.Now()}, hash: secretHash(secret), window: -1}
-	t.roll(n.clock.Now())
+	t := &appToken{AppToken: AppToken{ID: TokenID(randomShortID()), Name: name, Policy: p, Created: a.clock.Now()}, hash: secretHash(secret), window: -1}
+	t.roll(a.clock.Now())
 	b := store.NewBatch()
 	if err := b.PutToken(t.record()); err != nil {
 		return AppToken{}, "", err
 	}
-	if _, err := n.commit(ctx, b); err != nil {
+	if _, err := a.store.Commit(ctx, b); err != nil {
 		return AppToken{}, "", err
 	}
-	n.tok.mu.Lock()
-	n.tok.byID[t.ID] = t
-	n.tok.byHash[t.hash] = t.ID
-	n.tok.mu.Unlock()
+	a.tokens.mu.Lock()
+	a.tokens.byID[t.ID] = t
+	a.tokens.byHash[t.hash] = t.ID
+	a.tokens.mu.Unlock()
 	return t.AppToken, secret, nil
 }
 
 // Authenticate returns the app token a secret belongs to.
-func (n *Node) Authenticate(secret string) (TokenID, bool) {
-	n.tok.mu.Lock()
-	defer n.tok.mu.Unlock()
-	id, ok := n.tok.byHash[secretHash(secret)]
-	if !ok || n.tok.byID[id].Revoked {
+func (a *Apps) Authenticate(secret string) (TokenID, bool) {
+	a.tokens.mu.Lock()
+	defer a.tokens.mu.Unlock()
+	id, ok := a.tokens.byHash[secretHash(secret)]
+	if !ok || a.tokens.byID[id].Revoked {
 		return TokenID{}, false
 	}
 	return id, true
 }
 
 // Tokens lists the app tokens with what each spent this period.
-func (n *Node) Tokens() []AppToken {
-	n.tok.mu.Lock()
-	defer n.tok.mu.Unlock()
-	out := make([]AppToken, 0, len(n.tok.byID))
-	for _, t := range n.tok.byID {
-		t.roll(n.clock.Now())
+func (a *Apps) Tokens() []AppToken {
+	a.tokens.mu.Lock()
+	defer a.tokens.mu.Unlock()
+	out := make([]AppToken, 0, len(a.tokens.byID))
+	for _, t := range a.tokens.byID {
+		t.roll(a.clock.Now())
 		out = append(out, t.AppToken)
 	}
 	slices.SortFunc(out, func(a, b AppToken) int { return a.Created.Compare(b.Created) })
@@ -313,21 +317,21 @@ func (n *Node) Tokens() []AppToken {
 }
 
 // RevokeToken revokes an app token at once.
-func (n *Node) RevokeToken(ctx context.Context, id TokenID) (AppToken, error) {
-	n.tok.mu.Lock()
-	t := n.tok.byID[id]
+func (a *Apps) RevokeToken(ctx context.Context, id TokenID) (AppToken, error) {
+	a.tokens.mu.Lock()
+	t := a.tokens.byID[id]
 	if t == nil {
-		n.tok.mu.Unlock()
-		return AppToken{}, wrapf(ErrNotFound, "token %s", id)
+		a.tokens.mu.Unlock()
+		return AppToken{}, notFound("token %s", id)
 	}
 	t.Revoked = true
 	rec := t.record()
 	info := t.AppToken
-	n.tok.mu.Unlock()
+	a.tokens.mu.Unlock()
 	b := store.NewBatch()
 	if err := b.PutToken(rec); err != nil {
 		return AppToken{}, err
 	}
-	_, err := n.commit(ctx, b)
+	_, err := a.store.Commit(ctx, b)
 	return info, err
 }

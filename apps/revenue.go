@@ -1,14 +1,16 @@
-package node
+package apps
 
 import (
 	"errors"
 	"fmt"
 	"slices"
+	"strings"
 	"time"
 
 	"github.com/holiman/uint256"
 
 	"github.com/tinypay/tinypay/crypto"
+	"github.com/tinypay/tinypay/node"
 	storev1 "github.com/tinypay/tinypay/proto/tinypay/store/v1"
 	"github.com/tinypay/tinypay/store"
 )
@@ -16,14 +18,14 @@ import (
 // RevenueRow is incoming money grouped by one key.
 type RevenueRow struct {
 	Key      string // a channel id, stream id, item id or peer address
-	Asset    Asset
+	Asset    node.Asset
 	Payments uint64
 	Amount   uint256.Int
 }
 
 // Revenue sums the incoming payments with a time in [from, to) grouped by
 // "channel", "stream", "item" or "peer". A zero from or to is open.
-func (n *Node) Revenue(from, to time.Time, groupBy string) ([]RevenueRow, error) {
+func (a *Apps) Revenue(from, to time.Time, groupBy string) ([]RevenueRow, error) {
 	switch groupBy {
 	case "":
 		groupBy = "channel"
@@ -34,7 +36,7 @@ func (n *Node) Revenue(from, to time.Time, groupBy string) ([]RevenueRow, error)
 	if !to.IsZero() && !from.IsZero() && !from.Before(to) {
 		return nil, invalid("the range is empty: from %s is not before to %s", from, to)
 	}
-	after, err := n.seqBefore(from)
+	after, err := a.seqBefore(from)
 	if err != nil {
 		return nil, err
 	}
@@ -45,7 +47,7 @@ func (n *Node) Revenue(from, to time.Time, groupBy string) ([]RevenueRow, error)
 	rows := map[key]*RevenueRow{}
 	assets := map[[32]byte]crypto.Address{}
 	for {
-		page, err := n.store.Log(after, 512)
+		page, err := a.store.Log(after, 512)
 		if err != nil {
 			return nil, err
 		}
@@ -65,11 +67,14 @@ func (n *Node) Revenue(from, to time.Time, groupBy string) ([]RevenueRow, error)
 			if !to.IsZero() && !t.Before(to) {
 				continue
 			}
+			if p.GetRefused() != "" || len(p.GetRefundOf()) != 0 {
+				continue // refused and refunded, or a refund coming back: not revenue
+			}
 			ch := [32]byte(p.GetChannelId())
 			asset, ok := assets[ch]
 			if !ok {
-				if c, err := n.channelByID(ch); err == nil {
-					asset = c.ch.Params().Asset // fixed for the channel's life
+				if c, err := a.n.Channel(ch); err == nil {
+					asset = c.Asset.Address // fixed for the channel's life
 				}
 				assets[ch] = asset
 			}
@@ -93,11 +98,7 @@ func (n *Node) Revenue(from, to time.Time, groupBy string) ([]RevenueRow, error)
 			}
 			r := rows[key{k, asset}]
 			if r == nil {
-				a, ok := n.asset(asset)
-				if !ok {
-					a = Asset{Address: asset, Symbol: asset.Hex()}
-				}
-				r = &RevenueRow{Key: k, Asset: a}
+				r = &RevenueRow{Key: k, Asset: a.assetOf(asset)}
 				rows[key{k, asset}] = r
 			}
 			r.Payments++
@@ -112,21 +113,21 @@ func (n *Node) Revenue(from, to time.Time, groupBy string) ([]RevenueRow, error)
 		if c := b.Amount.Cmp(&a.Amount); c != 0 {
 			return c
 		}
-		return compareStrings(a.Key, b.Key)
+		return strings.Compare(a.Key, b.Key)
 	})
 	return out, nil
 }
 
 // seqBefore finds, by binary search over the log (whose times grow with
 // seq), a seq after which every entry is at or after t; 0 for a zero t.
-func (n *Node) seqBefore(t time.Time) (uint64, error) {
+func (a *Apps) seqBefore(t time.Time) (uint64, error) {
 	if t.IsZero() {
 		return 0, nil
 	}
-	lo, hi := uint64(0), n.store.LastSeq() // entries <= lo are before t
+	lo, hi := uint64(0), a.store.LastSeq() // entries <= lo are before t
 	for lo < hi {
 		mid := lo + (hi-lo+1)/2
-		e, err := n.store.LogEntry(mid)
+		e, err := a.store.LogEntry(mid)
 		if err != nil {
 			if errors.Is(err, store.ErrNotFound) {
 				hi = mid - 1

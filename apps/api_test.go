@@ -1,4 +1,4 @@
-package node_test
+package apps_test
 
 import (
 	"context"

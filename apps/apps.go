@@ -1,0 +1,213 @@
+package apps
+
+import (
+	"context"
+	"crypto/rand"
+	"errors"
+	"fmt"
+	"io"
+	"log/slog"
+	"sync"
+	"time"
+
+	"github.com/holiman/uint256"
+
+	"github.com/tinypay/tinypay/channel"
+	"github.com/tinypay/tinypay/crypto"
+	"github.com/tinypay/tinypay/node"
+	storev1 "github.com/tinypay/tinypay/proto/tinypay/store/v1"
+	"github.com/tinypay/tinypay/store"
+)
+
+// Store is what the application layer reads and writes; *store.Store
+// implements it.
+type Store interface {
+	Commit(ctx context.Context, b *store.Batch) (store.Result, error)
+	CommitAsync(b *store.Batch, done func(store.Result, error)) error
+	Log(afterSeq uint64, limit int) ([]*storev1.LogEntry, error)
+	LogBefore(beforeSeq uint64, limit int) ([]*storev1.LogEntry, error)
+	LogEntry(seq uint64) (*storev1.LogEntry, error)
+	LastSeq() uint64
+	PaymentByOffer(offerID [32]byte) (*storev1.LogEntry, error)
+	Streams() ([]*storev1.Stream, error)
+	Tokens() ([]*storev1.AppToken, error)
+}
+
+var _ Store = (*store.Store)(nil)
+
+// Config configures the application layer.
+type Config struct {
+	Logger *slog.Logger // nil: discard
+	// StallAfter is how long after a missed tick an incoming stream counts
+	// as stalled, beyond twice its tick.
+	StallAfter time.Duration
+}
+
+// DefaultConfig returns the defaults.
+func DefaultConfig() Config { return Config{StallAfter: 500 * time.Millisecond} }
+
+// Deps are the application layer's boundaries.
+type Deps struct {
+	Key   *crypto.PrivateKey // the node's key: it signs offers
+	Store Store
+	Clock node.Clock // nil: the system clock
+}
+
+// Apps is the application layer of a node: offers, streams, app tokens
+// and revenue. It pays through the node's payer API (node.Pay) and takes
+// part in incoming payments through node.Hooks (it implements them). Its
+// exported methods are safe for concurrent use; each kind of state has its
+// own owner (streams, tokens, offers in flight), whose lock guards only
+// memory and is never held across I/O or while calling the node.
+type Apps struct {
+	cfg   Config
+	log   *slog.Logger
+	key   *crypto.PrivateKey
+	store Store
+	clock node.Clock
+	n     *node.Node
+
+	offers  offerBook
+	streams streamSet
+	tokens  tokenSet
+
+	ctx    context.Context
+	cancel context.CancelFunc
+	wg     sync.WaitGroup
+}
+
+type systemClock struct{}
+
+func (systemClock) Now() time.Time { return time.Now() }
+
+// New builds the application layer; give it to the node as its Hooks, then
+// Start it with the node.
+func New(cfg Config, d Deps) (*Apps, error) {
+	if d.Key == nil || d.Store == nil {
+		return nil, errors.New("apps: key and store are required")
+	}
+	if cfg.StallAfter <= 0 {
+		cfg.StallAfter = DefaultConfig().StallAfter
+	}
+	log := cfg.Logger
+	if log == nil {
+		log = slog.New(slog.NewTextHandler(io.Discard, nil))
+	}
+	clock := d.Clock
+	if clock == nil {
+		clock = systemClock{}
+	}
+	a := &Apps{cfg: cfg, log: log, key: d.Key, store: d.Store, clock: clock}
+	a.offers.inFlight = map[crypto.Hash]bool{}
+	a.streams.byID = map[[16]byte]*stream{}
+	a.tokens.byID = map[TokenID]*appToken{}
+	a.tokens.byHash = map[crypto.Hash]TokenID{}
+	a.ctx, a.cancel = context.WithCancel(context.Background())
+	return a, nil
+}
+
+// Start loads tokens and streams, resumes the outgoing streams that were
+// running, and starts metering incoming ones. n is the node whose Hooks a
+// is; call it after n.Start.
+func (a *Apps) Start(n *node.Node) error {
+	a.n = n
+	if err := a.loadTokens(); err != nil {
+		return fmt.Errorf("load tokens: %w", err)
+	}
+	if err := a.loadStreams(); err != nil {
+		return fmt.Errorf("load streams: %w", err)
+	}
+	a.wg.Add(1)
+	go a.meterLoop()
+	return nil
+}
+
+// Stop stops the streams' goroutines (a restart resumes them).
+func (a *Apps) Stop() {
+	a.cancel()
+	a.wg.Wait()
+}
+
+// PayRequest is node.PayRequest with what the application layer adds: the
+// offer paid and the app token paying.
+type PayRequest struct {
+	Channel  channel.ID
+	Peer     crypto.Address
+	Asset    crypto.Address
+	AnyAsset bool
+	Amount   uint256.Int
+	Key      string
+	ItemID   string
+	Memo     string
+	Receipt  bool
+	// Offer, if set, is the payee's offer this payment pays: amount, item,
+	// payee and key follow from it, and this node pays it at most once.
+	Offer *Offer
+	// Token is the app token paying, if any: its policy limits the payment.
+	Token  TokenID
+	stream [16]byte
+}
+
+// Pay pays as node.Pay does, after the application's checks: an offer is
+// verified and paid at most once; an app token's policy is enforced (its
+// spending is counted before the payment is signed and given back if the
+// payment never was). A payment with an item id asks for a receipt.
+func (a *Apps) Pay(ctx context.Context, r PayRequest) (node.PaymentInfo, error) {
+	if r.Offer != nil {
+		if err := a.applyOffer(&r); err != nil {
+			return node.PaymentInfo{}, err
+		}
+	}
+	req := node.PayRequest{
+		Channel: r.Channel, Peer: r.Peer, Asset: r.Asset, AnyAsset: r.AnyAsset, Amount: r.Amount, Key: r.Key,
+		ItemID: r.ItemID, Memo: r.Memo, Receipt: r.Receipt || r.ItemID != "", Stream: r.stream, Token: r.Token,
+	}
+	if r.Offer != nil {
+		req.Offer = r.Offer.payload()
+	}
+	if r.Token.IsZero() {
+		return a.n.Pay(ctx, req)
+	}
+	ci, err := a.n.PayTarget(req)
+	if err != nil {
+		return node.PaymentInfo{}, err
+	}
+	window, err := a.reserve(r.Token, ci.Peer, ci.Asset.Address, &r.Amount)
+	if err != nil {
+		return node.PaymentInfo{}, err
+	}
+	req.Channel = ci.ID
+	info, err := a.n.Pay(ctx, req)
+	if err != nil && info.Nonce == 0 && !errors.Is(err, node.ErrPending) {
+		a.release(r.Token, window, ci.Peer, &r.Amount) // never signed: nothing was spent
+	}
+	return info, err
+}
+
+// commitAsync writes b, logging a failure (the node notices a failed store
+// on its own writes).
+func (a *Apps) commitAsync(b *store.Batch) {
+	if err := a.store.CommitAsync(b, func(_ store.Result, err error) {
+		if err != nil {
+			a.log.Error("apps write failed", "err", err)
+		}
+	}); err != nil {
+		a.log.Error("apps write failed", "err", err)
+	}
+}
+
+func randomID() [32]byte {
+	var b [32]byte
+	if _, err := rand.Read(b[:]); err != nil {
+		panic(err) // crypto/rand never fails on supported platforms
+	}
+	return b
+}
+
+func invalid(format string, args ...any) error {
+	return fmt.Errorf("%w: %s", node.ErrInvalidArgument, fmt.Sprintf(format, args...))
+}
+
+func notFound(format string, args ...any) error {
+	return fmt.Errorf("%w: %s", node.ErrNotFound, fmt.Sprintf(format, args...))
+}

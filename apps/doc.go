@@ -1,0 +1,40 @@
+// Package apps is a tinypay node's application layer: signed offers paid
+// at most once, receipts asked for by item payments, pay-per-second
+// streams metered on the payee's side, spend-limited app tokens, and
+// revenue.
+//
+// It builds only on the node's narrow interfaces: it pays through
+// (*node.Node).Pay (with PayTarget, PaymentByKey, Channel and Deposit for
+// what it needs to know or do), and it implements node.Hooks to take part
+// in incoming payments:
+//
+//   - CheckIncoming (on the peer's reader goroutine; it may read the store)
+//     checks the offers an incoming proof pays. A part it refuses is not a
+//     refused proof: the node accepts the proof and refunds the part at once
+//     (see "Refusals" in package node), so the payer is told "refused and
+//     refunded" and no money stays with this node.
+//   - Incoming (on the channel's owner) meters stream ticks into the same
+//     write as the payments.
+//   - PeerMessage handles StreamStart and StreamEnd, already checked to be
+//     about a channel the sender shares with this node; a stream belongs to
+//     its channel, and a message about another channel's stream is refused.
+//   - PeerConnected tells a reconnected payee about the streams this node
+//     pays it (and the ones that ended while they were apart).
+//   - ChannelEnded ends the streams of a channel that closed.
+//
+// # Example
+//
+//	a, _ := apps.New(apps.DefaultConfig(), apps.Deps{Key: key, Store: st})
+//	n, _ := node.New(cfg, node.Deps{..., Hooks: a})
+//	_ = n.Start(ctx)
+//	_ = a.Start(n)
+//	o, _ := a.CreateOffer("song-42", usd, price, 10*time.Minute) // payee
+//	p, err := a.Pay(ctx, apps.PayRequest{Offer: &o})              // payer
+//
+// # Concurrency
+//
+// Exported methods are safe for concurrent use. Streams, tokens and offers
+// in flight each have one owner whose lock guards memory only; writes of
+// stream records go to the store in the order they were made, from one
+// goroutine, and never under a lock.
+package apps

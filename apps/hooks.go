@@ -1,0 +1,100 @@
+package apps
+
+import (
+	"strings"
+	"time"
+	"unicode/utf8"
+
+	"github.com/holiman/uint256"
+
+	"github.com/tinypay/tinypay/crypto"
+	"github.com/tinypay/tinypay/node"
+	peerv1 "github.com/tinypay/tinypay/proto/tinypay/peer/v1"
+	"github.com/tinypay/tinypay/store"
+)
+
+var _ node.Hooks = (*Apps)(nil)
+
+// CheckIncoming implements node.Hooks: the payee's checks of the offers an
+// incoming proof pays.
+func (a *Apps) CheckIncoming(ch node.ChannelInfo, parts []node.Part) ([]error, func()) {
+	return a.checkOffers(ch, parts)
+}
+
+// Incoming implements node.Hooks: stream ticks are metered in the same
+// write as the payments.
+func (a *Apps) Incoming(b *store.Batch, ch node.ChannelInfo, parts []node.Part, now time.Time) error {
+	for i := range parts {
+		if parts[i].Stream != ([16]byte{}) {
+			if err := a.meterIncoming(b, ch, &parts[i], now); err != nil {
+				return err
+			}
+		}
+	}
+	return nil
+}
+
+// PeerMessage implements node.Hooks: StreamStart and StreamEnd. A refused
+// message gets an Error back.
+func (a *Apps) PeerMessage(peer crypto.Address, ch node.ChannelInfo, m *peerv1.Message) *peerv1.Message {
+	var err error
+	var reply *peerv1.Message
+	switch b := m.GetBody().(type) {
+	case *peerv1.Message_StreamStart:
+		reply, err = a.onStreamStart(ch, b.StreamStart)
+	case *peerv1.Message_StreamEnd:
+		err = a.onStreamEnd(ch, b.StreamEnd)
+	default:
+		return nil
+	}
+	if err == nil {
+		return reply
+	}
+	a.log.Info("refused a stream message", "peer", peer, "channel", ch.ID, "err", err)
+	return &peerv1.Message{Body: &peerv1.Message_Error{Error: &peerv1.Error{Code: 3, Message: truncate(err.Error(), 1024), ChannelId: ch.ID[:]}}}
+}
+
+// PeerConnected implements node.Hooks.
+func (a *Apps) PeerConnected(peer crypto.Address, send func(*peerv1.Message)) {
+	a.peerConnected(peer, send)
+}
+
+// ChannelEnded implements node.Hooks: the channel's streams end.
+func (a *Apps) ChannelEnded(id [32]byte) {
+	go a.endChannelStreams(id) // it may write: not on the channel's owner
+}
+
+// knownAsset reports whether the node knows asset.
+func (a *Apps) knownAsset(asset crypto.Address) bool {
+	for _, as := range a.n.Info().Assets {
+		if as.Address == asset {
+			return true
+		}
+	}
+	return false
+}
+
+// assetOf describes the asset at addr.
+func (a *Apps) assetOf(addr crypto.Address) node.Asset {
+	for _, as := range a.n.Info().Assets {
+		if as.Address == addr {
+			return as
+		}
+	}
+	return node.Asset{Address: addr, Symbol: addr.Hex()}
+}
+
+func amountBytes(v *uint256.Int) []byte { return node.AmountBytes(v) }
+
+func parseAmount(field string, b []byte) (uint256.Int, error) { return node.ParseAmount(field, b) }
+
+// truncate cuts s to at most n bytes of valid UTF-8.
+func truncate(s string, n int) string {
+	if len(s) > n {
+		s = s[:n]
+	}
+	if !utf8.ValidString(s) {
+		s = strings.ToValidUTF8(s, "")
+	}
+	return s
+}

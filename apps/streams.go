@@ -1,0 +1,736 @@
+package apps
+
+import (
+	"context"
+	"crypto/rand"
+	"errors"
+	"fmt"
+	"slices"
+	"sync"
+	"time"
+
+	"github.com/holiman/uint256"
+
+	"github.com/tinypay/tinypay/channel"
+	"github.com/tinypay/tinypay/crypto"
+	"github.com/tinypay/tinypay/node"
+	peerv1 "github.com/tinypay/tinypay/proto/tinypay/peer/v1"
+	storev1 "github.com/tinypay/tinypay/proto/tinypay/store/v1"
+	"github.com/tinypay/tinypay/store"
+)
+
+// Stream end reasons.
+const (
+	EndBudget        = "budget"
+	EndTime          = "end time"
+	EndBalance       = "balance"
+	EndByPayer       = "stopped by payer"
+	EndByPayee       = "stopped by payee"
+	EndChannelClosed = "channel closed"
+	EndSpendLimit    = "spend limit"
+)
+
+// Limits on streams.
+const (
+	MinTick = 100 * time.Millisecond
+	MaxTick = time.Hour
+)
+
+// StreamRequest starts a pay-per-second stream.
+type StreamRequest struct {
+	Channel   channel.ID // or Peer (and Asset) to pick one
+	Peer      crypto.Address
+	Asset     crypto.Address
+	AnyAsset  bool
+	Rate      uint256.Int   // base units per second
+	Tick      time.Duration // how often to pay (default 1s)
+	Budget    uint256.Int   // zero: no budget
+	Duration  time.Duration // zero: no end time
+	ItemID    string
+	AutoTopup uint256.Int // zero: never
+	Token     TokenID     // the app token starting it, if any
+}
+
+// StreamInfo describes a stream in either direction.
+type StreamInfo struct {
+	ID        [16]byte
+	Channel   channel.ID
+	Peer      crypto.Address
+	Outgoing  bool
+	Asset     node.Asset
+	Rate      uint256.Int
+	Tick      time.Duration
+	Budget    uint256.Int
+	End       time.Time
+	Paid      uint256.Int
+	Ticks     uint64
+	Status    string // live, stalled, ended
+	EndReason string
+	Started   time.Time
+	Last      time.Time
+	ItemID    string
+	Token     TokenID
+}
+
+// streamSet is the owner of the streams, in both directions. Its lock
+// guards the streams' state only: it is never held across I/O or while the
+// node is called.
+type streamSet struct {
+	mu      sync.Mutex
+	byID    map[[16]byte]*stream
+	sends   map[crypto.Address]func(*peerv1.Message) // the live session with each peer
+	writes  []*store.Batch                           // stream records to write, in order
+	writing bool                                     // a goroutine writes them
+}
+
+// send queues m to peer's live session, if there is one.
+func (a *Apps) send(peer crypto.Address, m *peerv1.Message) {
+	a.streams.mu.Lock()
+	f := a.streams.sends[peer]
+	a.streams.mu.Unlock()
+	if f != nil {
+		f(m)
+	}
+}
+
+// stream is the state of one stream; guarded by streamSet.mu.
+type stream struct {
+	StreamInfo
+	autoTopup uint256.Int
+	toppedUp  bool
+	stalled   bool
+	stop      chan string // outgoing: the reason to stop
+}
+
+func (st *stream) perTick() uint256.Int {
+	var v uint256.Int
+	v.MulDivOverflow(&st.Rate, uint256.NewInt(uint64(st.Tick/time.Millisecond)), uint256.NewInt(1000))
+	return v
+}
+
+func (st *stream) status() string {
+	switch {
+	case st.EndReason != "":
+		return "ended"
+	case st.stalled:
+		return "stalled"
+	}
+	return "live"
+}
+
+func (st *stream) info() StreamInfo {
+	i := st.StreamInfo
+	i.Status = st.status()
+	return i
+}
+
+func (st *stream) record() *storev1.Stream {
+	r := &storev1.Stream{
+		Version: store.StreamVersion, Id: st.ID[:], ChannelId: st.Channel[:], Direction: storev1.Direction_DIRECTION_INCOMING,
+		Rate: amountBytes(&st.Rate), TickMs: uint32(st.Tick / time.Millisecond), Budget: amountBytes(&st.Budget),
+		Paid: amountBytes(&st.Paid), Ticks: st.Ticks, Ended: st.EndReason != "", EndReason: st.EndReason,
+		StartedUnixNano: st.Started.UnixNano(), ItemId: st.ItemID, AutoTopup: amountBytes(&st.autoTopup),
+		ToppedUp: st.toppedUp, TokenId: tokenIDBytes(st.Token), Peer: st.Peer[:],
+	}
+	if st.Outgoing {
+		r.Direction = storev1.Direction_DIRECTION_OUTGOING
+	}
+	if !st.End.IsZero() {
+		r.EndUnix = uint64(st.End.Unix())
+	}
+	if !st.Last.IsZero() {
+		r.LastPaymentUnixNano = st.Last.UnixNano()
+	}
+	return r
+}
+
+func streamFromRecord(r *storev1.Stream) (*stream, error) {
+	st := &stream{StreamInfo: StreamInfo{
+		ID: [16]byte(r.GetId()), Channel: channel.ID(r.GetChannelId()), Peer: crypto.Address(r.GetPeer()),
+		Outgoing: r.GetDirection() == storev1.Direction_DIRECTION_OUTGOING, Tick: time.Duration(r.GetTickMs()) * time.Millisecond,
+		Ticks: r.GetTicks(), EndReason: r.GetEndReason(), Started: time.Unix(0, r.GetStartedUnixNano()), ItemID: r.GetItemId(),
+	}, toppedUp: r.GetToppedUp()}
+	if r.GetEnded() && st.EndReason == "" {
+		st.EndReason = "ended"
+	}
+	var err1, err2, err3, err4 error
+	st.Rate, err1 = parseAmount("rate", r.GetRate())
+	st.Budget, err2 = parseAmount("budget", r.GetBudget())
+	st.Paid, err3 = parseAmount("paid", r.GetPaid())
+	st.autoTopup, err4 = parseAmount("auto topup", r.GetAutoTopup())
+	if err := errors.Join(err1, err2, err3, err4); err != nil {
+		return nil, err
+	}
+	if r.GetEndUnix() != 0 {
+		st.End = time.Unix(int64(r.GetEndUnix()), 0)
+	}
+	if r.GetLastPaymentUnixNano() != 0 {
+		st.Last = time.Unix(0, r.GetLastPaymentUnixNano())
+	}
+	if len(r.GetTokenId()) == 16 {
+		st.Token = TokenID(r.GetTokenId())
+	}
+	return st, nil
+}
+
+// streamEvent adds a stream's record and an event to b.
+func (a *Apps) streamEvent(b *store.Batch, st *stream, kind storev1.StreamEventKind, detail string) error {
+	if err := b.PutStream(st.record()); err != nil {
+		return err
+	}
+	if kind == storev1.StreamEventKind_STREAM_EVENT_KIND_UNSPECIFIED {
+		return nil
+	}
+	return b.AppendLog(&storev1.LogEntry{TimeUnixNano: a.clock.Now().UnixNano(), Entry: &storev1.LogEntry_StreamEvent{StreamEvent: &storev1.StreamEvent{
+		StreamId: st.ID[:], Kind: kind, Detail: detail, ChannelId: st.Channel[:],
+	}}})
+}
+
+// persistStream queues a write of the stream's record (and an event);
+// streams.mu held. Writes are submitted in the order they were queued, by
+// one goroutine at a time, so that a stream's newer record is never
+// overwritten by an older one.
+func (a *Apps) persistStream(st *stream, kind storev1.StreamEventKind, detail string) {
+	b := store.NewBatch()
+	if err := a.streamEvent(b, st, kind, detail); err != nil {
+		a.log.Error("stream record", "stream", fmt.Sprintf("%x", st.ID), "err", err)
+		return
+	}
+	a.streams.writes = append(a.streams.writes, b)
+	if !a.streams.writing {
+		a.streams.writing = true
+		go a.writeStreams()
+	}
+}
+
+func (a *Apps) writeStreams() {
+	for {
+		a.streams.mu.Lock()
+		bs := a.streams.writes
+		a.streams.writes = nil
+		if len(bs) == 0 {
+			a.streams.writing = false
+			a.streams.mu.Unlock()
+			return
+		}
+		a.streams.mu.Unlock()
+		for _, b := range bs {
+			a.commitAsync(b)
+		}
+	}
+}
+
+// loadStreams restores streams at start and resumes the outgoing ones that
+// were running: their ticks are paid with idempotency keys, so a tick paid
+// before the restart is never paid again. A stream's asset is its channel's.
+func (a *Apps) loadStreams() error {
+	recs, err := a.store.Streams()
+	if err != nil {
+		return err
+	}
+	a.streams.mu.Lock()
+	defer a.streams.mu.Unlock()
+	for _, r := range recs {
+		st, err := streamFromRecord(r)
+		if err != nil {
+			return fmt.Errorf("stream %x: %w", r.GetId(), err)
+		}
+		if ci, err := a.n.Channel(st.Channel); err == nil {
+			st.Asset = ci.Asset
+		}
+		a.streams.byID[st.ID] = st
+		if st.Outgoing && st.EndReason == "" {
+			a.runStream(st)
+		}
+	}
+	return nil
+}
+
+// StartStream starts paying a peer per second. The first tick is paid at
+// once (streams are prepaid), then one every Tick.
+func (a *Apps) StartStream(ctx context.Context, r StreamRequest) (StreamInfo, error) {
+	if r.Tick == 0 {
+		r.Tick = time.Second
+	}
+	switch {
+	case r.Rate.IsZero():
+		return StreamInfo{}, invalid("the rate must be above zero")
+	case r.Tick < MinTick || r.Tick > MaxTick:
+		return StreamInfo{}, invalid("tick %s outside [%s, %s]", r.Tick, MinTick, MaxTick)
+	case len(r.ItemID) > node.MaxItemIDLen:
+		return StreamInfo{}, invalid("item id longer than %d bytes", node.MaxItemIDLen)
+	case r.Duration < 0:
+		return StreamInfo{}, invalid("negative duration")
+	}
+	ci, err := a.n.PayTarget(node.PayRequest{Channel: r.Channel, Peer: r.Peer, Asset: r.Asset, AnyAsset: r.AnyAsset})
+	if err != nil {
+		return StreamInfo{}, err
+	}
+	if ci.Phase != channel.Open {
+		return StreamInfo{}, &channel.PhaseError{Op: "stream", Phase: ci.Phase}
+	}
+	if !r.Token.IsZero() {
+		if err := a.checkTokenStream(r.Token, ci.Asset.Address, ci.Peer); err != nil {
+			return StreamInfo{}, err
+		}
+	}
+	now := a.clock.Now()
+	st := &stream{StreamInfo: StreamInfo{
+		ID: randomShortID(), Channel: ci.ID, Peer: ci.Peer, Outgoing: true, Asset: ci.Asset, Rate: r.Rate, Tick: r.Tick,
+		Budget: r.Budget, Started: now, ItemID: r.ItemID, Token: r.Token,
+	}, autoTopup: r.AutoTopup}
+	if per := st.perTick(); per.IsZero() {
+		return StreamInfo{}, invalid("rate %s per second pays nothing per %s tick", r.Rate.Dec(), r.Tick)
+	}
+	if r.Duration > 0 {
+		st.End = now.Add(r.Duration)
+	}
+	b := store.NewBatch()
+	if err := a.streamEvent(b, st, storev1.StreamEventKind_STREAM_EVENT_KIND_STARTED, fmt.Sprintf("paying %s per second to %s", r.Rate.Dec(), ci.Peer)); err != nil {
+		return StreamInfo{}, err
+	}
+	if _, err := a.store.Commit(ctx, b); err != nil {
+		return StreamInfo{}, err
+	}
+	a.streams.mu.Lock()
+	a.streams.byID[st.ID] = st
+	info := st.info()
+	a.runStream(st)
+	start := streamStartMessage(st)
+	a.streams.mu.Unlock()
+	a.send(ci.Peer, start)
+	return info, nil
+}
+
+func streamStartMessage(st *stream) *peerv1.Message {
+	m := &peerv1.StreamStart{
+		StreamId: st.ID[:], ChannelId: st.Channel[:], Rate: amountBytes(&st.Rate), TickMs: uint32(st.Tick / time.Millisecond),
+		Budget: amountBytes(&st.Budget), ItemId: st.ItemID, StartedUnixNano: st.Started.UnixNano(),
+	}
+	if !st.End.IsZero() {
+		m.EndUnix = uint64(st.End.Unix())
+	}
+	return &peerv1.Message{Body: &peerv1.Message_StreamStart{StreamStart: m}}
+}
+
+// runStream starts the goroutine paying an outgoing stream; streams.mu held.
+func (a *Apps) runStream(st *stream) {
+	st.stop = make(chan string, 1)
+	a.wg.Add(1)
+	go func() {
+		defer a.wg.Done()
+		a.payStream(st)
+	}()
+}
+
+// payStream pays one tick every st.Tick until the stream ends.
+func (a *Apps) payStream(st *stream) {
+	a.streams.mu.Lock()
+	tick, stop := st.Tick, st.stop
+	a.streams.mu.Unlock()
+	next := a.clock.Now()
+	for {
+		wait := time.Until(next)
+		t := time.NewTimer(max(wait, 0))
+		select {
+		case <-a.ctx.Done():
+			t.Stop()
+			return // a restart resumes it
+		case reason := <-stop:
+			t.Stop()
+			a.endStream(st, reason, true)
+			return
+		case <-t.C:
+		}
+		reason := a.payTick(st)
+		if reason != "" {
+			a.endStream(st, reason, true)
+			return
+		}
+		next = next.Add(tick)
+		if now := a.clock.Now(); next.Before(now.Add(-tick)) {
+			next = now // fell behind (a disconnect): do not pay for the gap
+		}
+	}
+}
+
+// payTick pays one tick of st, and returns why the stream must end, if it
+// must.
+func (a *Apps) payTick(st *stream) string {
+	a.streams.mu.Lock()
+	now := a.clock.Now()
+	if !st.End.IsZero() && !now.Before(st.End) {
+		a.streams.mu.Unlock()
+		return EndTime
+	}
+	amount := st.perTick()
+	if !st.Budget.IsZero() {
+		if !st.Paid.Lt(&st.Budget) {
+			a.streams.mu.Unlock()
+			return EndBudget
+		}
+		var left uint256.Int
+		left.Sub(&st.Budget, &st.Paid)
+		if left.Lt(&amount) {
+			amount = left
+		}
+	}
+	key := fmt.Sprintf("stream:%x:%d", st.ID, st.Ticks+1)
+	req := PayRequest{Channel: st.Channel, Amount: amount, Key: key, ItemID: st.ItemID, stream: st.ID, Token: st.Token}
+	a.streams.mu.Unlock()
+
+	a.maybeTopUp(st, amount)
+	ctx, cancel := context.WithTimeout(a.ctx, max(2*st.Tick, 5*time.Second))
+	_, err := a.Pay(ctx, req)
+	cancel()
+	a.streams.mu.Lock()
+	defer a.streams.mu.Unlock()
+	// A tick counts once the payee acknowledged it. One that is signed but
+	// not acknowledged (the payee is away, or the node stopped) is paid
+	// again with the same key next time: the node answers that with the
+	// first attempt's outcome, so it is never paid twice.
+	if err == nil {
+		st.Paid.Add(&st.Paid, &amount)
+		st.Ticks++
+		st.Last = a.clock.Now()
+		a.persistStream(st, 0, "")
+		if !st.Budget.IsZero() && !st.Paid.Lt(&st.Budget) {
+			return EndBudget
+		}
+		return ""
+	}
+	switch {
+	case errors.Is(err, channel.ErrInsufficientBalance):
+		if !st.autoTopup.IsZero() && !st.toppedUp {
+			return "" // a top-up is on its way; try again next tick
+		}
+		return EndBalance
+	case errors.Is(err, ErrSpendLimit):
+		return EndSpendLimit
+	case errors.Is(err, channel.ErrClosing), errors.Is(err, channel.ErrDraining), errors.Is(err, channel.ErrWrongPhase):
+		return EndChannelClosed
+	case errors.Is(err, node.ErrRefunded):
+		return "refused by the payee: " + err.Error()
+	case errors.Is(err, node.ErrStopped), errors.Is(err, context.Canceled):
+		return ""
+	case errors.Is(err, node.ErrNotConnected), errors.Is(err, node.ErrPending), errors.Is(err, context.DeadlineExceeded), errors.Is(err, node.ErrPeerRefused):
+		a.log.Debug("stream tick not paid", "stream", fmt.Sprintf("%x", st.ID), "err", err)
+		return "" // the peer is away: the payee sees the stream stall
+	}
+	a.log.Warn("stream tick failed", "stream", fmt.Sprintf("%x", st.ID), "err", err)
+	return "error: " + err.Error()
+}
+
+// maybeTopUp deposits once more into the stream's channel when its balance
+// runs below ten ticks' worth, if the stream asked for it.
+func (a *Apps) maybeTopUp(st *stream, perTick uint256.Int) {
+	a.streams.mu.Lock()
+	if st.autoTopup.IsZero() || st.toppedUp {
+		a.streams.mu.Unlock()
+		return
+	}
+	a.streams.mu.Unlock()
+	ci, err := a.n.Channel(st.Channel)
+	if err != nil {
+		return
+	}
+	var low uint256.Int
+	low.Mul(&perTick, uint256.NewInt(10))
+	if !ci.MyBalance.Lt(&low) {
+		return
+	}
+	a.streams.mu.Lock()
+	st.toppedUp = true
+	amount := st.autoTopup
+	a.persistStream(st, 0, "")
+	a.streams.mu.Unlock()
+	a.wg.Add(1)
+	go func() {
+		defer a.wg.Done()
+		if _, err := a.n.Deposit(a.ctx, st.Channel, amount); err != nil {
+			a.log.Warn("stream auto top-up failed", "stream", fmt.Sprintf("%x", st.ID), "err", err)
+		} else {
+			a.log.Info("stream auto top-up", "stream", fmt.Sprintf("%x", st.ID), "amount", amount.Dec())
+		}
+	}()
+}
+
+// endStream marks a stream ended and tells the peer if asked to.
+func (a *Apps) endStream(st *stream, reason string, tell bool) {
+	a.streams.mu.Lock()
+	if st.EndReason != "" {
+		a.streams.mu.Unlock()
+		return
+	}
+	st.EndReason = reason
+	a.persistStream(st, storev1.StreamEventKind_STREAM_EVENT_KIND_ENDED, reason)
+	peer, id, end := st.Peer, st.ID, streamEndMessage(st)
+	a.streams.mu.Unlock()
+	a.log.Info("stream ended", "stream", fmt.Sprintf("%x", id), "reason", reason)
+	if tell {
+		a.send(peer, end)
+	}
+}
+
+// resendEndsFor is how long after its last payment a payer tells a peer
+// that reconnects again that a stream ended (it may have ended while they
+// were apart); a payee that knows already ignores it.
+const resendEndsFor = 24 * time.Hour
+
+func streamEndMessage(st *stream) *peerv1.Message {
+	return &peerv1.Message{Body: &peerv1.Message_StreamEnd{StreamEnd: &peerv1.StreamEnd{StreamId: st.ID[:], ChannelId: st.Channel[:], Reason: st.EndReason}}}
+}
+
+// StopStream stops a stream. The payer's stream stops paying; a payee's
+// stream asks the payer to stop, and is ended here at once. An app token
+// may stop its own streams only.
+func (a *Apps) StopStream(id [16]byte, token TokenID) (StreamInfo, error) {
+	a.streams.mu.Lock()
+	st := a.streams.byID[id]
+	if st == nil || (!token.IsZero() && st.Token != token) {
+		a.streams.mu.Unlock()
+		return StreamInfo{}, notFound("stream %x", id)
+	}
+	if st.EndReason != "" {
+		info := st.info()
+		a.streams.mu.Unlock()
+		return info, nil
+	}
+	outgoing, stop := st.Outgoing, st.stop
+	a.streams.mu.Unlock()
+	if outgoing {
+		select {
+		case stop <- EndByPayer:
+		default:
+		}
+		// Wait briefly for the goroutine to record the end.
+		for range 100 {
+			a.streams.mu.Lock()
+			done := st.EndReason != ""
+			a.streams.mu.Unlock()
+			if done {
+				break
+			}
+			time.Sleep(5 * time.Millisecond)
+		}
+	} else {
+		a.endStream(st, EndByPayee, true)
+	}
+	a.streams.mu.Lock()
+	defer a.streams.mu.Unlock()
+	return st.info(), nil
+}
+
+// Streams lists streams, newest first; ended ones only with all.
+func (a *Apps) Streams(all bool) []StreamInfo {
+	a.streams.mu.Lock()
+	defer a.streams.mu.Unlock()
+	var out []StreamInfo
+	for _, st := range a.streams.byID {
+		if st.EndReason != "" && !all {
+			continue
+		}
+		out = append(out, st.info())
+	}
+	slices.SortFunc(out, func(a, b StreamInfo) int { return b.Started.Compare(a.Started) })
+	return out
+}
+
+// Stream describes one stream.
+func (a *Apps) Stream(id [16]byte) (StreamInfo, error) {
+	a.streams.mu.Lock()
+	defer a.streams.mu.Unlock()
+	st := a.streams.byID[id]
+	if st == nil {
+		return StreamInfo{}, notFound("stream %x", id)
+	}
+	return st.info(), nil
+}
+
+// onStreamStart: the peer says it pays a stream to this node on ch. A
+// stream id that is this node's own, or another channel's, is refused and
+// changes nothing. A stream this node stopped (while the payer could not
+// hear it) is answered with its end.
+func (a *Apps) onStreamStart(ch node.ChannelInfo, m *peerv1.StreamStart) (*peerv1.Message, error) {
+	id := m.GetStreamId()
+	rate, err1 := parseAmount("rate", m.GetRate())
+	budget, err2 := parseAmount("budget", m.GetBudget())
+	if err := errors.Join(err1, err2); err != nil || len(id) != 16 || m.GetTickMs() < uint32(MinTick/time.Millisecond) ||
+		m.GetTickMs() > uint32(MaxTick/time.Millisecond) || len(m.GetItemId()) > node.MaxItemIDLen {
+		return nil, fmt.Errorf("%w: bad stream start", node.ErrMalformed)
+	}
+	a.streams.mu.Lock()
+	defer a.streams.mu.Unlock()
+	st := a.streams.byID[[16]byte(id)]
+	if st != nil && (st.Outgoing || st.Channel != ch.ID) {
+		return nil, fmt.Errorf("%w: stream %x is not this channel's", node.ErrInvalidArgument, id)
+	}
+	if st != nil && st.EndReason == EndByPayee {
+		return streamEndMessage(st), nil
+	}
+	fresh := st == nil
+	if fresh {
+		st = &stream{StreamInfo: StreamInfo{ID: [16]byte(id), Channel: ch.ID, Peer: ch.Peer, Asset: ch.Asset, Started: time.Unix(0, m.GetStartedUnixNano())}}
+		a.streams.byID[st.ID] = st
+	}
+	st.Rate, st.Tick, st.Budget, st.ItemID = rate, time.Duration(m.GetTickMs())*time.Millisecond, budget, m.GetItemId()
+	if m.GetEndUnix() != 0 {
+		st.End = time.Unix(int64(min(m.GetEndUnix(), 1<<40)), 0)
+	}
+	if fresh {
+		a.persistStream(st, storev1.StreamEventKind_STREAM_EVENT_KIND_STARTED, fmt.Sprintf("receiving %s per second from %s", rate.Dec(), ch.Peer))
+	} else {
+		a.persistStream(st, 0, "")
+	}
+	return nil, nil
+}
+
+// onStreamEnd: the payer says a stream ended, or the payee asks to stop.
+func (a *Apps) onStreamEnd(ch node.ChannelInfo, m *peerv1.StreamEnd) error {
+	if len(m.GetStreamId()) != 16 {
+		return fmt.Errorf("%w: stream id is %d bytes", node.ErrMalformed, len(m.GetStreamId()))
+	}
+	a.streams.mu.Lock()
+	st := a.streams.byID[[16]byte(m.GetStreamId())]
+	if st == nil || st.Channel != ch.ID {
+		a.streams.mu.Unlock()
+		return fmt.Errorf("%w: stream %x on this channel", node.ErrNotFound, m.GetStreamId())
+	}
+	outgoing, stop := st.Outgoing, st.stop
+	a.streams.mu.Unlock()
+	if outgoing {
+		select {
+		case stop <- EndByPayee:
+		default:
+		}
+		return nil
+	}
+	a.endStream(st, truncate(m.GetReason(), 200), false)
+	return nil
+}
+
+// meterIncoming records a stream tick received, into the batch of the
+// payment.
+func (a *Apps) meterIncoming(b *store.Batch, ch node.ChannelInfo, p *node.Part, now time.Time) error {
+	a.streams.mu.Lock()
+	defer a.streams.mu.Unlock()
+	st := a.streams.byID[p.Stream]
+	if st != nil && (st.Outgoing || st.Channel != ch.ID) {
+		return nil // not the peer's stream to us
+	}
+	kind := storev1.StreamEventKind_STREAM_EVENT_KIND_UNSPECIFIED
+	detail := ""
+	if st == nil {
+		st = &stream{StreamInfo: StreamInfo{ID: p.Stream, Channel: ch.ID, Peer: ch.Peer, Asset: ch.Asset, Started: now, ItemID: p.ItemID, Tick: time.Second}}
+		a.streams.byID[st.ID] = st
+		kind, detail = storev1.StreamEventKind_STREAM_EVENT_KIND_STARTED, "receiving from "+ch.Peer.Hex()
+	}
+	if st.stalled {
+		st.stalled = false
+		kind, detail = storev1.StreamEventKind_STREAM_EVENT_KIND_RESUMED, "payments arrive again"
+	}
+	st.Paid.Add(&st.Paid, &p.Amount)
+	st.Ticks++
+	st.Last = now
+	return a.streamEvent(b, st, kind, detail)
+}
+
+// meterLoop marks incoming streams stalled when a tick is overdue.
+func (a *Apps) meterLoop() {
+	defer a.wg.Done()
+	t := time.NewTicker(100 * time.Millisecond)
+	defer t.Stop()
+	for {
+		select {
+		case <-a.ctx.Done():
+			return
+		case <-t.C:
+		}
+		now := a.clock.Now()
+		a.streams.mu.Lock()
+		for _, st := range a.streams.byID {
+			if st.Outgoing || st.EndReason != "" || st.stalled {
+				continue
+			}
+			if !st.End.IsZero() && now.After(st.End.Add(st.Tick)) {
+				st.EndReason = EndTime
+				a.persistStream(st, storev1.StreamEventKind_STREAM_EVENT_KIND_ENDED, EndTime)
+				continue
+			}
+			last := st.Last
+			if last.IsZero() {
+				last = st.Started
+			}
+			if now.Sub(last) > 2*st.Tick+a.cfg.StallAfter {
+				st.stalled = true
+				a.persistStream(st, storev1.StreamEventKind_STREAM_EVENT_KIND_STALLED, fmt.Sprintf("no payment for %s", now.Sub(last).Round(time.Millisecond)))
+			}
+		}
+		a.streams.mu.Unlock()
+	}
+}
+
+// endChannelStreams ends the streams of a channel that closed.
+func (a *Apps) endChannelStreams(id channel.ID) {
+	a.streams.mu.Lock()
+	var ss []*stream
+	for _, st := range a.streams.byID {
+		if st.Channel == id && st.EndReason == "" {
+			ss = append(ss, st)
+		}
+	}
+	a.streams.mu.Unlock()
+	for _, st := range ss {
+		if st.Outgoing {
+			select {
+			case st.stop <- EndChannelClosed:
+			default:
+			}
+		} else {
+			a.endStream(st, EndChannelClosed, false)
+		}
+	}
+}
+
+// peerConnected remembers the peer's new session and tells it about the
+// streams this node pays it.
+func (a *Apps) peerConnected(peer crypto.Address, send func(*peerv1.Message)) {
+	a.streams.mu.Lock()
+	if a.streams.sends == nil {
+		a.streams.sends = map[crypto.Address]func(*peerv1.Message){}
+	}
+	a.streams.sends[peer] = send
+	var starts []*peerv1.Message
+	recent := a.clock.Now().Add(-resendEndsFor)
+	for _, st := range a.streams.byID {
+		switch {
+		case !st.Outgoing || st.Peer != peer:
+		case st.EndReason == "":
+			starts = append(starts, streamStartMessage(st))
+		case st.Last.After(recent) || st.Started.After(recent):
+			// It may have ended while no session could tell the payee.
+			starts = append(starts, streamEndMessage(st))
+		}
+	}
+	a.streams.mu.Unlock()
+	for _, m := range starts {
+		send(m)
+	}
+}
+
+// randomShortID returns 16 random bytes, for stream and token ids.
+func randomShortID() [16]byte {
+	var b [16]byte
+	if _, err := rand.Read(b[:]); err != nil {
+		panic(err)
+	}
+	return b
+}
+
+// tokenIDBytes is the record form of an optional token id.
+func tokenIDBytes(t TokenID) []byte {
+	if t.IsZero() {
+		return nil
+	}
+	return t[:]
+}

@@ -1,0 +1,107 @@
+package node
+
+import (
+	"context"
+	"sync"
+)
+
+// mailbox runs the functions posted to it one at a time, in order, on a
+// goroutine of its own that exists only while there is work: whatever state
+// those functions share is owned by that goroutine, and needs no lock. The
+// mutex guards the queue alone and is never held while a function runs.
+//
+// Posting never blocks, except postPeer, which a peer's reader uses so that
+// a peer sending faster than its channels can handle is slowed down (TCP
+// flow control then reaches the peer) instead of growing the queue without
+// bound. Functions must never block: they start I/O and receive its result
+// as another posted function.
+type mailbox struct {
+	mu       sync.Mutex
+	queue    []func()
+	running  bool
+	fromPeer int           // peer messages queued
+	space    chan struct{} // closed when fromPeer drops below maxPeerQueued
+}
+
+// maxPeerQueued bounds the peer messages queued for one channel before the
+// peer's reader waits.
+const maxPeerQueued = 4096
+
+// post queues f. It never blocks.
+func (m *mailbox) post(f func()) {
+	m.mu.Lock()
+	m.queue = append(m.queue, f)
+	start := !m.running
+	m.running = true
+	m.mu.Unlock()
+	if start {
+		go m.run()
+	}
+}
+
+// postPeer queues f, a message from the peer, waiting while too many are
+// queued. It returns false if ctx ended first (f is then dropped).
+func (m *mailbox) postPeer(ctx context.Context, f func()) bool {
+	for {
+		m.mu.Lock()
+		if m.fromPeer < maxPeerQueued {
+			m.fromPeer++
+			m.mu.Unlock()
+			m.post(func() {
+				m.mu.Lock()
+				m.fromPeer--
+				if m.fromPeer < maxPeerQueued && m.space != nil {
+					close(m.space)
+					m.space = nil
+				}
+				m.mu.Unlock()
+				f()
+			})
+			return true
+		}
+		if m.space == nil {
+			m.space = make(chan struct{})
+		}
+		wait := m.space
+		m.mu.Unlock()
+		select {
+		case <-wait:
+		case <-ctx.Done():
+			return false
+		}
+	}
+}
+
+func (m *mailbox) run() {
+	var batch []func()
+	for {
+		m.mu.Lock()
+		if len(m.queue) == 0 {
+			m.running = false
+			m.mu.Unlock()
+			return
+		}
+		batch, m.queue = m.queue, batch[:0]
+		m.mu.Unlock()
+		for i, f := range batch {
+			f()
+			batch[i] = nil
+		}
+	}
+}
+
+// call posts f and waits until it ran, or ctx ends. It is for callers that
+// are not owners themselves (API calls, tests); an owner never calls it.
+func (m *mailbox) call(ctx context.Context, f func()) error {
+	done := make(chan struct{})
+	m.post(func() {
+		f()
+		close(done)
+	})
+	select {
+	case <-done:
+		return nil
+	case <-ctx.Done():
+		return ctx.Err()
+	}
+}

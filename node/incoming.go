@@ -1,0 +1,474 @@
+package node
+
+import (
+	"errors"
+	"fmt"
+	"time"
+
+	"github.com/holiman/uint256"
+	"github.com/prometheus/client_golang/prometheus"
+
+	"github.com/tinypay/tinypay/channel"
+	"github.com/tinypay/tinypay/crypto"
+	peerv1 "github.com/tinypay/tinypay/proto/tinypay/peer/v1"
+	storev1 "github.com/tinypay/tinypay/proto/tinypay/store/v1"
+	"github.com/tinypay/tinypay/store"
+)
+
+// incomingProof is a proof from the peer with what the reader found out
+// before the channel's owner sees it.
+type incomingProof struct {
+	proof   channel.Proof
+	parts   []Part
+	refuse  []error       // per part: the application refuses it (it is refunded)
+	refund  []refundCheck // per part: whether it refunds one of this node's payments
+	release func()        // once the proof is durable or refused
+}
+
+// refundCheck is what the reader found of a part that claims to refund one
+// of this node's payments.
+type refundCheck uint8
+
+const (
+	refundNo    refundCheck = iota // not a refund, or not a valid one
+	refundDisk                     // the payment is on disk, of that amount, not refunded before
+	refundMaybe                    // not on disk: the owner looks in its payments in flight
+)
+
+// incoming decodes and pre-checks a proof on the session's reader: the
+// encoding, the parts, the application's checks (which may read the store)
+// and the refunds it claims to make (which are looked up on disk).
+func (n *Node) incoming(c *chanActor, m *peerv1.BalanceProof) (*incomingProof, error) {
+	proof, parts, err := decodeProof(m)
+	if err == nil {
+		err = checkParts(parts)
+	}
+	if err != nil {
+		return nil, err
+	}
+	in := &incomingProof{proof: proof, parts: parts, refund: make([]refundCheck, len(parts))}
+	for i := range parts {
+		if parts[i].RefundOf != ([32]byte{}) {
+			in.refund[i] = n.refundable(c, &parts[i])
+		}
+	}
+	refuse, release := n.hooks.CheckIncoming(c.info(), parts)
+	if release == nil {
+		release = func() {}
+	}
+	if len(refuse) != len(parts) {
+		refuse = make([]error, len(parts))
+	}
+	for i := range parts {
+		if in.refund[i] != refundNo {
+			refuse[i] = nil // our own money coming back is never refused
+		}
+	}
+	in.refuse, in.release = refuse, release
+	return in, nil
+}
+
+// refundable looks up, on disk, the payment of this node's on channel c
+// that a part claims to give back.
+func (n *Node) refundable(c *chanActor, p *Part) refundCheck {
+	e, err := n.store.PaymentByID(p.RefundOf)
+	if errors.Is(err, store.ErrNotFound) {
+		return refundMaybe
+	}
+	if err != nil {
+		return refundNo
+	}
+	rec := e.GetPayment()
+	amt, err := parseAmount("amount", rec.GetAmount())
+	if err != nil || rec.GetDirection() != storev1.Direction_DIRECTION_OUTGOING || [32]byte(rec.GetChannelId()) != c.id || !amt.Eq(&p.Amount) {
+		return refundNo
+	}
+	if _, err := n.store.PaymentByID(refundID(p.RefundOf)); err == nil {
+		return refundNo // refunded before
+	}
+	return refundDisk
+}
+
+// nack refuses a proof: it changes nothing here.
+func (c *chanActor) nack(s *session, nonce uint64, err error) {
+	c.n.log.Info("refused proof", "channel", c.id, "peer", c.peer, "nonce", nonce, "err", err)
+	s.send(&peerv1.Message{Body: &peerv1.Message_Nack{Nack: &peerv1.Nack{ChannelId: c.id[:], Nonce: nonce, Code: peerCode(err), Reason: truncate(err.Error(), 1024)}}})
+}
+
+// staleChainView reports whether a peer's request may have been refused
+// only because this node has not yet seen the chain the peer has: a top-up
+// (balance), an open (phase) or a withdrawal the chain has already paid
+// (pending). The owner then reads the chain and tries again.
+func staleChainView(err error) bool {
+	return errors.Is(err, channel.ErrInsufficientBalance) || errors.Is(err, channel.ErrWrongPhase) || errors.Is(err, channel.ErrWithdrawPending)
+}
+
+// catchUpEvery bounds how often a peer's messages can make this node read
+// the chain.
+const catchUpEvery = 250 * time.Millisecond
+
+// readChainFirst decides, for a request refused with err, whether to read
+// the chain and try again: if so it pauses the peer's messages, re-queues
+// retry to run first once the chain's record is applied, and reports true.
+// wait says whether the request may wait out catchUpEvery (withdraw and
+// close requests) rather than be refused at once (proofs).
+func (c *chanActor) readChainFirst(err error, wait bool, retry func()) bool {
+	if !staleChainView(err) {
+		return false
+	}
+	d := catchUpEvery - time.Since(c.lastRead)
+	if d > 0 && !wait {
+		return false
+	}
+	c.pause("reading the chain")
+	c.deferred = append([]func(){retry}, c.deferred...)
+	read := func() {
+		c.lastRead = time.Now()
+		c.n.readChannel(c, func(oc settlementChannel, err error) {
+			if err == nil {
+				c.applyChain(oc)
+			} else {
+				c.n.log.Warn("chain read failed", "channel", c.id, "err", err)
+			}
+			c.resume()
+		})
+	}
+	if d > 0 {
+		c.after(d, read)
+	} else {
+		read()
+	}
+	return true
+}
+
+// onProof accepts an incoming proof: check it, apply it, write it with its
+// payments, and acknowledge it once durable. Parts the application refused
+// are recorded as refused and refunded at once with a proof of this node's.
+func (c *chanActor) onProof(s *session, in *incomingProof) {
+	if c.sess != s || !c.ready {
+		c.refuseProof(s, in, errNotReestablished)
+		return
+	}
+	if err := c.n.usable(); err != nil {
+		c.refuseProof(s, in, err)
+		return
+	}
+	proof, parts := in.proof, in.parts
+	var sum uint256.Int
+	for i := range parts {
+		if _, over := sum.AddOverflow(&sum, &parts[i].Amount); over {
+			c.refuseProof(s, in, fmt.Errorf("%w: parts overflow", ErrMalformed))
+			return
+		}
+	}
+	recv := c.ch.Received()
+	if proof.Transferred.Gt(&recv.Transferred) {
+		var want uint256.Int
+		want.Sub(&proof.Transferred, &recv.Transferred)
+		if !want.Eq(&sum) {
+			c.refuseProof(s, in, fmt.Errorf("%w: parts add up to %s, the proof adds %s", ErrMalformed, sum.Dec(), want.Dec()))
+			return
+		}
+	}
+	amount, err := c.ch.Receive(proof)
+	if err != nil {
+		if c.readChainFirst(err, false, func() { c.onProof(s, in) }) {
+			return
+		}
+		c.refuseProof(s, in, err)
+		return
+	}
+	c.n.met.add(func(m *Metrics) prometheus.Counter { return m.ProofsAccepted }, 1)
+	c.n.met.add(func(m *Metrics) prometheus.Counter { return m.PaymentsReceived }, len(parts))
+	now := c.n.clock.Now()
+	b := c.batch()
+	var cum uint256.Int
+	cum.Sub(&proof.Transferred, &amount)
+	var ex ackExtra
+	var accepted []Part
+	var refunds []*payment
+	var refundSum uint256.Int
+	for i := range parts {
+		p := &parts[i]
+		cum.Add(&cum, &p.Amount)
+		rec := c.incomingRecord(proof.Nonce, i, p, cum, now)
+		switch {
+		case in.refund[i] != refundNo && c.claimRefund(p, in.refund[i] == refundDisk):
+			id := refundID(p.RefundOf)
+			rec.Id, rec.RefundOf = id[:], p.RefundOf[:]
+		case in.refuse[i] != nil:
+			reason := truncate(in.refuse[i].Error(), store.MaxReasonLen)
+			rec.Refused = reason
+			ex.refused = append(ex.refused, &peerv1.Refusal{PaymentId: p.ID[:], Code: peerCode(in.refuse[i]), Reason: reason})
+			refunds = append(refunds, &payment{id: randomID(), chanID: c.id, peer: c.peer, amount: p.Amount,
+				memo: reason, refundOf: [32]byte(rec.Id), refundOfPay: p.ID, done: make(chan struct{})})
+			refundSum.Add(&refundSum, &p.Amount)
+		default:
+			accepted = append(accepted, *p)
+			if p.WantReceipt {
+				r, err := c.signReceipt(p, cum, now)
+				if err != nil {
+					c.n.fail(fmt.Errorf("sign receipt: %w", err))
+					return
+				}
+				ex.receipts = append(ex.receipts, r)
+				if err := b.PutReceipt(&storev1.Receipt{PaymentId: p.ID[:], Time: r.GetTime(), Signature: r.GetSignature()}); err != nil {
+					c.n.fail(fmt.Errorf("build incoming batch: %w", err))
+					return
+				}
+			}
+		}
+		if err := b.AppendLog(&storev1.LogEntry{TimeUnixNano: now.UnixNano(), Entry: &storev1.LogEntry_Payment{Payment: rec}}); err != nil {
+			c.n.fail(fmt.Errorf("build incoming batch: %w", err))
+			return
+		}
+	}
+	if len(accepted) > 0 {
+		if err := c.n.hooks.Incoming(b, c.buildInfo(), accepted, now); err != nil {
+			c.n.fail(fmt.Errorf("build incoming batch: %w", err))
+			return
+		}
+	}
+	if len(refunds) > 0 {
+		// Give the refused payments back at once: the amount just arrived,
+		// so the balance always allows it.
+		refund, err := c.ch.Refund(&refundSum, c.n.key)
+		if err != nil {
+			c.n.fail(fmt.Errorf("refund: %w", err))
+			return
+		}
+		c.signed(refund, refunds)
+		c.n.log.Info("refused and refunded payments", "channel", c.id, "payments", len(refunds), "amount", refundSum.Dec())
+	}
+	if c.step.acks == nil {
+		c.step.acks = map[uint64]ackExtra{}
+	}
+	c.step.acks[proof.Nonce] = ex
+	release := in.release
+	c.step.durable = append(c.step.durable, func(error) { release() })
+}
+
+// claimRefund checks, on the owner, that a part refunds a payment of ours
+// (on disk, or in flight here) not refunded in a write still in flight,
+// and claims it.
+func (c *chanActor) claimRefund(p *Part, onDisk bool) bool {
+	if c.refunds[p.RefundOf] {
+		return false
+	}
+	var found *payment
+	for _, f := range c.flight {
+		for _, q := range f.payments {
+			if q.id == p.RefundOf && q.book != nil {
+				found = q
+			}
+		}
+	}
+	switch {
+	case found != nil && !found.amount.Eq(&p.Amount):
+		return false
+	case found != nil:
+		found.refunded = true
+	case !onDisk:
+		return false
+	}
+	if c.refunds == nil {
+		c.refunds = map[[32]byte]bool{}
+	}
+	c.refunds[p.RefundOf] = true
+	id := p.RefundOf
+	c.step.after = append(c.step.after, func(store.Result, error) { delete(c.refunds, id) })
+	return true
+}
+
+func (c *chanActor) refuseProof(s *session, in *incomingProof, err error) {
+	in.release()
+	c.n.met.add(func(m *Metrics) prometheus.Counter { return m.ProofsRefused }, 1)
+	c.nack(s, in.proof.Nonce, err)
+}
+
+// incomingRecord is the log record of part i of an incoming proof.
+func (c *chanActor) incomingRecord(nonce uint64, i int, p *Part, cum uint256.Int, now time.Time) *storev1.Payment {
+	id := incomingID(c.id, nonce, i)
+	rec := &storev1.Payment{
+		Id: id[:], ChannelId: c.id[:], Direction: storev1.Direction_DIRECTION_INCOMING,
+		Amount: amountBytes(&p.Amount), Cumulative: amountBytes(&cum), Nonce: nonce,
+		TimeUnixNano: now.UnixNano(), ItemId: p.ItemID, Memo: p.Memo, Peer: c.peer[:], RemoteId: p.ID[:], RemoteKey: p.Key,
+		StreamId: optionalID(p.Stream[:]), WantReceipt: p.WantReceipt,
+	}
+	if p.Offer != nil {
+		rec.OfferId = p.Offer.ID[:]
+	}
+	return rec
+}
+
+// signReceipt signs this node's receipt for an incoming payment.
+func (c *chanActor) signReceipt(p *Part, cum uint256.Int, now time.Time) (*peerv1.Receipt, error) {
+	var offer crypto.Hash
+	if p.Offer != nil {
+		offer = p.Offer.ID
+	}
+	t := uint64(now.Unix())
+	f := c.receiptFields(p.ID, c.peer, c.n.self, &p.Amount, &cum, p.ItemID, offer, t)
+	sig, err := c.n.key.Sign(c.ch.Domain().ReceiptDigest(&f))
+	if err != nil {
+		return nil, err
+	}
+	return &peerv1.Receipt{PaymentId: p.ID[:], Time: t, Signature: sig[:]}, nil
+}
+
+// --- recovery of own proofs lost in a crash ---
+
+// recovery: this node adopted its own newest proof from the peer (it
+// crashed after sending it, before its own write was durable) and waits for
+// the payments that proof covers; no payment flows meanwhile.
+type recovery struct {
+	after     uint64
+	recovered map[string]*storev1.Payment // by idempotency key, once restored
+}
+
+// recoveryTimeout gives up waiting for Recovered: payments flow again, and
+// a retried key of a lost payment could pay twice; say so loudly.
+func (c *chanActor) recoveryTimeout(s *session) {
+	if c.recovering == nil || c.sess != s || c.recovering.recovered != nil {
+		return
+	}
+	c.n.log.Error("peer did not return the payments of a recovered proof", "channel", c.id, "peer", c.peer)
+	c.event(storev1.ChannelEventKind_CHANNEL_EVENT_KIND_WARNING, "the peer did not return the payments of a recovered proof; their records are missing", nil)
+	c.recovering, c.ready = nil, true
+	c.pump()
+}
+
+// onRecoverRequest: the peer lost payments it sent us; send back what our
+// log holds of them (read off the owner).
+func (c *chanActor) onRecoverRequest(s *session, m *peerv1.RecoverRequest) {
+	upTo := c.ch.Received().Nonce
+	after, id := m.GetAfterNonce(), c.id
+	c.n.background(func() {
+		recs := c.n.paymentsAfter(id, storev1.Direction_DIRECTION_INCOMING, after, upTo)
+		out := &peerv1.Recovered{ChannelId: id[:]}
+		for _, p := range recs {
+			out.Payments = append(out.Payments, &peerv1.RecoveredPayment{Nonce: p.GetNonce(), Cumulative: p.GetCumulative(), Part: &peerv1.PaymentPart{
+				PaymentId: p.GetRemoteId(), Amount: p.GetAmount(), ItemId: p.GetItemId(), Memo: p.GetMemo(), IdempotencyKey: p.GetRemoteKey(),
+			}})
+		}
+		s.send(&peerv1.Message{Body: &peerv1.Message_Recovered{Recovered: out}})
+	})
+}
+
+// onRecovered restores the records of this node's payments that a
+// recovered proof covers, then lets payments flow; queued retries of those
+// payments are answered from the restored records instead of paying again.
+func (c *chanActor) onRecovered(s *session, m *peerv1.Recovered) {
+	r := c.recovering
+	if r == nil || c.sess != s || r.recovered != nil {
+		return
+	}
+	recs, err := c.checkRecovered(m, c.ch.Sent(), r.after)
+	if err != nil {
+		c.warn("the peer returned bad recovery data: " + err.Error())
+		c.recovering, c.ready = nil, true
+		c.pump()
+		return
+	}
+	b := c.batch()
+	now := c.n.clock.Now()
+	for _, rec := range recs {
+		if err := b.AppendLog(&storev1.LogEntry{TimeUnixNano: now.UnixNano(), Entry: &storev1.LogEntry_Payment{Payment: rec}}); err != nil {
+			c.n.fail(err)
+			return
+		}
+	}
+	c.step.after = append(c.step.after, func(_ store.Result, err error) {
+		if c.recovering != r || err != nil {
+			return
+		}
+		r.recovered = map[string]*storev1.Payment{}
+		for _, rec := range recs {
+			if k := rec.GetIdempotencyKey(); k != "" {
+				r.recovered[k] = rec
+			}
+		}
+		c.n.log.Info("restored payment records from the peer", "channel", c.id, "payments", len(recs))
+		c.recovered = r.recovered
+		kept := c.queue[:0]
+		for _, p := range c.queue {
+			if !c.answerRecovered(p) {
+				kept = append(kept, p)
+			}
+		}
+		clear(c.queue[len(kept):])
+		c.queue = kept
+		c.recovering, c.ready = nil, c.sess == s
+		c.completeAcked()
+		c.pump()
+	})
+}
+
+// answerRecovered finishes a payment whose key a recovered record holds:
+// it was paid before the crash.
+func (c *chanActor) answerRecovered(p *payment) bool {
+	rec := c.recovered[p.key]
+	if rec == nil {
+		return false
+	}
+	amt, _ := parseAmount("amount", rec.GetAmount())
+	if !amt.Eq(&p.amount) || rec.GetItemId() != p.itemID || rec.GetMemo() != p.memo {
+		p.finish(wrapf(ErrIdempotency, "key %q", p.key))
+		return true
+	}
+	p.id = [32]byte(rec.GetId())
+	p.nonce = rec.GetNonce()
+	p.cumulative, _ = parseAmount("cumulative", rec.GetCumulative())
+	p.time = time.Unix(0, rec.GetTimeUnixNano())
+	p.finish(nil)
+	return true
+}
+
+// checkRecovered validates the peer's recovery data against the recovered
+// proof: the payments must add up to exactly what it covers.
+func (c *chanActor) checkRecovered(m *peerv1.Recovered, sent channel.Proof, after uint64) ([]*storev1.Payment, error) {
+	var before, sum uint256.Int
+	var out []*storev1.Payment
+	if len(m.GetPayments()) > 4096*c.n.cfg.MaxInFlight {
+		return nil, fmt.Errorf("%w: %d payments", ErrMalformed, len(m.GetPayments()))
+	}
+	for i, rp := range m.GetPayments() {
+		pp := rp.GetPart()
+		if pp == nil {
+			return nil, fmt.Errorf("%w: payment %d has no part", ErrMalformed, i)
+		}
+		id, err := parseHash("payment id", pp.GetPaymentId())
+		if err != nil {
+			return nil, err
+		}
+		amt, err := parseAmount("amount", pp.GetAmount())
+		if err != nil {
+			return nil, err
+		}
+		cum, err := parseAmount("cumulative", rp.GetCumulative())
+		if err != nil {
+			return nil, err
+		}
+		if rp.GetNonce() <= after || rp.GetNonce() > sent.Nonce || amt.IsZero() || cum.Gt(&sent.Transferred) {
+			return nil, fmt.Errorf("%w: payment %d is outside the recovered proofs", ErrMalformed, i)
+		}
+		if err := checkParts([]Part{{ID: id, Amount: amt, ItemID: pp.GetItemId(), Memo: pp.GetMemo(), Key: pp.GetIdempotencyKey()}}); err != nil {
+			return nil, err
+		}
+		if i == 0 {
+			before.Sub(&cum, &amt)
+		}
+		sum.Add(&sum, &amt)
+		out = append(out, &storev1.Payment{
+			Id: id[:], IdempotencyKey: pp.GetIdempotencyKey(), ChannelId: c.id[:], Direction: storev1.Direction_DIRECTION_OUTGOING,
+			Amount: amountBytes(&amt), Cumulative: amountBytes(&cum), Nonce: rp.GetNonce(), TimeUnixNano: c.n.clock.Now().UnixNano(),
+			ItemId: pp.GetItemId(), Memo: pp.GetMemo(), Peer: c.peer[:],
+		})
+	}
+	var want uint256.Int
+	want.Sub(&sent.Transferred, &before)
+	if len(out) == 0 || !sum.Eq(&want) {
+		return nil, fmt.Errorf("%w: recovered payments add up to %s, the proofs cover %s", ErrMalformed, sum.Dec(), want.Dec())
+	}
+	return out, nil
+}

@@ -1,0 +1,313 @@
+package node
+
+import (
+	"bytes"
+	"context"
+	"encoding/hex"
+	"errors"
+	"fmt"
+	"slices"
+	"sync"
+	"time"
+
+	"github.com/tinypay/tinypay/crypto"
+	"github.com/tinypay/tinypay/store"
+)
+
+// peerSet owns the sessions, where peers listen, the dials in progress and
+// the proposals waiting for an answer. Its lock guards these maps only; it
+// is never held while anything else is called.
+type peerSet struct {
+	mu        sync.Mutex
+	sessions  map[crypto.Address]*session
+	addrs     map[crypto.Address]string // where peers listen
+	dialing   map[crypto.Address]bool
+	proposals map[[32]byte]proposal // awaiting the peer's Accept
+}
+
+type proposal struct {
+	peer   crypto.Address
+	answer chan error // buffered
+}
+
+func (p *peerSet) init() {
+	p.sessions = make(map[crypto.Address]*session)
+	p.addrs = make(map[crypto.Address]string)
+	p.dialing = make(map[crypto.Address]bool)
+	p.proposals = make(map[[32]byte]proposal)
+}
+
+const peerCursorPrefix = "peer/"
+
+// load reads where the peers of this node's channels listen.
+func (p *peerSet) load(n *Node) error {
+	for _, c := range n.chans.all() {
+		v, err := n.store.Cursor(peerCursorPrefix + hex.EncodeToString(c.peer[:]))
+		if errors.Is(err, store.ErrNotFound) {
+			continue
+		}
+		if err != nil {
+			return fmt.Errorf("load peer address: %w", err)
+		}
+		p.mu.Lock()
+		p.addrs[c.peer] = string(v)
+		p.mu.Unlock()
+	}
+	return nil
+}
+
+// session returns the live session with peer, if any.
+func (p *peerSet) session(peer crypto.Address) *session {
+	p.mu.Lock()
+	defer p.mu.Unlock()
+	if s := p.sessions[peer]; s != nil && s.alive() {
+		return s
+	}
+	return nil
+}
+
+func (p *peerSet) all() []*session {
+	p.mu.Lock()
+	defer p.mu.Unlock()
+	out := make([]*session, 0, len(p.sessions))
+	for _, s := range p.sessions {
+		out = append(out, s)
+	}
+	return out
+}
+
+// HandlePeer serves an accepted, authenticated peer connection until it
+// ends. The peer transport calls it from the connection's goroutine.
+func (n *Node) HandlePeer(conn PeerConn) {
+	s := n.attach(conn, false)
+	if s == nil {
+		return
+	}
+	s.readLoop()
+}
+
+// ConnectPeer dials a peer at hostport (expecting the node address want,
+// unless zero), keeps the connection, and remembers where the peer listens
+// so that it can be redialled.
+func (n *Node) ConnectPeer(ctx context.Context, hostport string, want crypto.Address) (PeerInfo, error) {
+	if err := n.usable(); err != nil {
+		return PeerInfo{}, err
+	}
+	if n.dialer == nil {
+		return PeerInfo{}, errors.New("this node cannot dial peers")
+	}
+	conn, err := n.dialer.DialPeer(ctx, hostport, want)
+	if err != nil {
+		return PeerInfo{}, fmt.Errorf("connect %s: %w", hostport, err)
+	}
+	peer := conn.Peer()
+	if err := n.rememberAddr(ctx, peer, hostport); err != nil {
+		conn.Close(err)
+		return PeerInfo{}, err
+	}
+	s := n.attach(conn, true)
+	if s != nil {
+		if !n.background(s.readLoop) {
+			s.close(ErrStopped)
+		}
+	}
+	return PeerInfo{Address: peer, RemoteAddr: conn.RemoteAddr(), Connected: true}, nil
+}
+
+// rememberAddr persists where peer listens.
+func (n *Node) rememberAddr(ctx context.Context, peer crypto.Address, hostport string) error {
+	n.peers.mu.Lock()
+	same := n.peers.addrs[peer] == hostport
+	n.peers.addrs[peer] = hostport
+	n.peers.mu.Unlock()
+	if same {
+		return nil
+	}
+	b := store.NewBatch()
+	if err := b.PutCursor(peerCursorPrefix+hex.EncodeToString(peer[:]), []byte(hostport)); err != nil {
+		return err
+	}
+	_, err := n.commit(ctx, b)
+	return err
+}
+
+// attach registers a new session, replacing or refusing a duplicate, and
+// starts reestablishing every channel shared with the peer.
+func (n *Node) attach(conn PeerConn, outbound bool) *session {
+	if err := n.usable(); err != nil {
+		conn.Close(err)
+		return nil
+	}
+	s := newSession(n, conn, outbound)
+	var old *session
+	n.peers.mu.Lock()
+	if prev := n.peers.sessions[s.peer]; prev != nil && prev.alive() {
+		// Both sides dialled: keep the connection dialled by the lower
+		// address, on both ends alike.
+		if !keepNewSession(n.self, s.peer, outbound) {
+			n.peers.mu.Unlock()
+			conn.Close(errors.New("duplicate connection"))
+			return nil
+		}
+		old = prev
+	}
+	n.peers.sessions[s.peer] = s
+	if la := conn.ListenAddr(); la != "" && n.peers.addrs[s.peer] == "" {
+		n.peers.addrs[s.peer] = la
+	}
+	n.peers.mu.Unlock()
+	if old != nil {
+		old.close(errors.New("replaced by a newer connection"))
+	}
+	if !n.background(s.writeLoop) {
+		s.close(ErrStopped)
+		return nil
+	}
+	n.met.peers(1)
+	n.log.Info("peer connected", "peer", s.peer, "remote", conn.RemoteAddr(), "outbound", outbound)
+	for _, c := range n.chans.withPeer(s.peer) {
+		c.do(func() { c.onAttach(s) })
+	}
+	n.hooks.PeerConnected(s.peer, s.send)
+	return s
+}
+
+// keepNewSession decides between an existing live session and a new one:
+// the session whose dialer has the lower address wins.
+func keepNewSession(self, peer crypto.Address, newOutbound bool) bool {
+	dialer := peer
+	if newOutbound {
+		dialer = self
+	}
+	lower := self
+	if bytes.Compare(peer[:], self[:]) < 0 {
+		lower = peer
+	}
+	return dialer == lower
+}
+
+func (n *Node) detach(s *session) {
+	s.close(errors.New("connection ended"))
+	n.peers.mu.Lock()
+	if n.peers.sessions[s.peer] == s {
+		delete(n.peers.sessions, s.peer)
+	}
+	n.peers.mu.Unlock()
+	for _, c := range n.chans.withPeer(s.peer) {
+		c.do(func() { c.onDetach(s) })
+	}
+	n.met.peers(-1)
+	n.log.Info("peer disconnected", "peer", s.peer, "reason", s.reason())
+}
+
+// redialLoop reconnects to peers that share channels still in use.
+func (n *Node) redialLoop() {
+	defer n.wg.Done()
+	t := time.NewTicker(n.cfg.Redial)
+	defer t.Stop()
+	for {
+		select {
+		case <-n.ctx.Done():
+			return
+		case <-t.C:
+		}
+		if n.dialer == nil {
+			continue
+		}
+		for peer, addr := range n.redialTargets() {
+			ok := n.background(func() {
+				defer func() {
+					n.peers.mu.Lock()
+					delete(n.peers.dialing, peer)
+					n.peers.mu.Unlock()
+				}()
+				ctx, cancel := context.WithTimeout(n.ctx, n.cfg.RequestTimeout)
+				defer cancel()
+				if _, err := n.ConnectPeer(ctx, addr, peer); err != nil {
+					n.log.Debug("redial failed", "peer", peer, "addr", addr, "err", err)
+				}
+			})
+			if !ok {
+				return
+			}
+		}
+	}
+}
+
+// redialTargets returns the peers to dial now: those with a channel still
+// in use, a known address and no session or dial, marking them dialling.
+func (n *Node) redialTargets() map[crypto.Address]string {
+	inUse := map[crypto.Address]bool{}
+	for _, c := range n.chans.all() {
+		if !c.info().Phase.Terminal() {
+			inUse[c.peer] = true
+		}
+	}
+	n.peers.mu.Lock()
+	defer n.peers.mu.Unlock()
+	out := map[crypto.Address]string{}
+	for peer := range inUse {
+		addr := n.peers.addrs[peer]
+		if s := n.peers.sessions[peer]; addr == "" || n.peers.dialing[peer] || (s != nil && s.alive()) {
+			continue
+		}
+		n.peers.dialing[peer] = true
+		out[peer] = addr
+	}
+	return out
+}
+
+// Peers lists the peers the node knows: connected ones and those it shares
+// channels with.
+func (n *Node) Peers() []PeerInfo {
+	chans := n.chans.all()
+	seen := map[crypto.Address]*PeerInfo{}
+	n.peers.mu.Lock()
+	for addr, s := range n.peers.sessions {
+		if s.alive() {
+			seen[addr] = &PeerInfo{Address: addr, RemoteAddr: s.conn.RemoteAddr(), Connected: true}
+		}
+	}
+	for _, c := range chans {
+		if _, ok := seen[c.peer]; !ok {
+			seen[c.peer] = &PeerInfo{Address: c.peer, RemoteAddr: n.peers.addrs[c.peer]}
+		}
+	}
+	n.peers.mu.Unlock()
+	out := make([]PeerInfo, 0, len(seen))
+	for _, p := range seen {
+		out = append(out, *p)
+	}
+	slices.SortFunc(out, func(a, b PeerInfo) int { return bytes.Compare(a.Address[:], b.Address[:]) })
+	return out
+}
+
+// expect registers a proposal waiting for the peer's answer.
+func (p *peerSet) expect(id [32]byte, peer crypto.Address) chan error {
+	ch := make(chan error, 1)
+	p.mu.Lock()
+	p.proposals[id] = proposal{peer: peer, answer: ch}
+	p.mu.Unlock()
+	return ch
+}
+
+func (p *peerSet) forget(id [32]byte) {
+	p.mu.Lock()
+	delete(p.proposals, id)
+	p.mu.Unlock()
+}
+
+// answer delivers the peer's answer to a proposal of this node to it, if
+// it is that peer's to answer.
+func (p *peerSet) answer(id [32]byte, peer crypto.Address, err error) {
+	p.mu.Lock()
+	pr, ok := p.proposals[id]
+	p.mu.Unlock()
+	if !ok || pr.peer != peer {
+		return
+	}
+	select {
+	case pr.answer <- err:
+	default:
+	}
+}
