@@ -23,7 +23,6 @@ import (
 // implements it.
 type Store interface {
 	Commit(ctx context.Context, b *store.Batch) (store.Result, error)
-	CommitAsync(b *store.Batch, done func(store.Result, error)) error
 	Log(afterSeq uint64, limit int) ([]*storev1.LogEntry, error)
 	LogBefore(beforeSeq uint64, limit int) ([]*storev1.LogEntry, error)
 	LogEntry(seq uint64) (*storev1.LogEntry, error)
@@ -182,18 +181,6 @@ func (a *Apps) Pay(ctx context.Context, r PayRequest) (node.PaymentInfo, error) 
 		a.release(r.Token, window, ci.Peer, &r.Amount) // never signed: nothing was spent
 	}
 	return info, err
-}
-
-// commitAsync writes b, logging a failure (the node notices a failed store
-// on its own writes).
-func (a *Apps) commitAsync(b *store.Batch) {
-	if err := a.store.CommitAsync(b, func(_ store.Result, err error) {
-		if err != nil {
-			a.log.Error("apps write failed", "err", err)
-		}
-	}); err != nil {
-		a.log.Error("apps write failed", "err", err)
-	}
 }
 
 func randomID() [32]byte {

@@ -79,7 +79,7 @@ type streamSet struct {
 	mu      sync.Mutex
 	byID    map[[16]byte]*stream
 	sends   map[crypto.Address]func(*peerv1.Message) // the live session with each peer
-	writes  []*store.Batch                           // stream records to write, in order
+	writes  []streamWrite                            // stream records to write, in order
 	writing bool                                     // a goroutine writes them
 }
 
@@ -187,35 +187,47 @@ func (a *Apps) streamEvent(b *store.Batch, st *stream, kind storev1.StreamEventK
 }
 
 // persistStream queues a write of the stream's record (and an event);
-// streams.mu held. Writes are submitted in the order they were queued, by
-// one goroutine at a time, so that a stream's newer record is never
-// overwritten by an older one.
+// streams.mu held. The record goes to disk with its channel's records, in
+// order with them (node.WriteAlong): the payments of a stream and its
+// record can never be written out of order, so a newer record is never
+// overwritten by an older one. The record written is the stream's state
+// when the channel's owner writes it.
 func (a *Apps) persistStream(st *stream, kind storev1.StreamEventKind, detail string) {
-	b := store.NewBatch()
-	if err := a.streamEvent(b, st, kind, detail); err != nil {
-		a.log.Error("stream record", "stream", fmt.Sprintf("%x", st.ID), "err", err)
-		return
-	}
-	a.streams.writes = append(a.streams.writes, b)
+	a.streams.writes = append(a.streams.writes, streamWrite{st, kind, detail})
 	if !a.streams.writing {
 		a.streams.writing = true
 		go a.writeStreams()
 	}
 }
 
+type streamWrite struct {
+	st     *stream
+	kind   storev1.StreamEventKind
+	detail string
+}
+
+// writeStreams hands the queued writes to the channels' owners, in order,
+// holding no lock while it does.
 func (a *Apps) writeStreams() {
 	for {
 		a.streams.mu.Lock()
-		bs := a.streams.writes
+		ws := a.streams.writes
 		a.streams.writes = nil
-		if len(bs) == 0 {
+		if len(ws) == 0 {
 			a.streams.writing = false
 			a.streams.mu.Unlock()
 			return
 		}
 		a.streams.mu.Unlock()
-		for _, b := range bs {
-			a.commitAsync(b)
+		for _, w := range ws {
+			err := a.n.WriteAlong(w.st.Channel, func(b *store.Batch) error {
+				a.streams.mu.Lock()
+				defer a.streams.mu.Unlock()
+				return a.streamEvent(b, w.st, w.kind, w.detail)
+			})
+			if err != nil {
+				a.log.Error("stream record", "stream", fmt.Sprintf("%x", w.st.ID), "err", err)
+			}
 		}
 	}
 }

@@ -28,6 +28,7 @@ type net struct {
 
 type testNode struct {
 	wrap  func(Store) Store // wraps the store, if set
+	dog   func()            // stops the node's watchdog
 	t     testing.TB
 	name  string
 	net   *net
@@ -105,6 +106,7 @@ func (tn *testNode) start() {
 	tn.net.mu.Lock()
 	tn.n = n
 	tn.net.mu.Unlock()
+	tn.dog = watchdog(t, tn.name, n)
 }
 
 func (tn *testNode) stop() {
@@ -112,8 +114,12 @@ func (tn *testNode) stop() {
 	n := tn.n
 	tn.n = nil
 	tn.net.mu.Unlock()
+	if tn.dog != nil {
+		tn.dog()
+		tn.dog = nil
+	}
 	if n != nil {
-		n.Stop()
+		guard(tn.t, tn.name+" Stop", n.Stop)
 	}
 	if tn.st != nil {
 		tn.st.Close()
@@ -155,14 +161,20 @@ func (d nodeDialer) DialPeer(ctx context.Context, hostport string, want crypto.A
 // connect connects a to b.
 func (tn *testNode) connect(other *testNode) {
 	tn.t.Helper()
-	if _, err := tn.n.ConnectPeer(context.Background(), other.name, other.key.Address()); err != nil {
+	var err error
+	guard(tn.t, tn.name+" ConnectPeer", func() { _, err = tn.n.ConnectPeer(context.Background(), other.name, other.key.Address()) })
+	if err != nil {
 		tn.t.Fatal(err)
 	}
 }
 
 func (tn *testNode) open(peer *testNode, deposit uint64) channel.ID {
 	tn.t.Helper()
-	ci, err := tn.n.OpenChannel(context.Background(), peer.key.Address(), crypto.Address{}, *uint256.NewInt(deposit), 0)
+	var ci ChannelInfo
+	var err error
+	guard(tn.t, tn.name+" OpenChannel", func() {
+		ci, err = tn.n.OpenChannel(context.Background(), peer.key.Address(), crypto.Address{}, *uint256.NewInt(deposit), 0)
+	})
 	if err != nil {
 		tn.t.Fatal(err)
 	}
@@ -178,7 +190,9 @@ func (tn *testNode) pay(id channel.ID, amount uint64, key string) PaymentInfo {
 	tn.t.Helper()
 	ctx, cancel := context.WithTimeout(context.Background(), 10*time.Second)
 	defer cancel()
-	p, err := tn.n.Pay(ctx, PayRequest{Channel: id, Amount: *uint256.NewInt(amount), Key: key})
+	var p PaymentInfo
+	var err error
+	guard(tn.t, tn.name+" Pay "+key, func() { p, err = tn.n.Pay(ctx, PayRequest{Channel: id, Amount: *uint256.NewInt(amount), Key: key}) })
 	if err != nil {
 		tn.t.Fatalf("pay %s: %v", key, err)
 	}
@@ -187,7 +201,9 @@ func (tn *testNode) pay(id channel.ID, amount uint64, key string) PaymentInfo {
 
 func (tn *testNode) channel(id channel.ID) ChannelInfo {
 	tn.t.Helper()
-	ci, err := tn.n.Channel(id)
+	var ci ChannelInfo
+	var err error
+	guard(tn.t, tn.name+" Channel", func() { ci, err = tn.n.Channel(id) })
 	if err != nil {
 		tn.t.Fatal(err)
 	}

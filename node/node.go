@@ -156,6 +156,31 @@ func (n *Node) Stop() {
 	n.log.Info("node stopped")
 }
 
+// Health checks that the node makes progress: its store has not failed,
+// and every channel's owner takes a step before ctx ends (the owners never
+// wait for I/O, so one that does not answer is stuck). It returns nil or
+// what is wrong.
+func (n *Node) Health(ctx context.Context) error {
+	if p := n.failed.Load(); p != nil {
+		return fmt.Errorf("store failed: %w", *p)
+	}
+	chans := n.chans.all()
+	answered := make([]chan struct{}, len(chans))
+	for i, c := range chans {
+		done := make(chan struct{})
+		answered[i] = done
+		c.post(func() { close(done) })
+	}
+	for i, done := range answered {
+		select {
+		case <-done:
+		case <-ctx.Done():
+			return fmt.Errorf("channel %s does not answer: %w", chans[i].id, ctx.Err())
+		}
+	}
+	return nil
+}
+
 // background runs f on a goroutine the node tracks, unless the node is
 // stopping (then it reports false and f does not run).
 func (n *Node) background(f func()) bool {

@@ -370,6 +370,24 @@ func refundID(paymentID [32]byte) [32]byte {
 	return crypto.Keccak256([]byte("tinypay/refund"), paymentID[:])
 }
 
+// WriteAlong adds records to channel id's next write: add runs on the
+// channel's owner (it must not block, and may take its caller's own lock)
+// and what it adds goes to disk in order with the channel's own records.
+// The application layer keeps records that belong to a channel (a
+// stream's) in step with it this way.
+func (n *Node) WriteAlong(id channel.ID, add func(b *store.Batch) error) error {
+	c := n.chans.get(id)
+	if c == nil {
+		return wrapf(ErrNotFound, "channel %s", id)
+	}
+	c.do(func() {
+		if err := add(c.batch()); err != nil {
+			c.n.log.Error("records written along the channel refused", "channel", c.id, "err", err)
+		}
+	})
+	return nil
+}
+
 // PayTarget returns the channel Pay would pay r through: the one it names,
 // or the open channel with its peer (in its asset) with the most balance.
 func (n *Node) PayTarget(r PayRequest) (ChannelInfo, error) {

@@ -7,6 +7,7 @@ import (
 	"io"
 	"strings"
 	"sync"
+	"time"
 
 	"github.com/holiman/uint256"
 	"google.golang.org/grpc"
@@ -175,6 +176,11 @@ func (s *APIServer) GetInfo(ctx context.Context, _ *apiv1.GetInfoRequest) (*apiv
 	m := &apiv1.NodeInfo{
 		Address: info.Address.Hex(), ChainId: info.ChainID, Adjudicator: info.Adjudicator.Hex(),
 		PeerListenAddr: info.ListenAddr, Version: Version, ChainTime: info.ChainTime, LastSeq: info.LastSeq,
+	}
+	hctx, cancel := context.WithTimeout(ctx, time.Second)
+	defer cancel()
+	if err := s.n.Health(hctx); err != nil {
+		m.Unhealthy = err.Error()
 	}
 	for _, a := range info.Assets {
 		m.Assets = append(m.Assets, assetMsg(a))

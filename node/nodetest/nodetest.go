@@ -20,6 +20,7 @@ import (
 	"time"
 
 	"github.com/holiman/uint256"
+	"go.uber.org/goleak"
 	"google.golang.org/grpc"
 	"google.golang.org/grpc/credentials"
 	"google.golang.org/grpc/reflection"
@@ -344,6 +345,17 @@ func trim(b []byte) []byte {
 		b = b[:len(b)-1]
 	}
 	return b
+}
+
+// LeakOptions are for goleak.VerifyTestMain in packages whose tests run
+// nodes: the simulated chain leaves two goroutines of its libraries behind
+// (a process-wide cache of go-ethereum's and a pool drainer of leveldb's);
+// anything else that outlives the tests is a leak.
+func LeakOptions() []goleak.Option {
+	return []goleak.Option{
+		goleak.IgnoreTopFunction("github.com/ethereum/go-ethereum/core.(*txSenderCacher).cache"),
+		goleak.IgnoreTopFunction("github.com/syndtr/goleveldb/leveldb.(*DB).mpoolDrain"),
+	}
 }
 
 // Eventually waits up to 20 s for cond.

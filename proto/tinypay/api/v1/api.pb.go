@@ -138,7 +138,10 @@ type NodeInfo struct {
 	ChainTime uint64 `protobuf:"varint,7,opt,name=chain_time,json=chainTime,proto3" json:"chain_time,omitempty"`
 	// The seq of the newest event in the node's log: subscribe with
 	// after_seq = last_seq to see only what happens from now on.
-	LastSeq       uint64 `protobuf:"varint,8,opt,name=last_seq,json=lastSeq,proto3" json:"last_seq,omitempty"`
+	LastSeq uint64 `protobuf:"varint,8,opt,name=last_seq,json=lastSeq,proto3" json:"last_seq,omitempty"`
+	// Empty when every part of the node answers (each channel's owner takes
+	// a step within a second, the store writes); otherwise what does not.
+	Unhealthy     string `protobuf:"bytes,9,opt,name=unhealthy,proto3" json:"unhealthy,omitempty"`
 	unknownFields protoimpl.UnknownFields
 	sizeCache     protoimpl.SizeCache
 }
@@ -227,6 +230,13 @@ func (x *NodeInfo) GetLastSeq() uint64 {
 		return x.LastSeq
 	}
 	return 0
+}
+
+func (x *NodeInfo) GetUnhealthy() string {
+	if x != nil {
+		return x.Unhealthy
+	}
+	return ""
 }
 
 type GetBalancesRequest struct {
@@ -3420,7 +3430,7 @@ const file_tinypay_api_v1_api_proto_rawDesc = "" +
 	"\aaddress\x18\x01 \x01(\tR\aaddress\x12\x16\n" +
 	"\x06symbol\x18\x02 \x01(\tR\x06symbol\x12\x1a\n" +
 	"\bdecimals\x18\x03 \x01(\rR\bdecimals\"\x10\n" +
-	"\x0eGetInfoRequest\"\x8e\x02\n" +
+	"\x0eGetInfoRequest\"\xac\x02\n" +
 	"\bNodeInfo\x12\x18\n" +
 	"\aaddress\x18\x01 \x01(\tR\aaddress\x12\x19\n" +
 	"\bchain_id\x18\x02 \x01(\x04R\achainId\x12 \n" +
@@ -3430,7 +3440,8 @@ const file_tinypay_api_v1_api_proto_rawDesc = "" +
 	"\x06assets\x18\x06 \x03(\v2\x15.tinypay.api.v1.AssetR\x06assets\x12\x1d\n" +
 	"\n" +
 	"chain_time\x18\a \x01(\x04R\tchainTime\x12\x19\n" +
-	"\blast_seq\x18\b \x01(\x04R\alastSeq\"\x14\n" +
+	"\blast_seq\x18\b \x01(\x04R\alastSeq\x12\x1c\n" +
+	"\tunhealthy\x18\t \x01(\tR\tunhealthy\"\x14\n" +
 	"\x12GetBalancesRequest\"\x8c\x01\n" +
 	"\fAssetBalance\x12+\n" +
 	"\x05asset\x18\x01 \x01(\v2\x15.tinypay.api.v1.AssetR\x05asset\x12\x16\n" +
