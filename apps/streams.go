@@ -98,6 +98,7 @@ type stream struct {
 	StreamInfo
 	autoTopup uint256.Int
 	toppedUp  bool
+	topping   bool // the top-up is on its way
 	stalled   bool
 	stop      chan string // outgoing: the reason to stop
 }
@@ -413,8 +414,8 @@ func (a *Apps) payTick(st *stream) string {
 	}
 	switch {
 	case errors.Is(err, channel.ErrInsufficientBalance):
-		if !st.autoTopup.IsZero() && !st.toppedUp {
-			return "" // a top-up is on its way; try again next tick
+		if !st.autoTopup.IsZero() && (!st.toppedUp || st.topping) {
+			return "" // a top-up is due or on its way; try again next tick
 		}
 		return EndBalance
 	case errors.Is(err, ErrSpendLimit):
@@ -452,14 +453,18 @@ func (a *Apps) maybeTopUp(st *stream, perTick uint256.Int) {
 		return
 	}
 	a.streams.mu.Lock()
-	st.toppedUp = true
+	st.toppedUp, st.topping = true, true
 	amount := st.autoTopup
 	a.persistStream(st, 0, "")
 	a.streams.mu.Unlock()
 	a.wg.Add(1)
 	go func() {
 		defer a.wg.Done()
-		if _, err := a.n.Deposit(a.ctx, st.Channel, amount); err != nil {
+		_, err := a.n.Deposit(a.ctx, st.Channel, amount)
+		a.streams.mu.Lock()
+		st.topping = false
+		a.streams.mu.Unlock()
+		if err != nil {
 			a.log.Warn("stream auto top-up failed", "stream", fmt.Sprintf("%x", st.ID), "err", err)
 		} else {
 			a.log.Info("stream auto top-up", "stream", fmt.Sprintf("%x", st.ID), "amount", amount.Dec())

@@ -135,6 +135,37 @@ type fakeBackend struct {
 	// deaf makes Events report nothing new, as if this node's watcher lagged
 	// behind the chain; direct reads (Channel) still see everything.
 	deaf atomic.Bool
+	// hang, while set, makes every read (Head, Events, Channel) block until
+	// it is closed or the call's context ends, as a hung endpoint does.
+	hang atomic.Pointer[chan struct{}]
+	// reads counts the reads that reached the chain.
+	reads atomic.Int64
+}
+
+// hangReads makes reads block until the returned function is called.
+func (b *fakeBackend) hangReads() (release func()) {
+	ch := make(chan struct{})
+	b.hang.Store(&ch)
+	var once sync.Once
+	return func() {
+		once.Do(func() {
+			b.hang.Store(nil)
+			close(ch)
+		})
+	}
+}
+
+// read is where every read waits while the endpoint hangs.
+func (b *fakeBackend) read(ctx context.Context) error {
+	b.reads.Add(1)
+	if h := b.hang.Load(); h != nil {
+		select {
+		case <-*h:
+		case <-ctx.Done():
+			return fmt.Errorf("%w: %w", settlement.ErrUnavailable, ctx.Err())
+		}
+	}
+	return nil
 }
 
 var _ settlement.Backend = (*fakeBackend)(nil)
@@ -379,6 +410,9 @@ func (b *fakeBackend) WithdrawPayout(ctx context.Context, asset crypto.Address) 
 }
 
 func (b *fakeBackend) Channel(ctx context.Context, id crypto.Hash) (settlement.Channel, error) {
+	if err := b.read(ctx); err != nil {
+		return settlement.Channel{}, err
+	}
 	b.f.mu.Lock()
 	defer b.f.mu.Unlock()
 	if c := b.f.channels[id]; c != nil {
@@ -396,12 +430,18 @@ func (b *fakeBackend) Balance(ctx context.Context, account, asset crypto.Address
 }
 
 func (b *fakeBackend) Head(ctx context.Context) (settlement.Head, error) {
+	if err := b.read(ctx); err != nil {
+		return settlement.Head{}, err
+	}
 	b.f.mu.Lock()
 	defer b.f.mu.Unlock()
 	return settlement.Head{Number: b.f.block, Time: b.f.time}, nil
 }
 
 func (b *fakeBackend) Events(ctx context.Context, after settlement.Cursor, limit int) ([]settlement.Event, settlement.Cursor, error) {
+	if err := b.read(ctx); err != nil {
+		return nil, after, err
+	}
 	if b.deaf.Load() {
 		return nil, after, nil
 	}

@@ -1,0 +1,209 @@
+package node
+
+import (
+	"context"
+	"fmt"
+	"sync"
+	"testing"
+	"time"
+
+	"github.com/tinypay/tinypay/crypto"
+	peerv1 "github.com/tinypay/tinypay/proto/tinypay/peer/v1"
+	storev1 "github.com/tinypay/tinypay/proto/tinypay/store/v1"
+)
+
+// TestNackOnReadyChannel: the peer refuses a proof on a channel that is
+// reestablished and ready. The node must go on serving: list channels, pay
+// on its other channels, answer its health check, stop.
+func TestNackOnReadyChannel(t *testing.T) {
+	w := newNet(t)
+	alice, bob, carol := w.add("alice", 1), w.add("bob", 2), w.add("carol", 3)
+	alice.connect(bob)
+	alice.connect(carol)
+	toBob := alice.open(bob, 1000)
+	toCarol := alice.open(carol, 1000)
+	alice.pay(toBob, 10, "first")
+	held := mustChannelOf(t, bob, toBob).state().Received
+	bob.stop() // from here on the test speaks for Bob
+	r := dialRaw(t, bob.key.Address(), alice)
+	r.send(&peerv1.Message{Body: &peerv1.Message_Reestablish{Reestablish: &peerv1.Reestablish{ChannelId: toBob[:], Held: proofMessage(held, nil), SentNonce: 0}}})
+	waitFor(t, "alice is ready on the raw session", func() bool { return alice.channel(toBob).Connected })
+	r.send(&peerv1.Message{Body: &peerv1.Message_Nack{Nack: &peerv1.Nack{ChannelId: toBob[:], Nonce: 1, Code: codeFailedPrecondition, Reason: "test: refused"}}})
+
+	guard(t, "Channels after a Nack", func() {
+		if got := len(alice.n.Channels(crypto.Address{}, false)); got != 2 {
+			t.Errorf("alice lists %d channels", got)
+		}
+	})
+	alice.pay(toCarol, 5, "other channel")
+	guard(t, "Health after a Nack", func() {
+		ctx, cancel := context.WithTimeout(context.Background(), time.Second)
+		defer cancel()
+		if err := alice.n.Health(ctx); err != nil {
+			t.Errorf("health: %v", err)
+		}
+	})
+	// A payment on the refusing channel waits for the resynchronisation;
+	// the caller that gives up gets an answer, not a hang.
+	guard(t, "Pay on the refusing channel", func() {
+		ctx, cancel := context.WithTimeout(context.Background(), 300*time.Millisecond)
+		defer cancel()
+		_, err := alice.n.Pay(ctx, PayRequest{Channel: toBob, Amount: *u256(1), Key: "after nack"})
+		if err == nil {
+			t.Error("a payment completed with nobody to acknowledge it")
+		}
+	})
+	// The payer asks to resynchronise (Reestablish with reply set).
+	for {
+		m := r.nextAny(5 * time.Second)
+		if re := m.GetReestablish(); re != nil && re.GetReply() {
+			break
+		}
+	}
+	// The refused payment is not failed: the proof was signed, so it stays
+	// pending until the peer acknowledges it or the close decides.
+	if got := alice.channel(toBob); got.SentNonce != 1 || got.AckedNonce != 1 {
+		t.Fatalf("after the nack: sent %d, acked %d", got.SentNonce, got.AckedNonce)
+	}
+	guard(t, "Stop after a Nack", alice.stop)
+}
+
+// mustChannelOf returns tn's owner of channel id.
+func mustChannelOf(t *testing.T, tn *testNode, id [32]byte) *chanActor {
+	t.Helper()
+	c := tn.n.chans.get(id)
+	if c == nil {
+		t.Fatalf("%s has no channel %x", tn.name, id[:4])
+	}
+	return c
+}
+
+// nextAny returns the next message, whatever it is.
+func (r *rawPeer) nextAny(timeout time.Duration) *peerv1.Message {
+	r.t.Helper()
+	ch := make(chan *peerv1.Message, 1)
+	go func() {
+		m, err := r.conn.Recv()
+		if err == nil {
+			ch <- m
+		}
+	}()
+	select {
+	case m := <-ch:
+		return m
+	case <-time.After(timeout):
+		r.t.Fatal("no message")
+		return nil
+	}
+}
+
+// TestHungChainEndpoint: Bob's chain endpoint hangs while a proof on one of
+// his channels makes him read the chain (Alice topped that channel up and
+// pays beyond what Bob has seen). Everything else goes on at full speed:
+// Alice's payments on her other channel with Bob (the same session) and
+// Carol's payments to Bob all complete while the read hangs; the proof
+// that needs the chain is accepted once the endpoint answers.
+func TestHungChainEndpoint(t *testing.T) {
+	w := newNet(t)
+	alice, bob, carol := w.add("alice", 1), w.add("bob", 2), w.add("carol", 3)
+	alice.connect(bob)
+	carol.connect(bob)
+	slow := alice.open(bob, 100)
+	fast := alice.open(bob, 1000)
+	other := carol.open(bob, 1000)
+	release := bob.chain.hangReads()
+	defer release()
+	if _, err := alice.n.Deposit(context.Background(), slow, *u256(900)); err != nil {
+		t.Fatal(err)
+	}
+	beyond := make(chan error, 1)
+	go func() {
+		ctx, cancel := context.WithTimeout(context.Background(), 20*time.Second)
+		defer cancel()
+		_, err := alice.n.Pay(ctx, PayRequest{Channel: slow, Amount: *u256(500), Key: "beyond"})
+		beyond <- err
+	}()
+	waitFor(t, "bob reads the chain for the proof", func() bool { return bob.chain.reads.Load() > 0 })
+	var wg sync.WaitGroup
+	for _, p := range []struct {
+		tn *testNode
+		id [32]byte
+	}{{alice, fast}, {carol, other}} {
+		wg.Add(1)
+		go func() {
+			defer wg.Done()
+			for i := range 50 {
+				p.tn.pay(p.id, 1, fmt.Sprintf("%s-%d", p.tn.name, i))
+			}
+		}()
+	}
+	wg.Wait()
+	select {
+	case err := <-beyond:
+		t.Fatalf("the payment beyond bob's view finished while his chain hangs: %v", err)
+	default:
+	}
+	if got := bob.channel(fast).Received; got.Uint64() != 50 {
+		t.Fatalf("bob received %d on the fast channel", got.Uint64())
+	}
+	release()
+	if err := <-beyond; err != nil {
+		t.Fatalf("the payment beyond bob's earlier view: %v", err)
+	}
+	if got := bob.channel(slow); got.Received.Uint64() != 500 || got.PeerDeposit.Uint64() != 1000 {
+		t.Fatalf("bob's slow channel: received %d, alice's deposit %d", got.Received.Uint64(), got.PeerDeposit.Uint64())
+	}
+}
+
+// slowKeyStore makes the lookup of one idempotency key block, as a slow
+// disk would.
+type slowKeyStore struct {
+	Store
+	key     string
+	entered chan struct{}
+	release chan struct{}
+}
+
+func (s *slowKeyStore) PaymentByIdempotencyKey(key string) (*storev1.LogEntry, error) {
+	if key == s.key {
+		close(s.entered)
+		<-s.release
+	}
+	return s.Store.PaymentByIdempotencyKey(key)
+}
+
+// TestPaymentAdmissionDoesNotSerialise: while one payment's admission waits
+// on a slow store read, other payers are admitted and paid.
+func TestPaymentAdmissionDoesNotSerialise(t *testing.T) {
+	w := newNet(t)
+	slow := &slowKeyStore{key: "slow", entered: make(chan struct{}), release: make(chan struct{})}
+	alice := &testNode{t: t, name: "alice", net: w, key: seedKey(1), dir: t.TempDir(), wrap: func(s Store) Store {
+		slow.Store = s
+		return slow
+	}}
+	w.chain.fund(alice.key.Address(), 1_000_000)
+	alice.start()
+	w.mu.Lock()
+	w.nodes["alice"] = alice
+	w.mu.Unlock()
+	t.Cleanup(alice.stop)
+	bob := w.add("bob", 2)
+	alice.connect(bob)
+	id := alice.open(bob, 1000)
+	done := make(chan error, 1)
+	go func() {
+		_, err := alice.n.Pay(context.Background(), PayRequest{Channel: id, Amount: *u256(7), Key: "slow"})
+		done <- err
+	}()
+	<-slow.entered
+	for i := range 20 {
+		alice.pay(id, 1, fmt.Sprint("fast-", i)) // guarded: each must not wait for "slow"
+	}
+	close(slow.release)
+	if err := <-done; err != nil {
+		t.Fatal(err)
+	}
+	if got := alice.channel(id).Sent; got.Uint64() != 27 {
+		t.Fatalf("sent %d, want 27", got.Uint64())
+	}
+}
