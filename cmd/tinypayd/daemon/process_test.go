@@ -38,7 +38,19 @@ func TestMain(m *testing.M) {
 			fmt.Fprintln(os.Stderr, "bad TINYPAYD_ARGS:", err)
 			os.Exit(2)
 		}
-		os.Exit(Main(context.Background(), append([]string{"tinypayd"}, args...), os.Stdin, os.Stdout, os.Stderr))
+		var opts options
+		if at := os.Getenv("TINYPAYD_CRASH_AT"); at != "" {
+			// kill -9 of this very process at the named step (see
+			// node.Config.Failpoint): nothing after it runs.
+			opts.failpoint = func(name string) {
+				if name == at {
+					fmt.Fprintf(os.Stderr, "test: SIGKILL at %q\n", name)
+					_ = syscall.Kill(os.Getpid(), syscall.SIGKILL)
+					select {}
+				}
+			}
+		}
+		os.Exit(main(context.Background(), append([]string{"tinypayd"}, args...), os.Stdin, os.Stdout, os.Stderr, opts))
 	}
 	os.Exit(m.Run())
 }
@@ -49,6 +61,7 @@ type daemonProc struct {
 	name string
 	dir  string
 	args []string
+	env  []string // extra environment for the next start
 	cmd  *exec.Cmd
 	log  *bytes.Buffer
 	api  apiv1.NodeClient
@@ -69,7 +82,7 @@ func (p *daemonProc) start() {
 	os.Remove(filepath.Join(p.dir, addrFile))
 	raw, _ := json.Marshal(p.args)
 	cmd := exec.Command(os.Args[0], "-test.run=^$")
-	cmd.Env = append(os.Environ(), "TINYPAYD_CHILD=1", "TINYPAYD_ARGS="+string(raw))
+	cmd.Env = append(append(os.Environ(), "TINYPAYD_CHILD=1", "TINYPAYD_ARGS="+string(raw)), p.env...)
 	p.log = new(bytes.Buffer)
 	cmd.Stdout, cmd.Stderr = p.log, p.log
 	if err := cmd.Start(); err != nil {
