@@ -243,11 +243,11 @@ func (t *tracker) stop() {
 
 // commitAsync queues b; done runs once it is durable or refused: on the
 // store's committer goroutine (so it must not block), or, when the write is
-// refused at once, on a goroutine of its own, never on the caller's. Any
+// refused at once (the node stops, the store failed), on the caller's. Any
 // failure to write fails the node: it can no longer keep its promises.
 func (n *Node) commitAsync(b *store.Batch, done func(store.Result, error)) {
 	if !n.commits.begin() {
-		go done(store.Result{}, ErrStopped)
+		done(store.Result{}, ErrStopped)
 		return
 	}
 	err := n.store.CommitAsync(b, func(r store.Result, err error) {
@@ -263,7 +263,7 @@ func (n *Node) commitAsync(b *store.Batch, done func(store.Result, error)) {
 	if err != nil {
 		n.commits.end()
 		n.fail(err)
-		go done(store.Result{}, err)
+		done(store.Result{}, err)
 	}
 }
 

@@ -328,22 +328,15 @@ func TestStopWithPendingPayments(t *testing.T) {
 
 // TestNoWritesAfterStop checks that once Stop has waited for the queued
 // writes, a late one (a peer's proof read just then) is refused with
-// ErrStopped, off the caller's goroutine, so a caller holding the lock its
-// callback takes does not deadlock.
+// ErrStopped and its callback still runs (whoever waits on it learns), and
+// the node is not marked failed: nothing was lost.
 func TestNoWritesAfterStop(t *testing.T) {
 	w := newNet(t)
 	a := w.add("alice", 1)
 	n := a.n
 	n.Stop()
-	var mu sync.Mutex
 	got := make(chan error, 1)
-	mu.Lock()
-	n.commitAsync(store.NewBatch(), func(_ store.Result, err error) {
-		mu.Lock()
-		defer mu.Unlock()
-		got <- err
-	})
-	mu.Unlock()
+	n.commitAsync(store.NewBatch(), func(_ store.Result, err error) { got <- err })
 	select {
 	case err := <-got:
 		if !errors.Is(err, ErrStopped) {
@@ -351,5 +344,8 @@ func TestNoWritesAfterStop(t *testing.T) {
 		}
 	case <-time.After(5 * time.Second):
 		t.Fatal("late write's callback never ran")
+	}
+	if p := n.failed.Load(); p != nil {
+		t.Fatalf("a refused late write failed the node: %v", *p)
 	}
 }

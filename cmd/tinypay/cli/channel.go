@@ -127,7 +127,7 @@ Example:
 				Name:  "list",
 				Usage: "list channels",
 				Flags: []ucli.Flag{
-					&ucli.BoolFlag{Name: "all", Usage: "include settled channels"},
+					&ucli.BoolFlag{Name: "all", Usage: "include settled and abandoned channels"},
 					&ucli.StringFlag{Name: "peer", Usage: "only channels with this peer"},
 				},
 				Description: "Examples:\n   tinypay channel list\n   tinypay channel list --all --json",
@@ -154,7 +154,17 @@ Example:
 					return c.GetChannel(ctx, &apiv1.GetChannelRequest{ChannelId: id})
 				}),
 			channelAction("close", "close cooperatively: both sides sign the net balances and the contract pays out at once",
-				"Example:\n   tinypay channel close 0x3f9c...e1",
+				`The node stops taking new payments on the channel, lets the ones in flight be
+acknowledged (up to a few seconds), signs the net balances, has the peer
+countersign and submits them; it returns once the contract paid out.
+
+On a channel that is closing already (the node restarted, or the peer did not
+answer in time) it resumes the close: the signed terms are sent again, or
+submitted if both signatures are there. On a channel whose open never reached
+the chain it abandons the channel, on both sides (nothing was locked in it).
+
+Example:
+   tinypay channel close 0x3f9c...e1`,
 				func(ctx context.Context, c *client, id string) (*apiv1.Channel, error) {
 					return c.CloseChannel(ctx, &apiv1.CloseChannelRequest{ChannelId: id})
 				}),

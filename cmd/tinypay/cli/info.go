@@ -31,6 +31,9 @@ func infoCommand() *ucli.Command {
 				c.printf(" %s (%s, %d decimals)", a.GetSymbol(), addr, a.GetDecimals())
 			}
 			c.printf("\n")
+			if u := info.GetUnhealthy(); u != "" {
+				c.printf("UNHEALTHY    %s\n", u)
+			}
 			return nil
 		}),
 	}
