@@ -90,7 +90,15 @@ func (c *Channel) AcceptClose(t CloseTerms, now uint64, key Signer) (CloseTerms,
 		c.send(CloseReplyMsg{Sig: cur.Sigs[self]})
 		return *cur, nil
 	}
-	if err := c.closeable("accept close", t.Expiry, now); err != nil {
+	// Both sides proposed at once: the side with the higher address yields
+	// and countersigns the peer's terms (the other refuses these), so that
+	// one set of terms completes instead of both waiting for them to expire.
+	yield := c.st.Phase == Closing && c.st.Close != nil && c.st.Close.Proposer == self && !c.st.Close.Complete() && higher(c.self, c.peer)
+	if yield {
+		if t.Expiry <= now {
+			return CloseTerms{}, fmt.Errorf("accept close: %w: expiry %d not after now %d", ErrExpired, t.Expiry, now)
+		}
+	} else if err := c.closeable("accept close", t.Expiry, now); err != nil {
 		return CloseTerms{}, err
 	}
 	if err := c.checkSigner(key); err != nil {
@@ -114,9 +122,13 @@ func (c *Channel) AcceptClose(t CloseTerms, now uint64, key Signer) (CloseTerms,
 	if err != nil {
 		return CloseTerms{}, fmt.Errorf("accept close: %w", err)
 	}
-	to, err := next(c.st.Phase, evSignClose, "accept close")
-	if err != nil {
-		return CloseTerms{}, err
+	to := Closing
+	if !yield {
+		if to, err = next(c.st.Phase, evSignClose, "accept close"); err != nil {
+			return CloseTerms{}, err
+		}
+	} else {
+		c.Done(OpClose) // the peer submits; ChainTime does if it does not
 	}
 	t.Sigs[self] = sig
 	c.st.Close = &t
@@ -124,6 +136,16 @@ func (c *Channel) AcceptClose(t CloseTerms, now uint64, key Signer) (CloseTerms,
 	c.rd.State = true
 	c.send(CloseReplyMsg{Sig: sig})
 	return t, nil
+}
+
+// higher reports whether address a sorts after b.
+func higher(a, b crypto.Address) bool {
+	for i := range a {
+		if a[i] != b[i] {
+			return a[i] > b[i]
+		}
+	}
+	return false
 }
 
 // CloseCountersigned records the peer's signature on the terms this side

@@ -352,3 +352,34 @@ func TestDuties(t *testing.T) {
 		t.Fatalf("after the period: %q", got)
 	}
 }
+
+// TestSimultaneousProposals: both sides propose close terms at once. The
+// side with the higher address yields and countersigns the other's; the
+// other refuses the yielding side's terms; one set completes.
+func TestSimultaneousProposals(t *testing.T) {
+	p := newPair(t, 100, 50)
+	p.pay(A, 30)
+	ta, err := p.alice.ProposeClose(1000, 10, aliceKey)
+	must(t, err)
+	tb, err := p.bob.ProposeClose(1000, 10, bobKey)
+	must(t, err)
+	hi, lo, hiKey, loKey, loTerms, hiTerms := p.alice, p.bob, aliceKey, bobKey, tb, ta
+	if higher(bobKey.Address(), aliceKey.Address()) {
+		hi, lo, hiKey, loKey, loTerms, hiTerms = p.bob, p.alice, bobKey, aliceKey, ta, tb
+	}
+	if _, err := lo.AcceptClose(hiTerms, 10, loKey); !errors.Is(err, ErrClosing) {
+		t.Fatalf("the lower side accepted the higher side's terms: %v", err)
+	}
+	both, err := hi.AcceptClose(loTerms, 10, hiKey)
+	must(t, err)
+	if !both.Complete() || both.Proposer != lo.Self() || hi.Op() != OpNone {
+		t.Fatalf("the higher side's yield: %+v, op %s", both, hi.Op())
+	}
+	lo.Ready()
+	if _, err := lo.CloseCountersigned(both.Sigs[hi.Self()]); err != nil {
+		t.Fatalf("the lower side takes the countersignature: %v", err)
+	}
+	if got := kinds(lo.Ready()); got != "state act:cooperative close " {
+		t.Fatalf("the lower side's ready: %q", got)
+	}
+}

@@ -303,7 +303,7 @@ func (c *chanActor) onCloseRequest(s *session, m *peerv1.CloseRequest) {
 	}
 	t.Expiry = m.GetExpiry()
 	t.Sigs[c.self.Other()] = sig
-	was := c.ch.Phase()
+	before, _ := c.ch.CloseTerms()
 	if _, err := c.ch.AcceptClose(t, c.n.now(), c.n.key); err != nil {
 		if c.readChainFirst(err, true, func() { c.onCloseRequest(s, m) }) {
 			return
@@ -313,7 +313,7 @@ func (c *chanActor) onCloseRequest(s *session, m *peerv1.CloseRequest) {
 	}
 	c.failQueued(fmt.Errorf("pay: %w", channel.ErrClosing))
 	c.step.label = "close-accept"
-	if was != channel.Closing {
+	if after, _ := c.ch.CloseTerms(); after.Proposer != before.Proposer || after.Expiry != before.Expiry || after.Sigs != before.Sigs {
 		c.event(storev1.ChannelEventKind_CHANNEL_EVENT_KIND_CLOSE_SIGNED, "countersigned the peer's close terms", nil)
 	}
 }
@@ -325,6 +325,11 @@ func (c *chanActor) onCloseReply(s *session, m *peerv1.CloseReply) {
 		return
 	}
 	if msg := m.GetError(); msg != "" {
+		if t, ok := c.ch.CloseTerms(); ok && t.Proposer != c.self {
+			// Both proposed at once and this side yielded to the peer's
+			// terms: the refusal of its own is expected.
+			return
+		}
 		c.warn("the peer refused the close terms: " + truncate(msg, 200))
 		if c.ch.Op() == channel.OpClose {
 			c.ch.Done(channel.OpClose)
