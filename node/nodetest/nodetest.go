@@ -15,6 +15,8 @@ import (
 	"net"
 	"os"
 	"path/filepath"
+	"runtime"
+	"strings"
 	"sync"
 	"testing"
 	"time"
@@ -61,6 +63,7 @@ type Node struct {
 	api     *grpc.Server
 	conns   []*rpc.PeerConn
 	stopped bool
+	dog     func() // stops the watchdog
 }
 
 // Start starts a node for key on chain; it stops when the test ends.
@@ -201,7 +204,43 @@ func (e *Node) start() {
 	api := e.serveAPI(n, a)
 	e.mu.Lock()
 	e.st, e.n, e.a, e.srv, e.api, e.stopped = st, n, a, srv, api, false
+	e.dog = watchdog(t, e.Name, n)
 	e.mu.Unlock()
+}
+
+// WatchdogLimit is how long a running node may take to show it makes
+// progress (node.Health) before the test fails with a goroutine dump.
+const WatchdogLimit = 5 * time.Second
+
+// watchdog checks n's health until the returned function is called.
+func watchdog(t testing.TB, name string, n *node.Node) (stop func()) {
+	done := make(chan struct{})
+	var wg sync.WaitGroup
+	wg.Add(1)
+	go func() {
+		defer wg.Done()
+		tick := time.NewTicker(100 * time.Millisecond)
+		defer tick.Stop()
+		for {
+			select {
+			case <-done:
+				return
+			case <-tick.C:
+			}
+			ctx, cancel := context.WithTimeout(context.Background(), WatchdogLimit)
+			err := n.Health(ctx)
+			cancel()
+			if err != nil && !strings.Contains(err.Error(), "store failed") {
+				buf := make([]byte, 1<<20)
+				t.Errorf("watchdog: node %s is stuck: %v\n%s", name, err, buf[:runtime.Stack(buf, true)])
+				return
+			}
+		}
+	}()
+	return func() {
+		close(done)
+		wg.Wait()
+	}
 }
 
 // serveAPI serves the control API as tinypayd does and writes api.addr.
@@ -239,8 +278,9 @@ func (e *Node) Stop() {
 		return
 	}
 	e.stopped = true
-	n, a, st, srv, api := e.n, e.a, e.st, e.srv, e.api
+	n, a, st, srv, api, dog := e.n, e.a, e.st, e.srv, e.api, e.dog
 	e.mu.Unlock()
+	dog()
 	api.Stop()
 	srv.Stop()
 	a.Stop()
