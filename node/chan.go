@@ -51,6 +51,7 @@ type chanActor struct {
 	paused   string   // why peer messages wait, "" when they don't
 	deferred []func() // peer messages that arrived while paused
 	lastRead time.Time
+	retrying bool // a request runs again after a chain read: it is not read for again
 
 	resync   time.Duration // backoff after the peer refused a proof
 	waiters  []opWaiter
@@ -337,7 +338,9 @@ func (c *chanActor) sendNow(m *peerv1.Message) {
 
 // event adds a channel event to the step's records.
 func (c *chanActor) event(kind storev1.ChannelEventKind, detail string, amount *uint256.Int) {
-	ev := &storev1.ChannelEvent{ChannelId: c.id[:], Kind: kind, Detail: detail, Peer: c.peer[:]}
+	// Details may quote the peer: bound them, so that nothing a peer says
+	// can make a record the store refuses.
+	ev := &storev1.ChannelEvent{ChannelId: c.id[:], Kind: kind, Detail: truncate(detail, maxEventDetail), Peer: c.peer[:]}
 	if amount != nil {
 		ev.Amount = amountBytes(amount)
 	}
@@ -345,6 +348,9 @@ func (c *chanActor) event(kind storev1.ChannelEventKind, detail string, amount *
 		c.n.log.Error("bad channel event", "err", err)
 	}
 }
+
+// maxEventDetail bounds the text of a channel event.
+const maxEventDetail = 512
 
 func (c *chanActor) warn(detail string) {
 	c.n.log.Warn(detail, "channel", c.id, "peer", c.peer)
@@ -508,16 +514,20 @@ func (c *chanActor) after(d time.Duration, f func()) *time.Timer {
 // never refuses a proof: see the package doc). A signed proof cannot be
 // taken back, so its payments stay pending: a later acknowledged proof
 // covers them, or the close decides. The two sides resynchronise, with a
-// growing delay if the peer keeps refusing.
+// growing delay if the peer keeps refusing. A Nack for a proof that is not
+// in flight is refused and changes nothing.
 func (c *chanActor) onNack(s *session, m *peerv1.Nack) {
 	if c.sess != s {
 		return
 	}
-	reason := fmt.Sprintf("peer refused proof %d: %s", m.GetNonce(), m.GetReason())
-	c.warn(reason)
-	if !c.ready {
+	if n := m.GetNonce(); n == 0 || n > c.ch.Sent().Nonce || n <= c.ch.Acked() {
+		s.sendError(codeFailedPrecondition, c.id[:], fmt.Errorf("nack of proof %d, which is not in flight (sent %d, acknowledged %d)", n, c.ch.Sent().Nonce, c.ch.Acked()))
 		return
 	}
+	if !c.ready {
+		return // resynchronising already
+	}
+	c.warn(fmt.Sprintf("peer refused proof %d: %s", m.GetNonce(), truncate(m.GetReason(), 200)))
 	c.ready = false
 	c.resync = min(max(2*c.resync, 250*time.Millisecond), 30*time.Second)
 	c.after(c.resync, func() {

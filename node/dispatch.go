@@ -46,8 +46,10 @@ func (n *Node) dispatch(s *session, m *peerv1.Message) {
 	case *peerv1.Message_Propose:
 		n.onPropose(s, b.Propose)
 	case *peerv1.Message_Accept:
-		if id, err := parseHash("channel id", b.Accept.GetChannelId()); err == nil {
-			n.peers.answer(id, s.peer, nil)
+		if id, err := parseHash("channel id", b.Accept.GetChannelId()); err == nil && !n.peers.answer(id, s.peer, nil) && n.chans.get(id) == nil {
+			// An answer to a proposal this node gave up (it timed out):
+			// tell the peer, so that it does not keep the channel opening.
+			s.send(&peerv1.Message{Body: &peerv1.Message_Abandon{Abandon: &peerv1.Abandon{ChannelId: id[:], Reason: "no such proposal (it timed out)"}}})
 		}
 	case *peerv1.Message_WithdrawRequest:
 		if c := n.peerChannel(s, b.WithdrawRequest.GetChannelId()); c != nil {
@@ -115,7 +117,7 @@ func (n *Node) peerChannel(s *session, raw []byte) *chanActor {
 	}
 	if c.peer != s.peer {
 		n.log.Warn("peer named a channel that is not its own", "peer", s.peer, "channel", id)
-		s.sendError(codePermissionDenied, nil, fmt.Errorf("channel %s is not yours", id))
+		s.sendError(codePermissionDenied, raw, fmt.Errorf("channel %s is not yours", id))
 		return nil
 	}
 	return c

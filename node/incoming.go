@@ -112,8 +112,16 @@ const catchUpEvery = 250 * time.Millisecond
 // retry to run first once the chain's record is applied, and reports true.
 // wait says whether the request may wait out catchUpEvery (withdraw and
 // close requests) rather than be refused at once (proofs).
+//
+// A request is retried once: if the chain's record does not change the
+// answer, the retry refuses it. Channels the chain can no longer change
+// (closed, settled) are not read for it.
 func (c *chanActor) readChainFirst(err error, wait bool, retry func()) bool {
-	if !staleChainView(err) {
+	if c.retrying || !staleChainView(err) {
+		return false
+	}
+	switch c.ch.Phase() {
+	case channel.Closed, channel.Settled:
 		return false
 	}
 	d := catchUpEvery - time.Since(c.lastRead)
@@ -121,7 +129,11 @@ func (c *chanActor) readChainFirst(err error, wait bool, retry func()) bool {
 		return false
 	}
 	c.pause("reading the chain")
-	c.deferred = append([]func(){retry}, c.deferred...)
+	c.deferred = append([]func(){func() {
+		c.retrying = true
+		defer func() { c.retrying = false }()
+		retry()
+	}}, c.deferred...)
 	read := func() {
 		c.lastRead = time.Now()
 		c.n.readChannel(c, func(oc settlementChannel, err error) {

@@ -281,7 +281,9 @@ func (c *chanActor) awaitCountersignature(t channel.CloseTerms) {
 // at least its balance, and replies once durable.
 func (c *chanActor) onCloseRequest(s *session, m *peerv1.CloseRequest) {
 	refuse := func(err error) {
-		s.send(&peerv1.Message{Body: &peerv1.Message_CloseReply{CloseReply: &peerv1.CloseReply{ChannelId: c.id[:], Error: truncate(err.Error(), 1024)}}})
+		// In order with what this node sent before (its own close terms,
+		// when both proposed at once: the peer yields when they arrive).
+		c.step.msgs = append(c.step.msgs, &peerv1.Message{Body: &peerv1.Message_CloseReply{CloseReply: &peerv1.CloseReply{ChannelId: c.id[:], Error: truncate(err.Error(), 1024)}}})
 	}
 	if c.sess != s {
 		return
@@ -324,12 +326,19 @@ func (c *chanActor) onCloseReply(s *session, m *peerv1.CloseReply) {
 	if c.sess != s {
 		return
 	}
+	t, ok := c.ch.CloseTerms()
+	switch {
+	case ok && t.Proposer != c.self && m.GetError() != "":
+		// Both proposed at once and this side yielded to the peer's terms:
+		// the peer's refusal of its own is moot.
+		return
+	case !ok || c.ch.Phase() != channel.Closing || t.Proposer != c.self:
+		s.sendError(codeFailedPrecondition, c.id[:], errors.New("close reply: this node proposed no close terms waiting for a countersignature"))
+		return
+	case t.Complete():
+		return // a countersignature received again
+	}
 	if msg := m.GetError(); msg != "" {
-		if t, ok := c.ch.CloseTerms(); ok && t.Proposer != c.self {
-			// Both proposed at once and this side yielded to the peer's
-			// terms: the refusal of its own is expected.
-			return
-		}
 		c.warn("the peer refused the close terms: " + truncate(msg, 200))
 		if c.ch.Op() == channel.OpClose {
 			c.ch.Done(channel.OpClose)
@@ -345,8 +354,7 @@ func (c *chanActor) onCloseReply(s *session, m *peerv1.CloseReply) {
 		_, err = c.ch.CloseCountersigned(sig)
 	}
 	if err != nil {
-		c.warn("bad close countersignature: " + err.Error())
-		s.sendError(peerCode(err), c.id[:], err)
+		s.sendError(peerCode(err), c.id[:], fmt.Errorf("close reply: %w", err))
 		return
 	}
 	if c.replyDue != nil {
@@ -360,7 +368,7 @@ func (c *chanActor) onCloseReply(s *session, m *peerv1.CloseReply) {
 // and replies once the countersigned withdrawal is durable here.
 func (c *chanActor) onWithdrawRequest(s *session, m *peerv1.WithdrawRequest) {
 	refuse := func(err error) {
-		s.send(&peerv1.Message{Body: &peerv1.Message_WithdrawReply{WithdrawReply: &peerv1.WithdrawReply{ChannelId: c.id[:], Error: truncate(err.Error(), 1024)}}})
+		c.step.msgs = append(c.step.msgs, &peerv1.Message{Body: &peerv1.Message_WithdrawReply{WithdrawReply: &peerv1.WithdrawReply{ChannelId: c.id[:], Error: truncate(err.Error(), 1024)}}})
 	}
 	if c.sess != s {
 		return
@@ -413,8 +421,7 @@ func (c *chanActor) onWithdrawReply(s *session, m *peerv1.WithdrawReply) {
 		_, err = c.ch.WithdrawCountersigned(sig)
 	}
 	if err != nil {
-		c.warn("bad withdrawal countersignature: " + err.Error())
-		s.sendError(peerCode(err), c.id[:], err)
+		s.sendError(peerCode(err), c.id[:], fmt.Errorf("withdraw reply: %w", err))
 		return
 	}
 	c.step.label = "withdraw-countersigned"
@@ -462,7 +469,7 @@ func (c *chanActor) onAbandon(s *session, m *peerv1.Abandon) {
 		return
 	}
 	if err := c.ch.Abandon(); err != nil {
-		s.sendError(peerCode(err), c.id[:], fmt.Errorf("abandon: %w", err))
+		s.sendError(peerCode(err), c.id[:], err)
 		return
 	}
 	c.n.log.Info("channel abandoned by the peer", "channel", c.id, "reason", truncate(m.GetReason(), 200))

@@ -298,16 +298,17 @@ func (p *peerSet) forget(id [32]byte) {
 }
 
 // answer delivers the peer's answer to a proposal of this node to it, if
-// it is that peer's to answer.
-func (p *peerSet) answer(id [32]byte, peer crypto.Address, err error) {
+// it is that peer's to answer; it reports whether there was one.
+func (p *peerSet) answer(id [32]byte, peer crypto.Address, err error) bool {
 	p.mu.Lock()
 	pr, ok := p.proposals[id]
 	p.mu.Unlock()
 	if !ok || pr.peer != peer {
-		return
+		return false
 	}
 	select {
 	case pr.answer <- err:
 	default:
 	}
+	return true
 }

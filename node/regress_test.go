@@ -2,7 +2,9 @@ package node
 
 import (
 	"context"
+	"errors"
 	"fmt"
+	"strings"
 	"sync"
 	"testing"
 	"time"
@@ -14,7 +16,9 @@ import (
 
 // TestNackOnReadyChannel: the peer refuses a proof on a channel that is
 // reestablished and ready. The node must go on serving: list channels, pay
-// on its other channels, answer its health check, stop.
+// on its other channels, answer its health check, stop. The refused payment
+// is pending, not failed (its proof is signed), and the payer asks to
+// resynchronise. A Nack of a proof that is not in flight is refused.
 func TestNackOnReadyChannel(t *testing.T) {
 	w := newNet(t)
 	alice, bob, carol := w.add("alice", 1), w.add("bob", 2), w.add("carol", 3)
@@ -28,7 +32,25 @@ func TestNackOnReadyChannel(t *testing.T) {
 	r := dialRaw(t, bob.key.Address(), alice)
 	r.send(&peerv1.Message{Body: &peerv1.Message_Reestablish{Reestablish: &peerv1.Reestablish{ChannelId: toBob[:], Held: proofMessage(held, nil), SentNonce: 0}}})
 	waitFor(t, "alice is ready on the raw session", func() bool { return alice.channel(toBob).Connected })
-	r.send(&peerv1.Message{Body: &peerv1.Message_Nack{Nack: &peerv1.Nack{ChannelId: toBob[:], Nonce: 1, Code: codeFailedPrecondition, Reason: "test: refused"}}})
+
+	// A Nack of a proof that is not in flight changes nothing.
+	r.send(&peerv1.Message{Body: &peerv1.Message_Nack{Nack: &peerv1.Nack{ChannelId: toBob[:], Nonce: 7, Code: codeFailedPrecondition, Reason: "test"}}})
+	if e := r.next().GetError(); e.GetCode() != codeFailedPrecondition || !strings.Contains(e.GetMessage(), "not in flight") {
+		t.Fatalf("nack of a proof never sent: %v", e)
+	}
+
+	paid := make(chan error, 1)
+	go func() {
+		ctx, cancel := context.WithTimeout(context.Background(), 2*time.Second)
+		defer cancel()
+		_, err := alice.n.Pay(ctx, PayRequest{Channel: toBob, Amount: *u256(1), Key: "refused"})
+		paid <- err
+	}()
+	proof := r.next().GetProof()
+	if proof.GetNonce() != 2 {
+		t.Fatalf("want alice's proof 2, got %v", proof)
+	}
+	r.send(&peerv1.Message{Body: &peerv1.Message_Nack{Nack: &peerv1.Nack{ChannelId: toBob[:], Nonce: 2, Code: codeFailedPrecondition, Reason: "test: refused"}}})
 
 	guard(t, "Channels after a Nack", func() {
 		if got := len(alice.n.Channels(crypto.Address{}, false)); got != 2 {
@@ -43,14 +65,10 @@ func TestNackOnReadyChannel(t *testing.T) {
 			t.Errorf("health: %v", err)
 		}
 	})
-	// A payment on the refusing channel waits for the resynchronisation;
-	// the caller that gives up gets an answer, not a hang.
+	// The refused payment is signed: pending, not failed.
 	guard(t, "Pay on the refusing channel", func() {
-		ctx, cancel := context.WithTimeout(context.Background(), 300*time.Millisecond)
-		defer cancel()
-		_, err := alice.n.Pay(ctx, PayRequest{Channel: toBob, Amount: *u256(1), Key: "after nack"})
-		if err == nil {
-			t.Error("a payment completed with nobody to acknowledge it")
+		if err := <-paid; !errors.Is(err, ErrPending) {
+			t.Errorf("the refused payment ended with %v, want ErrPending", err)
 		}
 	})
 	// The payer asks to resynchronise (Reestablish with reply set).
@@ -60,9 +78,7 @@ func TestNackOnReadyChannel(t *testing.T) {
 			break
 		}
 	}
-	// The refused payment is not failed: the proof was signed, so it stays
-	// pending until the peer acknowledges it or the close decides.
-	if got := alice.channel(toBob); got.SentNonce != 1 || got.AckedNonce != 1 {
+	if got := alice.channel(toBob); got.SentNonce != 2 || got.AckedNonce != 1 {
 		t.Fatalf("after the nack: sent %d, acked %d", got.SentNonce, got.AckedNonce)
 	}
 	guard(t, "Stop after a Nack", alice.stop)
