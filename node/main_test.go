@@ -3,7 +3,6 @@ package node
 import (
 	"context"
 	"runtime"
-	"sync"
 	"testing"
 	"time"
 
@@ -21,34 +20,21 @@ func TestMain(m *testing.M) {
 }
 
 // watchdog fails t, with a dump of every goroutine, when n stops making
-// progress: Health (every channel's owner takes a step) does not answer
-// within watchdogLimit. It runs until the returned function is called.
+// progress (Node.Monitor). It runs until the returned function is called.
 func watchdog(t testing.TB, name string, n *Node) (stop func()) {
+	ctx, cancel := context.WithCancel(context.Background())
 	done := make(chan struct{})
-	var wg sync.WaitGroup
-	wg.Add(1)
 	go func() {
-		defer wg.Done()
-		tick := time.NewTicker(100 * time.Millisecond)
-		defer tick.Stop()
-		for {
-			select {
-			case <-done:
-				return
-			case <-tick.C:
+		defer close(done)
+		n.Monitor(ctx, 100*time.Millisecond, watchdogLimit, func(err error, dump string) {
+			if n.failed.Load() == nil {
+				t.Errorf("watchdog: node %s is stuck: %v\n%s", name, err, dump)
 			}
-			ctx, cancel := context.WithTimeout(context.Background(), watchdogLimit)
-			err := n.Health(ctx)
-			cancel()
-			if err != nil && n.failed.Load() == nil {
-				t.Errorf("watchdog: node %s is stuck: %v\n%s", name, err, goroutines())
-				return
-			}
-		}
+		})
 	}()
 	return func() {
-		close(done)
-		wg.Wait()
+		cancel()
+		<-done
 	}
 }
 

@@ -7,6 +7,7 @@ import (
 	"fmt"
 	"io"
 	"log/slog"
+	"runtime"
 	"slices"
 	"sync"
 	"sync/atomic"
@@ -179,6 +180,30 @@ func (n *Node) Health(ctx context.Context) error {
 		}
 	}
 	return nil
+}
+
+// Monitor checks Health every interval until ctx ends; when it fails (a
+// channel's owner did not take a step within limit, or the store failed)
+// it calls stuck once, with the error and a dump of every goroutine, and
+// returns. tinypayd logs it; tests fail with it.
+func (n *Node) Monitor(ctx context.Context, interval, limit time.Duration, stuck func(err error, goroutines string)) {
+	t := time.NewTicker(interval)
+	defer t.Stop()
+	for {
+		select {
+		case <-ctx.Done():
+			return
+		case <-t.C:
+		}
+		hctx, cancel := context.WithTimeout(ctx, limit)
+		err := n.Health(hctx)
+		cancel()
+		if err != nil && ctx.Err() == nil {
+			buf := make([]byte, 1<<20)
+			stuck(err, string(buf[:runtime.Stack(buf, true)]))
+			return
+		}
+	}
 }
 
 // background runs f on a goroutine the node tracks, unless the node is

@@ -527,6 +527,7 @@ func tblSetup(t *testing.T, phase channel.Phase) *tblFixture {
 			c.close()
 		}
 	}
+	fx.quiesce(t) // the set-up's writes are on disk before any row counts them
 	fx.init = fx.state(t)
 	if fx.init.Phase != phase {
 		t.Fatalf("set up channel in phase %s, want %s", fx.init.Phase, phase)

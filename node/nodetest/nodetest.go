@@ -15,7 +15,6 @@ import (
 	"net"
 	"os"
 	"path/filepath"
-	"runtime"
 	"strings"
 	"sync"
 	"testing"
@@ -214,32 +213,19 @@ const WatchdogLimit = 5 * time.Second
 
 // watchdog checks n's health until the returned function is called.
 func watchdog(t testing.TB, name string, n *node.Node) (stop func()) {
+	ctx, cancel := context.WithCancel(context.Background())
 	done := make(chan struct{})
-	var wg sync.WaitGroup
-	wg.Add(1)
 	go func() {
-		defer wg.Done()
-		tick := time.NewTicker(100 * time.Millisecond)
-		defer tick.Stop()
-		for {
-			select {
-			case <-done:
-				return
-			case <-tick.C:
+		defer close(done)
+		n.Monitor(ctx, 100*time.Millisecond, WatchdogLimit, func(err error, dump string) {
+			if !strings.Contains(err.Error(), "store failed") {
+				t.Errorf("watchdog: node %s is stuck: %v\n%s", name, err, dump)
 			}
-			ctx, cancel := context.WithTimeout(context.Background(), WatchdogLimit)
-			err := n.Health(ctx)
-			cancel()
-			if err != nil && !strings.Contains(err.Error(), "store failed") {
-				buf := make([]byte, 1<<20)
-				t.Errorf("watchdog: node %s is stuck: %v\n%s", name, err, buf[:runtime.Stack(buf, true)])
-				return
-			}
-		}
+		})
 	}()
 	return func() {
-		close(done)
-		wg.Wait()
+		cancel()
+		<-done
 	}
 }
 

@@ -230,6 +230,13 @@ func run(ctx context.Context, c *cli.Command, stdin io.Reader, logw io.Writer, o
 		return err
 	}
 	defer a.Stop()
+	// A node that stops making progress says so loudly, with what every
+	// goroutine is doing (GetInfo reports it too).
+	mctx, stopMonitor := context.WithCancel(ctx)
+	defer stopMonitor()
+	go n.Monitor(mctx, 5*time.Second, 10*time.Second, func(err error, goroutines string) {
+		log.Error("node is stuck", "err", err, "goroutines", goroutines)
+	})
 
 	var peerSrv *rpc.PeerServer
 	if addr := c.String("peer-listen"); addr != "" {
