@@ -60,9 +60,9 @@ func (a *Apps) PeerConnected(peer crypto.Address, send func(*peerv1.Message)) {
 }
 
 // ChannelEnded implements node.Hooks: the channel's streams end.
-func (a *Apps) ChannelEnded(id [32]byte) {
-	go a.endChannelStreams(id) // it may write: not on the channel's owner
-}
+// It only queues what it writes and sends, so it does not block the
+// channel's owner.
+func (a *Apps) ChannelEnded(id [32]byte) { a.endChannelStreams(id) }
 
 // knownAsset reports whether the node knows asset.
 func (a *Apps) knownAsset(asset crypto.Address) bool {

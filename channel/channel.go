@@ -451,11 +451,12 @@ func (c *Channel) reestablish(held Proof) (*Proof, error) {
 		return nil, nil
 	default: // the peer lacks our newest proof
 		resend := *sent
+		var err error
 		if held.Nonce < c.st.Acked {
-			return &resend, fmt.Errorf("%w: peer holds nonce %d, acknowledged %d", ErrPeerLostData, held.Nonce, c.st.Acked)
+			err = fmt.Errorf("%w: peer holds nonce %d, acknowledged %d", ErrPeerLostData, held.Nonce, c.st.Acked)
 		}
-		c.st.Acked = held.Nonce
-		return &resend, nil
+		c.st.Acked = held.Nonce // what the peer holds now; the resend is acknowledged again
+		return &resend, err
 	}
 }
 

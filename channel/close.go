@@ -127,9 +127,11 @@ func (c *Channel) AcceptClose(t CloseTerms, now uint64, key Signer) (CloseTerms,
 		if to, err = next(c.st.Phase, evSignClose, "accept close"); err != nil {
 			return CloseTerms{}, err
 		}
-	} else {
-		c.Done(OpClose) // the peer submits; ChainTime does if it does not
 	}
+	// This side's own close (proposed, or draining to propose) gives way to
+	// the peer's terms: the peer submits them, and ChainTime does if it
+	// does not.
+	c.Done(OpClose)
 	t.Sigs[self] = sig
 	c.st.Close = &t
 	c.st.Phase = to

@@ -383,3 +383,44 @@ func TestSimultaneousProposals(t *testing.T) {
 		t.Fatalf("the lower side's ready: %q", got)
 	}
 }
+
+// TestSimultaneousWithdrawals: both sides ask to withdraw at once. The side
+// with the higher address yields: it drops its own request and countersigns
+// the other's; the other refuses the yielding side's request.
+func TestSimultaneousWithdrawals(t *testing.T) {
+	p := newPair(t, 100, 100)
+	wa, err := p.alice.RequestWithdraw(u(10), 1000, 10, aliceKey)
+	must(t, err)
+	wb, err := p.bob.RequestWithdraw(u(20), 1000, 10, bobKey)
+	must(t, err)
+	hi, lo, hiKey, loKey, loReq, hiReq := p.alice, p.bob, aliceKey, bobKey, wb, wa
+	if higher(bobKey.Address(), aliceKey.Address()) {
+		hi, lo, hiKey, loKey, loReq, hiReq = p.bob, p.alice, bobKey, aliceKey, wa, wb
+	}
+	before := lo.State()
+	if _, err := lo.CountersignWithdraw(hiReq, 10, loKey); !errors.Is(err, ErrWithdrawPending) {
+		t.Fatalf("the lower side countersigned the higher side's request: %v", err)
+	}
+	if !reflect.DeepEqual(before, lo.State()) {
+		t.Fatal("the refusal changed the lower side")
+	}
+	// A bad signature on the lower side's request changes nothing on the
+	// higher side either, although it would have yielded.
+	bad := loReq
+	bad.Sigs[lo.Self()] = bad.Sigs[hi.Self()]
+	hiBefore, hiOp := hi.State(), hi.Op()
+	if _, err := hi.CountersignWithdraw(bad, 10, hiKey); err == nil {
+		t.Fatal("countersigned a forged request")
+	}
+	if !reflect.DeepEqual(hiBefore, hi.State()) || hi.Op() != hiOp {
+		t.Fatal("a refused request changed the higher side")
+	}
+	full, err := hi.CountersignWithdraw(loReq, 10, hiKey)
+	must(t, err)
+	if !full.Complete() || full.Participant != lo.Self() || hi.Op() != OpNone {
+		t.Fatalf("the higher side's yield: %+v, op %s", full, hi.Op())
+	}
+	if _, err := lo.WithdrawCountersigned(full.Sigs[hi.Self()]); err != nil {
+		t.Fatal(err)
+	}
+}

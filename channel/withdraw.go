@@ -82,6 +82,17 @@ func (c *Channel) CountersignWithdraw(w Withdrawal, now uint64, key Signer) (Wit
 		c.send(WithdrawReplyMsg{Sig: cur.Sigs[c.st.Self]})
 		return *cur, nil
 	}
+	// Both asked at once: the side with the higher address yields, drops
+	// its own request (not countersigned, it can never reach the chain) and
+	// countersigns the other's; the other refuses the yielding side's.
+	if own := c.st.Withdrawal; own != nil && own.Participant == c.st.Self && !own.Complete() && higher(c.self, c.peer) {
+		defer func(saved State, op Op) {
+			if c.st.Withdrawal == nil || c.st.Withdrawal.Participant == c.st.Self { // refused after all: nothing changed
+				c.st, c.op = saved, op
+			}
+		}(c.st.Clone(), c.op)
+		c.dropWithdrawal()
+	}
 	if c.st.Withdrawal != nil {
 		return Withdrawal{}, ErrWithdrawPending
 	}

@@ -392,22 +392,51 @@ func (c *chanActor) closedCooperativelyMaybe(bal *[2]uint256.Int, detail string)
 	var mine *uint256.Int
 	if bal != nil {
 		mine = &bal[c.self]
-		moved := sent
-		if mine.Gt(&view) {
-			var extra uint256.Int
-			extra.Sub(mine, &view)
-			if extra.Gt(&sent) {
-				moved.Clear()
-			} else {
-				moved.Sub(&sent, &extra)
-			}
-		}
+		moved := movedBy(&view, &sent, mine)
 		c.resolveFlight(&moved)
 	} else {
 		c.resolveFlight(nil)
 	}
 	c.event(storev1.ChannelEventKind_CHANNEL_EVENT_KIND_COOPERATIVELY_CLOSED, detail, mine)
 	c.ended()
+}
+
+// movedBy returns how much of what this node paid (sent, its newest proof's
+// amount) a cooperative close counted, from the balance it paid this node
+// (mine) and this node's own view of its balance counting every proof it
+// signed (view): terms that pay more than the view left out that much of
+// its newest payments.
+func movedBy(view, sent, mine *uint256.Int) uint256.Int {
+	moved := *sent
+	if mine.Gt(view) {
+		var extra uint256.Int
+		extra.Sub(mine, view)
+		if extra.Gt(sent) {
+			moved.Clear()
+		} else {
+			moved.Sub(sent, &extra)
+		}
+	}
+	return moved
+}
+
+// moved returns how much of what this node paid a settled channel's close
+// counted, if that is known: the amount the chain settled on after a
+// force close, or what the cooperative close terms this node signed
+// count.
+func (c *chanActor) moved() *uint256.Int {
+	if c.ch.Phase() != channel.Settled {
+		return nil
+	}
+	if d, ok := c.ch.Dispute(); ok {
+		return &d.Transferred[c.self]
+	}
+	if t, ok := c.ch.CloseTerms(); ok && t.Complete() {
+		view, sent := c.ch.Balance(c.self), c.ch.Sent().Transferred
+		m := movedBy(&view, &sent, &t.Balance[c.self])
+		return &m
+	}
+	return nil
 }
 
 // closedByForce records a force close seen on chain.

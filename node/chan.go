@@ -38,15 +38,20 @@ type chanActor struct {
 	writes  atomic.Int32                  // this channel's writes in flight
 
 	// Owned by the mailbox goroutine.
-	ch           *channel.Channel
-	sess         *session // live session with the peer, if any
-	ready        bool     // reestablished on sess: proofs may flow
-	queue        []*payment
-	flight       []*inflight // signed, not yet acknowledged, in nonce order
-	durableNonce uint64      // newest own proof known durable
-	recovering   *recovery
-	recovered    map[string]*storev1.Payment // payment records restored from the peer, by key
-	refunds      map[[32]byte]bool           // refunds of our payments being written
+	ch             *channel.Channel
+	sess           *session // live session with the peer, if any
+	ready          bool     // reestablished on sess: proofs may flow
+	queue          []*payment
+	flight         []*inflight    // signed, not yet acknowledged, in nonce order
+	durableNonce   uint64         // newest own proof known durable
+	durableRecv    channel.Proof  // newest proof of the peer's known durable: what Reestablish says this node holds
+	lostDataSaid   bool           // the peer's lost proof was logged on this session
+	recoverReading bool           // a RecoverRequest of the peer's is being answered
+	partsAhead     *incomingProof // payments sent ahead of their proof (ProofParts)
+	resentFor      uint64         // the peer's held nonce the newest proof was resent for on this session (+1; 0: none)
+	recovering     *recovery
+	recovered      map[string]*storev1.Payment // payment records restored from the peer, by key
+	refunds        map[[32]byte]bool           // refunds of our payments being written
 
 	paused   string   // why peer messages wait, "" when they don't
 	deferred []func() // peer messages that arrived while paused
@@ -96,7 +101,7 @@ func (n *Node) newActor(ch *channel.Channel, created time.Time) *chanActor {
 	p := ch.Params()
 	c := &chanActor{
 		n: n, id: ch.ID(), self: ch.Self(), peer: p.Participants[ch.Self().Other()], params: p, created: created, ch: ch,
-		durableNonce: ch.Sent().Nonce,
+		durableNonce: ch.Sent().Nonce, durableRecv: ch.Received(),
 	}
 	w := make(chan struct{})
 	c.ackWake.Store(&w)
@@ -137,12 +142,20 @@ func (c *chanActor) do(f func()) {
 // fromPeer posts a step for a message from the peer; while the channel is
 // paused (it waits for a chain read, or for the records of a resend), the
 // message waits too, so that the peer's messages are handled in order.
-func (c *chanActor) fromPeer(s *session, f func()) {
-	c.postPeer(s.ctx, func() {
+func (c *chanActor) fromPeer(s *session, f func()) { c.fromPeerOr(s, f, nil) }
+
+// fromPeerOr is fromPeer for a message that holds something (a proof's
+// reservations): drop runs if the message is dropped unhandled (the
+// session ends, or floods a paused channel).
+func (c *chanActor) fromPeerOr(s *session, f, drop func()) {
+	queued := c.postPeer(s.ctx, func() {
 		if c.paused != "" {
 			if len(c.deferred) >= maxPeerQueued {
 				c.n.log.Warn("peer floods a paused channel; ending the session", "channel", c.id, "peer", c.peer)
 				s.close(errors.New("too many messages while the channel waits for the chain"))
+				if drop != nil {
+					drop()
+				}
 				return
 			}
 			c.deferred = append(c.deferred, f)
@@ -151,6 +164,9 @@ func (c *chanActor) fromPeer(s *session, f func()) {
 		f()
 		c.flush()
 	})
+	if !queued && drop != nil {
+		drop()
+	}
 }
 
 // pause holds the peer's messages until resume.
@@ -196,10 +212,10 @@ func (c *chanActor) flush() {
 	sess := c.sess
 	var early, msgs []*peerv1.Message
 	for _, m := range rd.Early {
-		early = append(early, c.wire(m, &st))
+		early = append(early, c.wire(m, &st)...)
 	}
 	for _, m := range rd.Messages {
-		msgs = append(msgs, c.wire(m, &st))
+		msgs = append(msgs, c.wire(m, &st)...)
 	}
 	msgs = append(msgs, st.msgs...)
 	b := st.b
@@ -245,7 +261,6 @@ func (c *chanActor) flush() {
 		c.n.failpoint("before-write " + label)
 	}
 	c.n.commitAsync(b, func(r store.Result, err error) {
-		c.writes.Add(-1)
 		for _, d := range st.durable {
 			d(err)
 		}
@@ -255,6 +270,7 @@ func (c *chanActor) flush() {
 			}
 			c.deliver(sess, msgs, actions) // never act on what is not on disk
 		}
+		c.writes.Add(-1) // only now may a step that writes nothing send at once
 		if len(st.after) > 0 {
 			c.do(func() {
 				for _, f := range st.after {
@@ -301,11 +317,16 @@ func (c *chanActor) persistTo(b *store.Batch, rd channel.Ready) error {
 
 // wire converts a message of the channel machine to the peer protocol,
 // with what the node adds to it.
-func (c *chanActor) wire(m channel.Message, st *stepOut) *peerv1.Message {
+func (c *chanActor) wire(m channel.Message, st *stepOut) []*peerv1.Message {
+	if p, ok := m.(channel.ProofMsg); ok {
+		return proofMessages(p.Proof, st.parts[p.Proof.Nonce])
+	}
+	return []*peerv1.Message{c.wireOne(m, st)}
+}
+
+func (c *chanActor) wireOne(m channel.Message, st *stepOut) *peerv1.Message {
 	id := c.id[:]
 	switch m := m.(type) {
-	case channel.ProofMsg:
-		return &peerv1.Message{Body: &peerv1.Message_Proof{Proof: proofMessage(m.Proof, st.parts[m.Proof.Nonce])}}
 	case channel.AckMsg:
 		ex := st.acks[m.Nonce]
 		return &peerv1.Message{Body: &peerv1.Message_Ack{Ack: &peerv1.Ack{ChannelId: id, Nonce: m.Nonce, Receipts: ex.receipts, Refused: ex.refused}}}
@@ -381,16 +402,19 @@ func (c *chanActor) wakeAckWaiters() {
 // the peer the newest proof of theirs held here and the newest nonce signed
 // here.
 func (c *chanActor) onAttach(s *session) {
+	c.dropPartsAhead()
 	c.sess, c.ready, c.recovering = s, false, nil
-	c.resync = 0
+	c.resync, c.lostDataSaid, c.resentFor = 0, false, 0
 	if c.ch.Phase().Terminal() {
 		return
 	}
 	s.send(c.reestablishMessage(false))
 }
 
+// reestablishMessage tells the peer what this node holds of its proofs:
+// only what is on disk, since the peer takes it as an acknowledgement.
 func (c *chanActor) reestablishMessage(reply bool) *peerv1.Message {
-	recv := c.ch.Received()
+	recv := c.durableRecv
 	m := &peerv1.Reestablish{ChannelId: c.id[:], SentNonce: c.durableNonce, Reply: reply}
 	if !recv.IsZero() {
 		m.Held = proofMessage(recv, nil)
@@ -430,13 +454,20 @@ func (c *chanActor) onReestablish(s *session, m *peerv1.Reestablish) {
 		return
 	}
 	// The peer lacks our newest proof: it gets it again with the parts of
-	// every payment after the one it holds.
+	// every payment after the one it holds (read from the log once per
+	// session for a given held nonce: a peer repeating itself gets nothing
+	// more).
 	parts, ok := c.partsInMemory(held.Nonce)
 	if ok {
 		c.reestablish(s, held, parts)
 		return
 	}
+	if c.resentFor == held.Nonce+1 {
+		return
+	}
+	c.resentFor = held.Nonce + 1
 	c.pause("reading the payments to resend")
+	c.ready = false // nothing is signed until the resend is out
 	from, upTo := held.Nonce, sent.Nonce
 	c.n.background(func() {
 		parts := c.n.outgoingParts(c.id, from, upTo)
@@ -474,8 +505,11 @@ func (c *chanActor) reestablish(s *session, held channel.Proof, parts []*peerv1.
 	_, err := c.ch.Reestablish(held)
 	switch {
 	case errors.Is(err, channel.ErrPeerLostData):
-		c.n.log.Error("peer lost a proof it acknowledged", "channel", c.id, "peer", c.peer, "err", err)
-		c.event(storev1.ChannelEventKind_CHANNEL_EVENT_KIND_WARNING, "the peer lost an acknowledged proof; resending it", nil)
+		if !c.lostDataSaid { // once per session, however often the peer says so
+			c.lostDataSaid = true
+			c.n.log.Error("peer lost a proof it acknowledged", "channel", c.id, "peer", c.peer, "err", err)
+			c.event(storev1.ChannelEventKind_CHANNEL_EVENT_KIND_WARNING, "the peer lost an acknowledged proof; resending it", nil)
+		}
 	case err != nil:
 		s.sendError(peerCode(err), c.id[:], err)
 		return

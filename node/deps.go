@@ -118,7 +118,21 @@ type Hooks interface {
 // noHooks is the node without an application layer.
 type noHooks struct{}
 
-func (noHooks) CheckIncoming(ChannelInfo, []Part) ([]error, func()) { return nil, func() {} }
+// CheckIncoming refuses (and so refunds) payments of offers: without an
+// application layer nobody checks that an offer is this node's and paid
+// once.
+func (noHooks) CheckIncoming(_ ChannelInfo, parts []Part) ([]error, func()) {
+	var refuse []error
+	for i := range parts {
+		if parts[i].Offer != nil {
+			if refuse == nil {
+				refuse = make([]error, len(parts))
+			}
+			refuse[i] = invalid("this node sells nothing by offer")
+		}
+	}
+	return refuse, func() {}
+}
 func (noHooks) Incoming(*store.Batch, ChannelInfo, []Part, time.Time) error {
 	return nil
 }

@@ -30,7 +30,18 @@ func (n *Node) dispatch(s *session, m *peerv1.Message) {
 			c.fromPeer(s, func() { c.nack(s, b.Proof.GetNonce(), err) })
 			return
 		}
-		c.fromPeer(s, func() { c.onProof(s, in) })
+		c.fromPeerOr(s, func() { c.onProof(s, in) }, in.release)
+	case *peerv1.Message_ProofParts:
+		c := n.peerChannel(s, b.ProofParts.GetChannelId())
+		if c == nil {
+			return
+		}
+		in, err := n.incomingParts(c, b.ProofParts)
+		if err != nil {
+			c.fromPeer(s, func() { c.nack(s, b.ProofParts.GetNonce(), err) })
+			return
+		}
+		c.fromPeerOr(s, func() { c.onProofParts(s, in) }, in.release)
 	case *peerv1.Message_Ack:
 		if c := n.peerChannel(s, b.Ack.GetChannelId()); c != nil {
 			c.fromPeer(s, func() { c.onAck(s, b.Ack) })

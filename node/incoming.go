@@ -3,6 +3,7 @@ package node
 import (
 	"errors"
 	"fmt"
+	"sync"
 	"time"
 
 	"github.com/holiman/uint256"
@@ -23,6 +24,9 @@ type incomingProof struct {
 	refuse  []error       // per part: the application refuses it (it is refunded)
 	refund  []refundCheck // per part: whether it refunds one of this node's payments
 	release func()        // once the proof is durable or refused
+	// unchecked: the channel was not open when the proof arrived, so the
+	// checks that read the store were not made (see checkThen).
+	unchecked bool
 }
 
 // refundCheck is what the reader found of a part that claims to refund one
@@ -40,16 +44,78 @@ const (
 // and the refunds it claims to make (which are looked up on disk).
 func (n *Node) incoming(c *chanActor, m *peerv1.BalanceProof) (*incomingProof, error) {
 	proof, parts, err := decodeProof(m)
-	if err == nil {
+	if err == nil && len(parts) > 0 {
 		err = checkParts(parts)
 	}
 	if err != nil {
 		return nil, err
 	}
-	in := &incomingProof{proof: proof, parts: parts, refund: make([]refundCheck, len(parts))}
+	return n.admit(c, proof, parts, false)
+}
+
+// incomingParts decodes and pre-checks payments sent ahead of their proof
+// (ProofParts), as incoming does those in the proof.
+func (n *Node) incomingParts(c *chanActor, m *peerv1.ProofParts) (*incomingProof, error) {
+	parts, err := decodeParts(m.GetParts())
+	if err == nil {
+		err = checkParts(parts)
+	}
+	if err == nil && m.GetNonce() == 0 {
+		err = fmt.Errorf("%w: nonce 0", ErrMalformed)
+	}
+	if err != nil {
+		return nil, err
+	}
+	return n.admit(c, channel.Proof{Channel: c.id, Nonce: m.GetNonce()}, parts, true)
+}
+
+// admit runs the reader's checks of a proof's payments (ahead: sent
+// ahead of the proof, which carries no amount yet).
+func (n *Node) admit(c *chanActor, proof channel.Proof, parts []Part, ahead bool) (*incomingProof, error) {
+	var err error
 	for i := range parts {
-		if parts[i].RefundOf != ([32]byte{}) {
-			in.refund[i] = n.refundable(c, &parts[i])
+		if p := &parts[i]; err == nil && p.RefundOf != ([32]byte{}) && (p.Offer != nil || p.Stream != ([16]byte{}) || p.WantReceipt || p.Key != "") {
+			err = fmt.Errorf("%w: part %d is a refund and something else too", ErrMalformed, i)
+		}
+	}
+	if err != nil {
+		return nil, err
+	}
+	// The cheap checks first, against what the channel's owner published:
+	// a proof that cannot be accepted costs no store read.
+	// (The snapshot may lag the owner by a step: what it refuses, the owner
+	// would refuse too, but for a phase change being made just now.)
+	in := &incomingProof{proof: proof, parts: parts, release: func() {}}
+	switch ci := c.info(); {
+	case ci.Phase == channel.Opening || ci.Phase == channel.Abandoned:
+		// The chain may be ahead of this node: the owner reads it, and only
+		// if the channel is open there are the costly checks made.
+		in.unchecked = true
+		return in, nil
+	case ci.Phase == channel.Closing:
+		return nil, fmt.Errorf("receive: %w", channel.ErrClosing)
+	case ci.Phase != channel.Open:
+		return nil, &channel.PhaseError{Op: "receive", Phase: ci.Phase}
+	case proof.Nonce <= ci.ReceivedNonce:
+		return nil, fmt.Errorf("%w: got %d, have %d", channel.ErrStaleNonce, proof.Nonce, ci.ReceivedNonce)
+	case !ahead && !proof.Transferred.Gt(&ci.Received):
+		return nil, fmt.Errorf("%w: got %s, have %s", channel.ErrNotIncreasing, proof.Transferred.Dec(), ci.Received.Dec())
+	}
+	n.check(c, in)
+	return in, nil
+}
+
+// check makes the checks of an incoming proof that read the store: the
+// refunds it claims to make, and the application's. It runs off the
+// channel's owner.
+func (n *Node) check(c *chanActor, in *incomingProof) {
+	parts := in.parts
+	in.refund = make([]refundCheck, len(parts))
+	if c.info().SentNonce > 0 { // nothing to refund on a channel this node never paid on
+		for i := range parts {
+			if parts[i].RefundOf != ([32]byte{}) {
+				in.refund[i] = n.refundable(c, &parts[i])
+			}
 		}
 	}
 	refuse, release := n.hooks.CheckIncoming(c.info(), parts)
@@ -59,13 +125,76 @@ func (n *Node) incoming(c *chanActor, m *peerv1.BalanceProof) (*incomingProof, e
 	if len(refuse) != len(parts) {
 		refuse = make([]error, len(parts))
 	}
-	for i := range parts {
-		if in.refund[i] != refundNo {
-			refuse[i] = nil // our own money coming back is never refused
-		}
+	var once sync.Once
+	in.refuse, in.release, in.unchecked = refuse, func() { once.Do(release) }, false
+}
+
+// maxPartsAhead bounds the payments kept for a proof that has not come
+// yet (ProofParts): a resend covers at most what a node keeps in flight,
+// with room for a resend read back from the log.
+const maxPartsAhead = 64 << 10
+
+// onProofParts keeps payments sent ahead of their proof.
+func (c *chanActor) onProofParts(s *session, in *incomingProof) {
+	if c.sess != s || !c.ready {
+		c.refuseProof(s, in, errNotReestablished)
+		return
 	}
-	in.refuse, in.release = refuse, release
-	return in, nil
+	if ahead := c.partsAhead; ahead != nil && ahead.proof.Nonce != in.proof.Nonce {
+		c.dropPartsAhead()
+	}
+	if ahead := c.partsAhead; ahead != nil {
+		if len(ahead.parts)+len(in.parts) > maxPartsAhead {
+			c.dropPartsAhead()
+			c.refuseProof(s, in, fmt.Errorf("%w: more than %d payments for one proof", ErrMalformed, maxPartsAhead))
+			return
+		}
+		c.partsAhead = ahead.join(in)
+		return
+	}
+	c.partsAhead = in
+}
+
+func (c *chanActor) dropPartsAhead() {
+	if c.partsAhead != nil {
+		c.partsAhead.release()
+		c.partsAhead = nil
+	}
+}
+
+// join returns the payments of in after those of a, one proof's.
+func (a *incomingProof) join(in *incomingProof) *incomingProof {
+	out := &incomingProof{proof: in.proof, parts: append(a.parts, in.parts...)}
+	ra, rb := a.release, in.release
+	out.release = func() { ra(); rb() }
+	if a.unchecked || in.unchecked {
+		// The checks run again over all of them (checkThen); what the
+		// checked ones reserved is given back first.
+		ra()
+		rb()
+		out.release, out.unchecked = func() {}, true
+		return out
+	}
+	out.refuse = append(a.refuse, in.refuse...)
+	out.refund = append(a.refund, in.refund...)
+	return out
+}
+
+// checkThen makes the store-reading checks of a proof that arrived while
+// the channel was not open here, off the owner, then handles it; the
+// peer's later messages wait meanwhile.
+func (c *chanActor) checkThen(s *session, in *incomingProof) {
+	c.pause("checking a proof")
+	ok := c.n.background(func() {
+		c.n.check(c, in)
+		c.do(func() {
+			c.onProof(s, in)
+			c.resume()
+		})
+	})
+	if !ok {
+		c.resume()
+	}
 }
 
 // refundable looks up, on disk, the payment of this node's on channel c
@@ -165,6 +294,29 @@ func (c *chanActor) onProof(s *session, in *incomingProof) {
 		c.refuseProof(s, in, err)
 		return
 	}
+	if c.partsAhead != nil {
+		if ahead := c.partsAhead; ahead.proof.Nonce == in.proof.Nonce {
+			c.partsAhead = nil
+			in = ahead.join(in)
+		} else {
+			c.dropPartsAhead()
+		}
+	}
+	if len(in.parts) == 0 {
+		c.refuseProof(s, in, fmt.Errorf("%w: a proof must cover at least one payment", ErrMalformed))
+		return
+	}
+	if in.unchecked {
+		if c.ch.Phase() == channel.Open {
+			c.checkThen(s, in)
+			return
+		}
+		err := &channel.PhaseError{Op: "receive", Phase: c.ch.Phase()}
+		if !c.readChainFirst(err, false, func() { c.onProof(s, in) }) {
+			c.refuseProof(s, in, err)
+		}
+		return
+	}
 	proof, parts := in.proof, in.parts
 	var sum uint256.Int
 	for i := range parts {
@@ -258,6 +410,11 @@ func (c *chanActor) onProof(s *session, in *incomingProof) {
 	c.step.acks[proof.Nonce] = ex
 	release := in.release
 	c.step.durable = append(c.step.durable, func(error) { release() })
+	c.step.after = append(c.step.after, func(_ store.Result, err error) {
+		if err == nil && proof.Nonce > c.durableRecv.Nonce {
+			c.durableRecv = proof
+		}
+	})
 }
 
 // claimRefund checks, on the owner, that a part refunds a payment of ours
@@ -286,9 +443,10 @@ func (c *chanActor) claimRefund(p *Part, onDisk bool) bool {
 	if c.refunds == nil {
 		c.refunds = map[[32]byte]bool{}
 	}
+	// Kept for the process's life (one entry per refunded payment of this
+	// node's): a claim whose disk check ran before this refund was written
+	// must still be refused.
 	c.refunds[p.RefundOf] = true
-	id := p.RefundOf
-	c.step.after = append(c.step.after, func(store.Result, error) { delete(c.refunds, id) })
 	return true
 }
 
@@ -352,10 +510,24 @@ func (c *chanActor) recoveryTimeout(s *session) {
 
 // onRecoverRequest: the peer lost payments it sent us; send back what our
 // log holds of them (read off the owner).
+//
+// Only what this node holds is looked for (nothing after its newest proof
+// of the peer's), one request at a time per channel: each costs a read of
+// the log.
 func (c *chanActor) onRecoverRequest(s *session, m *peerv1.RecoverRequest) {
-	upTo := c.ch.Received().Nonce
+	upTo := c.durableRecv.Nonce
 	after, id := m.GetAfterNonce(), c.id
+	if after >= upTo {
+		s.send(&peerv1.Message{Body: &peerv1.Message_Recovered{Recovered: &peerv1.Recovered{ChannelId: id[:]}}})
+		return
+	}
+	if c.recoverReading {
+		s.sendError(codeResourceExhausted, id[:], errors.New("a recovery request on this channel is being answered"))
+		return
+	}
+	c.recoverReading = true
 	c.n.background(func() {
+		defer c.do(func() { c.recoverReading = false })
 		recs := c.n.paymentsAfter(id, storev1.Direction_DIRECTION_INCOMING, after, upTo)
 		out := &peerv1.Recovered{ChannelId: id[:]}
 		for _, p := range recs {
@@ -377,11 +549,53 @@ func (c *chanActor) onRecovered(s *session, m *peerv1.Recovered) {
 	}
 	recs, err := c.checkRecovered(m, c.ch.Sent(), r.after)
 	if err != nil {
-		c.warn("the peer returned bad recovery data: " + err.Error())
-		c.recovering, c.ready = nil, true
-		c.pump()
+		c.badRecovery(err)
 		return
 	}
+	// The records take ids and keys from the peer: none may be on disk
+	// already (the store would refuse the write, and the node fail).
+	// That is looked up off the owner.
+	r.recovered = map[string]*storev1.Payment{} // answered: a second Recovered is ignored
+	c.n.background(func() {
+		err := c.n.recoveredFree(recs)
+		c.do(func() {
+			if c.recovering != r || c.sess != s {
+				return
+			}
+			if err != nil {
+				c.badRecovery(err)
+				return
+			}
+			c.restoreRecovered(s, r, recs)
+		})
+	})
+}
+
+// badRecovery gives up restoring records from the peer: payments flow
+// again, and a retried key of a lost payment could pay twice; say so.
+func (c *chanActor) badRecovery(err error) {
+	c.warn("the peer returned bad recovery data: " + err.Error())
+	c.recovering, c.ready = nil, true
+	c.pump()
+}
+
+// recoveredFree checks that no recovered payment's id or key is on disk.
+func (n *Node) recoveredFree(recs []*storev1.Payment) error {
+	for _, rec := range recs {
+		if _, err := n.store.PaymentByID([32]byte(rec.GetId())); !errors.Is(err, store.ErrNotFound) {
+			return fmt.Errorf("%w: payment %x is known here already (%v)", ErrMalformed, rec.GetId()[:4], err)
+		}
+		if k := rec.GetIdempotencyKey(); k != "" {
+			if _, err := n.store.PaymentByIdempotencyKey(k); !errors.Is(err, store.ErrNotFound) {
+				return fmt.Errorf("%w: key %q is known here already (%v)", ErrMalformed, k, err)
+			}
+		}
+	}
+	return nil
+}
+
+// restoreRecovered writes the recovered records, then lets payments flow.
+func (c *chanActor) restoreRecovered(s *session, r *recovery, recs []*storev1.Payment) {
 	b := c.batch()
 	now := c.n.clock.Now()
 	for _, rec := range recs {
@@ -394,7 +608,6 @@ func (c *chanActor) onRecovered(s *session, m *peerv1.Recovered) {
 		if c.recovering != r || err != nil {
 			return
 		}
-		r.recovered = map[string]*storev1.Payment{}
 		for _, rec := range recs {
 			if k := rec.GetIdempotencyKey(); k != "" {
 				r.recovered[k] = rec
@@ -441,6 +654,7 @@ func (c *chanActor) answerRecovered(p *payment) bool {
 func (c *chanActor) checkRecovered(m *peerv1.Recovered, sent channel.Proof, after uint64) ([]*storev1.Payment, error) {
 	var before, sum uint256.Int
 	var out []*storev1.Payment
+	seenID, seenKey := map[[32]byte]bool{}, map[string]bool{}
 	if len(m.GetPayments()) > 4096*c.n.cfg.MaxInFlight {
 		return nil, fmt.Errorf("%w: %d payments", ErrMalformed, len(m.GetPayments()))
 	}
@@ -467,6 +681,10 @@ func (c *chanActor) checkRecovered(m *peerv1.Recovered, sent channel.Proof, afte
 		if err := checkParts([]Part{{ID: id, Amount: amt, ItemID: pp.GetItemId(), Memo: pp.GetMemo(), Key: pp.GetIdempotencyKey()}}); err != nil {
 			return nil, err
 		}
+		if seenID[id] || (pp.GetIdempotencyKey() != "" && seenKey[pp.GetIdempotencyKey()]) {
+			return nil, fmt.Errorf("%w: payment %d repeats an id or key", ErrMalformed, i)
+		}
+		seenID[id], seenKey[pp.GetIdempotencyKey()] = true, true
 		if i == 0 {
 			before.Sub(&cum, &amt)
 		}

@@ -79,7 +79,8 @@ type ChannelInfo struct {
 	Connected       bool
 	Created         time.Time
 
-	timed bool // the chain's time may start a duty
+	timed bool         // the chain's time may start a duty
+	moved *uint256.Int // settled: how much of what this node paid the close counted, if known
 }
 
 // NodeInfo describes the node.
@@ -125,6 +126,7 @@ func (c *chanActor) buildInfo() ChannelInfo {
 	if t := st.Close; t != nil {
 		ci.CloseExpiry = t.Expiry
 	}
+	ci.moved = c.moved()
 	return ci
 }
 
@@ -298,7 +300,9 @@ func (n *Node) completeFlag(info *PaymentInfo) {
 		return
 	}
 	if c := n.chans.get(info.Channel); c != nil {
-		info.Complete = c.info().AckedNonce >= info.Nonce && n.refundOf(info.ID) == nil
+		ci := c.info()
+		moved := ci.moved != nil && !info.Cumulative.Gt(ci.moved) // a close counted it
+		info.Complete = (ci.AckedNonce >= info.Nonce || moved) && n.refundOf(info.ID) == nil
 	}
 }
 

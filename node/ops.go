@@ -288,6 +288,10 @@ func (c *chanActor) onCloseRequest(s *session, m *peerv1.CloseRequest) {
 	if c.sess != s {
 		return
 	}
+	if err := c.n.usable(); err != nil {
+		refuse(err) // a node that cannot write signs nothing
+		return
+	}
 	var t channel.CloseTerms
 	var err error
 	if t.Balance[channel.A], err = parseAmount("balance a", m.GetBalanceA()); err != nil {
@@ -373,6 +377,10 @@ func (c *chanActor) onWithdrawRequest(s *session, m *peerv1.WithdrawRequest) {
 	if c.sess != s {
 		return
 	}
+	if err := c.n.usable(); err != nil {
+		refuse(err) // a node that cannot write signs nothing
+		return
+	}
 	total, err := parseAmount("total", m.GetTotal())
 	if err != nil {
 		refuse(err)
@@ -385,12 +393,20 @@ func (c *chanActor) onWithdrawRequest(s *session, m *peerv1.WithdrawRequest) {
 	}
 	w := channel.Withdrawal{Participant: c.self.Other(), Total: total, Expiry: m.GetExpiry()}
 	w.Sigs[c.self.Other()] = sig
+	own, pending := c.ch.Withdrawal()
+	ownWaiting := pending && own.Participant == c.self && !own.Complete()
 	if _, err := c.ch.CountersignWithdraw(w, c.n.now(), c.n.key); err != nil {
-		if c.readChainFirst(err, true, func() { c.onWithdrawRequest(s, m) }) {
+		// This node's own withdrawal waiting for the peer is not a view of
+		// the chain that a read could bring up to date.
+		if !ownWaiting && c.readChainFirst(err, true, func() { c.onWithdrawRequest(s, m) }) {
 			return
 		}
 		refuse(err)
 		return
+	}
+	if ownWaiting {
+		// Both asked at once and this side yielded (channel.CountersignWithdraw).
+		c.finishOp(channel.OpWithdraw, fmt.Errorf("%w: the peer asked to withdraw at the same time, and goes first; withdraw again", ErrPeerRefused))
 	}
 	c.step.label = "withdraw-countersign"
 }
@@ -407,9 +423,10 @@ func (c *chanActor) onWithdrawReply(s *session, m *peerv1.WithdrawReply) {
 		return
 	}
 	if msg := m.GetError(); msg != "" {
-		if !w.Complete() {
-			_ = c.ch.AbortWithdraw()
+		if w.Complete() {
+			return // countersigned already: the withdrawal is on its way whatever the peer says now
 		}
+		_ = c.ch.AbortWithdraw()
 		c.finishOp(channel.OpWithdraw, fmt.Errorf("%w: %s", ErrPeerRefused, truncate(msg, 1024)))
 		return
 	}

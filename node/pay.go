@@ -344,8 +344,16 @@ func (n *Node) waitStored(ctx context.Context, e *storev1.LogEntry, r *PayReques
 			info.Complete = true
 			return info, nil
 		}
-		if ci.Phase == channel.Settled || ci.Phase == channel.Closed {
-			return info, fmt.Errorf("%w: payment %x was signed but the channel closed before the peer acknowledged it", ErrPeerRefused, info.ID[:4])
+		if ci.Phase == channel.Settled {
+			// The close decided it: paid if what it counted covers it.
+			switch {
+			case ci.moved == nil:
+				return info, fmt.Errorf("%w: the channel closed before the peer acknowledged it", ErrPending)
+			case !info.Cumulative.Gt(ci.moved):
+				info.Complete = true
+				return info, nil
+			}
+			return info, fmt.Errorf("%w: payment %x was signed but the channel closed before the peer acknowledged it; the close did not count it", ErrPeerRefused, info.ID[:4])
 		}
 		select {
 		case <-wake:

@@ -150,7 +150,11 @@ func tblRows() []tblRow {
 		}},
 		// A proof on a new connection before the Reestablish exchange:
 		// refused, in every phase.
+		// (Outside Open and Opening it is refused for the phase first.)
 		{name: "Proof/before Reestablish", build: func(x *tblCtx) (*peerv1.Message, []tblWant) {
+			if x.phase != channel.Open && x.phase != channel.Opening && x.phase != channel.Abandoned {
+				return x.nextProof(1, 7), tblOne(tblRefuse(tblNack(x.fx.id, codeFailedPrecondition, x.phaseWhy(""))))
+			}
 			return x.nextProof(1, 7), tblOne(tblRefuse(tblNack(x.fx.id, codeFailedPrecondition, "reestablish")))
 		}},
 		// The next proof: acknowledged once durable while open, refused in

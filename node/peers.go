@@ -10,6 +10,7 @@ import (
 	"sync"
 	"time"
 
+	"github.com/tinypay/tinypay/channel"
 	"github.com/tinypay/tinypay/crypto"
 	"github.com/tinypay/tinypay/store"
 )
@@ -239,7 +240,10 @@ func (n *Node) redialLoop() {
 func (n *Node) redialTargets() map[crypto.Address]string {
 	inUse := map[crypto.Address]bool{}
 	for _, c := range n.chans.all() {
-		if !c.info().Phase.Terminal() {
+		ci := c.info()
+		// A channel the peer proposed and never opened is no reason to
+		// dial wherever that peer said it listens.
+		if !ci.Phase.Terminal() && !(ci.Phase == channel.Opening && ci.Side == channel.B) {
 			inUse[c.peer] = true
 		}
 	}

@@ -4,6 +4,8 @@ import (
 	"fmt"
 	"unicode/utf8"
 
+	"google.golang.org/protobuf/proto"
+
 	"github.com/tinypay/tinypay/channel"
 	"github.com/tinypay/tinypay/crypto"
 	peerv1 "github.com/tinypay/tinypay/proto/tinypay/peer/v1"
@@ -17,8 +19,33 @@ func proofMessage(p channel.Proof, parts []*peerv1.PaymentPart) *peerv1.BalanceP
 	}
 }
 
-// maxParts bounds the payments one proof may carry, from any peer.
+// maxParts bounds the payments one message may carry, from any peer.
 const maxParts = 4096
+
+// Bounds on what one message of this node's carries, well within the
+// transport's limit (1 MiB): a proof whose payments do not fit goes out as
+// ProofParts messages followed by the proof.
+const (
+	partsPerMessage = 1024
+	bytesPerMessage = 512 << 10
+)
+
+// proofMessages are the messages that carry proof p with parts: the proof
+// alone when they fit, or ProofParts messages before it.
+func proofMessages(p channel.Proof, parts []*peerv1.PaymentPart) []*peerv1.Message {
+	var out []*peerv1.Message
+	start, size := 0, 0
+	for i, part := range parts {
+		n := proto.Size(part)
+		if i > start && (i-start >= partsPerMessage || size+n > bytesPerMessage) {
+			out = append(out, &peerv1.Message{Body: &peerv1.Message_ProofParts{ProofParts: &peerv1.ProofParts{
+				ChannelId: p.Channel[:], Nonce: p.Nonce, Parts: parts[start:i]}}})
+			start, size = i, 0
+		}
+		size += n
+	}
+	return append(out, &peerv1.Message{Body: &peerv1.Message_Proof{Proof: proofMessage(p, parts[start:])}})
+}
 
 // decodeProof checks the encoding of a proof message (not its meaning,
 // which the channel machine checks).
@@ -37,40 +64,46 @@ func decodeProof(m *peerv1.BalanceProof) (channel.Proof, []Part, error) {
 	if p.Nonce = m.GetNonce(); p.Nonce == 0 {
 		return p, nil, fmt.Errorf("%w: nonce 0", ErrMalformed)
 	}
-	if len(m.GetParts()) > maxParts {
-		return p, nil, fmt.Errorf("%w: %d parts, at most %d", ErrMalformed, len(m.GetParts()), maxParts)
+	parts, err := decodeParts(m.GetParts())
+	return p, parts, err
+}
+
+// decodeParts decodes the payments a proof (or ProofParts) carries.
+func decodeParts(ms []*peerv1.PaymentPart) ([]Part, error) {
+	if len(ms) > maxParts {
+		return nil, fmt.Errorf("%w: %d parts, at most %d", ErrMalformed, len(ms), maxParts)
 	}
-	parts := make([]Part, len(m.GetParts()))
-	for i, mp := range m.GetParts() {
+	parts := make([]Part, len(ms))
+	for i, mp := range ms {
 		id, err := parseHash("payment id", mp.GetPaymentId())
 		if err != nil {
-			return p, nil, err
+			return nil, err
 		}
 		amt, err := parseAmount("part amount", mp.GetAmount())
 		if err != nil {
-			return p, nil, err
+			return nil, err
 		}
 		parts[i] = Part{ID: id, Amount: amt, ItemID: mp.GetItemId(), Memo: mp.GetMemo(), Key: mp.GetIdempotencyKey(), WantReceipt: mp.GetWantReceipt()}
 		if o := mp.GetOffer(); o != nil {
 			off, err := decodeOffer(o)
 			if err != nil {
-				return p, nil, err
+				return nil, err
 			}
 			parts[i].Offer, parts[i].WantReceipt = off, true
 		}
 		if sid := mp.GetStreamId(); len(sid) != 0 {
 			if len(sid) != 16 {
-				return p, nil, fmt.Errorf("%w: stream id is %d bytes, want 16", ErrMalformed, len(sid))
+				return nil, fmt.Errorf("%w: stream id is %d bytes, want 16", ErrMalformed, len(sid))
 			}
 			parts[i].Stream = [16]byte(sid)
 		}
 		if r := mp.GetRefundOf(); len(r) != 0 {
 			if parts[i].RefundOf, err = parseHash("refund of", r); err != nil {
-				return p, nil, err
+				return nil, err
 			}
 		}
 	}
-	return p, parts, nil
+	return parts, nil
 }
 
 // checkParts validates the payments a proof claims to cover.

@@ -51,6 +51,7 @@ type Message struct {
 	//	*Message_StreamStart
 	//	*Message_StreamEnd
 	//	*Message_Abandon
+	//	*Message_ProofParts
 	Body          isMessage_Body `protobuf_oneof:"body"`
 	unknownFields protoimpl.UnknownFields
 	sizeCache     protoimpl.SizeCache
@@ -246,6 +247,15 @@ func (x *Message) GetAbandon() *Abandon {
 	return nil
 }
 
+func (x *Message) GetProofParts() *ProofParts {
+	if x != nil {
+		if x, ok := x.Body.(*Message_ProofParts); ok {
+			return x.ProofParts
+		}
+	}
+	return nil
+}
+
 type isMessage_Body interface {
 	isMessage_Body()
 }
@@ -318,6 +328,10 @@ type Message_Abandon struct {
 	Abandon *Abandon `protobuf:"bytes,17,opt,name=abandon,proto3,oneof"`
 }
 
+type Message_ProofParts struct {
+	ProofParts *ProofParts `protobuf:"bytes,18,opt,name=proof_parts,json=proofParts,proto3,oneof"`
+}
+
 func (*Message_Hello) isMessage_Body() {}
 
 func (*Message_Error) isMessage_Body() {}
@@ -351,6 +365,8 @@ func (*Message_StreamStart) isMessage_Body() {}
 func (*Message_StreamEnd) isMessage_Body() {}
 
 func (*Message_Abandon) isMessage_Body() {}
+
+func (*Message_ProofParts) isMessage_Body() {}
 
 // Hello opens a session. signature is the sender's node key over
 //
@@ -967,6 +983,71 @@ func (x *BalanceProof) GetParts() []*PaymentPart {
 	return nil
 }
 
+// ProofParts carries payments of the proof with this nonce that do not fit
+// in its BalanceProof message (a resend after a reconnect can cover
+// thousands). Any number of ProofParts come right before the proof, whose
+// parts are the last ones; the receiver drops what it holds for a nonce
+// when parts or a proof of another nonce come, or the session ends.
+type ProofParts struct {
+	state         protoimpl.MessageState `protogen:"open.v1"`
+	ChannelId     []byte                 `protobuf:"bytes,1,opt,name=channel_id,json=channelId,proto3" json:"channel_id,omitempty"`
+	Nonce         uint64                 `protobuf:"varint,2,opt,name=nonce,proto3" json:"nonce,omitempty"`
+	Parts         []*PaymentPart         `protobuf:"bytes,3,rep,name=parts,proto3" json:"parts,omitempty"`
+	unknownFields protoimpl.UnknownFields
+	sizeCache     protoimpl.SizeCache
+}
+
+func (x *ProofParts) Reset() {
+	*x = ProofParts{}
+	mi := &file_tinypay_peer_v1_peer_proto_msgTypes[9]
+	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+	ms.StoreMessageInfo(mi)
+}
+
+func (x *ProofParts) String() string {
+	return protoimpl.X.MessageStringOf(x)
+}
+
+func (*ProofParts) ProtoMessage() {}
+
+func (x *ProofParts) ProtoReflect() protoreflect.Message {
+	mi := &file_tinypay_peer_v1_peer_proto_msgTypes[9]
+	if x != nil {
+		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+		if ms.LoadMessageInfo() == nil {
+			ms.StoreMessageInfo(mi)
+		}
+		return ms
+	}
+	return mi.MessageOf(x)
+}
+
+// Deprecated: Use ProofParts.ProtoReflect.Descriptor instead.
+func (*ProofParts) Descriptor() ([]byte, []int) {
+	return file_tinypay_peer_v1_peer_proto_rawDescGZIP(), []int{9}
+}
+
+func (x *ProofParts) GetChannelId() []byte {
+	if x != nil {
+		return x.ChannelId
+	}
+	return nil
+}
+
+func (x *ProofParts) GetNonce() uint64 {
+	if x != nil {
+		return x.Nonce
+	}
+	return 0
+}
+
+func (x *ProofParts) GetParts() []*PaymentPart {
+	if x != nil {
+		return x.Parts
+	}
+	return nil
+}
+
 // Ack says the receiver stored every proof up to nonce durably, with the
 // receipts the payments asked for. A payment the receiver refused for a
 // reason of its own (an offer already paid or expired, say) is listed in
@@ -984,7 +1065,7 @@ type Ack struct {
 
 func (x *Ack) Reset() {
 	*x = Ack{}
-	mi := &file_tinypay_peer_v1_peer_proto_msgTypes[9]
+	mi := &file_tinypay_peer_v1_peer_proto_msgTypes[10]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -996,7 +1077,7 @@ func (x *Ack) String() string {
 func (*Ack) ProtoMessage() {}
 
 func (x *Ack) ProtoReflect() protoreflect.Message {
-	mi := &file_tinypay_peer_v1_peer_proto_msgTypes[9]
+	mi := &file_tinypay_peer_v1_peer_proto_msgTypes[10]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -1009,7 +1090,7 @@ func (x *Ack) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use Ack.ProtoReflect.Descriptor instead.
 func (*Ack) Descriptor() ([]byte, []int) {
-	return file_tinypay_peer_v1_peer_proto_rawDescGZIP(), []int{9}
+	return file_tinypay_peer_v1_peer_proto_rawDescGZIP(), []int{10}
 }
 
 func (x *Ack) GetChannelId() []byte {
@@ -1053,7 +1134,7 @@ type Refusal struct {
 
 func (x *Refusal) Reset() {
 	*x = Refusal{}
-	mi := &file_tinypay_peer_v1_peer_proto_msgTypes[10]
+	mi := &file_tinypay_peer_v1_peer_proto_msgTypes[11]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -1065,7 +1146,7 @@ func (x *Refusal) String() string {
 func (*Refusal) ProtoMessage() {}
 
 func (x *Refusal) ProtoReflect() protoreflect.Message {
-	mi := &file_tinypay_peer_v1_peer_proto_msgTypes[10]
+	mi := &file_tinypay_peer_v1_peer_proto_msgTypes[11]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -1078,7 +1159,7 @@ func (x *Refusal) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use Refusal.ProtoReflect.Descriptor instead.
 func (*Refusal) Descriptor() ([]byte, []int) {
-	return file_tinypay_peer_v1_peer_proto_rawDescGZIP(), []int{10}
+	return file_tinypay_peer_v1_peer_proto_rawDescGZIP(), []int{11}
 }
 
 func (x *Refusal) GetPaymentId() []byte {
@@ -1116,7 +1197,7 @@ type Abandon struct {
 
 func (x *Abandon) Reset() {
 	*x = Abandon{}
-	mi := &file_tinypay_peer_v1_peer_proto_msgTypes[11]
+	mi := &file_tinypay_peer_v1_peer_proto_msgTypes[12]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -1128,7 +1209,7 @@ func (x *Abandon) String() string {
 func (*Abandon) ProtoMessage() {}
 
 func (x *Abandon) ProtoReflect() protoreflect.Message {
-	mi := &file_tinypay_peer_v1_peer_proto_msgTypes[11]
+	mi := &file_tinypay_peer_v1_peer_proto_msgTypes[12]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -1141,7 +1222,7 @@ func (x *Abandon) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use Abandon.ProtoReflect.Descriptor instead.
 func (*Abandon) Descriptor() ([]byte, []int) {
-	return file_tinypay_peer_v1_peer_proto_rawDescGZIP(), []int{11}
+	return file_tinypay_peer_v1_peer_proto_rawDescGZIP(), []int{12}
 }
 
 func (x *Abandon) GetChannelId() []byte {
@@ -1176,7 +1257,7 @@ type StreamStart struct {
 
 func (x *StreamStart) Reset() {
 	*x = StreamStart{}
-	mi := &file_tinypay_peer_v1_peer_proto_msgTypes[12]
+	mi := &file_tinypay_peer_v1_peer_proto_msgTypes[13]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -1188,7 +1269,7 @@ func (x *StreamStart) String() string {
 func (*StreamStart) ProtoMessage() {}
 
 func (x *StreamStart) ProtoReflect() protoreflect.Message {
-	mi := &file_tinypay_peer_v1_peer_proto_msgTypes[12]
+	mi := &file_tinypay_peer_v1_peer_proto_msgTypes[13]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -1201,7 +1282,7 @@ func (x *StreamStart) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use StreamStart.ProtoReflect.Descriptor instead.
 func (*StreamStart) Descriptor() ([]byte, []int) {
-	return file_tinypay_peer_v1_peer_proto_rawDescGZIP(), []int{12}
+	return file_tinypay_peer_v1_peer_proto_rawDescGZIP(), []int{13}
 }
 
 func (x *StreamStart) GetStreamId() []byte {
@@ -1273,7 +1354,7 @@ type StreamEnd struct {
 
 func (x *StreamEnd) Reset() {
 	*x = StreamEnd{}
-	mi := &file_tinypay_peer_v1_peer_proto_msgTypes[13]
+	mi := &file_tinypay_peer_v1_peer_proto_msgTypes[14]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -1285,7 +1366,7 @@ func (x *StreamEnd) String() string {
 func (*StreamEnd) ProtoMessage() {}
 
 func (x *StreamEnd) ProtoReflect() protoreflect.Message {
-	mi := &file_tinypay_peer_v1_peer_proto_msgTypes[13]
+	mi := &file_tinypay_peer_v1_peer_proto_msgTypes[14]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -1298,7 +1379,7 @@ func (x *StreamEnd) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use StreamEnd.ProtoReflect.Descriptor instead.
 func (*StreamEnd) Descriptor() ([]byte, []int) {
-	return file_tinypay_peer_v1_peer_proto_rawDescGZIP(), []int{13}
+	return file_tinypay_peer_v1_peer_proto_rawDescGZIP(), []int{14}
 }
 
 func (x *StreamEnd) GetStreamId() []byte {
@@ -1335,7 +1416,7 @@ type Nack struct {
 
 func (x *Nack) Reset() {
 	*x = Nack{}
-	mi := &file_tinypay_peer_v1_peer_proto_msgTypes[14]
+	mi := &file_tinypay_peer_v1_peer_proto_msgTypes[15]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -1347,7 +1428,7 @@ func (x *Nack) String() string {
 func (*Nack) ProtoMessage() {}
 
 func (x *Nack) ProtoReflect() protoreflect.Message {
-	mi := &file_tinypay_peer_v1_peer_proto_msgTypes[14]
+	mi := &file_tinypay_peer_v1_peer_proto_msgTypes[15]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -1360,7 +1441,7 @@ func (x *Nack) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use Nack.ProtoReflect.Descriptor instead.
 func (*Nack) Descriptor() ([]byte, []int) {
-	return file_tinypay_peer_v1_peer_proto_rawDescGZIP(), []int{14}
+	return file_tinypay_peer_v1_peer_proto_rawDescGZIP(), []int{15}
 }
 
 func (x *Nack) GetChannelId() []byte {
@@ -1408,7 +1489,7 @@ type Reestablish struct {
 
 func (x *Reestablish) Reset() {
 	*x = Reestablish{}
-	mi := &file_tinypay_peer_v1_peer_proto_msgTypes[15]
+	mi := &file_tinypay_peer_v1_peer_proto_msgTypes[16]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -1420,7 +1501,7 @@ func (x *Reestablish) String() string {
 func (*Reestablish) ProtoMessage() {}
 
 func (x *Reestablish) ProtoReflect() protoreflect.Message {
-	mi := &file_tinypay_peer_v1_peer_proto_msgTypes[15]
+	mi := &file_tinypay_peer_v1_peer_proto_msgTypes[16]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -1433,7 +1514,7 @@ func (x *Reestablish) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use Reestablish.ProtoReflect.Descriptor instead.
 func (*Reestablish) Descriptor() ([]byte, []int) {
-	return file_tinypay_peer_v1_peer_proto_rawDescGZIP(), []int{15}
+	return file_tinypay_peer_v1_peer_proto_rawDescGZIP(), []int{16}
 }
 
 func (x *Reestablish) GetChannelId() []byte {
@@ -1479,7 +1560,7 @@ type RecoverRequest struct {
 
 func (x *RecoverRequest) Reset() {
 	*x = RecoverRequest{}
-	mi := &file_tinypay_peer_v1_peer_proto_msgTypes[16]
+	mi := &file_tinypay_peer_v1_peer_proto_msgTypes[17]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -1491,7 +1572,7 @@ func (x *RecoverRequest) String() string {
 func (*RecoverRequest) ProtoMessage() {}
 
 func (x *RecoverRequest) ProtoReflect() protoreflect.Message {
-	mi := &file_tinypay_peer_v1_peer_proto_msgTypes[16]
+	mi := &file_tinypay_peer_v1_peer_proto_msgTypes[17]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -1504,7 +1585,7 @@ func (x *RecoverRequest) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use RecoverRequest.ProtoReflect.Descriptor instead.
 func (*RecoverRequest) Descriptor() ([]byte, []int) {
-	return file_tinypay_peer_v1_peer_proto_rawDescGZIP(), []int{16}
+	return file_tinypay_peer_v1_peer_proto_rawDescGZIP(), []int{17}
 }
 
 func (x *RecoverRequest) GetChannelId() []byte {
@@ -1533,7 +1614,7 @@ type Recovered struct {
 
 func (x *Recovered) Reset() {
 	*x = Recovered{}
-	mi := &file_tinypay_peer_v1_peer_proto_msgTypes[17]
+	mi := &file_tinypay_peer_v1_peer_proto_msgTypes[18]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -1545,7 +1626,7 @@ func (x *Recovered) String() string {
 func (*Recovered) ProtoMessage() {}
 
 func (x *Recovered) ProtoReflect() protoreflect.Message {
-	mi := &file_tinypay_peer_v1_peer_proto_msgTypes[17]
+	mi := &file_tinypay_peer_v1_peer_proto_msgTypes[18]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -1558,7 +1639,7 @@ func (x *Recovered) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use Recovered.ProtoReflect.Descriptor instead.
 func (*Recovered) Descriptor() ([]byte, []int) {
-	return file_tinypay_peer_v1_peer_proto_rawDescGZIP(), []int{17}
+	return file_tinypay_peer_v1_peer_proto_rawDescGZIP(), []int{18}
 }
 
 func (x *Recovered) GetChannelId() []byte {
@@ -1586,7 +1667,7 @@ type RecoveredPayment struct {
 
 func (x *RecoveredPayment) Reset() {
 	*x = RecoveredPayment{}
-	mi := &file_tinypay_peer_v1_peer_proto_msgTypes[18]
+	mi := &file_tinypay_peer_v1_peer_proto_msgTypes[19]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -1598,7 +1679,7 @@ func (x *RecoveredPayment) String() string {
 func (*RecoveredPayment) ProtoMessage() {}
 
 func (x *RecoveredPayment) ProtoReflect() protoreflect.Message {
-	mi := &file_tinypay_peer_v1_peer_proto_msgTypes[18]
+	mi := &file_tinypay_peer_v1_peer_proto_msgTypes[19]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -1611,7 +1692,7 @@ func (x *RecoveredPayment) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use RecoveredPayment.ProtoReflect.Descriptor instead.
 func (*RecoveredPayment) Descriptor() ([]byte, []int) {
-	return file_tinypay_peer_v1_peer_proto_rawDescGZIP(), []int{18}
+	return file_tinypay_peer_v1_peer_proto_rawDescGZIP(), []int{19}
 }
 
 func (x *RecoveredPayment) GetNonce() uint64 {
@@ -1649,7 +1730,7 @@ type WithdrawRequest struct {
 
 func (x *WithdrawRequest) Reset() {
 	*x = WithdrawRequest{}
-	mi := &file_tinypay_peer_v1_peer_proto_msgTypes[19]
+	mi := &file_tinypay_peer_v1_peer_proto_msgTypes[20]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -1661,7 +1742,7 @@ func (x *WithdrawRequest) String() string {
 func (*WithdrawRequest) ProtoMessage() {}
 
 func (x *WithdrawRequest) ProtoReflect() protoreflect.Message {
-	mi := &file_tinypay_peer_v1_peer_proto_msgTypes[19]
+	mi := &file_tinypay_peer_v1_peer_proto_msgTypes[20]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -1674,7 +1755,7 @@ func (x *WithdrawRequest) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use WithdrawRequest.ProtoReflect.Descriptor instead.
 func (*WithdrawRequest) Descriptor() ([]byte, []int) {
-	return file_tinypay_peer_v1_peer_proto_rawDescGZIP(), []int{19}
+	return file_tinypay_peer_v1_peer_proto_rawDescGZIP(), []int{20}
 }
 
 func (x *WithdrawRequest) GetChannelId() []byte {
@@ -1717,7 +1798,7 @@ type WithdrawReply struct {
 
 func (x *WithdrawReply) Reset() {
 	*x = WithdrawReply{}
-	mi := &file_tinypay_peer_v1_peer_proto_msgTypes[20]
+	mi := &file_tinypay_peer_v1_peer_proto_msgTypes[21]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -1729,7 +1810,7 @@ func (x *WithdrawReply) String() string {
 func (*WithdrawReply) ProtoMessage() {}
 
 func (x *WithdrawReply) ProtoReflect() protoreflect.Message {
-	mi := &file_tinypay_peer_v1_peer_proto_msgTypes[20]
+	mi := &file_tinypay_peer_v1_peer_proto_msgTypes[21]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -1742,7 +1823,7 @@ func (x *WithdrawReply) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use WithdrawReply.ProtoReflect.Descriptor instead.
 func (*WithdrawReply) Descriptor() ([]byte, []int) {
-	return file_tinypay_peer_v1_peer_proto_rawDescGZIP(), []int{20}
+	return file_tinypay_peer_v1_peer_proto_rawDescGZIP(), []int{21}
 }
 
 func (x *WithdrawReply) GetChannelId() []byte {
@@ -1780,7 +1861,7 @@ type CloseRequest struct {
 
 func (x *CloseRequest) Reset() {
 	*x = CloseRequest{}
-	mi := &file_tinypay_peer_v1_peer_proto_msgTypes[21]
+	mi := &file_tinypay_peer_v1_peer_proto_msgTypes[22]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -1792,7 +1873,7 @@ func (x *CloseRequest) String() string {
 func (*CloseRequest) ProtoMessage() {}
 
 func (x *CloseRequest) ProtoReflect() protoreflect.Message {
-	mi := &file_tinypay_peer_v1_peer_proto_msgTypes[21]
+	mi := &file_tinypay_peer_v1_peer_proto_msgTypes[22]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -1805,7 +1886,7 @@ func (x *CloseRequest) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use CloseRequest.ProtoReflect.Descriptor instead.
 func (*CloseRequest) Descriptor() ([]byte, []int) {
-	return file_tinypay_peer_v1_peer_proto_rawDescGZIP(), []int{21}
+	return file_tinypay_peer_v1_peer_proto_rawDescGZIP(), []int{22}
 }
 
 func (x *CloseRequest) GetChannelId() []byte {
@@ -1855,7 +1936,7 @@ type CloseReply struct {
 
 func (x *CloseReply) Reset() {
 	*x = CloseReply{}
-	mi := &file_tinypay_peer_v1_peer_proto_msgTypes[22]
+	mi := &file_tinypay_peer_v1_peer_proto_msgTypes[23]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -1867,7 +1948,7 @@ func (x *CloseReply) String() string {
 func (*CloseReply) ProtoMessage() {}
 
 func (x *CloseReply) ProtoReflect() protoreflect.Message {
-	mi := &file_tinypay_peer_v1_peer_proto_msgTypes[22]
+	mi := &file_tinypay_peer_v1_peer_proto_msgTypes[23]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -1880,7 +1961,7 @@ func (x *CloseReply) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use CloseReply.ProtoReflect.Descriptor instead.
 func (*CloseReply) Descriptor() ([]byte, []int) {
-	return file_tinypay_peer_v1_peer_proto_rawDescGZIP(), []int{22}
+	return file_tinypay_peer_v1_peer_proto_rawDescGZIP(), []int{23}
 }
 
 func (x *CloseReply) GetChannelId() []byte {
@@ -1908,7 +1989,7 @@ var File_tinypay_peer_v1_peer_proto protoreflect.FileDescriptor
 
 const file_tinypay_peer_v1_peer_proto_rawDesc = "" +
 	"\n" +
-	"\x1atinypay/peer/v1/peer.proto\x12\x0ftinypay.peer.v1\"\x86\b\n" +
+	"\x1atinypay/peer/v1/peer.proto\x12\x0ftinypay.peer.v1\"\xc6\b\n" +
 	"\aMessage\x12.\n" +
 	"\x05hello\x18\x01 \x01(\v2\x16.tinypay.peer.v1.HelloH\x00R\x05hello\x12.\n" +
 	"\x05error\x18\x02 \x01(\v2\x16.tinypay.peer.v1.ErrorH\x00R\x05error\x124\n" +
@@ -1929,7 +2010,9 @@ const file_tinypay_peer_v1_peer_proto_rawDesc = "" +
 	"\fstream_start\x18\x0f \x01(\v2\x1c.tinypay.peer.v1.StreamStartH\x00R\vstreamStart\x12;\n" +
 	"\n" +
 	"stream_end\x18\x10 \x01(\v2\x1a.tinypay.peer.v1.StreamEndH\x00R\tstreamEnd\x124\n" +
-	"\aabandon\x18\x11 \x01(\v2\x18.tinypay.peer.v1.AbandonH\x00R\aabandonB\x06\n" +
+	"\aabandon\x18\x11 \x01(\v2\x18.tinypay.peer.v1.AbandonH\x00R\aabandon\x12>\n" +
+	"\vproof_parts\x18\x12 \x01(\v2\x1b.tinypay.peer.v1.ProofPartsH\x00R\n" +
+	"proofPartsB\x06\n" +
 	"\x04body\"\xc8\x01\n" +
 	"\x05Hello\x12)\n" +
 	"\x10protocol_version\x18\x01 \x01(\rR\x0fprotocolVersion\x12\x19\n" +
@@ -1981,7 +2064,13 @@ const file_tinypay_peer_v1_peer_proto_rawDesc = "" +
 	"\x05nonce\x18\x02 \x01(\x04R\x05nonce\x12 \n" +
 	"\vtransferred\x18\x03 \x01(\fR\vtransferred\x12\x1c\n" +
 	"\tsignature\x18\x04 \x01(\fR\tsignature\x122\n" +
-	"\x05parts\x18\x05 \x03(\v2\x1c.tinypay.peer.v1.PaymentPartR\x05parts\"\xa4\x01\n" +
+	"\x05parts\x18\x05 \x03(\v2\x1c.tinypay.peer.v1.PaymentPartR\x05parts\"u\n" +
+	"\n" +
+	"ProofParts\x12\x1d\n" +
+	"\n" +
+	"channel_id\x18\x01 \x01(\fR\tchannelId\x12\x14\n" +
+	"\x05nonce\x18\x02 \x01(\x04R\x05nonce\x122\n" +
+	"\x05parts\x18\x03 \x03(\v2\x1c.tinypay.peer.v1.PaymentPartR\x05parts\"\xa4\x01\n" +
 	"\x03Ack\x12\x1d\n" +
 	"\n" +
 	"channel_id\x18\x01 \x01(\fR\tchannelId\x12\x14\n" +
@@ -2079,7 +2168,7 @@ func file_tinypay_peer_v1_peer_proto_rawDescGZIP() []byte {
 	return file_tinypay_peer_v1_peer_proto_rawDescData
 }
 
-var file_tinypay_peer_v1_peer_proto_msgTypes = make([]protoimpl.MessageInfo, 23)
+var file_tinypay_peer_v1_peer_proto_msgTypes = make([]protoimpl.MessageInfo, 24)
 var file_tinypay_peer_v1_peer_proto_goTypes = []any{
 	(*Message)(nil),          // 0: tinypay.peer.v1.Message
 	(*Hello)(nil),            // 1: tinypay.peer.v1.Hello
@@ -2090,20 +2179,21 @@ var file_tinypay_peer_v1_peer_proto_goTypes = []any{
 	(*Offer)(nil),            // 6: tinypay.peer.v1.Offer
 	(*Receipt)(nil),          // 7: tinypay.peer.v1.Receipt
 	(*BalanceProof)(nil),     // 8: tinypay.peer.v1.BalanceProof
-	(*Ack)(nil),              // 9: tinypay.peer.v1.Ack
-	(*Refusal)(nil),          // 10: tinypay.peer.v1.Refusal
-	(*Abandon)(nil),          // 11: tinypay.peer.v1.Abandon
-	(*StreamStart)(nil),      // 12: tinypay.peer.v1.StreamStart
-	(*StreamEnd)(nil),        // 13: tinypay.peer.v1.StreamEnd
-	(*Nack)(nil),             // 14: tinypay.peer.v1.Nack
-	(*Reestablish)(nil),      // 15: tinypay.peer.v1.Reestablish
-	(*RecoverRequest)(nil),   // 16: tinypay.peer.v1.RecoverRequest
-	(*Recovered)(nil),        // 17: tinypay.peer.v1.Recovered
-	(*RecoveredPayment)(nil), // 18: tinypay.peer.v1.RecoveredPayment
-	(*WithdrawRequest)(nil),  // 19: tinypay.peer.v1.WithdrawRequest
-	(*WithdrawReply)(nil),    // 20: tinypay.peer.v1.WithdrawReply
-	(*CloseRequest)(nil),     // 21: tinypay.peer.v1.CloseRequest
-	(*CloseReply)(nil),       // 22: tinypay.peer.v1.CloseReply
+	(*ProofParts)(nil),       // 9: tinypay.peer.v1.ProofParts
+	(*Ack)(nil),              // 10: tinypay.peer.v1.Ack
+	(*Refusal)(nil),          // 11: tinypay.peer.v1.Refusal
+	(*Abandon)(nil),          // 12: tinypay.peer.v1.Abandon
+	(*StreamStart)(nil),      // 13: tinypay.peer.v1.StreamStart
+	(*StreamEnd)(nil),        // 14: tinypay.peer.v1.StreamEnd
+	(*Nack)(nil),             // 15: tinypay.peer.v1.Nack
+	(*Reestablish)(nil),      // 16: tinypay.peer.v1.Reestablish
+	(*RecoverRequest)(nil),   // 17: tinypay.peer.v1.RecoverRequest
+	(*Recovered)(nil),        // 18: tinypay.peer.v1.Recovered
+	(*RecoveredPayment)(nil), // 19: tinypay.peer.v1.RecoveredPayment
+	(*WithdrawRequest)(nil),  // 20: tinypay.peer.v1.WithdrawRequest
+	(*WithdrawReply)(nil),    // 21: tinypay.peer.v1.WithdrawReply
+	(*CloseRequest)(nil),     // 22: tinypay.peer.v1.CloseRequest
+	(*CloseReply)(nil),       // 23: tinypay.peer.v1.CloseReply
 }
 var file_tinypay_peer_v1_peer_proto_depIdxs = []int32{
 	1,  // 0: tinypay.peer.v1.Message.hello:type_name -> tinypay.peer.v1.Hello
@@ -2111,32 +2201,34 @@ var file_tinypay_peer_v1_peer_proto_depIdxs = []int32{
 	3,  // 2: tinypay.peer.v1.Message.propose:type_name -> tinypay.peer.v1.Propose
 	4,  // 3: tinypay.peer.v1.Message.accept:type_name -> tinypay.peer.v1.Accept
 	8,  // 4: tinypay.peer.v1.Message.proof:type_name -> tinypay.peer.v1.BalanceProof
-	9,  // 5: tinypay.peer.v1.Message.ack:type_name -> tinypay.peer.v1.Ack
-	14, // 6: tinypay.peer.v1.Message.nack:type_name -> tinypay.peer.v1.Nack
-	15, // 7: tinypay.peer.v1.Message.reestablish:type_name -> tinypay.peer.v1.Reestablish
-	19, // 8: tinypay.peer.v1.Message.withdraw_request:type_name -> tinypay.peer.v1.WithdrawRequest
-	20, // 9: tinypay.peer.v1.Message.withdraw_reply:type_name -> tinypay.peer.v1.WithdrawReply
-	21, // 10: tinypay.peer.v1.Message.close_request:type_name -> tinypay.peer.v1.CloseRequest
-	22, // 11: tinypay.peer.v1.Message.close_reply:type_name -> tinypay.peer.v1.CloseReply
-	16, // 12: tinypay.peer.v1.Message.recover_request:type_name -> tinypay.peer.v1.RecoverRequest
-	17, // 13: tinypay.peer.v1.Message.recovered:type_name -> tinypay.peer.v1.Recovered
-	12, // 14: tinypay.peer.v1.Message.stream_start:type_name -> tinypay.peer.v1.StreamStart
-	13, // 15: tinypay.peer.v1.Message.stream_end:type_name -> tinypay.peer.v1.StreamEnd
-	11, // 16: tinypay.peer.v1.Message.abandon:type_name -> tinypay.peer.v1.Abandon
-	6,  // 17: tinypay.peer.v1.PaymentPart.offer:type_name -> tinypay.peer.v1.Offer
-	5,  // 18: tinypay.peer.v1.BalanceProof.parts:type_name -> tinypay.peer.v1.PaymentPart
-	7,  // 19: tinypay.peer.v1.Ack.receipts:type_name -> tinypay.peer.v1.Receipt
-	10, // 20: tinypay.peer.v1.Ack.refused:type_name -> tinypay.peer.v1.Refusal
-	8,  // 21: tinypay.peer.v1.Reestablish.held:type_name -> tinypay.peer.v1.BalanceProof
-	18, // 22: tinypay.peer.v1.Recovered.payments:type_name -> tinypay.peer.v1.RecoveredPayment
-	5,  // 23: tinypay.peer.v1.RecoveredPayment.part:type_name -> tinypay.peer.v1.PaymentPart
-	0,  // 24: tinypay.peer.v1.Peer.Connect:input_type -> tinypay.peer.v1.Message
-	0,  // 25: tinypay.peer.v1.Peer.Connect:output_type -> tinypay.peer.v1.Message
-	25, // [25:26] is the sub-list for method output_type
-	24, // [24:25] is the sub-list for method input_type
-	24, // [24:24] is the sub-list for extension type_name
-	24, // [24:24] is the sub-list for extension extendee
-	0,  // [0:24] is the sub-list for field type_name
+	10, // 5: tinypay.peer.v1.Message.ack:type_name -> tinypay.peer.v1.Ack
+	15, // 6: tinypay.peer.v1.Message.nack:type_name -> tinypay.peer.v1.Nack
+	16, // 7: tinypay.peer.v1.Message.reestablish:type_name -> tinypay.peer.v1.Reestablish
+	20, // 8: tinypay.peer.v1.Message.withdraw_request:type_name -> tinypay.peer.v1.WithdrawRequest
+	21, // 9: tinypay.peer.v1.Message.withdraw_reply:type_name -> tinypay.peer.v1.WithdrawReply
+	22, // 10: tinypay.peer.v1.Message.close_request:type_name -> tinypay.peer.v1.CloseRequest
+	23, // 11: tinypay.peer.v1.Message.close_reply:type_name -> tinypay.peer.v1.CloseReply
+	17, // 12: tinypay.peer.v1.Message.recover_request:type_name -> tinypay.peer.v1.RecoverRequest
+	18, // 13: tinypay.peer.v1.Message.recovered:type_name -> tinypay.peer.v1.Recovered
+	13, // 14: tinypay.peer.v1.Message.stream_start:type_name -> tinypay.peer.v1.StreamStart
+	14, // 15: tinypay.peer.v1.Message.stream_end:type_name -> tinypay.peer.v1.StreamEnd
+	12, // 16: tinypay.peer.v1.Message.abandon:type_name -> tinypay.peer.v1.Abandon
+	9,  // 17: tinypay.peer.v1.Message.proof_parts:type_name -> tinypay.peer.v1.ProofParts
+	6,  // 18: tinypay.peer.v1.PaymentPart.offer:type_name -> tinypay.peer.v1.Offer
+	5,  // 19: tinypay.peer.v1.BalanceProof.parts:type_name -> tinypay.peer.v1.PaymentPart
+	5,  // 20: tinypay.peer.v1.ProofParts.parts:type_name -> tinypay.peer.v1.PaymentPart
+	7,  // 21: tinypay.peer.v1.Ack.receipts:type_name -> tinypay.peer.v1.Receipt
+	11, // 22: tinypay.peer.v1.Ack.refused:type_name -> tinypay.peer.v1.Refusal
+	8,  // 23: tinypay.peer.v1.Reestablish.held:type_name -> tinypay.peer.v1.BalanceProof
+	19, // 24: tinypay.peer.v1.Recovered.payments:type_name -> tinypay.peer.v1.RecoveredPayment
+	5,  // 25: tinypay.peer.v1.RecoveredPayment.part:type_name -> tinypay.peer.v1.PaymentPart
+	0,  // 26: tinypay.peer.v1.Peer.Connect:input_type -> tinypay.peer.v1.Message
+	0,  // 27: tinypay.peer.v1.Peer.Connect:output_type -> tinypay.peer.v1.Message
+	27, // [27:28] is the sub-list for method output_type
+	26, // [26:27] is the sub-list for method input_type
+	26, // [26:26] is the sub-list for extension type_name
+	26, // [26:26] is the sub-list for extension extendee
+	0,  // [0:26] is the sub-list for field type_name
 }
 
 func init() { file_tinypay_peer_v1_peer_proto_init() }
@@ -2162,6 +2254,7 @@ func file_tinypay_peer_v1_peer_proto_init() {
 		(*Message_StreamStart)(nil),
 		(*Message_StreamEnd)(nil),
 		(*Message_Abandon)(nil),
+		(*Message_ProofParts)(nil),
 	}
 	type x struct{}
 	out := protoimpl.TypeBuilder{
@@ -2169,7 +2262,7 @@ func file_tinypay_peer_v1_peer_proto_init() {
 			GoPackagePath: reflect.TypeOf(x{}).PkgPath(),
 			RawDescriptor: unsafe.Slice(unsafe.StringData(file_tinypay_peer_v1_peer_proto_rawDesc), len(file_tinypay_peer_v1_peer_proto_rawDesc)),
 			NumEnums:      0,
-			NumMessages:   23,
+			NumMessages:   24,
 			NumExtensions: 0,
 			NumServices:   1,
 		},

@@ -1,0 +1,983 @@
+package node
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"os"
+	"sync"
+	"sync/atomic"
+	"testing"
+	"time"
+
+	"github.com/holiman/uint256"
+
+	"github.com/tinypay/tinypay/channel"
+	"github.com/tinypay/tinypay/crypto"
+	peerv1 "github.com/tinypay/tinypay/proto/tinypay/peer/v1"
+	storev1 "github.com/tinypay/tinypay/proto/tinypay/store/v1"
+	"github.com/tinypay/tinypay/store"
+)
+
+// Tests of what a hostile or unlucky peer can make the node do, written by
+// an adversarial review of the node's core: each failed before its fix.
+
+// --- helpers ---
+
+// rawPayer opens a channel Alice -> Bob (deposit 1000), pays 10 for real,
+// then stops Alice: the test speaks for her from then on over a raw
+// session, reestablished and ready on Bob's side.
+func rawPayer(t *testing.T, w *net, bob *testNode) (alice *testNode, id channel.ID, dom crypto.Domain, r *rawPeer) {
+	t.Helper()
+	alice = w.add("alice", 1)
+	alice.connect(bob)
+	id = alice.open(bob, 1000)
+	alice.pay(id, 10, "first")
+	dom = mustChannelOf(t, bob, id).state().Params.Domain()
+	alice.stop()
+	r = dialRaw(t, alice.key.Address(), bob)
+	r.send(&peerv1.Message{Body: &peerv1.Message_Reestablish{Reestablish: &peerv1.Reestablish{ChannelId: id[:], SentNonce: 1}}})
+	waitFor(t, "bob is ready on the raw session", func() bool { return bob.channel(id).Connected })
+	return alice, id, dom, r
+}
+
+func signedProof(t *testing.T, key *crypto.PrivateKey, dom crypto.Domain, id channel.ID, nonce, total uint64, parts ...*peerv1.PaymentPart) *peerv1.BalanceProof {
+	t.Helper()
+	v := uint256.NewInt(total)
+	sig, err := key.Sign(dom.BalanceProofDigest(id, nonce, v))
+	if err != nil {
+		t.Fatal(err)
+	}
+	return &peerv1.BalanceProof{ChannelId: id[:], Nonce: nonce, Transferred: amountBytes(v), Signature: sig[:], Parts: parts}
+}
+
+func rid(b byte) []byte {
+	x := make([]byte, 32)
+	for i := range x {
+		x[i] = b
+	}
+	return x
+}
+
+// refuseOffers is an application layer that refuses every part paying an
+// offer, as package apps does for an offer this node did not sign.
+type refuseOffers struct{ noHooks }
+
+func (refuseOffers) CheckIncoming(_ ChannelInfo, parts []Part) ([]error, func()) {
+	refuse := make([]error, len(parts))
+	for i := range parts {
+		if parts[i].Offer != nil {
+			refuse[i] = invalid("the offer is not this node's")
+		}
+	}
+	return refuse, func() {}
+}
+
+// --- 1. refund_of switches the application's refusal off ---
+
+// TestRefundClaimBypassesNoCheck: a part that merely claims to be a
+// refund (refund_of names nothing of Bob's) is exempt from the
+// application's checks; two such parts carrying the same (bogus) offer id
+// are stored as two accepted payments of one offer, the store refuses the
+// batch (duplicate offer_id) and Bob's whole node fails. Cost to the
+// attacker: 2 base units in a channel it opened.
+func TestRefundClaimBypassesNoCheck(t *testing.T) {
+	w := newNet(t)
+	bob := w.add("bob", 2)
+	bob.n.hooks = refuseOffers{} // before any session reads it
+	alice, id, dom, r := rawPayer(t, w, bob)
+
+	osig, _ := alice.key.Sign(crypto.Keccak256([]byte("whatever")))
+	offer := &peerv1.Offer{OfferId: rid(0x0f), ItemId: "x", Asset: make([]byte, 20), Price: amountBytes(uint256.NewInt(1)), Expiry: 1 << 40, Signature: osig[:]}
+	part := func(pid byte) *peerv1.PaymentPart {
+		return &peerv1.PaymentPart{PaymentId: rid(pid), Amount: amountBytes(uint256.NewInt(1)), Offer: offer, RefundOf: rid(0xee)}
+	}
+	r.send(&peerv1.Message{Body: &peerv1.Message_Proof{Proof: signedProof(t, alice.key, dom, id, 2, 12, part(1), part(2))}})
+
+	deadline := time.Now().Add(3 * time.Second)
+	for time.Now().Before(deadline) {
+		if p := bob.n.failed.Load(); p != nil {
+			t.Fatalf("bob's node failed on a peer's proof: %v", *p)
+		}
+		time.Sleep(10 * time.Millisecond)
+	}
+	if err := bob.n.usable(); err != nil {
+		t.Fatalf("bob unusable: %v", err)
+	}
+}
+
+// --- 2. Reestablish.held tells the payer about a proof that is not durable ---
+
+// gateStore holds every write while armed (as a slow disk does): its
+// callback runs only at release.
+type gateStore struct {
+	Store
+	mu    sync.Mutex
+	armed bool
+	held  []func()
+}
+
+func (g *gateStore) CommitAsync(b *store.Batch, done func(store.Result, error)) error {
+	g.mu.Lock()
+	if g.armed {
+		g.held = append(g.held, func() { _ = g.Store.CommitAsync(b, done) })
+		g.mu.Unlock()
+		return nil
+	}
+	g.mu.Unlock()
+	return g.Store.CommitAsync(b, done)
+}
+
+func (g *gateStore) arm() { g.mu.Lock(); g.armed = true; g.mu.Unlock() }
+
+func (g *gateStore) release() {
+	g.mu.Lock()
+	held := g.held
+	g.held, g.armed = nil, false
+	g.mu.Unlock()
+	for _, f := range held {
+		f()
+	}
+}
+
+func (g *gateStore) holding() int { g.mu.Lock(); defer g.mu.Unlock(); return len(g.held) }
+
+// addWrapped adds a node whose store is wrapped by wrap.
+func addWrapped(t *testing.T, w *net, name string, seed byte, wrap func(Store) Store) *testNode {
+	tn := &testNode{t: t, name: name, net: w, key: seedKey(seed), dir: t.TempDir(), wrap: wrap}
+	w.chain.fund(tn.key.Address(), 1_000_000)
+	tn.start()
+	w.mu.Lock()
+	w.nodes[name] = tn
+	w.mu.Unlock()
+	t.Cleanup(tn.stop)
+	return tn
+}
+
+// TestReestablishHoldsOnlyDurableProofs: Bob's write of Alice's proof is
+// slow. The connection drops and comes back; Bob's Reestablish names, as
+// the proof he holds, the one still waiting for his disk, and Alice takes
+// that as an acknowledgement: her payment is reported paid while Bob has
+// not stored it (a crash of Bob's now loses an "acknowledged" proof).
+func TestReestablishHoldsOnlyDurableProofs(t *testing.T) {
+	w := newNet(t)
+	gate := &gateStore{}
+	alice := w.add("alice", 1)
+	bob := addWrapped(t, w, "bob", 2, func(s Store) Store { gate.Store = s; return gate })
+	alice.connect(bob)
+	id := alice.open(bob, 1000)
+	alice.pay(id, 5, "warm-up")
+
+	gate.arm()
+	defer gate.release()
+	done := make(chan error, 1)
+	go func() {
+		ctx, cancel := context.WithTimeout(context.Background(), 3*time.Second)
+		defer cancel()
+		_, err := alice.n.Pay(ctx, PayRequest{Channel: id, Amount: *u256(7), Key: "slow-disk"})
+		done <- err
+	}()
+	waitFor(t, "bob holds the proof in memory", func() bool { return u64(bob.channel(id).Received) == 12 })
+	if gate.holding() == 0 {
+		t.Fatal("bob's write is not held")
+	}
+	// The connection drops; Alice redials.
+	alice.n.peers.session(bob.key.Address()).close(errors.New("test: connection lost"))
+	err := <-done
+	if err == nil && gate.holding() > 0 {
+		t.Fatalf("alice's payment reported paid while bob's write of its proof is not durable (%d writes held)", gate.holding())
+	}
+}
+
+// --- 3. a refusal that arrives after the countersignature ---
+
+// rawPayee opens Alice -> Bob (1000), stops Bob and speaks for him over a
+// raw session that Alice has reestablished.
+func rawPayee(t *testing.T, w *net) (alice, bob *testNode, id channel.ID, dom crypto.Domain, r *rawPeer) {
+	t.Helper()
+	alice, bob = w.add("alice", 1), w.add("bob", 2)
+	alice.connect(bob)
+	id = alice.open(bob, 1000)
+	dom = mustChannelOf(t, alice, id).state().Params.Domain()
+	bob.stop()
+	r = dialRaw(t, bob.key.Address(), alice)
+	r.send(&peerv1.Message{Body: &peerv1.Message_Reestablish{Reestablish: &peerv1.Reestablish{ChannelId: id[:]}}})
+	waitFor(t, "alice is ready on the raw session", func() bool { return alice.channel(id).Connected })
+	return alice, bob, id, dom, r
+}
+
+// TestWithdrawRefusedAfterCountersign: Bob countersigns Alice's
+// withdrawal, then sends a WithdrawReply with an error. Alice's operator is
+// told "peer refused", yet the countersigned withdrawal goes to the chain
+// and the money leaves the channel.
+func TestWithdrawRefusedAfterCountersign(t *testing.T) {
+	w := newNet(t)
+	alice, bob, id, dom, r := rawPayee(t, w)
+	before := u64(w.chain.wallet(alice.key.Address()))
+	res := make(chan error, 1)
+	go func() {
+		ctx, cancel := context.WithTimeout(context.Background(), 5*time.Second)
+		defer cancel()
+		_, err := alice.n.Withdraw(ctx, id, *u256(100))
+		res <- err
+	}()
+	req := r.next().GetWithdrawRequest()
+	if req == nil {
+		t.Fatal("no withdraw request")
+	}
+	total, _ := parseAmount("total", req.GetTotal())
+	sig, err := bob.key.Sign(dom.WithdrawDigest(id, alice.key.Address(), &total, req.GetExpiry()))
+	if err != nil {
+		t.Fatal(err)
+	}
+	w.chain.mu.Lock() // the chain is slow to take the transaction
+	r.send(&peerv1.Message{Body: &peerv1.Message_WithdrawReply{WithdrawReply: &peerv1.WithdrawReply{ChannelId: id[:], Signature: sig[:]}}})
+	r.send(&peerv1.Message{Body: &peerv1.Message_WithdrawReply{WithdrawReply: &peerv1.WithdrawReply{ChannelId: id[:], Error: "changed my mind"}}})
+	var got error
+	select {
+	case got = <-res:
+	case <-time.After(3 * time.Second):
+	}
+	w.chain.mu.Unlock()
+	if got == nil {
+		t.Skip("withdraw reported success")
+	}
+	waitFor(t, "the withdrawal settles one way or the other", func() bool { return alice.channel(id).Op == channel.OpNone })
+	if moved := u64(w.chain.wallet(alice.key.Address())) - before; moved != 0 {
+		t.Fatalf("Withdraw reported %q, but %d was withdrawn on chain", got, moved)
+	}
+}
+
+// TestCloseRefusedAfterCountersign: Bob countersigns Alice's close
+// terms, then sends a CloseReply with an error. CloseChannel reports
+// "peer refused" and the operation ends while the close transaction is
+// still on its way; the operator who retries (or the duty at the next
+// chain tick) submits the same terms a second time.
+func TestCloseRefusedAfterCountersign(t *testing.T) {
+	w := newNet(t)
+	var mu sync.Mutex
+	submits := 0
+	w.cfg = func(c *Config) {
+		c.Failpoint = func(name string) {
+			if name == "action cooperative close" {
+				mu.Lock()
+				submits++
+				mu.Unlock()
+			}
+		}
+	}
+	alice, bob, id, dom, r := rawPayee(t, w)
+	res := make(chan error, 1)
+	go func() {
+		ctx, cancel := context.WithTimeout(context.Background(), 5*time.Second)
+		defer cancel()
+		_, err := alice.n.CloseChannel(ctx, id)
+		res <- err
+	}()
+	req := r.next().GetCloseRequest()
+	if req == nil {
+		t.Fatal("no close request")
+	}
+	a, _ := parseAmount("a", req.GetBalanceA())
+	b, _ := parseAmount("b", req.GetBalanceB())
+	sig, err := bob.key.Sign(dom.CooperativeCloseDigest(id, &a, &b, req.GetExpiry()))
+	if err != nil {
+		t.Fatal(err)
+	}
+	w.chain.mu.Lock() // the chain is slow to take the transaction
+	r.send(&peerv1.Message{Body: &peerv1.Message_CloseReply{CloseReply: &peerv1.CloseReply{ChannelId: id[:], Signature: sig[:]}}})
+	r.send(&peerv1.Message{Body: &peerv1.Message_CloseReply{CloseReply: &peerv1.CloseReply{ChannelId: id[:], Error: "changed my mind"}}})
+	// The refusal after the countersignature changes nothing: the close
+	// goes on, and the call returns once the chain took it.
+	time.Sleep(300 * time.Millisecond)
+	select {
+	case err := <-res:
+		w.chain.mu.Unlock()
+		t.Fatalf("CloseChannel returned %v while the close is on its way", err)
+	default:
+	}
+	// The operator asks again meanwhile: the close is not submitted twice.
+	go func() {
+		ctx, cancel := context.WithTimeout(context.Background(), 5*time.Second)
+		defer cancel()
+		_, err := alice.n.CloseChannel(ctx, id)
+		res <- err
+	}()
+	time.Sleep(200 * time.Millisecond)
+	w.chain.mu.Unlock()
+	first, second := <-res, <-res
+	waitFor(t, "alice's channel is settled", func() bool { return alice.channel(id).Phase == channel.Settled })
+	mu.Lock()
+	n := submits
+	mu.Unlock()
+	if first != nil || second != nil || n != 1 {
+		t.Fatalf("the close went through, but CloseChannel said %v (retry: %v), and the terms were submitted %d times", first, second, n)
+	}
+}
+
+// --- 4. what a stranger can make the node store and dial ---
+
+// startCustom adds a node with its own dialer.
+func startCustom(t *testing.T, w *net, name string, seed byte, d Dialer) *testNode {
+	tn := &testNode{t: t, name: name, net: w, key: seedKey(seed), dir: t.TempDir()}
+	w.chain.fund(tn.key.Address(), 1_000_000)
+	st, err := store.Open(store.DefaultConfig(tn.dir))
+	if err != nil {
+		t.Fatal(err)
+	}
+	tn.st = st
+	tn.chain = &fakeBackend{f: w.chain, key: tn.key}
+	n, err := New(testConfig(), Deps{Key: tn.key, Store: st, Chain: tn.chain, Dialer: d})
+	if err != nil {
+		t.Fatal(err)
+	}
+	if err := n.Start(context.Background()); err != nil {
+		t.Fatal(err)
+	}
+	tn.n = n
+	w.mu.Lock()
+	w.nodes[name] = tn
+	w.mu.Unlock()
+	t.Cleanup(tn.stop)
+	return tn
+}
+
+type countingDialer struct {
+	mu    sync.Mutex
+	dials map[string]int
+}
+
+func (d *countingDialer) DialPeer(ctx context.Context, hostport string, want crypto.Address) (PeerConn, error) {
+	d.mu.Lock()
+	d.dials[hostport]++
+	d.mu.Unlock()
+	return nil, errors.New("test: unreachable")
+}
+
+func (d *countingDialer) count(hostport string) int {
+	d.mu.Lock()
+	defer d.mu.Unlock()
+	return d.dials[hostport]
+}
+
+// advertConn is a connection whose peer says it listens at addr (the
+// Hello's listen_addr).
+type advertConn struct {
+	*pipeConn
+	addr string
+}
+
+func (a advertConn) ListenAddr() string { return a.addr }
+
+// --- 5. RecoverRequest: a full log scan per message, for anyone ---
+
+type countingStore struct {
+	Store
+	pages atomic.Int64
+}
+
+func (s *countingStore) LogBefore(before uint64, limit int) ([]*storev1.LogEntry, error) {
+	s.pages.Add(1)
+	return s.Store.LogBefore(before, limit)
+}
+
+// TestRecoverRequestCost: a stranger proposes a channel (nothing on
+// chain, nothing paid) and then sends RecoverRequests on it. Each one makes
+// Bob read his whole log backwards on a goroutine of its own (the channel
+// has no payment, so the scan never stops early), with no bound on how
+// many run or how often.
+func TestRecoverRequestCost(t *testing.T) {
+	w := newNet(t)
+	cs := &countingStore{}
+	alice := w.add("alice", 1)
+	bob := addWrapped(t, w, "bob", 2, func(s Store) Store { cs.Store = s; return cs })
+	alice.connect(bob)
+	id := alice.open(bob, 100000)
+	var wg sync.WaitGroup
+	for g := range 16 {
+		wg.Add(1)
+		go func() {
+			defer wg.Done()
+			for i := range 4 {
+				alice.pay(id, 1, fmt.Sprintf("h-%d-%d", g, i))
+			}
+		}()
+	}
+	wg.Wait()
+	mallory := seedKey(9)
+	r := dialRaw(t, mallory.Address(), bob)
+	salt := rid(0x55)
+	r.send(&peerv1.Message{Body: &peerv1.Message_Propose{Propose: &peerv1.Propose{ChallengePeriod: 100, Salt: salt, Deposit: amountBytes(u256(1))}}})
+	acc := r.next().GetAccept()
+	if acc == nil {
+		t.Fatal("no accept")
+	}
+	before := cs.pages.Load()
+	const requests = 500
+	for range requests {
+		r.send(&peerv1.Message{Body: &peerv1.Message_RecoverRequest{RecoverRequest: &peerv1.RecoverRequest{ChannelId: acc.GetChannelId()}}})
+	}
+	for range requests {
+		if m := r.next(); m.GetRecovered() == nil {
+			t.Fatalf("got %v", m)
+		}
+	}
+	pages := cs.pages.Load() - before
+	if pages > 50 {
+		t.Fatalf("%d RecoverRequests from a stranger who never paid made bob read %d pages of his log (%d entries in it)", requests, pages, bob.st.LastSeq())
+	}
+}
+
+// --- 6. a resend that carries more parts than any peer accepts ---
+
+// TestResendOverMaxParts: as TestPeerLostAcknowledgedProofs, but
+// more than maxParts (4096) payments were made after Bob's backup. Alice
+// resends her newest proof with every payment since, in one message; Bob
+// refuses it as malformed, Alice retries the same resend forever, and no
+// payment can ever flow again on the channel (the next proof's parts do
+// not add up to what it adds over Bob's old proof).
+func TestResendOverMaxParts(t *testing.T) {
+	w := newNet(t)
+	alice, bob := w.add("alice", 1), w.add("bob", 2)
+	alice.connect(bob)
+	id := alice.open(bob, 100000)
+	alice.pay(id, 1, "a")
+	bob.stop()
+	backup := t.TempDir()
+	if err := os.CopyFS(backup, os.DirFS(bob.dir)); err != nil {
+		t.Fatal(err)
+	}
+	bob.start()
+	waitFor(t, "alice reconnects", func() bool { return alice.channel(id).Connected })
+	const payers, each = 128, 33 // 4224 payments > maxParts
+	var wg sync.WaitGroup
+	for g := range payers {
+		wg.Add(1)
+		go func() {
+			defer wg.Done()
+			for i := range each {
+				if _, err := alice.n.Pay(context.Background(), PayRequest{Channel: id, Amount: *u256(1), Key: fmt.Sprintf("b-%d-%d", g, i)}); err != nil {
+					t.Error(err)
+					return
+				}
+			}
+		}()
+	}
+	wg.Wait()
+	bob.stop()
+	if err := os.RemoveAll(bob.dir); err != nil {
+		t.Fatal(err)
+	}
+	if err := os.CopyFS(bob.dir, os.DirFS(backup)); err != nil {
+		t.Fatal(err)
+	}
+	bob.start()
+	if got := u64(bob.channel(id).Received); got != 1 {
+		t.Fatalf("restored bob holds %d", got)
+	}
+	deadline := time.Now().Add(5 * time.Second)
+	for u64(bob.channel(id).Received) != 1+payers*each {
+		if time.Now().After(deadline) {
+			t.Fatalf("bob never gets alice's newest proof back: he holds %d, alice sent %d", u64(bob.channel(id).Received), u64(alice.channel(id).Sent))
+		}
+		time.Sleep(20 * time.Millisecond)
+	}
+}
+
+// --- 7. a refund claimed twice ---
+
+// staleRead makes the reader's check "was payment target refunded
+// before?" answer from just before the first refund's write landed (the
+// read raced with the write), by holding its second answer until that
+// write is on disk and its owner step ran.
+type staleRead struct {
+	Store
+	target atomic.Pointer[[32]byte]
+	calls  atomic.Int32
+}
+
+func (s *staleRead) PaymentByID(id [32]byte) (*storev1.LogEntry, error) {
+	e, err := s.Store.PaymentByID(id)
+	if t := s.target.Load(); t != nil && *t == id && s.calls.Add(1) == 2 {
+		for deadline := time.Now().Add(3 * time.Second); time.Now().Before(deadline); time.Sleep(5 * time.Millisecond) {
+			if _, err := s.Store.PaymentByID(id); err == nil {
+				break
+			}
+		}
+		time.Sleep(100 * time.Millisecond)
+	}
+	return e, err
+}
+
+// TestRefundClaimedTwice: Bob "refunds" Alice's payment in two
+// proofs sent back to back. The reader's disk check for the second runs
+// before the first refund is durable; the owner's in-memory guard is
+// dropped once that write is durable; so the second refund is claimed too
+// and written under the same id. The store refuses the batch and Alice's
+// node fails.
+func TestRefundClaimedTwice(t *testing.T) {
+	w := newNet(t)
+	sr := &staleRead{}
+	alice := addWrapped(t, w, "alice", 1, func(s Store) Store { sr.Store = s; return sr })
+	bob := w.add("bob", 2)
+	alice.connect(bob)
+	id := alice.open(bob, 1000)
+	dom := mustChannelOf(t, alice, id).state().Params.Domain()
+	bob.stop()
+	r := dialRaw(t, bob.key.Address(), alice)
+	r.send(&peerv1.Message{Body: &peerv1.Message_Reestablish{Reestablish: &peerv1.Reestablish{ChannelId: id[:]}}})
+	waitFor(t, "alice is ready on the raw session", func() bool { return alice.channel(id).Connected })
+
+	var paid [2]PaymentInfo
+	for i := range paid {
+		res := make(chan PaymentInfo, 1)
+		go func() { res <- alice.pay(id, 10, fmt.Sprint("p", i)) }()
+		pm := r.next().GetProof()
+		r.send(&peerv1.Message{Body: &peerv1.Message_Ack{Ack: &peerv1.Ack{ChannelId: id[:], Nonce: pm.GetNonce()}}})
+		paid[i] = <-res
+	}
+	target := refundID(paid[0].ID)
+	sr.target.Store(&target)
+	refund := func(nonce, total uint64) *peerv1.Message {
+		part := &peerv1.PaymentPart{PaymentId: rid(byte(nonce)), Amount: amountBytes(u256(10)), RefundOf: paid[0].ID[:]}
+		return &peerv1.Message{Body: &peerv1.Message_Proof{Proof: signedProof(t, bob.key, dom, id, nonce, total, part)}}
+	}
+	r.send(refund(1, 10))
+	r.send(refund(2, 20))
+	deadline := time.Now().Add(3 * time.Second)
+	for time.Now().Before(deadline) {
+		if p := alice.n.failed.Load(); p != nil {
+			t.Fatalf("alice's node failed: %v", *p)
+		}
+		time.Sleep(10 * time.Millisecond)
+	}
+}
+
+// --- 8. Recovered records carry the peer's ids and keys unchecked ---
+
+// TestRecoveredDuplicateKey: Alice lost her newest proof in a crash
+// and asks Bob for the payments it covers. Bob answers with one payment
+// whose idempotency key is one Alice already has on disk. The records go
+// into a batch unchecked, the store refuses it, and Alice's node fails.
+func TestRecoveredDuplicateKey(t *testing.T) {
+	w := newNet(t)
+	var lossy *lossyStore
+	alice := addWrapped(t, w, "alice", 1, func(s Store) Store { lossy = &lossyStore{Store: s}; return lossy })
+	bob := w.add("bob", 2)
+	alice.connect(bob)
+	id := alice.open(bob, 1000)
+	alice.pay(id, 5, "before")
+	lossy.armed.Store(true)
+	ctx, cancel := context.WithTimeout(context.Background(), 5*time.Second)
+	defer cancel()
+	if _, err := alice.n.Pay(ctx, PayRequest{Channel: id, Amount: *u256(7), Key: "lost"}); err == nil {
+		t.Fatal("payment succeeded on a failed disk")
+	}
+	waitFor(t, "bob holds the lost payment", func() bool { return u64(bob.channel(id).Received) == 12 })
+	held := mustChannelOf(t, bob, id).state().Received
+	bob.stop()
+	alice.wrap = nil
+	alice.restart()
+
+	r := dialRaw(t, bob.key.Address(), alice)
+	r.send(&peerv1.Message{Body: &peerv1.Message_Reestablish{Reestablish: &peerv1.Reestablish{ChannelId: id[:], Held: proofMessage(held, nil)}}})
+	req := r.next().GetRecoverRequest()
+	if req == nil || req.GetAfterNonce() != 1 {
+		t.Fatalf("no recover request: %v", req)
+	}
+	r.send(&peerv1.Message{Body: &peerv1.Message_Recovered{Recovered: &peerv1.Recovered{ChannelId: id[:], Payments: []*peerv1.RecoveredPayment{{
+		Nonce: 2, Cumulative: amountBytes(u256(12)),
+		Part: &peerv1.PaymentPart{PaymentId: rid(0x77), Amount: amountBytes(u256(7)), IdempotencyKey: "before"},
+	}}}}})
+	deadline := time.Now().Add(2 * time.Second)
+	for time.Now().Before(deadline) {
+		if p := alice.n.failed.Load(); p != nil {
+			t.Fatalf("alice's node failed on the peer's recovery data: %v", *p)
+		}
+		time.Sleep(10 * time.Millisecond)
+	}
+}
+
+// --- 9. readChainFirst with wait=true retries forever ---
+
+// TestWithdrawRequestBeyondBalance: Alice asks Bob to
+// countersign a withdrawal of more than she has. Bob reads the chain in
+// case it knows of a top-up, retries, is refused again, and reads again,
+// every 250ms, for as long as the session lasts; meanwhile every later
+// message of Alice's on the channel (here a good proof) waits behind it
+// and is never answered.
+func TestWithdrawRequestBeyondBalance(t *testing.T) {
+	w := newNet(t)
+	bob := w.add("bob", 2)
+	alice, id, dom, r := rawPayer(t, w, bob)
+	total := u256(5000)
+	expiry := bob.n.now() + 600
+	sig, err := alice.key.Sign(dom.WithdrawDigest(id, alice.key.Address(), total, expiry))
+	if err != nil {
+		t.Fatal(err)
+	}
+	r.send(&peerv1.Message{Body: &peerv1.Message_WithdrawRequest{WithdrawRequest: &peerv1.WithdrawRequest{ChannelId: id[:], Total: amountBytes(total), Expiry: expiry, Signature: sig[:]}}})
+	r.send(&peerv1.Message{Body: &peerv1.Message_Proof{Proof: signedProof(t, alice.key, dom, id, 2, 12,
+		&peerv1.PaymentPart{PaymentId: rid(2), Amount: amountBytes(u256(2))})}})
+	readsBefore := bob.chain.reads.Load()
+	got := make(chan *peerv1.Message, 4)
+	go func() {
+		for {
+			m, err := r.conn.Recv()
+			if err != nil {
+				return
+			}
+			if m.GetAck() != nil || m.GetWithdrawReply() != nil {
+				got <- m
+			}
+		}
+	}()
+	var replies []string
+	timeout := time.After(3 * time.Second)
+	for len(replies) < 2 {
+		select {
+		case m := <-got:
+			replies = append(replies, fmt.Sprintf("%T", m.GetBody()))
+			continue
+		case <-timeout:
+		}
+		break
+	}
+	if len(replies) < 2 {
+		t.Fatalf("after 3s bob answered %v (want a refusal of the withdrawal and an ack of the proof); chain reads meanwhile (watcher included): %d",
+			replies, bob.chain.reads.Load()-readsBefore)
+	}
+}
+
+// TestConcurrentWithdrawals: two honest nodes each withdraw from
+// their shared channel at the same moment. Each receives the other's
+// request while its own is pending, and instead of refusing it at once
+// pauses every message of the peer's (the countersignature of its own
+// request included) re-reading the chain until its own withdrawal ends,
+// which it cannot without that countersignature: both withdrawals fail
+// after RequestTimeout, and each side is then left holding the other's
+// aborted withdrawal as pending (no close, no withdrawal, a balance view
+// that disagrees with the peer's) until the terms expire.
+func TestConcurrentWithdrawals(t *testing.T) {
+	w := newNet(t)
+	w.cfg = func(c *Config) { c.RequestTimeout = time.Second }
+	alice, bob := w.add("alice", 1), w.add("bob", 2)
+	alice.connect(bob)
+	id := alice.open(bob, 1000)
+	if _, err := bob.n.Deposit(context.Background(), id, *u256(1000)); err != nil {
+		t.Fatal(err)
+	}
+	waitFor(t, "alice sees bob's deposit", func() bool { return u64(alice.channel(id).PeerDeposit) == 1000 })
+	errs := make(chan error, 2)
+	for _, tn := range []*testNode{alice, bob} {
+		go func() {
+			ctx, cancel := context.WithTimeout(context.Background(), 5*time.Second)
+			defer cancel()
+			_, err := tn.n.Withdraw(ctx, id, *u256(100))
+			errs <- err
+		}()
+	}
+	e1, e2 := <-errs, <-errs
+	if e1 != nil && e2 != nil {
+		time.Sleep(time.Second) // let the paused requests run
+		a, b := alice.channel(id), bob.channel(id)
+		t.Fatalf("both concurrent withdrawals failed (%v; %v); afterwards alice counts herself/bob withdrawn %d/%d, bob counts alice/himself %d/%d",
+			e1, e2, u64(a.MyWithdrawn), u64(a.PeerWithdrawn), u64(b.PeerWithdrawn), u64(b.MyWithdrawn))
+	}
+}
+
+// --- 11. Reestablish floods write the log ---
+
+// TestReestablishFlood: Bob (paid twice by Alice) sends
+// Reestablish messages claiming he holds nothing of Alice's. Each one makes
+// Alice write a warning event to her log (and resend her newest proof with
+// every payment since nonce 0, read back from that log): her log grows by
+// one durable entry per 40-byte message, without bound.
+func TestReestablishFlood(t *testing.T) {
+	w := newNet(t)
+	alice, bob := w.add("alice", 1), w.add("bob", 2)
+	alice.connect(bob)
+	id := alice.open(bob, 1000)
+	alice.pay(id, 1, "a")
+	alice.pay(id, 1, "b")
+	bob.stop()
+	r := dialRaw(t, bob.key.Address(), alice)
+	go func() { // Bob reads what Alice sends, so her queue never fills
+		for {
+			if _, err := r.conn.Recv(); err != nil {
+				return
+			}
+		}
+	}()
+	r.send(&peerv1.Message{Body: &peerv1.Message_Reestablish{Reestablish: &peerv1.Reestablish{ChannelId: id[:]}}})
+	waitFor(t, "alice is ready on the raw session", func() bool { return alice.channel(id).Connected })
+	before := alice.st.LastSeq()
+	const flood = 300
+	for range flood {
+		r.send(&peerv1.Message{Body: &peerv1.Message_Reestablish{Reestablish: &peerv1.Reestablish{ChannelId: id[:], Reply: true}}})
+	}
+	time.Sleep(time.Second)
+	if grown := alice.st.LastSeq() - before; grown > 10 {
+		t.Fatalf("%d Reestablish messages made alice write %d log entries", flood, grown)
+	}
+}
+
+// --- 12. a payment the close paid is reported failed on retry ---
+
+// TestRetryAfterCloseReportsMovedPaymentPaid: Alice pays Bob 10;
+// Bob does not acknowledge (slow, or the ack is lost) and Alice's caller
+// gives up (ErrPending). Alice closes: after the drain timeout her terms
+// count the payment (her balance counts every proof she signed), Bob
+// countersigns, the chain pays Bob those 10. The retry of the payment's
+// key is then told it failed ("the channel closed before the peer
+// acknowledged it"), though the close moved it.
+func TestRetryAfterCloseReportsMovedPaymentPaid(t *testing.T) {
+	w := newNet(t)
+	w.cfg = func(c *Config) { c.DrainTimeout = 200 * time.Millisecond }
+	alice, bob, id, dom, r := rawPayee(t, w)
+	bobBefore := u64(w.chain.wallet(bob.key.Address()))
+	ctx, cancel := context.WithTimeout(context.Background(), 300*time.Millisecond)
+	_, err := alice.n.Pay(ctx, PayRequest{Channel: id, Amount: *u256(10), Key: "p"})
+	cancel()
+	if !errors.Is(err, ErrPending) {
+		t.Fatalf("pay: %v, want pending", err)
+	}
+	if r.next().GetProof() == nil {
+		t.Fatal("no proof")
+	}
+	closed := make(chan error, 1)
+	go func() {
+		_, err := alice.n.CloseChannel(context.Background(), id)
+		closed <- err
+	}()
+	req := r.next().GetCloseRequest()
+	if req == nil {
+		t.Fatal("no close request")
+	}
+	a, _ := parseAmount("a", req.GetBalanceA())
+	b, _ := parseAmount("b", req.GetBalanceB())
+	sig, _ := bob.key.Sign(dom.CooperativeCloseDigest(id, &a, &b, req.GetExpiry()))
+	r.send(&peerv1.Message{Body: &peerv1.Message_CloseReply{CloseReply: &peerv1.CloseReply{ChannelId: id[:], Signature: sig[:]}}})
+	if err := <-closed; err != nil {
+		t.Fatal(err)
+	}
+	if got := u64(w.chain.wallet(bob.key.Address())) - bobBefore; got != 10 {
+		t.Fatalf("the close paid bob %d, want 10", got)
+	}
+	ctx, cancel = context.WithTimeout(context.Background(), 2*time.Second)
+	defer cancel()
+	if _, err := alice.n.Pay(ctx, PayRequest{Channel: id, Amount: *u256(10), Key: "p"}); err != nil {
+		t.Fatalf("the close paid bob the 10, but the retry of the payment says: %v", err)
+	}
+}
+
+// TestConcurrentCooperativeClose: both operators close the same
+// channel at the same moment. Each side has signed its own terms (Closing)
+// when the other's arrive, refuses them ("closing"), and takes the other's
+// refusal as the end of its own close: both closes fail, and the channel
+// can neither pay nor close cooperatively until the terms expire
+// (TermsLifetime, 10 minutes by default).
+func TestConcurrentCooperativeClose(t *testing.T) {
+	w := newNet(t)
+	alice, bob := w.add("alice", 1), w.add("bob", 2)
+	alice.connect(bob)
+	id := alice.open(bob, 1000)
+	alice.pay(id, 100, "p")
+	errs := make(chan error, 2)
+	for _, tn := range []*testNode{alice, bob} {
+		go func() {
+			ctx, cancel := context.WithTimeout(context.Background(), 5*time.Second)
+			defer cancel()
+			_, err := tn.n.CloseChannel(ctx, id)
+			errs <- err
+		}()
+	}
+	e1, e2 := <-errs, <-errs
+	if e1 != nil && e2 != nil {
+		t.Fatalf("both cooperative closes failed: %v; %v (phases now %s/%s)", e1, e2, alice.channel(id).Phase, bob.channel(id).Phase)
+	}
+}
+
+// --- 13. a proof dropped by flow control never releases its checks ---
+
+// holdHooks counts what CheckIncoming reserved (an offer, in package apps)
+// and release has not given back yet.
+type holdHooks struct {
+	noHooks
+	out atomic.Int64
+}
+
+func (h *holdHooks) CheckIncoming(_ ChannelInfo, parts []Part) ([]error, func()) {
+	h.out.Add(1)
+	var once sync.Once
+	return nil, func() { once.Do(func() { h.out.Add(-1) }) }
+}
+
+// TestDroppedProofReleasesReservation: while Bob's channel waits for the
+// chain, Alice's messages queue up to maxPeerQueued; the next one (a proof
+// whose offers the reader has reserved) is dropped with the session and its
+// release never runs: in package apps the offer stays "being paid" until
+// Bob restarts, and every later payment of it is refused ("offer already
+// paid") and refunded.
+func TestDroppedProofReleasesReservation(t *testing.T) {
+	w := newNet(t)
+	bob := w.add("bob", 2)
+	h := &holdHooks{}
+	bob.n.hooks = h
+	alice, id, dom, r := rawPayer(t, w, bob)
+	waitFor(t, "the first payment's check is released", func() bool { return h.out.Load() == 0 })
+	release := bob.chain.hangReads() // the chain read below never answers
+	defer release()
+	total := u256(5000) // beyond her balance: Bob reads the chain (and waits)
+	expiry := bob.n.now() + 600
+	sig, _ := alice.key.Sign(dom.WithdrawDigest(id, alice.key.Address(), total, expiry))
+	r.send(&peerv1.Message{Body: &peerv1.Message_WithdrawRequest{WithdrawRequest: &peerv1.WithdrawRequest{ChannelId: id[:], Total: amountBytes(total), Expiry: expiry, Signature: sig[:]}}})
+	for range maxPeerQueued - 1 {
+		r.send(&peerv1.Message{Body: &peerv1.Message_Ack{Ack: &peerv1.Ack{ChannelId: id[:], Nonce: 99}}})
+	}
+	r.send(&peerv1.Message{Body: &peerv1.Message_Proof{Proof: signedProof(t, alice.key, dom, id, 2, 12,
+		&peerv1.PaymentPart{PaymentId: rid(2), Amount: amountBytes(u256(2))})}})
+	waitFor(t, "bob ends the flooding session", func() bool { return !bob.channel(id).Connected })
+	time.Sleep(time.Second)
+	if n := h.out.Load(); n != 0 {
+		t.Fatalf("%d incoming check(s) never released after the session ended", n)
+	}
+}
+
+// --- 14. terms accepted while draining are never submitted by this side ---
+
+// TestAcceptWhileDrainingSubmits: Alice is draining for her own
+// close (a payment of hers is unacknowledged) when Bob's terms arrive; she
+// countersigns them. Her OpClose from the drain is never ended, so the
+// duty "the acceptor submits shortly before expiry, in case the proposer
+// does not" never runs: Bob never submits, and the terms expire unused.
+func TestAcceptWhileDrainingSubmits(t *testing.T) {
+	w := newNet(t)
+	var mu sync.Mutex
+	submits := 0
+	w.cfg = func(c *Config) {
+		c.DrainTimeout = 30 * time.Second
+		c.Failpoint = func(name string) {
+			if name == "action cooperative close" {
+				mu.Lock()
+				submits++
+				mu.Unlock()
+			}
+		}
+	}
+	alice, bob, id, dom, r := rawPayee(t, w)
+	go func() {
+		ctx, cancel := context.WithTimeout(context.Background(), 200*time.Millisecond)
+		defer cancel()
+		_, _ = alice.n.Pay(ctx, PayRequest{Channel: id, Amount: *u256(10), Key: "p"})
+	}()
+	if r.next().GetProof() == nil {
+		t.Fatal("no proof")
+	}
+	go func() { _, _ = alice.n.CloseChannel(context.Background(), id) }()
+	waitFor(t, "alice drains", func() bool { return alice.channel(id).Op == channel.OpClose })
+	expiry := alice.n.now() + 600
+	a, b := u256(990), u256(10)
+	sig, _ := bob.key.Sign(dom.CooperativeCloseDigest(id, a, b, expiry))
+	r.send(&peerv1.Message{Body: &peerv1.Message_CloseRequest{CloseRequest: &peerv1.CloseRequest{
+		ChannelId: id[:], BalanceA: amountBytes(a), BalanceB: amountBytes(b), Expiry: expiry, Signature: sig[:]}}})
+	if m := r.next().GetCloseReply(); m == nil || len(m.GetSignature()) == 0 {
+		t.Fatalf("alice did not countersign: %v", m)
+	}
+	w.chain.advance(560) // 40s before expiry: the acceptor's turn
+	time.Sleep(time.Second)
+	mu.Lock()
+	n := submits
+	mu.Unlock()
+	if n == 0 {
+		t.Fatalf("alice holds countersigned terms 40s before they expire and has not submitted them (op %s, phase %s)",
+			alice.channel(id).Op, alice.channel(id).Phase)
+	}
+}
+
+// --- 15. per-part store reads and checks before the proof's signature ---
+
+type idReads struct {
+	Store
+	n atomic.Int64
+}
+
+func (s *idReads) PaymentByID(id [32]byte) (*storev1.LogEntry, error) {
+	s.n.Add(1)
+	return s.Store.PaymentByID(id)
+}
+
+// partCount counts the parts handed to the application's checks.
+type partCount struct {
+	noHooks
+	n atomic.Int64
+}
+
+func (h *partCount) CheckIncoming(_ ChannelInfo, parts []Part) ([]error, func()) {
+	h.n.Add(int64(len(parts)))
+	return nil, func() {}
+}
+
+// TestUnopenedChannelProofCostsNoStoreReads: a stranger proposes a channel
+// (never opened, nothing paid) and sends proofs on it whose signature is
+// garbage, each with maxParts parts claiming to be refunds and paying
+// offers. Before anything checks the phase or the signature, the reader
+// does a store read per refund part and hands every part to the
+// application's checks (in package apps: an ECDSA recovery and a store
+// read per offer). Nothing bounds how often.
+func TestUnopenedChannelProofCostsNoStoreReads(t *testing.T) {
+	w := newNet(t)
+	reads := &idReads{}
+	bob := addWrapped(t, w, "bob", 2, func(s Store) Store { reads.Store = s; return reads })
+	h := &partCount{}
+	bob.n.hooks = h
+	r := dialRaw(t, seedKey(9).Address(), bob)
+	r.send(&peerv1.Message{Body: &peerv1.Message_Propose{Propose: &peerv1.Propose{ChallengePeriod: 100, Salt: rid(0x33), Deposit: amountBytes(u256(1))}}})
+	acc := r.next().GetAccept()
+	if acc == nil {
+		t.Fatal("no accept")
+	}
+	parts := make([]*peerv1.PaymentPart, maxParts)
+	for i := range parts {
+		parts[i] = &peerv1.PaymentPart{PaymentId: rid(1), Amount: amountBytes(u256(1)), RefundOf: rid(byte(i) | 1)}
+	}
+	garbage := rid(7)
+	garbage = append(garbage, rid(7)...)
+	garbage = append(garbage, 27)
+	const proofs = 10
+	for range proofs {
+		r.send(&peerv1.Message{Body: &peerv1.Message_Proof{Proof: &peerv1.BalanceProof{ChannelId: acc.GetChannelId(), Nonce: 1,
+			Transferred: amountBytes(u256(maxParts)), Signature: garbage, Parts: parts}}})
+	}
+	for range proofs {
+		if m := r.next(); m.GetNack() == nil {
+			t.Fatalf("got %v", m)
+		}
+	}
+	if reads.n.Load() > 0 || h.n.Load() > 0 {
+		t.Fatalf("%d unsigned proofs on a channel that is not open made bob do %d store reads and check %d parts",
+			proofs, reads.n.Load(), h.n.Load())
+	}
+}
+
+// TestNoRedialForStrangerProposal: a key that shares nothing with Bob
+// advertises an address, proposes a channel and leaves. Bob keeps the
+// proposal (bounding those is another matter) but never dials the address:
+// a channel the peer proposed and never opened is no reason to.
+func TestNoRedialForStrangerProposal(t *testing.T) {
+	w := newNet(t)
+	dialer := &countingDialer{dials: map[string]int{}}
+	bob := startCustom(t, w, "bob", 2, dialer)
+	mallory := seedKey(9).Address()
+	x, y := pipe(mallory, bob.key.Address())
+	go bob.n.HandlePeer(advertConn{y, "10.1.2.3:22"})
+	if err := x.Send(&peerv1.Message{Body: &peerv1.Message_Propose{Propose: &peerv1.Propose{ChallengePeriod: 100, Salt: rid(1), Deposit: amountBytes(u256(1))}}}); err != nil {
+		t.Fatal(err)
+	}
+	waitFor(t, "bob keeps the proposal", func() bool { return bob.n.chans.count() == 1 })
+	x.Close(nil)
+	time.Sleep(300 * time.Millisecond) // 15 redial periods
+	if n := dialer.count("10.1.2.3:22"); n > 0 {
+		t.Fatalf("bob dialled the stranger's address %d times", n)
+	}
+}
