@@ -35,8 +35,26 @@ func (m *mailbox) post(f func()) {
 	m.running = true
 	m.mu.Unlock()
 	if start {
-		go m.run()
+		go m.run(0)
 	}
+}
+
+// postHere queues f and, when the mailbox is idle, runs it right away on
+// the calling goroutine (which becomes the owner for as long: the steps
+// never block), sparing a goroutine hand-off on the paths where latency
+// counts (an API call, a peer's message). Work queued meanwhile beyond a
+// batch goes on on a goroutine of its own. Callers whose goroutine must
+// not be held by a channel's work (the store's committer) use post.
+func (m *mailbox) postHere(f func()) {
+	m.mu.Lock()
+	m.queue = append(m.queue, f)
+	if m.running {
+		m.mu.Unlock()
+		return
+	}
+	m.running = true
+	m.mu.Unlock()
+	m.run(1)
 }
 
 // postPeer queues f, a message from the peer, waiting while too many are
@@ -47,7 +65,7 @@ func (m *mailbox) postPeer(ctx context.Context, f func()) bool {
 		if m.fromPeer < maxPeerQueued {
 			m.fromPeer++
 			m.mu.Unlock()
-			m.post(func() {
+			m.postHere(func() {
 				m.mu.Lock()
 				m.fromPeer--
 				if m.fromPeer < maxPeerQueued && m.space != nil {
@@ -72,13 +90,21 @@ func (m *mailbox) postPeer(ctx context.Context, f func()) bool {
 	}
 }
 
-func (m *mailbox) run() {
+// run takes the queued functions in batches until the queue is empty; with
+// batches > 0 it hands what remains after that many batches to a goroutine
+// of its own.
+func (m *mailbox) run(batches int) {
 	var batch []func()
-	for {
+	for n := 0; ; n++ {
 		m.mu.Lock()
 		if len(m.queue) == 0 {
 			m.running = false
 			m.mu.Unlock()
+			return
+		}
+		if batches > 0 && n == batches {
+			m.mu.Unlock()
+			go m.run(0) // still running: the goroutine takes over
 			return
 		}
 		batch, m.queue = m.queue, batch[:0]

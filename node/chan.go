@@ -33,9 +33,12 @@ type chanActor struct {
 	params  channel.Params
 	created time.Time
 
-	snap    atomic.Pointer[ChannelInfo]
-	ackWake atomic.Pointer[chan struct{}] // closed when the acknowledged nonce grows or the channel ends
-	writes  atomic.Int32                  // this channel's writes in flight
+	snap atomic.Pointer[ChannelInfo]
+	// durableRecv is the newest proof of the peer's known durable: what
+	// Reestablish says this node holds. The store's committer sets it.
+	durableRecv atomic.Pointer[channel.Proof]
+	ackWake     atomic.Pointer[chan struct{}] // closed when the acknowledged nonce grows or the channel ends
+	writes      atomic.Int32                  // this channel's writes in flight
 
 	// Owned by the mailbox goroutine.
 	ch             *channel.Channel
@@ -44,7 +47,6 @@ type chanActor struct {
 	queue          []*payment
 	flight         []*inflight    // signed, not yet acknowledged, in nonce order
 	durableNonce   uint64         // newest own proof known durable
-	durableRecv    channel.Proof  // newest proof of the peer's known durable: what Reestablish says this node holds
 	lostDataSaid   bool           // the peer's lost proof was logged on this session
 	recoverReading bool           // a RecoverRequest of the peer's is being answered
 	partsAhead     *incomingProof // payments sent ahead of their proof (ProofParts)
@@ -101,10 +103,12 @@ func (n *Node) newActor(ch *channel.Channel, created time.Time) *chanActor {
 	p := ch.Params()
 	c := &chanActor{
 		n: n, id: ch.ID(), self: ch.Self(), peer: p.Participants[ch.Self().Other()], params: p, created: created, ch: ch,
-		durableNonce: ch.Sent().Nonce, durableRecv: ch.Received(),
+		durableNonce: ch.Sent().Nonce,
 	}
 	w := make(chan struct{})
 	c.ackWake.Store(&w)
+	recv := ch.Received()
+	c.durableRecv.Store(&recv)
 	c.publish()
 	return c
 }
@@ -414,7 +418,7 @@ func (c *chanActor) onAttach(s *session) {
 // reestablishMessage tells the peer what this node holds of its proofs:
 // only what is on disk, since the peer takes it as an acknowledgement.
 func (c *chanActor) reestablishMessage(reply bool) *peerv1.Message {
-	recv := c.durableRecv
+	recv := *c.durableRecv.Load()
 	m := &peerv1.Reestablish{ChannelId: c.id[:], SentNonce: c.durableNonce, Reply: reply}
 	if !recv.IsZero() {
 		m.Held = proofMessage(recv, nil)

@@ -410,9 +410,9 @@ func (c *chanActor) onProof(s *session, in *incomingProof) {
 	c.step.acks[proof.Nonce] = ex
 	release := in.release
 	c.step.durable = append(c.step.durable, func(error) { release() })
-	c.step.after = append(c.step.after, func(_ store.Result, err error) {
-		if err == nil && proof.Nonce > c.durableRecv.Nonce {
-			c.durableRecv = proof
+	c.step.durable = append(c.step.durable, func(err error) {
+		if err == nil { // on the committer goroutine, in commit order
+			c.durableRecv.Store(&proof)
 		}
 	})
 }
@@ -515,7 +515,7 @@ func (c *chanActor) recoveryTimeout(s *session) {
 // of the peer's), one request at a time per channel: each costs a read of
 // the log.
 func (c *chanActor) onRecoverRequest(s *session, m *peerv1.RecoverRequest) {
-	upTo := c.durableRecv.Nonce
+	upTo := c.durableRecv.Load().Nonce
 	after, id := m.GetAfterNonce(), c.id
 	if after >= upTo {
 		s.send(&peerv1.Message{Body: &peerv1.Message_Recovered{Recovered: &peerv1.Recovered{ChannelId: id[:]}}})

@@ -263,7 +263,10 @@ func (n *Node) Pay(ctx context.Context, r PayRequest) (PaymentInfo, error) {
 			p.finish(err)
 			return PaymentInfo{}, err
 		}
-		c.do(func() { c.enqueue(p) })
+		c.postHere(func() {
+			c.enqueue(p)
+			c.flush()
+		})
 		return n.wait(ctx, p)
 	}
 }
