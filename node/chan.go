@@ -143,6 +143,15 @@ func (c *chanActor) do(f func()) {
 	})
 }
 
+// doHere is do that runs the step on the caller when the channel is idle
+// (see mailbox.postHere).
+func (c *chanActor) doHere(f func()) {
+	c.postHere(func() {
+		f()
+		c.flush()
+	})
+}
+
 // fromPeer posts a step for a message from the peer; while the channel is
 // paused (it waits for a chain read, or for the records of a resend), the
 // message waits too, so that the peer's messages are handled in order.
@@ -413,6 +422,16 @@ func (c *chanActor) onAttach(s *session) {
 		return
 	}
 	s.send(c.reestablishMessage(false))
+}
+
+// setDurableRecv records p as durable unless a newer proof already is.
+func (c *chanActor) setDurableRecv(p *channel.Proof) {
+	for {
+		old := c.durableRecv.Load()
+		if old.Nonce >= p.Nonce || c.durableRecv.CompareAndSwap(old, p) {
+			return
+		}
+	}
 }
 
 // reestablishMessage tells the peer what this node holds of its proofs:

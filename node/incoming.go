@@ -411,8 +411,8 @@ func (c *chanActor) onProof(s *session, in *incomingProof) {
 	release := in.release
 	c.step.durable = append(c.step.durable, func(error) { release() })
 	c.step.durable = append(c.step.durable, func(err error) {
-		if err == nil { // on the committer goroutine, in commit order
-			c.durableRecv.Store(&proof)
+		if err == nil { // on the committer goroutine
+			c.setDurableRecv(&proof)
 		}
 	})
 }

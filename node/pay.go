@@ -263,10 +263,7 @@ func (n *Node) Pay(ctx context.Context, r PayRequest) (PaymentInfo, error) {
 			p.finish(err)
 			return PaymentInfo{}, err
 		}
-		c.postHere(func() {
-			c.enqueue(p)
-			c.flush()
-		})
+		c.doHere(func() { c.enqueue(p) })
 		return n.wait(ctx, p)
 	}
 }
