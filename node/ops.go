@@ -589,13 +589,12 @@ func (n *Node) runAction(ctx context.Context, c *chanActor, a channel.Action) ac
 		r.rcpt, r.err = n.chain.Update(ctx, sp, proofs)
 	case channel.SettleAction:
 		r.rcpt, r.err = n.chain.Settle(ctx, sp)
-		if r.err == nil {
-			n.withdrawPayout(ctx, c.params.Asset)
-		}
 	}
 	switch a.(type) {
 	case channel.ForceCloseAction, channel.PresentAction, channel.SettleAction:
-		if r.err == nil {
+		// A settle refused by the contract is read for too: another
+		// transaction (the peer's) may have settled the channel first.
+		if r.err == nil || errors.Is(r.err, settlement.ErrReverted) {
 			rctx, cancel := context.WithTimeout(n.ctx, n.cfg.ChainReadTimeout)
 			if oc, err := n.chain.Channel(rctx, c.id); err == nil {
 				r.record = &oc
@@ -603,7 +602,16 @@ func (n *Node) runAction(ctx context.Context, c *chanActor, a channel.Action) ac
 			cancel()
 		}
 	}
+	if _, ok := a.(channel.SettleAction); ok && (r.err == nil || r.settledByOther()) {
+		n.withdrawPayout(ctx, c.params.Asset)
+	}
 	return r
+}
+
+// settledByOther reports whether a settle failed because the channel was
+// already settled on chain: what the operator asked for has happened.
+func (r actionResult) settledByOther() bool {
+	return r.err != nil && r.record != nil && r.record.Phase == settlement.PhaseSettled
 }
 
 // definiteFailure reports whether a chain error means the transaction did
@@ -617,7 +625,7 @@ func definiteFailure(err error) bool {
 func (c *chanActor) onActionDone(a channel.Action, r actionResult) {
 	op := a.Op()
 	tx := func() string { return " in " + r.rcpt.TxHash.Hex() }
-	if r.err != nil {
+	if r.err != nil && !r.settledByOther() {
 		c.n.log.Warn("chain action failed", "channel", c.id, "op", op, "err", r.err)
 	}
 	switch a := a.(type) {
@@ -689,11 +697,16 @@ func (c *chanActor) onActionDone(a channel.Action, r actionResult) {
 			c.retryLater(op)
 		}
 	case channel.SettleAction:
-		if r.err == nil {
+		switch {
+		case r.err == nil:
 			c.ch.Done(op)
 			c.n.log.Info("settled", "channel", c.id, "tx", r.rcpt.TxHash)
 			c.finishOp(op, nil)
-		} else {
+		case r.settledByOther():
+			c.ch.Done(op)
+			c.n.log.Info("settled by another transaction first", "channel", c.id)
+			c.finishOp(op, nil)
+		default:
 			c.retryLater(op)
 			c.finishOp(op, fmt.Errorf("settle: %w", r.err))
 		}

@@ -12,6 +12,7 @@ import (
 	"github.com/tinypay/tinypay/node"
 	"github.com/tinypay/tinypay/node/nodetest"
 	apiv1 "github.com/tinypay/tinypay/proto/tinypay/api/v1"
+	"github.com/tinypay/tinypay/settlement"
 	"github.com/tinypay/tinypay/settlement/evm/evmtest"
 )
 
@@ -124,6 +125,44 @@ func TestE2ESettleRightAfterThePeriod(t *testing.T) {
 	ch, err = a.Settle(apiCtx(t), &apiv1.SettleRequest{ChannelId: id.Hex()})
 	if err != nil {
 		t.Fatalf("settle right after the period: %v", err)
+	}
+	if ch.GetPhase() != "settled" {
+		t.Fatalf("phase %s after settle", ch.GetPhase())
+	}
+}
+
+// TestE2ESettleAfterThePeerSettled: the operator settles a channel the
+// peer has already settled on chain (its watcher or its operator was
+// first): the contract refuses the second settle, and the node reports the
+// channel settled, not a failure.
+func TestE2ESettleAfterThePeerSettled(t *testing.T) {
+	chain := evmtest.NewChain(t)
+	slow := func(c *node.Config) { c.ChainPoll = time.Hour }
+	alice, bob := nodetest.Start(t, chain, "alice", chain.Alice, slow), nodetest.Start(t, chain, "bob", chain.Bob)
+	id := alice.OpenUSD(bob, 1000)
+	alice.Pay(id, 100, "p")
+	ch, err := alice.API().ForceClose(apiCtx(t), &apiv1.ForceCloseRequest{ChannelId: id.Hex()})
+	if err != nil {
+		t.Fatal(err)
+	}
+	chain.Advance(t, ch.GetSettleAfter()-chain.Now(t)+1)
+	// bob settles first (or his watcher's duty does: either way the
+	// channel is settled on chain before alice asks).
+	nodetest.Eventually(t, "bob sees the force close", func() bool {
+		c, err := bob.API().GetChannel(apiCtx(t), &apiv1.GetChannelRequest{ChannelId: id.Hex()})
+		return err == nil && c.GetPhase() != "open"
+	})
+	if _, err := bob.API().Settle(apiCtx(t), &apiv1.SettleRequest{ChannelId: id.Hex()}); err != nil && status.Code(err) != codes.Aborted {
+		t.Fatalf("bob's settle: %v", err)
+	}
+	onChain := chain.Backend(t, chain.Bob)
+	nodetest.Eventually(t, "the channel settled on chain", func() bool {
+		oc, err := onChain.Channel(apiCtx(t), id)
+		return err == nil && oc.Phase == settlement.PhaseSettled
+	})
+	ch, err = alice.API().Settle(apiCtx(t), &apiv1.SettleRequest{ChannelId: id.Hex()})
+	if err != nil {
+		t.Fatalf("alice's settle after bob's: %v", err)
 	}
 	if ch.GetPhase() != "settled" {
 		t.Fatalf("phase %s after settle", ch.GetPhase())
