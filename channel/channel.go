@@ -201,6 +201,12 @@ func (c *Channel) Domain() crypto.Domain { return c.dom }
 // State returns a deep copy of the channel state, to persist or inspect.
 func (c *Channel) State() State { return c.st.Clone() }
 
+// Funds returns each side's deposit and withdrawn total (counting a
+// pending withdrawal this side signed), without copying the whole state.
+func (c *Channel) Funds() (deposit, withdrawn [2]uint256.Int) {
+	return c.st.Deposit, c.st.Withdrawn
+}
+
 // Sent returns the newest proof this side signed.
 func (c *Channel) Sent() Proof { return c.st.Sent }
 

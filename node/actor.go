@@ -21,6 +21,12 @@ type mailbox struct {
 	running  bool
 	fromPeer int           // peer messages queued
 	space    chan struct{} // closed when fromPeer drops below maxPeerQueued
+
+	// endBatch, if set, runs on the owner after each batch of functions:
+	// work the batch's functions left for it (signing one proof for all
+	// the payments they queued) is done once per batch instead of once
+	// per function.
+	endBatch func()
 }
 
 // maxPeerQueued bounds the peer messages queued for one channel before the
@@ -112,6 +118,9 @@ func (m *mailbox) run(batches int) {
 		for i, f := range batch {
 			f()
 			batch[i] = nil
+		}
+		if m.endBatch != nil {
+			m.endBatch()
 		}
 	}
 }

@@ -45,6 +45,7 @@ type chanActor struct {
 	sess           *session // live session with the peer, if any
 	ready          bool     // reestablished on sess: proofs may flow
 	queue          []*payment
+	pumpDue        bool           // payments were queued this batch: sign at its end (pumpQueued)
 	flight         []*inflight    // signed, not yet acknowledged, in nonce order
 	durableNonce   uint64         // newest own proof known durable
 	lostDataSaid   bool           // the peer's lost proof was logged on this session
@@ -105,6 +106,7 @@ func (n *Node) newActor(ch *channel.Channel, created time.Time) *chanActor {
 		n: n, id: ch.ID(), self: ch.Self(), peer: p.Participants[ch.Self().Other()], params: p, created: created, ch: ch,
 		durableNonce: ch.Sent().Nonce,
 	}
+	c.endBatch = c.pumpQueued
 	w := make(chan struct{})
 	c.ackWake.Store(&w)
 	recv := ch.Received()
@@ -395,7 +397,7 @@ func (c *chanActor) warn(detail string) {
 // and wakes whoever waits for the acknowledged nonce or the phase to move.
 func (c *chanActor) publish() {
 	ci := c.buildInfo()
-	old := c.snap.Swap(&ci)
+	old := c.snap.Swap(ci)
 	if old != nil && (old.AckedNonce != ci.AckedNonce || old.Phase != ci.Phase) {
 		c.wakeAckWaiters()
 	}

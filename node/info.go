@@ -103,27 +103,30 @@ type AssetBalance struct {
 }
 
 // buildInfo describes the channel as its owner sees it now.
-func (c *chanActor) buildInfo() ChannelInfo {
-	st := c.ch.State()
+func (c *chanActor) buildInfo() *ChannelInfo {
 	self, peer := c.self, c.self.Other()
-	a, ok := c.n.asset(st.Params.Asset)
+	a, ok := c.n.asset(c.params.Asset)
 	if !ok {
-		a = Asset{Address: st.Params.Asset, Symbol: st.Params.Asset.Hex()[:10]}
+		a = Asset{Address: c.params.Asset, Symbol: c.params.Asset.Hex()[:10]}
 	}
-	ci := ChannelInfo{
-		ID: c.id, Peer: c.peer, Asset: a, Phase: st.Phase, Side: self, Op: c.ch.Op(),
-		MyDeposit: st.Deposit[self], PeerDeposit: st.Deposit[peer],
-		MyWithdrawn: st.Withdrawn[self], PeerWithdrawn: st.Withdrawn[peer],
+	dep, wd := c.ch.Funds()
+	phase := c.ch.Phase()
+	sent, recv := c.ch.Sent(), c.ch.Received()
+	_, withdrawing := c.ch.Withdrawal()
+	ci := &ChannelInfo{
+		ID: c.id, Peer: c.peer, Asset: a, Phase: phase, Side: self, Op: c.ch.Op(),
+		MyDeposit: dep[self], PeerDeposit: dep[peer],
+		MyWithdrawn: wd[self], PeerWithdrawn: wd[peer],
 		MyBalance: c.ch.Balance(self), PeerBalance: c.ch.Balance(peer),
-		Sent: st.Sent.Transferred, SentNonce: st.Sent.Nonce, AckedNonce: st.Acked,
-		Received: st.Received.Transferred, ReceivedNonce: st.Received.Nonce,
-		ChallengePeriod: st.Params.ChallengePeriod, Connected: c.ready, Created: c.created,
-		timed: st.Phase == channel.Closing || st.Phase == channel.Closed || st.Withdrawal != nil,
+		Sent: sent.Transferred, SentNonce: sent.Nonce, AckedNonce: c.ch.Acked(),
+		Received: recv.Transferred, ReceivedNonce: recv.Nonce,
+		ChallengePeriod: c.params.ChallengePeriod, Connected: c.ready, Created: c.created,
+		timed: phase == channel.Closing || phase == channel.Closed || withdrawing,
 	}
-	if d := st.Dispute; d != nil {
+	if d, ok := c.ch.Dispute(); ok {
 		ci.SettleAfter = d.SettleAfter
 	}
-	if t := st.Close; t != nil {
+	if t, ok := c.ch.CloseTerms(); ok {
 		ci.CloseExpiry = t.Expiry
 	}
 	ci.moved = c.moved()

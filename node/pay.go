@@ -263,7 +263,7 @@ func (n *Node) Pay(ctx context.Context, r PayRequest) (PaymentInfo, error) {
 			p.finish(err)
 			return PaymentInfo{}, err
 		}
-		c.doHere(func() { c.enqueue(p) })
+		c.postHere(func() { c.enqueue(p) }) // signed at the batch's end (pumpQueued)
 		return n.wait(ctx, p)
 	}
 }
@@ -448,7 +448,19 @@ func (c *chanActor) enqueue(p *payment) {
 		return
 	}
 	c.queue = append(c.queue, p)
+	c.pumpDue = true
+}
+
+// pumpQueued runs at the end of each batch of the mailbox: the payments
+// the batch queued go out together, in as few proofs as the pipeline
+// allows, instead of one proof per Pay call that found room.
+func (c *chanActor) pumpQueued() {
+	if !c.pumpDue {
+		return
+	}
+	c.pumpDue = false
 	c.pump()
+	c.flush()
 }
 
 // canSign says whether proofs may be signed now. A disconnected peer is not
@@ -555,7 +567,7 @@ func (c *chanActor) outgoingDurable(f *inflight, r store.Result, err error) {
 	f.durable = true
 	c.durableNonce = max(c.durableNonce, f.proof.Nonce)
 	c.completeAcked()
-	c.pump()
+	c.pumpDue = true // room in the pipeline: sign once the batch is taken
 	c.maybePropose()
 }
 
@@ -573,7 +585,7 @@ func (c *chanActor) onAck(s *session, m *peerv1.Ack) {
 	c.onReceipts(m.GetReceipts(), nonce)
 	c.onRefusals(m.GetRefused(), nonce)
 	c.completeAcked()
-	c.pump()
+	c.pumpDue = true // room in the pipeline: sign once the batch is taken
 	c.maybePropose()
 }
 
