@@ -223,3 +223,56 @@ func TestPaymentAdmissionDoesNotSerialise(t *testing.T) {
 		t.Fatalf("sent %d, want 27", got.Uint64())
 	}
 }
+
+// TestPaymentsOfOneBatchShareAProof: payments that arrive while the
+// channel's owner is busy are taken in one batch and leave in one proof,
+// however much room the pipeline has (a proof costs a signature here, a
+// verification and a write there).
+func TestPaymentsOfOneBatchShareAProof(t *testing.T) {
+	w := newNet(t)
+	alice, bob := w.add("alice", 1), w.add("bob", 2)
+	alice.connect(bob)
+	id := alice.open(bob, 1000)
+	alice.pay(id, 1, "first")
+	c := mustChannelOf(t, alice, id)
+	before := alice.channel(id).SentNonce
+
+	queued := func() int {
+		c.mailbox.mu.Lock()
+		defer c.mailbox.mu.Unlock()
+		return len(c.mailbox.queue)
+	}
+	// Nothing else queues meanwhile (but the watchdog's rare probe): the
+	// channel's writes are done and its owner is idle.
+	waitFor(t, "the owner is idle", func() bool {
+		c.mailbox.mu.Lock()
+		defer c.mailbox.mu.Unlock()
+		return !c.mailbox.running && c.writes.Load() == 0
+	})
+	release, blocked := make(chan struct{}), make(chan struct{})
+	c.post(func() { close(blocked); <-release }) // the owner is busy (a test may block it)
+	<-blocked
+	const n = 20
+	errs := make(chan error, n)
+	for i := range n {
+		had := queued()
+		go func() {
+			_, err := alice.n.Pay(context.Background(), PayRequest{Channel: id, Amount: *u256(1), Key: fmt.Sprint("batched-", i)})
+			errs <- err
+		}()
+		waitFor(t, "the payment queues behind the busy owner", func() bool { return queued() > had })
+	}
+	close(release)
+	for range n {
+		if err := <-errs; err != nil {
+			t.Fatal(err)
+		}
+	}
+	ci := alice.channel(id)
+	if got := ci.SentNonce - before; got != 1 {
+		t.Errorf("%d payments of one batch took %d proofs, want 1", n, got)
+	}
+	if ci.Sent.Uint64() != 1+n {
+		t.Errorf("sent %d, want %d", ci.Sent.Uint64(), 1+n)
+	}
+}
