@@ -250,10 +250,11 @@ func (c *chanActor) flush() {
 			return
 		}
 	}
-	if sess != nil {
+	if sess != nil && len(early) > 0 {
 		for _, m := range early {
-			sess.send(m)
+			sess.queueOnly(m)
 		}
+		defer sess.kick() // once the write is submitted (see queueOnly)
 	}
 	c.publish()
 	for _, f := range st.notify {

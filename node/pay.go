@@ -459,6 +459,9 @@ func (c *chanActor) pumpQueued() {
 		return
 	}
 	c.pumpDue = false
+	if len(c.queue) == 0 {
+		return
+	}
 	c.pump()
 	c.flush()
 }

@@ -43,6 +43,15 @@ func newSession(n *Node, conn PeerConn, outbound bool) *session {
 
 // send queues m. It never blocks.
 func (s *session) send(m *peerv1.Message) {
+	s.queueOnly(m)
+	s.kick()
+}
+
+// queueOnly queues m without waking the writer (kick does): a step that
+// sends a message ahead of its write wakes the writer only once the write
+// is submitted, so that the writer, woken last, runs first, and the
+// message does not wait for the committer's turn on the CPU.
+func (s *session) queueOnly(m *peerv1.Message) {
 	s.mu.Lock()
 	if s.ended {
 		s.mu.Unlock()
@@ -55,6 +64,10 @@ func (s *session) send(m *peerv1.Message) {
 	}
 	s.queue = append(s.queue, m)
 	s.mu.Unlock()
+}
+
+// kick wakes the writer.
+func (s *session) kick() {
 	select {
 	case s.wake <- struct{}{}:
 	default:
