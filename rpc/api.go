@@ -390,14 +390,18 @@ func (s *APIServer) Pay(ctx context.Context, r *apiv1.PayRequest) (*apiv1.Paymen
 }
 
 // PayStream implements apiv1.NodeServer: each request is paid concurrently
-// and its result sent as soon as it is known.
+// and its result sent as soon as it is known. Requests go to workers, up to
+// MaxPayStreamInFlight of them, that live as long as the call: a worker
+// takes the next request when it is done with one, so a busy stream does
+// not start a goroutine (and grow its stack) per payment.
 func (s *APIServer) PayStream(stream grpc.BidiStreamingServer[apiv1.PayRequest, apiv1.PayResult]) error {
 	ctx := stream.Context()
 	var (
 		sendMu  sync.Mutex
-		wg      sync.WaitGroup
-		sem     = make(chan struct{}, max(1, s.MaxPayStreamInFlight))
 		sendErr error
+		wg      sync.WaitGroup
+		workers int
+		work    = make(chan *apiv1.PayRequest) // to a worker that waits for one
 	)
 	send := func(res *apiv1.PayResult) {
 		sendMu.Lock()
@@ -406,11 +410,32 @@ func (s *APIServer) PayStream(stream grpc.BidiStreamingServer[apiv1.PayRequest, 
 			sendErr = stream.Send(res)
 		}
 	}
-	defer wg.Wait()
+	pay := func(r *apiv1.PayRequest) {
+		res := &apiv1.PayResult{IdempotencyKey: r.GetIdempotencyKey()}
+		req, err := s.payRequest(ctx, r)
+		if err == nil {
+			var p node.PaymentInfo
+			p, err = s.a.Pay(ctx, req)
+			if err == nil {
+				res.Payment = s.paymentMsg(p)
+			}
+		}
+		if err != nil {
+			st, _ := status.FromError(statusError(err))
+			res.Code, res.Error = uint32(st.Code()), st.Message()
+		}
+		send(res)
+	}
+	defer func() {
+		close(work)
+		wg.Wait()
+	}()
 	for {
 		r, err := stream.Recv()
 		if err != nil {
+			close(work)
 			wg.Wait()
+			work = make(chan *apiv1.PayRequest) // for the deferred close
 			if sendErr != nil {
 				return sendErr
 			}
@@ -420,29 +445,27 @@ func (s *APIServer) PayStream(stream grpc.BidiStreamingServer[apiv1.PayRequest, 
 			return err
 		}
 		select {
-		case sem <- struct{}{}:
+		case work <- r: // a worker was waiting
+			continue
+		default:
+		}
+		if workers < max(1, s.MaxPayStreamInFlight) {
+			workers++
+			wg.Add(1)
+			go func() {
+				defer wg.Done()
+				pay(r)
+				for r := range work {
+					pay(r)
+				}
+			}()
+			continue
+		}
+		select {
+		case work <- r:
 		case <-ctx.Done():
 			return ctx.Err()
 		}
-		wg.Add(1)
-		go func() {
-			defer wg.Done()
-			defer func() { <-sem }()
-			res := &apiv1.PayResult{IdempotencyKey: r.GetIdempotencyKey()}
-			req, err := s.payRequest(ctx, r)
-			if err == nil {
-				var p node.PaymentInfo
-				p, err = s.a.Pay(ctx, req)
-				if err == nil {
-					res.Payment = s.paymentMsg(p)
-				}
-			}
-			if err != nil {
-				st, _ := status.FromError(statusError(err))
-				res.Code, res.Error = uint32(st.Code()), st.Message()
-			}
-			send(res)
-		}()
 	}
 }
 
