@@ -63,7 +63,7 @@ func runIO(stdin io.Reader, out io.Writer, args ...string) result {
 	defer cancel()
 	code := ExitOK
 	if err := cmd.Run(ctx, append([]string{"tinypay"}, args...)); err != nil {
-		fmt.Fprintln(&errOut, "tinypay:", errorText(err))
+		printError(&errOut, err)
 		code = exitCode(err)
 	}
 	r := result{code: code, stderr: errOut.String()}

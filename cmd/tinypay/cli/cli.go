@@ -45,9 +45,13 @@ func Main(ctx context.Context, args []string, stdout, stderr io.Writer) int {
 	if err == nil {
 		return ExitOK
 	}
-	fmt.Fprintln(stderr, "tinypay:", errorText(err))
+	printError(stderr, err)
 	return exitCode(err)
 }
+
+// printError prints err for a person; it may carry a peer's text, which is
+// escaped (see safe).
+func printError(w io.Writer, err error) { fmt.Fprintln(w, "tinypay:", safe(errorText(err))) }
 
 func errorText(err error) string {
 	if st, ok := status.FromError(err); ok && st.Code() != codes.Unknown {
@@ -223,7 +227,8 @@ func (c *client) printJSON(m proto.Message) error {
 	return err
 }
 
-func (c *client) printf(format string, args ...any) { fmt.Fprintf(c.out, format, args...) }
+// printf prints for a person: text arguments are escaped (see safe).
+func (c *client) printf(format string, args ...any) { fprintf(c.out, format, args...) }
 
 // args returns exactly n positional arguments or a usage error.
 func args(cmd *ucli.Command, min, max int) ([]string, error) {

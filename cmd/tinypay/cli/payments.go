@@ -117,7 +117,7 @@ func (c *client) printPayment(p *apiv1.Payment, a *apiv1.Asset) {
 		c.printf("  item %s", p.GetItemId())
 	}
 	if p.GetMemo() != "" {
-		c.printf("  %q", p.GetMemo())
+		c.printf("  \"%s\"", p.GetMemo())
 	}
 	c.printf("\n")
 }

@@ -263,10 +263,10 @@ func printFetchPaid(w io.Writer, p paywall.Paid) {
 	asset := p.Asset
 	switch p.Scheme {
 	case paywall.SchemeOffer:
-		fmt.Fprintf(w, "paid %s to %s for %s (payment %s, receipt signed by the payee)\n",
+		fprintf(w, "paid %s to %s for %s (payment %s, receipt signed by the payee)\n",
 			show(p.Amount, asset), p.Payee, p.Item, p.Payment.GetId())
 	case paywall.SchemeStream:
-		fmt.Fprintf(w, "streamed %s from %s at %s per second: paid %s in all (stream %s, %s)\n",
+		fprintf(w, "streamed %s from %s at %s per second: paid %s in all (stream %s, %s)\n",
 			p.Item, p.Payee, show(p.Stream.GetRate(), asset), show(p.Amount, asset), p.Stream.GetId(), fetchStreamState(p.Stream))
 	}
 }

@@ -469,7 +469,7 @@ func (w *watcher) draw() {
 			line += " | out " + w.outText()
 		}
 		if w.conn != "" {
-			line += " | " + w.conn
+			line += " | " + safe(w.conn)
 		} else if w.reconnects > 0 {
 			line += fmt.Sprintf(" | reconnected %d times", w.reconnects)
 		}
@@ -478,7 +478,7 @@ func (w *watcher) draw() {
 	}
 	var b strings.Builder
 	ln := func(format string, args ...any) {
-		fmt.Fprintf(&b, format, args...)
+		fprintf(&b, format, args...)
 		b.WriteString("\x1b[K\n") // clear the rest of the line
 	}
 	b.WriteString("\x1b[H")
