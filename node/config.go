@@ -46,8 +46,10 @@ type Config struct {
 	// countersignatures).
 	RequestTimeout time.Duration
 	// Redial is the delay between attempts to reach a disconnected peer
-	// that shares open channels.
-	Redial time.Duration
+	// that shares open channels; after each failed attempt the next waits
+	// twice as long, up to RedialMax.
+	Redial    time.Duration
+	RedialMax time.Duration
 	// ChainReadTimeout bounds one read of the chain (a head, a page of
 	// events, a channel's record); a hung endpoint delays only what needs
 	// that read.
@@ -86,6 +88,7 @@ func DefaultConfig() Config {
 		ChainPoll:          time.Second,
 		RequestTimeout:     30 * time.Second,
 		Redial:             2 * time.Second,
+		RedialMax:          5 * time.Minute,
 		ChainReadTimeout:   30 * time.Second,
 		ChainTxTimeout:     5 * time.Minute,
 		DrainTimeout:       5 * time.Second,
@@ -112,6 +115,9 @@ func (c Config) Validate() error {
 	}
 	if c.ChainPoll <= 0 || c.RequestTimeout <= 0 || c.Redial <= 0 || c.ChainReadTimeout <= 0 || c.ChainTxTimeout <= 0 || c.DrainTimeout <= 0 {
 		errs = append(errs, errors.New("chain poll, timeouts and redial must be positive"))
+	}
+	if c.RedialMax < c.Redial {
+		errs = append(errs, fmt.Errorf("the longest redial wait (%s) is shorter than the first (%s)", c.RedialMax, c.Redial))
 	}
 	seen := map[string]bool{"ETH": true}
 	for _, a := range c.Assets {

@@ -59,6 +59,7 @@ func testConfig() Config {
 	cfg := DefaultConfig()
 	cfg.ChainPoll = 10 * time.Millisecond
 	cfg.Redial = 20 * time.Millisecond
+	cfg.RedialMax = 200 * time.Millisecond
 	cfg.RequestTimeout = 5 * time.Second
 	cfg.MinChallengePeriod = 1
 	cfg.ChallengePeriod = 100

@@ -318,7 +318,7 @@ func TestCloseRefusedAfterCountersign(t *testing.T) {
 // --- 4. what a stranger can make the node store and dial ---
 
 // startCustom adds a node with its own dialer.
-func startCustom(t *testing.T, w *net, name string, seed byte, d Dialer) *testNode {
+func startCustom(t *testing.T, w *net, name string, seed byte, d Dialer, opts ...func(*Config)) *testNode {
 	tn := &testNode{t: t, name: name, net: w, key: seedKey(seed), dir: t.TempDir()}
 	w.chain.fund(tn.key.Address(), 1_000_000)
 	st, err := store.Open(store.DefaultConfig(tn.dir))
@@ -327,7 +327,11 @@ func startCustom(t *testing.T, w *net, name string, seed byte, d Dialer) *testNo
 	}
 	tn.st = st
 	tn.chain = &fakeBackend{f: w.chain, key: tn.key}
-	n, err := New(testConfig(), Deps{Key: tn.key, Store: st, Chain: tn.chain, Dialer: d})
+	cfg := testConfig()
+	for _, o := range opts {
+		o(&cfg)
+	}
+	n, err := New(cfg, Deps{Key: tn.key, Store: st, Chain: tn.chain, Dialer: d})
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -345,12 +349,16 @@ func startCustom(t *testing.T, w *net, name string, seed byte, d Dialer) *testNo
 type countingDialer struct {
 	mu    sync.Mutex
 	dials map[string]int
+	inner Dialer // nil: every address is unreachable
 }
 
 func (d *countingDialer) DialPeer(ctx context.Context, hostport string, want crypto.Address) (PeerConn, error) {
 	d.mu.Lock()
 	d.dials[hostport]++
 	d.mu.Unlock()
+	if d.inner != nil {
+		return d.inner.DialPeer(ctx, hostport, want)
+	}
 	return nil, errors.New("test: unreachable")
 }
 
@@ -979,5 +987,40 @@ func TestNoRedialForStrangerProposal(t *testing.T) {
 	time.Sleep(300 * time.Millisecond) // 15 redial periods
 	if n := dialer.count("10.1.2.3:22"); n > 0 {
 		t.Fatalf("bob dialled the stranger's address %d times", n)
+	}
+}
+
+// TestRedialBacksOff: a peer that does not answer is redialled less and
+// less often (the wait doubles up to RedialMax), not every Redial; once
+// it is back, the next outage starts again from Redial.
+func TestRedialBacksOff(t *testing.T) {
+	w := newNet(t)
+	bob := w.add("bob", 2)
+	dialer := &countingDialer{dials: map[string]int{}, inner: nodeDialer{w, seedKey(1).Address()}}
+	alice := startCustom(t, w, "alice", 1, dialer, func(c *Config) { c.Redial, c.RedialMax = 10*time.Millisecond, time.Hour })
+	alice.connect(bob)
+	id := alice.open(bob, 1000)
+	bob.stop()
+	waitFor(t, "alice sees bob gone", func() bool { return !alice.channel(id).Connected })
+	before := dialer.count("bob")
+	time.Sleep(640 * time.Millisecond) // 64 redial periods
+	n := dialer.count("bob") - before
+	if n < 3 || n > 10 {
+		t.Fatalf("alice dialled the absent peer %d times in 64 redial periods, want a doubling wait (about 7)", n)
+	}
+	backedOff := func() bool {
+		alice.n.peers.mu.Lock()
+		defer alice.n.peers.mu.Unlock()
+		_, ok := alice.n.peers.backoff[bob.key.Address()]
+		return ok
+	}
+	if !backedOff() {
+		t.Fatal("no backoff recorded for the absent peer")
+	}
+	bob.start()
+	bob.connect(alice)
+	waitFor(t, "the peers reconnect", func() bool { return alice.channel(id).Connected })
+	if backedOff() {
+		t.Fatal("the backoff outlived the reconnection")
 	}
 }

@@ -5,6 +5,7 @@ import (
 	"errors"
 	"fmt"
 	"os"
+	"strings"
 	"sync"
 	"testing"
 	"time"
@@ -347,5 +348,16 @@ func TestNoWritesAfterStop(t *testing.T) {
 	}
 	if p := n.failed.Load(); p != nil {
 		t.Fatalf("a refused late write failed the node: %v", *p)
+	}
+}
+
+func TestConfigRefusesARedialMaxBelowRedial(t *testing.T) {
+	cfg := DefaultConfig()
+	cfg.Redial, cfg.RedialMax = time.Minute, time.Second
+	if err := cfg.Validate(); err == nil || !strings.Contains(err.Error(), "longest redial wait") {
+		t.Fatalf("validate: %v", err)
+	}
+	if err := DefaultConfig().Validate(); err != nil {
+		t.Fatalf("the default config: %v", err)
 	}
 }

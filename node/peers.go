@@ -23,7 +23,15 @@ type peerSet struct {
 	sessions  map[crypto.Address]*session
 	addrs     map[crypto.Address]string // where peers listen
 	dialing   map[crypto.Address]bool
-	proposals map[[32]byte]proposal // awaiting the peer's Accept
+	backoff   map[crypto.Address]redialState // failed redials, until a session attaches
+	proposals map[[32]byte]proposal          // awaiting the peer's Accept
+}
+
+// redialState spaces the redials of a peer that does not answer: the wait
+// doubles after each failure, up to Config.RedialMax.
+type redialState struct {
+	wait time.Duration
+	next time.Time
 }
 
 type proposal struct {
@@ -35,6 +43,7 @@ func (p *peerSet) init() {
 	p.sessions = make(map[crypto.Address]*session)
 	p.addrs = make(map[crypto.Address]string)
 	p.dialing = make(map[crypto.Address]bool)
+	p.backoff = make(map[crypto.Address]redialState)
 	p.proposals = make(map[[32]byte]proposal)
 }
 
@@ -153,6 +162,7 @@ func (n *Node) attach(conn PeerConn, outbound bool) *session {
 		old = prev
 	}
 	n.peers.sessions[s.peer] = s
+	delete(n.peers.backoff, s.peer) // reachable again: redial promptly next time
 	if la := conn.ListenAddr(); la != "" && n.peers.addrs[s.peer] == "" {
 		n.peers.addrs[s.peer] = la
 	}
@@ -225,7 +235,8 @@ func (n *Node) redialLoop() {
 				ctx, cancel := context.WithTimeout(n.ctx, n.cfg.RequestTimeout)
 				defer cancel()
 				if _, err := n.ConnectPeer(ctx, addr, peer); err != nil {
-					n.log.Debug("redial failed", "peer", peer, "addr", addr, "err", err)
+					wait := n.redialFailed(peer)
+					n.log.Debug("redial failed", "peer", peer, "addr", addr, "err", err, "next in", wait)
 				}
 			})
 			if !ok {
@@ -247,18 +258,31 @@ func (n *Node) redialTargets() map[crypto.Address]string {
 			inUse[c.peer] = true
 		}
 	}
+	now := n.clock.Now()
 	n.peers.mu.Lock()
 	defer n.peers.mu.Unlock()
 	out := map[crypto.Address]string{}
 	for peer := range inUse {
 		addr := n.peers.addrs[peer]
-		if s := n.peers.sessions[peer]; addr == "" || n.peers.dialing[peer] || (s != nil && s.alive()) {
+		if s := n.peers.sessions[peer]; addr == "" || n.peers.dialing[peer] || (s != nil && s.alive()) || now.Before(n.peers.backoff[peer].next) {
 			continue
 		}
 		n.peers.dialing[peer] = true
 		out[peer] = addr
 	}
 	return out
+}
+
+// redialFailed spaces the next redial of peer: Redial after the first
+// failure, doubling after each one up to RedialMax. It returns the wait.
+func (n *Node) redialFailed(peer crypto.Address) time.Duration {
+	n.peers.mu.Lock()
+	defer n.peers.mu.Unlock()
+	b := n.peers.backoff[peer]
+	b.wait = min(max(2*b.wait, n.cfg.Redial), n.cfg.RedialMax)
+	b.next = n.clock.Now().Add(b.wait)
+	n.peers.backoff[peer] = b
+	return b.wait
 }
 
 // Peers lists the peers the node knows: connected ones and those it shares

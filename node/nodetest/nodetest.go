@@ -155,7 +155,7 @@ func (e *Node) start() {
 	cfg := node.DefaultConfig()
 	cfg.Assets = []node.Asset{{Address: e.USD, Symbol: "USD", Decimals: 6}}
 	cfg.ChainPoll = 20 * time.Millisecond
-	cfg.Redial = 50 * time.Millisecond
+	cfg.Redial, cfg.RedialMax = 50*time.Millisecond, 500*time.Millisecond
 	cfg.MinChallengePeriod, cfg.ChallengePeriod = 10, 100
 	cfg.ListenAddr = e.Addr
 	if os.Getenv("TINYPAY_TEST_LOG") != "" {
