@@ -145,15 +145,6 @@ func (c *chanActor) do(f func()) {
 	})
 }
 
-// doHere is do that runs the step on the caller when the channel is idle
-// (see mailbox.postHere).
-func (c *chanActor) doHere(f func()) {
-	c.postHere(func() {
-		f()
-		c.flush()
-	})
-}
-
 // fromPeer posts a step for a message from the peer; while the channel is
 // paused (it waits for a chain read, or for the records of a resend), the
 // message waits too, so that the peer's messages are handled in order.

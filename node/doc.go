@@ -65,9 +65,11 @@
 // # Payments
 //
 // Pay admits a payment through the payment book (no store read happens
-// under its lock) and queues it on its channel. While fewer than
-// MaxInFlight proofs are unacknowledged, the actor signs one proof covering
-// every queued payment the balance allows (coalescing, up to MaxParts). The
+// under its lock) and queues it on its channel. At the end of each batch
+// of its mailbox, while fewer than MaxInFlight proofs are unacknowledged,
+// the actor signs one proof covering every queued payment the balance
+// allows (coalescing, up to MaxParts): payments that arrive together leave
+// together, whatever room the pipeline has. The
 // peer verifies it, writes it with its payments, and acknowledges once
 // durable; the acknowledgement completes every payment the proof covers. So
 // a signature and a verification are paid once per proof, an fsync once per
