@@ -426,16 +426,15 @@ func (s *APIServer) PayStream(stream grpc.BidiStreamingServer[apiv1.PayRequest, 
 		}
 		send(res)
 	}
-	defer func() {
+	stop := sync.OnceFunc(func() { // the workers end with their last payment
 		close(work)
 		wg.Wait()
-	}()
+	})
+	defer stop()
 	for {
 		r, err := stream.Recv()
 		if err != nil {
-			close(work)
-			wg.Wait()
-			work = make(chan *apiv1.PayRequest) // for the deferred close
+			stop()
 			if sendErr != nil {
 				return sendErr
 			}
