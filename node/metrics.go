@@ -11,6 +11,9 @@ type Metrics struct {
 	ProofsAccepted   prometheus.Counter
 	ProofsRefused    prometheus.Counter
 	PeersConnected   prometheus.Gauge
+	// BoundRefusals counts newcomers refused at a bound, by bound (see
+	// Bounds).
+	BoundRefusals *prometheus.CounterVec
 }
 
 // NewMetrics creates the metrics and registers them with reg.
@@ -22,8 +25,10 @@ func NewMetrics(reg prometheus.Registerer) (*Metrics, error) {
 		ProofsAccepted:   prometheus.NewCounter(prometheus.CounterOpts{Name: "tinypay_proofs_accepted_total", Help: "Incoming balance proofs accepted."}),
 		ProofsRefused:    prometheus.NewCounter(prometheus.CounterOpts{Name: "tinypay_proofs_refused_total", Help: "Incoming balance proofs refused."}),
 		PeersConnected:   prometheus.NewGauge(prometheus.GaugeOpts{Name: "tinypay_peers_connected", Help: "Peers with a live session."}),
+		BoundRefusals: prometheus.NewCounterVec(prometheus.CounterOpts{Name: "tinypay_bound_refusals_total",
+			Help: "Proposals, streams and connections refused because a bound on what peers and strangers may make the node hold was reached."}, []string{"bound"}),
 	}
-	for _, c := range []prometheus.Collector{m.PaymentsSent, m.PaymentsReceived, m.ProofsSigned, m.ProofsAccepted, m.ProofsRefused, m.PeersConnected} {
+	for _, c := range []prometheus.Collector{m.PaymentsSent, m.PaymentsReceived, m.ProofsSigned, m.ProofsAccepted, m.ProofsRefused, m.PeersConnected, m.BoundRefusals} {
 		if err := reg.Register(c); err != nil {
 			return nil, err
 		}

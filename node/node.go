@@ -43,6 +43,7 @@ type Node struct {
 	dialer Dialer
 	clock  Clock
 	met    *Metrics
+	bounds *Bounds
 	hooks  Hooks
 	assets map[crypto.Address]Asset // fixed after New
 
@@ -90,6 +91,7 @@ func New(cfg Config, d Deps) (*Node, error) {
 		dialer: d.Dialer, clock: clock, met: d.Metrics, hooks: hooks,
 		assets: map[crypto.Address]Asset{{}: ETH},
 	}
+	n.bounds = newBounds(log, d.Metrics, clock.Now)
 	n.chans.init()
 	n.peers.init()
 	n.pays.init()
