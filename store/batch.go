@@ -26,7 +26,10 @@ type Batch struct {
 	sealed bool
 }
 
-type kv struct{ k, v []byte }
+type kv struct {
+	k, v []byte
+	del  bool // delete k instead
+}
 
 type proofPut struct {
 	w     int // index in writes
@@ -73,14 +76,14 @@ func invalid(format string, args ...any) error {
 // put records a key/value write, replacing an earlier one for the key.
 func (b *Batch) put(k, v []byte) int {
 	if i, ok := b.pos[string(k)]; ok {
-		b.writes[i].v = v
+		b.writes[i].v, b.writes[i].del = v, false
 		return i
 	}
 	if b.pos == nil {
 		b.pos = make(map[string]int)
 	}
 	b.pos[string(k)] = len(b.writes)
-	b.writes = append(b.writes, kv{k, v})
+	b.writes = append(b.writes, kv{k: k, v: v})
 	return len(b.writes) - 1
 }
 
@@ -98,6 +101,25 @@ func (b *Batch) PutChannel(c *storev1.Channel) error {
 		return b.fail(invalid("put channel %s: %v", hexID(c.GetId()), err))
 	}
 	b.put(channelKey([idLen]byte(c.GetId())), v)
+	return nil
+}
+
+// DeleteChannel removes the record of channel id and its proofs, for a
+// channel that never held anything (a proposal given up before it opened).
+// Its log entries stay. It fails if the batch already writes the channel's
+// proofs; a later PutChannel in the batch stores the record again.
+func (b *Batch) DeleteChannel(id [idLen]byte) error {
+	if err := b.check(); err != nil {
+		return err
+	}
+	for side := range uint32(2) {
+		if _, ok := b.pos[string(proofKey(id, side))]; ok {
+			return b.fail(invalid("delete channel %s: the batch writes its proofs", hexID(id[:])))
+		}
+	}
+	for _, k := range [][]byte{channelKey(id), proofKey(id, 0), proofKey(id, 1)} {
+		b.writes[b.put(k, nil)].del = true
+	}
 	return nil
 }
 
@@ -123,6 +145,9 @@ func (b *Batch) PutProof(signerSide uint32, p *storev1.Proof) error {
 	}
 	k := proofKey([idLen]byte(p.GetChannelId()), signerSide)
 	if i, ok := b.pos[string(k)]; ok {
+		if b.writes[i].del {
+			return b.fail(invalid("put proof %s: the channel is deleted in this batch", hexID(p.GetChannelId())))
+		}
 		for j := range b.proofs {
 			if pp := &b.proofs[j]; pp.w == i {
 				if err := proofFollows(k, pp.nonce, b.writes[i].v, p.GetNonce(), v); err != nil {

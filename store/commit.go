@@ -399,7 +399,11 @@ func (g *groupState) claim(r *request) {
 // advances nextSeq past them.
 func (s *Store) write(txn *badger.Txn, r *request) error {
 	for _, w := range r.b.writes {
-		if err := txn.Set(w.k, w.v); err != nil {
+		set := txn.Set
+		if w.del {
+			set = func(k, _ []byte) error { return txn.Delete(k) }
+		}
+		if err := set(w.k, w.v); err != nil {
 			return err
 		}
 	}

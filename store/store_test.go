@@ -732,3 +732,61 @@ func waitFor(t testing.TB, cond func() bool) {
 		time.Sleep(time.Millisecond)
 	}
 }
+
+func TestDeleteChannel(t *testing.T) {
+	s := openTest(t, testConfig(t))
+	b := NewBatch()
+	if err := b.PutChannel(testChannel(1)); err != nil {
+		t.Fatal(err)
+	}
+	if err := b.PutChannel(testChannel(2)); err != nil {
+		t.Fatal(err)
+	}
+	if err := b.PutProof(0, testProof(2, 1)); err != nil {
+		t.Fatal(err)
+	}
+	mustCommit(t, s, b)
+
+	b = NewBatch()
+	if err := b.DeleteChannel(chanID(1)); err != nil {
+		t.Fatal(err)
+	}
+	mustCommit(t, s, b)
+	if _, err := s.Channel(chanID(1)); !errors.Is(err, ErrNotFound) {
+		t.Fatalf("deleted channel: %v, want ErrNotFound", err)
+	}
+	if chans, err := s.Channels(); err != nil || len(chans) != 1 || [32]byte(chans[0].GetId()) != chanID(2) {
+		t.Fatalf("channels after the delete: %v, %v; want only channel 2", chans, err)
+	}
+	if err := s.Verify(); err != nil {
+		t.Fatalf("verify after the delete: %v", err)
+	}
+
+	// A channel with proofs goes with them.
+	b = NewBatch()
+	if err := b.DeleteChannel(chanID(2)); err != nil {
+		t.Fatal(err)
+	}
+	mustCommit(t, s, b)
+	if _, err := s.Proof(chanID(2), 0); !errors.Is(err, ErrNotFound) {
+		t.Fatalf("proof of a deleted channel: %v, want ErrNotFound", err)
+	}
+
+	// Deleting and writing the same channel's proofs in one batch is refused.
+	b = NewBatch()
+	_ = b.PutProof(0, testProof(3, 1))
+	wantErr(t, b.DeleteChannel(chanID(3)), ErrInvalid)
+	b = NewBatch()
+	_ = b.DeleteChannel(chanID(3))
+	wantErr(t, b.PutProof(0, testProof(3, 1)), ErrInvalid)
+	// A record put after the delete is stored.
+	b = NewBatch()
+	_ = b.DeleteChannel(chanID(4))
+	if err := b.PutChannel(testChannel(4)); err != nil {
+		t.Fatal(err)
+	}
+	mustCommit(t, s, b)
+	if _, err := s.Channel(chanID(4)); err != nil {
+		t.Fatalf("channel put after its delete in one batch: %v", err)
+	}
+}
