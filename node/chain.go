@@ -98,9 +98,14 @@ func (n *Node) watchOnce(reconcileAll bool) error {
 	if head.Time > n.chainTime.Load() {
 		n.chainTime.Store(head.Time)
 	}
+	now := n.clock.Now()
 	for _, c := range n.chans.all() {
-		if c.info().timed {
+		ci := c.info()
+		if ci.timed {
 			c.do(func() { c.onTick(head.Time) })
+		}
+		if ci.Phase == channel.Opening && now.Sub(ci.Created) > n.cfg.ProposalExpiry {
+			c.do(c.expireOpening)
 		}
 	}
 	return nil

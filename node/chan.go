@@ -60,6 +60,7 @@ type chanActor struct {
 	deferred []func() // peer messages that arrived while paused
 	lastRead time.Time
 	retrying bool // a request runs again after a chain read: it is not read for again
+	expiring bool // an expired opening channel is being abandoned
 
 	resync   time.Duration // backoff after the peer refused a proof
 	waiters  []opWaiter

@@ -50,6 +50,15 @@ type Config struct {
 	// twice as long, up to RedialMax.
 	Redial    time.Duration
 	RedialMax time.Duration
+	// MaxProposalsPerPeer and MaxProposals bound the channels that peers
+	// proposed to this node and that are not open on chain yet, from one
+	// peer and in total; a proposal beyond them is refused.
+	MaxProposalsPerPeer int
+	MaxProposals        int
+	// ProposalExpiry is how long a channel may stay opening: one that is
+	// not open on chain by then is abandoned on both sides (the chain is
+	// checked first), and one a peer proposed is forgotten.
+	ProposalExpiry time.Duration
 	// ChainReadTimeout bounds one read of the chain (a head, a page of
 	// events, a channel's record); a hung endpoint delays only what needs
 	// that read.
@@ -79,19 +88,22 @@ const (
 // DefaultConfig returns a configuration with sensible defaults.
 func DefaultConfig() Config {
 	return Config{
-		ChallengePeriod:    24 * 60 * 60,
-		MinChallengePeriod: 60,
-		MaxChallengePeriod: 30 * 24 * 60 * 60,
-		TermsLifetime:      600,
-		MaxInFlight:        8,
-		MaxParts:           512,
-		ChainPoll:          time.Second,
-		RequestTimeout:     30 * time.Second,
-		Redial:             2 * time.Second,
-		RedialMax:          5 * time.Minute,
-		ChainReadTimeout:   30 * time.Second,
-		ChainTxTimeout:     5 * time.Minute,
-		DrainTimeout:       5 * time.Second,
+		ChallengePeriod:     24 * 60 * 60,
+		MinChallengePeriod:  60,
+		MaxChallengePeriod:  30 * 24 * 60 * 60,
+		TermsLifetime:       600,
+		MaxInFlight:         8,
+		MaxParts:            512,
+		ChainPoll:           time.Second,
+		RequestTimeout:      30 * time.Second,
+		Redial:              2 * time.Second,
+		RedialMax:           5 * time.Minute,
+		MaxProposalsPerPeer: 4,
+		MaxProposals:        256,
+		ProposalExpiry:      time.Hour,
+		ChainReadTimeout:    30 * time.Second,
+		ChainTxTimeout:      5 * time.Minute,
+		DrainTimeout:        5 * time.Second,
 	}
 }
 
@@ -118,6 +130,12 @@ func (c Config) Validate() error {
 	}
 	if c.RedialMax < c.Redial {
 		errs = append(errs, fmt.Errorf("the longest redial wait (%s) is shorter than the first (%s)", c.RedialMax, c.Redial))
+	}
+	if c.MaxProposalsPerPeer < 1 || c.MaxProposals < c.MaxProposalsPerPeer {
+		errs = append(errs, fmt.Errorf("proposals per peer (%d) must be at least 1 and at most the total (%d)", c.MaxProposalsPerPeer, c.MaxProposals))
+	}
+	if c.ProposalExpiry <= c.RequestTimeout {
+		errs = append(errs, fmt.Errorf("proposal expiry (%s) must be longer than the request timeout (%s)", c.ProposalExpiry, c.RequestTimeout))
 	}
 	seen := map[string]bool{"ETH": true}
 	for _, a := range c.Assets {

@@ -1,7 +1,6 @@
 package node
 
 import (
-	"errors"
 	"fmt"
 
 	"github.com/prometheus/client_golang/prometheus"
@@ -87,6 +86,9 @@ func (n *Node) dispatch(s *session, m *peerv1.Message) {
 			c.fromPeer(s, func() { c.onRecovered(s, b.Recovered) })
 		}
 	case *peerv1.Message_Abandon:
+		if id, err := parseHash("channel id", b.Abandon.GetChannelId()); err == nil && n.chans.get(id) == nil {
+			return // a proposal this node forgot, or never had: nothing to give up
+		}
 		if c := n.peerChannel(s, b.Abandon.GetChannelId()); c != nil {
 			c.fromPeer(s, func() { c.onAbandon(s, b.Abandon) })
 		}
@@ -152,8 +154,8 @@ func (n *Node) onPropose(s *session, m *peerv1.Propose) {
 		return
 	}
 	c := n.newActor(ch, n.clock.Now())
-	if !n.chans.add(c) {
-		s.sendError(codeAlreadyExists, id[:], errors.New("refused proposal: channel exists"))
+	if err := n.addProposal(c); err != nil {
+		s.sendError(peerCode(err), id[:], fmt.Errorf("refused proposal: %w", err))
 		return
 	}
 	c.do(func() {
@@ -166,6 +168,35 @@ func (n *Node) onPropose(s *session, m *peerv1.Propose) {
 		c.step.msgs = append(c.step.msgs, &peerv1.Message{Body: &peerv1.Message_Accept{Accept: &peerv1.Accept{ChannelId: id[:]}}})
 	})
 	n.log.Info("accepted channel", "channel", id, "peer", s.peer)
+}
+
+// addProposal registers c, a channel the peer proposed, unless that peer or
+// all peers together have as many proposals not open on chain as the
+// bounds allow.
+func (n *Node) addProposal(c *chanActor) error {
+	n.proposing.Lock() // the count and the add are one step
+	defer n.proposing.Unlock()
+	pending := func(cs []*chanActor) int {
+		k := 0
+		for _, c := range cs {
+			if ci := c.info(); ci.Phase == channel.Opening && ci.Side == channel.B {
+				k++
+			}
+		}
+		return k
+	}
+	if k := pending(n.chans.withPeer(c.peer)); k >= n.cfg.MaxProposalsPerPeer {
+		n.bounds.Refused(BoundProposalsPerPeer, "peer", c.peer, "limit", n.cfg.MaxProposalsPerPeer)
+		return wrapf(ErrResourceExhausted, "you have %d proposals not open on chain, the most this node keeps per peer; open or abandon one first", k)
+	}
+	if k := pending(n.chans.all()); k >= n.cfg.MaxProposals {
+		n.bounds.Refused(BoundProposals, "peer", c.peer, "limit", n.cfg.MaxProposals)
+		return wrapf(ErrResourceExhausted, "this node holds %d proposals not open on chain, the most it keeps; try later", k)
+	}
+	if !n.chans.add(c) {
+		return wrapf(ErrAlreadyExists, "channel %s exists", c.id)
+	}
+	return nil
 }
 
 // proposalParams checks a proposal against this node's policy.

@@ -27,6 +27,11 @@ var (
 	ErrRefunded = errors.New("refused by the payee and refunded")
 	// ErrMalformed: a peer's message does not decode.
 	ErrMalformed = errors.New("malformed")
+	// ErrResourceExhausted: a bound on what peers may make the node hold
+	// was reached (see Bounds); the newcomer is refused.
+	ErrResourceExhausted = errors.New("resource exhausted")
+	// ErrAlreadyExists: what a peer asked to create exists.
+	ErrAlreadyExists = errors.New("already exists")
 )
 
 // RefusedError is a payment the payee refused for an application reason
@@ -77,6 +82,10 @@ func peerCode(err error) uint32 {
 		return codeInvalidArgument
 	case errors.Is(err, ErrNotFound):
 		return codeNotFound
+	case errors.Is(err, ErrAlreadyExists):
+		return codeAlreadyExists
+	case errors.Is(err, ErrResourceExhausted):
+		return codeResourceExhausted
 	case errors.Is(err, channel.ErrWrongChannel):
 		return codePermissionDenied
 	case errors.Is(err, ErrStopped), errors.Is(err, ErrNotConnected):

@@ -47,9 +47,10 @@ type Node struct {
 	hooks  Hooks
 	assets map[crypto.Address]Asset // fixed after New
 
-	chans chanSet // the channels' owners
-	peers peerSet // sessions, peer addresses, dials, proposals
-	pays  payBook // outgoing payments not finished, by idempotency key
+	chans     chanSet    // the channels' owners
+	proposing sync.Mutex // makes counting proposals and adding one a single step
+	peers     peerSet    // sessions, peer addresses, dials, proposals
+	pays      payBook    // outgoing payments not finished, by idempotency key
 
 	chainTime atomic.Uint64                 // newest chain timestamp the watcher saw
 	logNotify atomic.Pointer[chan struct{}] // closed when the log grows
@@ -115,12 +116,26 @@ func (n *Node) Start(ctx context.Context) error {
 	if err != nil {
 		return fmt.Errorf("load channels: %w", err)
 	}
+	forget := store.NewBatch()
 	for _, r := range recs {
 		c, err := n.loadChannel(r)
 		if err != nil {
 			return err
 		}
+		if c.self == channel.B && c.ch.Phase() == channel.Abandoned {
+			// A proposal abandoned before it opened, not yet forgotten
+			// (see forgetProposal).
+			if err := forget.DeleteChannel(c.id); err != nil {
+				return err
+			}
+			continue
+		}
 		n.chans.add(c)
+	}
+	if forget.Len() > 0 {
+		if _, err := n.store.Commit(ctx, forget); err != nil {
+			return fmt.Errorf("forget abandoned proposals: %w", err)
+		}
 	}
 	if err := n.peers.load(n); err != nil {
 		return err
@@ -361,6 +376,20 @@ func (s *chanSet) add(c *chanActor) bool {
 	s.byID[c.id] = c
 	s.byPeer[c.peer] = append(s.byPeer[c.peer], c)
 	return true
+}
+
+// remove unregisters c.
+func (s *chanSet) remove(c *chanActor) {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	if s.byID[c.id] != c {
+		return
+	}
+	delete(s.byID, c.id)
+	s.byPeer[c.peer] = slices.DeleteFunc(s.byPeer[c.peer], func(x *chanActor) bool { return x == c })
+	if len(s.byPeer[c.peer]) == 0 {
+		delete(s.byPeer, c.peer)
+	}
 }
 
 func (s *chanSet) withPeer(p crypto.Address) []*chanActor {

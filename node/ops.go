@@ -13,6 +13,7 @@ import (
 	peerv1 "github.com/tinypay/tinypay/proto/tinypay/peer/v1"
 	storev1 "github.com/tinypay/tinypay/proto/tinypay/store/v1"
 	"github.com/tinypay/tinypay/settlement"
+	"github.com/tinypay/tinypay/store"
 )
 
 // retryAfter is how long a failed chain action keeps its operation before
@@ -444,29 +445,52 @@ func (c *chanActor) onWithdrawReply(s *session, m *peerv1.WithdrawReply) {
 	c.step.label = "withdraw-countersigned"
 }
 
-// startAbandon gives up a channel whose open is not on chain: the chain is
-// read first (off the owner), and the peer is told.
+// startAbandon gives up a channel whose open is not on chain, for the
+// operator.
 func (c *chanActor) startAbandon(done chan error) {
+	c.abandonUnopened("abandoned by the operator: the open never reached the chain", func(err error) { done <- err })
+}
+
+// expireOpening abandons a channel that is still opening ProposalExpiry
+// after it was proposed, unless its open transaction is in flight.
+func (c *chanActor) expireOpening() {
+	if c.ch.Phase() != channel.Opening || c.ch.Op() == channel.OpOpen || c.expiring {
+		return
+	}
+	c.expiring = true
+	c.abandonUnopened(fmt.Sprintf("not open on chain %s after the proposal", c.n.cfg.ProposalExpiry), func(err error) {
+		c.expiring = false
+		if err != nil {
+			c.n.log.Warn("an expired proposal stays opening", "channel", c.id, "err", err)
+		}
+	})
+}
+
+// abandonUnopened gives up a channel whose open is not on chain: the chain
+// is read first (off the owner), and the peer is told. A channel the peer
+// proposed is then forgotten.
+func (c *chanActor) abandonUnopened(why string, finish func(error)) {
 	if c.ch.Op() == channel.OpOpen {
-		done <- &channel.BusyError{Running: channel.OpOpen}
+		finish(&channel.BusyError{Running: channel.OpOpen})
 		return
 	}
 	c.n.readChannel(c, func(oc settlement.Channel, err error) {
 		if err != nil {
-			done <- fmt.Errorf("abandon: cannot check the chain for the open: %w", err)
+			finish(fmt.Errorf("abandon: cannot check the chain for the open: %w", err))
 			return
 		}
 		if oc.Phase != settlement.PhaseNone {
 			c.applyChain(oc)
-			done <- fmt.Errorf("abandon: the channel is %s on chain after all: %w", oc.Phase, channel.ErrWrongPhase)
+			finish(fmt.Errorf("abandon: the channel is %s on chain after all: %w", oc.Phase, channel.ErrWrongPhase))
 			return
 		}
 		if err := c.ch.Abandon(); err != nil {
-			done <- err
+			finish(err)
 			return
 		}
-		c.abandoned("abandoned by the operator: the open never reached the chain")
-		done <- nil
+		c.abandoned(why)
+		c.forgetProposal()
+		finish(nil)
 	})
 }
 
@@ -492,6 +516,29 @@ func (c *chanActor) onAbandon(s *session, m *peerv1.Abandon) {
 	c.n.log.Info("channel abandoned by the peer", "channel", c.id, "reason", truncate(m.GetReason(), 200))
 	c.event(storev1.ChannelEventKind_CHANNEL_EVENT_KIND_WARNING, "the peer abandoned the open: "+truncate(m.GetReason(), 200), nil)
 	c.ended()
+	c.forgetProposal()
+}
+
+// forgetProposal drops a channel the peer proposed that was abandoned
+// before it opened, once the abandon is durable: nothing of this node's was
+// ever in it, and a stranger must not be able to make the node keep a
+// record per proposal. Its events stay in the log. Should the open reach
+// the chain after all, this node holds nothing in the channel and the
+// proposer can close it alone.
+func (c *chanActor) forgetProposal() {
+	if c.self != channel.B {
+		return
+	}
+	c.step.after = append(c.step.after, func(_ store.Result, err error) {
+		if err != nil || c.ch.Phase() != channel.Abandoned {
+			return
+		}
+		c.n.chans.remove(c)
+		c.step.label = "forget-proposal"
+		if err := c.batch().DeleteChannel(c.id); err != nil {
+			c.n.log.Error("forget proposal", "channel", c.id, "err", err)
+		}
+	})
 }
 
 // ForceClose closes the channel without the peer, presenting the newest

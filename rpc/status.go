@@ -47,9 +47,9 @@ func code(err error) codes.Code {
 		return codes.NotFound
 	case errors.Is(err, apps.ErrForbidden), errors.Is(err, channel.ErrWrongChannel):
 		return codes.PermissionDenied
-	case errors.Is(err, apps.ErrSpendLimit):
+	case errors.Is(err, apps.ErrSpendLimit), errors.Is(err, node.ErrResourceExhausted):
 		return codes.ResourceExhausted
-	case errors.Is(err, node.ErrIdempotency), errors.Is(err, apps.ErrOfferPaid):
+	case errors.Is(err, node.ErrIdempotency), errors.Is(err, apps.ErrOfferPaid), errors.Is(err, node.ErrAlreadyExists):
 		return codes.AlreadyExists
 	case errors.Is(err, channel.ErrOverflow):
 		return codes.OutOfRange

@@ -1,0 +1,202 @@
+package node_test
+
+import (
+	"context"
+	"crypto/rand"
+	"fmt"
+	"strings"
+	"sync"
+	"testing"
+	"time"
+
+	"github.com/holiman/uint256"
+
+	"github.com/tinypay/tinypay/crypto"
+	"github.com/tinypay/tinypay/node"
+	"github.com/tinypay/tinypay/node/nodetest"
+	peerv1 "github.com/tinypay/tinypay/proto/tinypay/peer/v1"
+	"github.com/tinypay/tinypay/rpc"
+	"github.com/tinypay/tinypay/settlement/evm/evmtest"
+)
+
+// These tests attack a real node (EVM backend on a simulated chain, the TLS
+// peer transport, badger) as strangers would: each stranger holds a key of
+// its own, no funds, and speaks the peer protocol through the handshake.
+
+// strangerConn dials n with a fresh key.
+func strangerConn(t *testing.T, n *nodetest.Node) (*rpc.PeerConn, crypto.Address) {
+	t.Helper()
+	key, err := crypto.GenerateKey()
+	if err != nil {
+		t.Fatal(err)
+	}
+	cfg := n.PeerConfig()
+	cfg.Key, cfg.Certificate, cfg.ListenAddr = key, nil, ""
+	ctx, cancel := context.WithTimeout(context.Background(), 10*time.Second)
+	defer cancel()
+	conn, err := rpc.DialPeer(ctx, cfg, n.Addr, n.Key.Address())
+	if err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(func() { conn.Close(nil) })
+	return conn, key.Address()
+}
+
+// propose sends a channel proposal in USD with a fresh salt.
+func propose(t *testing.T, conn *rpc.PeerConn, usd crypto.Address) {
+	t.Helper()
+	salt := make([]byte, 32)
+	_, _ = rand.Read(salt)
+	if err := conn.Send(&peerv1.Message{Body: &peerv1.Message_Propose{Propose: &peerv1.Propose{
+		Asset: usd[:], ChallengePeriod: 3600, Salt: salt, Deposit: []byte{100},
+	}}}); err != nil {
+		t.Fatal(err)
+	}
+}
+
+// answers reads the answers to n proposals: how many were accepted, and
+// the refusals' messages.
+func answers(t *testing.T, conn *rpc.PeerConn, n int) (accepted int, refused []string) {
+	t.Helper()
+	for accepted+len(refused) < n {
+		m, err := conn.Recv()
+		if err != nil {
+			t.Fatalf("after %d accepts and %d refusals: %v", accepted, len(refused), err)
+		}
+		switch {
+		case m.GetAccept() != nil:
+			accepted++
+		case m.GetError() != nil:
+			refused = append(refused, fmt.Sprintf("code %d: %s", m.GetError().GetCode(), m.GetError().GetMessage()))
+		}
+	}
+	return accepted, refused
+}
+
+// opening counts bob's channels in phase opening, in memory and on disk.
+func opening(t *testing.T, n *nodetest.Node) (listed, stored int) {
+	t.Helper()
+	for _, ci := range n.N().Channels(crypto.Address{}, true) {
+		if ci.Phase.String() == "opening" {
+			listed++
+		}
+	}
+	recs, err := n.Store().Channels()
+	if err != nil {
+		t.Fatal(err)
+	}
+	for _, r := range recs {
+		if r.GetPhase().String() == "PHASE_OPENING" {
+			stored++
+		}
+	}
+	return listed, stored
+}
+
+// TestE2EProposalFloodIsBounded: a stranger with no funds sends 2,000
+// proposals (before the bound, all were stored, and the channel list grew
+// by 2,000); the node keeps MaxProposalsPerPeer of one stranger and
+// MaxProposals of all, refuses the rest with a clear reason, and an honest
+// payer's channel keeps working throughout, its state unchanged apart from
+// its own payments.
+func TestE2EProposalFloodIsBounded(t *testing.T) {
+	chain := evmtest.NewChain(t)
+	bounded := func(c *node.Config) { c.MaxProposalsPerPeer, c.MaxProposals = 3, 5 }
+	alice, bob := nodetest.Start(t, chain, "alice", chain.Alice), nodetest.Start(t, chain, "bob", chain.Bob, bounded)
+	id := alice.OpenUSD(bob, 100_000)
+	before := bob.Channel(id)
+
+	var wg sync.WaitGroup
+	stop := make(chan struct{})
+	paid := 0
+	var payErr error
+	wg.Add(1)
+	go func() { // the honest payer, during the whole attack
+		defer wg.Done()
+		for {
+			select {
+			case <-stop:
+				return
+			default:
+			}
+			ctx, cancel := context.WithTimeout(context.Background(), 10*time.Second)
+			_, payErr = alice.N().Pay(ctx, node.PayRequest{Channel: id, Amount: *uint256.NewInt(1), Key: fmt.Sprintf("honest-%d", paid)})
+			cancel()
+			if payErr != nil {
+				return
+			}
+			paid++
+		}
+	}()
+
+	s1, _ := strangerConn(t, bob)
+	for range 2000 {
+		propose(t, s1, bob.USD)
+	}
+	acc, ref := answers(t, s1, 2000)
+	if acc != 3 || len(ref) != 1997 || !strings.Contains(ref[0], "code 8") || !strings.Contains(ref[0], "proposals not open on chain") {
+		t.Fatalf("one stranger's 2000 proposals: %d accepted, %d refused (first: %v); want 3 accepted, the rest refused as resource exhausted", acc, len(ref), ref[:min(1, len(ref))])
+	}
+	s2, _ := strangerConn(t, bob)
+	for range 10 {
+		propose(t, s2, bob.USD)
+	}
+	if acc, ref := answers(t, s2, 10); acc != 2 || len(ref) != 8 || !strings.Contains(ref[7], "the most it keeps") {
+		t.Fatalf("a second stranger: %d accepted, refusals %v; want 2 accepted until the total of 5 is reached", acc, ref)
+	}
+	if listed, stored := opening(t, bob); listed != 5 || stored != 5 {
+		t.Fatalf("bob lists %d and stores %d opening channels, want 5", listed, stored)
+	}
+	close(stop)
+	wg.Wait()
+	if payErr != nil {
+		t.Fatalf("the honest payer failed during the flood, after %d payments: %v", paid, payErr)
+	}
+	after := bob.Channel(id)
+	if paid == 0 || after.MyBalance.Uint64() != before.MyBalance.Uint64()+uint64(paid) || after.Phase != before.Phase {
+		t.Fatalf("honest channel: balance %s → %s after %d payments of 1, phase %s → %s", before.MyBalance.Dec(), after.MyBalance.Dec(), paid, before.Phase, after.Phase)
+	}
+	t.Logf("the honest payer paid %d times during the flood", paid)
+}
+
+// TestE2EProposalExpires: a proposal not opened on chain within
+// ProposalExpiry is abandoned (the proposer is told) and forgotten: the
+// node neither lists nor stores it, nor counts it against the bounds, also
+// after a restart.
+func TestE2EProposalExpires(t *testing.T) {
+	chain := evmtest.NewChain(t)
+	short := func(c *node.Config) {
+		c.MaxProposalsPerPeer, c.MaxProposals = 1, 1
+		c.RequestTimeout, c.ProposalExpiry = time.Second, 2*time.Second
+	}
+	bob := nodetest.Start(t, chain, "bob", chain.Bob, short)
+	s, _ := strangerConn(t, bob)
+	propose(t, s, bob.USD)
+	propose(t, s, bob.USD)
+	if acc, ref := answers(t, s, 2); acc != 1 || len(ref) != 1 {
+		t.Fatalf("%d accepted, refusals %v; want the first accepted, the second refused", acc, ref)
+	}
+	var abandon *peerv1.Abandon
+	for abandon == nil {
+		m, err := s.Recv()
+		if err != nil {
+			t.Fatal(err)
+		}
+		abandon = m.GetAbandon()
+	}
+	if !strings.Contains(abandon.GetReason(), "not open on chain") {
+		t.Fatalf("abandon reason %q", abandon.GetReason())
+	}
+	nodetest.Eventually(t, "bob forgets the expired proposal", func() bool {
+		_, stored := opening(t, bob)
+		return len(bob.N().Channels(crypto.Address{}, true)) == 0 && stored == 0
+	})
+	propose(t, s, bob.USD)
+	if acc, ref := answers(t, s, 1); acc != 1 {
+		t.Fatalf("a new proposal after the expiry: refused %v", ref)
+	}
+	bob.Restart()
+	if listed, stored := opening(t, bob); listed != 1 || stored != 1 {
+		t.Fatalf("after a restart bob lists %d and stores %d opening channels, want the one live proposal", listed, stored)
+	}
+}
