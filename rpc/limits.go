@@ -126,7 +126,10 @@ func (l *connLimiter) admit(raw net.Conn) (*connGuard, bool) {
 		return nil, false
 	}
 	g := &connGuard{l: l, raw: raw, deadline: time.Now().Add(l.timeout)}
+	// Under g.mu, where expire, closed and authenticated read it.
+	g.mu.Lock()
 	g.timer = time.AfterFunc(l.timeout+l.grace, g.expire)
+	g.mu.Unlock()
 	return g, true
 }
 
@@ -138,9 +141,9 @@ type connGuard struct {
 	l        *connLimiter
 	raw      net.Conn
 	deadline time.Time // the handshake deadline of unauthenticated streams
-	timer    *time.Timer
 
 	mu     sync.Mutex
+	timer  *time.Timer
 	authed bool
 	freed  bool
 }
