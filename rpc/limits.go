@@ -6,6 +6,8 @@ import (
 	"net/netip"
 	"sync"
 	"time"
+
+	"github.com/tinypay/tinypay/node"
 )
 
 // Limits bounds what one peer, or a crowd of unauthenticated strangers, can
@@ -121,17 +123,21 @@ type connLimiter struct {
 	maxPerSource int           // from one source
 	timeout      time.Duration // until the handshake must be done
 	grace        time.Duration // after that, until the socket is cut
+	refused      func(bound string, args ...any)
 
 	mu       sync.Mutex
 	total    int
 	bySource map[netip.Prefix]int // only sources holding a slot
 }
 
-func newConnLimiter(l Limits) *connLimiter {
+// newConnLimiter applies l; refused (nil: nothing) hears of each refusal,
+// as PeerConfig.Refused.
+func newConnLimiter(l Limits, refused func(bound string, args ...any)) *connLimiter {
 	return &connLimiter{
 		max:          l.MaxUnauthenticated,
 		maxPerSource: l.MaxUnauthenticatedPerSource,
 		timeout:      l.HandshakeTimeout,
+		refused:      refused,
 		// Streams time out at the deadline and send their reason; the
 		// socket is cut a little later, for a stalled TLS handshake or a
 		// connection that never opened a stream.
@@ -141,12 +147,23 @@ func newConnLimiter(l Limits) *connLimiter {
 }
 
 // admit takes a slot for raw, or reports false if its source or the whole
-// limiter is at its limit.
+// limiter is at its limit, after telling l.refused which (the source's
+// limit when both are reached: it is the source that is crowding).
 func (l *connLimiter) admit(raw net.Conn) (*connGuard, bool) {
 	src, hasSrc := sourceOf(raw.RemoteAddr())
 	l.mu.Lock()
-	if (hasSrc && l.bySource[src] >= l.maxPerSource) || l.total >= l.max {
+	bound, limit := "", 0
+	switch {
+	case hasSrc && l.bySource[src] >= l.maxPerSource:
+		bound, limit = node.BoundUnauthenticatedHost, l.maxPerSource
+	case l.total >= l.max:
+		bound, limit = node.BoundUnauthenticated, l.max
+	}
+	if bound != "" {
 		l.mu.Unlock()
+		if l.refused != nil {
+			l.refused(bound, "source", sourceName(raw.RemoteAddr(), src, hasSrc), "limit", limit)
+		}
 		return nil, false
 	}
 	l.total++
@@ -188,6 +205,20 @@ func (l *connLimiter) unauthenticatedFrom(src netip.Prefix) int {
 	l.mu.Lock()
 	defer l.mu.Unlock()
 	return l.bySource[src]
+}
+
+// sourceName is how a refusal names the source: the IPv4 address, the
+// IPv6 /64 prefix, or the address as it prints when it is not an IP address.
+func sourceName(addr net.Addr, src netip.Prefix, hasSrc bool) string {
+	switch {
+	case hasSrc && src.Addr().Is4():
+		return src.Addr().String()
+	case hasSrc:
+		return src.String()
+	case addr == nil:
+		return ""
+	}
+	return addr.String()
 }
 
 // sourceOf returns the source a connection from addr counts against: the

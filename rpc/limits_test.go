@@ -9,6 +9,7 @@ import (
 	"time"
 
 	"github.com/tinypay/tinypay/crypto"
+	"github.com/tinypay/tinypay/node"
 )
 
 func TestPeerConfigValidate(t *testing.T) {
@@ -81,7 +82,8 @@ func TestConnLimiter(t *testing.T) {
 	l.MaxUnauthenticated = 5
 	l.MaxUnauthenticatedPerSource = 2
 	l.HandshakeTimeout = 100 * time.Millisecond
-	lim := newConnLimiter(l)
+	var refused refusals
+	lim := newConnLimiter(l, refused.hook)
 	from := func(hostport string) net.Conn {
 		return &fakeConn{remote: net.TCPAddrFromAddrPort(netip.MustParseAddrPort(hostport))}
 	}
@@ -93,30 +95,46 @@ func TestConnLimiter(t *testing.T) {
 		}
 		return g
 	}
-	refuse := func(hostport string) {
+	// refuse checks that hostport is refused and that the hook heard
+	// of it with want.
+	refuse := func(hostport string, want refusal) {
 		t.Helper()
+		before := len(refused.all())
 		if _, ok := lim.admit(from(hostport)); ok {
 			t.Fatalf("%s admitted with %d unauthenticated", hostport, lim.unauthenticated())
 		}
+		if got := refused.all()[before:]; len(got) != 1 || got[0] != want {
+			t.Fatalf("%s refused: hook called with %+v, want %+v", hostport, got, want)
+		}
+	}
+	perSource := func(source string) refusal {
+		return refusal{bound: node.BoundUnauthenticatedHost, source: source, limit: 2}
+	}
+	total := func(source string) refusal {
+		return refusal{bound: node.BoundUnauthenticated, source: source, limit: 5}
 	}
 
 	a1 := admit("10.0.0.1:1000")
 	a2 := admit("10.0.0.1:1001")
-	refuse("10.0.0.1:1002") // its source is at 2; other ports are the same host
+	refuse("10.0.0.1:1002", perSource("10.0.0.1")) // at 2; other ports are the same host
 	b1 := admit("10.0.0.2:1000")
 	admit("[2001:db8::1]:1000")
 	admit("[2001:db8::2]:1000")
-	refuse("[2001:db8::3]:1000")     // the same /64 is at 2
-	refuse("[2001:db8:0:1::1]:1000") // another /64, but 5 in total
-	refuse("[::ffff:10.0.0.3]:1000") // a new IPv4 source (mapped), but 5 in total
+	refuse("[2001:db8::3]:1000", perSource("2001:db8::/64"))     // the same /64 is at 2
+	refuse("[2001:db8:0:1::1]:1000", total("2001:db8:0:1::/64")) // another /64, but 5 in total
+	refuse("[::ffff:10.0.0.3]:1000", total("10.0.0.3"))          // a new IPv4 source (mapped), but 5 in total
+	refuse("10.0.0.1:1002", perSource("10.0.0.1"))               // both: the source is named
 	if n := lim.unauthenticatedFrom(netip.MustParsePrefix("10.0.0.1/32")); n != 2 {
 		t.Fatalf("10.0.0.1 holds %d slots, want 2", n)
 	}
 
-	a1.authenticated()                    // frees a slot of 10.0.0.1; the connection stays
-	a1.closed()                           // and closing it later frees nothing twice
+	// Authentication frees a slot of 10.0.0.1 (the connection stays), and
+	// closing the connection later frees nothing twice.
+	a1.authenticated()
+	a1.closed()
 	a3 := admit("[::ffff:10.0.0.1]:1002") // the same source, mapped
-	refuse("10.0.0.1:1003")
+	refuse("10.0.0.1:1003", perSource("10.0.0.1"))
+	// Closing frees one.
 	a2.closed()
 	admit("10.0.0.1:1003")
 	if lim.unauthenticated() != 5 {
@@ -149,7 +167,8 @@ func TestConnLimiterWithoutSource(t *testing.T) {
 	l := DefaultLimits()
 	l.MaxUnauthenticated = 3
 	l.MaxUnauthenticatedPerSource = 1
-	lim := newConnLimiter(l)
+	var refused refusals
+	lim := newConnLimiter(l, refused.hook)
 	for i := range 3 {
 		if _, ok := lim.admit(&fakeConn{remote: &net.UnixAddr{Name: "/run/tinypay.sock", Net: "unix"}}); !ok {
 			t.Fatalf("unix connection %d refused", i)
@@ -157,6 +176,18 @@ func TestConnLimiterWithoutSource(t *testing.T) {
 	}
 	if _, ok := lim.admit(&fakeConn{remote: &net.UnixAddr{Name: "/run/tinypay.sock", Net: "unix"}}); ok {
 		t.Fatal("a connection beyond the total admitted")
+	}
+	want := refusal{bound: node.BoundUnauthenticated, source: "/run/tinypay.sock", limit: 3}
+	if got := refused.all(); len(got) != 1 || got[0] != want {
+		t.Fatalf("hook called with %+v, want %+v", got, want)
+	}
+	// Without a hook, a refusal is only a refusal.
+	nohook := newConnLimiter(l, nil)
+	for range 3 {
+		nohook.admit(&fakeConn{remote: &net.UnixAddr{Name: "/run/tinypay.sock", Net: "unix"}})
+	}
+	if _, ok := nohook.admit(&fakeConn{remote: &net.UnixAddr{Name: "/run/tinypay.sock", Net: "unix"}}); ok {
+		t.Fatal("a connection beyond the total admitted without a hook")
 	}
 }
 

@@ -58,7 +58,7 @@ func NewPeerServer(cfg PeerConfig, handler func(*PeerConn)) (*PeerServer, error)
 	s := &PeerServer{
 		cfg:     cfg,
 		handler: handler,
-		lim:     newConnLimiter(cfg.Limits),
+		lim:     newConnLimiter(cfg.Limits, cfg.Refused),
 		log:     cfg.logger(),
 		conns:   make(map[*PeerConn]struct{}),
 	}
