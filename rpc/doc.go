@@ -46,7 +46,8 @@
 // from the same IP address or IPv6 /64, a new connection is closed before
 // TLS; each admitted one is cut when its handshake deadline passes), the
 // send queue and how long a peer may stop reading (SendTimeout), and
-// keepalives.
+// keepalives. PeerConfig.Refused hears of every connection refused at an
+// admission limit, so that the node can count and log them.
 //
 // # Concurrency
 //
