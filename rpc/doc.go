@@ -41,10 +41,13 @@
 //
 // Limits (embedded in PeerConfig) bound message size (gRPC enforces it on
 // receive; Send refuses larger messages), the handshake time, the number of
-// accepted connections still in their handshake (beyond MaxUnauthenticated
-// a new connection is closed before TLS; each admitted one is cut when its
-// handshake deadline passes), the send queue and how long a peer may stop
-// reading (SendTimeout), and keepalives.
+// accepted connections still in their handshake, in total and from one
+// source address (beyond MaxUnauthenticated, or MaxUnauthenticatedPerSource
+// from the same IP address or IPv6 /64, a new connection is closed before
+// TLS; each admitted one is cut when its handshake deadline passes), the
+// send queue and how long a peer may stop reading (SendTimeout), and
+// keepalives. PeerConfig.Refused hears of every connection refused at an
+// admission limit, so that the node can count and log them.
 //
 // # Concurrency
 //

@@ -36,7 +36,8 @@ var (
 	// ErrShuttingDown is the reason given to peers when a PeerServer stops.
 	ErrShuttingDown = errors.New("node is shutting down")
 	// ErrTooManyUnauthenticated is why a PeerServer refuses a connection
-	// while MaxUnauthenticated others are still in their handshake.
+	// while MaxUnauthenticated others, or MaxUnauthenticatedPerSource
+	// others from its source, are still in their handshake.
 	ErrTooManyUnauthenticated = errors.New("too many unauthenticated peer connections")
 	// ErrInsecureKeyFile is returned for a TLS key file that users other
 	// than the owner can read or write.

@@ -367,3 +367,38 @@ func recvErr(t testing.TB, c *PeerConn) error {
 		return nil
 	}
 }
+
+// refusals records the calls of a PeerConfig.Refused hook.
+type refusals struct {
+	mu    sync.Mutex
+	calls []refusal
+}
+
+// refusal is one call: the bound and its "source" and "limit" args.
+type refusal struct {
+	bound, source string
+	limit         int
+}
+
+// hook is the PeerConfig.Refused to install.
+func (r *refusals) hook(bound string, args ...any) {
+	c := refusal{bound: bound}
+	for i := 0; i+1 < len(args); i += 2 {
+		switch args[i] {
+		case "source":
+			c.source, _ = args[i+1].(string)
+		case "limit":
+			c.limit, _ = args[i+1].(int)
+		}
+	}
+	r.mu.Lock()
+	r.calls = append(r.calls, c)
+	r.mu.Unlock()
+}
+
+// all returns the calls so far.
+func (r *refusals) all() []refusal {
+	r.mu.Lock()
+	defer r.mu.Unlock()
+	return append([]refusal(nil), r.calls...)
+}

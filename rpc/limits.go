@@ -3,8 +3,11 @@ package rpc
 import (
 	"fmt"
 	"net"
+	"net/netip"
 	"sync"
 	"time"
+
+	"github.com/tinypay/tinypay/node"
 )
 
 // Limits bounds what one peer, or a crowd of unauthenticated strangers, can
@@ -20,6 +23,17 @@ type Limits struct {
 	// handshake at once (from TCP accept until a stream on them proved a
 	// node key). Further connections are closed at once, before TLS.
 	MaxUnauthenticated int
+	// MaxUnauthenticatedPerSource is how many of those may come from one
+	// source at once, so that one host cannot take every slot and lock
+	// honest peers out. The source of a connection is its remote IP
+	// address, without the port; IPv6 addresses are grouped by their /64
+	// prefix (what one host or one site usually gets), and IPv4-mapped
+	// IPv6 addresses count as the IPv4 address. A connection whose remote
+	// address is not an IP address (a Unix socket) counts only toward
+	// MaxUnauthenticated. Further connections from a source at the limit
+	// are closed at once, before TLS. A node behind a proxy that connects
+	// from one address for everybody should set it to MaxUnauthenticated.
+	MaxUnauthenticatedPerSource int
 	// SendQueue is how many messages Send queues ahead of the network.
 	// Send blocks while the queue is full, at most SendTimeout.
 	SendQueue int
@@ -38,13 +52,14 @@ type Limits struct {
 // DefaultLimits returns the limits DefaultPeerConfig uses.
 func DefaultLimits() Limits {
 	return Limits{
-		MaxMessageBytes:    1 << 20,
-		HandshakeTimeout:   5 * time.Second,
-		MaxUnauthenticated: 64,
-		SendQueue:          256,
-		SendTimeout:        30 * time.Second,
-		KeepaliveInterval:  30 * time.Second,
-		KeepaliveTimeout:   10 * time.Second,
+		MaxMessageBytes:             1 << 20,
+		HandshakeTimeout:            5 * time.Second,
+		MaxUnauthenticated:          64,
+		MaxUnauthenticatedPerSource: 8,
+		SendQueue:                   256,
+		SendTimeout:                 30 * time.Second,
+		KeepaliveInterval:           30 * time.Second,
+		KeepaliveTimeout:            10 * time.Second,
 	}
 }
 
@@ -64,6 +79,8 @@ func (l Limits) Validate() error {
 		return fmt.Errorf("%w: HandshakeTimeout must be positive", ErrConfig)
 	case l.MaxUnauthenticated < 1:
 		return fmt.Errorf("%w: MaxUnauthenticated must be at least 1", ErrConfig)
+	case l.MaxUnauthenticatedPerSource < 1 || l.MaxUnauthenticatedPerSource > l.MaxUnauthenticated:
+		return fmt.Errorf("%w: MaxUnauthenticatedPerSource %d not in [1, MaxUnauthenticated %d]", ErrConfig, l.MaxUnauthenticatedPerSource, l.MaxUnauthenticated)
 	case l.SendQueue < 1:
 		return fmt.Errorf("%w: SendQueue must be at least 1", ErrConfig)
 	case l.SendTimeout <= 0:
@@ -99,48 +116,152 @@ const (
 func (l Limits) closeLinger() time.Duration { return min(l.SendTimeout, maxCloseLinger) }
 
 // connLimiter counts accepted connections that have not yet authenticated
-// a stream, refuses new ones beyond the limit, and closes each one that
-// does not authenticate in time.
+// a stream, in total and per source (see sourceOf), refuses new ones beyond
+// either limit, and closes each one that does not authenticate in time.
 type connLimiter struct {
-	slots   chan struct{}
-	timeout time.Duration // until the handshake must be done
-	grace   time.Duration // after that, until the socket is cut
+	max          int           // in total
+	maxPerSource int           // from one source
+	timeout      time.Duration // until the handshake must be done
+	grace        time.Duration // after that, until the socket is cut
+	refused      func(bound string, args ...any)
+
+	mu       sync.Mutex
+	total    int
+	bySource map[netip.Prefix]int // only sources holding a slot
 }
 
-func newConnLimiter(l Limits) *connLimiter {
+// newConnLimiter applies l; refused (nil: nothing) hears of each refusal,
+// as PeerConfig.Refused.
+func newConnLimiter(l Limits, refused func(bound string, args ...any)) *connLimiter {
 	return &connLimiter{
-		slots:   make(chan struct{}, l.MaxUnauthenticated),
-		timeout: l.HandshakeTimeout,
+		max:          l.MaxUnauthenticated,
+		maxPerSource: l.MaxUnauthenticatedPerSource,
+		timeout:      l.HandshakeTimeout,
+		refused:      refused,
 		// Streams time out at the deadline and send their reason; the
 		// socket is cut a little later, for a stalled TLS handshake or a
 		// connection that never opened a stream.
-		grace: l.HandshakeTimeout/4 + 10*time.Millisecond,
+		grace:    l.HandshakeTimeout/4 + 10*time.Millisecond,
+		bySource: make(map[netip.Prefix]int),
 	}
 }
 
-// admit takes a slot for raw, or reports false if none is free.
+// admit takes a slot for raw, or reports false if its source or the whole
+// limiter is at its limit, after telling l.refused which (the source's
+// limit when both are reached: it is the source that is crowding).
 func (l *connLimiter) admit(raw net.Conn) (*connGuard, bool) {
-	select {
-	case l.slots <- struct{}{}:
-	default:
+	src, hasSrc := sourceOf(raw.RemoteAddr())
+	l.mu.Lock()
+	bound, limit := "", 0
+	switch {
+	case hasSrc && l.bySource[src] >= l.maxPerSource:
+		bound, limit = node.BoundUnauthenticatedHost, l.maxPerSource
+	case l.total >= l.max:
+		bound, limit = node.BoundUnauthenticated, l.max
+	}
+	if bound != "" {
+		l.mu.Unlock()
+		if l.refused != nil {
+			l.refused(bound, "source", sourceName(raw.RemoteAddr(), src, hasSrc), "limit", limit)
+		}
 		return nil, false
 	}
-	g := &connGuard{l: l, raw: raw, deadline: time.Now().Add(l.timeout)}
+	l.total++
+	if hasSrc {
+		l.bySource[src]++
+	}
+	l.mu.Unlock()
+	g := &connGuard{l: l, raw: raw, src: src, hasSrc: hasSrc, deadline: time.Now().Add(l.timeout)}
+	// Under g.mu, where expire, closed and authenticated read it.
+	g.mu.Lock()
 	g.timer = time.AfterFunc(l.timeout+l.grace, g.expire)
+	g.mu.Unlock()
 	return g, true
 }
 
+// release gives back a slot that admit took.
+func (l *connLimiter) release(src netip.Prefix, hasSrc bool) {
+	l.mu.Lock()
+	defer l.mu.Unlock()
+	l.total--
+	if hasSrc {
+		if n := l.bySource[src] - 1; n > 0 {
+			l.bySource[src] = n
+		} else {
+			delete(l.bySource, src)
+		}
+	}
+}
+
 // unauthenticated is the number of connections holding a slot.
-func (l *connLimiter) unauthenticated() int { return len(l.slots) }
+func (l *connLimiter) unauthenticated() int {
+	l.mu.Lock()
+	defer l.mu.Unlock()
+	return l.total
+}
+
+// unauthenticatedFrom is the number of connections from src holding a slot.
+func (l *connLimiter) unauthenticatedFrom(src netip.Prefix) int {
+	l.mu.Lock()
+	defer l.mu.Unlock()
+	return l.bySource[src]
+}
+
+// sourceName is how a refusal names the source: the IPv4 address, the
+// IPv6 /64 prefix, or the address as it prints when it is not an IP address.
+func sourceName(addr net.Addr, src netip.Prefix, hasSrc bool) string {
+	switch {
+	case hasSrc && src.Addr().Is4():
+		return src.Addr().String()
+	case hasSrc:
+		return src.String()
+	case addr == nil:
+		return ""
+	}
+	return addr.String()
+}
+
+// sourceOf returns the source a connection from addr counts against: the
+// IPv4 address as a /32, or the /64 prefix of an IPv6 address (a host or
+// site commonly holds a whole /64, so counting single IPv6 addresses would
+// bound nothing). It reports false for an address that is not an IP
+// address.
+func sourceOf(addr net.Addr) (netip.Prefix, bool) {
+	var ip netip.Addr
+	switch a := addr.(type) {
+	case *net.TCPAddr:
+		ip = a.AddrPort().Addr()
+	case nil:
+		return netip.Prefix{}, false
+	default:
+		ap, err := netip.ParseAddrPort(a.String())
+		if err != nil {
+			return netip.Prefix{}, false
+		}
+		ip = ap.Addr()
+	}
+	ip = ip.Unmap().WithZone("")
+	if !ip.IsValid() {
+		return netip.Prefix{}, false
+	}
+	bits := 64
+	if ip.Is4() {
+		bits = 32
+	}
+	p, _ := ip.Prefix(bits) // cannot fail: bits fits every valid address
+	return p, true
+}
 
 // connGuard is one admitted connection's slot.
 type connGuard struct {
 	l        *connLimiter
 	raw      net.Conn
+	src      netip.Prefix // the source it counts against, if hasSrc
+	hasSrc   bool
 	deadline time.Time // the handshake deadline of unauthenticated streams
-	timer    *time.Timer
 
 	mu     sync.Mutex
+	timer  *time.Timer
 	authed bool
 	freed  bool
 }
@@ -189,7 +310,7 @@ func (g *connGuard) expire() {
 func (g *connGuard) freeLocked() {
 	if !g.freed {
 		g.freed = true
-		<-g.l.slots
+		g.l.release(g.src, g.hasSrc)
 	}
 }
 

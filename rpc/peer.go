@@ -41,6 +41,16 @@ type PeerConfig struct {
 	// Logger receives connection events; nil discards them. Keys and TLS
 	// secrets are never logged.
 	Logger *slog.Logger
+	// Refused, if not nil, is called each time a PeerServer refuses a
+	// connection at a bound, so that the node can count and log it
+	// (node.Bounds.Refused fits). bound is node.BoundUnauthenticated
+	// (MaxUnauthenticated was reached) or node.BoundUnauthenticatedHost
+	// (MaxUnauthenticatedPerSource was reached by the connection's source);
+	// args are slog pairs: "source" (the IPv4 address or the IPv6 /64
+	// prefix) and "limit" (the bound's value). It is called from the
+	// goroutine that accepted the connection, concurrently with other
+	// calls, and must not block. DialPeer does not use it.
+	Refused func(bound string, args ...any)
 }
 
 // DefaultPeerConfig returns a config with DefaultLimits; ChainID,

@@ -20,8 +20,8 @@ import (
 
 // PeerServer accepts peer connections: it serves the Peer service on its
 // own gRPC server (TLS 1.3, message size limit, keepalive enforcement, the
-// MaxUnauthenticated admission limit) and hands every session that passed
-// the handshake to the handler.
+// MaxUnauthenticated and MaxUnauthenticatedPerSource admission limits) and
+// hands every session that passed the handshake to the handler.
 //
 // The handler is called once per authenticated session, in a goroutine of
 // its own, and owns the *PeerConn: it should run the session's read loop
@@ -58,7 +58,7 @@ func NewPeerServer(cfg PeerConfig, handler func(*PeerConn)) (*PeerServer, error)
 	s := &PeerServer{
 		cfg:     cfg,
 		handler: handler,
-		lim:     newConnLimiter(cfg.Limits),
+		lim:     newConnLimiter(cfg.Limits, cfg.Refused),
 		log:     cfg.logger(),
 		conns:   make(map[*PeerConn]struct{}),
 	}

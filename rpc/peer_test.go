@@ -664,6 +664,7 @@ func TestMaxUnauthenticated(t *testing.T) {
 			const limit = 3
 			cfg := testConfig(t, aliceKey)
 			cfg.MaxUnauthenticated = limit
+			cfg.MaxUnauthenticatedPerSource = limit // all of them dial from 127.0.0.1
 			cfg.HandshakeTimeout = time.Second
 			ts := startServer(t, cfg, nil)
 			var stalled []func() bool
