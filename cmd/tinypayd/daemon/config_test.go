@@ -57,6 +57,7 @@ func TestConfigRejects(t *testing.T) {
 	os.WriteFile(broken, []byte("datadir = \n"), 0o600)
 	pass := filepath.Join(dir, "pass")
 	os.WriteFile(pass, []byte("pw\n"), 0o600)
+	chainArgs := []string{"--datadir", dir, "--passphrase-file", pass, "run", "--chain-rpc", "http://127.0.0.1:1", "--chain-id", "5", "--adjudicator", "0x" + strings.Repeat("11", 20)}
 	for _, tc := range []struct {
 		name string
 		args []string
@@ -69,6 +70,10 @@ func TestConfigRejects(t *testing.T) {
 		{"bad adjudicator", []string{"--datadir", dir, "--passphrase-file", pass, "run", "--chain-rpc", "http://127.0.0.1:1", "--chain-id", "5", "--adjudicator", "0x12"}, "--adjudicator"},
 		{"bad asset", []string{"--datadir", dir, "--passphrase-file", pass, "run", "--chain-rpc", "http://127.0.0.1:1", "--chain-id", "5", "--adjudicator", "0x" + strings.Repeat("11", 20), "--asset", "USD=0x12"}, "SYMBOL=ADDRESS:DECIMALS"},
 		{"bad log level", []string{"--datadir", dir, "--passphrase-file", pass, "--log-level", "loud", "run", "--chain-rpc", "http://127.0.0.1:1", "--chain-id", "5", "--adjudicator", "0x" + strings.Repeat("11", 20)}, "--log-level"},
+		{"proposal bounds", append(chainArgs, "--max-proposals-per-peer", "10", "--max-proposals", "5"), "at most the total"},
+		{"proposal expiry", append(chainArgs, "--proposal-expiry", "1s"), "proposal expiry (1s) must be longer"},
+		{"redial", append(chainArgs, "--redial-max", "1s"), "redial wait"},
+		{"handshake bounds", append(chainArgs, "--peer-max-unauthenticated", "4"), "MaxUnauthenticatedPerSource"},
 		{"dev account without file", []string{"--datadir", filepath.Join(dir, "x"), "--passphrase-file", pass, "init", "--dev-account", "1"}, "--devchain"},
 	} {
 		t.Run(tc.name, func(t *testing.T) {

@@ -46,7 +46,7 @@ Examples:
    tinypayd run --devchain devchain.json --passphrase-file pass.txt
    tinypayd run --chain-rpc https://rpc.example --chain-id 8453 \
                 --adjudicator 0xAdju... --asset USDC=0x8335...:6 --confirmations 3`,
-		Flags: []cli.Flag{
+		Flags: append([]cli.Flag{
 			devFile,
 			&cli.StringFlag{Name: "chain-rpc", Usage: "EVM JSON-RPC endpoint (http, https, ws or ipc)", Sources: cf.sources("chain-rpc")},
 			&cli.Uint64Flag{Name: "chain-id", Usage: "chain id the endpoint must serve", Sources: cf.sources("chain-id")},
@@ -63,13 +63,62 @@ Examples:
 			&cli.Uint64Flag{Name: "min-challenge-period", Usage: "shortest challenge period accepted from peers, seconds", Value: node.DefaultConfig().MinChallengePeriod, Sources: cf.sources("min-challenge-period")},
 			&cli.DurationFlag{Name: "chain-poll", Usage: "how often to poll the chain", Value: time.Second, Sources: cf.sources("chain-poll")},
 			&cli.DurationFlag{Name: "shutdown-timeout", Usage: "longest graceful shutdown", Value: 15 * time.Second, Sources: cf.sources("shutdown-timeout")},
-		},
+		}, limitFlags(cf)...),
 		Action: func(ctx context.Context, c *cli.Command) error {
 			ctx, stop := signal.NotifyContext(ctx, os.Interrupt, syscall.SIGTERM)
 			defer stop()
 			return run(ctx, c, stdin, stderr, opts)
 		},
 	}
+}
+
+// limitFlags are the bounds on what peers and strangers can make the node
+// hold; each refusal at one is counted in tinypay_bound_refusals_total and
+// logged at warn level once an hour.
+func limitFlags(cf configFile) []cli.Flag {
+	const cat = "limits on what peers and strangers can make the node hold"
+	nd, pd := node.DefaultConfig(), rpc.DefaultLimits()
+	return []cli.Flag{
+		&cli.IntFlag{Name: "peer-max-unauthenticated", Category: cat, Value: pd.MaxUnauthenticated, Sources: cf.sources("peer-max-unauthenticated"),
+			Usage: "peer connections that may be in their handshake at once; more are closed before TLS"},
+		&cli.IntFlag{Name: "peer-max-unauthenticated-per-source", Category: cat, Value: pd.MaxUnauthenticatedPerSource, Sources: cf.sources("peer-max-unauthenticated-per-source"),
+			Usage: "peer connections from one IP address (IPv6: one /64) that may be in their handshake at once; behind a proxy or Tor, where every peer has one address, set it to --peer-max-unauthenticated"},
+		&cli.DurationFlag{Name: "peer-handshake-timeout", Category: cat, Value: pd.HandshakeTimeout, Sources: cf.sources("peer-handshake-timeout"),
+			Usage: "time a new peer connection has to finish TLS and prove its key"},
+		&cli.IntFlag{Name: "max-proposals-per-peer", Category: cat, Value: nd.MaxProposalsPerPeer, Sources: cf.sources("max-proposals-per-peer"),
+			Usage: "channels one peer may have proposed to this node that are not open on chain yet"},
+		&cli.IntFlag{Name: "max-proposals", Category: cat, Value: nd.MaxProposals, Sources: cf.sources("max-proposals"),
+			Usage: "channels all peers together may have proposed to this node that are not open on chain yet"},
+		&cli.DurationFlag{Name: "proposal-expiry", Category: cat, Value: nd.ProposalExpiry, Sources: cf.sources("proposal-expiry"),
+			Usage: "a channel not open on chain this long after its proposal is abandoned on both sides"},
+		&cli.DurationFlag{Name: "redial-max", Category: cat, Value: nd.RedialMax, Sources: cf.sources("redial-max"),
+			Usage: "longest wait between attempts to reach a peer that shares a funded channel (the wait doubles from 2s)"},
+	}
+}
+
+// configFromFlags builds the node's configuration and the peer transport's
+// limits from the flags, and checks them before anything starts.
+func configFromFlags(c *cli.Command, cs chainSettings) (node.Config, rpc.Limits, error) {
+	ncfg := node.DefaultConfig()
+	ncfg.Assets = cs.assets
+	ncfg.ChallengePeriod = c.Uint64("challenge-period")
+	ncfg.MinChallengePeriod = min(c.Uint64("min-challenge-period"), ncfg.ChallengePeriod)
+	ncfg.ChainPoll = c.Duration("chain-poll")
+	ncfg.RedialMax = c.Duration("redial-max")
+	ncfg.MaxProposalsPerPeer = c.Int("max-proposals-per-peer")
+	ncfg.MaxProposals = c.Int("max-proposals")
+	ncfg.ProposalExpiry = c.Duration("proposal-expiry")
+	if err := ncfg.Validate(); err != nil {
+		return ncfg, rpc.Limits{}, usagef("%v", err)
+	}
+	l := rpc.DefaultLimits()
+	l.MaxUnauthenticated = c.Int("peer-max-unauthenticated")
+	l.MaxUnauthenticatedPerSource = c.Int("peer-max-unauthenticated-per-source")
+	l.HandshakeTimeout = c.Duration("peer-handshake-timeout")
+	if err := l.Validate(); err != nil {
+		return ncfg, l, usagef("%v", err)
+	}
+	return ncfg, l, nil
 }
 
 // chainSettings are the settlement layer's coordinates.
@@ -153,6 +202,10 @@ func run(ctx context.Context, c *cli.Command, stdin io.Reader, logw io.Writer, o
 	if err != nil {
 		return err
 	}
+	ncfg, limits, err := configFromFlags(c, cs)
+	if err != nil {
+		return err
+	}
 	dir := c.String("datadir")
 	if err := os.MkdirAll(dir, 0o700); err != nil {
 		return err
@@ -197,6 +250,7 @@ func run(ctx context.Context, c *cli.Command, stdin io.Reader, logw io.Writer, o
 	pcfg := rpc.DefaultPeerConfig()
 	pcfg.ChainID, pcfg.Adjudicator, pcfg.Key, pcfg.Certificate, pcfg.ListenAddr = cs.chainID, cs.adjudicator, key, &cert, advertise
 	pcfg.Logger = log.With("component", "peer")
+	pcfg.Limits = limits
 
 	reg := prometheus.NewRegistry()
 	reg.MustRegister(collectors.NewGoCollector(), collectors.NewProcessCollector(collectors.ProcessCollectorOpts{}))
@@ -204,11 +258,6 @@ func run(ctx context.Context, c *cli.Command, stdin io.Reader, logw io.Writer, o
 	if err != nil {
 		return err
 	}
-	ncfg := node.DefaultConfig()
-	ncfg.Assets = cs.assets
-	ncfg.ChallengePeriod = c.Uint64("challenge-period")
-	ncfg.MinChallengePeriod = min(c.Uint64("min-challenge-period"), ncfg.ChallengePeriod)
-	ncfg.ChainPoll = c.Duration("chain-poll")
 	ncfg.ListenAddr = advertise
 	ncfg.Logger = log.With("component", "node")
 	ncfg.Failpoint = opts.failpoint
@@ -245,6 +294,7 @@ func run(ctx context.Context, c *cli.Command, stdin io.Reader, logw io.Writer, o
 			n.Stop()
 			return fmt.Errorf("peer listener: %w", err)
 		}
+		pcfg.Refused = n.Bounds().Refused
 		peerSrv, err = rpc.NewPeerServer(pcfg, func(pc *rpc.PeerConn) { n.HandlePeer(pc) })
 		if err != nil {
 			n.Stop()
