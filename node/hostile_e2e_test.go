@@ -200,3 +200,58 @@ func TestE2EProposalExpires(t *testing.T) {
 		t.Fatalf("after a restart bob lists %d and stores %d opening channels, want the one live proposal", listed, stored)
 	}
 }
+
+// TestE2EMessagesAboutAnotherPeersChannel: every message that names a
+// channel, sent by a stranger about a channel Bob shares with Alice, is
+// refused as not the stranger's, and changes nothing on either side.
+func TestE2EMessagesAboutAnotherPeersChannel(t *testing.T) {
+	chain := evmtest.NewChain(t)
+	alice, bob := nodetest.Start(t, chain, "alice", chain.Alice), nodetest.Start(t, chain, "bob", chain.Bob)
+	id := alice.OpenUSD(bob, 1000)
+	alice.Pay(id, 10, "before")
+	before, beforeA := bob.Channel(id), alice.Channel(id)
+	s, _ := strangerConn(t, bob)
+	cid, sig, amt := id[:], make([]byte, 65), []byte{5}
+	for _, m := range []*peerv1.Message{
+		{Body: &peerv1.Message_Proof{Proof: &peerv1.BalanceProof{ChannelId: cid, Nonce: 9, Transferred: amt, Signature: sig}}},
+		{Body: &peerv1.Message_ProofParts{ProofParts: &peerv1.ProofParts{ChannelId: cid, Nonce: 9}}},
+		{Body: &peerv1.Message_Ack{Ack: &peerv1.Ack{ChannelId: cid, Nonce: 1}}},
+		{Body: &peerv1.Message_Nack{Nack: &peerv1.Nack{ChannelId: cid, Nonce: 1}}},
+		{Body: &peerv1.Message_Reestablish{Reestablish: &peerv1.Reestablish{ChannelId: cid, SentNonce: 1}}},
+		{Body: &peerv1.Message_WithdrawRequest{WithdrawRequest: &peerv1.WithdrawRequest{ChannelId: cid, Total: amt, Expiry: 1 << 40, Signature: sig}}},
+		{Body: &peerv1.Message_WithdrawReply{WithdrawReply: &peerv1.WithdrawReply{ChannelId: cid, Signature: sig}}},
+		{Body: &peerv1.Message_CloseRequest{CloseRequest: &peerv1.CloseRequest{ChannelId: cid, BalanceA: amt, BalanceB: amt, Expiry: 1 << 40, Signature: sig}}},
+		{Body: &peerv1.Message_CloseReply{CloseReply: &peerv1.CloseReply{ChannelId: cid, Signature: sig}}},
+		{Body: &peerv1.Message_RecoverRequest{RecoverRequest: &peerv1.RecoverRequest{ChannelId: cid}}},
+		{Body: &peerv1.Message_Recovered{Recovered: &peerv1.Recovered{ChannelId: cid}}},
+		{Body: &peerv1.Message_Abandon{Abandon: &peerv1.Abandon{ChannelId: cid, Reason: "mine now"}}},
+		{Body: &peerv1.Message_StreamStart{StreamStart: &peerv1.StreamStart{ChannelId: cid, StreamId: make([]byte, 16), Rate: amt, TickMs: 1000}}},
+		{Body: &peerv1.Message_StreamEnd{StreamEnd: &peerv1.StreamEnd{ChannelId: cid, StreamId: make([]byte, 16)}}},
+	} {
+		if err := s.Send(m); err != nil {
+			t.Fatal(err)
+		}
+		got, err := s.Recv()
+		if err != nil {
+			t.Fatalf("%T: %v", m.GetBody(), err)
+		}
+		if e := got.GetError(); e == nil || e.GetCode() != 7 || !strings.Contains(e.GetMessage(), "is not yours") {
+			t.Fatalf("%T about alice's channel: got %v, want PERMISSION_DENIED, not yours", m.GetBody(), got)
+		}
+	}
+	// An answer to a proposal Bob never made to the stranger is ignored.
+	for _, m := range []*peerv1.Message{
+		{Body: &peerv1.Message_Accept{Accept: &peerv1.Accept{ChannelId: cid}}},
+		{Body: &peerv1.Message_Error{Error: &peerv1.Error{ChannelId: cid, Code: 9, Message: "refused"}}},
+	} {
+		if err := s.Send(m); err != nil {
+			t.Fatal(err)
+		}
+	}
+	alice.Pay(id, 10, "after")
+	after, afterA := bob.Channel(id), alice.Channel(id)
+	if after.Phase != before.Phase || after.MyBalance.Uint64() != before.MyBalance.Uint64()+10 || after.AckedNonce != before.AckedNonce ||
+		afterA.MyBalance.Uint64() != beforeA.MyBalance.Uint64()-10 || after.CloseExpiry != 0 || !after.PeerWithdrawn.IsZero() {
+		t.Fatalf("alice's channel moved: bob %+v → %+v, alice %+v → %+v", before, after, beforeA, afterA)
+	}
+}
