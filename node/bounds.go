@@ -11,6 +11,7 @@ import (
 const (
 	BoundProposalsPerPeer    = "proposals_per_peer"
 	BoundProposals           = "proposals"
+	BoundRefunds             = "refunds_per_channel_minute"
 	BoundStreamsPerChannel   = "streams_per_channel"
 	BoundStreams             = "streams"
 	BoundUnauthenticated     = "unauthenticated_connections"

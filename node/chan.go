@@ -61,6 +61,10 @@ type chanActor struct {
 	lastRead time.Time
 	retrying bool // a request runs again after a chain read: it is not read for again
 	expiring bool // an expired opening channel is being abandoned
+	refusals struct {
+		since time.Time // the start of the minute counted
+		n     int       // payments refused and refunded since
+	}
 
 	resync   time.Duration // backoff after the peer refused a proof
 	waiters  []opWaiter

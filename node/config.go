@@ -59,6 +59,10 @@ type Config struct {
 	// not open on chain by then is abandoned on both sides (the chain is
 	// checked first), and one a peer proposed is forgotten.
 	ProposalExpiry time.Duration
+	// MaxRefundsPerMinute bounds the payments per channel and minute that
+	// the application refuses and the node refunds (each costs a record
+	// and a signature); a proof beyond it is refused whole.
+	MaxRefundsPerMinute int
 	// ChainReadTimeout bounds one read of the chain (a head, a page of
 	// events, a channel's record); a hung endpoint delays only what needs
 	// that read.
@@ -101,6 +105,7 @@ func DefaultConfig() Config {
 		MaxProposalsPerPeer: 4,
 		MaxProposals:        256,
 		ProposalExpiry:      time.Hour,
+		MaxRefundsPerMinute: 60,
 		ChainReadTimeout:    30 * time.Second,
 		ChainTxTimeout:      5 * time.Minute,
 		DrainTimeout:        5 * time.Second,
@@ -133,6 +138,9 @@ func (c Config) Validate() error {
 	}
 	if c.MaxProposalsPerPeer < 1 || c.MaxProposals < c.MaxProposalsPerPeer {
 		errs = append(errs, fmt.Errorf("proposals per peer (%d) must be at least 1 and at most the total (%d)", c.MaxProposalsPerPeer, c.MaxProposals))
+	}
+	if c.MaxRefundsPerMinute < 1 {
+		errs = append(errs, errors.New("refunds per minute must be at least 1"))
 	}
 	if c.ProposalExpiry <= c.RequestTimeout {
 		errs = append(errs, fmt.Errorf("proposal expiry (%s) must be longer than the request timeout (%s)", c.ProposalExpiry, c.RequestTimeout))

@@ -218,9 +218,38 @@ func (n *Node) refundable(c *chanActor, p *Part) refundCheck {
 	return refundDisk
 }
 
-// nack refuses a proof: it changes nothing here.
+// takeRefunds counts the payments of in that the application refuses
+// against MaxRefundsPerMinute: each is recorded and refunded with a proof
+// of this node's, which a peer could otherwise make the node sign and store
+// without end at no cost of its own. Over the bound the whole proof is
+// refused instead, which stores nothing.
+func (c *chanActor) takeRefunds(in *incomingProof) error {
+	k := 0
+	for i := range in.refuse {
+		if in.refuse[i] != nil && in.refund[i] == refundNo {
+			k++
+		}
+	}
+	if k == 0 {
+		return nil
+	}
+	now := c.n.clock.Now()
+	if now.Sub(c.refusals.since) >= time.Minute {
+		c.refusals.since, c.refusals.n = now, 0
+	}
+	if limit := c.n.cfg.MaxRefundsPerMinute; c.refusals.n+k > limit {
+		c.n.bounds.Refused(BoundRefunds, "channel", c.id, "peer", c.peer, "limit", limit)
+		return wrapf(ErrResourceExhausted, "this proof pays for %d items this node refuses, and the channel had %d such refunds in the last minute, the most it makes; the proof is refused whole", k, c.refusals.n)
+	}
+	c.refusals.n += k
+	return nil
+}
+
+// nack refuses a proof: it changes nothing here. It is logged at debug
+// level only: a peer can send refused proofs as fast as it likes, and
+// tinypay_proofs_refused_total counts them.
 func (c *chanActor) nack(s *session, nonce uint64, err error) {
-	c.n.log.Info("refused proof", "channel", c.id, "peer", c.peer, "nonce", nonce, "err", err)
+	c.n.log.Debug("refused proof", "channel", c.id, "peer", c.peer, "nonce", nonce, "err", err)
 	s.send(&peerv1.Message{Body: &peerv1.Message_Nack{Nack: &peerv1.Nack{ChannelId: c.id[:], Nonce: nonce, Code: peerCode(err), Reason: truncate(err.Error(), 1024)}}})
 }
 
@@ -333,6 +362,10 @@ func (c *chanActor) onProof(s *session, in *incomingProof) {
 			c.refuseProof(s, in, fmt.Errorf("%w: parts add up to %s, the proof adds %s", ErrMalformed, sum.Dec(), want.Dec()))
 			return
 		}
+	}
+	if err := c.takeRefunds(in); err != nil {
+		c.refuseProof(s, in, err)
+		return
 	}
 	amount, err := c.ch.Receive(proof)
 	if err != nil {

@@ -91,6 +91,8 @@ func limitFlags(cf configFile) []cli.Flag {
 			Usage: "channels all peers together may have proposed to this node that are not open on chain yet"},
 		&cli.DurationFlag{Name: "proposal-expiry", Category: cat, Value: nd.ProposalExpiry, Sources: cf.sources("proposal-expiry"),
 			Usage: "a channel not open on chain this long after its proposal is abandoned on both sides"},
+		&cli.IntFlag{Name: "max-refunds-per-minute", Category: cat, Value: nd.MaxRefundsPerMinute, Sources: cf.sources("max-refunds-per-minute"),
+			Usage: "payments per channel and minute refused (an offer already paid, say) and refunded; beyond it a payer's proof is refused whole"},
 		&cli.DurationFlag{Name: "redial-max", Category: cat, Value: nd.RedialMax, Sources: cf.sources("redial-max"),
 			Usage: "longest wait between attempts to reach a peer that shares a funded channel (the wait doubles from 2s)"},
 	}
@@ -108,6 +110,7 @@ func configFromFlags(c *cli.Command, cs chainSettings) (node.Config, rpc.Limits,
 	ncfg.MaxProposalsPerPeer = c.Int("max-proposals-per-peer")
 	ncfg.MaxProposals = c.Int("max-proposals")
 	ncfg.ProposalExpiry = c.Duration("proposal-expiry")
+	ncfg.MaxRefundsPerMinute = c.Int("max-refunds-per-minute")
 	if err := ncfg.Validate(); err != nil {
 		return ncfg, rpc.Limits{}, usagef("%v", err)
 	}
