@@ -363,6 +363,7 @@ func (c *chanActor) opened(detail string) {
 	if err := c.ch.ChainOpened(); err != nil {
 		return
 	}
+	c.n.proposals.opened(c.id)
 	c.event(storev1.ChannelEventKind_CHANNEL_EVENT_KIND_OPENED, detail, nil)
 	c.pump()
 }

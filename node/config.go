@@ -50,9 +50,11 @@ type Config struct {
 	// twice as long, up to RedialMax.
 	Redial    time.Duration
 	RedialMax time.Duration
-	// MaxProposalsPerPeer and MaxProposals bound the channels that peers
-	// proposed to this node and that are not open on chain yet, from one
-	// peer and in total; a proposal beyond them is refused.
+	// MaxProposalsPerPeer and MaxProposals bound the channels peers
+	// proposed to this node within the last ProposalExpiry that have not
+	// opened on chain (still opening, or given up: proposing and
+	// abandoning in a loop counts), from one peer and in total; a proposal
+	// beyond them is refused.
 	MaxProposalsPerPeer int
 	MaxProposals        int
 	// ProposalExpiry is how long a channel may stay opening: one that is

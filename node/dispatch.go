@@ -8,7 +8,6 @@ import (
 	"github.com/tinypay/tinypay/channel"
 	"github.com/tinypay/tinypay/crypto"
 	peerv1 "github.com/tinypay/tinypay/proto/tinypay/peer/v1"
-	storev1 "github.com/tinypay/tinypay/proto/tinypay/store/v1"
 )
 
 // dispatch routes one message from a peer, on the session's reader
@@ -154,7 +153,7 @@ func (n *Node) onPropose(s *session, m *peerv1.Propose) {
 		return
 	}
 	c := n.newActor(ch, n.clock.Now())
-	if err := n.addProposal(c); err != nil {
+	if err := n.admitProposal(c); err != nil {
 		s.sendError(peerCode(err), id[:], fmt.Errorf("refused proposal: %w", err))
 		return
 	}
@@ -164,39 +163,11 @@ func (n *Node) onPropose(s *session, m *peerv1.Propose) {
 		c.sess, c.ready = s, true
 		c.step.record = true
 		c.step.label = "propose-accept"
-		c.event(storev1.ChannelEventKind_CHANNEL_EVENT_KIND_PROPOSED, "proposed by the peer", nil)
+		// No event yet: a stranger must not be able to fill the log with
+		// proposals it never opens (the open has its event).
 		c.step.msgs = append(c.step.msgs, &peerv1.Message{Body: &peerv1.Message_Accept{Accept: &peerv1.Accept{ChannelId: id[:]}}})
 	})
 	n.log.Info("accepted channel", "channel", id, "peer", s.peer)
-}
-
-// addProposal registers c, a channel the peer proposed, unless that peer or
-// all peers together have as many proposals not open on chain as the
-// bounds allow.
-func (n *Node) addProposal(c *chanActor) error {
-	n.proposing.Lock() // the count and the add are one step
-	defer n.proposing.Unlock()
-	pending := func(cs []*chanActor) int {
-		k := 0
-		for _, c := range cs {
-			if ci := c.info(); ci.Phase == channel.Opening && ci.Side == channel.B {
-				k++
-			}
-		}
-		return k
-	}
-	if k := pending(n.chans.withPeer(c.peer)); k >= n.cfg.MaxProposalsPerPeer {
-		n.bounds.Refused(BoundProposalsPerPeer, "peer", c.peer, "limit", n.cfg.MaxProposalsPerPeer)
-		return wrapf(ErrResourceExhausted, "you have %d proposals not open on chain, the most this node keeps per peer; open or abandon one first", k)
-	}
-	if k := pending(n.chans.all()); k >= n.cfg.MaxProposals {
-		n.bounds.Refused(BoundProposals, "peer", c.peer, "limit", n.cfg.MaxProposals)
-		return wrapf(ErrResourceExhausted, "this node holds %d proposals not open on chain, the most it keeps; try later", k)
-	}
-	if !n.chans.add(c) {
-		return wrapf(ErrAlreadyExists, "channel %s exists", c.id)
-	}
-	return nil
 }
 
 // proposalParams checks a proposal against this node's policy.

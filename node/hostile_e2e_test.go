@@ -134,14 +134,14 @@ func TestE2EProposalFloodIsBounded(t *testing.T) {
 		propose(t, s1, bob.USD)
 	}
 	acc, ref := answers(t, s1, 2000)
-	if acc != 3 || len(ref) != 1997 || !strings.Contains(ref[0], "code 8") || !strings.Contains(ref[0], "proposals not open on chain") {
+	if acc != 3 || len(ref) != 1997 || !strings.Contains(ref[0], "code 8") || !strings.Contains(ref[0], "not open on chain") {
 		t.Fatalf("one stranger's 2000 proposals: %d accepted, %d refused (first: %v); want 3 accepted, the rest refused as resource exhausted", acc, len(ref), ref[:min(1, len(ref))])
 	}
 	s2, _ := strangerConn(t, bob)
 	for range 10 {
 		propose(t, s2, bob.USD)
 	}
-	if acc, ref := answers(t, s2, 10); acc != 2 || len(ref) != 8 || !strings.Contains(ref[7], "the most it keeps") {
+	if acc, ref := answers(t, s2, 10); acc != 2 || len(ref) != 8 || !strings.Contains(ref[7], "the most this node takes; try later") {
 		t.Fatalf("a second stranger: %d accepted, refusals %v; want 2 accepted until the total of 5 is reached", acc, ref)
 	}
 	if listed, stored := opening(t, bob); listed != 5 || stored != 5 {
@@ -253,5 +253,43 @@ func TestE2EMessagesAboutAnotherPeersChannel(t *testing.T) {
 	if after.Phase != before.Phase || after.MyBalance.Uint64() != before.MyBalance.Uint64()+10 || after.AckedNonce != before.AckedNonce ||
 		afterA.MyBalance.Uint64() != beforeA.MyBalance.Uint64()-10 || after.CloseExpiry != 0 || !after.PeerWithdrawn.IsZero() {
 		t.Fatalf("alice's channel moved: bob %+v → %+v, alice %+v → %+v", before, after, beforeA, afterA)
+	}
+}
+
+// TestE2EProposeAbandonLoopIsBounded: proposing and abandoning in a loop
+// does not get around the bound (a proposal given up still counts until it
+// expires), and leaves nothing in the node's log or channel list.
+func TestE2EProposeAbandonLoopIsBounded(t *testing.T) {
+	chain := evmtest.NewChain(t)
+	bob := nodetest.Start(t, chain, "bob", chain.Bob, func(c *node.Config) { c.MaxProposalsPerPeer = 3 })
+	logBefore := bob.Store().LastSeq()
+	s, _ := strangerConn(t, bob)
+	accepted := 0
+	for i := range 50 {
+		propose(t, s, bob.USD)
+		m, err := s.Recv()
+		if err != nil {
+			t.Fatal(err)
+		}
+		if m.GetAccept() == nil {
+			if e := m.GetError(); e == nil || e.GetCode() != 8 {
+				t.Fatalf("proposal %d: got %v, want an accept or a resource-exhausted error", i, m)
+			}
+			continue
+		}
+		accepted++
+		if err := s.Send(&peerv1.Message{Body: &peerv1.Message_Abandon{Abandon: &peerv1.Abandon{ChannelId: m.GetAccept().GetChannelId(), Reason: "again"}}}); err != nil {
+			t.Fatal(err)
+		}
+	}
+	if accepted != 3 {
+		t.Fatalf("%d of 50 proposals, each abandoned at once, were accepted; want 3", accepted)
+	}
+	nodetest.Eventually(t, "bob forgets the abandoned proposals", func() bool {
+		recs, err := bob.Store().Channels()
+		return err == nil && len(recs) == 0 && len(bob.N().Channels(crypto.Address{}, true)) == 0
+	})
+	if got := bob.Store().LastSeq(); got != logBefore {
+		t.Fatalf("bob's log grew from %d to %d entries for proposals never opened", logBefore, got)
 	}
 }

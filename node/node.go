@@ -47,10 +47,10 @@ type Node struct {
 	hooks  Hooks
 	assets map[crypto.Address]Asset // fixed after New
 
-	chans     chanSet    // the channels' owners
-	proposing sync.Mutex // makes counting proposals and adding one a single step
-	peers     peerSet    // sessions, peer addresses, dials, proposals
-	pays      payBook    // outgoing payments not finished, by idempotency key
+	chans     chanSet      // the channels' owners
+	proposals proposalBook // recent proposals from peers, for their bounds
+	peers     peerSet      // sessions, peer addresses, dials, proposals
+	pays      payBook      // outgoing payments not finished, by idempotency key
 
 	chainTime atomic.Uint64                 // newest chain timestamp the watcher saw
 	logNotify atomic.Pointer[chan struct{}] // closed when the log grows
@@ -131,6 +131,9 @@ func (n *Node) Start(ctx context.Context) error {
 			continue
 		}
 		n.chans.add(c)
+		if c.self == channel.B && c.ch.Phase() == channel.Opening {
+			n.proposals.loaded(c)
+		}
 	}
 	if forget.Len() > 0 {
 		if _, err := n.store.Commit(ctx, forget); err != nil {

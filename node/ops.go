@@ -497,7 +497,9 @@ func (c *chanActor) abandonUnopened(why string, finish func(error)) {
 // abandoned records that the channel was given up and tells the peer.
 func (c *chanActor) abandoned(why string) {
 	c.n.log.Info("channel abandoned", "channel", c.id, "why", why)
-	c.event(storev1.ChannelEventKind_CHANNEL_EVENT_KIND_WARNING, why, nil)
+	if c.self == channel.A { // a proposal of the peer's leaves no event (see onPropose)
+		c.event(storev1.ChannelEventKind_CHANNEL_EVENT_KIND_WARNING, why, nil)
+	}
 	c.step.msgs = append(c.step.msgs, &peerv1.Message{Body: &peerv1.Message_Abandon{Abandon: &peerv1.Abandon{ChannelId: c.id[:], Reason: why}}})
 	c.ended()
 }
@@ -514,7 +516,9 @@ func (c *chanActor) onAbandon(s *session, m *peerv1.Abandon) {
 		return
 	}
 	c.n.log.Info("channel abandoned by the peer", "channel", c.id, "reason", truncate(m.GetReason(), 200))
-	c.event(storev1.ChannelEventKind_CHANNEL_EVENT_KIND_WARNING, "the peer abandoned the open: "+truncate(m.GetReason(), 200), nil)
+	if c.self == channel.A { // a proposal of the peer's leaves no event (see onPropose)
+		c.event(storev1.ChannelEventKind_CHANNEL_EVENT_KIND_WARNING, "the peer abandoned the open: "+truncate(m.GetReason(), 200), nil)
+	}
 	c.ended()
 	c.forgetProposal()
 }
