@@ -70,9 +70,14 @@ type Apps struct {
 	streams streamSet
 	tokens  tokenSet
 
-	ctx    context.Context
-	cancel context.CancelFunc
-	wg     sync.WaitGroup
+	// started is closed when Start has run: from then on n is set and the
+	// streams and tokens are loaded. The node may call the hooks before
+	// (it starts first, and may redial a peer or see a channel end at
+	// once); they wait for it.
+	started chan struct{}
+	ctx     context.Context
+	cancel  context.CancelFunc
+	wg      sync.WaitGroup
 }
 
 type systemClock struct{}
@@ -101,14 +106,17 @@ func New(cfg Config, d Deps) (*Apps, error) {
 	a.streams.byID = map[[16]byte]*stream{}
 	a.tokens.byID = map[TokenID]*appToken{}
 	a.tokens.byHash = map[crypto.Hash]TokenID{}
+	a.started = make(chan struct{})
 	a.ctx, a.cancel = context.WithCancel(context.Background())
 	return a, nil
 }
 
 // Start loads tokens and streams, resumes the outgoing streams that were
 // running, and starts metering incoming ones. n is the node whose Hooks a
-// is; call it after n.Start.
+// is; call it after n.Start, once. Hooks the node calls before Start wait
+// for it (and go ahead once it returns, even with an error).
 func (a *Apps) Start(n *node.Node) error {
+	defer close(a.started)
 	a.n = n
 	if err := a.loadTokens(); err != nil {
 		return fmt.Errorf("load tokens: %w", err)
@@ -125,6 +133,22 @@ func (a *Apps) Start(n *node.Node) error {
 func (a *Apps) Stop() {
 	a.cancel()
 	a.wg.Wait()
+}
+
+// waitStarted waits until Start has run, and reports false if a stopped
+// first (then n may be unset).
+func (a *Apps) waitStarted() bool {
+	select {
+	case <-a.started:
+		return true
+	case <-a.ctx.Done():
+		select {
+		case <-a.started:
+			return true
+		default:
+			return false
+		}
+	}
 }
 
 // PayRequest is node.PayRequest with what the application layer adds: the

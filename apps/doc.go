@@ -36,5 +36,7 @@
 // Exported methods are safe for concurrent use. Streams, tokens and offers
 // in flight each have one owner whose lock guards memory only; writes of
 // stream records go to the store in the order they were made, from one
-// goroutine, and never under a lock.
+// goroutine, and never under a lock. The node starts before its
+// application layer and may call the hooks at once; they wait until Start
+// has loaded the streams and tokens.
 package apps
