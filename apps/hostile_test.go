@@ -11,6 +11,7 @@ import (
 	"github.com/tinypay/tinypay/node"
 	"github.com/tinypay/tinypay/node/nodetest"
 	peerv1 "github.com/tinypay/tinypay/proto/tinypay/peer/v1"
+	storev1 "github.com/tinypay/tinypay/proto/tinypay/store/v1"
 	"github.com/tinypay/tinypay/rpc"
 	"github.com/tinypay/tinypay/settlement/evm/evmtest"
 )
@@ -170,5 +171,94 @@ func TestStreamHijack(t *testing.T) {
 	sent := carol.Channel(fromCarol).Sent
 	if got := final.Paid.Uint64(); got != sent.Uint64() {
 		t.Fatalf("bob's meter of carol's stream says %d, carol sent %d in her channel", got, sent.Uint64())
+	}
+}
+
+// stored counts what Bob's store holds about channel id's streams: stream
+// records, and stream events in the log; details are the texts of the
+// "started" events.
+func stored(t *testing.T, bob *nodetest.Node, id channel.ID) (records, events int, details []string) {
+	t.Helper()
+	recs, err := bob.Store().Streams()
+	if err != nil {
+		t.Fatal(err)
+	}
+	for _, r := range recs {
+		if channel.ID(r.GetChannelId()) == id {
+			records++
+		}
+	}
+	for after := uint64(0); ; {
+		es, err := bob.Store().Log(after, 1000)
+		if err != nil {
+			t.Fatal(err)
+		}
+		if len(es) == 0 {
+			return records, events, details
+		}
+		for _, e := range es {
+			if se := e.GetStreamEvent(); se != nil && channel.ID(se.GetChannelId()) == id {
+				events++
+				if se.GetKind() == storev1.StreamEventKind_STREAM_EVENT_KIND_STARTED {
+					details = append(details, se.GetDetail())
+				}
+			}
+			after = e.GetSeq()
+		}
+	}
+}
+
+// TestUnpaidStreamsStoreNothing: a StreamStart costs its sender nothing,
+// so Bob keeps a stream he has not been paid for in memory only. Mallory
+// starts and ends streams she never pays: Bob shows them (as ended) and
+// writes neither a record nor an event for any. A stream Mallory pays is
+// stored from its first tick with its terms and its "started" event, as
+// before. Before this, each unpaid StreamStart wrote a record and an
+// event, and each StreamEnd another event.
+func TestUnpaidStreamsStoreNothing(t *testing.T) {
+	chain := evmtest.NewChain(t)
+	bob := nodetest.Start(t, chain, "bob", chain.Bob)
+	mallory := nodetest.Start(t, chain, "mallory", chain.Mallory)
+	fromMallory := mallory.OpenUSD(bob, 100_000)
+	ctx, cancel := context.WithTimeout(context.Background(), 30*time.Second)
+	defer cancel()
+
+	paid, err := mallory.Apps().StartStream(ctx, apps.StreamRequest{Channel: fromMallory, Rate: *u256(100), Tick: 100 * time.Millisecond, Budget: *u256(30)})
+	if err != nil {
+		t.Fatal(err)
+	}
+	nodetest.Eventually(t, "bob meters the paid stream to its end", func() bool {
+		s, err := bob.Apps().Stream(paid.ID)
+		return err == nil && s.Paid.Uint64() == 30 && s.EndReason == apps.EndBudget && s.Rate.Uint64() == 100
+	})
+	nodetest.Eventually(t, "bob stores the paid stream", func() bool {
+		r, err := bob.Store().Stream(paid.ID)
+		return err == nil && r.GetEnded() && string(r.GetRate()) == string(node.AmountBytes(u256(100)))
+	})
+	records, events, details := stored(t, bob, fromMallory)
+	if records != 1 || len(details) != 1 || !strings.Contains(details[0], "receiving 100 per second") {
+		t.Fatalf("bob stores %d stream records, started events %q: want the paid stream's record and its start at 100 per second", records, details)
+	}
+
+	h := speakFor(t, mallory, bob)
+	const unpaid = 8 // below the bounds on streams: this is about what is stored
+	var ids [][16]byte
+	for i := range unpaid {
+		id := [16]byte{0xee, byte(i)}
+		ids = append(ids, id)
+		h.send(streamStart(id, fromMallory, 100, 100, 0, time.Now().Add(time.Hour), "free"))
+		h.send(streamEnd(id, fromMallory, "changed my mind"))
+	}
+	h.send(streamEnd([16]byte{0xff}, fromMallory, "barrier")) // answered after the others are handled
+	h.refused("the barrier", "on this channel")
+	for _, id := range ids {
+		if s, err := bob.Apps().Stream(id); err != nil || s.EndReason != "changed my mind" {
+			t.Fatalf("bob's view of unpaid stream %x: %+v %v, want it ended by its payer", id[:2], s, err)
+		}
+	}
+	time.Sleep(500 * time.Millisecond) // writes of the stream records, if any, land
+	if r, e, _ := stored(t, bob, fromMallory); r != records || e != events {
+		t.Fatalf("after %d unpaid streams bob stores %d stream records and %d stream events for the channel, want %d and %d as before them",
+			unpaid, r, e, records, events)
 	}
 }

@@ -96,6 +96,12 @@ func (a *Apps) send(peer crypto.Address, m *peerv1.Message) {
 // stream is the state of one stream; guarded by streamSet.mu.
 type stream struct {
 	StreamInfo
+	// recorded: the store has this stream's record, or will have it with
+	// the write under way. Outgoing streams and the streams loaded at start
+	// are recorded; an incoming stream is from its first payment on, and
+	// until then lives in memory only (see onStreamStart).
+	recorded  bool
+	seen      time.Time // when this node first heard of the stream
 	autoTopup uint256.Int
 	toppedUp  bool
 	topping   bool // the top-up is on its way
@@ -188,12 +194,16 @@ func (a *Apps) streamEvent(b *store.Batch, st *stream, kind storev1.StreamEventK
 }
 
 // persistStream queues a write of the stream's record (and an event);
-// streams.mu held. The record goes to disk with its channel's records, in
+// streams.mu held. An incoming stream that is not recorded yet (no payment
+// has arrived) is left in memory: nothing is written. The record goes to disk with its channel's records, in
 // order with them (node.WriteAlong): the payments of a stream and its
 // record can never be written out of order, so a newer record is never
 // overwritten by an older one. The record written is the stream's state
 // when the channel's owner writes it.
 func (a *Apps) persistStream(st *stream, kind storev1.StreamEventKind, detail string) {
+	if !st.recorded {
+		return
+	}
 	a.streams.writes = append(a.streams.writes, streamWrite{st, kind, detail})
 	if !a.streams.writing {
 		a.streams.writing = true
@@ -243,11 +253,13 @@ func (a *Apps) loadStreams() error {
 	}
 	a.streams.mu.Lock()
 	defer a.streams.mu.Unlock()
+	now := a.clock.Now()
 	for _, r := range recs {
 		st, err := streamFromRecord(r)
 		if err != nil {
 			return fmt.Errorf("stream %x: %w", r.GetId(), err)
 		}
+		st.recorded, st.seen = true, now
 		if ci, err := a.n.Channel(st.Channel); err == nil {
 			st.Asset = ci.Asset
 		}
@@ -291,7 +303,7 @@ func (a *Apps) StartStream(ctx context.Context, r StreamRequest) (StreamInfo, er
 	st := &stream{StreamInfo: StreamInfo{
 		ID: randomShortID(), Channel: ci.ID, Peer: ci.Peer, Outgoing: true, Asset: ci.Asset, Rate: r.Rate, Tick: r.Tick,
 		Budget: r.Budget, Started: now, ItemID: r.ItemID, Token: r.Token,
-	}, autoTopup: r.AutoTopup}
+	}, autoTopup: r.AutoTopup, recorded: true, seen: now}
 	if per := st.perTick(); per.IsZero() {
 		return StreamInfo{}, invalid("rate %s per second pays nothing per %s tick", r.Rate.Dec(), r.Tick)
 	}
@@ -568,6 +580,13 @@ func (a *Apps) Stream(id [16]byte) (StreamInfo, error) {
 // stream id that is this node's own, or another channel's, is refused and
 // changes nothing. A stream this node stopped (while the payer could not
 // hear it) is answered with its end.
+//
+// Saying costs nothing, so a new stream is kept in memory only: its record
+// and its "started" event are written with its first payment (meterIncoming),
+// in the same write. A payer pays the first tick at once, so a stream that
+// is paid at all is stored about as soon as before; one that never is
+// leaves nothing on disk, and is forgotten at a restart (its payer tells a
+// reconnected payee about its live streams again).
 func (a *Apps) onStreamStart(ch node.ChannelInfo, m *peerv1.StreamStart) (*peerv1.Message, error) {
 	id := m.GetStreamId()
 	rate, err1 := parseAmount("rate", m.GetRate())
@@ -585,20 +604,16 @@ func (a *Apps) onStreamStart(ch node.ChannelInfo, m *peerv1.StreamStart) (*peerv
 	if st != nil && st.EndReason == EndByPayee {
 		return streamEndMessage(st), nil
 	}
-	fresh := st == nil
-	if fresh {
-		st = &stream{StreamInfo: StreamInfo{ID: [16]byte(id), Channel: ch.ID, Peer: ch.Peer, Asset: ch.Asset, Started: time.Unix(0, m.GetStartedUnixNano())}}
+	if st == nil {
+		st = &stream{StreamInfo: StreamInfo{ID: [16]byte(id), Channel: ch.ID, Peer: ch.Peer, Asset: ch.Asset, Started: time.Unix(0, m.GetStartedUnixNano())},
+			seen: a.clock.Now()}
 		a.streams.byID[st.ID] = st
 	}
 	st.Rate, st.Tick, st.Budget, st.ItemID = rate, time.Duration(m.GetTickMs())*time.Millisecond, budget, m.GetItemId()
 	if m.GetEndUnix() != 0 {
 		st.End = time.Unix(int64(min(m.GetEndUnix(), 1<<40)), 0)
 	}
-	if fresh {
-		a.persistStream(st, storev1.StreamEventKind_STREAM_EVENT_KIND_STARTED, fmt.Sprintf("receiving %s per second from %s", rate.Dec(), ch.Peer))
-	} else {
-		a.persistStream(st, 0, "")
-	}
+	a.persistStream(st, 0, "")
 	return nil, nil
 }
 
@@ -627,7 +642,8 @@ func (a *Apps) onStreamEnd(ch node.ChannelInfo, m *peerv1.StreamEnd) error {
 }
 
 // meterIncoming records a stream tick received, into the batch of the
-// payment.
+// payment. A stream's first payment writes its record and its "started"
+// event (and its "ended" one, if it ended before it was paid).
 func (a *Apps) meterIncoming(b *store.Batch, ch node.ChannelInfo, p *node.Part, now time.Time) error {
 	a.streams.mu.Lock()
 	defer a.streams.mu.Unlock()
@@ -635,21 +651,34 @@ func (a *Apps) meterIncoming(b *store.Batch, ch node.ChannelInfo, p *node.Part, 
 	if st != nil && (st.Outgoing || st.Channel != ch.ID) {
 		return nil // not the peer's stream to us
 	}
+	if st == nil {
+		st = &stream{StreamInfo: StreamInfo{ID: p.Stream, Channel: ch.ID, Peer: ch.Peer, Asset: ch.Asset, Started: now, ItemID: p.ItemID, Tick: time.Second},
+			seen: now}
+		a.streams.byID[st.ID] = st
+	}
 	kind := storev1.StreamEventKind_STREAM_EVENT_KIND_UNSPECIFIED
 	detail := ""
-	if st == nil {
-		st = &stream{StreamInfo: StreamInfo{ID: p.Stream, Channel: ch.ID, Peer: ch.Peer, Asset: ch.Asset, Started: now, ItemID: p.ItemID, Tick: time.Second}}
-		a.streams.byID[st.ID] = st
+	switch {
+	case !st.recorded:
+		st.recorded = true
 		kind, detail = storev1.StreamEventKind_STREAM_EVENT_KIND_STARTED, "receiving from "+ch.Peer.Hex()
-	}
-	if st.stalled {
-		st.stalled = false
+		if !st.Rate.IsZero() {
+			detail = fmt.Sprintf("receiving %s per second from %s", st.Rate.Dec(), ch.Peer)
+		}
+	case st.stalled:
 		kind, detail = storev1.StreamEventKind_STREAM_EVENT_KIND_RESUMED, "payments arrive again"
 	}
+	st.stalled = false
 	st.Paid.Add(&st.Paid, &p.Amount)
 	st.Ticks++
 	st.Last = now
-	return a.streamEvent(b, st, kind, detail)
+	if err := a.streamEvent(b, st, kind, detail); err != nil {
+		return err
+	}
+	if kind == storev1.StreamEventKind_STREAM_EVENT_KIND_STARTED && st.EndReason != "" {
+		return a.streamEvent(b, st, storev1.StreamEventKind_STREAM_EVENT_KIND_ENDED, st.EndReason)
+	}
+	return nil
 }
 
 // meterLoop marks incoming streams stalled when a tick is overdue.
