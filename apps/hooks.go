@@ -1,6 +1,7 @@
 package apps
 
 import (
+	"errors"
 	"fmt"
 	"strings"
 	"time"
@@ -59,7 +60,7 @@ func (a *Apps) PeerMessage(peer crypto.Address, ch node.ChannelInfo, m *peerv1.M
 	var reply *peerv1.Message
 	switch b := m.GetBody().(type) {
 	case *peerv1.Message_StreamStart:
-		reply, err = a.onStreamStart(ch, b.StreamStart)
+		reply, err = a.onStreamStart(peer, ch, b.StreamStart)
 	case *peerv1.Message_StreamEnd:
 		err = a.onStreamEnd(ch, b.StreamEnd)
 	default:
@@ -68,8 +69,18 @@ func (a *Apps) PeerMessage(peer crypto.Address, ch node.ChannelInfo, m *peerv1.M
 	if err == nil {
 		return reply
 	}
-	a.log.Info("refused a stream message", "peer", peer, "channel", ch.ID, "err", err)
-	return &peerv1.Message{Body: &peerv1.Message_Error{Error: &peerv1.Error{Code: 3, Message: truncate(err.Error(), 1024), ChannelId: ch.ID[:]}}}
+	code := uint32(3) // INVALID_ARGUMENT
+	var c interface{ PeerCode() uint32 }
+	if errors.As(err, &c) {
+		code = c.PeerCode()
+	}
+	if errors.Is(err, ErrTooManyStreams) {
+		// Bounds logged it (once an hour): a flood must not flood the log.
+		a.log.Debug("refused a stream message", "peer", peer, "channel", ch.ID, "err", err)
+	} else {
+		a.log.Info("refused a stream message", "peer", peer, "channel", ch.ID, "err", err)
+	}
+	return &peerv1.Message{Body: &peerv1.Message_Error{Error: &peerv1.Error{Code: code, Message: truncate(err.Error(), 1024), ChannelId: ch.ID[:]}}}
 }
 
 // PeerConnected implements node.Hooks. Before Start it waits for it (the

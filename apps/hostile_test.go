@@ -2,6 +2,7 @@ package apps_test
 
 import (
 	"context"
+	"fmt"
 	"strings"
 	"testing"
 	"time"
@@ -260,5 +261,261 @@ func TestUnpaidStreamsStoreNothing(t *testing.T) {
 	if r, e, _ := stored(t, bob, fromMallory); r != records || e != events {
 		t.Fatalf("after %d unpaid streams bob stores %d stream records and %d stream events for the channel, want %d and %d as before them",
 			unpaid, r, e, records, events)
+	}
+}
+
+// untilBarrier sends a StreamEnd of an unknown stream, which Bob answers
+// after everything sent before it, and returns the Errors that came before
+// its answer.
+func (h *hostile) untilBarrier(ch channel.ID) []*peerv1.Error {
+	h.t.Helper()
+	h.send(streamEnd([16]byte{0xba, 0x77}, ch, "barrier"))
+	var got []*peerv1.Error
+	deadline := time.After(20 * time.Second)
+	for {
+		select {
+		case e := <-h.errors:
+			if strings.Contains(e.GetMessage(), "ba77") {
+				return got
+			}
+			got = append(got, e)
+		case <-deadline:
+			h.t.Fatal("bob never answered the barrier")
+			return nil
+		}
+	}
+}
+
+// tooMany counts the Errors that refuse a stream at a bound, and checks
+// each says so with RESOURCE_EXHAUSTED.
+func tooMany(t *testing.T, errs []*peerv1.Error, want string) int {
+	t.Helper()
+	n := 0
+	for _, e := range errs {
+		if !strings.Contains(e.GetMessage(), apps.ErrTooManyStreams.Error()) {
+			continue
+		}
+		if e.GetCode() != 8 || !strings.Contains(e.GetMessage(), want) {
+			t.Fatalf("refusal at a bound: code %d %q, want RESOURCE_EXHAUSTED (8) saying %q", e.GetCode(), e.GetMessage(), want)
+		}
+		n++
+	}
+	return n
+}
+
+// streamsOf returns node n's streams (ended ones too) on channel id.
+func streamsOf(n *nodetest.Node, id channel.ID) []apps.StreamInfo {
+	var out []apps.StreamInfo
+	for _, s := range n.Apps().Streams(true) {
+		if s.Channel == id {
+			out = append(out, s)
+		}
+	}
+	return out
+}
+
+// TestStreamFlood: Mallory sends 2,000 StreamStarts of new streams on her
+// channel and pays none. Bob holds at most MaxStreamsPerChannel of them,
+// in memory only (his store has no record or event of any), refuses the
+// rest with an Error each (RESOURCE_EXHAUSTED), and meanwhile Carol, an
+// honest payer, pays and streams to Bob as if nothing happened: every
+// payment succeeds, her stream keeps its terms and goes on, and Bob's view
+// of her channel moves by her payments only. Before the bounds Bob held
+// all 2,000 streams and wrote a record and an event for each.
+func TestStreamFlood(t *testing.T) {
+	chain := evmtest.NewChain(t)
+	bob := nodetest.Start(t, chain, "bob", chain.Bob)
+	carol := nodetest.Start(t, chain, "carol", chain.Carol)
+	mallory := nodetest.Start(t, chain, "mallory", chain.Mallory)
+	fromCarol := carol.OpenUSD(bob, 1_000_000)
+	fromMallory := mallory.OpenUSD(bob, 1_000_000)
+	ctx, cancel := context.WithTimeout(context.Background(), 60*time.Second)
+	defer cancel()
+	limit := apps.DefaultConfig().MaxStreamsPerChannel
+
+	s, err := carol.Apps().StartStream(ctx, apps.StreamRequest{Channel: fromCarol, Rate: *u256(100), Tick: 100 * time.Millisecond, ItemID: "radio"})
+	if err != nil {
+		t.Fatal(err)
+	}
+	nodetest.Eventually(t, "bob meters carol's stream", func() bool {
+		got, err := bob.Apps().Stream(s.ID)
+		return err == nil && got.Ticks >= 2 && got.Rate.Uint64() == 100
+	})
+	before, _ := bob.Apps().Stream(s.ID)
+	h := speakFor(t, mallory, bob)
+
+	// Carol pays while Mallory floods.
+	const payments = 20
+	paid := make(chan error, payments)
+	go func() {
+		for i := range payments {
+			_, err := carol.N().Pay(ctx, node.PayRequest{Channel: fromCarol, Amount: *u256(7), Key: fmt.Sprintf("during-%d", i)})
+			paid <- err
+		}
+	}()
+	const flood = 2000
+	for i := range flood {
+		id := [16]byte{0xf1, byte(i >> 8), byte(i)}
+		h.send(streamStart(id, fromMallory, 1_000_000, 100, 0, time.Now().Add(time.Hour), "free"))
+	}
+	refusals := tooMany(t, h.untilBarrier(fromMallory), "the most one channel may")
+	for range payments {
+		if err := <-paid; err != nil {
+			t.Fatalf("carol's payment during the flood: %v", err)
+		}
+	}
+
+	if held := len(streamsOf(bob, fromMallory)); held > limit || refusals != flood-held {
+		t.Fatalf("bob holds %d of mallory's streams and refused %d of %d: want at most %d held and the rest refused", held, refusals, flood, limit)
+	}
+	if r, e, _ := stored(t, bob, fromMallory); r != 0 || e != 0 {
+		t.Fatalf("bob stores %d stream records and %d stream events of mallory's unpaid streams, want none", r, e)
+	}
+	after, err := bob.Apps().Stream(s.ID)
+	if err != nil || !sameTerms(before, after) || after.Status == "ended" {
+		t.Fatalf("carol's stream at bob after the flood:\n%+v\nbefore:\n%+v", after, before)
+	}
+	nodetest.Eventually(t, "carol's stream goes on", func() bool {
+		got, _ := bob.Apps().Stream(s.ID)
+		return got.Ticks >= after.Ticks+3 && got.Status == "live"
+	})
+	if _, err := carol.Apps().StopStream(s.ID, apps.TokenID{}); err != nil {
+		t.Fatal(err)
+	}
+	nodetest.Eventually(t, "bob and carol agree on carol's channel", func() bool {
+		c, b := carol.Channel(fromCarol), bob.Channel(fromCarol)
+		cs, _ := carol.Apps().Stream(s.ID)
+		bs, _ := bob.Apps().Stream(s.ID)
+		return bs.EndReason == apps.EndByPayer && cs.Paid.Eq(&bs.Paid) && c.Sent.Eq(&b.Received) && c.AckedNonce == c.SentNonce && b.ReceivedNonce == c.SentNonce
+	})
+	c, b := carol.Channel(fromCarol), bob.Channel(fromCarol)
+	final, _ := bob.Apps().Stream(s.ID)
+	if want := final.Paid.Uint64() + payments*7; b.Received.Uint64() != want || b.PeerBalance.Uint64() != 1_000_000-want ||
+		b.MyBalance.Uint64() != want || b.Phase != channel.Open || !b.Connected {
+		t.Fatalf("bob's view of carol's channel: received %d, balances %d/%d, %s, connected %v; want %d received (her stream and her payments) and open",
+			b.Received.Uint64(), b.MyBalance.Uint64(), b.PeerBalance.Uint64(), b.Phase, b.Connected, want)
+	}
+	if c.MyBalance.Uint64() != 1_000_000-b.Received.Uint64() {
+		t.Fatalf("carol's balance %d, bob received %d of her 1000000", c.MyBalance.Uint64(), b.Received.Uint64())
+	}
+}
+
+// TestStreamsPerNodeBound: Bob takes at most MaxStreams incoming streams
+// (3 here, 2 per channel). Carol streams twice; Mallory starts one stream
+// she never pays, and her second is refused at the bound per node (an
+// Error, RESOURCE_EXHAUSTED) and changes nothing. Room is made by
+// forgetting an unpaid stream that ended, or that waited longer than
+// UnpaidGrace for its first payment; never a stream that is paid, so
+// Carol's streams go on. When they stall (her node went away) they hold no
+// place. Before the bounds Bob took every stream.
+func TestStreamsPerNodeBound(t *testing.T) {
+	chain := evmtest.NewChain(t)
+	const grace = 1500 * time.Millisecond
+	bob := nodetest.StartWithApps(t, chain, "bob", chain.Bob, func(c *apps.Config) {
+		c.MaxStreams, c.MaxStreamsPerChannel, c.UnpaidGrace = 3, 2, grace
+	})
+	carol := nodetest.Start(t, chain, "carol", chain.Carol)
+	mallory := nodetest.Start(t, chain, "mallory", chain.Mallory)
+	fromCarol := carol.OpenUSD(bob, 1_000_000)
+	fromMallory := mallory.OpenUSD(bob, 1_000_000)
+	ctx, cancel := context.WithTimeout(context.Background(), 30*time.Second)
+	defer cancel()
+
+	var carols [][16]byte
+	for range 2 {
+		s, err := carol.Apps().StartStream(ctx, apps.StreamRequest{Channel: fromCarol, Rate: *u256(100), Tick: 100 * time.Millisecond})
+		if err != nil {
+			t.Fatal(err)
+		}
+		carols = append(carols, s.ID)
+	}
+	nodetest.Eventually(t, "bob meters carol's streams", func() bool {
+		for _, id := range carols {
+			if s, err := bob.Apps().Stream(id); err != nil || s.Ticks < 2 || s.Rate.Uint64() != 100 {
+				return false
+			}
+		}
+		return true
+	})
+	h := speakFor(t, mallory, bob)
+	known := func(id [16]byte) bool { _, err := bob.Apps().Stream(id); return err == nil }
+
+	m1, m2, m3, m4 := [16]byte{0x31}, [16]byte{0x32}, [16]byte{0x33}, [16]byte{0x34}
+	h.send(streamStart(m1, fromMallory, 100, 100, 0, time.Now().Add(time.Hour), "free"))
+	h.send(streamStart(m2, fromMallory, 100, 100, 0, time.Now().Add(time.Hour), "free"))
+	if n := tooMany(t, h.untilBarrier(fromMallory), "this node holds 3"); n != 1 || !known(m1) || known(m2) {
+		t.Fatalf("%d refusals; bob knows m1 %v, m2 %v: want m1 taken and m2 refused at the bound per node", n, known(m1), known(m2))
+	}
+	// An unpaid stream that ended makes room at once.
+	h.send(streamEnd(m1, fromMallory, "done"))
+	h.send(streamStart(m3, fromMallory, 100, 100, 0, time.Now().Add(time.Hour), "free"))
+	if n := tooMany(t, h.untilBarrier(fromMallory), ""); n != 0 || known(m1) || !known(m3) {
+		t.Fatalf("%d refusals; bob knows m1 %v, m3 %v: want m1 (ended, unpaid) forgotten for m3", n, known(m1), known(m3))
+	}
+	// A live one that waited longer than the grace for a payment too.
+	time.Sleep(grace + 100*time.Millisecond)
+	h.send(streamStart(m4, fromMallory, 100, 100, 0, time.Now().Add(time.Hour), "free"))
+	if n := tooMany(t, h.untilBarrier(fromMallory), ""); n != 0 || known(m3) || !known(m4) {
+		t.Fatalf("%d refusals; bob knows m3 %v, m4 %v: want m3 (unpaid past the grace) forgotten for m4", n, known(m3), known(m4))
+	}
+	// Carol's paid streams were never candidates, and go on.
+	for _, id := range carols {
+		s, _ := bob.Apps().Stream(id)
+		ticks := s.Ticks
+		nodetest.Eventually(t, "carol's stream goes on", func() bool {
+			s, _ := bob.Apps().Stream(id)
+			return s.Status == "live" && s.Ticks >= ticks+2
+		})
+	}
+	if got := len(bob.Apps().Streams(true)); got != 3 {
+		t.Fatalf("bob holds %d streams, want 3 (carol's two and m4)", got)
+	}
+	// Carol's node goes away mid-stream: her streams stall at Bob and hold
+	// no place; the next stream is taken with nothing forgotten.
+	carol.Stop()
+	nodetest.Eventually(t, "carol's streams stall", func() bool {
+		for _, id := range carols {
+			if s, _ := bob.Apps().Stream(id); s.Status != "stalled" {
+				return false
+			}
+		}
+		return true
+	})
+	m5 := [16]byte{0x35}
+	h.send(streamStart(m5, fromMallory, 100, 100, 0, time.Now().Add(time.Hour), "free"))
+	if n := tooMany(t, h.untilBarrier(fromMallory), ""); n != 0 || !known(m4) || !known(m5) {
+		t.Fatalf("%d refusals; bob knows m4 %v, m5 %v: want m5 taken in the room carol's stalled streams left, m4 kept", n, known(m4), known(m5))
+	}
+}
+
+// TestConfigValidate: the bounds on streams must let a stream in, and a
+// channel may not have more than the node.
+func TestConfigValidate(t *testing.T) {
+	for _, tc := range []struct {
+		name string
+		edit func(*apps.Config)
+		ok   bool
+	}{
+		{"the defaults", func(*apps.Config) {}, true},
+		// The smallest bounds that let a stream in.
+		{"one stream", func(c *apps.Config) { c.MaxStreams, c.MaxStreamsPerChannel = 1, 1 }, true},
+		{"no stream per channel", func(c *apps.Config) { c.MaxStreamsPerChannel = 0 }, false},
+		{"no stream per node", func(c *apps.Config) { c.MaxStreams = 0 }, false},
+		// A channel could never reach its bound.
+		{"more per channel than per node", func(c *apps.Config) { c.MaxStreams, c.MaxStreamsPerChannel = 4, 5 }, false},
+		{"negative grace", func(c *apps.Config) { c.UnpaidGrace = -time.Second }, false},
+		// Zero: an unpaid stream may be forgotten as soon as room is needed.
+		{"zero grace", func(c *apps.Config) { c.UnpaidGrace = 0 }, true},
+	} {
+		c := apps.DefaultConfig()
+		tc.edit(&c)
+		if err := c.Validate(); (err == nil) != tc.ok {
+			t.Errorf("%s: Validate() = %v, want ok %v", tc.name, err, tc.ok)
+		}
+		if !tc.ok {
+			if _, err := apps.New(c, apps.Deps{Key: evmtest.Key("x"), Store: nil}); err == nil || !strings.Contains(err.Error(), "apps config") {
+				t.Errorf("%s: New accepts the configuration: %v", tc.name, err)
+			}
+		}
 	}
 }
