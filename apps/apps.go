@@ -40,10 +40,52 @@ type Config struct {
 	// StallAfter is how long after a missed tick an incoming stream counts
 	// as stalled, beyond twice its tick.
 	StallAfter time.Duration
+
+	// Bounds on the incoming streams peers can make this node hold (see
+	// "Bounds" in the package doc). A stream counts against them while it
+	// is live (neither ended nor stalled), and for as long as it is kept
+	// if it was never paid. A StreamStart of a new stream beyond a bound
+	// is refused with ErrTooManyStreams, unless room can be made by
+	// forgetting an unpaid stream that ended or waited longer than
+	// UnpaidGrace.
+
+	// MaxStreamsPerChannel bounds the incoming streams of one channel.
+	MaxStreamsPerChannel int
+	// MaxStreams bounds the incoming streams of all channels together.
+	MaxStreams int
+	// UnpaidGrace is how long an incoming stream that is still live may
+	// wait for its first payment before it may be forgotten to make room
+	// for a new one. A payer pays the first tick as it starts a stream, so
+	// this is a margin for a slow network, not a tick.
+	UnpaidGrace time.Duration
 }
 
 // DefaultConfig returns the defaults.
-func DefaultConfig() Config { return Config{StallAfter: 500 * time.Millisecond} }
+func DefaultConfig() Config {
+	return Config{StallAfter: 500 * time.Millisecond, MaxStreamsPerChannel: 16, MaxStreams: 1024, UnpaidGrace: 10 * time.Second}
+}
+
+// Validate reports what is wrong with c, if anything. A zero StallAfter is
+// taken as the default's.
+func (c Config) Validate() error {
+	var errs []error
+	if c.StallAfter < 0 {
+		errs = append(errs, fmt.Errorf("negative stall time %s", c.StallAfter))
+	}
+	if c.MaxStreamsPerChannel < 1 {
+		errs = append(errs, fmt.Errorf("max streams per channel is %d, must be at least 1", c.MaxStreamsPerChannel))
+	}
+	if c.MaxStreams < 1 {
+		errs = append(errs, fmt.Errorf("max streams is %d, must be at least 1", c.MaxStreams))
+	}
+	if c.MaxStreamsPerChannel > c.MaxStreams {
+		errs = append(errs, fmt.Errorf("max streams per channel (%d) is above max streams (%d)", c.MaxStreamsPerChannel, c.MaxStreams))
+	}
+	if c.UnpaidGrace < 0 {
+		errs = append(errs, fmt.Errorf("negative unpaid grace %s", c.UnpaidGrace))
+	}
+	return errors.Join(errs...)
+}
 
 // Deps are the application layer's boundaries.
 type Deps struct {
@@ -70,9 +112,14 @@ type Apps struct {
 	streams streamSet
 	tokens  tokenSet
 
-	ctx    context.Context
-	cancel context.CancelFunc
-	wg     sync.WaitGroup
+	// started is closed when Start has run: from then on n is set and the
+	// streams and tokens are loaded. The node may call the hooks before
+	// (it starts first, and may redial a peer or see a channel end at
+	// once); they wait for it.
+	started chan struct{}
+	ctx     context.Context
+	cancel  context.CancelFunc
+	wg      sync.WaitGroup
 }
 
 type systemClock struct{}
@@ -82,6 +129,9 @@ func (systemClock) Now() time.Time { return time.Now() }
 // New builds the application layer; give it to the node as its Hooks, then
 // Start it with the node.
 func New(cfg Config, d Deps) (*Apps, error) {
+	if err := cfg.Validate(); err != nil {
+		return nil, fmt.Errorf("apps config: %w", err)
+	}
 	if d.Key == nil || d.Store == nil {
 		return nil, errors.New("apps: key and store are required")
 	}
@@ -99,16 +149,20 @@ func New(cfg Config, d Deps) (*Apps, error) {
 	a := &Apps{cfg: cfg, log: log, key: d.Key, store: d.Store, clock: clock}
 	a.offers.inFlight = map[crypto.Hash]bool{}
 	a.streams.byID = map[[16]byte]*stream{}
+	a.streams.counted = map[channel.ID]map[[16]byte]*stream{}
 	a.tokens.byID = map[TokenID]*appToken{}
 	a.tokens.byHash = map[crypto.Hash]TokenID{}
+	a.started = make(chan struct{})
 	a.ctx, a.cancel = context.WithCancel(context.Background())
 	return a, nil
 }
 
 // Start loads tokens and streams, resumes the outgoing streams that were
 // running, and starts metering incoming ones. n is the node whose Hooks a
-// is; call it after n.Start.
+// is; call it after n.Start, once. Hooks the node calls before Start wait
+// for it (and go ahead once it returns, even with an error).
 func (a *Apps) Start(n *node.Node) error {
+	defer close(a.started)
 	a.n = n
 	if err := a.loadTokens(); err != nil {
 		return fmt.Errorf("load tokens: %w", err)
@@ -125,6 +179,22 @@ func (a *Apps) Start(n *node.Node) error {
 func (a *Apps) Stop() {
 	a.cancel()
 	a.wg.Wait()
+}
+
+// waitStarted waits until Start has run, and reports false if a stopped
+// first (then n may be unset).
+func (a *Apps) waitStarted() bool {
+	select {
+	case <-a.started:
+		return true
+	case <-a.ctx.Done():
+		select {
+		case <-a.started:
+			return true
+		default:
+			return false
+		}
+	}
 }
 
 // PayRequest is node.PayRequest with what the application layer adds: the

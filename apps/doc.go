@@ -31,10 +31,28 @@
 //	o, _ := a.CreateOffer("song-42", usd, price, 10*time.Minute) // payee
 //	p, err := a.Pay(ctx, apps.PayRequest{Offer: &o})              // payer
 //
+// # Bounds
+//
+// A peer says a stream starts at no cost, so what it can make this node
+// hold that way is bounded. An incoming stream is kept in memory only
+// until its first payment, which writes its record and its "started"
+// event: unpaid streams leave nothing on disk. An incoming stream counts
+// against Config.MaxStreamsPerChannel and Config.MaxStreams while it is
+// live (neither ended nor stalled: a payer that vanished holds no place),
+// and while it is kept if it was never paid. A StreamStart of a new
+// stream beyond a bound makes room by forgetting the unpaid streams that
+// ended or waited longer than Config.UnpaidGrace for their first payment
+// (those heard of first go first), or is refused: the peer gets an Error
+// (RESOURCE_EXHAUSTED, ErrTooManyStreams), the node's Bounds counts and
+// logs it, and nothing changes. Payments are never refused for a bound: a
+// tick of a stream this node does not know starts it, paid.
+//
 // # Concurrency
 //
 // Exported methods are safe for concurrent use. Streams, tokens and offers
 // in flight each have one owner whose lock guards memory only; writes of
 // stream records go to the store in the order they were made, from one
-// goroutine, and never under a lock.
+// goroutine, and never under a lock. The node starts before its
+// application layer and may call the hooks at once; they wait until Start
+// has loaded the streams and tokens.
 package apps

@@ -1,6 +1,8 @@
 package apps
 
 import (
+	"errors"
+	"fmt"
 	"strings"
 	"time"
 	"unicode/utf8"
@@ -16,14 +18,28 @@ import (
 var _ node.Hooks = (*Apps)(nil)
 
 // CheckIncoming implements node.Hooks: the payee's checks of the offers an
-// incoming proof pays.
+// incoming proof pays. Before Start it waits for it; if the layer stopped
+// without starting, every offer is refused (and so refunded).
 func (a *Apps) CheckIncoming(ch node.ChannelInfo, parts []node.Part) ([]error, func()) {
+	if !a.waitStarted() {
+		refuse := make([]error, len(parts))
+		for i := range parts {
+			if parts[i].Offer != nil {
+				refuse[i] = fmt.Errorf("%w: the application layer is stopped", node.ErrStopped)
+			}
+		}
+		return refuse, func() {}
+	}
 	return a.checkOffers(ch, parts)
 }
 
 // Incoming implements node.Hooks: stream ticks are metered in the same
-// write as the payments.
+// write as the payments. Before Start it waits for it (the streams are not
+// loaded yet).
 func (a *Apps) Incoming(b *store.Batch, ch node.ChannelInfo, parts []node.Part, now time.Time) error {
+	if !a.waitStarted() {
+		return nil
+	}
 	for i := range parts {
 		if parts[i].Stream != ([16]byte{}) {
 			if err := a.meterIncoming(b, ch, &parts[i], now); err != nil {
@@ -35,13 +51,16 @@ func (a *Apps) Incoming(b *store.Batch, ch node.ChannelInfo, parts []node.Part, 
 }
 
 // PeerMessage implements node.Hooks: StreamStart and StreamEnd. A refused
-// message gets an Error back.
+// message gets an Error back. Before Start it waits for it.
 func (a *Apps) PeerMessage(peer crypto.Address, ch node.ChannelInfo, m *peerv1.Message) *peerv1.Message {
+	if !a.waitStarted() {
+		return nil
+	}
 	var err error
 	var reply *peerv1.Message
 	switch b := m.GetBody().(type) {
 	case *peerv1.Message_StreamStart:
-		reply, err = a.onStreamStart(ch, b.StreamStart)
+		reply, err = a.onStreamStart(peer, ch, b.StreamStart)
 	case *peerv1.Message_StreamEnd:
 		err = a.onStreamEnd(ch, b.StreamEnd)
 	default:
@@ -50,19 +69,46 @@ func (a *Apps) PeerMessage(peer crypto.Address, ch node.ChannelInfo, m *peerv1.M
 	if err == nil {
 		return reply
 	}
-	a.log.Info("refused a stream message", "peer", peer, "channel", ch.ID, "err", err)
-	return &peerv1.Message{Body: &peerv1.Message_Error{Error: &peerv1.Error{Code: 3, Message: truncate(err.Error(), 1024), ChannelId: ch.ID[:]}}}
+	code := uint32(3) // INVALID_ARGUMENT
+	var c interface{ PeerCode() uint32 }
+	if errors.As(err, &c) {
+		code = c.PeerCode()
+	}
+	if errors.Is(err, ErrTooManyStreams) {
+		// Bounds logged it (once an hour): a flood must not flood the log.
+		a.log.Debug("refused a stream message", "peer", peer, "channel", ch.ID, "err", err)
+	} else {
+		a.log.Info("refused a stream message", "peer", peer, "channel", ch.ID, "err", err)
+	}
+	return &peerv1.Message{Body: &peerv1.Message_Error{Error: &peerv1.Error{Code: code, Message: truncate(err.Error(), 1024), ChannelId: ch.ID[:]}}}
 }
 
-// PeerConnected implements node.Hooks.
+// PeerConnected implements node.Hooks. Before Start it waits for it (the
+// streams to tell the peer about are not loaded yet).
 func (a *Apps) PeerConnected(peer crypto.Address, send func(*peerv1.Message)) {
-	a.peerConnected(peer, send)
+	if a.waitStarted() {
+		a.peerConnected(peer, send)
+	}
 }
 
 // ChannelEnded implements node.Hooks: the channel's streams end.
 // It only queues what it writes and sends, so it does not block the
-// channel's owner.
-func (a *Apps) ChannelEnded(id [32]byte) { a.endChannelStreams(id) }
+// channel's owner; before Start it leaves the work to a goroutine that
+// waits for the streams to be loaded.
+func (a *Apps) ChannelEnded(id [32]byte) {
+	select {
+	case <-a.started:
+		a.endChannelStreams(id)
+	default:
+		a.wg.Add(1)
+		go func() {
+			defer a.wg.Done()
+			if a.waitStarted() {
+				a.endChannelStreams(id)
+			}
+		}()
+	}
+}
 
 // knownAsset reports whether the node knows asset.
 func (a *Apps) knownAsset(asset crypto.Address) bool {

@@ -5,6 +5,7 @@ import (
 	"crypto/rand"
 	"errors"
 	"fmt"
+	"maps"
 	"slices"
 	"sync"
 	"time"
@@ -35,6 +36,11 @@ const (
 	MinTick = 100 * time.Millisecond
 	MaxTick = time.Hour
 )
+
+// ErrTooManyStreams refuses a new incoming stream at a bound on streams
+// (Config.MaxStreamsPerChannel, Config.MaxStreams). The peer is told so
+// with RESOURCE_EXHAUSTED.
+var ErrTooManyStreams error = &refusal{"too many streams", 8}
 
 // StreamRequest starts a pay-per-second stream.
 type StreamRequest struct {
@@ -76,11 +82,15 @@ type StreamInfo struct {
 // guards the streams' state only: it is never held across I/O or while the
 // node is called.
 type streamSet struct {
-	mu      sync.Mutex
-	byID    map[[16]byte]*stream
-	sends   map[crypto.Address]func(*peerv1.Message) // the live session with each peer
-	writes  []streamWrite                            // stream records to write, in order
-	writing bool                                     // a goroutine writes them
+	mu   sync.Mutex
+	byID map[[16]byte]*stream
+	// counted holds, by channel, the incoming streams that count against
+	// the bounds (stream.counts); nCounted is how many there are.
+	counted  map[channel.ID]map[[16]byte]*stream
+	nCounted int
+	sends    map[crypto.Address]func(*peerv1.Message) // the live session with each peer
+	writes   []streamWrite                            // stream records to write, in order
+	writing  bool                                     // a goroutine writes them
 }
 
 // send queues m to peer's live session, if there is one.
@@ -96,6 +106,12 @@ func (a *Apps) send(peer crypto.Address, m *peerv1.Message) {
 // stream is the state of one stream; guarded by streamSet.mu.
 type stream struct {
 	StreamInfo
+	// recorded: the store has this stream's record, or will have it with
+	// the write under way. Outgoing streams and the streams loaded at start
+	// are recorded; an incoming stream is from its first payment on, and
+	// until then lives in memory only (see onStreamStart).
+	recorded  bool
+	seen      time.Time // when this node first heard of the stream
 	autoTopup uint256.Int
 	toppedUp  bool
 	topping   bool // the top-up is on its way
@@ -107,6 +123,107 @@ func (st *stream) perTick() uint256.Int {
 	var v uint256.Int
 	v.MulDivOverflow(&st.Rate, uint256.NewInt(uint64(st.Tick/time.Millisecond)), uint256.NewInt(1000))
 	return v
+}
+
+// counts reports whether st counts against the bounds on incoming
+// streams: it is incoming, and live (neither ended nor stalled) or never
+// paid. A paid stream that stalled does not count until payments arrive
+// again: a payer that vanished mid-stream does not hold a place for ever.
+func (st *stream) counts() bool {
+	return !st.Outgoing && (st.Ticks == 0 || (st.EndReason == "" && !st.stalled))
+}
+
+// forgettable reports whether st may be forgotten to make room at a bound:
+// an incoming stream never paid that ended, or that has waited longer than
+// grace for its first payment.
+func (st *stream) forgettable(now time.Time, grace time.Duration) bool {
+	return !st.Outgoing && st.Ticks == 0 && (st.EndReason != "" || now.Sub(st.seen) >= grace)
+}
+
+// count brings st's place among the counted streams up to date; call it
+// with streams.mu held after a stream is added, is paid, stalls or ends.
+// A stream forgotten meanwhile stays out.
+func (s *streamSet) count(st *stream) {
+	if s.byID[st.ID] != st {
+		return
+	}
+	m := s.counted[st.Channel]
+	_, in := m[st.ID]
+	switch counts := st.counts(); {
+	case counts && !in:
+		if m == nil {
+			m = map[[16]byte]*stream{}
+			s.counted[st.Channel] = m
+		}
+		m[st.ID] = st
+		s.nCounted++
+	case !counts && in:
+		s.uncount(st)
+	}
+}
+
+func (s *streamSet) uncount(st *stream) {
+	m := s.counted[st.Channel]
+	if _, in := m[st.ID]; !in {
+		return
+	}
+	delete(m, st.ID)
+	if len(m) == 0 {
+		delete(s.counted, st.Channel)
+	}
+	s.nCounted--
+}
+
+// forget drops st from memory; streams.mu held. A record of it stays in
+// the store if there is one (the store deletes nothing; unpaid streams
+// have none unless an older version wrote it).
+func (s *streamSet) forget(st *stream) {
+	s.uncount(st)
+	delete(s.byID, st.ID)
+}
+
+// admit makes room for a new incoming stream on ch, or names the bound
+// that refuses it and its limit; streams.mu held. Room is made by
+// forgetting forgettable streams, those that waited longest first: on ch
+// for the bound per channel, anywhere for the bound per node. A refused
+// stream changes nothing.
+func (a *Apps) admit(ch channel.ID, now time.Time) (bound string, limit int) {
+	var drop []*stream
+	if over := len(a.streams.counted[ch]) - a.cfg.MaxStreamsPerChannel + 1; over > 0 {
+		drop = oldestForgettable([]map[[16]byte]*stream{a.streams.counted[ch]}, over, nil, now, a.cfg.UnpaidGrace)
+		if drop == nil {
+			return node.BoundStreamsPerChannel, a.cfg.MaxStreamsPerChannel
+		}
+	}
+	if over := a.streams.nCounted - len(drop) - a.cfg.MaxStreams + 1; over > 0 {
+		more := oldestForgettable(slices.Collect(maps.Values(a.streams.counted)), over, drop, now, a.cfg.UnpaidGrace)
+		if more == nil {
+			return node.BoundStreams, a.cfg.MaxStreams
+		}
+		drop = append(drop, more...)
+	}
+	for _, st := range drop {
+		a.streams.forget(st)
+	}
+	return "", 0
+}
+
+// oldestForgettable returns the n forgettable streams in sets, leaving out
+// skip, that this node heard of first; nil if there are fewer.
+func oldestForgettable(sets []map[[16]byte]*stream, n int, skip []*stream, now time.Time, grace time.Duration) []*stream {
+	var c []*stream
+	for _, m := range sets {
+		for _, st := range m {
+			if st.forgettable(now, grace) && !slices.Contains(skip, st) {
+				c = append(c, st)
+			}
+		}
+	}
+	if len(c) < n {
+		return nil
+	}
+	slices.SortFunc(c, func(x, y *stream) int { return x.seen.Compare(y.seen) })
+	return c[:n]
 }
 
 func (st *stream) status() string {
@@ -188,12 +305,16 @@ func (a *Apps) streamEvent(b *store.Batch, st *stream, kind storev1.StreamEventK
 }
 
 // persistStream queues a write of the stream's record (and an event);
-// streams.mu held. The record goes to disk with its channel's records, in
+// streams.mu held. An incoming stream that is not recorded yet (no payment
+// has arrived) is left in memory: nothing is written. The record goes to disk with its channel's records, in
 // order with them (node.WriteAlong): the payments of a stream and its
 // record can never be written out of order, so a newer record is never
 // overwritten by an older one. The record written is the stream's state
 // when the channel's owner writes it.
 func (a *Apps) persistStream(st *stream, kind storev1.StreamEventKind, detail string) {
+	if !st.recorded {
+		return
+	}
 	a.streams.writes = append(a.streams.writes, streamWrite{st, kind, detail})
 	if !a.streams.writing {
 		a.streams.writing = true
@@ -243,15 +364,18 @@ func (a *Apps) loadStreams() error {
 	}
 	a.streams.mu.Lock()
 	defer a.streams.mu.Unlock()
+	now := a.clock.Now()
 	for _, r := range recs {
 		st, err := streamFromRecord(r)
 		if err != nil {
 			return fmt.Errorf("stream %x: %w", r.GetId(), err)
 		}
+		st.recorded, st.seen = true, now
 		if ci, err := a.n.Channel(st.Channel); err == nil {
 			st.Asset = ci.Asset
 		}
 		a.streams.byID[st.ID] = st
+		a.streams.count(st)
 		if st.Outgoing && st.EndReason == "" {
 			a.runStream(st)
 		}
@@ -291,7 +415,7 @@ func (a *Apps) StartStream(ctx context.Context, r StreamRequest) (StreamInfo, er
 	st := &stream{StreamInfo: StreamInfo{
 		ID: randomShortID(), Channel: ci.ID, Peer: ci.Peer, Outgoing: true, Asset: ci.Asset, Rate: r.Rate, Tick: r.Tick,
 		Budget: r.Budget, Started: now, ItemID: r.ItemID, Token: r.Token,
-	}, autoTopup: r.AutoTopup}
+	}, autoTopup: r.AutoTopup, recorded: true, seen: now}
 	if per := st.perTick(); per.IsZero() {
 		return StreamInfo{}, invalid("rate %s per second pays nothing per %s tick", r.Rate.Dec(), r.Tick)
 	}
@@ -480,6 +604,7 @@ func (a *Apps) endStream(st *stream, reason string, tell bool) {
 		return
 	}
 	st.EndReason = reason
+	a.streams.count(st)
 	a.persistStream(st, storev1.StreamEventKind_STREAM_EVENT_KIND_ENDED, reason)
 	peer, id, end := st.Peer, st.ID, streamEndMessage(st)
 	a.streams.mu.Unlock()
@@ -568,7 +693,19 @@ func (a *Apps) Stream(id [16]byte) (StreamInfo, error) {
 // stream id that is this node's own, or another channel's, is refused and
 // changes nothing. A stream this node stopped (while the payer could not
 // hear it) is answered with its end.
-func (a *Apps) onStreamStart(ch node.ChannelInfo, m *peerv1.StreamStart) (*peerv1.Message, error) {
+//
+// Saying costs nothing, so a new stream is kept in memory only: its record
+// and its "started" event are written with its first payment (meterIncoming),
+// in the same write. A payer pays the first tick at once, so a stream that
+// is paid at all is stored about as soon as before; one that never is
+// leaves nothing on disk, and is forgotten at a restart (its payer tells a
+// reconnected payee about its live streams again).
+//
+// A new stream is admitted within the bounds on incoming streams (see
+// admit); one refused at a bound is reported to the node's Bounds, and
+// changes nothing. A StreamStart of a stream already known (its payer
+// telling it again, or changing its terms) is not new.
+func (a *Apps) onStreamStart(peer crypto.Address, ch node.ChannelInfo, m *peerv1.StreamStart) (*peerv1.Message, error) {
 	id := m.GetStreamId()
 	rate, err1 := parseAmount("rate", m.GetRate())
 	budget, err2 := parseAmount("budget", m.GetBudget())
@@ -577,28 +714,38 @@ func (a *Apps) onStreamStart(ch node.ChannelInfo, m *peerv1.StreamStart) (*peerv
 		return nil, fmt.Errorf("%w: bad stream start", node.ErrMalformed)
 	}
 	a.streams.mu.Lock()
-	defer a.streams.mu.Unlock()
 	st := a.streams.byID[[16]byte(id)]
 	if st != nil && (st.Outgoing || st.Channel != ch.ID) {
+		a.streams.mu.Unlock()
 		return nil, fmt.Errorf("%w: stream %x is not this channel's", node.ErrInvalidArgument, id)
 	}
 	if st != nil && st.EndReason == EndByPayee {
+		defer a.streams.mu.Unlock()
 		return streamEndMessage(st), nil
 	}
-	fresh := st == nil
-	if fresh {
-		st = &stream{StreamInfo: StreamInfo{ID: [16]byte(id), Channel: ch.ID, Peer: ch.Peer, Asset: ch.Asset, Started: time.Unix(0, m.GetStartedUnixNano())}}
+	if st == nil {
+		now := a.clock.Now()
+		if bound, limit := a.admit(ch.ID, now); bound != "" {
+			held, total := len(a.streams.counted[ch.ID]), a.streams.nCounted
+			a.streams.mu.Unlock()
+			a.n.Bounds().Refused(bound, "channel", ch.ID, "peer", peer, "limit", limit)
+			if bound == node.BoundStreamsPerChannel {
+				return nil, fmt.Errorf("%w: channel %s holds %d incoming streams that are live or unpaid, the most one channel may (%d)",
+					ErrTooManyStreams, ch.ID, held, limit)
+			}
+			return nil, fmt.Errorf("%w: this node holds %d incoming streams that are live or unpaid, the most it takes (%d)", ErrTooManyStreams, total, limit)
+		}
+		st = &stream{StreamInfo: StreamInfo{ID: [16]byte(id), Channel: ch.ID, Peer: ch.Peer, Asset: ch.Asset, Started: time.Unix(0, m.GetStartedUnixNano())},
+			seen: now}
 		a.streams.byID[st.ID] = st
+		a.streams.count(st)
 	}
+	defer a.streams.mu.Unlock()
 	st.Rate, st.Tick, st.Budget, st.ItemID = rate, time.Duration(m.GetTickMs())*time.Millisecond, budget, m.GetItemId()
 	if m.GetEndUnix() != 0 {
 		st.End = time.Unix(int64(min(m.GetEndUnix(), 1<<40)), 0)
 	}
-	if fresh {
-		a.persistStream(st, storev1.StreamEventKind_STREAM_EVENT_KIND_STARTED, fmt.Sprintf("receiving %s per second from %s", rate.Dec(), ch.Peer))
-	} else {
-		a.persistStream(st, 0, "")
-	}
+	a.persistStream(st, 0, "")
 	return nil, nil
 }
 
@@ -627,7 +774,8 @@ func (a *Apps) onStreamEnd(ch node.ChannelInfo, m *peerv1.StreamEnd) error {
 }
 
 // meterIncoming records a stream tick received, into the batch of the
-// payment.
+// payment. A stream's first payment writes its record and its "started"
+// event (and its "ended" one, if it ended before it was paid).
 func (a *Apps) meterIncoming(b *store.Batch, ch node.ChannelInfo, p *node.Part, now time.Time) error {
 	a.streams.mu.Lock()
 	defer a.streams.mu.Unlock()
@@ -635,21 +783,35 @@ func (a *Apps) meterIncoming(b *store.Batch, ch node.ChannelInfo, p *node.Part, 
 	if st != nil && (st.Outgoing || st.Channel != ch.ID) {
 		return nil // not the peer's stream to us
 	}
+	if st == nil {
+		st = &stream{StreamInfo: StreamInfo{ID: p.Stream, Channel: ch.ID, Peer: ch.Peer, Asset: ch.Asset, Started: now, ItemID: p.ItemID, Tick: time.Second},
+			seen: now}
+		a.streams.byID[st.ID] = st
+	}
 	kind := storev1.StreamEventKind_STREAM_EVENT_KIND_UNSPECIFIED
 	detail := ""
-	if st == nil {
-		st = &stream{StreamInfo: StreamInfo{ID: p.Stream, Channel: ch.ID, Peer: ch.Peer, Asset: ch.Asset, Started: now, ItemID: p.ItemID, Tick: time.Second}}
-		a.streams.byID[st.ID] = st
+	switch {
+	case !st.recorded:
+		st.recorded = true
 		kind, detail = storev1.StreamEventKind_STREAM_EVENT_KIND_STARTED, "receiving from "+ch.Peer.Hex()
-	}
-	if st.stalled {
-		st.stalled = false
+		if !st.Rate.IsZero() {
+			detail = fmt.Sprintf("receiving %s per second from %s", st.Rate.Dec(), ch.Peer)
+		}
+	case st.stalled:
 		kind, detail = storev1.StreamEventKind_STREAM_EVENT_KIND_RESUMED, "payments arrive again"
 	}
+	st.stalled = false
 	st.Paid.Add(&st.Paid, &p.Amount)
 	st.Ticks++
 	st.Last = now
-	return a.streamEvent(b, st, kind, detail)
+	a.streams.count(st)
+	if err := a.streamEvent(b, st, kind, detail); err != nil {
+		return err
+	}
+	if kind == storev1.StreamEventKind_STREAM_EVENT_KIND_STARTED && st.EndReason != "" {
+		return a.streamEvent(b, st, storev1.StreamEventKind_STREAM_EVENT_KIND_ENDED, st.EndReason)
+	}
+	return nil
 }
 
 // meterLoop marks incoming streams stalled when a tick is overdue.
@@ -671,6 +833,7 @@ func (a *Apps) meterLoop() {
 			}
 			if !st.End.IsZero() && now.After(st.End.Add(st.Tick)) {
 				st.EndReason = EndTime
+				a.streams.count(st)
 				a.persistStream(st, storev1.StreamEventKind_STREAM_EVENT_KIND_ENDED, EndTime)
 				continue
 			}
@@ -680,6 +843,7 @@ func (a *Apps) meterLoop() {
 			}
 			if now.Sub(last) > 2*st.Tick+a.cfg.StallAfter {
 				st.stalled = true
+				a.streams.count(st)
 				a.persistStream(st, storev1.StreamEventKind_STREAM_EVENT_KIND_STALLED, fmt.Sprintf("no payment for %s", now.Sub(last).Round(time.Millisecond)))
 			}
 		}

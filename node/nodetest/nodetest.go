@@ -53,6 +53,9 @@ type Node struct {
 
 	// Config adjusts the node's configuration before each start.
 	Config func(*node.Config)
+	// AppsConfig adjusts the application layer's configuration before
+	// each start.
+	AppsConfig func(*apps.Config)
 
 	mu      sync.Mutex
 	st      *store.Store
@@ -68,7 +71,14 @@ type Node struct {
 // Start starts a node for key on chain; it stops when the test ends.
 func Start(t testing.TB, chain *evmtest.Chain, name string, key *crypto.PrivateKey, config ...func(*node.Config)) *Node {
 	t.Helper()
-	e := &Node{T: t, Name: name, Key: key, Chain: chain, Dir: t.TempDir(), USD: crypto.Address(chain.Token), Addr: freeAddr(t)}
+	return StartWithApps(t, chain, name, key, nil, config...)
+}
+
+// StartWithApps is Start with appsConfig adjusting the application layer's
+// configuration (nil: the defaults).
+func StartWithApps(t testing.TB, chain *evmtest.Chain, name string, key *crypto.PrivateKey, appsConfig func(*apps.Config), config ...func(*node.Config)) *Node {
+	t.Helper()
+	e := &Node{T: t, Name: name, Key: key, Chain: chain, Dir: t.TempDir(), USD: crypto.Address(chain.Token), Addr: freeAddr(t), AppsConfig: appsConfig}
 	if len(config) > 0 {
 		e.Config = config[0]
 	}
@@ -167,6 +177,9 @@ func (e *Node) start() {
 	acfg := apps.DefaultConfig()
 	if cfg.Logger != nil {
 		acfg.Logger = cfg.Logger.With("component", "apps")
+	}
+	if e.AppsConfig != nil {
+		e.AppsConfig(&acfg)
 	}
 	a, err := apps.New(acfg, apps.Deps{Key: e.Key, Store: st})
 	if err != nil {
