@@ -47,7 +47,7 @@ func code(err error) codes.Code {
 		return codes.NotFound
 	case errors.Is(err, apps.ErrForbidden), errors.Is(err, channel.ErrWrongChannel):
 		return codes.PermissionDenied
-	case errors.Is(err, apps.ErrSpendLimit), errors.Is(err, node.ErrResourceExhausted):
+	case errors.Is(err, apps.ErrSpendLimit), errors.Is(err, node.ErrResourceExhausted), errors.Is(err, apps.ErrTooManyStreams):
 		return codes.ResourceExhausted
 	case errors.Is(err, node.ErrIdempotency), errors.Is(err, apps.ErrOfferPaid), errors.Is(err, node.ErrAlreadyExists):
 		return codes.AlreadyExists

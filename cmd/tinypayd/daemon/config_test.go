@@ -73,6 +73,8 @@ func TestConfigRejects(t *testing.T) {
 		{"proposal bounds", append(chainArgs, "--max-proposals-per-peer", "10", "--max-proposals", "5"), "at most the total"},
 		{"proposal expiry", append(chainArgs, "--proposal-expiry", "1s"), "proposal expiry (1s) must be longer"},
 		{"redial", append(chainArgs, "--redial-max", "1s"), "redial wait"},
+		{"stream bounds", append(chainArgs, "--max-streams-per-channel", "20", "--max-streams", "10"), "stream"},
+		{"refunds", append(chainArgs, "--max-refunds-per-minute", "0"), "refunds per minute"},
 		{"handshake bounds", append(chainArgs, "--peer-max-unauthenticated", "4"), "MaxUnauthenticatedPerSource"},
 		{"dev account without file", []string{"--datadir", filepath.Join(dir, "x"), "--passphrase-file", pass, "init", "--dev-account", "1"}, "--devchain"},
 	} {

@@ -77,7 +77,7 @@ Examples:
 // logged at warn level once an hour.
 func limitFlags(cf configFile) []cli.Flag {
 	const cat = "limits on what peers and strangers can make the node hold"
-	nd, pd := node.DefaultConfig(), rpc.DefaultLimits()
+	nd, ad, pd := node.DefaultConfig(), apps.DefaultConfig(), rpc.DefaultLimits()
 	return []cli.Flag{
 		&cli.IntFlag{Name: "peer-max-unauthenticated", Category: cat, Value: pd.MaxUnauthenticated, Sources: cf.sources("peer-max-unauthenticated"),
 			Usage: "peer connections that may be in their handshake at once; more are closed before TLS"},
@@ -93,6 +93,12 @@ func limitFlags(cf configFile) []cli.Flag {
 			Usage: "a channel not open on chain this long after its proposal is abandoned on both sides"},
 		&cli.IntFlag{Name: "max-refunds-per-minute", Category: cat, Value: nd.MaxRefundsPerMinute, Sources: cf.sources("max-refunds-per-minute"),
 			Usage: "payments per channel and minute refused (an offer already paid, say) and refunded; beyond it a payer's proof is refused whole"},
+		&cli.IntFlag{Name: "max-streams-per-channel", Category: cat, Value: ad.MaxStreamsPerChannel, Sources: cf.sources("max-streams-per-channel"),
+			Usage: "incoming streams one channel may have live (or announced and not paid yet)"},
+		&cli.IntFlag{Name: "max-streams", Category: cat, Value: ad.MaxStreams, Sources: cf.sources("max-streams"),
+			Usage: "incoming streams all channels together may have live (or announced and not paid yet)"},
+		&cli.DurationFlag{Name: "stream-unpaid-grace", Category: cat, Value: ad.UnpaidGrace, Sources: cf.sources("stream-unpaid-grace"),
+			Usage: "time an announced stream has to pay its first tick before a newcomer may take its place (unpaid streams are never stored)"},
 		&cli.DurationFlag{Name: "redial-max", Category: cat, Value: nd.RedialMax, Sources: cf.sources("redial-max"),
 			Usage: "longest wait between attempts to reach a peer that shares a funded channel (the wait doubles from 2s)"},
 	}
@@ -100,7 +106,7 @@ func limitFlags(cf configFile) []cli.Flag {
 
 // configFromFlags builds the node's configuration and the peer transport's
 // limits from the flags, and checks them before anything starts.
-func configFromFlags(c *cli.Command, cs chainSettings) (node.Config, rpc.Limits, error) {
+func configFromFlags(c *cli.Command, cs chainSettings) (node.Config, apps.Config, rpc.Limits, error) {
 	ncfg := node.DefaultConfig()
 	ncfg.Assets = cs.assets
 	ncfg.ChallengePeriod = c.Uint64("challenge-period")
@@ -112,16 +118,23 @@ func configFromFlags(c *cli.Command, cs chainSettings) (node.Config, rpc.Limits,
 	ncfg.ProposalExpiry = c.Duration("proposal-expiry")
 	ncfg.MaxRefundsPerMinute = c.Int("max-refunds-per-minute")
 	if err := ncfg.Validate(); err != nil {
-		return ncfg, rpc.Limits{}, usagef("%v", err)
+		return ncfg, apps.Config{}, rpc.Limits{}, usagef("%v", err)
+	}
+	acfg := apps.DefaultConfig()
+	acfg.MaxStreamsPerChannel = c.Int("max-streams-per-channel")
+	acfg.MaxStreams = c.Int("max-streams")
+	acfg.UnpaidGrace = c.Duration("stream-unpaid-grace")
+	if err := acfg.Validate(); err != nil {
+		return ncfg, acfg, rpc.Limits{}, usagef("%v", err)
 	}
 	l := rpc.DefaultLimits()
 	l.MaxUnauthenticated = c.Int("peer-max-unauthenticated")
 	l.MaxUnauthenticatedPerSource = c.Int("peer-max-unauthenticated-per-source")
 	l.HandshakeTimeout = c.Duration("peer-handshake-timeout")
 	if err := l.Validate(); err != nil {
-		return ncfg, l, usagef("%v", err)
+		return ncfg, acfg, l, usagef("%v", err)
 	}
-	return ncfg, l, nil
+	return ncfg, acfg, l, nil
 }
 
 // chainSettings are the settlement layer's coordinates.
@@ -205,7 +218,7 @@ func run(ctx context.Context, c *cli.Command, stdin io.Reader, logw io.Writer, o
 	if err != nil {
 		return err
 	}
-	ncfg, limits, err := configFromFlags(c, cs)
+	ncfg, acfg, limits, err := configFromFlags(c, cs)
 	if err != nil {
 		return err
 	}
@@ -264,7 +277,6 @@ func run(ctx context.Context, c *cli.Command, stdin io.Reader, logw io.Writer, o
 	ncfg.ListenAddr = advertise
 	ncfg.Logger = log.With("component", "node")
 	ncfg.Failpoint = opts.failpoint
-	acfg := apps.DefaultConfig()
 	acfg.Logger = log.With("component", "apps")
 	a, err := apps.New(acfg, apps.Deps{Key: key, Store: st})
 	if err != nil {
