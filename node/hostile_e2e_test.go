@@ -4,8 +4,10 @@ import (
 	"context"
 	"crypto/rand"
 	"fmt"
+	"net"
 	"strings"
 	"sync"
+	"sync/atomic"
 	"testing"
 	"time"
 
@@ -291,5 +293,51 @@ func TestE2EProposeAbandonLoopIsBounded(t *testing.T) {
 	})
 	if got := bob.Store().LastSeq(); got != logBefore {
 		t.Fatalf("bob's log grew from %d to %d entries for proposals never opened", logBefore, got)
+	}
+}
+
+// TestE2ENoDialToStrangerAddress: a stranger that advertises an address
+// (here a listener the test watches), proposes a channel and leaves does
+// not make the node dial that address: before, the node redialled it
+// every 2 s for ever, since "opening" counted as in use.
+func TestE2ENoDialToStrangerAddress(t *testing.T) {
+	chain := evmtest.NewChain(t)
+	bob := nodetest.Start(t, chain, "bob", chain.Bob) // redials every 50 ms here
+	lis, err := net.Listen("tcp", "127.0.0.1:0")
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer lis.Close()
+	var dials atomic.Int32
+	go func() {
+		for {
+			c, err := lis.Accept()
+			if err != nil {
+				return
+			}
+			dials.Add(1)
+			c.Close()
+		}
+	}()
+	key, err := crypto.GenerateKey()
+	if err != nil {
+		t.Fatal(err)
+	}
+	cfg := bob.PeerConfig()
+	cfg.Key, cfg.Certificate, cfg.ListenAddr = key, nil, lis.Addr().String()
+	ctx, cancel := context.WithTimeout(context.Background(), 10*time.Second)
+	defer cancel()
+	conn, err := rpc.DialPeer(ctx, cfg, bob.Addr, bob.Key.Address())
+	if err != nil {
+		t.Fatal(err)
+	}
+	propose(t, conn, bob.USD)
+	if acc, ref := answers(t, conn, 1); acc != 1 {
+		t.Fatalf("the proposal was refused: %v", ref)
+	}
+	conn.Close(nil)
+	time.Sleep(time.Second) // 20 redial periods
+	if n := dials.Load(); n != 0 {
+		t.Fatalf("bob dialled the stranger's advertised address %d times", n)
 	}
 }
