@@ -353,13 +353,22 @@ func run(ctx context.Context, c *cli.Command, stdin io.Reader, logw io.Writer, o
 			mux.HandleFunc("/debug/pprof/profile", pprof.Profile)
 			mux.HandleFunc("/debug/pprof/trace", pprof.Trace)
 		}
-		metricsSrv = &http.Server{Addr: addr, Handler: mux, ReadHeaderTimeout: 5 * time.Second}
+		mlis, err := net.Listen("tcp", addr)
+		if err != nil {
+			api.Stop()
+			if peerSrv != nil {
+				peerSrv.Stop()
+			}
+			n.Stop()
+			return fmt.Errorf("metrics listener: %w", err)
+		}
+		metricsSrv = &http.Server{Handler: mux, ReadHeaderTimeout: 5 * time.Second}
 		go func() {
-			if err := metricsSrv.ListenAndServe(); err != nil && !errors.Is(err, http.ErrServerClosed) {
+			if err := metricsSrv.Serve(mlis); err != nil && !errors.Is(err, http.ErrServerClosed) {
 				log.Warn("metrics server", "err", err)
 			}
 		}()
-		log.Info("metrics at /metrics", "addr", addr)
+		log.Info("metrics at /metrics", "addr", mlis.Addr())
 	}
 
 	<-ctx.Done()
