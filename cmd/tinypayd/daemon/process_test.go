@@ -11,6 +11,7 @@ import (
 	"fmt"
 	"io"
 	"net"
+	"net/http"
 	"os"
 	"os/exec"
 	"path/filepath"
@@ -145,8 +146,9 @@ func (p *daemonProc) stop() {
 }
 
 // startDaemons starts a dev chain in this process and two daemons (alice,
-// bob) as child processes that reach it over JSON-RPC.
-func startDaemons(t *testing.T) (alice, bob *daemonProc) {
+// bob) as child processes that reach it over JSON-RPC; extra flags of
+// "run" go to bob.
+func startDaemons(t *testing.T, extra ...string) (alice, bob *daemonProc) {
 	if testing.Short() {
 		t.Skip("starts processes")
 	}
@@ -175,6 +177,9 @@ func startDaemons(t *testing.T) (alice, bob *daemonProc) {
 		p.args = []string{"--datadir", d, "--passphrase-file", pass, "--log-level", "debug", "run", "--devchain", info,
 			"--confirmations", "0", "--chain-poll", "100ms", "--peer-listen", freeAddr(t), "--api-listen", freeAddr(t),
 			"--challenge-period", "60", "--min-challenge-period", "10"}
+		if name == "bob" {
+			p.args = append(p.args, extra...)
+		}
 		p.start()
 		t.Cleanup(p.stop)
 		procs[i] = p
@@ -358,4 +363,57 @@ func TestKillReceiverMidStream(t *testing.T) {
 	if c.GetReceived() != fmt.Sprint(3*total) {
 		t.Fatalf("bob's channel received %s, want %d", c.GetReceived(), 3*total)
 	}
+}
+
+// TestBoundRefusalsAreCountedAndLogged: idle connections from one address
+// beyond --peer-max-unauthenticated-per-source are closed at once; the
+// daemon counts each in tinypay_bound_refusals_total and logs one warning,
+// however many there are.
+func TestBoundRefusalsAreCountedAndLogged(t *testing.T) {
+	metrics := freeAddr(t)
+	_, bob := startDaemons(t, "--peer-max-unauthenticated-per-source", "2", "--metrics-listen", metrics)
+	var conns []net.Conn
+	defer func() {
+		for _, c := range conns {
+			c.Close()
+		}
+	}()
+	for range 12 {
+		c, err := net.Dial("tcp", peerListen(bob))
+		if err != nil {
+			t.Fatal(err)
+		}
+		conns = append(conns, c)
+	}
+	want := `tinypay_bound_refusals_total{bound="unauthenticated_connections_per_source"} 10`
+	var body string
+	deadline := time.Now().Add(10 * time.Second)
+	for !strings.Contains(body, want) {
+		if time.Now().After(deadline) {
+			bob.stop()
+			t.Fatalf("metrics do not show %s:\n%s\nbob's log:\n%s", want, grepLines(body, "tinypay_bound"), grepLines(bob.log.String(), "bound"))
+		}
+		time.Sleep(50 * time.Millisecond)
+		resp, err := http.Get("http://" + metrics + "/metrics")
+		if err != nil {
+			continue
+		}
+		b, _ := io.ReadAll(resp.Body)
+		resp.Body.Close()
+		body = string(b)
+	}
+	bob.stop() // its log is complete, and no longer written
+	if n := strings.Count(bob.log.String(), "refused a newcomer at a bound"); n != 1 {
+		t.Fatalf("bob logged %d warnings for 10 refusals, want 1:\n%s", n, grepLines(bob.log.String(), "bound"))
+	}
+}
+
+func grepLines(s, sub string) string {
+	var out []string
+	for _, l := range strings.Split(s, "\n") {
+		if strings.Contains(l, sub) {
+			out = append(out, l)
+		}
+	}
+	return strings.Join(out, "\n")
 }
