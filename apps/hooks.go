@@ -74,12 +74,9 @@ func (a *Apps) PeerMessage(peer crypto.Address, ch node.ChannelInfo, m *peerv1.M
 	if errors.As(err, &c) {
 		code = c.PeerCode()
 	}
-	if errors.Is(err, ErrTooManyStreams) {
-		// Bounds logged it (once an hour): a flood must not flood the log.
-		a.log.Debug("refused a stream message", "peer", peer, "channel", ch.ID, "err", err)
-	} else {
-		a.log.Info("refused a stream message", "peer", peer, "channel", ch.ID, "err", err)
-	}
+	// Debug only: a peer can send refused messages as fast as it likes,
+	// and must not flood the log (Bounds warns about bounds once an hour).
+	a.log.Debug("refused a stream message", "peer", peer, "channel", ch.ID, "err", err)
 	return &peerv1.Message{Body: &peerv1.Message_Error{Error: &peerv1.Error{Code: code, Message: truncate(err.Error(), 1024), ChannelId: ch.ID[:]}}}
 }
 

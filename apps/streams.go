@@ -5,6 +5,7 @@ import (
 	"crypto/rand"
 	"errors"
 	"fmt"
+	"log/slog"
 	"maps"
 	"slices"
 	"sync"
@@ -606,9 +607,13 @@ func (a *Apps) endStream(st *stream, reason string, tell bool) {
 	st.EndReason = reason
 	a.streams.count(st)
 	a.persistStream(st, storev1.StreamEventKind_STREAM_EVENT_KIND_ENDED, reason)
-	peer, id, end := st.Peer, st.ID, streamEndMessage(st)
+	peer, id, end, recorded := st.Peer, st.ID, streamEndMessage(st), st.recorded
 	a.streams.mu.Unlock()
-	a.log.Info("stream ended", "stream", fmt.Sprintf("%x", id), "reason", reason)
+	level := slog.LevelInfo
+	if !recorded {
+		level = slog.LevelDebug // never paid: a peer can start and end these as fast as it likes
+	}
+	a.log.Log(context.Background(), level, "stream ended", "stream", fmt.Sprintf("%x", id), "reason", reason)
 	if tell {
 		a.send(peer, end)
 	}
@@ -741,11 +746,14 @@ func (a *Apps) onStreamStart(peer crypto.Address, ch node.ChannelInfo, m *peerv1
 		a.streams.count(st)
 	}
 	defer a.streams.mu.Unlock()
+	was := st.StreamInfo
 	st.Rate, st.Tick, st.Budget, st.ItemID = rate, time.Duration(m.GetTickMs())*time.Millisecond, budget, m.GetItemId()
 	if m.GetEndUnix() != 0 {
 		st.End = time.Unix(int64(min(m.GetEndUnix(), 1<<40)), 0)
 	}
-	a.persistStream(st, 0, "")
+	if st.Rate != was.Rate || st.Tick != was.Tick || st.Budget != was.Budget || st.ItemID != was.ItemID || !st.End.Equal(was.End) {
+		a.persistStream(st, 0, "") // the same terms again (a reconnect) write nothing
+	}
 	return nil, nil
 }
 

@@ -105,7 +105,9 @@ func (n *Node) dispatch(s *session, m *peerv1.Message) {
 		}
 	case *peerv1.Message_Error:
 		e := b.Error
-		n.log.Info("peer reported an error", "peer", s.peer, "code", e.GetCode(), "message", truncate(e.GetMessage(), 200))
+		// Debug only, like every refusal a peer can repeat at will; what
+		// an error answers reaches the API call that waits for it.
+		n.log.Debug("peer reported an error", "peer", s.peer, "code", e.GetCode(), "message", truncate(e.GetMessage(), 200))
 		if id, err := parseHash("channel id", e.GetChannelId()); err == nil {
 			n.peers.answer(id, s.peer, fmt.Errorf("%w: %s", ErrPeerRefused, truncate(e.GetMessage(), 1024)))
 		}
@@ -128,7 +130,7 @@ func (n *Node) peerChannel(s *session, raw []byte) *chanActor {
 		return nil
 	}
 	if c.peer != s.peer {
-		n.log.Warn("peer named a channel that is not its own", "peer", s.peer, "channel", id)
+		n.log.Debug("peer named a channel that is not its own", "peer", s.peer, "channel", id)
 		s.sendError(codePermissionDenied, raw, fmt.Errorf("channel %s is not yours", id))
 		return nil
 	}
