@@ -48,7 +48,7 @@ type chanActor struct {
 	pumpDue        bool           // payments were queued this batch: sign at its end (pumpQueued)
 	flight         []*inflight    // signed, not yet acknowledged, in nonce order
 	durableNonce   uint64         // newest own proof known durable
-	lostDataSaid   bool           // the peer's lost proof was logged on this session
+	lostDataSaid   bool           // the peer's lost proof was logged (once while the node runs: a peer can reconnect at will)
 	recoverReading bool           // a RecoverRequest of the peer's is being answered
 	partsAhead     *incomingProof // payments sent ahead of their proof (ProofParts)
 	resentFor      uint64         // the peer's held nonce the newest proof was resent for on this session (+1; 0: none)
@@ -416,7 +416,7 @@ func (c *chanActor) wakeAckWaiters() {
 func (c *chanActor) onAttach(s *session) {
 	c.dropPartsAhead()
 	c.sess, c.ready, c.recovering = s, false, nil
-	c.resync, c.lostDataSaid, c.resentFor = 0, false, 0
+	c.resync, c.resentFor = 0, 0
 	if c.ch.Phase().Terminal() {
 		return
 	}
@@ -527,7 +527,7 @@ func (c *chanActor) reestablish(s *session, held channel.Proof, parts []*peerv1.
 	_, err := c.ch.Reestablish(held)
 	switch {
 	case errors.Is(err, channel.ErrPeerLostData):
-		if !c.lostDataSaid { // once per session, however often the peer says so
+		if !c.lostDataSaid { // once, however often the peer says so
 			c.lostDataSaid = true
 			c.n.log.Error("peer lost a proof it acknowledged", "channel", c.id, "peer", c.peer, "err", err)
 			c.event(storev1.ChannelEventKind_CHANNEL_EVENT_KIND_WARNING, "the peer lost an acknowledged proof; resending it", nil)

@@ -5,6 +5,7 @@ import (
 	"errors"
 	"fmt"
 	"os"
+	"strings"
 	"sync"
 	"sync/atomic"
 	"testing"
@@ -1022,5 +1023,46 @@ func TestRedialBacksOff(t *testing.T) {
 	waitFor(t, "the peers reconnect", func() bool { return alice.channel(id).Connected })
 	if backedOff() {
 		t.Fatal("the backoff outlived the reconnection")
+	}
+}
+
+// TestPeerLostDataWarnsOnce: a peer that claims, on every reconnect, to
+// have lost an acknowledged proof makes the node resend it each time but
+// store one warning only: reconnecting costs the peer nothing.
+func TestPeerLostDataWarnsOnce(t *testing.T) {
+	w := newNet(t)
+	alice, bob := w.add("alice", 1), w.add("bob", 2)
+	alice.connect(bob)
+	id := alice.open(bob, 1000)
+	alice.pay(id, 10, "acked")
+	bob.stop() // from here on the test speaks for Bob
+	for i := range 5 {
+		r := dialRaw(t, bob.key.Address(), alice)
+		// Bob's Reestablish holds none of Alice's proofs.
+		r.send(&peerv1.Message{Body: &peerv1.Message_Reestablish{Reestablish: &peerv1.Reestablish{ChannelId: id[:]}}})
+		for {
+			if p := r.next().GetProof(); p != nil && p.GetNonce() == 1 {
+				break // Alice resends the acknowledged proof
+			}
+		}
+		// Bob acknowledges it again, and loses it again before the next
+		// connection.
+		r.send(&peerv1.Message{Body: &peerv1.Message_Ack{Ack: &peerv1.Ack{ChannelId: id[:], Nonce: 1}}})
+		waitFor(t, "alice has the ack again", func() bool { return alice.channel(id).AckedNonce == 1 })
+		r.conn.Close(nil)
+		waitFor(t, fmt.Sprintf("alice sees connection %d end", i), func() bool { return alice.n.peers.session(bob.key.Address()) == nil })
+	}
+	warnings := 0
+	log, err := alice.st.Log(0, 1000)
+	if err != nil {
+		t.Fatal(err)
+	}
+	for _, e := range log {
+		if ev := e.GetChannelEvent(); ev != nil && strings.Contains(ev.GetDetail(), "lost an acknowledged proof") {
+			warnings++
+		}
+	}
+	if warnings != 1 {
+		t.Fatalf("alice stored %d warnings for 5 reconnects claiming the same loss, want 1", warnings)
 	}
 }
