@@ -49,8 +49,8 @@ import (
 //
 // The node set is built once per fuzz process (on the first input) and kept
 // across inputs, as is the connection (a new one after Bob closes it); it
-// is rebuilt when X is no longer open, holds close terms or Alice's balance
-// runs low. So an input can depend on the ones before it: a failure that
+// is rebuilt when X is no longer open, holds close terms or a withdrawal,
+// or Alice's balance runs low. So an input can depend on the ones before it: a failure that
 // does not reproduce alone is still a finding, and its log names the
 // message. Under plain go test the targets run their seeds only.
 //
@@ -449,8 +449,23 @@ func (z *fuzzFixture) checkX(t *testing.T, m *peerv1.Message, st channel.State) 
 	if lhs.Gt(&rhs) {
 		bad("insolvent: alice paid %s and withdraws %s of a deposit of %s plus %s paid to her", st.Received.Transferred.Dec(), st.Withdrawn[channel.A].Dec(), st.Deposit[channel.A].Dec(), st.Sent.Transferred.Dec())
 	}
-	if st.Phase != channel.Open && st.Phase != channel.Closing {
-		bad("phase %s (nothing reached the chain)", st.Phase)
+	// Closing and settled only on close terms Bob countersigned, that give
+	// him his balance (he submits them himself when they are about to
+	// expire: then the chain settles the channel).
+	switch st.Phase {
+	case channel.Open:
+	case channel.Closing, channel.Settled:
+		var mine uint256.Int
+		mine.Add(&p.Deposit[channel.B], &p.Received.Transferred)
+		mine.Sub(&mine, &p.Sent.Transferred)
+		mine.Sub(&mine, &p.Withdrawn[channel.B])
+		if c := st.Close; c == nil || !c.Complete() {
+			bad("%s without terms both signed", st.Phase)
+		} else if c.Balance[channel.B].Lt(&mine) {
+			bad("the close terms give bob %s of his %s", c.Balance[channel.B].Dec(), mine.Dec())
+		}
+	default:
+		bad("phase %s (only Bob's own close terms reach the chain)", st.Phase)
 	}
 }
 
@@ -833,6 +848,7 @@ func FuzzPeerCloseRequest(f *testing.F) {
 		S{1 | fzAll, &peerv1.CloseRequest{BalanceA: []byte{4}, Expiry: 100_000}},           // fair terms: Bob countersigns
 		S{1 | fzAll | fzTwice, &peerv1.CloseRequest{BalanceA: []byte{2}, Expiry: 100_000}}, // unfair: refused
 		S{1 | fzAll, &peerv1.CloseRequest{BalanceA: []byte{1}, Expiry: 1}},                 // expired
+		S{1 | fzAll, &peerv1.CloseRequest{BalanceA: []byte{4}, Expiry: 110}},               // expiring: Bob submits them himself, the chain settles
 		S{2 | fzAll, &peerv1.CloseRequest{BalanceA: []byte{4}, Expiry: 100_000}},           // carol's channel
 		S{0, &peerv1.CloseRequest{BalanceA: []byte{1}, BalanceB: []byte{1}, Signature: make([]byte, 65)}},
 	)
