@@ -529,7 +529,7 @@ func (c *chanActor) reestablish(s *session, held channel.Proof, parts []*peerv1.
 	case errors.Is(err, channel.ErrPeerLostData):
 		if !c.lostDataSaid { // once, however often the peer says so
 			c.lostDataSaid = true
-			c.n.log.Error("peer lost a proof it acknowledged", "channel", c.id, "peer", c.peer, "err", err)
+			c.n.log.Warn("peer lost a proof it acknowledged", "channel", c.id, "peer", c.peer, "err", err)
 			c.event(storev1.ChannelEventKind_CHANNEL_EVENT_KIND_WARNING, "the peer lost an acknowledged proof; resending it", nil)
 		}
 	case err != nil:
