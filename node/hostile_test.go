@@ -4,6 +4,7 @@ import (
 	"context"
 	"errors"
 	"fmt"
+	"log/slog"
 	"os"
 	"strings"
 	"sync"
@@ -1066,3 +1067,45 @@ func TestPeerLostDataWarnsOnce(t *testing.T) {
 		t.Fatalf("alice stored %d warnings for 5 reconnects claiming the same loss, want 1", warnings)
 	}
 }
+
+// TestRefundBoundAdmitsEveryProofInTime: a proof that refuses more
+// payments than MaxRefundsPerMinute is taken in a minute with no refunds
+// yet (else it would be refused for ever, and the channel wedged), and a
+// proof refused (or retried after a chain read) does not use up the count.
+func TestRefundBoundAdmitsEveryProofInTime(t *testing.T) {
+	now := time.Unix(1_000_000, 0)
+	n := &Node{cfg: DefaultConfig(), clock: clockFunc(func() time.Time { return now })}
+	n.cfg.MaxRefundsPerMinute = 3
+	n.bounds = newBounds(slog.New(slog.DiscardHandler), nil, n.clock.Now)
+	c := &chanActor{n: n}
+	refusing := func(k int) *incomingProof {
+		in := &incomingProof{refuse: make([]error, k), refund: make([]refundCheck, k)}
+		for i := range in.refuse {
+			in.refuse[i] = errors.New("offer already paid")
+		}
+		return in
+	}
+	big := refusing(4)
+	k, err := c.checkRefunds(big)
+	if err != nil || k != 4 {
+		t.Fatalf("4 refusals in a minute with none yet: %d, %v; want taken", k, err)
+	}
+	c.refusals.n += k
+	if _, err := c.checkRefunds(refusing(1)); !errors.Is(err, ErrResourceExhausted) {
+		t.Fatalf("one more in the same minute: %v, want refused", err)
+	}
+	now = now.Add(time.Minute)
+	k, err = c.checkRefunds(refusing(2))
+	if err != nil {
+		t.Fatalf("the next minute: %v", err)
+	}
+	// Not accepted (the channel refused it, say): nothing is counted, and
+	// the same proof passes again.
+	if k2, err := c.checkRefunds(refusing(2)); err != nil || k2 != k {
+		t.Fatalf("a proof checked twice (a retry): %d, %v", k2, err)
+	}
+}
+
+type clockFunc func() time.Time
+
+func (f clockFunc) Now() time.Time { return f() }

@@ -218,12 +218,15 @@ func (n *Node) refundable(c *chanActor, p *Part) refundCheck {
 	return refundDisk
 }
 
-// takeRefunds counts the payments of in that the application refuses
+// checkRefunds counts the payments of in that the application refuses,
 // against MaxRefundsPerMinute: each is recorded and refunded with a proof
 // of this node's, which a peer could otherwise make the node sign and store
 // without end at no cost of its own. Over the bound the whole proof is
-// refused instead, which stores nothing.
-func (c *chanActor) takeRefunds(in *incomingProof) error {
+// refused instead, which stores nothing; the payer resends it later. A
+// proof is always taken in a minute with no refunds yet, however many it
+// refuses, so that no proof is refused for ever. The caller adds the count
+// once the proof is accepted.
+func (c *chanActor) checkRefunds(in *incomingProof) (int, error) {
 	k := 0
 	for i := range in.refuse {
 		if in.refuse[i] != nil && in.refund[i] == refundNo {
@@ -231,18 +234,17 @@ func (c *chanActor) takeRefunds(in *incomingProof) error {
 		}
 	}
 	if k == 0 {
-		return nil
+		return 0, nil
 	}
 	now := c.n.clock.Now()
 	if now.Sub(c.refusals.since) >= time.Minute {
 		c.refusals.since, c.refusals.n = now, 0
 	}
-	if limit := c.n.cfg.MaxRefundsPerMinute; c.refusals.n+k > limit {
+	if limit := c.n.cfg.MaxRefundsPerMinute; c.refusals.n > 0 && c.refusals.n+k > limit {
 		c.n.bounds.Refused(BoundRefunds, "channel", c.id, "peer", c.peer, "limit", limit)
-		return wrapf(ErrResourceExhausted, "this proof pays for %d items this node refuses, and the channel had %d such refunds in the last minute, the most it makes; the proof is refused whole", k, c.refusals.n)
+		return 0, wrapf(ErrResourceExhausted, "this proof pays for %d items this node refuses, and the channel had %d such refunds in the last minute, the most it makes; the proof is refused whole, send it again later", k, c.refusals.n)
 	}
-	c.refusals.n += k
-	return nil
+	return k, nil
 }
 
 // nack refuses a proof: it changes nothing here. It is logged at debug
@@ -363,7 +365,8 @@ func (c *chanActor) onProof(s *session, in *incomingProof) {
 			return
 		}
 	}
-	if err := c.takeRefunds(in); err != nil {
+	refusals, err := c.checkRefunds(in)
+	if err != nil {
 		c.refuseProof(s, in, err)
 		return
 	}
@@ -375,6 +378,7 @@ func (c *chanActor) onProof(s *session, in *incomingProof) {
 		c.refuseProof(s, in, err)
 		return
 	}
+	c.refusals.n += refusals
 	c.n.met.add(func(m *Metrics) prometheus.Counter { return m.ProofsAccepted }, 1)
 	c.n.met.add(func(m *Metrics) prometheus.Counter { return m.PaymentsReceived }, len(parts))
 	now := c.n.clock.Now()
