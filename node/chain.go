@@ -202,10 +202,10 @@ func (n *Node) applyEvent(ev settlement.Event) chan error {
 		return nil
 	}
 	c := n.chans.get(ev.Channel)
+	if c == nil && ev.Kind == settlement.EventOpened {
+		c = n.adoptOpened(ev)
+	}
 	if c == nil {
-		if ev.Kind == settlement.EventOpened && (ev.Params.Participants[0] == n.self || ev.Params.Participants[1] == n.self) {
-			n.log.Warn("a channel with this node was opened on chain without a proposal it knows", "channel", ev.Channel)
-		}
 		return nil
 	}
 	done := make(chan error, 1)
@@ -214,6 +214,49 @@ func (n *Node) applyEvent(ev settlement.Event) chan error {
 		c.step.durable = append(c.step.durable, func(err error) { done <- err })
 	})
 	return done
+}
+
+// adoptOpened takes up a channel opened on chain with this node as side B
+// that it does not know: a proposal it forgot (it expired, or the peer
+// abandoned it) whose open landed after all. The chain vouches for the
+// opener's deposit and this node holds nothing in it, so it takes it up if
+// it would have accepted the proposal; otherwise the opener's deposit waits
+// for the opener to close alone.
+func (n *Node) adoptOpened(ev settlement.Event) *chanActor {
+	ep := ev.Params
+	if ep.Participants[1] != n.self || ep.Participants[0] == n.self {
+		if ep.Participants[0] == n.self {
+			n.log.Warn("a channel with this node was opened on chain without a proposal it knows", "channel", ev.Channel)
+		}
+		return nil
+	}
+	p := channel.Params{ChainID: ep.ChainID, Adjudicator: ep.Adjudicator, Participants: ep.Participants, Asset: ep.Asset,
+		ChallengePeriod: ep.ChallengePeriod, Salt: ep.Salt}
+	err := n.acceptable(p.Asset, p.ChallengePeriod)
+	var ch *channel.Channel
+	if err == nil && (p.ChainID != n.chain.ChainID() || p.Adjudicator != n.chain.Adjudicator() || p.ID() != ev.Channel) {
+		err = invalid("the event's parameters are not this chain's channel %s", ev.Channel)
+	}
+	if err == nil {
+		ch, err = channel.New(p, channel.B)
+	}
+	if err != nil {
+		n.log.Warn("a channel with this node was opened on chain that it would not have accepted; the opener can close it alone", "channel", ev.Channel, "peer", ep.Participants[0], "err", err)
+		return nil
+	}
+	c := n.newActor(ch, n.clock.Now())
+	if !n.chans.add(c) {
+		return n.chans.get(c.id)
+	}
+	n.log.Info("took up a channel opened on chain after its proposal was given up", "channel", c.id, "peer", c.peer)
+	s := n.peers.session(c.peer)
+	c.do(func() {
+		c.step.record = true
+		if s != nil && c.sess == nil {
+			c.onAttach(s) // the peer is connected: reestablish the channel with it
+		}
+	})
+	return c
 }
 
 // readChannel reads the channel's on-chain record off the owner and hands

@@ -471,7 +471,7 @@ func (c *chanActor) onReestablish(s *session, m *peerv1.Reestablish) {
 		held = p
 	}
 	sent := c.ch.Sent()
-	if held.Nonce >= sent.Nonce || held.Channel != c.id {
+	if held.Nonce >= sent.Nonce || (held.Nonce > 0 && held.Channel != c.id) {
 		c.reestablish(s, held, nil)
 		return
 	}

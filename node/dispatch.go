@@ -172,6 +172,17 @@ func (n *Node) onPropose(s *session, m *peerv1.Propose) {
 	n.log.Info("accepted channel", "channel", id, "peer", s.peer)
 }
 
+// acceptable checks a peer's channel terms against this node's policy.
+func (n *Node) acceptable(asset crypto.Address, challengePeriod uint64) error {
+	if _, ok := n.asset(asset); !ok {
+		return wrapf(ErrUnknownAsset, "%s", asset)
+	}
+	if cp := challengePeriod; cp < n.cfg.MinChallengePeriod || cp > n.cfg.MaxChallengePeriod {
+		return invalid("challenge period %ds outside [%d, %d]", cp, n.cfg.MinChallengePeriod, n.cfg.MaxChallengePeriod)
+	}
+	return nil
+}
+
 // proposalParams checks a proposal against this node's policy.
 func (n *Node) proposalParams(a, b crypto.Address, m *peerv1.Propose) (channel.Params, error) {
 	asset, err := parseAddr("asset", m.GetAsset())
@@ -181,11 +192,8 @@ func (n *Node) proposalParams(a, b crypto.Address, m *peerv1.Propose) (channel.P
 	if err != nil {
 		return channel.Params{}, err
 	}
-	if _, ok := n.asset(asset); !ok {
-		return channel.Params{}, wrapf(ErrUnknownAsset, "%s", asset)
-	}
-	if cp := m.GetChallengePeriod(); cp < n.cfg.MinChallengePeriod || cp > n.cfg.MaxChallengePeriod {
-		return channel.Params{}, invalid("challenge period %ds outside [%d, %d]", cp, n.cfg.MinChallengePeriod, n.cfg.MaxChallengePeriod)
+	if err := n.acceptable(asset, m.GetChallengePeriod()); err != nil {
+		return channel.Params{}, err
 	}
 	salt, err := parseHash("salt", m.GetSalt())
 	if err != nil {

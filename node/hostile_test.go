@@ -18,6 +18,7 @@ import (
 	"github.com/tinypay/tinypay/crypto"
 	peerv1 "github.com/tinypay/tinypay/proto/tinypay/peer/v1"
 	storev1 "github.com/tinypay/tinypay/proto/tinypay/store/v1"
+	"github.com/tinypay/tinypay/settlement"
 	"github.com/tinypay/tinypay/store"
 )
 
@@ -1109,3 +1110,87 @@ func TestRefundBoundAdmitsEveryProofInTime(t *testing.T) {
 type clockFunc func() time.Time
 
 func (f clockFunc) Now() time.Time { return f() }
+
+// TestExpiredProposalOpenedLateIsTakenUp: Alice's open transaction has an
+// unknown outcome (a fee spike, an endpoint gone); the proposal expires,
+// both sides abandon it, and Bob, side B, forgets it. Then the transaction
+// lands: Bob takes the channel up from the chain's event, and Alice's
+// payments go through (before, Bob did not know the channel and they hung
+// until a force close).
+func TestExpiredProposalOpenedLateIsTakenUp(t *testing.T) {
+	w := newNet(t)
+	w.cfg = func(c *Config) { c.RequestTimeout, c.ProposalExpiry = 200*time.Millisecond, 500*time.Millisecond }
+	alice, bob := w.add("alice", 1), w.add("bob", 2)
+	alice.connect(bob)
+	w.chain.mu.Lock()
+	w.chain.failNext = settlement.ErrUnavailable // the open's outcome is unknown
+	w.chain.mu.Unlock()
+	if _, err := alice.n.OpenChannel(context.Background(), bob.key.Address(), crypto.Address{}, *u256(1000), 0); err == nil {
+		t.Fatal("the open succeeded; want its outcome unknown")
+	}
+	var id channel.ID
+	var params channel.Params
+	for _, c := range alice.n.chans.all() {
+		id, params = c.id, c.params
+	}
+	waitFor(t, "bob forgets the expired proposal", func() bool { return bob.n.chans.get(id) == nil })
+	waitFor(t, "alice abandons it", func() bool { return alice.channel(id).Phase == channel.Abandoned })
+	if _, err := alice.chain.Open(context.Background(), settlementParams(params), u256(1000)); err != nil {
+		t.Fatal(err) // the transaction lands after all
+	}
+	waitFor(t, "alice sees the open", func() bool { return alice.channel(id).Phase == channel.Open })
+	waitFor(t, "bob takes the channel up", func() bool {
+		ci, err := bob.n.Channel(id)
+		return err == nil && ci.Phase == channel.Open && u64(ci.PeerDeposit) == 1000
+	})
+	ctx, cancel := context.WithTimeout(context.Background(), 5*time.Second)
+	defer cancel()
+	if _, err := alice.n.Pay(ctx, PayRequest{Channel: id, Amount: *u256(5), Key: "late"}); err != nil {
+		t.Fatalf("alice pays in the channel that opened late: %v", err)
+	}
+	bob.restart()
+	if ci, err := bob.n.Channel(id); err != nil || u64(ci.MyBalance) != 5 {
+		t.Fatalf("after a restart bob holds %+v, %v", ci, err)
+	}
+}
+
+// TestResendToPeerHoldingNoProofCarriesThePayments: a peer that holds none
+// of this node's proofs (it lost the first one, or refused it before the
+// channel was reestablished) gets the proofs resent with their payments.
+// Before, a Reestablish without a held proof took the path for a proof of
+// another channel, and the resend carried no payments: the peer refused it
+// as malformed, every time, and the channel was wedged.
+func TestResendToPeerHoldingNoProofCarriesThePayments(t *testing.T) {
+	w := newNet(t)
+	alice, bob := w.add("alice", 1), w.add("bob", 2)
+	alice.connect(bob)
+	id := alice.open(bob, 1000)
+	bob.stop() // from here on the test speaks for Bob, who holds nothing yet
+	reest := &peerv1.Message{Body: &peerv1.Message_Reestablish{Reestablish: &peerv1.Reestablish{ChannelId: id[:]}}}
+	r := dialRaw(t, bob.key.Address(), alice)
+	r.send(reest)
+	go func() {
+		ctx, cancel := context.WithTimeout(context.Background(), 3*time.Second)
+		defer cancel()
+		_, _ = alice.n.Pay(ctx, PayRequest{Channel: id, Amount: *u256(7), Key: "first"})
+	}()
+	if p := r.next().GetProof(); p == nil || p.GetNonce() != 1 || len(p.GetParts()) != 1 {
+		t.Fatalf("alice's first proof: %v", p)
+	}
+	r.conn.Close(nil) // Bob loses it
+	waitFor(t, "alice sees the connection end", func() bool { return alice.n.peers.session(bob.key.Address()) == nil })
+	r = dialRaw(t, bob.key.Address(), alice)
+	r.send(reest)
+	if p := r.next().GetProof(); p == nil || p.GetNonce() != 1 || len(p.GetParts()) != 1 || u64(mustAmount(t, p.GetParts()[0].GetAmount())) != 7 {
+		t.Fatalf("alice's resend to a peer holding none of her proofs: %v; want proof 1 with its payment of 7", p)
+	}
+}
+
+func mustAmount(t *testing.T, b []byte) uint256.Int {
+	t.Helper()
+	v, err := parseAmount("amount", b)
+	if err != nil {
+		t.Fatal(err)
+	}
+	return v
+}
