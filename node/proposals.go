@@ -29,30 +29,41 @@ type proposed struct {
 // admitProposal counts c's proposal against the bounds and, if it fits, registers
 // c with the node's channels.
 func (n *Node) admitProposal(c *chanActor) error {
-	b := &n.proposals
-	now := n.clock.Now()
+	bound, limit, held, err := n.proposals.admit(n, c)
+	if bound != "" {
+		// Reported outside the book's lock: it logs.
+		n.bounds.Refused(bound, "peer", c.peer, "limit", limit)
+		if bound == BoundProposalsPerPeer {
+			return wrapf(ErrResourceExhausted, "you proposed %d channels in the last %s that are not open on chain, the most this node takes from one peer; open one first", held, n.cfg.ProposalExpiry)
+		}
+		return wrapf(ErrResourceExhausted, "peers proposed %d channels in the last %s that are not open on chain, the most this node takes; try later", held, n.cfg.ProposalExpiry)
+	}
+	return err
+}
+
+// admit counts c's proposal and registers c (the channel set's lock is a
+// leaf: nothing is called under it), or names the bound that refuses it,
+// its limit and how many the bound holds.
+func (b *proposalBook) admit(n *Node, c *chanActor) (bound string, limit, held int, err error) {
 	b.mu.Lock()
 	defer b.mu.Unlock()
-	b.expire(now.Add(-n.cfg.ProposalExpiry))
+	b.expire(n.clock.Now().Add(-n.cfg.ProposalExpiry))
 	mine := 0
 	for _, p := range b.recent {
 		if p.peer == c.peer {
 			mine++
 		}
 	}
-	if mine >= n.cfg.MaxProposalsPerPeer {
-		n.bounds.Refused(BoundProposalsPerPeer, "peer", c.peer, "limit", n.cfg.MaxProposalsPerPeer)
-		return wrapf(ErrResourceExhausted, "you proposed %d channels in the last %s that are not open on chain, the most this node takes from one peer; open one first", mine, n.cfg.ProposalExpiry)
-	}
-	if len(b.recent) >= n.cfg.MaxProposals {
-		n.bounds.Refused(BoundProposals, "peer", c.peer, "limit", n.cfg.MaxProposals)
-		return wrapf(ErrResourceExhausted, "peers proposed %d channels in the last %s that are not open on chain, the most this node takes; try later", len(b.recent), n.cfg.ProposalExpiry)
-	}
-	if !n.chans.add(c) {
-		return wrapf(ErrAlreadyExists, "channel %s exists", c.id)
+	switch {
+	case mine >= n.cfg.MaxProposalsPerPeer:
+		return BoundProposalsPerPeer, n.cfg.MaxProposalsPerPeer, mine, nil
+	case len(b.recent) >= n.cfg.MaxProposals:
+		return BoundProposals, n.cfg.MaxProposals, len(b.recent), nil
+	case !n.chans.add(c):
+		return "", 0, 0, wrapf(ErrAlreadyExists, "channel %s exists", c.id)
 	}
 	b.recent = append(b.recent, proposed{id: c.id, peer: c.peer, at: c.created})
-	return nil
+	return "", 0, 0, nil
 }
 
 // loaded counts a channel still opening at start.
