@@ -9,6 +9,7 @@ import (
 
 	"github.com/tinypay/tinypay/apps"
 	"github.com/tinypay/tinypay/channel"
+	"github.com/tinypay/tinypay/crypto"
 	"github.com/tinypay/tinypay/node"
 	"github.com/tinypay/tinypay/node/nodetest"
 	peerv1 "github.com/tinypay/tinypay/proto/tinypay/peer/v1"
@@ -517,5 +518,49 @@ func TestConfigValidate(t *testing.T) {
 				t.Errorf("%s: New accepts the configuration: %v", tc.name, err)
 			}
 		}
+	}
+}
+
+// TestPaidPartsStayWithinStreamBounds: ticks of one unit naming streams
+// never announced start streams only within the bounds (before, ten such
+// payments made Bob hold ten streams on a channel bound to two); the
+// payments themselves are taken.
+func TestPaidPartsStayWithinStreamBounds(t *testing.T) {
+	chain := evmtest.NewChain(t)
+	alice := nodetest.Start(t, chain, "alice", chain.Alice)
+	bob := nodetest.StartWithApps(t, chain, "bob", chain.Bob, func(c *apps.Config) { c.MaxStreamsPerChannel, c.MaxStreams = 2, 4 })
+	id := alice.OpenUSD(bob, 1000)
+	ctx, cancel := context.WithTimeout(context.Background(), 30*time.Second)
+	defer cancel()
+	alice.Stop() // from here on the test speaks for Alice, with her key
+	conn, err := rpc.DialPeer(ctx, alice.PeerConfig(), bob.Addr, bob.Key.Address())
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer conn.Close(nil)
+	if err := conn.Send(&peerv1.Message{Body: &peerv1.Message_Reestablish{Reestablish: &peerv1.Reestablish{ChannelId: id[:]}}}); err != nil {
+		t.Fatal(err)
+	}
+	info := bob.N().Info()
+	dom := crypto.NewDomain(info.ChainID, info.Adjudicator)
+	var parts []*peerv1.PaymentPart
+	for i := range 10 {
+		pid, sid := crypto.Hash{byte(i + 1), 7}, [16]byte{byte(i + 1), 5}
+		parts = append(parts, &peerv1.PaymentPart{PaymentId: pid[:], Amount: node.AmountBytes(u256(1)), StreamId: sid[:]})
+	}
+	sig, _ := alice.Key.Sign(dom.BalanceProofDigest(id, 1, u256(10)))
+	if err := conn.Send(&peerv1.Message{Body: &peerv1.Message_Proof{Proof: &peerv1.BalanceProof{ChannelId: id[:], Nonce: 1,
+		Transferred: node.AmountBytes(u256(10)), Signature: sig[:], Parts: parts}}}); err != nil {
+		t.Fatal(err)
+	}
+	nodetest.Eventually(t, "bob takes the payments", func() bool { ci := bob.Channel(id); return ci.MyBalance.Uint64() == 10 })
+	held := 0
+	for _, s := range bob.Apps().Streams(true) {
+		if !s.Outgoing && s.Channel == id {
+			held++
+		}
+	}
+	if held != 2 {
+		t.Fatalf("ten one-unit ticks of unannounced streams made bob hold %d streams on the channel, want the bound of 2", held)
 	}
 }

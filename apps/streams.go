@@ -785,6 +785,13 @@ func (a *Apps) onStreamEnd(ch node.ChannelInfo, m *peerv1.StreamEnd) error {
 // payment. A stream's first payment writes its record and its "started"
 // event (and its "ended" one, if it ended before it was paid).
 func (a *Apps) meterIncoming(b *store.Batch, ch node.ChannelInfo, p *node.Part, now time.Time) error {
+	var bound string
+	var limit int
+	defer func() { // after the unlock: it logs
+		if bound != "" {
+			a.n.Bounds().Refused(bound, "channel", ch.ID, "peer", ch.Peer, "limit", limit)
+		}
+	}()
 	a.streams.mu.Lock()
 	defer a.streams.mu.Unlock()
 	st := a.streams.byID[p.Stream]
@@ -792,6 +799,13 @@ func (a *Apps) meterIncoming(b *store.Batch, ch node.ChannelInfo, p *node.Part, 
 		return nil // not the peer's stream to us
 	}
 	if st == nil {
+		// A payment naming a stream never announced starts it, within the
+		// bounds like a StreamStart: a payer must not get around them with
+		// ticks of one unit. Over a bound the payment is still taken, but
+		// not metered as a stream.
+		if bound, limit = a.admit(ch.ID, now); bound != "" {
+			return nil
+		}
 		st = &stream{StreamInfo: StreamInfo{ID: p.Stream, Channel: ch.ID, Peer: ch.Peer, Asset: ch.Asset, Started: now, ItemID: p.ItemID, Tick: time.Second},
 			seen: now}
 		a.streams.byID[st.ID] = st
