@@ -89,20 +89,12 @@ type streamSet struct {
 	// the bounds (stream.counts); nCounted is how many there are.
 	counted  map[channel.ID]map[[16]byte]*stream
 	nCounted int
-	sends    map[crypto.Address]func(*peerv1.Message) // the live session with each peer
-	writes   []streamWrite                            // stream records to write, in order
-	writing  bool                                     // a goroutine writes them
+	writes   []streamWrite // stream records to write, in order
+	writing  bool          // a goroutine writes them
 }
 
 // send queues m to peer's live session, if there is one.
-func (a *Apps) send(peer crypto.Address, m *peerv1.Message) {
-	a.streams.mu.Lock()
-	f := a.streams.sends[peer]
-	a.streams.mu.Unlock()
-	if f != nil {
-		f(m)
-	}
-}
+func (a *Apps) send(peer crypto.Address, m *peerv1.Message) { a.n.SendPeer(peer, m) }
 
 // stream is the state of one stream; guarded by streamSet.mu.
 type stream struct {
@@ -895,14 +887,10 @@ func (a *Apps) endChannelStreams(id channel.ID) {
 	}
 }
 
-// peerConnected remembers the peer's new session and tells it about the
-// streams this node pays it.
+// peerConnected tells the peer's new session about the streams this node
+// pays it. Nothing keeps the session: later messages go through the node.
 func (a *Apps) peerConnected(peer crypto.Address, send func(*peerv1.Message)) {
 	a.streams.mu.Lock()
-	if a.streams.sends == nil {
-		a.streams.sends = map[crypto.Address]func(*peerv1.Message){}
-	}
-	a.streams.sends[peer] = send
 	var starts []*peerv1.Message
 	recent := a.clock.Now().Add(-resendEndsFor)
 	for _, st := range a.streams.byID {

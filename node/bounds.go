@@ -12,6 +12,7 @@ const (
 	BoundProposalsPerPeer    = "proposals_per_peer"
 	BoundProposals           = "proposals"
 	BoundRefunds             = "refunds_per_channel_minute"
+	BoundStrangerSessions    = "sessions_without_channel"
 	BoundStreamsPerChannel   = "streams_per_channel"
 	BoundStreams             = "streams"
 	BoundUnauthenticated     = "unauthenticated_connections"

@@ -61,6 +61,10 @@ type Config struct {
 	// not open on chain by then is abandoned on both sides (the chain is
 	// checked first), and one a peer proposed is forgotten.
 	ProposalExpiry time.Duration
+	// MaxStrangerSessions bounds the inbound sessions of peers that share
+	// no channel with this node (any key can make one); a newcomer beyond
+	// it is disconnected at once.
+	MaxStrangerSessions int
 	// MaxRefundsPerMinute bounds the payments per channel and minute that
 	// the application refuses and the node refunds (each costs a record
 	// and a signature); a proof beyond it is refused whole.
@@ -108,6 +112,7 @@ func DefaultConfig() Config {
 		MaxProposals:        256,
 		ProposalExpiry:      time.Hour,
 		MaxRefundsPerMinute: 60,
+		MaxStrangerSessions: 256,
 		ChainReadTimeout:    30 * time.Second,
 		ChainTxTimeout:      5 * time.Minute,
 		DrainTimeout:        5 * time.Second,
@@ -140,6 +145,9 @@ func (c Config) Validate() error {
 	}
 	if c.MaxProposalsPerPeer < 1 || c.MaxProposals < c.MaxProposalsPerPeer {
 		errs = append(errs, fmt.Errorf("proposals per peer (%d) must be at least 1 and at most the total (%d)", c.MaxProposalsPerPeer, c.MaxProposals))
+	}
+	if c.MaxStrangerSessions < 1 {
+		errs = append(errs, errors.New("sessions of peers without a channel must be at least 1"))
 	}
 	if c.MaxRefundsPerMinute < 1 {
 		errs = append(errs, errors.New("refunds per minute must be at least 1"))

@@ -159,6 +159,7 @@ func (n *Node) onPropose(s *session, m *peerv1.Propose) {
 		s.sendError(peerCode(err), id[:], fmt.Errorf("refused proposal: %w", err))
 		return
 	}
+	n.peers.befriend(s.peer)
 	c.do(func() {
 		// Persist, then accept: the channel is known here before the peer
 		// may open it.

@@ -341,3 +341,31 @@ func TestE2ENoDialToStrangerAddress(t *testing.T) {
 		t.Fatalf("bob dialled the stranger's advertised address %d times", n)
 	}
 }
+
+// TestE2EStrangerSessionsAreBounded: any key can hold a session; those of
+// peers that share no channel are bounded (before, each stayed as long as
+// it liked, and left its advertised address in memory for good), while a
+// peer with a channel connects and pays as before.
+func TestE2EStrangerSessionsAreBounded(t *testing.T) {
+	chain := evmtest.NewChain(t)
+	alice := nodetest.Start(t, chain, "alice", chain.Alice)
+	bob := nodetest.Start(t, chain, "bob", chain.Bob, func(c *node.Config) { c.MaxStrangerSessions = 3 })
+	id := alice.OpenUSD(bob, 1000)
+	for range 3 {
+		strangerConn(t, bob)
+	}
+	nodetest.Eventually(t, "bob serves the three strangers and alice", func() bool { return len(bob.N().Peers()) == 4 })
+	s, _ := strangerConn(t, bob) // the handshake is the transport's; the node then says no
+	m, err := s.Recv()
+	if err == nil && (m.GetError() == nil || !strings.Contains(m.GetError().GetMessage(), "share no channel")) {
+		t.Fatalf("a fourth stranger: got %v, want the session refused", m)
+	}
+	if err != nil && !strings.Contains(err.Error(), "share no channel") {
+		t.Fatalf("a fourth stranger: %v, want the session refused for the bound", err)
+	}
+	alice.DropConnections() // a peer with a channel still gets in
+	alice.Pay(id, 5, "after")
+	if ci := bob.Channel(id); ci.MyBalance.Uint64() != 5 {
+		t.Fatalf("bob's balance %s, want 5", ci.MyBalance.Dec())
+	}
+}

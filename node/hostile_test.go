@@ -1194,3 +1194,30 @@ func mustAmount(t *testing.T, b []byte) uint256.Int {
 	}
 	return v
 }
+
+// TestStrangersLeaveNothingBehind: sessions of fresh keys that share no
+// channel leave no address, and no session, in the node's memory once they
+// end (before, each left its advertised address for good, and the
+// application layer kept the whole session).
+func TestStrangersLeaveNothingBehind(t *testing.T) {
+	w := newNet(t)
+	bob := w.add("bob", 2)
+	for range 200 {
+		key, err := crypto.GenerateKey()
+		if err != nil {
+			t.Fatal(err)
+		}
+		x, y := pipe(key.Address(), bob.key.Address())
+		done := make(chan struct{})
+		go func() { bob.n.HandlePeer(advertConn{y, "203.0.113.7:7420"}); close(done) }()
+		waitFor(t, "the stranger's session", func() bool { return bob.n.peers.session(key.Address()) != nil })
+		x.Close(nil)
+		<-done
+	}
+	bob.n.peers.mu.Lock()
+	addrs, sessions, strangers := len(bob.n.peers.addrs), len(bob.n.peers.sessions), bob.n.peers.strangers
+	bob.n.peers.mu.Unlock()
+	if addrs != 0 || sessions != 0 || strangers != 0 {
+		t.Fatalf("after 200 strangers came and went bob keeps %d addresses, %d sessions and %d places", addrs, sessions, strangers)
+	}
+}

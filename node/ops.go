@@ -123,6 +123,7 @@ func (n *Node) OpenChannel(ctx context.Context, peer, asset crypto.Address, depo
 	if !n.chans.add(c) {
 		return ChannelInfo{}, fmt.Errorf("channel %s exists", id)
 	}
+	n.peers.befriend(peer)
 	done := make(chan error, 1)
 	c.do(func() {
 		c.sess, c.ready = n.peers.session(peer), true

@@ -12,6 +12,7 @@ import (
 
 	"github.com/tinypay/tinypay/channel"
 	"github.com/tinypay/tinypay/crypto"
+	peerv1 "github.com/tinypay/tinypay/proto/tinypay/peer/v1"
 	"github.com/tinypay/tinypay/store"
 )
 
@@ -25,6 +26,25 @@ type peerSet struct {
 	dialing   map[crypto.Address]bool
 	backoff   map[crypto.Address]redialState // failed redials, until a session attaches
 	proposals map[[32]byte]proposal          // awaiting the peer's Accept
+	strangers int                            // inbound sessions counted against MaxStrangerSessions
+}
+
+// befriend gives back the place of the peer's session once it shares a
+// channel (it proposed one, or accepted this node's).
+func (p *peerSet) befriend(peer crypto.Address) {
+	p.mu.Lock()
+	defer p.mu.Unlock()
+	if s := p.sessions[peer]; s != nil {
+		p.uncount(s)
+	}
+}
+
+// uncount gives back the place of a stranger's session, once; p.mu held.
+func (p *peerSet) uncount(s *session) {
+	if s.counted {
+		s.counted = false
+		p.strangers--
+	}
 }
 
 // redialState spaces the redials of a peer that does not answer: the wait
@@ -149,12 +169,27 @@ func (n *Node) attach(conn PeerConn, outbound bool) *session {
 		return nil
 	}
 	s := newSession(n, conn, outbound)
+	// A peer that shares no channel is a stranger until it proposes one:
+	// its inbound sessions are bounded, it leaves no address behind, and
+	// its comings and goings are logged at debug level only.
+	s.stranger = len(n.chans.withPeer(s.peer)) == 0
 	var old *session
 	n.peers.mu.Lock()
+	if s.stranger && !outbound {
+		if n.peers.strangers >= n.cfg.MaxStrangerSessions {
+			n.peers.mu.Unlock()
+			n.bounds.Refused(BoundStrangerSessions, "peer", s.peer, "remote", conn.RemoteAddr(), "limit", n.cfg.MaxStrangerSessions)
+			conn.Close(wrapf(ErrResourceExhausted, "this node serves %d peers that share no channel with it, the most it takes; try later", n.cfg.MaxStrangerSessions))
+			return nil
+		}
+		n.peers.strangers++
+		s.counted = true
+	}
 	if prev := n.peers.sessions[s.peer]; prev != nil && prev.alive() {
 		// Both sides dialled: keep the connection dialled by the lower
 		// address, on both ends alike.
 		if !keepNewSession(n.self, s.peer, outbound) {
+			n.peers.uncount(s)
 			n.peers.mu.Unlock()
 			conn.Close(errors.New("duplicate connection"))
 			return nil
@@ -163,7 +198,7 @@ func (n *Node) attach(conn PeerConn, outbound bool) *session {
 	}
 	n.peers.sessions[s.peer] = s
 	delete(n.peers.backoff, s.peer) // reachable again: redial promptly next time
-	if la := conn.ListenAddr(); la != "" && n.peers.addrs[s.peer] == "" {
+	if la := conn.ListenAddr(); la != "" && n.peers.addrs[s.peer] == "" && !s.stranger {
 		n.peers.addrs[s.peer] = la
 	}
 	n.peers.mu.Unlock()
@@ -175,7 +210,7 @@ func (n *Node) attach(conn PeerConn, outbound bool) *session {
 		return nil
 	}
 	n.met.peers(1)
-	n.log.Info("peer connected", "peer", s.peer, "remote", conn.RemoteAddr(), "outbound", outbound)
+	n.log.Log(n.ctx, s.logLevel(), "peer connected", "peer", s.peer, "remote", conn.RemoteAddr(), "outbound", outbound)
 	for _, c := range n.chans.withPeer(s.peer) {
 		c.do(func() { c.onAttach(s) })
 	}
@@ -203,12 +238,13 @@ func (n *Node) detach(s *session) {
 	if n.peers.sessions[s.peer] == s {
 		delete(n.peers.sessions, s.peer)
 	}
+	n.peers.uncount(s)
 	n.peers.mu.Unlock()
 	for _, c := range n.chans.withPeer(s.peer) {
 		c.do(func() { c.onDetach(s) })
 	}
 	n.met.peers(-1)
-	n.log.Info("peer disconnected", "peer", s.peer, "reason", s.reason())
+	n.log.Log(n.ctx, s.logLevel(), "peer disconnected", "peer", s.peer, "reason", s.reason())
 }
 
 // redialLoop reconnects to peers that share channels still in use.
@@ -283,6 +319,17 @@ func (n *Node) redialFailed(peer crypto.Address) time.Duration {
 	b.next = n.clock.Now().Add(b.wait)
 	n.peers.backoff[peer] = b
 	return b.wait
+}
+
+// SendPeer queues m to the live session with peer, for the application
+// layer; it reports false if there is none. It never blocks.
+func (n *Node) SendPeer(peer crypto.Address, m *peerv1.Message) bool {
+	s := n.peers.session(peer)
+	if s == nil {
+		return false
+	}
+	s.send(m)
+	return true
 }
 
 // Peers lists the peers the node knows: connected ones and those it shares

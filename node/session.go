@@ -4,6 +4,7 @@ import (
 	"context"
 	"errors"
 	"fmt"
+	"log/slog"
 	"sync"
 	"time"
 
@@ -20,6 +21,8 @@ type session struct {
 	conn     PeerConn
 	peer     crypto.Address
 	outbound bool
+	stranger bool            // the peer shared no channel when the session started
+	counted  bool            // it holds a place among MaxStrangerSessions; peerSet.mu
 	ctx      context.Context // ends with the session
 	cancel   context.CancelFunc
 
@@ -162,4 +165,13 @@ func (s *session) readLoop() {
 		}
 		s.n.dispatch(s, m)
 	}
+}
+
+// logLevel is the level of the session's comings and goings: debug for a
+// stranger's, which anyone can cause at will.
+func (s *session) logLevel() slog.Level {
+	if s.stranger {
+		return slog.LevelDebug
+	}
+	return slog.LevelInfo
 }
