@@ -369,3 +369,65 @@ func TestE2EStrangerSessionsAreBounded(t *testing.T) {
 		t.Fatalf("bob's balance %s, want 5", ci.MyBalance.Dec())
 	}
 }
+
+// TestE2EIdleConnectionsDoNotLockOutPayers: one host keeps 80 idle TCP
+// connections open to Bob's peer port and reopens each as soon as it is
+// closed (before, that filled the 64 handshake places and every honest
+// connection failed). Alice, from another address, loses her connection
+// during the attack, reconnects and pays.
+func TestE2EIdleConnectionsDoNotLockOutPayers(t *testing.T) {
+	chain := evmtest.NewChain(t)
+	alice, bob := nodetest.Start(t, chain, "alice", chain.Alice), nodetest.Start(t, chain, "bob", chain.Bob)
+	id := alice.OpenUSD(bob, 1000)
+	d := net.Dialer{LocalAddr: &net.TCPAddr{IP: net.ParseIP("127.0.0.2")}}
+	probe, err := d.Dial("tcp", bob.Addr)
+	if err != nil {
+		t.Skipf("cannot dial from 127.0.0.2 here: %v", err)
+	}
+	probe.Close()
+	stop := make(chan struct{})
+	var wg sync.WaitGroup
+	for range 80 {
+		wg.Add(1)
+		go func() {
+			defer wg.Done()
+			for {
+				select {
+				case <-stop:
+					return
+				default:
+				}
+				c, err := d.Dial("tcp", bob.Addr)
+				if err != nil {
+					time.Sleep(10 * time.Millisecond)
+					continue
+				}
+				_, _ = c.Read(make([]byte, 1)) // idle until Bob closes it
+				c.Close()
+			}
+		}()
+	}
+	defer func() { close(stop); wg.Wait() }()
+	time.Sleep(200 * time.Millisecond) // the attack is under way
+	// Every honest handshake gets through at once (with the old bound the
+	// flood held all 64 places, and they failed until one freed).
+	for i := range 10 {
+		key, _ := crypto.GenerateKey()
+		cfg := bob.PeerConfig()
+		cfg.Key, cfg.Certificate, cfg.ListenAddr = key, nil, ""
+		ctx, cancel := context.WithTimeout(context.Background(), 10*time.Second)
+		conn, err := rpc.DialPeer(ctx, cfg, bob.Addr, bob.Key.Address())
+		cancel()
+		if err != nil {
+			t.Fatalf("honest handshake %d during the flood: %v", i, err)
+		}
+		conn.Close(nil)
+	}
+	alice.DropConnections()
+	for i := range 20 {
+		alice.Pay(id, 1, fmt.Sprintf("during-%d", i)) // waits for the redial
+	}
+	if ci := bob.Channel(id); ci.MyBalance.Uint64() != 20 {
+		t.Fatalf("bob's balance %s after 20 payments during the attack", ci.MyBalance.Dec())
+	}
+}

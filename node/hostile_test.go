@@ -1221,3 +1221,40 @@ func TestStrangersLeaveNothingBehind(t *testing.T) {
 		t.Fatalf("after 200 strangers came and went bob keeps %d addresses, %d sessions and %d places", addrs, sessions, strangers)
 	}
 }
+
+// TestOperatorAbandonsAStuckOpening: an open whose outcome is unknown
+// leaves the channel opening; the operator's close abandons it on both
+// sides once the chain shows it is not open (Bob, who had nothing in it,
+// forgets it), and refuses if the open landed after all.
+func TestOperatorAbandonsAStuckOpening(t *testing.T) {
+	w := newNet(t)
+	alice, bob := w.add("alice", 1), w.add("bob", 2)
+	alice.connect(bob)
+	stuck := func() (channel.ID, channel.Params) {
+		w.chain.mu.Lock()
+		w.chain.failNext = settlement.ErrUnavailable
+		w.chain.mu.Unlock()
+		ci, err := alice.n.OpenChannel(context.Background(), bob.key.Address(), crypto.Address{}, *u256(1000), 0)
+		if err == nil || ci.Phase != channel.Opening {
+			t.Fatalf("open: %+v, %v; want it stuck opening", ci, err)
+		}
+		return ci.ID, alice.n.chans.get(ci.ID).params
+	}
+	ctx, cancel := context.WithTimeout(context.Background(), 10*time.Second)
+	defer cancel()
+
+	id, _ := stuck()
+	if ci, err := alice.n.CloseChannel(ctx, id); err != nil || ci.Phase != channel.Abandoned {
+		t.Fatalf("the operator closes a stuck opening channel: %+v, %v; want it abandoned", ci, err)
+	}
+	waitFor(t, "bob forgets it", func() bool { return bob.n.chans.get(id) == nil })
+
+	id, params := stuck()
+	if _, err := alice.chain.Open(ctx, settlementParams(params), u256(1000)); err != nil {
+		t.Fatal(err) // the open landed after all
+	}
+	if _, err := alice.n.CloseChannel(ctx, id); !errors.Is(err, channel.ErrWrongPhase) {
+		t.Fatalf("abandoning a channel that is open on chain: %v, want refused", err)
+	}
+	waitFor(t, "alice sees it open", func() bool { return alice.channel(id).Phase == channel.Open })
+}
