@@ -7,6 +7,8 @@ import (
 	"testing"
 
 	"github.com/holiman/uint256"
+
+	"github.com/tinypay/tinypay/channel"
 )
 
 // BenchmarkPaySequential measures one payment at a time through two nodes
@@ -55,4 +57,40 @@ func BenchmarkPayConcurrent(b *testing.B) {
 	}
 	wg.Wait()
 	b.ReportMetric(float64(per*256)/b.Elapsed().Seconds(), "payments/s")
+}
+
+// BenchmarkPayManyChannels measures throughput with 64 channels between
+// Alice and Bob, each with 4 concurrent payers: the per-channel costs
+// (mailbox goroutines, batches, snapshots) that one busy channel hides.
+func BenchmarkPayManyChannels(b *testing.B) {
+	w := newNet(b)
+	alice, bob := w.add("alice", 1), w.add("bob", 2)
+	defer alice.stop()
+	defer bob.stop()
+	alice.connect(bob)
+	const chans, payers = 64, 4
+	ids := make([]channel.ID, chans)
+	for i := range ids {
+		ids[i] = alice.open(bob, 10_000)
+	}
+	ctx := context.Background()
+	b.ResetTimer()
+	var wg sync.WaitGroup
+	per := b.N/(chans*payers) + 1
+	for c := range chans {
+		for g := range payers {
+			wg.Add(1)
+			go func() {
+				defer wg.Done()
+				for i := range per {
+					if _, err := alice.n.Pay(ctx, PayRequest{Channel: ids[c], Amount: *uint256.NewInt(1), Key: fmt.Sprint("m", c, "-", g, "-", i)}); err != nil {
+						b.Error(err)
+						return
+					}
+				}
+			}()
+		}
+	}
+	wg.Wait()
+	b.ReportMetric(float64(per*chans*payers)/b.Elapsed().Seconds(), "payments/s")
 }
