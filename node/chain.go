@@ -403,6 +403,15 @@ func (c *chanActor) opened(detail string) {
 	if was := c.ch.Phase(); was != channel.Opening && was != channel.Abandoned {
 		return
 	}
+	if c.forgotten {
+		// An open that was on its way when the proposal was forgotten: the
+		// channel is known again, unless another owner took it up from the
+		// chain meanwhile (adoptOpened); then this one stays silent.
+		if !c.n.chans.add(c) {
+			return
+		}
+		c.forgotten, c.step.record = false, true
+	}
 	if err := c.ch.ChainOpened(); err != nil {
 		return
 	}

@@ -56,12 +56,13 @@ type chanActor struct {
 	recovered      map[string]*storev1.Payment // payment records restored from the peer, by key
 	refunds        map[[32]byte]bool           // refunds of our payments being written
 
-	paused   string   // why peer messages wait, "" when they don't
-	deferred []func() // peer messages that arrived while paused
-	lastRead time.Time
-	retrying bool // a request runs again after a chain read: it is not read for again
-	expiring bool // an expired opening channel is being abandoned
-	refusals struct {
+	paused    string   // why peer messages wait, "" when they don't
+	deferred  []func() // peer messages that arrived while paused
+	lastRead  time.Time
+	retrying  bool // a request runs again after a chain read: it is not read for again
+	expiring  bool // an expired opening channel is being abandoned
+	forgotten bool // a proposal given up and forgotten (forgetProposal)
+	refusals  struct {
 		since time.Time // the start of the minute counted
 		n     int       // payments refused and refunded since
 	}

@@ -1258,3 +1258,33 @@ func TestOperatorAbandonsAStuckOpening(t *testing.T) {
 	}
 	waitFor(t, "alice sees it open", func() bool { return alice.channel(id).Phase == channel.Open })
 }
+
+// TestForgottenProposalOpenedByAQueuedEvent: the open event of a proposal
+// reaches its owner after the owner forgot the proposal (it was queued
+// before): the channel is registered again with its record, instead of a
+// record on disk that the running node does not know.
+func TestForgottenProposalOpenedByAQueuedEvent(t *testing.T) {
+	w := newNet(t)
+	bob := w.add("bob", 2)
+	mallory := seedKey(9)
+	r := dialRaw(t, mallory.Address(), bob)
+	p := channel.Params{ChainID: w.chain.chainID, Adjudicator: w.chain.adj, Participants: [2]crypto.Address{mallory.Address(), bob.key.Address()},
+		ChallengePeriod: 100, Salt: crypto.Hash{7}}
+	id := p.ID()
+	r.send(&peerv1.Message{Body: &peerv1.Message_Propose{Propose: &peerv1.Propose{ChallengePeriod: 100, Salt: p.Salt[:], Deposit: amountBytes(u256(1))}}})
+	if r.next().GetAccept() == nil {
+		t.Fatal("bob did not accept")
+	}
+	c := bob.n.chans.get(id)
+	r.send(&peerv1.Message{Body: &peerv1.Message_Abandon{Abandon: &peerv1.Abandon{ChannelId: id[:], Reason: "gone"}}})
+	waitFor(t, "bob forgets the proposal", func() bool { return bob.n.chans.get(id) == nil })
+	if err := c.stepAndWait(context.Background(), func() { c.onChainEvent(settlement.Event{Kind: settlement.EventOpened, Channel: id, Params: settlementParams(p)}) }); err != nil {
+		t.Fatal(err)
+	}
+	if got := bob.n.chans.get(id); got != c || c.info().Phase != channel.Open {
+		t.Fatalf("after the queued open event bob holds %v (phase %s), want the channel again, open", got, c.info().Phase)
+	}
+	if _, err := bob.st.Channel(id); err != nil {
+		t.Fatalf("the channel's record: %v", err)
+	}
+}

@@ -539,6 +539,7 @@ func (c *chanActor) forgetProposal() {
 			return
 		}
 		c.n.chans.remove(c)
+		c.forgotten = true
 		c.step.label = "forget-proposal"
 		if err := c.batch().DeleteChannel(c.id); err != nil {
 			c.n.log.Error("forget proposal", "channel", c.id, "err", err)
