@@ -449,7 +449,11 @@ func (c *chanActor) onWithdrawReply(s *session, m *peerv1.WithdrawReply) {
 // startAbandon gives up a channel whose open is not on chain, for the
 // operator.
 func (c *chanActor) startAbandon(done chan error) {
-	c.abandonUnopened("abandoned by the operator: the open never reached the chain", func(err error) { done <- err })
+	c.abandonUnopened("abandoned by the operator: the open never reached the chain", func(err error) {
+		// Told once the step is published, so that the caller reads the
+		// channel abandoned.
+		c.step.notify = append(c.step.notify, func() { done <- err })
+	})
 }
 
 // expireOpening abandons a channel that is still opening ProposalExpiry
