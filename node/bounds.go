@@ -2,6 +2,7 @@ package node
 
 import (
 	"log/slog"
+	"net/netip"
 	"sync"
 	"time"
 )
@@ -9,14 +10,15 @@ import (
 // Names of the bounds on what peers and strangers can make a node hold;
 // they label tinypay_bound_refusals_total and the warnings.
 const (
-	BoundProposalsPerPeer    = "proposals_per_peer"
-	BoundProposals           = "proposals"
-	BoundRefunds             = "refunds_per_channel_minute"
-	BoundStrangerSessions    = "sessions_without_channel"
-	BoundStreamsPerChannel   = "streams_per_channel"
-	BoundStreams             = "streams"
-	BoundUnauthenticated     = "unauthenticated_connections"
-	BoundUnauthenticatedHost = "unauthenticated_connections_per_source"
+	BoundProposalsPerPeer     = "proposals_per_peer"
+	BoundProposals            = "proposals"
+	BoundRefunds              = "refunds_per_channel_minute"
+	BoundStrangerSessions     = "sessions_without_channel"
+	BoundStrangerSessionsHost = "sessions_without_channel_per_source"
+	BoundStreamsPerChannel    = "streams_per_channel"
+	BoundStreams              = "streams"
+	BoundUnauthenticated      = "unauthenticated_connections"
+	BoundUnauthenticatedHost  = "unauthenticated_connections_per_source"
 )
 
 // boundWarnEvery is how often a bound that keeps being hit is logged: the
@@ -74,3 +76,26 @@ func (b *Bounds) Refused(bound string, args ...any) {
 // Bounds returns the node's reporter of refusals at bounds, for the
 // layers around it (the peer transport, the application layer).
 func (n *Node) Bounds() *Bounds { return n.bounds }
+
+// SourceOf returns the source that a connection from hostport counts
+// against in the bounds per source: the IPv4 address as a /32, or the /64
+// prefix of an IPv6 address (a host or site commonly holds a whole /64, so
+// counting single IPv6 addresses would bound nothing); IPv4-mapped IPv6
+// addresses count as IPv4. It reports false for an address that is not an
+// IP address and port.
+func SourceOf(hostport string) (netip.Prefix, bool) {
+	ap, err := netip.ParseAddrPort(hostport)
+	if err != nil {
+		return netip.Prefix{}, false
+	}
+	ip := ap.Addr().Unmap().WithZone("")
+	if !ip.IsValid() {
+		return netip.Prefix{}, false
+	}
+	bits := 64
+	if ip.Is4() {
+		bits = 32
+	}
+	p, _ := ip.Prefix(bits) // cannot fail: bits fits every valid address
+	return p, true
+}

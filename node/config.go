@@ -65,6 +65,10 @@ type Config struct {
 	// no channel with this node (any key can make one); a newcomer beyond
 	// it is disconnected at once.
 	MaxStrangerSessions int
+	// MaxStrangerSessionsPerSource bounds those from one source (an IPv4
+	// address, an IPv6 /64: see SourceOf), so that one host cannot take
+	// every place.
+	MaxStrangerSessionsPerSource int
 	// MaxRefundsPerMinute bounds the payments per channel and minute that
 	// the application refuses and the node refunds (each costs a record
 	// and a signature); a proof beyond it is refused whole.
@@ -98,24 +102,25 @@ const (
 // DefaultConfig returns a configuration with sensible defaults.
 func DefaultConfig() Config {
 	return Config{
-		ChallengePeriod:     24 * 60 * 60,
-		MinChallengePeriod:  60,
-		MaxChallengePeriod:  30 * 24 * 60 * 60,
-		TermsLifetime:       600,
-		MaxInFlight:         8,
-		MaxParts:            512,
-		ChainPoll:           time.Second,
-		RequestTimeout:      30 * time.Second,
-		Redial:              2 * time.Second,
-		RedialMax:           5 * time.Minute,
-		MaxProposalsPerPeer: 4,
-		MaxProposals:        256,
-		ProposalExpiry:      time.Hour,
-		MaxRefundsPerMinute: 60,
-		MaxStrangerSessions: 256,
-		ChainReadTimeout:    30 * time.Second,
-		ChainTxTimeout:      5 * time.Minute,
-		DrainTimeout:        5 * time.Second,
+		ChallengePeriod:              24 * 60 * 60,
+		MinChallengePeriod:           60,
+		MaxChallengePeriod:           30 * 24 * 60 * 60,
+		TermsLifetime:                600,
+		MaxInFlight:                  8,
+		MaxParts:                     512,
+		ChainPoll:                    time.Second,
+		RequestTimeout:               30 * time.Second,
+		Redial:                       2 * time.Second,
+		RedialMax:                    5 * time.Minute,
+		MaxProposalsPerPeer:          4,
+		MaxProposals:                 256,
+		ProposalExpiry:               time.Hour,
+		MaxRefundsPerMinute:          60,
+		MaxStrangerSessions:          256,
+		MaxStrangerSessionsPerSource: 16,
+		ChainReadTimeout:             30 * time.Second,
+		ChainTxTimeout:               5 * time.Minute,
+		DrainTimeout:                 5 * time.Second,
 	}
 }
 
@@ -146,8 +151,8 @@ func (c Config) Validate() error {
 	if c.MaxProposalsPerPeer < 1 || c.MaxProposals < c.MaxProposalsPerPeer {
 		errs = append(errs, fmt.Errorf("proposals per peer (%d) must be at least 1 and at most the total (%d)", c.MaxProposalsPerPeer, c.MaxProposals))
 	}
-	if c.MaxStrangerSessions < 1 {
-		errs = append(errs, errors.New("sessions of peers without a channel must be at least 1"))
+	if c.MaxStrangerSessions < 1 || c.MaxStrangerSessionsPerSource < 1 || c.MaxStrangerSessionsPerSource > c.MaxStrangerSessions {
+		errs = append(errs, fmt.Errorf("sessions of peers without a channel, per source (%d) and in total (%d), must be at least 1, per source at most the total", c.MaxStrangerSessionsPerSource, c.MaxStrangerSessions))
 	}
 	if c.MaxRefundsPerMinute < 1 {
 		errs = append(errs, errors.New("refunds per minute must be at least 1"))

@@ -343,18 +343,19 @@ func TestE2ENoDialToStrangerAddress(t *testing.T) {
 }
 
 // TestE2EStrangerSessionsAreBounded: any key can hold a session; those of
-// peers that share no channel are bounded (before, each stayed as long as
-// it liked, and left its advertised address in memory for good), while a
-// peer with a channel connects and pays as before.
+// peers that share no channel are bounded per source address (before, each
+// stayed as long as it liked, and left its advertised address in memory
+// for good), while a peer with a channel connects and pays as before.
+// (TestStrangerSessionsBoundedInTotal covers the total.)
 func TestE2EStrangerSessionsAreBounded(t *testing.T) {
 	chain := evmtest.NewChain(t)
 	alice := nodetest.Start(t, chain, "alice", chain.Alice)
-	bob := nodetest.Start(t, chain, "bob", chain.Bob, func(c *node.Config) { c.MaxStrangerSessions = 3 })
+	bob := nodetest.Start(t, chain, "bob", chain.Bob, func(c *node.Config) { c.MaxStrangerSessions, c.MaxStrangerSessionsPerSource = 10, 3 })
 	id := alice.OpenUSD(bob, 1000)
 	for range 3 {
 		strangerConn(t, bob)
 	}
-	nodetest.Eventually(t, "bob serves the three strangers and alice", func() bool { return len(bob.N().Peers()) == 4 })
+	nodetest.Eventually(t, "bob serves the three strangers from 127.0.0.1, and alice", func() bool { return len(bob.N().Peers()) == 4 })
 	s, _ := strangerConn(t, bob) // the handshake is the transport's; the node then says no
 	m, err := s.Recv()
 	if err == nil && (m.GetError() == nil || !strings.Contains(m.GetError().GetMessage(), "share no channel")) {

@@ -1278,7 +1278,9 @@ func TestForgottenProposalOpenedByAQueuedEvent(t *testing.T) {
 	c := bob.n.chans.get(id)
 	r.send(&peerv1.Message{Body: &peerv1.Message_Abandon{Abandon: &peerv1.Abandon{ChannelId: id[:], Reason: "gone"}}})
 	waitFor(t, "bob forgets the proposal", func() bool { return bob.n.chans.get(id) == nil })
-	if err := c.stepAndWait(context.Background(), func() { c.onChainEvent(settlement.Event{Kind: settlement.EventOpened, Channel: id, Params: settlementParams(p)}) }); err != nil {
+	if err := c.stepAndWait(context.Background(), func() {
+		c.onChainEvent(settlement.Event{Kind: settlement.EventOpened, Channel: id, Params: settlementParams(p)})
+	}); err != nil {
 		t.Fatal(err)
 	}
 	if got := bob.n.chans.get(id); got != c || c.info().Phase != channel.Open {
@@ -1286,5 +1288,46 @@ func TestForgottenProposalOpenedByAQueuedEvent(t *testing.T) {
 	}
 	if _, err := bob.st.Channel(id); err != nil {
 		t.Fatalf("the channel's record: %v", err)
+	}
+}
+
+// TestStrangerSessionsBoundedInTotal: inbound sessions of peers that share
+// no channel are bounded in total (here from addresses that are not IP
+// addresses, which count only there); a place frees when one leaves, and
+// a peer with a channel is not counted.
+func TestStrangerSessionsBoundedInTotal(t *testing.T) {
+	w := newNet(t)
+	alice := w.add("alice", 1)
+	bob := startCustom(t, w, "bob", 2, nil, func(c *Config) { c.MaxStrangerSessions, c.MaxStrangerSessionsPerSource = 2, 1 })
+	alice.connect(bob)
+	alice.open(bob, 1000)
+	stranger := func() (*pipeConn, chan struct{}) {
+		key, err := crypto.GenerateKey()
+		if err != nil {
+			t.Fatal(err)
+		}
+		x, y := pipe(key.Address(), bob.key.Address())
+		done := make(chan struct{})
+		go func() { bob.n.HandlePeer(y); close(done) }()
+		t.Cleanup(func() { x.Close(nil) })
+		return x, done
+	}
+	first, firstDone := stranger()
+	stranger()
+	waitFor(t, "bob serves two strangers", func() bool { return len(bob.n.Peers()) == 3 })
+	_, refused := stranger()
+	select {
+	case <-refused:
+	case <-time.After(5 * time.Second):
+		t.Fatal("a third stranger was served")
+	}
+	first.Close(nil)
+	<-firstDone
+	_, served := stranger()
+	waitFor(t, "a stranger takes the freed place", func() bool { return len(bob.n.Peers()) == 3 })
+	select {
+	case <-served:
+		t.Fatal("the stranger taking a freed place was refused")
+	default:
 	}
 }

@@ -6,6 +6,7 @@ import (
 	"encoding/hex"
 	"errors"
 	"fmt"
+	"net/netip"
 	"slices"
 	"sync"
 	"time"
@@ -27,6 +28,7 @@ type peerSet struct {
 	backoff   map[crypto.Address]redialState // failed redials, until a session attaches
 	proposals map[[32]byte]proposal          // awaiting the peer's Accept
 	strangers int                            // inbound sessions counted against MaxStrangerSessions
+	bySource  map[netip.Prefix]int           // those of them by source (SourceOf), only sources holding one
 }
 
 // befriend gives back the place of the peer's session once it shares a
@@ -41,9 +43,15 @@ func (p *peerSet) befriend(peer crypto.Address) {
 
 // uncount gives back the place of a stranger's session, once; p.mu held.
 func (p *peerSet) uncount(s *session) {
-	if s.counted {
-		s.counted = false
-		p.strangers--
+	if !s.counted {
+		return
+	}
+	s.counted = false
+	p.strangers--
+	if s.hasSrc {
+		if p.bySource[s.src]--; p.bySource[s.src] == 0 {
+			delete(p.bySource, s.src)
+		}
 	}
 }
 
@@ -65,6 +73,7 @@ func (p *peerSet) init() {
 	p.dialing = make(map[crypto.Address]bool)
 	p.backoff = make(map[crypto.Address]redialState)
 	p.proposals = make(map[[32]byte]proposal)
+	p.bySource = make(map[netip.Prefix]int)
 }
 
 const peerCursorPrefix = "peer/"
@@ -176,14 +185,25 @@ func (n *Node) attach(conn PeerConn, outbound bool) *session {
 	var old *session
 	n.peers.mu.Lock()
 	if s.stranger && !outbound {
-		if n.peers.strangers >= n.cfg.MaxStrangerSessions {
+		src, hasSrc := SourceOf(conn.RemoteAddr())
+		bound, limit := "", 0
+		switch {
+		case hasSrc && n.peers.bySource[src] >= n.cfg.MaxStrangerSessionsPerSource:
+			bound, limit = BoundStrangerSessionsHost, n.cfg.MaxStrangerSessionsPerSource
+		case n.peers.strangers >= n.cfg.MaxStrangerSessions:
+			bound, limit = BoundStrangerSessions, n.cfg.MaxStrangerSessions
+		}
+		if bound != "" {
 			n.peers.mu.Unlock()
-			n.bounds.Refused(BoundStrangerSessions, "peer", s.peer, "remote", conn.RemoteAddr(), "limit", n.cfg.MaxStrangerSessions)
-			conn.Close(wrapf(ErrResourceExhausted, "this node serves %d peers that share no channel with it, the most it takes; try later", n.cfg.MaxStrangerSessions))
+			n.bounds.Refused(bound, "peer", s.peer, "remote", conn.RemoteAddr(), "limit", limit)
+			conn.Close(wrapf(ErrResourceExhausted, "this node serves %d peers that share no channel with it from there, the most it takes; try later", limit))
 			return nil
 		}
 		n.peers.strangers++
-		s.counted = true
+		if hasSrc {
+			n.peers.bySource[src]++
+		}
+		s.counted, s.src, s.hasSrc = true, src, hasSrc
 	}
 	if prev := n.peers.sessions[s.peer]; prev != nil && prev.alive() {
 		// Both sides dialled: keep the connection dialled by the lower

@@ -5,6 +5,7 @@ import (
 	"errors"
 	"fmt"
 	"log/slog"
+	"net/netip"
 	"sync"
 	"time"
 
@@ -21,8 +22,10 @@ type session struct {
 	conn     PeerConn
 	peer     crypto.Address
 	outbound bool
-	stranger bool            // the peer shared no channel when the session started
-	counted  bool            // it holds a place among MaxStrangerSessions; peerSet.mu
+	stranger bool         // the peer shared no channel when the session started
+	counted  bool         // it holds a place among MaxStrangerSessions; peerSet.mu
+	src      netip.Prefix // its source, if hasSrc, for the bound per source
+	hasSrc   bool
 	ctx      context.Context // ends with the session
 	cancel   context.CancelFunc
 

@@ -221,35 +221,13 @@ func sourceName(addr net.Addr, src netip.Prefix, hasSrc bool) string {
 	return addr.String()
 }
 
-// sourceOf returns the source a connection from addr counts against: the
-// IPv4 address as a /32, or the /64 prefix of an IPv6 address (a host or
-// site commonly holds a whole /64, so counting single IPv6 addresses would
-// bound nothing). It reports false for an address that is not an IP
-// address.
+// sourceOf returns the source a connection from addr counts against (see
+// node.SourceOf).
 func sourceOf(addr net.Addr) (netip.Prefix, bool) {
-	var ip netip.Addr
-	switch a := addr.(type) {
-	case *net.TCPAddr:
-		ip = a.AddrPort().Addr()
-	case nil:
-		return netip.Prefix{}, false
-	default:
-		ap, err := netip.ParseAddrPort(a.String())
-		if err != nil {
-			return netip.Prefix{}, false
-		}
-		ip = ap.Addr()
-	}
-	ip = ip.Unmap().WithZone("")
-	if !ip.IsValid() {
+	if addr == nil {
 		return netip.Prefix{}, false
 	}
-	bits := 64
-	if ip.Is4() {
-		bits = 32
-	}
-	p, _ := ip.Prefix(bits) // cannot fail: bits fits every valid address
-	return p, true
+	return node.SourceOf(addr.String())
 }
 
 // connGuard is one admitted connection's slot.

@@ -75,6 +75,7 @@ func TestConfigRejects(t *testing.T) {
 		{"redial", append(chainArgs, "--redial-max", "1s"), "redial wait"},
 		{"stream bounds", append(chainArgs, "--max-streams-per-channel", "20", "--max-streams", "10"), "stream"},
 		{"refunds", append(chainArgs, "--max-refunds-per-minute", "0"), "refunds per minute"},
+		{"sessions", append(chainArgs, "--max-peers-without-channel", "4"), "per source at most the total"},
 		{"handshake bounds", append(chainArgs, "--peer-max-unauthenticated", "4"), "MaxUnauthenticatedPerSource"},
 		{"dev account without file", []string{"--datadir", filepath.Join(dir, "x"), "--passphrase-file", pass, "init", "--dev-account", "1"}, "--devchain"},
 	} {

@@ -87,6 +87,8 @@ func limitFlags(cf configFile) []cli.Flag {
 			Usage: "time a new peer connection has to finish TLS and prove its key"},
 		&cli.IntFlag{Name: "max-peers-without-channel", Category: cat, Value: nd.MaxStrangerSessions, Sources: cf.sources("max-peers-without-channel"),
 			Usage: "connected peers that share no channel with this node and dialled it (any key can); more are disconnected at once"},
+		&cli.IntFlag{Name: "max-peers-without-channel-per-source", Category: cat, Value: nd.MaxStrangerSessionsPerSource, Sources: cf.sources("max-peers-without-channel-per-source"),
+			Usage: "the same from one IP address (IPv6: one /64); behind a proxy or Tor, set it to --max-peers-without-channel"},
 		&cli.IntFlag{Name: "max-proposals-per-peer", Category: cat, Value: nd.MaxProposalsPerPeer, Sources: cf.sources("max-proposals-per-peer"),
 			Usage: "channels one peer may propose to this node within --proposal-expiry that do not open on chain (given-up ones count too)"},
 		&cli.IntFlag{Name: "max-proposals", Category: cat, Value: nd.MaxProposals, Sources: cf.sources("max-proposals"),
@@ -120,6 +122,7 @@ func configFromFlags(c *cli.Command, cs chainSettings) (node.Config, apps.Config
 	ncfg.ProposalExpiry = c.Duration("proposal-expiry")
 	ncfg.MaxRefundsPerMinute = c.Int("max-refunds-per-minute")
 	ncfg.MaxStrangerSessions = c.Int("max-peers-without-channel")
+	ncfg.MaxStrangerSessionsPerSource = c.Int("max-peers-without-channel-per-source")
 	if err := ncfg.Validate(); err != nil {
 		return ncfg, apps.Config{}, rpc.Limits{}, usagef("%v", err)
 	}
