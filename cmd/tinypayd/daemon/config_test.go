@@ -103,3 +103,38 @@ func TestUnlockRefusesWrongPassphrase(t *testing.T) {
 		t.Fatalf("address with a wrong passphrase: %d %s", code, out.String())
 	}
 }
+
+// TestSecretsChecks: a passphrase file others can read is refused (or, with
+// --allow-readable-passphrase-file, used), and init refuses a passphrase
+// shorter than 8 characters outside dev chains.
+func TestSecretsChecks(t *testing.T) {
+	dir := t.TempDir()
+	readable := filepath.Join(dir, "readable")
+	if err := os.WriteFile(readable, []byte("a long passphrase\n"), 0o644); err != nil {
+		t.Fatal(err)
+	}
+	short := filepath.Join(dir, "short")
+	if err := os.WriteFile(short, []byte("pw\n"), 0o600); err != nil {
+		t.Fatal(err)
+	}
+	run := func(args ...string) (int, string) {
+		var out bytes.Buffer
+		code := Main(context.Background(), append([]string{"tinypayd"}, args...), strings.NewReader(""), &out, &out)
+		return code, out.String()
+	}
+	if code, out := run("--datadir", filepath.Join(dir, "a"), "--passphrase-file", readable, "init", "--light-kdf"); code != exitUsage || !strings.Contains(out, "chmod 600") {
+		t.Fatalf("init with a readable passphrase file: exit %d, %q", code, out)
+	}
+	if _, err := os.Stat(filepath.Join(dir, "a", keyFile)); err == nil {
+		t.Fatal("a key was written with a refused passphrase file")
+	}
+	if code, out := run("--datadir", filepath.Join(dir, "a"), "--passphrase-file", readable, "--allow-readable-passphrase-file", "init", "--light-kdf"); code != 0 {
+		t.Fatalf("init with --allow-readable-passphrase-file: exit %d, %q", code, out)
+	}
+	if code, out := run("--datadir", filepath.Join(dir, "b"), "--passphrase-file", short, "init"); code != exitUsage || !strings.Contains(out, "at least 8") {
+		t.Fatalf("init with a 2-character passphrase on a real chain: exit %d, %q", code, out)
+	}
+	if code, out := run("--datadir", filepath.Join(dir, "c"), "--passphrase-file", short, "init", "--light-kdf"); code != 0 {
+		t.Fatalf("init with a short passphrase for a dev chain: exit %d, %q", code, out)
+	}
+}

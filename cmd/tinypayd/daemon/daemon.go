@@ -101,6 +101,7 @@ func command(cf configFile, stdin io.Reader, stdout, stderr io.Writer, opts opti
 	global := []cli.Flag{
 		&cli.StringFlag{Name: "config", Usage: "TOML file with flag values (keys are flag names); flags and TINYPAY_* env vars override it"},
 		dataDir, passFile,
+		&cli.BoolFlag{Name: "allow-readable-passphrase-file", Usage: "use a --passphrase-file that others can read (a warning instead of a refusal)", Sources: cf.sources("allow-readable-passphrase-file")},
 		&cli.StringFlag{Name: "log-level", Usage: "debug, info, warn or error", Value: "info", Sources: cf.sources("log-level")},
 		&cli.StringFlag{Name: "log-format", Usage: "text or json", Value: "text", Sources: cf.sources("log-format")},
 	}
@@ -195,6 +196,10 @@ func runInit(c *cli.Command, stdin io.Reader, stdout io.Writer) error {
 	if err != nil {
 		return err
 	}
+	dev := c.String("devchain") != "" || c.Bool("light-kdf")
+	if len(pass) < minPassphrase && !dev {
+		return usagef("the passphrase has %d characters; use at least %d (shorter ones are only for dev chains: --devchain or --light-kdf)", len(pass), minPassphrase)
+	}
 	params := crypto.StandardScrypt
 	if c.Bool("light-kdf") {
 		params = crypto.LightScrypt
@@ -209,6 +214,9 @@ func runInit(c *cli.Command, stdin io.Reader, stdout io.Writer) error {
 	return nil
 }
 
+// minPassphrase is the shortest passphrase init takes outside dev chains.
+const minPassphrase = 8
+
 func keyFromHex(s string) (*crypto.PrivateKey, error) {
 	h, err := crypto.ParseHash(s)
 	if err != nil {
@@ -221,6 +229,17 @@ func keyFromHex(s string) (*crypto.PrivateKey, error) {
 // TINYPAY_PASSPHRASE, or the terminal.
 func passphrase(c *cli.Command, stdin io.Reader, confirm bool) (string, error) {
 	if f := c.String("passphrase-file"); f != "" {
+		fi, err := os.Stat(f)
+		if err != nil {
+			return "", fmt.Errorf("passphrase file: %w", err)
+		}
+		if perm := fi.Mode().Perm(); perm&0o077 != 0 {
+			msg := fmt.Sprintf("passphrase file %s has mode %v: other users can read it; chmod 600 %s", f, perm, f)
+			if !c.Bool("allow-readable-passphrase-file") {
+				return "", usagef("%s (or pass --allow-readable-passphrase-file)", msg)
+			}
+			fmt.Fprintln(os.Stderr, "warning:", msg)
+		}
 		raw, err := os.ReadFile(f)
 		if err != nil {
 			return "", fmt.Errorf("passphrase file: %w", err)
