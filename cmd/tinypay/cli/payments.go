@@ -4,7 +4,9 @@ import (
 	"context"
 	"encoding/csv"
 	"errors"
+	"fmt"
 	"io"
+	"os"
 	"strconv"
 	"time"
 
@@ -137,11 +139,12 @@ func eventsCommand() *ucli.Command {
 			if err != nil {
 				return err
 			}
+			w := &watcher{cmd: cmd, cl: c} // with --follow, it reconnects and replaces c
 			byChannel := map[string]*apiv1.Asset{}
 			assetOf := func(id string) *apiv1.Asset {
 				a, ok := byChannel[id]
 				if !ok {
-					if ch, err := c.GetChannel(ctx, &apiv1.GetChannelRequest{ChannelId: id}); err == nil {
+					if ch, err := w.client().GetChannel(ctx, &apiv1.GetChannelRequest{ChannelId: id}); err == nil {
 						a = as.byAddress(ch.GetAsset().GetAddress())
 					}
 					byChannel[id] = a
@@ -154,6 +157,41 @@ func eventsCommand() *ucli.Command {
 			}
 			sctx, cancel := context.WithCancel(ctx)
 			defer cancel()
+			show := func(ev *apiv1.Event) error {
+				if (only == "payments" && ev.GetPayment() == nil) || (only == "channels" && ev.GetChannel() == nil) {
+					return nil
+				}
+				if c.json {
+					return c.printJSON(ev)
+				}
+				c.printEvent(ev, assetOf)
+				return nil
+			}
+			if cmd.Bool("follow") {
+				// Follow for as long as it takes: when the connection
+				// drops or the node restarts, reconnect with backoff and
+				// resume after the last event printed.
+				errw := cmd.Root().ErrWriter
+				if errw == nil {
+					errw = os.Stderr
+				}
+				subs := make(chan subEvent)
+				go w.subscribe(sctx, cmd.Uint64("after"), nil, subs)
+				for {
+					select {
+					case e := <-subs:
+						if e.ev == nil {
+							fmt.Fprintln(errw, safe(e.state))
+							continue
+						}
+						if err := show(e.ev); err != nil {
+							return err
+						}
+					case <-ctx.Done():
+						return nil
+					}
+				}
+			}
 			stream, err := c.SubscribeEvents(sctx, &apiv1.SubscribeEventsRequest{AfterSeq: cmd.Uint64("after")})
 			if err != nil {
 				return err
@@ -174,16 +212,8 @@ func eventsCommand() *ucli.Command {
 			for {
 				select {
 				case ev := <-events:
-					idle.Reset(500 * time.Millisecond)
-					if (only == "payments" && ev.GetPayment() == nil) || (only == "channels" && ev.GetChannel() == nil) {
-						continue
-					}
-					if c.json {
-						if err := c.printJSON(ev); err != nil {
-							return err
-						}
-					} else {
-						c.printEvent(ev, assetOf)
+					if err := show(ev); err != nil {
+						return err
 					}
 					idle.Reset(500 * time.Millisecond)
 				case err := <-errs:
@@ -192,9 +222,7 @@ func eventsCommand() *ucli.Command {
 					}
 					return err
 				case <-idle.C:
-					if !cmd.Bool("follow") {
-						return nil // caught up
-					}
+					return nil // caught up
 				}
 			}
 		}),

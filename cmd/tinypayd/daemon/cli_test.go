@@ -7,7 +7,9 @@ import (
 	"os"
 	"path/filepath"
 	"strings"
+	"sync"
 	"testing"
+	"time"
 
 	"github.com/tinypay/tinypay/cmd/tinypay/cli"
 )
@@ -133,5 +135,76 @@ func TestCLIAgainstDaemons(t *testing.T) {
 	// The cooperative close pays out on chain.
 	if code, out := tinypay(t, alice.dir, "channel", "close", id); code != 0 || !strings.Contains(out, "settled") {
 		t.Fatalf("close: %d\n%s", code, out)
+	}
+}
+
+// syncBuffer is a bytes.Buffer that a command may write while the test
+// reads it.
+type syncBuffer struct {
+	mu sync.Mutex
+	b  bytes.Buffer
+}
+
+func (s *syncBuffer) Write(p []byte) (int, error) {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	return s.b.Write(p)
+}
+
+func (s *syncBuffer) String() string {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	return s.b.String()
+}
+
+// TestEventsFollowAcrossRestart: `tinypay events --follow` keeps following
+// when the node restarts: it reconnects with backoff and resumes after the
+// last event it printed, so nothing is missed or printed twice (before, it
+// ended with an error).
+func TestEventsFollowAcrossRestart(t *testing.T) {
+	alice, bob := startDaemons(t)
+	code, out := tinypay(t, bob.dir, "--json", "info")
+	var info struct{ Address string }
+	if err := json.Unmarshal([]byte(out), &info); code != 0 || err != nil {
+		t.Fatal(out)
+	}
+	for _, step := range [][]string{
+		{"peer", "connect", peerListen(bob), "--address", info.Address},
+		{"channel", "open", info.Address, "5", "USD"},
+		{"pay", info.Address, "0.25", "USD", "--item", "before-restart"},
+	} {
+		if code, out := tinypay(t, alice.dir, step...); code != 0 {
+			t.Fatalf("%v: %s", step, out)
+		}
+	}
+	var stdout, stderr syncBuffer
+	ctx, cancel := context.WithCancel(context.Background())
+	done := make(chan int)
+	go func() {
+		done <- cli.Main(ctx, []string{"tinypay", "--datadir", bob.dir, "events", "--follow"}, &stdout, &stderr)
+	}()
+	defer func() { cancel(); <-done }()
+	waitUntil := func(what string, cond func() bool) {
+		t.Helper()
+		deadline := time.Now().Add(30 * time.Second)
+		for !cond() {
+			if time.Now().After(deadline) {
+				t.Fatalf("timed out waiting until %s; stdout:\n%s\nstderr:\n%s", what, stdout.String(), stderr.String())
+			}
+			time.Sleep(50 * time.Millisecond)
+		}
+	}
+	waitUntil("the payment before the restart is printed", func() bool { return strings.Contains(stdout.String(), "before-restart") })
+	bob.stop()
+	bob.start()
+	if code, out := tinypay(t, alice.dir, "pay", info.Address, "0.25", "USD", "--item", "after-restart"); code != 0 {
+		t.Fatalf("pay after the restart: %s", out)
+	}
+	waitUntil("the payment after the restart is printed", func() bool { return strings.Contains(stdout.String(), "after-restart") })
+	if n := strings.Count(stdout.String(), "before-restart"); n != 1 {
+		t.Fatalf("the payment before the restart was printed %d times:\n%s", n, stdout.String())
+	}
+	if !strings.Contains(stderr.String(), "reconnected") {
+		t.Fatalf("no reconnection reported on stderr:\n%s", stderr.String())
 	}
 }
