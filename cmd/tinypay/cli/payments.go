@@ -236,6 +236,11 @@ func (c *client) printEvent(ev *apiv1.Event, assetOf func(channelID string) *api
 	case *apiv1.Event_Channel:
 		ce := x.Channel
 		c.printf("%6d  %s  channel %s %s: %s\n", ev.GetSeq(), time.Unix(0, ev.GetTimeUnixNano()).Format("15:04:05.000"), short(ce.GetChannelId()), ce.GetKind(), ce.GetDetail())
+	case *apiv1.Event_Stream:
+		se := x.Stream
+		c.printf("%6d  %s  stream %s %s: %s\n", ev.GetSeq(), time.Unix(0, ev.GetTimeUnixNano()).Format("15:04:05.000"), short(se.GetStream().GetId()), se.GetKind(), se.GetDetail())
+	default:
+		c.printf("%6d  %s  %T\n", ev.GetSeq(), time.Unix(0, ev.GetTimeUnixNano()).Format("15:04:05.000"), ev.GetEvent())
 	}
 }
 

@@ -1,6 +1,7 @@
 package cli
 
 import (
+	"bytes"
 	"context"
 	"encoding/json"
 	"errors"
@@ -107,5 +108,17 @@ func TestWatchEscapesPeerText(t *testing.T) {
 				t.Errorf("tty=%v: want %q in:\n%q", tty, s, got)
 			}
 		}
+	}
+}
+
+// TestEventsPrintsEveryKind: text mode prints stream events too (they were
+// dropped), with the peer's text escaped.
+func TestEventsPrintsEveryKind(t *testing.T) {
+	var out bytes.Buffer
+	c := &client{out: &out}
+	c.printEvent(&apiv1.Event{Seq: 7, Event: &apiv1.Event_Stream{Stream: &apiv1.StreamEvent{Kind: "stalled", Detail: "no payment\x1b[2J",
+		Stream: &apiv1.Stream{Id: "0123456789abcdef"}}}}, func(string) *apiv1.Asset { return nil })
+	if got := out.String(); !strings.Contains(got, "stream 0123456789") || !strings.Contains(got, `stalled: no payment\x1b[2J`) {
+		t.Fatalf("a stream event prints %q", got)
 	}
 }
