@@ -7,6 +7,7 @@
 package nodetest
 
 import (
+	"bytes"
 	"context"
 	"crypto/tls"
 	"crypto/x509"
@@ -411,3 +412,22 @@ func Eventually(t testing.TB, what string, cond func() bool) {
 
 // Start starts a stopped node again on the same data dir.
 func (e *Node) Start() { e.start() }
+
+// SyncBuffer is a bytes.Buffer that goroutines (a command, a logger) may
+// write while the test reads it.
+type SyncBuffer struct {
+	mu sync.Mutex
+	b  bytes.Buffer
+}
+
+func (s *SyncBuffer) Write(p []byte) (int, error) {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	return s.b.Write(p)
+}
+
+func (s *SyncBuffer) String() string {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	return s.b.String()
+}

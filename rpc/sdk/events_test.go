@@ -1,7 +1,6 @@
 package sdk_test
 
 import (
-	"bytes"
 	"context"
 	"errors"
 	"log/slog"
@@ -49,29 +48,11 @@ func incoming(t *testing.T, b *sdk.Client) []sdk.Payment {
 	}
 }
 
-// syncBuffer is a log sink for several goroutines.
-type syncBuffer struct {
-	mu sync.Mutex
-	b  bytes.Buffer
-}
-
-func (s *syncBuffer) Write(p []byte) (int, error) {
-	s.mu.Lock()
-	defer s.mu.Unlock()
-	return s.b.Write(p)
-}
-
-func (s *syncBuffer) String() string {
-	s.mu.Lock()
-	defer s.mu.Unlock()
-	return s.b.String()
-}
-
 // The payee's subscriber sees every incoming payment exactly once, in log
 // order, though the payee restarts (on another API port) while payments
 // flow and while the subscriber is still catching up.
 func TestSubscribeAcrossRestart(t *testing.T) {
-	var logs syncBuffer
+	var logs nodetest.SyncBuffer
 	b := dial(t, sdk.Config{DataDir: bobDir, Logger: slog.New(slog.NewTextHandler(&logs, nil))})
 	a := dial(t, sdk.Config{DataDir: aliceDir})
 	payN(t, a, 30, "before") // so that the history is not empty

@@ -13,6 +13,7 @@ import (
 	"google.golang.org/grpc/codes"
 	"google.golang.org/grpc/status"
 
+	"github.com/tinypay/tinypay/node/nodetest"
 	"github.com/tinypay/tinypay/rpc/sdk"
 )
 
@@ -323,7 +324,7 @@ func TestPayOffer(t *testing.T) {
 // Pay rides out a restart of the node it talks to: it tries again with
 // the same key until the node is back, and pays once.
 func TestPayWhileTheNodeRestarts(t *testing.T) {
-	var logs syncBuffer
+	var logs nodetest.SyncBuffer
 	a := dial(t, sdk.Config{DataDir: aliceDir, Logger: slog.New(slog.NewTextHandler(&logs, nil))})
 	b := dial(t, sdk.Config{DataDir: bobDir})
 	before := received(t, b, aliceBob)

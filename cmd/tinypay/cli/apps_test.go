@@ -10,7 +10,6 @@ import (
 	"os"
 	"path/filepath"
 	"strings"
-	"sync"
 	"testing"
 	"time"
 
@@ -36,24 +35,6 @@ func (r result) lastLine() string {
 	return lines[len(lines)-1]
 }
 
-// syncBuffer is a buffer the test reads while the CLI writes it.
-type syncBuffer struct {
-	mu sync.Mutex
-	b  bytes.Buffer
-}
-
-func (s *syncBuffer) Write(p []byte) (int, error) {
-	s.mu.Lock()
-	defer s.mu.Unlock()
-	return s.b.Write(p)
-}
-
-func (s *syncBuffer) String() string {
-	s.mu.Lock()
-	defer s.mu.Unlock()
-	return s.b.String()
-}
-
 // runIO runs the CLI as Main does, with stdin, writing to out.
 func runIO(stdin io.Reader, out io.Writer, args ...string) result {
 	var errOut bytes.Buffer
@@ -75,12 +56,12 @@ func runIO(stdin io.Reader, out io.Writer, args ...string) result {
 
 // tp runs the CLI against a node's data dir.
 func tp(n *nodetest.Node, args ...string) result {
-	return runIO(strings.NewReader(""), &syncBuffer{}, append([]string{"--datadir", n.Dir}, args...)...)
+	return runIO(strings.NewReader(""), &nodetest.SyncBuffer{}, append([]string{"--datadir", n.Dir}, args...)...)
 }
 
 // offline runs the CLI with a data dir that does not exist.
 func offline(t *testing.T, stdin string, args ...string) result {
-	return runIO(strings.NewReader(stdin), &syncBuffer{}, append([]string{"--datadir", filepath.Join(t.TempDir(), "none")}, args...)...)
+	return runIO(strings.NewReader(stdin), &nodetest.SyncBuffer{}, append([]string{"--datadir", filepath.Join(t.TempDir(), "none")}, args...)...)
 }
 
 func want(t *testing.T, r result, code int, contains ...string) {
@@ -150,7 +131,7 @@ func TestOfferPayReceipt(t *testing.T) {
 	if err := json.Unmarshal([]byte(r.out), &o); err != nil || o.ItemID != "song-1" || o.Price != "1000" {
 		t.Fatalf("offer JSON %+v %v: %s", o, err, r)
 	}
-	r = runIO(strings.NewReader(r.out), &syncBuffer{}, "--datadir", alice.Dir, "--json", "pay", "--offer", "-")
+	r = runIO(strings.NewReader(r.out), &nodetest.SyncBuffer{}, "--datadir", alice.Dir, "--json", "pay", "--offer", "-")
 	want(t, r, ExitOK, `"receipt"`, `"offerId"`)
 	want(t, offline(t, r.out, "receipt", "verify", "-", "--item", "song-1"), ExitOK, "valid receipt")
 	path := filepath.Join(t.TempDir(), "payment.json")
@@ -162,7 +143,7 @@ func TestOfferPayReceipt(t *testing.T) {
 	// The whole text output of offer create, piped.
 	r = tp(bob, "offer", "create", "song-2", "0.002", "USD")
 	want(t, r, ExitOK)
-	r = runIO(strings.NewReader(r.out), &syncBuffer{}, "--datadir", alice.Dir, "pay", "--offer", "-")
+	r = runIO(strings.NewReader(r.out), &nodetest.SyncBuffer{}, "--datadir", alice.Dir, "pay", "--offer", "-")
 	want(t, r, ExitOK, "paid 0.002 USD")
 	want(t, offline(t, r.out, "receipt", "verify", "-", "--item", "song-2"), ExitOK, "valid receipt")
 
@@ -377,7 +358,7 @@ func TestWatchPlain(t *testing.T) {
 	bobAddr := bob.Key.Address().Hex()
 	want(t, tp(alice, "pay", bobAddr, "0.5", "USD"), ExitOK) // before the watch: not counted
 
-	out := &syncBuffer{}
+	out := &nodetest.SyncBuffer{}
 	done := make(chan result, 1)
 	go func() {
 		done <- runIO(strings.NewReader(""), out, "--datadir", bob.Dir, "watch", "--plain", "--for", "3s")
@@ -403,7 +384,7 @@ func TestWatchPlain(t *testing.T) {
 func TestWatchReconnects(t *testing.T) {
 	alice, bob := pair(t)
 	bobAddr := bob.Key.Address().Hex()
-	out := &syncBuffer{}
+	out := &nodetest.SyncBuffer{}
 	done := make(chan result, 1)
 	go func() {
 		done <- runIO(strings.NewReader(""), out, "--datadir", bob.Dir, "watch", "--plain", "--for", "5s")

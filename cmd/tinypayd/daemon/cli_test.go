@@ -7,11 +7,11 @@ import (
 	"os"
 	"path/filepath"
 	"strings"
-	"sync"
 	"testing"
 	"time"
 
 	"github.com/tinypay/tinypay/cmd/tinypay/cli"
+	"github.com/tinypay/tinypay/node/nodetest"
 )
 
 // tinypay runs the CLI against a daemon's data dir.
@@ -138,25 +138,6 @@ func TestCLIAgainstDaemons(t *testing.T) {
 	}
 }
 
-// syncBuffer is a bytes.Buffer that a command may write while the test
-// reads it.
-type syncBuffer struct {
-	mu sync.Mutex
-	b  bytes.Buffer
-}
-
-func (s *syncBuffer) Write(p []byte) (int, error) {
-	s.mu.Lock()
-	defer s.mu.Unlock()
-	return s.b.Write(p)
-}
-
-func (s *syncBuffer) String() string {
-	s.mu.Lock()
-	defer s.mu.Unlock()
-	return s.b.String()
-}
-
 // TestEventsFollowAcrossRestart: `tinypay events --follow` keeps following
 // when the node restarts: it reconnects with backoff and resumes after the
 // last event it printed, so nothing is missed or printed twice (before, it
@@ -177,7 +158,7 @@ func TestEventsFollowAcrossRestart(t *testing.T) {
 			t.Fatalf("%v: %s", step, out)
 		}
 	}
-	var stdout, stderr syncBuffer
+	var stdout, stderr nodetest.SyncBuffer
 	ctx, cancel := context.WithCancel(context.Background())
 	done := make(chan int)
 	go func() {
