@@ -530,17 +530,7 @@ func TestPaidPartsStayWithinStreamBounds(t *testing.T) {
 	alice := nodetest.Start(t, chain, "alice", chain.Alice)
 	bob := nodetest.StartWithApps(t, chain, "bob", chain.Bob, func(c *apps.Config) { c.MaxStreamsPerChannel, c.MaxStreams = 2, 4 })
 	id := alice.OpenUSD(bob, 1000)
-	ctx, cancel := context.WithTimeout(context.Background(), 30*time.Second)
-	defer cancel()
-	alice.Stop() // from here on the test speaks for Alice, with her key
-	conn, err := rpc.DialPeer(ctx, alice.PeerConfig(), bob.Addr, bob.Key.Address())
-	if err != nil {
-		t.Fatal(err)
-	}
-	defer conn.Close(nil)
-	if err := conn.Send(&peerv1.Message{Body: &peerv1.Message_Reestablish{Reestablish: &peerv1.Reestablish{ChannelId: id[:]}}}); err != nil {
-		t.Fatal(err)
-	}
+	conn, _ := speakAsPayer(t, alice, bob, id, 0) // from here on the test speaks for Alice
 	info := bob.N().Info()
 	dom := crypto.NewDomain(info.ChainID, info.Adjudicator)
 	var parts []*peerv1.PaymentPart

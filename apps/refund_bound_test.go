@@ -11,7 +11,6 @@ import (
 	"github.com/tinypay/tinypay/node"
 	"github.com/tinypay/tinypay/node/nodetest"
 	peerv1 "github.com/tinypay/tinypay/proto/tinypay/peer/v1"
-	"github.com/tinypay/tinypay/rpc"
 	"github.com/tinypay/tinypay/settlement/evm/evmtest"
 )
 
@@ -37,27 +36,7 @@ func TestRefundsPerMinuteAreBounded(t *testing.T) {
 	}
 	ci := alice.Channel(id)
 	sent := ci.Sent.Uint64()
-	alice.Stop() // from here on the test speaks for Alice, with her key
-	conn, err := rpc.DialPeer(ctx, alice.PeerConfig(), bob.Addr, bob.Key.Address())
-	if err != nil {
-		t.Fatal(err)
-	}
-	defer conn.Close(nil)
-	if err := conn.Send(&peerv1.Message{Body: &peerv1.Message_Reestablish{Reestablish: &peerv1.Reestablish{ChannelId: id[:], SentNonce: 1}}}); err != nil {
-		t.Fatal(err)
-	}
-	recv := func() *peerv1.Message {
-		t.Helper()
-		for {
-			m, err := conn.Recv()
-			if err != nil {
-				t.Fatal(err)
-			}
-			if m.GetReestablish() == nil {
-				return m
-			}
-		}
-	}
+	conn, recv := speakAsPayer(t, alice, bob, id, 1) // from here on the test speaks for Alice
 	info := bob.N().Info()
 	dom := crypto.NewDomain(info.ChainID, info.Adjudicator)
 	nonce := uint64(1)

@@ -148,24 +148,7 @@ func TestPayeeRefundsWhatItRefuses(t *testing.T) {
 	}
 	ci := alice.Channel(id)
 	sent := ci.Sent.Uint64() // 10
-	alice.Stop()             // from here on the test speaks for Alice
-	conn, err := rpc.DialPeer(ctx, alice.PeerConfig(), bob.Addr, bob.Key.Address())
-	if err != nil {
-		t.Fatal(err)
-	}
-	defer conn.Close(nil)
-	recv := func() *peerv1.Message {
-		t.Helper()
-		for {
-			m, err := conn.Recv()
-			if err != nil {
-				t.Fatal(err)
-			}
-			if m.GetReestablish() == nil {
-				return m
-			}
-		}
-	}
+	conn, recv := speakAsPayer(t, alice, bob, id, 1)
 	info := bob.N().Info()
 	dom := crypto.NewDomain(info.ChainID, info.Adjudicator)
 	fresh, _ := bob.Apps().CreateOffer("book", bob.USD, *u256(10), time.Minute)
@@ -173,9 +156,6 @@ func TestPayeeRefundsWhatItRefuses(t *testing.T) {
 	late.Expiry = uint64(time.Now().Add(-time.Hour).Unix())
 	f := crypto.OfferFields{Offer: late.ID, Payee: late.Payee, ItemID: late.ItemID, Asset: late.Asset, Price: late.Price, Expiry: late.Expiry}
 	late.Sig, _ = bob.Key.Sign(dom.OfferDigest(&f))
-	if err := conn.Send(&peerv1.Message{Body: &peerv1.Message_Reestablish{Reestablish: &peerv1.Reestablish{ChannelId: id[:], SentNonce: 1}}}); err != nil {
-		t.Fatal(err)
-	}
 	var bobSent uint64 // what bob has paid alice (refunds), cumulative
 	nonce := uint64(1)
 	for _, tc := range []struct {
@@ -232,5 +212,36 @@ func TestPayeeRefundsWhatItRefuses(t *testing.T) {
 	rows, err := bob.Apps().Revenue(time.Time{}, time.Time{}, "item")
 	if err != nil || len(rows) != 1 || rows[0].Key != "film" || rows[0].Amount.Uint64() != 10 {
 		t.Fatalf("bob's revenue %+v %v: want the film's 10 only", rows, err)
+	}
+}
+
+// speakAsPayer stops payer's node and speaks for it to payee, with its key
+// and through the handshake: it reestablishes channel id saying it sent
+// sentNonce, and returns the connection and recv, which returns the next
+// message that is not a Reestablish.
+func speakAsPayer(t *testing.T, payer, payee *nodetest.Node, id channel.ID, sentNonce uint64) (*rpc.PeerConn, func() *peerv1.Message) {
+	t.Helper()
+	payer.Stop()
+	ctx, cancel := context.WithTimeout(context.Background(), 20*time.Second)
+	defer cancel()
+	conn, err := rpc.DialPeer(ctx, payer.PeerConfig(), payee.Addr, payee.Key.Address())
+	if err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(func() { conn.Close(nil) })
+	if err := conn.Send(&peerv1.Message{Body: &peerv1.Message_Reestablish{Reestablish: &peerv1.Reestablish{ChannelId: id[:], SentNonce: sentNonce}}}); err != nil {
+		t.Fatal(err)
+	}
+	return conn, func() *peerv1.Message {
+		t.Helper()
+		for {
+			m, err := conn.Recv()
+			if err != nil {
+				t.Fatal(err)
+			}
+			if m.GetReestablish() == nil {
+				return m
+			}
+		}
 	}
 }
