@@ -17,6 +17,7 @@ func TestPure(t *testing.T) {
 	allowed := map[string]bool{
 		"errors":                            true,
 		"fmt":                               true,
+		"strings":                           true, // amount texts (units.go)
 		"github.com/holiman/uint256":        true,
 		"github.com/tinypay/tinypay/crypto": true,
 	}

@@ -63,9 +63,9 @@ func parseAmount(field, s string) (uint256.Int, error) {
 	if s == "" {
 		return v, badArg("%s is required (a decimal number of base units)", field)
 	}
-	p, err := uint256.FromDecimal(s)
+	p, err := channel.ParseUnits(s, 0)
 	if err != nil {
-		return v, badArg("%s %q is not a decimal number of base units below 2^256: %v", field, s, err)
+		return v, badArg("%s in base units: %v", field, err)
 	}
 	return *p, nil
 }

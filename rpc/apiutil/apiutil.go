@@ -16,6 +16,7 @@ import (
 
 	"github.com/holiman/uint256"
 
+	"github.com/tinypay/tinypay/channel"
 	"github.com/tinypay/tinypay/crypto"
 	apiv1 "github.com/tinypay/tinypay/proto/tinypay/api/v1"
 )
@@ -105,12 +106,7 @@ func parseHash(field, s string) (crypto.Hash, error) {
 }
 
 func parseAmount(field, s string) (uint256.Int, error) {
-	for _, c := range s {
-		if c < '0' || c > '9' {
-			return uint256.Int{}, fmt.Errorf("%w: %s %q is not a decimal number", ErrMalformed, field, s)
-		}
-	}
-	v, err := uint256.FromDecimal(s)
+	v, err := channel.ParseUnits(s, 0) // base units
 	if err != nil {
 		return uint256.Int{}, fmt.Errorf("%w: %s: %v", ErrMalformed, field, err)
 	}

@@ -6,11 +6,9 @@ import (
 	"strings"
 
 	"github.com/holiman/uint256"
-)
 
-// maxDecimals is the most decimals an asset can have for a uint256 base
-// unit to be meaningful (2^256 has 78 digits).
-const maxDecimals = 77
+	"github.com/tinypay/tinypay/channel"
+)
 
 // maxAmountText bounds the length of an amount text.
 const maxAmountText = 200
@@ -98,67 +96,18 @@ func (a Amount) String() string { return a.Asset.Format(a.Value) }
 
 // ParseUnits reads a decimal number of units ("12", "0.0025") as base
 // units of an asset with the given decimals, exactly: it refuses more
-// fractional digits than the asset has, signs, exponents, spaces, and
-// values of 2^256 or more. Errors match ErrInvalidArgument.
+// fractional digits than the asset has, commas, signs, exponents, spaces,
+// and values of 2^256 or more, saying why in words. Errors match
+// ErrInvalidArgument.
 func ParseUnits(s string, decimals uint32) (*uint256.Int, error) {
-	bad := func(why string) (*uint256.Int, error) {
-		return nil, fmt.Errorf("%w: amount %q %s", ErrInvalidArgument, s, why)
-	}
-	if decimals > maxDecimals {
-		return bad(fmt.Sprintf("in an asset with %d decimals (at most %d)", decimals, maxDecimals))
-	}
-	if len(s) > maxAmountText {
-		return bad("is too long")
-	}
-	whole, frac, dot := strings.Cut(s, ".")
-	if whole == "" || (dot && frac == "") || !digits(whole) || !digits(frac) {
-		return bad("is not a decimal number (like 12 or 0.0025)")
-	}
-	if uint32(len(frac)) > decimals {
-		return bad(fmt.Sprintf("has more than the asset's %d decimals", decimals))
-	}
-	all := strings.TrimLeft(whole+frac+strings.Repeat("0", int(decimals)-len(frac)), "0")
-	if all == "" {
-		return new(uint256.Int), nil
-	}
-	v, err := uint256.FromDecimal(all)
+	v, err := channel.ParseUnits(s, decimals)
 	if err != nil {
-		return bad("does not fit in 256 bits")
+		return nil, fmt.Errorf("%w: %w", ErrInvalidArgument, err)
 	}
 	return v, nil
 }
 
-func digits(s string) bool {
-	for i := 0; i < len(s); i++ {
-		if s[i] < '0' || s[i] > '9' {
-			return false
-		}
-	}
-	return true
-}
-
 // FormatUnits writes base units as a decimal number of units of an asset
 // with the given decimals, without trailing zeros: 2500 with 6 decimals is
-// "0.0025". A nil v is zero. (Decimals above 77, which no uint256 asset
-// can use, give scientific notation.)
-func FormatUnits(v *uint256.Int, decimals uint32) string {
-	if v == nil {
-		v = new(uint256.Int)
-	}
-	s := v.Dec()
-	switch {
-	case decimals == 0:
-		return s
-	case decimals > maxDecimals: // no such asset; do not allocate gigabytes of zeros
-		return fmt.Sprintf("%se-%d", s, decimals)
-	}
-	d := int(decimals)
-	if len(s) <= d {
-		s = strings.Repeat("0", d-len(s)+1) + s
-	}
-	whole, frac := s[:len(s)-d], strings.TrimRight(s[len(s)-d:], "0")
-	if frac == "" {
-		return whole
-	}
-	return whole + "." + frac
-}
+// "0.0025". A nil v is zero.
+func FormatUnits(v *uint256.Int, decimals uint32) string { return channel.FormatUnits(v, decimals) }

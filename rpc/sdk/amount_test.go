@@ -31,7 +31,7 @@ func TestParseUnits(t *testing.T) {
 		{"overflow by decimals", max, 1, ""},        // fits only before scaling
 		{"empty", "", 6, ""},                        // nothing
 		{"dot only", ".", 6, ""},                    // no digits
-		{"leading dot", ".5", 6, ""},                // write 0.5
+		{"leading dot", ".5", 6, "500000"},          // 0.5, as people write it
 		{"trailing dot", "5.", 6, ""},               // write 5
 		{"sign", "+1", 6, ""},                       // uint256 would take it; we do not
 		{"negative", "-1", 6, ""},                   // no negative amounts

@@ -9,6 +9,7 @@ import (
 
 	"github.com/holiman/uint256"
 
+	"github.com/tinypay/tinypay/channel"
 	"github.com/tinypay/tinypay/crypto"
 	apiv1 "github.com/tinypay/tinypay/proto/tinypay/api/v1"
 	"github.com/tinypay/tinypay/rpc/apiutil"
@@ -107,10 +108,7 @@ func checkReceipt(r *apiv1.Receipt) error {
 		}
 	}
 	for _, f := range []struct{ name, v string }{{"amount", r.GetAmount()}, {"cumulative", r.GetCumulative()}} {
-		if !digits(f.v) || f.v == "" {
-			return fmt.Errorf("%s %q is not a decimal number", f.name, f.v)
-		}
-		if _, err := uint256.FromDecimal(f.v); err != nil {
+		if _, err := channel.ParseUnits(f.v, 0); err != nil { // base units
 			return fmt.Errorf("%s: %v", f.name, err)
 		}
 	}

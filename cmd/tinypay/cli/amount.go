@@ -6,6 +6,8 @@ import (
 
 	"github.com/holiman/uint256"
 
+	"github.com/tinypay/tinypay/channel"
+
 	apiv1 "github.com/tinypay/tinypay/proto/tinypay/api/v1"
 )
 
@@ -35,43 +37,21 @@ func (as assets) byAddress(addr string) *apiv1.Asset {
 
 // parseUnits turns "0.0001" in an asset with decimals into base units.
 func parseUnits(s string, decimals uint32) (*uint256.Int, error) {
-	whole, frac, _ := strings.Cut(s, ".")
-	if whole == "" && frac == "" || strings.ContainsAny(s, "+-eE_ ") {
-		return nil, usagef("amount %q is not a decimal number", s)
-	}
-	if uint32(len(frac)) > decimals {
-		return nil, usagef("amount %q has more than %d decimals", s, decimals)
-	}
-	digits := whole + frac + strings.Repeat("0", int(decimals)-len(frac))
-	digits = strings.TrimLeft(digits, "0")
-	if digits == "" {
-		return new(uint256.Int), nil
-	}
-	v, err := uint256.FromDecimal(digits)
+	v, err := channel.ParseUnits(s, decimals)
 	if err != nil {
-		return nil, usagef("amount %q: %v", s, err)
+		return nil, usagef("%v", err)
 	}
 	return v, nil
 }
 
-// formatUnits writes base units in the asset's units, trimming zeros.
+// formatUnits writes base units (a decimal string from the API) in the
+// asset's units, trimming zeros.
 func formatUnits(base string, decimals uint32) string {
 	v, err := uint256.FromDecimal(base)
 	if err != nil {
 		return base
 	}
-	s := v.Dec()
-	if decimals == 0 {
-		return s
-	}
-	if len(s) <= int(decimals) {
-		s = strings.Repeat("0", int(decimals)-len(s)+1) + s
-	}
-	whole, frac := s[:len(s)-int(decimals)], strings.TrimRight(s[len(s)-int(decimals):], "0")
-	if frac == "" {
-		return whole
-	}
-	return whole + "." + frac
+	return channel.FormatUnits(v, decimals)
 }
 
 // show formats an amount as "1.5 USD".
@@ -98,11 +78,8 @@ func amountArgs(as assets, parts []string) (*uint256.Int, *apiv1.Asset, error) {
 		if strings.Contains(num, ".") {
 			return nil, nil, usagef("amount %q: name the asset (\"%s USD\") or give whole base units", num, num)
 		}
-		v, err := uint256.FromDecimal(num)
-		if err != nil {
-			return nil, nil, usagef("amount %q is not a whole number of base units: %v", num, err)
-		}
-		return v, nil, nil
+		v, err := parseUnits(num, 0)
+		return v, nil, err
 	}
 	a, err := as.bySymbol(sym)
 	if err != nil {
