@@ -89,6 +89,14 @@ func TestForceCloseAndSettleByOperator(t *testing.T) {
 	if got := u64(w.chain.wallet(bob.key.Address())) - before; got != 120 {
 		t.Fatalf("bob got %d, want 120", got)
 	}
+	// Asked again (an operator's retry, or after the node's own duty
+	// settled it): answered with the settled channel, nothing paid twice.
+	if ci, err = alice.n.Settle(ctx, id); err != nil || ci.Phase != channel.Settled {
+		t.Fatalf("settle of a settled channel: %s, %v", ci.Phase, err)
+	}
+	if got := u64(w.chain.wallet(bob.key.Address())) - before; got != 120 {
+		t.Fatalf("bob got %d after a second settle, want 120", got)
+	}
 }
 
 func TestWithdrawWhileOpen(t *testing.T) {

@@ -169,7 +169,7 @@ func (n *Node) Withdraw(ctx context.Context, id channel.ID, amount uint256.Int) 
 		now := c.n.now()
 		w, err := c.ch.RequestWithdraw(&amount, now+c.n.cfg.TermsLifetime, now, c.n.key)
 		if err != nil {
-			done <- err
+			done <- c.inAsset(err)
 			return
 		}
 		c.step.label = "withdraw-request"
@@ -570,6 +570,16 @@ func (n *Node) ForceClose(ctx context.Context, id channel.ID) (ChannelInfo, erro
 // past the period if one is due.
 func (n *Node) Settle(ctx context.Context, id channel.ID) (ChannelInfo, error) {
 	return n.operate(ctx, id, func(c *chanActor, done chan error) {
+		switch {
+		case c.ch.Phase() == channel.Settled:
+			// The node settles by itself when the challenge period ends:
+			// asking again is answered, not refused.
+			done <- nil
+			return
+		case c.ch.Op() == channel.OpSettle: // the node's own settle is under way
+			c.addWaiter(channel.OpSettle, done)
+			return
+		}
 		if err := c.ch.Settle(); err != nil {
 			done <- err
 			return
