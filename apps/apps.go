@@ -268,3 +268,21 @@ func invalid(format string, args ...any) error {
 func notFound(format string, args ...any) error {
 	return fmt.Errorf("%w: %s", node.ErrNotFound, fmt.Sprintf(format, args...))
 }
+
+// units writes an amount of asset as people read it ("0.25 USD"); an
+// asset the node does not know is said in base units with its address.
+func (a *Apps) units(asset crypto.Address, v *uint256.Int) string {
+	if as, ok := a.n.Asset(asset); ok {
+		return as.Format(v)
+	}
+	return v.Dec() + " base units of " + asset.Hex()
+}
+
+// assetName is the asset's symbol, or its address if the node does not
+// know it.
+func (a *Apps) assetName(asset crypto.Address) string {
+	if as, ok := a.n.Asset(asset); ok {
+		return as.Symbol
+	}
+	return asset.Hex()
+}

@@ -4,6 +4,7 @@ import (
 	"context"
 	"errors"
 	"fmt"
+	"strings"
 	"testing"
 	"time"
 
@@ -272,8 +273,8 @@ func TestAppTokenLimits(t *testing.T) {
 	if err := pay(toBob, 60, "a"); err != nil {
 		t.Fatal(err)
 	}
-	if err := pay(toBob, 21, "b"); !errors.Is(err, apps.ErrSpendLimit) {
-		t.Fatalf("over the payee limit: %v", err)
+	if err := pay(toBob, 21, "b"); !errors.Is(err, apps.ErrSpendLimit) || !strings.Contains(err.Error(), "0.00008 USD per 1h0m0s") {
+		t.Fatalf("over the payee limit: %v (want the limit in USD)", err)
 	}
 	if err := pay(toCarol, 1, "c"); !errors.Is(err, apps.ErrForbidden) {
 		t.Fatalf("a payee not allowed: %v", err)
@@ -291,8 +292,8 @@ func TestAppTokenLimits(t *testing.T) {
 		t.Fatalf("tokens after restart: %+v", toks)
 	}
 	nodetest.Eventually(t, "alice reconnects", func() bool { return alice.Channel(toBob).Connected })
-	if err := pay(toBob, 1, "f"); !errors.Is(err, apps.ErrSpendLimit) {
-		t.Fatalf("after restart, over the limit: %v", err)
+	if err := pay(toBob, 1, "f"); !errors.Is(err, apps.ErrSpendLimit) || !strings.Contains(err.Error(), "0.00008 USD per 1h0m0s") {
+		t.Fatalf("after restart, over the limit: %v (want amounts in USD)", err)
 	}
 	// Revoked: nothing more, and the secret no longer authenticates.
 	if _, err := alice.Apps().RevokeToken(ctx, tok.ID); err != nil {

@@ -238,7 +238,7 @@ func TestUnpaidStreamsStoreNothing(t *testing.T) {
 		return err == nil && r.GetEnded() && string(r.GetRate()) == string(node.AmountBytes(u256(100)))
 	})
 	records, events, details := stored(t, bob, fromMallory)
-	if records != 1 || len(details) != 1 || !strings.Contains(details[0], "receiving 100 per second") {
+	if records != 1 || len(details) != 1 || !strings.Contains(details[0], "receiving 0.0001 USD per second") {
 		t.Fatalf("bob stores %d stream records, started events %q: want the paid stream's record and its start at 100 per second", records, details)
 	}
 

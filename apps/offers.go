@@ -135,7 +135,7 @@ func (a *Apps) applyOffer(r *PayRequest) error {
 	}
 	switch {
 	case !r.Amount.IsZero() && !r.Amount.Eq(&o.Price):
-		return invalid("the offer's price is %s, not %s", o.Price.Dec(), r.Amount.Dec())
+		return invalid("the offer's price is %s, not %s", a.units(o.Asset, &o.Price), a.units(o.Asset, &r.Amount))
 	case r.ItemID != "" && r.ItemID != o.ItemID:
 		return invalid("the offer is for item %q, not %q", o.ItemID, r.ItemID)
 	case !r.Peer.IsZero() && r.Peer != o.Payee:
@@ -189,7 +189,7 @@ func (a *Apps) checkOffers(ch node.ChannelInfo, parts []node.Part) ([]error, fun
 		case now.After(time.Unix(int64(min(o.Expiry, 1<<62)), 0).Add(offerGrace)):
 			err = fmt.Errorf("%w: offer %s", ErrOfferExpired, o.ID)
 		case !p.Amount.Eq(&o.Price):
-			err = fmt.Errorf("%w: it pays %s, the offer's price is %s", ErrOfferAltered, p.Amount.Dec(), o.Price.Dec())
+			err = fmt.Errorf("%w: it pays %s, the offer's price is %s", ErrOfferAltered, a.units(o.Asset, &p.Amount), a.units(o.Asset, &o.Price))
 		case p.ItemID != o.ItemID:
 			err = fmt.Errorf("%w: it is for item %q, the offer for %q", ErrOfferAltered, p.ItemID, o.ItemID)
 		case o.Asset != ch.Asset.Address:

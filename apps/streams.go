@@ -410,13 +410,13 @@ func (a *Apps) StartStream(ctx context.Context, r StreamRequest) (StreamInfo, er
 		Budget: r.Budget, Started: now, ItemID: r.ItemID, Token: r.Token,
 	}, autoTopup: r.AutoTopup, recorded: true, seen: now}
 	if per := st.perTick(); per.IsZero() {
-		return StreamInfo{}, invalid("rate %s per second pays nothing per %s tick", r.Rate.Dec(), r.Tick)
+		return StreamInfo{}, invalid("rate %s per second pays nothing per %s tick", ci.Asset.Format(&r.Rate), r.Tick)
 	}
 	if r.Duration > 0 {
 		st.End = now.Add(r.Duration)
 	}
 	b := store.NewBatch()
-	if err := a.streamEvent(b, st, storev1.StreamEventKind_STREAM_EVENT_KIND_STARTED, fmt.Sprintf("paying %s per second to %s", r.Rate.Dec(), ci.Peer)); err != nil {
+	if err := a.streamEvent(b, st, storev1.StreamEventKind_STREAM_EVENT_KIND_STARTED, fmt.Sprintf("paying %s per second to %s", ci.Asset.Format(&r.Rate), ci.Peer)); err != nil {
 		return StreamInfo{}, err
 	}
 	if _, err := a.store.Commit(ctx, b); err != nil {
@@ -584,7 +584,7 @@ func (a *Apps) maybeTopUp(st *stream, perTick uint256.Int) {
 		if err != nil {
 			a.log.Warn("stream auto top-up failed", "stream", fmt.Sprintf("%x", st.ID), "err", err)
 		} else {
-			a.log.Info("stream auto top-up", "stream", fmt.Sprintf("%x", st.ID), "amount", amount.Dec())
+			a.log.Info("stream auto top-up", "stream", fmt.Sprintf("%x", st.ID), "amount", st.Asset.Format(&amount))
 		}
 	}()
 }
@@ -809,7 +809,7 @@ func (a *Apps) meterIncoming(b *store.Batch, ch node.ChannelInfo, p *node.Part, 
 		st.recorded = true
 		kind, detail = storev1.StreamEventKind_STREAM_EVENT_KIND_STARTED, "receiving from "+ch.Peer.Hex()
 		if !st.Rate.IsZero() {
-			detail = fmt.Sprintf("receiving %s per second from %s", st.Rate.Dec(), ch.Peer)
+			detail = fmt.Sprintf("receiving %s per second from %s", ch.Asset.Format(&st.Rate), ch.Peer)
 		}
 	case st.stalled:
 		kind, detail = storev1.StreamEventKind_STREAM_EVENT_KIND_RESUMED, "payments arrive again"

@@ -187,12 +187,12 @@ func (t *appToken) add(payee crypto.Address, amount *uint256.Int) {
 }
 
 // allowed checks that the token may pay payee in asset at all.
-func (t *appToken) allowed(payee, asset crypto.Address) error {
+func (a *Apps) allowed(t *appToken, payee, asset crypto.Address) error {
 	switch {
 	case t.Revoked:
 		return fmt.Errorf("%w: token %s is revoked", ErrForbidden, t.ID)
 	case asset != t.Policy.Asset:
-		return fmt.Errorf("%w: token %s may pay in %s only", ErrForbidden, t.ID, t.Policy.Asset)
+		return fmt.Errorf("%w: token %s may pay in %s only", ErrForbidden, t.ID, a.assetName(t.Policy.Asset))
 	}
 	if len(t.Policy.Payees) > 0 {
 		if _, ok := t.Policy.Payees[payee]; !ok {
@@ -211,13 +211,13 @@ func (a *Apps) reserve(id TokenID, payee, asset crypto.Address, amount *uint256.
 	if t == nil {
 		return 0, fmt.Errorf("%w: unknown token", ErrForbidden)
 	}
-	if err := t.allowed(payee, asset); err != nil {
+	if err := a.allowed(t, payee, asset); err != nil {
 		return 0, err
 	}
 	t.roll(a.clock.Now())
 	var total uint256.Int
 	if _, over := total.AddOverflow(&t.Spent, amount); over || total.Gt(&t.Policy.Limit) {
-		return 0, fmt.Errorf("%w: token %s may pay %s per %s, has paid %s", ErrSpendLimit, t.ID, t.Policy.Limit.Dec(), t.Policy.Period, t.Spent.Dec())
+		return 0, fmt.Errorf("%w: token %s may pay %s per %s, has paid %s", ErrSpendLimit, t.ID, a.units(asset, &t.Policy.Limit), t.Policy.Period, a.units(asset, &t.Spent))
 	}
 	if l, ok := t.Policy.Payees[payee]; ok && !l.IsZero() {
 		var ps uint256.Int
@@ -225,7 +225,7 @@ func (a *Apps) reserve(id TokenID, payee, asset crypto.Address, amount *uint256.
 			ps = *s
 		}
 		if _, over := ps.AddOverflow(&ps, amount); over || ps.Gt(&l) {
-			return 0, fmt.Errorf("%w: token %s may pay %s %s per %s", ErrSpendLimit, t.ID, payee, l.Dec(), t.Policy.Period)
+			return 0, fmt.Errorf("%w: token %s may pay %s %s per %s", ErrSpendLimit, t.ID, payee, a.units(asset, &l), t.Policy.Period)
 		}
 	}
 	t.add(payee, amount)
@@ -254,7 +254,7 @@ func (a *Apps) checkTokenStream(id TokenID, asset, payee crypto.Address) error {
 	if t == nil {
 		return fmt.Errorf("%w: unknown token", ErrForbidden)
 	}
-	return t.allowed(payee, asset)
+	return a.allowed(t, payee, asset)
 }
 
 // CreateToken creates an app token that may only pay, within the policy.

@@ -6,6 +6,9 @@ import (
 	"log/slog"
 	"time"
 
+	"github.com/holiman/uint256"
+
+	"github.com/tinypay/tinypay/channel"
 	"github.com/tinypay/tinypay/crypto"
 )
 
@@ -15,6 +18,12 @@ type Asset struct {
 	Address  crypto.Address
 	Symbol   string
 	Decimals uint8
+}
+
+// Format writes base units in the asset's units with its symbol:
+// "0.0025 USD".
+func (a Asset) Format(v *uint256.Int) string {
+	return channel.FormatUnits(v, uint32(a.Decimals)) + " " + a.Symbol
 }
 
 // ETH is the chain's native currency.

@@ -106,3 +106,37 @@ func peerCode(err error) uint32 {
 }
 
 var errNotReestablished = errors.New("channel not reestablished on this session yet")
+
+// BalanceError is a channel's insufficient balance said in the channel's
+// asset ("needs 1.5 USD, has 0.2 USD"). It matches
+// channel.ErrInsufficientBalance.
+type BalanceError struct {
+	Asset Asset
+	Self  channel.Side // this node's side, to tell "this node" from "the peer"
+	channel.InsufficientBalanceError
+}
+
+func (e *BalanceError) Error() string {
+	who := "this node"
+	if e.Self != e.Side {
+		who = "the peer"
+	}
+	return fmt.Sprintf("insufficient balance: needs %s, %s has %s in the channel", e.Asset.Format(&e.Need), who, e.Asset.Format(&e.Available))
+}
+
+// Unwrap gives the channel's error.
+func (e *BalanceError) Unwrap() error { return &e.InsufficientBalanceError }
+
+// inAsset says an insufficient balance in the channel's asset; other
+// errors pass unchanged.
+func (c *chanActor) inAsset(err error) error {
+	var ib *channel.InsufficientBalanceError
+	if !errors.As(err, &ib) {
+		return err
+	}
+	a, ok := c.n.asset(c.params.Asset)
+	if !ok {
+		return err
+	}
+	return &BalanceError{Asset: a, Self: c.self, InsufficientBalanceError: *ib}
+}

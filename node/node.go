@@ -338,6 +338,9 @@ func (n *Node) notifyLog() {
 // signed terms are counted from it.
 func (n *Node) now() uint64 { return n.chainTime.Load() }
 
+// Asset returns the known asset at addr (the zero address is ETH).
+func (n *Node) Asset(addr crypto.Address) (Asset, bool) { return n.asset(addr) }
+
 // asset returns the asset at addr.
 func (n *Node) asset(addr crypto.Address) (Asset, bool) {
 	a, ok := n.assets[addr]

@@ -5,6 +5,7 @@ import (
 	"errors"
 	"fmt"
 	"slices"
+	"strings"
 	"sync"
 	"time"
 	"unicode/utf8"
@@ -420,14 +421,33 @@ func (n *Node) payChannel(r *PayRequest) (*chanActor, error) {
 	}
 	var best *chanActor
 	var bestBal uint256.Int
+	var assets []string // with AnyAsset: the assets of the open channels
 	for _, c := range n.chans.withPeer(r.Peer) {
 		ci := c.info()
-		if ci.Phase == channel.Open && (r.AnyAsset || c.params.Asset == r.Asset) && (best == nil || ci.MyBalance.Gt(&bestBal)) {
+		if ci.Phase != channel.Open || !r.AnyAsset && c.params.Asset != r.Asset {
+			continue
+		}
+		if r.AnyAsset && !slices.Contains(assets, ci.Asset.Symbol) {
+			assets = append(assets, ci.Asset.Symbol)
+		}
+		if best == nil || ci.MyBalance.Gt(&bestBal) {
 			best, bestBal = c, ci.MyBalance
 		}
 	}
-	if best == nil {
-		return nil, wrapf(ErrNotFound, "no open channel with %s in that asset", r.Peer)
+	switch {
+	case len(assets) > 1:
+		// A bare amount would be read in whichever asset has the most
+		// balance: 1 could mean 1 wei or a millionth of a dollar.
+		slices.Sort(assets)
+		return nil, invalid("the channels with %s hold %s: name the asset of the amount", r.Peer, strings.Join(assets, " and "))
+	case best == nil && r.AnyAsset:
+		return nil, wrapf(ErrNotFound, "no open channel with %s", r.Peer)
+	case best == nil:
+		what := r.Asset.Hex()
+		if a, ok := n.asset(r.Asset); ok {
+			what = a.Symbol
+		}
+		return nil, wrapf(ErrNotFound, "no open channel with %s in %s", r.Peer, what)
 	}
 	return best, nil
 }
@@ -494,7 +514,7 @@ func (c *chanActor) pump() {
 		if k == 0 {
 			p := c.queue[0]
 			c.queue = c.queue[1:]
-			p.finish(&channel.InsufficientBalanceError{Side: c.self, Need: p.amount, Available: avail})
+			p.finish(c.inAsset(&channel.InsufficientBalanceError{Side: c.self, Need: p.amount, Available: avail}))
 			continue
 		}
 		pays := slices.Clone(c.queue[:k])

@@ -3,8 +3,10 @@ package cli
 import (
 	"context"
 	"strings"
+	"time"
 
 	"github.com/holiman/uint256"
+	ucli "github.com/urfave/cli/v3"
 
 	"github.com/tinypay/tinypay/channel"
 
@@ -65,8 +67,12 @@ func show(base string, a *apiv1.Asset) string {
 // amountArgs parses "AMOUNT SYMBOL", "AMOUNTSYMBOL" or a bare integer of
 // base units (then the asset is unknown: nil).
 func amountArgs(as assets, parts []string) (*uint256.Int, *apiv1.Asset, error) {
+	parts = strings.Fields(strings.Join(parts, " ")) // "10 USD" as one argument too
 	if len(parts) == 0 {
 		return nil, nil, usagef("missing amount")
+	}
+	if len(parts) > 2 {
+		return nil, nil, usagef("amount %q: want AMOUNT ASSET, like \"0.25 USD\"", strings.Join(parts, " "))
 	}
 	num, sym := parts[0], ""
 	if len(parts) > 1 {
@@ -98,4 +104,55 @@ func (c *client) assets(ctx context.Context) (assets, error) {
 		return nil, err
 	}
 	return assets(info.GetAssets()), nil
+}
+
+// assetFlags name a token's units for commands that work without a node
+// (offer show, receipt verify).
+func assetFlags() []ucli.Flag {
+	return []ucli.Flag{
+		&ucli.IntFlag{Name: "decimals", Usage: "the token's decimals, if no local node knows it (ETH needs none)"},
+		&ucli.StringFlag{Name: "symbol", Usage: "with --decimals: the token's symbol"},
+	}
+}
+
+func checkAssetFlags(cmd *ucli.Command) error {
+	if cmd.IsSet("decimals") && (cmd.Int("decimals") < 0 || cmd.Int("decimals") > channel.MaxDecimals) {
+		return usagef("--decimals %d: between 0 and %d", cmd.Int("decimals"), channel.MaxDecimals)
+	}
+	if cmd.IsSet("symbol") && !cmd.IsSet("decimals") {
+		return usagef("--symbol needs --decimals")
+	}
+	return nil
+}
+
+// offlineAsset says what the asset at addr is, for a command that needs no
+// node: ETH; a token as --decimals and --symbol (or the symbol in
+// amountText, "0.25 USD") give it; or as a local node knows it. Nil if
+// nothing says.
+func offlineAsset(ctx context.Context, cmd *ucli.Command, addr, amountText string) *apiv1.Asset {
+	if isZeroAddress(addr) {
+		return &apiv1.Asset{Symbol: "ETH", Decimals: 18}
+	}
+	if cmd.IsSet("decimals") {
+		sym := cmd.String("symbol")
+		if _, named, ok := strings.Cut(strings.TrimSpace(amountText), " "); sym == "" && ok {
+			sym = strings.TrimSpace(named)
+		}
+		if sym == "" {
+			sym = "units of " + addr
+		}
+		return &apiv1.Asset{Symbol: sym, Address: addr, Decimals: uint32(cmd.Int("decimals"))}
+	}
+	c, err := dial(cmd)
+	if err != nil {
+		return nil
+	}
+	defer c.Close()
+	ctx, cancel := context.WithTimeout(ctx, 2*time.Second)
+	defer cancel()
+	as, err := c.assets(ctx)
+	if err != nil {
+		return nil
+	}
+	return as.byAddress(addr)
 }

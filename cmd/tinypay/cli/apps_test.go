@@ -37,11 +37,16 @@ func (r result) lastLine() string {
 
 // runIO runs the CLI as Main does, with stdin, writing to out.
 func runIO(stdin io.Reader, out io.Writer, args ...string) result {
+	ctx, cancel := context.WithTimeout(context.Background(), time.Minute)
+	defer cancel()
+	return runCtx(ctx, stdin, out, args...)
+}
+
+// runCtx is runIO until ctx ends (an interrupt, for watch).
+func runCtx(ctx context.Context, stdin io.Reader, out io.Writer, args ...string) result {
 	var errOut bytes.Buffer
 	cmd := Command(out, &errOut)
 	cmd.Reader = stdin
-	ctx, cancel := context.WithTimeout(context.Background(), time.Minute)
-	defer cancel()
 	code := ExitOK
 	if err := cmd.Run(ctx, append([]string{"tinypay"}, args...)); err != nil {
 		printError(&errOut, err)
@@ -93,17 +98,23 @@ func TestOfferPayReceipt(t *testing.T) {
 	want(t, r, ExitOK, "article-7", "0.25 USD", bobAddr)
 	offer := r.lastLine()
 
-	want(t, offline(t, "", "offer", "show", offer), ExitOK, "signature valid", "article-7", "250000")
+	want(t, offline(t, "", "offer", "show", offer), ExitOK, "signature valid", "article-7", "250000 base units of token")
+	want(t, tp(alice, "offer", "show", offer), ExitOK, "signature valid", "price    0.25 USD") // the local node names the token
+	want(t, offline(t, "", "offer", "show", offer, "--decimals", "6", "--symbol", "USD"), ExitOK, "price    0.25 USD")
+	want(t, offline(t, "", "offer", "show", offer, "--symbol", "USD"), ExitUsage, "--symbol needs --decimals")
 
 	r = tp(alice, "pay", "--offer", offer)
 	want(t, r, ExitOK, "paid 0.25 USD to "+bobAddr, "item article-7", "receipt signed by "+bobAddr)
 	receipt := r.lastLine()
 
 	// Verify offline: no node, no data dir.
-	want(t, offline(t, "", "receipt", "verify", receipt), ExitOK, "valid receipt", aliceAddr+" paid "+bobAddr+" 250000 base units", `item "article-7"`)
+	want(t, offline(t, "", "receipt", "verify", receipt), ExitOK, "valid receipt", aliceAddr+" paid "+bobAddr+" 250000 base units of token", `item "article-7"`)
+	want(t, offline(t, "", "receipt", "verify", receipt, "--decimals", "6", "--symbol", "USD"), ExitOK, aliceAddr+" paid "+bobAddr+" 0.25 USD", "0.25 USD paid through it in all")
+	want(t, tp(alice, "receipt", "verify", receipt), ExitOK, aliceAddr+" paid "+bobAddr+" 0.25 USD") // the local node names the token
 	want(t, offline(t, "", "receipt", "verify", receipt, "--payee", bobAddr, "--payer", aliceAddr, "--item", "article-7", "--min-amount", "0.25 USD", "--decimals", "6"), ExitOK)
 	want(t, offline(t, "", "receipt", "verify", receipt, "--payee", aliceAddr), ExitFailed, "signed by payee")
-	want(t, offline(t, "", "receipt", "verify", receipt, "--min-amount", "250001"), ExitFailed, "less than")
+	want(t, offline(t, "", "receipt", "verify", receipt, "--min-amount", "250001"), ExitFailed, "pays 250000 base units, less than 250001 base units")
+	want(t, tp(alice, "receipt", "verify", receipt, "--min-amount", "0.3 USD"), ExitFailed, "pays 0.25 USD, less than 0.3 USD")
 	want(t, offline(t, "", "receipt", "verify", receipt, "--item", "article-8"), ExitFailed, "not \"article-8\"")
 	want(t, offline(t, "", "receipt", "verify", receipt, "--min-amount", "0.25 USD"), ExitUsage, "--decimals")
 	want(t, offline(t, "", "receipt", "verify"), ExitUsage)
@@ -359,23 +370,22 @@ func TestWatchPlain(t *testing.T) {
 	want(t, tp(alice, "pay", bobAddr, "0.5", "USD"), ExitOK) // before the watch: not counted
 
 	out := &nodetest.SyncBuffer{}
+	ctx, interrupt := context.WithCancel(context.Background())
+	defer interrupt()
 	done := make(chan result, 1)
-	go func() {
-		done <- runIO(strings.NewReader(""), out, "--datadir", bob.Dir, "watch", "--plain", "--for", "3s")
-	}()
+	go func() { done <- runCtx(ctx, strings.NewReader(""), out, "--datadir", bob.Dir, "watch", "--plain") }()
 	nodetest.Eventually(t, "watch runs", func() bool { return strings.Contains(out.String(), "total 0 payments") })
 	for range 10 {
 		want(t, tp(alice, "pay", bobAddr, "0.001", "USD", "--item", "song-1"), ExitOK)
 	}
-	r := <-done
-	want(t, r, ExitOK)
+	nodetest.Eventually(t, "watch counts the 10 payments made while watching", func() bool {
+		return strings.Contains(out.String(), "total 10 payments 0.01 USD")
+	})
+	interrupt()
+	want(t, <-done, ExitOK)
 	lines := strings.Split(strings.TrimSpace(out.String()), "\n")
-	if len(lines) < 2 {
-		t.Fatalf("want a line a second:\n%s", out)
-	}
-	last := lines[len(lines)-1]
-	if !strings.Contains(last, "total 10 payments 0.01 USD") || !strings.Contains(last, "payments/s") {
-		t.Fatalf("last line %q, want the 10 payments made while watching\n%s", last, out)
+	if last := lines[len(lines)-1]; !strings.Contains(last, "total 10 payments 0.01 USD") || !strings.Contains(last, "payments/s") {
+		t.Fatalf("last line %q, want the 10 payments made while watching and a rate\n%s", last, out)
 	}
 }
 
@@ -385,10 +395,10 @@ func TestWatchReconnects(t *testing.T) {
 	alice, bob := pair(t)
 	bobAddr := bob.Key.Address().Hex()
 	out := &nodetest.SyncBuffer{}
+	ctx, interrupt := context.WithCancel(context.Background())
+	defer interrupt()
 	done := make(chan result, 1)
-	go func() {
-		done <- runIO(strings.NewReader(""), out, "--datadir", bob.Dir, "watch", "--plain", "--for", "5s")
-	}()
+	go func() { done <- runCtx(ctx, strings.NewReader(""), out, "--datadir", bob.Dir, "watch", "--plain") }()
 	nodetest.Eventually(t, "watch runs", func() bool { return strings.Contains(out.String(), "total 0 payments") })
 	want(t, tp(alice, "pay", bobAddr, "0.001", "USD"), ExitOK)
 	nodetest.Eventually(t, "watch counts a payment", func() bool { return strings.Contains(out.String(), "total 1 payments") })
@@ -397,13 +407,47 @@ func TestWatchReconnects(t *testing.T) {
 		return tp(alice, "pay", bobAddr, "0.001", "USD", "--key", "after-restart").code == ExitOK
 	})
 	want(t, tp(alice, "pay", bobAddr, "0.001", "USD"), ExitOK)
-	r := <-done
-	want(t, r, ExitOK)
-	if !strings.Contains(out.String(), "reconnected 1 times") {
-		t.Errorf("watch did not report the reconnection:\n%s", out)
+	nodetest.Eventually(t, "watch counts all 3 payments and the reconnection", func() bool {
+		return strings.Contains(out.String(), "total 3 payments 0.003 USD") && strings.Contains(out.String(), "reconnected 1 times")
+	})
+	interrupt()
+	want(t, <-done, ExitOK)
+}
+
+// TestPayErrorsInUnits checks what a person reads when a payment is
+// refused: amounts in the asset's units, a clear word for a malformed
+// amount, and no advice to retry a refusal (retrying cannot help it, and
+// nothing was paid). Only an unknown outcome suggests retrying with the key.
+func TestPayErrorsInUnits(t *testing.T) {
+	alice, bob := pair(t) // alice has 5 USD in a channel with bob
+	to := bob.Key.Address().Hex()
+	for _, tc := range []struct {
+		args []string
+		code int
+		says string
+	}{
+		{[]string{"10 USD"}, ExitFailed, "needs 10 USD, this node has 5 USD in the channel"},
+		{[]string{"1,5", "USD"}, ExitUsage, "use a dot for decimals"},
+		{[]string{"0.0000001", "USD"}, ExitUsage, "more than 6 decimals"},
+		{[]string{"115792089237316195423570985008687907853269984665640564039457584007913129639936"}, ExitUsage, "too large"},
+		{[]string{"1e3", "USD"}, ExitUsage, "exponent"},
+		{[]string{"0", "USD"}, ExitUsage, "zero"},
+		{[]string{"1", "EUR"}, ExitUsage, `unknown asset "EUR"`},
+	} {
+		r := tp(alice, append([]string{"pay", to}, tc.args...)...)
+		want(t, r, tc.code, tc.says)
+		if strings.Contains(r.stderr, "retry") {
+			t.Errorf("pay %v: a refusal suggests retrying: %s", tc.args, r.stderr)
+		}
 	}
-	lines := strings.Split(strings.TrimSpace(out.String()), "\n")
-	if last := lines[len(lines)-1]; !strings.Contains(last, "total 3 payments 0.003 USD") {
-		t.Fatalf("last line %q, want all 3 payments\n%s", last, out)
+	if got := alice.N().Channels(bob.Key.Address(), false)[0].Sent; !got.IsZero() {
+		t.Fatalf("refused payments moved %s", got.Dec())
+	}
+	// The peer gone: the node cannot tell whether the payment will be
+	// acknowledged, and the key is the way to learn it later.
+	bob.Stop()
+	r := tp(alice, "pay", to, "1", "USD", "--key", "k-1", "--timeout", "2s")
+	if r.code == ExitOK || !strings.Contains(r.stderr, "retry with --key k-1") {
+		t.Fatalf("pay with the peer down: %s", r)
 	}
 }

@@ -82,8 +82,8 @@ func channelCommand() *ucli.Command {
 it is open. The deposit comes from the node's wallet (approve and deposit for tokens).
 
 Examples:
-   tinypay channel open 0x70997970C51812dc3A010C7d01b50e0d17dc79C8 10 USD
-   tinypay channel open 0x70997970C51812dc3A010C7d01b50e0d17dc79C8 0.5 ETH --challenge-period 3600`,
+   tinypay channel open 0xFcd1463D08CC5a0B5509C2ABa78373E5b5E3762E 10 USD
+   tinypay channel open 0xFcd1463D08CC5a0B5509C2ABa78373E5b5E3762E 0.5 ETH --challenge-period 3600`,
 				Action: withClient(func(ctx context.Context, cmd *ucli.Command, c *client) error {
 					a, err := args(cmd, 2, 3)
 					if err != nil {
@@ -110,7 +110,7 @@ Examples:
 			channelAmountAction("deposit", "top up this node's side of a channel", `An AMOUNT without its ASSET is a whole number of base units.
 
 Example:
-   tinypay channel deposit 0x3f9c...e1 5 USD`,
+   tinypay channel deposit CHANNEL 5 USD`,
 				func(ctx context.Context, c *client, id, amount string) (*apiv1.Channel, error) {
 					return c.Deposit(ctx, &apiv1.DepositRequest{ChannelId: id, Amount: amount})
 				}),
@@ -119,7 +119,7 @@ countersigns; the funds reach this node's wallet once the transaction is
 mined.
 
 Example:
-   tinypay channel withdraw 0x3f9c...e1 2 USD`,
+   tinypay channel withdraw CHANNEL 2 USD`,
 				func(ctx context.Context, c *client, id, amount string) (*apiv1.Channel, error) {
 					return c.Withdraw(ctx, &apiv1.WithdrawRequest{ChannelId: id, Amount: amount})
 				}),
@@ -149,7 +149,7 @@ Example:
 					return nil
 				}),
 			},
-			channelAction("get", "show one channel", "Example:\n   tinypay channel get 0x3f9c...e1",
+			channelAction("get", "show one channel", "Example:\n   tinypay channel get CHANNEL",
 				func(ctx context.Context, c *client, id string) (*apiv1.Channel, error) {
 					return c.GetChannel(ctx, &apiv1.GetChannelRequest{ChannelId: id})
 				}),
@@ -164,17 +164,17 @@ submitted if both signatures are there. On a channel whose open never reached
 the chain it abandons the channel, on both sides (nothing was locked in it).
 
 Example:
-   tinypay channel close 0x3f9c...e1`,
+   tinypay channel close CHANNEL`,
 				func(ctx context.Context, c *client, id string) (*apiv1.Channel, error) {
 					return c.CloseChannel(ctx, &apiv1.CloseChannelRequest{ChannelId: id})
 				}),
 			channelAction("force-close", "close without the peer; the challenge period starts and the node settles after it",
-				"Use it when the peer is gone or refuses to close.\n\nExample:\n   tinypay channel force-close 0x3f9c...e1",
+				"Use it when the peer is gone or refuses to close.\n\nExample:\n   tinypay channel force-close CHANNEL",
 				func(ctx context.Context, c *client, id string) (*apiv1.Channel, error) {
 					return c.ForceClose(ctx, &apiv1.ForceCloseRequest{ChannelId: id})
 				}),
 			channelAction("settle", "settle a force-closed channel after its challenge period (the node also does it by itself)",
-				"Example:\n   tinypay channel settle 0x3f9c...e1",
+				"Example:\n   tinypay channel settle CHANNEL",
 				func(ctx context.Context, c *client, id string) (*apiv1.Channel, error) {
 					return c.Settle(ctx, &apiv1.SettleRequest{ChannelId: id})
 				}),

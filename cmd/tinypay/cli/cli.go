@@ -99,19 +99,26 @@ func Command(stdout, stderr io.Writer) *ucli.Command {
 the API address, token and TLS certificate in the node's data directory.
 
 Amounts are written in the asset's units with its symbol ("0.5 ETH", "0.0001 USD"),
-or as a plain integer of base units (wei, or the token's smallest unit).
+or as a plain integer of base units (wei, or the token's smallest unit) where only
+one asset can be meant: a payment through a named channel, or to a peer whose
+channels are all in one asset. A dot marks decimals; no commas, signs or exponents.
+
+In the examples, CHANNEL, OFFER, RECEIPT, STREAM and TOKEN stand for what you have
+at hand: a channel id (tinypay channel list), the string "tinypay offer create"
+printed, the receipt "tinypay pay" printed, a stream id, an app token id. The
+address 0xFcd1...762E is dev-chain account 1 (tinypay-devchain, default seed).
 
 Examples:
    tinypay info
-   tinypay peer connect 127.0.0.1:9745
-   tinypay channel open 0xPeerAddress 10 USD
-   tinypay pay 0xPeerAddress 0.0001 USD --item song-42
+   tinypay peer connect 127.0.0.1:9735
+   tinypay channel open 0xFcd1463D08CC5a0B5509C2ABa78373E5b5E3762E 10 USD
+   tinypay pay 0xFcd1463D08CC5a0B5509C2ABa78373E5b5E3762E 0.0001 USD --item song-42
    tinypay offer create article-7 0.25 USD          # as the seller
    tinypay pay --offer OFFER                          # as the buyer
    tinypay receipt verify RECEIPT                     # anyone, offline
-   tinypay stream start 0xPeerAddress "0.001 USD/s" --budget "1 USD"
+   tinypay stream start 0xFcd1463D08CC5a0B5509C2ABa78373E5b5E3762E "0.001 USD/s" --budget "1 USD"
    tinypay watch
-   tinypay channel close 0xChannelId`,
+   tinypay channel close CHANNEL`,
 		Writer: stdout, ErrWriter: stderr,
 		Flags: []ucli.Flag{
 			&ucli.StringFlag{Name: "datadir", Usage: "the node's data directory", Value: defaultDataDir(), Sources: ucli.EnvVars("TINYPAY_DATADIR")},

@@ -33,7 +33,7 @@ a receipt signed by this node. An offer can be paid once.
 
 Examples:
    tinypay offer create article-7 0.25 USD
-   tinypay offer create song-42 1000 USD --ttl 1h        # 1000 base units
+   tinypay offer create song-42 0.001 USD --ttl 1h       # payable for an hour
    tinypay offer create ebook 0.01 ETH --json > offer.json`,
 				Action: withClient(func(ctx context.Context, cmd *ucli.Command, c *client) error {
 					a, err := args(cmd, 2, 3)
@@ -72,11 +72,15 @@ Examples:
 				Usage:     "decode an offer and check its signature, offline",
 				ArgsUsage: "OFFER",
 				Description: `OFFER is the string "tinypay offer create" printed, @FILE holding it or its
-JSON, or - to read it from stdin. Needs no node.
+JSON, or - to read it from stdin. Checking the signature needs no node. The price is
+shown in the asset's units: ETH is known; a token's symbol and decimals come from the
+local node if one runs (--datadir), or from --decimals and --symbol.
 
 Examples:
-   tinypay offer show CAEQ...
-   tinypay offer show @offer.json`,
+   tinypay offer show OFFER
+   tinypay offer show @offer.json
+   tinypay offer show @offer.json --decimals 6 --symbol USD   # no node at hand`,
+				Flags: assetFlags(),
 				Action: func(ctx context.Context, cmd *ucli.Command) error {
 					a, err := args(cmd, 1, 1)
 					if err != nil {
@@ -90,7 +94,10 @@ Examples:
 					if c.json {
 						return c.printJSON(o)
 					}
-					c.printOffer(o, offlineAsset(o.GetAsset()))
+					if err := checkAssetFlags(cmd); err != nil {
+						return err
+					}
+					c.printOffer(o, offlineAsset(ctx, cmd, o.GetAsset(), ""))
 					if err := apiutil.VerifyOffer(o); err != nil {
 						return fmt.Errorf("invalid offer: %w", err)
 					}
@@ -114,15 +121,6 @@ func offerArg(cmd *ucli.Command, arg string) (*apiv1.Offer, error) {
 		return nil, usagef("%v", err)
 	}
 	return o, nil
-}
-
-// offlineAsset is what can be said about an asset without a node: ETH has
-// 18 decimals; a token is named by its address, in base units.
-func offlineAsset(addr string) *apiv1.Asset {
-	if isZeroAddress(addr) {
-		return &apiv1.Asset{Symbol: "ETH", Decimals: 18}
-	}
-	return nil
 }
 
 func isZeroAddress(addr string) bool {

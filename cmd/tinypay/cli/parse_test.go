@@ -132,7 +132,7 @@ func TestParsePeriod(t *testing.T) {
 
 func TestParsePayeeLimit(t *testing.T) {
 	usd := testAssets[1]
-	const addr = "0x70997970C51812dc3A010C7d01b50e0d17dc79C8"
+	const addr = "0xFcd1463D08CC5a0B5509C2ABa78373E5b5E3762E"
 	for _, tc := range []struct {
 		in        string
 		payee     string
@@ -164,27 +164,37 @@ func TestParsePayeeLimit(t *testing.T) {
 	}
 }
 
-func TestOfflineAmount(t *testing.T) {
+// TestReceiptMinAmount checks --min-amount against a receipt, read in the
+// receipt's asset, and that a shortfall is said in units.
+func TestReceiptMinAmount(t *testing.T) {
+	usd := &apiv1.Asset{Symbol: "USD", Address: "0x5FbDB2315678afecb367f032d93F642f64180aa3", Decimals: 6}
+	eth := &apiv1.Asset{Symbol: "ETH", Decimals: 18}
+	r := &apiv1.Receipt{Amount: "250000", Asset: usd.Address}
 	for _, tc := range []struct {
-		in       string
-		decimals int
-		want     string // "" for a usage error
+		min   string
+		asset *apiv1.Asset // what is known of the receipt's asset
+		why   string       // "" if the receipt meets it
 	}{
-		{"250000", -1, "250000"},              // base units
-		{"0.5 ETH", -1, "500000000000000000"}, // ETH's decimals are known
-		{"0.25 USD", 6, "250000"},             // with --decimals
-		{"0.25USD", 6, "250000"},
-		{"0.25 USD", -1, ""}, // USD's decimals are unknown offline
-		{"0.5", -1, ""},      // a fraction needs an asset
-		{"1 2 3", 6, ""},     // too many words
+		{"0.25 USD", usd, ""},
+		{"0.25USD", usd, ""},
+		{"250000", usd, ""}, // base units
+		{"250000", nil, ""}, // base units need no asset
+		{"0.26 USD", usd, "pays 0.25 USD, less than 0.26 USD"}, // said in units
+		{"250001", nil, "pays 250000 base units, less than 250001 base units"},
+		{"0.25 USD", nil, "add --decimals"},        // the token is unknown here
+		{"0.25 USD", eth, "the receipt is in ETH"}, // another asset
+		{"0.5", usd, "name the asset"},             // a fraction needs its asset
+		{"1,5 USD", usd, "use a dot"},
 	} {
-		v, err := offlineAmount(tc.in, tc.decimals)
-		if tc.want == "" {
-			if !isUsage(err) {
-				t.Errorf("offlineAmount(%q) = %v, %v; want a usage error", tc.in, v, err)
-			}
-		} else if err != nil || v.Dec() != tc.want {
-			t.Errorf("offlineAmount(%q) = %v, %v; want %s", tc.in, v, err, tc.want)
+		w := receiptExpect{minText: tc.min}
+		err := w.resolve(r, tc.asset)
+		if err == nil {
+			err = w.check(r)
+		} else if !isUsage(err) {
+			t.Errorf("--min-amount %q: %v is not a usage error", tc.min, err)
+		}
+		if tc.why == "" && err != nil || tc.why != "" && (err == nil || !strings.Contains(err.Error(), tc.why)) {
+			t.Errorf("--min-amount %q with asset %v: %v; want %q", tc.min, tc.asset, err, tc.why)
 		}
 	}
 }

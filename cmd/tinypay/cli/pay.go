@@ -43,11 +43,11 @@ With --offer, the amount, item and payee come from the offer (made by the payee 
 a RECEIPT string that anyone can check offline with "tinypay receipt verify".
 
 Examples:
-   tinypay pay 0x70997970C51812dc3A010C7d01b50e0d17dc79C8 0.0001 USD --item article-7
-   tinypay pay 0x3f9c...e1 250 --key order-1842          # 250 base units through a channel
-   tinypay pay 0x70997970C51812dc3A010C7d01b50e0d17dc79C8 0.001 USD --count 1000
-   tinypay pay 0x70997970C51812dc3A010C7d01b50e0d17dc79C8 1 USD --receipt
-   tinypay pay --offer CAEQ...                           # an offer string
+   tinypay pay 0xFcd1463D08CC5a0B5509C2ABa78373E5b5E3762E 0.0001 USD --item article-7
+   tinypay pay CHANNEL 250 --key order-1842              # 250 base units through a channel
+   tinypay pay 0xFcd1463D08CC5a0B5509C2ABa78373E5b5E3762E 0.001 USD --count 1000
+   tinypay pay 0xFcd1463D08CC5a0B5509C2ABa78373E5b5E3762E 1 USD --receipt
+   tinypay pay --offer OFFER                             # an offer string
    tinypay pay --offer @offer.json --json > payment.json # then: tinypay receipt verify @payment.json`,
 		Action: withClient(func(ctx context.Context, cmd *ucli.Command, c *client) error {
 			if cmd.String("offer") != "" {
@@ -88,12 +88,27 @@ Examples:
 			}
 			req.IdempotencyKey = key
 			p, err := c.Pay(ctx, req)
+			if err != nil && outcomeUnknown(err) {
+				return fmt.Errorf("%w (the payment may have gone through: retry with --key %s to learn its outcome without paying twice)", err, key)
+			}
 			if err != nil {
-				return fmt.Errorf("%w (idempotency key %s: retry with --key %s to never pay twice)", err, key, key)
+				return err
 			}
 			return c.printPaid(p, asset)
 		}),
 	}
+}
+
+// outcomeUnknown reports whether a payment that failed with err may still
+// have been paid: the node could not be reached or did not answer in time.
+// A refusal (a bad amount, too little balance, a limit) paid nothing, and
+// retrying it would fail the same way.
+func outcomeUnknown(err error) bool {
+	switch status.Code(err) {
+	case codes.Unavailable, codes.DeadlineExceeded, codes.Canceled, codes.Unknown, codes.Internal:
+		return true
+	}
+	return false
 }
 
 // parseTarget tells a channel id from a peer address.

@@ -31,7 +31,7 @@ receipt_signature.
 
 Examples:
    tinypay payments --limit 20
-   tinypay payments --after 1200 --channel 0x3f9c...e1 --json
+   tinypay payments --after 1200 --channel CHANNEL --json
    tinypay payments --csv > payments.csv`,
 		Action: withClient(func(ctx context.Context, cmd *ucli.Command, c *client) error {
 			if cmd.Bool("csv") {

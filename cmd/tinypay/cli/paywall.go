@@ -29,7 +29,7 @@ func paywallCommand() *ucli.Command {
 		Usage: "sell HTTP: a reverse proxy that answers 402 Payment Required until a request is paid to this node",
 		Flags: []ucli.Flag{
 			&ucli.StringFlag{Name: "upstream", Usage: "the URL to proxy paid requests to (required)"},
-			&ucli.StringFlag{Name: "listen", Usage: "address to serve HTTP on", Value: "127.0.0.1:8402"},
+			&ucli.StringFlag{Name: "listen", Usage: "address to serve HTTP on", Value: "127.0.0.1:8402", Sources: ucli.EnvVars("TINYPAY_PAYWALL_LISTEN")},
 			&ucli.StringFlag{Name: "price", Usage: `price per request, e.g. "0.001 USD"`},
 			&ucli.StringFlag{Name: "per-second", Usage: `price per second of a streamed response, e.g. "0.0001 USD"`},
 			&ucli.DurationFlag{Name: "tick", Usage: "with --per-second: how often the stream is checked (and the longest tick it may use)", Value: time.Second},
@@ -155,7 +155,7 @@ refused. The global --timeout bounds the whole fetch, streamed bodies included.
 Examples:
    tinypay fetch http://127.0.0.1:8402/article --max-price "0.01 USD"
    tinypay fetch http://127.0.0.1:8402/video.mp4 --max-rate "0.001 USD" --max-stream "1 USD" -o video.mp4 --timeout 1h
-   tinypay --datadir alice fetch http://creator.example:8402/api/quote --max-price 0.001USD`,
+   tinypay --datadir alice fetch http://127.0.0.1:8402/api/quote --max-price 0.001USD`,
 		Action: withClient(func(ctx context.Context, cmd *ucli.Command, c *client) error {
 			a, err := args(cmd, 1, 1)
 			if err != nil {

@@ -21,8 +21,8 @@ func peerCommand() *ucli.Command {
 				Description: `The connection is kept up and redialled while channels need it.
 
 Examples:
-   tinypay peer connect 127.0.0.1:9745
-   tinypay peer connect bob.example:9735 --address 0x70997970C51812dc3A010C7d01b50e0d17dc79C8`,
+   tinypay peer connect 127.0.0.1:9735
+   tinypay peer connect 127.0.0.1:9735 --address 0xFcd1463D08CC5a0B5509C2ABa78373E5b5E3762E`,
 				Action: withClient(func(ctx context.Context, cmd *ucli.Command, c *client) error {
 					a, err := args(cmd, 1, 1)
 					if err != nil {

@@ -22,19 +22,18 @@ func receiptCommand() *ucli.Command {
 		Usage: "check payment receipts offline",
 		Description: `Examples:
    tinypay receipt verify RECEIPT
-   tinypay receipt verify @payment.json --payee 0x70997970C51812dc3A010C7d01b50e0d17dc79C8 --min-amount 250000`,
+   tinypay receipt verify @payment.json --payee 0xFcd1463D08CC5a0B5509C2ABa78373E5b5E3762E --min-amount "0.25 USD"`,
 		Commands: []*ucli.Command{
 			{
 				Name:      "verify",
 				Usage:     "check a receipt's signature and print who paid whom how much, for what and when (offline)",
 				ArgsUsage: "RECEIPT",
-				Flags: []ucli.Flag{
+				Flags: append(assetFlags(),
 					&ucli.StringFlag{Name: "payee", Usage: "fail unless this address signed the receipt (was paid)"},
 					&ucli.StringFlag{Name: "payer", Usage: "fail unless this address paid"},
 					&ucli.StringFlag{Name: "item", Usage: "fail unless the payment was for this item"},
-					&ucli.StringFlag{Name: "min-amount", Usage: "fail unless at least this much was paid: base units, \"0.5 ETH\", or \"0.25 USD\" with --decimals"},
-					&ucli.IntFlag{Name: "decimals", Usage: "decimals of the asset named in --min-amount (receipts name no asset; ETH has 18)"},
-				},
+					&ucli.StringFlag{Name: "min-amount", Usage: "fail unless at least this much was paid: \"0.5 ETH\", \"0.25 USD\", or base units"},
+				),
 				Description: `RECEIPT is the string "tinypay pay" printed, @FILE holding it, the receipt's JSON,
 or the JSON of a payment (tinypay pay --json), or - to read it from stdin.
 
@@ -43,13 +42,17 @@ over the payment, on its chain and adjudicator contract. Exit status 0 if it is
 valid (and meets the --payee, --payer, --item and --min-amount expectations),
 1 with the reason if not.
 
-Receipts carry no asset: amounts are the channel asset's base units.
+A receipt names its asset by address (ETH, or a token contract). Amounts are shown
+in the asset's units: ETH is known; a token's symbol and decimals come from the
+local node if one runs (--datadir), or from --decimals and --symbol; failing both,
+they are shown in base units.
 
 Examples:
-   tinypay receipt verify CAEQ...
+   tinypay receipt verify RECEIPT
    tinypay pay --offer @offer.json --json | tinypay receipt verify -
-   tinypay receipt verify @payment.json --payee 0x70997970C51812dc3A010C7d01b50e0d17dc79C8 --item article-7
-   tinypay receipt verify @receipt.txt --min-amount "0.25 USD" --decimals 6`,
+   tinypay receipt verify @payment.json --payee 0xFcd1463D08CC5a0B5509C2ABa78373E5b5E3762E --item article-7
+   tinypay receipt verify @receipt.txt --min-amount "0.25 USD"
+   tinypay receipt verify @receipt.txt --decimals 6 --symbol USD  # no node at hand`,
 				Action: verifyReceipt,
 			},
 		},
@@ -60,7 +63,33 @@ Examples:
 type receiptExpect struct {
 	payee, payer *crypto.Address
 	item         *string
-	minAmount    *uint256.Int
+	minText      string       // --min-amount as given
+	min          *uint256.Int // parsed in the receipt's asset (resolve)
+	asset        *apiv1.Asset // the receipt's asset, nil if unknown
+}
+
+// resolve parses --min-amount in the receipt's asset (nil: unknown).
+func (w *receiptExpect) resolve(r *apiv1.Receipt, asset *apiv1.Asset) error {
+	w.asset = asset
+	if w.minText == "" {
+		return nil
+	}
+	var as assets
+	if asset != nil {
+		as = assets{asset}
+	}
+	min, named, err := amountArgs(as, strings.Fields(w.minText))
+	switch {
+	case err != nil && asset == nil:
+		return usagef("--min-amount: %v (the receipt's token %s is unknown here: add --decimals N, or give base units)", err, r.GetAsset())
+	case err != nil:
+		return usagef("--min-amount: %v (the receipt is in %s)", err, asset.GetSymbol())
+	}
+	if named != nil {
+		w.asset = named
+	}
+	w.min = min
+	return nil
 }
 
 func verifyReceipt(ctx context.Context, cmd *ucli.Command) error {
@@ -85,14 +114,9 @@ func verifyReceipt(ctx context.Context, cmd *ucli.Command) error {
 		item := cmd.String("item")
 		want.item = &item
 	}
-	if v := cmd.String("min-amount"); v != "" {
-		decimals := -1
-		if cmd.IsSet("decimals") {
-			decimals = int(cmd.Int("decimals"))
-		}
-		if want.minAmount, err = offlineAmount(v, decimals); err != nil {
-			return err
-		}
+	want.minText = cmd.String("min-amount")
+	if err := checkAssetFlags(cmd); err != nil {
+		return err
 	}
 	raw, err := readShared(a[0], cmd.Root().Reader)
 	if err != nil {
@@ -100,9 +124,14 @@ func verifyReceipt(ctx context.Context, cmd *ucli.Command) error {
 	}
 	out := &client{out: cmd.Root().Writer, json: cmd.Bool("json")}
 	r, err := decodeReceipt(raw)
+	var asset *apiv1.Asset
 	if err == nil {
 		err = apiutil.VerifyReceipt(r)
 		if err == nil {
+			asset = offlineAsset(ctx, cmd, r.GetAsset(), want.minText)
+			if rerr := want.resolve(r, asset); rerr != nil {
+				return rerr
+			}
 			err = want.check(r)
 		}
 	}
@@ -126,7 +155,7 @@ func verifyReceipt(ctx context.Context, cmd *ucli.Command) error {
 		return fmt.Errorf("invalid receipt: %w", err)
 	}
 	if !out.json {
-		printReceipt(out, r)
+		printReceipt(out, r, asset)
 	}
 	return nil
 }
@@ -145,56 +174,28 @@ func (w receiptExpect) check(r *apiv1.Receipt) error {
 	if w.item != nil && r.GetItemId() != *w.item {
 		return fmt.Errorf("for item %q, not %q", r.GetItemId(), *w.item)
 	}
-	if w.minAmount != nil {
-		if got, _ := uint256.FromDecimal(r.GetAmount()); got == nil || got.Lt(w.minAmount) {
-			return fmt.Errorf("pays %s base units, less than %s", r.GetAmount(), w.minAmount.Dec())
+	if w.min != nil {
+		if got, _ := uint256.FromDecimal(r.GetAmount()); got == nil || got.Lt(w.min) {
+			return fmt.Errorf("pays %s, less than %s", show(r.GetAmount(), w.asset), show(w.min.Dec(), w.asset))
 		}
 	}
 	return nil
 }
 
-// offlineAmount parses an amount without a node: base units, or AMOUNT
-// SYMBOL with the asset's decimals given (ETH: 18).
-func offlineAmount(s string, decimals int) (*uint256.Int, error) {
-	parts := strings.Fields(s)
-	if len(parts) == 1 {
-		if i := strings.IndexFunc(s, func(r rune) bool { return (r < '0' || r > '9') && r != '.' }); i > 0 {
-			parts = []string{s[:i], s[i:]}
-		}
-	}
-	if len(parts) == 0 || len(parts) > 2 {
-		return nil, usagef("amount %q: want base units or AMOUNT SYMBOL", s)
-	}
-	if len(parts) == 1 {
-		v, _, err := amountArgs(nil, parts)
-		return v, err
-	}
-	if decimals < 0 {
-		if !strings.EqualFold(parts[1], "ETH") {
-			return nil, usagef("amount %q: offline, the decimals of %s are unknown: add --decimals N, or give base units", s, parts[1])
-		}
-		decimals = 18
-	}
-	if decimals > 77 {
-		return nil, usagef("--decimals %d: at most 77", decimals)
-	}
-	return parseUnits(parts[0], uint32(decimals))
-}
-
-func printReceipt(c *client, r *apiv1.Receipt) {
+func printReceipt(c *client, r *apiv1.Receipt, asset *apiv1.Asset) {
 	item := "no item"
 	if r.GetItemId() != "" {
 		item = fmt.Sprintf("item %q", r.GetItemId())
 	}
-	asset := "ETH (wei)"
-	if a := r.GetAsset(); a != "" && strings.Trim(strings.TrimPrefix(a, "0x"), "0") != "" {
-		asset = "of token " + a
+	amount, cumulative := show(r.GetAmount(), asset), show(r.GetCumulative(), asset)
+	if asset == nil { // a token nobody here knows
+		amount += " of token " + r.GetAsset()
 	}
-	c.printf("valid receipt: %s paid %s %s base units %s for %s\n", r.GetPayer(), r.GetPayee(), r.GetAmount(), asset, item)
+	c.printf("valid receipt: %s paid %s %s for %s\n", r.GetPayer(), r.GetPayee(), amount, item)
 	c.printf("  at          %s\n", time.Unix(int64(r.GetTime()), 0).UTC().Format(time.RFC3339))
 	if o := r.GetOfferId(); o != "" && strings.Trim(strings.TrimPrefix(o, "0x"), "0") != "" {
 		c.printf("  offer       %s\n", o)
 	}
-	c.printf("  payment     %s\n  channel     %s (%s base units paid through it in all)\n  chain       %d, adjudicator %s\n",
-		r.GetPaymentId(), r.GetChannelId(), r.GetCumulative(), r.GetChainId(), r.GetAdjudicator())
+	c.printf("  payment     %s\n  channel     %s (%s paid through it in all)\n  chain       %d, adjudicator %s\n",
+		r.GetPaymentId(), r.GetChannelId(), cumulative, r.GetChainId(), r.GetAdjudicator())
 }

@@ -16,10 +16,10 @@ func streamCommand() *ucli.Command {
 		Name:  "stream",
 		Usage: "pay a peer per second: start, stop, list and inspect streams",
 		Description: `Examples:
-   tinypay stream start 0x70997970C51812dc3A010C7d01b50e0d17dc79C8 "0.001 USD/s" --budget "1 USD"
+   tinypay stream start 0xFcd1463D08CC5a0B5509C2ABa78373E5b5E3762E "0.001 USD/s" --budget "1 USD"
    tinypay stream list --all
-   tinypay stream get 0x5b1c...
-   tinypay stream stop 0x5b1c...`,
+   tinypay stream get STREAM
+   tinypay stream stop STREAM`,
 		Commands: []*ucli.Command{
 			{
 				Name:      "start",
@@ -38,9 +38,9 @@ node pays rate x tick every tick through the channel; the payee sees the stream 
 its "tinypay stream list" and can stop it.
 
 Examples:
-   tinypay stream start 0x70997970C51812dc3A010C7d01b50e0d17dc79C8 "0.001 USD/s" --budget "1 USD"
-   tinypay stream start 0x3f9c...e1 1000/s --duration 10m --item radio-1
-   tinypay stream start 0x70997970C51812dc3A010C7d01b50e0d17dc79C8 "0.06 USD/min" --tick 250ms --auto-topup "5 USD"`,
+   tinypay stream start 0xFcd1463D08CC5a0B5509C2ABa78373E5b5E3762E "0.001 USD/s" --budget "1 USD"
+   tinypay stream start CHANNEL 1000/s --duration 10m --item radio-1
+   tinypay stream start 0xFcd1463D08CC5a0B5509C2ABa78373E5b5E3762E "0.06 USD/min" --tick 250ms --auto-topup "5 USD"`,
 				Action: withClient(func(ctx context.Context, cmd *ucli.Command, c *client) error {
 					a, err := args(cmd, 2, 3)
 					if err != nil {
@@ -101,11 +101,11 @@ Examples:
 					return nil
 				}),
 			},
-			streamAction("stop", "stop a stream (the payer's or the payee's side)", "Example:\n   tinypay stream stop 0x5b1c...",
+			streamAction("stop", "stop a stream (the payer's or the payee's side)", "Example:\n   tinypay stream stop STREAM",
 				func(ctx context.Context, c *client, id string) (*apiv1.Stream, error) {
 					return c.StopStream(ctx, &apiv1.StopStreamRequest{StreamId: id})
 				}),
-			streamAction("get", "show a stream: status (live, stalled, ended), paid, ticks, end reason", "Example:\n   tinypay stream get 0x5b1c... --json",
+			streamAction("get", "show a stream: status (live, stalled, ended), paid, ticks, end reason", "Example:\n   tinypay stream get STREAM --json",
 				func(ctx context.Context, c *client, id string) (*apiv1.Stream, error) {
 					return c.GetStream(ctx, &apiv1.GetStreamRequest{StreamId: id})
 				}),

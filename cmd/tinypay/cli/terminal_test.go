@@ -92,6 +92,8 @@ func TestWatchEscapesPeerText(t *testing.T) {
 			totals: map[string]*chanTotal{}, outTotal: map[string]*sum{}}
 		w.apply(context.Background(), &apiv1.Event{TimeUnixNano: time.Now().UnixNano(), Event: &apiv1.Event_Stream{Stream: &apiv1.StreamEvent{
 			Stream: &apiv1.Stream{Id: "0011"}, Kind: "ended", Detail: "detail" + evil}}})
+		w.apply(context.Background(), &apiv1.Event{TimeUnixNano: time.Now().UnixNano(), Event: &apiv1.Event_Channel{Channel: &apiv1.ChannelEvent{
+			ChannelId: "0xc4", Kind: "warning", Detail: "channel detail" + evil}}})
 		w.recent = append(w.recent, &apiv1.Payment{Id: "p", Direction: "incoming", Peer: "0xabc", ChannelId: "c", Amount: "1", ItemId: "item" + evil})
 		w.conn = "connection" + evil
 		w.draw()
@@ -101,7 +103,7 @@ func TestWatchEscapesPeerText(t *testing.T) {
 		}
 		wantIn := []string{"connection" + escaped}
 		if tty {
-			wantIn = append(wantIn, "item"+escaped, "detail"+escaped)
+			wantIn = append(wantIn, "item"+escaped, "detail"+escaped, "channel 0xc4", "warning: channel detail"+escaped)
 		}
 		for _, s := range wantIn {
 			if !strings.Contains(got, s) {

@@ -22,7 +22,7 @@ func tokenCommand() *ucli.Command {
 		Description: `Examples:
    tinypay token create --name player --limit "10 USD" --period 24h --secret-file player.token
    tinypay token list
-   tinypay token revoke 9f86d081884c7d659a2feaa0c55ad015`,
+   tinypay token revoke TOKEN`,
 		Commands: []*ucli.Command{
 			{
 				Name:  "create",
@@ -42,8 +42,8 @@ is printed once: store it where the app reads it. The CLI uses it with
 
 Examples:
    tinypay token create --name player --limit "10 USD" --period 24h
-   tinypay token create --name shop --limit "50 USD" --payee 0x70997970C51812dc3A010C7d01b50e0d17dc79C8="20 USD" --secret-file shop.token
-   tinypay --token-file shop.token pay 0x70997970C51812dc3A010C7d01b50e0d17dc79C8 1 USD`,
+   tinypay token create --name shop --limit "50 USD" --payee 0xFcd1463D08CC5a0B5509C2ABa78373E5b5E3762E="20 USD" --secret-file shop.token
+   tinypay --token-file shop.token pay 0xFcd1463D08CC5a0B5509C2ABa78373E5b5E3762E 1 USD`,
 				Action: withClient(func(ctx context.Context, cmd *ucli.Command, c *client) error {
 					if _, err := args(cmd, 0, 0); err != nil {
 						return err
@@ -132,7 +132,7 @@ Examples:
 				Name:        "revoke",
 				Usage:       "revoke an app token at once",
 				ArgsUsage:   "TOKEN_ID",
-				Description: "Example:\n   tinypay token revoke 9f86d081884c7d659a2feaa0c55ad015",
+				Description: "Example:\n   tinypay token revoke TOKEN",
 				Action: withClient(func(ctx context.Context, cmd *ucli.Command, c *client) error {
 					a, err := args(cmd, 1, 1)
 					if err != nil {

@@ -99,7 +99,7 @@ type watcher struct {
 	window     []arrival             // incoming in the last rateWindow
 	recent     []*apiv1.Payment      // the last few, newest last
 	streams    []*apiv1.Stream
-	notes      []string // recent stream events
+	notes      []string // recent stream and channel events
 	conn       string   // connection state, when not fine
 	reconnects int
 }
@@ -350,17 +350,27 @@ func (w *watcher) apply(ctx context.Context, ev *apiv1.Event) {
 		}
 	case *apiv1.Event_Stream:
 		se := x.Stream
-		if time.Unix(0, ev.GetTimeUnixNano()).Before(w.start) {
-			return // from before the watch
-		}
-		note := fmt.Sprintf("%s  stream %s %s", time.Unix(0, ev.GetTimeUnixNano()).Format("15:04:05"), abbrev(se.GetStream().GetId()), se.GetKind())
-		if se.GetDetail() != "" {
-			note += ": " + se.GetDetail()
-		}
-		w.notes = append(w.notes, note)
-		if len(w.notes) > 3 {
-			w.notes = w.notes[len(w.notes)-3:]
-		}
+		w.note(ev, "stream "+abbrev(se.GetStream().GetId()), se.GetKind(), se.GetDetail())
+	case *apiv1.Event_Channel:
+		ce := x.Channel
+		w.note(ev, "channel "+abbrev(ce.GetChannelId()), ce.GetKind(), ce.GetDetail())
+	}
+}
+
+// note keeps the last few stream and channel events since the watch
+// started, for the full-screen view.
+func (w *watcher) note(ev *apiv1.Event, what, kind, detail string) {
+	at := time.Unix(0, ev.GetTimeUnixNano())
+	if at.Before(w.start) {
+		return // from before the watch
+	}
+	note := fmt.Sprintf("%s  %s %s", at.Format("15:04:05"), what, kind)
+	if detail != "" {
+		note += ": " + detail
+	}
+	w.notes = append(w.notes, note)
+	if len(w.notes) > 3 {
+		w.notes = w.notes[len(w.notes)-3:]
 	}
 }
 

@@ -137,10 +137,10 @@ Examples:
    tinypayd init --import-key-file hexkey.txt      # import a private key (hex)
    tinypayd init --devchain devchain.json --dev-account 1   # a funded dev-chain account`,
 				Flags: []cli.Flag{
-					&cli.StringFlag{Name: "import-key-file", Usage: "file with a 32-byte private key in hex to import"},
+					&cli.StringFlag{Name: "import-key-file", Usage: "file with a 32-byte private key in hex to import", Sources: cf.sources("import-key-file")},
 					devFile,
-					&cli.IntFlag{Name: "dev-account", Usage: "import dev account N from the --devchain file", Value: -1},
-					&cli.BoolFlag{Name: "light-kdf", Usage: "cheaper scrypt parameters (tests and dev chains only)"},
+					&cli.IntFlag{Name: "dev-account", Usage: "import dev account N from the --devchain file", Value: -1, Sources: cf.sources("dev-account")},
+					&cli.BoolFlag{Name: "light-kdf", Usage: "cheaper scrypt parameters (tests and dev chains only)", Sources: cf.sources("light-kdf")},
 				},
 				Action: func(ctx context.Context, c *cli.Command) error { return runInit(c, stdin, stdout) },
 			},

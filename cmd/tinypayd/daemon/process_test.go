@@ -24,6 +24,7 @@ import (
 	"google.golang.org/grpc"
 	"google.golang.org/grpc/credentials"
 
+	"github.com/tinypay/tinypay/cmd/tinypay/cli"
 	apiv1 "github.com/tinypay/tinypay/proto/tinypay/api/v1"
 	"github.com/tinypay/tinypay/rpc/apiutil"
 	"github.com/tinypay/tinypay/settlement/devchain"
@@ -33,6 +34,13 @@ import (
 // The test binary doubles as tinypayd: with TINYPAYD_CHILD set it runs the
 // daemon with the arguments in TINYPAYD_ARGS (a JSON list).
 func TestMain(m *testing.M) {
+	// As tinypay or tinypayd for the --help examples (examples_test.go).
+	switch os.Getenv("TINYPAY_EXAMPLE_BIN") {
+	case "tinypay":
+		os.Exit(cli.Main(context.Background(), append([]string{"tinypay"}, os.Args[1:]...), os.Stdout, os.Stderr))
+	case "tinypayd":
+		os.Exit(Main(context.Background(), append([]string{"tinypayd"}, os.Args[1:]...), os.Stdin, os.Stdout, os.Stderr))
+	}
 	if os.Getenv("TINYPAYD_CHILD") == "1" {
 		var args []string
 		if err := json.Unmarshal([]byte(os.Getenv("TINYPAYD_ARGS")), &args); err != nil {
@@ -55,6 +63,10 @@ func TestMain(m *testing.M) {
 	}
 	os.Exit(m.Run())
 }
+
+// raceExitNow spares a child built with -race the race runtime's second of
+// sleep at exit (a test starts and stops many).
+const raceExitNow = "GORACE=atexit_sleep_ms=0"
 
 // daemonProc is a tinypayd child process.
 type daemonProc struct {
@@ -83,7 +95,7 @@ func (p *daemonProc) start() {
 	os.Remove(filepath.Join(p.dir, addrFile))
 	raw, _ := json.Marshal(p.args)
 	cmd := exec.Command(os.Args[0], "-test.run=^$")
-	cmd.Env = append(append(os.Environ(), "TINYPAYD_CHILD=1", "TINYPAYD_ARGS="+string(raw)), p.env...)
+	cmd.Env = append(append(os.Environ(), "TINYPAYD_CHILD=1", "TINYPAYD_ARGS="+string(raw), raceExitNow), p.env...)
 	p.log = new(bytes.Buffer)
 	cmd.Stdout, cmd.Stderr = p.log, p.log
 	if err := cmd.Start(); err != nil {

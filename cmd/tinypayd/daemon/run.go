@@ -45,7 +45,7 @@ stops taking new payments, finishes the acknowledgements it owes, and closes.
 Examples:
    tinypayd run --devchain devchain.json --passphrase-file pass.txt
    tinypayd run --chain-rpc https://rpc.example --chain-id 8453 \
-                --adjudicator 0xAdju... --asset USDC=0x8335...:6 --confirmations 3`,
+                --adjudicator ADJUDICATOR --asset USDC=0x833589fCD6eDb6E08f4c7C32D4f71b54bdA02913:6 --confirmations 3`,
 		Flags: append([]cli.Flag{
 			devFile,
 			&cli.StringFlag{Name: "chain-rpc", Usage: "EVM JSON-RPC endpoint (http, https, ws or ipc)", Sources: cf.sources("chain-rpc")},

@@ -1,0 +1,67 @@
+package node
+
+import (
+	"context"
+	"errors"
+	"strings"
+	"testing"
+
+	"github.com/holiman/uint256"
+
+	"github.com/tinypay/tinypay/channel"
+	"github.com/tinypay/tinypay/crypto"
+)
+
+// TestAmountsInUnits checks the two rules about amounts a person reads and
+// writes: an amount without an asset to a peer with channels in two assets
+// is refused (1 could be 1 wei or a millionth of a dollar) and pays
+// nothing; and a payment beyond the balance is refused in the channel's
+// units with its symbol, not in base units.
+func TestAmountsInUnits(t *testing.T) {
+	usd := Asset{Address: crypto.Address{0x05, 0xd}, Symbol: "USD", Decimals: 6}
+	w := newNet(t)
+	w.cfg = func(c *Config) { c.Assets = []Asset{usd} }
+	alice, bob := w.add("alice", 1), w.add("bob", 2)
+	alice.connect(bob)
+	ethID := alice.open(bob, 500_000)
+	var usdCh ChannelInfo
+	var err error
+	guard(t, "open USD", func() {
+		usdCh, err = alice.n.OpenChannel(context.Background(), bob.key.Address(), usd.Address, *uint256.NewInt(250_000), 0)
+	})
+	if err != nil {
+		t.Fatal(err)
+	}
+	waitFor(t, "bob sees the USD channel", func() bool {
+		ci, err := bob.n.Channel(usdCh.ID)
+		return err == nil && ci.Phase == channel.Open
+	})
+
+	// A bare amount: refused, as an invalid argument, naming both assets.
+	_, err = alice.n.Pay(context.Background(), PayRequest{Peer: bob.key.Address(), AnyAsset: true, Amount: *uint256.NewInt(1), Key: "bare"})
+	if !errors.Is(err, ErrInvalidArgument) || !strings.Contains(err.Error(), "ETH and USD") || !strings.Contains(err.Error(), "name the asset") {
+		t.Fatalf("bare amount to a peer with two assets: %v", err)
+	}
+	if got := alice.channel(ethID).Sent; !got.IsZero() {
+		t.Fatalf("the refused bare amount moved %s", got.Dec())
+	}
+	// Naming the asset pays.
+	if _, err := alice.n.Pay(context.Background(), PayRequest{Peer: bob.key.Address(), Asset: usd.Address, Amount: *uint256.NewInt(50_000), Key: "named"}); err != nil {
+		t.Fatal(err)
+	}
+
+	// Too much: the error is in USD.
+	_, err = alice.n.Pay(context.Background(), PayRequest{Channel: usdCh.ID, Amount: *uint256.NewInt(300_000), Key: "too-much"})
+	var be *BalanceError
+	if !errors.As(err, &be) || !errors.Is(err, channel.ErrInsufficientBalance) {
+		t.Fatalf("paying more than the balance: %v", err)
+	}
+	if want := "needs 0.3 USD, this node has 0.2 USD in the channel"; !strings.Contains(err.Error(), want) {
+		t.Fatalf("error %q does not say %q", err, want)
+	}
+	// A withdrawal beyond the balance too.
+	_, err = alice.n.Withdraw(context.Background(), usdCh.ID, *uint256.NewInt(200_001))
+	if !errors.Is(err, channel.ErrInsufficientBalance) || !strings.Contains(err.Error(), "0.200001 USD") {
+		t.Fatalf("withdrawing more than the balance: %v", err)
+	}
+}
