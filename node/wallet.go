@@ -400,7 +400,7 @@ func (n *Node) resolve(op *transferOp, rec *storev1.Transfer) {
 		next := cloneTransfer(rec)
 		next.Status = done
 		next.Fee, next.Block = r.Fee.Bytes(), r.Block
-		detail := "mined in block " + fmt.Sprint(r.Block) + ", fee " + r.Fee.Dec() + " wei"
+		detail := fmt.Sprintf("mined in block %d, fee %s", r.Block, formatAmount(&r.Fee, ETH))
 		if err != nil {
 			next.Error = truncate(err.Error(), 500)
 			detail = "failed: " + next.Error

@@ -111,7 +111,8 @@ Examples:
    tinypay receipt verify RECEIPT                     # anyone, offline
    tinypay stream start 0xPeerAddress "0.001 USD/s" --budget "1 USD"
    tinypay watch
-   tinypay channel close 0xChannelId`,
+   tinypay channel close 0xChannelId
+   tinypay wallet send 0xAddress 25 USD                # earnings out, on chain`,
 		Writer: stdout, ErrWriter: stderr,
 		Flags: []ucli.Flag{
 			&ucli.StringFlag{Name: "datadir", Usage: "the node's data directory", Value: defaultDataDir(), Sources: ucli.EnvVars("TINYPAY_DATADIR")},
@@ -124,7 +125,7 @@ Examples:
 		Commands: []*ucli.Command{
 			infoCommand(), balanceCommand(), peerCommand(), channelCommand(), payCommand(), paymentsCommand(), eventsCommand(),
 			offerCommand(), receiptCommand(), streamCommand(), tokenCommand(), revenueCommand(), watchCommand(),
-			paywallCommand(), fetchCommand(),
+			paywallCommand(), fetchCommand(), walletCommand(),
 		},
 		OnUsageError: func(ctx context.Context, c *ucli.Command, err error, sub bool) error { return usageError{err} },
 		// Exit codes are ours (Main); the library must not call os.Exit.
