@@ -7,6 +7,7 @@ import (
 	"slices"
 	"strings"
 	"sync"
+	"sync/atomic"
 	"time"
 	"unicode/utf8"
 
@@ -131,7 +132,7 @@ type transferOp struct {
 	err     error
 	stalled chan struct{}
 	why     error
-	signed  bool // recorded: waiters that give up are told it is pending
+	signed  atomic.Bool // recorded: waiters that give up are told it is pending
 }
 
 // walletBook holds the transfers in progress by key. Its lock covers the
@@ -307,7 +308,7 @@ func (n *Node) send(ctx context.Context, req SendRequest, a Asset, origin string
 		}
 		if info.Status == TransferSending {
 			// Recorded before a restart, not resolved yet: drive it here.
-			op.signed = true
+			op.signed.Store(true)
 			if !n.background(func() { n.resolve(op, rec) }) {
 				n.wallet.finish(op, info, ErrStopped)
 			}
@@ -325,7 +326,7 @@ func (n *Node) send(ctx context.Context, req SendRequest, a Asset, origin string
 		n.wallet.finish(op, TransferInfo{}, err)
 		return TransferInfo{}, err
 	}
-	op.signed = true
+	op.signed.Store(true)
 	if !n.background(func() { n.resolve(op, rec) }) {
 		info, _ := n.transferInfo(rec)
 		n.wallet.finish(op, info, fmt.Errorf("%w: %w", ErrTransferPending, ErrStopped))
@@ -437,7 +438,7 @@ func (n *Node) resolve(op *transferOp, rec *storev1.Transfer) {
 // attempt stalls (then the transfer is pending).
 func (n *Node) awaitTransfer(ctx context.Context, op *transferOp) (TransferInfo, error) {
 	pending := func(why error) (TransferInfo, error) {
-		if !op.signed {
+		if !op.signed.Load() {
 			return TransferInfo{}, why
 		}
 		return TransferInfo{}, fmt.Errorf("%w: transfer %q: %v", ErrTransferPending, op.key, why)
@@ -476,7 +477,7 @@ func (n *Node) resumeTransfers() error {
 		if !owner {
 			continue
 		}
-		op.signed = true
+		op.signed.Store(true)
 		n.log.Info("resuming a transfer recorded before the restart", "key", info.Key, "tx", info.TxHash)
 		if !n.background(func() { n.resolve(op, rec) }) {
 			n.wallet.finish(op, info, ErrStopped)
