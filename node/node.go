@@ -151,10 +151,10 @@ func (n *Node) Start(ctx context.Context) error {
 	if err := n.resumeTransfers(); err != nil {
 		return err
 	}
+	n.startSweeper() // before the watcher, which marks sweeps due
 	n.wg.Add(2)
 	go n.watch()
 	go n.redialLoop()
-	n.startSweeper()
 	n.log.Info("node started", "address", n.self, "channels", n.chans.count(), "chain", n.chain.ChainID())
 	return nil
 }
