@@ -191,6 +191,7 @@ func (n *Node) cursor(head settlement.Head) (settlement.Cursor, error) {
 // channel receives the outcome once it is durable (nil: nothing to wait
 // for).
 func (n *Node) applyEvent(ev settlement.Event) chan error {
+	n.sweepAfter(ev)
 	if ev.Kind == settlement.EventPayoutCredited || ev.Kind == settlement.EventPayoutWithdrawn {
 		if ev.Account == n.self && ev.Kind == settlement.EventPayoutCredited {
 			n.background(func() {
@@ -214,6 +215,29 @@ func (n *Node) applyEvent(ev settlement.Event) chan error {
 		c.step.durable = append(c.step.durable, func(err error) { done <- err })
 	})
 	return done
+}
+
+// sweepAfter marks for the sweep policy the asset of a payout or a
+// withdrawal of this node's that the event records. It never blocks.
+func (n *Node) sweepAfter(ev settlement.Event) {
+	switch ev.Kind {
+	case settlement.EventPayoutWithdrawn:
+		if ev.Account == n.self {
+			n.kickSweep(ev.Asset)
+		}
+	case settlement.EventCooperativelyClosed, settlement.EventSettled, settlement.EventWithdrawn:
+		c := n.chans.get(ev.Channel)
+		if c == nil {
+			return
+		}
+		if ev.Kind == settlement.EventWithdrawn && ev.Account != n.self {
+			return
+		}
+		if ev.Kind != settlement.EventWithdrawn && ev.Balances[c.self].IsZero() {
+			return
+		}
+		n.kickSweep(c.params.Asset)
+	}
 }
 
 // adoptOpened takes up a channel opened on chain with this node as side B

@@ -95,7 +95,10 @@ type Config struct {
 	// ListenAddr is the peer address this node advertises (host:port), if
 	// it accepts peer connections.
 	ListenAddr string
-	Logger     *slog.Logger
+	// Sweep is the sweep policy: what the wallet keeps, and where the rest
+	// goes after payouts and withdrawals. The zero To sweeps nothing.
+	Sweep  SweepConfig
+	Logger *slog.Logger
 	// Failpoint, if set, is called with the name of each step between a
 	// write and what depends on it (see failpoints.go); tests use it to
 	// kill the process at that step. Leave it nil.
@@ -130,6 +133,7 @@ func DefaultConfig() Config {
 		ChainReadTimeout:             30 * time.Second,
 		ChainTxTimeout:               5 * time.Minute,
 		DrainTimeout:                 5 * time.Second,
+		Sweep:                        SweepConfig{GasReserve: DefaultGasReserve, Attempts: 5, RetryDelay: 5 * time.Second},
 	}
 }
 
@@ -168,6 +172,9 @@ func (c Config) Validate() error {
 	}
 	if c.ProposalExpiry <= c.RequestTimeout {
 		errs = append(errs, fmt.Errorf("proposal expiry (%s) must be longer than the request timeout (%s)", c.ProposalExpiry, c.RequestTimeout))
+	}
+	if err := c.Sweep.validate(c.Assets); err != nil {
+		errs = append(errs, err)
 	}
 	seen := map[string]bool{"ETH": true}
 	for _, a := range c.Assets {

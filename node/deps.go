@@ -45,6 +45,8 @@ type Store interface {
 	PaymentByID(id [32]byte) (*storev1.LogEntry, error)
 	Receipt(paymentID [32]byte) (*storev1.Receipt, error)
 	Cursor(name string) ([]byte, error)
+	Transfer(key string) (*storev1.Transfer, error)
+	Transfers() ([]*storev1.Transfer, error)
 	LastSeq() uint64
 }
 

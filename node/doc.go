@@ -118,6 +118,20 @@
 // Payments wait for this before they flow. After a Nack the payer asks for
 // the same exchange again (Reestablish.reply), with a growing delay.
 //
+// # The node's own funds
+//
+// Send moves the wallet's ETH or tokens elsewhere on chain (see wallet.go):
+// the transfer is signed, recorded with its signed transaction under the
+// caller's idempotency key, and only then sent; the outcome is recorded
+// when known, and each step is a transfer event in the log. A retry with
+// the key never sends twice; after a restart the recorded transaction is
+// sent again (the chain carries a nonce out once) until its outcome is
+// known. The sweep policy (SweepConfig) runs on a goroutine of its own: at
+// start, and whenever the watcher sees a payout or withdrawal of this
+// node's land, it sends what the wallet holds above a threshold elsewhere,
+// starting from the chain's balance once every transfer in progress ended.
+// The watcher only marks the asset due; it never waits for a sweep.
+//
 // # Failures
 //
 // If a write fails the node fails: it refuses everything from then on,

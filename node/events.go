@@ -20,6 +20,8 @@ type Event struct {
 	Payment *PaymentInfo
 	Channel *ChannelEvent
 	Stream  *StreamEvent
+	// Transfer is a step of a transfer of the node's own funds on chain.
+	Transfer *TransferEvent
 }
 
 // StreamEvent is a change in a stream's life.
@@ -35,6 +37,7 @@ const (
 	KindPaymentOut = "payment_out"
 	KindChannel    = "channel"
 	KindStream     = "stream"
+	KindTransfer   = "transfer"
 )
 
 // Kind returns the event's kind.
@@ -46,6 +49,8 @@ func (e *Event) Kind() string {
 		return KindPaymentIn
 	case e.Channel != nil:
 		return KindChannel
+	case e.Transfer != nil:
+		return KindTransfer
 	}
 	return KindStream
 }
@@ -59,7 +64,7 @@ type ChannelEvent struct {
 	Amount  uint256.Int
 }
 
-func eventOf(e *storev1.LogEntry) (Event, error) {
+func (n *Node) eventOf(e *storev1.LogEntry) (Event, error) {
 	ev := Event{Seq: e.GetSeq(), Time: time.Unix(0, e.GetTimeUnixNano())}
 	switch x := e.GetEntry().(type) {
 	case *storev1.LogEntry_Payment:
@@ -89,6 +94,12 @@ func eventOf(e *storev1.LogEntry) (Event, error) {
 			Kind:   strings.ToLower(strings.TrimPrefix(se.GetKind().String(), "STREAM_EVENT_KIND_")),
 			Detail: se.GetDetail(),
 		}
+	case *storev1.LogEntry_TransferEvent:
+		te, err := n.transferEvent(x.TransferEvent)
+		if err != nil {
+			return ev, err
+		}
+		ev.Transfer = te
 	}
 	return ev, nil
 }
@@ -101,10 +112,10 @@ func (n *Node) Subscribe(ctx context.Context, after uint64, kinds []string, fn f
 	want := map[string]bool{}
 	for _, k := range kinds {
 		switch k {
-		case KindPaymentIn, KindPaymentOut, KindChannel, KindStream:
+		case KindPaymentIn, KindPaymentOut, KindChannel, KindStream, KindTransfer:
 			want[k] = true
 		default:
-			return invalid("event kind %q: want payment_in, payment_out, channel or stream", k)
+			return invalid("event kind %q: want payment_in, payment_out, channel, stream or transfer", k)
 		}
 	}
 	for {
@@ -114,7 +125,7 @@ func (n *Node) Subscribe(ctx context.Context, after uint64, kinds []string, fn f
 			return err
 		}
 		for _, e := range page {
-			ev, err := eventOf(e)
+			ev, err := n.eventOf(e)
 			if err != nil {
 				return err
 			}

@@ -85,6 +85,7 @@ type fakeChain struct {
 	events   []settlement.Event
 	wallets  map[crypto.Address]*uint256.Int // one asset is enough here
 	failNext error
+	xfer     fakeTransfers // see wallet_fakes_test.go
 }
 
 type fakeChannel struct {
@@ -140,6 +141,10 @@ type fakeBackend struct {
 	hang atomic.Pointer[chan struct{}]
 	// reads counts the reads that reached the chain.
 	reads atomic.Int64
+	// nonce is the next transfer nonce this backend signs with, if set
+	// (a new backend, as after a restart, reads the chain's).
+	nonce    uint64
+	nonceSet bool
 }
 
 // hangReads makes reads block until the returned function is called.

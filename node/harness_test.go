@@ -28,6 +28,7 @@ type net struct {
 
 type testNode struct {
 	wrap  func(Store) Store // wraps the store, if set
+	cfg   func(*Config)     // adjusts this node's config after the net's, if set
 	dog   func()            // stops the node's watchdog
 	t     testing.TB
 	name  string
@@ -69,9 +70,13 @@ func testConfig() Config {
 	return cfg
 }
 
-// add starts a node named name with a funded wallet.
-func (w *net) add(name string, seed byte) *testNode {
+// add starts a node named name with a funded wallet; cfg, if given,
+// adjusts its config at every start.
+func (w *net) add(name string, seed byte, cfg ...func(*Config)) *testNode {
 	tn := &testNode{t: w.t, name: name, net: w, key: seedKey(seed), dir: w.t.TempDir()}
+	if len(cfg) > 0 {
+		tn.cfg = cfg[0]
+	}
 	w.chain.fund(tn.key.Address(), 1_000_000)
 	tn.start()
 	w.mu.Lock()
@@ -92,6 +97,9 @@ func (tn *testNode) start() {
 	cfg := testConfig()
 	if tn.net.cfg != nil {
 		tn.net.cfg(&cfg)
+	}
+	if tn.cfg != nil {
+		tn.cfg(&cfg)
 	}
 	var ns Store = st
 	if tn.wrap != nil {

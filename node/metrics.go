@@ -14,6 +14,9 @@ type Metrics struct {
 	// BoundRefusals counts newcomers refused at a bound, by bound (see
 	// Bounds).
 	BoundRefusals *prometheus.CounterVec
+	// Transfers counts transfers of the node's own funds that ended, by
+	// origin (operator, sweep) and status (sent, failed).
+	Transfers *prometheus.CounterVec
 }
 
 // NewMetrics creates the metrics and registers them with reg.
@@ -27,8 +30,10 @@ func NewMetrics(reg prometheus.Registerer) (*Metrics, error) {
 		PeersConnected:   prometheus.NewGauge(prometheus.GaugeOpts{Name: "tinypay_peers_connected", Help: "Peers with a live session."}),
 		BoundRefusals: prometheus.NewCounterVec(prometheus.CounterOpts{Name: "tinypay_bound_refusals_total",
 			Help: "Proposals, streams and connections refused because a bound on what peers and strangers may make the node hold was reached."}, []string{"bound"}),
+		Transfers: prometheus.NewCounterVec(prometheus.CounterOpts{Name: "tinypay_transfers_total",
+			Help: "Transfers of the node's own funds on chain that ended, by origin (operator, sweep) and status (sent, failed)."}, []string{"origin", "status"}),
 	}
-	for _, c := range []prometheus.Collector{m.PaymentsSent, m.PaymentsReceived, m.ProofsSigned, m.ProofsAccepted, m.ProofsRefused, m.PeersConnected, m.BoundRefusals} {
+	for _, c := range []prometheus.Collector{m.PaymentsSent, m.PaymentsReceived, m.ProofsSigned, m.ProofsAccepted, m.ProofsRefused, m.PeersConnected, m.BoundRefusals, m.Transfers} {
 		if err := reg.Register(c); err != nil {
 			return nil, err
 		}
@@ -45,5 +50,11 @@ func (m *Metrics) add(c func(*Metrics) prometheus.Counter, n int) {
 func (m *Metrics) peers(delta float64) {
 	if m != nil {
 		m.PeersConnected.Add(delta)
+	}
+}
+
+func (m *Metrics) transfer(origin, status string) {
+	if m != nil {
+		m.Transfers.WithLabelValues(origin, status).Inc()
 	}
 }

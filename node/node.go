@@ -51,6 +51,8 @@ type Node struct {
 	proposals proposalBook // recent proposals from peers, for their bounds
 	peers     peerSet      // sessions, peer addresses, dials, proposals
 	pays      payBook      // outgoing payments not finished, by idempotency key
+	wallet    walletBook   // transfers of the node's own funds in progress, by key
+	sweep     sweeper      // the sweep policy's owner
 
 	chainTime atomic.Uint64                 // newest chain timestamp the watcher saw
 	logNotify atomic.Pointer[chan struct{}] // closed when the log grows
@@ -74,6 +76,9 @@ func New(cfg Config, d Deps) (*Node, error) {
 	}
 	if d.Chain.Account() != d.Key.Address() {
 		return nil, fmt.Errorf("node: chain account %s is not the node key %s", d.Chain.Account(), d.Key.Address())
+	}
+	if cfg.Sweep.To == d.Key.Address() {
+		return nil, fmt.Errorf("node config: the sweep destination %s is this node's own account", cfg.Sweep.To)
 	}
 	log := cfg.Logger
 	if log == nil {
@@ -143,6 +148,10 @@ func (n *Node) Start(ctx context.Context) error {
 	if err := n.peers.load(n); err != nil {
 		return err
 	}
+	if err := n.resumeTransfers(); err != nil {
+		return err
+	}
+	n.startSweeper() // before the watcher, which marks sweeps due
 	n.wg.Add(2)
 	go n.watch()
 	go n.redialLoop()

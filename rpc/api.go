@@ -510,6 +510,8 @@ func (s *APIServer) SubscribeEvents(r *apiv1.SubscribeEventsRequest, stream grpc
 				ce.Channel = channelMsg(c)
 			}
 			m.Event = &apiv1.Event_Channel{Channel: ce}
+		case ev.Transfer != nil:
+			m.Event = &apiv1.Event_Transfer{Transfer: transferEventMsg(ev.Transfer)}
 		}
 		return stream.Send(m)
 	})

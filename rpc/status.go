@@ -34,14 +34,15 @@ func code(err error) codes.Code {
 		return codes.OK
 	case errors.Is(err, node.ErrStopped), errors.Is(err, node.ErrNotConnected), errors.Is(err, settlement.ErrUnavailable):
 		return codes.Unavailable
-	case errors.Is(err, node.ErrPending):
+	case errors.Is(err, node.ErrPending), errors.Is(err, node.ErrTransferPending):
 		// Signed and on its way: the caller's deadline came first.
 		return codes.DeadlineExceeded
 	case errors.Is(err, node.ErrRefunded):
 		return codes.FailedPrecondition
 	case errors.Is(err, node.ErrMalformed), errors.Is(err, node.ErrInvalidArgument), errors.Is(err, channel.ErrZeroAmount),
 		errors.Is(err, channel.ErrBadSignature), errors.Is(err, crypto.ErrInvalidSignature), errors.Is(err, channel.ErrInvalidParams),
-		errors.Is(err, node.ErrUnknownAsset), errors.Is(err, apps.ErrBadOffer), errors.Is(err, apps.ErrOfferAltered):
+		errors.Is(err, node.ErrUnknownAsset), errors.Is(err, apps.ErrBadOffer), errors.Is(err, apps.ErrOfferAltered),
+		errors.Is(err, settlement.ErrInvalidTransfer):
 		return codes.InvalidArgument
 	case errors.Is(err, node.ErrNotFound):
 		return codes.NotFound
@@ -60,7 +61,8 @@ func code(err error) codes.Code {
 		errors.Is(err, channel.ErrClosing), errors.Is(err, channel.ErrDraining), errors.Is(err, channel.ErrExpired),
 		errors.Is(err, channel.ErrTermsMismatch), errors.Is(err, channel.ErrWithdrawPending), errors.Is(err, channel.ErrNoWithdrawPending),
 		errors.Is(err, settlement.ErrReverted), errors.Is(err, node.ErrPeerRefused), errors.Is(err, settlement.ErrWrongChain),
-		errors.Is(err, settlement.ErrNoContract), errors.Is(err, apps.ErrOfferExpired):
+		errors.Is(err, settlement.ErrNoContract), errors.Is(err, apps.ErrOfferExpired), errors.Is(err, node.ErrTransferFailed),
+		errors.Is(err, settlement.ErrDropped):
 		return codes.FailedPrecondition
 	case errors.Is(err, context.DeadlineExceeded):
 		return codes.DeadlineExceeded

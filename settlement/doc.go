@@ -1,7 +1,7 @@
 // Package settlement is the boundary between the node and the chain that
 // holds channel deposits: an interface owned by the node side, made of
 // small parts (Opener, Depositor, Withdrawer, Closer, Disputer, Settler,
-// Reader, EventSource) that together form a Backend.
+// Reader, EventSource, Transferrer) that together form a Backend.
 //
 // The real backend is package evm: our adjudicator contract on any EVM chain
 // reached over JSON-RPC, or go-ethereum's simulated chain in tests. Package

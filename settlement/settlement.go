@@ -173,6 +173,13 @@ var (
 	// ErrNoContract: there is no contract code at the adjudicator or token
 	// address.
 	ErrNoContract = errors.New("no contract code at address")
+	// ErrDropped: a signed transaction will never be mined, because
+	// another transaction of the account took its nonce. Nothing it would
+	// have moved moved.
+	ErrDropped = errors.New("transaction dropped: another transaction took its nonce")
+	// ErrInvalidTransfer: a transfer request that no chain would carry out
+	// (a zero amount, the zero address, the account itself).
+	ErrInvalidTransfer = errors.New("invalid transfer")
 )
 
 // RevertError is a revert with the contract's reason decoded (a custom error
@@ -259,6 +266,71 @@ type EventSource interface {
 	Events(ctx context.Context, after Cursor, limit int) ([]Event, Cursor, error)
 }
 
+// TransferRequest says what a transfer moves from the backend's account.
+type TransferRequest struct {
+	To    crypto.Address
+	Asset crypto.Address // ERC-20 token, or zero for ETH
+	// Amount is in the asset's base units; ignored with All.
+	Amount uint256.Int
+	// All moves the account's whole balance of Asset except Keep. For ETH
+	// it also keeps the most the transaction's gas can cost (its gas limit
+	// at its fee cap), since the fee is paid from the same balance; what
+	// the gas does not use stays behind.
+	All  bool
+	Keep uint256.Int
+}
+
+// TransferQuote is what a transfer would move and cost, as of the latest
+// block.
+type TransferQuote struct {
+	Amount  uint256.Int // what it moves (for All: the balance less Keep and, for ETH, MaxFee)
+	Balance uint256.Int // the account's balance of the asset
+	Gas     uint64      // the transaction's gas limit
+	Fee     uint256.Int // the expected fee in wei: the gas estimate at the latest base fee plus the tip
+	MaxFee  uint256.Int // the most the fee can be, in wei: the gas limit at the fee cap
+}
+
+// SignedTransfer is a transfer transaction signed by the backend's
+// account, sent or not. Sending it again is harmless: a chain carries out
+// a nonce once.
+type SignedTransfer struct {
+	To     crypto.Address
+	Asset  crypto.Address
+	Amount uint256.Int
+	Nonce  uint64
+	TxHash crypto.Hash
+	MaxFee uint256.Int // wei
+	Raw    []byte      // the signed transaction in its canonical encoding
+}
+
+// Transferrer moves the backend account's own funds, ETH or an ERC-20
+// token, to another address. The consumer that wants a transfer to
+// survive its own crash signs it, records the SignedTransfer durably, and
+// only then sends it: after a restart it sends the recorded transaction
+// again, which moves the funds at most once, and learns its outcome.
+type Transferrer interface {
+	// QuoteTransfer checks that req can be carried out now and prices it;
+	// nothing is signed or sent. Errors: ErrInvalidTransfer,
+	// ErrInsufficientFunds (the amount, or the gas), ErrNoContract (no
+	// code at the token address), *RevertError (the token or the
+	// recipient refuses), ErrUnavailable.
+	QuoteTransfer(ctx context.Context, req TransferRequest) (TransferQuote, error)
+	// SignTransfer checks req as QuoteTransfer does and signs it with the
+	// account's next nonce, which it takes: the caller must send the
+	// result (SendTransfer), since the account's later transactions wait
+	// behind an unsent nonce (until the backend reads its nonce from the
+	// chain again after a failure).
+	SignTransfer(ctx context.Context, req TransferRequest) (SignedTransfer, error)
+	// SendTransfer sends t, or sends it again, and waits until it is mined
+	// with the configured confirmations. It returns the receipt; with a
+	// *RevertError if the transaction failed on chain (it paid its fee,
+	// moved nothing); ErrDropped if it never will be mined;
+	// ErrInsufficientFunds if the endpoint refuses it for want of funds
+	// (it is not sent); any other error leaves the outcome unknown: call
+	// SendTransfer again later.
+	SendTransfer(ctx context.Context, t SignedTransfer) (Receipt, error)
+}
+
 // Backend is a whole settlement layer bound to one chain, one adjudicator
 // and one account (the node's key), which pays for and signs transactions.
 // Every transaction method returns once the transaction is mined and has the
@@ -272,6 +344,7 @@ type Backend interface {
 	Settler
 	Reader
 	EventSource
+	Transferrer
 	ChainID() uint64
 	Adjudicator() crypto.Address
 	Account() crypto.Address

@@ -275,6 +275,23 @@ func (b *Batch) PutToken(t *storev1.AppToken) error {
 	return nil
 }
 
+// PutTransfer stores a transfer under its key, replacing the stored
+// record.
+func (b *Batch) PutTransfer(t *storev1.Transfer) error {
+	if err := b.check(); err != nil {
+		return err
+	}
+	if err := checkTransfer(t); err != nil {
+		return b.fail(invalid("put transfer: %v", err))
+	}
+	v, err := encode(t, "transfer")
+	if err != nil {
+		return b.fail(invalid("put transfer: %v", err))
+	}
+	b.put(transferKey(t.GetKey()), v)
+	return nil
+}
+
 // PutCursor stores value under the cursor name, replacing the stored one.
 func (b *Batch) PutCursor(name string, value []byte) error {
 	if err := b.check(); err != nil {

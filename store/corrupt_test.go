@@ -91,6 +91,10 @@ func TestCorruption(t *testing.T) {
 		{"payment id index garbage", func() []byte { i := paymentID("k"); return paymentIDKey(i) }(), garbage, []func(*Store) error{readPayID}, "index value is 4 bytes"},
 		// Cursor bytes that do not decode.
 		{"cursor garbage", cursorKey("c"), garbage, []func(*Store) error{readCursor}, "does not decode"},
+		// A transfer stored under another key than its own.
+		{"transfer under another key", transferKey("a"), marshal(t, testTransfer("b")), []func(*Store) error{func(s *Store) error { _, err := s.Transfer("a"); return err }}, "does not match its key"},
+		// A transfer that does not decode.
+		{"transfer garbage", transferKey("a"), garbage, []func(*Store) error{func(s *Store) error { _, err := s.Transfers(); return err }}, "does not decode"},
 		// A key with a prefix this binary does not know.
 		{"unknown prefix", []byte{0x7f, 1, 2}, []byte("x"), []func(*Store) error{verifyOnly}, "unknown key prefix 0x7f"},
 		// A second meta key.

@@ -68,6 +68,7 @@
 //	0x09 token id (16)           AppToken
 //	0x0a offer id (32)           seq (8) of the incoming payment that paid the
 //	                             offer; a second payment of it is refused
+//	0x0b idempotency key (1-256) Transfer (of the node's own funds, on chain)
 //
 // A record that does not decode, has a field of the wrong length (ids 32
 // bytes, addresses 20, signatures 65, amounts at most 32 without a leading

@@ -20,6 +20,7 @@ const (
 	prefixStream    byte = 0x08 // 0x08 stream id(16)     -> Stream
 	prefixToken     byte = 0x09 // 0x09 token id(16)      -> AppToken
 	prefixOffer     byte = 0x0a // 0x0a offer id(32)      -> seq(8, BE) of the incoming payment that paid it
+	prefixTransfer  byte = 0x0b // 0x0b idempotency key   -> Transfer (the node's own funds, on chain)
 )
 
 const (
@@ -97,6 +98,8 @@ func tokenKey(id [shortIDLen]byte) []byte { return append([]byte{prefixToken}, i
 
 func offerKey(id [idLen]byte) []byte { return append([]byte{prefixOffer}, id[:]...) }
 
+func transferKey(key string) []byte { return append([]byte{prefixTransfer}, key...) }
+
 func cursorKey(name string) []byte {
 	k := make([]byte, 1+len(name))
 	k[0] = prefixCursor
@@ -153,9 +156,9 @@ func checkKey(k []byte) error {
 	case prefixLog:
 		_, err := parseLogKey(k)
 		return err
-	case prefixIdemKey:
+	case prefixIdemKey, prefixTransfer:
 		if n := len(k) - 1; n < 1 || n > MaxIdempotencyKeyLen || !utf8.Valid(k[1:]) {
-			return corrupt(k, "idempotency index key is not 1 to %d bytes of UTF-8", MaxIdempotencyKeyLen)
+			return corrupt(k, "idempotency key is not 1 to %d bytes of UTF-8", MaxIdempotencyKeyLen)
 		}
 		return nil
 	case prefixCursor:

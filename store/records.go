@@ -6,6 +6,8 @@ import (
 	"errors"
 	"fmt"
 
+	"unicode/utf8"
+
 	"google.golang.org/protobuf/encoding/protowire"
 	"google.golang.org/protobuf/proto"
 
@@ -198,6 +200,8 @@ func checkLogEntry(e *storev1.LogEntry) error {
 		return checkChannelEvent(x.ChannelEvent)
 	case *storev1.LogEntry_StreamEvent:
 		return checkStreamEvent(x.StreamEvent)
+	case *storev1.LogEntry_TransferEvent:
+		return checkTransferEvent(x.TransferEvent)
 	case nil:
 		return errors.New("log entry has no known kind")
 	default:
@@ -221,12 +225,69 @@ func checkStreamEvent(e *storev1.StreamEvent) error {
 	return nil
 }
 
-// StreamVersion and TokenVersion are the record versions this package
-// writes and reads.
+// StreamVersion, TokenVersion and TransferVersion are the record versions
+// this package writes and reads.
 const (
-	StreamVersion = 1
-	TokenVersion  = 1
+	StreamVersion   = 1
+	TokenVersion    = 1
+	TransferVersion = 1
 )
+
+func checkTransferKey(key string) error {
+	if n := len(key); n < 1 || n > MaxIdempotencyKeyLen || !utf8.ValidString(key) {
+		return fmt.Errorf("transfer key is %d bytes, want 1 to %d of UTF-8", len(key), MaxIdempotencyKeyLen)
+	}
+	return nil
+}
+
+func checkTransferEnums(o storev1.TransferOrigin, st storev1.TransferStatus) error {
+	if _, ok := storev1.TransferOrigin_name[int32(o)]; !ok || o == storev1.TransferOrigin_TRANSFER_ORIGIN_UNSPECIFIED {
+		return fmt.Errorf("transfer origin %d", o)
+	}
+	if _, ok := storev1.TransferStatus_name[int32(st)]; !ok || st == storev1.TransferStatus_TRANSFER_STATUS_UNSPECIFIED {
+		return fmt.Errorf("transfer status %d", st)
+	}
+	return nil
+}
+
+func checkTransfer(t *storev1.Transfer) error {
+	if t == nil {
+		return errors.New("transfer is nil")
+	}
+	if t.GetVersion() != TransferVersion {
+		return fmt.Errorf("transfer version %d, this binary reads version %d", t.GetVersion(), TransferVersion)
+	}
+	if len(t.GetRawTx()) == 0 || len(t.GetRawTx()) > MaxRecordSize/2 {
+		return fmt.Errorf("transfer raw_tx is %d bytes, want 1 to %d", len(t.GetRawTx()), MaxRecordSize/2)
+	}
+	return firstErr(
+		checkTransferKey(t.GetKey()),
+		checkTransferEnums(t.GetOrigin(), t.GetStatus()),
+		checkLen("transfer to", t.GetTo(), addrLen),
+		checkLen("transfer asset", t.GetAsset(), addrLen),
+		checkAmount("transfer amount", t.GetAmount()),
+		checkLen("transfer tx_hash", t.GetTxHash(), idLen),
+		checkAmount("transfer max_fee", t.GetMaxFee()),
+		checkAmount("transfer fee", t.GetFee()),
+	)
+}
+
+func checkTransferEvent(e *storev1.TransferEvent) error {
+	if e == nil {
+		return errors.New("log entry transfer event is nil")
+	}
+	if n := len(e.GetTxHash()); n != 0 && n != idLen {
+		return fmt.Errorf("transfer event: tx hash is %d bytes, want %d", n, idLen)
+	}
+	return firstErr(
+		checkTransferKey(e.GetKey()),
+		checkTransferEnums(e.GetOrigin(), e.GetStatus()),
+		checkLen("transfer event to", e.GetTo(), addrLen),
+		checkLen("transfer event asset", e.GetAsset(), addrLen),
+		checkAmount("transfer event amount", e.GetAmount()),
+		checkAmount("transfer event fee", e.GetFee()),
+	)
+}
 
 func checkReceipt(r *storev1.Receipt) error {
 	if r == nil {
@@ -421,6 +482,8 @@ func decodeRecord(k, v []byte) (any, error) {
 		return decodeChecked(k, v, new(storev1.Stream), "stream", checkStream, func(r *storev1.Stream) []byte { return r.GetId() })
 	case prefixToken:
 		return decodeChecked(k, v, new(storev1.AppToken), "token", checkToken, func(r *storev1.AppToken) []byte { return r.GetId() })
+	case prefixTransfer:
+		return decodeTransfer(k, v)
 	}
 	return nil, corrupt(k, "unknown key prefix 0x%02x", k[0])
 }

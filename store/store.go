@@ -412,6 +412,23 @@ func (s *Store) Tokens() ([]*storev1.AppToken, error) {
 	return listRecords(s, prefixToken, "tokens", decodeToken)
 }
 
+// Transfer returns the transfer stored under the idempotency key.
+func (s *Store) Transfer(key string) (*storev1.Transfer, error) {
+	if err := checkTransferKey(key); err != nil {
+		return nil, invalid("transfer: %v", err)
+	}
+	return getRecord(s, transferKey(key), "transfer", decodeTransfer)
+}
+
+// Transfers returns every transfer, in key order.
+func (s *Store) Transfers() ([]*storev1.Transfer, error) {
+	return listRecords(s, prefixTransfer, "transfers", decodeTransfer)
+}
+
+func decodeTransfer(k, v []byte) (*storev1.Transfer, error) {
+	return decodeChecked(k, v, new(storev1.Transfer), "transfer", checkTransfer, func(r *storev1.Transfer) []byte { return []byte(r.GetKey()) })
+}
+
 func decodeStream(k, v []byte) (*storev1.Stream, error) {
 	return decodeChecked(k, v, new(storev1.Stream), "stream", checkStream, func(r *storev1.Stream) []byte { return r.GetId() })
 }

@@ -16,11 +16,12 @@ const (
 	KindPaymentOut = "payment_out"
 	KindChannel    = "channel"
 	KindStream     = "stream"
+	KindTransfer   = "transfer"
 )
 
 // Event is one entry of the node's ordered event log. Exactly one of
-// Payment, Channel and Stream is set, as Kind says (a kind this version
-// does not know has Kind "" and none set).
+// Payment, Channel, Stream and Transfer is set, as Kind says (a kind this
+// version does not know has Kind "" and none set).
 type Event struct {
 	// Seq is the event's place in the log: it increases by at least one
 	// from event to event (filtered kinds leave gaps).
@@ -30,6 +31,18 @@ type Event struct {
 	Payment *Payment
 	Channel *ChannelEvent
 	Stream  *StreamEvent
+	// Transfer is a step of a transfer of the node's own funds on chain.
+	Transfer *TransferEvent
+}
+
+// TransferEvent is a step of a transfer of the node's own funds (a wallet
+// send or a sweep).
+type TransferEvent struct {
+	// Kind: sending (signed and sent), sent (mined), failed.
+	Kind   string
+	Detail string
+	// Transfer is the transfer as the step left it.
+	Transfer *Transfer
 }
 
 // ChannelEvent is a change in a channel's life.
@@ -70,6 +83,12 @@ func eventFrom(m *apiv1.Event) (Event, error) {
 		if x.Channel.GetChannel() != nil {
 			ev.Channel.Channel, err = channelFrom(x.Channel.GetChannel())
 		}
+	case *apiv1.Event_Transfer:
+		ev.Kind = KindTransfer
+		ev.Transfer = &TransferEvent{Kind: x.Transfer.GetKind(), Detail: x.Transfer.GetDetail()}
+		if x.Transfer.GetTransfer() != nil {
+			ev.Transfer.Transfer, err = transferFrom(x.Transfer.GetTransfer())
+		}
 	case *apiv1.Event_Stream:
 		ev.Kind = KindStream
 		ev.Stream = &StreamEvent{Kind: x.Stream.GetKind(), Detail: x.Stream.GetDetail()}
@@ -87,7 +106,7 @@ type SubscribeOptions struct {
 	// last event handled and pass it here.
 	After uint64
 	// Kinds: only events of these kinds (KindPaymentIn, KindPaymentOut,
-	// KindChannel, KindStream); empty means all.
+	// KindChannel, KindStream, KindTransfer); empty means all.
 	Kinds []string
 }
 

@@ -36,6 +36,20 @@
 // within Config.SettleWait, and otherwise returns at once with the
 // ChallengePeriodNotOver revert and the seconds that remain.
 //
+// # Transfers
+//
+// QuoteTransfer, SignTransfer and SendTransfer move the account's own ETH
+// or tokens elsewhere (settlement.Transferrer). A plain ETH transfer to an
+// account without code gets exactly the intrinsic 21,000 gas; a token
+// transfer, or ETH to a contract, is simulated first (a refusal comes back
+// decoded) and gets the headroom. ETH must cover the amount plus the gas
+// limit at the fee cap; "all" (TransferRequest.All) sends the balance less
+// Keep less that bound, so what the fee does not use stays behind. Signing
+// takes the next nonce without sending; SendTransfer sends (or sends
+// again: a mined transaction is only awaited, and the chain carries out a
+// nonce once) and reports ErrDropped once another transaction has taken
+// the nonce.
+//
 // # Concurrency
 //
 // A Backend is safe for concurrent use. Sending is serialized per backend

@@ -147,6 +147,7 @@ type feeParams struct {
 	tip, cap *big.Int // EIP-1559
 	price    *big.Int // legacy
 	max      *big.Int // the most one unit of gas can cost
+	expected *big.Int // what one unit of gas costs in the next block if the base fee stays
 }
 
 func (f feeParams) tx(chainID *big.Int, nonce, gas uint64, c call) types.TxData {
@@ -168,7 +169,7 @@ func (b *Backend) fees(ctx context.Context) (feeParams, error) {
 		if err != nil {
 			return feeParams{}, b.classify("gas price", err)
 		}
-		return feeParams{price: price, max: price}, nil
+		return feeParams{price: price, max: price, expected: price}, nil
 	}
 	tip, err := b.client.SuggestGasTipCap(ctx)
 	if err != nil {
@@ -178,7 +179,7 @@ func (b *Backend) fees(ctx context.Context) (feeParams, error) {
 		tip = big.NewInt(1)
 	}
 	feeCap := new(big.Int).Add(new(big.Int).Mul(head.BaseFee, big.NewInt(2)), tip)
-	return feeParams{tip: tip, cap: feeCap, max: feeCap}, nil
+	return feeParams{tip: tip, cap: feeCap, max: feeCap, expected: new(big.Int).Add(head.BaseFee, tip)}, nil
 }
 
 // checkFunds fails with ErrInsufficientFunds unless the account can pay the

@@ -118,7 +118,8 @@ Examples:
    tinypay receipt verify RECEIPT                     # anyone, offline
    tinypay stream start 0xFcd1463D08CC5a0B5509C2ABa78373E5b5E3762E "0.001 USD/s" --budget "1 USD"
    tinypay watch
-   tinypay channel close CHANNEL`,
+   tinypay channel close CHANNEL
+   tinypay wallet send ADDRESS 25 USD                  # earnings out, on chain`,
 		Writer: stdout, ErrWriter: stderr,
 		Flags: []ucli.Flag{
 			&ucli.StringFlag{Name: "datadir", Usage: "the node's data directory", Value: defaultDataDir(), Sources: ucli.EnvVars("TINYPAY_DATADIR")},
@@ -131,7 +132,7 @@ Examples:
 		Commands: []*ucli.Command{
 			infoCommand(), balanceCommand(), peerCommand(), channelCommand(), payCommand(), paymentsCommand(), eventsCommand(),
 			offerCommand(), receiptCommand(), streamCommand(), tokenCommand(), revenueCommand(), watchCommand(),
-			paywallCommand(), fetchCommand(),
+			paywallCommand(), fetchCommand(), walletCommand(),
 		},
 		OnUsageError: func(ctx context.Context, c *ucli.Command, err error, sub bool) error { return usageError{err} },
 		// Exit codes are ours (Main); the library must not call os.Exit.

@@ -127,13 +127,13 @@ func (c *client) printPayment(p *apiv1.Payment, a *apiv1.Asset) {
 func eventsCommand() *ucli.Command {
 	return &ucli.Command{
 		Name:  "events",
-		Usage: "print the node's event log (payments and channel events); --follow to keep watching",
+		Usage: "print the node's event log (payments, channel events, streams, transfers of the wallet's funds); --follow to keep watching",
 		Flags: []ucli.Flag{
 			&ucli.Uint64Flag{Name: "after", Usage: "start after this sequence number (resume where you left off)"},
 			&ucli.BoolFlag{Name: "follow", Aliases: []string{"f"}, Usage: "keep printing new events"},
-			&ucli.StringFlag{Name: "only", Usage: "only \"payments\" or only \"channels\" (channel events: opened, closed, disputed, ...)"},
+			&ucli.StringFlag{Name: "only", Usage: "only \"payments\", only \"channels\" (channel events: opened, closed, disputed, ...) or only \"transfers\" (wallet sends and sweeps)"},
 		},
-		Description: "Examples:\n   tinypay events --follow\n   tinypay events --after 5120 --json\n   tinypay events --only channels",
+		Description: "Examples:\n   tinypay events --follow\n   tinypay events --after 5120 --json\n   tinypay events --only channels\n   tinypay events --only transfers",
 		Action: withLiveClient(func(ctx context.Context, cmd *ucli.Command, c *client) error {
 			as, err := c.assets(ctx)
 			if err != nil {
@@ -152,13 +152,14 @@ func eventsCommand() *ucli.Command {
 				return a
 			}
 			only := cmd.String("only")
-			if only != "" && only != "payments" && only != "channels" {
-				return usagef("--only %q: want payments or channels", only)
+			if only != "" && only != "payments" && only != "channels" && only != "transfers" {
+				return usagef("--only %q: want payments, channels or transfers", only)
 			}
 			sctx, cancel := context.WithCancel(ctx)
 			defer cancel()
 			show := func(ev *apiv1.Event) error {
-				if (only == "payments" && ev.GetPayment() == nil) || (only == "channels" && ev.GetChannel() == nil) {
+				if (only == "payments" && ev.GetPayment() == nil) || (only == "channels" && ev.GetChannel() == nil) ||
+					(only == "transfers" && ev.GetTransfer() == nil) {
 					return nil
 				}
 				if c.json {
@@ -239,6 +240,14 @@ func (c *client) printEvent(ev *apiv1.Event, assetOf func(channelID string) *api
 	case *apiv1.Event_Stream:
 		se := x.Stream
 		c.printf("%6d  %s  stream %s %s: %s\n", ev.GetSeq(), time.Unix(0, ev.GetTimeUnixNano()).Format("15:04:05.000"), short(se.GetStream().GetId()), se.GetKind(), se.GetDetail())
+	case *apiv1.Event_Transfer:
+		tr := x.Transfer.GetTransfer()
+		what := "wallet send"
+		if tr.GetOrigin() == "sweep" {
+			what = "sweep"
+		}
+		c.printf("%6d  %s  %s %s %s to %s: %s (key %s)\n", ev.GetSeq(), time.Unix(0, ev.GetTimeUnixNano()).Format("15:04:05.000"), what,
+			x.Transfer.GetKind(), show(tr.GetAmount(), tr.GetAsset()), tr.GetTo(), x.Transfer.GetDetail(), tr.GetIdempotencyKey())
 	default:
 		c.printf("%6d  %s  %T\n", ev.GetSeq(), time.Unix(0, ev.GetTimeUnixNano()).Format("15:04:05.000"), ev.GetEvent())
 	}

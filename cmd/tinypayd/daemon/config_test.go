@@ -77,6 +77,15 @@ func TestConfigRejects(t *testing.T) {
 		{"refunds", append(chainArgs, "--max-refunds-per-minute", "0"), "refunds per minute"},
 		{"sessions", append(chainArgs, "--max-peers-without-channel", "4"), "per source at most the total"},
 		{"handshake bounds", append(chainArgs, "--peer-max-unauthenticated", "4"), "MaxUnauthenticatedPerSource"},
+		{"sweep without destination", append(chainArgs, "--sweep-above", "1 ETH"), "--sweep-above needs --sweep-to"},
+		{"sweep without threshold", append(chainArgs, "--sweep-to", "0x"+strings.Repeat("22", 20)), "--sweep-to needs --sweep-above"},
+		{"sweep to a malformed address", append(chainArgs, "--sweep-to", "0x22", "--sweep-above", "1 ETH"), "--sweep-to"},
+		{"sweep to the zero address", append(chainArgs, "--sweep-to", "0x"+strings.Repeat("00", 20), "--sweep-above", "1 ETH"), "zero address"},
+		{"sweep an unknown asset", append(chainArgs, "--sweep-to", "0x"+strings.Repeat("22", 20), "--sweep-above", "100 EUR"), "unknown asset"},
+		{"sweep threshold without asset", append(chainArgs, "--sweep-to", "0x"+strings.Repeat("22", 20), "--sweep-above", "100"), "AMOUNT SYMBOL"},
+		{"sweep threshold with too many decimals", append(chainArgs, "--sweep-to", "0x"+strings.Repeat("22", 20), "--sweep-above", "0.0000000000000000001 ETH"), "decimals"},
+		{"sweep twice the same asset", append(chainArgs, "--sweep-to", "0x"+strings.Repeat("22", 20), "--sweep-above", "1 ETH", "--sweep-above", "2 ETH"), "two sweep thresholds"},
+		{"gas reserve in a token", append(chainArgs, "--asset", "USD=0x"+strings.Repeat("33", 20)+":6", "--sweep-to", "0x"+strings.Repeat("22", 20), "--sweep-above", "1 USD", "--sweep-gas-reserve", "1 USD"), "in ETH"},
 		{"dev account without file", []string{"--datadir", filepath.Join(dir, "x"), "--passphrase-file", pass, "init", "--dev-account", "1"}, "--devchain"},
 	} {
 		t.Run(tc.name, func(t *testing.T) {

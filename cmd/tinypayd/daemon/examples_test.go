@@ -145,6 +145,7 @@ var examples = []example{
 	{text: "tinypay payments --csv > payments.csv"},
 	{text: "tinypay events --after 5120 --json"},
 	{text: "tinypay events --only channels"},
+	{text: "tinypay events --only transfers"},
 	{text: "tinypay events --follow", background: true},
 	{text: "tinypay revenue --from 24h --by item", as: "alice"},
 	{text: "tinypay revenue --from 2026-01-01 --to 2026-02-01 --by peer --csv > january.csv", as: "alice"},
@@ -164,6 +165,10 @@ var examples = []example{
 	{text: "tinypay token revoke TOKEN", before: freshToken},
 	{text: "tinypay token create --name shop --limit \"50 USD\" --payee 0xFcd1463D08CC5a0B5509C2ABa78373E5b5E3762E=\"20 USD\" --secret-file shop.token"},
 	{text: "tinypay --token-file shop.token pay 0xFcd1463D08CC5a0B5509C2ABa78373E5b5E3762E 1 USD"},
+	// Earnings out. Without --yes, a send asks a person at a terminal.
+	{text: "tinypay wallet send ADDRESS 25 USD", before: someAddress, fails: "--yes"},
+	{text: "tinypay wallet send ADDRESS 0.5 ETH --yes --key rent-2026-12"},
+	{text: "tinypay wallet send ADDRESS all USD", fails: "--yes"},
 	{text: "tinypay watch", background: true},
 	{text: "tinypay watch --outgoing", background: true},
 	{text: "tinypay watch --plain --for 1h >> income.log", background: true},
@@ -187,6 +192,7 @@ var examples = []example{
 	{text: "tinypayd init --devchain devchain.json --dev-account 1 --passphrase-file pass.txt", as: "new"},
 	{text: "tinypayd run --devchain devchain.json --passphrase-file pass.txt --peer-listen 127.0.0.1:9735 --api-listen 127.0.0.1:9736", background: true, before: freeDaemonPorts},
 	{text: "tinypayd run --devchain devchain.json --passphrase-file pass.txt", background: true, stop: true, before: freeDaemonPorts},
+	{text: "tinypayd run --devchain devchain.json --passphrase-file pass.txt --sweep-to ADDRESS --sweep-above \"100 USD\" --sweep-above \"0.5 ETH\"", background: true, stop: true},
 	{text: "tinypayd init --devchain devchain.json --dev-account 1", as: "new"},
 	{text: "tinypayd init", as: "new"},
 	{text: "tinypayd init --import-key-file hexkey.txt", as: "new"},
@@ -437,6 +443,9 @@ func address(t *testing.T, p *daemonProc) string {
 	}
 	return info.GetAddress()
 }
+
+// someAddress: an ADDRESS to send to, nobody's.
+func someAddress(e *exampleEnv) { e.subst["ADDRESS"] = "0x000000000000000000000000000000000000dEaD" }
 
 // freshOffer: an offer alice made, not yet paid.
 func freshOffer(e *exampleEnv) { e.subst["OFFER"] = e.offer("0.001", "USD", "song-42") }

@@ -45,7 +45,9 @@ stops taking new payments, finishes the acknowledgements it owes, and closes.
 Examples:
    tinypayd run --devchain devchain.json --passphrase-file pass.txt
    tinypayd run --chain-rpc https://rpc.example --chain-id 8453 \
-                --adjudicator ADJUDICATOR --asset USDC=0x833589fCD6eDb6E08f4c7C32D4f71b54bdA02913:6 --confirmations 3`,
+                --adjudicator ADJUDICATOR --asset USDC=0x833589fCD6eDb6E08f4c7C32D4f71b54bdA02913:6 --confirmations 3
+   tinypayd run --devchain devchain.json --passphrase-file pass.txt --sweep-to ADDRESS \
+                --sweep-above "100 USD" --sweep-above "0.5 ETH"`,
 		Flags: append([]cli.Flag{
 			devFile,
 			&cli.StringFlag{Name: "chain-rpc", Usage: "EVM JSON-RPC endpoint (http, https, ws or ipc)", Sources: cf.sources("chain-rpc")},
@@ -63,7 +65,7 @@ Examples:
 			&cli.Uint64Flag{Name: "min-challenge-period", Usage: "shortest challenge period accepted from peers, seconds", Value: node.DefaultConfig().MinChallengePeriod, Sources: cf.sources("min-challenge-period")},
 			&cli.DurationFlag{Name: "chain-poll", Usage: "how often to poll the chain", Value: time.Second, Sources: cf.sources("chain-poll")},
 			&cli.DurationFlag{Name: "shutdown-timeout", Usage: "longest graceful shutdown", Value: 15 * time.Second, Sources: cf.sources("shutdown-timeout")},
-		}, limitFlags(cf)...),
+		}, append(limitFlags(cf), sweepFlags(cf)...)...),
 		Action: func(ctx context.Context, c *cli.Command) error {
 			ctx, stop := signal.NotifyContext(ctx, os.Interrupt, syscall.SIGTERM)
 			defer stop()
@@ -123,6 +125,11 @@ func configFromFlags(c *cli.Command, cs chainSettings) (node.Config, apps.Config
 	ncfg.MaxRefundsPerMinute = c.Int("max-refunds-per-minute")
 	ncfg.MaxStrangerSessions = c.Int("max-peers-without-channel")
 	ncfg.MaxStrangerSessionsPerSource = c.Int("max-peers-without-channel-per-source")
+	sweep, err := sweepFromFlags(c, cs.assets)
+	if err != nil {
+		return ncfg, apps.Config{}, rpc.Limits{}, err
+	}
+	ncfg.Sweep = sweep
 	if err := ncfg.Validate(); err != nil {
 		return ncfg, apps.Config{}, rpc.Limits{}, usagef("%v", err)
 	}

@@ -29,6 +29,327 @@ const (
 	_ = protoimpl.EnforceVersion(protoimpl.MaxVersion - 20)
 )
 
+type WalletSendRequest struct {
+	state protoimpl.MessageState `protogen:"open.v1"`
+	// The destination address (not the zero address, not the node's own).
+	To string `protobuf:"bytes,1,opt,name=to,proto3" json:"to,omitempty"`
+	// The asset, by symbol or token address (required).
+	Asset string `protobuf:"bytes,2,opt,name=asset,proto3" json:"asset,omitempty"`
+	// The amount in base units; or set all.
+	Amount string `protobuf:"bytes,3,opt,name=amount,proto3" json:"amount,omitempty"`
+	// Send the whole balance of the asset; for ETH, less the most the gas
+	// can cost (what the fee does not use stays in the wallet).
+	All bool `protobuf:"varint,4,opt,name=all,proto3" json:"all,omitempty"`
+	// Required for WalletSend: 1 to 256 bytes of UTF-8.
+	IdempotencyKey string `protobuf:"bytes,5,opt,name=idempotency_key,json=idempotencyKey,proto3" json:"idempotency_key,omitempty"`
+	unknownFields  protoimpl.UnknownFields
+	sizeCache      protoimpl.SizeCache
+}
+
+func (x *WalletSendRequest) Reset() {
+	*x = WalletSendRequest{}
+	mi := &file_tinypay_api_v1_api_proto_msgTypes[0]
+	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+	ms.StoreMessageInfo(mi)
+}
+
+func (x *WalletSendRequest) String() string {
+	return protoimpl.X.MessageStringOf(x)
+}
+
+func (*WalletSendRequest) ProtoMessage() {}
+
+func (x *WalletSendRequest) ProtoReflect() protoreflect.Message {
+	mi := &file_tinypay_api_v1_api_proto_msgTypes[0]
+	if x != nil {
+		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+		if ms.LoadMessageInfo() == nil {
+			ms.StoreMessageInfo(mi)
+		}
+		return ms
+	}
+	return mi.MessageOf(x)
+}
+
+// Deprecated: Use WalletSendRequest.ProtoReflect.Descriptor instead.
+func (*WalletSendRequest) Descriptor() ([]byte, []int) {
+	return file_tinypay_api_v1_api_proto_rawDescGZIP(), []int{0}
+}
+
+func (x *WalletSendRequest) GetTo() string {
+	if x != nil {
+		return x.To
+	}
+	return ""
+}
+
+func (x *WalletSendRequest) GetAsset() string {
+	if x != nil {
+		return x.Asset
+	}
+	return ""
+}
+
+func (x *WalletSendRequest) GetAmount() string {
+	if x != nil {
+		return x.Amount
+	}
+	return ""
+}
+
+func (x *WalletSendRequest) GetAll() bool {
+	if x != nil {
+		return x.All
+	}
+	return false
+}
+
+func (x *WalletSendRequest) GetIdempotencyKey() string {
+	if x != nil {
+		return x.IdempotencyKey
+	}
+	return ""
+}
+
+type WalletSendEstimate struct {
+	state protoimpl.MessageState `protogen:"open.v1"`
+	Asset *Asset                 `protobuf:"bytes,1,opt,name=asset,proto3" json:"asset,omitempty"`
+	// What the send would move (with all: as of now).
+	Amount string `protobuf:"bytes,2,opt,name=amount,proto3" json:"amount,omitempty"`
+	// The wallet's balance of the asset.
+	Balance string `protobuf:"bytes,3,opt,name=balance,proto3" json:"balance,omitempty"`
+	// The transaction's gas limit.
+	Gas uint64 `protobuf:"varint,4,opt,name=gas,proto3" json:"gas,omitempty"`
+	// The expected fee at the latest base fee, and the most it can be, in
+	// wei.
+	Fee           string `protobuf:"bytes,5,opt,name=fee,proto3" json:"fee,omitempty"`
+	MaxFee        string `protobuf:"bytes,6,opt,name=max_fee,json=maxFee,proto3" json:"max_fee,omitempty"`
+	unknownFields protoimpl.UnknownFields
+	sizeCache     protoimpl.SizeCache
+}
+
+func (x *WalletSendEstimate) Reset() {
+	*x = WalletSendEstimate{}
+	mi := &file_tinypay_api_v1_api_proto_msgTypes[1]
+	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+	ms.StoreMessageInfo(mi)
+}
+
+func (x *WalletSendEstimate) String() string {
+	return protoimpl.X.MessageStringOf(x)
+}
+
+func (*WalletSendEstimate) ProtoMessage() {}
+
+func (x *WalletSendEstimate) ProtoReflect() protoreflect.Message {
+	mi := &file_tinypay_api_v1_api_proto_msgTypes[1]
+	if x != nil {
+		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+		if ms.LoadMessageInfo() == nil {
+			ms.StoreMessageInfo(mi)
+		}
+		return ms
+	}
+	return mi.MessageOf(x)
+}
+
+// Deprecated: Use WalletSendEstimate.ProtoReflect.Descriptor instead.
+func (*WalletSendEstimate) Descriptor() ([]byte, []int) {
+	return file_tinypay_api_v1_api_proto_rawDescGZIP(), []int{1}
+}
+
+func (x *WalletSendEstimate) GetAsset() *Asset {
+	if x != nil {
+		return x.Asset
+	}
+	return nil
+}
+
+func (x *WalletSendEstimate) GetAmount() string {
+	if x != nil {
+		return x.Amount
+	}
+	return ""
+}
+
+func (x *WalletSendEstimate) GetBalance() string {
+	if x != nil {
+		return x.Balance
+	}
+	return ""
+}
+
+func (x *WalletSendEstimate) GetGas() uint64 {
+	if x != nil {
+		return x.Gas
+	}
+	return 0
+}
+
+func (x *WalletSendEstimate) GetFee() string {
+	if x != nil {
+		return x.Fee
+	}
+	return ""
+}
+
+func (x *WalletSendEstimate) GetMaxFee() string {
+	if x != nil {
+		return x.MaxFee
+	}
+	return ""
+}
+
+// Transfer is a transfer of the node's own funds on chain: a wallet send,
+// or a sweep.
+type Transfer struct {
+	state          protoimpl.MessageState `protogen:"open.v1"`
+	IdempotencyKey string                 `protobuf:"bytes,1,opt,name=idempotency_key,json=idempotencyKey,proto3" json:"idempotency_key,omitempty"`
+	// "operator" (a wallet send) or "sweep".
+	Origin string `protobuf:"bytes,2,opt,name=origin,proto3" json:"origin,omitempty"`
+	To     string `protobuf:"bytes,3,opt,name=to,proto3" json:"to,omitempty"`
+	Asset  *Asset `protobuf:"bytes,4,opt,name=asset,proto3" json:"asset,omitempty"`
+	// What it moves, in base units.
+	Amount string `protobuf:"bytes,5,opt,name=amount,proto3" json:"amount,omitempty"`
+	// It was asked to send everything (amount is what that came to).
+	All bool `protobuf:"varint,6,opt,name=all,proto3" json:"all,omitempty"`
+	// sending (signed and sent, not confirmed yet), sent (mined), or failed
+	// (it moved nothing; if it reverted on chain it paid its fee).
+	Status string `protobuf:"bytes,7,opt,name=status,proto3" json:"status,omitempty"`
+	TxHash string `protobuf:"bytes,8,opt,name=tx_hash,json=txHash,proto3" json:"tx_hash,omitempty"`
+	// Once mined: its block and fee (wei).
+	Block uint64 `protobuf:"varint,9,opt,name=block,proto3" json:"block,omitempty"`
+	Fee   string `protobuf:"bytes,10,opt,name=fee,proto3" json:"fee,omitempty"`
+	// The most the fee can be (wei).
+	MaxFee string `protobuf:"bytes,11,opt,name=max_fee,json=maxFee,proto3" json:"max_fee,omitempty"`
+	// Why it failed.
+	Error           string `protobuf:"bytes,12,opt,name=error,proto3" json:"error,omitempty"`
+	CreatedUnixNano int64  `protobuf:"varint,13,opt,name=created_unix_nano,json=createdUnixNano,proto3" json:"created_unix_nano,omitempty"`
+	unknownFields   protoimpl.UnknownFields
+	sizeCache       protoimpl.SizeCache
+}
+
+func (x *Transfer) Reset() {
+	*x = Transfer{}
+	mi := &file_tinypay_api_v1_api_proto_msgTypes[2]
+	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+	ms.StoreMessageInfo(mi)
+}
+
+func (x *Transfer) String() string {
+	return protoimpl.X.MessageStringOf(x)
+}
+
+func (*Transfer) ProtoMessage() {}
+
+func (x *Transfer) ProtoReflect() protoreflect.Message {
+	mi := &file_tinypay_api_v1_api_proto_msgTypes[2]
+	if x != nil {
+		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+		if ms.LoadMessageInfo() == nil {
+			ms.StoreMessageInfo(mi)
+		}
+		return ms
+	}
+	return mi.MessageOf(x)
+}
+
+// Deprecated: Use Transfer.ProtoReflect.Descriptor instead.
+func (*Transfer) Descriptor() ([]byte, []int) {
+	return file_tinypay_api_v1_api_proto_rawDescGZIP(), []int{2}
+}
+
+func (x *Transfer) GetIdempotencyKey() string {
+	if x != nil {
+		return x.IdempotencyKey
+	}
+	return ""
+}
+
+func (x *Transfer) GetOrigin() string {
+	if x != nil {
+		return x.Origin
+	}
+	return ""
+}
+
+func (x *Transfer) GetTo() string {
+	if x != nil {
+		return x.To
+	}
+	return ""
+}
+
+func (x *Transfer) GetAsset() *Asset {
+	if x != nil {
+		return x.Asset
+	}
+	return nil
+}
+
+func (x *Transfer) GetAmount() string {
+	if x != nil {
+		return x.Amount
+	}
+	return ""
+}
+
+func (x *Transfer) GetAll() bool {
+	if x != nil {
+		return x.All
+	}
+	return false
+}
+
+func (x *Transfer) GetStatus() string {
+	if x != nil {
+		return x.Status
+	}
+	return ""
+}
+
+func (x *Transfer) GetTxHash() string {
+	if x != nil {
+		return x.TxHash
+	}
+	return ""
+}
+
+func (x *Transfer) GetBlock() uint64 {
+	if x != nil {
+		return x.Block
+	}
+	return 0
+}
+
+func (x *Transfer) GetFee() string {
+	if x != nil {
+		return x.Fee
+	}
+	return ""
+}
+
+func (x *Transfer) GetMaxFee() string {
+	if x != nil {
+		return x.MaxFee
+	}
+	return ""
+}
+
+func (x *Transfer) GetError() string {
+	if x != nil {
+		return x.Error
+	}
+	return ""
+}
+
+func (x *Transfer) GetCreatedUnixNano() int64 {
+	if x != nil {
+		return x.CreatedUnixNano
+	}
+	return 0
+}
+
 type Asset struct {
 	state protoimpl.MessageState `protogen:"open.v1"`
 	// Token address, or empty for ETH.
@@ -41,7 +362,7 @@ type Asset struct {
 
 func (x *Asset) Reset() {
 	*x = Asset{}
-	mi := &file_tinypay_api_v1_api_proto_msgTypes[0]
+	mi := &file_tinypay_api_v1_api_proto_msgTypes[3]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -53,7 +374,7 @@ func (x *Asset) String() string {
 func (*Asset) ProtoMessage() {}
 
 func (x *Asset) ProtoReflect() protoreflect.Message {
-	mi := &file_tinypay_api_v1_api_proto_msgTypes[0]
+	mi := &file_tinypay_api_v1_api_proto_msgTypes[3]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -66,7 +387,7 @@ func (x *Asset) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use Asset.ProtoReflect.Descriptor instead.
 func (*Asset) Descriptor() ([]byte, []int) {
-	return file_tinypay_api_v1_api_proto_rawDescGZIP(), []int{0}
+	return file_tinypay_api_v1_api_proto_rawDescGZIP(), []int{3}
 }
 
 func (x *Asset) GetAddress() string {
@@ -98,7 +419,7 @@ type GetInfoRequest struct {
 
 func (x *GetInfoRequest) Reset() {
 	*x = GetInfoRequest{}
-	mi := &file_tinypay_api_v1_api_proto_msgTypes[1]
+	mi := &file_tinypay_api_v1_api_proto_msgTypes[4]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -110,7 +431,7 @@ func (x *GetInfoRequest) String() string {
 func (*GetInfoRequest) ProtoMessage() {}
 
 func (x *GetInfoRequest) ProtoReflect() protoreflect.Message {
-	mi := &file_tinypay_api_v1_api_proto_msgTypes[1]
+	mi := &file_tinypay_api_v1_api_proto_msgTypes[4]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -123,7 +444,7 @@ func (x *GetInfoRequest) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use GetInfoRequest.ProtoReflect.Descriptor instead.
 func (*GetInfoRequest) Descriptor() ([]byte, []int) {
-	return file_tinypay_api_v1_api_proto_rawDescGZIP(), []int{1}
+	return file_tinypay_api_v1_api_proto_rawDescGZIP(), []int{4}
 }
 
 type NodeInfo struct {
@@ -148,7 +469,7 @@ type NodeInfo struct {
 
 func (x *NodeInfo) Reset() {
 	*x = NodeInfo{}
-	mi := &file_tinypay_api_v1_api_proto_msgTypes[2]
+	mi := &file_tinypay_api_v1_api_proto_msgTypes[5]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -160,7 +481,7 @@ func (x *NodeInfo) String() string {
 func (*NodeInfo) ProtoMessage() {}
 
 func (x *NodeInfo) ProtoReflect() protoreflect.Message {
-	mi := &file_tinypay_api_v1_api_proto_msgTypes[2]
+	mi := &file_tinypay_api_v1_api_proto_msgTypes[5]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -173,7 +494,7 @@ func (x *NodeInfo) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use NodeInfo.ProtoReflect.Descriptor instead.
 func (*NodeInfo) Descriptor() ([]byte, []int) {
-	return file_tinypay_api_v1_api_proto_rawDescGZIP(), []int{2}
+	return file_tinypay_api_v1_api_proto_rawDescGZIP(), []int{5}
 }
 
 func (x *NodeInfo) GetAddress() string {
@@ -247,7 +568,7 @@ type GetBalancesRequest struct {
 
 func (x *GetBalancesRequest) Reset() {
 	*x = GetBalancesRequest{}
-	mi := &file_tinypay_api_v1_api_proto_msgTypes[3]
+	mi := &file_tinypay_api_v1_api_proto_msgTypes[6]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -259,7 +580,7 @@ func (x *GetBalancesRequest) String() string {
 func (*GetBalancesRequest) ProtoMessage() {}
 
 func (x *GetBalancesRequest) ProtoReflect() protoreflect.Message {
-	mi := &file_tinypay_api_v1_api_proto_msgTypes[3]
+	mi := &file_tinypay_api_v1_api_proto_msgTypes[6]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -272,7 +593,7 @@ func (x *GetBalancesRequest) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use GetBalancesRequest.ProtoReflect.Descriptor instead.
 func (*GetBalancesRequest) Descriptor() ([]byte, []int) {
-	return file_tinypay_api_v1_api_proto_rawDescGZIP(), []int{3}
+	return file_tinypay_api_v1_api_proto_rawDescGZIP(), []int{6}
 }
 
 type AssetBalance struct {
@@ -287,7 +608,7 @@ type AssetBalance struct {
 
 func (x *AssetBalance) Reset() {
 	*x = AssetBalance{}
-	mi := &file_tinypay_api_v1_api_proto_msgTypes[4]
+	mi := &file_tinypay_api_v1_api_proto_msgTypes[7]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -299,7 +620,7 @@ func (x *AssetBalance) String() string {
 func (*AssetBalance) ProtoMessage() {}
 
 func (x *AssetBalance) ProtoReflect() protoreflect.Message {
-	mi := &file_tinypay_api_v1_api_proto_msgTypes[4]
+	mi := &file_tinypay_api_v1_api_proto_msgTypes[7]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -312,7 +633,7 @@ func (x *AssetBalance) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use AssetBalance.ProtoReflect.Descriptor instead.
 func (*AssetBalance) Descriptor() ([]byte, []int) {
-	return file_tinypay_api_v1_api_proto_rawDescGZIP(), []int{4}
+	return file_tinypay_api_v1_api_proto_rawDescGZIP(), []int{7}
 }
 
 func (x *AssetBalance) GetAsset() *Asset {
@@ -352,7 +673,7 @@ type Balances struct {
 
 func (x *Balances) Reset() {
 	*x = Balances{}
-	mi := &file_tinypay_api_v1_api_proto_msgTypes[5]
+	mi := &file_tinypay_api_v1_api_proto_msgTypes[8]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -364,7 +685,7 @@ func (x *Balances) String() string {
 func (*Balances) ProtoMessage() {}
 
 func (x *Balances) ProtoReflect() protoreflect.Message {
-	mi := &file_tinypay_api_v1_api_proto_msgTypes[5]
+	mi := &file_tinypay_api_v1_api_proto_msgTypes[8]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -377,7 +698,7 @@ func (x *Balances) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use Balances.ProtoReflect.Descriptor instead.
 func (*Balances) Descriptor() ([]byte, []int) {
-	return file_tinypay_api_v1_api_proto_rawDescGZIP(), []int{5}
+	return file_tinypay_api_v1_api_proto_rawDescGZIP(), []int{8}
 }
 
 func (x *Balances) GetBalances() []*AssetBalance {
@@ -400,7 +721,7 @@ type ConnectPeerRequest struct {
 
 func (x *ConnectPeerRequest) Reset() {
 	*x = ConnectPeerRequest{}
-	mi := &file_tinypay_api_v1_api_proto_msgTypes[6]
+	mi := &file_tinypay_api_v1_api_proto_msgTypes[9]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -412,7 +733,7 @@ func (x *ConnectPeerRequest) String() string {
 func (*ConnectPeerRequest) ProtoMessage() {}
 
 func (x *ConnectPeerRequest) ProtoReflect() protoreflect.Message {
-	mi := &file_tinypay_api_v1_api_proto_msgTypes[6]
+	mi := &file_tinypay_api_v1_api_proto_msgTypes[9]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -425,7 +746,7 @@ func (x *ConnectPeerRequest) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use ConnectPeerRequest.ProtoReflect.Descriptor instead.
 func (*ConnectPeerRequest) Descriptor() ([]byte, []int) {
-	return file_tinypay_api_v1_api_proto_rawDescGZIP(), []int{6}
+	return file_tinypay_api_v1_api_proto_rawDescGZIP(), []int{9}
 }
 
 func (x *ConnectPeerRequest) GetHostPort() string {
@@ -453,7 +774,7 @@ type Peer struct {
 
 func (x *Peer) Reset() {
 	*x = Peer{}
-	mi := &file_tinypay_api_v1_api_proto_msgTypes[7]
+	mi := &file_tinypay_api_v1_api_proto_msgTypes[10]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -465,7 +786,7 @@ func (x *Peer) String() string {
 func (*Peer) ProtoMessage() {}
 
 func (x *Peer) ProtoReflect() protoreflect.Message {
-	mi := &file_tinypay_api_v1_api_proto_msgTypes[7]
+	mi := &file_tinypay_api_v1_api_proto_msgTypes[10]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -478,7 +799,7 @@ func (x *Peer) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use Peer.ProtoReflect.Descriptor instead.
 func (*Peer) Descriptor() ([]byte, []int) {
-	return file_tinypay_api_v1_api_proto_rawDescGZIP(), []int{7}
+	return file_tinypay_api_v1_api_proto_rawDescGZIP(), []int{10}
 }
 
 func (x *Peer) GetAddress() string {
@@ -510,7 +831,7 @@ type ListPeersRequest struct {
 
 func (x *ListPeersRequest) Reset() {
 	*x = ListPeersRequest{}
-	mi := &file_tinypay_api_v1_api_proto_msgTypes[8]
+	mi := &file_tinypay_api_v1_api_proto_msgTypes[11]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -522,7 +843,7 @@ func (x *ListPeersRequest) String() string {
 func (*ListPeersRequest) ProtoMessage() {}
 
 func (x *ListPeersRequest) ProtoReflect() protoreflect.Message {
-	mi := &file_tinypay_api_v1_api_proto_msgTypes[8]
+	mi := &file_tinypay_api_v1_api_proto_msgTypes[11]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -535,7 +856,7 @@ func (x *ListPeersRequest) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use ListPeersRequest.ProtoReflect.Descriptor instead.
 func (*ListPeersRequest) Descriptor() ([]byte, []int) {
-	return file_tinypay_api_v1_api_proto_rawDescGZIP(), []int{8}
+	return file_tinypay_api_v1_api_proto_rawDescGZIP(), []int{11}
 }
 
 type ListPeersResponse struct {
@@ -547,7 +868,7 @@ type ListPeersResponse struct {
 
 func (x *ListPeersResponse) Reset() {
 	*x = ListPeersResponse{}
-	mi := &file_tinypay_api_v1_api_proto_msgTypes[9]
+	mi := &file_tinypay_api_v1_api_proto_msgTypes[12]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -559,7 +880,7 @@ func (x *ListPeersResponse) String() string {
 func (*ListPeersResponse) ProtoMessage() {}
 
 func (x *ListPeersResponse) ProtoReflect() protoreflect.Message {
-	mi := &file_tinypay_api_v1_api_proto_msgTypes[9]
+	mi := &file_tinypay_api_v1_api_proto_msgTypes[12]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -572,7 +893,7 @@ func (x *ListPeersResponse) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use ListPeersResponse.ProtoReflect.Descriptor instead.
 func (*ListPeersResponse) Descriptor() ([]byte, []int) {
-	return file_tinypay_api_v1_api_proto_rawDescGZIP(), []int{9}
+	return file_tinypay_api_v1_api_proto_rawDescGZIP(), []int{12}
 }
 
 func (x *ListPeersResponse) GetPeers() []*Peer {
@@ -596,7 +917,7 @@ type OpenChannelRequest struct {
 
 func (x *OpenChannelRequest) Reset() {
 	*x = OpenChannelRequest{}
-	mi := &file_tinypay_api_v1_api_proto_msgTypes[10]
+	mi := &file_tinypay_api_v1_api_proto_msgTypes[13]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -608,7 +929,7 @@ func (x *OpenChannelRequest) String() string {
 func (*OpenChannelRequest) ProtoMessage() {}
 
 func (x *OpenChannelRequest) ProtoReflect() protoreflect.Message {
-	mi := &file_tinypay_api_v1_api_proto_msgTypes[10]
+	mi := &file_tinypay_api_v1_api_proto_msgTypes[13]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -621,7 +942,7 @@ func (x *OpenChannelRequest) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use OpenChannelRequest.ProtoReflect.Descriptor instead.
 func (*OpenChannelRequest) Descriptor() ([]byte, []int) {
-	return file_tinypay_api_v1_api_proto_rawDescGZIP(), []int{10}
+	return file_tinypay_api_v1_api_proto_rawDescGZIP(), []int{13}
 }
 
 func (x *OpenChannelRequest) GetPeer() string {
@@ -684,7 +1005,7 @@ type Channel struct {
 
 func (x *Channel) Reset() {
 	*x = Channel{}
-	mi := &file_tinypay_api_v1_api_proto_msgTypes[11]
+	mi := &file_tinypay_api_v1_api_proto_msgTypes[14]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -696,7 +1017,7 @@ func (x *Channel) String() string {
 func (*Channel) ProtoMessage() {}
 
 func (x *Channel) ProtoReflect() protoreflect.Message {
-	mi := &file_tinypay_api_v1_api_proto_msgTypes[11]
+	mi := &file_tinypay_api_v1_api_proto_msgTypes[14]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -709,7 +1030,7 @@ func (x *Channel) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use Channel.ProtoReflect.Descriptor instead.
 func (*Channel) Descriptor() ([]byte, []int) {
-	return file_tinypay_api_v1_api_proto_rawDescGZIP(), []int{11}
+	return file_tinypay_api_v1_api_proto_rawDescGZIP(), []int{14}
 }
 
 func (x *Channel) GetId() string {
@@ -862,7 +1183,7 @@ type DepositRequest struct {
 
 func (x *DepositRequest) Reset() {
 	*x = DepositRequest{}
-	mi := &file_tinypay_api_v1_api_proto_msgTypes[12]
+	mi := &file_tinypay_api_v1_api_proto_msgTypes[15]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -874,7 +1195,7 @@ func (x *DepositRequest) String() string {
 func (*DepositRequest) ProtoMessage() {}
 
 func (x *DepositRequest) ProtoReflect() protoreflect.Message {
-	mi := &file_tinypay_api_v1_api_proto_msgTypes[12]
+	mi := &file_tinypay_api_v1_api_proto_msgTypes[15]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -887,7 +1208,7 @@ func (x *DepositRequest) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use DepositRequest.ProtoReflect.Descriptor instead.
 func (*DepositRequest) Descriptor() ([]byte, []int) {
-	return file_tinypay_api_v1_api_proto_rawDescGZIP(), []int{12}
+	return file_tinypay_api_v1_api_proto_rawDescGZIP(), []int{15}
 }
 
 func (x *DepositRequest) GetChannelId() string {
@@ -914,7 +1235,7 @@ type WithdrawRequest struct {
 
 func (x *WithdrawRequest) Reset() {
 	*x = WithdrawRequest{}
-	mi := &file_tinypay_api_v1_api_proto_msgTypes[13]
+	mi := &file_tinypay_api_v1_api_proto_msgTypes[16]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -926,7 +1247,7 @@ func (x *WithdrawRequest) String() string {
 func (*WithdrawRequest) ProtoMessage() {}
 
 func (x *WithdrawRequest) ProtoReflect() protoreflect.Message {
-	mi := &file_tinypay_api_v1_api_proto_msgTypes[13]
+	mi := &file_tinypay_api_v1_api_proto_msgTypes[16]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -939,7 +1260,7 @@ func (x *WithdrawRequest) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use WithdrawRequest.ProtoReflect.Descriptor instead.
 func (*WithdrawRequest) Descriptor() ([]byte, []int) {
-	return file_tinypay_api_v1_api_proto_rawDescGZIP(), []int{13}
+	return file_tinypay_api_v1_api_proto_rawDescGZIP(), []int{16}
 }
 
 func (x *WithdrawRequest) GetChannelId() string {
@@ -968,7 +1289,7 @@ type ListChannelsRequest struct {
 
 func (x *ListChannelsRequest) Reset() {
 	*x = ListChannelsRequest{}
-	mi := &file_tinypay_api_v1_api_proto_msgTypes[14]
+	mi := &file_tinypay_api_v1_api_proto_msgTypes[17]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -980,7 +1301,7 @@ func (x *ListChannelsRequest) String() string {
 func (*ListChannelsRequest) ProtoMessage() {}
 
 func (x *ListChannelsRequest) ProtoReflect() protoreflect.Message {
-	mi := &file_tinypay_api_v1_api_proto_msgTypes[14]
+	mi := &file_tinypay_api_v1_api_proto_msgTypes[17]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -993,7 +1314,7 @@ func (x *ListChannelsRequest) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use ListChannelsRequest.ProtoReflect.Descriptor instead.
 func (*ListChannelsRequest) Descriptor() ([]byte, []int) {
-	return file_tinypay_api_v1_api_proto_rawDescGZIP(), []int{14}
+	return file_tinypay_api_v1_api_proto_rawDescGZIP(), []int{17}
 }
 
 func (x *ListChannelsRequest) GetPeer() string {
@@ -1019,7 +1340,7 @@ type ListChannelsResponse struct {
 
 func (x *ListChannelsResponse) Reset() {
 	*x = ListChannelsResponse{}
-	mi := &file_tinypay_api_v1_api_proto_msgTypes[15]
+	mi := &file_tinypay_api_v1_api_proto_msgTypes[18]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -1031,7 +1352,7 @@ func (x *ListChannelsResponse) String() string {
 func (*ListChannelsResponse) ProtoMessage() {}
 
 func (x *ListChannelsResponse) ProtoReflect() protoreflect.Message {
-	mi := &file_tinypay_api_v1_api_proto_msgTypes[15]
+	mi := &file_tinypay_api_v1_api_proto_msgTypes[18]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -1044,7 +1365,7 @@ func (x *ListChannelsResponse) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use ListChannelsResponse.ProtoReflect.Descriptor instead.
 func (*ListChannelsResponse) Descriptor() ([]byte, []int) {
-	return file_tinypay_api_v1_api_proto_rawDescGZIP(), []int{15}
+	return file_tinypay_api_v1_api_proto_rawDescGZIP(), []int{18}
 }
 
 func (x *ListChannelsResponse) GetChannels() []*Channel {
@@ -1063,7 +1384,7 @@ type GetChannelRequest struct {
 
 func (x *GetChannelRequest) Reset() {
 	*x = GetChannelRequest{}
-	mi := &file_tinypay_api_v1_api_proto_msgTypes[16]
+	mi := &file_tinypay_api_v1_api_proto_msgTypes[19]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -1075,7 +1396,7 @@ func (x *GetChannelRequest) String() string {
 func (*GetChannelRequest) ProtoMessage() {}
 
 func (x *GetChannelRequest) ProtoReflect() protoreflect.Message {
-	mi := &file_tinypay_api_v1_api_proto_msgTypes[16]
+	mi := &file_tinypay_api_v1_api_proto_msgTypes[19]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -1088,7 +1409,7 @@ func (x *GetChannelRequest) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use GetChannelRequest.ProtoReflect.Descriptor instead.
 func (*GetChannelRequest) Descriptor() ([]byte, []int) {
-	return file_tinypay_api_v1_api_proto_rawDescGZIP(), []int{16}
+	return file_tinypay_api_v1_api_proto_rawDescGZIP(), []int{19}
 }
 
 func (x *GetChannelRequest) GetChannelId() string {
@@ -1107,7 +1428,7 @@ type CloseChannelRequest struct {
 
 func (x *CloseChannelRequest) Reset() {
 	*x = CloseChannelRequest{}
-	mi := &file_tinypay_api_v1_api_proto_msgTypes[17]
+	mi := &file_tinypay_api_v1_api_proto_msgTypes[20]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -1119,7 +1440,7 @@ func (x *CloseChannelRequest) String() string {
 func (*CloseChannelRequest) ProtoMessage() {}
 
 func (x *CloseChannelRequest) ProtoReflect() protoreflect.Message {
-	mi := &file_tinypay_api_v1_api_proto_msgTypes[17]
+	mi := &file_tinypay_api_v1_api_proto_msgTypes[20]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -1132,7 +1453,7 @@ func (x *CloseChannelRequest) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use CloseChannelRequest.ProtoReflect.Descriptor instead.
 func (*CloseChannelRequest) Descriptor() ([]byte, []int) {
-	return file_tinypay_api_v1_api_proto_rawDescGZIP(), []int{17}
+	return file_tinypay_api_v1_api_proto_rawDescGZIP(), []int{20}
 }
 
 func (x *CloseChannelRequest) GetChannelId() string {
@@ -1151,7 +1472,7 @@ type ForceCloseRequest struct {
 
 func (x *ForceCloseRequest) Reset() {
 	*x = ForceCloseRequest{}
-	mi := &file_tinypay_api_v1_api_proto_msgTypes[18]
+	mi := &file_tinypay_api_v1_api_proto_msgTypes[21]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -1163,7 +1484,7 @@ func (x *ForceCloseRequest) String() string {
 func (*ForceCloseRequest) ProtoMessage() {}
 
 func (x *ForceCloseRequest) ProtoReflect() protoreflect.Message {
-	mi := &file_tinypay_api_v1_api_proto_msgTypes[18]
+	mi := &file_tinypay_api_v1_api_proto_msgTypes[21]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -1176,7 +1497,7 @@ func (x *ForceCloseRequest) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use ForceCloseRequest.ProtoReflect.Descriptor instead.
 func (*ForceCloseRequest) Descriptor() ([]byte, []int) {
-	return file_tinypay_api_v1_api_proto_rawDescGZIP(), []int{18}
+	return file_tinypay_api_v1_api_proto_rawDescGZIP(), []int{21}
 }
 
 func (x *ForceCloseRequest) GetChannelId() string {
@@ -1195,7 +1516,7 @@ type SettleRequest struct {
 
 func (x *SettleRequest) Reset() {
 	*x = SettleRequest{}
-	mi := &file_tinypay_api_v1_api_proto_msgTypes[19]
+	mi := &file_tinypay_api_v1_api_proto_msgTypes[22]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -1207,7 +1528,7 @@ func (x *SettleRequest) String() string {
 func (*SettleRequest) ProtoMessage() {}
 
 func (x *SettleRequest) ProtoReflect() protoreflect.Message {
-	mi := &file_tinypay_api_v1_api_proto_msgTypes[19]
+	mi := &file_tinypay_api_v1_api_proto_msgTypes[22]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -1220,7 +1541,7 @@ func (x *SettleRequest) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use SettleRequest.ProtoReflect.Descriptor instead.
 func (*SettleRequest) Descriptor() ([]byte, []int) {
-	return file_tinypay_api_v1_api_proto_rawDescGZIP(), []int{19}
+	return file_tinypay_api_v1_api_proto_rawDescGZIP(), []int{22}
 }
 
 func (x *SettleRequest) GetChannelId() string {
@@ -1256,7 +1577,7 @@ type PayRequest struct {
 
 func (x *PayRequest) Reset() {
 	*x = PayRequest{}
-	mi := &file_tinypay_api_v1_api_proto_msgTypes[20]
+	mi := &file_tinypay_api_v1_api_proto_msgTypes[23]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -1268,7 +1589,7 @@ func (x *PayRequest) String() string {
 func (*PayRequest) ProtoMessage() {}
 
 func (x *PayRequest) ProtoReflect() protoreflect.Message {
-	mi := &file_tinypay_api_v1_api_proto_msgTypes[20]
+	mi := &file_tinypay_api_v1_api_proto_msgTypes[23]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -1281,7 +1602,7 @@ func (x *PayRequest) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use PayRequest.ProtoReflect.Descriptor instead.
 func (*PayRequest) Descriptor() ([]byte, []int) {
-	return file_tinypay_api_v1_api_proto_rawDescGZIP(), []int{20}
+	return file_tinypay_api_v1_api_proto_rawDescGZIP(), []int{23}
 }
 
 func (x *PayRequest) GetChannelId() string {
@@ -1378,7 +1699,7 @@ type Receipt struct {
 
 func (x *Receipt) Reset() {
 	*x = Receipt{}
-	mi := &file_tinypay_api_v1_api_proto_msgTypes[21]
+	mi := &file_tinypay_api_v1_api_proto_msgTypes[24]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -1390,7 +1711,7 @@ func (x *Receipt) String() string {
 func (*Receipt) ProtoMessage() {}
 
 func (x *Receipt) ProtoReflect() protoreflect.Message {
-	mi := &file_tinypay_api_v1_api_proto_msgTypes[21]
+	mi := &file_tinypay_api_v1_api_proto_msgTypes[24]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -1403,7 +1724,7 @@ func (x *Receipt) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use Receipt.ProtoReflect.Descriptor instead.
 func (*Receipt) Descriptor() ([]byte, []int) {
-	return file_tinypay_api_v1_api_proto_rawDescGZIP(), []int{21}
+	return file_tinypay_api_v1_api_proto_rawDescGZIP(), []int{24}
 }
 
 func (x *Receipt) GetChainId() uint64 {
@@ -1522,7 +1843,7 @@ type Offer struct {
 
 func (x *Offer) Reset() {
 	*x = Offer{}
-	mi := &file_tinypay_api_v1_api_proto_msgTypes[22]
+	mi := &file_tinypay_api_v1_api_proto_msgTypes[25]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -1534,7 +1855,7 @@ func (x *Offer) String() string {
 func (*Offer) ProtoMessage() {}
 
 func (x *Offer) ProtoReflect() protoreflect.Message {
-	mi := &file_tinypay_api_v1_api_proto_msgTypes[22]
+	mi := &file_tinypay_api_v1_api_proto_msgTypes[25]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -1547,7 +1868,7 @@ func (x *Offer) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use Offer.ProtoReflect.Descriptor instead.
 func (*Offer) Descriptor() ([]byte, []int) {
-	return file_tinypay_api_v1_api_proto_rawDescGZIP(), []int{22}
+	return file_tinypay_api_v1_api_proto_rawDescGZIP(), []int{25}
 }
 
 func (x *Offer) GetChainId() uint64 {
@@ -1627,7 +1948,7 @@ type CreateOfferRequest struct {
 
 func (x *CreateOfferRequest) Reset() {
 	*x = CreateOfferRequest{}
-	mi := &file_tinypay_api_v1_api_proto_msgTypes[23]
+	mi := &file_tinypay_api_v1_api_proto_msgTypes[26]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -1639,7 +1960,7 @@ func (x *CreateOfferRequest) String() string {
 func (*CreateOfferRequest) ProtoMessage() {}
 
 func (x *CreateOfferRequest) ProtoReflect() protoreflect.Message {
-	mi := &file_tinypay_api_v1_api_proto_msgTypes[23]
+	mi := &file_tinypay_api_v1_api_proto_msgTypes[26]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -1652,7 +1973,7 @@ func (x *CreateOfferRequest) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use CreateOfferRequest.ProtoReflect.Descriptor instead.
 func (*CreateOfferRequest) Descriptor() ([]byte, []int) {
-	return file_tinypay_api_v1_api_proto_rawDescGZIP(), []int{23}
+	return file_tinypay_api_v1_api_proto_rawDescGZIP(), []int{26}
 }
 
 func (x *CreateOfferRequest) GetItemId() string {
@@ -1715,7 +2036,7 @@ type Payment struct {
 
 func (x *Payment) Reset() {
 	*x = Payment{}
-	mi := &file_tinypay_api_v1_api_proto_msgTypes[24]
+	mi := &file_tinypay_api_v1_api_proto_msgTypes[27]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -1727,7 +2048,7 @@ func (x *Payment) String() string {
 func (*Payment) ProtoMessage() {}
 
 func (x *Payment) ProtoReflect() protoreflect.Message {
-	mi := &file_tinypay_api_v1_api_proto_msgTypes[24]
+	mi := &file_tinypay_api_v1_api_proto_msgTypes[27]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -1740,7 +2061,7 @@ func (x *Payment) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use Payment.ProtoReflect.Descriptor instead.
 func (*Payment) Descriptor() ([]byte, []int) {
-	return file_tinypay_api_v1_api_proto_rawDescGZIP(), []int{24}
+	return file_tinypay_api_v1_api_proto_rawDescGZIP(), []int{27}
 }
 
 func (x *Payment) GetSeq() uint64 {
@@ -1875,7 +2196,7 @@ type PayResult struct {
 
 func (x *PayResult) Reset() {
 	*x = PayResult{}
-	mi := &file_tinypay_api_v1_api_proto_msgTypes[25]
+	mi := &file_tinypay_api_v1_api_proto_msgTypes[28]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -1887,7 +2208,7 @@ func (x *PayResult) String() string {
 func (*PayResult) ProtoMessage() {}
 
 func (x *PayResult) ProtoReflect() protoreflect.Message {
-	mi := &file_tinypay_api_v1_api_proto_msgTypes[25]
+	mi := &file_tinypay_api_v1_api_proto_msgTypes[28]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -1900,7 +2221,7 @@ func (x *PayResult) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use PayResult.ProtoReflect.Descriptor instead.
 func (*PayResult) Descriptor() ([]byte, []int) {
-	return file_tinypay_api_v1_api_proto_rawDescGZIP(), []int{25}
+	return file_tinypay_api_v1_api_proto_rawDescGZIP(), []int{28}
 }
 
 func (x *PayResult) GetIdempotencyKey() string {
@@ -1942,7 +2263,7 @@ type ListPaymentsRequest struct {
 
 func (x *ListPaymentsRequest) Reset() {
 	*x = ListPaymentsRequest{}
-	mi := &file_tinypay_api_v1_api_proto_msgTypes[26]
+	mi := &file_tinypay_api_v1_api_proto_msgTypes[29]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -1954,7 +2275,7 @@ func (x *ListPaymentsRequest) String() string {
 func (*ListPaymentsRequest) ProtoMessage() {}
 
 func (x *ListPaymentsRequest) ProtoReflect() protoreflect.Message {
-	mi := &file_tinypay_api_v1_api_proto_msgTypes[26]
+	mi := &file_tinypay_api_v1_api_proto_msgTypes[29]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -1967,7 +2288,7 @@ func (x *ListPaymentsRequest) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use ListPaymentsRequest.ProtoReflect.Descriptor instead.
 func (*ListPaymentsRequest) Descriptor() ([]byte, []int) {
-	return file_tinypay_api_v1_api_proto_rawDescGZIP(), []int{26}
+	return file_tinypay_api_v1_api_proto_rawDescGZIP(), []int{29}
 }
 
 func (x *ListPaymentsRequest) GetAfterSeq() uint64 {
@@ -2002,7 +2323,7 @@ type ListPaymentsResponse struct {
 
 func (x *ListPaymentsResponse) Reset() {
 	*x = ListPaymentsResponse{}
-	mi := &file_tinypay_api_v1_api_proto_msgTypes[27]
+	mi := &file_tinypay_api_v1_api_proto_msgTypes[30]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -2014,7 +2335,7 @@ func (x *ListPaymentsResponse) String() string {
 func (*ListPaymentsResponse) ProtoMessage() {}
 
 func (x *ListPaymentsResponse) ProtoReflect() protoreflect.Message {
-	mi := &file_tinypay_api_v1_api_proto_msgTypes[27]
+	mi := &file_tinypay_api_v1_api_proto_msgTypes[30]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -2027,7 +2348,7 @@ func (x *ListPaymentsResponse) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use ListPaymentsResponse.ProtoReflect.Descriptor instead.
 func (*ListPaymentsResponse) Descriptor() ([]byte, []int) {
-	return file_tinypay_api_v1_api_proto_rawDescGZIP(), []int{27}
+	return file_tinypay_api_v1_api_proto_rawDescGZIP(), []int{30}
 }
 
 func (x *ListPaymentsResponse) GetPayments() []*Payment {
@@ -2047,8 +2368,8 @@ func (x *ListPaymentsResponse) GetNextAfterSeq() uint64 {
 type SubscribeEventsRequest struct {
 	state    protoimpl.MessageState `protogen:"open.v1"`
 	AfterSeq uint64                 `protobuf:"varint,1,opt,name=after_seq,json=afterSeq,proto3" json:"after_seq,omitempty"`
-	// Only these kinds: "payment_in", "payment_out", "channel", "stream".
-	// Empty means all.
+	// Only these kinds: "payment_in", "payment_out", "channel", "stream",
+	// "transfer". Empty means all.
 	Kinds         []string `protobuf:"bytes,2,rep,name=kinds,proto3" json:"kinds,omitempty"`
 	unknownFields protoimpl.UnknownFields
 	sizeCache     protoimpl.SizeCache
@@ -2056,7 +2377,7 @@ type SubscribeEventsRequest struct {
 
 func (x *SubscribeEventsRequest) Reset() {
 	*x = SubscribeEventsRequest{}
-	mi := &file_tinypay_api_v1_api_proto_msgTypes[28]
+	mi := &file_tinypay_api_v1_api_proto_msgTypes[31]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -2068,7 +2389,7 @@ func (x *SubscribeEventsRequest) String() string {
 func (*SubscribeEventsRequest) ProtoMessage() {}
 
 func (x *SubscribeEventsRequest) ProtoReflect() protoreflect.Message {
-	mi := &file_tinypay_api_v1_api_proto_msgTypes[28]
+	mi := &file_tinypay_api_v1_api_proto_msgTypes[31]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -2081,7 +2402,7 @@ func (x *SubscribeEventsRequest) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use SubscribeEventsRequest.ProtoReflect.Descriptor instead.
 func (*SubscribeEventsRequest) Descriptor() ([]byte, []int) {
-	return file_tinypay_api_v1_api_proto_rawDescGZIP(), []int{28}
+	return file_tinypay_api_v1_api_proto_rawDescGZIP(), []int{31}
 }
 
 func (x *SubscribeEventsRequest) GetAfterSeq() uint64 {
@@ -2111,7 +2432,7 @@ type ChannelEvent struct {
 
 func (x *ChannelEvent) Reset() {
 	*x = ChannelEvent{}
-	mi := &file_tinypay_api_v1_api_proto_msgTypes[29]
+	mi := &file_tinypay_api_v1_api_proto_msgTypes[32]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -2123,7 +2444,7 @@ func (x *ChannelEvent) String() string {
 func (*ChannelEvent) ProtoMessage() {}
 
 func (x *ChannelEvent) ProtoReflect() protoreflect.Message {
-	mi := &file_tinypay_api_v1_api_proto_msgTypes[29]
+	mi := &file_tinypay_api_v1_api_proto_msgTypes[32]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -2136,7 +2457,7 @@ func (x *ChannelEvent) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use ChannelEvent.ProtoReflect.Descriptor instead.
 func (*ChannelEvent) Descriptor() ([]byte, []int) {
-	return file_tinypay_api_v1_api_proto_rawDescGZIP(), []int{29}
+	return file_tinypay_api_v1_api_proto_rawDescGZIP(), []int{32}
 }
 
 func (x *ChannelEvent) GetChannelId() string {
@@ -2179,7 +2500,7 @@ type StreamEvent struct {
 
 func (x *StreamEvent) Reset() {
 	*x = StreamEvent{}
-	mi := &file_tinypay_api_v1_api_proto_msgTypes[30]
+	mi := &file_tinypay_api_v1_api_proto_msgTypes[33]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -2191,7 +2512,7 @@ func (x *StreamEvent) String() string {
 func (*StreamEvent) ProtoMessage() {}
 
 func (x *StreamEvent) ProtoReflect() protoreflect.Message {
-	mi := &file_tinypay_api_v1_api_proto_msgTypes[30]
+	mi := &file_tinypay_api_v1_api_proto_msgTypes[33]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -2204,7 +2525,7 @@ func (x *StreamEvent) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use StreamEvent.ProtoReflect.Descriptor instead.
 func (*StreamEvent) Descriptor() ([]byte, []int) {
-	return file_tinypay_api_v1_api_proto_rawDescGZIP(), []int{30}
+	return file_tinypay_api_v1_api_proto_rawDescGZIP(), []int{33}
 }
 
 func (x *StreamEvent) GetKind() string {
@@ -2228,6 +2549,69 @@ func (x *StreamEvent) GetStream() *Stream {
 	return nil
 }
 
+// TransferEvent is a step of a transfer of the node's own funds.
+type TransferEvent struct {
+	state protoimpl.MessageState `protogen:"open.v1"`
+	// sending (signed and sent), sent (mined), failed.
+	Kind   string `protobuf:"bytes,1,opt,name=kind,proto3" json:"kind,omitempty"`
+	Detail string `protobuf:"bytes,2,opt,name=detail,proto3" json:"detail,omitempty"`
+	// The transfer as this step left it.
+	Transfer      *Transfer `protobuf:"bytes,3,opt,name=transfer,proto3" json:"transfer,omitempty"`
+	unknownFields protoimpl.UnknownFields
+	sizeCache     protoimpl.SizeCache
+}
+
+func (x *TransferEvent) Reset() {
+	*x = TransferEvent{}
+	mi := &file_tinypay_api_v1_api_proto_msgTypes[34]
+	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+	ms.StoreMessageInfo(mi)
+}
+
+func (x *TransferEvent) String() string {
+	return protoimpl.X.MessageStringOf(x)
+}
+
+func (*TransferEvent) ProtoMessage() {}
+
+func (x *TransferEvent) ProtoReflect() protoreflect.Message {
+	mi := &file_tinypay_api_v1_api_proto_msgTypes[34]
+	if x != nil {
+		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+		if ms.LoadMessageInfo() == nil {
+			ms.StoreMessageInfo(mi)
+		}
+		return ms
+	}
+	return mi.MessageOf(x)
+}
+
+// Deprecated: Use TransferEvent.ProtoReflect.Descriptor instead.
+func (*TransferEvent) Descriptor() ([]byte, []int) {
+	return file_tinypay_api_v1_api_proto_rawDescGZIP(), []int{34}
+}
+
+func (x *TransferEvent) GetKind() string {
+	if x != nil {
+		return x.Kind
+	}
+	return ""
+}
+
+func (x *TransferEvent) GetDetail() string {
+	if x != nil {
+		return x.Detail
+	}
+	return ""
+}
+
+func (x *TransferEvent) GetTransfer() *Transfer {
+	if x != nil {
+		return x.Transfer
+	}
+	return nil
+}
+
 type Event struct {
 	state        protoimpl.MessageState `protogen:"open.v1"`
 	Seq          uint64                 `protobuf:"varint,1,opt,name=seq,proto3" json:"seq,omitempty"`
@@ -2237,6 +2621,7 @@ type Event struct {
 	//	*Event_Payment
 	//	*Event_Channel
 	//	*Event_Stream
+	//	*Event_Transfer
 	Event         isEvent_Event `protobuf_oneof:"event"`
 	unknownFields protoimpl.UnknownFields
 	sizeCache     protoimpl.SizeCache
@@ -2244,7 +2629,7 @@ type Event struct {
 
 func (x *Event) Reset() {
 	*x = Event{}
-	mi := &file_tinypay_api_v1_api_proto_msgTypes[31]
+	mi := &file_tinypay_api_v1_api_proto_msgTypes[35]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -2256,7 +2641,7 @@ func (x *Event) String() string {
 func (*Event) ProtoMessage() {}
 
 func (x *Event) ProtoReflect() protoreflect.Message {
-	mi := &file_tinypay_api_v1_api_proto_msgTypes[31]
+	mi := &file_tinypay_api_v1_api_proto_msgTypes[35]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -2269,7 +2654,7 @@ func (x *Event) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use Event.ProtoReflect.Descriptor instead.
 func (*Event) Descriptor() ([]byte, []int) {
-	return file_tinypay_api_v1_api_proto_rawDescGZIP(), []int{31}
+	return file_tinypay_api_v1_api_proto_rawDescGZIP(), []int{35}
 }
 
 func (x *Event) GetSeq() uint64 {
@@ -2320,6 +2705,15 @@ func (x *Event) GetStream() *StreamEvent {
 	return nil
 }
 
+func (x *Event) GetTransfer() *TransferEvent {
+	if x != nil {
+		if x, ok := x.Event.(*Event_Transfer); ok {
+			return x.Transfer
+		}
+	}
+	return nil
+}
+
 type isEvent_Event interface {
 	isEvent_Event()
 }
@@ -2336,11 +2730,17 @@ type Event_Stream struct {
 	Stream *StreamEvent `protobuf:"bytes,5,opt,name=stream,proto3,oneof"`
 }
 
+type Event_Transfer struct {
+	Transfer *TransferEvent `protobuf:"bytes,6,opt,name=transfer,proto3,oneof"`
+}
+
 func (*Event_Payment) isEvent_Event() {}
 
 func (*Event_Channel) isEvent_Event() {}
 
 func (*Event_Stream) isEvent_Event() {}
+
+func (*Event_Transfer) isEvent_Event() {}
 
 type StartStreamRequest struct {
 	state protoimpl.MessageState `protogen:"open.v1"`
@@ -2367,7 +2767,7 @@ type StartStreamRequest struct {
 
 func (x *StartStreamRequest) Reset() {
 	*x = StartStreamRequest{}
-	mi := &file_tinypay_api_v1_api_proto_msgTypes[32]
+	mi := &file_tinypay_api_v1_api_proto_msgTypes[36]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -2379,7 +2779,7 @@ func (x *StartStreamRequest) String() string {
 func (*StartStreamRequest) ProtoMessage() {}
 
 func (x *StartStreamRequest) ProtoReflect() protoreflect.Message {
-	mi := &file_tinypay_api_v1_api_proto_msgTypes[32]
+	mi := &file_tinypay_api_v1_api_proto_msgTypes[36]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -2392,7 +2792,7 @@ func (x *StartStreamRequest) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use StartStreamRequest.ProtoReflect.Descriptor instead.
 func (*StartStreamRequest) Descriptor() ([]byte, []int) {
-	return file_tinypay_api_v1_api_proto_rawDescGZIP(), []int{32}
+	return file_tinypay_api_v1_api_proto_rawDescGZIP(), []int{36}
 }
 
 func (x *StartStreamRequest) GetChannelId() string {
@@ -2488,7 +2888,7 @@ type Stream struct {
 
 func (x *Stream) Reset() {
 	*x = Stream{}
-	mi := &file_tinypay_api_v1_api_proto_msgTypes[33]
+	mi := &file_tinypay_api_v1_api_proto_msgTypes[37]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -2500,7 +2900,7 @@ func (x *Stream) String() string {
 func (*Stream) ProtoMessage() {}
 
 func (x *Stream) ProtoReflect() protoreflect.Message {
-	mi := &file_tinypay_api_v1_api_proto_msgTypes[33]
+	mi := &file_tinypay_api_v1_api_proto_msgTypes[37]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -2513,7 +2913,7 @@ func (x *Stream) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use Stream.ProtoReflect.Descriptor instead.
 func (*Stream) Descriptor() ([]byte, []int) {
-	return file_tinypay_api_v1_api_proto_rawDescGZIP(), []int{33}
+	return file_tinypay_api_v1_api_proto_rawDescGZIP(), []int{37}
 }
 
 func (x *Stream) GetId() string {
@@ -2637,7 +3037,7 @@ type StopStreamRequest struct {
 
 func (x *StopStreamRequest) Reset() {
 	*x = StopStreamRequest{}
-	mi := &file_tinypay_api_v1_api_proto_msgTypes[34]
+	mi := &file_tinypay_api_v1_api_proto_msgTypes[38]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -2649,7 +3049,7 @@ func (x *StopStreamRequest) String() string {
 func (*StopStreamRequest) ProtoMessage() {}
 
 func (x *StopStreamRequest) ProtoReflect() protoreflect.Message {
-	mi := &file_tinypay_api_v1_api_proto_msgTypes[34]
+	mi := &file_tinypay_api_v1_api_proto_msgTypes[38]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -2662,7 +3062,7 @@ func (x *StopStreamRequest) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use StopStreamRequest.ProtoReflect.Descriptor instead.
 func (*StopStreamRequest) Descriptor() ([]byte, []int) {
-	return file_tinypay_api_v1_api_proto_rawDescGZIP(), []int{34}
+	return file_tinypay_api_v1_api_proto_rawDescGZIP(), []int{38}
 }
 
 func (x *StopStreamRequest) GetStreamId() string {
@@ -2682,7 +3082,7 @@ type ListStreamsRequest struct {
 
 func (x *ListStreamsRequest) Reset() {
 	*x = ListStreamsRequest{}
-	mi := &file_tinypay_api_v1_api_proto_msgTypes[35]
+	mi := &file_tinypay_api_v1_api_proto_msgTypes[39]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -2694,7 +3094,7 @@ func (x *ListStreamsRequest) String() string {
 func (*ListStreamsRequest) ProtoMessage() {}
 
 func (x *ListStreamsRequest) ProtoReflect() protoreflect.Message {
-	mi := &file_tinypay_api_v1_api_proto_msgTypes[35]
+	mi := &file_tinypay_api_v1_api_proto_msgTypes[39]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -2707,7 +3107,7 @@ func (x *ListStreamsRequest) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use ListStreamsRequest.ProtoReflect.Descriptor instead.
 func (*ListStreamsRequest) Descriptor() ([]byte, []int) {
-	return file_tinypay_api_v1_api_proto_rawDescGZIP(), []int{35}
+	return file_tinypay_api_v1_api_proto_rawDescGZIP(), []int{39}
 }
 
 func (x *ListStreamsRequest) GetAll() bool {
@@ -2726,7 +3126,7 @@ type ListStreamsResponse struct {
 
 func (x *ListStreamsResponse) Reset() {
 	*x = ListStreamsResponse{}
-	mi := &file_tinypay_api_v1_api_proto_msgTypes[36]
+	mi := &file_tinypay_api_v1_api_proto_msgTypes[40]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -2738,7 +3138,7 @@ func (x *ListStreamsResponse) String() string {
 func (*ListStreamsResponse) ProtoMessage() {}
 
 func (x *ListStreamsResponse) ProtoReflect() protoreflect.Message {
-	mi := &file_tinypay_api_v1_api_proto_msgTypes[36]
+	mi := &file_tinypay_api_v1_api_proto_msgTypes[40]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -2751,7 +3151,7 @@ func (x *ListStreamsResponse) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use ListStreamsResponse.ProtoReflect.Descriptor instead.
 func (*ListStreamsResponse) Descriptor() ([]byte, []int) {
-	return file_tinypay_api_v1_api_proto_rawDescGZIP(), []int{36}
+	return file_tinypay_api_v1_api_proto_rawDescGZIP(), []int{40}
 }
 
 func (x *ListStreamsResponse) GetStreams() []*Stream {
@@ -2770,7 +3170,7 @@ type GetStreamRequest struct {
 
 func (x *GetStreamRequest) Reset() {
 	*x = GetStreamRequest{}
-	mi := &file_tinypay_api_v1_api_proto_msgTypes[37]
+	mi := &file_tinypay_api_v1_api_proto_msgTypes[41]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -2782,7 +3182,7 @@ func (x *GetStreamRequest) String() string {
 func (*GetStreamRequest) ProtoMessage() {}
 
 func (x *GetStreamRequest) ProtoReflect() protoreflect.Message {
-	mi := &file_tinypay_api_v1_api_proto_msgTypes[37]
+	mi := &file_tinypay_api_v1_api_proto_msgTypes[41]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -2795,7 +3195,7 @@ func (x *GetStreamRequest) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use GetStreamRequest.ProtoReflect.Descriptor instead.
 func (*GetStreamRequest) Descriptor() ([]byte, []int) {
-	return file_tinypay_api_v1_api_proto_rawDescGZIP(), []int{37}
+	return file_tinypay_api_v1_api_proto_rawDescGZIP(), []int{41}
 }
 
 func (x *GetStreamRequest) GetStreamId() string {
@@ -2818,7 +3218,7 @@ type RevenueRequest struct {
 
 func (x *RevenueRequest) Reset() {
 	*x = RevenueRequest{}
-	mi := &file_tinypay_api_v1_api_proto_msgTypes[38]
+	mi := &file_tinypay_api_v1_api_proto_msgTypes[42]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -2830,7 +3230,7 @@ func (x *RevenueRequest) String() string {
 func (*RevenueRequest) ProtoMessage() {}
 
 func (x *RevenueRequest) ProtoReflect() protoreflect.Message {
-	mi := &file_tinypay_api_v1_api_proto_msgTypes[38]
+	mi := &file_tinypay_api_v1_api_proto_msgTypes[42]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -2843,7 +3243,7 @@ func (x *RevenueRequest) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use RevenueRequest.ProtoReflect.Descriptor instead.
 func (*RevenueRequest) Descriptor() ([]byte, []int) {
-	return file_tinypay_api_v1_api_proto_rawDescGZIP(), []int{38}
+	return file_tinypay_api_v1_api_proto_rawDescGZIP(), []int{42}
 }
 
 func (x *RevenueRequest) GetFromUnixNano() int64 {
@@ -2879,7 +3279,7 @@ type RevenueRow struct {
 
 func (x *RevenueRow) Reset() {
 	*x = RevenueRow{}
-	mi := &file_tinypay_api_v1_api_proto_msgTypes[39]
+	mi := &file_tinypay_api_v1_api_proto_msgTypes[43]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -2891,7 +3291,7 @@ func (x *RevenueRow) String() string {
 func (*RevenueRow) ProtoMessage() {}
 
 func (x *RevenueRow) ProtoReflect() protoreflect.Message {
-	mi := &file_tinypay_api_v1_api_proto_msgTypes[39]
+	mi := &file_tinypay_api_v1_api_proto_msgTypes[43]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -2904,7 +3304,7 @@ func (x *RevenueRow) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use RevenueRow.ProtoReflect.Descriptor instead.
 func (*RevenueRow) Descriptor() ([]byte, []int) {
-	return file_tinypay_api_v1_api_proto_rawDescGZIP(), []int{39}
+	return file_tinypay_api_v1_api_proto_rawDescGZIP(), []int{43}
 }
 
 func (x *RevenueRow) GetKey() string {
@@ -2944,7 +3344,7 @@ type RevenueResponse struct {
 
 func (x *RevenueResponse) Reset() {
 	*x = RevenueResponse{}
-	mi := &file_tinypay_api_v1_api_proto_msgTypes[40]
+	mi := &file_tinypay_api_v1_api_proto_msgTypes[44]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -2956,7 +3356,7 @@ func (x *RevenueResponse) String() string {
 func (*RevenueResponse) ProtoMessage() {}
 
 func (x *RevenueResponse) ProtoReflect() protoreflect.Message {
-	mi := &file_tinypay_api_v1_api_proto_msgTypes[40]
+	mi := &file_tinypay_api_v1_api_proto_msgTypes[44]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -2969,7 +3369,7 @@ func (x *RevenueResponse) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use RevenueResponse.ProtoReflect.Descriptor instead.
 func (*RevenueResponse) Descriptor() ([]byte, []int) {
-	return file_tinypay_api_v1_api_proto_rawDescGZIP(), []int{40}
+	return file_tinypay_api_v1_api_proto_rawDescGZIP(), []int{44}
 }
 
 func (x *RevenueResponse) GetRows() []*RevenueRow {
@@ -2999,7 +3399,7 @@ type TokenPolicy struct {
 
 func (x *TokenPolicy) Reset() {
 	*x = TokenPolicy{}
-	mi := &file_tinypay_api_v1_api_proto_msgTypes[41]
+	mi := &file_tinypay_api_v1_api_proto_msgTypes[45]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -3011,7 +3411,7 @@ func (x *TokenPolicy) String() string {
 func (*TokenPolicy) ProtoMessage() {}
 
 func (x *TokenPolicy) ProtoReflect() protoreflect.Message {
-	mi := &file_tinypay_api_v1_api_proto_msgTypes[41]
+	mi := &file_tinypay_api_v1_api_proto_msgTypes[45]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -3024,7 +3424,7 @@ func (x *TokenPolicy) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use TokenPolicy.ProtoReflect.Descriptor instead.
 func (*TokenPolicy) Descriptor() ([]byte, []int) {
-	return file_tinypay_api_v1_api_proto_rawDescGZIP(), []int{41}
+	return file_tinypay_api_v1_api_proto_rawDescGZIP(), []int{45}
 }
 
 func (x *TokenPolicy) GetAsset() string {
@@ -3065,7 +3465,7 @@ type PayeeLimit struct {
 
 func (x *PayeeLimit) Reset() {
 	*x = PayeeLimit{}
-	mi := &file_tinypay_api_v1_api_proto_msgTypes[42]
+	mi := &file_tinypay_api_v1_api_proto_msgTypes[46]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -3077,7 +3477,7 @@ func (x *PayeeLimit) String() string {
 func (*PayeeLimit) ProtoMessage() {}
 
 func (x *PayeeLimit) ProtoReflect() protoreflect.Message {
-	mi := &file_tinypay_api_v1_api_proto_msgTypes[42]
+	mi := &file_tinypay_api_v1_api_proto_msgTypes[46]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -3090,7 +3490,7 @@ func (x *PayeeLimit) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use PayeeLimit.ProtoReflect.Descriptor instead.
 func (*PayeeLimit) Descriptor() ([]byte, []int) {
-	return file_tinypay_api_v1_api_proto_rawDescGZIP(), []int{42}
+	return file_tinypay_api_v1_api_proto_rawDescGZIP(), []int{46}
 }
 
 func (x *PayeeLimit) GetPayee() string {
@@ -3117,7 +3517,7 @@ type CreateTokenRequest struct {
 
 func (x *CreateTokenRequest) Reset() {
 	*x = CreateTokenRequest{}
-	mi := &file_tinypay_api_v1_api_proto_msgTypes[43]
+	mi := &file_tinypay_api_v1_api_proto_msgTypes[47]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -3129,7 +3529,7 @@ func (x *CreateTokenRequest) String() string {
 func (*CreateTokenRequest) ProtoMessage() {}
 
 func (x *CreateTokenRequest) ProtoReflect() protoreflect.Message {
-	mi := &file_tinypay_api_v1_api_proto_msgTypes[43]
+	mi := &file_tinypay_api_v1_api_proto_msgTypes[47]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -3142,7 +3542,7 @@ func (x *CreateTokenRequest) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use CreateTokenRequest.ProtoReflect.Descriptor instead.
 func (*CreateTokenRequest) Descriptor() ([]byte, []int) {
-	return file_tinypay_api_v1_api_proto_rawDescGZIP(), []int{43}
+	return file_tinypay_api_v1_api_proto_rawDescGZIP(), []int{47}
 }
 
 func (x *CreateTokenRequest) GetName() string {
@@ -3170,7 +3570,7 @@ type CreateTokenResponse struct {
 
 func (x *CreateTokenResponse) Reset() {
 	*x = CreateTokenResponse{}
-	mi := &file_tinypay_api_v1_api_proto_msgTypes[44]
+	mi := &file_tinypay_api_v1_api_proto_msgTypes[48]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -3182,7 +3582,7 @@ func (x *CreateTokenResponse) String() string {
 func (*CreateTokenResponse) ProtoMessage() {}
 
 func (x *CreateTokenResponse) ProtoReflect() protoreflect.Message {
-	mi := &file_tinypay_api_v1_api_proto_msgTypes[44]
+	mi := &file_tinypay_api_v1_api_proto_msgTypes[48]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -3195,7 +3595,7 @@ func (x *CreateTokenResponse) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use CreateTokenResponse.ProtoReflect.Descriptor instead.
 func (*CreateTokenResponse) Descriptor() ([]byte, []int) {
-	return file_tinypay_api_v1_api_proto_rawDescGZIP(), []int{44}
+	return file_tinypay_api_v1_api_proto_rawDescGZIP(), []int{48}
 }
 
 func (x *CreateTokenResponse) GetToken() *AppToken {
@@ -3227,7 +3627,7 @@ type AppToken struct {
 
 func (x *AppToken) Reset() {
 	*x = AppToken{}
-	mi := &file_tinypay_api_v1_api_proto_msgTypes[45]
+	mi := &file_tinypay_api_v1_api_proto_msgTypes[49]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -3239,7 +3639,7 @@ func (x *AppToken) String() string {
 func (*AppToken) ProtoMessage() {}
 
 func (x *AppToken) ProtoReflect() protoreflect.Message {
-	mi := &file_tinypay_api_v1_api_proto_msgTypes[45]
+	mi := &file_tinypay_api_v1_api_proto_msgTypes[49]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -3252,7 +3652,7 @@ func (x *AppToken) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use AppToken.ProtoReflect.Descriptor instead.
 func (*AppToken) Descriptor() ([]byte, []int) {
-	return file_tinypay_api_v1_api_proto_rawDescGZIP(), []int{45}
+	return file_tinypay_api_v1_api_proto_rawDescGZIP(), []int{49}
 }
 
 func (x *AppToken) GetId() string {
@@ -3305,7 +3705,7 @@ type ListTokensRequest struct {
 
 func (x *ListTokensRequest) Reset() {
 	*x = ListTokensRequest{}
-	mi := &file_tinypay_api_v1_api_proto_msgTypes[46]
+	mi := &file_tinypay_api_v1_api_proto_msgTypes[50]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -3317,7 +3717,7 @@ func (x *ListTokensRequest) String() string {
 func (*ListTokensRequest) ProtoMessage() {}
 
 func (x *ListTokensRequest) ProtoReflect() protoreflect.Message {
-	mi := &file_tinypay_api_v1_api_proto_msgTypes[46]
+	mi := &file_tinypay_api_v1_api_proto_msgTypes[50]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -3330,7 +3730,7 @@ func (x *ListTokensRequest) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use ListTokensRequest.ProtoReflect.Descriptor instead.
 func (*ListTokensRequest) Descriptor() ([]byte, []int) {
-	return file_tinypay_api_v1_api_proto_rawDescGZIP(), []int{46}
+	return file_tinypay_api_v1_api_proto_rawDescGZIP(), []int{50}
 }
 
 type ListTokensResponse struct {
@@ -3342,7 +3742,7 @@ type ListTokensResponse struct {
 
 func (x *ListTokensResponse) Reset() {
 	*x = ListTokensResponse{}
-	mi := &file_tinypay_api_v1_api_proto_msgTypes[47]
+	mi := &file_tinypay_api_v1_api_proto_msgTypes[51]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -3354,7 +3754,7 @@ func (x *ListTokensResponse) String() string {
 func (*ListTokensResponse) ProtoMessage() {}
 
 func (x *ListTokensResponse) ProtoReflect() protoreflect.Message {
-	mi := &file_tinypay_api_v1_api_proto_msgTypes[47]
+	mi := &file_tinypay_api_v1_api_proto_msgTypes[51]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -3367,7 +3767,7 @@ func (x *ListTokensResponse) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use ListTokensResponse.ProtoReflect.Descriptor instead.
 func (*ListTokensResponse) Descriptor() ([]byte, []int) {
-	return file_tinypay_api_v1_api_proto_rawDescGZIP(), []int{47}
+	return file_tinypay_api_v1_api_proto_rawDescGZIP(), []int{51}
 }
 
 func (x *ListTokensResponse) GetTokens() []*AppToken {
@@ -3386,7 +3786,7 @@ type RevokeTokenRequest struct {
 
 func (x *RevokeTokenRequest) Reset() {
 	*x = RevokeTokenRequest{}
-	mi := &file_tinypay_api_v1_api_proto_msgTypes[48]
+	mi := &file_tinypay_api_v1_api_proto_msgTypes[52]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -3398,7 +3798,7 @@ func (x *RevokeTokenRequest) String() string {
 func (*RevokeTokenRequest) ProtoMessage() {}
 
 func (x *RevokeTokenRequest) ProtoReflect() protoreflect.Message {
-	mi := &file_tinypay_api_v1_api_proto_msgTypes[48]
+	mi := &file_tinypay_api_v1_api_proto_msgTypes[52]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -3411,7 +3811,7 @@ func (x *RevokeTokenRequest) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use RevokeTokenRequest.ProtoReflect.Descriptor instead.
 func (*RevokeTokenRequest) Descriptor() ([]byte, []int) {
-	return file_tinypay_api_v1_api_proto_rawDescGZIP(), []int{48}
+	return file_tinypay_api_v1_api_proto_rawDescGZIP(), []int{52}
 }
 
 func (x *RevokeTokenRequest) GetId() string {
@@ -3425,7 +3825,35 @@ var File_tinypay_api_v1_api_proto protoreflect.FileDescriptor
 
 const file_tinypay_api_v1_api_proto_rawDesc = "" +
 	"\n" +
-	"\x18tinypay/api/v1/api.proto\x12\x0etinypay.api.v1\"U\n" +
+	"\x18tinypay/api/v1/api.proto\x12\x0etinypay.api.v1\"\x8c\x01\n" +
+	"\x11WalletSendRequest\x12\x0e\n" +
+	"\x02to\x18\x01 \x01(\tR\x02to\x12\x14\n" +
+	"\x05asset\x18\x02 \x01(\tR\x05asset\x12\x16\n" +
+	"\x06amount\x18\x03 \x01(\tR\x06amount\x12\x10\n" +
+	"\x03all\x18\x04 \x01(\bR\x03all\x12'\n" +
+	"\x0fidempotency_key\x18\x05 \x01(\tR\x0eidempotencyKey\"\xb0\x01\n" +
+	"\x12WalletSendEstimate\x12+\n" +
+	"\x05asset\x18\x01 \x01(\v2\x15.tinypay.api.v1.AssetR\x05asset\x12\x16\n" +
+	"\x06amount\x18\x02 \x01(\tR\x06amount\x12\x18\n" +
+	"\abalance\x18\x03 \x01(\tR\abalance\x12\x10\n" +
+	"\x03gas\x18\x04 \x01(\x04R\x03gas\x12\x10\n" +
+	"\x03fee\x18\x05 \x01(\tR\x03fee\x12\x17\n" +
+	"\amax_fee\x18\x06 \x01(\tR\x06maxFee\"\xe6\x02\n" +
+	"\bTransfer\x12'\n" +
+	"\x0fidempotency_key\x18\x01 \x01(\tR\x0eidempotencyKey\x12\x16\n" +
+	"\x06origin\x18\x02 \x01(\tR\x06origin\x12\x0e\n" +
+	"\x02to\x18\x03 \x01(\tR\x02to\x12+\n" +
+	"\x05asset\x18\x04 \x01(\v2\x15.tinypay.api.v1.AssetR\x05asset\x12\x16\n" +
+	"\x06amount\x18\x05 \x01(\tR\x06amount\x12\x10\n" +
+	"\x03all\x18\x06 \x01(\bR\x03all\x12\x16\n" +
+	"\x06status\x18\a \x01(\tR\x06status\x12\x17\n" +
+	"\atx_hash\x18\b \x01(\tR\x06txHash\x12\x14\n" +
+	"\x05block\x18\t \x01(\x04R\x05block\x12\x10\n" +
+	"\x03fee\x18\n" +
+	" \x01(\tR\x03fee\x12\x17\n" +
+	"\amax_fee\x18\v \x01(\tR\x06maxFee\x12\x14\n" +
+	"\x05error\x18\f \x01(\tR\x05error\x12*\n" +
+	"\x11created_unix_nano\x18\r \x01(\x03R\x0fcreatedUnixNano\"U\n" +
 	"\x05Asset\x12\x18\n" +
 	"\aaddress\x18\x01 \x01(\tR\aaddress\x12\x16\n" +
 	"\x06symbol\x18\x02 \x01(\tR\x06symbol\x12\x1a\n" +
@@ -3613,13 +4041,18 @@ const file_tinypay_api_v1_api_proto_rawDesc = "" +
 	"\vStreamEvent\x12\x12\n" +
 	"\x04kind\x18\x01 \x01(\tR\x04kind\x12\x16\n" +
 	"\x06detail\x18\x02 \x01(\tR\x06detail\x12.\n" +
-	"\x06stream\x18\x03 \x01(\v2\x16.tinypay.api.v1.StreamR\x06stream\"\xee\x01\n" +
+	"\x06stream\x18\x03 \x01(\v2\x16.tinypay.api.v1.StreamR\x06stream\"q\n" +
+	"\rTransferEvent\x12\x12\n" +
+	"\x04kind\x18\x01 \x01(\tR\x04kind\x12\x16\n" +
+	"\x06detail\x18\x02 \x01(\tR\x06detail\x124\n" +
+	"\btransfer\x18\x03 \x01(\v2\x18.tinypay.api.v1.TransferR\btransfer\"\xab\x02\n" +
 	"\x05Event\x12\x10\n" +
 	"\x03seq\x18\x01 \x01(\x04R\x03seq\x12$\n" +
 	"\x0etime_unix_nano\x18\x02 \x01(\x03R\ftimeUnixNano\x123\n" +
 	"\apayment\x18\x03 \x01(\v2\x17.tinypay.api.v1.PaymentH\x00R\apayment\x128\n" +
 	"\achannel\x18\x04 \x01(\v2\x1c.tinypay.api.v1.ChannelEventH\x00R\achannel\x125\n" +
-	"\x06stream\x18\x05 \x01(\v2\x1b.tinypay.api.v1.StreamEventH\x00R\x06streamB\a\n" +
+	"\x06stream\x18\x05 \x01(\v2\x1b.tinypay.api.v1.StreamEventH\x00R\x06stream\x12;\n" +
+	"\btransfer\x18\x06 \x01(\v2\x1d.tinypay.api.v1.TransferEventH\x00R\btransferB\a\n" +
 	"\x05event\"\x85\x02\n" +
 	"\x12StartStreamRequest\x12\x1d\n" +
 	"\n" +
@@ -3700,7 +4133,7 @@ const file_tinypay_api_v1_api_proto_rawDesc = "" +
 	"\x12ListTokensResponse\x120\n" +
 	"\x06tokens\x18\x01 \x03(\v2\x18.tinypay.api.v1.AppTokenR\x06tokens\"$\n" +
 	"\x12RevokeTokenRequest\x12\x0e\n" +
-	"\x02id\x18\x01 \x01(\tR\x02id2\xfe\x0e\n" +
+	"\x02id\x18\x01 \x01(\tR\x02id2\xa6\x10\n" +
 	"\x04Node\x12C\n" +
 	"\aGetInfo\x12\x1e.tinypay.api.v1.GetInfoRequest\x1a\x18.tinypay.api.v1.NodeInfo\x12K\n" +
 	"\vGetBalances\x12\".tinypay.api.v1.GetBalancesRequest\x1a\x18.tinypay.api.v1.Balances\x12G\n" +
@@ -3730,7 +4163,10 @@ const file_tinypay_api_v1_api_proto_rawDesc = "" +
 	"\vCreateToken\x12\".tinypay.api.v1.CreateTokenRequest\x1a#.tinypay.api.v1.CreateTokenResponse\x12S\n" +
 	"\n" +
 	"ListTokens\x12!.tinypay.api.v1.ListTokensRequest\x1a\".tinypay.api.v1.ListTokensResponse\x12K\n" +
-	"\vRevokeToken\x12\".tinypay.api.v1.RevokeTokenRequest\x1a\x18.tinypay.api.v1.AppTokenB7Z5github.com/tinypay/tinypay/proto/tinypay/api/v1;apiv1b\x06proto3"
+	"\vRevokeToken\x12\".tinypay.api.v1.RevokeTokenRequest\x1a\x18.tinypay.api.v1.AppToken\x12I\n" +
+	"\n" +
+	"WalletSend\x12!.tinypay.api.v1.WalletSendRequest\x1a\x18.tinypay.api.v1.Transfer\x12[\n" +
+	"\x12EstimateWalletSend\x12!.tinypay.api.v1.WalletSendRequest\x1a\".tinypay.api.v1.WalletSendEstimateB7Z5github.com/tinypay/tinypay/proto/tinypay/api/v1;apiv1b\x06proto3"
 
 var (
 	file_tinypay_api_v1_api_proto_rawDescOnce sync.Once
@@ -3744,138 +4180,150 @@ func file_tinypay_api_v1_api_proto_rawDescGZIP() []byte {
 	return file_tinypay_api_v1_api_proto_rawDescData
 }
 
-var file_tinypay_api_v1_api_proto_msgTypes = make([]protoimpl.MessageInfo, 49)
+var file_tinypay_api_v1_api_proto_msgTypes = make([]protoimpl.MessageInfo, 53)
 var file_tinypay_api_v1_api_proto_goTypes = []any{
-	(*Asset)(nil),                  // 0: tinypay.api.v1.Asset
-	(*GetInfoRequest)(nil),         // 1: tinypay.api.v1.GetInfoRequest
-	(*NodeInfo)(nil),               // 2: tinypay.api.v1.NodeInfo
-	(*GetBalancesRequest)(nil),     // 3: tinypay.api.v1.GetBalancesRequest
-	(*AssetBalance)(nil),           // 4: tinypay.api.v1.AssetBalance
-	(*Balances)(nil),               // 5: tinypay.api.v1.Balances
-	(*ConnectPeerRequest)(nil),     // 6: tinypay.api.v1.ConnectPeerRequest
-	(*Peer)(nil),                   // 7: tinypay.api.v1.Peer
-	(*ListPeersRequest)(nil),       // 8: tinypay.api.v1.ListPeersRequest
-	(*ListPeersResponse)(nil),      // 9: tinypay.api.v1.ListPeersResponse
-	(*OpenChannelRequest)(nil),     // 10: tinypay.api.v1.OpenChannelRequest
-	(*Channel)(nil),                // 11: tinypay.api.v1.Channel
-	(*DepositRequest)(nil),         // 12: tinypay.api.v1.DepositRequest
-	(*WithdrawRequest)(nil),        // 13: tinypay.api.v1.WithdrawRequest
-	(*ListChannelsRequest)(nil),    // 14: tinypay.api.v1.ListChannelsRequest
-	(*ListChannelsResponse)(nil),   // 15: tinypay.api.v1.ListChannelsResponse
-	(*GetChannelRequest)(nil),      // 16: tinypay.api.v1.GetChannelRequest
-	(*CloseChannelRequest)(nil),    // 17: tinypay.api.v1.CloseChannelRequest
-	(*ForceCloseRequest)(nil),      // 18: tinypay.api.v1.ForceCloseRequest
-	(*SettleRequest)(nil),          // 19: tinypay.api.v1.SettleRequest
-	(*PayRequest)(nil),             // 20: tinypay.api.v1.PayRequest
-	(*Receipt)(nil),                // 21: tinypay.api.v1.Receipt
-	(*Offer)(nil),                  // 22: tinypay.api.v1.Offer
-	(*CreateOfferRequest)(nil),     // 23: tinypay.api.v1.CreateOfferRequest
-	(*Payment)(nil),                // 24: tinypay.api.v1.Payment
-	(*PayResult)(nil),              // 25: tinypay.api.v1.PayResult
-	(*ListPaymentsRequest)(nil),    // 26: tinypay.api.v1.ListPaymentsRequest
-	(*ListPaymentsResponse)(nil),   // 27: tinypay.api.v1.ListPaymentsResponse
-	(*SubscribeEventsRequest)(nil), // 28: tinypay.api.v1.SubscribeEventsRequest
-	(*ChannelEvent)(nil),           // 29: tinypay.api.v1.ChannelEvent
-	(*StreamEvent)(nil),            // 30: tinypay.api.v1.StreamEvent
-	(*Event)(nil),                  // 31: tinypay.api.v1.Event
-	(*StartStreamRequest)(nil),     // 32: tinypay.api.v1.StartStreamRequest
-	(*Stream)(nil),                 // 33: tinypay.api.v1.Stream
-	(*StopStreamRequest)(nil),      // 34: tinypay.api.v1.StopStreamRequest
-	(*ListStreamsRequest)(nil),     // 35: tinypay.api.v1.ListStreamsRequest
-	(*ListStreamsResponse)(nil),    // 36: tinypay.api.v1.ListStreamsResponse
-	(*GetStreamRequest)(nil),       // 37: tinypay.api.v1.GetStreamRequest
-	(*RevenueRequest)(nil),         // 38: tinypay.api.v1.RevenueRequest
-	(*RevenueRow)(nil),             // 39: tinypay.api.v1.RevenueRow
-	(*RevenueResponse)(nil),        // 40: tinypay.api.v1.RevenueResponse
-	(*TokenPolicy)(nil),            // 41: tinypay.api.v1.TokenPolicy
-	(*PayeeLimit)(nil),             // 42: tinypay.api.v1.PayeeLimit
-	(*CreateTokenRequest)(nil),     // 43: tinypay.api.v1.CreateTokenRequest
-	(*CreateTokenResponse)(nil),    // 44: tinypay.api.v1.CreateTokenResponse
-	(*AppToken)(nil),               // 45: tinypay.api.v1.AppToken
-	(*ListTokensRequest)(nil),      // 46: tinypay.api.v1.ListTokensRequest
-	(*ListTokensResponse)(nil),     // 47: tinypay.api.v1.ListTokensResponse
-	(*RevokeTokenRequest)(nil),     // 48: tinypay.api.v1.RevokeTokenRequest
+	(*WalletSendRequest)(nil),      // 0: tinypay.api.v1.WalletSendRequest
+	(*WalletSendEstimate)(nil),     // 1: tinypay.api.v1.WalletSendEstimate
+	(*Transfer)(nil),               // 2: tinypay.api.v1.Transfer
+	(*Asset)(nil),                  // 3: tinypay.api.v1.Asset
+	(*GetInfoRequest)(nil),         // 4: tinypay.api.v1.GetInfoRequest
+	(*NodeInfo)(nil),               // 5: tinypay.api.v1.NodeInfo
+	(*GetBalancesRequest)(nil),     // 6: tinypay.api.v1.GetBalancesRequest
+	(*AssetBalance)(nil),           // 7: tinypay.api.v1.AssetBalance
+	(*Balances)(nil),               // 8: tinypay.api.v1.Balances
+	(*ConnectPeerRequest)(nil),     // 9: tinypay.api.v1.ConnectPeerRequest
+	(*Peer)(nil),                   // 10: tinypay.api.v1.Peer
+	(*ListPeersRequest)(nil),       // 11: tinypay.api.v1.ListPeersRequest
+	(*ListPeersResponse)(nil),      // 12: tinypay.api.v1.ListPeersResponse
+	(*OpenChannelRequest)(nil),     // 13: tinypay.api.v1.OpenChannelRequest
+	(*Channel)(nil),                // 14: tinypay.api.v1.Channel
+	(*DepositRequest)(nil),         // 15: tinypay.api.v1.DepositRequest
+	(*WithdrawRequest)(nil),        // 16: tinypay.api.v1.WithdrawRequest
+	(*ListChannelsRequest)(nil),    // 17: tinypay.api.v1.ListChannelsRequest
+	(*ListChannelsResponse)(nil),   // 18: tinypay.api.v1.ListChannelsResponse
+	(*GetChannelRequest)(nil),      // 19: tinypay.api.v1.GetChannelRequest
+	(*CloseChannelRequest)(nil),    // 20: tinypay.api.v1.CloseChannelRequest
+	(*ForceCloseRequest)(nil),      // 21: tinypay.api.v1.ForceCloseRequest
+	(*SettleRequest)(nil),          // 22: tinypay.api.v1.SettleRequest
+	(*PayRequest)(nil),             // 23: tinypay.api.v1.PayRequest
+	(*Receipt)(nil),                // 24: tinypay.api.v1.Receipt
+	(*Offer)(nil),                  // 25: tinypay.api.v1.Offer
+	(*CreateOfferRequest)(nil),     // 26: tinypay.api.v1.CreateOfferRequest
+	(*Payment)(nil),                // 27: tinypay.api.v1.Payment
+	(*PayResult)(nil),              // 28: tinypay.api.v1.PayResult
+	(*ListPaymentsRequest)(nil),    // 29: tinypay.api.v1.ListPaymentsRequest
+	(*ListPaymentsResponse)(nil),   // 30: tinypay.api.v1.ListPaymentsResponse
+	(*SubscribeEventsRequest)(nil), // 31: tinypay.api.v1.SubscribeEventsRequest
+	(*ChannelEvent)(nil),           // 32: tinypay.api.v1.ChannelEvent
+	(*StreamEvent)(nil),            // 33: tinypay.api.v1.StreamEvent
+	(*TransferEvent)(nil),          // 34: tinypay.api.v1.TransferEvent
+	(*Event)(nil),                  // 35: tinypay.api.v1.Event
+	(*StartStreamRequest)(nil),     // 36: tinypay.api.v1.StartStreamRequest
+	(*Stream)(nil),                 // 37: tinypay.api.v1.Stream
+	(*StopStreamRequest)(nil),      // 38: tinypay.api.v1.StopStreamRequest
+	(*ListStreamsRequest)(nil),     // 39: tinypay.api.v1.ListStreamsRequest
+	(*ListStreamsResponse)(nil),    // 40: tinypay.api.v1.ListStreamsResponse
+	(*GetStreamRequest)(nil),       // 41: tinypay.api.v1.GetStreamRequest
+	(*RevenueRequest)(nil),         // 42: tinypay.api.v1.RevenueRequest
+	(*RevenueRow)(nil),             // 43: tinypay.api.v1.RevenueRow
+	(*RevenueResponse)(nil),        // 44: tinypay.api.v1.RevenueResponse
+	(*TokenPolicy)(nil),            // 45: tinypay.api.v1.TokenPolicy
+	(*PayeeLimit)(nil),             // 46: tinypay.api.v1.PayeeLimit
+	(*CreateTokenRequest)(nil),     // 47: tinypay.api.v1.CreateTokenRequest
+	(*CreateTokenResponse)(nil),    // 48: tinypay.api.v1.CreateTokenResponse
+	(*AppToken)(nil),               // 49: tinypay.api.v1.AppToken
+	(*ListTokensRequest)(nil),      // 50: tinypay.api.v1.ListTokensRequest
+	(*ListTokensResponse)(nil),     // 51: tinypay.api.v1.ListTokensResponse
+	(*RevokeTokenRequest)(nil),     // 52: tinypay.api.v1.RevokeTokenRequest
 }
 var file_tinypay_api_v1_api_proto_depIdxs = []int32{
-	0,  // 0: tinypay.api.v1.NodeInfo.assets:type_name -> tinypay.api.v1.Asset
-	0,  // 1: tinypay.api.v1.AssetBalance.asset:type_name -> tinypay.api.v1.Asset
-	4,  // 2: tinypay.api.v1.Balances.balances:type_name -> tinypay.api.v1.AssetBalance
-	7,  // 3: tinypay.api.v1.ListPeersResponse.peers:type_name -> tinypay.api.v1.Peer
-	0,  // 4: tinypay.api.v1.Channel.asset:type_name -> tinypay.api.v1.Asset
-	11, // 5: tinypay.api.v1.ListChannelsResponse.channels:type_name -> tinypay.api.v1.Channel
-	22, // 6: tinypay.api.v1.PayRequest.offer:type_name -> tinypay.api.v1.Offer
-	21, // 7: tinypay.api.v1.Payment.receipt:type_name -> tinypay.api.v1.Receipt
-	24, // 8: tinypay.api.v1.PayResult.payment:type_name -> tinypay.api.v1.Payment
-	24, // 9: tinypay.api.v1.ListPaymentsResponse.payments:type_name -> tinypay.api.v1.Payment
-	11, // 10: tinypay.api.v1.ChannelEvent.channel:type_name -> tinypay.api.v1.Channel
-	33, // 11: tinypay.api.v1.StreamEvent.stream:type_name -> tinypay.api.v1.Stream
-	24, // 12: tinypay.api.v1.Event.payment:type_name -> tinypay.api.v1.Payment
-	29, // 13: tinypay.api.v1.Event.channel:type_name -> tinypay.api.v1.ChannelEvent
-	30, // 14: tinypay.api.v1.Event.stream:type_name -> tinypay.api.v1.StreamEvent
-	0,  // 15: tinypay.api.v1.Stream.asset:type_name -> tinypay.api.v1.Asset
-	33, // 16: tinypay.api.v1.ListStreamsResponse.streams:type_name -> tinypay.api.v1.Stream
-	0,  // 17: tinypay.api.v1.RevenueRow.asset:type_name -> tinypay.api.v1.Asset
-	39, // 18: tinypay.api.v1.RevenueResponse.rows:type_name -> tinypay.api.v1.RevenueRow
-	42, // 19: tinypay.api.v1.TokenPolicy.payees:type_name -> tinypay.api.v1.PayeeLimit
-	41, // 20: tinypay.api.v1.CreateTokenRequest.policy:type_name -> tinypay.api.v1.TokenPolicy
-	45, // 21: tinypay.api.v1.CreateTokenResponse.token:type_name -> tinypay.api.v1.AppToken
-	41, // 22: tinypay.api.v1.AppToken.policy:type_name -> tinypay.api.v1.TokenPolicy
-	45, // 23: tinypay.api.v1.ListTokensResponse.tokens:type_name -> tinypay.api.v1.AppToken
-	1,  // 24: tinypay.api.v1.Node.GetInfo:input_type -> tinypay.api.v1.GetInfoRequest
-	3,  // 25: tinypay.api.v1.Node.GetBalances:input_type -> tinypay.api.v1.GetBalancesRequest
-	6,  // 26: tinypay.api.v1.Node.ConnectPeer:input_type -> tinypay.api.v1.ConnectPeerRequest
-	8,  // 27: tinypay.api.v1.Node.ListPeers:input_type -> tinypay.api.v1.ListPeersRequest
-	10, // 28: tinypay.api.v1.Node.OpenChannel:input_type -> tinypay.api.v1.OpenChannelRequest
-	12, // 29: tinypay.api.v1.Node.Deposit:input_type -> tinypay.api.v1.DepositRequest
-	13, // 30: tinypay.api.v1.Node.Withdraw:input_type -> tinypay.api.v1.WithdrawRequest
-	14, // 31: tinypay.api.v1.Node.ListChannels:input_type -> tinypay.api.v1.ListChannelsRequest
-	16, // 32: tinypay.api.v1.Node.GetChannel:input_type -> tinypay.api.v1.GetChannelRequest
-	17, // 33: tinypay.api.v1.Node.CloseChannel:input_type -> tinypay.api.v1.CloseChannelRequest
-	18, // 34: tinypay.api.v1.Node.ForceClose:input_type -> tinypay.api.v1.ForceCloseRequest
-	19, // 35: tinypay.api.v1.Node.Settle:input_type -> tinypay.api.v1.SettleRequest
-	20, // 36: tinypay.api.v1.Node.Pay:input_type -> tinypay.api.v1.PayRequest
-	20, // 37: tinypay.api.v1.Node.PayStream:input_type -> tinypay.api.v1.PayRequest
-	26, // 38: tinypay.api.v1.Node.ListPayments:input_type -> tinypay.api.v1.ListPaymentsRequest
-	28, // 39: tinypay.api.v1.Node.SubscribeEvents:input_type -> tinypay.api.v1.SubscribeEventsRequest
-	23, // 40: tinypay.api.v1.Node.CreateOffer:input_type -> tinypay.api.v1.CreateOfferRequest
-	32, // 41: tinypay.api.v1.Node.StartStream:input_type -> tinypay.api.v1.StartStreamRequest
-	34, // 42: tinypay.api.v1.Node.StopStream:input_type -> tinypay.api.v1.StopStreamRequest
-	35, // 43: tinypay.api.v1.Node.ListStreams:input_type -> tinypay.api.v1.ListStreamsRequest
-	37, // 44: tinypay.api.v1.Node.GetStream:input_type -> tinypay.api.v1.GetStreamRequest
-	38, // 45: tinypay.api.v1.Node.Revenue:input_type -> tinypay.api.v1.RevenueRequest
-	43, // 46: tinypay.api.v1.Node.CreateToken:input_type -> tinypay.api.v1.CreateTokenRequest
-	46, // 47: tinypay.api.v1.Node.ListTokens:input_type -> tinypay.api.v1.ListTokensRequest
-	48, // 48: tinypay.api.v1.Node.RevokeToken:input_type -> tinypay.api.v1.RevokeTokenRequest
-	2,  // 49: tinypay.api.v1.Node.GetInfo:output_type -> tinypay.api.v1.NodeInfo
-	5,  // 50: tinypay.api.v1.Node.GetBalances:output_type -> tinypay.api.v1.Balances
-	7,  // 51: tinypay.api.v1.Node.ConnectPeer:output_type -> tinypay.api.v1.Peer
-	9,  // 52: tinypay.api.v1.Node.ListPeers:output_type -> tinypay.api.v1.ListPeersResponse
-	11, // 53: tinypay.api.v1.Node.OpenChannel:output_type -> tinypay.api.v1.Channel
-	11, // 54: tinypay.api.v1.Node.Deposit:output_type -> tinypay.api.v1.Channel
-	11, // 55: tinypay.api.v1.Node.Withdraw:output_type -> tinypay.api.v1.Channel
-	15, // 56: tinypay.api.v1.Node.ListChannels:output_type -> tinypay.api.v1.ListChannelsResponse
-	11, // 57: tinypay.api.v1.Node.GetChannel:output_type -> tinypay.api.v1.Channel
-	11, // 58: tinypay.api.v1.Node.CloseChannel:output_type -> tinypay.api.v1.Channel
-	11, // 59: tinypay.api.v1.Node.ForceClose:output_type -> tinypay.api.v1.Channel
-	11, // 60: tinypay.api.v1.Node.Settle:output_type -> tinypay.api.v1.Channel
-	24, // 61: tinypay.api.v1.Node.Pay:output_type -> tinypay.api.v1.Payment
-	25, // 62: tinypay.api.v1.Node.PayStream:output_type -> tinypay.api.v1.PayResult
-	27, // 63: tinypay.api.v1.Node.ListPayments:output_type -> tinypay.api.v1.ListPaymentsResponse
-	31, // 64: tinypay.api.v1.Node.SubscribeEvents:output_type -> tinypay.api.v1.Event
-	22, // 65: tinypay.api.v1.Node.CreateOffer:output_type -> tinypay.api.v1.Offer
-	33, // 66: tinypay.api.v1.Node.StartStream:output_type -> tinypay.api.v1.Stream
-	33, // 67: tinypay.api.v1.Node.StopStream:output_type -> tinypay.api.v1.Stream
-	36, // 68: tinypay.api.v1.Node.ListStreams:output_type -> tinypay.api.v1.ListStreamsResponse
-	33, // 69: tinypay.api.v1.Node.GetStream:output_type -> tinypay.api.v1.Stream
-	40, // 70: tinypay.api.v1.Node.Revenue:output_type -> tinypay.api.v1.RevenueResponse
-	44, // 71: tinypay.api.v1.Node.CreateToken:output_type -> tinypay.api.v1.CreateTokenResponse
-	47, // 72: tinypay.api.v1.Node.ListTokens:output_type -> tinypay.api.v1.ListTokensResponse
-	45, // 73: tinypay.api.v1.Node.RevokeToken:output_type -> tinypay.api.v1.AppToken
-	49, // [49:74] is the sub-list for method output_type
-	24, // [24:49] is the sub-list for method input_type
-	24, // [24:24] is the sub-list for extension type_name
-	24, // [24:24] is the sub-list for extension extendee
-	0,  // [0:24] is the sub-list for field type_name
+	3,  // 0: tinypay.api.v1.WalletSendEstimate.asset:type_name -> tinypay.api.v1.Asset
+	3,  // 1: tinypay.api.v1.Transfer.asset:type_name -> tinypay.api.v1.Asset
+	3,  // 2: tinypay.api.v1.NodeInfo.assets:type_name -> tinypay.api.v1.Asset
+	3,  // 3: tinypay.api.v1.AssetBalance.asset:type_name -> tinypay.api.v1.Asset
+	7,  // 4: tinypay.api.v1.Balances.balances:type_name -> tinypay.api.v1.AssetBalance
+	10, // 5: tinypay.api.v1.ListPeersResponse.peers:type_name -> tinypay.api.v1.Peer
+	3,  // 6: tinypay.api.v1.Channel.asset:type_name -> tinypay.api.v1.Asset
+	14, // 7: tinypay.api.v1.ListChannelsResponse.channels:type_name -> tinypay.api.v1.Channel
+	25, // 8: tinypay.api.v1.PayRequest.offer:type_name -> tinypay.api.v1.Offer
+	24, // 9: tinypay.api.v1.Payment.receipt:type_name -> tinypay.api.v1.Receipt
+	27, // 10: tinypay.api.v1.PayResult.payment:type_name -> tinypay.api.v1.Payment
+	27, // 11: tinypay.api.v1.ListPaymentsResponse.payments:type_name -> tinypay.api.v1.Payment
+	14, // 12: tinypay.api.v1.ChannelEvent.channel:type_name -> tinypay.api.v1.Channel
+	37, // 13: tinypay.api.v1.StreamEvent.stream:type_name -> tinypay.api.v1.Stream
+	2,  // 14: tinypay.api.v1.TransferEvent.transfer:type_name -> tinypay.api.v1.Transfer
+	27, // 15: tinypay.api.v1.Event.payment:type_name -> tinypay.api.v1.Payment
+	32, // 16: tinypay.api.v1.Event.channel:type_name -> tinypay.api.v1.ChannelEvent
+	33, // 17: tinypay.api.v1.Event.stream:type_name -> tinypay.api.v1.StreamEvent
+	34, // 18: tinypay.api.v1.Event.transfer:type_name -> tinypay.api.v1.TransferEvent
+	3,  // 19: tinypay.api.v1.Stream.asset:type_name -> tinypay.api.v1.Asset
+	37, // 20: tinypay.api.v1.ListStreamsResponse.streams:type_name -> tinypay.api.v1.Stream
+	3,  // 21: tinypay.api.v1.RevenueRow.asset:type_name -> tinypay.api.v1.Asset
+	43, // 22: tinypay.api.v1.RevenueResponse.rows:type_name -> tinypay.api.v1.RevenueRow
+	46, // 23: tinypay.api.v1.TokenPolicy.payees:type_name -> tinypay.api.v1.PayeeLimit
+	45, // 24: tinypay.api.v1.CreateTokenRequest.policy:type_name -> tinypay.api.v1.TokenPolicy
+	49, // 25: tinypay.api.v1.CreateTokenResponse.token:type_name -> tinypay.api.v1.AppToken
+	45, // 26: tinypay.api.v1.AppToken.policy:type_name -> tinypay.api.v1.TokenPolicy
+	49, // 27: tinypay.api.v1.ListTokensResponse.tokens:type_name -> tinypay.api.v1.AppToken
+	4,  // 28: tinypay.api.v1.Node.GetInfo:input_type -> tinypay.api.v1.GetInfoRequest
+	6,  // 29: tinypay.api.v1.Node.GetBalances:input_type -> tinypay.api.v1.GetBalancesRequest
+	9,  // 30: tinypay.api.v1.Node.ConnectPeer:input_type -> tinypay.api.v1.ConnectPeerRequest
+	11, // 31: tinypay.api.v1.Node.ListPeers:input_type -> tinypay.api.v1.ListPeersRequest
+	13, // 32: tinypay.api.v1.Node.OpenChannel:input_type -> tinypay.api.v1.OpenChannelRequest
+	15, // 33: tinypay.api.v1.Node.Deposit:input_type -> tinypay.api.v1.DepositRequest
+	16, // 34: tinypay.api.v1.Node.Withdraw:input_type -> tinypay.api.v1.WithdrawRequest
+	17, // 35: tinypay.api.v1.Node.ListChannels:input_type -> tinypay.api.v1.ListChannelsRequest
+	19, // 36: tinypay.api.v1.Node.GetChannel:input_type -> tinypay.api.v1.GetChannelRequest
+	20, // 37: tinypay.api.v1.Node.CloseChannel:input_type -> tinypay.api.v1.CloseChannelRequest
+	21, // 38: tinypay.api.v1.Node.ForceClose:input_type -> tinypay.api.v1.ForceCloseRequest
+	22, // 39: tinypay.api.v1.Node.Settle:input_type -> tinypay.api.v1.SettleRequest
+	23, // 40: tinypay.api.v1.Node.Pay:input_type -> tinypay.api.v1.PayRequest
+	23, // 41: tinypay.api.v1.Node.PayStream:input_type -> tinypay.api.v1.PayRequest
+	29, // 42: tinypay.api.v1.Node.ListPayments:input_type -> tinypay.api.v1.ListPaymentsRequest
+	31, // 43: tinypay.api.v1.Node.SubscribeEvents:input_type -> tinypay.api.v1.SubscribeEventsRequest
+	26, // 44: tinypay.api.v1.Node.CreateOffer:input_type -> tinypay.api.v1.CreateOfferRequest
+	36, // 45: tinypay.api.v1.Node.StartStream:input_type -> tinypay.api.v1.StartStreamRequest
+	38, // 46: tinypay.api.v1.Node.StopStream:input_type -> tinypay.api.v1.StopStreamRequest
+	39, // 47: tinypay.api.v1.Node.ListStreams:input_type -> tinypay.api.v1.ListStreamsRequest
+	41, // 48: tinypay.api.v1.Node.GetStream:input_type -> tinypay.api.v1.GetStreamRequest
+	42, // 49: tinypay.api.v1.Node.Revenue:input_type -> tinypay.api.v1.RevenueRequest
+	47, // 50: tinypay.api.v1.Node.CreateToken:input_type -> tinypay.api.v1.CreateTokenRequest
+	50, // 51: tinypay.api.v1.Node.ListTokens:input_type -> tinypay.api.v1.ListTokensRequest
+	52, // 52: tinypay.api.v1.Node.RevokeToken:input_type -> tinypay.api.v1.RevokeTokenRequest
+	0,  // 53: tinypay.api.v1.Node.WalletSend:input_type -> tinypay.api.v1.WalletSendRequest
+	0,  // 54: tinypay.api.v1.Node.EstimateWalletSend:input_type -> tinypay.api.v1.WalletSendRequest
+	5,  // 55: tinypay.api.v1.Node.GetInfo:output_type -> tinypay.api.v1.NodeInfo
+	8,  // 56: tinypay.api.v1.Node.GetBalances:output_type -> tinypay.api.v1.Balances
+	10, // 57: tinypay.api.v1.Node.ConnectPeer:output_type -> tinypay.api.v1.Peer
+	12, // 58: tinypay.api.v1.Node.ListPeers:output_type -> tinypay.api.v1.ListPeersResponse
+	14, // 59: tinypay.api.v1.Node.OpenChannel:output_type -> tinypay.api.v1.Channel
+	14, // 60: tinypay.api.v1.Node.Deposit:output_type -> tinypay.api.v1.Channel
+	14, // 61: tinypay.api.v1.Node.Withdraw:output_type -> tinypay.api.v1.Channel
+	18, // 62: tinypay.api.v1.Node.ListChannels:output_type -> tinypay.api.v1.ListChannelsResponse
+	14, // 63: tinypay.api.v1.Node.GetChannel:output_type -> tinypay.api.v1.Channel
+	14, // 64: tinypay.api.v1.Node.CloseChannel:output_type -> tinypay.api.v1.Channel
+	14, // 65: tinypay.api.v1.Node.ForceClose:output_type -> tinypay.api.v1.Channel
+	14, // 66: tinypay.api.v1.Node.Settle:output_type -> tinypay.api.v1.Channel
+	27, // 67: tinypay.api.v1.Node.Pay:output_type -> tinypay.api.v1.Payment
+	28, // 68: tinypay.api.v1.Node.PayStream:output_type -> tinypay.api.v1.PayResult
+	30, // 69: tinypay.api.v1.Node.ListPayments:output_type -> tinypay.api.v1.ListPaymentsResponse
+	35, // 70: tinypay.api.v1.Node.SubscribeEvents:output_type -> tinypay.api.v1.Event
+	25, // 71: tinypay.api.v1.Node.CreateOffer:output_type -> tinypay.api.v1.Offer
+	37, // 72: tinypay.api.v1.Node.StartStream:output_type -> tinypay.api.v1.Stream
+	37, // 73: tinypay.api.v1.Node.StopStream:output_type -> tinypay.api.v1.Stream
+	40, // 74: tinypay.api.v1.Node.ListStreams:output_type -> tinypay.api.v1.ListStreamsResponse
+	37, // 75: tinypay.api.v1.Node.GetStream:output_type -> tinypay.api.v1.Stream
+	44, // 76: tinypay.api.v1.Node.Revenue:output_type -> tinypay.api.v1.RevenueResponse
+	48, // 77: tinypay.api.v1.Node.CreateToken:output_type -> tinypay.api.v1.CreateTokenResponse
+	51, // 78: tinypay.api.v1.Node.ListTokens:output_type -> tinypay.api.v1.ListTokensResponse
+	49, // 79: tinypay.api.v1.Node.RevokeToken:output_type -> tinypay.api.v1.AppToken
+	2,  // 80: tinypay.api.v1.Node.WalletSend:output_type -> tinypay.api.v1.Transfer
+	1,  // 81: tinypay.api.v1.Node.EstimateWalletSend:output_type -> tinypay.api.v1.WalletSendEstimate
+	55, // [55:82] is the sub-list for method output_type
+	28, // [28:55] is the sub-list for method input_type
+	28, // [28:28] is the sub-list for extension type_name
+	28, // [28:28] is the sub-list for extension extendee
+	0,  // [0:28] is the sub-list for field type_name
 }
 
 func init() { file_tinypay_api_v1_api_proto_init() }
@@ -3883,10 +4331,11 @@ func file_tinypay_api_v1_api_proto_init() {
 	if File_tinypay_api_v1_api_proto != nil {
 		return
 	}
-	file_tinypay_api_v1_api_proto_msgTypes[31].OneofWrappers = []any{
+	file_tinypay_api_v1_api_proto_msgTypes[35].OneofWrappers = []any{
 		(*Event_Payment)(nil),
 		(*Event_Channel)(nil),
 		(*Event_Stream)(nil),
+		(*Event_Transfer)(nil),
 	}
 	type x struct{}
 	out := protoimpl.TypeBuilder{
@@ -3894,7 +4343,7 @@ func file_tinypay_api_v1_api_proto_init() {
 			GoPackagePath: reflect.TypeOf(x{}).PkgPath(),
 			RawDescriptor: unsafe.Slice(unsafe.StringData(file_tinypay_api_v1_api_proto_rawDesc), len(file_tinypay_api_v1_api_proto_rawDesc)),
 			NumEnums:      0,
-			NumMessages:   49,
+			NumMessages:   53,
 			NumExtensions: 0,
 			NumServices:   1,
 		},

@@ -27,31 +27,33 @@ import (
 const _ = grpc.SupportPackageIsVersion9
 
 const (
-	Node_GetInfo_FullMethodName         = "/tinypay.api.v1.Node/GetInfo"
-	Node_GetBalances_FullMethodName     = "/tinypay.api.v1.Node/GetBalances"
-	Node_ConnectPeer_FullMethodName     = "/tinypay.api.v1.Node/ConnectPeer"
-	Node_ListPeers_FullMethodName       = "/tinypay.api.v1.Node/ListPeers"
-	Node_OpenChannel_FullMethodName     = "/tinypay.api.v1.Node/OpenChannel"
-	Node_Deposit_FullMethodName         = "/tinypay.api.v1.Node/Deposit"
-	Node_Withdraw_FullMethodName        = "/tinypay.api.v1.Node/Withdraw"
-	Node_ListChannels_FullMethodName    = "/tinypay.api.v1.Node/ListChannels"
-	Node_GetChannel_FullMethodName      = "/tinypay.api.v1.Node/GetChannel"
-	Node_CloseChannel_FullMethodName    = "/tinypay.api.v1.Node/CloseChannel"
-	Node_ForceClose_FullMethodName      = "/tinypay.api.v1.Node/ForceClose"
-	Node_Settle_FullMethodName          = "/tinypay.api.v1.Node/Settle"
-	Node_Pay_FullMethodName             = "/tinypay.api.v1.Node/Pay"
-	Node_PayStream_FullMethodName       = "/tinypay.api.v1.Node/PayStream"
-	Node_ListPayments_FullMethodName    = "/tinypay.api.v1.Node/ListPayments"
-	Node_SubscribeEvents_FullMethodName = "/tinypay.api.v1.Node/SubscribeEvents"
-	Node_CreateOffer_FullMethodName     = "/tinypay.api.v1.Node/CreateOffer"
-	Node_StartStream_FullMethodName     = "/tinypay.api.v1.Node/StartStream"
-	Node_StopStream_FullMethodName      = "/tinypay.api.v1.Node/StopStream"
-	Node_ListStreams_FullMethodName     = "/tinypay.api.v1.Node/ListStreams"
-	Node_GetStream_FullMethodName       = "/tinypay.api.v1.Node/GetStream"
-	Node_Revenue_FullMethodName         = "/tinypay.api.v1.Node/Revenue"
-	Node_CreateToken_FullMethodName     = "/tinypay.api.v1.Node/CreateToken"
-	Node_ListTokens_FullMethodName      = "/tinypay.api.v1.Node/ListTokens"
-	Node_RevokeToken_FullMethodName     = "/tinypay.api.v1.Node/RevokeToken"
+	Node_GetInfo_FullMethodName            = "/tinypay.api.v1.Node/GetInfo"
+	Node_GetBalances_FullMethodName        = "/tinypay.api.v1.Node/GetBalances"
+	Node_ConnectPeer_FullMethodName        = "/tinypay.api.v1.Node/ConnectPeer"
+	Node_ListPeers_FullMethodName          = "/tinypay.api.v1.Node/ListPeers"
+	Node_OpenChannel_FullMethodName        = "/tinypay.api.v1.Node/OpenChannel"
+	Node_Deposit_FullMethodName            = "/tinypay.api.v1.Node/Deposit"
+	Node_Withdraw_FullMethodName           = "/tinypay.api.v1.Node/Withdraw"
+	Node_ListChannels_FullMethodName       = "/tinypay.api.v1.Node/ListChannels"
+	Node_GetChannel_FullMethodName         = "/tinypay.api.v1.Node/GetChannel"
+	Node_CloseChannel_FullMethodName       = "/tinypay.api.v1.Node/CloseChannel"
+	Node_ForceClose_FullMethodName         = "/tinypay.api.v1.Node/ForceClose"
+	Node_Settle_FullMethodName             = "/tinypay.api.v1.Node/Settle"
+	Node_Pay_FullMethodName                = "/tinypay.api.v1.Node/Pay"
+	Node_PayStream_FullMethodName          = "/tinypay.api.v1.Node/PayStream"
+	Node_ListPayments_FullMethodName       = "/tinypay.api.v1.Node/ListPayments"
+	Node_SubscribeEvents_FullMethodName    = "/tinypay.api.v1.Node/SubscribeEvents"
+	Node_CreateOffer_FullMethodName        = "/tinypay.api.v1.Node/CreateOffer"
+	Node_StartStream_FullMethodName        = "/tinypay.api.v1.Node/StartStream"
+	Node_StopStream_FullMethodName         = "/tinypay.api.v1.Node/StopStream"
+	Node_ListStreams_FullMethodName        = "/tinypay.api.v1.Node/ListStreams"
+	Node_GetStream_FullMethodName          = "/tinypay.api.v1.Node/GetStream"
+	Node_Revenue_FullMethodName            = "/tinypay.api.v1.Node/Revenue"
+	Node_CreateToken_FullMethodName        = "/tinypay.api.v1.Node/CreateToken"
+	Node_ListTokens_FullMethodName         = "/tinypay.api.v1.Node/ListTokens"
+	Node_RevokeToken_FullMethodName        = "/tinypay.api.v1.Node/RevokeToken"
+	Node_WalletSend_FullMethodName         = "/tinypay.api.v1.Node/WalletSend"
+	Node_EstimateWalletSend_FullMethodName = "/tinypay.api.v1.Node/EstimateWalletSend"
 )
 
 // NodeClient is the client API for Node service.
@@ -119,6 +121,16 @@ type NodeClient interface {
 	ListTokens(ctx context.Context, in *ListTokensRequest, opts ...grpc.CallOption) (*ListTokensResponse, error)
 	// RevokeToken revokes an app token at once.
 	RevokeToken(ctx context.Context, in *RevokeTokenRequest, opts ...grpc.CallOption) (*AppToken, error)
+	// WalletSend sends funds from the node's own account (its wallet) to
+	// another address on chain, and returns once the transfer is mined with
+	// the configured confirmations, or failed. A retried request with the
+	// same idempotency key never sends twice: it waits for, or returns, the
+	// first transfer. DEADLINE_EXCEEDED: the transfer is signed and sent but
+	// not confirmed yet (retry with the key to learn the outcome).
+	WalletSend(ctx context.Context, in *WalletSendRequest, opts ...grpc.CallOption) (*Transfer, error)
+	// EstimateWalletSend checks a send and says what it would move and cost
+	// now; nothing is signed or sent (the idempotency key is not needed).
+	EstimateWalletSend(ctx context.Context, in *WalletSendRequest, opts ...grpc.CallOption) (*WalletSendEstimate, error)
 }
 
 type nodeClient struct {
@@ -391,6 +403,26 @@ func (c *nodeClient) RevokeToken(ctx context.Context, in *RevokeTokenRequest, op
 	return out, nil
 }
 
+func (c *nodeClient) WalletSend(ctx context.Context, in *WalletSendRequest, opts ...grpc.CallOption) (*Transfer, error) {
+	cOpts := append([]grpc.CallOption{grpc.StaticMethod()}, opts...)
+	out := new(Transfer)
+	err := c.cc.Invoke(ctx, Node_WalletSend_FullMethodName, in, out, cOpts...)
+	if err != nil {
+		return nil, err
+	}
+	return out, nil
+}
+
+func (c *nodeClient) EstimateWalletSend(ctx context.Context, in *WalletSendRequest, opts ...grpc.CallOption) (*WalletSendEstimate, error) {
+	cOpts := append([]grpc.CallOption{grpc.StaticMethod()}, opts...)
+	out := new(WalletSendEstimate)
+	err := c.cc.Invoke(ctx, Node_EstimateWalletSend_FullMethodName, in, out, cOpts...)
+	if err != nil {
+		return nil, err
+	}
+	return out, nil
+}
+
 // NodeServer is the server API for Node service.
 // All implementations must embed UnimplementedNodeServer
 // for forward compatibility.
@@ -456,6 +488,16 @@ type NodeServer interface {
 	ListTokens(context.Context, *ListTokensRequest) (*ListTokensResponse, error)
 	// RevokeToken revokes an app token at once.
 	RevokeToken(context.Context, *RevokeTokenRequest) (*AppToken, error)
+	// WalletSend sends funds from the node's own account (its wallet) to
+	// another address on chain, and returns once the transfer is mined with
+	// the configured confirmations, or failed. A retried request with the
+	// same idempotency key never sends twice: it waits for, or returns, the
+	// first transfer. DEADLINE_EXCEEDED: the transfer is signed and sent but
+	// not confirmed yet (retry with the key to learn the outcome).
+	WalletSend(context.Context, *WalletSendRequest) (*Transfer, error)
+	// EstimateWalletSend checks a send and says what it would move and cost
+	// now; nothing is signed or sent (the idempotency key is not needed).
+	EstimateWalletSend(context.Context, *WalletSendRequest) (*WalletSendEstimate, error)
 	mustEmbedUnimplementedNodeServer()
 }
 
@@ -540,6 +582,12 @@ func (UnimplementedNodeServer) ListTokens(context.Context, *ListTokensRequest) (
 }
 func (UnimplementedNodeServer) RevokeToken(context.Context, *RevokeTokenRequest) (*AppToken, error) {
 	return nil, status.Error(codes.Unimplemented, "method RevokeToken not implemented")
+}
+func (UnimplementedNodeServer) WalletSend(context.Context, *WalletSendRequest) (*Transfer, error) {
+	return nil, status.Error(codes.Unimplemented, "method WalletSend not implemented")
+}
+func (UnimplementedNodeServer) EstimateWalletSend(context.Context, *WalletSendRequest) (*WalletSendEstimate, error) {
+	return nil, status.Error(codes.Unimplemented, "method EstimateWalletSend not implemented")
 }
 func (UnimplementedNodeServer) mustEmbedUnimplementedNodeServer() {}
 func (UnimplementedNodeServer) testEmbeddedByValue()              {}
@@ -994,6 +1042,42 @@ func _Node_RevokeToken_Handler(srv interface{}, ctx context.Context, dec func(in
 	return interceptor(ctx, in, info, handler)
 }
 
+func _Node_WalletSend_Handler(srv interface{}, ctx context.Context, dec func(interface{}) error, interceptor grpc.UnaryServerInterceptor) (interface{}, error) {
+	in := new(WalletSendRequest)
+	if err := dec(in); err != nil {
+		return nil, err
+	}
+	if interceptor == nil {
+		return srv.(NodeServer).WalletSend(ctx, in)
+	}
+	info := &grpc.UnaryServerInfo{
+		Server:     srv,
+		FullMethod: Node_WalletSend_FullMethodName,
+	}
+	handler := func(ctx context.Context, req interface{}) (interface{}, error) {
+		return srv.(NodeServer).WalletSend(ctx, req.(*WalletSendRequest))
+	}
+	return interceptor(ctx, in, info, handler)
+}
+
+func _Node_EstimateWalletSend_Handler(srv interface{}, ctx context.Context, dec func(interface{}) error, interceptor grpc.UnaryServerInterceptor) (interface{}, error) {
+	in := new(WalletSendRequest)
+	if err := dec(in); err != nil {
+		return nil, err
+	}
+	if interceptor == nil {
+		return srv.(NodeServer).EstimateWalletSend(ctx, in)
+	}
+	info := &grpc.UnaryServerInfo{
+		Server:     srv,
+		FullMethod: Node_EstimateWalletSend_FullMethodName,
+	}
+	handler := func(ctx context.Context, req interface{}) (interface{}, error) {
+		return srv.(NodeServer).EstimateWalletSend(ctx, req.(*WalletSendRequest))
+	}
+	return interceptor(ctx, in, info, handler)
+}
+
 // Node_ServiceDesc is the grpc.ServiceDesc for Node service.
 // It's only intended for direct use with grpc.RegisterService,
 // and not to be introspected or modified (even as a copy)
@@ -1092,6 +1176,14 @@ var Node_ServiceDesc = grpc.ServiceDesc{
 		{
 			MethodName: "RevokeToken",
 			Handler:    _Node_RevokeToken_Handler,
+		},
+		{
+			MethodName: "WalletSend",
+			Handler:    _Node_WalletSend_Handler,
+		},
+		{
+			MethodName: "EstimateWalletSend",
+			Handler:    _Node_EstimateWalletSend_Handler,
 		},
 	},
 	Streams: []grpc.StreamDesc{

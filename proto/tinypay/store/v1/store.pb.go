@@ -144,6 +144,117 @@ func (Direction) EnumDescriptor() ([]byte, []int) {
 	return file_tinypay_store_v1_store_proto_rawDescGZIP(), []int{1}
 }
 
+// TransferOrigin says who asked for a transfer of the node's own funds.
+type TransferOrigin int32
+
+const (
+	TransferOrigin_TRANSFER_ORIGIN_UNSPECIFIED TransferOrigin = 0
+	// The operator: tinypay wallet send, or the WalletSend call.
+	TransferOrigin_TRANSFER_ORIGIN_OPERATOR TransferOrigin = 1
+	// The sweep policy, after a payout or a withdrawal.
+	TransferOrigin_TRANSFER_ORIGIN_SWEEP TransferOrigin = 2
+)
+
+// Enum value maps for TransferOrigin.
+var (
+	TransferOrigin_name = map[int32]string{
+		0: "TRANSFER_ORIGIN_UNSPECIFIED",
+		1: "TRANSFER_ORIGIN_OPERATOR",
+		2: "TRANSFER_ORIGIN_SWEEP",
+	}
+	TransferOrigin_value = map[string]int32{
+		"TRANSFER_ORIGIN_UNSPECIFIED": 0,
+		"TRANSFER_ORIGIN_OPERATOR":    1,
+		"TRANSFER_ORIGIN_SWEEP":       2,
+	}
+)
+
+func (x TransferOrigin) Enum() *TransferOrigin {
+	p := new(TransferOrigin)
+	*p = x
+	return p
+}
+
+func (x TransferOrigin) String() string {
+	return protoimpl.X.EnumStringOf(x.Descriptor(), protoreflect.EnumNumber(x))
+}
+
+func (TransferOrigin) Descriptor() protoreflect.EnumDescriptor {
+	return file_tinypay_store_v1_store_proto_enumTypes[2].Descriptor()
+}
+
+func (TransferOrigin) Type() protoreflect.EnumType {
+	return &file_tinypay_store_v1_store_proto_enumTypes[2]
+}
+
+func (x TransferOrigin) Number() protoreflect.EnumNumber {
+	return protoreflect.EnumNumber(x)
+}
+
+// Deprecated: Use TransferOrigin.Descriptor instead.
+func (TransferOrigin) EnumDescriptor() ([]byte, []int) {
+	return file_tinypay_store_v1_store_proto_rawDescGZIP(), []int{2}
+}
+
+// TransferStatus says where a transfer of the node's own funds stands.
+type TransferStatus int32
+
+const (
+	TransferStatus_TRANSFER_STATUS_UNSPECIFIED TransferStatus = 0
+	// Signed and recorded, perhaps sent; not known to be mined yet. The
+	// node sends the recorded transaction again until it learns the outcome.
+	TransferStatus_TRANSFER_STATUS_SENDING TransferStatus = 1
+	// Mined and successful, with the configured confirmations.
+	TransferStatus_TRANSFER_STATUS_SENT TransferStatus = 2
+	// It moved nothing and never will: refused by the endpoint, dropped
+	// (another transaction took its nonce), or reverted on chain (then it
+	// paid its fee).
+	TransferStatus_TRANSFER_STATUS_FAILED TransferStatus = 3
+)
+
+// Enum value maps for TransferStatus.
+var (
+	TransferStatus_name = map[int32]string{
+		0: "TRANSFER_STATUS_UNSPECIFIED",
+		1: "TRANSFER_STATUS_SENDING",
+		2: "TRANSFER_STATUS_SENT",
+		3: "TRANSFER_STATUS_FAILED",
+	}
+	TransferStatus_value = map[string]int32{
+		"TRANSFER_STATUS_UNSPECIFIED": 0,
+		"TRANSFER_STATUS_SENDING":     1,
+		"TRANSFER_STATUS_SENT":        2,
+		"TRANSFER_STATUS_FAILED":      3,
+	}
+)
+
+func (x TransferStatus) Enum() *TransferStatus {
+	p := new(TransferStatus)
+	*p = x
+	return p
+}
+
+func (x TransferStatus) String() string {
+	return protoimpl.X.EnumStringOf(x.Descriptor(), protoreflect.EnumNumber(x))
+}
+
+func (TransferStatus) Descriptor() protoreflect.EnumDescriptor {
+	return file_tinypay_store_v1_store_proto_enumTypes[3].Descriptor()
+}
+
+func (TransferStatus) Type() protoreflect.EnumType {
+	return &file_tinypay_store_v1_store_proto_enumTypes[3]
+}
+
+func (x TransferStatus) Number() protoreflect.EnumNumber {
+	return protoreflect.EnumNumber(x)
+}
+
+// Deprecated: Use TransferStatus.Descriptor instead.
+func (TransferStatus) EnumDescriptor() ([]byte, []int) {
+	return file_tinypay_store_v1_store_proto_rawDescGZIP(), []int{3}
+}
+
 // StreamEventKind says what happened to a stream.
 type StreamEventKind int32
 
@@ -184,11 +295,11 @@ func (x StreamEventKind) String() string {
 }
 
 func (StreamEventKind) Descriptor() protoreflect.EnumDescriptor {
-	return file_tinypay_store_v1_store_proto_enumTypes[2].Descriptor()
+	return file_tinypay_store_v1_store_proto_enumTypes[4].Descriptor()
 }
 
 func (StreamEventKind) Type() protoreflect.EnumType {
-	return &file_tinypay_store_v1_store_proto_enumTypes[2]
+	return &file_tinypay_store_v1_store_proto_enumTypes[4]
 }
 
 func (x StreamEventKind) Number() protoreflect.EnumNumber {
@@ -197,7 +308,7 @@ func (x StreamEventKind) Number() protoreflect.EnumNumber {
 
 // Deprecated: Use StreamEventKind.Descriptor instead.
 func (StreamEventKind) EnumDescriptor() ([]byte, []int) {
-	return file_tinypay_store_v1_store_proto_rawDescGZIP(), []int{2}
+	return file_tinypay_store_v1_store_proto_rawDescGZIP(), []int{4}
 }
 
 // ChannelEventKind says what happened to a channel.
@@ -268,11 +379,11 @@ func (x ChannelEventKind) String() string {
 }
 
 func (ChannelEventKind) Descriptor() protoreflect.EnumDescriptor {
-	return file_tinypay_store_v1_store_proto_enumTypes[3].Descriptor()
+	return file_tinypay_store_v1_store_proto_enumTypes[5].Descriptor()
 }
 
 func (ChannelEventKind) Type() protoreflect.EnumType {
-	return &file_tinypay_store_v1_store_proto_enumTypes[3]
+	return &file_tinypay_store_v1_store_proto_enumTypes[5]
 }
 
 func (x ChannelEventKind) Number() protoreflect.EnumNumber {
@@ -281,7 +392,7 @@ func (x ChannelEventKind) Number() protoreflect.EnumNumber {
 
 // Deprecated: Use ChannelEventKind.Descriptor instead.
 func (ChannelEventKind) EnumDescriptor() ([]byte, []int) {
-	return file_tinypay_store_v1_store_proto_rawDescGZIP(), []int{3}
+	return file_tinypay_store_v1_store_proto_rawDescGZIP(), []int{5}
 }
 
 // Proof is a balance proof: signer's cumulative payment to the other side.
@@ -1449,6 +1560,7 @@ type LogEntry struct {
 	//	*LogEntry_Payment
 	//	*LogEntry_ChannelEvent
 	//	*LogEntry_StreamEvent
+	//	*LogEntry_TransferEvent
 	Entry         isLogEntry_Entry `protobuf_oneof:"entry"`
 	unknownFields protoimpl.UnknownFields
 	sizeCache     protoimpl.SizeCache
@@ -1532,6 +1644,15 @@ func (x *LogEntry) GetStreamEvent() *StreamEvent {
 	return nil
 }
 
+func (x *LogEntry) GetTransferEvent() *TransferEvent {
+	if x != nil {
+		if x, ok := x.Entry.(*LogEntry_TransferEvent); ok {
+			return x.TransferEvent
+		}
+	}
+	return nil
+}
+
 type isLogEntry_Entry interface {
 	isLogEntry_Entry()
 }
@@ -1548,11 +1669,301 @@ type LogEntry_StreamEvent struct {
 	StreamEvent *StreamEvent `protobuf:"bytes,5,opt,name=stream_event,json=streamEvent,proto3,oneof"`
 }
 
+type LogEntry_TransferEvent struct {
+	TransferEvent *TransferEvent `protobuf:"bytes,6,opt,name=transfer_event,json=transferEvent,proto3,oneof"`
+}
+
 func (*LogEntry_Payment) isLogEntry_Entry() {}
 
 func (*LogEntry_ChannelEvent) isLogEntry_Entry() {}
 
 func (*LogEntry_StreamEvent) isLogEntry_Entry() {}
+
+func (*LogEntry_TransferEvent) isLogEntry_Entry() {}
+
+// Transfer is an on-chain transfer of the node's own funds to another
+// address, stored under its idempotency key with the signed transaction
+// before that is sent, and updated with the outcome.
+type Transfer struct {
+	state protoimpl.MessageState `protogen:"open.v1"`
+	// Record format version; this is version 1.
+	Version uint32 `protobuf:"varint,1,opt,name=version,proto3" json:"version,omitempty"`
+	// The idempotency key (1 to 256 bytes of UTF-8).
+	Key    string         `protobuf:"bytes,2,opt,name=key,proto3" json:"key,omitempty"`
+	Origin TransferOrigin `protobuf:"varint,3,opt,name=origin,proto3,enum=tinypay.store.v1.TransferOrigin" json:"origin,omitempty"`
+	To     []byte         `protobuf:"bytes,4,opt,name=to,proto3" json:"to,omitempty"`
+	// Token address, or 20 zero bytes for ETH.
+	Asset  []byte `protobuf:"bytes,5,opt,name=asset,proto3" json:"asset,omitempty"`
+	Amount []byte `protobuf:"bytes,6,opt,name=amount,proto3" json:"amount,omitempty"`
+	// The request asked for everything (amount is what that came to).
+	All    bool           `protobuf:"varint,7,opt,name=all,proto3" json:"all,omitempty"`
+	Status TransferStatus `protobuf:"varint,8,opt,name=status,proto3,enum=tinypay.store.v1.TransferStatus" json:"status,omitempty"`
+	Nonce  uint64         `protobuf:"varint,9,opt,name=nonce,proto3" json:"nonce,omitempty"`
+	TxHash []byte         `protobuf:"bytes,10,opt,name=tx_hash,json=txHash,proto3" json:"tx_hash,omitempty"`
+	// The signed transaction, as sent.
+	RawTx []byte `protobuf:"bytes,11,opt,name=raw_tx,json=rawTx,proto3" json:"raw_tx,omitempty"`
+	// The most the fee can be (wei), and once mined what it was.
+	MaxFee []byte `protobuf:"bytes,12,opt,name=max_fee,json=maxFee,proto3" json:"max_fee,omitempty"`
+	Fee    []byte `protobuf:"bytes,13,opt,name=fee,proto3" json:"fee,omitempty"`
+	Block  uint64 `protobuf:"varint,14,opt,name=block,proto3" json:"block,omitempty"`
+	// Why it failed.
+	Error           string `protobuf:"bytes,15,opt,name=error,proto3" json:"error,omitempty"`
+	CreatedUnixNano int64  `protobuf:"varint,16,opt,name=created_unix_nano,json=createdUnixNano,proto3" json:"created_unix_nano,omitempty"`
+	unknownFields   protoimpl.UnknownFields
+	sizeCache       protoimpl.SizeCache
+}
+
+func (x *Transfer) Reset() {
+	*x = Transfer{}
+	mi := &file_tinypay_store_v1_store_proto_msgTypes[11]
+	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+	ms.StoreMessageInfo(mi)
+}
+
+func (x *Transfer) String() string {
+	return protoimpl.X.MessageStringOf(x)
+}
+
+func (*Transfer) ProtoMessage() {}
+
+func (x *Transfer) ProtoReflect() protoreflect.Message {
+	mi := &file_tinypay_store_v1_store_proto_msgTypes[11]
+	if x != nil {
+		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+		if ms.LoadMessageInfo() == nil {
+			ms.StoreMessageInfo(mi)
+		}
+		return ms
+	}
+	return mi.MessageOf(x)
+}
+
+// Deprecated: Use Transfer.ProtoReflect.Descriptor instead.
+func (*Transfer) Descriptor() ([]byte, []int) {
+	return file_tinypay_store_v1_store_proto_rawDescGZIP(), []int{11}
+}
+
+func (x *Transfer) GetVersion() uint32 {
+	if x != nil {
+		return x.Version
+	}
+	return 0
+}
+
+func (x *Transfer) GetKey() string {
+	if x != nil {
+		return x.Key
+	}
+	return ""
+}
+
+func (x *Transfer) GetOrigin() TransferOrigin {
+	if x != nil {
+		return x.Origin
+	}
+	return TransferOrigin_TRANSFER_ORIGIN_UNSPECIFIED
+}
+
+func (x *Transfer) GetTo() []byte {
+	if x != nil {
+		return x.To
+	}
+	return nil
+}
+
+func (x *Transfer) GetAsset() []byte {
+	if x != nil {
+		return x.Asset
+	}
+	return nil
+}
+
+func (x *Transfer) GetAmount() []byte {
+	if x != nil {
+		return x.Amount
+	}
+	return nil
+}
+
+func (x *Transfer) GetAll() bool {
+	if x != nil {
+		return x.All
+	}
+	return false
+}
+
+func (x *Transfer) GetStatus() TransferStatus {
+	if x != nil {
+		return x.Status
+	}
+	return TransferStatus_TRANSFER_STATUS_UNSPECIFIED
+}
+
+func (x *Transfer) GetNonce() uint64 {
+	if x != nil {
+		return x.Nonce
+	}
+	return 0
+}
+
+func (x *Transfer) GetTxHash() []byte {
+	if x != nil {
+		return x.TxHash
+	}
+	return nil
+}
+
+func (x *Transfer) GetRawTx() []byte {
+	if x != nil {
+		return x.RawTx
+	}
+	return nil
+}
+
+func (x *Transfer) GetMaxFee() []byte {
+	if x != nil {
+		return x.MaxFee
+	}
+	return nil
+}
+
+func (x *Transfer) GetFee() []byte {
+	if x != nil {
+		return x.Fee
+	}
+	return nil
+}
+
+func (x *Transfer) GetBlock() uint64 {
+	if x != nil {
+		return x.Block
+	}
+	return 0
+}
+
+func (x *Transfer) GetError() string {
+	if x != nil {
+		return x.Error
+	}
+	return ""
+}
+
+func (x *Transfer) GetCreatedUnixNano() int64 {
+	if x != nil {
+		return x.CreatedUnixNano
+	}
+	return 0
+}
+
+// TransferEvent is a step of a transfer (signed and sent, mined, failed),
+// for the event log.
+type TransferEvent struct {
+	state         protoimpl.MessageState `protogen:"open.v1"`
+	Key           string                 `protobuf:"bytes,1,opt,name=key,proto3" json:"key,omitempty"`
+	Origin        TransferOrigin         `protobuf:"varint,2,opt,name=origin,proto3,enum=tinypay.store.v1.TransferOrigin" json:"origin,omitempty"`
+	Status        TransferStatus         `protobuf:"varint,3,opt,name=status,proto3,enum=tinypay.store.v1.TransferStatus" json:"status,omitempty"`
+	To            []byte                 `protobuf:"bytes,4,opt,name=to,proto3" json:"to,omitempty"`
+	Asset         []byte                 `protobuf:"bytes,5,opt,name=asset,proto3" json:"asset,omitempty"`
+	Amount        []byte                 `protobuf:"bytes,6,opt,name=amount,proto3" json:"amount,omitempty"`
+	TxHash        []byte                 `protobuf:"bytes,7,opt,name=tx_hash,json=txHash,proto3" json:"tx_hash,omitempty"`
+	Fee           []byte                 `protobuf:"bytes,8,opt,name=fee,proto3" json:"fee,omitempty"`
+	Detail        string                 `protobuf:"bytes,9,opt,name=detail,proto3" json:"detail,omitempty"`
+	unknownFields protoimpl.UnknownFields
+	sizeCache     protoimpl.SizeCache
+}
+
+func (x *TransferEvent) Reset() {
+	*x = TransferEvent{}
+	mi := &file_tinypay_store_v1_store_proto_msgTypes[12]
+	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+	ms.StoreMessageInfo(mi)
+}
+
+func (x *TransferEvent) String() string {
+	return protoimpl.X.MessageStringOf(x)
+}
+
+func (*TransferEvent) ProtoMessage() {}
+
+func (x *TransferEvent) ProtoReflect() protoreflect.Message {
+	mi := &file_tinypay_store_v1_store_proto_msgTypes[12]
+	if x != nil {
+		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+		if ms.LoadMessageInfo() == nil {
+			ms.StoreMessageInfo(mi)
+		}
+		return ms
+	}
+	return mi.MessageOf(x)
+}
+
+// Deprecated: Use TransferEvent.ProtoReflect.Descriptor instead.
+func (*TransferEvent) Descriptor() ([]byte, []int) {
+	return file_tinypay_store_v1_store_proto_rawDescGZIP(), []int{12}
+}
+
+func (x *TransferEvent) GetKey() string {
+	if x != nil {
+		return x.Key
+	}
+	return ""
+}
+
+func (x *TransferEvent) GetOrigin() TransferOrigin {
+	if x != nil {
+		return x.Origin
+	}
+	return TransferOrigin_TRANSFER_ORIGIN_UNSPECIFIED
+}
+
+func (x *TransferEvent) GetStatus() TransferStatus {
+	if x != nil {
+		return x.Status
+	}
+	return TransferStatus_TRANSFER_STATUS_UNSPECIFIED
+}
+
+func (x *TransferEvent) GetTo() []byte {
+	if x != nil {
+		return x.To
+	}
+	return nil
+}
+
+func (x *TransferEvent) GetAsset() []byte {
+	if x != nil {
+		return x.Asset
+	}
+	return nil
+}
+
+func (x *TransferEvent) GetAmount() []byte {
+	if x != nil {
+		return x.Amount
+	}
+	return nil
+}
+
+func (x *TransferEvent) GetTxHash() []byte {
+	if x != nil {
+		return x.TxHash
+	}
+	return nil
+}
+
+func (x *TransferEvent) GetFee() []byte {
+	if x != nil {
+		return x.Fee
+	}
+	return nil
+}
+
+func (x *TransferEvent) GetDetail() string {
+	if x != nil {
+		return x.Detail
+	}
+	return ""
+}
 
 // StreamEvent is a change in a stream's life, for the event log.
 type StreamEvent struct {
@@ -1567,7 +1978,7 @@ type StreamEvent struct {
 
 func (x *StreamEvent) Reset() {
 	*x = StreamEvent{}
-	mi := &file_tinypay_store_v1_store_proto_msgTypes[11]
+	mi := &file_tinypay_store_v1_store_proto_msgTypes[13]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -1579,7 +1990,7 @@ func (x *StreamEvent) String() string {
 func (*StreamEvent) ProtoMessage() {}
 
 func (x *StreamEvent) ProtoReflect() protoreflect.Message {
-	mi := &file_tinypay_store_v1_store_proto_msgTypes[11]
+	mi := &file_tinypay_store_v1_store_proto_msgTypes[13]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -1592,7 +2003,7 @@ func (x *StreamEvent) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use StreamEvent.ProtoReflect.Descriptor instead.
 func (*StreamEvent) Descriptor() ([]byte, []int) {
-	return file_tinypay_store_v1_store_proto_rawDescGZIP(), []int{11}
+	return file_tinypay_store_v1_store_proto_rawDescGZIP(), []int{13}
 }
 
 func (x *StreamEvent) GetStreamId() []byte {
@@ -1642,7 +2053,7 @@ type ChannelEvent struct {
 
 func (x *ChannelEvent) Reset() {
 	*x = ChannelEvent{}
-	mi := &file_tinypay_store_v1_store_proto_msgTypes[12]
+	mi := &file_tinypay_store_v1_store_proto_msgTypes[14]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -1654,7 +2065,7 @@ func (x *ChannelEvent) String() string {
 func (*ChannelEvent) ProtoMessage() {}
 
 func (x *ChannelEvent) ProtoReflect() protoreflect.Message {
-	mi := &file_tinypay_store_v1_store_proto_msgTypes[12]
+	mi := &file_tinypay_store_v1_store_proto_msgTypes[14]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -1667,7 +2078,7 @@ func (x *ChannelEvent) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use ChannelEvent.ProtoReflect.Descriptor instead.
 func (*ChannelEvent) Descriptor() ([]byte, []int) {
-	return file_tinypay_store_v1_store_proto_rawDescGZIP(), []int{12}
+	return file_tinypay_store_v1_store_proto_rawDescGZIP(), []int{14}
 }
 
 func (x *ChannelEvent) GetChannelId() []byte {
@@ -1732,7 +2143,7 @@ type StoreMeta struct {
 
 func (x *StoreMeta) Reset() {
 	*x = StoreMeta{}
-	mi := &file_tinypay_store_v1_store_proto_msgTypes[13]
+	mi := &file_tinypay_store_v1_store_proto_msgTypes[15]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -1744,7 +2155,7 @@ func (x *StoreMeta) String() string {
 func (*StoreMeta) ProtoMessage() {}
 
 func (x *StoreMeta) ProtoReflect() protoreflect.Message {
-	mi := &file_tinypay_store_v1_store_proto_msgTypes[13]
+	mi := &file_tinypay_store_v1_store_proto_msgTypes[15]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -1757,7 +2168,7 @@ func (x *StoreMeta) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use StoreMeta.ProtoReflect.Descriptor instead.
 func (*StoreMeta) Descriptor() ([]byte, []int) {
-	return file_tinypay_store_v1_store_proto_rawDescGZIP(), []int{13}
+	return file_tinypay_store_v1_store_proto_rawDescGZIP(), []int{15}
 }
 
 func (x *StoreMeta) GetFormatVersion() uint32 {
@@ -1778,7 +2189,7 @@ type Cursor struct {
 
 func (x *Cursor) Reset() {
 	*x = Cursor{}
-	mi := &file_tinypay_store_v1_store_proto_msgTypes[14]
+	mi := &file_tinypay_store_v1_store_proto_msgTypes[16]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -1790,7 +2201,7 @@ func (x *Cursor) String() string {
 func (*Cursor) ProtoMessage() {}
 
 func (x *Cursor) ProtoReflect() protoreflect.Message {
-	mi := &file_tinypay_store_v1_store_proto_msgTypes[14]
+	mi := &file_tinypay_store_v1_store_proto_msgTypes[16]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -1803,7 +2214,7 @@ func (x *Cursor) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use Cursor.ProtoReflect.Descriptor instead.
 func (*Cursor) Descriptor() ([]byte, []int) {
-	return file_tinypay_store_v1_store_proto_rawDescGZIP(), []int{14}
+	return file_tinypay_store_v1_store_proto_rawDescGZIP(), []int{16}
 }
 
 func (x *Cursor) GetValue() []byte {
@@ -1943,14 +2354,43 @@ const file_tinypay_store_v1_store_proto_rawDesc = "" +
 	"\n" +
 	"PayeeLimit\x12\x14\n" +
 	"\x05payee\x18\x01 \x01(\fR\x05payee\x12\x14\n" +
-	"\x05limit\x18\x02 \x01(\fR\x05limit\"\x8d\x02\n" +
+	"\x05limit\x18\x02 \x01(\fR\x05limit\"\xd7\x02\n" +
 	"\bLogEntry\x12\x10\n" +
 	"\x03seq\x18\x01 \x01(\x04R\x03seq\x12$\n" +
 	"\x0etime_unix_nano\x18\x02 \x01(\x03R\ftimeUnixNano\x125\n" +
 	"\apayment\x18\x03 \x01(\v2\x19.tinypay.store.v1.PaymentH\x00R\apayment\x12E\n" +
 	"\rchannel_event\x18\x04 \x01(\v2\x1e.tinypay.store.v1.ChannelEventH\x00R\fchannelEvent\x12B\n" +
-	"\fstream_event\x18\x05 \x01(\v2\x1d.tinypay.store.v1.StreamEventH\x00R\vstreamEventB\a\n" +
-	"\x05entry\"\x98\x01\n" +
+	"\fstream_event\x18\x05 \x01(\v2\x1d.tinypay.store.v1.StreamEventH\x00R\vstreamEvent\x12H\n" +
+	"\x0etransfer_event\x18\x06 \x01(\v2\x1f.tinypay.store.v1.TransferEventH\x00R\rtransferEventB\a\n" +
+	"\x05entry\"\xc3\x03\n" +
+	"\bTransfer\x12\x18\n" +
+	"\aversion\x18\x01 \x01(\rR\aversion\x12\x10\n" +
+	"\x03key\x18\x02 \x01(\tR\x03key\x128\n" +
+	"\x06origin\x18\x03 \x01(\x0e2 .tinypay.store.v1.TransferOriginR\x06origin\x12\x0e\n" +
+	"\x02to\x18\x04 \x01(\fR\x02to\x12\x14\n" +
+	"\x05asset\x18\x05 \x01(\fR\x05asset\x12\x16\n" +
+	"\x06amount\x18\x06 \x01(\fR\x06amount\x12\x10\n" +
+	"\x03all\x18\a \x01(\bR\x03all\x128\n" +
+	"\x06status\x18\b \x01(\x0e2 .tinypay.store.v1.TransferStatusR\x06status\x12\x14\n" +
+	"\x05nonce\x18\t \x01(\x04R\x05nonce\x12\x17\n" +
+	"\atx_hash\x18\n" +
+	" \x01(\fR\x06txHash\x12\x15\n" +
+	"\x06raw_tx\x18\v \x01(\fR\x05rawTx\x12\x17\n" +
+	"\amax_fee\x18\f \x01(\fR\x06maxFee\x12\x10\n" +
+	"\x03fee\x18\r \x01(\fR\x03fee\x12\x14\n" +
+	"\x05block\x18\x0e \x01(\x04R\x05block\x12\x14\n" +
+	"\x05error\x18\x0f \x01(\tR\x05error\x12*\n" +
+	"\x11created_unix_nano\x18\x10 \x01(\x03R\x0fcreatedUnixNano\"\x96\x02\n" +
+	"\rTransferEvent\x12\x10\n" +
+	"\x03key\x18\x01 \x01(\tR\x03key\x128\n" +
+	"\x06origin\x18\x02 \x01(\x0e2 .tinypay.store.v1.TransferOriginR\x06origin\x128\n" +
+	"\x06status\x18\x03 \x01(\x0e2 .tinypay.store.v1.TransferStatusR\x06status\x12\x0e\n" +
+	"\x02to\x18\x04 \x01(\fR\x02to\x12\x14\n" +
+	"\x05asset\x18\x05 \x01(\fR\x05asset\x12\x16\n" +
+	"\x06amount\x18\x06 \x01(\fR\x06amount\x12\x17\n" +
+	"\atx_hash\x18\a \x01(\fR\x06txHash\x12\x10\n" +
+	"\x03fee\x18\b \x01(\fR\x03fee\x12\x16\n" +
+	"\x06detail\x18\t \x01(\tR\x06detail\"\x98\x01\n" +
 	"\vStreamEvent\x12\x1b\n" +
 	"\tstream_id\x18\x01 \x01(\fR\bstreamId\x125\n" +
 	"\x04kind\x18\x02 \x01(\x0e2!.tinypay.store.v1.StreamEventKindR\x04kind\x12\x16\n" +
@@ -1982,7 +2422,16 @@ const file_tinypay_store_v1_store_proto_rawDesc = "" +
 	"\tDirection\x12\x19\n" +
 	"\x15DIRECTION_UNSPECIFIED\x10\x00\x12\x16\n" +
 	"\x12DIRECTION_OUTGOING\x10\x01\x12\x16\n" +
-	"\x12DIRECTION_INCOMING\x10\x02*\xae\x01\n" +
+	"\x12DIRECTION_INCOMING\x10\x02*j\n" +
+	"\x0eTransferOrigin\x12\x1f\n" +
+	"\x1bTRANSFER_ORIGIN_UNSPECIFIED\x10\x00\x12\x1c\n" +
+	"\x18TRANSFER_ORIGIN_OPERATOR\x10\x01\x12\x19\n" +
+	"\x15TRANSFER_ORIGIN_SWEEP\x10\x02*\x84\x01\n" +
+	"\x0eTransferStatus\x12\x1f\n" +
+	"\x1bTRANSFER_STATUS_UNSPECIFIED\x10\x00\x12\x1b\n" +
+	"\x17TRANSFER_STATUS_SENDING\x10\x01\x12\x18\n" +
+	"\x14TRANSFER_STATUS_SENT\x10\x02\x12\x1a\n" +
+	"\x16TRANSFER_STATUS_FAILED\x10\x03*\xae\x01\n" +
 	"\x0fStreamEventKind\x12!\n" +
 	"\x1dSTREAM_EVENT_KIND_UNSPECIFIED\x10\x00\x12\x1d\n" +
 	"\x19STREAM_EVENT_KIND_STARTED\x10\x01\x12\x1d\n" +
@@ -2016,47 +2465,56 @@ func file_tinypay_store_v1_store_proto_rawDescGZIP() []byte {
 	return file_tinypay_store_v1_store_proto_rawDescData
 }
 
-var file_tinypay_store_v1_store_proto_enumTypes = make([]protoimpl.EnumInfo, 4)
-var file_tinypay_store_v1_store_proto_msgTypes = make([]protoimpl.MessageInfo, 15)
+var file_tinypay_store_v1_store_proto_enumTypes = make([]protoimpl.EnumInfo, 6)
+var file_tinypay_store_v1_store_proto_msgTypes = make([]protoimpl.MessageInfo, 17)
 var file_tinypay_store_v1_store_proto_goTypes = []any{
 	(Phase)(0),            // 0: tinypay.store.v1.Phase
 	(Direction)(0),        // 1: tinypay.store.v1.Direction
-	(StreamEventKind)(0),  // 2: tinypay.store.v1.StreamEventKind
-	(ChannelEventKind)(0), // 3: tinypay.store.v1.ChannelEventKind
-	(*Proof)(nil),         // 4: tinypay.store.v1.Proof
-	(*Withdrawal)(nil),    // 5: tinypay.store.v1.Withdrawal
-	(*CloseTerms)(nil),    // 6: tinypay.store.v1.CloseTerms
-	(*Dispute)(nil),       // 7: tinypay.store.v1.Dispute
-	(*Channel)(nil),       // 8: tinypay.store.v1.Channel
-	(*Payment)(nil),       // 9: tinypay.store.v1.Payment
-	(*Receipt)(nil),       // 10: tinypay.store.v1.Receipt
-	(*Stream)(nil),        // 11: tinypay.store.v1.Stream
-	(*AppToken)(nil),      // 12: tinypay.store.v1.AppToken
-	(*PayeeLimit)(nil),    // 13: tinypay.store.v1.PayeeLimit
-	(*LogEntry)(nil),      // 14: tinypay.store.v1.LogEntry
-	(*StreamEvent)(nil),   // 15: tinypay.store.v1.StreamEvent
-	(*ChannelEvent)(nil),  // 16: tinypay.store.v1.ChannelEvent
-	(*StoreMeta)(nil),     // 17: tinypay.store.v1.StoreMeta
-	(*Cursor)(nil),        // 18: tinypay.store.v1.Cursor
+	(TransferOrigin)(0),   // 2: tinypay.store.v1.TransferOrigin
+	(TransferStatus)(0),   // 3: tinypay.store.v1.TransferStatus
+	(StreamEventKind)(0),  // 4: tinypay.store.v1.StreamEventKind
+	(ChannelEventKind)(0), // 5: tinypay.store.v1.ChannelEventKind
+	(*Proof)(nil),         // 6: tinypay.store.v1.Proof
+	(*Withdrawal)(nil),    // 7: tinypay.store.v1.Withdrawal
+	(*CloseTerms)(nil),    // 8: tinypay.store.v1.CloseTerms
+	(*Dispute)(nil),       // 9: tinypay.store.v1.Dispute
+	(*Channel)(nil),       // 10: tinypay.store.v1.Channel
+	(*Payment)(nil),       // 11: tinypay.store.v1.Payment
+	(*Receipt)(nil),       // 12: tinypay.store.v1.Receipt
+	(*Stream)(nil),        // 13: tinypay.store.v1.Stream
+	(*AppToken)(nil),      // 14: tinypay.store.v1.AppToken
+	(*PayeeLimit)(nil),    // 15: tinypay.store.v1.PayeeLimit
+	(*LogEntry)(nil),      // 16: tinypay.store.v1.LogEntry
+	(*Transfer)(nil),      // 17: tinypay.store.v1.Transfer
+	(*TransferEvent)(nil), // 18: tinypay.store.v1.TransferEvent
+	(*StreamEvent)(nil),   // 19: tinypay.store.v1.StreamEvent
+	(*ChannelEvent)(nil),  // 20: tinypay.store.v1.ChannelEvent
+	(*StoreMeta)(nil),     // 21: tinypay.store.v1.StoreMeta
+	(*Cursor)(nil),        // 22: tinypay.store.v1.Cursor
 }
 var file_tinypay_store_v1_store_proto_depIdxs = []int32{
 	0,  // 0: tinypay.store.v1.Channel.phase:type_name -> tinypay.store.v1.Phase
-	5,  // 1: tinypay.store.v1.Channel.withdrawal:type_name -> tinypay.store.v1.Withdrawal
-	6,  // 2: tinypay.store.v1.Channel.close:type_name -> tinypay.store.v1.CloseTerms
-	7,  // 3: tinypay.store.v1.Channel.dispute:type_name -> tinypay.store.v1.Dispute
+	7,  // 1: tinypay.store.v1.Channel.withdrawal:type_name -> tinypay.store.v1.Withdrawal
+	8,  // 2: tinypay.store.v1.Channel.close:type_name -> tinypay.store.v1.CloseTerms
+	9,  // 3: tinypay.store.v1.Channel.dispute:type_name -> tinypay.store.v1.Dispute
 	1,  // 4: tinypay.store.v1.Payment.direction:type_name -> tinypay.store.v1.Direction
 	1,  // 5: tinypay.store.v1.Stream.direction:type_name -> tinypay.store.v1.Direction
-	13, // 6: tinypay.store.v1.AppToken.payees:type_name -> tinypay.store.v1.PayeeLimit
-	9,  // 7: tinypay.store.v1.LogEntry.payment:type_name -> tinypay.store.v1.Payment
-	16, // 8: tinypay.store.v1.LogEntry.channel_event:type_name -> tinypay.store.v1.ChannelEvent
-	15, // 9: tinypay.store.v1.LogEntry.stream_event:type_name -> tinypay.store.v1.StreamEvent
-	2,  // 10: tinypay.store.v1.StreamEvent.kind:type_name -> tinypay.store.v1.StreamEventKind
-	3,  // 11: tinypay.store.v1.ChannelEvent.kind:type_name -> tinypay.store.v1.ChannelEventKind
-	12, // [12:12] is the sub-list for method output_type
-	12, // [12:12] is the sub-list for method input_type
-	12, // [12:12] is the sub-list for extension type_name
-	12, // [12:12] is the sub-list for extension extendee
-	0,  // [0:12] is the sub-list for field type_name
+	15, // 6: tinypay.store.v1.AppToken.payees:type_name -> tinypay.store.v1.PayeeLimit
+	11, // 7: tinypay.store.v1.LogEntry.payment:type_name -> tinypay.store.v1.Payment
+	20, // 8: tinypay.store.v1.LogEntry.channel_event:type_name -> tinypay.store.v1.ChannelEvent
+	19, // 9: tinypay.store.v1.LogEntry.stream_event:type_name -> tinypay.store.v1.StreamEvent
+	18, // 10: tinypay.store.v1.LogEntry.transfer_event:type_name -> tinypay.store.v1.TransferEvent
+	2,  // 11: tinypay.store.v1.Transfer.origin:type_name -> tinypay.store.v1.TransferOrigin
+	3,  // 12: tinypay.store.v1.Transfer.status:type_name -> tinypay.store.v1.TransferStatus
+	2,  // 13: tinypay.store.v1.TransferEvent.origin:type_name -> tinypay.store.v1.TransferOrigin
+	3,  // 14: tinypay.store.v1.TransferEvent.status:type_name -> tinypay.store.v1.TransferStatus
+	4,  // 15: tinypay.store.v1.StreamEvent.kind:type_name -> tinypay.store.v1.StreamEventKind
+	5,  // 16: tinypay.store.v1.ChannelEvent.kind:type_name -> tinypay.store.v1.ChannelEventKind
+	17, // [17:17] is the sub-list for method output_type
+	17, // [17:17] is the sub-list for method input_type
+	17, // [17:17] is the sub-list for extension type_name
+	17, // [17:17] is the sub-list for extension extendee
+	0,  // [0:17] is the sub-list for field type_name
 }
 
 func init() { file_tinypay_store_v1_store_proto_init() }
@@ -2068,14 +2526,15 @@ func file_tinypay_store_v1_store_proto_init() {
 		(*LogEntry_Payment)(nil),
 		(*LogEntry_ChannelEvent)(nil),
 		(*LogEntry_StreamEvent)(nil),
+		(*LogEntry_TransferEvent)(nil),
 	}
 	type x struct{}
 	out := protoimpl.TypeBuilder{
 		File: protoimpl.DescBuilder{
 			GoPackagePath: reflect.TypeOf(x{}).PkgPath(),
 			RawDescriptor: unsafe.Slice(unsafe.StringData(file_tinypay_store_v1_store_proto_rawDesc), len(file_tinypay_store_v1_store_proto_rawDesc)),
-			NumEnums:      4,
-			NumMessages:   15,
+			NumEnums:      6,
+			NumMessages:   17,
 			NumExtensions: 0,
 			NumServices:   0,
 		},
