@@ -29,6 +29,64 @@ const (
 	_ = protoimpl.EnforceVersion(protoimpl.MaxVersion - 20)
 )
 
+// OfferUses is an offer's use policy: how many payments its payee takes
+// for it before it expires.
+type OfferUses int32
+
+const (
+	// Once in all: the default, and every offer made before use policies.
+	OfferUses_OFFER_USES_UNSPECIFIED OfferUses = 0
+	// Once per payer (per node identity), by any number of payers.
+	OfferUses_OFFER_USES_PER_PAYER OfferUses = 1
+	// Up to max_uses payments in all (2 to 1,000,000), by anyone.
+	OfferUses_OFFER_USES_LIMITED OfferUses = 2
+	// Any number of payments, by anyone.
+	OfferUses_OFFER_USES_UNLIMITED OfferUses = 3
+)
+
+// Enum value maps for OfferUses.
+var (
+	OfferUses_name = map[int32]string{
+		0: "OFFER_USES_UNSPECIFIED",
+		1: "OFFER_USES_PER_PAYER",
+		2: "OFFER_USES_LIMITED",
+		3: "OFFER_USES_UNLIMITED",
+	}
+	OfferUses_value = map[string]int32{
+		"OFFER_USES_UNSPECIFIED": 0,
+		"OFFER_USES_PER_PAYER":   1,
+		"OFFER_USES_LIMITED":     2,
+		"OFFER_USES_UNLIMITED":   3,
+	}
+)
+
+func (x OfferUses) Enum() *OfferUses {
+	p := new(OfferUses)
+	*p = x
+	return p
+}
+
+func (x OfferUses) String() string {
+	return protoimpl.X.EnumStringOf(x.Descriptor(), protoreflect.EnumNumber(x))
+}
+
+func (OfferUses) Descriptor() protoreflect.EnumDescriptor {
+	return file_tinypay_api_v1_api_proto_enumTypes[0].Descriptor()
+}
+
+func (OfferUses) Type() protoreflect.EnumType {
+	return &file_tinypay_api_v1_api_proto_enumTypes[0]
+}
+
+func (x OfferUses) Number() protoreflect.EnumNumber {
+	return protoreflect.EnumNumber(x)
+}
+
+// Deprecated: Use OfferUses.Descriptor instead.
+func (OfferUses) EnumDescriptor() ([]byte, []int) {
+	return file_tinypay_api_v1_api_proto_rawDescGZIP(), []int{0}
+}
+
 type Asset struct {
 	state protoimpl.MessageState `protogen:"open.v1"`
 	// Token address, or empty for ETH.
@@ -1245,10 +1303,13 @@ type PayRequest struct {
 	// Ask the payee for a signed receipt (implied by item_id and offer).
 	Receipt bool `protobuf:"varint,8,opt,name=receipt,proto3" json:"receipt,omitempty"`
 	// Pay this offer: the amount, item and payee come from it (amount must be
-	// empty or equal the price). Its idempotency key is "offer:" and the
-	// offer id. An offer is paid once: paying it again fails with
-	// ALREADY_EXISTS, whose status details hold the first payment (with its
-	// receipt), so a client that lost the first answer can recover it.
+	// empty or equal the price). A once-only or once-per-payer offer is paid
+	// once by this node: its idempotency key is "offer:" and the offer id
+	// (leave idempotency_key empty or set it to that), and paying it again
+	// fails with ALREADY_EXISTS, whose status details hold the first payment
+	// (with its receipt), so a client that lost the first answer can recover
+	// it. A limited or unlimited offer may be bought again: each purchase
+	// needs its own idempotency_key.
 	Offer         *Offer `protobuf:"bytes,9,opt,name=offer,proto3" json:"offer,omitempty"`
 	unknownFields protoimpl.UnknownFields
 	sizeCache     protoimpl.SizeCache
@@ -1497,12 +1558,17 @@ func (x *Receipt) GetAsset() string {
 	return ""
 }
 
-// Offer is a payee's signed price for an item, payable once before expiry:
-// an EIP-712 signature over
+// Offer is a payee's signed price for an item, payable before expiry as
+// its use policy says: an EIP-712 signature in the tinypay domain
+// (chain_id, adjudicator) over, for a once-only offer,
 //
 //	Offer(bytes32 offerId,address payee,string itemId,address asset,uint256 price,uint64 expiry)
 //
-// in the tinypay domain (chain_id, adjudicator).
+// and for any other,
+//
+//	ReusableOffer(bytes32 offerId,address payee,string itemId,address asset,uint256 price,uint64 expiry,uint8 uses,uint32 maxUses)
+//
+// with uses the OfferUses number and maxUses max_uses.
 type Offer struct {
 	state       protoimpl.MessageState `protogen:"open.v1"`
 	ChainId     uint64                 `protobuf:"varint,1,opt,name=chain_id,json=chainId,proto3" json:"chain_id,omitempty"`
@@ -1514,8 +1580,11 @@ type Offer struct {
 	Asset string `protobuf:"bytes,6,opt,name=asset,proto3" json:"asset,omitempty"`
 	Price string `protobuf:"bytes,7,opt,name=price,proto3" json:"price,omitempty"`
 	// Unix seconds.
-	Expiry        uint64 `protobuf:"varint,8,opt,name=expiry,proto3" json:"expiry,omitempty"`
-	Signature     string `protobuf:"bytes,9,opt,name=signature,proto3" json:"signature,omitempty"`
+	Expiry    uint64 `protobuf:"varint,8,opt,name=expiry,proto3" json:"expiry,omitempty"`
+	Signature string `protobuf:"bytes,9,opt,name=signature,proto3" json:"signature,omitempty"`
+	// The use policy; max_uses is set with OFFER_USES_LIMITED only.
+	Uses          OfferUses `protobuf:"varint,10,opt,name=uses,proto3,enum=tinypay.api.v1.OfferUses" json:"uses,omitempty"`
+	MaxUses       uint32    `protobuf:"varint,11,opt,name=max_uses,json=maxUses,proto3" json:"max_uses,omitempty"`
 	unknownFields protoimpl.UnknownFields
 	sizeCache     protoimpl.SizeCache
 }
@@ -1613,6 +1682,20 @@ func (x *Offer) GetSignature() string {
 	return ""
 }
 
+func (x *Offer) GetUses() OfferUses {
+	if x != nil {
+		return x.Uses
+	}
+	return OfferUses_OFFER_USES_UNSPECIFIED
+}
+
+func (x *Offer) GetMaxUses() uint32 {
+	if x != nil {
+		return x.MaxUses
+	}
+	return 0
+}
+
 type CreateOfferRequest struct {
 	state  protoimpl.MessageState `protogen:"open.v1"`
 	ItemId string                 `protobuf:"bytes,1,opt,name=item_id,json=itemId,proto3" json:"item_id,omitempty"`
@@ -1620,7 +1703,12 @@ type CreateOfferRequest struct {
 	Asset string `protobuf:"bytes,2,opt,name=asset,proto3" json:"asset,omitempty"`
 	Price string `protobuf:"bytes,3,opt,name=price,proto3" json:"price,omitempty"`
 	// Seconds the offer stays payable; 0 means the node's default (10 min).
-	TtlSeconds    uint64 `protobuf:"varint,4,opt,name=ttl_seconds,json=ttlSeconds,proto3" json:"ttl_seconds,omitempty"`
+	TtlSeconds uint64 `protobuf:"varint,4,opt,name=ttl_seconds,json=ttlSeconds,proto3" json:"ttl_seconds,omitempty"`
+	// The use policy (default: once). With OFFER_USES_LIMITED, max_uses is
+	// the number of payments, 1 to 1,000,000 (1 makes a once-only offer);
+	// with the others it must be 0.
+	Uses          OfferUses `protobuf:"varint,5,opt,name=uses,proto3,enum=tinypay.api.v1.OfferUses" json:"uses,omitempty"`
+	MaxUses       uint32    `protobuf:"varint,6,opt,name=max_uses,json=maxUses,proto3" json:"max_uses,omitempty"`
 	unknownFields protoimpl.UnknownFields
 	sizeCache     protoimpl.SizeCache
 }
@@ -1683,6 +1771,156 @@ func (x *CreateOfferRequest) GetTtlSeconds() uint64 {
 	return 0
 }
 
+func (x *CreateOfferRequest) GetUses() OfferUses {
+	if x != nil {
+		return x.Uses
+	}
+	return OfferUses_OFFER_USES_UNSPECIFIED
+}
+
+func (x *CreateOfferRequest) GetMaxUses() uint32 {
+	if x != nil {
+		return x.MaxUses
+	}
+	return 0
+}
+
+type GetOfferUsesRequest struct {
+	state protoimpl.MessageState `protogen:"open.v1"`
+	// An offer this node made, as CreateOffer returned it.
+	Offer         *Offer `protobuf:"bytes,1,opt,name=offer,proto3" json:"offer,omitempty"`
+	unknownFields protoimpl.UnknownFields
+	sizeCache     protoimpl.SizeCache
+}
+
+func (x *GetOfferUsesRequest) Reset() {
+	*x = GetOfferUsesRequest{}
+	mi := &file_tinypay_api_v1_api_proto_msgTypes[24]
+	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+	ms.StoreMessageInfo(mi)
+}
+
+func (x *GetOfferUsesRequest) String() string {
+	return protoimpl.X.MessageStringOf(x)
+}
+
+func (*GetOfferUsesRequest) ProtoMessage() {}
+
+func (x *GetOfferUsesRequest) ProtoReflect() protoreflect.Message {
+	mi := &file_tinypay_api_v1_api_proto_msgTypes[24]
+	if x != nil {
+		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+		if ms.LoadMessageInfo() == nil {
+			ms.StoreMessageInfo(mi)
+		}
+		return ms
+	}
+	return mi.MessageOf(x)
+}
+
+// Deprecated: Use GetOfferUsesRequest.ProtoReflect.Descriptor instead.
+func (*GetOfferUsesRequest) Descriptor() ([]byte, []int) {
+	return file_tinypay_api_v1_api_proto_rawDescGZIP(), []int{24}
+}
+
+func (x *GetOfferUsesRequest) GetOffer() *Offer {
+	if x != nil {
+		return x.Offer
+	}
+	return nil
+}
+
+// OfferUsage is what the payee knows of an offer's payments.
+type OfferUsage struct {
+	state   protoimpl.MessageState `protogen:"open.v1"`
+	OfferId string                 `protobuf:"bytes,1,opt,name=offer_id,json=offerId,proto3" json:"offer_id,omitempty"`
+	Uses    OfferUses              `protobuf:"varint,2,opt,name=uses,proto3,enum=tinypay.api.v1.OfferUses" json:"uses,omitempty"`
+	MaxUses uint32                 `protobuf:"varint,3,opt,name=max_uses,json=maxUses,proto3" json:"max_uses,omitempty"`
+	// Payments of the offer this node accepted and stored.
+	Paid uint64 `protobuf:"varint,4,opt,name=paid,proto3" json:"paid,omitempty"`
+	// Payments it still takes: for a once-only or limited offer, what is
+	// left of its uses; absent for per-payer and unlimited offers, which
+	// have no total bound.
+	Remaining *uint64 `protobuf:"varint,5,opt,name=remaining,proto3,oneof" json:"remaining,omitempty"`
+	// Whether the offer has expired (it takes no payment then, whatever is
+	// left).
+	Expired       bool `protobuf:"varint,6,opt,name=expired,proto3" json:"expired,omitempty"`
+	unknownFields protoimpl.UnknownFields
+	sizeCache     protoimpl.SizeCache
+}
+
+func (x *OfferUsage) Reset() {
+	*x = OfferUsage{}
+	mi := &file_tinypay_api_v1_api_proto_msgTypes[25]
+	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+	ms.StoreMessageInfo(mi)
+}
+
+func (x *OfferUsage) String() string {
+	return protoimpl.X.MessageStringOf(x)
+}
+
+func (*OfferUsage) ProtoMessage() {}
+
+func (x *OfferUsage) ProtoReflect() protoreflect.Message {
+	mi := &file_tinypay_api_v1_api_proto_msgTypes[25]
+	if x != nil {
+		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+		if ms.LoadMessageInfo() == nil {
+			ms.StoreMessageInfo(mi)
+		}
+		return ms
+	}
+	return mi.MessageOf(x)
+}
+
+// Deprecated: Use OfferUsage.ProtoReflect.Descriptor instead.
+func (*OfferUsage) Descriptor() ([]byte, []int) {
+	return file_tinypay_api_v1_api_proto_rawDescGZIP(), []int{25}
+}
+
+func (x *OfferUsage) GetOfferId() string {
+	if x != nil {
+		return x.OfferId
+	}
+	return ""
+}
+
+func (x *OfferUsage) GetUses() OfferUses {
+	if x != nil {
+		return x.Uses
+	}
+	return OfferUses_OFFER_USES_UNSPECIFIED
+}
+
+func (x *OfferUsage) GetMaxUses() uint32 {
+	if x != nil {
+		return x.MaxUses
+	}
+	return 0
+}
+
+func (x *OfferUsage) GetPaid() uint64 {
+	if x != nil {
+		return x.Paid
+	}
+	return 0
+}
+
+func (x *OfferUsage) GetRemaining() uint64 {
+	if x != nil && x.Remaining != nil {
+		return *x.Remaining
+	}
+	return 0
+}
+
+func (x *OfferUsage) GetExpired() bool {
+	if x != nil {
+		return x.Expired
+	}
+	return false
+}
+
 type Payment struct {
 	state          protoimpl.MessageState `protogen:"open.v1"`
 	Seq            uint64                 `protobuf:"varint,1,opt,name=seq,proto3" json:"seq,omitempty"`
@@ -1715,7 +1953,7 @@ type Payment struct {
 
 func (x *Payment) Reset() {
 	*x = Payment{}
-	mi := &file_tinypay_api_v1_api_proto_msgTypes[24]
+	mi := &file_tinypay_api_v1_api_proto_msgTypes[26]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -1727,7 +1965,7 @@ func (x *Payment) String() string {
 func (*Payment) ProtoMessage() {}
 
 func (x *Payment) ProtoReflect() protoreflect.Message {
-	mi := &file_tinypay_api_v1_api_proto_msgTypes[24]
+	mi := &file_tinypay_api_v1_api_proto_msgTypes[26]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -1740,7 +1978,7 @@ func (x *Payment) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use Payment.ProtoReflect.Descriptor instead.
 func (*Payment) Descriptor() ([]byte, []int) {
-	return file_tinypay_api_v1_api_proto_rawDescGZIP(), []int{24}
+	return file_tinypay_api_v1_api_proto_rawDescGZIP(), []int{26}
 }
 
 func (x *Payment) GetSeq() uint64 {
@@ -1875,7 +2113,7 @@ type PayResult struct {
 
 func (x *PayResult) Reset() {
 	*x = PayResult{}
-	mi := &file_tinypay_api_v1_api_proto_msgTypes[25]
+	mi := &file_tinypay_api_v1_api_proto_msgTypes[27]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -1887,7 +2125,7 @@ func (x *PayResult) String() string {
 func (*PayResult) ProtoMessage() {}
 
 func (x *PayResult) ProtoReflect() protoreflect.Message {
-	mi := &file_tinypay_api_v1_api_proto_msgTypes[25]
+	mi := &file_tinypay_api_v1_api_proto_msgTypes[27]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -1900,7 +2138,7 @@ func (x *PayResult) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use PayResult.ProtoReflect.Descriptor instead.
 func (*PayResult) Descriptor() ([]byte, []int) {
-	return file_tinypay_api_v1_api_proto_rawDescGZIP(), []int{25}
+	return file_tinypay_api_v1_api_proto_rawDescGZIP(), []int{27}
 }
 
 func (x *PayResult) GetIdempotencyKey() string {
@@ -1942,7 +2180,7 @@ type ListPaymentsRequest struct {
 
 func (x *ListPaymentsRequest) Reset() {
 	*x = ListPaymentsRequest{}
-	mi := &file_tinypay_api_v1_api_proto_msgTypes[26]
+	mi := &file_tinypay_api_v1_api_proto_msgTypes[28]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -1954,7 +2192,7 @@ func (x *ListPaymentsRequest) String() string {
 func (*ListPaymentsRequest) ProtoMessage() {}
 
 func (x *ListPaymentsRequest) ProtoReflect() protoreflect.Message {
-	mi := &file_tinypay_api_v1_api_proto_msgTypes[26]
+	mi := &file_tinypay_api_v1_api_proto_msgTypes[28]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -1967,7 +2205,7 @@ func (x *ListPaymentsRequest) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use ListPaymentsRequest.ProtoReflect.Descriptor instead.
 func (*ListPaymentsRequest) Descriptor() ([]byte, []int) {
-	return file_tinypay_api_v1_api_proto_rawDescGZIP(), []int{26}
+	return file_tinypay_api_v1_api_proto_rawDescGZIP(), []int{28}
 }
 
 func (x *ListPaymentsRequest) GetAfterSeq() uint64 {
@@ -2002,7 +2240,7 @@ type ListPaymentsResponse struct {
 
 func (x *ListPaymentsResponse) Reset() {
 	*x = ListPaymentsResponse{}
-	mi := &file_tinypay_api_v1_api_proto_msgTypes[27]
+	mi := &file_tinypay_api_v1_api_proto_msgTypes[29]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -2014,7 +2252,7 @@ func (x *ListPaymentsResponse) String() string {
 func (*ListPaymentsResponse) ProtoMessage() {}
 
 func (x *ListPaymentsResponse) ProtoReflect() protoreflect.Message {
-	mi := &file_tinypay_api_v1_api_proto_msgTypes[27]
+	mi := &file_tinypay_api_v1_api_proto_msgTypes[29]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -2027,7 +2265,7 @@ func (x *ListPaymentsResponse) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use ListPaymentsResponse.ProtoReflect.Descriptor instead.
 func (*ListPaymentsResponse) Descriptor() ([]byte, []int) {
-	return file_tinypay_api_v1_api_proto_rawDescGZIP(), []int{27}
+	return file_tinypay_api_v1_api_proto_rawDescGZIP(), []int{29}
 }
 
 func (x *ListPaymentsResponse) GetPayments() []*Payment {
@@ -2056,7 +2294,7 @@ type SubscribeEventsRequest struct {
 
 func (x *SubscribeEventsRequest) Reset() {
 	*x = SubscribeEventsRequest{}
-	mi := &file_tinypay_api_v1_api_proto_msgTypes[28]
+	mi := &file_tinypay_api_v1_api_proto_msgTypes[30]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -2068,7 +2306,7 @@ func (x *SubscribeEventsRequest) String() string {
 func (*SubscribeEventsRequest) ProtoMessage() {}
 
 func (x *SubscribeEventsRequest) ProtoReflect() protoreflect.Message {
-	mi := &file_tinypay_api_v1_api_proto_msgTypes[28]
+	mi := &file_tinypay_api_v1_api_proto_msgTypes[30]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -2081,7 +2319,7 @@ func (x *SubscribeEventsRequest) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use SubscribeEventsRequest.ProtoReflect.Descriptor instead.
 func (*SubscribeEventsRequest) Descriptor() ([]byte, []int) {
-	return file_tinypay_api_v1_api_proto_rawDescGZIP(), []int{28}
+	return file_tinypay_api_v1_api_proto_rawDescGZIP(), []int{30}
 }
 
 func (x *SubscribeEventsRequest) GetAfterSeq() uint64 {
@@ -2111,7 +2349,7 @@ type ChannelEvent struct {
 
 func (x *ChannelEvent) Reset() {
 	*x = ChannelEvent{}
-	mi := &file_tinypay_api_v1_api_proto_msgTypes[29]
+	mi := &file_tinypay_api_v1_api_proto_msgTypes[31]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -2123,7 +2361,7 @@ func (x *ChannelEvent) String() string {
 func (*ChannelEvent) ProtoMessage() {}
 
 func (x *ChannelEvent) ProtoReflect() protoreflect.Message {
-	mi := &file_tinypay_api_v1_api_proto_msgTypes[29]
+	mi := &file_tinypay_api_v1_api_proto_msgTypes[31]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -2136,7 +2374,7 @@ func (x *ChannelEvent) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use ChannelEvent.ProtoReflect.Descriptor instead.
 func (*ChannelEvent) Descriptor() ([]byte, []int) {
-	return file_tinypay_api_v1_api_proto_rawDescGZIP(), []int{29}
+	return file_tinypay_api_v1_api_proto_rawDescGZIP(), []int{31}
 }
 
 func (x *ChannelEvent) GetChannelId() string {
@@ -2179,7 +2417,7 @@ type StreamEvent struct {
 
 func (x *StreamEvent) Reset() {
 	*x = StreamEvent{}
-	mi := &file_tinypay_api_v1_api_proto_msgTypes[30]
+	mi := &file_tinypay_api_v1_api_proto_msgTypes[32]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -2191,7 +2429,7 @@ func (x *StreamEvent) String() string {
 func (*StreamEvent) ProtoMessage() {}
 
 func (x *StreamEvent) ProtoReflect() protoreflect.Message {
-	mi := &file_tinypay_api_v1_api_proto_msgTypes[30]
+	mi := &file_tinypay_api_v1_api_proto_msgTypes[32]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -2204,7 +2442,7 @@ func (x *StreamEvent) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use StreamEvent.ProtoReflect.Descriptor instead.
 func (*StreamEvent) Descriptor() ([]byte, []int) {
-	return file_tinypay_api_v1_api_proto_rawDescGZIP(), []int{30}
+	return file_tinypay_api_v1_api_proto_rawDescGZIP(), []int{32}
 }
 
 func (x *StreamEvent) GetKind() string {
@@ -2244,7 +2482,7 @@ type Event struct {
 
 func (x *Event) Reset() {
 	*x = Event{}
-	mi := &file_tinypay_api_v1_api_proto_msgTypes[31]
+	mi := &file_tinypay_api_v1_api_proto_msgTypes[33]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -2256,7 +2494,7 @@ func (x *Event) String() string {
 func (*Event) ProtoMessage() {}
 
 func (x *Event) ProtoReflect() protoreflect.Message {
-	mi := &file_tinypay_api_v1_api_proto_msgTypes[31]
+	mi := &file_tinypay_api_v1_api_proto_msgTypes[33]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -2269,7 +2507,7 @@ func (x *Event) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use Event.ProtoReflect.Descriptor instead.
 func (*Event) Descriptor() ([]byte, []int) {
-	return file_tinypay_api_v1_api_proto_rawDescGZIP(), []int{31}
+	return file_tinypay_api_v1_api_proto_rawDescGZIP(), []int{33}
 }
 
 func (x *Event) GetSeq() uint64 {
@@ -2367,7 +2605,7 @@ type StartStreamRequest struct {
 
 func (x *StartStreamRequest) Reset() {
 	*x = StartStreamRequest{}
-	mi := &file_tinypay_api_v1_api_proto_msgTypes[32]
+	mi := &file_tinypay_api_v1_api_proto_msgTypes[34]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -2379,7 +2617,7 @@ func (x *StartStreamRequest) String() string {
 func (*StartStreamRequest) ProtoMessage() {}
 
 func (x *StartStreamRequest) ProtoReflect() protoreflect.Message {
-	mi := &file_tinypay_api_v1_api_proto_msgTypes[32]
+	mi := &file_tinypay_api_v1_api_proto_msgTypes[34]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -2392,7 +2630,7 @@ func (x *StartStreamRequest) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use StartStreamRequest.ProtoReflect.Descriptor instead.
 func (*StartStreamRequest) Descriptor() ([]byte, []int) {
-	return file_tinypay_api_v1_api_proto_rawDescGZIP(), []int{32}
+	return file_tinypay_api_v1_api_proto_rawDescGZIP(), []int{34}
 }
 
 func (x *StartStreamRequest) GetChannelId() string {
@@ -2488,7 +2726,7 @@ type Stream struct {
 
 func (x *Stream) Reset() {
 	*x = Stream{}
-	mi := &file_tinypay_api_v1_api_proto_msgTypes[33]
+	mi := &file_tinypay_api_v1_api_proto_msgTypes[35]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -2500,7 +2738,7 @@ func (x *Stream) String() string {
 func (*Stream) ProtoMessage() {}
 
 func (x *Stream) ProtoReflect() protoreflect.Message {
-	mi := &file_tinypay_api_v1_api_proto_msgTypes[33]
+	mi := &file_tinypay_api_v1_api_proto_msgTypes[35]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -2513,7 +2751,7 @@ func (x *Stream) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use Stream.ProtoReflect.Descriptor instead.
 func (*Stream) Descriptor() ([]byte, []int) {
-	return file_tinypay_api_v1_api_proto_rawDescGZIP(), []int{33}
+	return file_tinypay_api_v1_api_proto_rawDescGZIP(), []int{35}
 }
 
 func (x *Stream) GetId() string {
@@ -2637,7 +2875,7 @@ type StopStreamRequest struct {
 
 func (x *StopStreamRequest) Reset() {
 	*x = StopStreamRequest{}
-	mi := &file_tinypay_api_v1_api_proto_msgTypes[34]
+	mi := &file_tinypay_api_v1_api_proto_msgTypes[36]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -2649,7 +2887,7 @@ func (x *StopStreamRequest) String() string {
 func (*StopStreamRequest) ProtoMessage() {}
 
 func (x *StopStreamRequest) ProtoReflect() protoreflect.Message {
-	mi := &file_tinypay_api_v1_api_proto_msgTypes[34]
+	mi := &file_tinypay_api_v1_api_proto_msgTypes[36]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -2662,7 +2900,7 @@ func (x *StopStreamRequest) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use StopStreamRequest.ProtoReflect.Descriptor instead.
 func (*StopStreamRequest) Descriptor() ([]byte, []int) {
-	return file_tinypay_api_v1_api_proto_rawDescGZIP(), []int{34}
+	return file_tinypay_api_v1_api_proto_rawDescGZIP(), []int{36}
 }
 
 func (x *StopStreamRequest) GetStreamId() string {
@@ -2682,7 +2920,7 @@ type ListStreamsRequest struct {
 
 func (x *ListStreamsRequest) Reset() {
 	*x = ListStreamsRequest{}
-	mi := &file_tinypay_api_v1_api_proto_msgTypes[35]
+	mi := &file_tinypay_api_v1_api_proto_msgTypes[37]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -2694,7 +2932,7 @@ func (x *ListStreamsRequest) String() string {
 func (*ListStreamsRequest) ProtoMessage() {}
 
 func (x *ListStreamsRequest) ProtoReflect() protoreflect.Message {
-	mi := &file_tinypay_api_v1_api_proto_msgTypes[35]
+	mi := &file_tinypay_api_v1_api_proto_msgTypes[37]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -2707,7 +2945,7 @@ func (x *ListStreamsRequest) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use ListStreamsRequest.ProtoReflect.Descriptor instead.
 func (*ListStreamsRequest) Descriptor() ([]byte, []int) {
-	return file_tinypay_api_v1_api_proto_rawDescGZIP(), []int{35}
+	return file_tinypay_api_v1_api_proto_rawDescGZIP(), []int{37}
 }
 
 func (x *ListStreamsRequest) GetAll() bool {
@@ -2726,7 +2964,7 @@ type ListStreamsResponse struct {
 
 func (x *ListStreamsResponse) Reset() {
 	*x = ListStreamsResponse{}
-	mi := &file_tinypay_api_v1_api_proto_msgTypes[36]
+	mi := &file_tinypay_api_v1_api_proto_msgTypes[38]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -2738,7 +2976,7 @@ func (x *ListStreamsResponse) String() string {
 func (*ListStreamsResponse) ProtoMessage() {}
 
 func (x *ListStreamsResponse) ProtoReflect() protoreflect.Message {
-	mi := &file_tinypay_api_v1_api_proto_msgTypes[36]
+	mi := &file_tinypay_api_v1_api_proto_msgTypes[38]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -2751,7 +2989,7 @@ func (x *ListStreamsResponse) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use ListStreamsResponse.ProtoReflect.Descriptor instead.
 func (*ListStreamsResponse) Descriptor() ([]byte, []int) {
-	return file_tinypay_api_v1_api_proto_rawDescGZIP(), []int{36}
+	return file_tinypay_api_v1_api_proto_rawDescGZIP(), []int{38}
 }
 
 func (x *ListStreamsResponse) GetStreams() []*Stream {
@@ -2770,7 +3008,7 @@ type GetStreamRequest struct {
 
 func (x *GetStreamRequest) Reset() {
 	*x = GetStreamRequest{}
-	mi := &file_tinypay_api_v1_api_proto_msgTypes[37]
+	mi := &file_tinypay_api_v1_api_proto_msgTypes[39]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -2782,7 +3020,7 @@ func (x *GetStreamRequest) String() string {
 func (*GetStreamRequest) ProtoMessage() {}
 
 func (x *GetStreamRequest) ProtoReflect() protoreflect.Message {
-	mi := &file_tinypay_api_v1_api_proto_msgTypes[37]
+	mi := &file_tinypay_api_v1_api_proto_msgTypes[39]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -2795,7 +3033,7 @@ func (x *GetStreamRequest) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use GetStreamRequest.ProtoReflect.Descriptor instead.
 func (*GetStreamRequest) Descriptor() ([]byte, []int) {
-	return file_tinypay_api_v1_api_proto_rawDescGZIP(), []int{37}
+	return file_tinypay_api_v1_api_proto_rawDescGZIP(), []int{39}
 }
 
 func (x *GetStreamRequest) GetStreamId() string {
@@ -2818,7 +3056,7 @@ type RevenueRequest struct {
 
 func (x *RevenueRequest) Reset() {
 	*x = RevenueRequest{}
-	mi := &file_tinypay_api_v1_api_proto_msgTypes[38]
+	mi := &file_tinypay_api_v1_api_proto_msgTypes[40]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -2830,7 +3068,7 @@ func (x *RevenueRequest) String() string {
 func (*RevenueRequest) ProtoMessage() {}
 
 func (x *RevenueRequest) ProtoReflect() protoreflect.Message {
-	mi := &file_tinypay_api_v1_api_proto_msgTypes[38]
+	mi := &file_tinypay_api_v1_api_proto_msgTypes[40]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -2843,7 +3081,7 @@ func (x *RevenueRequest) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use RevenueRequest.ProtoReflect.Descriptor instead.
 func (*RevenueRequest) Descriptor() ([]byte, []int) {
-	return file_tinypay_api_v1_api_proto_rawDescGZIP(), []int{38}
+	return file_tinypay_api_v1_api_proto_rawDescGZIP(), []int{40}
 }
 
 func (x *RevenueRequest) GetFromUnixNano() int64 {
@@ -2879,7 +3117,7 @@ type RevenueRow struct {
 
 func (x *RevenueRow) Reset() {
 	*x = RevenueRow{}
-	mi := &file_tinypay_api_v1_api_proto_msgTypes[39]
+	mi := &file_tinypay_api_v1_api_proto_msgTypes[41]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -2891,7 +3129,7 @@ func (x *RevenueRow) String() string {
 func (*RevenueRow) ProtoMessage() {}
 
 func (x *RevenueRow) ProtoReflect() protoreflect.Message {
-	mi := &file_tinypay_api_v1_api_proto_msgTypes[39]
+	mi := &file_tinypay_api_v1_api_proto_msgTypes[41]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -2904,7 +3142,7 @@ func (x *RevenueRow) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use RevenueRow.ProtoReflect.Descriptor instead.
 func (*RevenueRow) Descriptor() ([]byte, []int) {
-	return file_tinypay_api_v1_api_proto_rawDescGZIP(), []int{39}
+	return file_tinypay_api_v1_api_proto_rawDescGZIP(), []int{41}
 }
 
 func (x *RevenueRow) GetKey() string {
@@ -2944,7 +3182,7 @@ type RevenueResponse struct {
 
 func (x *RevenueResponse) Reset() {
 	*x = RevenueResponse{}
-	mi := &file_tinypay_api_v1_api_proto_msgTypes[40]
+	mi := &file_tinypay_api_v1_api_proto_msgTypes[42]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -2956,7 +3194,7 @@ func (x *RevenueResponse) String() string {
 func (*RevenueResponse) ProtoMessage() {}
 
 func (x *RevenueResponse) ProtoReflect() protoreflect.Message {
-	mi := &file_tinypay_api_v1_api_proto_msgTypes[40]
+	mi := &file_tinypay_api_v1_api_proto_msgTypes[42]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -2969,7 +3207,7 @@ func (x *RevenueResponse) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use RevenueResponse.ProtoReflect.Descriptor instead.
 func (*RevenueResponse) Descriptor() ([]byte, []int) {
-	return file_tinypay_api_v1_api_proto_rawDescGZIP(), []int{40}
+	return file_tinypay_api_v1_api_proto_rawDescGZIP(), []int{42}
 }
 
 func (x *RevenueResponse) GetRows() []*RevenueRow {
@@ -2999,7 +3237,7 @@ type TokenPolicy struct {
 
 func (x *TokenPolicy) Reset() {
 	*x = TokenPolicy{}
-	mi := &file_tinypay_api_v1_api_proto_msgTypes[41]
+	mi := &file_tinypay_api_v1_api_proto_msgTypes[43]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -3011,7 +3249,7 @@ func (x *TokenPolicy) String() string {
 func (*TokenPolicy) ProtoMessage() {}
 
 func (x *TokenPolicy) ProtoReflect() protoreflect.Message {
-	mi := &file_tinypay_api_v1_api_proto_msgTypes[41]
+	mi := &file_tinypay_api_v1_api_proto_msgTypes[43]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -3024,7 +3262,7 @@ func (x *TokenPolicy) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use TokenPolicy.ProtoReflect.Descriptor instead.
 func (*TokenPolicy) Descriptor() ([]byte, []int) {
-	return file_tinypay_api_v1_api_proto_rawDescGZIP(), []int{41}
+	return file_tinypay_api_v1_api_proto_rawDescGZIP(), []int{43}
 }
 
 func (x *TokenPolicy) GetAsset() string {
@@ -3065,7 +3303,7 @@ type PayeeLimit struct {
 
 func (x *PayeeLimit) Reset() {
 	*x = PayeeLimit{}
-	mi := &file_tinypay_api_v1_api_proto_msgTypes[42]
+	mi := &file_tinypay_api_v1_api_proto_msgTypes[44]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -3077,7 +3315,7 @@ func (x *PayeeLimit) String() string {
 func (*PayeeLimit) ProtoMessage() {}
 
 func (x *PayeeLimit) ProtoReflect() protoreflect.Message {
-	mi := &file_tinypay_api_v1_api_proto_msgTypes[42]
+	mi := &file_tinypay_api_v1_api_proto_msgTypes[44]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -3090,7 +3328,7 @@ func (x *PayeeLimit) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use PayeeLimit.ProtoReflect.Descriptor instead.
 func (*PayeeLimit) Descriptor() ([]byte, []int) {
-	return file_tinypay_api_v1_api_proto_rawDescGZIP(), []int{42}
+	return file_tinypay_api_v1_api_proto_rawDescGZIP(), []int{44}
 }
 
 func (x *PayeeLimit) GetPayee() string {
@@ -3117,7 +3355,7 @@ type CreateTokenRequest struct {
 
 func (x *CreateTokenRequest) Reset() {
 	*x = CreateTokenRequest{}
-	mi := &file_tinypay_api_v1_api_proto_msgTypes[43]
+	mi := &file_tinypay_api_v1_api_proto_msgTypes[45]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -3129,7 +3367,7 @@ func (x *CreateTokenRequest) String() string {
 func (*CreateTokenRequest) ProtoMessage() {}
 
 func (x *CreateTokenRequest) ProtoReflect() protoreflect.Message {
-	mi := &file_tinypay_api_v1_api_proto_msgTypes[43]
+	mi := &file_tinypay_api_v1_api_proto_msgTypes[45]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -3142,7 +3380,7 @@ func (x *CreateTokenRequest) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use CreateTokenRequest.ProtoReflect.Descriptor instead.
 func (*CreateTokenRequest) Descriptor() ([]byte, []int) {
-	return file_tinypay_api_v1_api_proto_rawDescGZIP(), []int{43}
+	return file_tinypay_api_v1_api_proto_rawDescGZIP(), []int{45}
 }
 
 func (x *CreateTokenRequest) GetName() string {
@@ -3170,7 +3408,7 @@ type CreateTokenResponse struct {
 
 func (x *CreateTokenResponse) Reset() {
 	*x = CreateTokenResponse{}
-	mi := &file_tinypay_api_v1_api_proto_msgTypes[44]
+	mi := &file_tinypay_api_v1_api_proto_msgTypes[46]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -3182,7 +3420,7 @@ func (x *CreateTokenResponse) String() string {
 func (*CreateTokenResponse) ProtoMessage() {}
 
 func (x *CreateTokenResponse) ProtoReflect() protoreflect.Message {
-	mi := &file_tinypay_api_v1_api_proto_msgTypes[44]
+	mi := &file_tinypay_api_v1_api_proto_msgTypes[46]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -3195,7 +3433,7 @@ func (x *CreateTokenResponse) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use CreateTokenResponse.ProtoReflect.Descriptor instead.
 func (*CreateTokenResponse) Descriptor() ([]byte, []int) {
-	return file_tinypay_api_v1_api_proto_rawDescGZIP(), []int{44}
+	return file_tinypay_api_v1_api_proto_rawDescGZIP(), []int{46}
 }
 
 func (x *CreateTokenResponse) GetToken() *AppToken {
@@ -3227,7 +3465,7 @@ type AppToken struct {
 
 func (x *AppToken) Reset() {
 	*x = AppToken{}
-	mi := &file_tinypay_api_v1_api_proto_msgTypes[45]
+	mi := &file_tinypay_api_v1_api_proto_msgTypes[47]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -3239,7 +3477,7 @@ func (x *AppToken) String() string {
 func (*AppToken) ProtoMessage() {}
 
 func (x *AppToken) ProtoReflect() protoreflect.Message {
-	mi := &file_tinypay_api_v1_api_proto_msgTypes[45]
+	mi := &file_tinypay_api_v1_api_proto_msgTypes[47]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -3252,7 +3490,7 @@ func (x *AppToken) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use AppToken.ProtoReflect.Descriptor instead.
 func (*AppToken) Descriptor() ([]byte, []int) {
-	return file_tinypay_api_v1_api_proto_rawDescGZIP(), []int{45}
+	return file_tinypay_api_v1_api_proto_rawDescGZIP(), []int{47}
 }
 
 func (x *AppToken) GetId() string {
@@ -3305,7 +3543,7 @@ type ListTokensRequest struct {
 
 func (x *ListTokensRequest) Reset() {
 	*x = ListTokensRequest{}
-	mi := &file_tinypay_api_v1_api_proto_msgTypes[46]
+	mi := &file_tinypay_api_v1_api_proto_msgTypes[48]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -3317,7 +3555,7 @@ func (x *ListTokensRequest) String() string {
 func (*ListTokensRequest) ProtoMessage() {}
 
 func (x *ListTokensRequest) ProtoReflect() protoreflect.Message {
-	mi := &file_tinypay_api_v1_api_proto_msgTypes[46]
+	mi := &file_tinypay_api_v1_api_proto_msgTypes[48]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -3330,7 +3568,7 @@ func (x *ListTokensRequest) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use ListTokensRequest.ProtoReflect.Descriptor instead.
 func (*ListTokensRequest) Descriptor() ([]byte, []int) {
-	return file_tinypay_api_v1_api_proto_rawDescGZIP(), []int{46}
+	return file_tinypay_api_v1_api_proto_rawDescGZIP(), []int{48}
 }
 
 type ListTokensResponse struct {
@@ -3342,7 +3580,7 @@ type ListTokensResponse struct {
 
 func (x *ListTokensResponse) Reset() {
 	*x = ListTokensResponse{}
-	mi := &file_tinypay_api_v1_api_proto_msgTypes[47]
+	mi := &file_tinypay_api_v1_api_proto_msgTypes[49]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -3354,7 +3592,7 @@ func (x *ListTokensResponse) String() string {
 func (*ListTokensResponse) ProtoMessage() {}
 
 func (x *ListTokensResponse) ProtoReflect() protoreflect.Message {
-	mi := &file_tinypay_api_v1_api_proto_msgTypes[47]
+	mi := &file_tinypay_api_v1_api_proto_msgTypes[49]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -3367,7 +3605,7 @@ func (x *ListTokensResponse) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use ListTokensResponse.ProtoReflect.Descriptor instead.
 func (*ListTokensResponse) Descriptor() ([]byte, []int) {
-	return file_tinypay_api_v1_api_proto_rawDescGZIP(), []int{47}
+	return file_tinypay_api_v1_api_proto_rawDescGZIP(), []int{49}
 }
 
 func (x *ListTokensResponse) GetTokens() []*AppToken {
@@ -3386,7 +3624,7 @@ type RevokeTokenRequest struct {
 
 func (x *RevokeTokenRequest) Reset() {
 	*x = RevokeTokenRequest{}
-	mi := &file_tinypay_api_v1_api_proto_msgTypes[48]
+	mi := &file_tinypay_api_v1_api_proto_msgTypes[50]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -3398,7 +3636,7 @@ func (x *RevokeTokenRequest) String() string {
 func (*RevokeTokenRequest) ProtoMessage() {}
 
 func (x *RevokeTokenRequest) ProtoReflect() protoreflect.Message {
-	mi := &file_tinypay_api_v1_api_proto_msgTypes[48]
+	mi := &file_tinypay_api_v1_api_proto_msgTypes[50]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -3411,7 +3649,7 @@ func (x *RevokeTokenRequest) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use RevokeTokenRequest.ProtoReflect.Descriptor instead.
 func (*RevokeTokenRequest) Descriptor() ([]byte, []int) {
-	return file_tinypay_api_v1_api_proto_rawDescGZIP(), []int{48}
+	return file_tinypay_api_v1_api_proto_rawDescGZIP(), []int{50}
 }
 
 func (x *RevokeTokenRequest) GetId() string {
@@ -3549,7 +3787,7 @@ const file_tinypay_api_v1_api_proto_rawDesc = "" +
 	" \x01(\tR\aofferId\x12\x12\n" +
 	"\x04time\x18\v \x01(\x04R\x04time\x12\x1c\n" +
 	"\tsignature\x18\f \x01(\tR\tsignature\x12\x14\n" +
-	"\x05asset\x18\r \x01(\tR\x05asset\"\xf0\x01\n" +
+	"\x05asset\x18\r \x01(\tR\x05asset\"\xba\x02\n" +
 	"\x05Offer\x12\x19\n" +
 	"\bchain_id\x18\x01 \x01(\x04R\achainId\x12 \n" +
 	"\vadjudicator\x18\x02 \x01(\tR\vadjudicator\x12\x19\n" +
@@ -3559,13 +3797,30 @@ const file_tinypay_api_v1_api_proto_rawDesc = "" +
 	"\x05asset\x18\x06 \x01(\tR\x05asset\x12\x14\n" +
 	"\x05price\x18\a \x01(\tR\x05price\x12\x16\n" +
 	"\x06expiry\x18\b \x01(\x04R\x06expiry\x12\x1c\n" +
-	"\tsignature\x18\t \x01(\tR\tsignature\"z\n" +
+	"\tsignature\x18\t \x01(\tR\tsignature\x12-\n" +
+	"\x04uses\x18\n" +
+	" \x01(\x0e2\x19.tinypay.api.v1.OfferUsesR\x04uses\x12\x19\n" +
+	"\bmax_uses\x18\v \x01(\rR\amaxUses\"\xc4\x01\n" +
 	"\x12CreateOfferRequest\x12\x17\n" +
 	"\aitem_id\x18\x01 \x01(\tR\x06itemId\x12\x14\n" +
 	"\x05asset\x18\x02 \x01(\tR\x05asset\x12\x14\n" +
 	"\x05price\x18\x03 \x01(\tR\x05price\x12\x1f\n" +
 	"\vttl_seconds\x18\x04 \x01(\x04R\n" +
-	"ttlSeconds\"\xe6\x03\n" +
+	"ttlSeconds\x12-\n" +
+	"\x04uses\x18\x05 \x01(\x0e2\x19.tinypay.api.v1.OfferUsesR\x04uses\x12\x19\n" +
+	"\bmax_uses\x18\x06 \x01(\rR\amaxUses\"B\n" +
+	"\x13GetOfferUsesRequest\x12+\n" +
+	"\x05offer\x18\x01 \x01(\v2\x15.tinypay.api.v1.OfferR\x05offer\"\xd0\x01\n" +
+	"\n" +
+	"OfferUsage\x12\x19\n" +
+	"\boffer_id\x18\x01 \x01(\tR\aofferId\x12-\n" +
+	"\x04uses\x18\x02 \x01(\x0e2\x19.tinypay.api.v1.OfferUsesR\x04uses\x12\x19\n" +
+	"\bmax_uses\x18\x03 \x01(\rR\amaxUses\x12\x12\n" +
+	"\x04paid\x18\x04 \x01(\x04R\x04paid\x12!\n" +
+	"\tremaining\x18\x05 \x01(\x04H\x00R\tremaining\x88\x01\x01\x12\x18\n" +
+	"\aexpired\x18\x06 \x01(\bR\aexpiredB\f\n" +
+	"\n" +
+	"_remaining\"\xe6\x03\n" +
 	"\aPayment\x12\x10\n" +
 	"\x03seq\x18\x01 \x01(\x04R\x03seq\x12\x0e\n" +
 	"\x02id\x18\x02 \x01(\tR\x02id\x12'\n" +
@@ -3700,7 +3955,12 @@ const file_tinypay_api_v1_api_proto_rawDesc = "" +
 	"\x12ListTokensResponse\x120\n" +
 	"\x06tokens\x18\x01 \x03(\v2\x18.tinypay.api.v1.AppTokenR\x06tokens\"$\n" +
 	"\x12RevokeTokenRequest\x12\x0e\n" +
-	"\x02id\x18\x01 \x01(\tR\x02id2\xfe\x0e\n" +
+	"\x02id\x18\x01 \x01(\tR\x02id*s\n" +
+	"\tOfferUses\x12\x1a\n" +
+	"\x16OFFER_USES_UNSPECIFIED\x10\x00\x12\x18\n" +
+	"\x14OFFER_USES_PER_PAYER\x10\x01\x12\x16\n" +
+	"\x12OFFER_USES_LIMITED\x10\x02\x12\x18\n" +
+	"\x14OFFER_USES_UNLIMITED\x10\x032\xcf\x0f\n" +
 	"\x04Node\x12C\n" +
 	"\aGetInfo\x12\x1e.tinypay.api.v1.GetInfoRequest\x1a\x18.tinypay.api.v1.NodeInfo\x12K\n" +
 	"\vGetBalances\x12\".tinypay.api.v1.GetBalancesRequest\x1a\x18.tinypay.api.v1.Balances\x12G\n" +
@@ -3720,7 +3980,8 @@ const file_tinypay_api_v1_api_proto_rawDesc = "" +
 	"\tPayStream\x12\x1a.tinypay.api.v1.PayRequest\x1a\x19.tinypay.api.v1.PayResult(\x010\x01\x12Y\n" +
 	"\fListPayments\x12#.tinypay.api.v1.ListPaymentsRequest\x1a$.tinypay.api.v1.ListPaymentsResponse\x12R\n" +
 	"\x0fSubscribeEvents\x12&.tinypay.api.v1.SubscribeEventsRequest\x1a\x15.tinypay.api.v1.Event0\x01\x12H\n" +
-	"\vCreateOffer\x12\".tinypay.api.v1.CreateOfferRequest\x1a\x15.tinypay.api.v1.Offer\x12I\n" +
+	"\vCreateOffer\x12\".tinypay.api.v1.CreateOfferRequest\x1a\x15.tinypay.api.v1.Offer\x12O\n" +
+	"\fGetOfferUses\x12#.tinypay.api.v1.GetOfferUsesRequest\x1a\x1a.tinypay.api.v1.OfferUsage\x12I\n" +
 	"\vStartStream\x12\".tinypay.api.v1.StartStreamRequest\x1a\x16.tinypay.api.v1.Stream\x12G\n" +
 	"\n" +
 	"StopStream\x12!.tinypay.api.v1.StopStreamRequest\x1a\x16.tinypay.api.v1.Stream\x12V\n" +
@@ -3744,138 +4005,148 @@ func file_tinypay_api_v1_api_proto_rawDescGZIP() []byte {
 	return file_tinypay_api_v1_api_proto_rawDescData
 }
 
-var file_tinypay_api_v1_api_proto_msgTypes = make([]protoimpl.MessageInfo, 49)
+var file_tinypay_api_v1_api_proto_enumTypes = make([]protoimpl.EnumInfo, 1)
+var file_tinypay_api_v1_api_proto_msgTypes = make([]protoimpl.MessageInfo, 51)
 var file_tinypay_api_v1_api_proto_goTypes = []any{
-	(*Asset)(nil),                  // 0: tinypay.api.v1.Asset
-	(*GetInfoRequest)(nil),         // 1: tinypay.api.v1.GetInfoRequest
-	(*NodeInfo)(nil),               // 2: tinypay.api.v1.NodeInfo
-	(*GetBalancesRequest)(nil),     // 3: tinypay.api.v1.GetBalancesRequest
-	(*AssetBalance)(nil),           // 4: tinypay.api.v1.AssetBalance
-	(*Balances)(nil),               // 5: tinypay.api.v1.Balances
-	(*ConnectPeerRequest)(nil),     // 6: tinypay.api.v1.ConnectPeerRequest
-	(*Peer)(nil),                   // 7: tinypay.api.v1.Peer
-	(*ListPeersRequest)(nil),       // 8: tinypay.api.v1.ListPeersRequest
-	(*ListPeersResponse)(nil),      // 9: tinypay.api.v1.ListPeersResponse
-	(*OpenChannelRequest)(nil),     // 10: tinypay.api.v1.OpenChannelRequest
-	(*Channel)(nil),                // 11: tinypay.api.v1.Channel
-	(*DepositRequest)(nil),         // 12: tinypay.api.v1.DepositRequest
-	(*WithdrawRequest)(nil),        // 13: tinypay.api.v1.WithdrawRequest
-	(*ListChannelsRequest)(nil),    // 14: tinypay.api.v1.ListChannelsRequest
-	(*ListChannelsResponse)(nil),   // 15: tinypay.api.v1.ListChannelsResponse
-	(*GetChannelRequest)(nil),      // 16: tinypay.api.v1.GetChannelRequest
-	(*CloseChannelRequest)(nil),    // 17: tinypay.api.v1.CloseChannelRequest
-	(*ForceCloseRequest)(nil),      // 18: tinypay.api.v1.ForceCloseRequest
-	(*SettleRequest)(nil),          // 19: tinypay.api.v1.SettleRequest
-	(*PayRequest)(nil),             // 20: tinypay.api.v1.PayRequest
-	(*Receipt)(nil),                // 21: tinypay.api.v1.Receipt
-	(*Offer)(nil),                  // 22: tinypay.api.v1.Offer
-	(*CreateOfferRequest)(nil),     // 23: tinypay.api.v1.CreateOfferRequest
-	(*Payment)(nil),                // 24: tinypay.api.v1.Payment
-	(*PayResult)(nil),              // 25: tinypay.api.v1.PayResult
-	(*ListPaymentsRequest)(nil),    // 26: tinypay.api.v1.ListPaymentsRequest
-	(*ListPaymentsResponse)(nil),   // 27: tinypay.api.v1.ListPaymentsResponse
-	(*SubscribeEventsRequest)(nil), // 28: tinypay.api.v1.SubscribeEventsRequest
-	(*ChannelEvent)(nil),           // 29: tinypay.api.v1.ChannelEvent
-	(*StreamEvent)(nil),            // 30: tinypay.api.v1.StreamEvent
-	(*Event)(nil),                  // 31: tinypay.api.v1.Event
-	(*StartStreamRequest)(nil),     // 32: tinypay.api.v1.StartStreamRequest
-	(*Stream)(nil),                 // 33: tinypay.api.v1.Stream
-	(*StopStreamRequest)(nil),      // 34: tinypay.api.v1.StopStreamRequest
-	(*ListStreamsRequest)(nil),     // 35: tinypay.api.v1.ListStreamsRequest
-	(*ListStreamsResponse)(nil),    // 36: tinypay.api.v1.ListStreamsResponse
-	(*GetStreamRequest)(nil),       // 37: tinypay.api.v1.GetStreamRequest
-	(*RevenueRequest)(nil),         // 38: tinypay.api.v1.RevenueRequest
-	(*RevenueRow)(nil),             // 39: tinypay.api.v1.RevenueRow
-	(*RevenueResponse)(nil),        // 40: tinypay.api.v1.RevenueResponse
-	(*TokenPolicy)(nil),            // 41: tinypay.api.v1.TokenPolicy
-	(*PayeeLimit)(nil),             // 42: tinypay.api.v1.PayeeLimit
-	(*CreateTokenRequest)(nil),     // 43: tinypay.api.v1.CreateTokenRequest
-	(*CreateTokenResponse)(nil),    // 44: tinypay.api.v1.CreateTokenResponse
-	(*AppToken)(nil),               // 45: tinypay.api.v1.AppToken
-	(*ListTokensRequest)(nil),      // 46: tinypay.api.v1.ListTokensRequest
-	(*ListTokensResponse)(nil),     // 47: tinypay.api.v1.ListTokensResponse
-	(*RevokeTokenRequest)(nil),     // 48: tinypay.api.v1.RevokeTokenRequest
+	(OfferUses)(0),                 // 0: tinypay.api.v1.OfferUses
+	(*Asset)(nil),                  // 1: tinypay.api.v1.Asset
+	(*GetInfoRequest)(nil),         // 2: tinypay.api.v1.GetInfoRequest
+	(*NodeInfo)(nil),               // 3: tinypay.api.v1.NodeInfo
+	(*GetBalancesRequest)(nil),     // 4: tinypay.api.v1.GetBalancesRequest
+	(*AssetBalance)(nil),           // 5: tinypay.api.v1.AssetBalance
+	(*Balances)(nil),               // 6: tinypay.api.v1.Balances
+	(*ConnectPeerRequest)(nil),     // 7: tinypay.api.v1.ConnectPeerRequest
+	(*Peer)(nil),                   // 8: tinypay.api.v1.Peer
+	(*ListPeersRequest)(nil),       // 9: tinypay.api.v1.ListPeersRequest
+	(*ListPeersResponse)(nil),      // 10: tinypay.api.v1.ListPeersResponse
+	(*OpenChannelRequest)(nil),     // 11: tinypay.api.v1.OpenChannelRequest
+	(*Channel)(nil),                // 12: tinypay.api.v1.Channel
+	(*DepositRequest)(nil),         // 13: tinypay.api.v1.DepositRequest
+	(*WithdrawRequest)(nil),        // 14: tinypay.api.v1.WithdrawRequest
+	(*ListChannelsRequest)(nil),    // 15: tinypay.api.v1.ListChannelsRequest
+	(*ListChannelsResponse)(nil),   // 16: tinypay.api.v1.ListChannelsResponse
+	(*GetChannelRequest)(nil),      // 17: tinypay.api.v1.GetChannelRequest
+	(*CloseChannelRequest)(nil),    // 18: tinypay.api.v1.CloseChannelRequest
+	(*ForceCloseRequest)(nil),      // 19: tinypay.api.v1.ForceCloseRequest
+	(*SettleRequest)(nil),          // 20: tinypay.api.v1.SettleRequest
+	(*PayRequest)(nil),             // 21: tinypay.api.v1.PayRequest
+	(*Receipt)(nil),                // 22: tinypay.api.v1.Receipt
+	(*Offer)(nil),                  // 23: tinypay.api.v1.Offer
+	(*CreateOfferRequest)(nil),     // 24: tinypay.api.v1.CreateOfferRequest
+	(*GetOfferUsesRequest)(nil),    // 25: tinypay.api.v1.GetOfferUsesRequest
+	(*OfferUsage)(nil),             // 26: tinypay.api.v1.OfferUsage
+	(*Payment)(nil),                // 27: tinypay.api.v1.Payment
+	(*PayResult)(nil),              // 28: tinypay.api.v1.PayResult
+	(*ListPaymentsRequest)(nil),    // 29: tinypay.api.v1.ListPaymentsRequest
+	(*ListPaymentsResponse)(nil),   // 30: tinypay.api.v1.ListPaymentsResponse
+	(*SubscribeEventsRequest)(nil), // 31: tinypay.api.v1.SubscribeEventsRequest
+	(*ChannelEvent)(nil),           // 32: tinypay.api.v1.ChannelEvent
+	(*StreamEvent)(nil),            // 33: tinypay.api.v1.StreamEvent
+	(*Event)(nil),                  // 34: tinypay.api.v1.Event
+	(*StartStreamRequest)(nil),     // 35: tinypay.api.v1.StartStreamRequest
+	(*Stream)(nil),                 // 36: tinypay.api.v1.Stream
+	(*StopStreamRequest)(nil),      // 37: tinypay.api.v1.StopStreamRequest
+	(*ListStreamsRequest)(nil),     // 38: tinypay.api.v1.ListStreamsRequest
+	(*ListStreamsResponse)(nil),    // 39: tinypay.api.v1.ListStreamsResponse
+	(*GetStreamRequest)(nil),       // 40: tinypay.api.v1.GetStreamRequest
+	(*RevenueRequest)(nil),         // 41: tinypay.api.v1.RevenueRequest
+	(*RevenueRow)(nil),             // 42: tinypay.api.v1.RevenueRow
+	(*RevenueResponse)(nil),        // 43: tinypay.api.v1.RevenueResponse
+	(*TokenPolicy)(nil),            // 44: tinypay.api.v1.TokenPolicy
+	(*PayeeLimit)(nil),             // 45: tinypay.api.v1.PayeeLimit
+	(*CreateTokenRequest)(nil),     // 46: tinypay.api.v1.CreateTokenRequest
+	(*CreateTokenResponse)(nil),    // 47: tinypay.api.v1.CreateTokenResponse
+	(*AppToken)(nil),               // 48: tinypay.api.v1.AppToken
+	(*ListTokensRequest)(nil),      // 49: tinypay.api.v1.ListTokensRequest
+	(*ListTokensResponse)(nil),     // 50: tinypay.api.v1.ListTokensResponse
+	(*RevokeTokenRequest)(nil),     // 51: tinypay.api.v1.RevokeTokenRequest
 }
 var file_tinypay_api_v1_api_proto_depIdxs = []int32{
-	0,  // 0: tinypay.api.v1.NodeInfo.assets:type_name -> tinypay.api.v1.Asset
-	0,  // 1: tinypay.api.v1.AssetBalance.asset:type_name -> tinypay.api.v1.Asset
-	4,  // 2: tinypay.api.v1.Balances.balances:type_name -> tinypay.api.v1.AssetBalance
-	7,  // 3: tinypay.api.v1.ListPeersResponse.peers:type_name -> tinypay.api.v1.Peer
-	0,  // 4: tinypay.api.v1.Channel.asset:type_name -> tinypay.api.v1.Asset
-	11, // 5: tinypay.api.v1.ListChannelsResponse.channels:type_name -> tinypay.api.v1.Channel
-	22, // 6: tinypay.api.v1.PayRequest.offer:type_name -> tinypay.api.v1.Offer
-	21, // 7: tinypay.api.v1.Payment.receipt:type_name -> tinypay.api.v1.Receipt
-	24, // 8: tinypay.api.v1.PayResult.payment:type_name -> tinypay.api.v1.Payment
-	24, // 9: tinypay.api.v1.ListPaymentsResponse.payments:type_name -> tinypay.api.v1.Payment
-	11, // 10: tinypay.api.v1.ChannelEvent.channel:type_name -> tinypay.api.v1.Channel
-	33, // 11: tinypay.api.v1.StreamEvent.stream:type_name -> tinypay.api.v1.Stream
-	24, // 12: tinypay.api.v1.Event.payment:type_name -> tinypay.api.v1.Payment
-	29, // 13: tinypay.api.v1.Event.channel:type_name -> tinypay.api.v1.ChannelEvent
-	30, // 14: tinypay.api.v1.Event.stream:type_name -> tinypay.api.v1.StreamEvent
-	0,  // 15: tinypay.api.v1.Stream.asset:type_name -> tinypay.api.v1.Asset
-	33, // 16: tinypay.api.v1.ListStreamsResponse.streams:type_name -> tinypay.api.v1.Stream
-	0,  // 17: tinypay.api.v1.RevenueRow.asset:type_name -> tinypay.api.v1.Asset
-	39, // 18: tinypay.api.v1.RevenueResponse.rows:type_name -> tinypay.api.v1.RevenueRow
-	42, // 19: tinypay.api.v1.TokenPolicy.payees:type_name -> tinypay.api.v1.PayeeLimit
-	41, // 20: tinypay.api.v1.CreateTokenRequest.policy:type_name -> tinypay.api.v1.TokenPolicy
-	45, // 21: tinypay.api.v1.CreateTokenResponse.token:type_name -> tinypay.api.v1.AppToken
-	41, // 22: tinypay.api.v1.AppToken.policy:type_name -> tinypay.api.v1.TokenPolicy
-	45, // 23: tinypay.api.v1.ListTokensResponse.tokens:type_name -> tinypay.api.v1.AppToken
-	1,  // 24: tinypay.api.v1.Node.GetInfo:input_type -> tinypay.api.v1.GetInfoRequest
-	3,  // 25: tinypay.api.v1.Node.GetBalances:input_type -> tinypay.api.v1.GetBalancesRequest
-	6,  // 26: tinypay.api.v1.Node.ConnectPeer:input_type -> tinypay.api.v1.ConnectPeerRequest
-	8,  // 27: tinypay.api.v1.Node.ListPeers:input_type -> tinypay.api.v1.ListPeersRequest
-	10, // 28: tinypay.api.v1.Node.OpenChannel:input_type -> tinypay.api.v1.OpenChannelRequest
-	12, // 29: tinypay.api.v1.Node.Deposit:input_type -> tinypay.api.v1.DepositRequest
-	13, // 30: tinypay.api.v1.Node.Withdraw:input_type -> tinypay.api.v1.WithdrawRequest
-	14, // 31: tinypay.api.v1.Node.ListChannels:input_type -> tinypay.api.v1.ListChannelsRequest
-	16, // 32: tinypay.api.v1.Node.GetChannel:input_type -> tinypay.api.v1.GetChannelRequest
-	17, // 33: tinypay.api.v1.Node.CloseChannel:input_type -> tinypay.api.v1.CloseChannelRequest
-	18, // 34: tinypay.api.v1.Node.ForceClose:input_type -> tinypay.api.v1.ForceCloseRequest
-	19, // 35: tinypay.api.v1.Node.Settle:input_type -> tinypay.api.v1.SettleRequest
-	20, // 36: tinypay.api.v1.Node.Pay:input_type -> tinypay.api.v1.PayRequest
-	20, // 37: tinypay.api.v1.Node.PayStream:input_type -> tinypay.api.v1.PayRequest
-	26, // 38: tinypay.api.v1.Node.ListPayments:input_type -> tinypay.api.v1.ListPaymentsRequest
-	28, // 39: tinypay.api.v1.Node.SubscribeEvents:input_type -> tinypay.api.v1.SubscribeEventsRequest
-	23, // 40: tinypay.api.v1.Node.CreateOffer:input_type -> tinypay.api.v1.CreateOfferRequest
-	32, // 41: tinypay.api.v1.Node.StartStream:input_type -> tinypay.api.v1.StartStreamRequest
-	34, // 42: tinypay.api.v1.Node.StopStream:input_type -> tinypay.api.v1.StopStreamRequest
-	35, // 43: tinypay.api.v1.Node.ListStreams:input_type -> tinypay.api.v1.ListStreamsRequest
-	37, // 44: tinypay.api.v1.Node.GetStream:input_type -> tinypay.api.v1.GetStreamRequest
-	38, // 45: tinypay.api.v1.Node.Revenue:input_type -> tinypay.api.v1.RevenueRequest
-	43, // 46: tinypay.api.v1.Node.CreateToken:input_type -> tinypay.api.v1.CreateTokenRequest
-	46, // 47: tinypay.api.v1.Node.ListTokens:input_type -> tinypay.api.v1.ListTokensRequest
-	48, // 48: tinypay.api.v1.Node.RevokeToken:input_type -> tinypay.api.v1.RevokeTokenRequest
-	2,  // 49: tinypay.api.v1.Node.GetInfo:output_type -> tinypay.api.v1.NodeInfo
-	5,  // 50: tinypay.api.v1.Node.GetBalances:output_type -> tinypay.api.v1.Balances
-	7,  // 51: tinypay.api.v1.Node.ConnectPeer:output_type -> tinypay.api.v1.Peer
-	9,  // 52: tinypay.api.v1.Node.ListPeers:output_type -> tinypay.api.v1.ListPeersResponse
-	11, // 53: tinypay.api.v1.Node.OpenChannel:output_type -> tinypay.api.v1.Channel
-	11, // 54: tinypay.api.v1.Node.Deposit:output_type -> tinypay.api.v1.Channel
-	11, // 55: tinypay.api.v1.Node.Withdraw:output_type -> tinypay.api.v1.Channel
-	15, // 56: tinypay.api.v1.Node.ListChannels:output_type -> tinypay.api.v1.ListChannelsResponse
-	11, // 57: tinypay.api.v1.Node.GetChannel:output_type -> tinypay.api.v1.Channel
-	11, // 58: tinypay.api.v1.Node.CloseChannel:output_type -> tinypay.api.v1.Channel
-	11, // 59: tinypay.api.v1.Node.ForceClose:output_type -> tinypay.api.v1.Channel
-	11, // 60: tinypay.api.v1.Node.Settle:output_type -> tinypay.api.v1.Channel
-	24, // 61: tinypay.api.v1.Node.Pay:output_type -> tinypay.api.v1.Payment
-	25, // 62: tinypay.api.v1.Node.PayStream:output_type -> tinypay.api.v1.PayResult
-	27, // 63: tinypay.api.v1.Node.ListPayments:output_type -> tinypay.api.v1.ListPaymentsResponse
-	31, // 64: tinypay.api.v1.Node.SubscribeEvents:output_type -> tinypay.api.v1.Event
-	22, // 65: tinypay.api.v1.Node.CreateOffer:output_type -> tinypay.api.v1.Offer
-	33, // 66: tinypay.api.v1.Node.StartStream:output_type -> tinypay.api.v1.Stream
-	33, // 67: tinypay.api.v1.Node.StopStream:output_type -> tinypay.api.v1.Stream
-	36, // 68: tinypay.api.v1.Node.ListStreams:output_type -> tinypay.api.v1.ListStreamsResponse
-	33, // 69: tinypay.api.v1.Node.GetStream:output_type -> tinypay.api.v1.Stream
-	40, // 70: tinypay.api.v1.Node.Revenue:output_type -> tinypay.api.v1.RevenueResponse
-	44, // 71: tinypay.api.v1.Node.CreateToken:output_type -> tinypay.api.v1.CreateTokenResponse
-	47, // 72: tinypay.api.v1.Node.ListTokens:output_type -> tinypay.api.v1.ListTokensResponse
-	45, // 73: tinypay.api.v1.Node.RevokeToken:output_type -> tinypay.api.v1.AppToken
-	49, // [49:74] is the sub-list for method output_type
-	24, // [24:49] is the sub-list for method input_type
-	24, // [24:24] is the sub-list for extension type_name
-	24, // [24:24] is the sub-list for extension extendee
-	0,  // [0:24] is the sub-list for field type_name
+	1,  // 0: tinypay.api.v1.NodeInfo.assets:type_name -> tinypay.api.v1.Asset
+	1,  // 1: tinypay.api.v1.AssetBalance.asset:type_name -> tinypay.api.v1.Asset
+	5,  // 2: tinypay.api.v1.Balances.balances:type_name -> tinypay.api.v1.AssetBalance
+	8,  // 3: tinypay.api.v1.ListPeersResponse.peers:type_name -> tinypay.api.v1.Peer
+	1,  // 4: tinypay.api.v1.Channel.asset:type_name -> tinypay.api.v1.Asset
+	12, // 5: tinypay.api.v1.ListChannelsResponse.channels:type_name -> tinypay.api.v1.Channel
+	23, // 6: tinypay.api.v1.PayRequest.offer:type_name -> tinypay.api.v1.Offer
+	0,  // 7: tinypay.api.v1.Offer.uses:type_name -> tinypay.api.v1.OfferUses
+	0,  // 8: tinypay.api.v1.CreateOfferRequest.uses:type_name -> tinypay.api.v1.OfferUses
+	23, // 9: tinypay.api.v1.GetOfferUsesRequest.offer:type_name -> tinypay.api.v1.Offer
+	0,  // 10: tinypay.api.v1.OfferUsage.uses:type_name -> tinypay.api.v1.OfferUses
+	22, // 11: tinypay.api.v1.Payment.receipt:type_name -> tinypay.api.v1.Receipt
+	27, // 12: tinypay.api.v1.PayResult.payment:type_name -> tinypay.api.v1.Payment
+	27, // 13: tinypay.api.v1.ListPaymentsResponse.payments:type_name -> tinypay.api.v1.Payment
+	12, // 14: tinypay.api.v1.ChannelEvent.channel:type_name -> tinypay.api.v1.Channel
+	36, // 15: tinypay.api.v1.StreamEvent.stream:type_name -> tinypay.api.v1.Stream
+	27, // 16: tinypay.api.v1.Event.payment:type_name -> tinypay.api.v1.Payment
+	32, // 17: tinypay.api.v1.Event.channel:type_name -> tinypay.api.v1.ChannelEvent
+	33, // 18: tinypay.api.v1.Event.stream:type_name -> tinypay.api.v1.StreamEvent
+	1,  // 19: tinypay.api.v1.Stream.asset:type_name -> tinypay.api.v1.Asset
+	36, // 20: tinypay.api.v1.ListStreamsResponse.streams:type_name -> tinypay.api.v1.Stream
+	1,  // 21: tinypay.api.v1.RevenueRow.asset:type_name -> tinypay.api.v1.Asset
+	42, // 22: tinypay.api.v1.RevenueResponse.rows:type_name -> tinypay.api.v1.RevenueRow
+	45, // 23: tinypay.api.v1.TokenPolicy.payees:type_name -> tinypay.api.v1.PayeeLimit
+	44, // 24: tinypay.api.v1.CreateTokenRequest.policy:type_name -> tinypay.api.v1.TokenPolicy
+	48, // 25: tinypay.api.v1.CreateTokenResponse.token:type_name -> tinypay.api.v1.AppToken
+	44, // 26: tinypay.api.v1.AppToken.policy:type_name -> tinypay.api.v1.TokenPolicy
+	48, // 27: tinypay.api.v1.ListTokensResponse.tokens:type_name -> tinypay.api.v1.AppToken
+	2,  // 28: tinypay.api.v1.Node.GetInfo:input_type -> tinypay.api.v1.GetInfoRequest
+	4,  // 29: tinypay.api.v1.Node.GetBalances:input_type -> tinypay.api.v1.GetBalancesRequest
+	7,  // 30: tinypay.api.v1.Node.ConnectPeer:input_type -> tinypay.api.v1.ConnectPeerRequest
+	9,  // 31: tinypay.api.v1.Node.ListPeers:input_type -> tinypay.api.v1.ListPeersRequest
+	11, // 32: tinypay.api.v1.Node.OpenChannel:input_type -> tinypay.api.v1.OpenChannelRequest
+	13, // 33: tinypay.api.v1.Node.Deposit:input_type -> tinypay.api.v1.DepositRequest
+	14, // 34: tinypay.api.v1.Node.Withdraw:input_type -> tinypay.api.v1.WithdrawRequest
+	15, // 35: tinypay.api.v1.Node.ListChannels:input_type -> tinypay.api.v1.ListChannelsRequest
+	17, // 36: tinypay.api.v1.Node.GetChannel:input_type -> tinypay.api.v1.GetChannelRequest
+	18, // 37: tinypay.api.v1.Node.CloseChannel:input_type -> tinypay.api.v1.CloseChannelRequest
+	19, // 38: tinypay.api.v1.Node.ForceClose:input_type -> tinypay.api.v1.ForceCloseRequest
+	20, // 39: tinypay.api.v1.Node.Settle:input_type -> tinypay.api.v1.SettleRequest
+	21, // 40: tinypay.api.v1.Node.Pay:input_type -> tinypay.api.v1.PayRequest
+	21, // 41: tinypay.api.v1.Node.PayStream:input_type -> tinypay.api.v1.PayRequest
+	29, // 42: tinypay.api.v1.Node.ListPayments:input_type -> tinypay.api.v1.ListPaymentsRequest
+	31, // 43: tinypay.api.v1.Node.SubscribeEvents:input_type -> tinypay.api.v1.SubscribeEventsRequest
+	24, // 44: tinypay.api.v1.Node.CreateOffer:input_type -> tinypay.api.v1.CreateOfferRequest
+	25, // 45: tinypay.api.v1.Node.GetOfferUses:input_type -> tinypay.api.v1.GetOfferUsesRequest
+	35, // 46: tinypay.api.v1.Node.StartStream:input_type -> tinypay.api.v1.StartStreamRequest
+	37, // 47: tinypay.api.v1.Node.StopStream:input_type -> tinypay.api.v1.StopStreamRequest
+	38, // 48: tinypay.api.v1.Node.ListStreams:input_type -> tinypay.api.v1.ListStreamsRequest
+	40, // 49: tinypay.api.v1.Node.GetStream:input_type -> tinypay.api.v1.GetStreamRequest
+	41, // 50: tinypay.api.v1.Node.Revenue:input_type -> tinypay.api.v1.RevenueRequest
+	46, // 51: tinypay.api.v1.Node.CreateToken:input_type -> tinypay.api.v1.CreateTokenRequest
+	49, // 52: tinypay.api.v1.Node.ListTokens:input_type -> tinypay.api.v1.ListTokensRequest
+	51, // 53: tinypay.api.v1.Node.RevokeToken:input_type -> tinypay.api.v1.RevokeTokenRequest
+	3,  // 54: tinypay.api.v1.Node.GetInfo:output_type -> tinypay.api.v1.NodeInfo
+	6,  // 55: tinypay.api.v1.Node.GetBalances:output_type -> tinypay.api.v1.Balances
+	8,  // 56: tinypay.api.v1.Node.ConnectPeer:output_type -> tinypay.api.v1.Peer
+	10, // 57: tinypay.api.v1.Node.ListPeers:output_type -> tinypay.api.v1.ListPeersResponse
+	12, // 58: tinypay.api.v1.Node.OpenChannel:output_type -> tinypay.api.v1.Channel
+	12, // 59: tinypay.api.v1.Node.Deposit:output_type -> tinypay.api.v1.Channel
+	12, // 60: tinypay.api.v1.Node.Withdraw:output_type -> tinypay.api.v1.Channel
+	16, // 61: tinypay.api.v1.Node.ListChannels:output_type -> tinypay.api.v1.ListChannelsResponse
+	12, // 62: tinypay.api.v1.Node.GetChannel:output_type -> tinypay.api.v1.Channel
+	12, // 63: tinypay.api.v1.Node.CloseChannel:output_type -> tinypay.api.v1.Channel
+	12, // 64: tinypay.api.v1.Node.ForceClose:output_type -> tinypay.api.v1.Channel
+	12, // 65: tinypay.api.v1.Node.Settle:output_type -> tinypay.api.v1.Channel
+	27, // 66: tinypay.api.v1.Node.Pay:output_type -> tinypay.api.v1.Payment
+	28, // 67: tinypay.api.v1.Node.PayStream:output_type -> tinypay.api.v1.PayResult
+	30, // 68: tinypay.api.v1.Node.ListPayments:output_type -> tinypay.api.v1.ListPaymentsResponse
+	34, // 69: tinypay.api.v1.Node.SubscribeEvents:output_type -> tinypay.api.v1.Event
+	23, // 70: tinypay.api.v1.Node.CreateOffer:output_type -> tinypay.api.v1.Offer
+	26, // 71: tinypay.api.v1.Node.GetOfferUses:output_type -> tinypay.api.v1.OfferUsage
+	36, // 72: tinypay.api.v1.Node.StartStream:output_type -> tinypay.api.v1.Stream
+	36, // 73: tinypay.api.v1.Node.StopStream:output_type -> tinypay.api.v1.Stream
+	39, // 74: tinypay.api.v1.Node.ListStreams:output_type -> tinypay.api.v1.ListStreamsResponse
+	36, // 75: tinypay.api.v1.Node.GetStream:output_type -> tinypay.api.v1.Stream
+	43, // 76: tinypay.api.v1.Node.Revenue:output_type -> tinypay.api.v1.RevenueResponse
+	47, // 77: tinypay.api.v1.Node.CreateToken:output_type -> tinypay.api.v1.CreateTokenResponse
+	50, // 78: tinypay.api.v1.Node.ListTokens:output_type -> tinypay.api.v1.ListTokensResponse
+	48, // 79: tinypay.api.v1.Node.RevokeToken:output_type -> tinypay.api.v1.AppToken
+	54, // [54:80] is the sub-list for method output_type
+	28, // [28:54] is the sub-list for method input_type
+	28, // [28:28] is the sub-list for extension type_name
+	28, // [28:28] is the sub-list for extension extendee
+	0,  // [0:28] is the sub-list for field type_name
 }
 
 func init() { file_tinypay_api_v1_api_proto_init() }
@@ -3883,7 +4154,8 @@ func file_tinypay_api_v1_api_proto_init() {
 	if File_tinypay_api_v1_api_proto != nil {
 		return
 	}
-	file_tinypay_api_v1_api_proto_msgTypes[31].OneofWrappers = []any{
+	file_tinypay_api_v1_api_proto_msgTypes[25].OneofWrappers = []any{}
+	file_tinypay_api_v1_api_proto_msgTypes[33].OneofWrappers = []any{
 		(*Event_Payment)(nil),
 		(*Event_Channel)(nil),
 		(*Event_Stream)(nil),
@@ -3893,13 +4165,14 @@ func file_tinypay_api_v1_api_proto_init() {
 		File: protoimpl.DescBuilder{
 			GoPackagePath: reflect.TypeOf(x{}).PkgPath(),
 			RawDescriptor: unsafe.Slice(unsafe.StringData(file_tinypay_api_v1_api_proto_rawDesc), len(file_tinypay_api_v1_api_proto_rawDesc)),
-			NumEnums:      0,
-			NumMessages:   49,
+			NumEnums:      1,
+			NumMessages:   51,
 			NumExtensions: 0,
 			NumServices:   1,
 		},
 		GoTypes:           file_tinypay_api_v1_api_proto_goTypes,
 		DependencyIndexes: file_tinypay_api_v1_api_proto_depIdxs,
+		EnumInfos:         file_tinypay_api_v1_api_proto_enumTypes,
 		MessageInfos:      file_tinypay_api_v1_api_proto_msgTypes,
 	}.Build()
 	File_tinypay_api_v1_api_proto = out.File
