@@ -388,7 +388,13 @@ func TestPayReusableOffer(t *testing.T) {
 	if err := sdk.VerifyOffer(tampered); !errors.Is(err, sdk.ErrInvalidOffer) {
 		t.Fatalf("an offer with its policy changed verifies: %v", err)
 	}
-	for _, u := range []sdk.Uses{sdk.UpTo(0), {Policy: apiv1.OfferUses_OFFER_USES_UNLIMITED, Max: 2}} {
+	for _, u := range []sdk.Uses{
+		sdk.UpTo(0),         // no count
+		sdk.UpTo(1_000_001), // over the bound
+		{Policy: apiv1.OfferUses_OFFER_USES_UNLIMITED, Max: 2}, // a count without limited
+		{Policy: apiv1.OfferUses_OFFER_USES_PER_PAYER, Max: 1}, // the same
+		{Policy: 7}, // unknown
+	} {
 		if _, err := b.CreateOffer(ctx, "x", price, time.Minute, u); !errors.Is(err, sdk.ErrInvalidArgument) {
 			t.Fatalf("CreateOffer with %+v: %v, want ErrInvalidArgument", u, err)
 		}
