@@ -27,7 +27,8 @@ type Store interface {
 	LogBefore(beforeSeq uint64, limit int) ([]*storev1.LogEntry, error)
 	LogEntry(seq uint64) (*storev1.LogEntry, error)
 	LastSeq() uint64
-	PaymentByOffer(offerID [32]byte) (*storev1.LogEntry, error)
+	OfferUses(offerID [32]byte) (uint64, error)
+	OfferPaidBy(offerID [32]byte, payer [20]byte) (*storev1.LogEntry, error)
 	Streams() ([]*storev1.Stream, error)
 	Tokens() ([]*storev1.AppToken, error)
 }
@@ -147,7 +148,7 @@ func New(cfg Config, d Deps) (*Apps, error) {
 		clock = systemClock{}
 	}
 	a := &Apps{cfg: cfg, log: log, key: d.Key, store: d.Store, clock: clock}
-	a.offers.inFlight = map[crypto.Hash]bool{}
+	a.offers.offers = map[crypto.Hash]*offerCount{}
 	a.streams.byID = map[[16]byte]*stream{}
 	a.streams.counted = map[channel.ID]map[[16]byte]*stream{}
 	a.tokens.byID = map[TokenID]*appToken{}
@@ -209,8 +210,10 @@ type PayRequest struct {
 	ItemID   string
 	Memo     string
 	Receipt  bool
-	// Offer, if set, is the payee's offer this payment pays: amount, item,
-	// payee and key follow from it, and this node pays it at most once.
+	// Offer, if set, is the payee's offer this payment pays: amount, item
+	// and payee follow from it. This node pays a once-only or per-payer
+	// offer at most once (its key is OfferKey); a limited or unlimited one
+	// once per Key, which is then required.
 	Offer *Offer
 	// Token is the app token paying, if any: its policy limits the payment.
 	Token  TokenID

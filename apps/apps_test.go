@@ -69,7 +69,7 @@ func TestOffersAndReceipts(t *testing.T) {
 		t.Fatal("receipt without asking")
 	}
 
-	offer, err := b.CreateOffer("article-9", bob.USD, *u256(25), time.Minute)
+	offer, err := b.CreateOffer("article-9", bob.USD, *u256(25), time.Minute, apps.Once)
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -83,14 +83,14 @@ func TestOffersAndReceipts(t *testing.T) {
 	checkReceipt(t, bob, p, alice.Key.Address())
 	before := received(t, bob, id)
 
-	expired, _ := b.CreateOffer("article-10", bob.USD, *u256(5), time.Second)
+	expired, _ := b.CreateOffer("article-10", bob.USD, *u256(5), time.Second, apps.Once)
 	expired.Expiry -= 10
 	f := crypto.OfferFields{Offer: expired.ID, Payee: expired.Payee, ItemID: expired.ItemID, Asset: expired.Asset, Price: expired.Price, Expiry: expired.Expiry}
 	expired.Sig, _ = bob.Key.Sign(crypto.NewDomain(expired.ChainID, expired.Adjudicator).OfferDigest(&f))
 	altered := offer
 	altered.ID = crypto.Hash{9}
 	altered.Price = *u256(1)
-	foreign, _ := a.CreateOffer("x", alice.USD, *u256(5), time.Minute) // alice's own
+	foreign, _ := a.CreateOffer("x", alice.USD, *u256(5), time.Minute, apps.Once) // alice's own
 	for _, tc := range []struct {
 		name string
 		req  apps.PayRequest

@@ -1,7 +1,8 @@
-// Package apps is a tinypay node's application layer: signed offers paid
-// at most once, receipts asked for by item payments, pay-per-second
-// streams metered on the payee's side, spend-limited app tokens, and
-// revenue.
+// Package apps is a tinypay node's application layer: signed offers
+// payable as their signed use policy says (once, once per payer, up to N
+// times, or without limit, until they expire), receipts asked for by item
+// payments, pay-per-second streams metered on the payee's side,
+// spend-limited app tokens, and revenue.
 //
 // It builds only on the node's narrow interfaces: it pays through
 // (*node.Node).Pay (with PayTarget, PaymentByKey, Channel and Deposit for
@@ -12,7 +13,9 @@
 //     checks the offers an incoming proof pays. A part it refuses is not a
 //     refused proof: the node accepts the proof and refunds the part at once
 //     (see "Refusals" in package node), so the payer is told "refused and
-//     refunded" and no money stays with this node.
+//     refunded" and no money stays with this node. A part it accepts
+//     reserves a use of its offer until the node says whether the proof was
+//     stored (the use is then paid) or not (it never happened).
 //   - Incoming (on the channel's owner) meters stream ticks into the same
 //     write as the payments.
 //   - PeerMessage handles StreamStart and StreamEnd, already checked to be
@@ -28,8 +31,25 @@
 //	n, _ := node.New(cfg, node.Deps{..., Hooks: a})
 //	_ = n.Start(ctx)
 //	_ = a.Start(n)
-//	o, _ := a.CreateOffer("song-42", usd, price, 10*time.Minute) // payee
-//	p, err := a.Pay(ctx, apps.PayRequest{Offer: &o})              // payer
+//	o, _ := a.CreateOffer("song-42", usd, price, 10*time.Minute, apps.Once)    // payee
+//	p, err := a.Pay(ctx, apps.PayRequest{Offer: &o})                           // payer
+//	t, _ := a.CreateOffer("concert", usd, price, 24*time.Hour, apps.UpTo(100)) // 100 tickets
+//	p, err = a.Pay(ctx, apps.PayRequest{Offer: &t, Key: "ticket-1"})           // one of them
+//
+// # Offers
+//
+// An offer's use policy (Uses) is signed with it. The payee holds every
+// incoming payment of one of its offers to the policy: the offer book
+// (one owner, its lock guarding memory only) counts, per offer, the
+// payments on disk and those accepted in proofs not yet durable, so two
+// payers racing for the last use get one use between them; the store
+// counts the stored ones in the write that stores each payment (and
+// refuses a write beyond the policy, as a backstop), so the counts survive
+// restarts. A per-payer offer is counted per payer (the channel's peer):
+// one index entry per paid payment, so a payer's entries cost it a
+// payment each; the book holds entries only while payments are in flight.
+// The payer's side pays a once-only or per-payer offer once (its key is
+// OfferKey), a limited or unlimited one once per idempotency key.
 //
 // # Bounds
 //

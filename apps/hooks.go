@@ -20,7 +20,7 @@ var _ node.Hooks = (*Apps)(nil)
 // CheckIncoming implements node.Hooks: the payee's checks of the offers an
 // incoming proof pays. Before Start it waits for it; if the layer stopped
 // without starting, every offer is refused (and so refunded).
-func (a *Apps) CheckIncoming(ch node.ChannelInfo, parts []node.Part) ([]error, func()) {
+func (a *Apps) CheckIncoming(ch node.ChannelInfo, parts []node.Part) ([]error, func(bool)) {
 	if !a.waitStarted() {
 		refuse := make([]error, len(parts))
 		for i := range parts {
@@ -28,7 +28,7 @@ func (a *Apps) CheckIncoming(ch node.ChannelInfo, parts []node.Part) ([]error, f
 				refuse[i] = fmt.Errorf("%w: the application layer is stopped", node.ErrStopped)
 			}
 		}
-		return refuse, func() {}
+		return refuse, func(bool) {}
 	}
 	return a.checkOffers(ch, parts)
 }

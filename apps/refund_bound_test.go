@@ -27,7 +27,7 @@ func TestRefundsPerMinuteAreBounded(t *testing.T) {
 	id := alice.OpenUSD(bob, 1000)
 	ctx, cancel := context.WithTimeout(context.Background(), 30*time.Second)
 	defer cancel()
-	offer, err := bob.Apps().CreateOffer("film", bob.USD, *u256(10), time.Minute)
+	offer, err := bob.Apps().CreateOffer("film", bob.USD, *u256(10), time.Minute, apps.Once)
 	if err != nil {
 		t.Fatal(err)
 	}

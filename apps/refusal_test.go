@@ -30,7 +30,7 @@ func TestSecondPayerOfOnceOnlyOffer(t *testing.T) {
 	fromCarol := carol.OpenUSD(bob, 1000)
 	ctx, cancel := context.WithTimeout(context.Background(), 20*time.Second)
 	defer cancel()
-	offer, err := bob.Apps().CreateOffer("song-42", bob.USD, *u256(250), time.Minute)
+	offer, err := bob.Apps().CreateOffer("song-42", bob.USD, *u256(250), time.Minute, apps.Once)
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -139,7 +139,7 @@ func TestPayeeRefundsWhatItRefuses(t *testing.T) {
 	alice, bob, id := pair(t, 1000)
 	ctx, cancel := context.WithTimeout(context.Background(), 20*time.Second)
 	defer cancel()
-	offer, err := bob.Apps().CreateOffer("film", bob.USD, *u256(10), time.Minute)
+	offer, err := bob.Apps().CreateOffer("film", bob.USD, *u256(10), time.Minute, apps.Once)
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -151,8 +151,8 @@ func TestPayeeRefundsWhatItRefuses(t *testing.T) {
 	conn, recv := speakAsPayer(t, alice, bob, id, 1)
 	info := bob.N().Info()
 	dom := crypto.NewDomain(info.ChainID, info.Adjudicator)
-	fresh, _ := bob.Apps().CreateOffer("book", bob.USD, *u256(10), time.Minute)
-	late, _ := bob.Apps().CreateOffer("late", bob.USD, *u256(10), time.Minute)
+	fresh, _ := bob.Apps().CreateOffer("book", bob.USD, *u256(10), time.Minute, apps.Once)
+	late, _ := bob.Apps().CreateOffer("late", bob.USD, *u256(10), time.Minute, apps.Once)
 	late.Expiry = uint64(time.Now().Add(-time.Hour).Unix())
 	f := crypto.OfferFields{Offer: late.ID, Payee: late.Payee, ItemID: late.ItemID, Asset: late.Asset, Price: late.Price, Expiry: late.Expiry}
 	late.Sig, _ = bob.Key.Sign(dom.OfferDigest(&f))

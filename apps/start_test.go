@@ -65,7 +65,7 @@ func TestHooksWaitForStart(t *testing.T) {
 	go func() { answered <- a.PeerMessage(ci.Peer, ci, start) }()
 	go func() {
 		refuse, release := a.CheckIncoming(ci, []node.Part{{Amount: *uint256.NewInt(1), Offer: &node.Offer{ItemID: "x"}}})
-		release()
+		release(false)
 		checked <- refuse
 	}()
 	a.ChannelEnded(ended)

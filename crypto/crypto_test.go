@@ -314,6 +314,16 @@ var gethTypes = apitypes.Types{
 		{Name: "price", Type: "uint256"},
 		{Name: "expiry", Type: "uint64"},
 	},
+	"ReusableOffer": {
+		{Name: "offerId", Type: "bytes32"},
+		{Name: "payee", Type: "address"},
+		{Name: "itemId", Type: "string"},
+		{Name: "asset", Type: "address"},
+		{Name: "price", Type: "uint256"},
+		{Name: "expiry", Type: "uint64"},
+		{Name: "uses", Type: "uint8"},
+		{Name: "maxUses", Type: "uint32"},
+	},
 }
 
 func gethDigest(t *testing.T, dom apitypes.TypedDataDomain, primary string, msg apitypes.TypedDataMessage) Hash {
@@ -394,6 +404,89 @@ func TestDigestsMatchGeth(t *testing.T) {
 		if got != want {
 			t.Fatalf("Offer digest %s, geth %s", got, want)
 		}
+		// A reusable offer: every policy but once, with random uses.
+		of.Uses, of.MaxUses = OfferUses(1+r.IntN(3)), r.Uint32()
+		got = dom.OfferDigest(&of)
+		want = gethDigest(t, gdom, "ReusableOffer", apitypes.TypedDataMessage{
+			"offerId": oid[:], "payee": gethcommon.Address(who).Hex(), "itemId": item, "asset": gethcommon.Address(of.Asset).Hex(),
+			"price": a.ToBig(), "expiry": new(big.Int).SetUint64(expiry),
+			"uses": new(big.Int).SetUint64(uint64(of.Uses)), "maxUses": new(big.Int).SetUint64(uint64(of.MaxUses)),
+		})
+		if got != want {
+			t.Fatalf("ReusableOffer digest %s, geth %s (uses %d, max %d)", got, want, of.Uses, of.MaxUses)
+		}
+	}
+}
+
+// TestCheckUses: the use policies a payee signs, and what is refused.
+func TestCheckUses(t *testing.T) {
+	for _, tc := range []struct {
+		uses OfferUses
+		max  uint32
+		ok   bool
+	}{
+		{OfferOnce, 0, true},                    // the default
+		{OfferOnce, 1, false},                   // max uses is not signed for once
+		{OfferPerPayer, 0, true},                // once per payer
+		{OfferPerPayer, 2, false},               // no count with per-payer
+		{OfferLimited, 2, true},                 // the fewest a limited offer takes
+		{OfferLimited, MaxOfferUses, true},      // the most
+		{OfferLimited, 1, false},                // one use is a once-only offer
+		{OfferLimited, 0, false},                // no count
+		{OfferLimited, MaxOfferUses + 1, false}, // over the bound
+		{OfferUnlimited, 0, true},               // anyone, any number of times
+		{OfferUnlimited, 5, false},              // no count with unlimited
+		{OfferUnlimited + 1, 0, false},          // an unknown policy
+	} {
+		f := OfferFields{Uses: tc.uses, MaxUses: tc.max}
+		if err := f.CheckUses(); (err == nil) != tc.ok || (err != nil && !errors.Is(err, ErrBadOfferUses)) {
+			t.Errorf("uses %d max %d: %v, want ok=%v", tc.uses, tc.max, err, tc.ok)
+		}
+	}
+}
+
+// TestOnceOfferDigestStable pins the digest of a once-only offer to the
+// value it had before offers had a use policy: offers signed then stay
+// valid, and a once-only offer's MaxUses is not signed. Reusable offers
+// sign their policy, so no two policies share a digest.
+func TestOnceOfferDigestStable(t *testing.T) {
+	var c, payee, asset Address
+	var id Hash
+	for i := range c {
+		c[i], payee[i], asset[i] = byte(0xa0+i), byte(0x10+i), byte(0x30+i)
+	}
+	for i := range id {
+		id[i] = byte(i + 1)
+	}
+	dom := NewDomain(1337, c)
+	f := OfferFields{Offer: id, Payee: payee, ItemID: "song-42", Asset: asset, Price: *uint256.NewInt(250000), Expiry: 1700000000}
+	// Computed with the code before use policies (commit 016ed8a).
+	const want = "0x4a8d1488093d98555281940b29e60952cb1d42a78f742b602d4362efe89145c6"
+	if got := dom.OfferDigest(&f).Hex(); got != want {
+		t.Fatalf("once-only offer digest %s, want %s as before", got, want)
+	}
+	f.MaxUses = 7 // not signed for a once-only offer
+	if got := dom.OfferDigest(&f).Hex(); got != want {
+		t.Fatalf("once-only offer digest with MaxUses set: %s, want %s", got, want)
+	}
+	if err := f.CheckUses(); !errors.Is(err, ErrBadOfferUses) {
+		t.Fatalf("a once-only offer with max uses 7: %v, want ErrBadOfferUses (verifiers must refuse it)", err)
+	}
+	seen := map[Hash]string{}
+	for _, p := range []struct {
+		uses OfferUses
+		max  uint32
+	}{{OfferOnce, 0}, {OfferPerPayer, 0}, {OfferLimited, 2}, {OfferLimited, 3}, {OfferUnlimited, 0}} {
+		f.Uses, f.MaxUses = p.uses, p.max
+		if err := f.CheckUses(); err != nil {
+			t.Fatalf("uses %d max %d: %v", p.uses, p.max, err)
+		}
+		h := dom.OfferDigest(&f)
+		name := fmt.Sprintf("uses %d max %d", p.uses, p.max)
+		if prev, ok := seen[h]; ok {
+			t.Fatalf("%s and %s share a digest", name, prev)
+		}
+		seen[h] = name
 	}
 }
 

@@ -2,6 +2,8 @@ package crypto
 
 import (
 	"encoding/binary"
+	"errors"
+	"fmt"
 
 	"github.com/holiman/uint256"
 )
@@ -20,6 +22,10 @@ const (
 	// Off-chain messages between payers and payees, in the same domain.
 	ReceiptType = "Receipt(bytes32 channelId,bytes32 paymentId,address payer,address payee,address asset,uint256 amount,uint256 cumulative,string itemId,bytes32 offerId,uint64 time)"
 	OfferType   = "Offer(bytes32 offerId,address payee,string itemId,address asset,uint256 price,uint64 expiry)"
+	// ReusableOfferType is an offer payable more than once (OfferFields.Uses
+	// other than OfferOnce). A once-only offer keeps OfferType, so its
+	// digest is what it was before offers had a use policy.
+	ReusableOfferType = "ReusableOffer(bytes32 offerId,address payee,string itemId,address asset,uint256 price,uint64 expiry,uint8 uses,uint32 maxUses)"
 )
 
 var (
@@ -29,6 +35,7 @@ var (
 	withdrawTypeHash         = Keccak256([]byte(WithdrawType))
 	receiptTypeHash          = Keccak256([]byte(ReceiptType))
 	offerTypeHash            = Keccak256([]byte(OfferType))
+	reusableOfferTypeHash    = Keccak256([]byte(ReusableOfferType))
 	domainNameHash           = Keccak256([]byte(DomainName))
 	domainVersionHash        = Keccak256([]byte(DomainVersion))
 )
@@ -134,6 +141,64 @@ func (d Domain) ReceiptDigest(r *ReceiptFields) Hash {
 	return d.typed(Keccak256(buf[:]))
 }
 
+// OfferUses is an offer's use policy: how many payments its payee takes
+// for it before it expires. Its value is signed (the uint8 "uses" of
+// ReusableOfferType).
+type OfferUses uint8
+
+// Offer use policies.
+const (
+	// OfferOnce: one payment in all. A once-only offer is signed as
+	// OfferType, the type of offers before use policies.
+	OfferOnce OfferUses = 0
+	// OfferPerPayer: one payment per payer (per node identity), any number
+	// of payers.
+	OfferPerPayer OfferUses = 1
+	// OfferLimited: MaxUses payments in all, by anyone.
+	OfferLimited OfferUses = 2
+	// OfferUnlimited: any number of payments, by anyone.
+	OfferUnlimited OfferUses = 3
+)
+
+// MaxOfferUses bounds the payments an OfferLimited offer takes.
+const MaxOfferUses = 1_000_000
+
+// String names the policy as the CLI writes it.
+func (u OfferUses) String() string {
+	switch u {
+	case OfferOnce:
+		return "once"
+	case OfferPerPayer:
+		return "per-payer"
+	case OfferLimited:
+		return "limited"
+	case OfferUnlimited:
+		return "unlimited"
+	}
+	return fmt.Sprintf("uses(%d)", uint8(u))
+}
+
+// ErrBadOfferUses means that an offer's use policy is not one of the
+// forms a payee signs.
+var ErrBadOfferUses = errors.New("invalid offer use policy")
+
+// CheckUses reports whether an offer's use policy is well formed: a known
+// policy, and MaxUses from 2 to MaxOfferUses with OfferLimited (one use is
+// OfferOnce), zero with the others. OfferDigest does not sign MaxUses of a
+// once-only offer, so a verifier must check this too. Errors match
+// ErrBadOfferUses.
+func (o *OfferFields) CheckUses() error {
+	switch {
+	case o.Uses > OfferUnlimited:
+		return fmt.Errorf("%w: unknown policy %d", ErrBadOfferUses, o.Uses)
+	case o.Uses == OfferLimited && (o.MaxUses < 2 || o.MaxUses > MaxOfferUses):
+		return fmt.Errorf("%w: a limited offer takes 2 to %d payments, not %d (one is a once-only offer)", ErrBadOfferUses, MaxOfferUses, o.MaxUses)
+	case o.Uses != OfferLimited && o.MaxUses != 0:
+		return fmt.Errorf("%w: max uses %d with policy %s", ErrBadOfferUses, o.MaxUses, o.Uses)
+	}
+	return nil
+}
+
 // OfferFields are what a payee signs to offer an item at a price.
 type OfferFields struct {
 	Offer  Hash
@@ -142,12 +207,25 @@ type OfferFields struct {
 	Asset  Address // zero for ETH
 	Price  uint256.Int
 	Expiry uint64 // unix seconds
+	// Uses is the offer's use policy; MaxUses is its number of payments
+	// with OfferLimited, and zero with the others.
+	Uses    OfferUses
+	MaxUses uint32
 }
 
-// OfferDigest returns the digest a payee signs for an offer.
+// OfferDigest returns the digest a payee signs for an offer: of OfferType
+// when o.Uses is OfferOnce (MaxUses is then not signed), of
+// ReusableOfferType otherwise.
 func (d Domain) OfferDigest(o *OfferFields) Hash {
-	var buf [7 * 32]byte
+	var buf [9 * 32]byte
+	n := 7 * 32
 	copy(buf[0:32], offerTypeHash[:])
+	if o.Uses != OfferOnce {
+		n = 9 * 32
+		copy(buf[0:32], reusableOfferTypeHash[:])
+		putUint64Word(buf[224:256], uint64(o.Uses))
+		putUint64Word(buf[256:288], uint64(o.MaxUses))
+	}
 	copy(buf[32:64], o.Offer[:])
 	putAddressWord(buf[64:96], o.Payee)
 	item := Keccak256([]byte(o.ItemID))
@@ -155,7 +233,7 @@ func (d Domain) OfferDigest(o *OfferFields) Hash {
 	putAddressWord(buf[128:160], o.Asset)
 	o.Price.PutUint256(buf[160:192])
 	putUint64Word(buf[192:224], o.Expiry)
-	return d.typed(Keccak256(buf[:]))
+	return d.typed(Keccak256(buf[:n]))
 }
 
 func (d Domain) typed(structHash Hash) Hash {

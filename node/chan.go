@@ -491,9 +491,9 @@ func (c *chanActor) onReestablish(s *session, m *peerv1.Reestablish) {
 	c.resentFor = held.Nonce + 1
 	c.pause("reading the payments to resend")
 	c.ready = false // nothing is signed until the resend is out
-	from, upTo := held.Nonce, sent.Nonce
+	from, upTo, asset := held.Nonce, sent.Nonce, c.params.Asset
 	c.n.background(func() {
-		parts := c.n.outgoingParts(c.id, from, upTo)
+		parts := c.n.outgoingParts(c.id, asset, from, upTo)
 		c.do(func() {
 			if c.sess == s {
 				c.reestablish(s, held, parts)

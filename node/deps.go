@@ -72,6 +72,10 @@ type Offer struct {
 	Price  uint256.Int
 	Expiry uint64 // unix seconds
 	Sig    crypto.Signature
+	// Uses and MaxUses are the offer's use policy, as signed (see
+	// crypto.OfferFields); the payee's store holds its payments to it.
+	Uses    crypto.OfferUses
+	MaxUses uint32
 }
 
 // Part is one payment covered by an incoming proof, as the payer described
@@ -101,8 +105,11 @@ type Hooks interface {
 	// store. It returns, for each part, nil or the reason to refuse it —
 	// the node then accepts the proof and refunds the refused parts at
 	// once, in the same channel (see "Refusals" in the package doc) — and
-	// a function the node calls once the proof is durable or refused.
-	CheckIncoming(ch ChannelInfo, parts []Part) (refuse []error, release func())
+	// a function the node calls exactly once: release(true) once the proof
+	// is durable with the parts the application accepted (they are
+	// stored, and Incoming saw them), release(false) if it was refused,
+	// dropped or its write failed (none of them is stored).
+	CheckIncoming(ch ChannelInfo, parts []Part) (refuse []error, release func(stored bool))
 	// Incoming runs on the channel's owner with the batch that stores an
 	// accepted proof, for the parts it accepted; it may add records.
 	Incoming(b *store.Batch, ch ChannelInfo, parts []Part, now time.Time) error
@@ -123,7 +130,7 @@ type noHooks struct{}
 // CheckIncoming refuses (and so refunds) payments of offers: without an
 // application layer nobody checks that an offer is this node's and paid
 // once.
-func (noHooks) CheckIncoming(_ ChannelInfo, parts []Part) ([]error, func()) {
+func (noHooks) CheckIncoming(_ ChannelInfo, parts []Part) ([]error, func(bool)) {
 	var refuse []error
 	for i := range parts {
 		if parts[i].Offer != nil {
@@ -133,7 +140,7 @@ func (noHooks) CheckIncoming(_ ChannelInfo, parts []Part) ([]error, func()) {
 			refuse[i] = invalid("this node sells nothing by offer")
 		}
 	}
-	return refuse, func() {}
+	return refuse, func(bool) {}
 }
 func (noHooks) Incoming(*store.Batch, ChannelInfo, []Part, time.Time) error {
 	return nil

@@ -28,7 +28,7 @@ func (n *Node) dispatch(s *session, m *peerv1.Message) {
 			c.fromPeer(s, func() { c.nack(s, b.Proof.GetNonce(), err) })
 			return
 		}
-		c.fromPeerOr(s, func() { c.onProof(s, in) }, in.release)
+		c.fromPeerOr(s, func() { c.onProof(s, in) }, func() { in.release(false) })
 	case *peerv1.Message_ProofParts:
 		c := n.peerChannel(s, b.ProofParts.GetChannelId())
 		if c == nil {
@@ -39,7 +39,7 @@ func (n *Node) dispatch(s *session, m *peerv1.Message) {
 			c.fromPeer(s, func() { c.nack(s, b.ProofParts.GetNonce(), err) })
 			return
 		}
-		c.fromPeerOr(s, func() { c.onProofParts(s, in) }, in.release)
+		c.fromPeerOr(s, func() { c.onProofParts(s, in) }, func() { in.release(false) })
 	case *peerv1.Message_Ack:
 		if c := n.peerChannel(s, b.Ack.GetChannelId()); c != nil {
 			c.fromPeer(s, func() { c.onAck(s, b.Ack) })

@@ -66,14 +66,14 @@ func rid(b byte) []byte {
 // offer, as package apps does for an offer this node did not sign.
 type refuseOffers struct{ noHooks }
 
-func (refuseOffers) CheckIncoming(_ ChannelInfo, parts []Part) ([]error, func()) {
+func (refuseOffers) CheckIncoming(_ ChannelInfo, parts []Part) ([]error, func(bool)) {
 	refuse := make([]error, len(parts))
 	for i := range parts {
 		if parts[i].Offer != nil {
 			refuse[i] = invalid("the offer is not this node's")
 		}
 	}
-	return refuse, func() {}
+	return refuse, func(bool) {}
 }
 
 // --- 1. refund_of switches the application's refusal off ---
@@ -812,16 +812,24 @@ func TestConcurrentCooperativeClose(t *testing.T) {
 // --- 13. a proof dropped by flow control never releases its checks ---
 
 // holdHooks counts what CheckIncoming reserved (an offer, in package apps)
-// and release has not given back yet.
+// and release has not given back yet, and the releases that said the
+// proof was stored.
 type holdHooks struct {
 	noHooks
-	out atomic.Int64
+	out, stored atomic.Int64
 }
 
-func (h *holdHooks) CheckIncoming(_ ChannelInfo, parts []Part) ([]error, func()) {
+func (h *holdHooks) CheckIncoming(_ ChannelInfo, parts []Part) ([]error, func(bool)) {
 	h.out.Add(1)
 	var once sync.Once
-	return nil, func() { once.Do(func() { h.out.Add(-1) }) }
+	return nil, func(stored bool) {
+		once.Do(func() {
+			h.out.Add(-1)
+			if stored {
+				h.stored.Add(1)
+			}
+		})
+	}
 }
 
 // TestDroppedProofReleasesReservation: while Bob's channel waits for the
@@ -837,6 +845,9 @@ func TestDroppedProofReleasesReservation(t *testing.T) {
 	bob.n.hooks = h
 	alice, id, dom, r := rawPayer(t, w, bob)
 	waitFor(t, "the first payment's check is released", func() bool { return h.out.Load() == 0 })
+	if n := h.stored.Load(); n != 1 {
+		t.Fatalf("the first payment's check was released as stored %d times, want 1", n)
+	}
 	release := bob.chain.hangReads() // the chain read below never answers
 	defer release()
 	total := u256(5000) // beyond her balance: Bob reads the chain (and waits)
@@ -852,6 +863,9 @@ func TestDroppedProofReleasesReservation(t *testing.T) {
 	time.Sleep(time.Second)
 	if n := h.out.Load(); n != 0 {
 		t.Fatalf("%d incoming check(s) never released after the session ended", n)
+	}
+	if n := h.stored.Load(); n != 1 {
+		t.Fatalf("%d checks released as stored, want 1: the dropped proof was released as stored", n)
 	}
 }
 
@@ -924,9 +938,9 @@ type partCount struct {
 	n atomic.Int64
 }
 
-func (h *partCount) CheckIncoming(_ ChannelInfo, parts []Part) ([]error, func()) {
+func (h *partCount) CheckIncoming(_ ChannelInfo, parts []Part) ([]error, func(bool)) {
 	h.n.Add(int64(len(parts)))
-	return nil, func() {}
+	return nil, func(bool) {}
 }
 
 // TestUnopenedChannelProofCostsNoStoreReads: a stranger proposes a channel

@@ -21,9 +21,9 @@ import (
 type incomingProof struct {
 	proof   channel.Proof
 	parts   []Part
-	refuse  []error       // per part: the application refuses it (it is refunded)
-	refund  []refundCheck // per part: whether it refunds one of this node's payments
-	release func()        // once the proof is durable or refused
+	refuse  []error           // per part: the application refuses it (it is refunded)
+	refund  []refundCheck     // per part: whether it refunds one of this node's payments
+	release func(stored bool) // once the proof is durable (true) or refused (false)
 	// unchecked: the channel was not open when the proof arrived, so the
 	// checks that read the store were not made (see checkThen).
 	unchecked bool
@@ -85,7 +85,7 @@ func (n *Node) admit(c *chanActor, proof channel.Proof, parts []Part, ahead bool
 	// a proof that cannot be accepted costs no store read.
 	// (The snapshot may lag the owner by a step: what it refuses, the owner
 	// would refuse too, but for a phase change being made just now.)
-	in := &incomingProof{proof: proof, parts: parts, release: func() {}}
+	in := &incomingProof{proof: proof, parts: parts, release: func(bool) {}}
 	switch ci := c.info(); {
 	case ci.Phase == channel.Opening || ci.Phase == channel.Abandoned:
 		// The chain may be ahead of this node: the owner reads it, and only
@@ -120,13 +120,13 @@ func (n *Node) check(c *chanActor, in *incomingProof) {
 	}
 	refuse, release := n.hooks.CheckIncoming(c.info(), parts)
 	if release == nil {
-		release = func() {}
+		release = func(bool) {}
 	}
 	if len(refuse) != len(parts) {
 		refuse = make([]error, len(parts))
 	}
 	var once sync.Once
-	in.refuse, in.release, in.unchecked = refuse, func() { once.Do(release) }, false
+	in.refuse, in.release, in.unchecked = refuse, func(stored bool) { once.Do(func() { release(stored) }) }, false
 }
 
 // maxPartsAhead bounds the payments kept for a proof that has not come
@@ -157,7 +157,7 @@ func (c *chanActor) onProofParts(s *session, in *incomingProof) {
 
 func (c *chanActor) dropPartsAhead() {
 	if c.partsAhead != nil {
-		c.partsAhead.release()
+		c.partsAhead.release(false)
 		c.partsAhead = nil
 	}
 }
@@ -166,13 +166,13 @@ func (c *chanActor) dropPartsAhead() {
 func (a *incomingProof) join(in *incomingProof) *incomingProof {
 	out := &incomingProof{proof: in.proof, parts: append(a.parts, in.parts...)}
 	ra, rb := a.release, in.release
-	out.release = func() { ra(); rb() }
+	out.release = func(stored bool) { ra(stored); rb(stored) }
 	if a.unchecked || in.unchecked {
 		// The checks run again over all of them (checkThen); what the
 		// checked ones reserved is given back first.
-		ra()
-		rb()
-		out.release, out.unchecked = func() {}, true
+		ra(false)
+		rb(false)
+		out.release, out.unchecked = func(bool) {}, true
 		return out
 	}
 	out.refuse = append(a.refuse, in.refuse...)
@@ -446,7 +446,7 @@ func (c *chanActor) onProof(s *session, in *incomingProof) {
 	}
 	c.step.acks[proof.Nonce] = ex
 	release := in.release
-	c.step.durable = append(c.step.durable, func(error) { release() })
+	c.step.durable = append(c.step.durable, func(err error) { release(err == nil) })
 	c.step.durable = append(c.step.durable, func(err error) {
 		if err == nil { // on the committer goroutine
 			c.setDurableRecv(&proof)
@@ -488,7 +488,7 @@ func (c *chanActor) claimRefund(p *Part, onDisk bool) bool {
 }
 
 func (c *chanActor) refuseProof(s *session, in *incomingProof, err error) {
-	in.release()
+	in.release(false)
 	c.n.met.add(func(m *Metrics) prometheus.Counter { return m.ProofsRefused }, 1)
 	c.nack(s, in.proof.Nonce, err)
 }
@@ -503,7 +503,7 @@ func (c *chanActor) incomingRecord(nonce uint64, i int, p *Part, cum uint256.Int
 		StreamId: optionalID(p.Stream[:]), WantReceipt: p.WantReceipt,
 	}
 	if p.Offer != nil {
-		rec.OfferId = p.Offer.ID[:]
+		rec.OfferId, rec.OfferUses, rec.OfferMaxUses = p.Offer.ID[:], uint32(p.Offer.Uses), p.Offer.MaxUses
 	}
 	return rec
 }

@@ -91,14 +91,37 @@ func (p *payment) finish(err error) {
 	})
 }
 
+// record is the payment's log record. It keeps the whole offer paid (its
+// item, price and asset are the payment's): a proof resent from the log
+// after a restart carries the offer again, so that the payee checks and
+// counts it as it would have the first time (see offerOfRecord).
 func (p *payment) record(peer crypto.Address) *storev1.LogEntry {
-	return &storev1.LogEntry{TimeUnixNano: p.time.UnixNano(), Entry: &storev1.LogEntry_Payment{Payment: &storev1.Payment{
+	rec := &storev1.Payment{
 		Id: p.id[:], IdempotencyKey: p.key, ChannelId: p.chanID[:], Direction: storev1.Direction_DIRECTION_OUTGOING,
 		Amount: amountBytes(&p.amount), Cumulative: amountBytes(&p.cumulative), Nonce: p.nonce,
 		TimeUnixNano: p.time.UnixNano(), ItemId: p.itemID, Memo: p.memo, Peer: peer[:],
 		OfferId: optionalID(p.offerID()), StreamId: optionalID(p.stream[:]), WantReceipt: p.wantReceipt,
 		TokenId: optionalID(p.token[:]), RefundOf: optionalID(p.refundOf[:]),
-	}}}
+	}
+	if o := p.offer; o != nil {
+		rec.OfferUses, rec.OfferMaxUses, rec.OfferExpiry, rec.OfferSignature = uint32(o.Uses), o.MaxUses, o.Expiry, o.Sig[:]
+	}
+	return &storev1.LogEntry{TimeUnixNano: p.time.UnixNano(), Entry: &storev1.LogEntry_Payment{Payment: rec}}
+}
+
+// offerOfRecord rebuilds the offer an outgoing payment record paid, in a
+// channel of asset; nil if it paid none, or if it was written before
+// records kept the whole offer.
+func offerOfRecord(rec *storev1.Payment, asset crypto.Address) *Offer {
+	if len(rec.GetOfferId()) != 32 || len(rec.GetOfferSignature()) != 65 {
+		return nil
+	}
+	price, err := parseAmount("amount", rec.GetAmount())
+	if err != nil {
+		return nil
+	}
+	return &Offer{ID: crypto.Hash(rec.GetOfferId()), ItemID: rec.GetItemId(), Asset: asset, Price: price, Expiry: rec.GetOfferExpiry(),
+		Sig: crypto.Signature(rec.GetOfferSignature()), Uses: crypto.OfferUses(rec.GetOfferUses()), MaxUses: rec.GetOfferMaxUses()}
 }
 
 func (p *payment) offerID() []byte {
@@ -150,6 +173,9 @@ func checkPayRequest(r *PayRequest) error {
 		return invalid("name a channel or a peer")
 	case r.Offer != nil && !r.Amount.Eq(&r.Offer.Price):
 		return invalid("the offer's price is %s, not %s", r.Offer.Price.Dec(), r.Amount.Dec())
+	case r.Offer != nil && r.ItemID != r.Offer.ItemID:
+		// The record keeps the item once: a resend rebuilds the offer from it.
+		return invalid("the offer is for item %q, not %q", r.Offer.ItemID, r.ItemID)
 	}
 	return nil
 }
@@ -737,12 +763,15 @@ func truncate(s string, n int) string {
 
 // outgoingParts reads back from the log the payments this node covered with
 // proofs after nonce `after` up to `upTo` on channel id, oldest first.
-func (n *Node) outgoingParts(id channel.ID, after, upTo uint64) []*peerv1.PaymentPart {
+func (n *Node) outgoingParts(id channel.ID, asset crypto.Address, after, upTo uint64) []*peerv1.PaymentPart {
 	recs := n.paymentsAfter(id, storev1.Direction_DIRECTION_OUTGOING, after, upTo)
 	out := make([]*peerv1.PaymentPart, len(recs))
 	for i, p := range recs {
 		out[i] = &peerv1.PaymentPart{PaymentId: p.GetId(), Amount: p.GetAmount(), ItemId: p.GetItemId(), Memo: p.GetMemo(),
 			IdempotencyKey: p.GetIdempotencyKey(), WantReceipt: p.GetWantReceipt(), StreamId: p.GetStreamId()}
+		if o := offerOfRecord(p, asset); o != nil {
+			out[i].Offer = offerMessage(o)
+		}
 		if len(p.GetRefundOf()) == 32 {
 			// A refund names the payer's id of what it gives back; the
 			// record keeps our own id of it, so look the payer's up.

@@ -144,7 +144,8 @@ func partsOf(pays []*payment) []*peerv1.PaymentPart {
 }
 
 func offerMessage(o *Offer) *peerv1.Offer {
-	return &peerv1.Offer{OfferId: o.ID[:], ItemId: o.ItemID, Asset: o.Asset[:], Price: amountBytes(&o.Price), Expiry: o.Expiry, Signature: o.Sig[:]}
+	return &peerv1.Offer{OfferId: o.ID[:], ItemId: o.ItemID, Asset: o.Asset[:], Price: amountBytes(&o.Price), Expiry: o.Expiry, Signature: o.Sig[:],
+		Uses: uint32(o.Uses), MaxUses: o.MaxUses}
 }
 
 // decodeOffer decodes an offer in a payment part.
@@ -164,6 +165,14 @@ func decodeOffer(m *peerv1.Offer) (*Offer, error) {
 		return nil, fmt.Errorf("%w: offer signature: %v", ErrMalformed, err)
 	}
 	o.ItemID, o.Expiry = m.GetItemId(), m.GetExpiry()
+	if m.GetUses() > 255 {
+		return nil, fmt.Errorf("%w: offer use policy %d", ErrMalformed, m.GetUses())
+	}
+	o.Uses, o.MaxUses = crypto.OfferUses(m.GetUses()), m.GetMaxUses()
+	f := crypto.OfferFields{Uses: o.Uses, MaxUses: o.MaxUses}
+	if err := f.CheckUses(); err != nil {
+		return nil, fmt.Errorf("%w: %v", ErrMalformed, err)
+	}
 	return &o, nil
 }
 

@@ -22,6 +22,7 @@ func OfferMsg(o apps.Offer) *apiv1.Offer {
 	return &apiv1.Offer{
 		ChainId: o.ChainID, Adjudicator: o.Adjudicator.Hex(), OfferId: o.ID.Hex(), Payee: o.Payee.Hex(), ItemId: o.ItemID,
 		Asset: o.Asset.Hex(), Price: o.Price.Dec(), Expiry: o.Expiry, Signature: "0x" + hex.EncodeToString(o.Sig[:]),
+		Uses: apiv1.OfferUses(o.Uses.Policy), MaxUses: o.Uses.Max,
 	}
 }
 
@@ -35,6 +36,7 @@ func ParseOffer(m *apiv1.Offer) (apps.Offer, error) {
 	return apps.Offer{
 		ChainID: o.Domain.ChainID(), Adjudicator: o.Domain.Contract(), ID: o.Fields.Offer, Payee: o.Fields.Payee,
 		ItemID: o.Fields.ItemID, Asset: o.Fields.Asset, Price: o.Fields.Price, Expiry: o.Fields.Expiry, Sig: o.Sig,
+		Uses: apps.Uses{Policy: o.Fields.Uses, Max: o.Fields.MaxUses},
 	}, nil
 }
 
@@ -70,11 +72,52 @@ func (s *APIServer) CreateOffer(ctx context.Context, r *apiv1.CreateOfferRequest
 	if ttl == 0 {
 		ttl = 10 * time.Minute
 	}
-	o, err := s.a.CreateOffer(r.GetItemId(), a.Address, price, ttl)
+	uses, err := offerUses(r.GetUses(), r.GetMaxUses())
+	if err != nil {
+		return nil, err
+	}
+	o, err := s.a.CreateOffer(r.GetItemId(), a.Address, price, ttl, uses)
 	if err != nil {
 		return nil, statusError(err)
 	}
 	return OfferMsg(o), nil
+}
+
+// offerUses converts a CreateOfferRequest's use policy.
+func offerUses(u apiv1.OfferUses, max uint32) (apps.Uses, error) {
+	switch u {
+	case apiv1.OfferUses_OFFER_USES_UNSPECIFIED, apiv1.OfferUses_OFFER_USES_PER_PAYER, apiv1.OfferUses_OFFER_USES_UNLIMITED:
+		if max != 0 {
+			return apps.Uses{}, badArg("max_uses is for OFFER_USES_LIMITED only, not %s", u)
+		}
+		return apps.Uses{Policy: crypto.OfferUses(u)}, nil
+	case apiv1.OfferUses_OFFER_USES_LIMITED:
+		if max < 1 || max > crypto.MaxOfferUses {
+			return apps.Uses{}, badArg("max_uses %d: a limited offer takes 1 to %d payments", max, crypto.MaxOfferUses)
+		}
+		return apps.UpTo(max), nil
+	}
+	return apps.Uses{}, badArg("unknown offer use policy %d", int32(u))
+}
+
+// GetOfferUses implements apiv1.NodeServer.
+func (s *APIServer) GetOfferUses(ctx context.Context, r *apiv1.GetOfferUsesRequest) (*apiv1.OfferUsage, error) {
+	if r.GetOffer() == nil {
+		return nil, badArg("offer is required")
+	}
+	o, err := ParseOffer(r.GetOffer())
+	if err != nil {
+		return nil, err
+	}
+	u, err := s.a.OfferUses(o)
+	if err != nil {
+		return nil, statusError(err)
+	}
+	m := &apiv1.OfferUsage{OfferId: o.ID.Hex(), Uses: apiv1.OfferUses(o.Uses.Policy), MaxUses: o.Uses.Max, Paid: u.Paid, Expired: u.Expired}
+	if u.HasRemaining {
+		m.Remaining = &u.Remaining
+	}
+	return m, nil
 }
 
 func streamMsg(st apps.StreamInfo) *apiv1.Stream {

@@ -48,7 +48,8 @@ func code(err error) codes.Code {
 		return codes.NotFound
 	case errors.Is(err, apps.ErrForbidden), errors.Is(err, channel.ErrWrongChannel):
 		return codes.PermissionDenied
-	case errors.Is(err, apps.ErrSpendLimit), errors.Is(err, node.ErrResourceExhausted), errors.Is(err, apps.ErrTooManyStreams):
+	case errors.Is(err, apps.ErrSpendLimit), errors.Is(err, node.ErrResourceExhausted), errors.Is(err, apps.ErrTooManyStreams),
+		errors.Is(err, apps.ErrOfferSoldOut):
 		return codes.ResourceExhausted
 	case errors.Is(err, node.ErrIdempotency), errors.Is(err, apps.ErrOfferPaid), errors.Is(err, node.ErrAlreadyExists):
 		return codes.AlreadyExists

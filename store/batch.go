@@ -41,9 +41,21 @@ type logPut struct {
 	idemKey   string
 	paymentID [idLen]byte
 	isPayment bool
-	offerID   [idLen]byte // an incoming payment's offer: paid at most once
-	hasOffer  bool
+	offer     *offerPay // an accepted incoming payment of an offer
 }
+
+// offerPay is an accepted incoming payment of an offer, which the store
+// counts against the offer's use policy.
+type offerPay struct {
+	id    [idLen]byte
+	uses  uint32 // the policy (offerOnce, ...)
+	max   uint32 // offerLimited: the most payments
+	payer [addrLen]byte
+}
+
+// counted reports whether the store keeps a count of the offer's payments
+// (every offer but a once-only one, whose index says it all).
+func (o *offerPay) counted() bool { return o.uses != offerOnce }
 
 // NewBatch returns an empty batch.
 func NewBatch() *Batch { return new(Batch) }
@@ -179,6 +191,13 @@ func proofFollows(k []byte, oldNonce uint64, oldV []byte, nonce uint64, v []byte
 // *DuplicateError (ErrDuplicateKey). The index over idempotency keys is
 // shared by both directions: leave the key empty on entries that must not
 // take part in it.
+//
+// An accepted incoming payment of an offer (offer_id set, refused empty)
+// is held to the offer's use policy (offer_uses): a second payment of a
+// once-only offer, or a second one by the same payer (peer) of a per-payer
+// offer, is a *DuplicateError; a payment of a limited offer beyond
+// offer_max_uses is ErrOfferUsedUp. Every offer but a once-only one has its
+// payments counted (OfferUses), in the same write.
 func (b *Batch) AppendLog(e *storev1.LogEntry) error {
 	if err := b.check(); err != nil {
 		return err
@@ -211,12 +230,25 @@ func (b *Batch) AppendLog(e *storev1.LogEntry) error {
 			return b.fail(&DuplicateError{Field: "id", Key: hexID(p.GetId())})
 		}
 		if p.GetDirection() == storev1.Direction_DIRECTION_INCOMING && len(p.GetOfferId()) == idLen && p.GetRefused() == "" {
-			lp.offerID, lp.hasOffer = [idLen]byte(p.GetOfferId()), true
+			o := &offerPay{id: [idLen]byte(p.GetOfferId()), uses: p.GetOfferUses(), max: p.GetOfferMaxUses()}
+			copy(o.payer[:], p.GetPeer())
 			for _, other := range b.logs {
-				if other.hasOffer && other.offerID == lp.offerID {
-					return b.fail(&DuplicateError{Field: "offer_id", Key: hexID(p.GetOfferId())})
+				if other.offer == nil || other.offer.id != o.id {
+					continue
+				}
+				if other.offer.uses != o.uses || other.offer.max != o.max {
+					return b.fail(invalid("append log: two payments of offer %s with different use policies", hexID(o.id[:])))
+				}
+				switch o.uses {
+				case offerOnce:
+					return b.fail(&DuplicateError{Field: "offer_id", Key: hexID(o.id[:])})
+				case offerPerPayer:
+					if other.offer.payer == o.payer {
+						return b.fail(&DuplicateError{Field: "offer_id+peer", Key: hexID(o.id[:]) + "/" + hexID(o.payer[:])})
+					}
 				}
 			}
+			lp.offer = o
 		}
 		if b.payIDs == nil {
 			b.payIDs = make(map[[idLen]byte]struct{})

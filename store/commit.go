@@ -28,6 +28,9 @@ type request struct {
 	// dupInGroup: err is a DuplicateError against a batch of this group,
 	// which only holds if the group becomes durable.
 	dupInGroup bool
+	// offerUses: the count of each reusable offer's payments once this
+	// batch is written (set by admit).
+	offerUses map[[idLen]byte]uint64
 }
 
 type outcome struct {
@@ -150,7 +153,12 @@ type groupState struct {
 	idem   map[string]uint64
 	payIDs map[[idLen]byte]uint64
 	offers map[[idLen]byte]uint64
-	proofs map[string]groupProof
+	// offerPaid: per-payer offers paid by a payer (offerPaidKey), and
+	// offerUses: the count of a reusable offer's payments, after the
+	// batches of the group so far.
+	offerPaid map[string]uint64
+	offerUses map[[idLen]byte]uint64
+	proofs    map[string]groupProof
 }
 
 type groupProof struct {
@@ -164,10 +172,12 @@ type groupProof struct {
 func (s *Store) commitGroup(group []*request) {
 	s.stats.groups.Add(1)
 	g := groupState{
-		idem:   make(map[string]uint64),
-		payIDs: make(map[[idLen]byte]uint64),
-		offers: make(map[[idLen]byte]uint64),
-		proofs: make(map[string]groupProof),
+		idem:      make(map[string]uint64),
+		payIDs:    make(map[[idLen]byte]uint64),
+		offers:    make(map[[idLen]byte]uint64),
+		offerPaid: make(map[string]uint64),
+		offerUses: make(map[[idLen]byte]uint64),
+		proofs:    make(map[string]groupProof),
 	}
 	w := &groupWriter{s: s, txn: s.db.NewTransaction(true)}
 	defer func() { w.txn.Discard() }()
@@ -324,16 +334,9 @@ func (s *Store) admit(txn *badger.Txn, g *groupState, r *request) error {
 			}
 			return &DuplicateError{Field: "id", Key: hexID(l.paymentID[:]), Seq: seq}
 		}
-		if l.hasOffer {
-			if seq, ok := g.offers[l.offerID]; ok {
-				r.dupInGroup = true
-				return &DuplicateError{Field: "offer_id", Key: hexID(l.offerID[:]), Seq: seq}
-			}
-			if seq, err := indexed(txn, offerKey(l.offerID)); err != nil || seq != 0 {
-				if err != nil {
-					return err
-				}
-				return &DuplicateError{Field: "offer_id", Key: hexID(l.offerID[:]), Seq: seq}
+		if l.offer != nil {
+			if err := s.admitOffer(txn, g, r, l.offer); err != nil {
+				return err
 			}
 		}
 	}
@@ -363,6 +366,71 @@ func (s *Store) admit(txn *badger.Txn, g *groupState, r *request) error {
 	return nil
 }
 
+// admitOffer checks an accepted incoming payment of an offer against the
+// offer's use policy, the database and the group, and counts it in
+// r.offerUses.
+func (s *Store) admitOffer(txn *badger.Txn, g *groupState, r *request, o *offerPay) error {
+	switch o.uses {
+	case offerOnce:
+		if seq, ok := g.offers[o.id]; ok {
+			r.dupInGroup = true
+			return &DuplicateError{Field: "offer_id", Key: hexID(o.id[:]), Seq: seq}
+		}
+		if seq, err := indexed(txn, offerKey(o.id)); err != nil || seq != 0 {
+			if err != nil {
+				return err
+			}
+			return &DuplicateError{Field: "offer_id", Key: hexID(o.id[:]), Seq: seq}
+		}
+		return nil
+	case offerPerPayer:
+		k := offerPaidKey(o.id, o.payer)
+		dup := &DuplicateError{Field: "offer_id+peer", Key: hexID(o.id[:]) + "/" + hexID(o.payer[:])}
+		if seq, ok := g.offerPaid[string(k)]; ok {
+			r.dupInGroup, dup.Seq = true, seq
+			return dup
+		}
+		if seq, err := indexed(txn, k); err != nil || seq != 0 {
+			if err != nil {
+				return err
+			}
+			dup.Seq = seq
+			return dup
+		}
+	}
+	n, ok := r.offerUses[o.id] // an earlier payment of this batch
+	if !ok {
+		var err error
+		if n, ok = g.offerUses[o.id]; !ok {
+			if n, err = offerCount(txn, o.id); err != nil {
+				return err
+			}
+		}
+	}
+	if o.uses == offerLimited && n >= uint64(o.max) {
+		r.dupInGroup = r.dupInGroup || g.offerUses[o.id] > 0
+		return fmt.Errorf("%w: offer %s has %d payments, at most %d", ErrOfferUsedUp, hexID(o.id[:]), n, o.max)
+	}
+	if r.offerUses == nil {
+		r.offerUses = make(map[[idLen]byte]uint64)
+	}
+	r.offerUses[o.id] = n + 1
+	return nil
+}
+
+// offerCount returns the stored count of a reusable offer's payments.
+func offerCount(txn *badger.Txn, id [idLen]byte) (uint64, error) {
+	k := offerUsesKey(id)
+	v, err := get(txn, k)
+	if errors.Is(err, ErrNotFound) {
+		return 0, nil
+	}
+	if err != nil {
+		return 0, err
+	}
+	return decodeCount(k, v)
+}
+
 // indexed returns the seq an index key points to, 0 if absent.
 func indexed(txn *badger.Txn, k []byte) (uint64, error) {
 	v, err := get(txn, k)
@@ -385,9 +453,17 @@ func (g *groupState) claim(r *request) {
 		if l.idemKey != "" {
 			g.idem[l.idemKey] = r.res.Seqs[i]
 		}
-		if l.hasOffer {
-			g.offers[l.offerID] = r.res.Seqs[i]
+		if o := l.offer; o != nil {
+			switch o.uses {
+			case offerOnce:
+				g.offers[o.id] = r.res.Seqs[i]
+			case offerPerPayer:
+				g.offerPaid[string(offerPaidKey(o.id, o.payer))] = r.res.Seqs[i]
+			}
 		}
+	}
+	for id, n := range r.offerUses {
+		g.offerUses[id] = n
 	}
 	for _, p := range r.b.proofs {
 		w := r.b.writes[p.w]
@@ -423,10 +499,22 @@ func (s *Store) write(txn *badger.Txn, r *request) error {
 				return err
 			}
 		}
-		if l.hasOffer {
-			if err := txn.Set(offerKey(l.offerID), seqValue(seq)); err != nil {
+		if o := l.offer; o != nil {
+			var err error
+			switch o.uses {
+			case offerOnce:
+				err = txn.Set(offerKey(o.id), seqValue(seq))
+			case offerPerPayer:
+				err = txn.Set(offerPaidKey(o.id, o.payer), seqValue(seq))
+			}
+			if err != nil {
 				return err
 			}
+		}
+	}
+	for id, n := range r.offerUses {
+		if err := txn.Set(offerUsesKey(id), seqValue(n)); err != nil {
+			return err
 		}
 	}
 	if n := len(r.res.Seqs); n > 0 {

@@ -67,8 +67,19 @@
 //	0x08 stream id (16)          Stream
 //	0x09 token id (16)           AppToken
 //	0x0a offer id (32)           seq (8) of the incoming payment that paid the
-//	                             offer; a second payment of it is refused
+//	                             once-only offer; a second payment of it is
+//	                             refused
 //	0x0b idempotency key (1-256) Transfer (of the node's own funds, on chain)
+//	0x0c offer id (32)           count (8) of the incoming payments of an
+//	                             offer that is not once-only; a payment of a
+//	                             limited offer beyond its bound is refused
+//	0x0d offer id (32) payer(20) seq (8) of that payer's payment of a
+//	                             per-payer offer; a second one is refused
+//
+// Offer entries are written with the accepted incoming payment they hold
+// (Payment.offer_uses names the policy), in the same write, and only for
+// payments the node accepted: one entry per paid payment, so a payer's
+// entries cost it a payment each.
 //
 // A record that does not decode, has a field of the wrong length (ids 32
 // bytes, addresses 20, signatures 65, amounts at most 32 without a leading

@@ -24,6 +24,10 @@ var (
 	// the seq of the entry that holds it. The batch is not written; other
 	// batches of the same group commit are unaffected.
 	ErrDuplicateKey = errors.New("store: duplicate key")
+	// ErrOfferUsedUp means that a batch appends an accepted incoming
+	// payment of a limited offer that already has its offer_max_uses
+	// payments. The batch is not written.
+	ErrOfferUsedUp = errors.New("store: offer used up")
 	// ErrStaleProof means that a batch puts a proof whose nonce is below the
 	// stored one for the same channel and signer, or equal to it with
 	// different contents. The batch is not written.
@@ -66,9 +70,12 @@ func corrupt(key []byte, format string, args ...any) error {
 
 // DuplicateError reports an idempotency key or payment id that is taken.
 type DuplicateError struct {
-	// Field is "idempotency_key" or "id".
+	// Field is "idempotency_key", "id", "offer_id" (a once-only offer
+	// paid before) or "offer_id+peer" (a per-payer offer paid before by
+	// that payer).
 	Field string
-	// Key is the idempotency key, or the payment id in hex.
+	// Key is the idempotency key, or the payment or offer id in hex (with
+	// "/" and the payer's address for "offer_id+peer").
 	Key string
 	// Seq is the seq of the log entry that holds the key. It is 0 when the
 	// duplicate is earlier in the same batch, which has no seq yet.

@@ -19,8 +19,19 @@ const (
 	prefixReceipt   byte = 0x07 // 0x07 payment id(32)    -> Receipt
 	prefixStream    byte = 0x08 // 0x08 stream id(16)     -> Stream
 	prefixToken     byte = 0x09 // 0x09 token id(16)      -> AppToken
-	prefixOffer     byte = 0x0a // 0x0a offer id(32)      -> seq(8, BE) of the incoming payment that paid it
+	prefixOffer     byte = 0x0a // 0x0a offer id(32)      -> seq(8, BE) of the incoming payment that paid it (once-only offers)
 	prefixTransfer  byte = 0x0b // 0x0b idempotency key   -> Transfer (the node's own funds, on chain)
+	prefixOfferUses byte = 0x0c // 0x0c offer id(32)      -> count(8, BE) of the incoming payments of a reusable offer
+	prefixOfferPaid byte = 0x0d // 0x0d offer id(32) payer(20) -> seq(8, BE) of that payer's payment of a per-payer offer
+)
+
+// Offer use policies, as Payment.offer_uses holds them (the values of
+// crypto.OfferUses, which the payee signs).
+const (
+	offerOnce      = 0
+	offerPerPayer  = 1
+	offerLimited   = 2
+	offerUnlimited = 3
 )
 
 const (
@@ -100,6 +111,12 @@ func offerKey(id [idLen]byte) []byte { return append([]byte{prefixOffer}, id[:].
 
 func transferKey(key string) []byte { return append([]byte{prefixTransfer}, key...) }
 
+func offerUsesKey(id [idLen]byte) []byte { return append([]byte{prefixOfferUses}, id[:]...) }
+
+func offerPaidKey(id [idLen]byte, payer [addrLen]byte) []byte {
+	return append(append([]byte{prefixOfferPaid}, id[:]...), payer[:]...)
+}
+
 func cursorKey(name string) []byte {
 	k := make([]byte, 1+len(name))
 	k[0] = prefixCursor
@@ -123,6 +140,19 @@ func parseLogKey(k []byte) (uint64, error) {
 	return seq, nil
 }
 
+// decodeCount decodes a count (big-endian, never 0: a count is written
+// with the first payment it counts).
+func decodeCount(k, v []byte) (uint64, error) {
+	if len(v) != seqLen {
+		return 0, corrupt(k, "count is %d bytes, want %d", len(v), seqLen)
+	}
+	n := binary.BigEndian.Uint64(v)
+	if n == 0 {
+		return 0, corrupt(k, "count is 0")
+	}
+	return n, nil
+}
+
 // decodeSeqValue decodes an index value (a big-endian seq).
 func decodeSeqValue(k, v []byte) (uint64, error) {
 	if len(v) != seqLen {
@@ -144,8 +174,10 @@ func checkKey(k []byte) error {
 	switch k[0] {
 	case prefixMeta:
 		want = metaKeyLen
-	case prefixChannel, prefixPaymentID, prefixReceipt, prefixOffer:
+	case prefixChannel, prefixPaymentID, prefixReceipt, prefixOffer, prefixOfferUses:
 		want = 1 + idLen
+	case prefixOfferPaid:
+		want = 1 + idLen + addrLen
 	case prefixStream, prefixToken:
 		want = 1 + shortIDLen
 	case prefixProof:

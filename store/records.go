@@ -182,6 +182,33 @@ func checkPayment(p *storev1.Payment) error {
 	if p.GetRefused() != "" && p.GetDirection() != storev1.Direction_DIRECTION_INCOMING {
 		return errors.New("payment refused is set on an outgoing payment")
 	}
+	return checkPaymentOffer(p)
+}
+
+// checkPaymentOffer checks the offer fields of a payment: a use policy
+// only with an offer, a count only with a limited one, a payer for a
+// per-payer one, and the offer's expiry and signature on outgoing
+// payments only.
+func checkPaymentOffer(p *storev1.Payment) error {
+	uses, max := p.GetOfferUses(), p.GetOfferMaxUses()
+	hasOffer := len(p.GetOfferId()) == idLen
+	switch {
+	case !hasOffer && (uses != 0 || max != 0 || p.GetOfferExpiry() != 0 || len(p.GetOfferSignature()) != 0):
+		return errors.New("payment has offer fields but no offer_id")
+	case uses > offerUnlimited:
+		return fmt.Errorf("payment offer_uses %d is not a known policy", uses)
+	case uses == offerLimited && max == 0:
+		return errors.New("payment of a limited offer has offer_max_uses 0")
+	case uses != offerLimited && max != 0:
+		return fmt.Errorf("payment offer_max_uses %d with offer_uses %d (only a limited offer has one)", max, uses)
+	case uses == offerPerPayer && p.GetDirection() == storev1.Direction_DIRECTION_INCOMING && len(p.GetPeer()) != addrLen:
+		return errors.New("incoming payment of a per-payer offer names no payer (peer)")
+	case p.GetDirection() == storev1.Direction_DIRECTION_INCOMING && (p.GetOfferExpiry() != 0 || len(p.GetOfferSignature()) != 0):
+		return errors.New("payment offer_expiry or offer_signature set on an incoming payment")
+	}
+	if n := len(p.GetOfferSignature()); n != 0 && n != sigLen {
+		return fmt.Errorf("payment offer_signature is %d bytes, want %d or 0", n, sigLen)
+	}
 	return nil
 }
 
@@ -472,8 +499,10 @@ func decodeRecord(k, v []byte) (any, error) {
 		return decodeProof(k, v)
 	case prefixLog:
 		return decodeLogEntry(k, v)
-	case prefixIdemKey, prefixPaymentID, prefixOffer:
+	case prefixIdemKey, prefixPaymentID, prefixOffer, prefixOfferPaid:
 		return decodeSeqValue(k, v)
+	case prefixOfferUses:
+		return decodeCount(k, v)
 	case prefixCursor:
 		return decodeCursor(k, v)
 	case prefixReceipt:

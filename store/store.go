@@ -376,13 +376,45 @@ func (s *Store) PaymentByID(id [32]byte) (*storev1.LogEntry, error) {
 	return e, nil
 }
 
-// PaymentByOffer returns the incoming payment that paid the offer.
+// PaymentByOffer returns the incoming payment that paid a once-only offer
+// (see OfferUses and OfferPaidBy for the others).
 func (s *Store) PaymentByOffer(offerID [32]byte) (*storev1.LogEntry, error) {
 	e, err := s.paymentBy(offerKey(offerID), func(p *storev1.Payment) bool { return string(p.GetOfferId()) == string(offerID[:]) })
 	if err != nil {
 		return nil, fmt.Errorf("offer %x: %w", offerID, err)
 	}
 	return e, nil
+}
+
+// OfferPaidBy returns payer's accepted payment of a per-payer offer.
+func (s *Store) OfferPaidBy(offerID [32]byte, payer [20]byte) (*storev1.LogEntry, error) {
+	e, err := s.paymentBy(offerPaidKey(offerID, payer), func(p *storev1.Payment) bool {
+		return string(p.GetOfferId()) == string(offerID[:]) && string(p.GetPeer()) == string(payer[:])
+	})
+	if err != nil {
+		return nil, fmt.Errorf("offer %x paid by %x: %w", offerID, payer, err)
+	}
+	return e, nil
+}
+
+// OfferUses returns the number of accepted incoming payments of an offer:
+// 0 or 1 for a once-only offer, the count kept for any other. It is 0 for
+// an offer never paid (or not this node's).
+func (s *Store) OfferUses(offerID [32]byte) (uint64, error) {
+	var n uint64
+	err := s.view(func(txn *badger.Txn) error {
+		seq, err := indexed(txn, offerKey(offerID))
+		if err != nil || seq != 0 {
+			n = min(seq, 1)
+			return err
+		}
+		n, err = offerCount(txn, offerID)
+		return err
+	})
+	if err != nil {
+		return 0, fmt.Errorf("offer %x uses: %w", offerID, err)
+	}
+	return n, nil
 }
 
 // Receipt returns the receipt stored for a payment.

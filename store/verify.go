@@ -9,10 +9,17 @@ import (
 	storev1 "github.com/tinypay/tinypay/proto/tinypay/store/v1"
 )
 
+// acceptedOffer reports whether p is an accepted incoming payment of an
+// offer, which the offer indexes and counts hold.
+func acceptedOffer(p *storev1.Payment) bool {
+	return p.GetDirection() == storev1.Direction_DIRECTION_INCOMING && len(p.GetOfferId()) == idLen && p.GetRefused() == ""
+}
+
 // Verify reads every record and checks the store as a whole: every key has
 // a known prefix and shape, every record decodes and passes the checks of a
 // write, the log's seqs run from 1 to LastSeq without a gap, and both
-// payment indexes agree with the log. It returns the first problem found
+// payment indexes agree with the log, and so do the offer indexes and
+// counts. It returns the first problem found
 // (ErrCorrupt naming the key). It reads one consistent snapshot and may
 // take a while on a large store; commits go on meanwhile.
 func (s *Store) Verify() error {
@@ -25,6 +32,12 @@ func (s *Store) Verify() error {
 			wantSeq         uint64 = 1
 			idemN, payIDN   int    // payments with an idempotency key / with an id
 			idemIdx, payIdx int    // index entries seen
+			// Accepted incoming payments of offers, from the log: of
+			// once-only offers, of per-payer ones, and the count of each
+			// reusable offer's; and the index entries seen for them.
+			onceN, perPayerN     int
+			counts               = map[[idLen]byte]uint64{}
+			onceIdx, paidIdx, cN int
 		)
 		it := txn.NewIterator(badger.IteratorOptions{PrefetchValues: true, PrefetchSize: 100})
 		defer it.Close()
@@ -52,15 +65,43 @@ func (s *Store) Verify() error {
 					if p.GetIdempotencyKey() != "" {
 						idemN++
 					}
+					if acceptedOffer(p) {
+						switch p.GetOfferUses() {
+						case offerOnce:
+							onceN++
+						case offerPerPayer:
+							perPayerN++
+						}
+						if p.GetOfferUses() != offerOnce {
+							counts[[idLen]byte(p.GetOfferId())]++
+						}
+					}
 				}
-			case prefixOffer:
+			case prefixOffer, prefixOfferPaid:
 				seq := rec.(uint64)
 				e, err := logEntry(txn, seq)
 				if err != nil {
 					return corrupt(k, "offer index points to log entry %d: %v", seq, err)
 				}
-				if p := e.GetPayment(); p == nil || string(p.GetOfferId()) != string(k[1:]) {
+				p := e.GetPayment()
+				if p == nil || !acceptedOffer(p) || string(p.GetOfferId()) != string(k[1:1+idLen]) {
 					return corrupt(k, "offer index points to log entry %d, which did not pay that offer", seq)
+				}
+				if k[0] == prefixOffer {
+					onceIdx++
+					if p.GetOfferUses() != offerOnce {
+						return corrupt(k, "once-only offer index points to log entry %d, a payment of an offer with policy %d", seq, p.GetOfferUses())
+					}
+				} else {
+					paidIdx++
+					if p.GetOfferUses() != offerPerPayer || string(p.GetPeer()) != string(k[1+idLen:]) {
+						return corrupt(k, "per-payer offer index points to log entry %d, which is not that payer's payment of a per-payer offer", seq)
+					}
+				}
+			case prefixOfferUses:
+				cN++
+				if n, want := rec.(uint64), counts[[idLen]byte(k[1:])]; n != want {
+					return corrupt(k, "offer count is %d, the log holds %d accepted payments of it", n, want)
 				}
 			case prefixIdemKey, prefixPaymentID:
 				seq := rec.(uint64)
@@ -94,6 +135,12 @@ func (s *Store) Verify() error {
 			return corrupt([]byte{prefixIdemKey}, "%d idempotency index entries for %d payments with a key", idemIdx, idemN)
 		case payIdx != payIDN:
 			return corrupt([]byte{prefixPaymentID}, "%d payment id index entries for %d payments", payIdx, payIDN)
+		case onceIdx != onceN:
+			return corrupt([]byte{prefixOffer}, "%d once-only offer index entries for %d payments of once-only offers", onceIdx, onceN)
+		case paidIdx != perPayerN:
+			return corrupt([]byte{prefixOfferPaid}, "%d per-payer offer index entries for %d payments of per-payer offers", paidIdx, perPayerN)
+		case cN != len(counts):
+			return corrupt([]byte{prefixOfferUses}, "%d offer counts for %d reusable offers paid", cN, len(counts))
 		}
 		return nil
 	})

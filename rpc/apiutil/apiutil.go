@@ -120,7 +120,9 @@ type Offer struct {
 	Sig    crypto.Signature
 }
 
-// ParseOffer parses every field of an offer (not its signature's meaning).
+// ParseOffer parses every field of an offer (not its signature's meaning);
+// a use policy that is not one a payee signs (crypto CheckUses) is
+// malformed.
 func ParseOffer(m *apiv1.Offer) (Offer, error) {
 	var o Offer
 	var err error
@@ -146,10 +148,33 @@ func ParseOffer(m *apiv1.Offer) (Offer, error) {
 		return o, err
 	}
 	f.ItemID, f.Expiry = m.GetItemId(), m.GetExpiry()
+	if u := m.GetUses(); u < 0 || u > 255 {
+		return o, fmt.Errorf("%w: offer use policy %d", ErrMalformed, u)
+	}
+	f.Uses, f.MaxUses = crypto.OfferUses(m.GetUses()), m.GetMaxUses()
+	if err := f.CheckUses(); err != nil {
+		return o, fmt.Errorf("%w: %v", ErrMalformed, err)
+	}
 	if o.Sig, err = parseSig("offer signature", m.GetSignature()); err != nil {
 		return o, err
 	}
 	return o, nil
+}
+
+// OfferUsesText describes an offer's use policy for people: "once", "once
+// per payer", "up to N times" or "unlimited".
+func OfferUsesText(m *apiv1.Offer) string {
+	switch m.GetUses() {
+	case apiv1.OfferUses_OFFER_USES_UNSPECIFIED:
+		return "once"
+	case apiv1.OfferUses_OFFER_USES_PER_PAYER:
+		return "once per payer"
+	case apiv1.OfferUses_OFFER_USES_LIMITED:
+		return fmt.Sprintf("up to %d times", m.GetMaxUses())
+	case apiv1.OfferUses_OFFER_USES_UNLIMITED:
+		return "unlimited"
+	}
+	return fmt.Sprintf("unknown policy %d", m.GetUses())
 }
 
 // VerifyOffer checks offline that an offer is signed by its payee for its

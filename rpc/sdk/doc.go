@@ -46,6 +46,11 @@
 // (a version prefix and the base64url protobuf). The payer decodes and pays
 // it (DecodeOffer, PayOffer) and gets the payee's signed receipt, which
 // anyone can check offline (VerifyReceipt, EncodeReceipt, DecodeReceipt).
+// An offer is payable once by default; its signed use policy may instead
+// make it payable once per payer, up to N times, or any number of times
+// until it expires (CreateOffer with OncePerPayer, UpTo(n), Unlimited), and
+// the creator's node counts what it sold (OfferUses). Receipts always name
+// the payer.
 //
 // # Subscriptions
 //

@@ -15,21 +15,80 @@ import (
 	"github.com/tinypay/tinypay/rpc/apiutil"
 )
 
-// CreateOffer signs an offer: price for item, payable once by anyone who
-// holds it, until ttl from now (0: the node's default, ten minutes; it is
-// rounded up to whole seconds). Hand it out with EncodeOffer. It needs the
-// admin token.
-func (c *Client) CreateOffer(ctx context.Context, item string, price Amount, ttl time.Duration) (*apiv1.Offer, error) {
+// Uses is an offer's use policy: how many payments its payee takes for it
+// before it expires. The zero value is Once.
+type Uses struct {
+	Policy apiv1.OfferUses
+	// Max is the number of payments with OFFER_USES_LIMITED (see UpTo).
+	Max uint32
+}
+
+// The use policies of offers.
+var (
+	// Once: one payment in all (the default).
+	Once = Uses{}
+	// OncePerPayer: one payment per payer (per paying node), by any number
+	// of payers.
+	OncePerPayer = Uses{Policy: apiv1.OfferUses_OFFER_USES_PER_PAYER}
+	// Unlimited: any number of payments, by anyone.
+	Unlimited = Uses{Policy: apiv1.OfferUses_OFFER_USES_UNLIMITED}
+)
+
+// UpTo is the policy of n payments in all, by anyone (1 to 1,000,000; 1 is
+// Once).
+func UpTo(n uint32) Uses { return Uses{Policy: apiv1.OfferUses_OFFER_USES_LIMITED, Max: n} }
+
+// CreateOffer signs an offer: price for item, payable by anyone who holds
+// it until ttl from now (0: the node's default, ten minutes; it is rounded
+// up to whole seconds), once in all, or as the use policy given says
+// (OncePerPayer, UpTo(n), Unlimited; at most one). Hand it out with
+// EncodeOffer. It needs the admin token.
+func (c *Client) CreateOffer(ctx context.Context, item string, price Amount, ttl time.Duration, uses ...Uses) (*apiv1.Offer, error) {
 	if price.Value == nil {
 		return nil, fmt.Errorf("tinypay: %w: the offer has no price", ErrInvalidArgument)
 	}
 	if ttl < 0 {
 		return nil, fmt.Errorf("tinypay: %w: negative offer lifetime %s", ErrInvalidArgument, ttl)
 	}
+	if len(uses) > 1 {
+		return nil, fmt.Errorf("tinypay: %w: %d use policies, an offer has one", ErrInvalidArgument, len(uses))
+	}
+	var u Uses
+	if len(uses) == 1 {
+		u = uses[0]
+	}
 	secs := uint64((ttl + time.Second - 1) / time.Second)
 	return call(ctx, c, "create offer", c.api.CreateOffer, &apiv1.CreateOfferRequest{
-		ItemId: item, Asset: price.Asset.ref(), Price: price.Value.Dec(), TtlSeconds: secs,
+		ItemId: item, Asset: price.Asset.ref(), Price: price.Value.Dec(), TtlSeconds: secs, Uses: u.Policy, MaxUses: u.Max,
 	})
+}
+
+// OfferUsage is what a payee knows of one of its offers' payments.
+type OfferUsage struct {
+	// Paid is the number of payments of the offer the payee accepted and
+	// stored (refused and refunded ones do not count).
+	Paid uint64
+	// Remaining is what is left of the uses of a once-only or limited
+	// offer; Bounded is false for per-payer and unlimited offers, which
+	// have no total bound (Remaining is then 0).
+	Remaining uint64
+	Bounded   bool
+	// Expired: the offer takes no payment any more.
+	Expired bool
+}
+
+// OfferUses asks the node, the offer's payee, how often it has been paid
+// for o and how many payments it still takes. It needs the admin token;
+// an offer of another node's is ErrInvalidArgument.
+func (c *Client) OfferUses(ctx context.Context, o *apiv1.Offer) (OfferUsage, error) {
+	if o == nil {
+		return OfferUsage{}, fmt.Errorf("tinypay: %w: no offer", ErrInvalidArgument)
+	}
+	m, err := call(ctx, c, "offer uses", c.api.GetOfferUses, &apiv1.GetOfferUsesRequest{Offer: o})
+	if err != nil {
+		return OfferUsage{}, err
+	}
+	return OfferUsage{Paid: m.GetPaid(), Remaining: m.GetRemaining(), Bounded: m.Remaining != nil, Expired: m.GetExpired()}, nil
 }
 
 // Prefixes of the encoded forms (see apiutil): what follows is the

@@ -38,7 +38,10 @@ type PayRequest struct {
 	// Receipt asks the payee for a signed receipt (Payment.Receipt).
 	Receipt bool
 	// Offer, if set, is a payee's offer to pay: amount, item and payee come
-	// from it (Amount may be left empty), and it is paid at most once.
+	// from it (Amount may be left empty). A once-only or once-per-payer
+	// offer is paid at most once by this node, under its own key
+	// ("offer:" and its id; leave Key empty). A limited or unlimited offer
+	// may be bought again: each purchase is one Key (empty: a new one).
 	Offer *apiv1.Offer
 }
 
@@ -116,10 +119,13 @@ func firstPayment(err error) *Payment {
 
 // PayOffer pays a payee's offer (see CreateOffer, DecodeOffer) through
 // the open channel with its payee in its asset, and returns the payment
-// with the payee's receipt. An offer is paid at most once: paying it again
-// fails with a *PayError matching ErrAlreadyExists whose First holds the
-// first payment and its receipt (so a retry after a lost answer recovers
-// it).
+// with the payee's receipt. A once-only or once-per-payer offer is paid at
+// most once by this node: paying it again fails with a *PayError matching
+// ErrAlreadyExists whose First holds the first payment and its receipt (so
+// a retry after a lost answer recovers it). A limited or unlimited offer
+// is bought again by every call (a new key each time: to retry one
+// purchase safely, use Pay with the Offer and a Key); once its uses are
+// taken the payee refuses and refunds the payment (ErrRefunded).
 func (c *Client) PayOffer(ctx context.Context, o *apiv1.Offer) (*Payment, error) {
 	if o == nil {
 		return nil, fmt.Errorf("tinypay: %w: no offer", ErrInvalidArgument)
@@ -135,9 +141,9 @@ func (c *Client) payMsg(ctx context.Context, r PayRequest) (*apiv1.PayRequest, e
 		Receipt: r.Receipt, Offer: r.Offer,
 	}
 	if m.IdempotencyKey == "" {
-		if r.Offer != nil {
-			// The node pays an offer under this key only; PayMany needs it to
-			// match the result.
+		if r.Offer != nil && paidOnce(r.Offer) {
+			// The node pays such an offer under this key only; PayMany needs
+			// it to match the result.
 			k, err := offerKey(r.Offer)
 			if err != nil {
 				return m, err
@@ -170,6 +176,12 @@ func (c *Client) payMsg(ctx context.Context, r PayRequest) (*apiv1.PayRequest, e
 }
 
 // offerKey is the idempotency key under which a node pays an offer.
+// paidOnce reports whether a node pays o at most once (under offerKey).
+func paidOnce(o *apiv1.Offer) bool {
+	u := o.GetUses()
+	return u == apiv1.OfferUses_OFFER_USES_UNSPECIFIED || u == apiv1.OfferUses_OFFER_USES_PER_PAYER
+}
+
 func offerKey(o *apiv1.Offer) (string, error) {
 	id, err := crypto.ParseHash(o.GetOfferId())
 	if err != nil {

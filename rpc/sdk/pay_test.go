@@ -14,6 +14,7 @@ import (
 	"google.golang.org/grpc/status"
 
 	"github.com/tinypay/tinypay/node/nodetest"
+	apiv1 "github.com/tinypay/tinypay/proto/tinypay/api/v1"
 	"github.com/tinypay/tinypay/rpc/sdk"
 )
 
@@ -318,6 +319,83 @@ func TestPayOffer(t *testing.T) {
 	}
 	if _, err := a.PayOffer(ctx, tampered); !errors.Is(err, sdk.ErrInvalidArgument) {
 		t.Fatalf("tampered offer: %v", err)
+	}
+}
+
+// TestPayReusableOffer: offers under each use policy through the SDK: a
+// per-payer offer is paid once by this node (again: ErrAlreadyExists with
+// the first payment); a limited one is bought once per PayOffer; the
+// payee's OfferUses counts what it kept and what is left, and the policy
+// survives the compact encoding and is signed. (A purchase beyond the
+// uses is refused and refunded: apps and the CLI test that; here it would
+// leave a refund in the channel the other tests share.)
+func TestPayReusableOffer(t *testing.T) {
+	ctx := testCtx(t)
+	a, b := dial(t, sdk.Config{DataDir: aliceDir}), dial(t, sdk.Config{DataDir: bobDir})
+	price, err := b.ParseAmount(ctx, "0.001 USD")
+	if err != nil {
+		t.Fatal(err)
+	}
+	pass, err := b.CreateOffer(ctx, "pass", price, time.Minute, sdk.OncePerPayer)
+	if err != nil {
+		t.Fatal(err)
+	}
+	decoded, err := sdk.DecodeOffer(sdk.EncodeOffer(pass))
+	if err != nil || decoded.GetUses() != apiv1.OfferUses_OFFER_USES_PER_PAYER {
+		t.Fatalf("decoded per-payer offer %v %v", decoded, err)
+	}
+	first, err := a.PayOffer(ctx, decoded)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if err := sdk.VerifyReceipt(first.Receipt, sdk.Expect{Offer: pass, Payer: alice.Key.Address().Hex()}); err != nil {
+		t.Fatal(err)
+	}
+	var again *sdk.PayError
+	if _, err := a.PayOffer(ctx, pass); !errors.As(err, &again) || !errors.Is(err, sdk.ErrAlreadyExists) || again.First == nil || again.First.ID != first.ID {
+		t.Fatalf("a per-payer offer paid twice by one node: %v, want ErrAlreadyExists with the first payment", err)
+	}
+
+	seats, err := b.CreateOffer(ctx, "seat", price, time.Minute, sdk.UpTo(2))
+	if err != nil {
+		t.Fatal(err)
+	}
+	for i := range 2 {
+		if _, err := a.PayOffer(ctx, seats); err != nil {
+			t.Fatalf("seat %d: %v", i, err)
+		}
+	}
+	for _, tc := range []struct {
+		offer *apiv1.Offer
+		want  sdk.OfferUsage
+	}{
+		{pass, sdk.OfferUsage{Paid: 1}},
+		{seats, sdk.OfferUsage{Paid: 2, Remaining: 0, Bounded: true}},
+	} {
+		if got, err := b.OfferUses(ctx, tc.offer); err != nil || got != tc.want {
+			t.Fatalf("uses of %s: %+v %v, want %+v", tc.offer.GetItemId(), got, err, tc.want)
+		}
+	}
+	if _, err := a.OfferUses(ctx, seats); !errors.Is(err, sdk.ErrInvalidArgument) {
+		t.Fatalf("alice asks about bob's offer: %v, want ErrInvalidArgument", err)
+	}
+	// The policy is signed: changed, the offer does not verify.
+	tampered, _ := sdk.DecodeOffer(sdk.EncodeOffer(seats))
+	tampered.Uses = apiv1.OfferUses_OFFER_USES_UNLIMITED
+	tampered.MaxUses = 0
+	if err := sdk.VerifyOffer(tampered); !errors.Is(err, sdk.ErrInvalidOffer) {
+		t.Fatalf("an offer with its policy changed verifies: %v", err)
+	}
+	for _, u := range []sdk.Uses{
+		sdk.UpTo(0),         // no count
+		sdk.UpTo(1_000_001), // over the bound
+		{Policy: apiv1.OfferUses_OFFER_USES_UNLIMITED, Max: 2}, // a count without limited
+		{Policy: apiv1.OfferUses_OFFER_USES_PER_PAYER, Max: 1}, // the same
+		{Policy: 7}, // unknown
+	} {
+		if _, err := b.CreateOffer(ctx, "x", price, time.Minute, u); !errors.Is(err, sdk.ErrInvalidArgument) {
+			t.Fatalf("CreateOffer with %+v: %v, want ErrInvalidArgument", u, err)
+		}
 	}
 }
 

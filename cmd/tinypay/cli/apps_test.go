@@ -451,3 +451,71 @@ func TestPayErrorsInUnits(t *testing.T) {
 		t.Fatalf("pay with the peer down: %s", r)
 	}
 }
+
+// TestReusableOfferCLI: offers under each use policy from the command
+// line: a per-payer offer sells once to Alice, a limited one sells its
+// uses and is then sold out (refused and refunded), `offer show` prints
+// the policy offline and, with --sales on the seller's node, the uses so
+// far; bad --uses values are usage errors; and every `offer create`
+// example of the help runs.
+func TestReusableOfferCLI(t *testing.T) {
+	alice, bob := pair(t)
+	aliceAddr := alice.Key.Address().Hex()
+
+	r := tp(bob, "offer", "create", "course-1", "0.02", "USD", "--uses", "per-payer")
+	want(t, r, ExitOK, "payable  once per payer")
+	course := r.lastLine()
+	want(t, offline(t, "", "offer", "show", course), ExitOK, "signature valid", "payable  once per payer")
+	r = tp(alice, "pay", "--offer", course)
+	want(t, r, ExitOK, "paid 0.02 USD")
+	want(t, offline(t, "", "receipt", "verify", r.lastLine(), "--payer", aliceAddr), ExitOK, aliceAddr+" paid")
+	want(t, tp(alice, "pay", "--offer", course), ExitFailed, "paid before by this node", "once per payer")
+
+	r = tp(bob, "offer", "create", "seat", "0.01", "USD", "--uses", "2")
+	want(t, r, ExitOK, "payable  up to 2 times")
+	seat := r.lastLine()
+	for range 2 { // each run is a purchase of its own, under a new key
+		r = tp(alice, "pay", "--offer", seat)
+		want(t, r, ExitOK, "paid 0.01 USD", "key cli-")
+		want(t, offline(t, "", "receipt", "verify", r.lastLine(), "--payer", aliceAddr, "--item", "seat"), ExitOK)
+	}
+	// A third is refused (and refunded); the error names the key.
+	want(t, tp(alice, "pay", "--offer", seat, "--key", "seat-x"), ExitFailed, "sold out", "--key seat-x")
+	want(t, tp(bob, "offer", "show", "--sales", seat), ExitOK, "sold     2 times so far (0 left)")
+	r = tp(bob, "--json", "offer", "show", "--sales", seat)
+	want(t, r, ExitOK)
+	var sales struct{ Paid, Remaining, Uses string }
+	if err := json.Unmarshal([]byte(r.out), &sales); err != nil || sales.Paid != "2" || sales.Remaining != "0" || sales.Uses != "OFFER_USES_LIMITED" {
+		t.Fatalf("offer show --sales --json: %+v %v\n%s", sales, err, r)
+	}
+	want(t, tp(bob, "offer", "show", "--sales", course), ExitOK, "sold     1 times so far (no limit)")
+	want(t, tp(alice, "offer", "show", "--sales", seat), ExitUsage, "not this node's")
+
+	for _, bad := range []string{"0", "twice", "1000001", "-3"} {
+		want(t, tp(bob, "offer", "create", "x", "1", "USD", "--uses", bad), ExitUsage, "--uses")
+	}
+	if r := tp(bob, "offer", "create", "x", "1", "USD", "--uses", "1"); r.code != ExitOK || !strings.Contains(r.out, "payable  once") {
+		t.Fatalf("--uses 1 makes a once-only offer: %s", r)
+	}
+
+	// The help's examples run.
+	help := offline(t, "", "offer", "create", "--help")
+	want(t, help, ExitOK, "Examples:")
+	n := 0
+	_, examples, _ := strings.Cut(help.out, "Examples:")
+	examples, _, _ = strings.Cut(examples, "OPTIONS:")
+	for _, line := range strings.Split(examples, "\n") {
+		line = strings.TrimSpace(line)
+		if !strings.HasPrefix(line, "tinypay offer create ") {
+			continue
+		}
+		line, _, _ = strings.Cut(line, "#")
+		line, _, _ = strings.Cut(line, ">")
+		f := strings.Fields(line)
+		want(t, tp(bob, f[1:]...), ExitOK, f[3]) // the item
+		n++
+	}
+	if n < 5 {
+		t.Fatalf("ran %d examples of offer create --help", n)
+	}
+}

@@ -17,6 +17,7 @@ import (
 	"google.golang.org/protobuf/proto"
 
 	apiv1 "github.com/tinypay/tinypay/proto/tinypay/api/v1"
+	"github.com/tinypay/tinypay/rpc/apiutil"
 )
 
 func payCommand() *ucli.Command {
@@ -39,8 +40,11 @@ balance in that asset), or through the channel named. The command returns when t
 peer has stored the payment durably and acknowledged it.
 
 With --offer, the amount, item and payee come from the offer (made by the payee with
-"tinypay offer create"); an offer can be paid once. The payee's receipt is printed as
-a RECEIPT string that anyone can check offline with "tinypay receipt verify".
+"tinypay offer create"). An offer payable once, or once per payer, is paid once by
+this node (again: it shows the first payment). One payable up to N times or without
+limit is bought again by every run: give --key to retry one purchase safely. The
+payee's receipt, which names this node as the payer, is printed as a RECEIPT string
+that anyone can check offline with "tinypay receipt verify".
 
 Examples:
    tinypay pay 0xFcd1463D08CC5a0B5509C2ABa78373E5b5E3762E 0.0001 USD --item article-7
@@ -48,6 +52,7 @@ Examples:
    tinypay pay 0xFcd1463D08CC5a0B5509C2ABa78373E5b5E3762E 0.001 USD --count 1000
    tinypay pay 0xFcd1463D08CC5a0B5509C2ABa78373E5b5E3762E 1 USD --receipt
    tinypay pay --offer OFFER                             # an offer string
+   tinypay pay --offer @tickets.json --key ticket-2      # a second ticket of an offer of N
    tinypay pay --offer @offer.json --json > payment.json # then: tinypay receipt verify @payment.json`,
 		Action: withClient(func(ctx context.Context, cmd *ucli.Command, c *client) error {
 			if cmd.String("offer") != "" {
@@ -79,9 +84,7 @@ Examples:
 			req.Amount = amt.Dec()
 			key := cmd.String("key")
 			if key == "" {
-				var b [12]byte
-				_, _ = rand.Read(b[:])
-				key = "cli-" + hex.EncodeToString(b[:])
+				key = newKey()
 			}
 			if n := cmd.Int("count"); n > 1 {
 				return c.payMany(ctx, req, key, int(n), int(cmd.Int("concurrency")), asset, cmd.Bool("quiet"), cmd.Root().ErrWriter)
@@ -111,6 +114,13 @@ func outcomeUnknown(err error) bool {
 	return false
 }
 
+// newKey returns a random idempotency key.
+func newKey() string {
+	var b [12]byte
+	_, _ = rand.Read(b[:])
+	return "cli-" + hex.EncodeToString(b[:])
+}
+
 // parseTarget tells a channel id from a peer address.
 func parseTarget(target string) (channelID, peer string, err error) {
 	switch len(strings.TrimPrefix(target, "0x")) {
@@ -130,13 +140,19 @@ func (c *client) payOffer(ctx context.Context, cmd *ucli.Command) error {
 		return usagef("pay --offer takes no amount (the offer has the price); at most a PEER or CHANNEL_ID to pay through")
 	}
 	if cmd.Int("count") > 1 {
-		return usagef("an offer is paid once: --offer and --count do not mix")
+		return usagef("--offer pays an offer once per run: --offer and --count do not mix")
 	}
 	o, err := offerArg(cmd, cmd.String("offer"))
 	if err != nil {
 		return err
 	}
-	req := &apiv1.PayRequest{Offer: o, ItemId: cmd.String("item"), Memo: cmd.String("memo"), Receipt: true, IdempotencyKey: cmd.String("key")}
+	key := cmd.String("key")
+	u := o.GetUses()
+	reusable := u == apiv1.OfferUses_OFFER_USES_LIMITED || u == apiv1.OfferUses_OFFER_USES_UNLIMITED
+	if reusable && key == "" {
+		key = newKey() // a new purchase
+	}
+	req := &apiv1.PayRequest{Offer: o, ItemId: cmd.String("item"), Memo: cmd.String("memo"), Receipt: true, IdempotencyKey: key}
 	if len(a) == 1 {
 		if req.ChannelId, req.Peer, err = parseTarget(a[0]); err != nil {
 			return err
@@ -159,7 +175,10 @@ func (c *client) payOffer(ctx context.Context, cmd *ucli.Command) error {
 					}
 				}
 			}
-			return fmt.Errorf("offer %s was paid before; an offer is paid once: %w", o.GetOfferId(), err)
+			return fmt.Errorf("offer %s was paid before by this node, and it is payable %s: %w", o.GetOfferId(), apiutil.OfferUsesText(o), err)
+		}
+		if reusable {
+			return fmt.Errorf("pay offer %s: %w (idempotency key %s: retry with --key %s to never pay twice)", o.GetOfferId(), err, key, key)
 		}
 		return fmt.Errorf("pay offer %s: %w", o.GetOfferId(), err)
 	}

@@ -129,7 +129,14 @@ var examples = []example{
 	{text: "tinypay offer create article-7 0.25 USD", as: "alice"},
 	{text: "tinypay offer create song-42 0.001 USD --ttl 1h", as: "alice"},
 	{text: "tinypay offer create ebook 0.01 ETH --json > offer.json", as: "alice"},
+	{text: "tinypay offer create course-1 20 USD --uses per-payer", as: "alice"},
+	{text: "tinypay offer create course-1 20 USD --uses per-payer --ttl 24h", as: "alice"},
+	{text: "tinypay offer create concert 15 USD --uses 100", as: "alice"},
+	{text: "tinypay offer create tip-jar 1 USD --uses unlimited", as: "alice"},
 	{text: "tinypay offer show OFFER", before: freshOffer},
+	{text: "tinypay offer show --sales OFFER", as: "alice"},
+	{text: "tinypay --datadir alice offer show --sales @offer.json"},
+	{text: "tinypay pay --offer @tickets.json --key ticket-2", before: ticketsFile},
 	{text: "tinypay offer show @offer.json"},
 	{text: "tinypay offer show @offer.json --decimals 6 --symbol USD"},
 	{text: "tinypay pay --offer OFFER", before: freshOffer},
@@ -457,6 +464,17 @@ func freshOfferFile(e *exampleEnv) {
 		e.t.Fatalf("offer create: %s", out)
 	}
 	if err := os.WriteFile(filepath.Join(e.dir, "offer.json"), []byte(out), 0o644); err != nil {
+		e.t.Fatal(err)
+	}
+}
+
+// ticketsFile: tickets.json, alice's offer of 100 tickets.
+func ticketsFile(e *exampleEnv) {
+	code, out := tinypay(e.t, e.alice.dir, "--json", "offer", "create", "concert", "0.015", "USD", "--uses", "100")
+	if code != 0 {
+		e.t.Fatalf("offer create: %s", out)
+	}
+	if err := os.WriteFile(filepath.Join(e.dir, "tickets.json"), []byte(out), 0o644); err != nil {
 		e.t.Fatal(err)
 	}
 }

@@ -161,6 +161,15 @@ func (p *daemonProc) stop() {
 // bob) as child processes that reach it over JSON-RPC; extra flags of
 // "run" go to bob.
 func startDaemons(t *testing.T, extra ...string) (alice, bob *daemonProc) {
+	procs := startNamedDaemons(t, []string{"alice", "bob"}, extra...)
+	return procs[0], procs[1]
+}
+
+// startNamedDaemons starts a dev chain in this process and a daemon per
+// name (dev accounts 1, 2, ... in order; the dev chain funds 4) as child
+// processes that reach it over JSON-RPC; extra flags of "run" go to the
+// one named bob.
+func startNamedDaemons(t *testing.T, names []string, extra ...string) []*daemonProc {
 	if testing.Short() {
 		t.Skip("starts processes")
 	}
@@ -177,8 +186,8 @@ func startDaemons(t *testing.T, extra ...string) (alice, bob *daemonProc) {
 	if err := os.WriteFile(pass, []byte("pw\n"), 0o600); err != nil {
 		t.Fatal(err)
 	}
-	procs := make([]*daemonProc, 2)
-	for i, name := range []string{"alice", "bob"} {
+	procs := make([]*daemonProc, len(names))
+	for i, name := range names {
 		d := filepath.Join(dir, name)
 		var out bytes.Buffer
 		if code := Main(context.Background(), []string{"tinypayd", "--datadir", d, "--passphrase-file", pass, "init",
@@ -196,7 +205,7 @@ func startDaemons(t *testing.T, extra ...string) (alice, bob *daemonProc) {
 		t.Cleanup(p.stop)
 		procs[i] = p
 	}
-	return procs[0], procs[1]
+	return procs
 }
 
 // storedRemoteIDs opens a (stopped) node's store and returns the payer ids

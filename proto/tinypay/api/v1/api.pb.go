@@ -29,6 +29,64 @@ const (
 	_ = protoimpl.EnforceVersion(protoimpl.MaxVersion - 20)
 )
 
+// OfferUses is an offer's use policy: how many payments its payee takes
+// for it before it expires.
+type OfferUses int32
+
+const (
+	// Once in all: the default, and every offer made before use policies.
+	OfferUses_OFFER_USES_UNSPECIFIED OfferUses = 0
+	// Once per payer (per node identity), by any number of payers.
+	OfferUses_OFFER_USES_PER_PAYER OfferUses = 1
+	// Up to max_uses payments in all (2 to 1,000,000), by anyone.
+	OfferUses_OFFER_USES_LIMITED OfferUses = 2
+	// Any number of payments, by anyone.
+	OfferUses_OFFER_USES_UNLIMITED OfferUses = 3
+)
+
+// Enum value maps for OfferUses.
+var (
+	OfferUses_name = map[int32]string{
+		0: "OFFER_USES_UNSPECIFIED",
+		1: "OFFER_USES_PER_PAYER",
+		2: "OFFER_USES_LIMITED",
+		3: "OFFER_USES_UNLIMITED",
+	}
+	OfferUses_value = map[string]int32{
+		"OFFER_USES_UNSPECIFIED": 0,
+		"OFFER_USES_PER_PAYER":   1,
+		"OFFER_USES_LIMITED":     2,
+		"OFFER_USES_UNLIMITED":   3,
+	}
+)
+
+func (x OfferUses) Enum() *OfferUses {
+	p := new(OfferUses)
+	*p = x
+	return p
+}
+
+func (x OfferUses) String() string {
+	return protoimpl.X.EnumStringOf(x.Descriptor(), protoreflect.EnumNumber(x))
+}
+
+func (OfferUses) Descriptor() protoreflect.EnumDescriptor {
+	return file_tinypay_api_v1_api_proto_enumTypes[0].Descriptor()
+}
+
+func (OfferUses) Type() protoreflect.EnumType {
+	return &file_tinypay_api_v1_api_proto_enumTypes[0]
+}
+
+func (x OfferUses) Number() protoreflect.EnumNumber {
+	return protoreflect.EnumNumber(x)
+}
+
+// Deprecated: Use OfferUses.Descriptor instead.
+func (OfferUses) EnumDescriptor() ([]byte, []int) {
+	return file_tinypay_api_v1_api_proto_rawDescGZIP(), []int{0}
+}
+
 type WalletSendRequest struct {
 	state protoimpl.MessageState `protogen:"open.v1"`
 	// The destination address (not the zero address, not the node's own).
@@ -1566,10 +1624,13 @@ type PayRequest struct {
 	// Ask the payee for a signed receipt (implied by item_id and offer).
 	Receipt bool `protobuf:"varint,8,opt,name=receipt,proto3" json:"receipt,omitempty"`
 	// Pay this offer: the amount, item and payee come from it (amount must be
-	// empty or equal the price). Its idempotency key is "offer:" and the
-	// offer id. An offer is paid once: paying it again fails with
-	// ALREADY_EXISTS, whose status details hold the first payment (with its
-	// receipt), so a client that lost the first answer can recover it.
+	// empty or equal the price). A once-only or once-per-payer offer is paid
+	// once by this node: its idempotency key is "offer:" and the offer id
+	// (leave idempotency_key empty or set it to that), and paying it again
+	// fails with ALREADY_EXISTS, whose status details hold the first payment
+	// (with its receipt), so a client that lost the first answer can recover
+	// it. A limited or unlimited offer may be bought again: each purchase
+	// needs its own idempotency_key.
 	Offer         *Offer `protobuf:"bytes,9,opt,name=offer,proto3" json:"offer,omitempty"`
 	unknownFields protoimpl.UnknownFields
 	sizeCache     protoimpl.SizeCache
@@ -1818,12 +1879,17 @@ func (x *Receipt) GetAsset() string {
 	return ""
 }
 
-// Offer is a payee's signed price for an item, payable once before expiry:
-// an EIP-712 signature over
+// Offer is a payee's signed price for an item, payable before expiry as
+// its use policy says: an EIP-712 signature in the tinypay domain
+// (chain_id, adjudicator) over, for a once-only offer,
 //
 //	Offer(bytes32 offerId,address payee,string itemId,address asset,uint256 price,uint64 expiry)
 //
-// in the tinypay domain (chain_id, adjudicator).
+// and for any other,
+//
+//	ReusableOffer(bytes32 offerId,address payee,string itemId,address asset,uint256 price,uint64 expiry,uint8 uses,uint32 maxUses)
+//
+// with uses the OfferUses number and maxUses max_uses.
 type Offer struct {
 	state       protoimpl.MessageState `protogen:"open.v1"`
 	ChainId     uint64                 `protobuf:"varint,1,opt,name=chain_id,json=chainId,proto3" json:"chain_id,omitempty"`
@@ -1835,8 +1901,11 @@ type Offer struct {
 	Asset string `protobuf:"bytes,6,opt,name=asset,proto3" json:"asset,omitempty"`
 	Price string `protobuf:"bytes,7,opt,name=price,proto3" json:"price,omitempty"`
 	// Unix seconds.
-	Expiry        uint64 `protobuf:"varint,8,opt,name=expiry,proto3" json:"expiry,omitempty"`
-	Signature     string `protobuf:"bytes,9,opt,name=signature,proto3" json:"signature,omitempty"`
+	Expiry    uint64 `protobuf:"varint,8,opt,name=expiry,proto3" json:"expiry,omitempty"`
+	Signature string `protobuf:"bytes,9,opt,name=signature,proto3" json:"signature,omitempty"`
+	// The use policy; max_uses is set with OFFER_USES_LIMITED only.
+	Uses          OfferUses `protobuf:"varint,10,opt,name=uses,proto3,enum=tinypay.api.v1.OfferUses" json:"uses,omitempty"`
+	MaxUses       uint32    `protobuf:"varint,11,opt,name=max_uses,json=maxUses,proto3" json:"max_uses,omitempty"`
 	unknownFields protoimpl.UnknownFields
 	sizeCache     protoimpl.SizeCache
 }
@@ -1934,6 +2003,20 @@ func (x *Offer) GetSignature() string {
 	return ""
 }
 
+func (x *Offer) GetUses() OfferUses {
+	if x != nil {
+		return x.Uses
+	}
+	return OfferUses_OFFER_USES_UNSPECIFIED
+}
+
+func (x *Offer) GetMaxUses() uint32 {
+	if x != nil {
+		return x.MaxUses
+	}
+	return 0
+}
+
 type CreateOfferRequest struct {
 	state  protoimpl.MessageState `protogen:"open.v1"`
 	ItemId string                 `protobuf:"bytes,1,opt,name=item_id,json=itemId,proto3" json:"item_id,omitempty"`
@@ -1941,7 +2024,12 @@ type CreateOfferRequest struct {
 	Asset string `protobuf:"bytes,2,opt,name=asset,proto3" json:"asset,omitempty"`
 	Price string `protobuf:"bytes,3,opt,name=price,proto3" json:"price,omitempty"`
 	// Seconds the offer stays payable; 0 means the node's default (10 min).
-	TtlSeconds    uint64 `protobuf:"varint,4,opt,name=ttl_seconds,json=ttlSeconds,proto3" json:"ttl_seconds,omitempty"`
+	TtlSeconds uint64 `protobuf:"varint,4,opt,name=ttl_seconds,json=ttlSeconds,proto3" json:"ttl_seconds,omitempty"`
+	// The use policy (default: once). With OFFER_USES_LIMITED, max_uses is
+	// the number of payments, 1 to 1,000,000 (1 makes a once-only offer);
+	// with the others it must be 0.
+	Uses          OfferUses `protobuf:"varint,5,opt,name=uses,proto3,enum=tinypay.api.v1.OfferUses" json:"uses,omitempty"`
+	MaxUses       uint32    `protobuf:"varint,6,opt,name=max_uses,json=maxUses,proto3" json:"max_uses,omitempty"`
 	unknownFields protoimpl.UnknownFields
 	sizeCache     protoimpl.SizeCache
 }
@@ -2004,6 +2092,156 @@ func (x *CreateOfferRequest) GetTtlSeconds() uint64 {
 	return 0
 }
 
+func (x *CreateOfferRequest) GetUses() OfferUses {
+	if x != nil {
+		return x.Uses
+	}
+	return OfferUses_OFFER_USES_UNSPECIFIED
+}
+
+func (x *CreateOfferRequest) GetMaxUses() uint32 {
+	if x != nil {
+		return x.MaxUses
+	}
+	return 0
+}
+
+type GetOfferUsesRequest struct {
+	state protoimpl.MessageState `protogen:"open.v1"`
+	// An offer this node made, as CreateOffer returned it.
+	Offer         *Offer `protobuf:"bytes,1,opt,name=offer,proto3" json:"offer,omitempty"`
+	unknownFields protoimpl.UnknownFields
+	sizeCache     protoimpl.SizeCache
+}
+
+func (x *GetOfferUsesRequest) Reset() {
+	*x = GetOfferUsesRequest{}
+	mi := &file_tinypay_api_v1_api_proto_msgTypes[27]
+	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+	ms.StoreMessageInfo(mi)
+}
+
+func (x *GetOfferUsesRequest) String() string {
+	return protoimpl.X.MessageStringOf(x)
+}
+
+func (*GetOfferUsesRequest) ProtoMessage() {}
+
+func (x *GetOfferUsesRequest) ProtoReflect() protoreflect.Message {
+	mi := &file_tinypay_api_v1_api_proto_msgTypes[27]
+	if x != nil {
+		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+		if ms.LoadMessageInfo() == nil {
+			ms.StoreMessageInfo(mi)
+		}
+		return ms
+	}
+	return mi.MessageOf(x)
+}
+
+// Deprecated: Use GetOfferUsesRequest.ProtoReflect.Descriptor instead.
+func (*GetOfferUsesRequest) Descriptor() ([]byte, []int) {
+	return file_tinypay_api_v1_api_proto_rawDescGZIP(), []int{27}
+}
+
+func (x *GetOfferUsesRequest) GetOffer() *Offer {
+	if x != nil {
+		return x.Offer
+	}
+	return nil
+}
+
+// OfferUsage is what the payee knows of an offer's payments.
+type OfferUsage struct {
+	state   protoimpl.MessageState `protogen:"open.v1"`
+	OfferId string                 `protobuf:"bytes,1,opt,name=offer_id,json=offerId,proto3" json:"offer_id,omitempty"`
+	Uses    OfferUses              `protobuf:"varint,2,opt,name=uses,proto3,enum=tinypay.api.v1.OfferUses" json:"uses,omitempty"`
+	MaxUses uint32                 `protobuf:"varint,3,opt,name=max_uses,json=maxUses,proto3" json:"max_uses,omitempty"`
+	// Payments of the offer this node accepted and stored.
+	Paid uint64 `protobuf:"varint,4,opt,name=paid,proto3" json:"paid,omitempty"`
+	// Payments it still takes: for a once-only or limited offer, what is
+	// left of its uses; absent for per-payer and unlimited offers, which
+	// have no total bound.
+	Remaining *uint64 `protobuf:"varint,5,opt,name=remaining,proto3,oneof" json:"remaining,omitempty"`
+	// Whether the offer has expired (it takes no payment then, whatever is
+	// left).
+	Expired       bool `protobuf:"varint,6,opt,name=expired,proto3" json:"expired,omitempty"`
+	unknownFields protoimpl.UnknownFields
+	sizeCache     protoimpl.SizeCache
+}
+
+func (x *OfferUsage) Reset() {
+	*x = OfferUsage{}
+	mi := &file_tinypay_api_v1_api_proto_msgTypes[28]
+	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+	ms.StoreMessageInfo(mi)
+}
+
+func (x *OfferUsage) String() string {
+	return protoimpl.X.MessageStringOf(x)
+}
+
+func (*OfferUsage) ProtoMessage() {}
+
+func (x *OfferUsage) ProtoReflect() protoreflect.Message {
+	mi := &file_tinypay_api_v1_api_proto_msgTypes[28]
+	if x != nil {
+		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+		if ms.LoadMessageInfo() == nil {
+			ms.StoreMessageInfo(mi)
+		}
+		return ms
+	}
+	return mi.MessageOf(x)
+}
+
+// Deprecated: Use OfferUsage.ProtoReflect.Descriptor instead.
+func (*OfferUsage) Descriptor() ([]byte, []int) {
+	return file_tinypay_api_v1_api_proto_rawDescGZIP(), []int{28}
+}
+
+func (x *OfferUsage) GetOfferId() string {
+	if x != nil {
+		return x.OfferId
+	}
+	return ""
+}
+
+func (x *OfferUsage) GetUses() OfferUses {
+	if x != nil {
+		return x.Uses
+	}
+	return OfferUses_OFFER_USES_UNSPECIFIED
+}
+
+func (x *OfferUsage) GetMaxUses() uint32 {
+	if x != nil {
+		return x.MaxUses
+	}
+	return 0
+}
+
+func (x *OfferUsage) GetPaid() uint64 {
+	if x != nil {
+		return x.Paid
+	}
+	return 0
+}
+
+func (x *OfferUsage) GetRemaining() uint64 {
+	if x != nil && x.Remaining != nil {
+		return *x.Remaining
+	}
+	return 0
+}
+
+func (x *OfferUsage) GetExpired() bool {
+	if x != nil {
+		return x.Expired
+	}
+	return false
+}
+
 type Payment struct {
 	state          protoimpl.MessageState `protogen:"open.v1"`
 	Seq            uint64                 `protobuf:"varint,1,opt,name=seq,proto3" json:"seq,omitempty"`
@@ -2036,7 +2274,7 @@ type Payment struct {
 
 func (x *Payment) Reset() {
 	*x = Payment{}
-	mi := &file_tinypay_api_v1_api_proto_msgTypes[27]
+	mi := &file_tinypay_api_v1_api_proto_msgTypes[29]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -2048,7 +2286,7 @@ func (x *Payment) String() string {
 func (*Payment) ProtoMessage() {}
 
 func (x *Payment) ProtoReflect() protoreflect.Message {
-	mi := &file_tinypay_api_v1_api_proto_msgTypes[27]
+	mi := &file_tinypay_api_v1_api_proto_msgTypes[29]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -2061,7 +2299,7 @@ func (x *Payment) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use Payment.ProtoReflect.Descriptor instead.
 func (*Payment) Descriptor() ([]byte, []int) {
-	return file_tinypay_api_v1_api_proto_rawDescGZIP(), []int{27}
+	return file_tinypay_api_v1_api_proto_rawDescGZIP(), []int{29}
 }
 
 func (x *Payment) GetSeq() uint64 {
@@ -2196,7 +2434,7 @@ type PayResult struct {
 
 func (x *PayResult) Reset() {
 	*x = PayResult{}
-	mi := &file_tinypay_api_v1_api_proto_msgTypes[28]
+	mi := &file_tinypay_api_v1_api_proto_msgTypes[30]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -2208,7 +2446,7 @@ func (x *PayResult) String() string {
 func (*PayResult) ProtoMessage() {}
 
 func (x *PayResult) ProtoReflect() protoreflect.Message {
-	mi := &file_tinypay_api_v1_api_proto_msgTypes[28]
+	mi := &file_tinypay_api_v1_api_proto_msgTypes[30]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -2221,7 +2459,7 @@ func (x *PayResult) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use PayResult.ProtoReflect.Descriptor instead.
 func (*PayResult) Descriptor() ([]byte, []int) {
-	return file_tinypay_api_v1_api_proto_rawDescGZIP(), []int{28}
+	return file_tinypay_api_v1_api_proto_rawDescGZIP(), []int{30}
 }
 
 func (x *PayResult) GetIdempotencyKey() string {
@@ -2263,7 +2501,7 @@ type ListPaymentsRequest struct {
 
 func (x *ListPaymentsRequest) Reset() {
 	*x = ListPaymentsRequest{}
-	mi := &file_tinypay_api_v1_api_proto_msgTypes[29]
+	mi := &file_tinypay_api_v1_api_proto_msgTypes[31]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -2275,7 +2513,7 @@ func (x *ListPaymentsRequest) String() string {
 func (*ListPaymentsRequest) ProtoMessage() {}
 
 func (x *ListPaymentsRequest) ProtoReflect() protoreflect.Message {
-	mi := &file_tinypay_api_v1_api_proto_msgTypes[29]
+	mi := &file_tinypay_api_v1_api_proto_msgTypes[31]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -2288,7 +2526,7 @@ func (x *ListPaymentsRequest) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use ListPaymentsRequest.ProtoReflect.Descriptor instead.
 func (*ListPaymentsRequest) Descriptor() ([]byte, []int) {
-	return file_tinypay_api_v1_api_proto_rawDescGZIP(), []int{29}
+	return file_tinypay_api_v1_api_proto_rawDescGZIP(), []int{31}
 }
 
 func (x *ListPaymentsRequest) GetAfterSeq() uint64 {
@@ -2323,7 +2561,7 @@ type ListPaymentsResponse struct {
 
 func (x *ListPaymentsResponse) Reset() {
 	*x = ListPaymentsResponse{}
-	mi := &file_tinypay_api_v1_api_proto_msgTypes[30]
+	mi := &file_tinypay_api_v1_api_proto_msgTypes[32]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -2335,7 +2573,7 @@ func (x *ListPaymentsResponse) String() string {
 func (*ListPaymentsResponse) ProtoMessage() {}
 
 func (x *ListPaymentsResponse) ProtoReflect() protoreflect.Message {
-	mi := &file_tinypay_api_v1_api_proto_msgTypes[30]
+	mi := &file_tinypay_api_v1_api_proto_msgTypes[32]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -2348,7 +2586,7 @@ func (x *ListPaymentsResponse) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use ListPaymentsResponse.ProtoReflect.Descriptor instead.
 func (*ListPaymentsResponse) Descriptor() ([]byte, []int) {
-	return file_tinypay_api_v1_api_proto_rawDescGZIP(), []int{30}
+	return file_tinypay_api_v1_api_proto_rawDescGZIP(), []int{32}
 }
 
 func (x *ListPaymentsResponse) GetPayments() []*Payment {
@@ -2377,7 +2615,7 @@ type SubscribeEventsRequest struct {
 
 func (x *SubscribeEventsRequest) Reset() {
 	*x = SubscribeEventsRequest{}
-	mi := &file_tinypay_api_v1_api_proto_msgTypes[31]
+	mi := &file_tinypay_api_v1_api_proto_msgTypes[33]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -2389,7 +2627,7 @@ func (x *SubscribeEventsRequest) String() string {
 func (*SubscribeEventsRequest) ProtoMessage() {}
 
 func (x *SubscribeEventsRequest) ProtoReflect() protoreflect.Message {
-	mi := &file_tinypay_api_v1_api_proto_msgTypes[31]
+	mi := &file_tinypay_api_v1_api_proto_msgTypes[33]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -2402,7 +2640,7 @@ func (x *SubscribeEventsRequest) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use SubscribeEventsRequest.ProtoReflect.Descriptor instead.
 func (*SubscribeEventsRequest) Descriptor() ([]byte, []int) {
-	return file_tinypay_api_v1_api_proto_rawDescGZIP(), []int{31}
+	return file_tinypay_api_v1_api_proto_rawDescGZIP(), []int{33}
 }
 
 func (x *SubscribeEventsRequest) GetAfterSeq() uint64 {
@@ -2432,7 +2670,7 @@ type ChannelEvent struct {
 
 func (x *ChannelEvent) Reset() {
 	*x = ChannelEvent{}
-	mi := &file_tinypay_api_v1_api_proto_msgTypes[32]
+	mi := &file_tinypay_api_v1_api_proto_msgTypes[34]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -2444,7 +2682,7 @@ func (x *ChannelEvent) String() string {
 func (*ChannelEvent) ProtoMessage() {}
 
 func (x *ChannelEvent) ProtoReflect() protoreflect.Message {
-	mi := &file_tinypay_api_v1_api_proto_msgTypes[32]
+	mi := &file_tinypay_api_v1_api_proto_msgTypes[34]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -2457,7 +2695,7 @@ func (x *ChannelEvent) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use ChannelEvent.ProtoReflect.Descriptor instead.
 func (*ChannelEvent) Descriptor() ([]byte, []int) {
-	return file_tinypay_api_v1_api_proto_rawDescGZIP(), []int{32}
+	return file_tinypay_api_v1_api_proto_rawDescGZIP(), []int{34}
 }
 
 func (x *ChannelEvent) GetChannelId() string {
@@ -2500,7 +2738,7 @@ type StreamEvent struct {
 
 func (x *StreamEvent) Reset() {
 	*x = StreamEvent{}
-	mi := &file_tinypay_api_v1_api_proto_msgTypes[33]
+	mi := &file_tinypay_api_v1_api_proto_msgTypes[35]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -2512,7 +2750,7 @@ func (x *StreamEvent) String() string {
 func (*StreamEvent) ProtoMessage() {}
 
 func (x *StreamEvent) ProtoReflect() protoreflect.Message {
-	mi := &file_tinypay_api_v1_api_proto_msgTypes[33]
+	mi := &file_tinypay_api_v1_api_proto_msgTypes[35]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -2525,7 +2763,7 @@ func (x *StreamEvent) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use StreamEvent.ProtoReflect.Descriptor instead.
 func (*StreamEvent) Descriptor() ([]byte, []int) {
-	return file_tinypay_api_v1_api_proto_rawDescGZIP(), []int{33}
+	return file_tinypay_api_v1_api_proto_rawDescGZIP(), []int{35}
 }
 
 func (x *StreamEvent) GetKind() string {
@@ -2563,7 +2801,7 @@ type TransferEvent struct {
 
 func (x *TransferEvent) Reset() {
 	*x = TransferEvent{}
-	mi := &file_tinypay_api_v1_api_proto_msgTypes[34]
+	mi := &file_tinypay_api_v1_api_proto_msgTypes[36]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -2575,7 +2813,7 @@ func (x *TransferEvent) String() string {
 func (*TransferEvent) ProtoMessage() {}
 
 func (x *TransferEvent) ProtoReflect() protoreflect.Message {
-	mi := &file_tinypay_api_v1_api_proto_msgTypes[34]
+	mi := &file_tinypay_api_v1_api_proto_msgTypes[36]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -2588,7 +2826,7 @@ func (x *TransferEvent) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use TransferEvent.ProtoReflect.Descriptor instead.
 func (*TransferEvent) Descriptor() ([]byte, []int) {
-	return file_tinypay_api_v1_api_proto_rawDescGZIP(), []int{34}
+	return file_tinypay_api_v1_api_proto_rawDescGZIP(), []int{36}
 }
 
 func (x *TransferEvent) GetKind() string {
@@ -2629,7 +2867,7 @@ type Event struct {
 
 func (x *Event) Reset() {
 	*x = Event{}
-	mi := &file_tinypay_api_v1_api_proto_msgTypes[35]
+	mi := &file_tinypay_api_v1_api_proto_msgTypes[37]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -2641,7 +2879,7 @@ func (x *Event) String() string {
 func (*Event) ProtoMessage() {}
 
 func (x *Event) ProtoReflect() protoreflect.Message {
-	mi := &file_tinypay_api_v1_api_proto_msgTypes[35]
+	mi := &file_tinypay_api_v1_api_proto_msgTypes[37]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -2654,7 +2892,7 @@ func (x *Event) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use Event.ProtoReflect.Descriptor instead.
 func (*Event) Descriptor() ([]byte, []int) {
-	return file_tinypay_api_v1_api_proto_rawDescGZIP(), []int{35}
+	return file_tinypay_api_v1_api_proto_rawDescGZIP(), []int{37}
 }
 
 func (x *Event) GetSeq() uint64 {
@@ -2767,7 +3005,7 @@ type StartStreamRequest struct {
 
 func (x *StartStreamRequest) Reset() {
 	*x = StartStreamRequest{}
-	mi := &file_tinypay_api_v1_api_proto_msgTypes[36]
+	mi := &file_tinypay_api_v1_api_proto_msgTypes[38]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -2779,7 +3017,7 @@ func (x *StartStreamRequest) String() string {
 func (*StartStreamRequest) ProtoMessage() {}
 
 func (x *StartStreamRequest) ProtoReflect() protoreflect.Message {
-	mi := &file_tinypay_api_v1_api_proto_msgTypes[36]
+	mi := &file_tinypay_api_v1_api_proto_msgTypes[38]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -2792,7 +3030,7 @@ func (x *StartStreamRequest) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use StartStreamRequest.ProtoReflect.Descriptor instead.
 func (*StartStreamRequest) Descriptor() ([]byte, []int) {
-	return file_tinypay_api_v1_api_proto_rawDescGZIP(), []int{36}
+	return file_tinypay_api_v1_api_proto_rawDescGZIP(), []int{38}
 }
 
 func (x *StartStreamRequest) GetChannelId() string {
@@ -2888,7 +3126,7 @@ type Stream struct {
 
 func (x *Stream) Reset() {
 	*x = Stream{}
-	mi := &file_tinypay_api_v1_api_proto_msgTypes[37]
+	mi := &file_tinypay_api_v1_api_proto_msgTypes[39]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -2900,7 +3138,7 @@ func (x *Stream) String() string {
 func (*Stream) ProtoMessage() {}
 
 func (x *Stream) ProtoReflect() protoreflect.Message {
-	mi := &file_tinypay_api_v1_api_proto_msgTypes[37]
+	mi := &file_tinypay_api_v1_api_proto_msgTypes[39]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -2913,7 +3151,7 @@ func (x *Stream) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use Stream.ProtoReflect.Descriptor instead.
 func (*Stream) Descriptor() ([]byte, []int) {
-	return file_tinypay_api_v1_api_proto_rawDescGZIP(), []int{37}
+	return file_tinypay_api_v1_api_proto_rawDescGZIP(), []int{39}
 }
 
 func (x *Stream) GetId() string {
@@ -3037,7 +3275,7 @@ type StopStreamRequest struct {
 
 func (x *StopStreamRequest) Reset() {
 	*x = StopStreamRequest{}
-	mi := &file_tinypay_api_v1_api_proto_msgTypes[38]
+	mi := &file_tinypay_api_v1_api_proto_msgTypes[40]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -3049,7 +3287,7 @@ func (x *StopStreamRequest) String() string {
 func (*StopStreamRequest) ProtoMessage() {}
 
 func (x *StopStreamRequest) ProtoReflect() protoreflect.Message {
-	mi := &file_tinypay_api_v1_api_proto_msgTypes[38]
+	mi := &file_tinypay_api_v1_api_proto_msgTypes[40]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -3062,7 +3300,7 @@ func (x *StopStreamRequest) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use StopStreamRequest.ProtoReflect.Descriptor instead.
 func (*StopStreamRequest) Descriptor() ([]byte, []int) {
-	return file_tinypay_api_v1_api_proto_rawDescGZIP(), []int{38}
+	return file_tinypay_api_v1_api_proto_rawDescGZIP(), []int{40}
 }
 
 func (x *StopStreamRequest) GetStreamId() string {
@@ -3082,7 +3320,7 @@ type ListStreamsRequest struct {
 
 func (x *ListStreamsRequest) Reset() {
 	*x = ListStreamsRequest{}
-	mi := &file_tinypay_api_v1_api_proto_msgTypes[39]
+	mi := &file_tinypay_api_v1_api_proto_msgTypes[41]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -3094,7 +3332,7 @@ func (x *ListStreamsRequest) String() string {
 func (*ListStreamsRequest) ProtoMessage() {}
 
 func (x *ListStreamsRequest) ProtoReflect() protoreflect.Message {
-	mi := &file_tinypay_api_v1_api_proto_msgTypes[39]
+	mi := &file_tinypay_api_v1_api_proto_msgTypes[41]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -3107,7 +3345,7 @@ func (x *ListStreamsRequest) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use ListStreamsRequest.ProtoReflect.Descriptor instead.
 func (*ListStreamsRequest) Descriptor() ([]byte, []int) {
-	return file_tinypay_api_v1_api_proto_rawDescGZIP(), []int{39}
+	return file_tinypay_api_v1_api_proto_rawDescGZIP(), []int{41}
 }
 
 func (x *ListStreamsRequest) GetAll() bool {
@@ -3126,7 +3364,7 @@ type ListStreamsResponse struct {
 
 func (x *ListStreamsResponse) Reset() {
 	*x = ListStreamsResponse{}
-	mi := &file_tinypay_api_v1_api_proto_msgTypes[40]
+	mi := &file_tinypay_api_v1_api_proto_msgTypes[42]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -3138,7 +3376,7 @@ func (x *ListStreamsResponse) String() string {
 func (*ListStreamsResponse) ProtoMessage() {}
 
 func (x *ListStreamsResponse) ProtoReflect() protoreflect.Message {
-	mi := &file_tinypay_api_v1_api_proto_msgTypes[40]
+	mi := &file_tinypay_api_v1_api_proto_msgTypes[42]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -3151,7 +3389,7 @@ func (x *ListStreamsResponse) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use ListStreamsResponse.ProtoReflect.Descriptor instead.
 func (*ListStreamsResponse) Descriptor() ([]byte, []int) {
-	return file_tinypay_api_v1_api_proto_rawDescGZIP(), []int{40}
+	return file_tinypay_api_v1_api_proto_rawDescGZIP(), []int{42}
 }
 
 func (x *ListStreamsResponse) GetStreams() []*Stream {
@@ -3170,7 +3408,7 @@ type GetStreamRequest struct {
 
 func (x *GetStreamRequest) Reset() {
 	*x = GetStreamRequest{}
-	mi := &file_tinypay_api_v1_api_proto_msgTypes[41]
+	mi := &file_tinypay_api_v1_api_proto_msgTypes[43]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -3182,7 +3420,7 @@ func (x *GetStreamRequest) String() string {
 func (*GetStreamRequest) ProtoMessage() {}
 
 func (x *GetStreamRequest) ProtoReflect() protoreflect.Message {
-	mi := &file_tinypay_api_v1_api_proto_msgTypes[41]
+	mi := &file_tinypay_api_v1_api_proto_msgTypes[43]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -3195,7 +3433,7 @@ func (x *GetStreamRequest) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use GetStreamRequest.ProtoReflect.Descriptor instead.
 func (*GetStreamRequest) Descriptor() ([]byte, []int) {
-	return file_tinypay_api_v1_api_proto_rawDescGZIP(), []int{41}
+	return file_tinypay_api_v1_api_proto_rawDescGZIP(), []int{43}
 }
 
 func (x *GetStreamRequest) GetStreamId() string {
@@ -3218,7 +3456,7 @@ type RevenueRequest struct {
 
 func (x *RevenueRequest) Reset() {
 	*x = RevenueRequest{}
-	mi := &file_tinypay_api_v1_api_proto_msgTypes[42]
+	mi := &file_tinypay_api_v1_api_proto_msgTypes[44]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -3230,7 +3468,7 @@ func (x *RevenueRequest) String() string {
 func (*RevenueRequest) ProtoMessage() {}
 
 func (x *RevenueRequest) ProtoReflect() protoreflect.Message {
-	mi := &file_tinypay_api_v1_api_proto_msgTypes[42]
+	mi := &file_tinypay_api_v1_api_proto_msgTypes[44]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -3243,7 +3481,7 @@ func (x *RevenueRequest) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use RevenueRequest.ProtoReflect.Descriptor instead.
 func (*RevenueRequest) Descriptor() ([]byte, []int) {
-	return file_tinypay_api_v1_api_proto_rawDescGZIP(), []int{42}
+	return file_tinypay_api_v1_api_proto_rawDescGZIP(), []int{44}
 }
 
 func (x *RevenueRequest) GetFromUnixNano() int64 {
@@ -3279,7 +3517,7 @@ type RevenueRow struct {
 
 func (x *RevenueRow) Reset() {
 	*x = RevenueRow{}
-	mi := &file_tinypay_api_v1_api_proto_msgTypes[43]
+	mi := &file_tinypay_api_v1_api_proto_msgTypes[45]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -3291,7 +3529,7 @@ func (x *RevenueRow) String() string {
 func (*RevenueRow) ProtoMessage() {}
 
 func (x *RevenueRow) ProtoReflect() protoreflect.Message {
-	mi := &file_tinypay_api_v1_api_proto_msgTypes[43]
+	mi := &file_tinypay_api_v1_api_proto_msgTypes[45]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -3304,7 +3542,7 @@ func (x *RevenueRow) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use RevenueRow.ProtoReflect.Descriptor instead.
 func (*RevenueRow) Descriptor() ([]byte, []int) {
-	return file_tinypay_api_v1_api_proto_rawDescGZIP(), []int{43}
+	return file_tinypay_api_v1_api_proto_rawDescGZIP(), []int{45}
 }
 
 func (x *RevenueRow) GetKey() string {
@@ -3344,7 +3582,7 @@ type RevenueResponse struct {
 
 func (x *RevenueResponse) Reset() {
 	*x = RevenueResponse{}
-	mi := &file_tinypay_api_v1_api_proto_msgTypes[44]
+	mi := &file_tinypay_api_v1_api_proto_msgTypes[46]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -3356,7 +3594,7 @@ func (x *RevenueResponse) String() string {
 func (*RevenueResponse) ProtoMessage() {}
 
 func (x *RevenueResponse) ProtoReflect() protoreflect.Message {
-	mi := &file_tinypay_api_v1_api_proto_msgTypes[44]
+	mi := &file_tinypay_api_v1_api_proto_msgTypes[46]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -3369,7 +3607,7 @@ func (x *RevenueResponse) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use RevenueResponse.ProtoReflect.Descriptor instead.
 func (*RevenueResponse) Descriptor() ([]byte, []int) {
-	return file_tinypay_api_v1_api_proto_rawDescGZIP(), []int{44}
+	return file_tinypay_api_v1_api_proto_rawDescGZIP(), []int{46}
 }
 
 func (x *RevenueResponse) GetRows() []*RevenueRow {
@@ -3399,7 +3637,7 @@ type TokenPolicy struct {
 
 func (x *TokenPolicy) Reset() {
 	*x = TokenPolicy{}
-	mi := &file_tinypay_api_v1_api_proto_msgTypes[45]
+	mi := &file_tinypay_api_v1_api_proto_msgTypes[47]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -3411,7 +3649,7 @@ func (x *TokenPolicy) String() string {
 func (*TokenPolicy) ProtoMessage() {}
 
 func (x *TokenPolicy) ProtoReflect() protoreflect.Message {
-	mi := &file_tinypay_api_v1_api_proto_msgTypes[45]
+	mi := &file_tinypay_api_v1_api_proto_msgTypes[47]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -3424,7 +3662,7 @@ func (x *TokenPolicy) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use TokenPolicy.ProtoReflect.Descriptor instead.
 func (*TokenPolicy) Descriptor() ([]byte, []int) {
-	return file_tinypay_api_v1_api_proto_rawDescGZIP(), []int{45}
+	return file_tinypay_api_v1_api_proto_rawDescGZIP(), []int{47}
 }
 
 func (x *TokenPolicy) GetAsset() string {
@@ -3465,7 +3703,7 @@ type PayeeLimit struct {
 
 func (x *PayeeLimit) Reset() {
 	*x = PayeeLimit{}
-	mi := &file_tinypay_api_v1_api_proto_msgTypes[46]
+	mi := &file_tinypay_api_v1_api_proto_msgTypes[48]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -3477,7 +3715,7 @@ func (x *PayeeLimit) String() string {
 func (*PayeeLimit) ProtoMessage() {}
 
 func (x *PayeeLimit) ProtoReflect() protoreflect.Message {
-	mi := &file_tinypay_api_v1_api_proto_msgTypes[46]
+	mi := &file_tinypay_api_v1_api_proto_msgTypes[48]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -3490,7 +3728,7 @@ func (x *PayeeLimit) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use PayeeLimit.ProtoReflect.Descriptor instead.
 func (*PayeeLimit) Descriptor() ([]byte, []int) {
-	return file_tinypay_api_v1_api_proto_rawDescGZIP(), []int{46}
+	return file_tinypay_api_v1_api_proto_rawDescGZIP(), []int{48}
 }
 
 func (x *PayeeLimit) GetPayee() string {
@@ -3517,7 +3755,7 @@ type CreateTokenRequest struct {
 
 func (x *CreateTokenRequest) Reset() {
 	*x = CreateTokenRequest{}
-	mi := &file_tinypay_api_v1_api_proto_msgTypes[47]
+	mi := &file_tinypay_api_v1_api_proto_msgTypes[49]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -3529,7 +3767,7 @@ func (x *CreateTokenRequest) String() string {
 func (*CreateTokenRequest) ProtoMessage() {}
 
 func (x *CreateTokenRequest) ProtoReflect() protoreflect.Message {
-	mi := &file_tinypay_api_v1_api_proto_msgTypes[47]
+	mi := &file_tinypay_api_v1_api_proto_msgTypes[49]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -3542,7 +3780,7 @@ func (x *CreateTokenRequest) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use CreateTokenRequest.ProtoReflect.Descriptor instead.
 func (*CreateTokenRequest) Descriptor() ([]byte, []int) {
-	return file_tinypay_api_v1_api_proto_rawDescGZIP(), []int{47}
+	return file_tinypay_api_v1_api_proto_rawDescGZIP(), []int{49}
 }
 
 func (x *CreateTokenRequest) GetName() string {
@@ -3570,7 +3808,7 @@ type CreateTokenResponse struct {
 
 func (x *CreateTokenResponse) Reset() {
 	*x = CreateTokenResponse{}
-	mi := &file_tinypay_api_v1_api_proto_msgTypes[48]
+	mi := &file_tinypay_api_v1_api_proto_msgTypes[50]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -3582,7 +3820,7 @@ func (x *CreateTokenResponse) String() string {
 func (*CreateTokenResponse) ProtoMessage() {}
 
 func (x *CreateTokenResponse) ProtoReflect() protoreflect.Message {
-	mi := &file_tinypay_api_v1_api_proto_msgTypes[48]
+	mi := &file_tinypay_api_v1_api_proto_msgTypes[50]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -3595,7 +3833,7 @@ func (x *CreateTokenResponse) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use CreateTokenResponse.ProtoReflect.Descriptor instead.
 func (*CreateTokenResponse) Descriptor() ([]byte, []int) {
-	return file_tinypay_api_v1_api_proto_rawDescGZIP(), []int{48}
+	return file_tinypay_api_v1_api_proto_rawDescGZIP(), []int{50}
 }
 
 func (x *CreateTokenResponse) GetToken() *AppToken {
@@ -3627,7 +3865,7 @@ type AppToken struct {
 
 func (x *AppToken) Reset() {
 	*x = AppToken{}
-	mi := &file_tinypay_api_v1_api_proto_msgTypes[49]
+	mi := &file_tinypay_api_v1_api_proto_msgTypes[51]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -3639,7 +3877,7 @@ func (x *AppToken) String() string {
 func (*AppToken) ProtoMessage() {}
 
 func (x *AppToken) ProtoReflect() protoreflect.Message {
-	mi := &file_tinypay_api_v1_api_proto_msgTypes[49]
+	mi := &file_tinypay_api_v1_api_proto_msgTypes[51]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -3652,7 +3890,7 @@ func (x *AppToken) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use AppToken.ProtoReflect.Descriptor instead.
 func (*AppToken) Descriptor() ([]byte, []int) {
-	return file_tinypay_api_v1_api_proto_rawDescGZIP(), []int{49}
+	return file_tinypay_api_v1_api_proto_rawDescGZIP(), []int{51}
 }
 
 func (x *AppToken) GetId() string {
@@ -3705,7 +3943,7 @@ type ListTokensRequest struct {
 
 func (x *ListTokensRequest) Reset() {
 	*x = ListTokensRequest{}
-	mi := &file_tinypay_api_v1_api_proto_msgTypes[50]
+	mi := &file_tinypay_api_v1_api_proto_msgTypes[52]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -3717,7 +3955,7 @@ func (x *ListTokensRequest) String() string {
 func (*ListTokensRequest) ProtoMessage() {}
 
 func (x *ListTokensRequest) ProtoReflect() protoreflect.Message {
-	mi := &file_tinypay_api_v1_api_proto_msgTypes[50]
+	mi := &file_tinypay_api_v1_api_proto_msgTypes[52]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -3730,7 +3968,7 @@ func (x *ListTokensRequest) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use ListTokensRequest.ProtoReflect.Descriptor instead.
 func (*ListTokensRequest) Descriptor() ([]byte, []int) {
-	return file_tinypay_api_v1_api_proto_rawDescGZIP(), []int{50}
+	return file_tinypay_api_v1_api_proto_rawDescGZIP(), []int{52}
 }
 
 type ListTokensResponse struct {
@@ -3742,7 +3980,7 @@ type ListTokensResponse struct {
 
 func (x *ListTokensResponse) Reset() {
 	*x = ListTokensResponse{}
-	mi := &file_tinypay_api_v1_api_proto_msgTypes[51]
+	mi := &file_tinypay_api_v1_api_proto_msgTypes[53]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -3754,7 +3992,7 @@ func (x *ListTokensResponse) String() string {
 func (*ListTokensResponse) ProtoMessage() {}
 
 func (x *ListTokensResponse) ProtoReflect() protoreflect.Message {
-	mi := &file_tinypay_api_v1_api_proto_msgTypes[51]
+	mi := &file_tinypay_api_v1_api_proto_msgTypes[53]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -3767,7 +4005,7 @@ func (x *ListTokensResponse) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use ListTokensResponse.ProtoReflect.Descriptor instead.
 func (*ListTokensResponse) Descriptor() ([]byte, []int) {
-	return file_tinypay_api_v1_api_proto_rawDescGZIP(), []int{51}
+	return file_tinypay_api_v1_api_proto_rawDescGZIP(), []int{53}
 }
 
 func (x *ListTokensResponse) GetTokens() []*AppToken {
@@ -3786,7 +4024,7 @@ type RevokeTokenRequest struct {
 
 func (x *RevokeTokenRequest) Reset() {
 	*x = RevokeTokenRequest{}
-	mi := &file_tinypay_api_v1_api_proto_msgTypes[52]
+	mi := &file_tinypay_api_v1_api_proto_msgTypes[54]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -3798,7 +4036,7 @@ func (x *RevokeTokenRequest) String() string {
 func (*RevokeTokenRequest) ProtoMessage() {}
 
 func (x *RevokeTokenRequest) ProtoReflect() protoreflect.Message {
-	mi := &file_tinypay_api_v1_api_proto_msgTypes[52]
+	mi := &file_tinypay_api_v1_api_proto_msgTypes[54]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -3811,7 +4049,7 @@ func (x *RevokeTokenRequest) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use RevokeTokenRequest.ProtoReflect.Descriptor instead.
 func (*RevokeTokenRequest) Descriptor() ([]byte, []int) {
-	return file_tinypay_api_v1_api_proto_rawDescGZIP(), []int{52}
+	return file_tinypay_api_v1_api_proto_rawDescGZIP(), []int{54}
 }
 
 func (x *RevokeTokenRequest) GetId() string {
@@ -3977,7 +4215,7 @@ const file_tinypay_api_v1_api_proto_rawDesc = "" +
 	" \x01(\tR\aofferId\x12\x12\n" +
 	"\x04time\x18\v \x01(\x04R\x04time\x12\x1c\n" +
 	"\tsignature\x18\f \x01(\tR\tsignature\x12\x14\n" +
-	"\x05asset\x18\r \x01(\tR\x05asset\"\xf0\x01\n" +
+	"\x05asset\x18\r \x01(\tR\x05asset\"\xba\x02\n" +
 	"\x05Offer\x12\x19\n" +
 	"\bchain_id\x18\x01 \x01(\x04R\achainId\x12 \n" +
 	"\vadjudicator\x18\x02 \x01(\tR\vadjudicator\x12\x19\n" +
@@ -3987,13 +4225,30 @@ const file_tinypay_api_v1_api_proto_rawDesc = "" +
 	"\x05asset\x18\x06 \x01(\tR\x05asset\x12\x14\n" +
 	"\x05price\x18\a \x01(\tR\x05price\x12\x16\n" +
 	"\x06expiry\x18\b \x01(\x04R\x06expiry\x12\x1c\n" +
-	"\tsignature\x18\t \x01(\tR\tsignature\"z\n" +
+	"\tsignature\x18\t \x01(\tR\tsignature\x12-\n" +
+	"\x04uses\x18\n" +
+	" \x01(\x0e2\x19.tinypay.api.v1.OfferUsesR\x04uses\x12\x19\n" +
+	"\bmax_uses\x18\v \x01(\rR\amaxUses\"\xc4\x01\n" +
 	"\x12CreateOfferRequest\x12\x17\n" +
 	"\aitem_id\x18\x01 \x01(\tR\x06itemId\x12\x14\n" +
 	"\x05asset\x18\x02 \x01(\tR\x05asset\x12\x14\n" +
 	"\x05price\x18\x03 \x01(\tR\x05price\x12\x1f\n" +
 	"\vttl_seconds\x18\x04 \x01(\x04R\n" +
-	"ttlSeconds\"\xe6\x03\n" +
+	"ttlSeconds\x12-\n" +
+	"\x04uses\x18\x05 \x01(\x0e2\x19.tinypay.api.v1.OfferUsesR\x04uses\x12\x19\n" +
+	"\bmax_uses\x18\x06 \x01(\rR\amaxUses\"B\n" +
+	"\x13GetOfferUsesRequest\x12+\n" +
+	"\x05offer\x18\x01 \x01(\v2\x15.tinypay.api.v1.OfferR\x05offer\"\xd0\x01\n" +
+	"\n" +
+	"OfferUsage\x12\x19\n" +
+	"\boffer_id\x18\x01 \x01(\tR\aofferId\x12-\n" +
+	"\x04uses\x18\x02 \x01(\x0e2\x19.tinypay.api.v1.OfferUsesR\x04uses\x12\x19\n" +
+	"\bmax_uses\x18\x03 \x01(\rR\amaxUses\x12\x12\n" +
+	"\x04paid\x18\x04 \x01(\x04R\x04paid\x12!\n" +
+	"\tremaining\x18\x05 \x01(\x04H\x00R\tremaining\x88\x01\x01\x12\x18\n" +
+	"\aexpired\x18\x06 \x01(\bR\aexpiredB\f\n" +
+	"\n" +
+	"_remaining\"\xe6\x03\n" +
 	"\aPayment\x12\x10\n" +
 	"\x03seq\x18\x01 \x01(\x04R\x03seq\x12\x0e\n" +
 	"\x02id\x18\x02 \x01(\tR\x02id\x12'\n" +
@@ -4133,7 +4388,12 @@ const file_tinypay_api_v1_api_proto_rawDesc = "" +
 	"\x12ListTokensResponse\x120\n" +
 	"\x06tokens\x18\x01 \x03(\v2\x18.tinypay.api.v1.AppTokenR\x06tokens\"$\n" +
 	"\x12RevokeTokenRequest\x12\x0e\n" +
-	"\x02id\x18\x01 \x01(\tR\x02id2\xa6\x10\n" +
+	"\x02id\x18\x01 \x01(\tR\x02id*s\n" +
+	"\tOfferUses\x12\x1a\n" +
+	"\x16OFFER_USES_UNSPECIFIED\x10\x00\x12\x18\n" +
+	"\x14OFFER_USES_PER_PAYER\x10\x01\x12\x16\n" +
+	"\x12OFFER_USES_LIMITED\x10\x02\x12\x18\n" +
+	"\x14OFFER_USES_UNLIMITED\x10\x032\xf7\x10\n" +
 	"\x04Node\x12C\n" +
 	"\aGetInfo\x12\x1e.tinypay.api.v1.GetInfoRequest\x1a\x18.tinypay.api.v1.NodeInfo\x12K\n" +
 	"\vGetBalances\x12\".tinypay.api.v1.GetBalancesRequest\x1a\x18.tinypay.api.v1.Balances\x12G\n" +
@@ -4153,7 +4413,8 @@ const file_tinypay_api_v1_api_proto_rawDesc = "" +
 	"\tPayStream\x12\x1a.tinypay.api.v1.PayRequest\x1a\x19.tinypay.api.v1.PayResult(\x010\x01\x12Y\n" +
 	"\fListPayments\x12#.tinypay.api.v1.ListPaymentsRequest\x1a$.tinypay.api.v1.ListPaymentsResponse\x12R\n" +
 	"\x0fSubscribeEvents\x12&.tinypay.api.v1.SubscribeEventsRequest\x1a\x15.tinypay.api.v1.Event0\x01\x12H\n" +
-	"\vCreateOffer\x12\".tinypay.api.v1.CreateOfferRequest\x1a\x15.tinypay.api.v1.Offer\x12I\n" +
+	"\vCreateOffer\x12\".tinypay.api.v1.CreateOfferRequest\x1a\x15.tinypay.api.v1.Offer\x12O\n" +
+	"\fGetOfferUses\x12#.tinypay.api.v1.GetOfferUsesRequest\x1a\x1a.tinypay.api.v1.OfferUsage\x12I\n" +
 	"\vStartStream\x12\".tinypay.api.v1.StartStreamRequest\x1a\x16.tinypay.api.v1.Stream\x12G\n" +
 	"\n" +
 	"StopStream\x12!.tinypay.api.v1.StopStreamRequest\x1a\x16.tinypay.api.v1.Stream\x12V\n" +
@@ -4180,150 +4441,160 @@ func file_tinypay_api_v1_api_proto_rawDescGZIP() []byte {
 	return file_tinypay_api_v1_api_proto_rawDescData
 }
 
-var file_tinypay_api_v1_api_proto_msgTypes = make([]protoimpl.MessageInfo, 53)
+var file_tinypay_api_v1_api_proto_enumTypes = make([]protoimpl.EnumInfo, 1)
+var file_tinypay_api_v1_api_proto_msgTypes = make([]protoimpl.MessageInfo, 55)
 var file_tinypay_api_v1_api_proto_goTypes = []any{
-	(*WalletSendRequest)(nil),      // 0: tinypay.api.v1.WalletSendRequest
-	(*WalletSendEstimate)(nil),     // 1: tinypay.api.v1.WalletSendEstimate
-	(*Transfer)(nil),               // 2: tinypay.api.v1.Transfer
-	(*Asset)(nil),                  // 3: tinypay.api.v1.Asset
-	(*GetInfoRequest)(nil),         // 4: tinypay.api.v1.GetInfoRequest
-	(*NodeInfo)(nil),               // 5: tinypay.api.v1.NodeInfo
-	(*GetBalancesRequest)(nil),     // 6: tinypay.api.v1.GetBalancesRequest
-	(*AssetBalance)(nil),           // 7: tinypay.api.v1.AssetBalance
-	(*Balances)(nil),               // 8: tinypay.api.v1.Balances
-	(*ConnectPeerRequest)(nil),     // 9: tinypay.api.v1.ConnectPeerRequest
-	(*Peer)(nil),                   // 10: tinypay.api.v1.Peer
-	(*ListPeersRequest)(nil),       // 11: tinypay.api.v1.ListPeersRequest
-	(*ListPeersResponse)(nil),      // 12: tinypay.api.v1.ListPeersResponse
-	(*OpenChannelRequest)(nil),     // 13: tinypay.api.v1.OpenChannelRequest
-	(*Channel)(nil),                // 14: tinypay.api.v1.Channel
-	(*DepositRequest)(nil),         // 15: tinypay.api.v1.DepositRequest
-	(*WithdrawRequest)(nil),        // 16: tinypay.api.v1.WithdrawRequest
-	(*ListChannelsRequest)(nil),    // 17: tinypay.api.v1.ListChannelsRequest
-	(*ListChannelsResponse)(nil),   // 18: tinypay.api.v1.ListChannelsResponse
-	(*GetChannelRequest)(nil),      // 19: tinypay.api.v1.GetChannelRequest
-	(*CloseChannelRequest)(nil),    // 20: tinypay.api.v1.CloseChannelRequest
-	(*ForceCloseRequest)(nil),      // 21: tinypay.api.v1.ForceCloseRequest
-	(*SettleRequest)(nil),          // 22: tinypay.api.v1.SettleRequest
-	(*PayRequest)(nil),             // 23: tinypay.api.v1.PayRequest
-	(*Receipt)(nil),                // 24: tinypay.api.v1.Receipt
-	(*Offer)(nil),                  // 25: tinypay.api.v1.Offer
-	(*CreateOfferRequest)(nil),     // 26: tinypay.api.v1.CreateOfferRequest
-	(*Payment)(nil),                // 27: tinypay.api.v1.Payment
-	(*PayResult)(nil),              // 28: tinypay.api.v1.PayResult
-	(*ListPaymentsRequest)(nil),    // 29: tinypay.api.v1.ListPaymentsRequest
-	(*ListPaymentsResponse)(nil),   // 30: tinypay.api.v1.ListPaymentsResponse
-	(*SubscribeEventsRequest)(nil), // 31: tinypay.api.v1.SubscribeEventsRequest
-	(*ChannelEvent)(nil),           // 32: tinypay.api.v1.ChannelEvent
-	(*StreamEvent)(nil),            // 33: tinypay.api.v1.StreamEvent
-	(*TransferEvent)(nil),          // 34: tinypay.api.v1.TransferEvent
-	(*Event)(nil),                  // 35: tinypay.api.v1.Event
-	(*StartStreamRequest)(nil),     // 36: tinypay.api.v1.StartStreamRequest
-	(*Stream)(nil),                 // 37: tinypay.api.v1.Stream
-	(*StopStreamRequest)(nil),      // 38: tinypay.api.v1.StopStreamRequest
-	(*ListStreamsRequest)(nil),     // 39: tinypay.api.v1.ListStreamsRequest
-	(*ListStreamsResponse)(nil),    // 40: tinypay.api.v1.ListStreamsResponse
-	(*GetStreamRequest)(nil),       // 41: tinypay.api.v1.GetStreamRequest
-	(*RevenueRequest)(nil),         // 42: tinypay.api.v1.RevenueRequest
-	(*RevenueRow)(nil),             // 43: tinypay.api.v1.RevenueRow
-	(*RevenueResponse)(nil),        // 44: tinypay.api.v1.RevenueResponse
-	(*TokenPolicy)(nil),            // 45: tinypay.api.v1.TokenPolicy
-	(*PayeeLimit)(nil),             // 46: tinypay.api.v1.PayeeLimit
-	(*CreateTokenRequest)(nil),     // 47: tinypay.api.v1.CreateTokenRequest
-	(*CreateTokenResponse)(nil),    // 48: tinypay.api.v1.CreateTokenResponse
-	(*AppToken)(nil),               // 49: tinypay.api.v1.AppToken
-	(*ListTokensRequest)(nil),      // 50: tinypay.api.v1.ListTokensRequest
-	(*ListTokensResponse)(nil),     // 51: tinypay.api.v1.ListTokensResponse
-	(*RevokeTokenRequest)(nil),     // 52: tinypay.api.v1.RevokeTokenRequest
+	(OfferUses)(0),                 // 0: tinypay.api.v1.OfferUses
+	(*WalletSendRequest)(nil),      // 1: tinypay.api.v1.WalletSendRequest
+	(*WalletSendEstimate)(nil),     // 2: tinypay.api.v1.WalletSendEstimate
+	(*Transfer)(nil),               // 3: tinypay.api.v1.Transfer
+	(*Asset)(nil),                  // 4: tinypay.api.v1.Asset
+	(*GetInfoRequest)(nil),         // 5: tinypay.api.v1.GetInfoRequest
+	(*NodeInfo)(nil),               // 6: tinypay.api.v1.NodeInfo
+	(*GetBalancesRequest)(nil),     // 7: tinypay.api.v1.GetBalancesRequest
+	(*AssetBalance)(nil),           // 8: tinypay.api.v1.AssetBalance
+	(*Balances)(nil),               // 9: tinypay.api.v1.Balances
+	(*ConnectPeerRequest)(nil),     // 10: tinypay.api.v1.ConnectPeerRequest
+	(*Peer)(nil),                   // 11: tinypay.api.v1.Peer
+	(*ListPeersRequest)(nil),       // 12: tinypay.api.v1.ListPeersRequest
+	(*ListPeersResponse)(nil),      // 13: tinypay.api.v1.ListPeersResponse
+	(*OpenChannelRequest)(nil),     // 14: tinypay.api.v1.OpenChannelRequest
+	(*Channel)(nil),                // 15: tinypay.api.v1.Channel
+	(*DepositRequest)(nil),         // 16: tinypay.api.v1.DepositRequest
+	(*WithdrawRequest)(nil),        // 17: tinypay.api.v1.WithdrawRequest
+	(*ListChannelsRequest)(nil),    // 18: tinypay.api.v1.ListChannelsRequest
+	(*ListChannelsResponse)(nil),   // 19: tinypay.api.v1.ListChannelsResponse
+	(*GetChannelRequest)(nil),      // 20: tinypay.api.v1.GetChannelRequest
+	(*CloseChannelRequest)(nil),    // 21: tinypay.api.v1.CloseChannelRequest
+	(*ForceCloseRequest)(nil),      // 22: tinypay.api.v1.ForceCloseRequest
+	(*SettleRequest)(nil),          // 23: tinypay.api.v1.SettleRequest
+	(*PayRequest)(nil),             // 24: tinypay.api.v1.PayRequest
+	(*Receipt)(nil),                // 25: tinypay.api.v1.Receipt
+	(*Offer)(nil),                  // 26: tinypay.api.v1.Offer
+	(*CreateOfferRequest)(nil),     // 27: tinypay.api.v1.CreateOfferRequest
+	(*GetOfferUsesRequest)(nil),    // 28: tinypay.api.v1.GetOfferUsesRequest
+	(*OfferUsage)(nil),             // 29: tinypay.api.v1.OfferUsage
+	(*Payment)(nil),                // 30: tinypay.api.v1.Payment
+	(*PayResult)(nil),              // 31: tinypay.api.v1.PayResult
+	(*ListPaymentsRequest)(nil),    // 32: tinypay.api.v1.ListPaymentsRequest
+	(*ListPaymentsResponse)(nil),   // 33: tinypay.api.v1.ListPaymentsResponse
+	(*SubscribeEventsRequest)(nil), // 34: tinypay.api.v1.SubscribeEventsRequest
+	(*ChannelEvent)(nil),           // 35: tinypay.api.v1.ChannelEvent
+	(*StreamEvent)(nil),            // 36: tinypay.api.v1.StreamEvent
+	(*TransferEvent)(nil),          // 37: tinypay.api.v1.TransferEvent
+	(*Event)(nil),                  // 38: tinypay.api.v1.Event
+	(*StartStreamRequest)(nil),     // 39: tinypay.api.v1.StartStreamRequest
+	(*Stream)(nil),                 // 40: tinypay.api.v1.Stream
+	(*StopStreamRequest)(nil),      // 41: tinypay.api.v1.StopStreamRequest
+	(*ListStreamsRequest)(nil),     // 42: tinypay.api.v1.ListStreamsRequest
+	(*ListStreamsResponse)(nil),    // 43: tinypay.api.v1.ListStreamsResponse
+	(*GetStreamRequest)(nil),       // 44: tinypay.api.v1.GetStreamRequest
+	(*RevenueRequest)(nil),         // 45: tinypay.api.v1.RevenueRequest
+	(*RevenueRow)(nil),             // 46: tinypay.api.v1.RevenueRow
+	(*RevenueResponse)(nil),        // 47: tinypay.api.v1.RevenueResponse
+	(*TokenPolicy)(nil),            // 48: tinypay.api.v1.TokenPolicy
+	(*PayeeLimit)(nil),             // 49: tinypay.api.v1.PayeeLimit
+	(*CreateTokenRequest)(nil),     // 50: tinypay.api.v1.CreateTokenRequest
+	(*CreateTokenResponse)(nil),    // 51: tinypay.api.v1.CreateTokenResponse
+	(*AppToken)(nil),               // 52: tinypay.api.v1.AppToken
+	(*ListTokensRequest)(nil),      // 53: tinypay.api.v1.ListTokensRequest
+	(*ListTokensResponse)(nil),     // 54: tinypay.api.v1.ListTokensResponse
+	(*RevokeTokenRequest)(nil),     // 55: tinypay.api.v1.RevokeTokenRequest
 }
 var file_tinypay_api_v1_api_proto_depIdxs = []int32{
-	3,  // 0: tinypay.api.v1.WalletSendEstimate.asset:type_name -> tinypay.api.v1.Asset
-	3,  // 1: tinypay.api.v1.Transfer.asset:type_name -> tinypay.api.v1.Asset
-	3,  // 2: tinypay.api.v1.NodeInfo.assets:type_name -> tinypay.api.v1.Asset
-	3,  // 3: tinypay.api.v1.AssetBalance.asset:type_name -> tinypay.api.v1.Asset
-	7,  // 4: tinypay.api.v1.Balances.balances:type_name -> tinypay.api.v1.AssetBalance
-	10, // 5: tinypay.api.v1.ListPeersResponse.peers:type_name -> tinypay.api.v1.Peer
-	3,  // 6: tinypay.api.v1.Channel.asset:type_name -> tinypay.api.v1.Asset
-	14, // 7: tinypay.api.v1.ListChannelsResponse.channels:type_name -> tinypay.api.v1.Channel
-	25, // 8: tinypay.api.v1.PayRequest.offer:type_name -> tinypay.api.v1.Offer
-	24, // 9: tinypay.api.v1.Payment.receipt:type_name -> tinypay.api.v1.Receipt
-	27, // 10: tinypay.api.v1.PayResult.payment:type_name -> tinypay.api.v1.Payment
-	27, // 11: tinypay.api.v1.ListPaymentsResponse.payments:type_name -> tinypay.api.v1.Payment
-	14, // 12: tinypay.api.v1.ChannelEvent.channel:type_name -> tinypay.api.v1.Channel
-	37, // 13: tinypay.api.v1.StreamEvent.stream:type_name -> tinypay.api.v1.Stream
-	2,  // 14: tinypay.api.v1.TransferEvent.transfer:type_name -> tinypay.api.v1.Transfer
-	27, // 15: tinypay.api.v1.Event.payment:type_name -> tinypay.api.v1.Payment
-	32, // 16: tinypay.api.v1.Event.channel:type_name -> tinypay.api.v1.ChannelEvent
-	33, // 17: tinypay.api.v1.Event.stream:type_name -> tinypay.api.v1.StreamEvent
-	34, // 18: tinypay.api.v1.Event.transfer:type_name -> tinypay.api.v1.TransferEvent
-	3,  // 19: tinypay.api.v1.Stream.asset:type_name -> tinypay.api.v1.Asset
-	37, // 20: tinypay.api.v1.ListStreamsResponse.streams:type_name -> tinypay.api.v1.Stream
-	3,  // 21: tinypay.api.v1.RevenueRow.asset:type_name -> tinypay.api.v1.Asset
-	43, // 22: tinypay.api.v1.RevenueResponse.rows:type_name -> tinypay.api.v1.RevenueRow
-	46, // 23: tinypay.api.v1.TokenPolicy.payees:type_name -> tinypay.api.v1.PayeeLimit
-	45, // 24: tinypay.api.v1.CreateTokenRequest.policy:type_name -> tinypay.api.v1.TokenPolicy
-	49, // 25: tinypay.api.v1.CreateTokenResponse.token:type_name -> tinypay.api.v1.AppToken
-	45, // 26: tinypay.api.v1.AppToken.policy:type_name -> tinypay.api.v1.TokenPolicy
-	49, // 27: tinypay.api.v1.ListTokensResponse.tokens:type_name -> tinypay.api.v1.AppToken
-	4,  // 28: tinypay.api.v1.Node.GetInfo:input_type -> tinypay.api.v1.GetInfoRequest
-	6,  // 29: tinypay.api.v1.Node.GetBalances:input_type -> tinypay.api.v1.GetBalancesRequest
-	9,  // 30: tinypay.api.v1.Node.ConnectPeer:input_type -> tinypay.api.v1.ConnectPeerRequest
-	11, // 31: tinypay.api.v1.Node.ListPeers:input_type -> tinypay.api.v1.ListPeersRequest
-	13, // 32: tinypay.api.v1.Node.OpenChannel:input_type -> tinypay.api.v1.OpenChannelRequest
-	15, // 33: tinypay.api.v1.Node.Deposit:input_type -> tinypay.api.v1.DepositRequest
-	16, // 34: tinypay.api.v1.Node.Withdraw:input_type -> tinypay.api.v1.WithdrawRequest
-	17, // 35: tinypay.api.v1.Node.ListChannels:input_type -> tinypay.api.v1.ListChannelsRequest
-	19, // 36: tinypay.api.v1.Node.GetChannel:input_type -> tinypay.api.v1.GetChannelRequest
-	20, // 37: tinypay.api.v1.Node.CloseChannel:input_type -> tinypay.api.v1.CloseChannelRequest
-	21, // 38: tinypay.api.v1.Node.ForceClose:input_type -> tinypay.api.v1.ForceCloseRequest
-	22, // 39: tinypay.api.v1.Node.Settle:input_type -> tinypay.api.v1.SettleRequest
-	23, // 40: tinypay.api.v1.Node.Pay:input_type -> tinypay.api.v1.PayRequest
-	23, // 41: tinypay.api.v1.Node.PayStream:input_type -> tinypay.api.v1.PayRequest
-	29, // 42: tinypay.api.v1.Node.ListPayments:input_type -> tinypay.api.v1.ListPaymentsRequest
-	31, // 43: tinypay.api.v1.Node.SubscribeEvents:input_type -> tinypay.api.v1.SubscribeEventsRequest
-	26, // 44: tinypay.api.v1.Node.CreateOffer:input_type -> tinypay.api.v1.CreateOfferRequest
-	36, // 45: tinypay.api.v1.Node.StartStream:input_type -> tinypay.api.v1.StartStreamRequest
-	38, // 46: tinypay.api.v1.Node.StopStream:input_type -> tinypay.api.v1.StopStreamRequest
-	39, // 47: tinypay.api.v1.Node.ListStreams:input_type -> tinypay.api.v1.ListStreamsRequest
-	41, // 48: tinypay.api.v1.Node.GetStream:input_type -> tinypay.api.v1.GetStreamRequest
-	42, // 49: tinypay.api.v1.Node.Revenue:input_type -> tinypay.api.v1.RevenueRequest
-	47, // 50: tinypay.api.v1.Node.CreateToken:input_type -> tinypay.api.v1.CreateTokenRequest
-	50, // 51: tinypay.api.v1.Node.ListTokens:input_type -> tinypay.api.v1.ListTokensRequest
-	52, // 52: tinypay.api.v1.Node.RevokeToken:input_type -> tinypay.api.v1.RevokeTokenRequest
-	0,  // 53: tinypay.api.v1.Node.WalletSend:input_type -> tinypay.api.v1.WalletSendRequest
-	0,  // 54: tinypay.api.v1.Node.EstimateWalletSend:input_type -> tinypay.api.v1.WalletSendRequest
-	5,  // 55: tinypay.api.v1.Node.GetInfo:output_type -> tinypay.api.v1.NodeInfo
-	8,  // 56: tinypay.api.v1.Node.GetBalances:output_type -> tinypay.api.v1.Balances
-	10, // 57: tinypay.api.v1.Node.ConnectPeer:output_type -> tinypay.api.v1.Peer
-	12, // 58: tinypay.api.v1.Node.ListPeers:output_type -> tinypay.api.v1.ListPeersResponse
-	14, // 59: tinypay.api.v1.Node.OpenChannel:output_type -> tinypay.api.v1.Channel
-	14, // 60: tinypay.api.v1.Node.Deposit:output_type -> tinypay.api.v1.Channel
-	14, // 61: tinypay.api.v1.Node.Withdraw:output_type -> tinypay.api.v1.Channel
-	18, // 62: tinypay.api.v1.Node.ListChannels:output_type -> tinypay.api.v1.ListChannelsResponse
-	14, // 63: tinypay.api.v1.Node.GetChannel:output_type -> tinypay.api.v1.Channel
-	14, // 64: tinypay.api.v1.Node.CloseChannel:output_type -> tinypay.api.v1.Channel
-	14, // 65: tinypay.api.v1.Node.ForceClose:output_type -> tinypay.api.v1.Channel
-	14, // 66: tinypay.api.v1.Node.Settle:output_type -> tinypay.api.v1.Channel
-	27, // 67: tinypay.api.v1.Node.Pay:output_type -> tinypay.api.v1.Payment
-	28, // 68: tinypay.api.v1.Node.PayStream:output_type -> tinypay.api.v1.PayResult
-	30, // 69: tinypay.api.v1.Node.ListPayments:output_type -> tinypay.api.v1.ListPaymentsResponse
-	35, // 70: tinypay.api.v1.Node.SubscribeEvents:output_type -> tinypay.api.v1.Event
-	25, // 71: tinypay.api.v1.Node.CreateOffer:output_type -> tinypay.api.v1.Offer
-	37, // 72: tinypay.api.v1.Node.StartStream:output_type -> tinypay.api.v1.Stream
-	37, // 73: tinypay.api.v1.Node.StopStream:output_type -> tinypay.api.v1.Stream
-	40, // 74: tinypay.api.v1.Node.ListStreams:output_type -> tinypay.api.v1.ListStreamsResponse
-	37, // 75: tinypay.api.v1.Node.GetStream:output_type -> tinypay.api.v1.Stream
-	44, // 76: tinypay.api.v1.Node.Revenue:output_type -> tinypay.api.v1.RevenueResponse
-	48, // 77: tinypay.api.v1.Node.CreateToken:output_type -> tinypay.api.v1.CreateTokenResponse
-	51, // 78: tinypay.api.v1.Node.ListTokens:output_type -> tinypay.api.v1.ListTokensResponse
-	49, // 79: tinypay.api.v1.Node.RevokeToken:output_type -> tinypay.api.v1.AppToken
-	2,  // 80: tinypay.api.v1.Node.WalletSend:output_type -> tinypay.api.v1.Transfer
-	1,  // 81: tinypay.api.v1.Node.EstimateWalletSend:output_type -> tinypay.api.v1.WalletSendEstimate
-	55, // [55:82] is the sub-list for method output_type
-	28, // [28:55] is the sub-list for method input_type
-	28, // [28:28] is the sub-list for extension type_name
-	28, // [28:28] is the sub-list for extension extendee
-	0,  // [0:28] is the sub-list for field type_name
+	4,  // 0: tinypay.api.v1.WalletSendEstimate.asset:type_name -> tinypay.api.v1.Asset
+	4,  // 1: tinypay.api.v1.Transfer.asset:type_name -> tinypay.api.v1.Asset
+	4,  // 2: tinypay.api.v1.NodeInfo.assets:type_name -> tinypay.api.v1.Asset
+	4,  // 3: tinypay.api.v1.AssetBalance.asset:type_name -> tinypay.api.v1.Asset
+	8,  // 4: tinypay.api.v1.Balances.balances:type_name -> tinypay.api.v1.AssetBalance
+	11, // 5: tinypay.api.v1.ListPeersResponse.peers:type_name -> tinypay.api.v1.Peer
+	4,  // 6: tinypay.api.v1.Channel.asset:type_name -> tinypay.api.v1.Asset
+	15, // 7: tinypay.api.v1.ListChannelsResponse.channels:type_name -> tinypay.api.v1.Channel
+	26, // 8: tinypay.api.v1.PayRequest.offer:type_name -> tinypay.api.v1.Offer
+	0,  // 9: tinypay.api.v1.Offer.uses:type_name -> tinypay.api.v1.OfferUses
+	0,  // 10: tinypay.api.v1.CreateOfferRequest.uses:type_name -> tinypay.api.v1.OfferUses
+	26, // 11: tinypay.api.v1.GetOfferUsesRequest.offer:type_name -> tinypay.api.v1.Offer
+	0,  // 12: tinypay.api.v1.OfferUsage.uses:type_name -> tinypay.api.v1.OfferUses
+	25, // 13: tinypay.api.v1.Payment.receipt:type_name -> tinypay.api.v1.Receipt
+	30, // 14: tinypay.api.v1.PayResult.payment:type_name -> tinypay.api.v1.Payment
+	30, // 15: tinypay.api.v1.ListPaymentsResponse.payments:type_name -> tinypay.api.v1.Payment
+	15, // 16: tinypay.api.v1.ChannelEvent.channel:type_name -> tinypay.api.v1.Channel
+	40, // 17: tinypay.api.v1.StreamEvent.stream:type_name -> tinypay.api.v1.Stream
+	3,  // 18: tinypay.api.v1.TransferEvent.transfer:type_name -> tinypay.api.v1.Transfer
+	30, // 19: tinypay.api.v1.Event.payment:type_name -> tinypay.api.v1.Payment
+	35, // 20: tinypay.api.v1.Event.channel:type_name -> tinypay.api.v1.ChannelEvent
+	36, // 21: tinypay.api.v1.Event.stream:type_name -> tinypay.api.v1.StreamEvent
+	37, // 22: tinypay.api.v1.Event.transfer:type_name -> tinypay.api.v1.TransferEvent
+	4,  // 23: tinypay.api.v1.Stream.asset:type_name -> tinypay.api.v1.Asset
+	40, // 24: tinypay.api.v1.ListStreamsResponse.streams:type_name -> tinypay.api.v1.Stream
+	4,  // 25: tinypay.api.v1.RevenueRow.asset:type_name -> tinypay.api.v1.Asset
+	46, // 26: tinypay.api.v1.RevenueResponse.rows:type_name -> tinypay.api.v1.RevenueRow
+	49, // 27: tinypay.api.v1.TokenPolicy.payees:type_name -> tinypay.api.v1.PayeeLimit
+	48, // 28: tinypay.api.v1.CreateTokenRequest.policy:type_name -> tinypay.api.v1.TokenPolicy
+	52, // 29: tinypay.api.v1.CreateTokenResponse.token:type_name -> tinypay.api.v1.AppToken
+	48, // 30: tinypay.api.v1.AppToken.policy:type_name -> tinypay.api.v1.TokenPolicy
+	52, // 31: tinypay.api.v1.ListTokensResponse.tokens:type_name -> tinypay.api.v1.AppToken
+	5,  // 32: tinypay.api.v1.Node.GetInfo:input_type -> tinypay.api.v1.GetInfoRequest
+	7,  // 33: tinypay.api.v1.Node.GetBalances:input_type -> tinypay.api.v1.GetBalancesRequest
+	10, // 34: tinypay.api.v1.Node.ConnectPeer:input_type -> tinypay.api.v1.ConnectPeerRequest
+	12, // 35: tinypay.api.v1.Node.ListPeers:input_type -> tinypay.api.v1.ListPeersRequest
+	14, // 36: tinypay.api.v1.Node.OpenChannel:input_type -> tinypay.api.v1.OpenChannelRequest
+	16, // 37: tinypay.api.v1.Node.Deposit:input_type -> tinypay.api.v1.DepositRequest
+	17, // 38: tinypay.api.v1.Node.Withdraw:input_type -> tinypay.api.v1.WithdrawRequest
+	18, // 39: tinypay.api.v1.Node.ListChannels:input_type -> tinypay.api.v1.ListChannelsRequest
+	20, // 40: tinypay.api.v1.Node.GetChannel:input_type -> tinypay.api.v1.GetChannelRequest
+	21, // 41: tinypay.api.v1.Node.CloseChannel:input_type -> tinypay.api.v1.CloseChannelRequest
+	22, // 42: tinypay.api.v1.Node.ForceClose:input_type -> tinypay.api.v1.ForceCloseRequest
+	23, // 43: tinypay.api.v1.Node.Settle:input_type -> tinypay.api.v1.SettleRequest
+	24, // 44: tinypay.api.v1.Node.Pay:input_type -> tinypay.api.v1.PayRequest
+	24, // 45: tinypay.api.v1.Node.PayStream:input_type -> tinypay.api.v1.PayRequest
+	32, // 46: tinypay.api.v1.Node.ListPayments:input_type -> tinypay.api.v1.ListPaymentsRequest
+	34, // 47: tinypay.api.v1.Node.SubscribeEvents:input_type -> tinypay.api.v1.SubscribeEventsRequest
+	27, // 48: tinypay.api.v1.Node.CreateOffer:input_type -> tinypay.api.v1.CreateOfferRequest
+	28, // 49: tinypay.api.v1.Node.GetOfferUses:input_type -> tinypay.api.v1.GetOfferUsesRequest
+	39, // 50: tinypay.api.v1.Node.StartStream:input_type -> tinypay.api.v1.StartStreamRequest
+	41, // 51: tinypay.api.v1.Node.StopStream:input_type -> tinypay.api.v1.StopStreamRequest
+	42, // 52: tinypay.api.v1.Node.ListStreams:input_type -> tinypay.api.v1.ListStreamsRequest
+	44, // 53: tinypay.api.v1.Node.GetStream:input_type -> tinypay.api.v1.GetStreamRequest
+	45, // 54: tinypay.api.v1.Node.Revenue:input_type -> tinypay.api.v1.RevenueRequest
+	50, // 55: tinypay.api.v1.Node.CreateToken:input_type -> tinypay.api.v1.CreateTokenRequest
+	53, // 56: tinypay.api.v1.Node.ListTokens:input_type -> tinypay.api.v1.ListTokensRequest
+	55, // 57: tinypay.api.v1.Node.RevokeToken:input_type -> tinypay.api.v1.RevokeTokenRequest
+	1,  // 58: tinypay.api.v1.Node.WalletSend:input_type -> tinypay.api.v1.WalletSendRequest
+	1,  // 59: tinypay.api.v1.Node.EstimateWalletSend:input_type -> tinypay.api.v1.WalletSendRequest
+	6,  // 60: tinypay.api.v1.Node.GetInfo:output_type -> tinypay.api.v1.NodeInfo
+	9,  // 61: tinypay.api.v1.Node.GetBalances:output_type -> tinypay.api.v1.Balances
+	11, // 62: tinypay.api.v1.Node.ConnectPeer:output_type -> tinypay.api.v1.Peer
+	13, // 63: tinypay.api.v1.Node.ListPeers:output_type -> tinypay.api.v1.ListPeersResponse
+	15, // 64: tinypay.api.v1.Node.OpenChannel:output_type -> tinypay.api.v1.Channel
+	15, // 65: tinypay.api.v1.Node.Deposit:output_type -> tinypay.api.v1.Channel
+	15, // 66: tinypay.api.v1.Node.Withdraw:output_type -> tinypay.api.v1.Channel
+	19, // 67: tinypay.api.v1.Node.ListChannels:output_type -> tinypay.api.v1.ListChannelsResponse
+	15, // 68: tinypay.api.v1.Node.GetChannel:output_type -> tinypay.api.v1.Channel
+	15, // 69: tinypay.api.v1.Node.CloseChannel:output_type -> tinypay.api.v1.Channel
+	15, // 70: tinypay.api.v1.Node.ForceClose:output_type -> tinypay.api.v1.Channel
+	15, // 71: tinypay.api.v1.Node.Settle:output_type -> tinypay.api.v1.Channel
+	30, // 72: tinypay.api.v1.Node.Pay:output_type -> tinypay.api.v1.Payment
+	31, // 73: tinypay.api.v1.Node.PayStream:output_type -> tinypay.api.v1.PayResult
+	33, // 74: tinypay.api.v1.Node.ListPayments:output_type -> tinypay.api.v1.ListPaymentsResponse
+	38, // 75: tinypay.api.v1.Node.SubscribeEvents:output_type -> tinypay.api.v1.Event
+	26, // 76: tinypay.api.v1.Node.CreateOffer:output_type -> tinypay.api.v1.Offer
+	29, // 77: tinypay.api.v1.Node.GetOfferUses:output_type -> tinypay.api.v1.OfferUsage
+	40, // 78: tinypay.api.v1.Node.StartStream:output_type -> tinypay.api.v1.Stream
+	40, // 79: tinypay.api.v1.Node.StopStream:output_type -> tinypay.api.v1.Stream
+	43, // 80: tinypay.api.v1.Node.ListStreams:output_type -> tinypay.api.v1.ListStreamsResponse
+	40, // 81: tinypay.api.v1.Node.GetStream:output_type -> tinypay.api.v1.Stream
+	47, // 82: tinypay.api.v1.Node.Revenue:output_type -> tinypay.api.v1.RevenueResponse
+	51, // 83: tinypay.api.v1.Node.CreateToken:output_type -> tinypay.api.v1.CreateTokenResponse
+	54, // 84: tinypay.api.v1.Node.ListTokens:output_type -> tinypay.api.v1.ListTokensResponse
+	52, // 85: tinypay.api.v1.Node.RevokeToken:output_type -> tinypay.api.v1.AppToken
+	3,  // 86: tinypay.api.v1.Node.WalletSend:output_type -> tinypay.api.v1.Transfer
+	2,  // 87: tinypay.api.v1.Node.EstimateWalletSend:output_type -> tinypay.api.v1.WalletSendEstimate
+	60, // [60:88] is the sub-list for method output_type
+	32, // [32:60] is the sub-list for method input_type
+	32, // [32:32] is the sub-list for extension type_name
+	32, // [32:32] is the sub-list for extension extendee
+	0,  // [0:32] is the sub-list for field type_name
 }
 
 func init() { file_tinypay_api_v1_api_proto_init() }
@@ -4331,7 +4602,8 @@ func file_tinypay_api_v1_api_proto_init() {
 	if File_tinypay_api_v1_api_proto != nil {
 		return
 	}
-	file_tinypay_api_v1_api_proto_msgTypes[35].OneofWrappers = []any{
+	file_tinypay_api_v1_api_proto_msgTypes[28].OneofWrappers = []any{}
+	file_tinypay_api_v1_api_proto_msgTypes[37].OneofWrappers = []any{
 		(*Event_Payment)(nil),
 		(*Event_Channel)(nil),
 		(*Event_Stream)(nil),
@@ -4342,13 +4614,14 @@ func file_tinypay_api_v1_api_proto_init() {
 		File: protoimpl.DescBuilder{
 			GoPackagePath: reflect.TypeOf(x{}).PkgPath(),
 			RawDescriptor: unsafe.Slice(unsafe.StringData(file_tinypay_api_v1_api_proto_rawDesc), len(file_tinypay_api_v1_api_proto_rawDesc)),
-			NumEnums:      0,
-			NumMessages:   53,
+			NumEnums:      1,
+			NumMessages:   55,
 			NumExtensions: 0,
 			NumServices:   1,
 		},
 		GoTypes:           file_tinypay_api_v1_api_proto_goTypes,
 		DependencyIndexes: file_tinypay_api_v1_api_proto_depIdxs,
+		EnumInfos:         file_tinypay_api_v1_api_proto_enumTypes,
 		MessageInfos:      file_tinypay_api_v1_api_proto_msgTypes,
 	}.Build()
 	File_tinypay_api_v1_api_proto = out.File

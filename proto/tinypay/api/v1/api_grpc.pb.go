@@ -44,6 +44,7 @@ const (
 	Node_ListPayments_FullMethodName       = "/tinypay.api.v1.Node/ListPayments"
 	Node_SubscribeEvents_FullMethodName    = "/tinypay.api.v1.Node/SubscribeEvents"
 	Node_CreateOffer_FullMethodName        = "/tinypay.api.v1.Node/CreateOffer"
+	Node_GetOfferUses_FullMethodName       = "/tinypay.api.v1.Node/GetOfferUses"
 	Node_StartStream_FullMethodName        = "/tinypay.api.v1.Node/StartStream"
 	Node_StopStream_FullMethodName         = "/tinypay.api.v1.Node/StopStream"
 	Node_ListStreams_FullMethodName        = "/tinypay.api.v1.Node/ListStreams"
@@ -100,9 +101,14 @@ type NodeClient interface {
 	// first what is stored, then live. Resuming with the last seq seen misses
 	// nothing and repeats nothing.
 	SubscribeEvents(ctx context.Context, in *SubscribeEventsRequest, opts ...grpc.CallOption) (grpc.ServerStreamingClient[Event], error)
-	// CreateOffer signs an offer: a price for an item, payable once, until
-	// it expires. Anyone holding it can pay it (Pay with offer set).
+	// CreateOffer signs an offer: a price for an item, payable once (or once
+	// per payer, up to N times, or any number of times: its use policy),
+	// until it expires. Anyone holding it can pay it (Pay with offer set).
 	CreateOffer(ctx context.Context, in *CreateOfferRequest, opts ...grpc.CallOption) (*Offer, error)
+	// GetOfferUses tells how many payments of one of its own offers this
+	// node has accepted (refused and refunded ones do not count) and how
+	// many it still takes.
+	GetOfferUses(ctx context.Context, in *GetOfferUsesRequest, opts ...grpc.CallOption) (*OfferUsage, error)
 	// StartStream starts paying a peer per second, at a rate, until the
 	// budget, the end time or the channel balance runs out, or it is stopped.
 	StartStream(ctx context.Context, in *StartStreamRequest, opts ...grpc.CallOption) (*Stream, error)
@@ -323,6 +329,16 @@ func (c *nodeClient) CreateOffer(ctx context.Context, in *CreateOfferRequest, op
 	return out, nil
 }
 
+func (c *nodeClient) GetOfferUses(ctx context.Context, in *GetOfferUsesRequest, opts ...grpc.CallOption) (*OfferUsage, error) {
+	cOpts := append([]grpc.CallOption{grpc.StaticMethod()}, opts...)
+	out := new(OfferUsage)
+	err := c.cc.Invoke(ctx, Node_GetOfferUses_FullMethodName, in, out, cOpts...)
+	if err != nil {
+		return nil, err
+	}
+	return out, nil
+}
+
 func (c *nodeClient) StartStream(ctx context.Context, in *StartStreamRequest, opts ...grpc.CallOption) (*Stream, error) {
 	cOpts := append([]grpc.CallOption{grpc.StaticMethod()}, opts...)
 	out := new(Stream)
@@ -467,9 +483,14 @@ type NodeServer interface {
 	// first what is stored, then live. Resuming with the last seq seen misses
 	// nothing and repeats nothing.
 	SubscribeEvents(*SubscribeEventsRequest, grpc.ServerStreamingServer[Event]) error
-	// CreateOffer signs an offer: a price for an item, payable once, until
-	// it expires. Anyone holding it can pay it (Pay with offer set).
+	// CreateOffer signs an offer: a price for an item, payable once (or once
+	// per payer, up to N times, or any number of times: its use policy),
+	// until it expires. Anyone holding it can pay it (Pay with offer set).
 	CreateOffer(context.Context, *CreateOfferRequest) (*Offer, error)
+	// GetOfferUses tells how many payments of one of its own offers this
+	// node has accepted (refused and refunded ones do not count) and how
+	// many it still takes.
+	GetOfferUses(context.Context, *GetOfferUsesRequest) (*OfferUsage, error)
 	// StartStream starts paying a peer per second, at a rate, until the
 	// budget, the end time or the channel balance runs out, or it is stopped.
 	StartStream(context.Context, *StartStreamRequest) (*Stream, error)
@@ -558,6 +579,9 @@ func (UnimplementedNodeServer) SubscribeEvents(*SubscribeEventsRequest, grpc.Ser
 }
 func (UnimplementedNodeServer) CreateOffer(context.Context, *CreateOfferRequest) (*Offer, error) {
 	return nil, status.Error(codes.Unimplemented, "method CreateOffer not implemented")
+}
+func (UnimplementedNodeServer) GetOfferUses(context.Context, *GetOfferUsesRequest) (*OfferUsage, error) {
+	return nil, status.Error(codes.Unimplemented, "method GetOfferUses not implemented")
 }
 func (UnimplementedNodeServer) StartStream(context.Context, *StartStreamRequest) (*Stream, error) {
 	return nil, status.Error(codes.Unimplemented, "method StartStream not implemented")
@@ -898,6 +922,24 @@ func _Node_CreateOffer_Handler(srv interface{}, ctx context.Context, dec func(in
 	return interceptor(ctx, in, info, handler)
 }
 
+func _Node_GetOfferUses_Handler(srv interface{}, ctx context.Context, dec func(interface{}) error, interceptor grpc.UnaryServerInterceptor) (interface{}, error) {
+	in := new(GetOfferUsesRequest)
+	if err := dec(in); err != nil {
+		return nil, err
+	}
+	if interceptor == nil {
+		return srv.(NodeServer).GetOfferUses(ctx, in)
+	}
+	info := &grpc.UnaryServerInfo{
+		Server:     srv,
+		FullMethod: Node_GetOfferUses_FullMethodName,
+	}
+	handler := func(ctx context.Context, req interface{}) (interface{}, error) {
+		return srv.(NodeServer).GetOfferUses(ctx, req.(*GetOfferUsesRequest))
+	}
+	return interceptor(ctx, in, info, handler)
+}
+
 func _Node_StartStream_Handler(srv interface{}, ctx context.Context, dec func(interface{}) error, interceptor grpc.UnaryServerInterceptor) (interface{}, error) {
 	in := new(StartStreamRequest)
 	if err := dec(in); err != nil {
@@ -1144,6 +1186,10 @@ var Node_ServiceDesc = grpc.ServiceDesc{
 		{
 			MethodName: "CreateOffer",
 			Handler:    _Node_CreateOffer_Handler,
+		},
+		{
+			MethodName: "GetOfferUses",
+			Handler:    _Node_GetOfferUses_Handler,
 		},
 		{
 			MethodName: "StartStream",

@@ -758,13 +758,18 @@ func (x *PaymentPart) GetRefundOf() []byte {
 
 // Offer is a payee's signed price for an item; see the control API.
 type Offer struct {
-	state         protoimpl.MessageState `protogen:"open.v1"`
-	OfferId       []byte                 `protobuf:"bytes,1,opt,name=offer_id,json=offerId,proto3" json:"offer_id,omitempty"`
-	ItemId        string                 `protobuf:"bytes,2,opt,name=item_id,json=itemId,proto3" json:"item_id,omitempty"`
-	Asset         []byte                 `protobuf:"bytes,3,opt,name=asset,proto3" json:"asset,omitempty"`
-	Price         []byte                 `protobuf:"bytes,4,opt,name=price,proto3" json:"price,omitempty"`
-	Expiry        uint64                 `protobuf:"varint,5,opt,name=expiry,proto3" json:"expiry,omitempty"`
-	Signature     []byte                 `protobuf:"bytes,6,opt,name=signature,proto3" json:"signature,omitempty"`
+	state     protoimpl.MessageState `protogen:"open.v1"`
+	OfferId   []byte                 `protobuf:"bytes,1,opt,name=offer_id,json=offerId,proto3" json:"offer_id,omitempty"`
+	ItemId    string                 `protobuf:"bytes,2,opt,name=item_id,json=itemId,proto3" json:"item_id,omitempty"`
+	Asset     []byte                 `protobuf:"bytes,3,opt,name=asset,proto3" json:"asset,omitempty"`
+	Price     []byte                 `protobuf:"bytes,4,opt,name=price,proto3" json:"price,omitempty"`
+	Expiry    uint64                 `protobuf:"varint,5,opt,name=expiry,proto3" json:"expiry,omitempty"`
+	Signature []byte                 `protobuf:"bytes,6,opt,name=signature,proto3" json:"signature,omitempty"`
+	// The use policy the payee signed: 0 once (and max_uses 0), 1 once per
+	// payer, 2 up to max_uses payments in all, 3 unlimited (the uint8 "uses"
+	// of the ReusableOffer type).
+	Uses          uint32 `protobuf:"varint,7,opt,name=uses,proto3" json:"uses,omitempty"`
+	MaxUses       uint32 `protobuf:"varint,8,opt,name=max_uses,json=maxUses,proto3" json:"max_uses,omitempty"`
 	unknownFields protoimpl.UnknownFields
 	sizeCache     protoimpl.SizeCache
 }
@@ -839,6 +844,20 @@ func (x *Offer) GetSignature() []byte {
 		return x.Signature
 	}
 	return nil
+}
+
+func (x *Offer) GetUses() uint32 {
+	if x != nil {
+		return x.Uses
+	}
+	return 0
+}
+
+func (x *Offer) GetMaxUses() uint32 {
+	if x != nil {
+		return x.MaxUses
+	}
+	return 0
 }
 
 // Receipt is the recipient's EIP-712 signature over a payment it stored:
@@ -2045,14 +2064,16 @@ const file_tinypay_peer_v1_peer_proto_rawDesc = "" +
 	"\fwant_receipt\x18\x06 \x01(\bR\vwantReceipt\x12,\n" +
 	"\x05offer\x18\a \x01(\v2\x16.tinypay.peer.v1.OfferR\x05offer\x12\x1b\n" +
 	"\tstream_id\x18\b \x01(\fR\bstreamId\x12\x1b\n" +
-	"\trefund_of\x18\t \x01(\fR\brefundOf\"\x9d\x01\n" +
+	"\trefund_of\x18\t \x01(\fR\brefundOf\"\xcc\x01\n" +
 	"\x05Offer\x12\x19\n" +
 	"\boffer_id\x18\x01 \x01(\fR\aofferId\x12\x17\n" +
 	"\aitem_id\x18\x02 \x01(\tR\x06itemId\x12\x14\n" +
 	"\x05asset\x18\x03 \x01(\fR\x05asset\x12\x14\n" +
 	"\x05price\x18\x04 \x01(\fR\x05price\x12\x16\n" +
 	"\x06expiry\x18\x05 \x01(\x04R\x06expiry\x12\x1c\n" +
-	"\tsignature\x18\x06 \x01(\fR\tsignature\"Z\n" +
+	"\tsignature\x18\x06 \x01(\fR\tsignature\x12\x12\n" +
+	"\x04uses\x18\a \x01(\rR\x04uses\x12\x19\n" +
+	"\bmax_uses\x18\b \x01(\rR\amaxUses\"Z\n" +
 	"\aReceipt\x12\x1d\n" +
 	"\n" +
 	"payment_id\x18\x01 \x01(\fR\tpaymentId\x12\x12\n" +

@@ -944,8 +944,9 @@ type Payment struct {
 	// For an incoming payment: the payer's idempotency key for it, kept so
 	// that a payer that lost its own record can recover it (not indexed here).
 	RemoteKey string `protobuf:"bytes,13,opt,name=remote_key,json=remoteKey,proto3" json:"remote_key,omitempty"`
-	// The offer this payment paid (32 bytes), if any. Incoming offer ids are
-	// unique: an offer is paid at most once.
+	// The offer this payment paid (32 bytes), if any. The offer's use
+	// policy (offer_uses) says how often an incoming offer id may appear;
+	// see offer_uses.
 	OfferId []byte `protobuf:"bytes,14,opt,name=offer_id,json=offerId,proto3" json:"offer_id,omitempty"`
 	// The stream this payment belongs to (16 bytes), if any.
 	StreamId []byte `protobuf:"bytes,15,opt,name=stream_id,json=streamId,proto3" json:"stream_id,omitempty"`
@@ -959,9 +960,22 @@ type Payment struct {
 	RefundOf []byte `protobuf:"bytes,18,opt,name=refund_of,json=refundOf,proto3" json:"refund_of,omitempty"`
 	// Incoming: this node refused the payment for this reason (and refunded
 	// it at once); empty if it was accepted.
-	Refused       string `protobuf:"bytes,19,opt,name=refused,proto3" json:"refused,omitempty"`
-	unknownFields protoimpl.UnknownFields
-	sizeCache     protoimpl.SizeCache
+	Refused string `protobuf:"bytes,19,opt,name=refused,proto3" json:"refused,omitempty"`
+	// The use policy of the offer paid, as its payee signed it: 0 once, 1
+	// once per payer, 2 up to offer_max_uses payments, 3 unlimited. For the
+	// accepted incoming payments of an offer the store keeps it: at most one
+	// payment of a once-only offer, one per payer (peer) of a per-payer
+	// offer, offer_max_uses of a limited one, and a count of the payments
+	// of every offer that is not once-only.
+	OfferUses    uint32 `protobuf:"varint,20,opt,name=offer_uses,json=offerUses,proto3" json:"offer_uses,omitempty"`
+	OfferMaxUses uint32 `protobuf:"varint,21,opt,name=offer_max_uses,json=offerMaxUses,proto3" json:"offer_max_uses,omitempty"`
+	// Outgoing: the rest of the offer paid, as the payee signed it (its item,
+	// price and asset are the payment's item, amount and channel asset), so
+	// that a proof resent from the log carries the offer again.
+	OfferExpiry    uint64 `protobuf:"varint,22,opt,name=offer_expiry,json=offerExpiry,proto3" json:"offer_expiry,omitempty"`
+	OfferSignature []byte `protobuf:"bytes,23,opt,name=offer_signature,json=offerSignature,proto3" json:"offer_signature,omitempty"`
+	unknownFields  protoimpl.UnknownFields
+	sizeCache      protoimpl.SizeCache
 }
 
 func (x *Payment) Reset() {
@@ -1125,6 +1139,34 @@ func (x *Payment) GetRefused() string {
 		return x.Refused
 	}
 	return ""
+}
+
+func (x *Payment) GetOfferUses() uint32 {
+	if x != nil {
+		return x.OfferUses
+	}
+	return 0
+}
+
+func (x *Payment) GetOfferMaxUses() uint32 {
+	if x != nil {
+		return x.OfferMaxUses
+	}
+	return 0
+}
+
+func (x *Payment) GetOfferExpiry() uint64 {
+	if x != nil {
+		return x.OfferExpiry
+	}
+	return 0
+}
+
+func (x *Payment) GetOfferSignature() []byte {
+	if x != nil {
+		return x.OfferSignature
+	}
+	return nil
 }
 
 // Receipt is a payee's signature over a payment, kept by the payer (keyed
@@ -2283,7 +2325,7 @@ const file_tinypay_store_v1_store_proto_rawDesc = "" +
 	"\x05close\x18\x14 \x01(\v2\x1c.tinypay.store.v1.CloseTermsR\x05close\x123\n" +
 	"\adispute\x18\x15 \x01(\v2\x19.tinypay.store.v1.DisputeR\adispute\x12*\n" +
 	"\x11created_unix_nano\x18\x16 \x01(\x03R\x0fcreatedUnixNano\x12*\n" +
-	"\x11updated_unix_nano\x18\x17 \x01(\x03R\x0fupdatedUnixNano\"\xba\x04\n" +
+	"\x11updated_unix_nano\x18\x17 \x01(\x03R\x0fupdatedUnixNano\"\xcb\x05\n" +
 	"\aPayment\x12\x0e\n" +
 	"\x02id\x18\x01 \x01(\fR\x02id\x12'\n" +
 	"\x0fidempotency_key\x18\x02 \x01(\tR\x0eidempotencyKey\x12\x1d\n" +
@@ -2308,7 +2350,12 @@ const file_tinypay_store_v1_store_proto_rawDesc = "" +
 	"\fwant_receipt\x18\x10 \x01(\bR\vwantReceipt\x12\x19\n" +
 	"\btoken_id\x18\x11 \x01(\fR\atokenId\x12\x1b\n" +
 	"\trefund_of\x18\x12 \x01(\fR\brefundOf\x12\x18\n" +
-	"\arefused\x18\x13 \x01(\tR\arefused\"Z\n" +
+	"\arefused\x18\x13 \x01(\tR\arefused\x12\x1d\n" +
+	"\n" +
+	"offer_uses\x18\x14 \x01(\rR\tofferUses\x12$\n" +
+	"\x0eoffer_max_uses\x18\x15 \x01(\rR\fofferMaxUses\x12!\n" +
+	"\foffer_expiry\x18\x16 \x01(\x04R\vofferExpiry\x12'\n" +
+	"\x0foffer_signature\x18\x17 \x01(\fR\x0eofferSignature\"Z\n" +
 	"\aReceipt\x12\x1d\n" +
 	"\n" +
 	"payment_id\x18\x01 \x01(\fR\tpaymentId\x12\x12\n" +
