@@ -9,6 +9,7 @@ import (
 	"strings"
 	"sync"
 	"testing"
+	"time"
 
 	"github.com/holiman/uint256"
 	"github.com/prometheus/client_golang/prometheus"
@@ -309,4 +310,29 @@ func TestMetricsReasonsClassified(t *testing.T) {
 		}
 		m.paymentRefused(e) // panics on an unknown code
 	}
+}
+
+// TestMetricsHotPathAllocs: what a payment records (on both sides, and the
+// store per group commit) allocates nothing.
+func TestMetricsHotPathAllocs(t *testing.T) {
+	m, err := NewMetrics(prometheus.NewRegistry())
+	if err != nil {
+		t.Fatal(err)
+	}
+	am := m.forAsset("ETH")
+	start := time.Now()
+	if n := testing.AllocsPerRun(1000, func() {
+		am.signed(3)
+		am.sent(3)
+		am.accepted(3)
+		am.durable(start)
+		m.paid(start, nil)
+		m.GroupCommitted(time.Millisecond, 4)
+		m.watched(10, 9, true)
+	}); n != 0 {
+		t.Fatalf("recording a payment allocates %v times", n)
+	}
+	var none *assetMetrics
+	none.sent(1) // no metrics: nothing, no panic
+	(*Metrics)(nil).paid(start, nil)
 }
