@@ -262,11 +262,31 @@ func TestMetricsWatcherLagAndChainErrors(t *testing.T) {
 }
 
 // TestMetricsProofRefusals: proofs a peer sends that are refused are
-// counted by reason.
+// counted by reason, and so are payments the application refuses (and
+// the node refunds).
 func TestMetricsProofRefusals(t *testing.T) {
 	w := newNet(t)
 	bob := w.add("bob", 2)
+	bob.n.hooks = refuseOffers{} // before any session reads it
 	alice, id, dom, r := rawPayer(t, w, bob)
+	// A payment for an offer that is not Bob's: accepted, refused and
+	// refunded.
+	osig, _ := alice.key.Sign(crypto.Keccak256([]byte("an offer")))
+	offer := &peerv1.Offer{OfferId: rid(0x0f), ItemId: "x", Asset: make([]byte, 20), Price: amountBytes(uint256.NewInt(1)), Expiry: 1 << 40, Signature: osig[:]}
+	r.send(&peerv1.Message{Body: &peerv1.Message_Proof{Proof: signedProof(t, alice.key, dom, id, 2, 11,
+		&peerv1.PaymentPart{PaymentId: rid(6), Amount: amountBytes(uint256.NewInt(1)), Offer: offer})}})
+	for i := 0; ; i++ {
+		m := r.next()
+		if a := m.GetAck(); a != nil {
+			if len(a.GetRefused()) != 1 {
+				t.Fatalf("ack %v refuses %d payments, want 1", a, len(a.GetRefused()))
+			}
+			break
+		}
+		if i == 3 {
+			t.Fatalf("no ack for the offer's payment; got %v", m)
+		}
+	}
 	part := &peerv1.PaymentPart{PaymentId: rid(7), Amount: amountBytes(uint256.NewInt(5))}
 	// Nonce 1 is held already.
 	r.send(&peerv1.Message{Body: &peerv1.Message_Proof{Proof: signedProof(t, alice.key, dom, id, 1, 15, part)}})
@@ -274,7 +294,7 @@ func TestMetricsProofRefusals(t *testing.T) {
 		t.Fatalf("stale proof answered with %v", m)
 	}
 	// Signed by a stranger.
-	r.send(&peerv1.Message{Body: &peerv1.Message_Proof{Proof: signedProof(t, seedKey(9), dom, id, 2, 15, part)}})
+	r.send(&peerv1.Message{Body: &peerv1.Message_Proof{Proof: signedProof(t, seedKey(9), dom, id, 3, 16, part)}})
 	if m := r.next(); m.GetNack() == nil {
 		t.Fatalf("proof of a stranger's answered with %v", m)
 	}
@@ -285,8 +305,11 @@ func TestMetricsProofRefusals(t *testing.T) {
 	if got := g.value(t, "tinypay_proofs_refused_total", "reason", "bad_signature"); got != 1 {
 		t.Errorf("badly signed proofs counted: %v, want 1", got)
 	}
-	if got := g.value(t, "tinypay_proofs_accepted_total", "asset", "ETH"); got != 1 {
-		t.Errorf("accepted proofs: %v, want 1 (the real payment)", got)
+	if got := g.value(t, "tinypay_proofs_accepted_total", "asset", "ETH"); got != 2 {
+		t.Errorf("accepted proofs: %v, want 2 (the real payment, the offer's)", got)
+	}
+	if got := g.value(t, "tinypay_payments_refused_total", "reason", "invalid_argument"); got != 1 {
+		t.Errorf("refused payments counted: %v, want 1", got)
 	}
 }
 
