@@ -179,7 +179,7 @@ func startDaemons(t *testing.T, extra ...string) (alice, bob *daemonProc) {
 		}
 		p := &daemonProc{t: t, name: name, dir: d}
 		p.args = []string{"--datadir", d, "--passphrase-file", pass, "--log-level", "debug", "run", "--devchain", info,
-			"--confirmations", "0", "--chain-poll", "100ms", "--peer-listen", freeAddr(t), "--api-listen", freeAddr(t),
+			"--confirmations", "0", "--chain-poll", "100ms", "--peer-listen", freeAddr(t), "--api-listen", "127.0.0.1:0", // api.addr says which
 			"--challenge-period", "60", "--min-challenge-period", "10", "--metrics-listen", "127.0.0.1:0"}
 		if name == "bob" {
 			p.args = append(p.args, extra...)
