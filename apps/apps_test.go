@@ -4,11 +4,13 @@ import (
 	"context"
 	"errors"
 	"fmt"
+	"maps"
 	"strings"
 	"testing"
 	"time"
 
 	"github.com/holiman/uint256"
+	"github.com/prometheus/client_golang/prometheus"
 
 	"github.com/tinypay/tinypay/apps"
 	"github.com/tinypay/tinypay/channel"
@@ -177,9 +179,13 @@ func TestStreamStopStallRestart(t *testing.T) {
 		s, err := bob.Apps().Stream(s2.ID)
 		return err == nil && s.Status == "live" && s.Ticks >= 2
 	})
+	// The metrics count s2 live on both sides (s1 ended).
+	wantStreams(t, "bob", bob.Apps(), 1, 0, 0)
+	wantStreams(t, "alice", alice.Apps(), 0, 0, 1)
 	// The payer restarts: the stream stalls at bob, then resumes.
 	alice.Stop()
 	nodetest.Eventually(t, "bob sees s2 stall", func() bool { s, _ := bob.Apps().Stream(s2.ID); return s.Status == "stalled" })
+	wantStreams(t, "bob", bob.Apps(), 0, 1, 0)
 	alice.Restart() // it redials bob by itself
 	nodetest.Eventually(t, "s2 resumes", func() bool { s, _ := bob.Apps().Stream(s2.ID); return s.Status == "live" })
 	if s, _ := alice.Apps().Stream(s2.ID); s.Asset.Symbol != "USD" || s.Asset.Address != alice.USD || s.Asset.Decimals != 6 {
@@ -198,6 +204,8 @@ func TestStreamStopStallRestart(t *testing.T) {
 		b, _ := bob.Apps().Stream(s2.ID)
 		return b.EndReason == apps.EndByPayer && a.Paid.Eq(&b.Paid) && a.Ticks == b.Ticks
 	})
+	wantStreams(t, "bob", bob.Apps(), 0, 0, 0)
+	wantStreams(t, "alice", alice.Apps(), 0, 0, 0)
 	// Every tick was paid once: its key is unique, and the total matches.
 	b, _ := bob.Apps().Stream(s2.ID)
 	pays, _, err := bob.N().Payments(0, 1000, id)
@@ -375,5 +383,34 @@ func TestStreamAutoTopUp(t *testing.T) {
 	}
 	if dep := alice.Channel(id).MyDeposit; dep.Uint64() != 700 {
 		t.Fatalf("deposit %s after the top-up, want 700", dep.Dec())
+	}
+}
+
+// wantStreams checks tinypay_streams as a's collector exports them: live
+// and stalled incoming streams, live outgoing ones (none is ever stalled).
+func wantStreams(t *testing.T, who string, a *apps.Apps, inLive, inStalled, outLive float64) {
+	t.Helper()
+	reg := prometheus.NewPedanticRegistry()
+	reg.MustRegister(a.Collector())
+	mfs, err := reg.Gather()
+	if err != nil {
+		t.Fatal(err)
+	}
+	got := map[string]float64{}
+	for _, mf := range mfs {
+		for _, m := range mf.GetMetric() {
+			var k []string
+			for _, l := range m.GetLabel() {
+				k = append(k, l.GetValue())
+			}
+			got[mf.GetName()+"/"+strings.Join(k, "/")] = m.GetGauge().GetValue()
+		}
+	}
+	want := map[string]float64{
+		"tinypay_streams/incoming/live": inLive, "tinypay_streams/incoming/stalled": inStalled,
+		"tinypay_streams/outgoing/live": outLive, "tinypay_streams/outgoing/stalled": 0,
+	}
+	if !maps.Equal(got, want) {
+		t.Fatalf("%s's stream metrics %v, want %v", who, got, want)
 	}
 }

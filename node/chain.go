@@ -76,6 +76,7 @@ func (n *Node) watchOnce(reconcileAll bool) error {
 	if err != nil {
 		return err
 	}
+	n.met.watched(head.Number, 0, false)
 	if reconcileAll {
 		for _, c := range n.chans.all() {
 			if c.info().Phase.Terminal() && c.info().Phase != channel.Abandoned {
@@ -134,6 +135,7 @@ func (n *Node) followEvents(head settlement.Head) error {
 	if err != nil {
 		return err
 	}
+	n.met.watched(0, cur.Block, true)
 	for {
 		ctx, cancel := n.chainRead()
 		events, next, err := n.chain.Events(ctx, cur, 256)
@@ -164,6 +166,7 @@ func (n *Node) followEvents(head settlement.Head) error {
 		if _, err := n.commit(n.ctx, b); err != nil {
 			return err
 		}
+		n.met.watched(0, next.Block, true)
 		if len(events) == 0 || next == cur {
 			return nil
 		}

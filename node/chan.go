@@ -27,6 +27,7 @@ import (
 type chanActor struct {
 	mailbox
 	n       *Node
+	am      *assetMetrics // the counters of the channel's asset; nil without metrics
 	id      channel.ID
 	peer    crypto.Address
 	self    channel.Side
@@ -113,6 +114,11 @@ func (n *Node) newActor(ch *channel.Channel, created time.Time) *chanActor {
 		durableNonce: ch.Sent().Nonce,
 	}
 	c.endBatch = c.pumpQueued
+	if n.met != nil {
+		if c.am = n.ametr[p.Asset]; c.am == nil {
+			c.am = n.met.forAsset(p.Asset.Hex()[:10]) // an asset no longer configured: named as in ChannelInfo
+		}
+	}
 	w := make(chan struct{})
 	c.ackWake.Store(&w)
 	recv := ch.Received()

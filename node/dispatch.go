@@ -3,8 +3,6 @@ package node
 import (
 	"fmt"
 
-	"github.com/prometheus/client_golang/prometheus"
-
 	"github.com/tinypay/tinypay/channel"
 	"github.com/tinypay/tinypay/crypto"
 	peerv1 "github.com/tinypay/tinypay/proto/tinypay/peer/v1"
@@ -24,7 +22,7 @@ func (n *Node) dispatch(s *session, m *peerv1.Message) {
 		}
 		in, err := n.incoming(c, b.Proof)
 		if err != nil {
-			n.met.add(func(m *Metrics) prometheus.Counter { return m.ProofsRefused }, 1)
+			n.met.proofRefused(err)
 			c.fromPeer(s, func() { c.nack(s, b.Proof.GetNonce(), err) })
 			return
 		}
@@ -36,6 +34,7 @@ func (n *Node) dispatch(s *session, m *peerv1.Message) {
 		}
 		in, err := n.incomingParts(c, b.ProofParts)
 		if err != nil {
+			n.met.proofRefused(err)
 			c.fromPeer(s, func() { c.nack(s, b.ProofParts.GetNonce(), err) })
 			return
 		}

@@ -139,4 +139,15 @@
 // writes in flight and the acknowledgements they owe, then closes the
 // sessions; callers still waiting get ErrStopped (or ErrPending for a
 // signed payment).
+//
+// # Metrics
+//
+// With Deps.Metrics (see NewMetrics for the names) the node counts
+// payments, proofs, refusals and failures as they happen, at the cost of a
+// few atomic adds and no allocation, times payments and proofs, wraps the
+// chain in a decorator that times every settlement call, and records the
+// watcher's position. Amounts, balances, channels and peers are read from
+// the published channel snapshots when the metrics are scraped. The store
+// reports its group commits to the same Metrics through its
+// Config.Observer.
 package node

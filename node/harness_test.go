@@ -11,6 +11,7 @@ import (
 	"time"
 
 	"github.com/holiman/uint256"
+	"github.com/prometheus/client_golang/prometheus"
 
 	"github.com/tinypay/tinypay/channel"
 	"github.com/tinypay/tinypay/crypto"
@@ -38,6 +39,7 @@ type testNode struct {
 	st    *store.Store
 	n     *Node
 	chain *fakeBackend
+	reg   *prometheus.Registry // the metrics of the current start
 }
 
 func newNet(t testing.TB) *net {
@@ -88,7 +90,16 @@ func (w *net) add(name string, seed byte, cfg ...func(*Config)) *testNode {
 
 func (tn *testNode) start() {
 	t := tn.t
-	st, err := store.Open(store.DefaultConfig(tn.dir))
+	// Every test node has metrics (as tinypayd has by default), on a
+	// registry of its own per start.
+	tn.reg = prometheus.NewRegistry()
+	met, err := NewMetrics(tn.reg)
+	if err != nil {
+		t.Fatal(err)
+	}
+	scfg := store.DefaultConfig(tn.dir)
+	scfg.Observer = met
+	st, err := store.Open(scfg)
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -105,7 +116,7 @@ func (tn *testNode) start() {
 	if tn.wrap != nil {
 		ns = tn.wrap(st)
 	}
-	n, err := New(cfg, Deps{Key: tn.key, Store: ns, Chain: tn.chain, Dialer: nodeDialer{tn.net, tn.key.Address()}})
+	n, err := New(cfg, Deps{Key: tn.key, Store: ns, Chain: tn.chain, Dialer: nodeDialer{tn.net, tn.key.Address()}, Metrics: met})
 	if err != nil {
 		t.Fatal(err)
 	}

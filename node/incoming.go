@@ -7,7 +7,6 @@ import (
 	"time"
 
 	"github.com/holiman/uint256"
-	"github.com/prometheus/client_golang/prometheus"
 
 	"github.com/tinypay/tinypay/channel"
 	"github.com/tinypay/tinypay/crypto"
@@ -21,6 +20,7 @@ import (
 type incomingProof struct {
 	proof   channel.Proof
 	parts   []Part
+	at      time.Time         // when it arrived, for tinypay_proof_durable_seconds (zero without metrics)
 	refuse  []error           // per part: the application refuses it (it is refunded)
 	refund  []refundCheck     // per part: whether it refunds one of this node's payments
 	release func(stored bool) // once the proof is durable (true) or refused (false)
@@ -86,6 +86,9 @@ func (n *Node) admit(c *chanActor, proof channel.Proof, parts []Part, ahead bool
 	// (The snapshot may lag the owner by a step: what it refuses, the owner
 	// would refuse too, but for a phase change being made just now.)
 	in := &incomingProof{proof: proof, parts: parts, release: func(bool) {}}
+	if n.met != nil {
+		in.at = time.Now()
+	}
 	switch ci := c.info(); {
 	case ci.Phase == channel.Opening || ci.Phase == channel.Abandoned:
 		// The chain may be ahead of this node: the owner reads it, and only
@@ -164,7 +167,7 @@ func (c *chanActor) dropPartsAhead() {
 
 // join returns the payments of in after those of a, one proof's.
 func (a *incomingProof) join(in *incomingProof) *incomingProof {
-	out := &incomingProof{proof: in.proof, parts: append(a.parts, in.parts...)}
+	out := &incomingProof{proof: in.proof, parts: append(a.parts, in.parts...), at: a.at}
 	ra, rb := a.release, in.release
 	out.release = func(stored bool) { ra(stored); rb(stored) }
 	if a.unchecked || in.unchecked {
@@ -379,8 +382,7 @@ func (c *chanActor) onProof(s *session, in *incomingProof) {
 		return
 	}
 	c.refusals.n += refusals
-	c.n.met.add(func(m *Metrics) prometheus.Counter { return m.ProofsAccepted }, 1)
-	c.n.met.add(func(m *Metrics) prometheus.Counter { return m.PaymentsReceived }, len(parts))
+	c.am.accepted(len(parts))
 	now := c.n.clock.Now()
 	b := c.batch()
 	var cum uint256.Int
@@ -398,6 +400,7 @@ func (c *chanActor) onProof(s *session, in *incomingProof) {
 			id := refundID(p.RefundOf)
 			rec.Id, rec.RefundOf = id[:], p.RefundOf[:]
 		case in.refuse[i] != nil:
+			c.n.met.paymentRefused(in.refuse[i])
 			reason := truncate(in.refuse[i].Error(), store.MaxReasonLen)
 			rec.Refused = reason
 			ex.refused = append(ex.refused, &peerv1.Refusal{PaymentId: p.ID[:], Code: peerCode(in.refuse[i]), Reason: reason})
@@ -445,11 +448,12 @@ func (c *chanActor) onProof(s *session, in *incomingProof) {
 		c.step.acks = map[uint64]ackExtra{}
 	}
 	c.step.acks[proof.Nonce] = ex
-	release := in.release
+	release, at := in.release, in.at
 	c.step.durable = append(c.step.durable, func(err error) { release(err == nil) })
 	c.step.durable = append(c.step.durable, func(err error) {
 		if err == nil { // on the committer goroutine
 			c.setDurableRecv(&proof)
+			c.am.durable(at)
 		}
 	})
 }
@@ -489,7 +493,7 @@ func (c *chanActor) claimRefund(p *Part, onDisk bool) bool {
 
 func (c *chanActor) refuseProof(s *session, in *incomingProof, err error) {
 	in.release(false)
-	c.n.met.add(func(m *Metrics) prometheus.Counter { return m.ProofsRefused }, 1)
+	c.n.met.proofRefused(err)
 	c.nack(s, in.proof.Nonce, err)
 }
 

@@ -26,7 +26,7 @@ type Deps struct {
 	Chain   settlement.Backend
 	Dialer  Dialer   // nil: the node only accepts connections
 	Clock   Clock    // nil: the system clock
-	Metrics *Metrics // nil: no metrics
+	Metrics *Metrics // nil: no metrics; they describe this node from New on
 	Hooks   Hooks    // nil: no application layer
 }
 
@@ -43,6 +43,7 @@ type Node struct {
 	dialer Dialer
 	clock  Clock
 	met    *Metrics
+	ametr  map[crypto.Address]*assetMetrics // by asset, fixed after New; nil without metrics
 	bounds *Bounds
 	hooks  Hooks
 	assets map[crypto.Address]Asset // fixed after New
@@ -92,8 +93,12 @@ func New(cfg Config, d Deps) (*Node, error) {
 	if hooks == nil {
 		hooks = noHooks{}
 	}
+	chain := d.Chain
+	if d.Metrics != nil {
+		chain = meteredChain{Backend: d.Chain, m: d.Metrics}
+	}
 	n := &Node{
-		cfg: cfg, log: log, key: d.Key, self: d.Key.Address(), store: d.Store, chain: d.Chain,
+		cfg: cfg, log: log, key: d.Key, self: d.Key.Address(), store: d.Store, chain: chain,
 		dialer: d.Dialer, clock: clock, met: d.Metrics, hooks: hooks,
 		assets: map[crypto.Address]Asset{{}: ETH},
 	}
@@ -103,6 +108,13 @@ func New(cfg Config, d Deps) (*Node, error) {
 	n.pays.init()
 	for _, a := range cfg.Assets {
 		n.assets[a.Address] = a
+	}
+	if d.Metrics != nil {
+		n.ametr = make(map[crypto.Address]*assetMetrics, len(n.assets))
+		for addr, a := range n.assets {
+			n.ametr[addr] = d.Metrics.forAsset(a.Symbol)
+		}
+		d.Metrics.node.Store(n)
 	}
 	ch := make(chan struct{})
 	n.logNotify.Store(&ch)

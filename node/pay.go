@@ -11,7 +11,6 @@ import (
 	"unicode/utf8"
 
 	"github.com/holiman/uint256"
-	"github.com/prometheus/client_golang/prometheus"
 
 	"github.com/tinypay/tinypay/channel"
 	"github.com/tinypay/tinypay/crypto"
@@ -252,6 +251,16 @@ var errFromStore = errors.New("payment is on disk")
 // pending (ErrPending), and a retry with the same key reports its outcome.
 // A payment the payee refused and refunded fails with a *RefusedError.
 func (n *Node) Pay(ctx context.Context, r PayRequest) (PaymentInfo, error) {
+	if n.met == nil {
+		return n.pay(ctx, r)
+	}
+	start := time.Now()
+	info, err := n.pay(ctx, r)
+	n.met.paid(start, err)
+	return info, err
+}
+
+func (n *Node) pay(ctx context.Context, r PayRequest) (PaymentInfo, error) {
 	if err := checkPayRequest(&r); err != nil {
 		return PaymentInfo{}, err
 	}
@@ -579,7 +588,7 @@ func (c *chanActor) signed(proof channel.Proof, pays []*payment) {
 			return
 		}
 	}
-	c.n.met.add(func(m *Metrics) prometheus.Counter { return m.ProofsSigned }, 1)
+	c.am.signed(len(pays))
 	f := &inflight{proof: proof, payments: pays}
 	c.flight = append(c.flight, f)
 	if c.step.parts == nil {
@@ -651,7 +660,7 @@ func (c *chanActor) completeAcked() {
 		i++
 	}
 	if i > 0 {
-		c.n.met.add(func(m *Metrics) prometheus.Counter { return m.PaymentsSent }, done)
+		c.am.sent(done)
 		clear(c.flight[:i])
 		c.flight = c.flight[i:]
 	}

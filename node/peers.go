@@ -229,7 +229,6 @@ func (n *Node) attach(conn PeerConn, outbound bool) *session {
 		s.close(ErrStopped)
 		return nil
 	}
-	n.met.peers(1)
 	n.log.Log(n.ctx, s.logLevel(), "peer connected", "peer", s.peer, "remote", conn.RemoteAddr(), "outbound", outbound)
 	for _, c := range n.chans.withPeer(s.peer) {
 		c.do(func() { c.onAttach(s) })
@@ -263,7 +262,6 @@ func (n *Node) detach(s *session) {
 	for _, c := range n.chans.withPeer(s.peer) {
 		c.do(func() { c.onDetach(s) })
 	}
-	n.met.peers(-1)
 	n.log.Log(n.ctx, s.logLevel(), "peer disconnected", "peer", s.peer, "reason", s.reason())
 }
 

@@ -4,6 +4,7 @@ import (
 	"context"
 	"errors"
 	"fmt"
+	"time"
 
 	"github.com/dgraph-io/badger/v4"
 )
@@ -141,7 +142,17 @@ func (s *Store) run() {
 				r.err = failed
 			}
 		} else {
+			start := time.Now()
 			s.commitGroup(group)
+			if o := s.cfg.Observer; o != nil {
+				durable := 0
+				for _, r := range group {
+					if r.err == nil {
+						durable++
+					}
+				}
+				o.GroupCommitted(time.Since(start), durable)
+			}
 		}
 		s.deliver(group)
 		clear(group)

@@ -4,9 +4,12 @@ import (
 	"context"
 	"errors"
 	"fmt"
+	"slices"
 	"strings"
 	"sync"
+	"sync/atomic"
 	"testing"
+	"time"
 
 	storev1 "github.com/tinypay/tinypay/proto/tinypay/store/v1"
 )
@@ -319,5 +322,79 @@ func TestClose(t *testing.T) {
 	}
 	if err := s.Verify(); err != nil {
 		t.Fatal(err)
+	}
+}
+
+// groupLog records what a CommitObserver is told.
+type groupLog struct {
+	mu      sync.Mutex
+	batches []int
+	total   time.Duration
+}
+
+func (g *groupLog) GroupCommitted(d time.Duration, batches int) {
+	g.mu.Lock()
+	defer g.mu.Unlock()
+	g.batches = append(g.batches, batches)
+	g.total += d
+}
+
+func (g *groupLog) get() ([]int, time.Duration) {
+	g.mu.Lock()
+	defer g.mu.Unlock()
+	return slices.Clone(g.batches), g.total
+}
+
+// TestCommitObserver: the observer hears of every group commit with the
+// number of batches it made durable: one per durable batch in all, none
+// for a refused batch or a failed write.
+func TestCommitObserver(t *testing.T) {
+	var obs groupLog
+	cfg := testConfig(t)
+	cfg.Observer = &obs
+	var fail atomic.Bool
+	cfg.testHookCommit = func() error {
+		if fail.Load() {
+			return errors.New("injected: disk gone")
+		}
+		return nil
+	}
+	s := openTest(t, cfg)
+	mustCommit(t, s, paymentBatch(t, "a"))
+	if _, err := s.Commit(context.Background(), paymentBatch(t, "a")); !errors.Is(err, ErrDuplicateKey) {
+		t.Fatalf("duplicate key: %v", err)
+	}
+	const n = 200
+	var wg sync.WaitGroup
+	for i := range n {
+		wg.Add(1)
+		go func() {
+			defer wg.Done()
+			if _, err := s.Commit(context.Background(), paymentBatch(t, fmt.Sprint("c", i))); err != nil {
+				t.Error(err)
+			}
+		}()
+	}
+	wg.Wait()
+	fail.Store(true)
+	if _, err := s.Commit(context.Background(), paymentBatch(t, "lost")); !errors.Is(err, ErrFailed) {
+		t.Fatalf("failed write: %v", err)
+	}
+	got, d := obs.get()
+	if uint64(len(got)) != s.Stats().Groups {
+		t.Fatalf("observer heard of %d groups, the store made %d", len(got), s.Stats().Groups)
+	}
+	if got[0] != 1 || got[1] != 0 || got[len(got)-1] != 0 {
+		t.Fatalf("groups reported %v: want 1 first (a durable batch), then 0 (a refused one), and 0 last (a failed write)", got)
+	}
+	sum := 0
+	for _, b := range got {
+		sum += b
+	}
+	if sum != n+1 {
+		t.Fatalf("observer counted %d durable batches, want %d", sum, n+1)
+	}
+	if d <= 0 {
+		t.Fatalf("commits took %s in all", d)
 	}
 }

@@ -5,6 +5,7 @@ import (
 	"fmt"
 	"log/slog"
 	"strings"
+	"time"
 
 	"github.com/dgraph-io/badger/v4"
 	"github.com/dgraph-io/badger/v4/options"
@@ -28,10 +29,24 @@ type Config struct {
 	MemTableSize int64
 	// Logger receives the store's and badger's warnings; nil discards them.
 	Logger *slog.Logger
+	// Observer, if set, is told about every group commit (for metrics).
+	Observer CommitObserver
 
 	// testHookCommit, if set, runs on the committer goroutine before each
 	// badger commit; an error it returns stands for a failed commit.
 	testHookCommit func() error
+}
+
+// CommitObserver is told about the store's group commits, for metrics;
+// package node's Metrics implements it. The store calls it on its committer
+// goroutine, between a group's write and the callbacks of its batches: it
+// must return quickly and must not call the store.
+type CommitObserver interface {
+	// GroupCommitted reports one group commit: it took d (writing the
+	// group's batches, committing and, with SyncWrites, fsyncing) and made
+	// batches of them durable; batches is 0 when the write failed or every
+	// batch of the group was refused.
+	GroupCommitted(d time.Duration, batches int)
 }
 
 // DefaultConfig returns the configuration for a store in dir: fsync on,

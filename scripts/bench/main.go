@@ -217,9 +217,12 @@ func setup(keep bool) (*bench, error) {
 		peers[who] = free()
 		args := []string{"--datadir", who, "--passphrase-file", "pass", "--log-level", "warn", "run",
 			"--devchain", "devchain.json", "--confirmations", "0", "--peer-listen", peers[who], "--api-listen", free(), "--chain-poll", "500ms"}
+		// Metrics on, as tinypayd runs by default, each node on a port of
+		// its own.
+		addr := free()
+		args = append(args, "--metrics-listen", addr)
 		if *pprofFlag {
-			addr := free()
-			args = append(args, "--metrics-listen", addr, "--pprof")
+			args = append(args, "--pprof")
 			fmt.Fprintf(os.Stderr, "%s: profiles at http://%s/debug/pprof/\n", who, addr)
 		}
 		cmd, err := b.start(who, append([]string{"tinypayd"}, args...)...)

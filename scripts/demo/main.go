@@ -272,13 +272,17 @@ func (d *demo) run(dispute bool, payments int) error {
 		ports[who] = [2]string{peer, api}
 		if _, err := d.start(who, "tinypayd", "--datadir", who, "--passphrase-file", "pass.txt", "run",
 			"--devchain", "devchain.json", "--confirmations", "0", "--chain-poll", "250ms",
-			"--peer-listen", peer, "--api-listen", api, "--challenge-period", "30", "--min-challenge-period", "10"); err != nil {
+			"--peer-listen", peer, "--api-listen", api, "--challenge-period", "30", "--min-challenge-period", "10",
+			"--metrics-listen", "127.0.0.1:0"); err != nil { // each its own port: see metrics.addr
 			return err
 		}
 	}
 	for _, who := range []string{"alice", "bob"} {
 		if err := waitFile(filepath.Join(d.dir, who, "api.addr"), 30*time.Second); err != nil {
 			return fmt.Errorf("%s did not start: %w", who, err)
+		}
+		if addr, err := os.ReadFile(filepath.Join(d.dir, who, "metrics.addr")); err == nil {
+			fmt.Printf("%s's metrics: http://%s/metrics\n", who, strings.TrimSpace(string(addr)))
 		}
 	}
 	var bobInfo struct {

@@ -36,6 +36,10 @@ const (
 	certFile  = "tls.crt"
 	certKey   = "tls.key"
 	dbDir     = "db"
+
+	// metricsAddrFile holds the address the metrics are served at while
+	// the node runs with them.
+	metricsAddrFile = "metrics.addr"
 )
 
 func defaultDataDir() string {

@@ -199,6 +199,7 @@ var examples = []example{
 	{text: "tinypayd init --devchain devchain.json --dev-account 1 --passphrase-file pass.txt", as: "new"},
 	{text: "tinypayd run --devchain devchain.json --passphrase-file pass.txt --peer-listen 127.0.0.1:9735 --api-listen 127.0.0.1:9736", background: true, before: freeDaemonPorts},
 	{text: "tinypayd run --devchain devchain.json --passphrase-file pass.txt", background: true, stop: true, before: freeDaemonPorts},
+	{text: "tinypayd run --devchain devchain.json --passphrase-file pass.txt --metrics-listen off", background: true, stop: true},
 	{text: "tinypayd run --devchain devchain.json --passphrase-file pass.txt --sweep-to ADDRESS --sweep-above \"100 USD\" --sweep-above \"0.5 ETH\"", background: true, stop: true},
 	{text: "tinypayd init --devchain devchain.json --dev-account 1", as: "new"},
 	{text: "tinypayd init", as: "new"},

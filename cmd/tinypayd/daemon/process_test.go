@@ -21,6 +21,9 @@ import (
 	"testing"
 	"time"
 
+	dto "github.com/prometheus/client_model/go"
+	"github.com/prometheus/common/expfmt"
+	"github.com/prometheus/common/model"
 	"google.golang.org/grpc"
 	"google.golang.org/grpc/credentials"
 
@@ -158,8 +161,9 @@ func (p *daemonProc) stop() {
 }
 
 // startDaemons starts a dev chain in this process and two daemons (alice,
-// bob) as child processes that reach it over JSON-RPC; extra flags of
-// "run" go to bob.
+// bob) as child processes that reach it over JSON-RPC, each serving
+// metrics at a port of its own (see scrape); extra flags of "run" go to
+// bob.
 func startDaemons(t *testing.T, extra ...string) (alice, bob *daemonProc) {
 	procs := startNamedDaemons(t, []string{"alice", "bob"}, extra...)
 	return procs[0], procs[1]
@@ -196,8 +200,8 @@ func startNamedDaemons(t *testing.T, names []string, extra ...string) []*daemonP
 		}
 		p := &daemonProc{t: t, name: name, dir: d}
 		p.args = []string{"--datadir", d, "--passphrase-file", pass, "--log-level", "debug", "run", "--devchain", info,
-			"--confirmations", "0", "--chain-poll", "100ms", "--peer-listen", freeAddr(t), "--api-listen", freeAddr(t),
-			"--challenge-period", "60", "--min-challenge-period", "10"}
+			"--confirmations", "0", "--chain-poll", "100ms", "--peer-listen", freeAddr(t), "--api-listen", "127.0.0.1:0", // api.addr says which
+			"--challenge-period", "60", "--min-challenge-period", "10", "--metrics-listen", "127.0.0.1:0"}
 		if name == "bob" {
 			p.args = append(p.args, extra...)
 		}
@@ -386,13 +390,31 @@ func TestKillReceiverMidStream(t *testing.T) {
 	}
 }
 
+// scrape fetches the daemon's metrics (at the address in metrics.addr) and
+// parses them with Prometheus' own text parser.
+func (p *daemonProc) scrape() (map[string]*dto.MetricFamily, error) {
+	addr, err := os.ReadFile(filepath.Join(p.dir, metricsAddrFile))
+	if err != nil {
+		return nil, err
+	}
+	resp, err := http.Get("http://" + strings.TrimSpace(string(addr)) + "/metrics")
+	if err != nil {
+		return nil, err
+	}
+	defer resp.Body.Close()
+	if resp.StatusCode != http.StatusOK {
+		return nil, fmt.Errorf("GET /metrics: %s", resp.Status)
+	}
+	parser := expfmt.NewTextParser(model.UTF8Validation)
+	return parser.TextToMetricFamilies(resp.Body)
+}
+
 // TestBoundRefusalsAreCountedAndLogged: idle connections from one address
 // beyond --peer-max-unauthenticated-per-source are closed at once; the
 // daemon counts each in tinypay_bound_refusals_total and logs one warning,
 // however many there are.
 func TestBoundRefusalsAreCountedAndLogged(t *testing.T) {
-	metrics := freeAddr(t)
-	_, bob := startDaemons(t, "--peer-max-unauthenticated-per-source", "2", "--metrics-listen", metrics)
+	_, bob := startDaemons(t, "--peer-max-unauthenticated-per-source", "2")
 	var conns []net.Conn
 	defer func() {
 		for _, c := range conns {
@@ -406,22 +428,28 @@ func TestBoundRefusalsAreCountedAndLogged(t *testing.T) {
 		}
 		conns = append(conns, c)
 	}
-	want := `tinypay_bound_refusals_total{bound="unauthenticated_connections_per_source"} 10`
-	var body string
+	refused := func() float64 {
+		mfs, err := bob.scrape()
+		if err != nil {
+			t.Logf("scrape: %v", err)
+			return -1
+		}
+		for _, m := range mfs["tinypay_bound_refusals_total"].GetMetric() {
+			for _, l := range m.GetLabel() {
+				if l.GetName() == "bound" && l.GetValue() == "unauthenticated_connections_per_source" {
+					return m.GetCounter().GetValue()
+				}
+			}
+		}
+		return -1
+	}
 	deadline := time.Now().Add(10 * time.Second)
-	for !strings.Contains(body, want) {
+	for refused() != 10 {
 		if time.Now().After(deadline) {
 			bob.stop()
-			t.Fatalf("metrics do not show %s:\n%s\nbob's log:\n%s", want, grepLines(body, "tinypay_bound"), grepLines(bob.log.String(), "bound"))
+			t.Fatalf("metrics count %v refusals at the bound, want 10\nbob's log:\n%s", refused(), grepLines(bob.log.String(), "bound"))
 		}
 		time.Sleep(50 * time.Millisecond)
-		resp, err := http.Get("http://" + metrics + "/metrics")
-		if err != nil {
-			continue
-		}
-		b, _ := io.ReadAll(resp.Body)
-		resp.Body.Close()
-		body = string(b)
 	}
 	bob.stop() // its log is complete, and no longer written
 	if n := strings.Count(bob.log.String(), "refused a newcomer at a bound"); n != 1 {

@@ -6,12 +6,14 @@ import (
 	"errors"
 	"fmt"
 	"io"
+	"log/slog"
 	"net"
 	"net/http"
 	"net/http/pprof"
 	"os"
 	"os/signal"
 	"path/filepath"
+	"slices"
 	"strconv"
 	"strings"
 	"syscall"
@@ -42,13 +44,17 @@ func runCommand(cf configFile, devFile cli.Flag, stdin io.Reader, stdout, stderr
 peers and for the control API, and runs until SIGINT or SIGTERM. On shutdown it
 stops taking new payments, finishes the acknowledgements it owes, and closes.
 
+Prometheus metrics are served at http://127.0.0.1:9737/metrics unless
+--metrics-listen says otherwise (see the README's "Metrics" section).
+
 Examples:
    tinypayd run --devchain devchain.json --passphrase-file pass.txt
+   tinypayd run --devchain devchain.json --passphrase-file pass.txt --metrics-listen off
    tinypayd run --chain-rpc https://rpc.example --chain-id 8453 \
                 --adjudicator ADJUDICATOR --asset USDC=0x833589fCD6eDb6E08f4c7C32D4f71b54bdA02913:6 --confirmations 3
    tinypayd run --devchain devchain.json --passphrase-file pass.txt --sweep-to ADDRESS \
                 --sweep-above "100 USD" --sweep-above "0.5 ETH"`,
-		Flags: append([]cli.Flag{
+		Flags: slices.Concat([]cli.Flag{
 			devFile,
 			&cli.StringFlag{Name: "chain-rpc", Usage: "EVM JSON-RPC endpoint (http, https, ws or ipc)", Sources: cf.sources("chain-rpc")},
 			&cli.Uint64Flag{Name: "chain-id", Usage: "chain id the endpoint must serve", Sources: cf.sources("chain-id")},
@@ -59,13 +65,11 @@ Examples:
 			&cli.StringFlag{Name: "peer-listen", Usage: "address to accept peer connections on (empty: do not listen)", Value: "127.0.0.1:9735", Sources: cf.sources("peer-listen")},
 			&cli.StringFlag{Name: "peer-advertise", Usage: "address peers should dial back (default: --peer-listen)", Sources: cf.sources("peer-advertise")},
 			&cli.StringFlag{Name: "api-listen", Usage: "address of the control API (keep it on loopback unless you need otherwise)", Value: "127.0.0.1:9736", Sources: cf.sources("api-listen")},
-			&cli.StringFlag{Name: "metrics-listen", Usage: "serve Prometheus metrics at http://ADDR/metrics (off by default)", Sources: cf.sources("metrics-listen")},
-			&cli.BoolFlag{Name: "pprof", Usage: "also serve Go profiles at http://METRICS-ADDR/debug/pprof/ (needs --metrics-listen)", Sources: cf.sources("pprof")},
 			&cli.Uint64Flag{Name: "challenge-period", Usage: "challenge period in seconds for channels this node opens", Value: node.DefaultConfig().ChallengePeriod, Sources: cf.sources("challenge-period")},
 			&cli.Uint64Flag{Name: "min-challenge-period", Usage: "shortest challenge period accepted from peers, seconds", Value: node.DefaultConfig().MinChallengePeriod, Sources: cf.sources("min-challenge-period")},
 			&cli.DurationFlag{Name: "chain-poll", Usage: "how often to poll the chain", Value: time.Second, Sources: cf.sources("chain-poll")},
 			&cli.DurationFlag{Name: "shutdown-timeout", Usage: "longest graceful shutdown", Value: 15 * time.Second, Sources: cf.sources("shutdown-timeout")},
-		}, append(limitFlags(cf), sweepFlags(cf)...)...),
+		}, metricsFlags(cf, defaultMetricsListen), limitFlags(cf), sweepFlags(cf)),
 		Action: func(ctx context.Context, c *cli.Command) error {
 			ctx, stop := signal.NotifyContext(ctx, os.Interrupt, syscall.SIGTERM)
 			defer stop()
@@ -235,6 +239,9 @@ func run(ctx context.Context, c *cli.Command, stdin io.Reader, logw io.Writer, o
 	if err != nil {
 		return err
 	}
+	if _, err := metricsAddr(c); err != nil {
+		return err
+	}
 	dir := c.String("datadir")
 	if err := os.MkdirAll(dir, 0o700); err != nil {
 		return err
@@ -260,8 +267,15 @@ func run(ctx context.Context, c *cli.Command, stdin io.Reader, logw io.Writer, o
 	}
 	defer chain.Close()
 
+	reg := prometheus.NewRegistry()
+	met, err := registerMetrics(reg)
+	if err != nil {
+		return err
+	}
+
 	scfg := store.DefaultConfig(filepath.Join(dir, dbDir))
 	scfg.Logger = log.With("component", "store")
+	scfg.Observer = met
 	st, err := store.Open(scfg)
 	if err != nil {
 		return err
@@ -281,18 +295,15 @@ func run(ctx context.Context, c *cli.Command, stdin io.Reader, logw io.Writer, o
 	pcfg.Logger = log.With("component", "peer")
 	pcfg.Limits = limits
 
-	reg := prometheus.NewRegistry()
-	reg.MustRegister(collectors.NewGoCollector(), collectors.NewProcessCollector(collectors.ProcessCollectorOpts{}))
-	met, err := node.NewMetrics(reg)
-	if err != nil {
-		return err
-	}
 	ncfg.ListenAddr = advertise
 	ncfg.Logger = log.With("component", "node")
 	ncfg.Failpoint = opts.failpoint
 	acfg.Logger = log.With("component", "apps")
 	a, err := apps.New(acfg, apps.Deps{Key: key, Store: st})
 	if err != nil {
+		return err
+	}
+	if err := reg.Register(a.Collector()); err != nil {
 		return err
 	}
 	n, err := node.New(ncfg, node.Deps{Key: key, Store: st, Chain: chain, Dialer: dialer{pcfg}, Metrics: met, Hooks: a})
@@ -332,6 +343,19 @@ func run(ctx context.Context, c *cli.Command, stdin io.Reader, logw io.Writer, o
 		log.Info("listening for peers", "addr", lis.Addr())
 	}
 
+	metricsSrv, err := serveMetrics(c, reg, dir, log)
+	if err != nil {
+		if peerSrv != nil {
+			peerSrv.Stop()
+		}
+		n.Stop()
+		return err
+	}
+	if metricsSrv != nil {
+		defer os.Remove(filepath.Join(dir, metricsAddrFile))
+		defer metricsSrv.Close()
+	}
+
 	token, err := rpc.LoadOrCreateToken(filepath.Join(dir, tokenFile))
 	if err != nil {
 		n.Stop()
@@ -356,33 +380,6 @@ func run(ctx context.Context, c *cli.Command, stdin io.Reader, logw io.Writer, o
 	}
 	go api.Serve(apiLis)
 	log.Info("control API listening", "addr", apiLis.Addr(), "token", filepath.Join(dir, tokenFile))
-
-	var metricsSrv *http.Server
-	if addr := c.String("metrics-listen"); addr != "" {
-		mux := http.NewServeMux()
-		mux.Handle("/metrics", promhttp.HandlerFor(reg, promhttp.HandlerOpts{}))
-		if c.Bool("pprof") {
-			mux.HandleFunc("/debug/pprof/", pprof.Index)
-			mux.HandleFunc("/debug/pprof/profile", pprof.Profile)
-			mux.HandleFunc("/debug/pprof/trace", pprof.Trace)
-		}
-		mlis, err := net.Listen("tcp", addr)
-		if err != nil {
-			api.Stop()
-			if peerSrv != nil {
-				peerSrv.Stop()
-			}
-			n.Stop()
-			return fmt.Errorf("metrics listener: %w", err)
-		}
-		metricsSrv = &http.Server{Handler: mux, ReadHeaderTimeout: 5 * time.Second}
-		go func() {
-			if err := metricsSrv.Serve(mlis); err != nil && !errors.Is(err, http.ErrServerClosed) {
-				log.Warn("metrics server", "err", err)
-			}
-		}()
-		log.Info("metrics at /metrics", "addr", mlis.Addr())
-	}
 
 	<-ctx.Done()
 	log.Info("shutting down")
@@ -409,12 +406,98 @@ func run(ctx context.Context, c *cli.Command, stdin io.Reader, logw io.Writer, o
 	if peerSrv != nil {
 		peerSrv.Stop()
 	}
-	if metricsSrv != nil {
-		metricsSrv.Close()
-	}
 	os.Remove(filepath.Join(dir, addrFile))
 	log.Info("stopped")
 	return nil
+}
+
+// metricsFlags are the flags serveMetrics reads; def is the default
+// address.
+func metricsFlags(cf configFile, def string) []cli.Flag {
+	return []cli.Flag{
+		&cli.StringFlag{Name: "metrics-listen", Value: def, Sources: cf.sources("metrics-listen"),
+			Usage: "serve Prometheus metrics at http://ADDR/metrics, or \"off\"; if the default address is taken (another node on this machine), the node runs without metrics and warns, while an address given here must work (port 0 picks a free one; DATADIR/" + metricsAddrFile + " says which)"},
+		&cli.BoolFlag{Name: "pprof", Usage: "also serve Go profiles at http://METRICS-ADDR/debug/pprof/ (needs metrics)", Sources: cf.sources("pprof")},
+	}
+}
+
+// metricsAddr returns the address to serve metrics at, "" for none.
+func metricsAddr(c *cli.Command) (string, error) {
+	addr := strings.TrimSpace(c.String("metrics-listen"))
+	if addr != "" && !strings.EqualFold(addr, "off") {
+		return addr, nil
+	}
+	if c.Bool("pprof") {
+		return "", usagef("--pprof serves profiles next to the metrics, and --metrics-listen is off")
+	}
+	return "", nil
+}
+
+// registerMetrics registers with reg what tinypayd serves at /metrics,
+// but for the application layer's collector (apps.Collector), which is
+// added once the layer exists: the Go runtime's and the process's metrics
+// and the node's, which it returns (the store's commit observer too).
+func registerMetrics(reg prometheus.Registerer) (*node.Metrics, error) {
+	if err := reg.Register(collectors.NewGoCollector()); err != nil {
+		return nil, err
+	}
+	if err := reg.Register(collectors.NewProcessCollector(collectors.ProcessCollectorOpts{})); err != nil {
+		return nil, err
+	}
+	return node.NewMetrics(reg)
+}
+
+// defaultMetricsListen is where metrics are served unless --metrics-listen
+// says otherwise: loopback, next to the default peer (9735) and API (9736)
+// ports.
+const defaultMetricsListen = "127.0.0.1:9737"
+
+// serveMetrics serves reg (and, with --pprof, Go profiles) at the
+// --metrics-listen address and writes the address it got to
+// DATADIR/metrics.addr. It returns a nil server when metrics are off, or
+// when the default address is taken (another node on this machine: a
+// warning); an address the operator gave that cannot be listened on is an
+// error.
+func serveMetrics(c *cli.Command, reg *prometheus.Registry, dir string, log *slog.Logger) (*http.Server, error) {
+	addrPath := filepath.Join(dir, metricsAddrFile)
+	if err := os.Remove(addrPath); err != nil && !errors.Is(err, os.ErrNotExist) {
+		return nil, err
+	}
+	addr, err := metricsAddr(c)
+	if err != nil {
+		return nil, err
+	}
+	if addr == "" {
+		log.Info("metrics off")
+		return nil, nil
+	}
+	lis, err := net.Listen("tcp", addr)
+	if err != nil {
+		if c.IsSet("metrics-listen") {
+			return nil, fmt.Errorf("metrics listener (--metrics-listen %s): %w", addr, err)
+		}
+		log.Warn("metrics off: the default metrics address is taken (another node on this machine?); give this one --metrics-listen ADDR, or off", "addr", addr, "err", err)
+		return nil, nil
+	}
+	mux := http.NewServeMux()
+	mux.Handle("/metrics", promhttp.HandlerFor(reg, promhttp.HandlerOpts{ErrorLog: slog.NewLogLogger(log.Handler(), slog.LevelWarn)}))
+	if c.Bool("pprof") {
+		mux.HandleFunc("/debug/pprof/", pprof.Index)
+		mux.HandleFunc("/debug/pprof/profile", pprof.Profile)
+		mux.HandleFunc("/debug/pprof/trace", pprof.Trace)
+	}
+	if err := writeFileAtomic(addrPath, []byte(lis.Addr().String()+"\n")); err != nil {
+		lis.Close()
+		return nil, err
+	}
+	srv := &http.Server{Handler: mux, ReadHeaderTimeout: 5 * time.Second}
+	go func() {
+		if err := srv.Serve(lis); err != nil && !errors.Is(err, http.ErrServerClosed) {
+			log.Warn("metrics server", "err", err)
+		}
+	}()
+	log.Info("metrics at /metrics", "addr", lis.Addr())
+	return srv, nil
 }
 
 // dialer adapts rpc.DialPeer to node.Dialer.
