@@ -27,16 +27,17 @@ type net struct {
 }
 
 type testNode struct {
-	wrap  func(Store) Store // wraps the store, if set
-	dog   func()            // stops the node's watchdog
-	t     testing.TB
-	name  string
-	net   *net
-	key   *crypto.PrivateKey
-	dir   string
-	st    *store.Store
-	n     *Node
-	chain *fakeBackend
+	wrap   func(Store) Store // wraps the store, if set
+	proofs ProofObserver     // the node's observer of incoming proofs, if set
+	dog    func()            // stops the node's watchdog
+	t      testing.TB
+	name   string
+	net    *net
+	key    *crypto.PrivateKey
+	dir    string
+	st     *store.Store
+	n      *Node
+	chain  *fakeBackend
 }
 
 func newNet(t testing.TB) *net {
@@ -69,9 +70,13 @@ func testConfig() Config {
 	return cfg
 }
 
-// add starts a node named name with a funded wallet.
-func (w *net) add(name string, seed byte) *testNode {
+// add starts a node named name with a funded wallet; opts adjust it
+// before it starts.
+func (w *net) add(name string, seed byte, opts ...func(*testNode)) *testNode {
 	tn := &testNode{t: w.t, name: name, net: w, key: seedKey(seed), dir: w.t.TempDir()}
+	for _, o := range opts {
+		o(tn)
+	}
 	w.chain.fund(tn.key.Address(), 1_000_000)
 	tn.start()
 	w.mu.Lock()
@@ -97,7 +102,7 @@ func (tn *testNode) start() {
 	if tn.wrap != nil {
 		ns = tn.wrap(st)
 	}
-	n, err := New(cfg, Deps{Key: tn.key, Store: ns, Chain: tn.chain, Dialer: nodeDialer{tn.net, tn.key.Address()}})
+	n, err := New(cfg, Deps{Key: tn.key, Store: ns, Chain: tn.chain, Dialer: nodeDialer{tn.net, tn.key.Address()}, Proofs: tn.proofs})
 	if err != nil {
 		t.Fatal(err)
 	}

@@ -450,6 +450,7 @@ func (c *chanActor) onProof(s *session, in *incomingProof) {
 	c.step.durable = append(c.step.durable, func(err error) {
 		if err == nil { // on the committer goroutine
 			c.setDurableRecv(&proof)
+			c.n.proofDurable(c, proof)
 		}
 	})
 }
