@@ -138,7 +138,6 @@ type Client struct {
 	cfg    ClientConfig
 	log    *slog.Logger
 	dialer node.Dialer
-	met    *ClientMetrics
 	links  []*link
 
 	ctx    context.Context
@@ -162,11 +161,18 @@ func NewClient(cfg ClientConfig, dialer node.Dialer, met *ClientMetrics) (*Clien
 	if log == nil {
 		log = slog.New(slog.DiscardHandler)
 	}
-	c := &Client{cfg: cfg, log: log, dialer: dialer, met: met}
+	c := &Client{cfg: cfg, log: log, dialer: dialer}
 	c.ctx, c.cancel = context.WithCancel(context.Background())
 	for _, ep := range cfg.Towers {
-		c.links = append(c.links, &link{c: c, ep: ep, label: ep.Address.Hex(), log: log.With("tower", ep.String()),
-			wake: make(chan struct{}, 1), pending: map[channel.ID]*entry{}})
+		l := &link{c: c, ep: ep, log: log.With("tower", ep.String()), wake: make(chan struct{}, 1), pending: map[channel.ID]*entry{}}
+		if met != nil {
+			label := ep.Address.Hex()
+			l.m = &linkMetrics{connected: met.Connected.WithLabelValues(label), pending: met.Pending.WithLabelValues(label),
+				acked: met.Acknowledged.WithLabelValues(label), refused: met.Refused.WithLabelValues(label)}
+			l.m.connected.Set(0)
+			l.m.pending.Set(0)
+		}
+		c.links = append(c.links, l)
 	}
 	return c, nil
 }
@@ -232,11 +238,11 @@ func (c *Client) Status() []Status {
 
 // link is the client's side of one tower.
 type link struct {
-	c     *Client
-	ep    Endpoint
-	label string
-	log   *slog.Logger
-	wake  chan struct{} // capacity 1: work may be waiting
+	c    *Client
+	ep   Endpoint
+	m    *linkMetrics // nil: none
+	log  *slog.Logger
+	wake chan struct{} // capacity 1: work may be waiting
 
 	mu        sync.Mutex // guards the fields below, and nothing else
 	pending   map[channel.ID]*entry
@@ -247,6 +253,12 @@ type link struct {
 	st        Status
 	overSaid  time.Time // when MaxPending was last logged
 	connected bool
+}
+
+// linkMetrics are a link's series of the ClientMetrics.
+type linkMetrics struct {
+	connected, pending prometheus.Gauge
+	acked, refused     prometheus.Counter
 }
 
 // entry is the newest proof of one channel not acknowledged by the tower.
@@ -285,8 +297,8 @@ func (l *link) add(p node.IncomingProof) {
 			l.overSaid = time.Now()
 		}
 		l.mu.Unlock()
-		if l.c.met != nil {
-			l.c.met.Refused.WithLabelValues(l.label).Inc()
+		if l.m != nil {
+			l.m.refused.Inc()
 		}
 		if say {
 			l.log.Warn("too many proofs wait for the tower; dropped one (its channel's next proof tries again)", "channel", id, "max", l.c.cfg.MaxPending)
@@ -302,8 +314,8 @@ func (l *link) add(p node.IncomingProof) {
 	}
 	n := len(l.pending)
 	l.mu.Unlock()
-	if l.c.met != nil {
-		l.c.met.Pending.WithLabelValues(l.label).Set(float64(n))
+	if l.m != nil {
+		l.m.pending.Set(float64(n))
 	}
 	l.kick()
 }
@@ -371,8 +383,8 @@ func (l *link) session(ctx context.Context, conn node.PeerConn) error {
 		}
 	}
 	l.mu.Unlock()
-	if l.c.met != nil {
-		l.c.met.Connected.WithLabelValues(l.label).Set(1)
+	if l.m != nil {
+		l.m.connected.Set(1)
 	}
 	stop := context.AfterFunc(ctx, func() { conn.Close(nil) })
 	done := make(chan error, 1)
@@ -404,8 +416,8 @@ func (l *link) session(ctx context.Context, conn node.PeerConn) error {
 		l.gen++ // answers of this session no longer count
 		l.st.Connected = false
 		l.mu.Unlock()
-		if l.c.met != nil {
-			l.c.met.Connected.WithLabelValues(l.label).Set(0)
+		if l.m != nil {
+			l.m.connected.Set(0)
 		}
 	}()
 	timer := time.NewTimer(time.Hour)
@@ -526,13 +538,13 @@ func (l *link) onAck(gen uint64, a *peerv1.TowerAck) {
 	}
 	n := len(l.pending)
 	l.mu.Unlock()
-	if l.c.met != nil {
-		l.c.met.Pending.WithLabelValues(l.label).Set(float64(n))
+	if l.m != nil {
+		l.m.pending.Set(float64(n))
 		if done && !refused {
-			l.c.met.Acknowledged.WithLabelValues(l.label).Inc()
+			l.m.acked.Inc()
 		}
 		if refused {
-			l.c.met.Refused.WithLabelValues(l.label).Inc()
+			l.m.refused.Inc()
 		}
 	}
 	switch {
