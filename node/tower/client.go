@@ -244,15 +244,14 @@ type link struct {
 	log  *slog.Logger
 	wake chan struct{} // capacity 1: work may be waiting
 
-	mu        sync.Mutex // guards the fields below, and nothing else
-	pending   map[channel.ID]*entry
-	queue     []channel.ID // to send now (each pending id at most once)
-	delayed   []channel.ID // to send at their retryAt (each at most once)
-	gen       uint64       // the current session's number (0: none)
-	inflight  int          // proofs sent on gen and not answered
-	st        Status
-	overSaid  time.Time // when MaxPending was last logged
-	connected bool
+	mu       sync.Mutex // guards the fields below, and nothing else
+	pending  map[channel.ID]*entry
+	queue    []channel.ID // to send now (each pending id at most once)
+	delayed  []channel.ID // to send at their retryAt (each at most once)
+	gen      uint64       // the current session's number (0: none)
+	inflight int          // proofs sent on gen and not answered
+	st       Status
+	overSaid time.Time // when MaxPending was last logged
 }
 
 // linkMetrics are a link's series of the ClientMetrics.
