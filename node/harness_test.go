@@ -28,18 +28,19 @@ type net struct {
 }
 
 type testNode struct {
-	wrap  func(Store) Store // wraps the store, if set
-	cfg   func(*Config)     // adjusts this node's config after the net's, if set
-	dog   func()            // stops the node's watchdog
-	t     testing.TB
-	name  string
-	net   *net
-	key   *crypto.PrivateKey
-	dir   string
-	st    *store.Store
-	n     *Node
-	chain *fakeBackend
-	reg   *prometheus.Registry // the metrics of the current start
+	wrap   func(Store) Store // wraps the store, if set
+	cfg    func(*Config)     // adjusts this node's config after the net's, if set
+	proofs ProofObserver     // the node's observer of incoming proofs, if set
+	dog    func()            // stops the node's watchdog
+	t      testing.TB
+	name   string
+	net    *net
+	key    *crypto.PrivateKey
+	dir    string
+	st     *store.Store
+	n      *Node
+	chain  *fakeBackend
+	reg    *prometheus.Registry // the metrics of the current start
 }
 
 func newNet(t testing.TB) *net {
@@ -72,12 +73,15 @@ func testConfig() Config {
 	return cfg
 }
 
-// add starts a node named name with a funded wallet; cfg, if given,
-// adjusts its config at every start.
-func (w *net) add(name string, seed byte, cfg ...func(*Config)) *testNode {
+// withConfig adjusts a test node's config at every start.
+func withConfig(f func(*Config)) func(*testNode) { return func(tn *testNode) { tn.cfg = f } }
+
+// add starts a node named name with a funded wallet; opts adjust it
+// before it starts (withConfig: its config at every start).
+func (w *net) add(name string, seed byte, opts ...func(*testNode)) *testNode {
 	tn := &testNode{t: w.t, name: name, net: w, key: seedKey(seed), dir: w.t.TempDir()}
-	if len(cfg) > 0 {
-		tn.cfg = cfg[0]
+	for _, o := range opts {
+		o(tn)
 	}
 	w.chain.fund(tn.key.Address(), 1_000_000)
 	tn.start()
@@ -116,7 +120,7 @@ func (tn *testNode) start() {
 	if tn.wrap != nil {
 		ns = tn.wrap(st)
 	}
-	n, err := New(cfg, Deps{Key: tn.key, Store: ns, Chain: tn.chain, Dialer: nodeDialer{tn.net, tn.key.Address()}, Metrics: met})
+	n, err := New(cfg, Deps{Key: tn.key, Store: ns, Chain: tn.chain, Dialer: nodeDialer{tn.net, tn.key.Address()}, Metrics: met, Proofs: tn.proofs})
 	if err != nil {
 		t.Fatal(err)
 	}

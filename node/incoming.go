@@ -454,6 +454,7 @@ func (c *chanActor) onProof(s *session, in *incomingProof) {
 		if err == nil { // on the committer goroutine
 			c.setDurableRecv(&proof)
 			c.am.durable(at)
+			c.n.proofDurable(c, proof)
 		}
 	})
 }

@@ -28,6 +28,9 @@ type Deps struct {
 	Clock   Clock    // nil: the system clock
 	Metrics *Metrics // nil: no metrics; they describe this node from New on
 	Hooks   Hooks    // nil: no application layer
+	// Proofs hears of each incoming proof once it is on disk (the
+	// watchtower client); nil: nobody.
+	Proofs ProofObserver
 }
 
 // Node coordinates channels, peers, the store and the chain. Its exported
@@ -46,6 +49,7 @@ type Node struct {
 	ametr  map[crypto.Address]*assetMetrics // by asset, fixed after New; nil without metrics
 	bounds *Bounds
 	hooks  Hooks
+	proofs ProofObserver            // nil: none
 	assets map[crypto.Address]Asset // fixed after New
 
 	chans     chanSet      // the channels' owners
@@ -99,7 +103,7 @@ func New(cfg Config, d Deps) (*Node, error) {
 	}
 	n := &Node{
 		cfg: cfg, log: log, key: d.Key, self: d.Key.Address(), store: d.Store, chain: chain,
-		dialer: d.Dialer, clock: clock, met: d.Metrics, hooks: hooks,
+		dialer: d.Dialer, clock: clock, met: d.Metrics, hooks: hooks, proofs: d.Proofs,
 		assets: map[crypto.Address]Asset{{}: ETH},
 	}
 	n.bounds = newBounds(log, d.Metrics, clock.Now)

@@ -272,7 +272,7 @@ func sweepTo(to crypto.Address, above uint64) func(*Config) {
 func TestSweepAfterClose(t *testing.T) {
 	w := newNet(t)
 	vault := seedKey(9).Address()
-	alice, bob := w.add("alice", 1), w.add("bob", 2, sweepTo(vault, 1_000_000))
+	alice, bob := w.add("alice", 1), w.add("bob", 2, withConfig(sweepTo(vault, 1_000_000)))
 	alice.connect(bob)
 	id := alice.open(bob, 1000)
 	alice.pay(id, 300, "p")
@@ -305,7 +305,7 @@ func TestSweepAfterClose(t *testing.T) {
 func TestSweepRestartBetweenSendAndRecord(t *testing.T) {
 	w := newNet(t)
 	vault := seedKey(9).Address()
-	alice, bob := w.add("alice", 1), w.add("bob", 2, sweepTo(vault, 1_000_000))
+	alice, bob := w.add("alice", 1), w.add("bob", 2, withConfig(sweepTo(vault, 1_000_000)))
 	alice.connect(bob)
 	id := alice.open(bob, 1000)
 	alice.pay(id, 300, "p")

@@ -162,6 +162,7 @@ Examples:
 				},
 			},
 			runCommand(cf, devFile, stdin, stdout, stderr, opts),
+			towerCommand(cf, devFile, stdin, stderr),
 		},
 	}
 }

@@ -205,8 +205,13 @@ var examples = []example{
 	{text: "tinypayd init", as: "new"},
 	{text: "tinypayd init --import-key-file hexkey.txt", as: "new"},
 	{text: "tinypayd address --datadir ~/.tinypay", before: homeNode},
+	{text: "tinypayd --datadir tower init --devchain devchain.json --dev-account 3"},
+	{text: "tinypayd --datadir tower tower --devchain devchain.json --listen 127.0.0.1:9740 --serve 0xFcd1463D08CC5a0B5509C2ABa78373E5b5E3762E",
+		background: true, before: towerPort},
+	{text: "tinypayd --datadir /var/lib/tower tower --chain-rpc https://rpc.example --chain-id 8453 --adjudicator ADJUDICATOR --confirmations 3 --listen :9740 --serve-file nodes.txt",
+		stop: true, before: nodesFile, fails: "chain endpoint unavailable"}, // no endpoint on a test machine: it must fail at the chain, not at a flag
 	{text: "tinypayd run --chain-rpc https://rpc.example --chain-id 8453 --adjudicator ADJUDICATOR --asset USDC=0x833589fCD6eDb6E08f4c7C32D4f71b54bdA02913:6 --confirmations 3",
-		fails: "chain"}, // no endpoint on a test machine: it must fail at the chain, not at a flag
+		fails: "chain endpoint unavailable"}, // no endpoint on a test machine: it must fail at the chain, not at a flag
 }
 
 // TestHelpExamplesRun runs every example of every --help text, as written
@@ -580,6 +585,23 @@ func homeNode(e *exampleEnv) {
 	if err := os.Symlink(e.newDir, filepath.Join(e.dir, ".tinypay")); err != nil {
 		e.t.Fatal(err)
 	}
+}
+
+// towerPort: the tower listens where nothing else does.
+func towerPort(e *exampleEnv) {
+	addr := freeAddr(e.t)
+	_, port, _ := net.SplitHostPort(addr)
+	e.subst["127.0.0.1:9740"] = addr
+	e.subst[":9740"] = ":" + port
+}
+
+// nodesFile: nodes.txt, the nodes a tower serves; /var/lib/tower is the
+// tower's data dir made above.
+func nodesFile(e *exampleEnv) {
+	if err := os.WriteFile(filepath.Join(e.dir, "nodes.txt"), []byte("0xFcd1463D08CC5a0B5509C2ABa78373E5b5E3762E\n"), 0o644); err != nil {
+		e.t.Fatal(err)
+	}
+	e.subst["/var/lib/tower"] = "tower"
 }
 
 // freeDaemonPorts: a new node listens where nothing else does.

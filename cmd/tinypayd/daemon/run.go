@@ -69,6 +69,7 @@ Examples:
 			&cli.Uint64Flag{Name: "min-challenge-period", Usage: "shortest challenge period accepted from peers, seconds", Value: node.DefaultConfig().MinChallengePeriod, Sources: cf.sources("min-challenge-period")},
 			&cli.DurationFlag{Name: "chain-poll", Usage: "how often to poll the chain", Value: time.Second, Sources: cf.sources("chain-poll")},
 			&cli.DurationFlag{Name: "shutdown-timeout", Usage: "longest graceful shutdown", Value: 15 * time.Second, Sources: cf.sources("shutdown-timeout")},
+			&cli.StringSliceFlag{Name: "tower", Usage: "a watchtower to hand every newest incoming proof to, as HOST:PORT@0xTOWER_ADDRESS (repeatable; see tinypayd tower --help)", Sources: cf.sources("tower")},
 		}, metricsFlags(cf, defaultMetricsListen), limitFlags(cf), sweepFlags(cf)),
 		Action: func(ctx context.Context, c *cli.Command) error {
 			ctx, stop := signal.NotifyContext(ctx, os.Interrupt, syscall.SIGTERM)
@@ -242,6 +243,10 @@ func run(ctx context.Context, c *cli.Command, stdin io.Reader, logw io.Writer, o
 	if _, err := metricsAddr(c); err != nil {
 		return err
 	}
+	towers, err := towersFromFlags(c)
+	if err != nil {
+		return err
+	}
 	dir := c.String("datadir")
 	if err := os.MkdirAll(dir, 0o700); err != nil {
 		return err
@@ -306,12 +311,24 @@ func run(ctx context.Context, c *cli.Command, stdin io.Reader, logw io.Writer, o
 	if err := reg.Register(a.Collector()); err != nil {
 		return err
 	}
-	n, err := node.New(ncfg, node.Deps{Key: key, Store: st, Chain: chain, Dialer: dialer{pcfg}, Metrics: met, Hooks: a})
+	deps := node.Deps{Key: key, Store: st, Chain: chain, Dialer: dialer{pcfg}, Metrics: met, Hooks: a}
+	tc, err := towerClient(towers, pcfg, reg, log)
+	if err != nil {
+		return err
+	}
+	if tc != nil {
+		deps.Proofs = tc
+	}
+	n, err := node.New(ncfg, deps)
 	if err != nil {
 		return err
 	}
 	if err := n.Start(ctx); err != nil {
 		return err
+	}
+	if tc != nil {
+		tc.Start(n.IncomingProofs())
+		defer tc.Stop()
 	}
 	if err := a.Start(n); err != nil {
 		n.Stop()

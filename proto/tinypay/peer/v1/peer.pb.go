@@ -52,6 +52,8 @@ type Message struct {
 	//	*Message_StreamEnd
 	//	*Message_Abandon
 	//	*Message_ProofParts
+	//	*Message_TowerProof
+	//	*Message_TowerAck
 	Body          isMessage_Body `protobuf_oneof:"body"`
 	unknownFields protoimpl.UnknownFields
 	sizeCache     protoimpl.SizeCache
@@ -256,6 +258,24 @@ func (x *Message) GetProofParts() *ProofParts {
 	return nil
 }
 
+func (x *Message) GetTowerProof() *TowerProof {
+	if x != nil {
+		if x, ok := x.Body.(*Message_TowerProof); ok {
+			return x.TowerProof
+		}
+	}
+	return nil
+}
+
+func (x *Message) GetTowerAck() *TowerAck {
+	if x != nil {
+		if x, ok := x.Body.(*Message_TowerAck); ok {
+			return x.TowerAck
+		}
+	}
+	return nil
+}
+
 type isMessage_Body interface {
 	isMessage_Body()
 }
@@ -332,6 +352,16 @@ type Message_ProofParts struct {
 	ProofParts *ProofParts `protobuf:"bytes,18,opt,name=proof_parts,json=proofParts,proto3,oneof"`
 }
 
+type Message_TowerProof struct {
+	// The watchtower protocol (tower.proto): a node and a tower it uses
+	// exchange only these after the Hellos.
+	TowerProof *TowerProof `protobuf:"bytes,32,opt,name=tower_proof,json=towerProof,proto3,oneof"`
+}
+
+type Message_TowerAck struct {
+	TowerAck *TowerAck `protobuf:"bytes,33,opt,name=tower_ack,json=towerAck,proto3,oneof"`
+}
+
 func (*Message_Hello) isMessage_Body() {}
 
 func (*Message_Error) isMessage_Body() {}
@@ -367,6 +397,10 @@ func (*Message_StreamEnd) isMessage_Body() {}
 func (*Message_Abandon) isMessage_Body() {}
 
 func (*Message_ProofParts) isMessage_Body() {}
+
+func (*Message_TowerProof) isMessage_Body() {}
+
+func (*Message_TowerAck) isMessage_Body() {}
 
 // Hello opens a session. signature is the sender's node key over
 //
@@ -2008,7 +2042,7 @@ var File_tinypay_peer_v1_peer_proto protoreflect.FileDescriptor
 
 const file_tinypay_peer_v1_peer_proto_rawDesc = "" +
 	"\n" +
-	"\x1atinypay/peer/v1/peer.proto\x12\x0ftinypay.peer.v1\"\xc6\b\n" +
+	"\x1atinypay/peer/v1/peer.proto\x12\x0ftinypay.peer.v1\x1a\x1btinypay/peer/v1/tower.proto\"\xc0\t\n" +
 	"\aMessage\x12.\n" +
 	"\x05hello\x18\x01 \x01(\v2\x16.tinypay.peer.v1.HelloH\x00R\x05hello\x12.\n" +
 	"\x05error\x18\x02 \x01(\v2\x16.tinypay.peer.v1.ErrorH\x00R\x05error\x124\n" +
@@ -2031,7 +2065,10 @@ const file_tinypay_peer_v1_peer_proto_rawDesc = "" +
 	"stream_end\x18\x10 \x01(\v2\x1a.tinypay.peer.v1.StreamEndH\x00R\tstreamEnd\x124\n" +
 	"\aabandon\x18\x11 \x01(\v2\x18.tinypay.peer.v1.AbandonH\x00R\aabandon\x12>\n" +
 	"\vproof_parts\x18\x12 \x01(\v2\x1b.tinypay.peer.v1.ProofPartsH\x00R\n" +
-	"proofPartsB\x06\n" +
+	"proofParts\x12>\n" +
+	"\vtower_proof\x18  \x01(\v2\x1b.tinypay.peer.v1.TowerProofH\x00R\n" +
+	"towerProof\x128\n" +
+	"\ttower_ack\x18! \x01(\v2\x19.tinypay.peer.v1.TowerAckH\x00R\btowerAckB\x06\n" +
 	"\x04body\"\xc8\x01\n" +
 	"\x05Hello\x12)\n" +
 	"\x10protocol_version\x18\x01 \x01(\rR\x0fprotocolVersion\x12\x19\n" +
@@ -2215,6 +2252,8 @@ var file_tinypay_peer_v1_peer_proto_goTypes = []any{
 	(*WithdrawReply)(nil),    // 21: tinypay.peer.v1.WithdrawReply
 	(*CloseRequest)(nil),     // 22: tinypay.peer.v1.CloseRequest
 	(*CloseReply)(nil),       // 23: tinypay.peer.v1.CloseReply
+	(*TowerProof)(nil),       // 24: tinypay.peer.v1.TowerProof
+	(*TowerAck)(nil),         // 25: tinypay.peer.v1.TowerAck
 }
 var file_tinypay_peer_v1_peer_proto_depIdxs = []int32{
 	1,  // 0: tinypay.peer.v1.Message.hello:type_name -> tinypay.peer.v1.Hello
@@ -2235,21 +2274,23 @@ var file_tinypay_peer_v1_peer_proto_depIdxs = []int32{
 	14, // 15: tinypay.peer.v1.Message.stream_end:type_name -> tinypay.peer.v1.StreamEnd
 	12, // 16: tinypay.peer.v1.Message.abandon:type_name -> tinypay.peer.v1.Abandon
 	9,  // 17: tinypay.peer.v1.Message.proof_parts:type_name -> tinypay.peer.v1.ProofParts
-	6,  // 18: tinypay.peer.v1.PaymentPart.offer:type_name -> tinypay.peer.v1.Offer
-	5,  // 19: tinypay.peer.v1.BalanceProof.parts:type_name -> tinypay.peer.v1.PaymentPart
-	5,  // 20: tinypay.peer.v1.ProofParts.parts:type_name -> tinypay.peer.v1.PaymentPart
-	7,  // 21: tinypay.peer.v1.Ack.receipts:type_name -> tinypay.peer.v1.Receipt
-	11, // 22: tinypay.peer.v1.Ack.refused:type_name -> tinypay.peer.v1.Refusal
-	8,  // 23: tinypay.peer.v1.Reestablish.held:type_name -> tinypay.peer.v1.BalanceProof
-	19, // 24: tinypay.peer.v1.Recovered.payments:type_name -> tinypay.peer.v1.RecoveredPayment
-	5,  // 25: tinypay.peer.v1.RecoveredPayment.part:type_name -> tinypay.peer.v1.PaymentPart
-	0,  // 26: tinypay.peer.v1.Peer.Connect:input_type -> tinypay.peer.v1.Message
-	0,  // 27: tinypay.peer.v1.Peer.Connect:output_type -> tinypay.peer.v1.Message
-	27, // [27:28] is the sub-list for method output_type
-	26, // [26:27] is the sub-list for method input_type
-	26, // [26:26] is the sub-list for extension type_name
-	26, // [26:26] is the sub-list for extension extendee
-	0,  // [0:26] is the sub-list for field type_name
+	24, // 18: tinypay.peer.v1.Message.tower_proof:type_name -> tinypay.peer.v1.TowerProof
+	25, // 19: tinypay.peer.v1.Message.tower_ack:type_name -> tinypay.peer.v1.TowerAck
+	6,  // 20: tinypay.peer.v1.PaymentPart.offer:type_name -> tinypay.peer.v1.Offer
+	5,  // 21: tinypay.peer.v1.BalanceProof.parts:type_name -> tinypay.peer.v1.PaymentPart
+	5,  // 22: tinypay.peer.v1.ProofParts.parts:type_name -> tinypay.peer.v1.PaymentPart
+	7,  // 23: tinypay.peer.v1.Ack.receipts:type_name -> tinypay.peer.v1.Receipt
+	11, // 24: tinypay.peer.v1.Ack.refused:type_name -> tinypay.peer.v1.Refusal
+	8,  // 25: tinypay.peer.v1.Reestablish.held:type_name -> tinypay.peer.v1.BalanceProof
+	19, // 26: tinypay.peer.v1.Recovered.payments:type_name -> tinypay.peer.v1.RecoveredPayment
+	5,  // 27: tinypay.peer.v1.RecoveredPayment.part:type_name -> tinypay.peer.v1.PaymentPart
+	0,  // 28: tinypay.peer.v1.Peer.Connect:input_type -> tinypay.peer.v1.Message
+	0,  // 29: tinypay.peer.v1.Peer.Connect:output_type -> tinypay.peer.v1.Message
+	29, // [29:30] is the sub-list for method output_type
+	28, // [28:29] is the sub-list for method input_type
+	28, // [28:28] is the sub-list for extension type_name
+	28, // [28:28] is the sub-list for extension extendee
+	0,  // [0:28] is the sub-list for field type_name
 }
 
 func init() { file_tinypay_peer_v1_peer_proto_init() }
@@ -2257,6 +2298,7 @@ func file_tinypay_peer_v1_peer_proto_init() {
 	if File_tinypay_peer_v1_peer_proto != nil {
 		return
 	}
+	file_tinypay_peer_v1_tower_proto_init()
 	file_tinypay_peer_v1_peer_proto_msgTypes[0].OneofWrappers = []any{
 		(*Message_Hello)(nil),
 		(*Message_Error)(nil),
@@ -2276,6 +2318,8 @@ func file_tinypay_peer_v1_peer_proto_init() {
 		(*Message_StreamEnd)(nil),
 		(*Message_Abandon)(nil),
 		(*Message_ProofParts)(nil),
+		(*Message_TowerProof)(nil),
+		(*Message_TowerAck)(nil),
 	}
 	type x struct{}
 	out := protoimpl.TypeBuilder{
