@@ -102,7 +102,7 @@ func lastLogSeq(txn *badger.Txn) (uint64, error) {
 // as Verify does. cfg.Dir must not exist or be empty. Every record is
 // checked as it is read (its framing, key order and contents); on any
 // error Restore removes what it wrote in cfg.Dir and returns an error
-// matching ErrBadSnapshot (or the I/O error). Memory is bounded: records
+// matching ErrBadSnapshot, or wrapping the error r returned. Memory is bounded: records
 // are written in batches as they arrive.
 func Restore(cfg Config, r io.Reader) (SnapshotStats, error) {
 	if err := cfg.Validate(); err != nil {
@@ -113,12 +113,30 @@ func Restore(cfg Config, r io.Reader) (SnapshotStats, error) {
 	} else if err != nil && !errors.Is(err, os.ErrNotExist) {
 		return SnapshotStats{}, fmt.Errorf("store: restore: %w", err)
 	}
-	st, err := restore(cfg, r)
+	er := &errReader{r: r}
+	st, err := restore(cfg, er)
+	if er.err != nil {
+		err = fmt.Errorf("store: restore: read: %w", er.err) // the reader's own failure, not the stream's
+	}
 	if err != nil {
 		_ = os.RemoveAll(cfg.Dir)
 		return SnapshotStats{}, err
 	}
 	return st, nil
+}
+
+// errReader keeps the first error of r other than io.EOF.
+type errReader struct {
+	r   io.Reader
+	err error
+}
+
+func (e *errReader) Read(p []byte) (int, error) {
+	n, err := e.r.Read(p)
+	if err != nil && err != io.EOF && e.err == nil {
+		e.err = err
+	}
+	return n, err
 }
 
 func restore(cfg Config, r io.Reader) (SnapshotStats, error) {
@@ -203,7 +221,7 @@ func restore(cfg Config, r io.Reader) (SnapshotStats, error) {
 	if n != st.Records {
 		return st, bad("the stream holds %d records, its end says %d", st.Records, n)
 	}
-	if _, err := br.ReadByte(); err != io.EOF {
+	if _, err := br.ReadByte(); err == nil {
 		return st, bad("bytes after the end")
 	}
 	if err := wb.Flush(); err != nil {
