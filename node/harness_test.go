@@ -28,6 +28,7 @@ type net struct {
 
 type testNode struct {
 	wrap  func(Store) Store // wraps the store, if set
+	cfg   func(*Config)     // adjusts this node's config, if set (after the net's)
 	dog   func()            // stops the node's watchdog
 	t     testing.TB
 	name  string
@@ -92,6 +93,9 @@ func (tn *testNode) start() {
 	cfg := testConfig()
 	if tn.net.cfg != nil {
 		tn.net.cfg(&cfg)
+	}
+	if tn.cfg != nil {
+		tn.cfg(&cfg)
 	}
 	var ns Store = st
 	if tn.wrap != nil {

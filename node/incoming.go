@@ -8,6 +8,7 @@ import (
 
 	"github.com/holiman/uint256"
 	"github.com/prometheus/client_golang/prometheus"
+	"google.golang.org/protobuf/proto"
 
 	"github.com/tinypay/tinypay/channel"
 	"github.com/tinypay/tinypay/crypto"
@@ -348,6 +349,11 @@ func (c *chanActor) onProof(s *session, in *incomingProof) {
 		}
 		return
 	}
+	if c.catchingUp(in.proof.Nonce) {
+		// Resent after a restore: this node may have acknowledged it
+		// before, so its payments are taken as they were (see behind.go).
+		clear(in.refuse)
+	}
 	proof, parts := in.proof, in.parts
 	var sum uint256.Int
 	for i := range parts {
@@ -565,15 +571,37 @@ func (c *chanActor) onRecoverRequest(s *session, m *peerv1.RecoverRequest) {
 	c.recoverReading = true
 	c.n.background(func() {
 		defer c.do(func() { c.recoverReading = false })
-		recs := c.n.paymentsAfter(id, storev1.Direction_DIRECTION_INCOMING, after, upTo)
-		out := &peerv1.Recovered{ChannelId: id[:]}
+		recs := c.n.paymentsAfter(id, storev1.Direction_DIRECTION_INCOMING, after, upTo, maxRecovered)
+		var rps []*peerv1.RecoveredPayment
 		for _, p := range recs {
-			out.Payments = append(out.Payments, &peerv1.RecoveredPayment{Nonce: p.GetNonce(), Cumulative: p.GetCumulative(), Part: &peerv1.PaymentPart{
+			rps = append(rps, &peerv1.RecoveredPayment{Nonce: p.GetNonce(), Cumulative: p.GetCumulative(), Part: &peerv1.PaymentPart{
 				PaymentId: p.GetRemoteId(), Amount: p.GetAmount(), ItemId: p.GetItemId(), Memo: p.GetMemo(), IdempotencyKey: p.GetRemoteKey(),
 			}})
 		}
+		out := &peerv1.Recovered{ChannelId: id[:], Payments: newestWithin(rps, bytesPerMessage)}
 		s.send(&peerv1.Message{Body: &peerv1.Message_Recovered{Recovered: out}})
 	})
+}
+
+// maxRecovered bounds the payments one Recovered carries: the newest
+// proofs' (a peer restored from an old backup may ask for many more; it
+// gets the records of its latest payments, whose retries matter most).
+const maxRecovered = 4096
+
+// newestWithin returns the payments of the newest proofs in rps (oldest
+// first) whose encoding fits in budget bytes, whole proofs only.
+func newestWithin(rps []*peerv1.RecoveredPayment, budget int) []*peerv1.RecoveredPayment {
+	size, from := 0, len(rps)
+	for i := len(rps) - 1; i >= 0; i-- {
+		size += proto.Size(rps[i]) + 8
+		if size > budget {
+			break
+		}
+		if i == 0 || rps[i-1].GetNonce() != rps[i].GetNonce() {
+			from = i // a whole proof fits
+		}
+	}
+	return rps[from:]
 }
 
 // onRecovered restores the records of this node's payments that a
@@ -588,6 +616,9 @@ func (c *chanActor) onRecovered(s *session, m *peerv1.Recovered) {
 	if err != nil {
 		c.badRecovery(err)
 		return
+	}
+	if first := recs[0].GetNonce(); first > r.after+1 {
+		c.warn(fmt.Sprintf("the peer returned the payments of own proofs %d to %d only; the records of proofs %d to %d are not restored", first, c.ch.Sent().Nonce, r.after+1, first-1))
 	}
 	// The records take ids and keys from the peer: none may be on disk
 	// already (the store would refuse the write, and the node fail).

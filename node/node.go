@@ -52,6 +52,7 @@ type Node struct {
 	peers     peerSet      // sessions, peer addresses, dials, proposals
 	pays      payBook      // outgoing payments not finished, by idempotency key
 
+	behind    behindState                   // channels that may be behind (behind.go)
 	chainTime atomic.Uint64                 // newest chain timestamp the watcher saw
 	logNotify atomic.Pointer[chan struct{}] // closed when the log grows
 	failed    atomic.Pointer[error]         // set when the store failed: nothing more is accepted
@@ -142,6 +143,9 @@ func (n *Node) Start(ctx context.Context) error {
 	}
 	if err := n.peers.load(n); err != nil {
 		return err
+	}
+	if n.cfg.Restored {
+		n.restoredStart()
 	}
 	n.wg.Add(2)
 	go n.watch()

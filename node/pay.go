@@ -439,6 +439,10 @@ func (c *chanActor) enqueue(p *payment) {
 	if c.answerRecovered(p) {
 		return
 	}
+	if c.behind != nil {
+		p.finish(wrapf(ErrBehind, "channel %s: %s", c.id, c.behind.reason(c)))
+		return
+	}
 	if err := c.ch.CanPay(); err != nil {
 		p.finish(err)
 		return
@@ -718,7 +722,7 @@ func truncate(s string, n int) string {
 // outgoingParts reads back from the log the payments this node covered with
 // proofs after nonce `after` up to `upTo` on channel id, oldest first.
 func (n *Node) outgoingParts(id channel.ID, after, upTo uint64) []*peerv1.PaymentPart {
-	recs := n.paymentsAfter(id, storev1.Direction_DIRECTION_OUTGOING, after, upTo)
+	recs := n.paymentsAfter(id, storev1.Direction_DIRECTION_OUTGOING, after, upTo, 0)
 	out := make([]*peerv1.PaymentPart, len(recs))
 	for i, p := range recs {
 		out[i] = &peerv1.PaymentPart{PaymentId: p.GetId(), Amount: p.GetAmount(), ItemId: p.GetItemId(), Memo: p.GetMemo(),
@@ -737,8 +741,16 @@ func (n *Node) outgoingParts(id channel.ID, after, upTo uint64) []*peerv1.Paymen
 // paymentsAfter reads the log backwards for the payments in one direction
 // of channel id with a nonce in (after, upTo], and returns them oldest
 // first. Recent payments are at the end of the log, so this stops early.
-func (n *Node) paymentsAfter(id channel.ID, dir storev1.Direction, after, upTo uint64) []*storev1.Payment {
+// With limit > 0 it returns only the newest proofs' payments, at most
+// limit of them, whole proofs only.
+func (n *Node) paymentsAfter(id channel.ID, dir storev1.Direction, after, upTo uint64, limit int) []*storev1.Payment {
 	var out []*storev1.Payment
+	cut := func() {
+		oldest := out[len(out)-1].GetNonce() // maybe not whole: drop it
+		for len(out) > 0 && out[len(out)-1].GetNonce() == oldest {
+			out = out[:len(out)-1]
+		}
+	}
 	before := n.store.LastSeq() + 1
 	for {
 		page, err := n.store.LogBefore(before, 256)
@@ -761,6 +773,11 @@ func (n *Node) paymentsAfter(id channel.ID, dir storev1.Direction, after, upTo u
 			}
 			if p.GetNonce() <= upTo {
 				out = append(out, p)
+			}
+			if limit > 0 && len(out) > limit {
+				cut()
+				done = true
+				break
 			}
 		}
 		if done {
