@@ -141,9 +141,16 @@ type NodeInfo struct {
 	LastSeq uint64 `protobuf:"varint,8,opt,name=last_seq,json=lastSeq,proto3" json:"last_seq,omitempty"`
 	// Empty when every part of the node answers (each channel's owner takes
 	// a step within a second, the store writes); otherwise what does not.
-	Unhealthy     string `protobuf:"bytes,9,opt,name=unhealthy,proto3" json:"unhealthy,omitempty"`
-	unknownFields protoimpl.UnknownFields
-	sizeCache     protoimpl.SizeCache
+	Unhealthy string `protobuf:"bytes,9,opt,name=unhealthy,proto3" json:"unhealthy,omitempty"`
+	// Set from the start of a node restored from a backup until every
+	// channel has caught up with its peer and the chain (then the node
+	// forgets it was restored).
+	Restored bool `protobuf:"varint,20,opt,name=restored,proto3" json:"restored,omitempty"`
+	// Channels the node refuses to pay on because it may be behind (see
+	// Channel.behind).
+	ChannelsBehind uint32 `protobuf:"varint,21,opt,name=channels_behind,json=channelsBehind,proto3" json:"channels_behind,omitempty"`
+	unknownFields  protoimpl.UnknownFields
+	sizeCache      protoimpl.SizeCache
 }
 
 func (x *NodeInfo) Reset() {
@@ -237,6 +244,20 @@ func (x *NodeInfo) GetUnhealthy() string {
 		return x.Unhealthy
 	}
 	return ""
+}
+
+func (x *NodeInfo) GetRestored() bool {
+	if x != nil {
+		return x.Restored
+	}
+	return false
+}
+
+func (x *NodeInfo) GetChannelsBehind() uint32 {
+	if x != nil {
+		return x.ChannelsBehind
+	}
+	return 0
 }
 
 type GetBalancesRequest struct {
@@ -676,8 +697,13 @@ type Channel struct {
 	// While force-closed: settle is possible after this chain timestamp.
 	SettleAfter uint64 `protobuf:"varint,18,opt,name=settle_after,json=settleAfter,proto3" json:"settle_after,omitempty"`
 	// After settling: what the chain paid each side.
-	MyPayout      string `protobuf:"bytes,19,opt,name=my_payout,json=myPayout,proto3" json:"my_payout,omitempty"`
-	PeerPayout    string `protobuf:"bytes,20,opt,name=peer_payout,json=peerPayout,proto3" json:"peer_payout,omitempty"`
+	MyPayout   string `protobuf:"bytes,19,opt,name=my_payout,json=myPayout,proto3" json:"my_payout,omitempty"`
+	PeerPayout string `protobuf:"bytes,20,opt,name=peer_payout,json=peerPayout,proto3" json:"peer_payout,omitempty"`
+	// Empty, or why the node may be behind on this channel and refuses to
+	// pay on it (UNAVAILABLE, "behind": retry later) until it has recovered what
+	// the peer and the chain know: after a restore from a backup, or when
+	// the peer held a newer proof of this node's than its store.
+	Behind        string `protobuf:"bytes,30,opt,name=behind,proto3" json:"behind,omitempty"`
 	unknownFields protoimpl.UnknownFields
 	sizeCache     protoimpl.SizeCache
 }
@@ -848,6 +874,13 @@ func (x *Channel) GetMyPayout() string {
 func (x *Channel) GetPeerPayout() string {
 	if x != nil {
 		return x.PeerPayout
+	}
+	return ""
+}
+
+func (x *Channel) GetBehind() string {
+	if x != nil {
+		return x.Behind
 	}
 	return ""
 }
@@ -3421,6 +3454,202 @@ func (x *RevokeTokenRequest) GetId() string {
 	return ""
 }
 
+type BackupRequest struct {
+	state protoimpl.MessageState `protogen:"open.v1"`
+	// Leave the node's key file out of the backup; restoring it then needs
+	// the key file (tinypayd restore --key-file).
+	WithoutKey    bool `protobuf:"varint,1,opt,name=without_key,json=withoutKey,proto3" json:"without_key,omitempty"`
+	unknownFields protoimpl.UnknownFields
+	sizeCache     protoimpl.SizeCache
+}
+
+func (x *BackupRequest) Reset() {
+	*x = BackupRequest{}
+	mi := &file_tinypay_api_v1_api_proto_msgTypes[49]
+	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+	ms.StoreMessageInfo(mi)
+}
+
+func (x *BackupRequest) String() string {
+	return protoimpl.X.MessageStringOf(x)
+}
+
+func (*BackupRequest) ProtoMessage() {}
+
+func (x *BackupRequest) ProtoReflect() protoreflect.Message {
+	mi := &file_tinypay_api_v1_api_proto_msgTypes[49]
+	if x != nil {
+		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+		if ms.LoadMessageInfo() == nil {
+			ms.StoreMessageInfo(mi)
+		}
+		return ms
+	}
+	return mi.MessageOf(x)
+}
+
+// Deprecated: Use BackupRequest.ProtoReflect.Descriptor instead.
+func (*BackupRequest) Descriptor() ([]byte, []int) {
+	return file_tinypay_api_v1_api_proto_rawDescGZIP(), []int{49}
+}
+
+func (x *BackupRequest) GetWithoutKey() bool {
+	if x != nil {
+		return x.WithoutKey
+	}
+	return false
+}
+
+type BackupChunk struct {
+	state protoimpl.MessageState `protogen:"open.v1"`
+	// The next bytes of the backup file.
+	Data []byte `protobuf:"bytes,1,opt,name=data,proto3" json:"data,omitempty"`
+	// In the last message only: the backup is complete.
+	Done          *BackupDone `protobuf:"bytes,2,opt,name=done,proto3" json:"done,omitempty"`
+	unknownFields protoimpl.UnknownFields
+	sizeCache     protoimpl.SizeCache
+}
+
+func (x *BackupChunk) Reset() {
+	*x = BackupChunk{}
+	mi := &file_tinypay_api_v1_api_proto_msgTypes[50]
+	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+	ms.StoreMessageInfo(mi)
+}
+
+func (x *BackupChunk) String() string {
+	return protoimpl.X.MessageStringOf(x)
+}
+
+func (*BackupChunk) ProtoMessage() {}
+
+func (x *BackupChunk) ProtoReflect() protoreflect.Message {
+	mi := &file_tinypay_api_v1_api_proto_msgTypes[50]
+	if x != nil {
+		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+		if ms.LoadMessageInfo() == nil {
+			ms.StoreMessageInfo(mi)
+		}
+		return ms
+	}
+	return mi.MessageOf(x)
+}
+
+// Deprecated: Use BackupChunk.ProtoReflect.Descriptor instead.
+func (*BackupChunk) Descriptor() ([]byte, []int) {
+	return file_tinypay_api_v1_api_proto_rawDescGZIP(), []int{50}
+}
+
+func (x *BackupChunk) GetData() []byte {
+	if x != nil {
+		return x.Data
+	}
+	return nil
+}
+
+func (x *BackupChunk) GetDone() *BackupDone {
+	if x != nil {
+		return x.Done
+	}
+	return nil
+}
+
+type BackupDone struct {
+	state protoimpl.MessageState `protogen:"open.v1"`
+	// What the backup is of.
+	Node        string `protobuf:"bytes,1,opt,name=node,proto3" json:"node,omitempty"`
+	ChainId     uint64 `protobuf:"varint,2,opt,name=chain_id,json=chainId,proto3" json:"chain_id,omitempty"`
+	Adjudicator string `protobuf:"bytes,3,opt,name=adjudicator,proto3" json:"adjudicator,omitempty"`
+	CreatedUnix int64  `protobuf:"varint,4,opt,name=created_unix,json=createdUnix,proto3" json:"created_unix,omitempty"`
+	// Whether the backup holds the node's key file.
+	WithKey bool `protobuf:"varint,5,opt,name=with_key,json=withKey,proto3" json:"with_key,omitempty"`
+	// Records in the snapshot.
+	Records uint64 `protobuf:"varint,6,opt,name=records,proto3" json:"records,omitempty"`
+	// The seq of the newest event of the log in the snapshot.
+	LastSeq       uint64 `protobuf:"varint,7,opt,name=last_seq,json=lastSeq,proto3" json:"last_seq,omitempty"`
+	unknownFields protoimpl.UnknownFields
+	sizeCache     protoimpl.SizeCache
+}
+
+func (x *BackupDone) Reset() {
+	*x = BackupDone{}
+	mi := &file_tinypay_api_v1_api_proto_msgTypes[51]
+	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+	ms.StoreMessageInfo(mi)
+}
+
+func (x *BackupDone) String() string {
+	return protoimpl.X.MessageStringOf(x)
+}
+
+func (*BackupDone) ProtoMessage() {}
+
+func (x *BackupDone) ProtoReflect() protoreflect.Message {
+	mi := &file_tinypay_api_v1_api_proto_msgTypes[51]
+	if x != nil {
+		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+		if ms.LoadMessageInfo() == nil {
+			ms.StoreMessageInfo(mi)
+		}
+		return ms
+	}
+	return mi.MessageOf(x)
+}
+
+// Deprecated: Use BackupDone.ProtoReflect.Descriptor instead.
+func (*BackupDone) Descriptor() ([]byte, []int) {
+	return file_tinypay_api_v1_api_proto_rawDescGZIP(), []int{51}
+}
+
+func (x *BackupDone) GetNode() string {
+	if x != nil {
+		return x.Node
+	}
+	return ""
+}
+
+func (x *BackupDone) GetChainId() uint64 {
+	if x != nil {
+		return x.ChainId
+	}
+	return 0
+}
+
+func (x *BackupDone) GetAdjudicator() string {
+	if x != nil {
+		return x.Adjudicator
+	}
+	return ""
+}
+
+func (x *BackupDone) GetCreatedUnix() int64 {
+	if x != nil {
+		return x.CreatedUnix
+	}
+	return 0
+}
+
+func (x *BackupDone) GetWithKey() bool {
+	if x != nil {
+		return x.WithKey
+	}
+	return false
+}
+
+func (x *BackupDone) GetRecords() uint64 {
+	if x != nil {
+		return x.Records
+	}
+	return 0
+}
+
+func (x *BackupDone) GetLastSeq() uint64 {
+	if x != nil {
+		return x.LastSeq
+	}
+	return 0
+}
+
 var File_tinypay_api_v1_api_proto protoreflect.FileDescriptor
 
 const file_tinypay_api_v1_api_proto_rawDesc = "" +
@@ -3430,7 +3659,7 @@ const file_tinypay_api_v1_api_proto_rawDesc = "" +
 	"\aaddress\x18\x01 \x01(\tR\aaddress\x12\x16\n" +
 	"\x06symbol\x18\x02 \x01(\tR\x06symbol\x12\x1a\n" +
 	"\bdecimals\x18\x03 \x01(\rR\bdecimals\"\x10\n" +
-	"\x0eGetInfoRequest\"\xac\x02\n" +
+	"\x0eGetInfoRequest\"\xf1\x02\n" +
 	"\bNodeInfo\x12\x18\n" +
 	"\aaddress\x18\x01 \x01(\tR\aaddress\x12\x19\n" +
 	"\bchain_id\x18\x02 \x01(\x04R\achainId\x12 \n" +
@@ -3441,7 +3670,9 @@ const file_tinypay_api_v1_api_proto_rawDesc = "" +
 	"\n" +
 	"chain_time\x18\a \x01(\x04R\tchainTime\x12\x19\n" +
 	"\blast_seq\x18\b \x01(\x04R\alastSeq\x12\x1c\n" +
-	"\tunhealthy\x18\t \x01(\tR\tunhealthy\"\x14\n" +
+	"\tunhealthy\x18\t \x01(\tR\tunhealthy\x12\x1a\n" +
+	"\brestored\x18\x14 \x01(\bR\brestored\x12'\n" +
+	"\x0fchannels_behind\x18\x15 \x01(\rR\x0echannelsBehind\"\x14\n" +
 	"\x12GetBalancesRequest\"\x8c\x01\n" +
 	"\fAssetBalance\x12+\n" +
 	"\x05asset\x18\x01 \x01(\v2\x15.tinypay.api.v1.AssetR\x05asset\x12\x16\n" +
@@ -3466,7 +3697,7 @@ const file_tinypay_api_v1_api_proto_rawDesc = "" +
 	"\x04peer\x18\x01 \x01(\tR\x04peer\x12\x14\n" +
 	"\x05asset\x18\x02 \x01(\tR\x05asset\x12\x18\n" +
 	"\adeposit\x18\x03 \x01(\tR\adeposit\x12)\n" +
-	"\x10challenge_period\x18\x04 \x01(\x04R\x0fchallengePeriod\"\xf5\x04\n" +
+	"\x10challenge_period\x18\x04 \x01(\x04R\x0fchallengePeriod\"\x8d\x05\n" +
 	"\aChannel\x12\x0e\n" +
 	"\x02id\x18\x01 \x01(\tR\x02id\x12\x12\n" +
 	"\x04peer\x18\x02 \x01(\tR\x04peer\x12+\n" +
@@ -3493,7 +3724,8 @@ const file_tinypay_api_v1_api_proto_rawDesc = "" +
 	"\fsettle_after\x18\x12 \x01(\x04R\vsettleAfter\x12\x1b\n" +
 	"\tmy_payout\x18\x13 \x01(\tR\bmyPayout\x12\x1f\n" +
 	"\vpeer_payout\x18\x14 \x01(\tR\n" +
-	"peerPayout\"G\n" +
+	"peerPayout\x12\x16\n" +
+	"\x06behind\x18\x1e \x01(\tR\x06behind\"G\n" +
 	"\x0eDepositRequest\x12\x1d\n" +
 	"\n" +
 	"channel_id\x18\x01 \x01(\tR\tchannelId\x12\x16\n" +
@@ -3700,7 +3932,22 @@ const file_tinypay_api_v1_api_proto_rawDesc = "" +
 	"\x12ListTokensResponse\x120\n" +
 	"\x06tokens\x18\x01 \x03(\v2\x18.tinypay.api.v1.AppTokenR\x06tokens\"$\n" +
 	"\x12RevokeTokenRequest\x12\x0e\n" +
-	"\x02id\x18\x01 \x01(\tR\x02id2\xfe\x0e\n" +
+	"\x02id\x18\x01 \x01(\tR\x02id\"0\n" +
+	"\rBackupRequest\x12\x1f\n" +
+	"\vwithout_key\x18\x01 \x01(\bR\n" +
+	"withoutKey\"Q\n" +
+	"\vBackupChunk\x12\x12\n" +
+	"\x04data\x18\x01 \x01(\fR\x04data\x12.\n" +
+	"\x04done\x18\x02 \x01(\v2\x1a.tinypay.api.v1.BackupDoneR\x04done\"\xd0\x01\n" +
+	"\n" +
+	"BackupDone\x12\x12\n" +
+	"\x04node\x18\x01 \x01(\tR\x04node\x12\x19\n" +
+	"\bchain_id\x18\x02 \x01(\x04R\achainId\x12 \n" +
+	"\vadjudicator\x18\x03 \x01(\tR\vadjudicator\x12!\n" +
+	"\fcreated_unix\x18\x04 \x01(\x03R\vcreatedUnix\x12\x19\n" +
+	"\bwith_key\x18\x05 \x01(\bR\awithKey\x12\x18\n" +
+	"\arecords\x18\x06 \x01(\x04R\arecords\x12\x19\n" +
+	"\blast_seq\x18\a \x01(\x04R\alastSeq2\xc6\x0f\n" +
 	"\x04Node\x12C\n" +
 	"\aGetInfo\x12\x1e.tinypay.api.v1.GetInfoRequest\x1a\x18.tinypay.api.v1.NodeInfo\x12K\n" +
 	"\vGetBalances\x12\".tinypay.api.v1.GetBalancesRequest\x1a\x18.tinypay.api.v1.Balances\x12G\n" +
@@ -3730,7 +3977,8 @@ const file_tinypay_api_v1_api_proto_rawDesc = "" +
 	"\vCreateToken\x12\".tinypay.api.v1.CreateTokenRequest\x1a#.tinypay.api.v1.CreateTokenResponse\x12S\n" +
 	"\n" +
 	"ListTokens\x12!.tinypay.api.v1.ListTokensRequest\x1a\".tinypay.api.v1.ListTokensResponse\x12K\n" +
-	"\vRevokeToken\x12\".tinypay.api.v1.RevokeTokenRequest\x1a\x18.tinypay.api.v1.AppTokenB7Z5github.com/tinypay/tinypay/proto/tinypay/api/v1;apiv1b\x06proto3"
+	"\vRevokeToken\x12\".tinypay.api.v1.RevokeTokenRequest\x1a\x18.tinypay.api.v1.AppToken\x12F\n" +
+	"\x06Backup\x12\x1d.tinypay.api.v1.BackupRequest\x1a\x1b.tinypay.api.v1.BackupChunk0\x01B7Z5github.com/tinypay/tinypay/proto/tinypay/api/v1;apiv1b\x06proto3"
 
 var (
 	file_tinypay_api_v1_api_proto_rawDescOnce sync.Once
@@ -3744,7 +3992,7 @@ func file_tinypay_api_v1_api_proto_rawDescGZIP() []byte {
 	return file_tinypay_api_v1_api_proto_rawDescData
 }
 
-var file_tinypay_api_v1_api_proto_msgTypes = make([]protoimpl.MessageInfo, 49)
+var file_tinypay_api_v1_api_proto_msgTypes = make([]protoimpl.MessageInfo, 52)
 var file_tinypay_api_v1_api_proto_goTypes = []any{
 	(*Asset)(nil),                  // 0: tinypay.api.v1.Asset
 	(*GetInfoRequest)(nil),         // 1: tinypay.api.v1.GetInfoRequest
@@ -3795,6 +4043,9 @@ var file_tinypay_api_v1_api_proto_goTypes = []any{
 	(*ListTokensRequest)(nil),      // 46: tinypay.api.v1.ListTokensRequest
 	(*ListTokensResponse)(nil),     // 47: tinypay.api.v1.ListTokensResponse
 	(*RevokeTokenRequest)(nil),     // 48: tinypay.api.v1.RevokeTokenRequest
+	(*BackupRequest)(nil),          // 49: tinypay.api.v1.BackupRequest
+	(*BackupChunk)(nil),            // 50: tinypay.api.v1.BackupChunk
+	(*BackupDone)(nil),             // 51: tinypay.api.v1.BackupDone
 }
 var file_tinypay_api_v1_api_proto_depIdxs = []int32{
 	0,  // 0: tinypay.api.v1.NodeInfo.assets:type_name -> tinypay.api.v1.Asset
@@ -3821,61 +4072,64 @@ var file_tinypay_api_v1_api_proto_depIdxs = []int32{
 	45, // 21: tinypay.api.v1.CreateTokenResponse.token:type_name -> tinypay.api.v1.AppToken
 	41, // 22: tinypay.api.v1.AppToken.policy:type_name -> tinypay.api.v1.TokenPolicy
 	45, // 23: tinypay.api.v1.ListTokensResponse.tokens:type_name -> tinypay.api.v1.AppToken
-	1,  // 24: tinypay.api.v1.Node.GetInfo:input_type -> tinypay.api.v1.GetInfoRequest
-	3,  // 25: tinypay.api.v1.Node.GetBalances:input_type -> tinypay.api.v1.GetBalancesRequest
-	6,  // 26: tinypay.api.v1.Node.ConnectPeer:input_type -> tinypay.api.v1.ConnectPeerRequest
-	8,  // 27: tinypay.api.v1.Node.ListPeers:input_type -> tinypay.api.v1.ListPeersRequest
-	10, // 28: tinypay.api.v1.Node.OpenChannel:input_type -> tinypay.api.v1.OpenChannelRequest
-	12, // 29: tinypay.api.v1.Node.Deposit:input_type -> tinypay.api.v1.DepositRequest
-	13, // 30: tinypay.api.v1.Node.Withdraw:input_type -> tinypay.api.v1.WithdrawRequest
-	14, // 31: tinypay.api.v1.Node.ListChannels:input_type -> tinypay.api.v1.ListChannelsRequest
-	16, // 32: tinypay.api.v1.Node.GetChannel:input_type -> tinypay.api.v1.GetChannelRequest
-	17, // 33: tinypay.api.v1.Node.CloseChannel:input_type -> tinypay.api.v1.CloseChannelRequest
-	18, // 34: tinypay.api.v1.Node.ForceClose:input_type -> tinypay.api.v1.ForceCloseRequest
-	19, // 35: tinypay.api.v1.Node.Settle:input_type -> tinypay.api.v1.SettleRequest
-	20, // 36: tinypay.api.v1.Node.Pay:input_type -> tinypay.api.v1.PayRequest
-	20, // 37: tinypay.api.v1.Node.PayStream:input_type -> tinypay.api.v1.PayRequest
-	26, // 38: tinypay.api.v1.Node.ListPayments:input_type -> tinypay.api.v1.ListPaymentsRequest
-	28, // 39: tinypay.api.v1.Node.SubscribeEvents:input_type -> tinypay.api.v1.SubscribeEventsRequest
-	23, // 40: tinypay.api.v1.Node.CreateOffer:input_type -> tinypay.api.v1.CreateOfferRequest
-	32, // 41: tinypay.api.v1.Node.StartStream:input_type -> tinypay.api.v1.StartStreamRequest
-	34, // 42: tinypay.api.v1.Node.StopStream:input_type -> tinypay.api.v1.StopStreamRequest
-	35, // 43: tinypay.api.v1.Node.ListStreams:input_type -> tinypay.api.v1.ListStreamsRequest
-	37, // 44: tinypay.api.v1.Node.GetStream:input_type -> tinypay.api.v1.GetStreamRequest
-	38, // 45: tinypay.api.v1.Node.Revenue:input_type -> tinypay.api.v1.RevenueRequest
-	43, // 46: tinypay.api.v1.Node.CreateToken:input_type -> tinypay.api.v1.CreateTokenRequest
-	46, // 47: tinypay.api.v1.Node.ListTokens:input_type -> tinypay.api.v1.ListTokensRequest
-	48, // 48: tinypay.api.v1.Node.RevokeToken:input_type -> tinypay.api.v1.RevokeTokenRequest
-	2,  // 49: tinypay.api.v1.Node.GetInfo:output_type -> tinypay.api.v1.NodeInfo
-	5,  // 50: tinypay.api.v1.Node.GetBalances:output_type -> tinypay.api.v1.Balances
-	7,  // 51: tinypay.api.v1.Node.ConnectPeer:output_type -> tinypay.api.v1.Peer
-	9,  // 52: tinypay.api.v1.Node.ListPeers:output_type -> tinypay.api.v1.ListPeersResponse
-	11, // 53: tinypay.api.v1.Node.OpenChannel:output_type -> tinypay.api.v1.Channel
-	11, // 54: tinypay.api.v1.Node.Deposit:output_type -> tinypay.api.v1.Channel
-	11, // 55: tinypay.api.v1.Node.Withdraw:output_type -> tinypay.api.v1.Channel
-	15, // 56: tinypay.api.v1.Node.ListChannels:output_type -> tinypay.api.v1.ListChannelsResponse
-	11, // 57: tinypay.api.v1.Node.GetChannel:output_type -> tinypay.api.v1.Channel
-	11, // 58: tinypay.api.v1.Node.CloseChannel:output_type -> tinypay.api.v1.Channel
-	11, // 59: tinypay.api.v1.Node.ForceClose:output_type -> tinypay.api.v1.Channel
-	11, // 60: tinypay.api.v1.Node.Settle:output_type -> tinypay.api.v1.Channel
-	24, // 61: tinypay.api.v1.Node.Pay:output_type -> tinypay.api.v1.Payment
-	25, // 62: tinypay.api.v1.Node.PayStream:output_type -> tinypay.api.v1.PayResult
-	27, // 63: tinypay.api.v1.Node.ListPayments:output_type -> tinypay.api.v1.ListPaymentsResponse
-	31, // 64: tinypay.api.v1.Node.SubscribeEvents:output_type -> tinypay.api.v1.Event
-	22, // 65: tinypay.api.v1.Node.CreateOffer:output_type -> tinypay.api.v1.Offer
-	33, // 66: tinypay.api.v1.Node.StartStream:output_type -> tinypay.api.v1.Stream
-	33, // 67: tinypay.api.v1.Node.StopStream:output_type -> tinypay.api.v1.Stream
-	36, // 68: tinypay.api.v1.Node.ListStreams:output_type -> tinypay.api.v1.ListStreamsResponse
-	33, // 69: tinypay.api.v1.Node.GetStream:output_type -> tinypay.api.v1.Stream
-	40, // 70: tinypay.api.v1.Node.Revenue:output_type -> tinypay.api.v1.RevenueResponse
-	44, // 71: tinypay.api.v1.Node.CreateToken:output_type -> tinypay.api.v1.CreateTokenResponse
-	47, // 72: tinypay.api.v1.Node.ListTokens:output_type -> tinypay.api.v1.ListTokensResponse
-	45, // 73: tinypay.api.v1.Node.RevokeToken:output_type -> tinypay.api.v1.AppToken
-	49, // [49:74] is the sub-list for method output_type
-	24, // [24:49] is the sub-list for method input_type
-	24, // [24:24] is the sub-list for extension type_name
-	24, // [24:24] is the sub-list for extension extendee
-	0,  // [0:24] is the sub-list for field type_name
+	51, // 24: tinypay.api.v1.BackupChunk.done:type_name -> tinypay.api.v1.BackupDone
+	1,  // 25: tinypay.api.v1.Node.GetInfo:input_type -> tinypay.api.v1.GetInfoRequest
+	3,  // 26: tinypay.api.v1.Node.GetBalances:input_type -> tinypay.api.v1.GetBalancesRequest
+	6,  // 27: tinypay.api.v1.Node.ConnectPeer:input_type -> tinypay.api.v1.ConnectPeerRequest
+	8,  // 28: tinypay.api.v1.Node.ListPeers:input_type -> tinypay.api.v1.ListPeersRequest
+	10, // 29: tinypay.api.v1.Node.OpenChannel:input_type -> tinypay.api.v1.OpenChannelRequest
+	12, // 30: tinypay.api.v1.Node.Deposit:input_type -> tinypay.api.v1.DepositRequest
+	13, // 31: tinypay.api.v1.Node.Withdraw:input_type -> tinypay.api.v1.WithdrawRequest
+	14, // 32: tinypay.api.v1.Node.ListChannels:input_type -> tinypay.api.v1.ListChannelsRequest
+	16, // 33: tinypay.api.v1.Node.GetChannel:input_type -> tinypay.api.v1.GetChannelRequest
+	17, // 34: tinypay.api.v1.Node.CloseChannel:input_type -> tinypay.api.v1.CloseChannelRequest
+	18, // 35: tinypay.api.v1.Node.ForceClose:input_type -> tinypay.api.v1.ForceCloseRequest
+	19, // 36: tinypay.api.v1.Node.Settle:input_type -> tinypay.api.v1.SettleRequest
+	20, // 37: tinypay.api.v1.Node.Pay:input_type -> tinypay.api.v1.PayRequest
+	20, // 38: tinypay.api.v1.Node.PayStream:input_type -> tinypay.api.v1.PayRequest
+	26, // 39: tinypay.api.v1.Node.ListPayments:input_type -> tinypay.api.v1.ListPaymentsRequest
+	28, // 40: tinypay.api.v1.Node.SubscribeEvents:input_type -> tinypay.api.v1.SubscribeEventsRequest
+	23, // 41: tinypay.api.v1.Node.CreateOffer:input_type -> tinypay.api.v1.CreateOfferRequest
+	32, // 42: tinypay.api.v1.Node.StartStream:input_type -> tinypay.api.v1.StartStreamRequest
+	34, // 43: tinypay.api.v1.Node.StopStream:input_type -> tinypay.api.v1.StopStreamRequest
+	35, // 44: tinypay.api.v1.Node.ListStreams:input_type -> tinypay.api.v1.ListStreamsRequest
+	37, // 45: tinypay.api.v1.Node.GetStream:input_type -> tinypay.api.v1.GetStreamRequest
+	38, // 46: tinypay.api.v1.Node.Revenue:input_type -> tinypay.api.v1.RevenueRequest
+	43, // 47: tinypay.api.v1.Node.CreateToken:input_type -> tinypay.api.v1.CreateTokenRequest
+	46, // 48: tinypay.api.v1.Node.ListTokens:input_type -> tinypay.api.v1.ListTokensRequest
+	48, // 49: tinypay.api.v1.Node.RevokeToken:input_type -> tinypay.api.v1.RevokeTokenRequest
+	49, // 50: tinypay.api.v1.Node.Backup:input_type -> tinypay.api.v1.BackupRequest
+	2,  // 51: tinypay.api.v1.Node.GetInfo:output_type -> tinypay.api.v1.NodeInfo
+	5,  // 52: tinypay.api.v1.Node.GetBalances:output_type -> tinypay.api.v1.Balances
+	7,  // 53: tinypay.api.v1.Node.ConnectPeer:output_type -> tinypay.api.v1.Peer
+	9,  // 54: tinypay.api.v1.Node.ListPeers:output_type -> tinypay.api.v1.ListPeersResponse
+	11, // 55: tinypay.api.v1.Node.OpenChannel:output_type -> tinypay.api.v1.Channel
+	11, // 56: tinypay.api.v1.Node.Deposit:output_type -> tinypay.api.v1.Channel
+	11, // 57: tinypay.api.v1.Node.Withdraw:output_type -> tinypay.api.v1.Channel
+	15, // 58: tinypay.api.v1.Node.ListChannels:output_type -> tinypay.api.v1.ListChannelsResponse
+	11, // 59: tinypay.api.v1.Node.GetChannel:output_type -> tinypay.api.v1.Channel
+	11, // 60: tinypay.api.v1.Node.CloseChannel:output_type -> tinypay.api.v1.Channel
+	11, // 61: tinypay.api.v1.Node.ForceClose:output_type -> tinypay.api.v1.Channel
+	11, // 62: tinypay.api.v1.Node.Settle:output_type -> tinypay.api.v1.Channel
+	24, // 63: tinypay.api.v1.Node.Pay:output_type -> tinypay.api.v1.Payment
+	25, // 64: tinypay.api.v1.Node.PayStream:output_type -> tinypay.api.v1.PayResult
+	27, // 65: tinypay.api.v1.Node.ListPayments:output_type -> tinypay.api.v1.ListPaymentsResponse
+	31, // 66: tinypay.api.v1.Node.SubscribeEvents:output_type -> tinypay.api.v1.Event
+	22, // 67: tinypay.api.v1.Node.CreateOffer:output_type -> tinypay.api.v1.Offer
+	33, // 68: tinypay.api.v1.Node.StartStream:output_type -> tinypay.api.v1.Stream
+	33, // 69: tinypay.api.v1.Node.StopStream:output_type -> tinypay.api.v1.Stream
+	36, // 70: tinypay.api.v1.Node.ListStreams:output_type -> tinypay.api.v1.ListStreamsResponse
+	33, // 71: tinypay.api.v1.Node.GetStream:output_type -> tinypay.api.v1.Stream
+	40, // 72: tinypay.api.v1.Node.Revenue:output_type -> tinypay.api.v1.RevenueResponse
+	44, // 73: tinypay.api.v1.Node.CreateToken:output_type -> tinypay.api.v1.CreateTokenResponse
+	47, // 74: tinypay.api.v1.Node.ListTokens:output_type -> tinypay.api.v1.ListTokensResponse
+	45, // 75: tinypay.api.v1.Node.RevokeToken:output_type -> tinypay.api.v1.AppToken
+	50, // 76: tinypay.api.v1.Node.Backup:output_type -> tinypay.api.v1.BackupChunk
+	51, // [51:77] is the sub-list for method output_type
+	25, // [25:51] is the sub-list for method input_type
+	25, // [25:25] is the sub-list for extension type_name
+	25, // [25:25] is the sub-list for extension extendee
+	0,  // [0:25] is the sub-list for field type_name
 }
 
 func init() { file_tinypay_api_v1_api_proto_init() }
@@ -3894,7 +4148,7 @@ func file_tinypay_api_v1_api_proto_init() {
 			GoPackagePath: reflect.TypeOf(x{}).PkgPath(),
 			RawDescriptor: unsafe.Slice(unsafe.StringData(file_tinypay_api_v1_api_proto_rawDesc), len(file_tinypay_api_v1_api_proto_rawDesc)),
 			NumEnums:      0,
-			NumMessages:   49,
+			NumMessages:   52,
 			NumExtensions: 0,
 			NumServices:   1,
 		},

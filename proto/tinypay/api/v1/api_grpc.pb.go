@@ -52,6 +52,7 @@ const (
 	Node_CreateToken_FullMethodName     = "/tinypay.api.v1.Node/CreateToken"
 	Node_ListTokens_FullMethodName      = "/tinypay.api.v1.Node/ListTokens"
 	Node_RevokeToken_FullMethodName     = "/tinypay.api.v1.Node/RevokeToken"
+	Node_Backup_FullMethodName          = "/tinypay.api.v1.Node/Backup"
 )
 
 // NodeClient is the client API for Node service.
@@ -119,6 +120,10 @@ type NodeClient interface {
 	ListTokens(ctx context.Context, in *ListTokensRequest, opts ...grpc.CallOption) (*ListTokensResponse, error)
 	// RevokeToken revokes an app token at once.
 	RevokeToken(ctx context.Context, in *RevokeTokenRequest, opts ...grpc.CallOption) (*AppToken, error)
+	// Backup streams an encrypted, consistent snapshot of the node's store,
+	// taken while payments flow, as the bytes of a backup file (tinypayd
+	// restore reads it). Only the node's admin token may call it.
+	Backup(ctx context.Context, in *BackupRequest, opts ...grpc.CallOption) (grpc.ServerStreamingClient[BackupChunk], error)
 }
 
 type nodeClient struct {
@@ -391,6 +396,25 @@ func (c *nodeClient) RevokeToken(ctx context.Context, in *RevokeTokenRequest, op
 	return out, nil
 }
 
+func (c *nodeClient) Backup(ctx context.Context, in *BackupRequest, opts ...grpc.CallOption) (grpc.ServerStreamingClient[BackupChunk], error) {
+	cOpts := append([]grpc.CallOption{grpc.StaticMethod()}, opts...)
+	stream, err := c.cc.NewStream(ctx, &Node_ServiceDesc.Streams[2], Node_Backup_FullMethodName, cOpts...)
+	if err != nil {
+		return nil, err
+	}
+	x := &grpc.GenericClientStream[BackupRequest, BackupChunk]{ClientStream: stream}
+	if err := x.ClientStream.SendMsg(in); err != nil {
+		return nil, err
+	}
+	if err := x.ClientStream.CloseSend(); err != nil {
+		return nil, err
+	}
+	return x, nil
+}
+
+// This type alias is provided for backwards compatibility with existing code that references the prior non-generic stream type by name.
+type Node_BackupClient = grpc.ServerStreamingClient[BackupChunk]
+
 // NodeServer is the server API for Node service.
 // All implementations must embed UnimplementedNodeServer
 // for forward compatibility.
@@ -456,6 +480,10 @@ type NodeServer interface {
 	ListTokens(context.Context, *ListTokensRequest) (*ListTokensResponse, error)
 	// RevokeToken revokes an app token at once.
 	RevokeToken(context.Context, *RevokeTokenRequest) (*AppToken, error)
+	// Backup streams an encrypted, consistent snapshot of the node's store,
+	// taken while payments flow, as the bytes of a backup file (tinypayd
+	// restore reads it). Only the node's admin token may call it.
+	Backup(*BackupRequest, grpc.ServerStreamingServer[BackupChunk]) error
 	mustEmbedUnimplementedNodeServer()
 }
 
@@ -540,6 +568,9 @@ func (UnimplementedNodeServer) ListTokens(context.Context, *ListTokensRequest) (
 }
 func (UnimplementedNodeServer) RevokeToken(context.Context, *RevokeTokenRequest) (*AppToken, error) {
 	return nil, status.Error(codes.Unimplemented, "method RevokeToken not implemented")
+}
+func (UnimplementedNodeServer) Backup(*BackupRequest, grpc.ServerStreamingServer[BackupChunk]) error {
+	return status.Error(codes.Unimplemented, "method Backup not implemented")
 }
 func (UnimplementedNodeServer) mustEmbedUnimplementedNodeServer() {}
 func (UnimplementedNodeServer) testEmbeddedByValue()              {}
@@ -994,6 +1025,17 @@ func _Node_RevokeToken_Handler(srv interface{}, ctx context.Context, dec func(in
 	return interceptor(ctx, in, info, handler)
 }
 
+func _Node_Backup_Handler(srv interface{}, stream grpc.ServerStream) error {
+	m := new(BackupRequest)
+	if err := stream.RecvMsg(m); err != nil {
+		return err
+	}
+	return srv.(NodeServer).Backup(m, &grpc.GenericServerStream[BackupRequest, BackupChunk]{ServerStream: stream})
+}
+
+// This type alias is provided for backwards compatibility with existing code that references the prior non-generic stream type by name.
+type Node_BackupServer = grpc.ServerStreamingServer[BackupChunk]
+
 // Node_ServiceDesc is the grpc.ServiceDesc for Node service.
 // It's only intended for direct use with grpc.RegisterService,
 // and not to be introspected or modified (even as a copy)
@@ -1104,6 +1146,11 @@ var Node_ServiceDesc = grpc.ServiceDesc{
 		{
 			StreamName:    "SubscribeEvents",
 			Handler:       _Node_SubscribeEvents_Handler,
+			ServerStreams: true,
+		},
+		{
+			StreamName:    "Backup",
+			Handler:       _Node_Backup_Handler,
 			ServerStreams: true,
 		},
 	},
