@@ -158,6 +158,7 @@ Examples:
 				},
 			},
 			runCommand(cf, devFile, stdin, stdout, stderr, opts),
+			restoreCommand(cf, devFile, stdin, stdout),
 		},
 	}
 }
