@@ -4,6 +4,7 @@ import (
 	"bytes"
 	"context"
 	"errors"
+	"fmt"
 	"slices"
 	"strings"
 	"sync/atomic"
@@ -265,36 +266,7 @@ func TestRestoredNodeAppliesTheChain(t *testing.T) {
 // (whole proofs, at most the limit), and the answer keeps the newest
 // proofs that fit in a message.
 func TestRecoveryIsBounded(t *testing.T) {
-	st, err := store.Open(store.DefaultConfig(t.TempDir()))
-	if err != nil {
-		t.Fatal(err)
-	}
-	defer st.Close()
-	w := newNet(t)
-	key := seedKey(1)
-	n, err := New(testConfig(), Deps{Key: key, Store: st, Chain: &fakeBackend{f: w.chain, key: key}})
-	if err != nil {
-		t.Fatal(err)
-	}
-	id := channel.ID{7}
-	// Proofs 1..6 of 3 payments each (18 payments), oldest first.
-	b := store.NewBatch()
-	var cum uint64
-	for nonce := uint64(1); nonce <= 6; nonce++ {
-		for i := range 3 {
-			cum += 2
-			pid := randomID()
-			if err := b.AppendLog(&storev1.LogEntry{TimeUnixNano: 1, Entry: &storev1.LogEntry_Payment{Payment: &storev1.Payment{
-				Id: pid[:], ChannelId: id[:], Direction: storev1.Direction_DIRECTION_INCOMING, Amount: amountBytes(u256(2)),
-				Cumulative: amountBytes(u256(cum)), Nonce: nonce, TimeUnixNano: 1, RemoteId: rid(byte(3*nonce) + byte(i)), Peer: make([]byte, 20),
-			}}}); err != nil {
-				t.Fatal(err)
-			}
-		}
-	}
-	if _, err := st.Commit(context.Background(), b); err != nil {
-		t.Fatal(err)
-	}
+	n, id := nodeWithPayments(t, storev1.Direction_DIRECTION_INCOMING)
 	nonces := func(recs []*storev1.Payment) []uint64 {
 		var out []uint64
 		for _, r := range recs {
@@ -344,5 +316,82 @@ func TestRecoveryIsBounded(t *testing.T) {
 		if got := newestWithin(rps(1, 2, 2, 3, 3), tc.budget); len(got) != tc.want {
 			t.Fatalf("newestWithin(budget %d payments' worth) kept %d payments, want %d", tc.budget/one, len(got), tc.want)
 		}
+	}
+}
+
+// nodeWithPayments returns a node (not started) whose log holds proofs 1
+// to 6 of channel id in direction dir, of 3 payments of 2 each.
+func nodeWithPayments(t *testing.T, dir storev1.Direction) (*Node, channel.ID) {
+	t.Helper()
+	st, err := store.Open(store.DefaultConfig(t.TempDir()))
+	if err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(func() { st.Close() })
+	w := newNet(t)
+	key := seedKey(1)
+	n, err := New(testConfig(), Deps{Key: key, Store: st, Chain: &fakeBackend{f: w.chain, key: key}})
+	if err != nil {
+		t.Fatal(err)
+	}
+	id := channel.ID{7}
+	b := store.NewBatch()
+	var cum uint64
+	for nonce := uint64(1); nonce <= 6; nonce++ {
+		for i := range 3 {
+			cum += 2
+			pid := randomID()
+			if err := b.AppendLog(&storev1.LogEntry{TimeUnixNano: 1, Entry: &storev1.LogEntry_Payment{Payment: &storev1.Payment{
+				Id: pid[:], ChannelId: id[:], Direction: dir, Amount: amountBytes(u256(2)),
+				Cumulative: amountBytes(u256(cum)), Nonce: nonce, TimeUnixNano: 1, RemoteId: rid(byte(3*nonce) + byte(i)), Peer: make([]byte, 20),
+			}}}); err != nil {
+				t.Fatal(err)
+			}
+		}
+	}
+	if _, err := st.Commit(context.Background(), b); err != nil {
+		t.Fatal(err)
+	}
+	return n, id
+}
+
+// TestResendIsBounded: the payments resent with a proof to a peer that
+// lacks many (restored from an old backup) are the newest ones, at most
+// the limit, whole proofs only, after one part that sums up the older
+// ones; whatever the log holds, the parts add up to what the proof adds.
+func TestResendIsBounded(t *testing.T) {
+	n, id := nodeWithPayments(t, storev1.Direction_DIRECTION_OUTGOING)
+	proof := func(nonce, total uint64) channel.Proof {
+		return channel.Proof{Channel: id, Nonce: nonce, Transferred: *u256(total)}
+	}
+	for _, tc := range []struct {
+		name        string
+		held, sent  channel.Proof
+		limit       int
+		parts       int
+		summaryUpTo uint64 // 0: no summary part
+	}{
+		{"all of them", proof(2, 12), proof(6, 36), 0, 12, 0},
+		{"the newest two proofs and a summary", proof(2, 12), proof(6, 36), 7, 7, 4},
+		{"a peer that holds nothing", proof(0, 0), proof(6, 36), 3, 4, 5},
+		{"a log that does not reach the proof", proof(2, 12), proof(7, 40), 0, 1, 7},
+	} {
+		t.Run(tc.name, func(t *testing.T) {
+			parts := n.outgoingParts(id, tc.held, tc.sent, tc.limit)
+			var sum uint256.Int
+			for _, p := range parts {
+				a := mustAmount(t, p.GetAmount())
+				sum.Add(&sum, &a)
+			}
+			var want uint256.Int
+			want.Sub(&tc.sent.Transferred, &tc.held.Transferred)
+			if len(parts) != tc.parts || !sum.Eq(&want) {
+				t.Fatalf("%d parts adding up to %s, want %d adding up to %s", len(parts), sum.Dec(), tc.parts, want.Dec())
+			}
+			summary := strings.Contains(parts[0].GetMemo(), "resent as one sum")
+			if summary != (tc.summaryUpTo != 0) || (summary && !strings.Contains(parts[0].GetMemo(), fmt.Sprintf("to %d,", tc.summaryUpTo))) {
+				t.Fatalf("first part %q, want a summary up to %d", parts[0].GetMemo(), tc.summaryUpTo)
+			}
+		})
 	}
 }

@@ -498,9 +498,8 @@ func (c *chanActor) onReestablish(s *session, m *peerv1.Reestablish) {
 	c.resentFor = held.Nonce + 1
 	c.pause("reading the payments to resend")
 	c.ready = false // nothing is signed until the resend is out
-	from, upTo := held.Nonce, sent.Nonce
 	c.n.background(func() {
-		parts := c.n.outgoingParts(c.id, from, upTo)
+		parts := c.n.outgoingParts(c.id, held, sent, maxResendParts)
 		c.do(func() {
 			if c.sess == s {
 				c.reestablish(s, held, parts)
