@@ -320,6 +320,22 @@ func TestBackupStreamEndsCleanly(t *testing.T) {
 	if _, err := os.Stat(filepath.Join(dir, keyFile)); err != nil {
 		t.Fatalf("the restored directory has no key file: %v", err)
 	}
+	// A database broken beyond opening is what a restore is for: --force
+	// replaces it (kept aside, as it was).
+	if err := os.WriteFile(filepath.Join(dir, dbDir, "MANIFEST"), []byte("garbage"), 0o600); err != nil {
+		t.Fatal(err)
+	}
+	code, out := tinypayd(t, "--datadir", dir, "--passphrase-file", pass, "restore", "--force", file)
+	if code != 0 || !strings.Contains(out, "kept in") {
+		t.Fatalf("restore over a broken database: exit %d\n%s", code, out)
+	}
+	aside, _ := filepath.Glob(filepath.Join(dir, "db.replaced-*", "MANIFEST"))
+	if len(aside) != 1 {
+		t.Fatalf("the broken database was not kept aside: %v", aside)
+	}
+	if b, _ := os.ReadFile(aside[0]); string(b) != "garbage" {
+		t.Fatalf("the database kept aside was changed: %q", b)
+	}
 }
 
 // TestRestoredDirRunsOnlyOnItsChain: a data directory restored from a

@@ -23,6 +23,9 @@ import (
 	"github.com/tinypay/tinypay/store/backup"
 )
 
+// errDBInUse: a tinypayd holds the database.
+var errDBInUse = errors.New("the database is in use")
+
 // restoredFile marks a data directory restored from a backup until the
 // node has caught up with its peers and the chain (see node.Config.Restored).
 const restoredFile = "restored.json"
@@ -120,16 +123,22 @@ func runRestore(c *cli.Command, stdin io.Reader, stdout io.Writer) error {
 	if err != nil {
 		return err
 	}
-	// A daemon on the data directory holds its database open: opening it
-	// here fails then. It stays open (locked) until the new one is ready.
-	var old *store.Store
+	// A daemon on the data directory holds its database locked. The lock
+	// is taken here until the new database is in place, so none starts
+	// meanwhile; the old database is not opened (it may be what is
+	// broken).
 	oldDB := filepath.Join(dir, dbDir)
+	var hadDB bool
 	if _, err := os.Stat(oldDB); err == nil {
-		old, err = store.Open(store.DefaultConfig(oldDB))
-		if err != nil {
-			return fmt.Errorf("the database in %s cannot be opened; is tinypayd running on it? Stop it first: %w", dir, err)
+		release, err := lockDB(oldDB)
+		if errors.Is(err, errDBInUse) {
+			return fmt.Errorf("tinypayd is running on %s (its database is locked); stop it first", dir)
 		}
-		defer old.Close()
+		if err != nil {
+			return err
+		}
+		defer release()
+		hadDB = true
 	}
 	if err := os.MkdirAll(dir, 0o700); err != nil {
 		return err
@@ -158,10 +167,7 @@ func runRestore(c *cli.Command, stdin io.Reader, stdout io.Writer) error {
 		}
 	}
 	var aside string
-	if old != nil {
-		if err := old.Close(); err != nil {
-			return err
-		}
+	if hadDB {
 		aside = filepath.Join(dir, "db.replaced-"+time.Now().UTC().Format("20060102T150405Z"))
 		if err := os.Rename(oldDB, aside); err != nil {
 			return err
