@@ -86,6 +86,7 @@ func (c *chanActor) markBehind(restored bool, why string) {
 	}
 	c.behind = &behind{restored: restored, chain: !restored || c.n.behind.chainRead.Load(), peer: !restored, since: c.n.clock.Now()}
 	c.n.behind.channels.Add(1)
+	c.n.met.behind(1)
 	c.n.log.Warn("channel may be behind; it pays again once caught up", "channel", c.id, "peer", c.peer, "why", why)
 	c.event(storev1.ChannelEventKind_CHANNEL_EVENT_KIND_WARNING, why+"; this node pays on the channel again once it has caught up", nil)
 	c.publish()
@@ -110,6 +111,7 @@ func (c *chanActor) checkCaughtUp() {
 		"sent_nonce", c.ch.Sent().Nonce, "received_nonce", c.ch.Received().Nonce, "behind_for", c.n.clock.Now().Sub(b.since).Round(time.Millisecond))
 	c.event(storev1.ChannelEventKind_CHANNEL_EVENT_KIND_WARNING, fmt.Sprintf("caught up: own newest proof %d, the peer's %d; payments flow again", c.ch.Sent().Nonce, c.ch.Received().Nonce), nil)
 	c.n.behind.channels.Add(-1)
+	c.n.met.behind(-1)
 	c.n.maybeCaughtUp()
 }
 

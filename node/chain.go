@@ -271,6 +271,7 @@ func (n *Node) adoptOpened(ev settlement.Event) *chanActor {
 	if !n.chans.add(c) {
 		if behind {
 			n.behind.channels.Add(-1)
+			n.met.behind(-1)
 		}
 		return n.chans.get(c.id)
 	}

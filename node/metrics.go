@@ -11,6 +11,9 @@ type Metrics struct {
 	ProofsAccepted   prometheus.Counter
 	ProofsRefused    prometheus.Counter
 	PeersConnected   prometheus.Gauge
+	// ChannelsBehind counts the channels the node refuses to pay on
+	// because it may be behind on them (see behind.go).
+	ChannelsBehind prometheus.Gauge
 	// BoundRefusals counts newcomers refused at a bound, by bound (see
 	// Bounds).
 	BoundRefusals *prometheus.CounterVec
@@ -25,10 +28,12 @@ func NewMetrics(reg prometheus.Registerer) (*Metrics, error) {
 		ProofsAccepted:   prometheus.NewCounter(prometheus.CounterOpts{Name: "tinypay_proofs_accepted_total", Help: "Incoming balance proofs accepted."}),
 		ProofsRefused:    prometheus.NewCounter(prometheus.CounterOpts{Name: "tinypay_proofs_refused_total", Help: "Incoming balance proofs refused."}),
 		PeersConnected:   prometheus.NewGauge(prometheus.GaugeOpts{Name: "tinypay_peers_connected", Help: "Peers with a live session."}),
+		ChannelsBehind: prometheus.NewGauge(prometheus.GaugeOpts{Name: "tinypay_channels_behind",
+			Help: "Channels the node refuses to pay on until it has caught up with the peer and the chain (after a restore, or a proof the peer held and this node had lost)."}),
 		BoundRefusals: prometheus.NewCounterVec(prometheus.CounterOpts{Name: "tinypay_bound_refusals_total",
 			Help: "Proposals, streams and connections refused because a bound on what peers and strangers may make the node hold was reached."}, []string{"bound"}),
 	}
-	for _, c := range []prometheus.Collector{m.PaymentsSent, m.PaymentsReceived, m.ProofsSigned, m.ProofsAccepted, m.ProofsRefused, m.PeersConnected, m.BoundRefusals} {
+	for _, c := range []prometheus.Collector{m.PaymentsSent, m.PaymentsReceived, m.ProofsSigned, m.ProofsAccepted, m.ProofsRefused, m.PeersConnected, m.ChannelsBehind, m.BoundRefusals} {
 		if err := reg.Register(c); err != nil {
 			return nil, err
 		}
@@ -45,5 +50,11 @@ func (m *Metrics) add(c func(*Metrics) prometheus.Counter, n int) {
 func (m *Metrics) peers(delta float64) {
 	if m != nil {
 		m.PeersConnected.Add(delta)
+	}
+}
+
+func (m *Metrics) behind(delta float64) {
+	if m != nil {
+		m.ChannelsBehind.Add(delta)
 	}
 }
