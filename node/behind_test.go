@@ -395,3 +395,75 @@ func TestResendIsBounded(t *testing.T) {
 		})
 	}
 }
+
+// refuseItems is an application layer that refuses parts by item: "late"
+// as an expired offer would be, "twice" as an offer paid already.
+type refuseItems struct{ noHooks }
+
+func (refuseItems) CheckIncoming(_ ChannelInfo, parts []Part) ([]error, func()) {
+	refuse := make([]error, len(parts))
+	for i := range parts {
+		switch parts[i].ItemID {
+		case "late":
+			refuse[i] = invalid("offer expired")
+		case "twice":
+			refuse[i] = wrapf(ErrAlreadyExists, "offer paid already")
+		}
+	}
+	return refuse, func() {}
+}
+
+// TestRestoredPayeeRefundsNothingAgain: Bob, the payee, is restored from a
+// backup; the payments Alice made since come again with her proofs. His
+// application would now refuse two of them, but he acknowledged them
+// before: nothing is refunded (a refund now would pay back what was
+// delivered), the one whose offer is paid already is recorded as refused
+// (the store keeps one payment per offer), the other as it was. Once
+// caught up, a refusal is refunded again as usual.
+func TestRestoredPayeeRefundsNothingAgain(t *testing.T) {
+	w := newNet(t)
+	alice, bob := w.add("alice", 1), w.add("bob", 2)
+	alice.connect(bob)
+	id := alice.open(bob, 1000)
+	alice.pay(id, 5, "p1")
+	snap := bob.snapshot()
+	for _, p := range []struct {
+		item   string
+		amount uint64
+	}{{"late", 7}, {"twice", 3}, {"ok", 2}} {
+		if _, err := alice.n.Pay(context.Background(), PayRequest{Channel: id, Amount: *u256(p.amount), Key: p.item, ItemID: p.item}); err != nil {
+			t.Fatal(err)
+		}
+	}
+	alice.stop()
+	var caught atomic.Bool
+	bob.restoreFrom(snap, &caught)
+	bob.n.hooks = refuseItems{} // before any session reads it
+	alice.start()
+	alice.connect(bob)
+	waitFor(t, "bob caught up", func() bool { return caught.Load() })
+	if p := bob.n.failed.Load(); p != nil {
+		t.Fatalf("bob's node failed: %v", *p)
+	}
+	b, a := bob.channel(id), alice.channel(id)
+	if b.ReceivedNonce != 4 || u64(b.Received) != 17 || b.SentNonce != 0 || a.ReceivedNonce != 0 {
+		t.Fatalf("bob received %d@%d and signed %d proofs, alice received %d; want 17@4, no refund", u64(b.Received), b.ReceivedNonce, b.SentNonce, a.ReceivedNonce)
+	}
+	pays, _, err := bob.n.Payments(0, 100, id)
+	if err != nil {
+		t.Fatal(err)
+	}
+	refused := map[string]string{}
+	for _, p := range pays {
+		refused[p.ItemID] = p.Refused
+	}
+	if refused["late"] != "" || refused["ok"] != "" || !strings.Contains(refused["twice"], "not refunded again") {
+		t.Fatalf("bob's records after the restore: %q", refused)
+	}
+	// Caught up: a refused payment is refunded at once.
+	_, err = alice.n.Pay(context.Background(), PayRequest{Channel: id, Amount: *u256(1), Key: "twice-2", ItemID: "twice"})
+	if !errors.Is(err, ErrRefunded) {
+		t.Fatalf("a refused payment after catching up: %v, want refunded", err)
+	}
+	waitFor(t, "alice holds bob's refund", func() bool { return u64(alice.channel(id).Received) == 1 })
+}

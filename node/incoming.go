@@ -349,10 +349,19 @@ func (c *chanActor) onProof(s *session, in *incomingProof) {
 		}
 		return
 	}
-	if c.catchingUp(in.proof.Nonce) {
+	catchingUp := c.catchingUp(in.proof.Nonce)
+	if catchingUp {
 		// Resent after a restore: this node may have acknowledged it
-		// before, so its payments are taken as they were (see behind.go).
-		clear(in.refuse)
+		// before, and refunded what it refused then (its own proofs,
+		// adopted from the peer, hold the refunds). So nothing is refunded
+		// again, and its payments are taken as they were, but for a second
+		// payment of an offer paid already: the store keeps one payment
+		// per offer, so it is recorded as refused (see behind.go).
+		for i, err := range in.refuse {
+			if err != nil && peerCode(err) != codeAlreadyExists {
+				in.refuse[i] = nil
+			}
+		}
 	}
 	proof, parts := in.proof, in.parts
 	var sum uint256.Int
@@ -371,10 +380,13 @@ func (c *chanActor) onProof(s *session, in *incomingProof) {
 			return
 		}
 	}
-	refusals, err := c.checkRefunds(in)
-	if err != nil {
-		c.refuseProof(s, in, err)
-		return
+	var refusals int
+	if !catchingUp {
+		var err error
+		if refusals, err = c.checkRefunds(in); err != nil {
+			c.refuseProof(s, in, err)
+			return
+		}
 	}
 	amount, err := c.ch.Receive(proof)
 	if err != nil {
@@ -403,6 +415,8 @@ func (c *chanActor) onProof(s *session, in *incomingProof) {
 		case in.refund[i] != refundNo && c.claimRefund(p, in.refund[i] == refundDisk):
 			id := refundID(p.RefundOf)
 			rec.Id, rec.RefundOf = id[:], p.RefundOf[:]
+		case in.refuse[i] != nil && catchingUp:
+			rec.Refused = truncate("resent after a restore, not refunded again: "+in.refuse[i].Error(), store.MaxReasonLen)
 		case in.refuse[i] != nil:
 			reason := truncate(in.refuse[i].Error(), store.MaxReasonLen)
 			rec.Refused = reason
