@@ -127,8 +127,8 @@ func (c *chanActor) peerReestablished(sentNonce uint64, ok bool) {
 
 // catchingUp reports whether an incoming proof is one the peer resends
 // after this node was restored: this node's former self may have
-// acknowledged it, so the application does not refuse its payments again
-// (a refund now would pay back what was already delivered).
+// acknowledged it, so nothing in it is refunded again (a refund now would
+// pay back what was already delivered; see onProof).
 func (c *chanActor) catchingUp(nonce uint64) bool {
 	return c.behind != nil && c.behind.restored && nonce <= c.behind.peerSent
 }
