@@ -543,7 +543,8 @@ func (a *Apps) payTick(st *stream) string {
 		return "refused by the payee: " + err.Error()
 	case errors.Is(err, node.ErrStopped), errors.Is(err, context.Canceled):
 		return ""
-	case errors.Is(err, node.ErrNotConnected), errors.Is(err, node.ErrPending), errors.Is(err, context.DeadlineExceeded), errors.Is(err, node.ErrPeerRefused):
+	case errors.Is(err, node.ErrNotConnected), errors.Is(err, node.ErrPending), errors.Is(err, context.DeadlineExceeded), errors.Is(err, node.ErrPeerRefused),
+		errors.Is(err, node.ErrBehind): // the channel catches up by itself
 		a.log.Debug("stream tick not paid", "stream", fmt.Sprintf("%x", st.ID), "err", err)
 		return "" // the peer is away: the payee sees the stream stall
 	}

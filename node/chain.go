@@ -51,6 +51,9 @@ func (n *Node) watch() {
 		if err := n.watchOnce(first); err != nil && n.ctx.Err() == nil {
 			n.log.Warn("chain watcher", "err", err)
 		} else if err == nil {
+			if first {
+				n.chainWasRead()
+			}
 			first = false
 		}
 		select {
@@ -243,44 +246,74 @@ func (n *Node) sweepAfter(ev settlement.Event) {
 	}
 }
 
-// adoptOpened takes up a channel opened on chain with this node as side B
-// that it does not know: a proposal it forgot (it expired, or the peer
-// abandoned it) whose open landed after all. The chain vouches for the
-// opener's deposit and this node holds nothing in it, so it takes it up if
-// it would have accepted the proposal; otherwise the opener's deposit waits
-// for the opener to close alone.
+// adoptOpened takes up a channel opened on chain with this node that it
+// does not know. With this node as side B: a proposal it forgot (it
+// expired, or the peer abandoned it) whose open landed after all; the
+// chain vouches for the opener's deposit and this node holds nothing in
+// it, so it takes it up if it would have accepted the proposal (otherwise
+// the opener's deposit waits for the opener to close alone). With this
+// node as side A, or after a restore: a channel opened after the backup
+// this node was restored from; it is taken up behind (see behind.go), and
+// the peer gives back what it holds of it.
 func (n *Node) adoptOpened(ev settlement.Event) *chanActor {
 	ep := ev.Params
-	if ep.Participants[1] != n.self || ep.Participants[0] == n.self {
-		if ep.Participants[0] == n.self {
-			n.log.Warn("a channel with this node was opened on chain without a proposal it knows", "channel", ev.Channel)
-		}
+	var self channel.Side
+	switch {
+	case ep.Participants[0] == ep.Participants[1]:
+		return nil
+	case ep.Participants[1] == n.self:
+		self = channel.B
+	case ep.Participants[0] == n.self:
+		self = channel.A
+	default:
 		return nil
 	}
 	p := channel.Params{ChainID: ep.ChainID, Adjudicator: ep.Adjudicator, Participants: ep.Participants, Asset: ep.Asset,
 		ChallengePeriod: ep.ChallengePeriod, Salt: ep.Salt}
-	err := n.acceptable(p.Asset, p.ChallengePeriod)
+	var err error
+	if self == channel.B {
+		err = n.acceptable(p.Asset, p.ChallengePeriod)
+	}
 	var ch *channel.Channel
 	if err == nil && (p.ChainID != n.chain.ChainID() || p.Adjudicator != n.chain.Adjudicator() || p.ID() != ev.Channel) {
 		err = invalid("the event's parameters are not this chain's channel %s", ev.Channel)
 	}
 	if err == nil {
-		ch, err = channel.New(p, channel.B)
+		ch, err = channel.New(p, self)
 	}
 	if err != nil {
-		n.log.Warn("a channel with this node was opened on chain that it would not have accepted; the opener can close it alone", "channel", ev.Channel, "peer", ep.Participants[0], "err", err)
+		if self == channel.A {
+			n.log.Error("a channel this node opened is on chain but not in its store, and cannot be taken up", "channel", ev.Channel, "err", err)
+		} else {
+			n.log.Warn("a channel with this node was opened on chain that it would not have accepted; the opener can close it alone", "channel", ev.Channel, "peer", ep.Participants[0], "err", err)
+		}
 		return nil
 	}
 	c := n.newActor(ch, n.clock.Now())
+	behind := self == channel.A || n.behind.restored.Load()
+	if behind {
+		// Before the actor is known to anyone, so before any step of its.
+		c.markBehind(true, "opened on chain after the state this node holds (restored from an older backup?)")
+	}
 	if !n.chans.add(c) {
+		if behind {
+			n.behind.channels.Add(-1)
+			n.met.behind(-1)
+		}
 		return n.chans.get(c.id)
 	}
-	n.log.Info("took up a channel opened on chain after its proposal was given up", "channel", c.id, "peer", c.peer)
+	if behind {
+		n.log.Warn("took up a channel opened on chain that the store does not know", "channel", c.id, "peer", c.peer, "side", self)
+	} else {
+		n.log.Info("took up a channel opened on chain after its proposal was given up", "channel", c.id, "peer", c.peer)
+	}
 	s := n.peers.session(c.peer)
 	c.do(func() {
 		c.step.record = true
 		if s != nil && c.sess == nil {
-			c.onAttach(s) // the peer is connected: reestablish the channel with it
+			// The peer is connected, and named this channel before this
+			// node knew it: reestablish, asking for its side again.
+			c.attach(s, true)
 		}
 	})
 	return c

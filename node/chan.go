@@ -54,6 +54,7 @@ type chanActor struct {
 	partsAhead     *incomingProof // payments sent ahead of their proof (ProofParts)
 	resentFor      uint64         // the peer's held nonce the newest proof was resent for on this session (+1; 0: none)
 	recovering     *recovery
+	behind         *behind                     // why the channel may not pay yet (see behind.go); nil: it may
 	recovered      map[string]*storev1.Payment // payment records restored from the peer, by key
 	refunds        map[[32]byte]bool           // refunds of our payments being written
 
@@ -224,6 +225,7 @@ func (c *chanActor) batch() *store.Batch {
 // A step that writes nothing still waits for this channel's writes in
 // flight, so that its messages never overtake theirs.
 func (c *chanActor) flush() {
+	c.checkCaughtUp()
 	rd := c.ch.Ready()
 	st := c.step
 	c.step = stepOut{}
@@ -420,14 +422,18 @@ func (c *chanActor) wakeAckWaiters() {
 // onAttach starts reestablishing the channel on a new session: it tells
 // the peer the newest proof of theirs held here and the newest nonce signed
 // here.
-func (c *chanActor) onAttach(s *session) {
+func (c *chanActor) onAttach(s *session) { c.attach(s, false) }
+
+// attach is onAttach; ask asks the peer for its Reestablish back, for a
+// channel the peer named before this node knew it (see adoptOpened).
+func (c *chanActor) attach(s *session, ask bool) {
 	c.dropPartsAhead()
 	c.sess, c.ready, c.recovering = s, false, nil
 	c.resync, c.resentFor = 0, 0
 	if c.ch.Phase().Terminal() {
 		return
 	}
-	s.send(c.reestablishMessage(false))
+	s.send(c.reestablishMessage(ask))
 }
 
 // setDurableRecv records p as durable unless a newer proof already is.
@@ -477,6 +483,7 @@ func (c *chanActor) onReestablish(s *session, m *peerv1.Reestablish) {
 		}
 		held = p
 	}
+	c.peerReestablished(m.GetSentNonce(), false)
 	sent := c.ch.Sent()
 	if held.Nonce >= sent.Nonce || (held.Nonce > 0 && held.Channel != c.id) {
 		c.reestablish(s, held, nil)
@@ -497,9 +504,9 @@ func (c *chanActor) onReestablish(s *session, m *peerv1.Reestablish) {
 	c.resentFor = held.Nonce + 1
 	c.pause("reading the payments to resend")
 	c.ready = false // nothing is signed until the resend is out
-	from, upTo, asset := held.Nonce, sent.Nonce, c.params.Asset
+	asset := c.params.Asset
 	c.n.background(func() {
-		parts := c.n.outgoingParts(c.id, asset, from, upTo)
+		parts := c.n.outgoingParts(c.id, asset, held, sent, maxResendParts)
 		c.do(func() {
 			if c.sess == s {
 				c.reestablish(s, held, parts)
@@ -540,9 +547,15 @@ func (c *chanActor) reestablish(s *session, held channel.Proof, parts []*peerv1.
 			c.event(storev1.ChannelEventKind_CHANNEL_EVENT_KIND_WARNING, "the peer lost an acknowledged proof; resending it", nil)
 		}
 	case err != nil:
+		if errors.Is(err, channel.ErrBadSignature) {
+			// A claim of a newer proof of ours that we did not sign: the
+			// channel stays as it is (and behind, if it was).
+			c.n.log.Warn("peer claims a proof of this node's that does not verify", "channel", c.id, "peer", c.peer, "nonce", held.Nonce, "err", err)
+		}
 		s.sendError(peerCode(err), c.id[:], err)
 		return
 	}
+	c.peerReestablished(0, true)
 	if sent := c.ch.Sent(); sent.Nonce > prev.Nonce {
 		// This node lost its newest proofs (a crash after sending them,
 		// before its own write was durable); the peer's copy is authentic
@@ -552,9 +565,13 @@ func (c *chanActor) reestablish(s *session, held channel.Proof, parts []*peerv1.
 		c.durableNonce = max(c.durableNonce, sent.Nonce)
 		c.event(storev1.ChannelEventKind_CHANNEL_EVENT_KIND_WARNING, fmt.Sprintf("recovered own proof %d from the peer after a restart", sent.Nonce), nil)
 		c.recovering = &recovery{after: prev.Nonce}
+		c.markBehind(false, fmt.Sprintf("the peer holds own proof %d, newer than this node's %d", sent.Nonce, prev.Nonce))
 		s.send(&peerv1.Message{Body: &peerv1.Message_RecoverRequest{RecoverRequest: &peerv1.RecoverRequest{ChannelId: c.id[:], AfterNonce: prev.Nonce}}})
 		c.after(c.n.cfg.RequestTimeout, func() { c.recoveryTimeout(s) })
 		return
+	}
+	if c.recovering != nil {
+		return // the peer said it again: payments wait for the recovery still
 	}
 	c.ready = true
 	c.completeAcked()
@@ -595,6 +612,10 @@ func (c *chanActor) onNack(s *session, m *peerv1.Nack) {
 	c.resync = min(max(2*c.resync, 250*time.Millisecond), 30*time.Second)
 	c.after(c.resync, func() {
 		if c.sess == s && !c.ready {
+			// This side asks for the exchange again: the resend it answers
+			// with is read again (the peer may have refused the last one
+			// for a state it has since left, such as a recovery).
+			c.resentFor = 0
 			s.send(c.reestablishMessage(true))
 		}
 	})

@@ -99,6 +99,16 @@ type Config struct {
 	// goes after payouts and withdrawals. The zero To sweeps nothing.
 	Sweep  SweepConfig
 	Logger *slog.Logger
+	// Restored says the store was restored from a backup: every channel
+	// that can still pay starts behind, and pays only once it has caught
+	// up with its peer (the peer's newest proof of this node's adopted,
+	// the payments it covers recovered, the peer's proofs received) and
+	// with the chain (read once since the start). See behind.go.
+	Restored bool
+	// CaughtUp, if set, is called once (on a goroutine of its own) when a
+	// restored node has caught up on every channel; tinypayd then forgets
+	// that the data directory was restored.
+	CaughtUp func()
 	// Failpoint, if set, is called with the name of each step between a
 	// write and what depends on it (see failpoints.go); tests use it to
 	// kill the process at that step. Leave it nil.

@@ -132,6 +132,18 @@
 // starting from the chain's balance once every transfer in progress ended.
 // The watcher only marks the asset due; it never waits for a sweep.
 //
+// # Behind
+//
+// A node that may hold older state than its peer and the chain (restored
+// from a backup: Config.Restored; or its peer held a newer proof of its
+// own) is behind on the channel: it refuses new payments there
+// (ErrBehind, shown in ChannelInfo.Behind and NodeInfo) until the peer
+// has given back its newest proof (signature checked) and the payments it
+// covers, the peer's own proofs have arrived, and, after a restore, the
+// chain has been read (deposits, withdrawals, closes, and channels opened
+// since, which are taken up). So a restored node never signs a nonce it
+// used before. See behind.go.
+//
 // # Failures
 //
 // If a write fails the node fails: it refuses everything from then on,

@@ -32,6 +32,12 @@ var (
 	ErrResourceExhausted = errors.New("resource exhausted")
 	// ErrAlreadyExists: what a peer asked to create exists.
 	ErrAlreadyExists = errors.New("already exists")
+	// ErrBehind: the node may be behind on the channel (it was restored
+	// from a backup, or the peer held a newer proof of this node's than
+	// its store) and pays on it only once it has caught up with the peer
+	// and the chain; nothing was signed. Retry later with the same key
+	// (ChannelInfo.Behind says what the channel waits for).
+	ErrBehind = errors.New("behind: the node may hold older state than its peer and the chain")
 )
 
 // RefusedError is a payment the payee refused for an application reason

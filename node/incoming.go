@@ -7,6 +7,7 @@ import (
 	"time"
 
 	"github.com/holiman/uint256"
+	"google.golang.org/protobuf/proto"
 
 	"github.com/tinypay/tinypay/channel"
 	"github.com/tinypay/tinypay/crypto"
@@ -351,6 +352,20 @@ func (c *chanActor) onProof(s *session, in *incomingProof) {
 		}
 		return
 	}
+	catchingUp := c.catchingUp(in.proof.Nonce)
+	if catchingUp {
+		// Resent after a restore: this node may have acknowledged it
+		// before, and refunded what it refused then (its own proofs,
+		// adopted from the peer, hold the refunds). So nothing is refunded
+		// again, and its payments are taken as they were, but for a second
+		// payment of an offer paid already: the store keeps one payment
+		// per offer, so it is recorded as refused (see behind.go).
+		for i, err := range in.refuse {
+			if err != nil && peerCode(err) != codeAlreadyExists {
+				in.refuse[i] = nil
+			}
+		}
+	}
 	proof, parts := in.proof, in.parts
 	var sum uint256.Int
 	for i := range parts {
@@ -368,10 +383,13 @@ func (c *chanActor) onProof(s *session, in *incomingProof) {
 			return
 		}
 	}
-	refusals, err := c.checkRefunds(in)
-	if err != nil {
-		c.refuseProof(s, in, err)
-		return
+	var refusals int
+	if !catchingUp {
+		var err error
+		if refusals, err = c.checkRefunds(in); err != nil {
+			c.refuseProof(s, in, err)
+			return
+		}
 	}
 	amount, err := c.ch.Receive(proof)
 	if err != nil {
@@ -399,6 +417,8 @@ func (c *chanActor) onProof(s *session, in *incomingProof) {
 		case in.refund[i] != refundNo && c.claimRefund(p, in.refund[i] == refundDisk):
 			id := refundID(p.RefundOf)
 			rec.Id, rec.RefundOf = id[:], p.RefundOf[:]
+		case in.refuse[i] != nil && catchingUp:
+			rec.Refused = truncate("resent after a restore, not refunded again: "+in.refuse[i].Error(), store.MaxReasonLen)
 		case in.refuse[i] != nil:
 			c.n.met.paymentRefused(in.refuse[i])
 			reason := truncate(in.refuse[i].Error(), store.MaxReasonLen)
@@ -570,15 +590,37 @@ func (c *chanActor) onRecoverRequest(s *session, m *peerv1.RecoverRequest) {
 	c.recoverReading = true
 	c.n.background(func() {
 		defer c.do(func() { c.recoverReading = false })
-		recs := c.n.paymentsAfter(id, storev1.Direction_DIRECTION_INCOMING, after, upTo)
-		out := &peerv1.Recovered{ChannelId: id[:]}
+		recs := c.n.paymentsAfter(id, storev1.Direction_DIRECTION_INCOMING, after, upTo, maxRecovered)
+		var rps []*peerv1.RecoveredPayment
 		for _, p := range recs {
-			out.Payments = append(out.Payments, &peerv1.RecoveredPayment{Nonce: p.GetNonce(), Cumulative: p.GetCumulative(), Part: &peerv1.PaymentPart{
+			rps = append(rps, &peerv1.RecoveredPayment{Nonce: p.GetNonce(), Cumulative: p.GetCumulative(), Part: &peerv1.PaymentPart{
 				PaymentId: p.GetRemoteId(), Amount: p.GetAmount(), ItemId: p.GetItemId(), Memo: p.GetMemo(), IdempotencyKey: p.GetRemoteKey(),
 			}})
 		}
+		out := &peerv1.Recovered{ChannelId: id[:], Payments: newestWithin(rps, bytesPerMessage)}
 		s.send(&peerv1.Message{Body: &peerv1.Message_Recovered{Recovered: out}})
 	})
+}
+
+// maxRecovered bounds the payments one Recovered carries: the newest
+// proofs' (a peer restored from an old backup may ask for many more; it
+// gets the records of its latest payments, whose retries matter most).
+const maxRecovered = 4096
+
+// newestWithin returns the payments of the newest proofs in rps (oldest
+// first) whose encoding fits in budget bytes, whole proofs only.
+func newestWithin(rps []*peerv1.RecoveredPayment, budget int) []*peerv1.RecoveredPayment {
+	size, from := 0, len(rps)
+	for i := len(rps) - 1; i >= 0; i-- {
+		size += proto.Size(rps[i]) + 8
+		if size > budget {
+			break
+		}
+		if i == 0 || rps[i-1].GetNonce() != rps[i].GetNonce() {
+			from = i // a whole proof fits
+		}
+	}
+	return rps[from:]
 }
 
 // onRecovered restores the records of this node's payments that a
@@ -593,6 +635,9 @@ func (c *chanActor) onRecovered(s *session, m *peerv1.Recovered) {
 	if err != nil {
 		c.badRecovery(err)
 		return
+	}
+	if first := recs[0].GetNonce(); first > r.after+1 {
+		c.warn(fmt.Sprintf("the peer returned the payments of own proofs %d to %d only; the records of proofs %d to %d are not restored", first, c.ch.Sent().Nonce, r.after+1, first-1))
 	}
 	// The records take ids and keys from the peer: none may be on disk
 	// already (the store would refuse the write, and the node fail).

@@ -78,6 +78,10 @@ type ChannelInfo struct {
 	Op              channel.Op // the operation in progress, if any
 	Connected       bool
 	Created         time.Time
+	// Behind is empty, or why this node may be behind on the channel and
+	// refuses to pay on it (ErrBehind) until it has caught up with the
+	// peer and the chain.
+	Behind string
 
 	timed bool         // the chain's time may start a duty
 	moved *uint256.Int // settled: how much of what this node paid the close counted, if known
@@ -92,6 +96,12 @@ type NodeInfo struct {
 	Assets      []Asset
 	ChainTime   uint64
 	LastSeq     uint64 // the newest event in the log
+	// Restored: the node started from a backup (Config.Restored) and has
+	// not caught up on every channel yet.
+	Restored bool
+	// ChannelsBehind counts the channels it refuses to pay on because it
+	// may be behind on them (ChannelInfo.Behind).
+	ChannelsBehind int
 }
 
 // AssetBalance is what the node holds of one asset.
@@ -121,7 +131,8 @@ func (c *chanActor) buildInfo() *ChannelInfo {
 		Sent: sent.Transferred, SentNonce: sent.Nonce, AckedNonce: c.ch.Acked(),
 		Received: recv.Transferred, ReceivedNonce: recv.Nonce,
 		ChallengePeriod: c.params.ChallengePeriod, Connected: c.ready, Created: c.created,
-		timed: phase == channel.Closing || phase == channel.Closed || withdrawing,
+		timed:  phase == channel.Closing || phase == channel.Closed || withdrawing,
+		Behind: c.behind.reason(c),
 	}
 	if d, ok := c.ch.Dispute(); ok {
 		ci.SettleAfter = d.SettleAfter
@@ -151,6 +162,7 @@ func (n *Node) Info() NodeInfo {
 	return NodeInfo{
 		Address: n.self, ChainID: n.chain.ChainID(), Adjudicator: n.chain.Adjudicator(),
 		ListenAddr: n.cfg.ListenAddr, Assets: assets, ChainTime: n.now(), LastSeq: n.store.LastSeq(),
+		Restored: n.behind.restored.Load(), ChannelsBehind: int(n.behind.channels.Load()),
 	}
 }
 

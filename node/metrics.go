@@ -29,6 +29,9 @@ import (
 // (Observer) for the store's commit metrics. A Metrics describes one node:
 // the last one built with it (node.New).
 type Metrics struct {
+	// ChannelsBehind counts the channels the node refuses to pay on
+	// because it may be behind on them (see behind.go).
+	ChannelsBehind prometheus.Gauge
 	// BoundRefusals counts newcomers refused at a bound, by bound (see
 	// Bounds).
 	BoundRefusals *prometheus.CounterVec
@@ -151,6 +154,7 @@ var (
 //	tinypay_channel_balance{asset,side}, tinypay_channel_deposit{asset,side}
 //	tinypay_channels{asset,phase}, tinypay_peers_connected
 //	tinypay_transfers_total{origin,status}     wallet sends and sweeps that ended
+//	tinypay_channels_behind                    channels refusing to pay until caught up
 func NewMetrics(reg prometheus.Registerer) (*Metrics, error) {
 	counterVec := func(name, help string, labels ...string) *prometheus.CounterVec {
 		return prometheus.NewCounterVec(prometheus.CounterOpts{Name: name, Help: help}, labels)
@@ -179,6 +183,8 @@ func NewMetrics(reg prometheus.Registerer) (*Metrics, error) {
 		chainDuration: prometheus.NewHistogramVec(prometheus.HistogramOpts{Name: "tinypay_chain_call_duration_seconds",
 			Help:    "Calls to the settlement layer by method, failed ones included; a transaction counts until it is confirmed.",
 			Buckets: prometheus.ExponentialBuckets(0.001, 3, 12)}, []string{"method"}),
+		ChannelsBehind: prometheus.NewGauge(prometheus.GaugeOpts{Name: "tinypay_channels_behind",
+			Help: "Channels the node refuses to pay on until it has caught up with the peer and the chain (after a restore, or a proof the peer held and this node had lost)."}),
 		Transfers: counterVec("tinypay_transfers_total",
 			"Transfers of the node's own funds on chain that ended, by origin (operator, sweep) and status (sent, failed).", "origin", "status"),
 		chainErrors: counterVec("tinypay_chain_call_errors_total",
@@ -209,7 +215,7 @@ func NewMetrics(reg prometheus.Registerer) (*Metrics, error) {
 	for i, name := range chainMethodNames {
 		m.chainCalls[i] = m.chainDuration.WithLabelValues(name)
 	}
-	for _, c := range []prometheus.Collector{m.BoundRefusals, m.Transfers, m.paymentsSent, m.paymentsReceived, m.proofsSigned, m.proofsAccepted,
+	for _, c := range []prometheus.Collector{m.BoundRefusals, m.Transfers, m.ChannelsBehind, m.paymentsSent, m.paymentsReceived, m.proofsSigned, m.proofsAccepted,
 		m.paymentsPerProof, m.payDuration, m.proofDurable, proofsRefused, paymentsRefused, paymentsFailed,
 		m.commitDuration, m.commitBatches, m.chainDuration, m.chainErrors, stateCollector{m}} {
 		if err := reg.Register(c); err != nil {
@@ -604,3 +610,9 @@ func (c meteredChain) Events(ctx context.Context, after settlement.Cursor, limit
 }
 
 var _ settlement.Backend = meteredChain{}
+
+func (m *Metrics) behind(delta float64) {
+	if m != nil {
+		m.ChannelsBehind.Add(delta)
+	}
+}

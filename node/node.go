@@ -59,6 +59,7 @@ type Node struct {
 	wallet    walletBook   // transfers of the node's own funds in progress, by key
 	sweep     sweeper      // the sweep policy's owner
 
+	behind    behindState                   // channels that may be behind (behind.go)
 	chainTime atomic.Uint64                 // newest chain timestamp the watcher saw
 	logNotify atomic.Pointer[chan struct{}] // closed when the log grows
 	failed    atomic.Pointer[error]         // set when the store failed: nothing more is accepted
@@ -168,6 +169,9 @@ func (n *Node) Start(ctx context.Context) error {
 		return err
 	}
 	n.startSweeper() // before the watcher, which marks sweeps due
+	if n.cfg.Restored {
+		n.restoredStart()
+	}
 	n.wg.Add(2)
 	go n.watch()
 	go n.redialLoop()

@@ -162,6 +162,10 @@ func (n *Node) Deposit(ctx context.Context, id channel.ID, amount uint256.Int) (
 // countersigns, and the node submits both signatures.
 func (n *Node) Withdraw(ctx context.Context, id channel.ID, amount uint256.Int) (ChannelInfo, error) {
 	return n.operate(ctx, id, func(c *chanActor, done chan error) {
+		if c.behind != nil {
+			done <- wrapf(ErrBehind, "channel %s: %s", c.id, c.behind.reason(c))
+			return
+		}
 		if !c.ready {
 			done <- wrapf(ErrNotConnected, "%s", c.peer)
 			return
@@ -216,6 +220,12 @@ func (c *chanActor) startClose(done chan error) {
 			c.awaitCountersignature(t)
 		}
 	case channel.Open:
+		if c.behind != nil {
+			// Terms from an old view of the balances: the peer would
+			// refuse them, or this node sign away what it was paid.
+			done <- wrapf(ErrBehind, "channel %s: %s (a force close presents only the proofs this node holds)", c.id, c.behind.reason(c))
+			return
+		}
 		if err := c.ch.BeginClose(); err != nil {
 			done <- err
 			return

@@ -2,6 +2,7 @@ package node
 
 import (
 	"context"
+	"encoding/binary"
 	"errors"
 	"fmt"
 	"slices"
@@ -494,6 +495,10 @@ func (c *chanActor) enqueue(p *payment) {
 	if c.answerRecovered(p) {
 		return
 	}
+	if c.behind != nil {
+		p.finish(wrapf(ErrBehind, "channel %s: %s", c.id, c.behind.reason(c)))
+		return
+	}
 	if err := c.ch.CanPay(); err != nil {
 		p.finish(err)
 		return
@@ -770,24 +775,59 @@ func truncate(s string, n int) string {
 	return s
 }
 
+// maxResendParts bounds the payments read back from the log to resend
+// with a proof: a peer restored from an old backup may lack many more.
+const maxResendParts = 16 << 10
+
 // outgoingParts reads back from the log the payments this node covered with
-// proofs after nonce `after` up to `upTo` on channel id, oldest first.
-func (n *Node) outgoingParts(id channel.ID, asset crypto.Address, after, upTo uint64) []*peerv1.PaymentPart {
-	recs := n.paymentsAfter(id, storev1.Direction_DIRECTION_OUTGOING, after, upTo)
-	out := make([]*peerv1.PaymentPart, len(recs))
-	for i, p := range recs {
-		out[i] = &peerv1.PaymentPart{PaymentId: p.GetId(), Amount: p.GetAmount(), ItemId: p.GetItemId(), Memo: p.GetMemo(),
+// its proofs after held (the newest the peer holds) up to sent (its
+// newest), oldest first, to resend with sent: at most limit of them, the
+// newest. What they do not cover of the amount sent adds to held (older
+// payments beyond the limit, or records this node lacks: a restore) goes
+// as one summary part first, so that the parts always add up to the proof.
+func (n *Node) outgoingParts(id channel.ID, asset crypto.Address, held, sent channel.Proof, limit int) []*peerv1.PaymentPart {
+	recs := n.paymentsAfter(id, storev1.Direction_DIRECTION_OUTGOING, held.Nonce, sent.Nonce, limit)
+	var from uint256.Int // the cumulative amount before the first record kept
+	if len(recs) > 0 {
+		first, err1 := parseAmount("cumulative", recs[0].GetCumulative())
+		amt, err2 := parseAmount("amount", recs[0].GetAmount())
+		last, err3 := parseAmount("cumulative", recs[len(recs)-1].GetCumulative())
+		if err := errors.Join(err1, err2, err3); err != nil || first.Lt(&amt) || !last.Eq(&sent.Transferred) {
+			recs = nil // the records do not end at the proof: one summary covers it all
+		} else {
+			from.Sub(&first, &amt)
+		}
+	}
+	if len(recs) == 0 {
+		from = sent.Transferred
+	}
+	var out []*peerv1.PaymentPart
+	if from.Gt(&held.Transferred) {
+		var gap uint256.Int
+		gap.Sub(&from, &held.Transferred)
+		upTo := sent.Nonce
+		if len(recs) > 0 {
+			upTo = recs[0].GetNonce() - 1
+		}
+		sid := crypto.Keccak256([]byte("tinypay/resend-summary"), id[:], binary.BigEndian.AppendUint64(nil, held.Nonce), binary.BigEndian.AppendUint64(nil, upTo))
+		out = append(out, &peerv1.PaymentPart{PaymentId: sid[:], Amount: amountBytes(&gap),
+			Memo: fmt.Sprintf("payments of proofs %d to %d, resent as one sum", held.Nonce+1, upTo)})
+		n.log.Info("resending older payments as one sum", "channel", id, "from_nonce", held.Nonce+1, "to_nonce", upTo, "amount", gap.Dec())
+	}
+	for _, p := range recs {
+		part := &peerv1.PaymentPart{PaymentId: p.GetId(), Amount: p.GetAmount(), ItemId: p.GetItemId(), Memo: p.GetMemo(),
 			IdempotencyKey: p.GetIdempotencyKey(), WantReceipt: p.GetWantReceipt(), StreamId: p.GetStreamId()}
 		if o := offerOfRecord(p, asset); o != nil {
-			out[i].Offer = offerMessage(o)
+			part.Offer = offerMessage(o)
 		}
 		if len(p.GetRefundOf()) == 32 {
 			// A refund names the payer's id of what it gives back; the
 			// record keeps our own id of it, so look the payer's up.
 			if e, err := n.store.PaymentByID([32]byte(p.GetRefundOf())); err == nil {
-				out[i].RefundOf = e.GetPayment().GetRemoteId()
+				part.RefundOf = e.GetPayment().GetRemoteId()
 			}
 		}
+		out = append(out, part)
 	}
 	return out
 }
@@ -795,8 +835,16 @@ func (n *Node) outgoingParts(id channel.ID, asset crypto.Address, after, upTo ui
 // paymentsAfter reads the log backwards for the payments in one direction
 // of channel id with a nonce in (after, upTo], and returns them oldest
 // first. Recent payments are at the end of the log, so this stops early.
-func (n *Node) paymentsAfter(id channel.ID, dir storev1.Direction, after, upTo uint64) []*storev1.Payment {
+// With limit > 0 it returns only the newest proofs' payments, at most
+// limit of them, whole proofs only.
+func (n *Node) paymentsAfter(id channel.ID, dir storev1.Direction, after, upTo uint64, limit int) []*storev1.Payment {
 	var out []*storev1.Payment
+	cut := func() {
+		oldest := out[len(out)-1].GetNonce() // maybe not whole: drop it
+		for len(out) > 0 && out[len(out)-1].GetNonce() == oldest {
+			out = out[:len(out)-1]
+		}
+	}
 	before := n.store.LastSeq() + 1
 	for {
 		page, err := n.store.LogBefore(before, 256)
@@ -819,6 +867,11 @@ func (n *Node) paymentsAfter(id channel.ID, dir storev1.Direction, after, upTo u
 			}
 			if p.GetNonce() <= upTo {
 				out = append(out, p)
+			}
+			if limit > 0 && len(out) > limit {
+				cut()
+				done = true
+				break
 			}
 		}
 		if done {

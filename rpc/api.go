@@ -30,6 +30,9 @@ type APIServer struct {
 	// MaxPayStreamInFlight bounds the payments one PayStream call has
 	// outstanding; further requests wait.
 	MaxPayStreamInFlight int
+	// Backups makes the backups of the Backup call; nil: the call is
+	// unimplemented.
+	Backups BackupFunc
 }
 
 // NewAPIServer returns the control API of n, with its application layer a.
@@ -128,7 +131,7 @@ func channelMsg(c node.ChannelInfo) *apiv1.Channel {
 		MyDeposit: c.MyDeposit.Dec(), PeerDeposit: c.PeerDeposit.Dec(), MyWithdrawn: c.MyWithdrawn.Dec(), PeerWithdrawn: c.PeerWithdrawn.Dec(),
 		MyBalance: c.MyBalance.Dec(), PeerBalance: c.PeerBalance.Dec(), Sent: c.Sent.Dec(), SentNonce: c.SentNonce,
 		AckedNonce: c.AckedNonce, Received: c.Received.Dec(), ReceivedNonce: c.ReceivedNonce,
-		ChallengePeriod: c.ChallengePeriod, SettleAfter: c.SettleAfter,
+		ChallengePeriod: c.ChallengePeriod, SettleAfter: c.SettleAfter, Behind: c.Behind,
 	}
 }
 
@@ -176,6 +179,7 @@ func (s *APIServer) GetInfo(ctx context.Context, _ *apiv1.GetInfoRequest) (*apiv
 	m := &apiv1.NodeInfo{
 		Address: info.Address.Hex(), ChainId: info.ChainID, Adjudicator: info.Adjudicator.Hex(),
 		PeerListenAddr: info.ListenAddr, Version: Version, ChainTime: info.ChainTime, LastSeq: info.LastSeq,
+		Restored: info.Restored, ChannelsBehind: uint32(info.ChannelsBehind),
 	}
 	hctx, cancel := context.WithTimeout(ctx, time.Second)
 	defer cancel()

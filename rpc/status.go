@@ -32,7 +32,8 @@ func code(err error) codes.Code {
 	switch {
 	case err == nil:
 		return codes.OK
-	case errors.Is(err, node.ErrStopped), errors.Is(err, node.ErrNotConnected), errors.Is(err, settlement.ErrUnavailable):
+	case errors.Is(err, node.ErrStopped), errors.Is(err, node.ErrNotConnected), errors.Is(err, settlement.ErrUnavailable),
+		errors.Is(err, node.ErrBehind): // it catches up by itself: retry later, with the same key
 		return codes.Unavailable
 	case errors.Is(err, node.ErrPending), errors.Is(err, node.ErrTransferPending):
 		// Signed and on its way: the caller's deadline came first.

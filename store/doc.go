@@ -91,6 +91,16 @@
 // kills a committing child process and checks every reported entry. Power
 // loss is covered only with SyncWrites, by fsync.
 //
+// # Snapshots
+//
+// Snapshot streams every record of one consistent snapshot (one badger read
+// transaction: whole group commits, nothing committed after it began) in
+// key order, while commits go on; Restore builds a new store from such a
+// stream into an empty directory, checking every record as it arrives and
+// the whole as Verify does, and leaves nothing behind if anything is wrong
+// (ErrBadSnapshot). Both hold one record at a time in memory. Package
+// store/backup wraps the stream in an encrypted, authenticated file.
+//
 // # Concurrency
 //
 // A Store is safe for concurrent use. A Batch belongs to one goroutine

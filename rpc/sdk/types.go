@@ -22,6 +22,11 @@ type Info struct {
 	Assets Assets
 	// ChainTime is the newest confirmed chain timestamp the node has seen.
 	ChainTime time.Time
+	// Restored: the node started from a backup and has not caught up with
+	// its peers and the chain on every channel yet; ChannelsBehind counts
+	// the channels it refuses to pay on meanwhile (Channel.Behind).
+	Restored       bool
+	ChannelsBehind int
 }
 
 // Payment is a payment in or out.
@@ -86,6 +91,10 @@ type Channel struct {
 	SettleAfter time.Time
 	MyPayout    *uint256.Int
 	PeerPayout  *uint256.Int
+	// Behind is empty, or why the node may be behind on the channel: it
+	// refuses to pay on it (ErrUnavailable; retry with the same key) until
+	// it has caught up with the peer and the chain.
+	Behind string
 }
 
 // Balance is what a node holds of one asset.
@@ -144,6 +153,7 @@ func infoFrom(m *apiv1.NodeInfo) *Info {
 	in := &Info{
 		Address: m.GetAddress(), ChainID: m.GetChainId(), Adjudicator: m.GetAdjudicator(), PeerListenAddr: m.GetPeerListenAddr(),
 		Version: m.GetVersion(), ChainTime: unixSec(m.GetChainTime()),
+		Restored: m.GetRestored(), ChannelsBehind: int(m.GetChannelsBehind()),
 	}
 	for _, a := range m.GetAssets() {
 		in.Assets = append(in.Assets, assetFrom(a))
@@ -177,6 +187,7 @@ func channelFrom(m *apiv1.Channel) (*Channel, error) {
 		Received: d.amount("received", m.GetReceived()), ReceivedNonce: m.GetReceivedNonce(),
 		ChallengePeriod: time.Duration(m.GetChallengePeriod()) * time.Second, SettleAfter: unixSec(m.GetSettleAfter()),
 		MyPayout: d.amount("my_payout", m.GetMyPayout()), PeerPayout: d.amount("peer_payout", m.GetPeerPayout()),
+		Behind: m.GetBehind(),
 	}
 	return c, d.err
 }

@@ -24,6 +24,9 @@ func (c *client) printChannel(ctx context.Context, ch *apiv1.Channel) error {
 	if ch.GetSettleAfter() != 0 {
 		c.printf("  settle after chain time %d\n", ch.GetSettleAfter())
 	}
+	if b := ch.GetBehind(); b != "" {
+		c.printf("  BEHIND      %s; no payments until it has caught up\n", b)
+	}
 	return nil
 }
 
@@ -145,6 +148,9 @@ Example:
 					for _, ch := range r.GetChannels() {
 						a := ch.GetAsset()
 						c.printf("%s  %-8s peer %s  mine %s  peer %s\n", ch.GetId(), ch.GetPhase(), ch.GetPeer(), show(ch.GetMyBalance(), a), show(ch.GetPeerBalance(), a))
+						if b := ch.GetBehind(); b != "" {
+							c.printf("  behind: %s\n", b)
+						}
 					}
 					return nil
 				}),

@@ -132,7 +132,7 @@ Examples:
 		Commands: []*ucli.Command{
 			infoCommand(), balanceCommand(), peerCommand(), channelCommand(), payCommand(), paymentsCommand(), eventsCommand(),
 			offerCommand(), receiptCommand(), streamCommand(), tokenCommand(), revenueCommand(), watchCommand(),
-			paywallCommand(), fetchCommand(), walletCommand(),
+			paywallCommand(), fetchCommand(), walletCommand(), backupCommand(),
 		},
 		OnUsageError: func(ctx context.Context, c *ucli.Command, err error, sub bool) error { return usageError{err} },
 		// Exit codes are ours (Main); the library must not call os.Exit.

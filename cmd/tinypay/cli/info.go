@@ -34,6 +34,12 @@ func infoCommand() *ucli.Command {
 			if u := info.GetUnhealthy(); u != "" {
 				c.printf("UNHEALTHY    %s\n", u)
 			}
+			if info.GetRestored() {
+				c.printf("RESTORED     from a backup; catching up with the peers and the chain\n")
+			}
+			if n := info.GetChannelsBehind(); n > 0 {
+				c.printf("BEHIND       on %d channel(s): no payments on them until they have caught up (tinypay channel list)\n", n)
+			}
 			return nil
 		}),
 	}

@@ -163,6 +163,7 @@ Examples:
 			},
 			runCommand(cf, devFile, stdin, stdout, stderr, opts),
 			towerCommand(cf, devFile, stdin, stderr),
+			restoreCommand(cf, devFile, stdin, stdout),
 		},
 	}
 }

@@ -195,6 +195,13 @@ var examples = []example{
 	{text: "tinypay channel force-close CHANNEL", before: throwawayChannel},
 	{text: "tinypay channel settle CHANNEL", before: settleable},
 
+	// Backups of bob, and restores of them into new data dirs.
+	{text: "tinypay backup node-$(date +%F).tpbak"},
+	{text: "tinypay --datadir ./bob backup --without-key /mnt/backups/bob.tpbak", before: backupFiles},
+	{text: "tinypayd --datadir ./bob-restored restore /mnt/backups/bob.tpbak --key-file bob-key.json"},
+	{text: "tinypayd --datadir ./bob2 restore --key-file bob-key.json bob-without-key.tpbak", before: backupCopies},
+	{text: "tinypayd --datadir ~/.tinypay --passphrase-file pass.txt restore node.tpbak"},
+
 	// tinypayd, in fresh data dirs.
 	{text: "tinypayd init --devchain devchain.json --dev-account 1 --passphrase-file pass.txt", as: "new"},
 	{text: "tinypayd run --devchain devchain.json --passphrase-file pass.txt --peer-listen 127.0.0.1:9735 --api-listen 127.0.0.1:9736", background: true, before: freeDaemonPorts},
@@ -210,6 +217,9 @@ var examples = []example{
 		background: true, before: towerPort},
 	{text: "tinypayd --datadir /var/lib/tower tower --chain-rpc https://rpc.example --chain-id 8453 --adjudicator ADJUDICATOR --confirmations 3 --listen :9740 --serve-file nodes.txt",
 		stop: true, before: nodesFile, fails: "chain endpoint unavailable"}, // no endpoint on a test machine: it must fail at the chain, not at a flag
+
+	// Last: bob stopped, and restored over (the old database is kept aside).
+	{text: "tinypayd --datadir ./bob restore --force --devchain devchain.json bob.tpbak", before: stopBob},
 	{text: "tinypayd run --chain-rpc https://rpc.example --chain-id 8453 --adjudicator ADJUDICATOR --asset USDC=0x833589fCD6eDb6E08f4c7C32D4f71b54bdA02913:6 --confirmations 3",
 		fails: "chain endpoint unavailable"}, // no endpoint on a test machine: it must fail at the chain, not at a flag
 }
@@ -277,7 +287,7 @@ func newExampleEnv(t *testing.T, alice, bob *daemonProc) *exampleEnv {
 			t.Fatal(err)
 		}
 	}
-	if err := os.WriteFile(filepath.Join(dir, "pass.txt"), []byte("examples-pass\n"), 0o600); err != nil {
+	if err := os.WriteFile(filepath.Join(dir, "pass.txt"), []byte("pw\n"), 0o600); err != nil {
 		t.Fatal(err)
 	}
 	if err := os.WriteFile(filepath.Join(dir, "hexkey.txt"), []byte(strings.Repeat("4b", 32)+"\n"), 0o600); err != nil {
@@ -346,7 +356,7 @@ func (e *exampleEnv) run(ex example) {
 	c := exec.Command("sh", "-c", cmdline)
 	c.Dir = e.dir
 	c.Env = append(os.Environ(), "PATH="+e.bin+":"+os.Getenv("PATH"), "TINYPAY_DATADIR="+dataDir,
-		"TINYPAY_PASSPHRASE=examples-pass", "TINYPAY_LIGHT_KDF=true", "HOME="+e.dir,
+		"TINYPAY_PASSPHRASE=pw", "TINYPAY_LIGHT_KDF=true", "HOME="+e.dir,
 		raceExitNow)
 	for k, v := range e.subst {
 		if strings.HasPrefix(k, "env:") {
@@ -580,12 +590,53 @@ func settleable(e *exampleEnv) {
 	}
 }
 
-// homeNode: ~/.tinypay is the last node made (HOME is the examples' dir).
+// homeNode: ~/.tinypay is the last node made (HOME is the examples' dir),
+// unless a restore made it.
 func homeNode(e *exampleEnv) {
+	if _, err := os.Stat(filepath.Join(e.dir, ".tinypay")); err == nil {
+		return
+	}
 	if err := os.Symlink(e.newDir, filepath.Join(e.dir, ".tinypay")); err != nil {
 		e.t.Fatal(err)
 	}
 }
+
+// backupFiles: /mnt/backups is a directory of the examples', and
+// bob-key.json bob's key file.
+func backupFiles(e *exampleEnv) {
+	if err := os.Mkdir(filepath.Join(e.dir, "backups"), 0o700); err != nil {
+		e.t.Fatal(err)
+	}
+	e.subst["/mnt/backups"] = "backups"
+	key, err := os.ReadFile(filepath.Join(e.bob.dir, "key.json"))
+	if err != nil {
+		e.t.Fatal(err)
+	}
+	if err := os.WriteFile(filepath.Join(e.dir, "bob-key.json"), key, 0o600); err != nil {
+		e.t.Fatal(err)
+	}
+}
+
+// backupCopies: bob-without-key.tpbak, node.tpbak and bob.tpbak are the
+// backups of bob the examples above made.
+func backupCopies(e *exampleEnv) {
+	full, err := filepath.Glob(filepath.Join(e.dir, "node-*.tpbak"))
+	if err != nil || len(full) != 1 {
+		e.t.Fatalf("the backup example's file: %v %v", full, err)
+	}
+	for dst, src := range map[string]string{"bob-without-key.tpbak": filepath.Join(e.dir, "backups", "bob.tpbak"), "node.tpbak": full[0], "bob.tpbak": full[0]} {
+		b, err := os.ReadFile(src)
+		if err != nil {
+			e.t.Fatal(err)
+		}
+		if err := os.WriteFile(filepath.Join(e.dir, dst), b, 0o600); err != nil {
+			e.t.Fatal(err)
+		}
+	}
+}
+
+// stopBob: a node is restored only while it is stopped.
+func stopBob(e *exampleEnv) { e.bob.stop() }
 
 // towerPort: the tower listens where nothing else does.
 func towerPort(e *exampleEnv) {

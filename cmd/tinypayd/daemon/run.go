@@ -256,6 +256,26 @@ func run(ctx context.Context, c *cli.Command, stdin io.Reader, logw io.Writer, o
 		return err
 	}
 	log.Info("node key unlocked", "address", key.Address())
+	mark, restored, err := readRestoredMark(dir)
+	if err != nil {
+		return err
+	}
+	if restored {
+		if err := checkRestoredMark(mark, key.Address(), cs); err != nil {
+			return err
+		}
+		log.Warn("this data directory was restored from a backup: the node catches up with its peers and the chain before it pays",
+			"backup_made", mark.BackupCreated, "restored", mark.Restored)
+		ncfg.Restored = true
+		ncfg.CaughtUp = func() {
+			if err := os.Remove(filepath.Join(dir, restoredFile)); err != nil && !errors.Is(err, os.ErrNotExist) {
+				log.Warn("could not remove the restore mark", "err", err)
+				return
+			}
+			_ = syncDir(dir)
+			log.Info("caught up after the restore; the data directory is no longer marked restored")
+		}
+	}
 
 	ecfg := evm.DefaultConfig()
 	ecfg.Adjudicator, ecfg.ChainID, ecfg.DeployBlock = cs.adjudicator, cs.chainID, cs.deployBlock
@@ -384,7 +404,9 @@ func run(ctx context.Context, c *cli.Command, stdin io.Reader, logw io.Writer, o
 		grpc.ChainUnaryInterceptor(unary), grpc.ChainStreamInterceptor(stream),
 		grpc.MaxRecvMsgSize(1<<20), grpc.MaxConcurrentStreams(1024),
 	)...)
-	rpc.NewAPIServer(n, a).Register(api)
+	apiSrv := rpc.NewAPIServer(n, a)
+	apiSrv.Backups = backups(st, key, filepath.Join(dir, keyFile), cs, log.With("component", "backup"))
+	apiSrv.Register(api)
 	reflection.Register(api)
 	apiLis, err := net.Listen("tcp", c.String("api-listen"))
 	if err != nil {

@@ -520,9 +520,16 @@ type NodeInfo struct {
 	LastSeq uint64 `protobuf:"varint,8,opt,name=last_seq,json=lastSeq,proto3" json:"last_seq,omitempty"`
 	// Empty when every part of the node answers (each channel's owner takes
 	// a step within a second, the store writes); otherwise what does not.
-	Unhealthy     string `protobuf:"bytes,9,opt,name=unhealthy,proto3" json:"unhealthy,omitempty"`
-	unknownFields protoimpl.UnknownFields
-	sizeCache     protoimpl.SizeCache
+	Unhealthy string `protobuf:"bytes,9,opt,name=unhealthy,proto3" json:"unhealthy,omitempty"`
+	// Set from the start of a node restored from a backup until every
+	// channel has caught up with its peer and the chain (then the node
+	// forgets it was restored).
+	Restored bool `protobuf:"varint,20,opt,name=restored,proto3" json:"restored,omitempty"`
+	// Channels the node refuses to pay on because it may be behind (see
+	// Channel.behind).
+	ChannelsBehind uint32 `protobuf:"varint,21,opt,name=channels_behind,json=channelsBehind,proto3" json:"channels_behind,omitempty"`
+	unknownFields  protoimpl.UnknownFields
+	sizeCache      protoimpl.SizeCache
 }
 
 func (x *NodeInfo) Reset() {
@@ -616,6 +623,20 @@ func (x *NodeInfo) GetUnhealthy() string {
 		return x.Unhealthy
 	}
 	return ""
+}
+
+func (x *NodeInfo) GetRestored() bool {
+	if x != nil {
+		return x.Restored
+	}
+	return false
+}
+
+func (x *NodeInfo) GetChannelsBehind() uint32 {
+	if x != nil {
+		return x.ChannelsBehind
+	}
+	return 0
 }
 
 type GetBalancesRequest struct {
@@ -1055,8 +1076,13 @@ type Channel struct {
 	// While force-closed: settle is possible after this chain timestamp.
 	SettleAfter uint64 `protobuf:"varint,18,opt,name=settle_after,json=settleAfter,proto3" json:"settle_after,omitempty"`
 	// After settling: what the chain paid each side.
-	MyPayout      string `protobuf:"bytes,19,opt,name=my_payout,json=myPayout,proto3" json:"my_payout,omitempty"`
-	PeerPayout    string `protobuf:"bytes,20,opt,name=peer_payout,json=peerPayout,proto3" json:"peer_payout,omitempty"`
+	MyPayout   string `protobuf:"bytes,19,opt,name=my_payout,json=myPayout,proto3" json:"my_payout,omitempty"`
+	PeerPayout string `protobuf:"bytes,20,opt,name=peer_payout,json=peerPayout,proto3" json:"peer_payout,omitempty"`
+	// Empty, or why the node may be behind on this channel and refuses to
+	// pay on it (UNAVAILABLE, "behind": retry later) until it has recovered what
+	// the peer and the chain know: after a restore from a backup, or when
+	// the peer held a newer proof of this node's than its store.
+	Behind        string `protobuf:"bytes,30,opt,name=behind,proto3" json:"behind,omitempty"`
 	unknownFields protoimpl.UnknownFields
 	sizeCache     protoimpl.SizeCache
 }
@@ -1227,6 +1253,13 @@ func (x *Channel) GetMyPayout() string {
 func (x *Channel) GetPeerPayout() string {
 	if x != nil {
 		return x.PeerPayout
+	}
+	return ""
+}
+
+func (x *Channel) GetBehind() string {
+	if x != nil {
+		return x.Behind
 	}
 	return ""
 }
@@ -4059,6 +4092,202 @@ func (x *RevokeTokenRequest) GetId() string {
 	return ""
 }
 
+type BackupRequest struct {
+	state protoimpl.MessageState `protogen:"open.v1"`
+	// Leave the node's key file out of the backup; restoring it then needs
+	// the key file (tinypayd restore --key-file).
+	WithoutKey    bool `protobuf:"varint,1,opt,name=without_key,json=withoutKey,proto3" json:"without_key,omitempty"`
+	unknownFields protoimpl.UnknownFields
+	sizeCache     protoimpl.SizeCache
+}
+
+func (x *BackupRequest) Reset() {
+	*x = BackupRequest{}
+	mi := &file_tinypay_api_v1_api_proto_msgTypes[55]
+	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+	ms.StoreMessageInfo(mi)
+}
+
+func (x *BackupRequest) String() string {
+	return protoimpl.X.MessageStringOf(x)
+}
+
+func (*BackupRequest) ProtoMessage() {}
+
+func (x *BackupRequest) ProtoReflect() protoreflect.Message {
+	mi := &file_tinypay_api_v1_api_proto_msgTypes[55]
+	if x != nil {
+		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+		if ms.LoadMessageInfo() == nil {
+			ms.StoreMessageInfo(mi)
+		}
+		return ms
+	}
+	return mi.MessageOf(x)
+}
+
+// Deprecated: Use BackupRequest.ProtoReflect.Descriptor instead.
+func (*BackupRequest) Descriptor() ([]byte, []int) {
+	return file_tinypay_api_v1_api_proto_rawDescGZIP(), []int{55}
+}
+
+func (x *BackupRequest) GetWithoutKey() bool {
+	if x != nil {
+		return x.WithoutKey
+	}
+	return false
+}
+
+type BackupChunk struct {
+	state protoimpl.MessageState `protogen:"open.v1"`
+	// The next bytes of the backup file.
+	Data []byte `protobuf:"bytes,1,opt,name=data,proto3" json:"data,omitempty"`
+	// In the last message only: the backup is complete.
+	Done          *BackupDone `protobuf:"bytes,2,opt,name=done,proto3" json:"done,omitempty"`
+	unknownFields protoimpl.UnknownFields
+	sizeCache     protoimpl.SizeCache
+}
+
+func (x *BackupChunk) Reset() {
+	*x = BackupChunk{}
+	mi := &file_tinypay_api_v1_api_proto_msgTypes[56]
+	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+	ms.StoreMessageInfo(mi)
+}
+
+func (x *BackupChunk) String() string {
+	return protoimpl.X.MessageStringOf(x)
+}
+
+func (*BackupChunk) ProtoMessage() {}
+
+func (x *BackupChunk) ProtoReflect() protoreflect.Message {
+	mi := &file_tinypay_api_v1_api_proto_msgTypes[56]
+	if x != nil {
+		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+		if ms.LoadMessageInfo() == nil {
+			ms.StoreMessageInfo(mi)
+		}
+		return ms
+	}
+	return mi.MessageOf(x)
+}
+
+// Deprecated: Use BackupChunk.ProtoReflect.Descriptor instead.
+func (*BackupChunk) Descriptor() ([]byte, []int) {
+	return file_tinypay_api_v1_api_proto_rawDescGZIP(), []int{56}
+}
+
+func (x *BackupChunk) GetData() []byte {
+	if x != nil {
+		return x.Data
+	}
+	return nil
+}
+
+func (x *BackupChunk) GetDone() *BackupDone {
+	if x != nil {
+		return x.Done
+	}
+	return nil
+}
+
+type BackupDone struct {
+	state protoimpl.MessageState `protogen:"open.v1"`
+	// What the backup is of.
+	Node        string `protobuf:"bytes,1,opt,name=node,proto3" json:"node,omitempty"`
+	ChainId     uint64 `protobuf:"varint,2,opt,name=chain_id,json=chainId,proto3" json:"chain_id,omitempty"`
+	Adjudicator string `protobuf:"bytes,3,opt,name=adjudicator,proto3" json:"adjudicator,omitempty"`
+	CreatedUnix int64  `protobuf:"varint,4,opt,name=created_unix,json=createdUnix,proto3" json:"created_unix,omitempty"`
+	// Whether the backup holds the node's key file.
+	WithKey bool `protobuf:"varint,5,opt,name=with_key,json=withKey,proto3" json:"with_key,omitempty"`
+	// Records in the snapshot.
+	Records uint64 `protobuf:"varint,6,opt,name=records,proto3" json:"records,omitempty"`
+	// The seq of the newest event of the log in the snapshot.
+	LastSeq       uint64 `protobuf:"varint,7,opt,name=last_seq,json=lastSeq,proto3" json:"last_seq,omitempty"`
+	unknownFields protoimpl.UnknownFields
+	sizeCache     protoimpl.SizeCache
+}
+
+func (x *BackupDone) Reset() {
+	*x = BackupDone{}
+	mi := &file_tinypay_api_v1_api_proto_msgTypes[57]
+	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+	ms.StoreMessageInfo(mi)
+}
+
+func (x *BackupDone) String() string {
+	return protoimpl.X.MessageStringOf(x)
+}
+
+func (*BackupDone) ProtoMessage() {}
+
+func (x *BackupDone) ProtoReflect() protoreflect.Message {
+	mi := &file_tinypay_api_v1_api_proto_msgTypes[57]
+	if x != nil {
+		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+		if ms.LoadMessageInfo() == nil {
+			ms.StoreMessageInfo(mi)
+		}
+		return ms
+	}
+	return mi.MessageOf(x)
+}
+
+// Deprecated: Use BackupDone.ProtoReflect.Descriptor instead.
+func (*BackupDone) Descriptor() ([]byte, []int) {
+	return file_tinypay_api_v1_api_proto_rawDescGZIP(), []int{57}
+}
+
+func (x *BackupDone) GetNode() string {
+	if x != nil {
+		return x.Node
+	}
+	return ""
+}
+
+func (x *BackupDone) GetChainId() uint64 {
+	if x != nil {
+		return x.ChainId
+	}
+	return 0
+}
+
+func (x *BackupDone) GetAdjudicator() string {
+	if x != nil {
+		return x.Adjudicator
+	}
+	return ""
+}
+
+func (x *BackupDone) GetCreatedUnix() int64 {
+	if x != nil {
+		return x.CreatedUnix
+	}
+	return 0
+}
+
+func (x *BackupDone) GetWithKey() bool {
+	if x != nil {
+		return x.WithKey
+	}
+	return false
+}
+
+func (x *BackupDone) GetRecords() uint64 {
+	if x != nil {
+		return x.Records
+	}
+	return 0
+}
+
+func (x *BackupDone) GetLastSeq() uint64 {
+	if x != nil {
+		return x.LastSeq
+	}
+	return 0
+}
+
 var File_tinypay_api_v1_api_proto protoreflect.FileDescriptor
 
 const file_tinypay_api_v1_api_proto_rawDesc = "" +
@@ -4096,7 +4325,7 @@ const file_tinypay_api_v1_api_proto_rawDesc = "" +
 	"\aaddress\x18\x01 \x01(\tR\aaddress\x12\x16\n" +
 	"\x06symbol\x18\x02 \x01(\tR\x06symbol\x12\x1a\n" +
 	"\bdecimals\x18\x03 \x01(\rR\bdecimals\"\x10\n" +
-	"\x0eGetInfoRequest\"\xac\x02\n" +
+	"\x0eGetInfoRequest\"\xf1\x02\n" +
 	"\bNodeInfo\x12\x18\n" +
 	"\aaddress\x18\x01 \x01(\tR\aaddress\x12\x19\n" +
 	"\bchain_id\x18\x02 \x01(\x04R\achainId\x12 \n" +
@@ -4107,7 +4336,9 @@ const file_tinypay_api_v1_api_proto_rawDesc = "" +
 	"\n" +
 	"chain_time\x18\a \x01(\x04R\tchainTime\x12\x19\n" +
 	"\blast_seq\x18\b \x01(\x04R\alastSeq\x12\x1c\n" +
-	"\tunhealthy\x18\t \x01(\tR\tunhealthy\"\x14\n" +
+	"\tunhealthy\x18\t \x01(\tR\tunhealthy\x12\x1a\n" +
+	"\brestored\x18\x14 \x01(\bR\brestored\x12'\n" +
+	"\x0fchannels_behind\x18\x15 \x01(\rR\x0echannelsBehind\"\x14\n" +
 	"\x12GetBalancesRequest\"\x8c\x01\n" +
 	"\fAssetBalance\x12+\n" +
 	"\x05asset\x18\x01 \x01(\v2\x15.tinypay.api.v1.AssetR\x05asset\x12\x16\n" +
@@ -4132,7 +4363,7 @@ const file_tinypay_api_v1_api_proto_rawDesc = "" +
 	"\x04peer\x18\x01 \x01(\tR\x04peer\x12\x14\n" +
 	"\x05asset\x18\x02 \x01(\tR\x05asset\x12\x18\n" +
 	"\adeposit\x18\x03 \x01(\tR\adeposit\x12)\n" +
-	"\x10challenge_period\x18\x04 \x01(\x04R\x0fchallengePeriod\"\xf5\x04\n" +
+	"\x10challenge_period\x18\x04 \x01(\x04R\x0fchallengePeriod\"\x8d\x05\n" +
 	"\aChannel\x12\x0e\n" +
 	"\x02id\x18\x01 \x01(\tR\x02id\x12\x12\n" +
 	"\x04peer\x18\x02 \x01(\tR\x04peer\x12+\n" +
@@ -4159,7 +4390,8 @@ const file_tinypay_api_v1_api_proto_rawDesc = "" +
 	"\fsettle_after\x18\x12 \x01(\x04R\vsettleAfter\x12\x1b\n" +
 	"\tmy_payout\x18\x13 \x01(\tR\bmyPayout\x12\x1f\n" +
 	"\vpeer_payout\x18\x14 \x01(\tR\n" +
-	"peerPayout\"G\n" +
+	"peerPayout\x12\x16\n" +
+	"\x06behind\x18\x1e \x01(\tR\x06behind\"G\n" +
 	"\x0eDepositRequest\x12\x1d\n" +
 	"\n" +
 	"channel_id\x18\x01 \x01(\tR\tchannelId\x12\x16\n" +
@@ -4388,12 +4620,27 @@ const file_tinypay_api_v1_api_proto_rawDesc = "" +
 	"\x12ListTokensResponse\x120\n" +
 	"\x06tokens\x18\x01 \x03(\v2\x18.tinypay.api.v1.AppTokenR\x06tokens\"$\n" +
 	"\x12RevokeTokenRequest\x12\x0e\n" +
-	"\x02id\x18\x01 \x01(\tR\x02id*s\n" +
+	"\x02id\x18\x01 \x01(\tR\x02id\"0\n" +
+	"\rBackupRequest\x12\x1f\n" +
+	"\vwithout_key\x18\x01 \x01(\bR\n" +
+	"withoutKey\"Q\n" +
+	"\vBackupChunk\x12\x12\n" +
+	"\x04data\x18\x01 \x01(\fR\x04data\x12.\n" +
+	"\x04done\x18\x02 \x01(\v2\x1a.tinypay.api.v1.BackupDoneR\x04done\"\xd0\x01\n" +
+	"\n" +
+	"BackupDone\x12\x12\n" +
+	"\x04node\x18\x01 \x01(\tR\x04node\x12\x19\n" +
+	"\bchain_id\x18\x02 \x01(\x04R\achainId\x12 \n" +
+	"\vadjudicator\x18\x03 \x01(\tR\vadjudicator\x12!\n" +
+	"\fcreated_unix\x18\x04 \x01(\x03R\vcreatedUnix\x12\x19\n" +
+	"\bwith_key\x18\x05 \x01(\bR\awithKey\x12\x18\n" +
+	"\arecords\x18\x06 \x01(\x04R\arecords\x12\x19\n" +
+	"\blast_seq\x18\a \x01(\x04R\alastSeq*s\n" +
 	"\tOfferUses\x12\x1a\n" +
 	"\x16OFFER_USES_UNSPECIFIED\x10\x00\x12\x18\n" +
 	"\x14OFFER_USES_PER_PAYER\x10\x01\x12\x16\n" +
 	"\x12OFFER_USES_LIMITED\x10\x02\x12\x18\n" +
-	"\x14OFFER_USES_UNLIMITED\x10\x032\xf7\x10\n" +
+	"\x14OFFER_USES_UNLIMITED\x10\x032\xbf\x11\n" +
 	"\x04Node\x12C\n" +
 	"\aGetInfo\x12\x1e.tinypay.api.v1.GetInfoRequest\x1a\x18.tinypay.api.v1.NodeInfo\x12K\n" +
 	"\vGetBalances\x12\".tinypay.api.v1.GetBalancesRequest\x1a\x18.tinypay.api.v1.Balances\x12G\n" +
@@ -4427,7 +4674,8 @@ const file_tinypay_api_v1_api_proto_rawDesc = "" +
 	"\vRevokeToken\x12\".tinypay.api.v1.RevokeTokenRequest\x1a\x18.tinypay.api.v1.AppToken\x12I\n" +
 	"\n" +
 	"WalletSend\x12!.tinypay.api.v1.WalletSendRequest\x1a\x18.tinypay.api.v1.Transfer\x12[\n" +
-	"\x12EstimateWalletSend\x12!.tinypay.api.v1.WalletSendRequest\x1a\".tinypay.api.v1.WalletSendEstimateB7Z5github.com/tinypay/tinypay/proto/tinypay/api/v1;apiv1b\x06proto3"
+	"\x12EstimateWalletSend\x12!.tinypay.api.v1.WalletSendRequest\x1a\".tinypay.api.v1.WalletSendEstimate\x12F\n" +
+	"\x06Backup\x12\x1d.tinypay.api.v1.BackupRequest\x1a\x1b.tinypay.api.v1.BackupChunk0\x01B7Z5github.com/tinypay/tinypay/proto/tinypay/api/v1;apiv1b\x06proto3"
 
 var (
 	file_tinypay_api_v1_api_proto_rawDescOnce sync.Once
@@ -4442,7 +4690,7 @@ func file_tinypay_api_v1_api_proto_rawDescGZIP() []byte {
 }
 
 var file_tinypay_api_v1_api_proto_enumTypes = make([]protoimpl.EnumInfo, 1)
-var file_tinypay_api_v1_api_proto_msgTypes = make([]protoimpl.MessageInfo, 55)
+var file_tinypay_api_v1_api_proto_msgTypes = make([]protoimpl.MessageInfo, 58)
 var file_tinypay_api_v1_api_proto_goTypes = []any{
 	(OfferUses)(0),                 // 0: tinypay.api.v1.OfferUses
 	(*WalletSendRequest)(nil),      // 1: tinypay.api.v1.WalletSendRequest
@@ -4500,6 +4748,9 @@ var file_tinypay_api_v1_api_proto_goTypes = []any{
 	(*ListTokensRequest)(nil),      // 53: tinypay.api.v1.ListTokensRequest
 	(*ListTokensResponse)(nil),     // 54: tinypay.api.v1.ListTokensResponse
 	(*RevokeTokenRequest)(nil),     // 55: tinypay.api.v1.RevokeTokenRequest
+	(*BackupRequest)(nil),          // 56: tinypay.api.v1.BackupRequest
+	(*BackupChunk)(nil),            // 57: tinypay.api.v1.BackupChunk
+	(*BackupDone)(nil),             // 58: tinypay.api.v1.BackupDone
 }
 var file_tinypay_api_v1_api_proto_depIdxs = []int32{
 	4,  // 0: tinypay.api.v1.WalletSendEstimate.asset:type_name -> tinypay.api.v1.Asset
@@ -4534,67 +4785,70 @@ var file_tinypay_api_v1_api_proto_depIdxs = []int32{
 	52, // 29: tinypay.api.v1.CreateTokenResponse.token:type_name -> tinypay.api.v1.AppToken
 	48, // 30: tinypay.api.v1.AppToken.policy:type_name -> tinypay.api.v1.TokenPolicy
 	52, // 31: tinypay.api.v1.ListTokensResponse.tokens:type_name -> tinypay.api.v1.AppToken
-	5,  // 32: tinypay.api.v1.Node.GetInfo:input_type -> tinypay.api.v1.GetInfoRequest
-	7,  // 33: tinypay.api.v1.Node.GetBalances:input_type -> tinypay.api.v1.GetBalancesRequest
-	10, // 34: tinypay.api.v1.Node.ConnectPeer:input_type -> tinypay.api.v1.ConnectPeerRequest
-	12, // 35: tinypay.api.v1.Node.ListPeers:input_type -> tinypay.api.v1.ListPeersRequest
-	14, // 36: tinypay.api.v1.Node.OpenChannel:input_type -> tinypay.api.v1.OpenChannelRequest
-	16, // 37: tinypay.api.v1.Node.Deposit:input_type -> tinypay.api.v1.DepositRequest
-	17, // 38: tinypay.api.v1.Node.Withdraw:input_type -> tinypay.api.v1.WithdrawRequest
-	18, // 39: tinypay.api.v1.Node.ListChannels:input_type -> tinypay.api.v1.ListChannelsRequest
-	20, // 40: tinypay.api.v1.Node.GetChannel:input_type -> tinypay.api.v1.GetChannelRequest
-	21, // 41: tinypay.api.v1.Node.CloseChannel:input_type -> tinypay.api.v1.CloseChannelRequest
-	22, // 42: tinypay.api.v1.Node.ForceClose:input_type -> tinypay.api.v1.ForceCloseRequest
-	23, // 43: tinypay.api.v1.Node.Settle:input_type -> tinypay.api.v1.SettleRequest
-	24, // 44: tinypay.api.v1.Node.Pay:input_type -> tinypay.api.v1.PayRequest
-	24, // 45: tinypay.api.v1.Node.PayStream:input_type -> tinypay.api.v1.PayRequest
-	32, // 46: tinypay.api.v1.Node.ListPayments:input_type -> tinypay.api.v1.ListPaymentsRequest
-	34, // 47: tinypay.api.v1.Node.SubscribeEvents:input_type -> tinypay.api.v1.SubscribeEventsRequest
-	27, // 48: tinypay.api.v1.Node.CreateOffer:input_type -> tinypay.api.v1.CreateOfferRequest
-	28, // 49: tinypay.api.v1.Node.GetOfferUses:input_type -> tinypay.api.v1.GetOfferUsesRequest
-	39, // 50: tinypay.api.v1.Node.StartStream:input_type -> tinypay.api.v1.StartStreamRequest
-	41, // 51: tinypay.api.v1.Node.StopStream:input_type -> tinypay.api.v1.StopStreamRequest
-	42, // 52: tinypay.api.v1.Node.ListStreams:input_type -> tinypay.api.v1.ListStreamsRequest
-	44, // 53: tinypay.api.v1.Node.GetStream:input_type -> tinypay.api.v1.GetStreamRequest
-	45, // 54: tinypay.api.v1.Node.Revenue:input_type -> tinypay.api.v1.RevenueRequest
-	50, // 55: tinypay.api.v1.Node.CreateToken:input_type -> tinypay.api.v1.CreateTokenRequest
-	53, // 56: tinypay.api.v1.Node.ListTokens:input_type -> tinypay.api.v1.ListTokensRequest
-	55, // 57: tinypay.api.v1.Node.RevokeToken:input_type -> tinypay.api.v1.RevokeTokenRequest
-	1,  // 58: tinypay.api.v1.Node.WalletSend:input_type -> tinypay.api.v1.WalletSendRequest
-	1,  // 59: tinypay.api.v1.Node.EstimateWalletSend:input_type -> tinypay.api.v1.WalletSendRequest
-	6,  // 60: tinypay.api.v1.Node.GetInfo:output_type -> tinypay.api.v1.NodeInfo
-	9,  // 61: tinypay.api.v1.Node.GetBalances:output_type -> tinypay.api.v1.Balances
-	11, // 62: tinypay.api.v1.Node.ConnectPeer:output_type -> tinypay.api.v1.Peer
-	13, // 63: tinypay.api.v1.Node.ListPeers:output_type -> tinypay.api.v1.ListPeersResponse
-	15, // 64: tinypay.api.v1.Node.OpenChannel:output_type -> tinypay.api.v1.Channel
-	15, // 65: tinypay.api.v1.Node.Deposit:output_type -> tinypay.api.v1.Channel
-	15, // 66: tinypay.api.v1.Node.Withdraw:output_type -> tinypay.api.v1.Channel
-	19, // 67: tinypay.api.v1.Node.ListChannels:output_type -> tinypay.api.v1.ListChannelsResponse
-	15, // 68: tinypay.api.v1.Node.GetChannel:output_type -> tinypay.api.v1.Channel
-	15, // 69: tinypay.api.v1.Node.CloseChannel:output_type -> tinypay.api.v1.Channel
-	15, // 70: tinypay.api.v1.Node.ForceClose:output_type -> tinypay.api.v1.Channel
-	15, // 71: tinypay.api.v1.Node.Settle:output_type -> tinypay.api.v1.Channel
-	30, // 72: tinypay.api.v1.Node.Pay:output_type -> tinypay.api.v1.Payment
-	31, // 73: tinypay.api.v1.Node.PayStream:output_type -> tinypay.api.v1.PayResult
-	33, // 74: tinypay.api.v1.Node.ListPayments:output_type -> tinypay.api.v1.ListPaymentsResponse
-	38, // 75: tinypay.api.v1.Node.SubscribeEvents:output_type -> tinypay.api.v1.Event
-	26, // 76: tinypay.api.v1.Node.CreateOffer:output_type -> tinypay.api.v1.Offer
-	29, // 77: tinypay.api.v1.Node.GetOfferUses:output_type -> tinypay.api.v1.OfferUsage
-	40, // 78: tinypay.api.v1.Node.StartStream:output_type -> tinypay.api.v1.Stream
-	40, // 79: tinypay.api.v1.Node.StopStream:output_type -> tinypay.api.v1.Stream
-	43, // 80: tinypay.api.v1.Node.ListStreams:output_type -> tinypay.api.v1.ListStreamsResponse
-	40, // 81: tinypay.api.v1.Node.GetStream:output_type -> tinypay.api.v1.Stream
-	47, // 82: tinypay.api.v1.Node.Revenue:output_type -> tinypay.api.v1.RevenueResponse
-	51, // 83: tinypay.api.v1.Node.CreateToken:output_type -> tinypay.api.v1.CreateTokenResponse
-	54, // 84: tinypay.api.v1.Node.ListTokens:output_type -> tinypay.api.v1.ListTokensResponse
-	52, // 85: tinypay.api.v1.Node.RevokeToken:output_type -> tinypay.api.v1.AppToken
-	3,  // 86: tinypay.api.v1.Node.WalletSend:output_type -> tinypay.api.v1.Transfer
-	2,  // 87: tinypay.api.v1.Node.EstimateWalletSend:output_type -> tinypay.api.v1.WalletSendEstimate
-	60, // [60:88] is the sub-list for method output_type
-	32, // [32:60] is the sub-list for method input_type
-	32, // [32:32] is the sub-list for extension type_name
-	32, // [32:32] is the sub-list for extension extendee
-	0,  // [0:32] is the sub-list for field type_name
+	58, // 32: tinypay.api.v1.BackupChunk.done:type_name -> tinypay.api.v1.BackupDone
+	5,  // 33: tinypay.api.v1.Node.GetInfo:input_type -> tinypay.api.v1.GetInfoRequest
+	7,  // 34: tinypay.api.v1.Node.GetBalances:input_type -> tinypay.api.v1.GetBalancesRequest
+	10, // 35: tinypay.api.v1.Node.ConnectPeer:input_type -> tinypay.api.v1.ConnectPeerRequest
+	12, // 36: tinypay.api.v1.Node.ListPeers:input_type -> tinypay.api.v1.ListPeersRequest
+	14, // 37: tinypay.api.v1.Node.OpenChannel:input_type -> tinypay.api.v1.OpenChannelRequest
+	16, // 38: tinypay.api.v1.Node.Deposit:input_type -> tinypay.api.v1.DepositRequest
+	17, // 39: tinypay.api.v1.Node.Withdraw:input_type -> tinypay.api.v1.WithdrawRequest
+	18, // 40: tinypay.api.v1.Node.ListChannels:input_type -> tinypay.api.v1.ListChannelsRequest
+	20, // 41: tinypay.api.v1.Node.GetChannel:input_type -> tinypay.api.v1.GetChannelRequest
+	21, // 42: tinypay.api.v1.Node.CloseChannel:input_type -> tinypay.api.v1.CloseChannelRequest
+	22, // 43: tinypay.api.v1.Node.ForceClose:input_type -> tinypay.api.v1.ForceCloseRequest
+	23, // 44: tinypay.api.v1.Node.Settle:input_type -> tinypay.api.v1.SettleRequest
+	24, // 45: tinypay.api.v1.Node.Pay:input_type -> tinypay.api.v1.PayRequest
+	24, // 46: tinypay.api.v1.Node.PayStream:input_type -> tinypay.api.v1.PayRequest
+	32, // 47: tinypay.api.v1.Node.ListPayments:input_type -> tinypay.api.v1.ListPaymentsRequest
+	34, // 48: tinypay.api.v1.Node.SubscribeEvents:input_type -> tinypay.api.v1.SubscribeEventsRequest
+	27, // 49: tinypay.api.v1.Node.CreateOffer:input_type -> tinypay.api.v1.CreateOfferRequest
+	28, // 50: tinypay.api.v1.Node.GetOfferUses:input_type -> tinypay.api.v1.GetOfferUsesRequest
+	39, // 51: tinypay.api.v1.Node.StartStream:input_type -> tinypay.api.v1.StartStreamRequest
+	41, // 52: tinypay.api.v1.Node.StopStream:input_type -> tinypay.api.v1.StopStreamRequest
+	42, // 53: tinypay.api.v1.Node.ListStreams:input_type -> tinypay.api.v1.ListStreamsRequest
+	44, // 54: tinypay.api.v1.Node.GetStream:input_type -> tinypay.api.v1.GetStreamRequest
+	45, // 55: tinypay.api.v1.Node.Revenue:input_type -> tinypay.api.v1.RevenueRequest
+	50, // 56: tinypay.api.v1.Node.CreateToken:input_type -> tinypay.api.v1.CreateTokenRequest
+	53, // 57: tinypay.api.v1.Node.ListTokens:input_type -> tinypay.api.v1.ListTokensRequest
+	55, // 58: tinypay.api.v1.Node.RevokeToken:input_type -> tinypay.api.v1.RevokeTokenRequest
+	1,  // 59: tinypay.api.v1.Node.WalletSend:input_type -> tinypay.api.v1.WalletSendRequest
+	1,  // 60: tinypay.api.v1.Node.EstimateWalletSend:input_type -> tinypay.api.v1.WalletSendRequest
+	56, // 61: tinypay.api.v1.Node.Backup:input_type -> tinypay.api.v1.BackupRequest
+	6,  // 62: tinypay.api.v1.Node.GetInfo:output_type -> tinypay.api.v1.NodeInfo
+	9,  // 63: tinypay.api.v1.Node.GetBalances:output_type -> tinypay.api.v1.Balances
+	11, // 64: tinypay.api.v1.Node.ConnectPeer:output_type -> tinypay.api.v1.Peer
+	13, // 65: tinypay.api.v1.Node.ListPeers:output_type -> tinypay.api.v1.ListPeersResponse
+	15, // 66: tinypay.api.v1.Node.OpenChannel:output_type -> tinypay.api.v1.Channel
+	15, // 67: tinypay.api.v1.Node.Deposit:output_type -> tinypay.api.v1.Channel
+	15, // 68: tinypay.api.v1.Node.Withdraw:output_type -> tinypay.api.v1.Channel
+	19, // 69: tinypay.api.v1.Node.ListChannels:output_type -> tinypay.api.v1.ListChannelsResponse
+	15, // 70: tinypay.api.v1.Node.GetChannel:output_type -> tinypay.api.v1.Channel
+	15, // 71: tinypay.api.v1.Node.CloseChannel:output_type -> tinypay.api.v1.Channel
+	15, // 72: tinypay.api.v1.Node.ForceClose:output_type -> tinypay.api.v1.Channel
+	15, // 73: tinypay.api.v1.Node.Settle:output_type -> tinypay.api.v1.Channel
+	30, // 74: tinypay.api.v1.Node.Pay:output_type -> tinypay.api.v1.Payment
+	31, // 75: tinypay.api.v1.Node.PayStream:output_type -> tinypay.api.v1.PayResult
+	33, // 76: tinypay.api.v1.Node.ListPayments:output_type -> tinypay.api.v1.ListPaymentsResponse
+	38, // 77: tinypay.api.v1.Node.SubscribeEvents:output_type -> tinypay.api.v1.Event
+	26, // 78: tinypay.api.v1.Node.CreateOffer:output_type -> tinypay.api.v1.Offer
+	29, // 79: tinypay.api.v1.Node.GetOfferUses:output_type -> tinypay.api.v1.OfferUsage
+	40, // 80: tinypay.api.v1.Node.StartStream:output_type -> tinypay.api.v1.Stream
+	40, // 81: tinypay.api.v1.Node.StopStream:output_type -> tinypay.api.v1.Stream
+	43, // 82: tinypay.api.v1.Node.ListStreams:output_type -> tinypay.api.v1.ListStreamsResponse
+	40, // 83: tinypay.api.v1.Node.GetStream:output_type -> tinypay.api.v1.Stream
+	47, // 84: tinypay.api.v1.Node.Revenue:output_type -> tinypay.api.v1.RevenueResponse
+	51, // 85: tinypay.api.v1.Node.CreateToken:output_type -> tinypay.api.v1.CreateTokenResponse
+	54, // 86: tinypay.api.v1.Node.ListTokens:output_type -> tinypay.api.v1.ListTokensResponse
+	52, // 87: tinypay.api.v1.Node.RevokeToken:output_type -> tinypay.api.v1.AppToken
+	3,  // 88: tinypay.api.v1.Node.WalletSend:output_type -> tinypay.api.v1.Transfer
+	2,  // 89: tinypay.api.v1.Node.EstimateWalletSend:output_type -> tinypay.api.v1.WalletSendEstimate
+	57, // 90: tinypay.api.v1.Node.Backup:output_type -> tinypay.api.v1.BackupChunk
+	62, // [62:91] is the sub-list for method output_type
+	33, // [33:62] is the sub-list for method input_type
+	33, // [33:33] is the sub-list for extension type_name
+	33, // [33:33] is the sub-list for extension extendee
+	0,  // [0:33] is the sub-list for field type_name
 }
 
 func init() { file_tinypay_api_v1_api_proto_init() }
@@ -4615,7 +4869,7 @@ func file_tinypay_api_v1_api_proto_init() {
 			GoPackagePath: reflect.TypeOf(x{}).PkgPath(),
 			RawDescriptor: unsafe.Slice(unsafe.StringData(file_tinypay_api_v1_api_proto_rawDesc), len(file_tinypay_api_v1_api_proto_rawDesc)),
 			NumEnums:      1,
-			NumMessages:   55,
+			NumMessages:   58,
 			NumExtensions: 0,
 			NumServices:   1,
 		},

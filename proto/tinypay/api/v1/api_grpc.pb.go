@@ -55,6 +55,7 @@ const (
 	Node_RevokeToken_FullMethodName        = "/tinypay.api.v1.Node/RevokeToken"
 	Node_WalletSend_FullMethodName         = "/tinypay.api.v1.Node/WalletSend"
 	Node_EstimateWalletSend_FullMethodName = "/tinypay.api.v1.Node/EstimateWalletSend"
+	Node_Backup_FullMethodName             = "/tinypay.api.v1.Node/Backup"
 )
 
 // NodeClient is the client API for Node service.
@@ -137,6 +138,10 @@ type NodeClient interface {
 	// EstimateWalletSend checks a send and says what it would move and cost
 	// now; nothing is signed or sent (the idempotency key is not needed).
 	EstimateWalletSend(ctx context.Context, in *WalletSendRequest, opts ...grpc.CallOption) (*WalletSendEstimate, error)
+	// Backup streams an encrypted, consistent snapshot of the node's store,
+	// taken while payments flow, as the bytes of a backup file (tinypayd
+	// restore reads it). Only the node's admin token may call it.
+	Backup(ctx context.Context, in *BackupRequest, opts ...grpc.CallOption) (grpc.ServerStreamingClient[BackupChunk], error)
 }
 
 type nodeClient struct {
@@ -439,6 +444,25 @@ func (c *nodeClient) EstimateWalletSend(ctx context.Context, in *WalletSendReque
 	return out, nil
 }
 
+func (c *nodeClient) Backup(ctx context.Context, in *BackupRequest, opts ...grpc.CallOption) (grpc.ServerStreamingClient[BackupChunk], error) {
+	cOpts := append([]grpc.CallOption{grpc.StaticMethod()}, opts...)
+	stream, err := c.cc.NewStream(ctx, &Node_ServiceDesc.Streams[2], Node_Backup_FullMethodName, cOpts...)
+	if err != nil {
+		return nil, err
+	}
+	x := &grpc.GenericClientStream[BackupRequest, BackupChunk]{ClientStream: stream}
+	if err := x.ClientStream.SendMsg(in); err != nil {
+		return nil, err
+	}
+	if err := x.ClientStream.CloseSend(); err != nil {
+		return nil, err
+	}
+	return x, nil
+}
+
+// This type alias is provided for backwards compatibility with existing code that references the prior non-generic stream type by name.
+type Node_BackupClient = grpc.ServerStreamingClient[BackupChunk]
+
 // NodeServer is the server API for Node service.
 // All implementations must embed UnimplementedNodeServer
 // for forward compatibility.
@@ -519,6 +543,10 @@ type NodeServer interface {
 	// EstimateWalletSend checks a send and says what it would move and cost
 	// now; nothing is signed or sent (the idempotency key is not needed).
 	EstimateWalletSend(context.Context, *WalletSendRequest) (*WalletSendEstimate, error)
+	// Backup streams an encrypted, consistent snapshot of the node's store,
+	// taken while payments flow, as the bytes of a backup file (tinypayd
+	// restore reads it). Only the node's admin token may call it.
+	Backup(*BackupRequest, grpc.ServerStreamingServer[BackupChunk]) error
 	mustEmbedUnimplementedNodeServer()
 }
 
@@ -612,6 +640,9 @@ func (UnimplementedNodeServer) WalletSend(context.Context, *WalletSendRequest) (
 }
 func (UnimplementedNodeServer) EstimateWalletSend(context.Context, *WalletSendRequest) (*WalletSendEstimate, error) {
 	return nil, status.Error(codes.Unimplemented, "method EstimateWalletSend not implemented")
+}
+func (UnimplementedNodeServer) Backup(*BackupRequest, grpc.ServerStreamingServer[BackupChunk]) error {
+	return status.Error(codes.Unimplemented, "method Backup not implemented")
 }
 func (UnimplementedNodeServer) mustEmbedUnimplementedNodeServer() {}
 func (UnimplementedNodeServer) testEmbeddedByValue()              {}
@@ -1120,6 +1151,17 @@ func _Node_EstimateWalletSend_Handler(srv interface{}, ctx context.Context, dec 
 	return interceptor(ctx, in, info, handler)
 }
 
+func _Node_Backup_Handler(srv interface{}, stream grpc.ServerStream) error {
+	m := new(BackupRequest)
+	if err := stream.RecvMsg(m); err != nil {
+		return err
+	}
+	return srv.(NodeServer).Backup(m, &grpc.GenericServerStream[BackupRequest, BackupChunk]{ServerStream: stream})
+}
+
+// This type alias is provided for backwards compatibility with existing code that references the prior non-generic stream type by name.
+type Node_BackupServer = grpc.ServerStreamingServer[BackupChunk]
+
 // Node_ServiceDesc is the grpc.ServiceDesc for Node service.
 // It's only intended for direct use with grpc.RegisterService,
 // and not to be introspected or modified (even as a copy)
@@ -1242,6 +1284,11 @@ var Node_ServiceDesc = grpc.ServiceDesc{
 		{
 			StreamName:    "SubscribeEvents",
 			Handler:       _Node_SubscribeEvents_Handler,
+			ServerStreams: true,
+		},
+		{
+			StreamName:    "Backup",
+			Handler:       _Node_Backup_Handler,
 			ServerStreams: true,
 		},
 	},
