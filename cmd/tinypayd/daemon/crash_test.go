@@ -47,23 +47,11 @@ func TestKillDuringCooperativeClose(t *testing.T) {
 			victim.start()
 			victim.env = nil
 
-			bobInfo, err := bob.api.GetInfo(ctx, &apiv1.GetInfoRequest{})
-			if err != nil {
-				t.Fatal(err)
-			}
 			aliceInfo, err := alice.api.GetInfo(ctx, &apiv1.GetInfoRequest{})
 			if err != nil {
 				t.Fatal(err)
 			}
-			if _, err := alice.api.ConnectPeer(ctx, &apiv1.ConnectPeerRequest{HostPort: peerListen(bob), Address: bobInfo.GetAddress()}); err != nil {
-				t.Fatal(err)
-			}
-			ch, err := alice.api.OpenChannel(ctx, &apiv1.OpenChannelRequest{Peer: bobInfo.GetAddress(), Asset: "USD", Deposit: "10000000"})
-			if err != nil {
-				t.Fatal(err)
-			}
-			id := ch.GetId()
-			waitPhase(t, ctx, bob, id, "open")
+			id := openUSD(t, ctx, alice, bob, "10000000")
 			if _, err := alice.api.Pay(ctx, &apiv1.PayRequest{ChannelId: id, Amount: "3000000", IdempotencyKey: "p"}); err != nil {
 				t.Fatal(err)
 			}

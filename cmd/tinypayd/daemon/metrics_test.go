@@ -229,24 +229,7 @@ func TestMetricsAfterRealPayments(t *testing.T) {
 	alice, bob := startDaemons(t)
 	ctx, cancel := context.WithTimeout(context.Background(), 2*time.Minute)
 	defer cancel()
-	bobInfo, err := bob.api.GetInfo(ctx, &apiv1.GetInfoRequest{})
-	if err != nil {
-		t.Fatal(err)
-	}
-	if _, err := alice.api.ConnectPeer(ctx, &apiv1.ConnectPeerRequest{HostPort: peerListen(bob), Address: bobInfo.GetAddress()}); err != nil {
-		t.Fatal(err)
-	}
-	ch, err := alice.api.OpenChannel(ctx, &apiv1.OpenChannelRequest{Peer: bobInfo.GetAddress(), Asset: "USD", Deposit: "10000000"})
-	if err != nil {
-		t.Fatal(err)
-	}
-	for {
-		c, err := bob.api.GetChannel(ctx, &apiv1.GetChannelRequest{ChannelId: ch.GetId()})
-		if err == nil && c.GetPhase() == "open" {
-			break
-		}
-		time.Sleep(50 * time.Millisecond)
-	}
+	chID := openUSD(t, ctx, alice, bob, "10000000")
 
 	// Alice pays 400 times 1234 base units, pipelined; Bob pays 3 back.
 	const n, amount = 400, 1234
@@ -255,7 +238,7 @@ func TestMetricsAfterRealPayments(t *testing.T) {
 		t.Fatal(err)
 	}
 	for i := range n {
-		if err := stream.Send(&apiv1.PayRequest{ChannelId: ch.GetId(), Amount: fmt.Sprint(amount), IdempotencyKey: fmt.Sprint("m", i)}); err != nil {
+		if err := stream.Send(&apiv1.PayRequest{ChannelId: chID, Amount: fmt.Sprint(amount), IdempotencyKey: fmt.Sprint("m", i)}); err != nil {
 			t.Fatal(err)
 		}
 	}
@@ -272,20 +255,20 @@ func TestMetricsAfterRealPayments(t *testing.T) {
 		}
 	}
 	for i := range 3 {
-		if _, err := bob.api.Pay(ctx, &apiv1.PayRequest{ChannelId: ch.GetId(), Amount: "1000", IdempotencyKey: fmt.Sprint("back", i)}); err != nil {
+		if _, err := bob.api.Pay(ctx, &apiv1.PayRequest{ChannelId: chID, Amount: "1000", IdempotencyKey: fmt.Sprint("back", i)}); err != nil {
 			t.Fatal(err)
 		}
 	}
 	// And one payment Alice cannot afford.
-	if _, err := alice.api.Pay(ctx, &apiv1.PayRequest{ChannelId: ch.GetId(), Amount: "100000000", IdempotencyKey: "too much"}); err == nil {
+	if _, err := alice.api.Pay(ctx, &apiv1.PayRequest{ChannelId: chID, Amount: "100000000", IdempotencyKey: "too much"}); err == nil {
 		t.Fatal("a payment beyond the balance went through")
 	}
 
-	ac, err := alice.api.GetChannel(ctx, &apiv1.GetChannelRequest{ChannelId: ch.GetId()})
+	ac, err := alice.api.GetChannel(ctx, &apiv1.GetChannelRequest{ChannelId: chID})
 	if err != nil {
 		t.Fatal(err)
 	}
-	bc, err := bob.api.GetChannel(ctx, &apiv1.GetChannelRequest{ChannelId: ch.GetId()})
+	bc, err := bob.api.GetChannel(ctx, &apiv1.GetChannelRequest{ChannelId: chID})
 	if err != nil {
 		t.Fatal(err)
 	}

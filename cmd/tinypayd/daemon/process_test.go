@@ -260,24 +260,7 @@ func TestKillReceiverMidStream(t *testing.T) {
 	alice, bob := startDaemons(t)
 	ctx, cancel := context.WithTimeout(context.Background(), 2*time.Minute)
 	defer cancel()
-	bobInfo, err := bob.api.GetInfo(ctx, &apiv1.GetInfoRequest{})
-	if err != nil {
-		t.Fatal(err)
-	}
-	if _, err := alice.api.ConnectPeer(ctx, &apiv1.ConnectPeerRequest{HostPort: peerListen(bob), Address: bobInfo.GetAddress()}); err != nil {
-		t.Fatal(err)
-	}
-	ch, err := alice.api.OpenChannel(ctx, &apiv1.OpenChannelRequest{Peer: bobInfo.GetAddress(), Asset: "USD", Deposit: "10000000"})
-	if err != nil {
-		t.Fatal(err)
-	}
-	for {
-		c, err := bob.api.GetChannel(ctx, &apiv1.GetChannelRequest{ChannelId: ch.GetId()})
-		if err == nil && c.GetPhase() == "open" {
-			break
-		}
-		time.Sleep(50 * time.Millisecond)
-	}
+	chID := openUSD(t, ctx, alice, bob, "10000000")
 
 	const total = 3000
 	stream, err := alice.api.PayStream(ctx)
@@ -324,7 +307,7 @@ func TestKillReceiverMidStream(t *testing.T) {
 		}
 	}()
 	for i := range total {
-		if err := stream.Send(&apiv1.PayRequest{ChannelId: ch.GetId(), Amount: "3", IdempotencyKey: fmt.Sprintf("k%d", i)}); err != nil {
+		if err := stream.Send(&apiv1.PayRequest{ChannelId: chID, Amount: "3", IdempotencyKey: fmt.Sprintf("k%d", i)}); err != nil {
 			t.Fatal(err)
 		}
 	}
@@ -361,7 +344,7 @@ func TestKillReceiverMidStream(t *testing.T) {
 	got := map[string]int{}
 	var after uint64
 	for {
-		r, err := bob.api.ListPayments(ctx, &apiv1.ListPaymentsRequest{AfterSeq: after, Limit: 1000, ChannelId: ch.GetId()})
+		r, err := bob.api.ListPayments(ctx, &apiv1.ListPaymentsRequest{AfterSeq: after, Limit: 1000, ChannelId: chID})
 		if err != nil {
 			t.Fatal(err)
 		}
@@ -381,7 +364,7 @@ func TestKillReceiverMidStream(t *testing.T) {
 	if len(got) != total {
 		t.Fatalf("bob holds %d payments, want %d", len(got), total)
 	}
-	c, err := bob.api.GetChannel(ctx, &apiv1.GetChannelRequest{ChannelId: ch.GetId()})
+	c, err := bob.api.GetChannel(ctx, &apiv1.GetChannelRequest{ChannelId: chID})
 	if err != nil {
 		t.Fatal(err)
 	}

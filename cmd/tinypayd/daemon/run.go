@@ -54,20 +54,13 @@ Examples:
                 --adjudicator ADJUDICATOR --asset USDC=0x833589fCD6eDb6E08f4c7C32D4f71b54bdA02913:6 --confirmations 3
    tinypayd run --devchain devchain.json --passphrase-file pass.txt --sweep-to ADDRESS \
                 --sweep-above "100 USD" --sweep-above "0.5 ETH"`,
-		Flags: slices.Concat([]cli.Flag{
-			devFile,
-			&cli.StringFlag{Name: "chain-rpc", Usage: "EVM JSON-RPC endpoint (http, https, ws or ipc)", Sources: cf.sources("chain-rpc")},
-			&cli.Uint64Flag{Name: "chain-id", Usage: "chain id the endpoint must serve", Sources: cf.sources("chain-id")},
-			&cli.StringFlag{Name: "adjudicator", Usage: "address of the tinypay adjudicator contract", Sources: cf.sources("adjudicator")},
-			&cli.Uint64Flag{Name: "deploy-block", Usage: "block the adjudicator was deployed in (events are scanned from there)", Sources: cf.sources("deploy-block")},
+		Flags: slices.Concat(chainFlags(cf, devFile), []cli.Flag{
 			&cli.StringSliceFlag{Name: "asset", Usage: "ERC-20 token channels may hold, as SYMBOL=ADDRESS:DECIMALS (repeatable)", Sources: cf.sources("asset")},
-			&cli.Uint64Flag{Name: "confirmations", Usage: "blocks on top before a transaction or event counts (default 1; 0 on a dev chain)", Value: 1, Sources: cf.sources("confirmations")},
 			&cli.StringFlag{Name: "peer-listen", Usage: "address to accept peer connections on (empty: do not listen)", Value: "127.0.0.1:9735", Sources: cf.sources("peer-listen")},
 			&cli.StringFlag{Name: "peer-advertise", Usage: "address peers should dial back (default: --peer-listen)", Sources: cf.sources("peer-advertise")},
 			&cli.StringFlag{Name: "api-listen", Usage: "address of the control API (keep it on loopback unless you need otherwise)", Value: "127.0.0.1:9736", Sources: cf.sources("api-listen")},
 			&cli.Uint64Flag{Name: "challenge-period", Usage: "challenge period in seconds for channels this node opens", Value: node.DefaultConfig().ChallengePeriod, Sources: cf.sources("challenge-period")},
 			&cli.Uint64Flag{Name: "min-challenge-period", Usage: "shortest challenge period accepted from peers, seconds", Value: node.DefaultConfig().MinChallengePeriod, Sources: cf.sources("min-challenge-period")},
-			&cli.DurationFlag{Name: "chain-poll", Usage: "how often to poll the chain", Value: time.Second, Sources: cf.sources("chain-poll")},
 			&cli.DurationFlag{Name: "shutdown-timeout", Usage: "longest graceful shutdown", Value: 15 * time.Second, Sources: cf.sources("shutdown-timeout")},
 			&cli.StringSliceFlag{Name: "tower", Usage: "a watchtower to hand every newest incoming proof to, as HOST:PORT@0xTOWER_ADDRESS (repeatable; see tinypayd tower --help)", Sources: cf.sources("tower")},
 		}, metricsFlags(cf, defaultMetricsListen), limitFlags(cf), sweepFlags(cf)),
@@ -162,6 +155,38 @@ type chainSettings struct {
 	adjudicator crypto.Address
 	deployBlock uint64
 	assets      []node.Asset
+}
+
+// chainFlags name the chain and how to follow it (run and tower).
+func chainFlags(cf configFile, devFile cli.Flag) []cli.Flag {
+	return []cli.Flag{
+		devFile,
+		&cli.StringFlag{Name: "chain-rpc", Usage: "EVM JSON-RPC endpoint (http, https, ws or ipc)", Sources: cf.sources("chain-rpc")},
+		&cli.Uint64Flag{Name: "chain-id", Usage: "chain id the endpoint must serve", Sources: cf.sources("chain-id")},
+		&cli.StringFlag{Name: "adjudicator", Usage: "address of the tinypay adjudicator contract", Sources: cf.sources("adjudicator")},
+		&cli.Uint64Flag{Name: "deploy-block", Usage: "block the adjudicator was deployed in (events are scanned from there)", Sources: cf.sources("deploy-block")},
+		&cli.Uint64Flag{Name: "confirmations", Usage: "blocks on top before a transaction or event counts (default 1; 0 on a dev chain)", Value: 1, Sources: cf.sources("confirmations")},
+		&cli.DurationFlag{Name: "chain-poll", Usage: "how often to read the chain", Value: time.Second, Sources: cf.sources("chain-poll")},
+	}
+}
+
+// dial connects to the chain as key, with the --confirmations and
+// --chain-poll flags of c (run and tower have both).
+func (cs chainSettings) dial(ctx context.Context, c *cli.Command, key *crypto.PrivateKey, log *slog.Logger) (*evm.Backend, error) {
+	ecfg := evm.DefaultConfig()
+	ecfg.Adjudicator, ecfg.ChainID, ecfg.DeployBlock = cs.adjudicator, cs.chainID, cs.deployBlock
+	ecfg.Confirmations = c.Uint64("confirmations")
+	ecfg.Logger = log.With("component", "chain")
+	if p := c.Duration("chain-poll"); p < ecfg.PollInterval {
+		ecfg.PollInterval = p
+	}
+	dctx, cancel := context.WithTimeout(ctx, 30*time.Second)
+	defer cancel()
+	chain, err := evm.Dial(dctx, cs.url, key, ecfg)
+	if err != nil {
+		return nil, fmt.Errorf("chain: %w", err)
+	}
+	return chain, nil
 }
 
 func chainFromFlags(c *cli.Command) (chainSettings, error) {
@@ -277,18 +302,9 @@ func run(ctx context.Context, c *cli.Command, stdin io.Reader, logw io.Writer, o
 		}
 	}
 
-	ecfg := evm.DefaultConfig()
-	ecfg.Adjudicator, ecfg.ChainID, ecfg.DeployBlock = cs.adjudicator, cs.chainID, cs.deployBlock
-	ecfg.Confirmations = c.Uint64("confirmations")
-	ecfg.Logger = log.With("component", "chain")
-	if p := c.Duration("chain-poll"); p < ecfg.PollInterval {
-		ecfg.PollInterval = p
-	}
-	dctx, cancel := context.WithTimeout(ctx, 30*time.Second)
-	chain, err := evm.Dial(dctx, cs.url, key, ecfg)
-	cancel()
+	chain, err := cs.dial(ctx, c, key, log)
 	if err != nil {
-		return fmt.Errorf("chain: %w", err)
+		return err
 	}
 	defer chain.Close()
 

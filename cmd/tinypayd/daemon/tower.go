@@ -24,7 +24,6 @@ import (
 	"github.com/tinypay/tinypay/crypto"
 	"github.com/tinypay/tinypay/node/tower"
 	"github.com/tinypay/tinypay/rpc"
-	"github.com/tinypay/tinypay/settlement/evm"
 )
 
 // Files of a tower's data directory (besides the key and TLS files).
@@ -54,20 +53,13 @@ Examples:
             --serve 0xFcd1463D08CC5a0B5509C2ABa78373E5b5E3762E
    tinypayd --datadir /var/lib/tower tower --chain-rpc https://rpc.example --chain-id 8453 \
             --adjudicator ADJUDICATOR --confirmations 3 --listen :9740 --serve-file nodes.txt`,
-		Flags: []cli.Flag{
-			devFile,
-			&cli.StringFlag{Name: "chain-rpc", Usage: "EVM JSON-RPC endpoint (http, https, ws or ipc)", Sources: cf.sources("chain-rpc")},
-			&cli.Uint64Flag{Name: "chain-id", Usage: "chain id the endpoint must serve", Sources: cf.sources("chain-id")},
-			&cli.StringFlag{Name: "adjudicator", Usage: "address of the tinypay adjudicator contract", Sources: cf.sources("adjudicator")},
-			&cli.Uint64Flag{Name: "deploy-block", Usage: "block the adjudicator was deployed in", Sources: cf.sources("deploy-block")},
-			&cli.Uint64Flag{Name: "confirmations", Usage: "blocks on top before a transaction or event counts (default 1; 0 on a dev chain)", Value: 1, Sources: cf.sources("confirmations")},
-			&cli.DurationFlag{Name: "chain-poll", Usage: "how often to read new chain events", Value: def.ChainPoll, Sources: cf.sources("chain-poll")},
+		Flags: append(chainFlags(cf, devFile),
 			&cli.StringFlag{Name: "listen", Usage: "address to accept nodes on", Value: "127.0.0.1:9740", Sources: cf.sources("listen")},
 			&cli.StringSliceFlag{Name: "serve", Usage: "address of a node whose proofs to take (repeatable)", Sources: cf.sources("serve")},
 			&cli.StringFlag{Name: "serve-file", Usage: "file with node addresses to serve, one a line (# starts a comment)", Sources: cf.sources("serve-file")},
 			&cli.IntFlag{Name: "max-channels-per-node", Usage: "channels the tower holds proofs of for one node; proofs of more are refused until one settles", Value: def.MaxChannelsPerNode, Sources: cf.sources("max-channels-per-node")},
 			&cli.StringFlag{Name: "metrics-listen", Usage: "serve Prometheus metrics at http://ADDR/metrics (off by default)", Sources: cf.sources("metrics-listen")},
-		},
+		),
 		Action: func(ctx context.Context, c *cli.Command) error {
 			ctx, stop := signal.NotifyContext(ctx, os.Interrupt, syscall.SIGTERM)
 			defer stop()
@@ -175,18 +167,9 @@ func runTower(ctx context.Context, c *cli.Command, stdin io.Reader, logw io.Writ
 	}
 	log.Info("tower key unlocked", "address", key.Address(), "serves", len(cfg.Serve))
 
-	ecfg := evm.DefaultConfig()
-	ecfg.Adjudicator, ecfg.ChainID, ecfg.DeployBlock = cs.adjudicator, cs.chainID, cs.deployBlock
-	ecfg.Confirmations = c.Uint64("confirmations")
-	ecfg.Logger = log.With("component", "chain")
-	if p := c.Duration("chain-poll"); p < ecfg.PollInterval {
-		ecfg.PollInterval = p
-	}
-	dctx, cancel := context.WithTimeout(ctx, 30*time.Second)
-	chain, err := evm.Dial(dctx, cs.url, key, ecfg)
-	cancel()
+	chain, err := cs.dial(ctx, c, key, log)
 	if err != nil {
-		return fmt.Errorf("chain: %w", err)
+		return err
 	}
 	defer chain.Close()
 	bctx, cancel := context.WithTimeout(ctx, 10*time.Second)

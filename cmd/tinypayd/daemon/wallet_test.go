@@ -213,15 +213,8 @@ func TestSweepDaemon(t *testing.T) {
 
 	ctx, cancel := context.WithTimeout(context.Background(), 2*time.Minute)
 	defer cancel()
-	if _, err := alice.api.ConnectPeer(ctx, &apiv1.ConnectPeerRequest{HostPort: peerListen(bob), Address: bobAddr.Hex()}); err != nil {
-		t.Fatal(err)
-	}
-	ch, err := alice.api.OpenChannel(ctx, &apiv1.OpenChannelRequest{Peer: bobAddr.Hex(), Asset: "USD", Deposit: "10000000"})
-	if err != nil {
-		t.Fatal(err)
-	}
-	waitPhase(t, ctx, bob, ch.GetId(), "open")
-	if _, err := alice.api.Pay(ctx, &apiv1.PayRequest{ChannelId: ch.GetId(), Amount: "3000000", IdempotencyKey: "p"}); err != nil {
+	chID := openUSD(t, ctx, alice, bob, "10000000")
+	if _, err := alice.api.Pay(ctx, &apiv1.PayRequest{ChannelId: chID, Amount: "3000000", IdempotencyKey: "p"}); err != nil {
 		t.Fatal(err)
 	}
 	if got := chain.usdOf(vault); got.Sign() != 0 {
@@ -238,12 +231,12 @@ func TestSweepDaemon(t *testing.T) {
 		}
 	}
 	// Bob withdraws 2 USD: his wallet is base + 2, 1 above the threshold.
-	if _, err := bob.api.Withdraw(ctx, &apiv1.WithdrawRequest{ChannelId: ch.GetId(), Amount: "2000000"}); err != nil {
+	if _, err := bob.api.Withdraw(ctx, &apiv1.WithdrawRequest{ChannelId: chID, Amount: "2000000"}); err != nil {
 		t.Fatal(err)
 	}
 	waitVault("after the withdrawal", 1_000_000)
 	// The close pays out his last 1 USD: 1 above the threshold again.
-	if _, err := alice.api.CloseChannel(ctx, &apiv1.CloseChannelRequest{ChannelId: ch.GetId()}); err != nil {
+	if _, err := alice.api.CloseChannel(ctx, &apiv1.CloseChannelRequest{ChannelId: chID}); err != nil {
 		t.Fatal(err)
 	}
 	waitVault("after the close", 2_000_000)
