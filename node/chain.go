@@ -354,7 +354,7 @@ func (c *chanActor) onChainEvent(ev settlement.Event) {
 		}
 		c.opened("opened on chain" + tx) // a deposit opens it too, if it comes first
 		if err = c.ch.ChainDeposit(x, &ev.Amount); err == nil {
-			c.event(storev1.ChannelEventKind_CHANNEL_EVENT_KIND_DEPOSITED, fmt.Sprintf("side %s deposited, total %s%s", x, ev.Amount.Dec(), tx), &ev.Amount)
+			c.event(storev1.ChannelEventKind_CHANNEL_EVENT_KIND_DEPOSITED, fmt.Sprintf("side %s deposited, total %s%s", x, c.units(&ev.Amount), tx), &ev.Amount)
 		}
 		c.pump()
 	case settlement.EventWithdrawn:
@@ -363,14 +363,14 @@ func (c *chanActor) onChainEvent(ev settlement.Event) {
 			return
 		}
 		if err = c.ch.ChainWithdrawn(x, &ev.Amount); err == nil {
-			c.event(storev1.ChannelEventKind_CHANNEL_EVENT_KIND_WITHDRAWN, fmt.Sprintf("side %s withdrew, total %s%s", x, ev.Amount.Dec(), tx), &ev.Amount)
+			c.event(storev1.ChannelEventKind_CHANNEL_EVENT_KIND_WITHDRAWN, fmt.Sprintf("side %s withdrew, total %s%s", x, c.units(&ev.Amount), tx), &ev.Amount)
 		}
 	case settlement.EventCooperativelyClosed:
 		if c.ch.Phase() == channel.Settled {
 			return
 		}
 		mine := ev.Balances[c.self]
-		c.closedCooperatively(ev.Balances, "closed cooperatively, paid out "+mine.Dec()+" to this node"+tx)
+		c.closedCooperatively(ev.Balances, "closed cooperatively, paid out "+c.units(&mine)+" to this node"+tx)
 		c.finishOp(channel.OpClose, nil)
 	case settlement.EventClosed:
 		x, ok := side()
@@ -394,7 +394,7 @@ func (c *chanActor) onChainEvent(ev settlement.Event) {
 			return
 		}
 		if err = c.ch.ChainUpdated(x, &ev.Amount); err == nil {
-			c.event(storev1.ChannelEventKind_CHANNEL_EVENT_KIND_DISPUTED, fmt.Sprintf("newer proof of side %s presented: %s%s", x, ev.Amount.Dec(), tx), &ev.Amount)
+			c.event(storev1.ChannelEventKind_CHANNEL_EVENT_KIND_DISPUTED, fmt.Sprintf("newer proof of side %s presented: %s%s", x, c.units(&ev.Amount), tx), &ev.Amount)
 		}
 	case settlement.EventSettled:
 		if c.ch.Phase() == channel.Settled {
@@ -402,7 +402,7 @@ func (c *chanActor) onChainEvent(ev settlement.Event) {
 		}
 		if err = c.ch.ChainSettled(); err == nil {
 			mine := ev.Balances[c.self]
-			c.settledAfterDispute("settled, paid out " + mine.Dec() + " to this node" + tx)
+			c.settledAfterDispute("settled, paid out " + c.units(&mine) + " to this node" + tx)
 			c.finishOp(channel.OpSettle, nil)
 		}
 	}

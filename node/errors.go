@@ -4,6 +4,8 @@ import (
 	"errors"
 	"fmt"
 
+	"github.com/holiman/uint256"
+
 	"github.com/tinypay/tinypay/channel"
 	"github.com/tinypay/tinypay/crypto"
 )
@@ -132,6 +134,15 @@ func (e *BalanceError) Error() string {
 
 // Unwrap gives the channel's error.
 func (e *BalanceError) Unwrap() error { return &e.InsufficientBalanceError }
+
+// units writes an amount of the channel's asset as people read it
+// ("0.25 USD"), for event details; base units if the asset is unknown.
+func (c *chanActor) units(v *uint256.Int) string {
+	if a, ok := c.n.asset(c.params.Asset); ok {
+		return a.Format(v)
+	}
+	return v.Dec() + " base units"
+}
 
 // inAsset says an insufficient balance in the channel's asset; other
 // errors pass unchanged.

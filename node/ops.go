@@ -747,7 +747,7 @@ func (c *chanActor) onActionDone(a channel.Action, r actionResult) {
 	case channel.SubmitCloseAction:
 		if r.err == nil {
 			mine := a.Terms.Balance[c.self]
-			c.closedCooperatively(a.Terms.Balance, "closed"+tx()+", paid out "+mine.Dec()+" to this node")
+			c.closedCooperatively(a.Terms.Balance, "closed"+tx()+", paid out "+c.units(&mine)+" to this node")
 			c.finishOp(op, nil)
 		} else {
 			c.retryLater(op)

@@ -25,6 +25,9 @@ import (
 	"strings"
 	"time"
 
+	"github.com/holiman/uint256"
+
+	"github.com/tinypay/tinypay/channel"
 	"github.com/tinypay/tinypay/crypto"
 	"github.com/tinypay/tinypay/settlement"
 	"github.com/tinypay/tinypay/settlement/devchain/devinfo"
@@ -338,7 +341,7 @@ func (d *demo) run(dispute bool, payments int) error {
 	if aliceView.MyBalance != bobView.PeerBalance || aliceView.PeerBalance != bobView.MyBalance {
 		return fmt.Errorf("the two sides disagree: alice %s/%s, bob %s/%s", aliceView.MyBalance, aliceView.PeerBalance, bobView.PeerBalance, bobView.MyBalance)
 	}
-	fmt.Printf("  both sides agree: alice %s, bob %s (base units) after %s proofs from alice\n", aliceView.MyBalance, aliceView.PeerBalance, aliceView.SentNonce)
+	fmt.Printf("  both sides agree: alice %s, bob %s after %s proofs from alice\n", usdText(aliceView.MyBalance), usdText(aliceView.PeerBalance), aliceView.SentNonce)
 
 	aliceBefore, err := d.usd("alice")
 	if err != nil {
@@ -372,8 +375,8 @@ func (d *demo) run(dispute bool, payments int) error {
 	}
 	gotAlice, gotBob := new(big.Int).Sub(aliceAfter, aliceBefore), new(big.Int).Sub(bobAfter, bobBefore)
 	step("on-chain payouts")
-	fmt.Printf("  alice: paid out %s USD base units, off-chain balance %s\n", gotAlice, wantAlice)
-	fmt.Printf("  bob:   paid out %s USD base units, off-chain balance %s\n", gotBob, wantBob)
+	fmt.Printf("  alice: paid out %s, off-chain balance %s\n", usdText(gotAlice.String()), usdText(wantAlice.String()))
+	fmt.Printf("  bob:   paid out %s, off-chain balance %s\n", usdText(gotBob.String()), usdText(wantBob.String()))
 	if gotAlice.Cmp(wantAlice) != 0 || gotBob.Cmp(wantBob) != 0 {
 		return errors.New("on-chain payouts differ from the off-chain balances")
 	}
@@ -437,7 +440,7 @@ func (d *demo) dispute(id, bob string, bobBefore, wantBob *big.Int) error {
 	}
 	got := new(big.Int).Sub(bobAfter, bobBefore)
 	step("on-chain payout")
-	fmt.Printf("  bob: paid out %s USD base units, off-chain balance %s\n", got, wantBob)
+	fmt.Printf("  bob: paid out %s, off-chain balance %s\n", usdText(got.String()), usdText(wantBob.String()))
 	if got.Cmp(wantBob) != 0 {
 		return errors.New("bob did not get what he was paid")
 	}
@@ -478,7 +481,7 @@ func (d *demo) waitDisputed(ctx context.Context, b *evm.Backend, p settlement.Pa
 			return err
 		}
 		if !c.Transferred[0].IsZero() {
-			fmt.Printf("  on chain now: alice paid bob %s base units\n", c.Transferred[0].Dec())
+			fmt.Printf("  on chain now: alice paid bob %s\n", usdText(c.Transferred[0].Dec()))
 			return nil
 		}
 		select {
@@ -499,4 +502,14 @@ func advanceTime(ctx context.Context, url string, seconds uint64) error {
 	}
 	fmt.Print(indent(string(out)))
 	return nil
+}
+
+// usdText writes base units of the dev chain's USD token (6 decimals) as
+// people read them: "8.0475 USD".
+func usdText(base string) string {
+	v, err := uint256.FromDecimal(base)
+	if err != nil {
+		return base + " USD base units"
+	}
+	return channel.FormatUnits(v, 6) + " USD"
 }
