@@ -153,26 +153,40 @@ func (c *Client) payMsg(ctx context.Context, r PayRequest) (*apiv1.PayRequest, e
 			m.IdempotencyKey = NewKey()
 		}
 	}
+	set, err := c.amountFields(ctx, r.Amount, r.AmountText, r.Asset, &m.Amount, &m.Asset)
 	switch {
-	case r.Amount != nil && r.AmountText != "":
-		return m, fmt.Errorf("tinypay: %w: set Amount or AmountText, not both", ErrInvalidArgument)
-	case r.Amount != nil:
-		m.Amount = r.Amount.Dec()
-	case r.AmountText != "":
-		a, err := c.ParseAmount(ctx, r.AmountText)
-		if err != nil {
-			return m, err
-		}
-		if r.Asset != "" {
-			if b, ok := (Assets{a.Asset}).Lookup(r.Asset); !ok || b != a.Asset {
-				return m, fmt.Errorf("tinypay: %w: AmountText is in %s, Asset says %s", ErrInvalidArgument, a.Asset.Symbol, r.Asset)
-			}
-		}
-		m.Amount, m.Asset = a.Value.Dec(), a.Asset.ref()
-	case r.Offer == nil:
+	case err != nil:
+		return m, err
+	case !set && r.Offer == nil:
 		return m, fmt.Errorf("tinypay: %w: set Amount or AmountText", ErrInvalidArgument)
 	}
 	return m, nil
+}
+
+// amountFields fills a request's amount (base units) and asset from
+// Amount or AmountText, checking that a text's asset is the one asset
+// names; set says whether either was given.
+func (c *Client) amountFields(ctx context.Context, amount *uint256.Int, text, asset string, dstAmount, dstAsset *string) (set bool, err error) {
+	switch {
+	case amount != nil && text != "":
+		return false, fmt.Errorf("tinypay: %w: set Amount or AmountText, not both", ErrInvalidArgument)
+	case amount != nil:
+		*dstAmount = amount.Dec()
+	case text != "":
+		a, err := c.ParseAmount(ctx, text)
+		if err != nil {
+			return false, err
+		}
+		if asset != "" {
+			if b, ok := (Assets{a.Asset}).Lookup(asset); !ok || b != a.Asset {
+				return false, fmt.Errorf("tinypay: %w: AmountText is in %s, Asset says %s", ErrInvalidArgument, a.Asset.Symbol, asset)
+			}
+		}
+		*dstAmount, *dstAsset = a.Value.Dec(), a.Asset.ref()
+	default:
+		return false, nil
+	}
+	return true, nil
 }
 
 // offerKey is the idempotency key under which a node pays an offer.

@@ -77,25 +77,14 @@ func (e *SendError) Unwrap() error { return e.Err }
 
 func (c *Client) sendMsg(ctx context.Context, r SendRequest) (*apiv1.WalletSendRequest, error) {
 	m := &apiv1.WalletSendRequest{To: r.To, Asset: r.Asset, All: r.All, IdempotencyKey: r.Key}
-	switch {
-	case r.All && (r.Amount != nil || r.AmountText != ""):
+	if r.All && (r.Amount != nil || r.AmountText != "") {
 		return m, fmt.Errorf("tinypay: %w: set All or an amount, not both", ErrInvalidArgument)
-	case r.Amount != nil && r.AmountText != "":
-		return m, fmt.Errorf("tinypay: %w: set Amount or AmountText, not both", ErrInvalidArgument)
-	case r.Amount != nil:
-		m.Amount = r.Amount.Dec()
-	case r.AmountText != "":
-		a, err := c.ParseAmount(ctx, r.AmountText)
-		if err != nil {
-			return m, err
-		}
-		if r.Asset != "" {
-			if b, ok := (Assets{a.Asset}).Lookup(r.Asset); !ok || b != a.Asset {
-				return m, fmt.Errorf("tinypay: %w: AmountText is in %s, Asset says %s", ErrInvalidArgument, a.Asset.Symbol, r.Asset)
-			}
-		}
-		m.Amount, m.Asset = a.Value.Dec(), a.Asset.ref()
-	case !r.All:
+	}
+	set, err := c.amountFields(ctx, r.Amount, r.AmountText, r.Asset, &m.Amount, &m.Asset)
+	switch {
+	case err != nil:
+		return m, err
+	case !set && !r.All:
 		return m, fmt.Errorf("tinypay: %w: set Amount, AmountText or All", ErrInvalidArgument)
 	}
 	return m, nil

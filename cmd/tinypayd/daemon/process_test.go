@@ -84,6 +84,19 @@ type daemonProc struct {
 	conn *grpc.ClientConn
 }
 
+// startChild starts this test binary as tinypayd with args (see TestMain),
+// extra environment env, and its output to out.
+func startChild(t *testing.T, args, env []string, out io.Writer) *exec.Cmd {
+	raw, _ := json.Marshal(args)
+	cmd := exec.Command(os.Args[0], "-test.run=^$")
+	cmd.Env = append(append(os.Environ(), "TINYPAYD_CHILD=1", "TINYPAYD_ARGS="+string(raw), raceExitNow), env...)
+	cmd.Stdout, cmd.Stderr = out, out
+	if err := cmd.Start(); err != nil {
+		t.Fatal(err)
+	}
+	return cmd
+}
+
 func freeAddr(t *testing.T) string {
 	l, err := net.Listen("tcp", "127.0.0.1:0")
 	if err != nil {
@@ -96,15 +109,8 @@ func freeAddr(t *testing.T) string {
 func (p *daemonProc) start() {
 	t := p.t
 	os.Remove(filepath.Join(p.dir, addrFile))
-	raw, _ := json.Marshal(p.args)
-	cmd := exec.Command(os.Args[0], "-test.run=^$")
-	cmd.Env = append(append(os.Environ(), "TINYPAYD_CHILD=1", "TINYPAYD_ARGS="+string(raw), raceExitNow), p.env...)
 	p.log = new(bytes.Buffer)
-	cmd.Stdout, cmd.Stderr = p.log, p.log
-	if err := cmd.Start(); err != nil {
-		t.Fatal(err)
-	}
-	p.cmd = cmd
+	p.cmd = startChild(t, p.args, p.env, p.log)
 	deadline := time.Now().Add(30 * time.Second)
 	for {
 		if b, err := os.ReadFile(filepath.Join(p.dir, addrFile)); err == nil && len(b) > 0 {

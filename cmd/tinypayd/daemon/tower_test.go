@@ -2,7 +2,6 @@ package daemon
 
 import (
 	"context"
-	"encoding/json"
 	"fmt"
 	"io"
 	"net/http"
@@ -38,15 +37,8 @@ type towerProc struct {
 func (p *towerProc) start() {
 	t := p.t
 	os.Remove(filepath.Join(p.dir, towerAddrFile))
-	raw, _ := json.Marshal(p.args)
-	cmd := exec.Command(os.Args[0], "-test.run=^$")
-	cmd.Env = append(os.Environ(), "TINYPAYD_CHILD=1", "TINYPAYD_ARGS="+string(raw))
 	p.log = new(nodetest.SyncBuffer)
-	cmd.Stdout, cmd.Stderr = p.log, p.log
-	if err := cmd.Start(); err != nil {
-		t.Fatal(err)
-	}
-	p.cmd = cmd
+	p.cmd = startChild(t, p.args, nil, p.log)
 	deadline := time.Now().Add(30 * time.Second)
 	for {
 		if b, err := os.ReadFile(filepath.Join(p.dir, towerAddrFile)); err == nil && len(b) > 0 {
