@@ -428,7 +428,9 @@ func (c *chanActor) onAttach(s *session) { c.attach(s, false) }
 // channel the peer named before this node knew it (see adoptOpened).
 func (c *chanActor) attach(s *session, ask bool) {
 	c.dropPartsAhead()
-	c.sess, c.ready, c.recovering = s, false, nil
+	// A recovery in progress is kept: its records are asked for again on
+	// this session (reestablish), or a retried key could pay twice.
+	c.sess, c.ready = s, false
 	c.resync, c.resentFor = 0, 0
 	if c.ch.Phase().Terminal() {
 		return
@@ -533,6 +535,14 @@ func (c *chanActor) partsInMemory(after uint64) ([]*peerv1.PaymentPart, bool) {
 	return parts, want == after
 }
 
+// askRecovery asks the peer on s for the payments of this node's proofs
+// after nonce after, which this node lost and adopted from the peer.
+func (c *chanActor) askRecovery(s *session, after uint64) {
+	c.recovering = &recovery{after: after, sess: s}
+	s.send(&peerv1.Message{Body: &peerv1.Message_RecoverRequest{RecoverRequest: &peerv1.RecoverRequest{ChannelId: c.id[:], AfterNonce: after}}})
+	c.after(c.n.cfg.RequestTimeout, func() { c.recoveryTimeout(s) })
+}
+
 func (c *chanActor) reestablish(s *session, held channel.Proof, parts []*peerv1.PaymentPart) {
 	prev := c.ch.Sent()
 	if parts != nil {
@@ -564,14 +574,15 @@ func (c *chanActor) reestablish(s *session, held channel.Proof, parts []*peerv1.
 		c.n.log.Warn("recovered own proof from peer", "channel", c.id, "nonce", sent.Nonce)
 		c.durableNonce = max(c.durableNonce, sent.Nonce)
 		c.event(storev1.ChannelEventKind_CHANNEL_EVENT_KIND_WARNING, fmt.Sprintf("recovered own proof %d from the peer after a restart", sent.Nonce), nil)
-		c.recovering = &recovery{after: prev.Nonce}
 		c.markBehind(false, fmt.Sprintf("the peer holds own proof %d, newer than this node's %d", sent.Nonce, prev.Nonce))
-		s.send(&peerv1.Message{Body: &peerv1.Message_RecoverRequest{RecoverRequest: &peerv1.RecoverRequest{ChannelId: c.id[:], AfterNonce: prev.Nonce}}})
-		c.after(c.n.cfg.RequestTimeout, func() { c.recoveryTimeout(s) })
+		c.askRecovery(s, prev.Nonce)
 		return
 	}
-	if c.recovering != nil {
-		return // the peer said it again: payments wait for the recovery still
+	if r := c.recovering; r != nil {
+		if r.sess != s { // asked on a session that is gone: ask again on this one
+			c.askRecovery(s, r.after)
+		}
+		return // payments wait for the recovery still
 	}
 	c.ready = true
 	c.completeAcked()

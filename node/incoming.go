@@ -555,6 +555,7 @@ func (c *chanActor) signReceipt(p *Part, cum uint256.Int, now time.Time) (*peerv
 // the payments that proof covers; no payment flows meanwhile.
 type recovery struct {
 	after     uint64
+	sess      *session                    // the session it was asked on
 	recovered map[string]*storev1.Payment // by idempotency key, once restored
 }
 
