@@ -273,11 +273,39 @@ func (c *Chain) AdvanceTime(ctx context.Context, seconds uint64) (uint64, error)
 
 // loop produces a block every BlockPeriod and mines transactions as soon
 // as they reach the pool.
+//
+// The pool announces new transactions on an event feed whose Send blocks
+// until every subscriber has taken the event, and the pool's Sync waits
+// for the pool's own loop. So the subscription is drained by its own
+// goroutine, which only ever sets a one-slot flag: were the mining loop to
+// read the subscription itself, a burst of announcements could fill its
+// buffer while the loop sits in Sync, the pool would block sending the
+// next one, and Sync would never return (the chain stopped mining after a
+// few thousand concurrent transactions).
 func (c *Chain) loop() {
 	defer close(c.done)
 	txs := make(chan core.NewTxsEvent, 64)
 	sub := c.eth.TxPool().SubscribeTransactions(txs, true)
 	defer sub.Unsubscribe()
+	pending := make(chan struct{}, 1)
+	drained := make(chan struct{})
+	defer func() { <-drained }()
+	go func() {
+		defer close(drained)
+		for {
+			select {
+			case <-c.quit:
+				return
+			case <-sub.Err():
+				return
+			case <-txs:
+				select {
+				case pending <- struct{}{}:
+				default: // a pass is already due; it mines this one too
+				}
+			}
+		}
+	}()
 	var tick <-chan time.Time
 	if c.cfg.BlockPeriod > 0 {
 		t := time.NewTicker(c.cfg.BlockPeriod)
@@ -288,39 +316,39 @@ func (c *Chain) loop() {
 		select {
 		case <-c.quit:
 			return
-		case <-sub.Err():
-			return
+		case <-drained:
+			return // the subscription ended
 		case <-tick:
 			c.mu.Lock()
 			c.beacon.Commit()
 			c.mu.Unlock()
-		case <-txs:
-			// Drain what else arrived; one pass mines them all.
-			for drained := false; !drained; {
+		case <-pending:
+			c.mu.Lock()
+			more := c.mineLocked()
+			c.mu.Unlock()
+			if more { // the pass was bounded: come back after other work
 				select {
-				case <-txs:
+				case pending <- struct{}{}:
 				default:
-					drained = true
 				}
 			}
-			c.mu.Lock()
-			c.mineLocked()
-			c.mu.Unlock()
 		}
 	}
 }
 
 // mineLocked mines blocks until the pool has no executable transaction
-// left (bounded). c.mu must be held.
-func (c *Chain) mineLocked() {
+// left, at most 16 at a time, and reports whether some are left. c.mu must
+// be held.
+func (c *Chain) mineLocked() (more bool) {
 	pool := c.eth.TxPool()
 	for range 16 {
 		_ = pool.Sync()
 		if pending, _ := pool.Pending(txpool.PendingFilter{}); len(pending) == 0 {
-			return
+			return false
 		}
 		c.beacon.Commit()
 	}
+	return true
 }
 
 // api is the "tinypay" JSON-RPC namespace of the dev chain.

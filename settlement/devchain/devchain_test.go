@@ -3,13 +3,21 @@ package devchain_test
 import (
 	"bytes"
 	"context"
+	"fmt"
+	"math/big"
 	"os"
 	"os/exec"
 	"path/filepath"
 	"strings"
+	"sync/atomic"
 	"testing"
 	"time"
 
+	"github.com/ethereum/go-ethereum/common"
+	"github.com/ethereum/go-ethereum/core/types"
+	gethcrypto "github.com/ethereum/go-ethereum/crypto"
+	"github.com/ethereum/go-ethereum/ethclient"
+	"github.com/ethereum/go-ethereum/params"
 	"github.com/ethereum/go-ethereum/rpc"
 	"github.com/holiman/uint256"
 
@@ -258,5 +266,103 @@ func TestChain(t *testing.T) {
 		t.Fatal("a data directory made with 2 accounts was reused with 3")
 	} else if !strings.Contains(err.Error(), "remove it or start with the same settings") {
 		t.Fatalf("reuse with other settings: %v, want advice", err)
+	}
+}
+
+// TestManyConcurrentTransactions sends tens of thousands of transfers from
+// many accounts at once, over JSON-RPC as nodes do, and checks every one is
+// mined. The chain used to stop mining after a few thousand: its loop waited
+// on the pool while the pool waited to hand the loop a new-transactions
+// event.
+func TestManyConcurrentTransactions(t *testing.T) {
+	if os.Getenv(childEnv) != "" {
+		t.Skip("in the child process")
+	}
+	const senders, perSender, window = 16, 1250, 200 // 20,000 transactions
+	c, _ := start(t, func(cfg *devchain.Config) {
+		cfg.Accounts = senders
+		cfg.BlockPeriod = 0 // blocks only for transactions
+	})
+	ctx, cancel := context.WithTimeout(context.Background(), 5*time.Minute)
+	defer cancel()
+	chainID := new(big.Int).SetUint64(c.Info().ChainID)
+	signer := types.LatestSignerForChainID(chainID)
+	sink := common.HexToAddress("0x000000000000000000000000000000000000dEaD")
+	var mined atomic.Int64
+	errs := make(chan error, senders)
+	for _, k := range c.Keys() {
+		go func() {
+			errs <- func() error {
+				cl, err := ethclient.DialContext(ctx, c.URL())
+				if err != nil {
+					return err
+				}
+				defer cl.Close()
+				key, err := gethcrypto.ToECDSA(k.Bytes())
+				if err != nil {
+					return err
+				}
+				from := common.Address(k.Address())
+				var done uint64 // transactions of this account known mined
+				for nonce := uint64(0); nonce < perSender; nonce++ {
+					for nonce >= done+window { // keep the pool within its limits
+						n, err := cl.NonceAt(ctx, from, nil)
+						if err != nil {
+							return fmt.Errorf("nonce of %s: %w", from, err)
+						}
+						mined.Add(int64(n - done))
+						if done = n; nonce >= done+window {
+							time.Sleep(5 * time.Millisecond)
+						}
+					}
+					tx, err := types.SignNewTx(key, signer, &types.DynamicFeeTx{
+						ChainID: chainID, Nonce: nonce, GasTipCap: big.NewInt(1), GasFeeCap: big.NewInt(100 * params.GWei),
+						Gas: params.TxGas, To: &sink, Value: big.NewInt(1),
+					})
+					if err != nil {
+						return err
+					}
+					if err := cl.SendTransaction(ctx, tx); err != nil {
+						return fmt.Errorf("send %d from %s: %w", nonce, from, err)
+					}
+				}
+				for done < perSender {
+					n, err := cl.NonceAt(ctx, from, nil)
+					if err != nil {
+						return fmt.Errorf("nonce of %s: %w", from, err)
+					}
+					mined.Add(int64(n - done))
+					if done = n; done < perSender {
+						time.Sleep(10 * time.Millisecond)
+					}
+				}
+				return nil
+			}()
+		}()
+	}
+	// Fail, rather than hang, when mining stops.
+	last, lastMoved := int64(-1), time.Now()
+	for finished := 0; finished < senders; {
+		select {
+		case err := <-errs:
+			if err != nil {
+				t.Fatalf("%v (%d of %d transactions mined)", err, mined.Load(), senders*perSender)
+			}
+			finished++
+		case <-time.After(time.Second):
+			if m := mined.Load(); m != last {
+				last, lastMoved = m, time.Now()
+			} else if time.Since(lastMoved) > 30*time.Second {
+				cancel()
+				t.Fatalf("the chain stopped mining: %d of %d transactions mined, none in the last 30 s", m, senders*perSender)
+			}
+		}
+	}
+	if got := mined.Load(); got != senders*perSender {
+		t.Fatalf("%d transactions mined, want %d", got, senders*perSender)
+	}
+	bal, err := c.Client().BalanceAt(context.Background(), sink, nil)
+	if err != nil || bal.Int64() != senders*perSender {
+		t.Fatalf("the sink holds %v wei (%v), want %d", bal, err, senders*perSender)
 	}
 }
