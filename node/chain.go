@@ -103,7 +103,7 @@ func (n *Node) watchOnce(reconcileAll bool) error {
 		n.chainTime.Store(head.Time)
 	}
 	now := n.clock.Now()
-	for _, c := range n.chans.all() {
+	for _, c := range n.chans.dueNow() {
 		ci := c.info()
 		if ci.timed {
 			c.do(func() { c.onTick(head.Time) })

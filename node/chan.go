@@ -34,7 +34,9 @@ type chanActor struct {
 	params  channel.Params
 	created time.Time
 
-	snap atomic.Pointer[ChannelInfo]
+	snap    atomic.Pointer[ChannelInfo]
+	indexed chanFlags // its place in the registry's sets; chanSet.mu
+	early   *earlyReestablish
 	// durableRecv is the newest proof of the peer's known durable: what
 	// Reestablish says this node holds. The store's committer sets it.
 	durableRecv atomic.Pointer[channel.Proof]
@@ -407,6 +409,9 @@ func (c *chanActor) publish() {
 	if old != nil && (old.AckedNonce != ci.AckedNonce || old.Phase != ci.Phase) {
 		c.wakeAckWaiters()
 	}
+	if flagsOf(old) != flagsOf(ci) {
+		c.n.chans.reindex(c, ci)
+	}
 }
 
 func (c *chanActor) info() ChannelInfo { return *c.snap.Load() }
@@ -436,6 +441,19 @@ func (c *chanActor) attach(s *session, ask bool) {
 		return
 	}
 	s.send(c.reestablishMessage(ask))
+	if e := c.early; e != nil {
+		c.early = nil
+		if e.s == s {
+			c.onReestablish(s, e.m)
+		}
+	}
+}
+
+// earlyReestablish is a peer's Reestablish that came on a session before
+// this node attached the channel to it.
+type earlyReestablish struct {
+	s *session
+	m *peerv1.Reestablish
 }
 
 // setDurableRecv records p as durable unless a newer proof already is.
@@ -471,6 +489,12 @@ func (c *chanActor) onDetach(s *session) {
 // (this node lost it), then let payments flow.
 func (c *chanActor) onReestablish(s *session, m *peerv1.Reestablish) {
 	if c.sess != s {
+		// The peer's Reestablish can come before this node has attached the
+		// channel to the session (the channels are attached a page at a
+		// time: attachPaced): it waits for the attach, the newest one only.
+		if s.alive() && c.n.peers.session(c.peer) == s && !c.ch.Phase().Terminal() {
+			c.early = &earlyReestablish{s, m}
+		}
 		return
 	}
 	if m.GetReply() {

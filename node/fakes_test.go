@@ -25,7 +25,8 @@ type pipeConn struct {
 	other      *pipeConn
 	once       *sync.Once // shared by both ends
 	mu         sync.Mutex
-	drop       bool // drop outgoing messages silently
+	drop       bool          // drop outgoing messages silently
+	gate       chan struct{} // if set, Send waits until it is closed
 }
 
 func pipe(a, b crypto.Address) (*pipeConn, *pipeConn) {
@@ -46,6 +47,13 @@ func (p *pipeConn) Send(m *peerv1.Message) error {
 	p.mu.Unlock()
 	if drop {
 		return nil
+	}
+	if p.gate != nil {
+		select {
+		case <-p.gate:
+		case <-p.done:
+			return errors.New("closed")
+		}
 	}
 	// Copy through the wire format, as a real transport would.
 	raw, err := proto.Marshal(m)

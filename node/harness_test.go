@@ -25,6 +25,7 @@ type net struct {
 	chain *fakeChain
 	mu    sync.Mutex
 	nodes map[string]*testNode
+	gate  chan struct{} // if set, the dialler's end of new connections sends once it is closed
 }
 
 type testNode struct {
@@ -178,6 +179,9 @@ func (d nodeDialer) DialPeer(ctx context.Context, hostport string, want crypto.A
 		return nil, errors.New("wrong peer")
 	}
 	a, b := pipe(d.self, tn.Address())
+	w.mu.Lock()
+	a.gate = w.gate
+	w.mu.Unlock()
 	go tn.HandlePeer(b)
 	return a, nil
 }

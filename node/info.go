@@ -102,6 +102,9 @@ type NodeInfo struct {
 	// ChannelsBehind counts the channels it refuses to pay on because it
 	// may be behind on them (ChannelInfo.Behind).
 	ChannelsBehind int
+	// ChannelsOpen counts the open channels; ChannelsReady those of them
+	// that can pay now (ChannelInfo.Connected).
+	ChannelsOpen, ChannelsReady int
 }
 
 // AssetBalance is what the node holds of one asset.
@@ -159,7 +162,9 @@ func (n *Node) Info() NodeInfo {
 		}
 		return strings.Compare(a.Symbol, b.Symbol)
 	})
+	open, ready := n.chans.counts()
 	return NodeInfo{
+		ChannelsOpen: open, ChannelsReady: ready,
 		Address: n.self, ChainID: n.chain.ChainID(), Adjudicator: n.chain.Adjudicator(),
 		ListenAddr: n.cfg.ListenAddr, Assets: assets, ChainTime: n.now(), LastSeq: n.store.LastSeq(),
 		Restored: n.behind.restored.Load(), ChannelsBehind: int(n.behind.channels.Load()),

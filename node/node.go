@@ -388,11 +388,19 @@ type chanSet struct {
 	mu     sync.RWMutex
 	byID   map[channel.ID]*chanActor
 	byPeer map[crypto.Address][]*chanActor // in creation order
+	// The sets of index.go, which chanActor.indexed records c's place in.
+	inUse         map[crypto.Address]int
+	due           map[*chanActor]struct{}
+	open          map[peerAsset]*openSet
+	nOpen, nReady int
 }
 
 func (s *chanSet) init() {
 	s.byID = make(map[channel.ID]*chanActor)
 	s.byPeer = make(map[crypto.Address][]*chanActor)
+	s.inUse = make(map[crypto.Address]int)
+	s.due = make(map[*chanActor]struct{})
+	s.open = make(map[peerAsset]*openSet)
 }
 
 func (s *chanSet) get(id channel.ID) *chanActor {
@@ -410,6 +418,7 @@ func (s *chanSet) add(c *chanActor) bool {
 	}
 	s.byID[c.id] = c
 	s.byPeer[c.peer] = append(s.byPeer[c.peer], c)
+	s.reindexLocked(c, flagsOf(c.snap.Load()))
 	return true
 }
 
@@ -421,6 +430,7 @@ func (s *chanSet) remove(c *chanActor) {
 		return
 	}
 	delete(s.byID, c.id)
+	s.reindexLocked(c, chanFlags{})
 	s.byPeer[c.peer] = slices.DeleteFunc(s.byPeer[c.peer], func(x *chanActor) bool { return x == c })
 	if len(s.byPeer[c.peer]) == 0 {
 		delete(s.byPeer, c.peer)

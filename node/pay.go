@@ -22,8 +22,9 @@ import (
 
 // PayRequest asks the node to pay a peer.
 type PayRequest struct {
-	// Channel to pay through; if zero, the open channel with Peer (in Asset,
-	// if set) with the most balance is used.
+	// Channel to pay through; if zero, an open channel with Peer (in Asset,
+	// if set): the one paid on last while it holds the amount, else the one
+	// with the most balance.
 	Channel  channel.ID
 	Peer     crypto.Address
 	Asset    crypto.Address
@@ -434,7 +435,8 @@ func (n *Node) WriteAlong(id channel.ID, add func(b *store.Batch) error) error {
 }
 
 // PayTarget returns the channel Pay would pay r through: the one it names,
-// or the open channel with its peer (in its asset) with the most balance.
+// or an open channel with its peer (in its asset): the one paid on last
+// while it holds the amount, else the one with the most balance.
 func (n *Node) PayTarget(r PayRequest) (ChannelInfo, error) {
 	c, err := n.payChannel(&r)
 	if err != nil {
@@ -455,32 +457,32 @@ func (n *Node) payChannel(r *PayRequest) (*chanActor, error) {
 		}
 		return c, nil
 	}
-	var best *chanActor
-	var bestBal uint256.Int
-	var assets []string // with AnyAsset: the assets of the open channels
-	for _, c := range n.chans.withPeer(r.Peer) {
-		ci := c.info()
-		if ci.Phase != channel.Open || !r.AnyAsset && c.params.Asset != r.Asset {
-			continue
-		}
-		if r.AnyAsset && !slices.Contains(assets, ci.Asset.Symbol) {
-			assets = append(assets, ci.Asset.Symbol)
-		}
-		if best == nil || ci.MyBalance.Gt(&bestBal) {
-			best, bestBal = c, ci.MyBalance
+	asset := r.Asset
+	if r.AnyAsset {
+		assets := n.chans.openAssets(r.Peer)
+		switch len(assets) {
+		case 0:
+			return nil, wrapf(ErrNotFound, "no open channel with %s", r.Peer)
+		case 1:
+			asset = assets[0]
+		default:
+			// A bare amount would be read in whichever asset has the most
+			// balance: 1 could mean 1 wei or a millionth of a dollar.
+			names := make([]string, len(assets))
+			for i, a := range assets {
+				names[i] = a.Hex()
+				if known, ok := n.asset(a); ok {
+					names[i] = known.Symbol
+				}
+			}
+			slices.Sort(names)
+			return nil, invalid("the channels with %s hold %s: name the asset of the amount", r.Peer, strings.Join(names, " and "))
 		}
 	}
-	switch {
-	case len(assets) > 1:
-		// A bare amount would be read in whichever asset has the most
-		// balance: 1 could mean 1 wei or a millionth of a dollar.
-		slices.Sort(assets)
-		return nil, invalid("the channels with %s hold %s: name the asset of the amount", r.Peer, strings.Join(assets, " and "))
-	case best == nil && r.AnyAsset:
-		return nil, wrapf(ErrNotFound, "no open channel with %s", r.Peer)
-	case best == nil:
-		what := r.Asset.Hex()
-		if a, ok := n.asset(r.Asset); ok {
+	best := n.chans.pickOpen(r.Peer, asset, &r.Amount)
+	if best == nil {
+		what := asset.Hex()
+		if a, ok := n.asset(asset); ok {
 			what = a.Symbol
 		}
 		return nil, wrapf(ErrNotFound, "no open channel with %s in %s", r.Peer, what)

@@ -9,9 +9,9 @@ import (
 	"net/netip"
 	"slices"
 	"sync"
+	"sync/atomic"
 	"time"
 
-	"github.com/tinypay/tinypay/channel"
 	"github.com/tinypay/tinypay/crypto"
 	peerv1 "github.com/tinypay/tinypay/proto/tinypay/peer/v1"
 	"github.com/tinypay/tinypay/store"
@@ -230,11 +230,67 @@ func (n *Node) attach(conn PeerConn, outbound bool) *session {
 		return nil
 	}
 	n.log.Log(n.ctx, s.logLevel(), "peer connected", "peer", s.peer, "remote", conn.RemoteAddr(), "outbound", outbound)
-	for _, c := range n.chans.withPeer(s.peer) {
-		c.do(func() { c.onAttach(s) })
+	if chans := n.chans.withPeer(s.peer); len(chans) <= reestablishPage {
+		attachPage(s, chans, nil)
+	} else if !n.background(func() { n.attachPaced(s, chans) }) {
+		s.close(ErrStopped)
+		return nil
 	}
 	n.hooks.PeerConnected(s.peer, s.send)
 	return s
+}
+
+// reestablishPage and reestablishBacklog pace a new session's Reestablish
+// messages, one per channel: the channels are attached a page at a time,
+// and the next page waits until fewer than reestablishBacklog messages wait
+// to be written, so that a peer with a hundred thousand channels neither
+// overflows the session's queue (maxQueued) nor holds them all in memory
+// at once. Variables for tests.
+var (
+	reestablishPage    = 512
+	reestablishBacklog = 4096
+)
+
+// attachPage attaches s to chans; done, if set, is called once every one
+// has taken the step.
+func attachPage(s *session, chans []*chanActor, done func()) {
+	var left atomic.Int64
+	left.Store(int64(len(chans)))
+	for _, c := range chans {
+		c.do(func() {
+			// A session replaced meanwhile is not attached: its successor's
+			// step may already have run. Nor is a channel the peer's
+			// Reestablish attached already (onReestablish).
+			if s.alive() && c.sess != s {
+				c.onAttach(s)
+			}
+			if left.Add(-1) == 0 && done != nil {
+				done()
+			}
+		})
+	}
+}
+
+// attachPaced attaches s to chans a page at a time (see reestablishPage).
+func (n *Node) attachPaced(s *session, chans []*chanActor) {
+	for len(chans) > 0 {
+		page := chans[:min(len(chans), reestablishPage)]
+		chans = chans[len(page):]
+		stepped := make(chan struct{})
+		attachPage(s, page, func() { close(stepped) })
+		select {
+		case <-stepped:
+		case <-s.closed:
+			return
+		}
+		for s.backlog() > reestablishBacklog {
+			select {
+			case <-s.progress:
+			case <-s.closed:
+				return
+			}
+		}
+	}
 }
 
 // keepNewSession decides between an existing live session and a new one:
@@ -303,20 +359,12 @@ func (n *Node) redialLoop() {
 // redialTargets returns the peers to dial now: those with a channel still
 // in use, a known address and no session or dial, marking them dialling.
 func (n *Node) redialTargets() map[crypto.Address]string {
-	inUse := map[crypto.Address]bool{}
-	for _, c := range n.chans.all() {
-		ci := c.info()
-		// A channel the peer proposed and never opened is no reason to
-		// dial wherever that peer said it listens.
-		if !ci.Phase.Terminal() && !(ci.Phase == channel.Opening && ci.Side == channel.B) {
-			inUse[c.peer] = true
-		}
-	}
+	inUse := n.chans.peersInUse() // see flagsOf
 	now := n.clock.Now()
 	n.peers.mu.Lock()
 	defer n.peers.mu.Unlock()
 	out := map[crypto.Address]string{}
-	for peer := range inUse {
+	for _, peer := range inUse {
 		addr := n.peers.addrs[peer]
 		if s := n.peers.sessions[peer]; addr == "" || n.peers.dialing[peer] || (s != nil && s.alive()) || now.Before(n.peers.backoff[peer].next) {
 			continue

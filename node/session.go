@@ -29,22 +29,26 @@ type session struct {
 	ctx      context.Context // ends with the session
 	cancel   context.CancelFunc
 
-	mu     sync.Mutex
-	queue  []*peerv1.Message
-	wake   chan struct{}
-	ended  bool
-	why    error
-	closed chan struct{}
+	mu    sync.Mutex
+	queue []*peerv1.Message
+	wake  chan struct{}
+	// progress is signalled (without blocking) each time the writer has
+	// written what was queued.
+	progress chan struct{}
+	ended    bool
+	why      error
+	closed   chan struct{}
 }
 
 // maxQueued bounds a session's outgoing queue; a peer that reads slower
-// than this is disconnected and resynchronised later.
-const maxQueued = 1 << 16
+// than this is disconnected and resynchronised later. A variable for
+// tests.
+var maxQueued = 1 << 16
 
 func newSession(n *Node, conn PeerConn, outbound bool) *session {
 	ctx, cancel := context.WithCancel(n.ctx)
 	return &session{n: n, conn: conn, peer: conn.Peer(), outbound: outbound, ctx: ctx, cancel: cancel,
-		wake: make(chan struct{}, 1), closed: make(chan struct{})}
+		wake: make(chan struct{}, 1), progress: make(chan struct{}, 1), closed: make(chan struct{})}
 }
 
 // send queues m. It never blocks.
@@ -85,6 +89,13 @@ func (s *session) sendError(code uint32, channelID []byte, err error) {
 	s.send(&peerv1.Message{Body: &peerv1.Message_Error{Error: &peerv1.Error{Code: code, Message: truncate(err.Error(), 1024), ChannelId: channelID}}})
 }
 
+// backlog is how many messages wait to be written.
+func (s *session) backlog() int {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	return len(s.queue)
+}
+
 func (s *session) alive() bool {
 	s.mu.Lock()
 	defer s.mu.Unlock()
@@ -114,6 +125,12 @@ func (s *session) writeLoop() {
 		clear(batch)
 		if ended {
 			return
+		}
+		if len(batch) > 0 {
+			select {
+			case s.progress <- struct{}{}:
+			default:
+			}
 		}
 		if len(batch) > 0 {
 			continue

@@ -132,6 +132,7 @@ func channelMsg(c node.ChannelInfo) *apiv1.Channel {
 		MyBalance: c.MyBalance.Dec(), PeerBalance: c.PeerBalance.Dec(), Sent: c.Sent.Dec(), SentNonce: c.SentNonce,
 		AckedNonce: c.AckedNonce, Received: c.Received.Dec(), ReceivedNonce: c.ReceivedNonce,
 		ChallengePeriod: c.ChallengePeriod, SettleAfter: c.SettleAfter, Behind: c.Behind,
+		Connected: c.Connected,
 	}
 }
 
@@ -180,6 +181,7 @@ func (s *APIServer) GetInfo(ctx context.Context, _ *apiv1.GetInfoRequest) (*apiv
 		Address: info.Address.Hex(), ChainId: info.ChainID, Adjudicator: info.Adjudicator.Hex(),
 		PeerListenAddr: info.ListenAddr, Version: Version, ChainTime: info.ChainTime, LastSeq: info.LastSeq,
 		Restored: info.Restored, ChannelsBehind: uint32(info.ChannelsBehind),
+		ChannelsOpen: uint32(info.ChannelsOpen), ChannelsReady: uint32(info.ChannelsReady),
 	}
 	hctx, cancel := context.WithTimeout(ctx, time.Second)
 	defer cancel()

@@ -19,7 +19,9 @@ import (
 type PayRequest struct {
 	// Channel is the channel to pay through (0x id). Or leave it empty and
 	// name the Peer (payee address), and optionally the Asset (symbol or
-	// address): the node picks the open channel with the most balance.
+	// address): the node picks an open channel with that peer, the one it
+	// paid on last while that holds the amount, else the one with the most
+	// balance.
 	Channel string
 	Peer    string
 	Asset   string

@@ -14,7 +14,7 @@ import (
 // StreamRequest starts paying a peer per second.
 type StreamRequest struct {
 	// Channel to pay through, or a Peer (and optionally an Asset) to pick
-	// the open channel with the most balance.
+	// an open channel with it (as PayRequest does).
 	Channel string
 	Peer    string
 	Asset   string

@@ -30,7 +30,7 @@ func infoCommand() *ucli.Command {
 				}
 				c.printf(" %s (%s, %d decimals)", a.GetSymbol(), addr, a.GetDecimals())
 			}
-			c.printf("\n")
+			c.printf("\nchannels     %d open, %d of them ready to pay\n", info.GetChannelsOpen(), info.GetChannelsReady())
 			if u := info.GetUnhealthy(); u != "" {
 				c.printf("UNHEALTHY    %s\n", u)
 			}

@@ -528,8 +528,11 @@ type NodeInfo struct {
 	// Channels the node refuses to pay on because it may be behind (see
 	// Channel.behind).
 	ChannelsBehind uint32 `protobuf:"varint,21,opt,name=channels_behind,json=channelsBehind,proto3" json:"channels_behind,omitempty"`
-	unknownFields  protoimpl.UnknownFields
-	sizeCache      protoimpl.SizeCache
+	// Open channels, and those of them that can pay now (Channel.connected).
+	ChannelsOpen  uint32 `protobuf:"varint,22,opt,name=channels_open,json=channelsOpen,proto3" json:"channels_open,omitempty"`
+	ChannelsReady uint32 `protobuf:"varint,23,opt,name=channels_ready,json=channelsReady,proto3" json:"channels_ready,omitempty"`
+	unknownFields protoimpl.UnknownFields
+	sizeCache     protoimpl.SizeCache
 }
 
 func (x *NodeInfo) Reset() {
@@ -635,6 +638,20 @@ func (x *NodeInfo) GetRestored() bool {
 func (x *NodeInfo) GetChannelsBehind() uint32 {
 	if x != nil {
 		return x.ChannelsBehind
+	}
+	return 0
+}
+
+func (x *NodeInfo) GetChannelsOpen() uint32 {
+	if x != nil {
+		return x.ChannelsOpen
+	}
+	return 0
+}
+
+func (x *NodeInfo) GetChannelsReady() uint32 {
+	if x != nil {
+		return x.ChannelsReady
 	}
 	return 0
 }
@@ -1082,7 +1099,10 @@ type Channel struct {
 	// pay on it (UNAVAILABLE, "behind": retry later) until it has recovered what
 	// the peer and the chain know: after a restore from a backup, or when
 	// the peer held a newer proof of this node's than its store.
-	Behind        string `protobuf:"bytes,30,opt,name=behind,proto3" json:"behind,omitempty"`
+	Behind string `protobuf:"bytes,30,opt,name=behind,proto3" json:"behind,omitempty"`
+	// The session with the peer is up and both sides have reestablished the
+	// channel: payments can flow.
+	Connected     bool `protobuf:"varint,31,opt,name=connected,proto3" json:"connected,omitempty"`
 	unknownFields protoimpl.UnknownFields
 	sizeCache     protoimpl.SizeCache
 }
@@ -1262,6 +1282,13 @@ func (x *Channel) GetBehind() string {
 		return x.Behind
 	}
 	return ""
+}
+
+func (x *Channel) GetConnected() bool {
+	if x != nil {
+		return x.Connected
+	}
+	return false
 }
 
 type DepositRequest struct {
@@ -1645,7 +1672,8 @@ func (x *SettleRequest) GetChannelId() string {
 type PayRequest struct {
 	state protoimpl.MessageState `protogen:"open.v1"`
 	// The channel to pay through; or leave empty and name the peer (and
-	// asset) to use the open channel with the most balance.
+	// asset) to use an open channel with it: the one paid on last while it
+	// holds the amount, else the one with the most balance.
 	ChannelId string `protobuf:"bytes,1,opt,name=channel_id,json=channelId,proto3" json:"channel_id,omitempty"`
 	Peer      string `protobuf:"bytes,2,opt,name=peer,proto3" json:"peer,omitempty"`
 	Asset     string `protobuf:"bytes,3,opt,name=asset,proto3" json:"asset,omitempty"`
@@ -4325,7 +4353,7 @@ const file_tinypay_api_v1_api_proto_rawDesc = "" +
 	"\aaddress\x18\x01 \x01(\tR\aaddress\x12\x16\n" +
 	"\x06symbol\x18\x02 \x01(\tR\x06symbol\x12\x1a\n" +
 	"\bdecimals\x18\x03 \x01(\rR\bdecimals\"\x10\n" +
-	"\x0eGetInfoRequest\"\xf1\x02\n" +
+	"\x0eGetInfoRequest\"\xbd\x03\n" +
 	"\bNodeInfo\x12\x18\n" +
 	"\aaddress\x18\x01 \x01(\tR\aaddress\x12\x19\n" +
 	"\bchain_id\x18\x02 \x01(\x04R\achainId\x12 \n" +
@@ -4338,7 +4366,9 @@ const file_tinypay_api_v1_api_proto_rawDesc = "" +
 	"\blast_seq\x18\b \x01(\x04R\alastSeq\x12\x1c\n" +
 	"\tunhealthy\x18\t \x01(\tR\tunhealthy\x12\x1a\n" +
 	"\brestored\x18\x14 \x01(\bR\brestored\x12'\n" +
-	"\x0fchannels_behind\x18\x15 \x01(\rR\x0echannelsBehind\"\x14\n" +
+	"\x0fchannels_behind\x18\x15 \x01(\rR\x0echannelsBehind\x12#\n" +
+	"\rchannels_open\x18\x16 \x01(\rR\fchannelsOpen\x12%\n" +
+	"\x0echannels_ready\x18\x17 \x01(\rR\rchannelsReady\"\x14\n" +
 	"\x12GetBalancesRequest\"\x8c\x01\n" +
 	"\fAssetBalance\x12+\n" +
 	"\x05asset\x18\x01 \x01(\v2\x15.tinypay.api.v1.AssetR\x05asset\x12\x16\n" +
@@ -4363,7 +4393,7 @@ const file_tinypay_api_v1_api_proto_rawDesc = "" +
 	"\x04peer\x18\x01 \x01(\tR\x04peer\x12\x14\n" +
 	"\x05asset\x18\x02 \x01(\tR\x05asset\x12\x18\n" +
 	"\adeposit\x18\x03 \x01(\tR\adeposit\x12)\n" +
-	"\x10challenge_period\x18\x04 \x01(\x04R\x0fchallengePeriod\"\x8d\x05\n" +
+	"\x10challenge_period\x18\x04 \x01(\x04R\x0fchallengePeriod\"\xab\x05\n" +
 	"\aChannel\x12\x0e\n" +
 	"\x02id\x18\x01 \x01(\tR\x02id\x12\x12\n" +
 	"\x04peer\x18\x02 \x01(\tR\x04peer\x12+\n" +
@@ -4391,7 +4421,8 @@ const file_tinypay_api_v1_api_proto_rawDesc = "" +
 	"\tmy_payout\x18\x13 \x01(\tR\bmyPayout\x12\x1f\n" +
 	"\vpeer_payout\x18\x14 \x01(\tR\n" +
 	"peerPayout\x12\x16\n" +
-	"\x06behind\x18\x1e \x01(\tR\x06behind\"G\n" +
+	"\x06behind\x18\x1e \x01(\tR\x06behind\x12\x1c\n" +
+	"\tconnected\x18\x1f \x01(\bR\tconnected\"G\n" +
 	"\x0eDepositRequest\x12\x1d\n" +
 	"\n" +
 	"channel_id\x18\x01 \x01(\tR\tchannelId\x12\x16\n" +

@@ -1,0 +1,212 @@
+package node
+
+import (
+	"github.com/holiman/uint256"
+
+	"github.com/tinypay/tinypay/channel"
+	"github.com/tinypay/tinypay/crypto"
+)
+
+// The registry keeps, besides channels by id and by peer, the few sets that
+// paths running per payment or per poll need, so that none of them walks
+// every channel: the channels the watcher must look at on each poll, the
+// number of channels in use per peer (for the redialler), and the open
+// channels per peer and asset (for paying by peer). A channel's owner
+// updates them when it publishes a state whose flags differ from the last
+// one's (which is rare: a phase change, a withdrawal, a close), so their
+// upkeep costs nothing per payment.
+
+// chanFlags is what the registry's sets know of a channel.
+type chanFlags struct {
+	inUse bool // it is a reason to keep a session with its peer
+	due   bool // the watcher looks at it on each poll
+	open  bool // it may pay: paying by peer picks among these
+	ready bool // open, and its peer's session is up and reestablished
+}
+
+func flagsOf(ci *ChannelInfo) chanFlags {
+	if ci == nil {
+		return chanFlags{}
+	}
+	return chanFlags{
+		// A channel the peer proposed and never opened is no reason to
+		// dial wherever that peer said it listens.
+		inUse: !ci.Phase.Terminal() && !(ci.Phase == channel.Opening && ci.Side == channel.B),
+		due:   ci.timed || ci.Phase == channel.Opening,
+		open:  ci.Phase == channel.Open,
+		ready: ci.Phase == channel.Open && ci.Connected,
+	}
+}
+
+type peerAsset struct {
+	peer, asset crypto.Address
+}
+
+// openSet is the open channels with one peer in one asset, and the one
+// paying by peer uses while it can.
+type openSet struct {
+	chans     map[*chanActor]struct{}
+	preferred *chanActor
+}
+
+// reindex moves c to the sets that f says it belongs to. It must be called
+// with s.mu held for writing; a channel no longer registered leaves every
+// set.
+func (s *chanSet) reindexLocked(c *chanActor, f chanFlags) {
+	if s.byID[c.id] != c {
+		f = chanFlags{}
+	}
+	old := c.indexed
+	if old == f {
+		return
+	}
+	c.indexed = f
+	if old.inUse != f.inUse {
+		if f.inUse {
+			s.inUse[c.peer]++
+		} else if s.inUse[c.peer]--; s.inUse[c.peer] <= 0 {
+			delete(s.inUse, c.peer)
+		}
+	}
+	if old.open != f.open {
+		s.nOpen += count(f.open)
+	}
+	if old.ready != f.ready {
+		s.nReady += count(f.ready)
+	}
+	if old.due != f.due {
+		if f.due {
+			s.due[c] = struct{}{}
+		} else {
+			delete(s.due, c)
+		}
+	}
+	if old.open != f.open {
+		key := peerAsset{c.peer, c.params.Asset}
+		set := s.open[key]
+		if f.open {
+			if set == nil {
+				set = &openSet{chans: make(map[*chanActor]struct{})}
+				s.open[key] = set
+			}
+			set.chans[c] = struct{}{}
+		} else if set != nil {
+			delete(set.chans, c)
+			if set.preferred == c {
+				set.preferred = nil
+			}
+			if len(set.chans) == 0 {
+				delete(s.open, key)
+			}
+		}
+	}
+}
+
+// count is +1 for a channel that joins a count, -1 for one that leaves.
+func count(joins bool) int {
+	if joins {
+		return 1
+	}
+	return -1
+}
+
+// counts returns how many channels are open, and how many of them can pay
+// now.
+func (s *chanSet) counts() (open, ready int) {
+	s.mu.RLock()
+	defer s.mu.RUnlock()
+	return s.nOpen, s.nReady
+}
+
+// reindex updates c's place in the sets after its owner published ci.
+func (s *chanSet) reindex(c *chanActor, ci *ChannelInfo) {
+	f := flagsOf(ci)
+	s.mu.RLock()
+	same := c.indexed == f || s.byID[c.id] != c
+	s.mu.RUnlock()
+	if same {
+		return
+	}
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	// Only the owner publishes, so c.snap holds ci or a newer state the
+	// owner is about to index: index what is current.
+	s.reindexLocked(c, flagsOf(c.snap.Load()))
+}
+
+// due returns the channels the watcher looks at on each poll.
+func (s *chanSet) dueNow() []*chanActor {
+	s.mu.RLock()
+	defer s.mu.RUnlock()
+	out := make([]*chanActor, 0, len(s.due))
+	for c := range s.due {
+		out = append(out, c)
+	}
+	return out
+}
+
+// peersInUse returns the peers that share a channel still in use.
+func (s *chanSet) peersInUse() []crypto.Address {
+	s.mu.RLock()
+	defer s.mu.RUnlock()
+	out := make([]crypto.Address, 0, len(s.inUse))
+	for p := range s.inUse {
+		out = append(out, p)
+	}
+	return out
+}
+
+// openAssets returns the assets in which the node has an open channel with
+// peer.
+func (s *chanSet) openAssets(peer crypto.Address) []crypto.Address {
+	s.mu.RLock()
+	defer s.mu.RUnlock()
+	var out []crypto.Address
+	for k := range s.open {
+		if k.peer == peer {
+			out = append(out, k.asset)
+		}
+	}
+	return out
+}
+
+// pickOpen picks the open channel with peer in asset to pay amount on: the
+// one picked last time while it is open and holds amount, or else the one
+// that holds the most (which the caller's payment may still find short).
+// It costs nothing per payment but while it rescans, which happens only
+// when the channel in use runs short: paying by peer stays on one channel,
+// which also lets concurrent payments share its proofs.
+func (s *chanSet) pickOpen(peer, asset crypto.Address, amount *uint256.Int) *chanActor {
+	key := peerAsset{peer, asset}
+	s.mu.RLock()
+	set := s.open[key]
+	var p *chanActor
+	if set != nil {
+		p = set.preferred
+	}
+	s.mu.RUnlock()
+	if p != nil {
+		if ci := p.info(); ci.Phase == channel.Open && !ci.MyBalance.Lt(amount) {
+			return p
+		}
+	}
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	set = s.open[key]
+	if set == nil {
+		return nil
+	}
+	var best *chanActor
+	var bestBal uint256.Int
+	for c := range set.chans {
+		ci := c.info()
+		if ci.Phase != channel.Open {
+			continue
+		}
+		if best == nil || ci.MyBalance.Gt(&bestBal) || ci.MyBalance.Eq(&bestBal) && ci.Created.Before(best.created) {
+			best, bestBal = c, ci.MyBalance
+		}
+	}
+	set.preferred = best
+	return best
+}

@@ -1,0 +1,220 @@
+package node
+
+import (
+	"context"
+	"fmt"
+	"slices"
+	"testing"
+	"time"
+
+	"github.com/holiman/uint256"
+
+	"github.com/tinypay/tinypay/channel"
+	"github.com/tinypay/tinypay/crypto"
+)
+
+// TestPayByPeerPicksAChannelAndKeepsToIt checks how paying by peer picks
+// among several open channels: the one with the most balance first, then
+// the same one while it holds the amount, then again the one with the
+// most; and that the registry's sets follow a channel's phase (open, in
+// use, due for the watcher) as it closes.
+func TestPayByPeerPicksAChannelAndKeepsToIt(t *testing.T) {
+	w := newNet(t)
+	alice, bob := w.add("alice", 1), w.add("bob", 2)
+	alice.connect(bob)
+	ids := []channel.ID{alice.open(bob, 100), alice.open(bob, 300), alice.open(bob, 200)}
+	sent := func() []uint64 {
+		var out []uint64
+		for _, id := range ids {
+			s := alice.channel(id).Sent
+			out = append(out, s.Uint64())
+		}
+		return out
+	}
+	byPeer := func(amount uint64, key string) {
+		t.Helper()
+		if _, err := alice.n.Pay(context.Background(), PayRequest{Peer: bob.key.Address(), Amount: *uint256.NewInt(amount), Key: key}); err != nil {
+			t.Fatalf("pay %d by peer: %v", amount, err)
+		}
+	}
+	byPeer(50, "a") // the most balance: the second channel
+	if got := sent(); !slices.Equal(got, []uint64{0, 50, 0}) {
+		t.Fatalf("sent %v after the first payment, want it on the channel with the most", got)
+	}
+	byPeer(200, "b") // it still holds 250: it stays there
+	if got := sent(); !slices.Equal(got, []uint64{0, 250, 0}) {
+		t.Fatalf("sent %v after the second payment, want it on the same channel", got)
+	}
+	byPeer(60, "c") // 50 left there: the third channel has the most now
+	if got := sent(); !slices.Equal(got, []uint64{0, 250, 60}) {
+		t.Fatalf("sent %v after the third payment, want it on the channel with the most", got)
+	}
+	// More than any channel holds: refused for the balance, nothing moves.
+	if _, err := alice.n.Pay(context.Background(), PayRequest{Peer: bob.key.Address(), Amount: *uint256.NewInt(1000), Key: "d"}); err == nil {
+		t.Fatal("a payment larger than every channel's balance was accepted")
+	}
+	if got := sent(); !slices.Equal(got, []uint64{0, 250, 60}) {
+		t.Fatalf("sent %v after a refused payment", got)
+	}
+
+	sets := func(n *Node) (inUse, open, due int) {
+		n.chans.mu.RLock()
+		defer n.chans.mu.RUnlock()
+		for k, set := range n.chans.open {
+			if k.peer == bob.key.Address() || k.peer == alice.key.Address() {
+				open += len(set.chans)
+			}
+		}
+		return n.chans.inUse[bob.key.Address()] + n.chans.inUse[alice.key.Address()], open, len(n.chans.due)
+	}
+	for _, tn := range []*testNode{alice, bob} {
+		if inUse, open, due := sets(tn.n); inUse != 3 || open != 3 || due != 0 {
+			t.Fatalf("%s: %d in use, %d open, %d due; want 3, 3, 0", tn.name, inUse, open, due)
+		}
+		if i := tn.n.Info(); i.ChannelsOpen != 3 || i.ChannelsReady != 3 {
+			t.Fatalf("%s: info counts %d open, %d ready; want 3, 3", tn.name, i.ChannelsOpen, i.ChannelsReady)
+		}
+	}
+	// Close the channel in use: it leaves the sets on both sides, and
+	// paying by peer moves to the one left with the most.
+	guard(t, "close", func() {
+		if _, err := alice.n.CloseChannel(context.Background(), ids[2]); err != nil {
+			t.Fatal(err)
+		}
+	})
+	for _, tn := range []*testNode{alice, bob} {
+		waitFor(t, tn.name+" indexes the closed channel out", func() bool {
+			inUse, open, due := sets(tn.n)
+			i := tn.n.Info()
+			return inUse == 2 && open == 2 && due == 0 && i.ChannelsOpen == 2 && i.ChannelsReady == 2
+		})
+	}
+	// The peer goes away: the channels stay open but cannot pay.
+	bob.stop()
+	waitFor(t, "alice counts no channel ready", func() bool {
+		i := alice.n.Info()
+		return i.ChannelsOpen == 2 && i.ChannelsReady == 0
+	})
+	bob.start()
+	waitFor(t, "alice counts both channels ready again", func() bool { return alice.n.Info().ChannelsReady == 2 })
+	byPeer(10, "e")
+	if got := sent(); !slices.Equal(got, []uint64{10, 250, 60}) {
+		t.Fatalf("sent %v after closing the channel in use", got)
+	}
+}
+
+// TestIndexFollowsFlags checks the registry's sets against a channel's
+// flags directly, including a channel that publishes before it is
+// registered and one removed while indexed.
+func TestIndexFollowsFlags(t *testing.T) {
+	var s chanSet
+	s.init()
+	peer := crypto.Address{9}
+	mk := func(i byte, phase channel.Phase, timed bool) *chanActor {
+		c := &chanActor{id: channel.ID{i}, peer: peer}
+		c.snap.Store(&ChannelInfo{Phase: phase, Side: channel.A, timed: timed})
+		return c
+	}
+	a, b := mk(1, channel.Opening, false), mk(2, channel.Open, false)
+	s.add(a)
+	s.add(b)
+	if s.inUse[peer] != 2 || len(s.due) != 1 || len(s.open[peerAsset{peer: peer}].chans) != 1 {
+		t.Fatalf("after add: inUse %d, due %d, open %v", s.inUse[peer], len(s.due), s.open)
+	}
+	// a opens; b starts closing (timed).
+	a.snap.Store(&ChannelInfo{Phase: channel.Open, Side: channel.A})
+	s.reindex(a, a.snap.Load())
+	b.snap.Store(&ChannelInfo{Phase: channel.Closing, Side: channel.A, timed: true})
+	s.reindex(b, b.snap.Load())
+	if s.inUse[peer] != 2 || len(s.due) != 1 || len(s.open[peerAsset{peer: peer}].chans) != 1 {
+		t.Fatalf("after moves: inUse %d, due %d, open %v", s.inUse[peer], len(s.due), s.open)
+	}
+	if _, ok := s.due[b]; !ok {
+		t.Fatal("the closing channel is not due")
+	}
+	s.remove(b)
+	s.remove(a)
+	if len(s.inUse) != 0 || len(s.due) != 0 || len(s.open) != 0 || s.nOpen != 0 || s.nReady != 0 {
+		t.Fatalf("after remove: inUse %v, due %d, open %v, counts %d, %d", s.inUse, len(s.due), s.open, s.nOpen, s.nReady)
+	}
+	// A channel unknown to the registry is never indexed.
+	c := mk(3, channel.Open, true)
+	s.reindex(c, c.snap.Load())
+	if len(s.inUse) != 0 || len(s.due) != 0 || len(s.open) != 0 {
+		t.Fatal("an unregistered channel was indexed")
+	}
+}
+
+// BenchmarkPickOpen measures picking a channel to pay a peer on, with 10
+// and 100,000 open channels to that peer: the cost must not grow with
+// them.
+func BenchmarkPickOpen(b *testing.B) {
+	for _, n := range []int{10, 100_000} {
+		b.Run(fmt.Sprint(n), func(b *testing.B) {
+			var s chanSet
+			s.init()
+			peer := crypto.Address{9}
+			for i := range n {
+				c := &chanActor{peer: peer}
+				c.id[0], c.id[1], c.id[2] = byte(i), byte(i>>8), byte(i>>16)
+				c.snap.Store(&ChannelInfo{Phase: channel.Open, MyBalance: *uint256.NewInt(uint64(1000 + i))})
+				s.add(c)
+			}
+			amount := uint256.NewInt(1)
+			b.ResetTimer()
+			for range b.N {
+				if s.pickOpen(peer, crypto.Address{}, amount) == nil {
+					b.Fatal("none picked")
+				}
+			}
+		})
+	}
+}
+
+// TestReestablishIsPaced reconnects two nodes that share more channels
+// than a session may queue messages, over a connection that does not
+// write until released: the channels' Reestablish messages go out a page
+// at a time as the connection drains, so the session is not dropped as
+// "peer does not read its messages", and every channel pays again on the
+// same session. (All at once, they overflowed the queue: a peer with more
+// than 65,536 channels could never reconnect.)
+func TestReestablishIsPaced(t *testing.T) {
+	q, p, b := maxQueued, reestablishPage, reestablishBacklog
+	t.Cleanup(func() { maxQueued, reestablishPage, reestablishBacklog = q, p, b }) // after the nodes stop
+	maxQueued, reestablishPage, reestablishBacklog = 16, 4, 2
+	const channels = 40
+	w := newNet(t)
+	alice, bob := w.add("alice", 1), w.add("bob", 2)
+	alice.connect(bob)
+	var ids []channel.ID
+	for range channels {
+		ids = append(ids, alice.open(bob, 1000))
+	}
+	bob.stop()
+	gate := make(chan struct{})
+	w.mu.Lock()
+	w.gate = gate
+	w.mu.Unlock()
+	bob.start() // alice redials it, over a connection that does not write yet
+	var s *session
+	waitFor(t, "alice redials bob", func() bool {
+		s = alice.n.peers.session(bob.key.Address())
+		return s != nil
+	})
+	// Give an unpaced attach the time to overflow the queue (it did within
+	// microseconds); a paced one waits for the connection.
+	time.Sleep(300 * time.Millisecond)
+	if !s.alive() {
+		t.Fatalf("the session was dropped while the connection did not write: %v", s.reason())
+	}
+	close(gate)
+	for _, id := range ids {
+		waitFor(t, "the channel is ready again", func() bool { return alice.channel(id).Connected })
+	}
+	for i, id := range ids {
+		alice.pay(id, 1, fmt.Sprint("after-", i))
+	}
+	if got := alice.n.peers.session(bob.key.Address()); got != s || !s.alive() {
+		t.Fatalf("the session was replaced or dropped (%v)", s.reason())
+	}
+}
