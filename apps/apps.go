@@ -223,7 +223,8 @@ type PayRequest struct {
 // Pay pays as node.Pay does, after the application's checks: an offer is
 // verified and paid at most once; an app token's policy is enforced (its
 // spending is counted before the payment is signed and given back if the
-// payment never was). A payment with an item id asks for a receipt.
+// payment never was). A payment with an item id asks for a receipt, but
+// a stream's ticks ask for one now and then only (streamReceiptEvery).
 func (a *Apps) Pay(ctx context.Context, r PayRequest) (node.PaymentInfo, error) {
 	if r.Offer != nil {
 		if err := a.applyOffer(&r); err != nil {
@@ -232,7 +233,7 @@ func (a *Apps) Pay(ctx context.Context, r PayRequest) (node.PaymentInfo, error) 
 	}
 	req := node.PayRequest{
 		Channel: r.Channel, Peer: r.Peer, Asset: r.Asset, AnyAsset: r.AnyAsset, Amount: r.Amount, Key: r.Key,
-		ItemID: r.ItemID, Memo: r.Memo, Receipt: r.Receipt || r.ItemID != "", Stream: r.stream, Token: r.Token,
+		ItemID: r.ItemID, Memo: r.Memo, Receipt: r.Receipt || r.ItemID != "" && r.stream == [16]byte{}, Stream: r.stream, Token: r.Token,
 	}
 	if r.Offer != nil {
 		req.Offer = r.Offer.payload()
