@@ -6,6 +6,11 @@
 //
 //	go run ./scripts/bench            # full run (a minute or two)
 //	go run ./scripts/bench --quick    # smaller counts
+//
+// The scale scenarios run instead when asked for:
+//
+//	go run ./scripts/bench --channels 10000   # open N channels, pay across all, restart the receiver
+//	go run ./scripts/bench --streams 1000     # S streams of a tick a second, each on its own channel
 package main
 
 import (
@@ -45,6 +50,13 @@ type result struct {
 	Proofs    uint64     `json:"proofs"`
 	CPU       [2]float64 `json:"cpu_cores"` // alice, bob: CPU seconds per wall second
 	RSSMB     [2]float64 `json:"rss_mb"`    // alice, bob: peak resident memory
+	// --channels: from bob's start to every channel ready to pay again.
+	RestartSeconds float64 `json:"restart_seconds,omitempty"`
+	// --streams: ticks received in the window as a share of those due,
+	// streams stalled at its end, and each node's CPU per tick.
+	OnTimePercent float64    `json:"on_time_percent,omitempty"`
+	Stalled       int        `json:"stalled,omitempty"`
+	CPUPerTickUs  [2]float64 `json:"cpu_per_tick_us,omitempty"`
 }
 
 var pprofFlag = flag.Bool("pprof", false, "serve each node's Go profiles (addresses printed)")
@@ -54,8 +66,14 @@ func main() {
 	asJSON := flag.Bool("json", false, "print results as JSON")
 	flag.String("only", "", "run one scenario: sequential, concurrent or channels")
 	keep := flag.Bool("keep", false, "keep the work directory")
+	scaleChannels := flag.Int("channels", 0, "scale scenario: open N channels between the nodes, pay across all of them, then restart the receiver and time it until every channel is ready to pay again")
+	scalePayments := flag.Int("payments", 50_000, "with --channels: how many payments to spread over the channels")
+	scaleStreams := flag.Int("streams", 0, "scale scenario: S concurrent streams of one tick a second, each on its own channel; reports the ticks received on time in the window")
+	warm := flag.Duration("warm", 15*time.Second, "with --streams: warm-up before the window")
+	window := flag.Duration("window", time.Minute, "with --streams: the measured window")
 	flag.Parse()
-	b, err := setup(*keep)
+	scale := *scaleChannels > 0 || *scaleStreams > 0
+	b, err := setup(*keep, scale)
 	if err != nil {
 		fmt.Fprintln(os.Stderr, "bench:", err)
 		if b != nil {
@@ -70,6 +88,43 @@ func main() {
 		seq, conc, total = 500, 40_000, 20_000
 	}
 	var results []result
+	if scale {
+		fail := func(err error) {
+			fmt.Fprintln(os.Stderr, "bench:", err)
+			b.close()
+			os.Exit(1)
+		}
+		if *scaleChannels > 0 {
+			rs, err := b.scaleChannels(*scaleChannels, *scalePayments)
+			if err != nil {
+				fail(err)
+			}
+			results = append(results, rs...)
+		}
+		if *scaleStreams > 0 {
+			r, err := b.scaleStreams(*scaleStreams, *warm, *window)
+			if err != nil {
+				fail(err)
+			}
+			results = append(results, r)
+		}
+		if *asJSON {
+			json.NewEncoder(os.Stdout).Encode(results)
+			return
+		}
+		fmt.Printf("machine: %d CPUs, %s/%s; alice pays, bob receives; separate tinypayd processes and a dev chain on loopback (fsync on)\n\n", runtime.NumCPU(), runtime.GOOS, runtime.GOARCH)
+		for _, r := range results {
+			fmt.Printf("%-40s %9.0f payments/s  p50 %7.0fµs  p99 %8.0fµs  cpu %.2f/%.2f cores  rss %.0f/%.0f MB\n",
+				r.Scenario, r.PerSecond, r.P50us, r.P99us, r.CPU[0], r.CPU[1], r.RSSMB[0], r.RSSMB[1])
+			if r.RestartSeconds > 0 {
+				fmt.Printf("%-40s %9.1f s from bob's start to every channel ready to pay\n", "  restart of the receiver", r.RestartSeconds)
+			}
+			if r.OnTimePercent > 0 || strings.Contains(r.Scenario, "streams") {
+				fmt.Printf("%-40s %8.1f%% of the ticks due received, %d streams stalled at the end, cpu per tick %.0f/%.0f µs\n", "  on time", r.OnTimePercent, r.Stalled, r.CPUPerTickUs[0], r.CPUPerTickUs[1])
+			}
+		}
+		return
+	}
 	run := func(r result, err error) {
 		if err != nil {
 			fmt.Fprintln(os.Stderr, "bench:", err)
@@ -106,6 +161,9 @@ type bench struct {
 	pids       [2]int
 	alice, bob apiv1.NodeClient
 	bobAddr    string
+	bobArgs    []string // to restart it
+	bobProc    int      // its index in procs
+	bobAPIAddr string   // the file it writes its API address to
 	channel    string
 	channels   []string
 }
@@ -186,7 +244,7 @@ func client(dir string) (apiv1.NodeClient, error) {
 	return apiv1.NewNodeClient(conn), nil
 }
 
-func setup(keep bool) (*bench, error) {
+func setup(keep, scale bool) (*bench, error) {
 	dir, err := os.MkdirTemp("", "tinypay-bench-")
 	if err != nil {
 		return nil, err
@@ -225,11 +283,19 @@ func setup(keep bool) (*bench, error) {
 			args = append(args, "--pprof")
 			fmt.Fprintf(os.Stderr, "%s: profiles at http://%s/debug/pprof/\n", who, addr)
 		}
+		if scale && who == "bob" {
+			// Many opens in flight from alice (see openInFlight).
+			args = append(args, "--max-proposals-per-peer", fmt.Sprint(2*openInFlight), "--max-proposals", fmt.Sprint(4*openInFlight))
+		}
 		cmd, err := b.start(who, append([]string{"tinypayd"}, args...)...)
 		if err != nil {
 			return b, err
 		}
 		b.pids[i] = cmd.Process.Pid
+		if who == "bob" {
+			b.bobArgs, b.bobProc = append([]string{"tinypayd"}, args...), len(b.procs)-1
+			b.bobAPIAddr = filepath.Join(dir, who, "api.addr")
+		}
 	}
 	for _, who := range []string{"alice", "bob"} {
 		if err := wait(filepath.Join(dir, who, "api.addr")); err != nil {

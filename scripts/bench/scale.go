@@ -1,0 +1,292 @@
+package main
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"io"
+	"os"
+	"sync"
+	"sync/atomic"
+	"syscall"
+	"time"
+
+	apiv1 "github.com/tinypay/tinypay/proto/tinypay/api/v1"
+)
+
+// The scale scenarios: many channels between the two nodes (--channels),
+// many concurrent streams (--streams), and both at once for a while
+// (--soak).
+
+// openInFlight is how many channel opens the bench keeps in flight; bob
+// runs with --max-proposals-per-peer above it in the scale scenarios.
+const openInFlight = 64
+
+// openMany opens n more channels from alice to bob in ETH, openInFlight at
+// a time, and returns their ids.
+func (b *bench) openMany(n int, deposit string) ([]string, error) {
+	ids := make([]string, 0, n)
+	var mu sync.Mutex
+	var first error
+	var next atomic.Int64
+	began := time.Now()
+	var wg sync.WaitGroup
+	for range min(openInFlight, n) {
+		wg.Add(1)
+		go func() {
+			defer wg.Done()
+			for next.Add(1) <= int64(n) {
+				ch, err := b.alice.OpenChannel(context.Background(), &apiv1.OpenChannelRequest{Peer: b.bobAddr, Asset: "ETH", Deposit: deposit})
+				mu.Lock()
+				if err != nil {
+					if first == nil {
+						first = fmt.Errorf("open channel %d: %w", len(ids)+1, err)
+					}
+					mu.Unlock()
+					return
+				}
+				ids = append(ids, ch.GetId())
+				if k := len(ids); k%1000 == 0 {
+					fmt.Fprintf(os.Stderr, "  %d channels open (%.0f/s)\n", k, float64(k)/time.Since(began).Seconds())
+				}
+				stop := first != nil
+				mu.Unlock()
+				if stop {
+					return
+				}
+			}
+		}()
+	}
+	wg.Wait()
+	if first != nil {
+		return nil, first
+	}
+	fmt.Fprintf(os.Stderr, "opened %d channels in %s\n", n, time.Since(began).Round(time.Second))
+	// Every channel must be open on bob's side too before payments.
+	return ids, b.waitReady("bob", b.bob, len(ids)+1, 10*time.Minute)
+}
+
+// waitReady waits until node counts want channels open and ready to pay.
+func (b *bench) waitReady(who string, c apiv1.NodeClient, want int, limit time.Duration) error {
+	deadline := time.Now().Add(limit)
+	for {
+		info, err := c.GetInfo(context.Background(), &apiv1.GetInfoRequest{})
+		if err == nil && int(info.GetChannelsOpen()) >= want && int(info.GetChannelsReady()) >= want {
+			return nil
+		}
+		if time.Now().After(deadline) {
+			return fmt.Errorf("%s: %d of %d channels open, %d ready after %s (%v)", who, info.GetChannelsOpen(), want, info.GetChannelsReady(), limit, err)
+		}
+		time.Sleep(50 * time.Millisecond)
+	}
+}
+
+// payAcross makes n payments of 1 spread over channels, round robin, on
+// streams PayStreams with window payments in flight on each.
+func (b *bench) payAcross(channels []string, n, streams, window int) ([]time.Duration, error) {
+	var wg sync.WaitGroup
+	var mu sync.Mutex
+	var all []time.Duration
+	var first error
+	for w := range streams {
+		wg.Add(1)
+		go func() {
+			defer wg.Done()
+			var mine []string
+			for i := w; i < n; i += streams {
+				mine = append(mine, channels[i%len(channels)])
+			}
+			lat, err := b.payList(mine, window)
+			mu.Lock()
+			defer mu.Unlock()
+			if err != nil && first == nil {
+				first = err
+			}
+			all = append(all, lat...)
+		}()
+	}
+	wg.Wait()
+	return all, first
+}
+
+// payList pays 1 on each channel of list, in order, over one PayStream
+// with window in flight.
+func (b *bench) payList(list []string, window int) ([]time.Duration, error) {
+	s, err := b.alice.PayStream(context.Background())
+	if err != nil {
+		return nil, err
+	}
+	keys := keys(len(list))
+	var mu sync.Mutex
+	sent := make(map[string]time.Time, len(list))
+	lat := make([]time.Duration, 0, len(list))
+	slots := make(chan struct{}, window)
+	errc := make(chan error, 1)
+	go func() {
+		for {
+			r, err := s.Recv()
+			if err != nil {
+				if errors.Is(err, io.EOF) {
+					err = nil
+				}
+				errc <- err
+				return
+			}
+			if r.GetError() != "" {
+				errc <- errors.New(r.GetError())
+				return
+			}
+			mu.Lock()
+			lat = append(lat, time.Since(sent[r.GetIdempotencyKey()]))
+			mu.Unlock()
+			<-slots
+		}
+	}()
+	for i, ch := range list {
+		slots <- struct{}{}
+		mu.Lock()
+		sent[keys[i]] = time.Now()
+		mu.Unlock()
+		if err := s.Send(&apiv1.PayRequest{ChannelId: ch, Amount: "1", IdempotencyKey: keys[i]}); err != nil {
+			return nil, err
+		}
+	}
+	if err := s.CloseSend(); err != nil {
+		return nil, err
+	}
+	if err := <-errc; err != nil {
+		return nil, err
+	}
+	return lat, nil
+}
+
+// restartBob stops bob (SIGTERM), starts it again and returns the time
+// from the start until alice counts every channel ready to pay again.
+func (b *bench) restartBob(want int) (time.Duration, error) {
+	p := b.procs[b.bobProc]
+	if err := p.Process.Signal(syscall.SIGTERM); err != nil {
+		return 0, err
+	}
+	done := make(chan error, 1)
+	go func() { done <- p.Wait() }()
+	select {
+	case <-done:
+	case <-time.After(time.Minute):
+		p.Process.Kill()
+		return 0, errors.New("bob did not stop within a minute of SIGTERM")
+	}
+	os.Remove(b.bobAPIAddr)
+	began := time.Now()
+	cmd, err := b.start("bob-restarted", b.bobArgs...)
+	if err != nil {
+		return 0, err
+	}
+	b.procs[b.bobProc], b.pids[1] = cmd, cmd.Process.Pid
+	if err := b.waitReady("alice", b.alice, want, 10*time.Minute); err != nil {
+		return 0, err
+	}
+	return time.Since(began), nil
+}
+
+// scaleChannels opens n channels, pays across all of them, and restarts
+// bob, timed to "every channel pays again".
+func (b *bench) scaleChannels(n, payments int) ([]result, error) {
+	ids, err := b.openMany(n, "1000000000000")
+	if err != nil {
+		return nil, err
+	}
+	ids = append(ids, b.channel)
+	r, err := b.measure(fmt.Sprintf("%d channels, payments across all", n+1), payments, nil, func() ([]time.Duration, error) {
+		return b.payAcross(ids, payments, 64, 16)
+	})
+	if err != nil {
+		return nil, err
+	}
+	took, err := b.restartBob(len(ids))
+	if err != nil {
+		return nil, fmt.Errorf("restart: %w", err)
+	}
+	_, rss := usage(b.pids[1])
+	r.RestartSeconds = took.Seconds()
+	r.RSSMB[1] = max(r.RSSMB[1], rss)
+	// And they do pay: one payment on a sample of the channels.
+	sample := ids
+	if len(sample) > 1000 {
+		sample = sample[len(sample)-1000:]
+	}
+	if _, err := b.payAcross(sample, len(sample), 16, 8); err != nil {
+		return nil, fmt.Errorf("paying after the restart: %w", err)
+	}
+	return []result{r}, nil
+}
+
+// scaleStreams opens s channels and runs one stream of one tick a second
+// on each for window after warm-up, and reports the share of the ticks
+// due in the window that bob received.
+func (b *bench) scaleStreams(s int, warm, window time.Duration) (result, error) {
+	ids, err := b.openMany(s, "1000000000000")
+	if err != nil {
+		return result{}, err
+	}
+	var next atomic.Int64
+	var wg sync.WaitGroup
+	var first atomic.Pointer[error]
+	began := time.Now()
+	for range 32 {
+		wg.Add(1)
+		go func() {
+			defer wg.Done()
+			for i := next.Add(1) - 1; i < int64(len(ids)); i = next.Add(1) - 1 {
+				if _, err := b.alice.StartStream(context.Background(), &apiv1.StartStreamRequest{ChannelId: ids[i], Rate: "1000", TickMs: 1000, ItemId: "bench"}); err != nil {
+					first.CompareAndSwap(nil, &err)
+					return
+				}
+			}
+		}()
+	}
+	wg.Wait()
+	if e := first.Load(); e != nil {
+		return result{}, fmt.Errorf("start stream: %w", *e)
+	}
+	fmt.Fprintf(os.Stderr, "started %d streams in %s; warming up for %s\n", s, time.Since(began).Round(time.Millisecond), warm)
+	time.Sleep(warm)
+	ticks := func() (sum uint64, stalled int, err error) {
+		l, err := b.bob.ListStreams(context.Background(), &apiv1.ListStreamsRequest{})
+		if err != nil {
+			return 0, 0, err
+		}
+		for _, st := range l.GetStreams() {
+			sum += st.GetTicks()
+			if st.GetStatus() == "stalled" {
+				stalled++
+			}
+		}
+		return sum, stalled, nil
+	}
+	var got uint64
+	var stalled int
+	r, err := b.measure(fmt.Sprintf("%d streams, 1 tick/s each", s), s*int(window/time.Second), nil, func() ([]time.Duration, error) {
+		t0, _, err := ticks()
+		if err != nil {
+			return nil, err
+		}
+		time.Sleep(window)
+		t1, st, err := ticks()
+		got, stalled = t1-t0, st
+		return nil, err
+	})
+	if err != nil {
+		return result{}, err
+	}
+	due := float64(s) * window.Seconds()
+	r.OnTimePercent = 100 * float64(got) / due
+	r.Stalled = stalled
+	r.PerSecond = float64(got) / window.Seconds()
+	r.Payments = int(got)
+	for i := range r.CPU {
+		if got > 0 {
+			r.CPUPerTickUs[i] = r.CPU[i] * window.Seconds() / float64(got) * 1e6
+		}
+	}
+	return r, nil
+}
