@@ -31,6 +31,7 @@ import (
 	"strconv"
 	"strings"
 	"sync"
+	"sync/atomic"
 	"time"
 
 	"google.golang.org/grpc"
@@ -284,8 +285,9 @@ func setup(keep, scale bool) (*bench, error) {
 			fmt.Fprintf(os.Stderr, "%s: profiles at http://%s/debug/pprof/\n", who, addr)
 		}
 		if scale && who == "bob" {
-			// Many opens in flight from alice (see openInFlight).
-			args = append(args, "--max-proposals-per-peer", fmt.Sprint(2*openInFlight), "--max-proposals", fmt.Sprint(4*openInFlight))
+			// Many opens in flight from alice (see openInFlight), which bob
+			// sees open only once its watcher reads them from the chain.
+			args = append(args, "--max-proposals-per-peer", "1000000", "--max-proposals", "1000000")
 		}
 		cmd, err := b.start(who, append([]string{"tinypayd"}, args...)...)
 		if err != nil {
@@ -395,11 +397,10 @@ func (b *bench) proofs(channels []string) uint64 {
 	return sum
 }
 
-var keySeq int
+var keySeq atomic.Int64
 
 func nextKey() string {
-	keySeq++
-	return fmt.Sprintf("bench-%d-%d", os.Getpid(), keySeq)
+	return fmt.Sprintf("bench-%d-%d", os.Getpid(), keySeq.Add(1))
 }
 
 // sequential: one payment at a time, each waiting for its acknowledgement.
