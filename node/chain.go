@@ -70,8 +70,13 @@ func (n *Node) chainRead() (context.Context, context.CancelFunc) {
 }
 
 // watchOnce runs one round of the watcher. On the first round it also
-// reconciles every channel with the chain's record, which covers anything
-// that happened while the node was down.
+// reconciles with the chain's record every channel whose state the event
+// log alone may not settle: one in an operation (opening, closing, a
+// withdrawal), abandoned (its open may have landed after all), or behind.
+// An open channel at rest needs no read: whatever happened to it while the
+// node was down is in the events after the stored cursor, which the round
+// then applies. (Reading every channel made a restart cost one chain call
+// per channel: minutes at a hundred thousand.)
 func (n *Node) watchOnce(reconcileAll bool) error {
 	ctx, cancel := n.chainRead()
 	head, err := n.chain.Head(ctx)
@@ -82,7 +87,11 @@ func (n *Node) watchOnce(reconcileAll bool) error {
 	n.met.watched(head.Number, 0, false)
 	if reconcileAll {
 		for _, c := range n.chans.all() {
-			if c.info().Phase.Terminal() && c.info().Phase != channel.Abandoned {
+			ci := c.info()
+			if ci.Phase.Terminal() && ci.Phase != channel.Abandoned {
+				continue
+			}
+			if ci.Phase == channel.Open && !ci.timed && ci.Behind == "" {
 				continue
 			}
 			ctx, cancel := n.chainRead()

@@ -147,8 +147,9 @@ type fakeBackend struct {
 	// hang, while set, makes every read (Head, Events, Channel) block until
 	// it is closed or the call's context ends, as a hung endpoint does.
 	hang atomic.Pointer[chan struct{}]
-	// reads counts the reads that reached the chain.
-	reads atomic.Int64
+	// reads counts the reads that reached the chain; channelReads those of
+	// one channel's record.
+	reads, channelReads atomic.Int64
 	// nonce is the next transfer nonce this backend signs with, if set
 	// (a new backend, as after a restart, reads the chain's).
 	nonce    uint64
@@ -423,6 +424,7 @@ func (b *fakeBackend) WithdrawPayout(ctx context.Context, asset crypto.Address) 
 }
 
 func (b *fakeBackend) Channel(ctx context.Context, id crypto.Hash) (settlement.Channel, error) {
+	b.channelReads.Add(1)
 	if err := b.read(ctx); err != nil {
 		return settlement.Channel{}, err
 	}

@@ -218,3 +218,36 @@ func TestReestablishIsPaced(t *testing.T) {
 		t.Fatalf("the session was replaced or dropped (%v)", s.reason())
 	}
 }
+
+// TestRestartReadsNoChannelAtRest restarts a node with open channels at
+// rest: its watcher's first round reads none of them from the chain (the
+// event log covers them; a read per channel made a restart cost minutes at
+// a hundred thousand channels), yet what happened to one of them while the
+// node was down (the peer force-closed it) is seen, from the events.
+func TestRestartReadsNoChannelAtRest(t *testing.T) {
+	w := newNet(t)
+	alice, bob := w.add("alice", 1), w.add("bob", 2)
+	alice.connect(bob)
+	var ids []channel.ID
+	for range 5 {
+		ids = append(ids, alice.open(bob, 1000))
+	}
+	alice.pay(ids[0], 10, "k")
+	alice.stop()
+	guard(t, "bob force-closes", func() {
+		if _, err := bob.n.ForceClose(context.Background(), ids[1]); err != nil {
+			t.Fatal(err)
+		}
+	})
+	alice.start()
+	waitFor(t, "alice's watcher reads the chain once", func() bool { return alice.n.behind.chainRead.Load() })
+	if got := alice.chain.channelReads.Load(); got != 0 {
+		t.Fatalf("the restart read %d channels from the chain, want none", got)
+	}
+	waitFor(t, "alice sees the force close from the events", func() bool { return alice.channel(ids[1]).Phase == channel.Closed })
+	for _, id := range []channel.ID{ids[0], ids[2], ids[3], ids[4]} {
+		if ph := alice.channel(id).Phase; ph != channel.Open {
+			t.Fatalf("channel %s is %s after the restart", id, ph)
+		}
+	}
+}
