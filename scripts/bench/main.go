@@ -11,6 +11,7 @@
 //
 //	go run ./scripts/bench --channels 10000   # open N channels, pay across all, restart the receiver
 //	go run ./scripts/bench --streams 1000     # S streams of a tick a second, each on its own channel
+//	go run ./scripts/bench --soak 10m         # 1,000 channels with streams and payments; memory over time
 package main
 
 import (
@@ -72,8 +73,9 @@ func main() {
 	scaleStreams := flag.Int("streams", 0, "scale scenario: S concurrent streams of one tick a second, each on its own channel; reports the ticks received on time in the window")
 	warm := flag.Duration("warm", 15*time.Second, "with --streams: warm-up before the window")
 	window := flag.Duration("window", time.Minute, "with --streams: the measured window")
+	soak := flag.Duration("soak", 0, "soak: 1,000 channels (or --channels) with a stream on each and payments across all for this long; samples memory, counts errors")
 	flag.Parse()
-	scale := *scaleChannels > 0 || *scaleStreams > 0
+	scale := *scaleChannels > 0 || *scaleStreams > 0 || *soak > 0
 	b, err := setup(*keep, scale)
 	if err != nil {
 		fmt.Fprintln(os.Stderr, "bench:", err)
@@ -94,6 +96,30 @@ func main() {
 			fmt.Fprintln(os.Stderr, "bench:", err)
 			b.close()
 			os.Exit(1)
+		}
+		if *soak > 0 {
+			n := *scaleChannels
+			if n == 0 {
+				n = 1000
+			}
+			r, err := b.soak(n, *soak, min(2*time.Minute, *soak/5), max(10*time.Second, *soak/40))
+			if err != nil {
+				fail(err)
+			}
+			if *asJSON {
+				json.NewEncoder(os.Stdout).Encode(r)
+				return
+			}
+			fmt.Printf("soak: %d channels with a stream each, payments across all, %s: %d payments, %d ticks received\n", r.Channels, *soak, r.Payments, r.Ticks)
+			fmt.Printf("resident memory growth after warm-up: alice %+.1f%%, bob %+.1f%%\n", r.GrowthPercent[0], r.GrowthPercent[1])
+			fmt.Printf("errors: %d\n", len(r.Errors))
+			for _, e := range r.Errors[:min(len(r.Errors), 10)] {
+				fmt.Println("  ", e)
+			}
+			if len(r.Errors) > 0 {
+				os.Exit(1)
+			}
+			return
 		}
 		if *scaleChannels > 0 {
 			rs, err := b.scaleChannels(*scaleChannels, *scalePayments)

@@ -6,6 +6,8 @@ import (
 	"fmt"
 	"io"
 	"os"
+	"strconv"
+	"strings"
 	"sync"
 	"sync/atomic"
 	"syscall"
@@ -289,4 +291,114 @@ func (b *bench) scaleStreams(s int, warm, window time.Duration) (result, error) 
 		}
 	}
 	return r, nil
+}
+
+// soak opens n channels, runs a stream of a tick a second on each and
+// payments across all of them for d, and samples each node's resident
+// memory every interval: after warm-up it must not grow (by more than 5 %),
+// and nothing may fail.
+func (b *bench) soak(n int, d, warm, interval time.Duration) (soakResult, error) {
+	ids, err := b.openMany(n, "1000000000000")
+	if err != nil {
+		return soakResult{}, err
+	}
+	for _, id := range ids {
+		if _, err := b.alice.StartStream(context.Background(), &apiv1.StartStreamRequest{ChannelId: id, Rate: "1000", TickMs: 1000, ItemId: "soak"}); err != nil {
+			return soakResult{}, fmt.Errorf("start stream: %w", err)
+		}
+	}
+	r := soakResult{Channels: n, Seconds: d.Seconds()}
+	stop := make(chan struct{})
+	var paid atomic.Int64
+	var payErr atomic.Pointer[error]
+	var wg sync.WaitGroup
+	wg.Add(1)
+	go func() { // payments across all channels, in rounds, until stopped
+		defer wg.Done()
+		for {
+			select {
+			case <-stop:
+				return
+			default:
+			}
+			lat, err := b.payAcross(ids, len(ids), 16, 8)
+			paid.Add(int64(len(lat)))
+			if err != nil {
+				payErr.CompareAndSwap(nil, &err)
+				return
+			}
+		}
+	}()
+	began := time.Now()
+	t := time.NewTicker(interval)
+	defer t.Stop()
+	for time.Since(began) < d {
+		<-t.C
+		var s soakSample
+		s.Second = time.Since(began).Seconds()
+		for i, pid := range b.pids {
+			s.RSSMB[i] = currentRSS(pid)
+		}
+		r.Samples = append(r.Samples, s)
+		fmt.Fprintf(os.Stderr, "  %4.0fs  rss alice %.0f MB, bob %.0f MB, %d payments\n", s.Second, s.RSSMB[0], s.RSSMB[1], paid.Load())
+	}
+	close(stop)
+	wg.Wait()
+	r.Payments = paid.Load()
+	if e := payErr.Load(); e != nil {
+		r.Errors = append(r.Errors, (*e).Error())
+	}
+	l, err := b.bob.ListStreams(context.Background(), &apiv1.ListStreamsRequest{})
+	if err != nil {
+		return r, err
+	}
+	for _, st := range l.GetStreams() {
+		r.Ticks += st.GetTicks()
+		if st.GetStatus() != "live" {
+			r.Errors = append(r.Errors, fmt.Sprintf("stream %s is %s", st.GetId(), st.GetStatus()))
+		}
+	}
+	for i := range r.GrowthPercent {
+		var base, last float64
+		for _, s := range r.Samples {
+			if s.Second >= warm.Seconds() && base == 0 {
+				base = s.RSSMB[i]
+			}
+			last = s.RSSMB[i]
+		}
+		if base > 0 {
+			r.GrowthPercent[i] = 100 * (last - base) / base
+		}
+	}
+	return r, nil
+}
+
+type soakSample struct {
+	Second float64    `json:"second"`
+	RSSMB  [2]float64 `json:"rss_mb"`
+}
+
+type soakResult struct {
+	Channels      int          `json:"channels"`
+	Seconds       float64      `json:"seconds"`
+	Payments      int64        `json:"payments"`
+	Ticks         uint64       `json:"ticks"`
+	GrowthPercent [2]float64   `json:"rss_growth_percent_after_warmup"`
+	Errors        []string     `json:"errors"`
+	Samples       []soakSample `json:"samples"`
+}
+
+// currentRSS is a process's resident memory now (MB).
+func currentRSS(pid int) float64 {
+	raw, err := os.ReadFile(fmt.Sprintf("/proc/%d/status", pid))
+	if err != nil {
+		return 0
+	}
+	for _, line := range strings.Split(string(raw), "\n") {
+		if strings.HasPrefix(line, "VmRSS:") {
+			kb, _ := strconv.ParseFloat(strings.Fields(line)[1], 64)
+			return kb / 1024
+		}
+	}
+	return 0
 }
