@@ -460,6 +460,14 @@ func (a *Apps) runStream(st *stream) {
 // The acknowledgement of each tick's proof is what moves the money.
 const streamReceiptEvery = 60
 
+// streamPersistEvery: the payer writes a running stream's record every
+// streamPersistEvery-th tick (and when it ends), not each tick. A record
+// that lags is safe: after a restart the stream pays the ticks after the
+// record again with the same idempotency keys, and the node answers those
+// it paid with their first outcome, so the record catches up and nothing
+// is paid twice.
+const streamPersistEvery = 10
+
 // payStream pays one tick every st.Tick until the stream ends.
 func (a *Apps) payStream(st *stream) {
 	a.streams.mu.Lock()
@@ -531,9 +539,11 @@ func (a *Apps) payTick(st *stream) string {
 		st.Paid.Add(&st.Paid, &amount)
 		st.Ticks++
 		st.Last = a.clock.Now()
-		a.persistStream(st, 0, "")
+		if st.Ticks%streamPersistEvery == 0 {
+			a.persistStream(st, 0, "")
+		}
 		if !st.Budget.IsZero() && !st.Paid.Lt(&st.Budget) {
-			return EndBudget
+			return EndBudget // endStream writes the record
 		}
 		return ""
 	}
