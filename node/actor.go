@@ -3,6 +3,8 @@ package node
 import (
 	"context"
 	"sync"
+	"sync/atomic"
+	"time"
 )
 
 // mailbox runs the functions posted to it one at a time, in order, on a
@@ -21,6 +23,10 @@ type mailbox struct {
 	running  bool
 	fromPeer int           // peer messages queued
 	space    chan struct{} // closed when fromPeer drops below maxPeerQueued
+
+	// busySince is when the batch the owner is running began (unix
+	// nanoseconds), or 0 while it runs none: Health reads it.
+	busySince atomic.Int64
 
 	// endBatch, if set, runs on the owner after each batch of functions:
 	// work the batch's functions left for it (signing one proof for all
@@ -115,6 +121,7 @@ func (m *mailbox) run(batches int) {
 		}
 		batch, m.queue = m.queue, batch[:0]
 		m.mu.Unlock()
+		m.busySince.Store(time.Now().UnixNano())
 		for i, f := range batch {
 			f()
 			batch[i] = nil
@@ -122,6 +129,7 @@ func (m *mailbox) run(batches int) {
 		if m.endBatch != nil {
 			m.endBatch()
 		}
+		m.busySince.Store(0)
 	}
 }
 

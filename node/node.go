@@ -207,25 +207,33 @@ func (n *Node) Stop() {
 }
 
 // Health checks that the node makes progress: its store has not failed,
-// and every channel's owner takes a step before ctx ends (the owners never
-// wait for I/O, so one that does not answer is stuck). It returns nil or
-// what is wrong.
+// and every channel's owner that is in a batch of steps finishes it before
+// ctx ends (the owners never wait for I/O, so one that does not is stuck).
+// It returns nil or what is wrong. It reads one word per channel and waits
+// only for the owners busy when it is called (a handful), posting nothing,
+// so it can be called often with a hundred thousand channels.
 func (n *Node) Health(ctx context.Context) error {
 	if p := n.failed.Load(); p != nil {
 		return fmt.Errorf("store failed: %w", *p)
 	}
-	chans := n.chans.all()
-	answered := make([]chan struct{}, len(chans))
-	for i, c := range chans {
-		done := make(chan struct{})
-		answered[i] = done
-		c.post(func() { close(done) })
+	type busy struct {
+		c     *chanActor
+		since int64
 	}
-	for i, done := range answered {
-		select {
-		case <-done:
-		case <-ctx.Done():
-			return fmt.Errorf("channel %s does not answer: %w", chans[i].id, ctx.Err())
+	var busyNow []busy
+	n.chans.each(func(c *chanActor) bool {
+		if t := c.busySince.Load(); t != 0 {
+			busyNow = append(busyNow, busy{c, t})
+		}
+		return true
+	})
+	for _, b := range busyNow {
+		for b.c.busySince.Load() == b.since {
+			select {
+			case <-ctx.Done():
+				return fmt.Errorf("channel %s does not answer: its owner has been busy for %s: %w", b.c.id, time.Since(time.Unix(0, b.since)).Round(time.Millisecond), ctx.Err())
+			case <-time.After(time.Millisecond):
+			}
 		}
 	}
 	return nil
@@ -451,6 +459,18 @@ func (s *chanSet) all() []*chanActor {
 		out = append(out, c)
 	}
 	return out
+}
+
+// each calls f on every channel until f returns false, holding the
+// registry's read lock: f must not call the registry.
+func (s *chanSet) each(f func(*chanActor) bool) {
+	s.mu.RLock()
+	defer s.mu.RUnlock()
+	for _, c := range s.byID {
+		if !f(c) {
+			return
+		}
+	}
 }
 
 func (s *chanSet) count() int {
