@@ -4,6 +4,7 @@ import (
 	"context"
 	"fmt"
 	"slices"
+	"strings"
 	"testing"
 	"time"
 
@@ -250,4 +251,39 @@ func TestRestartReadsNoChannelAtRest(t *testing.T) {
 			t.Fatalf("channel %s is %s after the restart", id, ph)
 		}
 	}
+}
+
+// TestHealthFindsAStuckOwner blocks one channel's owner inside a step:
+// Health reports that channel once ctx ends, and is healthy again once the
+// step returns; an idle node with many channels is healthy at once.
+func TestHealthFindsAStuckOwner(t *testing.T) {
+	w := newNet(t)
+	alice, bob := w.add("alice", 1), w.add("bob", 2)
+	alice.connect(bob)
+	ids := []channel.ID{alice.open(bob, 100), alice.open(bob, 100)}
+	ctx, cancel := context.WithTimeout(context.Background(), time.Second)
+	if err := alice.n.Health(ctx); err != nil {
+		t.Fatalf("an idle node: %v", err)
+	}
+	cancel()
+	release, entered := make(chan struct{}), make(chan struct{})
+	c := alice.n.chans.get(ids[1])
+	c.post(func() {
+		close(entered)
+		<-release
+	})
+	<-entered
+	ctx, cancel = context.WithTimeout(context.Background(), 200*time.Millisecond)
+	err := alice.n.Health(ctx)
+	cancel()
+	if err == nil || !strings.Contains(err.Error(), ids[1].String()) {
+		t.Fatalf("a stuck owner: Health says %v, want it to name channel %s", err, ids[1])
+	}
+	close(release)
+	ctx, cancel = context.WithTimeout(context.Background(), time.Second)
+	defer cancel()
+	if err := alice.n.Health(ctx); err != nil {
+		t.Fatalf("after the step returned: %v", err)
+	}
+	alice.pay(ids[1], 1, "after")
 }
