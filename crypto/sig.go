@@ -114,7 +114,7 @@ func SignatureFromBytes(b []byte) (Signature, error) {
 // point at infinity recovers.
 //
 // With cgo the recovery itself runs in libsecp256k1 (go-ethereum's binding,
-// about five times faster than pure Go); without cgo it runs in decred's
+// about four times faster than pure Go); without cgo it runs in decred's
 // pure-Go secp256k1. The checks above run in front of either, and both give
 // the same address for every signature and the same error for every
 // rejected one (FuzzRecoverAgrees).
