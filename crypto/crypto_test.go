@@ -126,7 +126,7 @@ func TestSignMatchesGeth(t *testing.T) {
 }
 
 // notOnCurveR returns an R below N that is not the x coordinate of any point.
-func notOnCurveR(t *testing.T) [32]byte {
+func notOnCurveR(t testing.TB) [32]byte {
 	for i := uint64(1); ; i++ {
 		var x secp256k1.FieldVal
 		var b [32]byte

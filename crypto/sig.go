@@ -27,7 +27,10 @@ var (
 	ErrSignatureHighS  = sigError("S is in the upper half of the curve order")
 	ErrSignatureRange  = sigError("R or S out of range")
 	ErrSignatureCurve  = sigError("R is not the x coordinate of a curve point")
-	ErrWrongSigner     = sigError("signed by another key")
+	// ErrSignatureInfinity: R, S and V are well formed but the key they
+	// recover for the digest is the point at infinity, which is no key.
+	ErrSignatureInfinity = sigError("the recovered key is the point at infinity")
+	ErrWrongSigner       = sigError("signed by another key")
 )
 
 type sigErr struct{ reason string }
@@ -106,34 +109,71 @@ func SignatureFromBytes(b []byte) (Signature, error) {
 }
 
 // Recover returns the address that produced sig over digest. It rejects a V
-// other than 27 or 28, R or S outside [1, N-1], a high S, and an R that is
-// not the x coordinate of a point on the curve.
+// other than 27 or 28, R or S outside [1, N-1], a high S, an R that is not
+// the x coordinate of a point on the curve, and a signature from which the
+// point at infinity recovers.
+//
+// With cgo the recovery itself runs in libsecp256k1 (go-ethereum's binding,
+// about four times faster than pure Go); without cgo it runs in decred's
+// pure-Go secp256k1. The checks above run in front of either, and both give
+// the same address for every signature and the same error for every
+// rejected one (FuzzRecoverAgrees).
 func Recover(digest Hash, sig Signature) (Address, error) {
-	v := sig[64]
-	if v != 27 && v != 28 {
-		return Address{}, ErrSignatureV
+	if err := checkSignature(sig); err != nil {
+		return Address{}, err
+	}
+	return recoverChecked(digest, sig)
+}
+
+// checkSignature applies the checks that come before recovery, whatever the
+// back end: V in {27, 28}, R and S in [1, N-1], S in the lower half.
+func checkSignature(sig Signature) error {
+	if v := sig[64]; v != 27 && v != 28 {
+		return ErrSignatureV
 	}
 	var r, s secp256k1.ModNScalar
 	if overflow := r.SetByteSlice(sig[:32]); overflow || r.IsZero() {
-		return Address{}, ErrSignatureRange
+		return ErrSignatureRange
 	}
 	if overflow := s.SetByteSlice(sig[32:64]); overflow || s.IsZero() {
-		return Address{}, ErrSignatureRange
+		return ErrSignatureRange
 	}
 	if s.IsOverHalfOrder() {
-		return Address{}, ErrSignatureHighS
+		return ErrSignatureHighS
 	}
+	return nil
+}
+
+// recoverPureGo recovers the signer of a signature that passed
+// checkSignature with decred's pure-Go secp256k1. It is the back end
+// without cgo and is always compiled, so that the fuzz target can hold the
+// fast back end against it.
+func recoverPureGo(digest Hash, sig Signature) (Address, error) {
 	var compact [SignatureLength]byte
-	compact[0] = v // 27 + recid, uncompressed
+	compact[0] = sig[64] // 27 + recid, uncompressed
 	copy(compact[1:], sig[:64])
 	pub, _, err := ecdsa.RecoverCompact(compact[:], digest[:])
 	if err != nil {
 		if errors.Is(err, ecdsa.ErrPointNotOnCurve) {
-			return Address{}, ErrSignatureCurve
+			return Address{}, recoveryFailed(sig)
 		}
+		// Unreachable after checkSignature.
 		return Address{}, fmt.Errorf("%w: %v", ErrInvalidSignature, err)
 	}
 	return pubKeyAddress(pub), nil
+}
+
+// recoveryFailed says why no key recovers from a signature that passed
+// checkSignature: either R is not the x coordinate of a curve point, or the
+// recovered point is the point at infinity. Back ends call it on their
+// failure path only, so that both report the same reason.
+func recoveryFailed(sig Signature) error {
+	var x, y secp256k1.FieldVal
+	x.SetByteSlice(sig[:32]) // R < N < P: no reduction
+	if !secp256k1.DecompressY(&x, false, &y) {
+		return ErrSignatureCurve
+	}
+	return ErrSignatureInfinity
 }
 
 // Verify checks that sig is a valid signature over digest by addr.
@@ -159,8 +199,14 @@ func PubKeyToAddress(pub []byte) (Address, error) {
 }
 
 func pubKeyAddress(p *secp256k1.PublicKey) Address {
+	return uncompressedAddress(p.SerializeUncompressed())
+}
+
+// uncompressedAddress returns the address of a 65-byte uncompressed public
+// key (0x04 || X || Y): the last 20 bytes of keccak256(X || Y).
+func uncompressedAddress(pub []byte) Address {
 	var a Address
-	h := Keccak256(p.SerializeUncompressed()[1:])
+	h := Keccak256(pub[1:])
 	copy(a[:], h[12:])
 	return a
 }
