@@ -63,7 +63,7 @@ type Config struct {
 
 // DefaultConfig returns the defaults.
 func DefaultConfig() Config {
-	return Config{StallAfter: 500 * time.Millisecond, MaxStreamsPerChannel: 16, MaxStreams: 1024, UnpaidGrace: 10 * time.Second}
+	return Config{StallAfter: 500 * time.Millisecond, MaxStreamsPerChannel: 16, MaxStreams: 10_000, UnpaidGrace: 10 * time.Second}
 }
 
 // Validate reports what is wrong with c, if anything. A zero StallAfter is
