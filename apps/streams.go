@@ -11,6 +11,7 @@ import (
 	"sync"
 	"time"
 
+	"github.com/google/btree"
 	"github.com/holiman/uint256"
 
 	"github.com/tinypay/tinypay/channel"
@@ -91,6 +92,9 @@ type streamSet struct {
 	nCounted int
 	writes   []streamWrite // stream records to write, in order
 	writing  bool          // a goroutine writes them
+
+	// byAge holds the streams of byID in list order (list.go).
+	byAge *btree.BTreeG[streamKey]
 }
 
 // send queues m to peer's live session, if there is one.
@@ -173,6 +177,9 @@ func (s *streamSet) uncount(st *stream) {
 func (s *streamSet) forget(st *stream) {
 	s.uncount(st)
 	delete(s.byID, st.ID)
+	if s.byAge != nil {
+		s.byAge.Delete(streamKeyOf(st))
+	}
 }
 
 // admit makes room for a new incoming stream on ch, or names the bound
@@ -367,7 +374,7 @@ func (a *Apps) loadStreams() error {
 		if ci, err := a.n.Channel(st.Channel); err == nil {
 			st.Asset = ci.Asset
 		}
-		a.streams.byID[st.ID] = st
+		a.streams.add(st)
 		a.streams.count(st)
 		if st.Outgoing && st.EndReason == "" {
 			a.runStream(st)
@@ -423,7 +430,7 @@ func (a *Apps) StartStream(ctx context.Context, r StreamRequest) (StreamInfo, er
 		return StreamInfo{}, err
 	}
 	a.streams.mu.Lock()
-	a.streams.byID[st.ID] = st
+	a.streams.add(st)
 	info := st.info()
 	a.runStream(st)
 	start := streamStartMessage(st)
@@ -679,21 +686,6 @@ func (a *Apps) StopStream(id [16]byte, token TokenID) (StreamInfo, error) {
 	return st.info(), nil
 }
 
-// Streams lists streams, newest first; ended ones only with all.
-func (a *Apps) Streams(all bool) []StreamInfo {
-	a.streams.mu.Lock()
-	defer a.streams.mu.Unlock()
-	var out []StreamInfo
-	for _, st := range a.streams.byID {
-		if st.EndReason != "" && !all {
-			continue
-		}
-		out = append(out, st.info())
-	}
-	slices.SortFunc(out, func(a, b StreamInfo) int { return b.Started.Compare(a.Started) })
-	return out
-}
-
 // Stream describes one stream.
 func (a *Apps) Stream(id [16]byte) (StreamInfo, error) {
 	a.streams.mu.Lock()
@@ -753,7 +745,7 @@ func (a *Apps) onStreamStart(peer crypto.Address, ch node.ChannelInfo, m *peerv1
 		}
 		st = &stream{StreamInfo: StreamInfo{ID: [16]byte(id), Channel: ch.ID, Peer: ch.Peer, Asset: ch.Asset, Started: time.Unix(0, m.GetStartedUnixNano())},
 			seen: now}
-		a.streams.byID[st.ID] = st
+		a.streams.add(st)
 		a.streams.count(st)
 	}
 	defer a.streams.mu.Unlock()
@@ -819,7 +811,7 @@ func (a *Apps) meterIncoming(b *store.Batch, ch node.ChannelInfo, p *node.Part, 
 		}
 		st = &stream{StreamInfo: StreamInfo{ID: p.Stream, Channel: ch.ID, Peer: ch.Peer, Asset: ch.Asset, Started: now, ItemID: p.ItemID, Tick: time.Second},
 			seen: now}
-		a.streams.byID[st.ID] = st
+		a.streams.add(st)
 	}
 	kind := storev1.StreamEventKind_STREAM_EVENT_KIND_UNSPECIFIED
 	detail := ""

@@ -1,7 +1,6 @@
 package node
 
 import (
-	"bytes"
 	"context"
 	"errors"
 	"fmt"
@@ -201,30 +200,6 @@ func (n *Node) Balances(ctx context.Context) ([]AssetBalance, error) {
 	return out, nil
 }
 
-// Channels lists channels, newest first; settled and abandoned ones only
-// with all.
-func (n *Node) Channels(peer crypto.Address, all bool) []ChannelInfo {
-	var out []ChannelInfo
-	chans := n.chans.all()
-	if !peer.IsZero() {
-		chans = n.chans.withPeer(peer)
-	}
-	for _, c := range chans {
-		ci := c.info()
-		if ci.Phase.Terminal() && !all {
-			continue
-		}
-		out = append(out, ci)
-	}
-	slices.SortFunc(out, func(a, b ChannelInfo) int {
-		if c := b.Created.Compare(a.Created); c != 0 {
-			return c
-		}
-		return bytes.Compare(a.ID[:], b.ID[:])
-	})
-	return out
-}
-
 // Channel describes one channel.
 func (n *Node) Channel(id channel.ID) (ChannelInfo, error) {
 	c := n.chans.get(id)
@@ -327,21 +302,27 @@ func (n *Node) completeFlag(info *PaymentInfo) {
 }
 
 // Payments pages through the payment history in log order, after seq
-// after, optionally for one channel. It returns the seq to continue after
-// (0 when the log is exhausted).
+// after, optionally for one channel: at most limit payments (100 if limit
+// is not in 1 to 1000). It returns the seq to continue after (0 when the
+// log is exhausted). One call reads a bounded number of log entries, so
+// a page may hold fewer than limit, even none, with a seq to go on from.
 func (n *Node) Payments(after uint64, limit int, only channel.ID) ([]PaymentInfo, uint64, error) {
 	if limit <= 0 || limit > 1000 {
 		limit = 100
 	}
 	var out []PaymentInfo
-	for len(out) < limit {
-		page, err := n.store.Log(after, 256)
+	for scanned := 0; len(out) < limit; {
+		if scanned >= maxPaymentScan {
+			return out, after, nil
+		}
+		page, err := n.store.Log(after, min(256, maxPaymentScan-scanned))
 		if err != nil {
 			return nil, 0, err
 		}
 		if len(page) == 0 {
 			return out, 0, nil
 		}
+		scanned += len(page)
 		for _, e := range page {
 			after = e.GetSeq()
 			if e.GetPayment() == nil {

@@ -13,6 +13,8 @@ import (
 	"sync/atomic"
 	"time"
 
+	"github.com/google/btree"
+
 	"github.com/tinypay/tinypay/channel"
 	"github.com/tinypay/tinypay/crypto"
 	"github.com/tinypay/tinypay/settlement"
@@ -401,6 +403,8 @@ type chanSet struct {
 	due           map[*chanActor]struct{}
 	open          map[peerAsset]*openSet
 	nOpen, nReady int
+	// Every channel in list order, and by peer in list order (list.go).
+	byAge, byPeerAge *btree.BTreeG[ageKey]
 }
 
 func (s *chanSet) init() {
@@ -409,6 +413,7 @@ func (s *chanSet) init() {
 	s.inUse = make(map[crypto.Address]int)
 	s.due = make(map[*chanActor]struct{})
 	s.open = make(map[peerAsset]*openSet)
+	s.byAge, s.byPeerAge = newAgeIndexes()
 }
 
 func (s *chanSet) get(id channel.ID) *chanActor {
@@ -427,6 +432,7 @@ func (s *chanSet) add(c *chanActor) bool {
 	s.byID[c.id] = c
 	s.byPeer[c.peer] = append(s.byPeer[c.peer], c)
 	s.reindexLocked(c, flagsOf(c.snap.Load()))
+	s.indexAgeLocked(c, true)
 	return true
 }
 
@@ -439,6 +445,7 @@ func (s *chanSet) remove(c *chanActor) {
 	}
 	delete(s.byID, c.id)
 	s.reindexLocked(c, chanFlags{})
+	s.indexAgeLocked(c, false)
 	s.byPeer[c.peer] = slices.DeleteFunc(s.byPeer[c.peer], func(x *chanActor) bool { return x == c })
 	if len(s.byPeer[c.peer]) == 0 {
 		delete(s.byPeer, c.peer)

@@ -293,14 +293,24 @@ func (s *APIServer) Withdraw(ctx context.Context, r *apiv1.WithdrawRequest) (*ap
 	})
 }
 
-// ListChannels implements apiv1.NodeServer.
+// ListChannels implements apiv1.NodeServer: a page of channels (see
+// pagetoken.go for the tokens).
 func (s *APIServer) ListChannels(ctx context.Context, r *apiv1.ListChannelsRequest) (*apiv1.ListChannelsResponse, error) {
 	peer, err := parseAddress("peer", r.GetPeer(), false)
 	if err != nil {
 		return nil, err
 	}
-	out := &apiv1.ListChannelsResponse{}
-	for _, c := range s.n.Channels(peer, r.GetAll()) {
+	size, err := pageSize(r.GetPageSize())
+	if err != nil {
+		return nil, err
+	}
+	after, err := channelCursor(r.GetPageToken(), peer, r.GetAll())
+	if err != nil {
+		return nil, err
+	}
+	page, next := s.n.ChannelPage(node.ChannelQuery{Peer: peer, All: r.GetAll(), After: after, Limit: size})
+	out := &apiv1.ListChannelsResponse{Channels: make([]*apiv1.Channel, 0, len(page)), NextPageToken: channelPageToken(peer, r.GetAll(), next)}
+	for _, c := range page {
 		out.Channels = append(out.Channels, channelMsg(c))
 	}
 	return out, nil

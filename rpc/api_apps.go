@@ -196,10 +196,19 @@ func (s *APIServer) StopStream(ctx context.Context, r *apiv1.StopStreamRequest) 
 	return streamMsg(st), nil
 }
 
-// ListStreams implements apiv1.NodeServer.
+// ListStreams implements apiv1.NodeServer: a page of streams.
 func (s *APIServer) ListStreams(ctx context.Context, r *apiv1.ListStreamsRequest) (*apiv1.ListStreamsResponse, error) {
-	out := &apiv1.ListStreamsResponse{}
-	for _, st := range s.a.Streams(r.GetAll()) {
+	size, err := pageSize(r.GetPageSize())
+	if err != nil {
+		return nil, err
+	}
+	after, err := streamCursor(r.GetPageToken(), r.GetAll())
+	if err != nil {
+		return nil, err
+	}
+	page, next := s.a.StreamPage(apps.StreamQuery{All: r.GetAll(), After: after, Limit: size})
+	out := &apiv1.ListStreamsResponse{Streams: make([]*apiv1.Stream, 0, len(page)), NextPageToken: streamPageToken(r.GetAll(), next)}
+	for _, st := range page {
 		out.Streams = append(out.Streams, streamMsg(st))
 	}
 	return out, nil

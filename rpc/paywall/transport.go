@@ -19,6 +19,7 @@ import (
 	"google.golang.org/grpc/status"
 
 	apiv1 "github.com/tinypay/tinypay/proto/tinypay/api/v1"
+	"github.com/tinypay/tinypay/rpc/apiutil"
 )
 
 // TransportConfig configures a Transport. Build it with
@@ -315,16 +316,18 @@ func (t *Transport) payStream(req *http.Request, terms *Terms) (*http.Response, 
 func (t *Transport) ensurePeer(ctx context.Context, terms *Terms, u *url.URL, asset *apiv1.Asset) error {
 	ctx, cancel := context.WithTimeout(ctx, t.cfg.NodeTimeout)
 	defer cancel()
-	chs, err := t.node.ListChannels(ctx, &apiv1.ListChannelsRequest{Peer: terms.Payee})
-	if status.Code(err) == codes.PermissionDenied {
-		return nil // an app token: just pay
-	}
-	if err != nil {
-		return fmt.Errorf("list channels with %s: %w", terms.Payee, err)
-	}
 	open := false
-	for _, c := range chs.GetChannels() {
-		open = open || (c.GetPhase() == "open" && sameAddress(c.GetAsset().GetAddress(), asset.GetAddress()))
+	for c, err := range apiutil.Channels(ctx, t.node.ListChannels, &apiv1.ListChannelsRequest{Peer: terms.Payee}) {
+		if status.Code(err) == codes.PermissionDenied {
+			return nil // an app token: just pay
+		}
+		if err != nil {
+			return fmt.Errorf("list channels with %s: %w", terms.Payee, err)
+		}
+		if c.GetPhase() == "open" && sameAddress(c.GetAsset().GetAddress(), asset.GetAddress()) {
+			open = true
+			break
+		}
 	}
 	if !open {
 		return noChannel(terms, asset)

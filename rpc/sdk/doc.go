@@ -61,6 +61,25 @@
 // DataDir the client re-reads api.addr on every connection, so it follows a
 // node that restarts on another port.
 //
+// # Lists
+//
+// The node answers its lists a page at a time. Channels and Streams return
+// everything, asking for every page; EachChannel, EachStream and
+// EachPayment are iterators that ask for the next page as the loop goes
+// on, and stop asking when it breaks:
+//
+//	for ch, err := range c.EachChannel(ctx, sdk.ChannelFilter{All: true}) {
+//		if err != nil {
+//			return err
+//		}
+//		fmt.Println(ch.ID, ch.Phase)
+//	}
+//
+// Pages follow the list's order (newest first for channels and streams,
+// log order for payments) from a place the node keeps in the page token,
+// so what is created while a loop runs never makes it yield an entry
+// twice.
+//
 // # Concurrency
 //
 // A Client is safe for concurrent use by multiple goroutines; one Client

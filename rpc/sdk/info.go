@@ -4,9 +4,14 @@ import (
 	"context"
 	"errors"
 	"fmt"
+	"iter"
+	"math"
 	"time"
 
+	"google.golang.org/grpc"
+
 	apiv1 "github.com/tinypay/tinypay/proto/tinypay/api/v1"
+	"github.com/tinypay/tinypay/rpc/apiutil"
 )
 
 // Info describes the node: its address, chain and assets. App tokens may
@@ -60,29 +65,67 @@ func (c *Client) ParseAmount(ctx context.Context, s string) (Amount, error) {
 }
 
 // Channels lists the node's channels, newest first: those with Peer only,
-// if set, and settled ones too if All. It needs the admin token.
+// if set, and settled ones too if All. It asks for them a page at a time
+// (EachChannel) and returns them all. It needs the admin token.
 func (c *Client) Channels(ctx context.Context, f ChannelFilter) ([]Channel, error) {
-	m, err := call(ctx, c, "list channels", c.api.ListChannels, &apiv1.ListChannelsRequest{Peer: f.Peer, All: f.All})
-	if err != nil {
-		return nil, err
-	}
-	out := make([]Channel, 0, len(m.GetChannels()))
-	for _, ch := range m.GetChannels() {
-		x, err := channelFrom(ch)
+	var out []Channel
+	for ch, err := range c.EachChannel(ctx, f) {
 		if err != nil {
 			return nil, err
 		}
-		out = append(out, *x)
+		out = append(out, ch)
 	}
 	return out, nil
 }
 
-// ChannelFilter selects channels for Channels.
+// EachChannel yields the node's channels that f selects, newest first,
+// asking for one page after another as the loop goes on; breaking out of
+// the loop asks for no more. Channels opened meanwhile do not shift the
+// pages: none is yielded twice. On an error it yields it and stops. It
+// needs the admin token.
+//
+//	for ch, err := range client.EachChannel(ctx, sdk.ChannelFilter{}) {
+//		if err != nil {
+//			return err
+//		}
+//		fmt.Println(ch.ID, ch.Phase)
+//	}
+func (c *Client) EachChannel(ctx context.Context, f ChannelFilter) iter.Seq2[Channel, error] {
+	return func(yield func(Channel, error) bool) {
+		if f.PageSize < 0 {
+			yield(Channel{}, fmt.Errorf("tinypay: %w: page size %d: want 0 (the node's default) or more", ErrInvalidArgument, f.PageSize))
+			return
+		}
+		list := func(ctx context.Context, r *apiv1.ListChannelsRequest, _ ...grpc.CallOption) (*apiv1.ListChannelsResponse, error) {
+			return call(ctx, c, "list channels", c.api.ListChannels, r)
+		}
+		req := &apiv1.ListChannelsRequest{Peer: f.Peer, All: f.All, PageSize: int32(min(f.PageSize, math.MaxInt32))}
+		for m, err := range apiutil.Channels(ctx, list, req) {
+			if err != nil {
+				yield(Channel{}, c.apiError("list channels", err))
+				return
+			}
+			x, err := channelFrom(m)
+			if err != nil {
+				yield(Channel{}, err)
+				return
+			}
+			if !yield(*x, nil) {
+				return
+			}
+		}
+	}
+}
+
+// ChannelFilter selects channels for Channels and EachChannel.
 type ChannelFilter struct {
 	// Peer: only channels with this peer (0x address), if set.
 	Peer string
 	// All: include settled channels.
 	All bool
+	// PageSize: how many channels to ask for at a time (0: the node's
+	// default, 500; the node takes at most 1000).
+	PageSize int
 }
 
 // Channel describes one channel. It needs the admin token.
@@ -155,7 +198,8 @@ type PaymentFilter struct {
 
 // Payments pages through the payment history, in and out, in log order.
 // It returns the page and the After of the next one (0 when there is no
-// more). It needs the admin token.
+// more; a page may hold fewer than Limit, even none, while there is). It
+// needs the admin token. EachPayment goes through every page.
 func (c *Client) Payments(ctx context.Context, f PaymentFilter) ([]Payment, uint64, error) {
 	if f.Limit < 0 || f.Limit > 1000 {
 		return nil, 0, fmt.Errorf("tinypay: %w: limit %d: want 0 to 1000", ErrInvalidArgument, f.Limit)
@@ -173,4 +217,35 @@ func (c *Client) Payments(ctx context.Context, f PaymentFilter) ([]Payment, uint
 		out = append(out, *p)
 	}
 	return out, m.GetNextAfterSeq(), nil
+}
+
+// EachPayment yields the payments that f selects, in log order after
+// f.After, asking for one page after another (f.Limit a page) as the loop
+// goes on; breaking out of the loop asks for no more. On an error it
+// yields it and stops. It needs the admin token.
+func (c *Client) EachPayment(ctx context.Context, f PaymentFilter) iter.Seq2[Payment, error] {
+	return func(yield func(Payment, error) bool) {
+		if f.Limit < 0 || f.Limit > 1000 {
+			yield(Payment{}, fmt.Errorf("tinypay: %w: limit %d: want 0 to 1000", ErrInvalidArgument, f.Limit))
+			return
+		}
+		list := func(ctx context.Context, r *apiv1.ListPaymentsRequest, _ ...grpc.CallOption) (*apiv1.ListPaymentsResponse, error) {
+			return call(ctx, c, "list payments", c.api.ListPayments, r)
+		}
+		req := &apiv1.ListPaymentsRequest{AfterSeq: f.After, Limit: uint32(f.Limit), ChannelId: f.Channel}
+		for m, err := range apiutil.Payments(ctx, list, req) {
+			if err != nil {
+				yield(Payment{}, c.apiError("list payments", err))
+				return
+			}
+			p, err := paymentFrom(m)
+			if err != nil {
+				yield(Payment{}, err)
+				return
+			}
+			if !yield(*p, nil) {
+				return
+			}
+		}
+	}
 }

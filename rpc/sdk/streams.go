@@ -4,11 +4,14 @@ import (
 	"context"
 	"errors"
 	"fmt"
+	"iter"
 	"time"
 
 	"github.com/holiman/uint256"
+	"google.golang.org/grpc"
 
 	apiv1 "github.com/tinypay/tinypay/proto/tinypay/api/v1"
+	"github.com/tinypay/tinypay/rpc/apiutil"
 )
 
 // StreamRequest starts paying a peer per second.
@@ -139,22 +142,44 @@ func (c *Client) Stream(ctx context.Context, id string) (*Stream, error) {
 	return streamFrom(sm)
 }
 
-// Streams lists the streams in and out, and ended ones too if all. It
-// needs the admin token.
+// Streams lists the streams in and out, newest first, and ended ones too
+// if all. It asks for them a page at a time (EachStream) and returns them
+// all. It needs the admin token.
 func (c *Client) Streams(ctx context.Context, all bool) ([]Stream, error) {
-	m, err := call(ctx, c, "list streams", c.api.ListStreams, &apiv1.ListStreamsRequest{All: all})
-	if err != nil {
-		return nil, err
-	}
-	out := make([]Stream, 0, len(m.GetStreams()))
-	for _, sm := range m.GetStreams() {
-		s, err := streamFrom(sm)
+	var out []Stream
+	for s, err := range c.EachStream(ctx, all) {
 		if err != nil {
 			return nil, err
 		}
-		out = append(out, *s)
+		out = append(out, s)
 	}
 	return out, nil
+}
+
+// EachStream yields the streams in and out, newest first, and ended ones
+// too if all, asking for one page after another as the loop goes on;
+// breaking out of the loop asks for no more. On an error it yields it and
+// stops. It needs the admin token.
+func (c *Client) EachStream(ctx context.Context, all bool) iter.Seq2[Stream, error] {
+	return func(yield func(Stream, error) bool) {
+		list := func(ctx context.Context, r *apiv1.ListStreamsRequest, _ ...grpc.CallOption) (*apiv1.ListStreamsResponse, error) {
+			return call(ctx, c, "list streams", c.api.ListStreams, r)
+		}
+		for m, err := range apiutil.Streams(ctx, list, &apiv1.ListStreamsRequest{All: all}) {
+			if err != nil {
+				yield(Stream{}, c.apiError("list streams", err))
+				return
+			}
+			s, err := streamFrom(m)
+			if err != nil {
+				yield(Stream{}, err)
+				return
+			}
+			if !yield(*s, nil) {
+				return
+			}
+		}
+	}
 }
 
 // WatchStream follows one stream: it calls fn with its state at once and

@@ -6,6 +6,7 @@ import (
 	ucli "github.com/urfave/cli/v3"
 
 	apiv1 "github.com/tinypay/tinypay/proto/tinypay/api/v1"
+	"github.com/tinypay/tinypay/rpc/apiutil"
 )
 
 func (c *client) printChannel(ctx context.Context, ch *apiv1.Channel) error {
@@ -128,29 +129,49 @@ Example:
 				}),
 			{
 				Name:  "list",
-				Usage: "list channels",
+				Usage: "list channels, newest first",
 				Flags: []ucli.Flag{
 					&ucli.BoolFlag{Name: "all", Usage: "include settled and abandoned channels"},
 					&ucli.StringFlag{Name: "peer", Usage: "only channels with this peer"},
+					&ucli.Uint64Flag{Name: "limit", Usage: "at most this many, the newest (0: every one)"},
+					pageSizeFlag(),
 				},
-				Description: "Examples:\n   tinypay channel list\n   tinypay channel list --all --json",
+				Description: `The node answers a page at a time; the command asks for every page (or
+until --limit), so it lists any number of channels.
+
+Examples:
+   tinypay channel list
+   tinypay channel list --all --json
+   tinypay channel list --limit 20`,
 				Action: withClient(func(ctx context.Context, cmd *ucli.Command, c *client) error {
-					r, err := c.ListChannels(ctx, &apiv1.ListChannelsRequest{All: cmd.Bool("all"), Peer: cmd.String("peer")})
-					if err != nil {
-						return err
+					limit := cmd.Uint64("limit")
+					size := pageSize(cmd, limit)
+					req := &apiv1.ListChannelsRequest{All: cmd.Bool("all"), Peer: cmd.String("peer"), PageSize: size}
+					all := &apiv1.ListChannelsResponse{}
+					n := uint64(0)
+					for ch, err := range apiutil.Channels(ctx, c.ListChannels, req) {
+						if err != nil {
+							return err
+						}
+						n++
+						if c.json {
+							all.Channels = append(all.Channels, ch)
+						} else {
+							a := ch.GetAsset()
+							c.printf("%s  %-8s peer %s  mine %s  peer %s\n", ch.GetId(), ch.GetPhase(), ch.GetPeer(), show(ch.GetMyBalance(), a), show(ch.GetPeerBalance(), a))
+							if b := ch.GetBehind(); b != "" {
+								c.printf("  behind: %s\n", b)
+							}
+						}
+						if n == limit {
+							break
+						}
 					}
 					if c.json {
-						return c.printJSON(r)
+						return c.printJSON(all)
 					}
-					if len(r.GetChannels()) == 0 {
+					if n == 0 {
 						c.printf("no channels\n")
-					}
-					for _, ch := range r.GetChannels() {
-						a := ch.GetAsset()
-						c.printf("%s  %-8s peer %s  mine %s  peer %s\n", ch.GetId(), ch.GetPhase(), ch.GetPeer(), show(ch.GetMyBalance(), a), show(ch.GetPeerBalance(), a))
-						if b := ch.GetBehind(); b != "" {
-							c.printf("  behind: %s\n", b)
-						}
 					}
 					return nil
 				}),

@@ -235,6 +235,22 @@ func (c *client) printJSON(m proto.Message) error {
 	return err
 }
 
+// pageSizeFlag is the list commands' hidden --page-size: how many entries
+// to ask the node for at a time (tests use small pages).
+func pageSizeFlag() ucli.Flag {
+	return &ucli.Uint64Flag{Name: "page-size", Hidden: true, Usage: "entries per request (0: the node's default, or --limit if smaller)"}
+}
+
+// pageSize is the page size a list command asks for: --page-size, or else
+// the limit if that is smaller than a page (0: the node's default).
+func pageSize(cmd *ucli.Command, limit uint64) int32 {
+	n := cmd.Uint64("page-size")
+	if n == 0 && limit > 0 && limit < 500 {
+		n = limit
+	}
+	return int32(min(n, 1000))
+}
+
 // printf prints for a person: text arguments are escaped (see safe).
 func (c *client) printf(format string, args ...any) { fprintf(c.out, format, args...) }
 

@@ -13,6 +13,7 @@ import (
 	ucli "github.com/urfave/cli/v3"
 
 	apiv1 "github.com/tinypay/tinypay/proto/tinypay/api/v1"
+	"github.com/tinypay/tinypay/rpc/apiutil"
 )
 
 func paymentsCommand() *ucli.Command {
@@ -21,35 +22,62 @@ func paymentsCommand() *ucli.Command {
 		Usage: "list payments in and out, oldest first",
 		Flags: []ucli.Flag{
 			&ucli.Uint64Flag{Name: "after", Usage: "start after this log sequence number"},
-			&ucli.Uint64Flag{Name: "limit", Usage: "at most this many", Value: 50},
+			&ucli.Uint64Flag{Name: "limit", Usage: "at most this many (0: every one)", Value: 50},
 			&ucli.StringFlag{Name: "channel", Usage: "only this channel"},
 			&ucli.BoolFlag{Name: "csv", Usage: "export every payment (all pages, ignoring --limit) as CSV with a header row"},
+			pageSizeFlag(),
 		},
-		Description: `With --csv the columns are seq, time (RFC 3339, UTC), direction, peer, channel,
+		Description: `The node answers up to 1000 payments at a time; the command asks for as many
+pages as --limit takes, and says how to go on if there are more.
+
+With --csv the columns are seq, time (RFC 3339, UTC), direction, peer, channel,
 amount (in the asset's units), asset, item, memo, status, offer, stream and
 receipt_signature.
 
 Examples:
    tinypay payments --limit 20
    tinypay payments --after 1200 --channel CHANNEL --json
+   tinypay payments --limit 0 --channel CHANNEL
    tinypay payments --csv > payments.csv`,
 		Action: withClient(func(ctx context.Context, cmd *ucli.Command, c *client) error {
 			if cmd.Bool("csv") {
-				return c.paymentsCSV(ctx, cmd.Uint64("after"), cmd.String("channel"))
+				return c.paymentsCSV(ctx, cmd.Uint64("after"), cmd.String("channel"), pageSize(cmd, 0))
 			}
-			r, err := c.ListPayments(ctx, &apiv1.ListPaymentsRequest{AfterSeq: cmd.Uint64("after"), Limit: uint32(min(cmd.Uint64("limit"), 1000)), ChannelId: cmd.String("channel")})
-			if err != nil {
-				return err
+			limit := cmd.Uint64("limit")
+			var pays []*apiv1.Payment
+			more := false
+			// One more than the limit, to tell whether there are more.
+			size := pageSize(cmd, 0)
+			if limit > 0 {
+				size = pageSize(cmd, limit+1)
+			}
+			req := &apiv1.ListPaymentsRequest{AfterSeq: cmd.Uint64("after"), Limit: uint32(size), ChannelId: cmd.String("channel")}
+			if req.Limit == 0 {
+				req.Limit = 1000
+			}
+			for p, err := range apiutil.Payments(ctx, c.ListPayments, req) {
+				if err != nil {
+					return err
+				}
+				if limit > 0 && uint64(len(pays)) == limit {
+					more = true
+					break
+				}
+				pays = append(pays, p)
+			}
+			var next uint64
+			if more {
+				next = pays[len(pays)-1].GetSeq()
 			}
 			if c.json {
-				return c.printJSON(r)
+				return c.printJSON(&apiv1.ListPaymentsResponse{Payments: pays, NextAfterSeq: next})
 			}
 			as, err := c.assets(ctx)
 			if err != nil {
 				return err
 			}
 			chAsset := map[string]*apiv1.Asset{}
-			for _, p := range r.GetPayments() {
+			for _, p := range pays {
 				a, ok := chAsset[p.GetChannelId()]
 				if !ok {
 					if ch, err := c.GetChannel(ctx, &apiv1.GetChannelRequest{ChannelId: p.GetChannelId()}); err == nil {
@@ -59,8 +87,8 @@ Examples:
 				}
 				c.printPayment(p, a)
 			}
-			if r.GetNextAfterSeq() != 0 {
-				c.printf("more: tinypay payments --after %d\n", r.GetNextAfterSeq())
+			if next != 0 {
+				c.printf("more: tinypay payments --after %d\n", next)
 			}
 			return nil
 		}),
@@ -68,45 +96,42 @@ Examples:
 }
 
 // paymentsCSV writes every payment after seq (in one channel, if set) as
-// CSV.
-func (c *client) paymentsCSV(ctx context.Context, after uint64, channelID string) error {
+// CSV, asking for size payments at a time (0: 1000).
+func (c *client) paymentsCSV(ctx context.Context, after uint64, channelID string, size int32) error {
 	w := csv.NewWriter(c.out)
 	if err := w.Write([]string{"seq", "time", "direction", "peer", "channel", "amount", "asset", "item", "memo", "status", "offer", "stream", "receipt_signature"}); err != nil {
 		return err
 	}
-	chAsset := map[string]*apiv1.Asset{}
-	for {
-		r, err := c.ListPayments(ctx, &apiv1.ListPaymentsRequest{AfterSeq: after, Limit: 1000, ChannelId: channelID})
-		if err != nil {
-			return err
-		}
-		for _, p := range r.GetPayments() {
-			a, ok := chAsset[p.GetChannelId()]
-			if !ok {
-				if ch, err := c.GetChannel(ctx, &apiv1.GetChannelRequest{ChannelId: p.GetChannelId()}); err == nil {
-					a = ch.GetAsset()
-				}
-				chAsset[p.GetChannelId()] = a
-			}
-			amount := p.GetAmount()
-			if a != nil {
-				amount = formatUnits(amount, a.GetDecimals())
-			}
-			_ = w.Write([]string{
-				strconv.FormatUint(p.GetSeq(), 10), time.Unix(0, p.GetTimeUnixNano()).UTC().Format(time.RFC3339Nano), p.GetDirection(),
-				p.GetPeer(), p.GetChannelId(), amount, a.GetSymbol(), p.GetItemId(), p.GetMemo(), p.GetStatus(),
-				p.GetOfferId(), p.GetStreamId(), p.GetReceipt().GetSignature(),
-			})
-		}
-		w.Flush()
-		if err := w.Error(); err != nil {
-			return err
-		}
-		if r.GetNextAfterSeq() == 0 || len(r.GetPayments()) == 0 {
-			return nil
-		}
-		after = r.GetNextAfterSeq()
+	if size == 0 {
+		size = 1000
 	}
+	chAsset := map[string]*apiv1.Asset{}
+	for p, err := range apiutil.Payments(ctx, c.ListPayments, &apiv1.ListPaymentsRequest{AfterSeq: after, Limit: uint32(size), ChannelId: channelID}) {
+		if err != nil {
+			w.Flush()
+			return err
+		}
+		a, ok := chAsset[p.GetChannelId()]
+		if !ok {
+			if ch, err := c.GetChannel(ctx, &apiv1.GetChannelRequest{ChannelId: p.GetChannelId()}); err == nil {
+				a = ch.GetAsset()
+			}
+			chAsset[p.GetChannelId()] = a
+		}
+		amount := p.GetAmount()
+		if a != nil {
+			amount = formatUnits(amount, a.GetDecimals())
+		}
+		if err := w.Write([]string{
+			strconv.FormatUint(p.GetSeq(), 10), time.Unix(0, p.GetTimeUnixNano()).UTC().Format(time.RFC3339Nano), p.GetDirection(),
+			p.GetPeer(), p.GetChannelId(), amount, a.GetSymbol(), p.GetItemId(), p.GetMemo(), p.GetStatus(),
+			p.GetOfferId(), p.GetStreamId(), p.GetReceipt().GetSignature(),
+		}); err != nil {
+			return err
+		}
+	}
+	w.Flush()
+	return w.Error()
 }
 
 func (c *client) printPayment(p *apiv1.Payment, a *apiv1.Asset) {

@@ -9,6 +9,7 @@ import (
 	ucli "github.com/urfave/cli/v3"
 
 	apiv1 "github.com/tinypay/tinypay/proto/tinypay/api/v1"
+	"github.com/tinypay/tinypay/rpc/apiutil"
 )
 
 func streamCommand() *ucli.Command {
@@ -110,40 +111,67 @@ Examples:
 					return c.GetStream(ctx, &apiv1.GetStreamRequest{StreamId: id})
 				}),
 			{
-				Name:        "list",
-				Usage:       "list streams in and out that have not ended",
-				Flags:       []ucli.Flag{&ucli.BoolFlag{Name: "all", Usage: "include ended streams"}},
-				Description: "Examples:\n   tinypay stream list\n   tinypay stream list --all --json",
+				Name:  "list",
+				Usage: "list streams in and out that have not ended, newest first",
+				Flags: []ucli.Flag{
+					&ucli.BoolFlag{Name: "all", Usage: "include ended streams"},
+					&ucli.Uint64Flag{Name: "limit", Usage: "at most this many, the newest (0: every one)"},
+					pageSizeFlag(),
+				},
+				Description: `The node answers a page at a time; the command asks for every page (or
+until --limit), so it lists any number of streams.
+
+Examples:
+   tinypay stream list
+   tinypay stream list --all
+   tinypay stream list --all --json
+   tinypay stream list --limit 20`,
 				Action: withClient(func(ctx context.Context, cmd *ucli.Command, c *client) error {
-					r, err := c.ListStreams(ctx, &apiv1.ListStreamsRequest{All: cmd.Bool("all")})
-					if err != nil {
-						return err
+					limit := cmd.Uint64("limit")
+					size := pageSize(cmd, limit)
+					all := &apiv1.ListStreamsResponse{}
+					n := uint64(0)
+					for st, err := range apiutil.Streams(ctx, c.ListStreams, &apiv1.ListStreamsRequest{All: cmd.Bool("all"), PageSize: size}) {
+						if err != nil {
+							return err
+						}
+						n++
+						if c.json {
+							all.Streams = append(all.Streams, st)
+						} else {
+							c.printStreamLine(st)
+						}
+						if n == limit {
+							break
+						}
 					}
 					if c.json {
-						return c.printJSON(r)
+						return c.printJSON(all)
 					}
-					if len(r.GetStreams()) == 0 {
+					if n == 0 {
 						c.printf("no streams\n")
-					}
-					for _, st := range r.GetStreams() {
-						arrow := "->"
-						if st.GetDirection() == "incoming" {
-							arrow = "<-"
-						}
-						c.printf("%s  %-7s %s %s  %s/s  paid %s", st.GetId(), st.GetStatus(), arrow, st.GetPeer(), show(st.GetRate(), st.GetAsset()), show(st.GetPaid(), st.GetAsset()))
-						if st.GetItemId() != "" {
-							c.printf("  item %s", st.GetItemId())
-						}
-						if st.GetEndReason() != "" {
-							c.printf("  (%s)", st.GetEndReason())
-						}
-						c.printf("\n")
 					}
 					return nil
 				}),
 			},
 		},
 	}
+}
+
+// printStreamLine prints a stream on one line, for stream list.
+func (c *client) printStreamLine(st *apiv1.Stream) {
+	arrow := "->"
+	if st.GetDirection() == "incoming" {
+		arrow = "<-"
+	}
+	c.printf("%s  %-7s %s %s  %s/s  paid %s", st.GetId(), st.GetStatus(), arrow, st.GetPeer(), show(st.GetRate(), st.GetAsset()), show(st.GetPaid(), st.GetAsset()))
+	if st.GetItemId() != "" {
+		c.printf("  item %s", st.GetItemId())
+	}
+	if st.GetEndReason() != "" {
+		c.printf("  (%s)", st.GetEndReason())
+	}
+	c.printf("\n")
 }
 
 // streamAction is a command that takes a stream id and prints the stream.

@@ -17,6 +17,7 @@ import (
 	"golang.org/x/term"
 
 	apiv1 "github.com/tinypay/tinypay/proto/tinypay/api/v1"
+	"github.com/tinypay/tinypay/rpc/apiutil"
 )
 
 // rateWindow is the span the incoming rate is measured over.
@@ -375,18 +376,22 @@ func (w *watcher) note(ev *apiv1.Event, what, kind, detail string) {
 }
 
 func (w *watcher) refreshStreams(ctx context.Context) {
-	r, err := call(ctx, w, func(ctx context.Context, c *client) (*apiv1.ListStreamsResponse, error) {
-		return c.ListStreams(ctx, &apiv1.ListStreamsRequest{})
+	streams, err := call(ctx, w, func(ctx context.Context, c *client) ([]*apiv1.Stream, error) {
+		var out []*apiv1.Stream
+		for st, err := range apiutil.Streams(ctx, c.ListStreams, &apiv1.ListStreamsRequest{}) {
+			if err != nil {
+				return nil, err
+			}
+			if st.GetDirection() == "incoming" || w.outgoing {
+				out = append(out, st)
+			}
+		}
+		return out, nil
 	})
 	if err != nil {
 		return // keep the last known
 	}
-	w.streams = w.streams[:0]
-	for _, st := range r.GetStreams() {
-		if st.GetDirection() == "incoming" || w.outgoing {
-			w.streams = append(w.streams, st)
-		}
-	}
+	w.streams = streams
 }
 
 // snapshot is what one frame shows.

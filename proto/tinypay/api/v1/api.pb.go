@@ -1400,7 +1400,14 @@ type ListChannelsRequest struct {
 	// Only channels with this peer, if set.
 	Peer string `protobuf:"bytes,1,opt,name=peer,proto3" json:"peer,omitempty"`
 	// Include settled channels.
-	All           bool `protobuf:"varint,2,opt,name=all,proto3" json:"all,omitempty"`
+	All bool `protobuf:"varint,2,opt,name=all,proto3" json:"all,omitempty"`
+	// At most this many channels (0: 500; more than 1000 is taken as 1000;
+	// negative is refused). A page may hold fewer, even none, while
+	// next_page_token is set: go on until it is empty.
+	PageSize int32 `protobuf:"varint,3,opt,name=page_size,json=pageSize,proto3" json:"page_size,omitempty"`
+	// The next_page_token of the previous reply, unchanged, with the same
+	// peer and all; empty for the first page (the newest channels).
+	PageToken     string `protobuf:"bytes,4,opt,name=page_token,json=pageToken,proto3" json:"page_token,omitempty"`
 	unknownFields protoimpl.UnknownFields
 	sizeCache     protoimpl.SizeCache
 }
@@ -1449,9 +1456,25 @@ func (x *ListChannelsRequest) GetAll() bool {
 	return false
 }
 
+func (x *ListChannelsRequest) GetPageSize() int32 {
+	if x != nil {
+		return x.PageSize
+	}
+	return 0
+}
+
+func (x *ListChannelsRequest) GetPageToken() string {
+	if x != nil {
+		return x.PageToken
+	}
+	return ""
+}
+
 type ListChannelsResponse struct {
-	state         protoimpl.MessageState `protogen:"open.v1"`
-	Channels      []*Channel             `protobuf:"bytes,1,rep,name=channels,proto3" json:"channels,omitempty"`
+	state    protoimpl.MessageState `protogen:"open.v1"`
+	Channels []*Channel             `protobuf:"bytes,1,rep,name=channels,proto3" json:"channels,omitempty"`
+	// Pass as page_token for the next page; empty when there is no more.
+	NextPageToken string `protobuf:"bytes,2,opt,name=next_page_token,json=nextPageToken,proto3" json:"next_page_token,omitempty"`
 	unknownFields protoimpl.UnknownFields
 	sizeCache     protoimpl.SizeCache
 }
@@ -1491,6 +1514,13 @@ func (x *ListChannelsResponse) GetChannels() []*Channel {
 		return x.Channels
 	}
 	return nil
+}
+
+func (x *ListChannelsResponse) GetNextPageToken() string {
+	if x != nil {
+		return x.NextPageToken
+	}
+	return ""
 }
 
 type GetChannelRequest struct {
@@ -2552,10 +2582,13 @@ func (x *PayResult) GetError() string {
 }
 
 type ListPaymentsRequest struct {
-	state         protoimpl.MessageState `protogen:"open.v1"`
-	AfterSeq      uint64                 `protobuf:"varint,1,opt,name=after_seq,json=afterSeq,proto3" json:"after_seq,omitempty"`
-	Limit         uint32                 `protobuf:"varint,2,opt,name=limit,proto3" json:"limit,omitempty"`
-	ChannelId     string                 `protobuf:"bytes,3,opt,name=channel_id,json=channelId,proto3" json:"channel_id,omitempty"`
+	state protoimpl.MessageState `protogen:"open.v1"`
+	// Start after this log sequence number (0: from the start).
+	AfterSeq uint64 `protobuf:"varint,1,opt,name=after_seq,json=afterSeq,proto3" json:"after_seq,omitempty"`
+	// At most this many payments (0: 100; more than 1000 is refused).
+	Limit uint32 `protobuf:"varint,2,opt,name=limit,proto3" json:"limit,omitempty"`
+	// Only this channel's payments, if set.
+	ChannelId     string `protobuf:"bytes,3,opt,name=channel_id,json=channelId,proto3" json:"channel_id,omitempty"`
 	unknownFields protoimpl.UnknownFields
 	sizeCache     protoimpl.SizeCache
 }
@@ -2614,7 +2647,9 @@ func (x *ListPaymentsRequest) GetChannelId() string {
 type ListPaymentsResponse struct {
 	state    protoimpl.MessageState `protogen:"open.v1"`
 	Payments []*Payment             `protobuf:"bytes,1,rep,name=payments,proto3" json:"payments,omitempty"`
-	// Pass as after_seq for the next page; 0 when there is no more.
+	// Pass as after_seq for the next page; 0 when there is no more. One call
+	// reads a bounded stretch of the log, so a page may hold fewer than
+	// limit, even none, while this is set: go on until it is 0.
 	NextAfterSeq  uint64 `protobuf:"varint,2,opt,name=next_after_seq,json=nextAfterSeq,proto3" json:"next_after_seq,omitempty"`
 	unknownFields protoimpl.UnknownFields
 	sizeCache     protoimpl.SizeCache
@@ -3374,7 +3409,14 @@ func (x *StopStreamRequest) GetStreamId() string {
 type ListStreamsRequest struct {
 	state protoimpl.MessageState `protogen:"open.v1"`
 	// Include ended streams.
-	All           bool `protobuf:"varint,1,opt,name=all,proto3" json:"all,omitempty"`
+	All bool `protobuf:"varint,1,opt,name=all,proto3" json:"all,omitempty"`
+	// At most this many streams (0: 500; more than 1000 is taken as 1000;
+	// negative is refused). A page may hold fewer, even none, while
+	// next_page_token is set: go on until it is empty.
+	PageSize int32 `protobuf:"varint,2,opt,name=page_size,json=pageSize,proto3" json:"page_size,omitempty"`
+	// The next_page_token of the previous reply, unchanged, with the same
+	// all; empty for the first page (the newest streams).
+	PageToken     string `protobuf:"bytes,3,opt,name=page_token,json=pageToken,proto3" json:"page_token,omitempty"`
 	unknownFields protoimpl.UnknownFields
 	sizeCache     protoimpl.SizeCache
 }
@@ -3416,9 +3458,25 @@ func (x *ListStreamsRequest) GetAll() bool {
 	return false
 }
 
+func (x *ListStreamsRequest) GetPageSize() int32 {
+	if x != nil {
+		return x.PageSize
+	}
+	return 0
+}
+
+func (x *ListStreamsRequest) GetPageToken() string {
+	if x != nil {
+		return x.PageToken
+	}
+	return ""
+}
+
 type ListStreamsResponse struct {
-	state         protoimpl.MessageState `protogen:"open.v1"`
-	Streams       []*Stream              `protobuf:"bytes,1,rep,name=streams,proto3" json:"streams,omitempty"`
+	state   protoimpl.MessageState `protogen:"open.v1"`
+	Streams []*Stream              `protobuf:"bytes,1,rep,name=streams,proto3" json:"streams,omitempty"`
+	// Pass as page_token for the next page; empty when there is no more.
+	NextPageToken string `protobuf:"bytes,2,opt,name=next_page_token,json=nextPageToken,proto3" json:"next_page_token,omitempty"`
 	unknownFields protoimpl.UnknownFields
 	sizeCache     protoimpl.SizeCache
 }
@@ -3458,6 +3516,13 @@ func (x *ListStreamsResponse) GetStreams() []*Stream {
 		return x.Streams
 	}
 	return nil
+}
+
+func (x *ListStreamsResponse) GetNextPageToken() string {
+	if x != nil {
+		return x.NextPageToken
+	}
+	return ""
 }
 
 type GetStreamRequest struct {
@@ -4430,12 +4495,16 @@ const file_tinypay_api_v1_api_proto_rawDesc = "" +
 	"\x0fWithdrawRequest\x12\x1d\n" +
 	"\n" +
 	"channel_id\x18\x01 \x01(\tR\tchannelId\x12\x16\n" +
-	"\x06amount\x18\x02 \x01(\tR\x06amount\";\n" +
+	"\x06amount\x18\x02 \x01(\tR\x06amount\"w\n" +
 	"\x13ListChannelsRequest\x12\x12\n" +
 	"\x04peer\x18\x01 \x01(\tR\x04peer\x12\x10\n" +
-	"\x03all\x18\x02 \x01(\bR\x03all\"K\n" +
+	"\x03all\x18\x02 \x01(\bR\x03all\x12\x1b\n" +
+	"\tpage_size\x18\x03 \x01(\x05R\bpageSize\x12\x1d\n" +
+	"\n" +
+	"page_token\x18\x04 \x01(\tR\tpageToken\"s\n" +
 	"\x14ListChannelsResponse\x123\n" +
-	"\bchannels\x18\x01 \x03(\v2\x17.tinypay.api.v1.ChannelR\bchannels\"2\n" +
+	"\bchannels\x18\x01 \x03(\v2\x17.tinypay.api.v1.ChannelR\bchannels\x12&\n" +
+	"\x0fnext_page_token\x18\x02 \x01(\tR\rnextPageToken\"2\n" +
 	"\x11GetChannelRequest\x12\x1d\n" +
 	"\n" +
 	"channel_id\x18\x01 \x01(\tR\tchannelId\"4\n" +
@@ -4605,11 +4674,15 @@ const file_tinypay_api_v1_api_proto_rawDesc = "" +
 	"\aitem_id\x18\x0f \x01(\tR\x06itemId\x12+\n" +
 	"\x05asset\x18\x10 \x01(\v2\x15.tinypay.api.v1.AssetR\x05asset\"0\n" +
 	"\x11StopStreamRequest\x12\x1b\n" +
-	"\tstream_id\x18\x01 \x01(\tR\bstreamId\"&\n" +
+	"\tstream_id\x18\x01 \x01(\tR\bstreamId\"b\n" +
 	"\x12ListStreamsRequest\x12\x10\n" +
-	"\x03all\x18\x01 \x01(\bR\x03all\"G\n" +
+	"\x03all\x18\x01 \x01(\bR\x03all\x12\x1b\n" +
+	"\tpage_size\x18\x02 \x01(\x05R\bpageSize\x12\x1d\n" +
+	"\n" +
+	"page_token\x18\x03 \x01(\tR\tpageToken\"o\n" +
 	"\x13ListStreamsResponse\x120\n" +
-	"\astreams\x18\x01 \x03(\v2\x16.tinypay.api.v1.StreamR\astreams\"/\n" +
+	"\astreams\x18\x01 \x03(\v2\x16.tinypay.api.v1.StreamR\astreams\x12&\n" +
+	"\x0fnext_page_token\x18\x02 \x01(\tR\rnextPageToken\"/\n" +
 	"\x10GetStreamRequest\x12\x1b\n" +
 	"\tstream_id\x18\x01 \x01(\tR\bstreamId\"s\n" +
 	"\x0eRevenueRequest\x12$\n" +

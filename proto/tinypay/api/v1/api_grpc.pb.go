@@ -78,7 +78,9 @@ type NodeClient interface {
 	Deposit(ctx context.Context, in *DepositRequest, opts ...grpc.CallOption) (*Channel, error)
 	// Withdraw takes funds out of an open channel with the peer's signature.
 	Withdraw(ctx context.Context, in *WithdrawRequest, opts ...grpc.CallOption) (*Channel, error)
-	// ListChannels lists channels, newest first.
+	// ListChannels lists channels a page at a time, newest first by
+	// creation time (then by id). Channels created while a client pages do
+	// not shift later pages: the token holds the place reached.
 	ListChannels(ctx context.Context, in *ListChannelsRequest, opts ...grpc.CallOption) (*ListChannelsResponse, error)
 	// GetChannel describes one channel.
 	GetChannel(ctx context.Context, in *GetChannelRequest, opts ...grpc.CallOption) (*Channel, error)
@@ -115,7 +117,8 @@ type NodeClient interface {
 	StartStream(ctx context.Context, in *StartStreamRequest, opts ...grpc.CallOption) (*Stream, error)
 	// StopStream stops a stream; the payee may stop a stream it receives.
 	StopStream(ctx context.Context, in *StopStreamRequest, opts ...grpc.CallOption) (*Stream, error)
-	// ListStreams lists streams in and out.
+	// ListStreams lists streams in and out a page at a time, newest first by
+	// start time (then by id), like ListChannels.
 	ListStreams(ctx context.Context, in *ListStreamsRequest, opts ...grpc.CallOption) (*ListStreamsResponse, error)
 	// GetStream describes one stream, with its meter (live, stalled, ended).
 	GetStream(ctx context.Context, in *GetStreamRequest, opts ...grpc.CallOption) (*Stream, error)
@@ -483,7 +486,9 @@ type NodeServer interface {
 	Deposit(context.Context, *DepositRequest) (*Channel, error)
 	// Withdraw takes funds out of an open channel with the peer's signature.
 	Withdraw(context.Context, *WithdrawRequest) (*Channel, error)
-	// ListChannels lists channels, newest first.
+	// ListChannels lists channels a page at a time, newest first by
+	// creation time (then by id). Channels created while a client pages do
+	// not shift later pages: the token holds the place reached.
 	ListChannels(context.Context, *ListChannelsRequest) (*ListChannelsResponse, error)
 	// GetChannel describes one channel.
 	GetChannel(context.Context, *GetChannelRequest) (*Channel, error)
@@ -520,7 +525,8 @@ type NodeServer interface {
 	StartStream(context.Context, *StartStreamRequest) (*Stream, error)
 	// StopStream stops a stream; the payee may stop a stream it receives.
 	StopStream(context.Context, *StopStreamRequest) (*Stream, error)
-	// ListStreams lists streams in and out.
+	// ListStreams lists streams in and out a page at a time, newest first by
+	// start time (then by id), like ListChannels.
 	ListStreams(context.Context, *ListStreamsRequest) (*ListStreamsResponse, error)
 	// GetStream describes one stream, with its meter (live, stalled, ended).
 	GetStream(context.Context, *GetStreamRequest) (*Stream, error)
