@@ -14,6 +14,7 @@ import (
 	"time"
 
 	apiv1 "github.com/tinypay/tinypay/proto/tinypay/api/v1"
+	"github.com/tinypay/tinypay/rpc/apiutil"
 )
 
 // The scale scenarios: many channels between the two nodes (--channels),
@@ -253,11 +254,10 @@ func (b *bench) scaleStreams(s int, warm, window time.Duration) (result, error) 
 	fmt.Fprintf(os.Stderr, "started %d streams in %s; warming up for %s\n", s, time.Since(began).Round(time.Millisecond), warm)
 	time.Sleep(warm)
 	ticks := func() (sum uint64, stalled int, err error) {
-		l, err := b.bob.ListStreams(context.Background(), &apiv1.ListStreamsRequest{})
-		if err != nil {
-			return 0, 0, err
-		}
-		for _, st := range l.GetStreams() {
+		for st, err := range apiutil.Streams(context.Background(), b.bob.ListStreams, &apiv1.ListStreamsRequest{PageSize: 1000}) {
+			if err != nil {
+				return 0, 0, err
+			}
 			sum += st.GetTicks()
 			if st.GetStatus() == "stalled" {
 				stalled++
@@ -348,11 +348,10 @@ func (b *bench) soak(n int, d, warm, interval time.Duration) (soakResult, error)
 	if e := payErr.Load(); e != nil {
 		r.Errors = append(r.Errors, (*e).Error())
 	}
-	l, err := b.bob.ListStreams(context.Background(), &apiv1.ListStreamsRequest{})
-	if err != nil {
-		return r, err
-	}
-	for _, st := range l.GetStreams() {
+	for st, err := range apiutil.Streams(context.Background(), b.bob.ListStreams, &apiv1.ListStreamsRequest{PageSize: 1000}) {
+		if err != nil {
+			return r, err
+		}
 		r.Ticks += st.GetTicks()
 		if st.GetStatus() != "live" {
 			r.Errors = append(r.Errors, fmt.Sprintf("stream %s is %s", st.GetId(), st.GetStatus()))
