@@ -85,10 +85,10 @@ type payment struct {
 func (p *payment) finish(err error) {
 	p.once.Do(func() {
 		p.err = err
-		close(p.done)
-		if p.book != nil {
+		if p.book != nil { // first: whoever it wakes may claim the key again
 			p.book.remove(p)
 		}
+		close(p.done)
 	})
 }
 
@@ -247,6 +247,11 @@ func (b *payBook) failAll(err error) {
 // disk: whoever waits on it looks again.
 var errFromStore = errors.New("payment is on disk")
 
+// errNotSent ends a payment dropped from its channel's queue before it was
+// signed (its caller gave up): nothing moved, so another caller of the same
+// key that waited for it starts the payment again.
+var errNotSent = errors.New("payment not sent")
+
 // Pay pays through a channel and returns once the peer has durably
 // acknowledged a proof covering the payment. If ctx ends first: a payment
 // not yet signed is cancelled (an error, nothing moved); a signed one stays
@@ -286,8 +291,8 @@ func (n *Node) pay(ctx context.Context, r PayRequest) (PaymentInfo, error) {
 				return PaymentInfo{}, wrapf(ErrIdempotency, "key %q", r.Key)
 			}
 			info, err := n.wait(ctx, prev)
-			if errors.Is(err, errFromStore) {
-				continue
+			if errors.Is(err, errFromStore) || errors.Is(err, errNotSent) && ctx.Err() == nil {
+				continue // it is on disk; or it was dropped unsigned: pay it here
 			}
 			return info, err
 		}
@@ -346,7 +351,7 @@ func (p *payment) result() (PaymentInfo, error) {
 func (c *chanActor) cancel(p *payment, cause error) (PaymentInfo, bool) {
 	if i := slices.Index(c.queue, p); i >= 0 {
 		c.queue = slices.Delete(c.queue, i, i+1)
-		p.finish(fmt.Errorf("payment not sent: %w", cause))
+		p.finish(fmt.Errorf("%w: %w", errNotSent, cause))
 		return PaymentInfo{}, false
 	}
 	select {
