@@ -25,45 +25,34 @@ var errNoProgress = errors.New("the node returned the same page token twice: pag
 // It stops at the first error, which it yields, or when the caller stops.
 // r is not changed.
 func Channels(ctx context.Context, list ListFunc[*apiv1.ListChannelsRequest, *apiv1.ListChannelsResponse], r *apiv1.ListChannelsRequest) iter.Seq2[*apiv1.Channel, error] {
-	return func(yield func(*apiv1.Channel, error) bool) {
-		req := proto.CloneOf(r)
-		for {
-			resp, err := list(ctx, req)
-			if err != nil {
-				yield(nil, err)
-				return
-			}
-			for _, c := range resp.GetChannels() {
-				if !yield(c, nil) {
-					return
-				}
-			}
-			next := resp.GetNextPageToken()
-			if next == "" {
-				return
-			}
-			if next == req.GetPageToken() {
-				yield(nil, errNoProgress)
-				return
-			}
-			req.PageToken = next
-		}
-	}
+	return tokenPages(ctx, list, r, func(req *apiv1.ListChannelsRequest, token string) { req.PageToken = token },
+		(*apiv1.ListChannelsResponse).GetChannels)
 }
 
 // Streams yields every stream that r selects, a page at a time, like
 // Channels.
 func Streams(ctx context.Context, list ListFunc[*apiv1.ListStreamsRequest, *apiv1.ListStreamsResponse], r *apiv1.ListStreamsRequest) iter.Seq2[*apiv1.Stream, error] {
-	return func(yield func(*apiv1.Stream, error) bool) {
+	return tokenPages(ctx, list, r, func(req *apiv1.ListStreamsRequest, token string) { req.PageToken = token },
+		(*apiv1.ListStreamsResponse).GetStreams)
+}
+
+// tokenPages pages through a list whose replies carry a next_page_token:
+// setToken puts the token into a request, items takes a reply's entries.
+func tokenPages[Req interface {
+	proto.Message
+	GetPageToken() string
+}, Resp interface{ GetNextPageToken() string }, Item any](ctx context.Context, list ListFunc[Req, Resp], r Req, setToken func(Req, string), items func(Resp) []Item) iter.Seq2[Item, error] {
+	return func(yield func(Item, error) bool) {
+		var zero Item
 		req := proto.CloneOf(r)
 		for {
 			resp, err := list(ctx, req)
 			if err != nil {
-				yield(nil, err)
+				yield(zero, err)
 				return
 			}
-			for _, s := range resp.GetStreams() {
-				if !yield(s, nil) {
+			for _, it := range items(resp) {
+				if !yield(it, nil) {
 					return
 				}
 			}
@@ -72,10 +61,10 @@ func Streams(ctx context.Context, list ListFunc[*apiv1.ListStreamsRequest, *apiv
 				return
 			}
 			if next == req.GetPageToken() {
-				yield(nil, errNoProgress)
+				yield(zero, errNoProgress)
 				return
 			}
-			req.PageToken = next
+			setToken(req, next)
 		}
 	}
 }
