@@ -22,7 +22,6 @@ import (
 	"errors"
 	"flag"
 	"fmt"
-	"io"
 	"net"
 	"os"
 	"os/exec"
@@ -445,53 +444,9 @@ func (b *bench) sequential(n int) (result, error) {
 }
 
 // stream pays n payments on channel over one PayStream with window in
-// flight, and returns each payment's latency.
+// flight, under keys, and returns each payment's latency.
 func (b *bench) stream(channel string, n, window int, keys []string) ([]time.Duration, error) {
-	s, err := b.alice.PayStream(context.Background())
-	if err != nil {
-		return nil, err
-	}
-	var mu sync.Mutex
-	sent := make(map[string]time.Time, n)
-	lat := make([]time.Duration, 0, n)
-	slots := make(chan struct{}, window)
-	errc := make(chan error, 1)
-	go func() {
-		for {
-			r, err := s.Recv()
-			if err != nil {
-				if errors.Is(err, io.EOF) {
-					err = nil
-				}
-				errc <- err
-				return
-			}
-			if r.GetError() != "" {
-				errc <- errors.New(r.GetError())
-				return
-			}
-			mu.Lock()
-			lat = append(lat, time.Since(sent[r.GetIdempotencyKey()]))
-			mu.Unlock()
-			<-slots
-		}
-	}()
-	for i := range n {
-		slots <- struct{}{}
-		mu.Lock()
-		sent[keys[i]] = time.Now()
-		mu.Unlock()
-		if err := s.Send(&apiv1.PayRequest{ChannelId: channel, Amount: "1", IdempotencyKey: keys[i]}); err != nil {
-			return nil, err
-		}
-	}
-	if err := s.CloseSend(); err != nil {
-		return nil, err
-	}
-	if err := <-errc; err != nil {
-		return nil, err
-	}
-	return lat, nil
+	return b.payList(slices.Repeat([]string{channel}, n), window, keys)
 }
 
 func keys(n int) []string {

@@ -99,7 +99,7 @@ func (b *bench) payAcross(channels []string, n, streams, window int) ([]time.Dur
 			for i := w; i < n; i += streams {
 				mine = append(mine, channels[i%len(channels)])
 			}
-			lat, err := b.payList(mine, window)
+			lat, err := b.payList(mine, window, keys(len(mine)))
 			mu.Lock()
 			defer mu.Unlock()
 			if err != nil && first == nil {
@@ -112,14 +112,14 @@ func (b *bench) payAcross(channels []string, n, streams, window int) ([]time.Dur
 	return all, first
 }
 
-// payList pays 1 on each channel of list, in order, over one PayStream
-// with window in flight.
-func (b *bench) payList(list []string, window int) ([]time.Duration, error) {
+// payList pays 1 on each channel of list, in order, under the matching
+// keys, over one PayStream with window in flight, and returns each
+// payment's latency.
+func (b *bench) payList(list []string, window int, keys []string) ([]time.Duration, error) {
 	s, err := b.alice.PayStream(context.Background())
 	if err != nil {
 		return nil, err
 	}
-	keys := keys(len(list))
 	var mu sync.Mutex
 	sent := make(map[string]time.Time, len(list))
 	lat := make([]time.Duration, 0, len(list))
