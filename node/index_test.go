@@ -287,3 +287,26 @@ func TestHealthFindsAStuckOwner(t *testing.T) {
 	}
 	alice.pay(ids[1], 1, "after")
 }
+
+// TestPaidWithItsReceiptOnDisk: a payment that asked for a receipt is
+// reported paid once the receipt is on disk too, so that looking the
+// payment up right after (a retry, a second purchase of a once-only
+// offer) finds it with its receipt. (It used to be reported as soon as the
+// acknowledgement came, the receipt's write still on its way.)
+func TestPaidWithItsReceiptOnDisk(t *testing.T) {
+	w := newNet(t)
+	alice, bob := w.add("alice", 1), w.add("bob", 2)
+	alice.connect(bob)
+	id := alice.open(bob, 1_000_000)
+	for i := range 200 {
+		key := fmt.Sprint("r", i)
+		p, err := alice.n.Pay(context.Background(), PayRequest{Channel: id, Amount: *uint256.NewInt(1), Key: key, ItemID: "item", Receipt: true})
+		if err != nil || p.Receipt == nil {
+			t.Fatalf("payment %d: %+v, %v", i, p, err)
+		}
+		got, found, err := alice.n.PaymentByKey(key)
+		if err != nil || !found || got.Receipt == nil {
+			t.Fatalf("payment %d looked up right after it was paid: found %v, receipt %v, %v", i, found, got.Receipt, err)
+		}
+	}
+}

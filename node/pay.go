@@ -72,8 +72,10 @@ type payment struct {
 	time       time.Time
 	seq        uint64
 	receipt    *ReceiptInfo
-	refusal    *RefusedError // the payee refused it (see onAck)
-	refunded   bool          // and gave the amount back
+	// receiptSaving: its receipt is in a batch not known durable yet; owner.
+	receiptSaving bool
+	refusal       *RefusedError // the payee refused it (see onAck)
+	refunded      bool          // and gave the amount back
 
 	book *payBook // nil for refunds, which nobody waits for
 	once sync.Once
@@ -690,6 +692,14 @@ func (c *chanActor) complete(p *payment) {
 		// money moved, so the payment is paid.
 		c.warn(fmt.Sprintf("the peer refused payment %x (%s) but did not refund it", p.id[:4], p.refusal.Reason))
 	}
+	if p.receiptSaving {
+		// Reported paid once its receipt is on disk too, so that whoever
+		// asks for the payment next (a retry, a second purchase of a
+		// once-only offer) finds the receipt with it. Writes are durable in
+		// order: this step's notice comes after the receipt's.
+		c.step.durable = append(c.step.durable, func(error) { p.finish(nil) })
+		return
+	}
 	p.finish(nil)
 }
 
@@ -735,6 +745,8 @@ func (c *chanActor) onReceipts(rs []*peerv1.Receipt, nonce uint64) {
 		p.receipt = &ReceiptInfo{Time: r.GetTime(), Sig: sig}
 		if err := c.batch().PutReceipt(&storev1.Receipt{PaymentId: id[:], Time: r.GetTime(), Signature: sig[:]}); err != nil {
 			c.n.log.Error("store receipt", "err", err)
+		} else {
+			p.receiptSaving = true
 		}
 	}
 }
