@@ -30,7 +30,6 @@ import (
 	"slices"
 	"strconv"
 	"strings"
-	"sync"
 	"sync/atomic"
 	"time"
 
@@ -479,25 +478,11 @@ func (b *bench) manyChannels(channels, n int) (result, error) {
 	for i := range ks {
 		ks[i] = keys(per)
 	}
+	lists := make([][]string, len(b.channels))
+	for i, id := range b.channels {
+		lists[i] = slices.Repeat([]string{id}, per)
+	}
 	return b.measure(fmt.Sprintf("%d channels at once", channels), per*channels, b.channels, func() ([]time.Duration, error) {
-		var wg sync.WaitGroup
-		var mu sync.Mutex
-		var all []time.Duration
-		var first error
-		for i, id := range b.channels {
-			wg.Add(1)
-			go func() {
-				defer wg.Done()
-				lat, err := b.stream(id, per, 64, ks[i])
-				mu.Lock()
-				defer mu.Unlock()
-				if err != nil && first == nil {
-					first = err
-				}
-				all = append(all, lat...)
-			}()
-		}
-		wg.Wait()
-		return all, first
+		return b.payLists(lists, ks, 64)
 	})
 }

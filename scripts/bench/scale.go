@@ -87,19 +87,29 @@ func (b *bench) waitReady(who string, c apiv1.NodeClient, want int, limit time.D
 // payAcross makes n payments of 1 spread over channels, round robin, on
 // streams PayStreams with window payments in flight on each.
 func (b *bench) payAcross(channels []string, n, streams, window int) ([]time.Duration, error) {
+	lists, ks := make([][]string, streams), make([][]string, streams)
+	for w := range streams {
+		for i := w; i < n; i += streams {
+			lists[w] = append(lists[w], channels[i%len(channels)])
+		}
+		ks[w] = keys(len(lists[w]))
+	}
+	return b.payLists(lists, ks, window)
+}
+
+// payLists runs payList on each list (under the matching keys) at once,
+// each on its own PayStream, and returns every payment's latency and the
+// first error.
+func (b *bench) payLists(lists, keys [][]string, window int) ([]time.Duration, error) {
 	var wg sync.WaitGroup
 	var mu sync.Mutex
 	var all []time.Duration
 	var first error
-	for w := range streams {
+	for i := range lists {
 		wg.Add(1)
 		go func() {
 			defer wg.Done()
-			var mine []string
-			for i := w; i < n; i += streams {
-				mine = append(mine, channels[i%len(channels)])
-			}
-			lat, err := b.payList(mine, window, keys(len(mine)))
+			lat, err := b.payList(lists[i], window, keys[i])
 			mu.Lock()
 			defer mu.Unlock()
 			if err != nil && first == nil {
