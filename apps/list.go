@@ -78,16 +78,9 @@ func (a *Apps) StreamPage(q StreamQuery) ([]StreamInfo, *StreamCursor) {
 // Streams lists streams, newest first; ended ones only with all. It holds
 // every stream in memory: the API pages (StreamPage).
 func (a *Apps) Streams(all bool) []StreamInfo {
-	var out []StreamInfo
-	q := StreamQuery{All: all, Limit: node.MaxPageSize}
-	for {
-		page, next := a.StreamPage(q)
-		out = append(out, page...)
-		if next == nil {
-			return out
-		}
-		q.After = next
-	}
+	return node.EveryPage(func(after *StreamCursor) ([]StreamInfo, *StreamCursor) {
+		return a.StreamPage(StreamQuery{All: all, After: after, Limit: node.MaxPageSize})
+	})
 }
 
 // streamKey is a stream's place in the list order.

@@ -119,15 +119,23 @@ func (n *Node) ChannelPage(q ChannelQuery) ([]ChannelInfo, *ChannelCursor) {
 // Channels lists channels, newest first; settled and abandoned ones only
 // with all. It holds every channel in memory: the API pages (ChannelPage).
 func (n *Node) Channels(peer crypto.Address, all bool) []ChannelInfo {
-	var out []ChannelInfo
-	q := ChannelQuery{Peer: peer, All: all, Limit: MaxPageSize}
+	return EveryPage(func(after *ChannelCursor) ([]ChannelInfo, *ChannelCursor) {
+		return n.ChannelPage(ChannelQuery{Peer: peer, All: all, After: after, Limit: MaxPageSize})
+	})
+}
+
+// EveryPage gathers every page of a list: page returns the page after a
+// cursor (nil: the first) and the cursor of the next one (nil: none).
+func EveryPage[T, C any](page func(after *C) ([]T, *C)) []T {
+	var out []T
+	var after *C
 	for {
-		page, next := n.ChannelPage(q)
-		out = append(out, page...)
+		items, next := page(after)
+		out = append(out, items...)
 		if next == nil {
 			return out
 		}
-		q.After = next
+		after = next
 	}
 }
 
