@@ -13,9 +13,11 @@ import (
 	"crypto/x509"
 	"errors"
 	"log/slog"
+	"math/rand/v2"
 	"net"
 	"os"
 	"path/filepath"
+	"strconv"
 	"strings"
 	"sync"
 	"testing"
@@ -79,7 +81,7 @@ func Start(t testing.TB, chain *evmtest.Chain, name string, key *crypto.PrivateK
 // configuration (nil: the defaults).
 func StartWithApps(t testing.TB, chain *evmtest.Chain, name string, key *crypto.PrivateKey, appsConfig func(*apps.Config), config ...func(*node.Config)) *Node {
 	t.Helper()
-	e := &Node{T: t, Name: name, Key: key, Chain: chain, Dir: t.TempDir(), USD: crypto.Address(chain.Token), Addr: freeAddr(t), AppsConfig: appsConfig}
+	e := &Node{T: t, Name: name, Key: key, Chain: chain, Dir: t.TempDir(), USD: crypto.Address(chain.Token), Addr: FreeAddr(t), AppsConfig: appsConfig}
 	if len(config) > 0 {
 		e.Config = config[0]
 	}
@@ -88,13 +90,56 @@ func StartWithApps(t testing.TB, chain *evmtest.Chain, name string, key *crypto.
 	return e
 }
 
-func freeAddr(t testing.TB) string {
-	lis, err := net.Listen("tcp", "127.0.0.1:0")
-	if err != nil {
-		t.Fatal(err)
+// FreeAddr returns a loopback address with a port that is free now and
+// that a test may give to a node it restarts: the port is drawn from below
+// the kernel's ephemeral range, so no listener on ":0" and no outgoing
+// connection (which take ephemeral ports) can take it while the node is
+// down, and it is never handed out twice in this process.
+func FreeAddr(t testing.TB) string {
+	t.Helper()
+	low := ephemeralLow()
+	freeAddrs.Lock()
+	defer freeAddrs.Unlock()
+	if freeAddrs.given == nil {
+		freeAddrs.given = map[int]bool{}
 	}
-	defer lis.Close()
-	return lis.Addr().String()
+	for range 1000 {
+		port := freeAddrFloor + rand.IntN(low-freeAddrFloor)
+		if freeAddrs.given[port] {
+			continue
+		}
+		lis, err := net.Listen("tcp", net.JoinHostPort("127.0.0.1", strconv.Itoa(port)))
+		if err != nil {
+			continue
+		}
+		lis.Close()
+		freeAddrs.given[port] = true
+		return lis.Addr().String()
+	}
+	t.Fatalf("no free port in [%d, %d)", freeAddrFloor, low)
+	return ""
+}
+
+// freeAddrFloor is the lowest port FreeAddr hands out.
+const freeAddrFloor = 20000
+
+var freeAddrs struct {
+	sync.Mutex
+	given map[int]bool
+}
+
+// ephemeralLow is the first port of the kernel's ephemeral range (32768
+// where it cannot be read).
+func ephemeralLow() int {
+	b, err := os.ReadFile("/proc/sys/net/ipv4/ip_local_port_range")
+	if err == nil {
+		if f := strings.Fields(string(b)); len(f) == 2 {
+			if n, err := strconv.Atoi(f[0]); err == nil && n > freeAddrFloor+1000 {
+				return n
+			}
+		}
+	}
+	return 32768
 }
 
 // Apps returns the running node's application layer.

@@ -28,6 +28,7 @@ import (
 	"google.golang.org/grpc/credentials"
 
 	"github.com/tinypay/tinypay/cmd/tinypay/cli"
+	"github.com/tinypay/tinypay/node/nodetest"
 	apiv1 "github.com/tinypay/tinypay/proto/tinypay/api/v1"
 	"github.com/tinypay/tinypay/rpc/apiutil"
 	"github.com/tinypay/tinypay/settlement/devchain"
@@ -97,14 +98,9 @@ func startChild(t *testing.T, args, env []string, out io.Writer) *exec.Cmd {
 	return cmd
 }
 
-func freeAddr(t *testing.T) string {
-	l, err := net.Listen("tcp", "127.0.0.1:0")
-	if err != nil {
-		t.Fatal(err)
-	}
-	defer l.Close()
-	return l.Addr().String()
-}
+// freeAddr is a free loopback address that stays free while the daemon
+// given it is down (see nodetest.FreeAddr).
+func freeAddr(t *testing.T) string { return nodetest.FreeAddr(t) }
 
 func (p *daemonProc) start() {
 	t := p.t
