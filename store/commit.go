@@ -286,10 +286,28 @@ func (w *groupWriter) flush() error {
 	}
 	w.s.lastSeq.Store(w.s.nextSeq - 1)
 	w.s.stats.batches.Add(uint64(len(w.chunk)))
+	w.s.committed(w.chunk)
 	w.chunk = w.chunk[:0]
 	w.txn.Discard()
 	w.txn = w.s.db.NewTransaction(true)
 	return nil
+}
+
+// committed notes the proofs of durable batches in proofNonces.
+func (s *Store) committed(chunk []*request) {
+	if s.proofNonces == nil {
+		s.proofNonces = make(map[proofKeyArr]uint64)
+	}
+	for _, r := range chunk {
+		for _, w := range r.b.writes {
+			if w.del && len(w.k) == len(proofKeyArr{}) && w.k[0] == prefixProof {
+				delete(s.proofNonces, proofKeyArr(w.k))
+			}
+		}
+		for _, p := range r.b.proofs {
+			s.proofNonces[proofKeyArr(r.b.writes[p.w].k)] = p.nonce
+		}
+	}
 }
 
 func seqs(first uint64, n int) []uint64 {
@@ -358,6 +376,9 @@ func (s *Store) admit(txn *badger.Txn, g *groupState, r *request) error {
 				return err
 			}
 			continue
+		}
+		if n, ok := s.proofNonces[proofKeyArr(w.k)]; ok && p.nonce > n {
+			continue // follows the committed one, known without a read
 		}
 		v, err := get(txn, w.k)
 		if errors.Is(err, ErrNotFound) {

@@ -80,6 +80,9 @@ func proofKey(id [idLen]byte, side uint32) []byte {
 	return k
 }
 
+// proofKeyArr is a proof key as an array, for use as a map key.
+type proofKeyArr [1 + idLen + 1]byte
+
 func logKey(seq uint64) []byte {
 	k := make([]byte, 1+seqLen)
 	k[0] = prefixLog

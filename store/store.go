@@ -31,6 +31,13 @@ type Store struct {
 
 	// Owned by the committer goroutine.
 	nextSeq uint64
+	// proofNonces holds the nonce of every proof this store committed
+	// since Open, by proof key, so that admitting a newer proof needs no
+	// read (a key it does not hold is read). Only the committer writes
+	// proofs while the store is open, so it is never stale; it holds two
+	// entries per channel paid through since Open (about 100 bytes each),
+	// no pointers for the collector to scan.
+	proofNonces map[proofKeyArr]uint64
 
 	lastSeq atomic.Uint64 // last durable seq
 	stats   struct {

@@ -233,6 +233,13 @@ func TestReopenKeepsEverything(t *testing.T) {
 	if v, err := s.Cursor("c"); err != nil || string(v) != "v" {
 		t.Fatalf("Cursor = %q, %v", v, err)
 	}
+	// The stored proof still bars an older one: a fresh store knows no
+	// nonce without reading it.
+	b = NewBatch()
+	_ = b.PutProof(0, testProof(1, 2))
+	if _, err := s.Commit(context.Background(), b); !errors.Is(err, ErrStaleProof) {
+		t.Fatalf("older proof after reopen: %v, want ErrStaleProof", err)
+	}
 	if err := s.Verify(); err != nil {
 		t.Fatal(err)
 	}
