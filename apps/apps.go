@@ -7,6 +7,7 @@ import (
 	"fmt"
 	"io"
 	"log/slog"
+	"strings"
 	"sync"
 	"time"
 
@@ -218,7 +219,12 @@ type PayRequest struct {
 	// Token is the app token paying, if any: its policy limits the payment.
 	Token  TokenID
 	stream [16]byte
+	newKey bool // a stream's tick with a key never used (node.PayRequest.New)
 }
+
+// streamKeyPrefix begins the idempotency keys of this node's stream ticks;
+// no other payment may use it (see stream.newKey).
+const streamKeyPrefix = "stream:"
 
 // Pay pays as node.Pay does, after the application's checks: an offer is
 // verified and paid at most once; an app token's policy is enforced (its
@@ -226,6 +232,9 @@ type PayRequest struct {
 // payment never was). A payment with an item id asks for a receipt, but
 // a stream's ticks ask for one now and then only (streamReceiptEvery).
 func (a *Apps) Pay(ctx context.Context, r PayRequest) (node.PaymentInfo, error) {
+	if r.stream == [16]byte{} && strings.HasPrefix(r.Key, streamKeyPrefix) {
+		return node.PaymentInfo{}, invalid("idempotency keys beginning with %q are kept for the node's streams", streamKeyPrefix)
+	}
 	if r.Offer != nil {
 		if err := a.applyOffer(&r); err != nil {
 			return node.PaymentInfo{}, err
@@ -234,6 +243,7 @@ func (a *Apps) Pay(ctx context.Context, r PayRequest) (node.PaymentInfo, error) 
 	req := node.PayRequest{
 		Channel: r.Channel, Peer: r.Peer, Asset: r.Asset, AnyAsset: r.AnyAsset, Amount: r.Amount, Key: r.Key,
 		ItemID: r.ItemID, Memo: r.Memo, Receipt: r.Receipt || r.ItemID != "" && r.stream == [16]byte{}, Stream: r.stream, Token: r.Token,
+		New: r.newKey,
 	}
 	if r.Offer != nil {
 		req.Offer = r.Offer.payload()

@@ -254,6 +254,20 @@ func TestStreamRejects(t *testing.T) {
 	if _, err := alice.Apps().StopStream([16]byte{1}, apps.TokenID{}); !errors.Is(err, node.ErrNotFound) {
 		t.Errorf("stop unknown: %v", err)
 	}
+	// A stream's tick keys are the node's: a payment that takes one first
+	// (so that the tick would be a duplicate) is refused, and pays nothing.
+	s, err := alice.Apps().StartStream(context.Background(), apps.StreamRequest{Channel: id, Rate: *u256(10), Tick: time.Minute})
+	if err != nil {
+		t.Fatal(err)
+	}
+	before, _ := alice.N().Channel(id)
+	_, err = alice.Apps().Pay(context.Background(), apps.PayRequest{Channel: id, Amount: *u256(1), Key: fmt.Sprintf("stream:%x:2", s.ID)})
+	if !errors.Is(err, node.ErrInvalidArgument) || !strings.Contains(err.Error(), "kept for the node's streams") {
+		t.Errorf("a payment with a stream's key: %v, want ErrInvalidArgument", err)
+	}
+	if after, _ := alice.N().Channel(id); after.SentNonce != before.SentNonce {
+		t.Errorf("the refused payment moved the channel from nonce %d to %d", before.SentNonce, after.SentNonce)
+	}
 }
 
 func TestAppTokenLimits(t *testing.T) {

@@ -114,6 +114,13 @@ type stream struct {
 	topping   bool // the top-up is on its way
 	stalled   bool
 	stop      chan string // outgoing: the reason to stop
+	// newKey (outgoing): the next tick's key was never used, so the node
+	// need not look it up on disk (node.PayRequest.New). A stream started
+	// in this run has it from the start; one resumed after a restart gets
+	// it once a tick is paid anew rather than answered from an earlier
+	// run: ticks go in order, one at a time, so no later key was used
+	// either. Any failed attempt clears it (its retry must look).
+	newKey bool
 }
 
 func (st *stream) perTick() uint256.Int {
@@ -415,7 +422,7 @@ func (a *Apps) StartStream(ctx context.Context, r StreamRequest) (StreamInfo, er
 	st := &stream{StreamInfo: StreamInfo{
 		ID: randomShortID(), Channel: ci.ID, Peer: ci.Peer, Outgoing: true, Asset: ci.Asset, Rate: r.Rate, Tick: r.Tick,
 		Budget: r.Budget, Started: now, ItemID: r.ItemID, Token: r.Token,
-	}, autoTopup: r.AutoTopup, recorded: true, seen: now}
+	}, autoTopup: r.AutoTopup, recorded: true, seen: now, newKey: true}
 	if per := st.perTick(); per.IsZero() {
 		return StreamInfo{}, invalid("rate %s per second pays nothing per %s tick", ci.Asset.Format(&r.Rate), r.Tick)
 	}
@@ -527,17 +534,19 @@ func (a *Apps) payTick(st *stream) string {
 			amount = left
 		}
 	}
-	key := fmt.Sprintf("stream:%x:%d", st.ID, st.Ticks+1)
+	key := fmt.Sprintf("%s%x:%d", streamKeyPrefix, st.ID, st.Ticks+1)
 	req := PayRequest{Channel: st.Channel, Amount: amount, Key: key, ItemID: st.ItemID, stream: st.ID, Token: st.Token,
-		Receipt: st.Ticks%streamReceiptEvery == 0}
+		Receipt: st.Ticks%streamReceiptEvery == 0, newKey: st.newKey}
+	st.newKey = false // until this attempt is known to have paid anew
 	a.streams.mu.Unlock()
 
 	a.maybeTopUp(st, amount)
 	ctx, cancel := context.WithTimeout(a.ctx, max(2*st.Tick, 5*time.Second))
-	_, err := a.Pay(ctx, req)
+	info, err := a.Pay(ctx, req)
 	cancel()
 	a.streams.mu.Lock()
 	defer a.streams.mu.Unlock()
+	st.newKey = err == nil && !info.Earlier
 	// A tick counts once the payee acknowledged it. One that is signed but
 	// not acknowledged (the payee is away, or the node stopped) is paid
 	// again with the same key next time: the node answers that with the

@@ -85,6 +85,9 @@ func TestIdempotency(t *testing.T) {
 	if first.ID != again.ID || first.Nonce != again.Nonce {
 		t.Fatalf("retry paid again: %+v vs %+v", first, again)
 	}
+	if first.Earlier || !again.Earlier {
+		t.Fatalf("Earlier: first %v, retry %v; want false, true", first.Earlier, again.Earlier)
+	}
 	if got := u64(alice.channel(id).Sent); got != 10 {
 		t.Fatalf("sent %d after a retried payment", got)
 	}
@@ -109,8 +112,13 @@ func TestIdempotency(t *testing.T) {
 	alice.restart()
 	alice.connect(bob)
 	again = alice.pay(id, 5, "dup")
-	if got := u64(alice.channel(id).Sent); got != 15 || !again.Complete {
-		t.Fatalf("sent %d after retry across restart", got)
+	if got := u64(alice.channel(id).Sent); got != 15 || !again.Complete || !again.Earlier {
+		t.Fatalf("sent %d after retry across restart (earlier %v)", got, again.Earlier)
+	}
+	// A key its caller vouches is new is paid without a look on disk.
+	info, err := alice.n.Pay(context.Background(), PayRequest{Channel: id, Amount: *uint256.NewInt(3), Key: "new", New: true})
+	if err != nil || info.Earlier || u64(alice.channel(id).Sent) != 18 {
+		t.Fatalf("a new key: %+v, %v; sent %d, want 18", info, err, u64(alice.channel(id).Sent))
 	}
 }
 

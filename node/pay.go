@@ -45,6 +45,12 @@ type PayRequest struct {
 	// tick of, the app token that made it); the node only keeps them.
 	Stream [16]byte
 	Token  [16]byte
+	// New: the caller vouches that no payment with Key was ever made (it
+	// never used the key before, in this run or an earlier one), so the
+	// node does not look the key up on disk. A wrong New is a duplicate
+	// the store refuses, which stops the node: only a caller that owns its
+	// keys' namespace may set it (package apps, for its streams' ticks).
+	New bool
 }
 
 // payment is one outgoing payment on its way. The fields below "set by the
@@ -298,6 +304,10 @@ func (n *Node) pay(ctx context.Context, r PayRequest) (PaymentInfo, error) {
 			}
 			return info, err
 		}
+		if r.New {
+			c.postHere(func() { c.enqueue(p) })
+			return n.wait(ctx, p)
+		}
 		// The key is ours in memory; it may be on disk from before.
 		e, err := n.store.PaymentByIdempotencyKey(r.Key)
 		if err == nil {
@@ -375,6 +385,7 @@ func (n *Node) waitStored(ctx context.Context, e *storev1.LogEntry, r *PayReques
 		return PaymentInfo{}, wrapf(ErrIdempotency, "key %q", r.Key)
 	}
 	n.attachReceipt(&info, e)
+	info.Earlier = true
 	c := n.chans.get(info.Channel)
 	if c == nil {
 		return info, wrapf(ErrNotFound, "channel %s", info.Channel)
