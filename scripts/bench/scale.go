@@ -367,19 +367,40 @@ func (b *bench) soak(n int, d, warm, interval time.Duration) (soakResult, error)
 			r.Errors = append(r.Errors, fmt.Sprintf("stream %s is %s", st.GetId(), st.GetStatus()))
 		}
 	}
-	for i := range r.GrowthPercent {
-		var base, last float64
-		for _, s := range r.Samples {
-			if s.Second >= warm.Seconds() && base == 0 {
-				base = s.RSSMB[i]
-			}
-			last = s.RSSMB[i]
-		}
-		if base > 0 {
-			r.GrowthPercent[i] = 100 * (last - base) / base
+	r.GrowthPercent = soakGrowth(r.Samples, warm)
+	return r, nil
+}
+
+// soakGrowth compares each node's mean resident memory over the last
+// quarter of the samples after warm-up with its mean over the first
+// quarter, in percent. Means, not single samples: resident memory swings
+// by a hundred megabytes or more as the collector and the store's
+// memtables come and go, and one sample at a peak or a trough says
+// nothing about a leak.
+func soakGrowth(samples []soakSample, warm time.Duration) (growth [2]float64) {
+	var after []soakSample
+	for _, s := range samples {
+		if s.Second >= warm.Seconds() {
+			after = append(after, s)
 		}
 	}
-	return r, nil
+	q := len(after) / 4
+	if q == 0 {
+		return growth
+	}
+	mean := func(ss []soakSample, i int) float64 {
+		var sum float64
+		for _, s := range ss {
+			sum += s.RSSMB[i]
+		}
+		return sum / float64(len(ss))
+	}
+	for i := range growth {
+		if base := mean(after[:q], i); base > 0 {
+			growth[i] = 100 * (mean(after[len(after)-q:], i) - base) / base
+		}
+	}
+	return growth
 }
 
 type soakSample struct {
