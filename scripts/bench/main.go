@@ -109,7 +109,8 @@ func main() {
 				return
 			}
 			fmt.Printf("soak: %d channels with a stream each, payments across all, %s: %d payments, %d ticks received\n", r.Channels, *soak, r.Payments, r.Ticks)
-			fmt.Printf("resident memory growth after warm-up: alice %+.1f%%, bob %+.1f%%\n", r.GrowthPercent[0], r.GrowthPercent[1])
+			fmt.Printf("resident memory growth after warm-up: alice %+.1f%%, bob %+.1f%%; anonymous memory (heap and stacks): alice %+.1f%%, bob %+.1f%%\n",
+				r.GrowthPercent[0], r.GrowthPercent[1], r.AnonGrowthPercent[0], r.AnonGrowthPercent[1])
 			fmt.Printf("errors: %d\n", len(r.Errors))
 			for _, e := range r.Errors[:min(len(r.Errors), 10)] {
 				fmt.Println("  ", e)

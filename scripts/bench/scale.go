@@ -347,10 +347,11 @@ func (b *bench) soak(n int, d, warm, interval time.Duration) (soakResult, error)
 		var s soakSample
 		s.Second = time.Since(began).Seconds()
 		for i, pid := range b.pids {
-			s.RSSMB[i] = currentRSS(pid)
+			s.RSSMB[i], s.AnonMB[i] = currentMemory(pid)
 		}
 		r.Samples = append(r.Samples, s)
-		fmt.Fprintf(os.Stderr, "  %4.0fs  rss alice %.0f MB, bob %.0f MB, %d payments\n", s.Second, s.RSSMB[0], s.RSSMB[1], paid.Load())
+		fmt.Fprintf(os.Stderr, "  %4.0fs  rss alice %.0f MB (%.0f anonymous), bob %.0f MB (%.0f anonymous), %d payments\n",
+			s.Second, s.RSSMB[0], s.AnonMB[0], s.RSSMB[1], s.AnonMB[1], paid.Load())
 	}
 	close(stop)
 	wg.Wait()
@@ -367,17 +368,18 @@ func (b *bench) soak(n int, d, warm, interval time.Duration) (soakResult, error)
 			r.Errors = append(r.Errors, fmt.Sprintf("stream %s is %s", st.GetId(), st.GetStatus()))
 		}
 	}
-	r.GrowthPercent = soakGrowth(r.Samples, warm)
+	r.GrowthPercent = soakGrowth(r.Samples, warm, func(s soakSample) [2]float64 { return s.RSSMB })
+	r.AnonGrowthPercent = soakGrowth(r.Samples, warm, func(s soakSample) [2]float64 { return s.AnonMB })
 	return r, nil
 }
 
-// soakGrowth compares each node's mean resident memory over the last
-// quarter of the samples after warm-up with its mean over the first
-// quarter, in percent. Means, not single samples: resident memory swings
-// by a hundred megabytes or more as the collector and the store's
-// memtables come and go, and one sample at a peak or a trough says
-// nothing about a leak.
-func soakGrowth(samples []soakSample, warm time.Duration) (growth [2]float64) {
+// soakGrowth compares each node's mean memory (as mb reads it from a
+// sample) over the last quarter of the samples after warm-up with its mean
+// over the first quarter, in percent. Means, not single samples: resident
+// memory swings by a hundred megabytes or more as the collector and the
+// store's memtables come and go, and one sample at a peak or a trough
+// says nothing about a leak.
+func soakGrowth(samples []soakSample, warm time.Duration, mb func(soakSample) [2]float64) (growth [2]float64) {
 	var after []soakSample
 	for _, s := range samples {
 		if s.Second >= warm.Seconds() {
@@ -391,7 +393,7 @@ func soakGrowth(samples []soakSample, warm time.Duration) (growth [2]float64) {
 	mean := func(ss []soakSample, i int) float64 {
 		var sum float64
 		for _, s := range ss {
-			sum += s.RSSMB[i]
+			sum += mb(s)[i]
 		}
 		return sum / float64(len(ss))
 	}
@@ -406,29 +408,43 @@ func soakGrowth(samples []soakSample, warm time.Duration) (growth [2]float64) {
 type soakSample struct {
 	Second float64    `json:"second"`
 	RSSMB  [2]float64 `json:"rss_mb"`
+	// AnonMB is the anonymous part of RSSMB: the heap and stacks, without
+	// the pages of the store's memory-mapped files, which grow with the
+	// data on disk and which the kernel takes back when it needs them.
+	AnonMB [2]float64 `json:"anon_mb"`
 }
 
 type soakResult struct {
-	Channels      int          `json:"channels"`
-	Seconds       float64      `json:"seconds"`
-	Payments      int64        `json:"payments"`
-	Ticks         uint64       `json:"ticks"`
-	GrowthPercent [2]float64   `json:"rss_growth_percent_after_warmup"`
-	Errors        []string     `json:"errors"`
-	Samples       []soakSample `json:"samples"`
+	Channels      int        `json:"channels"`
+	Seconds       float64    `json:"seconds"`
+	Payments      int64      `json:"payments"`
+	Ticks         uint64     `json:"ticks"`
+	GrowthPercent [2]float64 `json:"rss_growth_percent_after_warmup"`
+	// AnonGrowthPercent is the growth of anonymous memory (see AnonMB).
+	AnonGrowthPercent [2]float64   `json:"anon_growth_percent_after_warmup"`
+	Errors            []string     `json:"errors"`
+	Samples           []soakSample `json:"samples"`
 }
 
-// currentRSS is a process's resident memory now (MB).
-func currentRSS(pid int) float64 {
+// currentMemory is a process's resident memory now, and its anonymous
+// part (MB).
+func currentMemory(pid int) (rss, anon float64) {
 	raw, err := os.ReadFile(fmt.Sprintf("/proc/%d/status", pid))
 	if err != nil {
-		return 0
+		return 0, 0
 	}
 	for _, line := range strings.Split(string(raw), "\n") {
-		if strings.HasPrefix(line, "VmRSS:") {
-			kb, _ := strconv.ParseFloat(strings.Fields(line)[1], 64)
-			return kb / 1024
+		f := strings.Fields(line)
+		if len(f) < 2 {
+			continue
+		}
+		kb, _ := strconv.ParseFloat(f[1], 64)
+		switch f[0] {
+		case "VmRSS:":
+			rss = kb / 1024
+		case "RssAnon:":
+			anon = kb / 1024
 		}
 	}
-	return 0
+	return rss, anon
 }
