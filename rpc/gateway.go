@@ -11,11 +11,13 @@ import (
 	"io"
 	"net"
 	"net/http"
+	"net/url"
 	"strconv"
 	"strings"
 	"time"
 
 	"github.com/grpc-ecosystem/grpc-gateway/v2/runtime"
+	"github.com/grpc-ecosystem/grpc-gateway/v2/utilities"
 	rpccode "google.golang.org/genproto/googleapis/rpc/code"
 	"google.golang.org/grpc"
 	"google.golang.org/grpc/codes"
@@ -24,6 +26,8 @@ import (
 	"google.golang.org/grpc/status"
 	"google.golang.org/grpc/test/bufconn"
 	"google.golang.org/protobuf/encoding/protojson"
+	"google.golang.org/protobuf/proto"
+	"google.golang.org/protobuf/reflect/protoreflect"
 
 	apiv1 "github.com/tinypay/tinypay/proto/tinypay/api/v1"
 )
@@ -131,6 +135,9 @@ func NewGateway(ctx context.Context, conn grpc.ClientConnInterface, cfg GatewayC
 	}
 	g := &Gateway{cfg: cfg, ctx: ctx, client: apiv1.NewNodeClient(conn)}
 	g.mux = runtime.NewServeMux(
+		// The parser is a package variable of grpc-gateway: this sets it
+		// for every mux in the process, to the same strict parser.
+		runtime.SetQueryParameterParser(strictQuery{}),
 		runtime.WithMarshalerOption(runtime.MIMEWildcard, gatewayJSON),
 		runtime.WithErrorHandler(func(ctx context.Context, _ *runtime.ServeMux, _ runtime.Marshaler, w http.ResponseWriter, _ *http.Request, err error) {
 			writeError(w, 0, err)
@@ -184,6 +191,22 @@ func (g *Gateway) ServeHTTP(w http.ResponseWriter, r *http.Request) {
 	}
 	r.Body = http.MaxBytesReader(w, r.Body, limit)
 	g.mux.ServeHTTP(w, r)
+}
+
+// strictQuery parses query parameters as grpc-gateway does, but refuses
+// one that names no field of the request (grpc-gateway ignores it), as an
+// unknown field in a JSON body is refused.
+type strictQuery struct{ runtime.DefaultQueryParser }
+
+func (q strictQuery) Parse(msg proto.Message, values url.Values, filter *utilities.DoubleArray) error {
+	fields := msg.ProtoReflect().Descriptor().Fields()
+	for k := range values {
+		name, _, _ := strings.Cut(k, ".")
+		if fields.ByName(protoreflect.Name(name)) == nil && fields.ByJSONName(name) == nil {
+			return status.Errorf(codes.InvalidArgument, "unknown query parameter %q", k)
+		}
+	}
+	return q.DefaultQueryParser.Parse(msg, values, filter)
 }
 
 func acceptsEventStream(r *http.Request) bool {
