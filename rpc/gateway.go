@@ -19,6 +19,7 @@ import (
 	"github.com/grpc-ecosystem/grpc-gateway/v2/runtime"
 	"github.com/grpc-ecosystem/grpc-gateway/v2/utilities"
 	rpccode "google.golang.org/genproto/googleapis/rpc/code"
+	spb "google.golang.org/genproto/googleapis/rpc/status"
 	"google.golang.org/grpc"
 	"google.golang.org/grpc/codes"
 	"google.golang.org/grpc/credentials"
@@ -190,8 +191,54 @@ func (g *Gateway) ServeHTTP(w http.ResponseWriter, r *http.Request) {
 		return
 	}
 	r.Body = http.MaxBytesReader(w, r.Body, limit)
+	switch r.URL.Path {
+	case "/v1/events", "/v1/backup", "/v1/payments/stream":
+		w = &streamErrorWriter{ResponseWriter: w}
+	}
 	g.mux.ServeHTTP(w, r)
 }
+
+// streamErrorWriter writes the error of a streamed call that fails before
+// its first result as writeError does for any call: grpc-gateway writes
+// it as a stream line, {"error": {"code": ..., "message": ...}}, after an
+// error status. (An error after results stays such a line: the status has
+// gone out.)
+type streamErrorWriter struct {
+	http.ResponseWriter
+	status int  // an error status held back
+	done   bool // the error was written
+}
+
+func (w *streamErrorWriter) WriteHeader(code int) {
+	if code >= 400 && w.status == 0 {
+		w.status = code
+		return
+	}
+	w.ResponseWriter.WriteHeader(code)
+}
+
+func (w *streamErrorWriter) Write(b []byte) (int, error) {
+	if w.status == 0 {
+		return w.ResponseWriter.Write(b)
+	}
+	if w.done { // the line's delimiter
+		return len(b), nil
+	}
+	w.done = true
+	var line struct {
+		Error json.RawMessage `json:"error"`
+	}
+	var st spb.Status
+	if json.Unmarshal(b, &line) != nil || line.Error == nil || protojson.Unmarshal(line.Error, &st) != nil {
+		w.ResponseWriter.WriteHeader(w.status) // one of writeError's own
+		return w.ResponseWriter.Write(b)
+	}
+	writeError(w.ResponseWriter, w.status, status.FromProto(&st).Err())
+	return len(b), nil
+}
+
+// Unwrap lets http.ResponseController reach the connection.
+func (w *streamErrorWriter) Unwrap() http.ResponseWriter { return w.ResponseWriter }
 
 // strictQuery parses query parameters as grpc-gateway does, but refuses
 // one that names no field of the request (grpc-gateway ignores it), as an

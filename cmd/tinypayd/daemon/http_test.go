@@ -437,6 +437,11 @@ func TestHTTPEveryMethod(t *testing.T) {
 
 // grpcAPI is a gRPC client of p's control API with token.
 func (p *daemonProc) grpcAPI(token string) apiv1.NodeClient {
+	return apiv1.NewNodeClient(p.grpcConn(token))
+}
+
+// grpcConn is a connection to p's control API that sends token.
+func (p *daemonProc) grpcConn(token string) *grpc.ClientConn {
 	t := p.t
 	addr, _ := os.ReadFile(filepath.Join(p.dir, addrFile))
 	pem, _ := os.ReadFile(filepath.Join(p.dir, certFile))
@@ -451,7 +456,7 @@ func (p *daemonProc) grpcAPI(token string) apiv1.NodeClient {
 		t.Fatal(err)
 	}
 	t.Cleanup(func() { conn.Close() })
-	return apiv1.NewNodeClient(conn)
+	return conn
 }
 
 // TestHTTPRefusals checks the unhappy paths of the HTTP/JSON API against a
@@ -704,5 +709,147 @@ func TestHTTPEventStream(t *testing.T) {
 		if he := parseAPIError(t, code, body); he.HTTP != tc.http {
 			t.Errorf("%s: %v, want HTTP %d", tc.name, he, tc.http)
 		}
+	}
+}
+
+// viewMethods are the methods a view token may call (rpc/auth.go's
+// methodScopes, as this test expects them).
+var viewMethods = map[string]bool{
+	"GetInfo": true, "GetBalances": true, "ListPeers": true, "ListChannels": true, "GetChannel": true,
+	"ListPayments": true, "SubscribeEvents": true, "GetOfferUses": true, "ListStreams": true, "GetStream": true,
+	"Revenue": true, "ListTokens": true,
+}
+
+// openAPIOperations maps each method to its HTTP method and path, from
+// the OpenAPI description the daemon serves.
+func openAPIOperations(t *testing.T, h *httpAPI) map[string][2]string {
+	code, b := h.raw("GET", "/v1/openapi.json", "")
+	var doc struct {
+		Paths map[string]map[string]struct {
+			OperationID string `json:"operationId"`
+		} `json:"paths"`
+	}
+	if code != 200 || json.Unmarshal(b, &doc) != nil {
+		t.Fatalf("openapi: HTTP %d %.200s", code, b)
+	}
+	ops := map[string][2]string{}
+	for path, byMethod := range doc.Paths {
+		for method, op := range byMethod {
+			ops[strings.TrimPrefix(op.OperationID, "Node_")] = [2]string{strings.ToUpper(method), path}
+		}
+	}
+	return ops
+}
+
+// TestViewToken: a view token (made with the CLI, as the README shows)
+// may call the read methods and nothing else, over gRPC (PERMISSION_DENIED)
+// and over HTTP (403, the same message); it stays a view token across a
+// restart; revoked, it is refused (401).
+func TestViewToken(t *testing.T) {
+	alice, bob := startDaemons(t)
+	ctx := context.Background()
+	admin := alice.httpAPI(alice.adminToken())
+	var binfo apiv1.NodeInfo
+	bob.httpAPI(bob.adminToken()).must("GET", "/v1/info", nil, &binfo)
+	var peer apiv1.Peer
+	admin.must("POST", "/v1/peers", &apiv1.ConnectPeerRequest{HostPort: peerListen(bob), Address: binfo.GetAddress()}, &peer)
+	var ch apiv1.Channel
+	admin.must("POST", "/v1/channels", &apiv1.OpenChannelRequest{Peer: binfo.GetAddress(), Asset: "USD", Deposit: "1000000"}, &ch)
+
+	secretFile := filepath.Join(t.TempDir(), "accountant.token")
+	if code, out := tinypay(t, alice.dir, "token", "create", "--view", "--name", "accountant", "--secret-file", secretFile); code != 0 || !strings.Contains(out, "read only") {
+		t.Fatalf("token create --view: exit %d\n%s", code, out)
+	}
+	if code, out := tinypay(t, alice.dir, "token", "create", "--view", "--name", "x", "--limit", "1 USD"); code == 0 || !strings.Contains(out, "spends nothing") {
+		t.Fatalf("token create --view --limit: exit %d\n%s", code, out)
+	}
+	raw, err := os.ReadFile(secretFile)
+	if err != nil {
+		t.Fatal(err)
+	}
+	secret := strings.TrimSpace(string(raw))
+	if code, out := tinypay(t, alice.dir, "--token-file", secretFile, "channel", "list"); code != 0 || !strings.Contains(out, ch.GetId()) {
+		t.Fatalf("channel list with the view token: exit %d\n%s", code, out)
+	}
+	if code, out := tinypay(t, alice.dir, "--token-file", secretFile, "pay", binfo.GetAddress(), "1", "USD"); code == 0 || !strings.Contains(out, "view tokens may only read") {
+		t.Fatalf("pay with the view token: exit %d\n%s", code, out)
+	}
+
+	ops := openAPIOperations(t, admin)
+	check := func(when string) {
+		view := alice.httpAPI(secret)
+		for name, op := range ops {
+			path := strings.NewReplacer("{channel_id}", ch.GetId(), "{stream_id}", "0x"+strings.Repeat("00", 16), "{id}", strings.Repeat("00", 16)).Replace(op[1])
+			body := ""
+			if op[0] == "POST" {
+				body = "{}"
+			}
+			rctx, cancel := context.WithCancel(ctx)
+			var r io.Reader
+			if body != "" {
+				r = strings.NewReader(body)
+			}
+			resp := view.request(rctx, op[0], path, r)
+			code := resp.StatusCode
+			var b []byte
+			if code != http.StatusOK {
+				b, _ = io.ReadAll(resp.Body)
+			}
+			cancel()
+			resp.Body.Close()
+			if viewMethods[name] {
+				if code == http.StatusForbidden || code == http.StatusUnauthorized {
+					t.Errorf("%s: a view token may call %s: HTTP %d %s", when, name, code, b)
+				}
+				continue
+			}
+			he := parseAPIError(t, code, b)
+			if he.HTTP != http.StatusForbidden || he.Status != "PERMISSION_DENIED" || !strings.Contains(he.Message, "view tokens may only read") {
+				t.Errorf("%s: %s by a view token over HTTP: %v", when, name, he)
+			}
+		}
+	}
+	check("before restart")
+	// Over gRPC: every method but the read ones is refused.
+	viewConn := alice.grpcConn(secret)
+	for _, m := range apiv1.Node_ServiceDesc.Methods {
+		err := viewConn.Invoke(ctx, "/tinypay.api.v1.Node/"+m.MethodName, &apiv1.GetInfoRequest{}, &apiv1.NodeInfo{})
+		if viewMethods[m.MethodName] != (status.Code(err) != codes.PermissionDenied) {
+			t.Errorf("%s by a view token over gRPC: %v", m.MethodName, err)
+		}
+	}
+	for _, s := range apiv1.Node_ServiceDesc.Streams {
+		sctx, cancel := context.WithCancel(ctx)
+		st, err := viewConn.NewStream(sctx, &grpc.StreamDesc{ServerStreams: true, ClientStreams: true}, "/tinypay.api.v1.Node/"+s.StreamName)
+		if err == nil {
+			err = st.SendMsg(&apiv1.GetInfoRequest{})
+			if err == nil {
+				st.CloseSend()
+				_, err = st.Header()
+				if err == nil && !viewMethods[s.StreamName] {
+					err = st.RecvMsg(&apiv1.NodeInfo{})
+				}
+			}
+		}
+		cancel()
+		if viewMethods[s.StreamName] != (status.Code(err) != codes.PermissionDenied) {
+			t.Errorf("%s by a view token over gRPC: %v", s.StreamName, err)
+		}
+	}
+
+	alice.stop()
+	alice.start()
+	check("after restart")
+	var toks apiv1.ListTokensResponse
+	alice.httpAPI(secret).must("GET", "/v1/tokens", nil, &toks)
+	if len(toks.GetTokens()) != 1 || toks.GetTokens()[0].GetKind() != apiv1.TokenKind_TOKEN_KIND_VIEW || toks.GetTokens()[0].GetPolicy() != nil {
+		t.Fatalf("tokens after restart: %v", &toks)
+	}
+	var revoked apiv1.AppToken
+	admin = alice.httpAPI(alice.adminToken())
+	admin.must("POST", "/v1/tokens/"+toks.GetTokens()[0].GetId()+"/revoke", &apiv1.RevokeTokenRequest{}, &revoked)
+	code, b := alice.httpAPI(secret).raw("GET", "/v1/channels", "")
+	if he := parseAPIError(t, code, b); he.HTTP != http.StatusUnauthorized {
+		t.Fatalf("a revoked view token: %v", he)
 	}
 }

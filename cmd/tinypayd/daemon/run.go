@@ -432,18 +432,24 @@ func run(ctx context.Context, c *cli.Command, stdin io.Reader, logw io.Writer, o
 		n.Stop()
 		return fmt.Errorf("api listener: %w", err)
 	}
+	// The HTTP/JSON API first: api.addr, written last, says the node is
+	// ready.
+	stopHTTP, err := serveHTTPAPI(c, api, cert, dir, log)
+	if err != nil {
+		apiLis.Close()
+		n.Stop()
+		return err
+	}
 	if err := writeFileAtomic(filepath.Join(dir, addrFile), []byte(apiLis.Addr().String()+"\n")); err != nil {
+		if stopHTTP != nil {
+			stopHTTP()
+		}
+		api.Stop()
 		n.Stop()
 		return err
 	}
 	go api.Serve(apiLis)
 	log.Info("control API listening", "addr", apiLis.Addr(), "token", filepath.Join(dir, tokenFile))
-	stopHTTP, err := serveHTTPAPI(c, api, cert, dir, log)
-	if err != nil {
-		api.Stop()
-		n.Stop()
-		return err
-	}
 
 	<-ctx.Done()
 	log.Info("shutting down")
