@@ -1470,8 +1470,9 @@ func (x *Stream) GetPeer() []byte {
 	return nil
 }
 
-// AppToken is an app token: a pay-only credential with limits. Only the
-// hash of its secret is stored.
+// AppToken is an app token: a pay-only credential with limits, or a
+// read-only one (kind TOKEN_KIND_VIEW). Only the hash of its secret is
+// stored.
 type AppToken struct {
 	state           protoimpl.MessageState `protogen:"open.v1"`
 	Version         uint32                 `protobuf:"varint,1,opt,name=version,proto3" json:"version,omitempty"`
