@@ -11,6 +11,7 @@ import (
 	"io"
 	"net/http"
 	"os"
+	"os/exec"
 	"path/filepath"
 	"strings"
 	"testing"
@@ -851,5 +852,105 @@ func TestViewToken(t *testing.T) {
 	code, b := alice.httpAPI(secret).raw("GET", "/v1/channels", "")
 	if he := parseAPIError(t, code, b); he.HTTP != http.StatusUnauthorized {
 		t.Fatalf("a revoked view token: %v", he)
+	}
+}
+
+// readmeCurl returns the lines of the README's HTTP/JSON example block.
+func readmeCurl(t *testing.T) []string {
+	raw, err := os.ReadFile("../../../README.md")
+	if err != nil {
+		t.Fatal(err)
+	}
+	_, rest, ok := strings.Cut(string(raw), "<!-- http-api-example")
+	block, _, ok2 := strings.Cut(rest, "<!-- /http-api-example -->")
+	_, block, ok3 := strings.Cut(block, "```sh\n")
+	block, _, ok4 := strings.Cut(block, "```")
+	if !ok || !ok2 || !ok3 || !ok4 {
+		t.Fatal("the README has no http-api-example block")
+	}
+	return strings.Split(strings.TrimSpace(block), "\n")
+}
+
+// TestHTTPReadmeCurl runs the README's curl examples as written (with the
+// payee's address filled in) against a real daemon: each succeeds, says
+// what it should, and the payment it makes moves the balance.
+func TestHTTPReadmeCurl(t *testing.T) {
+	if _, err := exec.LookPath("curl"); err != nil {
+		t.Skip("curl is not installed (.ci/run installs it)")
+	}
+	lines := readmeCurl(t)
+	alice, bob := startDaemons(t)
+	var binfo apiv1.NodeInfo
+	bob.httpAPI(bob.adminToken()).must("GET", "/v1/info", nil, &binfo)
+	admin := alice.httpAPI(alice.adminToken())
+	var peer apiv1.Peer
+	admin.must("POST", "/v1/peers", &apiv1.ConnectPeerRequest{HostPort: peerListen(bob), Address: binfo.GetAddress()}, &peer)
+	var ch apiv1.Channel
+	admin.must("POST", "/v1/channels", &apiv1.OpenChannelRequest{Peer: binfo.GetAddress(), Asset: "USD", Deposit: "1000000"}, &ch)
+
+	// The commands run in a directory where "alice" is alice's data dir.
+	cwd := t.TempDir()
+	if err := os.Symlink(alice.dir, filepath.Join(cwd, "alice")); err != nil {
+		t.Fatal(err)
+	}
+	var setup []string
+	ran := 0
+	for _, line := range lines {
+		if !strings.HasPrefix(line, "api ") && !strings.HasPrefix(line, "curl ") {
+			setup = append(setup, line)
+			continue
+		}
+		line = strings.ReplaceAll(line, "0xBobAddress", binfo.GetAddress())
+		script := strings.Join(append(setup, line), "\n")
+		cmd := exec.Command("bash", "-euo", "pipefail", "-c", script)
+		cmd.Dir = cwd
+		if strings.Contains(line, "text/event-stream") {
+			// It follows the log: read until the first event, then stop it.
+			out, err := cmd.StdoutPipe()
+			if err != nil {
+				t.Fatal(err)
+			}
+			cmd.Stderr = io.Discard // curl complains when it is stopped
+			if err := cmd.Start(); err != nil {
+				t.Fatal(err)
+			}
+			evs := readSSE(t, bufio.NewReader(out), 1)
+			cmd.Process.Kill()
+			cmd.Wait()
+			var ev apiv1.Event
+			if err := protojson.Unmarshal([]byte(evs[0].data), &ev); err != nil || evs[0].id != fmt.Sprint(ev.GetSeq()) {
+				t.Fatalf("%s: first event %v: %v", line, evs[0], err)
+			}
+			ran++
+			continue
+		}
+		out, err := cmd.CombinedOutput()
+		if err != nil {
+			t.Fatalf("%s: %v\n%s", line, err, out)
+		}
+		want := map[string]string{
+			"/v1/info":      `"chain_id"`,
+			"/v1/balances":  `"wallet"`,
+			"/v1/channels?": ch.GetId(),
+			"/v1/payments ": `"order-17"`,
+			"/v1/payments?": `"order-17"`,
+		}
+		for k, v := range want {
+			if strings.Contains(line+" ", k) && !strings.Contains(string(out), v) {
+				t.Fatalf("%s: no %s in\n%s", line, v, out)
+			}
+		}
+		ran++
+	}
+	if ran < 6 {
+		t.Fatalf("ran %d example lines", ran)
+	}
+	doc, err := os.ReadFile(filepath.Join(cwd, "tinypay-openapi.json"))
+	if err != nil || !bytes.Contains(doc, []byte(`"/v1/payments"`)) {
+		t.Fatalf("the OpenAPI example saved %.100s (%v)", doc, err)
+	}
+	admin.must("GET", "/v1/channels/"+ch.GetId(), nil, &ch)
+	if ch.GetSent() != "100" {
+		t.Fatalf("after the README's payment alice sent %s, want 100", ch.GetSent())
 	}
 }
