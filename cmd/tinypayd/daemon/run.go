@@ -52,7 +52,7 @@ unless --http-listen says otherwise (the README's "HTTP/JSON API" section).
 Examples:
    tinypayd run --devchain devchain.json --passphrase-file pass.txt
    tinypayd run --devchain devchain.json --passphrase-file pass.txt --metrics-listen off
-   tinypayd run --devchain devchain.json --passphrase-file pass.txt --http-listen 127.0.0.1:8443
+   tinypayd run --devchain devchain.json --passphrase-file pass.txt --http-listen 127.0.0.1:0
    tinypayd run --chain-rpc https://rpc.example --chain-id 8453 \
                 --adjudicator ADJUDICATOR --asset USDC=0x833589fCD6eDb6E08f4c7C32D4f71b54bdA02913:6 --confirmations 3
    tinypayd run --devchain devchain.json --passphrase-file pass.txt --sweep-to ADDRESS \
