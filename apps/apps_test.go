@@ -282,10 +282,10 @@ func TestAppTokenLimits(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	if id, ok := a.Authenticate(secret); !ok || id != tok.ID {
+	if id, kind, ok := a.Authenticate(secret); !ok || id != tok.ID || kind != apps.KindApp {
 		t.Fatal("secret does not authenticate")
 	}
-	if _, ok := a.Authenticate(secret + "x"); ok {
+	if _, _, ok := a.Authenticate(secret + "x"); ok {
 		t.Fatal("a wrong secret authenticates")
 	}
 	pay := func(ch [32]byte, amount uint64, key string) error {
@@ -321,7 +321,7 @@ func TestAppTokenLimits(t *testing.T) {
 	if _, err := alice.Apps().RevokeToken(ctx, tok.ID); err != nil {
 		t.Fatal(err)
 	}
-	if _, ok := alice.Apps().Authenticate(secret); ok {
+	if _, _, ok := alice.Apps().Authenticate(secret); ok {
 		t.Fatal("revoked secret authenticates")
 	}
 	if err := pay(toBob, 1, "g"); !errors.Is(err, apps.ErrForbidden) {
@@ -426,5 +426,45 @@ func wantStreams(t *testing.T, who string, a *apps.Apps, inLive, inStalled, outL
 	}
 	if !maps.Equal(got, want) {
 		t.Fatalf("%s's stream metrics %v, want %v", who, got, want)
+	}
+}
+
+// TestViewToken: a view token authenticates as a view token, pays nothing
+// (the app layer refuses it even if a caller let it try), has no policy,
+// and stays a view token after a restart.
+func TestViewToken(t *testing.T) {
+	chain := evmtest.NewChain(t)
+	alice, bob := nodetest.Start(t, chain, "alice", chain.Alice), nodetest.Start(t, chain, "bob", chain.Bob)
+	toBob := alice.OpenUSD(bob, 1000)
+	ctx := context.Background()
+	if _, _, err := alice.Apps().CreateViewToken(ctx, strings.Repeat("x", 101)); err == nil {
+		t.Fatal("a 101-byte name was taken")
+	}
+	tok, secret, err := alice.Apps().CreateViewToken(ctx, "accountant")
+	if err != nil {
+		t.Fatal(err)
+	}
+	if !strings.HasPrefix(secret, "tpview_") || tok.Kind != apps.KindView {
+		t.Fatalf("view token %+v, secret %.7s", tok, secret)
+	}
+	for _, restart := range []bool{false, true} {
+		if restart {
+			alice.Restart()
+			nodetest.Eventually(t, "alice reconnects", func() bool { return alice.Channel(toBob).Connected })
+		}
+		id, kind, ok := alice.Apps().Authenticate(secret)
+		if !ok || id != tok.ID || kind != apps.KindView {
+			t.Fatalf("restart %v: authenticate: %v %v %v", restart, id, kind, ok)
+		}
+		_, err := alice.Apps().Pay(ctx, apps.PayRequest{Channel: toBob, Amount: *u256(1), Key: fmt.Sprint("view-", restart), Token: tok.ID})
+		if !errors.Is(err, apps.ErrForbidden) {
+			t.Fatalf("restart %v: a view token paid: %v", restart, err)
+		}
+		if toks := alice.Apps().Tokens(); len(toks) != 1 || toks[0].Kind != apps.KindView || toks[0].Name != "accountant" {
+			t.Fatalf("restart %v: tokens %+v", restart, toks)
+		}
+		if c := alice.Channel(toBob); !c.Sent.IsZero() {
+			t.Fatalf("restart %v: the channel sent %s", restart, c.Sent.Dec())
+		}
 	}
 }

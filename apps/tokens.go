@@ -34,6 +34,25 @@ func (t TokenID) IsZero() bool { return t == TokenID{} }
 // String implements fmt.Stringer.
 func (t TokenID) String() string { return hex.EncodeToString(t[:]) }
 
+// TokenKind is what a token other than the node's admin token may do.
+type TokenKind uint8
+
+// Token kinds.
+const (
+	// KindApp tokens may pay, within their policy.
+	KindApp TokenKind = iota
+	// KindView tokens may only read; they have no policy and pay nothing.
+	KindView
+)
+
+// String implements fmt.Stringer.
+func (k TokenKind) String() string {
+	if k == KindView {
+		return "view"
+	}
+	return "app"
+}
+
 // TokenPolicy limits what an app token may pay.
 type TokenPolicy struct {
 	Asset  crypto.Address
@@ -48,7 +67,8 @@ type TokenPolicy struct {
 type AppToken struct {
 	ID      TokenID
 	Name    string
-	Policy  TokenPolicy
+	Kind    TokenKind
+	Policy  TokenPolicy // of an app token
 	Created time.Time
 	Revoked bool
 	Spent   uint256.Int // in the current period
@@ -81,6 +101,9 @@ func (t *appToken) record() *storev1.AppToken {
 		Limit: amountBytes(&t.Policy.Limit), PeriodSeconds: uint64(t.Policy.Period / time.Second),
 		CreatedUnixNano: t.Created.UnixNano(), Revoked: t.Revoked,
 	}
+	if t.Kind == KindView {
+		r.Kind = storev1.TokenKind_TOKEN_KIND_VIEW
+	}
 	for p, l := range t.Policy.Payees {
 		r.Payees = append(r.Payees, &storev1.PayeeLimit{Payee: p[:], Limit: amountBytes(&l)})
 	}
@@ -93,6 +116,14 @@ func tokenFromRecord(r *storev1.AppToken) (*appToken, error) {
 		ID: TokenID(r.GetId()), Name: r.GetName(), Created: time.Unix(0, r.GetCreatedUnixNano()), Revoked: r.GetRevoked(),
 		Policy: TokenPolicy{Asset: crypto.Address(r.GetAsset()), Period: time.Duration(r.GetPeriodSeconds()) * time.Second},
 	}, hash: crypto.Hash(r.GetSecretHash()), window: -1}
+	switch r.GetKind() {
+	case storev1.TokenKind_TOKEN_KIND_UNSPECIFIED:
+	case storev1.TokenKind_TOKEN_KIND_VIEW:
+		t.Kind = KindView
+		return t, nil
+	default:
+		return nil, fmt.Errorf("token kind %d: this binary knows app and view tokens", r.GetKind())
+	}
 	var err error
 	if t.Policy.Limit, err = parseAmount("limit", r.GetLimit()); err != nil {
 		return nil, err
@@ -125,6 +156,9 @@ func (a *Apps) loadTokens() error {
 		}
 		a.tokens.byID[t.ID] = t
 		a.tokens.byHash[t.hash] = t.ID
+		if t.Kind != KindApp {
+			continue // spends nothing
+		}
 		t.roll(a.clock.Now())
 		if start := t.windowStart(); start.Before(oldest) {
 			oldest = start
@@ -162,6 +196,9 @@ func (a *Apps) loadTokens() error {
 }
 
 func (t *appToken) windowOf(now time.Time) int64 {
+	if t.Policy.Period < time.Second { // a view token: no periods
+		return 0
+	}
 	return now.Unix() / int64(t.Policy.Period/time.Second)
 }
 
@@ -191,6 +228,8 @@ func (a *Apps) allowed(t *appToken, payee, asset crypto.Address) error {
 	switch {
 	case t.Revoked:
 		return fmt.Errorf("%w: token %s is revoked", ErrForbidden, t.ID)
+	case t.Kind != KindApp:
+		return fmt.Errorf("%w: token %s is a %s token: it may not pay", ErrForbidden, t.ID, t.Kind)
 	case asset != t.Policy.Asset:
 		return fmt.Errorf("%w: token %s may pay in %s only", ErrForbidden, t.ID, a.assetName(t.Policy.Asset))
 	}
@@ -271,12 +310,18 @@ func (a *Apps) CreateToken(ctx context.Context, name string, p TokenPolicy) (App
 	if !a.knownAsset(p.Asset) {
 		return AppToken{}, "", fmt.Errorf("%w: %s", node.ErrUnknownAsset, p.Asset)
 	}
+	return a.createToken(ctx, &appToken{AppToken: AppToken{Name: name, Kind: KindApp, Policy: p}}, "tpapp_")
+}
+
+// createToken gives t an id, a secret (with prefix) and its creation time,
+// stores it and returns it with the secret.
+func (a *Apps) createToken(ctx context.Context, t *appToken, prefix string) (AppToken, string, error) {
 	var raw [24]byte
 	if _, err := rand.Read(raw[:]); err != nil {
 		return AppToken{}, "", err
 	}
-	secret := "tpapp_" + hex.EncodeToString(raw[:])
-	t := &appToken{AppToken: AppToken{ID: TokenID(randomShortID()), Name: name, Policy: p, Created: a.clock.Now()}, hash: secretHash(secret), window: -1}
+	secret := prefix + hex.EncodeToString(raw[:])
+	t.ID, t.Created, t.hash, t.window = TokenID(randomShortID()), a.clock.Now(), secretHash(secret), -1
 	t.roll(a.clock.Now())
 	b := store.NewBatch()
 	if err := b.PutToken(t.record()); err != nil {
@@ -292,15 +337,24 @@ func (a *Apps) CreateToken(ctx context.Context, name string, p TokenPolicy) (App
 	return t.AppToken, secret, nil
 }
 
-// Authenticate returns the app token a secret belongs to.
-func (a *Apps) Authenticate(secret string) (TokenID, bool) {
+// CreateViewToken creates a view token: it may only read (which calls, the
+// API decides). The secret is returned once; only its hash is kept.
+func (a *Apps) CreateViewToken(ctx context.Context, name string) (AppToken, string, error) {
+	if len(name) > 100 {
+		return AppToken{}, "", invalid("token name longer than 100 bytes")
+	}
+	return a.createToken(ctx, &appToken{AppToken: AppToken{Name: name, Kind: KindView}}, "tpview_")
+}
+
+// Authenticate returns the token a secret belongs to, and its kind.
+func (a *Apps) Authenticate(secret string) (TokenID, TokenKind, bool) {
 	a.tokens.mu.Lock()
 	defer a.tokens.mu.Unlock()
 	id, ok := a.tokens.byHash[secretHash(secret)]
 	if !ok || a.tokens.byID[id].Revoked {
-		return TokenID{}, false
+		return TokenID{}, 0, false
 	}
-	return id, true
+	return id, a.tokens.byID[id].Kind, true
 }
 
 // Tokens lists the app tokens with what each spent this period.

@@ -104,19 +104,33 @@ func (n *Node) eventOf(e *storev1.LogEntry) (Event, error) {
 	return ev, nil
 }
 
-// Subscribe calls fn for every log entry after seq after, in order: first
-// those stored, then new ones as they become durable, until ctx ends or fn
-// returns an error. A subscriber that resumes with the last seq it saw
-// misses nothing and sees nothing twice.
-func (n *Node) Subscribe(ctx context.Context, after uint64, kinds []string, fn func(Event) error) error {
+// CheckEventKinds returns the error Subscribe returns for kinds, if any.
+func CheckEventKinds(kinds []string) error {
+	_, err := eventKinds(kinds)
+	return err
+}
+
+func eventKinds(kinds []string) (map[string]bool, error) {
 	want := map[string]bool{}
 	for _, k := range kinds {
 		switch k {
 		case KindPaymentIn, KindPaymentOut, KindChannel, KindStream, KindTransfer:
 			want[k] = true
 		default:
-			return invalid("event kind %q: want payment_in, payment_out, channel, stream or transfer", k)
+			return nil, invalid("event kind %q: want payment_in, payment_out, channel, stream or transfer", k)
 		}
+	}
+	return want, nil
+}
+
+// Subscribe calls fn for every log entry after seq after, in order: first
+// those stored, then new ones as they become durable, until ctx ends or fn
+// returns an error. A subscriber that resumes with the last seq it saw
+// misses nothing and sees nothing twice.
+func (n *Node) Subscribe(ctx context.Context, after uint64, kinds []string, fn func(Event) error) error {
+	want, err := eventKinds(kinds)
+	if err != nil {
+		return err
 	}
 	for {
 		wake := *n.logNotify.Load() // before reading, so no entry slips by

@@ -12,6 +12,7 @@ import (
 	"github.com/holiman/uint256"
 	"google.golang.org/grpc"
 	"google.golang.org/grpc/codes"
+	"google.golang.org/grpc/metadata"
 	"google.golang.org/grpc/status"
 
 	"github.com/tinypay/tinypay/apps"
@@ -507,8 +508,17 @@ func (s *APIServer) ListPayments(ctx context.Context, r *apiv1.ListPaymentsReque
 	return out, nil
 }
 
-// SubscribeEvents implements apiv1.NodeServer.
+// SubscribeEvents implements apiv1.NodeServer. It sends the response
+// header as soon as the request is accepted, so that a client (the HTTP
+// gateway's event stream) knows the subscription stands before the first
+// event.
 func (s *APIServer) SubscribeEvents(r *apiv1.SubscribeEventsRequest, stream grpc.ServerStreamingServer[apiv1.Event]) error {
+	if err := node.CheckEventKinds(r.GetKinds()); err != nil {
+		return statusError(err)
+	}
+	if err := stream.SendHeader(metadata.MD{}); err != nil {
+		return err
+	}
 	err := s.n.Subscribe(stream.Context(), r.GetAfterSeq(), r.GetKinds(), func(ev node.Event) error {
 		m := &apiv1.Event{Seq: ev.Seq, TimeUnixNano: ev.Time.UnixNano()}
 		switch {

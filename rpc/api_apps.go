@@ -254,8 +254,13 @@ func (s *APIServer) Revenue(ctx context.Context, r *apiv1.RevenueRequest) (*apiv
 func tokenMsg(t apps.AppToken) *apiv1.AppToken {
 	m := &apiv1.AppToken{
 		Id: t.ID.String(), Name: t.Name, Spent: t.Spent.Dec(), CreatedUnixNano: t.Created.UnixNano(), Revoked: t.Revoked,
-		Policy: &apiv1.TokenPolicy{Asset: t.Policy.Asset.Hex(), Limit: t.Policy.Limit.Dec(), PeriodSeconds: uint64(t.Policy.Period / time.Second)},
+		Kind: apiv1.TokenKind_TOKEN_KIND_APP,
 	}
+	if t.Kind == apps.KindView {
+		m.Kind = apiv1.TokenKind_TOKEN_KIND_VIEW
+		return m
+	}
+	m.Policy = &apiv1.TokenPolicy{Asset: t.Policy.Asset.Hex(), Limit: t.Policy.Limit.Dec(), PeriodSeconds: uint64(t.Policy.Period / time.Second)}
 	for p, l := range t.Policy.Payees {
 		pl := &apiv1.PayeeLimit{Payee: p.Hex()}
 		if !l.IsZero() {
@@ -268,6 +273,20 @@ func tokenMsg(t apps.AppToken) *apiv1.AppToken {
 
 // CreateToken implements apiv1.NodeServer.
 func (s *APIServer) CreateToken(ctx context.Context, r *apiv1.CreateTokenRequest) (*apiv1.CreateTokenResponse, error) {
+	switch r.GetKind() {
+	case apiv1.TokenKind_TOKEN_KIND_UNSPECIFIED, apiv1.TokenKind_TOKEN_KIND_APP:
+	case apiv1.TokenKind_TOKEN_KIND_VIEW:
+		if r.GetPolicy() != nil {
+			return nil, badArg("a view token spends nothing: leave the policy out")
+		}
+		t, secret, err := s.a.CreateViewToken(ctx, r.GetName())
+		if err != nil {
+			return nil, statusError(err)
+		}
+		return &apiv1.CreateTokenResponse{Token: tokenMsg(t), Secret: secret}, nil
+	default:
+		return nil, badArg("unknown token kind %d", int32(r.GetKind()))
+	}
 	p := r.GetPolicy()
 	if p == nil {
 		return nil, badArg("a policy is required")

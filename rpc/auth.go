@@ -65,22 +65,63 @@ func LoadToken(path string) (string, error) { return apiutil.LoadToken(path) }
 // standard tools can list it.
 const reflectionPrefix = "/grpc.reflection."
 
-// AppLookup finds the app token a secret belongs to.
-type AppLookup func(secret string) (apps.TokenID, bool)
+// AppLookup finds the token a secret belongs to, and its kind.
+type AppLookup func(secret string) (apps.TokenID, apps.TokenKind, bool)
 
-// appMethods are the calls an app token may make: it may only pay.
-var appMethods = map[string]bool{
-	"/tinypay.api.v1.Node/GetInfo":     true,
-	"/tinypay.api.v1.Node/Pay":         true,
-	"/tinypay.api.v1.Node/PayStream":   true,
-	"/tinypay.api.v1.Node/StartStream": true,
-	"/tinypay.api.v1.Node/StopStream":  true,
-	"/tinypay.api.v1.Node/GetStream":   true,
+// scope is the set of token kinds that may call a method.
+type scope uint8
+
+const (
+	adminOnly scope = 0
+	appScope  scope = 1 << apps.KindApp
+	viewScope scope = 1 << apps.KindView
+)
+
+func (s scope) allows(k apps.TokenKind) bool { return s&(1<<k) != 0 }
+
+// methodScopes says, for every method of the control API, which tokens
+// besides the node's admin token may call it: app tokens may only pay
+// (and read the node's info and their own streams), view tokens may only
+// read. The admin token may call everything. A method missing here is
+// admin-only (TestMethodScopesCoverTheAPI checks that each is listed).
+var methodScopes = map[string]scope{
+	"GetInfo":            appScope | viewScope,
+	"GetBalances":        viewScope,
+	"ConnectPeer":        adminOnly,
+	"ListPeers":          viewScope,
+	"OpenChannel":        adminOnly,
+	"Deposit":            adminOnly,
+	"Withdraw":           adminOnly,
+	"ListChannels":       viewScope,
+	"GetChannel":         viewScope,
+	"CloseChannel":       adminOnly,
+	"ForceClose":         adminOnly,
+	"Settle":             adminOnly,
+	"Pay":                appScope,
+	"PayStream":          appScope,
+	"ListPayments":       viewScope,
+	"SubscribeEvents":    viewScope,
+	"CreateOffer":        adminOnly, // it signs
+	"GetOfferUses":       viewScope,
+	"StartStream":        appScope,
+	"StopStream":         appScope,
+	"ListStreams":        viewScope,
+	"GetStream":          appScope | viewScope, // an app token sees its own streams only
+	"Revenue":            viewScope,
+	"CreateToken":        adminOnly,
+	"ListTokens":         viewScope, // names, policies and spending; never a secret
+	"RevokeToken":        adminOnly,
+	"WalletSend":         adminOnly,
+	"EstimateWalletSend": adminOnly, // it prepares a spend
+	"Backup":             adminOnly, // it may hold the node's key
 }
+
+const nodeService = "/tinypay.api.v1.Node/"
 
 type principalKey struct{}
 
-// appToken returns the app token a call was made with; zero for the admin.
+// appToken returns the app token a call was made with; zero for the admin
+// and for view tokens (which only read, and see what the admin sees).
 func appToken(ctx context.Context) apps.TokenID {
 	t, _ := ctx.Value(principalKey{}).(apps.TokenID)
 	return t
@@ -88,8 +129,9 @@ func appToken(ctx context.Context) apps.TokenID {
 
 // TokenAuth returns interceptors that require "authorization: Bearer
 // <token>" on every call except server reflection: the node's admin token,
-// or an app token (looked up with apps, if not nil), which may only pay.
-func TokenAuth(token string, apps AppLookup) (grpc.UnaryServerInterceptor, grpc.StreamServerInterceptor) {
+// or a token that lookup (if not nil) knows, within its kind's scope (see
+// methodScopes).
+func TokenAuth(token string, lookup AppLookup) (grpc.UnaryServerInterceptor, grpc.StreamServerInterceptor) {
 	want := []byte("Bearer " + token)
 	check := func(ctx context.Context, method string) (context.Context, error) {
 		if strings.HasPrefix(method, reflectionPrefix) {
@@ -103,12 +145,19 @@ func TokenAuth(token string, apps AppLookup) (grpc.UnaryServerInterceptor, grpc.
 		if subtle.ConstantTimeCompare([]byte(vals[0]), want) == 1 {
 			return ctx, nil
 		}
-		if secret, ok := strings.CutPrefix(vals[0], "Bearer "); ok && apps != nil {
-			if id, ok := apps(secret); ok {
-				if !appMethods[method] {
+		if secret, ok := strings.CutPrefix(vals[0], "Bearer "); ok && lookup != nil {
+			if id, kind, ok := lookup(secret); ok {
+				name, _ := strings.CutPrefix(method, nodeService)
+				if !methodScopes[name].allows(kind) {
+					if kind == apps.KindView {
+						return nil, status.Errorf(codes.PermissionDenied, "view tokens may only read (not %s)", method)
+					}
 					return nil, status.Errorf(codes.PermissionDenied, "app tokens may only pay (not %s)", method)
 				}
-				return context.WithValue(ctx, principalKey{}, id), nil
+				if kind == apps.KindApp {
+					ctx = context.WithValue(ctx, principalKey{}, id)
+				}
+				return ctx, nil
 			}
 		}
 		return nil, status.Error(codes.Unauthenticated, "wrong authorization token")

@@ -60,6 +60,24 @@
 // return an error matching ErrClosed that wraps why (a *RemoteError with the
 // peer's code and message when it gave one).
 //
+// # Control API over HTTP/JSON
+//
+// Gateway serves the control API (APIServer, authenticated by TokenAuth)
+// as HTTP/JSON with handlers grpc-gateway generates from the .proto
+// (bindings in proto/tinypay/api/v1/api_http.yaml), plus the OpenAPI
+// description (OpenAPI, at GET /v1/openapi.json) and Server-Sent Events on
+// GET /v1/events. It calls the API through a gRPC client connection; give
+// it InProcess's connection to the API's own grpc.Server, so that every
+// interceptor (token, scope: methodScopes) and server limit applies to
+// HTTP calls exactly as to gRPC ones. Errors are JSON with the gRPC code
+// (number and name) and message. An event stream ends when the Gateway's
+// context does; cancel it before shutting the HTTP server down.
+//
+//	conn, closeConn, _ := rpc.InProcess(grpcServer, cert)
+//	gw, _ := rpc.NewGateway(ctx, conn, rpc.DefaultGatewayConfig())
+//	srv := &http.Server{Handler: gw, TLSConfig: tlsConfig}
+//	go srv.ServeTLS(lis, "", "")
+//
 // # Example
 //
 //	cert, _ := rpc.LoadOrCreateCertificate(filepath.Join(dir, "peer.crt"), filepath.Join(dir, "peer.key"))

@@ -354,8 +354,17 @@ func checkToken(t *storev1.AppToken) error {
 	if t.GetVersion() != TokenVersion {
 		return fmt.Errorf("token version %d, this binary reads version %d", t.GetVersion(), TokenVersion)
 	}
-	if t.GetPeriodSeconds() == 0 {
-		return errors.New("token period is zero")
+	switch t.GetKind() {
+	case storev1.TokenKind_TOKEN_KIND_UNSPECIFIED:
+		if t.GetPeriodSeconds() == 0 {
+			return errors.New("token period is zero")
+		}
+	case storev1.TokenKind_TOKEN_KIND_VIEW:
+		if t.GetPeriodSeconds() != 0 || len(t.GetPayees()) > 0 {
+			return errors.New("a view token has a spending policy")
+		}
+	default:
+		return fmt.Errorf("token kind %d unknown", t.GetKind())
 	}
 	errs := []error{
 		checkLen("token id", t.GetId(), shortIDLen),

@@ -76,6 +76,17 @@ func TestStreamTokenReceiptRejects(t *testing.T) {
 		{"stream rate with leading zero", func(b *Batch) error { st := testStream(1); st.Rate = []byte{0, 1}; return b.PutStream(st) }},
 		{"stream no peer", func(b *Batch) error { st := testStream(1); st.Peer = nil; return b.PutStream(st) }},
 		{"token zero period", func(b *Batch) error { tk := testToken(1); tk.PeriodSeconds = 0; return b.PutToken(tk) }},
+		{"view token with a period", func(b *Batch) error {
+			tk := testToken(1)
+			tk.Kind, tk.Payees = storev1.TokenKind_TOKEN_KIND_VIEW, nil
+			return b.PutToken(tk)
+		}},
+		{"view token with payees", func(b *Batch) error {
+			tk := testToken(1)
+			tk.Kind, tk.PeriodSeconds = storev1.TokenKind_TOKEN_KIND_VIEW, 0
+			return b.PutToken(tk)
+		}},
+		{"token kind unknown", func(b *Batch) error { tk := testToken(1); tk.Kind = 7; return b.PutToken(tk) }},
 		{"token short hash", func(b *Batch) error { tk := testToken(1); tk.SecretHash = tk.SecretHash[:5]; return b.PutToken(tk) }},
 		{"token bad payee", func(b *Batch) error { tk := testToken(1); tk.Payees[0].Payee = nil; return b.PutToken(tk) }},
 		{"receipt short signature", func(b *Batch) error {

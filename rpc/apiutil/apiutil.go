@@ -21,8 +21,12 @@ import (
 	apiv1 "github.com/tinypay/tinypay/proto/tinypay/api/v1"
 )
 
-// AppTokenPrefix starts the secret of every app token.
-const AppTokenPrefix = "tpapp_"
+// AppTokenPrefix starts the secret of every app token, ViewTokenPrefix
+// that of every view token (read only).
+const (
+	AppTokenPrefix  = "tpapp_"
+	ViewTokenPrefix = "tpview_"
+)
 
 // TokenCredentials attaches a bearer token to every call a gRPC client
 // makes (a credentials.PerRPCCredentials).
@@ -37,8 +41,9 @@ func (t TokenCredentials) GetRequestMetadata(context.Context, ...string) (map[st
 func (TokenCredentials) RequireTransportSecurity() bool { return true }
 
 // LoadToken reads a control-API token from a file only its owner can read:
-// a node's admin token (64 hex digits, its api.token) or an app token's
-// secret ("tpapp_" and 48 hex digits).
+// a node's admin token (64 hex digits, its api.token), an app token's
+// secret ("tpapp_" and 48 hex digits) or a view token's ("tpview_" and 48
+// hex digits).
 func LoadToken(path string) (string, error) {
 	fi, err := os.Stat(path)
 	if err != nil {
@@ -53,13 +58,13 @@ func LoadToken(path string) (string, error) {
 	}
 	tok := strings.TrimSpace(string(raw))
 	if !ValidToken(tok) {
-		return "", fmt.Errorf("token: %s holds neither an admin token (64 hex digits) nor an app token secret (%s...)", path, AppTokenPrefix)
+		return "", fmt.Errorf("token: %s holds neither an admin token (64 hex digits) nor an app or view token secret (%s... or %s...)", path, AppTokenPrefix, ViewTokenPrefix)
 	}
 	return tok, nil
 }
 
 // ValidToken reports whether tok has the shape of an admin token or an app
-// token secret.
+// or view token secret.
 func ValidToken(tok string) bool {
 	hexOf := func(s string, n int) bool {
 		if len(s) != n {
@@ -69,6 +74,9 @@ func ValidToken(tok string) bool {
 		return err == nil
 	}
 	if rest, ok := strings.CutPrefix(tok, AppTokenPrefix); ok {
+		return hexOf(rest, 48)
+	}
+	if rest, ok := strings.CutPrefix(tok, ViewTokenPrefix); ok {
 		return hexOf(rest, 48)
 	}
 	return hexOf(tok, 64)

@@ -18,17 +18,19 @@ import (
 func tokenCommand() *ucli.Command {
 	return &ucli.Command{
 		Name:  "token",
-		Usage: "app tokens: API secrets that may only pay, within spend limits",
+		Usage: "app tokens: API secrets that may only pay, within spend limits; view tokens: read only",
 		Description: `Examples:
    tinypay token create --name player --limit "10 USD" --period 24h --secret-file player.token
+   tinypay token create --view --name accountant --secret-file accountant.token
    tinypay token list
    tinypay token revoke TOKEN`,
 		Commands: []*ucli.Command{
 			{
 				Name:  "create",
-				Usage: "create an app token and print its secret (once)",
+				Usage: "create an app token (or, with --view, a view token) and print its secret (once)",
 				Flags: []ucli.Flag{
 					&ucli.StringFlag{Name: "name", Usage: "what the token is for (required)"},
+					&ucli.BoolFlag{Name: "view", Usage: "a view token: it may only read (balances, channels, payments, events, streams, revenue, tokens), never pay or act; takes no --limit, --period or --payee"},
 					&ucli.StringFlag{Name: "limit", Usage: "at most this much per period, over all payees (\"10 USD\"; required)"},
 					&ucli.StringFlag{Name: "period", Usage: "length of a period: 24h, 30m, 7d (whole seconds, up to a year)", Value: "24h"},
 					&ucli.StringSliceFlag{Name: "payee", Usage: "only pay this address, optionally with its own limit per period: ADDR or ADDR=\"2 USD\" (repeatable)"},
@@ -40,13 +42,28 @@ period counts against the limit. The node keeps only a hash of the secret, so it
 is printed once: store it where the app reads it. The CLI uses it with
 "--token-file FILE" (a file with mode 600 holding the secret).
 
+With --view the token may only read: give it to whoever should see the node's
+balances, channels, payments, events, streams and revenue (an accountant, a
+dashboard) without any right to pay, open, close, send or change tokens.
+
 Examples:
    tinypay token create --name player --limit "10 USD" --period 24h
    tinypay token create --name shop --limit "50 USD" --payee 0xFcd1463D08CC5a0B5509C2ABa78373E5b5E3762E="20 USD" --secret-file shop.token
-   tinypay --token-file shop.token pay 0xFcd1463D08CC5a0B5509C2ABa78373E5b5E3762E 1 USD`,
+   tinypay --token-file shop.token pay 0xFcd1463D08CC5a0B5509C2ABa78373E5b5E3762E 1 USD
+   tinypay token create --view --name accountant --secret-file accountant.token
+   tinypay --token-file accountant.token channel list`,
 				Action: withClient(func(ctx context.Context, cmd *ucli.Command, c *client) error {
 					if _, err := args(cmd, 0, 0); err != nil {
 						return err
+					}
+					if cmd.Bool("view") {
+						if cmd.String("name") == "" {
+							return usagef("token create --view needs --name; see `tinypay token create --help`")
+						}
+						if cmd.IsSet("limit") || cmd.IsSet("period") || cmd.IsSet("payee") {
+							return usagef("a view token spends nothing: --limit, --period and --payee are for app tokens")
+						}
+						return c.createToken(ctx, cmd, &apiv1.CreateTokenRequest{Name: cmd.String("name"), Kind: apiv1.TokenKind_TOKEN_KIND_VIEW})
 					}
 					if cmd.String("name") == "" || cmd.String("limit") == "" {
 						return usagef("token create needs --name and --limit; see `tinypay token create --help`")
@@ -74,38 +91,12 @@ Examples:
 						}
 						policy.Payees = append(policy.Payees, pl)
 					}
-					secretFile := cmd.String("secret-file")
-					if secretFile != "" {
-						if _, err := os.Stat(secretFile); !errors.Is(err, fs.ErrNotExist) {
-							return usagef("--secret-file %s: the file exists (or cannot be checked); name a new file", secretFile)
-						}
-					}
-					r, err := c.CreateToken(ctx, &apiv1.CreateTokenRequest{Name: cmd.String("name"), Policy: policy})
-					if err != nil {
-						return err
-					}
-					if secretFile != "" {
-						if err := writeSecret(secretFile, r.GetSecret()); err != nil {
-							c.printf("the token was created but its secret could not be saved (%v); revoke it: tinypay token revoke %s\n", err, r.GetToken().GetId())
-							return err
-						}
-						r.Secret = "" // written, not printed
-					}
-					if c.json {
-						return c.printJSON(r)
-					}
-					c.printToken(r.GetToken(), as)
-					if secretFile != "" {
-						c.printf("secret written to %s (mode 600); use it with --token-file %s\n", secretFile, secretFile)
-						return nil
-					}
-					c.printf("\nsecret (shown only this once: store it now, e.g. in a file only the app can read):\n%s\n", r.GetSecret())
-					return nil
+					return c.createToken(ctx, cmd, &apiv1.CreateTokenRequest{Name: cmd.String("name"), Policy: policy})
 				}),
 			},
 			{
 				Name:        "list",
-				Usage:       "list app tokens with what they spent this period",
+				Usage:       "list app tokens with what they spent this period, and view tokens",
 				Description: "Example:\n   tinypay token list",
 				Action: withClient(func(ctx context.Context, cmd *ucli.Command, c *client) error {
 					r, err := c.ListTokens(ctx, &apiv1.ListTokensRequest{})
@@ -120,7 +111,7 @@ Examples:
 						return err
 					}
 					if len(r.GetTokens()) == 0 {
-						c.printf("no app tokens\n")
+						c.printf("no app or view tokens\n")
 					}
 					for _, t := range r.GetTokens() {
 						c.printToken(t, as)
@@ -130,7 +121,7 @@ Examples:
 			},
 			{
 				Name:        "revoke",
-				Usage:       "revoke an app token at once",
+				Usage:       "revoke an app or view token at once",
 				ArgsUsage:   "TOKEN_ID",
 				Description: "Example:\n   tinypay token revoke TOKEN",
 				Action: withClient(func(ctx context.Context, cmd *ucli.Command, c *client) error {
@@ -157,6 +148,42 @@ Examples:
 	}
 }
 
+// createToken creates the token req asks for and prints it, and its secret
+// or where the secret went (--secret-file).
+func (c *client) createToken(ctx context.Context, cmd *ucli.Command, req *apiv1.CreateTokenRequest) error {
+	secretFile := cmd.String("secret-file")
+	if secretFile != "" {
+		if _, err := os.Stat(secretFile); !errors.Is(err, fs.ErrNotExist) {
+			return usagef("--secret-file %s: the file exists (or cannot be checked); name a new file", secretFile)
+		}
+	}
+	r, err := c.CreateToken(ctx, req)
+	if err != nil {
+		return err
+	}
+	if secretFile != "" {
+		if err := writeSecret(secretFile, r.GetSecret()); err != nil {
+			c.printf("the token was created but its secret could not be saved (%v); revoke it: tinypay token revoke %s\n", err, r.GetToken().GetId())
+			return err
+		}
+		r.Secret = "" // written, not printed
+	}
+	if c.json {
+		return c.printJSON(r)
+	}
+	as, err := c.assets(ctx)
+	if err != nil {
+		return err
+	}
+	c.printToken(r.GetToken(), as)
+	if secretFile != "" {
+		c.printf("secret written to %s (mode 600); use it with --token-file %s\n", secretFile, secretFile)
+		return nil
+	}
+	c.printf("\nsecret (shown only this once: store it now, e.g. in a file only the app can read):\n%s\n", r.GetSecret())
+	return nil
+}
+
 func writeSecret(path, secret string) error {
 	f, err := os.OpenFile(path, os.O_WRONLY|os.O_CREATE|os.O_EXCL, 0o600)
 	if err != nil {
@@ -170,6 +197,17 @@ func writeSecret(path, secret string) error {
 }
 
 func (c *client) printToken(t *apiv1.AppToken, as assets) {
+	if t.GetKind() == apiv1.TokenKind_TOKEN_KIND_VIEW {
+		state := ""
+		if t.GetRevoked() {
+			state = "  REVOKED"
+		}
+		c.printf("token %s  %q%s\n  view      read only\n", t.GetId(), t.GetName(), state)
+		if t.GetCreatedUnixNano() != 0 {
+			c.printf("  created   %s\n", time.Unix(0, t.GetCreatedUnixNano()).Format(time.RFC3339))
+		}
+		return
+	}
 	p := t.GetPolicy()
 	var a *apiv1.Asset
 	if isZeroAddress(p.GetAsset()) {

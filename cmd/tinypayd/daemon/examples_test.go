@@ -175,6 +175,8 @@ var examples = []example{
 	{text: "tinypay token revoke TOKEN", before: freshToken},
 	{text: "tinypay token create --name shop --limit \"50 USD\" --payee 0xFcd1463D08CC5a0B5509C2ABa78373E5b5E3762E=\"20 USD\" --secret-file shop.token"},
 	{text: "tinypay --token-file shop.token pay 0xFcd1463D08CC5a0B5509C2ABa78373E5b5E3762E 1 USD"},
+	{text: "tinypay token create --view --name accountant --secret-file accountant.token"},
+	{text: "tinypay --token-file accountant.token channel list"},
 	// Earnings out. Without --yes, a send asks a person at a terminal.
 	{text: "tinypay wallet send ADDRESS 25 USD", before: someAddress, fails: "--yes"},
 	{text: "tinypay wallet send ADDRESS 0.5 ETH --yes --key rent-2026-12"},
@@ -210,6 +212,7 @@ var examples = []example{
 	{text: "tinypayd run --devchain devchain.json --passphrase-file pass.txt --peer-listen 127.0.0.1:9735 --api-listen 127.0.0.1:9736", background: true, before: freeDaemonPorts},
 	{text: "tinypayd run --devchain devchain.json --passphrase-file pass.txt", background: true, stop: true, before: freeDaemonPorts},
 	{text: "tinypayd run --devchain devchain.json --passphrase-file pass.txt --metrics-listen off", background: true, stop: true},
+	{text: "tinypayd run --devchain devchain.json --passphrase-file pass.txt --http-listen 127.0.0.1:0", background: true, stop: true},
 	{text: "tinypayd run --devchain devchain.json --passphrase-file pass.txt --sweep-to ADDRESS --sweep-above \"100 USD\" --sweep-above \"0.5 ETH\"", background: true, stop: true},
 	{text: "tinypayd init --devchain devchain.json --dev-account 1", as: "new"},
 	{text: "tinypayd init", as: "new"},

@@ -203,7 +203,7 @@ func startNamedDaemons(t *testing.T, names []string, extra ...string) []*daemonP
 		p := &daemonProc{t: t, name: name, dir: d}
 		p.args = []string{"--datadir", d, "--passphrase-file", pass, "--log-level", "debug", "run", "--devchain", info,
 			"--confirmations", "0", "--chain-poll", "100ms", "--peer-listen", freeAddr(t), "--api-listen", "127.0.0.1:0", // api.addr says which
-			"--challenge-period", "60", "--min-challenge-period", "10", "--metrics-listen", "127.0.0.1:0"}
+			"--challenge-period", "60", "--min-challenge-period", "10", "--metrics-listen", "127.0.0.1:0", "--http-listen", "127.0.0.1:0"}
 		if name == "bob" {
 			p.args = append(p.args, extra...)
 		}

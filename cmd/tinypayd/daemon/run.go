@@ -45,11 +45,14 @@ peers and for the control API, and runs until SIGINT or SIGTERM. On shutdown it
 stops taking new payments, finishes the acknowledgements it owes, and closes.
 
 Prometheus metrics are served at http://127.0.0.1:9737/metrics unless
---metrics-listen says otherwise (see the README's "Metrics" section).
+--metrics-listen says otherwise (see the README's "Metrics" section). The
+control API is also served as HTTP/JSON at https://127.0.0.1:9738/v1/...
+unless --http-listen says otherwise (the README's "HTTP/JSON API" section).
 
 Examples:
    tinypayd run --devchain devchain.json --passphrase-file pass.txt
    tinypayd run --devchain devchain.json --passphrase-file pass.txt --metrics-listen off
+   tinypayd run --devchain devchain.json --passphrase-file pass.txt --http-listen 127.0.0.1:0
    tinypayd run --chain-rpc https://rpc.example --chain-id 8453 \
                 --adjudicator ADJUDICATOR --asset USDC=0x833589fCD6eDb6E08f4c7C32D4f71b54bdA02913:6 --confirmations 3
    tinypayd run --devchain devchain.json --passphrase-file pass.txt --sweep-to ADDRESS \
@@ -63,7 +66,7 @@ Examples:
 			&cli.Uint64Flag{Name: "min-challenge-period", Usage: "shortest challenge period accepted from peers, seconds", Value: node.DefaultConfig().MinChallengePeriod, Sources: cf.sources("min-challenge-period")},
 			&cli.DurationFlag{Name: "shutdown-timeout", Usage: "longest graceful shutdown", Value: 15 * time.Second, Sources: cf.sources("shutdown-timeout")},
 			&cli.StringSliceFlag{Name: "tower", Usage: "a watchtower to hand every newest incoming proof to, as HOST:PORT@0xTOWER_ADDRESS (repeatable; see tinypayd tower --help)", Sources: cf.sources("tower")},
-		}, metricsFlags(cf, defaultMetricsListen), limitFlags(cf), sweepFlags(cf)),
+		}, metricsFlags(cf, defaultMetricsListen), httpFlags(cf), limitFlags(cf), sweepFlags(cf)),
 		Action: func(ctx context.Context, c *cli.Command) error {
 			ctx, stop := signal.NotifyContext(ctx, os.Interrupt, syscall.SIGTERM)
 			defer stop()
@@ -429,7 +432,19 @@ func run(ctx context.Context, c *cli.Command, stdin io.Reader, logw io.Writer, o
 		n.Stop()
 		return fmt.Errorf("api listener: %w", err)
 	}
+	// The HTTP/JSON API first: api.addr, written last, says the node is
+	// ready.
+	stopHTTP, err := serveHTTPAPI(c, api, cert, dir, log)
+	if err != nil {
+		apiLis.Close()
+		n.Stop()
+		return err
+	}
 	if err := writeFileAtomic(filepath.Join(dir, addrFile), []byte(apiLis.Addr().String()+"\n")); err != nil {
+		if stopHTTP != nil {
+			stopHTTP()
+		}
+		api.Stop()
 		n.Stop()
 		return err
 	}
@@ -438,6 +453,9 @@ func run(ctx context.Context, c *cli.Command, stdin io.Reader, logw io.Writer, o
 
 	<-ctx.Done()
 	log.Info("shutting down")
+	if stopHTTP != nil {
+		stopHTTP() // before the gRPC server: its calls are gRPC calls
+	}
 	// New API calls are refused at once; calls in flight get a moment to
 	// finish. Then the node stops: it takes nothing new, its queued writes
 	// finish and the acknowledgements it owes go out; subscriptions end.

@@ -87,6 +87,65 @@ func (OfferUses) EnumDescriptor() ([]byte, []int) {
 	return file_tinypay_api_v1_api_proto_rawDescGZIP(), []int{0}
 }
 
+// TokenKind is what a token other than the node's admin token may do.
+// Which methods each kind may call is one table in the server
+// (rpc/auth.go, methodScopes).
+type TokenKind int32
+
+const (
+	// In CreateTokenRequest: an app token (the default).
+	TokenKind_TOKEN_KIND_UNSPECIFIED TokenKind = 0
+	// Pay (Pay, PayStream, StartStream, StopStream and GetStream of its own
+	// streams) within its policy, and read the node's info.
+	TokenKind_TOKEN_KIND_APP TokenKind = 1
+	// Read only, for viewing (an accountant, a dashboard): info, balances,
+	// peers, channels, payments, events, offers' uses, streams, revenue and
+	// tokens; no payment, no channel or wallet action, no token change, no
+	// backup.
+	TokenKind_TOKEN_KIND_VIEW TokenKind = 2
+)
+
+// Enum value maps for TokenKind.
+var (
+	TokenKind_name = map[int32]string{
+		0: "TOKEN_KIND_UNSPECIFIED",
+		1: "TOKEN_KIND_APP",
+		2: "TOKEN_KIND_VIEW",
+	}
+	TokenKind_value = map[string]int32{
+		"TOKEN_KIND_UNSPECIFIED": 0,
+		"TOKEN_KIND_APP":         1,
+		"TOKEN_KIND_VIEW":        2,
+	}
+)
+
+func (x TokenKind) Enum() *TokenKind {
+	p := new(TokenKind)
+	*p = x
+	return p
+}
+
+func (x TokenKind) String() string {
+	return protoimpl.X.EnumStringOf(x.Descriptor(), protoreflect.EnumNumber(x))
+}
+
+func (TokenKind) Descriptor() protoreflect.EnumDescriptor {
+	return file_tinypay_api_v1_api_proto_enumTypes[1].Descriptor()
+}
+
+func (TokenKind) Type() protoreflect.EnumType {
+	return &file_tinypay_api_v1_api_proto_enumTypes[1]
+}
+
+func (x TokenKind) Number() protoreflect.EnumNumber {
+	return protoreflect.EnumNumber(x)
+}
+
+// Deprecated: Use TokenKind.Descriptor instead.
+func (TokenKind) EnumDescriptor() ([]byte, []int) {
+	return file_tinypay_api_v1_api_proto_rawDescGZIP(), []int{1}
+}
+
 type WalletSendRequest struct {
 	state protoimpl.MessageState `protogen:"open.v1"`
 	// The destination address (not the zero address, not the node's own).
@@ -3872,9 +3931,11 @@ func (x *PayeeLimit) GetLimit() string {
 }
 
 type CreateTokenRequest struct {
-	state         protoimpl.MessageState `protogen:"open.v1"`
-	Name          string                 `protobuf:"bytes,1,opt,name=name,proto3" json:"name,omitempty"`
-	Policy        *TokenPolicy           `protobuf:"bytes,2,opt,name=policy,proto3" json:"policy,omitempty"`
+	state protoimpl.MessageState `protogen:"open.v1"`
+	Name  string                 `protobuf:"bytes,1,opt,name=name,proto3" json:"name,omitempty"`
+	// Required for an app token; must be empty for a view token.
+	Policy        *TokenPolicy `protobuf:"bytes,2,opt,name=policy,proto3" json:"policy,omitempty"`
+	Kind          TokenKind    `protobuf:"varint,3,opt,name=kind,proto3,enum=tinypay.api.v1.TokenKind" json:"kind,omitempty"`
 	unknownFields protoimpl.UnknownFields
 	sizeCache     protoimpl.SizeCache
 }
@@ -3921,6 +3982,13 @@ func (x *CreateTokenRequest) GetPolicy() *TokenPolicy {
 		return x.Policy
 	}
 	return nil
+}
+
+func (x *CreateTokenRequest) GetKind() TokenKind {
+	if x != nil {
+		return x.Kind
+	}
+	return TokenKind_TOKEN_KIND_UNSPECIFIED
 }
 
 type CreateTokenResponse struct {
@@ -3985,8 +4053,11 @@ type AppToken struct {
 	Spent           string `protobuf:"bytes,4,opt,name=spent,proto3" json:"spent,omitempty"`
 	CreatedUnixNano int64  `protobuf:"varint,5,opt,name=created_unix_nano,json=createdUnixNano,proto3" json:"created_unix_nano,omitempty"`
 	Revoked         bool   `protobuf:"varint,6,opt,name=revoked,proto3" json:"revoked,omitempty"`
-	unknownFields   protoimpl.UnknownFields
-	sizeCache       protoimpl.SizeCache
+	// TOKEN_KIND_APP or TOKEN_KIND_VIEW (a view token has no policy and
+	// spends nothing).
+	Kind          TokenKind `protobuf:"varint,7,opt,name=kind,proto3,enum=tinypay.api.v1.TokenKind" json:"kind,omitempty"`
+	unknownFields protoimpl.UnknownFields
+	sizeCache     protoimpl.SizeCache
 }
 
 func (x *AppToken) Reset() {
@@ -4059,6 +4130,13 @@ func (x *AppToken) GetRevoked() bool {
 		return x.Revoked
 	}
 	return false
+}
+
+func (x *AppToken) GetKind() TokenKind {
+	if x != nil {
+		return x.Kind
+	}
+	return TokenKind_TOKEN_KIND_UNSPECIFIED
 }
 
 type ListTokensRequest struct {
@@ -4706,20 +4784,22 @@ const file_tinypay_api_v1_api_proto_rawDesc = "" +
 	"\n" +
 	"PayeeLimit\x12\x14\n" +
 	"\x05payee\x18\x01 \x01(\tR\x05payee\x12\x14\n" +
-	"\x05limit\x18\x02 \x01(\tR\x05limit\"]\n" +
+	"\x05limit\x18\x02 \x01(\tR\x05limit\"\x8c\x01\n" +
 	"\x12CreateTokenRequest\x12\x12\n" +
 	"\x04name\x18\x01 \x01(\tR\x04name\x123\n" +
-	"\x06policy\x18\x02 \x01(\v2\x1b.tinypay.api.v1.TokenPolicyR\x06policy\"]\n" +
+	"\x06policy\x18\x02 \x01(\v2\x1b.tinypay.api.v1.TokenPolicyR\x06policy\x12-\n" +
+	"\x04kind\x18\x03 \x01(\x0e2\x19.tinypay.api.v1.TokenKindR\x04kind\"]\n" +
 	"\x13CreateTokenResponse\x12.\n" +
 	"\x05token\x18\x01 \x01(\v2\x18.tinypay.api.v1.AppTokenR\x05token\x12\x16\n" +
-	"\x06secret\x18\x02 \x01(\tR\x06secret\"\xbf\x01\n" +
+	"\x06secret\x18\x02 \x01(\tR\x06secret\"\xee\x01\n" +
 	"\bAppToken\x12\x0e\n" +
 	"\x02id\x18\x01 \x01(\tR\x02id\x12\x12\n" +
 	"\x04name\x18\x02 \x01(\tR\x04name\x123\n" +
 	"\x06policy\x18\x03 \x01(\v2\x1b.tinypay.api.v1.TokenPolicyR\x06policy\x12\x14\n" +
 	"\x05spent\x18\x04 \x01(\tR\x05spent\x12*\n" +
 	"\x11created_unix_nano\x18\x05 \x01(\x03R\x0fcreatedUnixNano\x12\x18\n" +
-	"\arevoked\x18\x06 \x01(\bR\arevoked\"\x13\n" +
+	"\arevoked\x18\x06 \x01(\bR\arevoked\x12-\n" +
+	"\x04kind\x18\a \x01(\x0e2\x19.tinypay.api.v1.TokenKindR\x04kind\"\x13\n" +
 	"\x11ListTokensRequest\"F\n" +
 	"\x12ListTokensResponse\x120\n" +
 	"\x06tokens\x18\x01 \x03(\v2\x18.tinypay.api.v1.AppTokenR\x06tokens\"$\n" +
@@ -4744,7 +4824,11 @@ const file_tinypay_api_v1_api_proto_rawDesc = "" +
 	"\x16OFFER_USES_UNSPECIFIED\x10\x00\x12\x18\n" +
 	"\x14OFFER_USES_PER_PAYER\x10\x01\x12\x16\n" +
 	"\x12OFFER_USES_LIMITED\x10\x02\x12\x18\n" +
-	"\x14OFFER_USES_UNLIMITED\x10\x032\xbf\x11\n" +
+	"\x14OFFER_USES_UNLIMITED\x10\x03*P\n" +
+	"\tTokenKind\x12\x1a\n" +
+	"\x16TOKEN_KIND_UNSPECIFIED\x10\x00\x12\x12\n" +
+	"\x0eTOKEN_KIND_APP\x10\x01\x12\x13\n" +
+	"\x0fTOKEN_KIND_VIEW\x10\x022\xbf\x11\n" +
 	"\x04Node\x12C\n" +
 	"\aGetInfo\x12\x1e.tinypay.api.v1.GetInfoRequest\x1a\x18.tinypay.api.v1.NodeInfo\x12K\n" +
 	"\vGetBalances\x12\".tinypay.api.v1.GetBalancesRequest\x1a\x18.tinypay.api.v1.Balances\x12G\n" +
@@ -4793,166 +4877,169 @@ func file_tinypay_api_v1_api_proto_rawDescGZIP() []byte {
 	return file_tinypay_api_v1_api_proto_rawDescData
 }
 
-var file_tinypay_api_v1_api_proto_enumTypes = make([]protoimpl.EnumInfo, 1)
+var file_tinypay_api_v1_api_proto_enumTypes = make([]protoimpl.EnumInfo, 2)
 var file_tinypay_api_v1_api_proto_msgTypes = make([]protoimpl.MessageInfo, 58)
 var file_tinypay_api_v1_api_proto_goTypes = []any{
 	(OfferUses)(0),                 // 0: tinypay.api.v1.OfferUses
-	(*WalletSendRequest)(nil),      // 1: tinypay.api.v1.WalletSendRequest
-	(*WalletSendEstimate)(nil),     // 2: tinypay.api.v1.WalletSendEstimate
-	(*Transfer)(nil),               // 3: tinypay.api.v1.Transfer
-	(*Asset)(nil),                  // 4: tinypay.api.v1.Asset
-	(*GetInfoRequest)(nil),         // 5: tinypay.api.v1.GetInfoRequest
-	(*NodeInfo)(nil),               // 6: tinypay.api.v1.NodeInfo
-	(*GetBalancesRequest)(nil),     // 7: tinypay.api.v1.GetBalancesRequest
-	(*AssetBalance)(nil),           // 8: tinypay.api.v1.AssetBalance
-	(*Balances)(nil),               // 9: tinypay.api.v1.Balances
-	(*ConnectPeerRequest)(nil),     // 10: tinypay.api.v1.ConnectPeerRequest
-	(*Peer)(nil),                   // 11: tinypay.api.v1.Peer
-	(*ListPeersRequest)(nil),       // 12: tinypay.api.v1.ListPeersRequest
-	(*ListPeersResponse)(nil),      // 13: tinypay.api.v1.ListPeersResponse
-	(*OpenChannelRequest)(nil),     // 14: tinypay.api.v1.OpenChannelRequest
-	(*Channel)(nil),                // 15: tinypay.api.v1.Channel
-	(*DepositRequest)(nil),         // 16: tinypay.api.v1.DepositRequest
-	(*WithdrawRequest)(nil),        // 17: tinypay.api.v1.WithdrawRequest
-	(*ListChannelsRequest)(nil),    // 18: tinypay.api.v1.ListChannelsRequest
-	(*ListChannelsResponse)(nil),   // 19: tinypay.api.v1.ListChannelsResponse
-	(*GetChannelRequest)(nil),      // 20: tinypay.api.v1.GetChannelRequest
-	(*CloseChannelRequest)(nil),    // 21: tinypay.api.v1.CloseChannelRequest
-	(*ForceCloseRequest)(nil),      // 22: tinypay.api.v1.ForceCloseRequest
-	(*SettleRequest)(nil),          // 23: tinypay.api.v1.SettleRequest
-	(*PayRequest)(nil),             // 24: tinypay.api.v1.PayRequest
-	(*Receipt)(nil),                // 25: tinypay.api.v1.Receipt
-	(*Offer)(nil),                  // 26: tinypay.api.v1.Offer
-	(*CreateOfferRequest)(nil),     // 27: tinypay.api.v1.CreateOfferRequest
-	(*GetOfferUsesRequest)(nil),    // 28: tinypay.api.v1.GetOfferUsesRequest
-	(*OfferUsage)(nil),             // 29: tinypay.api.v1.OfferUsage
-	(*Payment)(nil),                // 30: tinypay.api.v1.Payment
-	(*PayResult)(nil),              // 31: tinypay.api.v1.PayResult
-	(*ListPaymentsRequest)(nil),    // 32: tinypay.api.v1.ListPaymentsRequest
-	(*ListPaymentsResponse)(nil),   // 33: tinypay.api.v1.ListPaymentsResponse
-	(*SubscribeEventsRequest)(nil), // 34: tinypay.api.v1.SubscribeEventsRequest
-	(*ChannelEvent)(nil),           // 35: tinypay.api.v1.ChannelEvent
-	(*StreamEvent)(nil),            // 36: tinypay.api.v1.StreamEvent
-	(*TransferEvent)(nil),          // 37: tinypay.api.v1.TransferEvent
-	(*Event)(nil),                  // 38: tinypay.api.v1.Event
-	(*StartStreamRequest)(nil),     // 39: tinypay.api.v1.StartStreamRequest
-	(*Stream)(nil),                 // 40: tinypay.api.v1.Stream
-	(*StopStreamRequest)(nil),      // 41: tinypay.api.v1.StopStreamRequest
-	(*ListStreamsRequest)(nil),     // 42: tinypay.api.v1.ListStreamsRequest
-	(*ListStreamsResponse)(nil),    // 43: tinypay.api.v1.ListStreamsResponse
-	(*GetStreamRequest)(nil),       // 44: tinypay.api.v1.GetStreamRequest
-	(*RevenueRequest)(nil),         // 45: tinypay.api.v1.RevenueRequest
-	(*RevenueRow)(nil),             // 46: tinypay.api.v1.RevenueRow
-	(*RevenueResponse)(nil),        // 47: tinypay.api.v1.RevenueResponse
-	(*TokenPolicy)(nil),            // 48: tinypay.api.v1.TokenPolicy
-	(*PayeeLimit)(nil),             // 49: tinypay.api.v1.PayeeLimit
-	(*CreateTokenRequest)(nil),     // 50: tinypay.api.v1.CreateTokenRequest
-	(*CreateTokenResponse)(nil),    // 51: tinypay.api.v1.CreateTokenResponse
-	(*AppToken)(nil),               // 52: tinypay.api.v1.AppToken
-	(*ListTokensRequest)(nil),      // 53: tinypay.api.v1.ListTokensRequest
-	(*ListTokensResponse)(nil),     // 54: tinypay.api.v1.ListTokensResponse
-	(*RevokeTokenRequest)(nil),     // 55: tinypay.api.v1.RevokeTokenRequest
-	(*BackupRequest)(nil),          // 56: tinypay.api.v1.BackupRequest
-	(*BackupChunk)(nil),            // 57: tinypay.api.v1.BackupChunk
-	(*BackupDone)(nil),             // 58: tinypay.api.v1.BackupDone
+	(TokenKind)(0),                 // 1: tinypay.api.v1.TokenKind
+	(*WalletSendRequest)(nil),      // 2: tinypay.api.v1.WalletSendRequest
+	(*WalletSendEstimate)(nil),     // 3: tinypay.api.v1.WalletSendEstimate
+	(*Transfer)(nil),               // 4: tinypay.api.v1.Transfer
+	(*Asset)(nil),                  // 5: tinypay.api.v1.Asset
+	(*GetInfoRequest)(nil),         // 6: tinypay.api.v1.GetInfoRequest
+	(*NodeInfo)(nil),               // 7: tinypay.api.v1.NodeInfo
+	(*GetBalancesRequest)(nil),     // 8: tinypay.api.v1.GetBalancesRequest
+	(*AssetBalance)(nil),           // 9: tinypay.api.v1.AssetBalance
+	(*Balances)(nil),               // 10: tinypay.api.v1.Balances
+	(*ConnectPeerRequest)(nil),     // 11: tinypay.api.v1.ConnectPeerRequest
+	(*Peer)(nil),                   // 12: tinypay.api.v1.Peer
+	(*ListPeersRequest)(nil),       // 13: tinypay.api.v1.ListPeersRequest
+	(*ListPeersResponse)(nil),      // 14: tinypay.api.v1.ListPeersResponse
+	(*OpenChannelRequest)(nil),     // 15: tinypay.api.v1.OpenChannelRequest
+	(*Channel)(nil),                // 16: tinypay.api.v1.Channel
+	(*DepositRequest)(nil),         // 17: tinypay.api.v1.DepositRequest
+	(*WithdrawRequest)(nil),        // 18: tinypay.api.v1.WithdrawRequest
+	(*ListChannelsRequest)(nil),    // 19: tinypay.api.v1.ListChannelsRequest
+	(*ListChannelsResponse)(nil),   // 20: tinypay.api.v1.ListChannelsResponse
+	(*GetChannelRequest)(nil),      // 21: tinypay.api.v1.GetChannelRequest
+	(*CloseChannelRequest)(nil),    // 22: tinypay.api.v1.CloseChannelRequest
+	(*ForceCloseRequest)(nil),      // 23: tinypay.api.v1.ForceCloseRequest
+	(*SettleRequest)(nil),          // 24: tinypay.api.v1.SettleRequest
+	(*PayRequest)(nil),             // 25: tinypay.api.v1.PayRequest
+	(*Receipt)(nil),                // 26: tinypay.api.v1.Receipt
+	(*Offer)(nil),                  // 27: tinypay.api.v1.Offer
+	(*CreateOfferRequest)(nil),     // 28: tinypay.api.v1.CreateOfferRequest
+	(*GetOfferUsesRequest)(nil),    // 29: tinypay.api.v1.GetOfferUsesRequest
+	(*OfferUsage)(nil),             // 30: tinypay.api.v1.OfferUsage
+	(*Payment)(nil),                // 31: tinypay.api.v1.Payment
+	(*PayResult)(nil),              // 32: tinypay.api.v1.PayResult
+	(*ListPaymentsRequest)(nil),    // 33: tinypay.api.v1.ListPaymentsRequest
+	(*ListPaymentsResponse)(nil),   // 34: tinypay.api.v1.ListPaymentsResponse
+	(*SubscribeEventsRequest)(nil), // 35: tinypay.api.v1.SubscribeEventsRequest
+	(*ChannelEvent)(nil),           // 36: tinypay.api.v1.ChannelEvent
+	(*StreamEvent)(nil),            // 37: tinypay.api.v1.StreamEvent
+	(*TransferEvent)(nil),          // 38: tinypay.api.v1.TransferEvent
+	(*Event)(nil),                  // 39: tinypay.api.v1.Event
+	(*StartStreamRequest)(nil),     // 40: tinypay.api.v1.StartStreamRequest
+	(*Stream)(nil),                 // 41: tinypay.api.v1.Stream
+	(*StopStreamRequest)(nil),      // 42: tinypay.api.v1.StopStreamRequest
+	(*ListStreamsRequest)(nil),     // 43: tinypay.api.v1.ListStreamsRequest
+	(*ListStreamsResponse)(nil),    // 44: tinypay.api.v1.ListStreamsResponse
+	(*GetStreamRequest)(nil),       // 45: tinypay.api.v1.GetStreamRequest
+	(*RevenueRequest)(nil),         // 46: tinypay.api.v1.RevenueRequest
+	(*RevenueRow)(nil),             // 47: tinypay.api.v1.RevenueRow
+	(*RevenueResponse)(nil),        // 48: tinypay.api.v1.RevenueResponse
+	(*TokenPolicy)(nil),            // 49: tinypay.api.v1.TokenPolicy
+	(*PayeeLimit)(nil),             // 50: tinypay.api.v1.PayeeLimit
+	(*CreateTokenRequest)(nil),     // 51: tinypay.api.v1.CreateTokenRequest
+	(*CreateTokenResponse)(nil),    // 52: tinypay.api.v1.CreateTokenResponse
+	(*AppToken)(nil),               // 53: tinypay.api.v1.AppToken
+	(*ListTokensRequest)(nil),      // 54: tinypay.api.v1.ListTokensRequest
+	(*ListTokensResponse)(nil),     // 55: tinypay.api.v1.ListTokensResponse
+	(*RevokeTokenRequest)(nil),     // 56: tinypay.api.v1.RevokeTokenRequest
+	(*BackupRequest)(nil),          // 57: tinypay.api.v1.BackupRequest
+	(*BackupChunk)(nil),            // 58: tinypay.api.v1.BackupChunk
+	(*BackupDone)(nil),             // 59: tinypay.api.v1.BackupDone
 }
 var file_tinypay_api_v1_api_proto_depIdxs = []int32{
-	4,  // 0: tinypay.api.v1.WalletSendEstimate.asset:type_name -> tinypay.api.v1.Asset
-	4,  // 1: tinypay.api.v1.Transfer.asset:type_name -> tinypay.api.v1.Asset
-	4,  // 2: tinypay.api.v1.NodeInfo.assets:type_name -> tinypay.api.v1.Asset
-	4,  // 3: tinypay.api.v1.AssetBalance.asset:type_name -> tinypay.api.v1.Asset
-	8,  // 4: tinypay.api.v1.Balances.balances:type_name -> tinypay.api.v1.AssetBalance
-	11, // 5: tinypay.api.v1.ListPeersResponse.peers:type_name -> tinypay.api.v1.Peer
-	4,  // 6: tinypay.api.v1.Channel.asset:type_name -> tinypay.api.v1.Asset
-	15, // 7: tinypay.api.v1.ListChannelsResponse.channels:type_name -> tinypay.api.v1.Channel
-	26, // 8: tinypay.api.v1.PayRequest.offer:type_name -> tinypay.api.v1.Offer
+	5,  // 0: tinypay.api.v1.WalletSendEstimate.asset:type_name -> tinypay.api.v1.Asset
+	5,  // 1: tinypay.api.v1.Transfer.asset:type_name -> tinypay.api.v1.Asset
+	5,  // 2: tinypay.api.v1.NodeInfo.assets:type_name -> tinypay.api.v1.Asset
+	5,  // 3: tinypay.api.v1.AssetBalance.asset:type_name -> tinypay.api.v1.Asset
+	9,  // 4: tinypay.api.v1.Balances.balances:type_name -> tinypay.api.v1.AssetBalance
+	12, // 5: tinypay.api.v1.ListPeersResponse.peers:type_name -> tinypay.api.v1.Peer
+	5,  // 6: tinypay.api.v1.Channel.asset:type_name -> tinypay.api.v1.Asset
+	16, // 7: tinypay.api.v1.ListChannelsResponse.channels:type_name -> tinypay.api.v1.Channel
+	27, // 8: tinypay.api.v1.PayRequest.offer:type_name -> tinypay.api.v1.Offer
 	0,  // 9: tinypay.api.v1.Offer.uses:type_name -> tinypay.api.v1.OfferUses
 	0,  // 10: tinypay.api.v1.CreateOfferRequest.uses:type_name -> tinypay.api.v1.OfferUses
-	26, // 11: tinypay.api.v1.GetOfferUsesRequest.offer:type_name -> tinypay.api.v1.Offer
+	27, // 11: tinypay.api.v1.GetOfferUsesRequest.offer:type_name -> tinypay.api.v1.Offer
 	0,  // 12: tinypay.api.v1.OfferUsage.uses:type_name -> tinypay.api.v1.OfferUses
-	25, // 13: tinypay.api.v1.Payment.receipt:type_name -> tinypay.api.v1.Receipt
-	30, // 14: tinypay.api.v1.PayResult.payment:type_name -> tinypay.api.v1.Payment
-	30, // 15: tinypay.api.v1.ListPaymentsResponse.payments:type_name -> tinypay.api.v1.Payment
-	15, // 16: tinypay.api.v1.ChannelEvent.channel:type_name -> tinypay.api.v1.Channel
-	40, // 17: tinypay.api.v1.StreamEvent.stream:type_name -> tinypay.api.v1.Stream
-	3,  // 18: tinypay.api.v1.TransferEvent.transfer:type_name -> tinypay.api.v1.Transfer
-	30, // 19: tinypay.api.v1.Event.payment:type_name -> tinypay.api.v1.Payment
-	35, // 20: tinypay.api.v1.Event.channel:type_name -> tinypay.api.v1.ChannelEvent
-	36, // 21: tinypay.api.v1.Event.stream:type_name -> tinypay.api.v1.StreamEvent
-	37, // 22: tinypay.api.v1.Event.transfer:type_name -> tinypay.api.v1.TransferEvent
-	4,  // 23: tinypay.api.v1.Stream.asset:type_name -> tinypay.api.v1.Asset
-	40, // 24: tinypay.api.v1.ListStreamsResponse.streams:type_name -> tinypay.api.v1.Stream
-	4,  // 25: tinypay.api.v1.RevenueRow.asset:type_name -> tinypay.api.v1.Asset
-	46, // 26: tinypay.api.v1.RevenueResponse.rows:type_name -> tinypay.api.v1.RevenueRow
-	49, // 27: tinypay.api.v1.TokenPolicy.payees:type_name -> tinypay.api.v1.PayeeLimit
-	48, // 28: tinypay.api.v1.CreateTokenRequest.policy:type_name -> tinypay.api.v1.TokenPolicy
-	52, // 29: tinypay.api.v1.CreateTokenResponse.token:type_name -> tinypay.api.v1.AppToken
-	48, // 30: tinypay.api.v1.AppToken.policy:type_name -> tinypay.api.v1.TokenPolicy
-	52, // 31: tinypay.api.v1.ListTokensResponse.tokens:type_name -> tinypay.api.v1.AppToken
-	58, // 32: tinypay.api.v1.BackupChunk.done:type_name -> tinypay.api.v1.BackupDone
-	5,  // 33: tinypay.api.v1.Node.GetInfo:input_type -> tinypay.api.v1.GetInfoRequest
-	7,  // 34: tinypay.api.v1.Node.GetBalances:input_type -> tinypay.api.v1.GetBalancesRequest
-	10, // 35: tinypay.api.v1.Node.ConnectPeer:input_type -> tinypay.api.v1.ConnectPeerRequest
-	12, // 36: tinypay.api.v1.Node.ListPeers:input_type -> tinypay.api.v1.ListPeersRequest
-	14, // 37: tinypay.api.v1.Node.OpenChannel:input_type -> tinypay.api.v1.OpenChannelRequest
-	16, // 38: tinypay.api.v1.Node.Deposit:input_type -> tinypay.api.v1.DepositRequest
-	17, // 39: tinypay.api.v1.Node.Withdraw:input_type -> tinypay.api.v1.WithdrawRequest
-	18, // 40: tinypay.api.v1.Node.ListChannels:input_type -> tinypay.api.v1.ListChannelsRequest
-	20, // 41: tinypay.api.v1.Node.GetChannel:input_type -> tinypay.api.v1.GetChannelRequest
-	21, // 42: tinypay.api.v1.Node.CloseChannel:input_type -> tinypay.api.v1.CloseChannelRequest
-	22, // 43: tinypay.api.v1.Node.ForceClose:input_type -> tinypay.api.v1.ForceCloseRequest
-	23, // 44: tinypay.api.v1.Node.Settle:input_type -> tinypay.api.v1.SettleRequest
-	24, // 45: tinypay.api.v1.Node.Pay:input_type -> tinypay.api.v1.PayRequest
-	24, // 46: tinypay.api.v1.Node.PayStream:input_type -> tinypay.api.v1.PayRequest
-	32, // 47: tinypay.api.v1.Node.ListPayments:input_type -> tinypay.api.v1.ListPaymentsRequest
-	34, // 48: tinypay.api.v1.Node.SubscribeEvents:input_type -> tinypay.api.v1.SubscribeEventsRequest
-	27, // 49: tinypay.api.v1.Node.CreateOffer:input_type -> tinypay.api.v1.CreateOfferRequest
-	28, // 50: tinypay.api.v1.Node.GetOfferUses:input_type -> tinypay.api.v1.GetOfferUsesRequest
-	39, // 51: tinypay.api.v1.Node.StartStream:input_type -> tinypay.api.v1.StartStreamRequest
-	41, // 52: tinypay.api.v1.Node.StopStream:input_type -> tinypay.api.v1.StopStreamRequest
-	42, // 53: tinypay.api.v1.Node.ListStreams:input_type -> tinypay.api.v1.ListStreamsRequest
-	44, // 54: tinypay.api.v1.Node.GetStream:input_type -> tinypay.api.v1.GetStreamRequest
-	45, // 55: tinypay.api.v1.Node.Revenue:input_type -> tinypay.api.v1.RevenueRequest
-	50, // 56: tinypay.api.v1.Node.CreateToken:input_type -> tinypay.api.v1.CreateTokenRequest
-	53, // 57: tinypay.api.v1.Node.ListTokens:input_type -> tinypay.api.v1.ListTokensRequest
-	55, // 58: tinypay.api.v1.Node.RevokeToken:input_type -> tinypay.api.v1.RevokeTokenRequest
-	1,  // 59: tinypay.api.v1.Node.WalletSend:input_type -> tinypay.api.v1.WalletSendRequest
-	1,  // 60: tinypay.api.v1.Node.EstimateWalletSend:input_type -> tinypay.api.v1.WalletSendRequest
-	56, // 61: tinypay.api.v1.Node.Backup:input_type -> tinypay.api.v1.BackupRequest
-	6,  // 62: tinypay.api.v1.Node.GetInfo:output_type -> tinypay.api.v1.NodeInfo
-	9,  // 63: tinypay.api.v1.Node.GetBalances:output_type -> tinypay.api.v1.Balances
-	11, // 64: tinypay.api.v1.Node.ConnectPeer:output_type -> tinypay.api.v1.Peer
-	13, // 65: tinypay.api.v1.Node.ListPeers:output_type -> tinypay.api.v1.ListPeersResponse
-	15, // 66: tinypay.api.v1.Node.OpenChannel:output_type -> tinypay.api.v1.Channel
-	15, // 67: tinypay.api.v1.Node.Deposit:output_type -> tinypay.api.v1.Channel
-	15, // 68: tinypay.api.v1.Node.Withdraw:output_type -> tinypay.api.v1.Channel
-	19, // 69: tinypay.api.v1.Node.ListChannels:output_type -> tinypay.api.v1.ListChannelsResponse
-	15, // 70: tinypay.api.v1.Node.GetChannel:output_type -> tinypay.api.v1.Channel
-	15, // 71: tinypay.api.v1.Node.CloseChannel:output_type -> tinypay.api.v1.Channel
-	15, // 72: tinypay.api.v1.Node.ForceClose:output_type -> tinypay.api.v1.Channel
-	15, // 73: tinypay.api.v1.Node.Settle:output_type -> tinypay.api.v1.Channel
-	30, // 74: tinypay.api.v1.Node.Pay:output_type -> tinypay.api.v1.Payment
-	31, // 75: tinypay.api.v1.Node.PayStream:output_type -> tinypay.api.v1.PayResult
-	33, // 76: tinypay.api.v1.Node.ListPayments:output_type -> tinypay.api.v1.ListPaymentsResponse
-	38, // 77: tinypay.api.v1.Node.SubscribeEvents:output_type -> tinypay.api.v1.Event
-	26, // 78: tinypay.api.v1.Node.CreateOffer:output_type -> tinypay.api.v1.Offer
-	29, // 79: tinypay.api.v1.Node.GetOfferUses:output_type -> tinypay.api.v1.OfferUsage
-	40, // 80: tinypay.api.v1.Node.StartStream:output_type -> tinypay.api.v1.Stream
-	40, // 81: tinypay.api.v1.Node.StopStream:output_type -> tinypay.api.v1.Stream
-	43, // 82: tinypay.api.v1.Node.ListStreams:output_type -> tinypay.api.v1.ListStreamsResponse
-	40, // 83: tinypay.api.v1.Node.GetStream:output_type -> tinypay.api.v1.Stream
-	47, // 84: tinypay.api.v1.Node.Revenue:output_type -> tinypay.api.v1.RevenueResponse
-	51, // 85: tinypay.api.v1.Node.CreateToken:output_type -> tinypay.api.v1.CreateTokenResponse
-	54, // 86: tinypay.api.v1.Node.ListTokens:output_type -> tinypay.api.v1.ListTokensResponse
-	52, // 87: tinypay.api.v1.Node.RevokeToken:output_type -> tinypay.api.v1.AppToken
-	3,  // 88: tinypay.api.v1.Node.WalletSend:output_type -> tinypay.api.v1.Transfer
-	2,  // 89: tinypay.api.v1.Node.EstimateWalletSend:output_type -> tinypay.api.v1.WalletSendEstimate
-	57, // 90: tinypay.api.v1.Node.Backup:output_type -> tinypay.api.v1.BackupChunk
-	62, // [62:91] is the sub-list for method output_type
-	33, // [33:62] is the sub-list for method input_type
-	33, // [33:33] is the sub-list for extension type_name
-	33, // [33:33] is the sub-list for extension extendee
-	0,  // [0:33] is the sub-list for field type_name
+	26, // 13: tinypay.api.v1.Payment.receipt:type_name -> tinypay.api.v1.Receipt
+	31, // 14: tinypay.api.v1.PayResult.payment:type_name -> tinypay.api.v1.Payment
+	31, // 15: tinypay.api.v1.ListPaymentsResponse.payments:type_name -> tinypay.api.v1.Payment
+	16, // 16: tinypay.api.v1.ChannelEvent.channel:type_name -> tinypay.api.v1.Channel
+	41, // 17: tinypay.api.v1.StreamEvent.stream:type_name -> tinypay.api.v1.Stream
+	4,  // 18: tinypay.api.v1.TransferEvent.transfer:type_name -> tinypay.api.v1.Transfer
+	31, // 19: tinypay.api.v1.Event.payment:type_name -> tinypay.api.v1.Payment
+	36, // 20: tinypay.api.v1.Event.channel:type_name -> tinypay.api.v1.ChannelEvent
+	37, // 21: tinypay.api.v1.Event.stream:type_name -> tinypay.api.v1.StreamEvent
+	38, // 22: tinypay.api.v1.Event.transfer:type_name -> tinypay.api.v1.TransferEvent
+	5,  // 23: tinypay.api.v1.Stream.asset:type_name -> tinypay.api.v1.Asset
+	41, // 24: tinypay.api.v1.ListStreamsResponse.streams:type_name -> tinypay.api.v1.Stream
+	5,  // 25: tinypay.api.v1.RevenueRow.asset:type_name -> tinypay.api.v1.Asset
+	47, // 26: tinypay.api.v1.RevenueResponse.rows:type_name -> tinypay.api.v1.RevenueRow
+	50, // 27: tinypay.api.v1.TokenPolicy.payees:type_name -> tinypay.api.v1.PayeeLimit
+	49, // 28: tinypay.api.v1.CreateTokenRequest.policy:type_name -> tinypay.api.v1.TokenPolicy
+	1,  // 29: tinypay.api.v1.CreateTokenRequest.kind:type_name -> tinypay.api.v1.TokenKind
+	53, // 30: tinypay.api.v1.CreateTokenResponse.token:type_name -> tinypay.api.v1.AppToken
+	49, // 31: tinypay.api.v1.AppToken.policy:type_name -> tinypay.api.v1.TokenPolicy
+	1,  // 32: tinypay.api.v1.AppToken.kind:type_name -> tinypay.api.v1.TokenKind
+	53, // 33: tinypay.api.v1.ListTokensResponse.tokens:type_name -> tinypay.api.v1.AppToken
+	59, // 34: tinypay.api.v1.BackupChunk.done:type_name -> tinypay.api.v1.BackupDone
+	6,  // 35: tinypay.api.v1.Node.GetInfo:input_type -> tinypay.api.v1.GetInfoRequest
+	8,  // 36: tinypay.api.v1.Node.GetBalances:input_type -> tinypay.api.v1.GetBalancesRequest
+	11, // 37: tinypay.api.v1.Node.ConnectPeer:input_type -> tinypay.api.v1.ConnectPeerRequest
+	13, // 38: tinypay.api.v1.Node.ListPeers:input_type -> tinypay.api.v1.ListPeersRequest
+	15, // 39: tinypay.api.v1.Node.OpenChannel:input_type -> tinypay.api.v1.OpenChannelRequest
+	17, // 40: tinypay.api.v1.Node.Deposit:input_type -> tinypay.api.v1.DepositRequest
+	18, // 41: tinypay.api.v1.Node.Withdraw:input_type -> tinypay.api.v1.WithdrawRequest
+	19, // 42: tinypay.api.v1.Node.ListChannels:input_type -> tinypay.api.v1.ListChannelsRequest
+	21, // 43: tinypay.api.v1.Node.GetChannel:input_type -> tinypay.api.v1.GetChannelRequest
+	22, // 44: tinypay.api.v1.Node.CloseChannel:input_type -> tinypay.api.v1.CloseChannelRequest
+	23, // 45: tinypay.api.v1.Node.ForceClose:input_type -> tinypay.api.v1.ForceCloseRequest
+	24, // 46: tinypay.api.v1.Node.Settle:input_type -> tinypay.api.v1.SettleRequest
+	25, // 47: tinypay.api.v1.Node.Pay:input_type -> tinypay.api.v1.PayRequest
+	25, // 48: tinypay.api.v1.Node.PayStream:input_type -> tinypay.api.v1.PayRequest
+	33, // 49: tinypay.api.v1.Node.ListPayments:input_type -> tinypay.api.v1.ListPaymentsRequest
+	35, // 50: tinypay.api.v1.Node.SubscribeEvents:input_type -> tinypay.api.v1.SubscribeEventsRequest
+	28, // 51: tinypay.api.v1.Node.CreateOffer:input_type -> tinypay.api.v1.CreateOfferRequest
+	29, // 52: tinypay.api.v1.Node.GetOfferUses:input_type -> tinypay.api.v1.GetOfferUsesRequest
+	40, // 53: tinypay.api.v1.Node.StartStream:input_type -> tinypay.api.v1.StartStreamRequest
+	42, // 54: tinypay.api.v1.Node.StopStream:input_type -> tinypay.api.v1.StopStreamRequest
+	43, // 55: tinypay.api.v1.Node.ListStreams:input_type -> tinypay.api.v1.ListStreamsRequest
+	45, // 56: tinypay.api.v1.Node.GetStream:input_type -> tinypay.api.v1.GetStreamRequest
+	46, // 57: tinypay.api.v1.Node.Revenue:input_type -> tinypay.api.v1.RevenueRequest
+	51, // 58: tinypay.api.v1.Node.CreateToken:input_type -> tinypay.api.v1.CreateTokenRequest
+	54, // 59: tinypay.api.v1.Node.ListTokens:input_type -> tinypay.api.v1.ListTokensRequest
+	56, // 60: tinypay.api.v1.Node.RevokeToken:input_type -> tinypay.api.v1.RevokeTokenRequest
+	2,  // 61: tinypay.api.v1.Node.WalletSend:input_type -> tinypay.api.v1.WalletSendRequest
+	2,  // 62: tinypay.api.v1.Node.EstimateWalletSend:input_type -> tinypay.api.v1.WalletSendRequest
+	57, // 63: tinypay.api.v1.Node.Backup:input_type -> tinypay.api.v1.BackupRequest
+	7,  // 64: tinypay.api.v1.Node.GetInfo:output_type -> tinypay.api.v1.NodeInfo
+	10, // 65: tinypay.api.v1.Node.GetBalances:output_type -> tinypay.api.v1.Balances
+	12, // 66: tinypay.api.v1.Node.ConnectPeer:output_type -> tinypay.api.v1.Peer
+	14, // 67: tinypay.api.v1.Node.ListPeers:output_type -> tinypay.api.v1.ListPeersResponse
+	16, // 68: tinypay.api.v1.Node.OpenChannel:output_type -> tinypay.api.v1.Channel
+	16, // 69: tinypay.api.v1.Node.Deposit:output_type -> tinypay.api.v1.Channel
+	16, // 70: tinypay.api.v1.Node.Withdraw:output_type -> tinypay.api.v1.Channel
+	20, // 71: tinypay.api.v1.Node.ListChannels:output_type -> tinypay.api.v1.ListChannelsResponse
+	16, // 72: tinypay.api.v1.Node.GetChannel:output_type -> tinypay.api.v1.Channel
+	16, // 73: tinypay.api.v1.Node.CloseChannel:output_type -> tinypay.api.v1.Channel
+	16, // 74: tinypay.api.v1.Node.ForceClose:output_type -> tinypay.api.v1.Channel
+	16, // 75: tinypay.api.v1.Node.Settle:output_type -> tinypay.api.v1.Channel
+	31, // 76: tinypay.api.v1.Node.Pay:output_type -> tinypay.api.v1.Payment
+	32, // 77: tinypay.api.v1.Node.PayStream:output_type -> tinypay.api.v1.PayResult
+	34, // 78: tinypay.api.v1.Node.ListPayments:output_type -> tinypay.api.v1.ListPaymentsResponse
+	39, // 79: tinypay.api.v1.Node.SubscribeEvents:output_type -> tinypay.api.v1.Event
+	27, // 80: tinypay.api.v1.Node.CreateOffer:output_type -> tinypay.api.v1.Offer
+	30, // 81: tinypay.api.v1.Node.GetOfferUses:output_type -> tinypay.api.v1.OfferUsage
+	41, // 82: tinypay.api.v1.Node.StartStream:output_type -> tinypay.api.v1.Stream
+	41, // 83: tinypay.api.v1.Node.StopStream:output_type -> tinypay.api.v1.Stream
+	44, // 84: tinypay.api.v1.Node.ListStreams:output_type -> tinypay.api.v1.ListStreamsResponse
+	41, // 85: tinypay.api.v1.Node.GetStream:output_type -> tinypay.api.v1.Stream
+	48, // 86: tinypay.api.v1.Node.Revenue:output_type -> tinypay.api.v1.RevenueResponse
+	52, // 87: tinypay.api.v1.Node.CreateToken:output_type -> tinypay.api.v1.CreateTokenResponse
+	55, // 88: tinypay.api.v1.Node.ListTokens:output_type -> tinypay.api.v1.ListTokensResponse
+	53, // 89: tinypay.api.v1.Node.RevokeToken:output_type -> tinypay.api.v1.AppToken
+	4,  // 90: tinypay.api.v1.Node.WalletSend:output_type -> tinypay.api.v1.Transfer
+	3,  // 91: tinypay.api.v1.Node.EstimateWalletSend:output_type -> tinypay.api.v1.WalletSendEstimate
+	58, // 92: tinypay.api.v1.Node.Backup:output_type -> tinypay.api.v1.BackupChunk
+	64, // [64:93] is the sub-list for method output_type
+	35, // [35:64] is the sub-list for method input_type
+	35, // [35:35] is the sub-list for extension type_name
+	35, // [35:35] is the sub-list for extension extendee
+	0,  // [0:35] is the sub-list for field type_name
 }
 
 func init() { file_tinypay_api_v1_api_proto_init() }
@@ -4972,7 +5059,7 @@ func file_tinypay_api_v1_api_proto_init() {
 		File: protoimpl.DescBuilder{
 			GoPackagePath: reflect.TypeOf(x{}).PkgPath(),
 			RawDescriptor: unsafe.Slice(unsafe.StringData(file_tinypay_api_v1_api_proto_rawDesc), len(file_tinypay_api_v1_api_proto_rawDesc)),
-			NumEnums:      1,
+			NumEnums:      2,
 			NumMessages:   58,
 			NumExtensions: 0,
 			NumServices:   1,

@@ -125,11 +125,13 @@ type NodeClient interface {
 	// Revenue sums incoming payments over a time range, grouped by channel,
 	// stream, item or peer.
 	Revenue(ctx context.Context, in *RevenueRequest, opts ...grpc.CallOption) (*RevenueResponse, error)
-	// CreateToken creates an app token that may only pay, within limits.
+	// CreateToken creates an app token that may only pay, within limits, or
+	// (kind TOKEN_KIND_VIEW) a view token that may only read.
 	CreateToken(ctx context.Context, in *CreateTokenRequest, opts ...grpc.CallOption) (*CreateTokenResponse, error)
-	// ListTokens lists app tokens with what they spent this period.
+	// ListTokens lists app and view tokens, app tokens with what they spent
+	// this period.
 	ListTokens(ctx context.Context, in *ListTokensRequest, opts ...grpc.CallOption) (*ListTokensResponse, error)
-	// RevokeToken revokes an app token at once.
+	// RevokeToken revokes an app or view token at once.
 	RevokeToken(ctx context.Context, in *RevokeTokenRequest, opts ...grpc.CallOption) (*AppToken, error)
 	// WalletSend sends funds from the node's own account (its wallet) to
 	// another address on chain, and returns once the transfer is mined with
@@ -533,11 +535,13 @@ type NodeServer interface {
 	// Revenue sums incoming payments over a time range, grouped by channel,
 	// stream, item or peer.
 	Revenue(context.Context, *RevenueRequest) (*RevenueResponse, error)
-	// CreateToken creates an app token that may only pay, within limits.
+	// CreateToken creates an app token that may only pay, within limits, or
+	// (kind TOKEN_KIND_VIEW) a view token that may only read.
 	CreateToken(context.Context, *CreateTokenRequest) (*CreateTokenResponse, error)
-	// ListTokens lists app tokens with what they spent this period.
+	// ListTokens lists app and view tokens, app tokens with what they spent
+	// this period.
 	ListTokens(context.Context, *ListTokensRequest) (*ListTokensResponse, error)
-	// RevokeToken revokes an app token at once.
+	// RevokeToken revokes an app or view token at once.
 	RevokeToken(context.Context, *RevokeTokenRequest) (*AppToken, error)
 	// WalletSend sends funds from the node's own account (its wallet) to
 	// another address on chain, and returns once the transfer is mined with

@@ -144,6 +144,55 @@ func (Direction) EnumDescriptor() ([]byte, []int) {
 	return file_tinypay_store_v1_store_proto_rawDescGZIP(), []int{1}
 }
 
+// TokenKind is what an app token may do.
+type TokenKind int32
+
+const (
+	// Pay within its policy.
+	TokenKind_TOKEN_KIND_UNSPECIFIED TokenKind = 0
+	// Read only; no policy.
+	TokenKind_TOKEN_KIND_VIEW TokenKind = 1
+)
+
+// Enum value maps for TokenKind.
+var (
+	TokenKind_name = map[int32]string{
+		0: "TOKEN_KIND_UNSPECIFIED",
+		1: "TOKEN_KIND_VIEW",
+	}
+	TokenKind_value = map[string]int32{
+		"TOKEN_KIND_UNSPECIFIED": 0,
+		"TOKEN_KIND_VIEW":        1,
+	}
+)
+
+func (x TokenKind) Enum() *TokenKind {
+	p := new(TokenKind)
+	*p = x
+	return p
+}
+
+func (x TokenKind) String() string {
+	return protoimpl.X.EnumStringOf(x.Descriptor(), protoreflect.EnumNumber(x))
+}
+
+func (TokenKind) Descriptor() protoreflect.EnumDescriptor {
+	return file_tinypay_store_v1_store_proto_enumTypes[2].Descriptor()
+}
+
+func (TokenKind) Type() protoreflect.EnumType {
+	return &file_tinypay_store_v1_store_proto_enumTypes[2]
+}
+
+func (x TokenKind) Number() protoreflect.EnumNumber {
+	return protoreflect.EnumNumber(x)
+}
+
+// Deprecated: Use TokenKind.Descriptor instead.
+func (TokenKind) EnumDescriptor() ([]byte, []int) {
+	return file_tinypay_store_v1_store_proto_rawDescGZIP(), []int{2}
+}
+
 // TransferOrigin says who asked for a transfer of the node's own funds.
 type TransferOrigin int32
 
@@ -180,11 +229,11 @@ func (x TransferOrigin) String() string {
 }
 
 func (TransferOrigin) Descriptor() protoreflect.EnumDescriptor {
-	return file_tinypay_store_v1_store_proto_enumTypes[2].Descriptor()
+	return file_tinypay_store_v1_store_proto_enumTypes[3].Descriptor()
 }
 
 func (TransferOrigin) Type() protoreflect.EnumType {
-	return &file_tinypay_store_v1_store_proto_enumTypes[2]
+	return &file_tinypay_store_v1_store_proto_enumTypes[3]
 }
 
 func (x TransferOrigin) Number() protoreflect.EnumNumber {
@@ -193,7 +242,7 @@ func (x TransferOrigin) Number() protoreflect.EnumNumber {
 
 // Deprecated: Use TransferOrigin.Descriptor instead.
 func (TransferOrigin) EnumDescriptor() ([]byte, []int) {
-	return file_tinypay_store_v1_store_proto_rawDescGZIP(), []int{2}
+	return file_tinypay_store_v1_store_proto_rawDescGZIP(), []int{3}
 }
 
 // TransferStatus says where a transfer of the node's own funds stands.
@@ -239,11 +288,11 @@ func (x TransferStatus) String() string {
 }
 
 func (TransferStatus) Descriptor() protoreflect.EnumDescriptor {
-	return file_tinypay_store_v1_store_proto_enumTypes[3].Descriptor()
+	return file_tinypay_store_v1_store_proto_enumTypes[4].Descriptor()
 }
 
 func (TransferStatus) Type() protoreflect.EnumType {
-	return &file_tinypay_store_v1_store_proto_enumTypes[3]
+	return &file_tinypay_store_v1_store_proto_enumTypes[4]
 }
 
 func (x TransferStatus) Number() protoreflect.EnumNumber {
@@ -252,7 +301,7 @@ func (x TransferStatus) Number() protoreflect.EnumNumber {
 
 // Deprecated: Use TransferStatus.Descriptor instead.
 func (TransferStatus) EnumDescriptor() ([]byte, []int) {
-	return file_tinypay_store_v1_store_proto_rawDescGZIP(), []int{3}
+	return file_tinypay_store_v1_store_proto_rawDescGZIP(), []int{4}
 }
 
 // StreamEventKind says what happened to a stream.
@@ -295,11 +344,11 @@ func (x StreamEventKind) String() string {
 }
 
 func (StreamEventKind) Descriptor() protoreflect.EnumDescriptor {
-	return file_tinypay_store_v1_store_proto_enumTypes[4].Descriptor()
+	return file_tinypay_store_v1_store_proto_enumTypes[5].Descriptor()
 }
 
 func (StreamEventKind) Type() protoreflect.EnumType {
-	return &file_tinypay_store_v1_store_proto_enumTypes[4]
+	return &file_tinypay_store_v1_store_proto_enumTypes[5]
 }
 
 func (x StreamEventKind) Number() protoreflect.EnumNumber {
@@ -308,7 +357,7 @@ func (x StreamEventKind) Number() protoreflect.EnumNumber {
 
 // Deprecated: Use StreamEventKind.Descriptor instead.
 func (StreamEventKind) EnumDescriptor() ([]byte, []int) {
-	return file_tinypay_store_v1_store_proto_rawDescGZIP(), []int{4}
+	return file_tinypay_store_v1_store_proto_rawDescGZIP(), []int{5}
 }
 
 // ChannelEventKind says what happened to a channel.
@@ -379,11 +428,11 @@ func (x ChannelEventKind) String() string {
 }
 
 func (ChannelEventKind) Descriptor() protoreflect.EnumDescriptor {
-	return file_tinypay_store_v1_store_proto_enumTypes[5].Descriptor()
+	return file_tinypay_store_v1_store_proto_enumTypes[6].Descriptor()
 }
 
 func (ChannelEventKind) Type() protoreflect.EnumType {
-	return &file_tinypay_store_v1_store_proto_enumTypes[5]
+	return &file_tinypay_store_v1_store_proto_enumTypes[6]
 }
 
 func (x ChannelEventKind) Number() protoreflect.EnumNumber {
@@ -392,7 +441,7 @@ func (x ChannelEventKind) Number() protoreflect.EnumNumber {
 
 // Deprecated: Use ChannelEventKind.Descriptor instead.
 func (ChannelEventKind) EnumDescriptor() ([]byte, []int) {
-	return file_tinypay_store_v1_store_proto_rawDescGZIP(), []int{5}
+	return file_tinypay_store_v1_store_proto_rawDescGZIP(), []int{6}
 }
 
 // Proof is a balance proof: signer's cumulative payment to the other side.
@@ -1421,8 +1470,9 @@ func (x *Stream) GetPeer() []byte {
 	return nil
 }
 
-// AppToken is an app token: a pay-only credential with limits. Only the
-// hash of its secret is stored.
+// AppToken is an app token: a pay-only credential with limits, or a
+// read-only one (kind TOKEN_KIND_VIEW). Only the hash of its secret is
+// stored.
 type AppToken struct {
 	state           protoimpl.MessageState `protogen:"open.v1"`
 	Version         uint32                 `protobuf:"varint,1,opt,name=version,proto3" json:"version,omitempty"`
@@ -1435,8 +1485,10 @@ type AppToken struct {
 	Payees          []*PayeeLimit          `protobuf:"bytes,8,rep,name=payees,proto3" json:"payees,omitempty"`
 	CreatedUnixNano int64                  `protobuf:"varint,9,opt,name=created_unix_nano,json=createdUnixNano,proto3" json:"created_unix_nano,omitempty"`
 	Revoked         bool                   `protobuf:"varint,10,opt,name=revoked,proto3" json:"revoked,omitempty"`
-	unknownFields   protoimpl.UnknownFields
-	sizeCache       protoimpl.SizeCache
+	// What the token may do; every token made before kinds is an app token.
+	Kind          TokenKind `protobuf:"varint,11,opt,name=kind,proto3,enum=tinypay.store.v1.TokenKind" json:"kind,omitempty"`
+	unknownFields protoimpl.UnknownFields
+	sizeCache     protoimpl.SizeCache
 }
 
 func (x *AppToken) Reset() {
@@ -1537,6 +1589,13 @@ func (x *AppToken) GetRevoked() bool {
 		return x.Revoked
 	}
 	return false
+}
+
+func (x *AppToken) GetKind() TokenKind {
+	if x != nil {
+		return x.Kind
+	}
+	return TokenKind_TOKEN_KIND_UNSPECIFIED
 }
 
 type PayeeLimit struct {
@@ -2384,7 +2443,7 @@ const file_tinypay_store_v1_store_proto_rawDesc = "" +
 	"auto_topup\x18\x10 \x01(\fR\tautoTopup\x12\x1b\n" +
 	"\ttopped_up\x18\x11 \x01(\bR\btoppedUp\x12\x19\n" +
 	"\btoken_id\x18\x12 \x01(\fR\atokenId\x12\x12\n" +
-	"\x04peer\x18\x13 \x01(\fR\x04peer\"\xb8\x02\n" +
+	"\x04peer\x18\x13 \x01(\fR\x04peer\"\xe9\x02\n" +
 	"\bAppToken\x12\x18\n" +
 	"\aversion\x18\x01 \x01(\rR\aversion\x12\x0e\n" +
 	"\x02id\x18\x02 \x01(\fR\x02id\x12\x12\n" +
@@ -2397,7 +2456,8 @@ const file_tinypay_store_v1_store_proto_rawDesc = "" +
 	"\x06payees\x18\b \x03(\v2\x1c.tinypay.store.v1.PayeeLimitR\x06payees\x12*\n" +
 	"\x11created_unix_nano\x18\t \x01(\x03R\x0fcreatedUnixNano\x12\x18\n" +
 	"\arevoked\x18\n" +
-	" \x01(\bR\arevoked\"8\n" +
+	" \x01(\bR\arevoked\x12/\n" +
+	"\x04kind\x18\v \x01(\x0e2\x1b.tinypay.store.v1.TokenKindR\x04kind\"8\n" +
 	"\n" +
 	"PayeeLimit\x12\x14\n" +
 	"\x05payee\x18\x01 \x01(\fR\x05payee\x12\x14\n" +
@@ -2469,7 +2529,10 @@ const file_tinypay_store_v1_store_proto_rawDesc = "" +
 	"\tDirection\x12\x19\n" +
 	"\x15DIRECTION_UNSPECIFIED\x10\x00\x12\x16\n" +
 	"\x12DIRECTION_OUTGOING\x10\x01\x12\x16\n" +
-	"\x12DIRECTION_INCOMING\x10\x02*j\n" +
+	"\x12DIRECTION_INCOMING\x10\x02*<\n" +
+	"\tTokenKind\x12\x1a\n" +
+	"\x16TOKEN_KIND_UNSPECIFIED\x10\x00\x12\x13\n" +
+	"\x0fTOKEN_KIND_VIEW\x10\x01*j\n" +
 	"\x0eTransferOrigin\x12\x1f\n" +
 	"\x1bTRANSFER_ORIGIN_UNSPECIFIED\x10\x00\x12\x1c\n" +
 	"\x18TRANSFER_ORIGIN_OPERATOR\x10\x01\x12\x19\n" +
@@ -2512,56 +2575,58 @@ func file_tinypay_store_v1_store_proto_rawDescGZIP() []byte {
 	return file_tinypay_store_v1_store_proto_rawDescData
 }
 
-var file_tinypay_store_v1_store_proto_enumTypes = make([]protoimpl.EnumInfo, 6)
+var file_tinypay_store_v1_store_proto_enumTypes = make([]protoimpl.EnumInfo, 7)
 var file_tinypay_store_v1_store_proto_msgTypes = make([]protoimpl.MessageInfo, 17)
 var file_tinypay_store_v1_store_proto_goTypes = []any{
 	(Phase)(0),            // 0: tinypay.store.v1.Phase
 	(Direction)(0),        // 1: tinypay.store.v1.Direction
-	(TransferOrigin)(0),   // 2: tinypay.store.v1.TransferOrigin
-	(TransferStatus)(0),   // 3: tinypay.store.v1.TransferStatus
-	(StreamEventKind)(0),  // 4: tinypay.store.v1.StreamEventKind
-	(ChannelEventKind)(0), // 5: tinypay.store.v1.ChannelEventKind
-	(*Proof)(nil),         // 6: tinypay.store.v1.Proof
-	(*Withdrawal)(nil),    // 7: tinypay.store.v1.Withdrawal
-	(*CloseTerms)(nil),    // 8: tinypay.store.v1.CloseTerms
-	(*Dispute)(nil),       // 9: tinypay.store.v1.Dispute
-	(*Channel)(nil),       // 10: tinypay.store.v1.Channel
-	(*Payment)(nil),       // 11: tinypay.store.v1.Payment
-	(*Receipt)(nil),       // 12: tinypay.store.v1.Receipt
-	(*Stream)(nil),        // 13: tinypay.store.v1.Stream
-	(*AppToken)(nil),      // 14: tinypay.store.v1.AppToken
-	(*PayeeLimit)(nil),    // 15: tinypay.store.v1.PayeeLimit
-	(*LogEntry)(nil),      // 16: tinypay.store.v1.LogEntry
-	(*Transfer)(nil),      // 17: tinypay.store.v1.Transfer
-	(*TransferEvent)(nil), // 18: tinypay.store.v1.TransferEvent
-	(*StreamEvent)(nil),   // 19: tinypay.store.v1.StreamEvent
-	(*ChannelEvent)(nil),  // 20: tinypay.store.v1.ChannelEvent
-	(*StoreMeta)(nil),     // 21: tinypay.store.v1.StoreMeta
-	(*Cursor)(nil),        // 22: tinypay.store.v1.Cursor
+	(TokenKind)(0),        // 2: tinypay.store.v1.TokenKind
+	(TransferOrigin)(0),   // 3: tinypay.store.v1.TransferOrigin
+	(TransferStatus)(0),   // 4: tinypay.store.v1.TransferStatus
+	(StreamEventKind)(0),  // 5: tinypay.store.v1.StreamEventKind
+	(ChannelEventKind)(0), // 6: tinypay.store.v1.ChannelEventKind
+	(*Proof)(nil),         // 7: tinypay.store.v1.Proof
+	(*Withdrawal)(nil),    // 8: tinypay.store.v1.Withdrawal
+	(*CloseTerms)(nil),    // 9: tinypay.store.v1.CloseTerms
+	(*Dispute)(nil),       // 10: tinypay.store.v1.Dispute
+	(*Channel)(nil),       // 11: tinypay.store.v1.Channel
+	(*Payment)(nil),       // 12: tinypay.store.v1.Payment
+	(*Receipt)(nil),       // 13: tinypay.store.v1.Receipt
+	(*Stream)(nil),        // 14: tinypay.store.v1.Stream
+	(*AppToken)(nil),      // 15: tinypay.store.v1.AppToken
+	(*PayeeLimit)(nil),    // 16: tinypay.store.v1.PayeeLimit
+	(*LogEntry)(nil),      // 17: tinypay.store.v1.LogEntry
+	(*Transfer)(nil),      // 18: tinypay.store.v1.Transfer
+	(*TransferEvent)(nil), // 19: tinypay.store.v1.TransferEvent
+	(*StreamEvent)(nil),   // 20: tinypay.store.v1.StreamEvent
+	(*ChannelEvent)(nil),  // 21: tinypay.store.v1.ChannelEvent
+	(*StoreMeta)(nil),     // 22: tinypay.store.v1.StoreMeta
+	(*Cursor)(nil),        // 23: tinypay.store.v1.Cursor
 }
 var file_tinypay_store_v1_store_proto_depIdxs = []int32{
 	0,  // 0: tinypay.store.v1.Channel.phase:type_name -> tinypay.store.v1.Phase
-	7,  // 1: tinypay.store.v1.Channel.withdrawal:type_name -> tinypay.store.v1.Withdrawal
-	8,  // 2: tinypay.store.v1.Channel.close:type_name -> tinypay.store.v1.CloseTerms
-	9,  // 3: tinypay.store.v1.Channel.dispute:type_name -> tinypay.store.v1.Dispute
+	8,  // 1: tinypay.store.v1.Channel.withdrawal:type_name -> tinypay.store.v1.Withdrawal
+	9,  // 2: tinypay.store.v1.Channel.close:type_name -> tinypay.store.v1.CloseTerms
+	10, // 3: tinypay.store.v1.Channel.dispute:type_name -> tinypay.store.v1.Dispute
 	1,  // 4: tinypay.store.v1.Payment.direction:type_name -> tinypay.store.v1.Direction
 	1,  // 5: tinypay.store.v1.Stream.direction:type_name -> tinypay.store.v1.Direction
-	15, // 6: tinypay.store.v1.AppToken.payees:type_name -> tinypay.store.v1.PayeeLimit
-	11, // 7: tinypay.store.v1.LogEntry.payment:type_name -> tinypay.store.v1.Payment
-	20, // 8: tinypay.store.v1.LogEntry.channel_event:type_name -> tinypay.store.v1.ChannelEvent
-	19, // 9: tinypay.store.v1.LogEntry.stream_event:type_name -> tinypay.store.v1.StreamEvent
-	18, // 10: tinypay.store.v1.LogEntry.transfer_event:type_name -> tinypay.store.v1.TransferEvent
-	2,  // 11: tinypay.store.v1.Transfer.origin:type_name -> tinypay.store.v1.TransferOrigin
-	3,  // 12: tinypay.store.v1.Transfer.status:type_name -> tinypay.store.v1.TransferStatus
-	2,  // 13: tinypay.store.v1.TransferEvent.origin:type_name -> tinypay.store.v1.TransferOrigin
-	3,  // 14: tinypay.store.v1.TransferEvent.status:type_name -> tinypay.store.v1.TransferStatus
-	4,  // 15: tinypay.store.v1.StreamEvent.kind:type_name -> tinypay.store.v1.StreamEventKind
-	5,  // 16: tinypay.store.v1.ChannelEvent.kind:type_name -> tinypay.store.v1.ChannelEventKind
-	17, // [17:17] is the sub-list for method output_type
-	17, // [17:17] is the sub-list for method input_type
-	17, // [17:17] is the sub-list for extension type_name
-	17, // [17:17] is the sub-list for extension extendee
-	0,  // [0:17] is the sub-list for field type_name
+	16, // 6: tinypay.store.v1.AppToken.payees:type_name -> tinypay.store.v1.PayeeLimit
+	2,  // 7: tinypay.store.v1.AppToken.kind:type_name -> tinypay.store.v1.TokenKind
+	12, // 8: tinypay.store.v1.LogEntry.payment:type_name -> tinypay.store.v1.Payment
+	21, // 9: tinypay.store.v1.LogEntry.channel_event:type_name -> tinypay.store.v1.ChannelEvent
+	20, // 10: tinypay.store.v1.LogEntry.stream_event:type_name -> tinypay.store.v1.StreamEvent
+	19, // 11: tinypay.store.v1.LogEntry.transfer_event:type_name -> tinypay.store.v1.TransferEvent
+	3,  // 12: tinypay.store.v1.Transfer.origin:type_name -> tinypay.store.v1.TransferOrigin
+	4,  // 13: tinypay.store.v1.Transfer.status:type_name -> tinypay.store.v1.TransferStatus
+	3,  // 14: tinypay.store.v1.TransferEvent.origin:type_name -> tinypay.store.v1.TransferOrigin
+	4,  // 15: tinypay.store.v1.TransferEvent.status:type_name -> tinypay.store.v1.TransferStatus
+	5,  // 16: tinypay.store.v1.StreamEvent.kind:type_name -> tinypay.store.v1.StreamEventKind
+	6,  // 17: tinypay.store.v1.ChannelEvent.kind:type_name -> tinypay.store.v1.ChannelEventKind
+	18, // [18:18] is the sub-list for method output_type
+	18, // [18:18] is the sub-list for method input_type
+	18, // [18:18] is the sub-list for extension type_name
+	18, // [18:18] is the sub-list for extension extendee
+	0,  // [0:18] is the sub-list for field type_name
 }
 
 func init() { file_tinypay_store_v1_store_proto_init() }
@@ -2580,7 +2645,7 @@ func file_tinypay_store_v1_store_proto_init() {
 		File: protoimpl.DescBuilder{
 			GoPackagePath: reflect.TypeOf(x{}).PkgPath(),
 			RawDescriptor: unsafe.Slice(unsafe.StringData(file_tinypay_store_v1_store_proto_rawDesc), len(file_tinypay_store_v1_store_proto_rawDesc)),
-			NumEnums:      6,
+			NumEnums:      7,
 			NumMessages:   17,
 			NumExtensions: 0,
 			NumServices:   0,
