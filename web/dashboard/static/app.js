@@ -153,6 +153,7 @@ async function addPayment(p, seq) {
     }
     return;
   }
+  refreshSoon(); // the earnings
   const asset = await assetOf(p.channel_id);
   const li = document.createElement('li');
   li.dataset.seq = seq;
@@ -289,6 +290,7 @@ const pages = {now: loadNow, channels: loadChannelsPage, health: loadHealth};
 
 async function route() {
   const name = pages[location.hash.slice(1)] ? location.hash.slice(1) : 'now';
+  document.body.dataset.loaded = '';
   for (const p of Object.keys(pages)) $(`page-${p}`).hidden = p !== name;
   for (const a of document.querySelectorAll('nav a')) a.classList.toggle('active', a.dataset.page === name);
   await pages[name]();
