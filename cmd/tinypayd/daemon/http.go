@@ -2,6 +2,7 @@ package daemon
 
 import (
 	"context"
+	"crypto/subtle"
 	"crypto/tls"
 	"errors"
 	"fmt"
@@ -16,7 +17,9 @@ import (
 	"github.com/urfave/cli/v3"
 	"google.golang.org/grpc"
 
+	"github.com/tinypay/tinypay/apps"
 	"github.com/tinypay/tinypay/rpc"
+	"github.com/tinypay/tinypay/web/dashboard"
 )
 
 // httpAddrFile holds the address of the HTTP/JSON API while the node
@@ -31,6 +34,8 @@ func httpFlags(cf configFile) []cli.Flag {
 	return []cli.Flag{
 		&cli.StringFlag{Name: "http-listen", Value: defaultHTTPListen, Sources: cf.sources("http-listen"),
 			Usage: "serve the control API as HTTP/JSON (HTTPS with the API's certificate and tokens) at ADDR, or \"off\"; if the default address is taken (another node on this machine), the node runs without it and warns, while an address given here must work (port 0 picks a free one; DATADIR/" + httpAddrFile + " says which)"},
+		&cli.BoolFlag{Name: "dashboard", Sources: cf.sources("dashboard"),
+			Usage: "serve the creator dashboard at https://HTTP-LISTEN/ (needs --http-listen; sign in with the admin token or a view token)"},
 	}
 }
 
@@ -41,13 +46,20 @@ func httpFlags(cf configFile) []cli.Flag {
 // (event streams end at once; other calls get a moment to finish). It
 // returns a nil stop when the API is off or the default address is taken
 // (a warning); an address the operator gave that fails is an error.
-func serveHTTPAPI(c *cli.Command, api *grpc.Server, cert tls.Certificate, dir string, log *slog.Logger) (stop func(), err error) {
+//
+// With --dashboard the same listener also serves the creator dashboard
+// (package web/dashboard) at /, and classify tells it which tokens may
+// sign in.
+func serveHTTPAPI(c *cli.Command, api *grpc.Server, cert tls.Certificate, dir string, classify dashboard.Classifier, log *slog.Logger) (stop func(), err error) {
 	addrPath := filepath.Join(dir, httpAddrFile)
 	if err := os.Remove(addrPath); err != nil && !errors.Is(err, os.ErrNotExist) {
 		return nil, err
 	}
 	addr := strings.TrimSpace(c.String("http-listen"))
 	if addr == "" || strings.EqualFold(addr, "off") {
+		if c.Bool("dashboard") {
+			return nil, errors.New("--dashboard needs the HTTP/JSON API: it is served on that listener (drop --http-listen off, or give it an address)")
+		}
 		log.Info("HTTP/JSON API off")
 		return nil, nil
 	}
@@ -72,6 +84,15 @@ func serveHTTPAPI(c *cli.Command, api *grpc.Server, cert tls.Certificate, dir st
 		lis.Close()
 		return nil, err
 	}
+	var handler http.Handler = gw
+	if c.Bool("dashboard") {
+		if handler, err = dashboard.New(gw, classify, dashboard.DefaultConfig()); err != nil {
+			cancel()
+			closeConn()
+			lis.Close()
+			return nil, err
+		}
+	}
 	if err := writeFileAtomic(addrPath, []byte(lis.Addr().String()+"\n")); err != nil {
 		cancel()
 		closeConn()
@@ -79,7 +100,7 @@ func serveHTTPAPI(c *cli.Command, api *grpc.Server, cert tls.Certificate, dir st
 		return nil, err
 	}
 	srv := &http.Server{
-		Handler:           gw,
+		Handler:           handler,
 		TLSConfig:         &tls.Config{Certificates: []tls.Certificate{cert}, MinVersion: tls.VersionTLS13},
 		ReadHeaderTimeout: 10 * time.Second,
 		IdleTimeout:       2 * time.Minute,
@@ -92,6 +113,9 @@ func serveHTTPAPI(c *cli.Command, api *grpc.Server, cert tls.Certificate, dir st
 		}
 	}()
 	log.Info("HTTP/JSON API listening", "addr", lis.Addr(), "openapi", "https://"+lis.Addr().String()+"/v1/openapi.json")
+	if c.Bool("dashboard") {
+		log.Info("dashboard", "url", "https://"+lis.Addr().String()+"/")
+	}
 	return func() {
 		cancel() // event streams end
 		sctx, done := context.WithTimeout(context.Background(), 3*time.Second)
@@ -102,4 +126,24 @@ func serveHTTPAPI(c *cli.Command, api *grpc.Server, cert tls.Certificate, dir st
 		closeConn()
 		os.Remove(addrPath)
 	}, nil
+}
+
+// classifyTokens says which kind of token a secret is for the dashboard's
+// sign-in: the node's admin token, or an app or view token that lookup
+// knows.
+func classifyTokens(admin string, lookup rpc.AppLookup) dashboard.Classifier {
+	return func(secret string) dashboard.Kind {
+		if subtle.ConstantTimeCompare([]byte(secret), []byte(admin)) == 1 {
+			return dashboard.KindAdmin
+		}
+		if _, kind, ok := lookup(secret); ok {
+			switch kind {
+			case apps.KindView:
+				return dashboard.KindView
+			case apps.KindApp:
+				return dashboard.KindApp
+			}
+		}
+		return dashboard.KindNone
+	}
 }

@@ -434,7 +434,7 @@ func run(ctx context.Context, c *cli.Command, stdin io.Reader, logw io.Writer, o
 	}
 	// The HTTP/JSON API first: api.addr, written last, says the node is
 	// ready.
-	stopHTTP, err := serveHTTPAPI(c, api, cert, dir, log)
+	stopHTTP, err := serveHTTPAPI(c, api, cert, dir, classifyTokens(token, a.Authenticate), log)
 	if err != nil {
 		apiLis.Close()
 		n.Stop()

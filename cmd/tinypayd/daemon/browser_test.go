@@ -1,0 +1,397 @@
+package daemon
+
+import (
+	"context"
+	"crypto/sha256"
+	"crypto/x509"
+	"encoding/base64"
+	"encoding/pem"
+	"fmt"
+	"math/big"
+	"os"
+	"os/exec"
+	"path/filepath"
+	"strconv"
+	"strings"
+	"sync"
+	"testing"
+	"time"
+
+	"github.com/chromedp/cdproto/network"
+	"github.com/chromedp/chromedp"
+
+	apiv1 "github.com/tinypay/tinypay/proto/tinypay/api/v1"
+)
+
+// chromiumPath finds a Chromium to drive ("" when there is none; .ci/run
+// installs Debian's chromium).
+func chromiumPath() string {
+	for _, name := range []string{"chromium", "chromium-browser", "google-chrome", "google-chrome-stable"} {
+		if p, err := exec.LookPath(name); err == nil {
+			return p
+		}
+	}
+	return ""
+}
+
+// browser is a headless Chromium tab that trusts one daemon's certificate
+// (by its public key) and records every console error and exception.
+type browser struct {
+	t    *testing.T
+	ctx  context.Context
+	base string // https://127.0.0.1:PORT
+	shot string // folder of the screenshots
+
+	mu     sync.Mutex
+	errors []string
+}
+
+func newBrowser(t *testing.T, p *daemonProc) *browser {
+	t.Helper()
+	bin := chromiumPath()
+	if bin == "" {
+		t.Skip("no chromium binary on PATH (Debian: apt-get install chromium; .ci/run does)")
+	}
+	raw, err := os.ReadFile(filepath.Join(p.dir, certFile))
+	if err != nil {
+		t.Fatal(err)
+	}
+	blk, _ := pem.Decode(raw)
+	cert, err := x509.ParseCertificate(blk.Bytes)
+	if err != nil {
+		t.Fatal(err)
+	}
+	spki := sha256.Sum256(cert.RawSubjectPublicKeyInfo)
+	addr, err := os.ReadFile(filepath.Join(p.dir, httpAddrFile))
+	if err != nil {
+		t.Fatal(err)
+	}
+	opts := []chromedp.ExecAllocatorOption{
+		chromedp.ExecPath(bin),
+		chromedp.Headless, chromedp.NoSandbox, chromedp.DisableGPU, chromedp.NoFirstRun, chromedp.NoDefaultBrowserCheck,
+		chromedp.Flag("disable-quic", true),
+		chromedp.Flag("disable-background-networking", true),
+		chromedp.Flag("disable-component-update", true),
+		chromedp.Flag("disable-sync", true),
+		chromedp.Flag("disable-extensions", true),
+		// Trust the node's self-signed certificate, and nothing else extra.
+		chromedp.Flag("ignore-certificate-errors-spki-list", base64.StdEncoding.EncodeToString(spki[:])),
+		chromedp.UserDataDir(t.TempDir()),
+		chromedp.WindowSize(1000, 760),
+	}
+	actx, cancelAlloc := chromedp.NewExecAllocator(context.Background(), opts...)
+	ctx, cancelTab := chromedp.NewContext(actx)
+	t.Cleanup(func() { cancelTab(); cancelAlloc() })
+	b := &browser{t: t, ctx: ctx, base: "https://" + strings.TrimSpace(string(addr))}
+	if b.shot = os.Getenv("TINYPAY_SCREENSHOTS"); b.shot == "" {
+		// Kept after the test, so that a person can look at them.
+		if b.shot, err = os.MkdirTemp("", "tinypay-dashboard-"); err != nil {
+			t.Fatal(err)
+		}
+	}
+	t.Logf("screenshots of the dashboard: %s", b.shot)
+	// The first run starts the browser: no timeout on it (see chromedp.Run).
+	if err := chromedp.Do(ctx, chromedp.Navigate("about:blank")); err != nil {
+		t.Fatalf("start chromium: %v", err)
+	}
+	msgs := chromedp.Console(ctx)
+	go func() {
+		for m, err := range msgs {
+			if err != nil {
+				return
+			}
+			// A refused API call (401 before sign-in, the view token's
+			// 403) is a network entry of the browser log: expected.
+			// Anything else at error level (console.error, an exception,
+			// a CSP violation, a script that fails to load) is not.
+			if (m.Type == chromedp.ConsoleError && m.Source != "network") || m.Type == chromedp.ConsoleException {
+				b.mu.Lock()
+				b.errors = append(b.errors, fmt.Sprintf("%s %s: %s (%s:%d)", m.Type, m.Source, m.Text, m.URL, m.Line))
+				b.mu.Unlock()
+			}
+		}
+	}()
+	return b
+}
+
+func (b *browser) run(what string, steps ...chromedp.Action[chromedp.Void]) {
+	b.t.Helper()
+	ctx, cancel := context.WithTimeout(b.ctx, 30*time.Second)
+	defer cancel()
+	if err := chromedp.Do(ctx, steps...); err != nil {
+		b.t.Fatalf("browser: %s: %v (console errors: %q)", what, err, b.consoleErrors())
+	}
+}
+
+// eval evaluates expr in the page (awaiting a promise).
+func eval[T any](b *browser, expr string) T {
+	b.t.Helper()
+	ctx, cancel := context.WithTimeout(b.ctx, 30*time.Second)
+	defer cancel()
+	v, err := chromedp.Run(ctx, chromedp.Evaluate[T](expr, chromedp.EvalAwaitPromise))
+	if err != nil {
+		b.t.Fatalf("browser: %s: %v", expr, err)
+	}
+	return v
+}
+
+// waitJS polls expr in the page until it is true, for at most d. A
+// navigation while it polls (a redirect, a reload) starts it again in the
+// new page.
+func (b *browser) waitJS(what, expr string, d time.Duration) {
+	b.t.Helper()
+	deadline := time.Now().Add(d)
+	for {
+		left := time.Until(deadline)
+		if left <= 0 {
+			left = time.Millisecond
+		}
+		ctx, cancel := context.WithTimeout(b.ctx, left+5*time.Second)
+		_, err := chromedp.Run(ctx, chromedp.Poll[chromedp.Void](expr, chromedp.WithPollingTimeout(left)))
+		cancel()
+		if err == nil {
+			return
+		}
+		if time.Now().After(deadline) {
+			b.t.Fatalf("browser: %s: not within %v (%v)\npage: %s\nconsole errors: %q", what, d, err, b.text("body"), b.consoleErrors())
+		}
+		time.Sleep(20 * time.Millisecond) // the page navigated: poll the new one
+	}
+}
+
+// text is the text of the first element sel selects ("" if none).
+func (b *browser) text(sel string) string {
+	b.t.Helper()
+	return eval[string](b, `document.querySelector(`+strconv.Quote(sel)+`)?.innerText ?? ""`)
+}
+
+func (b *browser) screenshot(name string) {
+	b.t.Helper()
+	ctx, cancel := context.WithTimeout(b.ctx, 30*time.Second)
+	defer cancel()
+	png, err := chromedp.Run(ctx, chromedp.CaptureScreenshot())
+	if err != nil {
+		b.t.Fatalf("screenshot %s: %v", name, err)
+	}
+	if err := os.WriteFile(filepath.Join(b.shot, name+".png"), png, 0o644); err != nil {
+		b.t.Fatal(err)
+	}
+}
+
+func (b *browser) consoleErrors() []string {
+	b.mu.Lock()
+	defer b.mu.Unlock()
+	return append([]string(nil), b.errors...)
+}
+
+// signIn signs in on the page with tok.
+func (b *browser) signIn(tok string) {
+	b.t.Helper()
+	b.run("open the dashboard", chromedp.Navigate(b.base+"/"))
+	// Not signed in: the page sends the browser to the sign-in page.
+	b.waitJS("redirect to sign-in", `location.pathname === "/signin" && !!document.querySelector("#token")`, 10*time.Second)
+	b.run("sign in",
+		chromedp.WaitVisible(chromedp.CSS("#token")),
+		chromedp.SendKeys(chromedp.CSS("#token"), tok),
+		chromedp.Click(chromedp.CSS("#signin-button")))
+	b.waitJS("the now page after sign-in", `document.body.dataset.loaded === "now"`, 15*time.Second)
+}
+
+func (b *browser) page(name string) {
+	b.t.Helper()
+	b.run("open "+name, chromedp.Click(chromedp.CSS(`nav a[data-page="`+name+`"]`)))
+	b.waitJS("page "+name, `document.body.dataset.loaded === "`+name+`"`, 15*time.Second)
+}
+
+// usd writes base units of the 6-decimal dev dollar as the dashboard does.
+func usdText(base *big.Int) string {
+	s := fmt.Sprintf("%07s", base.String())
+	whole, frac := s[:len(s)-6], strings.TrimRight(s[len(s)-6:], "0")
+	var w strings.Builder
+	for i, c := range strings.TrimLeft(whole, "0") {
+		if i > 0 && (len(strings.TrimLeft(whole, "0"))-i)%3 == 0 {
+			w.WriteByte(',')
+		}
+		w.WriteRune(c)
+	}
+	out := w.String()
+	if out == "" {
+		out = "0"
+	}
+	if frac != "" {
+		out += "." + frac
+	}
+	return out + " USD"
+}
+
+func usdOnChain(t *testing.T, h *httpAPI) *big.Int {
+	t.Helper()
+	var bals apiv1.Balances
+	h.must("GET", "/v1/balances", nil, &bals)
+	for _, b := range bals.GetBalances() {
+		if b.GetAsset().GetSymbol() == "USD" {
+			v, _ := new(big.Int).SetString(b.GetWallet(), 10)
+			return v
+		}
+	}
+	t.Fatalf("no USD balance: %v", &bals)
+	return nil
+}
+
+// TestDashboardInBrowser drives the dashboard of bob (the creator, run
+// with --dashboard) in headless Chromium while alice pays him over the
+// real peer transport on the dev chain: sign-in with the admin token (the
+// session cookie HttpOnly, Secure, SameSite=Strict, out of the page's
+// reach), a payment appears in the live feed within a second, a stream
+// shows live then ended, today's earnings are the sum received, a
+// withdrawal from the channels page moves money on chain, sign-out ends
+// the session, a view token's sign-in shows the data but its withdrawal
+// is refused on the page and moves nothing; and no page logs an error.
+func TestDashboardInBrowser(t *testing.T) {
+	if chromiumPath() == "" {
+		t.Skip("no chromium binary on PATH (Debian: apt-get install chromium; .ci/run does)")
+	}
+	alice, bob := startDaemons(t, "--dashboard")
+	a, bh := alice.httpAPI(alice.adminToken()), bob.httpAPI(bob.adminToken())
+	var ainfo, binfo apiv1.NodeInfo
+	a.must("GET", "/v1/info", nil, &ainfo)
+	bh.must("GET", "/v1/info", nil, &binfo)
+	var peer apiv1.Peer
+	a.must("POST", "/v1/peers", &apiv1.ConnectPeerRequest{HostPort: peerListen(bob), Address: binfo.GetAddress()}, &peer)
+	var ch apiv1.Channel
+	a.must("POST", "/v1/channels", &apiv1.OpenChannelRequest{Peer: binfo.GetAddress(), Asset: "USD", Deposit: "20000000"}, &ch)
+
+	br := newBrowser(t, bob)
+	br.run("sign-in page", chromedp.Navigate(br.base+"/signin"), chromedp.WaitVisible(chromedp.CSS("#token")))
+	br.screenshot("signin")
+	br.signIn(bob.adminToken())
+
+	// The session cookie: HttpOnly, Secure, SameSite=Strict, and not
+	// visible to the page's scripts.
+	cookies, err := chromedp.Call(br.ctx, network.GetCookies, network.GetCookiesParams{URLs: []string{br.base + "/"}})
+	if err != nil {
+		t.Fatal(err)
+	}
+	var session *network.Cookie
+	for _, c := range cookies.Cookies {
+		if c.Name == "tinypay_session" {
+			session = c
+		}
+	}
+	if session == nil || !session.HTTPOnly || !session.Secure || session.SameSite != network.CookieSameSiteStrict {
+		t.Fatalf("session cookie %+v", session)
+	}
+	jsCookies := eval[string](br, `document.cookie`)
+	if strings.Contains(jsCookies, "tinypay_session") || strings.Contains(jsCookies, bob.adminToken()) {
+		t.Fatalf("the page's script sees %q", jsCookies)
+	}
+	br.waitJS("the live feed is connected", `document.querySelector("#feed-state").textContent === "live"`, 10*time.Second)
+
+	// A payment by alice appears in bob's live feed within a second of
+	// alice's node seeing it acknowledged.
+	var pay apiv1.Payment
+	a.must("POST", "/v1/payments", &apiv1.PayRequest{ChannelId: ch.GetId(), Amount: "1500000", IdempotencyKey: "dash-1", ItemId: "article-42", Memo: "dash-feed-1"}, &pay)
+	br.waitJS("the payment in the feed", `[...document.querySelectorAll("#feed li")].some(li => li.textContent.includes("dash-feed-1") && li.textContent.includes("1.5 USD") && li.textContent.includes("article-42") && li.textContent.includes("receipt"))`, time.Second)
+
+	// A stream shows live, then ended once alice stops it.
+	var st apiv1.Stream
+	a.must("POST", "/v1/streams", &apiv1.StartStreamRequest{Peer: binfo.GetAddress(), Asset: "USD", Rate: "10000", TickMs: 200, ItemId: "song-7"}, &st)
+	row := `document.querySelector('#streams tr[data-stream="` + st.GetId() + `"]')`
+	br.waitJS("the stream live", row+`?.querySelector(".status")?.textContent.startsWith("live") && `+row+`.querySelector(".paid").textContent !== "0 USD"`, 10*time.Second)
+	br.screenshot("now")
+	a.must("POST", "/v1/streams/"+st.GetId()+"/stop", &apiv1.StopStreamRequest{}, &st)
+	br.waitJS("the stream ended", row+`?.querySelector(".status")?.textContent.startsWith("ended")`, 10*time.Second)
+
+	// Today's earnings are everything bob received (after a reload, from
+	// the Revenue call): the payment and the stream.
+	var bst apiv1.Stream
+	bh.must("GET", "/v1/streams/"+st.GetId(), nil, &bst)
+	paid, _ := new(big.Int).SetString(bst.GetPaid(), 10)
+	total := new(big.Int).Add(paid, big.NewInt(1500000))
+	br.run("reload", chromedp.Reload())
+	br.waitJS("the now page", `document.body.dataset.loaded === "now"`, 15*time.Second)
+	usdRow := eval[[]string](br, `[...document.querySelectorAll("#earnings tbody tr")].map(tr => [...tr.cells].map(c => c.textContent)).find(r => r[0] === "USD") ?? []`)
+	if len(usdRow) != 4 || usdRow[1] != usdText(total) {
+		t.Fatalf("earnings (asset, today, week, month) %q, want today %s", usdRow, usdText(total))
+	}
+	if shots := os.Getenv("TINYPAY_SCREENSHOTS"); shots != "" {
+		br.screenshot("dashboard") // the README's picture
+	}
+
+	// A withdrawal from the channels page, confirmed in its dialog, moves
+	// money on chain.
+	before := usdOnChain(t, bh)
+	br.page("channels")
+	btn := `tr[data-channel="` + ch.GetId() + `"] button[data-action="withdraw"]`
+	br.run("withdraw", chromedp.Click(chromedp.CSS(btn)), chromedp.WaitVisible(chromedp.CSS("#confirm-amount")))
+	br.screenshot("channels-confirm")
+	br.run("confirm", chromedp.SendKeys(chromedp.CSS("#confirm-amount"), "1"), chromedp.Click(chromedp.CSS("#confirm-ok")))
+	want := new(big.Int).Add(before, big.NewInt(1000000))
+	deadline := time.Now().Add(30 * time.Second)
+	for usdOnChain(t, bh).Cmp(want) != 0 {
+		if time.Now().After(deadline) {
+			t.Fatalf("bob's USD on chain %v after withdrawing 1 USD from %v, want %v (page: %q)", usdOnChain(t, bh), before, want, br.text("#message"))
+		}
+		time.Sleep(100 * time.Millisecond)
+	}
+	if msg := br.text("#message"); msg != "" {
+		t.Fatalf("the page shows an error after a withdrawal: %q", msg)
+	}
+	br.screenshot("channels")
+	br.page("health")
+	if got := br.text("#health"); !strings.Contains(got, binfo.GetAddress()) || !strings.Contains(got, "healthy") {
+		t.Fatalf("health page: %q", got)
+	}
+	if got := br.text("#peers"); !strings.Contains(strings.ToLower(got), strings.ToLower(ainfo.GetAddress())) {
+		t.Fatalf("peers: %q, want alice", got)
+	}
+	br.screenshot("health")
+
+	// Phone-sized.
+	br.page("now")
+	br.run("phone", chromedp.EmulateViewport(390, 844))
+	if eval[bool](br, `document.documentElement.scrollWidth > 390`) {
+		t.Errorf("the now page is wider than a 390 px phone")
+	}
+	br.screenshot("now-phone")
+	br.run("desktop", chromedp.EmulateViewport(1000, 760))
+
+	// Sign-out ends the session: the next visit asks for a token.
+	br.run("sign out", chromedp.Click(chromedp.CSS("#signout")))
+	br.waitJS("sign-in page after sign-out", `location.pathname === "/signin"`, 10*time.Second)
+	if status := eval[int](br, `fetch("/v1/info").then(r => r.status)`); status != 401 {
+		t.Fatalf("API call after sign-out: %d, want 401", status)
+	}
+
+	// A view token reads everything and may do nothing.
+	secretFile := filepath.Join(t.TempDir(), "viewer.token")
+	if code, out := tinypay(t, bob.dir, "token", "create", "--view", "--name", "viewer", "--secret-file", secretFile); code != 0 {
+		t.Fatalf("token create --view: exit %d\n%s", code, out)
+	}
+	viewTok, err := os.ReadFile(secretFile)
+	if err != nil {
+		t.Fatal(err)
+	}
+	br.signIn(strings.TrimSpace(string(viewTok)))
+	if got := br.text("#who"); got != "view only" {
+		t.Fatalf("badge %q, want view only", got)
+	}
+	br.waitJS("the feed for the viewer", `[...document.querySelectorAll("#feed li")].some(li => li.textContent.includes("dash-feed-1"))`, 10*time.Second)
+	var chBefore apiv1.Channel
+	bh.must("GET", "/v1/channels/"+ch.GetId(), nil, &chBefore)
+	onChain := usdOnChain(t, bh)
+	br.page("channels")
+	br.run("withdraw as viewer", chromedp.Click(chromedp.CSS(btn)), chromedp.WaitVisible(chromedp.CSS("#confirm-amount")),
+		chromedp.SendKeys(chromedp.CSS("#confirm-amount"), "1"), chromedp.Click(chromedp.CSS("#confirm-ok")))
+	br.waitJS("the refusal on the page", `document.querySelector("#message").textContent.includes("view tokens may only read")`, 10*time.Second)
+	br.screenshot("view-refused")
+	var chAfter apiv1.Channel
+	bh.must("GET", "/v1/channels/"+ch.GetId(), nil, &chAfter)
+	if chAfter.GetMyWithdrawn() != chBefore.GetMyWithdrawn() || usdOnChain(t, bh).Cmp(onChain) != 0 {
+		t.Fatalf("a view token's withdrawal moved money: withdrawn %s -> %s", chBefore.GetMyWithdrawn(), chAfter.GetMyWithdrawn())
+	}
+
+	if errs := br.consoleErrors(); len(errs) > 0 {
+		t.Fatalf("console errors in the dashboard:\n%s", strings.Join(errs, "\n"))
+	}
+}
