@@ -380,6 +380,98 @@ func TestRevenue(t *testing.T) {
 	}
 }
 
+// TestRevenueBuckets: by asset and per hour or day, the rows add up, per
+// bucket, the payments whose times fall in it (as the payee's log has
+// them), in time order; bad buckets, zones and ranges are refused.
+func TestRevenueBuckets(t *testing.T) {
+	alice, bob, id := pair(t, 1000)
+	start := time.Now().Add(-time.Minute)
+	for i := range 5 {
+		if _, err := alice.Apps().Pay(context.Background(), apps.PayRequest{Channel: id, Amount: *u256(uint64(10 * (i + 1))), Key: fmt.Sprint(i), ItemID: fmt.Sprint("item-", i%2)}); err != nil {
+			t.Fatal(err)
+		}
+	}
+	pays, _, err := bob.N().Payments(0, 100, id)
+	if err != nil {
+		t.Fatal(err)
+	}
+	kolkata, err := time.LoadLocation("Asia/Kolkata")
+	if err != nil {
+		t.Skipf("no time zone data: %v", err)
+	}
+	for _, tc := range []struct {
+		bucket string
+		loc    *time.Location
+		start  func(time.Time) time.Time
+	}{
+		{"hour", nil, func(v time.Time) time.Time { return v.UTC().Truncate(time.Hour) }},
+		{"day", nil, func(v time.Time) time.Time {
+			y, m, d := v.UTC().Date()
+			return time.Date(y, m, d, 0, 0, 0, 0, time.UTC)
+		}},
+		{"day", kolkata, func(v time.Time) time.Time {
+			y, m, d := v.In(kolkata).Date()
+			return time.Date(y, m, d, 0, 0, 0, 0, kolkata)
+		}},
+	} {
+		want := map[int64]uint64{}
+		for _, p := range pays {
+			if !p.Outgoing {
+				want[tc.start(p.Time).UnixNano()] += p.Amount.Uint64()
+			}
+		}
+		rows, err := bob.Apps().RevenueBy(apps.RevenueQuery{From: start, GroupBy: "asset", Bucket: tc.bucket, Location: tc.loc})
+		if err != nil {
+			t.Fatal(err)
+		}
+		got := map[int64]uint64{}
+		var total uint64
+		for i, r := range rows {
+			if r.Key != "USD" || r.Asset.Symbol != "USD" {
+				t.Errorf("%s: row key %q asset %q, want USD", tc.bucket, r.Key, r.Asset.Symbol)
+			}
+			if i > 0 && !rows[i-1].Bucket.Before(r.Bucket) {
+				t.Errorf("%s: rows out of time order: %v then %v", tc.bucket, rows[i-1].Bucket, r.Bucket)
+			}
+			got[r.Bucket.UnixNano()] = r.Amount.Uint64()
+			total += r.Amount.Uint64()
+		}
+		if !maps.Equal(got, want) || total != 150 {
+			t.Errorf("per %s in %v: %v (total %d), want %v (total 150)", tc.bucket, tc.loc, got, total, want)
+		}
+	}
+	// By item and per hour: a row per item and hour.
+	rows, err := bob.Apps().RevenueBy(apps.RevenueQuery{From: start, GroupBy: "item", Bucket: "hour"})
+	if err != nil {
+		t.Fatal(err)
+	}
+	items := map[string]uint64{}
+	for _, r := range rows {
+		items[r.Key] += r.Amount.Uint64()
+	}
+	if items["item-0"] != 10+30+50 || items["item-1"] != 20+40 {
+		t.Fatalf("by item per hour: %v", items)
+	}
+	// Refusals: each is an invalid argument.
+	for _, q := range []apps.RevenueQuery{
+		{GroupBy: "asset", Bucket: "hour"},                              // no start
+		{From: start, Bucket: "week"},                                   // not a bucket
+		{From: start, Location: kolkata},                                // a zone without a bucket
+		{From: time.Now().Add(-10_001 * time.Hour), Bucket: "hour"},     // more than 10,000 hours
+		{From: time.Now().Add(-10_001 * 24 * time.Hour), Bucket: "day"}, // more than 10,000 days
+		{From: start, To: start.Add(-time.Second), Bucket: "day"},       // an empty range
+		{From: start, GroupBy: "colour", Bucket: "day"},                 // not a group
+	} {
+		if _, err := bob.Apps().RevenueBy(q); !errors.Is(err, node.ErrInvalidArgument) {
+			t.Errorf("%+v: %v, want an invalid argument", q, err)
+		}
+	}
+	// Exactly 10,000 hours is allowed.
+	if _, err := bob.Apps().RevenueBy(apps.RevenueQuery{From: time.Now().Add(-9_999 * time.Hour), Bucket: "hour"}); err != nil {
+		t.Fatalf("a range of under 10,000 hours: %v", err)
+	}
+}
+
 // TestStreamAutoTopUp: a stream that asked for a top-up deposits once when
 // the channel runs low, and keeps paying past the first deposit.
 func TestStreamAutoTopUp(t *testing.T) {

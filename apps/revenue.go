@@ -15,34 +15,100 @@ import (
 	"github.com/tinypay/tinypay/store"
 )
 
-// RevenueRow is incoming money grouped by one key.
+// RevenueRow is incoming money grouped by one key (and, with a bucket,
+// one hour or day).
 type RevenueRow struct {
-	Key      string // a channel id, stream id, item id or peer address
+	Key      string // a channel id, stream id, item id, peer address or asset symbol
 	Asset    node.Asset
 	Payments uint64
 	Amount   uint256.Int
+	// Bucket is when the row's hour or day starts (zero without a bucket).
+	Bucket time.Time
 }
 
+// RevenueQuery selects and groups incoming payments for RevenueBy.
+type RevenueQuery struct {
+	// From and To bound the payments' times, [From, To); zero is open
+	// (To: until now).
+	From, To time.Time
+	// GroupBy is "channel" (the default, for ""), "stream", "item", "peer"
+	// or "asset".
+	GroupBy string
+	// Bucket is "", "hour" or "day": split each group by the hours or days
+	// of Location. It needs From, and at most MaxRevenueBuckets buckets
+	// between From and To (or now).
+	Bucket string
+	// Location's hours and days are the buckets (nil: UTC).
+	Location *time.Location
+}
+
+// MaxRevenueBuckets bounds the hours or days a bucketed revenue range may
+// span (10,000 hours is over a year; 10,000 days over 27 years).
+const MaxRevenueBuckets = 10_000
+
 // Revenue sums the incoming payments with a time in [from, to) grouped by
-// "channel", "stream", "item" or "peer". A zero from or to is open.
+// "channel", "stream", "item", "peer" or "asset". A zero from or to is
+// open.
 func (a *Apps) Revenue(from, to time.Time, groupBy string) ([]RevenueRow, error) {
+	return a.RevenueBy(RevenueQuery{From: from, To: to, GroupBy: groupBy})
+}
+
+// RevenueBy sums the incoming payments q selects, grouped as it says.
+// Rows are sorted by bucket, then by amount (largest first), then by key.
+// Refused payments and refunds are not revenue.
+func (a *Apps) RevenueBy(q RevenueQuery) ([]RevenueRow, error) {
+	from, to, groupBy := q.From, q.To, q.GroupBy
 	switch groupBy {
 	case "":
 		groupBy = "channel"
-	case "channel", "stream", "item", "peer":
+	case "channel", "stream", "item", "peer", "asset":
 	default:
-		return nil, invalid("group by %q: want channel, stream, item or peer", groupBy)
+		return nil, invalid("group by %q: want channel, stream, item, peer or asset", groupBy)
 	}
 	if !to.IsZero() && !from.IsZero() && !from.Before(to) {
 		return nil, invalid("the range is empty: from %s is not before to %s", from, to)
+	}
+	loc := q.Location
+	if loc == nil {
+		loc = time.UTC
+	}
+	var bucket func(time.Time) time.Time
+	switch q.Bucket {
+	case "":
+		if q.Location != nil {
+			return nil, invalid("a time zone only applies to buckets: set the bucket (hour or day) too")
+		}
+	case "hour", "day":
+		if from.IsZero() {
+			return nil, invalid("a revenue by %s needs the start of the range", q.Bucket)
+		}
+		end := to
+		if end.IsZero() {
+			end = time.Now()
+		}
+		size := time.Hour
+		if q.Bucket == "day" {
+			size = 24 * time.Hour
+		}
+		if end.Sub(from) > MaxRevenueBuckets*size {
+			return nil, invalid("the range %s to %s spans more than %d %ss: narrow it, or use a larger bucket", from.Format(time.RFC3339), end.Format(time.RFC3339), MaxRevenueBuckets, q.Bucket)
+		}
+		if q.Bucket == "hour" {
+			bucket = func(t time.Time) time.Time { return hourStart(t, loc) }
+		} else {
+			bucket = func(t time.Time) time.Time { return dayStart(t, loc) }
+		}
+	default:
+		return nil, invalid("bucket %q: want hour, day or none", q.Bucket)
 	}
 	after, err := a.seqBefore(from)
 	if err != nil {
 		return nil, err
 	}
 	type key struct {
-		k     string
-		asset crypto.Address
+		k      string
+		asset  crypto.Address
+		bucket int64
 	}
 	rows := map[key]*RevenueRow{}
 	assets := map[[32]byte]crypto.Address{}
@@ -91,15 +157,22 @@ func (a *Apps) Revenue(from, to time.Time, groupBy string) ([]RevenueRow, error)
 				k = p.GetItemId()
 			case "peer":
 				k = crypto.Address(p.GetPeer()).Hex()
+			case "asset":
+				k = a.assetOf(asset).Symbol
+			}
+			var b time.Time
+			if bucket != nil {
+				b = bucket(t)
 			}
 			amt, err := parseAmount("amount", p.GetAmount())
 			if err != nil {
 				return nil, err
 			}
-			r := rows[key{k, asset}]
+			kk := key{k, asset, b.UnixNano()}
+			r := rows[kk]
 			if r == nil {
-				r = &RevenueRow{Key: k, Asset: a.assetOf(asset)}
-				rows[key{k, asset}] = r
+				r = &RevenueRow{Key: k, Asset: a.assetOf(asset), Bucket: b}
+				rows[kk] = r
 			}
 			r.Payments++
 			r.Amount.Add(&r.Amount, &amt)
@@ -110,12 +183,31 @@ func (a *Apps) Revenue(from, to time.Time, groupBy string) ([]RevenueRow, error)
 		out = append(out, *r)
 	}
 	slices.SortFunc(out, func(a, b RevenueRow) int {
+		if c := a.Bucket.Compare(b.Bucket); c != 0 {
+			return c
+		}
 		if c := b.Amount.Cmp(&a.Amount); c != 0 {
 			return c
 		}
 		return strings.Compare(a.Key, b.Key)
 	})
 	return out, nil
+}
+
+// hourStart is the start of the hour of loc that holds t. With the zone's
+// offset at t, it also cuts half- and quarter-hour zones at their own
+// hours, and the two 1 a.m. hours of a day when clocks go back apart.
+func hourStart(t time.Time, loc *time.Location) time.Time {
+	_, off := t.In(loc).Zone()
+	d := time.Duration(off) * time.Second
+	return t.Add(d).Truncate(time.Hour).Add(-d).In(loc)
+}
+
+// dayStart is the midnight of loc that starts t's day there (a day of 23
+// or 25 hours when clocks change).
+func dayStart(t time.Time, loc *time.Location) time.Time {
+	y, m, d := t.In(loc).Date()
+	return time.Date(y, m, d, 0, 0, 0, 0, loc)
 }
 
 // seqBefore finds, by binary search over the log (whose times grow with

@@ -4,6 +4,7 @@ import (
 	"context"
 	"errors"
 	"fmt"
+	"slices"
 	"sync"
 	"time"
 
@@ -72,6 +73,13 @@ func (s SweepConfig) validate(assets []Asset) error {
 		return errors.New("sweep attempts must be at least 1 and the retry delay positive")
 	}
 	return nil
+}
+
+// SweepPolicy returns the node's sweep policy (Config.Sweep; no To: none).
+func (n *Node) SweepPolicy() SweepConfig {
+	p := n.cfg.Sweep
+	p.Above = slices.Clone(p.Above)
+	return p
 }
 
 // sweeper is the owner of the sweep policy's work: one goroutine

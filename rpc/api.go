@@ -192,6 +192,20 @@ func (s *APIServer) GetInfo(ctx context.Context, _ *apiv1.GetInfoRequest) (*apiv
 	for _, a := range info.Assets {
 		m.Assets = append(m.Assets, assetMsg(a))
 	}
+	// The sweep policy is the operator's business: the admin's and
+	// viewers', not an app's.
+	if sw := s.n.SweepPolicy(); !sw.To.IsZero() && appToken(ctx).IsZero() {
+		m.Sweep = &apiv1.SweepPolicy{To: sw.To.Hex(), GasReserve: sw.GasReserve.Dec()}
+		for _, th := range sw.Above {
+			as := node.Asset{Address: th.Asset, Symbol: th.Asset.Hex()}
+			for _, a := range info.Assets {
+				if a.Address == th.Asset {
+					as = a
+				}
+			}
+			m.Sweep.Thresholds = append(m.Sweep.Thresholds, &apiv1.SweepThreshold{Asset: assetMsg(as), Above: th.Above.Dec()})
+		}
+	}
 	return m, nil
 }
 
@@ -532,6 +546,9 @@ func (s *APIServer) SubscribeEvents(r *apiv1.SubscribeEventsRequest, stream grpc
 			m.Event = &apiv1.Event_Stream{Stream: se}
 		case ev.Channel != nil:
 			ce := &apiv1.ChannelEvent{ChannelId: ev.Channel.Channel.Hex(), Kind: ev.Channel.Kind, Detail: ev.Channel.Detail}
+			if !ev.Channel.Amount.IsZero() {
+				ce.Amount = ev.Channel.Amount.Dec()
+			}
 			if c, err := s.n.Channel(ev.Channel.Channel); err == nil {
 				ce.Channel = channelMsg(c)
 			}

@@ -10,7 +10,9 @@ import (
 	"io"
 	"io/fs"
 	"mime"
+	"net"
 	"net/http"
+	"net/netip"
 	"path"
 	"strconv"
 	"strings"
@@ -62,19 +64,29 @@ const (
 
 // Config configures the dashboard.
 type Config struct {
-	// MaxSessions bounds the session table; signing in when it is full
-	// evicts the oldest session.
+	// MaxSessions bounds the sessions of each kind (admin, view): signing
+	// in when that kind's are at the bound evicts the oldest of the same
+	// kind, so that view sessions never push out an admin's.
 	MaxSessions int
 	// SessionTTL is how long a session lasts after sign-in.
 	SessionTTL time.Duration
+	// SignInsPerMinute bounds the sign-in attempts from one remote
+	// address (an IPv4 address, or an IPv6 /64) per minute; more are
+	// refused with 429 until the minute is over.
+	SignInsPerMinute int
+	// MaxSignInAddrs bounds the addresses whose attempts are counted; when
+	// that many have tried within the minute, every further address shares
+	// one count.
+	MaxSignInAddrs int
 	// Now is the clock (nil: time.Now).
 	Now func() time.Time
 }
 
-// DefaultConfig returns the settings tinypayd uses: 1000 sessions of 12
-// hours.
+// DefaultConfig returns the settings tinypayd uses: 1000 sessions of
+// each kind, of 12 hours; 10 sign-in attempts a minute per address, with
+// 10,000 addresses counted.
 func DefaultConfig() Config {
-	return Config{MaxSessions: 1000, SessionTTL: 12 * time.Hour}
+	return Config{MaxSessions: 1000, SessionTTL: 12 * time.Hour, SignInsPerMinute: 10, MaxSignInAddrs: 10_000}
 }
 
 // Validate reports the first setting out of range.
@@ -84,6 +96,10 @@ func (c Config) Validate() error {
 		return errors.New("dashboard: MaxSessions must be at least 1")
 	case c.SessionTTL < time.Minute:
 		return errors.New("dashboard: SessionTTL must be at least a minute")
+	case c.SignInsPerMinute < 1:
+		return errors.New("dashboard: SignInsPerMinute must be at least 1")
+	case c.MaxSignInAddrs < 1:
+		return errors.New("dashboard: MaxSignInAddrs must be at least 1")
 	}
 	return nil
 }
@@ -107,8 +123,22 @@ type Handler struct {
 	classify Classifier
 
 	mu       sync.Mutex
-	sessions map[string]*session // by cookie value
+	sessions map[string]*session  // by cookie value
+	attempts map[string]*attempts // sign-ins by remote address (see allowSignIn)
+	// attemptsSwept is when stale counts were last dropped.
+	attemptsSwept time.Time
 }
+
+// attempts counts one address's sign-ins in the minute that started at
+// since.
+type attempts struct {
+	since time.Time
+	n     int
+}
+
+// overflowAddr is the one count shared by every address beyond
+// Config.MaxSignInAddrs.
+const overflowAddr = "overflow"
 
 // New returns the dashboard in front of api (the HTTP/JSON API handler);
 // classify recognises tokens at sign-in.
@@ -122,7 +152,7 @@ func New(api http.Handler, classify Classifier, cfg Config) (*Handler, error) {
 	if cfg.Now == nil {
 		cfg.Now = time.Now
 	}
-	return &Handler{cfg: cfg, api: api, classify: classify, sessions: map[string]*session{}}, nil
+	return &Handler{cfg: cfg, api: api, classify: classify, sessions: map[string]*session{}, attempts: map[string]*attempts{}}, nil
 }
 
 // Sessions returns how many sessions the table holds (expired ones
@@ -144,6 +174,8 @@ func (h *Handler) ServeHTTP(w http.ResponseWriter, r *http.Request) {
 		h.signOut(w, r)
 	case p == "/auth/session":
 		h.sessionInfo(w, r)
+	case p == "/offer/encode":
+		h.encodeOffer(w, r)
 	default:
 		h.serveStatic(w, r)
 	}
@@ -156,6 +188,12 @@ func (h *Handler) serveAPI(w http.ResponseWriter, r *http.Request) {
 		h.api.ServeHTTP(w, r)
 		return
 	}
+	if bearerOnly(r.URL.Path) {
+		// A GET a link or an image could start: the backup (which may hold
+		// the node's key) is never fetched on the strength of a cookie.
+		writeError(w, http.StatusForbidden, "the backup is not served to a dashboard session: run tinypay backup, or send Authorization: Bearer <admin token>")
+		return
+	}
 	s, status, msg := h.check(r)
 	if s == nil {
 		writeError(w, status, msg)
@@ -166,6 +204,13 @@ func (h *Handler) serveAPI(w http.ResponseWriter, r *http.Request) {
 	r2.Header.Del(CSRFHeader)
 	r2.Header.Set("Authorization", "Bearer "+s.token)
 	h.api.ServeHTTP(w, r2)
+}
+
+// bearerOnly says whether path is an API call the dashboard never makes
+// with a session: /v1/backup (any method), however the path is spelled.
+func bearerOnly(p string) bool {
+	c := strings.ToLower(path.Clean("/" + p))
+	return c == "/v1/backup" || strings.HasPrefix(c, "/v1/backup/")
 }
 
 // check finds the request's session and, for anything but GET and HEAD,
@@ -246,6 +291,11 @@ func (h *Handler) signIn(w http.ResponseWriter, r *http.Request) {
 		writeError(w, http.StatusForbidden, msg)
 		return
 	}
+	if wait := h.allowSignIn(remoteKey(r.RemoteAddr)); wait > 0 {
+		w.Header().Set("Retry-After", strconv.Itoa(int((wait+time.Second-1)/time.Second)))
+		writeError(w, http.StatusTooManyRequests, "too many sign-in attempts from this address: wait a minute")
+		return
+	}
 	var req signInRequest
 	dec := json.NewDecoder(http.MaxBytesReader(w, r.Body, maxSignInBytes))
 	dec.DisallowUnknownFields()
@@ -273,8 +323,8 @@ func (h *Handler) signIn(w http.ResponseWriter, r *http.Request) {
 	id := randomID()
 	h.mu.Lock()
 	h.sweepLocked(now)
-	for len(h.sessions) >= h.cfg.MaxSessions {
-		h.evictOldestLocked()
+	for h.countLocked(kind) >= h.cfg.MaxSessions {
+		h.evictOldestLocked(kind)
 	}
 	h.sessions[id] = s
 	h.mu.Unlock()
@@ -292,15 +342,92 @@ func (h *Handler) sweepLocked(now time.Time) {
 	}
 }
 
-func (h *Handler) evictOldestLocked() {
+// countLocked counts the sessions of kind.
+func (h *Handler) countLocked(kind Kind) int {
+	n := 0
+	for _, s := range h.sessions {
+		if s.kind == kind {
+			n++
+		}
+	}
+	return n
+}
+
+// evictOldestLocked deletes the oldest session of kind.
+func (h *Handler) evictOldestLocked(kind Kind) {
 	var oldest string
 	var at time.Time
 	for id, s := range h.sessions {
-		if oldest == "" || s.created.Before(at) {
+		if s.kind == kind && (oldest == "" || s.created.Before(at)) {
 			oldest, at = id, s.created
 		}
 	}
 	delete(h.sessions, oldest)
+}
+
+// remoteKey is whom sign-in attempts are counted against: the remote IPv4
+// address, or the /64 of an IPv6 one (what one host usually holds).
+func remoteKey(remoteAddr string) string {
+	host, _, err := net.SplitHostPort(remoteAddr)
+	if err != nil {
+		host = remoteAddr
+	}
+	ip, err := netip.ParseAddr(host)
+	if err != nil {
+		return host
+	}
+	ip = ip.Unmap()
+	if ip.Is6() {
+		p, _ := ip.Prefix(64)
+		return p.String()
+	}
+	return ip.String()
+}
+
+// allowSignIn counts a sign-in attempt from addr and returns 0, or how
+// long addr must wait when it has had its attempts this minute. The table
+// of addresses is bounded: past MaxSignInAddrs live ones, the newcomers
+// share one count.
+func (h *Handler) allowSignIn(addr string) time.Duration {
+	now := h.cfg.Now()
+	h.mu.Lock()
+	defer h.mu.Unlock()
+	a := h.attempts[addr]
+	if a == nil {
+		// Full: drop the stale counts, at most once a second (a flood of
+		// new addresses does not make every attempt scan the table).
+		if len(h.attempts) >= h.cfg.MaxSignInAddrs && now.Sub(h.attemptsSwept) >= time.Second {
+			h.attemptsSwept = now
+			for k, x := range h.attempts {
+				if now.Sub(x.since) >= time.Minute {
+					delete(h.attempts, k)
+				}
+			}
+		}
+		if len(h.attempts) >= h.cfg.MaxSignInAddrs {
+			addr = overflowAddr
+			a = h.attempts[addr]
+		}
+		if a == nil {
+			a = &attempts{since: now}
+			h.attempts[addr] = a
+		}
+	}
+	if now.Sub(a.since) >= time.Minute {
+		a.since, a.n = now, 0
+	}
+	if a.n >= h.cfg.SignInsPerMinute {
+		return a.since.Add(time.Minute).Sub(now)
+	}
+	a.n++
+	return 0
+}
+
+// SignInAddrs returns how many addresses the sign-in counts hold.
+func (h *Handler) SignInAddrs() int {
+	h.mu.Lock()
+	defer h.mu.Unlock()
+	return len(h.attempts)
 }
 
 // signOut serves POST /auth/signout: it deletes the session (CSRF-checked)
@@ -345,6 +472,7 @@ var pages = map[string]string{
 	"/":           "index.html",
 	"/index.html": "index.html",
 	"/signin":     "signin.html",
+	"/offer":      "offer.html", // a shared offer (#tpo1...), public
 }
 
 // serveStatic serves the embedded pages and assets.
@@ -409,6 +537,8 @@ func writeError(w http.ResponseWriter, httpStatus int, msg string) {
 		e.Code, e.Status = 5, "NOT_FOUND"
 	case http.StatusMethodNotAllowed:
 		e.Code, e.Status = 12, "UNIMPLEMENTED"
+	case http.StatusTooManyRequests:
+		e.Code, e.Status = 8, "RESOURCE_EXHAUSTED"
 	default:
 		e.Code, e.Status = 3, "INVALID_ARGUMENT"
 	}

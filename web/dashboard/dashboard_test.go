@@ -68,6 +68,10 @@ func newFixture(t *testing.T, cfg Config) *fixture {
 	return f
 }
 
+// remoteAddr, as a key of do's headers, sets the request's remote
+// address instead (httptest's default is 192.0.2.1:1234).
+const remoteAddr = "remote-addr"
+
 type reply struct {
 	status int
 	body   map[string]any
@@ -78,6 +82,10 @@ func (f *fixture) do(method, path, body string, hdr map[string]string) reply {
 	f.t.Helper()
 	req := httptest.NewRequest(method, "https://127.0.0.1:9738"+path, strings.NewReader(body))
 	for k, v := range hdr {
+		if k == remoteAddr {
+			req.RemoteAddr = v
+			continue
+		}
 		req.Header.Set(k, v)
 	}
 	w := httptest.NewRecorder()
@@ -200,7 +208,7 @@ func TestRefusals(t *testing.T) {
 }
 
 func TestSessionExpires(t *testing.T) {
-	f := newFixture(t, Config{MaxSessions: 10, SessionTTL: time.Hour})
+	f := newFixture(t, Config{MaxSessions: 10, SessionTTL: time.Hour, SignInsPerMinute: 10, MaxSignInAddrs: 10})
 	cookie, _ := f.signIn(viewTok)
 	f.now = f.now.Add(59 * time.Minute)
 	if r := f.do("GET", "/v1/info", "", map[string]string{"Cookie": cookie}); r.status != 200 {
@@ -216,7 +224,7 @@ func TestSessionExpires(t *testing.T) {
 }
 
 func TestSessionTableBounded(t *testing.T) {
-	f := newFixture(t, Config{MaxSessions: 3, SessionTTL: time.Hour})
+	f := newFixture(t, Config{MaxSessions: 3, SessionTTL: time.Hour, SignInsPerMinute: 10, MaxSignInAddrs: 10})
 	var cookies []string
 	for range 5 {
 		c, _ := f.signIn(viewTok)
@@ -255,7 +263,7 @@ func TestSignOutEndsSessionOnServer(t *testing.T) {
 
 func TestPagesHeaders(t *testing.T) {
 	f := newFixture(t, DefaultConfig())
-	for path, ct := range map[string]string{"/": "text/html", "/signin": "text/html", "/app.js": "javascript", "/signin.js": "javascript", "/style.css": "text/css"} {
+	for path, ct := range map[string]string{"/": "text/html", "/signin": "text/html", "/offer": "text/html", "/app.js": "javascript", "/signin.js": "javascript", "/offer.js": "javascript", "/style.css": "text/css"} {
 		r := f.do("GET", path, "", nil)
 		if r.status != 200 || !strings.Contains(r.header.Get("Content-Type"), ct) {
 			t.Errorf("%s: %d %s", path, r.status, r.header.Get("Content-Type"))
@@ -265,7 +273,7 @@ func TestPagesHeaders(t *testing.T) {
 		}
 	}
 	// No inline script or style anywhere (the CSP would block it).
-	for _, name := range []string{"index.html", "signin.html"} {
+	for _, name := range []string{"index.html", "signin.html", "offer.html"} {
 		b, _ := static.ReadFile("static/" + name)
 		s := string(b)
 		if strings.Contains(s, "<script>") || strings.Contains(s, "style=") || strings.Contains(s, "<style") || strings.Contains(s, "onclick") {
@@ -278,10 +286,19 @@ func TestPagesHeaders(t *testing.T) {
 }
 
 func TestConfigValidate(t *testing.T) {
-	for _, c := range []Config{{MaxSessions: 0, SessionTTL: time.Hour}, {MaxSessions: 1, SessionTTL: time.Second}} {
+	ok := DefaultConfig()
+	for _, c := range []Config{
+		{MaxSessions: 0, SessionTTL: time.Hour, SignInsPerMinute: 1, MaxSignInAddrs: 1},
+		{MaxSessions: 1, SessionTTL: time.Second, SignInsPerMinute: 1, MaxSignInAddrs: 1},
+		{MaxSessions: 1, SessionTTL: time.Hour, SignInsPerMinute: 0, MaxSignInAddrs: 1},
+		{MaxSessions: 1, SessionTTL: time.Hour, SignInsPerMinute: 1, MaxSignInAddrs: 0},
+	} {
 		if _, err := New(&apiRecorder{}, classify, c); err == nil {
 			t.Errorf("%+v accepted", c)
 		}
+	}
+	if _, err := New(&apiRecorder{}, classify, ok); err != nil {
+		t.Errorf("the default config: %v", err)
 	}
 	if _, err := New(nil, classify, DefaultConfig()); err == nil {
 		t.Error("nil API accepted")

@@ -1,5 +1,6 @@
 // Package dashboard serves tinypayd's creator dashboard: static pages
-// (plain HTML, CSS and one small JavaScript module, embedded with go:embed
+// (now, revenue, offers, payouts, channels, health; plain HTML, CSS and
+// small JavaScript modules, embedded with go:embed
 // so that `go build` alone produces them; no framework, no CDN) and a
 // sign-in that turns a control-API token into a session cookie.
 //
@@ -16,13 +17,24 @@
 //   - Sign-in posts the token once, in a JSON body (never in a URL); a wrong
 //     token is refused and sets no cookie; app tokens (which may only pay)
 //     cannot sign in.
+//   - Sign-in attempts are limited per remote address (IPv4, or IPv6 /64)
+//     to Config.SignInsPerMinute; the table of counts is bounded
+//     (Config.MaxSignInAddrs, the addresses beyond it share one count).
 //   - The session cookie is a random 256-bit id, HttpOnly, Secure,
-//     SameSite=Strict, Path=/. Sessions live in a bounded table (the oldest
-//     is evicted when it is full) and expire after Config.SessionTTL;
-//     signing out deletes the session on the server.
+//     SameSite=Strict, Path=/. Sessions live in a table bounded per kind
+//     (when a kind's are at Config.MaxSessions the oldest of that kind is
+//     evicted, so view sign-ins never evict an admin session) and expire
+//     after Config.SessionTTL; signing out deletes the session on the
+//     server.
+//   - GET /v1/backup, which may hold the node's key, is never passed on
+//     with a session's token: it needs the client's own Authorization
+//     header.
 //   - Every request other than GET and HEAD made with a session needs the
 //     session's CSRF token in the X-CSRF-Token header, and is refused when
 //     its Origin (or Sec-Fetch-Site) says it comes from another site.
+//   - POST /offer/encode (session and CSRF token) turns an offer's JSON into
+//     its compact string once its signature checks; /offer is a public page
+//     that shows an offer string held in its URL's fragment.
 //   - Pages carry Content-Security-Policy default-src 'self' (no inline
 //     script or style), frame-ancestors 'none' and no referrer.
 //

@@ -9,6 +9,7 @@ import (
 	"io"
 	"os"
 	"path/filepath"
+	"strconv"
 	"strings"
 	"testing"
 	"time"
@@ -330,6 +331,33 @@ func TestRevenueAndPaymentsCSV(t *testing.T) {
 	want(t, tp(bob, "revenue", "--from", "yesterday"), ExitUsage)
 	want(t, tp(bob, "revenue", "--by", "song"), ExitUsage)
 	want(t, tp(bob, "revenue", "--from", "1h", "--to", "2h"), ExitUsage)
+	// Per hour or day: the rows carry when their bucket starts, and add
+	// up to the total.
+	r = tp(bob, "revenue", "--by", "asset", "--from", "2h", "--per", "hour", "--tz", "Asia/Kolkata", "--csv")
+	want(t, r, ExitOK)
+	rows, err = csv.NewReader(strings.NewReader(r.out)).ReadAll()
+	if err != nil {
+		t.Fatal(err)
+	}
+	if h := strings.Join(rows[0], ","); h != "hour,asset,asset,payments,amount,base_units" {
+		t.Fatalf("header per hour %s", h)
+	}
+	var sum uint64
+	for _, row := range rows[1:] {
+		start, err := time.Parse(time.RFC3339, row[0])
+		if err != nil || row[1] != "USD" || !strings.HasSuffix(row[0], "+05:30") || start.Minute() != 0 {
+			t.Fatalf("row %q: want the start of a Kolkata hour (%v)", row, err)
+		}
+		n, _ := strconv.ParseUint(row[5], 10, 64)
+		sum += n
+	}
+	if sum != 1_105_500 { // 0.005 USD, 500 base units and 1100 of 0.001 USD
+		t.Fatalf("per hour the rows add up to %d, want 1105500:\n%q", sum, rows)
+	}
+	want(t, tp(bob, "revenue", "--by", "asset", "--per", "hour"), ExitUsage, "needs --from")
+	want(t, tp(bob, "revenue", "--from", "1h", "--per", "week"), ExitUsage, "hour or day")
+	want(t, tp(bob, "revenue", "--from", "1h", "--tz", "UTC"), ExitUsage, "only applies with --per")
+	want(t, tp(bob, "revenue", "--from", "1h", "--per", "day", "--tz", "Nowhere/Else"), ExitUsage, "time zone")
 
 	for _, side := range []struct {
 		n   *nodetest.Node

@@ -15,17 +15,21 @@ import (
 func revenueCommand() *ucli.Command {
 	return &ucli.Command{
 		Name:  "revenue",
-		Usage: "sum incoming payments over a time range, by channel, stream, item or peer",
+		Usage: "sum incoming payments over a time range, by channel, stream, item, peer or asset, and per hour or day",
 		Flags: []ucli.Flag{
 			&ucli.StringFlag{Name: "from", Usage: "from this time: RFC 3339, a date (2006-01-02), or a duration meaning that long ago (24h, 7d)"},
 			&ucli.StringFlag{Name: "to", Usage: "until this time (excluded), in the same forms (default: now)"},
-			&ucli.StringFlag{Name: "by", Usage: "group by channel, stream, item or peer", Value: "channel"},
-			&ucli.BoolFlag{Name: "csv", Usage: "print CSV: KEY,asset,payments,amount,base_units"},
+			&ucli.StringFlag{Name: "by", Usage: "group by channel, stream, item, peer or asset", Value: "channel"},
+			&ucli.StringFlag{Name: "per", Usage: "also split each group per hour or per day (needs --from; at most 10000 of them)"},
+			&ucli.StringFlag{Name: "tz", Usage: "with --per: the IANA time zone whose hours and days these are (default UTC)"},
+			&ucli.BoolFlag{Name: "csv", Usage: "print CSV: KEY,asset,payments,amount,base_units (with --per, the hour or day first)"},
 		},
 		Description: `Examples:
    tinypay revenue --from 24h --by item
    tinypay revenue --from 2026-01-01 --to 2026-02-01 --by peer --csv > january.csv
-   tinypay revenue --from 2026-03-01T09:00:00Z --by stream --json`,
+   tinypay revenue --from 2026-03-01T09:00:00Z --by stream --json
+   tinypay revenue --from 7d --by asset --per day --tz Europe/Paris
+   tinypay revenue --from 24h --by item --per hour --csv > today.csv`,
 		Action: withClient(func(ctx context.Context, cmd *ucli.Command, c *client) error {
 			if _, err := args(cmd, 0, 0); err != nil {
 				return err
@@ -44,11 +48,23 @@ func revenueCommand() *ucli.Command {
 			}
 			by := cmd.String("by")
 			switch by {
-			case "channel", "stream", "item", "peer":
+			case "channel", "stream", "item", "peer", "asset":
 			default:
-				return usagef("--by %q: want channel, stream, item or peer", by)
+				return usagef("--by %q: want channel, stream, item, peer or asset", by)
 			}
-			req := &apiv1.RevenueRequest{GroupBy: by}
+			per, tz := cmd.String("per"), cmd.String("tz")
+			switch per {
+			case "", "hour", "day":
+			default:
+				return usagef("--per %q: want hour or day", per)
+			}
+			if per != "" && from.IsZero() {
+				return usagef("--per %s needs --from (the range's start)", per)
+			}
+			if tz != "" && per == "" {
+				return usagef("--tz only applies with --per hour or day")
+			}
+			req := &apiv1.RevenueRequest{GroupBy: by, Bucket: per, TimeZone: tz}
 			if !from.IsZero() {
 				req.FromUnixNano = from.UnixNano()
 			}
@@ -59,15 +75,29 @@ func revenueCommand() *ucli.Command {
 			if err != nil {
 				return err
 			}
+			loc := time.UTC
+			if tz != "" {
+				if loc, err = time.LoadLocation(tz); err != nil {
+					loc = time.UTC // the node knew it; this machine does not: show UTC
+				}
+			}
 			switch {
 			case c.json:
 				return c.printJSON(r)
 			case cmd.Bool("csv"):
 				w := csv.NewWriter(c.out)
-				_ = w.Write([]string{by, "asset", "payments", "amount", "base_units"})
+				head := []string{by, "asset", "payments", "amount", "base_units"}
+				if per != "" {
+					head = append([]string{per}, head...)
+				}
+				_ = w.Write(head)
 				for _, row := range r.GetRows() {
 					a := row.GetAsset()
-					_ = w.Write([]string{row.GetKey(), a.GetSymbol(), strconv.FormatUint(row.GetPayments(), 10), formatUnits(row.GetAmount(), a.GetDecimals()), row.GetAmount()})
+					rec := []string{row.GetKey(), a.GetSymbol(), strconv.FormatUint(row.GetPayments(), 10), formatUnits(row.GetAmount(), a.GetDecimals()), row.GetAmount()}
+					if per != "" {
+						rec = append([]string{bucketText(row, loc)}, rec...)
+					}
+					_ = w.Write(rec)
 				}
 				w.Flush()
 				return w.Error()
@@ -80,13 +110,24 @@ func revenueCommand() *ucli.Command {
 			for _, row := range r.GetRows() {
 				width = max(width, len(keyText(row.GetKey())))
 			}
+			if per != "" {
+				c.printf("%-25s ", strings.ToUpper(per))
+			}
 			c.printf("%-*s %10s %24s\n", width, strings.ToUpper(by), "PAYMENTS", "AMOUNT")
 			for _, row := range r.GetRows() {
+				if per != "" {
+					c.printf("%-25s ", bucketText(row, loc))
+				}
 				c.printf("%-*s %10d %24s\n", width, keyText(row.GetKey()), row.GetPayments(), show(row.GetAmount(), row.GetAsset()))
 			}
 			return nil
 		}),
 	}
+}
+
+// bucketText writes when a row's hour or day starts, in RFC 3339 in loc.
+func bucketText(row *apiv1.RevenueRow, loc *time.Location) string {
+	return time.Unix(0, row.GetBucketStartUnixNano()).In(loc).Format(time.RFC3339)
 }
 
 // keyText names an empty revenue key (no stream, no item).

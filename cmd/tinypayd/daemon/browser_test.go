@@ -5,9 +5,11 @@ import (
 	"crypto/sha256"
 	"crypto/x509"
 	"encoding/base64"
+	"encoding/csv"
 	"encoding/pem"
 	"fmt"
 	"math/big"
+	"net/url"
 	"os"
 	"os/exec"
 	"path/filepath"
@@ -17,10 +19,12 @@ import (
 	"testing"
 	"time"
 
+	cdpbrowser "github.com/chromedp/cdproto/browser"
 	"github.com/chromedp/cdproto/network"
 	"github.com/chromedp/chromedp"
 
 	apiv1 "github.com/tinypay/tinypay/proto/tinypay/api/v1"
+	"github.com/tinypay/tinypay/rpc/apiutil"
 )
 
 // chromiumPath finds a Chromium to drive ("" when there is none; .ci/run
@@ -347,6 +351,16 @@ func TestDashboardInBrowser(t *testing.T) {
 	}
 	br.screenshot("health")
 
+	// The backup (which may hold the node's key) is not served to the
+	// session cookie: a link or an image cannot fetch it.
+	if status := eval[int](br, `fetch("/v1/backup").then(r => r.status)`); status != 403 {
+		t.Fatalf("GET /v1/backup with the session: %d, want 403", status)
+	}
+
+	offer, offerText := dashboardOffers(t, br, a, bh, binfo.GetAddress())
+	dashboardRevenue(t, br, bh, new(big.Int).Add(total, offer))
+	dashboardPayouts(t, br, a, bh, ainfo.GetAddress())
+
 	// Phone-sized.
 	br.page("now")
 	br.run("phone", chromedp.EmulateViewport(390, 844))
@@ -385,13 +399,241 @@ func TestDashboardInBrowser(t *testing.T) {
 		chromedp.SendKeys(chromedp.CSS("#confirm-amount"), "1"), chromedp.Click(chromedp.CSS("#confirm-ok")))
 	br.waitJS("the refusal on the page", `document.querySelector("#message").textContent.includes("view tokens may only read")`, 10*time.Second)
 	br.screenshot("view-refused")
+	// Nor may it create an offer: the API's 403 shows on the page.
+	br.run("close the message", chromedp.Evaluate[chromedp.Void](`document.querySelector("#message").textContent = ""`))
+	br.page("offers")
+	br.run("offer as viewer", chromedp.SendKeys(chromedp.CSS("#offer-item"), "not-for-viewers"),
+		chromedp.SendKeys(chromedp.CSS("#offer-price"), "1"), chromedp.Click(chromedp.CSS("#offer-create")))
+	br.waitJS("the offer refused on the page", `document.querySelector("#message").textContent.includes("view tokens may only read")`, 10*time.Second)
+	if !eval[bool](br, `document.querySelector("#offer-new").hidden && !document.querySelector("#offers tbody tr")`) {
+		t.Fatalf("the viewer's page shows an offer: %q", br.text("#page-offers"))
+	}
 	var chAfter apiv1.Channel
 	bh.must("GET", "/v1/channels/"+ch.GetId(), nil, &chAfter)
 	if chAfter.GetMyWithdrawn() != chBefore.GetMyWithdrawn() || usdOnChain(t, bh).Cmp(onChain) != 0 {
 		t.Fatalf("a view token's withdrawal moved money: withdrawn %s -> %s", chBefore.GetMyWithdrawn(), chAfter.GetMyWithdrawn())
 	}
 
+	// The offer's link: a page anyone can open that shows the offer and
+	// the command that pays it (the offer stays in the fragment).
+	br.run("the offer's link", chromedp.Navigate(br.base+"/offer#"+offerText))
+	br.waitJS("the offer page", `document.querySelector("#command")?.textContent !== ""`, 10*time.Second)
+	if got := br.text("#command"); got != "tinypay pay --offer "+offerText {
+		t.Fatalf("the offer page's command %q", got)
+	}
+	br.screenshot("offer-link")
+
 	if errs := br.consoleErrors(); len(errs) > 0 {
 		t.Fatalf("console errors in the dashboard:\n%s", strings.Join(errs, "\n"))
 	}
+}
+
+// dashboardOffers: bob creates an offer on the offers page; the string it
+// shows is an offer his node signed (it verifies, and his node knows it as
+// its own), alice pays it through her API, and bob's page shows it paid.
+// It returns the offer's price and string.
+func dashboardOffers(t *testing.T, br *browser, alice, bob *httpAPI, bobAddr string) (*big.Int, string) {
+	t.Helper()
+	br.page("offers")
+	br.run("create an offer",
+		chromedp.SendKeys(chromedp.CSS("#offer-item"), "ebook-9"),
+		chromedp.SendKeys(chromedp.CSS("#offer-price"), "0.75"),
+		chromedp.SetValue(chromedp.CSS("#offer-uses"), "OFFER_USES_PER_PAYER"),
+		chromedp.Click(chromedp.CSS("#offer-create")))
+	br.waitJS("the offer string", `document.querySelector("#offer-string").value.startsWith("tpo1.") && !!document.querySelector("#offers tr[data-offer]")`, 15*time.Second)
+	shown := eval[string](br, `document.querySelector("#offer-string").value`)
+	o, err := apiutil.DecodeOffer(shown)
+	if err != nil {
+		t.Fatalf("the page's offer %q: %v", shown, err)
+	}
+	if err := apiutil.VerifyOffer(o); err != nil {
+		t.Fatalf("the page's offer does not verify: %v", err)
+	}
+	if !strings.EqualFold(o.GetPayee(), bobAddr) || o.GetItemId() != "ebook-9" || o.GetPrice() != "750000" || o.GetUses() != apiv1.OfferUses_OFFER_USES_PER_PAYER {
+		t.Fatalf("the page's offer %v, want bob's ebook-9 at 750000 once per payer", o)
+	}
+	// Bob's node knows it as its own, not paid yet.
+	var uses apiv1.OfferUsage
+	bob.must("POST", "/v1/offers/uses", &apiv1.GetOfferUsesRequest{Offer: o}, &uses)
+	if uses.GetOfferId() != o.GetOfferId() || uses.GetPaid() != 0 {
+		t.Fatalf("bob's uses of the page's offer: %v", &uses)
+	}
+	row := `document.querySelector('#offers tr[data-offer="` + o.GetOfferId() + `"]')`
+	if link := eval[string](br, `document.querySelector("#offer-link").getAttribute("href")`); link != "/offer#"+shown {
+		t.Fatalf("offer link %q", link)
+	}
+	// Copy: with the clipboard allowed, the clipboard holds the string.
+	for _, perm := range []string{"clipboard-read", "clipboard-write"} {
+		if _, err := chromedp.CallBrowser(br.ctx, cdpbrowser.SetPermission, cdpbrowser.SetPermissionParams{
+			Permission: &cdpbrowser.PermissionDescriptor{Name: perm}, Setting: cdpbrowser.PermissionSettingGranted, Origin: br.base}); err != nil {
+			t.Fatalf("allow %s: %v", perm, err)
+		}
+	}
+	br.run("copy", chromedp.Click(chromedp.CSS("#offer-copy")))
+	br.waitJS("the copy said what happened", `document.querySelector("#offer-copied").textContent !== ""`, 5*time.Second)
+	if got := br.text("#offer-copied"); got != "Copied." {
+		t.Fatalf("copy: %q", got)
+	}
+	if got := eval[string](br, `navigator.clipboard.readText()`); got != shown {
+		t.Fatalf("the clipboard holds %q, want the offer %q", got, shown)
+	}
+	br.screenshot("offers")
+
+	// Alice pays it; bob's page counts the payment.
+	var p apiv1.Payment
+	alice.must("POST", "/v1/payments", &apiv1.PayRequest{Offer: o}, &p)
+	if p.GetReceipt() == nil || p.GetAmount() != "750000" {
+		t.Fatalf("alice's payment of the offer %v", &p)
+	}
+	br.waitJS("the offer paid once", row+`?.querySelector(".paid")?.textContent === "1"`, 15*time.Second)
+	return big.NewInt(750000), shown
+}
+
+// dashboardRevenue: the revenue chart's bars (per day, then per hour) add
+// up to what bob was paid, and equal bob's API; the by-item CSV download
+// holds the API's rows.
+func dashboardRevenue(t *testing.T, br *browser, bob *httpAPI, paid *big.Int) {
+	t.Helper()
+	br.page("revenue")
+	for _, bucket := range []string{"day", "hour"} {
+		if bucket == "hour" {
+			br.run("per hour", chromedp.Click(chromedp.CSS(`button[data-bucket="hour"]`)))
+		}
+		br.waitJS("the chart per "+bucket, `document.querySelector("#rev-chart svg")?.dataset.bucket === "`+bucket+`"`, 15*time.Second)
+		bars := eval[[]string](br, `[...document.querySelectorAll("#rev-chart rect.bar")].map(r => r.dataset.amount)`)
+		sum := new(big.Int)
+		for _, v := range bars {
+			n, ok := new(big.Int).SetString(v, 10)
+			if !ok {
+				t.Fatalf("bar amount %q", v)
+			}
+			sum.Add(sum, n)
+		}
+		if sum.Cmp(paid) != 0 || eval[string](br, `document.querySelector("#rev-chart svg").dataset.total`) != paid.String() {
+			t.Fatalf("per %s: the bars %v add up to %v, want what bob was paid, %v", bucket, bars, sum, paid)
+		}
+		from := eval[string](br, `document.querySelector("#rev-chart svg").dataset.fromUnixNano`)
+		var r apiv1.RevenueResponse
+		zone := eval[string](br, `Intl.DateTimeFormat().resolvedOptions().timeZone || "UTC"`)
+		bob.must("GET", "/v1/revenue?group_by=asset&bucket="+bucket+"&from_unix_nano="+from+"&time_zone="+url.QueryEscape(zone), nil, &r)
+		api := new(big.Int)
+		for _, row := range r.GetRows() {
+			if row.GetAsset().GetSymbol() == "USD" {
+				v, _ := new(big.Int).SetString(row.GetAmount(), 10)
+				api.Add(api, v)
+			}
+		}
+		if api.Cmp(sum) != 0 || len(bars) != len(r.GetRows()) {
+			t.Fatalf("per %s: the chart has %d bars of %v in all, bob's API %d rows of %v", bucket, len(bars), sum, len(r.GetRows()), api)
+		}
+		br.screenshot("revenue-" + bucket)
+	}
+	if got := br.text("#rev-item"); !strings.Contains(got, "article-42") || !strings.Contains(got, "ebook-9") || !strings.Contains(got, "song-7") {
+		t.Fatalf("revenue by item: %q", got)
+	}
+
+	// The CSV download of the table by item.
+	dir := t.TempDir()
+	if _, err := chromedp.CallBrowser(br.ctx, cdpbrowser.SetDownloadBehavior, cdpbrowser.SetDownloadBehaviorParams{Behavior: cdpbrowser.SetDownloadBehaviorBehaviorAllow, DownloadPath: dir}); err != nil {
+		t.Fatal(err)
+	}
+	br.run("download the CSV", chromedp.Click(chromedp.CSS("#csv-item")))
+	var file string
+	deadline := time.Now().Add(15 * time.Second)
+	for file == "" {
+		m, _ := filepath.Glob(filepath.Join(dir, "revenue-by-item-*.csv"))
+		if len(m) == 1 {
+			file = m[0]
+		} else if time.Now().After(deadline) {
+			entries, _ := os.ReadDir(dir)
+			t.Fatalf("no CSV downloaded (%v)", entries)
+		} else {
+			time.Sleep(50 * time.Millisecond)
+		}
+	}
+	f, err := os.Open(file)
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer f.Close()
+	recs, err := csv.NewReader(f).ReadAll()
+	if err != nil {
+		t.Fatalf("the CSV: %v", err)
+	}
+	if len(recs) == 0 || strings.Join(recs[0], ",") != "item,asset,payments,amount,base_units" {
+		t.Fatalf("CSV header %q", recs)
+	}
+	from := eval[string](br, `document.querySelector("#rev-chart svg").dataset.fromUnixNano`)
+	var r apiv1.RevenueResponse
+	bob.must("GET", "/v1/revenue?group_by=item&from_unix_nano="+from, nil, &r)
+	want := [][]string{recs[0]}
+	for _, row := range r.GetRows() {
+		want = append(want, []string{row.GetKey(), row.GetAsset().GetSymbol(), strconv.FormatUint(row.GetPayments(), 10),
+			strings.TrimSuffix(strings.ReplaceAll(usdText(mustBig(t, row.GetAmount())), ",", ""), " USD"), row.GetAmount()})
+	}
+	if fmt.Sprint(recs) != fmt.Sprint(want) {
+		t.Fatalf("the CSV holds\n%q\nbob's API\n%q", recs, want)
+	}
+	sum := new(big.Int)
+	for _, rec := range recs[1:] {
+		sum.Add(sum, mustBig(t, rec[4]))
+	}
+	if sum.Cmp(paid) != 0 {
+		t.Fatalf("the CSV adds up to %v, want %v", sum, paid)
+	}
+}
+
+func mustBig(t *testing.T, s string) *big.Int {
+	t.Helper()
+	v, ok := new(big.Int).SetString(s, 10)
+	if !ok {
+		t.Fatalf("not a number: %q", s)
+	}
+	return v
+}
+
+// dashboardPayouts: the payouts page shows the wallet, no sweep policy,
+// and the earlier withdrawal in the on-chain history; a send from it,
+// confirmed in a dialog that shows the estimate, moves exactly the amount
+// into alice's wallet on chain.
+func dashboardPayouts(t *testing.T, br *browser, alice, bob *httpAPI, aliceAddr string) {
+	t.Helper()
+	br.page("payouts")
+	if got := br.text("#sweep"); !strings.Contains(got, "not configured") {
+		t.Fatalf("sweep policy: %q", got)
+	}
+	br.waitJS("the withdrawal in the history", `document.querySelector("#history").textContent.includes("Withdrawal")`, 15*time.Second)
+	// One row for the one withdrawal (the node records it when it submits
+	// it and when the chain reports it), with its total and transaction.
+	if rows := eval[[]string](br, `[...document.querySelectorAll("#history tbody tr")].filter(tr => tr.cells[1].textContent === "Withdrawal").map(tr => tr.cells[3].textContent + " " + tr.cells[4].textContent)`); len(rows) != 1 || !strings.Contains(rows[0], "1 USD in all") || !strings.Contains(rows[0], "0x") {
+		t.Fatalf("withdrawals in the history: %q, want the one of 1 USD with its transaction", rows)
+	}
+	before := usdOnChain(t, alice)
+	bobBefore := usdOnChain(t, bob)
+	br.run("send", chromedp.SendKeys(chromedp.CSS("#send-to"), aliceAddr), chromedp.SendKeys(chromedp.CSS("#send-amount"), "0.5"),
+		chromedp.Click(chromedp.CSS("#send-review")), chromedp.WaitVisible(chromedp.CSS("#confirm-ok")))
+	if got := br.text("#confirm-text"); !strings.Contains(got, "Send 0.5 USD to "+aliceAddr) || !strings.Contains(got, "Network fee") {
+		t.Fatalf("the confirmation: %q", got)
+	}
+	if est := eval[string](br, `document.querySelector("#confirm").dataset.estimate`); est != "500000" {
+		t.Fatalf("the estimate's amount %q, want 500000", est)
+	}
+	br.screenshot("payouts-confirm")
+	br.run("confirm", chromedp.Click(chromedp.CSS("#confirm-ok")))
+	want := new(big.Int).Add(before, big.NewInt(500000))
+	deadline := time.Now().Add(30 * time.Second)
+	for usdOnChain(t, alice).Cmp(want) != 0 {
+		if time.Now().After(deadline) {
+			t.Fatalf("alice's USD on chain %v after bob sent 0.5 USD from %v, want %v (page: %q)", usdOnChain(t, alice), before, want, br.text("#message"))
+		}
+		time.Sleep(100 * time.Millisecond)
+	}
+	if got := new(big.Int).Sub(bobBefore, usdOnChain(t, bob)); got.Cmp(big.NewInt(500000)) != 0 {
+		t.Fatalf("bob's wallet moved %v, want 500000", got)
+	}
+	br.waitJS("the send in the history", `document.querySelector("#history").textContent.includes("Send (sent)")`, 15*time.Second)
+	if msg := br.text("#message"); msg != "" {
+		t.Fatalf("the page shows an error after a send: %q", msg)
+	}
+	br.screenshot("payouts")
 }

@@ -47,12 +47,15 @@ stops taking new payments, finishes the acknowledgements it owes, and closes.
 Prometheus metrics are served at http://127.0.0.1:9737/metrics unless
 --metrics-listen says otherwise (see the README's "Metrics" section). The
 control API is also served as HTTP/JSON at https://127.0.0.1:9738/v1/...
-unless --http-listen says otherwise (the README's "HTTP/JSON API" section).
+unless --http-listen says otherwise (the README's "HTTP/JSON API" section);
+with --dashboard the same address serves the creator dashboard (open
+https://ADDR/ and sign in with DATADIR/api.token or a view token).
 
 Examples:
    tinypayd run --devchain devchain.json --passphrase-file pass.txt
    tinypayd run --devchain devchain.json --passphrase-file pass.txt --metrics-listen off
    tinypayd run --devchain devchain.json --passphrase-file pass.txt --http-listen 127.0.0.1:0
+   tinypayd run --devchain devchain.json --passphrase-file pass.txt --http-listen 127.0.0.1:0 --dashboard
    tinypayd run --chain-rpc https://rpc.example --chain-id 8453 \
                 --adjudicator ADJUDICATOR --asset USDC=0x833589fCD6eDb6E08f4c7C32D4f71b54bdA02913:6 --confirmations 3
    tinypayd run --devchain devchain.json --passphrase-file pass.txt --sweep-to ADDRESS \

@@ -284,15 +284,360 @@ async function loadHealth() {
   }));
 }
 
+// --- Revenue ---
+
+const rev = {bucket: 'day', asset: '', urls: {}};
+const zone = Intl.DateTimeFormat().resolvedOptions().timeZone || 'UTC';
+const SVG = 'http://www.w3.org/2000/svg';
+
+// revFrom is the start of the range: the first hour or day (in the
+// viewer's zone) of the last N days.
+function revFrom() {
+  const days = Number($('rev-range').value);
+  const d = new Date();
+  if (rev.bucket === 'day') {
+    d.setHours(0, 0, 0, 0);
+    d.setDate(d.getDate() - days + 1);
+  } else {
+    d.setMinutes(0, 0, 0);
+    d.setHours(d.getHours() - days * 24 + 1);
+  }
+  return d;
+}
+
+async function loadRevenue() {
+  const assets = state.info.assets;
+  const sel = $('rev-asset');
+  if (sel.options.length !== assets.length) {
+    sel.replaceChildren(...assets.map((a) => new Option(a.symbol, assetKey(a))));
+  }
+  const from = revFrom();
+  const to = new Date();
+  const fromNs = (BigInt(from.getTime()) * 1000000n).toString();
+  const q = (group, extra = '') => api(`/v1/revenue?group_by=${group}&from_unix_nano=${fromNs}${extra}`);
+  const [series, item, peer, stream] = await Promise.all([
+    q('asset', `&bucket=${rev.bucket}&time_zone=${encodeURIComponent(zone)}`), q('item'), q('peer'), q('stream')]);
+  if (!rev.asset) { // the asset with the most income, else the first
+    const top = [...series.rows].sort((x, y) => (BigInt(y.amount) > BigInt(x.amount) ? 1 : -1))[0];
+    rev.asset = top ? assetKey(top.asset) : assetKey(assets[0]);
+  }
+  sel.value = rev.asset;
+  for (const b of document.querySelectorAll('[data-bucket]')) b.setAttribute('aria-pressed', String(b.dataset.bucket === rev.bucket));
+  const asset = assets.find((a) => assetKey(a) === rev.asset) || assets[0];
+  const end = new Date(to); // the end of the current hour or day: the chart's right edge
+  if (rev.bucket === 'day') end.setHours(24, 0, 0, 0);
+  else end.setMinutes(60, 0, 0);
+  drawChart(series.rows.filter((r) => assetKey(r.asset) === rev.asset), asset, from, end);
+  const names = {item: 'item', peer: 'payer', stream: 'stream'};
+  for (const [group, r] of [['item', item], ['peer', peer], ['stream', stream]]) {
+    fillTable(`rev-${group}`, r.rows.map((row) => {
+      const tr = document.createElement('tr');
+      tr.dataset.key = row.key;
+      const key = row.key === '' ? '(none)' : (group === 'item' ? row.key : short(row.key));
+      const k = cell(key, names[group], group === 'item' ? '' : 'mono');
+      k.title = row.key;
+      tr.append(k, cell(row.payments, 'Payments', 'num'), cell(formatAmount(row.amount, row.asset), 'Amount', 'num'));
+      return tr;
+    }));
+    csvLink(`csv-${group}`, group, r.rows, from, to);
+  }
+}
+
+// drawChart draws the income per hour or day from from until to as SVG
+// bars; each bar
+// carries its bucket's start, amount (base units) and payments as data
+// attributes, and the chart its total.
+function drawChart(rows, asset, from, to) {
+  const W = 800, H = 220, L = 8, R = 8, T = 22, B = 22;
+  const svg = document.createElementNS(SVG, 'svg');
+  svg.setAttribute('viewBox', `0 0 ${W} ${H}`);
+  svg.setAttribute('role', 'img');
+  const el = (name, attrs, text) => {
+    const e = document.createElementNS(SVG, name);
+    for (const [k, v] of Object.entries(attrs)) e.setAttribute(k, v);
+    if (text !== undefined) e.textContent = text;
+    return e;
+  };
+  const span = to.getTime() - from.getTime();
+  const size = rev.bucket === 'hour' ? 3600e3 : 86400e3;
+  const plot = W - L - R;
+  let max = 0n, total = 0n, payments = 0;
+  for (const r of rows) {
+    const a = BigInt(r.amount);
+    if (a > max) max = a;
+    total += a;
+    payments += Number(r.payments);
+  }
+  for (const r of rows) {
+    const start = Number(BigInt(r.bucket_start_unix_nano) / 1000000n);
+    const a = BigInt(r.amount);
+    const h = max ? Math.max(1, Number((a * 10000n) / max) / 10000 * (H - T - B)) : 0;
+    const x = L + Math.max(0, (start - from.getTime()) / span) * plot;
+    const w = Math.max(1, (size / span) * plot - 1);
+    const bar = el('rect', {class: 'bar', x: x.toFixed(2), y: (H - B - h).toFixed(2), width: w.toFixed(2), height: h.toFixed(2)});
+    bar.dataset.start = new Date(start).toISOString();
+    bar.dataset.amount = r.amount;
+    bar.dataset.payments = r.payments;
+    const label = rev.bucket === 'hour' ? when.format(new Date(start)) : new Date(start).toLocaleDateString();
+    bar.append(el('title', {}, `${label}: ${formatAmount(r.amount, asset)} in ${r.payments} payment${r.payments === '1' ? '' : 's'}`));
+    svg.append(bar);
+  }
+  svg.append(el('line', {class: 'axis', x1: L, x2: W - R, y1: H - B, y2: H - B}));
+  svg.append(el('text', {class: 'label', x: L, y: H - 6}, from.toLocaleDateString()));
+  svg.append(el('text', {class: 'label', x: W - R, y: H - 6, 'text-anchor': 'end'}, new Date(to.getTime() - 1).toLocaleDateString()));
+  svg.append(el('text', {class: 'label', x: L, y: 14}, max ? `highest ${rev.bucket}: ${formatAmount(max.toString(), asset)}` : 'no income in this range'));
+  svg.dataset.total = total.toString();
+  svg.dataset.asset = asset.symbol;
+  svg.dataset.from = from.toISOString();
+  svg.dataset.bucket = rev.bucket;
+  svg.dataset.fromUnixNano = (BigInt(from.getTime()) * 1000000n).toString();
+  svg.setAttribute('aria-label', `income per ${rev.bucket} in ${asset.symbol}: ${formatAmount(total.toString(), asset)} in all`);
+  $('rev-chart').replaceChildren(svg);
+  $('rev-total').textContent = `${formatAmount(total.toString(), asset)} in ${payments} payment${payments === 1 ? '' : 's'}`;
+}
+
+// csvCell quotes a CSV field, and defuses one a spreadsheet would take for
+// a formula (item ids come from payers).
+function csvCell(v) {
+  let s = String(v);
+  if (/^[=+\-@\t\r]/.test(s)) s = `'${s}`;
+  return /[",\r\n]/.test(s) ? `"${s.replaceAll('"', '""')}"` : s;
+}
+
+// csvLink points a download link at the CSV of a table's rows (the same
+// data the table shows): key, asset, payments, amount in the asset's
+// units, base units.
+function csvLink(id, group, rows, from, to) {
+  const lines = [[group, 'asset', 'payments', 'amount', 'base_units'].join(',')];
+  for (const r of rows) {
+    lines.push([r.key, r.asset?.symbol ?? '', r.payments, formatAmount(r.amount, {...r.asset, symbol: ''}).replaceAll(',', ''), r.amount].map(csvCell).join(','));
+  }
+  if (rev.urls[id]) URL.revokeObjectURL(rev.urls[id]);
+  rev.urls[id] = URL.createObjectURL(new Blob([lines.join('\r\n') + '\r\n'], {type: 'text/csv'}));
+  const a = $(id);
+  a.href = rev.urls[id];
+  const day = (d) => d.toISOString().slice(0, 10);
+  a.download = `revenue-by-${group === 'peer' ? 'payer' : group}-${day(from)}-to-${day(to)}.csv`;
+}
+
+// --- Offers ---
+
+const OFFERS_KEY = 'tinypay.offers';
+const OFFERS_MAX = 50;
+
+function savedOffers() {
+  try { return JSON.parse(sessionStorage.getItem(OFFERS_KEY) || '[]'); } catch { return []; }
+}
+
+function assetByAddress(addr) {
+  const zero = /^0x0{40}$/i.test(addr || '');
+  return state.info.assets.find((a) => (zero ? !a.address : (a.address || '').toLowerCase() === (addr || '').toLowerCase()));
+}
+
+const usesText = {
+  OFFER_USES_UNSPECIFIED: 'once', OFFER_USES_PER_PAYER: 'once per payer', OFFER_USES_UNLIMITED: 'any number',
+};
+
+async function loadOffers() {
+  const sel = $('offer-asset');
+  if (sel.options.length !== state.info.assets.length) {
+    sel.replaceChildren(...state.info.assets.map((a) => new Option(a.symbol, a.symbol)));
+    const usd = state.info.assets.find((a) => a.symbol === 'USD');
+    if (usd) sel.value = 'USD';
+  }
+  const list = savedOffers();
+  const usage = await Promise.all(list.map((x) => api('/v1/offers/uses', {method: 'POST', body: {offer: x.offer}}).catch((e) => ({error: e.message}))));
+  fillTable('offers', list.map((x, i) => {
+    const o = x.offer, u = usage[i];
+    const asset = assetByAddress(o.asset);
+    const tr = document.createElement('tr');
+    tr.dataset.offer = o.offer_id;
+    const uses = o.uses === 'OFFER_USES_LIMITED' ? `up to ${o.max_uses}` : (usesText[o.uses] || o.uses);
+    tr.append(cell(o.item_id, 'Item'), cell(formatAmount(o.price, asset), 'Price', 'num'), cell(uses, 'Payments'),
+      cell(when.format(new Date(Number(o.expiry) * 1000)) + (u.expired ? ' (expired)' : ''), 'Expires'),
+      cell(u.error ? u.error : String(u.paid ?? 0), 'Paid', 'num paid'),
+      cell(u.remaining === undefined || u.remaining === null ? '—' : String(u.remaining), 'Left', 'num'));
+    const td = cell('', '', 'actions');
+    const b = document.createElement('button');
+    b.type = 'button';
+    b.textContent = 'Show';
+    b.addEventListener('click', () => showOffer(x.encoded));
+    td.append(b);
+    tr.append(td);
+    return tr;
+  }));
+}
+
+function showOffer(encoded) {
+  $('offer-new').hidden = false;
+  $('offer-string').value = encoded;
+  $('offer-link').href = `/offer#${encoded}`;
+  $('offer-copied').textContent = '';
+}
+
+async function createOffer(ev) {
+  ev.preventDefault();
+  showError('');
+  const symbol = $('offer-asset').value;
+  const asset = state.info.assets.find((a) => a.symbol === symbol);
+  const item = $('offer-item').value.trim();
+  if (!item) throw new Error('name the item the offer sells');
+  const req = {item_id: item, asset: symbol, price: parseAmount($('offer-price').value, asset),
+    ttl_seconds: $('offer-ttl').value, uses: $('offer-uses').value};
+  if (req.uses === 'OFFER_USES_LIMITED') {
+    const n = $('offer-max').value.trim();
+    if (!/^\d+$/.test(n) || Number(n) < 1 || Number(n) > 1000000) throw new Error('N: a whole number of payments, 1 to 1,000,000');
+    req.max_uses = Number(n);
+  }
+  const offer = await api('/v1/offers', {method: 'POST', body: req});
+  const {offer: encoded} = await api('/offer/encode', {method: 'POST', body: offer});
+  const list = [{offer, encoded}, ...savedOffers()].slice(0, OFFERS_MAX);
+  sessionStorage.setItem(OFFERS_KEY, JSON.stringify(list));
+  showOffer(encoded);
+  $('offer-item').value = '';
+  await loadOffers();
+}
+
+async function copyOffer() {
+  const text = $('offer-string').value;
+  try {
+    await navigator.clipboard.writeText(text);
+    $('offer-copied').textContent = 'Copied.';
+  } catch {
+    $('offer-string').select(); // no clipboard (permission, focus): let the viewer copy it
+    $('offer-copied').textContent = 'Selected: press Ctrl+C (⌘C) to copy.';
+  }
+}
+
+// --- Payouts ---
+
+const hist = {es: null, rows: new Map()};
+const HISTORY_MAX = 200;
+const historyKinds = {withdrawn: 'Withdrawal', cooperatively_closed: 'Channel closed', force_closed: 'Force close', settled: 'Settled', paid_out: 'Payout'};
+
+async function loadPayouts() {
+  const bal = await api('/v1/balances');
+  fillTable('wallet', bal.balances.map((b) => {
+    const tr = document.createElement('tr');
+    tr.dataset.asset = b.asset.symbol;
+    tr.append(cell(b.asset.symbol, 'Asset'), cell(formatAmount(b.wallet, b.asset), 'On chain', 'num'), cell(formatAmount(b.payout, b.asset), 'Payouts to collect', 'num'));
+    return tr;
+  }));
+  const sel = $('send-asset');
+  if (sel.options.length !== state.info.assets.length) {
+    sel.replaceChildren(...state.info.assets.map((a) => new Option(a.symbol, a.symbol)));
+    if (state.info.assets.some((a) => a.symbol === 'USD')) sel.value = 'USD';
+  }
+  const sw = state.info.sweep;
+  const rows = sw ? [
+    ['Sends to', sw.to],
+    ...sw.thresholds.map((t) => [`${t.asset.symbol} above`, formatAmount(t.above, t.asset)]),
+    ['ETH kept for gas', formatAmount(sw.gas_reserve, {symbol: 'ETH', decimals: 18})],
+  ] : [['Status', 'not configured: earnings stay in the wallet until sent (tinypayd run --sweep-to ADDRESS --sweep-above "100 USD" sends them on by itself)']];
+  $('sweep').replaceChildren(...rows.flatMap(([k, v]) => {
+    const dt = document.createElement('dt'); dt.textContent = k;
+    const dd = document.createElement('dd'); dd.textContent = v;
+    return [dt, dd];
+  }));
+  followHistory();
+}
+
+// followHistory reads the on-chain history from the event log (channel
+// and transfer events, from the start) and keeps following it while the
+// page is open.
+function followHistory() {
+  if (hist.es) return;
+  hist.rows.clear();
+  const es = new EventSource('/v1/events?after_seq=0&kinds=channel&kinds=transfer');
+  hist.es = es;
+  es.addEventListener('open', () => { $('history-state').textContent = 'live'; });
+  es.addEventListener('message', (e) => {
+    const ev = JSON.parse(e.data);
+    if (ev.channel && historyKinds[ev.channel.kind]) {
+      const c = ev.channel;
+      let key = `c${ev.seq}`;
+      if (c.kind === 'withdrawn') {
+        // The node records its own withdrawal when it submits it and
+        // again when the chain reports it ("side B withdrew, total ..."):
+        // one row per total; the peer's withdrawals are not this node's.
+        const side = /^side ([AB]) withdrew/.exec(c.detail || '');
+        if (side && c.channel && side[1] !== c.channel.side) return;
+        key = `w${c.channel_id}:${c.amount}`;
+        if (hist.rows.has(key)) return;
+      }
+      hist.rows.set(key, {seq: Number(ev.seq), time: ev.time_unix_nano, what: historyKinds[c.kind], where: c.channel_id,
+        amount: c.amount && c.channel ? formatAmount(c.amount, c.channel.asset) + (c.kind === 'withdrawn' ? ' in all' : '') : '',
+        detail: c.detail});
+    } else if (ev.transfer?.transfer) {
+      const t = ev.transfer.transfer;
+      const key = `t${t.origin}:${t.idempotency_key}`;
+      const first = hist.rows.get(key);
+      hist.rows.set(key, {seq: first ? first.seq : Number(ev.seq), time: first ? first.time : ev.time_unix_nano,
+        what: `${t.origin === 'sweep' ? 'Sweep' : 'Send'} (${t.status})`, where: t.to, amount: formatAmount(t.amount, t.asset),
+        detail: t.tx_hash || t.error || ''});
+    } else {
+      return;
+    }
+    renderHistory();
+  });
+  es.addEventListener('error', (e) => {
+    $('history-state').textContent = 'reconnecting';
+    if (e.data) showError(JSON.parse(e.data).message);
+    if (es.readyState === EventSource.CLOSED) { $('history-state').textContent = 'stopped'; hist.es = null; }
+  });
+}
+
+function stopHistory() {
+  if (hist.es) { hist.es.close(); hist.es = null; }
+}
+
+function renderHistory() {
+  const rows = [...hist.rows.values()].sort((a, b) => b.seq - a.seq).slice(0, HISTORY_MAX);
+  fillTable('history', rows.map((r) => {
+    const tr = document.createElement('tr');
+    const where = cell(short(r.where), 'Channel or to', 'mono');
+    where.title = r.where;
+    const tx = cell(r.detail, 'Transaction', 'mono');
+    tr.append(cell(fmtTime(r.time), 'When'), cell(r.what, 'What'), where, cell(r.amount, 'Amount', 'num'), tx);
+    return tr;
+  }));
+}
+
+async function sendEarnings(ev) {
+  ev.preventDefault();
+  showError('');
+  const to = $('send-to').value.trim();
+  if (!/^0x[0-9a-fA-F]{40}$/.test(to)) throw new Error('"To": an address, 0x and 40 hex digits');
+  const symbol = $('send-asset').value;
+  const asset = state.info.assets.find((a) => a.symbol === symbol);
+  const all = $('send-all').checked;
+  const req = {to, asset: symbol};
+  if (all) req.all = true;
+  else req.amount = parseAmount($('send-amount').value, asset);
+  const est = await api('/v1/wallet/estimate', {method: 'POST', body: req});
+  const eth = {symbol: 'ETH', decimals: 18};
+  const text = `Send ${formatAmount(est.amount, est.asset)} to ${to}?\n` +
+    `Wallet balance: ${formatAmount(est.balance, est.asset)}\n` +
+    `Network fee: about ${formatAmount(est.fee, eth)} (at most ${formatAmount(est.max_fee, eth)})`;
+  $('confirm').dataset.estimate = est.amount;
+  if (await ask(text, false) === null) return;
+  const t = await api('/v1/wallet/send', {method: 'POST', body: {...req, idempotency_key: crypto.randomUUID()}});
+  if (t.status === 'failed') throw new Error(`the send failed: ${t.error}`);
+  $('send-amount').value = '';
+  $('send-all').checked = false;
+  await loadPayouts();
+}
+
 // --- routing ---
 
-const pages = {now: loadNow, channels: loadChannelsPage, health: loadHealth};
+const pages = {now: loadNow, revenue: loadRevenue, offers: loadOffers, payouts: loadPayouts, channels: loadChannelsPage, health: loadHealth};
 
 async function route() {
   const name = pages[location.hash.slice(1)] ? location.hash.slice(1) : 'now';
   document.body.dataset.loaded = '';
   for (const p of Object.keys(pages)) $(`page-${p}`).hidden = p !== name;
   for (const a of document.querySelectorAll('nav a')) a.classList.toggle('active', a.dataset.page === name);
+  if (name !== 'payouts') stopHistory();
   await pages[name]();
   document.body.dataset.loaded = name;
 }
@@ -305,9 +650,21 @@ async function main() {
   state.info = await api('/v1/info');
   $('signout').addEventListener('click', async () => {
     await api('/auth/signout', {method: 'POST', body: {}}).catch(() => {});
+    sessionStorage.removeItem(OFFERS_KEY);
     location.assign('/signin');
   });
   window.addEventListener('hashchange', () => route().catch((e) => showError(e.message)));
+  const fail = (e) => showError(e.message);
+  $('rev-range').addEventListener('change', () => loadRevenue().catch(fail));
+  $('rev-asset').addEventListener('change', () => { rev.asset = $('rev-asset').value; loadRevenue().catch(fail); });
+  for (const b of document.querySelectorAll('[data-bucket]')) {
+    b.addEventListener('click', () => { rev.bucket = b.dataset.bucket; loadRevenue().catch(fail); });
+  }
+  $('offer-form').addEventListener('submit', (ev) => createOffer(ev).catch(fail));
+  $('offer-uses').addEventListener('change', () => { $('offer-max-label').hidden = $('offer-uses').value !== 'OFFER_USES_LIMITED'; });
+  $('offer-copy').addEventListener('click', () => copyOffer());
+  $('send-form').addEventListener('submit', (ev) => sendEarnings(ev).catch(fail));
+  $('send-all').addEventListener('change', () => { $('send-amount').disabled = $('send-all').checked; });
   await route();
   follow();
 }

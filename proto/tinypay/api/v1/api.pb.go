@@ -590,6 +590,9 @@ type NodeInfo struct {
 	// Open channels, and those of them that can pay now (Channel.connected).
 	ChannelsOpen  uint32 `protobuf:"varint,22,opt,name=channels_open,json=channelsOpen,proto3" json:"channels_open,omitempty"`
 	ChannelsReady uint32 `protobuf:"varint,23,opt,name=channels_ready,json=channelsReady,proto3" json:"channels_ready,omitempty"`
+	// The sweep policy (tinypayd run --sweep-to, --sweep-above): absent when
+	// none is configured, and for app tokens.
+	Sweep         *SweepPolicy `protobuf:"bytes,24,opt,name=sweep,proto3" json:"sweep,omitempty"`
 	unknownFields protoimpl.UnknownFields
 	sizeCache     protoimpl.SizeCache
 }
@@ -715,6 +718,130 @@ func (x *NodeInfo) GetChannelsReady() uint32 {
 	return 0
 }
 
+func (x *NodeInfo) GetSweep() *SweepPolicy {
+	if x != nil {
+		return x.Sweep
+	}
+	return nil
+}
+
+// SweepPolicy says where the node sends its earnings on chain: after every
+// payout or withdrawal of its own that lands in its wallet, and at start,
+// what the wallet holds of an asset above its threshold goes to `to`.
+type SweepPolicy struct {
+	state      protoimpl.MessageState `protogen:"open.v1"`
+	To         string                 `protobuf:"bytes,1,opt,name=to,proto3" json:"to,omitempty"`
+	Thresholds []*SweepThreshold      `protobuf:"bytes,2,rep,name=thresholds,proto3" json:"thresholds,omitempty"`
+	// The ETH (wei) the wallet always keeps for gas.
+	GasReserve    string `protobuf:"bytes,3,opt,name=gas_reserve,json=gasReserve,proto3" json:"gas_reserve,omitempty"`
+	unknownFields protoimpl.UnknownFields
+	sizeCache     protoimpl.SizeCache
+}
+
+func (x *SweepPolicy) Reset() {
+	*x = SweepPolicy{}
+	mi := &file_tinypay_api_v1_api_proto_msgTypes[6]
+	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+	ms.StoreMessageInfo(mi)
+}
+
+func (x *SweepPolicy) String() string {
+	return protoimpl.X.MessageStringOf(x)
+}
+
+func (*SweepPolicy) ProtoMessage() {}
+
+func (x *SweepPolicy) ProtoReflect() protoreflect.Message {
+	mi := &file_tinypay_api_v1_api_proto_msgTypes[6]
+	if x != nil {
+		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+		if ms.LoadMessageInfo() == nil {
+			ms.StoreMessageInfo(mi)
+		}
+		return ms
+	}
+	return mi.MessageOf(x)
+}
+
+// Deprecated: Use SweepPolicy.ProtoReflect.Descriptor instead.
+func (*SweepPolicy) Descriptor() ([]byte, []int) {
+	return file_tinypay_api_v1_api_proto_rawDescGZIP(), []int{6}
+}
+
+func (x *SweepPolicy) GetTo() string {
+	if x != nil {
+		return x.To
+	}
+	return ""
+}
+
+func (x *SweepPolicy) GetThresholds() []*SweepThreshold {
+	if x != nil {
+		return x.Thresholds
+	}
+	return nil
+}
+
+func (x *SweepPolicy) GetGasReserve() string {
+	if x != nil {
+		return x.GasReserve
+	}
+	return ""
+}
+
+// SweepThreshold is one swept asset and the balance the wallet keeps of it.
+type SweepThreshold struct {
+	state         protoimpl.MessageState `protogen:"open.v1"`
+	Asset         *Asset                 `protobuf:"bytes,1,opt,name=asset,proto3" json:"asset,omitempty"`
+	Above         string                 `protobuf:"bytes,2,opt,name=above,proto3" json:"above,omitempty"`
+	unknownFields protoimpl.UnknownFields
+	sizeCache     protoimpl.SizeCache
+}
+
+func (x *SweepThreshold) Reset() {
+	*x = SweepThreshold{}
+	mi := &file_tinypay_api_v1_api_proto_msgTypes[7]
+	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+	ms.StoreMessageInfo(mi)
+}
+
+func (x *SweepThreshold) String() string {
+	return protoimpl.X.MessageStringOf(x)
+}
+
+func (*SweepThreshold) ProtoMessage() {}
+
+func (x *SweepThreshold) ProtoReflect() protoreflect.Message {
+	mi := &file_tinypay_api_v1_api_proto_msgTypes[7]
+	if x != nil {
+		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+		if ms.LoadMessageInfo() == nil {
+			ms.StoreMessageInfo(mi)
+		}
+		return ms
+	}
+	return mi.MessageOf(x)
+}
+
+// Deprecated: Use SweepThreshold.ProtoReflect.Descriptor instead.
+func (*SweepThreshold) Descriptor() ([]byte, []int) {
+	return file_tinypay_api_v1_api_proto_rawDescGZIP(), []int{7}
+}
+
+func (x *SweepThreshold) GetAsset() *Asset {
+	if x != nil {
+		return x.Asset
+	}
+	return nil
+}
+
+func (x *SweepThreshold) GetAbove() string {
+	if x != nil {
+		return x.Above
+	}
+	return ""
+}
+
 type GetBalancesRequest struct {
 	state         protoimpl.MessageState `protogen:"open.v1"`
 	unknownFields protoimpl.UnknownFields
@@ -723,7 +850,7 @@ type GetBalancesRequest struct {
 
 func (x *GetBalancesRequest) Reset() {
 	*x = GetBalancesRequest{}
-	mi := &file_tinypay_api_v1_api_proto_msgTypes[6]
+	mi := &file_tinypay_api_v1_api_proto_msgTypes[8]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -735,7 +862,7 @@ func (x *GetBalancesRequest) String() string {
 func (*GetBalancesRequest) ProtoMessage() {}
 
 func (x *GetBalancesRequest) ProtoReflect() protoreflect.Message {
-	mi := &file_tinypay_api_v1_api_proto_msgTypes[6]
+	mi := &file_tinypay_api_v1_api_proto_msgTypes[8]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -748,7 +875,7 @@ func (x *GetBalancesRequest) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use GetBalancesRequest.ProtoReflect.Descriptor instead.
 func (*GetBalancesRequest) Descriptor() ([]byte, []int) {
-	return file_tinypay_api_v1_api_proto_rawDescGZIP(), []int{6}
+	return file_tinypay_api_v1_api_proto_rawDescGZIP(), []int{8}
 }
 
 type AssetBalance struct {
@@ -763,7 +890,7 @@ type AssetBalance struct {
 
 func (x *AssetBalance) Reset() {
 	*x = AssetBalance{}
-	mi := &file_tinypay_api_v1_api_proto_msgTypes[7]
+	mi := &file_tinypay_api_v1_api_proto_msgTypes[9]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -775,7 +902,7 @@ func (x *AssetBalance) String() string {
 func (*AssetBalance) ProtoMessage() {}
 
 func (x *AssetBalance) ProtoReflect() protoreflect.Message {
-	mi := &file_tinypay_api_v1_api_proto_msgTypes[7]
+	mi := &file_tinypay_api_v1_api_proto_msgTypes[9]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -788,7 +915,7 @@ func (x *AssetBalance) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use AssetBalance.ProtoReflect.Descriptor instead.
 func (*AssetBalance) Descriptor() ([]byte, []int) {
-	return file_tinypay_api_v1_api_proto_rawDescGZIP(), []int{7}
+	return file_tinypay_api_v1_api_proto_rawDescGZIP(), []int{9}
 }
 
 func (x *AssetBalance) GetAsset() *Asset {
@@ -828,7 +955,7 @@ type Balances struct {
 
 func (x *Balances) Reset() {
 	*x = Balances{}
-	mi := &file_tinypay_api_v1_api_proto_msgTypes[8]
+	mi := &file_tinypay_api_v1_api_proto_msgTypes[10]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -840,7 +967,7 @@ func (x *Balances) String() string {
 func (*Balances) ProtoMessage() {}
 
 func (x *Balances) ProtoReflect() protoreflect.Message {
-	mi := &file_tinypay_api_v1_api_proto_msgTypes[8]
+	mi := &file_tinypay_api_v1_api_proto_msgTypes[10]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -853,7 +980,7 @@ func (x *Balances) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use Balances.ProtoReflect.Descriptor instead.
 func (*Balances) Descriptor() ([]byte, []int) {
-	return file_tinypay_api_v1_api_proto_rawDescGZIP(), []int{8}
+	return file_tinypay_api_v1_api_proto_rawDescGZIP(), []int{10}
 }
 
 func (x *Balances) GetBalances() []*AssetBalance {
@@ -876,7 +1003,7 @@ type ConnectPeerRequest struct {
 
 func (x *ConnectPeerRequest) Reset() {
 	*x = ConnectPeerRequest{}
-	mi := &file_tinypay_api_v1_api_proto_msgTypes[9]
+	mi := &file_tinypay_api_v1_api_proto_msgTypes[11]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -888,7 +1015,7 @@ func (x *ConnectPeerRequest) String() string {
 func (*ConnectPeerRequest) ProtoMessage() {}
 
 func (x *ConnectPeerRequest) ProtoReflect() protoreflect.Message {
-	mi := &file_tinypay_api_v1_api_proto_msgTypes[9]
+	mi := &file_tinypay_api_v1_api_proto_msgTypes[11]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -901,7 +1028,7 @@ func (x *ConnectPeerRequest) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use ConnectPeerRequest.ProtoReflect.Descriptor instead.
 func (*ConnectPeerRequest) Descriptor() ([]byte, []int) {
-	return file_tinypay_api_v1_api_proto_rawDescGZIP(), []int{9}
+	return file_tinypay_api_v1_api_proto_rawDescGZIP(), []int{11}
 }
 
 func (x *ConnectPeerRequest) GetHostPort() string {
@@ -929,7 +1056,7 @@ type Peer struct {
 
 func (x *Peer) Reset() {
 	*x = Peer{}
-	mi := &file_tinypay_api_v1_api_proto_msgTypes[10]
+	mi := &file_tinypay_api_v1_api_proto_msgTypes[12]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -941,7 +1068,7 @@ func (x *Peer) String() string {
 func (*Peer) ProtoMessage() {}
 
 func (x *Peer) ProtoReflect() protoreflect.Message {
-	mi := &file_tinypay_api_v1_api_proto_msgTypes[10]
+	mi := &file_tinypay_api_v1_api_proto_msgTypes[12]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -954,7 +1081,7 @@ func (x *Peer) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use Peer.ProtoReflect.Descriptor instead.
 func (*Peer) Descriptor() ([]byte, []int) {
-	return file_tinypay_api_v1_api_proto_rawDescGZIP(), []int{10}
+	return file_tinypay_api_v1_api_proto_rawDescGZIP(), []int{12}
 }
 
 func (x *Peer) GetAddress() string {
@@ -986,7 +1113,7 @@ type ListPeersRequest struct {
 
 func (x *ListPeersRequest) Reset() {
 	*x = ListPeersRequest{}
-	mi := &file_tinypay_api_v1_api_proto_msgTypes[11]
+	mi := &file_tinypay_api_v1_api_proto_msgTypes[13]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -998,7 +1125,7 @@ func (x *ListPeersRequest) String() string {
 func (*ListPeersRequest) ProtoMessage() {}
 
 func (x *ListPeersRequest) ProtoReflect() protoreflect.Message {
-	mi := &file_tinypay_api_v1_api_proto_msgTypes[11]
+	mi := &file_tinypay_api_v1_api_proto_msgTypes[13]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -1011,7 +1138,7 @@ func (x *ListPeersRequest) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use ListPeersRequest.ProtoReflect.Descriptor instead.
 func (*ListPeersRequest) Descriptor() ([]byte, []int) {
-	return file_tinypay_api_v1_api_proto_rawDescGZIP(), []int{11}
+	return file_tinypay_api_v1_api_proto_rawDescGZIP(), []int{13}
 }
 
 type ListPeersResponse struct {
@@ -1023,7 +1150,7 @@ type ListPeersResponse struct {
 
 func (x *ListPeersResponse) Reset() {
 	*x = ListPeersResponse{}
-	mi := &file_tinypay_api_v1_api_proto_msgTypes[12]
+	mi := &file_tinypay_api_v1_api_proto_msgTypes[14]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -1035,7 +1162,7 @@ func (x *ListPeersResponse) String() string {
 func (*ListPeersResponse) ProtoMessage() {}
 
 func (x *ListPeersResponse) ProtoReflect() protoreflect.Message {
-	mi := &file_tinypay_api_v1_api_proto_msgTypes[12]
+	mi := &file_tinypay_api_v1_api_proto_msgTypes[14]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -1048,7 +1175,7 @@ func (x *ListPeersResponse) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use ListPeersResponse.ProtoReflect.Descriptor instead.
 func (*ListPeersResponse) Descriptor() ([]byte, []int) {
-	return file_tinypay_api_v1_api_proto_rawDescGZIP(), []int{12}
+	return file_tinypay_api_v1_api_proto_rawDescGZIP(), []int{14}
 }
 
 func (x *ListPeersResponse) GetPeers() []*Peer {
@@ -1072,7 +1199,7 @@ type OpenChannelRequest struct {
 
 func (x *OpenChannelRequest) Reset() {
 	*x = OpenChannelRequest{}
-	mi := &file_tinypay_api_v1_api_proto_msgTypes[13]
+	mi := &file_tinypay_api_v1_api_proto_msgTypes[15]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -1084,7 +1211,7 @@ func (x *OpenChannelRequest) String() string {
 func (*OpenChannelRequest) ProtoMessage() {}
 
 func (x *OpenChannelRequest) ProtoReflect() protoreflect.Message {
-	mi := &file_tinypay_api_v1_api_proto_msgTypes[13]
+	mi := &file_tinypay_api_v1_api_proto_msgTypes[15]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -1097,7 +1224,7 @@ func (x *OpenChannelRequest) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use OpenChannelRequest.ProtoReflect.Descriptor instead.
 func (*OpenChannelRequest) Descriptor() ([]byte, []int) {
-	return file_tinypay_api_v1_api_proto_rawDescGZIP(), []int{13}
+	return file_tinypay_api_v1_api_proto_rawDescGZIP(), []int{15}
 }
 
 func (x *OpenChannelRequest) GetPeer() string {
@@ -1168,7 +1295,7 @@ type Channel struct {
 
 func (x *Channel) Reset() {
 	*x = Channel{}
-	mi := &file_tinypay_api_v1_api_proto_msgTypes[14]
+	mi := &file_tinypay_api_v1_api_proto_msgTypes[16]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -1180,7 +1307,7 @@ func (x *Channel) String() string {
 func (*Channel) ProtoMessage() {}
 
 func (x *Channel) ProtoReflect() protoreflect.Message {
-	mi := &file_tinypay_api_v1_api_proto_msgTypes[14]
+	mi := &file_tinypay_api_v1_api_proto_msgTypes[16]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -1193,7 +1320,7 @@ func (x *Channel) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use Channel.ProtoReflect.Descriptor instead.
 func (*Channel) Descriptor() ([]byte, []int) {
-	return file_tinypay_api_v1_api_proto_rawDescGZIP(), []int{14}
+	return file_tinypay_api_v1_api_proto_rawDescGZIP(), []int{16}
 }
 
 func (x *Channel) GetId() string {
@@ -1360,7 +1487,7 @@ type DepositRequest struct {
 
 func (x *DepositRequest) Reset() {
 	*x = DepositRequest{}
-	mi := &file_tinypay_api_v1_api_proto_msgTypes[15]
+	mi := &file_tinypay_api_v1_api_proto_msgTypes[17]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -1372,7 +1499,7 @@ func (x *DepositRequest) String() string {
 func (*DepositRequest) ProtoMessage() {}
 
 func (x *DepositRequest) ProtoReflect() protoreflect.Message {
-	mi := &file_tinypay_api_v1_api_proto_msgTypes[15]
+	mi := &file_tinypay_api_v1_api_proto_msgTypes[17]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -1385,7 +1512,7 @@ func (x *DepositRequest) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use DepositRequest.ProtoReflect.Descriptor instead.
 func (*DepositRequest) Descriptor() ([]byte, []int) {
-	return file_tinypay_api_v1_api_proto_rawDescGZIP(), []int{15}
+	return file_tinypay_api_v1_api_proto_rawDescGZIP(), []int{17}
 }
 
 func (x *DepositRequest) GetChannelId() string {
@@ -1412,7 +1539,7 @@ type WithdrawRequest struct {
 
 func (x *WithdrawRequest) Reset() {
 	*x = WithdrawRequest{}
-	mi := &file_tinypay_api_v1_api_proto_msgTypes[16]
+	mi := &file_tinypay_api_v1_api_proto_msgTypes[18]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -1424,7 +1551,7 @@ func (x *WithdrawRequest) String() string {
 func (*WithdrawRequest) ProtoMessage() {}
 
 func (x *WithdrawRequest) ProtoReflect() protoreflect.Message {
-	mi := &file_tinypay_api_v1_api_proto_msgTypes[16]
+	mi := &file_tinypay_api_v1_api_proto_msgTypes[18]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -1437,7 +1564,7 @@ func (x *WithdrawRequest) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use WithdrawRequest.ProtoReflect.Descriptor instead.
 func (*WithdrawRequest) Descriptor() ([]byte, []int) {
-	return file_tinypay_api_v1_api_proto_rawDescGZIP(), []int{16}
+	return file_tinypay_api_v1_api_proto_rawDescGZIP(), []int{18}
 }
 
 func (x *WithdrawRequest) GetChannelId() string {
@@ -1473,7 +1600,7 @@ type ListChannelsRequest struct {
 
 func (x *ListChannelsRequest) Reset() {
 	*x = ListChannelsRequest{}
-	mi := &file_tinypay_api_v1_api_proto_msgTypes[17]
+	mi := &file_tinypay_api_v1_api_proto_msgTypes[19]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -1485,7 +1612,7 @@ func (x *ListChannelsRequest) String() string {
 func (*ListChannelsRequest) ProtoMessage() {}
 
 func (x *ListChannelsRequest) ProtoReflect() protoreflect.Message {
-	mi := &file_tinypay_api_v1_api_proto_msgTypes[17]
+	mi := &file_tinypay_api_v1_api_proto_msgTypes[19]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -1498,7 +1625,7 @@ func (x *ListChannelsRequest) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use ListChannelsRequest.ProtoReflect.Descriptor instead.
 func (*ListChannelsRequest) Descriptor() ([]byte, []int) {
-	return file_tinypay_api_v1_api_proto_rawDescGZIP(), []int{17}
+	return file_tinypay_api_v1_api_proto_rawDescGZIP(), []int{19}
 }
 
 func (x *ListChannelsRequest) GetPeer() string {
@@ -1540,7 +1667,7 @@ type ListChannelsResponse struct {
 
 func (x *ListChannelsResponse) Reset() {
 	*x = ListChannelsResponse{}
-	mi := &file_tinypay_api_v1_api_proto_msgTypes[18]
+	mi := &file_tinypay_api_v1_api_proto_msgTypes[20]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -1552,7 +1679,7 @@ func (x *ListChannelsResponse) String() string {
 func (*ListChannelsResponse) ProtoMessage() {}
 
 func (x *ListChannelsResponse) ProtoReflect() protoreflect.Message {
-	mi := &file_tinypay_api_v1_api_proto_msgTypes[18]
+	mi := &file_tinypay_api_v1_api_proto_msgTypes[20]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -1565,7 +1692,7 @@ func (x *ListChannelsResponse) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use ListChannelsResponse.ProtoReflect.Descriptor instead.
 func (*ListChannelsResponse) Descriptor() ([]byte, []int) {
-	return file_tinypay_api_v1_api_proto_rawDescGZIP(), []int{18}
+	return file_tinypay_api_v1_api_proto_rawDescGZIP(), []int{20}
 }
 
 func (x *ListChannelsResponse) GetChannels() []*Channel {
@@ -1591,7 +1718,7 @@ type GetChannelRequest struct {
 
 func (x *GetChannelRequest) Reset() {
 	*x = GetChannelRequest{}
-	mi := &file_tinypay_api_v1_api_proto_msgTypes[19]
+	mi := &file_tinypay_api_v1_api_proto_msgTypes[21]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -1603,7 +1730,7 @@ func (x *GetChannelRequest) String() string {
 func (*GetChannelRequest) ProtoMessage() {}
 
 func (x *GetChannelRequest) ProtoReflect() protoreflect.Message {
-	mi := &file_tinypay_api_v1_api_proto_msgTypes[19]
+	mi := &file_tinypay_api_v1_api_proto_msgTypes[21]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -1616,7 +1743,7 @@ func (x *GetChannelRequest) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use GetChannelRequest.ProtoReflect.Descriptor instead.
 func (*GetChannelRequest) Descriptor() ([]byte, []int) {
-	return file_tinypay_api_v1_api_proto_rawDescGZIP(), []int{19}
+	return file_tinypay_api_v1_api_proto_rawDescGZIP(), []int{21}
 }
 
 func (x *GetChannelRequest) GetChannelId() string {
@@ -1635,7 +1762,7 @@ type CloseChannelRequest struct {
 
 func (x *CloseChannelRequest) Reset() {
 	*x = CloseChannelRequest{}
-	mi := &file_tinypay_api_v1_api_proto_msgTypes[20]
+	mi := &file_tinypay_api_v1_api_proto_msgTypes[22]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -1647,7 +1774,7 @@ func (x *CloseChannelRequest) String() string {
 func (*CloseChannelRequest) ProtoMessage() {}
 
 func (x *CloseChannelRequest) ProtoReflect() protoreflect.Message {
-	mi := &file_tinypay_api_v1_api_proto_msgTypes[20]
+	mi := &file_tinypay_api_v1_api_proto_msgTypes[22]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -1660,7 +1787,7 @@ func (x *CloseChannelRequest) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use CloseChannelRequest.ProtoReflect.Descriptor instead.
 func (*CloseChannelRequest) Descriptor() ([]byte, []int) {
-	return file_tinypay_api_v1_api_proto_rawDescGZIP(), []int{20}
+	return file_tinypay_api_v1_api_proto_rawDescGZIP(), []int{22}
 }
 
 func (x *CloseChannelRequest) GetChannelId() string {
@@ -1679,7 +1806,7 @@ type ForceCloseRequest struct {
 
 func (x *ForceCloseRequest) Reset() {
 	*x = ForceCloseRequest{}
-	mi := &file_tinypay_api_v1_api_proto_msgTypes[21]
+	mi := &file_tinypay_api_v1_api_proto_msgTypes[23]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -1691,7 +1818,7 @@ func (x *ForceCloseRequest) String() string {
 func (*ForceCloseRequest) ProtoMessage() {}
 
 func (x *ForceCloseRequest) ProtoReflect() protoreflect.Message {
-	mi := &file_tinypay_api_v1_api_proto_msgTypes[21]
+	mi := &file_tinypay_api_v1_api_proto_msgTypes[23]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -1704,7 +1831,7 @@ func (x *ForceCloseRequest) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use ForceCloseRequest.ProtoReflect.Descriptor instead.
 func (*ForceCloseRequest) Descriptor() ([]byte, []int) {
-	return file_tinypay_api_v1_api_proto_rawDescGZIP(), []int{21}
+	return file_tinypay_api_v1_api_proto_rawDescGZIP(), []int{23}
 }
 
 func (x *ForceCloseRequest) GetChannelId() string {
@@ -1723,7 +1850,7 @@ type SettleRequest struct {
 
 func (x *SettleRequest) Reset() {
 	*x = SettleRequest{}
-	mi := &file_tinypay_api_v1_api_proto_msgTypes[22]
+	mi := &file_tinypay_api_v1_api_proto_msgTypes[24]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -1735,7 +1862,7 @@ func (x *SettleRequest) String() string {
 func (*SettleRequest) ProtoMessage() {}
 
 func (x *SettleRequest) ProtoReflect() protoreflect.Message {
-	mi := &file_tinypay_api_v1_api_proto_msgTypes[22]
+	mi := &file_tinypay_api_v1_api_proto_msgTypes[24]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -1748,7 +1875,7 @@ func (x *SettleRequest) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use SettleRequest.ProtoReflect.Descriptor instead.
 func (*SettleRequest) Descriptor() ([]byte, []int) {
-	return file_tinypay_api_v1_api_proto_rawDescGZIP(), []int{22}
+	return file_tinypay_api_v1_api_proto_rawDescGZIP(), []int{24}
 }
 
 func (x *SettleRequest) GetChannelId() string {
@@ -1788,7 +1915,7 @@ type PayRequest struct {
 
 func (x *PayRequest) Reset() {
 	*x = PayRequest{}
-	mi := &file_tinypay_api_v1_api_proto_msgTypes[23]
+	mi := &file_tinypay_api_v1_api_proto_msgTypes[25]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -1800,7 +1927,7 @@ func (x *PayRequest) String() string {
 func (*PayRequest) ProtoMessage() {}
 
 func (x *PayRequest) ProtoReflect() protoreflect.Message {
-	mi := &file_tinypay_api_v1_api_proto_msgTypes[23]
+	mi := &file_tinypay_api_v1_api_proto_msgTypes[25]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -1813,7 +1940,7 @@ func (x *PayRequest) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use PayRequest.ProtoReflect.Descriptor instead.
 func (*PayRequest) Descriptor() ([]byte, []int) {
-	return file_tinypay_api_v1_api_proto_rawDescGZIP(), []int{23}
+	return file_tinypay_api_v1_api_proto_rawDescGZIP(), []int{25}
 }
 
 func (x *PayRequest) GetChannelId() string {
@@ -1910,7 +2037,7 @@ type Receipt struct {
 
 func (x *Receipt) Reset() {
 	*x = Receipt{}
-	mi := &file_tinypay_api_v1_api_proto_msgTypes[24]
+	mi := &file_tinypay_api_v1_api_proto_msgTypes[26]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -1922,7 +2049,7 @@ func (x *Receipt) String() string {
 func (*Receipt) ProtoMessage() {}
 
 func (x *Receipt) ProtoReflect() protoreflect.Message {
-	mi := &file_tinypay_api_v1_api_proto_msgTypes[24]
+	mi := &file_tinypay_api_v1_api_proto_msgTypes[26]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -1935,7 +2062,7 @@ func (x *Receipt) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use Receipt.ProtoReflect.Descriptor instead.
 func (*Receipt) Descriptor() ([]byte, []int) {
-	return file_tinypay_api_v1_api_proto_rawDescGZIP(), []int{24}
+	return file_tinypay_api_v1_api_proto_rawDescGZIP(), []int{26}
 }
 
 func (x *Receipt) GetChainId() uint64 {
@@ -2062,7 +2189,7 @@ type Offer struct {
 
 func (x *Offer) Reset() {
 	*x = Offer{}
-	mi := &file_tinypay_api_v1_api_proto_msgTypes[25]
+	mi := &file_tinypay_api_v1_api_proto_msgTypes[27]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -2074,7 +2201,7 @@ func (x *Offer) String() string {
 func (*Offer) ProtoMessage() {}
 
 func (x *Offer) ProtoReflect() protoreflect.Message {
-	mi := &file_tinypay_api_v1_api_proto_msgTypes[25]
+	mi := &file_tinypay_api_v1_api_proto_msgTypes[27]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -2087,7 +2214,7 @@ func (x *Offer) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use Offer.ProtoReflect.Descriptor instead.
 func (*Offer) Descriptor() ([]byte, []int) {
-	return file_tinypay_api_v1_api_proto_rawDescGZIP(), []int{25}
+	return file_tinypay_api_v1_api_proto_rawDescGZIP(), []int{27}
 }
 
 func (x *Offer) GetChainId() uint64 {
@@ -2186,7 +2313,7 @@ type CreateOfferRequest struct {
 
 func (x *CreateOfferRequest) Reset() {
 	*x = CreateOfferRequest{}
-	mi := &file_tinypay_api_v1_api_proto_msgTypes[26]
+	mi := &file_tinypay_api_v1_api_proto_msgTypes[28]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -2198,7 +2325,7 @@ func (x *CreateOfferRequest) String() string {
 func (*CreateOfferRequest) ProtoMessage() {}
 
 func (x *CreateOfferRequest) ProtoReflect() protoreflect.Message {
-	mi := &file_tinypay_api_v1_api_proto_msgTypes[26]
+	mi := &file_tinypay_api_v1_api_proto_msgTypes[28]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -2211,7 +2338,7 @@ func (x *CreateOfferRequest) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use CreateOfferRequest.ProtoReflect.Descriptor instead.
 func (*CreateOfferRequest) Descriptor() ([]byte, []int) {
-	return file_tinypay_api_v1_api_proto_rawDescGZIP(), []int{26}
+	return file_tinypay_api_v1_api_proto_rawDescGZIP(), []int{28}
 }
 
 func (x *CreateOfferRequest) GetItemId() string {
@@ -2266,7 +2393,7 @@ type GetOfferUsesRequest struct {
 
 func (x *GetOfferUsesRequest) Reset() {
 	*x = GetOfferUsesRequest{}
-	mi := &file_tinypay_api_v1_api_proto_msgTypes[27]
+	mi := &file_tinypay_api_v1_api_proto_msgTypes[29]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -2278,7 +2405,7 @@ func (x *GetOfferUsesRequest) String() string {
 func (*GetOfferUsesRequest) ProtoMessage() {}
 
 func (x *GetOfferUsesRequest) ProtoReflect() protoreflect.Message {
-	mi := &file_tinypay_api_v1_api_proto_msgTypes[27]
+	mi := &file_tinypay_api_v1_api_proto_msgTypes[29]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -2291,7 +2418,7 @@ func (x *GetOfferUsesRequest) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use GetOfferUsesRequest.ProtoReflect.Descriptor instead.
 func (*GetOfferUsesRequest) Descriptor() ([]byte, []int) {
-	return file_tinypay_api_v1_api_proto_rawDescGZIP(), []int{27}
+	return file_tinypay_api_v1_api_proto_rawDescGZIP(), []int{29}
 }
 
 func (x *GetOfferUsesRequest) GetOffer() *Offer {
@@ -2322,7 +2449,7 @@ type OfferUsage struct {
 
 func (x *OfferUsage) Reset() {
 	*x = OfferUsage{}
-	mi := &file_tinypay_api_v1_api_proto_msgTypes[28]
+	mi := &file_tinypay_api_v1_api_proto_msgTypes[30]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -2334,7 +2461,7 @@ func (x *OfferUsage) String() string {
 func (*OfferUsage) ProtoMessage() {}
 
 func (x *OfferUsage) ProtoReflect() protoreflect.Message {
-	mi := &file_tinypay_api_v1_api_proto_msgTypes[28]
+	mi := &file_tinypay_api_v1_api_proto_msgTypes[30]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -2347,7 +2474,7 @@ func (x *OfferUsage) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use OfferUsage.ProtoReflect.Descriptor instead.
 func (*OfferUsage) Descriptor() ([]byte, []int) {
-	return file_tinypay_api_v1_api_proto_rawDescGZIP(), []int{28}
+	return file_tinypay_api_v1_api_proto_rawDescGZIP(), []int{30}
 }
 
 func (x *OfferUsage) GetOfferId() string {
@@ -2424,7 +2551,7 @@ type Payment struct {
 
 func (x *Payment) Reset() {
 	*x = Payment{}
-	mi := &file_tinypay_api_v1_api_proto_msgTypes[29]
+	mi := &file_tinypay_api_v1_api_proto_msgTypes[31]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -2436,7 +2563,7 @@ func (x *Payment) String() string {
 func (*Payment) ProtoMessage() {}
 
 func (x *Payment) ProtoReflect() protoreflect.Message {
-	mi := &file_tinypay_api_v1_api_proto_msgTypes[29]
+	mi := &file_tinypay_api_v1_api_proto_msgTypes[31]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -2449,7 +2576,7 @@ func (x *Payment) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use Payment.ProtoReflect.Descriptor instead.
 func (*Payment) Descriptor() ([]byte, []int) {
-	return file_tinypay_api_v1_api_proto_rawDescGZIP(), []int{29}
+	return file_tinypay_api_v1_api_proto_rawDescGZIP(), []int{31}
 }
 
 func (x *Payment) GetSeq() uint64 {
@@ -2584,7 +2711,7 @@ type PayResult struct {
 
 func (x *PayResult) Reset() {
 	*x = PayResult{}
-	mi := &file_tinypay_api_v1_api_proto_msgTypes[30]
+	mi := &file_tinypay_api_v1_api_proto_msgTypes[32]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -2596,7 +2723,7 @@ func (x *PayResult) String() string {
 func (*PayResult) ProtoMessage() {}
 
 func (x *PayResult) ProtoReflect() protoreflect.Message {
-	mi := &file_tinypay_api_v1_api_proto_msgTypes[30]
+	mi := &file_tinypay_api_v1_api_proto_msgTypes[32]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -2609,7 +2736,7 @@ func (x *PayResult) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use PayResult.ProtoReflect.Descriptor instead.
 func (*PayResult) Descriptor() ([]byte, []int) {
-	return file_tinypay_api_v1_api_proto_rawDescGZIP(), []int{30}
+	return file_tinypay_api_v1_api_proto_rawDescGZIP(), []int{32}
 }
 
 func (x *PayResult) GetIdempotencyKey() string {
@@ -2654,7 +2781,7 @@ type ListPaymentsRequest struct {
 
 func (x *ListPaymentsRequest) Reset() {
 	*x = ListPaymentsRequest{}
-	mi := &file_tinypay_api_v1_api_proto_msgTypes[31]
+	mi := &file_tinypay_api_v1_api_proto_msgTypes[33]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -2666,7 +2793,7 @@ func (x *ListPaymentsRequest) String() string {
 func (*ListPaymentsRequest) ProtoMessage() {}
 
 func (x *ListPaymentsRequest) ProtoReflect() protoreflect.Message {
-	mi := &file_tinypay_api_v1_api_proto_msgTypes[31]
+	mi := &file_tinypay_api_v1_api_proto_msgTypes[33]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -2679,7 +2806,7 @@ func (x *ListPaymentsRequest) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use ListPaymentsRequest.ProtoReflect.Descriptor instead.
 func (*ListPaymentsRequest) Descriptor() ([]byte, []int) {
-	return file_tinypay_api_v1_api_proto_rawDescGZIP(), []int{31}
+	return file_tinypay_api_v1_api_proto_rawDescGZIP(), []int{33}
 }
 
 func (x *ListPaymentsRequest) GetAfterSeq() uint64 {
@@ -2716,7 +2843,7 @@ type ListPaymentsResponse struct {
 
 func (x *ListPaymentsResponse) Reset() {
 	*x = ListPaymentsResponse{}
-	mi := &file_tinypay_api_v1_api_proto_msgTypes[32]
+	mi := &file_tinypay_api_v1_api_proto_msgTypes[34]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -2728,7 +2855,7 @@ func (x *ListPaymentsResponse) String() string {
 func (*ListPaymentsResponse) ProtoMessage() {}
 
 func (x *ListPaymentsResponse) ProtoReflect() protoreflect.Message {
-	mi := &file_tinypay_api_v1_api_proto_msgTypes[32]
+	mi := &file_tinypay_api_v1_api_proto_msgTypes[34]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -2741,7 +2868,7 @@ func (x *ListPaymentsResponse) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use ListPaymentsResponse.ProtoReflect.Descriptor instead.
 func (*ListPaymentsResponse) Descriptor() ([]byte, []int) {
-	return file_tinypay_api_v1_api_proto_rawDescGZIP(), []int{32}
+	return file_tinypay_api_v1_api_proto_rawDescGZIP(), []int{34}
 }
 
 func (x *ListPaymentsResponse) GetPayments() []*Payment {
@@ -2770,7 +2897,7 @@ type SubscribeEventsRequest struct {
 
 func (x *SubscribeEventsRequest) Reset() {
 	*x = SubscribeEventsRequest{}
-	mi := &file_tinypay_api_v1_api_proto_msgTypes[33]
+	mi := &file_tinypay_api_v1_api_proto_msgTypes[35]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -2782,7 +2909,7 @@ func (x *SubscribeEventsRequest) String() string {
 func (*SubscribeEventsRequest) ProtoMessage() {}
 
 func (x *SubscribeEventsRequest) ProtoReflect() protoreflect.Message {
-	mi := &file_tinypay_api_v1_api_proto_msgTypes[33]
+	mi := &file_tinypay_api_v1_api_proto_msgTypes[35]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -2795,7 +2922,7 @@ func (x *SubscribeEventsRequest) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use SubscribeEventsRequest.ProtoReflect.Descriptor instead.
 func (*SubscribeEventsRequest) Descriptor() ([]byte, []int) {
-	return file_tinypay_api_v1_api_proto_rawDescGZIP(), []int{33}
+	return file_tinypay_api_v1_api_proto_rawDescGZIP(), []int{35}
 }
 
 func (x *SubscribeEventsRequest) GetAfterSeq() uint64 {
@@ -2816,16 +2943,21 @@ type ChannelEvent struct {
 	state     protoimpl.MessageState `protogen:"open.v1"`
 	ChannelId string                 `protobuf:"bytes,1,opt,name=channel_id,json=channelId,proto3" json:"channel_id,omitempty"`
 	// opened, deposited, withdrawn, closing, closed, disputed, settled, ...
-	Kind          string   `protobuf:"bytes,2,opt,name=kind,proto3" json:"kind,omitempty"`
-	Detail        string   `protobuf:"bytes,3,opt,name=detail,proto3" json:"detail,omitempty"`
-	Channel       *Channel `protobuf:"bytes,4,opt,name=channel,proto3" json:"channel,omitempty"`
+	Kind    string   `protobuf:"bytes,2,opt,name=kind,proto3" json:"kind,omitempty"`
+	Detail  string   `protobuf:"bytes,3,opt,name=detail,proto3" json:"detail,omitempty"`
+	Channel *Channel `protobuf:"bytes,4,opt,name=channel,proto3" json:"channel,omitempty"`
+	// The amount the event records (base units), if any: for deposited and
+	// withdrawn the side's total so far (the detail says which side), for
+	// cooperatively_closed what the close paid this node, for disputed the
+	// amount of the proof presented.
+	Amount        string `protobuf:"bytes,5,opt,name=amount,proto3" json:"amount,omitempty"`
 	unknownFields protoimpl.UnknownFields
 	sizeCache     protoimpl.SizeCache
 }
 
 func (x *ChannelEvent) Reset() {
 	*x = ChannelEvent{}
-	mi := &file_tinypay_api_v1_api_proto_msgTypes[34]
+	mi := &file_tinypay_api_v1_api_proto_msgTypes[36]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -2837,7 +2969,7 @@ func (x *ChannelEvent) String() string {
 func (*ChannelEvent) ProtoMessage() {}
 
 func (x *ChannelEvent) ProtoReflect() protoreflect.Message {
-	mi := &file_tinypay_api_v1_api_proto_msgTypes[34]
+	mi := &file_tinypay_api_v1_api_proto_msgTypes[36]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -2850,7 +2982,7 @@ func (x *ChannelEvent) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use ChannelEvent.ProtoReflect.Descriptor instead.
 func (*ChannelEvent) Descriptor() ([]byte, []int) {
-	return file_tinypay_api_v1_api_proto_rawDescGZIP(), []int{34}
+	return file_tinypay_api_v1_api_proto_rawDescGZIP(), []int{36}
 }
 
 func (x *ChannelEvent) GetChannelId() string {
@@ -2881,6 +3013,13 @@ func (x *ChannelEvent) GetChannel() *Channel {
 	return nil
 }
 
+func (x *ChannelEvent) GetAmount() string {
+	if x != nil {
+		return x.Amount
+	}
+	return ""
+}
+
 type StreamEvent struct {
 	state protoimpl.MessageState `protogen:"open.v1"`
 	// started, stalled, resumed, ended.
@@ -2893,7 +3032,7 @@ type StreamEvent struct {
 
 func (x *StreamEvent) Reset() {
 	*x = StreamEvent{}
-	mi := &file_tinypay_api_v1_api_proto_msgTypes[35]
+	mi := &file_tinypay_api_v1_api_proto_msgTypes[37]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -2905,7 +3044,7 @@ func (x *StreamEvent) String() string {
 func (*StreamEvent) ProtoMessage() {}
 
 func (x *StreamEvent) ProtoReflect() protoreflect.Message {
-	mi := &file_tinypay_api_v1_api_proto_msgTypes[35]
+	mi := &file_tinypay_api_v1_api_proto_msgTypes[37]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -2918,7 +3057,7 @@ func (x *StreamEvent) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use StreamEvent.ProtoReflect.Descriptor instead.
 func (*StreamEvent) Descriptor() ([]byte, []int) {
-	return file_tinypay_api_v1_api_proto_rawDescGZIP(), []int{35}
+	return file_tinypay_api_v1_api_proto_rawDescGZIP(), []int{37}
 }
 
 func (x *StreamEvent) GetKind() string {
@@ -2956,7 +3095,7 @@ type TransferEvent struct {
 
 func (x *TransferEvent) Reset() {
 	*x = TransferEvent{}
-	mi := &file_tinypay_api_v1_api_proto_msgTypes[36]
+	mi := &file_tinypay_api_v1_api_proto_msgTypes[38]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -2968,7 +3107,7 @@ func (x *TransferEvent) String() string {
 func (*TransferEvent) ProtoMessage() {}
 
 func (x *TransferEvent) ProtoReflect() protoreflect.Message {
-	mi := &file_tinypay_api_v1_api_proto_msgTypes[36]
+	mi := &file_tinypay_api_v1_api_proto_msgTypes[38]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -2981,7 +3120,7 @@ func (x *TransferEvent) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use TransferEvent.ProtoReflect.Descriptor instead.
 func (*TransferEvent) Descriptor() ([]byte, []int) {
-	return file_tinypay_api_v1_api_proto_rawDescGZIP(), []int{36}
+	return file_tinypay_api_v1_api_proto_rawDescGZIP(), []int{38}
 }
 
 func (x *TransferEvent) GetKind() string {
@@ -3022,7 +3161,7 @@ type Event struct {
 
 func (x *Event) Reset() {
 	*x = Event{}
-	mi := &file_tinypay_api_v1_api_proto_msgTypes[37]
+	mi := &file_tinypay_api_v1_api_proto_msgTypes[39]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -3034,7 +3173,7 @@ func (x *Event) String() string {
 func (*Event) ProtoMessage() {}
 
 func (x *Event) ProtoReflect() protoreflect.Message {
-	mi := &file_tinypay_api_v1_api_proto_msgTypes[37]
+	mi := &file_tinypay_api_v1_api_proto_msgTypes[39]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -3047,7 +3186,7 @@ func (x *Event) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use Event.ProtoReflect.Descriptor instead.
 func (*Event) Descriptor() ([]byte, []int) {
-	return file_tinypay_api_v1_api_proto_rawDescGZIP(), []int{37}
+	return file_tinypay_api_v1_api_proto_rawDescGZIP(), []int{39}
 }
 
 func (x *Event) GetSeq() uint64 {
@@ -3160,7 +3299,7 @@ type StartStreamRequest struct {
 
 func (x *StartStreamRequest) Reset() {
 	*x = StartStreamRequest{}
-	mi := &file_tinypay_api_v1_api_proto_msgTypes[38]
+	mi := &file_tinypay_api_v1_api_proto_msgTypes[40]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -3172,7 +3311,7 @@ func (x *StartStreamRequest) String() string {
 func (*StartStreamRequest) ProtoMessage() {}
 
 func (x *StartStreamRequest) ProtoReflect() protoreflect.Message {
-	mi := &file_tinypay_api_v1_api_proto_msgTypes[38]
+	mi := &file_tinypay_api_v1_api_proto_msgTypes[40]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -3185,7 +3324,7 @@ func (x *StartStreamRequest) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use StartStreamRequest.ProtoReflect.Descriptor instead.
 func (*StartStreamRequest) Descriptor() ([]byte, []int) {
-	return file_tinypay_api_v1_api_proto_rawDescGZIP(), []int{38}
+	return file_tinypay_api_v1_api_proto_rawDescGZIP(), []int{40}
 }
 
 func (x *StartStreamRequest) GetChannelId() string {
@@ -3281,7 +3420,7 @@ type Stream struct {
 
 func (x *Stream) Reset() {
 	*x = Stream{}
-	mi := &file_tinypay_api_v1_api_proto_msgTypes[39]
+	mi := &file_tinypay_api_v1_api_proto_msgTypes[41]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -3293,7 +3432,7 @@ func (x *Stream) String() string {
 func (*Stream) ProtoMessage() {}
 
 func (x *Stream) ProtoReflect() protoreflect.Message {
-	mi := &file_tinypay_api_v1_api_proto_msgTypes[39]
+	mi := &file_tinypay_api_v1_api_proto_msgTypes[41]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -3306,7 +3445,7 @@ func (x *Stream) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use Stream.ProtoReflect.Descriptor instead.
 func (*Stream) Descriptor() ([]byte, []int) {
-	return file_tinypay_api_v1_api_proto_rawDescGZIP(), []int{39}
+	return file_tinypay_api_v1_api_proto_rawDescGZIP(), []int{41}
 }
 
 func (x *Stream) GetId() string {
@@ -3430,7 +3569,7 @@ type StopStreamRequest struct {
 
 func (x *StopStreamRequest) Reset() {
 	*x = StopStreamRequest{}
-	mi := &file_tinypay_api_v1_api_proto_msgTypes[40]
+	mi := &file_tinypay_api_v1_api_proto_msgTypes[42]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -3442,7 +3581,7 @@ func (x *StopStreamRequest) String() string {
 func (*StopStreamRequest) ProtoMessage() {}
 
 func (x *StopStreamRequest) ProtoReflect() protoreflect.Message {
-	mi := &file_tinypay_api_v1_api_proto_msgTypes[40]
+	mi := &file_tinypay_api_v1_api_proto_msgTypes[42]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -3455,7 +3594,7 @@ func (x *StopStreamRequest) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use StopStreamRequest.ProtoReflect.Descriptor instead.
 func (*StopStreamRequest) Descriptor() ([]byte, []int) {
-	return file_tinypay_api_v1_api_proto_rawDescGZIP(), []int{40}
+	return file_tinypay_api_v1_api_proto_rawDescGZIP(), []int{42}
 }
 
 func (x *StopStreamRequest) GetStreamId() string {
@@ -3482,7 +3621,7 @@ type ListStreamsRequest struct {
 
 func (x *ListStreamsRequest) Reset() {
 	*x = ListStreamsRequest{}
-	mi := &file_tinypay_api_v1_api_proto_msgTypes[41]
+	mi := &file_tinypay_api_v1_api_proto_msgTypes[43]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -3494,7 +3633,7 @@ func (x *ListStreamsRequest) String() string {
 func (*ListStreamsRequest) ProtoMessage() {}
 
 func (x *ListStreamsRequest) ProtoReflect() protoreflect.Message {
-	mi := &file_tinypay_api_v1_api_proto_msgTypes[41]
+	mi := &file_tinypay_api_v1_api_proto_msgTypes[43]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -3507,7 +3646,7 @@ func (x *ListStreamsRequest) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use ListStreamsRequest.ProtoReflect.Descriptor instead.
 func (*ListStreamsRequest) Descriptor() ([]byte, []int) {
-	return file_tinypay_api_v1_api_proto_rawDescGZIP(), []int{41}
+	return file_tinypay_api_v1_api_proto_rawDescGZIP(), []int{43}
 }
 
 func (x *ListStreamsRequest) GetAll() bool {
@@ -3542,7 +3681,7 @@ type ListStreamsResponse struct {
 
 func (x *ListStreamsResponse) Reset() {
 	*x = ListStreamsResponse{}
-	mi := &file_tinypay_api_v1_api_proto_msgTypes[42]
+	mi := &file_tinypay_api_v1_api_proto_msgTypes[44]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -3554,7 +3693,7 @@ func (x *ListStreamsResponse) String() string {
 func (*ListStreamsResponse) ProtoMessage() {}
 
 func (x *ListStreamsResponse) ProtoReflect() protoreflect.Message {
-	mi := &file_tinypay_api_v1_api_proto_msgTypes[42]
+	mi := &file_tinypay_api_v1_api_proto_msgTypes[44]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -3567,7 +3706,7 @@ func (x *ListStreamsResponse) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use ListStreamsResponse.ProtoReflect.Descriptor instead.
 func (*ListStreamsResponse) Descriptor() ([]byte, []int) {
-	return file_tinypay_api_v1_api_proto_rawDescGZIP(), []int{42}
+	return file_tinypay_api_v1_api_proto_rawDescGZIP(), []int{44}
 }
 
 func (x *ListStreamsResponse) GetStreams() []*Stream {
@@ -3593,7 +3732,7 @@ type GetStreamRequest struct {
 
 func (x *GetStreamRequest) Reset() {
 	*x = GetStreamRequest{}
-	mi := &file_tinypay_api_v1_api_proto_msgTypes[43]
+	mi := &file_tinypay_api_v1_api_proto_msgTypes[45]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -3605,7 +3744,7 @@ func (x *GetStreamRequest) String() string {
 func (*GetStreamRequest) ProtoMessage() {}
 
 func (x *GetStreamRequest) ProtoReflect() protoreflect.Message {
-	mi := &file_tinypay_api_v1_api_proto_msgTypes[43]
+	mi := &file_tinypay_api_v1_api_proto_msgTypes[45]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -3618,7 +3757,7 @@ func (x *GetStreamRequest) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use GetStreamRequest.ProtoReflect.Descriptor instead.
 func (*GetStreamRequest) Descriptor() ([]byte, []int) {
-	return file_tinypay_api_v1_api_proto_rawDescGZIP(), []int{43}
+	return file_tinypay_api_v1_api_proto_rawDescGZIP(), []int{45}
 }
 
 func (x *GetStreamRequest) GetStreamId() string {
@@ -3633,15 +3772,24 @@ type RevenueRequest struct {
 	// Unix nanoseconds; 0 means from the beginning / until now.
 	FromUnixNano int64 `protobuf:"varint,1,opt,name=from_unix_nano,json=fromUnixNano,proto3" json:"from_unix_nano,omitempty"`
 	ToUnixNano   int64 `protobuf:"varint,2,opt,name=to_unix_nano,json=toUnixNano,proto3" json:"to_unix_nano,omitempty"`
-	// "channel", "stream", "item" or "peer" (default "channel").
-	GroupBy       string `protobuf:"bytes,3,opt,name=group_by,json=groupBy,proto3" json:"group_by,omitempty"`
+	// "channel", "stream", "item", "peer" or "asset" (the key is the
+	// asset's symbol) (default "channel").
+	GroupBy string `protobuf:"bytes,3,opt,name=group_by,json=groupBy,proto3" json:"group_by,omitempty"`
+	// Empty, or "hour" or "day": split each group into the hours or the
+	// days of time_zone that hold payments (a row per group and time
+	// bucket, in time order). from_unix_nano is required with a bucket, and
+	// the range may span at most 10,000 buckets.
+	Bucket string `protobuf:"bytes,4,opt,name=bucket,proto3" json:"bucket,omitempty"`
+	// An IANA time zone name ("Europe/Paris") whose hours and days the
+	// buckets are; empty means UTC. Only with bucket.
+	TimeZone      string `protobuf:"bytes,5,opt,name=time_zone,json=timeZone,proto3" json:"time_zone,omitempty"`
 	unknownFields protoimpl.UnknownFields
 	sizeCache     protoimpl.SizeCache
 }
 
 func (x *RevenueRequest) Reset() {
 	*x = RevenueRequest{}
-	mi := &file_tinypay_api_v1_api_proto_msgTypes[44]
+	mi := &file_tinypay_api_v1_api_proto_msgTypes[46]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -3653,7 +3801,7 @@ func (x *RevenueRequest) String() string {
 func (*RevenueRequest) ProtoMessage() {}
 
 func (x *RevenueRequest) ProtoReflect() protoreflect.Message {
-	mi := &file_tinypay_api_v1_api_proto_msgTypes[44]
+	mi := &file_tinypay_api_v1_api_proto_msgTypes[46]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -3666,7 +3814,7 @@ func (x *RevenueRequest) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use RevenueRequest.ProtoReflect.Descriptor instead.
 func (*RevenueRequest) Descriptor() ([]byte, []int) {
-	return file_tinypay_api_v1_api_proto_rawDescGZIP(), []int{44}
+	return file_tinypay_api_v1_api_proto_rawDescGZIP(), []int{46}
 }
 
 func (x *RevenueRequest) GetFromUnixNano() int64 {
@@ -3690,19 +3838,35 @@ func (x *RevenueRequest) GetGroupBy() string {
 	return ""
 }
 
+func (x *RevenueRequest) GetBucket() string {
+	if x != nil {
+		return x.Bucket
+	}
+	return ""
+}
+
+func (x *RevenueRequest) GetTimeZone() string {
+	if x != nil {
+		return x.TimeZone
+	}
+	return ""
+}
+
 type RevenueRow struct {
-	state         protoimpl.MessageState `protogen:"open.v1"`
-	Key           string                 `protobuf:"bytes,1,opt,name=key,proto3" json:"key,omitempty"`
-	Asset         *Asset                 `protobuf:"bytes,2,opt,name=asset,proto3" json:"asset,omitempty"`
-	Payments      uint64                 `protobuf:"varint,3,opt,name=payments,proto3" json:"payments,omitempty"`
-	Amount        string                 `protobuf:"bytes,4,opt,name=amount,proto3" json:"amount,omitempty"`
-	unknownFields protoimpl.UnknownFields
-	sizeCache     protoimpl.SizeCache
+	state    protoimpl.MessageState `protogen:"open.v1"`
+	Key      string                 `protobuf:"bytes,1,opt,name=key,proto3" json:"key,omitempty"`
+	Asset    *Asset                 `protobuf:"bytes,2,opt,name=asset,proto3" json:"asset,omitempty"`
+	Payments uint64                 `protobuf:"varint,3,opt,name=payments,proto3" json:"payments,omitempty"`
+	Amount   string                 `protobuf:"bytes,4,opt,name=amount,proto3" json:"amount,omitempty"`
+	// With a bucket: when the row's hour or day starts (Unix nanoseconds).
+	BucketStartUnixNano int64 `protobuf:"varint,5,opt,name=bucket_start_unix_nano,json=bucketStartUnixNano,proto3" json:"bucket_start_unix_nano,omitempty"`
+	unknownFields       protoimpl.UnknownFields
+	sizeCache           protoimpl.SizeCache
 }
 
 func (x *RevenueRow) Reset() {
 	*x = RevenueRow{}
-	mi := &file_tinypay_api_v1_api_proto_msgTypes[45]
+	mi := &file_tinypay_api_v1_api_proto_msgTypes[47]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -3714,7 +3878,7 @@ func (x *RevenueRow) String() string {
 func (*RevenueRow) ProtoMessage() {}
 
 func (x *RevenueRow) ProtoReflect() protoreflect.Message {
-	mi := &file_tinypay_api_v1_api_proto_msgTypes[45]
+	mi := &file_tinypay_api_v1_api_proto_msgTypes[47]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -3727,7 +3891,7 @@ func (x *RevenueRow) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use RevenueRow.ProtoReflect.Descriptor instead.
 func (*RevenueRow) Descriptor() ([]byte, []int) {
-	return file_tinypay_api_v1_api_proto_rawDescGZIP(), []int{45}
+	return file_tinypay_api_v1_api_proto_rawDescGZIP(), []int{47}
 }
 
 func (x *RevenueRow) GetKey() string {
@@ -3758,6 +3922,13 @@ func (x *RevenueRow) GetAmount() string {
 	return ""
 }
 
+func (x *RevenueRow) GetBucketStartUnixNano() int64 {
+	if x != nil {
+		return x.BucketStartUnixNano
+	}
+	return 0
+}
+
 type RevenueResponse struct {
 	state         protoimpl.MessageState `protogen:"open.v1"`
 	Rows          []*RevenueRow          `protobuf:"bytes,1,rep,name=rows,proto3" json:"rows,omitempty"`
@@ -3767,7 +3938,7 @@ type RevenueResponse struct {
 
 func (x *RevenueResponse) Reset() {
 	*x = RevenueResponse{}
-	mi := &file_tinypay_api_v1_api_proto_msgTypes[46]
+	mi := &file_tinypay_api_v1_api_proto_msgTypes[48]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -3779,7 +3950,7 @@ func (x *RevenueResponse) String() string {
 func (*RevenueResponse) ProtoMessage() {}
 
 func (x *RevenueResponse) ProtoReflect() protoreflect.Message {
-	mi := &file_tinypay_api_v1_api_proto_msgTypes[46]
+	mi := &file_tinypay_api_v1_api_proto_msgTypes[48]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -3792,7 +3963,7 @@ func (x *RevenueResponse) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use RevenueResponse.ProtoReflect.Descriptor instead.
 func (*RevenueResponse) Descriptor() ([]byte, []int) {
-	return file_tinypay_api_v1_api_proto_rawDescGZIP(), []int{46}
+	return file_tinypay_api_v1_api_proto_rawDescGZIP(), []int{48}
 }
 
 func (x *RevenueResponse) GetRows() []*RevenueRow {
@@ -3822,7 +3993,7 @@ type TokenPolicy struct {
 
 func (x *TokenPolicy) Reset() {
 	*x = TokenPolicy{}
-	mi := &file_tinypay_api_v1_api_proto_msgTypes[47]
+	mi := &file_tinypay_api_v1_api_proto_msgTypes[49]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -3834,7 +4005,7 @@ func (x *TokenPolicy) String() string {
 func (*TokenPolicy) ProtoMessage() {}
 
 func (x *TokenPolicy) ProtoReflect() protoreflect.Message {
-	mi := &file_tinypay_api_v1_api_proto_msgTypes[47]
+	mi := &file_tinypay_api_v1_api_proto_msgTypes[49]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -3847,7 +4018,7 @@ func (x *TokenPolicy) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use TokenPolicy.ProtoReflect.Descriptor instead.
 func (*TokenPolicy) Descriptor() ([]byte, []int) {
-	return file_tinypay_api_v1_api_proto_rawDescGZIP(), []int{47}
+	return file_tinypay_api_v1_api_proto_rawDescGZIP(), []int{49}
 }
 
 func (x *TokenPolicy) GetAsset() string {
@@ -3888,7 +4059,7 @@ type PayeeLimit struct {
 
 func (x *PayeeLimit) Reset() {
 	*x = PayeeLimit{}
-	mi := &file_tinypay_api_v1_api_proto_msgTypes[48]
+	mi := &file_tinypay_api_v1_api_proto_msgTypes[50]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -3900,7 +4071,7 @@ func (x *PayeeLimit) String() string {
 func (*PayeeLimit) ProtoMessage() {}
 
 func (x *PayeeLimit) ProtoReflect() protoreflect.Message {
-	mi := &file_tinypay_api_v1_api_proto_msgTypes[48]
+	mi := &file_tinypay_api_v1_api_proto_msgTypes[50]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -3913,7 +4084,7 @@ func (x *PayeeLimit) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use PayeeLimit.ProtoReflect.Descriptor instead.
 func (*PayeeLimit) Descriptor() ([]byte, []int) {
-	return file_tinypay_api_v1_api_proto_rawDescGZIP(), []int{48}
+	return file_tinypay_api_v1_api_proto_rawDescGZIP(), []int{50}
 }
 
 func (x *PayeeLimit) GetPayee() string {
@@ -3942,7 +4113,7 @@ type CreateTokenRequest struct {
 
 func (x *CreateTokenRequest) Reset() {
 	*x = CreateTokenRequest{}
-	mi := &file_tinypay_api_v1_api_proto_msgTypes[49]
+	mi := &file_tinypay_api_v1_api_proto_msgTypes[51]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -3954,7 +4125,7 @@ func (x *CreateTokenRequest) String() string {
 func (*CreateTokenRequest) ProtoMessage() {}
 
 func (x *CreateTokenRequest) ProtoReflect() protoreflect.Message {
-	mi := &file_tinypay_api_v1_api_proto_msgTypes[49]
+	mi := &file_tinypay_api_v1_api_proto_msgTypes[51]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -3967,7 +4138,7 @@ func (x *CreateTokenRequest) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use CreateTokenRequest.ProtoReflect.Descriptor instead.
 func (*CreateTokenRequest) Descriptor() ([]byte, []int) {
-	return file_tinypay_api_v1_api_proto_rawDescGZIP(), []int{49}
+	return file_tinypay_api_v1_api_proto_rawDescGZIP(), []int{51}
 }
 
 func (x *CreateTokenRequest) GetName() string {
@@ -4002,7 +4173,7 @@ type CreateTokenResponse struct {
 
 func (x *CreateTokenResponse) Reset() {
 	*x = CreateTokenResponse{}
-	mi := &file_tinypay_api_v1_api_proto_msgTypes[50]
+	mi := &file_tinypay_api_v1_api_proto_msgTypes[52]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -4014,7 +4185,7 @@ func (x *CreateTokenResponse) String() string {
 func (*CreateTokenResponse) ProtoMessage() {}
 
 func (x *CreateTokenResponse) ProtoReflect() protoreflect.Message {
-	mi := &file_tinypay_api_v1_api_proto_msgTypes[50]
+	mi := &file_tinypay_api_v1_api_proto_msgTypes[52]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -4027,7 +4198,7 @@ func (x *CreateTokenResponse) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use CreateTokenResponse.ProtoReflect.Descriptor instead.
 func (*CreateTokenResponse) Descriptor() ([]byte, []int) {
-	return file_tinypay_api_v1_api_proto_rawDescGZIP(), []int{50}
+	return file_tinypay_api_v1_api_proto_rawDescGZIP(), []int{52}
 }
 
 func (x *CreateTokenResponse) GetToken() *AppToken {
@@ -4062,7 +4233,7 @@ type AppToken struct {
 
 func (x *AppToken) Reset() {
 	*x = AppToken{}
-	mi := &file_tinypay_api_v1_api_proto_msgTypes[51]
+	mi := &file_tinypay_api_v1_api_proto_msgTypes[53]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -4074,7 +4245,7 @@ func (x *AppToken) String() string {
 func (*AppToken) ProtoMessage() {}
 
 func (x *AppToken) ProtoReflect() protoreflect.Message {
-	mi := &file_tinypay_api_v1_api_proto_msgTypes[51]
+	mi := &file_tinypay_api_v1_api_proto_msgTypes[53]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -4087,7 +4258,7 @@ func (x *AppToken) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use AppToken.ProtoReflect.Descriptor instead.
 func (*AppToken) Descriptor() ([]byte, []int) {
-	return file_tinypay_api_v1_api_proto_rawDescGZIP(), []int{51}
+	return file_tinypay_api_v1_api_proto_rawDescGZIP(), []int{53}
 }
 
 func (x *AppToken) GetId() string {
@@ -4147,7 +4318,7 @@ type ListTokensRequest struct {
 
 func (x *ListTokensRequest) Reset() {
 	*x = ListTokensRequest{}
-	mi := &file_tinypay_api_v1_api_proto_msgTypes[52]
+	mi := &file_tinypay_api_v1_api_proto_msgTypes[54]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -4159,7 +4330,7 @@ func (x *ListTokensRequest) String() string {
 func (*ListTokensRequest) ProtoMessage() {}
 
 func (x *ListTokensRequest) ProtoReflect() protoreflect.Message {
-	mi := &file_tinypay_api_v1_api_proto_msgTypes[52]
+	mi := &file_tinypay_api_v1_api_proto_msgTypes[54]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -4172,7 +4343,7 @@ func (x *ListTokensRequest) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use ListTokensRequest.ProtoReflect.Descriptor instead.
 func (*ListTokensRequest) Descriptor() ([]byte, []int) {
-	return file_tinypay_api_v1_api_proto_rawDescGZIP(), []int{52}
+	return file_tinypay_api_v1_api_proto_rawDescGZIP(), []int{54}
 }
 
 type ListTokensResponse struct {
@@ -4184,7 +4355,7 @@ type ListTokensResponse struct {
 
 func (x *ListTokensResponse) Reset() {
 	*x = ListTokensResponse{}
-	mi := &file_tinypay_api_v1_api_proto_msgTypes[53]
+	mi := &file_tinypay_api_v1_api_proto_msgTypes[55]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -4196,7 +4367,7 @@ func (x *ListTokensResponse) String() string {
 func (*ListTokensResponse) ProtoMessage() {}
 
 func (x *ListTokensResponse) ProtoReflect() protoreflect.Message {
-	mi := &file_tinypay_api_v1_api_proto_msgTypes[53]
+	mi := &file_tinypay_api_v1_api_proto_msgTypes[55]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -4209,7 +4380,7 @@ func (x *ListTokensResponse) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use ListTokensResponse.ProtoReflect.Descriptor instead.
 func (*ListTokensResponse) Descriptor() ([]byte, []int) {
-	return file_tinypay_api_v1_api_proto_rawDescGZIP(), []int{53}
+	return file_tinypay_api_v1_api_proto_rawDescGZIP(), []int{55}
 }
 
 func (x *ListTokensResponse) GetTokens() []*AppToken {
@@ -4228,7 +4399,7 @@ type RevokeTokenRequest struct {
 
 func (x *RevokeTokenRequest) Reset() {
 	*x = RevokeTokenRequest{}
-	mi := &file_tinypay_api_v1_api_proto_msgTypes[54]
+	mi := &file_tinypay_api_v1_api_proto_msgTypes[56]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -4240,7 +4411,7 @@ func (x *RevokeTokenRequest) String() string {
 func (*RevokeTokenRequest) ProtoMessage() {}
 
 func (x *RevokeTokenRequest) ProtoReflect() protoreflect.Message {
-	mi := &file_tinypay_api_v1_api_proto_msgTypes[54]
+	mi := &file_tinypay_api_v1_api_proto_msgTypes[56]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -4253,7 +4424,7 @@ func (x *RevokeTokenRequest) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use RevokeTokenRequest.ProtoReflect.Descriptor instead.
 func (*RevokeTokenRequest) Descriptor() ([]byte, []int) {
-	return file_tinypay_api_v1_api_proto_rawDescGZIP(), []int{54}
+	return file_tinypay_api_v1_api_proto_rawDescGZIP(), []int{56}
 }
 
 func (x *RevokeTokenRequest) GetId() string {
@@ -4274,7 +4445,7 @@ type BackupRequest struct {
 
 func (x *BackupRequest) Reset() {
 	*x = BackupRequest{}
-	mi := &file_tinypay_api_v1_api_proto_msgTypes[55]
+	mi := &file_tinypay_api_v1_api_proto_msgTypes[57]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -4286,7 +4457,7 @@ func (x *BackupRequest) String() string {
 func (*BackupRequest) ProtoMessage() {}
 
 func (x *BackupRequest) ProtoReflect() protoreflect.Message {
-	mi := &file_tinypay_api_v1_api_proto_msgTypes[55]
+	mi := &file_tinypay_api_v1_api_proto_msgTypes[57]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -4299,7 +4470,7 @@ func (x *BackupRequest) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use BackupRequest.ProtoReflect.Descriptor instead.
 func (*BackupRequest) Descriptor() ([]byte, []int) {
-	return file_tinypay_api_v1_api_proto_rawDescGZIP(), []int{55}
+	return file_tinypay_api_v1_api_proto_rawDescGZIP(), []int{57}
 }
 
 func (x *BackupRequest) GetWithoutKey() bool {
@@ -4321,7 +4492,7 @@ type BackupChunk struct {
 
 func (x *BackupChunk) Reset() {
 	*x = BackupChunk{}
-	mi := &file_tinypay_api_v1_api_proto_msgTypes[56]
+	mi := &file_tinypay_api_v1_api_proto_msgTypes[58]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -4333,7 +4504,7 @@ func (x *BackupChunk) String() string {
 func (*BackupChunk) ProtoMessage() {}
 
 func (x *BackupChunk) ProtoReflect() protoreflect.Message {
-	mi := &file_tinypay_api_v1_api_proto_msgTypes[56]
+	mi := &file_tinypay_api_v1_api_proto_msgTypes[58]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -4346,7 +4517,7 @@ func (x *BackupChunk) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use BackupChunk.ProtoReflect.Descriptor instead.
 func (*BackupChunk) Descriptor() ([]byte, []int) {
-	return file_tinypay_api_v1_api_proto_rawDescGZIP(), []int{56}
+	return file_tinypay_api_v1_api_proto_rawDescGZIP(), []int{58}
 }
 
 func (x *BackupChunk) GetData() []byte {
@@ -4382,7 +4553,7 @@ type BackupDone struct {
 
 func (x *BackupDone) Reset() {
 	*x = BackupDone{}
-	mi := &file_tinypay_api_v1_api_proto_msgTypes[57]
+	mi := &file_tinypay_api_v1_api_proto_msgTypes[59]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -4394,7 +4565,7 @@ func (x *BackupDone) String() string {
 func (*BackupDone) ProtoMessage() {}
 
 func (x *BackupDone) ProtoReflect() protoreflect.Message {
-	mi := &file_tinypay_api_v1_api_proto_msgTypes[57]
+	mi := &file_tinypay_api_v1_api_proto_msgTypes[59]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -4407,7 +4578,7 @@ func (x *BackupDone) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use BackupDone.ProtoReflect.Descriptor instead.
 func (*BackupDone) Descriptor() ([]byte, []int) {
-	return file_tinypay_api_v1_api_proto_rawDescGZIP(), []int{57}
+	return file_tinypay_api_v1_api_proto_rawDescGZIP(), []int{59}
 }
 
 func (x *BackupDone) GetNode() string {
@@ -4496,7 +4667,7 @@ const file_tinypay_api_v1_api_proto_rawDesc = "" +
 	"\aaddress\x18\x01 \x01(\tR\aaddress\x12\x16\n" +
 	"\x06symbol\x18\x02 \x01(\tR\x06symbol\x12\x1a\n" +
 	"\bdecimals\x18\x03 \x01(\rR\bdecimals\"\x10\n" +
-	"\x0eGetInfoRequest\"\xbd\x03\n" +
+	"\x0eGetInfoRequest\"\xf0\x03\n" +
 	"\bNodeInfo\x12\x18\n" +
 	"\aaddress\x18\x01 \x01(\tR\aaddress\x12\x19\n" +
 	"\bchain_id\x18\x02 \x01(\x04R\achainId\x12 \n" +
@@ -4511,7 +4682,18 @@ const file_tinypay_api_v1_api_proto_rawDesc = "" +
 	"\brestored\x18\x14 \x01(\bR\brestored\x12'\n" +
 	"\x0fchannels_behind\x18\x15 \x01(\rR\x0echannelsBehind\x12#\n" +
 	"\rchannels_open\x18\x16 \x01(\rR\fchannelsOpen\x12%\n" +
-	"\x0echannels_ready\x18\x17 \x01(\rR\rchannelsReady\"\x14\n" +
+	"\x0echannels_ready\x18\x17 \x01(\rR\rchannelsReady\x121\n" +
+	"\x05sweep\x18\x18 \x01(\v2\x1b.tinypay.api.v1.SweepPolicyR\x05sweep\"~\n" +
+	"\vSweepPolicy\x12\x0e\n" +
+	"\x02to\x18\x01 \x01(\tR\x02to\x12>\n" +
+	"\n" +
+	"thresholds\x18\x02 \x03(\v2\x1e.tinypay.api.v1.SweepThresholdR\n" +
+	"thresholds\x12\x1f\n" +
+	"\vgas_reserve\x18\x03 \x01(\tR\n" +
+	"gasReserve\"S\n" +
+	"\x0eSweepThreshold\x12+\n" +
+	"\x05asset\x18\x01 \x01(\v2\x15.tinypay.api.v1.AssetR\x05asset\x12\x14\n" +
+	"\x05above\x18\x02 \x01(\tR\x05above\"\x14\n" +
 	"\x12GetBalancesRequest\"\x8c\x01\n" +
 	"\fAssetBalance\x12+\n" +
 	"\x05asset\x18\x01 \x01(\v2\x15.tinypay.api.v1.AssetR\x05asset\x12\x16\n" +
@@ -4696,13 +4878,14 @@ const file_tinypay_api_v1_api_proto_rawDesc = "" +
 	"\x0enext_after_seq\x18\x02 \x01(\x04R\fnextAfterSeq\"K\n" +
 	"\x16SubscribeEventsRequest\x12\x1b\n" +
 	"\tafter_seq\x18\x01 \x01(\x04R\bafterSeq\x12\x14\n" +
-	"\x05kinds\x18\x02 \x03(\tR\x05kinds\"\x8c\x01\n" +
+	"\x05kinds\x18\x02 \x03(\tR\x05kinds\"\xa4\x01\n" +
 	"\fChannelEvent\x12\x1d\n" +
 	"\n" +
 	"channel_id\x18\x01 \x01(\tR\tchannelId\x12\x12\n" +
 	"\x04kind\x18\x02 \x01(\tR\x04kind\x12\x16\n" +
 	"\x06detail\x18\x03 \x01(\tR\x06detail\x121\n" +
-	"\achannel\x18\x04 \x01(\v2\x17.tinypay.api.v1.ChannelR\achannel\"i\n" +
+	"\achannel\x18\x04 \x01(\v2\x17.tinypay.api.v1.ChannelR\achannel\x12\x16\n" +
+	"\x06amount\x18\x05 \x01(\tR\x06amount\"i\n" +
 	"\vStreamEvent\x12\x12\n" +
 	"\x04kind\x18\x01 \x01(\tR\x04kind\x12\x16\n" +
 	"\x06detail\x18\x02 \x01(\tR\x06detail\x12.\n" +
@@ -4762,18 +4945,21 @@ const file_tinypay_api_v1_api_proto_rawDesc = "" +
 	"\astreams\x18\x01 \x03(\v2\x16.tinypay.api.v1.StreamR\astreams\x12&\n" +
 	"\x0fnext_page_token\x18\x02 \x01(\tR\rnextPageToken\"/\n" +
 	"\x10GetStreamRequest\x12\x1b\n" +
-	"\tstream_id\x18\x01 \x01(\tR\bstreamId\"s\n" +
+	"\tstream_id\x18\x01 \x01(\tR\bstreamId\"\xa8\x01\n" +
 	"\x0eRevenueRequest\x12$\n" +
 	"\x0efrom_unix_nano\x18\x01 \x01(\x03R\ffromUnixNano\x12 \n" +
 	"\fto_unix_nano\x18\x02 \x01(\x03R\n" +
 	"toUnixNano\x12\x19\n" +
-	"\bgroup_by\x18\x03 \x01(\tR\agroupBy\"\x7f\n" +
+	"\bgroup_by\x18\x03 \x01(\tR\agroupBy\x12\x16\n" +
+	"\x06bucket\x18\x04 \x01(\tR\x06bucket\x12\x1b\n" +
+	"\ttime_zone\x18\x05 \x01(\tR\btimeZone\"\xb4\x01\n" +
 	"\n" +
 	"RevenueRow\x12\x10\n" +
 	"\x03key\x18\x01 \x01(\tR\x03key\x12+\n" +
 	"\x05asset\x18\x02 \x01(\v2\x15.tinypay.api.v1.AssetR\x05asset\x12\x1a\n" +
 	"\bpayments\x18\x03 \x01(\x04R\bpayments\x12\x16\n" +
-	"\x06amount\x18\x04 \x01(\tR\x06amount\"A\n" +
+	"\x06amount\x18\x04 \x01(\tR\x06amount\x123\n" +
+	"\x16bucket_start_unix_nano\x18\x05 \x01(\x03R\x13bucketStartUnixNano\"A\n" +
 	"\x0fRevenueResponse\x12.\n" +
 	"\x04rows\x18\x01 \x03(\v2\x1a.tinypay.api.v1.RevenueRowR\x04rows\"\x94\x01\n" +
 	"\vTokenPolicy\x12\x14\n" +
@@ -4878,7 +5064,7 @@ func file_tinypay_api_v1_api_proto_rawDescGZIP() []byte {
 }
 
 var file_tinypay_api_v1_api_proto_enumTypes = make([]protoimpl.EnumInfo, 2)
-var file_tinypay_api_v1_api_proto_msgTypes = make([]protoimpl.MessageInfo, 58)
+var file_tinypay_api_v1_api_proto_msgTypes = make([]protoimpl.MessageInfo, 60)
 var file_tinypay_api_v1_api_proto_goTypes = []any{
 	(OfferUses)(0),                 // 0: tinypay.api.v1.OfferUses
 	(TokenKind)(0),                 // 1: tinypay.api.v1.TokenKind
@@ -4888,158 +5074,163 @@ var file_tinypay_api_v1_api_proto_goTypes = []any{
 	(*Asset)(nil),                  // 5: tinypay.api.v1.Asset
 	(*GetInfoRequest)(nil),         // 6: tinypay.api.v1.GetInfoRequest
 	(*NodeInfo)(nil),               // 7: tinypay.api.v1.NodeInfo
-	(*GetBalancesRequest)(nil),     // 8: tinypay.api.v1.GetBalancesRequest
-	(*AssetBalance)(nil),           // 9: tinypay.api.v1.AssetBalance
-	(*Balances)(nil),               // 10: tinypay.api.v1.Balances
-	(*ConnectPeerRequest)(nil),     // 11: tinypay.api.v1.ConnectPeerRequest
-	(*Peer)(nil),                   // 12: tinypay.api.v1.Peer
-	(*ListPeersRequest)(nil),       // 13: tinypay.api.v1.ListPeersRequest
-	(*ListPeersResponse)(nil),      // 14: tinypay.api.v1.ListPeersResponse
-	(*OpenChannelRequest)(nil),     // 15: tinypay.api.v1.OpenChannelRequest
-	(*Channel)(nil),                // 16: tinypay.api.v1.Channel
-	(*DepositRequest)(nil),         // 17: tinypay.api.v1.DepositRequest
-	(*WithdrawRequest)(nil),        // 18: tinypay.api.v1.WithdrawRequest
-	(*ListChannelsRequest)(nil),    // 19: tinypay.api.v1.ListChannelsRequest
-	(*ListChannelsResponse)(nil),   // 20: tinypay.api.v1.ListChannelsResponse
-	(*GetChannelRequest)(nil),      // 21: tinypay.api.v1.GetChannelRequest
-	(*CloseChannelRequest)(nil),    // 22: tinypay.api.v1.CloseChannelRequest
-	(*ForceCloseRequest)(nil),      // 23: tinypay.api.v1.ForceCloseRequest
-	(*SettleRequest)(nil),          // 24: tinypay.api.v1.SettleRequest
-	(*PayRequest)(nil),             // 25: tinypay.api.v1.PayRequest
-	(*Receipt)(nil),                // 26: tinypay.api.v1.Receipt
-	(*Offer)(nil),                  // 27: tinypay.api.v1.Offer
-	(*CreateOfferRequest)(nil),     // 28: tinypay.api.v1.CreateOfferRequest
-	(*GetOfferUsesRequest)(nil),    // 29: tinypay.api.v1.GetOfferUsesRequest
-	(*OfferUsage)(nil),             // 30: tinypay.api.v1.OfferUsage
-	(*Payment)(nil),                // 31: tinypay.api.v1.Payment
-	(*PayResult)(nil),              // 32: tinypay.api.v1.PayResult
-	(*ListPaymentsRequest)(nil),    // 33: tinypay.api.v1.ListPaymentsRequest
-	(*ListPaymentsResponse)(nil),   // 34: tinypay.api.v1.ListPaymentsResponse
-	(*SubscribeEventsRequest)(nil), // 35: tinypay.api.v1.SubscribeEventsRequest
-	(*ChannelEvent)(nil),           // 36: tinypay.api.v1.ChannelEvent
-	(*StreamEvent)(nil),            // 37: tinypay.api.v1.StreamEvent
-	(*TransferEvent)(nil),          // 38: tinypay.api.v1.TransferEvent
-	(*Event)(nil),                  // 39: tinypay.api.v1.Event
-	(*StartStreamRequest)(nil),     // 40: tinypay.api.v1.StartStreamRequest
-	(*Stream)(nil),                 // 41: tinypay.api.v1.Stream
-	(*StopStreamRequest)(nil),      // 42: tinypay.api.v1.StopStreamRequest
-	(*ListStreamsRequest)(nil),     // 43: tinypay.api.v1.ListStreamsRequest
-	(*ListStreamsResponse)(nil),    // 44: tinypay.api.v1.ListStreamsResponse
-	(*GetStreamRequest)(nil),       // 45: tinypay.api.v1.GetStreamRequest
-	(*RevenueRequest)(nil),         // 46: tinypay.api.v1.RevenueRequest
-	(*RevenueRow)(nil),             // 47: tinypay.api.v1.RevenueRow
-	(*RevenueResponse)(nil),        // 48: tinypay.api.v1.RevenueResponse
-	(*TokenPolicy)(nil),            // 49: tinypay.api.v1.TokenPolicy
-	(*PayeeLimit)(nil),             // 50: tinypay.api.v1.PayeeLimit
-	(*CreateTokenRequest)(nil),     // 51: tinypay.api.v1.CreateTokenRequest
-	(*CreateTokenResponse)(nil),    // 52: tinypay.api.v1.CreateTokenResponse
-	(*AppToken)(nil),               // 53: tinypay.api.v1.AppToken
-	(*ListTokensRequest)(nil),      // 54: tinypay.api.v1.ListTokensRequest
-	(*ListTokensResponse)(nil),     // 55: tinypay.api.v1.ListTokensResponse
-	(*RevokeTokenRequest)(nil),     // 56: tinypay.api.v1.RevokeTokenRequest
-	(*BackupRequest)(nil),          // 57: tinypay.api.v1.BackupRequest
-	(*BackupChunk)(nil),            // 58: tinypay.api.v1.BackupChunk
-	(*BackupDone)(nil),             // 59: tinypay.api.v1.BackupDone
+	(*SweepPolicy)(nil),            // 8: tinypay.api.v1.SweepPolicy
+	(*SweepThreshold)(nil),         // 9: tinypay.api.v1.SweepThreshold
+	(*GetBalancesRequest)(nil),     // 10: tinypay.api.v1.GetBalancesRequest
+	(*AssetBalance)(nil),           // 11: tinypay.api.v1.AssetBalance
+	(*Balances)(nil),               // 12: tinypay.api.v1.Balances
+	(*ConnectPeerRequest)(nil),     // 13: tinypay.api.v1.ConnectPeerRequest
+	(*Peer)(nil),                   // 14: tinypay.api.v1.Peer
+	(*ListPeersRequest)(nil),       // 15: tinypay.api.v1.ListPeersRequest
+	(*ListPeersResponse)(nil),      // 16: tinypay.api.v1.ListPeersResponse
+	(*OpenChannelRequest)(nil),     // 17: tinypay.api.v1.OpenChannelRequest
+	(*Channel)(nil),                // 18: tinypay.api.v1.Channel
+	(*DepositRequest)(nil),         // 19: tinypay.api.v1.DepositRequest
+	(*WithdrawRequest)(nil),        // 20: tinypay.api.v1.WithdrawRequest
+	(*ListChannelsRequest)(nil),    // 21: tinypay.api.v1.ListChannelsRequest
+	(*ListChannelsResponse)(nil),   // 22: tinypay.api.v1.ListChannelsResponse
+	(*GetChannelRequest)(nil),      // 23: tinypay.api.v1.GetChannelRequest
+	(*CloseChannelRequest)(nil),    // 24: tinypay.api.v1.CloseChannelRequest
+	(*ForceCloseRequest)(nil),      // 25: tinypay.api.v1.ForceCloseRequest
+	(*SettleRequest)(nil),          // 26: tinypay.api.v1.SettleRequest
+	(*PayRequest)(nil),             // 27: tinypay.api.v1.PayRequest
+	(*Receipt)(nil),                // 28: tinypay.api.v1.Receipt
+	(*Offer)(nil),                  // 29: tinypay.api.v1.Offer
+	(*CreateOfferRequest)(nil),     // 30: tinypay.api.v1.CreateOfferRequest
+	(*GetOfferUsesRequest)(nil),    // 31: tinypay.api.v1.GetOfferUsesRequest
+	(*OfferUsage)(nil),             // 32: tinypay.api.v1.OfferUsage
+	(*Payment)(nil),                // 33: tinypay.api.v1.Payment
+	(*PayResult)(nil),              // 34: tinypay.api.v1.PayResult
+	(*ListPaymentsRequest)(nil),    // 35: tinypay.api.v1.ListPaymentsRequest
+	(*ListPaymentsResponse)(nil),   // 36: tinypay.api.v1.ListPaymentsResponse
+	(*SubscribeEventsRequest)(nil), // 37: tinypay.api.v1.SubscribeEventsRequest
+	(*ChannelEvent)(nil),           // 38: tinypay.api.v1.ChannelEvent
+	(*StreamEvent)(nil),            // 39: tinypay.api.v1.StreamEvent
+	(*TransferEvent)(nil),          // 40: tinypay.api.v1.TransferEvent
+	(*Event)(nil),                  // 41: tinypay.api.v1.Event
+	(*StartStreamRequest)(nil),     // 42: tinypay.api.v1.StartStreamRequest
+	(*Stream)(nil),                 // 43: tinypay.api.v1.Stream
+	(*StopStreamRequest)(nil),      // 44: tinypay.api.v1.StopStreamRequest
+	(*ListStreamsRequest)(nil),     // 45: tinypay.api.v1.ListStreamsRequest
+	(*ListStreamsResponse)(nil),    // 46: tinypay.api.v1.ListStreamsResponse
+	(*GetStreamRequest)(nil),       // 47: tinypay.api.v1.GetStreamRequest
+	(*RevenueRequest)(nil),         // 48: tinypay.api.v1.RevenueRequest
+	(*RevenueRow)(nil),             // 49: tinypay.api.v1.RevenueRow
+	(*RevenueResponse)(nil),        // 50: tinypay.api.v1.RevenueResponse
+	(*TokenPolicy)(nil),            // 51: tinypay.api.v1.TokenPolicy
+	(*PayeeLimit)(nil),             // 52: tinypay.api.v1.PayeeLimit
+	(*CreateTokenRequest)(nil),     // 53: tinypay.api.v1.CreateTokenRequest
+	(*CreateTokenResponse)(nil),    // 54: tinypay.api.v1.CreateTokenResponse
+	(*AppToken)(nil),               // 55: tinypay.api.v1.AppToken
+	(*ListTokensRequest)(nil),      // 56: tinypay.api.v1.ListTokensRequest
+	(*ListTokensResponse)(nil),     // 57: tinypay.api.v1.ListTokensResponse
+	(*RevokeTokenRequest)(nil),     // 58: tinypay.api.v1.RevokeTokenRequest
+	(*BackupRequest)(nil),          // 59: tinypay.api.v1.BackupRequest
+	(*BackupChunk)(nil),            // 60: tinypay.api.v1.BackupChunk
+	(*BackupDone)(nil),             // 61: tinypay.api.v1.BackupDone
 }
 var file_tinypay_api_v1_api_proto_depIdxs = []int32{
 	5,  // 0: tinypay.api.v1.WalletSendEstimate.asset:type_name -> tinypay.api.v1.Asset
 	5,  // 1: tinypay.api.v1.Transfer.asset:type_name -> tinypay.api.v1.Asset
 	5,  // 2: tinypay.api.v1.NodeInfo.assets:type_name -> tinypay.api.v1.Asset
-	5,  // 3: tinypay.api.v1.AssetBalance.asset:type_name -> tinypay.api.v1.Asset
-	9,  // 4: tinypay.api.v1.Balances.balances:type_name -> tinypay.api.v1.AssetBalance
-	12, // 5: tinypay.api.v1.ListPeersResponse.peers:type_name -> tinypay.api.v1.Peer
-	5,  // 6: tinypay.api.v1.Channel.asset:type_name -> tinypay.api.v1.Asset
-	16, // 7: tinypay.api.v1.ListChannelsResponse.channels:type_name -> tinypay.api.v1.Channel
-	27, // 8: tinypay.api.v1.PayRequest.offer:type_name -> tinypay.api.v1.Offer
-	0,  // 9: tinypay.api.v1.Offer.uses:type_name -> tinypay.api.v1.OfferUses
-	0,  // 10: tinypay.api.v1.CreateOfferRequest.uses:type_name -> tinypay.api.v1.OfferUses
-	27, // 11: tinypay.api.v1.GetOfferUsesRequest.offer:type_name -> tinypay.api.v1.Offer
-	0,  // 12: tinypay.api.v1.OfferUsage.uses:type_name -> tinypay.api.v1.OfferUses
-	26, // 13: tinypay.api.v1.Payment.receipt:type_name -> tinypay.api.v1.Receipt
-	31, // 14: tinypay.api.v1.PayResult.payment:type_name -> tinypay.api.v1.Payment
-	31, // 15: tinypay.api.v1.ListPaymentsResponse.payments:type_name -> tinypay.api.v1.Payment
-	16, // 16: tinypay.api.v1.ChannelEvent.channel:type_name -> tinypay.api.v1.Channel
-	41, // 17: tinypay.api.v1.StreamEvent.stream:type_name -> tinypay.api.v1.Stream
-	4,  // 18: tinypay.api.v1.TransferEvent.transfer:type_name -> tinypay.api.v1.Transfer
-	31, // 19: tinypay.api.v1.Event.payment:type_name -> tinypay.api.v1.Payment
-	36, // 20: tinypay.api.v1.Event.channel:type_name -> tinypay.api.v1.ChannelEvent
-	37, // 21: tinypay.api.v1.Event.stream:type_name -> tinypay.api.v1.StreamEvent
-	38, // 22: tinypay.api.v1.Event.transfer:type_name -> tinypay.api.v1.TransferEvent
-	5,  // 23: tinypay.api.v1.Stream.asset:type_name -> tinypay.api.v1.Asset
-	41, // 24: tinypay.api.v1.ListStreamsResponse.streams:type_name -> tinypay.api.v1.Stream
-	5,  // 25: tinypay.api.v1.RevenueRow.asset:type_name -> tinypay.api.v1.Asset
-	47, // 26: tinypay.api.v1.RevenueResponse.rows:type_name -> tinypay.api.v1.RevenueRow
-	50, // 27: tinypay.api.v1.TokenPolicy.payees:type_name -> tinypay.api.v1.PayeeLimit
-	49, // 28: tinypay.api.v1.CreateTokenRequest.policy:type_name -> tinypay.api.v1.TokenPolicy
-	1,  // 29: tinypay.api.v1.CreateTokenRequest.kind:type_name -> tinypay.api.v1.TokenKind
-	53, // 30: tinypay.api.v1.CreateTokenResponse.token:type_name -> tinypay.api.v1.AppToken
-	49, // 31: tinypay.api.v1.AppToken.policy:type_name -> tinypay.api.v1.TokenPolicy
-	1,  // 32: tinypay.api.v1.AppToken.kind:type_name -> tinypay.api.v1.TokenKind
-	53, // 33: tinypay.api.v1.ListTokensResponse.tokens:type_name -> tinypay.api.v1.AppToken
-	59, // 34: tinypay.api.v1.BackupChunk.done:type_name -> tinypay.api.v1.BackupDone
-	6,  // 35: tinypay.api.v1.Node.GetInfo:input_type -> tinypay.api.v1.GetInfoRequest
-	8,  // 36: tinypay.api.v1.Node.GetBalances:input_type -> tinypay.api.v1.GetBalancesRequest
-	11, // 37: tinypay.api.v1.Node.ConnectPeer:input_type -> tinypay.api.v1.ConnectPeerRequest
-	13, // 38: tinypay.api.v1.Node.ListPeers:input_type -> tinypay.api.v1.ListPeersRequest
-	15, // 39: tinypay.api.v1.Node.OpenChannel:input_type -> tinypay.api.v1.OpenChannelRequest
-	17, // 40: tinypay.api.v1.Node.Deposit:input_type -> tinypay.api.v1.DepositRequest
-	18, // 41: tinypay.api.v1.Node.Withdraw:input_type -> tinypay.api.v1.WithdrawRequest
-	19, // 42: tinypay.api.v1.Node.ListChannels:input_type -> tinypay.api.v1.ListChannelsRequest
-	21, // 43: tinypay.api.v1.Node.GetChannel:input_type -> tinypay.api.v1.GetChannelRequest
-	22, // 44: tinypay.api.v1.Node.CloseChannel:input_type -> tinypay.api.v1.CloseChannelRequest
-	23, // 45: tinypay.api.v1.Node.ForceClose:input_type -> tinypay.api.v1.ForceCloseRequest
-	24, // 46: tinypay.api.v1.Node.Settle:input_type -> tinypay.api.v1.SettleRequest
-	25, // 47: tinypay.api.v1.Node.Pay:input_type -> tinypay.api.v1.PayRequest
-	25, // 48: tinypay.api.v1.Node.PayStream:input_type -> tinypay.api.v1.PayRequest
-	33, // 49: tinypay.api.v1.Node.ListPayments:input_type -> tinypay.api.v1.ListPaymentsRequest
-	35, // 50: tinypay.api.v1.Node.SubscribeEvents:input_type -> tinypay.api.v1.SubscribeEventsRequest
-	28, // 51: tinypay.api.v1.Node.CreateOffer:input_type -> tinypay.api.v1.CreateOfferRequest
-	29, // 52: tinypay.api.v1.Node.GetOfferUses:input_type -> tinypay.api.v1.GetOfferUsesRequest
-	40, // 53: tinypay.api.v1.Node.StartStream:input_type -> tinypay.api.v1.StartStreamRequest
-	42, // 54: tinypay.api.v1.Node.StopStream:input_type -> tinypay.api.v1.StopStreamRequest
-	43, // 55: tinypay.api.v1.Node.ListStreams:input_type -> tinypay.api.v1.ListStreamsRequest
-	45, // 56: tinypay.api.v1.Node.GetStream:input_type -> tinypay.api.v1.GetStreamRequest
-	46, // 57: tinypay.api.v1.Node.Revenue:input_type -> tinypay.api.v1.RevenueRequest
-	51, // 58: tinypay.api.v1.Node.CreateToken:input_type -> tinypay.api.v1.CreateTokenRequest
-	54, // 59: tinypay.api.v1.Node.ListTokens:input_type -> tinypay.api.v1.ListTokensRequest
-	56, // 60: tinypay.api.v1.Node.RevokeToken:input_type -> tinypay.api.v1.RevokeTokenRequest
-	2,  // 61: tinypay.api.v1.Node.WalletSend:input_type -> tinypay.api.v1.WalletSendRequest
-	2,  // 62: tinypay.api.v1.Node.EstimateWalletSend:input_type -> tinypay.api.v1.WalletSendRequest
-	57, // 63: tinypay.api.v1.Node.Backup:input_type -> tinypay.api.v1.BackupRequest
-	7,  // 64: tinypay.api.v1.Node.GetInfo:output_type -> tinypay.api.v1.NodeInfo
-	10, // 65: tinypay.api.v1.Node.GetBalances:output_type -> tinypay.api.v1.Balances
-	12, // 66: tinypay.api.v1.Node.ConnectPeer:output_type -> tinypay.api.v1.Peer
-	14, // 67: tinypay.api.v1.Node.ListPeers:output_type -> tinypay.api.v1.ListPeersResponse
-	16, // 68: tinypay.api.v1.Node.OpenChannel:output_type -> tinypay.api.v1.Channel
-	16, // 69: tinypay.api.v1.Node.Deposit:output_type -> tinypay.api.v1.Channel
-	16, // 70: tinypay.api.v1.Node.Withdraw:output_type -> tinypay.api.v1.Channel
-	20, // 71: tinypay.api.v1.Node.ListChannels:output_type -> tinypay.api.v1.ListChannelsResponse
-	16, // 72: tinypay.api.v1.Node.GetChannel:output_type -> tinypay.api.v1.Channel
-	16, // 73: tinypay.api.v1.Node.CloseChannel:output_type -> tinypay.api.v1.Channel
-	16, // 74: tinypay.api.v1.Node.ForceClose:output_type -> tinypay.api.v1.Channel
-	16, // 75: tinypay.api.v1.Node.Settle:output_type -> tinypay.api.v1.Channel
-	31, // 76: tinypay.api.v1.Node.Pay:output_type -> tinypay.api.v1.Payment
-	32, // 77: tinypay.api.v1.Node.PayStream:output_type -> tinypay.api.v1.PayResult
-	34, // 78: tinypay.api.v1.Node.ListPayments:output_type -> tinypay.api.v1.ListPaymentsResponse
-	39, // 79: tinypay.api.v1.Node.SubscribeEvents:output_type -> tinypay.api.v1.Event
-	27, // 80: tinypay.api.v1.Node.CreateOffer:output_type -> tinypay.api.v1.Offer
-	30, // 81: tinypay.api.v1.Node.GetOfferUses:output_type -> tinypay.api.v1.OfferUsage
-	41, // 82: tinypay.api.v1.Node.StartStream:output_type -> tinypay.api.v1.Stream
-	41, // 83: tinypay.api.v1.Node.StopStream:output_type -> tinypay.api.v1.Stream
-	44, // 84: tinypay.api.v1.Node.ListStreams:output_type -> tinypay.api.v1.ListStreamsResponse
-	41, // 85: tinypay.api.v1.Node.GetStream:output_type -> tinypay.api.v1.Stream
-	48, // 86: tinypay.api.v1.Node.Revenue:output_type -> tinypay.api.v1.RevenueResponse
-	52, // 87: tinypay.api.v1.Node.CreateToken:output_type -> tinypay.api.v1.CreateTokenResponse
-	55, // 88: tinypay.api.v1.Node.ListTokens:output_type -> tinypay.api.v1.ListTokensResponse
-	53, // 89: tinypay.api.v1.Node.RevokeToken:output_type -> tinypay.api.v1.AppToken
-	4,  // 90: tinypay.api.v1.Node.WalletSend:output_type -> tinypay.api.v1.Transfer
-	3,  // 91: tinypay.api.v1.Node.EstimateWalletSend:output_type -> tinypay.api.v1.WalletSendEstimate
-	58, // 92: tinypay.api.v1.Node.Backup:output_type -> tinypay.api.v1.BackupChunk
-	64, // [64:93] is the sub-list for method output_type
-	35, // [35:64] is the sub-list for method input_type
-	35, // [35:35] is the sub-list for extension type_name
-	35, // [35:35] is the sub-list for extension extendee
-	0,  // [0:35] is the sub-list for field type_name
+	8,  // 3: tinypay.api.v1.NodeInfo.sweep:type_name -> tinypay.api.v1.SweepPolicy
+	9,  // 4: tinypay.api.v1.SweepPolicy.thresholds:type_name -> tinypay.api.v1.SweepThreshold
+	5,  // 5: tinypay.api.v1.SweepThreshold.asset:type_name -> tinypay.api.v1.Asset
+	5,  // 6: tinypay.api.v1.AssetBalance.asset:type_name -> tinypay.api.v1.Asset
+	11, // 7: tinypay.api.v1.Balances.balances:type_name -> tinypay.api.v1.AssetBalance
+	14, // 8: tinypay.api.v1.ListPeersResponse.peers:type_name -> tinypay.api.v1.Peer
+	5,  // 9: tinypay.api.v1.Channel.asset:type_name -> tinypay.api.v1.Asset
+	18, // 10: tinypay.api.v1.ListChannelsResponse.channels:type_name -> tinypay.api.v1.Channel
+	29, // 11: tinypay.api.v1.PayRequest.offer:type_name -> tinypay.api.v1.Offer
+	0,  // 12: tinypay.api.v1.Offer.uses:type_name -> tinypay.api.v1.OfferUses
+	0,  // 13: tinypay.api.v1.CreateOfferRequest.uses:type_name -> tinypay.api.v1.OfferUses
+	29, // 14: tinypay.api.v1.GetOfferUsesRequest.offer:type_name -> tinypay.api.v1.Offer
+	0,  // 15: tinypay.api.v1.OfferUsage.uses:type_name -> tinypay.api.v1.OfferUses
+	28, // 16: tinypay.api.v1.Payment.receipt:type_name -> tinypay.api.v1.Receipt
+	33, // 17: tinypay.api.v1.PayResult.payment:type_name -> tinypay.api.v1.Payment
+	33, // 18: tinypay.api.v1.ListPaymentsResponse.payments:type_name -> tinypay.api.v1.Payment
+	18, // 19: tinypay.api.v1.ChannelEvent.channel:type_name -> tinypay.api.v1.Channel
+	43, // 20: tinypay.api.v1.StreamEvent.stream:type_name -> tinypay.api.v1.Stream
+	4,  // 21: tinypay.api.v1.TransferEvent.transfer:type_name -> tinypay.api.v1.Transfer
+	33, // 22: tinypay.api.v1.Event.payment:type_name -> tinypay.api.v1.Payment
+	38, // 23: tinypay.api.v1.Event.channel:type_name -> tinypay.api.v1.ChannelEvent
+	39, // 24: tinypay.api.v1.Event.stream:type_name -> tinypay.api.v1.StreamEvent
+	40, // 25: tinypay.api.v1.Event.transfer:type_name -> tinypay.api.v1.TransferEvent
+	5,  // 26: tinypay.api.v1.Stream.asset:type_name -> tinypay.api.v1.Asset
+	43, // 27: tinypay.api.v1.ListStreamsResponse.streams:type_name -> tinypay.api.v1.Stream
+	5,  // 28: tinypay.api.v1.RevenueRow.asset:type_name -> tinypay.api.v1.Asset
+	49, // 29: tinypay.api.v1.RevenueResponse.rows:type_name -> tinypay.api.v1.RevenueRow
+	52, // 30: tinypay.api.v1.TokenPolicy.payees:type_name -> tinypay.api.v1.PayeeLimit
+	51, // 31: tinypay.api.v1.CreateTokenRequest.policy:type_name -> tinypay.api.v1.TokenPolicy
+	1,  // 32: tinypay.api.v1.CreateTokenRequest.kind:type_name -> tinypay.api.v1.TokenKind
+	55, // 33: tinypay.api.v1.CreateTokenResponse.token:type_name -> tinypay.api.v1.AppToken
+	51, // 34: tinypay.api.v1.AppToken.policy:type_name -> tinypay.api.v1.TokenPolicy
+	1,  // 35: tinypay.api.v1.AppToken.kind:type_name -> tinypay.api.v1.TokenKind
+	55, // 36: tinypay.api.v1.ListTokensResponse.tokens:type_name -> tinypay.api.v1.AppToken
+	61, // 37: tinypay.api.v1.BackupChunk.done:type_name -> tinypay.api.v1.BackupDone
+	6,  // 38: tinypay.api.v1.Node.GetInfo:input_type -> tinypay.api.v1.GetInfoRequest
+	10, // 39: tinypay.api.v1.Node.GetBalances:input_type -> tinypay.api.v1.GetBalancesRequest
+	13, // 40: tinypay.api.v1.Node.ConnectPeer:input_type -> tinypay.api.v1.ConnectPeerRequest
+	15, // 41: tinypay.api.v1.Node.ListPeers:input_type -> tinypay.api.v1.ListPeersRequest
+	17, // 42: tinypay.api.v1.Node.OpenChannel:input_type -> tinypay.api.v1.OpenChannelRequest
+	19, // 43: tinypay.api.v1.Node.Deposit:input_type -> tinypay.api.v1.DepositRequest
+	20, // 44: tinypay.api.v1.Node.Withdraw:input_type -> tinypay.api.v1.WithdrawRequest
+	21, // 45: tinypay.api.v1.Node.ListChannels:input_type -> tinypay.api.v1.ListChannelsRequest
+	23, // 46: tinypay.api.v1.Node.GetChannel:input_type -> tinypay.api.v1.GetChannelRequest
+	24, // 47: tinypay.api.v1.Node.CloseChannel:input_type -> tinypay.api.v1.CloseChannelRequest
+	25, // 48: tinypay.api.v1.Node.ForceClose:input_type -> tinypay.api.v1.ForceCloseRequest
+	26, // 49: tinypay.api.v1.Node.Settle:input_type -> tinypay.api.v1.SettleRequest
+	27, // 50: tinypay.api.v1.Node.Pay:input_type -> tinypay.api.v1.PayRequest
+	27, // 51: tinypay.api.v1.Node.PayStream:input_type -> tinypay.api.v1.PayRequest
+	35, // 52: tinypay.api.v1.Node.ListPayments:input_type -> tinypay.api.v1.ListPaymentsRequest
+	37, // 53: tinypay.api.v1.Node.SubscribeEvents:input_type -> tinypay.api.v1.SubscribeEventsRequest
+	30, // 54: tinypay.api.v1.Node.CreateOffer:input_type -> tinypay.api.v1.CreateOfferRequest
+	31, // 55: tinypay.api.v1.Node.GetOfferUses:input_type -> tinypay.api.v1.GetOfferUsesRequest
+	42, // 56: tinypay.api.v1.Node.StartStream:input_type -> tinypay.api.v1.StartStreamRequest
+	44, // 57: tinypay.api.v1.Node.StopStream:input_type -> tinypay.api.v1.StopStreamRequest
+	45, // 58: tinypay.api.v1.Node.ListStreams:input_type -> tinypay.api.v1.ListStreamsRequest
+	47, // 59: tinypay.api.v1.Node.GetStream:input_type -> tinypay.api.v1.GetStreamRequest
+	48, // 60: tinypay.api.v1.Node.Revenue:input_type -> tinypay.api.v1.RevenueRequest
+	53, // 61: tinypay.api.v1.Node.CreateToken:input_type -> tinypay.api.v1.CreateTokenRequest
+	56, // 62: tinypay.api.v1.Node.ListTokens:input_type -> tinypay.api.v1.ListTokensRequest
+	58, // 63: tinypay.api.v1.Node.RevokeToken:input_type -> tinypay.api.v1.RevokeTokenRequest
+	2,  // 64: tinypay.api.v1.Node.WalletSend:input_type -> tinypay.api.v1.WalletSendRequest
+	2,  // 65: tinypay.api.v1.Node.EstimateWalletSend:input_type -> tinypay.api.v1.WalletSendRequest
+	59, // 66: tinypay.api.v1.Node.Backup:input_type -> tinypay.api.v1.BackupRequest
+	7,  // 67: tinypay.api.v1.Node.GetInfo:output_type -> tinypay.api.v1.NodeInfo
+	12, // 68: tinypay.api.v1.Node.GetBalances:output_type -> tinypay.api.v1.Balances
+	14, // 69: tinypay.api.v1.Node.ConnectPeer:output_type -> tinypay.api.v1.Peer
+	16, // 70: tinypay.api.v1.Node.ListPeers:output_type -> tinypay.api.v1.ListPeersResponse
+	18, // 71: tinypay.api.v1.Node.OpenChannel:output_type -> tinypay.api.v1.Channel
+	18, // 72: tinypay.api.v1.Node.Deposit:output_type -> tinypay.api.v1.Channel
+	18, // 73: tinypay.api.v1.Node.Withdraw:output_type -> tinypay.api.v1.Channel
+	22, // 74: tinypay.api.v1.Node.ListChannels:output_type -> tinypay.api.v1.ListChannelsResponse
+	18, // 75: tinypay.api.v1.Node.GetChannel:output_type -> tinypay.api.v1.Channel
+	18, // 76: tinypay.api.v1.Node.CloseChannel:output_type -> tinypay.api.v1.Channel
+	18, // 77: tinypay.api.v1.Node.ForceClose:output_type -> tinypay.api.v1.Channel
+	18, // 78: tinypay.api.v1.Node.Settle:output_type -> tinypay.api.v1.Channel
+	33, // 79: tinypay.api.v1.Node.Pay:output_type -> tinypay.api.v1.Payment
+	34, // 80: tinypay.api.v1.Node.PayStream:output_type -> tinypay.api.v1.PayResult
+	36, // 81: tinypay.api.v1.Node.ListPayments:output_type -> tinypay.api.v1.ListPaymentsResponse
+	41, // 82: tinypay.api.v1.Node.SubscribeEvents:output_type -> tinypay.api.v1.Event
+	29, // 83: tinypay.api.v1.Node.CreateOffer:output_type -> tinypay.api.v1.Offer
+	32, // 84: tinypay.api.v1.Node.GetOfferUses:output_type -> tinypay.api.v1.OfferUsage
+	43, // 85: tinypay.api.v1.Node.StartStream:output_type -> tinypay.api.v1.Stream
+	43, // 86: tinypay.api.v1.Node.StopStream:output_type -> tinypay.api.v1.Stream
+	46, // 87: tinypay.api.v1.Node.ListStreams:output_type -> tinypay.api.v1.ListStreamsResponse
+	43, // 88: tinypay.api.v1.Node.GetStream:output_type -> tinypay.api.v1.Stream
+	50, // 89: tinypay.api.v1.Node.Revenue:output_type -> tinypay.api.v1.RevenueResponse
+	54, // 90: tinypay.api.v1.Node.CreateToken:output_type -> tinypay.api.v1.CreateTokenResponse
+	57, // 91: tinypay.api.v1.Node.ListTokens:output_type -> tinypay.api.v1.ListTokensResponse
+	55, // 92: tinypay.api.v1.Node.RevokeToken:output_type -> tinypay.api.v1.AppToken
+	4,  // 93: tinypay.api.v1.Node.WalletSend:output_type -> tinypay.api.v1.Transfer
+	3,  // 94: tinypay.api.v1.Node.EstimateWalletSend:output_type -> tinypay.api.v1.WalletSendEstimate
+	60, // 95: tinypay.api.v1.Node.Backup:output_type -> tinypay.api.v1.BackupChunk
+	67, // [67:96] is the sub-list for method output_type
+	38, // [38:67] is the sub-list for method input_type
+	38, // [38:38] is the sub-list for extension type_name
+	38, // [38:38] is the sub-list for extension extendee
+	0,  // [0:38] is the sub-list for field type_name
 }
 
 func init() { file_tinypay_api_v1_api_proto_init() }
@@ -5047,8 +5238,8 @@ func file_tinypay_api_v1_api_proto_init() {
 	if File_tinypay_api_v1_api_proto != nil {
 		return
 	}
-	file_tinypay_api_v1_api_proto_msgTypes[28].OneofWrappers = []any{}
-	file_tinypay_api_v1_api_proto_msgTypes[37].OneofWrappers = []any{
+	file_tinypay_api_v1_api_proto_msgTypes[30].OneofWrappers = []any{}
+	file_tinypay_api_v1_api_proto_msgTypes[39].OneofWrappers = []any{
 		(*Event_Payment)(nil),
 		(*Event_Channel)(nil),
 		(*Event_Stream)(nil),
@@ -5060,7 +5251,7 @@ func file_tinypay_api_v1_api_proto_init() {
 			GoPackagePath: reflect.TypeOf(x{}).PkgPath(),
 			RawDescriptor: unsafe.Slice(unsafe.StringData(file_tinypay_api_v1_api_proto_rawDesc), len(file_tinypay_api_v1_api_proto_rawDesc)),
 			NumEnums:      2,
-			NumMessages:   58,
+			NumMessages:   60,
 			NumExtensions: 0,
 			NumServices:   1,
 		},

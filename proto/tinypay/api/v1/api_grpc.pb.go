@@ -123,7 +123,7 @@ type NodeClient interface {
 	// GetStream describes one stream, with its meter (live, stalled, ended).
 	GetStream(ctx context.Context, in *GetStreamRequest, opts ...grpc.CallOption) (*Stream, error)
 	// Revenue sums incoming payments over a time range, grouped by channel,
-	// stream, item or peer.
+	// stream, item, peer or asset, and optionally by hour or day.
 	Revenue(ctx context.Context, in *RevenueRequest, opts ...grpc.CallOption) (*RevenueResponse, error)
 	// CreateToken creates an app token that may only pay, within limits, or
 	// (kind TOKEN_KIND_VIEW) a view token that may only read.
@@ -533,7 +533,7 @@ type NodeServer interface {
 	// GetStream describes one stream, with its meter (live, stalled, ended).
 	GetStream(context.Context, *GetStreamRequest) (*Stream, error)
 	// Revenue sums incoming payments over a time range, grouped by channel,
-	// stream, item or peer.
+	// stream, item, peer or asset, and optionally by hour or day.
 	Revenue(context.Context, *RevenueRequest) (*RevenueResponse, error)
 	// CreateToken creates an app token that may only pay, within limits, or
 	// (kind TOKEN_KIND_VIEW) a view token that may only read.
