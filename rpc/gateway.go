@@ -14,6 +14,7 @@ import (
 	"net/url"
 	"strconv"
 	"strings"
+	"sync"
 	"time"
 
 	"github.com/grpc-ecosystem/grpc-gateway/v2/runtime"
@@ -55,11 +56,21 @@ type GatewayConfig struct {
 	// WriteTimeout ends an event stream whose client stops reading for
 	// this long.
 	WriteTimeout time.Duration
+	// MaxStreams bounds the calls that stay open (GET /v1/events, SSE or
+	// not, GET /v1/backup, POST /v1/payments/stream) at once, and
+	// MaxStreamsPerToken those of one Authorization header. Every HTTP
+	// call is a stream of the gateway's one in-process connection, which
+	// the API server bounds (tinypayd: 1024 concurrent streams); these
+	// bounds keep most of them for ordinary calls, so that event streams
+	// held open cannot starve them. A call beyond either bound is refused
+	// at once with 429 RESOURCE_EXHAUSTED.
+	MaxStreams, MaxStreamsPerToken int
 }
 
 // DefaultGatewayConfig returns the limits tinypayd uses.
 func DefaultGatewayConfig() GatewayConfig {
-	return GatewayConfig{MaxBodyBytes: 1 << 20, MaxStreamBodyBytes: 64 << 20, Heartbeat: 15 * time.Second, WriteTimeout: 30 * time.Second}
+	return GatewayConfig{MaxBodyBytes: 1 << 20, MaxStreamBodyBytes: 64 << 20, Heartbeat: 15 * time.Second, WriteTimeout: 30 * time.Second,
+		MaxStreams: 256, MaxStreamsPerToken: 16}
 }
 
 // Validate reports the first setting out of range.
@@ -69,9 +80,16 @@ func (c GatewayConfig) Validate() error {
 		return errors.New("gateway: MaxBodyBytes must be at least 1 KiB and MaxStreamBodyBytes at least MaxBodyBytes")
 	case c.Heartbeat <= 0 || c.WriteTimeout <= 0:
 		return errors.New("gateway: Heartbeat and WriteTimeout must be positive")
+	case c.MaxStreamsPerToken < 1 || c.MaxStreams < c.MaxStreamsPerToken || c.MaxStreams > maxGatewayStreams:
+		return fmt.Errorf("gateway: want 1 <= MaxStreamsPerToken <= MaxStreams <= %d", maxGatewayStreams)
 	}
 	return nil
 }
+
+// maxGatewayStreams is the most MaxStreams may be: half of the 1024
+// concurrent streams tinypayd's API server allows a connection, so that
+// the other half stays for ordinary calls.
+const maxGatewayStreams = 512
 
 // InProcess serves srv (the control API's gRPC server, with its TLS
 // credentials, interceptors and limits) on an in-memory listener and
@@ -121,10 +139,49 @@ var gatewayJSON = &runtime.JSONPb{
 // in front of a gRPC client of the node's own API server (see InProcess),
 // plus GET /v1/openapi.json and Server-Sent Events on GET /v1/events.
 type Gateway struct {
-	cfg    GatewayConfig
-	ctx    context.Context // ends every event stream when done
-	client apiv1.NodeClient
-	mux    *runtime.ServeMux
+	cfg     GatewayConfig
+	ctx     context.Context // ends every event stream when done
+	client  apiv1.NodeClient
+	mux     *runtime.ServeMux
+	streams streamSlots
+}
+
+// streamSlots counts the open streaming calls, in total and per
+// Authorization header (a wrong token's calls end at once, so counting
+// them too costs nothing).
+type streamSlots struct {
+	mu      sync.Mutex
+	total   int
+	byToken map[string]int
+}
+
+// take reserves a place for a streaming call of token, or says which
+// bound is reached.
+func (s *streamSlots) take(cfg GatewayConfig, token string) error {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	switch {
+	case s.byToken[token] >= cfg.MaxStreamsPerToken:
+		return status.Errorf(codes.ResourceExhausted, "this token already has %d streams open (events, backups, payment streams), the most it may: end one first", cfg.MaxStreamsPerToken)
+	case s.total >= cfg.MaxStreams:
+		return status.Errorf(codes.ResourceExhausted, "the node serves %d streams (events, backups, payment streams) already, the most it does at once: try again later", cfg.MaxStreams)
+	}
+	if s.byToken == nil {
+		s.byToken = map[string]int{}
+	}
+	s.byToken[token]++
+	s.total++
+	return nil
+}
+
+// give frees a place take reserved.
+func (s *streamSlots) give(token string) {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	s.total--
+	if s.byToken[token]--; s.byToken[token] == 0 {
+		delete(s.byToken, token)
+	}
 }
 
 // NewGateway returns the gateway of the API that conn reaches. Event
@@ -168,6 +225,15 @@ func NewGateway(ctx context.Context, conn grpc.ClientConnInterface, cfg GatewayC
 // ServeHTTP implements http.Handler.
 func (g *Gateway) ServeHTTP(w http.ResponseWriter, r *http.Request) {
 	w.Header().Set("X-Content-Type-Options", "nosniff")
+	switch r.URL.Path {
+	case "/v1/events", "/v1/backup", "/v1/payments/stream":
+		token := strings.Join(r.Header.Values("Authorization"), "\n")
+		if err := g.streams.take(g.cfg, token); err != nil {
+			writeError(w, 0, err)
+			return
+		}
+		defer g.streams.give(token)
+	}
 	switch {
 	case r.URL.Path == "/v1/openapi.json":
 		if r.Method != http.MethodGet && r.Method != http.MethodHead {

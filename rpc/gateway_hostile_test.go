@@ -1,0 +1,214 @@
+package rpc_test
+
+import (
+	"bufio"
+	"context"
+	"crypto/tls"
+	"crypto/x509"
+	"encoding/json"
+	"io"
+	"net/http"
+	"net/http/httptest"
+	"path/filepath"
+	"strings"
+	"testing"
+
+	"google.golang.org/grpc"
+	"google.golang.org/grpc/credentials"
+
+	"github.com/tinypay/tinypay/node/nodetest"
+	apiv1 "github.com/tinypay/tinypay/proto/tinypay/api/v1"
+	"github.com/tinypay/tinypay/rpc"
+)
+
+// gw is a real node's control API served as tinypayd serves it: the
+// gRPC server with the daemon's options, the gateway in front of it
+// through the in-process connection, on an HTTPS test server.
+type gw struct {
+	t     *testing.T
+	node  *nodetest.Node
+	admin string
+	url   string
+	cert  tls.Certificate
+	pool  *x509.CertPool
+}
+
+// startGateway serves node's API over HTTP/JSON with cfg (nil: the
+// defaults).
+func startGateway(t *testing.T, node *nodetest.Node, cfg func(*rpc.GatewayConfig)) *gw {
+	t.Helper()
+	admin := node.AdminToken()
+	cert, err := rpc.LoadOrCreateCertificate(filepath.Join(node.Dir, "tls.crt"), filepath.Join(node.Dir, "tls.key"))
+	if err != nil {
+		t.Fatal(err)
+	}
+	unary, stream := rpc.TokenAuth(admin, node.Apps().Authenticate)
+	srv := grpc.NewServer(append(rpc.APIKeepalive(),
+		grpc.Creds(credentials.NewTLS(&tls.Config{Certificates: []tls.Certificate{cert}, MinVersion: tls.VersionTLS13})),
+		grpc.ChainUnaryInterceptor(unary), grpc.ChainStreamInterceptor(stream),
+		grpc.MaxRecvMsgSize(1<<20), grpc.MaxConcurrentStreams(1024))...)
+	rpc.NewAPIServer(node.N(), node.Apps()).Register(srv)
+	conn, closeConn, err := rpc.InProcess(srv, cert)
+	if err != nil {
+		t.Fatal(err)
+	}
+	ctx, cancel := context.WithCancel(context.Background())
+	c := rpc.DefaultGatewayConfig()
+	if cfg != nil {
+		cfg(&c)
+	}
+	g, err := rpc.NewGateway(ctx, conn, c)
+	if err != nil {
+		t.Fatal(err)
+	}
+	hs := httptest.NewUnstartedServer(g)
+	hs.EnableHTTP2 = true
+	hs.TLS = &tls.Config{Certificates: []tls.Certificate{cert}, MinVersion: tls.VersionTLS13}
+	hs.StartTLS()
+	t.Cleanup(func() {
+		cancel()
+		hs.Close()
+		closeConn()
+		srv.Stop()
+	})
+	leaf, _ := x509.ParseCertificate(cert.Certificate[0])
+	pool := x509.NewCertPool()
+	pool.AddCert(leaf)
+	return &gw{t: t, node: node, admin: admin, url: hs.URL, cert: cert, pool: pool}
+}
+
+// client is an HTTP client that trusts the gateway (HTTP/2 if h2).
+func (g *gw) client(h2 bool) *http.Client {
+	tr := &http.Transport{TLSClientConfig: &tls.Config{RootCAs: g.pool, ServerName: "localhost"}, ForceAttemptHTTP2: h2}
+	if !h2 {
+		tr.TLSNextProto = map[string]func(string, *tls.Conn) http.RoundTripper{}
+	}
+	g.t.Cleanup(tr.CloseIdleConnections)
+	return &http.Client{Transport: tr}
+}
+
+// do sends a request with token ("" for none) and extra header pairs.
+func (g *gw) do(ctx context.Context, method, path, token, body string, header ...string) *http.Response {
+	g.t.Helper()
+	var r io.Reader
+	if body != "" {
+		r = strings.NewReader(body)
+	}
+	req, err := http.NewRequestWithContext(ctx, method, g.url+path, r)
+	if err != nil {
+		g.t.Fatal(err)
+	}
+	if token != "" {
+		req.Header.Set("Authorization", "Bearer "+token)
+	}
+	for i := 0; i+1 < len(header); i += 2 {
+		req.Header.Add(header[i], header[i+1])
+	}
+	resp, err := g.client(true).Do(req)
+	if err != nil {
+		g.t.Fatalf("%s %s: %v", method, path, err)
+	}
+	return resp
+}
+
+// raw is do that reads the whole answer.
+func (g *gw) raw(method, path, token, body string, header ...string) (int, string) {
+	g.t.Helper()
+	resp := g.do(context.Background(), method, path, token, body, header...)
+	defer resp.Body.Close()
+	b, _ := io.ReadAll(resp.Body)
+	return resp.StatusCode, string(b)
+}
+
+// gwError is the gateway's JSON error.
+type gwError struct {
+	Code    int32  `json:"code"`
+	Status  string `json:"status"`
+	Message string `json:"message"`
+}
+
+func parseGWError(t *testing.T, code int, body string) gwError {
+	t.Helper()
+	var e gwError
+	if err := json.Unmarshal([]byte(body), &e); err != nil || e.Status == "" {
+		t.Fatalf("HTTP %d: not a JSON error: %.300s", code, body)
+	}
+	return e
+}
+
+// viewToken makes a view token on g's node.
+func (g *gw) viewToken() string {
+	g.t.Helper()
+	r, err := g.node.API().CreateToken(context.Background(), &apiv1.CreateTokenRequest{Name: "viewer", Kind: apiv1.TokenKind_TOKEN_KIND_VIEW})
+	if err != nil {
+		g.t.Fatal(err)
+	}
+	return r.GetSecret()
+}
+
+// follow opens an SSE stream of the event log; the caller closes it.
+func (g *gw) follow(ctx context.Context, token, query string, header ...string) (*http.Response, *bufio.Reader) {
+	g.t.Helper()
+	resp := g.do(ctx, "GET", "/v1/events"+query, token, "", append([]string{"Accept", "text/event-stream"}, header...)...)
+	return resp, bufio.NewReader(resp.Body)
+}
+
+// TestGatewayBoundsStreams: every HTTP call shares the gateway's one
+// in-process connection, so the calls that stay open (event streams, SSE
+// or not, PayStream, Backup) are bounded per token and in total: beyond
+// either bound a new one is refused at once with 429 RESOURCE_EXHAUSTED,
+// while ordinary calls still go through; a stream that ends frees its
+// place.
+func TestGatewayBoundsStreams(t *testing.T) {
+	chain := nodetest.NewChain(t)
+	alice := nodetest.Start(t, chain, "alice", chain.Alice)
+	g := startGateway(t, alice, func(c *rpc.GatewayConfig) { c.MaxStreamsPerToken, c.MaxStreams = 2, 3 })
+	view := g.viewToken()
+	ctx := context.Background()
+	open := func(token string, sse bool) *http.Response {
+		t.Helper()
+		var resp *http.Response
+		if sse {
+			resp, _ = g.follow(ctx, token, "")
+		} else {
+			resp = g.do(ctx, "GET", "/v1/events", token, "")
+		}
+		t.Cleanup(func() { resp.Body.Close() })
+		return resp
+	}
+	refused := func(what string, resp *http.Response) {
+		t.Helper()
+		b, _ := io.ReadAll(resp.Body)
+		e := parseGWError(t, resp.StatusCode, string(b))
+		if resp.StatusCode != http.StatusTooManyRequests || e.Status != "RESOURCE_EXHAUSTED" || !strings.Contains(e.Message, "streams") {
+			t.Fatalf("%s: HTTP %d %+v, want 429 RESOURCE_EXHAUSTED", what, resp.StatusCode, e)
+		}
+	}
+	first := open(view, true)
+	if second := open(view, true); first.StatusCode != 200 || second.StatusCode != 200 {
+		t.Fatalf("two streams of a view token: HTTP %d, %d", first.StatusCode, second.StatusCode)
+	}
+	// The token's third, whichever kind of stream, is refused.
+	refused("a third SSE stream of one token", open(view, true))
+	refused("a third stream of one token", open(view, false))
+	refused("a backup beyond the token's bound", g.do(ctx, "GET", "/v1/backup", view, ""))
+	// Another token has its own bound, within the total.
+	if r := open(g.admin, true); r.StatusCode != 200 {
+		t.Fatalf("the admin's stream: HTTP %d", r.StatusCode)
+	}
+	refused("a stream beyond the total", open(g.admin, true))
+	refused("PayStream beyond the total", g.do(ctx, "POST", "/v1/payments/stream", g.admin, "{}\n"))
+	// Ordinary calls are not streams: they go through.
+	for _, tok := range []string{view, g.admin} {
+		if code, body := g.raw("GET", "/v1/info", tok, ""); code != 200 {
+			t.Fatalf("GET /v1/info while streams are held: HTTP %d %s", code, body)
+		}
+	}
+	// A stream that ends frees its place.
+	first.Body.Close()
+	nodetest.Eventually(t, "a place freed", func() bool {
+		r := open(view, true)
+		defer r.Body.Close()
+		return r.StatusCode == 200
+	})
+}
