@@ -14,7 +14,9 @@ import (
 	"testing"
 
 	"google.golang.org/grpc"
+	"google.golang.org/grpc/codes"
 	"google.golang.org/grpc/credentials"
+	"google.golang.org/grpc/status"
 
 	"github.com/tinypay/tinypay/node/nodetest"
 	apiv1 "github.com/tinypay/tinypay/proto/tinypay/api/v1"
@@ -211,4 +213,54 @@ func TestGatewayBoundsStreams(t *testing.T) {
 		defer r.Body.Close()
 		return r.StatusCode == 200
 	})
+}
+
+// TestRevokedTokenEndsItsStreams: a token is checked when a call starts,
+// and an event stream may stay open for days: revoking the token ends its
+// open streams, over HTTP (an "error" event, UNAUTHENTICATED) and over
+// gRPC alike.
+func TestRevokedTokenEndsItsStreams(t *testing.T) {
+	chain := nodetest.NewChain(t)
+	alice := nodetest.Start(t, chain, "alice", chain.Alice)
+	g := startGateway(t, alice, nil)
+	ctx, cancel := context.WithCancel(context.Background())
+	defer cancel()
+	created, err := alice.API().CreateToken(ctx, &apiv1.CreateTokenRequest{Name: "viewer", Kind: apiv1.TokenKind_TOKEN_KIND_VIEW})
+	if err != nil {
+		t.Fatal(err)
+	}
+	view := created.GetSecret()
+	resp, r := g.follow(ctx, view, "")
+	defer resp.Body.Close()
+	if resp.StatusCode != 200 {
+		t.Fatalf("HTTP %d", resp.StatusCode)
+	}
+	sub, err := alice.Dial(view).SubscribeEvents(ctx, &apiv1.SubscribeEventsRequest{})
+	if err != nil {
+		t.Fatal(err)
+	}
+	if _, err := sub.Header(); err != nil {
+		t.Fatal(err)
+	}
+	if _, err := alice.API().RevokeToken(ctx, &apiv1.RevokeTokenRequest{Id: created.GetToken().GetId()}); err != nil {
+		t.Fatal(err)
+	}
+	// Over HTTP: the stream ends with an error event.
+	var last string
+	for {
+		line, err := r.ReadString('\n')
+		if err != nil {
+			break
+		}
+		if strings.HasPrefix(line, "data: ") {
+			last = line[6:]
+		}
+	}
+	if e := parseGWError(t, 200, last); e.Status != "UNAUTHENTICATED" || !strings.Contains(e.Message, "revoked") {
+		t.Fatalf("the revoked token's stream ended with %s", last)
+	}
+	// Over gRPC: Recv fails.
+	if _, err := sub.Recv(); status.Code(err) != codes.Unauthenticated || !strings.Contains(err.Error(), "revoked") {
+		t.Fatalf("the revoked token's gRPC stream: %v", err)
+	}
 }
