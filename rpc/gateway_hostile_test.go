@@ -6,12 +6,14 @@ import (
 	"crypto/tls"
 	"crypto/x509"
 	"encoding/json"
+	"fmt"
 	"io"
 	"net/http"
 	"net/http/httptest"
 	"path/filepath"
 	"strings"
 	"testing"
+	"time"
 
 	"google.golang.org/grpc"
 	"google.golang.org/grpc/codes"
@@ -262,5 +264,48 @@ func TestRevokedTokenEndsItsStreams(t *testing.T) {
 	// Over gRPC: Recv fails.
 	if _, err := sub.Recv(); status.Code(err) != codes.Unauthenticated || !strings.Contains(err.Error(), "revoked") {
 		t.Fatalf("the revoked token's gRPC stream: %v", err)
+	}
+}
+
+// TestSubscribeBeyondTheLog: a cursor past the newest event (one from
+// another node, or from before a restore) is refused with OUT_OF_RANGE,
+// over gRPC and HTTP (after_seq or Last-Event-ID), rather than waiting in
+// silence for events that may never come; the newest seq itself is a good
+// cursor (only what happens from now on).
+func TestSubscribeBeyondTheLog(t *testing.T) {
+	chain := nodetest.NewChain(t)
+	alice := nodetest.Start(t, chain, "alice", chain.Alice)
+	g := startGateway(t, alice, nil)
+	ctx, cancel := context.WithTimeout(context.Background(), time.Minute)
+	defer cancel()
+	info, err := alice.API().GetInfo(ctx, &apiv1.GetInfoRequest{})
+	if err != nil {
+		t.Fatal(err)
+	}
+	beyond := fmt.Sprint(info.GetLastSeq() + 1)
+	sub, err := alice.API().SubscribeEvents(ctx, &apiv1.SubscribeEventsRequest{AfterSeq: info.GetLastSeq() + 1})
+	if err == nil {
+		_, err = sub.Recv()
+	}
+	if status.Code(err) != codes.OutOfRange {
+		t.Fatalf("gRPC: %v", err)
+	}
+	for _, tc := range []struct {
+		name, query string
+		header      []string
+	}{
+		{"SSE, Last-Event-ID", "", []string{"Accept", "text/event-stream", "Last-Event-ID", beyond}},
+		{"SSE, after_seq", "?after_seq=" + beyond, []string{"Accept", "text/event-stream"}},
+		{"JSON lines", "?after_seq=" + beyond, nil},
+	} {
+		code, body := g.raw("GET", "/v1/events"+tc.query, g.admin, "", tc.header...)
+		if e := parseGWError(t, code, body); code != http.StatusBadRequest || e.Status != "OUT_OF_RANGE" || !strings.Contains(e.Message, beyond) {
+			t.Errorf("%s: HTTP %d %+v", tc.name, code, e)
+		}
+	}
+	resp, r := g.follow(ctx, g.admin, "", "Last-Event-ID", fmt.Sprint(info.GetLastSeq()))
+	defer resp.Body.Close()
+	if line, err := r.ReadString('\n'); resp.StatusCode != 200 || line != ": subscribed\n" {
+		t.Fatalf("subscribing at the newest seq: HTTP %d %q %v", resp.StatusCode, line, err)
 	}
 }
