@@ -309,3 +309,90 @@ func TestSubscribeBeyondTheLog(t *testing.T) {
 		t.Fatalf("subscribing at the newest seq: HTTP %d %q %v", resp.StatusCode, line, err)
 	}
 }
+
+// TestGatewayNoMethodOverride: grpc-gateway's path-length fallback would
+// serve a form POST carrying X-HTTP-Method-Override as another method's
+// call; the API serves each call on its one method and path only.
+func TestGatewayNoMethodOverride(t *testing.T) {
+	chain := nodetest.NewChain(t)
+	alice := nodetest.Start(t, chain, "alice", chain.Alice)
+	g := startGateway(t, alice, nil)
+	form := []string{"Content-Type", "application/x-www-form-urlencoded", "X-HTTP-Method-Override", "GET"}
+	for _, tc := range []struct {
+		path   string
+		status int
+	}{
+		// GET-only path: the POST is not allowed.
+		{"/v1/info", http.StatusMethodNotAllowed},
+		// A POST path: the POST is CreateToken's, with a body that is no JSON.
+		{"/v1/tokens", http.StatusBadRequest},
+	} {
+		code, body := g.raw("POST", tc.path, g.admin, "name=x", form...)
+		if e := parseGWError(t, code, body); code != tc.status {
+			t.Errorf("POST %s as a form with X-HTTP-Method-Override: HTTP %d %+v, want %d", tc.path, code, e, tc.status)
+		}
+	}
+}
+
+// TestGatewaySlowBody: a client (no token needed) that sends a body
+// slower than BodyTimeout allows is cut off, so that slow bodies cannot
+// hold connections and goroutines for ever.
+func TestGatewaySlowBody(t *testing.T) {
+	chain := nodetest.NewChain(t)
+	alice := nodetest.Start(t, chain, "alice", chain.Alice)
+	g := startGateway(t, alice, func(c *rpc.GatewayConfig) { c.BodyTimeout = 200 * time.Millisecond })
+	conn, err := tls.Dial("tcp", strings.TrimPrefix(g.url, "https://"), &tls.Config{RootCAs: g.pool, ServerName: "localhost", NextProtos: []string{"http/1.1"}})
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer conn.Close()
+	if _, err := io.WriteString(conn, "POST /v1/payments HTTP/1.1\r\nHost: localhost\r\nContent-Type: application/json\r\nContent-Length: 1000\r\n\r\n{\"amount\": "); err != nil {
+		t.Fatal(err)
+	}
+	// The test's own bound, far beyond BodyTimeout: without the server's,
+	// the read below would wait for ever.
+	conn.SetReadDeadline(time.Now().Add(30 * time.Second))
+	answer, err := io.ReadAll(conn)
+	if err != nil {
+		t.Fatalf("the server kept a slow body's connection: %v (read %q)", err, answer)
+	}
+	if !strings.Contains(string(answer), "408") && !strings.Contains(string(answer), "400") {
+		t.Fatalf("answer to a slow body: %q", answer)
+	}
+}
+
+// TestPayStreamLines: POST /v1/payments/stream reads one PayRequest per
+// line. A line that is not one (malformed, an unknown field, several
+// lines of pretty-printed JSON) or is over MaxBodyBytes (padding that
+// would make the gateway buffer up to MaxStreamBodyBytes) ends the input
+// with an error the client sees, after the results of the lines before
+// it, instead of ending it in silence.
+func TestPayStreamLines(t *testing.T) {
+	chain := nodetest.NewChain(t)
+	alice := nodetest.Start(t, chain, "alice", chain.Alice)
+	g := startGateway(t, alice, nil)
+	good := `{"channel_id": "0x` + strings.Repeat("ab", 32) + `", "amount": "1", "idempotency_key": "k1"}` + "\n"
+	for _, tc := range []struct {
+		name, body, status string
+	}{
+		// Not JSON.
+		{"malformed", good + `{"amount": ` + "\n" + good, "INVALID_ARGUMENT"},
+		// A field PayRequest does not have.
+		{"unknown field", good + `{"amonut": "1"}` + "\n", "INVALID_ARGUMENT"},
+		// One request over several lines.
+		{"pretty-printed", good + "{\n  \"amount\": \"1\"\n}\n", "INVALID_ARGUMENT"},
+		// A line of 2 MiB, mostly spaces.
+		{"too long", good + `{"amount": "1"` + strings.Repeat(" ", 2<<20) + "}\n", "RESOURCE_EXHAUSTED"},
+	} {
+		code, body := g.raw("POST", "/v1/payments/stream", g.admin, tc.body)
+		lines := strings.Split(strings.TrimSpace(body), "\n")
+		last := lines[len(lines)-1]
+		var line struct {
+			Result json.RawMessage `json:"result"`
+			Error  *gwError        `json:"error"`
+		}
+		if err := json.Unmarshal([]byte(last), &line); err != nil || code != 200 || len(lines) != 2 || line.Error == nil || line.Error.Status != tc.status || !strings.Contains(line.Error.Message, "line 2") {
+			t.Errorf("%s: HTTP %d, %d lines, last %s", tc.name, code, len(lines), last)
+		}
+	}
+}
