@@ -396,3 +396,53 @@ func TestPayStreamLines(t *testing.T) {
 		}
 	}
 }
+
+// TestPayStreamKeepsTheAppTokenLimit: an app token that sends more than
+// its limit through POST /v1/payments/stream at once (the payments run
+// concurrently) pays at most its limit; the rest are refused one by one
+// with RESOURCE_EXHAUSTED, and the channel shows exactly what was paid.
+func TestPayStreamKeepsTheAppTokenLimit(t *testing.T) {
+	chain := nodetest.NewChain(t)
+	alice, bob := nodetest.Start(t, chain, "alice", chain.Alice), nodetest.Start(t, chain, "bob", chain.Bob)
+	id := alice.OpenUSD(bob, 1_000_000)
+	g := startGateway(t, alice, nil)
+	ctx := context.Background()
+	tok, err := alice.API().CreateToken(ctx, &apiv1.CreateTokenRequest{Name: "app", Policy: &apiv1.TokenPolicy{Asset: "USD", Limit: "1000", PeriodSeconds: 86400}})
+	if err != nil {
+		t.Fatal(err)
+	}
+	var body strings.Builder
+	for i := range 10 {
+		fmt.Fprintf(&body, `{"channel_id": "%s", "amount": "300", "idempotency_key": "ps-%d"}`+"\n", id.Hex(), i)
+	}
+	code, out := g.raw("POST", "/v1/payments/stream", tok.GetSecret(), body.String())
+	if code != 200 {
+		t.Fatalf("HTTP %d %s", code, out)
+	}
+	paid, refused := 0, 0
+	for _, l := range strings.Split(strings.TrimSpace(out), "\n") {
+		var line struct {
+			Result struct {
+				Code  int    `json:"code"`
+				Error string `json:"error"`
+			} `json:"result"`
+		}
+		if err := json.Unmarshal([]byte(l), &line); err != nil {
+			t.Fatalf("%v: %s", err, l)
+		}
+		switch codes.Code(line.Result.Code) {
+		case codes.OK:
+			paid++
+		case codes.ResourceExhausted:
+			refused++
+		default:
+			t.Fatalf("result %s", l)
+		}
+	}
+	if paid != 3 || refused != 7 {
+		t.Fatalf("%d paid, %d refused; want 3 and 7", paid, refused)
+	}
+	if sent := alice.Channel(id).Sent; sent.Uint64() != 900 {
+		t.Fatalf("the channel sent %s, want 900", sent.Dec())
+	}
+}
