@@ -153,10 +153,14 @@ func TokenAuth(token string, lookup AppLookup) (grpc.UnaryServerInterceptor, grp
 		if len(vals) != 1 {
 			return nil, "", status.Error(codes.Unauthenticated, "missing authorization token (authorization: Bearer <token from the node's api.token file>)")
 		}
-		if subtle.ConstantTimeCompare([]byte(vals[0]), want) == 1 {
+		auth := vals[0]
+		if len(auth) > 7 && strings.EqualFold(auth[:7], "Bearer ") {
+			auth = "Bearer " + auth[7:] // the scheme is case-insensitive (RFC 9110)
+		}
+		if subtle.ConstantTimeCompare([]byte(auth), want) == 1 {
 			return ctx, "", nil
 		}
-		if secret, ok := strings.CutPrefix(vals[0], "Bearer "); ok && lookup != nil {
+		if secret, ok := strings.CutPrefix(auth, "Bearer "); ok && lookup != nil {
 			if id, kind, ok := lookup(secret); ok {
 				name, _ := strings.CutPrefix(method, nodeService)
 				if !methodScopes[name].allows(kind) {

@@ -446,3 +446,48 @@ func TestPayStreamKeepsTheAppTokenLimit(t *testing.T) {
 		t.Fatalf("the channel sent %s, want 900", sent.Dec())
 	}
 }
+
+// TestGatewayAuthorization: no path, method or header form reaches a call
+// without a token, and a token is read from the Authorization header only
+// (its scheme in any case, as HTTP has it), once.
+func TestGatewayAuthorization(t *testing.T) {
+	chain := nodetest.NewChain(t)
+	alice := nodetest.Start(t, chain, "alice", chain.Alice)
+	g := startGateway(t, alice, nil)
+	view := g.viewToken()
+	for _, tc := range []struct {
+		name, method, path string
+		header             []string
+		status             int
+	}{
+		// The path as another spelling: not a call (404) or refused (401).
+		{"double slash", "GET", "//v1/info", nil, 404},
+		{"trailing slash", "GET", "/v1/info/", nil, 404},
+		{"inner double slash", "GET", "/v1//info", nil, 404},
+		{"dot segment", "GET", "/v1/./info", nil, 404},
+		{"upper case", "GET", "/V1/info", nil, 404},
+		{"escaped letter", "GET", "/v1/%69nfo", nil, 401},
+		{"escaped slash", "GET", "/v1/channels/..%2f..%2finfo", nil, 404},
+		// Other methods.
+		{"HEAD", "HEAD", "/v1/info", nil, 405},
+		{"OPTIONS", "OPTIONS", "/v1/info", nil, 405},
+		{"override", "GET", "/v1/tokens", []string{"X-HTTP-Method-Override", "POST"}, 401},
+		// The token anywhere but in Authorization.
+		{"token in the query", "GET", "/v1/info?access_token=" + g.admin, nil, 401},
+		{"token in the query of a call with fields", "GET", "/v1/channels?access_token=" + g.admin, nil, 400},
+		{"token in a cookie", "GET", "/v1/info", []string{"Cookie", "token=" + g.admin}, 401},
+		{"token as Basic", "GET", "/v1/info", []string{"Authorization", "Basic " + g.admin}, 401},
+		{"token without scheme", "GET", "/v1/info", []string{"Authorization", g.admin}, 401},
+		{"two spaces", "GET", "/v1/info", []string{"Authorization", "Bearer  " + g.admin}, 401},
+		{"two headers", "GET", "/v1/info", []string{"Authorization", "Bearer " + g.admin, "Authorization", "Bearer " + g.admin}, 401},
+		// The scheme is case-insensitive (RFC 9110).
+		{"lower-case scheme", "GET", "/v1/info", []string{"Authorization", "bearer " + g.admin}, 200},
+		{"upper-case scheme, view token", "GET", "/v1/channels", []string{"Authorization", "BEARER " + view}, 200},
+		{"lower-case scheme, view token writes", "POST", "/v1/tokens", []string{"Authorization", "bearer " + view}, 403},
+	} {
+		code, body := g.raw(tc.method, tc.path, "", "{}", tc.header...)
+		if code != tc.status {
+			t.Errorf("%s: %s %s: HTTP %d %.200s, want %d", tc.name, tc.method, tc.path, code, body, tc.status)
+		}
+	}
+}
