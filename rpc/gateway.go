@@ -281,7 +281,7 @@ func (g *Gateway) ServeHTTP(w http.ResponseWriter, r *http.Request) {
 		w = &streamErrorWriter{ResponseWriter: w}
 	default:
 		if r.ContentLength != 0 {
-			r.Body = &deadlineBody{ReadCloser: r.Body, rc: http.NewResponseController(w)}
+			r.Body = &deadlineBody{ReadCloser: r.Body, rc: http.NewResponseController(w), timeout: g.cfg.BodyTimeout}
 			_ = r.Body.(*deadlineBody).rc.SetReadDeadline(time.Now().Add(g.cfg.BodyTimeout))
 		}
 	}
@@ -294,14 +294,19 @@ func (g *Gateway) ServeHTTP(w http.ResponseWriter, r *http.Request) {
 // connection in the background to notice a client that goes away).
 type deadlineBody struct {
 	io.ReadCloser
-	rc   *http.ResponseController
-	done bool
+	rc      *http.ResponseController
+	timeout time.Duration
+	done    bool
 }
 
 func (b *deadlineBody) Read(p []byte) (int, error) {
 	n, err := b.ReadCloser.Read(p)
 	// Only at the end: after a timeout, net/http still tries to read the
 	// rest of the body before it answers, and must not wait.
+	var ne net.Error
+	if errors.As(err, &ne) && ne.Timeout() {
+		return n, fmt.Errorf("the request body did not arrive within %s", b.timeout)
+	}
 	if err == io.EOF && !b.done {
 		b.done = true
 		_ = b.rc.SetReadDeadline(time.Time{})
