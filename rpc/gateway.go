@@ -181,6 +181,17 @@ func (s *streamSlots) take(cfg GatewayConfig, token string) error {
 	return nil
 }
 
+// streamKey is whose place a streaming call takes: its token, whatever
+// the case of the Bearer scheme (TokenAuth takes any), or its
+// Authorization headers as they are when they are no one token.
+func streamKey(r *http.Request) string {
+	vals := r.Header.Values("Authorization")
+	if len(vals) == 1 && len(vals[0]) > 7 && strings.EqualFold(vals[0][:7], "Bearer ") {
+		return vals[0][7:]
+	}
+	return strings.Join(vals, "\n")
+}
+
 // give frees a place take reserved.
 func (s *streamSlots) give(token string) {
 	s.mu.Lock()
@@ -237,7 +248,7 @@ func (g *Gateway) ServeHTTP(w http.ResponseWriter, r *http.Request) {
 	w.Header().Set("X-Content-Type-Options", "nosniff")
 	switch r.URL.Path {
 	case "/v1/events", "/v1/backup", "/v1/payments/stream":
-		token := strings.Join(r.Header.Values("Authorization"), "\n")
+		token := streamKey(r)
 		if err := g.streams.take(g.cfg, token); err != nil {
 			writeError(w, 0, err)
 			return

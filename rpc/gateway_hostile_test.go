@@ -195,6 +195,7 @@ func TestGatewayBoundsStreams(t *testing.T) {
 	// The token's third, whichever kind of stream, is refused.
 	refused("a third SSE stream of one token", open(view, true))
 	refused("a third stream of one token", open(view, false))
+	refused("a third stream of one token, with the scheme in lower case", g.do(ctx, "GET", "/v1/events", "", "", "Authorization", "bearer "+view, "Accept", "text/event-stream"))
 	refused("a backup beyond the token's bound", g.do(ctx, "GET", "/v1/backup", view, ""))
 	// Another token has its own bound, within the total.
 	if r := open(g.admin, true); r.StatusCode != 200 {
