@@ -492,3 +492,34 @@ func TestGatewayAuthorization(t *testing.T) {
 		}
 	}
 }
+
+// TestPayStreamBodyBound: a payment stream whose body (of no declared
+// length: a declared one is refused at once with 413) goes on past
+// MaxStreamBodyBytes ends with RESOURCE_EXHAUSTED, after a result for
+// each whole line before the bound.
+func TestPayStreamBodyBound(t *testing.T) {
+	chain := nodetest.NewChain(t)
+	alice := nodetest.Start(t, chain, "alice", chain.Alice)
+	g := startGateway(t, alice, func(c *rpc.GatewayConfig) { c.MaxBodyBytes, c.MaxStreamBodyBytes = 1<<10, 1<<10 })
+	line := `{"channel_id": "0x` + strings.Repeat("ab", 32) + `", "amount": "1", "idempotency_key": "k"}` + "\n"
+	n := 1<<10/len(line) + 1 // the last one crosses the bound
+	// A body of unknown length, as a client that streams sends it.
+	req, err := http.NewRequest("POST", g.url+"/v1/payments/stream", io.MultiReader(strings.NewReader(strings.Repeat(line, n+10))))
+	if err != nil {
+		t.Fatal(err)
+	}
+	req.Header.Set("Authorization", "Bearer "+g.admin)
+	resp, err := g.client(true).Do(req)
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer resp.Body.Close()
+	b, _ := io.ReadAll(resp.Body)
+	lines := strings.Split(strings.TrimSpace(string(b)), "\n")
+	var last struct {
+		Error *gwError `json:"error"`
+	}
+	if err := json.Unmarshal([]byte(lines[len(lines)-1]), &last); err != nil || resp.StatusCode != 200 || len(lines) != n || last.Error == nil || last.Error.Status != "RESOURCE_EXHAUSTED" {
+		t.Fatalf("HTTP %d, %d lines (want %d), last %s", resp.StatusCode, len(lines), n, lines[len(lines)-1])
+	}
+}
