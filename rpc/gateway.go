@@ -65,7 +65,7 @@ type GatewayConfig struct {
 	BodyTimeout time.Duration
 	// MaxStreams bounds the calls that stay open (GET /v1/events, SSE or
 	// not, GET /v1/backup, POST /v1/payments/stream) at once, and
-	// MaxStreamsPerToken those of one Authorization header. Every HTTP
+	// MaxStreamsPerToken those of one token. Every HTTP
 	// call is a stream of the gateway's one in-process connection, which
 	// the API server bounds (tinypayd: 1024 concurrent streams); these
 	// bounds keep most of them for ordinary calls, so that event streams
@@ -153,9 +153,9 @@ type Gateway struct {
 	streams streamSlots
 }
 
-// streamSlots counts the open streaming calls, in total and per
-// Authorization header (a wrong token's calls end at once, so counting
-// them too costs nothing).
+// streamSlots counts the open streaming calls, in total and per token
+// (streamKey). The count comes before the token check: a wrong token's
+// calls end at once, so counting them too costs nothing.
 type streamSlots struct {
 	mu      sync.Mutex
 	total   int
