@@ -530,6 +530,11 @@ func (s *APIServer) SubscribeEvents(r *apiv1.SubscribeEventsRequest, stream grpc
 	if err := node.CheckEventKinds(r.GetKinds()); err != nil {
 		return statusError(err)
 	}
+	// A cursor past the newest event is another node's, or from before a
+	// restore: waiting for it would say nothing while events go by.
+	if last := s.n.Info().LastSeq; r.GetAfterSeq() > last {
+		return status.Errorf(codes.OutOfRange, "after_seq %d is beyond this node's newest event %d: the cursor is not from this node's log (another node, or before a restore?); resume from %d or less", r.GetAfterSeq(), last, last)
+	}
 	if err := stream.SendHeader(metadata.MD{}); err != nil {
 		return err
 	}

@@ -118,6 +118,13 @@ var methodScopes = map[string]scope{
 
 const nodeService = "/tinypay.api.v1.Node/"
 
+// tokenRecheck is how often an open stream (an event subscription, a
+// PayStream) of an app or view token checks that its token still stands.
+const tokenRecheck = time.Second
+
+// errRevoked ends the open streams of a revoked token.
+var errRevoked = status.Error(codes.Unauthenticated, "the token was revoked: its open streams end")
+
 type principalKey struct{}
 
 // appToken returns the app token a call was made with; zero for the admin
@@ -130,51 +137,89 @@ func appToken(ctx context.Context) apps.TokenID {
 // TokenAuth returns interceptors that require "authorization: Bearer
 // <token>" on every call except server reflection: the node's admin token,
 // or a token that lookup (if not nil) knows, within its kind's scope (see
-// methodScopes).
+// methodScopes). A token is checked when a call starts, and again every
+// second while a stream of an app or view token is open: its streams end
+// with UNAUTHENTICATED soon after the token is revoked.
 func TokenAuth(token string, lookup AppLookup) (grpc.UnaryServerInterceptor, grpc.StreamServerInterceptor) {
 	want := []byte("Bearer " + token)
-	check := func(ctx context.Context, method string) (context.Context, error) {
+	// check returns the context of an allowed call, and the secret of an
+	// app or view token ("" for the admin).
+	check := func(ctx context.Context, method string) (context.Context, string, error) {
 		if strings.HasPrefix(method, reflectionPrefix) {
-			return ctx, nil
+			return ctx, "", nil
 		}
 		md, _ := metadata.FromIncomingContext(ctx)
 		vals := md.Get("authorization")
 		if len(vals) != 1 {
-			return nil, status.Error(codes.Unauthenticated, "missing authorization token (authorization: Bearer <token from the node's api.token file>)")
+			return nil, "", status.Error(codes.Unauthenticated, "missing authorization token (authorization: Bearer <token from the node's api.token file>)")
 		}
-		if subtle.ConstantTimeCompare([]byte(vals[0]), want) == 1 {
-			return ctx, nil
+		auth := vals[0]
+		if len(auth) > 7 && strings.EqualFold(auth[:7], "Bearer ") {
+			auth = "Bearer " + auth[7:] // the scheme is case-insensitive (RFC 9110)
 		}
-		if secret, ok := strings.CutPrefix(vals[0], "Bearer "); ok && lookup != nil {
+		if subtle.ConstantTimeCompare([]byte(auth), want) == 1 {
+			return ctx, "", nil
+		}
+		if secret, ok := strings.CutPrefix(auth, "Bearer "); ok && lookup != nil {
 			if id, kind, ok := lookup(secret); ok {
 				name, _ := strings.CutPrefix(method, nodeService)
 				if !methodScopes[name].allows(kind) {
 					if kind == apps.KindView {
-						return nil, status.Errorf(codes.PermissionDenied, "view tokens may only read (not %s)", method)
+						return nil, "", status.Errorf(codes.PermissionDenied, "view tokens may only read (not %s)", method)
 					}
-					return nil, status.Errorf(codes.PermissionDenied, "app tokens may only pay (not %s)", method)
+					return nil, "", status.Errorf(codes.PermissionDenied, "app tokens may only pay (not %s)", method)
 				}
 				if kind == apps.KindApp {
 					ctx = context.WithValue(ctx, principalKey{}, id)
 				}
-				return ctx, nil
+				return ctx, secret, nil
 			}
 		}
-		return nil, status.Error(codes.Unauthenticated, "wrong authorization token")
+		return nil, "", status.Error(codes.Unauthenticated, "wrong authorization token")
 	}
 	unary := func(ctx context.Context, req any, info *grpc.UnaryServerInfo, h grpc.UnaryHandler) (any, error) {
-		ctx, err := check(ctx, info.FullMethod)
+		ctx, _, err := check(ctx, info.FullMethod)
 		if err != nil {
 			return nil, err
 		}
 		return h(ctx, req)
 	}
 	stream := func(srv any, ss grpc.ServerStream, info *grpc.StreamServerInfo, h grpc.StreamHandler) error {
-		ctx, err := check(ss.Context(), info.FullMethod)
+		ctx, secret, err := check(ss.Context(), info.FullMethod)
 		if err != nil {
 			return err
 		}
-		return h(srv, &ctxStream{ServerStream: ss, ctx: ctx})
+		if secret == "" {
+			return h(srv, &ctxStream{ServerStream: ss, ctx: ctx})
+		}
+		// A stream may stay open for days: it ends soon after its token
+		// is revoked.
+		ctx, cancel := context.WithCancelCause(ctx)
+		done := make(chan struct{})
+		go func() {
+			defer close(done)
+			tick := time.NewTicker(tokenRecheck)
+			defer tick.Stop()
+			for {
+				select {
+				case <-ctx.Done():
+					return
+				case <-tick.C:
+					if _, _, ok := lookup(secret); !ok {
+						cancel(errRevoked)
+						return
+					}
+				}
+			}
+		}()
+		err = h(srv, &ctxStream{ServerStream: ss, ctx: ctx})
+		revoked := errors.Is(context.Cause(ctx), errRevoked)
+		cancel(nil)
+		<-done
+		if revoked {
+			return errRevoked
+		}
+		return err
 	}
 	return unary, stream
 }

@@ -73,6 +73,12 @@
 // (number and name) and message. An event stream ends when the Gateway's
 // context does; cancel it before shutting the HTTP server down.
 //
+// What a client can make the gateway hold is bounded: a body (MaxBodyBytes,
+// MaxStreamBodyBytes); the calls that stay open (event streams, backups,
+// payment streams), per token and in total (MaxStreams,
+// MaxStreamsPerToken), so that they cannot take every stream of the one
+// in-process connection and starve ordinary calls.
+//
 //	conn, closeConn, _ := rpc.InProcess(grpcServer, cert)
 //	gw, _ := rpc.NewGateway(ctx, conn, rpc.DefaultGatewayConfig())
 //	srv := &http.Server{Handler: gw, TLSConfig: tlsConfig}

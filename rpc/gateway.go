@@ -1,6 +1,8 @@
 package rpc
 
 import (
+	"bufio"
+	"bytes"
 	"context"
 	"crypto/tls"
 	"crypto/x509"
@@ -14,6 +16,7 @@ import (
 	"net/url"
 	"strconv"
 	"strings"
+	"sync"
 	"time"
 
 	"github.com/grpc-ecosystem/grpc-gateway/v2/runtime"
@@ -55,11 +58,26 @@ type GatewayConfig struct {
 	// WriteTimeout ends an event stream whose client stops reading for
 	// this long.
 	WriteTimeout time.Duration
+	// BodyTimeout bounds how long a client may take to send the body of
+	// a call that is not a stream, so that slow bodies cannot hold
+	// connections for ever (the HTTP server's ReadHeaderTimeout bounds
+	// the headers; it has no ReadTimeout, which would end streams).
+	BodyTimeout time.Duration
+	// MaxStreams bounds the calls that stay open (GET /v1/events, SSE or
+	// not, GET /v1/backup, POST /v1/payments/stream) at once, and
+	// MaxStreamsPerToken those of one token. Every HTTP
+	// call is a stream of the gateway's one in-process connection, which
+	// the API server bounds (tinypayd: 1024 concurrent streams); these
+	// bounds keep most of them for ordinary calls, so that event streams
+	// held open cannot starve them. A call beyond either bound is refused
+	// at once with 429 RESOURCE_EXHAUSTED.
+	MaxStreams, MaxStreamsPerToken int
 }
 
 // DefaultGatewayConfig returns the limits tinypayd uses.
 func DefaultGatewayConfig() GatewayConfig {
-	return GatewayConfig{MaxBodyBytes: 1 << 20, MaxStreamBodyBytes: 64 << 20, Heartbeat: 15 * time.Second, WriteTimeout: 30 * time.Second}
+	return GatewayConfig{MaxBodyBytes: 1 << 20, MaxStreamBodyBytes: 64 << 20, Heartbeat: 15 * time.Second, WriteTimeout: 30 * time.Second,
+		BodyTimeout: time.Minute, MaxStreams: 256, MaxStreamsPerToken: 16}
 }
 
 // Validate reports the first setting out of range.
@@ -67,11 +85,18 @@ func (c GatewayConfig) Validate() error {
 	switch {
 	case c.MaxBodyBytes < 1<<10 || c.MaxStreamBodyBytes < c.MaxBodyBytes:
 		return errors.New("gateway: MaxBodyBytes must be at least 1 KiB and MaxStreamBodyBytes at least MaxBodyBytes")
-	case c.Heartbeat <= 0 || c.WriteTimeout <= 0:
-		return errors.New("gateway: Heartbeat and WriteTimeout must be positive")
+	case c.Heartbeat <= 0 || c.WriteTimeout <= 0 || c.BodyTimeout <= 0:
+		return errors.New("gateway: Heartbeat, WriteTimeout and BodyTimeout must be positive")
+	case c.MaxStreamsPerToken < 1 || c.MaxStreams < c.MaxStreamsPerToken || c.MaxStreams > maxGatewayStreams:
+		return fmt.Errorf("gateway: want 1 <= MaxStreamsPerToken <= MaxStreams <= %d", maxGatewayStreams)
 	}
 	return nil
 }
+
+// maxGatewayStreams is the most MaxStreams may be: half of the 1024
+// concurrent streams tinypayd's API server allows a connection, so that
+// the other half stays for ordinary calls.
+const maxGatewayStreams = 512
 
 // InProcess serves srv (the control API's gRPC server, with its TLS
 // credentials, interceptors and limits) on an in-memory listener and
@@ -121,10 +146,60 @@ var gatewayJSON = &runtime.JSONPb{
 // in front of a gRPC client of the node's own API server (see InProcess),
 // plus GET /v1/openapi.json and Server-Sent Events on GET /v1/events.
 type Gateway struct {
-	cfg    GatewayConfig
-	ctx    context.Context // ends every event stream when done
-	client apiv1.NodeClient
-	mux    *runtime.ServeMux
+	cfg     GatewayConfig
+	ctx     context.Context // ends every event stream when done
+	client  apiv1.NodeClient
+	mux     *runtime.ServeMux
+	streams streamSlots
+}
+
+// streamSlots counts the open streaming calls, in total and per token
+// (streamKey). The count comes before the token check: a wrong token's
+// calls end at once, so counting them too costs nothing.
+type streamSlots struct {
+	mu      sync.Mutex
+	total   int
+	byToken map[string]int
+}
+
+// take reserves a place for a streaming call of token, or says which
+// bound is reached.
+func (s *streamSlots) take(cfg GatewayConfig, token string) error {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	switch {
+	case s.byToken[token] >= cfg.MaxStreamsPerToken:
+		return status.Errorf(codes.ResourceExhausted, "this token already has %d streams open (events, backups, payment streams), the most it may: end one first", cfg.MaxStreamsPerToken)
+	case s.total >= cfg.MaxStreams:
+		return status.Errorf(codes.ResourceExhausted, "the node serves %d streams (events, backups, payment streams) already, the most it does at once: try again later", cfg.MaxStreams)
+	}
+	if s.byToken == nil {
+		s.byToken = map[string]int{}
+	}
+	s.byToken[token]++
+	s.total++
+	return nil
+}
+
+// streamKey is whose place a streaming call takes: its token, whatever
+// the case of the Bearer scheme (TokenAuth takes any), or its
+// Authorization headers as they are when they are no one token.
+func streamKey(r *http.Request) string {
+	vals := r.Header.Values("Authorization")
+	if len(vals) == 1 && len(vals[0]) > 7 && strings.EqualFold(vals[0][:7], "Bearer ") {
+		return vals[0][7:]
+	}
+	return strings.Join(vals, "\n")
+}
+
+// give frees a place take reserved.
+func (s *streamSlots) give(token string) {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	s.total--
+	if s.byToken[token]--; s.byToken[token] == 0 {
+		delete(s.byToken, token)
+	}
 }
 
 // NewGateway returns the gateway of the API that conn reaches. Event
@@ -140,6 +215,9 @@ func NewGateway(ctx context.Context, conn grpc.ClientConnInterface, cfg GatewayC
 		// for every mux in the process, to the same strict parser.
 		runtime.SetQueryParameterParser(strictQuery{}),
 		runtime.WithMarshalerOption(runtime.MIMEWildcard, gatewayJSON),
+		// A form POST with X-HTTP-Method-Override is not another method's
+		// call: each call has one method and path.
+		runtime.WithDisablePathLengthFallback(),
 		runtime.WithErrorHandler(func(ctx context.Context, _ *runtime.ServeMux, _ runtime.Marshaler, w http.ResponseWriter, _ *http.Request, err error) {
 			writeError(w, 0, err)
 		}),
@@ -168,6 +246,15 @@ func NewGateway(ctx context.Context, conn grpc.ClientConnInterface, cfg GatewayC
 // ServeHTTP implements http.Handler.
 func (g *Gateway) ServeHTTP(w http.ResponseWriter, r *http.Request) {
 	w.Header().Set("X-Content-Type-Options", "nosniff")
+	switch r.URL.Path {
+	case "/v1/events", "/v1/backup", "/v1/payments/stream":
+		token := streamKey(r)
+		if err := g.streams.take(g.cfg, token); err != nil {
+			writeError(w, 0, err)
+			return
+		}
+		defer g.streams.give(token)
+	}
 	switch {
 	case r.URL.Path == "/v1/openapi.json":
 		if r.Method != http.MethodGet && r.Method != http.MethodHead {
@@ -192,10 +279,138 @@ func (g *Gateway) ServeHTTP(w http.ResponseWriter, r *http.Request) {
 	}
 	r.Body = http.MaxBytesReader(w, r.Body, limit)
 	switch r.URL.Path {
-	case "/v1/events", "/v1/backup", "/v1/payments/stream":
+	case "/v1/payments/stream":
+		body := &payStreamBody{r: bufio.NewReader(r.Body), body: r.Body, max: int(g.cfg.MaxBodyBytes)}
+		r.Body = body
+		sw := &streamErrorWriter{ResponseWriter: w}
+		g.mux.ServeHTTP(sw, r)
+		if err := body.failure(); err != nil {
+			sw.fail(err)
+		}
+		return
+	case "/v1/events", "/v1/backup":
 		w = &streamErrorWriter{ResponseWriter: w}
+	default:
+		if r.ContentLength != 0 {
+			r.Body = &deadlineBody{ReadCloser: r.Body, rc: http.NewResponseController(w), timeout: g.cfg.BodyTimeout}
+			_ = r.Body.(*deadlineBody).rc.SetReadDeadline(time.Now().Add(g.cfg.BodyTimeout))
+		}
 	}
 	g.mux.ServeHTTP(w, r)
+}
+
+// deadlineBody is the body of a call that is not a stream, read under a
+// deadline; it lifts the deadline once the body is read to its end, so that it
+// cannot end a call that takes long to answer (net/http then reads the
+// connection in the background to notice a client that goes away).
+type deadlineBody struct {
+	io.ReadCloser
+	rc      *http.ResponseController
+	timeout time.Duration
+	done    bool
+}
+
+func (b *deadlineBody) Read(p []byte) (int, error) {
+	n, err := b.ReadCloser.Read(p)
+	// Only at the end: after a timeout, net/http still tries to read the
+	// rest of the body before it answers, and must not wait.
+	var ne net.Error
+	if errors.As(err, &ne) && ne.Timeout() {
+		return n, fmt.Errorf("the request body did not arrive within %s", b.timeout)
+	}
+	if err == io.EOF && !b.done {
+		b.done = true
+		_ = b.rc.SetReadDeadline(time.Time{})
+	}
+	return n, err
+}
+
+// payStreamBody hands PayStream's generated decoder the body of
+// POST /v1/payments/stream one checked line at a time: each line must be
+// one PayRequest (or blank) of at most max bytes. The generated decoder
+// ends the input in silence on an error, so at the first bad line this
+// ends the input (io.EOF: the payments before it complete) and failure
+// says why, for the gateway to tell the client. It also bounds what one
+// request makes the decoder buffer: a line, not MaxStreamBodyBytes.
+type payStreamBody struct {
+	r    *bufio.Reader
+	body io.Closer
+	max  int
+	line int
+	rest []byte // what is left of the current line
+
+	mu  sync.Mutex // the decoder reads in its own goroutine
+	err error
+}
+
+func (b *payStreamBody) Read(p []byte) (int, error) {
+	for len(b.rest) == 0 {
+		if b.failure() != nil {
+			return 0, io.EOF
+		}
+		line, err := b.readLine()
+		if err != nil {
+			var tooBig *http.MaxBytesError
+			switch {
+			case errors.As(err, &tooBig):
+				b.setFailure(status.Errorf(codes.ResourceExhausted, "line %d of the payment stream: the body is over %d bytes; send the rest in another request", b.line, tooBig.Limit))
+			case !errors.Is(err, io.EOF):
+				return 0, err // the client is gone
+			}
+			if len(line) == 0 {
+				return 0, io.EOF
+			}
+		}
+		if b.failure() != nil {
+			return 0, io.EOF
+		}
+		if len(bytes.TrimSpace(line)) == 0 {
+			continue
+		}
+		var req apiv1.PayRequest
+		if err := gatewayJSON.Unmarshal(line, &req); err != nil {
+			b.setFailure(status.Errorf(codes.InvalidArgument, "line %d of the payment stream is not one PayRequest (one JSON object a line): %v", b.line, err))
+			return 0, io.EOF
+		}
+		b.rest = line
+	}
+	n := copy(p, b.rest)
+	b.rest = b.rest[n:]
+	return n, nil
+}
+
+// readLine reads the next line, of at most max bytes.
+func (b *payStreamBody) readLine() ([]byte, error) {
+	b.line++
+	var line []byte
+	for {
+		chunk, err := b.r.ReadSlice('\n')
+		line = append(line, chunk...)
+		if len(line) > b.max {
+			b.setFailure(status.Errorf(codes.ResourceExhausted, "line %d of the payment stream is over %d bytes: one PayRequest a line", b.line, b.max))
+			return nil, io.EOF
+		}
+		if err != bufio.ErrBufferFull {
+			return line, err
+		}
+	}
+}
+
+func (b *payStreamBody) Close() error { return b.body.Close() }
+
+func (b *payStreamBody) setFailure(err error) {
+	b.mu.Lock()
+	defer b.mu.Unlock()
+	if b.err == nil {
+		b.err = err
+	}
+}
+
+// failure is why the input ended before the body did (nil: it did not).
+func (b *payStreamBody) failure() error {
+	b.mu.Lock()
+	defer b.mu.Unlock()
+	return b.err
 }
 
 // streamErrorWriter writes the error of a streamed call that fails before
@@ -207,6 +422,7 @@ type streamErrorWriter struct {
 	http.ResponseWriter
 	status int  // an error status held back
 	done   bool // the error was written
+	wrote  bool // something went out
 }
 
 func (w *streamErrorWriter) WriteHeader(code int) {
@@ -214,11 +430,30 @@ func (w *streamErrorWriter) WriteHeader(code int) {
 		w.status = code
 		return
 	}
+	w.wrote = true
 	w.ResponseWriter.WriteHeader(code)
+}
+
+// fail ends the answer with err: as writeError does if nothing went out
+// yet, else as an {"error": ...} line after the results.
+func (w *streamErrorWriter) fail(err error) {
+	if w.done {
+		return
+	}
+	w.done = true
+	if !w.wrote && w.status == 0 {
+		writeError(w.ResponseWriter, 0, err)
+		return
+	}
+	b, _ := json.Marshal(struct {
+		Error errorJSON `json:"error"`
+	}{errorBody(err)})
+	w.ResponseWriter.Write(append(b, '\n'))
 }
 
 func (w *streamErrorWriter) Write(b []byte) (int, error) {
 	if w.status == 0 {
+		w.wrote = true
 		return w.ResponseWriter.Write(b)
 	}
 	if w.done { // the line's delimiter

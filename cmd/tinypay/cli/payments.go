@@ -158,7 +158,7 @@ func eventsCommand() *ucli.Command {
 			&ucli.BoolFlag{Name: "follow", Aliases: []string{"f"}, Usage: "keep printing new events"},
 			&ucli.StringFlag{Name: "only", Usage: "only \"payments\", only \"channels\" (channel events: opened, closed, disputed, ...) or only \"transfers\" (wallet sends and sweeps)"},
 		},
-		Description: "Examples:\n   tinypay events --follow\n   tinypay events --after 5120 --json\n   tinypay events --only channels\n   tinypay events --only transfers",
+		Description: "Examples:\n   tinypay events --follow\n   tinypay events --after 1000 --json\n   tinypay events --only channels\n   tinypay events --only transfers",
 		Action: withLiveClient(func(ctx context.Context, cmd *ucli.Command, c *client) error {
 			as, err := c.assets(ctx)
 			if err != nil {

@@ -152,7 +152,7 @@ var examples = []example{
 	{text: "tinypay payments --after 1200 --channel CHANNEL --json"},
 	{text: "tinypay payments --limit 0 --channel CHANNEL"},
 	{text: "tinypay payments --csv > payments.csv"},
-	{text: "tinypay events --after 5120 --json"},
+	{text: "tinypay events --after 1000 --json"},
 	{text: "tinypay events --only channels"},
 	{text: "tinypay events --only transfers"},
 	{text: "tinypay events --follow", background: true},

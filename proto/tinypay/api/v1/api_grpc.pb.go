@@ -102,7 +102,10 @@ type NodeClient interface {
 	ListPayments(ctx context.Context, in *ListPaymentsRequest, opts ...grpc.CallOption) (*ListPaymentsResponse, error)
 	// SubscribeEvents streams the node's ordered event log from after_seq:
 	// first what is stored, then live. Resuming with the last seq seen misses
-	// nothing and repeats nothing.
+	// nothing and repeats nothing. An after_seq past the newest event (a
+	// cursor from another node, or from before a restore) is refused with
+	// OUT_OF_RANGE. A stream of an app or view token ends (UNAUTHENTICATED)
+	// soon after the token is revoked.
 	SubscribeEvents(ctx context.Context, in *SubscribeEventsRequest, opts ...grpc.CallOption) (grpc.ServerStreamingClient[Event], error)
 	// CreateOffer signs an offer: a price for an item, payable once (or once
 	// per payer, up to N times, or any number of times: its use policy),
@@ -512,7 +515,10 @@ type NodeServer interface {
 	ListPayments(context.Context, *ListPaymentsRequest) (*ListPaymentsResponse, error)
 	// SubscribeEvents streams the node's ordered event log from after_seq:
 	// first what is stored, then live. Resuming with the last seq seen misses
-	// nothing and repeats nothing.
+	// nothing and repeats nothing. An after_seq past the newest event (a
+	// cursor from another node, or from before a restore) is refused with
+	// OUT_OF_RANGE. A stream of an app or view token ends (UNAUTHENTICATED)
+	// soon after the token is revoked.
 	SubscribeEvents(*SubscribeEventsRequest, grpc.ServerStreamingServer[Event]) error
 	// CreateOffer signs an offer: a price for an item, payable once (or once
 	// per payer, up to N times, or any number of times: its use policy),
