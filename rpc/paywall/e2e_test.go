@@ -587,13 +587,16 @@ func TestPerSecond(t *testing.T) {
 		l.cut(t, 3*time.Second)
 		nodetest.Eventually(t, "the transport reports the stream", func() bool { return len(log.all()) == 1 })
 		p := log.all()[0]
-		if paid, _ := uint256.FromDecimal(p.Amount); p.Scheme != paywall.SchemeStream || p.Stream.GetId() != st.GetId() || paid == nil || paid.Uint64() < 1000 {
+		// It paid whole ticks (200 at 1000 a second every 200 ms), at least
+		// the prepaid first one; how many depends on the machine's speed.
+		if paid, _ := uint256.FromDecimal(p.Amount); p.Scheme != paywall.SchemeStream || p.Stream.GetId() != st.GetId() || paid == nil || paid.Uint64() < 200 || paid.Uint64()%200 != 0 {
 			t.Fatalf("paid %+v", p)
 		}
-		in, err := w.creator.API().GetStream(ctx, &apiv1.GetStreamRequest{StreamId: st.GetId()})
-		if err != nil || in.GetPaid() == "0" || in.GetItemId() != "/live" {
-			t.Fatalf("the creator's stream %v %v", in, err)
-		}
+		// The creator counts exactly what the transport reports paid.
+		nodetest.Eventually(t, "the creator counts what was paid", func() bool {
+			in, err := w.creator.API().GetStream(ctx, &apiv1.GetStreamRequest{StreamId: st.GetId()})
+			return err == nil && in.GetPaid() == p.Amount && in.GetItemId() == "/live"
+		})
 	})
 
 	t.Run("the transport stops its stream when the body is closed", func(t *testing.T) {
