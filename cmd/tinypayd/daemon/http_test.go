@@ -466,13 +466,7 @@ func (p *daemonProc) grpcConn(token string) *grpc.ClientConn {
 func TestHTTPRefusals(t *testing.T) {
 	alice, bob := startDaemons(t)
 	ctx := context.Background()
-	admin := alice.httpAPI(alice.adminToken())
-	var binfo apiv1.NodeInfo
-	bob.httpAPI(bob.adminToken()).must("GET", "/v1/info", nil, &binfo)
-	var peer apiv1.Peer
-	admin.must("POST", "/v1/peers", &apiv1.ConnectPeerRequest{HostPort: peerListen(bob), Address: binfo.GetAddress()}, &peer)
-	var ch apiv1.Channel
-	admin.must("POST", "/v1/channels", &apiv1.OpenChannelRequest{Peer: binfo.GetAddress(), Asset: "USD", Deposit: "1000000"}, &ch)
+	admin, _, ch := openOverHTTP(alice, bob)
 
 	t.Run("no token", func(t *testing.T) {
 		none := alice.httpAPI("")
@@ -532,7 +526,7 @@ func TestHTTPRefusals(t *testing.T) {
 		if he.HTTP != http.StatusForbidden || he.Status != "PERMISSION_DENIED" {
 			t.Fatal(he)
 		}
-		admin.must("GET", "/v1/channels/"+ch.GetId(), nil, &ch)
+		admin.must("GET", "/v1/channels/"+ch.GetId(), nil, ch)
 		if ch.GetSent() != "1000" {
 			t.Fatalf("the app token paid %s, want its limit 1000", ch.GetSent())
 		}
@@ -749,13 +743,7 @@ func openAPIOperations(t *testing.T, h *httpAPI) map[string][2]string {
 func TestViewToken(t *testing.T) {
 	alice, bob := startDaemons(t)
 	ctx := context.Background()
-	admin := alice.httpAPI(alice.adminToken())
-	var binfo apiv1.NodeInfo
-	bob.httpAPI(bob.adminToken()).must("GET", "/v1/info", nil, &binfo)
-	var peer apiv1.Peer
-	admin.must("POST", "/v1/peers", &apiv1.ConnectPeerRequest{HostPort: peerListen(bob), Address: binfo.GetAddress()}, &peer)
-	var ch apiv1.Channel
-	admin.must("POST", "/v1/channels", &apiv1.OpenChannelRequest{Peer: binfo.GetAddress(), Asset: "USD", Deposit: "1000000"}, &ch)
+	admin, binfo, ch := openOverHTTP(alice, bob)
 
 	secretFile := filepath.Join(t.TempDir(), "accountant.token")
 	if code, out := tinypay(t, alice.dir, "token", "create", "--view", "--name", "accountant", "--secret-file", secretFile); code != 0 || !strings.Contains(out, "read only") {
@@ -880,13 +868,7 @@ func TestHTTPReadmeCurl(t *testing.T) {
 	}
 	lines := readmeCurl(t)
 	alice, bob := startDaemons(t)
-	var binfo apiv1.NodeInfo
-	bob.httpAPI(bob.adminToken()).must("GET", "/v1/info", nil, &binfo)
-	admin := alice.httpAPI(alice.adminToken())
-	var peer apiv1.Peer
-	admin.must("POST", "/v1/peers", &apiv1.ConnectPeerRequest{HostPort: peerListen(bob), Address: binfo.GetAddress()}, &peer)
-	var ch apiv1.Channel
-	admin.must("POST", "/v1/channels", &apiv1.OpenChannelRequest{Peer: binfo.GetAddress(), Asset: "USD", Deposit: "1000000"}, &ch)
+	admin, binfo, ch := openOverHTTP(alice, bob)
 
 	// The commands run in a directory where "alice" is alice's data dir.
 	cwd := t.TempDir()
@@ -951,8 +933,19 @@ func TestHTTPReadmeCurl(t *testing.T) {
 	if err != nil || !bytes.Contains(doc, []byte(`"/v1/payments"`)) {
 		t.Fatalf("the OpenAPI example saved %.100s (%v)", doc, err)
 	}
-	admin.must("GET", "/v1/channels/"+ch.GetId(), nil, &ch)
+	admin.must("GET", "/v1/channels/"+ch.GetId(), nil, ch)
 	if ch.GetSent() != "100" {
 		t.Fatalf("after the README's payment alice sent %s, want 100", ch.GetSent())
 	}
+}
+
+// openOverHTTP connects alice to bob and opens a channel of 1 USD from
+// alice, over the HTTP API; it returns alice's admin client, bob's info
+// and the channel.
+func openOverHTTP(alice, bob *daemonProc) (admin *httpAPI, bobInfo *apiv1.NodeInfo, ch *apiv1.Channel) {
+	admin, bobInfo, ch = alice.httpAPI(alice.adminToken()), new(apiv1.NodeInfo), new(apiv1.Channel)
+	bob.httpAPI(bob.adminToken()).must("GET", "/v1/info", nil, bobInfo)
+	admin.must("POST", "/v1/peers", &apiv1.ConnectPeerRequest{HostPort: peerListen(bob), Address: bobInfo.GetAddress()}, &apiv1.Peer{})
+	admin.must("POST", "/v1/channels", &apiv1.OpenChannelRequest{Peer: bobInfo.GetAddress(), Asset: "USD", Deposit: "1000000"}, ch)
+	return admin, bobInfo, ch
 }
