@@ -13,6 +13,7 @@ import (
 	"os"
 	"os/exec"
 	"path/filepath"
+	"regexp"
 	"strings"
 	"testing"
 
@@ -416,7 +417,13 @@ func TestHTTPEveryMethod(t *testing.T) {
 	he = a.call("POST", "/v1/channels/"+ch.GetId()+"/settle", &apiv1.SettleRequest{}, &ch)
 	called["Settle"] = true
 	_, gerr = alice.api.Settle(ctx, &apiv1.SettleRequest{ChannelId: ch.GetId()})
-	sameAsGRPC(t, "early settle", he, gerr)
+	// The two calls are moments apart: the seconds left and the block
+	// times in their messages may differ, the rest may not.
+	digits := regexp.MustCompile(`[0-9]+`)
+	if st := status.Convert(gerr); he == nil || gerr == nil || he.Code != int32(st.Code()) ||
+		digits.ReplaceAllString(he.Message, "N") != digits.ReplaceAllString(st.Message(), "N") {
+		t.Fatalf("early settle: HTTP said %v, gRPC said %v", he, gerr)
+	}
 	if he.HTTP != http.StatusBadRequest || he.Status != "FAILED_PRECONDITION" {
 		t.Fatalf("early settle: %v", he)
 	}
