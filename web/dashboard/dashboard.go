@@ -282,9 +282,7 @@ type sessionJSON struct {
 // signIn serves POST /auth/signin: {"token": "..."} in, a session cookie
 // and {"kind", "csrf_token", "expires_unix"} out.
 func (h *Handler) signIn(w http.ResponseWriter, r *http.Request) {
-	if r.Method != http.MethodPost {
-		w.Header().Set("Allow", "POST")
-		writeError(w, http.StatusMethodNotAllowed, "sign in with POST and a JSON body {\"token\": \"...\"}")
+	if !onlyMethod(w, r, http.MethodPost, "sign in with POST and a JSON body {\"token\": \"...\"}") {
 		return
 	}
 	if msg := crossSite(r); msg != "" {
@@ -433,9 +431,7 @@ func (h *Handler) SignInAddrs() int {
 // signOut serves POST /auth/signout: it deletes the session (CSRF-checked)
 // and clears the cookie.
 func (h *Handler) signOut(w http.ResponseWriter, r *http.Request) {
-	if r.Method != http.MethodPost {
-		w.Header().Set("Allow", "POST")
-		writeError(w, http.StatusMethodNotAllowed, "sign out with POST")
+	if !onlyMethod(w, r, http.MethodPost, "sign out with POST") {
 		return
 	}
 	if _, status, msg := h.check(r); status != 0 {
@@ -453,9 +449,7 @@ func (h *Handler) signOut(w http.ResponseWriter, r *http.Request) {
 
 // sessionInfo serves GET /auth/session: the session's kind and CSRF token.
 func (h *Handler) sessionInfo(w http.ResponseWriter, r *http.Request) {
-	if r.Method != http.MethodGet {
-		w.Header().Set("Allow", "GET")
-		writeError(w, http.StatusMethodNotAllowed, "GET only")
+	if !onlyMethod(w, r, http.MethodGet, "GET only") {
 		return
 	}
 	s, status, msg := h.check(r)
@@ -507,6 +501,17 @@ func (h *Handler) serveStatic(w http.ResponseWriter, r *http.Request) {
 	if r.Method == http.MethodGet {
 		w.Write(b)
 	}
+}
+
+// onlyMethod answers 405, with msg and the Allow header, unless r uses
+// method, and reports whether it does.
+func onlyMethod(w http.ResponseWriter, r *http.Request, method, msg string) bool {
+	if r.Method == method {
+		return true
+	}
+	w.Header().Set("Allow", method)
+	writeError(w, http.StatusMethodNotAllowed, msg)
+	return false
 }
 
 func randomID() string {

@@ -25,9 +25,7 @@ type encodedOfferJSON struct {
 // needs a session (and its CSRF token) like any action, though it reads
 // and changes nothing: the page cannot encode protobuf itself.
 func (h *Handler) encodeOffer(w http.ResponseWriter, r *http.Request) {
-	if r.Method != http.MethodPost {
-		w.Header().Set("Allow", "POST")
-		writeError(w, http.StatusMethodNotAllowed, "POST an offer's JSON")
+	if !onlyMethod(w, r, http.MethodPost, "POST an offer's JSON") {
 		return
 	}
 	if _, status, msg := h.check(r); status != 0 {
