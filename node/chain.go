@@ -50,7 +50,13 @@ func (n *Node) watch() {
 	for {
 		if err := n.watchOnce(first); err != nil && n.ctx.Err() == nil {
 			n.log.Warn("chain watcher", "err", err)
+			r := watchRound{Err: err.Error()}
+			if last := n.watched.Load(); last != nil {
+				r.LastOK = last.LastOK
+			}
+			n.watched.Store(&r)
 		} else if err == nil {
+			n.watched.Store(&watchRound{LastOK: n.clock.Now()})
 			if first {
 				n.chainWasRead()
 			}
@@ -62,6 +68,12 @@ func (n *Node) watch() {
 		case <-t.C:
 		}
 	}
+}
+
+// watchRound is the outcome of the watcher's last round.
+type watchRound struct {
+	LastOK time.Time // when a round last succeeded (zero: never)
+	Err    string    // why the last round failed; "" if it succeeded
 }
 
 // chainRead bounds one read of the chain.
@@ -110,6 +122,9 @@ func (n *Node) watchOnce(reconcileAll bool) error {
 	}
 	if head.Time > n.chainTime.Load() {
 		n.chainTime.Store(head.Time)
+	}
+	if head.Number > n.chainHead.Load() {
+		n.chainHead.Store(head.Number)
 	}
 	now := n.clock.Now()
 	for _, c := range n.chans.dueNow() {

@@ -108,6 +108,13 @@ type NodeInfo struct {
 	// ChannelsOpen counts the open channels; ChannelsReady those of them
 	// that can pay now (ChannelInfo.Connected).
 	ChannelsOpen, ChannelsReady int
+	// ChainHead is the newest block the watcher read (ChainTime is its
+	// time); WatcherLastPoll when a round of the watcher last succeeded
+	// (zero before the first) and WatcherError why the last one failed
+	// ("" if it succeeded).
+	ChainHead       uint64
+	WatcherLastPoll time.Time
+	WatcherError    string
 }
 
 // AssetBalance is what the node holds of one asset.
@@ -166,11 +173,16 @@ func (n *Node) Info() NodeInfo {
 		return strings.Compare(a.Symbol, b.Symbol)
 	})
 	open, ready := n.chans.counts()
+	var w watchRound
+	if r := n.watched.Load(); r != nil {
+		w = *r
+	}
 	return NodeInfo{
 		ChannelsOpen: open, ChannelsReady: ready,
 		Address: n.self, ChainID: n.chain.ChainID(), Adjudicator: n.chain.Adjudicator(),
 		ListenAddr: n.cfg.ListenAddr, Assets: assets, ChainTime: n.now(), LastSeq: n.store.LastSeq(),
 		Restored: n.behind.restored.Load(), ChannelsBehind: int(n.behind.channels.Load()),
+		ChainHead: n.chainHead.Load(), WatcherLastPoll: w.LastOK, WatcherError: w.Err,
 	}
 }
 

@@ -63,6 +63,10 @@ type Node struct {
 
 	behind    behindState                   // channels that may be behind (behind.go)
 	chainTime atomic.Uint64                 // newest chain timestamp the watcher saw
+	chainHead atomic.Uint64                 // newest block number the watcher read
+	// watched is the watcher's last round: when it last succeeded and the
+	// error of the last round ("" when it succeeded).
+	watched atomic.Pointer[watchRound]
 	logNotify atomic.Pointer[chan struct{}] // closed when the log grows
 	failed    atomic.Pointer[error]         // set when the store failed: nothing more is accepted
 	commits   tracker                       // writes whose callbacks are outstanding

@@ -276,3 +276,34 @@ func TestPaymentsOfOneBatchShareAProof(t *testing.T) {
 		t.Errorf("sent %d, want %d", ci.Sent.Uint64(), 1+n)
 	}
 }
+
+// TestInfoTellsTheWatcher: Info says which block the watcher read and when
+// its last round succeeded; while the endpoint hangs it says why the
+// rounds fail and keeps the time of the last good one; once the endpoint
+// answers again the error is gone.
+func TestInfoTellsTheWatcher(t *testing.T) {
+	w := newNet(t)
+	alice := w.add("alice", 1, withConfig(func(c *Config) { c.ChainReadTimeout = 50 * time.Millisecond }))
+	w.chain.advance(10)
+	waitFor(t, "the watcher reads the new block", func() bool {
+		i := alice.n.Info()
+		return i.ChainHead == 2 && !i.WatcherLastPoll.IsZero() && i.WatcherError == ""
+	})
+	release := alice.chain.hangReads()
+	defer release()
+	var stuck NodeInfo
+	waitFor(t, "a round fails", func() bool { stuck = alice.n.Info(); return stuck.WatcherError != "" })
+	if !strings.Contains(stuck.WatcherError, "deadline exceeded") || stuck.WatcherLastPoll.IsZero() || stuck.ChainHead != 2 {
+		t.Fatalf("info while the endpoint hangs: error %q, last poll %v, head %d", stuck.WatcherError, stuck.WatcherLastPoll, stuck.ChainHead)
+	}
+	time.Sleep(100 * time.Millisecond) // more rounds fail
+	if got := alice.n.Info(); !got.WatcherLastPoll.Equal(stuck.WatcherLastPoll) {
+		t.Fatalf("the last good round moved from %v to %v while every round failed", stuck.WatcherLastPoll, got.WatcherLastPoll)
+	}
+	release()
+	w.chain.advance(10)
+	waitFor(t, "the watcher recovers", func() bool {
+		i := alice.n.Info()
+		return i.WatcherError == "" && i.ChainHead == 3 && i.WatcherLastPoll.After(stuck.WatcherLastPoll)
+	})
+}

@@ -4,6 +4,7 @@ import (
 	"context"
 	"encoding/hex"
 	"errors"
+	"fmt"
 	"io"
 	"strings"
 	"sync"
@@ -19,6 +20,7 @@ import (
 	"github.com/tinypay/tinypay/channel"
 	"github.com/tinypay/tinypay/crypto"
 	"github.com/tinypay/tinypay/node"
+	"github.com/tinypay/tinypay/node/tower"
 	apiv1 "github.com/tinypay/tinypay/proto/tinypay/api/v1"
 )
 
@@ -34,6 +36,12 @@ type APIServer struct {
 	// Backups makes the backups of the Backup call; nil: the call is
 	// unimplemented.
 	Backups BackupFunc
+	// Towers tells the state of the node's watchtowers for GetInfo; nil:
+	// it has none.
+	Towers func() []tower.Status
+	// LastBackup tells when the node last made a backup for GetInfo (zero:
+	// never); nil: unknown.
+	LastBackup func() (time.Time, error)
 }
 
 // NewAPIServer returns the control API of n, with its application layer a.
@@ -183,6 +191,7 @@ func (s *APIServer) GetInfo(ctx context.Context, _ *apiv1.GetInfoRequest) (*apiv
 		PeerListenAddr: info.ListenAddr, Version: Version, ChainTime: info.ChainTime, LastSeq: info.LastSeq,
 		Restored: info.Restored, ChannelsBehind: uint32(info.ChannelsBehind),
 		ChannelsOpen: uint32(info.ChannelsOpen), ChannelsReady: uint32(info.ChannelsReady),
+		ChainHead: info.ChainHead, WatcherLastPollUnixNano: unixNano(info.WatcherLastPoll), WatcherError: info.WatcherError,
 	}
 	hctx, cancel := context.WithTimeout(ctx, time.Second)
 	defer cancel()
@@ -192,9 +201,31 @@ func (s *APIServer) GetInfo(ctx context.Context, _ *apiv1.GetInfoRequest) (*apiv
 	for _, a := range info.Assets {
 		m.Assets = append(m.Assets, assetMsg(a))
 	}
-	// The sweep policy is the operator's business: the admin's and
-	// viewers', not an app's.
-	if sw := s.n.SweepPolicy(); !sw.To.IsZero() && appToken(ctx).IsZero() {
+	// The sweep policy, towers and backups are the operator's business:
+	// the admin's and viewers', not an app's.
+	if !appToken(ctx).IsZero() {
+		return m, nil
+	}
+	if s.Towers != nil {
+		for _, t := range s.Towers() {
+			ts := &apiv1.TowerStatus{
+				Endpoint: t.Tower.HostPort, Address: t.Tower.Address.Hex(), Connected: t.Connected,
+				Pending: uint32(t.Pending), LastError: t.LastError, LastAckUnixNano: unixNano(t.LastAck.Time),
+			}
+			if !t.LastAck.Time.IsZero() {
+				ts.LastAckChannel, ts.LastAckNonce = t.LastAck.Channel.Hex(), t.LastAck.Nonce
+			}
+			m.Towers = append(m.Towers, ts)
+		}
+	}
+	if s.LastBackup != nil {
+		t, err := s.LastBackup()
+		if err != nil {
+			return nil, statusError(fmt.Errorf("when the last backup was made: %w", err))
+		}
+		m.Backup = &apiv1.BackupState{LastUnixNano: unixNano(t)}
+	}
+	if sw := s.n.SweepPolicy(); !sw.To.IsZero() {
 		m.Sweep = &apiv1.SweepPolicy{To: sw.To.Hex(), GasReserve: sw.GasReserve.Dec()}
 		for _, th := range sw.Above {
 			as := node.Asset{Address: th.Asset, Symbol: th.Asset.Hex()}
@@ -570,3 +601,11 @@ func (s *APIServer) SubscribeEvents(r *apiv1.SubscribeEventsRequest, stream grpc
 }
 
 var _ apiv1.NodeServer = (*APIServer)(nil)
+
+// unixNano is t in nanoseconds since 1970, 0 for the zero time.
+func unixNano(t time.Time) int64 {
+	if t.IsZero() {
+		return 0
+	}
+	return t.UnixNano()
+}

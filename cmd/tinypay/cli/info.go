@@ -2,6 +2,8 @@ package cli
 
 import (
 	"context"
+	"fmt"
+	"time"
 
 	ucli "github.com/urfave/cli/v3"
 
@@ -31,6 +33,28 @@ func infoCommand() *ucli.Command {
 				c.printf(" %s (%s, %d decimals)", a.GetSymbol(), addr, a.GetDecimals())
 			}
 			c.printf("\nchannels     %d open, %d of them ready to pay\n", info.GetChannelsOpen(), info.GetChannelsReady())
+			now := time.Now()
+			c.printf("chain head   block %d\n", info.GetChainHead())
+			switch last := info.GetWatcherLastPollUnixNano(); {
+			case info.GetWatcherError() != "":
+				c.printf("WATCHER      failing: %s (last good read %s)\n", info.GetWatcherError(), ago(now, last))
+			default:
+				c.printf("watcher      last read the chain %s\n", ago(now, last))
+			}
+			for _, t := range info.GetTowers() {
+				state := "connected"
+				if !t.GetConnected() {
+					state = "NOT connected"
+					if e := t.GetLastError(); e != "" {
+						state += ": " + e
+					}
+				}
+				c.printf("tower        %s@%s %s, %d waiting, last acknowledgement %s\n",
+					t.GetEndpoint(), t.GetAddress(), state, t.GetPending(), ago(now, t.GetLastAckUnixNano()))
+			}
+			if b := info.GetBackup(); b != nil {
+				c.printf("last backup  %s\n", ago(now, b.GetLastUnixNano()))
+			}
 			if u := info.GetUnhealthy(); u != "" {
 				c.printf("UNHEALTHY    %s\n", u)
 			}
@@ -43,6 +67,15 @@ func infoCommand() *ucli.Command {
 			return nil
 		}),
 	}
+}
+
+// ago says how long before now the time t (unix nanoseconds) was, or
+// "never" for 0.
+func ago(now time.Time, t int64) string {
+	if t == 0 {
+		return "never"
+	}
+	return fmt.Sprintf("%s ago (%s)", now.Sub(time.Unix(0, t)).Round(time.Second), time.Unix(0, t).Format(time.RFC3339))
 }
 
 func balanceCommand() *ucli.Command {

@@ -110,8 +110,27 @@ func TestBackupRestoreAfterPaymentsMovedOn(t *testing.T) {
 	}()
 	waitUntil(t, "payments flow", time.Minute, func() bool { return paid.Load() >= 50 })
 	file := filepath.Join(t.TempDir(), "alice.tpbak")
+	lastBackup := func() time.Time {
+		info, err := alice.api.GetInfo(ctx, &apiv1.GetInfoRequest{})
+		if err != nil || info.GetBackup() == nil {
+			t.Fatalf("alice's info: %v, %v; want a backup state", info, err)
+		}
+		if ns := info.GetBackup().GetLastUnixNano(); ns != 0 {
+			return time.Unix(0, ns)
+		}
+		return time.Time{}
+	}
+	if last := lastBackup(); !last.IsZero() {
+		t.Fatalf("last backup %v before the first", last)
+	}
+	t0 := time.Now().Truncate(time.Second)
 	if code, out := tinypay(t, alice.dir, "backup", file); code != 0 || !strings.Contains(out, "written to "+file) {
 		t.Fatalf("tinypay backup: exit %d\n%s", code, out)
+	}
+	t1 := time.Now()
+	made := lastBackup()
+	if made.Before(t0) || made.After(t1) {
+		t.Fatalf("last backup %v, want between %v and %v", made, t0, t1)
 	}
 	if err := <-payErr; err != nil {
 		t.Fatal(err)
@@ -203,6 +222,10 @@ func TestBackupRestoreAfterPaymentsMovedOn(t *testing.T) {
 	info, err := alice.api.GetInfo(ctx, &apiv1.GetInfoRequest{})
 	if err != nil || !info.GetRestored() || info.GetChannelsBehind() != 1 {
 		t.Fatalf("info of the restored node: %v, %v", info, err)
+	}
+	// Its last backup is the one it was restored from.
+	if last := lastBackup(); last.Before(t0) || last.After(t1) {
+		t.Fatalf("last backup of the restored node %v, want the restored backup's, between %v and %v", last, t0, t1)
 	}
 	c := getChannel(t, ctx, alice, id)
 	if c.GetBehind() == "" {
@@ -308,6 +331,14 @@ func TestBackupStreamEndsCleanly(t *testing.T) {
 	}
 	if code, out := tinypay(t, alice.dir, "--json", "backup", "--without-key", file); code != 0 || !strings.Contains(out, `"withKey":false`) {
 		t.Fatalf("backup after an abandoned one: exit %d\n%s", code, out)
+	}
+	// Its time is on the health page (GetInfo) for the admin, not for
+	// an app.
+	if code, out := tinypay(t, alice.dir, "info"); code != 0 || !strings.Contains(out, "last backup  0s ago") {
+		t.Fatalf("tinypay info after a backup: exit %d\n%s", code, out)
+	}
+	if code, out := tinypay(t, alice.dir, "--token-file", secret, "info"); code != 0 || strings.Contains(out, "last backup") || !strings.Contains(out, "watcher") {
+		t.Fatalf("tinypay info with an app token: exit %d\n%s", code, out)
 	}
 	dir := filepath.Join(t.TempDir(), "restored")
 	pass := flagValue(alice, "--passphrase-file")

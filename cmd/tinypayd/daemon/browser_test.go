@@ -13,6 +13,7 @@ import (
 	"os"
 	"os/exec"
 	"path/filepath"
+	"regexp"
 	"strconv"
 	"strings"
 	"sync"
@@ -342,9 +343,25 @@ func TestDashboardInBrowser(t *testing.T) {
 		t.Fatalf("the page shows an error after a withdrawal: %q", msg)
 	}
 	br.screenshot("channels")
+	// Health: chain sync, the watcher, towers, and the age of the backup
+	// bob just made.
+	if code, out := tinypay(t, bob.dir, "backup", filepath.Join(t.TempDir(), "bob.tpbak")); code != 0 {
+		t.Fatalf("tinypay backup: exit %d\n%s", code, out)
+	}
 	br.page("health")
 	if got := br.text("#health"); !strings.Contains(got, binfo.GetAddress()) || !strings.Contains(got, "healthy") {
 		t.Fatalf("health page: %q", got)
+	}
+	for sel, want := range map[string]*regexp.Regexp{
+		"#health-status":  regexp.MustCompile(`^healthy$`),
+		"#health-chain":   regexp.MustCompile(`^block [1-9][0-9]*, .* \(\d+ s (behind|ahead of) the clock\)$`),
+		"#health-watcher": regexp.MustCompile(`^last read the chain \d+ s ago$`),
+		"#health-backup":  regexp.MustCompile(`^\d+ s ago \(.+\)$`),
+		"#towers":         regexp.MustCompile(`none: this node hands its proofs to no watchtower`),
+	} {
+		if got := br.text(sel); !want.MatchString(got) {
+			t.Fatalf("health page %s: %q, want %v", sel, got, want)
+		}
 	}
 	if got := br.text("#peers"); !strings.Contains(strings.ToLower(got), strings.ToLower(ainfo.GetAddress())) {
 		t.Fatalf("peers: %q, want alice", got)

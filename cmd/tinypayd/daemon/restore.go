@@ -3,6 +3,7 @@ package daemon
 import (
 	"context"
 	"crypto/rand"
+	"encoding/binary"
 	"encoding/hex"
 	"encoding/json"
 	"errors"
@@ -305,8 +306,47 @@ func backups(st *store.Store, key *crypto.PrivateKey, keyPath string, cs chainSe
 		}
 		res.Records, res.LastSeq = stats.Records, stats.LastSeq
 		log.Info("backup made", "records", stats.Records, "last_seq", stats.LastSeq, "with_key", !withoutKey)
+		if err := noteBackup(ctx, st, res.Created); err != nil {
+			// The backup is good; only the health page will not know it.
+			log.Warn("could not note when the backup was made", "err", err)
+		}
 		return res, nil
 	}
+}
+
+// backupCursor is the store cursor that holds when the node last made a
+// backup (or, after a restore, when the restored backup was made): unix
+// nanoseconds, 8 bytes big-endian. The health page shows its age.
+const backupCursor = "backup:last"
+
+// noteBackup records in st that a backup was made at t, unless a later
+// one is recorded.
+func noteBackup(ctx context.Context, st *store.Store, t time.Time) error {
+	last, err := lastBackup(st)
+	if err != nil || !t.After(last) {
+		return err
+	}
+	b := store.NewBatch()
+	if err := b.PutCursor(backupCursor, binary.BigEndian.AppendUint64(nil, uint64(t.UnixNano()))); err != nil {
+		return err
+	}
+	_, err = st.Commit(ctx, b)
+	return err
+}
+
+// lastBackup reads when the node last made a backup (zero: never).
+func lastBackup(st *store.Store) (time.Time, error) {
+	v, err := st.Cursor(backupCursor)
+	if errors.Is(err, store.ErrNotFound) {
+		return time.Time{}, nil
+	}
+	if err != nil {
+		return time.Time{}, err
+	}
+	if len(v) != 8 {
+		return time.Time{}, fmt.Errorf("%w: cursor %s holds %d bytes, want 8", store.ErrCorrupt, backupCursor, len(v))
+	}
+	return time.Unix(0, int64(binary.BigEndian.Uint64(v))).UTC(), nil
 }
 
 // writeFileSync writes a file (mode 0600) through a temporary one, durably.

@@ -328,6 +328,12 @@ func run(ctx context.Context, c *cli.Command, stdin io.Reader, logw io.Writer, o
 		return err
 	}
 	defer st.Close()
+	if restored {
+		// The restored backup is the newest one this store knows of.
+		if err := noteBackup(ctx, st, mark.BackupCreated); err != nil {
+			return fmt.Errorf("note the restored backup's time: %w", err)
+		}
+	}
 
 	cert, err := rpc.LoadOrCreateCertificate(filepath.Join(dir, certFile), filepath.Join(dir, certKey))
 	if err != nil {
@@ -428,6 +434,10 @@ func run(ctx context.Context, c *cli.Command, stdin io.Reader, logw io.Writer, o
 	)...)
 	apiSrv := rpc.NewAPIServer(n, a)
 	apiSrv.Backups = backups(st, key, filepath.Join(dir, keyFile), cs, log.With("component", "backup"))
+	apiSrv.LastBackup = func() (time.Time, error) { return lastBackup(st) }
+	if tc != nil {
+		apiSrv.Towers = tc.Status
+	}
 	apiSrv.Register(api)
 	reflection.Register(api)
 	apiLis, err := net.Listen("tcp", c.String("api-listen"))

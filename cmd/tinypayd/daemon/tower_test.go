@@ -180,6 +180,21 @@ func TestTowerWinsWhileCreatorIsDown(t *testing.T) {
 		time.Sleep(50 * time.Millisecond)
 	}
 
+	// Bob's GetInfo (the dashboard's health page, tinypay info) says the
+	// same: connected, nothing waiting, the newest proof acknowledged.
+	binfo, err := bob.api.GetInfo(ctx, &apiv1.GetInfoRequest{})
+	if err != nil {
+		t.Fatal(err)
+	}
+	if tws := binfo.GetTowers(); len(tws) != 1 || tws[0].GetEndpoint() != towerListen || !strings.EqualFold(tws[0].GetAddress(), towerAddr.Hex()) ||
+		!tws[0].GetConnected() || tws[0].GetPending() != 0 || tws[0].GetLastAckChannel() != ch.GetId() || tws[0].GetLastAckNonce() == 0 ||
+		tws[0].GetLastAckUnixNano() == 0 || tws[0].GetLastError() != "" {
+		t.Fatalf("bob's towers in GetInfo: %v", tws)
+	}
+	if code, out := tinypay(t, bob.dir, "info"); code != 0 || !strings.Contains(out, "tower        "+towerListen+"@") || !strings.Contains(out, "connected, 0 waiting, last acknowledgement ") {
+		t.Fatalf("tinypay info:\n%s", out)
+	}
+
 	// Bob goes down hard; Alice's node stops (she cheats by hand).
 	bob.kill()
 	alice.stop()

@@ -262,19 +262,25 @@ async function loadHealth() {
   const [info, peers] = await Promise.all([api('/v1/info'), api('/v1/peers')]);
   state.info = info;
   const chainMs = Number(info.chain_time) * 1000;
+  const backupNs = info.backup ? Number(info.backup.last_unix_nano) : 0;
   const rows = [
-    ['Status', info.unhealthy || 'healthy'],
+    ['Status', info.unhealthy || 'healthy', 'status'],
     ['Node address', info.address],
     ['Version', info.version],
     ['Chain id', info.chain_id],
-    ['Chain time', chainMs ? `${when.format(new Date(chainMs))} (${Math.round((Date.now() - chainMs) / 1000)} s ago)` : 'not synced yet'],
+    ['Chain sync', chainMs ? `block ${info.chain_head}, ${when.format(new Date(chainMs))} (${lag(chainMs)})` : 'not synced yet', 'chain'],
+    ['Chain watcher', info.watcher_error
+      ? `failing: ${info.watcher_error} (last good read ${sinceNs(info.watcher_last_poll_unix_nano)})`
+      : `last read the chain ${sinceNs(info.watcher_last_poll_unix_nano)}`, 'watcher'],
+    ['Last backup', backupNs ? `${sinceNs(backupNs)} (${when.format(new Date(backupNs / 1e6))})` : 'never: make one with tinypay backup', 'backup'],
     ['Channels', `${info.channels_open} open, ${info.channels_ready} ready, ${info.channels_behind} behind`],
     ['Restored from a backup', info.restored ? 'yes, catching up' : 'no'],
     ['Your time zone', Intl.DateTimeFormat().resolvedOptions().timeZone],
   ];
-  $('health').replaceChildren(...rows.flatMap(([k, v]) => {
+  $('health').replaceChildren(...rows.flatMap(([k, v, id]) => {
     const dt = document.createElement('dt'); dt.textContent = k;
     const dd = document.createElement('dd'); dd.textContent = String(v);
+    if (id) dd.id = `health-${id}`;
     return [dt, dd];
   }));
   fillTable('peers', peers.peers.map((p) => {
@@ -282,6 +288,43 @@ async function loadHealth() {
     tr.append(cell(p.address, 'Peer', 'mono'), cell(p.remote_addr, 'Address'), cell(p.connected ? 'yes' : 'no', 'Connected'));
     return tr;
   }));
+  const towers = info.towers || [];
+  if (towers.length === 0) {
+    const tr = document.createElement('tr');
+    const td = cell('none: this node hands its proofs to no watchtower (tinypayd run --tower)', 'Tower');
+    td.colSpan = 4;
+    tr.append(td);
+    fillTable('towers', [tr]);
+    return;
+  }
+  fillTable('towers', towers.map((t) => {
+    const tr = document.createElement('tr');
+    const up = t.connected ? 'yes' : `no${t.last_error ? `: ${t.last_error}` : ''}`;
+    const ack = Number(t.last_ack_unix_nano) ? `${sinceNs(t.last_ack_unix_nano)}, nonce ${t.last_ack_nonce}` : 'none yet';
+    tr.append(cell(`${t.endpoint} (${short(t.address)})`, 'Tower', 'mono'), cell(up, 'Connected'), cell(String(t.pending), 'Waiting'), cell(ack, 'Last acknowledgement'));
+    return tr;
+  }));
+}
+
+// age says how long ago a time in milliseconds was, in words.
+function age(ms) {
+  const s = Math.max(0, Math.round((Date.now() - ms) / 1000));
+  if (s < 120) return `${s} s`;
+  if (s < 2 * 3600) return `${Math.round(s / 60)} min`;
+  if (s < 2 * 86400) return `${Math.round(s / 3600)} h`;
+  return `${Math.round(s / 86400)} days`;
+}
+
+// lag compares the chain's newest block time with this computer's clock (a
+// dev chain may run ahead of it).
+function lag(ms) {
+  return ms > Date.now() + 2000 ? `${age(2 * Date.now() - ms)} ahead of the clock` : `${age(ms)} behind the clock`;
+}
+
+// sinceNs says how long ago a time in unix nanoseconds was ("never" for 0).
+function sinceNs(ns) {
+  const n = Number(ns);
+  return n ? `${age(n / 1e6)} ago` : 'never';
 }
 
 // --- Revenue ---

@@ -592,7 +592,18 @@ type NodeInfo struct {
 	ChannelsReady uint32 `protobuf:"varint,23,opt,name=channels_ready,json=channelsReady,proto3" json:"channels_ready,omitempty"`
 	// The sweep policy (tinypayd run --sweep-to, --sweep-above): absent when
 	// none is configured, and for app tokens.
-	Sweep         *SweepPolicy `protobuf:"bytes,24,opt,name=sweep,proto3" json:"sweep,omitempty"`
+	Sweep *SweepPolicy `protobuf:"bytes,24,opt,name=sweep,proto3" json:"sweep,omitempty"`
+	// The chain watcher: the newest block it read (its time is chain_time),
+	// when its last round ended without error (0 before the first), and the
+	// error of the last round if it failed (empty when it succeeded).
+	ChainHead               uint64 `protobuf:"varint,25,opt,name=chain_head,json=chainHead,proto3" json:"chain_head,omitempty"`
+	WatcherLastPollUnixNano int64  `protobuf:"varint,26,opt,name=watcher_last_poll_unix_nano,json=watcherLastPollUnixNano,proto3" json:"watcher_last_poll_unix_nano,omitempty"`
+	WatcherError            string `protobuf:"bytes,27,opt,name=watcher_error,json=watcherError,proto3" json:"watcher_error,omitempty"`
+	// The watchtowers this node hands its newest incoming proofs to
+	// (tinypayd run --tower), in configuration order. Absent for app tokens.
+	Towers []*TowerStatus `protobuf:"bytes,28,rep,name=towers,proto3" json:"towers,omitempty"`
+	// The node's backups. Absent for app tokens.
+	Backup        *BackupState `protobuf:"bytes,29,opt,name=backup,proto3" json:"backup,omitempty"`
 	unknownFields protoimpl.UnknownFields
 	sizeCache     protoimpl.SizeCache
 }
@@ -725,6 +736,195 @@ func (x *NodeInfo) GetSweep() *SweepPolicy {
 	return nil
 }
 
+func (x *NodeInfo) GetChainHead() uint64 {
+	if x != nil {
+		return x.ChainHead
+	}
+	return 0
+}
+
+func (x *NodeInfo) GetWatcherLastPollUnixNano() int64 {
+	if x != nil {
+		return x.WatcherLastPollUnixNano
+	}
+	return 0
+}
+
+func (x *NodeInfo) GetWatcherError() string {
+	if x != nil {
+		return x.WatcherError
+	}
+	return ""
+}
+
+func (x *NodeInfo) GetTowers() []*TowerStatus {
+	if x != nil {
+		return x.Towers
+	}
+	return nil
+}
+
+func (x *NodeInfo) GetBackup() *BackupState {
+	if x != nil {
+		return x.Backup
+	}
+	return nil
+}
+
+// BackupState says when the node last made a backup (the Backup call), or,
+// if it was restored since, when the restored backup was made.
+type BackupState struct {
+	state protoimpl.MessageState `protogen:"open.v1"`
+	// 0 if it never made one.
+	LastUnixNano  int64 `protobuf:"varint,1,opt,name=last_unix_nano,json=lastUnixNano,proto3" json:"last_unix_nano,omitempty"`
+	unknownFields protoimpl.UnknownFields
+	sizeCache     protoimpl.SizeCache
+}
+
+func (x *BackupState) Reset() {
+	*x = BackupState{}
+	mi := &file_tinypay_api_v1_api_proto_msgTypes[6]
+	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+	ms.StoreMessageInfo(mi)
+}
+
+func (x *BackupState) String() string {
+	return protoimpl.X.MessageStringOf(x)
+}
+
+func (*BackupState) ProtoMessage() {}
+
+func (x *BackupState) ProtoReflect() protoreflect.Message {
+	mi := &file_tinypay_api_v1_api_proto_msgTypes[6]
+	if x != nil {
+		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+		if ms.LoadMessageInfo() == nil {
+			ms.StoreMessageInfo(mi)
+		}
+		return ms
+	}
+	return mi.MessageOf(x)
+}
+
+// Deprecated: Use BackupState.ProtoReflect.Descriptor instead.
+func (*BackupState) Descriptor() ([]byte, []int) {
+	return file_tinypay_api_v1_api_proto_rawDescGZIP(), []int{6}
+}
+
+func (x *BackupState) GetLastUnixNano() int64 {
+	if x != nil {
+		return x.LastUnixNano
+	}
+	return 0
+}
+
+// TowerStatus is what a node knows of one of its watchtowers.
+type TowerStatus struct {
+	state protoimpl.MessageState `protogen:"open.v1"`
+	// HOST:PORT and the tower's address.
+	Endpoint  string `protobuf:"bytes,1,opt,name=endpoint,proto3" json:"endpoint,omitempty"`
+	Address   string `protobuf:"bytes,2,opt,name=address,proto3" json:"address,omitempty"`
+	Connected bool   `protobuf:"varint,3,opt,name=connected,proto3" json:"connected,omitempty"`
+	// Channels whose newest proof waits for the tower's acknowledgement.
+	Pending uint32 `protobuf:"varint,4,opt,name=pending,proto3" json:"pending,omitempty"`
+	// Why the last attempt or session failed; empty after a successful
+	// connection.
+	LastError string `protobuf:"bytes,5,opt,name=last_error,json=lastError,proto3" json:"last_error,omitempty"`
+	// The newest acknowledgement: when, the channel and the nonce the tower
+	// holds (zero before the first).
+	LastAckUnixNano int64  `protobuf:"varint,6,opt,name=last_ack_unix_nano,json=lastAckUnixNano,proto3" json:"last_ack_unix_nano,omitempty"`
+	LastAckChannel  string `protobuf:"bytes,7,opt,name=last_ack_channel,json=lastAckChannel,proto3" json:"last_ack_channel,omitempty"`
+	LastAckNonce    uint64 `protobuf:"varint,8,opt,name=last_ack_nonce,json=lastAckNonce,proto3" json:"last_ack_nonce,omitempty"`
+	unknownFields   protoimpl.UnknownFields
+	sizeCache       protoimpl.SizeCache
+}
+
+func (x *TowerStatus) Reset() {
+	*x = TowerStatus{}
+	mi := &file_tinypay_api_v1_api_proto_msgTypes[7]
+	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+	ms.StoreMessageInfo(mi)
+}
+
+func (x *TowerStatus) String() string {
+	return protoimpl.X.MessageStringOf(x)
+}
+
+func (*TowerStatus) ProtoMessage() {}
+
+func (x *TowerStatus) ProtoReflect() protoreflect.Message {
+	mi := &file_tinypay_api_v1_api_proto_msgTypes[7]
+	if x != nil {
+		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+		if ms.LoadMessageInfo() == nil {
+			ms.StoreMessageInfo(mi)
+		}
+		return ms
+	}
+	return mi.MessageOf(x)
+}
+
+// Deprecated: Use TowerStatus.ProtoReflect.Descriptor instead.
+func (*TowerStatus) Descriptor() ([]byte, []int) {
+	return file_tinypay_api_v1_api_proto_rawDescGZIP(), []int{7}
+}
+
+func (x *TowerStatus) GetEndpoint() string {
+	if x != nil {
+		return x.Endpoint
+	}
+	return ""
+}
+
+func (x *TowerStatus) GetAddress() string {
+	if x != nil {
+		return x.Address
+	}
+	return ""
+}
+
+func (x *TowerStatus) GetConnected() bool {
+	if x != nil {
+		return x.Connected
+	}
+	return false
+}
+
+func (x *TowerStatus) GetPending() uint32 {
+	if x != nil {
+		return x.Pending
+	}
+	return 0
+}
+
+func (x *TowerStatus) GetLastError() string {
+	if x != nil {
+		return x.LastError
+	}
+	return ""
+}
+
+func (x *TowerStatus) GetLastAckUnixNano() int64 {
+	if x != nil {
+		return x.LastAckUnixNano
+	}
+	return 0
+}
+
+func (x *TowerStatus) GetLastAckChannel() string {
+	if x != nil {
+		return x.LastAckChannel
+	}
+	return ""
+}
+
+func (x *TowerStatus) GetLastAckNonce() uint64 {
+	if x != nil {
+		return x.LastAckNonce
+	}
+	return 0
+}
+
 // SweepPolicy says where the node sends its earnings on chain: after every
 // payout or withdrawal of its own that lands in its wallet, and at start,
 // what the wallet holds of an asset above its threshold goes to `to`.
@@ -740,7 +940,7 @@ type SweepPolicy struct {
 
 func (x *SweepPolicy) Reset() {
 	*x = SweepPolicy{}
-	mi := &file_tinypay_api_v1_api_proto_msgTypes[6]
+	mi := &file_tinypay_api_v1_api_proto_msgTypes[8]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -752,7 +952,7 @@ func (x *SweepPolicy) String() string {
 func (*SweepPolicy) ProtoMessage() {}
 
 func (x *SweepPolicy) ProtoReflect() protoreflect.Message {
-	mi := &file_tinypay_api_v1_api_proto_msgTypes[6]
+	mi := &file_tinypay_api_v1_api_proto_msgTypes[8]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -765,7 +965,7 @@ func (x *SweepPolicy) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use SweepPolicy.ProtoReflect.Descriptor instead.
 func (*SweepPolicy) Descriptor() ([]byte, []int) {
-	return file_tinypay_api_v1_api_proto_rawDescGZIP(), []int{6}
+	return file_tinypay_api_v1_api_proto_rawDescGZIP(), []int{8}
 }
 
 func (x *SweepPolicy) GetTo() string {
@@ -800,7 +1000,7 @@ type SweepThreshold struct {
 
 func (x *SweepThreshold) Reset() {
 	*x = SweepThreshold{}
-	mi := &file_tinypay_api_v1_api_proto_msgTypes[7]
+	mi := &file_tinypay_api_v1_api_proto_msgTypes[9]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -812,7 +1012,7 @@ func (x *SweepThreshold) String() string {
 func (*SweepThreshold) ProtoMessage() {}
 
 func (x *SweepThreshold) ProtoReflect() protoreflect.Message {
-	mi := &file_tinypay_api_v1_api_proto_msgTypes[7]
+	mi := &file_tinypay_api_v1_api_proto_msgTypes[9]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -825,7 +1025,7 @@ func (x *SweepThreshold) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use SweepThreshold.ProtoReflect.Descriptor instead.
 func (*SweepThreshold) Descriptor() ([]byte, []int) {
-	return file_tinypay_api_v1_api_proto_rawDescGZIP(), []int{7}
+	return file_tinypay_api_v1_api_proto_rawDescGZIP(), []int{9}
 }
 
 func (x *SweepThreshold) GetAsset() *Asset {
@@ -850,7 +1050,7 @@ type GetBalancesRequest struct {
 
 func (x *GetBalancesRequest) Reset() {
 	*x = GetBalancesRequest{}
-	mi := &file_tinypay_api_v1_api_proto_msgTypes[8]
+	mi := &file_tinypay_api_v1_api_proto_msgTypes[10]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -862,7 +1062,7 @@ func (x *GetBalancesRequest) String() string {
 func (*GetBalancesRequest) ProtoMessage() {}
 
 func (x *GetBalancesRequest) ProtoReflect() protoreflect.Message {
-	mi := &file_tinypay_api_v1_api_proto_msgTypes[8]
+	mi := &file_tinypay_api_v1_api_proto_msgTypes[10]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -875,7 +1075,7 @@ func (x *GetBalancesRequest) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use GetBalancesRequest.ProtoReflect.Descriptor instead.
 func (*GetBalancesRequest) Descriptor() ([]byte, []int) {
-	return file_tinypay_api_v1_api_proto_rawDescGZIP(), []int{8}
+	return file_tinypay_api_v1_api_proto_rawDescGZIP(), []int{10}
 }
 
 type AssetBalance struct {
@@ -890,7 +1090,7 @@ type AssetBalance struct {
 
 func (x *AssetBalance) Reset() {
 	*x = AssetBalance{}
-	mi := &file_tinypay_api_v1_api_proto_msgTypes[9]
+	mi := &file_tinypay_api_v1_api_proto_msgTypes[11]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -902,7 +1102,7 @@ func (x *AssetBalance) String() string {
 func (*AssetBalance) ProtoMessage() {}
 
 func (x *AssetBalance) ProtoReflect() protoreflect.Message {
-	mi := &file_tinypay_api_v1_api_proto_msgTypes[9]
+	mi := &file_tinypay_api_v1_api_proto_msgTypes[11]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -915,7 +1115,7 @@ func (x *AssetBalance) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use AssetBalance.ProtoReflect.Descriptor instead.
 func (*AssetBalance) Descriptor() ([]byte, []int) {
-	return file_tinypay_api_v1_api_proto_rawDescGZIP(), []int{9}
+	return file_tinypay_api_v1_api_proto_rawDescGZIP(), []int{11}
 }
 
 func (x *AssetBalance) GetAsset() *Asset {
@@ -955,7 +1155,7 @@ type Balances struct {
 
 func (x *Balances) Reset() {
 	*x = Balances{}
-	mi := &file_tinypay_api_v1_api_proto_msgTypes[10]
+	mi := &file_tinypay_api_v1_api_proto_msgTypes[12]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -967,7 +1167,7 @@ func (x *Balances) String() string {
 func (*Balances) ProtoMessage() {}
 
 func (x *Balances) ProtoReflect() protoreflect.Message {
-	mi := &file_tinypay_api_v1_api_proto_msgTypes[10]
+	mi := &file_tinypay_api_v1_api_proto_msgTypes[12]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -980,7 +1180,7 @@ func (x *Balances) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use Balances.ProtoReflect.Descriptor instead.
 func (*Balances) Descriptor() ([]byte, []int) {
-	return file_tinypay_api_v1_api_proto_rawDescGZIP(), []int{10}
+	return file_tinypay_api_v1_api_proto_rawDescGZIP(), []int{12}
 }
 
 func (x *Balances) GetBalances() []*AssetBalance {
@@ -1003,7 +1203,7 @@ type ConnectPeerRequest struct {
 
 func (x *ConnectPeerRequest) Reset() {
 	*x = ConnectPeerRequest{}
-	mi := &file_tinypay_api_v1_api_proto_msgTypes[11]
+	mi := &file_tinypay_api_v1_api_proto_msgTypes[13]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -1015,7 +1215,7 @@ func (x *ConnectPeerRequest) String() string {
 func (*ConnectPeerRequest) ProtoMessage() {}
 
 func (x *ConnectPeerRequest) ProtoReflect() protoreflect.Message {
-	mi := &file_tinypay_api_v1_api_proto_msgTypes[11]
+	mi := &file_tinypay_api_v1_api_proto_msgTypes[13]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -1028,7 +1228,7 @@ func (x *ConnectPeerRequest) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use ConnectPeerRequest.ProtoReflect.Descriptor instead.
 func (*ConnectPeerRequest) Descriptor() ([]byte, []int) {
-	return file_tinypay_api_v1_api_proto_rawDescGZIP(), []int{11}
+	return file_tinypay_api_v1_api_proto_rawDescGZIP(), []int{13}
 }
 
 func (x *ConnectPeerRequest) GetHostPort() string {
@@ -1056,7 +1256,7 @@ type Peer struct {
 
 func (x *Peer) Reset() {
 	*x = Peer{}
-	mi := &file_tinypay_api_v1_api_proto_msgTypes[12]
+	mi := &file_tinypay_api_v1_api_proto_msgTypes[14]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -1068,7 +1268,7 @@ func (x *Peer) String() string {
 func (*Peer) ProtoMessage() {}
 
 func (x *Peer) ProtoReflect() protoreflect.Message {
-	mi := &file_tinypay_api_v1_api_proto_msgTypes[12]
+	mi := &file_tinypay_api_v1_api_proto_msgTypes[14]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -1081,7 +1281,7 @@ func (x *Peer) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use Peer.ProtoReflect.Descriptor instead.
 func (*Peer) Descriptor() ([]byte, []int) {
-	return file_tinypay_api_v1_api_proto_rawDescGZIP(), []int{12}
+	return file_tinypay_api_v1_api_proto_rawDescGZIP(), []int{14}
 }
 
 func (x *Peer) GetAddress() string {
@@ -1113,7 +1313,7 @@ type ListPeersRequest struct {
 
 func (x *ListPeersRequest) Reset() {
 	*x = ListPeersRequest{}
-	mi := &file_tinypay_api_v1_api_proto_msgTypes[13]
+	mi := &file_tinypay_api_v1_api_proto_msgTypes[15]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -1125,7 +1325,7 @@ func (x *ListPeersRequest) String() string {
 func (*ListPeersRequest) ProtoMessage() {}
 
 func (x *ListPeersRequest) ProtoReflect() protoreflect.Message {
-	mi := &file_tinypay_api_v1_api_proto_msgTypes[13]
+	mi := &file_tinypay_api_v1_api_proto_msgTypes[15]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -1138,7 +1338,7 @@ func (x *ListPeersRequest) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use ListPeersRequest.ProtoReflect.Descriptor instead.
 func (*ListPeersRequest) Descriptor() ([]byte, []int) {
-	return file_tinypay_api_v1_api_proto_rawDescGZIP(), []int{13}
+	return file_tinypay_api_v1_api_proto_rawDescGZIP(), []int{15}
 }
 
 type ListPeersResponse struct {
@@ -1150,7 +1350,7 @@ type ListPeersResponse struct {
 
 func (x *ListPeersResponse) Reset() {
 	*x = ListPeersResponse{}
-	mi := &file_tinypay_api_v1_api_proto_msgTypes[14]
+	mi := &file_tinypay_api_v1_api_proto_msgTypes[16]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -1162,7 +1362,7 @@ func (x *ListPeersResponse) String() string {
 func (*ListPeersResponse) ProtoMessage() {}
 
 func (x *ListPeersResponse) ProtoReflect() protoreflect.Message {
-	mi := &file_tinypay_api_v1_api_proto_msgTypes[14]
+	mi := &file_tinypay_api_v1_api_proto_msgTypes[16]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -1175,7 +1375,7 @@ func (x *ListPeersResponse) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use ListPeersResponse.ProtoReflect.Descriptor instead.
 func (*ListPeersResponse) Descriptor() ([]byte, []int) {
-	return file_tinypay_api_v1_api_proto_rawDescGZIP(), []int{14}
+	return file_tinypay_api_v1_api_proto_rawDescGZIP(), []int{16}
 }
 
 func (x *ListPeersResponse) GetPeers() []*Peer {
@@ -1199,7 +1399,7 @@ type OpenChannelRequest struct {
 
 func (x *OpenChannelRequest) Reset() {
 	*x = OpenChannelRequest{}
-	mi := &file_tinypay_api_v1_api_proto_msgTypes[15]
+	mi := &file_tinypay_api_v1_api_proto_msgTypes[17]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -1211,7 +1411,7 @@ func (x *OpenChannelRequest) String() string {
 func (*OpenChannelRequest) ProtoMessage() {}
 
 func (x *OpenChannelRequest) ProtoReflect() protoreflect.Message {
-	mi := &file_tinypay_api_v1_api_proto_msgTypes[15]
+	mi := &file_tinypay_api_v1_api_proto_msgTypes[17]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -1224,7 +1424,7 @@ func (x *OpenChannelRequest) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use OpenChannelRequest.ProtoReflect.Descriptor instead.
 func (*OpenChannelRequest) Descriptor() ([]byte, []int) {
-	return file_tinypay_api_v1_api_proto_rawDescGZIP(), []int{15}
+	return file_tinypay_api_v1_api_proto_rawDescGZIP(), []int{17}
 }
 
 func (x *OpenChannelRequest) GetPeer() string {
@@ -1295,7 +1495,7 @@ type Channel struct {
 
 func (x *Channel) Reset() {
 	*x = Channel{}
-	mi := &file_tinypay_api_v1_api_proto_msgTypes[16]
+	mi := &file_tinypay_api_v1_api_proto_msgTypes[18]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -1307,7 +1507,7 @@ func (x *Channel) String() string {
 func (*Channel) ProtoMessage() {}
 
 func (x *Channel) ProtoReflect() protoreflect.Message {
-	mi := &file_tinypay_api_v1_api_proto_msgTypes[16]
+	mi := &file_tinypay_api_v1_api_proto_msgTypes[18]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -1320,7 +1520,7 @@ func (x *Channel) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use Channel.ProtoReflect.Descriptor instead.
 func (*Channel) Descriptor() ([]byte, []int) {
-	return file_tinypay_api_v1_api_proto_rawDescGZIP(), []int{16}
+	return file_tinypay_api_v1_api_proto_rawDescGZIP(), []int{18}
 }
 
 func (x *Channel) GetId() string {
@@ -1487,7 +1687,7 @@ type DepositRequest struct {
 
 func (x *DepositRequest) Reset() {
 	*x = DepositRequest{}
-	mi := &file_tinypay_api_v1_api_proto_msgTypes[17]
+	mi := &file_tinypay_api_v1_api_proto_msgTypes[19]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -1499,7 +1699,7 @@ func (x *DepositRequest) String() string {
 func (*DepositRequest) ProtoMessage() {}
 
 func (x *DepositRequest) ProtoReflect() protoreflect.Message {
-	mi := &file_tinypay_api_v1_api_proto_msgTypes[17]
+	mi := &file_tinypay_api_v1_api_proto_msgTypes[19]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -1512,7 +1712,7 @@ func (x *DepositRequest) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use DepositRequest.ProtoReflect.Descriptor instead.
 func (*DepositRequest) Descriptor() ([]byte, []int) {
-	return file_tinypay_api_v1_api_proto_rawDescGZIP(), []int{17}
+	return file_tinypay_api_v1_api_proto_rawDescGZIP(), []int{19}
 }
 
 func (x *DepositRequest) GetChannelId() string {
@@ -1539,7 +1739,7 @@ type WithdrawRequest struct {
 
 func (x *WithdrawRequest) Reset() {
 	*x = WithdrawRequest{}
-	mi := &file_tinypay_api_v1_api_proto_msgTypes[18]
+	mi := &file_tinypay_api_v1_api_proto_msgTypes[20]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -1551,7 +1751,7 @@ func (x *WithdrawRequest) String() string {
 func (*WithdrawRequest) ProtoMessage() {}
 
 func (x *WithdrawRequest) ProtoReflect() protoreflect.Message {
-	mi := &file_tinypay_api_v1_api_proto_msgTypes[18]
+	mi := &file_tinypay_api_v1_api_proto_msgTypes[20]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -1564,7 +1764,7 @@ func (x *WithdrawRequest) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use WithdrawRequest.ProtoReflect.Descriptor instead.
 func (*WithdrawRequest) Descriptor() ([]byte, []int) {
-	return file_tinypay_api_v1_api_proto_rawDescGZIP(), []int{18}
+	return file_tinypay_api_v1_api_proto_rawDescGZIP(), []int{20}
 }
 
 func (x *WithdrawRequest) GetChannelId() string {
@@ -1600,7 +1800,7 @@ type ListChannelsRequest struct {
 
 func (x *ListChannelsRequest) Reset() {
 	*x = ListChannelsRequest{}
-	mi := &file_tinypay_api_v1_api_proto_msgTypes[19]
+	mi := &file_tinypay_api_v1_api_proto_msgTypes[21]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -1612,7 +1812,7 @@ func (x *ListChannelsRequest) String() string {
 func (*ListChannelsRequest) ProtoMessage() {}
 
 func (x *ListChannelsRequest) ProtoReflect() protoreflect.Message {
-	mi := &file_tinypay_api_v1_api_proto_msgTypes[19]
+	mi := &file_tinypay_api_v1_api_proto_msgTypes[21]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -1625,7 +1825,7 @@ func (x *ListChannelsRequest) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use ListChannelsRequest.ProtoReflect.Descriptor instead.
 func (*ListChannelsRequest) Descriptor() ([]byte, []int) {
-	return file_tinypay_api_v1_api_proto_rawDescGZIP(), []int{19}
+	return file_tinypay_api_v1_api_proto_rawDescGZIP(), []int{21}
 }
 
 func (x *ListChannelsRequest) GetPeer() string {
@@ -1667,7 +1867,7 @@ type ListChannelsResponse struct {
 
 func (x *ListChannelsResponse) Reset() {
 	*x = ListChannelsResponse{}
-	mi := &file_tinypay_api_v1_api_proto_msgTypes[20]
+	mi := &file_tinypay_api_v1_api_proto_msgTypes[22]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -1679,7 +1879,7 @@ func (x *ListChannelsResponse) String() string {
 func (*ListChannelsResponse) ProtoMessage() {}
 
 func (x *ListChannelsResponse) ProtoReflect() protoreflect.Message {
-	mi := &file_tinypay_api_v1_api_proto_msgTypes[20]
+	mi := &file_tinypay_api_v1_api_proto_msgTypes[22]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -1692,7 +1892,7 @@ func (x *ListChannelsResponse) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use ListChannelsResponse.ProtoReflect.Descriptor instead.
 func (*ListChannelsResponse) Descriptor() ([]byte, []int) {
-	return file_tinypay_api_v1_api_proto_rawDescGZIP(), []int{20}
+	return file_tinypay_api_v1_api_proto_rawDescGZIP(), []int{22}
 }
 
 func (x *ListChannelsResponse) GetChannels() []*Channel {
@@ -1718,7 +1918,7 @@ type GetChannelRequest struct {
 
 func (x *GetChannelRequest) Reset() {
 	*x = GetChannelRequest{}
-	mi := &file_tinypay_api_v1_api_proto_msgTypes[21]
+	mi := &file_tinypay_api_v1_api_proto_msgTypes[23]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -1730,7 +1930,7 @@ func (x *GetChannelRequest) String() string {
 func (*GetChannelRequest) ProtoMessage() {}
 
 func (x *GetChannelRequest) ProtoReflect() protoreflect.Message {
-	mi := &file_tinypay_api_v1_api_proto_msgTypes[21]
+	mi := &file_tinypay_api_v1_api_proto_msgTypes[23]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -1743,7 +1943,7 @@ func (x *GetChannelRequest) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use GetChannelRequest.ProtoReflect.Descriptor instead.
 func (*GetChannelRequest) Descriptor() ([]byte, []int) {
-	return file_tinypay_api_v1_api_proto_rawDescGZIP(), []int{21}
+	return file_tinypay_api_v1_api_proto_rawDescGZIP(), []int{23}
 }
 
 func (x *GetChannelRequest) GetChannelId() string {
@@ -1762,7 +1962,7 @@ type CloseChannelRequest struct {
 
 func (x *CloseChannelRequest) Reset() {
 	*x = CloseChannelRequest{}
-	mi := &file_tinypay_api_v1_api_proto_msgTypes[22]
+	mi := &file_tinypay_api_v1_api_proto_msgTypes[24]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -1774,7 +1974,7 @@ func (x *CloseChannelRequest) String() string {
 func (*CloseChannelRequest) ProtoMessage() {}
 
 func (x *CloseChannelRequest) ProtoReflect() protoreflect.Message {
-	mi := &file_tinypay_api_v1_api_proto_msgTypes[22]
+	mi := &file_tinypay_api_v1_api_proto_msgTypes[24]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -1787,7 +1987,7 @@ func (x *CloseChannelRequest) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use CloseChannelRequest.ProtoReflect.Descriptor instead.
 func (*CloseChannelRequest) Descriptor() ([]byte, []int) {
-	return file_tinypay_api_v1_api_proto_rawDescGZIP(), []int{22}
+	return file_tinypay_api_v1_api_proto_rawDescGZIP(), []int{24}
 }
 
 func (x *CloseChannelRequest) GetChannelId() string {
@@ -1806,7 +2006,7 @@ type ForceCloseRequest struct {
 
 func (x *ForceCloseRequest) Reset() {
 	*x = ForceCloseRequest{}
-	mi := &file_tinypay_api_v1_api_proto_msgTypes[23]
+	mi := &file_tinypay_api_v1_api_proto_msgTypes[25]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -1818,7 +2018,7 @@ func (x *ForceCloseRequest) String() string {
 func (*ForceCloseRequest) ProtoMessage() {}
 
 func (x *ForceCloseRequest) ProtoReflect() protoreflect.Message {
-	mi := &file_tinypay_api_v1_api_proto_msgTypes[23]
+	mi := &file_tinypay_api_v1_api_proto_msgTypes[25]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -1831,7 +2031,7 @@ func (x *ForceCloseRequest) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use ForceCloseRequest.ProtoReflect.Descriptor instead.
 func (*ForceCloseRequest) Descriptor() ([]byte, []int) {
-	return file_tinypay_api_v1_api_proto_rawDescGZIP(), []int{23}
+	return file_tinypay_api_v1_api_proto_rawDescGZIP(), []int{25}
 }
 
 func (x *ForceCloseRequest) GetChannelId() string {
@@ -1850,7 +2050,7 @@ type SettleRequest struct {
 
 func (x *SettleRequest) Reset() {
 	*x = SettleRequest{}
-	mi := &file_tinypay_api_v1_api_proto_msgTypes[24]
+	mi := &file_tinypay_api_v1_api_proto_msgTypes[26]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -1862,7 +2062,7 @@ func (x *SettleRequest) String() string {
 func (*SettleRequest) ProtoMessage() {}
 
 func (x *SettleRequest) ProtoReflect() protoreflect.Message {
-	mi := &file_tinypay_api_v1_api_proto_msgTypes[24]
+	mi := &file_tinypay_api_v1_api_proto_msgTypes[26]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -1875,7 +2075,7 @@ func (x *SettleRequest) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use SettleRequest.ProtoReflect.Descriptor instead.
 func (*SettleRequest) Descriptor() ([]byte, []int) {
-	return file_tinypay_api_v1_api_proto_rawDescGZIP(), []int{24}
+	return file_tinypay_api_v1_api_proto_rawDescGZIP(), []int{26}
 }
 
 func (x *SettleRequest) GetChannelId() string {
@@ -1915,7 +2115,7 @@ type PayRequest struct {
 
 func (x *PayRequest) Reset() {
 	*x = PayRequest{}
-	mi := &file_tinypay_api_v1_api_proto_msgTypes[25]
+	mi := &file_tinypay_api_v1_api_proto_msgTypes[27]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -1927,7 +2127,7 @@ func (x *PayRequest) String() string {
 func (*PayRequest) ProtoMessage() {}
 
 func (x *PayRequest) ProtoReflect() protoreflect.Message {
-	mi := &file_tinypay_api_v1_api_proto_msgTypes[25]
+	mi := &file_tinypay_api_v1_api_proto_msgTypes[27]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -1940,7 +2140,7 @@ func (x *PayRequest) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use PayRequest.ProtoReflect.Descriptor instead.
 func (*PayRequest) Descriptor() ([]byte, []int) {
-	return file_tinypay_api_v1_api_proto_rawDescGZIP(), []int{25}
+	return file_tinypay_api_v1_api_proto_rawDescGZIP(), []int{27}
 }
 
 func (x *PayRequest) GetChannelId() string {
@@ -2037,7 +2237,7 @@ type Receipt struct {
 
 func (x *Receipt) Reset() {
 	*x = Receipt{}
-	mi := &file_tinypay_api_v1_api_proto_msgTypes[26]
+	mi := &file_tinypay_api_v1_api_proto_msgTypes[28]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -2049,7 +2249,7 @@ func (x *Receipt) String() string {
 func (*Receipt) ProtoMessage() {}
 
 func (x *Receipt) ProtoReflect() protoreflect.Message {
-	mi := &file_tinypay_api_v1_api_proto_msgTypes[26]
+	mi := &file_tinypay_api_v1_api_proto_msgTypes[28]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -2062,7 +2262,7 @@ func (x *Receipt) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use Receipt.ProtoReflect.Descriptor instead.
 func (*Receipt) Descriptor() ([]byte, []int) {
-	return file_tinypay_api_v1_api_proto_rawDescGZIP(), []int{26}
+	return file_tinypay_api_v1_api_proto_rawDescGZIP(), []int{28}
 }
 
 func (x *Receipt) GetChainId() uint64 {
@@ -2189,7 +2389,7 @@ type Offer struct {
 
 func (x *Offer) Reset() {
 	*x = Offer{}
-	mi := &file_tinypay_api_v1_api_proto_msgTypes[27]
+	mi := &file_tinypay_api_v1_api_proto_msgTypes[29]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -2201,7 +2401,7 @@ func (x *Offer) String() string {
 func (*Offer) ProtoMessage() {}
 
 func (x *Offer) ProtoReflect() protoreflect.Message {
-	mi := &file_tinypay_api_v1_api_proto_msgTypes[27]
+	mi := &file_tinypay_api_v1_api_proto_msgTypes[29]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -2214,7 +2414,7 @@ func (x *Offer) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use Offer.ProtoReflect.Descriptor instead.
 func (*Offer) Descriptor() ([]byte, []int) {
-	return file_tinypay_api_v1_api_proto_rawDescGZIP(), []int{27}
+	return file_tinypay_api_v1_api_proto_rawDescGZIP(), []int{29}
 }
 
 func (x *Offer) GetChainId() uint64 {
@@ -2313,7 +2513,7 @@ type CreateOfferRequest struct {
 
 func (x *CreateOfferRequest) Reset() {
 	*x = CreateOfferRequest{}
-	mi := &file_tinypay_api_v1_api_proto_msgTypes[28]
+	mi := &file_tinypay_api_v1_api_proto_msgTypes[30]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -2325,7 +2525,7 @@ func (x *CreateOfferRequest) String() string {
 func (*CreateOfferRequest) ProtoMessage() {}
 
 func (x *CreateOfferRequest) ProtoReflect() protoreflect.Message {
-	mi := &file_tinypay_api_v1_api_proto_msgTypes[28]
+	mi := &file_tinypay_api_v1_api_proto_msgTypes[30]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -2338,7 +2538,7 @@ func (x *CreateOfferRequest) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use CreateOfferRequest.ProtoReflect.Descriptor instead.
 func (*CreateOfferRequest) Descriptor() ([]byte, []int) {
-	return file_tinypay_api_v1_api_proto_rawDescGZIP(), []int{28}
+	return file_tinypay_api_v1_api_proto_rawDescGZIP(), []int{30}
 }
 
 func (x *CreateOfferRequest) GetItemId() string {
@@ -2393,7 +2593,7 @@ type GetOfferUsesRequest struct {
 
 func (x *GetOfferUsesRequest) Reset() {
 	*x = GetOfferUsesRequest{}
-	mi := &file_tinypay_api_v1_api_proto_msgTypes[29]
+	mi := &file_tinypay_api_v1_api_proto_msgTypes[31]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -2405,7 +2605,7 @@ func (x *GetOfferUsesRequest) String() string {
 func (*GetOfferUsesRequest) ProtoMessage() {}
 
 func (x *GetOfferUsesRequest) ProtoReflect() protoreflect.Message {
-	mi := &file_tinypay_api_v1_api_proto_msgTypes[29]
+	mi := &file_tinypay_api_v1_api_proto_msgTypes[31]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -2418,7 +2618,7 @@ func (x *GetOfferUsesRequest) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use GetOfferUsesRequest.ProtoReflect.Descriptor instead.
 func (*GetOfferUsesRequest) Descriptor() ([]byte, []int) {
-	return file_tinypay_api_v1_api_proto_rawDescGZIP(), []int{29}
+	return file_tinypay_api_v1_api_proto_rawDescGZIP(), []int{31}
 }
 
 func (x *GetOfferUsesRequest) GetOffer() *Offer {
@@ -2449,7 +2649,7 @@ type OfferUsage struct {
 
 func (x *OfferUsage) Reset() {
 	*x = OfferUsage{}
-	mi := &file_tinypay_api_v1_api_proto_msgTypes[30]
+	mi := &file_tinypay_api_v1_api_proto_msgTypes[32]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -2461,7 +2661,7 @@ func (x *OfferUsage) String() string {
 func (*OfferUsage) ProtoMessage() {}
 
 func (x *OfferUsage) ProtoReflect() protoreflect.Message {
-	mi := &file_tinypay_api_v1_api_proto_msgTypes[30]
+	mi := &file_tinypay_api_v1_api_proto_msgTypes[32]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -2474,7 +2674,7 @@ func (x *OfferUsage) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use OfferUsage.ProtoReflect.Descriptor instead.
 func (*OfferUsage) Descriptor() ([]byte, []int) {
-	return file_tinypay_api_v1_api_proto_rawDescGZIP(), []int{30}
+	return file_tinypay_api_v1_api_proto_rawDescGZIP(), []int{32}
 }
 
 func (x *OfferUsage) GetOfferId() string {
@@ -2551,7 +2751,7 @@ type Payment struct {
 
 func (x *Payment) Reset() {
 	*x = Payment{}
-	mi := &file_tinypay_api_v1_api_proto_msgTypes[31]
+	mi := &file_tinypay_api_v1_api_proto_msgTypes[33]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -2563,7 +2763,7 @@ func (x *Payment) String() string {
 func (*Payment) ProtoMessage() {}
 
 func (x *Payment) ProtoReflect() protoreflect.Message {
-	mi := &file_tinypay_api_v1_api_proto_msgTypes[31]
+	mi := &file_tinypay_api_v1_api_proto_msgTypes[33]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -2576,7 +2776,7 @@ func (x *Payment) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use Payment.ProtoReflect.Descriptor instead.
 func (*Payment) Descriptor() ([]byte, []int) {
-	return file_tinypay_api_v1_api_proto_rawDescGZIP(), []int{31}
+	return file_tinypay_api_v1_api_proto_rawDescGZIP(), []int{33}
 }
 
 func (x *Payment) GetSeq() uint64 {
@@ -2711,7 +2911,7 @@ type PayResult struct {
 
 func (x *PayResult) Reset() {
 	*x = PayResult{}
-	mi := &file_tinypay_api_v1_api_proto_msgTypes[32]
+	mi := &file_tinypay_api_v1_api_proto_msgTypes[34]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -2723,7 +2923,7 @@ func (x *PayResult) String() string {
 func (*PayResult) ProtoMessage() {}
 
 func (x *PayResult) ProtoReflect() protoreflect.Message {
-	mi := &file_tinypay_api_v1_api_proto_msgTypes[32]
+	mi := &file_tinypay_api_v1_api_proto_msgTypes[34]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -2736,7 +2936,7 @@ func (x *PayResult) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use PayResult.ProtoReflect.Descriptor instead.
 func (*PayResult) Descriptor() ([]byte, []int) {
-	return file_tinypay_api_v1_api_proto_rawDescGZIP(), []int{32}
+	return file_tinypay_api_v1_api_proto_rawDescGZIP(), []int{34}
 }
 
 func (x *PayResult) GetIdempotencyKey() string {
@@ -2781,7 +2981,7 @@ type ListPaymentsRequest struct {
 
 func (x *ListPaymentsRequest) Reset() {
 	*x = ListPaymentsRequest{}
-	mi := &file_tinypay_api_v1_api_proto_msgTypes[33]
+	mi := &file_tinypay_api_v1_api_proto_msgTypes[35]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -2793,7 +2993,7 @@ func (x *ListPaymentsRequest) String() string {
 func (*ListPaymentsRequest) ProtoMessage() {}
 
 func (x *ListPaymentsRequest) ProtoReflect() protoreflect.Message {
-	mi := &file_tinypay_api_v1_api_proto_msgTypes[33]
+	mi := &file_tinypay_api_v1_api_proto_msgTypes[35]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -2806,7 +3006,7 @@ func (x *ListPaymentsRequest) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use ListPaymentsRequest.ProtoReflect.Descriptor instead.
 func (*ListPaymentsRequest) Descriptor() ([]byte, []int) {
-	return file_tinypay_api_v1_api_proto_rawDescGZIP(), []int{33}
+	return file_tinypay_api_v1_api_proto_rawDescGZIP(), []int{35}
 }
 
 func (x *ListPaymentsRequest) GetAfterSeq() uint64 {
@@ -2843,7 +3043,7 @@ type ListPaymentsResponse struct {
 
 func (x *ListPaymentsResponse) Reset() {
 	*x = ListPaymentsResponse{}
-	mi := &file_tinypay_api_v1_api_proto_msgTypes[34]
+	mi := &file_tinypay_api_v1_api_proto_msgTypes[36]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -2855,7 +3055,7 @@ func (x *ListPaymentsResponse) String() string {
 func (*ListPaymentsResponse) ProtoMessage() {}
 
 func (x *ListPaymentsResponse) ProtoReflect() protoreflect.Message {
-	mi := &file_tinypay_api_v1_api_proto_msgTypes[34]
+	mi := &file_tinypay_api_v1_api_proto_msgTypes[36]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -2868,7 +3068,7 @@ func (x *ListPaymentsResponse) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use ListPaymentsResponse.ProtoReflect.Descriptor instead.
 func (*ListPaymentsResponse) Descriptor() ([]byte, []int) {
-	return file_tinypay_api_v1_api_proto_rawDescGZIP(), []int{34}
+	return file_tinypay_api_v1_api_proto_rawDescGZIP(), []int{36}
 }
 
 func (x *ListPaymentsResponse) GetPayments() []*Payment {
@@ -2897,7 +3097,7 @@ type SubscribeEventsRequest struct {
 
 func (x *SubscribeEventsRequest) Reset() {
 	*x = SubscribeEventsRequest{}
-	mi := &file_tinypay_api_v1_api_proto_msgTypes[35]
+	mi := &file_tinypay_api_v1_api_proto_msgTypes[37]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -2909,7 +3109,7 @@ func (x *SubscribeEventsRequest) String() string {
 func (*SubscribeEventsRequest) ProtoMessage() {}
 
 func (x *SubscribeEventsRequest) ProtoReflect() protoreflect.Message {
-	mi := &file_tinypay_api_v1_api_proto_msgTypes[35]
+	mi := &file_tinypay_api_v1_api_proto_msgTypes[37]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -2922,7 +3122,7 @@ func (x *SubscribeEventsRequest) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use SubscribeEventsRequest.ProtoReflect.Descriptor instead.
 func (*SubscribeEventsRequest) Descriptor() ([]byte, []int) {
-	return file_tinypay_api_v1_api_proto_rawDescGZIP(), []int{35}
+	return file_tinypay_api_v1_api_proto_rawDescGZIP(), []int{37}
 }
 
 func (x *SubscribeEventsRequest) GetAfterSeq() uint64 {
@@ -2957,7 +3157,7 @@ type ChannelEvent struct {
 
 func (x *ChannelEvent) Reset() {
 	*x = ChannelEvent{}
-	mi := &file_tinypay_api_v1_api_proto_msgTypes[36]
+	mi := &file_tinypay_api_v1_api_proto_msgTypes[38]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -2969,7 +3169,7 @@ func (x *ChannelEvent) String() string {
 func (*ChannelEvent) ProtoMessage() {}
 
 func (x *ChannelEvent) ProtoReflect() protoreflect.Message {
-	mi := &file_tinypay_api_v1_api_proto_msgTypes[36]
+	mi := &file_tinypay_api_v1_api_proto_msgTypes[38]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -2982,7 +3182,7 @@ func (x *ChannelEvent) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use ChannelEvent.ProtoReflect.Descriptor instead.
 func (*ChannelEvent) Descriptor() ([]byte, []int) {
-	return file_tinypay_api_v1_api_proto_rawDescGZIP(), []int{36}
+	return file_tinypay_api_v1_api_proto_rawDescGZIP(), []int{38}
 }
 
 func (x *ChannelEvent) GetChannelId() string {
@@ -3032,7 +3232,7 @@ type StreamEvent struct {
 
 func (x *StreamEvent) Reset() {
 	*x = StreamEvent{}
-	mi := &file_tinypay_api_v1_api_proto_msgTypes[37]
+	mi := &file_tinypay_api_v1_api_proto_msgTypes[39]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -3044,7 +3244,7 @@ func (x *StreamEvent) String() string {
 func (*StreamEvent) ProtoMessage() {}
 
 func (x *StreamEvent) ProtoReflect() protoreflect.Message {
-	mi := &file_tinypay_api_v1_api_proto_msgTypes[37]
+	mi := &file_tinypay_api_v1_api_proto_msgTypes[39]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -3057,7 +3257,7 @@ func (x *StreamEvent) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use StreamEvent.ProtoReflect.Descriptor instead.
 func (*StreamEvent) Descriptor() ([]byte, []int) {
-	return file_tinypay_api_v1_api_proto_rawDescGZIP(), []int{37}
+	return file_tinypay_api_v1_api_proto_rawDescGZIP(), []int{39}
 }
 
 func (x *StreamEvent) GetKind() string {
@@ -3095,7 +3295,7 @@ type TransferEvent struct {
 
 func (x *TransferEvent) Reset() {
 	*x = TransferEvent{}
-	mi := &file_tinypay_api_v1_api_proto_msgTypes[38]
+	mi := &file_tinypay_api_v1_api_proto_msgTypes[40]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -3107,7 +3307,7 @@ func (x *TransferEvent) String() string {
 func (*TransferEvent) ProtoMessage() {}
 
 func (x *TransferEvent) ProtoReflect() protoreflect.Message {
-	mi := &file_tinypay_api_v1_api_proto_msgTypes[38]
+	mi := &file_tinypay_api_v1_api_proto_msgTypes[40]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -3120,7 +3320,7 @@ func (x *TransferEvent) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use TransferEvent.ProtoReflect.Descriptor instead.
 func (*TransferEvent) Descriptor() ([]byte, []int) {
-	return file_tinypay_api_v1_api_proto_rawDescGZIP(), []int{38}
+	return file_tinypay_api_v1_api_proto_rawDescGZIP(), []int{40}
 }
 
 func (x *TransferEvent) GetKind() string {
@@ -3161,7 +3361,7 @@ type Event struct {
 
 func (x *Event) Reset() {
 	*x = Event{}
-	mi := &file_tinypay_api_v1_api_proto_msgTypes[39]
+	mi := &file_tinypay_api_v1_api_proto_msgTypes[41]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -3173,7 +3373,7 @@ func (x *Event) String() string {
 func (*Event) ProtoMessage() {}
 
 func (x *Event) ProtoReflect() protoreflect.Message {
-	mi := &file_tinypay_api_v1_api_proto_msgTypes[39]
+	mi := &file_tinypay_api_v1_api_proto_msgTypes[41]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -3186,7 +3386,7 @@ func (x *Event) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use Event.ProtoReflect.Descriptor instead.
 func (*Event) Descriptor() ([]byte, []int) {
-	return file_tinypay_api_v1_api_proto_rawDescGZIP(), []int{39}
+	return file_tinypay_api_v1_api_proto_rawDescGZIP(), []int{41}
 }
 
 func (x *Event) GetSeq() uint64 {
@@ -3299,7 +3499,7 @@ type StartStreamRequest struct {
 
 func (x *StartStreamRequest) Reset() {
 	*x = StartStreamRequest{}
-	mi := &file_tinypay_api_v1_api_proto_msgTypes[40]
+	mi := &file_tinypay_api_v1_api_proto_msgTypes[42]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -3311,7 +3511,7 @@ func (x *StartStreamRequest) String() string {
 func (*StartStreamRequest) ProtoMessage() {}
 
 func (x *StartStreamRequest) ProtoReflect() protoreflect.Message {
-	mi := &file_tinypay_api_v1_api_proto_msgTypes[40]
+	mi := &file_tinypay_api_v1_api_proto_msgTypes[42]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -3324,7 +3524,7 @@ func (x *StartStreamRequest) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use StartStreamRequest.ProtoReflect.Descriptor instead.
 func (*StartStreamRequest) Descriptor() ([]byte, []int) {
-	return file_tinypay_api_v1_api_proto_rawDescGZIP(), []int{40}
+	return file_tinypay_api_v1_api_proto_rawDescGZIP(), []int{42}
 }
 
 func (x *StartStreamRequest) GetChannelId() string {
@@ -3420,7 +3620,7 @@ type Stream struct {
 
 func (x *Stream) Reset() {
 	*x = Stream{}
-	mi := &file_tinypay_api_v1_api_proto_msgTypes[41]
+	mi := &file_tinypay_api_v1_api_proto_msgTypes[43]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -3432,7 +3632,7 @@ func (x *Stream) String() string {
 func (*Stream) ProtoMessage() {}
 
 func (x *Stream) ProtoReflect() protoreflect.Message {
-	mi := &file_tinypay_api_v1_api_proto_msgTypes[41]
+	mi := &file_tinypay_api_v1_api_proto_msgTypes[43]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -3445,7 +3645,7 @@ func (x *Stream) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use Stream.ProtoReflect.Descriptor instead.
 func (*Stream) Descriptor() ([]byte, []int) {
-	return file_tinypay_api_v1_api_proto_rawDescGZIP(), []int{41}
+	return file_tinypay_api_v1_api_proto_rawDescGZIP(), []int{43}
 }
 
 func (x *Stream) GetId() string {
@@ -3569,7 +3769,7 @@ type StopStreamRequest struct {
 
 func (x *StopStreamRequest) Reset() {
 	*x = StopStreamRequest{}
-	mi := &file_tinypay_api_v1_api_proto_msgTypes[42]
+	mi := &file_tinypay_api_v1_api_proto_msgTypes[44]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -3581,7 +3781,7 @@ func (x *StopStreamRequest) String() string {
 func (*StopStreamRequest) ProtoMessage() {}
 
 func (x *StopStreamRequest) ProtoReflect() protoreflect.Message {
-	mi := &file_tinypay_api_v1_api_proto_msgTypes[42]
+	mi := &file_tinypay_api_v1_api_proto_msgTypes[44]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -3594,7 +3794,7 @@ func (x *StopStreamRequest) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use StopStreamRequest.ProtoReflect.Descriptor instead.
 func (*StopStreamRequest) Descriptor() ([]byte, []int) {
-	return file_tinypay_api_v1_api_proto_rawDescGZIP(), []int{42}
+	return file_tinypay_api_v1_api_proto_rawDescGZIP(), []int{44}
 }
 
 func (x *StopStreamRequest) GetStreamId() string {
@@ -3621,7 +3821,7 @@ type ListStreamsRequest struct {
 
 func (x *ListStreamsRequest) Reset() {
 	*x = ListStreamsRequest{}
-	mi := &file_tinypay_api_v1_api_proto_msgTypes[43]
+	mi := &file_tinypay_api_v1_api_proto_msgTypes[45]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -3633,7 +3833,7 @@ func (x *ListStreamsRequest) String() string {
 func (*ListStreamsRequest) ProtoMessage() {}
 
 func (x *ListStreamsRequest) ProtoReflect() protoreflect.Message {
-	mi := &file_tinypay_api_v1_api_proto_msgTypes[43]
+	mi := &file_tinypay_api_v1_api_proto_msgTypes[45]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -3646,7 +3846,7 @@ func (x *ListStreamsRequest) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use ListStreamsRequest.ProtoReflect.Descriptor instead.
 func (*ListStreamsRequest) Descriptor() ([]byte, []int) {
-	return file_tinypay_api_v1_api_proto_rawDescGZIP(), []int{43}
+	return file_tinypay_api_v1_api_proto_rawDescGZIP(), []int{45}
 }
 
 func (x *ListStreamsRequest) GetAll() bool {
@@ -3681,7 +3881,7 @@ type ListStreamsResponse struct {
 
 func (x *ListStreamsResponse) Reset() {
 	*x = ListStreamsResponse{}
-	mi := &file_tinypay_api_v1_api_proto_msgTypes[44]
+	mi := &file_tinypay_api_v1_api_proto_msgTypes[46]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -3693,7 +3893,7 @@ func (x *ListStreamsResponse) String() string {
 func (*ListStreamsResponse) ProtoMessage() {}
 
 func (x *ListStreamsResponse) ProtoReflect() protoreflect.Message {
-	mi := &file_tinypay_api_v1_api_proto_msgTypes[44]
+	mi := &file_tinypay_api_v1_api_proto_msgTypes[46]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -3706,7 +3906,7 @@ func (x *ListStreamsResponse) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use ListStreamsResponse.ProtoReflect.Descriptor instead.
 func (*ListStreamsResponse) Descriptor() ([]byte, []int) {
-	return file_tinypay_api_v1_api_proto_rawDescGZIP(), []int{44}
+	return file_tinypay_api_v1_api_proto_rawDescGZIP(), []int{46}
 }
 
 func (x *ListStreamsResponse) GetStreams() []*Stream {
@@ -3732,7 +3932,7 @@ type GetStreamRequest struct {
 
 func (x *GetStreamRequest) Reset() {
 	*x = GetStreamRequest{}
-	mi := &file_tinypay_api_v1_api_proto_msgTypes[45]
+	mi := &file_tinypay_api_v1_api_proto_msgTypes[47]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -3744,7 +3944,7 @@ func (x *GetStreamRequest) String() string {
 func (*GetStreamRequest) ProtoMessage() {}
 
 func (x *GetStreamRequest) ProtoReflect() protoreflect.Message {
-	mi := &file_tinypay_api_v1_api_proto_msgTypes[45]
+	mi := &file_tinypay_api_v1_api_proto_msgTypes[47]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -3757,7 +3957,7 @@ func (x *GetStreamRequest) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use GetStreamRequest.ProtoReflect.Descriptor instead.
 func (*GetStreamRequest) Descriptor() ([]byte, []int) {
-	return file_tinypay_api_v1_api_proto_rawDescGZIP(), []int{45}
+	return file_tinypay_api_v1_api_proto_rawDescGZIP(), []int{47}
 }
 
 func (x *GetStreamRequest) GetStreamId() string {
@@ -3789,7 +3989,7 @@ type RevenueRequest struct {
 
 func (x *RevenueRequest) Reset() {
 	*x = RevenueRequest{}
-	mi := &file_tinypay_api_v1_api_proto_msgTypes[46]
+	mi := &file_tinypay_api_v1_api_proto_msgTypes[48]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -3801,7 +4001,7 @@ func (x *RevenueRequest) String() string {
 func (*RevenueRequest) ProtoMessage() {}
 
 func (x *RevenueRequest) ProtoReflect() protoreflect.Message {
-	mi := &file_tinypay_api_v1_api_proto_msgTypes[46]
+	mi := &file_tinypay_api_v1_api_proto_msgTypes[48]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -3814,7 +4014,7 @@ func (x *RevenueRequest) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use RevenueRequest.ProtoReflect.Descriptor instead.
 func (*RevenueRequest) Descriptor() ([]byte, []int) {
-	return file_tinypay_api_v1_api_proto_rawDescGZIP(), []int{46}
+	return file_tinypay_api_v1_api_proto_rawDescGZIP(), []int{48}
 }
 
 func (x *RevenueRequest) GetFromUnixNano() int64 {
@@ -3866,7 +4066,7 @@ type RevenueRow struct {
 
 func (x *RevenueRow) Reset() {
 	*x = RevenueRow{}
-	mi := &file_tinypay_api_v1_api_proto_msgTypes[47]
+	mi := &file_tinypay_api_v1_api_proto_msgTypes[49]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -3878,7 +4078,7 @@ func (x *RevenueRow) String() string {
 func (*RevenueRow) ProtoMessage() {}
 
 func (x *RevenueRow) ProtoReflect() protoreflect.Message {
-	mi := &file_tinypay_api_v1_api_proto_msgTypes[47]
+	mi := &file_tinypay_api_v1_api_proto_msgTypes[49]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -3891,7 +4091,7 @@ func (x *RevenueRow) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use RevenueRow.ProtoReflect.Descriptor instead.
 func (*RevenueRow) Descriptor() ([]byte, []int) {
-	return file_tinypay_api_v1_api_proto_rawDescGZIP(), []int{47}
+	return file_tinypay_api_v1_api_proto_rawDescGZIP(), []int{49}
 }
 
 func (x *RevenueRow) GetKey() string {
@@ -3938,7 +4138,7 @@ type RevenueResponse struct {
 
 func (x *RevenueResponse) Reset() {
 	*x = RevenueResponse{}
-	mi := &file_tinypay_api_v1_api_proto_msgTypes[48]
+	mi := &file_tinypay_api_v1_api_proto_msgTypes[50]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -3950,7 +4150,7 @@ func (x *RevenueResponse) String() string {
 func (*RevenueResponse) ProtoMessage() {}
 
 func (x *RevenueResponse) ProtoReflect() protoreflect.Message {
-	mi := &file_tinypay_api_v1_api_proto_msgTypes[48]
+	mi := &file_tinypay_api_v1_api_proto_msgTypes[50]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -3963,7 +4163,7 @@ func (x *RevenueResponse) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use RevenueResponse.ProtoReflect.Descriptor instead.
 func (*RevenueResponse) Descriptor() ([]byte, []int) {
-	return file_tinypay_api_v1_api_proto_rawDescGZIP(), []int{48}
+	return file_tinypay_api_v1_api_proto_rawDescGZIP(), []int{50}
 }
 
 func (x *RevenueResponse) GetRows() []*RevenueRow {
@@ -3993,7 +4193,7 @@ type TokenPolicy struct {
 
 func (x *TokenPolicy) Reset() {
 	*x = TokenPolicy{}
-	mi := &file_tinypay_api_v1_api_proto_msgTypes[49]
+	mi := &file_tinypay_api_v1_api_proto_msgTypes[51]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -4005,7 +4205,7 @@ func (x *TokenPolicy) String() string {
 func (*TokenPolicy) ProtoMessage() {}
 
 func (x *TokenPolicy) ProtoReflect() protoreflect.Message {
-	mi := &file_tinypay_api_v1_api_proto_msgTypes[49]
+	mi := &file_tinypay_api_v1_api_proto_msgTypes[51]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -4018,7 +4218,7 @@ func (x *TokenPolicy) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use TokenPolicy.ProtoReflect.Descriptor instead.
 func (*TokenPolicy) Descriptor() ([]byte, []int) {
-	return file_tinypay_api_v1_api_proto_rawDescGZIP(), []int{49}
+	return file_tinypay_api_v1_api_proto_rawDescGZIP(), []int{51}
 }
 
 func (x *TokenPolicy) GetAsset() string {
@@ -4059,7 +4259,7 @@ type PayeeLimit struct {
 
 func (x *PayeeLimit) Reset() {
 	*x = PayeeLimit{}
-	mi := &file_tinypay_api_v1_api_proto_msgTypes[50]
+	mi := &file_tinypay_api_v1_api_proto_msgTypes[52]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -4071,7 +4271,7 @@ func (x *PayeeLimit) String() string {
 func (*PayeeLimit) ProtoMessage() {}
 
 func (x *PayeeLimit) ProtoReflect() protoreflect.Message {
-	mi := &file_tinypay_api_v1_api_proto_msgTypes[50]
+	mi := &file_tinypay_api_v1_api_proto_msgTypes[52]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -4084,7 +4284,7 @@ func (x *PayeeLimit) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use PayeeLimit.ProtoReflect.Descriptor instead.
 func (*PayeeLimit) Descriptor() ([]byte, []int) {
-	return file_tinypay_api_v1_api_proto_rawDescGZIP(), []int{50}
+	return file_tinypay_api_v1_api_proto_rawDescGZIP(), []int{52}
 }
 
 func (x *PayeeLimit) GetPayee() string {
@@ -4113,7 +4313,7 @@ type CreateTokenRequest struct {
 
 func (x *CreateTokenRequest) Reset() {
 	*x = CreateTokenRequest{}
-	mi := &file_tinypay_api_v1_api_proto_msgTypes[51]
+	mi := &file_tinypay_api_v1_api_proto_msgTypes[53]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -4125,7 +4325,7 @@ func (x *CreateTokenRequest) String() string {
 func (*CreateTokenRequest) ProtoMessage() {}
 
 func (x *CreateTokenRequest) ProtoReflect() protoreflect.Message {
-	mi := &file_tinypay_api_v1_api_proto_msgTypes[51]
+	mi := &file_tinypay_api_v1_api_proto_msgTypes[53]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -4138,7 +4338,7 @@ func (x *CreateTokenRequest) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use CreateTokenRequest.ProtoReflect.Descriptor instead.
 func (*CreateTokenRequest) Descriptor() ([]byte, []int) {
-	return file_tinypay_api_v1_api_proto_rawDescGZIP(), []int{51}
+	return file_tinypay_api_v1_api_proto_rawDescGZIP(), []int{53}
 }
 
 func (x *CreateTokenRequest) GetName() string {
@@ -4173,7 +4373,7 @@ type CreateTokenResponse struct {
 
 func (x *CreateTokenResponse) Reset() {
 	*x = CreateTokenResponse{}
-	mi := &file_tinypay_api_v1_api_proto_msgTypes[52]
+	mi := &file_tinypay_api_v1_api_proto_msgTypes[54]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -4185,7 +4385,7 @@ func (x *CreateTokenResponse) String() string {
 func (*CreateTokenResponse) ProtoMessage() {}
 
 func (x *CreateTokenResponse) ProtoReflect() protoreflect.Message {
-	mi := &file_tinypay_api_v1_api_proto_msgTypes[52]
+	mi := &file_tinypay_api_v1_api_proto_msgTypes[54]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -4198,7 +4398,7 @@ func (x *CreateTokenResponse) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use CreateTokenResponse.ProtoReflect.Descriptor instead.
 func (*CreateTokenResponse) Descriptor() ([]byte, []int) {
-	return file_tinypay_api_v1_api_proto_rawDescGZIP(), []int{52}
+	return file_tinypay_api_v1_api_proto_rawDescGZIP(), []int{54}
 }
 
 func (x *CreateTokenResponse) GetToken() *AppToken {
@@ -4233,7 +4433,7 @@ type AppToken struct {
 
 func (x *AppToken) Reset() {
 	*x = AppToken{}
-	mi := &file_tinypay_api_v1_api_proto_msgTypes[53]
+	mi := &file_tinypay_api_v1_api_proto_msgTypes[55]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -4245,7 +4445,7 @@ func (x *AppToken) String() string {
 func (*AppToken) ProtoMessage() {}
 
 func (x *AppToken) ProtoReflect() protoreflect.Message {
-	mi := &file_tinypay_api_v1_api_proto_msgTypes[53]
+	mi := &file_tinypay_api_v1_api_proto_msgTypes[55]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -4258,7 +4458,7 @@ func (x *AppToken) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use AppToken.ProtoReflect.Descriptor instead.
 func (*AppToken) Descriptor() ([]byte, []int) {
-	return file_tinypay_api_v1_api_proto_rawDescGZIP(), []int{53}
+	return file_tinypay_api_v1_api_proto_rawDescGZIP(), []int{55}
 }
 
 func (x *AppToken) GetId() string {
@@ -4318,7 +4518,7 @@ type ListTokensRequest struct {
 
 func (x *ListTokensRequest) Reset() {
 	*x = ListTokensRequest{}
-	mi := &file_tinypay_api_v1_api_proto_msgTypes[54]
+	mi := &file_tinypay_api_v1_api_proto_msgTypes[56]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -4330,7 +4530,7 @@ func (x *ListTokensRequest) String() string {
 func (*ListTokensRequest) ProtoMessage() {}
 
 func (x *ListTokensRequest) ProtoReflect() protoreflect.Message {
-	mi := &file_tinypay_api_v1_api_proto_msgTypes[54]
+	mi := &file_tinypay_api_v1_api_proto_msgTypes[56]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -4343,7 +4543,7 @@ func (x *ListTokensRequest) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use ListTokensRequest.ProtoReflect.Descriptor instead.
 func (*ListTokensRequest) Descriptor() ([]byte, []int) {
-	return file_tinypay_api_v1_api_proto_rawDescGZIP(), []int{54}
+	return file_tinypay_api_v1_api_proto_rawDescGZIP(), []int{56}
 }
 
 type ListTokensResponse struct {
@@ -4355,7 +4555,7 @@ type ListTokensResponse struct {
 
 func (x *ListTokensResponse) Reset() {
 	*x = ListTokensResponse{}
-	mi := &file_tinypay_api_v1_api_proto_msgTypes[55]
+	mi := &file_tinypay_api_v1_api_proto_msgTypes[57]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -4367,7 +4567,7 @@ func (x *ListTokensResponse) String() string {
 func (*ListTokensResponse) ProtoMessage() {}
 
 func (x *ListTokensResponse) ProtoReflect() protoreflect.Message {
-	mi := &file_tinypay_api_v1_api_proto_msgTypes[55]
+	mi := &file_tinypay_api_v1_api_proto_msgTypes[57]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -4380,7 +4580,7 @@ func (x *ListTokensResponse) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use ListTokensResponse.ProtoReflect.Descriptor instead.
 func (*ListTokensResponse) Descriptor() ([]byte, []int) {
-	return file_tinypay_api_v1_api_proto_rawDescGZIP(), []int{55}
+	return file_tinypay_api_v1_api_proto_rawDescGZIP(), []int{57}
 }
 
 func (x *ListTokensResponse) GetTokens() []*AppToken {
@@ -4399,7 +4599,7 @@ type RevokeTokenRequest struct {
 
 func (x *RevokeTokenRequest) Reset() {
 	*x = RevokeTokenRequest{}
-	mi := &file_tinypay_api_v1_api_proto_msgTypes[56]
+	mi := &file_tinypay_api_v1_api_proto_msgTypes[58]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -4411,7 +4611,7 @@ func (x *RevokeTokenRequest) String() string {
 func (*RevokeTokenRequest) ProtoMessage() {}
 
 func (x *RevokeTokenRequest) ProtoReflect() protoreflect.Message {
-	mi := &file_tinypay_api_v1_api_proto_msgTypes[56]
+	mi := &file_tinypay_api_v1_api_proto_msgTypes[58]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -4424,7 +4624,7 @@ func (x *RevokeTokenRequest) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use RevokeTokenRequest.ProtoReflect.Descriptor instead.
 func (*RevokeTokenRequest) Descriptor() ([]byte, []int) {
-	return file_tinypay_api_v1_api_proto_rawDescGZIP(), []int{56}
+	return file_tinypay_api_v1_api_proto_rawDescGZIP(), []int{58}
 }
 
 func (x *RevokeTokenRequest) GetId() string {
@@ -4445,7 +4645,7 @@ type BackupRequest struct {
 
 func (x *BackupRequest) Reset() {
 	*x = BackupRequest{}
-	mi := &file_tinypay_api_v1_api_proto_msgTypes[57]
+	mi := &file_tinypay_api_v1_api_proto_msgTypes[59]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -4457,7 +4657,7 @@ func (x *BackupRequest) String() string {
 func (*BackupRequest) ProtoMessage() {}
 
 func (x *BackupRequest) ProtoReflect() protoreflect.Message {
-	mi := &file_tinypay_api_v1_api_proto_msgTypes[57]
+	mi := &file_tinypay_api_v1_api_proto_msgTypes[59]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -4470,7 +4670,7 @@ func (x *BackupRequest) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use BackupRequest.ProtoReflect.Descriptor instead.
 func (*BackupRequest) Descriptor() ([]byte, []int) {
-	return file_tinypay_api_v1_api_proto_rawDescGZIP(), []int{57}
+	return file_tinypay_api_v1_api_proto_rawDescGZIP(), []int{59}
 }
 
 func (x *BackupRequest) GetWithoutKey() bool {
@@ -4492,7 +4692,7 @@ type BackupChunk struct {
 
 func (x *BackupChunk) Reset() {
 	*x = BackupChunk{}
-	mi := &file_tinypay_api_v1_api_proto_msgTypes[58]
+	mi := &file_tinypay_api_v1_api_proto_msgTypes[60]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -4504,7 +4704,7 @@ func (x *BackupChunk) String() string {
 func (*BackupChunk) ProtoMessage() {}
 
 func (x *BackupChunk) ProtoReflect() protoreflect.Message {
-	mi := &file_tinypay_api_v1_api_proto_msgTypes[58]
+	mi := &file_tinypay_api_v1_api_proto_msgTypes[60]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -4517,7 +4717,7 @@ func (x *BackupChunk) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use BackupChunk.ProtoReflect.Descriptor instead.
 func (*BackupChunk) Descriptor() ([]byte, []int) {
-	return file_tinypay_api_v1_api_proto_rawDescGZIP(), []int{58}
+	return file_tinypay_api_v1_api_proto_rawDescGZIP(), []int{60}
 }
 
 func (x *BackupChunk) GetData() []byte {
@@ -4553,7 +4753,7 @@ type BackupDone struct {
 
 func (x *BackupDone) Reset() {
 	*x = BackupDone{}
-	mi := &file_tinypay_api_v1_api_proto_msgTypes[59]
+	mi := &file_tinypay_api_v1_api_proto_msgTypes[61]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -4565,7 +4765,7 @@ func (x *BackupDone) String() string {
 func (*BackupDone) ProtoMessage() {}
 
 func (x *BackupDone) ProtoReflect() protoreflect.Message {
-	mi := &file_tinypay_api_v1_api_proto_msgTypes[59]
+	mi := &file_tinypay_api_v1_api_proto_msgTypes[61]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -4578,7 +4778,7 @@ func (x *BackupDone) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use BackupDone.ProtoReflect.Descriptor instead.
 func (*BackupDone) Descriptor() ([]byte, []int) {
-	return file_tinypay_api_v1_api_proto_rawDescGZIP(), []int{59}
+	return file_tinypay_api_v1_api_proto_rawDescGZIP(), []int{61}
 }
 
 func (x *BackupDone) GetNode() string {
@@ -4667,7 +4867,7 @@ const file_tinypay_api_v1_api_proto_rawDesc = "" +
 	"\aaddress\x18\x01 \x01(\tR\aaddress\x12\x16\n" +
 	"\x06symbol\x18\x02 \x01(\tR\x06symbol\x12\x1a\n" +
 	"\bdecimals\x18\x03 \x01(\rR\bdecimals\"\x10\n" +
-	"\x0eGetInfoRequest\"\xf0\x03\n" +
+	"\x0eGetInfoRequest\"\xdc\x05\n" +
 	"\bNodeInfo\x12\x18\n" +
 	"\aaddress\x18\x01 \x01(\tR\aaddress\x12\x19\n" +
 	"\bchain_id\x18\x02 \x01(\x04R\achainId\x12 \n" +
@@ -4683,7 +4883,25 @@ const file_tinypay_api_v1_api_proto_rawDesc = "" +
 	"\x0fchannels_behind\x18\x15 \x01(\rR\x0echannelsBehind\x12#\n" +
 	"\rchannels_open\x18\x16 \x01(\rR\fchannelsOpen\x12%\n" +
 	"\x0echannels_ready\x18\x17 \x01(\rR\rchannelsReady\x121\n" +
-	"\x05sweep\x18\x18 \x01(\v2\x1b.tinypay.api.v1.SweepPolicyR\x05sweep\"~\n" +
+	"\x05sweep\x18\x18 \x01(\v2\x1b.tinypay.api.v1.SweepPolicyR\x05sweep\x12\x1d\n" +
+	"\n" +
+	"chain_head\x18\x19 \x01(\x04R\tchainHead\x12<\n" +
+	"\x1bwatcher_last_poll_unix_nano\x18\x1a \x01(\x03R\x17watcherLastPollUnixNano\x12#\n" +
+	"\rwatcher_error\x18\x1b \x01(\tR\fwatcherError\x123\n" +
+	"\x06towers\x18\x1c \x03(\v2\x1b.tinypay.api.v1.TowerStatusR\x06towers\x123\n" +
+	"\x06backup\x18\x1d \x01(\v2\x1b.tinypay.api.v1.BackupStateR\x06backup\"3\n" +
+	"\vBackupState\x12$\n" +
+	"\x0elast_unix_nano\x18\x01 \x01(\x03R\flastUnixNano\"\x97\x02\n" +
+	"\vTowerStatus\x12\x1a\n" +
+	"\bendpoint\x18\x01 \x01(\tR\bendpoint\x12\x18\n" +
+	"\aaddress\x18\x02 \x01(\tR\aaddress\x12\x1c\n" +
+	"\tconnected\x18\x03 \x01(\bR\tconnected\x12\x18\n" +
+	"\apending\x18\x04 \x01(\rR\apending\x12\x1d\n" +
+	"\n" +
+	"last_error\x18\x05 \x01(\tR\tlastError\x12+\n" +
+	"\x12last_ack_unix_nano\x18\x06 \x01(\x03R\x0flastAckUnixNano\x12(\n" +
+	"\x10last_ack_channel\x18\a \x01(\tR\x0elastAckChannel\x12$\n" +
+	"\x0elast_ack_nonce\x18\b \x01(\x04R\flastAckNonce\"~\n" +
 	"\vSweepPolicy\x12\x0e\n" +
 	"\x02to\x18\x01 \x01(\tR\x02to\x12>\n" +
 	"\n" +
@@ -5064,7 +5282,7 @@ func file_tinypay_api_v1_api_proto_rawDescGZIP() []byte {
 }
 
 var file_tinypay_api_v1_api_proto_enumTypes = make([]protoimpl.EnumInfo, 2)
-var file_tinypay_api_v1_api_proto_msgTypes = make([]protoimpl.MessageInfo, 60)
+var file_tinypay_api_v1_api_proto_msgTypes = make([]protoimpl.MessageInfo, 62)
 var file_tinypay_api_v1_api_proto_goTypes = []any{
 	(OfferUses)(0),                 // 0: tinypay.api.v1.OfferUses
 	(TokenKind)(0),                 // 1: tinypay.api.v1.TokenKind
@@ -5074,163 +5292,167 @@ var file_tinypay_api_v1_api_proto_goTypes = []any{
 	(*Asset)(nil),                  // 5: tinypay.api.v1.Asset
 	(*GetInfoRequest)(nil),         // 6: tinypay.api.v1.GetInfoRequest
 	(*NodeInfo)(nil),               // 7: tinypay.api.v1.NodeInfo
-	(*SweepPolicy)(nil),            // 8: tinypay.api.v1.SweepPolicy
-	(*SweepThreshold)(nil),         // 9: tinypay.api.v1.SweepThreshold
-	(*GetBalancesRequest)(nil),     // 10: tinypay.api.v1.GetBalancesRequest
-	(*AssetBalance)(nil),           // 11: tinypay.api.v1.AssetBalance
-	(*Balances)(nil),               // 12: tinypay.api.v1.Balances
-	(*ConnectPeerRequest)(nil),     // 13: tinypay.api.v1.ConnectPeerRequest
-	(*Peer)(nil),                   // 14: tinypay.api.v1.Peer
-	(*ListPeersRequest)(nil),       // 15: tinypay.api.v1.ListPeersRequest
-	(*ListPeersResponse)(nil),      // 16: tinypay.api.v1.ListPeersResponse
-	(*OpenChannelRequest)(nil),     // 17: tinypay.api.v1.OpenChannelRequest
-	(*Channel)(nil),                // 18: tinypay.api.v1.Channel
-	(*DepositRequest)(nil),         // 19: tinypay.api.v1.DepositRequest
-	(*WithdrawRequest)(nil),        // 20: tinypay.api.v1.WithdrawRequest
-	(*ListChannelsRequest)(nil),    // 21: tinypay.api.v1.ListChannelsRequest
-	(*ListChannelsResponse)(nil),   // 22: tinypay.api.v1.ListChannelsResponse
-	(*GetChannelRequest)(nil),      // 23: tinypay.api.v1.GetChannelRequest
-	(*CloseChannelRequest)(nil),    // 24: tinypay.api.v1.CloseChannelRequest
-	(*ForceCloseRequest)(nil),      // 25: tinypay.api.v1.ForceCloseRequest
-	(*SettleRequest)(nil),          // 26: tinypay.api.v1.SettleRequest
-	(*PayRequest)(nil),             // 27: tinypay.api.v1.PayRequest
-	(*Receipt)(nil),                // 28: tinypay.api.v1.Receipt
-	(*Offer)(nil),                  // 29: tinypay.api.v1.Offer
-	(*CreateOfferRequest)(nil),     // 30: tinypay.api.v1.CreateOfferRequest
-	(*GetOfferUsesRequest)(nil),    // 31: tinypay.api.v1.GetOfferUsesRequest
-	(*OfferUsage)(nil),             // 32: tinypay.api.v1.OfferUsage
-	(*Payment)(nil),                // 33: tinypay.api.v1.Payment
-	(*PayResult)(nil),              // 34: tinypay.api.v1.PayResult
-	(*ListPaymentsRequest)(nil),    // 35: tinypay.api.v1.ListPaymentsRequest
-	(*ListPaymentsResponse)(nil),   // 36: tinypay.api.v1.ListPaymentsResponse
-	(*SubscribeEventsRequest)(nil), // 37: tinypay.api.v1.SubscribeEventsRequest
-	(*ChannelEvent)(nil),           // 38: tinypay.api.v1.ChannelEvent
-	(*StreamEvent)(nil),            // 39: tinypay.api.v1.StreamEvent
-	(*TransferEvent)(nil),          // 40: tinypay.api.v1.TransferEvent
-	(*Event)(nil),                  // 41: tinypay.api.v1.Event
-	(*StartStreamRequest)(nil),     // 42: tinypay.api.v1.StartStreamRequest
-	(*Stream)(nil),                 // 43: tinypay.api.v1.Stream
-	(*StopStreamRequest)(nil),      // 44: tinypay.api.v1.StopStreamRequest
-	(*ListStreamsRequest)(nil),     // 45: tinypay.api.v1.ListStreamsRequest
-	(*ListStreamsResponse)(nil),    // 46: tinypay.api.v1.ListStreamsResponse
-	(*GetStreamRequest)(nil),       // 47: tinypay.api.v1.GetStreamRequest
-	(*RevenueRequest)(nil),         // 48: tinypay.api.v1.RevenueRequest
-	(*RevenueRow)(nil),             // 49: tinypay.api.v1.RevenueRow
-	(*RevenueResponse)(nil),        // 50: tinypay.api.v1.RevenueResponse
-	(*TokenPolicy)(nil),            // 51: tinypay.api.v1.TokenPolicy
-	(*PayeeLimit)(nil),             // 52: tinypay.api.v1.PayeeLimit
-	(*CreateTokenRequest)(nil),     // 53: tinypay.api.v1.CreateTokenRequest
-	(*CreateTokenResponse)(nil),    // 54: tinypay.api.v1.CreateTokenResponse
-	(*AppToken)(nil),               // 55: tinypay.api.v1.AppToken
-	(*ListTokensRequest)(nil),      // 56: tinypay.api.v1.ListTokensRequest
-	(*ListTokensResponse)(nil),     // 57: tinypay.api.v1.ListTokensResponse
-	(*RevokeTokenRequest)(nil),     // 58: tinypay.api.v1.RevokeTokenRequest
-	(*BackupRequest)(nil),          // 59: tinypay.api.v1.BackupRequest
-	(*BackupChunk)(nil),            // 60: tinypay.api.v1.BackupChunk
-	(*BackupDone)(nil),             // 61: tinypay.api.v1.BackupDone
+	(*BackupState)(nil),            // 8: tinypay.api.v1.BackupState
+	(*TowerStatus)(nil),            // 9: tinypay.api.v1.TowerStatus
+	(*SweepPolicy)(nil),            // 10: tinypay.api.v1.SweepPolicy
+	(*SweepThreshold)(nil),         // 11: tinypay.api.v1.SweepThreshold
+	(*GetBalancesRequest)(nil),     // 12: tinypay.api.v1.GetBalancesRequest
+	(*AssetBalance)(nil),           // 13: tinypay.api.v1.AssetBalance
+	(*Balances)(nil),               // 14: tinypay.api.v1.Balances
+	(*ConnectPeerRequest)(nil),     // 15: tinypay.api.v1.ConnectPeerRequest
+	(*Peer)(nil),                   // 16: tinypay.api.v1.Peer
+	(*ListPeersRequest)(nil),       // 17: tinypay.api.v1.ListPeersRequest
+	(*ListPeersResponse)(nil),      // 18: tinypay.api.v1.ListPeersResponse
+	(*OpenChannelRequest)(nil),     // 19: tinypay.api.v1.OpenChannelRequest
+	(*Channel)(nil),                // 20: tinypay.api.v1.Channel
+	(*DepositRequest)(nil),         // 21: tinypay.api.v1.DepositRequest
+	(*WithdrawRequest)(nil),        // 22: tinypay.api.v1.WithdrawRequest
+	(*ListChannelsRequest)(nil),    // 23: tinypay.api.v1.ListChannelsRequest
+	(*ListChannelsResponse)(nil),   // 24: tinypay.api.v1.ListChannelsResponse
+	(*GetChannelRequest)(nil),      // 25: tinypay.api.v1.GetChannelRequest
+	(*CloseChannelRequest)(nil),    // 26: tinypay.api.v1.CloseChannelRequest
+	(*ForceCloseRequest)(nil),      // 27: tinypay.api.v1.ForceCloseRequest
+	(*SettleRequest)(nil),          // 28: tinypay.api.v1.SettleRequest
+	(*PayRequest)(nil),             // 29: tinypay.api.v1.PayRequest
+	(*Receipt)(nil),                // 30: tinypay.api.v1.Receipt
+	(*Offer)(nil),                  // 31: tinypay.api.v1.Offer
+	(*CreateOfferRequest)(nil),     // 32: tinypay.api.v1.CreateOfferRequest
+	(*GetOfferUsesRequest)(nil),    // 33: tinypay.api.v1.GetOfferUsesRequest
+	(*OfferUsage)(nil),             // 34: tinypay.api.v1.OfferUsage
+	(*Payment)(nil),                // 35: tinypay.api.v1.Payment
+	(*PayResult)(nil),              // 36: tinypay.api.v1.PayResult
+	(*ListPaymentsRequest)(nil),    // 37: tinypay.api.v1.ListPaymentsRequest
+	(*ListPaymentsResponse)(nil),   // 38: tinypay.api.v1.ListPaymentsResponse
+	(*SubscribeEventsRequest)(nil), // 39: tinypay.api.v1.SubscribeEventsRequest
+	(*ChannelEvent)(nil),           // 40: tinypay.api.v1.ChannelEvent
+	(*StreamEvent)(nil),            // 41: tinypay.api.v1.StreamEvent
+	(*TransferEvent)(nil),          // 42: tinypay.api.v1.TransferEvent
+	(*Event)(nil),                  // 43: tinypay.api.v1.Event
+	(*StartStreamRequest)(nil),     // 44: tinypay.api.v1.StartStreamRequest
+	(*Stream)(nil),                 // 45: tinypay.api.v1.Stream
+	(*StopStreamRequest)(nil),      // 46: tinypay.api.v1.StopStreamRequest
+	(*ListStreamsRequest)(nil),     // 47: tinypay.api.v1.ListStreamsRequest
+	(*ListStreamsResponse)(nil),    // 48: tinypay.api.v1.ListStreamsResponse
+	(*GetStreamRequest)(nil),       // 49: tinypay.api.v1.GetStreamRequest
+	(*RevenueRequest)(nil),         // 50: tinypay.api.v1.RevenueRequest
+	(*RevenueRow)(nil),             // 51: tinypay.api.v1.RevenueRow
+	(*RevenueResponse)(nil),        // 52: tinypay.api.v1.RevenueResponse
+	(*TokenPolicy)(nil),            // 53: tinypay.api.v1.TokenPolicy
+	(*PayeeLimit)(nil),             // 54: tinypay.api.v1.PayeeLimit
+	(*CreateTokenRequest)(nil),     // 55: tinypay.api.v1.CreateTokenRequest
+	(*CreateTokenResponse)(nil),    // 56: tinypay.api.v1.CreateTokenResponse
+	(*AppToken)(nil),               // 57: tinypay.api.v1.AppToken
+	(*ListTokensRequest)(nil),      // 58: tinypay.api.v1.ListTokensRequest
+	(*ListTokensResponse)(nil),     // 59: tinypay.api.v1.ListTokensResponse
+	(*RevokeTokenRequest)(nil),     // 60: tinypay.api.v1.RevokeTokenRequest
+	(*BackupRequest)(nil),          // 61: tinypay.api.v1.BackupRequest
+	(*BackupChunk)(nil),            // 62: tinypay.api.v1.BackupChunk
+	(*BackupDone)(nil),             // 63: tinypay.api.v1.BackupDone
 }
 var file_tinypay_api_v1_api_proto_depIdxs = []int32{
 	5,  // 0: tinypay.api.v1.WalletSendEstimate.asset:type_name -> tinypay.api.v1.Asset
 	5,  // 1: tinypay.api.v1.Transfer.asset:type_name -> tinypay.api.v1.Asset
 	5,  // 2: tinypay.api.v1.NodeInfo.assets:type_name -> tinypay.api.v1.Asset
-	8,  // 3: tinypay.api.v1.NodeInfo.sweep:type_name -> tinypay.api.v1.SweepPolicy
-	9,  // 4: tinypay.api.v1.SweepPolicy.thresholds:type_name -> tinypay.api.v1.SweepThreshold
-	5,  // 5: tinypay.api.v1.SweepThreshold.asset:type_name -> tinypay.api.v1.Asset
-	5,  // 6: tinypay.api.v1.AssetBalance.asset:type_name -> tinypay.api.v1.Asset
-	11, // 7: tinypay.api.v1.Balances.balances:type_name -> tinypay.api.v1.AssetBalance
-	14, // 8: tinypay.api.v1.ListPeersResponse.peers:type_name -> tinypay.api.v1.Peer
-	5,  // 9: tinypay.api.v1.Channel.asset:type_name -> tinypay.api.v1.Asset
-	18, // 10: tinypay.api.v1.ListChannelsResponse.channels:type_name -> tinypay.api.v1.Channel
-	29, // 11: tinypay.api.v1.PayRequest.offer:type_name -> tinypay.api.v1.Offer
-	0,  // 12: tinypay.api.v1.Offer.uses:type_name -> tinypay.api.v1.OfferUses
-	0,  // 13: tinypay.api.v1.CreateOfferRequest.uses:type_name -> tinypay.api.v1.OfferUses
-	29, // 14: tinypay.api.v1.GetOfferUsesRequest.offer:type_name -> tinypay.api.v1.Offer
-	0,  // 15: tinypay.api.v1.OfferUsage.uses:type_name -> tinypay.api.v1.OfferUses
-	28, // 16: tinypay.api.v1.Payment.receipt:type_name -> tinypay.api.v1.Receipt
-	33, // 17: tinypay.api.v1.PayResult.payment:type_name -> tinypay.api.v1.Payment
-	33, // 18: tinypay.api.v1.ListPaymentsResponse.payments:type_name -> tinypay.api.v1.Payment
-	18, // 19: tinypay.api.v1.ChannelEvent.channel:type_name -> tinypay.api.v1.Channel
-	43, // 20: tinypay.api.v1.StreamEvent.stream:type_name -> tinypay.api.v1.Stream
-	4,  // 21: tinypay.api.v1.TransferEvent.transfer:type_name -> tinypay.api.v1.Transfer
-	33, // 22: tinypay.api.v1.Event.payment:type_name -> tinypay.api.v1.Payment
-	38, // 23: tinypay.api.v1.Event.channel:type_name -> tinypay.api.v1.ChannelEvent
-	39, // 24: tinypay.api.v1.Event.stream:type_name -> tinypay.api.v1.StreamEvent
-	40, // 25: tinypay.api.v1.Event.transfer:type_name -> tinypay.api.v1.TransferEvent
-	5,  // 26: tinypay.api.v1.Stream.asset:type_name -> tinypay.api.v1.Asset
-	43, // 27: tinypay.api.v1.ListStreamsResponse.streams:type_name -> tinypay.api.v1.Stream
-	5,  // 28: tinypay.api.v1.RevenueRow.asset:type_name -> tinypay.api.v1.Asset
-	49, // 29: tinypay.api.v1.RevenueResponse.rows:type_name -> tinypay.api.v1.RevenueRow
-	52, // 30: tinypay.api.v1.TokenPolicy.payees:type_name -> tinypay.api.v1.PayeeLimit
-	51, // 31: tinypay.api.v1.CreateTokenRequest.policy:type_name -> tinypay.api.v1.TokenPolicy
-	1,  // 32: tinypay.api.v1.CreateTokenRequest.kind:type_name -> tinypay.api.v1.TokenKind
-	55, // 33: tinypay.api.v1.CreateTokenResponse.token:type_name -> tinypay.api.v1.AppToken
-	51, // 34: tinypay.api.v1.AppToken.policy:type_name -> tinypay.api.v1.TokenPolicy
-	1,  // 35: tinypay.api.v1.AppToken.kind:type_name -> tinypay.api.v1.TokenKind
-	55, // 36: tinypay.api.v1.ListTokensResponse.tokens:type_name -> tinypay.api.v1.AppToken
-	61, // 37: tinypay.api.v1.BackupChunk.done:type_name -> tinypay.api.v1.BackupDone
-	6,  // 38: tinypay.api.v1.Node.GetInfo:input_type -> tinypay.api.v1.GetInfoRequest
-	10, // 39: tinypay.api.v1.Node.GetBalances:input_type -> tinypay.api.v1.GetBalancesRequest
-	13, // 40: tinypay.api.v1.Node.ConnectPeer:input_type -> tinypay.api.v1.ConnectPeerRequest
-	15, // 41: tinypay.api.v1.Node.ListPeers:input_type -> tinypay.api.v1.ListPeersRequest
-	17, // 42: tinypay.api.v1.Node.OpenChannel:input_type -> tinypay.api.v1.OpenChannelRequest
-	19, // 43: tinypay.api.v1.Node.Deposit:input_type -> tinypay.api.v1.DepositRequest
-	20, // 44: tinypay.api.v1.Node.Withdraw:input_type -> tinypay.api.v1.WithdrawRequest
-	21, // 45: tinypay.api.v1.Node.ListChannels:input_type -> tinypay.api.v1.ListChannelsRequest
-	23, // 46: tinypay.api.v1.Node.GetChannel:input_type -> tinypay.api.v1.GetChannelRequest
-	24, // 47: tinypay.api.v1.Node.CloseChannel:input_type -> tinypay.api.v1.CloseChannelRequest
-	25, // 48: tinypay.api.v1.Node.ForceClose:input_type -> tinypay.api.v1.ForceCloseRequest
-	26, // 49: tinypay.api.v1.Node.Settle:input_type -> tinypay.api.v1.SettleRequest
-	27, // 50: tinypay.api.v1.Node.Pay:input_type -> tinypay.api.v1.PayRequest
-	27, // 51: tinypay.api.v1.Node.PayStream:input_type -> tinypay.api.v1.PayRequest
-	35, // 52: tinypay.api.v1.Node.ListPayments:input_type -> tinypay.api.v1.ListPaymentsRequest
-	37, // 53: tinypay.api.v1.Node.SubscribeEvents:input_type -> tinypay.api.v1.SubscribeEventsRequest
-	30, // 54: tinypay.api.v1.Node.CreateOffer:input_type -> tinypay.api.v1.CreateOfferRequest
-	31, // 55: tinypay.api.v1.Node.GetOfferUses:input_type -> tinypay.api.v1.GetOfferUsesRequest
-	42, // 56: tinypay.api.v1.Node.StartStream:input_type -> tinypay.api.v1.StartStreamRequest
-	44, // 57: tinypay.api.v1.Node.StopStream:input_type -> tinypay.api.v1.StopStreamRequest
-	45, // 58: tinypay.api.v1.Node.ListStreams:input_type -> tinypay.api.v1.ListStreamsRequest
-	47, // 59: tinypay.api.v1.Node.GetStream:input_type -> tinypay.api.v1.GetStreamRequest
-	48, // 60: tinypay.api.v1.Node.Revenue:input_type -> tinypay.api.v1.RevenueRequest
-	53, // 61: tinypay.api.v1.Node.CreateToken:input_type -> tinypay.api.v1.CreateTokenRequest
-	56, // 62: tinypay.api.v1.Node.ListTokens:input_type -> tinypay.api.v1.ListTokensRequest
-	58, // 63: tinypay.api.v1.Node.RevokeToken:input_type -> tinypay.api.v1.RevokeTokenRequest
-	2,  // 64: tinypay.api.v1.Node.WalletSend:input_type -> tinypay.api.v1.WalletSendRequest
-	2,  // 65: tinypay.api.v1.Node.EstimateWalletSend:input_type -> tinypay.api.v1.WalletSendRequest
-	59, // 66: tinypay.api.v1.Node.Backup:input_type -> tinypay.api.v1.BackupRequest
-	7,  // 67: tinypay.api.v1.Node.GetInfo:output_type -> tinypay.api.v1.NodeInfo
-	12, // 68: tinypay.api.v1.Node.GetBalances:output_type -> tinypay.api.v1.Balances
-	14, // 69: tinypay.api.v1.Node.ConnectPeer:output_type -> tinypay.api.v1.Peer
-	16, // 70: tinypay.api.v1.Node.ListPeers:output_type -> tinypay.api.v1.ListPeersResponse
-	18, // 71: tinypay.api.v1.Node.OpenChannel:output_type -> tinypay.api.v1.Channel
-	18, // 72: tinypay.api.v1.Node.Deposit:output_type -> tinypay.api.v1.Channel
-	18, // 73: tinypay.api.v1.Node.Withdraw:output_type -> tinypay.api.v1.Channel
-	22, // 74: tinypay.api.v1.Node.ListChannels:output_type -> tinypay.api.v1.ListChannelsResponse
-	18, // 75: tinypay.api.v1.Node.GetChannel:output_type -> tinypay.api.v1.Channel
-	18, // 76: tinypay.api.v1.Node.CloseChannel:output_type -> tinypay.api.v1.Channel
-	18, // 77: tinypay.api.v1.Node.ForceClose:output_type -> tinypay.api.v1.Channel
-	18, // 78: tinypay.api.v1.Node.Settle:output_type -> tinypay.api.v1.Channel
-	33, // 79: tinypay.api.v1.Node.Pay:output_type -> tinypay.api.v1.Payment
-	34, // 80: tinypay.api.v1.Node.PayStream:output_type -> tinypay.api.v1.PayResult
-	36, // 81: tinypay.api.v1.Node.ListPayments:output_type -> tinypay.api.v1.ListPaymentsResponse
-	41, // 82: tinypay.api.v1.Node.SubscribeEvents:output_type -> tinypay.api.v1.Event
-	29, // 83: tinypay.api.v1.Node.CreateOffer:output_type -> tinypay.api.v1.Offer
-	32, // 84: tinypay.api.v1.Node.GetOfferUses:output_type -> tinypay.api.v1.OfferUsage
-	43, // 85: tinypay.api.v1.Node.StartStream:output_type -> tinypay.api.v1.Stream
-	43, // 86: tinypay.api.v1.Node.StopStream:output_type -> tinypay.api.v1.Stream
-	46, // 87: tinypay.api.v1.Node.ListStreams:output_type -> tinypay.api.v1.ListStreamsResponse
-	43, // 88: tinypay.api.v1.Node.GetStream:output_type -> tinypay.api.v1.Stream
-	50, // 89: tinypay.api.v1.Node.Revenue:output_type -> tinypay.api.v1.RevenueResponse
-	54, // 90: tinypay.api.v1.Node.CreateToken:output_type -> tinypay.api.v1.CreateTokenResponse
-	57, // 91: tinypay.api.v1.Node.ListTokens:output_type -> tinypay.api.v1.ListTokensResponse
-	55, // 92: tinypay.api.v1.Node.RevokeToken:output_type -> tinypay.api.v1.AppToken
-	4,  // 93: tinypay.api.v1.Node.WalletSend:output_type -> tinypay.api.v1.Transfer
-	3,  // 94: tinypay.api.v1.Node.EstimateWalletSend:output_type -> tinypay.api.v1.WalletSendEstimate
-	60, // 95: tinypay.api.v1.Node.Backup:output_type -> tinypay.api.v1.BackupChunk
-	67, // [67:96] is the sub-list for method output_type
-	38, // [38:67] is the sub-list for method input_type
-	38, // [38:38] is the sub-list for extension type_name
-	38, // [38:38] is the sub-list for extension extendee
-	0,  // [0:38] is the sub-list for field type_name
+	10, // 3: tinypay.api.v1.NodeInfo.sweep:type_name -> tinypay.api.v1.SweepPolicy
+	9,  // 4: tinypay.api.v1.NodeInfo.towers:type_name -> tinypay.api.v1.TowerStatus
+	8,  // 5: tinypay.api.v1.NodeInfo.backup:type_name -> tinypay.api.v1.BackupState
+	11, // 6: tinypay.api.v1.SweepPolicy.thresholds:type_name -> tinypay.api.v1.SweepThreshold
+	5,  // 7: tinypay.api.v1.SweepThreshold.asset:type_name -> tinypay.api.v1.Asset
+	5,  // 8: tinypay.api.v1.AssetBalance.asset:type_name -> tinypay.api.v1.Asset
+	13, // 9: tinypay.api.v1.Balances.balances:type_name -> tinypay.api.v1.AssetBalance
+	16, // 10: tinypay.api.v1.ListPeersResponse.peers:type_name -> tinypay.api.v1.Peer
+	5,  // 11: tinypay.api.v1.Channel.asset:type_name -> tinypay.api.v1.Asset
+	20, // 12: tinypay.api.v1.ListChannelsResponse.channels:type_name -> tinypay.api.v1.Channel
+	31, // 13: tinypay.api.v1.PayRequest.offer:type_name -> tinypay.api.v1.Offer
+	0,  // 14: tinypay.api.v1.Offer.uses:type_name -> tinypay.api.v1.OfferUses
+	0,  // 15: tinypay.api.v1.CreateOfferRequest.uses:type_name -> tinypay.api.v1.OfferUses
+	31, // 16: tinypay.api.v1.GetOfferUsesRequest.offer:type_name -> tinypay.api.v1.Offer
+	0,  // 17: tinypay.api.v1.OfferUsage.uses:type_name -> tinypay.api.v1.OfferUses
+	30, // 18: tinypay.api.v1.Payment.receipt:type_name -> tinypay.api.v1.Receipt
+	35, // 19: tinypay.api.v1.PayResult.payment:type_name -> tinypay.api.v1.Payment
+	35, // 20: tinypay.api.v1.ListPaymentsResponse.payments:type_name -> tinypay.api.v1.Payment
+	20, // 21: tinypay.api.v1.ChannelEvent.channel:type_name -> tinypay.api.v1.Channel
+	45, // 22: tinypay.api.v1.StreamEvent.stream:type_name -> tinypay.api.v1.Stream
+	4,  // 23: tinypay.api.v1.TransferEvent.transfer:type_name -> tinypay.api.v1.Transfer
+	35, // 24: tinypay.api.v1.Event.payment:type_name -> tinypay.api.v1.Payment
+	40, // 25: tinypay.api.v1.Event.channel:type_name -> tinypay.api.v1.ChannelEvent
+	41, // 26: tinypay.api.v1.Event.stream:type_name -> tinypay.api.v1.StreamEvent
+	42, // 27: tinypay.api.v1.Event.transfer:type_name -> tinypay.api.v1.TransferEvent
+	5,  // 28: tinypay.api.v1.Stream.asset:type_name -> tinypay.api.v1.Asset
+	45, // 29: tinypay.api.v1.ListStreamsResponse.streams:type_name -> tinypay.api.v1.Stream
+	5,  // 30: tinypay.api.v1.RevenueRow.asset:type_name -> tinypay.api.v1.Asset
+	51, // 31: tinypay.api.v1.RevenueResponse.rows:type_name -> tinypay.api.v1.RevenueRow
+	54, // 32: tinypay.api.v1.TokenPolicy.payees:type_name -> tinypay.api.v1.PayeeLimit
+	53, // 33: tinypay.api.v1.CreateTokenRequest.policy:type_name -> tinypay.api.v1.TokenPolicy
+	1,  // 34: tinypay.api.v1.CreateTokenRequest.kind:type_name -> tinypay.api.v1.TokenKind
+	57, // 35: tinypay.api.v1.CreateTokenResponse.token:type_name -> tinypay.api.v1.AppToken
+	53, // 36: tinypay.api.v1.AppToken.policy:type_name -> tinypay.api.v1.TokenPolicy
+	1,  // 37: tinypay.api.v1.AppToken.kind:type_name -> tinypay.api.v1.TokenKind
+	57, // 38: tinypay.api.v1.ListTokensResponse.tokens:type_name -> tinypay.api.v1.AppToken
+	63, // 39: tinypay.api.v1.BackupChunk.done:type_name -> tinypay.api.v1.BackupDone
+	6,  // 40: tinypay.api.v1.Node.GetInfo:input_type -> tinypay.api.v1.GetInfoRequest
+	12, // 41: tinypay.api.v1.Node.GetBalances:input_type -> tinypay.api.v1.GetBalancesRequest
+	15, // 42: tinypay.api.v1.Node.ConnectPeer:input_type -> tinypay.api.v1.ConnectPeerRequest
+	17, // 43: tinypay.api.v1.Node.ListPeers:input_type -> tinypay.api.v1.ListPeersRequest
+	19, // 44: tinypay.api.v1.Node.OpenChannel:input_type -> tinypay.api.v1.OpenChannelRequest
+	21, // 45: tinypay.api.v1.Node.Deposit:input_type -> tinypay.api.v1.DepositRequest
+	22, // 46: tinypay.api.v1.Node.Withdraw:input_type -> tinypay.api.v1.WithdrawRequest
+	23, // 47: tinypay.api.v1.Node.ListChannels:input_type -> tinypay.api.v1.ListChannelsRequest
+	25, // 48: tinypay.api.v1.Node.GetChannel:input_type -> tinypay.api.v1.GetChannelRequest
+	26, // 49: tinypay.api.v1.Node.CloseChannel:input_type -> tinypay.api.v1.CloseChannelRequest
+	27, // 50: tinypay.api.v1.Node.ForceClose:input_type -> tinypay.api.v1.ForceCloseRequest
+	28, // 51: tinypay.api.v1.Node.Settle:input_type -> tinypay.api.v1.SettleRequest
+	29, // 52: tinypay.api.v1.Node.Pay:input_type -> tinypay.api.v1.PayRequest
+	29, // 53: tinypay.api.v1.Node.PayStream:input_type -> tinypay.api.v1.PayRequest
+	37, // 54: tinypay.api.v1.Node.ListPayments:input_type -> tinypay.api.v1.ListPaymentsRequest
+	39, // 55: tinypay.api.v1.Node.SubscribeEvents:input_type -> tinypay.api.v1.SubscribeEventsRequest
+	32, // 56: tinypay.api.v1.Node.CreateOffer:input_type -> tinypay.api.v1.CreateOfferRequest
+	33, // 57: tinypay.api.v1.Node.GetOfferUses:input_type -> tinypay.api.v1.GetOfferUsesRequest
+	44, // 58: tinypay.api.v1.Node.StartStream:input_type -> tinypay.api.v1.StartStreamRequest
+	46, // 59: tinypay.api.v1.Node.StopStream:input_type -> tinypay.api.v1.StopStreamRequest
+	47, // 60: tinypay.api.v1.Node.ListStreams:input_type -> tinypay.api.v1.ListStreamsRequest
+	49, // 61: tinypay.api.v1.Node.GetStream:input_type -> tinypay.api.v1.GetStreamRequest
+	50, // 62: tinypay.api.v1.Node.Revenue:input_type -> tinypay.api.v1.RevenueRequest
+	55, // 63: tinypay.api.v1.Node.CreateToken:input_type -> tinypay.api.v1.CreateTokenRequest
+	58, // 64: tinypay.api.v1.Node.ListTokens:input_type -> tinypay.api.v1.ListTokensRequest
+	60, // 65: tinypay.api.v1.Node.RevokeToken:input_type -> tinypay.api.v1.RevokeTokenRequest
+	2,  // 66: tinypay.api.v1.Node.WalletSend:input_type -> tinypay.api.v1.WalletSendRequest
+	2,  // 67: tinypay.api.v1.Node.EstimateWalletSend:input_type -> tinypay.api.v1.WalletSendRequest
+	61, // 68: tinypay.api.v1.Node.Backup:input_type -> tinypay.api.v1.BackupRequest
+	7,  // 69: tinypay.api.v1.Node.GetInfo:output_type -> tinypay.api.v1.NodeInfo
+	14, // 70: tinypay.api.v1.Node.GetBalances:output_type -> tinypay.api.v1.Balances
+	16, // 71: tinypay.api.v1.Node.ConnectPeer:output_type -> tinypay.api.v1.Peer
+	18, // 72: tinypay.api.v1.Node.ListPeers:output_type -> tinypay.api.v1.ListPeersResponse
+	20, // 73: tinypay.api.v1.Node.OpenChannel:output_type -> tinypay.api.v1.Channel
+	20, // 74: tinypay.api.v1.Node.Deposit:output_type -> tinypay.api.v1.Channel
+	20, // 75: tinypay.api.v1.Node.Withdraw:output_type -> tinypay.api.v1.Channel
+	24, // 76: tinypay.api.v1.Node.ListChannels:output_type -> tinypay.api.v1.ListChannelsResponse
+	20, // 77: tinypay.api.v1.Node.GetChannel:output_type -> tinypay.api.v1.Channel
+	20, // 78: tinypay.api.v1.Node.CloseChannel:output_type -> tinypay.api.v1.Channel
+	20, // 79: tinypay.api.v1.Node.ForceClose:output_type -> tinypay.api.v1.Channel
+	20, // 80: tinypay.api.v1.Node.Settle:output_type -> tinypay.api.v1.Channel
+	35, // 81: tinypay.api.v1.Node.Pay:output_type -> tinypay.api.v1.Payment
+	36, // 82: tinypay.api.v1.Node.PayStream:output_type -> tinypay.api.v1.PayResult
+	38, // 83: tinypay.api.v1.Node.ListPayments:output_type -> tinypay.api.v1.ListPaymentsResponse
+	43, // 84: tinypay.api.v1.Node.SubscribeEvents:output_type -> tinypay.api.v1.Event
+	31, // 85: tinypay.api.v1.Node.CreateOffer:output_type -> tinypay.api.v1.Offer
+	34, // 86: tinypay.api.v1.Node.GetOfferUses:output_type -> tinypay.api.v1.OfferUsage
+	45, // 87: tinypay.api.v1.Node.StartStream:output_type -> tinypay.api.v1.Stream
+	45, // 88: tinypay.api.v1.Node.StopStream:output_type -> tinypay.api.v1.Stream
+	48, // 89: tinypay.api.v1.Node.ListStreams:output_type -> tinypay.api.v1.ListStreamsResponse
+	45, // 90: tinypay.api.v1.Node.GetStream:output_type -> tinypay.api.v1.Stream
+	52, // 91: tinypay.api.v1.Node.Revenue:output_type -> tinypay.api.v1.RevenueResponse
+	56, // 92: tinypay.api.v1.Node.CreateToken:output_type -> tinypay.api.v1.CreateTokenResponse
+	59, // 93: tinypay.api.v1.Node.ListTokens:output_type -> tinypay.api.v1.ListTokensResponse
+	57, // 94: tinypay.api.v1.Node.RevokeToken:output_type -> tinypay.api.v1.AppToken
+	4,  // 95: tinypay.api.v1.Node.WalletSend:output_type -> tinypay.api.v1.Transfer
+	3,  // 96: tinypay.api.v1.Node.EstimateWalletSend:output_type -> tinypay.api.v1.WalletSendEstimate
+	62, // 97: tinypay.api.v1.Node.Backup:output_type -> tinypay.api.v1.BackupChunk
+	69, // [69:98] is the sub-list for method output_type
+	40, // [40:69] is the sub-list for method input_type
+	40, // [40:40] is the sub-list for extension type_name
+	40, // [40:40] is the sub-list for extension extendee
+	0,  // [0:40] is the sub-list for field type_name
 }
 
 func init() { file_tinypay_api_v1_api_proto_init() }
@@ -5238,8 +5460,8 @@ func file_tinypay_api_v1_api_proto_init() {
 	if File_tinypay_api_v1_api_proto != nil {
 		return
 	}
-	file_tinypay_api_v1_api_proto_msgTypes[30].OneofWrappers = []any{}
-	file_tinypay_api_v1_api_proto_msgTypes[39].OneofWrappers = []any{
+	file_tinypay_api_v1_api_proto_msgTypes[32].OneofWrappers = []any{}
+	file_tinypay_api_v1_api_proto_msgTypes[41].OneofWrappers = []any{
 		(*Event_Payment)(nil),
 		(*Event_Channel)(nil),
 		(*Event_Stream)(nil),
@@ -5251,7 +5473,7 @@ func file_tinypay_api_v1_api_proto_init() {
 			GoPackagePath: reflect.TypeOf(x{}).PkgPath(),
 			RawDescriptor: unsafe.Slice(unsafe.StringData(file_tinypay_api_v1_api_proto_rawDesc), len(file_tinypay_api_v1_api_proto_rawDesc)),
 			NumEnums:      2,
-			NumMessages:   60,
+			NumMessages:   62,
 			NumExtensions: 0,
 			NumServices:   1,
 		},
