@@ -61,12 +61,12 @@ type Node struct {
 	wallet    walletBook   // transfers of the node's own funds in progress, by key
 	sweep     sweeper      // the sweep policy's owner
 
-	behind    behindState                   // channels that may be behind (behind.go)
-	chainTime atomic.Uint64                 // newest chain timestamp the watcher saw
-	chainHead atomic.Uint64                 // newest block number the watcher read
+	behind    behindState   // channels that may be behind (behind.go)
+	chainTime atomic.Uint64 // newest chain timestamp the watcher saw
+	chainHead atomic.Uint64 // newest block number the watcher read
 	// watched is the watcher's last round: when it last succeeded and the
 	// error of the last round ("" when it succeeded).
-	watched atomic.Pointer[watchRound]
+	watched   atomic.Pointer[watchRound]
 	logNotify atomic.Pointer[chan struct{}] // closed when the log grows
 	failed    atomic.Pointer[error]         // set when the store failed: nothing more is accepted
 	commits   tracker                       // writes whose callbacks are outstanding
