@@ -155,7 +155,7 @@ func eventsCommand() *ucli.Command {
 		Usage: "print the node's event log (payments, channel events, streams, transfers of the wallet's funds); --follow to keep watching",
 		Flags: []ucli.Flag{
 			&ucli.Uint64Flag{Name: "after", Usage: "start after this sequence number (resume where you left off)"},
-			&ucli.BoolFlag{Name: "follow", Aliases: []string{"f"}, Usage: "keep printing new events"},
+			&ucli.BoolFlag{Name: "follow", Aliases: []string{"f"}, Usage: "keep printing new events; across dropped connections and restarts of the node, until the node refuses the token or the --after cursor"},
 			&ucli.StringFlag{Name: "only", Usage: "only \"payments\", only \"channels\" (channel events: opened, closed, disputed, ...) or only \"transfers\" (wallet sends and sweeps)"},
 		},
 		Description: "Examples:\n   tinypay events --follow\n   tinypay events --after 1000 --json\n   tinypay events --only channels\n   tinypay events --only transfers",
@@ -206,6 +206,9 @@ func eventsCommand() *ucli.Command {
 				for {
 					select {
 					case e := <-subs:
+						if e.err != nil {
+							return e.err
+						}
 						if e.ev == nil {
 							fmt.Fprintln(errw, safe(e.state))
 							continue

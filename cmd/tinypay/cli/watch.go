@@ -15,6 +15,8 @@ import (
 	"github.com/holiman/uint256"
 	ucli "github.com/urfave/cli/v3"
 	"golang.org/x/term"
+	"google.golang.org/grpc/codes"
+	"google.golang.org/grpc/status"
 
 	apiv1 "github.com/tinypay/tinypay/proto/tinypay/api/v1"
 	"github.com/tinypay/tinypay/rpc/apiutil"
@@ -151,10 +153,23 @@ func call[T any](ctx context.Context, w *watcher, f func(ctx context.Context, c 
 }
 
 // subEvent is what the subscriber reports: an event, or a connection
-// state ("reconnecting: why", then "reconnected").
+// state ("reconnecting: why", then "reconnected"), or, last, the error
+// that ended it (one a retry cannot mend; see permanent).
 type subEvent struct {
 	ev    *apiv1.Event
 	state string
+	err   error
+}
+
+// permanent says whether subscribing again cannot help: the token is
+// refused or was revoked, the cursor is past the node's log (it is another
+// node, or its data was replaced), or the request is wrong.
+func permanent(err error) bool {
+	switch status.Code(err) {
+	case codes.Unauthenticated, codes.PermissionDenied, codes.OutOfRange, codes.InvalidArgument, codes.Unimplemented:
+		return true
+	}
+	return false
 }
 
 func (w *watcher) run(ctx context.Context) error {
@@ -202,6 +217,13 @@ func (w *watcher) run(ctx context.Context) error {
 		select {
 		case e := <-events:
 			switch {
+			case e.err != nil:
+				if w.tty {
+					w.tty = false
+					fmt.Fprint(w.out, "\x1b[?25h\x1b[?1049l")
+				}
+				w.draw()
+				return e.err
 			case e.ev != nil:
 				w.apply(ctx, e.ev)
 			case e.state == "reconnected":
@@ -276,6 +298,10 @@ func (w *watcher) subscribe(ctx context.Context, after uint64, kinds []string, e
 					return c.GetInfo(ctx, &apiv1.GetInfoRequest{})
 				})
 			}
+			if permanent(err) {
+				send(subEvent{err: err})
+				return
+			}
 			if err != nil {
 				if !send(subEvent{state: "reconnecting: " + errorText(err)}) {
 					return
@@ -298,6 +324,10 @@ func (w *watcher) subscribe(ctx context.Context, after uint64, kinds []string, e
 			}
 		}
 		if ctx.Err() != nil {
+			return
+		}
+		if permanent(err) {
+			send(subEvent{err: err})
 			return
 		}
 		if errors.Is(err, io.EOF) {

@@ -189,3 +189,56 @@ func TestEventsFollowAcrossRestart(t *testing.T) {
 		t.Fatalf("no reconnection reported on stderr:\n%s", stderr.String())
 	}
 }
+
+// TestEventsFollowStopsWhenRefused: `tinypay events --follow` and `tinypay
+// watch` keep retrying a dropped stream, but not one the node refuses for
+// good: a revoked token ends them with the auth exit code and the node's
+// reason, and a cursor past the node's log ends them at once.
+func TestEventsFollowStopsWhenRefused(t *testing.T) {
+	_, bob := startDaemons(t)
+	secret := filepath.Join(t.TempDir(), "viewer.token")
+	code, out := tinypay(t, bob.dir, "--json", "token", "create", "--view", "--name", "viewer", "--secret-file", secret)
+	var tok struct{ Token struct{ ID string } }
+	if err := json.Unmarshal([]byte(out), &tok); code != 0 || err != nil || tok.Token.ID == "" {
+		t.Fatalf("token create --view: exit %d, %v\n%s", code, err, out)
+	}
+	type run struct {
+		code           int
+		stdout, stderr *nodetest.SyncBuffer
+	}
+	start := func(args ...string) (<-chan run, func()) {
+		var stdout, stderr nodetest.SyncBuffer
+		ctx, cancel := context.WithTimeout(context.Background(), time.Minute)
+		done := make(chan run, 1)
+		go func() {
+			code := cli.Main(ctx, append([]string{"tinypay", "--datadir", bob.dir, "--token-file", secret}, args...), &stdout, &stderr)
+			done <- run{code, &stdout, &stderr}
+		}()
+		return done, cancel
+	}
+	follow, stopFollow := start("events", "--follow")
+	defer stopFollow()
+	watch, stopWatch := start("watch")
+	defer stopWatch()
+	time.Sleep(time.Second) // both subscribed (if not, the revoked token refuses them all the same)
+	if code, out := tinypay(t, bob.dir, "token", "revoke", tok.Token.ID); code != 0 {
+		t.Fatalf("token revoke: exit %d\n%s", code, out)
+	}
+	for name, done := range map[string]<-chan run{"events --follow": follow, "watch": watch} {
+		select {
+		case r := <-done:
+			if r.code != cli.ExitAuth || !strings.Contains(r.stderr.String(), "revoked") {
+				t.Fatalf("%s after the token was revoked: exit %d, want %d; stderr:\n%s", name, r.code, cli.ExitAuth, r.stderr.String())
+			}
+		case <-time.After(30 * time.Second):
+			t.Fatalf("%s still runs 30 s after its token was revoked", name)
+		}
+	}
+
+	// A cursor the log has not reached: the node says so, and following
+	// stops.
+	code, out = tinypay(t, bob.dir, "events", "--follow", "--after", "1000000")
+	if code != cli.ExitFailed || !strings.Contains(out, "1000000") {
+		t.Fatalf("events --follow --after past the log: exit %d, want %d\n%s", code, cli.ExitFailed, out)
+	}
+}
