@@ -34,6 +34,7 @@ import (
 	"google.golang.org/protobuf/reflect/protoreflect"
 
 	apiv1 "github.com/tinypay/tinypay/proto/tinypay/api/v1"
+	"github.com/tinypay/tinypay/rpc/apiutil"
 )
 
 // OpenAPI is the OpenAPI (Swagger 2.0) description of the HTTP/JSON
@@ -291,38 +292,9 @@ func (g *Gateway) ServeHTTP(w http.ResponseWriter, r *http.Request) {
 	case "/v1/events", "/v1/backup":
 		w = &streamErrorWriter{ResponseWriter: w}
 	default:
-		if r.ContentLength != 0 {
-			r.Body = &deadlineBody{ReadCloser: r.Body, rc: http.NewResponseController(w), timeout: g.cfg.BodyTimeout}
-			_ = r.Body.(*deadlineBody).rc.SetReadDeadline(time.Now().Add(g.cfg.BodyTimeout))
-		}
+		apiutil.BodyDeadline(w, r, g.cfg.BodyTimeout)
 	}
 	g.mux.ServeHTTP(w, r)
-}
-
-// deadlineBody is the body of a call that is not a stream, read under a
-// deadline; it lifts the deadline once the body is read to its end, so that it
-// cannot end a call that takes long to answer (net/http then reads the
-// connection in the background to notice a client that goes away).
-type deadlineBody struct {
-	io.ReadCloser
-	rc      *http.ResponseController
-	timeout time.Duration
-	done    bool
-}
-
-func (b *deadlineBody) Read(p []byte) (int, error) {
-	n, err := b.ReadCloser.Read(p)
-	// Only at the end: after a timeout, net/http still tries to read the
-	// rest of the body before it answers, and must not wait.
-	var ne net.Error
-	if errors.As(err, &ne) && ne.Timeout() {
-		return n, fmt.Errorf("the request body did not arrive within %s", b.timeout)
-	}
-	if err == io.EOF && !b.done {
-		b.done = true
-		_ = b.rc.SetReadDeadline(time.Time{})
-	}
-	return n, err
 }
 
 // payStreamBody hands PayStream's generated decoder the body of

@@ -18,6 +18,8 @@ import (
 	"strings"
 	"sync"
 	"time"
+
+	"github.com/tinypay/tinypay/rpc/apiutil"
 )
 
 //go:embed static
@@ -78,15 +80,19 @@ type Config struct {
 	// that many have tried within the minute, every further address shares
 	// one count.
 	MaxSignInAddrs int
+	// BodyTimeout bounds how long a client may take to send the body of a
+	// sign-in or an offer to encode (a few KiB), so that a slow sender
+	// holds no connection for long.
+	BodyTimeout time.Duration
 	// Now is the clock (nil: time.Now).
 	Now func() time.Time
 }
 
 // DefaultConfig returns the settings tinypayd uses: 1000 sessions of
 // each kind, of 12 hours; 10 sign-in attempts a minute per address, with
-// 10,000 addresses counted.
+// 10,000 addresses counted; 10 s to send a body.
 func DefaultConfig() Config {
-	return Config{MaxSessions: 1000, SessionTTL: 12 * time.Hour, SignInsPerMinute: 10, MaxSignInAddrs: 10_000}
+	return Config{MaxSessions: 1000, SessionTTL: 12 * time.Hour, SignInsPerMinute: 10, MaxSignInAddrs: 10_000, BodyTimeout: 10 * time.Second}
 }
 
 // Validate reports the first setting out of range.
@@ -100,6 +106,8 @@ func (c Config) Validate() error {
 		return errors.New("dashboard: SignInsPerMinute must be at least 1")
 	case c.MaxSignInAddrs < 1:
 		return errors.New("dashboard: MaxSignInAddrs must be at least 1")
+	case c.BodyTimeout <= 0:
+		return errors.New("dashboard: BodyTimeout must be positive")
 	}
 	return nil
 }
@@ -295,6 +303,7 @@ func (h *Handler) signIn(w http.ResponseWriter, r *http.Request) {
 		return
 	}
 	var req signInRequest
+	apiutil.BodyDeadline(w, r, h.cfg.BodyTimeout)
 	dec := json.NewDecoder(http.MaxBytesReader(w, r.Body, maxSignInBytes))
 	dec.DisallowUnknownFields()
 	if err := dec.Decode(&req); err != nil {

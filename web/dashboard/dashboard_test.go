@@ -60,6 +60,9 @@ type fixture struct {
 func newFixture(t *testing.T, cfg Config) *fixture {
 	f := &fixture{t: t, api: &apiRecorder{}, now: time.Unix(1_700_000_000, 0)}
 	cfg.Now = func() time.Time { return f.now }
+	if cfg.BodyTimeout == 0 {
+		cfg.BodyTimeout = time.Minute
+	}
 	h, err := New(f.api, classify, cfg)
 	if err != nil {
 		t.Fatal(err)

@@ -3,6 +3,9 @@ package dashboard
 import (
 	"encoding/hex"
 	"fmt"
+	"io"
+	"net"
+	"net/http/httptest"
 	"strings"
 	"testing"
 	"time"
@@ -236,5 +239,45 @@ func TestEncodeOffer(t *testing.T) {
 		if r.status != tc.status || !strings.Contains(msg, tc.msg) {
 			t.Errorf("%s: %d %q, want %d %q", tc.name, r.status, msg, tc.status, tc.msg)
 		}
+	}
+}
+
+// TestSlowBodyCutOff: a client that sends the body of a sign-in, or of an
+// offer to encode, slower than BodyTimeout allows gets 400 and its
+// connection back, so that slow bodies cannot hold connections and
+// goroutines for ever (the server has no ReadTimeout: it would end the
+// API's streams).
+func TestSlowBodyCutOff(t *testing.T) {
+	f := newFixture(t, Config{MaxSessions: 10, SessionTTL: time.Hour, SignInsPerMinute: 100, MaxSignInAddrs: 10, BodyTimeout: 200 * time.Millisecond})
+	srv := httptest.NewServer(f.h)
+	defer srv.Close()
+	cookie, csrf := f.signIn(adminTok)
+	for _, tc := range []struct{ name, head string }{
+		{"sign-in", "POST /auth/signin HTTP/1.1\r\nHost: 127.0.0.1:9738\r\nOrigin: https://127.0.0.1:9738\r\nContent-Type: application/json\r\nContent-Length: 1000\r\n\r\n"},
+		{"offer encoding", "POST /offer/encode HTTP/1.1\r\nHost: 127.0.0.1:9738\r\nOrigin: https://127.0.0.1:9738\r\nCookie: " + cookie + "\r\n" + CSRFHeader + ": " + csrf + "\r\nContent-Type: application/json\r\nContent-Length: 1000\r\n\r\n"},
+	} {
+		t.Run(tc.name, func(t *testing.T) {
+			conn, err := net.Dial("tcp", srv.Listener.Addr().String())
+			if err != nil {
+				t.Fatal(err)
+			}
+			defer conn.Close()
+			if _, err := io.WriteString(conn, tc.head+`{"token": "`); err != nil {
+				t.Fatal(err)
+			}
+			// The test's own bound, far beyond BodyTimeout: without the
+			// server's, the read below would wait for ever.
+			conn.SetReadDeadline(time.Now().Add(30 * time.Second))
+			answer, err := io.ReadAll(conn)
+			if err != nil {
+				t.Fatalf("the server kept a slow body's connection: %v (read %q)", err, answer)
+			}
+			if !strings.HasPrefix(string(answer), "HTTP/1.1 400 ") {
+				t.Fatalf("answer to a slow body: %q", answer)
+			}
+		})
+	}
+	if n := f.h.Sessions(); n != 1 {
+		t.Fatalf("%d sessions, want only the test's own", n)
 	}
 }

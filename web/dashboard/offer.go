@@ -32,6 +32,7 @@ func (h *Handler) encodeOffer(w http.ResponseWriter, r *http.Request) {
 		writeError(w, status, msg)
 		return
 	}
+	apiutil.BodyDeadline(w, r, h.cfg.BodyTimeout)
 	b, err := io.ReadAll(http.MaxBytesReader(w, r.Body, maxOfferBytes))
 	if err != nil {
 		writeError(w, http.StatusBadRequest, "offer: want its JSON, at most 8 KiB")
