@@ -161,18 +161,49 @@ const (
 	GroupByStream  = "stream"
 	GroupByItem    = "item"
 	GroupByPeer    = "peer"
+	GroupByAsset   = "asset" // the key is the asset's symbol
 )
 
-// Revenue sums the node's incoming payments received from from until to
-// (zero times: from the beginning, until now), grouped by GroupByChannel,
-// GroupByStream, GroupByItem or GroupByPeer. It needs the admin token.
-func (c *Client) Revenue(ctx context.Context, from, to time.Time, groupBy string) ([]RevenueRow, error) {
-	req := &apiv1.RevenueRequest{GroupBy: groupBy}
-	if !from.IsZero() {
-		req.FromUnixNano = from.UnixNano()
+// Revenue buckets: a row per group and hour, or per group and day.
+const (
+	BucketHour = "hour"
+	BucketDay  = "day"
+)
+
+// RevenueQuery selects what Revenue sums.
+type RevenueQuery struct {
+	// From and To bound the time the payments were received (zero: from
+	// the beginning, until now). From is required with a Bucket.
+	From, To time.Time
+	// GroupBy is GroupByChannel (the default), GroupByStream, GroupByItem,
+	// GroupByPeer or GroupByAsset.
+	GroupBy string
+	// Bucket, if set (BucketHour or BucketDay), splits each group into the
+	// hours or days of Location that hold payments, in time order; the
+	// range may span at most 10,000 of them.
+	Bucket string
+	// Location is the time zone whose hours and days the buckets are (nil:
+	// UTC). It must have an IANA name (time.LoadLocation's), as
+	// time.Local has only where TZ names one.
+	Location *time.Location
+}
+
+// Revenue sums the node's incoming payments that q selects, a row per
+// group (and bucket) and asset. It needs the admin token or a view token.
+func (c *Client) Revenue(ctx context.Context, q RevenueQuery) ([]RevenueRow, error) {
+	req := &apiv1.RevenueRequest{GroupBy: q.GroupBy, Bucket: q.Bucket}
+	if !q.From.IsZero() {
+		req.FromUnixNano = q.From.UnixNano()
 	}
-	if !to.IsZero() {
-		req.ToUnixNano = to.UnixNano()
+	if !q.To.IsZero() {
+		req.ToUnixNano = q.To.UnixNano()
+	}
+	if q.Location != nil && q.Location != time.UTC {
+		name := q.Location.String()
+		if _, err := time.LoadLocation(name); err != nil || name == "Local" {
+			return nil, fmt.Errorf("tinypay: %w: time zone %q has no IANA name the node could load", ErrInvalidArgument, name)
+		}
+		req.TimeZone = name
 	}
 	m, err := call(ctx, c, "revenue", c.api.Revenue, req)
 	if err != nil {
@@ -181,9 +212,20 @@ func (c *Client) Revenue(ctx context.Context, from, to time.Time, groupBy string
 	var d decoder
 	out := make([]RevenueRow, 0, len(m.GetRows()))
 	for _, r := range m.GetRows() {
-		out = append(out, RevenueRow{Key: r.GetKey(), Asset: assetFrom(r.GetAsset()), Payments: r.GetPayments(), Amount: d.amount("amount", r.GetAmount())})
+		row := RevenueRow{Key: r.GetKey(), Asset: assetFrom(r.GetAsset()), Payments: r.GetPayments(), Amount: d.amount("amount", r.GetAmount())}
+		if ns := r.GetBucketStartUnixNano(); ns != 0 {
+			row.BucketStart = time.Unix(0, ns).In(q.location())
+		}
+		out = append(out, row)
 	}
 	return out, d.err
+}
+
+func (q RevenueQuery) location() *time.Location {
+	if q.Location == nil {
+		return time.UTC
+	}
+	return q.Location
 }
 
 // PaymentFilter selects a page of payments for Payments.

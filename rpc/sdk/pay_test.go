@@ -455,14 +455,14 @@ func TestCreatorViews(t *testing.T) {
 	if usd == nil || !usd.InChannels.Eq(chans[0].MyBalance) || usd.Wallet.IsZero() {
 		t.Fatalf("bob's balances %+v", bals)
 	}
-	rows, err := b.Revenue(ctx, time.Now().Add(-time.Hour), time.Time{}, sdk.GroupByChannel)
+	rows, err := b.Revenue(ctx, sdk.RevenueQuery{From: time.Now().Add(-time.Hour), GroupBy: sdk.GroupByChannel})
 	if err != nil {
 		t.Fatal(err)
 	}
 	if len(rows) == 0 || rows[0].Key != aliceBob || !rows[0].Amount.Eq(chans[0].Received) {
 		t.Fatalf("revenue by channel %+v, received %v", rows, chans[0].Received)
 	}
-	items, err := b.Revenue(ctx, time.Time{}, time.Time{}, sdk.GroupByItem)
+	items, err := b.Revenue(ctx, sdk.RevenueQuery{GroupBy: sdk.GroupByItem})
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -477,5 +477,31 @@ func TestCreatorViews(t *testing.T) {
 	}
 	if !found {
 		t.Fatalf("no revenue for the item in %+v", items)
+	}
+	// Per asset and day, in a time zone: the day starts at that zone's
+	// midnight and holds everything received.
+	kolkata, err := time.LoadLocation("Asia/Kolkata")
+	if err != nil {
+		t.Skipf("no time zone database: %v", err)
+	}
+	y, mo, d := time.Now().In(kolkata).Date()
+	midnight := time.Date(y, mo, d, 0, 0, 0, 0, kolkata)
+	days, err := b.Revenue(ctx, sdk.RevenueQuery{From: midnight.AddDate(0, 0, -1), GroupBy: sdk.GroupByAsset, Bucket: sdk.BucketDay, Location: kolkata})
+	if err != nil {
+		t.Fatal(err)
+	}
+	if len(days) != 1 || days[0].Key != "USD" || !days[0].BucketStart.Equal(midnight) || days[0].BucketStart.Location() != kolkata ||
+		!days[0].Amount.Eq(chans[0].Received) {
+		t.Fatalf("revenue per asset and day in Kolkata %+v, want one USD row from %v of %v", days, midnight, chans[0].Received)
+	}
+	// Bad queries are refused before they reach the node, or by it.
+	for _, q := range []sdk.RevenueQuery{
+		{GroupBy: sdk.GroupByAsset, Bucket: sdk.BucketDay, From: midnight, Location: time.Local},
+		{GroupBy: sdk.GroupByAsset, Bucket: sdk.BucketDay},          // no From
+		{GroupBy: sdk.GroupByAsset, Bucket: "week", From: midnight}, // no such bucket
+	} {
+		if rows, err := b.Revenue(ctx, q); !errors.Is(err, sdk.ErrInvalidArgument) {
+			t.Fatalf("revenue %+v: %v, %v; want ErrInvalidArgument", q, rows, err)
+		}
 	}
 }

@@ -65,7 +65,7 @@ func TestStreamStartWatchStop(t *testing.T) {
 		t.Fatalf("alice's stream %+v, bob's paid %v", mine, last.Paid)
 	}
 	// Revenue per item counts the stream.
-	rows, err := b.Revenue(ctx, time.Time{}, time.Time{}, sdk.GroupByItem)
+	rows, err := b.Revenue(ctx, sdk.RevenueQuery{GroupBy: sdk.GroupByItem})
 	if err != nil {
 		t.Fatal(err)
 	}

@@ -107,13 +107,16 @@ type Balance struct {
 	Payout     *uint256.Int
 }
 
-// RevenueRow is the income of one group (a channel, stream, item or peer)
-// in one asset.
+// RevenueRow is the income of one group (a channel, stream, item, peer or
+// asset) in one asset, and with a bucket, in one hour or day.
 type RevenueRow struct {
 	Key      string
 	Asset    Asset
 	Payments uint64
 	Amount   *uint256.Int
+	// BucketStart is when the row's hour or day starts, in the query's
+	// Location (zero without a bucket).
+	BucketStart time.Time
 }
 
 // decoder converts the node's messages, keeping the first error.
