@@ -3,6 +3,7 @@ package cli
 import (
 	"context"
 	"encoding/csv"
+	"slices"
 	"strconv"
 	"strings"
 	"time"
@@ -22,7 +23,7 @@ func revenueCommand() *ucli.Command {
 			&ucli.StringFlag{Name: "by", Usage: "group by channel, stream, item, peer or asset", Value: "channel"},
 			&ucli.StringFlag{Name: "per", Usage: "also split each group per hour or per day (needs --from; at most 10000 of them)"},
 			&ucli.StringFlag{Name: "tz", Usage: "with --per: the IANA time zone whose hours and days these are (default UTC)"},
-			&ucli.BoolFlag{Name: "csv", Usage: "print CSV: KEY,asset,payments,amount,base_units (with --per, the hour or day first)"},
+			&ucli.BoolFlag{Name: "csv", Usage: "print CSV: KEY,asset,payments,amount,base_units (by asset: asset,payments,...; with --per, the hour or day first)"},
 		},
 		Description: `Examples:
    tinypay revenue --from 24h --by item
@@ -86,7 +87,11 @@ func revenueCommand() *ucli.Command {
 				return c.printJSON(r)
 			case cmd.Bool("csv"):
 				w := csv.NewWriter(c.out)
+				// By asset, the key is the asset's symbol: one column.
 				head := []string{by, "asset", "payments", "amount", "base_units"}
+				if by == "asset" {
+					head = slices.Delete(head, 1, 2)
+				}
 				if per != "" {
 					head = append([]string{per}, head...)
 				}
@@ -94,6 +99,9 @@ func revenueCommand() *ucli.Command {
 				for _, row := range r.GetRows() {
 					a := row.GetAsset()
 					rec := []string{row.GetKey(), a.GetSymbol(), strconv.FormatUint(row.GetPayments(), 10), formatUnits(row.GetAmount(), a.GetDecimals()), row.GetAmount()}
+					if by == "asset" {
+						rec = slices.Delete(rec, 1, 2)
+					}
 					if per != "" {
 						rec = append([]string{bucketText(row, loc)}, rec...)
 					}
