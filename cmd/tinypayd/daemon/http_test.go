@@ -35,6 +35,19 @@ type httpAPI struct {
 	base   string // https://127.0.0.1:PORT
 	token  string // sent as "Authorization: Bearer <token>" unless empty
 	client *http.Client
+	// curl, if set, is the CA file: requests are made by running curl
+	// (as the README's examples do) instead of with net/http.
+	curl string
+}
+
+// withCurl returns a copy of h whose requests are made by curl.
+func (h *httpAPI) withCurl(p *daemonProc) *httpAPI {
+	if _, err := exec.LookPath("curl"); err != nil {
+		h.t.Skip("curl is not installed (.ci/run installs it)")
+	}
+	c := *h
+	c.curl, c.client = filepath.Join(p.dir, certFile), nil // nothing goes through net/http
+	return &c
 }
 
 // httpAPI returns a client of p's HTTP/JSON API with token ("" for none).
@@ -89,11 +102,67 @@ func (h *httpAPI) request(ctx context.Context, method, path string, body io.Read
 	for i := 0; i+1 < len(header); i += 2 {
 		req.Header.Add(header[i], header[i+1])
 	}
+	if h.curl != "" {
+		return h.curlDo(req, body)
+	}
 	resp, err := h.client.Do(req)
 	if err != nil {
 		h.t.Fatalf("%s %s: %v", method, path, err)
 	}
 	return resp
+}
+
+// curlDo makes req with curl: the answer is read, as it arrives, from
+// curl's output of the raw HTTP/1.1 response (headers and chunked body as
+// the server sent them), and closing its body stops curl.
+func (h *httpAPI) curlDo(req *http.Request, body io.Reader) *http.Response {
+	h.t.Helper()
+	// The host name the certificate is for, at the listener's address.
+	args := []string{"-sS", "-N", "-i", "--raw", "--http1.1", "--cacert", h.curl,
+		"--connect-to", "localhost:" + req.URL.Port() + ":" + req.URL.Host, "-X", req.Method}
+	for k, vs := range req.Header {
+		for _, v := range vs {
+			args = append(args, "-H", k+": "+v)
+		}
+	}
+	if body != nil {
+		args = append(args, "--data-binary", "@-")
+	}
+	u := *req.URL
+	u.Host = "localhost:" + req.URL.Port()
+	ctx, cancel := context.WithCancel(req.Context())
+	cmd := exec.CommandContext(ctx, "curl", append(args, u.String())...)
+	if body != nil {
+		cmd.Stdin = body
+	}
+	var stderr bytes.Buffer
+	cmd.Stderr = &stderr
+	out, err := cmd.StdoutPipe()
+	if err != nil {
+		h.t.Fatal(err)
+	}
+	if err := cmd.Start(); err != nil {
+		h.t.Fatal(err)
+	}
+	resp, err := http.ReadResponse(bufio.NewReader(out), req)
+	if err != nil {
+		cancel()
+		cmd.Wait()
+		h.t.Fatalf("curl %s %s: %v\n%s", req.Method, req.URL, err, stderr.String())
+	}
+	resp.Body = &curlBody{ReadCloser: resp.Body, stop: func() { cancel(); cmd.Wait() }}
+	return resp
+}
+
+// curlBody is the body of an answer curl reads; Close stops curl.
+type curlBody struct {
+	io.ReadCloser
+	stop func()
+}
+
+func (b *curlBody) Close() error {
+	b.stop()
+	return nil
 }
 
 // raw sends a request and returns the status and the whole body.
@@ -186,14 +255,22 @@ func sameAsGRPC(t *testing.T, what string, he *apiError, gerr error) {
 }
 
 // TestHTTPEveryMethod drives every method of the control API once over
-// HTTP/JSON with net/http against two real daemons, and checks what each
-// did: a payment moves the balance and is listed, an offer is paid once,
-// a stream pays, a token is listed and revoked, a wallet send leaves the
-// wallet, a backup streams a complete file. Errors carry the gRPC code and
-// message.
+// HTTP/JSON against two real daemons, with net/http and then with curl
+// (as the README's examples do), and checks what each did: a payment
+// moves the balance and is listed, an offer is paid once, a stream pays, a
+// token is listed and revoked, a wallet send leaves the wallet, a backup
+// streams a complete file. Errors carry the gRPC code and message.
 func TestHTTPEveryMethod(t *testing.T) {
+	t.Run("net/http", func(t *testing.T) { testEveryMethod(t, false) })
+	t.Run("curl", func(t *testing.T) { testEveryMethod(t, true) })
+}
+
+func testEveryMethod(t *testing.T, viaCurl bool) {
 	alice, bob := startDaemons(t)
 	a, b := alice.httpAPI(alice.adminToken()), bob.httpAPI(bob.adminToken())
+	if viaCurl {
+		a, b = a.withCurl(alice), b.withCurl(bob)
+	}
 	called := map[string]bool{}
 	ctx := context.Background()
 
