@@ -377,7 +377,10 @@ func (c *chanActor) onChainEvent(ev settlement.Event) {
 			return
 		}
 		c.opened("opened on chain" + tx) // a deposit opens it too, if it comes first
-		if err = c.ch.ChainDeposit(x, &ev.Amount); err == nil {
+		// Logged once: this node's own deposit may be logged already,
+		// when its transaction returned.
+		known := c.ch.State().Deposit[x]
+		if err = c.ch.ChainDeposit(x, &ev.Amount); err == nil && ev.Amount.Gt(&known) {
 			c.event(storev1.ChannelEventKind_CHANNEL_EVENT_KIND_DEPOSITED, fmt.Sprintf("side %s deposited, total %s%s", x, c.units(&ev.Amount), tx), &ev.Amount)
 		}
 		c.pump()
@@ -386,7 +389,8 @@ func (c *chanActor) onChainEvent(ev settlement.Event) {
 		if !ok {
 			return
 		}
-		if err = c.ch.ChainWithdrawn(x, &ev.Amount); err == nil {
+		known := c.ch.State().ChainWithdrawn[x] // logged once, as deposits
+		if err = c.ch.ChainWithdrawn(x, &ev.Amount); err == nil && ev.Amount.Gt(&known) {
 			c.event(storev1.ChannelEventKind_CHANNEL_EVENT_KIND_WITHDRAWN, fmt.Sprintf("side %s withdrew, total %s%s", x, c.units(&ev.Amount), tx), &ev.Amount)
 		}
 	case settlement.EventCooperativelyClosed:

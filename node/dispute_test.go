@@ -5,6 +5,8 @@ import (
 	"fmt"
 	"testing"
 
+	"github.com/holiman/uint256"
+
 	"github.com/tinypay/tinypay/channel"
 	"github.com/tinypay/tinypay/settlement"
 )
@@ -124,6 +126,52 @@ func TestWithdrawWhileOpen(t *testing.T) {
 	alice.pay(id, 600, "rest")
 	if _, err := alice.n.Pay(context.Background(), PayRequest{Channel: id, Amount: *u256(1), Key: "over"}); err == nil {
 		t.Fatal("paid beyond the balance after a withdrawal")
+	}
+}
+
+// TestDepositAndWithdrawalLoggedOnce: this node's own deposit and
+// withdrawal are each one event in its log, though it learns of each
+// twice (its transaction returns, and its watcher sees it on chain), in
+// either order; the peer logs each once too.
+func TestDepositAndWithdrawalLoggedOnce(t *testing.T) {
+	for _, watcherFirst := range []bool{false, true} {
+		t.Run(fmt.Sprintf("watcher first %v", watcherFirst), func(t *testing.T) {
+			w := newNet(t)
+			alice, bob := w.add("alice", 1), w.add("bob", 2)
+			alice.connect(bob)
+			id := alice.open(bob, 1000)
+			if !watcherFirst {
+				alice.chain.deaf.Store(true) // the transactions return first
+			}
+			if _, err := alice.n.Deposit(context.Background(), id, *u256(500)); err != nil {
+				t.Fatal(err)
+			}
+			if _, err := alice.n.Withdraw(context.Background(), id, *u256(300)); err != nil {
+				t.Fatal(err)
+			}
+			alice.chain.deaf.Store(false)
+			w.chain.mu.Lock()
+			head := w.chain.block
+			w.chain.mu.Unlock()
+			for _, tn := range []*testNode{alice, bob} {
+				waitFor(t, tn.name+"'s watcher passes the withdrawal", func() bool { return tn.n.Info().ChainHead >= head })
+				log, err := tn.st.Log(0, 1000)
+				if err != nil {
+					t.Fatal(err)
+				}
+				// By total: the deposit made the total 1500 (the
+				// open's 1000 may be an event of its own).
+				count := map[string]int{}
+				for _, e := range log {
+					if ce := e.GetChannelEvent(); ce != nil {
+						count[fmt.Sprintf("%s %d", ce.GetKind(), new(uint256.Int).SetBytes(ce.GetAmount()).Uint64())]++
+					}
+				}
+				if count["CHANNEL_EVENT_KIND_DEPOSITED 1500"] != 1 || count["CHANNEL_EVENT_KIND_WITHDRAWN 300"] != 1 {
+					t.Fatalf("%s logged %v, want one deposit to 1500 and one withdrawal of 300", tn.name, count)
+				}
+			}
+		})
 	}
 }
 

@@ -727,8 +727,12 @@ func (c *chanActor) onActionDone(a channel.Action, r actionResult) {
 	case channel.DepositAction:
 		c.ch.Done(op)
 		if r.err == nil {
+			// Logged once: the watcher may have seen it on chain first.
+			known := c.ch.State().Deposit[c.self]
 			_ = c.ch.ChainDeposit(c.self, &a.Total)
-			c.event(storev1.ChannelEventKind_CHANNEL_EVENT_KIND_DEPOSITED, "deposit"+tx(), &a.Total)
+			if a.Total.Gt(&known) {
+				c.event(storev1.ChannelEventKind_CHANNEL_EVENT_KIND_DEPOSITED, "deposit"+tx(), &a.Total)
+			}
 			c.finishOp(op, nil)
 			c.pump()
 		} else {
@@ -736,9 +740,12 @@ func (c *chanActor) onActionDone(a channel.Action, r actionResult) {
 		}
 	case channel.SubmitWithdrawAction:
 		if r.err == nil {
+			known := c.ch.State().ChainWithdrawn[c.self] // logged once, as deposits
 			_ = c.ch.ChainWithdrawn(c.self, &a.Withdrawal.Total)
 			c.ch.Done(op)
-			c.event(storev1.ChannelEventKind_CHANNEL_EVENT_KIND_WITHDRAWN, "withdrawal"+tx(), &a.Withdrawal.Total)
+			if a.Withdrawal.Total.Gt(&known) {
+				c.event(storev1.ChannelEventKind_CHANNEL_EVENT_KIND_WITHDRAWN, "withdrawal"+tx(), &a.Withdrawal.Total)
+			}
 			c.finishOp(op, nil)
 		} else {
 			c.retryLater(op)

@@ -598,15 +598,13 @@ function followHistory() {
     const ev = JSON.parse(e.data);
     if (ev.channel && historyKinds[ev.channel.kind]) {
       const c = ev.channel;
-      let key = `c${ev.seq}`;
+      const key = `c${ev.seq}`;
       if (c.kind === 'withdrawn') {
-        // The node records its own withdrawal when it submits it and
-        // again when the chain reports it ("side B withdrew, total ..."):
-        // one row per total; the peer's withdrawals are not this node's.
+        // The node logs each withdrawal once: its own as "withdrawal" or
+        // "side X withdrew" (whichever it learnt first), and the peer's;
+        // the peer's are not this node's payouts.
         const side = /^side ([AB]) withdrew/.exec(c.detail || '');
         if (side && c.channel && side[1] !== c.channel.side) return;
-        key = `w${c.channel_id}:${c.amount}`;
-        if (hist.rows.has(key)) return;
       }
       hist.rows.set(key, {seq: Number(ev.seq), time: ev.time_unix_nano, what: historyKinds[c.kind], where: c.channel_id,
         amount: c.amount && c.channel ? formatAmount(c.amount, c.channel.asset) + (c.kind === 'withdrawn' ? ' in all' : '') : '',
