@@ -167,3 +167,61 @@ func (n *Node) Subscribe(ctx context.Context, after uint64, kinds []string, fn f
 		}
 	}
 }
+
+// Events returns the newest log entries of the given kinds (all if none)
+// before seq before (0: from the newest), newest first, at most limit of
+// them (0: 100; at most MaxPageSize), and the before of the next page, 0
+// when there is no more. One call reads a bounded stretch of the log
+// (maxPaymentScan entries), so a page may hold fewer than limit, even
+// none, while the next is not 0: a history of rare kinds (channel events
+// among millions of payments) costs each call a bounded amount, never a
+// read of the whole log.
+func (n *Node) Events(before uint64, kinds []string, limit int) ([]Event, uint64, error) {
+	want, err := eventKinds(kinds)
+	if err != nil {
+		return nil, 0, err
+	}
+	if limit <= 0 {
+		limit = 100
+	}
+	limit = min(limit, MaxPageSize)
+	if before == 0 {
+		before = n.store.LastSeq() + 1
+	}
+	var out []Event
+	for scanned := 0; len(out) < limit; {
+		if scanned >= maxPaymentScan {
+			return out, before, nil
+		}
+		page, err := n.store.LogBefore(before, min(256, maxPaymentScan-scanned))
+		if err != nil {
+			return nil, 0, err
+		}
+		if len(page) == 0 {
+			return out, 0, nil
+		}
+		scanned += len(page)
+		for _, e := range page {
+			before = e.GetSeq()
+			ev, err := n.eventOf(e)
+			if err != nil {
+				return nil, 0, err
+			}
+			if len(want) > 0 && !want[ev.Kind()] {
+				continue
+			}
+			if ev.Payment != nil {
+				n.completeFlag(ev.Payment)
+				n.attachReceipt(ev.Payment, e)
+			}
+			out = append(out, ev)
+			if len(out) == limit {
+				if before <= 1 {
+					before = 0
+				}
+				return out, before, nil
+			}
+		}
+	}
+	return out, before, nil
+}

@@ -373,6 +373,20 @@ func testEveryMethod(t *testing.T, viaCurl bool) {
 	if len(evs) != 4 || evs[0].GetPayment().GetAmount() != "250000" || evs[0].GetSeq() == 0 {
 		t.Fatalf("events: %v", evs)
 	}
+	// ListEvents: the same, newest first, a page of 3 and then the rest.
+	var hist, older apiv1.ListEventsResponse
+	b.must("GET", "/v1/events/history?kinds=payment_in&limit=3", nil, &hist)
+	called["ListEvents"] = true
+	if len(hist.GetEvents()) != 3 || hist.GetEvents()[0].GetSeq() != evs[3].GetSeq() || hist.GetEvents()[2].GetSeq() != evs[1].GetSeq() || hist.GetNextBeforeSeq() == 0 {
+		t.Fatalf("event history: %v, want the newest three of %v", &hist, evs)
+	}
+	b.must("GET", fmt.Sprintf("/v1/events/history?kinds=payment_in&before_seq=%d", hist.GetNextBeforeSeq()), nil, &older)
+	if len(older.GetEvents()) != 1 || older.GetEvents()[0].GetSeq() != evs[0].GetSeq() || older.GetNextBeforeSeq() != 0 {
+		t.Fatalf("older event history: %v, want %v alone", &older, evs[0])
+	}
+	if e := b.call("GET", "/v1/events/history?kinds=payments", nil, &hist); e == nil || e.Status != "INVALID_ARGUMENT" {
+		t.Fatalf("a bad kind: %v", e)
+	}
 
 	var offer apiv1.Offer
 	b.must("POST", "/v1/offers", &apiv1.CreateOfferRequest{ItemId: "song-7", Asset: "USD", Price: "5000"}, &offer)
