@@ -185,43 +185,24 @@ func (n *Node) Events(before uint64, kinds []string, limit int) ([]Event, uint64
 		limit = 100
 	}
 	limit = min(limit, MaxPageSize)
-	if before == 0 {
-		before = n.store.LastSeq() + 1
-	}
 	var out []Event
-	for scanned := 0; len(out) < limit; {
-		if scanned >= maxPaymentScan {
-			return out, before, nil
-		}
-		page, err := n.store.LogBefore(before, min(256, maxPaymentScan-scanned))
+	next, err := n.scanLog(before, true, func(e *storev1.LogEntry) (bool, error) {
+		ev, err := n.eventOf(e)
 		if err != nil {
-			return nil, 0, err
+			return false, err
 		}
-		if len(page) == 0 {
-			return out, 0, nil
+		if len(want) > 0 && !want[ev.Kind()] {
+			return false, nil
 		}
-		scanned += len(page)
-		for _, e := range page {
-			before = e.GetSeq()
-			ev, err := n.eventOf(e)
-			if err != nil {
-				return nil, 0, err
-			}
-			if len(want) > 0 && !want[ev.Kind()] {
-				continue
-			}
-			if ev.Payment != nil {
-				n.completeFlag(ev.Payment)
-				n.attachReceipt(ev.Payment, e)
-			}
-			out = append(out, ev)
-			if len(out) == limit {
-				if before <= 1 {
-					before = 0
-				}
-				return out, before, nil
-			}
+		if ev.Payment != nil {
+			n.completeFlag(ev.Payment)
+			n.attachReceipt(ev.Payment, e)
 		}
+		out = append(out, ev)
+		return len(out) == limit, nil
+	})
+	if err != nil {
+		return nil, 0, err
 	}
-	return out, before, nil
+	return out, next, nil
 }
