@@ -3,12 +3,16 @@ package node
 import (
 	"context"
 	"fmt"
+	"os"
+	"runtime/pprof"
 	"sync"
 	"testing"
+	"time"
 
 	"github.com/holiman/uint256"
 
 	"github.com/tinypay/tinypay/channel"
+	"github.com/tinypay/tinypay/crypto"
 )
 
 // BenchmarkPaySequential measures one payment at a time through two nodes
@@ -93,4 +97,72 @@ func BenchmarkPayManyChannels(b *testing.B) {
 	}
 	wg.Wait()
 	b.ReportMetric(float64(per*chans*payers)/b.Elapsed().Seconds(), "payments/s")
+}
+
+// BenchmarkRestartManyChannels restarts the receiver of N channels (env
+// TINYPAY_BENCH_CHANNELS, default 2000), each paid once, and reports how
+// long its Start took (loading the channels) and how long from the
+// restart until the payer counts every channel ready to pay again.
+func BenchmarkRestartManyChannels(b *testing.B) {
+	n := 2000
+	if v := os.Getenv("TINYPAY_BENCH_CHANNELS"); v != "" {
+		fmt.Sscan(v, &n)
+	}
+	w := newNet(b)
+	many := withConfig(func(c *Config) { c.MaxProposalsPerPeer, c.MaxProposals = n+10, n+10 })
+	alice, bob := w.add("alice", 1, many), w.add("bob", 2, many)
+	defer alice.stop()
+	defer bob.stop()
+	alice.connect(bob)
+	ids := make([]channel.ID, n)
+	var wg sync.WaitGroup
+	next := make(chan int)
+	var failed sync.Once
+	for range 64 {
+		wg.Go(func() {
+			for i := range next {
+				ci, err := alice.n.OpenChannel(context.Background(), bob.key.Address(), crypto.Address{}, *uint256.NewInt(uint64(max(2, 500_000/n))), 0) // within the wallet's 1,000,000
+				if err == nil {
+					ids[i] = ci.ID
+					_, err = alice.n.Pay(context.Background(), PayRequest{Channel: ci.ID, Amount: *uint256.NewInt(1), Key: fmt.Sprint("r", i)})
+				}
+				if err != nil {
+					failed.Do(func() { b.Errorf("channel %d: %v", i, err) })
+				}
+			}
+		})
+	}
+	for i := range n {
+		next <- i
+	}
+	close(next)
+	wg.Wait()
+	if b.Failed() {
+		return
+	}
+	b.ResetTimer()
+	for range b.N {
+		bob.stop()
+		if path := os.Getenv("TINYPAY_BENCH_PROFILE"); path != "" { // the restart's CPU profile
+			f, err := os.Create(path)
+			if err != nil {
+				b.Fatal(err)
+			}
+			if err := pprof.StartCPUProfile(f); err != nil {
+				b.Fatal(err)
+			}
+			defer func() { pprof.StopCPUProfile(); f.Close() }()
+		}
+		began := time.Now()
+		bob.start()
+		started := time.Since(began)
+		for {
+			if info := alice.n.Info(); info.ChannelsReady >= n {
+				break
+			}
+			time.Sleep(5 * time.Millisecond)
+		}
+		b.ReportMetric(float64(started.Milliseconds()), "start-ms")
+		b.ReportMetric(float64(time.Since(began).Milliseconds()), "ready-ms")
+	}
 }

@@ -321,16 +321,20 @@ func (n *Node) detach(s *session) {
 	n.log.Log(n.ctx, s.logLevel(), "peer disconnected", "peer", s.peer, "reason", s.reason())
 }
 
-// redialLoop reconnects to peers that share channels still in use.
+// redialLoop reconnects to peers that share channels still in use: at
+// once when the node starts (a restart should not wait a Redial period
+// for its peers), then every Redial.
 func (n *Node) redialLoop() {
 	defer n.wg.Done()
 	t := time.NewTicker(n.cfg.Redial)
 	defer t.Stop()
-	for {
-		select {
-		case <-n.ctx.Done():
-			return
-		case <-t.C:
+	for first := true; ; first = false {
+		if !first {
+			select {
+			case <-n.ctx.Done():
+				return
+			case <-t.C:
+			}
 		}
 		if n.dialer == nil {
 			continue

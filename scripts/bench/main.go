@@ -192,6 +192,7 @@ type bench struct {
 	bobAPIAddr string   // the file it writes its API address to
 	channel    string
 	channels   []string
+	metrics    [2]string // each node's metrics (and with --pprof, profiles) address
 }
 
 func (b *bench) close() {
@@ -304,6 +305,7 @@ func setup(keep, scale bool) (*bench, error) {
 		// Metrics on, as tinypayd runs by default, each node on a port of
 		// its own.
 		addr := free()
+		b.metrics[i] = addr
 		args = append(args, "--metrics-listen", addr)
 		if *pprofFlag {
 			args = append(args, "--pprof")

@@ -5,7 +5,9 @@ import (
 	"errors"
 	"fmt"
 	"io"
+	"net/http"
 	"os"
+	"path/filepath"
 	"strconv"
 	"strings"
 	"sync"
@@ -195,10 +197,40 @@ func (b *bench) restartBob(want int) (time.Duration, error) {
 		return 0, err
 	}
 	b.procs[b.bobProc], b.pids[1] = cmd, cmd.Process.Pid
-	if err := b.waitReady("alice", b.alice, want, 10*time.Minute); err != nil {
-		return 0, err
+	var profiles sync.WaitGroup
+	if *pprofFlag {
+		// Where the restart's time goes: both nodes' CPU for its first
+		// seconds (bob's profile starts once its metrics listener is up).
+		for i, who := range []string{"alice", "bob"} {
+			profiles.Go(func() { b.profile(who, b.metrics[i], 8*time.Second) })
+		}
 	}
-	return time.Since(began), nil
+	err = b.waitReady("alice", b.alice, want, 10*time.Minute)
+	took := time.Since(began)
+	profiles.Wait()
+	return took, err
+}
+
+// profile saves a CPU profile of d from the node whose profiles are at
+// addr (waiting for it to listen) into the work directory, and says where.
+func (b *bench) profile(who, addr string, d time.Duration) {
+	url := fmt.Sprintf("http://%s/debug/pprof/profile?seconds=%d", addr, int(d.Seconds()))
+	for range 200 {
+		resp, err := http.Get(url)
+		if err != nil {
+			time.Sleep(50 * time.Millisecond)
+			continue
+		}
+		defer resp.Body.Close()
+		path := filepath.Join(b.dir, who+"-restart.pprof")
+		f, err := os.Create(path)
+		if err == nil {
+			_, err = io.Copy(f, resp.Body)
+			f.Close()
+		}
+		fmt.Fprintf(os.Stderr, "%s's CPU profile of the restart: %s (%v)\n", who, path, err)
+		return
+	}
 }
 
 // scaleChannels opens n channels, pays across all of them, and restarts
