@@ -4,11 +4,7 @@ import (
 	"errors"
 	"fmt"
 	"log/slog"
-	"strings"
 	"time"
-
-	"github.com/dgraph-io/badger/v4"
-	"github.com/dgraph-io/badger/v4/options"
 )
 
 // Config configures a Store.
@@ -85,42 +81,3 @@ func (c Config) Validate() error {
 	}
 	return errors.Join(errs...)
 }
-
-// badgerOptions returns badger's options for c: a small footprint for a
-// small machine (few memtables, two compactors, no block cache since
-// records are not compressed), no conflict detection (one writer) and
-// badger's log routed to l at warn level.
-func (c Config) badgerOptions(l *slog.Logger) badger.Options {
-	return badger.DefaultOptions(c.Dir).
-		WithSyncWrites(c.SyncWrites).
-		WithLogger(badgerLogger{l}).
-		WithMemTableSize(c.MemTableSize).
-		WithNumMemtables(3).
-		WithNumLevelZeroTables(4).
-		WithNumLevelZeroTablesStall(12).
-		WithNumCompactors(2).
-		WithNumGoroutines(2).
-		WithCompression(options.None).
-		WithBlockCacheSize(0).
-		WithIndexCacheSize(0).
-		WithValueThreshold(valueThreshold).
-		WithValueLogFileSize(64 << 20).
-		WithDetectConflicts(false).
-		WithMetricsEnabled(false).
-		WithNumVersionsToKeep(1)
-}
-
-// badgerLogger routes badger's errors and warnings to slog at warn level
-// and drops its info and debug messages.
-type badgerLogger struct{ l *slog.Logger }
-
-func (b badgerLogger) Errorf(format string, args ...any) {
-	b.l.Warn("badger error", "detail", strings.TrimSpace(fmt.Sprintf(format, args...)))
-}
-
-func (b badgerLogger) Warningf(format string, args ...any) {
-	b.l.Warn("badger warning", "detail", strings.TrimSpace(fmt.Sprintf(format, args...)))
-}
-
-func (badgerLogger) Infof(string, ...any)  {}
-func (badgerLogger) Debugf(string, ...any) {}

@@ -6,7 +6,6 @@ import (
 	"strings"
 	"testing"
 
-	"github.com/dgraph-io/badger/v4"
 	"google.golang.org/protobuf/proto"
 
 	storev1 "github.com/tinypay/tinypay/proto/tinypay/store/v1"
@@ -15,7 +14,7 @@ import (
 // garbage does not decode as any protobuf message (a truncated varint tag).
 var garbage = []byte{0xff, 0xff, 0xff, 0xff}
 
-// TestCorruption writes bad bytes directly with badger under each prefix
+// TestCorruption writes bad bytes directly with the engine under each prefix
 // and checks that reading them gives ErrCorrupt naming the key, never a
 // panic, and that Verify finds them too.
 func TestCorruption(t *testing.T) {
@@ -204,13 +203,6 @@ func TestOpenCorrupt(t *testing.T) {
 				t.Errorf("error %q does not contain %q", err, tt.want)
 			}
 		})
-	}
-}
-
-func rawDelete(t testing.TB, s *Store, k []byte) {
-	t.Helper()
-	if err := s.db.Update(func(txn *badger.Txn) error { return txn.Delete(k) }); err != nil {
-		t.Fatal(err)
 	}
 }
 

@@ -8,7 +8,6 @@ import (
 	"runtime"
 	"testing"
 
-	"github.com/dgraph-io/badger/v4"
 	"google.golang.org/protobuf/proto"
 
 	storev1 "github.com/tinypay/tinypay/proto/tinypay/store/v1"
@@ -132,13 +131,11 @@ func mustCommit(t testing.TB, s *Store, b *Batch) Result {
 func rawKeys(t testing.TB, s *Store) [][]byte {
 	t.Helper()
 	var keys [][]byte
-	err := s.db.View(func(txn *badger.Txn) error {
-		it := txn.NewIterator(badger.IteratorOptions{})
-		defer it.Close()
-		for it.Rewind(); it.Valid(); it.Next() {
-			keys = append(keys, it.Item().KeyCopy(nil))
-		}
-		return nil
+	err := s.eng.view(func(r reader) error {
+		return r.scan(nil, nil, false, 0, func(k, _ []byte) error {
+			keys = append(keys, append([]byte(nil), k...))
+			return nil
+		})
 	})
 	if err != nil {
 		t.Fatal(err)
@@ -150,9 +147,9 @@ func rawKeys(t testing.TB, s *Store) [][]byte {
 func rawGet(t testing.TB, s *Store, k []byte) []byte {
 	t.Helper()
 	var v []byte
-	err := s.db.View(func(txn *badger.Txn) error {
+	err := s.eng.view(func(r reader) error {
 		var err error
-		v, err = get(txn, k)
+		v, err = r.get(k)
 		return err
 	})
 	if err != nil {
@@ -161,11 +158,31 @@ func rawGet(t testing.TB, s *Store, k []byte) []byte {
 	return v
 }
 
-// rawPut writes bytes directly, bypassing every check.
+// rawPut writes bytes directly with the engine, bypassing every check of
+// the store.
 func rawPut(t testing.TB, s *Store, k, v []byte) {
 	t.Helper()
-	if err := s.db.Update(func(txn *badger.Txn) error { return txn.Set(k, v) }); err != nil {
-		t.Fatalf("raw put %x: %v", k, err)
+	rawWrite(t, s, func(txn writeTxn) error { return txn.set(k, v) })
+}
+
+// rawDelete deletes a key directly with the engine.
+func rawDelete(t testing.TB, s *Store, k []byte) {
+	t.Helper()
+	rawWrite(t, s, func(txn writeTxn) error { return txn.delete(k) })
+}
+
+func rawWrite(t testing.TB, s *Store, fn func(writeTxn) error) {
+	t.Helper()
+	txn, err := s.eng.begin()
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer txn.discard()
+	if err := fn(txn); err != nil {
+		t.Fatal(err)
+	}
+	if err := txn.commit(); err != nil {
+		t.Fatal(err)
 	}
 }
 

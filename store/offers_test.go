@@ -5,8 +5,6 @@ import (
 	"errors"
 	"testing"
 
-	"github.com/dgraph-io/badger/v4"
-
 	storev1 "github.com/tinypay/tinypay/proto/tinypay/store/v1"
 )
 
@@ -212,11 +210,7 @@ func TestVerifyOfferIndexes(t *testing.T) {
 			rawPut(t, s, offerPaidKey([32]byte(fill(1, 32)), [20]byte(fill(0xee, 20))), seqValue(1))
 		}},
 		{"per-payer entry missing", func(t *testing.T, s *Store) {
-			if err := s.db.Update(func(txn *badger.Txn) error {
-				return txn.Delete(offerPaidKey([32]byte(fill(1, 32)), [20]byte(fill(0xa1, 20))))
-			}); err != nil {
-				t.Fatal(err)
-			}
+			rawDelete(t, s, offerPaidKey([32]byte(fill(1, 32)), [20]byte(fill(0xa1, 20))))
 		}},
 	} {
 		t.Run(tc.name, func(t *testing.T) {
