@@ -59,8 +59,11 @@ type Stats struct {
 	LastSeq  uint64 // seq of the newest durable log entry, 0 if none
 }
 
-// Open opens or creates the store in cfg.Dir. It fails with ErrCorrupt if
-// the store is of an unknown format.
+// Open opens or creates the store: in badger in cfg.Dir, or in the
+// PostgreSQL database of cfg.Postgres (migrating its schema, and taking
+// the node's lease). It fails with ErrCorrupt if the store is of an
+// unknown format, and with ErrLeaseHeld if another process holds the
+// node's PostgreSQL lease for longer than Postgres.LeaseWait.
 func Open(cfg Config) (*Store, error) {
 	if err := cfg.Validate(); err != nil {
 		return nil, err
@@ -83,7 +86,7 @@ func Open(cfg Config) (*Store, error) {
 	last, err := s.init()
 	if err != nil {
 		_ = eng.close()
-		return nil, fmt.Errorf("store: open %s: %w", cfg.Dir, err)
+		return nil, fmt.Errorf("store: open %s: %w", cfg.where(), err)
 	}
 	s.nextSeq = last + 1
 	s.lastSeq.Store(last)
@@ -94,6 +97,9 @@ func Open(cfg Config) (*Store, error) {
 // openEngine opens the engine cfg names. For a restore, the target must
 // be empty.
 func openEngine(cfg Config, l *slog.Logger, restoring bool) (engine, error) {
+	if cfg.Postgres.URL != "" {
+		return openPostgres(cfg, l, restoring)
+	}
 	if restoring {
 		if err := badgerRestoreTarget(cfg.Dir); err != nil {
 			return nil, err
