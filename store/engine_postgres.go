@@ -68,13 +68,14 @@ type PostgresConfig struct {
 
 // DefaultPostgresOptions returns the PostgreSQL engine's defaults (URL
 // and Node empty): 8 connections, transactions of up to 16 MiB, a lease of
-// 5s that Open waits for twice as long, 30s per round trip.
+// 5s that Open waits for up to 6s (the rest of a dead process's lease),
+// 30s per round trip.
 func DefaultPostgresOptions() PostgresConfig {
 	return PostgresConfig{
 		MaxConns:    8,
 		MaxTxnBytes: 16 << 20,
 		LeaseTTL:    5 * time.Second,
-		LeaseWait:   10 * time.Second,
+		LeaseWait:   6 * time.Second,
 		Timeout:     30 * time.Second,
 	}
 }
@@ -156,9 +157,9 @@ var migrations = [][]string{
 	},
 }
 
-// SchemaVersion is the version of the PostgreSQL schema this package
+// SchemaVersion returns the version of the PostgreSQL schema this package
 // migrates to and reads.
-var SchemaVersion = len(migrations)
+func SchemaVersion() int { return len(migrations) }
 
 // The statements of the engine.
 const (

@@ -211,10 +211,10 @@ func TestPostgresSchemaVersion(t *testing.T) {
 		}
 		versions = append(versions, v)
 	}
-	if rows.Err() != nil || len(versions) != SchemaVersion || versions[len(versions)-1] != SchemaVersion {
-		t.Fatalf("schema versions %v, %v; want 1..%d once each", versions, rows.Err(), SchemaVersion)
+	if rows.Err() != nil || len(versions) != SchemaVersion() || versions[len(versions)-1] != SchemaVersion() {
+		t.Fatalf("schema versions %v, %v; want 1..%d once each", versions, rows.Err(), SchemaVersion())
 	}
-	sqlExec(t, conn, "INSERT INTO tinypay_schema_version (version) VALUES ($1)", SchemaVersion+1)
+	sqlExec(t, conn, "INSERT INTO tinypay_schema_version (version) VALUES ($1)", SchemaVersion()+1)
 	_, err = Open(pgTestConfig(url))
 	if err == nil || !strings.Contains(err.Error(), "run a newer tinypayd") {
 		t.Fatalf("Open of a newer schema: %v", err)

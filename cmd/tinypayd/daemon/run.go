@@ -66,7 +66,7 @@ Examples:
 With --store postgres://..., the node's state is in PostgreSQL (the README's
 "PostgreSQL store"; the password from PGPASSWORD or ~/.pgpass): one process
 at a time may run a node identity on it; a second tinypayd for the same node
-waits up to 10s for the first one's lease, and gives up.`,
+waits up to 6s for the first one's lease, and gives up.`,
 		Flags: slices.Concat(chainFlags(cf, devFile), []cli.Flag{
 			&cli.StringSliceFlag{Name: "asset", Usage: "ERC-20 token channels may hold, as SYMBOL=ADDRESS:DECIMALS (repeatable)", Sources: cf.sources("asset")},
 			&cli.StringFlag{Name: "peer-listen", Usage: "address to accept peer connections on (empty: do not listen)", Value: "127.0.0.1:9735", Sources: cf.sources("peer-listen")},
