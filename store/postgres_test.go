@@ -242,11 +242,12 @@ func TestPostgresSerializationRetry(t *testing.T) {
 		_, err := s.Commit(ctx, paymentBatch(t, "retried"))
 		done <- err
 	}()
-	// Wait until the commit waits for the row, then let it go.
+	// Wait until the commit's first statement (the lease check; not the
+	// lease's renewal) waits for the row, then let it go.
 	poll := sqlConn(t, cfg.Postgres.URL)
 	waitFor(t, func() bool {
 		var n int
-		err := poll.QueryRow(ctx, "SELECT count(*) FROM pg_locks WHERE NOT granted").Scan(&n)
+		err := poll.QueryRow(ctx, "SELECT count(*) FROM pg_stat_activity WHERE wait_event_type = 'Lock' AND query LIKE $1", sqlFence+"%").Scan(&n)
 		return err == nil && n > 0
 	})
 	if err := tx.Commit(ctx); err != nil {
