@@ -6,6 +6,8 @@ import (
 	"sync/atomic"
 	"testing"
 	"time"
+
+	"github.com/tinypay/tinypay/store/pgtest"
 )
 
 // BenchmarkCommit measures commits per second of small batches (a payment
@@ -13,21 +15,31 @@ import (
 //
 //   - sequential: one caller, so every commit is its own transaction and,
 //     with sync, its own fsync;
-//   - concurrent64: 64 callers at once, sharing group commits.
+//   - concurrent64: 64 callers at once, sharing group commits;
+//
+// on each engine: badger, and PostgreSQL on the test binary's server
+// (over its unix socket, with the server's fsync on for sync=true, as
+// SyncWrites=false turns synchronous_commit off).
 //
 // Run with: go test -run '^$' -bench BenchmarkCommit ./store/
 func BenchmarkCommit(b *testing.B) {
-	for _, sync := range []bool{true, false} {
-		for _, callers := range []int{1, 64} {
-			name := fmt.Sprintf("sync=%v/callers=%d", sync, callers)
-			b.Run(name, func(b *testing.B) { benchCommit(b, sync, callers) })
+	for _, e := range testEngines {
+		for _, sync := range []bool{true, false} {
+			for _, callers := range []int{1, 64} {
+				name := fmt.Sprintf("%s/sync=%v/callers=%d", e.name, sync, callers)
+				b.Run(name, func(b *testing.B) { benchCommit(b, e, sync, callers) })
+			}
 		}
 	}
 }
 
-func benchCommit(b *testing.B, sync bool, callers int) {
-	cfg := testConfig(b)
+func benchCommit(b *testing.B, e testEngine, sync bool, callers int) {
+	cfg := e.config(b)
 	cfg.SyncWrites = sync
+	if e.postgres() && sync {
+		pgtest.SetFsync(b, true)
+		b.Cleanup(func() { pgtest.SetFsync(b, false) })
+	}
 	s := openTest(b, cfg)
 	var worker atomic.Int64
 	b.ReportAllocs()

@@ -5,8 +5,6 @@ import (
 	"errors"
 	"fmt"
 	"time"
-
-	"github.com/dgraph-io/badger/v4"
 )
 
 // Result tells what a committed batch was given.
@@ -41,7 +39,7 @@ type outcome struct {
 
 // Commit hands b to the committer and waits until it is durable: written
 // and, with Config.SyncWrites, fsynced. Batches from all callers are written
-// in groups, one badger transaction and one fsync per group, in the order
+// in groups, one engine transaction (and fsync or COMMIT) per group, in the order
 // they were submitted; log seqs follow that order.
 //
 // Commit returns the seqs of b's log entries, or an error: b's own (ErrInvalid,
@@ -177,9 +175,9 @@ type groupProof struct {
 	v     []byte
 }
 
-// commitGroup writes the group's batches in order, in as few badger
-// transactions as badger allows (normally one), and records each batch's
-// outcome in its request.
+// commitGroup writes the group's batches in order, in as few engine
+// transactions as the engine allows (normally one), and records each
+// batch's outcome in its request.
 func (s *Store) commitGroup(group []*request) {
 	s.stats.groups.Add(1)
 	g := groupState{
@@ -190,8 +188,24 @@ func (s *Store) commitGroup(group []*request) {
 		offerUses: make(map[[idLen]byte]uint64),
 		proofs:    make(map[string]groupProof),
 	}
-	w := &groupWriter{s: s, txn: s.db.NewTransaction(true)}
-	defer func() { w.txn.Discard() }()
+	w := &groupWriter{s: s}
+	failAll := func(err error) {
+		for _, r := range group {
+			r.res, r.err = Result{}, err
+		}
+	}
+	if err := w.start(); err != nil {
+		failAll(s.fail(err))
+		return
+	}
+	defer func() { w.txn.discard() }()
+	if p, ok := w.txn.(prefetcher); ok {
+		if err := p.prefetch(s.admitKeys(group)); err != nil {
+			// Nothing is written: the batches fail, the store goes on.
+			failAll(fmt.Errorf("store: commit: read: %w", err))
+			return
+		}
+	}
 	for i, r := range group {
 		if r.ctx != nil && r.ctx.Err() != nil {
 			r.err = fmt.Errorf("store: commit: %w", r.ctx.Err())
@@ -222,11 +236,55 @@ func (s *Store) commitGroup(group []*request) {
 	}
 }
 
-// groupWriter fills badger transactions with whole batches.
+// admitKeys returns the keys that admit may read for the group's
+// batches, for the engine to fetch at once.
+func (s *Store) admitKeys(group []*request) [][]byte {
+	var keys [][]byte
+	for _, r := range group {
+		for _, l := range r.b.logs {
+			if !l.isPayment {
+				continue
+			}
+			if l.idemKey != "" {
+				keys = append(keys, idemKey(l.idemKey))
+			}
+			keys = append(keys, paymentIDKey(l.paymentID))
+			if o := l.offer; o != nil {
+				switch o.uses {
+				case offerOnce:
+					keys = append(keys, offerKey(o.id))
+				case offerPerPayer:
+					keys = append(keys, offerPaidKey(o.id, o.payer), offerUsesKey(o.id))
+				default:
+					keys = append(keys, offerUsesKey(o.id))
+				}
+			}
+		}
+		for _, p := range r.b.proofs {
+			k := r.b.writes[p.w].k
+			if n, ok := s.proofNonces[proofKeyArr(k)]; !ok || p.nonce <= n {
+				keys = append(keys, k)
+			}
+		}
+	}
+	return keys
+}
+
+// groupWriter fills engine transactions with whole batches.
 type groupWriter struct {
 	s     *Store
-	txn   *badger.Txn
+	txn   writeTxn
 	chunk []*request // batches written into txn, not yet committed
+}
+
+// start begins a new transaction.
+func (w *groupWriter) start() error {
+	txn, err := w.s.eng.begin()
+	if err != nil {
+		return err
+	}
+	w.txn = txn
+	return nil
 }
 
 // add writes r into the transaction. If r does not fit, the batches before
@@ -243,7 +301,7 @@ func (w *groupWriter) add(r *request) (batchErr, fatal error) {
 		return nil, err
 	}
 	switch {
-	case !errors.Is(err, badger.ErrTxnTooBig):
+	case !errors.Is(err, errTxnTooBig):
 		return fmt.Errorf("store: commit: %w", err), nil
 	case len(w.chunk) == 0:
 		return fmt.Errorf("%w: %d records do not fit in one transaction", ErrBatchTooLarge, r.b.Len()), nil
@@ -256,8 +314,10 @@ func (w *groupWriter) add(r *request) (batchErr, fatal error) {
 
 // rebuild replaces the transaction with a fresh one holding the chunk.
 func (w *groupWriter) rebuild() error {
-	w.txn.Discard()
-	w.txn = w.s.db.NewTransaction(true)
+	w.txn.discard()
+	if err := w.start(); err != nil {
+		return w.s.fail(err)
+	}
 	for _, c := range w.chunk {
 		if err := w.s.write(w.txn, c); err != nil {
 			return w.s.fail(fmt.Errorf("rewrite batch: %w", err))
@@ -278,7 +338,7 @@ func (w *groupWriter) flush() error {
 		err = hook()
 	}
 	if err == nil {
-		err = w.txn.Commit()
+		err = w.txn.commit()
 	}
 	w.s.stats.txns.Add(1)
 	if err != nil {
@@ -288,8 +348,10 @@ func (w *groupWriter) flush() error {
 	w.s.stats.batches.Add(uint64(len(w.chunk)))
 	w.s.committed(w.chunk)
 	w.chunk = w.chunk[:0]
-	w.txn.Discard()
-	w.txn = w.s.db.NewTransaction(true)
+	w.txn.discard()
+	if err := w.start(); err != nil {
+		return w.s.fail(err)
+	}
 	return nil
 }
 
@@ -336,7 +398,7 @@ func (s *Store) fail(cause error) error {
 
 // admit checks r's batch against the database and the group: payment ids
 // and idempotency keys must be new, proofs must follow the stored ones.
-func (s *Store) admit(txn *badger.Txn, g *groupState, r *request) error {
+func (s *Store) admit(txn writeTxn, g *groupState, r *request) error {
 	for _, l := range r.b.logs {
 		if !l.isPayment {
 			continue
@@ -380,7 +442,7 @@ func (s *Store) admit(txn *badger.Txn, g *groupState, r *request) error {
 		if n, ok := s.proofNonces[proofKeyArr(w.k)]; ok && p.nonce > n {
 			continue // follows the committed one, known without a read
 		}
-		v, err := get(txn, w.k)
+		v, err := txn.get(w.k)
 		if errors.Is(err, ErrNotFound) {
 			continue
 		}
@@ -401,7 +463,7 @@ func (s *Store) admit(txn *badger.Txn, g *groupState, r *request) error {
 // admitOffer checks an accepted incoming payment of an offer against the
 // offer's use policy, the database and the group, and counts it in
 // r.offerUses.
-func (s *Store) admitOffer(txn *badger.Txn, g *groupState, r *request, o *offerPay) error {
+func (s *Store) admitOffer(txn writeTxn, g *groupState, r *request, o *offerPay) error {
 	switch o.uses {
 	case offerOnce:
 		if seq, ok := g.offers[o.id]; ok {
@@ -451,9 +513,9 @@ func (s *Store) admitOffer(txn *badger.Txn, g *groupState, r *request, o *offerP
 }
 
 // offerCount returns the stored count of a reusable offer's payments.
-func offerCount(txn *badger.Txn, id [idLen]byte) (uint64, error) {
+func offerCount(r reader, id [idLen]byte) (uint64, error) {
 	k := offerUsesKey(id)
-	v, err := get(txn, k)
+	v, err := r.get(k)
 	if errors.Is(err, ErrNotFound) {
 		return 0, nil
 	}
@@ -464,8 +526,8 @@ func offerCount(txn *badger.Txn, id [idLen]byte) (uint64, error) {
 }
 
 // indexed returns the seq an index key points to, 0 if absent.
-func indexed(txn *badger.Txn, k []byte) (uint64, error) {
-	v, err := get(txn, k)
+func indexed(r reader, k []byte) (uint64, error) {
+	v, err := r.get(k)
 	if errors.Is(err, ErrNotFound) {
 		return 0, nil
 	}
@@ -505,29 +567,31 @@ func (g *groupState) claim(r *request) {
 
 // write sets r's records in txn, its log entries at r.res.Seqs, and
 // advances nextSeq past them.
-func (s *Store) write(txn *badger.Txn, r *request) error {
+func (s *Store) write(txn writeTxn, r *request) error {
 	for _, w := range r.b.writes {
-		set := txn.Set
+		var err error
 		if w.del {
-			set = func(k, _ []byte) error { return txn.Delete(k) }
+			err = txn.delete(w.k)
+		} else {
+			err = txn.set(w.k, w.v)
 		}
-		if err := set(w.k, w.v); err != nil {
+		if err != nil {
 			return err
 		}
 	}
 	for i, l := range r.b.logs {
 		seq := r.res.Seqs[i]
-		if err := txn.Set(logKey(seq), withSeq(l.val, seq)); err != nil {
+		if err := txn.set(logKey(seq), withSeq(l.val, seq)); err != nil {
 			return err
 		}
 		if !l.isPayment {
 			continue
 		}
-		if err := txn.Set(paymentIDKey(l.paymentID), seqValue(seq)); err != nil {
+		if err := txn.set(paymentIDKey(l.paymentID), seqValue(seq)); err != nil {
 			return err
 		}
 		if l.idemKey != "" {
-			if err := txn.Set(idemKey(l.idemKey), seqValue(seq)); err != nil {
+			if err := txn.set(idemKey(l.idemKey), seqValue(seq)); err != nil {
 				return err
 			}
 		}
@@ -535,9 +599,9 @@ func (s *Store) write(txn *badger.Txn, r *request) error {
 			var err error
 			switch o.uses {
 			case offerOnce:
-				err = txn.Set(offerKey(o.id), seqValue(seq))
+				err = txn.set(offerKey(o.id), seqValue(seq))
 			case offerPerPayer:
-				err = txn.Set(offerPaidKey(o.id, o.payer), seqValue(seq))
+				err = txn.set(offerPaidKey(o.id, o.payer), seqValue(seq))
 			}
 			if err != nil {
 				return err
@@ -545,7 +609,7 @@ func (s *Store) write(txn *badger.Txn, r *request) error {
 		}
 	}
 	for id, n := range r.offerUses {
-		if err := txn.Set(offerUsesKey(id), seqValue(n)); err != nil {
+		if err := txn.set(offerUsesKey(id), seqValue(n)); err != nil {
 			return err
 		}
 	}

@@ -17,7 +17,9 @@ import (
 // TestGroupCommit runs many concurrent committers with fsync on and checks
 // that they share transactions and that every caller gets the seqs of its
 // own entries.
-func TestGroupCommit(t *testing.T) {
+func TestGroupCommit(t *testing.T) { forEachEngine(t, testGroupCommit) }
+
+func testGroupCommit(t *testing.T, eng testEngine) {
 	const (
 		callers   = 64
 		perCaller = 20
@@ -33,7 +35,7 @@ func TestGroupCommit(t *testing.T) {
 	}
 	for _, tt := range tests {
 		t.Run(tt.name, func(t *testing.T) {
-			cfg := testConfig(t)
+			cfg := eng.config(t)
 			cfg.SyncWrites = true
 			s := openTest(t, cfg)
 			var (
@@ -90,7 +92,7 @@ func TestGroupCommit(t *testing.T) {
 			}
 			const total = callers * perCaller
 			st := s.Stats()
-			t.Logf("%d batches in %d groups, %d badger transactions", st.Batches, st.Groups, st.Txns)
+			t.Logf("%d batches in %d groups, %d engine transactions", st.Batches, st.Groups, st.Txns)
 			if st.Batches != total || st.Rejected != 0 {
 				t.Fatalf("stats %+v, want %d batches, none rejected", st, total)
 			}
@@ -127,8 +129,10 @@ func TestGroupCommit(t *testing.T) {
 
 // TestCallbackOrder checks that callbacks run in commit order with
 // ascending seqs, on one goroutine.
-func TestCallbackOrder(t *testing.T) {
-	s := openTest(t, testConfig(t))
+func TestCallbackOrder(t *testing.T) { forEachEngine(t, testCallbackOrder) }
+
+func testCallbackOrder(t *testing.T, e testEngine) {
+	s := openTest(t, e.config(t))
 	const n = 500
 	var got []uint64 // appended only by the committer goroutine
 	done := make(chan struct{})
@@ -154,12 +158,14 @@ func TestCallbackOrder(t *testing.T) {
 	}
 }
 
-// TestSplitTooBig makes a group larger than one badger transaction allows:
+// TestSplitTooBig makes a group larger than one engine transaction allows:
 // it is split, every batch commits, and a batch too big on its own fails
 // alone.
-func TestSplitTooBig(t *testing.T) {
-	cfg := testConfig(t)
-	cfg.MemTableSize = 1 << 20 // transactions of at most ~157 KB
+func TestSplitTooBig(t *testing.T) { forEachEngine(t, testSplitTooBig) }
+
+func testSplitTooBig(t *testing.T, eng testEngine) {
+	cfg := eng.config(t)
+	eng.smallTxns(&cfg) // transactions of at most ~157 KB
 	hold, release := holdCommits(&cfg)
 	s := openTest(t, cfg)
 	bigPayment := func(key string) *storev1.LogEntry {
@@ -224,8 +230,10 @@ func TestSplitTooBig(t *testing.T) {
 // TestWriteFailure injects a failed commit: the batches of that commit fail
 // with ErrFailed, so does every later commit, reads still work, and a
 // reopened store holds exactly what was committed before.
-func TestWriteFailure(t *testing.T) {
-	cfg := testConfig(t)
+func TestWriteFailure(t *testing.T) { forEachEngine(t, testWriteFailure) }
+
+func testWriteFailure(t *testing.T, e testEngine) {
+	cfg := e.config(t)
 	var fail bool
 	var mu sync.Mutex
 	cfg.testHookCommit = func() error {
@@ -272,8 +280,10 @@ func TestWriteFailure(t *testing.T) {
 
 // TestClose checks that Close commits what is queued, never hangs, and
 // that the store refuses use afterwards.
-func TestClose(t *testing.T) {
-	cfg := testConfig(t)
+func TestClose(t *testing.T) { forEachEngine(t, testClose) }
+
+func testClose(t *testing.T, e testEngine) {
+	cfg := e.config(t)
 	s, err := Open(cfg)
 	if err != nil {
 		t.Fatal(err)
@@ -348,9 +358,11 @@ func (g *groupLog) get() ([]int, time.Duration) {
 // TestCommitObserver: the observer hears of every group commit with the
 // number of batches it made durable: one per durable batch in all, none
 // for a refused batch or a failed write.
-func TestCommitObserver(t *testing.T) {
+func TestCommitObserver(t *testing.T) { forEachEngine(t, testCommitObserver) }
+
+func testCommitObserver(t *testing.T, e testEngine) {
 	var obs groupLog
-	cfg := testConfig(t)
+	cfg := e.config(t)
 	cfg.Observer = &obs
 	var fail atomic.Bool
 	cfg.testHookCommit = func() error {

@@ -4,28 +4,31 @@ import (
 	"errors"
 	"fmt"
 	"log/slog"
-	"strings"
 	"time"
-
-	"github.com/dgraph-io/badger/v4"
-	"github.com/dgraph-io/badger/v4/options"
 )
 
-// Config configures a Store.
+// Config configures a Store. It names one engine: badger in Dir (the
+// default), or PostgreSQL when Postgres.URL is set (then Dir is empty).
 type Config struct {
-	// Dir is the directory of the database; it is created if missing.
+	// Dir is the directory of the badger database; it is created if
+	// missing.
 	Dir string
+	// Postgres, if its URL is set, keeps the store in a PostgreSQL
+	// database instead (see PostgresConfig and DefaultPostgresConfig).
+	Postgres PostgresConfig
 	// SyncWrites makes every commit fsync before it is reported. Turn it
 	// off only for tests and benchmarks: without it a commit survives a
-	// process crash but not a power failure or kernel crash.
+	// process crash but not a power failure or kernel crash. With
+	// PostgreSQL, off sets the session's synchronous_commit to off (a
+	// commit is then reported before the server flushed it).
 	SyncWrites bool
 	// MaxBatch bounds how many batches one group commit takes from the
-	// queue; a group is written in one badger transaction (split only if
-	// badger finds it too big) with one fsync.
+	// queue; a group is written in one engine transaction (split only if
+	// it is too big) with one fsync or COMMIT.
 	MaxBatch int
 	// MemTableSize is badger's memtable size in bytes. It bounds memory
 	// (badger keeps a few memtables) and the largest transaction, which is
-	// 15% of it; one Batch must fit in one transaction.
+	// 15% of it; one Batch must fit in one transaction. Badger only.
 	MemTableSize int64
 	// Logger receives the store's and badger's warnings; nil discards them.
 	Logger *slog.Logger
@@ -49,8 +52,8 @@ type CommitObserver interface {
 	GroupCommitted(d time.Duration, batches int)
 }
 
-// DefaultConfig returns the configuration for a store in dir: fsync on,
-// groups of up to 1024 batches, 16 MiB memtables.
+// DefaultConfig returns the configuration for a badger store in dir:
+// fsync on, groups of up to 1024 batches, 16 MiB memtables.
 func DefaultConfig(dir string) Config {
 	return Config{
 		Dir:          dir,
@@ -58,6 +61,17 @@ func DefaultConfig(dir string) Config {
 		MaxBatch:     1024,
 		MemTableSize: 16 << 20,
 	}
+}
+
+// DefaultPostgresConfig returns the configuration for the store of node
+// (its identity: the records of several nodes share a database apart) in
+// the PostgreSQL database at url (postgres://USER@HOST/DB?sslmode=...):
+// durable commits, groups of up to 1024 batches, and
+// DefaultPostgresOptions.
+func DefaultPostgresConfig(url, node string) Config {
+	p := DefaultPostgresOptions()
+	p.URL, p.Node = url, node
+	return Config{SyncWrites: true, MaxBatch: 1024, Postgres: p}
 }
 
 // Min and max memtable sizes accepted by Validate.
@@ -73,54 +87,28 @@ const valueThreshold = 2 * MaxRecordSize
 // Validate reports whether the configuration is usable.
 func (c Config) Validate() error {
 	var errs []error
-	if c.Dir == "" {
-		errs = append(errs, errors.New("store config: Dir is empty"))
-	}
 	if c.MaxBatch < 1 {
 		errs = append(errs, fmt.Errorf("store config: MaxBatch is %d, want at least 1", c.MaxBatch))
 	}
-	if c.MemTableSize < minMemTableSize || c.MemTableSize > maxMemTableSize {
+	switch {
+	case c.Postgres.URL != "" && c.Dir != "":
+		errs = append(errs, errors.New("store config: both Dir and Postgres.URL are set; a store is in one of them"))
+	case c.Postgres.URL != "":
+		errs = append(errs, c.Postgres.validate())
+	case c.Dir == "":
+		errs = append(errs, errors.New("store config: Dir is empty"))
+	case c.MemTableSize < minMemTableSize || c.MemTableSize > maxMemTableSize:
 		errs = append(errs, fmt.Errorf("store config: MemTableSize is %d, want %d to %d",
 			c.MemTableSize, minMemTableSize, maxMemTableSize))
 	}
 	return errors.Join(errs...)
 }
 
-// badgerOptions returns badger's options for c: a small footprint for a
-// small machine (few memtables, two compactors, no block cache since
-// records are not compressed), no conflict detection (one writer) and
-// badger's log routed to l at warn level.
-func (c Config) badgerOptions(l *slog.Logger) badger.Options {
-	return badger.DefaultOptions(c.Dir).
-		WithSyncWrites(c.SyncWrites).
-		WithLogger(badgerLogger{l}).
-		WithMemTableSize(c.MemTableSize).
-		WithNumMemtables(3).
-		WithNumLevelZeroTables(4).
-		WithNumLevelZeroTablesStall(12).
-		WithNumCompactors(2).
-		WithNumGoroutines(2).
-		WithCompression(options.None).
-		WithBlockCacheSize(0).
-		WithIndexCacheSize(0).
-		WithValueThreshold(valueThreshold).
-		WithValueLogFileSize(64 << 20).
-		WithDetectConflicts(false).
-		WithMetricsEnabled(false).
-		WithNumVersionsToKeep(1)
+// where names the store for messages: its directory, or its database
+// and node without a password.
+func (c Config) where() string {
+	if c.Postgres.URL == "" {
+		return c.Dir
+	}
+	return c.Postgres.where()
 }
-
-// badgerLogger routes badger's errors and warnings to slog at warn level
-// and drops its info and debug messages.
-type badgerLogger struct{ l *slog.Logger }
-
-func (b badgerLogger) Errorf(format string, args ...any) {
-	b.l.Warn("badger error", "detail", strings.TrimSpace(fmt.Sprintf(format, args...)))
-}
-
-func (b badgerLogger) Warningf(format string, args ...any) {
-	b.l.Warn("badger warning", "detail", strings.TrimSpace(fmt.Sprintf(format, args...)))
-}
-
-func (badgerLogger) Infof(string, ...any)  {}
-func (badgerLogger) Debugf(string, ...any) {}

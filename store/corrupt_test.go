@@ -6,7 +6,6 @@ import (
 	"strings"
 	"testing"
 
-	"github.com/dgraph-io/badger/v4"
 	"google.golang.org/protobuf/proto"
 
 	storev1 "github.com/tinypay/tinypay/proto/tinypay/store/v1"
@@ -15,10 +14,12 @@ import (
 // garbage does not decode as any protobuf message (a truncated varint tag).
 var garbage = []byte{0xff, 0xff, 0xff, 0xff}
 
-// TestCorruption writes bad bytes directly with badger under each prefix
+// TestCorruption writes bad bytes directly with the engine under each prefix
 // and checks that reading them gives ErrCorrupt naming the key, never a
 // panic, and that Verify finds them too.
-func TestCorruption(t *testing.T) {
+func TestCorruption(t *testing.T) { forEachEngine(t, testCorruption) }
+
+func testCorruption(t *testing.T, eng testEngine) {
 	id := chanID(1)
 	chanKey := channelKey(id)
 	logKey1 := logKey(1)
@@ -102,7 +103,7 @@ func TestCorruption(t *testing.T) {
 	}
 	for _, tt := range tests {
 		t.Run(tt.name, func(t *testing.T) {
-			s := openTest(t, testConfig(t))
+			s := openTest(t, eng.config(t))
 			rawPut(t, s, tt.key, tt.value)
 			for i, read := range append(tt.reads, (*Store).Verify) {
 				err := read(s)
@@ -132,7 +133,9 @@ func TestCorruption(t *testing.T) {
 var errCorruptMarker = errors.New("skip")
 
 // TestVerifyCrossChecks covers problems only a whole-store check finds.
-func TestVerifyCrossChecks(t *testing.T) {
+func TestVerifyCrossChecks(t *testing.T) { forEachEngine(t, testVerifyCrossChecks) }
+
+func testVerifyCrossChecks(t *testing.T, e testEngine) {
 	tests := []struct {
 		name string
 		mess func(t *testing.T, s *Store)
@@ -151,7 +154,7 @@ func TestVerifyCrossChecks(t *testing.T) {
 	}
 	for _, tt := range tests {
 		t.Run(tt.name, func(t *testing.T) {
-			s := openTest(t, testConfig(t))
+			s := openTest(t, e.config(t))
 			mustCommit(t, s, paymentBatch(t, "a", "b", "c"))
 			if err := s.Verify(); err != nil {
 				t.Fatal(err)
@@ -167,7 +170,9 @@ func TestVerifyCrossChecks(t *testing.T) {
 }
 
 // TestOpenCorrupt checks that Open refuses a store it cannot read.
-func TestOpenCorrupt(t *testing.T) {
+func TestOpenCorrupt(t *testing.T) { forEachEngine(t, testOpenCorrupt) }
+
+func testOpenCorrupt(t *testing.T, e testEngine) {
 	tests := []struct {
 		name string
 		mess func(t *testing.T, s *Store)
@@ -189,7 +194,7 @@ func TestOpenCorrupt(t *testing.T) {
 	}
 	for _, tt := range tests {
 		t.Run(tt.name, func(t *testing.T) {
-			cfg := testConfig(t)
+			cfg := e.config(t)
 			s, err := Open(cfg)
 			if err != nil {
 				t.Fatal(err)
@@ -204,13 +209,6 @@ func TestOpenCorrupt(t *testing.T) {
 				t.Errorf("error %q does not contain %q", err, tt.want)
 			}
 		})
-	}
-}
-
-func rawDelete(t testing.TB, s *Store, k []byte) {
-	t.Helper()
-	if err := s.db.Update(func(txn *badger.Txn) error { return txn.Delete(k) }); err != nil {
-		t.Fatal(err)
 	}
 }
 

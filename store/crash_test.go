@@ -14,12 +14,14 @@ import (
 	"sync"
 	"testing"
 	"time"
+
+	"github.com/tinypay/tinypay/store/pgtest"
 )
 
 // The crash test re-executes the test binary as a child that commits in a
 // loop; see TestMain and crashChild.
 const (
-	crashEnvDir  = "TINYPAY_STORE_CRASH_DIR"
+	crashEnvDir  = "TINYPAY_STORE_CRASH_DIR" // a directory (badger) or a postgres:// URL
 	crashEnvIter = "TINYPAY_STORE_CRASH_ITER"
 
 	crashWorkers        = 4 // goroutines with Commit
@@ -32,7 +34,7 @@ func TestMain(m *testing.M) {
 	if dir := os.Getenv(crashEnvDir); dir != "" {
 		os.Exit(crashChild(dir, os.Getenv(crashEnvIter)))
 	}
-	os.Exit(m.Run())
+	os.Exit(pgtest.Main(m))
 }
 
 // crashLine is what the child prints once a commit is reported durable:
@@ -62,8 +64,7 @@ func parseCrashLine(s string) (crashLine, error) {
 // few channels and commits batches of a channel, a newer proof and a
 // payment, printing a line after each one is reported durable.
 func crashChild(dir, iter string) int {
-	cfg := DefaultConfig(dir)
-	s, err := Open(cfg)
+	s, err := Open(crashConfig(dir))
 	if err != nil {
 		fmt.Fprintln(os.Stderr, "child open:", err)
 		return 2
@@ -162,11 +163,27 @@ func crashChild(dir, iter string) int {
 // moment, reopens the store and checks that everything the child was told
 // is durable is there and intact, that the log has no gap, and that the
 // store goes on working. It repeats on the same store.
-func TestCrash(t *testing.T) {
+func TestCrash(t *testing.T) { forEachEngine(t, testCrash) }
+
+// crashConfig is the config of the crash test's store at target: a
+// directory, or a PostgreSQL URL. Commits are durable.
+func crashConfig(target string) Config {
+	if strings.HasPrefix(target, "postgres://") {
+		cfg := pgTestConfig(target)
+		cfg.SyncWrites = true
+		return cfg
+	}
+	return DefaultConfig(target)
+}
+
+func testCrash(t *testing.T, e testEngine) {
 	if testing.Short() {
 		t.Skip("re-executes the test binary")
 	}
 	dir := t.TempDir()
+	if e.postgres() {
+		dir = e.config(t).Postgres.URL
+	}
 	seed := uint64(time.Now().UnixNano())
 	t.Logf("seed %d", seed)
 	rng := rand.New(rand.NewPCG(seed, 0))
@@ -217,7 +234,7 @@ func TestCrash(t *testing.T) {
 // commit reported durable so far.
 func checkAfterCrash(t *testing.T, dir string, reported []crashLine) {
 	t.Helper()
-	s, err := Open(DefaultConfig(dir))
+	s, err := Open(crashConfig(dir))
 	if err != nil {
 		t.Fatalf("reopen after crash: %v", err)
 	}

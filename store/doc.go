@@ -1,4 +1,5 @@
-// Package store is the node's persistent store, on badger: channels, the
+// Package store is the node's persistent store, on badger (the default)
+// or PostgreSQL: channels, the
 // newest balance proof per channel and signer, an append-only ordered log
 // (payments now, more entry kinds later) with indexes by payment id and
 // idempotency key, and named cursors. Records are the storev1 protobuf
@@ -32,10 +33,12 @@
 //     and takes no seq, and does not affect the other batches committed
 //     with it.
 //  2. One committer goroutine takes the queued batches of all callers, in
-//     submission order, and writes them as a group: one badger transaction
-//     and, with Config.SyncWrites (the default), one fsync per group, split
-//     only when badger finds a transaction too big. There is no fsync per
-//     caller; batches queue up while an fsync runs and share the next one.
+//     submission order, and writes them as a group: one engine
+//     transaction per group (badger: with Config.SyncWrites, the default,
+//     one fsync; PostgreSQL: one SERIALIZABLE transaction sent in one
+//     round trip, reported only after COMMIT returned), split only when
+//     the transaction is too big. There is no fsync per caller; batches
+//     queue up while a commit runs and share the next one.
 //  3. Log seqs start at 1 and are assigned at commit, strictly increasing
 //     and without gaps, in commit order: commit order is seq order, and a
 //     batch's entries are consecutive. A refused batch leaves no gap.
@@ -88,18 +91,35 @@
 // naming the key, never a panic. Verify checks a whole store.
 //
 // A process crash (SIGKILL) loses nothing that was reported: the crash test
-// kills a committing child process and checks every reported entry. Power
-// loss is covered only with SyncWrites, by fsync.
+// kills a committing child process and checks every reported entry, on
+// both engines. Power loss is covered only with SyncWrites, by fsync (for
+// PostgreSQL, by the server's own durability).
 //
 // # Snapshots
 //
-// Snapshot streams every record of one consistent snapshot (one badger read
+// Snapshot streams every record of one consistent snapshot (one read
 // transaction: whole group commits, nothing committed after it began) in
 // key order, while commits go on; Restore builds a new store from such a
-// stream into an empty directory, checking every record as it arrives and
-// the whole as Verify does, and leaves nothing behind if anything is wrong
-// (ErrBadSnapshot). Both hold one record at a time in memory. Package
+// stream into an empty directory or a PostgreSQL node without records (a
+// snapshot of one engine restores into the other), checking every record
+// as it arrives and the whole as Verify does, and leaves nothing behind if
+// anything is wrong (ErrBadSnapshot). Both hold a bounded number of
+// records in memory (one, or a page of PostgreSQL rows). Package
 // store/backup wraps the stream in an encrypted, authenticated file.
+//
+// # Engines
+//
+// The rules above are kept once, over a small ordered key-value engine
+// (engine.go): get, range scans both ways, and write transactions that
+// commit all or nothing. Badger (engine_badger.go) keeps the key layout
+// above in a directory. PostgreSQL (engine_postgres.go, PostgresConfig)
+// keeps the same keys and values as rows of tinypay_kv (node, key,
+// value), one node identity per value of node, with versioned schema
+// migrations run by Open, and a lease row per node whose epoch every
+// write transaction checks: a process that lost the lease to another can
+// never commit again (ErrFenced), and a second process cannot open a node
+// whose lease is held (ErrLeaseHeld). Its SQL is meant to run on
+// CockroachDB and YugabyteDB too; it is tested on PostgreSQL 15.
 //
 // # Concurrency
 //

@@ -32,14 +32,25 @@ var (
 	// stored one for the same channel and signer, or equal to it with
 	// different contents. The batch is not written.
 	ErrStaleProof = errors.New("store: stale proof")
-	// ErrBatchTooLarge means that one batch does not fit in a single badger
-	// transaction (see Config.MemTableSize). The batch is not written.
+	// ErrBatchTooLarge means that one batch does not fit in a single
+	// engine transaction (see Config.MemTableSize and
+	// PostgresConfig.MaxTxnBytes). The batch is not written.
 	ErrBatchTooLarge = errors.New("store: batch too large")
 	// ErrBatchReused means that a Batch was handed to Commit or CommitAsync
 	// a second time.
 	ErrBatchReused = errors.New("store: batch already committed")
 	// ErrClosed means that the store is closed.
 	ErrClosed = errors.New("store: closed")
+	// ErrLeaseHeld means that another process holds the lease of the
+	// node's store in PostgreSQL (it runs on the same node identity, or
+	// died less than LeaseTTL ago): Open waited PostgresConfig.LeaseWait
+	// for it in vain.
+	ErrLeaseHeld = errors.New("store: another process holds the node's lease")
+	// ErrFenced means that this process lost the node's lease to another
+	// (which took it over after it expired): the write was refused by the
+	// database and nothing of it is written. The store then fails every
+	// commit (ErrFailed wraps it); the process must stop writing.
+	ErrFenced = errors.New("store: this process lost the node's lease (fenced)")
 	// ErrFailed means that a write to disk failed. Whether the batches of
 	// the failed transaction are durable is unknown, so the store refuses
 	// every later commit; reads still work. Close and reopen the store

@@ -23,8 +23,10 @@ func testChannelEvent(n byte) *storev1.LogEntry {
 	}}}
 }
 
-func TestChannelEventRoundTrip(t *testing.T) {
-	s := openTest(t, testConfig(t))
+func TestChannelEventRoundTrip(t *testing.T) { forEachEngine(t, testChannelEventRoundTrip) }
+
+func testChannelEventRoundTrip(t *testing.T, e testEngine) {
+	s := openTest(t, e.config(t))
 	b := NewBatch()
 	if err := b.AppendLog(testChannelEvent(1)); err != nil {
 		t.Fatal(err)
@@ -40,7 +42,9 @@ func TestChannelEventRoundTrip(t *testing.T) {
 	}
 }
 
-func TestChannelEventRejects(t *testing.T) {
+func TestChannelEventRejects(t *testing.T) { forEachEngine(t, testChannelEventRejects) }
+
+func testChannelEventRejects(t *testing.T, eng testEngine) {
 	for _, tc := range []struct {
 		name string
 		edit func(e *storev1.ChannelEvent)
@@ -55,7 +59,7 @@ func TestChannelEventRejects(t *testing.T) {
 		{"side 2", func(e *storev1.ChannelEvent) { e.Side = 2 }},
 	} {
 		t.Run(tc.name, func(t *testing.T) {
-			s := openTest(t, testConfig(t))
+			s := openTest(t, eng.config(t))
 			e := testChannelEvent(1)
 			tc.edit(e.GetChannelEvent())
 			b := NewBatch()
@@ -71,8 +75,10 @@ func TestChannelEventRejects(t *testing.T) {
 	}
 }
 
-func TestLogBefore(t *testing.T) {
-	s := openTest(t, testConfig(t))
+func TestLogBefore(t *testing.T) { forEachEngine(t, testLogBefore) }
+
+func testLogBefore(t *testing.T, eng testEngine) {
+	s := openTest(t, eng.config(t))
 	for i := range 5 {
 		b := NewBatch()
 		if err := b.AppendLog(testChannelEvent(byte(i + 1))); err != nil {

@@ -5,21 +5,108 @@ import (
 	"context"
 	"crypto/sha256"
 	"errors"
+	"os"
+	"path/filepath"
 	"runtime"
 	"testing"
+	"time"
 
-	"github.com/dgraph-io/badger/v4"
+	"github.com/jackc/pgx/v5"
+
 	"google.golang.org/protobuf/proto"
 
 	storev1 "github.com/tinypay/tinypay/proto/tinypay/store/v1"
+	"github.com/tinypay/tinypay/store/pgtest"
 )
 
-// testConfig returns a config for a fresh store in a temp dir. fsync is off
-// unless a test turns it on: tests that need real durability do.
+// testConfig returns a config for a fresh badger store in a temp dir.
+// fsync is off unless a test turns it on: tests that need real durability
+// do.
 func testConfig(t testing.TB) Config {
 	cfg := DefaultConfig(t.TempDir())
 	cfg.SyncWrites = false
 	return cfg
+}
+
+// testEngine is one engine the conformance suite runs on.
+type testEngine struct{ name string }
+
+var (
+	badgerEngineT   = testEngine{"badger"}
+	postgresEngineT = testEngine{"postgres"}
+	testEngines     = []testEngine{badgerEngineT, postgresEngineT}
+)
+
+// forEachEngine runs f as a subtest per engine: "badger", and "postgres"
+// against the test binary's PostgreSQL server (pgtest; skipped with a
+// message where the server binaries are missing).
+func forEachEngine(t *testing.T, f func(t *testing.T, e testEngine)) {
+	for _, e := range testEngines {
+		t.Run(e.name, func(t *testing.T) { f(t, e) })
+	}
+}
+
+func (e testEngine) postgres() bool { return e == postgresEngineT }
+
+// config returns a config for a fresh store: a new temp dir for badger, a
+// new database for PostgreSQL (with a short lease, so that a test that
+// reopens after a kill waits little). fsync (synchronous_commit) is off
+// unless a test turns it on.
+func (e testEngine) config(t testing.TB) Config {
+	if !e.postgres() {
+		return testConfig(t)
+	}
+	return pgTestConfig(pgtest.NewDatabase(t))
+}
+
+// pgTestConfig is the PostgreSQL test config for the database at url.
+func pgTestConfig(url string) Config {
+	cfg := DefaultPostgresConfig(url, "test-node")
+	cfg.SyncWrites = false
+	cfg.Postgres.LeaseTTL = time.Second
+	cfg.Postgres.LeaseWait = 10 * time.Second
+	return cfg
+}
+
+// restoreConfig returns a config for a store Restore creates: a directory
+// that does not exist yet, or a new database.
+func (e testEngine) restoreConfig(t testing.TB) Config {
+	cfg := e.config(t)
+	if !e.postgres() {
+		cfg.Dir = filepath.Join(t.TempDir(), "restored")
+	}
+	return cfg
+}
+
+// smallTxns makes the engine's transactions hold about 157 KB.
+func (e testEngine) smallTxns(cfg *Config) {
+	if e.postgres() {
+		cfg.Postgres.MaxTxnBytes = 157 << 10
+	} else {
+		cfg.MemTableSize = 1 << 20
+	}
+}
+
+// assertNothingLeft checks that a failed Restore left nothing behind: no
+// directory, or no record of the node.
+func (e testEngine) assertNothingLeft(t testing.TB, cfg Config) {
+	t.Helper()
+	if !e.postgres() {
+		if _, err := os.Stat(cfg.Dir); !errors.Is(err, os.ErrNotExist) {
+			t.Fatalf("restore left %s behind: %v", cfg.Dir, err)
+		}
+		return
+	}
+	ctx := context.Background()
+	conn, err := pgx.Connect(ctx, cfg.Postgres.URL)
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer conn.Close(ctx)
+	var n int
+	if err := conn.QueryRow(ctx, "SELECT count(*) FROM tinypay_kv WHERE node = $1", cfg.Postgres.Node).Scan(&n); err != nil || n != 0 {
+		t.Fatalf("restore left %d records of the node behind: %v", n, err)
+	}
 }
 
 func openTest(t testing.TB, cfg Config) *Store {
@@ -132,13 +219,11 @@ func mustCommit(t testing.TB, s *Store, b *Batch) Result {
 func rawKeys(t testing.TB, s *Store) [][]byte {
 	t.Helper()
 	var keys [][]byte
-	err := s.db.View(func(txn *badger.Txn) error {
-		it := txn.NewIterator(badger.IteratorOptions{})
-		defer it.Close()
-		for it.Rewind(); it.Valid(); it.Next() {
-			keys = append(keys, it.Item().KeyCopy(nil))
-		}
-		return nil
+	err := s.eng.view(func(r reader) error {
+		return r.scan(nil, nil, false, 0, func(k, _ []byte) error {
+			keys = append(keys, append([]byte(nil), k...))
+			return nil
+		})
 	})
 	if err != nil {
 		t.Fatal(err)
@@ -150,9 +235,9 @@ func rawKeys(t testing.TB, s *Store) [][]byte {
 func rawGet(t testing.TB, s *Store, k []byte) []byte {
 	t.Helper()
 	var v []byte
-	err := s.db.View(func(txn *badger.Txn) error {
+	err := s.eng.view(func(r reader) error {
 		var err error
-		v, err = get(txn, k)
+		v, err = r.get(k)
 		return err
 	})
 	if err != nil {
@@ -161,11 +246,31 @@ func rawGet(t testing.TB, s *Store, k []byte) []byte {
 	return v
 }
 
-// rawPut writes bytes directly, bypassing every check.
+// rawPut writes bytes directly with the engine, bypassing every check of
+// the store.
 func rawPut(t testing.TB, s *Store, k, v []byte) {
 	t.Helper()
-	if err := s.db.Update(func(txn *badger.Txn) error { return txn.Set(k, v) }); err != nil {
-		t.Fatalf("raw put %x: %v", k, err)
+	rawWrite(t, s, func(txn writeTxn) error { return txn.set(k, v) })
+}
+
+// rawDelete deletes a key directly with the engine.
+func rawDelete(t testing.TB, s *Store, k []byte) {
+	t.Helper()
+	rawWrite(t, s, func(txn writeTxn) error { return txn.delete(k) })
+}
+
+func rawWrite(t testing.TB, s *Store, fn func(writeTxn) error) {
+	t.Helper()
+	txn, err := s.eng.begin()
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer txn.discard()
+	if err := fn(txn); err != nil {
+		t.Fatal(err)
+	}
+	if err := txn.commit(); err != nil {
+		t.Fatal(err)
 	}
 }
 

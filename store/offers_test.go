@@ -5,8 +5,6 @@ import (
 	"errors"
 	"testing"
 
-	"github.com/dgraph-io/badger/v4"
-
 	storev1 "github.com/tinypay/tinypay/proto/tinypay/store/v1"
 )
 
@@ -44,8 +42,10 @@ func uses(t *testing.T, s *Store, offer byte) uint64 {
 // of an offer to the offer's use policy, in the write that stores it:
 // once per payer, up to N in all, or any number, each counted; refused
 // payments are kept and not counted; and the counts survive a reopen.
-func TestOfferUsePolicies(t *testing.T) {
-	cfg := testConfig(t)
+func TestOfferUsePolicies(t *testing.T) { forEachEngine(t, testOfferUsePolicies) }
+
+func testOfferUsePolicies(t *testing.T, eng testEngine) {
+	cfg := eng.config(t)
 	s := openTest(t, cfg)
 	ctx := context.Background()
 
@@ -137,8 +137,10 @@ func TestOfferUsePolicies(t *testing.T) {
 
 // TestOfferLastUseInOneGroup: two batches racing for the last use of a
 // limited offer in one group commit: exactly one is written.
-func TestOfferLastUseInOneGroup(t *testing.T) {
-	s := openTest(t, testConfig(t))
+func TestOfferLastUseInOneGroup(t *testing.T) { forEachEngine(t, testOfferLastUseInOneGroup) }
+
+func testOfferLastUseInOneGroup(t *testing.T, e testEngine) {
+	s := openTest(t, e.config(t))
 	mustCommit(t, s, batchOf(t, offerPayment("a", 5, 0xa1, offerLimited, 2)))
 	errs := make(chan error, 2)
 	for i, k := range []string{"b", "c"} {
@@ -160,7 +162,9 @@ func TestOfferLastUseInOneGroup(t *testing.T) {
 
 // TestOfferFieldsRejected: malformed offer fields of a payment are refused
 // (ErrInvalid) and nothing is written.
-func TestOfferFieldsRejected(t *testing.T) {
+func TestOfferFieldsRejected(t *testing.T) { forEachEngine(t, testOfferFieldsRejected) }
+
+func testOfferFieldsRejected(t *testing.T, eng testEngine) {
 	for _, tc := range []struct {
 		name string
 		edit func(p *storev1.Payment)
@@ -178,7 +182,7 @@ func TestOfferFieldsRejected(t *testing.T) {
 		}},
 	} {
 		t.Run(tc.name, func(t *testing.T) {
-			s := openTest(t, testConfig(t))
+			s := openTest(t, eng.config(t))
 			e := offerPayment("k", 1, 0xa1, offerOnce, 0)
 			tc.edit(e.GetPayment())
 			b := NewBatch()
@@ -200,7 +204,9 @@ func TestOfferFieldsRejected(t *testing.T) {
 
 // TestVerifyOfferIndexes: Verify finds offer counts and per-payer entries
 // that disagree with the log.
-func TestVerifyOfferIndexes(t *testing.T) {
+func TestVerifyOfferIndexes(t *testing.T) { forEachEngine(t, testVerifyOfferIndexes) }
+
+func testVerifyOfferIndexes(t *testing.T, e testEngine) {
 	for _, tc := range []struct {
 		name string
 		harm func(t *testing.T, s *Store)
@@ -212,15 +218,11 @@ func TestVerifyOfferIndexes(t *testing.T) {
 			rawPut(t, s, offerPaidKey([32]byte(fill(1, 32)), [20]byte(fill(0xee, 20))), seqValue(1))
 		}},
 		{"per-payer entry missing", func(t *testing.T, s *Store) {
-			if err := s.db.Update(func(txn *badger.Txn) error {
-				return txn.Delete(offerPaidKey([32]byte(fill(1, 32)), [20]byte(fill(0xa1, 20))))
-			}); err != nil {
-				t.Fatal(err)
-			}
+			rawDelete(t, s, offerPaidKey([32]byte(fill(1, 32)), [20]byte(fill(0xa1, 20))))
 		}},
 	} {
 		t.Run(tc.name, func(t *testing.T) {
-			s := openTest(t, testConfig(t))
+			s := openTest(t, e.config(t))
 			mustCommit(t, s, batchOf(t, offerPayment("a", 1, 0xa1, offerPerPayer, 0), offerPayment("b", 2, 0xa1, offerLimited, 5), offerPayment("c", 2, 0xb1, offerLimited, 5)))
 			if err := s.Verify(); err != nil {
 				t.Fatal(err)

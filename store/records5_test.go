@@ -24,8 +24,10 @@ func testToken(n byte) *storev1.AppToken {
 	}
 }
 
-func TestStreamsTokensReceipts(t *testing.T) {
-	s := openTest(t, testConfig(t))
+func TestStreamsTokensReceipts(t *testing.T) { forEachEngine(t, testStreamsTokensReceipts) }
+
+func testStreamsTokensReceipts(t *testing.T, e testEngine) {
+	s := openTest(t, e.config(t))
 	b := NewBatch()
 	for _, err := range []error{
 		b.PutStream(testStream(1)), b.PutStream(testStream(2)),
@@ -65,7 +67,9 @@ func TestStreamsTokensReceipts(t *testing.T) {
 	}
 }
 
-func TestStreamTokenReceiptRejects(t *testing.T) {
+func TestStreamTokenReceiptRejects(t *testing.T) { forEachEngine(t, testStreamTokenReceiptRejects) }
+
+func testStreamTokenReceiptRejects(t *testing.T, eng testEngine) {
 	for _, tc := range []struct {
 		name string
 		put  func(b *Batch) error
@@ -105,7 +109,7 @@ func TestStreamTokenReceiptRejects(t *testing.T) {
 		}},
 	} {
 		t.Run(tc.name, func(t *testing.T) {
-			s := openTest(t, testConfig(t))
+			s := openTest(t, eng.config(t))
 			b := NewBatch()
 			err := tc.put(b)
 			if err == nil {
@@ -118,8 +122,10 @@ func TestStreamTokenReceiptRejects(t *testing.T) {
 
 // TestOfferPaidOnce: an offer id may be paid by one incoming payment only,
 // across commits and within one group.
-func TestOfferPaidOnce(t *testing.T) {
-	s := openTest(t, testConfig(t))
+func TestOfferPaidOnce(t *testing.T) { forEachEngine(t, testOfferPaidOnce) }
+
+func testOfferPaidOnce(t *testing.T, eng testEngine) {
+	s := openTest(t, eng.config(t))
 	incoming := func(key string, offer byte) *Batch {
 		e := testPayment(key)
 		p := e.GetPayment()

@@ -8,9 +8,6 @@ import (
 	"fmt"
 	"io"
 	"log/slog"
-	"os"
-
-	"github.com/dgraph-io/badger/v4"
 )
 
 // A snapshot stream, as Snapshot writes it and Restore reads it:
@@ -39,16 +36,17 @@ type SnapshotStats struct {
 }
 
 // Snapshot writes every record of one consistent snapshot of the store to
-// w, in key order (see the stream format above). It reads one badger
-// transaction: commits go on meanwhile and are not in it, and it holds
-// the records of one group commit entirely or not at all. Memory is
-// bounded: records are copied to w one at a time (w should buffer).
-// Close waits for a snapshot in progress, so the caller should bound how
-// long w may block.
+// w, in key order (see the stream format above). It reads one engine
+// snapshot (a badger read transaction, a PostgreSQL REPEATABLE READ one):
+// commits go on meanwhile and are not in it, and it holds the records of
+// one group commit entirely or not at all. Memory is bounded: records are
+// copied to w a page at a time (w should buffer). Close waits for a
+// snapshot in progress, so the caller should bound how long w may block.
+// A snapshot of one engine restores into the other.
 func (s *Store) Snapshot(w io.Writer) (SnapshotStats, error) {
 	var st SnapshotStats
-	err := s.view(func(txn *badger.Txn) error {
-		last, err := lastLogSeq(txn)
+	err := s.view(func(r reader) error {
+		last, err := lastLogSeq(r)
 		if err != nil {
 			return err
 		}
@@ -59,25 +57,19 @@ func (s *Store) Snapshot(w io.Writer) (SnapshotStats, error) {
 		if _, err := w.Write(buf); err != nil {
 			return err
 		}
-		it := txn.NewIterator(badger.IteratorOptions{PrefetchValues: false})
-		defer it.Close()
-		for it.Rewind(); it.Valid(); it.Next() {
-			item := it.Item()
-			k := item.Key()
+		err = r.scan(nil, nil, false, 0, func(k, v []byte) error {
 			buf = binary.AppendUvarint(buf[:0], uint64(len(k)))
 			buf = append(buf, k...)
-			err := item.Value(func(v []byte) error {
-				buf = binary.AppendUvarint(buf, uint64(len(v)))
-				buf = append(buf, v...)
-				return nil
-			})
-			if err != nil {
-				return fmt.Errorf("store: snapshot %s: %w", keyString(k), err)
-			}
+			buf = binary.AppendUvarint(buf, uint64(len(v)))
+			buf = append(buf, v...)
 			if _, err := w.Write(buf); err != nil {
 				return err
 			}
 			st.Records++
+			return nil
+		})
+		if err != nil {
+			return err
 		}
 		buf = binary.AppendUvarint(buf[:0], 0)
 		buf = binary.AppendUvarint(buf, st.Records)
@@ -87,42 +79,71 @@ func (s *Store) Snapshot(w io.Writer) (SnapshotStats, error) {
 	return st, err
 }
 
-// lastLogSeq returns the seq of the newest log entry in txn's snapshot.
-func lastLogSeq(txn *badger.Txn) (uint64, error) {
-	it := txn.NewIterator(badger.IteratorOptions{Reverse: true, Prefix: []byte{prefixLog}})
-	defer it.Close()
-	it.Seek(append([]byte{prefixLog}, 0xff, 0xff, 0xff, 0xff, 0xff, 0xff, 0xff, 0xff))
-	if !it.Valid() {
-		return 0, nil
+// lastLogSeq returns the seq of the newest log entry in r's snapshot.
+func lastLogSeq(r reader) (uint64, error) {
+	k, _, err := first(r, []byte{prefixLog}, prefixEnd([]byte{prefixLog}), true)
+	if err != nil || k == nil {
+		return 0, err
 	}
-	return parseLogKey(it.Item().KeyCopy(nil))
+	return parseLogKey(k)
 }
 
-// Restore creates a store in cfg.Dir from a snapshot stream and checks it
-// as Verify does. cfg.Dir must not exist or be empty. Every record is
-// checked as it is read (its framing, key order and contents); on any
-// error Restore removes what it wrote in cfg.Dir and returns an error
-// matching ErrBadSnapshot, or wrapping the error r returned. Memory is bounded: records
-// are written in batches as they arrive.
+// Restore creates a store from a snapshot stream and checks it as Verify
+// does: in cfg.Dir, which must not exist or be empty, or in the
+// PostgreSQL database of cfg.Postgres, where the node must have no record
+// yet. Every record is checked as it is read (its framing, key order and
+// contents); on any error Restore removes what it wrote (the directory,
+// or the node's rows) and returns an error matching ErrBadSnapshot, or
+// wrapping the error r returned. Memory is bounded: records are written in
+// transactions as they arrive.
 func Restore(cfg Config, r io.Reader) (SnapshotStats, error) {
 	if err := cfg.Validate(); err != nil {
 		return SnapshotStats{}, err
 	}
-	if ents, err := os.ReadDir(cfg.Dir); err == nil && len(ents) > 0 {
-		return SnapshotStats{}, fmt.Errorf("store: restore into %s: the directory is not empty", cfg.Dir)
-	} else if err != nil && !errors.Is(err, os.ErrNotExist) {
-		return SnapshotStats{}, fmt.Errorf("store: restore: %w", err)
+	l := cfg.Logger
+	if l == nil {
+		l = slog.New(slog.DiscardHandler)
+	}
+	eng, err := openEngine(cfg, l, true)
+	if err != nil {
+		return SnapshotStats{}, err
 	}
 	er := &errReader{r: r}
-	st, err := restore(cfg, er)
+	st, err := restore(eng, er)
 	if er.err != nil {
 		err = fmt.Errorf("store: restore: read: %w", er.err) // the reader's own failure, not the stream's
 	}
+	if err == nil {
+		err = verifyRestored(cfg, l, eng, st)
+	}
 	if err != nil {
-		_ = os.RemoveAll(cfg.Dir)
+		if derr := eng.destroy(); derr != nil {
+			l.Warn("could not remove a failed restore", "err", derr)
+		}
 		return SnapshotStats{}, err
 	}
+	if err := eng.close(); err != nil {
+		return SnapshotStats{}, fmt.Errorf("store: restore: close: %w", err)
+	}
 	return st, nil
+}
+
+// verifyRestored checks the restored store whole, on the engine that
+// wrote it (which, for PostgreSQL, still holds the node's lease).
+func verifyRestored(cfg Config, l *slog.Logger, eng engine, st SnapshotStats) error {
+	s := &Store{eng: eng, cfg: cfg, log: l}
+	last, err := s.init()
+	if err != nil {
+		return fmt.Errorf("%w: %w", ErrBadSnapshot, err)
+	}
+	s.lastSeq.Store(last)
+	if err := s.Verify(); err != nil {
+		return fmt.Errorf("%w: %w", ErrBadSnapshot, err)
+	}
+	if last != st.LastSeq {
+		return fmt.Errorf("%w: the log ends at %d, restored %d", ErrBadSnapshot, last, st.LastSeq)
+	}
+	return nil
 }
 
 // errReader keeps the first error of r other than io.EOF.
@@ -139,7 +160,9 @@ func (e *errReader) Read(p []byte) (int, error) {
 	return n, err
 }
 
-func restore(cfg Config, r io.Reader) (SnapshotStats, error) {
+// restore reads the stream into eng, committing a transaction whenever
+// one is full.
+func restore(eng engine, r io.Reader) (SnapshotStats, error) {
 	var st SnapshotStats
 	br := bufio.NewReaderSize(r, 64<<10)
 	bad := func(format string, args ...any) error {
@@ -156,22 +179,11 @@ func restore(cfg Config, r io.Reader) (SnapshotStats, error) {
 	if ver != FormatVersion {
 		return st, bad("format version %d, this build reads %d", ver, FormatVersion)
 	}
-	l := cfg.Logger
-	if l == nil {
-		l = slog.New(slog.DiscardHandler)
-	}
-	db, err := badger.Open(cfg.badgerOptions(l))
+	txn, err := eng.begin()
 	if err != nil {
-		return st, fmt.Errorf("store: restore: open %s: %w", cfg.Dir, err)
+		return st, fmt.Errorf("store: restore: %w", err)
 	}
-	closed := false
-	defer func() {
-		if !closed {
-			_ = db.Close()
-		}
-	}()
-	wb := db.NewWriteBatch()
-	defer wb.Cancel()
+	defer func() { txn.discard() }()
 	var prev []byte
 	for {
 		kl, err := binary.ReadUvarint(br)
@@ -208,7 +220,19 @@ func restore(cfg Config, r io.Reader) (SnapshotStats, error) {
 		if k[0] == prefixLog {
 			st.LastSeq, _ = parseLogKey(k)
 		}
-		if err := wb.Set(k, v); err != nil {
+		err = txn.set(k, v)
+		if errors.Is(err, errTxnTooBig) {
+			// The full transaction holds what it held: commit it and go
+			// on in a new one.
+			if err = txn.commit(); err == nil {
+				txn.discard()
+				txn, err = eng.begin()
+			}
+			if err == nil {
+				err = txn.set(k, v)
+			}
+		}
+		if err != nil {
 			return st, fmt.Errorf("store: restore: %w", err)
 		}
 		prev = k
@@ -224,23 +248,8 @@ func restore(cfg Config, r io.Reader) (SnapshotStats, error) {
 	if _, err := br.ReadByte(); err == nil {
 		return st, bad("bytes after the end")
 	}
-	if err := wb.Flush(); err != nil {
+	if err := txn.commit(); err != nil {
 		return st, fmt.Errorf("store: restore: %w", err)
 	}
-	closed = true
-	if err := db.Close(); err != nil {
-		return st, fmt.Errorf("store: restore: close: %w", err)
-	}
-	s, err := Open(cfg)
-	if err != nil {
-		return st, fmt.Errorf("%w: %w", ErrBadSnapshot, err)
-	}
-	defer s.Close()
-	if err := s.Verify(); err != nil {
-		return st, fmt.Errorf("%w: %w", ErrBadSnapshot, err)
-	}
-	if s.LastSeq() != st.LastSeq {
-		return st, bad("the log ends at %d, restored %d", s.LastSeq(), st.LastSeq)
-	}
-	return st, s.Close()
+	return st, nil
 }

@@ -36,8 +36,10 @@ func (w *gatedWriter) Write(p []byte) (int, error) {
 // every batch whole or not at all (the newest proof matches the newest
 // payment), none of the commits made after it began, and restores into a
 // store that passes Verify with the same records.
-func TestSnapshotWhileCommitting(t *testing.T) {
-	s := openTest(t, testConfig(t))
+func TestSnapshotWhileCommitting(t *testing.T) { forEachEngine(t, testSnapshotWhileCommitting) }
+
+func testSnapshotWhileCommitting(t *testing.T, eng testEngine) {
+	s := openTest(t, eng.config(t))
 	b := NewBatch()
 	if err := b.PutChannel(testChannel(1)); err != nil {
 		t.Fatal(err)
@@ -80,8 +82,7 @@ func TestSnapshotWhileCommitting(t *testing.T) {
 	if r.st.LastSeq != 100 {
 		t.Fatalf("snapshot ends at seq %d, want 100 (the commits after it began are not in it)", r.st.LastSeq)
 	}
-	cfg := testConfig(t)
-	cfg.Dir = filepath.Join(t.TempDir(), "restored")
+	cfg := eng.restoreConfig(t)
 	rst, err := Restore(cfg, &w.buf)
 	if err != nil {
 		t.Fatal(err)
@@ -137,7 +138,9 @@ func snapshotBytes(version uint64, kvs [][2][]byte, count uint64) []byte {
 // TestRestoreRefusesBadSnapshots: a stream that is not exactly what
 // Snapshot writes is refused with ErrBadSnapshot, and nothing is left in
 // the directory.
-func TestRestoreRefusesBadSnapshots(t *testing.T) {
+func TestRestoreRefusesBadSnapshots(t *testing.T) { forEachEngine(t, testRestoreRefusesBadSnapshots) }
+
+func testRestoreRefusesBadSnapshots(t *testing.T, e testEngine) {
 	meta := [2][]byte{metaKey, marshal(t, &storev1.StoreMeta{FormatVersion: FormatVersion})}
 	ch := [2][]byte{channelKey(chanID(1)), marshal(t, testChannel(1))}
 	log1 := [2][]byte{logKey(1), marshal(t, withSeqField(testPayment("a"), 1))}
@@ -146,8 +149,7 @@ func TestRestoreRefusesBadSnapshots(t *testing.T) {
 	idem := [2][]byte{idemKey("a"), seqValue(1)}
 	good := snapshotBytes(FormatVersion, [][2][]byte{meta, ch, log1, idem, idx}, 5)
 	// The good stream restores: the cases below differ from it in one way.
-	cfg := testConfig(t)
-	cfg.Dir = filepath.Join(t.TempDir(), "good")
+	cfg := e.restoreConfig(t)
 	if st, err := Restore(cfg, bytes.NewReader(good)); err != nil || st.Records != 5 || st.LastSeq != 1 {
 		t.Fatalf("good stream: %+v, %v", st, err)
 	}
@@ -188,15 +190,12 @@ func TestRestoreRefusesBadSnapshots(t *testing.T) {
 	}
 	for _, tc := range tests {
 		t.Run(tc.name, func(t *testing.T) {
-			cfg := testConfig(t)
-			cfg.Dir = filepath.Join(t.TempDir(), "restored")
+			cfg := e.restoreConfig(t)
 			_, err := Restore(cfg, bytes.NewReader(tc.stream))
 			if !errors.Is(err, ErrBadSnapshot) {
 				t.Fatalf("error %v, want ErrBadSnapshot", err)
 			}
-			if _, err := os.Stat(cfg.Dir); !errors.Is(err, os.ErrNotExist) {
-				t.Fatalf("restore left %s behind: %v", cfg.Dir, err)
-			}
+			e.assertNothingLeft(t, cfg)
 		})
 	}
 }

@@ -7,8 +7,6 @@ import (
 	"sync"
 	"sync/atomic"
 
-	"github.com/dgraph-io/badger/v4"
-
 	storev1 "github.com/tinypay/tinypay/proto/tinypay/store/v1"
 )
 
@@ -16,7 +14,7 @@ import (
 // number of goroutines may read and commit at once. Writes go through one
 // committer goroutine (see Commit); reads see only what is durable.
 type Store struct {
-	db  *badger.DB
+	eng engine
 	cfg Config
 	log *slog.Logger
 
@@ -56,12 +54,16 @@ type Stats struct {
 	Batches  uint64 // batches committed durably
 	Rejected uint64 // batches refused (invalid, duplicate, stale, too large, canceled, failed)
 	Groups   uint64 // group commits: queue drains handled together
-	Txns     uint64 // badger transactions committed, one fsync each when SyncWrites is on
+	Txns     uint64 // engine transactions committed: one fsync each for badger with SyncWrites, one COMMIT each for PostgreSQL
+	Retries  uint64 // PostgreSQL transactions retried after a serialization failure (SQLSTATE 40001)
 	LastSeq  uint64 // seq of the newest durable log entry, 0 if none
 }
 
-// Open opens or creates the store in cfg.Dir. It fails with ErrCorrupt if
-// the directory holds a store of an unknown format.
+// Open opens or creates the store: in badger in cfg.Dir, or in the
+// PostgreSQL database of cfg.Postgres (migrating its schema, and taking
+// the node's lease). It fails with ErrCorrupt if the store is of an
+// unknown format, and with ErrLeaseHeld if another process holds the
+// node's PostgreSQL lease for longer than Postgres.LeaseWait.
 func Open(cfg Config) (*Store, error) {
 	if err := cfg.Validate(); err != nil {
 		return nil, err
@@ -70,12 +72,12 @@ func Open(cfg Config) (*Store, error) {
 	if l == nil {
 		l = slog.New(slog.DiscardHandler)
 	}
-	db, err := badger.Open(cfg.badgerOptions(l))
+	eng, err := openEngine(cfg, l, false)
 	if err != nil {
-		return nil, fmt.Errorf("store: open %s: %w", cfg.Dir, err)
+		return nil, err
 	}
 	s := &Store{
-		db:      db,
+		eng:     eng,
 		cfg:     cfg,
 		log:     l,
 		wake:    make(chan struct{}, 1),
@@ -83,8 +85,8 @@ func Open(cfg Config) (*Store, error) {
 	}
 	last, err := s.init()
 	if err != nil {
-		_ = db.Close()
-		return nil, fmt.Errorf("store: open %s: %w", cfg.Dir, err)
+		_ = eng.close()
+		return nil, fmt.Errorf("store: open %s: %w", cfg.where(), err)
 	}
 	s.nextSeq = last + 1
 	s.lastSeq.Store(last)
@@ -92,40 +94,45 @@ func Open(cfg Config) (*Store, error) {
 	return s, nil
 }
 
+// openEngine opens the engine cfg names. For a restore, the target must
+// be empty.
+func openEngine(cfg Config, l *slog.Logger, restoring bool) (engine, error) {
+	if cfg.Postgres.URL != "" {
+		return openPostgres(cfg, l, restoring)
+	}
+	if restoring {
+		if err := badgerRestoreTarget(cfg.Dir); err != nil {
+			return nil, err
+		}
+	}
+	return openBadger(cfg, l)
+}
+
 // init checks or writes the meta record and returns the last log seq.
 func (s *Store) init() (uint64, error) {
 	var last uint64
 	var fresh bool
-	err := s.db.View(func(txn *badger.Txn) error {
-		item, err := txn.Get(metaKey)
+	err := s.eng.view(func(r reader) error {
+		v, err := r.get(metaKey)
 		switch {
-		case errors.Is(err, badger.ErrKeyNotFound):
-			it := txn.NewIterator(badger.IteratorOptions{PrefetchValues: false})
-			defer it.Close()
-			it.Rewind()
-			if it.Valid() {
-				return corrupt(metaKey, "store meta record is missing but the store holds key %s", keyString(it.Item().KeyCopy(nil)))
+		case errors.Is(err, ErrNotFound):
+			k, _, err := first(r, nil, nil, false)
+			if err != nil {
+				return err
+			}
+			if k != nil {
+				return corrupt(metaKey, "store meta record is missing but the store holds key %s", keyString(k))
 			}
 			fresh = true
 			return nil
 		case err != nil:
 			return err
 		}
-		v, err := item.ValueCopy(nil)
-		if err != nil {
-			return err
-		}
 		if _, err := decodeMeta(metaKey, v); err != nil {
 			return err
 		}
-		it := txn.NewIterator(badger.IteratorOptions{Reverse: true, Prefix: []byte{prefixLog}})
-		defer it.Close()
-		it.Seek(append([]byte{prefixLog}, 0xff, 0xff, 0xff, 0xff, 0xff, 0xff, 0xff, 0xff))
-		if it.Valid() {
-			last, err = parseLogKey(it.Item().KeyCopy(nil))
-			return err
-		}
-		return nil
+		last, err = lastLogSeq(r)
+		return err
 	})
 	if err != nil || !fresh {
 		return last, err
@@ -134,12 +141,15 @@ func (s *Store) init() (uint64, error) {
 	if err != nil {
 		return 0, err
 	}
-	txn := s.db.NewTransaction(true)
-	defer txn.Discard()
-	if err := txn.Set(metaKey, v); err != nil {
+	txn, err := s.eng.begin()
+	if err != nil {
 		return 0, err
 	}
-	return 0, txn.Commit()
+	defer txn.discard()
+	if err := txn.set(metaKey, v); err != nil {
+		return 0, err
+	}
+	return 0, txn.commit()
 }
 
 // Close stops the committer and closes the database. Batches already
@@ -157,7 +167,7 @@ func (s *Store) Close() error {
 		s.closeMu.Lock()
 		s.closed = true
 		s.closeMu.Unlock()
-		if err := s.db.Close(); err != nil {
+		if err := s.eng.close(); err != nil {
 			s.closeErr = fmt.Errorf("store: close: %w", err)
 		}
 	})
@@ -171,6 +181,7 @@ func (s *Store) Stats() Stats {
 		Rejected: s.stats.rejected.Load(),
 		Groups:   s.stats.groups.Load(),
 		Txns:     s.stats.txns.Load(),
+		Retries:  s.eng.retries(),
 		LastSeq:  s.lastSeq.Load(),
 	}
 }
@@ -180,37 +191,21 @@ func (s *Store) Stats() Stats {
 func (s *Store) LastSeq() uint64 { return s.lastSeq.Load() }
 
 // view runs fn in a read transaction unless the store is closed.
-func (s *Store) view(fn func(txn *badger.Txn) error) error {
+func (s *Store) view(fn func(r reader) error) error {
 	s.closeMu.RLock()
 	defer s.closeMu.RUnlock()
 	if s.closed {
 		return ErrClosed
 	}
-	return s.db.View(fn)
-}
-
-// get returns a copy of the value under k, or ErrNotFound.
-func get(txn *badger.Txn, k []byte) ([]byte, error) {
-	item, err := txn.Get(k)
-	if errors.Is(err, badger.ErrKeyNotFound) {
-		return nil, ErrNotFound
-	}
-	if err != nil {
-		return nil, fmt.Errorf("store: get %s: %w", keyString(k), err)
-	}
-	v, err := item.ValueCopy(nil)
-	if err != nil {
-		return nil, fmt.Errorf("store: get %s: %w", keyString(k), err)
-	}
-	return v, nil
+	return s.eng.view(fn)
 }
 
 // Channel returns the channel with the given id.
 func (s *Store) Channel(id [32]byte) (*storev1.Channel, error) {
 	var c *storev1.Channel
-	err := s.view(func(txn *badger.Txn) error {
+	err := s.view(func(r reader) error {
 		k := channelKey(id)
-		v, err := get(txn, k)
+		v, err := r.get(k)
 		if err != nil {
 			return err
 		}
@@ -235,9 +230,9 @@ func (s *Store) Proof(id [32]byte, signerSide uint32) (*storev1.Proof, error) {
 		return nil, fmt.Errorf("proof %x side %d: %w: side is not 0 or 1", id, signerSide, ErrInvalid)
 	}
 	var p *storev1.Proof
-	err := s.view(func(txn *badger.Txn) error {
+	err := s.view(func(r reader) error {
 		k := proofKey(id, signerSide)
-		v, err := get(txn, k)
+		v, err := r.get(k)
 		if err != nil {
 			return err
 		}
@@ -253,9 +248,9 @@ func (s *Store) Proof(id [32]byte, signerSide uint32) (*storev1.Proof, error) {
 // LogEntry returns the log entry with the given seq.
 func (s *Store) LogEntry(seq uint64) (*storev1.LogEntry, error) {
 	var e *storev1.LogEntry
-	err := s.view(func(txn *badger.Txn) error {
+	err := s.view(func(r reader) error {
 		var err error
-		e, err = logEntry(txn, seq)
+		e, err = logEntry(r, seq)
 		return err
 	})
 	if err != nil {
@@ -264,9 +259,9 @@ func (s *Store) LogEntry(seq uint64) (*storev1.LogEntry, error) {
 	return e, nil
 }
 
-func logEntry(txn *badger.Txn, seq uint64) (*storev1.LogEntry, error) {
+func logEntry(r reader, seq uint64) (*storev1.LogEntry, error) {
 	k := logKey(seq)
-	v, err := get(txn, k)
+	v, err := r.get(k)
 	if err != nil {
 		return nil, err
 	}
@@ -312,23 +307,23 @@ func (s *Store) LogBefore(beforeSeq uint64, limit int) ([]*storev1.LogEntry, err
 // scanLog reads up to limit log entries starting at seq from, ascending or
 // (reverse) descending.
 func (s *Store) scanLog(from uint64, reverse bool, limit int) ([]*storev1.LogEntry, error) {
+	lo, hi := logKey(from), prefixEnd([]byte{prefixLog})
+	if reverse {
+		lo, hi = []byte{prefixLog}, keyAfter(logKey(from))
+	}
 	var out []*storev1.LogEntry
-	err := s.view(func(txn *badger.Txn) error {
-		it := txn.NewIterator(badger.IteratorOptions{PrefetchValues: true, PrefetchSize: min(limit, 100), Prefix: []byte{prefixLog}, Reverse: reverse})
-		defer it.Close()
-		for it.Seek(logKey(from)); it.Valid() && len(out) < limit; it.Next() {
-			k := it.Item().KeyCopy(nil)
-			v, err := it.Item().ValueCopy(nil)
-			if err != nil {
-				return fmt.Errorf("store: read %s: %w", keyString(k), err)
-			}
+	err := s.view(func(r reader) error {
+		return r.scan(lo, hi, reverse, limit, func(k, v []byte) error {
 			e, err := decodeLogEntry(k, v)
 			if err != nil {
 				return err
 			}
 			out = append(out, e)
-		}
-		return nil
+			if len(out) >= limit {
+				return errStopScan
+			}
+			return nil
+		})
 	})
 	return out, err
 }
@@ -337,8 +332,8 @@ func (s *Store) scanLog(from uint64, reverse bool, limit int) ([]*storev1.LogEnt
 // entry is a payment whose field matches.
 func (s *Store) paymentBy(k []byte, match func(*storev1.Payment) bool) (*storev1.LogEntry, error) {
 	var e *storev1.LogEntry
-	err := s.view(func(txn *badger.Txn) error {
-		v, err := get(txn, k)
+	err := s.view(func(r reader) error {
+		v, err := r.get(k)
 		if err != nil {
 			return err
 		}
@@ -346,7 +341,7 @@ func (s *Store) paymentBy(k []byte, match func(*storev1.Payment) bool) (*storev1
 		if err != nil {
 			return err
 		}
-		e, err = logEntry(txn, seq)
+		e, err = logEntry(r, seq)
 		if errors.Is(err, ErrNotFound) {
 			return corrupt(k, "index points to missing log entry %d", seq)
 		}
@@ -409,13 +404,13 @@ func (s *Store) OfferPaidBy(offerID [32]byte, payer [20]byte) (*storev1.LogEntry
 // an offer never paid (or not this node's).
 func (s *Store) OfferUses(offerID [32]byte) (uint64, error) {
 	var n uint64
-	err := s.view(func(txn *badger.Txn) error {
-		seq, err := indexed(txn, offerKey(offerID))
+	err := s.view(func(r reader) error {
+		seq, err := indexed(r, offerKey(offerID))
 		if err != nil || seq != 0 {
 			n = min(seq, 1)
 			return err
 		}
-		n, err = offerCount(txn, offerID)
+		n, err = offerCount(r, offerID)
 		return err
 	})
 	if err != nil {
@@ -479,8 +474,8 @@ func decodeToken(k, v []byte) (*storev1.AppToken, error) {
 // getRecord reads and decodes the record under k; ErrNotFound if absent.
 func getRecord[T any](s *Store, k []byte, what string, decode func(k, v []byte) (T, error)) (T, error) {
 	var out T
-	err := s.view(func(txn *badger.Txn) error {
-		v, err := get(txn, k)
+	err := s.view(func(r reader) error {
+		v, err := r.get(k)
 		if err != nil {
 			return err
 		}
@@ -497,22 +492,15 @@ func getRecord[T any](s *Store, k []byte, what string, decode func(k, v []byte) 
 // listRecords decodes every record under a prefix, in key order.
 func listRecords[T any](s *Store, prefix byte, what string, decode func(k, v []byte) (T, error)) ([]T, error) {
 	var out []T
-	err := s.view(func(txn *badger.Txn) error {
-		it := txn.NewIterator(badger.IteratorOptions{PrefetchValues: true, PrefetchSize: 64, Prefix: []byte{prefix}})
-		defer it.Close()
-		for it.Rewind(); it.Valid(); it.Next() {
-			k := it.Item().KeyCopy(nil)
-			v, err := it.Item().ValueCopy(nil)
-			if err != nil {
-				return fmt.Errorf("store: read %s: %w", keyString(k), err)
-			}
-			r, err := decode(k, v)
+	err := s.view(func(r reader) error {
+		return r.scan([]byte{prefix}, prefixEnd([]byte{prefix}), false, 0, func(k, v []byte) error {
+			rec, err := decode(k, v)
 			if err != nil {
 				return err
 			}
-			out = append(out, r)
-		}
-		return nil
+			out = append(out, rec)
+			return nil
+		})
 	})
 	if err != nil {
 		return nil, fmt.Errorf("%s: %w", what, err)
@@ -526,9 +514,9 @@ func (s *Store) Cursor(name string) ([]byte, error) {
 		return nil, fmt.Errorf("cursor %q: %w: %v", name, ErrInvalid, err)
 	}
 	var c *storev1.Cursor
-	err := s.view(func(txn *badger.Txn) error {
+	err := s.view(func(r reader) error {
 		k := cursorKey(name)
-		v, err := get(txn, k)
+		v, err := r.get(k)
 		if err != nil {
 			return err
 		}

@@ -30,7 +30,37 @@ func TestConfigValidate(t *testing.T) {
 		{"memtable too small", func(c *Config) { c.MemTableSize = 1 << 10 }, "MemTableSize is 1024"},
 		// And the footprint stays bounded.
 		{"memtable too big", func(c *Config) { c.MemTableSize = 2 << 30 }, "MemTableSize"},
+		// A store is in a directory or in PostgreSQL, not both.
+		{"dir and postgres", func(c *Config) { c.Postgres.URL = "postgres://u@h/db" }, "both Dir and Postgres.URL"},
 	}
+	pg := func(f func(*PostgresConfig)) func(*Config) {
+		return func(c *Config) { *c = DefaultPostgresConfig("postgres://u@localhost/db", "0xabc"); f(&c.Postgres) }
+	}
+	tests = append(tests, []struct {
+		name   string
+		mutate func(*Config)
+		want   string
+	}{
+		// The PostgreSQL defaults are valid.
+		{"postgres default", pg(func(*PostgresConfig) {}), ""},
+		// The key=value form of a connection string is taken too.
+		{"postgres key=value", pg(func(p *PostgresConfig) { p.URL = "host=/tmp dbname=x" }), ""},
+		// A URL that does not parse, without its password in the error.
+		{"postgres bad url", pg(func(p *PostgresConfig) { p.URL = "postgres://u:secret@h:notaport/db" }), "cannot parse the URL"},
+		// A node names the records' owner.
+		{"postgres no node", pg(func(p *PostgresConfig) { p.Node = "" }), "Postgres.Node"},
+		// Of a bounded length and alphabet (it is a column value, and shown).
+		{"postgres node with a space", pg(func(p *PostgresConfig) { p.Node = "a b" }), "Postgres.Node"},
+		{"postgres node too long", pg(func(p *PostgresConfig) { p.Node = strings.Repeat("a", 65) }), "Postgres.Node"},
+		// The committer and a reader need a connection each.
+		{"postgres one connection", pg(func(p *PostgresConfig) { p.MaxConns = 1 }), "MaxConns is 1"},
+		// A transaction takes at least one record of the largest size.
+		{"postgres tiny transactions", pg(func(p *PostgresConfig) { p.MaxTxnBytes = 1000 }), "MaxTxnBytes is 1000"},
+		// A lease shorter than a round trip would expire while renewed.
+		{"postgres lease too short", pg(func(p *PostgresConfig) { p.LeaseTTL = time.Millisecond }), "LeaseTTL is 1ms"},
+		{"postgres negative wait", pg(func(p *PostgresConfig) { p.LeaseWait = -time.Second }), "LeaseWait is -1s"},
+		{"postgres no timeout", pg(func(p *PostgresConfig) { p.Timeout = 0 }), "Timeout is 0s"},
+	}...)
 	for _, tt := range tests {
 		t.Run(tt.name, func(t *testing.T) {
 			cfg := DefaultConfig("/tmp/x")
@@ -45,6 +75,9 @@ func TestConfigValidate(t *testing.T) {
 			if err == nil || !strings.Contains(err.Error(), tt.want) {
 				t.Fatalf("Validate: %v, want error containing %q", err, tt.want)
 			}
+			if strings.Contains(err.Error(), "secret") {
+				t.Fatalf("Validate: %v shows the password", err)
+			}
 			if _, err := Open(cfg); err == nil {
 				t.Fatal("Open accepted an invalid config")
 			}
@@ -54,7 +87,9 @@ func TestConfigValidate(t *testing.T) {
 
 // TestRoundTrip writes every kind of record, checks the exact key and value
 // bytes badger holds, and reads the record back through the API.
-func TestRoundTrip(t *testing.T) {
+func TestRoundTrip(t *testing.T) { forEachEngine(t, testRoundTrip) }
+
+func testRoundTrip(t *testing.T, e testEngine) {
 	minimal := &storev1.Channel{
 		Version: ChannelVersion, Id: fill(2, 32), Adjudicator: fill(1, 20), ParticipantA: fill(2, 20),
 		ParticipantB: fill(3, 20), Asset: fill(4, 20), Salt: fill(5, 32), Phase: storev1.Phase_PHASE_OPENING,
@@ -159,7 +194,7 @@ func TestRoundTrip(t *testing.T) {
 			want: &storev1.Cursor{Value: []byte{0, 1, 2}},
 		},
 	}
-	s := openTest(t, testConfig(t))
+	s := openTest(t, e.config(t))
 	for _, tt := range tests {
 		t.Run(tt.name, func(t *testing.T) {
 			if tt.put != nil {
@@ -206,8 +241,10 @@ func TestWithSeq(t *testing.T) {
 	}
 }
 
-func TestReopenKeepsEverything(t *testing.T) {
-	cfg := testConfig(t)
+func TestReopenKeepsEverything(t *testing.T) { forEachEngine(t, testReopenKeepsEverything) }
+
+func testReopenKeepsEverything(t *testing.T, e testEngine) {
+	cfg := e.config(t)
 	s, err := Open(cfg)
 	if err != nil {
 		t.Fatal(err)
@@ -245,8 +282,10 @@ func TestReopenKeepsEverything(t *testing.T) {
 	}
 }
 
-func TestLogPaging(t *testing.T) {
-	s := openTest(t, testConfig(t))
+func TestLogPaging(t *testing.T) { forEachEngine(t, testLogPaging) }
+
+func testLogPaging(t *testing.T, eng testEngine) {
+	s := openTest(t, eng.config(t))
 	var want []uint64
 	for i := range 5 {
 		keys := make([]string, 5)
@@ -314,8 +353,10 @@ func seqRange(from, to uint64) []uint64 {
 	return out
 }
 
-func TestNotFound(t *testing.T) {
-	s := openTest(t, testConfig(t))
+func TestNotFound(t *testing.T) { forEachEngine(t, testNotFound) }
+
+func testNotFound(t *testing.T, e testEngine) {
+	s := openTest(t, e.config(t))
 	mustCommit(t, s, paymentBatch(t, "only"))
 	tests := []struct {
 		name string
@@ -348,7 +389,9 @@ func TestNotFound(t *testing.T) {
 
 // TestValidation feeds one malformed field per row and checks that the put
 // fails with ErrInvalid, the batch is poisoned, and nothing is written.
-func TestValidation(t *testing.T) {
+func TestValidation(t *testing.T) { forEachEngine(t, testValidation) }
+
+func testValidation(t *testing.T, eng testEngine) {
 	ch := func(f func(*storev1.Channel)) func(*Batch) error {
 		return func(b *Batch) error { c := testChannel(1); f(c); return b.PutChannel(c) }
 	}
@@ -436,7 +479,7 @@ func TestValidation(t *testing.T) {
 		{"cursor long name", func(b *Batch) error { return b.PutCursor(strings.Repeat("c", 256), nil) }, "cursor name is 256"},
 		{"cursor too large", func(b *Batch) error { return b.PutCursor("c", make([]byte, MaxRecordSize)) }, "more than 65536"},
 	}
-	s := openTest(t, testConfig(t))
+	s := openTest(t, eng.config(t))
 	for _, tt := range tests {
 		t.Run(tt.name, func(t *testing.T) {
 			b := NewBatch()
@@ -469,7 +512,9 @@ func TestValidation(t *testing.T) {
 	}
 }
 
-func TestIdempotency(t *testing.T) {
+func TestIdempotency(t *testing.T) { forEachEngine(t, testIdempotency) }
+
+func testIdempotency(t *testing.T, e testEngine) {
 	tests := []struct {
 		name string
 		// setup runs first, alone.
@@ -494,7 +539,7 @@ func TestIdempotency(t *testing.T) {
 	}
 	for _, tt := range tests {
 		t.Run(tt.name, func(t *testing.T) {
-			cfg := testConfig(t)
+			cfg := e.config(t)
 			hold, release := holdCommits(&cfg)
 			s := openTest(t, cfg)
 			release() // setup commits alone
@@ -562,7 +607,9 @@ func TestIdempotency(t *testing.T) {
 	}
 }
 
-func TestDuplicateWithinBatch(t *testing.T) {
+func TestDuplicateWithinBatch(t *testing.T) { forEachEngine(t, testDuplicateWithinBatch) }
+
+func testDuplicateWithinBatch(t *testing.T, eng testEngine) {
 	b := paymentBatch(t, "a")
 	var dup *DuplicateError
 	if err := b.AppendLog(testPayment("a")); !errors.As(err, &dup) || dup.Seq != 0 || dup.Field != "idempotency_key" {
@@ -574,7 +621,7 @@ func TestDuplicateWithinBatch(t *testing.T) {
 	if err := b.AppendLog(e); !errors.As(err, &dup) || dup.Field != "id" {
 		t.Fatalf("same id twice: %v, want DuplicateError on id", err)
 	}
-	s := openTest(t, testConfig(t))
+	s := openTest(t, eng.config(t))
 	if _, err := s.Commit(context.Background(), b); !errors.Is(err, ErrDuplicateKey) {
 		t.Fatalf("Commit: %v, want ErrDuplicateKey", err)
 	}
@@ -589,8 +636,10 @@ func TestDuplicateWithinBatch(t *testing.T) {
 	}
 }
 
-func TestStaleProof(t *testing.T) {
-	s := openTest(t, testConfig(t))
+func TestStaleProof(t *testing.T) { forEachEngine(t, testStaleProof) }
+
+func testStaleProof(t *testing.T, e testEngine) {
+	s := openTest(t, e.config(t))
 	b := NewBatch()
 	_ = b.PutProof(0, testProof(1, 5))
 	mustCommit(t, s, b)
@@ -641,8 +690,10 @@ func TestStaleProof(t *testing.T) {
 	mustCommit(t, s, b)
 }
 
-func TestCommitMisuse(t *testing.T) {
-	s := openTest(t, testConfig(t))
+func TestCommitMisuse(t *testing.T) { forEachEngine(t, testCommitMisuse) }
+
+func testCommitMisuse(t *testing.T, e testEngine) {
+	s := openTest(t, e.config(t))
 	b := paymentBatch(t, "a")
 	mustCommit(t, s, b)
 	if _, err := s.Commit(context.Background(), b); !errors.Is(err, ErrBatchReused) {
@@ -672,8 +723,10 @@ func TestCommitMisuse(t *testing.T) {
 	}
 }
 
-func TestContextCanceledWhileQueued(t *testing.T) {
-	cfg := testConfig(t)
+func TestContextCanceledWhileQueued(t *testing.T) { forEachEngine(t, testContextCanceledWhileQueued) }
+
+func testContextCanceledWhileQueued(t *testing.T, e testEngine) {
+	cfg := e.config(t)
 	hold, release := holdCommits(&cfg)
 	s := openTest(t, cfg)
 	hold()
@@ -740,8 +793,10 @@ func waitFor(t testing.TB, cond func() bool) {
 	}
 }
 
-func TestDeleteChannel(t *testing.T) {
-	s := openTest(t, testConfig(t))
+func TestDeleteChannel(t *testing.T) { forEachEngine(t, testDeleteChannel) }
+
+func testDeleteChannel(t *testing.T, e testEngine) {
+	s := openTest(t, e.config(t))
 	b := NewBatch()
 	if err := b.PutChannel(testChannel(1)); err != nil {
 		t.Fatal(err)

@@ -28,8 +28,10 @@ func testTransferEvent(key string) *storev1.LogEntry {
 
 // TestTransfers: a transfer is stored under its key with its event in the
 // log, replaced by a later put, listed, and passes Verify.
-func TestTransfers(t *testing.T) {
-	s := openTest(t, testConfig(t))
+func TestTransfers(t *testing.T) { forEachEngine(t, testTransfers) }
+
+func testTransfers(t *testing.T, eng testEngine) {
+	s := openTest(t, eng.config(t))
 	b := NewBatch()
 	for _, err := range []error{b.PutTransfer(testTransfer("send-1")), b.PutTransfer(testTransfer("sweep:x")), b.AppendLog(testTransferEvent("send-1"))} {
 		if err != nil {
@@ -69,7 +71,9 @@ func TestTransfers(t *testing.T) {
 
 // TestTransferRejects: a malformed transfer or transfer event poisons the
 // batch and nothing is written.
-func TestTransferRejects(t *testing.T) {
+func TestTransferRejects(t *testing.T) { forEachEngine(t, testTransferRejects) }
+
+func testTransferRejects(t *testing.T, eng testEngine) {
 	tr := func(f func(*storev1.Transfer)) func(*Batch) error {
 		return func(b *Batch) error { x := testTransfer("k"); f(x); return b.PutTransfer(x) }
 	}
@@ -97,7 +101,7 @@ func TestTransferRejects(t *testing.T) {
 		{"event fee", ev(func(e *storev1.TransferEvent) { e.Fee = make([]byte, 33) })},
 	} {
 		t.Run(tc.name, func(t *testing.T) {
-			s := openTest(t, testConfig(t))
+			s := openTest(t, eng.config(t))
 			b := NewBatch()
 			err := tc.put(b)
 			if err == nil {

@@ -4,8 +4,6 @@ import (
 	"errors"
 	"fmt"
 
-	"github.com/dgraph-io/badger/v4"
-
 	storev1 "github.com/tinypay/tinypay/proto/tinypay/store/v1"
 )
 
@@ -26,7 +24,7 @@ func (s *Store) Verify() error {
 	// Load first: the snapshot below is taken later, so it holds at least
 	// everything up to last.
 	last := s.lastSeq.Load()
-	err := s.view(func(txn *badger.Txn) error {
+	err := s.view(func(r reader) error {
 		var (
 			meta            bool
 			wantSeq         uint64 = 1
@@ -39,14 +37,7 @@ func (s *Store) Verify() error {
 			counts               = map[[idLen]byte]uint64{}
 			onceIdx, paidIdx, cN int
 		)
-		it := txn.NewIterator(badger.IteratorOptions{PrefetchValues: true, PrefetchSize: 100})
-		defer it.Close()
-		for it.Rewind(); it.Valid(); it.Next() {
-			k := it.Item().KeyCopy(nil)
-			v, err := it.Item().ValueCopy(nil)
-			if err != nil {
-				return fmt.Errorf("store: read %s: %w", keyString(k), err)
-			}
+		err := r.scan(nil, nil, false, 0, func(k, v []byte) error {
 			rec, err := decodeRecord(k, v)
 			if err != nil {
 				return err
@@ -79,7 +70,7 @@ func (s *Store) Verify() error {
 				}
 			case prefixOffer, prefixOfferPaid:
 				seq := rec.(uint64)
-				e, err := logEntry(txn, seq)
+				e, err := logEntry(r, seq)
 				if err != nil {
 					return corrupt(k, "offer index points to log entry %d: %v", seq, err)
 				}
@@ -105,7 +96,7 @@ func (s *Store) Verify() error {
 				}
 			case prefixIdemKey, prefixPaymentID:
 				seq := rec.(uint64)
-				e, err := logEntry(txn, seq)
+				e, err := logEntry(r, seq)
 				if errors.Is(err, ErrNotFound) {
 					return corrupt(k, "index points to missing log entry %d", seq)
 				}
@@ -125,6 +116,10 @@ func (s *Store) Verify() error {
 					}
 				}
 			}
+			return nil
+		})
+		if err != nil {
+			return err
 		}
 		switch {
 		case !meta:

@@ -22,6 +22,7 @@ import (
 
 	tpcli "github.com/tinypay/tinypay/cmd/tinypay/cli"
 	apiv1 "github.com/tinypay/tinypay/proto/tinypay/api/v1"
+	"github.com/tinypay/tinypay/store/pgtest"
 )
 
 // helpExamples returns every example command line in the --help texts of
@@ -218,6 +219,7 @@ var examples = []example{
 	{text: "tinypayd run --devchain devchain.json --passphrase-file pass.txt --http-listen 127.0.0.1:0", background: true, stop: true},
 	{text: "tinypayd run --devchain devchain.json --passphrase-file pass.txt --http-listen 127.0.0.1:0 --dashboard", background: true, stop: true},
 	{text: "tinypayd run --devchain devchain.json --passphrase-file pass.txt --sweep-to ADDRESS --sweep-above \"100 USD\" --sweep-above \"0.5 ETH\"", background: true, stop: true},
+	{text: "tinypayd run --devchain devchain.json --passphrase-file pass.txt --store \"" + examplePostgres + "\"", background: true, stop: true},
 	{text: "tinypayd init --devchain devchain.json --dev-account 1", as: "new"},
 	{text: "tinypayd init", as: "new"},
 	{text: "tinypayd init --import-key-file hexkey.txt", as: "new"},
@@ -233,6 +235,10 @@ var examples = []example{
 	{text: "tinypayd run --chain-rpc https://rpc.example --chain-id 8453 --adjudicator ADJUDICATOR --asset USDC=0x833589fCD6eDb6E08f4c7C32D4f71b54bdA02913:6 --confirmations 3",
 		fails: "chain endpoint unavailable"}, // no endpoint on a test machine: it must fail at the chain, not at a flag
 }
+
+// examplePostgres is the database of the --store example; the test runs
+// it against a database of the test's PostgreSQL server.
+const examplePostgres = "postgres://tinypay@db.internal:5432/tinypay?sslmode=verify-full"
 
 // TestHelpExamplesRun runs every example of every --help text, as written
 // (placeholders filled in), against two real daemons on the dev chain: an
@@ -266,6 +272,10 @@ func TestHelpExamplesRun(t *testing.T) {
 	openChannel(t, alice, bob, "5", "USD")
 	e.subst["CHANNEL"] = bobToAlice
 	for _, ex := range examples {
+		if strings.Contains(ex.text, examplePostgres) && !pgtest.Available() {
+			t.Logf("skipped %q: %v", ex.text, pgtest.ErrNoServer)
+			continue
+		}
 		if ex.stop {
 			e.stopBackground()
 		}
@@ -319,6 +329,9 @@ func newExampleEnv(t *testing.T, alice, bob *daemonProc) *exampleEnv {
 		"env:TINYPAY_PAYWALL_LISTEN": e.paywallAddr,
 		"ADJUDICATOR":                "0x5FbDB2315678afecb367f032d93F642f64180aa3",
 		"--timeout 1h":               "--timeout 2m", // a test bounds its own runs
+	}
+	if pgtest.Available() {
+		e.subst[examplePostgres] = pgtest.NewDatabase(t)
 	}
 	return e
 }

@@ -33,6 +33,7 @@ import (
 	"github.com/tinypay/tinypay/rpc/apiutil"
 	"github.com/tinypay/tinypay/settlement/devchain"
 	"github.com/tinypay/tinypay/store"
+	"github.com/tinypay/tinypay/store/pgtest"
 )
 
 // The test binary doubles as tinypayd: with TINYPAYD_CHILD set it runs the
@@ -65,7 +66,7 @@ func TestMain(m *testing.M) {
 		}
 		os.Exit(main(context.Background(), append([]string{"tinypayd"}, args...), os.Stdin, os.Stdout, os.Stderr, opts))
 	}
-	os.Exit(m.Run())
+	os.Exit(pgtest.Main(m))
 }
 
 // raceExitNow spares a child built with -race the race runtime's second of

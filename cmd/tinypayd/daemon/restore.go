@@ -63,6 +63,10 @@ hands back this node's newest proof (its signature checked) and the payments
 since, the chain its deposits, withdrawals, closes and channels opened since.
 tinypay info and tinypay channel list show what it waits for.
 
+With --store postgres://..., the records go into the node's store in that
+database, where the node must have none yet (--force does not apply); the
+data directory keeps the key and the restore mark.
+
 Examples:
    tinypayd --datadir ~/.tinypay --passphrase-file pass.txt restore node.tpbak
    tinypayd --datadir ./bob restore --force --devchain devchain.json bob.tpbak
@@ -73,6 +77,7 @@ Examples:
 			&cli.Uint64Flag{Name: "chain-id", Usage: "refuse a backup of another chain", Sources: cf.sources("chain-id")},
 			&cli.StringFlag{Name: "adjudicator", Usage: "refuse a backup of another adjudicator contract", Sources: cf.sources("adjudicator")},
 			devFile,
+			storeFlag(cf),
 		},
 		Action: func(ctx context.Context, c *cli.Command) error { return runRestore(c, stdin, stdout) },
 	}
@@ -96,12 +101,25 @@ func runRestore(c *cli.Command, stdin io.Reader, stdout io.Writer) error {
 	if err := checkChain(c, h); err != nil {
 		return err
 	}
-	// The data directory: empty or missing, or --force.
+	node, err := crypto.ParseAddress(h.Node)
+	if err != nil {
+		return fmt.Errorf("%s: the backup names node %q: %w", file, h.Node, err)
+	}
+	scfg, postgres, err := storeConfig(c, dir, node)
+	if err != nil {
+		return err
+	}
+	// The data directory: empty or missing, or --force. With PostgreSQL,
+	// the data directory keeps only the key (the node, in the database,
+	// must have no records: the store checks).
 	ents, err := os.ReadDir(dir)
 	if err != nil && !errors.Is(err, os.ErrNotExist) {
 		return err
 	}
-	if len(ents) > 0 && !c.Bool("force") {
+	switch {
+	case postgres && c.Bool("force"):
+		return usagef("--force keeps a badger database aside; with --store postgres://... restore into a node that has no records in the database")
+	case len(ents) > 0 && !c.Bool("force") && !postgres:
 		return usagef("%s is not empty; restore into an empty directory, or pass --force (its database is then kept aside as db.replaced-TIME)", dir)
 	}
 	// The key: unlocks the backup, and must be the backup's node's.
@@ -123,6 +141,9 @@ func runRestore(c *cli.Command, stdin io.Reader, stdout io.Writer) error {
 	plain, err := backup.NewReader(f, h, key)
 	if err != nil {
 		return err
+	}
+	if postgres {
+		return restorePostgres(dir, file, h, keyJSON, scfg, plain, stdout)
 	}
 	// A daemon on the data directory holds its database locked. The lock
 	// is taken here until the new database is in place, so none starts
@@ -156,16 +177,8 @@ func runRestore(c *cli.Command, stdin io.Reader, stdout io.Writer) error {
 	// Everything is checked; now into place. The mark goes first: a crash
 	// after it and before the database is in place only makes the next
 	// start wait for the peers and the chain.
-	mark := restoredMark{Node: h.Node, ChainID: h.ChainID, Adjudicator: h.Adjudicator, BackupCreated: h.Created, Restored: time.Now().UTC()}
-	raw, _ := json.MarshalIndent(mark, "", "  ")
-	if err := writeFileSync(filepath.Join(dir, restoredFile), append(raw, '\n')); err != nil {
+	if err := markRestored(dir, h, keyJSON); err != nil {
 		return err
-	}
-	kp := filepath.Join(dir, keyFile)
-	if _, err := os.Stat(kp); errors.Is(err, os.ErrNotExist) {
-		if err := writeFileSync(kp, keyJSON); err != nil {
-			return err
-		}
 	}
 	var aside string
 	if hadDB {
@@ -187,6 +200,49 @@ func runRestore(c *cli.Command, stdin io.Reader, stdout io.Writer) error {
 		fmt.Fprintf(stdout, "the database that was there is kept in %s\n", aside)
 	}
 	fmt.Fprintln(stdout, "on its next start the node catches up with its peers and the chain before it pays on any channel (tinypay info shows it)")
+	return nil
+}
+
+// markRestored writes the data directory's restore mark, and the key file
+// if it has none.
+func markRestored(dir string, h backup.Header, keyJSON []byte) error {
+	mark := restoredMark{Node: h.Node, ChainID: h.ChainID, Adjudicator: h.Adjudicator, BackupCreated: h.Created, Restored: time.Now().UTC()}
+	raw, _ := json.MarshalIndent(mark, "", "  ")
+	if err := writeFileSync(filepath.Join(dir, restoredFile), append(raw, '\n')); err != nil {
+		return err
+	}
+	kp := filepath.Join(dir, keyFile)
+	if _, err := os.Stat(kp); errors.Is(err, os.ErrNotExist) {
+		return writeFileSync(kp, keyJSON)
+	}
+	return nil
+}
+
+// restorePostgres restores a checked backup into the node's records in
+// PostgreSQL, which must have none; the node's lease keeps a tinypayd
+// from running on it meanwhile. The data directory gets the restore mark
+// (and the key file if it has none) once the records are in.
+func restorePostgres(dir, file string, h backup.Header, keyJSON []byte, scfg store.Config, plain io.Reader, stdout io.Writer) error {
+	st, err := store.Restore(scfg, plain)
+	if errors.Is(err, store.ErrLeaseHeld) {
+		return fmt.Errorf("tinypayd is running on node %s (it holds the node's lease in the database); stop it first: %w", h.Node, err)
+	}
+	if err != nil {
+		return fmt.Errorf("%s: nothing was restored: %w", file, err)
+	}
+	if err := os.MkdirAll(dir, 0o700); err != nil {
+		return err
+	}
+	if err := markRestored(dir, h, keyJSON); err != nil {
+		return err
+	}
+	os.Remove(filepath.Join(dir, addrFile)) // a stale one, from a daemon killed there
+	if err := syncDir(dir); err != nil {
+		return err
+	}
+	fmt.Fprintf(stdout, "restored the backup of node %s (chain %d, made %s; %d records, log seq %d) into its PostgreSQL store; the key is in %s\n",
+		h.Node, h.ChainID, h.Created.Format(time.RFC3339), st.Records, st.LastSeq, dir)
+	fmt.Fprintln(stdout, "on its next start (tinypayd run with the same --store) the node catches up with its peers and the chain before it pays on any channel (tinypay info shows it)")
 	return nil
 }
 

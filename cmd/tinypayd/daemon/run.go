@@ -59,7 +59,14 @@ Examples:
    tinypayd run --chain-rpc https://rpc.example --chain-id 8453 \
                 --adjudicator ADJUDICATOR --asset USDC=0x833589fCD6eDb6E08f4c7C32D4f71b54bdA02913:6 --confirmations 3
    tinypayd run --devchain devchain.json --passphrase-file pass.txt --sweep-to ADDRESS \
-                --sweep-above "100 USD" --sweep-above "0.5 ETH"`,
+                --sweep-above "100 USD" --sweep-above "0.5 ETH"
+   tinypayd run --devchain devchain.json --passphrase-file pass.txt \
+                --store "postgres://tinypay@db.internal:5432/tinypay?sslmode=verify-full"
+
+With --store postgres://..., the node's state is in PostgreSQL (the README's
+"PostgreSQL store"; the password from PGPASSWORD or ~/.pgpass): one process
+at a time may run a node identity on it; a second tinypayd for the same node
+waits up to 6s for the first one's lease, and gives up.`,
 		Flags: slices.Concat(chainFlags(cf, devFile), []cli.Flag{
 			&cli.StringSliceFlag{Name: "asset", Usage: "ERC-20 token channels may hold, as SYMBOL=ADDRESS:DECIMALS (repeatable)", Sources: cf.sources("asset")},
 			&cli.StringFlag{Name: "peer-listen", Usage: "address to accept peer connections on (empty: do not listen)", Value: "127.0.0.1:9735", Sources: cf.sources("peer-listen")},
@@ -69,6 +76,7 @@ Examples:
 			&cli.Uint64Flag{Name: "min-challenge-period", Usage: "shortest challenge period accepted from peers, seconds", Value: node.DefaultConfig().MinChallengePeriod, Sources: cf.sources("min-challenge-period")},
 			&cli.DurationFlag{Name: "shutdown-timeout", Usage: "longest graceful shutdown", Value: 15 * time.Second, Sources: cf.sources("shutdown-timeout")},
 			&cli.StringSliceFlag{Name: "tower", Usage: "a watchtower to hand every newest incoming proof to, as HOST:PORT@0xTOWER_ADDRESS (repeatable; see tinypayd tower --help)", Sources: cf.sources("tower")},
+			storeFlag(cf),
 		}, metricsFlags(cf, defaultMetricsListen), httpFlags(cf), limitFlags(cf), sweepFlags(cf)),
 		Action: func(ctx context.Context, c *cli.Command) error {
 			ctx, stop := signal.NotifyContext(ctx, os.Interrupt, syscall.SIGTERM)
@@ -279,6 +287,9 @@ func run(ctx context.Context, c *cli.Command, stdin io.Reader, logw io.Writer, o
 		return err
 	}
 	dir := c.String("datadir")
+	if _, _, err := storeConfig(c, dir, crypto.Address{}); err != nil {
+		return err
+	}
 	if err := os.MkdirAll(dir, 0o700); err != nil {
 		return err
 	}
@@ -320,7 +331,10 @@ func run(ctx context.Context, c *cli.Command, stdin io.Reader, logw io.Writer, o
 		return err
 	}
 
-	scfg := store.DefaultConfig(filepath.Join(dir, dbDir))
+	scfg, postgres, err := storeConfig(c, dir, key.Address())
+	if err != nil {
+		return err
+	}
 	scfg.Logger = log.With("component", "store")
 	scfg.Observer = met
 	st, err := store.Open(scfg)
@@ -333,6 +347,9 @@ func run(ctx context.Context, c *cli.Command, stdin io.Reader, logw io.Writer, o
 		if err := noteBackup(ctx, st, mark.BackupCreated); err != nil {
 			return fmt.Errorf("note the restored backup's time: %w", err)
 		}
+	}
+	if postgres {
+		log.Info("store in PostgreSQL", "node", storeNode(key.Address()))
 	}
 
 	cert, err := rpc.LoadOrCreateCertificate(filepath.Join(dir, certFile), filepath.Join(dir, certKey))

@@ -1,0 +1,24 @@
+//go:build !linux
+
+package pgtest
+
+import "testing"
+
+// Main runs the tests of m.
+func Main(m *testing.M) int { return m.Run() }
+
+// NewDatabase skips t: servers start on Linux only.
+func NewDatabase(t testing.TB) string {
+	t.Helper()
+	t.Skip(ErrNoServer)
+	return ""
+}
+
+// Available reports false: servers start on Linux only.
+func Available() bool { return false }
+
+// SetFsync skips t: servers start on Linux only.
+func SetFsync(t testing.TB, on bool) {
+	t.Helper()
+	t.Skip(ErrNoServer)
+}
