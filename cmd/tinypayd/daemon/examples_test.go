@@ -194,6 +194,7 @@ var examples = []example{
 	{text: "tinypay fetch http://127.0.0.1:8402/article --max-price \"0.01 USD\"", as: "alice"},
 	{text: "tinypay --datadir alice fetch http://127.0.0.1:8402/api/quote --max-price 0.001USD"},
 	{text: "tinypay paywall --upstream http://127.0.0.1:8080 --listen :8402 --price 0.01USD --path /api --path /files", background: true, stop: true},
+	{text: "tinypay paywall --upstream http://127.0.0.1:8080 --price \"0.01 USD\" --route \"/premium=0.5 USD\" --route \"/songs=0.0005 USD/s\" --paid-for 24h", background: true, stop: true},
 	{text: "tinypay --datadir bob paywall --upstream http://127.0.0.1:8081 --per-second \"0.0001 USD\" --tick 500ms", background: true, stop: true},
 	{text: "tinypay fetch http://127.0.0.1:8402/video.mp4 --max-rate \"0.001 USD\" --max-stream \"1 USD\" -o video.mp4 --timeout 1h", as: "alice"},
 
