@@ -217,6 +217,7 @@ var examples = []example{
 	{text: "tinypayd run --devchain devchain.json --passphrase-file pass.txt --metrics-listen off", background: true, stop: true},
 	{text: "tinypayd run --devchain devchain.json --passphrase-file pass.txt --http-listen 127.0.0.1:0", background: true, stop: true},
 	{text: "tinypayd run --devchain devchain.json --passphrase-file pass.txt --http-listen 127.0.0.1:0 --dashboard", background: true, stop: true},
+	{text: "tinypayd run --devchain devchain.json --passphrase-file pass.txt --browser-listen 127.0.0.1:9739 --dashboard", background: true, stop: true},
 	{text: "tinypayd run --devchain devchain.json --passphrase-file pass.txt --sweep-to ADDRESS --sweep-above \"100 USD\" --sweep-above \"0.5 ETH\"", background: true, stop: true},
 	{text: "tinypayd init --devchain devchain.json --dev-account 1", as: "new"},
 	{text: "tinypayd init", as: "new"},
@@ -315,6 +316,7 @@ func newExampleEnv(t *testing.T, alice, bob *daemonProc) *exampleEnv {
 		"127.0.0.1:8080":             up,
 		"127.0.0.1:8081":             up,
 		"127.0.0.1:8402":             e.paywallAddr,
+		"127.0.0.1:9739":             freeAddr(t), // the browser endpoint
 		"--listen :8402":             "--listen 127.0.0.1:" + pwPort,
 		"env:TINYPAY_PAYWALL_LISTEN": e.paywallAddr,
 		"ADJUDICATOR":                "0x5FbDB2315678afecb367f032d93F642f64180aa3",
