@@ -215,6 +215,9 @@ func reverseProxy(upstream *url.URL, log *slog.Logger, flush bool) (*httputil.Re
 		log = slog.New(slog.DiscardHandler)
 	}
 	proxy := &httputil.ReverseProxy{
+		// A response cut because its stream stopped paying is a copy
+		// error too: not worth more than debug.
+		ErrorLog: slog.NewLogLogger(log.Handler(), slog.LevelDebug),
 		Rewrite: func(pr *httputil.ProxyRequest) {
 			pr.SetURL(upstream)
 			pr.SetXForwarded()

@@ -24,7 +24,8 @@
   const priceText = $('tinypay-price').textContent;
 
   function say(text, state, reason) {
-    statusEl.textContent = text;
+    text = String(text || '');
+    statusEl.textContent = text.charAt(0).toUpperCase() + text.slice(1);
     statusEl.dataset.state = state;
     if (reason) statusEl.dataset.reason = reason;
     else delete statusEl.dataset.reason;

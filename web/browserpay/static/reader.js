@@ -121,7 +121,7 @@ async function approvePage() {
 }
 
 // showApproved shows the approval and follows the channel's open on
-// chain until it is open (or failed).
+// chain, step by step, until it is open (or failed).
 async function showApproved(req) {
   $('request').hidden = true;
   $('done').hidden = false;
@@ -130,35 +130,45 @@ async function showApproved(req) {
     (a.auto_pay_below_text ? ' (asking you from ' + a.auto_pay_below_text + ' on)' : '') +
     (a.max_rate_text ? ', and up to ' + a.max_rate_text : '') + '.';
   document.body.dataset.state = 'approved';
+  const list = $('progress');
+  const shown = new Set();
+  const add = (key, text, state) => {
+    if (shown.has(key)) return;
+    shown.add(key);
+    for (const li of list.children) if (!li.dataset.state) li.dataset.state = 'done';
+    list.append(step(text, state));
+  };
   for (;;) {
     const c = req.channel;
-    const list = $('progress');
-    list.replaceChildren();
     switch (c.state) {
+      case 'connecting':
+        add('connecting', 'Connecting to the publisher\'s node…');
+        break;
+      case 'opening':
+        add('connecting', 'Connecting to the publisher\'s node…');
+        add('opening', 'Opening the channel: your deposit goes on chain; waiting for the transaction to be mined…');
+        break;
       case 'open':
-        list.append(step('Channel open (' + c.id + ')' + (c.balance_text ? ': ' + c.balance_text + ' to spend' : '') + '. The site\'s page pays now.', 'done'));
+        if (shown.size) add('opening', 'Opening the channel: your deposit goes on chain; waiting for the transaction to be mined…');
+        add('open', 'Channel ' + short(c.id) + ' open' + (c.balance_text ? ', ' + c.balance_text + ' to spend' : '') + '. The site\'s page pays now.', 'done');
         document.body.dataset.channel = 'open';
         return;
-      case 'none':
-        list.append(step('No channel with this publisher: its pages cannot be paid until you open one.', 'failed'));
-        document.body.dataset.channel = 'none';
-        return;
       case 'failed':
-        list.append(step('The channel could not be opened: ' + c.error, 'failed'));
+        add('failed', 'The channel could not be opened: ' + c.error, 'failed');
         document.body.dataset.channel = 'failed';
         return;
-      case 'connecting':
-        list.append(step('Connecting to the publisher\'s node…'));
-        break;
       default:
-        list.append(step('Connected to the publisher\'s node.', 'done'));
-        list.append(step('Opening the channel: your deposit goes on chain; waiting for the transaction…'));
+        add('none', 'No channel with this publisher: its pages cannot be paid until you open one.', 'failed');
+        document.body.dataset.channel = 'none';
+        return;
     }
     document.body.dataset.channel = c.state;
-    await new Promise((r) => setTimeout(r, 500));
+    await new Promise((r) => setTimeout(r, 300));
     req = await call('/reader/request?id=' + encodeURIComponent(id));
   }
 }
+
+function short(hex) { return hex && hex.length > 14 ? hex.slice(0, 10) + '…' + hex.slice(-6) : (hex || ''); }
 
 // ----- confirm -----
 
