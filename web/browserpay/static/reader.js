@@ -206,6 +206,11 @@ async function main() {
   if (!id) { message('This page needs the request a site made (the address it opened).'); return; }
   try {
     await session();
+    $('signout-box').hidden = false;
+    $('signout').addEventListener('click', async () => {
+      try { await call('/auth/signout', {}); } catch (_) { /* gone already */ }
+      location.reload();
+    });
     if (page === 'approve') await approvePage();
     else await confirmPage();
   } catch (e) {
