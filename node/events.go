@@ -167,3 +167,42 @@ func (n *Node) Subscribe(ctx context.Context, after uint64, kinds []string, fn f
 		}
 	}
 }
+
+// Events returns the newest log entries of the given kinds (all if none)
+// before seq before (0: from the newest), newest first, at most limit of
+// them (0: 100; at most MaxPageSize), and the before of the next page, 0
+// when there is no more. One call reads a bounded stretch of the log
+// (maxPaymentScan entries), so a page may hold fewer than limit, even
+// none, while the next is not 0: a history of rare kinds (channel events
+// among millions of payments) costs each call a bounded amount, never a
+// read of the whole log.
+func (n *Node) Events(before uint64, kinds []string, limit int) ([]Event, uint64, error) {
+	want, err := eventKinds(kinds)
+	if err != nil {
+		return nil, 0, err
+	}
+	if limit <= 0 {
+		limit = 100
+	}
+	limit = min(limit, MaxPageSize)
+	var out []Event
+	next, err := n.scanLog(before, true, func(e *storev1.LogEntry) (bool, error) {
+		ev, err := n.eventOf(e)
+		if err != nil {
+			return false, err
+		}
+		if len(want) > 0 && !want[ev.Kind()] {
+			return false, nil
+		}
+		if ev.Payment != nil {
+			n.completeFlag(ev.Payment)
+			n.attachReceipt(ev.Payment, e)
+		}
+		out = append(out, ev)
+		return len(out) == limit, nil
+	})
+	if err != nil {
+		return nil, 0, err
+	}
+	return out, next, nil
+}

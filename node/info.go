@@ -327,37 +327,65 @@ func (n *Node) Payments(after uint64, limit int, only channel.ID) ([]PaymentInfo
 		limit = 100
 	}
 	var out []PaymentInfo
-	for scanned := 0; len(out) < limit; {
-		if scanned >= maxPaymentScan {
-			return out, after, nil
+	next, err := n.scanLog(after, false, func(e *storev1.LogEntry) (bool, error) {
+		if e.GetPayment() == nil {
+			return false, nil
 		}
-		page, err := n.store.Log(after, min(256, maxPaymentScan-scanned))
+		info, err := paymentInfo(e)
 		if err != nil {
-			return nil, 0, err
+			return false, err
+		}
+		if only != (channel.ID{}) && info.Channel != only {
+			return false, nil
+		}
+		n.completeFlag(&info)
+		n.attachReceipt(&info, e)
+		out = append(out, info)
+		return len(out) == limit, nil
+	})
+	if err != nil {
+		return nil, 0, err
+	}
+	return out, next, nil
+}
+
+// scanLog reads the log for a page: the entries after seq from going
+// forward, or before it going back (from 0: from the newest), calling take
+// with each until it says the page is full, and at most maxPaymentScan of
+// them. It returns the seq to go on from: the last entry read, or 0 when
+// the log has no more that way. Bounding the read keeps each page's cost
+// bounded whatever the log holds, so a page may come back short, even
+// empty, with a place to go on from.
+func (n *Node) scanLog(from uint64, back bool, take func(*storev1.LogEntry) (full bool, err error)) (uint64, error) {
+	if back && from == 0 {
+		from = n.store.LastSeq() + 1
+	}
+	for scanned := 0; scanned < maxPaymentScan; {
+		read := n.store.Log
+		if back {
+			read = n.store.LogBefore
+		}
+		page, err := read(from, min(256, maxPaymentScan-scanned))
+		if err != nil {
+			return 0, err
 		}
 		if len(page) == 0 {
-			return out, 0, nil
+			return 0, nil
 		}
 		scanned += len(page)
 		for _, e := range page {
-			after = e.GetSeq()
-			if e.GetPayment() == nil {
-				continue
-			}
-			info, err := paymentInfo(e)
+			from = e.GetSeq()
+			full, err := take(e)
 			if err != nil {
-				return nil, 0, err
+				return 0, err
 			}
-			if only != (channel.ID{}) && info.Channel != only {
-				continue
-			}
-			n.completeFlag(&info)
-			n.attachReceipt(&info, e)
-			out = append(out, info)
-			if len(out) == limit {
-				return out, after, nil
+			if full {
+				if back && from <= 1 {
+					return 0, nil
+				}
+				return from, nil
 			}
 		}
 	}
-	return out, after, nil
+	return from, nil
 }

@@ -2,6 +2,7 @@ package node
 
 import (
 	"bytes"
+	"errors"
 	"fmt"
 	"math/rand/v2"
 	"slices"
@@ -372,5 +373,78 @@ func TestPaymentPagesAreBounded(t *testing.T) {
 		if tc.only == quiet && !got[0].Amount.Eq(uint256.NewInt(2)) {
 			t.Fatalf("the quiet channel's payment: %s", got[0].Amount.Dec())
 		}
+	}
+}
+
+// TestEventHistoryPagesBack: Events pages back through the log, newest
+// first, with a kind filter; each page reads a bounded stretch of the log,
+// so the rare channel events among many payments come in short (even
+// empty) pages with a place to go on from, each once, and the whole log
+// once with no filter. A bad kind is refused.
+func TestEventHistoryPagesBack(t *testing.T) {
+	w := newNet(t)
+	alice, bob := w.add("alice", 1), w.add("bob", 2)
+	alice.connect(bob)
+	first := alice.open(bob, 1000)
+	for i := range 20 {
+		alice.pay(first, 1, fmt.Sprint("p-", i))
+	}
+	alice.open(bob, 1000)
+
+	was := maxPaymentScan
+	t.Cleanup(func() { maxPaymentScan = was })
+	maxPaymentScan = 5
+	all := func(kinds []string, limit int) (got []Event, calls int) {
+		var before uint64
+		for {
+			var page []Event
+			var next uint64
+			var err error
+			guard(t, "Events", func() { page, next, err = alice.n.Events(before, kinds, limit) })
+			if err != nil {
+				t.Fatal(err)
+			}
+			calls++
+			if len(page) > limit {
+				t.Fatalf("a page of %d, limit %d", len(page), limit)
+			}
+			got = append(got, page...)
+			if next == 0 {
+				return got, calls
+			}
+			if before != 0 && next >= before {
+				t.Fatalf("next %d after %d: not going back", next, before)
+			}
+			before = next
+		}
+	}
+	everything, _ := all(nil, 1000)
+	if uint64(len(everything)) != alice.st.LastSeq() {
+		t.Fatalf("%d events with no filter, want the whole log of %d", len(everything), alice.st.LastSeq())
+	}
+	for i, ev := range everything {
+		if ev.Seq != alice.st.LastSeq()-uint64(i) {
+			t.Fatalf("event %d has seq %d: not newest first", i, ev.Seq)
+		}
+	}
+	var wantChannel []uint64
+	for _, ev := range everything {
+		if ev.Kind() == KindChannel {
+			wantChannel = append(wantChannel, ev.Seq)
+		}
+	}
+	got, calls := all([]string{KindChannel}, 2)
+	var seqs []uint64
+	for _, ev := range got {
+		if ev.Channel == nil {
+			t.Fatalf("a %s event among the channel events", ev.Kind())
+		}
+		seqs = append(seqs, ev.Seq)
+	}
+	if !slices.Equal(seqs, wantChannel) || calls < len(everything)/5 {
+		t.Fatalf("channel events %v in %d calls, want %v in at least %d bounded calls", seqs, calls, wantChannel, len(everything)/5)
+	}
+	if _, _, err := alice.n.Events(0, []string{"payments"}, 10); !errors.Is(err, ErrInvalidArgument) {
+		t.Fatalf("a bad kind: %v", err)
 	}
 }

@@ -570,34 +570,53 @@ func (s *APIServer) SubscribeEvents(r *apiv1.SubscribeEventsRequest, stream grpc
 		return err
 	}
 	err := s.n.Subscribe(stream.Context(), r.GetAfterSeq(), r.GetKinds(), func(ev node.Event) error {
-		m := &apiv1.Event{Seq: ev.Seq, TimeUnixNano: ev.Time.UnixNano()}
-		switch {
-		case ev.Payment != nil:
-			m.Event = &apiv1.Event_Payment{Payment: s.paymentMsg(*ev.Payment)}
-		case ev.Stream != nil:
-			se := &apiv1.StreamEvent{Kind: ev.Stream.Kind, Detail: ev.Stream.Detail}
-			if st, err := s.a.Stream(ev.Stream.Stream); err == nil {
-				se.Stream = streamMsg(st)
-			}
-			m.Event = &apiv1.Event_Stream{Stream: se}
-		case ev.Channel != nil:
-			ce := &apiv1.ChannelEvent{ChannelId: ev.Channel.Channel.Hex(), Kind: ev.Channel.Kind, Detail: ev.Channel.Detail}
-			if !ev.Channel.Amount.IsZero() {
-				ce.Amount = ev.Channel.Amount.Dec()
-			}
-			if c, err := s.n.Channel(ev.Channel.Channel); err == nil {
-				ce.Channel = channelMsg(c)
-			}
-			m.Event = &apiv1.Event_Channel{Channel: ce}
-		case ev.Transfer != nil:
-			m.Event = &apiv1.Event_Transfer{Transfer: transferEventMsg(ev.Transfer)}
-		}
-		return stream.Send(m)
+		return stream.Send(s.eventMsg(ev))
 	})
 	if err == stream.Context().Err() {
 		return nil
 	}
 	return statusError(err)
+}
+
+// ListEvents implements apiv1.NodeServer.
+func (s *APIServer) ListEvents(ctx context.Context, r *apiv1.ListEventsRequest) (*apiv1.ListEventsResponse, error) {
+	evs, next, err := s.n.Events(r.GetBeforeSeq(), r.GetKinds(), int(r.GetLimit()))
+	if err != nil {
+		return nil, statusError(err)
+	}
+	out := &apiv1.ListEventsResponse{NextBeforeSeq: next, Events: make([]*apiv1.Event, 0, len(evs))}
+	for _, ev := range evs {
+		out.Events = append(out.Events, s.eventMsg(ev))
+	}
+	return out, nil
+}
+
+// eventMsg converts an event of the log, with the current state of its
+// stream or channel.
+func (s *APIServer) eventMsg(ev node.Event) *apiv1.Event {
+	m := &apiv1.Event{Seq: ev.Seq, TimeUnixNano: ev.Time.UnixNano()}
+	switch {
+	case ev.Payment != nil:
+		m.Event = &apiv1.Event_Payment{Payment: s.paymentMsg(*ev.Payment)}
+	case ev.Stream != nil:
+		se := &apiv1.StreamEvent{Kind: ev.Stream.Kind, Detail: ev.Stream.Detail}
+		if st, err := s.a.Stream(ev.Stream.Stream); err == nil {
+			se.Stream = streamMsg(st)
+		}
+		m.Event = &apiv1.Event_Stream{Stream: se}
+	case ev.Channel != nil:
+		ce := &apiv1.ChannelEvent{ChannelId: ev.Channel.Channel.Hex(), Kind: ev.Channel.Kind, Detail: ev.Channel.Detail}
+		if !ev.Channel.Amount.IsZero() {
+			ce.Amount = ev.Channel.Amount.Dec()
+		}
+		if c, err := s.n.Channel(ev.Channel.Channel); err == nil {
+			ce.Channel = channelMsg(c)
+		}
+		m.Event = &apiv1.Event_Channel{Channel: ce}
+	case ev.Transfer != nil:
+		m.Event = &apiv1.Event_Transfer{Transfer: transferEventMsg(ev.Transfer)}
+	}
+	return m
 }
 
 var _ apiv1.NodeServer = (*APIServer)(nil)

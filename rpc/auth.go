@@ -101,6 +101,7 @@ var methodScopes = map[string]scope{
 	"PayStream":          appScope,
 	"ListPayments":       viewScope,
 	"SubscribeEvents":    viewScope,
+	"ListEvents":         viewScope,
 	"CreateOffer":        adminOnly, // it signs
 	"GetOfferUses":       viewScope,
 	"StartStream":        appScope,

@@ -194,3 +194,28 @@ func (c *Client) subscribeOnce(ctx context.Context, kinds []string, last *uint64
 		*last, n = m.GetSeq(), n+1
 	}
 }
+
+// History returns a page of the node's event log going back in time:
+// the events before seq before (0: from the newest), newest first, of the
+// given kinds (empty: all), at most limit (0: 100; at most 1000); and the
+// before of the next, older page, 0 when there is no more. Each call reads
+// a bounded stretch of the log, so a page may hold fewer than limit, even
+// none, while there is more. It needs the admin token or a view token.
+func (c *Client) History(ctx context.Context, before uint64, kinds []string, limit int) ([]Event, uint64, error) {
+	if limit < 0 || limit > 1000 {
+		return nil, 0, fmt.Errorf("tinypay: %w: limit %d: want 0 to 1000", ErrInvalidArgument, limit)
+	}
+	m, err := call(ctx, c, "event history", c.api.ListEvents, &apiv1.ListEventsRequest{BeforeSeq: before, Kinds: kinds, Limit: uint32(limit)})
+	if err != nil {
+		return nil, 0, err
+	}
+	out := make([]Event, 0, len(m.GetEvents()))
+	for _, em := range m.GetEvents() {
+		ev, err := eventFrom(em)
+		if err != nil {
+			return nil, 0, err
+		}
+		out = append(out, ev)
+	}
+	return out, m.GetNextBeforeSeq(), nil
+}

@@ -4,6 +4,7 @@ import (
 	"context"
 	"errors"
 	"log/slog"
+	"slices"
 	"strings"
 	"sync"
 	"testing"
@@ -184,5 +185,52 @@ func TestSubscribeResumeAndStop(t *testing.T) {
 	c.Close()
 	if err := <-done; !errors.Is(err, sdk.ErrClosed) {
 		t.Fatalf("after Close: %v", err)
+	}
+}
+
+// TestHistory: History pages back through the log, newest first, the same
+// events Subscribe delivers; bad limits and kinds, and app tokens, are
+// refused.
+func TestHistory(t *testing.T) {
+	ctx := testCtx(t)
+	b := dial(t, sdk.Config{DataDir: bobDir})
+	payN(t, dial(t, sdk.Config{DataDir: aliceDir}), 3, "history")
+	// What History must give back, in log order: bob's incoming payments.
+	var forward []uint64
+	for p, err := range b.EachPayment(ctx, sdk.PaymentFilter{}) {
+		if err != nil {
+			t.Fatal(err)
+		}
+		if !p.Outgoing {
+			forward = append(forward, p.Seq)
+		}
+	}
+	var back []uint64
+	var before uint64
+	for {
+		page, next, err := b.History(ctx, before, []string{sdk.KindPaymentIn}, 2)
+		if err != nil {
+			t.Fatal(err)
+		}
+		for _, e := range page {
+			if e.Payment == nil || e.Kind != sdk.KindPaymentIn {
+				t.Fatalf("history event %+v", e)
+			}
+			back = append(back, e.Seq)
+		}
+		if next == 0 {
+			break
+		}
+		before = next
+	}
+	slices.Reverse(back)
+	if len(back) < 3 || !slices.Equal(back, forward) {
+		t.Fatalf("history (oldest first) %v, want the incoming payments %v", back, forward)
+	}
+	if _, _, err := b.History(ctx, 0, nil, 1001); !errors.Is(err, sdk.ErrInvalidArgument) {
+		t.Fatalf("limit 1001: %v", err)
+	}
+	if _, _, err := b.History(ctx, 0, []string{"payments"}, 1); !errors.Is(err, sdk.ErrInvalidArgument) {
+		t.Fatalf("unknown kind: %v", err)
 	}
 }

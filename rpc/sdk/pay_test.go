@@ -478,21 +478,28 @@ func TestCreatorViews(t *testing.T) {
 	if !found {
 		t.Fatalf("no revenue for the item in %+v", items)
 	}
-	// Per asset and day, in a time zone: the day starts at that zone's
-	// midnight and holds everything received.
+	// Per asset and day, in a time zone: each day starts at that zone's
+	// midnight (the payments may straddle one), and the days hold
+	// everything received.
 	kolkata, err := time.LoadLocation("Asia/Kolkata")
 	if err != nil {
 		t.Skipf("no time zone database: %v", err)
 	}
 	y, mo, d := time.Now().In(kolkata).Date()
 	midnight := time.Date(y, mo, d, 0, 0, 0, 0, kolkata)
-	days, err := b.Revenue(ctx, sdk.RevenueQuery{From: midnight.AddDate(0, 0, -1), GroupBy: sdk.GroupByAsset, Bucket: sdk.BucketDay, Location: kolkata})
+	days, err := b.Revenue(ctx, sdk.RevenueQuery{From: midnight.AddDate(0, 0, -2), GroupBy: sdk.GroupByAsset, Bucket: sdk.BucketDay, Location: kolkata})
 	if err != nil {
 		t.Fatal(err)
 	}
-	if len(days) != 1 || days[0].Key != "USD" || !days[0].BucketStart.Equal(midnight) || days[0].BucketStart.Location() != kolkata ||
-		!days[0].Amount.Eq(chans[0].Received) {
-		t.Fatalf("revenue per asset and day in Kolkata %+v, want one USD row from %v of %v", days, midnight, chans[0].Received)
+	sum := new(uint256.Int)
+	for _, r := range days {
+		if r.Key != "USD" || r.BucketStart.Location() != kolkata || r.BucketStart.Hour() != 0 || r.BucketStart.Minute() != 0 || r.BucketStart.Before(midnight.AddDate(0, 0, -2)) {
+			t.Fatalf("revenue per asset and day in Kolkata: row %+v, want USD from a Kolkata midnight", r)
+		}
+		sum.Add(sum, r.Amount)
+	}
+	if len(days) == 0 || len(days) > 2 || !sum.Eq(chans[0].Received) {
+		t.Fatalf("revenue per asset and day in Kolkata %+v, want one or two days adding up to %v", days, chans[0].Received)
 	}
 	// Bad queries are refused before they reach the node, or by it.
 	for _, q := range []sdk.RevenueQuery{

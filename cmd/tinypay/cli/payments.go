@@ -7,6 +7,7 @@ import (
 	"fmt"
 	"io"
 	"os"
+	"slices"
 	"strconv"
 	"time"
 
@@ -157,8 +158,9 @@ func eventsCommand() *ucli.Command {
 			&ucli.Uint64Flag{Name: "after", Usage: "start after this sequence number (resume where you left off)"},
 			&ucli.BoolFlag{Name: "follow", Aliases: []string{"f"}, Usage: "keep printing new events; across dropped connections and restarts of the node, until the node refuses the token or the --after cursor"},
 			&ucli.StringFlag{Name: "only", Usage: "only \"payments\", only \"channels\" (channel events: opened, closed, disputed, ...) or only \"transfers\" (wallet sends and sweeps)"},
+			&ucli.IntFlag{Name: "last", Usage: "print only the newest N events (of --only's kind), oldest first, reading the log backwards (with --follow: then go on)"},
 		},
-		Description: "Examples:\n   tinypay events --follow\n   tinypay events --after 1000 --json\n   tinypay events --only channels\n   tinypay events --only transfers",
+		Description: "Examples:\n   tinypay events --follow\n   tinypay events --after 1000 --json\n   tinypay events --only channels\n   tinypay events --only transfers\n   tinypay events --only channels --last 20",
 		Action: withLiveClient(func(ctx context.Context, cmd *ucli.Command, c *client) error {
 			as, err := c.assets(ctx)
 			if err != nil {
@@ -180,6 +182,10 @@ func eventsCommand() *ucli.Command {
 			if only != "" && only != "payments" && only != "channels" && only != "transfers" {
 				return usagef("--only %q: want payments, channels or transfers", only)
 			}
+			last := cmd.Int("last")
+			if last < 0 || (last > 0 && cmd.IsSet("after")) {
+				return usagef("--last %d: want a positive count, and not with --after", last)
+			}
 			sctx, cancel := context.WithCancel(ctx)
 			defer cancel()
 			show := func(ev *apiv1.Event) error {
@@ -193,6 +199,22 @@ func eventsCommand() *ucli.Command {
 				c.printEvent(ev, assetOf)
 				return nil
 			}
+			after := cmd.Uint64("after")
+			if last > 0 {
+				evs, newest, err := c.newestEvents(ctx, last, only)
+				if err != nil {
+					return err
+				}
+				for _, ev := range evs {
+					if err := show(ev); err != nil {
+						return err
+					}
+				}
+				if !cmd.Bool("follow") {
+					return nil
+				}
+				after = newest
+			}
 			if cmd.Bool("follow") {
 				// Follow for as long as it takes: when the connection
 				// drops or the node restarts, reconnect with backoff and
@@ -202,7 +224,7 @@ func eventsCommand() *ucli.Command {
 					errw = os.Stderr
 				}
 				subs := make(chan subEvent)
-				go w.subscribe(sctx, cmd.Uint64("after"), nil, subs)
+				go w.subscribe(sctx, after, nil, subs)
 				for {
 					select {
 					case e := <-subs:
@@ -221,7 +243,7 @@ func eventsCommand() *ucli.Command {
 					}
 				}
 			}
-			stream, err := c.SubscribeEvents(sctx, &apiv1.SubscribeEventsRequest{AfterSeq: cmd.Uint64("after")})
+			stream, err := c.SubscribeEvents(sctx, &apiv1.SubscribeEventsRequest{AfterSeq: after})
 			if err != nil {
 				return err
 			}
@@ -286,4 +308,26 @@ func short(id string) string {
 		return id[:10] + "…"
 	}
 	return id
+}
+
+// newestEvents reads the log backwards for the newest n events of only's
+// kind ("" for all), and returns them oldest first with the log's newest
+// seq when it began (to follow on from).
+func (c *client) newestEvents(ctx context.Context, n int, only string) ([]*apiv1.Event, uint64, error) {
+	info, err := c.GetInfo(ctx, &apiv1.GetInfoRequest{})
+	if err != nil {
+		return nil, 0, err
+	}
+	kinds := map[string][]string{"payments": {"payment_in", "payment_out"}, "channels": {"channel"}, "transfers": {"transfer"}}[only]
+	var out []*apiv1.Event
+	for before := info.GetLastSeq() + 1; len(out) < n && before != 0; {
+		r, err := c.ListEvents(ctx, &apiv1.ListEventsRequest{BeforeSeq: before, Kinds: kinds, Limit: uint32(min(n-len(out), 1000))})
+		if err != nil {
+			return nil, 0, err
+		}
+		out = append(out, r.GetEvents()...)
+		before = r.GetNextBeforeSeq()
+	}
+	slices.Reverse(out)
+	return out, info.GetLastSeq(), nil
 }

@@ -108,6 +108,15 @@ func TestCLIAgainstDaemons(t *testing.T) {
 	if ch.MyBalance != "5200000" || ch.MyDeposit != "6000000" || ch.MyWithdrawn != "500000" {
 		t.Fatalf("after deposit and withdraw: balance %s deposit %s withdrawn %s, want 5200000 6000000 500000", ch.MyBalance, ch.MyDeposit, ch.MyWithdrawn)
 	}
+	// The newest two channel events, read backwards past the payments:
+	// the deposit, then the withdrawal (each once).
+	code, out = tinypay(t, alice.dir, "events", "--only", "channels", "--last", "2")
+	if lines := strings.Split(strings.TrimSpace(out), "\n"); code != 0 || len(lines) != 2 || !strings.Contains(lines[0], "deposit") || !strings.Contains(lines[1], "withdr") {
+		t.Fatalf("events --only channels --last 2: exit %d\n%s", code, out)
+	}
+	if code, out := tinypay(t, alice.dir, "events", "--last", "2", "--after", "3"); code != cli.ExitUsage {
+		t.Fatalf("events --last with --after: exit %d\n%s", code, out)
+	}
 	for _, tc := range []struct {
 		name string
 		args []string

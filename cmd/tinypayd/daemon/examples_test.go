@@ -155,6 +155,7 @@ var examples = []example{
 	{text: "tinypay events --after 1000 --json"},
 	{text: "tinypay events --only channels"},
 	{text: "tinypay events --only transfers"},
+	{text: "tinypay events --only channels --last 20"},
 	{text: "tinypay events --follow", background: true},
 	{text: "tinypay revenue --from 24h --by item", as: "alice"},
 	{text: "tinypay revenue --from 2026-01-01 --to 2026-02-01 --by peer --csv > january.csv", as: "alice"},

@@ -15,6 +15,7 @@ import (
 	"time"
 
 	"github.com/urfave/cli/v3"
+	"golang.org/x/net/netutil"
 	"google.golang.org/grpc"
 
 	"github.com/tinypay/tinypay/apps"
@@ -63,7 +64,7 @@ func serveHTTPAPI(c *cli.Command, api *grpc.Server, cert tls.Certificate, dir st
 		log.Info("HTTP/JSON API off")
 		return nil, nil
 	}
-	lis, err := net.Listen("tcp", addr)
+	lis, err := listenBounded(addr)
 	if err != nil {
 		if c.IsSet("http-listen") {
 			return nil, fmt.Errorf("HTTP/JSON API listener (--http-listen %s): %w", addr, err)
@@ -146,4 +147,21 @@ func classifyTokens(admin string, lookup rpc.AppLookup) dashboard.Classifier {
 		}
 		return dashboard.KindNone
 	}
+}
+
+// maxAPIConnections bounds the connections open at once on each control
+// API listener (gRPC and HTTP/JSON), whoever opens them: a stranger who
+// can reach the port holds at most that many goroutines and TLS states
+// (each also bounded in time by the handshake and header timeouts); more
+// wait in the kernel's backlog until one closes.
+const maxAPIConnections = 1024
+
+// listenBounded listens on addr, accepting at most maxAPIConnections at
+// once.
+func listenBounded(addr string) (net.Listener, error) {
+	l, err := net.Listen("tcp", addr)
+	if err != nil {
+		return nil, err
+	}
+	return netutil.LimitListener(l, maxAPIConnections), nil
 }

@@ -9,6 +9,7 @@ import (
 	"encoding/json"
 	"fmt"
 	"io"
+	"net"
 	"net/http"
 	"os"
 	"os/exec"
@@ -16,6 +17,7 @@ import (
 	"regexp"
 	"strings"
 	"testing"
+	"time"
 
 	"google.golang.org/grpc"
 	"google.golang.org/grpc/codes"
@@ -372,6 +374,20 @@ func testEveryMethod(t *testing.T, viaCurl bool) {
 	called["SubscribeEvents"] = true
 	if len(evs) != 4 || evs[0].GetPayment().GetAmount() != "250000" || evs[0].GetSeq() == 0 {
 		t.Fatalf("events: %v", evs)
+	}
+	// ListEvents: the same, newest first, a page of 3 and then the rest.
+	var hist, older apiv1.ListEventsResponse
+	b.must("GET", "/v1/events/history?kinds=payment_in&limit=3", nil, &hist)
+	called["ListEvents"] = true
+	if len(hist.GetEvents()) != 3 || hist.GetEvents()[0].GetSeq() != evs[3].GetSeq() || hist.GetEvents()[2].GetSeq() != evs[1].GetSeq() || hist.GetNextBeforeSeq() == 0 {
+		t.Fatalf("event history: %v, want the newest three of %v", &hist, evs)
+	}
+	b.must("GET", fmt.Sprintf("/v1/events/history?kinds=payment_in&before_seq=%d", hist.GetNextBeforeSeq()), nil, &older)
+	if len(older.GetEvents()) != 1 || older.GetEvents()[0].GetSeq() != evs[0].GetSeq() || older.GetNextBeforeSeq() != 0 {
+		t.Fatalf("older event history: %v, want %v alone", &older, evs[0])
+	}
+	if e := b.call("GET", "/v1/events/history?kinds=payments", nil, &hist); e == nil || e.Status != "INVALID_ARGUMENT" {
+		t.Fatalf("a bad kind: %v", e)
 	}
 
 	var offer apiv1.Offer
@@ -1032,4 +1048,71 @@ func openOverHTTP(alice, bob *daemonProc) (admin *httpAPI, bobInfo *apiv1.NodeIn
 	admin.must("POST", "/v1/peers", &apiv1.ConnectPeerRequest{HostPort: peerListen(bob), Address: bobInfo.GetAddress()}, &apiv1.Peer{})
 	admin.must("POST", "/v1/channels", &apiv1.OpenChannelRequest{Peer: bobInfo.GetAddress(), Asset: "USD", Deposit: "1000000"}, ch)
 	return admin, bobInfo, ch
+}
+
+// TestAPIConnectionsBounded: a stranger who opens many connections to the
+// control API's ports (gRPC and HTTP/JSON) holds at most maxAPIConnections
+// of them open in the node; a further call waits (here, past its deadline)
+// until they close, and is then served.
+func TestAPIConnectionsBounded(t *testing.T) {
+	alice, _ := startDaemons(t)
+	httpAddr, err := os.ReadFile(filepath.Join(alice.dir, httpAddrFile))
+	if err != nil {
+		t.Fatal(err)
+	}
+	grpcAddr, _ := os.ReadFile(filepath.Join(alice.dir, addrFile))
+	for _, port := range []struct {
+		name, addr string
+		call       func(ctx context.Context) error
+	}{
+		{"HTTP/JSON", strings.TrimSpace(string(httpAddr)), func(ctx context.Context) error {
+			h := alice.httpAPI(alice.adminToken())
+			req, _ := http.NewRequestWithContext(ctx, "GET", h.base+"/v1/info", nil)
+			req.Header.Set("Authorization", "Bearer "+h.token)
+			resp, err := h.client.Do(req)
+			if err == nil {
+				resp.Body.Close()
+			}
+			return err
+		}},
+		{"gRPC", strings.TrimSpace(string(grpcAddr)), func(ctx context.Context) error {
+			_, err := alice.grpcAPI(alice.adminToken()).GetInfo(ctx, &apiv1.GetInfoRequest{})
+			return err
+		}},
+	} {
+		t.Run(port.name, func(t *testing.T) {
+			// The node closes a connection that sends nothing after its
+			// handshake timeout (10 s): all this happens well within it.
+			var held []net.Conn
+			defer func() {
+				for _, c := range held {
+					c.Close()
+				}
+			}()
+			for range maxAPIConnections {
+				c, err := net.Dial("tcp", port.addr)
+				if err != nil {
+					t.Fatal(err)
+				}
+				held = append(held, c)
+			}
+			ctx, cancel := context.WithTimeout(context.Background(), time.Second)
+			err := port.call(ctx)
+			cancel()
+			if err == nil {
+				t.Fatalf("a call was served with %d connections already held open", maxAPIConnections)
+			}
+			// (Some of them wait in the kernel's backlog, behind the call:
+			// the test's own connections hold slots too.)
+			for _, c := range held {
+				c.Close()
+			}
+			held = nil
+			ctx, cancel = context.WithTimeout(context.Background(), 5*time.Second)
+			defer cancel()
+			if err := port.call(ctx); err != nil {
+				t.Fatalf("once a held connection closed: %v", err)
+			}
+		})
+	}
 }

@@ -443,7 +443,7 @@ func run(ctx context.Context, c *cli.Command, stdin io.Reader, logw io.Writer, o
 	}
 	apiSrv.Register(api)
 	reflection.Register(api)
-	apiLis, err := net.Listen("tcp", c.String("api-listen"))
+	apiLis, err := listenBounded(c.String("api-listen"))
 	if err != nil {
 		n.Stop()
 		return fmt.Errorf("api listener: %w", err)

@@ -600,7 +600,7 @@ async function copyOffer() {
 
 // --- Payouts ---
 
-const hist = {es: null, rows: new Map()};
+const hist = {es: null, rows: new Map(), before: 0, loading: false, gen: 0};
 const HISTORY_MAX = 200;
 const historyKinds = {withdrawn: 'Withdrawal', cooperatively_closed: 'Channel closed', force_closed: 'Force close', settled: 'Settled', paid_out: 'Payout'};
 
@@ -628,53 +628,92 @@ async function loadPayouts() {
     const dd = document.createElement('dd'); dd.textContent = v;
     return [dt, dd];
   }));
-  followHistory();
+  followHistory().catch((e) => showError(e.message));
 }
 
-// followHistory reads the on-chain history from the event log (channel
-// and transfer events, from the start) and keeps following it while the
-// page is open.
-function followHistory() {
-  if (hist.es) return;
-  hist.rows.clear();
-  const es = new EventSource('/v1/events?after_seq=0&kinds=channel&kinds=transfer');
-  hist.es = es;
-  es.addEventListener('open', () => { $('history-state').textContent = 'live'; });
-  es.addEventListener('message', (e) => {
-    const ev = JSON.parse(e.data);
-    if (ev.channel && historyKinds[ev.channel.kind]) {
-      const c = ev.channel;
-      const key = `c${ev.seq}`;
-      if (c.kind === 'withdrawn') {
-        // The node logs each withdrawal once: its own as "withdrawal" or
-        // "side X withdrew" (whichever it learnt first), and the peer's;
-        // the peer's are not this node's payouts.
-        const side = /^side ([AB]) withdrew/.exec(c.detail || '');
-        if (side && c.channel && side[1] !== c.channel.side) return;
-      }
-      hist.rows.set(key, {seq: Number(ev.seq), time: ev.time_unix_nano, what: historyKinds[c.kind], where: c.channel_id,
-        amount: c.amount && c.channel ? formatAmount(c.amount, c.channel.asset) + (c.kind === 'withdrawn' ? ' in all' : '') : '',
-        detail: c.detail});
-    } else if (ev.transfer?.transfer) {
-      const t = ev.transfer.transfer;
-      const key = `t${t.origin}:${t.idempotency_key}`;
-      const first = hist.rows.get(key);
-      hist.rows.set(key, {seq: first ? first.seq : Number(ev.seq), time: first ? first.time : ev.time_unix_nano,
-        what: `${t.origin === 'sweep' ? 'Sweep' : 'Send'} (${t.status})`, where: t.to, amount: formatAmount(t.amount, t.asset),
-        detail: t.tx_hash || t.error || ''});
-    } else {
-      return;
+// followHistory shows the on-chain history (channel and transfer events):
+// the newest, paging back through the log (each call reads a bounded
+// stretch of it, so a log of millions of payments costs a few calls), and
+// then what happens while the page is open.
+async function followHistory() {
+  if (hist.es || hist.loading) return;
+  const gen = ++hist.gen;
+  hist.loading = true;
+  try {
+    hist.rows.clear();
+    const info = await api('/v1/info');
+    hist.before = Number(info.last_seq) + 1;
+    await olderHistory();
+    if (gen !== hist.gen) return; // the page was left meanwhile
+    const es = new EventSource(`/v1/events?after_seq=${info.last_seq}&kinds=channel&kinds=transfer`);
+    hist.es = es;
+    es.addEventListener('open', () => { $('history-state').textContent = 'live'; });
+    es.addEventListener('message', (e) => {
+      if (addHistory(JSON.parse(e.data), false)) renderHistory();
+    });
+    es.addEventListener('error', (e) => {
+      $('history-state').textContent = 'reconnecting';
+      if (e.data) showError(JSON.parse(e.data).message);
+      if (es.readyState === EventSource.CLOSED) { $('history-state').textContent = 'stopped'; hist.es = null; }
+    });
+  } finally {
+    if (gen === hist.gen) hist.loading = false;
+  }
+}
+
+// olderHistory pages back from hist.before until a screenful more of rows,
+// or a bounded number of calls; the button goes on from there.
+async function olderHistory() {
+  const want = hist.rows.size + 50;
+  for (let calls = 0; hist.before && hist.rows.size < want && calls < 20; calls++) {
+    const r = await api(`/v1/events/history?before_seq=${hist.before}&kinds=channel&kinds=transfer&limit=100`);
+    for (const ev of r.events) addHistory(ev, true);
+    hist.before = Number(r.next_before_seq);
+  }
+  $('history-older').hidden = !hist.before;
+  renderHistory();
+}
+
+// addHistory adds an event to the history; older says it is older than
+// every event seen so far (paging back), not newer (live). It reports
+// whether it changed a row.
+function addHistory(ev, older) {
+  if (ev.channel && historyKinds[ev.channel.kind]) {
+    const c = ev.channel;
+    if (c.kind === 'withdrawn') {
+      // The node logs each withdrawal once: its own as "withdrawal" or
+      // "side X withdrew" (whichever it learnt first), and the peer's;
+      // the peer's are not this node's payouts.
+      const side = /^side ([AB]) withdrew/.exec(c.detail || '');
+      if (side && c.channel && side[1] !== c.channel.side) return false;
     }
-    renderHistory();
-  });
-  es.addEventListener('error', (e) => {
-    $('history-state').textContent = 'reconnecting';
-    if (e.data) showError(JSON.parse(e.data).message);
-    if (es.readyState === EventSource.CLOSED) { $('history-state').textContent = 'stopped'; hist.es = null; }
-  });
+    hist.rows.set(`c${ev.seq}`, {seq: Number(ev.seq), time: ev.time_unix_nano, what: historyKinds[c.kind], where: c.channel_id,
+      amount: c.amount && c.channel ? formatAmount(c.amount, c.channel.asset) + (c.kind === 'withdrawn' ? ' in all' : '') : '',
+      detail: c.detail});
+    return true;
+  }
+  const t = ev.transfer?.transfer;
+  if (!t) return false;
+  // A transfer is one row (sending, then sent or failed): when it started,
+  // with its newest status.
+  const key = `t${t.origin}:${t.idempotency_key}`;
+  const have = hist.rows.get(key);
+  const row = {seq: Number(ev.seq), time: ev.time_unix_nano, what: `${t.origin === 'sweep' ? 'Sweep' : 'Send'} (${t.status})`,
+    where: t.to, amount: formatAmount(t.amount, t.asset), detail: t.tx_hash || t.error || ''};
+  if (have && older) { // an earlier event of a transfer already shown
+    have.seq = row.seq;
+    have.time = row.time;
+  } else if (have) { // a newer status of a transfer already shown
+    Object.assign(have, {what: row.what, detail: row.detail});
+  } else {
+    hist.rows.set(key, row);
+  }
+  return true;
 }
 
 function stopHistory() {
+  hist.gen++;
+  hist.loading = false;
   if (hist.es) { hist.es.close(); hist.es = null; }
 }
 
@@ -751,6 +790,7 @@ async function main() {
   $('offer-uses').addEventListener('change', () => { $('offer-max-label').hidden = $('offer-uses').value !== 'OFFER_USES_LIMITED'; });
   $('offer-copy').addEventListener('click', () => copyOffer());
   $('send-form').addEventListener('submit', (ev) => sendEarnings(ev).catch(fail));
+  $('history-older').addEventListener('click', () => olderHistory().catch(fail));
   $('send-all').addEventListener('change', () => { $('send-amount').disabled = $('send-all').checked; });
   await route();
   follow();

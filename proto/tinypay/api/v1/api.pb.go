@@ -3085,6 +3085,125 @@ func (x *ListPaymentsResponse) GetNextAfterSeq() uint64 {
 	return 0
 }
 
+type ListEventsRequest struct {
+	state protoimpl.MessageState `protogen:"open.v1"`
+	// Only events before this seq (0: from the newest).
+	BeforeSeq uint64 `protobuf:"varint,1,opt,name=before_seq,json=beforeSeq,proto3" json:"before_seq,omitempty"`
+	// Only these kinds (as SubscribeEventsRequest.kinds); empty means all.
+	Kinds []string `protobuf:"bytes,2,rep,name=kinds,proto3" json:"kinds,omitempty"`
+	// At most this many (0: 100; more than 1000 is taken as 1000).
+	Limit         uint32 `protobuf:"varint,3,opt,name=limit,proto3" json:"limit,omitempty"`
+	unknownFields protoimpl.UnknownFields
+	sizeCache     protoimpl.SizeCache
+}
+
+func (x *ListEventsRequest) Reset() {
+	*x = ListEventsRequest{}
+	mi := &file_tinypay_api_v1_api_proto_msgTypes[37]
+	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+	ms.StoreMessageInfo(mi)
+}
+
+func (x *ListEventsRequest) String() string {
+	return protoimpl.X.MessageStringOf(x)
+}
+
+func (*ListEventsRequest) ProtoMessage() {}
+
+func (x *ListEventsRequest) ProtoReflect() protoreflect.Message {
+	mi := &file_tinypay_api_v1_api_proto_msgTypes[37]
+	if x != nil {
+		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+		if ms.LoadMessageInfo() == nil {
+			ms.StoreMessageInfo(mi)
+		}
+		return ms
+	}
+	return mi.MessageOf(x)
+}
+
+// Deprecated: Use ListEventsRequest.ProtoReflect.Descriptor instead.
+func (*ListEventsRequest) Descriptor() ([]byte, []int) {
+	return file_tinypay_api_v1_api_proto_rawDescGZIP(), []int{37}
+}
+
+func (x *ListEventsRequest) GetBeforeSeq() uint64 {
+	if x != nil {
+		return x.BeforeSeq
+	}
+	return 0
+}
+
+func (x *ListEventsRequest) GetKinds() []string {
+	if x != nil {
+		return x.Kinds
+	}
+	return nil
+}
+
+func (x *ListEventsRequest) GetLimit() uint32 {
+	if x != nil {
+		return x.Limit
+	}
+	return 0
+}
+
+type ListEventsResponse struct {
+	state protoimpl.MessageState `protogen:"open.v1"`
+	// Newest first.
+	Events []*Event `protobuf:"bytes,1,rep,name=events,proto3" json:"events,omitempty"`
+	// Pass as before_seq for the next (older) page; 0 when there is no
+	// more. One call reads a bounded stretch of the log, so a page may hold
+	// fewer than limit, even none, while this is set.
+	NextBeforeSeq uint64 `protobuf:"varint,2,opt,name=next_before_seq,json=nextBeforeSeq,proto3" json:"next_before_seq,omitempty"`
+	unknownFields protoimpl.UnknownFields
+	sizeCache     protoimpl.SizeCache
+}
+
+func (x *ListEventsResponse) Reset() {
+	*x = ListEventsResponse{}
+	mi := &file_tinypay_api_v1_api_proto_msgTypes[38]
+	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+	ms.StoreMessageInfo(mi)
+}
+
+func (x *ListEventsResponse) String() string {
+	return protoimpl.X.MessageStringOf(x)
+}
+
+func (*ListEventsResponse) ProtoMessage() {}
+
+func (x *ListEventsResponse) ProtoReflect() protoreflect.Message {
+	mi := &file_tinypay_api_v1_api_proto_msgTypes[38]
+	if x != nil {
+		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+		if ms.LoadMessageInfo() == nil {
+			ms.StoreMessageInfo(mi)
+		}
+		return ms
+	}
+	return mi.MessageOf(x)
+}
+
+// Deprecated: Use ListEventsResponse.ProtoReflect.Descriptor instead.
+func (*ListEventsResponse) Descriptor() ([]byte, []int) {
+	return file_tinypay_api_v1_api_proto_rawDescGZIP(), []int{38}
+}
+
+func (x *ListEventsResponse) GetEvents() []*Event {
+	if x != nil {
+		return x.Events
+	}
+	return nil
+}
+
+func (x *ListEventsResponse) GetNextBeforeSeq() uint64 {
+	if x != nil {
+		return x.NextBeforeSeq
+	}
+	return 0
+}
+
 type SubscribeEventsRequest struct {
 	state    protoimpl.MessageState `protogen:"open.v1"`
 	AfterSeq uint64                 `protobuf:"varint,1,opt,name=after_seq,json=afterSeq,proto3" json:"after_seq,omitempty"`
@@ -3097,7 +3216,7 @@ type SubscribeEventsRequest struct {
 
 func (x *SubscribeEventsRequest) Reset() {
 	*x = SubscribeEventsRequest{}
-	mi := &file_tinypay_api_v1_api_proto_msgTypes[37]
+	mi := &file_tinypay_api_v1_api_proto_msgTypes[39]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -3109,7 +3228,7 @@ func (x *SubscribeEventsRequest) String() string {
 func (*SubscribeEventsRequest) ProtoMessage() {}
 
 func (x *SubscribeEventsRequest) ProtoReflect() protoreflect.Message {
-	mi := &file_tinypay_api_v1_api_proto_msgTypes[37]
+	mi := &file_tinypay_api_v1_api_proto_msgTypes[39]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -3122,7 +3241,7 @@ func (x *SubscribeEventsRequest) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use SubscribeEventsRequest.ProtoReflect.Descriptor instead.
 func (*SubscribeEventsRequest) Descriptor() ([]byte, []int) {
-	return file_tinypay_api_v1_api_proto_rawDescGZIP(), []int{37}
+	return file_tinypay_api_v1_api_proto_rawDescGZIP(), []int{39}
 }
 
 func (x *SubscribeEventsRequest) GetAfterSeq() uint64 {
@@ -3157,7 +3276,7 @@ type ChannelEvent struct {
 
 func (x *ChannelEvent) Reset() {
 	*x = ChannelEvent{}
-	mi := &file_tinypay_api_v1_api_proto_msgTypes[38]
+	mi := &file_tinypay_api_v1_api_proto_msgTypes[40]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -3169,7 +3288,7 @@ func (x *ChannelEvent) String() string {
 func (*ChannelEvent) ProtoMessage() {}
 
 func (x *ChannelEvent) ProtoReflect() protoreflect.Message {
-	mi := &file_tinypay_api_v1_api_proto_msgTypes[38]
+	mi := &file_tinypay_api_v1_api_proto_msgTypes[40]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -3182,7 +3301,7 @@ func (x *ChannelEvent) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use ChannelEvent.ProtoReflect.Descriptor instead.
 func (*ChannelEvent) Descriptor() ([]byte, []int) {
-	return file_tinypay_api_v1_api_proto_rawDescGZIP(), []int{38}
+	return file_tinypay_api_v1_api_proto_rawDescGZIP(), []int{40}
 }
 
 func (x *ChannelEvent) GetChannelId() string {
@@ -3232,7 +3351,7 @@ type StreamEvent struct {
 
 func (x *StreamEvent) Reset() {
 	*x = StreamEvent{}
-	mi := &file_tinypay_api_v1_api_proto_msgTypes[39]
+	mi := &file_tinypay_api_v1_api_proto_msgTypes[41]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -3244,7 +3363,7 @@ func (x *StreamEvent) String() string {
 func (*StreamEvent) ProtoMessage() {}
 
 func (x *StreamEvent) ProtoReflect() protoreflect.Message {
-	mi := &file_tinypay_api_v1_api_proto_msgTypes[39]
+	mi := &file_tinypay_api_v1_api_proto_msgTypes[41]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -3257,7 +3376,7 @@ func (x *StreamEvent) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use StreamEvent.ProtoReflect.Descriptor instead.
 func (*StreamEvent) Descriptor() ([]byte, []int) {
-	return file_tinypay_api_v1_api_proto_rawDescGZIP(), []int{39}
+	return file_tinypay_api_v1_api_proto_rawDescGZIP(), []int{41}
 }
 
 func (x *StreamEvent) GetKind() string {
@@ -3295,7 +3414,7 @@ type TransferEvent struct {
 
 func (x *TransferEvent) Reset() {
 	*x = TransferEvent{}
-	mi := &file_tinypay_api_v1_api_proto_msgTypes[40]
+	mi := &file_tinypay_api_v1_api_proto_msgTypes[42]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -3307,7 +3426,7 @@ func (x *TransferEvent) String() string {
 func (*TransferEvent) ProtoMessage() {}
 
 func (x *TransferEvent) ProtoReflect() protoreflect.Message {
-	mi := &file_tinypay_api_v1_api_proto_msgTypes[40]
+	mi := &file_tinypay_api_v1_api_proto_msgTypes[42]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -3320,7 +3439,7 @@ func (x *TransferEvent) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use TransferEvent.ProtoReflect.Descriptor instead.
 func (*TransferEvent) Descriptor() ([]byte, []int) {
-	return file_tinypay_api_v1_api_proto_rawDescGZIP(), []int{40}
+	return file_tinypay_api_v1_api_proto_rawDescGZIP(), []int{42}
 }
 
 func (x *TransferEvent) GetKind() string {
@@ -3361,7 +3480,7 @@ type Event struct {
 
 func (x *Event) Reset() {
 	*x = Event{}
-	mi := &file_tinypay_api_v1_api_proto_msgTypes[41]
+	mi := &file_tinypay_api_v1_api_proto_msgTypes[43]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -3373,7 +3492,7 @@ func (x *Event) String() string {
 func (*Event) ProtoMessage() {}
 
 func (x *Event) ProtoReflect() protoreflect.Message {
-	mi := &file_tinypay_api_v1_api_proto_msgTypes[41]
+	mi := &file_tinypay_api_v1_api_proto_msgTypes[43]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -3386,7 +3505,7 @@ func (x *Event) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use Event.ProtoReflect.Descriptor instead.
 func (*Event) Descriptor() ([]byte, []int) {
-	return file_tinypay_api_v1_api_proto_rawDescGZIP(), []int{41}
+	return file_tinypay_api_v1_api_proto_rawDescGZIP(), []int{43}
 }
 
 func (x *Event) GetSeq() uint64 {
@@ -3499,7 +3618,7 @@ type StartStreamRequest struct {
 
 func (x *StartStreamRequest) Reset() {
 	*x = StartStreamRequest{}
-	mi := &file_tinypay_api_v1_api_proto_msgTypes[42]
+	mi := &file_tinypay_api_v1_api_proto_msgTypes[44]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -3511,7 +3630,7 @@ func (x *StartStreamRequest) String() string {
 func (*StartStreamRequest) ProtoMessage() {}
 
 func (x *StartStreamRequest) ProtoReflect() protoreflect.Message {
-	mi := &file_tinypay_api_v1_api_proto_msgTypes[42]
+	mi := &file_tinypay_api_v1_api_proto_msgTypes[44]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -3524,7 +3643,7 @@ func (x *StartStreamRequest) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use StartStreamRequest.ProtoReflect.Descriptor instead.
 func (*StartStreamRequest) Descriptor() ([]byte, []int) {
-	return file_tinypay_api_v1_api_proto_rawDescGZIP(), []int{42}
+	return file_tinypay_api_v1_api_proto_rawDescGZIP(), []int{44}
 }
 
 func (x *StartStreamRequest) GetChannelId() string {
@@ -3620,7 +3739,7 @@ type Stream struct {
 
 func (x *Stream) Reset() {
 	*x = Stream{}
-	mi := &file_tinypay_api_v1_api_proto_msgTypes[43]
+	mi := &file_tinypay_api_v1_api_proto_msgTypes[45]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -3632,7 +3751,7 @@ func (x *Stream) String() string {
 func (*Stream) ProtoMessage() {}
 
 func (x *Stream) ProtoReflect() protoreflect.Message {
-	mi := &file_tinypay_api_v1_api_proto_msgTypes[43]
+	mi := &file_tinypay_api_v1_api_proto_msgTypes[45]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -3645,7 +3764,7 @@ func (x *Stream) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use Stream.ProtoReflect.Descriptor instead.
 func (*Stream) Descriptor() ([]byte, []int) {
-	return file_tinypay_api_v1_api_proto_rawDescGZIP(), []int{43}
+	return file_tinypay_api_v1_api_proto_rawDescGZIP(), []int{45}
 }
 
 func (x *Stream) GetId() string {
@@ -3769,7 +3888,7 @@ type StopStreamRequest struct {
 
 func (x *StopStreamRequest) Reset() {
 	*x = StopStreamRequest{}
-	mi := &file_tinypay_api_v1_api_proto_msgTypes[44]
+	mi := &file_tinypay_api_v1_api_proto_msgTypes[46]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -3781,7 +3900,7 @@ func (x *StopStreamRequest) String() string {
 func (*StopStreamRequest) ProtoMessage() {}
 
 func (x *StopStreamRequest) ProtoReflect() protoreflect.Message {
-	mi := &file_tinypay_api_v1_api_proto_msgTypes[44]
+	mi := &file_tinypay_api_v1_api_proto_msgTypes[46]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -3794,7 +3913,7 @@ func (x *StopStreamRequest) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use StopStreamRequest.ProtoReflect.Descriptor instead.
 func (*StopStreamRequest) Descriptor() ([]byte, []int) {
-	return file_tinypay_api_v1_api_proto_rawDescGZIP(), []int{44}
+	return file_tinypay_api_v1_api_proto_rawDescGZIP(), []int{46}
 }
 
 func (x *StopStreamRequest) GetStreamId() string {
@@ -3821,7 +3940,7 @@ type ListStreamsRequest struct {
 
 func (x *ListStreamsRequest) Reset() {
 	*x = ListStreamsRequest{}
-	mi := &file_tinypay_api_v1_api_proto_msgTypes[45]
+	mi := &file_tinypay_api_v1_api_proto_msgTypes[47]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -3833,7 +3952,7 @@ func (x *ListStreamsRequest) String() string {
 func (*ListStreamsRequest) ProtoMessage() {}
 
 func (x *ListStreamsRequest) ProtoReflect() protoreflect.Message {
-	mi := &file_tinypay_api_v1_api_proto_msgTypes[45]
+	mi := &file_tinypay_api_v1_api_proto_msgTypes[47]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -3846,7 +3965,7 @@ func (x *ListStreamsRequest) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use ListStreamsRequest.ProtoReflect.Descriptor instead.
 func (*ListStreamsRequest) Descriptor() ([]byte, []int) {
-	return file_tinypay_api_v1_api_proto_rawDescGZIP(), []int{45}
+	return file_tinypay_api_v1_api_proto_rawDescGZIP(), []int{47}
 }
 
 func (x *ListStreamsRequest) GetAll() bool {
@@ -3881,7 +4000,7 @@ type ListStreamsResponse struct {
 
 func (x *ListStreamsResponse) Reset() {
 	*x = ListStreamsResponse{}
-	mi := &file_tinypay_api_v1_api_proto_msgTypes[46]
+	mi := &file_tinypay_api_v1_api_proto_msgTypes[48]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -3893,7 +4012,7 @@ func (x *ListStreamsResponse) String() string {
 func (*ListStreamsResponse) ProtoMessage() {}
 
 func (x *ListStreamsResponse) ProtoReflect() protoreflect.Message {
-	mi := &file_tinypay_api_v1_api_proto_msgTypes[46]
+	mi := &file_tinypay_api_v1_api_proto_msgTypes[48]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -3906,7 +4025,7 @@ func (x *ListStreamsResponse) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use ListStreamsResponse.ProtoReflect.Descriptor instead.
 func (*ListStreamsResponse) Descriptor() ([]byte, []int) {
-	return file_tinypay_api_v1_api_proto_rawDescGZIP(), []int{46}
+	return file_tinypay_api_v1_api_proto_rawDescGZIP(), []int{48}
 }
 
 func (x *ListStreamsResponse) GetStreams() []*Stream {
@@ -3932,7 +4051,7 @@ type GetStreamRequest struct {
 
 func (x *GetStreamRequest) Reset() {
 	*x = GetStreamRequest{}
-	mi := &file_tinypay_api_v1_api_proto_msgTypes[47]
+	mi := &file_tinypay_api_v1_api_proto_msgTypes[49]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -3944,7 +4063,7 @@ func (x *GetStreamRequest) String() string {
 func (*GetStreamRequest) ProtoMessage() {}
 
 func (x *GetStreamRequest) ProtoReflect() protoreflect.Message {
-	mi := &file_tinypay_api_v1_api_proto_msgTypes[47]
+	mi := &file_tinypay_api_v1_api_proto_msgTypes[49]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -3957,7 +4076,7 @@ func (x *GetStreamRequest) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use GetStreamRequest.ProtoReflect.Descriptor instead.
 func (*GetStreamRequest) Descriptor() ([]byte, []int) {
-	return file_tinypay_api_v1_api_proto_rawDescGZIP(), []int{47}
+	return file_tinypay_api_v1_api_proto_rawDescGZIP(), []int{49}
 }
 
 func (x *GetStreamRequest) GetStreamId() string {
@@ -3989,7 +4108,7 @@ type RevenueRequest struct {
 
 func (x *RevenueRequest) Reset() {
 	*x = RevenueRequest{}
-	mi := &file_tinypay_api_v1_api_proto_msgTypes[48]
+	mi := &file_tinypay_api_v1_api_proto_msgTypes[50]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -4001,7 +4120,7 @@ func (x *RevenueRequest) String() string {
 func (*RevenueRequest) ProtoMessage() {}
 
 func (x *RevenueRequest) ProtoReflect() protoreflect.Message {
-	mi := &file_tinypay_api_v1_api_proto_msgTypes[48]
+	mi := &file_tinypay_api_v1_api_proto_msgTypes[50]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -4014,7 +4133,7 @@ func (x *RevenueRequest) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use RevenueRequest.ProtoReflect.Descriptor instead.
 func (*RevenueRequest) Descriptor() ([]byte, []int) {
-	return file_tinypay_api_v1_api_proto_rawDescGZIP(), []int{48}
+	return file_tinypay_api_v1_api_proto_rawDescGZIP(), []int{50}
 }
 
 func (x *RevenueRequest) GetFromUnixNano() int64 {
@@ -4066,7 +4185,7 @@ type RevenueRow struct {
 
 func (x *RevenueRow) Reset() {
 	*x = RevenueRow{}
-	mi := &file_tinypay_api_v1_api_proto_msgTypes[49]
+	mi := &file_tinypay_api_v1_api_proto_msgTypes[51]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -4078,7 +4197,7 @@ func (x *RevenueRow) String() string {
 func (*RevenueRow) ProtoMessage() {}
 
 func (x *RevenueRow) ProtoReflect() protoreflect.Message {
-	mi := &file_tinypay_api_v1_api_proto_msgTypes[49]
+	mi := &file_tinypay_api_v1_api_proto_msgTypes[51]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -4091,7 +4210,7 @@ func (x *RevenueRow) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use RevenueRow.ProtoReflect.Descriptor instead.
 func (*RevenueRow) Descriptor() ([]byte, []int) {
-	return file_tinypay_api_v1_api_proto_rawDescGZIP(), []int{49}
+	return file_tinypay_api_v1_api_proto_rawDescGZIP(), []int{51}
 }
 
 func (x *RevenueRow) GetKey() string {
@@ -4138,7 +4257,7 @@ type RevenueResponse struct {
 
 func (x *RevenueResponse) Reset() {
 	*x = RevenueResponse{}
-	mi := &file_tinypay_api_v1_api_proto_msgTypes[50]
+	mi := &file_tinypay_api_v1_api_proto_msgTypes[52]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -4150,7 +4269,7 @@ func (x *RevenueResponse) String() string {
 func (*RevenueResponse) ProtoMessage() {}
 
 func (x *RevenueResponse) ProtoReflect() protoreflect.Message {
-	mi := &file_tinypay_api_v1_api_proto_msgTypes[50]
+	mi := &file_tinypay_api_v1_api_proto_msgTypes[52]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -4163,7 +4282,7 @@ func (x *RevenueResponse) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use RevenueResponse.ProtoReflect.Descriptor instead.
 func (*RevenueResponse) Descriptor() ([]byte, []int) {
-	return file_tinypay_api_v1_api_proto_rawDescGZIP(), []int{50}
+	return file_tinypay_api_v1_api_proto_rawDescGZIP(), []int{52}
 }
 
 func (x *RevenueResponse) GetRows() []*RevenueRow {
@@ -4206,7 +4325,7 @@ type TokenPolicy struct {
 
 func (x *TokenPolicy) Reset() {
 	*x = TokenPolicy{}
-	mi := &file_tinypay_api_v1_api_proto_msgTypes[51]
+	mi := &file_tinypay_api_v1_api_proto_msgTypes[53]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -4218,7 +4337,7 @@ func (x *TokenPolicy) String() string {
 func (*TokenPolicy) ProtoMessage() {}
 
 func (x *TokenPolicy) ProtoReflect() protoreflect.Message {
-	mi := &file_tinypay_api_v1_api_proto_msgTypes[51]
+	mi := &file_tinypay_api_v1_api_proto_msgTypes[53]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -4231,7 +4350,7 @@ func (x *TokenPolicy) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use TokenPolicy.ProtoReflect.Descriptor instead.
 func (*TokenPolicy) Descriptor() ([]byte, []int) {
-	return file_tinypay_api_v1_api_proto_rawDescGZIP(), []int{51}
+	return file_tinypay_api_v1_api_proto_rawDescGZIP(), []int{53}
 }
 
 func (x *TokenPolicy) GetAsset() string {
@@ -4300,7 +4419,7 @@ type PayeeLimit struct {
 
 func (x *PayeeLimit) Reset() {
 	*x = PayeeLimit{}
-	mi := &file_tinypay_api_v1_api_proto_msgTypes[52]
+	mi := &file_tinypay_api_v1_api_proto_msgTypes[54]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -4312,7 +4431,7 @@ func (x *PayeeLimit) String() string {
 func (*PayeeLimit) ProtoMessage() {}
 
 func (x *PayeeLimit) ProtoReflect() protoreflect.Message {
-	mi := &file_tinypay_api_v1_api_proto_msgTypes[52]
+	mi := &file_tinypay_api_v1_api_proto_msgTypes[54]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -4325,7 +4444,7 @@ func (x *PayeeLimit) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use PayeeLimit.ProtoReflect.Descriptor instead.
 func (*PayeeLimit) Descriptor() ([]byte, []int) {
-	return file_tinypay_api_v1_api_proto_rawDescGZIP(), []int{52}
+	return file_tinypay_api_v1_api_proto_rawDescGZIP(), []int{54}
 }
 
 func (x *PayeeLimit) GetPayee() string {
@@ -4354,7 +4473,7 @@ type CreateTokenRequest struct {
 
 func (x *CreateTokenRequest) Reset() {
 	*x = CreateTokenRequest{}
-	mi := &file_tinypay_api_v1_api_proto_msgTypes[53]
+	mi := &file_tinypay_api_v1_api_proto_msgTypes[55]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -4366,7 +4485,7 @@ func (x *CreateTokenRequest) String() string {
 func (*CreateTokenRequest) ProtoMessage() {}
 
 func (x *CreateTokenRequest) ProtoReflect() protoreflect.Message {
-	mi := &file_tinypay_api_v1_api_proto_msgTypes[53]
+	mi := &file_tinypay_api_v1_api_proto_msgTypes[55]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -4379,7 +4498,7 @@ func (x *CreateTokenRequest) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use CreateTokenRequest.ProtoReflect.Descriptor instead.
 func (*CreateTokenRequest) Descriptor() ([]byte, []int) {
-	return file_tinypay_api_v1_api_proto_rawDescGZIP(), []int{53}
+	return file_tinypay_api_v1_api_proto_rawDescGZIP(), []int{55}
 }
 
 func (x *CreateTokenRequest) GetName() string {
@@ -4414,7 +4533,7 @@ type CreateTokenResponse struct {
 
 func (x *CreateTokenResponse) Reset() {
 	*x = CreateTokenResponse{}
-	mi := &file_tinypay_api_v1_api_proto_msgTypes[54]
+	mi := &file_tinypay_api_v1_api_proto_msgTypes[56]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -4426,7 +4545,7 @@ func (x *CreateTokenResponse) String() string {
 func (*CreateTokenResponse) ProtoMessage() {}
 
 func (x *CreateTokenResponse) ProtoReflect() protoreflect.Message {
-	mi := &file_tinypay_api_v1_api_proto_msgTypes[54]
+	mi := &file_tinypay_api_v1_api_proto_msgTypes[56]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -4439,7 +4558,7 @@ func (x *CreateTokenResponse) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use CreateTokenResponse.ProtoReflect.Descriptor instead.
 func (*CreateTokenResponse) Descriptor() ([]byte, []int) {
-	return file_tinypay_api_v1_api_proto_rawDescGZIP(), []int{54}
+	return file_tinypay_api_v1_api_proto_rawDescGZIP(), []int{56}
 }
 
 func (x *CreateTokenResponse) GetToken() *AppToken {
@@ -4474,7 +4593,7 @@ type AppToken struct {
 
 func (x *AppToken) Reset() {
 	*x = AppToken{}
-	mi := &file_tinypay_api_v1_api_proto_msgTypes[55]
+	mi := &file_tinypay_api_v1_api_proto_msgTypes[57]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -4486,7 +4605,7 @@ func (x *AppToken) String() string {
 func (*AppToken) ProtoMessage() {}
 
 func (x *AppToken) ProtoReflect() protoreflect.Message {
-	mi := &file_tinypay_api_v1_api_proto_msgTypes[55]
+	mi := &file_tinypay_api_v1_api_proto_msgTypes[57]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -4499,7 +4618,7 @@ func (x *AppToken) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use AppToken.ProtoReflect.Descriptor instead.
 func (*AppToken) Descriptor() ([]byte, []int) {
-	return file_tinypay_api_v1_api_proto_rawDescGZIP(), []int{55}
+	return file_tinypay_api_v1_api_proto_rawDescGZIP(), []int{57}
 }
 
 func (x *AppToken) GetId() string {
@@ -4559,7 +4678,7 @@ type ListTokensRequest struct {
 
 func (x *ListTokensRequest) Reset() {
 	*x = ListTokensRequest{}
-	mi := &file_tinypay_api_v1_api_proto_msgTypes[56]
+	mi := &file_tinypay_api_v1_api_proto_msgTypes[58]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -4571,7 +4690,7 @@ func (x *ListTokensRequest) String() string {
 func (*ListTokensRequest) ProtoMessage() {}
 
 func (x *ListTokensRequest) ProtoReflect() protoreflect.Message {
-	mi := &file_tinypay_api_v1_api_proto_msgTypes[56]
+	mi := &file_tinypay_api_v1_api_proto_msgTypes[58]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -4584,7 +4703,7 @@ func (x *ListTokensRequest) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use ListTokensRequest.ProtoReflect.Descriptor instead.
 func (*ListTokensRequest) Descriptor() ([]byte, []int) {
-	return file_tinypay_api_v1_api_proto_rawDescGZIP(), []int{56}
+	return file_tinypay_api_v1_api_proto_rawDescGZIP(), []int{58}
 }
 
 type ListTokensResponse struct {
@@ -4596,7 +4715,7 @@ type ListTokensResponse struct {
 
 func (x *ListTokensResponse) Reset() {
 	*x = ListTokensResponse{}
-	mi := &file_tinypay_api_v1_api_proto_msgTypes[57]
+	mi := &file_tinypay_api_v1_api_proto_msgTypes[59]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -4608,7 +4727,7 @@ func (x *ListTokensResponse) String() string {
 func (*ListTokensResponse) ProtoMessage() {}
 
 func (x *ListTokensResponse) ProtoReflect() protoreflect.Message {
-	mi := &file_tinypay_api_v1_api_proto_msgTypes[57]
+	mi := &file_tinypay_api_v1_api_proto_msgTypes[59]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -4621,7 +4740,7 @@ func (x *ListTokensResponse) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use ListTokensResponse.ProtoReflect.Descriptor instead.
 func (*ListTokensResponse) Descriptor() ([]byte, []int) {
-	return file_tinypay_api_v1_api_proto_rawDescGZIP(), []int{57}
+	return file_tinypay_api_v1_api_proto_rawDescGZIP(), []int{59}
 }
 
 func (x *ListTokensResponse) GetTokens() []*AppToken {
@@ -4640,7 +4759,7 @@ type RevokeTokenRequest struct {
 
 func (x *RevokeTokenRequest) Reset() {
 	*x = RevokeTokenRequest{}
-	mi := &file_tinypay_api_v1_api_proto_msgTypes[58]
+	mi := &file_tinypay_api_v1_api_proto_msgTypes[60]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -4652,7 +4771,7 @@ func (x *RevokeTokenRequest) String() string {
 func (*RevokeTokenRequest) ProtoMessage() {}
 
 func (x *RevokeTokenRequest) ProtoReflect() protoreflect.Message {
-	mi := &file_tinypay_api_v1_api_proto_msgTypes[58]
+	mi := &file_tinypay_api_v1_api_proto_msgTypes[60]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -4665,7 +4784,7 @@ func (x *RevokeTokenRequest) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use RevokeTokenRequest.ProtoReflect.Descriptor instead.
 func (*RevokeTokenRequest) Descriptor() ([]byte, []int) {
-	return file_tinypay_api_v1_api_proto_rawDescGZIP(), []int{58}
+	return file_tinypay_api_v1_api_proto_rawDescGZIP(), []int{60}
 }
 
 func (x *RevokeTokenRequest) GetId() string {
@@ -4686,7 +4805,7 @@ type BackupRequest struct {
 
 func (x *BackupRequest) Reset() {
 	*x = BackupRequest{}
-	mi := &file_tinypay_api_v1_api_proto_msgTypes[59]
+	mi := &file_tinypay_api_v1_api_proto_msgTypes[61]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -4698,7 +4817,7 @@ func (x *BackupRequest) String() string {
 func (*BackupRequest) ProtoMessage() {}
 
 func (x *BackupRequest) ProtoReflect() protoreflect.Message {
-	mi := &file_tinypay_api_v1_api_proto_msgTypes[59]
+	mi := &file_tinypay_api_v1_api_proto_msgTypes[61]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -4711,7 +4830,7 @@ func (x *BackupRequest) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use BackupRequest.ProtoReflect.Descriptor instead.
 func (*BackupRequest) Descriptor() ([]byte, []int) {
-	return file_tinypay_api_v1_api_proto_rawDescGZIP(), []int{59}
+	return file_tinypay_api_v1_api_proto_rawDescGZIP(), []int{61}
 }
 
 func (x *BackupRequest) GetWithoutKey() bool {
@@ -4733,7 +4852,7 @@ type BackupChunk struct {
 
 func (x *BackupChunk) Reset() {
 	*x = BackupChunk{}
-	mi := &file_tinypay_api_v1_api_proto_msgTypes[60]
+	mi := &file_tinypay_api_v1_api_proto_msgTypes[62]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -4745,7 +4864,7 @@ func (x *BackupChunk) String() string {
 func (*BackupChunk) ProtoMessage() {}
 
 func (x *BackupChunk) ProtoReflect() protoreflect.Message {
-	mi := &file_tinypay_api_v1_api_proto_msgTypes[60]
+	mi := &file_tinypay_api_v1_api_proto_msgTypes[62]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -4758,7 +4877,7 @@ func (x *BackupChunk) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use BackupChunk.ProtoReflect.Descriptor instead.
 func (*BackupChunk) Descriptor() ([]byte, []int) {
-	return file_tinypay_api_v1_api_proto_rawDescGZIP(), []int{60}
+	return file_tinypay_api_v1_api_proto_rawDescGZIP(), []int{62}
 }
 
 func (x *BackupChunk) GetData() []byte {
@@ -4794,7 +4913,7 @@ type BackupDone struct {
 
 func (x *BackupDone) Reset() {
 	*x = BackupDone{}
-	mi := &file_tinypay_api_v1_api_proto_msgTypes[61]
+	mi := &file_tinypay_api_v1_api_proto_msgTypes[63]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -4806,7 +4925,7 @@ func (x *BackupDone) String() string {
 func (*BackupDone) ProtoMessage() {}
 
 func (x *BackupDone) ProtoReflect() protoreflect.Message {
-	mi := &file_tinypay_api_v1_api_proto_msgTypes[61]
+	mi := &file_tinypay_api_v1_api_proto_msgTypes[63]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -4819,7 +4938,7 @@ func (x *BackupDone) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use BackupDone.ProtoReflect.Descriptor instead.
 func (*BackupDone) Descriptor() ([]byte, []int) {
-	return file_tinypay_api_v1_api_proto_rawDescGZIP(), []int{61}
+	return file_tinypay_api_v1_api_proto_rawDescGZIP(), []int{63}
 }
 
 func (x *BackupDone) GetNode() string {
@@ -5134,7 +5253,15 @@ const file_tinypay_api_v1_api_proto_rawDesc = "" +
 	"channel_id\x18\x03 \x01(\tR\tchannelId\"q\n" +
 	"\x14ListPaymentsResponse\x123\n" +
 	"\bpayments\x18\x01 \x03(\v2\x17.tinypay.api.v1.PaymentR\bpayments\x12$\n" +
-	"\x0enext_after_seq\x18\x02 \x01(\x04R\fnextAfterSeq\"K\n" +
+	"\x0enext_after_seq\x18\x02 \x01(\x04R\fnextAfterSeq\"^\n" +
+	"\x11ListEventsRequest\x12\x1d\n" +
+	"\n" +
+	"before_seq\x18\x01 \x01(\x04R\tbeforeSeq\x12\x14\n" +
+	"\x05kinds\x18\x02 \x03(\tR\x05kinds\x12\x14\n" +
+	"\x05limit\x18\x03 \x01(\rR\x05limit\"k\n" +
+	"\x12ListEventsResponse\x12-\n" +
+	"\x06events\x18\x01 \x03(\v2\x15.tinypay.api.v1.EventR\x06events\x12&\n" +
+	"\x0fnext_before_seq\x18\x02 \x01(\x04R\rnextBeforeSeq\"K\n" +
 	"\x16SubscribeEventsRequest\x12\x1b\n" +
 	"\tafter_seq\x18\x01 \x01(\x04R\bafterSeq\x12\x14\n" +
 	"\x05kinds\x18\x02 \x03(\tR\x05kinds\"\xa4\x01\n" +
@@ -5277,7 +5404,7 @@ const file_tinypay_api_v1_api_proto_rawDesc = "" +
 	"\tTokenKind\x12\x1a\n" +
 	"\x16TOKEN_KIND_UNSPECIFIED\x10\x00\x12\x12\n" +
 	"\x0eTOKEN_KIND_APP\x10\x01\x12\x13\n" +
-	"\x0fTOKEN_KIND_VIEW\x10\x022\xbf\x11\n" +
+	"\x0fTOKEN_KIND_VIEW\x10\x022\x94\x12\n" +
 	"\x04Node\x12C\n" +
 	"\aGetInfo\x12\x1e.tinypay.api.v1.GetInfoRequest\x1a\x18.tinypay.api.v1.NodeInfo\x12K\n" +
 	"\vGetBalances\x12\".tinypay.api.v1.GetBalancesRequest\x1a\x18.tinypay.api.v1.Balances\x12G\n" +
@@ -5296,7 +5423,9 @@ const file_tinypay_api_v1_api_proto_rawDesc = "" +
 	"\x03Pay\x12\x1a.tinypay.api.v1.PayRequest\x1a\x17.tinypay.api.v1.Payment\x12F\n" +
 	"\tPayStream\x12\x1a.tinypay.api.v1.PayRequest\x1a\x19.tinypay.api.v1.PayResult(\x010\x01\x12Y\n" +
 	"\fListPayments\x12#.tinypay.api.v1.ListPaymentsRequest\x1a$.tinypay.api.v1.ListPaymentsResponse\x12R\n" +
-	"\x0fSubscribeEvents\x12&.tinypay.api.v1.SubscribeEventsRequest\x1a\x15.tinypay.api.v1.Event0\x01\x12H\n" +
+	"\x0fSubscribeEvents\x12&.tinypay.api.v1.SubscribeEventsRequest\x1a\x15.tinypay.api.v1.Event0\x01\x12S\n" +
+	"\n" +
+	"ListEvents\x12!.tinypay.api.v1.ListEventsRequest\x1a\".tinypay.api.v1.ListEventsResponse\x12H\n" +
 	"\vCreateOffer\x12\".tinypay.api.v1.CreateOfferRequest\x1a\x15.tinypay.api.v1.Offer\x12O\n" +
 	"\fGetOfferUses\x12#.tinypay.api.v1.GetOfferUsesRequest\x1a\x1a.tinypay.api.v1.OfferUsage\x12I\n" +
 	"\vStartStream\x12\".tinypay.api.v1.StartStreamRequest\x1a\x16.tinypay.api.v1.Stream\x12G\n" +
@@ -5327,7 +5456,7 @@ func file_tinypay_api_v1_api_proto_rawDescGZIP() []byte {
 }
 
 var file_tinypay_api_v1_api_proto_enumTypes = make([]protoimpl.EnumInfo, 2)
-var file_tinypay_api_v1_api_proto_msgTypes = make([]protoimpl.MessageInfo, 62)
+var file_tinypay_api_v1_api_proto_msgTypes = make([]protoimpl.MessageInfo, 64)
 var file_tinypay_api_v1_api_proto_goTypes = []any{
 	(OfferUses)(0),                 // 0: tinypay.api.v1.OfferUses
 	(TokenKind)(0),                 // 1: tinypay.api.v1.TokenKind
@@ -5368,31 +5497,33 @@ var file_tinypay_api_v1_api_proto_goTypes = []any{
 	(*PayResult)(nil),              // 36: tinypay.api.v1.PayResult
 	(*ListPaymentsRequest)(nil),    // 37: tinypay.api.v1.ListPaymentsRequest
 	(*ListPaymentsResponse)(nil),   // 38: tinypay.api.v1.ListPaymentsResponse
-	(*SubscribeEventsRequest)(nil), // 39: tinypay.api.v1.SubscribeEventsRequest
-	(*ChannelEvent)(nil),           // 40: tinypay.api.v1.ChannelEvent
-	(*StreamEvent)(nil),            // 41: tinypay.api.v1.StreamEvent
-	(*TransferEvent)(nil),          // 42: tinypay.api.v1.TransferEvent
-	(*Event)(nil),                  // 43: tinypay.api.v1.Event
-	(*StartStreamRequest)(nil),     // 44: tinypay.api.v1.StartStreamRequest
-	(*Stream)(nil),                 // 45: tinypay.api.v1.Stream
-	(*StopStreamRequest)(nil),      // 46: tinypay.api.v1.StopStreamRequest
-	(*ListStreamsRequest)(nil),     // 47: tinypay.api.v1.ListStreamsRequest
-	(*ListStreamsResponse)(nil),    // 48: tinypay.api.v1.ListStreamsResponse
-	(*GetStreamRequest)(nil),       // 49: tinypay.api.v1.GetStreamRequest
-	(*RevenueRequest)(nil),         // 50: tinypay.api.v1.RevenueRequest
-	(*RevenueRow)(nil),             // 51: tinypay.api.v1.RevenueRow
-	(*RevenueResponse)(nil),        // 52: tinypay.api.v1.RevenueResponse
-	(*TokenPolicy)(nil),            // 53: tinypay.api.v1.TokenPolicy
-	(*PayeeLimit)(nil),             // 54: tinypay.api.v1.PayeeLimit
-	(*CreateTokenRequest)(nil),     // 55: tinypay.api.v1.CreateTokenRequest
-	(*CreateTokenResponse)(nil),    // 56: tinypay.api.v1.CreateTokenResponse
-	(*AppToken)(nil),               // 57: tinypay.api.v1.AppToken
-	(*ListTokensRequest)(nil),      // 58: tinypay.api.v1.ListTokensRequest
-	(*ListTokensResponse)(nil),     // 59: tinypay.api.v1.ListTokensResponse
-	(*RevokeTokenRequest)(nil),     // 60: tinypay.api.v1.RevokeTokenRequest
-	(*BackupRequest)(nil),          // 61: tinypay.api.v1.BackupRequest
-	(*BackupChunk)(nil),            // 62: tinypay.api.v1.BackupChunk
-	(*BackupDone)(nil),             // 63: tinypay.api.v1.BackupDone
+	(*ListEventsRequest)(nil),      // 39: tinypay.api.v1.ListEventsRequest
+	(*ListEventsResponse)(nil),     // 40: tinypay.api.v1.ListEventsResponse
+	(*SubscribeEventsRequest)(nil), // 41: tinypay.api.v1.SubscribeEventsRequest
+	(*ChannelEvent)(nil),           // 42: tinypay.api.v1.ChannelEvent
+	(*StreamEvent)(nil),            // 43: tinypay.api.v1.StreamEvent
+	(*TransferEvent)(nil),          // 44: tinypay.api.v1.TransferEvent
+	(*Event)(nil),                  // 45: tinypay.api.v1.Event
+	(*StartStreamRequest)(nil),     // 46: tinypay.api.v1.StartStreamRequest
+	(*Stream)(nil),                 // 47: tinypay.api.v1.Stream
+	(*StopStreamRequest)(nil),      // 48: tinypay.api.v1.StopStreamRequest
+	(*ListStreamsRequest)(nil),     // 49: tinypay.api.v1.ListStreamsRequest
+	(*ListStreamsResponse)(nil),    // 50: tinypay.api.v1.ListStreamsResponse
+	(*GetStreamRequest)(nil),       // 51: tinypay.api.v1.GetStreamRequest
+	(*RevenueRequest)(nil),         // 52: tinypay.api.v1.RevenueRequest
+	(*RevenueRow)(nil),             // 53: tinypay.api.v1.RevenueRow
+	(*RevenueResponse)(nil),        // 54: tinypay.api.v1.RevenueResponse
+	(*TokenPolicy)(nil),            // 55: tinypay.api.v1.TokenPolicy
+	(*PayeeLimit)(nil),             // 56: tinypay.api.v1.PayeeLimit
+	(*CreateTokenRequest)(nil),     // 57: tinypay.api.v1.CreateTokenRequest
+	(*CreateTokenResponse)(nil),    // 58: tinypay.api.v1.CreateTokenResponse
+	(*AppToken)(nil),               // 59: tinypay.api.v1.AppToken
+	(*ListTokensRequest)(nil),      // 60: tinypay.api.v1.ListTokensRequest
+	(*ListTokensResponse)(nil),     // 61: tinypay.api.v1.ListTokensResponse
+	(*RevokeTokenRequest)(nil),     // 62: tinypay.api.v1.RevokeTokenRequest
+	(*BackupRequest)(nil),          // 63: tinypay.api.v1.BackupRequest
+	(*BackupChunk)(nil),            // 64: tinypay.api.v1.BackupChunk
+	(*BackupDone)(nil),             // 65: tinypay.api.v1.BackupDone
 }
 var file_tinypay_api_v1_api_proto_depIdxs = []int32{
 	5,  // 0: tinypay.api.v1.WalletSendEstimate.asset:type_name -> tinypay.api.v1.Asset
@@ -5416,88 +5547,91 @@ var file_tinypay_api_v1_api_proto_depIdxs = []int32{
 	30, // 18: tinypay.api.v1.Payment.receipt:type_name -> tinypay.api.v1.Receipt
 	35, // 19: tinypay.api.v1.PayResult.payment:type_name -> tinypay.api.v1.Payment
 	35, // 20: tinypay.api.v1.ListPaymentsResponse.payments:type_name -> tinypay.api.v1.Payment
-	20, // 21: tinypay.api.v1.ChannelEvent.channel:type_name -> tinypay.api.v1.Channel
-	45, // 22: tinypay.api.v1.StreamEvent.stream:type_name -> tinypay.api.v1.Stream
-	4,  // 23: tinypay.api.v1.TransferEvent.transfer:type_name -> tinypay.api.v1.Transfer
-	35, // 24: tinypay.api.v1.Event.payment:type_name -> tinypay.api.v1.Payment
-	40, // 25: tinypay.api.v1.Event.channel:type_name -> tinypay.api.v1.ChannelEvent
-	41, // 26: tinypay.api.v1.Event.stream:type_name -> tinypay.api.v1.StreamEvent
-	42, // 27: tinypay.api.v1.Event.transfer:type_name -> tinypay.api.v1.TransferEvent
-	5,  // 28: tinypay.api.v1.Stream.asset:type_name -> tinypay.api.v1.Asset
-	45, // 29: tinypay.api.v1.ListStreamsResponse.streams:type_name -> tinypay.api.v1.Stream
-	5,  // 30: tinypay.api.v1.RevenueRow.asset:type_name -> tinypay.api.v1.Asset
-	51, // 31: tinypay.api.v1.RevenueResponse.rows:type_name -> tinypay.api.v1.RevenueRow
-	54, // 32: tinypay.api.v1.TokenPolicy.payees:type_name -> tinypay.api.v1.PayeeLimit
-	53, // 33: tinypay.api.v1.CreateTokenRequest.policy:type_name -> tinypay.api.v1.TokenPolicy
-	1,  // 34: tinypay.api.v1.CreateTokenRequest.kind:type_name -> tinypay.api.v1.TokenKind
-	57, // 35: tinypay.api.v1.CreateTokenResponse.token:type_name -> tinypay.api.v1.AppToken
-	53, // 36: tinypay.api.v1.AppToken.policy:type_name -> tinypay.api.v1.TokenPolicy
-	1,  // 37: tinypay.api.v1.AppToken.kind:type_name -> tinypay.api.v1.TokenKind
-	57, // 38: tinypay.api.v1.ListTokensResponse.tokens:type_name -> tinypay.api.v1.AppToken
-	63, // 39: tinypay.api.v1.BackupChunk.done:type_name -> tinypay.api.v1.BackupDone
-	6,  // 40: tinypay.api.v1.Node.GetInfo:input_type -> tinypay.api.v1.GetInfoRequest
-	12, // 41: tinypay.api.v1.Node.GetBalances:input_type -> tinypay.api.v1.GetBalancesRequest
-	15, // 42: tinypay.api.v1.Node.ConnectPeer:input_type -> tinypay.api.v1.ConnectPeerRequest
-	17, // 43: tinypay.api.v1.Node.ListPeers:input_type -> tinypay.api.v1.ListPeersRequest
-	19, // 44: tinypay.api.v1.Node.OpenChannel:input_type -> tinypay.api.v1.OpenChannelRequest
-	21, // 45: tinypay.api.v1.Node.Deposit:input_type -> tinypay.api.v1.DepositRequest
-	22, // 46: tinypay.api.v1.Node.Withdraw:input_type -> tinypay.api.v1.WithdrawRequest
-	23, // 47: tinypay.api.v1.Node.ListChannels:input_type -> tinypay.api.v1.ListChannelsRequest
-	25, // 48: tinypay.api.v1.Node.GetChannel:input_type -> tinypay.api.v1.GetChannelRequest
-	26, // 49: tinypay.api.v1.Node.CloseChannel:input_type -> tinypay.api.v1.CloseChannelRequest
-	27, // 50: tinypay.api.v1.Node.ForceClose:input_type -> tinypay.api.v1.ForceCloseRequest
-	28, // 51: tinypay.api.v1.Node.Settle:input_type -> tinypay.api.v1.SettleRequest
-	29, // 52: tinypay.api.v1.Node.Pay:input_type -> tinypay.api.v1.PayRequest
-	29, // 53: tinypay.api.v1.Node.PayStream:input_type -> tinypay.api.v1.PayRequest
-	37, // 54: tinypay.api.v1.Node.ListPayments:input_type -> tinypay.api.v1.ListPaymentsRequest
-	39, // 55: tinypay.api.v1.Node.SubscribeEvents:input_type -> tinypay.api.v1.SubscribeEventsRequest
-	32, // 56: tinypay.api.v1.Node.CreateOffer:input_type -> tinypay.api.v1.CreateOfferRequest
-	33, // 57: tinypay.api.v1.Node.GetOfferUses:input_type -> tinypay.api.v1.GetOfferUsesRequest
-	44, // 58: tinypay.api.v1.Node.StartStream:input_type -> tinypay.api.v1.StartStreamRequest
-	46, // 59: tinypay.api.v1.Node.StopStream:input_type -> tinypay.api.v1.StopStreamRequest
-	47, // 60: tinypay.api.v1.Node.ListStreams:input_type -> tinypay.api.v1.ListStreamsRequest
-	49, // 61: tinypay.api.v1.Node.GetStream:input_type -> tinypay.api.v1.GetStreamRequest
-	50, // 62: tinypay.api.v1.Node.Revenue:input_type -> tinypay.api.v1.RevenueRequest
-	55, // 63: tinypay.api.v1.Node.CreateToken:input_type -> tinypay.api.v1.CreateTokenRequest
-	58, // 64: tinypay.api.v1.Node.ListTokens:input_type -> tinypay.api.v1.ListTokensRequest
-	60, // 65: tinypay.api.v1.Node.RevokeToken:input_type -> tinypay.api.v1.RevokeTokenRequest
-	2,  // 66: tinypay.api.v1.Node.WalletSend:input_type -> tinypay.api.v1.WalletSendRequest
-	2,  // 67: tinypay.api.v1.Node.EstimateWalletSend:input_type -> tinypay.api.v1.WalletSendRequest
-	61, // 68: tinypay.api.v1.Node.Backup:input_type -> tinypay.api.v1.BackupRequest
-	7,  // 69: tinypay.api.v1.Node.GetInfo:output_type -> tinypay.api.v1.NodeInfo
-	14, // 70: tinypay.api.v1.Node.GetBalances:output_type -> tinypay.api.v1.Balances
-	16, // 71: tinypay.api.v1.Node.ConnectPeer:output_type -> tinypay.api.v1.Peer
-	18, // 72: tinypay.api.v1.Node.ListPeers:output_type -> tinypay.api.v1.ListPeersResponse
-	20, // 73: tinypay.api.v1.Node.OpenChannel:output_type -> tinypay.api.v1.Channel
-	20, // 74: tinypay.api.v1.Node.Deposit:output_type -> tinypay.api.v1.Channel
-	20, // 75: tinypay.api.v1.Node.Withdraw:output_type -> tinypay.api.v1.Channel
-	24, // 76: tinypay.api.v1.Node.ListChannels:output_type -> tinypay.api.v1.ListChannelsResponse
-	20, // 77: tinypay.api.v1.Node.GetChannel:output_type -> tinypay.api.v1.Channel
-	20, // 78: tinypay.api.v1.Node.CloseChannel:output_type -> tinypay.api.v1.Channel
-	20, // 79: tinypay.api.v1.Node.ForceClose:output_type -> tinypay.api.v1.Channel
-	20, // 80: tinypay.api.v1.Node.Settle:output_type -> tinypay.api.v1.Channel
-	35, // 81: tinypay.api.v1.Node.Pay:output_type -> tinypay.api.v1.Payment
-	36, // 82: tinypay.api.v1.Node.PayStream:output_type -> tinypay.api.v1.PayResult
-	38, // 83: tinypay.api.v1.Node.ListPayments:output_type -> tinypay.api.v1.ListPaymentsResponse
-	43, // 84: tinypay.api.v1.Node.SubscribeEvents:output_type -> tinypay.api.v1.Event
-	31, // 85: tinypay.api.v1.Node.CreateOffer:output_type -> tinypay.api.v1.Offer
-	34, // 86: tinypay.api.v1.Node.GetOfferUses:output_type -> tinypay.api.v1.OfferUsage
-	45, // 87: tinypay.api.v1.Node.StartStream:output_type -> tinypay.api.v1.Stream
-	45, // 88: tinypay.api.v1.Node.StopStream:output_type -> tinypay.api.v1.Stream
-	48, // 89: tinypay.api.v1.Node.ListStreams:output_type -> tinypay.api.v1.ListStreamsResponse
-	45, // 90: tinypay.api.v1.Node.GetStream:output_type -> tinypay.api.v1.Stream
-	52, // 91: tinypay.api.v1.Node.Revenue:output_type -> tinypay.api.v1.RevenueResponse
-	56, // 92: tinypay.api.v1.Node.CreateToken:output_type -> tinypay.api.v1.CreateTokenResponse
-	59, // 93: tinypay.api.v1.Node.ListTokens:output_type -> tinypay.api.v1.ListTokensResponse
-	57, // 94: tinypay.api.v1.Node.RevokeToken:output_type -> tinypay.api.v1.AppToken
-	4,  // 95: tinypay.api.v1.Node.WalletSend:output_type -> tinypay.api.v1.Transfer
-	3,  // 96: tinypay.api.v1.Node.EstimateWalletSend:output_type -> tinypay.api.v1.WalletSendEstimate
-	62, // 97: tinypay.api.v1.Node.Backup:output_type -> tinypay.api.v1.BackupChunk
-	69, // [69:98] is the sub-list for method output_type
-	40, // [40:69] is the sub-list for method input_type
-	40, // [40:40] is the sub-list for extension type_name
-	40, // [40:40] is the sub-list for extension extendee
-	0,  // [0:40] is the sub-list for field type_name
+	45, // 21: tinypay.api.v1.ListEventsResponse.events:type_name -> tinypay.api.v1.Event
+	20, // 22: tinypay.api.v1.ChannelEvent.channel:type_name -> tinypay.api.v1.Channel
+	47, // 23: tinypay.api.v1.StreamEvent.stream:type_name -> tinypay.api.v1.Stream
+	4,  // 24: tinypay.api.v1.TransferEvent.transfer:type_name -> tinypay.api.v1.Transfer
+	35, // 25: tinypay.api.v1.Event.payment:type_name -> tinypay.api.v1.Payment
+	42, // 26: tinypay.api.v1.Event.channel:type_name -> tinypay.api.v1.ChannelEvent
+	43, // 27: tinypay.api.v1.Event.stream:type_name -> tinypay.api.v1.StreamEvent
+	44, // 28: tinypay.api.v1.Event.transfer:type_name -> tinypay.api.v1.TransferEvent
+	5,  // 29: tinypay.api.v1.Stream.asset:type_name -> tinypay.api.v1.Asset
+	47, // 30: tinypay.api.v1.ListStreamsResponse.streams:type_name -> tinypay.api.v1.Stream
+	5,  // 31: tinypay.api.v1.RevenueRow.asset:type_name -> tinypay.api.v1.Asset
+	53, // 32: tinypay.api.v1.RevenueResponse.rows:type_name -> tinypay.api.v1.RevenueRow
+	56, // 33: tinypay.api.v1.TokenPolicy.payees:type_name -> tinypay.api.v1.PayeeLimit
+	55, // 34: tinypay.api.v1.CreateTokenRequest.policy:type_name -> tinypay.api.v1.TokenPolicy
+	1,  // 35: tinypay.api.v1.CreateTokenRequest.kind:type_name -> tinypay.api.v1.TokenKind
+	59, // 36: tinypay.api.v1.CreateTokenResponse.token:type_name -> tinypay.api.v1.AppToken
+	55, // 37: tinypay.api.v1.AppToken.policy:type_name -> tinypay.api.v1.TokenPolicy
+	1,  // 38: tinypay.api.v1.AppToken.kind:type_name -> tinypay.api.v1.TokenKind
+	59, // 39: tinypay.api.v1.ListTokensResponse.tokens:type_name -> tinypay.api.v1.AppToken
+	65, // 40: tinypay.api.v1.BackupChunk.done:type_name -> tinypay.api.v1.BackupDone
+	6,  // 41: tinypay.api.v1.Node.GetInfo:input_type -> tinypay.api.v1.GetInfoRequest
+	12, // 42: tinypay.api.v1.Node.GetBalances:input_type -> tinypay.api.v1.GetBalancesRequest
+	15, // 43: tinypay.api.v1.Node.ConnectPeer:input_type -> tinypay.api.v1.ConnectPeerRequest
+	17, // 44: tinypay.api.v1.Node.ListPeers:input_type -> tinypay.api.v1.ListPeersRequest
+	19, // 45: tinypay.api.v1.Node.OpenChannel:input_type -> tinypay.api.v1.OpenChannelRequest
+	21, // 46: tinypay.api.v1.Node.Deposit:input_type -> tinypay.api.v1.DepositRequest
+	22, // 47: tinypay.api.v1.Node.Withdraw:input_type -> tinypay.api.v1.WithdrawRequest
+	23, // 48: tinypay.api.v1.Node.ListChannels:input_type -> tinypay.api.v1.ListChannelsRequest
+	25, // 49: tinypay.api.v1.Node.GetChannel:input_type -> tinypay.api.v1.GetChannelRequest
+	26, // 50: tinypay.api.v1.Node.CloseChannel:input_type -> tinypay.api.v1.CloseChannelRequest
+	27, // 51: tinypay.api.v1.Node.ForceClose:input_type -> tinypay.api.v1.ForceCloseRequest
+	28, // 52: tinypay.api.v1.Node.Settle:input_type -> tinypay.api.v1.SettleRequest
+	29, // 53: tinypay.api.v1.Node.Pay:input_type -> tinypay.api.v1.PayRequest
+	29, // 54: tinypay.api.v1.Node.PayStream:input_type -> tinypay.api.v1.PayRequest
+	37, // 55: tinypay.api.v1.Node.ListPayments:input_type -> tinypay.api.v1.ListPaymentsRequest
+	41, // 56: tinypay.api.v1.Node.SubscribeEvents:input_type -> tinypay.api.v1.SubscribeEventsRequest
+	39, // 57: tinypay.api.v1.Node.ListEvents:input_type -> tinypay.api.v1.ListEventsRequest
+	32, // 58: tinypay.api.v1.Node.CreateOffer:input_type -> tinypay.api.v1.CreateOfferRequest
+	33, // 59: tinypay.api.v1.Node.GetOfferUses:input_type -> tinypay.api.v1.GetOfferUsesRequest
+	46, // 60: tinypay.api.v1.Node.StartStream:input_type -> tinypay.api.v1.StartStreamRequest
+	48, // 61: tinypay.api.v1.Node.StopStream:input_type -> tinypay.api.v1.StopStreamRequest
+	49, // 62: tinypay.api.v1.Node.ListStreams:input_type -> tinypay.api.v1.ListStreamsRequest
+	51, // 63: tinypay.api.v1.Node.GetStream:input_type -> tinypay.api.v1.GetStreamRequest
+	52, // 64: tinypay.api.v1.Node.Revenue:input_type -> tinypay.api.v1.RevenueRequest
+	57, // 65: tinypay.api.v1.Node.CreateToken:input_type -> tinypay.api.v1.CreateTokenRequest
+	60, // 66: tinypay.api.v1.Node.ListTokens:input_type -> tinypay.api.v1.ListTokensRequest
+	62, // 67: tinypay.api.v1.Node.RevokeToken:input_type -> tinypay.api.v1.RevokeTokenRequest
+	2,  // 68: tinypay.api.v1.Node.WalletSend:input_type -> tinypay.api.v1.WalletSendRequest
+	2,  // 69: tinypay.api.v1.Node.EstimateWalletSend:input_type -> tinypay.api.v1.WalletSendRequest
+	63, // 70: tinypay.api.v1.Node.Backup:input_type -> tinypay.api.v1.BackupRequest
+	7,  // 71: tinypay.api.v1.Node.GetInfo:output_type -> tinypay.api.v1.NodeInfo
+	14, // 72: tinypay.api.v1.Node.GetBalances:output_type -> tinypay.api.v1.Balances
+	16, // 73: tinypay.api.v1.Node.ConnectPeer:output_type -> tinypay.api.v1.Peer
+	18, // 74: tinypay.api.v1.Node.ListPeers:output_type -> tinypay.api.v1.ListPeersResponse
+	20, // 75: tinypay.api.v1.Node.OpenChannel:output_type -> tinypay.api.v1.Channel
+	20, // 76: tinypay.api.v1.Node.Deposit:output_type -> tinypay.api.v1.Channel
+	20, // 77: tinypay.api.v1.Node.Withdraw:output_type -> tinypay.api.v1.Channel
+	24, // 78: tinypay.api.v1.Node.ListChannels:output_type -> tinypay.api.v1.ListChannelsResponse
+	20, // 79: tinypay.api.v1.Node.GetChannel:output_type -> tinypay.api.v1.Channel
+	20, // 80: tinypay.api.v1.Node.CloseChannel:output_type -> tinypay.api.v1.Channel
+	20, // 81: tinypay.api.v1.Node.ForceClose:output_type -> tinypay.api.v1.Channel
+	20, // 82: tinypay.api.v1.Node.Settle:output_type -> tinypay.api.v1.Channel
+	35, // 83: tinypay.api.v1.Node.Pay:output_type -> tinypay.api.v1.Payment
+	36, // 84: tinypay.api.v1.Node.PayStream:output_type -> tinypay.api.v1.PayResult
+	38, // 85: tinypay.api.v1.Node.ListPayments:output_type -> tinypay.api.v1.ListPaymentsResponse
+	45, // 86: tinypay.api.v1.Node.SubscribeEvents:output_type -> tinypay.api.v1.Event
+	40, // 87: tinypay.api.v1.Node.ListEvents:output_type -> tinypay.api.v1.ListEventsResponse
+	31, // 88: tinypay.api.v1.Node.CreateOffer:output_type -> tinypay.api.v1.Offer
+	34, // 89: tinypay.api.v1.Node.GetOfferUses:output_type -> tinypay.api.v1.OfferUsage
+	47, // 90: tinypay.api.v1.Node.StartStream:output_type -> tinypay.api.v1.Stream
+	47, // 91: tinypay.api.v1.Node.StopStream:output_type -> tinypay.api.v1.Stream
+	50, // 92: tinypay.api.v1.Node.ListStreams:output_type -> tinypay.api.v1.ListStreamsResponse
+	47, // 93: tinypay.api.v1.Node.GetStream:output_type -> tinypay.api.v1.Stream
+	54, // 94: tinypay.api.v1.Node.Revenue:output_type -> tinypay.api.v1.RevenueResponse
+	58, // 95: tinypay.api.v1.Node.CreateToken:output_type -> tinypay.api.v1.CreateTokenResponse
+	61, // 96: tinypay.api.v1.Node.ListTokens:output_type -> tinypay.api.v1.ListTokensResponse
+	59, // 97: tinypay.api.v1.Node.RevokeToken:output_type -> tinypay.api.v1.AppToken
+	4,  // 98: tinypay.api.v1.Node.WalletSend:output_type -> tinypay.api.v1.Transfer
+	3,  // 99: tinypay.api.v1.Node.EstimateWalletSend:output_type -> tinypay.api.v1.WalletSendEstimate
+	64, // 100: tinypay.api.v1.Node.Backup:output_type -> tinypay.api.v1.BackupChunk
+	71, // [71:101] is the sub-list for method output_type
+	41, // [41:71] is the sub-list for method input_type
+	41, // [41:41] is the sub-list for extension type_name
+	41, // [41:41] is the sub-list for extension extendee
+	0,  // [0:41] is the sub-list for field type_name
 }
 
 func init() { file_tinypay_api_v1_api_proto_init() }
@@ -5506,7 +5640,7 @@ func file_tinypay_api_v1_api_proto_init() {
 		return
 	}
 	file_tinypay_api_v1_api_proto_msgTypes[32].OneofWrappers = []any{}
-	file_tinypay_api_v1_api_proto_msgTypes[41].OneofWrappers = []any{
+	file_tinypay_api_v1_api_proto_msgTypes[43].OneofWrappers = []any{
 		(*Event_Payment)(nil),
 		(*Event_Channel)(nil),
 		(*Event_Stream)(nil),
@@ -5518,7 +5652,7 @@ func file_tinypay_api_v1_api_proto_init() {
 			GoPackagePath: reflect.TypeOf(x{}).PkgPath(),
 			RawDescriptor: unsafe.Slice(unsafe.StringData(file_tinypay_api_v1_api_proto_rawDesc), len(file_tinypay_api_v1_api_proto_rawDesc)),
 			NumEnums:      2,
-			NumMessages:   62,
+			NumMessages:   64,
 			NumExtensions: 0,
 			NumServices:   1,
 		},

@@ -43,6 +43,7 @@ const (
 	Node_PayStream_FullMethodName          = "/tinypay.api.v1.Node/PayStream"
 	Node_ListPayments_FullMethodName       = "/tinypay.api.v1.Node/ListPayments"
 	Node_SubscribeEvents_FullMethodName    = "/tinypay.api.v1.Node/SubscribeEvents"
+	Node_ListEvents_FullMethodName         = "/tinypay.api.v1.Node/ListEvents"
 	Node_CreateOffer_FullMethodName        = "/tinypay.api.v1.Node/CreateOffer"
 	Node_GetOfferUses_FullMethodName       = "/tinypay.api.v1.Node/GetOfferUses"
 	Node_StartStream_FullMethodName        = "/tinypay.api.v1.Node/StartStream"
@@ -107,6 +108,10 @@ type NodeClient interface {
 	// OUT_OF_RANGE. A stream of an app or view token ends (UNAUTHENTICATED)
 	// soon after the token is revoked.
 	SubscribeEvents(ctx context.Context, in *SubscribeEventsRequest, opts ...grpc.CallOption) (grpc.ServerStreamingClient[Event], error)
+	// ListEvents pages back through the event log, newest first: a history
+	// of some kinds (the on-chain history: channel and transfer) without
+	// reading the log from its start.
+	ListEvents(ctx context.Context, in *ListEventsRequest, opts ...grpc.CallOption) (*ListEventsResponse, error)
 	// CreateOffer signs an offer: a price for an item, payable once (or once
 	// per payer, up to N times, or any number of times: its use policy),
 	// until it expires. Anyone holding it can pay it (Pay with offer set).
@@ -332,6 +337,16 @@ func (c *nodeClient) SubscribeEvents(ctx context.Context, in *SubscribeEventsReq
 // This type alias is provided for backwards compatibility with existing code that references the prior non-generic stream type by name.
 type Node_SubscribeEventsClient = grpc.ServerStreamingClient[Event]
 
+func (c *nodeClient) ListEvents(ctx context.Context, in *ListEventsRequest, opts ...grpc.CallOption) (*ListEventsResponse, error) {
+	cOpts := append([]grpc.CallOption{grpc.StaticMethod()}, opts...)
+	out := new(ListEventsResponse)
+	err := c.cc.Invoke(ctx, Node_ListEvents_FullMethodName, in, out, cOpts...)
+	if err != nil {
+		return nil, err
+	}
+	return out, nil
+}
+
 func (c *nodeClient) CreateOffer(ctx context.Context, in *CreateOfferRequest, opts ...grpc.CallOption) (*Offer, error) {
 	cOpts := append([]grpc.CallOption{grpc.StaticMethod()}, opts...)
 	out := new(Offer)
@@ -520,6 +535,10 @@ type NodeServer interface {
 	// OUT_OF_RANGE. A stream of an app or view token ends (UNAUTHENTICATED)
 	// soon after the token is revoked.
 	SubscribeEvents(*SubscribeEventsRequest, grpc.ServerStreamingServer[Event]) error
+	// ListEvents pages back through the event log, newest first: a history
+	// of some kinds (the on-chain history: channel and transfer) without
+	// reading the log from its start.
+	ListEvents(context.Context, *ListEventsRequest) (*ListEventsResponse, error)
 	// CreateOffer signs an offer: a price for an item, payable once (or once
 	// per payer, up to N times, or any number of times: its use policy),
 	// until it expires. Anyone holding it can pay it (Pay with offer set).
@@ -620,6 +639,9 @@ func (UnimplementedNodeServer) ListPayments(context.Context, *ListPaymentsReques
 }
 func (UnimplementedNodeServer) SubscribeEvents(*SubscribeEventsRequest, grpc.ServerStreamingServer[Event]) error {
 	return status.Error(codes.Unimplemented, "method SubscribeEvents not implemented")
+}
+func (UnimplementedNodeServer) ListEvents(context.Context, *ListEventsRequest) (*ListEventsResponse, error) {
+	return nil, status.Error(codes.Unimplemented, "method ListEvents not implemented")
 }
 func (UnimplementedNodeServer) CreateOffer(context.Context, *CreateOfferRequest) (*Offer, error) {
 	return nil, status.Error(codes.Unimplemented, "method CreateOffer not implemented")
@@ -951,6 +973,24 @@ func _Node_SubscribeEvents_Handler(srv interface{}, stream grpc.ServerStream) er
 // This type alias is provided for backwards compatibility with existing code that references the prior non-generic stream type by name.
 type Node_SubscribeEventsServer = grpc.ServerStreamingServer[Event]
 
+func _Node_ListEvents_Handler(srv interface{}, ctx context.Context, dec func(interface{}) error, interceptor grpc.UnaryServerInterceptor) (interface{}, error) {
+	in := new(ListEventsRequest)
+	if err := dec(in); err != nil {
+		return nil, err
+	}
+	if interceptor == nil {
+		return srv.(NodeServer).ListEvents(ctx, in)
+	}
+	info := &grpc.UnaryServerInfo{
+		Server:     srv,
+		FullMethod: Node_ListEvents_FullMethodName,
+	}
+	handler := func(ctx context.Context, req interface{}) (interface{}, error) {
+		return srv.(NodeServer).ListEvents(ctx, req.(*ListEventsRequest))
+	}
+	return interceptor(ctx, in, info, handler)
+}
+
 func _Node_CreateOffer_Handler(srv interface{}, ctx context.Context, dec func(interface{}) error, interceptor grpc.UnaryServerInterceptor) (interface{}, error) {
 	in := new(CreateOfferRequest)
 	if err := dec(in); err != nil {
@@ -1240,6 +1280,10 @@ var Node_ServiceDesc = grpc.ServiceDesc{
 		{
 			MethodName: "ListPayments",
 			Handler:    _Node_ListPayments_Handler,
+		},
+		{
+			MethodName: "ListEvents",
+			Handler:    _Node_ListEvents_Handler,
 		},
 		{
 			MethodName: "CreateOffer",
