@@ -65,7 +65,7 @@ func serveBrowser(c *cli.Command, api *grpc.Server, cert tls.Certificate, admin 
 	if err := loopbackAddr(addr); err != nil {
 		return nil, err
 	}
-	lis, err := net.Listen("tcp", addr)
+	lis, err := listenBounded(addr) // pages open connections too: at most maxAPIConnections at once
 	if err != nil {
 		return nil, fmt.Errorf("browser endpoint listener (--browser-listen %s): %w", addr, err)
 	}
