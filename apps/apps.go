@@ -271,8 +271,11 @@ func (a *Apps) Pay(ctx context.Context, r PayRequest) (node.PaymentInfo, error) 
 	}
 	req.Channel = ci.ID
 	info, err := a.n.Pay(ctx, req)
-	if err != nil && info.Nonce == 0 && !errors.Is(err, node.ErrPending) {
+	switch {
+	case err != nil && info.Nonce == 0 && !errors.Is(err, node.ErrPending):
 		a.release(r.Token, window, ci.Peer, &r.Amount) // never signed: nothing was spent
+	case err == nil && info.Earlier:
+		a.release(r.Token, window, ci.Peer, &r.Amount) // a retry: the first attempt counted it
 	}
 	return info, err
 }

@@ -141,6 +141,15 @@ func TestSiteApproval(t *testing.T) {
 	if got := sent() - before; got != 149 {
 		t.Fatalf("sent %d, want 149", got)
 	}
+	// A retry of a payment (its key again) pays and counts once.
+	for range 2 {
+		if _, err := a.Pay(ctx, apps.PayRequest{Channel: toBob, Amount: *u256(10), Key: "retried", Token: tok.ID, Origin: news}); err != nil {
+			t.Fatal(err)
+		}
+	}
+	if got, _ := a.Site(news); got.Spent.Uint64() != 159 || sent()-before != 159 {
+		t.Fatalf("after a retried payment: spent %s, sent %d; want 159 and 159", got.Spent.Dec(), sent()-before)
+	}
 
 	// Streams: up to the highest rate, for the site's origin only.
 	if _, err := a.StartStream(ctx, apps.StreamRequest{Channel: toBob, Rate: *u256(41), Tick: 100 * time.Millisecond, Token: tok.ID, Origin: news}); !errors.Is(err, apps.ErrAboveMaxPrice) {
@@ -155,7 +164,7 @@ func TestSiteApproval(t *testing.T) {
 	a = alice.Apps()
 	got, ok := a.Site(news)
 	if !ok || got.ID != tok.ID || got.Policy.Origin != news || got.Policy.MaxPrice.Uint64() != 100 || got.Policy.AutoPayBelow.Uint64() != 50 ||
-		got.Policy.MaxRate.Uint64() != 40 || got.Spent.Uint64() != 149 || len(got.Policy.Payees) != 1 {
+		got.Policy.MaxRate.Uint64() != 40 || got.Spent.Uint64() != 159 || len(got.Policy.Payees) != 1 {
 		t.Fatalf("after a restart: %+v", got)
 	}
 	nodetest.Eventually(t, "alice reconnects", func() bool { return alice.Channel(toBob).Connected })

@@ -515,7 +515,9 @@ func (h *Handler) confirm(w http.ResponseWriter, r *http.Request) {
 	tok, err := h.approvedToken(p.origin)
 	var receipt *apiv1.Receipt
 	if err == nil {
-		receipt, err = h.payOffer(r.Context(), p.origin, tok, p.terms, true)
+		// The site's page waits for the outcome, not this one: the
+		// payment goes on if the reader closes this page meanwhile.
+		receipt, err = h.payOffer(context.WithoutCancel(r.Context()), p.origin, tok, p.terms, true)
 	}
 	if err != nil {
 		h.setPending(p.id, []string{statePaying}, stateRefused, nil, h.explain(p.origin, p.terms, err))

@@ -65,7 +65,8 @@ func (h *Handler) askApproval(origin string, t *siteTerms) (string, error) {
 	h.sweepLocked(now)
 	for _, p := range h.pending {
 		if p.kind == kindApproval && p.origin == origin && p.state == statePending {
-			p.terms = t // what the site sells now
+			// Its terms stay the first ones: what the reader may be
+			// reading now (a site cannot swap the publisher under them).
 			return p.id, nil
 		}
 	}
