@@ -217,9 +217,16 @@ type PayRequest struct {
 	// once per Key, which is then required.
 	Offer *Offer
 	// Token is the app token paying, if any: its policy limits the payment.
-	Token  TokenID
-	stream [16]byte
-	newKey bool // a stream's tick with a key never used (node.PayRequest.New)
+	Token TokenID
+	// Origin is the web origin a site's payment is for (the browser
+	// endpoint sets it): a site's token pays for its own origin only, and
+	// any other token for none.
+	Origin string
+	// Confirmed says the reader confirmed this payment on the node's page:
+	// a token's TokenPolicy.AutoPayBelow asks for it.
+	Confirmed bool
+	stream    [16]byte
+	newKey    bool // a stream's tick with a key never used (node.PayRequest.New)
 }
 
 // streamKeyPrefix begins the idempotency keys of this node's stream ticks;
@@ -255,14 +262,20 @@ func (a *Apps) Pay(ctx context.Context, r PayRequest) (node.PaymentInfo, error) 
 	if err != nil {
 		return node.PaymentInfo{}, err
 	}
-	window, err := a.reserve(r.Token, ci.Peer, ci.Asset.Address, &r.Amount)
+	window, err := a.reserve(r.Token, charge{
+		payee: ci.Peer, asset: ci.Asset.Address, amount: &r.Amount,
+		tick: r.stream != [16]byte{}, origin: r.Origin, confirmed: r.Confirmed,
+	})
 	if err != nil {
 		return node.PaymentInfo{}, err
 	}
 	req.Channel = ci.ID
 	info, err := a.n.Pay(ctx, req)
-	if err != nil && info.Nonce == 0 && !errors.Is(err, node.ErrPending) {
+	switch {
+	case err != nil && info.Nonce == 0 && !errors.Is(err, node.ErrPending):
 		a.release(r.Token, window, ci.Peer, &r.Amount) // never signed: nothing was spent
+	case err == nil && info.Earlier:
+		a.release(r.Token, window, ci.Peer, &r.Amount) // a retry: the first attempt counted it
 	}
 	return info, err
 }

@@ -2,7 +2,10 @@
 // payable as their signed use policy says (once, once per payer, up to N
 // times, or without limit, until they expire), receipts asked for by item
 // payments, pay-per-second streams metered on the payee's side,
-// spend-limited app tokens, and revenue.
+// spend-limited app tokens (a largest single price and a highest rate
+// among their limits), sites' approvals for the browser endpoint (app
+// tokens with a web origin, an auto-pay threshold and one publisher; see
+// ApproveSite), and revenue.
 //
 // It builds only on the node's narrow interfaces: it pays through
 // (*node.Node).Pay (with PayTarget, PaymentByKey, Channel and Deposit for

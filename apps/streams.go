@@ -31,6 +31,7 @@ const (
 	EndByPayee       = "stopped by payee"
 	EndChannelClosed = "channel closed"
 	EndSpendLimit    = "spend limit"
+	EndRevoked       = "token revoked"
 )
 
 // Limits on streams.
@@ -57,6 +58,7 @@ type StreamRequest struct {
 	ItemID    string
 	AutoTopup uint256.Int // zero: never
 	Token     TokenID     // the app token starting it, if any
+	Origin    string      // a site's stream: its origin (see PayRequest.Origin)
 }
 
 // StreamInfo describes a stream in either direction.
@@ -414,7 +416,7 @@ func (a *Apps) StartStream(ctx context.Context, r StreamRequest) (StreamInfo, er
 		return StreamInfo{}, &channel.PhaseError{Op: "stream", Phase: ci.Phase}
 	}
 	if !r.Token.IsZero() {
-		if err := a.checkTokenStream(r.Token, ci.Asset.Address, ci.Peer); err != nil {
+		if err := a.checkTokenStream(r.Token, ci.Asset.Address, ci.Peer, &r.Rate, r.Origin); err != nil {
 			return StreamInfo{}, err
 		}
 	}
@@ -571,6 +573,8 @@ func (a *Apps) payTick(st *stream) string {
 		return EndBalance
 	case errors.Is(err, ErrSpendLimit):
 		return EndSpendLimit
+	case errors.Is(err, ErrForbidden):
+		return EndRevoked // the only way a started stream's token stops allowing it
 	case errors.Is(err, channel.ErrClosing), errors.Is(err, channel.ErrDraining), errors.Is(err, channel.ErrWrongPhase):
 		return EndChannelClosed
 	case errors.Is(err, node.ErrRefunded):

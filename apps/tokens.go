@@ -23,6 +23,14 @@ import (
 var (
 	ErrSpendLimit = errors.New("spend limit reached")
 	ErrForbidden  = errors.New("not allowed for this token")
+	// ErrAboveMaxPrice refuses a payment above the token's largest single
+	// price (TokenPolicy.MaxPrice), or a stream above its highest rate
+	// (TokenPolicy.MaxRate).
+	ErrAboveMaxPrice = errors.New("above the largest price allowed")
+	// ErrNeedsConfirmation refuses a payment of at least the token's
+	// TokenPolicy.AutoPayBelow that the reader did not confirm
+	// (PayRequest.Confirmed).
+	ErrNeedsConfirmation = errors.New("the reader must confirm this payment")
 )
 
 // TokenID identifies an app token.
@@ -61,6 +69,21 @@ type TokenPolicy struct {
 	// Payees, if any, are the only payees allowed, each with its own limit
 	// per period (zero: only Limit applies).
 	Payees map[crypto.Address]uint256.Int
+	// MaxPrice, if not zero, is the largest single payment; a stream's
+	// ticks are bounded by MaxRate instead.
+	MaxPrice uint256.Int
+	// MaxRate, if not zero, is the highest rate per second a stream may
+	// pay. A site's token (Origin set) without it may not stream.
+	MaxRate uint256.Int
+	// Origin makes the token a site's approval: the web origin
+	// (scheme://host[:port], see CanonicalOrigin) whose pages pay with it
+	// through the node's browser endpoint, which names the origin in
+	// every PayRequest and StreamRequest. A site's token has no secret
+	// anyone holds, and pays for no other origin.
+	Origin string
+	// AutoPayBelow, if not zero, is the amount from which a payment needs
+	// the reader's confirmation (PayRequest.Confirmed) each time.
+	AutoPayBelow uint256.Int
 }
 
 // AppToken describes an app token.
@@ -107,6 +130,16 @@ func (t *appToken) record() *storev1.AppToken {
 	for p, l := range t.Policy.Payees {
 		r.Payees = append(r.Payees, &storev1.PayeeLimit{Payee: p[:], Limit: amountBytes(&l)})
 	}
+	r.Origin = t.Policy.Origin
+	if !t.Policy.MaxPrice.IsZero() {
+		r.MaxPrice = amountBytes(&t.Policy.MaxPrice)
+	}
+	if !t.Policy.MaxRate.IsZero() {
+		r.MaxRate = amountBytes(&t.Policy.MaxRate)
+	}
+	if !t.Policy.AutoPayBelow.IsZero() {
+		r.AutoPayBelow = amountBytes(&t.Policy.AutoPayBelow)
+	}
 	slices.SortFunc(r.Payees, func(a, b *storev1.PayeeLimit) int { return bytes.Compare(a.Payee, b.Payee) })
 	return r
 }
@@ -127,6 +160,23 @@ func tokenFromRecord(r *storev1.AppToken) (*appToken, error) {
 	var err error
 	if t.Policy.Limit, err = parseAmount("limit", r.GetLimit()); err != nil {
 		return nil, err
+	}
+	for _, f := range []struct {
+		name string
+		raw  []byte
+		dst  *uint256.Int
+	}{{"max price", r.GetMaxPrice(), &t.Policy.MaxPrice}, {"max rate", r.GetMaxRate(), &t.Policy.MaxRate}, {"auto-pay threshold", r.GetAutoPayBelow(), &t.Policy.AutoPayBelow}} {
+		if len(f.raw) == 0 {
+			continue
+		}
+		if *f.dst, err = parseAmount(f.name, f.raw); err != nil {
+			return nil, err
+		}
+	}
+	if r.GetOrigin() != "" {
+		if t.Policy.Origin, err = CanonicalOrigin(r.GetOrigin()); err != nil {
+			return nil, err
+		}
 	}
 	for _, p := range r.GetPayees() {
 		l, err := parseAmount("payee limit", p.GetLimit())
@@ -223,13 +273,22 @@ func (t *appToken) add(payee crypto.Address, amount *uint256.Int) {
 	ps.Add(ps, amount)
 }
 
-// allowed checks that the token may pay payee in asset at all.
-func (a *Apps) allowed(t *appToken, payee, asset crypto.Address) error {
+// allowed checks that the token may pay payee in asset at all, for
+// origin (a site's requests; "" for any other).
+func (a *Apps) allowed(t *appToken, payee, asset crypto.Address, origin string) error {
 	switch {
 	case t.Revoked:
+		if t.Policy.Origin != "" {
+			return fmt.Errorf("%w: the approval of %s (token %s) is revoked", ErrForbidden, t.Policy.Origin, t.ID)
+		}
 		return fmt.Errorf("%w: token %s is revoked", ErrForbidden, t.ID)
 	case t.Kind != KindApp:
 		return fmt.Errorf("%w: token %s is a %s token: it may not pay", ErrForbidden, t.ID, t.Kind)
+	case origin != t.Policy.Origin:
+		if t.Policy.Origin == "" {
+			return fmt.Errorf("%w: token %s is not a site's approval (asked for %s)", ErrForbidden, t.ID, origin)
+		}
+		return fmt.Errorf("%w: token %s pays for %s only", ErrForbidden, t.ID, t.Policy.Origin)
 	case asset != t.Policy.Asset:
 		return fmt.Errorf("%w: token %s may pay in %s only", ErrForbidden, t.ID, a.assetName(t.Policy.Asset))
 	}
@@ -241,17 +300,42 @@ func (a *Apps) allowed(t *appToken, payee, asset crypto.Address) error {
 	return nil
 }
 
-// reserve counts amount against the token's limits, or refuses it. It
+// charge is a payment counted against a token.
+type charge struct {
+	payee, asset crypto.Address
+	amount       *uint256.Int
+	// tick: a stream's tick, checked against the token's policy when the
+	// stream started (origin, rate); every other payment is checked
+	// against the largest price and the auto-pay threshold.
+	tick      bool
+	origin    string // a site's request: its origin
+	confirmed bool   // the reader confirmed it (PayRequest.Confirmed)
+}
+
+// reserve counts a payment against the token's limits, or refuses it. It
 // returns the period it was counted in, for release.
-func (a *Apps) reserve(id TokenID, payee, asset crypto.Address, amount *uint256.Int) (int64, error) {
+func (a *Apps) reserve(id TokenID, c charge) (int64, error) {
 	a.tokens.mu.Lock()
 	defer a.tokens.mu.Unlock()
 	t := a.tokens.byID[id]
 	if t == nil {
 		return 0, fmt.Errorf("%w: unknown token", ErrForbidden)
 	}
-	if err := a.allowed(t, payee, asset); err != nil {
+	payee, asset, amount := c.payee, c.asset, c.amount
+	origin := c.origin
+	if c.tick {
+		origin = t.Policy.Origin // checked when the stream started
+	}
+	if err := a.allowed(t, payee, asset, origin); err != nil {
 		return 0, err
+	}
+	if !c.tick {
+		if p := &t.Policy.MaxPrice; !p.IsZero() && amount.Gt(p) {
+			return 0, fmt.Errorf("%w: %s is above the largest single price allowed, %s", ErrAboveMaxPrice, a.units(asset, amount), a.units(asset, p))
+		}
+		if b := &t.Policy.AutoPayBelow; !b.IsZero() && !amount.Lt(b) && !c.confirmed {
+			return 0, fmt.Errorf("%w: %s is not below %s, the most paid without asking", ErrNeedsConfirmation, a.units(asset, amount), a.units(asset, b))
+		}
 	}
 	t.roll(a.clock.Now())
 	var total uint256.Int
@@ -285,15 +369,26 @@ func (a *Apps) release(id TokenID, window int64, payee crypto.Address, amount *u
 	}
 }
 
-// checkTokenStream checks that a token may start a stream to payee.
-func (a *Apps) checkTokenStream(id TokenID, asset, payee crypto.Address) error {
+// checkTokenStream checks that a token may start a stream to payee at
+// rate, for origin.
+func (a *Apps) checkTokenStream(id TokenID, asset, payee crypto.Address, rate *uint256.Int, origin string) error {
 	a.tokens.mu.Lock()
 	defer a.tokens.mu.Unlock()
 	t := a.tokens.byID[id]
 	if t == nil {
 		return fmt.Errorf("%w: unknown token", ErrForbidden)
 	}
-	return a.allowed(t, payee, asset)
+	if err := a.allowed(t, payee, asset, origin); err != nil {
+		return err
+	}
+	m := &t.Policy.MaxRate
+	switch {
+	case m.IsZero() && t.Policy.Origin != "":
+		return fmt.Errorf("%w: %s was approved without payments per second", ErrAboveMaxPrice, t.Policy.Origin)
+	case !m.IsZero() && rate.Gt(m):
+		return fmt.Errorf("%w: %s per second is above the highest rate allowed, %s per second", ErrAboveMaxPrice, a.units(asset, rate), a.units(asset, m))
+	}
+	return nil
 }
 
 // CreateToken creates an app token that may only pay, within the policy.
@@ -306,6 +401,8 @@ func (a *Apps) CreateToken(ctx context.Context, name string, p TokenPolicy) (App
 		return AppToken{}, "", invalid("a token needs a limit above zero")
 	case p.Period < time.Second || p.Period%time.Second != 0 || p.Period > 366*24*time.Hour:
 		return AppToken{}, "", invalid("the period must be whole seconds between 1s and a year")
+	case p.Origin != "" || !p.AutoPayBelow.IsZero():
+		return AppToken{}, "", invalid("an origin and an auto-pay threshold belong to a site's approval (ApproveSite)")
 	}
 	if !a.knownAsset(p.Asset) {
 		return AppToken{}, "", fmt.Errorf("%w: %s", node.ErrUnknownAsset, p.Asset)

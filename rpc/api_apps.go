@@ -273,7 +273,15 @@ func tokenMsg(t apps.AppToken) *apiv1.AppToken {
 		m.Kind = apiv1.TokenKind_TOKEN_KIND_VIEW
 		return m
 	}
-	m.Policy = &apiv1.TokenPolicy{Asset: t.Policy.Asset.Hex(), Limit: t.Policy.Limit.Dec(), PeriodSeconds: uint64(t.Policy.Period / time.Second)}
+	m.Policy = &apiv1.TokenPolicy{Asset: t.Policy.Asset.Hex(), Limit: t.Policy.Limit.Dec(), PeriodSeconds: uint64(t.Policy.Period / time.Second), Origin: t.Policy.Origin}
+	for _, f := range []struct {
+		v   *uint256.Int
+		dst *string
+	}{{&t.Policy.MaxPrice, &m.Policy.MaxPrice}, {&t.Policy.MaxRate, &m.Policy.MaxRate}, {&t.Policy.AutoPayBelow, &m.Policy.AutoPayBelow}} {
+		if !f.v.IsZero() {
+			*f.dst = f.v.Dec()
+		}
+	}
 	for p, l := range t.Policy.Payees {
 		pl := &apiv1.PayeeLimit{Payee: p.Hex()}
 		if !l.IsZero() {
@@ -314,6 +322,19 @@ func (s *APIServer) CreateToken(ctx context.Context, r *apiv1.CreateTokenRequest
 	}
 	if pol.Limit, err = parseAmount("limit", p.GetLimit()); err != nil {
 		return nil, err
+	}
+	if p.GetOrigin() != "" || p.GetAutoPayBelow() != "" {
+		return nil, badArg("origin and auto_pay_below are a site's approval, which the reader gives on the node's browser page (tinypayd run --browser-listen), not CreateToken")
+	}
+	if p.GetMaxPrice() != "" {
+		if pol.MaxPrice, err = parseAmount("max_price", p.GetMaxPrice()); err != nil {
+			return nil, err
+		}
+	}
+	if p.GetMaxRate() != "" {
+		if pol.MaxRate, err = parseAmount("max_rate", p.GetMaxRate()); err != nil {
+			return nil, err
+		}
 	}
 	for _, pl := range p.GetPayees() {
 		payee, err := parseAddress("payee", pl.GetPayee(), true)

@@ -105,9 +105,9 @@ const maxGatewayStreams = 512
 // then is a gRPC call to the very same server, so authentication, token
 // scopes, app-token limits and message limits apply exactly as they do to
 // gRPC clients. cert is the server's certificate; the connection trusts
-// only it. close closes the connection and the listener; srv.Stop also
-// ends them.
-func InProcess(srv *grpc.Server, cert tls.Certificate) (conn *grpc.ClientConn, close func(), err error) {
+// only it; opts are added to the connection's (credentials, say). close
+// closes the connection and the listener; srv.Stop also ends them.
+func InProcess(srv *grpc.Server, cert tls.Certificate, opts ...grpc.DialOption) (conn *grpc.ClientConn, close func(), err error) {
 	if len(cert.Certificate) == 0 {
 		return nil, nil, errors.New("in-process API connection: no certificate")
 	}
@@ -123,10 +123,10 @@ func InProcess(srv *grpc.Server, cert tls.Certificate) (conn *grpc.ClientConn, c
 	}
 	lis := bufconn.Listen(256 << 10)
 	go srv.Serve(lis) //nolint:errcheck // ends when srv stops or lis closes
-	conn, err = grpc.NewClient("passthrough:///tinypay-in-process",
+	conn, err = grpc.NewClient("passthrough:///tinypay-in-process", append([]grpc.DialOption{
 		grpc.WithContextDialer(func(ctx context.Context, _ string) (net.Conn, error) { return lis.DialContext(ctx) }),
 		grpc.WithTransportCredentials(credentials.NewTLS(&tls.Config{RootCAs: pool, ServerName: name, MinVersion: tls.VersionTLS13})),
-		grpc.WithDefaultCallOptions(grpc.MaxCallRecvMsgSize(64<<20)))
+		grpc.WithDefaultCallOptions(grpc.MaxCallRecvMsgSize(64 << 20))}, opts...)...)
 	if err != nil {
 		lis.Close()
 		return nil, nil, err

@@ -47,7 +47,8 @@ func code(err error) codes.Code {
 		return codes.InvalidArgument
 	case errors.Is(err, node.ErrNotFound):
 		return codes.NotFound
-	case errors.Is(err, apps.ErrForbidden), errors.Is(err, channel.ErrWrongChannel):
+	case errors.Is(err, apps.ErrForbidden), errors.Is(err, channel.ErrWrongChannel), errors.Is(err, apps.ErrAboveMaxPrice),
+		errors.Is(err, apps.ErrNeedsConfirmation):
 		return codes.PermissionDenied
 	case errors.Is(err, apps.ErrSpendLimit), errors.Is(err, node.ErrResourceExhausted), errors.Is(err, apps.ErrTooManyStreams),
 		errors.Is(err, apps.ErrOfferSoldOut):

@@ -44,6 +44,21 @@
 // A stream pays for one response at a time; the client stops it when the
 // body is closed or read to the end.
 //
+// # Browsers
+//
+// A GET that accepts text/html gets the 402 as a page (writePage): what
+// is for sale and its price in the asset's units, the same terms in the
+// headers and in a JSON block, and the paywall's own script
+// (AssetsPath+"pay.js") that asks the reader's node (its browser
+// endpoint, package web/browserpay) to pay, then fetches the page with
+// the receipt and shows it in place. With Config.PaidFor the paid
+// response sets PaidCookie (HttpOnly, for that path, a MAC over the item,
+// the payment and the expiry), with which the page is served again
+// without paying until it expires. A per-second resource's page plays it
+// while a stream from the reader's node pays; its media element names the
+// stream in StreamCookie (POST AssetsPath+"stream", same origin only).
+// NewProxyChain sells several prefixes at their own prices.
+//
 // # Wire format
 //
 // A 402 has a JSON body that is x402 v2's PaymentRequired envelope, also

@@ -60,6 +60,15 @@ type Config struct {
 	StreamWait time.Duration
 	// NodeTimeout bounds each call to the node.
 	NodeTimeout time.Duration
+	// PaidFor is how long a reader's browser may read a page it paid for
+	// again without paying: the paid response sets a cookie (PaidCookie)
+	// that lasts this long, HttpOnly, for that page's path only, bound to
+	// the payment. Zero sets none.
+	PaidFor time.Duration
+	// CookieKey authenticates the paid cookies (at least 32 bytes); nil
+	// means a random key, so that a restarted paywall no longer knows the
+	// cookies it set (their readers pay again).
+	CookieKey []byte
 	// Logger receives the paywall's logs; nil discards them.
 	Logger *slog.Logger
 	// Now is the clock; nil means time.Now.
@@ -96,6 +105,10 @@ func (c Config) Validate() error {
 		return errors.New("paywall: MaxOffers must be positive")
 	case c.StreamWait <= 0 || c.NodeTimeout <= 0:
 		return errors.New("paywall: StreamWait and NodeTimeout must be positive")
+	case c.PaidFor < 0 || c.PaidFor > 366*24*time.Hour || c.PaidFor%time.Second != 0:
+		return fmt.Errorf("paywall: paid-for time %s: want whole seconds up to a year, or 0 for no cookie", c.PaidFor)
+	case c.CookieKey != nil && len(c.CookieKey) < 32:
+		return errors.New("paywall: a cookie key has at least 32 bytes")
 	}
 	for _, p := range c.Paths {
 		if !strings.HasPrefix(p, "/") {
@@ -115,6 +128,8 @@ type Paywall struct {
 	now   func() time.Time
 	payee payee
 	book  *offerBook
+	// cookieKey authenticates paid cookies (Config.CookieKey).
+	cookieKey []byte
 
 	mu      sync.Mutex
 	streams map[string]bool // streams paying for a response now
@@ -139,7 +154,10 @@ func New(ctx context.Context, cfg Config, client apiv1.NodeClient, next http.Han
 	if err != nil {
 		return nil, fmt.Errorf("paywall: ask the node who it is: %w", err)
 	}
-	p := &Paywall{cfg: cfg, node: client, next: next, log: cfg.Logger, now: cfg.Now, streams: map[string]bool{}}
+	p := &Paywall{cfg: cfg, node: client, next: next, log: cfg.Logger, now: cfg.Now, streams: map[string]bool{}, cookieKey: cfg.CookieKey}
+	if p.cookieKey == nil {
+		p.cookieKey = newCookieKey()
+	}
 	if p.log == nil {
 		p.log = slog.New(slog.DiscardHandler)
 	}
@@ -180,14 +198,26 @@ func New(ctx context.Context, cfg Config, client apiv1.NodeClient, next http.Han
 // flushed at once); an unreachable upstream is a 502, and its receipt
 // stays usable for a retry.
 func NewProxy(ctx context.Context, cfg Config, client apiv1.NodeClient, upstream *url.URL) (*Paywall, error) {
+	proxy, err := reverseProxy(upstream, cfg.Logger, !cfg.Rate.IsZero())
+	if err != nil {
+		return nil, err
+	}
+	return New(ctx, cfg, client, proxy)
+}
+
+// reverseProxy proxies to upstream; flush: write responses through as
+// they arrive (per-second responses).
+func reverseProxy(upstream *url.URL, log *slog.Logger, flush bool) (*httputil.ReverseProxy, error) {
 	if upstream == nil || upstream.Scheme == "" || upstream.Host == "" {
 		return nil, fmt.Errorf("paywall: upstream %v is not an absolute URL", upstream)
 	}
-	log := cfg.Logger
 	if log == nil {
 		log = slog.New(slog.DiscardHandler)
 	}
 	proxy := &httputil.ReverseProxy{
+		// A response cut because its stream stopped paying is a copy
+		// error too: not worth more than debug.
+		ErrorLog: slog.NewLogLogger(log.Handler(), slog.LevelDebug),
 		Rewrite: func(pr *httputil.ProxyRequest) {
 			pr.SetURL(upstream)
 			pr.SetXForwarded()
@@ -200,10 +230,40 @@ func NewProxy(ctx context.Context, cfg Config, client apiv1.NodeClient, upstream
 			http.Error(w, "upstream unavailable", http.StatusBadGateway)
 		},
 	}
-	if !cfg.Rate.IsZero() {
+	if flush {
 		proxy.FlushInterval = -1
 	}
-	return New(ctx, cfg, client, proxy)
+	return proxy, nil
+}
+
+// NewProxyChain returns paywalls in front of one reverse proxy to
+// upstream (see NewProxy), one per configuration, to sell paths at
+// different prices: a request goes to the first whose Paths match, and
+// one that none matches goes to the upstream free. Only the last
+// configuration may have no Paths (it then takes every other path). The
+// returned handler is the first paywall.
+func NewProxyChain(ctx context.Context, cfgs []Config, client apiv1.NodeClient, upstream *url.URL) (http.Handler, error) {
+	if len(cfgs) == 0 {
+		return nil, errors.New("paywall: no configuration")
+	}
+	perSecond := false
+	for i, c := range cfgs {
+		if len(c.Paths) == 0 && i < len(cfgs)-1 {
+			return nil, fmt.Errorf("paywall: configuration %d of %d sells every path, so the ones after it would sell none", i+1, len(cfgs))
+		}
+		perSecond = perSecond || !c.Rate.IsZero()
+	}
+	proxy, err := reverseProxy(upstream, cfgs[0].Logger, perSecond)
+	if err != nil {
+		return nil, err
+	}
+	var h http.Handler = proxy
+	for i := len(cfgs) - 1; i >= 0; i-- {
+		if h, err = New(ctx, cfgs[i], client, h); err != nil {
+			return nil, err
+		}
+	}
+	return h, nil
 }
 
 // Payee returns the node address the paywall collects for.
@@ -214,6 +274,10 @@ func (p *Paywall) OpenOffers() int { return p.book.len() }
 
 // ServeHTTP implements http.Handler.
 func (p *Paywall) ServeHTTP(w http.ResponseWriter, r *http.Request) {
+	if strings.HasPrefix(r.URL.Path, AssetsPath) {
+		p.serveAssets(w, r)
+		return
+	}
 	if !p.isPaid(r.URL.Path) {
 		p.next.ServeHTTP(w, r)
 		return
@@ -245,6 +309,11 @@ func (p *Paywall) serveOffer(w http.ResponseWriter, r *http.Request) {
 	item := RequestItem(r.Method, r.URL.EscapedPath())
 	rc, err := receiptFrom(r)
 	if rc == nil && err == nil {
+		if payment, ok := p.paidCookie(r, item); ok {
+			p.log.Debug("paid before (cookie)", "item", item, "payment", payment)
+			p.next.ServeHTTP(w, stripPayment(r, r.Context()))
+			return
+		}
 		p.log.Debug("payment required", "item", item)
 		p.challenge(w, r, item, ErrPaymentRequired)
 		return
@@ -268,6 +337,9 @@ func (p *Paywall) serveOffer(w http.ResponseWriter, r *http.Request) {
 		p.log.Info("upstream did not serve a paid request; its receipt stays usable", "item", item, "offer", offer)
 		p.book.release(offer)
 	}}
+	if pid, err := crypto.ParseHash(rc.GetPaymentId()); err == nil {
+		rw.cookie = p.paidCookieFor(r, item, pid)
+	}
 	p.next.ServeHTTP(rw, stripPayment(r, r.Context()))
 }
 
@@ -309,8 +381,9 @@ func receiptFrom(r *http.Request) (*apiv1.Receipt, error) {
 	return DecodeReceipt(pl.Receipt)
 }
 
-// streamFrom finds a stream id in X-TinyPay-Stream, Authorization or an
-// x402 Payment-Signature; "", nil when there is none.
+// streamFrom finds a stream id in X-TinyPay-Stream, Authorization, an
+// x402 Payment-Signature or, for a media element, the StreamCookie; "",
+// nil when there is none.
 func streamFrom(r *http.Request) (string, error) {
 	id := strings.TrimSpace(r.Header.Get(HeaderStream))
 	if id == "" {
@@ -326,10 +399,15 @@ func streamFrom(r *http.Request) (string, error) {
 	}
 	if id == "" {
 		pl, err := x402Payload(r, SchemeStream)
-		if err != nil || pl == nil {
+		if err != nil {
 			return "", err
 		}
-		id = pl.Stream
+		if pl != nil {
+			id = pl.Stream
+		}
+	}
+	if id == "" {
+		id = streamCookie(r)
 	}
 	if id == "" {
 		return "", nil
@@ -446,11 +524,16 @@ func (p *Paywall) challenge(w http.ResponseWriter, r *http.Request, item string,
 		Accepts:  []Requirements{req},
 	}
 	body := marshal(pr)
-	h.Set("Content-Type", "application/json")
 	h.Set("Cache-Control", "no-store")
 	h.Set("WWW-Authenticate", challenge)
 	h.Set(HeaderPaymentRequired, base64.StdEncoding.EncodeToString(bytes.TrimSpace(body)))
 	h.Del("Content-Length")
+	if wantsHTML(r) {
+		p.writePage(w, r, &pr, &terms, reason)
+		return
+	}
+	h.Set("Content-Type", "application/json")
+	h.Set("Vary", "Accept")
 	w.WriteHeader(http.StatusPaymentRequired)
 	_, _ = w.Write(body)
 }
@@ -484,7 +567,10 @@ func requestURL(r *http.Request) string {
 type offerWriter struct {
 	http.ResponseWriter
 	release func()
-	wrote   bool
+	// cookie, if set, lets the reader's browser read the page again
+	// (Config.PaidFor); only a success sets it.
+	cookie *http.Cookie
+	wrote  bool
 }
 
 func (w *offerWriter) WriteHeader(code int) {
@@ -492,6 +578,9 @@ func (w *offerWriter) WriteHeader(code int) {
 		w.wrote = true
 		if code == http.StatusBadGateway || code == http.StatusServiceUnavailable || code == http.StatusGatewayTimeout {
 			w.release()
+		}
+		if w.cookie != nil && code < 300 {
+			http.SetCookie(w.ResponseWriter, w.cookie)
 		}
 	}
 	w.ResponseWriter.WriteHeader(code)

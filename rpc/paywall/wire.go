@@ -322,6 +322,10 @@ func readPaymentRequired(h http.Header, body []byte) (*PaymentRequired, error) {
 	return &pr, nil
 }
 
+// TermsOf finds the first requirement of tinypay's schemes in a 402's
+// terms, and its Terms; an error if there is none or they are malformed.
+func TermsOf(pr *PaymentRequired) (*Requirements, *Terms, error) { return tinypayTerms(pr) }
+
 // tinypayTerms finds the first requirement of our schemes and its terms.
 func tinypayTerms(pr *PaymentRequired) (*Requirements, *Terms, error) {
 	for i := range pr.Accepts {

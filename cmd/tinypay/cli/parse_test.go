@@ -361,3 +361,35 @@ func FuzzDecodeShared(f *testing.F) {
 		}
 	})
 }
+
+func TestPaywallRoutes(t *testing.T) {
+	got, err := paywallRoutes(testAssets, []string{"/a=0.5 USD", "/songs/live=0.0001 USD/s", " /b = 1USD "})
+	if err != nil {
+		t.Fatal(err)
+	}
+	var s []string
+	for _, r := range got {
+		s = append(s, r.prefix+" "+r.amount.Dec()+" "+r.asset.GetSymbol()+" "+map[bool]string{true: "/s", false: "once"}[r.perSecond])
+	}
+	// The longest prefix first; the others in the order given.
+	if want := "/songs/live 100 USD /s|/a 500000 USD once|/b 1000000 USD once"; strings.Join(s, "|") != want {
+		t.Fatalf("routes %q, want %q", strings.Join(s, "|"), want)
+	}
+	for _, bad := range []string{
+		"/a",               // no price
+		"a=1 USD",          // not a path
+		"/a=1",             // no asset
+		"/a=0 USD",         // free is no route
+		"/a=1 USD/min",     // per second only
+		"/a=1,5 USD",       // a comma
+		"=1 USD",           // no prefix
+		"/a=0.0000001 USD", // more decimals than the asset
+	} {
+		if _, err := paywallRoutes(testAssets, []string{bad}); !isUsage(err) {
+			t.Errorf("--route %q: %v, want a usage error", bad, err)
+		}
+	}
+	if _, err := paywallRoutes(testAssets, []string{"/a=1 USD", "/a=2 USD"}); !isUsage(err) {
+		t.Errorf("a prefix twice: %v", err)
+	}
+}

@@ -12,6 +12,7 @@ import (
 	"net/url"
 	"os"
 	"os/signal"
+	"slices"
 	"strings"
 	"syscall"
 	"time"
@@ -34,7 +35,9 @@ func paywallCommand() *ucli.Command {
 			&ucli.StringFlag{Name: "per-second", Usage: `price per second of a streamed response, e.g. "0.0001 USD"`},
 			&ucli.DurationFlag{Name: "tick", Usage: "with --per-second: how often the stream is checked (and the longest tick it may use)", Value: time.Second},
 			&ucli.DurationFlag{Name: "offer-ttl", Usage: "how long the offer in a 402 stays payable", Value: 5 * time.Minute},
-			&ucli.StringSliceFlag{Name: "path", Usage: "paid path prefix (repeat for more); default: every path"},
+			&ucli.StringSliceFlag{Name: "path", Usage: "paid path prefix of --price or --per-second (repeat for more); default: every path"},
+			&ucli.StringSliceFlag{Name: "route", Usage: `another price for a path prefix: "PREFIX=PRICE" per request or "PREFIX=PRICE/s" per second, e.g. "/premium=0.5 USD" or "/songs=0.0001 USD/s" (repeatable; the longest matching prefix wins, then --price or --per-second)`},
+			&ucli.DurationFlag{Name: "paid-for", Usage: "how long a reader's browser may read a page it paid for again without paying (an HttpOnly cookie for that page only; 0: none)", Value: time.Hour},
 			&ucli.StringFlag{Name: "peer-addr", Usage: "host:port payers connect their node to (default: the node's peer listen address)"},
 		},
 		Description: `Every request to a paid path gets 402 Payment Required with the terms: a JSON
@@ -48,12 +51,21 @@ and used once. With --per-second, the client starts a stream to this node and
 sends X-TinyPay-Stream: <id>; the response flows while the stream pays and is
 cut when it stops.
 
-The paywall runs until interrupted. Payers need an open channel with this node.
+A browser that opens a paid page gets the 402 as a page, with a script that
+asks the reader's own node to pay (tinypayd run --browser-listen, within the
+limits the reader approved for this site) and then shows the page; a paid page
+stays readable for --paid-for (a cookie for that page only). A page sold per
+second plays while the reader's node streams payments, and stops paying when
+paused or closed. See the README's "Paying from a browser".
+
+The paywall runs until interrupted. Payers need an open channel with this node
+(a reader's node offers to open one when the reader approves the site).
 
 Examples:
    tinypay paywall --upstream http://127.0.0.1:8080 --price "0.001 USD"
    tinypay paywall --upstream http://127.0.0.1:8080 --listen :8402 --price 0.01USD --path /api --path /files
    tinypay --datadir bob paywall --upstream http://127.0.0.1:8081 --per-second "0.0001 USD" --tick 500ms
+   tinypay paywall --upstream http://127.0.0.1:8080 --price "0.01 USD" --route "/premium=0.5 USD" --route "/songs=0.0005 USD/s" --paid-for 24h
    curl -i http://127.0.0.1:8402/article      # 402 and the terms
    tinypay --datadir alice fetch http://127.0.0.1:8402/article --max-price "0.01 USD"`,
 		Action: func(ctx context.Context, cmd *ucli.Command) error {
@@ -65,8 +77,14 @@ Examples:
 			if raw == "" || err != nil || (up.Scheme != "http" && up.Scheme != "https") || up.Host == "" {
 				return usagef("--upstream: want an http(s) URL, got %q", raw)
 			}
-			if cmd.IsSet("price") == cmd.IsSet("per-second") {
-				return usagef("give either --price or --per-second")
+			if cmd.IsSet("price") && cmd.IsSet("per-second") {
+				return usagef("give either --price or --per-second (and --route for other prices)")
+			}
+			if !cmd.IsSet("price") && !cmd.IsSet("per-second") && len(cmd.StringSlice("route")) == 0 {
+				return usagef("give --price or --per-second, or --route")
+			}
+			if len(cmd.StringSlice("path")) > 0 && !cmd.IsSet("price") && !cmd.IsSet("per-second") {
+				return usagef("--path names the paths of --price or --per-second; give one of them (or put the prefix in a --route)")
 			}
 			c, err := dial(cmd)
 			if err != nil {
@@ -79,31 +97,63 @@ Examples:
 			if err != nil {
 				return err
 			}
-			cfg := paywall.DefaultConfig()
-			cfg.Tick, cfg.OfferTTL, cfg.Paths, cfg.PeerAddr = cmd.Duration("tick"), cmd.Duration("offer-ttl"), cmd.StringSlice("path"), cmd.String("peer-addr")
-			flag, unit := "price", "per request"
-			if cmd.IsSet("per-second") {
-				flag, unit = "per-second", "per second"
+			base := paywall.DefaultConfig()
+			base.Tick, base.OfferTTL, base.PeerAddr, base.PaidFor = cmd.Duration("tick"), cmd.Duration("offer-ttl"), cmd.String("peer-addr"), cmd.Duration("paid-for")
+			base.Logger = slog.New(slog.NewTextHandler(cmd.Root().ErrWriter, nil))
+			type sale struct {
+				cfg  paywall.Config
+				text string // "0.01 USD per request on /premium"
 			}
-			amount, asset, err := paywallAmountFlag(as, cmd, flag)
+			var sales []sale
+			routes, err := paywallRoutes(as, cmd.StringSlice("route"))
 			if err != nil {
 				return err
 			}
-			if asset == nil {
-				return usagef("--%s: name the asset (\"%s USD\")", flag, cmd.String(flag))
+			for _, rt := range routes {
+				cfg := base
+				cfg.Paths, cfg.Asset = []string{rt.prefix}, rt.asset.GetSymbol()
+				unit := "per request"
+				if rt.perSecond {
+					cfg.Rate, unit = *rt.amount, "per second"
+				} else {
+					cfg.Price = *rt.amount
+				}
+				sales = append(sales, sale{cfg, fmt.Sprintf("%s %s on %s", show(rt.amount.Dec(), rt.asset), unit, rt.prefix)})
 			}
-			cfg.Asset = asset.GetSymbol()
-			if flag == "price" {
-				cfg.Price = *amount
-			} else {
-				cfg.Rate = *amount
+			if cmd.IsSet("price") || cmd.IsSet("per-second") {
+				flag, unit := "price", "per request"
+				if cmd.IsSet("per-second") {
+					flag, unit = "per-second", "per second"
+				}
+				amount, asset, err := paywallAmountFlag(as, cmd, flag)
+				if err != nil {
+					return err
+				}
+				if asset == nil {
+					return usagef("--%s: name the asset (\"%s USD\")", flag, cmd.String(flag))
+				}
+				cfg := base
+				cfg.Asset, cfg.Paths = asset.GetSymbol(), cmd.StringSlice("path")
+				if flag == "price" {
+					cfg.Price = *amount
+				} else {
+					cfg.Rate = *amount
+				}
+				where := "every other path"
+				if len(cfg.Paths) > 0 {
+					where = strings.Join(cfg.Paths, ", ")
+				}
+				sales = append(sales, sale{cfg, fmt.Sprintf("%s %s on %s", show(amount.Dec(), asset), unit, where)})
 			}
-			if err := cfg.Validate(); err != nil {
-				return usagef("%v", err)
+			cfgs := make([]paywall.Config, len(sales))
+			for i, sl := range sales {
+				if err := sl.cfg.Validate(); err != nil {
+					return usagef("%v", err)
+				}
+				cfgs[i] = sl.cfg
 			}
-			cfg.Logger = slog.New(slog.NewTextHandler(cmd.Root().ErrWriter, nil))
 			pctx, cancel := context.WithTimeout(ctx, cmd.Duration("timeout"))
-			pw, err := paywall.NewProxy(pctx, cfg, c.NodeClient, up)
+			pw, err := paywall.NewProxyChain(pctx, cfgs, c.NodeClient, up)
 			cancel()
 			if err != nil {
 				return err
@@ -112,8 +162,12 @@ Examples:
 			if err != nil {
 				return usagef("--listen: %v", err)
 			}
-			srv := &http.Server{Handler: pw, ReadHeaderTimeout: 10 * time.Second, ErrorLog: slog.NewLogLogger(cfg.Logger.Handler(), slog.LevelWarn)}
-			c.printf("paywall on http://%s -> %s: %s %s, paid to %s\n", lis.Addr(), up.Redacted(), show(amount.Dec(), asset), unit, pw.Payee())
+			srv := &http.Server{Handler: pw, ReadHeaderTimeout: 10 * time.Second, ErrorLog: slog.NewLogLogger(base.Logger.Handler(), slog.LevelWarn)}
+			var texts []string
+			for _, sl := range sales {
+				texts = append(texts, sl.text)
+			}
+			c.printf("paywall on http://%s -> %s: %s; paid to this node\n", lis.Addr(), up.Redacted(), strings.Join(texts, "; "))
 			ctx, stop := signal.NotifyContext(ctx, os.Interrupt, syscall.SIGTERM)
 			defer stop()
 			errc := make(chan error, 1)
@@ -131,6 +185,51 @@ Examples:
 			return nil
 		},
 	}
+}
+
+// route is a --route: a path prefix sold at its own price.
+type route struct {
+	prefix    string
+	amount    *uint256.Int
+	asset     *apiv1.Asset
+	perSecond bool
+}
+
+// paywallRoutes parses --route values ("PREFIX=PRICE", "PREFIX=PRICE/s"),
+// longest prefix first.
+func paywallRoutes(as assets, vals []string) ([]route, error) {
+	var out []route
+	seen := map[string]bool{}
+	for _, v := range vals {
+		prefix, price, ok := strings.Cut(v, "=")
+		prefix = strings.TrimSpace(prefix)
+		if !ok || !strings.HasPrefix(prefix, "/") {
+			return nil, usagef("--route %q: want PREFIX=PRICE, e.g. \"/premium=0.5 USD\" or \"/songs=0.0001 USD/s\"", v)
+		}
+		if seen[prefix] {
+			return nil, usagef("--route %q: the prefix %s is given twice", v, prefix)
+		}
+		seen[prefix] = true
+		price = strings.TrimSpace(price)
+		rt := route{prefix: prefix}
+		if p, ok := strings.CutSuffix(price, "/s"); ok {
+			price, rt.perSecond = strings.TrimSpace(p), true
+		}
+		amount, asset, err := amountArgs(as, strings.Fields(price))
+		if err != nil {
+			return nil, usagef("--route %q: %v", v, err)
+		}
+		if asset == nil {
+			return nil, usagef("--route %q: name the asset (\"%s=%s USD\")", v, prefix, price)
+		}
+		if amount.IsZero() {
+			return nil, usagef("--route %q: the price must be above zero", v)
+		}
+		rt.amount, rt.asset = amount, asset
+		out = append(out, rt)
+	}
+	slices.SortStableFunc(out, func(a, b route) int { return len(b.prefix) - len(a.prefix) })
+	return out, nil
 }
 
 func fetchCommand() *ucli.Command {

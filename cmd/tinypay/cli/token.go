@@ -228,6 +228,20 @@ func (c *client) printToken(t *apiv1.AppToken, as assets) {
 			c.printf("  payee     %s\n", pl.GetPayee())
 		}
 	}
+	if o := p.GetOrigin(); o != "" {
+		c.printf("  site      %s (approved in a browser; it pays from its pages only)\n", o)
+	}
+	if v := p.GetMaxPrice(); v != "" {
+		c.printf("  price     at most %s a payment\n", show(v, a))
+	}
+	if v := p.GetAutoPayBelow(); v != "" {
+		c.printf("  confirm   payments of %s or more, each time\n", show(v, a))
+	}
+	if v := p.GetMaxRate(); v != "" {
+		c.printf("  rate      at most %s per second\n", show(v, a))
+	} else if p.GetOrigin() != "" {
+		c.printf("  rate      no payments per second\n")
+	}
 	if t.GetCreatedUnixNano() != 0 {
 		c.printf("  created   %s\n", time.Unix(0, t.GetCreatedUnixNano()).Format(time.RFC3339))
 	}

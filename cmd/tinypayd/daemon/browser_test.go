@@ -22,6 +22,7 @@ import (
 
 	cdpbrowser "github.com/chromedp/cdproto/browser"
 	"github.com/chromedp/cdproto/network"
+	"github.com/chromedp/cdproto/target"
 	"github.com/chromedp/chromedp"
 
 	apiv1 "github.com/tinypay/tinypay/proto/tinypay/api/v1"
@@ -51,7 +52,7 @@ type browser struct {
 	errors []string
 }
 
-func newBrowser(t *testing.T, p *daemonProc) *browser {
+func newBrowser(t *testing.T, p *daemonProc, extra ...chromedp.ExecAllocatorOption) *browser {
 	t.Helper()
 	bin := chromiumPath()
 	if bin == "" {
@@ -84,6 +85,7 @@ func newBrowser(t *testing.T, p *daemonProc) *browser {
 		chromedp.UserDataDir(t.TempDir()),
 		chromedp.WindowSize(1000, 760),
 	}
+	opts = append(opts, extra...)
 	actx, cancelAlloc := chromedp.NewExecAllocator(context.Background(), opts...)
 	ctx, cancelTab := chromedp.NewContext(actx)
 	t.Cleanup(func() { cancelTab(); cancelAlloc() })
@@ -94,12 +96,18 @@ func newBrowser(t *testing.T, p *daemonProc) *browser {
 			t.Fatal(err)
 		}
 	}
-	t.Logf("screenshots of the dashboard: %s", b.shot)
+	t.Logf("screenshots: %s", b.shot)
 	// The first run starts the browser: no timeout on it (see chromedp.Run).
 	if err := chromedp.Do(ctx, chromedp.Navigate("about:blank")); err != nil {
 		t.Fatalf("start chromium: %v", err)
 	}
-	msgs := chromedp.Console(ctx)
+	b.listen()
+	return b
+}
+
+// listen records the tab's console errors and exceptions.
+func (b *browser) listen() {
+	msgs := chromedp.Console(b.ctx)
 	go func() {
 		for m, err := range msgs {
 			if err != nil {
@@ -116,7 +124,20 @@ func newBrowser(t *testing.T, p *daemonProc) *browser {
 			}
 		}
 	}()
-	return b
+}
+
+// tab returns the browser of another tab of the same Chromium (a window
+// a page opened), recording its console errors too.
+func (b *browser) tab(id target.ID) *browser {
+	b.t.Helper()
+	ctx, cancel := chromedp.NewContext(b.ctx, chromedp.WithTargetID(id))
+	b.t.Cleanup(cancel)
+	tb := &browser{t: b.t, ctx: ctx, base: b.base, shot: b.shot}
+	if err := chromedp.Do(ctx); err != nil {
+		b.t.Fatalf("attach to tab %s: %v", id, err)
+	}
+	tb.listen()
+	return tb
 }
 
 func (b *browser) run(what string, steps ...chromedp.Action[chromedp.Void]) {

@@ -196,6 +196,7 @@ var examples = []example{
 	{text: "tinypay fetch http://127.0.0.1:8402/article --max-price \"0.01 USD\"", as: "alice"},
 	{text: "tinypay --datadir alice fetch http://127.0.0.1:8402/api/quote --max-price 0.001USD"},
 	{text: "tinypay paywall --upstream http://127.0.0.1:8080 --listen :8402 --price 0.01USD --path /api --path /files", background: true, stop: true},
+	{text: "tinypay paywall --upstream http://127.0.0.1:8080 --price \"0.01 USD\" --route \"/premium=0.5 USD\" --route \"/songs=0.0005 USD/s\" --paid-for 24h", background: true, stop: true},
 	{text: "tinypay --datadir bob paywall --upstream http://127.0.0.1:8081 --per-second \"0.0001 USD\" --tick 500ms", background: true, stop: true},
 	{text: "tinypay fetch http://127.0.0.1:8402/video.mp4 --max-rate \"0.001 USD\" --max-stream \"1 USD\" -o video.mp4 --timeout 1h", as: "alice"},
 
@@ -218,6 +219,7 @@ var examples = []example{
 	{text: "tinypayd run --devchain devchain.json --passphrase-file pass.txt --metrics-listen off", background: true, stop: true},
 	{text: "tinypayd run --devchain devchain.json --passphrase-file pass.txt --http-listen 127.0.0.1:0", background: true, stop: true},
 	{text: "tinypayd run --devchain devchain.json --passphrase-file pass.txt --http-listen 127.0.0.1:0 --dashboard", background: true, stop: true},
+	{text: "tinypayd run --devchain devchain.json --passphrase-file pass.txt --browser-listen 127.0.0.1:9739 --dashboard", background: true, stop: true},
 	{text: "tinypayd run --devchain devchain.json --passphrase-file pass.txt --sweep-to ADDRESS --sweep-above \"100 USD\" --sweep-above \"0.5 ETH\"", background: true, stop: true},
 	{text: "tinypayd run --devchain devchain.json --passphrase-file pass.txt --store \"" + examplePostgres + "\"", background: true, stop: true},
 	{text: "tinypayd init --devchain devchain.json --dev-account 1", as: "new"},
@@ -325,6 +327,7 @@ func newExampleEnv(t *testing.T, alice, bob *daemonProc) *exampleEnv {
 		"127.0.0.1:8080":             up,
 		"127.0.0.1:8081":             up,
 		"127.0.0.1:8402":             e.paywallAddr,
+		"127.0.0.1:9739":             freeAddr(t), // the browser endpoint
 		"--listen :8402":             "--listen 127.0.0.1:" + pwPort,
 		"env:TINYPAY_PAYWALL_LISTEN": e.paywallAddr,
 		"ADJUDICATOR":                "0x5FbDB2315678afecb367f032d93F642f64180aa3",

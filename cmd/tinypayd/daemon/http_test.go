@@ -812,7 +812,7 @@ func TestHTTPEventStream(t *testing.T) {
 var viewMethods = map[string]bool{
 	"GetInfo": true, "GetBalances": true, "ListPeers": true, "ListChannels": true, "GetChannel": true,
 	"ListPayments": true, "SubscribeEvents": true, "GetOfferUses": true, "ListStreams": true, "GetStream": true,
-	"Revenue": true, "ListTokens": true,
+	"Revenue": true, "ListTokens": true, "ListEvents": true,
 }
 
 // openAPIOperations maps each method to its HTTP method and path, from

@@ -177,6 +177,12 @@ func startDaemons(t *testing.T, extra ...string) (alice, bob *daemonProc) {
 // processes that reach it over JSON-RPC; extra flags of "run" go to the
 // one named bob.
 func startNamedDaemons(t *testing.T, names []string, extra ...string) []*daemonProc {
+	return startDaemonsFlags(t, names, map[string][]string{"bob": extra})
+}
+
+// startDaemonsFlags is startNamedDaemons with extra flags of "run" for
+// each daemon by name.
+func startDaemonsFlags(t *testing.T, names []string, flags map[string][]string) []*daemonProc {
 	if testing.Short() {
 		t.Skip("starts processes")
 	}
@@ -205,9 +211,7 @@ func startNamedDaemons(t *testing.T, names []string, extra ...string) []*daemonP
 		p.args = []string{"--datadir", d, "--passphrase-file", pass, "--log-level", "debug", "run", "--devchain", info,
 			"--confirmations", "0", "--chain-poll", "100ms", "--peer-listen", freeAddr(t), "--api-listen", "127.0.0.1:0", // api.addr says which
 			"--challenge-period", "60", "--min-challenge-period", "10", "--metrics-listen", "127.0.0.1:0", "--http-listen", "127.0.0.1:0"}
-		if name == "bob" {
-			p.args = append(p.args, extra...)
-		}
+		p.args = append(p.args, flags[name]...)
 		p.start()
 		t.Cleanup(p.stop)
 		procs[i] = p

@@ -49,13 +49,16 @@ Prometheus metrics are served at http://127.0.0.1:9737/metrics unless
 control API is also served as HTTP/JSON at https://127.0.0.1:9738/v1/...
 unless --http-listen says otherwise (the README's "HTTP/JSON API" section);
 with --dashboard the same address serves the creator dashboard (open
-https://ADDR/ and sign in with DATADIR/api.token or a view token).
+https://ADDR/ and sign in with DATADIR/api.token or a view token). With
+--browser-listen the node also pays for the pages of sites its reader approves
+(the README's "Paying from a browser").
 
 Examples:
    tinypayd run --devchain devchain.json --passphrase-file pass.txt
    tinypayd run --devchain devchain.json --passphrase-file pass.txt --metrics-listen off
    tinypayd run --devchain devchain.json --passphrase-file pass.txt --http-listen 127.0.0.1:0
    tinypayd run --devchain devchain.json --passphrase-file pass.txt --http-listen 127.0.0.1:0 --dashboard
+   tinypayd run --devchain devchain.json --passphrase-file pass.txt --browser-listen 127.0.0.1:9739 --dashboard
    tinypayd run --chain-rpc https://rpc.example --chain-id 8453 \
                 --adjudicator ADJUDICATOR --asset USDC=0x833589fCD6eDb6E08f4c7C32D4f71b54bdA02913:6 --confirmations 3
    tinypayd run --devchain devchain.json --passphrase-file pass.txt --sweep-to ADDRESS \
@@ -77,7 +80,7 @@ waits up to 6s for the first one's lease, and gives up.`,
 			&cli.DurationFlag{Name: "shutdown-timeout", Usage: "longest graceful shutdown", Value: 15 * time.Second, Sources: cf.sources("shutdown-timeout")},
 			&cli.StringSliceFlag{Name: "tower", Usage: "a watchtower to hand every newest incoming proof to, as HOST:PORT@0xTOWER_ADDRESS (repeatable; see tinypayd tower --help)", Sources: cf.sources("tower")},
 			storeFlag(cf),
-		}, metricsFlags(cf, defaultMetricsListen), httpFlags(cf), limitFlags(cf), sweepFlags(cf)),
+		}, metricsFlags(cf, defaultMetricsListen), httpFlags(cf), browserFlags(cf), limitFlags(cf), sweepFlags(cf)),
 		Action: func(ctx context.Context, c *cli.Command) error {
 			ctx, stop := signal.NotifyContext(ctx, os.Interrupt, syscall.SIGTERM)
 			defer stop()
@@ -470,7 +473,19 @@ func run(ctx context.Context, c *cli.Command, stdin io.Reader, logw io.Writer, o
 		n.Stop()
 		return err
 	}
+	stopBrowser, err := serveBrowser(c, api, cert, token, a, n, dir, log)
+	if err != nil {
+		if stopHTTP != nil {
+			stopHTTP()
+		}
+		apiLis.Close()
+		n.Stop()
+		return err
+	}
 	if err := writeFileAtomic(filepath.Join(dir, addrFile), []byte(apiLis.Addr().String()+"\n")); err != nil {
+		if stopBrowser != nil {
+			stopBrowser()
+		}
 		if stopHTTP != nil {
 			stopHTTP()
 		}
@@ -483,6 +498,9 @@ func run(ctx context.Context, c *cli.Command, stdin io.Reader, logw io.Writer, o
 
 	<-ctx.Done()
 	log.Info("shutting down")
+	if stopBrowser != nil {
+		stopBrowser() // before the gRPC server and the apps: it calls both
+	}
 	if stopHTTP != nil {
 		stopHTTP() // before the gRPC server: its calls are gRPC calls
 	}

@@ -256,6 +256,52 @@ async function closeChannel(c) {
   } catch (e) { showError(e.message); }
 }
 
+// --- Sites (approvals of the browser endpoint: app tokens with an origin) ---
+
+async function loadSites() {
+  const r = await api('/v1/tokens');
+  const sites = (r.tokens || []).filter((t) => t.policy?.origin).reverse(); // newest first
+  const byAddress = new Map((state.info?.assets || []).map((a) => [(a.address || '').toLowerCase(), a]));
+  $('sites-none').hidden = sites.length > 0;
+  fillTable('sites', sites.map((t) => {
+    const p = t.policy;
+    const zero = /^0x0*$/i.test(p.asset || '');
+    const asset = byAddress.get(zero ? '' : (p.asset || '').toLowerCase()) || {symbol: '', decimals: 0};
+    const tr = document.createElement('tr');
+    tr.dataset.token = t.id;
+    tr.dataset.origin = p.origin;
+    tr.append(cell(p.origin, 'Site', 'mono origin'),
+      cell((p.payees || []).map((x) => short(x.payee)).join(', '), 'Pays', 'mono'),
+      cell(t.revoked ? '' : formatAmount(t.spent, asset), 'Spent today', 'num spent'),
+      cell(formatAmount(p.limit, asset), 'Budget a day', 'num budget'),
+      cell(p.max_price ? formatAmount(p.max_price, asset) : '', 'Largest price', 'num'),
+      cell(p.auto_pay_below ? formatAmount(p.auto_pay_below, asset) : 'never', 'Asks from'),
+      cell(p.max_rate ? formatAmount(p.max_rate, asset) + '/s' : 'no', 'Per second'),
+      cell(fmtTime(t.created_unix_nano), 'Approved'));
+    const td = cell('', '', 'actions');
+    if (t.revoked) {
+      td.textContent = 'revoked';
+      td.classList.add('revoked');
+    } else {
+      const b = document.createElement('button');
+      b.type = 'button';
+      b.textContent = 'Revoke';
+      b.dataset.action = 'revoke';
+      b.addEventListener('click', () => revokeSite(t).catch((e) => showError(e.message)));
+      td.append(b);
+    }
+    tr.append(td);
+    return tr;
+  }));
+}
+
+async function revokeSite(t) {
+  showError('');
+  if (await ask(`Revoke ${t.policy.origin}? Its pages pay nothing more from this node (streams stop at once); it may ask you again.`, false) === null) return;
+  await api(`/v1/tokens/${t.id}/revoke`, {method: 'POST', body: {}});
+  await loadSites();
+}
+
 // --- Health ---
 
 async function loadHealth() {
@@ -710,7 +756,7 @@ async function sendEarnings(ev) {
 
 // --- routing ---
 
-const pages = {now: loadNow, revenue: loadRevenue, offers: loadOffers, payouts: loadPayouts, channels: loadChannelsPage, health: loadHealth};
+const pages = {now: loadNow, revenue: loadRevenue, offers: loadOffers, payouts: loadPayouts, channels: loadChannelsPage, sites: loadSites, health: loadHealth};
 
 async function route() {
   const name = pages[location.hash.slice(1)] ? location.hash.slice(1) : 'now';

@@ -4305,7 +4305,20 @@ type TokenPolicy struct {
 	PeriodSeconds uint64 `protobuf:"varint,3,opt,name=period_seconds,json=periodSeconds,proto3" json:"period_seconds,omitempty"`
 	// If any: the only payees allowed, each with its own limit per period
 	// (empty limit: only the overall limit applies).
-	Payees        []*PayeeLimit `protobuf:"bytes,4,rep,name=payees,proto3" json:"payees,omitempty"`
+	Payees []*PayeeLimit `protobuf:"bytes,4,rep,name=payees,proto3" json:"payees,omitempty"`
+	// The largest single payment (base units; not a stream's tick); empty:
+	// no cap.
+	MaxPrice string `protobuf:"bytes,5,opt,name=max_price,json=maxPrice,proto3" json:"max_price,omitempty"`
+	// The highest rate per second (base units) a stream may pay; empty: no
+	// cap (a site's token without it may not stream).
+	MaxRate string `protobuf:"bytes,6,opt,name=max_rate,json=maxRate,proto3" json:"max_rate,omitempty"`
+	// A site's approval (output only: sites are approved by the reader on
+	// the node's browser endpoint, tinypayd run --browser-listen): the web
+	// origin whose pages pay with this token. Such a token has no secret.
+	Origin string `protobuf:"bytes,7,opt,name=origin,proto3" json:"origin,omitempty"`
+	// A site's approval (output only): payments of at least this much need
+	// the reader's confirmation on the node's page each time.
+	AutoPayBelow  string `protobuf:"bytes,8,opt,name=auto_pay_below,json=autoPayBelow,proto3" json:"auto_pay_below,omitempty"`
 	unknownFields protoimpl.UnknownFields
 	sizeCache     protoimpl.SizeCache
 }
@@ -4366,6 +4379,34 @@ func (x *TokenPolicy) GetPayees() []*PayeeLimit {
 		return x.Payees
 	}
 	return nil
+}
+
+func (x *TokenPolicy) GetMaxPrice() string {
+	if x != nil {
+		return x.MaxPrice
+	}
+	return ""
+}
+
+func (x *TokenPolicy) GetMaxRate() string {
+	if x != nil {
+		return x.MaxRate
+	}
+	return ""
+}
+
+func (x *TokenPolicy) GetOrigin() string {
+	if x != nil {
+		return x.Origin
+	}
+	return ""
+}
+
+func (x *TokenPolicy) GetAutoPayBelow() string {
+	if x != nil {
+		return x.AutoPayBelow
+	}
+	return ""
 }
 
 type PayeeLimit struct {
@@ -5306,12 +5347,16 @@ const file_tinypay_api_v1_api_proto_rawDesc = "" +
 	"\x06amount\x18\x04 \x01(\tR\x06amount\x123\n" +
 	"\x16bucket_start_unix_nano\x18\x05 \x01(\x03R\x13bucketStartUnixNano\"A\n" +
 	"\x0fRevenueResponse\x12.\n" +
-	"\x04rows\x18\x01 \x03(\v2\x1a.tinypay.api.v1.RevenueRowR\x04rows\"\x94\x01\n" +
+	"\x04rows\x18\x01 \x03(\v2\x1a.tinypay.api.v1.RevenueRowR\x04rows\"\x8a\x02\n" +
 	"\vTokenPolicy\x12\x14\n" +
 	"\x05asset\x18\x01 \x01(\tR\x05asset\x12\x14\n" +
 	"\x05limit\x18\x02 \x01(\tR\x05limit\x12%\n" +
 	"\x0eperiod_seconds\x18\x03 \x01(\x04R\rperiodSeconds\x122\n" +
-	"\x06payees\x18\x04 \x03(\v2\x1a.tinypay.api.v1.PayeeLimitR\x06payees\"8\n" +
+	"\x06payees\x18\x04 \x03(\v2\x1a.tinypay.api.v1.PayeeLimitR\x06payees\x12\x1b\n" +
+	"\tmax_price\x18\x05 \x01(\tR\bmaxPrice\x12\x19\n" +
+	"\bmax_rate\x18\x06 \x01(\tR\amaxRate\x12\x16\n" +
+	"\x06origin\x18\a \x01(\tR\x06origin\x12$\n" +
+	"\x0eauto_pay_below\x18\b \x01(\tR\fautoPayBelow\"8\n" +
 	"\n" +
 	"PayeeLimit\x12\x14\n" +
 	"\x05payee\x18\x01 \x01(\tR\x05payee\x12\x14\n" +

@@ -1486,7 +1486,20 @@ type AppToken struct {
 	CreatedUnixNano int64                  `protobuf:"varint,9,opt,name=created_unix_nano,json=createdUnixNano,proto3" json:"created_unix_nano,omitempty"`
 	Revoked         bool                   `protobuf:"varint,10,opt,name=revoked,proto3" json:"revoked,omitempty"`
 	// What the token may do; every token made before kinds is an app token.
-	Kind          TokenKind `protobuf:"varint,11,opt,name=kind,proto3,enum=tinypay.store.v1.TokenKind" json:"kind,omitempty"`
+	Kind TokenKind `protobuf:"varint,11,opt,name=kind,proto3,enum=tinypay.store.v1.TokenKind" json:"kind,omitempty"`
+	// A site's approval (tinypayd run --browser-listen): the web origin
+	// (scheme://host[:port]) whose pages pay with this token through the
+	// node's browser endpoint. Nobody holds the secret of such a token: only
+	// the endpoint uses it, by id, for requests from that origin.
+	Origin string `protobuf:"bytes,12,opt,name=origin,proto3" json:"origin,omitempty"`
+	// The largest single payment (not a stream's tick); empty: no cap.
+	MaxPrice []byte `protobuf:"bytes,13,opt,name=max_price,json=maxPrice,proto3" json:"max_price,omitempty"`
+	// Payments of at least this much need the reader's confirmation on the
+	// node's page each time; empty: none do.
+	AutoPayBelow []byte `protobuf:"bytes,14,opt,name=auto_pay_below,json=autoPayBelow,proto3" json:"auto_pay_below,omitempty"`
+	// The highest rate per second a stream may pay; empty: no cap, but a
+	// site's token (origin set) without it may not stream at all.
+	MaxRate       []byte `protobuf:"bytes,15,opt,name=max_rate,json=maxRate,proto3" json:"max_rate,omitempty"`
 	unknownFields protoimpl.UnknownFields
 	sizeCache     protoimpl.SizeCache
 }
@@ -1596,6 +1609,34 @@ func (x *AppToken) GetKind() TokenKind {
 		return x.Kind
 	}
 	return TokenKind_TOKEN_KIND_UNSPECIFIED
+}
+
+func (x *AppToken) GetOrigin() string {
+	if x != nil {
+		return x.Origin
+	}
+	return ""
+}
+
+func (x *AppToken) GetMaxPrice() []byte {
+	if x != nil {
+		return x.MaxPrice
+	}
+	return nil
+}
+
+func (x *AppToken) GetAutoPayBelow() []byte {
+	if x != nil {
+		return x.AutoPayBelow
+	}
+	return nil
+}
+
+func (x *AppToken) GetMaxRate() []byte {
+	if x != nil {
+		return x.MaxRate
+	}
+	return nil
 }
 
 type PayeeLimit struct {
@@ -2443,7 +2484,7 @@ const file_tinypay_store_v1_store_proto_rawDesc = "" +
 	"auto_topup\x18\x10 \x01(\fR\tautoTopup\x12\x1b\n" +
 	"\ttopped_up\x18\x11 \x01(\bR\btoppedUp\x12\x19\n" +
 	"\btoken_id\x18\x12 \x01(\fR\atokenId\x12\x12\n" +
-	"\x04peer\x18\x13 \x01(\fR\x04peer\"\xe9\x02\n" +
+	"\x04peer\x18\x13 \x01(\fR\x04peer\"\xdf\x03\n" +
 	"\bAppToken\x12\x18\n" +
 	"\aversion\x18\x01 \x01(\rR\aversion\x12\x0e\n" +
 	"\x02id\x18\x02 \x01(\fR\x02id\x12\x12\n" +
@@ -2457,7 +2498,11 @@ const file_tinypay_store_v1_store_proto_rawDesc = "" +
 	"\x11created_unix_nano\x18\t \x01(\x03R\x0fcreatedUnixNano\x12\x18\n" +
 	"\arevoked\x18\n" +
 	" \x01(\bR\arevoked\x12/\n" +
-	"\x04kind\x18\v \x01(\x0e2\x1b.tinypay.store.v1.TokenKindR\x04kind\"8\n" +
+	"\x04kind\x18\v \x01(\x0e2\x1b.tinypay.store.v1.TokenKindR\x04kind\x12\x16\n" +
+	"\x06origin\x18\f \x01(\tR\x06origin\x12\x1b\n" +
+	"\tmax_price\x18\r \x01(\fR\bmaxPrice\x12$\n" +
+	"\x0eauto_pay_below\x18\x0e \x01(\fR\fautoPayBelow\x12\x19\n" +
+	"\bmax_rate\x18\x0f \x01(\fR\amaxRate\"8\n" +
 	"\n" +
 	"PayeeLimit\x12\x14\n" +
 	"\x05payee\x18\x01 \x01(\fR\x05payee\x12\x14\n" +

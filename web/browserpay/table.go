@@ -1,0 +1,290 @@
+package browserpay
+
+import (
+	"encoding/hex"
+	"net/http"
+	"strings"
+	"time"
+
+	"github.com/tinypay/tinypay/apps"
+	apiv1 "github.com/tinypay/tinypay/proto/tinypay/api/v1"
+)
+
+// What the endpoint holds in memory (h.mu guards it, and is held for
+// memory only, never while calling the node): requests waiting for the
+// reader, channels being opened, and the streams pages keep alive. Every
+// table is bounded; sites fill the first and the last, so each site has
+// at most one approval and one confirmation waiting.
+
+type pendingKind uint8
+
+const (
+	kindApproval pendingKind = iota + 1
+	kindConfirmation
+)
+
+// States of a pending request.
+const (
+	statePending  = "pending"
+	stateApproved = "approved" // an approval the reader gave
+	stateDeclined = "declined" // an approval the reader refused
+	statePaying   = "paying"   // a confirmation being paid
+	statePaid     = "paid"
+	stateRefused  = "refused" // a confirmation refused (by the reader or the node)
+)
+
+// pending is a site's request that waits for the reader: an approval, or
+// a confirmation of one payment.
+type pending struct {
+	id      string
+	kind    pendingKind
+	origin  string
+	terms   *siteTerms
+	created time.Time
+	state   string
+	// A confirmation's outcome.
+	receipt *apiv1.Receipt
+	refusal error
+}
+
+// sweepLocked forgets requests past PendingTTL; h.mu held.
+func (h *Handler) sweepLocked(now time.Time) {
+	for id, p := range h.pending {
+		if now.Sub(p.created) > h.cfg.PendingTTL {
+			delete(h.pending, id)
+		}
+	}
+}
+
+// askApproval holds a request for the approval of origin (the one it has,
+// or a new one) and returns its id.
+func (h *Handler) askApproval(origin string, t *siteTerms) (string, error) {
+	now := h.now()
+	h.mu.Lock()
+	defer h.mu.Unlock()
+	h.sweepLocked(now)
+	for _, p := range h.pending {
+		if p.kind == kindApproval && p.origin == origin && p.state == statePending {
+			// Its terms stay the first ones: what the reader may be
+			// reading now (a site cannot swap the publisher under them).
+			return p.id, nil
+		}
+	}
+	if len(h.pending) >= h.cfg.MaxPending {
+		return "", refuse(http.StatusTooManyRequests, ReasonBusy, "your node holds %d requests for you already: try again in a few minutes", len(h.pending))
+	}
+	p := &pending{id: randomID(), kind: kindApproval, origin: origin, terms: t, created: now, state: statePending}
+	h.pending[p.id] = p
+	return p.id, nil
+}
+
+// answered returns the state of origin's approval request id ("" if there
+// is none); a declined one is forgotten once told.
+func (h *Handler) answered(id, origin string) string {
+	h.mu.Lock()
+	defer h.mu.Unlock()
+	p := h.pending[id]
+	if p == nil || p.kind != kindApproval || p.origin != origin {
+		return ""
+	}
+	if p.state == stateDeclined {
+		delete(h.pending, id)
+	}
+	return p.state
+}
+
+// askConfirmation holds a request for the reader's confirmation of a
+// payment (it replaces origin's earlier one, if any) and returns its id.
+func (h *Handler) askConfirmation(origin string, t *siteTerms) (string, error) {
+	now := h.now()
+	h.mu.Lock()
+	defer h.mu.Unlock()
+	h.sweepLocked(now)
+	for id, p := range h.pending {
+		if p.kind == kindConfirmation && p.origin == origin && p.state == statePending {
+			delete(h.pending, id)
+		}
+	}
+	if len(h.pending) >= h.cfg.MaxPending {
+		return "", refuse(http.StatusTooManyRequests, ReasonBusy, "your node holds %d requests for you already: try again in a few minutes", len(h.pending))
+	}
+	p := &pending{id: randomID(), kind: kindConfirmation, origin: origin, terms: t, created: now, state: statePending}
+	h.pending[p.id] = p
+	return p.id, nil
+}
+
+// pendingOf returns a copy of request id of kind, or nil.
+func (h *Handler) pendingOf(id string, kind pendingKind) *pending {
+	h.mu.Lock()
+	defer h.mu.Unlock()
+	h.sweepLocked(h.now())
+	p := h.pending[id]
+	if p == nil || p.kind != kind {
+		return nil
+	}
+	cp := *p
+	return &cp
+}
+
+// setPending moves request id from one of the states in from to state
+// (with a confirmation's outcome); false if it was not in one of them.
+func (h *Handler) setPending(id string, from []string, state string, receipt *apiv1.Receipt, refusal error) bool {
+	h.mu.Lock()
+	defer h.mu.Unlock()
+	p := h.pending[id]
+	if p == nil {
+		return false
+	}
+	for _, f := range from {
+		if p.state == f {
+			p.state, p.receipt, p.refusal = state, receipt, refusal
+			return true
+		}
+	}
+	return false
+}
+
+// confirmationState answers a page that waits for the reader's
+// confirmation of a payment: still waiting, paid (with the receipt) or
+// refused; the outcome is told once.
+func (h *Handler) confirmationState(w http.ResponseWriter, r *http.Request, origin, id string) {
+	h.mu.Lock()
+	p := h.pending[id]
+	if p == nil || p.kind != kindConfirmation || p.origin != origin {
+		h.mu.Unlock()
+		writeRefusal(w, refuse(http.StatusNotFound, ReasonNotConfirmed, "the confirmation asked of you ran out (or is not this site's): load the page again"))
+		return
+	}
+	cp := *p
+	if p.state == statePaid || p.state == stateRefused {
+		delete(h.pending, id)
+	}
+	h.mu.Unlock()
+	switch cp.state {
+	case statePaid:
+		writeJSON(w, http.StatusOK, paidJSON(cp.receipt, cp.terms))
+	case stateRefused:
+		writeRefusal(w, cp.refusal)
+	default:
+		writeJSON(w, http.StatusOK, payJSON{Status: "confirm", Confirmation: id, ConfirmURL: base(r) + "/confirm#" + id,
+			Message: "This page costs " + cp.terms.amountText() + ": confirm it on your node's page."})
+	}
+}
+
+// opening is a channel the node opens with a site's publisher, at the
+// reader's word on the approval page.
+type opening struct {
+	state   string // connecting, opening, open, failed
+	err     string
+	channel string
+}
+
+func openingKey(payee, asset string) string {
+	return strings.ToLower(payee) + "/" + strings.ToLower(asset)
+}
+
+// openingOf returns a copy of the open of a channel to t's publisher in
+// its asset, or nil.
+func (h *Handler) openingOf(t *siteTerms) *opening {
+	h.mu.Lock()
+	defer h.mu.Unlock()
+	op := h.opening[openingKey(t.payee.Hex(), t.asset.GetAddress())]
+	if op == nil {
+		return nil
+	}
+	cp := *op
+	return &cp
+}
+
+// startOpening records an open starting; false if one is under way.
+func (h *Handler) startOpening(key string) bool {
+	h.mu.Lock()
+	defer h.mu.Unlock()
+	if op := h.opening[key]; op != nil && op.state != "failed" && op.state != "open" {
+		return false
+	}
+	h.opening[key] = &opening{state: "connecting"}
+	return true
+}
+
+func (h *Handler) setOpening(key, state, channel, err string) {
+	h.mu.Lock()
+	defer h.mu.Unlock()
+	h.opening[key] = &opening{state: state, channel: channel, err: err}
+}
+
+// lease is a stream the endpoint pays for a page, which the page keeps
+// alive.
+type lease struct {
+	id       [16]byte
+	origin   string
+	token    apps.TokenID
+	asset    *apiv1.Asset
+	deadline time.Time
+}
+
+// reserveStream takes a place for a stream to start; false at the bound.
+func (h *Handler) reserveStream() bool {
+	h.mu.Lock()
+	defer h.mu.Unlock()
+	if len(h.streams)+h.reserved >= h.cfg.MaxStreams {
+		return false
+	}
+	h.reserved++
+	return true
+}
+
+func (h *Handler) unreserveStream() {
+	h.mu.Lock()
+	h.reserved--
+	h.mu.Unlock()
+}
+
+// addStream turns a reserved place into a started stream's lease.
+func (h *Handler) addStream(l *lease) {
+	h.mu.Lock()
+	h.reserved--
+	h.streams[l.id] = l
+	h.mu.Unlock()
+}
+
+func (h *Handler) dropStream(id [16]byte) {
+	h.mu.Lock()
+	delete(h.streams, id)
+	h.mu.Unlock()
+}
+
+// leaseOf returns a copy of origin's stream named by text (extending its
+// lease if extend), or a refusal.
+func (h *Handler) leaseOf(origin, text string, extend bool) (*lease, error) {
+	raw, err := hex.DecodeString(strings.TrimPrefix(strings.ToLower(text), "0x"))
+	if err != nil || len(raw) != 16 {
+		return nil, refuse(http.StatusBadRequest, ReasonBadRequest, "stream %.40q: want 0x and 32 hex digits", text)
+	}
+	id := [16]byte(raw)
+	h.mu.Lock()
+	defer h.mu.Unlock()
+	l := h.streams[id]
+	if l == nil || l.origin != origin {
+		return nil, refuse(http.StatusNotFound, ReasonBadRequest, "no stream %s of this site is paying (it ended)", text)
+	}
+	if extend {
+		l.deadline = h.now().Add(h.cfg.StreamLease)
+	}
+	cp := *l
+	return &cp, nil
+}
+
+// Streams returns how many streams the endpoint pays for pages.
+func (h *Handler) Streams() int {
+	h.mu.Lock()
+	defer h.mu.Unlock()
+	return len(h.streams)
+}
+
+// Pending returns how many requests wait for the reader.
+func (h *Handler) Pending() int {
+	h.mu.Lock()
+	defer h.mu.Unlock()
+	return len(h.pending)
+}
