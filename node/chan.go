@@ -131,17 +131,10 @@ func (n *Node) newActor(ch *channel.Channel, created time.Time) *chanActor {
 }
 
 // loadChannel rebuilds a channel's owner from the store.
-func (n *Node) loadChannel(r *storev1.Channel) (*chanActor, error) {
+func (n *Node) loadChannel(rec store.ChannelRecord) (*chanActor, error) {
+	r := rec.Channel
 	id := [32]byte(r.GetId())
-	var proofs [2]*storev1.Proof
-	for side := range uint32(2) {
-		p, err := n.store.Proof(id, side)
-		if err != nil && !errors.Is(err, store.ErrNotFound) {
-			return nil, fmt.Errorf("load channel %x: %w", id, err)
-		}
-		proofs[side] = p
-	}
-	st, err := stateFromRecord(r, proofs)
+	st, err := stateFromRecord(r, rec.Proofs)
 	if err != nil {
 		return nil, fmt.Errorf("load channel %x: %w", id, err)
 	}

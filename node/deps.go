@@ -36,7 +36,7 @@ type Dialer interface {
 type Store interface {
 	Commit(ctx context.Context, b *store.Batch) (store.Result, error)
 	CommitAsync(b *store.Batch, done func(store.Result, error)) error
-	Channels() ([]*storev1.Channel, error)
+	LoadChannels() ([]store.ChannelRecord, error)
 	Proof(id [32]byte, signerSide uint32) (*storev1.Proof, error)
 	LogEntry(seq uint64) (*storev1.LogEntry, error)
 	Log(afterSeq uint64, limit int) ([]*storev1.LogEntry, error)

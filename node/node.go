@@ -140,9 +140,9 @@ func (n *Node) Address() crypto.Address { return n.self }
 // the redial loop. It reads the chain only in the watcher: a chain endpoint
 // that is down or slow does not keep the node from starting.
 func (n *Node) Start(ctx context.Context) error {
-	recs, err := n.store.Channels()
+	recs, err := n.store.LoadChannels()
 	if err != nil {
-		return fmt.Errorf("load channels: %w", err)
+		return err
 	}
 	forget := store.NewBatch()
 	for _, r := range recs {

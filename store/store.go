@@ -1,6 +1,7 @@
 package store
 
 import (
+	"bytes"
 	"errors"
 	"fmt"
 	"log/slog"
@@ -221,6 +222,55 @@ func (s *Store) Channel(id [32]byte) (*storev1.Channel, error) {
 // Channels returns every channel, ordered by id.
 func (s *Store) Channels() ([]*storev1.Channel, error) {
 	return listRecords(s, prefixChannel, "channels", decodeChannel)
+}
+
+// ChannelRecord is a channel's record with its newest proofs, by signer
+// side (nil where there is none).
+type ChannelRecord struct {
+	Channel *storev1.Channel
+	Proofs  [2]*storev1.Proof
+}
+
+// LoadChannels returns every channel with its proofs, as of one moment:
+// two ordered scans (channels, proofs) joined by id, instead of two point
+// reads per channel (a restart with a hundred thousand channels would
+// otherwise make two hundred thousand reads, each a round trip on a
+// database server). A proof without its channel is corrupt.
+func (s *Store) LoadChannels() ([]ChannelRecord, error) {
+	var out []ChannelRecord
+	err := s.view(func(r reader) error {
+		err := r.scan([]byte{prefixChannel}, prefixEnd([]byte{prefixChannel}), false, 0, func(k, v []byte) error {
+			c, err := decodeChannel(k, v)
+			if err != nil {
+				return err
+			}
+			out = append(out, ChannelRecord{Channel: c})
+			return nil
+		})
+		if err != nil {
+			return err
+		}
+		i := 0 // out is in id order, as the proofs are
+		return r.scan([]byte{prefixProof}, prefixEnd([]byte{prefixProof}), false, 0, func(k, v []byte) error {
+			p, err := decodeProof(k, v)
+			if err != nil {
+				return err
+			}
+			id := k[1 : 1+idLen]
+			for i < len(out) && bytes.Compare(out[i].Channel.GetId(), id) < 0 {
+				i++
+			}
+			if i == len(out) || !bytes.Equal(out[i].Channel.GetId(), id) {
+				return corrupt(k, "a proof of channel %x, which has no record", id)
+			}
+			out[i].Proofs[k[1+idLen]] = p
+			return nil
+		})
+	})
+	if err != nil {
+		return nil, fmt.Errorf("load channels: %w", err)
+	}
+	return out, nil
 }
 
 // Proof returns the newest proof signed by side signerSide (0 for A, 1 for
