@@ -16,6 +16,10 @@ import "errors"
 type engine interface {
 	// view runs fn against one consistent snapshot of committed data.
 	view(fn func(r reader) error) error
+	// getOne reads one key, as view with one get does, but in one
+	// statement where the engine can (PostgreSQL: no transaction around
+	// it, one round trip instead of two); ErrNotFound if absent.
+	getOne(k []byte) ([]byte, error)
 	// begin starts a write transaction.
 	begin() (writeTxn, error)
 	// close releases the engine (for PostgreSQL: gives up the lease).

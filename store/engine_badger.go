@@ -48,6 +48,14 @@ func (e *badgerEngine) view(fn func(r reader) error) error {
 	return e.db.View(func(txn *badger.Txn) error { return fn(badgerReader{txn}) })
 }
 
+func (e *badgerEngine) getOne(k []byte) (v []byte, err error) {
+	err = e.view(func(r reader) error {
+		v, err = r.get(k)
+		return err
+	})
+	return v, err
+}
+
 func (e *badgerEngine) begin() (writeTxn, error) {
 	return &badgerTxn{badgerReader{e.db.NewTransaction(true)}}, nil
 }

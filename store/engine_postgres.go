@@ -506,6 +506,23 @@ func (e *pgEngine) writeOnce(fn func(b *pgx.Batch)) (err error) {
 	return nil
 }
 
+func (e *pgEngine) getOne(k []byte) ([]byte, error) {
+	ctx, cancel := e.ctx()
+	defer cancel()
+	var v []byte
+	err := e.pool.QueryRow(ctx, sqlGet, e.cfg.Node, k).Scan(&v)
+	if errors.Is(err, pgx.ErrNoRows) {
+		return nil, ErrNotFound
+	}
+	if err != nil {
+		return nil, fmt.Errorf("store: get %s: %w", keyString(k), err)
+	}
+	if v == nil {
+		v = []byte{}
+	}
+	return v, nil
+}
+
 func (e *pgEngine) view(fn func(r reader) error) error {
 	r := e.reader()
 	err := fn(r)

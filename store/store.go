@@ -201,18 +201,24 @@ func (s *Store) view(fn func(r reader) error) error {
 	return s.eng.view(fn)
 }
 
+// getOne reads the value under one key (see engine.getOne).
+func (s *Store) getOne(k []byte) ([]byte, error) {
+	s.closeMu.RLock()
+	defer s.closeMu.RUnlock()
+	if s.closed {
+		return nil, ErrClosed
+	}
+	return s.eng.getOne(k)
+}
+
 // Channel returns the channel with the given id.
 func (s *Store) Channel(id [32]byte) (*storev1.Channel, error) {
+	k := channelKey(id)
+	v, err := s.getOne(k)
 	var c *storev1.Channel
-	err := s.view(func(r reader) error {
-		k := channelKey(id)
-		v, err := r.get(k)
-		if err != nil {
-			return err
-		}
+	if err == nil {
 		c, err = decodeChannel(k, v)
-		return err
-	})
+	}
 	if err != nil {
 		return nil, fmt.Errorf("channel %x: %w", id, err)
 	}
@@ -279,16 +285,12 @@ func (s *Store) Proof(id [32]byte, signerSide uint32) (*storev1.Proof, error) {
 	if signerSide > 1 {
 		return nil, fmt.Errorf("proof %x side %d: %w: side is not 0 or 1", id, signerSide, ErrInvalid)
 	}
+	k := proofKey(id, signerSide)
+	v, err := s.getOne(k)
 	var p *storev1.Proof
-	err := s.view(func(r reader) error {
-		k := proofKey(id, signerSide)
-		v, err := r.get(k)
-		if err != nil {
-			return err
-		}
+	if err == nil {
 		p, err = decodeProof(k, v)
-		return err
-	})
+	}
 	if err != nil {
 		return nil, fmt.Errorf("proof %x side %d: %w", id, signerSide, err)
 	}
@@ -381,6 +383,12 @@ func (s *Store) scanLog(from uint64, reverse bool, limit int) ([]*storev1.LogEnt
 // paymentBy resolves an index key to its log entry and checks that the
 // entry is a payment whose field matches.
 func (s *Store) paymentBy(k []byte, match func(*storev1.Payment) bool) (*storev1.LogEntry, error) {
+	// Most look-ups are of keys not used yet (a new payment's): one read
+	// says so. A key that is there is read again with its entry, from one
+	// snapshot.
+	if _, err := s.getOne(k); err != nil {
+		return nil, err
+	}
 	var e *storev1.LogEntry
 	err := s.view(func(r reader) error {
 		v, err := r.get(k)
@@ -523,15 +531,11 @@ func decodeToken(k, v []byte) (*storev1.AppToken, error) {
 
 // getRecord reads and decodes the record under k; ErrNotFound if absent.
 func getRecord[T any](s *Store, k []byte, what string, decode func(k, v []byte) (T, error)) (T, error) {
+	v, err := s.getOne(k)
 	var out T
-	err := s.view(func(r reader) error {
-		v, err := r.get(k)
-		if err != nil {
-			return err
-		}
+	if err == nil {
 		out, err = decode(k, v)
-		return err
-	})
+	}
 	if err != nil {
 		var zero T
 		return zero, fmt.Errorf("%s %s: %w", what, keyString(k), err)
@@ -563,16 +567,12 @@ func (s *Store) Cursor(name string) ([]byte, error) {
 	if err := checkCursorName(name); err != nil {
 		return nil, fmt.Errorf("cursor %q: %w: %v", name, ErrInvalid, err)
 	}
+	k := cursorKey(name)
+	v, err := s.getOne(k)
 	var c *storev1.Cursor
-	err := s.view(func(r reader) error {
-		k := cursorKey(name)
-		v, err := r.get(k)
-		if err != nil {
-			return err
-		}
+	if err == nil {
 		c, err = decodeCursor(k, v)
-		return err
-	})
+	}
 	if err != nil {
 		return nil, fmt.Errorf("cursor %q: %w", name, err)
 	}

@@ -12,6 +12,9 @@
 //	go run ./scripts/bench --channels 10000   # open N channels, pay across all, restart the receiver
 //	go run ./scripts/bench --streams 1000     # S streams of a tick a second, each on its own channel
 //	go run ./scripts/bench --soak 10m         # 1,000 channels with streams and payments; memory over time
+//
+// --store postgres runs both nodes on a PostgreSQL server the bench starts
+// (Debian's postgresql package; fsync on), instead of badger.
 package main
 
 import (
@@ -38,6 +41,7 @@ import (
 
 	apiv1 "github.com/tinypay/tinypay/proto/tinypay/api/v1"
 	"github.com/tinypay/tinypay/rpc/apiutil"
+	"github.com/tinypay/tinypay/store/pgtest"
 )
 
 type result struct {
@@ -71,10 +75,15 @@ func main() {
 	scaleStreams := flag.Int("streams", 0, "scale scenario: S concurrent streams of one tick a second, each on its own channel; reports the ticks received on time in the window")
 	warm := flag.Duration("warm", 15*time.Second, "with --streams: warm-up before the window")
 	window := flag.Duration("window", time.Minute, "with --streams: the measured window")
+	storeKind := flag.String("store", "badger", "the nodes' store: badger, or postgres (a temporary PostgreSQL server the bench starts, fsync on; needs Debian's postgresql package)")
 	soak := flag.Duration("soak", 0, "soak: 1,000 channels (or --channels) with a stream on each and payments across all for this long; samples memory, counts errors")
 	flag.Parse()
 	scale := *scaleChannels > 0 || *scaleStreams > 0 || *soak > 0
-	b, err := setup(*keep, scale)
+	if *storeKind != "badger" && *storeKind != "postgres" {
+		fmt.Fprintf(os.Stderr, "bench: --store %q: want badger or postgres\n", *storeKind)
+		os.Exit(2)
+	}
+	b, err := setup(*keep, scale, *storeKind)
 	if err != nil {
 		fmt.Fprintln(os.Stderr, "bench:", err)
 		if b != nil {
@@ -164,7 +173,7 @@ func main() {
 		}
 	}
 	if !*asJSON {
-		fmt.Printf("\nmachine: %d CPUs, %s/%s; alice and bob are separate tinypayd processes on loopback (fsync on)\n", runtime.NumCPU(), runtime.GOOS, runtime.GOARCH)
+		fmt.Printf("\nmachine: %d CPUs, %s/%s; alice and bob are separate tinypayd processes on loopback, store %s (fsync on)\n", runtime.NumCPU(), runtime.GOOS, runtime.GOARCH, *storeKind)
 	}
 	if only == "" || only == "sequential" {
 		run(b.sequential(seq))
@@ -192,7 +201,8 @@ type bench struct {
 	bobAPIAddr string   // the file it writes its API address to
 	channel    string
 	channels   []string
-	metrics    [2]string // each node's metrics (and with --pprof, profiles) address
+	metrics    [2]string      // each node's metrics (and with --pprof, profiles) address
+	pg         *pgtest.Server // with --store postgres
 }
 
 func (b *bench) close() {
@@ -209,6 +219,12 @@ func (b *bench) close() {
 		}
 	}
 	b.procs = nil
+	if b.pg != nil {
+		if err := b.pg.Stop(); err != nil {
+			fmt.Fprintln(os.Stderr, "bench: stop PostgreSQL:", err)
+		}
+		b.pg = nil
+	}
 	if !b.keep {
 		os.RemoveAll(b.dir)
 	}
@@ -271,7 +287,7 @@ func client(dir string) (apiv1.NodeClient, error) {
 	return apiv1.NewNodeClient(conn), nil
 }
 
-func setup(keep, scale bool) (*bench, error) {
+func setup(keep, scale bool, storeKind string) (*bench, error) {
 	dir, err := os.MkdirTemp("", "tinypay-bench-")
 	if err != nil {
 		return nil, err
@@ -292,6 +308,17 @@ func setup(keep, scale bool) (*bench, error) {
 	if err := os.WriteFile(filepath.Join(dir, "pass"), []byte("pw\n"), 0o600); err != nil {
 		return b, err
 	}
+	var stores [2]string // --store of each node ("" for badger)
+	if storeKind == "postgres" {
+		if b.pg, err = pgtest.StartServer(); err != nil {
+			return b, fmt.Errorf("start PostgreSQL: %w", err)
+		}
+		for i, who := range []string{"alice", "bob"} {
+			if stores[i], err = b.pg.Database(who); err != nil {
+				return b, err
+			}
+		}
+	}
 	peers := map[string]string{}
 	for i, who := range []string{"alice", "bob"} {
 		init := exec.Command(filepath.Join(b.bin, "tinypayd"), "--datadir", who, "--passphrase-file", "pass", "init", "--devchain", "devchain.json", "--dev-account", fmt.Sprint(i+1), "--light-kdf")
@@ -306,7 +333,10 @@ func setup(keep, scale bool) (*bench, error) {
 		// its own.
 		addr := free()
 		b.metrics[i] = addr
-		args = append(args, "--metrics-listen", addr)
+		args = append(args, "--metrics-listen", addr, "--http-listen", "off")
+		if stores[i] != "" {
+			args = append(args, "--store", stores[i])
+		}
 		if *pprofFlag {
 			args = append(args, "--pprof")
 			fmt.Fprintf(os.Stderr, "%s: profiles at http://%s/debug/pprof/\n", who, addr)

@@ -338,3 +338,41 @@ func (s *server) stop() error {
 	}
 	return err
 }
+
+// Server is a temporary PostgreSQL server like the tests', for tools that
+// measure the store (scripts/bench --store postgres): unlike the tests'
+// server it commits durably (fsync and full page writes on), as a
+// production server does.
+type Server struct{ s *server }
+
+// StartServer starts a server in a temporary directory. It fails with
+// ErrNoServer if the binaries are missing.
+func StartServer() (*Server, error) {
+	s, err := start()
+	if err != nil {
+		return nil, err
+	}
+	for _, sql := range []string{"ALTER SYSTEM SET fsync = on", "ALTER SYSTEM SET full_page_writes = on", "SELECT pg_reload_conf()"} {
+		if err := s.exec(sql); err != nil {
+			return nil, errors.Join(err, s.stop())
+		}
+	}
+	return &Server{s}, nil
+}
+
+// Database creates database name (letters, digits and _) and returns its
+// URL.
+func (s *Server) Database(name string) (string, error) {
+	for _, r := range name {
+		if !(r == '_' || r >= 'a' && r <= 'z' || r >= '0' && r <= '9') {
+			return "", fmt.Errorf("pgtest: database name %q: want lower-case letters, digits and _", name)
+		}
+	}
+	if err := s.s.exec("CREATE DATABASE " + name); err != nil {
+		return "", err
+	}
+	return s.s.url(name), nil
+}
+
+// Stop stops the server and removes its directory.
+func (s *Server) Stop() error { return s.s.stop() }

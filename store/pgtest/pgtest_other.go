@@ -22,3 +22,15 @@ func SetFsync(t testing.TB, on bool) {
 	t.Helper()
 	t.Skip(ErrNoServer)
 }
+
+// Server is a temporary PostgreSQL server; see the Linux build.
+type Server struct{}
+
+// StartServer fails with ErrNoServer: servers start on Linux only.
+func StartServer() (*Server, error) { return nil, ErrNoServer }
+
+// Database fails with ErrNoServer.
+func (s *Server) Database(name string) (string, error) { return "", ErrNoServer }
+
+// Stop does nothing.
+func (s *Server) Stop() error { return nil }
