@@ -2,6 +2,7 @@ package browserpay
 
 import (
 	"context"
+	"encoding/json"
 	"net/http"
 	"net/http/httptest"
 	"strings"
@@ -160,8 +161,8 @@ func TestSessions(t *testing.T) {
 		t.Fatalf("sign-in: %d %v", rec.Code, cs)
 	}
 	cookie := SessionCookie + "=" + cs[0].Value
-	if rec := do("GET", "/auth/session", "", "Cookie", cookie); rec.Code != 200 || !strings.Contains(rec.Body.String(), "csrf_token") {
-		t.Fatalf("session: %d %s", rec.Code, rec.Body)
+	if rec := do("GET", "/auth/session", "", "Cookie", cookie); rec.Code != http.StatusForbidden {
+		t.Fatalf("session without the CSRF token: %d %s", rec.Code, rec.Body)
 	}
 	if rec := do("POST", "/reader/decline", `{"id": "x"}`, "Cookie", cookie); rec.Code != http.StatusForbidden {
 		t.Fatalf("an action without the CSRF token: %d", rec.Code)
@@ -208,5 +209,51 @@ func TestHelpers(t *testing.T) {
 	}
 	if !sameAddress("0xAbC0000000000000000000000000000000000001", "0xabc0000000000000000000000000000000000001") || !sameAddress("", "0x0000000000000000000000000000000000000000") {
 		t.Error("sameAddress")
+	}
+}
+
+// TestSessionCookieIsNotEnough: cookies of 127.0.0.1 are shared by all
+// its ports, so any web server on this machine that the reader's browser
+// visits receives the session cookie. The cookie alone must not be
+// enough to learn the CSRF token, to read the reader's requests (the
+// node's wallet balance), or to act: only the sign-in's answer, which the
+// node's own pages keep, carries the CSRF token.
+func TestSessionCookieIsNotEnough(t *testing.T) {
+	h := newTestHandler(t)
+	do := func(method, path, body string, hdr ...string) *httptest.ResponseRecorder {
+		req := httptest.NewRequest(method, "http://127.0.0.1:9739"+path, strings.NewReader(body))
+		req.Header.Set("Content-Type", "application/json")
+		for i := 0; i+1 < len(hdr); i += 2 {
+			req.Header.Set(hdr[i], hdr[i+1])
+		}
+		rec := httptest.NewRecorder()
+		h.ServeHTTP(rec, req)
+		return rec
+	}
+	rec := do("POST", "/auth/signin", `{"token": "admin"}`)
+	cs := rec.Result().Cookies()
+	if rec.Code != 200 || len(cs) != 1 {
+		t.Fatalf("sign-in: %d %v", rec.Code, cs)
+	}
+	var signin struct {
+		CSRF string `json:"csrf_token"`
+	}
+	if err := json.Unmarshal(rec.Body.Bytes(), &signin); err != nil || signin.CSRF == "" {
+		t.Fatalf("sign-in answer %s: %v", rec.Body, err)
+	}
+	// As a program that got the cookie (no Origin, no Sec-Fetch-Site).
+	cookie := SessionCookie + "=" + cs[0].Value
+	for _, path := range []string{"/auth/session", "/reader/request?id=x", "/reader/confirmation?id=x"} {
+		rec := do("GET", path, "", "Cookie", cookie)
+		if rec.Code != http.StatusForbidden || strings.Contains(rec.Body.String(), signin.CSRF) {
+			t.Errorf("GET %s with the cookie alone: %d %s", path, rec.Code, rec.Body)
+		}
+	}
+	// The node's pages, with the token the sign-in gave them.
+	if rec := do("GET", "/auth/session", "", "Cookie", cookie, CSRFHeader, signin.CSRF); rec.Code != 200 || strings.Contains(rec.Body.String(), signin.CSRF) {
+		t.Fatalf("session with the CSRF token: %d %s", rec.Code, rec.Body)
+	}
+	if rec := do("GET", "/reader/request?id=x", "", "Cookie", cookie, CSRFHeader, signin.CSRF); rec.Code != http.StatusNotFound {
+		t.Fatalf("a request with the CSRF token: %d %s", rec.Code, rec.Body)
 	}
 }

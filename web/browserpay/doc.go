@@ -48,8 +48,9 @@
 // /approve#REQUEST and /confirm#CONFIRMATION are the node's own pages:
 // they need a session (POST /auth/signin with the node's admin token;
 // an HttpOnly, SameSite=Strict cookie, Config.SessionTTL), send a CSRF
-// token with every action (/reader/approve, /reader/decline,
-// /reader/confirm, /reader/refuse), refuse calls whose Origin or
+// token with every call, reads included (cookies of 127.0.0.1 go to all
+// its ports, so the cookie alone is worth nothing; only the sign-in's
+// answer carries the token), refuse calls whose Origin or
 // Sec-Fetch-Site is another's, cannot be framed (X-Frame-Options DENY,
 // frame-ancestors 'none'), and leave their opener no handle on them
 // (Cross-Origin-Opener-Policy). Approving with a deposit opens a channel

@@ -2,20 +2,32 @@
 // a largest price, and a deposit for a new channel), or confirm one
 // payment. They call only this origin, with the session cookie (HttpOnly:
 // this script never sees it, nor the admin token after sign-in) and the
-// session's CSRF token on every action.
+// session's CSRF token on every call. The cookie goes to every port of
+// 127.0.0.1, so it is not enough: the CSRF token, which only the sign-in
+// answers with, is kept in this origin's storage (its port included),
+// where the node's other pages find it.
 const $ = (id) => document.getElementById(id);
 const page = document.body.dataset.page;
 const id = location.hash.slice(1);
+const CSRF_KEY = 'tinypay.reader.csrf';
 let csrf = '';
+
+function keepCSRF(v) {
+  csrf = v || '';
+  try {
+    if (csrf) localStorage.setItem(CSRF_KEY, csrf);
+    else localStorage.removeItem(CSRF_KEY);
+  } catch (_) { /* storage off: this page only */ }
+}
 
 function message(text) { $('message').textContent = text || ''; }
 
 async function call(path, body) {
   const opts = { credentials: 'same-origin', cache: 'no-store', headers: {} };
+  if (csrf) opts.headers['X-CSRF-Token'] = csrf;
   if (body !== undefined) {
     opts.method = 'POST';
     opts.headers['Content-Type'] = 'application/json';
-    opts.headers['X-CSRF-Token'] = csrf;
     opts.body = JSON.stringify(body);
   }
   const r = await fetch(path, opts);
@@ -31,12 +43,15 @@ async function call(path, body) {
 
 // session resolves once signed in (showing the sign-in form if needed).
 async function session() {
-  try {
-    const s = await call('/auth/session');
-    csrf = s.csrf_token;
-    return;
-  } catch (e) {
-    if (e.status !== 401) throw e;
+  try { csrf = localStorage.getItem(CSRF_KEY) || ''; } catch (_) { /* storage off */ }
+  if (csrf) {
+    try {
+      await call('/auth/session');
+      return;
+    } catch (e) {
+      if (e.status !== 401 && e.status !== 403) throw e;
+      keepCSRF('');
+    }
   }
   $('signin').hidden = false;
   await new Promise((resolve) => {
@@ -47,7 +62,7 @@ async function session() {
       try {
         const s = await call('/auth/signin', { token: input.value });
         input.value = '';
-        csrf = s.csrf_token;
+        keepCSRF(s.csrf_token);
         $('signin').hidden = true;
         resolve();
       } catch (err) {
@@ -209,6 +224,7 @@ async function main() {
     $('signout-box').hidden = false;
     $('signout').addEventListener('click', async () => {
       try { await call('/auth/signout', {}); } catch (_) { /* gone already */ }
+      keepCSRF('');
       location.reload();
     });
     if (page === 'approve') await approvePage();
