@@ -1,0 +1,112 @@
+package daemon
+
+import (
+	"context"
+	"net"
+	"net/http"
+	"testing"
+	"time"
+
+	apiv1 "github.com/tinypay/tinypay/proto/tinypay/api/v1"
+)
+
+// readerSite is a site approved on a reader's node (alice, run with
+// --browser-listen) that pays a publisher (bob) behind `tinypay paywall`.
+type readerSite struct {
+	t            *testing.T
+	alice, bob   *daemonProc
+	pw, origin   string
+	client       *http.Client
+	csrf, payee  string
+	approvalBody map[string]any
+}
+
+// approveSite asks alice's endpoint to approve origin (as its page would),
+// signs in as the reader and approves it with limits (amounts in USD;
+// "deposit" opens a channel with bob and waits for it).
+func approveSite(t *testing.T, alice, bob *daemonProc, pw, origin string, limits map[string]any) *readerSite {
+	t.Helper()
+	binfo, err := bob.api.GetInfo(context.Background(), &apiv1.GetInfoRequest{})
+	if err != nil {
+		t.Fatal(err)
+	}
+	s := &readerSite{t: t, alice: alice, bob: bob, pw: pw, origin: origin, client: newJarClient(t), payee: binfo.GetAddress()}
+	hello := s.site("/site/hello", map[string]any{"terms": required(t, pw, "/articles/1")})
+	if hello.str("state") != "not_approved" {
+		t.Fatalf("hello: %d %v", hello.code, hello.body)
+	}
+	signin := s.reader(http.MethodPost, "/auth/signin", map[string]any{"token": alice.adminToken()})
+	if s.csrf = signin.str("csrf_token"); signin.code != 200 || s.csrf == "" {
+		t.Fatalf("sign-in: %d %v", signin.code, signin.body)
+	}
+	body := map[string]any{"id": hello.str("request")}
+	for k, v := range limits {
+		body[k] = v
+	}
+	if r := s.reader(http.MethodPost, "/reader/approve", body); r.code != 200 || r.str("state") != "approved" {
+		t.Fatalf("approve %s: %d %v", origin, r.code, r.body)
+	}
+	if limits["deposit"] != nil {
+		waitFor(t, "the channel opened for "+origin, 60*time.Second, func() bool {
+			r := s.reader(http.MethodGet, "/reader/request?id="+hello.str("request"), nil)
+			ch, _ := r.body["channel"].(map[string]any)
+			if ch["state"] == "failed" {
+				t.Fatalf("the channel did not open: %v", r.body)
+			}
+			return ch["state"] == "open"
+		})
+	}
+	return s
+}
+
+// site calls alice's endpoint as the site's page does.
+func (s *readerSite) site(path string, body any) reply {
+	s.t.Helper()
+	return endpoint(s.t, s.client, browserBase(s.t, s.alice), http.MethodPost, path, body, "Origin", s.origin)
+}
+
+// reader calls alice's endpoint as the node's own pages do.
+func (s *readerSite) reader(method, path string, body any) reply {
+	s.t.Helper()
+	hdr := []string{}
+	if s.csrf != "" {
+		hdr = append(hdr, "X-CSRF-Token", s.csrf)
+	}
+	return endpoint(s.t, s.client, browserBase(s.t, s.alice), method, path, body, hdr...)
+}
+
+func streamStatus(t *testing.T, p *daemonProc, id string) string {
+	t.Helper()
+	st, err := p.api.GetStream(context.Background(), &apiv1.GetStreamRequest{StreamId: id})
+	if err != nil {
+		return "error: " + err.Error()
+	}
+	return st.GetStatus()
+}
+
+// TestSiteStreamEndsWhenTheNodeDies: a site's stream pays only while its
+// page keeps it alive, through the endpoint. When the reader's node dies
+// mid-song (SIGKILL: nothing stops the stream), the endpoint that held
+// the page's lease is gone with it; the restarted node must not resume
+// paying the stream with no page to stop it (it would pay until the
+// day's budget is spent).
+func TestSiteStreamEndsWhenTheNodeDies(t *testing.T) {
+	procs := startDaemonsFlags(t, []string{"alice", "bob"}, map[string][]string{"alice": {"--browser-listen", "127.0.0.1:0"}})
+	alice, bob := procs[0], procs[1]
+	pw := startPaywall(t, bob, newsSite(t).URL)
+	_, pwPort, _ := net.SplitHostPort(pw)
+	shop := approveSite(t, alice, bob, pw, "http://shop.test:"+pwPort,
+		map[string]any{"budget": "1", "max_price": "0.1", "max_rate": "0.001", "deposit": "5"})
+
+	s := shop.site("/site/stream", map[string]any{"terms": required(t, pw, "/songs/1")})
+	id := s.str("stream")
+	if s.str("status") != "streaming" {
+		t.Fatalf("stream: %d %v", s.code, s.body)
+	}
+	waitFor(t, "bob sees the stream paying", 15*time.Second, func() bool { return streamStatus(t, bob, id) == "live" })
+
+	alice.kill()
+	alice.start()
+	waitFor(t, "alice's restarted node ends the site's stream", 20*time.Second, func() bool { return streamStatus(t, alice, id) == "ended" })
+	waitFor(t, "bob sees the stream end", 30*time.Second, func() bool { return streamStatus(t, bob, id) == "ended" })
+}
