@@ -51,9 +51,10 @@ type PaymentInfo struct {
 	// Refused (incoming only): this node refused the payment for this
 	// reason and refunded it.
 	Refused string
-	// Earlier (outgoing, from Pay): the payment was made before, by an
-	// earlier call with the same key that finished before this one began
-	// (perhaps in an earlier run); Pay answered with it and paid nothing.
+	// Earlier (outgoing, from Pay): the payment was made by another call
+	// with the same key, one that finished before this one began (perhaps
+	// in an earlier run) or that was under way meanwhile; Pay answered
+	// with it, or with its error, and paid nothing.
 	Earlier bool
 }
 

@@ -302,6 +302,7 @@ func (n *Node) pay(ctx context.Context, r PayRequest) (PaymentInfo, error) {
 			if errors.Is(err, errFromStore) || errors.Is(err, errNotSent) && ctx.Err() == nil {
 				continue // it is on disk; or it was dropped unsigned: pay it here
 			}
+			info.Earlier = true // another call's payment: this one paid nothing
 			return info, err
 		}
 		if r.New {

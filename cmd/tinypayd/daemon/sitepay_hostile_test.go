@@ -2,12 +2,16 @@ package daemon
 
 import (
 	"context"
+	"fmt"
+	"math/big"
 	"net"
 	"net/http"
+	"sync"
 	"testing"
 	"time"
 
 	apiv1 "github.com/tinypay/tinypay/proto/tinypay/api/v1"
+	"github.com/tinypay/tinypay/web/browserpay"
 )
 
 // readerSite is a site approved on a reader's node (alice, run with
@@ -109,4 +113,84 @@ func TestSiteStreamEndsWhenTheNodeDies(t *testing.T) {
 	alice.start()
 	waitFor(t, "alice's restarted node ends the site's stream", 20*time.Second, func() bool { return streamStatus(t, alice, id) == "ended" })
 	waitFor(t, "bob sees the stream end", 30*time.Second, func() bool { return streamStatus(t, bob, id) == "ended" })
+}
+
+// sentTotal is what alice has paid bob in all her channels with him.
+func sentTotal(t *testing.T, alice *daemonProc, bob string) *big.Int {
+	t.Helper()
+	r, err := alice.api.ListChannels(context.Background(), &apiv1.ListChannelsRequest{Peer: bob, All: true})
+	if err != nil {
+		t.Fatal(err)
+	}
+	total := new(big.Int)
+	for _, c := range r.GetChannels() {
+		total.Add(total, mustBig(t, c.GetSent()))
+	}
+	return total
+}
+
+// TestSiteRaces races a site's calls: many payments against one day's
+// budget, and one offer paid many times at once. The budget holds, and
+// an offer is paid, and counted, once.
+func TestSiteRaces(t *testing.T) {
+	procs := startDaemonsFlags(t, []string{"alice", "bob"}, map[string][]string{"alice": {"--browser-listen", "127.0.0.1:0"}})
+	alice, bob := procs[0], procs[1]
+	pw := startPaywall(t, bob, newsSite(t).URL)
+	_, pwPort, _ := net.SplitHostPort(pw)
+	news := approveSite(t, alice, bob, pw, "http://news.test:"+pwPort,
+		map[string]any{"budget": "0.05", "max_price": "0.02", "deposit": "5"})
+
+	// Twenty articles at 0.01 USD at once, against 0.05 USD a day.
+	const n = 20
+	terms := make([]any, n)
+	for i := range terms {
+		terms[i] = required(t, pw, fmt.Sprintf("/articles/%d", i+1))
+	}
+	before := sentTotal(t, alice, news.payee)
+	var wg sync.WaitGroup
+	replies := make([]reply, n)
+	for i := range n {
+		wg.Add(1)
+		go func() {
+			defer wg.Done()
+			replies[i] = news.site("/site/pay", map[string]any{"terms": terms[i]})
+		}()
+	}
+	wg.Wait()
+	paid := 0
+	for _, r := range replies {
+		switch {
+		case r.str("status") == "paid":
+			paid++
+		case r.str("reason") != browserpay.ReasonBudgetSpent:
+			t.Errorf("a payment refused for another reason than the budget: %d %v", r.code, r.body)
+		}
+	}
+	moved := new(big.Int).Sub(sentTotal(t, alice, news.payee), before)
+	if paid != 5 || moved.Cmp(big.NewInt(5*10000)) != 0 {
+		t.Fatalf("%d of %d payments paid, %s moved; want 5 and 50000 (the day's budget)", paid, n, moved)
+	}
+	if spent := siteToken(t, alice, news.origin).GetSpent(); spent != "50000" {
+		t.Fatalf("the approval counts %s spent, want 50000", spent)
+	}
+
+	// One offer, paid ten times at once by a site with budget to spare.
+	shop := approveSite(t, alice, bob, pw, "http://shop.test:"+pwPort, map[string]any{"budget": "1", "max_price": "0.02"})
+	one := required(t, pw, "/articles/99")
+	before = sentTotal(t, alice, shop.payee)
+	for i := range 10 {
+		wg.Add(1)
+		go func() {
+			defer wg.Done()
+			replies[i] = shop.site("/site/pay", map[string]any{"terms": one})
+		}()
+	}
+	wg.Wait()
+	if moved := new(big.Int).Sub(sentTotal(t, alice, shop.payee), before); moved.Cmp(big.NewInt(10000)) != 0 {
+		t.Fatalf("one offer paid ten times at once moved %s, want 10000", moved)
+	}
+	if spent := siteToken(t, alice, shop.origin).GetSpent(); spent != "10000" {
+		t.Fatalf("one offer paid ten times at once counts %s spent, want 10000", spent)
+	}
+
 }
