@@ -381,6 +381,12 @@ func (h *Handler) approve(w http.ResponseWriter, r *http.Request) {
 		}
 		*f.dst = *v
 	}
+	// One answer per request: a second approval sent meanwhile (a double
+	// click, a replay) finds it taken and approves nothing.
+	if !h.setPending(p.id, []string{statePending}, stateApproving, nil, nil) {
+		writeJSON(w, http.StatusNotFound, errorJSON{Reason: "not_found", Message: "no such request waits for you (it ran out, or you answered it)"})
+		return
+	}
 	ctx := r.Context()
 	needChannel := h.openChannel(ctx, t) == nil
 	if !deposit.IsZero() && !needChannel {
@@ -388,10 +394,11 @@ func (h *Handler) approve(w http.ResponseWriter, r *http.Request) {
 	}
 	tok, err := h.wallet.ApproveSite(ctx, a)
 	if err != nil {
+		h.setPending(p.id, []string{stateApproving}, statePending, nil, nil)
 		writeJSON(w, http.StatusBadRequest, errorJSON{Reason: ReasonBadRequest, Message: "not approved: " + err.Error()})
 		return
 	}
-	h.setPending(p.id, []string{statePending}, stateApproved, nil, nil)
+	h.setPending(p.id, []string{stateApproving}, stateApproved, nil, nil)
 	h.log.Info("the reader approved a site", "origin", p.origin, "token", tok.ID, "budget", units(&a.Budget, t.asset), "max_price", units(&a.MaxPrice, t.asset))
 	if !deposit.IsZero() {
 		key := openingKey(t.payee.Hex(), t.asset.GetAddress())

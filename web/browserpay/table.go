@@ -25,12 +25,13 @@ const (
 
 // States of a pending request.
 const (
-	statePending  = "pending"
-	stateApproved = "approved" // an approval the reader gave
-	stateDeclined = "declined" // an approval the reader refused
-	statePaying   = "paying"   // a confirmation being paid
-	statePaid     = "paid"
-	stateRefused  = "refused" // a confirmation refused (by the reader or the node)
+	statePending   = "pending"
+	stateApproving = "approving" // an approval being stored
+	stateApproved  = "approved"  // an approval the reader gave
+	stateDeclined  = "declined"  // an approval the reader refused
+	statePaying    = "paying"    // a confirmation being paid
+	statePaid      = "paid"
+	stateRefused   = "refused" // a confirmation refused (by the reader or the node)
 )
 
 // pending is a site's request that waits for the reader: an approval, or
@@ -64,7 +65,7 @@ func (h *Handler) askApproval(origin string, t *siteTerms) (string, error) {
 	defer h.mu.Unlock()
 	h.sweepLocked(now)
 	for _, p := range h.pending {
-		if p.kind == kindApproval && p.origin == origin && p.state == statePending {
+		if p.kind == kindApproval && p.origin == origin && (p.state == statePending || p.state == stateApproving) {
 			// Its terms stay the first ones: what the reader may be
 			// reading now (a site cannot swap the publisher under them).
 			return p.id, nil

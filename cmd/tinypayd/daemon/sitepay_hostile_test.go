@@ -130,8 +130,9 @@ func sentTotal(t *testing.T, alice *daemonProc, bob string) *big.Int {
 }
 
 // TestSiteRaces races a site's calls: many payments against one day's
-// budget, and one offer paid many times at once. The budget holds, and
-// an offer is paid, and counted, once.
+// budget, one offer paid many times at once, and the reader's approval
+// sent many times at once. The budget holds, an offer is paid and
+// counted once, and a site is approved once.
 func TestSiteRaces(t *testing.T) {
 	procs := startDaemonsFlags(t, []string{"alice", "bob"}, map[string][]string{"alice": {"--browser-listen", "127.0.0.1:0"}})
 	alice, bob := procs[0], procs[1]
@@ -193,4 +194,31 @@ func TestSiteRaces(t *testing.T) {
 		t.Fatalf("one offer paid ten times at once counts %s spent, want 10000", spent)
 	}
 
+	// The reader's approval, sent five times at once (a double click, or
+	// a page that replays it): one approval.
+	blog := "http://blog.test:" + pwPort
+	hello := endpoint(t, news.client, browserBase(t, alice), http.MethodPost, "/site/hello",
+		map[string]any{"terms": required(t, pw, "/articles/1")}, "Origin", blog)
+	approval := map[string]any{"id": hello.str("request"), "budget": "1", "max_price": "0.02"}
+	for i := range 5 {
+		wg.Add(1)
+		go func() {
+			defer wg.Done()
+			replies[i] = news.reader(http.MethodPost, "/reader/approve", approval)
+		}()
+	}
+	wg.Wait()
+	r, err := alice.api.ListTokens(context.Background(), &apiv1.ListTokensRequest{})
+	if err != nil {
+		t.Fatal(err)
+	}
+	approvals := 0
+	for _, tok := range r.GetTokens() {
+		if tok.GetPolicy().GetOrigin() == blog {
+			approvals++
+		}
+	}
+	if approvals != 1 {
+		t.Fatalf("five approvals at once made %d approvals of %s", approvals, blog)
+	}
 }
