@@ -130,7 +130,7 @@ type Handler struct {
 	pending  map[string]*pending // approval and confirmation requests by id
 	opening  map[string]*opening // channels being opened, by payee and asset
 	streams  map[[16]byte]*lease
-	reserved int // places taken by streams being started
+	reserved map[*reservation]struct{} // places taken by streams being started
 
 	stop chan struct{}
 	done chan struct{}
@@ -155,7 +155,7 @@ func New(addr string, cfg Config, wallet Wallet, api apiv1.NodeClient, admin fun
 	h := &Handler{
 		cfg: cfg, wallet: wallet, api: api, admin: admin, log: cfg.Logger, now: cfg.Now, port: port,
 		sessions: map[string]*session{}, pending: map[string]*pending{}, opening: map[string]*opening{},
-		streams: map[[16]byte]*lease{}, stop: make(chan struct{}), done: make(chan struct{}),
+		streams: map[[16]byte]*lease{}, reserved: map[*reservation]struct{}{}, stop: make(chan struct{}), done: make(chan struct{}),
 	}
 	if h.log == nil {
 		h.log = slog.New(slog.DiscardHandler)

@@ -10,7 +10,8 @@
 // (apps.ApproveSite): a budget per day, a largest single price, an
 // optional auto-pay threshold (from it up to the largest price the reader
 // confirms each payment on the node's page), an optional highest rate per
-// second, and the one publisher it pays. The endpoint pays with it by id
+// second (for all the site's streams together: the endpoint refuses a
+// stream that would pass it), and the one publisher it pays. The endpoint pays with it by id
 // and names the origin of every request, so the application layer keeps
 // to the policy; nobody holds the token's secret, and a site never sees a
 // token, cookie or secret of the node: only receipts and stream ids.

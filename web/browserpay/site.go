@@ -617,8 +617,9 @@ func (h *Handler) startStream(w http.ResponseWriter, r *http.Request, origin str
 			err = budgetSpent(tok, t)
 		}
 	}
-	if err == nil && !h.reserveStream() {
-		err = refuse(http.StatusTooManyRequests, ReasonBusy, "your node pays %d streams for pages already: stop one first", h.cfg.MaxStreams)
+	var place *reservation
+	if err == nil {
+		place, err = h.reserveStream(origin, &t.amount, &tok.Policy.MaxRate, t.asset)
 	}
 	if err != nil {
 		writeRefusal(w, err)
@@ -629,11 +630,11 @@ func (h *Handler) startStream(w http.ResponseWriter, r *http.Request, origin str
 	st, err := h.wallet.StartStream(sctx, apps.StreamRequest{Peer: t.payee, Asset: tokAsset(tok), Rate: t.amount, Tick: t.tick, ItemID: t.item, Token: tok.ID, Origin: origin})
 	cancel()
 	if err != nil {
-		h.unreserveStream()
+		h.unreserveStream(place)
 		writeRefusal(w, h.explain(origin, t, err))
 		return
 	}
-	h.addStream(&lease{id: st.ID, origin: origin, token: tok.ID, asset: t.asset, deadline: h.now().Add(h.cfg.StreamLease)})
+	h.addStream(place, &lease{id: st.ID, origin: origin, token: tok.ID, asset: t.asset, rate: t.amount, deadline: h.now().Add(h.cfg.StreamLease)})
 	h.log.Info("streaming for a site's page", "origin", origin, "item", t.item, "rate", t.amountText(), "stream", hex.EncodeToString(st.ID[:]))
 	writeJSON(w, http.StatusOK, payJSON{Status: "streaming", Stream: "0x" + hex.EncodeToString(st.ID[:]), Amount: t.amount.Dec(), AmountText: t.amountText(),
 		Message: "Paying " + t.amountText() + " from your node while it plays."})

@@ -6,6 +6,8 @@ import (
 	"strings"
 	"time"
 
+	"github.com/holiman/uint256"
+
 	"github.com/tinypay/tinypay/apps"
 	apiv1 "github.com/tinypay/tinypay/proto/tinypay/api/v1"
 )
@@ -221,30 +223,63 @@ type lease struct {
 	origin   string
 	token    apps.TokenID
 	asset    *apiv1.Asset
+	rate     uint256.Int
 	deadline time.Time
 }
 
-// reserveStream takes a place for a stream to start; false at the bound.
-func (h *Handler) reserveStream() bool {
-	h.mu.Lock()
-	defer h.mu.Unlock()
-	if len(h.streams)+h.reserved >= h.cfg.MaxStreams {
-		return false
-	}
-	h.reserved++
-	return true
+// reservation is a place taken for a stream being started.
+type reservation struct {
+	origin string
+	rate   uint256.Int
 }
 
-func (h *Handler) unreserveStream() {
+// reserveStream takes a place for a stream of origin at rate to start,
+// or refuses it: at the bound on streams, or, if maxRate is set, when
+// origin's streams (started, and being started) and this one would pay
+// more than maxRate per second together: the highest rate the reader
+// allows a site is for all its pages at once.
+func (h *Handler) reserveStream(origin string, rate, maxRate *uint256.Int, asset *apiv1.Asset) (*reservation, error) {
 	h.mu.Lock()
-	h.reserved--
+	defer h.mu.Unlock()
+	if len(h.streams)+len(h.reserved) >= h.cfg.MaxStreams {
+		return nil, refuse(http.StatusTooManyRequests, ReasonBusy, "your node pays %d streams for pages already: stop one first", h.cfg.MaxStreams)
+	}
+	if !maxRate.IsZero() {
+		var total uint256.Int
+		for _, l := range h.streams {
+			if l.origin == origin {
+				total.Add(&total, &l.rate)
+			}
+		}
+		for r := range h.reserved {
+			if r.origin == origin {
+				total.Add(&total, &r.rate)
+			}
+		}
+		if sum, over := new(uint256.Int).AddOverflow(&total, rate); over || sum.Gt(maxRate) {
+			if total.IsZero() {
+				return nil, refuse(http.StatusForbidden, ReasonAboveMaxRate, "this page asks %s per second, above the highest rate you allow this site (%s per second)",
+					units(rate, asset), units(maxRate, asset))
+			}
+			return nil, refuse(http.StatusForbidden, ReasonAboveMaxRate, "this site's pages stream %s per second already: another %s per second is above the highest rate you allow it (%s per second, all its pages together)",
+				units(&total, asset), units(rate, asset), units(maxRate, asset))
+		}
+	}
+	r := &reservation{origin: origin, rate: *rate}
+	h.reserved[r] = struct{}{}
+	return r, nil
+}
+
+func (h *Handler) unreserveStream(r *reservation) {
+	h.mu.Lock()
+	delete(h.reserved, r)
 	h.mu.Unlock()
 }
 
 // addStream turns a reserved place into a started stream's lease.
-func (h *Handler) addStream(l *lease) {
+func (h *Handler) addStream(r *reservation, l *lease) {
 	h.mu.Lock()
-	h.reserved--
+	delete(h.reserved, r)
 	h.streams[l.id] = l
 	h.mu.Unlock()
 }

@@ -131,8 +131,9 @@ func sentTotal(t *testing.T, alice *daemonProc, bob string) *big.Int {
 
 // TestSiteRaces races a site's calls: many payments against one day's
 // budget, one offer paid many times at once, and the reader's approval
-// sent many times at once. The budget holds, an offer is paid and
-// counted once, and a site is approved once.
+// sent many times at once, and many streams of one site. The budget
+// holds, an offer is paid and counted once, a site is approved once, and
+// its streams together keep to its highest rate.
 func TestSiteRaces(t *testing.T) {
 	procs := startDaemonsFlags(t, []string{"alice", "bob"}, map[string][]string{"alice": {"--browser-listen", "127.0.0.1:0"}})
 	alice, bob := procs[0], procs[1]
@@ -220,5 +221,31 @@ func TestSiteRaces(t *testing.T) {
 	}
 	if approvals != 1 {
 		t.Fatalf("five approvals at once made %d approvals of %s", approvals, blog)
+	}
+
+	// Six streams of a song at 0.0005 USD a second started at once by a
+	// site allowed 0.001 USD a second: the highest rate is the site's, for
+	// all its pages together, so two stream and four are refused.
+	radio := approveSite(t, alice, bob, pw, "http://radio.test:"+pwPort, map[string]any{"budget": "1", "max_price": "0.02", "max_rate": "0.001"})
+	song := required(t, pw, "/songs/1")
+	for i := range 6 {
+		wg.Add(1)
+		go func() {
+			defer wg.Done()
+			replies[i] = radio.site("/site/stream", map[string]any{"terms": song})
+		}()
+	}
+	wg.Wait()
+	streaming := 0
+	for _, r := range replies[:6] {
+		switch {
+		case r.str("status") == "streaming":
+			streaming++
+		case r.str("reason") != browserpay.ReasonAboveMaxRate:
+			t.Errorf("a stream refused for another reason than the rate: %d %v", r.code, r.body)
+		}
+	}
+	if streaming != 2 {
+		t.Fatalf("%d of 6 streams at 0.0005 USD a second stream for a site allowed 0.001 USD a second, want 2", streaming)
 	}
 }
