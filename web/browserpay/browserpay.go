@@ -53,9 +53,11 @@ type Wallet interface {
 
 // Config configures the endpoint. Build it with DefaultConfig.
 type Config struct {
-	// MaxPending bounds the approval and confirmation requests held at
-	// once (sites make them without asking anyone); each site has at
-	// most one of each. Beyond it a site is told to try again later.
+	// MaxPending bounds the approval requests held at once (sites make
+	// them without asking anyone; at most 4 for the origins of one
+	// registrable domain), and apart from them the confirmation requests
+	// (only approved sites make them); each origin has at most one of
+	// each. Beyond it a site is told to try again later.
 	MaxPending int
 	// PendingTTL is how long a request waits for the reader.
 	PendingTTL time.Duration

@@ -3,6 +3,7 @@ package browserpay
 import (
 	"context"
 	"encoding/json"
+	"fmt"
 	"net/http"
 	"net/http/httptest"
 	"strings"
@@ -255,5 +256,38 @@ func TestSessionCookieIsNotEnough(t *testing.T) {
 	}
 	if rec := do("GET", "/reader/request?id=x", "", "Cookie", cookie, CSRFHeader, signin.CSRF); rec.Code != http.StatusNotFound {
 		t.Fatalf("a request with the CSRF token: %d %s", rec.Code, rec.Body)
+	}
+}
+
+// TestPendingBounds: a hostile page asks for the approval of many origins
+// at once (its countless subdomains, from frames), to fill the requests
+// that wait for the reader. It gets a few places only, and never takes
+// the place of an approved site's confirmation or of another site's
+// request for approval.
+func TestPendingBounds(t *testing.T) {
+	h := newTestHandler(t)
+	terms := &siteTerms{}
+	refused := 0
+	for i := range 200 {
+		if _, err := h.askApproval(fmt.Sprintf("https://s%d.evil.example", i), terms); err != nil {
+			refused++
+		}
+	}
+	if refused == 0 || h.Pending() > 8 {
+		t.Fatalf("one domain's subdomains hold %d requests (%d refused)", h.Pending(), refused)
+	}
+	if _, err := h.askApproval("https://news.example", terms); err != nil {
+		t.Fatalf("a site's request for approval after a hostile page's: %v", err)
+	}
+	// Requests of many domains fill the table for approvals; an approved
+	// site's confirmation still has its place.
+	for i := range h.cfg.MaxPending {
+		h.askApproval(fmt.Sprintf("https://d%d.example", i), terms)
+	}
+	if _, err := h.askApproval("https://late.example", terms); err == nil {
+		t.Fatal("no bound on requests for approval")
+	}
+	if _, err := h.askConfirmation("https://news.example", terms); err != nil {
+		t.Fatalf("a confirmation when requests for approval fill their table: %v", err)
 	}
 }

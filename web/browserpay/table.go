@@ -2,11 +2,14 @@ package browserpay
 
 import (
 	"encoding/hex"
+	"net"
 	"net/http"
+	"net/url"
 	"strings"
 	"time"
 
 	"github.com/holiman/uint256"
+	"golang.org/x/net/publicsuffix"
 
 	"github.com/tinypay/tinypay/apps"
 	apiv1 "github.com/tinypay/tinypay/proto/tinypay/api/v1"
@@ -59,6 +62,43 @@ func (h *Handler) sweepLocked(now time.Time) {
 	}
 }
 
+// maxPendingPerSite bounds the requests for approval held for the
+// origins of one site (siteGroup): a page can ask for its domain's
+// countless subdomains at once, from frames.
+const maxPendingPerSite = 4
+
+// siteGroup is who holds origin, for maxPendingPerSite: its registrable
+// domain (eTLD+1), or, for an IP address or a name without one, "ip" or
+// the name.
+func siteGroup(origin string) string {
+	u, err := url.Parse(origin)
+	if err != nil {
+		return origin
+	}
+	host := u.Hostname()
+	if net.ParseIP(host) != nil {
+		return "ip"
+	}
+	if d, err := publicsuffix.EffectiveTLDPlusOne(host); err == nil {
+		return d
+	}
+	return host
+}
+
+// countLocked counts the pending requests of kind, and those of them
+// for site's origins; h.mu held.
+func (h *Handler) countLocked(kind pendingKind, site string) (all, ofSite int) {
+	for _, p := range h.pending {
+		if p.kind == kind {
+			all++
+			if siteGroup(p.origin) == site {
+				ofSite++
+			}
+		}
+	}
+	return all, ofSite
+}
+
 // askApproval holds a request for the approval of origin (the one it has,
 // or a new one) and returns its id.
 func (h *Handler) askApproval(origin string, t *siteTerms) (string, error) {
@@ -73,8 +113,13 @@ func (h *Handler) askApproval(origin string, t *siteTerms) (string, error) {
 			return p.id, nil
 		}
 	}
-	if len(h.pending) >= h.cfg.MaxPending {
-		return "", refuse(http.StatusTooManyRequests, ReasonBusy, "your node holds %d requests for you already: try again in a few minutes", len(h.pending))
+	site := siteGroup(origin)
+	all, ofSite := h.countLocked(kindApproval, site)
+	switch {
+	case ofSite >= maxPendingPerSite:
+		return "", refuse(http.StatusTooManyRequests, ReasonBusy, "your node holds %d requests for approval of %s's sites already: answer them, or try again in a few minutes", ofSite, site)
+	case all >= h.cfg.MaxPending:
+		return "", refuse(http.StatusTooManyRequests, ReasonBusy, "your node holds %d requests for approval already: try again in a few minutes", all)
 	}
 	p := &pending{id: randomID(), kind: kindApproval, origin: origin, terms: t, created: now, state: statePending}
 	h.pending[p.id] = p
@@ -108,8 +153,10 @@ func (h *Handler) askConfirmation(origin string, t *siteTerms) (string, error) {
 			delete(h.pending, id)
 		}
 	}
-	if len(h.pending) >= h.cfg.MaxPending {
-		return "", refuse(http.StatusTooManyRequests, ReasonBusy, "your node holds %d requests for you already: try again in a few minutes", len(h.pending))
+	// Confirmations have places of their own: sites that are not approved
+	// cannot take them with requests for approval.
+	if all, _ := h.countLocked(kindConfirmation, ""); all >= h.cfg.MaxPending {
+		return "", refuse(http.StatusTooManyRequests, ReasonBusy, "your node holds %d payments for your confirmation already: try again in a few minutes", all)
 	}
 	p := &pending{id: randomID(), kind: kindConfirmation, origin: origin, terms: t, created: now, state: statePending}
 	h.pending[p.id] = p
