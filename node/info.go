@@ -43,6 +43,7 @@ type PaymentInfo struct {
 	Complete bool
 	OfferID  crypto.Hash  // the offer it paid, if any
 	StreamID [16]byte     // the stream it is a tick of, if any
+	Token    [16]byte     // the app token that paid it (outgoing), if any
 	Receipt  *ReceiptInfo // the payee's receipt, if one was asked for
 	// RefundOf is set on a refund: the payment it gives back (outgoing:
 	// this node's id of the incoming payment it refused; incoming: this
@@ -257,6 +258,9 @@ func paymentInfo(e *storev1.LogEntry) (PaymentInfo, error) {
 	}
 	if len(p.GetStreamId()) == 16 {
 		info.StreamID = [16]byte(p.GetStreamId())
+	}
+	if len(p.GetTokenId()) == 16 {
+		info.Token = [16]byte(p.GetTokenId())
 	}
 	if len(p.GetRefundOf()) == 32 {
 		info.RefundOf = [32]byte(p.GetRefundOf())

@@ -154,7 +154,7 @@ func (p *payment) info(complete bool) PaymentInfo {
 	i := PaymentInfo{
 		Seq: p.seq, ID: p.id, Key: p.key, Channel: p.chanID, Outgoing: true, Amount: p.amount,
 		Cumulative: p.cumulative, Nonce: p.nonce, Time: p.time, ItemID: p.itemID, Memo: p.memo,
-		Peer: p.peer, Complete: complete, StreamID: p.stream, Receipt: p.receipt,
+		Peer: p.peer, Complete: complete, StreamID: p.stream, Token: p.token, Receipt: p.receipt,
 	}
 	if p.offer != nil {
 		i.OfferID = p.offer.ID

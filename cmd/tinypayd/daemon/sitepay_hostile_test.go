@@ -150,7 +150,7 @@ func TestSiteRaces(t *testing.T) {
 	}
 	before := sentTotal(t, alice, news.payee)
 	var wg sync.WaitGroup
-	replies := make([]reply, n)
+	replies := make([]reply, n+1)
 	for i := range n {
 		wg.Add(1)
 		go func() {
@@ -160,7 +160,7 @@ func TestSiteRaces(t *testing.T) {
 	}
 	wg.Wait()
 	paid := 0
-	for _, r := range replies {
+	for _, r := range replies[:n] {
 		switch {
 		case r.str("status") == "paid":
 			paid++
@@ -193,6 +193,24 @@ func TestSiteRaces(t *testing.T) {
 	}
 	if spent := siteToken(t, alice, shop.origin).GetSpent(); spent != "10000" {
 		t.Fatalf("one offer paid ten times at once counts %s spent, want 10000", spent)
+	}
+	// Each of them, and a retry after (its page lost the first answer, or
+	// the site failed to serve the page), is told the offer is paid, with
+	// the payment's receipt: not "your node did not pay".
+	replies[10] = shop.site("/site/pay", map[string]any{"terms": one})
+	for i, r := range replies[:11] {
+		if r.str("status") != "paid" || r.str("receipt") != replies[0].str("receipt") {
+			t.Errorf("call %d of one offer: %d %v", i, r.code, r.body)
+		}
+	}
+	if moved := new(big.Int).Sub(sentTotal(t, alice, shop.payee), before); moved.Cmp(big.NewInt(10000)) != 0 || t.Failed() {
+		t.Fatalf("one offer paid eleven times moved %s, want 10000", moved)
+	}
+	// Another site approved to pay the same publisher does not get the
+	// receipt of shop's payment.
+	kiosk := approveSite(t, alice, bob, pw, "http://kiosk.test:"+pwPort, map[string]any{"budget": "1", "max_price": "0.02"})
+	if r := kiosk.site("/site/pay", map[string]any{"terms": one}); r.str("status") == "paid" || r.str("receipt") != "" {
+		t.Fatalf("another site paying shop's offer: %d %v", r.code, r.body)
 	}
 
 	// The reader's approval, sent five times at once (a double click, or
