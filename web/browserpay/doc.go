@@ -53,8 +53,9 @@
 // its ports, so the cookie alone is worth nothing; only the sign-in's
 // answer carries the token), refuse calls whose Origin or
 // Sec-Fetch-Site is another's, cannot be framed (X-Frame-Options DENY,
-// frame-ancestors 'none'), and leave their opener no handle on them
-// (Cross-Origin-Opener-Policy). Approving with a deposit opens a channel
+// frame-ancestors 'none'), keep Approve and Pay off until shown for a
+// second (a double click's second click cannot land there), and leave
+// their opener no handle on them (Cross-Origin-Opener-Policy). Approving with a deposit opens a channel
 // with the publisher when the node has none, and /reader/request shows
 // its progress; the site's page pays as soon as it is open.
 //

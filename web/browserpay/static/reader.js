@@ -73,6 +73,27 @@ async function session() {
   });
 }
 
+// arm keeps btn (Approve, Pay) disabled until this page has been shown
+// for ARM_DELAY, and again each time it comes back to the front: a site
+// may open this page in a popup under the reader's pointer between the
+// two clicks of a double click it asked for, so that the second click
+// lands here.
+const ARM_DELAY = 1000;
+function arm(btn) {
+  let timer = 0;
+  const reset = () => {
+    clearTimeout(timer);
+    btn.disabled = true;
+    btn.dataset.armed = 'no';
+    if (document.visibilityState !== 'visible') return;
+    timer = setTimeout(() => { btn.disabled = false; btn.dataset.armed = 'yes'; }, ARM_DELAY);
+  };
+  reset();
+  window.addEventListener('focus', reset);
+  document.addEventListener('visibilitychange', reset);
+}
+const armed = (btn) => btn.dataset.armed === 'yes';
+
 function setUnit(symbol) {
   for (const el of document.querySelectorAll('.unit')) el.textContent = symbol;
 }
@@ -105,10 +126,12 @@ async function approvePage() {
     $('deposit-box').hidden = false;
     $('deposit').value = req.SuggestDeposit || '';
   }
+  arm($('approve-button'));
   $('request').hidden = false;
   document.body.dataset.state = 'asking';
   $('approve-form').addEventListener('submit', async (ev) => {
     ev.preventDefault();
+    if (!armed($('approve-button'))) return;
     message('');
     $('approve-button').disabled = true;
     try {
@@ -195,9 +218,11 @@ async function confirmPage() {
   $('payee').textContent = c.terms.payee;
   $('left').textContent = c.left_text + ' of ' + c.budget_text;
   if (c.state !== 'pending') return showConfirmed(c);
+  arm($('pay-button'));
   $('request').hidden = false;
   document.body.dataset.state = 'asking';
   $('pay-button').addEventListener('click', async () => {
+    if (!armed($('pay-button'))) return;
     $('pay-button').disabled = true;
     try { showConfirmed(await call('/reader/confirm', { id })); } catch (e) { message(e.message); $('pay-button').disabled = false; }
   });
