@@ -531,9 +531,13 @@ func (h *Handler) channelReady(ctx context.Context, t *siteTerms) error {
 		t.asset.GetSymbol(), t.payee.Hex(), t.peer, t.payee.Hex(), t.asset.GetSymbol())
 }
 
-// connect connects the node to the publisher's node at the terms'
-// address if it is not connected (best effort: the node redials peers it
-// shares a channel with anyway).
+// connect connects the node to the publisher's node if it is not
+// connected (best effort: the node redials peers it shares a channel with
+// anyway): where the node knows it listens, or else at the terms'
+// address. The terms' address is the site's word, signed by nobody: once
+// the node knows the publisher, a page naming another address does not
+// make it dial there (a page could probe the reader's network through
+// the node, timing its calls).
 func (h *Handler) connect(ctx context.Context, t *siteTerms) {
 	ctx, cancel := context.WithTimeout(ctx, h.cfg.NodeTimeout)
 	defer cancel()
@@ -541,16 +545,23 @@ func (h *Handler) connect(ctx context.Context, t *siteTerms) {
 	if err != nil {
 		return
 	}
+	addr := t.peer
 	for _, p := range peers.GetPeers() {
-		if sameAddress(p.GetAddress(), t.payee.Hex()) && p.GetConnected() {
+		if !sameAddress(p.GetAddress(), t.payee.Hex()) {
+			continue
+		}
+		if p.GetConnected() {
 			return
 		}
+		if p.GetRemoteAddr() != "" {
+			addr = p.GetRemoteAddr() // where it listened when the node last reached it
+		}
 	}
-	if t.peer == "" {
+	if addr == "" {
 		return
 	}
-	if _, err := h.api.ConnectPeer(ctx, &apiv1.ConnectPeerRequest{HostPort: t.peer, Address: t.payee.Hex()}); err != nil {
-		h.log.Info("cannot reach a site's publisher", "payee", t.payee, "addr", t.peer, "err", err)
+	if _, err := h.api.ConnectPeer(ctx, &apiv1.ConnectPeerRequest{HostPort: addr, Address: t.payee.Hex()}); err != nil {
+		h.log.Info("cannot reach a site's publisher", "payee", t.payee, "addr", addr, "err", err)
 	}
 }
 

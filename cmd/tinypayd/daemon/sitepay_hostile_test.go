@@ -2,11 +2,14 @@ package daemon
 
 import (
 	"context"
+	"encoding/json"
 	"fmt"
 	"math/big"
 	"net"
 	"net/http"
+	"strings"
 	"sync"
+	"sync/atomic"
 	"testing"
 	"time"
 
@@ -265,5 +268,67 @@ func TestSiteRaces(t *testing.T) {
 	}
 	if streaming != 2 {
 		t.Fatalf("%d of 6 streams at 0.0005 USD a second stream for a site allowed 0.001 USD a second, want 2", streaming)
+	}
+}
+
+// TestSitePeerAddrNotDialled: the peer address in a site's terms is the
+// site's word, not signed by anyone. Once the node shares a channel with
+// the publisher, it knows where the publisher listens (it redials it);
+// an approved site's page that names another address must not make the
+// node dial it (a page could time its calls to probe the reader's
+// network, which the browser keeps it from, through the node).
+func TestSitePeerAddrNotDialled(t *testing.T) {
+	procs := startDaemonsFlags(t, []string{"alice", "bob"}, map[string][]string{"alice": {"--browser-listen", "127.0.0.1:0"}})
+	alice, bob := procs[0], procs[1]
+	pw := startPaywall(t, bob, newsSite(t).URL)
+	_, pwPort, _ := net.SplitHostPort(pw)
+	news := approveSite(t, alice, bob, pw, "http://news.test:"+pwPort, map[string]any{"budget": "1", "max_price": "0.02", "deposit": "5"})
+
+	probe, err := net.Listen("tcp", "127.0.0.1:0")
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer probe.Close()
+	var dialled atomic.Int32
+	go func() {
+		for {
+			c, err := probe.Accept()
+			if err != nil {
+				return
+			}
+			dialled.Add(1)
+			c.Close()
+		}
+	}()
+	terms := required(t, pw, "/articles/2")
+	var extra map[string]any
+	if err := json.Unmarshal(terms.Accepts[0].Extra, &extra); err != nil {
+		t.Fatal(err)
+	}
+	extra["peerAddr"] = probe.Addr().String()
+	if terms.Accepts[0].Extra, err = json.Marshal(extra); err != nil {
+		t.Fatal(err)
+	}
+
+	// The publisher's node goes away: alice is no longer connected to it.
+	bob.stop()
+	waitFor(t, "alice sees bob gone", 20*time.Second, func() bool {
+		r, err := alice.api.ListPeers(context.Background(), &apiv1.ListPeersRequest{})
+		if err != nil {
+			t.Fatal(err)
+		}
+		for _, p := range r.GetPeers() {
+			if strings.EqualFold(p.GetAddress(), news.payee) && p.GetConnected() {
+				return false
+			}
+		}
+		return true
+	})
+	r := news.site("/site/pay", map[string]any{"terms": terms})
+	if r.str("status") == "paid" {
+		t.Fatalf("paid with the publisher away: %v", r.body)
+	}
+	if n := dialled.Load(); n != 0 {
+		t.Fatalf("a site's page made the node dial the address it named %d times (%v)", n, r.body)
 	}
 }
