@@ -272,10 +272,12 @@ func (a *Apps) Pay(ctx context.Context, r PayRequest) (node.PaymentInfo, error) 
 	req.Channel = ci.ID
 	info, err := a.n.Pay(ctx, req)
 	switch {
+	case info.Earlier:
+		// A retry, or a call made while another with the same key was
+		// under way: the call that paid counted it (or will give it back).
+		a.release(r.Token, window, ci.Peer, &r.Amount)
 	case err != nil && info.Nonce == 0 && !errors.Is(err, node.ErrPending):
 		a.release(r.Token, window, ci.Peer, &r.Amount) // never signed: nothing was spent
-	case err == nil && info.Earlier:
-		a.release(r.Token, window, ci.Peer, &r.Amount) // a retry: the first attempt counted it
 	}
 	return info, err
 }

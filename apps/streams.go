@@ -32,6 +32,11 @@ const (
 	EndChannelClosed = "channel closed"
 	EndSpendLimit    = "spend limit"
 	EndRevoked       = "token revoked"
+	// EndRestarted: a site's stream (paid with a site's approval) that
+	// was live when the node stopped; it pays only while its page keeps
+	// it alive through the browser endpoint, which a restart forgets, so
+	// it is not resumed.
+	EndRestarted = "node restarted"
 )
 
 // Limits on streams.
@@ -365,12 +370,28 @@ func (a *Apps) writeStreams() {
 
 // loadStreams restores streams at start and resumes the outgoing ones that
 // were running: their ticks are paid with idempotency keys, so a tick paid
-// before the restart is never paid again. A stream's asset is its channel's.
+// before the restart is never paid again. A site's stream is not resumed
+// but ended (EndRestarted): no page keeps it alive any more. A stream's
+// asset is its channel's. Call it after loadTokens.
 func (a *Apps) loadStreams() error {
 	recs, err := a.store.Streams()
 	if err != nil {
 		return err
 	}
+	sites := map[TokenID]bool{}
+	a.tokens.mu.Lock()
+	for id, t := range a.tokens.byID {
+		if t.Policy.Origin != "" {
+			sites[id] = true
+		}
+	}
+	a.tokens.mu.Unlock()
+	var orphans []*stream
+	defer func() {
+		for _, st := range orphans {
+			a.endStream(st, EndRestarted, true) // the payee hears it now or when it reconnects
+		}
+	}()
 	a.streams.mu.Lock()
 	defer a.streams.mu.Unlock()
 	now := a.clock.Now()
@@ -385,7 +406,10 @@ func (a *Apps) loadStreams() error {
 		}
 		a.streams.add(st)
 		a.streams.count(st)
-		if st.Outgoing && st.EndReason == "" {
+		switch {
+		case st.Outgoing && st.EndReason == "" && sites[st.Token]:
+			orphans = append(orphans, st)
+		case st.Outgoing && st.EndReason == "":
 			a.runStream(st)
 		}
 	}

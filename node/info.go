@@ -43,6 +43,7 @@ type PaymentInfo struct {
 	Complete bool
 	OfferID  crypto.Hash  // the offer it paid, if any
 	StreamID [16]byte     // the stream it is a tick of, if any
+	Token    [16]byte     // the app token that paid it (outgoing), if any
 	Receipt  *ReceiptInfo // the payee's receipt, if one was asked for
 	// RefundOf is set on a refund: the payment it gives back (outgoing:
 	// this node's id of the incoming payment it refused; incoming: this
@@ -51,9 +52,10 @@ type PaymentInfo struct {
 	// Refused (incoming only): this node refused the payment for this
 	// reason and refunded it.
 	Refused string
-	// Earlier (outgoing, from Pay): the payment was made before, by an
-	// earlier call with the same key that finished before this one began
-	// (perhaps in an earlier run); Pay answered with it and paid nothing.
+	// Earlier (outgoing, from Pay): the payment was made by another call
+	// with the same key, one that finished before this one began (perhaps
+	// in an earlier run) or that was under way meanwhile; Pay answered
+	// with it, or with its error, and paid nothing.
 	Earlier bool
 }
 
@@ -256,6 +258,9 @@ func paymentInfo(e *storev1.LogEntry) (PaymentInfo, error) {
 	}
 	if len(p.GetStreamId()) == 16 {
 		info.StreamID = [16]byte(p.GetStreamId())
+	}
+	if len(p.GetTokenId()) == 16 {
+		info.Token = [16]byte(p.GetTokenId())
 	}
 	if len(p.GetRefundOf()) == 32 {
 		info.RefundOf = [32]byte(p.GetRefundOf())

@@ -95,18 +95,30 @@ func TestIdempotency(t *testing.T) {
 	if !errors.Is(err, ErrIdempotency) {
 		t.Fatalf("reused key with another amount: %v", err)
 	}
-	// Concurrent duplicates pay once.
+	// Concurrent duplicates pay once, and only the call that paid says
+	// so: the others answer with its payment as Earlier (the application
+	// layer gives their reservations of a spend limit back on it).
 	var wg sync.WaitGroup
-	for range 8 {
+	dups := make([]PaymentInfo, 8)
+	for i := range dups {
 		wg.Add(1)
 		go func() {
 			defer wg.Done()
-			alice.pay(id, 5, "dup")
+			dups[i] = alice.pay(id, 5, "dup")
 		}()
 	}
 	wg.Wait()
 	if got := u64(alice.channel(id).Sent); got != 15 {
 		t.Fatalf("sent %d after concurrent duplicates, want 15", got)
+	}
+	paidHere := 0
+	for _, d := range dups {
+		if !d.Earlier {
+			paidHere++
+		}
+	}
+	if paidHere != 1 {
+		t.Fatalf("%d of 8 concurrent duplicates say they paid, want 1", paidHere)
 	}
 	// After a restart the key is still known.
 	alice.restart()

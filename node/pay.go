@@ -154,7 +154,7 @@ func (p *payment) info(complete bool) PaymentInfo {
 	i := PaymentInfo{
 		Seq: p.seq, ID: p.id, Key: p.key, Channel: p.chanID, Outgoing: true, Amount: p.amount,
 		Cumulative: p.cumulative, Nonce: p.nonce, Time: p.time, ItemID: p.itemID, Memo: p.memo,
-		Peer: p.peer, Complete: complete, StreamID: p.stream, Receipt: p.receipt,
+		Peer: p.peer, Complete: complete, StreamID: p.stream, Token: p.token, Receipt: p.receipt,
 	}
 	if p.offer != nil {
 		i.OfferID = p.offer.ID
@@ -302,6 +302,7 @@ func (n *Node) pay(ctx context.Context, r PayRequest) (PaymentInfo, error) {
 			if errors.Is(err, errFromStore) || errors.Is(err, errNotSent) && ctx.Err() == nil {
 				continue // it is on disk; or it was dropped unsigned: pay it here
 			}
+			info.Earlier = true // another call's payment: this one paid nothing
 			return info, err
 		}
 		if r.New {

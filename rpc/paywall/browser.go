@@ -71,9 +71,11 @@ func wantsHTML(r *http.Request) bool {
 }
 
 // pageCSP is the policy of the 402 page: scripts only from the paywall,
-// connections to the paywall and to the reader's node on loopback.
+// connections to the paywall and to the reader's node on loopback, and
+// frames of the site's own pages only (its script pays as it loads: a
+// page of another site must not load it unseen in a frame).
 const pageCSP = "default-src 'self'; script-src 'self'; style-src 'self' 'unsafe-inline'; img-src * data: blob:; media-src 'self' blob:; " +
-	"connect-src 'self' http://127.0.0.1:* http://localhost:*; object-src 'none'; base-uri 'none'; form-action 'self'"
+	"connect-src 'self' http://127.0.0.1:* http://localhost:*; object-src 'none'; base-uri 'none'; form-action 'self'; frame-ancestors 'self'"
 
 var pageTmpl = template.Must(template.New("402").Parse(`<!doctype html>
 <html lang="en"><head><meta charset="utf-8"><meta name="viewport" content="width=device-width, initial-scale=1">
@@ -142,6 +144,7 @@ func (p *Paywall) writePage(w http.ResponseWriter, r *http.Request, pr *PaymentR
 	h := w.Header()
 	h.Set("Content-Type", "text/html; charset=utf-8")
 	h.Set("Content-Security-Policy", pageCSP)
+	h.Set("X-Frame-Options", "SAMEORIGIN")
 	h.Set("X-Content-Type-Options", "nosniff")
 	h.Set("Referrer-Policy", "no-referrer")
 	h.Set("Vary", "Accept")

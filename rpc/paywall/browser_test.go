@@ -38,6 +38,13 @@ func TestBrowserPage(t *testing.T) {
 	if !strings.Contains(csp, "script-src 'self'") || strings.Contains(csp, "unsafe-eval") || !strings.Contains(csp, "connect-src 'self' http://127.0.0.1:*") {
 		t.Fatalf("CSP %q", csp)
 	}
+	// Its script pays as soon as it loads, within the reader's approval of
+	// the site: another site must not load it in a hidden frame (a page of
+	// evil.example framing an approved site's articles spends the reader's
+	// budget there, on articles nobody sees).
+	if !strings.Contains(csp, "frame-ancestors 'self'") || h.Get("X-Frame-Options") != "SAMEORIGIN" {
+		t.Fatalf("the 402 page may be framed by other sites: CSP %q, X-Frame-Options %q", csp, h.Get("X-Frame-Options"))
+	}
 	for _, want := range []string{`<script src="/.tinypay/pay.js" defer></script>`, `0.001 USD</span> to read it`, "GET /article", w.creator.Key.Address().Hex()} {
 		if !strings.Contains(body, want) {
 			t.Fatalf("the page lacks %q:\n%s", want, body)

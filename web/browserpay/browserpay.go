@@ -53,9 +53,11 @@ type Wallet interface {
 
 // Config configures the endpoint. Build it with DefaultConfig.
 type Config struct {
-	// MaxPending bounds the approval and confirmation requests held at
-	// once (sites make them without asking anyone); each site has at
-	// most one of each. Beyond it a site is told to try again later.
+	// MaxPending bounds the approval requests held at once (sites make
+	// them without asking anyone; at most 4 for the origins of one
+	// registrable domain), and apart from them the confirmation requests
+	// (only approved sites make them); each origin has at most one of
+	// each. Beyond it a site is told to try again later.
 	MaxPending int
 	// PendingTTL is how long a request waits for the reader.
 	PendingTTL time.Duration
@@ -130,7 +132,7 @@ type Handler struct {
 	pending  map[string]*pending // approval and confirmation requests by id
 	opening  map[string]*opening // channels being opened, by payee and asset
 	streams  map[[16]byte]*lease
-	reserved int // places taken by streams being started
+	reserved map[*reservation]struct{} // places taken by streams being started
 
 	stop chan struct{}
 	done chan struct{}
@@ -155,7 +157,7 @@ func New(addr string, cfg Config, wallet Wallet, api apiv1.NodeClient, admin fun
 	h := &Handler{
 		cfg: cfg, wallet: wallet, api: api, admin: admin, log: cfg.Logger, now: cfg.Now, port: port,
 		sessions: map[string]*session{}, pending: map[string]*pending{}, opening: map[string]*opening{},
-		streams: map[[16]byte]*lease{}, stop: make(chan struct{}), done: make(chan struct{}),
+		streams: map[[16]byte]*lease{}, reserved: map[*reservation]struct{}{}, stop: make(chan struct{}), done: make(chan struct{}),
 	}
 	if h.log == nil {
 		h.log = slog.New(slog.DiscardHandler)

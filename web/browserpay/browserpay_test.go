@@ -2,6 +2,8 @@ package browserpay
 
 import (
 	"context"
+	"encoding/json"
+	"fmt"
 	"net/http"
 	"net/http/httptest"
 	"strings"
@@ -160,8 +162,8 @@ func TestSessions(t *testing.T) {
 		t.Fatalf("sign-in: %d %v", rec.Code, cs)
 	}
 	cookie := SessionCookie + "=" + cs[0].Value
-	if rec := do("GET", "/auth/session", "", "Cookie", cookie); rec.Code != 200 || !strings.Contains(rec.Body.String(), "csrf_token") {
-		t.Fatalf("session: %d %s", rec.Code, rec.Body)
+	if rec := do("GET", "/auth/session", "", "Cookie", cookie); rec.Code != http.StatusForbidden {
+		t.Fatalf("session without the CSRF token: %d %s", rec.Code, rec.Body)
 	}
 	if rec := do("POST", "/reader/decline", `{"id": "x"}`, "Cookie", cookie); rec.Code != http.StatusForbidden {
 		t.Fatalf("an action without the CSRF token: %d", rec.Code)
@@ -208,5 +210,84 @@ func TestHelpers(t *testing.T) {
 	}
 	if !sameAddress("0xAbC0000000000000000000000000000000000001", "0xabc0000000000000000000000000000000000001") || !sameAddress("", "0x0000000000000000000000000000000000000000") {
 		t.Error("sameAddress")
+	}
+}
+
+// TestSessionCookieIsNotEnough: cookies of 127.0.0.1 are shared by all
+// its ports, so any web server on this machine that the reader's browser
+// visits receives the session cookie. The cookie alone must not be
+// enough to learn the CSRF token, to read the reader's requests (the
+// node's wallet balance), or to act: only the sign-in's answer, which the
+// node's own pages keep, carries the CSRF token.
+func TestSessionCookieIsNotEnough(t *testing.T) {
+	h := newTestHandler(t)
+	do := func(method, path, body string, hdr ...string) *httptest.ResponseRecorder {
+		req := httptest.NewRequest(method, "http://127.0.0.1:9739"+path, strings.NewReader(body))
+		req.Header.Set("Content-Type", "application/json")
+		for i := 0; i+1 < len(hdr); i += 2 {
+			req.Header.Set(hdr[i], hdr[i+1])
+		}
+		rec := httptest.NewRecorder()
+		h.ServeHTTP(rec, req)
+		return rec
+	}
+	rec := do("POST", "/auth/signin", `{"token": "admin"}`)
+	cs := rec.Result().Cookies()
+	if rec.Code != 200 || len(cs) != 1 {
+		t.Fatalf("sign-in: %d %v", rec.Code, cs)
+	}
+	var signin struct {
+		CSRF string `json:"csrf_token"`
+	}
+	if err := json.Unmarshal(rec.Body.Bytes(), &signin); err != nil || signin.CSRF == "" {
+		t.Fatalf("sign-in answer %s: %v", rec.Body, err)
+	}
+	// As a program that got the cookie (no Origin, no Sec-Fetch-Site).
+	cookie := SessionCookie + "=" + cs[0].Value
+	for _, path := range []string{"/auth/session", "/reader/request?id=x", "/reader/confirmation?id=x"} {
+		rec := do("GET", path, "", "Cookie", cookie)
+		if rec.Code != http.StatusForbidden || strings.Contains(rec.Body.String(), signin.CSRF) {
+			t.Errorf("GET %s with the cookie alone: %d %s", path, rec.Code, rec.Body)
+		}
+	}
+	// The node's pages, with the token the sign-in gave them.
+	if rec := do("GET", "/auth/session", "", "Cookie", cookie, CSRFHeader, signin.CSRF); rec.Code != 200 || strings.Contains(rec.Body.String(), signin.CSRF) {
+		t.Fatalf("session with the CSRF token: %d %s", rec.Code, rec.Body)
+	}
+	if rec := do("GET", "/reader/request?id=x", "", "Cookie", cookie, CSRFHeader, signin.CSRF); rec.Code != http.StatusNotFound {
+		t.Fatalf("a request with the CSRF token: %d %s", rec.Code, rec.Body)
+	}
+}
+
+// TestPendingBounds: a hostile page asks for the approval of many origins
+// at once (its countless subdomains, from frames), to fill the requests
+// that wait for the reader. It gets a few places only, and never takes
+// the place of an approved site's confirmation or of another site's
+// request for approval.
+func TestPendingBounds(t *testing.T) {
+	h := newTestHandler(t)
+	terms := &siteTerms{}
+	refused := 0
+	for i := range 200 {
+		if _, err := h.askApproval(fmt.Sprintf("https://s%d.evil.example", i), terms); err != nil {
+			refused++
+		}
+	}
+	if refused == 0 || h.Pending() > 8 {
+		t.Fatalf("one domain's subdomains hold %d requests (%d refused)", h.Pending(), refused)
+	}
+	if _, err := h.askApproval("https://news.example", terms); err != nil {
+		t.Fatalf("a site's request for approval after a hostile page's: %v", err)
+	}
+	// Requests of many domains fill the table for approvals; an approved
+	// site's confirmation still has its place.
+	for i := range h.cfg.MaxPending {
+		h.askApproval(fmt.Sprintf("https://d%d.example", i), terms)
+	}
+	if _, err := h.askApproval("https://late.example", terms); err == nil {
+		t.Fatal("no bound on requests for approval")
+	}
+	if _, err := h.askConfirmation("https://news.example", terms); err != nil {
+		t.Fatalf("a confirmation when requests for approval fill their table: %v", err)
 	}
 }

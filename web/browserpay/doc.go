@@ -10,7 +10,8 @@
 // (apps.ApproveSite): a budget per day, a largest single price, an
 // optional auto-pay threshold (from it up to the largest price the reader
 // confirms each payment on the node's page), an optional highest rate per
-// second, and the one publisher it pays. The endpoint pays with it by id
+// second (for all the site's streams together: the endpoint refuses a
+// stream that would pass it), and the one publisher it pays. The endpoint pays with it by id
 // and names the origin of every request, so the application layer keeps
 // to the policy; nobody holds the token's secret, and a site never sees a
 // token, cookie or secret of the node: only receipts and stream ids.
@@ -48,11 +49,13 @@
 // /approve#REQUEST and /confirm#CONFIRMATION are the node's own pages:
 // they need a session (POST /auth/signin with the node's admin token;
 // an HttpOnly, SameSite=Strict cookie, Config.SessionTTL), send a CSRF
-// token with every action (/reader/approve, /reader/decline,
-// /reader/confirm, /reader/refuse), refuse calls whose Origin or
+// token with every call, reads included (cookies of 127.0.0.1 go to all
+// its ports, so the cookie alone is worth nothing; only the sign-in's
+// answer carries the token), refuse calls whose Origin or
 // Sec-Fetch-Site is another's, cannot be framed (X-Frame-Options DENY,
-// frame-ancestors 'none'), and leave their opener no handle on them
-// (Cross-Origin-Opener-Policy). Approving with a deposit opens a channel
+// frame-ancestors 'none'), keep Approve and Pay off until shown for a
+// second (a double click's second click cannot land there), and leave
+// their opener no handle on them (Cross-Origin-Opener-Policy). Approving with a deposit opens a channel
 // with the publisher when the node has none, and /reader/request shows
 // its progress; the site's page pays as soon as it is open.
 //

@@ -18,7 +18,7 @@ import (
 
 // The reader's side: the node's own pages (approve, confirm) and their
 // calls, same origin only, with a session the reader signs in to with
-// the node's admin token, and a CSRF token on every action.
+// the node's admin token, and a CSRF token on every call.
 
 // Names on the wire.
 const (
@@ -26,7 +26,8 @@ const (
 	// for this endpoint's paths (it is plain HTTP on loopback, so it
 	// cannot be Secure).
 	SessionCookie = "tinypay_reader"
-	// CSRFHeader carries the session's CSRF token on every action.
+	// CSRFHeader carries the session's CSRF token on every call but the
+	// sign-in (whose answer is the only one that carries the token).
 	CSRFHeader = "X-CSRF-Token"
 )
 
@@ -53,19 +54,24 @@ func (h *Handler) serveReader(w http.ResponseWriter, r *http.Request) {
 	}
 	type route struct {
 		method string
-		action bool // needs the CSRF token
 		serve  func(http.ResponseWriter, *http.Request)
 	}
+	// Every call but the sign-in needs the session's CSRF token, reads
+	// included: cookies of 127.0.0.1 go to every port of it, so a web
+	// server of someone else's on this machine that the browser visits
+	// gets the session cookie, and must learn nothing with it alone. Only
+	// the sign-in's answer carries the token; the node's pages keep it
+	// in their origin's storage.
 	routes := map[string]route{
-		"/auth/signin":         {http.MethodPost, false, h.signIn},
-		"/auth/signout":        {http.MethodPost, true, h.signOut},
-		"/auth/session":        {http.MethodGet, false, h.sessionInfo},
-		"/reader/request":      {http.MethodGet, false, h.requestInfo},
-		"/reader/approve":      {http.MethodPost, true, h.approve},
-		"/reader/decline":      {http.MethodPost, true, h.decline},
-		"/reader/confirmation": {http.MethodGet, false, h.confirmationInfo},
-		"/reader/confirm":      {http.MethodPost, true, h.confirm},
-		"/reader/refuse":       {http.MethodPost, true, h.refuseConfirmation},
+		"/auth/signin":         {http.MethodPost, h.signIn},
+		"/auth/signout":        {http.MethodPost, h.signOut},
+		"/auth/session":        {http.MethodGet, h.sessionInfo},
+		"/reader/request":      {http.MethodGet, h.requestInfo},
+		"/reader/approve":      {http.MethodPost, h.approve},
+		"/reader/decline":      {http.MethodPost, h.decline},
+		"/reader/confirmation": {http.MethodGet, h.confirmationInfo},
+		"/reader/confirm":      {http.MethodPost, h.confirm},
+		"/reader/refuse":       {http.MethodPost, h.refuseConfirmation},
 	}
 	rt, ok := routes[r.URL.Path]
 	if !ok {
@@ -83,12 +89,10 @@ func (h *Handler) serveReader(w http.ResponseWriter, r *http.Request) {
 			writeJSON(w, http.StatusUnauthorized, errorJSON{Reason: "signed_out", Message: "sign in with your node's admin token (DATADIR/api.token) first"})
 			return
 		}
-		if rt.action {
-			got := r.Header.Get(CSRFHeader)
-			if got == "" || subtle.ConstantTimeCompare([]byte(got), []byte(s.csrf)) != 1 {
-				writeJSON(w, http.StatusForbidden, errorJSON{Reason: "csrf", Message: "missing or wrong " + CSRFHeader + " header (this node's pages send it with every action)"})
-				return
-			}
+		got := r.Header.Get(CSRFHeader)
+		if got == "" || subtle.ConstantTimeCompare([]byte(got), []byte(s.csrf)) != 1 {
+			writeJSON(w, http.StatusForbidden, errorJSON{Reason: "csrf", Message: "missing or wrong " + CSRFHeader + " header (this node's pages send the one their sign-in gave them with every call): sign in again"})
+			return
 		}
 	}
 	rt.serve(w, r)
@@ -127,7 +131,7 @@ func (h *Handler) lookup(r *http.Request) *session {
 }
 
 type sessionJSON struct {
-	CSRFToken   string `json:"csrf_token"`
+	CSRFToken   string `json:"csrf_token,omitempty"`
 	ExpiresUnix int64  `json:"expires_unix"`
 }
 
@@ -192,9 +196,12 @@ func (h *Handler) signOut(w http.ResponseWriter, r *http.Request) {
 	writeJSON(w, http.StatusOK, struct{}{})
 }
 
+// sessionInfo serves GET /auth/session: whether the page's session and
+// CSRF token still hold, and until when. It never gives the token out
+// (only the sign-in does).
 func (h *Handler) sessionInfo(w http.ResponseWriter, r *http.Request) {
 	s := h.lookup(r)
-	writeJSON(w, http.StatusOK, sessionJSON{CSRFToken: s.csrf, ExpiresUnix: s.expires.Unix()})
+	writeJSON(w, http.StatusOK, sessionJSON{ExpiresUnix: s.expires.Unix()})
 }
 
 // termsJSON is what a site asks, for the reader to see.
@@ -374,6 +381,12 @@ func (h *Handler) approve(w http.ResponseWriter, r *http.Request) {
 		}
 		*f.dst = *v
 	}
+	// One answer per request: a second approval sent meanwhile (a double
+	// click, a replay) finds it taken and approves nothing.
+	if !h.setPending(p.id, []string{statePending}, stateApproving, nil, nil) {
+		writeJSON(w, http.StatusNotFound, errorJSON{Reason: "not_found", Message: "no such request waits for you (it ran out, or you answered it)"})
+		return
+	}
 	ctx := r.Context()
 	needChannel := h.openChannel(ctx, t) == nil
 	if !deposit.IsZero() && !needChannel {
@@ -381,10 +394,11 @@ func (h *Handler) approve(w http.ResponseWriter, r *http.Request) {
 	}
 	tok, err := h.wallet.ApproveSite(ctx, a)
 	if err != nil {
+		h.setPending(p.id, []string{stateApproving}, statePending, nil, nil)
 		writeJSON(w, http.StatusBadRequest, errorJSON{Reason: ReasonBadRequest, Message: "not approved: " + err.Error()})
 		return
 	}
-	h.setPending(p.id, []string{statePending}, stateApproved, nil, nil)
+	h.setPending(p.id, []string{stateApproving}, stateApproved, nil, nil)
 	h.log.Info("the reader approved a site", "origin", p.origin, "token", tok.ID, "budget", units(&a.Budget, t.asset), "max_price", units(&a.MaxPrice, t.asset))
 	if !deposit.IsZero() {
 		key := openingKey(t.payee.Hex(), t.asset.GetAddress())

@@ -531,9 +531,13 @@ func (h *Handler) channelReady(ctx context.Context, t *siteTerms) error {
 		t.asset.GetSymbol(), t.payee.Hex(), t.peer, t.payee.Hex(), t.asset.GetSymbol())
 }
 
-// connect connects the node to the publisher's node at the terms'
-// address if it is not connected (best effort: the node redials peers it
-// shares a channel with anyway).
+// connect connects the node to the publisher's node if it is not
+// connected (best effort: the node redials peers it shares a channel with
+// anyway): where the node knows it listens, or else at the terms'
+// address. The terms' address is the site's word, signed by nobody: once
+// the node knows the publisher, a page naming another address does not
+// make it dial there (a page could probe the reader's network through
+// the node, timing its calls).
 func (h *Handler) connect(ctx context.Context, t *siteTerms) {
 	ctx, cancel := context.WithTimeout(ctx, h.cfg.NodeTimeout)
 	defer cancel()
@@ -541,16 +545,23 @@ func (h *Handler) connect(ctx context.Context, t *siteTerms) {
 	if err != nil {
 		return
 	}
+	addr := t.peer
 	for _, p := range peers.GetPeers() {
-		if sameAddress(p.GetAddress(), t.payee.Hex()) && p.GetConnected() {
+		if !sameAddress(p.GetAddress(), t.payee.Hex()) {
+			continue
+		}
+		if p.GetConnected() {
 			return
 		}
+		if p.GetRemoteAddr() != "" {
+			addr = p.GetRemoteAddr() // where it listened when the node last reached it
+		}
 	}
-	if t.peer == "" {
+	if addr == "" {
 		return
 	}
-	if _, err := h.api.ConnectPeer(ctx, &apiv1.ConnectPeerRequest{HostPort: t.peer, Address: t.payee.Hex()}); err != nil {
-		h.log.Info("cannot reach a site's publisher", "payee", t.payee, "addr", t.peer, "err", err)
+	if _, err := h.api.ConnectPeer(ctx, &apiv1.ConnectPeerRequest{HostPort: addr, Address: t.payee.Hex()}); err != nil {
+		h.log.Info("cannot reach a site's publisher", "payee", t.payee, "addr", addr, "err", err)
 	}
 }
 
@@ -617,8 +628,9 @@ func (h *Handler) startStream(w http.ResponseWriter, r *http.Request, origin str
 			err = budgetSpent(tok, t)
 		}
 	}
-	if err == nil && !h.reserveStream() {
-		err = refuse(http.StatusTooManyRequests, ReasonBusy, "your node pays %d streams for pages already: stop one first", h.cfg.MaxStreams)
+	var place *reservation
+	if err == nil {
+		place, err = h.reserveStream(origin, &t.amount, &tok.Policy.MaxRate, t.asset)
 	}
 	if err != nil {
 		writeRefusal(w, err)
@@ -629,11 +641,11 @@ func (h *Handler) startStream(w http.ResponseWriter, r *http.Request, origin str
 	st, err := h.wallet.StartStream(sctx, apps.StreamRequest{Peer: t.payee, Asset: tokAsset(tok), Rate: t.amount, Tick: t.tick, ItemID: t.item, Token: tok.ID, Origin: origin})
 	cancel()
 	if err != nil {
-		h.unreserveStream()
+		h.unreserveStream(place)
 		writeRefusal(w, h.explain(origin, t, err))
 		return
 	}
-	h.addStream(&lease{id: st.ID, origin: origin, token: tok.ID, asset: t.asset, deadline: h.now().Add(h.cfg.StreamLease)})
+	h.addStream(place, &lease{id: st.ID, origin: origin, token: tok.ID, asset: t.asset, rate: t.amount, deadline: h.now().Add(h.cfg.StreamLease)})
 	h.log.Info("streaming for a site's page", "origin", origin, "item", t.item, "rate", t.amountText(), "stream", hex.EncodeToString(st.ID[:]))
 	writeJSON(w, http.StatusOK, payJSON{Status: "streaming", Stream: "0x" + hex.EncodeToString(st.ID[:]), Amount: t.amount.Dec(), AmountText: t.amountText(),
 		Message: "Paying " + t.amountText() + " from your node while it plays."})

@@ -2,9 +2,14 @@ package browserpay
 
 import (
 	"encoding/hex"
+	"net"
 	"net/http"
+	"net/url"
 	"strings"
 	"time"
+
+	"github.com/holiman/uint256"
+	"golang.org/x/net/publicsuffix"
 
 	"github.com/tinypay/tinypay/apps"
 	apiv1 "github.com/tinypay/tinypay/proto/tinypay/api/v1"
@@ -25,12 +30,13 @@ const (
 
 // States of a pending request.
 const (
-	statePending  = "pending"
-	stateApproved = "approved" // an approval the reader gave
-	stateDeclined = "declined" // an approval the reader refused
-	statePaying   = "paying"   // a confirmation being paid
-	statePaid     = "paid"
-	stateRefused  = "refused" // a confirmation refused (by the reader or the node)
+	statePending   = "pending"
+	stateApproving = "approving" // an approval being stored
+	stateApproved  = "approved"  // an approval the reader gave
+	stateDeclined  = "declined"  // an approval the reader refused
+	statePaying    = "paying"    // a confirmation being paid
+	statePaid      = "paid"
+	stateRefused   = "refused" // a confirmation refused (by the reader or the node)
 )
 
 // pending is a site's request that waits for the reader: an approval, or
@@ -56,6 +62,43 @@ func (h *Handler) sweepLocked(now time.Time) {
 	}
 }
 
+// maxPendingPerSite bounds the requests for approval held for the
+// origins of one site (siteGroup): a page can ask for its domain's
+// countless subdomains at once, from frames.
+const maxPendingPerSite = 4
+
+// siteGroup is who holds origin, for maxPendingPerSite: its registrable
+// domain (eTLD+1), or, for an IP address or a name without one, "ip" or
+// the name.
+func siteGroup(origin string) string {
+	u, err := url.Parse(origin)
+	if err != nil {
+		return origin
+	}
+	host := u.Hostname()
+	if net.ParseIP(host) != nil {
+		return "ip"
+	}
+	if d, err := publicsuffix.EffectiveTLDPlusOne(host); err == nil {
+		return d
+	}
+	return host
+}
+
+// countLocked counts the pending requests of kind, and those of them
+// for site's origins; h.mu held.
+func (h *Handler) countLocked(kind pendingKind, site string) (all, ofSite int) {
+	for _, p := range h.pending {
+		if p.kind == kind {
+			all++
+			if siteGroup(p.origin) == site {
+				ofSite++
+			}
+		}
+	}
+	return all, ofSite
+}
+
 // askApproval holds a request for the approval of origin (the one it has,
 // or a new one) and returns its id.
 func (h *Handler) askApproval(origin string, t *siteTerms) (string, error) {
@@ -64,14 +107,19 @@ func (h *Handler) askApproval(origin string, t *siteTerms) (string, error) {
 	defer h.mu.Unlock()
 	h.sweepLocked(now)
 	for _, p := range h.pending {
-		if p.kind == kindApproval && p.origin == origin && p.state == statePending {
+		if p.kind == kindApproval && p.origin == origin && (p.state == statePending || p.state == stateApproving) {
 			// Its terms stay the first ones: what the reader may be
 			// reading now (a site cannot swap the publisher under them).
 			return p.id, nil
 		}
 	}
-	if len(h.pending) >= h.cfg.MaxPending {
-		return "", refuse(http.StatusTooManyRequests, ReasonBusy, "your node holds %d requests for you already: try again in a few minutes", len(h.pending))
+	site := siteGroup(origin)
+	all, ofSite := h.countLocked(kindApproval, site)
+	switch {
+	case ofSite >= maxPendingPerSite:
+		return "", refuse(http.StatusTooManyRequests, ReasonBusy, "your node holds %d requests for approval of %s's sites already: answer them, or try again in a few minutes", ofSite, site)
+	case all >= h.cfg.MaxPending:
+		return "", refuse(http.StatusTooManyRequests, ReasonBusy, "your node holds %d requests for approval already: try again in a few minutes", all)
 	}
 	p := &pending{id: randomID(), kind: kindApproval, origin: origin, terms: t, created: now, state: statePending}
 	h.pending[p.id] = p
@@ -105,8 +153,10 @@ func (h *Handler) askConfirmation(origin string, t *siteTerms) (string, error) {
 			delete(h.pending, id)
 		}
 	}
-	if len(h.pending) >= h.cfg.MaxPending {
-		return "", refuse(http.StatusTooManyRequests, ReasonBusy, "your node holds %d requests for you already: try again in a few minutes", len(h.pending))
+	// Confirmations have places of their own: sites that are not approved
+	// cannot take them with requests for approval.
+	if all, _ := h.countLocked(kindConfirmation, ""); all >= h.cfg.MaxPending {
+		return "", refuse(http.StatusTooManyRequests, ReasonBusy, "your node holds %d payments for your confirmation already: try again in a few minutes", all)
 	}
 	p := &pending{id: randomID(), kind: kindConfirmation, origin: origin, terms: t, created: now, state: statePending}
 	h.pending[p.id] = p
@@ -220,30 +270,63 @@ type lease struct {
 	origin   string
 	token    apps.TokenID
 	asset    *apiv1.Asset
+	rate     uint256.Int
 	deadline time.Time
 }
 
-// reserveStream takes a place for a stream to start; false at the bound.
-func (h *Handler) reserveStream() bool {
-	h.mu.Lock()
-	defer h.mu.Unlock()
-	if len(h.streams)+h.reserved >= h.cfg.MaxStreams {
-		return false
-	}
-	h.reserved++
-	return true
+// reservation is a place taken for a stream being started.
+type reservation struct {
+	origin string
+	rate   uint256.Int
 }
 
-func (h *Handler) unreserveStream() {
+// reserveStream takes a place for a stream of origin at rate to start,
+// or refuses it: at the bound on streams, or, if maxRate is set, when
+// origin's streams (started, and being started) and this one would pay
+// more than maxRate per second together: the highest rate the reader
+// allows a site is for all its pages at once.
+func (h *Handler) reserveStream(origin string, rate, maxRate *uint256.Int, asset *apiv1.Asset) (*reservation, error) {
 	h.mu.Lock()
-	h.reserved--
+	defer h.mu.Unlock()
+	if len(h.streams)+len(h.reserved) >= h.cfg.MaxStreams {
+		return nil, refuse(http.StatusTooManyRequests, ReasonBusy, "your node pays %d streams for pages already: stop one first", h.cfg.MaxStreams)
+	}
+	if !maxRate.IsZero() {
+		var total uint256.Int
+		for _, l := range h.streams {
+			if l.origin == origin {
+				total.Add(&total, &l.rate)
+			}
+		}
+		for r := range h.reserved {
+			if r.origin == origin {
+				total.Add(&total, &r.rate)
+			}
+		}
+		if sum, over := new(uint256.Int).AddOverflow(&total, rate); over || sum.Gt(maxRate) {
+			if total.IsZero() {
+				return nil, refuse(http.StatusForbidden, ReasonAboveMaxRate, "this page asks %s per second, above the highest rate you allow this site (%s per second)",
+					units(rate, asset), units(maxRate, asset))
+			}
+			return nil, refuse(http.StatusForbidden, ReasonAboveMaxRate, "this site's pages stream %s per second already: another %s per second is above the highest rate you allow it (%s per second, all its pages together)",
+				units(&total, asset), units(rate, asset), units(maxRate, asset))
+		}
+	}
+	r := &reservation{origin: origin, rate: *rate}
+	h.reserved[r] = struct{}{}
+	return r, nil
+}
+
+func (h *Handler) unreserveStream(r *reservation) {
+	h.mu.Lock()
+	delete(h.reserved, r)
 	h.mu.Unlock()
 }
 
 // addStream turns a reserved place into a started stream's lease.
-func (h *Handler) addStream(l *lease) {
+func (h *Handler) addStream(r *reservation, l *lease) {
 	h.mu.Lock()
-	h.reserved--
+	delete(h.reserved, r)
 	h.streams[l.id] = l
 	h.mu.Unlock()
 }

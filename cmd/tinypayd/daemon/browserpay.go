@@ -130,8 +130,15 @@ func (w siteWallet) ApproveSite(ctx context.Context, s apps.SiteApproval) (apps.
 	return w.a.ApproveSite(ctx, s)
 }
 
+// PayOffer pays r's offer. An offer this site paid before (its page
+// asks again: it lost the first answer, or the site did not serve the
+// page) is not paid again, and is answered with that payment's receipt.
 func (w siteWallet) PayOffer(ctx context.Context, r apps.PayRequest) (*apiv1.Receipt, error) {
 	p, err := w.a.Pay(ctx, r)
+	var paid *apps.OfferPaidError
+	if errors.As(err, &paid) && paid.Payment.Complete && paid.Payment.Token == r.Token && !r.Token.IsZero() {
+		p, err = paid.Payment, nil
+	}
 	if err != nil {
 		return nil, err
 	}

@@ -187,7 +187,7 @@ func TestBrowserEndpoint(t *testing.T) {
 	}
 	deadline := time.Now().Add(60 * time.Second)
 	for {
-		r = endpoint(t, client, base, http.MethodGet, "/reader/request?id="+reqID, nil)
+		r = endpoint(t, client, base, http.MethodGet, "/reader/request?id="+reqID, nil, "X-CSRF-Token", csrf)
 		ch, _ := r.body["channel"].(map[string]any)
 		if ch["state"] == "open" {
 			break

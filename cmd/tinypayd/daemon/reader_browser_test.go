@@ -116,6 +116,7 @@ func TestReaderPaysInBrowser(t *testing.T) {
 		chromedp.SetValue(chromedp.CSS("#budget"), "0.025"), chromedp.SetValue(chromedp.CSS("#max-price"), "0.02"),
 		chromedp.SetValue(chromedp.CSS("#max-rate"), "0.001"), chromedp.SetValue(chromedp.CSS("#deposit"), "5"))
 	ap.screenshot("1-approve")
+	ap.waitJS("Approve, armed a moment after it shows", `!document.querySelector("#approve-button").disabled`, 10*time.Second)
 	ap.run("approve", chromedp.Click(chromedp.CSS("#approve-button")))
 	ap.waitJS("the channel open on chain", `document.body.dataset.channel === "open"`, 60*time.Second)
 	if got := ap.text("#done-text"); !strings.Contains(got, "0.025 USD a day") || !strings.Contains(got, "at most 0.02 USD") {

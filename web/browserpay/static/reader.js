@@ -2,20 +2,32 @@
 // a largest price, and a deposit for a new channel), or confirm one
 // payment. They call only this origin, with the session cookie (HttpOnly:
 // this script never sees it, nor the admin token after sign-in) and the
-// session's CSRF token on every action.
+// session's CSRF token on every call. The cookie goes to every port of
+// 127.0.0.1, so it is not enough: the CSRF token, which only the sign-in
+// answers with, is kept in this origin's storage (its port included),
+// where the node's other pages find it.
 const $ = (id) => document.getElementById(id);
 const page = document.body.dataset.page;
 const id = location.hash.slice(1);
+const CSRF_KEY = 'tinypay.reader.csrf';
 let csrf = '';
+
+function keepCSRF(v) {
+  csrf = v || '';
+  try {
+    if (csrf) localStorage.setItem(CSRF_KEY, csrf);
+    else localStorage.removeItem(CSRF_KEY);
+  } catch (_) { /* storage off: this page only */ }
+}
 
 function message(text) { $('message').textContent = text || ''; }
 
 async function call(path, body) {
   const opts = { credentials: 'same-origin', cache: 'no-store', headers: {} };
+  if (csrf) opts.headers['X-CSRF-Token'] = csrf;
   if (body !== undefined) {
     opts.method = 'POST';
     opts.headers['Content-Type'] = 'application/json';
-    opts.headers['X-CSRF-Token'] = csrf;
     opts.body = JSON.stringify(body);
   }
   const r = await fetch(path, opts);
@@ -31,12 +43,15 @@ async function call(path, body) {
 
 // session resolves once signed in (showing the sign-in form if needed).
 async function session() {
-  try {
-    const s = await call('/auth/session');
-    csrf = s.csrf_token;
-    return;
-  } catch (e) {
-    if (e.status !== 401) throw e;
+  try { csrf = localStorage.getItem(CSRF_KEY) || ''; } catch (_) { /* storage off */ }
+  if (csrf) {
+    try {
+      await call('/auth/session');
+      return;
+    } catch (e) {
+      if (e.status !== 401 && e.status !== 403) throw e;
+      keepCSRF('');
+    }
   }
   $('signin').hidden = false;
   await new Promise((resolve) => {
@@ -47,7 +62,7 @@ async function session() {
       try {
         const s = await call('/auth/signin', { token: input.value });
         input.value = '';
-        csrf = s.csrf_token;
+        keepCSRF(s.csrf_token);
         $('signin').hidden = true;
         resolve();
       } catch (err) {
@@ -57,6 +72,27 @@ async function session() {
     });
   });
 }
+
+// arm keeps btn (Approve, Pay) disabled until this page has been shown
+// for ARM_DELAY, and again each time it comes back to the front: a site
+// may open this page in a popup under the reader's pointer between the
+// two clicks of a double click it asked for, so that the second click
+// lands here.
+const ARM_DELAY = 1000;
+function arm(btn) {
+  let timer = 0;
+  const reset = () => {
+    clearTimeout(timer);
+    btn.disabled = true;
+    btn.dataset.armed = 'no';
+    if (document.visibilityState !== 'visible') return;
+    timer = setTimeout(() => { btn.disabled = false; btn.dataset.armed = 'yes'; }, ARM_DELAY);
+  };
+  reset();
+  window.addEventListener('focus', reset);
+  document.addEventListener('visibilitychange', reset);
+}
+const armed = (btn) => btn.dataset.armed === 'yes';
 
 function setUnit(symbol) {
   for (const el of document.querySelectorAll('.unit')) el.textContent = symbol;
@@ -90,10 +126,12 @@ async function approvePage() {
     $('deposit-box').hidden = false;
     $('deposit').value = req.SuggestDeposit || '';
   }
+  arm($('approve-button'));
   $('request').hidden = false;
   document.body.dataset.state = 'asking';
   $('approve-form').addEventListener('submit', async (ev) => {
     ev.preventDefault();
+    if (!armed($('approve-button'))) return;
     message('');
     $('approve-button').disabled = true;
     try {
@@ -180,9 +218,11 @@ async function confirmPage() {
   $('payee').textContent = c.terms.payee;
   $('left').textContent = c.left_text + ' of ' + c.budget_text;
   if (c.state !== 'pending') return showConfirmed(c);
+  arm($('pay-button'));
   $('request').hidden = false;
   document.body.dataset.state = 'asking';
   $('pay-button').addEventListener('click', async () => {
+    if (!armed($('pay-button'))) return;
     $('pay-button').disabled = true;
     try { showConfirmed(await call('/reader/confirm', { id })); } catch (e) { message(e.message); $('pay-button').disabled = false; }
   });
@@ -209,6 +249,7 @@ async function main() {
     $('signout-box').hidden = false;
     $('signout').addEventListener('click', async () => {
       try { await call('/auth/signout', {}); } catch (_) { /* gone already */ }
+      keepCSRF('');
       location.reload();
     });
     if (page === 'approve') await approvePage();
