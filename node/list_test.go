@@ -394,8 +394,11 @@ func TestEventHistoryPagesBack(t *testing.T) {
 	was := maxPaymentScan
 	t.Cleanup(func() { maxPaymentScan = was })
 	maxPaymentScan = 5
+	// The log may still grow (a channel event the watcher logs late): page
+	// back from what it holds now.
+	last := alice.st.LastSeq()
 	all := func(kinds []string, limit int) (got []Event, calls int) {
-		var before uint64
+		before := last + 1
 		for {
 			var page []Event
 			var next uint64
@@ -412,18 +415,18 @@ func TestEventHistoryPagesBack(t *testing.T) {
 			if next == 0 {
 				return got, calls
 			}
-			if before != 0 && next >= before {
+			if next >= before {
 				t.Fatalf("next %d after %d: not going back", next, before)
 			}
 			before = next
 		}
 	}
 	everything, _ := all(nil, 1000)
-	if uint64(len(everything)) != alice.st.LastSeq() {
-		t.Fatalf("%d events with no filter, want the whole log of %d", len(everything), alice.st.LastSeq())
+	if uint64(len(everything)) != last {
+		t.Fatalf("%d events with no filter, want the whole log of %d", len(everything), last)
 	}
 	for i, ev := range everything {
-		if ev.Seq != alice.st.LastSeq()-uint64(i) {
+		if ev.Seq != last-uint64(i) {
 			t.Fatalf("event %d has seq %d: not newest first", i, ev.Seq)
 		}
 	}
