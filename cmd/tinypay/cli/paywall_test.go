@@ -1,7 +1,6 @@
 package cli
 
 import (
-	"bytes"
 	"context"
 	"fmt"
 	"net"
@@ -10,7 +9,6 @@ import (
 	"os"
 	"path/filepath"
 	"strings"
-	"sync"
 	"testing"
 	"time"
 
@@ -19,23 +17,9 @@ import (
 	"github.com/tinypay/tinypay/node/nodetest"
 )
 
-// paywallBuffer is a bytes.Buffer safe for a command running in the
-// background.
-type paywallBuffer struct {
-	mu sync.Mutex
-	b  bytes.Buffer
-}
-
-func (l *paywallBuffer) Write(p []byte) (int, error) {
-	l.mu.Lock()
-	defer l.mu.Unlock()
-	return l.b.Write(p)
-}
-func (l *paywallBuffer) String() string { l.mu.Lock(); defer l.mu.Unlock(); return l.b.String() }
-
 // runPaywallCLI runs the CLI, with the paywall commands registered, as Main
 // does, against the node in dir.
-func runPaywallCLI(ctx context.Context, dir string, stdout, stderr *paywallBuffer, args ...string) int {
+func runPaywallCLI(ctx context.Context, dir string, stdout, stderr *nodetest.SyncBuffer, args ...string) int {
 	root := Command(stdout, stderr)
 	for _, c := range []*ucli.Command{paywallCommand(), fetchCommand()} {
 		if root.Command(c.Name) == nil {
@@ -66,7 +50,7 @@ func startPaywall(t *testing.T, dir string, args ...string) string {
 	t.Helper()
 	addr := paywallFreePort(t)
 	ctx, cancel := context.WithCancel(context.Background())
-	var out, errs paywallBuffer
+	var out, errs nodetest.SyncBuffer
 	done := make(chan int, 1)
 	go func() {
 		done <- runPaywallCLI(ctx, dir, &out, &errs, append([]string{"paywall", "--listen", addr}, args...)...)
@@ -107,7 +91,7 @@ func TestPaywallAndFetch(t *testing.T) {
 	t.Cleanup(up.Close)
 	ctx := context.Background()
 	fetch := func(args ...string) (int, string, string) {
-		var out, errs paywallBuffer
+		var out, errs nodetest.SyncBuffer
 		code := runPaywallCLI(ctx, client.Dir, &out, &errs, append([]string{"fetch"}, args...)...)
 		return code, out.String(), errs.String()
 	}
@@ -184,7 +168,7 @@ func TestPaywallAndFetch(t *testing.T) {
 			{"paywall", "--upstream", up.URL, "--price", "1 USD", "--per-second", "1 USD"}, // both
 			{"paywall", "--upstream", up.URL, "--price", "1"},                              // no asset
 		} {
-			var out, errs paywallBuffer
+			var out, errs nodetest.SyncBuffer
 			if code := runPaywallCLI(ctx, creator.Dir, &out, &errs, args...); code != ExitUsage {
 				t.Errorf("%v: exit %d, want %d\n%s", args, code, ExitUsage, errs.String())
 			}
@@ -193,7 +177,7 @@ func TestPaywallAndFetch(t *testing.T) {
 
 	t.Run("help has examples", func(t *testing.T) {
 		for _, c := range []string{"paywall", "fetch"} {
-			var out, errs paywallBuffer
+			var out, errs nodetest.SyncBuffer
 			if code := runPaywallCLI(ctx, creator.Dir, &out, &errs, c, "--help"); code != ExitOK ||
 				!strings.Contains(out.String(), "Examples:") || !strings.Contains(out.String(), "tinypay "+c) {
 				t.Errorf("%s --help: exit %d\n%s", c, code, out.String())

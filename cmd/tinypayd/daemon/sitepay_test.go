@@ -16,11 +16,11 @@ import (
 	"os"
 	"path/filepath"
 	"strings"
-	"sync"
 	"testing"
 	"time"
 
 	"github.com/tinypay/tinypay/cmd/tinypay/cli"
+	"github.com/tinypay/tinypay/node/nodetest"
 	apiv1 "github.com/tinypay/tinypay/proto/tinypay/api/v1"
 	"github.com/tinypay/tinypay/rpc/paywall"
 )
@@ -108,7 +108,7 @@ const (
 func startPaywall(t *testing.T, publisher *daemonProc, upstream string) string {
 	addr := freeAddr(t)
 	ctx, cancel := context.WithCancel(context.Background())
-	var out syncBuffer
+	var out nodetest.SyncBuffer
 	done := make(chan int, 1)
 	go func() {
 		done <- cli.Main(ctx, []string{"tinypay", "--datadir", publisher.dir, "paywall", "--upstream", upstream, "--listen", addr,
@@ -135,18 +135,6 @@ func startPaywall(t *testing.T, publisher *daemonProc, upstream string) string {
 		time.Sleep(20 * time.Millisecond)
 	}
 }
-
-type syncBuffer struct {
-	mu sync.Mutex
-	b  bytes.Buffer
-}
-
-func (s *syncBuffer) Write(p []byte) (int, error) {
-	s.mu.Lock()
-	defer s.mu.Unlock()
-	return s.b.Write(p)
-}
-func (s *syncBuffer) String() string { s.mu.Lock(); defer s.mu.Unlock(); return s.b.String() }
 
 // browserBase is the browser endpoint of a daemon run with
 // --browser-listen.
