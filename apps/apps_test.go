@@ -560,3 +560,50 @@ func TestViewToken(t *testing.T) {
 		}
 	}
 }
+
+// TestRevenueMerge: by identity, a node's rows carry its address; merging
+// several identities' rows sums the same key, asset and bucket (the same
+// payer or item across identities), keeps the others apart, orders them
+// as RevenueBy does, and refuses a sum that overflows.
+func TestRevenueMerge(t *testing.T) {
+	alice, bob, id := pair(t, 1000)
+	for i := range 3 {
+		if _, err := alice.Apps().Pay(context.Background(), apps.PayRequest{Channel: id, Amount: *u256(uint64(i + 1)), Key: fmt.Sprint(i), ItemID: "song"}); err != nil {
+			t.Fatal(err)
+		}
+	}
+	rows, err := bob.Apps().Revenue(time.Time{}, time.Time{}, "identity")
+	if err != nil || len(rows) != 1 || rows[0].Key != bob.N().Address().Hex() || rows[0].Amount.Uint64() != 6 || rows[0].Payments != 3 {
+		t.Fatalf("by identity: %+v %v", rows, err)
+	}
+	usd := rows[0].Asset
+	eth := node.ETH
+	day := time.Date(2026, 11, 30, 0, 0, 0, 0, time.UTC)
+	row := func(k string, a node.Asset, n, amt uint64, b time.Time) apps.RevenueRow {
+		return apps.RevenueRow{Key: k, Asset: a, Payments: n, Amount: *u256(amt), Bucket: b}
+	}
+	got, err := apps.MergeRevenue(
+		[]apps.RevenueRow{row("song", usd, 3, 6, time.Time{}), row("film", usd, 1, 50, time.Time{}), row("song", eth, 1, 7, time.Time{})},
+		[]apps.RevenueRow{row("song", usd, 2, 40, time.Time{}), row("song", usd, 1, 1, day)},
+		nil,
+	)
+	if err != nil {
+		t.Fatal(err)
+	}
+	// Unbucketed first, then by amount, largest first.
+	want := []string{"film USD 1 50", "song USD 5 46", "song ETH 1 7", "song USD 1 1"}
+	if len(got) != len(want) {
+		t.Fatalf("merged %+v", got)
+	}
+	for i, r := range got {
+		if s := fmt.Sprintf("%s %s %d %d", r.Key, r.Asset.Symbol, r.Payments, r.Amount.Uint64()); s != want[i] {
+			t.Fatalf("row %d is %q, want %q (all: %+v)", i, s, want[i], got)
+		}
+	}
+	var most uint256.Int
+	most.SetAllOne()
+	big := apps.RevenueRow{Key: "song", Asset: usd, Payments: 1, Amount: most}
+	if _, err := apps.MergeRevenue([]apps.RevenueRow{big}, []apps.RevenueRow{row("song", usd, 1, 1, time.Time{})}); !errors.Is(err, node.ErrInvalidArgument) {
+		t.Fatalf("an overflowing total: %v", err)
+	}
+}

@@ -18,7 +18,7 @@ import (
 // RevenueRow is incoming money grouped by one key (and, with a bucket,
 // one hour or day).
 type RevenueRow struct {
-	Key      string // a channel id, stream id, item id, peer address or asset symbol
+	Key      string // a channel id, stream id, item id, peer address, asset symbol or node address
 	Asset    node.Asset
 	Payments uint64
 	Amount   uint256.Int
@@ -31,8 +31,10 @@ type RevenueQuery struct {
 	// From and To bound the payments' times, [From, To); zero is open
 	// (To: until now).
 	From, To time.Time
-	// GroupBy is "channel" (the default, for ""), "stream", "item", "peer"
-	// or "asset".
+	// GroupBy is "channel" (the default, for ""), "stream", "item", "peer",
+	// "asset" or "identity" (the key is the address of the node that was
+	// paid: one row per asset here, one per identity in a total of several
+	// identities' revenue, see MergeRevenue).
 	GroupBy string
 	// Bucket is "", "hour" or "day": split each group by the hours or days
 	// of Location. It needs From, and at most MaxRevenueBuckets buckets
@@ -47,8 +49,8 @@ type RevenueQuery struct {
 const MaxRevenueBuckets = 10_000
 
 // Revenue sums the incoming payments with a time in [from, to) grouped by
-// "channel", "stream", "item", "peer" or "asset". A zero from or to is
-// open.
+// "channel", "stream", "item", "peer", "asset" or "identity". A zero from
+// or to is open.
 func (a *Apps) Revenue(from, to time.Time, groupBy string) ([]RevenueRow, error) {
 	return a.RevenueBy(RevenueQuery{From: from, To: to, GroupBy: groupBy})
 }
@@ -61,9 +63,9 @@ func (a *Apps) RevenueBy(q RevenueQuery) ([]RevenueRow, error) {
 	switch groupBy {
 	case "":
 		groupBy = "channel"
-	case "channel", "stream", "item", "peer", "asset":
+	case "channel", "stream", "item", "peer", "asset", "identity":
 	default:
-		return nil, invalid("group by %q: want channel, stream, item, peer or asset", groupBy)
+		return nil, invalid("group by %q: want channel, stream, item, peer, asset or identity", groupBy)
 	}
 	if !to.IsZero() && !from.IsZero() && !from.Before(to) {
 		return nil, invalid("the range is empty: from %s is not before to %s", from, to)
@@ -159,6 +161,8 @@ func (a *Apps) RevenueBy(q RevenueQuery) ([]RevenueRow, error) {
 				k = crypto.Address(p.GetPeer()).Hex()
 			case "asset":
 				k = a.assetOf(asset).Symbol
+			case "identity":
+				k = a.n.Address().Hex()
 			}
 			var b time.Time
 			if bucket != nil {
@@ -182,16 +186,64 @@ func (a *Apps) RevenueBy(q RevenueQuery) ([]RevenueRow, error) {
 	for _, r := range rows {
 		out = append(out, *r)
 	}
-	slices.SortFunc(out, func(a, b RevenueRow) int {
+	sortRevenue(out)
+	return out, nil
+}
+
+// MergeRevenue totals the revenue of several node identities, each
+// grouped and bucketed alike: rows of the same key, asset (by address) and
+// bucket are summed (the same payer, item or asset across identities),
+// the others kept, in RevenueBy's order. It fails where a sum would
+// overflow 256 bits.
+func MergeRevenue(lists ...[]RevenueRow) ([]RevenueRow, error) {
+	type key struct {
+		k      string
+		asset  crypto.Address
+		bucket int64
+	}
+	at := map[key]int{}
+	var out []RevenueRow
+	for _, list := range lists {
+		for _, r := range list {
+			var b int64
+			if !r.Bucket.IsZero() {
+				b = r.Bucket.UnixNano()
+			}
+			kk := key{r.Key, r.Asset.Address, b}
+			i, ok := at[kk]
+			if !ok {
+				at[kk] = len(out)
+				out = append(out, r)
+				continue
+			}
+			m := &out[i]
+			var sum uint256.Int
+			if _, over := sum.AddOverflow(&m.Amount, &r.Amount); over || m.Payments+r.Payments < m.Payments {
+				return nil, invalid("the revenue of %q in %s does not fit: %s + %s", r.Key, r.Asset.Symbol, m.Amount.Dec(), r.Amount.Dec())
+			}
+			m.Amount = sum
+			m.Payments += r.Payments
+		}
+	}
+	sortRevenue(out)
+	return out, nil
+}
+
+// sortRevenue orders rows by bucket, then by amount (largest first), then
+// by key, then by asset.
+func sortRevenue(rows []RevenueRow) {
+	slices.SortFunc(rows, func(a, b RevenueRow) int {
 		if c := a.Bucket.Compare(b.Bucket); c != 0 {
 			return c
 		}
 		if c := b.Amount.Cmp(&a.Amount); c != 0 {
 			return c
 		}
-		return strings.Compare(a.Key, b.Key)
+		if c := strings.Compare(a.Key, b.Key); c != 0 {
+			return c
+		}
+		return strings.Compare(a.Asset.Address.Hex(), b.Asset.Address.Hex())
 	})
-	return out, nil
 }
 
 // hourStart is the start of the hour of loc that holds t. With the zone's

@@ -42,6 +42,8 @@ type APIServer struct {
 	// LastBackup tells when the node last made a backup for GetInfo (zero:
 	// never); nil: unknown.
 	LastBackup func() (time.Time, error)
+	// ids are the operator's other identities (SetIdentities).
+	ids *identities
 }
 
 // NewAPIServer returns the control API of n, with its application layer a.
@@ -206,6 +208,7 @@ func (s *APIServer) GetInfo(ctx context.Context, _ *apiv1.GetInfoRequest) (*apiv
 	if !appToken(ctx).IsZero() {
 		return m, nil
 	}
+	m.Identities = s.ids.names()
 	if s.Towers != nil {
 		for _, t := range s.Towers() {
 			ts := &apiv1.TowerStatus{

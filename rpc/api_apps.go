@@ -253,6 +253,15 @@ func (s *APIServer) Revenue(ctx context.Context, r *apiv1.RevenueRequest) (*apiv
 	if err != nil {
 		return nil, statusError(err)
 	}
+	if r.GetAllIdentities() && s.ids != nil {
+		others, err := s.ids.revenue(ctx, s.n.Address(), q)
+		if err != nil {
+			return nil, err
+		}
+		if rows, err = apps.MergeRevenue(append([][]apps.RevenueRow{rows}, others...)...); err != nil {
+			return nil, statusError(err)
+		}
+	}
 	out := &apiv1.RevenueResponse{}
 	for _, row := range rows {
 		m := &apiv1.RevenueRow{Key: row.Key, Asset: assetMsg(row.Asset), Payments: row.Payments, Amount: row.Amount.Dec()}

@@ -162,6 +162,9 @@ const (
 	GroupByItem    = "item"
 	GroupByPeer    = "peer"
 	GroupByAsset   = "asset" // the key is the asset's symbol
+	// GroupByIdentity: the key is the address of the node that was paid
+	// (one per identity with AllIdentities).
+	GroupByIdentity = "identity"
 )
 
 // Revenue buckets: a row per group and hour, or per group and day.
@@ -176,7 +179,7 @@ type RevenueQuery struct {
 	// the beginning, until now). From is required with a Bucket.
 	From, To time.Time
 	// GroupBy is GroupByChannel (the default), GroupByStream, GroupByItem,
-	// GroupByPeer or GroupByAsset.
+	// GroupByPeer, GroupByAsset or GroupByIdentity.
 	GroupBy string
 	// Bucket, if set (BucketHour or BucketDay), splits each group into the
 	// hours or days of Location that hold payments, in time order; the
@@ -186,12 +189,17 @@ type RevenueQuery struct {
 	// UTC). It must have an IANA name (time.LoadLocation's), as
 	// time.Local has only where TZ names one.
 	Location *time.Location
+	// AllIdentities totals the revenue of the operator's other node
+	// identities the node was given (Info.Identities) with its own: rows
+	// of the same key, asset and bucket are added up. The call fails if
+	// one of them does not answer.
+	AllIdentities bool
 }
 
 // Revenue sums the node's incoming payments that q selects, a row per
 // group (and bucket) and asset. It needs the admin token or a view token.
 func (c *Client) Revenue(ctx context.Context, q RevenueQuery) ([]RevenueRow, error) {
-	req := &apiv1.RevenueRequest{GroupBy: q.GroupBy, Bucket: q.Bucket}
+	req := &apiv1.RevenueRequest{GroupBy: q.GroupBy, Bucket: q.Bucket, AllIdentities: q.AllIdentities}
 	if !q.From.IsZero() {
 		req.FromUnixNano = q.From.UnixNano()
 	}

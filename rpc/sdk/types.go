@@ -27,6 +27,10 @@ type Info struct {
 	// the channels it refuses to pay on meanwhile (Channel.Behind).
 	Restored       bool
 	ChannelsBehind int
+	// Identities names the operator's other node identities whose revenue
+	// the node totals with its own (RevenueQuery.AllIdentities); empty
+	// for app tokens.
+	Identities []string
 }
 
 // Payment is a payment in or out.
@@ -157,6 +161,7 @@ func infoFrom(m *apiv1.NodeInfo) *Info {
 		Address: m.GetAddress(), ChainID: m.GetChainId(), Adjudicator: m.GetAdjudicator(), PeerListenAddr: m.GetPeerListenAddr(),
 		Version: m.GetVersion(), ChainTime: unixSec(m.GetChainTime()),
 		Restored: m.GetRestored(), ChannelsBehind: int(m.GetChannelsBehind()),
+		Identities: m.GetIdentities(),
 	}
 	for _, a := range m.GetAssets() {
 		in.Assets = append(in.Assets, assetFrom(a))

@@ -3,6 +3,7 @@ package cli
 import (
 	"context"
 	"fmt"
+	"strings"
 	"time"
 
 	ucli "github.com/urfave/cli/v3"
@@ -54,6 +55,9 @@ func infoCommand() *ucli.Command {
 			}
 			if b := info.GetBackup(); b != nil {
 				c.printf("last backup  %s\n", ago(now, b.GetLastUnixNano()))
+			}
+			if ids := info.GetIdentities(); len(ids) > 0 {
+				c.printf("identities   this node and %s (tinypay revenue --all-identities)\n", strings.Join(ids, ", "))
 			}
 			if u := info.GetUnhealthy(); u != "" {
 				c.printf("UNHEALTHY    %s\n", u)

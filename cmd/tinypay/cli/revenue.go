@@ -16,11 +16,12 @@ import (
 func revenueCommand() *ucli.Command {
 	return &ucli.Command{
 		Name:  "revenue",
-		Usage: "sum incoming payments over a time range, by channel, stream, item, peer or asset, and per hour or day",
+		Usage: "sum incoming payments over a time range, by channel, stream, item, peer, asset or identity, and per hour or day; with --all-identities, over all your node identities",
 		Flags: []ucli.Flag{
 			&ucli.StringFlag{Name: "from", Usage: "from this time: RFC 3339, a date (2006-01-02), or a duration meaning that long ago (24h, 7d)"},
 			&ucli.StringFlag{Name: "to", Usage: "until this time (excluded), in the same forms (default: now)"},
-			&ucli.StringFlag{Name: "by", Usage: "group by channel, stream, item, peer or asset", Value: "channel"},
+			&ucli.StringFlag{Name: "by", Usage: "group by channel, stream, item, peer, asset or identity (the node that was paid)", Value: "channel"},
+			&ucli.BoolFlag{Name: "all-identities", Usage: "total this node's revenue with that of your other node identities it was given (tinypayd run --operator-identity): the same payer, item or asset on several identities is one row; fails if one of them does not answer"},
 			&ucli.StringFlag{Name: "per", Usage: "also split each group per hour or per day (needs --from; at most 10000 of them)"},
 			&ucli.StringFlag{Name: "tz", Usage: "with --per: the IANA time zone whose hours and days these are (default UTC)"},
 			&ucli.BoolFlag{Name: "csv", Usage: "print CSV: KEY,asset,payments,amount,base_units (by asset: asset,payments,...; with --per, the hour or day first)"},
@@ -30,7 +31,9 @@ func revenueCommand() *ucli.Command {
    tinypay revenue --from 2026-01-01 --to 2026-02-01 --by peer --csv > january.csv
    tinypay revenue --from 2026-03-01T09:00:00Z --by stream --json
    tinypay revenue --from 7d --by asset --per day --tz Europe/Paris
-   tinypay revenue --from 24h --by item --per hour --csv > today.csv`,
+   tinypay revenue --from 24h --by item --per hour --csv > today.csv
+   tinypay revenue --from 30d --by asset --all-identities
+   tinypay revenue --from 30d --by identity --all-identities --csv`,
 		Action: withClient(func(ctx context.Context, cmd *ucli.Command, c *client) error {
 			if _, err := args(cmd, 0, 0); err != nil {
 				return err
@@ -49,9 +52,9 @@ func revenueCommand() *ucli.Command {
 			}
 			by := cmd.String("by")
 			switch by {
-			case "channel", "stream", "item", "peer", "asset":
+			case "channel", "stream", "item", "peer", "asset", "identity":
 			default:
-				return usagef("--by %q: want channel, stream, item, peer or asset", by)
+				return usagef("--by %q: want channel, stream, item, peer, asset or identity", by)
 			}
 			per, tz := cmd.String("per"), cmd.String("tz")
 			switch per {
@@ -65,7 +68,7 @@ func revenueCommand() *ucli.Command {
 			if tz != "" && per == "" {
 				return usagef("--tz only applies with --per hour or day")
 			}
-			req := &apiv1.RevenueRequest{GroupBy: by, Bucket: per, TimeZone: tz}
+			req := &apiv1.RevenueRequest{GroupBy: by, Bucket: per, TimeZone: tz, AllIdentities: cmd.Bool("all-identities")}
 			if !from.IsZero() {
 				req.FromUnixNano = from.UnixNano()
 			}

@@ -58,6 +58,13 @@ func TestConfigRejects(t *testing.T) {
 	pass := filepath.Join(dir, "pass")
 	os.WriteFile(pass, []byte("pw\n"), 0o600)
 	chainArgs := []string{"--datadir", dir, "--passphrase-file", pass, "run", "--chain-rpc", "http://127.0.0.1:1", "--chain-id", "5", "--adjudicator", "0x" + strings.Repeat("11", 20)}
+	shard := filepath.Join(dir, "shard2") // another identity's files
+	os.MkdirAll(shard, 0o700)
+	os.WriteFile(filepath.Join(shard, tokenFile), []byte("t\n"), 0o600)
+	os.WriteFile(filepath.Join(shard, certFile), []byte("c\n"), 0o600)
+	noCert := filepath.Join(dir, "nocert")
+	os.MkdirAll(noCert, 0o700)
+	os.WriteFile(filepath.Join(noCert, tokenFile), []byte("t\n"), 0o600)
 	for _, tc := range []struct {
 		name string
 		args []string
@@ -86,6 +93,11 @@ func TestConfigRejects(t *testing.T) {
 		{"sweep threshold with too many decimals", append(chainArgs, "--sweep-to", "0x"+strings.Repeat("22", 20), "--sweep-above", "0.0000000000000000001 ETH"), "decimals"},
 		{"sweep twice the same asset", append(chainArgs, "--sweep-to", "0x"+strings.Repeat("22", 20), "--sweep-above", "1 ETH", "--sweep-above", "2 ETH"), "two sweep thresholds"},
 		{"gas reserve in a token", append(chainArgs, "--asset", "USD=0x"+strings.Repeat("33", 20)+":6", "--sweep-to", "0x"+strings.Repeat("22", 20), "--sweep-above", "1 USD", "--sweep-gas-reserve", "1 USD"), "in ETH"},
+		{"identity without files", append(chainArgs, "--operator-identity", filepath.Join(dir, "nope")), "no api.token in"},
+		{"identity without certificate", append(chainArgs, "--operator-identity", noCert), "no tls.crt in"},
+		{"identity is this node", append(chainArgs, "--operator-identity", "me="+dir), "this node's own data directory"},
+		{"identity named twice", append(chainArgs, "--operator-identity", shard, "--operator-identity", "shard2="+noCert), `the name "shard2" is given twice`},
+		{"identity without name", append(chainArgs, "--operator-identity", "="+shard), "want [NAME=]DIR"},
 		{"dev account without file", []string{"--datadir", filepath.Join(dir, "x"), "--passphrase-file", pass, "init", "--dev-account", "1"}, "--devchain"},
 	} {
 		t.Run(tc.name, func(t *testing.T) {

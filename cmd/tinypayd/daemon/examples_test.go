@@ -163,6 +163,8 @@ var examples = []example{
 	{text: "tinypay revenue --from 2026-03-01T09:00:00Z --by stream --json", as: "alice"},
 	{text: "tinypay revenue --from 7d --by asset --per day --tz Europe/Paris", as: "alice"},
 	{text: "tinypay revenue --from 24h --by item --per hour --csv > today.csv", as: "alice"},
+	{text: "tinypay revenue --from 30d --by asset --all-identities", as: "alice"},
+	{text: "tinypay revenue --from 30d --by identity --all-identities --csv", as: "alice"},
 	{text: "tinypay stream start 0xFcd1463D08CC5a0B5509C2ABa78373E5b5E3762E \"0.001 USD/s\" --budget \"1 USD\""},
 	{text: "tinypay stream start CHANNEL 1000/s --duration 10m --item radio-1"},
 	{text: "tinypay stream start 0xFcd1463D08CC5a0B5509C2ABa78373E5b5E3762E \"0.06 USD/min\" --tick 250ms --auto-topup \"5 USD\""},

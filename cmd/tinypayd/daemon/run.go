@@ -80,7 +80,7 @@ waits up to 6s for the first one's lease, and gives up.`,
 			&cli.DurationFlag{Name: "shutdown-timeout", Usage: "longest graceful shutdown", Value: 15 * time.Second, Sources: cf.sources("shutdown-timeout")},
 			&cli.StringSliceFlag{Name: "tower", Usage: "a watchtower to hand every newest incoming proof to, as HOST:PORT@0xTOWER_ADDRESS (repeatable; see tinypayd tower --help)", Sources: cf.sources("tower")},
 			storeFlag(cf),
-		}, metricsFlags(cf, defaultMetricsListen), httpFlags(cf), browserFlags(cf), limitFlags(cf), sweepFlags(cf)),
+		}, metricsFlags(cf, defaultMetricsListen), httpFlags(cf), browserFlags(cf), limitFlags(cf), sweepFlags(cf), identityFlags(cf)),
 		Action: func(ctx context.Context, c *cli.Command) error {
 			ctx, stop := signal.NotifyContext(ctx, os.Interrupt, syscall.SIGTERM)
 			defer stop()
@@ -293,6 +293,10 @@ func run(ctx context.Context, c *cli.Command, stdin io.Reader, logw io.Writer, o
 	if _, _, err := storeConfig(c, dir, crypto.Address{}); err != nil {
 		return err
 	}
+	identities, err := identitiesFromFlags(c, dir)
+	if err != nil {
+		return err
+	}
 	if err := os.MkdirAll(dir, 0o700); err != nil {
 		return err
 	}
@@ -457,6 +461,14 @@ func run(ctx context.Context, c *cli.Command, stdin io.Reader, logw io.Writer, o
 	apiSrv.LastBackup = func() (time.Time, error) { return lastBackup(st) }
 	if tc != nil {
 		apiSrv.Towers = tc.Status
+	}
+	if err := apiSrv.SetIdentities(identities); err != nil {
+		n.Stop()
+		return usagef("--operator-identity: %v", err)
+	}
+	defer apiSrv.Close()
+	if len(identities) > 0 {
+		log.Info("totals revenue with the operator's other identities", "identities", describeIdentities(identities))
 	}
 	apiSrv.Register(api)
 	reflection.Register(api)

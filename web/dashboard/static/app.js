@@ -375,7 +375,7 @@ function sinceNs(ns) {
 
 // --- Revenue ---
 
-const rev = {bucket: 'day', asset: '', urls: {}};
+const rev = {bucket: 'day', asset: '', all: false, urls: {}};
 const zone = Intl.DateTimeFormat().resolvedOptions().timeZone || 'UTC';
 const SVG = 'http://www.w3.org/2000/svg';
 
@@ -403,9 +403,17 @@ async function loadRevenue() {
   const from = revFrom();
   const to = new Date();
   const fromNs = (BigInt(from.getTime()) * 1000000n).toString();
-  const q = (group, extra = '') => api(`/v1/revenue?group_by=${group}&from_unix_nano=${fromNs}${extra}`);
-  const [series, item, peer, stream] = await Promise.all([
-    q('asset', `&bucket=${rev.bucket}&time_zone=${encodeURIComponent(zone)}`), q('item'), q('peer'), q('stream')]);
+  // With the operator's other identities (NodeInfo.identities), the page
+  // can total them with this node: every query then asks for all of them.
+  const others = state.info.identities || [];
+  $('rev-all-label').hidden = others.length === 0;
+  $('rev-all-text').textContent = `All identities (this node and ${others.join(', ')})`;
+  const all = rev.all && others.length > 0;
+  $('rev-identities').hidden = !all;
+  const q = (group, extra = '') => api(`/v1/revenue?group_by=${group}&from_unix_nano=${fromNs}${extra}${all ? '&all_identities=true' : ''}`);
+  const [series, item, peer, stream, identity] = await Promise.all([
+    q('asset', `&bucket=${rev.bucket}&time_zone=${encodeURIComponent(zone)}`), q('item'), q('peer'), q('stream'),
+    all ? q('identity') : Promise.resolve({rows: []})]);
   if (!rev.asset) { // the asset with the most income, else the first
     const top = [...series.rows].sort((x, y) => (BigInt(y.amount) > BigInt(x.amount) ? 1 : -1))[0];
     rev.asset = top ? assetKey(top.asset) : assetKey(assets[0]);
@@ -417,12 +425,15 @@ async function loadRevenue() {
   if (rev.bucket === 'day') end.setHours(24, 0, 0, 0);
   else end.setMinutes(60, 0, 0);
   drawChart(series.rows.filter((r) => assetKey(r.asset) === rev.asset), asset, from, end);
-  const names = {item: 'item', peer: 'payer', stream: 'stream'};
-  for (const [group, r] of [['item', item], ['peer', peer], ['stream', stream]]) {
+  const names = {item: 'item', peer: 'payer', stream: 'stream', identity: 'node'};
+  const groups = [['item', item], ['peer', peer], ['stream', stream]];
+  if (all) groups.push(['identity', identity]);
+  for (const [group, r] of groups) {
     fillTable(`rev-${group}`, r.rows.map((row) => {
       const tr = document.createElement('tr');
       tr.dataset.key = row.key;
-      const key = row.key === '' ? '(none)' : (group === 'item' ? row.key : short(row.key));
+      let key = row.key === '' ? '(none)' : (group === 'item' ? row.key : short(row.key));
+      if (group === 'identity' && row.key.toLowerCase() === state.info.address.toLowerCase()) key += ' (this node)';
       const k = cell(key, names[group], group === 'item' ? '' : 'mono');
       k.title = row.key;
       tr.append(k, cell(row.payments, 'Payments', 'num'), cell(formatAmount(row.amount, row.asset), 'Amount', 'num'));
@@ -783,6 +794,7 @@ async function main() {
   const fail = (e) => showError(e.message);
   $('rev-range').addEventListener('change', () => loadRevenue().catch(fail));
   $('rev-asset').addEventListener('change', () => { rev.asset = $('rev-asset').value; loadRevenue().catch(fail); });
+  $('rev-all').addEventListener('change', () => { rev.all = $('rev-all').checked; loadRevenue().catch(fail); });
   for (const b of document.querySelectorAll('[data-bucket]')) {
     b.addEventListener('click', () => { rev.bucket = b.dataset.bucket; loadRevenue().catch(fail); });
   }

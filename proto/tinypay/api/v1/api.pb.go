@@ -603,7 +603,11 @@ type NodeInfo struct {
 	// (tinypayd run --tower), in configuration order. Absent for app tokens.
 	Towers []*TowerStatus `protobuf:"bytes,28,rep,name=towers,proto3" json:"towers,omitempty"`
 	// The node's backups. Absent for app tokens.
-	Backup        *BackupState `protobuf:"bytes,29,opt,name=backup,proto3" json:"backup,omitempty"`
+	Backup *BackupState `protobuf:"bytes,29,opt,name=backup,proto3" json:"backup,omitempty"`
+	// The operator's other node identities whose revenue this node totals
+	// with its own (RevenueRequest.all_identities), by the names it was
+	// given; empty for app tokens.
+	Identities    []string `protobuf:"bytes,41,rep,name=identities,proto3" json:"identities,omitempty"`
 	unknownFields protoimpl.UnknownFields
 	sizeCache     protoimpl.SizeCache
 }
@@ -767,6 +771,13 @@ func (x *NodeInfo) GetTowers() []*TowerStatus {
 func (x *NodeInfo) GetBackup() *BackupState {
 	if x != nil {
 		return x.Backup
+	}
+	return nil
+}
+
+func (x *NodeInfo) GetIdentities() []string {
+	if x != nil {
+		return x.Identities
 	}
 	return nil
 }
@@ -4091,8 +4102,9 @@ type RevenueRequest struct {
 	// Unix nanoseconds; 0 means from the beginning / until now.
 	FromUnixNano int64 `protobuf:"varint,1,opt,name=from_unix_nano,json=fromUnixNano,proto3" json:"from_unix_nano,omitempty"`
 	ToUnixNano   int64 `protobuf:"varint,2,opt,name=to_unix_nano,json=toUnixNano,proto3" json:"to_unix_nano,omitempty"`
-	// "channel", "stream", "item", "peer" or "asset" (the key is the
-	// asset's symbol) (default "channel").
+	// "channel", "stream", "item", "peer", "asset" (the key is the asset's
+	// symbol) or "identity" (the key is the address of the node that was
+	// paid) (default "channel").
 	GroupBy string `protobuf:"bytes,3,opt,name=group_by,json=groupBy,proto3" json:"group_by,omitempty"`
 	// Empty, or "hour" or "day": split each group into the hours or the
 	// days of time_zone that hold payments (a row per group and time
@@ -4101,7 +4113,13 @@ type RevenueRequest struct {
 	Bucket string `protobuf:"bytes,4,opt,name=bucket,proto3" json:"bucket,omitempty"`
 	// An IANA time zone name ("Europe/Paris") whose hours and days the
 	// buckets are; empty means UTC. Only with bucket.
-	TimeZone      string `protobuf:"bytes,5,opt,name=time_zone,json=timeZone,proto3" json:"time_zone,omitempty"`
+	TimeZone string `protobuf:"bytes,5,opt,name=time_zone,json=timeZone,proto3" json:"time_zone,omitempty"`
+	// Also the revenue of the operator's other node identities this node
+	// was given (tinypayd run --operator-identity; NodeInfo.identities),
+	// summed with its own: rows of the same key, asset and bucket (a payer
+	// or an item paid on several identities) are added up. It fails, naming
+	// the identity, if one does not answer: a total is never partial.
+	AllIdentities bool `protobuf:"varint,6,opt,name=all_identities,json=allIdentities,proto3" json:"all_identities,omitempty"`
 	unknownFields protoimpl.UnknownFields
 	sizeCache     protoimpl.SizeCache
 }
@@ -4169,6 +4187,13 @@ func (x *RevenueRequest) GetTimeZone() string {
 		return x.TimeZone
 	}
 	return ""
+}
+
+func (x *RevenueRequest) GetAllIdentities() bool {
+	if x != nil {
+		return x.AllIdentities
+	}
+	return false
 }
 
 type RevenueRow struct {
@@ -5027,7 +5052,7 @@ const file_tinypay_api_v1_api_proto_rawDesc = "" +
 	"\aaddress\x18\x01 \x01(\tR\aaddress\x12\x16\n" +
 	"\x06symbol\x18\x02 \x01(\tR\x06symbol\x12\x1a\n" +
 	"\bdecimals\x18\x03 \x01(\rR\bdecimals\"\x10\n" +
-	"\x0eGetInfoRequest\"\xdc\x05\n" +
+	"\x0eGetInfoRequest\"\xfc\x05\n" +
 	"\bNodeInfo\x12\x18\n" +
 	"\aaddress\x18\x01 \x01(\tR\aaddress\x12\x19\n" +
 	"\bchain_id\x18\x02 \x01(\x04R\achainId\x12 \n" +
@@ -5049,7 +5074,10 @@ const file_tinypay_api_v1_api_proto_rawDesc = "" +
 	"\x1bwatcher_last_poll_unix_nano\x18\x1a \x01(\x03R\x17watcherLastPollUnixNano\x12#\n" +
 	"\rwatcher_error\x18\x1b \x01(\tR\fwatcherError\x123\n" +
 	"\x06towers\x18\x1c \x03(\v2\x1b.tinypay.api.v1.TowerStatusR\x06towers\x123\n" +
-	"\x06backup\x18\x1d \x01(\v2\x1b.tinypay.api.v1.BackupStateR\x06backup\"3\n" +
+	"\x06backup\x18\x1d \x01(\v2\x1b.tinypay.api.v1.BackupStateR\x06backup\x12\x1e\n" +
+	"\n" +
+	"identities\x18) \x03(\tR\n" +
+	"identities\"3\n" +
 	"\vBackupState\x12$\n" +
 	"\x0elast_unix_nano\x18\x01 \x01(\x03R\flastUnixNano\"\x97\x02\n" +
 	"\vTowerStatus\x12\x1a\n" +
@@ -5331,14 +5359,15 @@ const file_tinypay_api_v1_api_proto_rawDesc = "" +
 	"\astreams\x18\x01 \x03(\v2\x16.tinypay.api.v1.StreamR\astreams\x12&\n" +
 	"\x0fnext_page_token\x18\x02 \x01(\tR\rnextPageToken\"/\n" +
 	"\x10GetStreamRequest\x12\x1b\n" +
-	"\tstream_id\x18\x01 \x01(\tR\bstreamId\"\xa8\x01\n" +
+	"\tstream_id\x18\x01 \x01(\tR\bstreamId\"\xcf\x01\n" +
 	"\x0eRevenueRequest\x12$\n" +
 	"\x0efrom_unix_nano\x18\x01 \x01(\x03R\ffromUnixNano\x12 \n" +
 	"\fto_unix_nano\x18\x02 \x01(\x03R\n" +
 	"toUnixNano\x12\x19\n" +
 	"\bgroup_by\x18\x03 \x01(\tR\agroupBy\x12\x16\n" +
 	"\x06bucket\x18\x04 \x01(\tR\x06bucket\x12\x1b\n" +
-	"\ttime_zone\x18\x05 \x01(\tR\btimeZone\"\xb4\x01\n" +
+	"\ttime_zone\x18\x05 \x01(\tR\btimeZone\x12%\n" +
+	"\x0eall_identities\x18\x06 \x01(\bR\rallIdentities\"\xb4\x01\n" +
 	"\n" +
 	"RevenueRow\x12\x10\n" +
 	"\x03key\x18\x01 \x01(\tR\x03key\x12+\n" +
