@@ -368,25 +368,21 @@ func (c *Channel) ToPresent() []Proof {
 
 // ChainCooperativelyClosed records a cooperative close executed on chain.
 func (c *Channel) ChainCooperativelyClosed() error {
-	if c.st.Phase == Settled {
-		return nil
-	}
-	to, err := next(c.st.Phase, evChainCoopDone, "chain cooperatively closed")
-	if err != nil {
-		return err
-	}
-	c.st.Phase = to
-	c.rd.State = true
-	c.op = OpNone
-	return nil
+	return c.chainEnded(evChainCoopDone, "chain cooperatively closed")
 }
 
 // ChainSettled records that the adjudicator settled a force-closed channel.
 func (c *Channel) ChainSettled() error {
+	return c.chainEnded(evChainSettled, "chain settled")
+}
+
+// chainEnded moves the channel on the chain's event ev that ends it (again
+// is a no-op), ending any operation.
+func (c *Channel) chainEnded(ev event, what string) error {
 	if c.st.Phase == Settled {
 		return nil
 	}
-	to, err := next(c.st.Phase, evChainSettled, "chain settled")
+	to, err := next(c.st.Phase, ev, what)
 	if err != nil {
 		return err
 	}

@@ -362,10 +362,7 @@ func (c *chanActor) onCloseReply(s *session, m *peerv1.CloseReply) {
 		c.finishOp(channel.OpClose, fmt.Errorf("%w: %s", ErrPeerRefused, truncate(msg, 1024)))
 		return
 	}
-	sig, err := parseSig("signature", m.GetSignature())
-	if err == nil && sig == (crypto.Signature{}) {
-		err = fmt.Errorf("%w: empty countersignature", ErrMalformed)
-	}
+	sig, err := countersignature(m.GetSignature())
 	if err == nil {
 		_, err = c.ch.CloseCountersigned(sig)
 	}
@@ -442,10 +439,7 @@ func (c *chanActor) onWithdrawReply(s *session, m *peerv1.WithdrawReply) {
 		c.finishOp(channel.OpWithdraw, fmt.Errorf("%w: %s", ErrPeerRefused, truncate(msg, 1024)))
 		return
 	}
-	sig, err := parseSig("signature", m.GetSignature())
-	if err == nil && sig == (crypto.Signature{}) {
-		err = fmt.Errorf("%w: empty countersignature", ErrMalformed)
-	}
+	sig, err := countersignature(m.GetSignature())
 	if err == nil {
 		_, err = c.ch.WithdrawCountersigned(sig)
 	}
@@ -825,4 +819,14 @@ func (n *Node) withdrawPayout(ctx context.Context, asset crypto.Address) {
 		return
 	}
 	n.log.Info("payout withdrawn", "asset", asset, "amount", amount.Dec(), "tx", rcpt.TxHash)
+}
+
+// countersignature parses a reply's countersignature; a zero one is
+// malformed.
+func countersignature(s []byte) (crypto.Signature, error) {
+	sig, err := parseSig("signature", s)
+	if err == nil && sig == (crypto.Signature{}) {
+		err = fmt.Errorf("%w: empty countersignature", ErrMalformed)
+	}
+	return sig, err
 }
