@@ -103,6 +103,34 @@ with status 1 at once: it never acknowledges a payment after that.`,
 	}
 }
 
+// advertiseFromFlags returns the peer addresses the node advertises:
+// --peer-advertise, a list of up to node.MaxPeerAddrs host:ports, or else
+// --peer-listen.
+func advertiseFromFlags(c *cli.Command) ([]string, error) {
+	v := strings.TrimSpace(c.String("peer-advertise"))
+	if v == "" {
+		if l := c.String("peer-listen"); l != "" {
+			return []string{l}, nil
+		}
+		return nil, nil
+	}
+	var out []string
+	for _, a := range strings.Split(v, ",") {
+		a = strings.TrimSpace(a)
+		if err := node.CheckPeerAddr(a); err != nil {
+			return nil, usagef("--peer-advertise: %v", err)
+		}
+		if slices.Contains(out, a) {
+			return nil, usagef("--peer-advertise names %s twice", a)
+		}
+		out = append(out, a)
+	}
+	if len(out) > node.MaxPeerAddrs {
+		return nil, usagef("--peer-advertise names %d addresses, at most %d", len(out), node.MaxPeerAddrs)
+	}
+	return out, nil
+}
+
 // limitFlags are the bounds on what peers and strangers can make the node
 // hold; each refusal at one is counted in tinypay_bound_refusals_total and
 // logged at warn level once an hour.
@@ -303,6 +331,10 @@ func run(ctx context.Context, c *cli.Command, stdin io.Reader, logw io.Writer, o
 	if err != nil {
 		return err
 	}
+	advertise, err := advertiseFromFlags(c)
+	if err != nil {
+		return err
+	}
 	dir := c.String("datadir")
 	if scfg, postgres, err := storeConfig(c, dir, crypto.Address{}); err != nil {
 		return err
@@ -388,16 +420,15 @@ func run(ctx context.Context, c *cli.Command, stdin io.Reader, logw io.Writer, o
 	if err != nil {
 		return err
 	}
-	advertise := c.String("peer-advertise")
-	if advertise == "" {
-		advertise = c.String("peer-listen")
-	}
 	pcfg := rpc.DefaultPeerConfig()
-	pcfg.ChainID, pcfg.Adjudicator, pcfg.Key, pcfg.Certificate, pcfg.ListenAddr = cs.chainID, cs.adjudicator, key, &cert, advertise
+	pcfg.ChainID, pcfg.Adjudicator, pcfg.Key, pcfg.Certificate = cs.chainID, cs.adjudicator, key, &cert
+	if len(advertise) > 0 {
+		pcfg.ListenAddr, pcfg.MoreListenAddrs = advertise[0], advertise[1:]
+		ncfg.ListenAddr, ncfg.MoreListenAddrs = advertise[0], advertise[1:]
+	}
 	pcfg.Logger = log.With("component", "peer")
 	pcfg.Limits = limits
 
-	ncfg.ListenAddr = advertise
 	ncfg.Logger = log.With("component", "node")
 	ncfg.Failpoint = opts.failpoint
 	acfg.Logger = log.With("component", "apps")
