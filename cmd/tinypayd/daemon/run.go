@@ -581,13 +581,12 @@ func run(ctx context.Context, c *cli.Command, stdin io.Reader, logw io.Writer, o
 		close(done)
 	}()
 	timeout := c.Duration("shutdown-timeout")
-	grace := min(3*time.Second, timeout)
 	if failed != nil {
-		grace = 0 // calls in flight cannot commit
+		api.Stop() // calls in flight cannot commit: they end now
 	}
 	select {
 	case <-done:
-	case <-time.After(grace):
+	case <-time.After(min(3*time.Second, timeout)):
 	}
 	a.Stop()
 	n.Stop()

@@ -411,9 +411,11 @@ func TestHotStandbyFailover(t *testing.T) {
 			// Let the frozen process go: its lease ended on its own clock
 			// while it was stopped, so it acknowledges nothing more and
 			// exits with status 1.
+			cont := time.Now()
 			active.signal(syscall.SIGCONT)
 			select {
 			case <-active.done:
+				t.Logf("%s, let go, exited %s later", active.name, time.Since(cont).Round(10*time.Millisecond))
 			case <-time.After(30 * time.Second):
 				t.Fatalf("%s, frozen past its lease and let go, still runs:\n%s", active.name, active.log)
 			}
