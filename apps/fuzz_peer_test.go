@@ -256,10 +256,10 @@ func newAppsPipe(a, b crypto.Address) (*appsPipe, *appsPipe) {
 	return &appsPipe{a, b, ba, ab, done, once}, &appsPipe{b, a, ab, ba, done, once}
 }
 
-func (p *appsPipe) Peer() crypto.Address { return p.peer }
-func (p *appsPipe) ListenAddr() string   { return "" }
-func (p *appsPipe) RemoteAddr() string   { return "pipe" }
-func (p *appsPipe) Close(error)          { p.once.Do(func() { close(p.done) }) }
+func (p *appsPipe) Peer() crypto.Address  { return p.peer }
+func (p *appsPipe) ListenAddrs() []string { return nil }
+func (p *appsPipe) RemoteAddr() string    { return "pipe" }
+func (p *appsPipe) Close(error)           { p.once.Do(func() { close(p.done) }) }
 
 // Send copies m through the wire format, as a transport does.
 func (p *appsPipe) Send(m *peerv1.Message) error {

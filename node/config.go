@@ -95,6 +95,9 @@ type Config struct {
 	// ListenAddr is the peer address this node advertises (host:port), if
 	// it accepts peer connections.
 	ListenAddr string
+	// MoreListenAddrs are the node's further peer addresses (a hot
+	// standby pair's other processes), advertised after ListenAddr.
+	MoreListenAddrs []string
 	// Sweep is the sweep policy: what the wallet keeps, and where the rest
 	// goes after payouts and withdrawals. The zero To sweeps nothing.
 	Sweep  SweepConfig

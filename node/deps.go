@@ -17,7 +17,10 @@ import (
 // writes to it from one goroutine. rpc.PeerConn implements it.
 type PeerConn interface {
 	Peer() crypto.Address
-	ListenAddr() string
+	// ListenAddrs are where the peer says its node accepts peers (its
+	// Hello), in the order to try them; the node keeps only those it
+	// would dial (CheckPeerAddr), at most MaxPeerAddrs.
+	ListenAddrs() []string
 	RemoteAddr() string
 	Send(*peerv1.Message) error
 	Recv() (*peerv1.Message, error)

@@ -38,9 +38,9 @@ func pipe(a, b crypto.Address) (*pipeConn, *pipeConn) {
 	return x, y
 }
 
-func (p *pipeConn) Peer() crypto.Address { return p.peer }
-func (p *pipeConn) ListenAddr() string   { return "" }
-func (p *pipeConn) RemoteAddr() string   { return "pipe" }
+func (p *pipeConn) Peer() crypto.Address  { return p.peer }
+func (p *pipeConn) ListenAddrs() []string { return nil }
+func (p *pipeConn) RemoteAddr() string    { return "pipe" }
 func (p *pipeConn) Send(m *peerv1.Message) error {
 	p.mu.Lock()
 	drop := p.drop

@@ -6,6 +6,7 @@ import (
 	"fmt"
 	"log/slog"
 	"os"
+	"strings"
 	"sync"
 	"testing"
 	"time"
@@ -163,12 +164,14 @@ type nodeDialer struct {
 	self crypto.Address
 }
 
-// DialPeer implements Dialer: hostport is a node's name.
+// DialPeer implements Dialer: hostport is a node's name, and a port
+// (the node dials host:port only), which is ignored.
 func (d nodeDialer) DialPeer(ctx context.Context, hostport string, want crypto.Address) (PeerConn, error) {
 	w := d.w
+	name, _, _ := strings.Cut(hostport, ":")
 	w.mu.Lock()
 	var tn *Node
-	if target := w.nodes[hostport]; target != nil {
+	if target := w.nodes[name]; target != nil {
 		tn = target.n
 	}
 	w.mu.Unlock()
@@ -190,7 +193,7 @@ func (d nodeDialer) DialPeer(ctx context.Context, hostport string, want crypto.A
 func (tn *testNode) connect(other *testNode) {
 	tn.t.Helper()
 	var err error
-	guard(tn.t, tn.name+" ConnectPeer", func() { _, err = tn.n.ConnectPeer(context.Background(), other.name, other.key.Address()) })
+	guard(tn.t, tn.name+" ConnectPeer", func() { _, err = tn.n.ConnectPeer(context.Background(), other.name+":1", other.key.Address()) })
 	if err != nil {
 		tn.t.Fatal(err)
 	}

@@ -378,7 +378,7 @@ type advertConn struct {
 	addr string
 }
 
-func (a advertConn) ListenAddr() string { return a.addr }
+func (a advertConn) ListenAddrs() []string { return []string{a.addr} }
 
 // --- 5. RecoverRequest: a full log scan per message, for anyone ---
 
@@ -1019,9 +1019,9 @@ func TestRedialBacksOff(t *testing.T) {
 	id := alice.open(bob, 1000)
 	bob.stop()
 	waitFor(t, "alice sees bob gone", func() bool { return !alice.channel(id).Connected })
-	before := dialer.count("bob")
+	before := dialer.count("bob:1")
 	time.Sleep(640 * time.Millisecond) // 64 redial periods
-	n := dialer.count("bob") - before
+	n := dialer.count("bob:1") - before
 	if n < 3 || n > 10 {
 		t.Fatalf("alice dialled the absent peer %d times in 64 redial periods, want a doubling wait (about 7)", n)
 	}

@@ -21,6 +21,9 @@ type PeerInfo struct {
 	Address    crypto.Address
 	RemoteAddr string
 	Connected  bool
+	// DialAddrs are the addresses the node dials the peer at, in the
+	// order it tries them (at most MaxPeerAddrs).
+	DialAddrs []string
 }
 
 // PaymentInfo describes a payment in or out.
@@ -98,6 +101,9 @@ type NodeInfo struct {
 	ChainID     uint64
 	Adjudicator crypto.Address
 	ListenAddr  string
+	// ListenAddrs are every peer address the node advertises, ListenAddr
+	// first (none if it accepts no peers).
+	ListenAddrs []string
 	Assets      []Asset
 	ChainTime   uint64
 	LastSeq     uint64 // the newest event in the log
@@ -182,7 +188,7 @@ func (n *Node) Info() NodeInfo {
 	return NodeInfo{
 		ChannelsOpen: open, ChannelsReady: ready,
 		Address: n.self, ChainID: n.chain.ChainID(), Adjudicator: n.chain.Adjudicator(),
-		ListenAddr: n.cfg.ListenAddr, Assets: assets, ChainTime: n.now(), LastSeq: n.store.LastSeq(),
+		ListenAddr: n.cfg.ListenAddr, ListenAddrs: n.listenAddrs(), Assets: assets, ChainTime: n.now(), LastSeq: n.store.LastSeq(),
 		Restored: n.behind.restored.Load(), ChannelsBehind: int(n.behind.channels.Load()),
 		ChainHead: n.chainHead.Load(), WatcherLastPoll: w.LastOK, WatcherError: w.Err,
 	}

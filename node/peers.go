@@ -23,7 +23,7 @@ import (
 type peerSet struct {
 	mu        sync.Mutex
 	sessions  map[crypto.Address]*session
-	addrs     map[crypto.Address]string // where peers listen
+	addrs     map[crypto.Address][]string // where peers listen, in the order to dial (see peeraddrs.go)
 	dialing   map[crypto.Address]bool
 	backoff   map[crypto.Address]redialState // failed redials, until a session attaches
 	proposals map[[32]byte]proposal          // awaiting the peer's Accept
@@ -69,7 +69,7 @@ type proposal struct {
 
 func (p *peerSet) init() {
 	p.sessions = make(map[crypto.Address]*session)
-	p.addrs = make(map[crypto.Address]string)
+	p.addrs = make(map[crypto.Address][]string)
 	p.dialing = make(map[crypto.Address]bool)
 	p.backoff = make(map[crypto.Address]redialState)
 	p.proposals = make(map[[32]byte]proposal)
@@ -88,9 +88,11 @@ func (p *peerSet) load(n *Node) error {
 		if err != nil {
 			return fmt.Errorf("load peer address: %w", err)
 		}
-		p.mu.Lock()
-		p.addrs[c.peer] = string(v)
-		p.mu.Unlock()
+		if addrs := decodePeerAddrs(v); len(addrs) > 0 {
+			p.mu.Lock()
+			p.addrs[c.peer] = addrs
+			p.mu.Unlock()
+		}
 	}
 	return nil
 }
@@ -127,43 +129,15 @@ func (n *Node) HandlePeer(conn PeerConn) {
 
 // ConnectPeer dials a peer at hostport (expecting the node address want,
 // unless zero), keeps the connection, and remembers where the peer listens
-// so that it can be redialled.
+// so that it can be redialled (see ConnectPeerAddrs).
 func (n *Node) ConnectPeer(ctx context.Context, hostport string, want crypto.Address) (PeerInfo, error) {
-	if err := n.usable(); err != nil {
-		return PeerInfo{}, err
-	}
-	if n.dialer == nil {
-		return PeerInfo{}, errors.New("this node cannot dial peers")
-	}
-	conn, err := n.dialer.DialPeer(ctx, hostport, want)
-	if err != nil {
-		return PeerInfo{}, fmt.Errorf("connect %s: %w", hostport, err)
-	}
-	peer := conn.Peer()
-	if err := n.rememberAddr(ctx, peer, hostport); err != nil {
-		conn.Close(err)
-		return PeerInfo{}, err
-	}
-	s := n.attach(conn, true)
-	if s != nil {
-		if !n.background(s.readLoop) {
-			s.close(ErrStopped)
-		}
-	}
-	return PeerInfo{Address: peer, RemoteAddr: conn.RemoteAddr(), Connected: true}, nil
+	return n.ConnectPeerAddrs(ctx, []string{hostport}, want)
 }
 
-// rememberAddr persists where peer listens.
-func (n *Node) rememberAddr(ctx context.Context, peer crypto.Address, hostport string) error {
-	n.peers.mu.Lock()
-	same := n.peers.addrs[peer] == hostport
-	n.peers.addrs[peer] = hostport
-	n.peers.mu.Unlock()
-	if same {
-		return nil
-	}
+// persistAddrs stores where peer listens.
+func (n *Node) persistAddrs(ctx context.Context, peer crypto.Address, addrs []string) error {
 	b := store.NewBatch()
-	if err := b.PutCursor(peerCursorPrefix+hex.EncodeToString(peer[:]), []byte(hostport)); err != nil {
+	if err := b.PutCursor(peerCursorPrefix+hex.EncodeToString(peer[:]), encodePeerAddrs(addrs)); err != nil {
 		return err
 	}
 	_, err := n.commit(ctx, b)
@@ -218,7 +192,7 @@ func (n *Node) attach(conn PeerConn, outbound bool) *session {
 	}
 	n.peers.sessions[s.peer] = s
 	delete(n.peers.backoff, s.peer) // reachable again: redial promptly next time
-	if la := conn.ListenAddr(); la != "" && n.peers.addrs[s.peer] == "" && !s.stranger {
+	if la := mergePeerAddrs(conn.ListenAddrs()); len(la) > 0 && len(n.peers.addrs[s.peer]) == 0 && !s.stranger {
 		n.peers.addrs[s.peer] = la
 	}
 	n.peers.mu.Unlock()
@@ -339,7 +313,7 @@ func (n *Node) redialLoop() {
 		if n.dialer == nil {
 			continue
 		}
-		for peer, addr := range n.redialTargets() {
+		for peer, addrs := range n.redialTargets() {
 			ok := n.background(func() {
 				defer func() {
 					n.peers.mu.Lock()
@@ -348,9 +322,9 @@ func (n *Node) redialLoop() {
 				}()
 				ctx, cancel := context.WithTimeout(n.ctx, n.cfg.RequestTimeout)
 				defer cancel()
-				if _, err := n.ConnectPeer(ctx, addr, peer); err != nil {
+				if _, err := n.ConnectPeerAddrs(ctx, addrs, peer); err != nil {
 					wait := n.redialFailed(peer)
-					n.log.Debug("redial failed", "peer", peer, "addr", addr, "err", err, "next in", wait)
+					n.log.Debug("redial failed", "peer", peer, "addrs", addrs, "err", err, "next in", wait)
 				}
 			})
 			if !ok {
@@ -360,21 +334,22 @@ func (n *Node) redialLoop() {
 	}
 }
 
-// redialTargets returns the peers to dial now: those with a channel still
-// in use, a known address and no session or dial, marking them dialling.
-func (n *Node) redialTargets() map[crypto.Address]string {
+// redialTargets returns the peers to dial now, with their addresses:
+// those with a channel still in use, a known address and no session or
+// dial, marking them dialling.
+func (n *Node) redialTargets() map[crypto.Address][]string {
 	inUse := n.chans.peersInUse() // see flagsOf
 	now := n.clock.Now()
 	n.peers.mu.Lock()
 	defer n.peers.mu.Unlock()
-	out := map[crypto.Address]string{}
+	out := map[crypto.Address][]string{}
 	for _, peer := range inUse {
 		addr := n.peers.addrs[peer]
-		if s := n.peers.sessions[peer]; addr == "" || n.peers.dialing[peer] || (s != nil && s.alive()) || now.Before(n.peers.backoff[peer].next) {
+		if s := n.peers.sessions[peer]; len(addr) == 0 || n.peers.dialing[peer] || (s != nil && s.alive()) || now.Before(n.peers.backoff[peer].next) {
 			continue
 		}
 		n.peers.dialing[peer] = true
-		out[peer] = addr
+		out[peer] = append([]string(nil), addr...)
 	}
 	return out
 }
@@ -410,12 +385,16 @@ func (n *Node) Peers() []PeerInfo {
 	n.peers.mu.Lock()
 	for addr, s := range n.peers.sessions {
 		if s.alive() {
-			seen[addr] = &PeerInfo{Address: addr, RemoteAddr: s.conn.RemoteAddr(), Connected: true}
+			seen[addr] = &PeerInfo{Address: addr, RemoteAddr: s.conn.RemoteAddr(), Connected: true, DialAddrs: append([]string(nil), n.peers.addrs[addr]...)}
 		}
 	}
 	for _, c := range chans {
 		if _, ok := seen[c.peer]; !ok {
-			seen[c.peer] = &PeerInfo{Address: c.peer, RemoteAddr: n.peers.addrs[c.peer]}
+			p := &PeerInfo{Address: c.peer, DialAddrs: append([]string(nil), n.peers.addrs[c.peer]...)}
+			if len(p.DialAddrs) > 0 {
+				p.RemoteAddr = p.DialAddrs[0]
+			}
+			seen[c.peer] = p
 		}
 	}
 	n.peers.mu.Unlock()

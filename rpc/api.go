@@ -190,7 +190,7 @@ func (s *APIServer) GetInfo(ctx context.Context, _ *apiv1.GetInfoRequest) (*apiv
 	info := s.n.Info()
 	m := &apiv1.NodeInfo{
 		Address: info.Address.Hex(), ChainId: info.ChainID, Adjudicator: info.Adjudicator.Hex(),
-		PeerListenAddr: info.ListenAddr, Version: Version, ChainTime: info.ChainTime, LastSeq: info.LastSeq,
+		PeerListenAddr: info.ListenAddr, PeerListenAddrs: info.ListenAddrs, Version: Version, ChainTime: info.ChainTime, LastSeq: info.LastSeq,
 		Restored: info.Restored, ChannelsBehind: uint32(info.ChannelsBehind),
 		ChannelsOpen: uint32(info.ChannelsOpen), ChannelsReady: uint32(info.ChannelsReady),
 		ChainHead: info.ChainHead, WatcherLastPollUnixNano: unixNano(info.WatcherLastPoll), WatcherError: info.WatcherError,
@@ -266,22 +266,35 @@ func (s *APIServer) ConnectPeer(ctx context.Context, r *apiv1.ConnectPeerRequest
 	if r.GetHostPort() == "" {
 		return nil, badArg("host_port is required")
 	}
+	if n := len(r.GetMoreHostPorts()); n > node.MaxPeerAddrs-1 {
+		return nil, badArg("%d addresses of one peer, at most %d", 1+n, node.MaxPeerAddrs)
+	}
+	addrs := append([]string{r.GetHostPort()}, r.GetMoreHostPorts()...)
+	for _, a := range addrs {
+		if err := node.CheckPeerAddr(a); err != nil {
+			return nil, statusError(err)
+		}
+	}
 	want, err := parseAddress("address", r.GetAddress(), false)
 	if err != nil {
 		return nil, err
 	}
-	p, err := s.n.ConnectPeer(ctx, r.GetHostPort(), want)
+	p, err := s.n.ConnectPeerAddrs(ctx, addrs, want)
 	if err != nil {
 		return nil, statusError(err)
 	}
-	return &apiv1.Peer{Address: p.Address.Hex(), RemoteAddr: p.RemoteAddr, Connected: p.Connected}, nil
+	return peerMsg(p), nil
+}
+
+func peerMsg(p node.PeerInfo) *apiv1.Peer {
+	return &apiv1.Peer{Address: p.Address.Hex(), RemoteAddr: p.RemoteAddr, Connected: p.Connected, DialAddrs: p.DialAddrs}
 }
 
 // ListPeers implements apiv1.NodeServer.
 func (s *APIServer) ListPeers(ctx context.Context, _ *apiv1.ListPeersRequest) (*apiv1.ListPeersResponse, error) {
 	out := &apiv1.ListPeersResponse{}
 	for _, p := range s.n.Peers() {
-		out.Peers = append(out.Peers, &apiv1.Peer{Address: p.Address.Hex(), RemoteAddr: p.RemoteAddr, Connected: p.Connected})
+		out.Peers = append(out.Peers, peerMsg(p))
 	}
 	return out, nil
 }

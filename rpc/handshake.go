@@ -24,8 +24,12 @@ const (
 // helloTag is the domain separator of the Hello digest.
 const helloTag = "tinypay/peer/hello/v1"
 
-// maxListenAddrBytes bounds Hello.listen_addr.
+// maxListenAddrBytes bounds Hello.listen_addr and each of listen_addrs.
 const maxListenAddrBytes = 255
+
+// MaxListenAddrs bounds the addresses a node advertises in its Hello
+// (listen_addrs): a Hello with more is refused.
+const MaxListenAddrs = 4
 
 // helloDigest is keccak256("tinypay/peer/hello/v1" || role || exporter ||
 // uint64be(chainID) || adjudicator || address), as documented in peer.proto.
@@ -43,6 +47,10 @@ func newHello(cfg *PeerConfig, role string, ekm []byte) (*peerv1.Message, error)
 	if err != nil {
 		return nil, fmt.Errorf("sign hello: %w", err)
 	}
+	var all []string
+	if cfg.ListenAddr != "" {
+		all = append([]string{cfg.ListenAddr}, cfg.MoreListenAddrs...)
+	}
 	return &peerv1.Message{Body: &peerv1.Message_Hello{Hello: &peerv1.Hello{
 		ProtocolVersion: ProtocolVersion,
 		ChainId:         cfg.ChainID,
@@ -50,59 +58,91 @@ func newHello(cfg *PeerConfig, role string, ekm []byte) (*peerv1.Message, error)
 		Address:         addr[:],
 		Signature:       sig[:],
 		ListenAddr:      cfg.ListenAddr,
+		ListenAddrs:     all,
 	}}}, nil
 }
 
 // checkHello verifies the first message m that the other side, in role
 // role, sent on the session with keying material ekm. It returns the proven
-// address and the advertised listen address. Checks, in order: a Hello at
+// address and the advertised listen addresses. Checks, in order: a Hello at
 // all, the version, the form of every field, chain and adjudicator, the
 // signature, and that the other side is not this node.
-func checkHello(cfg *PeerConfig, role string, ekm []byte, m *peerv1.Message) (crypto.Address, string, error) {
+func checkHello(cfg *PeerConfig, role string, ekm []byte, m *peerv1.Message) (crypto.Address, []string, error) {
 	var none crypto.Address
 	h := m.GetHello()
 	if h == nil {
-		return none, "", fmt.Errorf("%w (got %s)", ErrNotHello, bodyName(m))
+		return none, nil, fmt.Errorf("%w (got %s)", ErrNotHello, bodyName(m))
 	}
 	if h.GetProtocolVersion() != ProtocolVersion {
-		return none, "", fmt.Errorf("%w: %d, want %d", ErrProtocolVersion, h.GetProtocolVersion(), ProtocolVersion)
+		return none, nil, fmt.Errorf("%w: %d, want %d", ErrProtocolVersion, h.GetProtocolVersion(), ProtocolVersion)
 	}
 	adj, err := crypto.AddressFromBytes(h.GetAdjudicator())
 	if err != nil {
-		return none, "", fmt.Errorf("%w: adjudicator is %d bytes, want %d", ErrMalformedHello, len(h.GetAdjudicator()), crypto.AddressLength)
+		return none, nil, fmt.Errorf("%w: adjudicator is %d bytes, want %d", ErrMalformedHello, len(h.GetAdjudicator()), crypto.AddressLength)
 	}
 	addr, err := crypto.AddressFromBytes(h.GetAddress())
 	if err != nil {
-		return none, "", fmt.Errorf("%w: address is %d bytes, want %d", ErrMalformedHello, len(h.GetAddress()), crypto.AddressLength)
+		return none, nil, fmt.Errorf("%w: address is %d bytes, want %d", ErrMalformedHello, len(h.GetAddress()), crypto.AddressLength)
 	}
 	if addr.IsZero() {
-		return none, "", fmt.Errorf("%w: zero address", ErrMalformedHello)
+		return none, nil, fmt.Errorf("%w: zero address", ErrMalformedHello)
 	}
 	sig, err := crypto.SignatureFromBytes(h.GetSignature())
 	if err != nil {
-		return none, "", fmt.Errorf("%w: signature is %d bytes, want %d", ErrMalformedHello, len(h.GetSignature()), crypto.SignatureLength)
+		return none, nil, fmt.Errorf("%w: signature is %d bytes, want %d", ErrMalformedHello, len(h.GetSignature()), crypto.SignatureLength)
 	}
-	la := h.GetListenAddr()
-	if err := checkListenAddr(la); err != nil {
-		return none, "", err
+	las, err := helloListenAddrs(h)
+	if err != nil {
+		return none, nil, err
 	}
 	if h.GetChainId() != cfg.ChainID {
-		return none, "", fmt.Errorf("%w: %d, want %d", ErrWrongChain, h.GetChainId(), cfg.ChainID)
+		return none, nil, fmt.Errorf("%w: %d, want %d", ErrWrongChain, h.GetChainId(), cfg.ChainID)
 	}
 	if adj != cfg.Adjudicator {
-		return none, "", fmt.Errorf("%w: %s, want %s", ErrWrongAdjudicator, adj, cfg.Adjudicator)
+		return none, nil, fmt.Errorf("%w: %s, want %s", ErrWrongAdjudicator, adj, cfg.Adjudicator)
 	}
 	signer, err := crypto.Recover(helloDigest(role, ekm, h.GetChainId(), adj, addr), sig)
 	if err != nil {
-		return none, "", fmt.Errorf("%w: %v", ErrBadSignature, err)
+		return none, nil, fmt.Errorf("%w: %v", ErrBadSignature, err)
 	}
 	if signer != addr {
-		return none, "", fmt.Errorf("%w: claims %s", ErrWrongSigner, addr)
+		return none, nil, fmt.Errorf("%w: claims %s", ErrWrongSigner, addr)
 	}
 	if addr == cfg.Key.Address() {
-		return none, "", fmt.Errorf("%w (%s)", ErrSelfConnect, addr)
+		return none, nil, fmt.Errorf("%w (%s)", ErrSelfConnect, addr)
 	}
-	return addr, la, nil
+	return addr, las, nil
+}
+
+// helloListenAddrs returns the addresses a Hello advertises: listen_addrs
+// (at most MaxListenAddrs, none empty, listen_addr first if set), or
+// listen_addr alone from a peer that sends only it.
+func helloListenAddrs(h *peerv1.Hello) ([]string, error) {
+	la, las := h.GetListenAddr(), h.GetListenAddrs()
+	if err := checkListenAddr(la); err != nil {
+		return nil, err
+	}
+	if len(las) == 0 {
+		if la == "" {
+			return nil, nil
+		}
+		return []string{la}, nil
+	}
+	if len(las) > MaxListenAddrs {
+		return nil, fmt.Errorf("%w: %d listen addresses, at most %d", ErrMalformedHello, len(las), MaxListenAddrs)
+	}
+	for _, a := range las {
+		if a == "" {
+			return nil, fmt.Errorf("%w: an empty listen address", ErrMalformedHello)
+		}
+		if err := checkListenAddr(a); err != nil {
+			return nil, err
+		}
+	}
+	if la != "" && las[0] != la {
+		return nil, fmt.Errorf("%w: listen_addr %q is not the first of listen_addrs", ErrMalformedHello, la)
+	}
+	return append([]string(nil), las...), nil
 }
 
 func checkListenAddr(la string) error {

@@ -4,6 +4,7 @@ import (
 	"bytes"
 	"encoding/binary"
 	"errors"
+	"slices"
 	"strings"
 	"testing"
 
@@ -49,7 +50,52 @@ func TestCheckHello(t *testing.T) {
 		// An honest dialer's Hello.
 		{"ok", nil, nil, "", nil},
 		// No listen address is fine.
-		{"no listen address", func(h *peerv1.Hello, m *peerv1.Message) *peerv1.Message { h.ListenAddr = ""; return m }, nil, "", nil},
+		{"no listen address", func(h *peerv1.Hello, m *peerv1.Message) *peerv1.Message {
+			h.ListenAddr, h.ListenAddrs = "", nil
+			return m
+		}, nil, "", nil},
+		// Only listen_addr, as a peer of before listen_addrs sends it.
+		{"listen_addr alone", func(h *peerv1.Hello, m *peerv1.Message) *peerv1.Message { h.ListenAddrs = nil; return m }, nil, "", nil},
+		// Four addresses (a hot standby pair's and more).
+		{"four listen addresses", func(h *peerv1.Hello, m *peerv1.Message) *peerv1.Message {
+			h.ListenAddrs = []string{"bob.example:1", "b.example:2", "10.0.0.3:3", "[::1]:4"}
+			return m
+		}, nil, "", nil},
+		// Only listen_addrs.
+		{"listen_addrs alone", func(h *peerv1.Hello, m *peerv1.Message) *peerv1.Message {
+			h.ListenAddr, h.ListenAddrs = "", []string{"b.example:2", "bob.example:1"}
+			return m
+		}, nil, "", nil},
+		// Five addresses: more than a stranger may make this node hold.
+		{"five listen addresses", func(h *peerv1.Hello, m *peerv1.Message) *peerv1.Message {
+			h.ListenAddrs = []string{"bob.example:1", "b:2", "c:3", "d:4", "e:5"}
+			return m
+		}, nil, "", ErrMalformedHello},
+		// A thousand.
+		{"a thousand listen addresses", func(h *peerv1.Hello, m *peerv1.Message) *peerv1.Message {
+			h.ListenAddrs = append([]string{"bob.example:1"}, slices.Repeat([]string{"x:1"}, 999)...)
+			return m
+		}, nil, "", ErrMalformedHello},
+		// An empty one among them.
+		{"empty listen address in the list", func(h *peerv1.Hello, m *peerv1.Message) *peerv1.Message {
+			h.ListenAddrs = []string{"bob.example:1", ""}
+			return m
+		}, nil, "", ErrMalformedHello},
+		// One without a port.
+		{"listen address form in the list", func(h *peerv1.Hello, m *peerv1.Message) *peerv1.Message {
+			h.ListenAddrs = []string{"bob.example:1", "nohost"}
+			return m
+		}, nil, "", ErrMalformedHello},
+		// A huge one.
+		{"listen address length in the list", func(h *peerv1.Hello, m *peerv1.Message) *peerv1.Message {
+			h.ListenAddrs = []string{"bob.example:1", strings.Repeat("a", 300) + ":1"}
+			return m
+		}, nil, "", ErrMalformedHello},
+		// listen_addr says one thing, listen_addrs another.
+		{"listen_addr not first", func(h *peerv1.Hello, m *peerv1.Message) *peerv1.Message {
+			h.ListenAddrs = []string{"b.example:2", "bob.example:1"}
+			return m
+		}, nil, "", ErrMalformedHello},
 		// Anything but a Hello first.
 		{"not hello", func(*peerv1.Hello, *peerv1.Message) *peerv1.Message { return proof(1) }, nil, "", ErrNotHello},
 		// An empty message.
@@ -70,10 +116,13 @@ func TestCheckHello(t *testing.T) {
 		// A 64-byte signature.
 		{"signature length", func(h *peerv1.Hello, m *peerv1.Message) *peerv1.Message { h.Signature = h.Signature[:64]; return m }, nil, "", ErrMalformedHello},
 		// A listen address that is no host:port.
-		{"listen address form", func(h *peerv1.Hello, m *peerv1.Message) *peerv1.Message { h.ListenAddr = "nohost"; return m }, nil, "", ErrMalformedHello},
+		{"listen address form", func(h *peerv1.Hello, m *peerv1.Message) *peerv1.Message {
+			h.ListenAddr, h.ListenAddrs = "nohost", nil
+			return m
+		}, nil, "", ErrMalformedHello},
 		// A huge listen address.
 		{"listen address length", func(h *peerv1.Hello, m *peerv1.Message) *peerv1.Message {
-			h.ListenAddr = strings.Repeat("a", 300) + ":1"
+			h.ListenAddr, h.ListenAddrs = strings.Repeat("a", 300)+":1", nil
 			return m
 		}, nil, "", ErrMalformedHello},
 		// Another chain.
@@ -110,6 +159,7 @@ func TestCheckHello(t *testing.T) {
 		t.Run(tt.name, func(t *testing.T) {
 			m := dialerHello(t, bobKey, testEKM)
 			m.GetHello().ListenAddr = "bob.example:1"
+			m.GetHello().ListenAddrs = []string{"bob.example:1"}
 			if tt.mutate != nil {
 				m = tt.mutate(m.GetHello(), m)
 			}

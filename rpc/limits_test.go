@@ -32,6 +32,16 @@ func TestPeerConfigValidate(t *testing.T) {
 		{"no adjudicator", func(c *PeerConfig) { c.Adjudicator = crypto.Address{} }, false},
 		// host:port or nothing.
 		{"bad listen address", func(c *PeerConfig) { c.ListenAddr = "localhost" }, false},
+		// Four addresses to advertise in all.
+		{"four listen addresses", func(c *PeerConfig) { c.MoreListenAddrs = []string{"b:1", "c:2", "d:3"} }, true},
+		// Five.
+		{"five listen addresses", func(c *PeerConfig) { c.MoreListenAddrs = []string{"b:1", "c:2", "d:3", "e:4"} }, false},
+		// More without the first.
+		{"more listen addresses alone", func(c *PeerConfig) { c.ListenAddr, c.MoreListenAddrs = "", []string{"b:1"} }, false},
+		// An empty one.
+		{"empty further listen address", func(c *PeerConfig) { c.MoreListenAddrs = []string{""} }, false},
+		// One that is no host:port.
+		{"bad further listen address", func(c *PeerConfig) { c.MoreListenAddrs = []string{"localhost"} }, false},
 		// Too small for a Hello.
 		{"tiny messages", func(c *PeerConfig) { c.MaxMessageBytes = 100 }, false},
 		// Beyond what gRPC should buffer.

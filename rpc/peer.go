@@ -36,6 +36,11 @@ type PeerConfig struct {
 	// ListenAddr is the host:port this node advertises in its Hello as
 	// where it accepts peers; empty if it does not.
 	ListenAddr string
+	// MoreListenAddrs are further host:ports of this node that it
+	// advertises after ListenAddr (a hot standby pair's other
+	// processes), for peers to try in turn: at most MaxListenAddrs-1,
+	// and only with ListenAddr.
+	MoreListenAddrs []string
 	// Limits bound messages, queues, handshakes and keepalives.
 	Limits
 	// Logger receives connection events; nil discards them. Keys and TLS
@@ -75,6 +80,17 @@ func (c PeerConfig) Validate() error {
 			return fmt.Errorf("%w: ListenAddr %q: %v", ErrConfig, c.ListenAddr, err)
 		}
 	}
+	switch {
+	case len(c.MoreListenAddrs) > 0 && c.ListenAddr == "":
+		return fmt.Errorf("%w: MoreListenAddrs without ListenAddr", ErrConfig)
+	case len(c.MoreListenAddrs) > MaxListenAddrs-1:
+		return fmt.Errorf("%w: %d addresses to advertise, at most %d", ErrConfig, 1+len(c.MoreListenAddrs), MaxListenAddrs)
+	}
+	for _, a := range c.MoreListenAddrs {
+		if err := checkListenAddr(a); err != nil || a == "" {
+			return fmt.Errorf("%w: MoreListenAddrs %q: %v", ErrConfig, a, err)
+		}
+	}
 	return c.Limits.Validate()
 }
 
@@ -101,12 +117,12 @@ type msgStream interface {
 // times. After the connection ends, Send and Recv return an error matching
 // ErrClosed that also wraps the reason.
 type PeerConn struct {
-	idMu       sync.Mutex // guards peer and listenAddr while the handshake sets them
-	peer       crypto.Address
-	listenAddr string
-	remoteAddr string
-	lim        Limits
-	log        *slog.Logger
+	idMu        sync.Mutex // guards peer and listenAddrs while the handshake sets them
+	peer        crypto.Address
+	listenAddrs []string
+	remoteAddr  string
+	lim         Limits
+	log         *slog.Logger
 
 	pipe
 }
@@ -167,10 +183,10 @@ func newPeerConn(cfg *PeerConfig, role, remoteAddr string, s msgStream, closeSen
 
 // setIdentity records what the handshake proved, before the conn is handed
 // out (so Peer and ListenAddr need no lock afterwards).
-func (c *PeerConn) setIdentity(addr crypto.Address, listenAddr string) {
+func (c *PeerConn) setIdentity(addr crypto.Address, listenAddrs []string) {
 	c.idMu.Lock()
 	defer c.idMu.Unlock()
-	c.peer, c.listenAddr = addr, listenAddr
+	c.peer, c.listenAddrs = addr, listenAddrs
 }
 
 func (c *PeerConn) peerForLog() crypto.Address {
@@ -184,7 +200,17 @@ func (c *PeerConn) Peer() crypto.Address { return c.peer }
 
 // ListenAddr returns where the other side says it accepts peers (from its
 // Hello, unverified); empty if it does not say.
-func (c *PeerConn) ListenAddr() string { return c.listenAddr }
+func (c *PeerConn) ListenAddr() string {
+	if len(c.listenAddrs) == 0 {
+		return ""
+	}
+	return c.listenAddrs[0]
+}
+
+// ListenAddrs returns every address where the other side says its node
+// accepts peers (from its Hello), in the order to try them: at most
+// MaxListenAddrs, ListenAddr first; none if it said none.
+func (c *PeerConn) ListenAddrs() []string { return append([]string(nil), c.listenAddrs...) }
 
 // RemoteAddr returns the socket address of the other side.
 func (c *PeerConn) RemoteAddr() string { return c.remoteAddr }

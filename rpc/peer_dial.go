@@ -104,7 +104,7 @@ func DialPeer(ctx context.Context, cfg PeerConfig, hostport string, want crypto.
 	if refusal := handshakeFailure(first); refusal != nil {
 		return fail(refusal, false)
 	}
-	addr, listenAddr, err := checkHello(&cfg, roleListener, ekm, first)
+	addr, listenAddrs, err := checkHello(&cfg, roleListener, ekm, first)
 	if err == nil && !want.IsZero() && addr != want {
 		err = fmt.Errorf("%w: proved %s, want %s", ErrWrongPeer, addr, want)
 	}
@@ -122,8 +122,8 @@ func DialPeer(ctx context.Context, cfg PeerConfig, hostport string, want crypto.
 	if !timer.Stop() || !stopCtx() {
 		return fail(errors.New("handshake interrupted"), false)
 	}
-	c.setIdentity(addr, listenAddr)
-	c.log.Debug("peer connected", "peer", addr, "listen", listenAddr)
+	c.setIdentity(addr, listenAddrs)
+	c.log.Debug("peer connected", "peer", addr, "listen", listenAddrs)
 	return c, nil
 }
 

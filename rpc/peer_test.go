@@ -8,6 +8,7 @@ import (
 	"fmt"
 	"io"
 	"net"
+	"slices"
 	"strings"
 	"sync"
 	"testing"
@@ -25,6 +26,7 @@ func TestHappyPath(t *testing.T) {
 	ts := startServer(t, testConfig(t, aliceKey), nil)
 	bobCfg := testConfig(t, bobKey)
 	bobCfg.ListenAddr = "bob.example:7421"
+	bobCfg.MoreListenAddrs = []string{"bob-standby.example:7421"}
 	bob := mustDial(t, bobCfg, ts.addr, aliceKey.Address())
 	alice := ts.accepted(t)
 
@@ -40,6 +42,12 @@ func TestHappyPath(t *testing.T) {
 	}
 	if got := alice.ListenAddr(); got != "bob.example:7421" {
 		t.Errorf("listener: ListenAddr() = %q", got)
+	}
+	if got := alice.ListenAddrs(); !slices.Equal(got, []string{"bob.example:7421", "bob-standby.example:7421"}) {
+		t.Errorf("listener: ListenAddrs() = %q, want both of bob's", got)
+	}
+	if got := bob.ListenAddrs(); !slices.Equal(got, []string{"127.0.0.1:7420"}) {
+		t.Errorf("dialer: ListenAddrs() = %q", got)
 	}
 	if bob.RemoteAddr() != ts.addr {
 		t.Errorf("dialer: RemoteAddr() = %q, want %q", bob.RemoteAddr(), ts.addr)

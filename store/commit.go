@@ -388,12 +388,19 @@ func seqs(first uint64, n int) []uint64 {
 func (s *Store) fail(cause error) error {
 	err := fmt.Errorf("%w: %w", ErrFailed, cause)
 	s.log.Error("store write failed; refusing further commits", "err", cause)
+	s.setFailed(err)
+	return err
+}
+
+// setFailed puts the store in the failed state with err, unless it is in
+// it already.
+func (s *Store) setFailed(err error) {
 	s.mu.Lock()
+	defer s.mu.Unlock()
 	if s.failed == nil {
 		s.failed = err
+		close(s.failCh)
 	}
-	s.mu.Unlock()
-	return err
 }
 
 // admit checks r's batch against the database and the group: payment ids

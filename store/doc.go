@@ -118,8 +118,13 @@
 // migrations run by Open, and a lease row per node whose epoch every
 // write transaction checks: a process that lost the lease to another can
 // never commit again (ErrFenced), and a second process cannot open a node
-// whose lease is held (ErrLeaseHeld). Its SQL is meant to run on
-// CockroachDB and YugabyteDB too; it is tested on PostgreSQL 15.
+// whose lease is held (ErrLeaseHeld), unless it is a hot standby
+// (PostgresConfig.Standby): OpenContext then waits for the lease until
+// its context ends. A process also ends its lease on its own clock when
+// it could not renew it in time (ErrLeaseExpired, lease_postgres.go),
+// before another may take over. Either way the store fails: Failed is
+// closed, Err says why, and the owner must stop. Its SQL is meant to run
+// on CockroachDB and YugabyteDB too; it is tested on PostgreSQL 15.
 //
 // # Concurrency
 //

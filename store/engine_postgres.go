@@ -61,6 +61,10 @@ type PostgresConfig struct {
 	// LeaseWait is how long Open waits for a lease another process holds
 	// (one that died less than LeaseTTL ago) before ErrLeaseHeld.
 	LeaseWait time.Duration
+	// Standby makes Open wait for the lease as long as its context lasts
+	// (OpenContext), instead of LeaseWait: a hot standby, which takes the
+	// node over once the process holding it dies or gives it up.
+	Standby bool
 	// Timeout bounds each round trip to the database; a commit that takes
 	// longer fails the store (whether it is durable is unknown).
 	Timeout time.Duration
@@ -199,6 +203,7 @@ type pgEngine struct {
 	cfg    PostgresConfig
 	holder string
 	epoch  int64 // the lease's epoch this process took
+	lease  *pgLease
 	log    *slog.Logger
 
 	nRetries  atomic.Uint64
@@ -211,7 +216,7 @@ var _ engine = (*pgEngine)(nil)
 
 // openPostgres connects, migrates the schema, and takes the node's lease.
 // For a restore, the node must have no record.
-func openPostgres(cfg Config, l *slog.Logger, restoring bool) (*pgEngine, error) {
+func openPostgres(ctx context.Context, cfg Config, l *slog.Logger, restoring bool) (*pgEngine, error) {
 	p := cfg.Postgres
 	where := cfg.where()
 	pcfg, err := pgxpool.ParseConfig(p.URL)
@@ -235,18 +240,18 @@ func openPostgres(cfg Config, l *slog.Logger, restoring bool) (*pgEngine, error)
 		_, _ = rand.Read(r[:])
 		holder = fmt.Sprintf("%s/%d/%s", host, os.Getpid(), hex.EncodeToString(r[:]))
 	}
-	ctx, cancel := context.WithTimeout(context.Background(), p.Timeout)
+	cctx, cancel := context.WithTimeout(ctx, p.Timeout)
 	defer cancel()
-	pool, err := pgxpool.NewWithConfig(ctx, pcfg)
+	pool, err := pgxpool.NewWithConfig(cctx, pcfg)
 	if err != nil {
 		return nil, fmt.Errorf("store: %s: %w", where, err)
 	}
-	e := &pgEngine{pool: pool, cfg: p, holder: holder, log: l}
+	e := &pgEngine{pool: pool, cfg: p, holder: holder, lease: newPgLease(p.LeaseTTL), log: l}
 	if err := e.migrate(); err != nil {
 		pool.Close()
 		return nil, fmt.Errorf("store: %s: schema: %w", where, err)
 	}
-	if err := e.takeLease(); err != nil {
+	if err := e.takeLease(ctx); err != nil {
 		pool.Close()
 		return nil, fmt.Errorf("store: %s: %w", where, err)
 	}
@@ -349,79 +354,6 @@ func (e *pgEngine) migrate() error {
 	}
 }
 
-// takeLease takes the node's lease if it is free or expired, raising its
-// epoch, waiting up to LeaseWait for one another process holds.
-func (e *pgEngine) takeLease() error {
-	deadline := time.Now().Add(e.cfg.LeaseWait)
-	for {
-		var heldBy string
-		err := e.inTx(func(ctx context.Context, tx pgx.Tx) error {
-			heldBy = ""
-			var holder string
-			var epoch int64
-			var live bool
-			err := tx.QueryRow(ctx, `SELECT holder, epoch, expires_at > now() FROM tinypay_lease WHERE node = $1`, e.cfg.Node).Scan(&holder, &epoch, &live)
-			switch {
-			case errors.Is(err, pgx.ErrNoRows):
-				e.epoch = 1
-				_, err = tx.Exec(ctx, `INSERT INTO tinypay_lease (node, holder, epoch, expires_at) VALUES ($1, $2, 1, now() + $3 * interval '1 microsecond')`,
-					e.cfg.Node, e.holder, e.cfg.LeaseTTL.Microseconds())
-				return err
-			case err != nil:
-				return err
-			case live:
-				heldBy = holder
-				return nil
-			}
-			e.epoch = epoch + 1
-			_, err = tx.Exec(ctx, `UPDATE tinypay_lease SET holder = $2, epoch = $3, expires_at = now() + $4 * interval '1 microsecond' WHERE node = $1`,
-				e.cfg.Node, e.holder, e.epoch, e.cfg.LeaseTTL.Microseconds())
-			return err
-		})
-		var pe *pgconn.PgError
-		if errors.As(err, &pe) && pe.Code == "23505" { // two inserted the row at once
-			continue
-		}
-		if err != nil {
-			return fmt.Errorf("lease: %w", err)
-		}
-		if heldBy == "" {
-			e.log.Info("took the node's lease", "node", e.cfg.Node, "epoch", e.epoch, "holder", e.holder)
-			return nil
-		}
-		if time.Now().After(deadline) {
-			return fmt.Errorf("%w: %s holds node %s (tinypayd runs there, or died less than the lease's %s ago)", ErrLeaseHeld, heldBy, e.cfg.Node, e.cfg.LeaseTTL)
-		}
-		time.Sleep(min(e.cfg.LeaseTTL/5, time.Until(deadline)+time.Millisecond))
-	}
-}
-
-// renew renews the lease every LeaseTTL/3 until close. If the lease is
-// gone (another process took it), it says so and stops: every write
-// fails with ErrFenced from then on.
-func (e *pgEngine) renew() {
-	defer close(e.renewDone)
-	t := time.NewTicker(e.cfg.LeaseTTL / 3)
-	defer t.Stop()
-	for {
-		select {
-		case <-e.stopRenew:
-			return
-		case <-t.C:
-		}
-		ctx, cancel := context.WithTimeout(context.Background(), e.cfg.LeaseTTL/3)
-		tag, err := e.pool.Exec(ctx, sqlRenew, e.cfg.Node, e.epoch, e.cfg.LeaseTTL.Microseconds())
-		cancel()
-		switch {
-		case err != nil:
-			e.log.Warn("could not renew the node's lease", "node", e.cfg.Node, "err", err)
-		case tag.RowsAffected() == 0:
-			e.log.Error("lost the node's lease: another process took it over; this one can no longer write", "node", e.cfg.Node, "epoch", e.epoch)
-			return
-		}
-	}
-}
-
 func (e *pgEngine) retries() uint64 { return e.nRetries.Load() }
 
 // close stops renewing the lease, gives it up (another process may take
@@ -463,6 +395,9 @@ func (e *pgEngine) write(fn func(b *pgx.Batch)) error {
 }
 
 func (e *pgEngine) writeOnce(fn func(b *pgx.Batch)) (err error) {
+	if err := e.lease.check(); err != nil {
+		return err
+	}
 	ctx, cancel := e.ctx()
 	defer cancel()
 	conn, err := e.pool.Acquire(ctx)

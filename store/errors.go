@@ -51,6 +51,13 @@ var (
 	// database and nothing of it is written. The store then fails every
 	// commit (ErrFailed wraps it); the process must stop writing.
 	ErrFenced = errors.New("store: this process lost the node's lease (fenced)")
+	// ErrLeaseExpired means that this process could not renew the node's
+	// lease in time (the database was unreachable, or the process was
+	// frozen): on its own clock the lease ended, a little before the
+	// database lets another process take the node over, and the store
+	// refuses every commit from then on (ErrFailed wraps it), so that the
+	// process never acknowledges what a successor may not see.
+	ErrLeaseExpired = errors.New("store: this process's lease on the node expired")
 	// ErrFailed means that a write to disk failed. Whether the batches of
 	// the failed transaction are durable is unknown, so the store refuses
 	// every later commit; reads still work. Close and reopen the store

@@ -3,6 +3,7 @@ package store
 import (
 	"bufio"
 	"bytes"
+	"context"
 	"encoding/binary"
 	"errors"
 	"fmt"
@@ -104,7 +105,7 @@ func Restore(cfg Config, r io.Reader) (SnapshotStats, error) {
 	if l == nil {
 		l = slog.New(slog.DiscardHandler)
 	}
-	eng, err := openEngine(cfg, l, true)
+	eng, err := openEngine(context.Background(), cfg, l, true)
 	if err != nil {
 		return SnapshotStats{}, err
 	}

@@ -2,6 +2,7 @@ package store
 
 import (
 	"bytes"
+	"context"
 	"errors"
 	"fmt"
 	"log/slog"
@@ -24,7 +25,8 @@ type Store struct {
 	queue   []*request
 	spare   []*request
 	closing bool
-	failed  error // set once a write failed; every later commit gets it
+	failed  error         // set once a write failed; every later commit gets it
+	failCh  chan struct{} // closed when failed is set
 	wake    chan struct{}
 	stopped chan struct{} // closed when the committer exits
 
@@ -65,7 +67,13 @@ type Stats struct {
 // the node's lease). It fails with ErrCorrupt if the store is of an
 // unknown format, and with ErrLeaseHeld if another process holds the
 // node's PostgreSQL lease for longer than Postgres.LeaseWait.
-func Open(cfg Config) (*Store, error) {
+func Open(cfg Config) (*Store, error) { return OpenContext(context.Background(), cfg) }
+
+// OpenContext is Open that gives up when ctx ends. With Postgres.Standby
+// it waits for the node's lease until then, however long another process
+// holds it (a hot standby): it returns once this process took the lease
+// over, with the store as that process left it.
+func OpenContext(ctx context.Context, cfg Config) (*Store, error) {
 	if err := cfg.Validate(); err != nil {
 		return nil, err
 	}
@@ -73,7 +81,7 @@ func Open(cfg Config) (*Store, error) {
 	if l == nil {
 		l = slog.New(slog.DiscardHandler)
 	}
-	eng, err := openEngine(cfg, l, false)
+	eng, err := openEngine(ctx, cfg, l, false)
 	if err != nil {
 		return nil, err
 	}
@@ -82,6 +90,7 @@ func Open(cfg Config) (*Store, error) {
 		cfg:     cfg,
 		log:     l,
 		wake:    make(chan struct{}, 1),
+		failCh:  make(chan struct{}),
 		stopped: make(chan struct{}),
 	}
 	last, err := s.init()
@@ -92,14 +101,17 @@ func Open(cfg Config) (*Store, error) {
 	s.nextSeq = last + 1
 	s.lastSeq.Store(last)
 	go s.run()
+	if le, ok := eng.(leaser); ok {
+		go s.watchLease(le)
+	}
 	return s, nil
 }
 
 // openEngine opens the engine cfg names. For a restore, the target must
 // be empty.
-func openEngine(cfg Config, l *slog.Logger, restoring bool) (engine, error) {
+func openEngine(ctx context.Context, cfg Config, l *slog.Logger, restoring bool) (engine, error) {
 	if cfg.Postgres.URL != "" {
-		return openPostgres(cfg, l, restoring)
+		return openPostgres(ctx, cfg, l, restoring)
 	}
 	if restoring {
 		if err := badgerRestoreTarget(cfg.Dir); err != nil {

@@ -45,10 +45,10 @@ type memConn struct {
 	onRecv func(c *memConn, m *peerv1.Message) bool
 }
 
-func (c *memConn) Peer() crypto.Address { return c.peer }
-func (c *memConn) ListenAddr() string   { return "" }
-func (c *memConn) RemoteAddr() string   { return "mem" }
-func (c *memConn) Close(reason error)   { c.p.close(reason) }
+func (c *memConn) Peer() crypto.Address  { return c.peer }
+func (c *memConn) ListenAddrs() []string { return nil }
+func (c *memConn) RemoteAddr() string    { return "mem" }
+func (c *memConn) Close(reason error)    { c.p.close(reason) }
 
 func (c *memConn) Send(m *peerv1.Message) error {
 	select {

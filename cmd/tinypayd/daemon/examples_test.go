@@ -115,6 +115,7 @@ var examples = []example{
 	{text: "tinypay balance"},
 	{text: "tinypay peer connect 127.0.0.1:9735"},
 	{text: "tinypay peer connect 127.0.0.1:9735 --address 0xFcd1463D08CC5a0B5509C2ABa78373E5b5E3762E"},
+	{text: "tinypay peer connect 127.0.0.1:9745 127.0.0.1:9735 --address 0xFcd1463D08CC5a0B5509C2ABa78373E5b5E3762E"}, // the first does not answer
 	{text: "tinypay peer list"},
 	{text: "tinypay channel open 0xFcd1463D08CC5a0B5509C2ABa78373E5b5E3762E 10 USD"},
 	{text: "tinypay channel open 0xFcd1463D08CC5a0B5509C2ABa78373E5b5E3762E 0.5 ETH --challenge-period 3600"},
@@ -224,6 +225,7 @@ var examples = []example{
 	{text: "tinypayd run --devchain devchain.json --passphrase-file pass.txt --browser-listen 127.0.0.1:9739 --dashboard", background: true, stop: true},
 	{text: "tinypayd run --devchain devchain.json --passphrase-file pass.txt --sweep-to ADDRESS --sweep-above \"100 USD\" --sweep-above \"0.5 ETH\"", background: true, stop: true},
 	{text: "tinypayd run --devchain devchain.json --passphrase-file pass.txt --store \"" + examplePostgres + "\"", background: true, stop: true},
+	{text: "tinypayd run --devchain devchain.json --passphrase-file pass.txt --store \"" + examplePostgres + "\" --standby --lease-ttl 5s --peer-advertise node-a.example:9735,node-b.example:9735", background: true, stop: true},
 	{text: "tinypayd init --devchain devchain.json --dev-account 1", as: "new"},
 	{text: "tinypayd init", as: "new"},
 	{text: "tinypayd init --import-key-file hexkey.txt", as: "new"},
@@ -326,6 +328,7 @@ func newExampleEnv(t *testing.T, alice, bob *daemonProc) *exampleEnv {
 	_, pwPort, _ := net.SplitHostPort(e.paywallAddr)
 	e.subst = map[string]string{
 		"127.0.0.1:9735":             peerListen(alice),
+		"127.0.0.1:9745":             freeAddr(t), // a standby's address: nothing answers there
 		"127.0.0.1:8080":             up,
 		"127.0.0.1:8081":             up,
 		"127.0.0.1:8402":             e.paywallAddr,

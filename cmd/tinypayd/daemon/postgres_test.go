@@ -225,3 +225,44 @@ func TestStoreFlagRefusals(t *testing.T) {
 		})
 	}
 }
+
+// TestStandbyFlagRefusals: --standby and --lease-ttl without PostgreSQL,
+// a lease out of bounds, and --peer-advertise lists a node would not dial
+// or too long are usage errors that say what is wrong, before anything
+// starts.
+func TestStandbyFlagRefusals(t *testing.T) {
+	dir := t.TempDir()
+	chain := []string{"--chain-rpc", "http://127.0.0.1:1", "--chain-id", "5", "--adjudicator", "0x5FbDB2315678afecb367f032d93F642f64180aa3"}
+	pg := []string{"--store", "postgres://u@h/db"}
+	for _, tc := range []struct {
+		name string
+		args []string
+		want string
+	}{
+		// A badger store has no lease to share.
+		{"standby on badger", []string{"--standby"}, "--standby needs --store postgres://"},
+		// Nor a lease to time.
+		{"lease on badger", []string{"--lease-ttl", "5s"}, "--lease-ttl needs --store postgres://"},
+		// Below a second.
+		{"lease too short", append([]string{"--lease-ttl", "500ms"}, pg...), "--lease-ttl is 500ms, want 1s to 10m0s"},
+		// Above ten minutes.
+		{"lease too long", append([]string{"--lease-ttl", "1h"}, pg...), "--lease-ttl is 1h0m0s"},
+		// Five addresses.
+		{"five addresses", []string{"--peer-advertise", "a:1,b:2,c:3,d:4,e:5"}, "at most 4"},
+		// One without a port.
+		{"no port", []string{"--peer-advertise", "a:1,b"}, "want HOST:PORT"},
+		// An empty one.
+		{"empty", []string{"--peer-advertise", "a:1,,b:2"}, "want HOST:PORT"},
+		// Port 0.
+		{"port 0", []string{"--peer-advertise", "a:0"}, "port is not 1 to 65535"},
+		// The same one twice.
+		{"twice", []string{"--peer-advertise", "a:1,a:1"}, "names a:1 twice"},
+	} {
+		t.Run(tc.name, func(t *testing.T) {
+			code, out := tinypayd(t, append(append([]string{"--datadir", dir, "run"}, tc.args...), chain...)...)
+			if code != exitUsage || !strings.Contains(out, tc.want) {
+				t.Fatalf("exit %d, want %d saying %q:\n%s", code, exitUsage, tc.want, out)
+			}
+		})
+	}
+}

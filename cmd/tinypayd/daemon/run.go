@@ -65,28 +65,70 @@ Examples:
                 --sweep-above "100 USD" --sweep-above "0.5 ETH"
    tinypayd run --devchain devchain.json --passphrase-file pass.txt \
                 --store "postgres://tinypay@db.internal:5432/tinypay?sslmode=verify-full"
+   tinypayd run --devchain devchain.json --passphrase-file pass.txt \
+                --store "postgres://tinypay@db.internal:5432/tinypay?sslmode=verify-full" \
+                --standby --lease-ttl 5s --peer-advertise node-a.example:9735,node-b.example:9735
 
 With --store postgres://..., the node's state is in PostgreSQL (the README's
 "PostgreSQL store"; the password from PGPASSWORD or ~/.pgpass): one process
 at a time may run a node identity on it; a second tinypayd for the same node
-waits up to 6s for the first one's lease, and gives up.`,
+waits a little longer than --lease-ttl for the first one's lease, and gives up.
+
+With --standby it waits instead as long as the other holds the lease: a hot
+standby (the README's "Hot standby"). Run one tinypayd per machine for the
+same node (each with a copy of the data directory's key), all with --standby
+and the same --peer-advertise list, which names every one's peer address: a
+peer dials the next address when one fails. The first to start takes the
+lease; the others log that they wait, and open no peer listener and no control
+API until they took the node over (about --lease-ttl after the active one
+died, at once after it stopped). A process that lost the lease (another took
+the node over, or it could not renew it for four fifths of --lease-ttl) exits
+with status 1 at once: it never acknowledges a payment after that.`,
 		Flags: slices.Concat(chainFlags(cf, devFile), []cli.Flag{
 			&cli.StringSliceFlag{Name: "asset", Usage: "ERC-20 token channels may hold, as SYMBOL=ADDRESS:DECIMALS (repeatable)", Sources: cf.sources("asset")},
 			&cli.StringFlag{Name: "peer-listen", Usage: "address to accept peer connections on (empty: do not listen)", Value: "127.0.0.1:9735", Sources: cf.sources("peer-listen")},
-			&cli.StringFlag{Name: "peer-advertise", Usage: "address peers should dial back (default: --peer-listen)", Sources: cf.sources("peer-advertise")},
+			&cli.StringFlag{Name: "peer-advertise", Usage: "addresses peers should dial back, HOST:PORT[,HOST:PORT...] (up to 4: a hot standby pair's processes each name all of them; default: --peer-listen)", Sources: cf.sources("peer-advertise")},
 			&cli.StringFlag{Name: "api-listen", Usage: "address of the control API (keep it on loopback unless you need otherwise)", Value: "127.0.0.1:9736", Sources: cf.sources("api-listen")},
 			&cli.Uint64Flag{Name: "challenge-period", Usage: "challenge period in seconds for channels this node opens", Value: node.DefaultConfig().ChallengePeriod, Sources: cf.sources("challenge-period")},
 			&cli.Uint64Flag{Name: "min-challenge-period", Usage: "shortest challenge period accepted from peers, seconds", Value: node.DefaultConfig().MinChallengePeriod, Sources: cf.sources("min-challenge-period")},
 			&cli.DurationFlag{Name: "shutdown-timeout", Usage: "longest graceful shutdown", Value: 15 * time.Second, Sources: cf.sources("shutdown-timeout")},
 			&cli.StringSliceFlag{Name: "tower", Usage: "a watchtower to hand every newest incoming proof to, as HOST:PORT@0xTOWER_ADDRESS (repeatable; see tinypayd tower --help)", Sources: cf.sources("tower")},
 			storeFlag(cf),
-		}, metricsFlags(cf, defaultMetricsListen), httpFlags(cf), browserFlags(cf), limitFlags(cf), sweepFlags(cf), identityFlags(cf)),
+		}, standbyFlags(cf), metricsFlags(cf, defaultMetricsListen), httpFlags(cf), browserFlags(cf), limitFlags(cf), sweepFlags(cf), identityFlags(cf)),
 		Action: func(ctx context.Context, c *cli.Command) error {
 			ctx, stop := signal.NotifyContext(ctx, os.Interrupt, syscall.SIGTERM)
 			defer stop()
 			return run(ctx, c, stdin, stderr, opts)
 		},
 	}
+}
+
+// advertiseFromFlags returns the peer addresses the node advertises:
+// --peer-advertise, a list of up to node.MaxPeerAddrs host:ports, or else
+// --peer-listen.
+func advertiseFromFlags(c *cli.Command) ([]string, error) {
+	v := strings.TrimSpace(c.String("peer-advertise"))
+	if v == "" {
+		if l := c.String("peer-listen"); l != "" {
+			return []string{l}, nil
+		}
+		return nil, nil
+	}
+	var out []string
+	for _, a := range strings.Split(v, ",") {
+		a = strings.TrimSpace(a)
+		if err := node.CheckPeerAddr(a); err != nil {
+			return nil, usagef("--peer-advertise: %v", err)
+		}
+		if slices.Contains(out, a) {
+			return nil, usagef("--peer-advertise names %s twice", a)
+		}
+		out = append(out, a)
+	}
+	if len(out) > node.MaxPeerAddrs {
+		return nil, usagef("--peer-advertise names %d addresses, at most %d", len(out), node.MaxPeerAddrs)
+	}
+	return out, nil
 }
 
 // limitFlags are the bounds on what peers and strangers can make the node
@@ -289,8 +331,14 @@ func run(ctx context.Context, c *cli.Command, stdin io.Reader, logw io.Writer, o
 	if err != nil {
 		return err
 	}
+	advertise, err := advertiseFromFlags(c)
+	if err != nil {
+		return err
+	}
 	dir := c.String("datadir")
-	if _, _, err := storeConfig(c, dir, crypto.Address{}); err != nil {
+	if scfg, postgres, err := storeConfig(c, dir, crypto.Address{}); err != nil {
+		return err
+	} else if err := applyStandbyFlags(c, &scfg, postgres); err != nil {
 		return err
 	}
 	identities, err := identitiesFromFlags(c, dir)
@@ -342,13 +390,26 @@ func run(ctx context.Context, c *cli.Command, stdin io.Reader, logw io.Writer, o
 	if err != nil {
 		return err
 	}
+	if err := applyStandbyFlags(c, &scfg, postgres); err != nil {
+		return err
+	}
 	scfg.Logger = log.With("component", "store")
 	scfg.Observer = met
-	st, err := store.Open(scfg)
+	if scfg.Postgres.Standby {
+		log.Info("standby: waiting for the node's lease; the node starts once this process holds it", "node", storeNode(key.Address()), "lease", scfg.Postgres.LeaseTTL)
+	}
+	st, err := store.OpenContext(ctx, scfg)
 	if err != nil {
+		if scfg.Postgres.Standby && ctx.Err() != nil {
+			log.Info("stopped while standing by")
+			return nil
+		}
 		return err
 	}
 	defer st.Close()
+	if scfg.Postgres.Standby {
+		log.Info("standby: took the node over; starting it", "node", storeNode(key.Address()))
+	}
 	if restored {
 		// The restored backup is the newest one this store knows of.
 		if err := noteBackup(ctx, st, mark.BackupCreated); err != nil {
@@ -363,16 +424,15 @@ func run(ctx context.Context, c *cli.Command, stdin io.Reader, logw io.Writer, o
 	if err != nil {
 		return err
 	}
-	advertise := c.String("peer-advertise")
-	if advertise == "" {
-		advertise = c.String("peer-listen")
-	}
 	pcfg := rpc.DefaultPeerConfig()
-	pcfg.ChainID, pcfg.Adjudicator, pcfg.Key, pcfg.Certificate, pcfg.ListenAddr = cs.chainID, cs.adjudicator, key, &cert, advertise
+	pcfg.ChainID, pcfg.Adjudicator, pcfg.Key, pcfg.Certificate = cs.chainID, cs.adjudicator, key, &cert
+	if len(advertise) > 0 {
+		pcfg.ListenAddr, pcfg.MoreListenAddrs = advertise[0], advertise[1:]
+		ncfg.ListenAddr, ncfg.MoreListenAddrs = advertise[0], advertise[1:]
+	}
 	pcfg.Logger = log.With("component", "peer")
 	pcfg.Limits = limits
 
-	ncfg.ListenAddr = advertise
 	ncfg.Logger = log.With("component", "node")
 	ncfg.Failpoint = opts.failpoint
 	acfg.Logger = log.With("component", "apps")
@@ -508,8 +568,16 @@ func run(ctx context.Context, c *cli.Command, stdin io.Reader, logw io.Writer, o
 	go api.Serve(apiLis)
 	log.Info("control API listening", "addr", apiLis.Addr(), "token", filepath.Join(dir, tokenFile))
 
-	<-ctx.Done()
-	log.Info("shutting down")
+	// A store that failed (with PostgreSQL: this process lost the node's
+	// lease) stops the process at once: it must acknowledge nothing more.
+	var failed error
+	select {
+	case <-ctx.Done():
+		log.Info("shutting down")
+	case <-st.Failed():
+		failed = st.Err()
+		log.Error("the store failed: stopping; this process acknowledges nothing more", "err", failed)
+	}
 	if stopBrowser != nil {
 		stopBrowser() // before the gRPC server and the apps: it calls both
 	}
@@ -525,6 +593,9 @@ func run(ctx context.Context, c *cli.Command, stdin io.Reader, logw io.Writer, o
 		close(done)
 	}()
 	timeout := c.Duration("shutdown-timeout")
+	if failed != nil {
+		api.Stop() // calls in flight cannot commit: they end now
+	}
 	select {
 	case <-done:
 	case <-time.After(min(3*time.Second, timeout)):
@@ -540,6 +611,9 @@ func run(ctx context.Context, c *cli.Command, stdin io.Reader, logw io.Writer, o
 		peerSrv.Stop()
 	}
 	os.Remove(filepath.Join(dir, addrFile))
+	if failed != nil {
+		return fmt.Errorf("stopped: %w", failed)
+	}
 	log.Info("stopped")
 	return nil
 }

@@ -3,6 +3,7 @@ package daemon
 import (
 	"path/filepath"
 	"strings"
+	"time"
 
 	"github.com/urfave/cli/v3"
 
@@ -45,3 +46,43 @@ func storeConfig(c *cli.Command, dir string, node crypto.Address) (cfg store.Con
 // storeNode is the name of node's records in a shared database: its
 // address in lowercase hex.
 func storeNode(a crypto.Address) string { return strings.ToLower(a.Hex()) }
+
+// standbyFlags are run's flags of a hot standby pair on PostgreSQL.
+func standbyFlags(cf configFile) []cli.Flag {
+	const cat = "hot standby (PostgreSQL store only)"
+	return []cli.Flag{
+		&cli.BoolFlag{Name: "standby", Category: cat, Sources: cf.sources("standby"),
+			Usage: "wait for the node's lease as long as another tinypayd holds it, then take the node over (a hot standby); until then no peer listener, no control API"},
+		&cli.DurationFlag{Name: "lease-ttl", Category: cat, Value: store.DefaultPostgresOptions().LeaseTTL, Sources: cf.sources("lease-ttl"),
+			Usage: "how long the node's lease lasts unless renewed (every third of it): a standby takes over about this long after the active process dies, and a process that cannot renew it stops a fifth of it earlier (1s to 10m)"},
+	}
+}
+
+// Bounds of --lease-ttl.
+const (
+	minLeaseTTL = time.Second
+	maxLeaseTTL = 10 * time.Minute
+)
+
+// applyStandbyFlags sets the lease of a PostgreSQL store's configuration
+// from --standby and --lease-ttl, which make no sense with badger.
+func applyStandbyFlags(c *cli.Command, cfg *store.Config, postgres bool) error {
+	standby, ttl := c.Bool("standby"), c.Duration("lease-ttl")
+	if !postgres {
+		for _, f := range []string{"standby", "lease-ttl"} {
+			if c.IsSet(f) {
+				return usagef("--%s needs --store postgres://...: a badger store is one process's, there is no lease to share", f)
+			}
+		}
+		return nil
+	}
+	if ttl < minLeaseTTL || ttl > maxLeaseTTL {
+		return usagef("--lease-ttl is %s, want %s to %s", ttl, minLeaseTTL, maxLeaseTTL)
+	}
+	cfg.Postgres.LeaseTTL = ttl
+	// A restart (not a standby) waits out the lease of a process that
+	// just died, and a little more.
+	cfg.Postgres.LeaseWait = ttl + ttl/5
+	cfg.Postgres.Standby = standby
+	return nil
+}

@@ -258,6 +258,6 @@ func towerClient(towers []tower.Endpoint, pcfg rpc.PeerConfig, reg prometheus.Re
 	if err != nil {
 		return nil, err
 	}
-	pcfg.ListenAddr = ""
+	pcfg.ListenAddr, pcfg.MoreListenAddrs = "", nil
 	return tower.NewClient(ccfg, dialer{pcfg}, met)
 }

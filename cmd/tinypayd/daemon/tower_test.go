@@ -132,11 +132,15 @@ func TestTowerWinsWhileCreatorIsDown(t *testing.T) {
 	for _, name := range []string{"alice", "bob"} {
 		d := filepath.Join(dir, name)
 		p := &daemonProc{t: t, name: name, dir: d}
+		listen := freeAddr(t)
 		p.args = []string{"--datadir", d, "--passphrase-file", pass, "--log-level", "debug", "run", "--devchain", infoFile,
-			"--confirmations", "0", "--chain-poll", "100ms", "--peer-listen", freeAddr(t), "--api-listen", freeAddr(t),
+			"--confirmations", "0", "--chain-poll", "100ms", "--peer-listen", listen, "--api-listen", freeAddr(t),
 			"--challenge-period", "60", "--min-challenge-period", "10"}
 		if name == "bob" {
-			p.args = append(p.args, "--tower", towerListen+"@"+towerAddr.Hex(), "--metrics-listen", bobMetrics)
+			// Bob advertises a standby's address too; his tower client
+			// advertises none.
+			p.args = append(p.args, "--tower", towerListen+"@"+towerAddr.Hex(), "--metrics-listen", bobMetrics,
+				"--peer-advertise", listen+","+freeAddr(t))
 		}
 		p.start()
 		t.Cleanup(p.stop)

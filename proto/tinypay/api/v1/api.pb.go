@@ -604,6 +604,11 @@ type NodeInfo struct {
 	Towers []*TowerStatus `protobuf:"bytes,28,rep,name=towers,proto3" json:"towers,omitempty"`
 	// The node's backups. Absent for app tokens.
 	Backup *BackupState `protobuf:"bytes,29,opt,name=backup,proto3" json:"backup,omitempty"`
+	// Every address the node advertises to peers (tinypayd run
+	// --peer-advertise), in the order a peer tries them: a hot standby
+	// pair's processes each name all of theirs. peer_listen_addr is the
+	// first.
+	PeerListenAddrs []string `protobuf:"bytes,30,rep,name=peer_listen_addrs,json=peerListenAddrs,proto3" json:"peer_listen_addrs,omitempty"`
 	// The operator's other node identities whose revenue this node totals
 	// with its own (RevenueRequest.all_identities), by the names it was
 	// given; empty for app tokens.
@@ -771,6 +776,13 @@ func (x *NodeInfo) GetTowers() []*TowerStatus {
 func (x *NodeInfo) GetBackup() *BackupState {
 	if x != nil {
 		return x.Backup
+	}
+	return nil
+}
+
+func (x *NodeInfo) GetPeerListenAddrs() []string {
+	if x != nil {
+		return x.PeerListenAddrs
 	}
 	return nil
 }
@@ -1207,7 +1219,12 @@ type ConnectPeerRequest struct {
 	HostPort string `protobuf:"bytes,1,opt,name=host_port,json=hostPort,proto3" json:"host_port,omitempty"`
 	// Expected node address; if set, the connection fails unless the peer
 	// proves this key.
-	Address       string `protobuf:"bytes,2,opt,name=address,proto3" json:"address,omitempty"`
+	Address string `protobuf:"bytes,2,opt,name=address,proto3" json:"address,omitempty"`
+	// Further addresses of the same node (a hot standby pair's other
+	// processes), tried in turn when host_port does not answer, and
+	// remembered with it for redials: at most 3, each host:port of at most
+	// 255 bytes.
+	MoreHostPorts []string `protobuf:"bytes,3,rep,name=more_host_ports,json=moreHostPorts,proto3" json:"more_host_ports,omitempty"`
 	unknownFields protoimpl.UnknownFields
 	sizeCache     protoimpl.SizeCache
 }
@@ -1256,11 +1273,21 @@ func (x *ConnectPeerRequest) GetAddress() string {
 	return ""
 }
 
+func (x *ConnectPeerRequest) GetMoreHostPorts() []string {
+	if x != nil {
+		return x.MoreHostPorts
+	}
+	return nil
+}
+
 type Peer struct {
-	state         protoimpl.MessageState `protogen:"open.v1"`
-	Address       string                 `protobuf:"bytes,1,opt,name=address,proto3" json:"address,omitempty"`
-	RemoteAddr    string                 `protobuf:"bytes,2,opt,name=remote_addr,json=remoteAddr,proto3" json:"remote_addr,omitempty"`
-	Connected     bool                   `protobuf:"varint,3,opt,name=connected,proto3" json:"connected,omitempty"`
+	state      protoimpl.MessageState `protogen:"open.v1"`
+	Address    string                 `protobuf:"bytes,1,opt,name=address,proto3" json:"address,omitempty"`
+	RemoteAddr string                 `protobuf:"bytes,2,opt,name=remote_addr,json=remoteAddr,proto3" json:"remote_addr,omitempty"`
+	Connected  bool                   `protobuf:"varint,3,opt,name=connected,proto3" json:"connected,omitempty"`
+	// The addresses the node dials the peer at, in the order it tries them
+	// (those it was given, then those the peer advertises), at most 4.
+	DialAddrs     []string `protobuf:"bytes,4,rep,name=dial_addrs,json=dialAddrs,proto3" json:"dial_addrs,omitempty"`
 	unknownFields protoimpl.UnknownFields
 	sizeCache     protoimpl.SizeCache
 }
@@ -1314,6 +1341,13 @@ func (x *Peer) GetConnected() bool {
 		return x.Connected
 	}
 	return false
+}
+
+func (x *Peer) GetDialAddrs() []string {
+	if x != nil {
+		return x.DialAddrs
+	}
+	return nil
 }
 
 type ListPeersRequest struct {
@@ -5052,7 +5086,7 @@ const file_tinypay_api_v1_api_proto_rawDesc = "" +
 	"\aaddress\x18\x01 \x01(\tR\aaddress\x12\x16\n" +
 	"\x06symbol\x18\x02 \x01(\tR\x06symbol\x12\x1a\n" +
 	"\bdecimals\x18\x03 \x01(\rR\bdecimals\"\x10\n" +
-	"\x0eGetInfoRequest\"\xfc\x05\n" +
+	"\x0eGetInfoRequest\"\xa8\x06\n" +
 	"\bNodeInfo\x12\x18\n" +
 	"\aaddress\x18\x01 \x01(\tR\aaddress\x12\x19\n" +
 	"\bchain_id\x18\x02 \x01(\x04R\achainId\x12 \n" +
@@ -5074,7 +5108,8 @@ const file_tinypay_api_v1_api_proto_rawDesc = "" +
 	"\x1bwatcher_last_poll_unix_nano\x18\x1a \x01(\x03R\x17watcherLastPollUnixNano\x12#\n" +
 	"\rwatcher_error\x18\x1b \x01(\tR\fwatcherError\x123\n" +
 	"\x06towers\x18\x1c \x03(\v2\x1b.tinypay.api.v1.TowerStatusR\x06towers\x123\n" +
-	"\x06backup\x18\x1d \x01(\v2\x1b.tinypay.api.v1.BackupStateR\x06backup\x12\x1e\n" +
+	"\x06backup\x18\x1d \x01(\v2\x1b.tinypay.api.v1.BackupStateR\x06backup\x12*\n" +
+	"\x11peer_listen_addrs\x18\x1e \x03(\tR\x0fpeerListenAddrs\x12\x1e\n" +
 	"\n" +
 	"identities\x18) \x03(\tR\n" +
 	"identities\"3\n" +
@@ -5108,15 +5143,18 @@ const file_tinypay_api_v1_api_proto_rawDesc = "" +
 	"inChannels\x12\x16\n" +
 	"\x06payout\x18\x04 \x01(\tR\x06payout\"D\n" +
 	"\bBalances\x128\n" +
-	"\bbalances\x18\x01 \x03(\v2\x1c.tinypay.api.v1.AssetBalanceR\bbalances\"K\n" +
+	"\bbalances\x18\x01 \x03(\v2\x1c.tinypay.api.v1.AssetBalanceR\bbalances\"s\n" +
 	"\x12ConnectPeerRequest\x12\x1b\n" +
 	"\thost_port\x18\x01 \x01(\tR\bhostPort\x12\x18\n" +
-	"\aaddress\x18\x02 \x01(\tR\aaddress\"_\n" +
+	"\aaddress\x18\x02 \x01(\tR\aaddress\x12&\n" +
+	"\x0fmore_host_ports\x18\x03 \x03(\tR\rmoreHostPorts\"~\n" +
 	"\x04Peer\x12\x18\n" +
 	"\aaddress\x18\x01 \x01(\tR\aaddress\x12\x1f\n" +
 	"\vremote_addr\x18\x02 \x01(\tR\n" +
 	"remoteAddr\x12\x1c\n" +
-	"\tconnected\x18\x03 \x01(\bR\tconnected\"\x12\n" +
+	"\tconnected\x18\x03 \x01(\bR\tconnected\x12\x1d\n" +
+	"\n" +
+	"dial_addrs\x18\x04 \x03(\tR\tdialAddrs\"\x12\n" +
 	"\x10ListPeersRequest\"?\n" +
 	"\x11ListPeersResponse\x12*\n" +
 	"\x05peers\x18\x01 \x03(\v2\x14.tinypay.api.v1.PeerR\x05peers\"\x83\x01\n" +

@@ -418,7 +418,13 @@ type Hello struct {
 	Address         []byte                 `protobuf:"bytes,4,opt,name=address,proto3" json:"address,omitempty"`
 	Signature       []byte                 `protobuf:"bytes,5,opt,name=signature,proto3" json:"signature,omitempty"`
 	// Where the sender accepts peer connections, if it does (host:port).
-	ListenAddr    string `protobuf:"bytes,6,opt,name=listen_addr,json=listenAddr,proto3" json:"listen_addr,omitempty"`
+	ListenAddr string `protobuf:"bytes,6,opt,name=listen_addr,json=listenAddr,proto3" json:"listen_addr,omitempty"`
+	// Every address where the sender's node accepts peer connections, in
+	// the order to try them (a hot standby pair's processes each name all
+	// of theirs), listen_addr first: at most 4, each host:port of at most
+	// 255 bytes, or the Hello is refused. Not signed: it only says where to
+	// dial, and whoever answers there must prove the node's key.
+	ListenAddrs   []string `protobuf:"bytes,7,rep,name=listen_addrs,json=listenAddrs,proto3" json:"listen_addrs,omitempty"`
 	unknownFields protoimpl.UnknownFields
 	sizeCache     protoimpl.SizeCache
 }
@@ -493,6 +499,13 @@ func (x *Hello) GetListenAddr() string {
 		return x.ListenAddr
 	}
 	return ""
+}
+
+func (x *Hello) GetListenAddrs() []string {
+	if x != nil {
+		return x.ListenAddrs
+	}
+	return nil
 }
 
 // Error reports a problem with the session or with one channel (when
@@ -2069,7 +2082,7 @@ const file_tinypay_peer_v1_peer_proto_rawDesc = "" +
 	"\vtower_proof\x18  \x01(\v2\x1b.tinypay.peer.v1.TowerProofH\x00R\n" +
 	"towerProof\x128\n" +
 	"\ttower_ack\x18! \x01(\v2\x19.tinypay.peer.v1.TowerAckH\x00R\btowerAckB\x06\n" +
-	"\x04body\"\xc8\x01\n" +
+	"\x04body\"\xeb\x01\n" +
 	"\x05Hello\x12)\n" +
 	"\x10protocol_version\x18\x01 \x01(\rR\x0fprotocolVersion\x12\x19\n" +
 	"\bchain_id\x18\x02 \x01(\x04R\achainId\x12 \n" +
@@ -2077,7 +2090,8 @@ const file_tinypay_peer_v1_peer_proto_rawDesc = "" +
 	"\aaddress\x18\x04 \x01(\fR\aaddress\x12\x1c\n" +
 	"\tsignature\x18\x05 \x01(\fR\tsignature\x12\x1f\n" +
 	"\vlisten_addr\x18\x06 \x01(\tR\n" +
-	"listenAddr\"T\n" +
+	"listenAddr\x12!\n" +
+	"\flisten_addrs\x18\a \x03(\tR\vlistenAddrs\"T\n" +
 	"\x05Error\x12\x12\n" +
 	"\x04code\x18\x01 \x01(\rR\x04code\x12\x18\n" +
 	"\amessage\x18\x02 \x01(\tR\amessage\x12\x1d\n" +
