@@ -17,7 +17,10 @@ type Info struct {
 	// Adjudicator is the channel contract's address.
 	Adjudicator    string
 	PeerListenAddr string
-	Version        string
+	// PeerListenAddrs are every peer address the node advertises (a hot
+	// standby pair names all of its processes'), PeerListenAddr first.
+	PeerListenAddrs []string
+	Version         string
 	// Assets are the assets the node can pay in.
 	Assets Assets
 	// ChainTime is the newest confirmed chain timestamp the node has seen.
@@ -161,7 +164,7 @@ func infoFrom(m *apiv1.NodeInfo) *Info {
 		Address: m.GetAddress(), ChainID: m.GetChainId(), Adjudicator: m.GetAdjudicator(), PeerListenAddr: m.GetPeerListenAddr(),
 		Version: m.GetVersion(), ChainTime: unixSec(m.GetChainTime()),
 		Restored: m.GetRestored(), ChannelsBehind: int(m.GetChannelsBehind()),
-		Identities: m.GetIdentities(),
+		Identities: m.GetIdentities(), PeerListenAddrs: m.GetPeerListenAddrs(),
 	}
 	for _, a := range m.GetAssets() {
 		in.Assets = append(in.Assets, assetFrom(a))
