@@ -209,7 +209,8 @@ type pgEngine struct {
 	log    *slog.Logger
 
 	nRetries  atomic.Uint64
-	gets      pgGets // getOne's queue
+	gets      pgGets   // getOne's queue
+	ahead     *pgAhead // the committer's read-ahead, if one is outstanding
 	stopRenew chan struct{}
 	renewDone chan struct{}
 	closeOnce sync.Once
@@ -738,6 +739,16 @@ func (t *pgTxn) scan(lo, hi []byte, reverse bool, limitHint int, fn func(k, v []
 }
 
 func (t *pgTxn) prefetch(keys [][]byte) error {
+	if a := t.e.ahead; a != nil {
+		// Read already, while the transaction before this one committed
+		// (see readAhead); any key it did not read is read below.
+		t.e.ahead = nil
+		cache, err := a.take()
+		if err != nil {
+			return err
+		}
+		t.cache = cache
+	}
 	if t.cache == nil {
 		t.cache = make(map[string][]byte, len(keys))
 	}
@@ -795,7 +806,7 @@ func (t *pgTxn) commit() error {
 	if len(keys)+len(dels) == 0 {
 		return nil
 	}
-	return t.e.write(func(b *pgx.Batch) {
+	err := t.e.write(func(b *pgx.Batch) {
 		if len(keys) > 0 {
 			b.Queue(sqlUpsert, t.e.cfg.Node, keys, vals, t.e.epoch)
 		}
@@ -803,6 +814,10 @@ func (t *pgTxn) commit() error {
 			b.Queue(sqlDelete, t.e.cfg.Node, dels, t.e.epoch)
 		}
 	})
+	if a := t.e.ahead; err == nil && a != nil {
+		a.committed(t.writes)
+	}
+	return err
 }
 
 func (t *pgTxn) discard() {}
