@@ -110,28 +110,25 @@ func (s *Store) signal() {
 // queue is empty.
 func (s *Store) run() {
 	defer close(s.stopped)
-	var group []*request
+	var group, next []*request
 	for {
-		s.mu.Lock()
-		for len(s.queue) == 0 && !s.closing {
-			s.mu.Unlock()
-			<-s.wake
-			s.mu.Lock()
-		}
-		if len(s.queue) == 0 {
-			s.mu.Unlock()
-			return
-		}
-		n := min(len(s.queue), s.cfg.MaxBatch)
-		group = append(group[:0], s.queue[:n]...)
-		if n == len(s.queue) {
-			clear(s.queue)
-			s.queue, s.spare = s.spare[:0], s.queue[:0]
+		if len(next) > 0 {
+			group, next = next, group[:0] // taken while the last group committed
 		} else {
-			rest := copy(s.queue, s.queue[n:])
-			clear(s.queue[rest:])
-			s.queue = s.queue[:rest]
+			s.mu.Lock()
+			for len(s.queue) == 0 && !s.closing {
+				s.mu.Unlock()
+				<-s.wake
+				s.mu.Lock()
+			}
+			if len(s.queue) == 0 {
+				s.mu.Unlock()
+				return
+			}
+			group = s.takeLocked(group[:0])
+			s.mu.Unlock()
 		}
+		s.mu.Lock()
 		failed := s.failed
 		s.mu.Unlock()
 
@@ -141,7 +138,7 @@ func (s *Store) run() {
 			}
 		} else {
 			start := time.Now()
-			s.commitGroup(group)
+			next = s.commitGroup(group, next[:0])
 			if o := s.cfg.Observer; o != nil {
 				durable := 0
 				for _, r := range group {
@@ -155,6 +152,22 @@ func (s *Store) run() {
 		s.deliver(group)
 		clear(group)
 	}
+}
+
+// takeLocked appends up to MaxBatch queued batches to group and removes
+// them from the queue. s.mu must be held.
+func (s *Store) takeLocked(group []*request) []*request {
+	n := min(len(s.queue), s.cfg.MaxBatch)
+	group = append(group, s.queue[:n]...)
+	if n == len(s.queue) {
+		clear(s.queue)
+		s.queue, s.spare = s.spare[:0], s.queue[:0]
+	} else {
+		rest := copy(s.queue, s.queue[n:])
+		clear(s.queue[rest:])
+		s.queue = s.queue[:rest]
+	}
+	return group
 }
 
 // groupState tracks what earlier batches of the group claimed.
@@ -178,7 +191,13 @@ type groupProof struct {
 // commitGroup writes the group's batches in order, in as few engine
 // transactions as the engine allows (normally one), and records each
 // batch's outcome in its request.
-func (s *Store) commitGroup(group []*request) {
+//
+// With an engine that reads ahead (PostgreSQL), it also takes the next
+// group from the queue just before the last commit, and has the engine
+// read that group's keys while the commit runs: appended to next and
+// returned, for run to commit next. A group then costs one round trip to
+// the database in a row, not two (read, then write).
+func (s *Store) commitGroup(group, next []*request) []*request {
 	s.stats.groups.Add(1)
 	g := groupState{
 		idem:      make(map[string]uint64),
@@ -196,14 +215,14 @@ func (s *Store) commitGroup(group []*request) {
 	}
 	if err := w.start(); err != nil {
 		failAll(s.fail(err))
-		return
+		return next
 	}
 	defer func() { w.txn.discard() }()
 	if p, ok := w.txn.(prefetcher); ok {
 		if err := p.prefetch(s.admitKeys(group)); err != nil {
 			// Nothing is written: the batches fail, the store goes on.
 			failAll(fmt.Errorf("store: commit: read: %w", err))
-			return
+			return next
 		}
 	}
 	for i, r := range group {
@@ -221,7 +240,7 @@ func (s *Store) commitGroup(group []*request) {
 			for _, f := range append(w.chunk, group[i:]...) {
 				f.res, f.err = Result{}, fatal
 			}
-			return
+			return next
 		}
 		if batchErr != nil {
 			r.res, r.err = Result{}, batchErr
@@ -229,11 +248,20 @@ func (s *Store) commitGroup(group []*request) {
 		}
 		g.claim(r)
 	}
+	if ra, ok := s.eng.(readAheadEngine); ok && len(w.chunk) > 0 {
+		s.mu.Lock()
+		next = s.takeLocked(next)
+		s.mu.Unlock()
+		if len(next) > 0 {
+			ra.readAhead(s.admitKeys(next))
+		}
+	}
 	if err := w.flush(); err != nil {
 		for _, f := range w.chunk {
 			f.res, f.err = Result{}, err
 		}
 	}
+	return next
 }
 
 // admitKeys returns the keys that admit may read for the group's

@@ -38,7 +38,10 @@
 //     one fsync; PostgreSQL: one SERIALIZABLE transaction sent in one
 //     round trip, reported only after COMMIT returned), split only when
 //     the transaction is too big. There is no fsync per caller; batches
-//     queue up while a commit runs and share the next one.
+//     queue up while a commit runs and share the next one. With
+//     PostgreSQL, the next group's checks read their keys while the
+//     current group commits, under that group's writes (readAhead), and
+//     single-key reads that arrive together share one query (pgGets).
 //  3. Log seqs start at 1 and are assigned at commit, strictly increasing
 //     and without gaps, in commit order: commit order is seq order, and a
 //     batch's entries are consecutive. A refused batch leaves no gap.

@@ -53,7 +53,10 @@ type result struct {
 	P99us     float64    `json:"latency_p99_us"`
 	Proofs    uint64     `json:"proofs"`
 	CPU       [2]float64 `json:"cpu_cores"` // alice, bob: CPU seconds per wall second
-	RSSMB     [2]float64 `json:"rss_mb"`    // alice, bob: peak resident memory
+	// DBCPU: with --store postgres, the PostgreSQL server's CPU seconds
+	// per wall second (every process of it: both nodes' databases).
+	DBCPU float64    `json:"db_cpu_cores,omitempty"`
+	RSSMB [2]float64 `json:"rss_mb"` // alice, bob: peak resident memory
 	// --channels: from bob's start to every channel ready to pay again.
 	RestartSeconds float64 `json:"restart_seconds,omitempty"`
 	// --streams: ticks received in the window as a share of those due,
@@ -168,8 +171,12 @@ func main() {
 		}
 		results = append(results, r)
 		if !*asJSON {
-			fmt.Printf("%-34s %8d payments %7.2fs %9.0f/s  p50 %7.0fµs  p99 %8.0fµs  proofs %7d  cpu %.2f/%.2f cores  rss %.0f/%.0f MB\n",
-				r.Scenario, r.Payments, r.Seconds, r.PerSecond, r.P50us, r.P99us, r.Proofs, r.CPU[0], r.CPU[1], r.RSSMB[0], r.RSSMB[1])
+			db := ""
+			if b.pg != nil {
+				db = fmt.Sprintf("  db cpu %.2f cores", r.DBCPU)
+			}
+			fmt.Printf("%-34s %8d payments %7.2fs %9.0f/s  p50 %7.0fµs  p99 %8.0fµs  proofs %7d  cpu %.2f/%.2f cores  rss %.0f/%.0f MB%s\n",
+				r.Scenario, r.Payments, r.Seconds, r.PerSecond, r.P50us, r.P99us, r.Proofs, r.CPU[0], r.CPU[1], r.RSSMB[0], r.RSSMB[1], db)
 		}
 	}
 	if !*asJSON {
@@ -425,6 +432,7 @@ func (b *bench) measure(name string, n int, channels []string, f func() ([]time.
 	for i, pid := range b.pids {
 		cpu0[i], _ = usage(pid)
 	}
+	db0 := b.dbCPU()
 	start := time.Now()
 	lat, err := f()
 	elapsed := time.Since(start)
@@ -436,12 +444,24 @@ func (b *bench) measure(name string, n int, channels []string, f func() ([]time.
 		c, rss := usage(pid)
 		r.CPU[i], r.RSSMB[i] = (c-cpu0[i])/elapsed.Seconds(), rss
 	}
+	if b.pg != nil {
+		r.DBCPU = (b.dbCPU() - db0) / elapsed.Seconds()
+	}
 	slices.Sort(lat)
 	if len(lat) > 0 {
 		r.P50us = float64(lat[len(lat)/2].Microseconds())
 		r.P99us = float64(lat[len(lat)*99/100].Microseconds())
 	}
 	return r, nil
+}
+
+// dbCPU is the CPU time (seconds) of the PostgreSQL server so far, 0
+// without one.
+func (b *bench) dbCPU() float64 {
+	if b.pg == nil {
+		return 0
+	}
+	return b.pg.CPU().Seconds()
 }
 
 func (b *bench) proofs(channels []string) uint64 {

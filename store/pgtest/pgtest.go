@@ -376,3 +376,48 @@ func (s *Server) Database(name string) (string, error) {
 
 // Stop stops the server and removes its directory.
 func (s *Server) Stop() error { return s.s.stop() }
+
+// CPU returns the CPU time the server has used so far, for tools that
+// measure it.
+func (s *Server) CPU() time.Duration { return s.s.cpu() }
+
+// CPU returns the CPU time the test binary's server has used so far (0
+// if none runs), for benchmarks that report it.
+func CPU() time.Duration {
+	mu.Lock()
+	s := srv
+	mu.Unlock()
+	if s == nil {
+		return 0
+	}
+	return s.cpu()
+}
+
+// cpu is the CPU time of the postmaster, its live backends, and those
+// that exited (which the postmaster reaped), from /proc.
+func (s *server) cpu() time.Duration {
+	pm := strconv.Itoa(s.cmd.Process.Pid)
+	stat := func(pid string) []string {
+		raw, err := os.ReadFile("/proc/" + pid + "/stat")
+		if err != nil {
+			return nil
+		}
+		return strings.Fields(string(raw[strings.LastIndexByte(string(raw), ')')+2:]))
+	}
+	ticks := func(f []string, from, to int) int64 {
+		var t int64
+		for i := from; i <= to && i < len(f); i++ {
+			v, _ := strconv.ParseInt(f[i], 10, 64)
+			t += v
+		}
+		return t
+	}
+	total := ticks(stat(pm), 11, 14) // utime, stime, cutime, cstime
+	procs, _ := os.ReadDir("/proc")
+	for _, p := range procs {
+		if f := stat(p.Name()); len(f) > 12 && f[1] == pm { // ppid
+			total += ticks(f, 11, 12)
+		}
+	}
+	return time.Duration(total) * time.Second / 100 // USER_HZ
+}

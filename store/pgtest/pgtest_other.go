@@ -2,7 +2,10 @@
 
 package pgtest
 
-import "testing"
+import (
+	"testing"
+	"time"
+)
 
 // Main runs the tests of m.
 func Main(m *testing.M) int { return m.Run() }
@@ -34,3 +37,9 @@ func (s *Server) Database(name string) (string, error) { return "", ErrNoServer 
 
 // Stop does nothing.
 func (s *Server) Stop() error { return nil }
+
+// CPU returns 0.
+func (s *Server) CPU() time.Duration { return 0 }
+
+// CPU returns 0.
+func CPU() time.Duration { return 0 }
