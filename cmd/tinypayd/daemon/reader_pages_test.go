@@ -6,6 +6,7 @@ import (
 	"testing"
 	"time"
 
+	"github.com/chromedp/cdproto/emulation"
 	"github.com/chromedp/cdproto/page"
 	"github.com/chromedp/chromedp"
 )
@@ -52,6 +53,13 @@ func TestReaderPagesResistDoubleClicks(t *testing.T) {
 
 	br := newBrowser(t, alice)
 	if _, err := chromedp.Call(br.ctx, page.AddScriptToEvaluateOnNewDocument, page.AddScriptToEvaluateOnNewDocumentParams{Source: shownArmed}); err != nil {
+		t.Fatal(err)
+	}
+	// The page has the focus, as the reader's tab does: a click into a
+	// window without it gives the focus first, which disarms the buttons
+	// (the first click after a focus change pays nothing, by design), and
+	// a headless browser's page may not have it after a navigation.
+	if _, err := chromedp.Call(br.ctx, emulation.SetFocusEmulationEnabled, emulation.SetFocusEmulationEnabledParams{Enabled: true}); err != nil {
 		t.Fatal(err)
 	}
 	br.run("the approval page", chromedp.Navigate(node+"/approve#"+hello.str("request")))
