@@ -500,8 +500,10 @@ func testEveryMethod(t *testing.T, viaCurl bool) {
 	}
 
 	// A second channel, closed alone: settling before the challenge period
-	// ends is refused over HTTP as over gRPC.
-	a.must("POST", "/v1/channels", &apiv1.OpenChannelRequest{Peer: binfo.GetAddress(), Asset: "USD", Deposit: "1000000", ChallengePeriod: 30}, &ch)
+	// ends is refused over HTTP as over gRPC. (An hour: the dev chain's
+	// blocks, every 200 ms, may each move its clock a second, so a short
+	// period could pass while a loaded machine runs the calls.)
+	a.must("POST", "/v1/channels", &apiv1.OpenChannelRequest{Peer: binfo.GetAddress(), Asset: "USD", Deposit: "1000000", ChallengePeriod: 3600}, &ch)
 	a.must("POST", "/v1/channels/"+ch.GetId()+"/force-close", &apiv1.ForceCloseRequest{}, &ch)
 	called["ForceClose"] = true
 	if ch.GetSettleAfter() == 0 {
