@@ -82,13 +82,10 @@ func newBrowser(t *testing.T, p *daemonProc, extra ...chromedp.ExecAllocatorOpti
 		chromedp.Flag("disable-extensions", true),
 		// Trust the node's self-signed certificate, and nothing else extra.
 		chromedp.Flag("ignore-certificate-errors-spki-list", base64.StdEncoding.EncodeToString(spki[:])),
-		chromedp.UserDataDir(t.TempDir()),
 		chromedp.WindowSize(1000, 760),
 	}
 	opts = append(opts, extra...)
-	actx, cancelAlloc := chromedp.NewExecAllocator(context.Background(), opts...)
-	ctx, cancelTab := chromedp.NewContext(actx)
-	t.Cleanup(func() { cancelTab(); cancelAlloc() })
+	ctx := startChromium(t, opts)
 	b := &browser{t: t, ctx: ctx, base: "https://" + strings.TrimSpace(string(addr))}
 	if b.shot = os.Getenv("TINYPAY_SCREENSHOTS"); b.shot == "" {
 		// Kept after the test, so that a person can look at them.
@@ -97,12 +94,30 @@ func newBrowser(t *testing.T, p *daemonProc, extra ...chromedp.ExecAllocatorOpti
 		}
 	}
 	t.Logf("screenshots: %s", b.shot)
-	// The first run starts the browser: no timeout on it (see chromedp.Run).
-	if err := chromedp.Do(ctx, chromedp.Navigate("about:blank")); err != nil {
-		t.Fatalf("start chromium: %v", err)
-	}
 	b.listen()
 	return b
+}
+
+// startChromium starts Chromium with opts and a profile of its own, and
+// returns its first tab. A Chromium that crashes as it starts (it did,
+// rarely, on a loaded CI machine) is started again, twice at most.
+func startChromium(t *testing.T, opts []chromedp.ExecAllocatorOption) context.Context {
+	t.Helper()
+	var err error
+	for range 3 {
+		actx, cancelAlloc := chromedp.NewExecAllocator(context.Background(), append(opts, chromedp.UserDataDir(t.TempDir()))...)
+		ctx, cancelTab := chromedp.NewContext(actx)
+		// The first run starts the browser: no timeout on it (see chromedp.Run).
+		if err = chromedp.Do(ctx, chromedp.Navigate("about:blank")); err == nil {
+			t.Cleanup(func() { cancelTab(); cancelAlloc() })
+			return ctx
+		}
+		cancelTab()
+		cancelAlloc()
+		t.Logf("chromium did not start, trying again: %v", err)
+	}
+	t.Fatalf("start chromium: %v", err)
+	return nil
 }
 
 // listen records the tab's console errors and exceptions.
