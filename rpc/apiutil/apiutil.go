@@ -261,3 +261,16 @@ func VerifyReceipt(r *apiv1.Receipt) error {
 	}
 	return crypto.Verify(p.Domain.ReceiptDigest(&p.Fields), p.Sig, p.Fields.Payee)
 }
+
+// SameAddress compares two hex addresses as the API writes them, ignoring
+// case and the 0x prefix; "" and the zero address are the same (ETH).
+func SameAddress(a, b string) bool {
+	norm := func(s string) string {
+		s = strings.ToLower(strings.TrimPrefix(strings.TrimPrefix(s, "0x"), "0X"))
+		if strings.Trim(s, "0") == "" {
+			return ""
+		}
+		return s
+	}
+	return norm(a) == norm(b)
+}

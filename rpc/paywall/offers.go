@@ -2,7 +2,6 @@ package paywall
 
 import (
 	"fmt"
-	"strings"
 	"sync"
 	"time"
 
@@ -142,17 +141,4 @@ func (b *offerBook) prune(now time.Time) {
 		b.queue = append(b.queue[:0:0], b.queue[b.head:]...)
 		b.head = 0
 	}
-}
-
-// sameAddress compares two hex addresses, ignoring case; "" and the zero
-// address are the same (ETH).
-func sameAddress(a, b string) bool {
-	norm := func(s string) string {
-		s = strings.ToLower(strings.TrimPrefix(strings.TrimPrefix(s, "0x"), "0X"))
-		if strings.Trim(s, "0") == "" {
-			return ""
-		}
-		return s
-	}
-	return norm(a) == norm(b)
 }

@@ -24,6 +24,7 @@ import (
 
 	"github.com/tinypay/tinypay/crypto"
 	apiv1 "github.com/tinypay/tinypay/proto/tinypay/api/v1"
+	"github.com/tinypay/tinypay/rpc/apiutil"
 )
 
 // Config configures a Paywall. Build it with DefaultConfig and set Asset
@@ -177,7 +178,7 @@ func New(ctx context.Context, cfg Config, client apiv1.NodeClient, next http.Han
 	var names []string
 	for _, a := range info.GetAssets() {
 		names = append(names, a.GetSymbol())
-		if strings.EqualFold(a.GetSymbol(), cfg.Asset) || (a.GetAddress() != "" && sameAddress(a.GetAddress(), cfg.Asset)) {
+		if strings.EqualFold(a.GetSymbol(), cfg.Asset) || (a.GetAddress() != "" && apiutil.SameAddress(a.GetAddress(), cfg.Asset)) {
 			addr := a.GetAddress()
 			if addr == "" {
 				addr = (crypto.Address{}).Hex()

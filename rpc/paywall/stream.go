@@ -13,6 +13,7 @@ import (
 	"google.golang.org/grpc/status"
 
 	apiv1 "github.com/tinypay/tinypay/proto/tinypay/api/v1"
+	"github.com/tinypay/tinypay/rpc/apiutil"
 )
 
 // serveStream serves a response paid per second by a stream.
@@ -148,7 +149,7 @@ func (p *Paywall) acceptStream(st *apiv1.Stream, item string) error {
 		return fmt.Errorf("%w: stream %s ended (%s)", ErrStreamEnded, st.GetId(), st.GetEndReason())
 	case st.GetStatus() != "live":
 		return fmt.Errorf("%w: stream %s is %s", ErrStreamEnded, st.GetId(), st.GetStatus())
-	case !sameAddress(st.GetAsset().GetAddress(), p.payee.asset.Address):
+	case !apiutil.SameAddress(st.GetAsset().GetAddress(), p.payee.asset.Address):
 		return fmt.Errorf("%w: stream %s pays in %s, not %s", ErrBadStream, st.GetId(), st.GetAsset().GetSymbol(), p.payee.asset.Symbol)
 	case rate.Lt(&p.cfg.Rate):
 		return fmt.Errorf("%w: stream %s pays %s per second, the rate is %s", ErrUnderpaid, st.GetId(), rate.Dec(), p.cfg.Rate.Dec())

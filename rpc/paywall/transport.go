@@ -180,7 +180,7 @@ func (t *Transport) payerInfo(ctx context.Context) (*apiv1.NodeInfo, *apiv1.Asse
 		return nil, nil, fmt.Errorf("ask the paying node: %w", err)
 	}
 	for _, a := range info.GetAssets() {
-		if strings.EqualFold(a.GetSymbol(), t.cfg.Asset) || (a.GetAddress() != "" && sameAddress(a.GetAddress(), t.cfg.Asset)) {
+		if strings.EqualFold(a.GetSymbol(), t.cfg.Asset) || (a.GetAddress() != "" && apiutil.SameAddress(a.GetAddress(), t.cfg.Asset)) {
 			t.info, t.asset = info, a
 			return info, a, nil
 		}
@@ -195,11 +195,11 @@ func (t *Transport) checkTerms(ctx context.Context, terms *Terms) (*apiv1.Asset,
 	if err != nil {
 		return nil, err
 	}
-	if terms.ChainID != info.GetChainId() || !sameAddress(terms.Adjudicator, info.GetAdjudicator()) {
+	if terms.ChainID != info.GetChainId() || !apiutil.SameAddress(terms.Adjudicator, info.GetAdjudicator()) {
 		return nil, fmt.Errorf("%w: the payee is on chain %d (adjudicator %s), this node on %d (%s)",
 			ErrBadTerms, terms.ChainID, terms.Adjudicator, info.GetChainId(), info.GetAdjudicator())
 	}
-	if !sameAddress(terms.Asset.Address, asset.GetAddress()) {
+	if !apiutil.SameAddress(terms.Asset.Address, asset.GetAddress()) {
 		return nil, fmt.Errorf("%w: the payee wants %s (%s), the limits are in %s", ErrWrongAsset, terms.Asset.Symbol, terms.Asset.Address, asset.GetSymbol())
 	}
 	return asset, nil
@@ -219,7 +219,7 @@ func (t *Transport) payOffer(req *http.Request, terms *Terms) (*http.Response, e
 	switch {
 	case err != nil:
 		return nil, fmt.Errorf("%w: offer price %q", ErrBadTerms, offer.GetPrice())
-	case !sameAddress(offer.GetPayee(), terms.Payee) || !sameAddress(offer.GetAsset(), terms.Asset.Address):
+	case !apiutil.SameAddress(offer.GetPayee(), terms.Payee) || !apiutil.SameAddress(offer.GetAsset(), terms.Asset.Address):
 		return nil, fmt.Errorf("%w: the offer's payee or asset is not the terms'", ErrBadTerms)
 	case price.Gt(&t.cfg.MaxPrice):
 		return nil, fmt.Errorf("%w: %s costs %s base units of %s, the limit is %s", ErrOverLimit, req.URL.Redacted(), price.Dec(), asset.GetSymbol(), t.cfg.MaxPrice.Dec())
@@ -324,7 +324,7 @@ func (t *Transport) ensurePeer(ctx context.Context, terms *Terms, u *url.URL, as
 		if err != nil {
 			return fmt.Errorf("list channels with %s: %w", terms.Payee, err)
 		}
-		if c.GetPhase() == "open" && sameAddress(c.GetAsset().GetAddress(), asset.GetAddress()) {
+		if c.GetPhase() == "open" && apiutil.SameAddress(c.GetAsset().GetAddress(), asset.GetAddress()) {
 			open = true
 			break
 		}
@@ -337,7 +337,7 @@ func (t *Transport) ensurePeer(ctx context.Context, terms *Terms, u *url.URL, as
 		return nil // let the node redial
 	}
 	for _, p := range peers.GetPeers() {
-		if sameAddress(p.GetAddress(), terms.Payee) && p.GetConnected() {
+		if apiutil.SameAddress(p.GetAddress(), terms.Payee) && p.GetConnected() {
 			return nil
 		}
 	}

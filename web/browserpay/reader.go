@@ -14,6 +14,7 @@ import (
 	"github.com/tinypay/tinypay/channel"
 	"github.com/tinypay/tinypay/crypto"
 	apiv1 "github.com/tinypay/tinypay/proto/tinypay/api/v1"
+	"github.com/tinypay/tinypay/rpc/apiutil"
 )
 
 // The reader's side: the node's own pages (approve, confirm) and their
@@ -274,7 +275,7 @@ func (h *Handler) requestInfo(w http.ResponseWriter, r *http.Request) {
 	}
 	if bals, err := h.api.GetBalances(ctx, &apiv1.GetBalancesRequest{}); err == nil {
 		for _, b := range bals.GetBalances() {
-			if sameAddress(b.GetAsset().GetAddress(), t.asset.GetAddress()) {
+			if apiutil.SameAddress(b.GetAsset().GetAddress(), t.asset.GetAddress()) {
 				if v, err := uint256.FromDecimal(b.GetWallet()); err == nil {
 					out.WalletText = units(v, t.asset)
 				}
@@ -318,7 +319,7 @@ func (h *Handler) openChannel(ctx context.Context, t *siteTerms) *apiv1.Channel 
 		return nil
 	}
 	for _, c := range resp.GetChannels() {
-		if c.GetPhase() == "open" && sameAddress(c.GetAsset().GetAddress(), t.asset.GetAddress()) {
+		if c.GetPhase() == "open" && apiutil.SameAddress(c.GetAsset().GetAddress(), t.asset.GetAddress()) {
 			return c
 		}
 	}

@@ -261,13 +261,13 @@ func (h *Handler) parseTerms(ctx context.Context, origin string, body *siteBody)
 	if err != nil {
 		return nil, refuse(http.StatusServiceUnavailable, ReasonFailed, "your node does not answer: %v", err)
 	}
-	if t.ChainID != info.GetChainId() || !sameAddress(t.Adjudicator, info.GetAdjudicator()) {
+	if t.ChainID != info.GetChainId() || !apiutil.SameAddress(t.Adjudicator, info.GetAdjudicator()) {
 		return nil, refuse(http.StatusBadRequest, ReasonWrongChain, "this site's publisher is on chain %d (contract %s), your node on chain %d (%s)",
 			t.ChainID, t.Adjudicator, info.GetChainId(), info.GetAdjudicator())
 	}
 	st := &siteTerms{item: t.Item}
 	for _, a := range info.GetAssets() {
-		if sameAddress(a.GetAddress(), t.Asset.Address) {
+		if apiutil.SameAddress(a.GetAddress(), t.Asset.Address) {
 			st.asset = a
 		}
 	}
@@ -292,9 +292,9 @@ func (h *Handler) parseTerms(ctx context.Context, origin string, body *siteBody)
 		switch {
 		case err != nil || price.IsZero():
 			return nil, refuse(http.StatusBadRequest, ReasonBadTerms, "the offer's price %.40q", o.GetPrice())
-		case !sameAddress(o.GetPayee(), t.Payee) || !sameAddress(o.GetAsset(), t.Asset.Address) || o.GetItemId() != t.Item:
+		case !apiutil.SameAddress(o.GetPayee(), t.Payee) || !apiutil.SameAddress(o.GetAsset(), t.Asset.Address) || o.GetItemId() != t.Item:
 			return nil, refuse(http.StatusBadRequest, ReasonBadTerms, "the offer's payee, asset or item is not the terms'")
-		case o.GetChainId() != info.GetChainId() || !sameAddress(o.GetAdjudicator(), info.GetAdjudicator()):
+		case o.GetChainId() != info.GetChainId() || !apiutil.SameAddress(o.GetAdjudicator(), info.GetAdjudicator()):
 			return nil, refuse(http.StatusBadRequest, ReasonWrongChain, "the offer is for another chain or contract")
 		}
 		st.offer, st.amount = o, *price
@@ -339,17 +339,6 @@ func peerHostPort(addr, origin string) string {
 		host = u.Hostname()
 	}
 	return net.JoinHostPort(host, port)
-}
-
-func sameAddress(a, b string) bool {
-	norm := func(s string) string {
-		s = strings.ToLower(strings.TrimPrefix(strings.TrimPrefix(s, "0x"), "0X"))
-		if strings.Trim(s, "0") == "" {
-			return ""
-		}
-		return s
-	}
-	return norm(a) == norm(b)
 }
 
 // helloJSON answers /site/hello.
@@ -499,7 +488,7 @@ func (h *Handler) checkSite(ctx context.Context, tok apps.AppToken, t *siteTerms
 		}
 		return refuse(http.StatusForbidden, ReasonWrongPayee, "this site was approved to pay %s; this page asks to pay %s", strings.Join(approved, ", "), t.payee.Hex())
 	}
-	if !sameAddress(tok.Policy.Asset.Hex(), t.asset.GetAddress()) {
+	if !apiutil.SameAddress(tok.Policy.Asset.Hex(), t.asset.GetAddress()) {
 		return refuse(http.StatusForbidden, ReasonWrongAsset, "this site was approved to pay in another asset than %s", t.asset.GetSymbol())
 	}
 	return h.channelReady(ctx, t)
@@ -514,7 +503,7 @@ func (h *Handler) channelReady(ctx context.Context, t *siteTerms) error {
 		if err != nil {
 			return refuse(http.StatusServiceUnavailable, ReasonFailed, "your node does not answer: %v", err)
 		}
-		if c.GetPhase() == "open" && sameAddress(c.GetAsset().GetAddress(), t.asset.GetAddress()) {
+		if c.GetPhase() == "open" && apiutil.SameAddress(c.GetAsset().GetAddress(), t.asset.GetAddress()) {
 			return nil
 		}
 	}
@@ -547,7 +536,7 @@ func (h *Handler) connect(ctx context.Context, t *siteTerms) {
 	}
 	addr := t.peer
 	for _, p := range peers.GetPeers() {
-		if !sameAddress(p.GetAddress(), t.payee.Hex()) {
+		if !apiutil.SameAddress(p.GetAddress(), t.payee.Hex()) {
 			continue
 		}
 		if p.GetConnected() {
