@@ -166,7 +166,7 @@ func TestSplitTooBig(t *testing.T) { forEachEngine(t, testSplitTooBig) }
 func testSplitTooBig(t *testing.T, eng testEngine) {
 	cfg := eng.config(t)
 	eng.smallTxns(&cfg) // transactions of at most ~157 KB
-	hold, release := holdCommits(&cfg)
+	hold, held, release := holdCommits(t, &cfg)
 	s := openTest(t, cfg)
 	bigPayment := func(key string) *storev1.LogEntry {
 		e := testPayment(key)
@@ -177,7 +177,7 @@ func testSplitTooBig(t *testing.T, eng testEngine) {
 	if err := s.CommitAsync(paymentBatch(t, "blocker"), nil); err != nil {
 		t.Fatal(err)
 	}
-	waitFor(t, func() bool { return s.Stats().Groups == 1 })
+	held()
 	type outcome struct {
 		res Result
 		err error

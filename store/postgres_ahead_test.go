@@ -2,6 +2,7 @@ package store
 
 import (
 	"errors"
+	"sync"
 	"testing"
 )
 
@@ -50,6 +51,9 @@ func TestPostgresReadAheadSeesThePreviousGroup(t *testing.T) {
 				return nil
 			}
 			s = openTest(t, cfg)
+			var once sync.Once
+			unhold := func() { once.Do(func() { close(release) }) }
+			t.Cleanup(unhold) // before the store's Close: a failed test does not hang it
 			commit := func(b *Batch) chan error {
 				done := make(chan error, 1)
 				if err := s.CommitAsync(b, func(_ Result, err error) { done <- err }); err != nil {
@@ -65,7 +69,7 @@ func TestPostgresReadAheadSeesThePreviousGroup(t *testing.T) {
 			}
 			paidDone := commit(paid)
 			nextDone := commit(tt.next(t))
-			close(release)
+			unhold()
 
 			if err := <-first; err != nil {
 				t.Fatalf("first: %v", err)

@@ -540,7 +540,7 @@ func testIdempotency(t *testing.T, e testEngine) {
 	for _, tt := range tests {
 		t.Run(tt.name, func(t *testing.T) {
 			cfg := e.config(t)
-			hold, release := holdCommits(&cfg)
+			hold, held, release := holdCommits(t, &cfg)
 			s := openTest(t, cfg)
 			release() // setup commits alone
 			if len(tt.setup) > 0 {
@@ -554,7 +554,7 @@ func testIdempotency(t *testing.T, e testEngine) {
 			if err := s.CommitAsync(paymentBatch(t, "blocker-"+tt.name), func(_ Result, err error) { blocker <- err }); err != nil {
 				t.Fatal(err)
 			}
-			waitFor(t, func() bool { return s.Stats().Groups > before.Groups })
+			held()
 			type got struct {
 				res Result
 				err error
@@ -727,13 +727,13 @@ func TestContextCanceledWhileQueued(t *testing.T) { forEachEngine(t, testContext
 
 func testContextCanceledWhileQueued(t *testing.T, e testEngine) {
 	cfg := e.config(t)
-	hold, release := holdCommits(&cfg)
+	hold, held, release := holdCommits(t, &cfg)
 	s := openTest(t, cfg)
 	hold()
 	if err := s.CommitAsync(paymentBatch(t, "blocker"), nil); err != nil {
 		t.Fatal(err)
 	}
-	waitFor(t, func() bool { return s.Stats().Groups == 1 })
+	held()
 	ctx, cancel := context.WithCancel(context.Background())
 	errc := make(chan error, 1)
 	go func() { _, err := s.Commit(ctx, paymentBatch(t, "dropped")); errc <- err }()
@@ -752,23 +752,26 @@ func testContextCanceledWhileQueued(t *testing.T, e testEngine) {
 	}
 }
 
-// holdCommits installs a commit hook: after hold, the next badger commit
-// waits until release. release may be called any number of times.
-func holdCommits(cfg *Config) (hold, release func()) {
+// holdCommits installs a commit hook: after hold, the next commit waits
+// in the hook until release; held waits until a commit is waiting there
+// (the committer has then taken its group, and with the PostgreSQL engine
+// the next group it reads ahead: whatever is queued after held stays
+// queued). release may be called any number of times, and is called when
+// the test ends, so that a failed test does not leave the committer held
+// and its Close hanging.
+func holdCommits(t testing.TB, cfg *Config) (hold, held, release func()) {
 	gate := make(chan chan struct{}, 1)
+	entered := make(chan struct{}, 1)
 	cfg.testHookCommit = func() error {
 		select {
 		case ch := <-gate:
+			entered <- struct{}{}
 			<-ch
 		default:
 		}
 		return nil
 	}
 	var cur chan struct{}
-	hold = func() {
-		cur = make(chan struct{})
-		gate <- cur
-	}
 	release = func() {
 		select {
 		case <-gate: // not picked up yet
@@ -779,7 +782,20 @@ func holdCommits(cfg *Config) (hold, release func()) {
 			cur = nil
 		}
 	}
-	return hold, release
+	hold = func() {
+		cur = make(chan struct{})
+		gate <- cur
+		t.Cleanup(release) // after the store's Close cleanup: runs before it
+	}
+	held = func() {
+		t.Helper()
+		select {
+		case <-entered:
+		case <-time.After(10 * time.Second):
+			t.Fatal("no commit reached the hold in 10s")
+		}
+	}
+	return hold, held, release
 }
 
 func waitFor(t testing.TB, cond func() bool) {
