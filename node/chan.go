@@ -35,7 +35,8 @@ type chanActor struct {
 	created time.Time
 
 	snap    atomic.Pointer[ChannelInfo]
-	indexed chanFlags // its place in the registry's sets; chanSet.mu
+	indexed chanFlags   // its place in the registry's sets but ready; chanSet.mu
+	readyIn atomic.Bool // counted in chanSet.nReady (see chanSet.reindex)
 	early   *earlyReestablish
 	// durableRecv is the newest proof of the peer's known durable: what
 	// Reestablish says this node holds. The store's committer sets it.

@@ -56,6 +56,8 @@ func (s *chanSet) reindexLocked(c *chanActor, f chanFlags) {
 	if s.byID[c.id] != c {
 		f = chanFlags{}
 	}
+	s.countReady(c, f.ready)
+	f.ready = false // counted apart: see reindex
 	old := c.indexed
 	if old == f {
 		return
@@ -70,9 +72,6 @@ func (s *chanSet) reindexLocked(c *chanActor, f chanFlags) {
 	}
 	if old.open != f.open {
 		s.nOpen += count(f.open)
-	}
-	if old.ready != f.ready {
-		s.nReady += count(f.ready)
 	}
 	if old.due != f.due {
 		if f.due {
@@ -115,14 +114,34 @@ func count(joins bool) int {
 func (s *chanSet) counts() (open, ready int) {
 	s.mu.RLock()
 	defer s.mu.RUnlock()
-	return s.nOpen, s.nReady
+	return s.nOpen, int(s.nReady.Load())
+}
+
+// countReady counts c in nReady or not. It is called with s.mu held, for
+// reading by c's owner (the only one that publishes c's states), or for
+// writing: so calls for one channel never overlap.
+func (s *chanSet) countReady(c *chanActor, ready bool) {
+	if c.readyIn.Load() != ready {
+		c.readyIn.Store(ready)
+		s.nReady.Add(int64(count(ready)))
+	}
 }
 
 // reindex updates c's place in the sets after its owner published ci.
+//
+// The ready flag, which every channel of a peer changes at once when the
+// peer's session comes or goes, is counted under the read lock: a
+// reconnect of 100,000 channels does not queue 100,000 owners on the
+// write lock. The other flags change rarely (a phase change, a close).
 func (s *chanSet) reindex(c *chanActor, ci *ChannelInfo) {
 	f := flagsOf(ci)
 	s.mu.RLock()
-	same := c.indexed == f || s.byID[c.id] != c
+	registered := s.byID[c.id] == c
+	if registered {
+		s.countReady(c, flagsOf(c.snap.Load()).ready)
+	}
+	f.ready = false
+	same := c.indexed == f || !registered
 	s.mu.RUnlock()
 	if same {
 		return

@@ -5,6 +5,7 @@ import (
 	"fmt"
 	"slices"
 	"strings"
+	"sync"
 	"testing"
 	"time"
 
@@ -133,16 +134,68 @@ func TestIndexFollowsFlags(t *testing.T) {
 	if _, ok := s.due[b]; !ok {
 		t.Fatal("the closing channel is not due")
 	}
+	// a's peer session comes up, goes, comes back: counted ready once.
+	for _, up := range []bool{true, false, true, true} {
+		a.snap.Store(&ChannelInfo{Phase: channel.Open, Side: channel.A, Connected: up})
+		s.reindex(a, a.snap.Load())
+		want := 0
+		if up {
+			want = 1
+		}
+		if open, ready := s.counts(); open != 1 || ready != want {
+			t.Fatalf("connected %v: counts %d open, %d ready", up, open, ready)
+		}
+	}
 	s.remove(b)
 	s.remove(a)
-	if len(s.inUse) != 0 || len(s.due) != 0 || len(s.open) != 0 || s.nOpen != 0 || s.nReady != 0 {
-		t.Fatalf("after remove: inUse %v, due %d, open %v, counts %d, %d", s.inUse, len(s.due), s.open, s.nOpen, s.nReady)
+	if len(s.inUse) != 0 || len(s.due) != 0 || len(s.open) != 0 || s.nOpen != 0 || s.nReady.Load() != 0 {
+		t.Fatalf("after remove: inUse %v, due %d, open %v, counts %d, %d", s.inUse, len(s.due), s.open, s.nOpen, s.nReady.Load())
 	}
 	// A channel unknown to the registry is never indexed.
 	c := mk(3, channel.Open, true)
+	c.snap.Store(&ChannelInfo{Phase: channel.Open, Side: channel.A, timed: true, Connected: true})
 	s.reindex(c, c.snap.Load())
-	if len(s.inUse) != 0 || len(s.due) != 0 || len(s.open) != 0 {
+	if len(s.inUse) != 0 || len(s.due) != 0 || len(s.open) != 0 || s.nReady.Load() != 0 {
 		t.Fatal("an unregistered channel was indexed")
+	}
+}
+
+// TestReadyCountConcurrent: every channel of a peer changes its ready flag
+// at once when the session comes or goes (each owner on its goroutine),
+// while channels are added and removed: the count stays exact.
+func TestReadyCountConcurrent(t *testing.T) {
+	var s chanSet
+	s.init()
+	const n = 2000
+	chans := make([]*chanActor, n)
+	for i := range chans {
+		c := &chanActor{id: channel.ID{byte(i), byte(i >> 8)}, peer: crypto.Address{9}}
+		c.snap.Store(&ChannelInfo{Phase: channel.Open, Side: channel.A})
+		chans[i] = c
+		if i%2 == 0 {
+			s.add(c)
+		}
+	}
+	var wg sync.WaitGroup
+	for i, c := range chans {
+		wg.Add(1)
+		go func() {
+			defer wg.Done()
+			if i%2 == 1 {
+				s.add(c) // registered while the others flip
+			}
+			for k := range 7 { // ends connected
+				c.snap.Store(&ChannelInfo{Phase: channel.Open, Side: channel.A, Connected: k%2 == 0})
+				s.reindex(c, c.snap.Load())
+			}
+			if i%10 == 0 {
+				s.remove(c)
+			}
+		}()
+	}
+	wg.Wait()
+	if open, ready := s.counts(); open != n-n/10 || ready != n-n/10 {
+		t.Fatalf("counts %d open, %d ready; want %d of each", open, ready, n-n/10)
 	}
 }
 

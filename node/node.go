@@ -422,10 +422,11 @@ type chanSet struct {
 	byID   map[channel.ID]*chanActor
 	byPeer map[crypto.Address][]*chanActor // in creation order
 	// The sets of index.go, which chanActor.indexed records c's place in.
-	inUse         map[crypto.Address]int
-	due           map[*chanActor]struct{}
-	open          map[peerAsset]*openSet
-	nOpen, nReady int
+	inUse  map[crypto.Address]int
+	due    map[*chanActor]struct{}
+	open   map[peerAsset]*openSet
+	nOpen  int
+	nReady atomic.Int64 // see reindex: kept without the write lock
 	// Every channel in list order, and by peer in list order (list.go).
 	byAge, byPeerAge *btree.BTreeG[ageKey]
 }
