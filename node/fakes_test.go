@@ -4,6 +4,7 @@ import (
 	"context"
 	"errors"
 	"fmt"
+	"sort"
 	"sync"
 	"sync/atomic"
 
@@ -464,13 +465,13 @@ func (b *fakeBackend) Events(ctx context.Context, after settlement.Cursor, limit
 	defer b.f.mu.Unlock()
 	var out []settlement.Event
 	next := settlement.Cursor{Block: b.f.block}
-	for _, ev := range b.f.events {
-		if after.Less(ev.Cursor) {
-			if len(out) == limit {
-				return out, out[len(out)-1].Cursor, nil
-			}
-			out = append(out, ev)
+	// Events are in cursor order (emit): start past after.
+	first := sort.Search(len(b.f.events), func(i int) bool { return after.Less(b.f.events[i].Cursor) })
+	for _, ev := range b.f.events[first:] {
+		if len(out) == limit {
+			return out, out[len(out)-1].Cursor, nil
 		}
+		out = append(out, ev)
 	}
 	if len(out) > 0 && next.Less(out[len(out)-1].Cursor) {
 		next = out[len(out)-1].Cursor

@@ -26,7 +26,7 @@ func watchdog(t testing.TB, name string, n *Node) (stop func()) {
 	done := make(chan struct{})
 	go func() {
 		defer close(done)
-		n.Monitor(ctx, 100*time.Millisecond, watchdogLimit, func(err error, dump string) {
+		n.Monitor(ctx, 500*time.Millisecond, watchdogLimit, func(err error, dump string) {
 			if n.failed.Load() == nil {
 				t.Errorf("watchdog: node %s is stuck: %v\n%s", name, err, dump)
 			}
