@@ -84,8 +84,10 @@ func (c *chanActor) markBehind(restored bool, why string) {
 		c.behind.restored = c.behind.restored || restored
 		return
 	}
-	c.behind = &behind{restored: restored, chain: !restored || c.n.behind.chainRead.Load(), peer: !restored, since: c.n.clock.Now()}
+	// Counted before chainRead is read: chainWasRead, which skips its
+	// round of the channels while none is behind, then sees this one.
 	c.n.behind.channels.Add(1)
+	c.behind = &behind{restored: restored, chain: !restored || c.n.behind.chainRead.Load(), peer: !restored, since: c.n.clock.Now()}
 	c.n.met.behind(1)
 	c.n.log.Warn("channel may be behind; it pays again once caught up", "channel", c.id, "peer", c.peer, "why", why)
 	c.event(storev1.ChannelEventKind_CHANNEL_EVENT_KIND_WARNING, why+"; this node pays on the channel again once it has caught up", nil)
@@ -136,6 +138,13 @@ func (c *chanActor) catchingUp(nonce uint64) bool {
 // chainWasRead: the watcher has read the chain once on this run.
 func (n *Node) chainWasRead() {
 	if n.behind.chainRead.Swap(true) {
+		return
+	}
+	if n.behind.channels.Load() == 0 {
+		// No channel is behind (the usual start): a channel marked from
+		// now on reads chainRead as true. A step on each of 100,000
+		// channels cost most of a second.
+		n.maybeCaughtUp()
 		return
 	}
 	for _, c := range n.chans.all() {

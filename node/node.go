@@ -1,6 +1,8 @@
 package node
 
 import (
+	"bytes"
+	"cmp"
 	"context"
 	"crypto/rand"
 	"errors"
@@ -145,11 +147,13 @@ func (n *Node) Start(ctx context.Context) error {
 		return err
 	}
 	forget := store.NewBatch()
-	for _, r := range recs {
+	loaded := make([]*chanActor, 0, len(recs))
+	for i, r := range recs {
 		c, err := n.loadChannel(r)
 		if err != nil {
 			return err
 		}
+		recs[i] = store.ChannelRecord{} // garbage once loaded
 		if c.self == channel.B && c.ch.Phase() == channel.Abandoned {
 			// A proposal abandoned before it opened, not yet forgotten
 			// (see forgetProposal).
@@ -158,6 +162,15 @@ func (n *Node) Start(ctx context.Context) error {
 			}
 			continue
 		}
+		loaded = append(loaded, c)
+	}
+	// In creation order: the registry's lists by peer are in that order,
+	// and its age indexes take them at one edge (at 100,000 channels,
+	// inserting in id order cost a third of a second).
+	slices.SortFunc(loaded, func(a, b *chanActor) int {
+		return cmp.Or(a.created.Compare(b.created), bytes.Compare(a.id[:], b.id[:]))
+	})
+	for _, c := range loaded {
 		n.chans.add(c)
 		if c.self == channel.B && c.ch.Phase() == channel.Opening {
 			n.proposals.loaded(c)

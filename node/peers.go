@@ -80,7 +80,12 @@ const peerCursorPrefix = "peer/"
 
 // load reads where the peers of this node's channels listen.
 func (p *peerSet) load(n *Node) error {
+	seen := make(map[crypto.Address]bool)
 	for _, c := range n.chans.all() {
+		if seen[c.peer] {
+			continue // once a peer, not once a channel
+		}
+		seen[c.peer] = true
 		v, err := n.store.Cursor(peerCursorPrefix + hex.EncodeToString(c.peer[:]))
 		if errors.Is(err, store.ErrNotFound) {
 			continue
