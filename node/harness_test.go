@@ -122,7 +122,7 @@ func (tn *testNode) start() {
 	if tn.wrap != nil {
 		ns = tn.wrap(st)
 	}
-	n, err := New(cfg, Deps{Key: tn.key, Store: ns, Chain: tn.chain, Dialer: nodeDialer{tn.net, tn.key.Address()}, Metrics: met, Proofs: tn.proofs})
+	n, err := New(cfg, Deps{Key: tn.key, Store: ns, Chain: tn.chain, Dialer: nodeDialer{w: tn.net, self: tn.key.Address()}, Metrics: met, Proofs: tn.proofs})
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -162,6 +162,9 @@ func (tn *testNode) restart() {
 type nodeDialer struct {
 	w    *net
 	self crypto.Address
+	// advertise, if set, is where the dialing node says it listens (its
+	// Hello's listen addresses, as the dialed node sees them).
+	advertise string
 }
 
 // DialPeer implements Dialer: hostport is a node's name, and a port
@@ -185,7 +188,11 @@ func (d nodeDialer) DialPeer(ctx context.Context, hostport string, want crypto.A
 	w.mu.Lock()
 	a.gate = w.gate
 	w.mu.Unlock()
-	go tn.HandlePeer(b)
+	if d.advertise != "" {
+		go tn.HandlePeer(advertConn{b, d.advertise})
+	} else {
+		go tn.HandlePeer(b)
+	}
 	return a, nil
 }
 

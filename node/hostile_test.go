@@ -1013,7 +1013,7 @@ func TestNoRedialForStrangerProposal(t *testing.T) {
 func TestRedialBacksOff(t *testing.T) {
 	w := newNet(t)
 	bob := w.add("bob", 2)
-	dialer := &countingDialer{dials: map[string]int{}, inner: nodeDialer{w, seedKey(1).Address()}}
+	dialer := &countingDialer{dials: map[string]int{}, inner: nodeDialer{w: w, self: seedKey(1).Address()}}
 	alice := startCustom(t, w, "alice", 1, dialer, func(c *Config) { c.Redial, c.RedialMax = 10*time.Millisecond, time.Hour })
 	alice.connect(bob)
 	id := alice.open(bob, 1000)

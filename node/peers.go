@@ -197,10 +197,12 @@ func (n *Node) attach(conn PeerConn, outbound bool) *session {
 	}
 	n.peers.sessions[s.peer] = s
 	delete(n.peers.backoff, s.peer) // reachable again: redial promptly next time
-	if la := mergePeerAddrs(conn.ListenAddrs()); len(la) > 0 && len(n.peers.addrs[s.peer]) == 0 && !s.stranger {
-		n.peers.addrs[s.peer] = la
+	var learned []string
+	if !s.stranger {
+		learned = n.learnAddrsLocked(s)
 	}
 	n.peers.mu.Unlock()
+	n.keepAddrs(s.peer, learned)
 	if old != nil {
 		old.close(errors.New("replaced by a newer connection"))
 	}
@@ -217,6 +219,37 @@ func (n *Node) attach(conn PeerConn, outbound bool) *session {
 	}
 	n.hooks.PeerConnected(s.peer, s.send)
 	return s
+}
+
+// learnAddrsLocked takes the addresses s's peer says it listens at as
+// where to dial it, unless the node knows some already (an operator's, or
+// learned before); it returns them if so. p.mu must be held. The callers
+// make sure the peer shares a channel: a stranger leaves no address
+// behind.
+func (n *Node) learnAddrsLocked(s *session) []string {
+	la := mergePeerAddrs(s.conn.ListenAddrs())
+	if len(la) == 0 || len(n.peers.addrs[s.peer]) > 0 {
+		return nil
+	}
+	n.peers.addrs[s.peer] = la
+	return la
+}
+
+// keepAddrs stores learned addresses of peer (if any), in the background:
+// a restarted node then dials the peers of its channels at once (see
+// redialLoop) instead of waiting for each to redial it, which a peer's
+// doubling wait can make seconds.
+func (n *Node) keepAddrs(peer crypto.Address, learned []string) {
+	if len(learned) == 0 {
+		return
+	}
+	n.background(func() {
+		ctx, cancel := context.WithTimeout(n.ctx, n.cfg.RequestTimeout)
+		defer cancel()
+		if err := n.persistAddrs(ctx, peer, learned); err != nil && n.ctx.Err() == nil {
+			n.log.Warn("could not store where a peer listens; after a restart the node waits for it to dial", "peer", peer, "err", err)
+		}
+	})
 }
 
 // reestablishPage and reestablishBacklog pace a new session's Reestablish
@@ -346,15 +379,31 @@ func (n *Node) redialTargets() map[crypto.Address][]string {
 	inUse := n.chans.peersInUse() // see flagsOf
 	now := n.clock.Now()
 	n.peers.mu.Lock()
-	defer n.peers.mu.Unlock()
 	out := map[crypto.Address][]string{}
+	var learned map[crypto.Address][]string
 	for _, peer := range inUse {
 		addr := n.peers.addrs[peer]
-		if s := n.peers.sessions[peer]; len(addr) == 0 || n.peers.dialing[peer] || (s != nil && s.alive()) || now.Before(n.peers.backoff[peer].next) {
+		s := n.peers.sessions[peer]
+		if len(addr) == 0 && s != nil && s.alive() {
+			// A peer that was a stranger when it connected and has a
+			// channel in use now: where it said it listens is worth
+			// keeping.
+			if la := n.learnAddrsLocked(s); la != nil {
+				if learned == nil {
+					learned = make(map[crypto.Address][]string)
+				}
+				learned[peer] = la
+			}
+		}
+		if len(addr) == 0 || n.peers.dialing[peer] || (s != nil && s.alive()) || now.Before(n.peers.backoff[peer].next) {
 			continue
 		}
 		n.peers.dialing[peer] = true
 		out[peer] = append([]string(nil), addr...)
+	}
+	n.peers.mu.Unlock()
+	for peer, la := range learned {
+		n.keepAddrs(peer, la)
 	}
 	return out
 }

@@ -18,6 +18,7 @@
 package main
 
 import (
+	"bufio"
 	"context"
 	"crypto/tls"
 	"crypto/x509"
@@ -26,6 +27,7 @@ import (
 	"flag"
 	"fmt"
 	"net"
+	"net/http"
 	"os"
 	"os/exec"
 	"path/filepath"
@@ -152,8 +154,8 @@ func main() {
 		}
 		fmt.Printf("machine: %d CPUs, %s/%s; alice pays, bob receives; separate tinypayd processes and a dev chain on loopback (fsync on)\n\n", runtime.NumCPU(), runtime.GOOS, runtime.GOARCH)
 		for _, r := range results {
-			fmt.Printf("%-40s %9.0f payments/s  p50 %7.0fµs  p99 %8.0fµs  cpu %.2f/%.2f cores  rss %.0f/%.0f MB\n",
-				r.Scenario, r.PerSecond, r.P50us, r.P99us, r.CPU[0], r.CPU[1], r.RSSMB[0], r.RSSMB[1])
+			fmt.Printf("%-40s %9.0f payments/s  p50 %7.0fµs  p99 %8.0fµs  proofs %7d  cpu %.2f/%.2f cores  rss %.0f/%.0f MB\n",
+				r.Scenario, r.PerSecond, r.P50us, r.P99us, r.Proofs, r.CPU[0], r.CPU[1], r.RSSMB[0], r.RSSMB[1])
 			if r.RestartSeconds > 0 {
 				fmt.Printf("%-40s %9.1f s from bob's start to every channel ready to pay\n", "  restart of the receiver", r.RestartSeconds)
 			}
@@ -426,8 +428,8 @@ func usage(pid int) (cpu, rssMB float64) {
 }
 
 // measure runs f and fills in time, rate, latency, CPU and memory.
-func (b *bench) measure(name string, n int, channels []string, f func() ([]time.Duration, error)) (result, error) {
-	proofs0 := b.proofs(channels)
+func (b *bench) measure(name string, n int, f func() ([]time.Duration, error)) (result, error) {
+	proofs0 := b.proofs()
 	var cpu0 [2]float64
 	for i, pid := range b.pids {
 		cpu0[i], _ = usage(pid)
@@ -439,7 +441,7 @@ func (b *bench) measure(name string, n int, channels []string, f func() ([]time.
 	if err != nil {
 		return result{}, fmt.Errorf("%s: %w", name, err)
 	}
-	r := result{Scenario: name, Payments: n, Seconds: elapsed.Seconds(), PerSecond: float64(n) / elapsed.Seconds(), Proofs: b.proofs(channels) - proofs0}
+	r := result{Scenario: name, Payments: n, Seconds: elapsed.Seconds(), PerSecond: float64(n) / elapsed.Seconds(), Proofs: b.proofs() - proofs0}
 	for i, pid := range b.pids {
 		c, rss := usage(pid)
 		r.CPU[i], r.RSSMB[i] = (c-cpu0[i])/elapsed.Seconds(), rss
@@ -464,14 +466,25 @@ func (b *bench) dbCPU() float64 {
 	return b.pg.CPU().Seconds()
 }
 
-func (b *bench) proofs(channels []string) uint64 {
-	var sum uint64
-	for _, id := range channels {
-		if c, err := b.alice.GetChannel(context.Background(), &apiv1.GetChannelRequest{ChannelId: id}); err == nil {
-			sum += c.GetSentNonce()
+// proofs is how many balance proofs alice has signed so far, from her
+// metrics (one read whatever the number of channels).
+func (b *bench) proofs() uint64 {
+	resp, err := http.Get("http://" + b.metrics[0] + "/metrics")
+	if err != nil {
+		return 0
+	}
+	defer resp.Body.Close()
+	var sum float64
+	sc := bufio.NewScanner(resp.Body)
+	for sc.Scan() {
+		if v, ok := strings.CutPrefix(sc.Text(), "tinypay_proofs_signed_total{"); ok {
+			var f float64
+			if _, err := fmt.Sscan(v[strings.LastIndexByte(v, ' ')+1:], &f); err == nil {
+				sum += f
+			}
 		}
 	}
-	return sum
+	return uint64(sum)
 }
 
 var keySeq atomic.Int64
@@ -482,7 +495,7 @@ func nextKey() string {
 
 // sequential: one payment at a time, each waiting for its acknowledgement.
 func (b *bench) sequential(n int) (result, error) {
-	return b.measure("sequential, one channel", n, []string{b.channel}, func() ([]time.Duration, error) {
+	return b.measure("sequential, one channel", n, func() ([]time.Duration, error) {
 		lat := make([]time.Duration, 0, n)
 		for range n {
 			t := time.Now()
@@ -512,7 +525,7 @@ func keys(n int) []string {
 // concurrent: many payments in flight at once on one channel.
 func (b *bench) concurrent(n, window int) (result, error) {
 	ks := keys(n)
-	return b.measure(fmt.Sprintf("concurrent (%d in flight), one channel", window), n, []string{b.channel}, func() ([]time.Duration, error) {
+	return b.measure(fmt.Sprintf("concurrent (%d in flight), one channel", window), n, func() ([]time.Duration, error) {
 		return b.stream(b.channel, n, window, ks)
 	})
 }
@@ -535,7 +548,7 @@ func (b *bench) manyChannels(channels, n int) (result, error) {
 	for i, id := range b.channels {
 		lists[i] = slices.Repeat([]string{id}, per)
 	}
-	return b.measure(fmt.Sprintf("%d channels at once", channels), per*channels, b.channels, func() ([]time.Duration, error) {
+	return b.measure(fmt.Sprintf("%d channels at once", channels), per*channels, func() ([]time.Duration, error) {
 		return b.payLists(lists, ks, 64)
 	})
 }

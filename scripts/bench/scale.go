@@ -25,7 +25,7 @@ import (
 
 // openInFlight is how many channel opens the bench keeps in flight; bob
 // runs with --max-proposals-per-peer above it in the scale scenarios.
-const openInFlight = 64
+const openInFlight = 256
 
 // openMany opens n more channels from alice to bob in ETH, openInFlight at
 // a time, and returns their ids.
@@ -72,17 +72,27 @@ func (b *bench) openMany(n int, deposit string) ([]string, error) {
 }
 
 // waitReady waits until node counts want channels open and ready to pay.
+// It says on stderr, once a second, how many are ready (and where a
+// restart's time goes: until the node answers, then reestablishing).
+// GetInfo walks every channel (Node.Health), so it is asked only every
+// 100 ms.
 func (b *bench) waitReady(who string, c apiv1.NodeClient, want int, limit time.Duration) error {
-	deadline := time.Now().Add(limit)
+	began := time.Now()
+	deadline, said := began.Add(limit), began
 	for {
 		info, err := c.GetInfo(context.Background(), &apiv1.GetInfoRequest{})
 		if err == nil && int(info.GetChannelsOpen()) >= want && int(info.GetChannelsReady()) >= want {
+			fmt.Fprintf(os.Stderr, "  %5.1fs %s: all %d channels ready\n", time.Since(began).Seconds(), who, want)
 			return nil
 		}
 		if time.Now().After(deadline) {
 			return fmt.Errorf("%s: %d of %d channels open, %d ready after %s (%v)", who, info.GetChannelsOpen(), want, info.GetChannelsReady(), limit, err)
 		}
-		time.Sleep(50 * time.Millisecond)
+		if time.Since(said) >= time.Second {
+			said = time.Now()
+			fmt.Fprintf(os.Stderr, "  %5.1fs %s: %d of %d channels ready\n", time.Since(began).Seconds(), who, info.GetChannelsReady(), want)
+		}
+		time.Sleep(100 * time.Millisecond)
 	}
 }
 
@@ -197,6 +207,11 @@ func (b *bench) restartBob(want int) (time.Duration, error) {
 		return 0, err
 	}
 	b.procs[b.bobProc], b.pids[1] = cmd, cmd.Process.Pid
+	go func() { // when bob has loaded its channels and answers
+		if err := wait(b.bobAPIAddr); err == nil {
+			fmt.Fprintf(os.Stderr, "  %5.1fs bob answers (its channels are loaded)\n", time.Since(began).Seconds())
+		}
+	}()
 	var profiles sync.WaitGroup
 	if *pprofFlag {
 		// Where the restart's time goes: both nodes' CPU for its first
@@ -241,7 +256,7 @@ func (b *bench) scaleChannels(n, payments int) ([]result, error) {
 		return nil, err
 	}
 	ids = append(ids, b.channel)
-	r, err := b.measure(fmt.Sprintf("%d channels, payments across all", n+1), payments, nil, func() ([]time.Duration, error) {
+	r, err := b.measure(fmt.Sprintf("%d channels, payments across all", n+1), payments, func() ([]time.Duration, error) {
 		return b.payAcross(ids, payments, 64, 16)
 	})
 	if err != nil {
@@ -309,7 +324,7 @@ func (b *bench) scaleStreams(s int, warm, window time.Duration) (result, error) 
 	}
 	var got uint64
 	var stalled int
-	r, err := b.measure(fmt.Sprintf("%d streams, 1 tick/s each", s), s*int(window/time.Second), nil, func() ([]time.Duration, error) {
+	r, err := b.measure(fmt.Sprintf("%d streams, 1 tick/s each", s), s*int(window/time.Second), func() ([]time.Duration, error) {
 		t0, _, err := ticks()
 		if err != nil {
 			return nil, err
