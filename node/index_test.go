@@ -332,6 +332,19 @@ func TestHealthFindsAStuckOwner(t *testing.T) {
 	if err == nil || !strings.Contains(err.Error(), ids[1].String()) {
 		t.Fatalf("a stuck owner: Health says %v, want it to name channel %s", err, ids[1])
 	}
+	// Unhealthy (what GetInfo reports) costs nothing: it says what Monitor
+	// found, and stays said.
+	if err := alice.n.Unhealthy(); err != nil {
+		t.Fatalf("Unhealthy before Monitor looked: %v", err)
+	}
+	mctx, mcancel := context.WithCancel(context.Background())
+	found := make(chan struct{})
+	go alice.n.Monitor(mctx, 10*time.Millisecond, 100*time.Millisecond, func(error, string) { close(found) })
+	<-found
+	mcancel()
+	if err := alice.n.Unhealthy(); err == nil || !strings.Contains(err.Error(), ids[1].String()) {
+		t.Fatalf("a stuck owner: Unhealthy says %v, want it to name channel %s", err, ids[1])
+	}
 	close(release)
 	ctx, cancel = context.WithTimeout(context.Background(), time.Second)
 	defer cancel()

@@ -71,6 +71,7 @@ type Node struct {
 	watched   atomic.Pointer[watchRound]
 	logNotify atomic.Pointer[chan struct{}] // closed when the log grows
 	failed    atomic.Pointer[error]         // set when the store failed: nothing more is accepted
+	stuck     atomic.Pointer[error]         // Monitor's finding that an owner is stuck (see Unhealthy)
 	commits   tracker                       // writes whose callbacks are outstanding
 
 	ctx     context.Context
@@ -302,6 +303,20 @@ func (n *Node) Health(ctx context.Context) error {
 	return nil
 }
 
+// Unhealthy returns why the node is unwell, at no cost: the store failed,
+// or Monitor found a channel's owner stuck (nil if it is not running).
+// Health walks every channel and may wait for a busy one; this is for
+// callers that ask often, such as GetInfo.
+func (n *Node) Unhealthy() error {
+	if p := n.failed.Load(); p != nil {
+		return fmt.Errorf("store failed: %w", *p)
+	}
+	if p := n.stuck.Load(); p != nil {
+		return *p
+	}
+	return nil
+}
+
 // Monitor checks Health every interval until ctx ends; when it fails (a
 // channel's owner did not take a step within limit, or the store failed)
 // it calls stuck once, with the error and a dump of every goroutine, and
@@ -319,6 +334,7 @@ func (n *Node) Monitor(ctx context.Context, interval, limit time.Duration, stuck
 		err := n.Health(hctx)
 		cancel()
 		if err != nil && ctx.Err() == nil {
+			n.stuck.Store(&err)
 			buf := make([]byte, 1<<20)
 			stuck(err, string(buf[:runtime.Stack(buf, true)]))
 			return
