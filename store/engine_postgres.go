@@ -353,9 +353,10 @@ func (e *pgEngine) migrate() error {
 			return nil
 		})
 		// Two processes creating the version table at once: the loser sees
-		// a unique violation (PostgreSQL's catalog) and tries again.
+		// a unique violation in PostgreSQL's catalog, or that the table or
+		// its row type exists (42710: seen in CI), and tries again.
 		var pe *pgconn.PgError
-		if errors.As(err, &pe) && (pe.Code == "23505" || pe.Code == "42P07") && attempt < 5 {
+		if errors.As(err, &pe) && (pe.Code == "23505" || pe.Code == "42P07" || pe.Code == "42710") && attempt < 5 {
 			backoff(attempt)
 			continue
 		}
