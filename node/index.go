@@ -153,6 +153,13 @@ func (s *chanSet) reindex(c *chanActor, ci *ChannelInfo) {
 	s.reindexLocked(c, flagsOf(c.snap.Load()))
 }
 
+// inUseWith reports whether the node shares a channel in use with peer.
+func (s *chanSet) inUseWith(peer crypto.Address) bool {
+	s.mu.RLock()
+	defer s.mu.RUnlock()
+	return s.inUse[peer] > 0
+}
+
 // due returns the channels the watcher looks at on each poll.
 func (s *chanSet) dueNow() []*chanActor {
 	s.mu.RLock()

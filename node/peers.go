@@ -161,6 +161,7 @@ func (n *Node) attach(conn PeerConn, outbound bool) *session {
 	// its inbound sessions are bounded, it leaves no address behind, and
 	// its comings and goings are logged at debug level only.
 	s.stranger = len(n.chans.withPeer(s.peer)) == 0
+	inUse := n.chans.inUseWith(s.peer) // before p.mu: no lock of the registry under it
 	var old *session
 	n.peers.mu.Lock()
 	if s.stranger && !outbound {
@@ -198,7 +199,9 @@ func (n *Node) attach(conn PeerConn, outbound bool) *session {
 	n.peers.sessions[s.peer] = s
 	delete(n.peers.backoff, s.peer) // reachable again: redial promptly next time
 	var learned []string
-	if !s.stranger {
+	if inUse {
+		// Not for a peer with only a proposal: a stranger could otherwise
+		// leave a stored address behind per key it proposes from.
 		learned = n.learnAddrsLocked(s)
 	}
 	n.peers.mu.Unlock()
@@ -224,8 +227,8 @@ func (n *Node) attach(conn PeerConn, outbound bool) *session {
 // learnAddrsLocked takes the addresses s's peer says it listens at as
 // where to dial it, unless the node knows some already (an operator's, or
 // learned before); it returns them if so. p.mu must be held. The callers
-// make sure the peer shares a channel: a stranger leaves no address
-// behind.
+// make sure the peer shares a channel in use: a stranger, or a peer with
+// only a proposal, leaves no address behind.
 func (n *Node) learnAddrsLocked(s *session) []string {
 	la := mergePeerAddrs(s.conn.ListenAddrs())
 	if len(la) == 0 || len(n.peers.addrs[s.peer]) > 0 {
