@@ -2,6 +2,7 @@ package node
 
 import (
 	"context"
+	"encoding/hex"
 	"errors"
 	"fmt"
 	"log/slog"
@@ -1004,6 +1005,29 @@ func TestNoRedialForStrangerProposal(t *testing.T) {
 	time.Sleep(300 * time.Millisecond) // 15 redial periods
 	if n := dialer.count("10.1.2.3:22"); n > 0 {
 		t.Fatalf("bob dialled the stranger's address %d times", n)
+	}
+
+	// It comes back: no longer a stranger (it has a proposal), but no
+	// channel of it is in use, so its address is neither kept nor stored
+	// (else each fresh key that proposes and leaves would leave a record).
+	x, y = pipe(mallory, bob.key.Address())
+	done := make(chan struct{})
+	go func() { bob.n.HandlePeer(advertConn{y, "10.1.2.3:22"}); close(done) }()
+	waitFor(t, "the proposer's second session", func() bool { return bob.n.peers.session(mallory) != nil })
+	if s := bob.n.peers.session(mallory); s.stranger {
+		t.Fatal("a peer with a proposal is served as a stranger")
+	}
+	x.Close(nil)
+	<-done
+	time.Sleep(100 * time.Millisecond) // a stored address is written in the background
+	bob.n.peers.mu.Lock()
+	kept := bob.n.peers.addrs[mallory]
+	bob.n.peers.mu.Unlock()
+	if kept != nil {
+		t.Fatalf("bob keeps %q as where the proposer listens", kept)
+	}
+	if v, err := bob.st.Cursor(peerCursorPrefix + hex.EncodeToString(mallory[:])); !errors.Is(err, store.ErrNotFound) {
+		t.Fatalf("bob stored %q (%v) as where the proposer listens", v, err)
 	}
 }
 
