@@ -143,14 +143,17 @@ func (n *Node) Address() crypto.Address { return n.self }
 // the redial loop. It reads the chain only in the watcher: a chain endpoint
 // that is down or slow does not keep the node from starting.
 func (n *Node) Start(ctx context.Context) error {
+	began := time.Now()
 	recs, err := n.store.LoadChannels()
 	if err != nil {
 		return err
 	}
+	read := time.Since(began)
 	all, err := n.loadChannels(recs)
 	if err != nil {
 		return err
 	}
+	built := time.Since(began) - read
 	forget := store.NewBatch()
 	loaded := make([]*chanActor, 0, len(all))
 	for _, c := range all {
@@ -194,7 +197,8 @@ func (n *Node) Start(ctx context.Context) error {
 	n.wg.Add(2)
 	go n.watch()
 	go n.redialLoop()
-	n.log.Info("node started", "address", n.self, "channels", n.chans.count(), "chain", n.chain.ChainID())
+	n.log.Info("node started", "address", n.self, "channels", n.chans.count(), "chain", n.chain.ChainID(),
+		"took", time.Since(began).Round(time.Millisecond), "reading_channels", read.Round(time.Millisecond), "rebuilding_them", built.Round(time.Millisecond))
 	return nil
 }
 
@@ -277,8 +281,8 @@ func (n *Node) Stop() {
 // only for the owners busy when it is called (a handful), posting nothing,
 // so it can be called often with a hundred thousand channels.
 func (n *Node) Health(ctx context.Context) error {
-	if p := n.failed.Load(); p != nil {
-		return fmt.Errorf("store failed: %w", *p)
+	if err := n.storeFailed(); err != nil {
+		return err
 	}
 	type busy struct {
 		c     *chanActor
@@ -308,11 +312,19 @@ func (n *Node) Health(ctx context.Context) error {
 // Health walks every channel and may wait for a busy one; this is for
 // callers that ask often, such as GetInfo.
 func (n *Node) Unhealthy() error {
-	if p := n.failed.Load(); p != nil {
-		return fmt.Errorf("store failed: %w", *p)
+	if err := n.storeFailed(); err != nil {
+		return err
 	}
 	if p := n.stuck.Load(); p != nil {
 		return *p
+	}
+	return nil
+}
+
+// storeFailed returns why the store failed, if it did.
+func (n *Node) storeFailed() error {
+	if p := n.failed.Load(); p != nil {
+		return fmt.Errorf("store failed: %w", *p)
 	}
 	return nil
 }
