@@ -398,6 +398,7 @@ func run(ctx context.Context, c *cli.Command, stdin io.Reader, logw io.Writer, o
 	if scfg.Postgres.Standby {
 		log.Info("standby: waiting for the node's lease; the node starts once this process holds it", "node", storeNode(key.Address()), "lease", scfg.Postgres.LeaseTTL)
 	}
+	opening := time.Now()
 	st, err := store.OpenContext(ctx, scfg)
 	if err != nil {
 		if scfg.Postgres.Standby && ctx.Err() != nil {
@@ -409,6 +410,8 @@ func run(ctx context.Context, c *cli.Command, stdin io.Reader, logw io.Writer, o
 	defer st.Close()
 	if scfg.Postgres.Standby {
 		log.Info("standby: took the node over; starting it", "node", storeNode(key.Address()))
+	} else {
+		log.Info("store opened", "took", time.Since(opening).Round(time.Millisecond))
 	}
 	if restored {
 		// The restored backup is the newest one this store knows of.
