@@ -66,6 +66,15 @@ type result struct {
 	OnTimePercent float64    `json:"on_time_percent,omitempty"`
 	Stalled       int        `json:"stalled,omitempty"`
 	CPUPerTickUs  [2]float64 `json:"cpu_per_tick_us,omitempty"`
+	// Each node's group commits while it ran: how many, their mean time
+	// (write and fsync) and the batches each made durable on average.
+	Commits [2]commits `json:"commits"`
+}
+
+type commits struct {
+	Count   float64 `json:"count"`
+	MeanMs  float64 `json:"mean_ms"`
+	Batches float64 `json:"batches_per_commit"`
 }
 
 var pprofFlag = flag.Bool("pprof", false, "serve each node's Go profiles (addresses printed)")
@@ -156,6 +165,10 @@ func main() {
 		for _, r := range results {
 			fmt.Printf("%-40s %9.0f payments/s  p50 %7.0fµs  p99 %8.0fµs  proofs %7d  cpu %.2f/%.2f cores  rss %.0f/%.0f MB\n",
 				r.Scenario, r.PerSecond, r.P50us, r.P99us, r.Proofs, r.CPU[0], r.CPU[1], r.RSSMB[0], r.RSSMB[1])
+			if c := r.Commits; c[0].Count > 0 {
+				fmt.Printf("%-40s %.0f/%.0f, mean %.2f/%.2f ms, %.1f/%.1f batches each\n", "  group commits alice/bob",
+					c[0].Count, c[1].Count, c[0].MeanMs, c[1].MeanMs, c[0].Batches, c[1].Batches)
+			}
 			if r.RestartSeconds > 0 {
 				fmt.Printf("%-40s %9.1f s from bob's start to every channel ready to pay\n", "  restart of the receiver", r.RestartSeconds)
 			}
@@ -430,6 +443,10 @@ func usage(pid int) (cpu, rssMB float64) {
 // measure runs f and fills in time, rate, latency, CPU and memory.
 func (b *bench) measure(name string, n int, f func() ([]time.Duration, error)) (result, error) {
 	proofs0 := b.proofs()
+	var hist0 [2]map[string]float64
+	for i, addr := range b.metrics {
+		hist0[i] = scrape(addr)
+	}
 	var cpu0 [2]float64
 	for i, pid := range b.pids {
 		cpu0[i], _ = usage(pid)
@@ -448,6 +465,14 @@ func (b *bench) measure(name string, n int, f func() ([]time.Duration, error)) (
 	}
 	if b.pg != nil {
 		r.DBCPU = (b.dbCPU() - db0) / elapsed.Seconds()
+	}
+	for i, addr := range b.metrics {
+		h := scrape(addr)
+		d := func(k string) float64 { return h[k] - hist0[i][k] }
+		if c := d("tinypay_store_commit_duration_seconds_count"); c > 0 {
+			r.Commits[i] = commits{Count: c, MeanMs: 1000 * d("tinypay_store_commit_duration_seconds_sum") / c,
+				Batches: d("tinypay_store_commit_batches_sum") / max(1, d("tinypay_store_commit_batches_count"))}
+		}
 	}
 	slices.Sort(lat)
 	if len(lat) > 0 {
@@ -469,22 +494,35 @@ func (b *bench) dbCPU() float64 {
 // proofs is how many balance proofs alice has signed so far, from her
 // metrics (one read whatever the number of channels).
 func (b *bench) proofs() uint64 {
-	resp, err := http.Get("http://" + b.metrics[0] + "/metrics")
+	return uint64(scrape(b.metrics[0])["tinypay_proofs_signed_total"])
+}
+
+// scrape reads the metrics served at addr, each series summed over its
+// labels (nil if the node does not answer).
+func scrape(addr string) map[string]float64 {
+	resp, err := http.Get("http://" + addr + "/metrics")
 	if err != nil {
-		return 0
+		return nil
 	}
 	defer resp.Body.Close()
-	var sum float64
+	out := map[string]float64{}
 	sc := bufio.NewScanner(resp.Body)
 	for sc.Scan() {
-		if v, ok := strings.CutPrefix(sc.Text(), "tinypay_proofs_signed_total{"); ok {
-			var f float64
-			if _, err := fmt.Sscan(v[strings.LastIndexByte(v, ' ')+1:], &f); err == nil {
-				sum += f
-			}
+		line := sc.Text()
+		sp := strings.LastIndexByte(line, ' ')
+		if line == "" || line[0] == '#' || sp < 0 {
+			continue
+		}
+		name := line[:sp]
+		if i := strings.IndexByte(name, '{'); i >= 0 {
+			name = name[:i]
+		}
+		var f float64
+		if _, err := fmt.Sscan(line[sp+1:], &f); err == nil {
+			out[name] += f
 		}
 	}
-	return uint64(sum)
+	return out
 }
 
 var keySeq atomic.Int64

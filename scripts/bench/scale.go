@@ -8,6 +8,7 @@ import (
 	"net/http"
 	"os"
 	"path/filepath"
+	"slices"
 	"strconv"
 	"strings"
 	"sync"
@@ -202,7 +203,13 @@ func (b *bench) restartBob(want int) (time.Duration, error) {
 	}
 	os.Remove(b.bobAPIAddr)
 	began := time.Now()
-	cmd, err := b.start("bob-restarted", b.bobArgs...)
+	// At info level: its log (bob-restarted.log, kept with --keep) then
+	// times the start's steps (store opened, node started).
+	args := slices.Clone(b.bobArgs)
+	if i := slices.Index(args, "--log-level"); i >= 0 && i+1 < len(args) {
+		args[i+1] = "info"
+	}
+	cmd, err := b.start("bob-restarted", args...)
 	if err != nil {
 		return 0, err
 	}
@@ -217,7 +224,7 @@ func (b *bench) restartBob(want int) (time.Duration, error) {
 		// Where the restart's time goes: both nodes' CPU for its first
 		// seconds (bob's profile starts once its metrics listener is up).
 		for i, who := range []string{"alice", "bob"} {
-			profiles.Go(func() { b.profile(who, b.metrics[i], 8*time.Second) })
+			profiles.Go(func() { b.profile(who, "restart", b.metrics[i], 8*time.Second) })
 		}
 	}
 	err = b.waitReady("alice", b.alice, want, 10*time.Minute)
@@ -227,8 +234,9 @@ func (b *bench) restartBob(want int) (time.Duration, error) {
 }
 
 // profile saves a CPU profile of d from the node whose profiles are at
-// addr (waiting for it to listen) into the work directory, and says where.
-func (b *bench) profile(who, addr string, d time.Duration) {
+// addr (waiting for it to listen) into the work directory as
+// who-phase.pprof, and says where.
+func (b *bench) profile(who, phase, addr string, d time.Duration) {
 	url := fmt.Sprintf("http://%s/debug/pprof/profile?seconds=%d", addr, int(d.Seconds()))
 	for range 200 {
 		resp, err := http.Get(url)
@@ -237,13 +245,13 @@ func (b *bench) profile(who, addr string, d time.Duration) {
 			continue
 		}
 		defer resp.Body.Close()
-		path := filepath.Join(b.dir, who+"-restart.pprof")
+		path := filepath.Join(b.dir, who+"-"+phase+".pprof")
 		f, err := os.Create(path)
 		if err == nil {
 			_, err = io.Copy(f, resp.Body)
 			f.Close()
 		}
-		fmt.Fprintf(os.Stderr, "%s's CPU profile of the restart: %s (%v)\n", who, path, err)
+		fmt.Fprintf(os.Stderr, "%s's CPU profile of the %s: %s (%v)\n", who, phase, path, err)
 		return
 	}
 }
@@ -256,9 +264,21 @@ func (b *bench) scaleChannels(n, payments int) ([]result, error) {
 		return nil, err
 	}
 	ids = append(ids, b.channel)
+	var profiles sync.WaitGroup
+	if *pprofFlag {
+		// Where the payments' time goes: both nodes' CPU for 8 s, from 2 s
+		// into the payments (the first are still warming up).
+		for i, who := range []string{"alice", "bob"} {
+			profiles.Go(func() {
+				time.Sleep(2 * time.Second)
+				b.profile(who, "payments", b.metrics[i], 8*time.Second)
+			})
+		}
+	}
 	r, err := b.measure(fmt.Sprintf("%d channels, payments across all", n+1), payments, func() ([]time.Duration, error) {
 		return b.payAcross(ids, payments, 64, 16)
 	})
+	profiles.Wait()
 	if err != nil {
 		return nil, err
 	}
