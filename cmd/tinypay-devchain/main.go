@@ -9,6 +9,9 @@ import (
 	"fmt"
 	"io"
 	"log/slog"
+	"net"
+	"net/http"
+	"net/http/pprof"
 	"os"
 	"os/signal"
 	"syscall"
@@ -56,6 +59,7 @@ func run(args []string, stdout, stderr io.Writer) int {
 	datadir := fs.String("datadir", "", "keep the chain in this directory (default: in memory, fresh on every start)")
 	chainID := fs.Uint64("chain-id", def.ChainID, "chain id")
 	verbose := fs.Bool("v", false, "log go-ethereum's node messages too")
+	pprofAddr := fs.String("pprof", "", "serve Go profiles at http://ADDR/debug/pprof/ (host:port; for finding where a long bench's chain time goes)")
 	if err := fs.Parse(args); err != nil {
 		if err == flag.ErrHelp {
 			return 0
@@ -75,6 +79,20 @@ func run(args []string, stdout, stderr io.Writer) int {
 	cfg.HTTPPort, cfg.InfoFile, cfg.Accounts, cfg.BlockPeriod, cfg.DataDir, cfg.ChainID = *port, *out, *accounts, *period, *datadir, *chainID
 	cfg.Logger = slog.New(slog.NewTextHandler(stderr, &slog.HandlerOptions{Level: level}))
 
+	if *pprofAddr != "" {
+		lis, err := net.Listen("tcp", *pprofAddr)
+		if err != nil {
+			fmt.Fprintf(stderr, "tinypay-devchain: --pprof: %v\n", err)
+			return 2
+		}
+		mux := http.NewServeMux()
+		mux.HandleFunc("/debug/pprof/", pprof.Index)
+		mux.HandleFunc("/debug/pprof/profile", pprof.Profile)
+		srv := &http.Server{Handler: mux, ReadHeaderTimeout: 10 * time.Second}
+		go srv.Serve(lis)
+		defer srv.Close()
+		fmt.Fprintf(stdout, "profiles at http://%s/debug/pprof/\n", lis.Addr())
+	}
 	ctx, stop := signal.NotifyContext(context.Background(), os.Interrupt, syscall.SIGTERM)
 	defer stop()
 	start := time.Now()

@@ -19,6 +19,8 @@ func TestUsage(t *testing.T) {
 		{"unknown flag", []string{"--nope"}, 2, "flag provided but not defined"},
 		// So is a stray argument.
 		{"argument", []string{"start"}, 2, "unexpected arguments"},
+		// A --pprof address it cannot listen at.
+		{"pprof address", []string{"--pprof", "127.0.0.1:99999"}, 2, "--pprof"},
 		// A bad configuration fails to start.
 		{"no accounts", []string{"--accounts", "0", "--out", ""}, 1, "accounts 0"},
 	} {
