@@ -66,6 +66,12 @@ type result struct {
 	OnTimePercent float64    `json:"on_time_percent,omitempty"`
 	Stalled       int        `json:"stalled,omitempty"`
 	CPUPerTickUs  [2]float64 `json:"cpu_per_tick_us,omitempty"`
+	// The dev chain's and the bench's own CPU (it drives the payments and
+	// shares the machine), like CPU.
+	OtherCPU [2]float64 `json:"cpu_cores_chain_bench"`
+	// The whole machine's busy cores (every process and the kernel's own
+	// work, such as writing files back), from /proc/stat.
+	MachineCPU float64 `json:"cpu_cores_machine"`
 	// Each node's group commits while it ran: how many, their mean time
 	// (write and fsync) and the batches each made durable on average.
 	Commits [2]commits `json:"commits"`
@@ -165,6 +171,7 @@ func main() {
 		for _, r := range results {
 			fmt.Printf("%-40s %9.0f payments/s  p50 %7.0fµs  p99 %8.0fµs  proofs %7d  cpu %.2f/%.2f cores  rss %.0f/%.0f MB\n",
 				r.Scenario, r.PerSecond, r.P50us, r.P99us, r.Proofs, r.CPU[0], r.CPU[1], r.RSSMB[0], r.RSSMB[1])
+			fmt.Printf("%-40s %.2f/%.2f cores; the machine was busy %.2f of %d cores\n", "  cpu of the dev chain/the bench", r.OtherCPU[0], r.OtherCPU[1], r.MachineCPU, runtime.NumCPU())
 			if c := r.Commits; c[0].Count > 0 {
 				fmt.Printf("%-40s %.0f/%.0f, mean %.2f/%.2f ms, %.1f/%.1f batches each\n", "  group commits alice/bob",
 					c[0].Count, c[1].Count, c[0].MeanMs, c[1].MeanMs, c[0].Batches, c[1].Batches)
@@ -212,19 +219,22 @@ func main() {
 }
 
 type bench struct {
-	dir, bin   string
-	keep       bool
-	procs      []*exec.Cmd
-	pids       [2]int
-	alice, bob apiv1.NodeClient
-	bobAddr    string
-	bobArgs    []string // to restart it
-	bobProc    int      // its index in procs
-	bobAPIAddr string   // the file it writes its API address to
-	channel    string
-	channels   []string
-	metrics    [2]string      // each node's metrics (and with --pprof, profiles) address
-	pg         *pgtest.Server // with --store postgres
+	dir, bin string
+	keep     bool
+	procs    []*exec.Cmd
+	pids     [2]int
+	chainPid int
+	// With --pprof, where the dev chain serves its Go profiles.
+	chainProfiles string
+	alice, bob    apiv1.NodeClient
+	bobAddr       string
+	bobArgs       []string // to restart it
+	bobProc       int      // its index in procs
+	bobAPIAddr    string   // the file it writes its API address to
+	channel       string
+	channels      []string
+	metrics       [2]string      // each node's metrics (and with --pprof, profiles) address
+	pg            *pgtest.Server // with --store postgres
 }
 
 func (b *bench) close() {
@@ -321,9 +331,20 @@ func setup(keep, scale bool, storeKind string) (*bench, error) {
 	if err := build.Run(); err != nil {
 		return b, fmt.Errorf("go build (run from the repository root): %w", err)
 	}
-	if _, err := b.start("devchain", "tinypay-devchain", "--http-port", "0", "--out", "devchain.json", "--block-period", "1s"); err != nil {
+	// The chain on disk, as a real chain node keeps it: in memory, its
+	// database (a map) is scanned whole for every block it freezes, which
+	// after 100,000 channel opens took half a core from the nodes.
+	chainArgs := []string{"tinypay-devchain", "--http-port", "0", "--out", "devchain.json", "--block-period", "1s", "--datadir", "chain"}
+	if *pprofFlag {
+		b.chainProfiles = free()
+		chainArgs = append(chainArgs, "--pprof", b.chainProfiles)
+		fmt.Fprintf(os.Stderr, "dev chain: profiles at http://%s/debug/pprof/\n", b.chainProfiles)
+	}
+	chain, err := b.start("devchain", chainArgs...)
+	if err != nil {
 		return b, err
 	}
+	b.chainPid = chain.Process.Pid
 	if err := wait(filepath.Join(dir, "devchain.json")); err != nil {
 		return b, err
 	}
@@ -440,6 +461,26 @@ func usage(pid int) (cpu, rssMB float64) {
 	return cpu, rssMB
 }
 
+// machineCPU returns the seconds the machine's CPUs have been busy
+// (neither idle, waiting for I/O nor taken by the hypervisor) since boot.
+func machineCPU() (float64, bool) {
+	raw, err := os.ReadFile("/proc/stat")
+	if err != nil {
+		return 0, false
+	}
+	line, _, _ := strings.Cut(string(raw), "\n")
+	f := strings.Fields(line)
+	if len(f) < 8 || f[0] != "cpu" {
+		return 0, false
+	}
+	var busy float64
+	for _, i := range []int{1, 2, 3, 6, 7} { // user nice system (idle iowait) irq softirq; not steal or guest
+		x, _ := strconv.ParseFloat(f[i], 64)
+		busy += x
+	}
+	return busy / 100, true // USER_HZ
+}
+
 // measure runs f and fills in time, rate, latency, CPU and memory.
 func (b *bench) measure(name string, n int, f func() ([]time.Duration, error)) (result, error) {
 	proofs0 := b.proofs()
@@ -452,6 +493,12 @@ func (b *bench) measure(name string, n int, f func() ([]time.Duration, error)) (
 		cpu0[i], _ = usage(pid)
 	}
 	db0 := b.dbCPU()
+	others := [2]int{b.chainPid, os.Getpid()}
+	var other0 [2]float64
+	for i, pid := range others {
+		other0[i], _ = usage(pid)
+	}
+	busy0, _ := machineCPU()
 	start := time.Now()
 	lat, err := f()
 	elapsed := time.Since(start)
@@ -462,6 +509,13 @@ func (b *bench) measure(name string, n int, f func() ([]time.Duration, error)) (
 	for i, pid := range b.pids {
 		c, rss := usage(pid)
 		r.CPU[i], r.RSSMB[i] = (c-cpu0[i])/elapsed.Seconds(), rss
+	}
+	for i, pid := range others {
+		c, _ := usage(pid)
+		r.OtherCPU[i] = (c - other0[i]) / elapsed.Seconds()
+	}
+	if busy, ok := machineCPU(); ok {
+		r.MachineCPU = (busy - busy0) / elapsed.Seconds()
 	}
 	if b.pg != nil {
 		r.DBCPU = (b.dbCPU() - db0) / elapsed.Seconds()

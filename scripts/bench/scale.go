@@ -268,10 +268,14 @@ func (b *bench) scaleChannels(n, payments int) ([]result, error) {
 	if *pprofFlag {
 		// Where the payments' time goes: both nodes' CPU for 8 s, from 2 s
 		// into the payments (the first are still warming up).
-		for i, who := range []string{"alice", "bob"} {
+		for i, who := range []string{"alice", "bob", "devchain"} {
+			addr := b.chainProfiles
+			if i < len(b.metrics) {
+				addr = b.metrics[i]
+			}
 			profiles.Go(func() {
 				time.Sleep(2 * time.Second)
-				b.profile(who, "payments", b.metrics[i], 8*time.Second)
+				b.profile(who, "payments", addr, 8*time.Second)
 			})
 		}
 	}
