@@ -83,7 +83,7 @@ type commits struct {
 	Batches float64 `json:"batches_per_commit"`
 }
 
-var pprofFlag = flag.Bool("pprof", false, "serve each node's Go profiles (addresses printed)")
+var pprofFlag = flag.Bool("pprof", false, "serve the nodes' and the dev chain's Go profiles (addresses printed); with --channels, save CPU profiles of the payments and the restart in the work directory (see --keep)")
 
 func main() {
 	quick := flag.Bool("quick", false, "smaller counts")
