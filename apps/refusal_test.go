@@ -229,7 +229,7 @@ func speakAsPayer(t *testing.T, payer, payee *nodetest.Node, id channel.ID, sent
 		t.Fatal(err)
 	}
 	t.Cleanup(func() { conn.Close(nil) })
-	if err := conn.Send(&peerv1.Message{Body: &peerv1.Message_Reestablish{Reestablish: &peerv1.Reestablish{ChannelId: id[:], SentNonce: sentNonce}}}); err != nil {
+	if err := conn.Send(&peerv1.Message{Body: &peerv1.Message_Reestablish{Reestablish: &peerv1.Reestablish{ChannelId: id[:], SentNonce: sentNonce, AckedNonce: sentNonce}}}); err != nil {
 		t.Fatal(err)
 	}
 	return conn, func() *peerv1.Message {

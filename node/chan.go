@@ -56,10 +56,19 @@ type chanActor struct {
 	recoverReading bool           // a RecoverRequest of the peer's is being answered
 	partsAhead     *incomingProof // payments sent ahead of their proof (ProofParts)
 	resentFor      uint64         // the peer's held nonce the newest proof was resent for on this session (+1; 0: none)
-	recovering     *recovery
-	behind         *behind                     // why the channel may not pay yet (see behind.go); nil: it may
-	recovered      map[string]*storev1.Payment // payment records restored from the peer, by key
-	refunds        map[[32]byte]bool           // refunds of our payments being written
+	// ackTaken: the newest own proof whose Ack, with its receipts and
+	// refusals, this node took; a proof the peer acknowledged by holding
+	// it (Reestablish) completes its payments only once the Ack comes
+	// again (see resendAcks), or after RequestTimeout (awaitAcks).
+	ackTaken uint64
+	// peerAckTaken: the peer's ackTaken, from its last Reestablish;
+	// acksResentFor: the newest proof of the peer's whose Ack was sent
+	// again on this session (+1; 0: none).
+	peerAckTaken, acksResentFor uint64
+	recovering                  *recovery
+	behind                      *behind                     // why the channel may not pay yet (see behind.go); nil: it may
+	recovered                   map[string]*storev1.Payment // payment records restored from the peer, by key
+	refunds                     map[[32]byte]bool           // refunds of our payments being written
 
 	paused    string   // why peer messages wait, "" when they don't
 	deferred  []func() // peer messages that arrived while paused
@@ -115,7 +124,7 @@ func (n *Node) newActor(ch *channel.Channel, created time.Time) *chanActor {
 	p := ch.Params()
 	c := &chanActor{
 		n: n, id: ch.ID(), self: ch.Self(), peer: p.Participants[ch.Self().Other()], params: p, created: created, ch: ch,
-		durableNonce: ch.Sent().Nonce,
+		durableNonce: ch.Sent().Nonce, ackTaken: ch.Sent().Nonce, // nobody waits for the payments of a proof signed before a start
 	}
 	c.endBatch = c.pumpQueued
 	if n.met != nil {
@@ -430,7 +439,7 @@ func (c *chanActor) attach(s *session, ask bool) {
 	// A recovery in progress is kept: its records are asked for again on
 	// this session (reestablish), or a retried key could pay twice.
 	c.sess, c.ready = s, false
-	c.resync, c.resentFor = 0, 0
+	c.resync, c.resentFor, c.acksResentFor = 0, 0, 0
 	if c.ch.Phase().Terminal() {
 		return
 	}
@@ -464,7 +473,7 @@ func (c *chanActor) setDurableRecv(p *channel.Proof) {
 // only what is on disk, since the peer takes it as an acknowledgement.
 func (c *chanActor) reestablishMessage(reply bool) *peerv1.Message {
 	recv := *c.durableRecv.Load()
-	m := &peerv1.Reestablish{ChannelId: c.id[:], SentNonce: c.durableNonce, Reply: reply}
+	m := &peerv1.Reestablish{ChannelId: c.id[:], SentNonce: c.durableNonce, Reply: reply, AckedNonce: c.ackTaken}
 	if !recv.IsZero() {
 		m.Held = proofMessage(recv, nil)
 	}
@@ -504,6 +513,7 @@ func (c *chanActor) onReestablish(s *session, m *peerv1.Reestablish) {
 		held = p
 	}
 	c.peerReestablished(m.GetSentNonce(), false)
+	c.peerAckTaken = m.GetAckedNonce()
 	sent := c.ch.Sent()
 	if held.Nonce >= sent.Nonce || (held.Nonce > 0 && held.Channel != c.id) {
 		c.reestablish(s, held, nil)
@@ -584,6 +594,7 @@ func (c *chanActor) reestablish(s *session, held channel.Proof, parts []*peerv1.
 		return
 	}
 	c.peerReestablished(0, true)
+	c.resendAcks(s)
 	if sent := c.ch.Sent(); sent.Nonce > prev.Nonce {
 		// This node lost its newest proofs (a crash after sending them,
 		// before its own write was durable); the peer's copy is authentic
@@ -591,6 +602,7 @@ func (c *chanActor) reestablish(s *session, held channel.Proof, parts []*peerv1.
 		// covers, with their idempotency keys, so a retry cannot pay twice.
 		c.n.log.Warn("recovered own proof from peer", "channel", c.id, "nonce", sent.Nonce)
 		c.durableNonce = max(c.durableNonce, sent.Nonce)
+		c.ackTaken = max(c.ackTaken, sent.Nonce) // nobody waits for the payments it covers
 		c.event(storev1.ChannelEventKind_CHANNEL_EVENT_KIND_WARNING, fmt.Sprintf("recovered own proof %d from the peer after a restart", sent.Nonce), nil)
 		c.markBehind(false, fmt.Sprintf("the peer holds own proof %d, newer than this node's %d", sent.Nonce, prev.Nonce))
 		c.askRecovery(s, prev.Nonce)
@@ -604,6 +616,7 @@ func (c *chanActor) reestablish(s *session, held channel.Proof, parts []*peerv1.
 	}
 	c.ready = true
 	c.completeAcked()
+	c.awaitAcks(s)
 	c.pump()
 	c.maybePropose()
 }

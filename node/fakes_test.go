@@ -28,6 +28,7 @@ type pipeConn struct {
 	mu         sync.Mutex
 	drop       bool          // drop outgoing messages silently
 	gate       chan struct{} // if set, Send waits until it is closed
+	fate       func(from crypto.Address, m *peerv1.Message) wireFate
 }
 
 func pipe(a, b crypto.Address) (*pipeConn, *pipeConn) {
@@ -48,6 +49,15 @@ func (p *pipeConn) Send(m *peerv1.Message) error {
 	p.mu.Unlock()
 	if drop {
 		return nil
+	}
+	if p.fate != nil {
+		switch p.fate(p.self, m) {
+		case lost:
+			return nil
+		case cut:
+			p.Close(nil)
+			return errors.New("closed")
+		}
 	}
 	if p.gate != nil {
 		select {

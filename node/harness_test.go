@@ -16,6 +16,7 @@ import (
 
 	"github.com/tinypay/tinypay/channel"
 	"github.com/tinypay/tinypay/crypto"
+	peerv1 "github.com/tinypay/tinypay/proto/tinypay/peer/v1"
 	"github.com/tinypay/tinypay/store"
 )
 
@@ -27,7 +28,19 @@ type net struct {
 	mu    sync.Mutex
 	nodes map[string]*testNode
 	gate  chan struct{} // if set, the dialler's end of new connections sends once it is closed
+	// fate, if set, decides what becomes of each message a node sends on
+	// a connection made after it was set (see wireFate).
+	fate func(from crypto.Address, m *peerv1.Message) wireFate
 }
+
+// wireFate is what becomes of a message sent on a test connection.
+type wireFate int
+
+const (
+	delivered wireFate = iota
+	lost               // dropped silently: the connection stays
+	cut                // lost with the connection, which closes
+)
 
 type testNode struct {
 	wrap   func(Store) Store // wraps the store, if set
@@ -187,6 +200,7 @@ func (d nodeDialer) DialPeer(ctx context.Context, hostport string, want crypto.A
 	a, b := pipe(d.self, tn.Address())
 	w.mu.Lock()
 	a.gate = w.gate
+	a.fate, b.fate = w.fate, w.fate
 	w.mu.Unlock()
 	if d.advertise != "" {
 		go tn.HandlePeer(advertConn{b, d.advertise})

@@ -219,7 +219,7 @@ func TestE2EMessagesAboutAnotherPeersChannel(t *testing.T) {
 		{Body: &peerv1.Message_ProofParts{ProofParts: &peerv1.ProofParts{ChannelId: cid, Nonce: 9}}},
 		{Body: &peerv1.Message_Ack{Ack: &peerv1.Ack{ChannelId: cid, Nonce: 1}}},
 		{Body: &peerv1.Message_Nack{Nack: &peerv1.Nack{ChannelId: cid, Nonce: 1}}},
-		{Body: &peerv1.Message_Reestablish{Reestablish: &peerv1.Reestablish{ChannelId: cid, SentNonce: 1}}},
+		{Body: &peerv1.Message_Reestablish{Reestablish: &peerv1.Reestablish{ChannelId: cid, SentNonce: 1, AckedNonce: 1}}},
 		{Body: &peerv1.Message_WithdrawRequest{WithdrawRequest: &peerv1.WithdrawRequest{ChannelId: cid, Total: amt, Expiry: 1 << 40, Signature: sig}}},
 		{Body: &peerv1.Message_WithdrawReply{WithdrawReply: &peerv1.WithdrawReply{ChannelId: cid, Signature: sig}}},
 		{Body: &peerv1.Message_CloseRequest{CloseRequest: &peerv1.CloseRequest{ChannelId: cid, BalanceA: amt, BalanceB: amt, Expiry: 1 << 40, Signature: sig}}},

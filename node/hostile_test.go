@@ -40,7 +40,7 @@ func rawPayer(t *testing.T, w *net, bob *testNode) (alice *testNode, id channel.
 	dom = mustChannelOf(t, bob, id).state().Params.Domain()
 	alice.stop()
 	r = dialRaw(t, alice.key.Address(), bob)
-	r.send(&peerv1.Message{Body: &peerv1.Message_Reestablish{Reestablish: &peerv1.Reestablish{ChannelId: id[:], SentNonce: 1}}})
+	r.send(&peerv1.Message{Body: &peerv1.Message_Reestablish{Reestablish: &peerv1.Reestablish{ChannelId: id[:], SentNonce: 1, AckedNonce: 1}}})
 	waitFor(t, "bob is ready on the raw session", func() bool { return bob.channel(id).Connected })
 	return alice, id, dom, r
 }

@@ -422,7 +422,7 @@ func (c *chanActor) onProof(s *session, in *incomingProof) {
 		case in.refuse[i] != nil:
 			c.n.met.paymentRefused(in.refuse[i])
 			reason := truncate(in.refuse[i].Error(), store.MaxReasonLen)
-			rec.Refused = reason
+			rec.Refused, rec.RefusedCode = reason, peerCode(in.refuse[i])
 			ex.refused = append(ex.refused, &peerv1.Refusal{PaymentId: p.ID[:], Code: peerCode(in.refuse[i]), Reason: reason})
 			refunds = append(refunds, &payment{id: randomID(), chanID: c.id, peer: c.peer, amount: p.Amount,
 				memo: reason, refundOf: [32]byte(rec.Id), refundOfPay: p.ID, done: make(chan struct{})})
@@ -498,7 +498,7 @@ func (c *chanActor) claimRefund(p *Part, onDisk bool) bool {
 	case found != nil && !found.amount.Eq(&p.Amount):
 		return false
 	case found != nil:
-		found.refunded = true
+		found.refunded, found.refundMemo = true, p.Memo
 	case !onDisk:
 		return false
 	}
@@ -547,6 +547,62 @@ func (c *chanActor) signReceipt(p *Part, cum uint256.Int, now time.Time) (*peerv
 	}
 	return &peerv1.Receipt{PaymentId: p.ID[:], Time: t, Signature: sig[:]}, nil
 }
+
+// resendAcks sends the peer, on s, the Ack of the newest proof of its this
+// node holds on disk again, with the receipts and refusals of the payments
+// after the peer's last Ack (peerAckTaken), when the peer says it lacks
+// them: the Ack went out on a connection that was lost, or this node
+// crashed between writing the proof and sending it. The payer reports none
+// of those payments paid or refused until it has them.
+//
+// They are read from the log, off the owner, once per session for a given
+// proof, and only the payments of the newest maxAckResendProofs proofs.
+func (c *chanActor) resendAcks(s *session) {
+	held := c.durableRecv.Load().Nonce
+	if c.peerAckTaken >= held || c.acksResentFor == held+1 {
+		return
+	}
+	c.acksResentFor = held + 1
+	after := c.peerAckTaken
+	if held > maxAckResendProofs {
+		after = max(after, held-maxAckResendProofs)
+	}
+	id := c.id
+	c.n.background(func() {
+		ack := &peerv1.Ack{ChannelId: id[:], Nonce: held}
+		size := 0
+		recs := c.n.paymentsAfter(id, storev1.Direction_DIRECTION_INCOMING, after, held, maxRecovered)
+		for i := len(recs) - 1; i >= 0 && size < bytesPerMessage/2; i-- { // newest first: they matter most
+			p := recs[i]
+			switch {
+			case p.GetRefused() != "":
+				if p.GetRefusedCode() != 0 { // refunded when refused
+					r := &peerv1.Refusal{PaymentId: p.GetRemoteId(), Code: p.GetRefusedCode(), Reason: p.GetRefused()}
+					ack.Refused, size = append(ack.Refused, r), size+proto.Size(r)
+				}
+			case p.GetWantReceipt() && len(p.GetRefundOf()) == 0:
+				rc, err := c.n.store.Receipt([32]byte(p.GetRemoteId()))
+				if err != nil {
+					c.n.log.Warn("read a receipt to send again", "channel", id, "payment", p.GetRemoteId(), "err", err)
+					continue
+				}
+				r := &peerv1.Receipt{PaymentId: rc.GetPaymentId(), Time: rc.GetTime(), Signature: rc.GetSignature()}
+				ack.Receipts, size = append(ack.Receipts, r), size+proto.Size(r)
+			}
+		}
+		c.do(func() {
+			if c.sess == s {
+				// After the proofs this node sent again (their refunds
+				// first), in order with its writes in flight.
+				c.step.msgs = append(c.step.msgs, &peerv1.Message{Body: &peerv1.Message_Ack{Ack: ack}})
+			}
+		})
+	})
+}
+
+// maxAckResendProofs bounds the proofs whose receipts and refusals an Ack
+// sent again carries (a payer keeps MaxInFlight proofs in flight).
+const maxAckResendProofs = 64
 
 // --- recovery of own proofs lost in a crash ---
 

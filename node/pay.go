@@ -82,6 +82,7 @@ type payment struct {
 	receiptSaving bool
 	refusal       *RefusedError // the payee refused it (see onAck)
 	refunded      bool          // and gave the amount back
+	refundMemo    string        // the refund's memo: the payee's reason
 
 	book *payBook // nil for refunds, which nobody waits for
 	once sync.Once
@@ -661,10 +662,13 @@ func (c *chanActor) onAck(s *session, m *peerv1.Ack) {
 		return
 	}
 	nonce := m.GetNonce()
-	if err := c.ch.Ack(nonce); err != nil {
+	if err := c.ch.Ack(nonce); err != nil && (!errors.Is(err, channel.ErrStaleAck) || nonce <= c.ackTaken) {
 		c.n.log.Debug("ignored ack", "channel", c.id, "nonce", nonce, "err", err)
 		return
 	}
+	// Fresh, or sent again with the outcomes of a proof the peer's
+	// Reestablish acknowledged (the first Ack was lost): see resendAcks.
+	c.ackTaken = max(c.ackTaken, nonce)
 	c.resync = 0
 	c.onReceipts(m.GetReceipts(), nonce)
 	c.onRefusals(m.GetRefused(), nonce)
@@ -673,10 +677,12 @@ func (c *chanActor) onAck(s *session, m *peerv1.Ack) {
 	c.maybePropose()
 }
 
-// completeAcked finishes the payments of every proof that is both durable
-// here and acknowledged by the peer.
+// completeAcked finishes the payments of every proof that is durable here
+// and whose Ack, with the payments' receipts and refusals, came: a proof
+// the peer acknowledged by holding it (Reestablish) waits for its Ack to
+// come again (awaitAcks).
 func (c *chanActor) completeAcked() {
-	acked := c.ch.Acked()
+	acked := min(c.ch.Acked(), c.ackTaken)
 	i, done := 0, 0
 	for i < len(c.flight) && c.flight[i].proof.Nonce <= acked && c.flight[i].durable {
 		for _, p := range c.flight[i].payments {
@@ -695,6 +701,11 @@ func (c *chanActor) completeAcked() {
 // complete finishes an acknowledged payment: paid, unless the payee refused
 // it and gave the amount back.
 func (c *chanActor) complete(p *payment) {
+	if p.refusal == nil && p.refunded {
+		// The refund came, the refusal did not (its Ack was lost, and not
+		// sent again): the money came back, so the payment is refused.
+		p.refusal = &RefusedError{Payment: p.id, Reason: p.refundMemo}
+	}
 	if p.refusal != nil {
 		if p.refunded {
 			p.finish(p.refusal)
@@ -713,6 +724,26 @@ func (c *chanActor) complete(p *payment) {
 		return
 	}
 	p.finish(nil)
+}
+
+// awaitAcks gives the peer RequestTimeout, after a reestablish on s, to
+// send again the Acks of the proofs it acknowledged by holding them; then
+// their payments complete without: paid (the peer holds the proof), or
+// refused if the refund came.
+func (c *chanActor) awaitAcks(s *session) {
+	acked := c.ch.Acked()
+	if acked <= c.ackTaken || len(c.flight) == 0 || c.flight[0].proof.Nonce > acked {
+		return
+	}
+	c.after(c.n.cfg.RequestTimeout, func() {
+		if c.sess != s || c.ackTaken >= acked {
+			return
+		}
+		c.n.log.Warn("peer did not send again the acknowledgement of proofs it holds; their payments complete without their receipts and refusals",
+			"channel", c.id, "peer", c.peer, "from", c.ackTaken+1, "to", acked)
+		c.ackTaken = acked
+		c.completeAcked()
+	})
 }
 
 // onReceipts checks and keeps the receipts an Ack carries: each must be the

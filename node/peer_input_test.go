@@ -142,7 +142,7 @@ func TestPeerInputRejected(t *testing.T) {
 			r := dialRaw(t, tc.as, bob)
 			if tc.reest {
 				// Alice holds nothing of Bob's.
-				r.send(&peerv1.Message{Body: &peerv1.Message_Reestablish{Reestablish: &peerv1.Reestablish{ChannelId: id[:], SentNonce: 1}}})
+				r.send(&peerv1.Message{Body: &peerv1.Message_Reestablish{Reestablish: &peerv1.Reestablish{ChannelId: id[:], SentNonce: 1, AckedNonce: 1}}})
 			}
 			r.send(&peerv1.Message{Body: &peerv1.Message_Proof{Proof: tc.msg()}})
 			m := r.next()
@@ -169,7 +169,7 @@ func TestPeerInputRejected(t *testing.T) {
 	}
 	// And a good one still works over the same kind of connection.
 	r := dialRaw(t, alice.key.Address(), bob)
-	r.send(&peerv1.Message{Body: &peerv1.Message_Reestablish{Reestablish: &peerv1.Reestablish{ChannelId: id[:], SentNonce: 1}}})
+	r.send(&peerv1.Message{Body: &peerv1.Message_Reestablish{Reestablish: &peerv1.Reestablish{ChannelId: id[:], SentNonce: 1, AckedNonce: 1}}})
 	r.send(&peerv1.Message{Body: &peerv1.Message_Proof{Proof: sign(alice.key, dom, id, 2, 20)}})
 	if m := r.next(); m.GetAck().GetNonce() != 2 {
 		t.Fatalf("good proof: %v", m)

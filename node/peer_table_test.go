@@ -251,7 +251,7 @@ func tblRows() []tblRow {
 			total.AddUint64(&s.Transferred, 1)
 			held := x.proof(x.st.Params, s.Nonce+1, &total, &total).GetProof()
 			held.Parts = nil
-			m := &peerv1.Message{Body: &peerv1.Message_Reestablish{Reestablish: &peerv1.Reestablish{ChannelId: x.fx.id[:], Held: held, SentNonce: x.st.Received.Nonce}}}
+			m := &peerv1.Message{Body: &peerv1.Message_Reestablish{Reestablish: &peerv1.Reestablish{ChannelId: x.fx.id[:], Held: held, SentNonce: x.st.Received.Nonce, AckedNonce: x.st.Received.Nonce}}}
 			return m, tblOne(tblRefuse(tblError(x.fx.id, codeInvalidArgument, "signature")))
 		}},
 		// A Reestablish of Carol's channel: not Alice's, refused as such.
@@ -914,7 +914,7 @@ func tblAbandonMsg(id channel.ID) *peerv1.Message {
 // tblReestablishMsg is Alice's Reestablish of channel id as a correct peer
 // sends it: she holds Bob's newest proof.
 func tblReestablishMsg(id channel.ID, st channel.State, reply bool) *peerv1.Message {
-	m := &peerv1.Reestablish{ChannelId: id[:], SentNonce: st.Received.Nonce, Reply: reply}
+	m := &peerv1.Reestablish{ChannelId: id[:], SentNonce: st.Received.Nonce, AckedNonce: st.Received.Nonce, Reply: reply}
 	if !st.Sent.IsZero() {
 		m.Held = proofMessage(st.Sent, nil)
 	}

@@ -182,6 +182,9 @@ func checkPayment(p *storev1.Payment) error {
 	if p.GetRefused() != "" && p.GetDirection() != storev1.Direction_DIRECTION_INCOMING {
 		return errors.New("payment refused is set on an outgoing payment")
 	}
+	if p.GetRefusedCode() != 0 && p.GetRefused() == "" {
+		return errors.New("payment refused_code is set on a payment not refused")
+	}
 	return checkPaymentOffer(p)
 }
 

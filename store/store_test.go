@@ -467,6 +467,10 @@ func testValidation(t *testing.T, eng testEngine) {
 			p.Direction = storev1.Direction_DIRECTION_OUTGOING
 			p.Refused = "no"
 		}), "refused is set on an outgoing"},
+		{"payment refused code without a reason", pay(func(p *storev1.Payment) {
+			p.Direction = storev1.Direction_DIRECTION_INCOMING
+			p.RefusedCode = 9
+		}), "refused_code is set on a payment not refused"},
 		{"payment refused too long", pay(func(p *storev1.Payment) {
 			p.Direction = storev1.Direction_DIRECTION_INCOMING
 			p.Refused = strings.Repeat("r", 1025)

@@ -1548,7 +1548,14 @@ type Reestablish struct {
 	SentNonce uint64                 `protobuf:"varint,3,opt,name=sent_nonce,json=sentNonce,proto3" json:"sent_nonce,omitempty"`
 	// Set when the sender wants the recipient's Reestablish back although
 	// the session is not new (it resynchronises after a Nack).
-	Reply         bool `protobuf:"varint,4,opt,name=reply,proto3" json:"reply,omitempty"`
+	Reply bool `protobuf:"varint,4,opt,name=reply,proto3" json:"reply,omitempty"`
+	// The newest of the sender's own proofs whose Ack, with its receipts and
+	// refusals, the sender has taken (its payments have their outcomes). A
+	// recipient that holds a newer proof of the sender's sends the Ack of it
+	// again, with the receipts and refusals of the payments after this nonce:
+	// the Ack that carried them was lost with a connection, and the payer
+	// reports none of those payments paid or refused until it has them.
+	AckedNonce    uint64 `protobuf:"varint,5,opt,name=acked_nonce,json=ackedNonce,proto3" json:"acked_nonce,omitempty"`
 	unknownFields protoimpl.UnknownFields
 	sizeCache     protoimpl.SizeCache
 }
@@ -1609,6 +1616,13 @@ func (x *Reestablish) GetReply() bool {
 		return x.Reply
 	}
 	return false
+}
+
+func (x *Reestablish) GetAckedNonce() uint64 {
+	if x != nil {
+		return x.AckedNonce
+	}
+	return 0
 }
 
 // RecoverRequest is sent by a node that adopted its own newest proof from
@@ -2178,14 +2192,16 @@ const file_tinypay_peer_v1_peer_proto_rawDesc = "" +
 	"channel_id\x18\x01 \x01(\fR\tchannelId\x12\x14\n" +
 	"\x05nonce\x18\x02 \x01(\x04R\x05nonce\x12\x12\n" +
 	"\x04code\x18\x03 \x01(\rR\x04code\x12\x16\n" +
-	"\x06reason\x18\x04 \x01(\tR\x06reason\"\x94\x01\n" +
+	"\x06reason\x18\x04 \x01(\tR\x06reason\"\xb5\x01\n" +
 	"\vReestablish\x12\x1d\n" +
 	"\n" +
 	"channel_id\x18\x01 \x01(\fR\tchannelId\x121\n" +
 	"\x04held\x18\x02 \x01(\v2\x1d.tinypay.peer.v1.BalanceProofR\x04held\x12\x1d\n" +
 	"\n" +
 	"sent_nonce\x18\x03 \x01(\x04R\tsentNonce\x12\x14\n" +
-	"\x05reply\x18\x04 \x01(\bR\x05reply\"P\n" +
+	"\x05reply\x18\x04 \x01(\bR\x05reply\x12\x1f\n" +
+	"\vacked_nonce\x18\x05 \x01(\x04R\n" +
+	"ackedNonce\"P\n" +
 	"\x0eRecoverRequest\x12\x1d\n" +
 	"\n" +
 	"channel_id\x18\x01 \x01(\fR\tchannelId\x12\x1f\n" +

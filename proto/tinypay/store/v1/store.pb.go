@@ -1010,6 +1010,11 @@ type Payment struct {
 	// Incoming: this node refused the payment for this reason (and refunded
 	// it at once); empty if it was accepted.
 	Refused string `protobuf:"bytes,19,opt,name=refused,proto3" json:"refused,omitempty"`
+	// Incoming and refused: the google.rpc.Code of the refusal, if this node
+	// refunded the payment when it refused it (it is told to the payer again
+	// after a lost acknowledgement); zero if it was not refunded (a payment
+	// resent after a restore, refunded the first time).
+	RefusedCode uint32 `protobuf:"varint,24,opt,name=refused_code,json=refusedCode,proto3" json:"refused_code,omitempty"`
 	// The use policy of the offer paid, as its payee signed it: 0 once, 1
 	// once per payer, 2 up to offer_max_uses payments, 3 unlimited. For the
 	// accepted incoming payments of an offer the store keeps it: at most one
@@ -1188,6 +1193,13 @@ func (x *Payment) GetRefused() string {
 		return x.Refused
 	}
 	return ""
+}
+
+func (x *Payment) GetRefusedCode() uint32 {
+	if x != nil {
+		return x.RefusedCode
+	}
+	return 0
 }
 
 func (x *Payment) GetOfferUses() uint32 {
@@ -2425,7 +2437,7 @@ const file_tinypay_store_v1_store_proto_rawDesc = "" +
 	"\x05close\x18\x14 \x01(\v2\x1c.tinypay.store.v1.CloseTermsR\x05close\x123\n" +
 	"\adispute\x18\x15 \x01(\v2\x19.tinypay.store.v1.DisputeR\adispute\x12*\n" +
 	"\x11created_unix_nano\x18\x16 \x01(\x03R\x0fcreatedUnixNano\x12*\n" +
-	"\x11updated_unix_nano\x18\x17 \x01(\x03R\x0fupdatedUnixNano\"\xcb\x05\n" +
+	"\x11updated_unix_nano\x18\x17 \x01(\x03R\x0fupdatedUnixNano\"\xee\x05\n" +
 	"\aPayment\x12\x0e\n" +
 	"\x02id\x18\x01 \x01(\fR\x02id\x12'\n" +
 	"\x0fidempotency_key\x18\x02 \x01(\tR\x0eidempotencyKey\x12\x1d\n" +
@@ -2450,7 +2462,8 @@ const file_tinypay_store_v1_store_proto_rawDesc = "" +
 	"\fwant_receipt\x18\x10 \x01(\bR\vwantReceipt\x12\x19\n" +
 	"\btoken_id\x18\x11 \x01(\fR\atokenId\x12\x1b\n" +
 	"\trefund_of\x18\x12 \x01(\fR\brefundOf\x12\x18\n" +
-	"\arefused\x18\x13 \x01(\tR\arefused\x12\x1d\n" +
+	"\arefused\x18\x13 \x01(\tR\arefused\x12!\n" +
+	"\frefused_code\x18\x18 \x01(\rR\vrefusedCode\x12\x1d\n" +
 	"\n" +
 	"offer_uses\x18\x14 \x01(\rR\tofferUses\x12$\n" +
 	"\x0eoffer_max_uses\x18\x15 \x01(\rR\fofferMaxUses\x12!\n" +

@@ -1,0 +1,179 @@
+package node
+
+import (
+	"context"
+	"errors"
+	"strings"
+	"sync/atomic"
+	"testing"
+	"time"
+
+	"github.com/tinypay/tinypay/crypto"
+	peerv1 "github.com/tinypay/tinypay/proto/tinypay/peer/v1"
+)
+
+// loseAcks starts Alice and Bob (whose application refuses the item
+// "late", and refunds it) with a channel from Alice, and returns arm:
+// after arm(), the next Ack Bob sends is lost with its connection (Alice
+// redials), and, with forever, every later Ack of his is lost too (on a
+// connection that stays), as from a payee that never sends an Ack again.
+func loseAcks(t *testing.T, opts ...func(*testNode)) (alice, bob *testNode, id [32]byte, arm func(forever bool)) {
+	t.Helper()
+	w := newNet(t)
+	var armed, never atomic.Bool
+	var bobAddr atomic.Pointer[crypto.Address]
+	w.fate = func(from crypto.Address, m *peerv1.Message) wireFate {
+		if a := bobAddr.Load(); a == nil || from != *a || m.GetAck() == nil {
+			return delivered
+		}
+		if armed.CompareAndSwap(true, false) {
+			return cut
+		}
+		if never.Load() {
+			return lost
+		}
+		return delivered
+	}
+	alice, bob = w.add("alice", 1, opts...), w.add("bob", 2, opts...)
+	bob.n.hooks = refuseItems{} // before any session reads it
+	addr := bob.key.Address()
+	bobAddr.Store(&addr)
+	alice.connect(bob)
+	id = alice.open(bob, 1000)
+	return alice, bob, id, func(forever bool) { never.Store(forever); armed.Store(true) }
+}
+
+func payItem(t *testing.T, n *testNode, id [32]byte, amount uint64, key, item string) (PaymentInfo, error) {
+	t.Helper()
+	ctx, cancel := context.WithTimeout(context.Background(), 10*time.Second)
+	defer cancel()
+	return n.n.Pay(ctx, PayRequest{Channel: id, Amount: *u256(amount), Key: key, ItemID: item, Receipt: true})
+}
+
+// TestLostAckOutcomesComeAgain: Bob's Ack of Alice's proof, which carries
+// his refusal of a payment (refunded) or his receipt for it, is lost with
+// the connection. Alice reconnects and Bob's Reestablish says he holds the
+// proof, which alone would report the payment paid: Bob sends the Ack
+// again, from his disk, and Alice reports what happened: the refused
+// payment refused (its money back), the paid one paid with its receipt.
+func TestLostAckOutcomesComeAgain(t *testing.T) {
+	alice, _, id, arm := loseAcks(t)
+
+	arm(false)
+	_, err := payItem(t, alice, id, 7, "late-1", "late")
+	var r *RefusedError
+	if !errors.As(err, &r) || !errors.Is(err, ErrRefunded) || !strings.Contains(r.Reason, "offer expired") || r.Code != codeInvalidArgument {
+		t.Fatalf("a refused payment whose Ack was lost: %v, want refused (offer expired, code %d) and refunded", err, codeInvalidArgument)
+	}
+	waitFor(t, "alice holds bob's refund", func() bool { return u64(alice.channel(id).Received) == 7 })
+
+	arm(false)
+	p, err := payItem(t, alice, id, 5, "ok-1", "ok")
+	if err != nil {
+		t.Fatalf("a paid payment whose Ack was lost: %v", err)
+	}
+	if p.Receipt == nil {
+		t.Fatal("a paid payment whose Ack was lost: no receipt, one was asked for")
+	}
+	got, _, err := alice.n.PaymentByKey("ok-1")
+	if err != nil || got.Receipt == nil || got.Receipt.Sig != p.Receipt.Sig {
+		t.Fatalf("the stored payment %+v (%v): want it with its receipt", got, err)
+	}
+
+	// And the channel goes on: a payment whose Ack comes.
+	if _, err := payItem(t, alice, id, 1, "ok-2", "ok"); err != nil {
+		t.Fatal(err)
+	}
+	if a := alice.channel(id); u64(a.Sent) != 13 || u64(a.Received) != 7 {
+		t.Fatalf("alice sent %d and received %d: want 13 (7 refused) and 7 (its refund)", u64(a.Sent), u64(a.Received))
+	}
+}
+
+// TestPayeeNeverSendsLostAck: after the lost Ack, Bob never sends an Ack
+// again (a peer of another make). Alice gives him RequestTimeout after the
+// reconnect, then completes the payments his Reestablish acknowledged: the
+// refunded one refused (with the refund's reason), the other paid (without
+// its receipt).
+func TestPayeeNeverSendsLostAck(t *testing.T) {
+	alice, _, id, arm := loseAcks(t, withConfig(func(c *Config) { c.RequestTimeout = 300 * time.Millisecond }))
+
+	arm(true)
+	_, err := payItem(t, alice, id, 7, "late-1", "late")
+	var r *RefusedError
+	if !errors.As(err, &r) || !errors.Is(err, ErrRefunded) || !strings.Contains(r.Reason, "offer expired") {
+		t.Fatalf("a refunded payment whose Ack never came: %v, want refused (offer expired) and refunded", err)
+	}
+	arm(true)
+	p, err := payItem(t, alice, id, 5, "ok-1", "ok")
+	if err != nil {
+		t.Fatalf("a payment whose Ack never came: %v, want paid (bob holds the proof)", err)
+	}
+	if p.Receipt != nil {
+		t.Fatalf("a payment whose Ack never came has a receipt: %+v", p.Receipt)
+	}
+}
+
+// TestResentAckFromDiskOncePerSession: a payer's Reestablish that says it
+// lacks the outcomes of its newest proofs (acked_nonce behind what Bob
+// holds) gets Bob's Ack of the newest again, with the refusal and the
+// receipt his first Acks carried, read from his disk; said again on the
+// same session, it gets nothing more (each costs Bob a read of his log).
+func TestResentAckFromDiskOncePerSession(t *testing.T) {
+	w := newNet(t)
+	bob := w.add("bob", 2)
+	bob.n.hooks = refuseItems{} // before any session reads it
+	alice, id, dom, r := rawPayer(t, w, bob)
+	r.send(&peerv1.Message{Body: &peerv1.Message_Proof{Proof: signedProof(t, alice.key, dom, id, 2, 17,
+		&peerv1.PaymentPart{PaymentId: rid(0x22), Amount: amountBytes(u256(7)), ItemId: "late"})}})
+	r.send(&peerv1.Message{Body: &peerv1.Message_Proof{Proof: signedProof(t, alice.key, dom, id, 3, 22,
+		&peerv1.PaymentPart{PaymentId: rid(0x33), Amount: amountBytes(u256(5)), ItemId: "ok", WantReceipt: true})}})
+	var first *peerv1.Ack
+	for first == nil || first.GetNonce() < 3 {
+		if a := r.next().GetAck(); a != nil && a.GetNonce() == 3 {
+			first = a
+		}
+	}
+	if len(first.GetReceipts()) != 1 {
+		t.Fatalf("bob's ack of proof 3: %v, want its receipt", first)
+	}
+
+	reest := &peerv1.Message{Body: &peerv1.Message_Reestablish{Reestablish: &peerv1.Reestablish{ChannelId: id[:], SentNonce: 3, AckedNonce: 1}}}
+	r.send(reest)
+	var again *peerv1.Ack
+	for again == nil {
+		again = r.next().GetAck()
+	}
+	if again.GetNonce() != 3 || len(again.GetRefused()) != 1 || len(again.GetReceipts()) != 1 {
+		t.Fatalf("the Ack sent again: %v, want proof 3's with one refusal and one receipt", again)
+	}
+	ref, rc := again.GetRefused()[0], again.GetReceipts()[0]
+	if string(ref.GetPaymentId()) != string(rid(0x22)) || ref.GetCode() != codeInvalidArgument || !strings.Contains(ref.GetReason(), "offer expired") {
+		t.Fatalf("the refusal sent again: %v, want payment 22…'s, code %d, offer expired", ref, codeInvalidArgument)
+	}
+	if want := first.GetReceipts()[0]; string(rc.GetPaymentId()) != string(rid(0x33)) || rc.GetTime() != want.GetTime() || string(rc.GetSignature()) != string(want.GetSignature()) {
+		t.Fatalf("the receipt sent again: %v, want the first one, %v", rc, want)
+	}
+
+	// The same again on this session: nothing more within a second.
+	r.send(reest)
+	msgs := make(chan *peerv1.Message, 16)
+	go func() {
+		for {
+			m, err := r.conn.Recv()
+			if err != nil {
+				return
+			}
+			msgs <- m
+		}
+	}()
+	for deadline := time.After(time.Second); ; {
+		select {
+		case m := <-msgs:
+			if m.GetAck() != nil {
+				t.Fatalf("a second Ack sent again on one session: %v", m)
+			}
+		case <-deadline:
+			return
+		}
+	}
+}
