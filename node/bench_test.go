@@ -2,9 +2,11 @@ package node
 
 import (
 	"context"
+	"encoding/binary"
 	"fmt"
 	"os"
 	"runtime/pprof"
+	"slices"
 	"sync"
 	"testing"
 	"time"
@@ -13,6 +15,8 @@ import (
 
 	"github.com/tinypay/tinypay/channel"
 	"github.com/tinypay/tinypay/crypto"
+	storev1 "github.com/tinypay/tinypay/proto/tinypay/store/v1"
+	"github.com/tinypay/tinypay/store"
 )
 
 // BenchmarkPaySequential measures one payment at a time through two nodes
@@ -165,4 +169,40 @@ func BenchmarkRestartManyChannels(b *testing.B) {
 		b.ReportMetric(float64(started.Milliseconds()), "start-ms")
 		b.ReportMetric(float64(time.Since(began).Milliseconds()), "ready-ms")
 	}
+}
+
+// BenchmarkLoadChannels rebuilds the owners of N stored open channels
+// (env TINYPAY_BENCH_CHANNELS, default 10000), each with a proof either
+// way: the "rebuilding" part of a start, without the store.
+func BenchmarkLoadChannels(b *testing.B) {
+	n := 10000
+	if v := os.Getenv("TINYPAY_BENCH_CHANNELS"); v != "" {
+		fmt.Sscan(v, &n)
+	}
+	w := newNet(b)
+	bob := w.add("bob", 2)
+	defer bob.stop()
+	alice := seedKey(1).Address()
+	recs := make([]store.ChannelRecord, n)
+	now := time.Now()
+	for i := range recs {
+		st := channel.State{Self: channel.B, Phase: channel.Open}
+		st.Params = channel.Params{ChainID: 1337, Adjudicator: crypto.Address{1}, Participants: [2]crypto.Address{alice, bob.key.Address()}, ChallengePeriod: 100}
+		binary.BigEndian.PutUint64(st.Params.Salt[:], uint64(i))
+		st.Deposit[channel.A].SetUint64(1000)
+		id := st.Params.ID()
+		st.Received = channel.Proof{Channel: id, Nonce: 3, Transferred: *uint256.NewInt(30), Sig: crypto.Signature{1, 2, 3}}
+		st.Sent = channel.Proof{Channel: id, Nonce: 1, Transferred: *uint256.NewInt(1), Sig: crypto.Signature{4, 5, 6}}
+		st.Acked = 1
+		recs[i] = store.ChannelRecord{Channel: channelRecord(&st, now, now), Proofs: [2]*storev1.Proof{proofRecord(st.Sent), proofRecord(st.Received)}}
+	}
+	b.ReportAllocs()
+	b.ResetTimer()
+	for range b.N {
+		in := slices.Clone(recs)
+		if _, err := bob.n.loadChannels(in); err != nil {
+			b.Fatal(err)
+		}
+	}
+	b.ReportMetric(float64(b.Elapsed().Nanoseconds())/float64(b.N*n), "ns/channel")
 }
