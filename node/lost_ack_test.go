@@ -12,24 +12,32 @@ import (
 	peerv1 "github.com/tinypay/tinypay/proto/tinypay/peer/v1"
 )
 
+// ackFate says what becomes of the Acks Bob sends (see loseAcks).
+type ackFate struct {
+	cutNext atomic.Bool // the next one is lost with its connection (Alice redials)
+	never   atomic.Bool // every later one is lost (on a connection that stays), as from a payee that never sends an Ack again
+	all     atomic.Bool // every one is lost while set
+}
+
+// arm: the next Ack is cut; with forever, every later one is lost too.
+func (f *ackFate) arm(forever bool) { f.never.Store(forever); f.cutNext.Store(true) }
+
 // loseAcks starts Alice and Bob (whose application refuses the item
-// "late", and refunds it) with a channel from Alice, and returns arm:
-// after arm(), the next Ack Bob sends is lost with its connection (Alice
-// redials), and, with forever, every later Ack of his is lost too (on a
-// connection that stays), as from a payee that never sends an Ack again.
-func loseAcks(t *testing.T, opts ...func(*testNode)) (alice, bob *testNode, id [32]byte, arm func(forever bool)) {
+// "late", and refunds it) with a channel from Alice; what becomes of
+// Bob's Acks is set on the returned ackFate.
+func loseAcks(t *testing.T, opts ...func(*testNode)) (alice, bob *testNode, id [32]byte, fate *ackFate) {
 	t.Helper()
 	w := newNet(t)
-	var armed, never atomic.Bool
+	fate = &ackFate{}
 	var bobAddr atomic.Pointer[crypto.Address]
 	w.fate = func(from crypto.Address, m *peerv1.Message) wireFate {
 		if a := bobAddr.Load(); a == nil || from != *a || m.GetAck() == nil {
 			return delivered
 		}
-		if armed.CompareAndSwap(true, false) {
+		switch {
+		case fate.cutNext.CompareAndSwap(true, false):
 			return cut
-		}
-		if never.Load() {
+		case fate.never.Load(), fate.all.Load():
 			return lost
 		}
 		return delivered
@@ -40,7 +48,7 @@ func loseAcks(t *testing.T, opts ...func(*testNode)) (alice, bob *testNode, id [
 	bobAddr.Store(&addr)
 	alice.connect(bob)
 	id = alice.open(bob, 1000)
-	return alice, bob, id, func(forever bool) { never.Store(forever); armed.Store(true) }
+	return alice, bob, id, fate
 }
 
 func payItem(t *testing.T, n *testNode, id [32]byte, amount uint64, key, item string) (PaymentInfo, error) {
@@ -57,9 +65,9 @@ func payItem(t *testing.T, n *testNode, id [32]byte, amount uint64, key, item st
 // again, from his disk, and Alice reports what happened: the refused
 // payment refused (its money back), the paid one paid with its receipt.
 func TestLostAckOutcomesComeAgain(t *testing.T) {
-	alice, _, id, arm := loseAcks(t)
+	alice, _, id, fate := loseAcks(t)
 
-	arm(false)
+	fate.arm(false)
 	_, err := payItem(t, alice, id, 7, "late-1", "late")
 	var r *RefusedError
 	if !errors.As(err, &r) || !errors.Is(err, ErrRefunded) || !strings.Contains(r.Reason, "offer expired") || r.Code != codeInvalidArgument {
@@ -67,7 +75,7 @@ func TestLostAckOutcomesComeAgain(t *testing.T) {
 	}
 	waitFor(t, "alice holds bob's refund", func() bool { return u64(alice.channel(id).Received) == 7 })
 
-	arm(false)
+	fate.arm(false)
 	p, err := payItem(t, alice, id, 5, "ok-1", "ok")
 	if err != nil {
 		t.Fatalf("a paid payment whose Ack was lost: %v", err)
@@ -89,21 +97,46 @@ func TestLostAckOutcomesComeAgain(t *testing.T) {
 	}
 }
 
+// TestLostAckComesAgainAfterPayeeRestart: Bob writes Alice's proof and
+// restarts before his Ack reaches her (every Ack of his is lost until
+// then), so nothing of it is in his memory: the Ack he sends again, with
+// the receipt, comes from his disk.
+func TestLostAckComesAgainAfterPayeeRestart(t *testing.T) {
+	alice, bob, id, fate := loseAcks(t)
+	fate.all.Store(true)
+	type result struct {
+		p   PaymentInfo
+		err error
+	}
+	done := make(chan result, 1)
+	go func() {
+		p, err := payItem(t, alice, id, 5, "ok-1", "ok")
+		done <- result{p, err}
+	}()
+	waitFor(t, "bob holds alice's proof", func() bool { return bob.channel(id).ReceivedNonce == 1 })
+	bob.restart()
+	fate.all.Store(false)
+	r := <-done
+	if r.err != nil || r.p.Receipt == nil {
+		t.Fatalf("a payment whose Ack was lost in bob's restart: %+v, %v; want paid, with its receipt", r.p, r.err)
+	}
+}
+
 // TestPayeeNeverSendsLostAck: after the lost Ack, Bob never sends an Ack
 // again (a peer of another make). Alice gives him RequestTimeout after the
 // reconnect, then completes the payments his Reestablish acknowledged: the
 // refunded one refused (with the refund's reason), the other paid (without
 // its receipt).
 func TestPayeeNeverSendsLostAck(t *testing.T) {
-	alice, _, id, arm := loseAcks(t, withConfig(func(c *Config) { c.RequestTimeout = 300 * time.Millisecond }))
+	alice, _, id, fate := loseAcks(t, withConfig(func(c *Config) { c.RequestTimeout = 300 * time.Millisecond }))
 
-	arm(true)
+	fate.arm(true)
 	_, err := payItem(t, alice, id, 7, "late-1", "late")
 	var r *RefusedError
 	if !errors.As(err, &r) || !errors.Is(err, ErrRefunded) || !strings.Contains(r.Reason, "offer expired") {
 		t.Fatalf("a refunded payment whose Ack never came: %v, want refused (offer expired) and refunded", err)
 	}
-	arm(true)
+	fate.arm(true)
 	p, err := payItem(t, alice, id, 5, "ok-1", "ok")
 	if err != nil {
 		t.Fatalf("a payment whose Ack never came: %v, want paid (bob holds the proof)", err)
