@@ -124,7 +124,11 @@ func (n *Node) newActor(ch *channel.Channel, created time.Time) *chanActor {
 	p := ch.Params()
 	c := &chanActor{
 		n: n, id: ch.ID(), self: ch.Self(), peer: p.Participants[ch.Self().Other()], params: p, created: created, ch: ch,
-		durableNonce: ch.Sent().Nonce, ackTaken: ch.Sent().Nonce, // nobody waits for the payments of a proof signed before a start
+		// Nobody waits for the payments of a proof signed before a start,
+		// so no Ack is asked for again (the record's acked nonce is not
+		// written with every Ack: a restarted payer would have its peer
+		// read its log for every channel).
+		durableNonce: ch.Sent().Nonce, ackTaken: ch.Sent().Nonce,
 	}
 	c.endBatch = c.pumpQueued
 	if n.met != nil {
@@ -409,7 +413,7 @@ func (c *chanActor) warn(detail string) {
 func (c *chanActor) publish() {
 	ci := c.buildInfo()
 	old := c.snap.Swap(ci)
-	if old != nil && (old.AckedNonce != ci.AckedNonce || old.Phase != ci.Phase) {
+	if old != nil && (old.AckedNonce != ci.AckedNonce || old.outcomes != ci.outcomes || old.Phase != ci.Phase) {
 		c.wakeAckWaiters()
 	}
 	if flagsOf(old) != flagsOf(ci) {

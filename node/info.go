@@ -93,6 +93,11 @@ type ChannelInfo struct {
 
 	timed bool         // the chain's time may start a duty
 	moved *uint256.Int // settled: how much of what this node paid the close counted, if known
+	// outcomes: the newest own proof whose payments' outcomes (refused
+	// and refunded, or paid) this node knows: acknowledged, and its Ack
+	// taken (see chanActor.ackTaken). Below AckedNonce while an Ack lost
+	// with a connection is to come again.
+	outcomes uint64
 }
 
 // NodeInfo describes the node.
@@ -162,6 +167,7 @@ func (c *chanActor) buildInfo() *ChannelInfo {
 		ci.CloseExpiry = t.Expiry
 	}
 	ci.moved = c.moved()
+	ci.outcomes = min(c.ch.Acked(), c.ackTaken)
 	return ci
 }
 
@@ -324,7 +330,7 @@ func (n *Node) completeFlag(info *PaymentInfo) {
 	if c := n.chans.get(info.Channel); c != nil {
 		ci := c.info()
 		moved := ci.moved != nil && !info.Cumulative.Gt(ci.moved) // a close counted it
-		info.Complete = (ci.AckedNonce >= info.Nonce || moved) && n.refundOf(info.ID) == nil
+		info.Complete = (ci.outcomes >= info.Nonce || moved) && n.refundOf(info.ID) == nil
 	}
 }
 

@@ -210,3 +210,28 @@ func TestResentAckFromDiskOncePerSession(t *testing.T) {
 		}
 	}
 }
+
+// TestRetryAfterLostAck: Alice's call gives up waiting (its Ack is lost);
+// Bob refused and refunded the payment. After a reconnect, her retry of the
+// key reports it refused, not paid.
+func TestRetryAfterLostAck(t *testing.T) {
+	alice, bob, id, fate := loseAcks(t)
+	fate.all.Store(true)
+	ctx, cancel := context.WithTimeout(context.Background(), 300*time.Millisecond)
+	_, err := alice.n.Pay(ctx, PayRequest{Channel: id, Amount: *u256(7), Key: "late-1", ItemID: "late"})
+	cancel()
+	if !errors.Is(err, ErrPending) {
+		t.Fatalf("a payment whose Ack is lost: %v, want ErrPending", err)
+	}
+	waitFor(t, "alice holds bob's refund", func() bool { return u64(alice.channel(id).Received) == 7 })
+	fate.all.Store(false)
+	s := alice.n.peers.session(bob.key.Address())
+	if s == nil {
+		t.Fatal("alice has no session with bob")
+	}
+	s.close(errors.New("test: connection cut"))
+	_, err = payItem(t, alice, id, 7, "late-1", "late")
+	if !errors.Is(err, ErrRefunded) {
+		t.Fatalf("the retry after the reconnect: %v, want refused and refunded", err)
+	}
+}

@@ -395,7 +395,12 @@ func (n *Node) waitStored(ctx context.Context, e *storev1.LogEntry, r *PayReques
 	for {
 		wake := *c.ackWake.Load()
 		ci := c.info()
-		if ci.AckedNonce >= info.Nonce {
+		if ci.outcomes >= info.Nonce {
+			// A refund came before the Ack: once the channel's writes in
+			// flight are durable, it is on disk.
+			if err := c.stepAndWait(ctx, func() {}); err != nil {
+				return info, fmt.Errorf("%w: %w", ErrPending, err)
+			}
 			if err := n.refundOf(info.ID); err != nil {
 				return info, err
 			}
@@ -732,7 +737,7 @@ func (c *chanActor) complete(p *payment) {
 // refused if the refund came.
 func (c *chanActor) awaitAcks(s *session) {
 	acked := c.ch.Acked()
-	if acked <= c.ackTaken || len(c.flight) == 0 || c.flight[0].proof.Nonce > acked {
+	if acked <= c.ackTaken {
 		return
 	}
 	c.after(c.n.cfg.RequestTimeout, func() {
