@@ -98,6 +98,15 @@
 //     payment), and lists the refusal in its acknowledgement. The payer's
 //     payment then fails with a *RefusedError; both logs show the payment,
 //     the refusal and the refund.
+//   - An acknowledgement lost with a connection (or in the payee's crash
+//     between its write and its send) is not replaced by the Reestablish
+//     that follows, which says only that the payee holds the proof: the
+//     payer's Reestablish tells which Acks it took (acked_nonce), the payee
+//     sends the newest again with the refusals and receipts of the payments
+//     after it, read from its log after its resent proofs (so refunds come
+//     first), and the payer completes those payments only then. A payee
+//     that never does is given RequestTimeout: its payments are then paid,
+//     or refused if they were refunded.
 //
 // # Operations and duties
 //
