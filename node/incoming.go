@@ -571,7 +571,7 @@ func (c *chanActor) resendAcks(s *session) {
 	c.n.background(func() {
 		ack := &peerv1.Ack{ChannelId: id[:], Nonce: held}
 		size := 0
-		recs := c.n.paymentsAfter(id, storev1.Direction_DIRECTION_INCOMING, after, held, maxRecovered)
+		recs := c.n.paymentsAfter(id, storev1.Direction_DIRECTION_INCOMING, after, held, maxRecovered, maxAckResendScan)
 		for i := len(recs) - 1; i >= 0 && size < bytesPerMessage/2; i-- { // newest first: they matter most
 			p := recs[i]
 			switch {
@@ -601,8 +601,14 @@ func (c *chanActor) resendAcks(s *session) {
 }
 
 // maxAckResendProofs bounds the proofs whose receipts and refusals an Ack
-// sent again carries (a payer keeps MaxInFlight proofs in flight).
-const maxAckResendProofs = 64
+// sent again carries (a payer keeps MaxInFlight proofs in flight), and
+// maxAckResendScan the log entries read for them: the Ack was lost moments
+// ago, so its payments are near the end of the log, and a peer that claims
+// to lack every Ack of a quiet channel does not get the whole log read.
+const (
+	maxAckResendProofs = 64
+	maxAckResendScan   = 64 << 10
+)
 
 // --- recovery of own proofs lost in a crash ---
 
@@ -647,7 +653,7 @@ func (c *chanActor) onRecoverRequest(s *session, m *peerv1.RecoverRequest) {
 	c.recoverReading = true
 	c.n.background(func() {
 		defer c.do(func() { c.recoverReading = false })
-		recs := c.n.paymentsAfter(id, storev1.Direction_DIRECTION_INCOMING, after, upTo, maxRecovered)
+		recs := c.n.paymentsAfter(id, storev1.Direction_DIRECTION_INCOMING, after, upTo, maxRecovered, 0)
 		var rps []*peerv1.RecoveredPayment
 		for _, p := range recs {
 			rps = append(rps, &peerv1.RecoveredPayment{Nonce: p.GetNonce(), Cumulative: p.GetCumulative(), Part: &peerv1.PaymentPart{
