@@ -615,6 +615,8 @@ func (c *chanActor) resolveFlight(moved *uint256.Int) {
 			switch {
 			case moved == nil:
 				p.finish(fmt.Errorf("%w: the channel closed before the peer acknowledged it", ErrPending))
+			case !p.cumulative.Gt(moved) && p.refunded:
+				c.complete(p) // counted, and given back: refused
 			case !p.cumulative.Gt(moved):
 				p.finish(nil)
 			default:

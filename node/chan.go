@@ -43,6 +43,11 @@ type chanActor struct {
 	durableRecv atomic.Pointer[channel.Proof]
 	ackWake     atomic.Pointer[chan struct{}] // closed when the acknowledged nonce grows or the channel ends
 	writes      atomic.Int32                  // this channel's writes in flight
+	// durableSent is the newest own proof known durable, set by the
+	// store's committer before durableRecv is for the same write: a
+	// Reestablish that says it holds a proof also says it sent what it
+	// signed with it (a refund).
+	durableSent atomic.Uint64
 
 	// Owned by the mailbox goroutine.
 	ch             *channel.Channel
@@ -65,10 +70,21 @@ type chanActor struct {
 	// acksResentFor: the newest proof of the peer's whose Ack was sent
 	// again on this session (+1; 0: none).
 	peerAckTaken, acksResentFor uint64
-	recovering                  *recovery
-	behind                      *behind                     // why the channel may not pay yet (see behind.go); nil: it may
-	recovered                   map[string]*storev1.Payment // payment records restored from the peer, by key
-	refunds                     map[[32]byte]bool           // refunds of our payments being written
+	// recentAcks: the receipts and refusals of the newest of the peer's
+	// proofs that had any (at most keepAcks), complete from nonce
+	// recentFrom on: what an Ack sent again carries, without a read.
+	peerSent   uint64 // the newest own proof the peer said it had (Reestablish)
+	recentAcks []recentAck
+	recentFrom uint64
+	// ackDiskRead: the log was read once for an Ack to send again (it is
+	// not again while the node runs); ackReading: that read is running,
+	// and the peer's messages wait for it.
+	ackDiskRead, ackReading bool
+	acksAwaited             *session // awaitAcks' timer is set for this session
+	recovering              *recovery
+	behind                  *behind                     // why the channel may not pay yet (see behind.go); nil: it may
+	recovered               map[string]*storev1.Payment // payment records restored from the peer, by key
+	refunds                 map[[32]byte]bool           // refunds of our payments being written
 
 	paused    string   // why peer messages wait, "" when they don't
 	deferred  []func() // peer messages that arrived while paused
@@ -128,7 +144,7 @@ func (n *Node) newActor(ch *channel.Channel, created time.Time) *chanActor {
 		// so no Ack is asked for again (the record's acked nonce is not
 		// written with every Ack: a restarted payer would have its peer
 		// read its log for every channel).
-		durableNonce: ch.Sent().Nonce, ackTaken: ch.Sent().Nonce,
+		durableNonce: ch.Sent().Nonce, ackTaken: ch.Sent().Nonce, recentFrom: ch.Received().Nonce + 1,
 	}
 	c.endBatch = c.pumpQueued
 	if n.met != nil {
@@ -202,6 +218,10 @@ func (c *chanActor) pause(why string) { c.paused = why }
 
 // resume runs the messages that waited, in order, until one pauses again.
 func (c *chanActor) resume() {
+	if c.ackReading { // resendAcks resumes once its read is done
+		c.paused = ackReadingWhy
+		return
+	}
 	c.paused = ""
 	for len(c.deferred) > 0 && c.paused == "" {
 		f := c.deferred[0]
@@ -413,7 +433,7 @@ func (c *chanActor) warn(detail string) {
 func (c *chanActor) publish() {
 	ci := c.buildInfo()
 	old := c.snap.Swap(ci)
-	if old != nil && (old.AckedNonce != ci.AckedNonce || old.outcomes != ci.outcomes || old.Phase != ci.Phase) {
+	if old != nil && (old.AckedNonce != ci.AckedNonce || old.outcomes != ci.outcomes || old.caughtUp != ci.caughtUp || old.Phase != ci.Phase) {
 		c.wakeAckWaiters()
 	}
 	if flagsOf(old) != flagsOf(ci) {
@@ -476,8 +496,8 @@ func (c *chanActor) setDurableRecv(p *channel.Proof) {
 // reestablishMessage tells the peer what this node holds of its proofs:
 // only what is on disk, since the peer takes it as an acknowledgement.
 func (c *chanActor) reestablishMessage(reply bool) *peerv1.Message {
-	recv := *c.durableRecv.Load()
-	m := &peerv1.Reestablish{ChannelId: c.id[:], SentNonce: c.durableNonce, Reply: reply, AckedNonce: c.ackTaken}
+	recv := *c.durableRecv.Load() // before durableSent: see there
+	m := &peerv1.Reestablish{ChannelId: c.id[:], SentNonce: max(c.durableNonce, c.durableSent.Load()), Reply: reply, AckedNonce: c.ackTaken}
 	if !recv.IsZero() {
 		m.Held = proofMessage(recv, nil)
 	}
@@ -518,6 +538,7 @@ func (c *chanActor) onReestablish(s *session, m *peerv1.Reestablish) {
 	}
 	c.peerReestablished(m.GetSentNonce(), false)
 	c.peerAckTaken = m.GetAckedNonce()
+	c.peerSent = max(c.peerSent, m.GetSentNonce())
 	sent := c.ch.Sent()
 	if held.Nonce >= sent.Nonce || (held.Nonce > 0 && held.Channel != c.id) {
 		c.reestablish(s, held, nil)

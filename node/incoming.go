@@ -468,6 +468,9 @@ func (c *chanActor) onProof(s *session, in *incomingProof) {
 		c.step.acks = map[uint64]ackExtra{}
 	}
 	c.step.acks[proof.Nonce] = ex
+	if len(ex.receipts) > 0 || len(ex.refused) > 0 {
+		c.keepAck(proof.Nonce, ex)
+	}
 	release, at := in.release, in.at
 	c.step.durable = append(c.step.durable, func(err error) { release(err == nil) })
 	c.step.durable = append(c.step.durable, func(err error) {
@@ -555,8 +558,13 @@ func (c *chanActor) signReceipt(p *Part, cum uint256.Int, now time.Time) (*peerv
 // crashed between writing the proof and sending it. The payer reports none
 // of those payments paid or refused until it has them.
 //
-// They are read from the log, off the owner, once per session for a given
-// proof, and only the payments of the newest maxAckResendProofs proofs.
+// They come from memory (recentAcks) when it holds them, in this step, so
+// after the proofs this node sends again (their refunds first). Otherwise
+// (the node restarted since) from the log, once while the node runs: the
+// peer's messages wait meanwhile, so that no fresh Ack overtakes it, and
+// the node reads the log once for every channel that asks at once
+// (readAcks). A payer that gets nothing completes its payments after
+// RequestTimeout.
 func (c *chanActor) resendAcks(s *session) {
 	held := c.durableRecv.Load().Nonce
 	if c.peerAckTaken >= held || c.acksResentFor == held+1 {
@@ -567,48 +575,183 @@ func (c *chanActor) resendAcks(s *session) {
 	if held > maxAckResendProofs {
 		after = max(after, held-maxAckResendProofs)
 	}
-	id := c.id
-	c.n.background(func() {
-		ack := &peerv1.Ack{ChannelId: id[:], Nonce: held}
-		size := 0
-		recs := c.n.paymentsAfter(id, storev1.Direction_DIRECTION_INCOMING, after, held, maxRecovered, maxAckResendScan)
-		for i := len(recs) - 1; i >= 0 && size < bytesPerMessage/2; i-- { // newest first: they matter most
-			p := recs[i]
-			switch {
-			case p.GetRefused() != "":
-				if p.GetRefusedCode() != 0 { // refunded when refused
-					r := &peerv1.Refusal{PaymentId: p.GetRemoteId(), Code: p.GetRefusedCode(), Reason: p.GetRefused()}
-					ack.Refused, size = append(ack.Refused, r), size+proto.Size(r)
-				}
-			case p.GetWantReceipt() && len(p.GetRefundOf()) == 0:
-				rc, err := c.n.store.Receipt([32]byte(p.GetRemoteId()))
-				if err != nil {
-					c.n.log.Warn("read a receipt to send again", "channel", id, "payment", p.GetRemoteId(), "err", err)
-					continue
-				}
-				r := &peerv1.Receipt{PaymentId: rc.GetPaymentId(), Time: rc.GetTime(), Signature: rc.GetSignature()}
-				ack.Receipts, size = append(ack.Receipts, r), size+proto.Size(r)
+	if after+1 >= c.recentFrom {
+		ack := &peerv1.Ack{ChannelId: c.id[:], Nonce: held}
+		for _, r := range c.recentAcks {
+			if r.nonce > after && r.nonce <= held {
+				ack.Receipts = append(ack.Receipts, r.ex.receipts...)
+				ack.Refused = append(ack.Refused, r.ex.refused...)
 			}
 		}
+		c.step.msgs = append(c.step.msgs, &peerv1.Message{Body: &peerv1.Message_Ack{Ack: ack}})
+		return
+	}
+	if c.ackDiskRead {
+		return
+	}
+	c.ackDiskRead, c.ackReading = true, true
+	c.pause(ackReadingWhy)
+	c.n.wantAcks(ackRead{id: c.id, after: after, upTo: held, done: func(ack *peerv1.Ack) {
 		c.do(func() {
-			if c.sess == s {
-				// After the proofs this node sent again (their refunds
-				// first), in order with its writes in flight.
+			c.ackReading = false
+			if ack != nil && c.sess == s {
 				c.step.msgs = append(c.step.msgs, &peerv1.Message{Body: &peerv1.Message_Ack{Ack: ack}})
+				c.flush() // out before the Acks of the proofs that waited
 			}
+			c.resume()
 		})
-	})
+	}})
 }
 
+const ackReadingWhy = "reading acknowledgements to send again"
+
+// recentAck is the receipts and refusals of one of the peer's proofs.
+type recentAck struct {
+	nonce uint64
+	ex    ackExtra
+}
+
+// keepAck keeps the receipts and refusals of the peer's proof nonce, for
+// an Ack sent again (resendAcks): those of the keepAcks newest proofs
+// that had any (a payer keeps MaxInFlight proofs in flight).
+func (c *chanActor) keepAck(nonce uint64, ex ackExtra) {
+	if len(c.recentAcks) == keepAcks {
+		c.recentFrom = max(c.recentFrom, c.recentAcks[0].nonce+1)
+		copy(c.recentAcks, c.recentAcks[1:])
+		c.recentAcks = c.recentAcks[:keepAcks-1]
+	}
+	c.recentAcks = append(c.recentAcks, recentAck{nonce, ex})
+}
+
+const keepAcks = 8
+
 // maxAckResendProofs bounds the proofs whose receipts and refusals an Ack
-// sent again carries (a payer keeps MaxInFlight proofs in flight), and
-// maxAckResendScan the log entries read for them: the Ack was lost moments
-// ago, so its payments are near the end of the log, and a peer that claims
-// to lack every Ack of a quiet channel does not get the whole log read.
+// sent again carries, and maxAckResendScan the log entries one read of the
+// log for them reads (for every channel waiting): the Acks were lost
+// moments ago, so their payments are near the end of the log.
 const (
 	maxAckResendProofs = 64
-	maxAckResendScan   = 64 << 10
+	maxAckResendScan   = 256 << 10
 )
+
+// ackRead asks the log for the receipts and refusals of the payments of
+// channel id's proofs after after, up to upTo; done gets the Ack (nil if
+// the node stops).
+type ackRead struct {
+	id          channel.ID
+	after, upTo uint64
+	done        func(*peerv1.Ack)
+	recs        []*storev1.Payment
+	found       bool // a payment at or below after: nothing older is wanted
+}
+
+// ackReads holds the reads of the log for Acks to send again, which one
+// goroutine makes together (readAcks).
+type ackReads struct {
+	mu      sync.Mutex
+	pending []*ackRead
+	running bool
+}
+
+func (n *Node) wantAcks(r ackRead) {
+	q := &n.ackReads
+	q.mu.Lock()
+	q.pending = append(q.pending, &r)
+	start := !q.running
+	q.running = true
+	q.mu.Unlock()
+	if start && !n.background(n.readAcks) {
+		q.mu.Lock()
+		q.running = false
+		q.mu.Unlock()
+	}
+}
+
+// readAcks answers the pending reads, all those waiting at once with one
+// pass backwards over the end of the log, until none is left.
+func (n *Node) readAcks() {
+	q := &n.ackReads
+	for {
+		q.mu.Lock()
+		reads := q.pending
+		q.pending = nil
+		if len(reads) == 0 {
+			q.running = false
+		}
+		q.mu.Unlock()
+		if len(reads) == 0 {
+			return
+		}
+		n.readAcksOnce(reads)
+	}
+}
+
+func (n *Node) readAcksOnce(reads []*ackRead) {
+	byID := make(map[channel.ID]*ackRead, len(reads))
+	for _, r := range reads {
+		byID[r.id] = r
+	}
+	left, read := len(reads), 0
+	before := n.store.LastSeq() + 1
+	for left > 0 && read < maxAckResendScan && n.ctx.Err() == nil {
+		page, err := n.store.LogBefore(before, 256)
+		if err != nil {
+			n.log.Error("read log for acknowledgements to send again", "err", err)
+			break
+		}
+		if len(page) == 0 {
+			break
+		}
+		read += len(page)
+		before = page[len(page)-1].GetSeq()
+		for _, e := range page {
+			p := e.GetPayment()
+			if p == nil || p.GetDirection() != storev1.Direction_DIRECTION_INCOMING || len(p.GetChannelId()) != 32 {
+				continue
+			}
+			r := byID[channel.ID(p.GetChannelId())]
+			switch {
+			case r == nil || r.found:
+			case p.GetNonce() <= r.after:
+				r.found = true
+				left--
+			case p.GetNonce() <= r.upTo && len(r.recs) < maxRecovered:
+				r.recs = append(r.recs, p)
+			}
+		}
+	}
+	for _, r := range reads {
+		r.done(n.ackOfRecords(r.id, r.upTo, r.recs))
+	}
+}
+
+// ackOfRecords is the Ack of the peer's proof upTo on channel id, with the
+// receipts and refusals of recs (newest first), within half a message.
+func (n *Node) ackOfRecords(id channel.ID, upTo uint64, recs []*storev1.Payment) *peerv1.Ack {
+	ack := &peerv1.Ack{ChannelId: id[:], Nonce: upTo}
+	size := 0
+	for _, p := range recs {
+		if size >= bytesPerMessage/2 {
+			break
+		}
+		switch {
+		case p.GetRefused() != "":
+			if p.GetRefusedCode() != 0 { // refunded when refused
+				r := &peerv1.Refusal{PaymentId: p.GetRemoteId(), Code: p.GetRefusedCode(), Reason: p.GetRefused()}
+				ack.Refused, size = append(ack.Refused, r), size+proto.Size(r)
+			}
+		case p.GetWantReceipt() && len(p.GetRefundOf()) == 0:
+			rc, err := n.store.Receipt([32]byte(p.GetRemoteId()))
+			if err != nil {
+				n.log.Warn("read a receipt to send again", "channel", id, "payment", p.GetRemoteId(), "err", err)
+				continue
+			}
+			r := &peerv1.Receipt{PaymentId: rc.GetPaymentId(), Time: rc.GetTime(), Signature: rc.GetSignature()}
+			ack.Receipts, size = append(ack.Receipts, r), size+proto.Size(r)
+		}
+	}
+	return ack
+}
 
 // --- recovery of own proofs lost in a crash ---
 

@@ -98,6 +98,9 @@ type ChannelInfo struct {
 	// taken (see chanActor.ackTaken). Below AckedNonce while an Ack lost
 	// with a connection is to come again.
 	outcomes uint64
+	// caughtUp: this node has every proof of the peer's the peer said it
+	// had at the last reestablish (a refund among them).
+	caughtUp bool
 }
 
 // NodeInfo describes the node.
@@ -168,6 +171,7 @@ func (c *chanActor) buildInfo() *ChannelInfo {
 	}
 	ci.moved = c.moved()
 	ci.outcomes = min(c.ch.Acked(), c.ackTaken)
+	ci.caughtUp = recv.Nonce >= c.peerSent
 	return ci
 }
 

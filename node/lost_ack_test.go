@@ -146,12 +146,13 @@ func TestPayeeNeverSendsLostAck(t *testing.T) {
 	}
 }
 
-// TestResentAckFromDiskOncePerSession: a payer's Reestablish that says it
-// lacks the outcomes of its newest proofs (acked_nonce behind what Bob
-// holds) gets Bob's Ack of the newest again, with the refusal and the
-// receipt his first Acks carried, read from his disk; said again on the
-// same session, it gets nothing more (each costs Bob a read of his log).
-func TestResentAckFromDiskOncePerSession(t *testing.T) {
+// TestResentAckOncePerSession: a payer's Reestablish that says it lacks
+// the outcomes of its newest proofs (acked_nonce behind what Bob holds)
+// gets Bob's Ack of the newest again, with the refusal and the receipt his
+// first Acks carried (from his memory; from his log after a restart, see
+// TestLostAckComesAgainAfterPayeeRestart); said again on the same session,
+// it gets nothing more.
+func TestResentAckOncePerSession(t *testing.T) {
 	w := newNet(t)
 	bob := w.add("bob", 2)
 	bob.n.hooks = refuseItems{} // before any session reads it

@@ -73,6 +73,7 @@ type Node struct {
 	failed    atomic.Pointer[error]         // set when the store failed: nothing more is accepted
 	stuck     atomic.Pointer[error]         // Monitor's finding that an owner is stuck (see Unhealthy)
 	commits   tracker                       // writes whose callbacks are outstanding
+	ackReads  ackReads                      // reads of the log for Acks to send again (resendAcks)
 
 	ctx     context.Context
 	cancel  context.CancelFunc

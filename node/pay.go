@@ -395,9 +395,11 @@ func (n *Node) waitStored(ctx context.Context, e *storev1.LogEntry, r *PayReques
 	for {
 		wake := *c.ackWake.Load()
 		ci := c.info()
-		if ci.outcomes >= info.Nonce {
-			// A refund came before the Ack: once the channel's writes in
-			// flight are durable, it is on disk.
+		if ci.outcomes >= info.Nonce && ci.caughtUp {
+			// A refund comes before the Ack, or, after a restart, with
+			// the proofs the peer sends again after its Reestablish: once
+			// those are here and the channel's writes in flight durable,
+			// it is on disk.
 			if err := c.stepAndWait(ctx, func() {}); err != nil {
 				return info, fmt.Errorf("%w: %w", ErrPending, err)
 			}
@@ -628,6 +630,16 @@ func (c *chanActor) signed(proof channel.Proof, pays []*payment) {
 	}
 	c.step.parts[proof.Nonce] = partsOf(pays)
 	c.step.after = append(c.step.after, func(r store.Result, err error) { c.outgoingDurable(f, r, err) })
+	c.step.durable = append(c.step.durable, func(err error) {
+		// On the committer, before a proof received in this step is set
+		// durable (see durableSent).
+		for err == nil {
+			old := c.durableSent.Load()
+			if old >= proof.Nonce || c.durableSent.CompareAndSwap(old, proof.Nonce) {
+				return
+			}
+		}
+	})
 }
 
 func (c *chanActor) failQueued(err error) {
@@ -737,10 +749,14 @@ func (c *chanActor) complete(p *payment) {
 // refused if the refund came.
 func (c *chanActor) awaitAcks(s *session) {
 	acked := c.ch.Acked()
-	if acked <= c.ackTaken {
+	if acked <= c.ackTaken || c.acksAwaited == s {
 		return
 	}
+	c.acksAwaited = s
 	c.after(c.n.cfg.RequestTimeout, func() {
+		if c.acksAwaited == s {
+			c.acksAwaited = nil
+		}
 		if c.sess != s || c.ackTaken >= acked {
 			return
 		}
