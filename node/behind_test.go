@@ -277,30 +277,23 @@ func TestRecoveryIsBounded(t *testing.T) {
 	}
 	for _, tc := range []struct {
 		after, upTo uint64
-		limit, scan int
+		limit       int
 		want        []uint64
 	}{
 		// No limit: everything after nonce 4.
-		{4, 6, 0, 0, []uint64{5, 5, 5, 6, 6, 6}},
+		{4, 6, 0, []uint64{5, 5, 5, 6, 6, 6}},
 		// A limit within proof 5: proof 5 is left out whole.
-		{0, 6, 5, 0, []uint64{6, 6, 6}},
+		{0, 6, 5, []uint64{6, 6, 6}},
 		// A limit at a proof's end.
-		{0, 6, 6, 0, []uint64{5, 5, 5, 6, 6, 6}},
+		{0, 6, 6, []uint64{5, 5, 5, 6, 6, 6}},
 		// A limit below one proof: nothing.
-		{0, 6, 2, 0, nil},
+		{0, 6, 2, nil},
 		// Up to a nonce below the newest.
-		{0, 4, 3, 0, []uint64{4, 4, 4}},
-		// At most 7 log entries read: proof 6's three, 5's three, and
-		// one of 4's, which is left out.
-		{0, 6, 0, 7, []uint64{5, 5, 5, 6, 6, 6}},
-		// 6 entries: proof 6 and proof 5, which may go on before them.
-		{0, 6, 0, 6, []uint64{6, 6, 6}},
-		// More than the log holds: all of it.
-		{0, 6, 0, 19, []uint64{1, 1, 1, 2, 2, 2, 3, 3, 3, 4, 4, 4, 5, 5, 5, 6, 6, 6}},
+		{0, 4, 3, []uint64{4, 4, 4}},
 	} {
-		got := nonces(n.paymentsAfter(id, storev1.Direction_DIRECTION_INCOMING, tc.after, tc.upTo, tc.limit, tc.scan))
+		got := nonces(n.paymentsAfter(id, storev1.Direction_DIRECTION_INCOMING, tc.after, tc.upTo, tc.limit))
 		if !slices.Equal(got, tc.want) {
-			t.Fatalf("paymentsAfter(%d, %d, limit %d, scan %d) = %v, want %v", tc.after, tc.upTo, tc.limit, tc.scan, got, tc.want)
+			t.Fatalf("paymentsAfter(%d, %d, limit %d) = %v, want %v", tc.after, tc.upTo, tc.limit, got, tc.want)
 		}
 	}
 	rps := func(ns ...uint64) []*peerv1.RecoveredPayment {

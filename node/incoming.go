@@ -796,7 +796,7 @@ func (c *chanActor) onRecoverRequest(s *session, m *peerv1.RecoverRequest) {
 	c.recoverReading = true
 	c.n.background(func() {
 		defer c.do(func() { c.recoverReading = false })
-		recs := c.n.paymentsAfter(id, storev1.Direction_DIRECTION_INCOMING, after, upTo, maxRecovered, 0)
+		recs := c.n.paymentsAfter(id, storev1.Direction_DIRECTION_INCOMING, after, upTo, maxRecovered)
 		var rps []*peerv1.RecoveredPayment
 		for _, p := range recs {
 			rps = append(rps, &peerv1.RecoveredPayment{Nonce: p.GetNonce(), Cumulative: p.GetCumulative(), Part: &peerv1.PaymentPart{

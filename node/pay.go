@@ -869,7 +869,7 @@ const maxResendParts = 16 << 10
 // payments beyond the limit, or records this node lacks: a restore) goes
 // as one summary part first, so that the parts always add up to the proof.
 func (n *Node) outgoingParts(id channel.ID, asset crypto.Address, held, sent channel.Proof, limit int) []*peerv1.PaymentPart {
-	recs := n.paymentsAfter(id, storev1.Direction_DIRECTION_OUTGOING, held.Nonce, sent.Nonce, limit, 0)
+	recs := n.paymentsAfter(id, storev1.Direction_DIRECTION_OUTGOING, held.Nonce, sent.Nonce, limit)
 	var from uint256.Int // the cumulative amount before the first record kept
 	if len(recs) > 0 {
 		first, err1 := parseAmount("cumulative", recs[0].GetCumulative())
@@ -919,9 +919,8 @@ func (n *Node) outgoingParts(id channel.ID, asset crypto.Address, held, sent cha
 // of channel id with a nonce in (after, upTo], and returns them oldest
 // first. Recent payments are at the end of the log, so this stops early.
 // With limit > 0 it returns only the newest proofs' payments, at most
-// limit of them, whole proofs only; with scan > 0 it reads at most about
-// scan log entries, and returns the whole proofs found in them.
-func (n *Node) paymentsAfter(id channel.ID, dir storev1.Direction, after, upTo uint64, limit, scan int) []*storev1.Payment {
+// limit of them, whole proofs only.
+func (n *Node) paymentsAfter(id channel.ID, dir storev1.Direction, after, upTo uint64, limit int) []*storev1.Payment {
 	var out []*storev1.Payment
 	cut := func() {
 		oldest := out[len(out)-1].GetNonce() // maybe not whole: drop it
@@ -929,12 +928,9 @@ func (n *Node) paymentsAfter(id channel.ID, dir storev1.Direction, after, upTo u
 			out = out[:len(out)-1]
 		}
 	}
-	before, read, pageLen := n.store.LastSeq()+1, 0, 256
-	if scan > 0 {
-		pageLen = min(pageLen, scan)
-	}
+	before := n.store.LastSeq() + 1
 	for {
-		page, err := n.store.LogBefore(before, pageLen)
+		page, err := n.store.LogBefore(before, 256)
 		if err != nil {
 			n.log.Error("read log", "channel", id, "err", err)
 			break
@@ -962,12 +958,6 @@ func (n *Node) paymentsAfter(id channel.ID, dir storev1.Direction, after, upTo u
 			}
 		}
 		if done {
-			break
-		}
-		if read += len(page); scan > 0 && read >= scan {
-			if len(out) > 0 {
-				cut() // its oldest proof's payments may go on before the entries read
-			}
 			break
 		}
 		before = page[len(page)-1].GetSeq()
