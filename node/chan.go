@@ -73,7 +73,10 @@ type chanActor struct {
 	// recentAcks: the receipts and refusals of the newest of the peer's
 	// proofs that had any (at most keepAcks), complete from nonce
 	// recentFrom on: what an Ack sent again carries, without a read.
-	peerSent   uint64 // the newest own proof the peer said it had (Reestablish)
+	peerSent uint64 // the newest own proof the peer said it had (Reestablish)
+	// acksHere: the newest own proof whose Ack this node took while it
+	// runs (a refund of its payments came before it, so is known).
+	acksHere   uint64
 	recentAcks []recentAck
 	recentFrom uint64
 	// ackDiskRead: the log was read once for an Ack to send again (it is
@@ -510,6 +513,18 @@ func (c *chanActor) onDetach(s *session) {
 	}
 }
 
+// caughtUp reports whether this node holds the proofs the peer said it
+// had on this session (Reestablish.sent_nonce), its refunds among them. A
+// claim of more than maxClaimedAhead proofs this node never got is not
+// waited for: an honest peer has at most its pipeline in flight (a node
+// restored from a backup is behind, and does not pay until it caught up).
+func (c *chanActor) caughtUp() bool {
+	recv := c.ch.Received().Nonce
+	return recv >= c.peerSent || c.peerSent-recv > maxClaimedAhead
+}
+
+const maxClaimedAhead = 1024
+
 // onReestablish handles the peer's Reestablish: resend what the peer lacks
 // (with the records of the payments it covers, read from the log when they
 // are no longer in memory), adopt a newer proof of ours the peer holds
@@ -538,7 +553,7 @@ func (c *chanActor) onReestablish(s *session, m *peerv1.Reestablish) {
 	}
 	c.peerReestablished(m.GetSentNonce(), false)
 	c.peerAckTaken = m.GetAckedNonce()
-	c.peerSent = max(c.peerSent, m.GetSentNonce())
+	c.peerSent = m.GetSentNonce() // what it says on this session only: a claim it does not keep holds nothing up for long
 	sent := c.ch.Sent()
 	if held.Nonce >= sent.Nonce || (held.Nonce > 0 && held.Channel != c.id) {
 		c.reestablish(s, held, nil)

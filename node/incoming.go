@@ -3,6 +3,7 @@ package node
 import (
 	"errors"
 	"fmt"
+	"slices"
 	"sync"
 	"time"
 
@@ -576,14 +577,7 @@ func (c *chanActor) resendAcks(s *session) {
 		after = max(after, held-maxAckResendProofs)
 	}
 	if after+1 >= c.recentFrom {
-		ack := &peerv1.Ack{ChannelId: c.id[:], Nonce: held}
-		for _, r := range c.recentAcks {
-			if r.nonce > after && r.nonce <= held {
-				ack.Receipts = append(ack.Receipts, r.ex.receipts...)
-				ack.Refused = append(ack.Refused, r.ex.refused...)
-			}
-		}
-		c.step.msgs = append(c.step.msgs, &peerv1.Message{Body: &peerv1.Message_Ack{Ack: ack}})
+		c.step.msgs = append(c.step.msgs, c.ackFromMemory(after, held))
 		return
 	}
 	if c.ackDiskRead {
@@ -591,16 +585,44 @@ func (c *chanActor) resendAcks(s *session) {
 	}
 	c.ackDiskRead, c.ackReading = true, true
 	c.pause(ackReadingWhy)
-	c.n.wantAcks(ackRead{id: c.id, after: after, upTo: held, done: func(ack *peerv1.Ack) {
+	c.n.wantAcks(&ackRead{id: c.id, after: after, upTo: held, done: func(kept []recentAck) {
 		c.do(func() {
 			c.ackReading = false
-			if ack != nil && c.sess == s {
-				c.step.msgs = append(c.step.msgs, &peerv1.Message{Body: &peerv1.Message_Ack{Ack: ack}})
-				c.flush() // out before the Acks of the proofs that waited
+			if kept != nil {
+				// Kept, for this session or the next (the link may have
+				// gone meanwhile: the new one's Reestablish waited).
+				older := slices.DeleteFunc(kept, func(r recentAck) bool { return r.nonce >= c.recentFrom }) // memory has those
+				c.recentAcks = append(older[:len(older):len(older)], c.recentAcks...)
+				c.recentFrom = min(c.recentFrom, after+1)
+				if c.sess == s {
+					c.step.msgs = append(c.step.msgs, c.ackFromMemory(after, held))
+					c.flush() // out before the Acks of the proofs that waited
+				}
 			}
 			c.resume()
 		})
 	}})
+}
+
+// ackFromMemory is the Ack of the peer's proof upTo, with the receipts and
+// refusals recentAcks holds of its proofs after after: the newest, within
+// half a message.
+func (c *chanActor) ackFromMemory(after, upTo uint64) *peerv1.Message {
+	ack := &peerv1.Ack{ChannelId: c.id[:], Nonce: upTo}
+	size := 0
+	for i := len(c.recentAcks) - 1; i >= 0 && size < bytesPerMessage/2; i-- {
+		r := c.recentAcks[i]
+		if r.nonce <= after || r.nonce > upTo {
+			continue
+		}
+		for _, x := range r.ex.receipts {
+			ack.Receipts, size = append(ack.Receipts, x), size+proto.Size(x)
+		}
+		for _, x := range r.ex.refused {
+			ack.Refused, size = append(ack.Refused, x), size+proto.Size(x)
+		}
+	}
+	return &peerv1.Message{Body: &peerv1.Message_Ack{Ack: ack}}
 }
 
 const ackReadingWhy = "reading acknowledgements to send again"
@@ -611,38 +633,54 @@ type recentAck struct {
 	ex    ackExtra
 }
 
+func (r recentAck) count() int { return len(r.ex.receipts) + len(r.ex.refused) }
+
 // keepAck keeps the receipts and refusals of the peer's proof nonce, for
-// an Ack sent again (resendAcks): those of the keepAcks newest proofs
-// that had any (a payer keeps MaxInFlight proofs in flight).
+// an Ack sent again (resendAcks): those of the newest proofs, keepAckItems
+// of them at most (a proof with more is not kept).
 func (c *chanActor) keepAck(nonce uint64, ex ackExtra) {
-	if len(c.recentAcks) == keepAcks {
-		c.recentFrom = max(c.recentFrom, c.recentAcks[0].nonce+1)
-		copy(c.recentAcks, c.recentAcks[1:])
-		c.recentAcks = c.recentAcks[:keepAcks-1]
-	}
 	c.recentAcks = append(c.recentAcks, recentAck{nonce, ex})
+	n := 0
+	for _, r := range c.recentAcks {
+		n += r.count()
+	}
+	drop := 0
+	for n > keepAckItems && drop < len(c.recentAcks) {
+		n -= c.recentAcks[drop].count()
+		c.recentFrom = max(c.recentFrom, c.recentAcks[drop].nonce+1)
+		drop++
+	}
+	if drop > 0 {
+		c.recentAcks = slices.Delete(c.recentAcks, 0, drop)
+	}
 }
 
-const keepAcks = 8
+// keepAckItems bounds the receipts and refusals a channel keeps for Acks
+// sent again (a payer has MaxInFlight proofs in flight; most payments ask
+// for no receipt): at 100,000 channels a few hundred bytes each.
+const keepAckItems = 8
 
 // maxAckResendProofs bounds the proofs whose receipts and refusals an Ack
-// sent again carries, and maxAckResendScan the log entries one read of the
-// log for them reads (for every channel waiting): the Acks were lost
-// moments ago, so their payments are near the end of the log.
+// sent again carries, maxAckReadItems those one read of the log keeps,
+// and maxAckResendScan the log entries one pass reads (for every channel
+// waiting): the Acks were lost moments ago, so their payments are near the
+// end of the log.
 const (
 	maxAckResendProofs = 64
+	maxAckReadItems    = 256
 	maxAckResendScan   = 256 << 10
 )
 
 // ackRead asks the log for the receipts and refusals of the payments of
-// channel id's proofs after after, up to upTo; done gets the Ack (nil if
-// the node stops).
+// channel id's proofs after after, up to upTo; done gets them, oldest
+// proof first (those found in the entries read, if the pass ended first),
+// or nil if the node stops.
 type ackRead struct {
 	id          channel.ID
 	after, upTo uint64
-	done        func(*peerv1.Ack)
-	recs        []*storev1.Payment
-	found       bool // a payment at or below after: nothing older is wanted
+	done        func([]recentAck)
+	recs        []*storev1.Payment // newest first
+	found       bool               // a payment at or below after: nothing older is wanted
 }
 
 // ackReads holds the reads of the log for Acks to send again, which one
@@ -653,10 +691,10 @@ type ackReads struct {
 	running bool
 }
 
-func (n *Node) wantAcks(r ackRead) {
+func (n *Node) wantAcks(r *ackRead) {
 	q := &n.ackReads
 	q.mu.Lock()
-	q.pending = append(q.pending, &r)
+	q.pending = append(q.pending, r)
 	start := !q.running
 	q.running = true
 	q.mu.Unlock()
@@ -689,7 +727,7 @@ func (n *Node) readAcks() {
 func (n *Node) readAcksOnce(reads []*ackRead) {
 	byID := make(map[channel.ID]*ackRead, len(reads))
 	for _, r := range reads {
-		byID[r.id] = r
+		byID[r.id] = r // one at a time per channel (ackReading)
 	}
 	left, read := len(reads), 0
 	before := n.store.LastSeq() + 1
@@ -715,42 +753,42 @@ func (n *Node) readAcksOnce(reads []*ackRead) {
 			case p.GetNonce() <= r.after:
 				r.found = true
 				left--
-			case p.GetNonce() <= r.upTo && len(r.recs) < maxRecovered:
+			case p.GetNonce() <= r.upTo && len(r.recs) < maxAckReadItems && (p.GetRefusedCode() != 0 || p.GetWantReceipt() && p.GetRefused() == "" && len(p.GetRefundOf()) == 0):
 				r.recs = append(r.recs, p)
 			}
 		}
 	}
 	for _, r := range reads {
-		r.done(n.ackOfRecords(r.id, r.upTo, r.recs))
+		if n.ctx.Err() != nil {
+			r.done(nil)
+			continue
+		}
+		r.done(n.keptOfRecords(r.id, r.recs))
 	}
 }
 
-// ackOfRecords is the Ack of the peer's proof upTo on channel id, with the
-// receipts and refusals of recs (newest first), within half a message.
-func (n *Node) ackOfRecords(id channel.ID, upTo uint64, recs []*storev1.Payment) *peerv1.Ack {
-	ack := &peerv1.Ack{ChannelId: id[:], Nonce: upTo}
-	size := 0
-	for _, p := range recs {
-		if size >= bytesPerMessage/2 {
-			break
+// keptOfRecords groups the receipts and refusals of recs (newest first)
+// by proof, oldest first.
+func (n *Node) keptOfRecords(id channel.ID, recs []*storev1.Payment) []recentAck {
+	out := []recentAck{}
+	for i := len(recs) - 1; i >= 0; i-- {
+		p := recs[i]
+		if len(out) == 0 || out[len(out)-1].nonce != p.GetNonce() {
+			out = append(out, recentAck{nonce: p.GetNonce()})
 		}
-		switch {
-		case p.GetRefused() != "":
-			if p.GetRefusedCode() != 0 { // refunded when refused
-				r := &peerv1.Refusal{PaymentId: p.GetRemoteId(), Code: p.GetRefusedCode(), Reason: p.GetRefused()}
-				ack.Refused, size = append(ack.Refused, r), size+proto.Size(r)
-			}
-		case p.GetWantReceipt() && len(p.GetRefundOf()) == 0:
-			rc, err := n.store.Receipt([32]byte(p.GetRemoteId()))
-			if err != nil {
-				n.log.Warn("read a receipt to send again", "channel", id, "payment", p.GetRemoteId(), "err", err)
-				continue
-			}
-			r := &peerv1.Receipt{PaymentId: rc.GetPaymentId(), Time: rc.GetTime(), Signature: rc.GetSignature()}
-			ack.Receipts, size = append(ack.Receipts, r), size+proto.Size(r)
+		k := &out[len(out)-1]
+		if p.GetRefusedCode() != 0 { // refused, and refunded when refused
+			k.ex.refused = append(k.ex.refused, &peerv1.Refusal{PaymentId: p.GetRemoteId(), Code: p.GetRefusedCode(), Reason: p.GetRefused()})
+			continue
 		}
+		rc, err := n.store.Receipt([32]byte(p.GetRemoteId()))
+		if err != nil {
+			n.log.Warn("read a receipt to send again", "channel", id, "payment", p.GetRemoteId(), "err", err)
+			continue
+		}
+		k.ex.receipts = append(k.ex.receipts, &peerv1.Receipt{PaymentId: rc.GetPaymentId(), Time: rc.GetTime(), Signature: rc.GetSignature()})
 	}
-	return ack
+	return out
 }
 
 // --- recovery of own proofs lost in a crash ---

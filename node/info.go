@@ -101,6 +101,7 @@ type ChannelInfo struct {
 	// caughtUp: this node has every proof of the peer's the peer said it
 	// had at the last reestablish (a refund among them).
 	caughtUp bool
+	acksHere uint64 // chanActor.acksHere
 }
 
 // NodeInfo describes the node.
@@ -171,7 +172,7 @@ func (c *chanActor) buildInfo() *ChannelInfo {
 	}
 	ci.moved = c.moved()
 	ci.outcomes = min(c.ch.Acked(), c.ackTaken)
-	ci.caughtUp = recv.Nonce >= c.peerSent
+	ci.caughtUp, ci.acksHere = c.caughtUp(), c.acksHere
 	return ci
 }
 

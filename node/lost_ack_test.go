@@ -3,6 +3,7 @@ package node
 import (
 	"context"
 	"errors"
+	"fmt"
 	"strings"
 	"sync/atomic"
 	"testing"
@@ -234,5 +235,60 @@ func TestRetryAfterLostAck(t *testing.T) {
 	_, err = payItem(t, alice, id, 7, "late-1", "late")
 	if !errors.Is(err, ErrRefunded) {
 		t.Fatalf("the retry after the reconnect: %v, want refused and refunded", err)
+	}
+}
+
+// TestKeptAcksAreBounded: a channel keeps the receipts and refusals of its
+// newest proofs for Acks sent again, keepAckItems of them at most; what
+// it lets go moves recentFrom past it (an Ack of those is read from the
+// log instead), and a proof with more than that is not kept at all.
+func TestKeptAcksAreBounded(t *testing.T) {
+	c := &chanActor{recentFrom: 1}
+	items := func(n int) ackExtra {
+		var ex ackExtra
+		for range n {
+			ex.receipts = append(ex.receipts, &peerv1.Receipt{})
+		}
+		return ex
+	}
+	for nonce := uint64(1); nonce <= 5; nonce++ {
+		c.keepAck(nonce, items(3))
+	}
+	if len(c.recentAcks) != 2 || c.recentAcks[0].nonce != 4 || c.recentFrom != 4 {
+		t.Fatalf("after 5 proofs of 3 receipts: kept %d proofs from %d, complete from %d; want proofs 4 and 5, from 4", len(c.recentAcks), c.recentAcks[0].nonce, c.recentFrom)
+	}
+	c.keepAck(6, items(keepAckItems+1))
+	if len(c.recentAcks) != 0 || c.recentFrom != 7 {
+		t.Fatalf("after a proof of %d receipts: kept %d proofs, complete from %d; want none, from 7", keepAckItems+1, len(c.recentAcks), c.recentFrom)
+	}
+}
+
+// TestLostAcksOfManyChannelsAfterPayeeRestart: Acks lost on two channels
+// in Bob's restart come again from his log (one pass for the channels
+// asking at once), each with its receipt.
+func TestLostAcksOfManyChannelsAfterPayeeRestart(t *testing.T) {
+	alice, bob, id1, fate := loseAcks(t)
+	id2 := alice.open(bob, 1000)
+	fate.all.Store(true)
+	type result struct {
+		p   PaymentInfo
+		err error
+	}
+	done := make(chan result, 2)
+	for i, id := range [][32]byte{id1, id2} {
+		go func() {
+			p, err := payItem(t, alice, id, uint64(5+i), fmt.Sprint("ok-", i), "ok")
+			done <- result{p, err}
+		}()
+	}
+	waitFor(t, "bob holds both proofs", func() bool {
+		return bob.channel(id1).ReceivedNonce == 1 && bob.channel(id2).ReceivedNonce == 1
+	})
+	bob.restart()
+	fate.all.Store(false)
+	for range 2 {
+		if r := <-done; r.err != nil || r.p.Receipt == nil {
+			t.Fatalf("a payment whose Ack was lost in bob's restart: %+v, %v; want paid, with its receipt", r.p, r.err)
+		}
 	}
 }

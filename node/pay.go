@@ -395,7 +395,7 @@ func (n *Node) waitStored(ctx context.Context, e *storev1.LogEntry, r *PayReques
 	for {
 		wake := *c.ackWake.Load()
 		ci := c.info()
-		if ci.outcomes >= info.Nonce && ci.caughtUp {
+		if ci.outcomes >= info.Nonce && (ci.caughtUp || ci.acksHere >= info.Nonce) {
 			// A refund comes before the Ack, or, after a restart, with
 			// the proofs the peer sends again after its Reestablish: once
 			// those are here and the channel's writes in flight durable,
@@ -685,7 +685,7 @@ func (c *chanActor) onAck(s *session, m *peerv1.Ack) {
 	}
 	// Fresh, or sent again with the outcomes of a proof the peer's
 	// Reestablish acknowledged (the first Ack was lost): see resendAcks.
-	c.ackTaken = max(c.ackTaken, nonce)
+	c.ackTaken, c.acksHere = max(c.ackTaken, nonce), max(c.acksHere, nonce)
 	c.resync = 0
 	c.onReceipts(m.GetReceipts(), nonce)
 	c.onRefusals(m.GetRefused(), nonce)
@@ -746,7 +746,9 @@ func (c *chanActor) complete(p *payment) {
 // awaitAcks gives the peer RequestTimeout, after a reestablish on s, to
 // send again the Acks of the proofs it acknowledged by holding them; then
 // their payments complete without: paid (the peer holds the proof), or
-// refused if the refund came.
+// refused if the refund came. Not before this node holds the proofs the
+// peer said it had (its refunds come with them; they may be read from its
+// log first): until then the timer starts again.
 func (c *chanActor) awaitAcks(s *session) {
 	acked := c.ch.Acked()
 	if acked <= c.ackTaken || c.acksAwaited == s {
@@ -758,6 +760,10 @@ func (c *chanActor) awaitAcks(s *session) {
 			c.acksAwaited = nil
 		}
 		if c.sess != s || c.ackTaken >= acked {
+			return
+		}
+		if !c.caughtUp() {
+			c.awaitAcks(s)
 			return
 		}
 		c.n.log.Warn("peer did not send again the acknowledgement of proofs it holds; their payments complete without their receipts and refusals",
