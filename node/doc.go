@@ -103,10 +103,12 @@
 //     that follows, which says only that the payee holds the proof: the
 //     payer's Reestablish tells which Acks it took (acked_nonce), the payee
 //     sends the newest again with the refusals and receipts of the payments
-//     after it, read from its log after its resent proofs (so refunds come
-//     first), and the payer completes those payments only then. A payee
-//     that never does is given RequestTimeout: its payments are then paid,
-//     or refused if they were refunded.
+//     after it (from memory, or after a restart from one read of its log
+//     while the peer's messages wait), after its resent proofs (so refunds
+//     come first), and the payer completes those payments only then. A
+//     payee that never does is given RequestTimeout once the proofs it said
+//     it had are here: its payments are then paid, or refused if they were
+//     refunded. A retry of a stored payment waits the same way.
 //
 // # Operations and duties
 //
