@@ -59,6 +59,22 @@ func payItem(t *testing.T, n *testNode, id [32]byte, amount uint64, key, item st
 	return n.n.Pay(ctx, PayRequest{Channel: id, Amount: *u256(amount), Key: key, ItemID: item, Receipt: true})
 }
 
+// payResult is what a Pay made in the background returned.
+type payResult struct {
+	p   PaymentInfo
+	err error
+}
+
+// payAsync pays as payItem does, in the background.
+func payAsync(t *testing.T, n *testNode, id [32]byte, amount uint64, key, item string) <-chan payResult {
+	done := make(chan payResult, 1)
+	go func() {
+		p, err := payItem(t, n, id, amount, key, item)
+		done <- payResult{p, err}
+	}()
+	return done
+}
+
 // TestLostAckOutcomesComeAgain: Bob's Ack of Alice's proof, which carries
 // his refusal of a payment (refunded) or his receipt for it, is lost with
 // the connection. Alice reconnects and Bob's Reestablish says he holds the
@@ -105,15 +121,7 @@ func TestLostAckOutcomesComeAgain(t *testing.T) {
 func TestLostAckComesAgainAfterPayeeRestart(t *testing.T) {
 	alice, bob, id, fate := loseAcks(t)
 	fate.all.Store(true)
-	type result struct {
-		p   PaymentInfo
-		err error
-	}
-	done := make(chan result, 1)
-	go func() {
-		p, err := payItem(t, alice, id, 5, "ok-1", "ok")
-		done <- result{p, err}
-	}()
+	done := payAsync(t, alice, id, 5, "ok-1", "ok")
 	waitFor(t, "bob holds alice's proof", func() bool { return bob.channel(id).ReceivedNonce == 1 })
 	bob.restart()
 	fate.all.Store(false)
@@ -270,24 +278,17 @@ func TestLostAcksOfManyChannelsAfterPayeeRestart(t *testing.T) {
 	alice, bob, id1, fate := loseAcks(t)
 	id2 := alice.open(bob, 1000)
 	fate.all.Store(true)
-	type result struct {
-		p   PaymentInfo
-		err error
-	}
-	done := make(chan result, 2)
+	var done []<-chan payResult
 	for i, id := range [][32]byte{id1, id2} {
-		go func() {
-			p, err := payItem(t, alice, id, uint64(5+i), fmt.Sprint("ok-", i), "ok")
-			done <- result{p, err}
-		}()
+		done = append(done, payAsync(t, alice, id, uint64(5+i), fmt.Sprint("ok-", i), "ok"))
 	}
 	waitFor(t, "bob holds both proofs", func() bool {
 		return bob.channel(id1).ReceivedNonce == 1 && bob.channel(id2).ReceivedNonce == 1
 	})
 	bob.restart()
 	fate.all.Store(false)
-	for range 2 {
-		if r := <-done; r.err != nil || r.p.Receipt == nil {
+	for _, d := range done {
+		if r := <-d; r.err != nil || r.p.Receipt == nil {
 			t.Fatalf("a payment whose Ack was lost in bob's restart: %+v, %v; want paid, with its receipt", r.p, r.err)
 		}
 	}

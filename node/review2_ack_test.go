@@ -30,26 +30,7 @@ func TestReview2AckReadDiscardedOnNewSession(t *testing.T) {
 		}
 		return delivered
 	}, withConfig(func(c *Config) { c.RequestTimeout = 2 * time.Second }))
-	all.Store(true)
-	type result struct {
-		p   PaymentInfo
-		err error
-	}
-	first := make(chan result, 1)
-	go func() {
-		p, err := payItem(t, alice, id, 5, "ok-1", "ok")
-		first <- result{p, err}
-	}()
-	waitFor(t, "bob holds alice's proof", func() bool { return bob.channel(id).ReceivedNonce == 1 })
-	var sc *scanStore
-	bob.wrap = func(s Store) Store { sc = newScanStore(s); sc.arm(); return sc }
-	bob.restart()
-	t.Cleanup(sc.release)
-	all.Store(false)
-	if alice.n.peers.session(bob.key.Address()) == nil {
-		alice.connect(bob)
-	}
-	waitFor(t, "bob reads his log to send the lost Ack again", func() bool { now, _ := sc.waiting(); return now > 0 })
+	sc, first := lostAckSlowRead(t, alice, bob, id, &all)
 	aliceAddr := alice.key.Address()
 	old := bob.n.peers.session(aliceAddr)
 	if old == nil {
@@ -122,15 +103,7 @@ func TestReview2AckTimeoutBeforeSlowRefund(t *testing.T) {
 		return delivered
 	}, withConfig(func(c *Config) { c.RequestTimeout = time.Second }))
 	blackout.Store(true)
-	type result struct {
-		p   PaymentInfo
-		err error
-	}
-	pay := make(chan result, 1)
-	go func() {
-		p, err := payItem(t, alice, id, 7, "late-1", "late")
-		pay <- result{p, err}
-	}()
+	pay := payAsync(t, alice, id, 7, "late-1", "late")
 	waitFor(t, "bob refunded late-1", func() bool { return u64(bob.channel(id).Sent) == 7 })
 	var sc *scanStore
 	bob.wrap = func(s Store) Store { sc = newScanStore(s); sc.arm(); return sc }

@@ -132,36 +132,35 @@ func TestReviewAckFreshAckOvertakesResentAck(t *testing.T) {
 		}
 		return delivered
 	})
-	all.Store(true)
-	type result struct {
-		p   PaymentInfo
-		err error
-	}
-	first := make(chan result, 1)
-	go func() {
-		p, err := payItem(t, alice, id, 5, "ok-1", "ok")
-		first <- result{p, err}
-	}()
-	waitFor(t, "bob holds alice's proof", func() bool { return bob.channel(id).ReceivedNonce == 1 })
-	var sc *scanStore
-	bob.wrap = func(s Store) Store { sc = newScanStore(s); sc.arm(); return sc }
-	bob.restart()
-	t.Cleanup(sc.release)
-	all.Store(false)
-	waitFor(t, "bob reads his log to send the lost Ack again", func() bool { now, _ := sc.waiting(); return now > 0 })
-	second := make(chan result, 1)
-	go func() {
-		p, err := payItem(t, alice, id, 1, "ok-2", "ok")
-		second <- result{p, err}
-	}()
+	sc, first := lostAckSlowRead(t, alice, bob, id, &all)
+	second := payAsync(t, alice, id, 1, "ok-2", "ok")
 	time.Sleep(200 * time.Millisecond) // proof 2 reaches bob while he reads
 	sc.release()
-	for name, ch := range map[string]chan result{"ok-1": first, "ok-2": second} {
+	for name, ch := range map[string]<-chan payResult{"ok-1": first, "ok-2": second} {
 		r := <-ch
 		if r.err != nil || r.p.Receipt == nil {
 			t.Fatalf("%s: %+v, %v; want paid with the receipt bob signed", name, r.p.Receipt, r.err)
 		}
 	}
+}
+
+// lostAckSlowRead: Alice pays ok-1 (5) while every Ack of Bob's is lost
+// (all), then Bob restarts with his reads of the log held (sc) and his
+// Acks delivered again; it returns once he reads his log for the Ack.
+func lostAckSlowRead(t *testing.T, alice, bob *testNode, id [32]byte, all *atomic.Bool) (sc *scanStore, first <-chan payResult) {
+	t.Helper()
+	all.Store(true)
+	first = payAsync(t, alice, id, 5, "ok-1", "ok")
+	waitFor(t, "bob holds alice's proof", func() bool { return bob.channel(id).ReceivedNonce == 1 })
+	bob.wrap = func(s Store) Store { sc = newScanStore(s); sc.arm(); return sc }
+	bob.restart()
+	t.Cleanup(sc.release)
+	all.Store(false)
+	if alice.n.peers.session(bob.key.Address()) == nil {
+		alice.connect(bob)
+	}
+	waitFor(t, "bob reads his log to send the lost Ack again", func() bool { now, _ := sc.waiting(); return now > 0 })
+	return sc, first
 }
 
 // TestReviewAckRetryAfterPayerRestartReportsRefundedPaid: Bob refuses
@@ -196,15 +195,7 @@ func TestReviewAckRetryAfterPayerRestartReportsRefundedPaid(t *testing.T) {
 	blackout.Store(false)
 	cutProof.Store(true) // without it the retry still reports paid in about 1 run of 5 (the refund races the Reestablish)
 	alice.start()
-	type result struct {
-		p   PaymentInfo
-		err error
-	}
-	retry := make(chan result, 1)
-	go func() {
-		p, err := payItem(t, alice, id, 7, "late-1", "late")
-		retry <- result{p, err}
-	}()
+	retry := payAsync(t, alice, id, 7, "late-1", "late")
 	time.Sleep(50 * time.Millisecond)
 	if alice.n.peers.session(bob.key.Address()) == nil {
 		alice.connect(bob)
@@ -239,15 +230,7 @@ func TestReviewAckCloseReportsRefundedPaid(t *testing.T) {
 	}, withConfig(func(c *Config) { c.DrainTimeout = 200 * time.Millisecond }))
 	never.Store(true)
 	cutNext.Store(true)
-	type result struct {
-		p   PaymentInfo
-		err error
-	}
-	pay := make(chan result, 1)
-	go func() {
-		p, err := payItem(t, alice, id, 7, "late-1", "late")
-		pay <- result{p, err}
-	}()
+	pay := payAsync(t, alice, id, 7, "late-1", "late")
 	waitFor(t, "alice holds bob's refund", func() bool { return u64(alice.channel(id).Received) == 7 })
 	ctx, cancel := context.WithTimeout(context.Background(), 10*time.Second)
 	defer cancel()
