@@ -70,13 +70,13 @@ type chanActor struct {
 	// acksResentFor: the newest proof of the peer's whose Ack was sent
 	// again on this session (+1; 0: none).
 	peerAckTaken, acksResentFor uint64
-	// recentAcks: the receipts and refusals of the newest of the peer's
-	// proofs that had any (at most keepAcks), complete from nonce
-	// recentFrom on: what an Ack sent again carries, without a read.
-	peerSent uint64 // the newest own proof the peer said it had (Reestablish)
+	peerSent                    uint64 // the newest own proof the peer said it had on this session (Reestablish)
 	// acksHere: the newest own proof whose Ack this node took while it
 	// runs (a refund of its payments came before it, so is known).
-	acksHere   uint64
+	acksHere uint64
+	// recentAcks: the receipts and refusals of the newest of the peer's
+	// proofs that had any (keepAckItems at most), complete from nonce
+	// recentFrom on: what an Ack sent again carries, without a read.
 	recentAcks []recentAck
 	recentFrom uint64
 	// ackDiskRead: the log was read once for an Ack to send again (it is

@@ -8,6 +8,7 @@ import (
 	"slices"
 	"strings"
 	"sync"
+	"sync/atomic"
 	"time"
 	"unicode/utf8"
 
@@ -631,15 +632,16 @@ func (c *chanActor) signed(proof channel.Proof, pays []*payment) {
 	c.step.parts[proof.Nonce] = partsOf(pays)
 	c.step.after = append(c.step.after, func(r store.Result, err error) { c.outgoingDurable(f, r, err) })
 	c.step.durable = append(c.step.durable, func(err error) {
-		// On the committer, before a proof received in this step is set
-		// durable (see durableSent).
-		for err == nil {
-			old := c.durableSent.Load()
-			if old >= proof.Nonce || c.durableSent.CompareAndSwap(old, proof.Nonce) {
-				return
-			}
+		if err == nil { // on the committer, before a proof received in this step is set durable (see durableSent)
+			raise(&c.durableSent, proof.Nonce)
 		}
 	})
+}
+
+// raise sets a to v unless it holds more already.
+func raise(a *atomic.Uint64, v uint64) {
+	for old := a.Load(); old < v && !a.CompareAndSwap(old, v); old = a.Load() {
+	}
 }
 
 func (c *chanActor) failQueued(err error) {
