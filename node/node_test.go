@@ -381,3 +381,52 @@ func TestConfigRefusesARedialMaxBelowRedial(t *testing.T) {
 		t.Fatalf("the default config: %v", err)
 	}
 }
+
+// A retry whose caller gives up while the first call's payment of its key
+// still waits in the channel's queue leaves that payment alone: the first
+// call pays it. (A retry dropped it, and the first call failed with "not
+// sent" and the retry's cancellation.)
+func TestRetryGivingUpLeavesTheFirstCallsPayment(t *testing.T) {
+	w := newNet(t)
+	alice, bob := w.add("alice", 1), w.add("bob", 2)
+	alice.connect(bob)
+	id := alice.open(bob, 1000)
+	bob.stop()
+	waitFor(t, "alice sees bob gone", func() bool { return !alice.channel(id).Connected })
+	first := make(chan error, 1)
+	go func() {
+		_, err := alice.n.Pay(context.Background(), PayRequest{Channel: id, Amount: *uint256.NewInt(7), Key: "k"})
+		first <- err
+	}()
+	c := alice.n.chans.get(id)
+	waitFor(t, "the first call's payment is queued", func() bool {
+		var n int
+		if err := c.call(context.Background(), func() { n = len(c.queue) }); err != nil {
+			t.Fatal(err)
+		}
+		return n == 1
+	})
+	ctx, cancel := context.WithTimeout(context.Background(), 50*time.Millisecond)
+	defer cancel()
+	if _, err := alice.n.Pay(ctx, PayRequest{Channel: id, Amount: *uint256.NewInt(7), Key: "k"}); !errors.Is(err, context.DeadlineExceeded) || errors.Is(err, ErrPending) {
+		t.Fatalf("the retry that gave up: %v; want its deadline, not pending", err)
+	}
+	select {
+	case err := <-first:
+		t.Fatalf("the first call ended before bob came back: %v", err)
+	case <-time.After(100 * time.Millisecond):
+	}
+	bob.start()
+	alice.connect(bob)
+	select {
+	case err := <-first:
+		if err != nil {
+			t.Fatalf("the first call: %v", err)
+		}
+	case <-time.After(10 * time.Second):
+		t.Fatal("the first call did not pay after bob came back")
+	}
+	if got := u64(alice.channel(id).Sent); got != 7 {
+		t.Fatalf("sent %d, want 7", got)
+	}
+}

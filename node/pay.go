@@ -300,7 +300,7 @@ func (n *Node) pay(ctx context.Context, r PayRequest) (PaymentInfo, error) {
 			if !prev.same(&r, c.id) {
 				return PaymentInfo{}, wrapf(ErrIdempotency, "key %q", r.Key)
 			}
-			info, err := n.wait(ctx, prev)
+			info, err := n.waitFor(ctx, prev, false) // a call that gives up drops only its own payment
 			if errors.Is(err, errFromStore) || errors.Is(err, errNotSent) && ctx.Err() == nil {
 				continue // it is on disk; or it was dropped unsigned: pay it here
 			}
@@ -326,10 +326,19 @@ func (n *Node) pay(ctx context.Context, r PayRequest) (PaymentInfo, error) {
 	}
 }
 
-// wait waits for p to finish, or for ctx. A payment still queued when ctx
-// ends is dropped (nothing moved); a signed one stays pending in the
-// channel and in the book, so that a retry of its key waits for it.
+// wait waits for p, this call's payment, to finish, or for ctx. A payment
+// still queued when ctx ends is dropped (nothing moved); a signed one stays
+// pending in the channel and in the book, so that a retry of its key waits
+// for it.
 func (n *Node) wait(ctx context.Context, p *payment) (PaymentInfo, error) {
+	return n.waitFor(ctx, p, true)
+}
+
+// waitFor is wait; a payment another call made (a retry of its key waits
+// for it: !mine) is never dropped when this call's ctx ends, since that
+// call still waits for it: this call then fails with ctx's error, or
+// ErrPending if the payment is signed.
+func (n *Node) waitFor(ctx context.Context, p *payment, mine bool) (PaymentInfo, error) {
 	select {
 	case <-p.done:
 		return p.result()
@@ -342,15 +351,23 @@ func (n *Node) wait(ctx context.Context, p *payment) (PaymentInfo, error) {
 	}
 	reply := make(chan answer, 1)
 	c.do(func() {
-		info, signed := c.cancel(p, ctx.Err())
+		info, signed := c.cancel(p, ctx.Err(), mine)
 		reply <- answer{info, signed}
 	})
 	a := <-reply // the owner never blocks: this is quick
-	if !a.signed {
-		<-p.done
-		return p.result()
+	if a.signed {
+		return a.info, fmt.Errorf("%w: %w", ErrPending, ctx.Err())
 	}
-	return a.info, fmt.Errorf("%w: %w", ErrPending, ctx.Err())
+	if !mine {
+		select {
+		case <-p.done:
+			return p.result()
+		default:
+			return PaymentInfo{}, fmt.Errorf("another call is making the payment of key %q: %w", p.key, ctx.Err())
+		}
+	}
+	<-p.done
+	return p.result()
 }
 
 func (p *payment) result() (PaymentInfo, error) {
@@ -360,13 +377,15 @@ func (p *payment) result() (PaymentInfo, error) {
 	return p.info(p.err == nil), p.err
 }
 
-// cancel gives up waiting for p. A payment still queued is dropped: it
-// fails, nothing moved. For one that is signed (or finished) it returns
-// its info so far and signed=true.
-func (c *chanActor) cancel(p *payment, cause error) (PaymentInfo, bool) {
+// cancel gives up waiting for p. A payment still queued is dropped if
+// drop (it fails, nothing moved), or else left queued. For one that is
+// signed and not finished it returns its info so far and signed=true.
+func (c *chanActor) cancel(p *payment, cause error, drop bool) (PaymentInfo, bool) {
 	if i := slices.Index(c.queue, p); i >= 0 {
-		c.queue = slices.Delete(c.queue, i, i+1)
-		p.finish(fmt.Errorf("%w: %w", errNotSent, cause))
+		if drop {
+			c.queue = slices.Delete(c.queue, i, i+1)
+			p.finish(fmt.Errorf("%w: %w", errNotSent, cause))
+		}
 		return PaymentInfo{}, false
 	}
 	select {
