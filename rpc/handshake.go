@@ -59,7 +59,16 @@ func newHello(cfg *PeerConfig, role string, ekm []byte) (*peerv1.Message, error)
 		Signature:       sig[:],
 		ListenAddr:      cfg.ListenAddr,
 		ListenAddrs:     all,
+		BatchBytes:      uint32(cfg.MaxMessageBytes),
 	}}}, nil
+}
+
+// peerHello is what the other side's Hello told: its proven address, the
+// addresses it listens at, and the largest Batch it accepts (0: none).
+type peerHello struct {
+	addr        crypto.Address
+	listenAddrs []string
+	batchBytes  int
 }
 
 // checkHello verifies the first message m that the other side, in role
@@ -67,7 +76,15 @@ func newHello(cfg *PeerConfig, role string, ekm []byte) (*peerv1.Message, error)
 // address and the advertised listen addresses. Checks, in order: a Hello at
 // all, the version, the form of every field, chain and adjudicator, the
 // signature, and that the other side is not this node.
-func checkHello(cfg *PeerConfig, role string, ekm []byte, m *peerv1.Message) (crypto.Address, []string, error) {
+func checkHello(cfg *PeerConfig, role string, ekm []byte, m *peerv1.Message) (peerHello, error) {
+	h, las, err := checkHelloFields(cfg, role, ekm, m)
+	if err != nil {
+		return peerHello{}, err
+	}
+	return peerHello{addr: h, listenAddrs: las, batchBytes: int(m.GetHello().GetBatchBytes())}, nil
+}
+
+func checkHelloFields(cfg *PeerConfig, role string, ekm []byte, m *peerv1.Message) (crypto.Address, []string, error) {
 	var none crypto.Address
 	h := m.GetHello()
 	if h == nil {

@@ -170,7 +170,8 @@ func TestCheckHello(t *testing.T) {
 			if tt.role != "" {
 				role = tt.role
 			}
-			addr, _, err := checkHello(&alice, role, ekm, m)
+			ph, err := checkHello(&alice, role, ekm, m)
+			addr := ph.addr
 			if tt.kind == nil {
 				if err != nil || addr != bob {
 					t.Fatalf("checkHello = %s, %v; want bob", addr, err)
@@ -200,7 +201,8 @@ func FuzzCheckHello(f *testing.F) {
 		if proto.Unmarshal(b, &m) != nil {
 			return
 		}
-		addr, _, err := checkHello(&cfg, roleDialer, testEKM, &m)
+		ph, err := checkHello(&cfg, roleDialer, testEKM, &m)
+		addr := ph.addr
 		if err != nil {
 			if !errors.Is(err, ErrHandshake) {
 				t.Fatalf("error %v does not match ErrHandshake", err)

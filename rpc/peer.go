@@ -133,8 +133,12 @@ type pipe struct {
 	stream    msgStream
 	closeSend func() error // client side: half-close after the last message
 
-	sendq chan *peerv1.Message
+	sendq chan outMsg
 	recvq chan *peerv1.Message
+	// batchBytes is the largest Batch to send the peer (the smaller of
+	// what its Hello accepts, MaxMessageBytes and maxBatchBytes), or 0 to
+	// send every message alone; set once the handshake is done.
+	batchBytes atomic.Int64
 
 	closeOnce sync.Once
 	closing   chan struct{} // closed when the session ends, for any reason
@@ -167,7 +171,7 @@ func newPeerConn(cfg *PeerConfig, role, remoteAddr string, s msgStream, closeSen
 		pipe: pipe{
 			stream:     s,
 			closeSend:  closeSend,
-			sendq:      make(chan *peerv1.Message, cfg.SendQueue),
+			sendq:      make(chan outMsg, cfg.SendQueue),
 			recvq:      make(chan *peerv1.Message, recvBuffer),
 			closing:    make(chan struct{}),
 			writerDone: make(chan struct{}),
@@ -183,10 +187,13 @@ func newPeerConn(cfg *PeerConfig, role, remoteAddr string, s msgStream, closeSen
 
 // setIdentity records what the handshake proved, before the conn is handed
 // out (so Peer and ListenAddr need no lock afterwards).
-func (c *PeerConn) setIdentity(addr crypto.Address, listenAddrs []string) {
+func (c *PeerConn) setIdentity(h peerHello) {
 	c.idMu.Lock()
-	defer c.idMu.Unlock()
-	c.peer, c.listenAddrs = addr, listenAddrs
+	c.peer, c.listenAddrs = h.addr, h.listenAddrs
+	c.idMu.Unlock()
+	if h.batchBytes > 0 {
+		c.batchBytes.Store(int64(min(h.batchBytes, c.lim.MaxMessageBytes, maxBatchBytes)))
+	}
 }
 
 func (c *PeerConn) peerForLog() crypto.Address {
@@ -232,13 +239,20 @@ func (c *PeerConn) Send(m *peerv1.Message) error {
 	case *peerv1.Message_Hello:
 		return fmt.Errorf("%w: send: the transport sends the only Hello", ErrProtocol)
 	}
-	if n := proto.Size(m); n > c.lim.MaxMessageBytes {
+	n := proto.Size(m)
+	if n > c.lim.MaxMessageBytes {
 		return fmt.Errorf("%w: %d bytes, limit %d", ErrMessageTooLarge, n, c.lim.MaxMessageBytes)
 	}
-	return c.enqueue(m)
+	return c.enqueue(outMsg{m, n})
 }
 
-func (c *PeerConn) enqueue(m *peerv1.Message) error {
+// outMsg is a message Send queued, with its encoded size.
+type outMsg struct {
+	m    *peerv1.Message
+	size int
+}
+
+func (c *PeerConn) enqueue(m outMsg) error {
 	select {
 	case <-c.closing:
 		return c.reason
@@ -329,6 +343,18 @@ func (c *PeerConn) end(reason error, notify, local bool) {
 func (c *PeerConn) readLoop() {
 	defer close(c.readerDone)
 	var lastError *peerv1.Error // the last session-level Error received
+	deliver := func(m *peerv1.Message, handshake bool) bool {
+		lastError = nil
+		if e := m.GetError(); e != nil && len(e.GetChannelId()) == 0 && !handshake {
+			lastError = e
+		}
+		select {
+		case c.recvq <- m:
+			return true
+		case <-c.closing:
+			return false
+		}
+	}
 	for first := true; ; first = false {
 		m, err := c.stream.Recv()
 		if err != nil {
@@ -336,29 +362,63 @@ func (c *PeerConn) readLoop() {
 			c.end(reason, errors.Is(reason, ErrMessageTooLarge), false)
 			return
 		}
-		if !first {
-			switch b := m.GetBody().(type) {
-			case nil:
-				c.end(fmt.Errorf("%w: message without a body", ErrProtocol), true, false)
+		if first {
+			if !deliver(m, true) { // the handshake's
 				return
-			case *peerv1.Message_Hello:
-				c.end(fmt.Errorf("%w: second hello", ErrProtocol), true, false)
-				return
-			case *peerv1.Message_Error:
-				lastError = nil
-				if len(b.Error.GetChannelId()) == 0 {
-					lastError = b.Error
-				}
-			default:
-				lastError = nil
 			}
+			continue
 		}
-		select {
-		case c.recvq <- m:
-		case <-c.closing:
+		if b, ok := m.GetBody().(*peerv1.Message_Batch); ok {
+			items := b.Batch.GetMessages()
+			if err := checkBatch(items); err != nil {
+				c.end(err, true, false)
+				return
+			}
+			for _, m := range items {
+				if !deliver(m, false) {
+					return
+				}
+			}
+			continue
+		}
+		if err := checkBody(m); err != nil {
+			c.end(err, true, false)
+			return
+		}
+		if !deliver(m, false) {
 			return
 		}
 	}
+}
+
+// checkBody refuses a message after the handshake that has no body or is
+// a second Hello.
+func checkBody(m *peerv1.Message) error {
+	switch m.GetBody().(type) {
+	case nil:
+		return fmt.Errorf("%w: message without a body", ErrProtocol)
+	case *peerv1.Message_Hello:
+		return fmt.Errorf("%w: second hello", ErrProtocol)
+	}
+	return nil
+}
+
+// checkBatch refuses a Batch that breaks the protocol's bounds: empty,
+// more than maxBatchItems messages, or one of them a Batch itself or
+// refused by checkBody.
+func checkBatch(items []*peerv1.Message) error {
+	if len(items) == 0 || len(items) > maxBatchItems {
+		return fmt.Errorf("%w: a batch of %d messages (1 to %d)", ErrProtocol, len(items), maxBatchItems)
+	}
+	for i, m := range items {
+		if _, ok := m.GetBody().(*peerv1.Message_Batch); ok {
+			return fmt.Errorf("%w: a batch in a batch", ErrProtocol)
+		}
+		if err := checkBody(m); err != nil {
+			return fmt.Errorf("message %d of a batch: %w", i, err)
+		}
+	}
+	return nil
 }
 
 // recvError turns the error that ended the stream into the session's end
@@ -392,36 +452,99 @@ func (c *PeerConn) recvError(err error, last *peerv1.Error) error {
 func (c *PeerConn) writeLoop() {
 	defer close(c.writerDone)
 	defer c.stall.Stop()
-	for {
-		select {
-		case m := <-c.sendq:
-			if err := c.write(m); err != nil {
-				c.end(fmt.Errorf("send: %w", err), false, false)
-				return
-			}
-			continue
-		case <-c.closing:
+	var held *outMsg // taken from sendq, not yet written: it did not fit in the last batch
+	take := func(wait bool) (outMsg, bool) {
+		if q := held; q != nil {
+			held = nil
+			return *q, true
 		}
-		for flushed := false; !flushed; {
+		if wait {
 			select {
-			case m := <-c.sendq:
-				if c.write(m) != nil {
-					return
-				}
-			default:
-				flushed = true
+			case q := <-c.sendq:
+				return q, true
+			case <-c.closing:
+				return outMsg{}, false
 			}
 		}
-		if c.notify {
-			if err := c.write(errorMessage(c.reason.(*closedError).reason)); err != nil {
-				return
-			}
+		select {
+		case q := <-c.sendq:
+			return q, true
+		default:
+			return outMsg{}, false
 		}
-		if c.closeSend != nil {
-			_ = c.closeSend()
-		}
-		return
 	}
+	for {
+		q, ok := take(true)
+		if !ok {
+			break
+		}
+		if err := c.write(c.pack(q, &held)); err != nil {
+			c.end(fmt.Errorf("send: %w", err), false, false)
+			return
+		}
+	}
+	for { // the session ended: flush what is queued
+		q, ok := take(false)
+		if !ok {
+			break
+		}
+		if c.write(c.pack(q, &held)) != nil {
+			return
+		}
+	}
+	if c.notify {
+		if err := c.write(errorMessage(c.reason.(*closedError).reason)); err != nil {
+			return
+		}
+	}
+	if c.closeSend != nil {
+		_ = c.closeSend()
+	}
+}
+
+// Batches (peerv1.Batch).
+const (
+	maxBatchItems = 1024      // the protocol's bound on messages in a Batch
+	maxBatchBytes = 256 << 10 // the largest Batch this side packs
+	// Encoding overheads, rounded up: a Batch's field tag and length in
+	// its Message, and each item's tag and length.
+	batchOverhead = 8
+	itemOverhead  = 6
+)
+
+// pack returns q's message alone, or, if the peer accepts batches and more
+// messages are queued behind it, a Batch of q's and as many of those as fit;
+// a queued message that does not fit is left in *held for the next write.
+// It never waits: a message that is alone in the queue goes at once.
+func (c *PeerConn) pack(q outMsg, held **outMsg) *peerv1.Message {
+	limit := int(c.batchBytes.Load())
+	total := batchOverhead + q.size + itemOverhead
+	if _, hello := q.m.GetBody().(*peerv1.Message_Hello); hello || total > limit {
+		return q.m // the handshake's goes alone, whatever follows it
+	}
+	var items []*peerv1.Message
+fill:
+	for n := 1; n < maxBatchItems; n++ {
+		var r outMsg
+		select {
+		case r = <-c.sendq:
+		default:
+			break fill // nothing more queued
+		}
+		if total+r.size+itemOverhead > limit {
+			*held = &r
+			break
+		}
+		if items == nil {
+			items = append(make([]*peerv1.Message, 0, 16), q.m)
+		}
+		items = append(items, r.m)
+		total += r.size + itemOverhead
+	}
+	if items == nil {
+		return q.m
+	}
+	return &peerv1.Message{Body: &peerv1.Message_Batch{Batch: &peerv1.Batch{Messages: items}}}
 }
 
 // write sends one message under the stall watchdog.

@@ -11,6 +11,7 @@ import (
 	"google.golang.org/grpc"
 	"google.golang.org/grpc/credentials"
 	"google.golang.org/grpc/keepalive"
+	"google.golang.org/protobuf/proto"
 
 	"github.com/tinypay/tinypay/crypto"
 	peerv1 "github.com/tinypay/tinypay/proto/tinypay/peer/v1"
@@ -104,9 +105,9 @@ func DialPeer(ctx context.Context, cfg PeerConfig, hostport string, want crypto.
 	if refusal := handshakeFailure(first); refusal != nil {
 		return fail(refusal, false)
 	}
-	addr, listenAddrs, err := checkHello(&cfg, roleListener, ekm, first)
-	if err == nil && !want.IsZero() && addr != want {
-		err = fmt.Errorf("%w: proved %s, want %s", ErrWrongPeer, addr, want)
+	ph, err := checkHello(&cfg, roleListener, ekm, first)
+	if err == nil && !want.IsZero() && ph.addr != want {
+		err = fmt.Errorf("%w: proved %s, want %s", ErrWrongPeer, ph.addr, want)
 	}
 	if err != nil {
 		c.log.Warn("peer handshake failed", "err", err)
@@ -116,14 +117,14 @@ func DialPeer(ctx context.Context, cfg PeerConfig, hostport string, want crypto.
 	if err != nil {
 		return fail(err, true)
 	}
-	if err := c.enqueue(hello); err != nil {
+	if err := c.enqueue(outMsg{hello, proto.Size(hello)}); err != nil {
 		return fail(err, false)
 	}
 	if !timer.Stop() || !stopCtx() {
 		return fail(errors.New("handshake interrupted"), false)
 	}
-	c.setIdentity(addr, listenAddrs)
-	c.log.Debug("peer connected", "peer", addr, "listen", listenAddrs)
+	c.setIdentity(ph)
+	c.log.Debug("peer connected", "peer", ph.addr, "listen", ph.listenAddrs)
 	return c, nil
 }
 

@@ -13,8 +13,8 @@ import (
 	"google.golang.org/grpc/keepalive"
 	"google.golang.org/grpc/peer"
 	"google.golang.org/grpc/status"
+	"google.golang.org/protobuf/proto"
 
-	"github.com/tinypay/tinypay/crypto"
 	peerv1 "github.com/tinypay/tinypay/proto/tinypay/peer/v1"
 )
 
@@ -165,7 +165,7 @@ func (s *PeerServer) connect(stream peerv1.Peer_ConnectServer) error {
 		return s.finish(c)
 	}
 
-	addr, listenAddrs, err := s.handshake(c, ekm, ai.guard.streamDeadline(start))
+	ph, err := s.handshake(c, ekm, ai.guard.streamDeadline(start))
 	if err != nil {
 		s.log.Log(ctx, handshakeLogLevel(err), "peer handshake failed", "remote", remote, "err", err)
 		// Tell the dialer why, unless it refused us or the stream is gone.
@@ -173,8 +173,8 @@ func (s *PeerServer) connect(stream peerv1.Peer_ConnectServer) error {
 		return s.finish(c)
 	}
 	ai.guard.authenticated()
-	c.setIdentity(addr, listenAddrs)
-	s.log.Debug("peer connected", "peer", addr, "remote", remote, "listen", listenAddrs)
+	c.setIdentity(ph)
+	s.log.Debug("peer connected", "peer", ph.addr, "remote", remote, "listen", ph.listenAddrs)
 
 	s.mu.Lock()
 	if s.stopping {
@@ -193,20 +193,20 @@ func (s *PeerServer) connect(stream peerv1.Peer_ConnectServer) error {
 }
 
 // handshake sends the listener's Hello and verifies the dialer's.
-func (s *PeerServer) handshake(c *PeerConn, ekm []byte, deadline time.Time) (addr crypto.Address, listenAddrs []string, err error) {
+func (s *PeerServer) handshake(c *PeerConn, ekm []byte, deadline time.Time) (peerHello, error) {
 	hello, err := newHello(&s.cfg, roleListener, ekm)
 	if err != nil {
-		return addr, nil, err
+		return peerHello{}, err
 	}
-	if err := c.enqueue(hello); err != nil {
-		return addr, nil, err
+	if err := c.enqueue(outMsg{hello, proto.Size(hello)}); err != nil {
+		return peerHello{}, err
 	}
 	first, err := c.handshakeRecv(deadline)
 	if err != nil {
-		return addr, nil, err
+		return peerHello{}, err
 	}
 	if refusal := handshakeFailure(first); refusal != nil {
-		return addr, nil, refusal
+		return peerHello{}, refusal
 	}
 	return checkHello(&s.cfg, roleDialer, ekm, first)
 }

@@ -52,6 +52,7 @@ type Message struct {
 	//	*Message_StreamEnd
 	//	*Message_Abandon
 	//	*Message_ProofParts
+	//	*Message_Batch
 	//	*Message_TowerProof
 	//	*Message_TowerAck
 	Body          isMessage_Body `protobuf_oneof:"body"`
@@ -258,6 +259,15 @@ func (x *Message) GetProofParts() *ProofParts {
 	return nil
 }
 
+func (x *Message) GetBatch() *Batch {
+	if x != nil {
+		if x, ok := x.Body.(*Message_Batch); ok {
+			return x.Batch
+		}
+	}
+	return nil
+}
+
 func (x *Message) GetTowerProof() *TowerProof {
 	if x != nil {
 		if x, ok := x.Body.(*Message_TowerProof); ok {
@@ -352,6 +362,12 @@ type Message_ProofParts struct {
 	ProofParts *ProofParts `protobuf:"bytes,18,opt,name=proof_parts,json=proofParts,proto3,oneof"`
 }
 
+type Message_Batch struct {
+	// Several messages in one, in order; only to a peer whose Hello set
+	// batch_bytes. See Batch.
+	Batch *Batch `protobuf:"bytes,19,opt,name=batch,proto3,oneof"`
+}
+
 type Message_TowerProof struct {
 	// The watchtower protocol (tower.proto): a node and a tower it uses
 	// exchange only these after the Hellos.
@@ -398,6 +414,8 @@ func (*Message_Abandon) isMessage_Body() {}
 
 func (*Message_ProofParts) isMessage_Body() {}
 
+func (*Message_Batch) isMessage_Body() {}
+
 func (*Message_TowerProof) isMessage_Body() {}
 
 func (*Message_TowerAck) isMessage_Body() {}
@@ -424,7 +442,11 @@ type Hello struct {
 	// of theirs), listen_addr first: at most 4, each host:port of at most
 	// 255 bytes, or the Hello is refused. Not signed: it only says where to
 	// dial, and whoever answers there must prove the node's key.
-	ListenAddrs   []string `protobuf:"bytes,7,rep,name=listen_addrs,json=listenAddrs,proto3" json:"listen_addrs,omitempty"`
+	ListenAddrs []string `protobuf:"bytes,7,rep,name=listen_addrs,json=listenAddrs,proto3" json:"listen_addrs,omitempty"`
+	// The sender accepts Batch messages of up to this many encoded bytes on
+	// this session (0: none; a sender of an older make sends none). Not
+	// signed, like the listen addresses: the session's TLS protects it.
+	BatchBytes    uint32 `protobuf:"varint,8,opt,name=batch_bytes,json=batchBytes,proto3" json:"batch_bytes,omitempty"`
 	unknownFields protoimpl.UnknownFields
 	sizeCache     protoimpl.SizeCache
 }
@@ -508,6 +530,63 @@ func (x *Hello) GetListenAddrs() []string {
 	return nil
 }
 
+func (x *Hello) GetBatchBytes() uint32 {
+	if x != nil {
+		return x.BatchBytes
+	}
+	return 0
+}
+
+// Batch carries messages queued together, to be handled one by one in
+// their order, as if each had come alone: one gRPC message for many spares
+// the per-message cost of the transport when many are waiting (a
+// reconnect's Reestablish for every channel, payments across many
+// channels). At most 1,024 messages, none of them a Hello or a Batch, and
+// none without a body; a peer that breaks this is disconnected.
+type Batch struct {
+	state         protoimpl.MessageState `protogen:"open.v1"`
+	Messages      []*Message             `protobuf:"bytes,1,rep,name=messages,proto3" json:"messages,omitempty"`
+	unknownFields protoimpl.UnknownFields
+	sizeCache     protoimpl.SizeCache
+}
+
+func (x *Batch) Reset() {
+	*x = Batch{}
+	mi := &file_tinypay_peer_v1_peer_proto_msgTypes[2]
+	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+	ms.StoreMessageInfo(mi)
+}
+
+func (x *Batch) String() string {
+	return protoimpl.X.MessageStringOf(x)
+}
+
+func (*Batch) ProtoMessage() {}
+
+func (x *Batch) ProtoReflect() protoreflect.Message {
+	mi := &file_tinypay_peer_v1_peer_proto_msgTypes[2]
+	if x != nil {
+		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+		if ms.LoadMessageInfo() == nil {
+			ms.StoreMessageInfo(mi)
+		}
+		return ms
+	}
+	return mi.MessageOf(x)
+}
+
+// Deprecated: Use Batch.ProtoReflect.Descriptor instead.
+func (*Batch) Descriptor() ([]byte, []int) {
+	return file_tinypay_peer_v1_peer_proto_rawDescGZIP(), []int{2}
+}
+
+func (x *Batch) GetMessages() []*Message {
+	if x != nil {
+		return x.Messages
+	}
+	return nil
+}
+
 // Error reports a problem with the session or with one channel (when
 // channel_id is set). Codes follow google.rpc.Code.
 type Error struct {
@@ -521,7 +600,7 @@ type Error struct {
 
 func (x *Error) Reset() {
 	*x = Error{}
-	mi := &file_tinypay_peer_v1_peer_proto_msgTypes[2]
+	mi := &file_tinypay_peer_v1_peer_proto_msgTypes[3]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -533,7 +612,7 @@ func (x *Error) String() string {
 func (*Error) ProtoMessage() {}
 
 func (x *Error) ProtoReflect() protoreflect.Message {
-	mi := &file_tinypay_peer_v1_peer_proto_msgTypes[2]
+	mi := &file_tinypay_peer_v1_peer_proto_msgTypes[3]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -546,7 +625,7 @@ func (x *Error) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use Error.ProtoReflect.Descriptor instead.
 func (*Error) Descriptor() ([]byte, []int) {
-	return file_tinypay_peer_v1_peer_proto_rawDescGZIP(), []int{2}
+	return file_tinypay_peer_v1_peer_proto_rawDescGZIP(), []int{3}
 }
 
 func (x *Error) GetCode() uint32 {
@@ -585,7 +664,7 @@ type Propose struct {
 
 func (x *Propose) Reset() {
 	*x = Propose{}
-	mi := &file_tinypay_peer_v1_peer_proto_msgTypes[3]
+	mi := &file_tinypay_peer_v1_peer_proto_msgTypes[4]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -597,7 +676,7 @@ func (x *Propose) String() string {
 func (*Propose) ProtoMessage() {}
 
 func (x *Propose) ProtoReflect() protoreflect.Message {
-	mi := &file_tinypay_peer_v1_peer_proto_msgTypes[3]
+	mi := &file_tinypay_peer_v1_peer_proto_msgTypes[4]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -610,7 +689,7 @@ func (x *Propose) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use Propose.ProtoReflect.Descriptor instead.
 func (*Propose) Descriptor() ([]byte, []int) {
-	return file_tinypay_peer_v1_peer_proto_rawDescGZIP(), []int{3}
+	return file_tinypay_peer_v1_peer_proto_rawDescGZIP(), []int{4}
 }
 
 func (x *Propose) GetAsset() []byte {
@@ -651,7 +730,7 @@ type Accept struct {
 
 func (x *Accept) Reset() {
 	*x = Accept{}
-	mi := &file_tinypay_peer_v1_peer_proto_msgTypes[4]
+	mi := &file_tinypay_peer_v1_peer_proto_msgTypes[5]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -663,7 +742,7 @@ func (x *Accept) String() string {
 func (*Accept) ProtoMessage() {}
 
 func (x *Accept) ProtoReflect() protoreflect.Message {
-	mi := &file_tinypay_peer_v1_peer_proto_msgTypes[4]
+	mi := &file_tinypay_peer_v1_peer_proto_msgTypes[5]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -676,7 +755,7 @@ func (x *Accept) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use Accept.ProtoReflect.Descriptor instead.
 func (*Accept) Descriptor() ([]byte, []int) {
-	return file_tinypay_peer_v1_peer_proto_rawDescGZIP(), []int{4}
+	return file_tinypay_peer_v1_peer_proto_rawDescGZIP(), []int{5}
 }
 
 func (x *Accept) GetChannelId() []byte {
@@ -712,7 +791,7 @@ type PaymentPart struct {
 
 func (x *PaymentPart) Reset() {
 	*x = PaymentPart{}
-	mi := &file_tinypay_peer_v1_peer_proto_msgTypes[5]
+	mi := &file_tinypay_peer_v1_peer_proto_msgTypes[6]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -724,7 +803,7 @@ func (x *PaymentPart) String() string {
 func (*PaymentPart) ProtoMessage() {}
 
 func (x *PaymentPart) ProtoReflect() protoreflect.Message {
-	mi := &file_tinypay_peer_v1_peer_proto_msgTypes[5]
+	mi := &file_tinypay_peer_v1_peer_proto_msgTypes[6]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -737,7 +816,7 @@ func (x *PaymentPart) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use PaymentPart.ProtoReflect.Descriptor instead.
 func (*PaymentPart) Descriptor() ([]byte, []int) {
-	return file_tinypay_peer_v1_peer_proto_rawDescGZIP(), []int{5}
+	return file_tinypay_peer_v1_peer_proto_rawDescGZIP(), []int{6}
 }
 
 func (x *PaymentPart) GetPaymentId() []byte {
@@ -823,7 +902,7 @@ type Offer struct {
 
 func (x *Offer) Reset() {
 	*x = Offer{}
-	mi := &file_tinypay_peer_v1_peer_proto_msgTypes[6]
+	mi := &file_tinypay_peer_v1_peer_proto_msgTypes[7]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -835,7 +914,7 @@ func (x *Offer) String() string {
 func (*Offer) ProtoMessage() {}
 
 func (x *Offer) ProtoReflect() protoreflect.Message {
-	mi := &file_tinypay_peer_v1_peer_proto_msgTypes[6]
+	mi := &file_tinypay_peer_v1_peer_proto_msgTypes[7]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -848,7 +927,7 @@ func (x *Offer) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use Offer.ProtoReflect.Descriptor instead.
 func (*Offer) Descriptor() ([]byte, []int) {
-	return file_tinypay_peer_v1_peer_proto_rawDescGZIP(), []int{6}
+	return file_tinypay_peer_v1_peer_proto_rawDescGZIP(), []int{7}
 }
 
 func (x *Offer) GetOfferId() []byte {
@@ -921,7 +1000,7 @@ type Receipt struct {
 
 func (x *Receipt) Reset() {
 	*x = Receipt{}
-	mi := &file_tinypay_peer_v1_peer_proto_msgTypes[7]
+	mi := &file_tinypay_peer_v1_peer_proto_msgTypes[8]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -933,7 +1012,7 @@ func (x *Receipt) String() string {
 func (*Receipt) ProtoMessage() {}
 
 func (x *Receipt) ProtoReflect() protoreflect.Message {
-	mi := &file_tinypay_peer_v1_peer_proto_msgTypes[7]
+	mi := &file_tinypay_peer_v1_peer_proto_msgTypes[8]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -946,7 +1025,7 @@ func (x *Receipt) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use Receipt.ProtoReflect.Descriptor instead.
 func (*Receipt) Descriptor() ([]byte, []int) {
-	return file_tinypay_peer_v1_peer_proto_rawDescGZIP(), []int{7}
+	return file_tinypay_peer_v1_peer_proto_rawDescGZIP(), []int{8}
 }
 
 func (x *Receipt) GetPaymentId() []byte {
@@ -986,7 +1065,7 @@ type BalanceProof struct {
 
 func (x *BalanceProof) Reset() {
 	*x = BalanceProof{}
-	mi := &file_tinypay_peer_v1_peer_proto_msgTypes[8]
+	mi := &file_tinypay_peer_v1_peer_proto_msgTypes[9]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -998,7 +1077,7 @@ func (x *BalanceProof) String() string {
 func (*BalanceProof) ProtoMessage() {}
 
 func (x *BalanceProof) ProtoReflect() protoreflect.Message {
-	mi := &file_tinypay_peer_v1_peer_proto_msgTypes[8]
+	mi := &file_tinypay_peer_v1_peer_proto_msgTypes[9]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -1011,7 +1090,7 @@ func (x *BalanceProof) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use BalanceProof.ProtoReflect.Descriptor instead.
 func (*BalanceProof) Descriptor() ([]byte, []int) {
-	return file_tinypay_peer_v1_peer_proto_rawDescGZIP(), []int{8}
+	return file_tinypay_peer_v1_peer_proto_rawDescGZIP(), []int{9}
 }
 
 func (x *BalanceProof) GetChannelId() []byte {
@@ -1065,7 +1144,7 @@ type ProofParts struct {
 
 func (x *ProofParts) Reset() {
 	*x = ProofParts{}
-	mi := &file_tinypay_peer_v1_peer_proto_msgTypes[9]
+	mi := &file_tinypay_peer_v1_peer_proto_msgTypes[10]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -1077,7 +1156,7 @@ func (x *ProofParts) String() string {
 func (*ProofParts) ProtoMessage() {}
 
 func (x *ProofParts) ProtoReflect() protoreflect.Message {
-	mi := &file_tinypay_peer_v1_peer_proto_msgTypes[9]
+	mi := &file_tinypay_peer_v1_peer_proto_msgTypes[10]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -1090,7 +1169,7 @@ func (x *ProofParts) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use ProofParts.ProtoReflect.Descriptor instead.
 func (*ProofParts) Descriptor() ([]byte, []int) {
-	return file_tinypay_peer_v1_peer_proto_rawDescGZIP(), []int{9}
+	return file_tinypay_peer_v1_peer_proto_rawDescGZIP(), []int{10}
 }
 
 func (x *ProofParts) GetChannelId() []byte {
@@ -1131,7 +1210,7 @@ type Ack struct {
 
 func (x *Ack) Reset() {
 	*x = Ack{}
-	mi := &file_tinypay_peer_v1_peer_proto_msgTypes[10]
+	mi := &file_tinypay_peer_v1_peer_proto_msgTypes[11]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -1143,7 +1222,7 @@ func (x *Ack) String() string {
 func (*Ack) ProtoMessage() {}
 
 func (x *Ack) ProtoReflect() protoreflect.Message {
-	mi := &file_tinypay_peer_v1_peer_proto_msgTypes[10]
+	mi := &file_tinypay_peer_v1_peer_proto_msgTypes[11]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -1156,7 +1235,7 @@ func (x *Ack) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use Ack.ProtoReflect.Descriptor instead.
 func (*Ack) Descriptor() ([]byte, []int) {
-	return file_tinypay_peer_v1_peer_proto_rawDescGZIP(), []int{10}
+	return file_tinypay_peer_v1_peer_proto_rawDescGZIP(), []int{11}
 }
 
 func (x *Ack) GetChannelId() []byte {
@@ -1200,7 +1279,7 @@ type Refusal struct {
 
 func (x *Refusal) Reset() {
 	*x = Refusal{}
-	mi := &file_tinypay_peer_v1_peer_proto_msgTypes[11]
+	mi := &file_tinypay_peer_v1_peer_proto_msgTypes[12]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -1212,7 +1291,7 @@ func (x *Refusal) String() string {
 func (*Refusal) ProtoMessage() {}
 
 func (x *Refusal) ProtoReflect() protoreflect.Message {
-	mi := &file_tinypay_peer_v1_peer_proto_msgTypes[11]
+	mi := &file_tinypay_peer_v1_peer_proto_msgTypes[12]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -1225,7 +1304,7 @@ func (x *Refusal) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use Refusal.ProtoReflect.Descriptor instead.
 func (*Refusal) Descriptor() ([]byte, []int) {
-	return file_tinypay_peer_v1_peer_proto_rawDescGZIP(), []int{11}
+	return file_tinypay_peer_v1_peer_proto_rawDescGZIP(), []int{12}
 }
 
 func (x *Refusal) GetPaymentId() []byte {
@@ -1263,7 +1342,7 @@ type Abandon struct {
 
 func (x *Abandon) Reset() {
 	*x = Abandon{}
-	mi := &file_tinypay_peer_v1_peer_proto_msgTypes[12]
+	mi := &file_tinypay_peer_v1_peer_proto_msgTypes[13]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -1275,7 +1354,7 @@ func (x *Abandon) String() string {
 func (*Abandon) ProtoMessage() {}
 
 func (x *Abandon) ProtoReflect() protoreflect.Message {
-	mi := &file_tinypay_peer_v1_peer_proto_msgTypes[12]
+	mi := &file_tinypay_peer_v1_peer_proto_msgTypes[13]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -1288,7 +1367,7 @@ func (x *Abandon) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use Abandon.ProtoReflect.Descriptor instead.
 func (*Abandon) Descriptor() ([]byte, []int) {
-	return file_tinypay_peer_v1_peer_proto_rawDescGZIP(), []int{12}
+	return file_tinypay_peer_v1_peer_proto_rawDescGZIP(), []int{13}
 }
 
 func (x *Abandon) GetChannelId() []byte {
@@ -1323,7 +1402,7 @@ type StreamStart struct {
 
 func (x *StreamStart) Reset() {
 	*x = StreamStart{}
-	mi := &file_tinypay_peer_v1_peer_proto_msgTypes[13]
+	mi := &file_tinypay_peer_v1_peer_proto_msgTypes[14]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -1335,7 +1414,7 @@ func (x *StreamStart) String() string {
 func (*StreamStart) ProtoMessage() {}
 
 func (x *StreamStart) ProtoReflect() protoreflect.Message {
-	mi := &file_tinypay_peer_v1_peer_proto_msgTypes[13]
+	mi := &file_tinypay_peer_v1_peer_proto_msgTypes[14]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -1348,7 +1427,7 @@ func (x *StreamStart) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use StreamStart.ProtoReflect.Descriptor instead.
 func (*StreamStart) Descriptor() ([]byte, []int) {
-	return file_tinypay_peer_v1_peer_proto_rawDescGZIP(), []int{13}
+	return file_tinypay_peer_v1_peer_proto_rawDescGZIP(), []int{14}
 }
 
 func (x *StreamStart) GetStreamId() []byte {
@@ -1420,7 +1499,7 @@ type StreamEnd struct {
 
 func (x *StreamEnd) Reset() {
 	*x = StreamEnd{}
-	mi := &file_tinypay_peer_v1_peer_proto_msgTypes[14]
+	mi := &file_tinypay_peer_v1_peer_proto_msgTypes[15]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -1432,7 +1511,7 @@ func (x *StreamEnd) String() string {
 func (*StreamEnd) ProtoMessage() {}
 
 func (x *StreamEnd) ProtoReflect() protoreflect.Message {
-	mi := &file_tinypay_peer_v1_peer_proto_msgTypes[14]
+	mi := &file_tinypay_peer_v1_peer_proto_msgTypes[15]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -1445,7 +1524,7 @@ func (x *StreamEnd) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use StreamEnd.ProtoReflect.Descriptor instead.
 func (*StreamEnd) Descriptor() ([]byte, []int) {
-	return file_tinypay_peer_v1_peer_proto_rawDescGZIP(), []int{14}
+	return file_tinypay_peer_v1_peer_proto_rawDescGZIP(), []int{15}
 }
 
 func (x *StreamEnd) GetStreamId() []byte {
@@ -1482,7 +1561,7 @@ type Nack struct {
 
 func (x *Nack) Reset() {
 	*x = Nack{}
-	mi := &file_tinypay_peer_v1_peer_proto_msgTypes[15]
+	mi := &file_tinypay_peer_v1_peer_proto_msgTypes[16]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -1494,7 +1573,7 @@ func (x *Nack) String() string {
 func (*Nack) ProtoMessage() {}
 
 func (x *Nack) ProtoReflect() protoreflect.Message {
-	mi := &file_tinypay_peer_v1_peer_proto_msgTypes[15]
+	mi := &file_tinypay_peer_v1_peer_proto_msgTypes[16]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -1507,7 +1586,7 @@ func (x *Nack) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use Nack.ProtoReflect.Descriptor instead.
 func (*Nack) Descriptor() ([]byte, []int) {
-	return file_tinypay_peer_v1_peer_proto_rawDescGZIP(), []int{15}
+	return file_tinypay_peer_v1_peer_proto_rawDescGZIP(), []int{16}
 }
 
 func (x *Nack) GetChannelId() []byte {
@@ -1562,7 +1641,7 @@ type Reestablish struct {
 
 func (x *Reestablish) Reset() {
 	*x = Reestablish{}
-	mi := &file_tinypay_peer_v1_peer_proto_msgTypes[16]
+	mi := &file_tinypay_peer_v1_peer_proto_msgTypes[17]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -1574,7 +1653,7 @@ func (x *Reestablish) String() string {
 func (*Reestablish) ProtoMessage() {}
 
 func (x *Reestablish) ProtoReflect() protoreflect.Message {
-	mi := &file_tinypay_peer_v1_peer_proto_msgTypes[16]
+	mi := &file_tinypay_peer_v1_peer_proto_msgTypes[17]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -1587,7 +1666,7 @@ func (x *Reestablish) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use Reestablish.ProtoReflect.Descriptor instead.
 func (*Reestablish) Descriptor() ([]byte, []int) {
-	return file_tinypay_peer_v1_peer_proto_rawDescGZIP(), []int{16}
+	return file_tinypay_peer_v1_peer_proto_rawDescGZIP(), []int{17}
 }
 
 func (x *Reestablish) GetChannelId() []byte {
@@ -1640,7 +1719,7 @@ type RecoverRequest struct {
 
 func (x *RecoverRequest) Reset() {
 	*x = RecoverRequest{}
-	mi := &file_tinypay_peer_v1_peer_proto_msgTypes[17]
+	mi := &file_tinypay_peer_v1_peer_proto_msgTypes[18]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -1652,7 +1731,7 @@ func (x *RecoverRequest) String() string {
 func (*RecoverRequest) ProtoMessage() {}
 
 func (x *RecoverRequest) ProtoReflect() protoreflect.Message {
-	mi := &file_tinypay_peer_v1_peer_proto_msgTypes[17]
+	mi := &file_tinypay_peer_v1_peer_proto_msgTypes[18]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -1665,7 +1744,7 @@ func (x *RecoverRequest) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use RecoverRequest.ProtoReflect.Descriptor instead.
 func (*RecoverRequest) Descriptor() ([]byte, []int) {
-	return file_tinypay_peer_v1_peer_proto_rawDescGZIP(), []int{17}
+	return file_tinypay_peer_v1_peer_proto_rawDescGZIP(), []int{18}
 }
 
 func (x *RecoverRequest) GetChannelId() []byte {
@@ -1694,7 +1773,7 @@ type Recovered struct {
 
 func (x *Recovered) Reset() {
 	*x = Recovered{}
-	mi := &file_tinypay_peer_v1_peer_proto_msgTypes[18]
+	mi := &file_tinypay_peer_v1_peer_proto_msgTypes[19]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -1706,7 +1785,7 @@ func (x *Recovered) String() string {
 func (*Recovered) ProtoMessage() {}
 
 func (x *Recovered) ProtoReflect() protoreflect.Message {
-	mi := &file_tinypay_peer_v1_peer_proto_msgTypes[18]
+	mi := &file_tinypay_peer_v1_peer_proto_msgTypes[19]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -1719,7 +1798,7 @@ func (x *Recovered) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use Recovered.ProtoReflect.Descriptor instead.
 func (*Recovered) Descriptor() ([]byte, []int) {
-	return file_tinypay_peer_v1_peer_proto_rawDescGZIP(), []int{18}
+	return file_tinypay_peer_v1_peer_proto_rawDescGZIP(), []int{19}
 }
 
 func (x *Recovered) GetChannelId() []byte {
@@ -1747,7 +1826,7 @@ type RecoveredPayment struct {
 
 func (x *RecoveredPayment) Reset() {
 	*x = RecoveredPayment{}
-	mi := &file_tinypay_peer_v1_peer_proto_msgTypes[19]
+	mi := &file_tinypay_peer_v1_peer_proto_msgTypes[20]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -1759,7 +1838,7 @@ func (x *RecoveredPayment) String() string {
 func (*RecoveredPayment) ProtoMessage() {}
 
 func (x *RecoveredPayment) ProtoReflect() protoreflect.Message {
-	mi := &file_tinypay_peer_v1_peer_proto_msgTypes[19]
+	mi := &file_tinypay_peer_v1_peer_proto_msgTypes[20]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -1772,7 +1851,7 @@ func (x *RecoveredPayment) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use RecoveredPayment.ProtoReflect.Descriptor instead.
 func (*RecoveredPayment) Descriptor() ([]byte, []int) {
-	return file_tinypay_peer_v1_peer_proto_rawDescGZIP(), []int{19}
+	return file_tinypay_peer_v1_peer_proto_rawDescGZIP(), []int{20}
 }
 
 func (x *RecoveredPayment) GetNonce() uint64 {
@@ -1810,7 +1889,7 @@ type WithdrawRequest struct {
 
 func (x *WithdrawRequest) Reset() {
 	*x = WithdrawRequest{}
-	mi := &file_tinypay_peer_v1_peer_proto_msgTypes[20]
+	mi := &file_tinypay_peer_v1_peer_proto_msgTypes[21]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -1822,7 +1901,7 @@ func (x *WithdrawRequest) String() string {
 func (*WithdrawRequest) ProtoMessage() {}
 
 func (x *WithdrawRequest) ProtoReflect() protoreflect.Message {
-	mi := &file_tinypay_peer_v1_peer_proto_msgTypes[20]
+	mi := &file_tinypay_peer_v1_peer_proto_msgTypes[21]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -1835,7 +1914,7 @@ func (x *WithdrawRequest) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use WithdrawRequest.ProtoReflect.Descriptor instead.
 func (*WithdrawRequest) Descriptor() ([]byte, []int) {
-	return file_tinypay_peer_v1_peer_proto_rawDescGZIP(), []int{20}
+	return file_tinypay_peer_v1_peer_proto_rawDescGZIP(), []int{21}
 }
 
 func (x *WithdrawRequest) GetChannelId() []byte {
@@ -1878,7 +1957,7 @@ type WithdrawReply struct {
 
 func (x *WithdrawReply) Reset() {
 	*x = WithdrawReply{}
-	mi := &file_tinypay_peer_v1_peer_proto_msgTypes[21]
+	mi := &file_tinypay_peer_v1_peer_proto_msgTypes[22]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -1890,7 +1969,7 @@ func (x *WithdrawReply) String() string {
 func (*WithdrawReply) ProtoMessage() {}
 
 func (x *WithdrawReply) ProtoReflect() protoreflect.Message {
-	mi := &file_tinypay_peer_v1_peer_proto_msgTypes[21]
+	mi := &file_tinypay_peer_v1_peer_proto_msgTypes[22]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -1903,7 +1982,7 @@ func (x *WithdrawReply) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use WithdrawReply.ProtoReflect.Descriptor instead.
 func (*WithdrawReply) Descriptor() ([]byte, []int) {
-	return file_tinypay_peer_v1_peer_proto_rawDescGZIP(), []int{21}
+	return file_tinypay_peer_v1_peer_proto_rawDescGZIP(), []int{22}
 }
 
 func (x *WithdrawReply) GetChannelId() []byte {
@@ -1941,7 +2020,7 @@ type CloseRequest struct {
 
 func (x *CloseRequest) Reset() {
 	*x = CloseRequest{}
-	mi := &file_tinypay_peer_v1_peer_proto_msgTypes[22]
+	mi := &file_tinypay_peer_v1_peer_proto_msgTypes[23]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -1953,7 +2032,7 @@ func (x *CloseRequest) String() string {
 func (*CloseRequest) ProtoMessage() {}
 
 func (x *CloseRequest) ProtoReflect() protoreflect.Message {
-	mi := &file_tinypay_peer_v1_peer_proto_msgTypes[22]
+	mi := &file_tinypay_peer_v1_peer_proto_msgTypes[23]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -1966,7 +2045,7 @@ func (x *CloseRequest) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use CloseRequest.ProtoReflect.Descriptor instead.
 func (*CloseRequest) Descriptor() ([]byte, []int) {
-	return file_tinypay_peer_v1_peer_proto_rawDescGZIP(), []int{22}
+	return file_tinypay_peer_v1_peer_proto_rawDescGZIP(), []int{23}
 }
 
 func (x *CloseRequest) GetChannelId() []byte {
@@ -2016,7 +2095,7 @@ type CloseReply struct {
 
 func (x *CloseReply) Reset() {
 	*x = CloseReply{}
-	mi := &file_tinypay_peer_v1_peer_proto_msgTypes[23]
+	mi := &file_tinypay_peer_v1_peer_proto_msgTypes[24]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -2028,7 +2107,7 @@ func (x *CloseReply) String() string {
 func (*CloseReply) ProtoMessage() {}
 
 func (x *CloseReply) ProtoReflect() protoreflect.Message {
-	mi := &file_tinypay_peer_v1_peer_proto_msgTypes[23]
+	mi := &file_tinypay_peer_v1_peer_proto_msgTypes[24]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -2041,7 +2120,7 @@ func (x *CloseReply) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use CloseReply.ProtoReflect.Descriptor instead.
 func (*CloseReply) Descriptor() ([]byte, []int) {
-	return file_tinypay_peer_v1_peer_proto_rawDescGZIP(), []int{23}
+	return file_tinypay_peer_v1_peer_proto_rawDescGZIP(), []int{24}
 }
 
 func (x *CloseReply) GetChannelId() []byte {
@@ -2069,7 +2148,7 @@ var File_tinypay_peer_v1_peer_proto protoreflect.FileDescriptor
 
 const file_tinypay_peer_v1_peer_proto_rawDesc = "" +
 	"\n" +
-	"\x1atinypay/peer/v1/peer.proto\x12\x0ftinypay.peer.v1\x1a\x1btinypay/peer/v1/tower.proto\"\xc0\t\n" +
+	"\x1atinypay/peer/v1/peer.proto\x12\x0ftinypay.peer.v1\x1a\x1btinypay/peer/v1/tower.proto\"\xf0\t\n" +
 	"\aMessage\x12.\n" +
 	"\x05hello\x18\x01 \x01(\v2\x16.tinypay.peer.v1.HelloH\x00R\x05hello\x12.\n" +
 	"\x05error\x18\x02 \x01(\v2\x16.tinypay.peer.v1.ErrorH\x00R\x05error\x124\n" +
@@ -2092,11 +2171,12 @@ const file_tinypay_peer_v1_peer_proto_rawDesc = "" +
 	"stream_end\x18\x10 \x01(\v2\x1a.tinypay.peer.v1.StreamEndH\x00R\tstreamEnd\x124\n" +
 	"\aabandon\x18\x11 \x01(\v2\x18.tinypay.peer.v1.AbandonH\x00R\aabandon\x12>\n" +
 	"\vproof_parts\x18\x12 \x01(\v2\x1b.tinypay.peer.v1.ProofPartsH\x00R\n" +
-	"proofParts\x12>\n" +
+	"proofParts\x12.\n" +
+	"\x05batch\x18\x13 \x01(\v2\x16.tinypay.peer.v1.BatchH\x00R\x05batch\x12>\n" +
 	"\vtower_proof\x18  \x01(\v2\x1b.tinypay.peer.v1.TowerProofH\x00R\n" +
 	"towerProof\x128\n" +
 	"\ttower_ack\x18! \x01(\v2\x19.tinypay.peer.v1.TowerAckH\x00R\btowerAckB\x06\n" +
-	"\x04body\"\xeb\x01\n" +
+	"\x04body\"\x8c\x02\n" +
 	"\x05Hello\x12)\n" +
 	"\x10protocol_version\x18\x01 \x01(\rR\x0fprotocolVersion\x12\x19\n" +
 	"\bchain_id\x18\x02 \x01(\x04R\achainId\x12 \n" +
@@ -2105,7 +2185,11 @@ const file_tinypay_peer_v1_peer_proto_rawDesc = "" +
 	"\tsignature\x18\x05 \x01(\fR\tsignature\x12\x1f\n" +
 	"\vlisten_addr\x18\x06 \x01(\tR\n" +
 	"listenAddr\x12!\n" +
-	"\flisten_addrs\x18\a \x03(\tR\vlistenAddrs\"T\n" +
+	"\flisten_addrs\x18\a \x03(\tR\vlistenAddrs\x12\x1f\n" +
+	"\vbatch_bytes\x18\b \x01(\rR\n" +
+	"batchBytes\"=\n" +
+	"\x05Batch\x124\n" +
+	"\bmessages\x18\x01 \x03(\v2\x18.tinypay.peer.v1.MessageR\bmessages\"T\n" +
 	"\x05Error\x12\x12\n" +
 	"\x04code\x18\x01 \x01(\rR\x04code\x12\x18\n" +
 	"\amessage\x18\x02 \x01(\tR\amessage\x12\x1d\n" +
@@ -2256,71 +2340,74 @@ func file_tinypay_peer_v1_peer_proto_rawDescGZIP() []byte {
 	return file_tinypay_peer_v1_peer_proto_rawDescData
 }
 
-var file_tinypay_peer_v1_peer_proto_msgTypes = make([]protoimpl.MessageInfo, 24)
+var file_tinypay_peer_v1_peer_proto_msgTypes = make([]protoimpl.MessageInfo, 25)
 var file_tinypay_peer_v1_peer_proto_goTypes = []any{
 	(*Message)(nil),          // 0: tinypay.peer.v1.Message
 	(*Hello)(nil),            // 1: tinypay.peer.v1.Hello
-	(*Error)(nil),            // 2: tinypay.peer.v1.Error
-	(*Propose)(nil),          // 3: tinypay.peer.v1.Propose
-	(*Accept)(nil),           // 4: tinypay.peer.v1.Accept
-	(*PaymentPart)(nil),      // 5: tinypay.peer.v1.PaymentPart
-	(*Offer)(nil),            // 6: tinypay.peer.v1.Offer
-	(*Receipt)(nil),          // 7: tinypay.peer.v1.Receipt
-	(*BalanceProof)(nil),     // 8: tinypay.peer.v1.BalanceProof
-	(*ProofParts)(nil),       // 9: tinypay.peer.v1.ProofParts
-	(*Ack)(nil),              // 10: tinypay.peer.v1.Ack
-	(*Refusal)(nil),          // 11: tinypay.peer.v1.Refusal
-	(*Abandon)(nil),          // 12: tinypay.peer.v1.Abandon
-	(*StreamStart)(nil),      // 13: tinypay.peer.v1.StreamStart
-	(*StreamEnd)(nil),        // 14: tinypay.peer.v1.StreamEnd
-	(*Nack)(nil),             // 15: tinypay.peer.v1.Nack
-	(*Reestablish)(nil),      // 16: tinypay.peer.v1.Reestablish
-	(*RecoverRequest)(nil),   // 17: tinypay.peer.v1.RecoverRequest
-	(*Recovered)(nil),        // 18: tinypay.peer.v1.Recovered
-	(*RecoveredPayment)(nil), // 19: tinypay.peer.v1.RecoveredPayment
-	(*WithdrawRequest)(nil),  // 20: tinypay.peer.v1.WithdrawRequest
-	(*WithdrawReply)(nil),    // 21: tinypay.peer.v1.WithdrawReply
-	(*CloseRequest)(nil),     // 22: tinypay.peer.v1.CloseRequest
-	(*CloseReply)(nil),       // 23: tinypay.peer.v1.CloseReply
-	(*TowerProof)(nil),       // 24: tinypay.peer.v1.TowerProof
-	(*TowerAck)(nil),         // 25: tinypay.peer.v1.TowerAck
+	(*Batch)(nil),            // 2: tinypay.peer.v1.Batch
+	(*Error)(nil),            // 3: tinypay.peer.v1.Error
+	(*Propose)(nil),          // 4: tinypay.peer.v1.Propose
+	(*Accept)(nil),           // 5: tinypay.peer.v1.Accept
+	(*PaymentPart)(nil),      // 6: tinypay.peer.v1.PaymentPart
+	(*Offer)(nil),            // 7: tinypay.peer.v1.Offer
+	(*Receipt)(nil),          // 8: tinypay.peer.v1.Receipt
+	(*BalanceProof)(nil),     // 9: tinypay.peer.v1.BalanceProof
+	(*ProofParts)(nil),       // 10: tinypay.peer.v1.ProofParts
+	(*Ack)(nil),              // 11: tinypay.peer.v1.Ack
+	(*Refusal)(nil),          // 12: tinypay.peer.v1.Refusal
+	(*Abandon)(nil),          // 13: tinypay.peer.v1.Abandon
+	(*StreamStart)(nil),      // 14: tinypay.peer.v1.StreamStart
+	(*StreamEnd)(nil),        // 15: tinypay.peer.v1.StreamEnd
+	(*Nack)(nil),             // 16: tinypay.peer.v1.Nack
+	(*Reestablish)(nil),      // 17: tinypay.peer.v1.Reestablish
+	(*RecoverRequest)(nil),   // 18: tinypay.peer.v1.RecoverRequest
+	(*Recovered)(nil),        // 19: tinypay.peer.v1.Recovered
+	(*RecoveredPayment)(nil), // 20: tinypay.peer.v1.RecoveredPayment
+	(*WithdrawRequest)(nil),  // 21: tinypay.peer.v1.WithdrawRequest
+	(*WithdrawReply)(nil),    // 22: tinypay.peer.v1.WithdrawReply
+	(*CloseRequest)(nil),     // 23: tinypay.peer.v1.CloseRequest
+	(*CloseReply)(nil),       // 24: tinypay.peer.v1.CloseReply
+	(*TowerProof)(nil),       // 25: tinypay.peer.v1.TowerProof
+	(*TowerAck)(nil),         // 26: tinypay.peer.v1.TowerAck
 }
 var file_tinypay_peer_v1_peer_proto_depIdxs = []int32{
 	1,  // 0: tinypay.peer.v1.Message.hello:type_name -> tinypay.peer.v1.Hello
-	2,  // 1: tinypay.peer.v1.Message.error:type_name -> tinypay.peer.v1.Error
-	3,  // 2: tinypay.peer.v1.Message.propose:type_name -> tinypay.peer.v1.Propose
-	4,  // 3: tinypay.peer.v1.Message.accept:type_name -> tinypay.peer.v1.Accept
-	8,  // 4: tinypay.peer.v1.Message.proof:type_name -> tinypay.peer.v1.BalanceProof
-	10, // 5: tinypay.peer.v1.Message.ack:type_name -> tinypay.peer.v1.Ack
-	15, // 6: tinypay.peer.v1.Message.nack:type_name -> tinypay.peer.v1.Nack
-	16, // 7: tinypay.peer.v1.Message.reestablish:type_name -> tinypay.peer.v1.Reestablish
-	20, // 8: tinypay.peer.v1.Message.withdraw_request:type_name -> tinypay.peer.v1.WithdrawRequest
-	21, // 9: tinypay.peer.v1.Message.withdraw_reply:type_name -> tinypay.peer.v1.WithdrawReply
-	22, // 10: tinypay.peer.v1.Message.close_request:type_name -> tinypay.peer.v1.CloseRequest
-	23, // 11: tinypay.peer.v1.Message.close_reply:type_name -> tinypay.peer.v1.CloseReply
-	17, // 12: tinypay.peer.v1.Message.recover_request:type_name -> tinypay.peer.v1.RecoverRequest
-	18, // 13: tinypay.peer.v1.Message.recovered:type_name -> tinypay.peer.v1.Recovered
-	13, // 14: tinypay.peer.v1.Message.stream_start:type_name -> tinypay.peer.v1.StreamStart
-	14, // 15: tinypay.peer.v1.Message.stream_end:type_name -> tinypay.peer.v1.StreamEnd
-	12, // 16: tinypay.peer.v1.Message.abandon:type_name -> tinypay.peer.v1.Abandon
-	9,  // 17: tinypay.peer.v1.Message.proof_parts:type_name -> tinypay.peer.v1.ProofParts
-	24, // 18: tinypay.peer.v1.Message.tower_proof:type_name -> tinypay.peer.v1.TowerProof
-	25, // 19: tinypay.peer.v1.Message.tower_ack:type_name -> tinypay.peer.v1.TowerAck
-	6,  // 20: tinypay.peer.v1.PaymentPart.offer:type_name -> tinypay.peer.v1.Offer
-	5,  // 21: tinypay.peer.v1.BalanceProof.parts:type_name -> tinypay.peer.v1.PaymentPart
-	5,  // 22: tinypay.peer.v1.ProofParts.parts:type_name -> tinypay.peer.v1.PaymentPart
-	7,  // 23: tinypay.peer.v1.Ack.receipts:type_name -> tinypay.peer.v1.Receipt
-	11, // 24: tinypay.peer.v1.Ack.refused:type_name -> tinypay.peer.v1.Refusal
-	8,  // 25: tinypay.peer.v1.Reestablish.held:type_name -> tinypay.peer.v1.BalanceProof
-	19, // 26: tinypay.peer.v1.Recovered.payments:type_name -> tinypay.peer.v1.RecoveredPayment
-	5,  // 27: tinypay.peer.v1.RecoveredPayment.part:type_name -> tinypay.peer.v1.PaymentPart
-	0,  // 28: tinypay.peer.v1.Peer.Connect:input_type -> tinypay.peer.v1.Message
-	0,  // 29: tinypay.peer.v1.Peer.Connect:output_type -> tinypay.peer.v1.Message
-	29, // [29:30] is the sub-list for method output_type
-	28, // [28:29] is the sub-list for method input_type
-	28, // [28:28] is the sub-list for extension type_name
-	28, // [28:28] is the sub-list for extension extendee
-	0,  // [0:28] is the sub-list for field type_name
+	3,  // 1: tinypay.peer.v1.Message.error:type_name -> tinypay.peer.v1.Error
+	4,  // 2: tinypay.peer.v1.Message.propose:type_name -> tinypay.peer.v1.Propose
+	5,  // 3: tinypay.peer.v1.Message.accept:type_name -> tinypay.peer.v1.Accept
+	9,  // 4: tinypay.peer.v1.Message.proof:type_name -> tinypay.peer.v1.BalanceProof
+	11, // 5: tinypay.peer.v1.Message.ack:type_name -> tinypay.peer.v1.Ack
+	16, // 6: tinypay.peer.v1.Message.nack:type_name -> tinypay.peer.v1.Nack
+	17, // 7: tinypay.peer.v1.Message.reestablish:type_name -> tinypay.peer.v1.Reestablish
+	21, // 8: tinypay.peer.v1.Message.withdraw_request:type_name -> tinypay.peer.v1.WithdrawRequest
+	22, // 9: tinypay.peer.v1.Message.withdraw_reply:type_name -> tinypay.peer.v1.WithdrawReply
+	23, // 10: tinypay.peer.v1.Message.close_request:type_name -> tinypay.peer.v1.CloseRequest
+	24, // 11: tinypay.peer.v1.Message.close_reply:type_name -> tinypay.peer.v1.CloseReply
+	18, // 12: tinypay.peer.v1.Message.recover_request:type_name -> tinypay.peer.v1.RecoverRequest
+	19, // 13: tinypay.peer.v1.Message.recovered:type_name -> tinypay.peer.v1.Recovered
+	14, // 14: tinypay.peer.v1.Message.stream_start:type_name -> tinypay.peer.v1.StreamStart
+	15, // 15: tinypay.peer.v1.Message.stream_end:type_name -> tinypay.peer.v1.StreamEnd
+	13, // 16: tinypay.peer.v1.Message.abandon:type_name -> tinypay.peer.v1.Abandon
+	10, // 17: tinypay.peer.v1.Message.proof_parts:type_name -> tinypay.peer.v1.ProofParts
+	2,  // 18: tinypay.peer.v1.Message.batch:type_name -> tinypay.peer.v1.Batch
+	25, // 19: tinypay.peer.v1.Message.tower_proof:type_name -> tinypay.peer.v1.TowerProof
+	26, // 20: tinypay.peer.v1.Message.tower_ack:type_name -> tinypay.peer.v1.TowerAck
+	0,  // 21: tinypay.peer.v1.Batch.messages:type_name -> tinypay.peer.v1.Message
+	7,  // 22: tinypay.peer.v1.PaymentPart.offer:type_name -> tinypay.peer.v1.Offer
+	6,  // 23: tinypay.peer.v1.BalanceProof.parts:type_name -> tinypay.peer.v1.PaymentPart
+	6,  // 24: tinypay.peer.v1.ProofParts.parts:type_name -> tinypay.peer.v1.PaymentPart
+	8,  // 25: tinypay.peer.v1.Ack.receipts:type_name -> tinypay.peer.v1.Receipt
+	12, // 26: tinypay.peer.v1.Ack.refused:type_name -> tinypay.peer.v1.Refusal
+	9,  // 27: tinypay.peer.v1.Reestablish.held:type_name -> tinypay.peer.v1.BalanceProof
+	20, // 28: tinypay.peer.v1.Recovered.payments:type_name -> tinypay.peer.v1.RecoveredPayment
+	6,  // 29: tinypay.peer.v1.RecoveredPayment.part:type_name -> tinypay.peer.v1.PaymentPart
+	0,  // 30: tinypay.peer.v1.Peer.Connect:input_type -> tinypay.peer.v1.Message
+	0,  // 31: tinypay.peer.v1.Peer.Connect:output_type -> tinypay.peer.v1.Message
+	31, // [31:32] is the sub-list for method output_type
+	30, // [30:31] is the sub-list for method input_type
+	30, // [30:30] is the sub-list for extension type_name
+	30, // [30:30] is the sub-list for extension extendee
+	0,  // [0:30] is the sub-list for field type_name
 }
 
 func init() { file_tinypay_peer_v1_peer_proto_init() }
@@ -2348,6 +2435,7 @@ func file_tinypay_peer_v1_peer_proto_init() {
 		(*Message_StreamEnd)(nil),
 		(*Message_Abandon)(nil),
 		(*Message_ProofParts)(nil),
+		(*Message_Batch)(nil),
 		(*Message_TowerProof)(nil),
 		(*Message_TowerAck)(nil),
 	}
@@ -2357,7 +2445,7 @@ func file_tinypay_peer_v1_peer_proto_init() {
 			GoPackagePath: reflect.TypeOf(x{}).PkgPath(),
 			RawDescriptor: unsafe.Slice(unsafe.StringData(file_tinypay_peer_v1_peer_proto_rawDesc), len(file_tinypay_peer_v1_peer_proto_rawDesc)),
 			NumEnums:      0,
-			NumMessages:   24,
+			NumMessages:   25,
 			NumExtensions: 0,
 			NumServices:   1,
 		},
