@@ -186,6 +186,16 @@ func (c *chanActor) do(f func()) {
 	})
 }
 
+// doHere is do, run on the calling goroutine when the channel is idle
+// (mailbox.postHere): for a caller that starts steps on many channels at
+// once (attachPage), which would otherwise start a goroutine for each.
+func (c *chanActor) doHere(f func()) {
+	c.postHere(func() {
+		f()
+		c.flush()
+	})
+}
+
 // fromPeer posts a step for a message from the peer; while the channel is
 // paused (it waits for a chain read, or for the records of a resend), the
 // message waits too, so that the peer's messages are handled in order.
@@ -434,8 +444,14 @@ func (c *chanActor) warn(detail string) {
 // publish makes the channel's current state visible to other goroutines,
 // and wakes whoever waits for the acknowledged nonce or the phase to move.
 func (c *chanActor) publish() {
-	ci := c.buildInfo()
-	old := c.snap.Swap(ci)
+	v := c.buildInfo()
+	old := c.snap.Load()
+	if old != nil && *old == v {
+		return // nothing changed that a reader sees (most steps of a reconnect)
+	}
+	ci := new(ChannelInfo)
+	*ci = v
+	c.snap.Store(ci)
 	if old != nil && (old.AckedNonce != ci.AckedNonce || old.outcomes != ci.outcomes || old.caughtUp != ci.caughtUp || old.Phase != ci.Phase) {
 		c.wakeAckWaiters()
 	}

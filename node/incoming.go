@@ -449,7 +449,7 @@ func (c *chanActor) onProof(s *session, in *incomingProof) {
 		}
 	}
 	if len(accepted) > 0 {
-		if err := c.n.hooks.Incoming(b, *c.buildInfo(), accepted, now); err != nil {
+		if err := c.n.hooks.Incoming(b, c.buildInfo(), accepted, now); err != nil {
 			c.n.fail(fmt.Errorf("build incoming batch: %w", err))
 			return
 		}

@@ -143,7 +143,7 @@ type AssetBalance struct {
 }
 
 // buildInfo describes the channel as its owner sees it now.
-func (c *chanActor) buildInfo() *ChannelInfo {
+func (c *chanActor) buildInfo() ChannelInfo {
 	self, peer := c.self, c.self.Other()
 	a, ok := c.n.asset(c.params.Asset)
 	if !ok {
@@ -153,7 +153,7 @@ func (c *chanActor) buildInfo() *ChannelInfo {
 	phase := c.ch.Phase()
 	sent, recv := c.ch.Sent(), c.ch.Received()
 	_, withdrawing := c.ch.Withdrawal()
-	ci := &ChannelInfo{
+	ci := ChannelInfo{
 		ID: c.id, Peer: c.peer, Asset: a, Phase: phase, Side: self, Op: c.ch.Op(),
 		MyDeposit: dep[self], PeerDeposit: dep[peer],
 		MyWithdrawn: wd[self], PeerWithdrawn: wd[peer],

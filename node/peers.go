@@ -272,7 +272,7 @@ func attachPage(s *session, chans []*chanActor, done func()) {
 	var left atomic.Int64
 	left.Store(int64(len(chans)))
 	for _, c := range chans {
-		c.do(func() {
+		c.doHere(func() {
 			// A session replaced meanwhile is not attached: its successor's
 			// step may already have run. Nor is a channel the peer's
 			// Reestablish attached already (onReestablish).
