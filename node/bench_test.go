@@ -6,6 +6,7 @@ import (
 	"fmt"
 	"os"
 	"runtime/pprof"
+	"runtime/trace"
 	"slices"
 	"sync"
 	"testing"
@@ -156,6 +157,16 @@ func BenchmarkRestartManyChannels(b *testing.B) {
 				b.Fatal(err)
 			}
 			defer func() { pprof.StopCPUProfile(); f.Close() }()
+		}
+		if path := os.Getenv("TINYPAY_BENCH_TRACE"); path != "" { // the restart's execution trace
+			f, err := os.Create(path)
+			if err != nil {
+				b.Fatal(err)
+			}
+			if err := trace.Start(f); err != nil {
+				b.Fatal(err)
+			}
+			defer func() { trace.Stop(); f.Close() }()
 		}
 		began := time.Now()
 		bob.start()

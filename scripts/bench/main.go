@@ -83,6 +83,8 @@ type commits struct {
 	Batches float64 `json:"batches_per_commit"`
 }
 
+var traceFlag = flag.Bool("trace", false, "with --pprof and --channels: also save execution traces of both nodes for the restart's first 8 s (go tool trace)")
+
 var pprofFlag = flag.Bool("pprof", false, "serve the nodes' and the dev chain's Go profiles (addresses printed); with --channels, save CPU profiles of the payments and the restart in the work directory (see --keep)")
 
 func main() {

@@ -225,6 +225,9 @@ func (b *bench) restartBob(want int) (time.Duration, error) {
 		// seconds (bob's profile starts once its metrics listener is up).
 		for i, who := range []string{"alice", "bob"} {
 			profiles.Go(func() { b.profile(who, "restart", b.metrics[i], 8*time.Second) })
+			if *traceFlag {
+				profiles.Go(func() { b.fetchProfile(who, "restart", "trace", b.metrics[i], 8*time.Second) })
+			}
 		}
 	}
 	err = b.waitReady("alice", b.alice, want, 10*time.Minute)
@@ -237,7 +240,18 @@ func (b *bench) restartBob(want int) (time.Duration, error) {
 // addr (waiting for it to listen) into the work directory as
 // who-phase.pprof, and says where.
 func (b *bench) profile(who, phase, addr string, d time.Duration) {
-	url := fmt.Sprintf("http://%s/debug/pprof/profile?seconds=%d", addr, int(d.Seconds()))
+	b.fetchProfile(who, phase, "profile", addr, d)
+}
+
+// fetchProfile saves the profile of kind ("profile" for CPU, or "trace"
+// for an execution trace) of d from addr as who-phase.pprof or
+// who-phase.trace.
+func (b *bench) fetchProfile(who, phase, kind, addr string, d time.Duration) {
+	url := fmt.Sprintf("http://%s/debug/pprof/%s?seconds=%d", addr, kind, int(d.Seconds()))
+	what, ext := "CPU profile", ".pprof"
+	if kind == "trace" {
+		what, ext = "execution trace", ".trace"
+	}
 	for range 200 {
 		resp, err := http.Get(url)
 		if err != nil {
@@ -245,13 +259,13 @@ func (b *bench) profile(who, phase, addr string, d time.Duration) {
 			continue
 		}
 		defer resp.Body.Close()
-		path := filepath.Join(b.dir, who+"-"+phase+".pprof")
+		path := filepath.Join(b.dir, who+"-"+phase+ext)
 		f, err := os.Create(path)
 		if err == nil {
 			_, err = io.Copy(f, resp.Body)
 			f.Close()
 		}
-		fmt.Fprintf(os.Stderr, "%s's CPU profile of the %s: %s (%v)\n", who, phase, path, err)
+		fmt.Fprintf(os.Stderr, "%s's %s of the %s: %s (%v)\n", who, what, phase, path, err)
 		return
 	}
 }
