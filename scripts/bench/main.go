@@ -85,7 +85,7 @@ type commits struct {
 
 var traceFlag = flag.Bool("trace", false, "with --pprof and --channels: also save execution traces of both nodes for the restart's first 8 s (go tool trace)")
 
-var pprofFlag = flag.Bool("pprof", false, "serve the nodes' and the dev chain's Go profiles (addresses printed); with --channels, save CPU profiles of the payments and the restart in the work directory (see --keep)")
+var pprofFlag = flag.Bool("pprof", false, "serve the nodes' and the dev chain's Go profiles (addresses printed); with --channels, save CPU profiles of the payments, of bob's start and of the restart in the work directory (see --keep)")
 
 func main() {
 	quick := flag.Bool("quick", false, "smaller counts")

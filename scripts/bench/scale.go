@@ -209,6 +209,9 @@ func (b *bench) restartBob(want int) (time.Duration, error) {
 	if i := slices.Index(args, "--log-level"); i >= 0 && i+1 < len(args) {
 		args[i+1] = "info"
 	}
+	if *pprofFlag { // where the start's time goes, until bob runs
+		args = append(args, "--profile-start", filepath.Join(b.dir, "bob-start.pprof"))
+	}
 	cmd, err := b.start("bob-restarted", args...)
 	if err != nil {
 		return 0, err

@@ -13,9 +13,11 @@ import (
 	"os"
 	"os/signal"
 	"path/filepath"
+	rpprof "runtime/pprof"
 	"slices"
 	"strconv"
 	"strings"
+	"sync"
 	"syscall"
 	"time"
 
@@ -398,6 +400,11 @@ func run(ctx context.Context, c *cli.Command, stdin io.Reader, logw io.Writer, o
 	if scfg.Postgres.Standby {
 		log.Info("standby: waiting for the node's lease; the node starts once this process holds it", "node", storeNode(key.Address()), "lease", scfg.Postgres.LeaseTTL)
 	}
+	stopProfile, err := profileStart(c.String("profile-start"))
+	if err != nil {
+		return err
+	}
+	defer stopProfile()
 	opening := time.Now()
 	st, err := store.OpenContext(ctx, scfg)
 	if err != nil {
@@ -470,6 +477,7 @@ func run(ctx context.Context, c *cli.Command, stdin io.Reader, logw io.Writer, o
 		return err
 	}
 	defer a.Stop()
+	stopProfile()
 	// A node that stops making progress says so loudly, with what every
 	// goroutine is doing (GetInfo reports it too).
 	mctx, stopMonitor := context.WithCancel(ctx)
@@ -628,7 +636,28 @@ func metricsFlags(cf configFile, def string) []cli.Flag {
 		&cli.StringFlag{Name: "metrics-listen", Value: def, Sources: cf.sources("metrics-listen"),
 			Usage: "serve Prometheus metrics at http://ADDR/metrics, or \"off\"; if the default address is taken (another node on this machine), the node runs without metrics and warns, while an address given here must work (port 0 picks a free one; DATADIR/" + metricsAddrFile + " says which)"},
 		&cli.BoolFlag{Name: "pprof", Usage: "also serve Go profiles at http://METRICS-ADDR/debug/pprof/ (needs metrics)", Sources: cf.sources("pprof")},
+		&cli.StringFlag{Name: "profile-start", Usage: "write a CPU profile of the start (from opening the store until the node and its applications run, before peers connect) to `FILE`: where a start with many channels spends its time"},
 	}
+}
+
+// profileStart starts a CPU profile into path, if set; the function it
+// returns stops it (once; later calls do nothing).
+func profileStart(path string) (func(), error) {
+	if path == "" {
+		return func() {}, nil
+	}
+	f, err := os.Create(path)
+	if err != nil {
+		return nil, fmt.Errorf("--profile-start: %w", err)
+	}
+	if err := rpprof.StartCPUProfile(f); err != nil {
+		f.Close()
+		return nil, fmt.Errorf("--profile-start: %w", err)
+	}
+	return sync.OnceFunc(func() {
+		rpprof.StopCPUProfile()
+		f.Close()
+	}), nil
 }
 
 // metricsAddr returns the address to serve metrics at, "" for none.
