@@ -266,6 +266,8 @@ var errNotSent = errors.New("payment not sent")
 // acknowledged a proof covering the payment. If ctx ends first: a payment
 // not yet signed is cancelled (an error, nothing moved); a signed one stays
 // pending (ErrPending), and a retry with the same key reports its outcome.
+// A retry whose ctx ends while another call's payment of its key is under
+// way gets ErrPending too: that payment is not cancelled.
 // A payment the payee refused and refunded fails with a *RefusedError.
 func (n *Node) Pay(ctx context.Context, r PayRequest) (PaymentInfo, error) {
 	if n.met == nil {
@@ -336,8 +338,8 @@ func (n *Node) wait(ctx context.Context, p *payment) (PaymentInfo, error) {
 
 // waitFor is wait; a payment another call made (a retry of its key waits
 // for it: !mine) is never dropped when this call's ctx ends, since that
-// call still waits for it: this call then fails with ctx's error, or
-// ErrPending if the payment is signed.
+// call still waits for it: unless it has finished, this call then fails
+// with ErrPending and ctx's error, signed or not (it may still pay).
 func (n *Node) waitFor(ctx context.Context, p *payment, mine bool) (PaymentInfo, error) {
 	select {
 	case <-p.done:
@@ -363,7 +365,10 @@ func (n *Node) waitFor(ctx context.Context, p *payment, mine bool) (PaymentInfo,
 		case <-p.done:
 			return p.result()
 		default:
-			return PaymentInfo{}, fmt.Errorf("another call is making the payment of key %q: %w", p.key, ctx.Err())
+			// Not cancelled: the other call still makes it, and it may
+			// pay. Only a retry of the key can tell (ErrPending), as when
+			// it waits for the other call's admission or is signed.
+			return a.info, fmt.Errorf("%w: another call is making the payment of key %q: %w", ErrPending, p.key, ctx.Err())
 		}
 	}
 	<-p.done
