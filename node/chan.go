@@ -442,7 +442,8 @@ func (c *chanActor) warn(detail string) {
 }
 
 // publish makes the channel's current state visible to other goroutines,
-// and wakes whoever waits for the acknowledged nonce or the phase to move.
+// and wakes whoever waits for the acknowledged nonce, the outcomes of the
+// payments (waitStored) or the phase to move.
 func (c *chanActor) publish() {
 	v := c.buildInfo()
 	old := c.snap.Load()
@@ -452,7 +453,7 @@ func (c *chanActor) publish() {
 	ci := new(ChannelInfo)
 	*ci = v
 	c.snap.Store(ci)
-	if old != nil && (old.AckedNonce != ci.AckedNonce || old.outcomes != ci.outcomes || old.caughtUp != ci.caughtUp || old.Phase != ci.Phase) {
+	if old != nil && (old.AckedNonce != ci.AckedNonce || old.outcomes != ci.outcomes || old.caughtUp != ci.caughtUp || old.acksHere != ci.acksHere || old.Phase != ci.Phase) {
 		c.wakeAckWaiters()
 	}
 	if flagsOf(old) != flagsOf(ci) {
