@@ -88,10 +88,19 @@ func newBrowser(t *testing.T, p *daemonProc, extra ...chromedp.ExecAllocatorOpti
 	ctx := startChromium(t, opts)
 	b := &browser{t: t, ctx: ctx, base: "https://" + strings.TrimSpace(string(addr))}
 	if b.shot = os.Getenv("TINYPAY_SCREENSHOTS"); b.shot == "" {
-		// Kept after the test, so that a person can look at them.
+		// Kept after a test that failed, so that a person can look at
+		// them; removed after one that passed (a directory a run piled up).
 		if b.shot, err = os.MkdirTemp("", "tinypay-dashboard-"); err != nil {
 			t.Fatal(err)
 		}
+		dir := b.shot
+		t.Cleanup(func() {
+			if t.Failed() {
+				t.Logf("screenshots kept: %s", dir)
+				return
+			}
+			os.RemoveAll(dir)
+		})
 	}
 	t.Logf("screenshots: %s", b.shot)
 	b.listen()
