@@ -91,6 +91,10 @@ func testConfig() Config {
 // withConfig adjusts a test node's config at every start.
 func withConfig(f func(*Config)) func(*testNode) { return func(tn *testNode) { tn.cfg = f } }
 
+// withStore wraps the node's store (a fault or a delay to inject) at
+// every start.
+func withStore(wrap func(Store) Store) func(*testNode) { return func(tn *testNode) { tn.wrap = wrap } }
+
 // add starts a node named name with a funded wallet; opts adjust it
 // before it starts (withConfig: its config at every start).
 func (w *net) add(name string, seed byte, opts ...func(*testNode)) *testNode {

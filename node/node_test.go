@@ -430,3 +430,42 @@ func TestRetryGivingUpLeavesTheFirstCallsPayment(t *testing.T) {
 		t.Fatalf("sent %d, want 7", got)
 	}
 }
+
+// The same while the first call's payment is still being admitted (its
+// key looked up on disk): the retry that gives up gets ErrPending, and the
+// first call pays.
+func TestRetryGivingUpWhileTheKeyIsAdmitted(t *testing.T) {
+	w := newNet(t)
+	slow := &slowKeyStore{key: "slow", entered: make(chan struct{}), release: make(chan struct{})}
+	alice := w.add("alice", 1, withStore(func(s Store) Store {
+		slow.Store = s
+		return slow
+	}))
+	bob := w.add("bob", 2)
+	alice.connect(bob)
+	id := alice.open(bob, 1000)
+	first := make(chan error, 1)
+	go func() {
+		_, err := alice.n.Pay(context.Background(), PayRequest{Channel: id, Amount: *u256(7), Key: "slow"})
+		first <- err
+	}()
+	<-slow.entered
+	ctx, cancel := context.WithTimeout(context.Background(), 50*time.Millisecond)
+	defer cancel()
+	_, err := alice.n.Pay(ctx, PayRequest{Channel: id, Amount: *u256(7), Key: "slow"})
+	close(slow.release)
+	if !errors.Is(err, context.DeadlineExceeded) || !errors.Is(err, ErrPending) {
+		t.Errorf("the retry that gave up: %v; want ErrPending (the key's payment is under way and pays later)", err)
+	}
+	select {
+	case err := <-first:
+		if err != nil {
+			t.Fatalf("the first call: %v", err)
+		}
+	case <-time.After(10 * time.Second):
+		t.Fatal("the first call did not pay")
+	}
+	if got := u64(alice.channel(id).Sent); got != 7 {
+		t.Fatalf("sent %d, want 7: the key's payment moved money", got)
+	}
+}

@@ -33,16 +33,10 @@ func (l *lossyStore) CommitAsync(b *store.Batch, done func(store.Result, error))
 func TestCrashAfterSendRetryPaysOnce(t *testing.T) {
 	w := newNet(t)
 	var lossy *lossyStore
-	alice := &testNode{t: t, name: "alice", net: w, key: seedKey(1), dir: t.TempDir(), wrap: func(s Store) Store {
+	alice := w.add("alice", 1, withStore(func(s Store) Store {
 		lossy = &lossyStore{Store: s}
 		return lossy
-	}}
-	w.chain.fund(alice.key.Address(), 1_000_000)
-	alice.start()
-	w.mu.Lock()
-	w.nodes["alice"] = alice
-	w.mu.Unlock()
-	t.Cleanup(alice.stop)
+	}))
 	bob := w.add("bob", 2)
 	alice.connect(bob)
 	id := alice.open(bob, 1000)

@@ -193,16 +193,10 @@ func (s *slowKeyStore) PaymentByIdempotencyKey(key string) (*storev1.LogEntry, e
 func TestPaymentAdmissionDoesNotSerialise(t *testing.T) {
 	w := newNet(t)
 	slow := &slowKeyStore{key: "slow", entered: make(chan struct{}), release: make(chan struct{})}
-	alice := &testNode{t: t, name: "alice", net: w, key: seedKey(1), dir: t.TempDir(), wrap: func(s Store) Store {
+	alice := w.add("alice", 1, withStore(func(s Store) Store {
 		slow.Store = s
 		return slow
-	}}
-	w.chain.fund(alice.key.Address(), 1_000_000)
-	alice.start()
-	w.mu.Lock()
-	w.nodes["alice"] = alice
-	w.mu.Unlock()
-	t.Cleanup(alice.stop)
+	}))
 	bob := w.add("bob", 2)
 	alice.connect(bob)
 	id := alice.open(bob, 1000)

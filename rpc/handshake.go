@@ -72,8 +72,8 @@ type peerHello struct {
 }
 
 // checkHello verifies the first message m that the other side, in role
-// role, sent on the session with keying material ekm. It returns the proven
-// address and the advertised listen addresses. Checks, in order: a Hello at
+// role, sent on the session with keying material ekm. It returns what the
+// Hello told (peerHello). Checks, in order: a Hello at
 // all, the version, the form of every field, chain and adjudicator, the
 // signature, and that the other side is not this node.
 func checkHello(cfg *PeerConfig, role string, ekm []byte, m *peerv1.Message) (peerHello, error) {
@@ -84,6 +84,8 @@ func checkHello(cfg *PeerConfig, role string, ekm []byte, m *peerv1.Message) (pe
 	return peerHello{addr: h, listenAddrs: las, batchBytes: int(m.GetHello().GetBatchBytes())}, nil
 }
 
+// checkHelloFields is checkHello's checks; it returns the proven address
+// and the advertised listen addresses.
 func checkHelloFields(cfg *PeerConfig, role string, ekm []byte, m *peerv1.Message) (crypto.Address, []string, error) {
 	var none crypto.Address
 	h := m.GetHello()
