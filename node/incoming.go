@@ -443,7 +443,13 @@ func (c *chanActor) onProof(s *session, in *incomingProof) {
 				}
 			}
 		}
-		if err := b.AppendLog(&storev1.LogEntry{TimeUnixNano: now.UnixNano(), Entry: &storev1.LogEntry_Payment{Payment: rec}}); err != nil {
+		// An incoming id derives from the proof's nonce, above every
+		// nonce stored before: new, unless it is a refund's (refundID).
+		appendLog := b.AppendNewPayment
+		if len(rec.GetRefundOf()) > 0 {
+			appendLog = b.AppendLog
+		}
+		if err := appendLog(&storev1.LogEntry{TimeUnixNano: now.UnixNano(), Entry: &storev1.LogEntry_Payment{Payment: rec}}); err != nil {
 			c.n.fail(fmt.Errorf("build incoming batch: %w", err))
 			return
 		}

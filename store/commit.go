@@ -276,7 +276,9 @@ func (s *Store) admitKeys(group []*request) [][]byte {
 			if l.idemKey != "" {
 				keys = append(keys, idemKey(l.idemKey))
 			}
-			keys = append(keys, paymentIDKey(l.paymentID))
+			if !l.newID {
+				keys = append(keys, paymentIDKey(l.paymentID))
+			}
 			if o := l.offer; o != nil {
 				switch o.uses {
 				case offerOnce:
@@ -454,7 +456,9 @@ func (s *Store) admit(txn writeTxn, g *groupState, r *request) error {
 			r.dupInGroup = true
 			return &DuplicateError{Field: "id", Key: hexID(l.paymentID[:]), Seq: seq}
 		}
-		if seq, err := indexed(txn, paymentIDKey(l.paymentID)); err != nil || seq != 0 {
+		if l.newID {
+			// made new by the caller (AppendNewPayment): no read
+		} else if seq, err := indexed(txn, paymentIDKey(l.paymentID)); err != nil || seq != 0 {
 			if err != nil {
 				return err
 			}

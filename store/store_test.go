@@ -640,6 +640,86 @@ func testDuplicateWithinBatch(t *testing.T, eng testEngine) {
 	}
 }
 
+func TestAppendNewPayment(t *testing.T) { forEachEngine(t, testAppendNewPayment) }
+
+// An id the caller made new is still refused twice in a batch or a group,
+// its key is still checked on disk, but the id itself is not looked up.
+func testAppendNewPayment(t *testing.T, eng testEngine) {
+	var dup *DuplicateError
+	b := NewBatch()
+	if err := b.AppendNewPayment(&storev1.LogEntry{Entry: &storev1.LogEntry_ChannelEvent{ChannelEvent: &storev1.ChannelEvent{}}}); !errors.Is(err, ErrInvalid) {
+		t.Fatalf("AppendNewPayment of a channel event: %v, want ErrInvalid", err)
+	}
+	b = NewBatch()
+	if err := b.AppendNewPayment(testPayment("a")); err != nil {
+		t.Fatal(err)
+	}
+	e := testPayment("a")
+	e.GetPayment().IdempotencyKey = "b"
+	if err := b.AppendNewPayment(e); !errors.As(err, &dup) || dup.Field != "id" {
+		t.Fatalf("same new id twice in a batch: %v, want DuplicateError on id", err)
+	}
+
+	cfg := eng.config(t)
+	hold, held, release := holdCommits(t, &cfg)
+	s := openTest(t, cfg)
+	release()
+	mustCommit(t, s, paymentBatch(t, "on disk"))
+
+	// The key is checked on disk as ever.
+	e = testPayment("fresh id")
+	e.GetPayment().IdempotencyKey = "on disk"
+	b = NewBatch()
+	if err := b.AppendNewPayment(e); err != nil {
+		t.Fatal(err)
+	}
+	if _, err := s.Commit(context.Background(), b); !errors.As(err, &dup) || dup.Field != "idempotency_key" || dup.Seq != 1 {
+		t.Fatalf("a new id under a key on disk: %v, want DuplicateError on idempotency_key, seq 1", err)
+	}
+
+	// Two batches of one group with the same new id: the later one fails.
+	hold()
+	blocker := make(chan error, 1)
+	if err := s.CommitAsync(paymentBatch(t, "blocker"), func(_ Result, err error) { blocker <- err }); err != nil {
+		t.Fatal(err)
+	}
+	held()
+	errs := make(chan error, 2)
+	for _, key := range []string{"k1", "k2"} {
+		e := testPayment("group")
+		e.GetPayment().IdempotencyKey = key
+		b := NewBatch()
+		if err := b.AppendNewPayment(e); err != nil {
+			t.Fatal(err)
+		}
+		if err := s.CommitAsync(b, func(_ Result, err error) { errs <- err }); err != nil {
+			t.Fatal(err)
+		}
+	}
+	release()
+	if err := <-blocker; err != nil {
+		t.Fatal(err)
+	}
+	if err := <-errs; err != nil {
+		t.Fatalf("the first batch with the new id: %v", err)
+	}
+	if err := <-errs; !errors.As(err, &dup) || dup.Field != "id" {
+		t.Fatalf("the same new id later in the group: %v, want DuplicateError on id", err)
+	}
+
+	// The id is not looked up on disk: that is the caller's promise. (The
+	// same entry through AppendLog is refused: TestDuplicateWithinBatch.)
+	e = testPayment("on disk")
+	e.GetPayment().IdempotencyKey = "another key"
+	b = NewBatch()
+	if err := b.AppendNewPayment(e); err != nil {
+		t.Fatal(err)
+	}
+	if _, err := s.Commit(context.Background(), b); err != nil {
+		t.Fatalf("AppendNewPayment read the id index: %v", err)
+	}
+}
+
 func TestStaleProof(t *testing.T) { forEachEngine(t, testStaleProof) }
 
 func testStaleProof(t *testing.T, e testEngine) {
