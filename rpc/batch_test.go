@@ -2,7 +2,15 @@ package rpc
 
 import (
 	"errors"
+	"io"
+	"math"
+	"math/rand/v2"
+	"runtime"
+	"slices"
+	"strings"
+	"sync"
 	"testing"
+	"time"
 
 	"google.golang.org/grpc/codes"
 	"google.golang.org/protobuf/proto"
@@ -251,5 +259,111 @@ func TestErrorInBatchIsTheReason(t *testing.T) {
 	var re *RemoteError
 	if err := recvErr(t, alice); !errors.As(err, &re) || re.Code != codes.Unavailable {
 		t.Fatalf("Recv after the batch = %v; want the peer's Error as the reason", err)
+	}
+}
+
+// A peer's Hello sets the largest batch sent to it, within this side's own
+// bounds: a huge batch_bytes is capped, 0 (an older make) means none.
+func TestBatchBytesFromHello(t *testing.T) {
+	for _, tt := range []struct {
+		peer, maxMessage, want int
+	}{
+		{0, 4 << 20, 0},
+		{1000, 4 << 20, 1000},
+		{math.MaxUint32, 4 << 20, maxBatchBytes},
+		{math.MaxUint32, 64 << 10, 64 << 10},
+	} {
+		c := &PeerConn{lim: Limits{MaxMessageBytes: tt.maxMessage}}
+		c.setIdentity(peerHello{batchBytes: tt.peer})
+		if got := c.batchBytes.Load(); got != int64(tt.want) {
+			t.Errorf("peer batch_bytes %d, own MaxMessageBytes %d: batches of up to %d bytes, want %d", tt.peer, tt.maxMessage, got, tt.want)
+		}
+	}
+}
+
+// recordingStream is a msgStream whose Send records what it is given,
+// batches unpacked; Recv blocks until done is closed.
+type recordingStream struct {
+	mu   sync.Mutex
+	got  []*peerv1.Message
+	done chan struct{}
+}
+
+func (s *recordingStream) Send(m *peerv1.Message) error {
+	if m.GetBatch() == nil {
+		runtime.Gosched() // let the senders and the end interleave with the writes
+	}
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	if b := m.GetBatch(); b != nil {
+		s.got = append(s.got, b.GetMessages()...)
+	} else {
+		s.got = append(s.got, m)
+	}
+	return nil
+}
+
+func (s *recordingStream) Recv() (*peerv1.Message, error) {
+	<-s.done
+	return nil, io.EOF
+}
+
+// However the end of a session falls among the writes (a message held
+// over from a full batch included), the writer sends every message that
+// Send accepted before the end, once, in order (and of those accepted
+// while it ends, a prefix: the rest are lost with the session, as they may
+// be on the wire), then the reason, then half-closes.
+func TestWriterFlushesInOrderAtTheEnd(t *testing.T) {
+	for iter := range 200 {
+		s := &recordingStream{done: make(chan struct{})}
+		halfClosed := make(chan struct{})
+		c := &PeerConn{lim: Limits{MaxMessageBytes: 1 << 20, SendTimeout: time.Minute}, pipe: pipe{
+			stream: s, closeSend: func() error { close(halfClosed); return nil },
+			sendq: make(chan outMsg, 64), closing: make(chan struct{}), writerDone: make(chan struct{}),
+		}}
+		c.stall = time.AfterFunc(time.Hour, func() {})
+		c.stall.Stop()
+		// Room for three or four proofs a batch: most batches hold one over.
+		c.batchBytes.Store(int64(batchOverhead + 7*(proto.Size(proof(1000))+itemOverhead)/2))
+		go c.writeLoop()
+
+		endAt := uint64(rand.IntN(301)) // 300: after the last Send
+		var accepted []uint64
+		before := -1 // how many were accepted before the end began
+		for i := range uint64(300) {
+			if i == endAt {
+				before = len(accepted)
+				go c.end(errors.New("bye"), true, false)
+			}
+			m := proof(i + 1)
+			if i%3 == 0 {
+				m.GetProof().GetParts()[0].Memo = strings.Repeat("m", int(i%50))
+			}
+			if c.Send(m) == nil {
+				accepted = append(accepted, i+1)
+			}
+		}
+		if before < 0 {
+			before = len(accepted)
+		}
+		c.end(errors.New("bye"), true, false)
+		<-c.writerDone
+		select {
+		case <-halfClosed:
+		default:
+			t.Fatalf("iteration %d: the writer ended without half-closing", iter)
+		}
+		close(s.done)
+		got := s.got
+		if len(got) == 0 || got[len(got)-1].GetError() == nil {
+			t.Fatalf("iteration %d: the last message written is not the reason (%d written)", iter, len(got))
+		}
+		var nonces []uint64
+		for _, m := range got[:len(got)-1] {
+			nonces = append(nonces, m.GetProof().GetNonce())
+		}
+		if len(nonces) < before || len(nonces) > len(accepted) || !slices.Equal(nonces, accepted[:len(nonces)]) {
+			t.Fatalf("iteration %d (end after %d accepted): wrote nonces %v,\nSend accepted %v", iter, before, nonces, accepted)
+		}
 	}
 }
