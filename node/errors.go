@@ -21,9 +21,10 @@ var (
 	ErrPeerRefused     = errors.New("peer refused")
 	ErrStopped         = errors.New("node is stopping")
 	ErrUnknownAsset    = errors.New("unknown asset")
-	// ErrPending: the payment is signed and on its way, but not
-	// acknowledged yet; a retry with the same key reports its outcome.
-	ErrPending = errors.New("payment signed, not acknowledged yet (retry with the same key to learn the outcome)")
+	// ErrPending: the payment is under way (signed and not acknowledged
+	// yet, or still being made by another call with the same key) and may
+	// still pay; a retry with the same key reports its outcome.
+	ErrPending = errors.New("payment under way, outcome not known yet (retry with the same key to learn it)")
 	// ErrRefunded: the payee refused the payment for a reason of its own
 	// and gave the amount back at once (see RefusedError).
 	ErrRefunded = errors.New("refused by the payee and refunded")

@@ -195,7 +195,7 @@ func NewMetrics(reg prometheus.Registerer) (*Metrics, error) {
 	paymentsRefused := counterVec("tinypay_payments_refused_total",
 		"Incoming payments the application refused (an offer already paid or expired, say) and refunded at once, by reason (a gRPC code name).", "reason")
 	paymentsFailed := counterVec("tinypay_payments_failed_total",
-		"Pay calls that failed, by reason: invalid (the request), insufficient_balance, refunded (the payee refused and refunded it), peer_refused, pending (signed, not acknowledged when the caller stopped waiting), canceled, phase (the channel is not open), unavailable (the node stops or failed), other.", "reason")
+		"Pay calls that failed, by reason: invalid (the request), insufficient_balance, refunded (the payee refused and refunded it), peer_refused, pending (under way, its outcome not known when the caller stopped waiting), canceled, phase (the channel is not open), unavailable (the node stops or failed), other.", "reason")
 	m.proofsRefused = resolve(proofsRefused, refusalReasons)
 	m.paymentsFailed = resolve(paymentsFailed, failReasons)
 	names := make([]string, 0, len(codeNames))
