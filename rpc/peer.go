@@ -231,7 +231,9 @@ func (c *PeerConn) Done() <-chan struct{} { return c.closing }
 // stopped reading and the connection ends with ErrSendTimeout. A message
 // above MaxMessageBytes is refused with ErrMessageTooLarge and a Hello with
 // ErrProtocol; the connection stays open. The caller must not modify m
-// after Send. A nil error means queued, not delivered.
+// after Send. A nil error means queued, not delivered: what is queued
+// when the session ends is still written, before the reason, but
+// a Send racing with the end may queue a message after the last write.
 func (c *PeerConn) Send(m *peerv1.Message) error {
 	switch m.GetBody().(type) {
 	case nil:
