@@ -610,6 +610,59 @@ func TestRecoveredDuplicateKey(t *testing.T) {
 	}
 }
 
+// TestRecoveredIDTakenByIncoming: in a recovery the peer names the lost
+// payment's id, and it can compute incomingID, the local id of the next
+// payment it will send. The store must refuse that payment's record
+// rather than index a second payment under the id (found by a hostile
+// review of AppendNewPayment, which skipped that check for incoming
+// records). The refusal still stops the node (noted on issue 11).
+func TestRecoveredIDTakenByIncoming(t *testing.T) {
+	w := newNet(t)
+	var lossy *lossyStore
+	alice := addWrapped(t, w, "alice", 1, func(s Store) Store { lossy = &lossyStore{Store: s}; return lossy })
+	bob := w.add("bob", 2)
+	alice.connect(bob)
+	id := alice.open(bob, 1000)
+	alice.pay(id, 5, "before")
+	lossy.armed.Store(true)
+	ctx, cancel := context.WithTimeout(context.Background(), 5*time.Second)
+	defer cancel()
+	if _, err := alice.n.Pay(ctx, PayRequest{Channel: id, Amount: *u256(7), Key: "lost"}); err == nil {
+		t.Fatal("payment succeeded on a failed disk")
+	}
+	waitFor(t, "bob holds the lost payment", func() bool { return u64(bob.channel(id).Received) == 12 })
+	held := mustChannelOf(t, bob, id).state().Received
+	dom := mustChannelOf(t, bob, id).state().Params.Domain()
+	bob.stop()
+	alice.wrap = nil
+	alice.restart()
+
+	taken := incomingID(id, 1, 0) // the id of bob's first payment to alice
+	r := dialRaw(t, bob.key.Address(), alice)
+	r.send(&peerv1.Message{Body: &peerv1.Message_Reestablish{Reestablish: &peerv1.Reestablish{ChannelId: id[:], Held: proofMessage(held, nil)}}})
+	if req := r.next().GetRecoverRequest(); req == nil || req.GetAfterNonce() != 1 {
+		t.Fatalf("no recover request: %v", req)
+	}
+	r.send(&peerv1.Message{Body: &peerv1.Message_Recovered{Recovered: &peerv1.Recovered{ChannelId: id[:], Payments: []*peerv1.RecoveredPayment{{
+		Nonce: 2, Cumulative: amountBytes(u256(12)),
+		Part: &peerv1.PaymentPart{PaymentId: taken[:], Amount: amountBytes(u256(7)), IdempotencyKey: "lost"},
+	}}}}})
+	waitFor(t, "the recovered payment on disk", func() bool {
+		_, err := alice.st.PaymentByIdempotencyKey("lost")
+		return err == nil
+	})
+	r.send(&peerv1.Message{Body: &peerv1.Message_Proof{Proof: signedProof(t, bob.key, dom, id, 1, 3,
+		&peerv1.PaymentPart{PaymentId: rid(0x42), Amount: amountBytes(u256(3))})}})
+	time.Sleep(time.Second) // time enough for the proof's write
+	e, err := alice.st.PaymentByID(taken)
+	if err != nil || e.GetPayment().GetIdempotencyKey() != "lost" {
+		t.Fatalf("the recovered payment is no longer found by its id: %v, %v", e, err)
+	}
+	if err := alice.st.Verify(); err != nil {
+		t.Fatalf("store: %v", err)
+	}
+}
+
 // --- 9. readChainFirst with wait=true retries forever ---
 
 // TestWithdrawRequestBeyondBalance: Alice asks Bob to

@@ -443,13 +443,11 @@ func (c *chanActor) onProof(s *session, in *incomingProof) {
 				}
 			}
 		}
-		// An incoming id derives from the proof's nonce, above every
-		// nonce stored before: new, unless it is a refund's (refundID).
-		appendLog := b.AppendNewPayment
-		if len(rec.GetRefundOf()) > 0 {
-			appendLog = b.AppendLog
-		}
-		if err := appendLog(&storev1.LogEntry{TimeUnixNano: now.UnixNano(), Entry: &storev1.LogEntry_Payment{Payment: rec}}); err != nil {
+		// Not AppendNewPayment, though the id derives from a nonce above
+		// every stored one: the peer can compute incomingID, and the ids
+		// of the records it returns in a recovery are its choice, so one
+		// may be on disk already (the store must refuse it).
+		if err := b.AppendLog(&storev1.LogEntry{TimeUnixNano: now.UnixNano(), Entry: &storev1.LogEntry_Payment{Payment: rec}}); err != nil {
 			c.n.fail(fmt.Errorf("build incoming batch: %w", err))
 			return
 		}

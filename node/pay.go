@@ -639,8 +639,9 @@ func (c *chanActor) signed(proof channel.Proof, pays []*payment) {
 	for _, p := range pays {
 		cum.Add(&cum, &p.amount)
 		p.cumulative, p.nonce, p.time = cum, proof.Nonce, now
-		// Every payment signed here has an id drawn at random (pay, the
-		// refunds of onProof): new, so the store need not look it up.
+		// Every payment signed here has an id drawn at random here (pay,
+		// the refunds of onProof), which no peer can know in advance: new,
+		// so the store need not look it up.
 		if err := b.AppendNewPayment(p.record(c.peer)); err != nil {
 			c.n.fail(fmt.Errorf("build payment batch: %w", err)) // the request was validated: a bug
 			for _, q := range pays {

@@ -29,8 +29,8 @@
 //  1. A Batch is all or nothing. It is checked when built (malformed input
 //     is ErrInvalid and poisons the batch) and again at commit (a payment id
 //     or idempotency key already taken is ErrDuplicateKey, except the id
-//     of an entry the caller vouches is new, Batch.AppendNewPayment, which
-//     is checked within the group only; a proof older
+//     of an entry the caller drew at random, Batch.AppendNewPayment,
+//     which is checked within the group only; a proof older
 //     than the stored one is ErrStaleProof); a refused batch writes nothing
 //     and takes no seq, and does not affect the other batches committed
 //     with it.

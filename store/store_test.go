@@ -707,8 +707,13 @@ func testAppendNewPayment(t *testing.T, eng testEngine) {
 		t.Fatalf("the same new id later in the group: %v, want DuplicateError on id", err)
 	}
 
-	// The id is not looked up on disk: that is the caller's promise. (The
-	// same entry through AppendLog is refused: TestDuplicateWithinBatch.)
+	// The id is not looked up on disk: that is the caller's promise (the
+	// same entry through AppendLog is refused: TestDuplicateWithinBatch).
+	// A broken promise leaves the index short of a payment, which Verify
+	// reports.
+	if err := s.Verify(); err != nil {
+		t.Fatal(err)
+	}
 	e = testPayment("on disk")
 	e.GetPayment().IdempotencyKey = "another key"
 	b = NewBatch()
@@ -717,6 +722,9 @@ func testAppendNewPayment(t *testing.T, eng testEngine) {
 	}
 	if _, err := s.Commit(context.Background(), b); err != nil {
 		t.Fatalf("AppendNewPayment read the id index: %v", err)
+	}
+	if err := s.Verify(); err == nil {
+		t.Fatal("Verify found nothing wrong with two payments under one id")
 	}
 }
 
