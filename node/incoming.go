@@ -443,11 +443,14 @@ func (c *chanActor) onProof(s *session, in *incomingProof) {
 				}
 			}
 		}
-		// Not AppendNewPayment, though the id derives from a nonce above
-		// every stored one: the peer can compute incomingID, and the ids
-		// of the records it returns in a recovery are its choice, so one
-		// may be on disk already (the store must refuse it).
-		if err := b.AppendLog(&storev1.LogEntry{TimeUnixNano: now.UnixNano(), Entry: &storev1.LogEntry_Payment{Payment: rec}}); err != nil {
+		// An incoming id derives from a secret and a nonce above every
+		// stored one (incomingID): new, and out of the peer's reach, so
+		// the store need not look it up; a refund's (refundID) is not.
+		appendLog := b.AppendNewPayment
+		if len(rec.GetRefundOf()) > 0 {
+			appendLog = b.AppendLog
+		}
+		if err := appendLog(&storev1.LogEntry{TimeUnixNano: now.UnixNano(), Entry: &storev1.LogEntry_Payment{Payment: rec}}); err != nil {
 			c.n.fail(fmt.Errorf("build incoming batch: %w", err))
 			return
 		}
@@ -528,7 +531,7 @@ func (c *chanActor) refuseProof(s *session, in *incomingProof, err error) {
 
 // incomingRecord is the log record of part i of an incoming proof.
 func (c *chanActor) incomingRecord(nonce uint64, i int, p *Part, cum uint256.Int, now time.Time) *storev1.Payment {
-	id := incomingID(c.id, nonce, i)
+	id := incomingID(c.n.idSalt, c.id, nonce, i)
 	rec := &storev1.Payment{
 		Id: id[:], ChannelId: c.id[:], Direction: storev1.Direction_DIRECTION_INCOMING,
 		Amount: amountBytes(&p.Amount), Cumulative: amountBytes(&cum), Nonce: nonce,

@@ -45,6 +45,7 @@ type Node struct {
 	log    *slog.Logger
 	key    *crypto.PrivateKey
 	self   crypto.Address
+	idSalt crypto.Hash // a secret of the key's, in the local ids of incoming payments (incomingID)
 	store  Store
 	chain  settlement.Backend
 	dialer Dialer
@@ -117,6 +118,11 @@ func New(cfg Config, d Deps) (*Node, error) {
 		dialer: d.Dialer, clock: clock, met: d.Metrics, hooks: hooks, proofs: d.Proofs,
 		assets: map[crypto.Address]Asset{{}: ETH},
 	}
+	salt, err := incomingIDSalt(d.Key)
+	if err != nil {
+		return nil, err
+	}
+	n.idSalt = salt
 	n.bounds = newBounds(log, d.Metrics, clock.Now)
 	n.chans.init()
 	n.peers.init()

@@ -65,3 +65,30 @@ func TestAmountsInUnits(t *testing.T) {
 		t.Fatalf("withdrawing more than the balance: %v", err)
 	}
 }
+
+// incomingID's salt is the key's own: the same on every start (a proof
+// received again after a restore gets the same ids), another key's
+// differs, and the ids change with it.
+func TestIncomingIDSalt(t *testing.T) {
+	k1, err := crypto.GenerateKey()
+	if err != nil {
+		t.Fatal(err)
+	}
+	k2, err := crypto.GenerateKey()
+	if err != nil {
+		t.Fatal(err)
+	}
+	a, errA := incomingIDSalt(k1)
+	again, errAgain := incomingIDSalt(k1)
+	b, errB := incomingIDSalt(k2)
+	if err := errors.Join(errA, errAgain, errB); err != nil {
+		t.Fatal(err)
+	}
+	if a != again || a == b || a == (crypto.Hash{}) {
+		t.Fatalf("salts %x, %x (same key), %x (another key)", a, again, b)
+	}
+	var id channel.ID
+	if incomingID(a, id, 1, 0) == incomingID(b, id, 1, 0) || incomingID(a, id, 1, 0) == incomingID(a, id, 2, 0) || incomingID(a, id, 1, 0) == incomingID(a, id, 1, 1) {
+		t.Fatal("incomingID does not depend on its salt, nonce and index")
+	}
+}

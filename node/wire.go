@@ -177,15 +177,30 @@ func decodeOffer(m *peerv1.Offer) (*Offer, error) {
 }
 
 // incomingID derives the local id of an incoming payment: unique by
-// construction, whatever ids the peer chose.
-func incomingID(id channel.ID, nonce uint64, index int) [32]byte {
-	var buf [32 + 8 + 4]byte
-	copy(buf[:32], id[:])
+// construction (a proof's nonce only grows), whatever ids the peer chose,
+// and the same if the proof is received again after a restore. salt, a
+// secret of the node's key, keeps it out of the peer's reach: a peer
+// that could compute it could name it as the id of a payment it returns
+// in a recovery, before the payment that owns it arrives.
+func incomingID(salt crypto.Hash, id channel.ID, nonce uint64, index int) [32]byte {
+	var buf [32 + 32 + 8 + 4]byte
+	copy(buf[:32], salt[:])
+	copy(buf[32:64], id[:])
 	for i := range 8 {
-		buf[32+i] = byte(nonce >> (56 - 8*i))
+		buf[64+i] = byte(nonce >> (56 - 8*i))
 	}
 	for i := range 4 {
-		buf[40+i] = byte(index >> (24 - 8*i))
+		buf[72+i] = byte(index >> (24 - 8*i))
 	}
 	return crypto.Keccak256([]byte("tinypay/incoming"), buf[:])
+}
+
+// incomingIDSalt derives incomingID's salt from the node key: a hash of
+// the key's deterministic signature of a digest that nothing else signs.
+func incomingIDSalt(k *crypto.PrivateKey) (crypto.Hash, error) {
+	sig, err := k.Sign(crypto.Keccak256([]byte("tinypay/incoming-id-salt")))
+	if err != nil {
+		return crypto.Hash{}, fmt.Errorf("node: derive the incoming id salt: %w", err)
+	}
+	return crypto.Keccak256(sig[:]), nil
 }

@@ -260,14 +260,15 @@ func (b *Batch) AppendLog(e *storev1.LogEntry) error {
 	return nil
 }
 
-// AppendNewPayment is AppendLog for a payment whose id the caller drew at
-// random (32 bytes) and nobody else could know before: new. The store
-// still refuses the id twice in a batch or a commit group, but reads no
-// index to check it on disk: one read fewer a payment. An id that is on
-// disk after all would overwrite its index entry, so that the earlier
-// payment is no longer found by id (Verify reports it): never pass an id
-// derived from anything a peer knows, or chosen by one. The idempotency
-// key is checked as by AppendLog.
+// AppendNewPayment is AppendLog for a payment whose id the caller made
+// new and nobody else could know before: drawn at random (32 bytes), or
+// hashed from a secret of its own and something never hashed before (a
+// nonce that only grows). The store still refuses the id twice in a batch
+// or a commit group, but reads no index to check it on disk: one read
+// fewer a payment. An id that is on disk after all would overwrite its
+// index entry, so that the earlier payment is no longer found by id
+// (Verify reports it): never pass an id that a peer could compute, or
+// chose. The idempotency key is checked as by AppendLog.
 func (b *Batch) AppendNewPayment(e *storev1.LogEntry) error {
 	if e.GetPayment() == nil {
 		if err := b.check(); err != nil {

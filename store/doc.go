@@ -29,7 +29,7 @@
 //  1. A Batch is all or nothing. It is checked when built (malformed input
 //     is ErrInvalid and poisons the batch) and again at commit (a payment id
 //     or idempotency key already taken is ErrDuplicateKey, except the id
-//     of an entry the caller drew at random, Batch.AppendNewPayment,
+//     of an entry the caller made new and secret, Batch.AppendNewPayment,
 //     which is checked within the group only; a proof older
 //     than the stored one is ErrStaleProof); a refused batch writes nothing
 //     and takes no seq, and does not affect the other batches committed
