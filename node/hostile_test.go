@@ -567,17 +567,18 @@ func TestRefundClaimedTwice(t *testing.T) {
 
 // --- 8. Recovered records carry the peer's ids and keys unchecked ---
 
-// TestRecoveredDuplicateKey: Alice lost her newest proof in a crash
-// and asks Bob for the payments it covers. Bob answers with one payment
-// whose idempotency key is one Alice already has on disk. The records go
-// into a batch unchecked, the store refuses it, and Alice's node fails.
-func TestRecoveredDuplicateKey(t *testing.T) {
+// lostPayment sets up a recovery: alice pays bob 5 ("before"), then 7
+// ("lost") on a disk that fails, so that bob holds a proof alice lost;
+// bob stops, alice restarts, and r, a raw peer with bob's key,
+// reestablishes with that proof and gets alice's RecoverRequest. It
+// returns the channel's domain for r to sign with.
+func lostPayment(t *testing.T) (alice, bob *testNode, id channel.ID, dom crypto.Domain, r *rawPeer) {
 	w := newNet(t)
 	var lossy *lossyStore
-	alice := addWrapped(t, w, "alice", 1, func(s Store) Store { lossy = &lossyStore{Store: s}; return lossy })
-	bob := w.add("bob", 2)
+	alice = addWrapped(t, w, "alice", 1, func(s Store) Store { lossy = &lossyStore{Store: s}; return lossy })
+	bob = w.add("bob", 2)
 	alice.connect(bob)
-	id := alice.open(bob, 1000)
+	id = alice.open(bob, 1000)
 	alice.pay(id, 5, "before")
 	lossy.armed.Store(true)
 	ctx, cancel := context.WithTimeout(context.Background(), 5*time.Second)
@@ -587,16 +588,25 @@ func TestRecoveredDuplicateKey(t *testing.T) {
 	}
 	waitFor(t, "bob holds the lost payment", func() bool { return u64(bob.channel(id).Received) == 12 })
 	held := mustChannelOf(t, bob, id).state().Received
+	dom = mustChannelOf(t, bob, id).state().Params.Domain()
 	bob.stop()
 	alice.wrap = nil
 	alice.restart()
 
-	r := dialRaw(t, bob.key.Address(), alice)
+	r = dialRaw(t, bob.key.Address(), alice)
 	r.send(&peerv1.Message{Body: &peerv1.Message_Reestablish{Reestablish: &peerv1.Reestablish{ChannelId: id[:], Held: proofMessage(held, nil)}}})
-	req := r.next().GetRecoverRequest()
-	if req == nil || req.GetAfterNonce() != 1 {
+	if req := r.next().GetRecoverRequest(); req == nil || req.GetAfterNonce() != 1 {
 		t.Fatalf("no recover request: %v", req)
 	}
+	return alice, bob, id, dom, r
+}
+
+// TestRecoveredDuplicateKey: Alice lost her newest proof in a crash
+// and asks Bob for the payments it covers. Bob answers with one payment
+// whose idempotency key is one Alice already has on disk. The records go
+// into a batch unchecked, the store refuses it, and Alice's node fails.
+func TestRecoveredDuplicateKey(t *testing.T) {
+	alice, _, id, _, r := lostPayment(t)
 	r.send(&peerv1.Message{Body: &peerv1.Message_Recovered{Recovered: &peerv1.Recovered{ChannelId: id[:], Payments: []*peerv1.RecoveredPayment{{
 		Nonce: 2, Cumulative: amountBytes(u256(12)),
 		Part: &peerv1.PaymentPart{PaymentId: rid(0x77), Amount: amountBytes(u256(7)), IdempotencyKey: "before"},
@@ -618,34 +628,10 @@ func TestRecoveredDuplicateKey(t *testing.T) {
 // hostile review. With the salt the peer's best guess is harmless: the
 // payment is taken, the node keeps going, the index stays whole.
 func TestRecoveredIDTakenByIncoming(t *testing.T) {
-	w := newNet(t)
-	var lossy *lossyStore
-	alice := addWrapped(t, w, "alice", 1, func(s Store) Store { lossy = &lossyStore{Store: s}; return lossy })
-	bob := w.add("bob", 2)
-	alice.connect(bob)
-	id := alice.open(bob, 1000)
-	alice.pay(id, 5, "before")
-	lossy.armed.Store(true)
-	ctx, cancel := context.WithTimeout(context.Background(), 5*time.Second)
-	defer cancel()
-	if _, err := alice.n.Pay(ctx, PayRequest{Channel: id, Amount: *u256(7), Key: "lost"}); err == nil {
-		t.Fatal("payment succeeded on a failed disk")
-	}
-	waitFor(t, "bob holds the lost payment", func() bool { return u64(bob.channel(id).Received) == 12 })
-	held := mustChannelOf(t, bob, id).state().Received
-	dom := mustChannelOf(t, bob, id).state().Params.Domain()
-	bob.stop()
-	alice.wrap = nil
-	alice.restart()
-
+	alice, bob, id, dom, r := lostPayment(t)
 	// The peer's best guess at the id of its first payment to alice: the
 	// derivation without alice's secret.
 	taken := incomingID(crypto.Hash{}, id, 1, 0)
-	r := dialRaw(t, bob.key.Address(), alice)
-	r.send(&peerv1.Message{Body: &peerv1.Message_Reestablish{Reestablish: &peerv1.Reestablish{ChannelId: id[:], Held: proofMessage(held, nil)}}})
-	if req := r.next().GetRecoverRequest(); req == nil || req.GetAfterNonce() != 1 {
-		t.Fatalf("no recover request: %v", req)
-	}
 	r.send(&peerv1.Message{Body: &peerv1.Message_Recovered{Recovered: &peerv1.Recovered{ChannelId: id[:], Payments: []*peerv1.RecoveredPayment{{
 		Nonce: 2, Cumulative: amountBytes(u256(12)),
 		Part: &peerv1.PaymentPart{PaymentId: taken[:], Amount: amountBytes(u256(7)), IdempotencyKey: "lost"},
