@@ -114,7 +114,9 @@ func startChromium(t *testing.T, opts []chromedp.ExecAllocatorOption) context.Co
 	t.Helper()
 	var err error
 	for range 3 {
-		actx, cancelAlloc := chromedp.NewExecAllocator(context.Background(), append(opts, chromedp.UserDataDir(t.TempDir()))...)
+		// Its own TMPDIR too: Chromium leaves a directory for its
+		// singleton socket in the temporary folder when it is killed.
+		actx, cancelAlloc := chromedp.NewExecAllocator(context.Background(), append(opts, chromedp.UserDataDir(t.TempDir()), chromedp.Env("TMPDIR="+t.TempDir()))...)
 		ctx, cancelTab := chromedp.NewContext(actx)
 		// The first run starts the browser: no timeout on it (see chromedp.Run).
 		if err = chromedp.Do(ctx, chromedp.Navigate("about:blank")); err == nil {
