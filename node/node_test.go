@@ -435,21 +435,7 @@ func TestRetryGivingUpLeavesTheFirstCallsPayment(t *testing.T) {
 // key looked up on disk): the retry that gives up gets ErrPending, and the
 // first call pays.
 func TestRetryGivingUpWhileTheKeyIsAdmitted(t *testing.T) {
-	w := newNet(t)
-	slow := &slowKeyStore{key: "slow", entered: make(chan struct{}), release: make(chan struct{})}
-	alice := w.add("alice", 1, withStore(func(s Store) Store {
-		slow.Store = s
-		return slow
-	}))
-	bob := w.add("bob", 2)
-	alice.connect(bob)
-	id := alice.open(bob, 1000)
-	first := make(chan error, 1)
-	go func() {
-		_, err := alice.n.Pay(context.Background(), PayRequest{Channel: id, Amount: *u256(7), Key: "slow"})
-		first <- err
-	}()
-	<-slow.entered
+	alice, id, slow, first := slowAdmission(t)
 	ctx, cancel := context.WithTimeout(context.Background(), 50*time.Millisecond)
 	defer cancel()
 	_, err := alice.n.Pay(ctx, PayRequest{Channel: id, Amount: *u256(7), Key: "slow"})

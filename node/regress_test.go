@@ -188,24 +188,33 @@ func (s *slowKeyStore) PaymentByIdempotencyKey(key string) (*storev1.LogEntry, e
 	return s.Store.PaymentByIdempotencyKey(key)
 }
 
-// TestPaymentAdmissionDoesNotSerialise: while one payment's admission waits
-// on a slow store read, other payers are admitted and paid.
-func TestPaymentAdmissionDoesNotSerialise(t *testing.T) {
+// slowAdmission starts alice (whose disk look-up of key "slow" waits
+// for slow.release) with a channel id to bob, and a payment of 7 under
+// that key, which it returns once the payment is in that look-up; done
+// receives the payment's outcome.
+func slowAdmission(t *testing.T) (alice *testNode, id [32]byte, slow *slowKeyStore, done chan error) {
 	w := newNet(t)
-	slow := &slowKeyStore{key: "slow", entered: make(chan struct{}), release: make(chan struct{})}
-	alice := w.add("alice", 1, withStore(func(s Store) Store {
+	slow = &slowKeyStore{key: "slow", entered: make(chan struct{}), release: make(chan struct{})}
+	alice = w.add("alice", 1, withStore(func(s Store) Store {
 		slow.Store = s
 		return slow
 	}))
 	bob := w.add("bob", 2)
 	alice.connect(bob)
-	id := alice.open(bob, 1000)
-	done := make(chan error, 1)
+	id = alice.open(bob, 1000)
+	done = make(chan error, 1)
 	go func() {
 		_, err := alice.n.Pay(context.Background(), PayRequest{Channel: id, Amount: *u256(7), Key: "slow"})
 		done <- err
 	}()
 	<-slow.entered
+	return alice, id, slow, done
+}
+
+// TestPaymentAdmissionDoesNotSerialise: while one payment's admission waits
+// on a slow store read, other payers are admitted and paid.
+func TestPaymentAdmissionDoesNotSerialise(t *testing.T) {
+	alice, id, slow, done := slowAdmission(t)
 	for i := range 20 {
 		alice.pay(id, 1, fmt.Sprint("fast-", i)) // guarded: each must not wait for "slow"
 	}
