@@ -1,6 +1,7 @@
 package node
 
 import (
+	"bytes"
 	"context"
 	"encoding/hex"
 	"errors"
@@ -548,7 +549,7 @@ func TestRefundClaimedTwice(t *testing.T) {
 		r.send(&peerv1.Message{Body: &peerv1.Message_Ack{Ack: &peerv1.Ack{ChannelId: id[:], Nonce: pm.GetNonce()}}})
 		paid[i] = <-res
 	}
-	target := refundID(paid[0].ID)
+	target := alice.n.refundID(paid[0].ID)
 	sr.target.Store(&target)
 	refund := func(nonce, total uint64) *peerv1.Message {
 		part := &peerv1.PaymentPart{PaymentId: rid(byte(nonce)), Amount: amountBytes(u256(10)), RefundOf: paid[0].ID[:]}
@@ -652,6 +653,57 @@ func TestRecoveredIDTakenByIncoming(t *testing.T) {
 	}
 	e, err := alice.st.PaymentByID(taken)
 	if err != nil || e.GetPayment().GetIdempotencyKey() != "lost" {
+		t.Fatalf("the recovered payment is no longer found by its id: %v, %v", e, err)
+	}
+	if err := alice.st.Verify(); err != nil {
+		t.Fatalf("store: %v", err)
+	}
+}
+
+// TestRecoveredIDTakesARefundsID: the peer knows the id of a payment
+// alice made ("before") and so, unsalted, the id alice would give its
+// refund; it names that id as a lost payment's in a recovery, then
+// refunds "before". Alice took the planted record for a refund done
+// (reporting "before" refused, and recording the refund as an ordinary
+// payment), or, in a race, wrote the refund under the taken id and
+// stopped. Now the refund is recorded as one, under an id of her own.
+func TestRecoveredIDTakesARefundsID(t *testing.T) {
+	alice, bob, id, dom, r := lostPayment(t)
+	e, err := alice.st.PaymentByIdempotencyKey("before")
+	if err != nil {
+		t.Fatal(err)
+	}
+	before := [32]byte(e.GetPayment().GetId())
+	taken := unsaltedRefundID(before)
+	r.send(&peerv1.Message{Body: &peerv1.Message_Recovered{Recovered: &peerv1.Recovered{ChannelId: id[:], Payments: []*peerv1.RecoveredPayment{{
+		Nonce: 2, Cumulative: amountBytes(u256(12)),
+		Part: &peerv1.PaymentPart{PaymentId: taken[:], Amount: amountBytes(u256(7)), IdempotencyKey: "lost", Memo: "planted"},
+	}}}}})
+	waitFor(t, "the recovered payment on disk", func() bool {
+		_, err := alice.st.PaymentByIdempotencyKey("lost")
+		return err == nil
+	})
+	if err := alice.n.refundOf(before); err != nil {
+		t.Fatalf("before the refund, payment before is reported refused: %v", err)
+	}
+	r.send(&peerv1.Message{Body: &peerv1.Message_Proof{Proof: signedProof(t, bob.key, dom, id, 1, 5,
+		&peerv1.PaymentPart{PaymentId: rid(0x43), Amount: amountBytes(u256(5)), RefundOf: before[:], Memo: "sold out"})}})
+	for { // nextAny fails the test if nothing comes
+		if a := r.nextAny(5 * time.Second).GetAck(); a != nil && a.GetNonce() == 1 {
+			break
+		}
+	}
+	if p := alice.n.failed.Load(); p != nil {
+		t.Fatalf("alice's node failed: %v", *p)
+	}
+	var refused *RefusedError
+	if err := alice.n.refundOf(before); !errors.As(err, &refused) || refused.Reason != "sold out" {
+		t.Fatalf("payment before after its refund: %v, want refused with the refund's memo", err)
+	}
+	if e, err := alice.st.PaymentByID(alice.n.refundID(before)); err != nil || !bytes.Equal(e.GetPayment().GetRefundOf(), before[:]) {
+		t.Fatalf("the refund's record: %v, %v", e, err)
+	}
+	if e, err := alice.st.PaymentByID(taken); err != nil || e.GetPayment().GetIdempotencyKey() != "lost" {
 		t.Fatalf("the recovered payment is no longer found by its id: %v, %v", e, err)
 	}
 	if err := alice.st.Verify(); err != nil {

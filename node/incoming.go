@@ -217,8 +217,8 @@ func (n *Node) refundable(c *chanActor, p *Part) refundCheck {
 	if err != nil || rec.GetDirection() != storev1.Direction_DIRECTION_OUTGOING || [32]byte(rec.GetChannelId()) != c.id || !amt.Eq(&p.Amount) {
 		return refundNo
 	}
-	if _, err := n.store.PaymentByID(refundID(p.RefundOf)); err == nil {
-		return refundNo // refunded before
+	if done, err := n.refundRecord(p.RefundOf); done != nil || err != nil {
+		return refundNo // refunded before, or not known
 	}
 	return refundDisk
 }
@@ -416,7 +416,7 @@ func (c *chanActor) onProof(s *session, in *incomingProof) {
 		rec := c.incomingRecord(proof.Nonce, i, p, cum, now)
 		switch {
 		case in.refund[i] != refundNo && c.claimRefund(p, in.refund[i] == refundDisk):
-			id := refundID(p.RefundOf)
+			id := c.n.refundID(p.RefundOf)
 			rec.Id, rec.RefundOf = id[:], p.RefundOf[:]
 		case in.refuse[i] != nil && catchingUp:
 			rec.Refused = truncate("resent after a restore, not refunded again: "+in.refuse[i].Error(), store.MaxReasonLen)
@@ -445,7 +445,9 @@ func (c *chanActor) onProof(s *session, in *incomingProof) {
 		}
 		// An incoming id derives from a secret and a nonce above every
 		// stored one (incomingID): new, and out of the peer's reach, so
-		// the store need not look it up; a refund's (refundID) is not.
+		// the store need not look it up. A refund's (refundID) is one per
+		// payment refunded: the store's look-up is the last guard against
+		// a second refund of it.
 		appendLog := b.AppendNewPayment
 		if len(rec.GetRefundOf()) > 0 {
 			appendLog = b.AppendLog

@@ -1,6 +1,7 @@
 package node
 
 import (
+	"bytes"
 	"context"
 	"encoding/binary"
 	"errors"
@@ -455,17 +456,48 @@ func (n *Node) waitStored(ctx context.Context, e *storev1.LogEntry, r *PayReques
 
 // refundOf returns the refusal of payment id if the payee refunded it.
 func (n *Node) refundOf(id [32]byte) error {
-	e, err := n.store.PaymentByID(refundID(id))
-	if err != nil {
+	rec, _ := n.refundRecord(id)
+	if rec == nil {
 		return nil
 	}
-	return &RefusedError{Payment: id, Reason: e.GetPayment().GetMemo()}
+	return &RefusedError{Payment: id, Reason: rec.GetMemo()}
 }
 
 // refundID is the local id of the refund of this node's payment id: one
-// refund per payment.
-func refundID(paymentID [32]byte) [32]byte {
+// refund per payment. It hashes in the node's secret (idSalt) as
+// incoming ids do: the peer knows the payment id and names the ids of
+// the payments it returns in a recovery, and must not be able to take
+// the id of a refund to come (the store would refuse the refund's
+// record, and the node stop).
+func (n *Node) refundID(paymentID [32]byte) [32]byte {
+	return crypto.Keccak256([]byte("tinypay/refund"), n.idSalt[:], paymentID[:])
+}
+
+// unsaltedRefundID is the id of a refund recorded before refund ids were
+// salted (2026-12-02); such records are still looked up under it.
+func unsaltedRefundID(paymentID [32]byte) [32]byte {
 	return crypto.Keccak256([]byte("tinypay/refund"), paymentID[:])
+}
+
+// refundRecord returns the record of the refund of payment id, under
+// either form of its id, or nil. Only an incoming record that names id
+// as the payment it refunds counts: what else sits under those ids (a
+// recovered record under an unsalted id the peer chose) is not a refund.
+// The error is a failed read, not a missing record.
+func (n *Node) refundRecord(id [32]byte) (*storev1.Payment, error) {
+	for _, rid := range [...][32]byte{n.refundID(id), unsaltedRefundID(id)} {
+		e, err := n.store.PaymentByID(rid)
+		if errors.Is(err, store.ErrNotFound) {
+			continue
+		}
+		if err != nil {
+			return nil, err
+		}
+		if rec := e.GetPayment(); rec.GetDirection() == storev1.Direction_DIRECTION_INCOMING && bytes.Equal(rec.GetRefundOf(), id[:]) {
+			return rec, nil
+		}
+	}
+	return nil, nil
 }
 
 // WriteAlong adds records to channel id's next write: add runs on the

@@ -10,6 +10,8 @@ import (
 
 	"github.com/tinypay/tinypay/channel"
 	"github.com/tinypay/tinypay/crypto"
+	storev1 "github.com/tinypay/tinypay/proto/tinypay/store/v1"
+	"github.com/tinypay/tinypay/store"
 )
 
 // TestAmountsInUnits checks the two rules about amounts a person reads and
@@ -63,6 +65,52 @@ func TestAmountsInUnits(t *testing.T) {
 	_, err = alice.n.Withdraw(context.Background(), usdCh.ID, *uint256.NewInt(200_001))
 	if !errors.Is(err, channel.ErrInsufficientBalance) || !strings.Contains(err.Error(), "0.200001 USD") {
 		t.Fatalf("withdrawing more than the balance: %v", err)
+	}
+}
+
+// TestRefundRecord: a refund is found under its salted id, and under the
+// unsalted one that refunds recorded before the salt have; a record under
+// those ids that is no incoming refund of the payment is not taken for
+// one.
+func TestRefundRecord(t *testing.T) {
+	w := newNet(t)
+	a := w.add("alice", 1)
+	salted, unsalted, outgoing, other := randomID(), randomID(), randomID(), randomID()
+	b := store.NewBatch()
+	for _, r := range []struct {
+		id, of [32]byte
+		dir    storev1.Direction
+	}{
+		{a.n.refundID(salted), salted, storev1.Direction_DIRECTION_INCOMING},
+		{unsaltedRefundID(unsalted), unsalted, storev1.Direction_DIRECTION_INCOMING},
+		{unsaltedRefundID(outgoing), [32]byte{}, storev1.Direction_DIRECTION_OUTGOING},
+		{a.n.refundID(other), randomID(), storev1.Direction_DIRECTION_INCOMING},
+	} {
+		p := &storev1.Payment{Id: r.id[:], ChannelId: make([]byte, 32), Direction: r.dir, Amount: amountBytes(u256(1)),
+			Cumulative: amountBytes(u256(1)), Nonce: 1, TimeUnixNano: 1, Memo: "refunded"}
+		if r.of != ([32]byte{}) {
+			p.RefundOf = r.of[:]
+		}
+		if err := b.AppendLog(&storev1.LogEntry{TimeUnixNano: 1, Entry: &storev1.LogEntry_Payment{Payment: p}}); err != nil {
+			t.Fatal(err)
+		}
+	}
+	if _, err := a.st.Commit(context.Background(), b); err != nil {
+		t.Fatal(err)
+	}
+	for _, c := range []struct {
+		name     string
+		id       [32]byte
+		refunded bool
+	}{{"salted", salted, true}, {"unsalted", unsalted, true}, {"outgoing record under the id", outgoing, false}, {"refund of another payment under the id", other, false}, {"none", randomID(), false}} {
+		rec, err := a.n.refundRecord(c.id)
+		if err != nil || (rec != nil) != c.refunded {
+			t.Errorf("%s: refund record %v, %v; want found %v", c.name, rec, err, c.refunded)
+		}
+		var refused *RefusedError
+		if err := a.n.refundOf(c.id); errors.As(err, &refused) != c.refunded {
+			t.Errorf("%s: refundOf %v; want refused %v", c.name, err, c.refunded)
+		}
 	}
 }
 
