@@ -38,10 +38,6 @@ func flagsOf(ci *ChannelInfo) chanFlags {
 	}
 }
 
-type peerAsset struct {
-	peer, asset crypto.Address
-}
-
 // openSet is the open channels with one peer in one asset, and the one
 // paying by peer uses while it can.
 type openSet struct {
@@ -81,12 +77,17 @@ func (s *chanSet) reindexLocked(c *chanActor, f chanFlags) {
 		}
 	}
 	if old.open != f.open {
-		key := peerAsset{c.peer, c.params.Asset}
-		set := s.open[key]
+		asset := c.params.Asset
+		byAsset := s.open[c.peer]
+		set := byAsset[asset]
 		if f.open {
+			if byAsset == nil {
+				byAsset = make(map[crypto.Address]*openSet)
+				s.open[c.peer] = byAsset
+			}
 			if set == nil {
 				set = &openSet{chans: make(map[*chanActor]struct{})}
-				s.open[key] = set
+				byAsset[asset] = set
 			}
 			set.chans[c] = struct{}{}
 		} else if set != nil {
@@ -95,7 +96,10 @@ func (s *chanSet) reindexLocked(c *chanActor, f chanFlags) {
 				set.preferred = nil
 			}
 			if len(set.chans) == 0 {
-				delete(s.open, key)
+				delete(byAsset, asset)
+				if len(byAsset) == 0 {
+					delete(s.open, c.peer)
+				}
 			}
 		}
 	}
@@ -188,10 +192,8 @@ func (s *chanSet) openAssets(peer crypto.Address) []crypto.Address {
 	s.mu.RLock()
 	defer s.mu.RUnlock()
 	var out []crypto.Address
-	for k := range s.open {
-		if k.peer == peer {
-			out = append(out, k.asset)
-		}
+	for asset := range s.open[peer] {
+		out = append(out, asset)
 	}
 	return out
 }
@@ -203,9 +205,8 @@ func (s *chanSet) openAssets(peer crypto.Address) []crypto.Address {
 // when the channel in use runs short: paying by peer stays on one channel,
 // which also lets concurrent payments share its proofs.
 func (s *chanSet) pickOpen(peer, asset crypto.Address, amount *uint256.Int) *chanActor {
-	key := peerAsset{peer, asset}
 	s.mu.RLock()
-	set := s.open[key]
+	set := s.open[peer][asset]
 	var p *chanActor
 	if set != nil {
 		p = set.preferred
@@ -218,7 +219,7 @@ func (s *chanSet) pickOpen(peer, asset crypto.Address, amount *uint256.Int) *cha
 	}
 	s.mu.Lock()
 	defer s.mu.Unlock()
-	set = s.open[key]
+	set = s.open[peer][asset]
 	if set == nil {
 		return nil
 	}

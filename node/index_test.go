@@ -1,6 +1,7 @@
 package node
 
 import (
+	"bytes"
 	"context"
 	"fmt"
 	"slices"
@@ -62,8 +63,8 @@ func TestPayByPeerPicksAChannelAndKeepsToIt(t *testing.T) {
 	sets := func(n *Node) (inUse, open, due int) {
 		n.chans.mu.RLock()
 		defer n.chans.mu.RUnlock()
-		for k, set := range n.chans.open {
-			if k.peer == bob.key.Address() || k.peer == alice.key.Address() {
+		for _, peer := range []crypto.Address{bob.key.Address(), alice.key.Address()} {
+			for _, set := range n.chans.open[peer] {
 				open += len(set.chans)
 			}
 		}
@@ -120,7 +121,7 @@ func TestIndexFollowsFlags(t *testing.T) {
 	a, b := mk(1, channel.Opening, false), mk(2, channel.Open, false)
 	s.add(a)
 	s.add(b)
-	if s.inUse[peer] != 2 || len(s.due) != 1 || len(s.open[peerAsset{peer: peer}].chans) != 1 {
+	if s.inUse[peer] != 2 || len(s.due) != 1 || len(s.open[peer][crypto.Address{}].chans) != 1 {
 		t.Fatalf("after add: inUse %d, due %d, open %v", s.inUse[peer], len(s.due), s.open)
 	}
 	// a opens; b starts closing (timed).
@@ -128,7 +129,7 @@ func TestIndexFollowsFlags(t *testing.T) {
 	s.reindex(a, a.snap.Load())
 	b.snap.Store(&ChannelInfo{Phase: channel.Closing, Side: channel.A, timed: true})
 	s.reindex(b, b.snap.Load())
-	if s.inUse[peer] != 2 || len(s.due) != 1 || len(s.open[peerAsset{peer: peer}].chans) != 1 {
+	if s.inUse[peer] != 2 || len(s.due) != 1 || len(s.open[peer][crypto.Address{}].chans) != 1 {
 		t.Fatalf("after moves: inUse %d, due %d, open %v", s.inUse[peer], len(s.due), s.open)
 	}
 	if _, ok := s.due[b]; !ok {
@@ -157,6 +158,53 @@ func TestIndexFollowsFlags(t *testing.T) {
 	s.reindex(c, c.snap.Load())
 	if len(s.inUse) != 0 || len(s.due) != 0 || len(s.open) != 0 || s.nReady.Load() != 0 {
 		t.Fatal("an unregistered channel was indexed")
+	}
+}
+
+// TestOpenAssetsByPeer: the assets in which a peer has open channels come
+// from that peer's own sets (paying a peer without naming an asset looks
+// them up on every payment), and a set leaves with its last channel.
+func TestOpenAssetsByPeer(t *testing.T) {
+	var s chanSet
+	s.init()
+	p1, p2, usd := crypto.Address{1}, crypto.Address{2}, crypto.Address{0x05}
+	mk := func(i byte, peer, asset crypto.Address) *chanActor {
+		c := &chanActor{id: channel.ID{i}, peer: peer}
+		c.params.Asset = asset
+		c.snap.Store(&ChannelInfo{Phase: channel.Open, Side: channel.A})
+		s.add(c)
+		return c
+	}
+	mk(1, p1, crypto.Address{})
+	dollars := mk(2, p1, usd)
+	mk(3, p1, usd)
+	mk(4, p2, crypto.Address{})
+	sorted := func(peer crypto.Address) []crypto.Address {
+		out := s.openAssets(peer)
+		slices.SortFunc(out, func(a, b crypto.Address) int { return bytes.Compare(a[:], b[:]) })
+		return out
+	}
+	if got := sorted(p1); !slices.Equal(got, []crypto.Address{{}, usd}) {
+		t.Fatalf("p1's assets %v", got)
+	}
+	if got := sorted(p2); !slices.Equal(got, []crypto.Address{{}}) {
+		t.Fatalf("p2's assets %v", got)
+	}
+	if got := sorted(crypto.Address{3}); len(got) != 0 {
+		t.Fatalf("a stranger's assets %v", got)
+	}
+	dollars.snap.Store(&ChannelInfo{Phase: channel.Closing, Side: channel.A})
+	s.reindex(dollars, dollars.snap.Load())
+	if got := sorted(p1); !slices.Equal(got, []crypto.Address{{}, usd}) {
+		t.Fatalf("p1's assets with one of two dollar channels closing: %v", got)
+	}
+	s.remove(s.byID[channel.ID{3}])
+	if got := sorted(p1); !slices.Equal(got, []crypto.Address{{}}) {
+		t.Fatalf("p1's assets with no dollar channel open: %v", got)
+	}
+	s.remove(s.byID[channel.ID{1}])
+	if _, ok := s.open[p1]; ok || len(s.open) != 1 {
+		t.Fatalf("p1 has no open channel left, its sets stay: %v", s.open)
 	}
 }
 

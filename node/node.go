@@ -497,7 +497,7 @@ type chanSet struct {
 	// The sets of index.go, which chanActor.indexed records c's place in.
 	inUse  map[crypto.Address]int
 	due    map[*chanActor]struct{}
-	open   map[peerAsset]*openSet
+	open   map[crypto.Address]map[crypto.Address]*openSet // by peer, then asset
 	nOpen  int
 	nReady atomic.Int64 // see reindex: kept without the write lock
 	// Every channel in list order, and by peer in list order (list.go).
@@ -509,7 +509,7 @@ func (s *chanSet) init() {
 	s.byPeer = make(map[crypto.Address][]*chanActor)
 	s.inUse = make(map[crypto.Address]int)
 	s.due = make(map[*chanActor]struct{})
-	s.open = make(map[peerAsset]*openSet)
+	s.open = make(map[crypto.Address]map[crypto.Address]*openSet)
 	s.byAge, s.byPeerAge = newAgeIndexes()
 }
 
