@@ -5,6 +5,7 @@ import (
 	"errors"
 	"fmt"
 	"maps"
+	"slices"
 	"strings"
 	"testing"
 	"time"
@@ -150,6 +151,37 @@ func TestStreamBudgetAndMeter(t *testing.T) {
 	rows, err := b.Revenue(time.Time{}, time.Time{}, "stream")
 	if err != nil || len(rows) != 1 || rows[0].Amount.Uint64() != 50 || rows[0].Payments != 5 {
 		t.Fatalf("revenue by stream %+v %v", rows, err)
+	}
+}
+
+// TestStreamReceiptsEverySixtyTicks: a stream's first tick and every
+// 60th after it ask the payee for a signed receipt, and no other does
+// (signing and checking one per tick would double a tick's cost); each
+// receipt it gets is the payee's.
+func TestStreamReceiptsEverySixtyTicks(t *testing.T) {
+	alice, bob, id := pair(t, 1000)
+	a := alice.Apps()
+	st, err := a.StartStream(context.Background(), apps.StreamRequest{Channel: id, Rate: *u256(10), Tick: apps.MinTick, Budget: *u256(62)})
+	if err != nil {
+		t.Fatal(err)
+	}
+	nodetest.Eventually(t, "the stream spends its budget", func() bool {
+		s, _ := a.Stream(st.ID)
+		return s.Status == "ended"
+	})
+	pays, _, err := alice.N().Payments(0, 100, id)
+	if err != nil || len(pays) != 62 {
+		t.Fatalf("%d payments (%v), want 62 ticks", len(pays), err)
+	}
+	var with []int
+	for i, p := range pays {
+		if p.Receipt != nil {
+			with = append(with, i+1)
+			checkReceipt(t, bob, p, alice.Key.Address())
+		}
+	}
+	if !slices.Equal(with, []int{1, 61}) {
+		t.Fatalf("ticks with a receipt %v, want [1 61]", with)
 	}
 }
 
