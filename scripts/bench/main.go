@@ -61,6 +61,8 @@ type result struct {
 	RSSMB [2]float64 `json:"rss_mb"` // alice, bob: peak resident memory
 	// --channels: from bob's start to every channel ready to pay again.
 	RestartSeconds float64 `json:"restart_seconds,omitempty"`
+	// --channels: from the SIGTERM to bob's exit, before that restart.
+	StopSeconds float64 `json:"stop_seconds,omitempty"`
 	// --streams: ticks received in the window as a share of those due,
 	// streams stalled at its end, and each node's CPU per tick.
 	OnTimePercent float64    `json:"on_time_percent,omitempty"`
@@ -179,7 +181,7 @@ func main() {
 					c[0].Count, c[1].Count, c[0].MeanMs, c[1].MeanMs, c[0].Batches, c[1].Batches)
 			}
 			if r.RestartSeconds > 0 {
-				fmt.Printf("%-40s %9.1f s from bob's start to every channel ready to pay\n", "  restart of the receiver", r.RestartSeconds)
+				fmt.Printf("%-40s %9.1f s from bob's start to every channel ready to pay (its stop before: %.1f s)\n", "  restart of the receiver", r.RestartSeconds, r.StopSeconds)
 			}
 			if r.OnTimePercent > 0 || strings.Contains(r.Scenario, "streams") {
 				fmt.Printf("%-40s %8.1f%% of the ticks due received, %d streams stalled at the end, cpu per tick %.0f/%.0f µs\n", "  on time", r.OnTimePercent, r.Stalled, r.CPUPerTickUs[0], r.CPUPerTickUs[1])

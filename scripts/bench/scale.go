@@ -187,11 +187,13 @@ func (b *bench) payList(list []string, window int, keys []string) ([]time.Durati
 }
 
 // restartBob stops bob (SIGTERM), starts it again and returns the time
-// from the start until alice counts every channel ready to pay again.
-func (b *bench) restartBob(want int) (time.Duration, error) {
+// from the start until alice counts every channel ready to pay again, and
+// the time bob took to stop.
+func (b *bench) restartBob(want int) (took, stop time.Duration, err error) {
 	p := b.procs[b.bobProc]
+	stopping := time.Now()
 	if err := p.Process.Signal(syscall.SIGTERM); err != nil {
-		return 0, err
+		return 0, 0, err
 	}
 	done := make(chan error, 1)
 	go func() { done <- p.Wait() }()
@@ -199,8 +201,9 @@ func (b *bench) restartBob(want int) (time.Duration, error) {
 	case <-done:
 	case <-time.After(time.Minute):
 		p.Process.Kill()
-		return 0, errors.New("bob did not stop within a minute of SIGTERM")
+		return 0, 0, errors.New("bob did not stop within a minute of SIGTERM")
 	}
+	stop = time.Since(stopping)
 	os.Remove(b.bobAPIAddr)
 	began := time.Now()
 	// At info level: its log (bob-restarted.log, kept with --keep) then
@@ -214,7 +217,7 @@ func (b *bench) restartBob(want int) (time.Duration, error) {
 	}
 	cmd, err := b.start("bob-restarted", args...)
 	if err != nil {
-		return 0, err
+		return 0, stop, err
 	}
 	b.procs[b.bobProc], b.pids[1] = cmd, cmd.Process.Pid
 	go func() { // when bob has loaded its channels and answers
@@ -234,9 +237,9 @@ func (b *bench) restartBob(want int) (time.Duration, error) {
 		}
 	}
 	err = b.waitReady("alice", b.alice, want, 10*time.Minute)
-	took := time.Since(began)
+	took = time.Since(began)
 	profiles.Wait()
-	return took, err
+	return took, stop, err
 }
 
 // profile saves a CPU profile of d from the node whose profiles are at
@@ -303,12 +306,12 @@ func (b *bench) scaleChannels(n, payments int) ([]result, error) {
 	if err != nil {
 		return nil, err
 	}
-	took, err := b.restartBob(len(ids))
+	took, stop, err := b.restartBob(len(ids))
 	if err != nil {
 		return nil, fmt.Errorf("restart: %w", err)
 	}
 	_, rss := usage(b.pids[1])
-	r.RestartSeconds = took.Seconds()
+	r.RestartSeconds, r.StopSeconds = took.Seconds(), stop.Seconds()
 	r.RSSMB[1] = max(r.RSSMB[1], rss)
 	// And they do pay: one payment on a sample of the channels.
 	sample := ids
