@@ -1,10 +1,14 @@
 package sdk_test
 
 import (
+	"context"
 	"errors"
 	"fmt"
 	"slices"
 	"testing"
+	"time"
+
+	"github.com/holiman/uint256"
 
 	"github.com/tinypay/tinypay/rpc/sdk"
 )
@@ -84,5 +88,55 @@ func TestEachPages(t *testing.T) {
 	}
 	if _, err := a.Streams(ctx, true); err != nil {
 		t.Fatal(err)
+	}
+}
+
+// TestEachStreamPages: EachStream pages through the node's streams (in
+// pages of one here) and yields what one big page holds, in the same
+// order; breaking out of the loop stops it; a bad page size is refused
+// before anything is asked.
+func TestEachStreamPages(t *testing.T) {
+	ctx := testCtx(t)
+	a := dial(t, sdk.Config{DataDir: aliceDir})
+	for range 2 { // one tick each
+		st, err := a.StartStream(ctx, sdk.StreamRequest{Channel: aliceBob, Rate: uint256.NewInt(1000), Tick: 100 * time.Millisecond, Budget: uint256.NewInt(100)})
+		if err != nil {
+			t.Fatal(err)
+		}
+		t.Cleanup(func() { a.StopStream(context.Background(), st.ID) })
+	}
+	whole, err := a.Streams(ctx, true)
+	if err != nil || len(whole) < 2 {
+		t.Fatalf("alice's streams: %d, %v", len(whole), err)
+	}
+	var ids []string
+	for s, err := range a.EachStream(ctx, sdk.StreamFilter{All: true, PageSize: 1}) {
+		if err != nil {
+			t.Fatal(err)
+		}
+		ids = append(ids, s.ID)
+	}
+	want := make([]string, len(whole))
+	for i, s := range whole {
+		want[i] = s.ID
+	}
+	if !slices.Equal(ids, want) {
+		t.Fatalf("in pages of one: %v; in one page %v", ids, want)
+	}
+	n := 0
+	for _, err := range a.EachStream(ctx, sdk.StreamFilter{All: true, PageSize: 1}) {
+		if err != nil {
+			t.Fatal(err)
+		}
+		n++
+		break
+	}
+	if n != 1 {
+		t.Fatalf("%d streams after a break", n)
+	}
+	for _, err := range a.EachStream(ctx, sdk.StreamFilter{PageSize: -1}) {
+		if !errors.Is(err, sdk.ErrInvalidArgument) {
+			t.Fatalf("a negative page size: %v", err)
+		}
 	}
 }

@@ -5,6 +5,7 @@ import (
 	"errors"
 	"fmt"
 	"iter"
+	"math"
 	"time"
 
 	"github.com/holiman/uint256"
@@ -147,7 +148,7 @@ func (c *Client) Stream(ctx context.Context, id string) (*Stream, error) {
 // all. It needs the admin token.
 func (c *Client) Streams(ctx context.Context, all bool) ([]Stream, error) {
 	var out []Stream
-	for s, err := range c.EachStream(ctx, all) {
+	for s, err := range c.EachStream(ctx, StreamFilter{All: all}) {
 		if err != nil {
 			return nil, err
 		}
@@ -157,15 +158,20 @@ func (c *Client) Streams(ctx context.Context, all bool) ([]Stream, error) {
 }
 
 // EachStream yields the streams in and out, newest first, and ended ones
-// too if all, asking for one page after another as the loop goes on;
+// too if f.All, asking for one page after another as the loop goes on;
 // breaking out of the loop asks for no more. On an error it yields it and
 // stops. It needs the admin token.
-func (c *Client) EachStream(ctx context.Context, all bool) iter.Seq2[Stream, error] {
+func (c *Client) EachStream(ctx context.Context, f StreamFilter) iter.Seq2[Stream, error] {
 	return func(yield func(Stream, error) bool) {
+		if f.PageSize < 0 {
+			yield(Stream{}, fmt.Errorf("tinypay: %w: page size %d: want 0 (the node's default) or more", ErrInvalidArgument, f.PageSize))
+			return
+		}
 		list := func(ctx context.Context, r *apiv1.ListStreamsRequest, _ ...grpc.CallOption) (*apiv1.ListStreamsResponse, error) {
 			return call(ctx, c, "list streams", c.api.ListStreams, r)
 		}
-		for m, err := range apiutil.Streams(ctx, list, &apiv1.ListStreamsRequest{All: all}) {
+		req := &apiv1.ListStreamsRequest{All: f.All, PageSize: int32(min(f.PageSize, math.MaxInt32))}
+		for m, err := range apiutil.Streams(ctx, list, req) {
 			if err != nil {
 				yield(Stream{}, c.apiError("list streams", err))
 				return
@@ -180,6 +186,15 @@ func (c *Client) EachStream(ctx context.Context, all bool) iter.Seq2[Stream, err
 			}
 		}
 	}
+}
+
+// StreamFilter selects streams for EachStream.
+type StreamFilter struct {
+	// All: include ended streams.
+	All bool
+	// PageSize: how many streams to ask for at a time (0: the node's
+	// default, 500; the node takes at most 1000).
+	PageSize int
 }
 
 // WatchStream follows one stream: it calls fn with its state at once and
