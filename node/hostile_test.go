@@ -8,6 +8,7 @@ import (
 	"fmt"
 	"log/slog"
 	"os"
+	"slices"
 	"strings"
 	"sync"
 	"sync/atomic"
@@ -354,12 +355,17 @@ func startCustom(t *testing.T, w *net, name string, seed byte, d Dialer, opts ..
 type countingDialer struct {
 	mu    sync.Mutex
 	dials map[string]int
-	inner Dialer // nil: every address is unreachable
+	times map[string][]time.Time // when each dial started
+	inner Dialer                 // nil: every address is unreachable
 }
 
 func (d *countingDialer) DialPeer(ctx context.Context, hostport string, want crypto.Address) (PeerConn, error) {
 	d.mu.Lock()
 	d.dials[hostport]++
+	if d.times == nil {
+		d.times = map[string][]time.Time{}
+	}
+	d.times[hostport] = append(d.times[hostport], time.Now())
 	d.mu.Unlock()
 	if d.inner != nil {
 		return d.inner.DialPeer(ctx, hostport, want)
@@ -371,6 +377,12 @@ func (d *countingDialer) count(hostport string) int {
 	d.mu.Lock()
 	defer d.mu.Unlock()
 	return d.dials[hostport]
+}
+
+func (d *countingDialer) started(hostport string) []time.Time {
+	d.mu.Lock()
+	defer d.mu.Unlock()
+	return slices.Clone(d.times[hostport])
 }
 
 // advertConn is a connection whose peer says it listens at addr (the
@@ -1134,21 +1146,28 @@ func TestNoRedialForStrangerProposal(t *testing.T) {
 
 // TestRedialBacksOff: a peer that does not answer is redialled less and
 // less often (the wait doubles up to RedialMax), not every Redial; once
-// it is back, the next outage starts again from Redial.
+// it is back, the next outage starts again from Redial. The waits are
+// checked as lower bounds between the dials' starts (a failed dial sets
+// the next one Redial << k later at least), so a slow machine cannot fail
+// it.
 func TestRedialBacksOff(t *testing.T) {
 	w := newNet(t)
 	bob := w.add("bob", 2)
 	dialer := &countingDialer{dials: map[string]int{}, inner: nodeDialer{w: w, self: seedKey(1).Address()}}
-	alice := startCustom(t, w, "alice", 1, dialer, func(c *Config) { c.Redial, c.RedialMax = 10*time.Millisecond, time.Hour })
+	const redial = 10 * time.Millisecond
+	alice := startCustom(t, w, "alice", 1, dialer, func(c *Config) { c.Redial, c.RedialMax = redial, time.Hour })
 	alice.connect(bob)
 	id := alice.open(bob, 1000)
 	bob.stop()
 	waitFor(t, "alice sees bob gone", func() bool { return !alice.channel(id).Connected })
 	before := dialer.count("bob:1")
-	time.Sleep(640 * time.Millisecond) // 64 redial periods
-	n := dialer.count("bob:1") - before
-	if n < 3 || n > 10 {
-		t.Fatalf("alice dialled the absent peer %d times in 64 redial periods, want a doubling wait (about 7)", n)
+	waitFor(t, "alice dials the absent peer 6 times", func() bool { return dialer.count("bob:1") >= before+6 })
+	starts := dialer.started("bob:1")[before:]
+	for k := 1; k < 6; k++ {
+		// Dial k-1 failed at least the k-th time since bob left.
+		if gap, least := starts[k].Sub(starts[k-1]), redial<<(k-1); gap < least {
+			t.Fatalf("dials %d and %d after the outage began %s apart, want %s at least (a doubling wait): %v", k, k+1, gap, least, starts)
+		}
 	}
 	backedOff := func() bool {
 		alice.n.peers.mu.Lock()
