@@ -578,6 +578,57 @@ func TestRefundClaimedTwice(t *testing.T) {
 	}
 }
 
+// TestRetryAfterSettleOfARefundedPayment: bob refunds alice's payment;
+// alice restarts, bob stays away, and the channel closes on chain and
+// settles with the payment counted. A retry of its key is answered from
+// the close ("the close counted it"), which said complete although bob
+// gave the payment back: the refund decides it.
+func TestRetryAfterSettleOfARefundedPayment(t *testing.T) {
+	w := newNet(t)
+	alice, bob := w.add("alice", 1), w.add("bob", 2)
+	alice.connect(bob)
+	id := alice.open(bob, 1000)
+	dom := mustChannelOf(t, alice, id).state().Params.Domain()
+	bob.stop()
+	r := dialRaw(t, bob.key.Address(), alice)
+	r.send(&peerv1.Message{Body: &peerv1.Message_Reestablish{Reestablish: &peerv1.Reestablish{ChannelId: id[:]}}})
+	waitFor(t, "alice is ready on the raw session", func() bool { return alice.channel(id).Connected })
+
+	ctx, cancel := context.WithTimeout(context.Background(), 10*time.Second)
+	defer cancel()
+	res := make(chan error, 1)
+	go func() {
+		_, err := alice.n.Pay(ctx, PayRequest{Channel: id, Amount: *u256(10), Key: "k"})
+		res <- err
+	}()
+	pm := r.next().GetProof()
+	pid := pm.GetParts()[0].GetPaymentId()
+	part := &peerv1.PaymentPart{PaymentId: rid(0x51), Amount: amountBytes(u256(10)), RefundOf: pid, Memo: "sold out"}
+	r.send(&peerv1.Message{Body: &peerv1.Message_Proof{Proof: signedProof(t, bob.key, dom, id, 1, 10, part)}})
+	r.send(&peerv1.Message{Body: &peerv1.Message_Ack{Ack: &peerv1.Ack{ChannelId: id[:], Nonce: pm.GetNonce()}}})
+	var refused *RefusedError
+	if err := <-res; !errors.As(err, &refused) {
+		t.Fatalf("the refunded payment: %v, want RefusedError", err)
+	}
+	r.conn.Close(nil)
+
+	alice.restart() // bob stays away
+	if _, err := alice.n.ForceClose(ctx, id); err != nil {
+		t.Fatal(err)
+	}
+	w.chain.mu.Lock()
+	w.chain.time = w.chain.channels[id].oc.SettleAfter
+	w.chain.mu.Unlock()
+	w.chain.advance(1)
+	if ci, err := alice.n.Settle(ctx, id); err != nil || ci.Phase != channel.Settled {
+		t.Fatalf("settle: %v, %v", ci.Phase, err)
+	}
+	_, err := alice.n.Pay(ctx, PayRequest{Channel: id, Amount: *u256(10), Key: "k"})
+	if !errors.As(err, &refused) || refused.Reason != "sold out" {
+		t.Fatalf("a retry after the settlement: %v, want the refusal", err)
+	}
+}
+
 // --- 8. Recovered records carry the peer's ids and keys unchecked ---
 
 // lostPayment sets up a recovery: alice pays bob 5 ("before"), then 7

@@ -436,11 +436,16 @@ func (n *Node) waitStored(ctx context.Context, e *storev1.LogEntry, r *PayReques
 			return info, nil
 		}
 		if ci.Phase == channel.Settled {
-			// The close decided it: paid if what it counted covers it.
+			// The close decided it: paid if what it counted covers it,
+			// unless the payee gave it back (the refund is on disk: it
+			// came before its Ack).
 			switch {
 			case ci.moved == nil:
 				return info, fmt.Errorf("%w: the channel closed before the peer acknowledged it", ErrPending)
 			case !info.Cumulative.Gt(ci.moved):
+				if err := n.refundOf(info.ID); err != nil {
+					return info, err
+				}
 				info.Complete = true
 				return info, nil
 			}
