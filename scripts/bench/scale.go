@@ -75,8 +75,7 @@ func (b *bench) openMany(n int, deposit string) ([]string, error) {
 // waitReady waits until node counts want channels open and ready to pay.
 // It says on stderr, once a second, how many are ready (and where a
 // restart's time goes: until the node answers, then reestablishing).
-// GetInfo walks every channel (Node.Health), so it is asked only every
-// 100 ms.
+// It asks GetInfo every 100 ms.
 func (b *bench) waitReady(who string, c apiv1.NodeClient, want int, limit time.Duration) error {
 	began := time.Now()
 	deadline, said := began.Add(limit), began
