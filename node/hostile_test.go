@@ -578,16 +578,15 @@ func TestRefundClaimedTwice(t *testing.T) {
 	}
 }
 
-// TestRetryAfterSettleOfARefundedPayment: bob refunds alice's payment;
-// alice restarts, bob stays away, and the channel closes on chain and
-// settles with the payment counted. A retry of its key is answered from
-// the close ("the close counted it"), which said complete although bob
-// gave the payment back: the refund decides it.
-func TestRetryAfterSettleOfARefundedPayment(t *testing.T) {
+// refundedThenSettled: bob refunds alice's payment (key "k"); alice
+// restarts, bob stays away, and the channel closes on chain and settles
+// with the payment counted. wrap, if set, wraps alice's store.
+func refundedThenSettled(t *testing.T, wrap func(Store) Store) (alice *testNode, id channel.ID) {
 	w := newNet(t)
-	alice, bob := w.add("alice", 1), w.add("bob", 2)
+	alice = addWrapped(t, w, "alice", 1, wrap)
+	bob := w.add("bob", 2)
 	alice.connect(bob)
-	id := alice.open(bob, 1000)
+	id = alice.open(bob, 1000)
 	dom := mustChannelOf(t, alice, id).state().Params.Domain()
 	bob.stop()
 	r := dialRaw(t, bob.key.Address(), alice)
@@ -623,9 +622,53 @@ func TestRetryAfterSettleOfARefundedPayment(t *testing.T) {
 	if ci, err := alice.n.Settle(ctx, id); err != nil || ci.Phase != channel.Settled {
 		t.Fatalf("settle: %v, %v", ci.Phase, err)
 	}
+	return alice, id
+}
+
+// TestRetryAfterSettleOfARefundedPayment: a retry of the key of a payment
+// the payee refunded, after the channel settled with it counted, was
+// answered from the close ("the close counted it": complete) although
+// bob gave the payment back: the refund decides it.
+func TestRetryAfterSettleOfARefundedPayment(t *testing.T) {
+	alice, id := refundedThenSettled(t, nil)
+	ctx, cancel := context.WithTimeout(context.Background(), 5*time.Second)
+	defer cancel()
+	var refused *RefusedError
 	_, err := alice.n.Pay(ctx, PayRequest{Channel: id, Amount: *u256(10), Key: "k"})
 	if !errors.As(err, &refused) || refused.Reason != "sold out" {
 		t.Fatalf("a retry after the settlement: %v, want the refusal", err)
+	}
+}
+
+// failRefundReads fails, once on, the reads by id of refund records.
+type failRefundReads struct {
+	Store
+	on atomic.Bool
+}
+
+func (s *failRefundReads) PaymentByID(id [32]byte) (*storev1.LogEntry, error) {
+	e, err := s.Store.PaymentByID(id)
+	if s.on.Load() && err == nil && len(e.GetPayment().GetRefundOf()) > 0 {
+		return nil, errors.New("test: read failed")
+	}
+	return e, err
+}
+
+// TestRetryWhenTheRefundCannotBeRead: the same retry, with the read of
+// the refund failing, said complete: it does not know, so it is pending
+// (found by a review).
+func TestRetryWhenTheRefundCannotBeRead(t *testing.T) {
+	fr := &failRefundReads{}
+	alice, id := refundedThenSettled(t, func(s Store) Store { fr.Store = s; return fr })
+	fr.on.Store(true)
+	ctx, cancel := context.WithTimeout(context.Background(), 5*time.Second)
+	defer cancel()
+	info, err := alice.n.Pay(ctx, PayRequest{Channel: id, Amount: *u256(10), Key: "k"})
+	if !errors.Is(err, ErrPending) || info.Complete {
+		t.Fatalf("a retry whose refund cannot be read: complete %v, %v; want ErrPending", info.Complete, err)
+	}
+	if ps, _, err := alice.n.Payments(0, 10, id); err != nil || len(ps) == 0 || ps[0].Complete {
+		t.Fatalf("the payment listed while its refund cannot be read: %+v, %v; want not complete", ps, err)
 	}
 }
 

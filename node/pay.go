@@ -459,10 +459,14 @@ func (n *Node) waitStored(ctx context.Context, e *storev1.LogEntry, r *PayReques
 	}
 }
 
-// refundOf returns the refusal of payment id if the payee refunded it.
+// refundOf returns the refusal of payment id if the payee refunded it,
+// and ErrPending if that cannot be read.
 func (n *Node) refundOf(id [32]byte) error {
-	rec, _ := n.refundRecord(id)
-	if rec == nil {
+	rec, err := n.refundRecord(id)
+	switch {
+	case err != nil:
+		return fmt.Errorf("%w: cannot read whether the payee refunded payment %x: %w", ErrPending, id[:4], err)
+	case rec == nil:
 		return nil
 	}
 	return &RefusedError{Payment: id, Reason: rec.GetMemo()}
