@@ -35,7 +35,10 @@ type chanActor struct {
 	created time.Time
 
 	snap    atomic.Pointer[ChannelInfo]
-	indexed chanFlags   // its place in the registry's sets but ready; chanSet.mu
+	indexed chanFlags // its place in the registry's sets but ready; chanSet.mu
+	// inOpen: the open set c is in (nil: none), for publish to tell it
+	// when c's balance grows; set under chanSet.mu.
+	inOpen  atomic.Pointer[openSet]
 	readyIn atomic.Bool // counted in chanSet.nReady (see chanSet.reindex)
 	early   *earlyReestablish
 	// durableRecv is the newest proof of the peer's known durable: what
@@ -453,6 +456,11 @@ func (c *chanActor) publish() {
 	ci := new(ChannelInfo)
 	*ci = v
 	c.snap.Store(ci)
+	if old != nil && ci.MyBalance.Gt(&old.MyBalance) {
+		if set := c.inOpen.Load(); set != nil {
+			set.grew.Add(1) // paying by peer may find it holds enough now
+		}
+	}
 	if old != nil && (old.AckedNonce != ci.AckedNonce || old.outcomes != ci.outcomes || old.caughtUp != ci.caughtUp || old.acksHere != ci.acksHere || old.Phase != ci.Phase) {
 		c.wakeAckWaiters()
 	}

@@ -1,6 +1,8 @@
 package node
 
 import (
+	"sync/atomic"
+
 	"github.com/holiman/uint256"
 
 	"github.com/tinypay/tinypay/channel"
@@ -43,6 +45,15 @@ func flagsOf(ci *ChannelInfo) chanFlags {
 type openSet struct {
 	chans     map[*chanActor]struct{}
 	preferred *chanActor
+	// grew counts the times a channel joined the set or a member's balance
+	// grew (publish). A rescan that found every channel short of an
+	// amount records it in shortAt with the most any held, in short: until
+	// grew moves, a payment of at least that much is short everywhere
+	// without a rescan.
+	grew    atomic.Uint64
+	shortAt uint64
+	short   *uint256.Int
+	scans   int // rescans, for tests
 }
 
 // reindex moves c to the sets that f says it belongs to. It must be called
@@ -90,7 +101,10 @@ func (s *chanSet) reindexLocked(c *chanActor, f chanFlags) {
 				byAsset[asset] = set
 			}
 			set.chans[c] = struct{}{}
+			c.inOpen.Store(set)
+			set.grew.Add(1)
 		} else if set != nil {
+			c.inOpen.Store(nil)
 			delete(set.chans, c)
 			if set.preferred == c {
 				set.preferred = nil
@@ -203,7 +217,9 @@ func (s *chanSet) openAssets(peer crypto.Address) []crypto.Address {
 // that holds the most (which the caller's payment may still find short).
 // It costs nothing per payment but while it rescans, which happens only
 // when the channel in use runs short: paying by peer stays on one channel,
-// which also lets concurrent payments share its proofs.
+// which also lets concurrent payments share its proofs. Once a rescan
+// found every channel short, payments of as much or more are refused
+// without another until a balance grows or a channel joins (grew).
 func (s *chanSet) pickOpen(peer, asset crypto.Address, amount *uint256.Int) *chanActor {
 	s.mu.RLock()
 	set := s.open[peer][asset]
@@ -223,6 +239,11 @@ func (s *chanSet) pickOpen(peer, asset crypto.Address, amount *uint256.Int) *cha
 	if set == nil {
 		return nil
 	}
+	grew := set.grew.Load() // before reading any balance
+	if set.short != nil && set.shortAt == grew && !amount.Lt(set.short) && set.preferred != nil {
+		return set.preferred // short, as every channel was at the last rescan
+	}
+	set.scans++
 	var best *chanActor
 	var bestBal uint256.Int
 	for c := range set.chans {
@@ -235,5 +256,9 @@ func (s *chanSet) pickOpen(peer, asset crypto.Address, amount *uint256.Int) *cha
 		}
 	}
 	set.preferred = best
+	set.short = nil
+	if best != nil && bestBal.Lt(amount) {
+		set.short, set.shortAt = new(uint256.Int).Set(&bestBal), grew
+	}
 	return best
 }

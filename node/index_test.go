@@ -3,6 +3,7 @@ package node
 import (
 	"bytes"
 	"context"
+	"errors"
 	"fmt"
 	"slices"
 	"strings"
@@ -103,6 +104,67 @@ func TestPayByPeerPicksAChannelAndKeepsToIt(t *testing.T) {
 	byPeer(10, "e")
 	if got := sent(); !slices.Equal(got, []uint64{10, 250, 60}) {
 		t.Fatalf("sent %v after closing the channel in use", got)
+	}
+}
+
+// TestPayByPeerWhenEveryChannelIsShort: once every channel with the peer
+// is short of an amount, a payment of it (or more) is refused without
+// walking the channels again, until one of them holds more: a balance
+// that grows (here a payment from bob) or a channel that opens.
+func TestPayByPeerWhenEveryChannelIsShort(t *testing.T) {
+	w := newNet(t)
+	alice, bob := w.add("alice", 1), w.add("bob", 2)
+	alice.connect(bob)
+	ids := []channel.ID{alice.open(bob, 100), alice.open(bob, 200)}
+	payBy := func(amount uint64, key string) error {
+		_, err := alice.n.Pay(context.Background(), PayRequest{Peer: bob.key.Address(), Amount: *uint256.NewInt(amount), Key: key})
+		return err
+	}
+	scans := func() int {
+		alice.n.chans.mu.RLock()
+		defer alice.n.chans.mu.RUnlock()
+		return alice.n.chans.open[bob.key.Address()][crypto.Address{}].scans
+	}
+	if err := payBy(150, "drain"); err != nil { // the second channel: 50 left there, 100 on the first
+		t.Fatal(err)
+	}
+	for i := range 3 {
+		if err := payBy(120, fmt.Sprint("short", i)); !errors.Is(err, channel.ErrInsufficientBalance) {
+			t.Fatalf("120 with at most 100 in a channel: %v", err)
+		}
+	}
+	before := scans()
+	for i := range 5 {
+		if err := payBy(110+uint64(i), fmt.Sprint("short again", i)); !errors.Is(err, channel.ErrInsufficientBalance) {
+			t.Fatalf("%d with at most 100 in a channel: %v", 110+i, err)
+		}
+	}
+	if got := scans() - before; got != 0 {
+		t.Fatalf("%d rescans for payments every channel is short of", got)
+	}
+	// Bob pays alice 30 on the second channel (50 + 30 = 80: still short),
+	// then 60 (140): the next payment looks again and finds it.
+	if _, err := bob.n.Pay(context.Background(), PayRequest{Channel: ids[1], Amount: *uint256.NewInt(30), Key: "back1"}); err != nil {
+		t.Fatal(err)
+	}
+	waitFor(t, "alice holds 80 on the second channel", func() bool { return u64(alice.channel(ids[1]).MyBalance) == 80 })
+	if err := payBy(120, "still short"); !errors.Is(err, channel.ErrInsufficientBalance) {
+		t.Fatalf("120 with at most 100 in a channel: %v", err)
+	}
+	if _, err := bob.n.Pay(context.Background(), PayRequest{Channel: ids[1], Amount: *uint256.NewInt(60), Key: "back2"}); err != nil {
+		t.Fatal(err)
+	}
+	waitFor(t, "alice holds 140 on the second channel", func() bool { return u64(alice.channel(ids[1]).MyBalance) == 140 })
+	if err := payBy(120, "enough"); err != nil {
+		t.Fatalf("120 with 140 in the second channel: %v", err)
+	}
+	// Every channel short again; a new channel opens with enough.
+	if err := payBy(500, "short once more"); !errors.Is(err, channel.ErrInsufficientBalance) {
+		t.Fatalf("500: %v", err)
+	}
+	alice.open(bob, 600)
+	if err := payBy(500, "new channel"); err != nil {
+		t.Fatalf("500 with a new channel of 600: %v", err)
 	}
 }
 
