@@ -48,7 +48,7 @@ type openSet struct {
 	// grew counts the times a channel joined the set or a member's balance
 	// grew (publish). A rescan that found every channel short of an
 	// amount records it in shortAt with the most any held, in short: until
-	// grew moves, a payment of at least that much is short everywhere
+	// grew moves, a payment of more than that is short everywhere
 	// without a rescan.
 	grew    atomic.Uint64
 	shortAt uint64
@@ -218,7 +218,7 @@ func (s *chanSet) openAssets(peer crypto.Address) []crypto.Address {
 // It costs nothing per payment but while it rescans, which happens only
 // when the channel in use runs short: paying by peer stays on one channel,
 // which also lets concurrent payments share its proofs. Once a rescan
-// found every channel short, payments of as much or more are refused
+// found every channel short, payments of more than any held are refused
 // without another until a balance grows or a channel joins (grew).
 func (s *chanSet) pickOpen(peer, asset crypto.Address, amount *uint256.Int) *chanActor {
 	s.mu.RLock()
@@ -240,7 +240,7 @@ func (s *chanSet) pickOpen(peer, asset crypto.Address, amount *uint256.Int) *cha
 		return nil
 	}
 	grew := set.grew.Load() // before reading any balance
-	if set.short != nil && set.shortAt == grew && !amount.Lt(set.short) && set.preferred != nil {
+	if set.short != nil && set.shortAt == grew && set.short.Lt(amount) && set.preferred != nil {
 		return set.preferred // short, as every channel was at the last rescan
 	}
 	set.scans++

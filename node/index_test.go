@@ -168,6 +168,36 @@ func TestPayByPeerWhenEveryChannelIsShort(t *testing.T) {
 	}
 }
 
+// TestPickOpenTieAtShort: two channels held the most (100) when every
+// one was short of 120; the one picked then pays 30 out (no balance
+// grew). A payment of exactly 100 must still find the other (a review
+// found the shortcut refusing it).
+func TestPickOpenTieAtShort(t *testing.T) {
+	var s chanSet
+	s.init()
+	peer := crypto.Address{9}
+	bal := func(c *chanActor, v uint64) {
+		c.snap.Store(&ChannelInfo{Phase: channel.Open, Side: channel.A, MyBalance: *uint256.NewInt(v)})
+	}
+	a, b := &chanActor{id: channel.ID{1}, peer: peer}, &chanActor{id: channel.ID{2}, peer: peer}
+	bal(a, 100)
+	bal(b, 100)
+	s.add(a)
+	s.add(b)
+	first := s.pickOpen(peer, crypto.Address{}, uint256.NewInt(120))
+	if first == nil {
+		t.Fatal("nothing picked")
+	}
+	other := a
+	if first == a {
+		other = b
+	}
+	bal(first, 70)
+	if got := s.pickOpen(peer, crypto.Address{}, uint256.NewInt(100)); got != other {
+		t.Fatalf("100: picked %v, want the channel that holds 100", got.id)
+	}
+}
+
 // TestIndexFollowsFlags checks the registry's sets against a channel's
 // flags directly, including a channel that publishes before it is
 // registered and one removed while indexed.
