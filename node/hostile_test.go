@@ -198,10 +198,11 @@ func TestReestablishHoldsOnlyDurableProofs(t *testing.T) {
 // --- 3. a refusal that arrives after the countersignature ---
 
 // rawPayee opens Alice -> Bob (1000), stops Bob and speaks for him over a
-// raw session that Alice has reestablished.
-func rawPayee(t *testing.T, w *net) (alice, bob *testNode, id channel.ID, dom crypto.Domain, r *rawPeer) {
+// raw session that Alice has reestablished. opts set Alice up (a store
+// wrapper, say).
+func rawPayee(t *testing.T, w *net, opts ...func(*testNode)) (alice, bob *testNode, id channel.ID, dom crypto.Domain, r *rawPeer) {
 	t.Helper()
-	alice, bob = w.add("alice", 1), w.add("bob", 2)
+	alice, bob = w.add("alice", 1, opts...), w.add("bob", 2)
 	alice.connect(bob)
 	id = alice.open(bob, 1000)
 	dom = mustChannelOf(t, alice, id).state().Params.Domain()
@@ -541,17 +542,8 @@ func (s *staleRead) PaymentByID(id [32]byte) (*storev1.LogEntry, error) {
 // and written under the same id. The store refuses the batch and Alice's
 // node fails.
 func TestRefundClaimedTwice(t *testing.T) {
-	w := newNet(t)
 	sr := &staleRead{}
-	alice := addWrapped(t, w, "alice", 1, func(s Store) Store { sr.Store = s; return sr })
-	bob := w.add("bob", 2)
-	alice.connect(bob)
-	id := alice.open(bob, 1000)
-	dom := mustChannelOf(t, alice, id).state().Params.Domain()
-	bob.stop()
-	r := dialRaw(t, bob.key.Address(), alice)
-	r.send(&peerv1.Message{Body: &peerv1.Message_Reestablish{Reestablish: &peerv1.Reestablish{ChannelId: id[:]}}})
-	waitFor(t, "alice is ready on the raw session", func() bool { return alice.channel(id).Connected })
+	alice, bob, id, dom, r := rawPayee(t, newNet(t), func(tn *testNode) { tn.wrap = func(s Store) Store { sr.Store = s; return sr } })
 
 	var paid [2]PaymentInfo
 	for i := range paid {
@@ -583,15 +575,7 @@ func TestRefundClaimedTwice(t *testing.T) {
 // with the payment counted. wrap, if set, wraps alice's store.
 func refundedThenSettled(t *testing.T, wrap func(Store) Store) (alice *testNode, id channel.ID) {
 	w := newNet(t)
-	alice = addWrapped(t, w, "alice", 1, wrap)
-	bob := w.add("bob", 2)
-	alice.connect(bob)
-	id = alice.open(bob, 1000)
-	dom := mustChannelOf(t, alice, id).state().Params.Domain()
-	bob.stop()
-	r := dialRaw(t, bob.key.Address(), alice)
-	r.send(&peerv1.Message{Body: &peerv1.Message_Reestablish{Reestablish: &peerv1.Reestablish{ChannelId: id[:]}}})
-	waitFor(t, "alice is ready on the raw session", func() bool { return alice.channel(id).Connected })
+	alice, bob, id, dom, r := rawPayee(t, w, func(tn *testNode) { tn.wrap = wrap })
 
 	ctx, cancel := context.WithTimeout(context.Background(), 10*time.Second)
 	defer cancel()

@@ -418,6 +418,13 @@ func (n *Node) waitStored(ctx context.Context, e *storev1.LogEntry, r *PayReques
 	if c == nil {
 		return info, wrapf(ErrNotFound, "channel %s", info.Channel)
 	}
+	paid := func() (PaymentInfo, error) { // unless the payee gave it back
+		if err := n.refundOf(info.ID); err != nil {
+			return info, err
+		}
+		info.Complete = true
+		return info, nil
+	}
 	for {
 		wake := *c.ackWake.Load()
 		ci := c.info()
@@ -429,11 +436,7 @@ func (n *Node) waitStored(ctx context.Context, e *storev1.LogEntry, r *PayReques
 			if err := c.stepAndWait(ctx, func() {}); err != nil {
 				return info, fmt.Errorf("%w: %w", ErrPending, err)
 			}
-			if err := n.refundOf(info.ID); err != nil {
-				return info, err
-			}
-			info.Complete = true
-			return info, nil
+			return paid()
 		}
 		if ci.Phase == channel.Settled {
 			// The close decided it: paid if what it counted covers it,
@@ -443,11 +446,7 @@ func (n *Node) waitStored(ctx context.Context, e *storev1.LogEntry, r *PayReques
 			case ci.moved == nil:
 				return info, fmt.Errorf("%w: the channel closed before the peer acknowledged it", ErrPending)
 			case !info.Cumulative.Gt(ci.moved):
-				if err := n.refundOf(info.ID); err != nil {
-					return info, err
-				}
-				info.Complete = true
-				return info, nil
+				return paid()
 			}
 			return info, fmt.Errorf("%w: payment %x was signed but the channel closed before the peer acknowledged it; the close did not count it", ErrPeerRefused, info.ID[:4])
 		}
