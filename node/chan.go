@@ -91,6 +91,11 @@ type chanActor struct {
 	behind                  *behind                     // why the channel may not pay yet (see behind.go); nil: it may
 	recovered               map[string]*storev1.Payment // payment records restored from the peer, by key
 	refunds                 map[[32]byte]bool           // refunds of our payments being written
+	// awaited: this node's payments from before its start whose receipts
+	// are awaited (the store's awaited index), oldest proof first. The
+	// peer is asked to send their Acks again (ackTaken starts below the
+	// first), which brings the receipts a restart lost.
+	awaited []*payment
 
 	paused    string   // why peer messages wait, "" when they don't
 	deferred  []func() // peer messages that arrived while paused
@@ -178,7 +183,38 @@ func (n *Node) loadChannel(rec store.ChannelRecord) (*chanActor, error) {
 	if err != nil {
 		return nil, fmt.Errorf("load channel %x: %w", id, err)
 	}
-	return n.newActor(ch, time.Unix(0, r.GetCreatedUnixNano())), nil
+	c := n.newActor(ch, time.Unix(0, r.GetCreatedUnixNano()))
+	for _, rec := range rec.Awaited {
+		p, err := awaitedPayment(id, rec)
+		if err != nil {
+			return nil, fmt.Errorf("load channel %x: a payment whose receipt is awaited: %w", id, err)
+		}
+		if p.nonce > c.ackTaken || p.nonce == 0 {
+			continue // not of a proof this node holds (it would be corrupt)
+		}
+		c.awaited = append(c.awaited, p)
+	}
+	if len(c.awaited) > 0 {
+		c.ackTaken = c.awaited[0].nonce - 1
+		c.publish()
+	}
+	return c, nil
+}
+
+// awaitedPayment is the part of an outgoing payment record that its
+// receipt is checked against.
+func awaitedPayment(id channel.ID, rec *storev1.Payment) (*payment, error) {
+	amount, err1 := parseAmount("amount", rec.GetAmount())
+	cum, err2 := parseAmount("cumulative", rec.GetCumulative())
+	if err := errors.Join(err1, err2); err != nil {
+		return nil, err
+	}
+	p := &payment{id: [32]byte(rec.GetId()), chanID: id, amount: amount, cumulative: cum, itemID: rec.GetItemId(),
+		wantReceipt: true, nonce: rec.GetNonce(), key: rec.GetIdempotencyKey()}
+	if len(rec.GetOfferId()) == 32 {
+		p.offer = &Offer{ID: crypto.Hash(rec.GetOfferId())}
+	}
+	return p, nil
 }
 
 // do posts a step: f, then flush.

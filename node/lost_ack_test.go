@@ -1,6 +1,7 @@
 package node
 
 import (
+	"bytes"
 	"context"
 	"errors"
 	"fmt"
@@ -9,8 +10,10 @@ import (
 	"testing"
 	"time"
 
+	"github.com/tinypay/tinypay/channel"
 	"github.com/tinypay/tinypay/crypto"
 	peerv1 "github.com/tinypay/tinypay/proto/tinypay/peer/v1"
+	"github.com/tinypay/tinypay/store"
 )
 
 // ackFate says what becomes of the Acks Bob sends (see loseAcks).
@@ -18,6 +21,8 @@ type ackFate struct {
 	cutNext atomic.Bool // the next one is lost with its connection (Alice redials)
 	never   atomic.Bool // every later one is lost (on a connection that stays), as from a payee that never sends an Ack again
 	all     atomic.Bool // every one is lost while set
+	// edit, if set, changes each Ack delivered (a peer that lies in it).
+	edit atomic.Pointer[func(*peerv1.Ack)]
 }
 
 // arm: the next Ack is cut; with forever, every later one is lost too.
@@ -40,6 +45,9 @@ func loseAcks(t *testing.T, opts ...func(*testNode)) (alice, bob *testNode, id [
 			return cut
 		case fate.never.Load(), fate.all.Load():
 			return lost
+		}
+		if edit := fate.edit.Load(); edit != nil {
+			(*edit)(m.GetAck())
 		}
 		return delivered
 	}
@@ -290,6 +298,163 @@ func TestLostAcksOfManyChannelsAfterPayeeRestart(t *testing.T) {
 	for _, d := range done {
 		if r := <-d; r.err != nil || r.p.Receipt == nil {
 			t.Fatalf("a payment whose Ack was lost in bob's restart: %+v, %v; want paid, with its receipt", r.p, r.err)
+		}
+	}
+}
+
+// TestReceiptComesAgainAfterPayerRestart: Bob holds Alice's proof, whose
+// payment asked for a receipt, and his Ack with it is lost; Alice restarts
+// before it comes. Her store still awaits the receipt, so her Reestablish
+// asks Bob for that Ack again: her retry of the key reports the payment
+// paid with its receipt (written to disk), and after the next restart
+// nothing is awaited any more.
+func TestReceiptComesAgainAfterPayerRestart(t *testing.T) {
+	alice, bob, id, fate := loseAcks(t)
+	fate.all.Store(true)
+	done := payAsync(t, alice, id, 5, "ok-1", "ok")
+	waitFor(t, "bob holds alice's proof", func() bool { return bob.channel(id).ReceivedNonce == 1 })
+	alice.restart()
+	if r := <-done; r.err == nil {
+		t.Fatalf("the payment returned %+v while its Ack was lost, want an error (alice stopped)", r.p)
+	}
+	if n, taken := awaitedOf(t, alice, id); n != 1 || taken != 0 {
+		t.Fatalf("after the restart alice awaits %d receipts and took the Acks up to %d; want 1, 0 (she asks for Ack 1 again)", n, taken)
+	}
+	fate.all.Store(false)
+	alice.connect(bob)
+	p, err := payItem(t, alice, id, 5, "ok-1", "ok")
+	if err != nil || !p.Earlier || p.Receipt == nil {
+		t.Fatalf("the retry after the restart: %+v, %v; want the earlier payment, paid, with its receipt", p, err)
+	}
+	got, _, err := alice.n.PaymentByKey("ok-1")
+	if err != nil || got.Receipt == nil || got.Receipt.Sig != p.Receipt.Sig {
+		t.Fatalf("the stored payment %+v (%v): want it with its receipt", got, err)
+	}
+	if n, taken := awaitedOf(t, alice, id); n != 0 || taken != 1 {
+		t.Fatalf("alice awaits %d receipts and took the Acks up to %d; want 0, 1", n, taken)
+	}
+	alice.restart()
+	if n, taken := awaitedOf(t, alice, id); n != 0 || taken != 1 {
+		t.Fatalf("after a second restart alice awaits %d receipts and took the Acks up to %d; want 0, 1 (the receipt is on disk)", n, taken)
+	}
+}
+
+// awaitedOf returns how many receipts from before its start channel id of
+// tn awaits, and the newest own proof whose Ack it took, once the
+// channel's writes are durable.
+func awaitedOf(t *testing.T, tn *testNode, id [32]byte) (n int, ackTaken uint64) {
+	t.Helper()
+	c := tn.n.chans.get(id)
+	if c == nil {
+		t.Fatalf("%s has no channel %x", tn.name, id[:4])
+	}
+	ctx, cancel := context.WithTimeout(context.Background(), 5*time.Second)
+	defer cancel()
+	if err := c.stepAndWait(ctx, func() { n, ackTaken = len(c.awaited), c.ackTaken }); err != nil {
+		t.Fatal(err)
+	}
+	return n, ackTaken
+}
+
+// TestResentReceiptsAreChecked: the Ack Bob sends again after Alice's
+// restart carries, before the right receipt, one with a forged signature
+// and one for a payment that is not Alice's: she keeps only the right
+// one. Then a payee that never sends the Ack again: after RequestTimeout
+// the payment is reported paid without its receipt, and not awaited any
+// more.
+func TestResentReceiptsAreChecked(t *testing.T) {
+	alice, bob, id, fate := loseAcks(t, withConfig(func(c *Config) { c.RequestTimeout = 300 * time.Millisecond }))
+	fate.all.Store(true)
+	done := payAsync(t, alice, id, 5, "ok-1", "ok")
+	waitFor(t, "bob holds alice's proof", func() bool { return bob.channel(id).ReceivedNonce == 1 })
+	alice.restart()
+	<-done
+	foreign := crypto.Keccak256([]byte("not alice's payment"))
+	var right atomic.Pointer[peerv1.Receipt]
+	edit := func(a *peerv1.Ack) {
+		if len(a.GetReceipts()) == 0 {
+			return
+		}
+		r := a.GetReceipts()[0]
+		right.Store(r)
+		forged := &peerv1.Receipt{PaymentId: r.GetPaymentId(), Time: r.GetTime(), Signature: append([]byte(nil), r.GetSignature()...)}
+		forged.Signature[5] ^= 1
+		other := &peerv1.Receipt{PaymentId: foreign[:], Time: r.GetTime(), Signature: r.GetSignature()}
+		a.Receipts = []*peerv1.Receipt{forged, other, r}
+	}
+	fate.edit.Store(&edit)
+	fate.all.Store(false)
+	alice.connect(bob)
+	p, err := payItem(t, alice, id, 5, "ok-1", "ok")
+	if err != nil || p.Receipt == nil || right.Load() == nil || !bytes.Equal(p.Receipt.Sig[:], right.Load().GetSignature()) {
+		t.Fatalf("the retry: %+v, %v; want paid with bob's receipt %x", p, err, right.Load().GetSignature())
+	}
+	if _, err := alice.n.store.Receipt(foreign); !errors.Is(err, store.ErrNotFound) {
+		t.Fatalf("a receipt for a payment that is not alice's: %v, want not stored", err)
+	}
+
+	// A payee that never sends the Ack again.
+	fate.edit.Store(nil)
+	fate.all.Store(true)
+	done = payAsync(t, alice, id, 5, "ok-2", "ok")
+	waitFor(t, "bob holds alice's proof", func() bool { return bob.channel(id).ReceivedNonce == 2 })
+	alice.restart()
+	<-done
+	if n, taken := awaitedOf(t, alice, id); n != 1 || taken != 1 {
+		t.Fatalf("after the restart alice awaits %d receipts and took the Acks up to %d; want 1, 1", n, taken)
+	}
+	alice.connect(bob)
+	p, err = payItem(t, alice, id, 5, "ok-2", "ok")
+	if err != nil || !p.Complete || p.Receipt != nil {
+		t.Fatalf("the retry when bob never sends the Ack again: %+v, %v; want paid, without a receipt", p, err)
+	}
+	if n, taken := awaitedOf(t, alice, id); n != 0 || taken != 2 {
+		t.Fatalf("alice awaits %d receipts and took the Acks up to %d; want 0, 2 (she gave up after RequestTimeout)", n, taken)
+	}
+	alice.restart()
+	if n, taken := awaitedOf(t, alice, id); n != 0 || taken != 2 {
+		t.Fatalf("after another restart alice awaits %d receipts, took the Acks up to %d; want 0, 2", n, taken)
+	}
+}
+
+// TestSettledChannelAwaitsNoReceipt: Alice restarts awaiting a receipt,
+// and the channel is closed out on chain before Bob sends it again: at
+// her next start nothing is awaited, on disk either.
+func TestSettledChannelAwaitsNoReceipt(t *testing.T) {
+	alice, bob, id, fate := loseAcks(t)
+	fate.all.Store(true)
+	done := payAsync(t, alice, id, 5, "ok-1", "ok")
+	waitFor(t, "bob holds alice's proof", func() bool { return bob.channel(id).ReceivedNonce == 1 })
+	bob.stop()
+	alice.restart()
+	<-done
+	if n, _ := awaitedOf(t, alice, id); n != 1 {
+		t.Fatalf("after the restart alice awaits %d receipts, want 1", n)
+	}
+	ctx, cancel := context.WithTimeout(context.Background(), 10*time.Second)
+	defer cancel()
+	if _, err := alice.n.ForceClose(ctx, id); err != nil {
+		t.Fatal(err)
+	}
+	w := alice.net
+	w.chain.mu.Lock()
+	w.chain.time = w.chain.channels[id].oc.SettleAfter
+	w.chain.mu.Unlock()
+	w.chain.advance(1)
+	if ci, err := alice.n.Settle(ctx, id); err != nil || ci.Phase != channel.Settled {
+		t.Fatalf("settle: %v, %v", ci.Phase, err)
+	}
+	alice.restart()
+	if n, taken := awaitedOf(t, alice, id); n != 0 || taken != 1 {
+		t.Fatalf("after the close alice awaits %d receipts and took the Acks up to %d; want 0, 1", n, taken)
+	}
+	recs, err := alice.n.store.LoadChannels()
+	if err != nil {
+		t.Fatal(err)
+	}
+	for _, r := range recs {
+		if len(r.Awaited) != 0 {
+			t.Fatalf("alice's store still awaits %d receipts of channel %x", len(r.Awaited), r.Channel.GetId()[:4])
 		}
 	}
 }

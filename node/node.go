@@ -172,6 +172,16 @@ func (n *Node) Start(ctx context.Context) error {
 			}
 			continue
 		}
+		if c.ch.Phase() == channel.Settled && len(c.awaited) > 0 {
+			// Closed out: no Ack will come again.
+			for _, p := range c.awaited {
+				if err := forget.ReceiptSettled(c.id, p.nonce, p.id); err != nil {
+					return err
+				}
+			}
+			c.awaited, c.ackTaken = nil, c.ch.Sent().Nonce
+			c.publish()
+		}
 		loaded = append(loaded, c)
 	}
 	// In creation order: the registry's lists by peer are in that order,
@@ -188,7 +198,7 @@ func (n *Node) Start(ctx context.Context) error {
 	}
 	if forget.Len() > 0 {
 		if _, err := n.store.Commit(ctx, forget); err != nil {
-			return fmt.Errorf("forget abandoned proposals: %w", err)
+			return fmt.Errorf("forget abandoned proposals and the receipts closed channels awaited: %w", err)
 		}
 	}
 	if err := n.peers.load(n); err != nil {

@@ -1,6 +1,7 @@
 package node
 
 import (
+	"bytes"
 	"context"
 	"errors"
 	"testing"
@@ -125,5 +126,61 @@ func TestDecodeOfferPolicy(t *testing.T) {
 				t.Fatalf("decoded uses %d max %d", o.Uses, o.MaxUses)
 			}
 		})
+	}
+}
+
+// TestOfferReceiptComesAgainAfterPayerRestart: Alice pays an offer, and
+// restarts before Bob's Ack with the receipt comes. Her Reestablish asks
+// for that Ack again (acked nonce 0 though Bob holds proof 1), and the
+// receipt Bob then sends, signed over the offer, is checked against her
+// record of the payment and kept.
+func TestOfferReceiptComesAgainAfterPayerRestart(t *testing.T) {
+	w := newNet(t)
+	alice, bob, id, dom, r := rawPayee(t, w)
+	offer := &Offer{ID: crypto.Hash{0x0f, 2}, ItemID: "song-43", Asset: alice.channel(id).Asset.Address, Price: *uint256.NewInt(7),
+		Expiry: uint64(time.Now().Add(time.Hour).Unix()), Sig: crypto.Signature{1, 2, 3}, Uses: crypto.OfferLimited, MaxUses: 5}
+	ctx, cancel := context.WithTimeout(context.Background(), time.Second)
+	defer cancel()
+	done := make(chan error, 1)
+	go func() {
+		_, err := alice.n.Pay(ctx, PayRequest{Channel: id, Amount: offer.Price, Key: "buy-1", ItemID: offer.ItemID, Offer: offer})
+		done <- err
+	}()
+	proof := r.next().GetProof()
+	if proof.GetNonce() != 1 || len(proof.GetParts()) != 1 {
+		t.Fatalf("got %v, want proof 1 with one payment", proof)
+	}
+	payID := [32]byte(proof.GetParts()[0].GetPaymentId())
+	<-done // not acknowledged: pending
+	r.conn.Close(nil)
+	alice.restart()
+	r = dialRaw(t, bob.key.Address(), alice)
+	r.send(&peerv1.Message{Body: &peerv1.Message_Reestablish{Reestablish: &peerv1.Reestablish{ChannelId: id[:], Held: proof, SentNonce: 0}}})
+	for {
+		m := r.nextAny(5 * time.Second)
+		if m == nil {
+			t.Fatal("alice sent no Reestablish")
+		}
+		if re := m.GetReestablish(); re != nil {
+			if re.GetAckedNonce() != 0 {
+				t.Fatalf("alice's Reestablish says she took the Acks up to %d, want 0 (the receipt of proof 1 is awaited)", re.GetAckedNonce())
+			}
+			break
+		}
+	}
+	f := crypto.ReceiptFields{Channel: id, Payment: payID, Payer: alice.key.Address(), Payee: bob.key.Address(), Asset: offer.Asset,
+		Amount: offer.Price, Cumulative: offer.Price, ItemID: offer.ItemID, Offer: offer.ID, Time: 1234}
+	sig, err := bob.key.Sign(dom.ReceiptDigest(&f))
+	if err != nil {
+		t.Fatal(err)
+	}
+	r.send(&peerv1.Message{Body: &peerv1.Message_Ack{Ack: &peerv1.Ack{ChannelId: id[:], Nonce: 1,
+		Receipts: []*peerv1.Receipt{{PaymentId: payID[:], Time: 1234, Signature: sig[:]}}}}})
+	waitFor(t, "alice keeps the receipt", func() bool {
+		rc, err := alice.n.store.Receipt(payID)
+		return err == nil && bytes.Equal(rc.GetSignature(), sig[:])
+	})
+	if n, taken := awaitedOf(t, alice, id); n != 0 || taken != 1 {
+		t.Fatalf("alice awaits %d receipts and took the Acks up to %d; want 0, 1", n, taken)
 	}
 }

@@ -422,6 +422,9 @@ func (n *Node) waitStored(ctx context.Context, e *storev1.LogEntry, r *PayReques
 		if err := n.refundOf(info.ID); err != nil {
 			return info, err
 		}
+		if info.Receipt == nil { // it may have come since (sent again after a restart)
+			n.attachReceipt(&info, e)
+		}
 		info.Complete = true
 		return info, nil
 	}
@@ -758,6 +761,7 @@ func (c *chanActor) onAck(s *session, m *peerv1.Ack) {
 	c.resync = 0
 	c.onReceipts(m.GetReceipts(), nonce)
 	c.onRefusals(m.GetRefused(), nonce)
+	c.settleAwaited(nonce)
 	c.completeAcked()
 	c.pumpDue = true // room in the pipeline: sign once the batch is taken
 	c.maybePropose()
@@ -772,6 +776,9 @@ func (c *chanActor) completeAcked() {
 	i, done := 0, 0
 	for i < len(c.flight) && c.flight[i].proof.Nonce <= acked && c.flight[i].durable {
 		for _, p := range c.flight[i].payments {
+			if p.wantReceipt && p.receipt == nil && p.refundOf == ([32]byte{}) {
+				c.receiptSettled(p) // none came with the Ack: none is awaited
+			}
 			c.complete(p)
 		}
 		done += len(c.flight[i].payments)
@@ -838,6 +845,7 @@ func (c *chanActor) awaitAcks(s *session) {
 		c.n.log.Warn("peer did not send again the acknowledgement of proofs it holds; their payments complete without their receipts and refusals",
 			"channel", c.id, "peer", c.peer, "from", c.ackTaken+1, "to", acked)
 		c.ackTaken = acked
+		c.settleAwaited(acked)
 		c.completeAcked()
 	})
 }
@@ -849,6 +857,12 @@ func (c *chanActor) onReceipts(rs []*peerv1.Receipt, nonce uint64) {
 		return
 	}
 	byID := map[[32]byte]*payment{}
+	for _, p := range c.awaited { // from before a start (see settleAwaited)
+		if p.nonce > nonce {
+			break
+		}
+		byID[p.id] = p
+	}
 	for _, f := range c.flight {
 		if f.proof.Nonce > nonce {
 			break
@@ -886,6 +900,34 @@ func (c *chanActor) onReceipts(rs []*peerv1.Receipt, nonce uint64) {
 			c.n.log.Error("store receipt", "err", err)
 		} else {
 			p.receiptSaving = true
+			c.receiptSettled(p)
+		}
+	}
+}
+
+// receiptSettled removes p from the store's awaited receipts, in the
+// channel's next write: its receipt is in that write, or will not come.
+func (c *chanActor) receiptSettled(p *payment) {
+	if err := c.batch().ReceiptSettled(c.id, p.nonce, p.id); err != nil {
+		c.n.log.Error("store receipt awaited", "channel", c.id, "payment", p.id, "err", err)
+	}
+}
+
+// settleAwaited stops awaiting the receipts of payments from before the
+// start of proofs up to nonce: the peer acknowledged them again, with the
+// receipts it had (onReceipts wrote those), or is taken to have none.
+func (c *chanActor) settleAwaited(nonce uint64) {
+	i := 0
+	for ; i < len(c.awaited) && c.awaited[i].nonce <= nonce; i++ {
+		if p := c.awaited[i]; p.receipt == nil {
+			c.receiptSettled(p)
+		}
+	}
+	if i > 0 {
+		clear(c.awaited[:i])
+		c.awaited = c.awaited[i:]
+		if len(c.awaited) == 0 {
+			c.awaited = nil
 		}
 	}
 }

@@ -255,8 +255,31 @@ func (b *Batch) AppendLog(e *storev1.LogEntry) error {
 			b.payIDs = make(map[[idLen]byte]struct{})
 		}
 		b.payIDs[lp.paymentID] = struct{}{}
+		if awaitsReceipt(p) {
+			b.put(awaitedKey([idLen]byte(p.GetChannelId()), p.GetNonce(), lp.paymentID), []byte{})
+		}
 	}
 	b.logs = append(b.logs, lp)
+	return nil
+}
+
+// awaitsReceipt: p is an outgoing payment of a proof that asked the payee
+// for a receipt. Its entry in the awaited index (0x0e) is written with it,
+// and removed by ReceiptSettled.
+func awaitsReceipt(p *storev1.Payment) bool {
+	return p.GetDirection() == storev1.Direction_DIRECTION_OUTGOING && p.GetWantReceipt() && p.GetNonce() > 0 &&
+		len(p.GetChannelId()) == idLen && len(p.GetRefundOf()) == 0
+}
+
+// ReceiptSettled removes outgoing payment id of proof nonce of channel ch
+// from the receipts awaited: its receipt is written (in this batch or
+// before), or will not come (the payee acknowledged the proof without
+// it). A payment not awaited is no error.
+func (b *Batch) ReceiptSettled(ch [idLen]byte, nonce uint64, id [idLen]byte) error {
+	if err := b.check(); err != nil {
+		return err
+	}
+	b.writes[b.put(awaitedKey(ch, nonce, id), nil)].del = true
 	return nil
 }
 

@@ -83,6 +83,8 @@
 //	                             limited offer beyond its bound is refused
 //	0x0d offer id (32) payer(20) seq (8) of that payer's payment of a
 //	                             per-payer offer; a second one is refused
+//	0x0e channel id (32) nonce (8) empty: an outgoing payment of that proof
+//	     payment id (32)         that asked for a receipt not yet on disk
 //
 // Offer entries are written with the accepted incoming payment they hold
 // (Payment.offer_uses names the policy), in the same write, and only for

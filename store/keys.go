@@ -23,6 +23,7 @@ const (
 	prefixTransfer  byte = 0x0b // 0x0b idempotency key   -> Transfer (the node's own funds, on chain)
 	prefixOfferUses byte = 0x0c // 0x0c offer id(32)      -> count(8, BE) of the incoming payments of a reusable offer
 	prefixOfferPaid byte = 0x0d // 0x0d offer id(32) payer(20) -> seq(8, BE) of that payer's payment of a per-payer offer
+	prefixAwaited   byte = 0x0e // 0x0e channel id(32) nonce(8, BE) payment id(32) -> empty: an outgoing payment whose receipt is awaited
 )
 
 // Offer use policies, as Payment.offer_uses holds them (the values of
@@ -106,6 +107,13 @@ func paymentIDKey(id [idLen]byte) []byte {
 
 func receiptKey(id [idLen]byte) []byte { return append([]byte{prefixReceipt}, id[:]...) }
 
+func awaitedKey(ch [idLen]byte, nonce uint64, payment [idLen]byte) []byte {
+	k := make([]byte, 0, 1+idLen+seqLen+idLen)
+	k = append(append(k, prefixAwaited), ch[:]...)
+	k = binary.BigEndian.AppendUint64(k, nonce)
+	return append(k, payment[:]...)
+}
+
 func streamKey(id [shortIDLen]byte) []byte { return append([]byte{prefixStream}, id[:]...) }
 
 func tokenKey(id [shortIDLen]byte) []byte { return append([]byte{prefixToken}, id[:]...) }
@@ -183,6 +191,8 @@ func checkKey(k []byte) error {
 		want = 1 + idLen + addrLen
 	case prefixStream, prefixToken:
 		want = 1 + shortIDLen
+	case prefixAwaited:
+		want = 1 + idLen + seqLen + idLen
 	case prefixProof:
 		want = 1 + idLen + 1
 		if len(k) == want && k[want-1] > 1 {

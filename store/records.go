@@ -515,6 +515,11 @@ func decodeRecord(k, v []byte) (any, error) {
 		return decodeSeqValue(k, v)
 	case prefixOfferUses:
 		return decodeCount(k, v)
+	case prefixAwaited:
+		if len(v) != 0 {
+			return nil, corrupt(k, "awaited receipt entry has a %d-byte value, want none", len(v))
+		}
+		return nil, nil
 	case prefixCursor:
 		return decodeCursor(k, v)
 	case prefixReceipt:

@@ -3,6 +3,7 @@ package store
 import (
 	"bytes"
 	"context"
+	"encoding/binary"
 	"errors"
 	"fmt"
 	"log/slog"
@@ -243,10 +244,12 @@ func (s *Store) Channels() ([]*storev1.Channel, error) {
 }
 
 // ChannelRecord is a channel's record with its newest proofs, by signer
-// side (nil where there is none).
+// side (nil where there is none), and its outgoing payments whose receipts
+// are awaited (see Batch.ReceiptSettled), oldest proof first.
 type ChannelRecord struct {
 	Channel *storev1.Channel
 	Proofs  [2]*storev1.Proof
+	Awaited []*storev1.Payment
 }
 
 // LoadChannels returns every channel with its proofs, as of one moment:
@@ -269,7 +272,7 @@ func (s *Store) LoadChannels() ([]ChannelRecord, error) {
 			return err
 		}
 		i := 0 // out is in id order, as the proofs are
-		return r.scan([]byte{prefixProof}, prefixEnd([]byte{prefixProof}), false, 0, func(k, v []byte) error {
+		err = r.scan([]byte{prefixProof}, prefixEnd([]byte{prefixProof}), false, 0, func(k, v []byte) error {
 			p, err := decodeProof(k, v)
 			if err != nil {
 				return err
@@ -284,11 +287,73 @@ func (s *Store) LoadChannels() ([]ChannelRecord, error) {
 			out[i].Proofs[k[1+idLen]] = p
 			return nil
 		})
+		if err != nil {
+			return err
+		}
+		// The receipts awaited: few (the payments in flight when the node
+		// stopped), each read with its payment record.
+		i = 0
+		return r.scan([]byte{prefixAwaited}, prefixEnd([]byte{prefixAwaited}), false, 0, func(k, _ []byte) error {
+			if err := checkKey(k); err != nil {
+				return err
+			}
+			ch, nonce, id := k[1:1+idLen], binary.BigEndian.Uint64(k[1+idLen:]), [idLen]byte(k[1+idLen+seqLen:])
+			for i < len(out) && bytes.Compare(out[i].Channel.GetId(), ch) < 0 {
+				i++
+			}
+			if i == len(out) || !bytes.Equal(out[i].Channel.GetId(), ch) {
+				return corrupt(k, "a receipt awaited in channel %x, which has no record", ch)
+			}
+			p, err := awaitedPayment(r, k, id)
+			switch {
+			case err != nil:
+				return err
+			case p == nil: // its receipt is on disk
+				return nil
+			case !awaitsReceipt(p) || !bytes.Equal(p.GetChannelId(), ch) || p.GetNonce() != nonce:
+				return corrupt(k, "a receipt awaited for payment %x, which is not an outgoing payment of proof %d of that channel that asked for one", id, nonce)
+			}
+			out[i].Awaited = append(out[i].Awaited, p)
+			return nil
+		})
 	})
 	if err != nil {
 		return nil, fmt.Errorf("load channels: %w", err)
 	}
 	return out, nil
+}
+
+// awaitedPayment reads the payment of an entry k of the awaited receipts,
+// or nil if its receipt is on disk already.
+func awaitedPayment(r reader, k []byte, id [idLen]byte) (*storev1.Payment, error) {
+	if _, err := r.get(receiptKey(id)); err == nil {
+		return nil, nil
+	} else if !errors.Is(err, ErrNotFound) {
+		return nil, err
+	}
+	v, err := r.get(paymentIDKey(id))
+	if errors.Is(err, ErrNotFound) {
+		return nil, corrupt(k, "a receipt awaited for payment %x, which is not in the log", id)
+	}
+	if err != nil {
+		return nil, err
+	}
+	seq, err := decodeSeqValue(paymentIDKey(id), v)
+	if err != nil {
+		return nil, err
+	}
+	e, err := logEntry(r, seq)
+	if errors.Is(err, ErrNotFound) {
+		return nil, corrupt(paymentIDKey(id), "index points to missing log entry %d", seq)
+	}
+	if err != nil {
+		return nil, err
+	}
+	p := e.GetPayment()
+	if p == nil || !bytes.Equal(p.GetId(), id[:]) {
+		return nil, corrupt(paymentIDKey(id), "index points to log entry %d, which is not the payment indexed", seq)
+	}
+	return p, nil
 }
 
 // Proof returns the newest proof signed by side signerSide (0 for A, 1 for

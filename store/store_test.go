@@ -1002,3 +1002,98 @@ func testLoadChannels(t *testing.T, e testEngine) {
 		t.Fatalf("a proof without its channel: %v, want ErrCorrupt", err)
 	}
 }
+
+// TestAwaitedReceipts: an outgoing payment that asks for a receipt is
+// awaited from the write that logs it until ReceiptSettled; LoadChannels
+// returns the awaited ones with their channel, oldest proof first, and
+// skips one whose receipt is on disk. Incoming payments, refunds and
+// payments without want_receipt are never awaited; Verify checks that an
+// entry names such a payment.
+func TestAwaitedReceipts(t *testing.T) { forEachEngine(t, testAwaitedReceipts) }
+
+func testAwaitedReceipts(t *testing.T, e testEngine) {
+	s := openTest(t, e.config(t))
+	pay := func(key string, nonce uint64, f func(p *storev1.Payment)) *storev1.LogEntry {
+		le := testPayment(key)
+		p := le.GetPayment()
+		p.Nonce, p.WantReceipt = nonce, true
+		if f != nil {
+			f(p)
+		}
+		return le
+	}
+	b := NewBatch()
+	_ = b.PutChannel(testChannel(1))
+	_ = b.PutChannel(testChannel(2))
+	for _, le := range []*storev1.LogEntry{
+		pay("late", 9, nil),
+		pay("early", 4, nil),
+		pay("got", 5, nil),
+		pay("none", 6, func(p *storev1.Payment) { p.WantReceipt = false }),
+		pay("in", 6, func(p *storev1.Payment) { p.Direction = storev1.Direction_DIRECTION_INCOMING }),
+		pay("refund", 6, func(p *storev1.Payment) { p.RefundOf = fill(7, 32) }),
+		pay("settled", 7, nil),
+	} {
+		if err := b.AppendLog(le); err != nil {
+			t.Fatal(err)
+		}
+	}
+	mustCommit(t, s, b)
+	b = NewBatch()
+	got := paymentID("got")
+	_ = b.PutReceipt(&storev1.Receipt{PaymentId: got[:], Time: 1, Signature: fill(0x5e, 65)}) // its entry stays: skipped
+	_ = b.ReceiptSettled(chanID(1), 7, paymentID("settled"))
+	_ = b.ReceiptSettled(chanID(1), 8, paymentID("never")) // not awaited: no error
+	mustCommit(t, s, b)
+	awaited := func() string {
+		t.Helper()
+		recs, err := s.LoadChannels()
+		if err != nil {
+			t.Fatal(err)
+		}
+		var out []string
+		for _, r := range recs {
+			for _, p := range r.Awaited {
+				out = append(out, fmt.Sprintf("%d:%s@%d", r.Channel.GetId()[0], p.GetIdempotencyKey(), p.GetNonce()))
+			}
+		}
+		return strings.Join(out, " ")
+	}
+	if got, want := awaited(), "1:early@4 1:late@9"; got != want {
+		t.Fatalf("awaited %q, want %q", got, want)
+	}
+	if err := s.Verify(); err != nil {
+		t.Fatalf("Verify: %v", err)
+	}
+	// Settled in the batch that logs it: never awaited.
+	b = NewBatch()
+	_ = b.AppendLog(pay("quick", 10, nil))
+	_ = b.ReceiptSettled(chanID(1), 10, paymentID("quick"))
+	_ = b.ReceiptSettled(chanID(1), 9, paymentID("late"))
+	mustCommit(t, s, b)
+	if got, want := awaited(), "1:early@4"; got != want {
+		t.Fatalf("awaited %q, want %q", got, want)
+	}
+	// An entry that names an incoming payment, or the wrong proof, is
+	// corrupt; so is one of a channel without a record.
+	for _, k := range [][]byte{
+		awaitedKey(chanID(1), 6, paymentID("in")),
+		awaitedKey(chanID(1), 5, paymentID("early")),
+		awaitedKey(chanID(2), 4, paymentID("early")),
+		awaitedKey(chanID(1), 4, paymentID("missing")),
+	} {
+		rawPut(t, s, k, []byte{})
+		if err := s.Verify(); !errors.Is(err, ErrCorrupt) {
+			t.Errorf("Verify with entry %x: %v, want ErrCorrupt", k, err)
+		}
+		if _, err := s.LoadChannels(); !errors.Is(err, ErrCorrupt) {
+			t.Errorf("LoadChannels with entry %x: %v, want ErrCorrupt", k, err)
+		}
+		rawDelete(t, s, k)
+	}
+	orphan := awaitedKey(chanID(9), 4, paymentID("early"))
+	rawPut(t, s, orphan, []byte{})
+	if _, err := s.LoadChannels(); !errors.Is(err, ErrCorrupt) || !strings.Contains(err.Error(), "no record") {
+		t.Fatalf("an entry of a channel without a record: %v, want ErrCorrupt", err)
+	}
+}

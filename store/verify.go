@@ -1,6 +1,7 @@
 package store
 
 import (
+	"encoding/binary"
 	"errors"
 	"fmt"
 
@@ -88,6 +89,14 @@ func (s *Store) Verify() error {
 					if p.GetOfferUses() != offerPerPayer || string(p.GetPeer()) != string(k[1+idLen:]) {
 						return corrupt(k, "per-payer offer index points to log entry %d, which is not that payer's payment of a per-payer offer", seq)
 					}
+				}
+			case prefixAwaited:
+				p, err := awaitedPayment(r, k, [idLen]byte(k[1+idLen+seqLen:]))
+				if err != nil {
+					return err
+				}
+				if p != nil && (!awaitsReceipt(p) || string(p.GetChannelId()) != string(k[1:1+idLen]) || p.GetNonce() != binary.BigEndian.Uint64(k[1+idLen:])) {
+					return corrupt(k, "a receipt awaited for payment %x, which is not an outgoing payment of that proof that asked for one", k[1+idLen+seqLen:])
 				}
 			case prefixOfferUses:
 				cN++
