@@ -283,6 +283,8 @@ func (b *bench) scaleChannels(n, payments int) ([]result, error) {
 		return nil, err
 	}
 	ids = append(ids, b.channel)
+	settled := b.settle(2 * time.Minute)
+	fmt.Fprintf(os.Stderr, "both nodes idle %.1fs after the channels opened\n", settled.Seconds())
 	var profiles sync.WaitGroup
 	if *pprofFlag {
 		// Where the payments' time goes: both nodes' CPU for 8 s, from 2 s
@@ -310,7 +312,7 @@ func (b *bench) scaleChannels(n, payments int) ([]result, error) {
 		return nil, fmt.Errorf("restart: %w", err)
 	}
 	_, rss := usage(b.pids[1])
-	r.RestartSeconds, r.StopSeconds = took.Seconds(), stop.Seconds()
+	r.RestartSeconds, r.StopSeconds, r.SettleSeconds = took.Seconds(), stop.Seconds(), settled.Seconds()
 	r.RSSMB[1] = max(r.RSSMB[1], rss)
 	// And they do pay: one payment on a sample of the channels.
 	sample := ids
