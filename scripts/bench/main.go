@@ -230,6 +230,7 @@ func main() {
 }
 
 type bench struct {
+	paid     atomic.Int64 // payments answered by payList, for progress lines
 	dir, bin string
 	keep     bool
 	procs    []*exec.Cmd

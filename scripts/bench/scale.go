@@ -164,6 +164,7 @@ func (b *bench) payList(list []string, window int, keys []string) ([]time.Durati
 			mu.Lock()
 			lat = append(lat, time.Since(sent[r.GetIdempotencyKey()]))
 			mu.Unlock()
+			b.paid.Add(1)
 			<-slots
 		}
 	}()
@@ -275,6 +276,31 @@ func (b *bench) fetchProfile(who, phase, kind, addr string, d time.Duration) {
 	}
 }
 
+// progress prints, every second until stop is called, how many payments
+// payList has had answered since it was called, and the rate of that
+// second: where a scenario's time goes (a slow start, a long tail).
+func (b *bench) progress(what string, total int) (stop func()) {
+	done := make(chan struct{})
+	var wg sync.WaitGroup
+	wg.Go(func() {
+		began, from := time.Now(), b.paid.Load()
+		last := from
+		t := time.NewTicker(time.Second)
+		defer t.Stop()
+		for {
+			select {
+			case <-done:
+				return
+			case <-t.C:
+			}
+			now := b.paid.Load()
+			fmt.Fprintf(os.Stderr, "  %5.1fs %s %d of %d (%d/s)\n", time.Since(began).Seconds(), what, now-from, total, now-last)
+			last = now
+		}
+	})
+	return func() { close(done); wg.Wait() }
+}
+
 // scaleChannels opens n channels, pays across all of them, and restarts
 // bob, timed to "every channel pays again".
 func (b *bench) scaleChannels(n, payments int) ([]result, error) {
@@ -301,6 +327,8 @@ func (b *bench) scaleChannels(n, payments int) ([]result, error) {
 		}
 	}
 	r, err := b.measure(fmt.Sprintf("%d channels, payments across all", n+1), payments, func() ([]time.Duration, error) {
+		stop := b.progress("paid", payments)
+		defer stop()
 		return b.payAcross(ids, payments, 64, 16)
 	})
 	profiles.Wait()
