@@ -696,6 +696,7 @@ func (c *chanActor) reestablish(s *session, held channel.Proof, parts []*peerv1.
 	}
 	c.peerReestablished(0, true)
 	c.resendAcks(s)
+	defer c.awaitAcks(s) // also while a recovery runs: receipts awaited from before the start
 	if sent := c.ch.Sent(); sent.Nonce > prev.Nonce {
 		// This node lost its newest proofs (a crash after sending them,
 		// before its own write was durable); the peer's copy is authentic
@@ -703,7 +704,9 @@ func (c *chanActor) reestablish(s *session, held channel.Proof, parts []*peerv1.
 		// covers, with their idempotency keys, so a retry cannot pay twice.
 		c.n.log.Warn("recovered own proof from peer", "channel", c.id, "nonce", sent.Nonce)
 		c.durableNonce = max(c.durableNonce, sent.Nonce)
-		c.ackTaken = max(c.ackTaken, sent.Nonce) // nobody waits for the payments it covers
+		if len(c.awaited) == 0 {
+			c.ackTaken = max(c.ackTaken, sent.Nonce) // nobody waits for the payments it covers
+		} // else it stays below the receipts awaited: the peer's Ack of sent comes again with them (or awaitAcks gives up)
 		c.event(storev1.ChannelEventKind_CHANNEL_EVENT_KIND_WARNING, fmt.Sprintf("recovered own proof %d from the peer after a restart", sent.Nonce), nil)
 		c.markBehind(false, fmt.Sprintf("the peer holds own proof %d, newer than this node's %d", sent.Nonce, prev.Nonce))
 		c.askRecovery(s, prev.Nonce)
@@ -717,7 +720,6 @@ func (c *chanActor) reestablish(s *session, held channel.Proof, parts []*peerv1.
 	}
 	c.ready = true
 	c.completeAcked()
-	c.awaitAcks(s)
 	c.pump()
 	c.maybePropose()
 }

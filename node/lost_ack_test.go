@@ -458,3 +458,77 @@ func TestSettledChannelAwaitsNoReceipt(t *testing.T) {
 		}
 	}
 }
+
+// proofLossStore fails, once armed, the writes of new proofs (a batch of
+// three records or more: the payment, its awaited entry, the proof), as a
+// disk that died under them would; the chain watcher's cursor writes, of
+// one record, still land (failing them would stop the node before it
+// signs).
+type proofLossStore struct {
+	Store
+	armed atomic.Bool
+}
+
+func (l *proofLossStore) CommitAsync(b *store.Batch, done func(store.Result, error)) error {
+	if l.armed.Load() && b.Len() >= 3 {
+		go done(store.Result{}, errors.New("test: the disk is gone"))
+		return nil
+	}
+	return l.Store.CommitAsync(b, done)
+}
+
+// TestAwaitedReceiptAfterOwnProofRecovered: Alice pays "ok-1" (a receipt
+// asked for) and Bob's Ack of proof 1 is lost; then her disk dies while
+// proof 2 ("ok-2") reaches Bob. She restarts awaiting ok-1's receipt
+// (ackTaken 0), and adopts proof 2 from Bob (recovery). Bob, asked for
+// the Acks from 0 on, sends Ack 2 again with ok-1's receipt: Alice must
+// keep it. At f776ce2 the recovery branch of reestablish raises ackTaken
+// to 2 first, so Ack 2 is dropped as stale; the receipt is lost, and the
+// next fresh Ack settles the awaited entry without it.
+func TestAwaitedReceiptAfterOwnProofRecovered(t *testing.T) {
+	var lossy *proofLossStore
+	aliceOnly := func(tn *testNode) {
+		if tn.name == "alice" {
+			tn.wrap = func(s Store) Store {
+				lossy = &proofLossStore{Store: s}
+				return lossy
+			}
+		}
+	}
+	alice, bob, id, fate := loseAcks(t, aliceOnly)
+	fate.all.Store(true)
+	done1 := payAsync(t, alice, id, 5, "ok-1", "ok")
+	waitFor(t, "bob holds proof 1", func() bool { return bob.channel(id).ReceivedNonce == 1 })
+	var payID [32]byte
+	waitFor(t, "alice's disk holds ok-1", func() bool {
+		e, err := alice.st.PaymentByIdempotencyKey("ok-1")
+		if err == nil {
+			payID = [32]byte(e.GetPayment().GetId())
+		}
+		return err == nil
+	})
+	lossy.armed.Store(true)
+	done2 := payAsync(t, alice, id, 7, "ok-2", "ok")
+	waitFor(t, "bob holds proof 2", func() bool { return bob.channel(id).ReceivedNonce == 2 })
+	alice.stop()
+	<-done1
+	<-done2
+	alice.wrap = nil
+	fate.all.Store(false)
+	alice.start()
+	waitFor(t, "alice recovers proof 2", func() bool {
+		ci := alice.channel(id)
+		return ci.SentNonce == 2 && ci.Behind == ""
+	})
+	waitFor(t, "alice keeps bob's receipt for ok-1, sent again with Ack 2", func() bool {
+		_, err := alice.st.Receipt(payID)
+		return err == nil
+	})
+	p, err := payItem(t, alice, id, 5, "ok-1", "ok")
+	if err != nil || !p.Complete || p.Receipt == nil {
+		t.Fatalf("the retry of ok-1: %+v, %v; want paid with its receipt", p, err)
+	}
+	if n, _ := awaitedOf(t, alice, id); n != 0 {
+		t.Fatalf("alice still awaits %d receipts", n)
+	}
+}
