@@ -1567,3 +1567,56 @@ func TestStrangerSessionsBoundedInTotal(t *testing.T) {
 	default:
 	}
 }
+
+// TestIncomingReceiptOverwritesOutgoing: receipts of both directions share
+// one key space (0x07 payment id): an outgoing payment's under this node's
+// id, an incoming one's under the payer's id. Bob, the payee of Alice's
+// "ok-1" (so he knows its id), pays her back on the same channel naming
+// his part with that id and asking for a receipt: Alice signs it and
+// stores it over Bob's receipt for ok-1. Pre-existing (not f776ce2), but
+// the awaited index reads the same key (LoadChannels skips an entry whose
+// "receipt" is on disk).
+func TestIncomingReceiptOverwritesOutgoing(t *testing.T) {
+	w := newNet(t)
+	alice, bob, id, dom, r := rawPayee(t, w)
+	done := make(chan error, 1)
+	go func() {
+		_, err := payItem(t, alice, id, 5, "ok-1", "ok")
+		done <- err
+	}()
+	proof := r.next().GetProof()
+	if proof.GetNonce() != 1 || len(proof.GetParts()) != 1 {
+		t.Fatalf("got %v, want proof 1 with one payment", proof)
+	}
+	payID := [32]byte(proof.GetParts()[0].GetPaymentId())
+	f := crypto.ReceiptFields{Channel: id, Payment: payID, Payer: alice.key.Address(), Payee: bob.key.Address(),
+		Asset: alice.channel(id).Asset.Address, Amount: *u256(5), Cumulative: *u256(5), ItemID: "ok", Time: 1234}
+	sig, err := bob.key.Sign(dom.ReceiptDigest(&f))
+	if err != nil {
+		t.Fatal(err)
+	}
+	r.send(&peerv1.Message{Body: &peerv1.Message_Ack{Ack: &peerv1.Ack{ChannelId: id[:], Nonce: 1,
+		Receipts: []*peerv1.Receipt{{PaymentId: payID[:], Time: 1234, Signature: sig[:]}}}}})
+	if err := <-done; err != nil {
+		t.Fatal(err)
+	}
+	if got, _, err := alice.n.PaymentByKey("ok-1"); err != nil || got.Receipt == nil || got.Receipt.Sig != sig {
+		t.Fatalf("ok-1 before: %+v, %v; want bob's receipt", got.Receipt, err)
+	}
+	// Bob pays 3 back, under ok-1's id, asking for a receipt.
+	part := &peerv1.PaymentPart{PaymentId: payID[:], Amount: amountBytes(u256(3)), ItemId: "x", WantReceipt: true}
+	r.send(&peerv1.Message{Body: &peerv1.Message_Proof{Proof: signedProof(t, bob.key, dom, id, 1, 3, part)}})
+	for {
+		m := r.nextAny(5 * time.Second)
+		if m == nil {
+			t.Fatal("alice did not acknowledge bob's proof")
+		}
+		if a := m.GetAck(); a != nil {
+			break
+		}
+	}
+	got, _, err := alice.n.PaymentByKey("ok-1")
+	if err != nil || got.Receipt == nil || got.Receipt.Sig != sig {
+		t.Fatalf("ok-1 after bob paid back under its id: receipt %+v (%v); want bob's receipt %x, not one alice signed", got.Receipt, err, sig[:6])
+	}
+}

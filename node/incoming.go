@@ -437,7 +437,10 @@ func (c *chanActor) onProof(s *session, in *incomingProof) {
 					return
 				}
 				ex.receipts = append(ex.receipts, r)
-				if err := b.PutReceipt(&storev1.Receipt{PaymentId: p.ID[:], Time: r.GetTime(), Signature: r.GetSignature()}); err != nil {
+				// Kept under the local id, which the peer cannot choose:
+				// under its own id, a part naming one of this node's
+				// payments would replace that payment's receipt.
+				if err := b.PutReceipt(&storev1.Receipt{PaymentId: rec.Id, Time: r.GetTime(), Signature: r.GetSignature()}); err != nil {
 					c.n.fail(fmt.Errorf("build incoming batch: %w", err))
 					return
 				}
@@ -776,6 +779,18 @@ func (n *Node) readAcksOnce(reads []*ackRead) {
 	}
 }
 
+// incomingReceipt reads the receipt this node signed for incoming payment
+// p: under its local id, or, for a receipt written before 2026-12-02
+// (when receipts of incoming payments were keyed by the payer's id),
+// under the payer's id.
+func (n *Node) incomingReceipt(p *storev1.Payment) (*storev1.Receipt, error) {
+	rc, err := n.store.Receipt([32]byte(p.GetId()))
+	if errors.Is(err, store.ErrNotFound) && len(p.GetRemoteId()) == 32 {
+		rc, err = n.store.Receipt([32]byte(p.GetRemoteId()))
+	}
+	return rc, err
+}
+
 // keptOfRecords groups the receipts and refusals of recs (newest first)
 // by proof, oldest first.
 func (n *Node) keptOfRecords(id channel.ID, recs []*storev1.Payment) []recentAck {
@@ -790,12 +805,12 @@ func (n *Node) keptOfRecords(id channel.ID, recs []*storev1.Payment) []recentAck
 			k.ex.refused = append(k.ex.refused, &peerv1.Refusal{PaymentId: p.GetRemoteId(), Code: p.GetRefusedCode(), Reason: p.GetRefused()})
 			continue
 		}
-		rc, err := n.store.Receipt([32]byte(p.GetRemoteId()))
+		rc, err := n.incomingReceipt(p)
 		if err != nil {
 			n.log.Warn("read a receipt to send again", "channel", id, "payment", p.GetRemoteId(), "err", err)
 			continue
 		}
-		k.ex.receipts = append(k.ex.receipts, &peerv1.Receipt{PaymentId: rc.GetPaymentId(), Time: rc.GetTime(), Signature: rc.GetSignature()})
+		k.ex.receipts = append(k.ex.receipts, &peerv1.Receipt{PaymentId: p.GetRemoteId(), Time: rc.GetTime(), Signature: rc.GetSignature()})
 	}
 	return out
 }

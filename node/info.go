@@ -291,11 +291,13 @@ func (n *Node) attachReceipt(info *PaymentInfo, e *storev1.LogEntry) {
 	if !e.GetPayment().GetWantReceipt() {
 		return
 	}
-	id := info.ID
-	if !info.Outgoing {
-		id = info.RemoteID // receipts are keyed by the payer's id
+	var r *storev1.Receipt
+	var err error
+	if info.Outgoing {
+		r, err = n.store.Receipt(info.ID)
+	} else {
+		r, err = n.incomingReceipt(e.GetPayment())
 	}
-	r, err := n.store.Receipt(id)
 	if err != nil {
 		return
 	}

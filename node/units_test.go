@@ -140,3 +140,39 @@ func TestIncomingIDSalt(t *testing.T) {
 		t.Fatal("incomingID does not depend on its salt, nonce and index")
 	}
 }
+
+// TestIncomingReceipt: the receipt this node signed for an incoming
+// payment is read under the payment's local id; one written before those
+// were keyed so (under the payer's id) is still found, but only when the
+// local id has none.
+func TestIncomingReceipt(t *testing.T) {
+	w := newNet(t)
+	a := w.add("alice", 1)
+	local, legacy, remote, none := randomID(), randomID(), randomID(), randomID()
+	b := store.NewBatch()
+	for i, id := range [][32]byte{local, remote} {
+		if err := b.PutReceipt(&storev1.Receipt{PaymentId: id[:], Time: uint64(i + 1), Signature: make([]byte, 65)}); err != nil {
+			t.Fatal(err)
+		}
+	}
+	if _, err := a.st.Commit(context.Background(), b); err != nil {
+		t.Fatal(err)
+	}
+	for _, c := range []struct {
+		name      string
+		id, payer [32]byte
+		want      uint64 // the receipt's time; 0: none
+	}{
+		{"under the local id", local, remote, 1},
+		{"written before, under the payer's id", legacy, remote, 2},
+		{"none", none, randomID(), 0},
+	} {
+		rc, err := a.n.incomingReceipt(&storev1.Payment{Id: c.id[:], RemoteId: c.payer[:]})
+		switch {
+		case c.want == 0 && !errors.Is(err, store.ErrNotFound):
+			t.Errorf("%s: %v, %v; want not found", c.name, rc, err)
+		case c.want != 0 && (err != nil || rc.GetTime() != c.want):
+			t.Errorf("%s: %v, %v; want the receipt of time %d", c.name, rc, err, c.want)
+		}
+	}
+}
