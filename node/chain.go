@@ -5,6 +5,7 @@ import (
 	"encoding/binary"
 	"errors"
 	"fmt"
+	"math"
 	"time"
 
 	"github.com/holiman/uint256"
@@ -631,5 +632,14 @@ func (c *chanActor) resolveFlight(moved *uint256.Int) {
 // ended: the channel carries no more payments.
 func (c *chanActor) ended() {
 	c.failQueued(fmt.Errorf("%w: the channel is %s", channel.ErrWrongPhase, c.ch.Phase()))
+	// No Ack comes any more: no receipt is awaited.
+	c.settleAwaited(math.MaxUint64)
+	for _, f := range c.flight {
+		for _, p := range f.payments {
+			if p.wantReceipt && p.receipt == nil && p.refundOf == ([32]byte{}) {
+				c.receiptSettled(p)
+			}
+		}
+	}
 	c.n.hooks.ChannelEnded(c.id)
 }

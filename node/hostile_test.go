@@ -596,17 +596,27 @@ func refundedThenSettled(t *testing.T, wrap func(Store) Store) (alice *testNode,
 	r.conn.Close(nil)
 
 	alice.restart() // bob stays away
-	if _, err := alice.n.ForceClose(ctx, id); err != nil {
+	forceCloseAndSettle(t, alice, id)
+	return alice, id
+}
+
+// forceCloseAndSettle closes channel id by force from tn, lets its
+// challenge period pass on the fake chain and settles it.
+func forceCloseAndSettle(t *testing.T, tn *testNode, id channel.ID) {
+	t.Helper()
+	ctx, cancel := context.WithTimeout(context.Background(), 10*time.Second)
+	defer cancel()
+	if _, err := tn.n.ForceClose(ctx, id); err != nil {
 		t.Fatal(err)
 	}
+	w := tn.net
 	w.chain.mu.Lock()
 	w.chain.time = w.chain.channels[id].oc.SettleAfter
 	w.chain.mu.Unlock()
 	w.chain.advance(1)
-	if ci, err := alice.n.Settle(ctx, id); err != nil || ci.Phase != channel.Settled {
+	if ci, err := tn.n.Settle(ctx, id); err != nil || ci.Phase != channel.Settled {
 		t.Fatalf("settle: %v, %v", ci.Phase, err)
 	}
-	return alice, id
 }
 
 // TestRetryAfterSettleOfARefundedPayment: a retry of the key of a payment
@@ -1619,4 +1629,70 @@ func TestIncomingReceiptOverwritesOutgoing(t *testing.T) {
 	if err != nil || got.Receipt == nil || got.Receipt.Sig != sig {
 		t.Fatalf("ok-1 after bob paid back under its id: receipt %+v (%v); want bob's receipt %x, not one alice signed", got.Receipt, err, sig[:6])
 	}
+}
+
+// TestRefusedIncomingShowsOutgoingReceipt: Bob pays Alice with a part she
+// refuses, under the id of her payment ok-1 and asking for a receipt. The
+// refused record has no receipt of its own, and the look-up under the
+// payer's id (for receipts written before they were kept under local ids)
+// showed Bob's receipt of ok-1 as its receipt.
+func TestRefusedIncomingShowsOutgoingReceipt(t *testing.T) {
+	w := newNet(t)
+	alice, bob, id, dom, r := rawPayee(t, w)
+	done := make(chan error, 1)
+	go func() { _, err := payItem(t, alice, id, 5, "ok-1", "ok"); done <- err }()
+	proof := r.next().GetProof()
+	payID := [32]byte(proof.GetParts()[0].GetPaymentId())
+	f := crypto.ReceiptFields{Channel: id, Payment: payID, Payer: alice.key.Address(), Payee: bob.key.Address(),
+		Asset: alice.channel(id).Asset.Address, Amount: *u256(5), Cumulative: *u256(5), ItemID: "ok", Time: 1234}
+	sig, err := bob.key.Sign(dom.ReceiptDigest(&f))
+	if err != nil {
+		t.Fatal(err)
+	}
+	r.send(&peerv1.Message{Body: &peerv1.Message_Ack{Ack: &peerv1.Ack{ChannelId: id[:], Nonce: 1,
+		Receipts: []*peerv1.Receipt{{PaymentId: payID[:], Time: 1234, Signature: sig[:]}}}}})
+	if err := <-done; err != nil {
+		t.Fatal(err)
+	}
+	// Bob pays back under ok-1's id with an offer part, which Alice (no
+	// application hooks) refuses and refunds.
+	osig, _ := bob.key.Sign(crypto.Keccak256([]byte("whatever")))
+	asset := alice.channel(id).Asset.Address
+	offer := &peerv1.Offer{OfferId: rid(0x0f), ItemId: "x", Asset: asset[:], Price: amountBytes(uint256.NewInt(3)), Expiry: 1 << 40, Signature: osig[:]}
+	part := &peerv1.PaymentPart{PaymentId: payID[:], Amount: amountBytes(u256(3)), ItemId: "x", Offer: offer}
+	r.send(&peerv1.Message{Body: &peerv1.Message_Proof{Proof: signedProof(t, bob.key, dom, id, 1, 3, part)}})
+	for {
+		m := r.nextAny(5 * time.Second)
+		if m == nil {
+			t.Fatal("alice did not answer bob's proof")
+		}
+		if a := m.GetAck(); a != nil {
+			if len(a.GetRefused()) != 1 {
+				t.Fatalf("ack %v, want the part refused", a)
+			}
+			break
+		}
+		if n := m.GetNack(); n != nil {
+			t.Fatalf("proof refused whole: %v", n)
+		}
+	}
+	var found bool
+	waitFor(t, "the refused incoming record", func() bool {
+		ps, _, err := alice.n.Payments(0, 1000, id)
+		if err != nil {
+			t.Fatal(err)
+		}
+		for _, p := range ps {
+			if !p.Outgoing && p.RemoteID == payID {
+				found = true
+				if p.Refused == "" {
+					t.Fatalf("incoming %+v not refused", p)
+				}
+				if p.Receipt != nil {
+					t.Fatalf("refused incoming payment (payer's id = ok-1's) shows receipt %x, ok-1's receipt from bob is %x", p.Receipt.Sig[:6], sig[:6])
+				}
+			}
+		}
+		return found
+	})
 }

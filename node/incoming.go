@@ -784,6 +784,11 @@ func (n *Node) readAcksOnce(reads []*ackRead) {
 // (when receipts of incoming payments were keyed by the payer's id),
 // under the payer's id.
 func (n *Node) incomingReceipt(p *storev1.Payment) (*storev1.Receipt, error) {
+	if p.GetRefused() != "" || p.GetRefusedCode() != 0 || len(p.GetRefundOf()) != 0 {
+		// Never given one: under the payer's id the look-up would find
+		// whatever receipt the peer's id names (one of this node's own).
+		return nil, store.ErrNotFound
+	}
 	rc, err := n.store.Receipt([32]byte(p.GetId()))
 	if errors.Is(err, store.ErrNotFound) && len(p.GetRemoteId()) == 32 {
 		rc, err = n.store.Receipt([32]byte(p.GetRemoteId()))

@@ -172,7 +172,7 @@ func (n *Node) Start(ctx context.Context) error {
 			}
 			continue
 		}
-		if c.ch.Phase() == channel.Settled && len(c.awaited) > 0 {
+		if c.ch.Phase().Terminal() && len(c.awaited) > 0 {
 			// Closed out: no Ack will come again.
 			for _, p := range c.awaited {
 				if err := forget.ReceiptSettled(c.id, p.nonce, p.id); err != nil {

@@ -9,6 +9,7 @@ import (
 
 	"github.com/holiman/uint256"
 
+	"github.com/tinypay/tinypay/channel"
 	"github.com/tinypay/tinypay/crypto"
 	peerv1 "github.com/tinypay/tinypay/proto/tinypay/peer/v1"
 )
@@ -23,15 +24,7 @@ import (
 func TestLogResendCarriesOffer(t *testing.T) {
 	w := newNet(t)
 	alice, _, id, _, r := rawPayee(t, w)
-	offer := &Offer{ID: crypto.Hash{0x0f, 1}, ItemID: "song-42", Asset: alice.channel(id).Asset.Address, Price: *uint256.NewInt(7),
-		Expiry: uint64(time.Now().Add(time.Hour).Unix()), Sig: crypto.Signature{1, 2, 3}, Uses: crypto.OfferLimited, MaxUses: 5}
-	ctx, cancel := context.WithTimeout(context.Background(), time.Second)
-	defer cancel()
-	done := make(chan error, 1)
-	go func() {
-		_, err := alice.n.Pay(ctx, PayRequest{Channel: id, Amount: offer.Price, Key: "buy-1", ItemID: offer.ItemID, Offer: offer})
-		done <- err
-	}()
+	offer, done := payOfferAsync(t, alice, id, 1, "song-42")
 	check := func(when string, p *peerv1.BalanceProof) {
 		t.Helper()
 		if p == nil || p.GetNonce() != 1 || len(p.GetParts()) != 1 {
@@ -137,15 +130,7 @@ func TestDecodeOfferPolicy(t *testing.T) {
 func TestOfferReceiptComesAgainAfterPayerRestart(t *testing.T) {
 	w := newNet(t)
 	alice, bob, id, dom, r := rawPayee(t, w)
-	offer := &Offer{ID: crypto.Hash{0x0f, 2}, ItemID: "song-43", Asset: alice.channel(id).Asset.Address, Price: *uint256.NewInt(7),
-		Expiry: uint64(time.Now().Add(time.Hour).Unix()), Sig: crypto.Signature{1, 2, 3}, Uses: crypto.OfferLimited, MaxUses: 5}
-	ctx, cancel := context.WithTimeout(context.Background(), time.Second)
-	defer cancel()
-	done := make(chan error, 1)
-	go func() {
-		_, err := alice.n.Pay(ctx, PayRequest{Channel: id, Amount: offer.Price, Key: "buy-1", ItemID: offer.ItemID, Offer: offer})
-		done <- err
-	}()
+	offer, done := payOfferAsync(t, alice, id, 2, "song-43")
 	proof := r.next().GetProof()
 	if proof.GetNonce() != 1 || len(proof.GetParts()) != 1 {
 		t.Fatalf("got %v, want proof 1 with one payment", proof)
@@ -183,4 +168,20 @@ func TestOfferReceiptComesAgainAfterPayerRestart(t *testing.T) {
 	if n, taken := awaitedOf(t, alice, id); n != 0 || taken != 1 {
 		t.Fatalf("alice awaits %d receipts and took the Acks up to %d; want 0, 1", n, taken)
 	}
+}
+
+// payOfferAsync has tn pay, in the background under key buy-1, a
+// limited offer of 7 (id 0x0f n) for item in channel id's asset, and
+// gives up after a second; done reports what Pay returned.
+func payOfferAsync(t *testing.T, tn *testNode, id channel.ID, n byte, item string) (*Offer, <-chan error) {
+	offer := &Offer{ID: crypto.Hash{0x0f, n}, ItemID: item, Asset: tn.channel(id).Asset.Address, Price: *uint256.NewInt(7),
+		Expiry: uint64(time.Now().Add(time.Hour).Unix()), Sig: crypto.Signature{1, 2, 3}, Uses: crypto.OfferLimited, MaxUses: 5}
+	done := make(chan error, 1)
+	go func() {
+		ctx, cancel := context.WithTimeout(context.Background(), time.Second)
+		defer cancel()
+		_, err := tn.n.Pay(ctx, PayRequest{Channel: id, Amount: offer.Price, Key: "buy-1", ItemID: offer.ItemID, Offer: offer})
+		done <- err
+	}()
+	return offer, done
 }
