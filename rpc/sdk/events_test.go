@@ -77,6 +77,12 @@ func TestSubscribeAcrossRestart(t *testing.T) {
 	bob.Restart()
 	payN(t, a, 30, "after")
 
+	// The client follows bob to his new port, but a call made before it
+	// has redialled fails fast (Unavailable): wait until it has.
+	nodetest.Eventually(t, "the client reaches the restarted node", func() bool {
+		_, err := b.Info(testCtx(t))
+		return err == nil
+	})
 	want := incoming(t, b)
 	last := want[len(want)-1].Seq
 	nodetest.Eventually(t, "the subscriber has every payment", func() bool {
