@@ -1587,32 +1587,7 @@ func TestStrangerSessionsBoundedInTotal(t *testing.T) {
 // the awaited index reads the same key (LoadChannels skips an entry whose
 // "receipt" is on disk).
 func TestIncomingReceiptOverwritesOutgoing(t *testing.T) {
-	w := newNet(t)
-	alice, bob, id, dom, r := rawPayee(t, w)
-	done := make(chan error, 1)
-	go func() {
-		_, err := payItem(t, alice, id, 5, "ok-1", "ok")
-		done <- err
-	}()
-	proof := r.next().GetProof()
-	if proof.GetNonce() != 1 || len(proof.GetParts()) != 1 {
-		t.Fatalf("got %v, want proof 1 with one payment", proof)
-	}
-	payID := [32]byte(proof.GetParts()[0].GetPaymentId())
-	f := crypto.ReceiptFields{Channel: id, Payment: payID, Payer: alice.key.Address(), Payee: bob.key.Address(),
-		Asset: alice.channel(id).Asset.Address, Amount: *u256(5), Cumulative: *u256(5), ItemID: "ok", Time: 1234}
-	sig, err := bob.key.Sign(dom.ReceiptDigest(&f))
-	if err != nil {
-		t.Fatal(err)
-	}
-	r.send(&peerv1.Message{Body: &peerv1.Message_Ack{Ack: &peerv1.Ack{ChannelId: id[:], Nonce: 1,
-		Receipts: []*peerv1.Receipt{{PaymentId: payID[:], Time: 1234, Signature: sig[:]}}}}})
-	if err := <-done; err != nil {
-		t.Fatal(err)
-	}
-	if got, _, err := alice.n.PaymentByKey("ok-1"); err != nil || got.Receipt == nil || got.Receipt.Sig != sig {
-		t.Fatalf("ok-1 before: %+v, %v; want bob's receipt", got.Receipt, err)
-	}
+	alice, bob, id, dom, r, payID, sig := paidWithReceipt(t)
 	// Bob pays 3 back, under ok-1's id, asking for a receipt.
 	part := &peerv1.PaymentPart{PaymentId: payID[:], Amount: amountBytes(u256(3)), ItemId: "x", WantReceipt: true}
 	r.send(&peerv1.Message{Body: &peerv1.Message_Proof{Proof: signedProof(t, bob.key, dom, id, 1, 3, part)}})
@@ -1637,23 +1612,7 @@ func TestIncomingReceiptOverwritesOutgoing(t *testing.T) {
 // payer's id (for receipts written before they were kept under local ids)
 // showed Bob's receipt of ok-1 as its receipt.
 func TestRefusedIncomingShowsOutgoingReceipt(t *testing.T) {
-	w := newNet(t)
-	alice, bob, id, dom, r := rawPayee(t, w)
-	done := make(chan error, 1)
-	go func() { _, err := payItem(t, alice, id, 5, "ok-1", "ok"); done <- err }()
-	proof := r.next().GetProof()
-	payID := [32]byte(proof.GetParts()[0].GetPaymentId())
-	f := crypto.ReceiptFields{Channel: id, Payment: payID, Payer: alice.key.Address(), Payee: bob.key.Address(),
-		Asset: alice.channel(id).Asset.Address, Amount: *u256(5), Cumulative: *u256(5), ItemID: "ok", Time: 1234}
-	sig, err := bob.key.Sign(dom.ReceiptDigest(&f))
-	if err != nil {
-		t.Fatal(err)
-	}
-	r.send(&peerv1.Message{Body: &peerv1.Message_Ack{Ack: &peerv1.Ack{ChannelId: id[:], Nonce: 1,
-		Receipts: []*peerv1.Receipt{{PaymentId: payID[:], Time: 1234, Signature: sig[:]}}}}})
-	if err := <-done; err != nil {
-		t.Fatal(err)
-	}
+	alice, bob, id, dom, r, payID, sig := paidWithReceipt(t)
 	// Bob pays back under ok-1's id with an offer part, which Alice (no
 	// application hooks) refuses and refunds.
 	osig, _ := bob.key.Sign(crypto.Keccak256([]byte("whatever")))
@@ -1695,4 +1654,34 @@ func TestRefusedIncomingShowsOutgoingReceipt(t *testing.T) {
 		}
 		return found
 	})
+}
+
+// paidWithReceipt has alice pay 5 for item "ok" under key ok-1 to a raw
+// bob, who acknowledges it with his receipt; it returns the payment's id
+// and bob's receipt signature, which alice then holds.
+func paidWithReceipt(t *testing.T) (alice, bob *testNode, id channel.ID, dom crypto.Domain, r *rawPeer, payID [32]byte, sig crypto.Signature) {
+	t.Helper()
+	alice, bob, id, dom, r = rawPayee(t, newNet(t))
+	done := make(chan error, 1)
+	go func() { _, err := payItem(t, alice, id, 5, "ok-1", "ok"); done <- err }()
+	proof := r.next().GetProof()
+	if proof.GetNonce() != 1 || len(proof.GetParts()) != 1 {
+		t.Fatalf("got %v, want proof 1 with one payment", proof)
+	}
+	payID = [32]byte(proof.GetParts()[0].GetPaymentId())
+	f := crypto.ReceiptFields{Channel: id, Payment: payID, Payer: alice.key.Address(), Payee: bob.key.Address(),
+		Asset: alice.channel(id).Asset.Address, Amount: *u256(5), Cumulative: *u256(5), ItemID: "ok", Time: 1234}
+	sig, err := bob.key.Sign(dom.ReceiptDigest(&f))
+	if err != nil {
+		t.Fatal(err)
+	}
+	r.send(&peerv1.Message{Body: &peerv1.Message_Ack{Ack: &peerv1.Ack{ChannelId: id[:], Nonce: 1,
+		Receipts: []*peerv1.Receipt{{PaymentId: payID[:], Time: 1234, Signature: sig[:]}}}}})
+	if err := <-done; err != nil {
+		t.Fatal(err)
+	}
+	if got, _, err := alice.n.PaymentByKey("ok-1"); err != nil || got.Receipt == nil || got.Receipt.Sig != sig {
+		t.Fatalf("ok-1: %+v, %v; want bob's receipt", got.Receipt, err)
+	}
+	return alice, bob, id, dom, r, payID, sig
 }
