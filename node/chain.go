@@ -636,7 +636,7 @@ func (c *chanActor) ended() {
 	c.settleAwaited(math.MaxUint64)
 	for _, f := range c.flight {
 		for _, p := range f.payments {
-			if p.wantReceipt && p.receipt == nil && p.refundOf == ([32]byte{}) {
+			if p.receiptAwaited() {
 				c.receiptSettled(p)
 			}
 		}

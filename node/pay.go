@@ -776,7 +776,7 @@ func (c *chanActor) completeAcked() {
 	i, done := 0, 0
 	for i < len(c.flight) && c.flight[i].proof.Nonce <= acked && c.flight[i].durable {
 		for _, p := range c.flight[i].payments {
-			if p.wantReceipt && p.receipt == nil && p.refundOf == ([32]byte{}) {
+			if p.receiptAwaited() {
 				c.receiptSettled(p) // none came with the Ack: none is awaited
 			}
 			c.complete(p)
@@ -905,6 +905,12 @@ func (c *chanActor) onReceipts(rs []*peerv1.Receipt, nonce uint64) {
 	}
 }
 
+// receiptAwaited: p asked for a receipt, has none yet and is not a
+// refund (the store's awaited index holds it; see store.ReceiptSettled).
+func (p *payment) receiptAwaited() bool {
+	return p.wantReceipt && p.receipt == nil && p.refundOf == ([32]byte{})
+}
+
 // receiptSettled removes p from the store's awaited receipts, in the
 // channel's next write: its receipt is in that write, or will not come.
 func (c *chanActor) receiptSettled(p *payment) {
@@ -919,7 +925,7 @@ func (c *chanActor) receiptSettled(p *payment) {
 func (c *chanActor) settleAwaited(nonce uint64) {
 	i := 0
 	for ; i < len(c.awaited) && c.awaited[i].nonce <= nonce; i++ {
-		if p := c.awaited[i]; p.receipt == nil {
+		if p := c.awaited[i]; p.receiptAwaited() {
 			c.receiptSettled(p)
 		}
 	}

@@ -331,29 +331,14 @@ func awaitedPayment(r reader, k []byte, id [idLen]byte) (*storev1.Payment, error
 	} else if !errors.Is(err, ErrNotFound) {
 		return nil, err
 	}
-	v, err := r.get(paymentIDKey(id))
+	e, err := indexedPayment(r, paymentIDKey(id), func(p *storev1.Payment) bool { return bytes.Equal(p.GetId(), id[:]) })
 	if errors.Is(err, ErrNotFound) {
 		return nil, corrupt(k, "a receipt awaited for payment %x, which is not in the log", id)
 	}
 	if err != nil {
 		return nil, err
 	}
-	seq, err := decodeSeqValue(paymentIDKey(id), v)
-	if err != nil {
-		return nil, err
-	}
-	e, err := logEntry(r, seq)
-	if errors.Is(err, ErrNotFound) {
-		return nil, corrupt(paymentIDKey(id), "index points to missing log entry %d", seq)
-	}
-	if err != nil {
-		return nil, err
-	}
-	p := e.GetPayment()
-	if p == nil || !bytes.Equal(p.GetId(), id[:]) {
-		return nil, corrupt(paymentIDKey(id), "index points to log entry %d, which is not the payment indexed", seq)
-	}
-	return p, nil
+	return e.GetPayment(), nil
 }
 
 // Proof returns the newest proof signed by side signerSide (0 for A, 1 for
@@ -468,27 +453,36 @@ func (s *Store) paymentBy(k []byte, match func(*storev1.Payment) bool) (*storev1
 	}
 	var e *storev1.LogEntry
 	err := s.view(func(r reader) error {
-		v, err := r.get(k)
-		if err != nil {
-			return err
-		}
-		seq, err := decodeSeqValue(k, v)
-		if err != nil {
-			return err
-		}
-		e, err = logEntry(r, seq)
-		if errors.Is(err, ErrNotFound) {
-			return corrupt(k, "index points to missing log entry %d", seq)
-		}
-		if err != nil {
-			return err
-		}
-		if p := e.GetPayment(); p == nil || !match(p) {
-			return corrupt(k, "index points to log entry %d, which is not the payment indexed", seq)
-		}
-		return nil
+		var err error
+		e, err = indexedPayment(r, k, match)
+		return err
 	})
 	return e, err
+}
+
+// indexedPayment reads the payment log entry that index entry k points
+// to, which must match: ErrNotFound if k is not there, corrupt if the
+// entry is missing or is not the payment indexed.
+func indexedPayment(r reader, k []byte, match func(*storev1.Payment) bool) (*storev1.LogEntry, error) {
+	v, err := r.get(k)
+	if err != nil {
+		return nil, err
+	}
+	seq, err := decodeSeqValue(k, v)
+	if err != nil {
+		return nil, err
+	}
+	e, err := logEntry(r, seq)
+	if errors.Is(err, ErrNotFound) {
+		return nil, corrupt(k, "index points to missing log entry %d", seq)
+	}
+	if err != nil {
+		return nil, err
+	}
+	if p := e.GetPayment(); p == nil || !match(p) {
+		return nil, corrupt(k, "index points to log entry %d, which is not the payment indexed", seq)
+	}
+	return e, nil
 }
 
 // PaymentByIdempotencyKey returns the log entry of the payment with the
