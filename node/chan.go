@@ -133,7 +133,7 @@ type stepOut struct {
 	msgs    []*peerv1.Message                // node messages to send once durable
 	after   []func(store.Result, error)      // steps to run once durable (or the write failed)
 	durable []func(error)                    // notices, on the committer goroutine, once durable or failed
-	notify  []func()                         // answers to waiting API calls, once the step is published
+	notify  []func(error)                    // answers to waiting API calls, once the step is durable (or the write failed)
 }
 
 type ackExtra struct {
@@ -328,10 +328,11 @@ func (c *chanActor) flush() {
 			b = store.NewBatch()
 		}
 		if err := c.persistTo(b, rd); err != nil {
-			c.n.fail(fmt.Errorf("build channel batch: %w", err))
+			err = fmt.Errorf("build channel batch: %w", err)
+			c.n.fail(err)
 			c.publish()
 			for _, f := range st.notify {
-				f()
+				f(err)
 			}
 			return
 		}
@@ -343,15 +344,15 @@ func (c *chanActor) flush() {
 		defer sess.kick() // once the write is submitted (see queueOnly)
 	}
 	c.publish()
-	for _, f := range st.notify {
-		f()
-	}
 	actions := rd.Actions
 	if b == nil && len(st.after) == 0 && len(st.durable) == 0 && c.writes.Load() == 0 {
 		c.deliver(sess, msgs, actions)
+		for _, f := range st.notify {
+			f(nil)
+		}
 		return
 	}
-	if len(msgs) == 0 && len(actions) == 0 && len(st.after) == 0 && len(st.durable) == 0 && b == nil {
+	if len(msgs) == 0 && len(actions) == 0 && len(st.after) == 0 && len(st.durable) == 0 && len(st.notify) == 0 && b == nil {
 		return
 	}
 	if b == nil {
@@ -365,6 +366,11 @@ func (c *chanActor) flush() {
 	c.n.commitAsync(b, func(r store.Result, err error) {
 		for _, d := range st.durable {
 			d(err)
+		}
+		// An answer to the API never runs ahead of the disk: a caller told
+		// "settled" finds the channel settled after a restart too.
+		for _, f := range st.notify {
+			f(err)
 		}
 		if err == nil {
 			if label != "" {

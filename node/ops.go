@@ -1,6 +1,7 @@
 package node
 
 import (
+	"cmp"
 	"context"
 	"errors"
 	"fmt"
@@ -54,14 +55,15 @@ func (c *chanActor) addWaiter(op channel.Op, done chan error) {
 	c.waiters = append(c.waiters, opWaiter{op: op, done: done})
 }
 
-// finishOp tells every waiter of op its outcome, at the end of the step
-// (so that what they read of the channel then includes the step).
+// finishOp tells every waiter of op its outcome once the step is durable
+// (so that what they read of the channel includes the step, and a restart
+// does not take it back); a failed write is the outcome then.
 func (c *chanActor) finishOp(op channel.Op, err error) {
 	kept := c.waiters[:0]
 	for _, w := range c.waiters {
 		if w.op == op {
 			done := w.done
-			c.step.notify = append(c.step.notify, func() { done <- err })
+			c.step.notify = append(c.step.notify, func(werr error) { done <- cmp.Or(werr, err) })
 			continue
 		}
 		kept = append(kept, w)
@@ -454,9 +456,9 @@ func (c *chanActor) onWithdrawReply(s *session, m *peerv1.WithdrawReply) {
 // operator.
 func (c *chanActor) startAbandon(done chan error) {
 	c.abandonUnopened("abandoned by the operator: the open never reached the chain", func(err error) {
-		// Told once the step is published, so that the caller reads the
-		// channel abandoned.
-		c.step.notify = append(c.step.notify, func() { done <- err })
+		// Told once the step is durable, so that the caller reads the
+		// channel abandoned, now and after a restart.
+		c.step.notify = append(c.step.notify, func(werr error) { done <- cmp.Or(werr, err) })
 	})
 }
 
@@ -577,8 +579,8 @@ func (n *Node) Settle(ctx context.Context, id channel.ID) (ChannelInfo, error) {
 		switch {
 		case c.ch.Phase() == channel.Settled:
 			// The node settles by itself when the challenge period ends:
-			// asking again is answered, not refused.
-			done <- nil
+			// asking again is answered, not refused, once that is on disk.
+			c.step.notify = append(c.step.notify, func(werr error) { done <- werr })
 			return
 		case c.ch.Op() == channel.OpSettle: // the node's own settle is under way
 			c.addWaiter(channel.OpSettle, done)
