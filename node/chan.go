@@ -88,9 +88,9 @@ type chanActor struct {
 	ackDiskRead, ackReading bool
 	acksAwaited             *session // awaitAcks' timer is set for this session
 	recovering              *recovery
-	behind                  *behind                     // why the channel may not pay yet (see behind.go); nil: it may
-	recovered               map[string]*storev1.Payment // payment records restored from the peer, by key
-	refunds                 map[[32]byte]bool           // refunds of our payments being written
+	behind                  *behind                 // why the channel may not pay yet (see behind.go); nil: it may
+	recovered               map[string]recoveredPay // payment records restored from the peer, by key
+	refunds                 map[[32]byte]bool       // refunds of our payments being written
 	// awaited: this node's payments from before its start whose receipts
 	// are awaited (the store's awaited index), oldest proof first. The
 	// peer is asked to send their Acks again (ackTaken starts below the

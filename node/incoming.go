@@ -1,6 +1,7 @@
 package node
 
 import (
+	"bytes"
 	"errors"
 	"fmt"
 	"slices"
@@ -827,8 +828,16 @@ func (n *Node) keptOfRecords(id channel.ID, recs []*storev1.Payment) []recentAck
 // the payments that proof covers; no payment flows meanwhile.
 type recovery struct {
 	after     uint64
-	sess      *session                    // the session it was asked on
-	recovered map[string]*storev1.Payment // by idempotency key, once restored
+	sess      *session                // the session it was asked on
+	recovered map[string]recoveredPay // by idempotency key, once restored
+}
+
+// recoveredPay is the record of a payment restored from the peer, and the
+// peer's receipt of it if it came and was valid.
+type recoveredPay struct {
+	rec     *storev1.Payment
+	sent    *peerv1.Receipt // as the peer sent it, not yet checked
+	receipt *ReceiptInfo
 }
 
 // recoveryTimeout gives up waiting for Recovered: payments flow again, and
@@ -866,9 +875,19 @@ func (c *chanActor) onRecoverRequest(s *session, m *peerv1.RecoverRequest) {
 		recs := c.n.paymentsAfter(id, storev1.Direction_DIRECTION_INCOMING, after, upTo, maxRecovered)
 		var rps []*peerv1.RecoveredPayment
 		for _, p := range recs {
-			rps = append(rps, &peerv1.RecoveredPayment{Nonce: p.GetNonce(), Cumulative: p.GetCumulative(), Part: &peerv1.PaymentPart{
+			rp := &peerv1.RecoveredPayment{Nonce: p.GetNonce(), Cumulative: p.GetCumulative(), Part: &peerv1.PaymentPart{
 				PaymentId: p.GetRemoteId(), Amount: p.GetAmount(), ItemId: p.GetItemId(), Memo: p.GetMemo(), IdempotencyKey: p.GetRemoteKey(),
-			}})
+				WantReceipt: p.GetWantReceipt(),
+			}, OfferId: p.GetOfferId()}
+			if p.GetWantReceipt() {
+				// The receipt given with the Ack the payer lost.
+				if rc, err := c.n.incomingReceipt(p); err == nil {
+					rp.Receipt = &peerv1.Receipt{PaymentId: p.GetRemoteId(), Time: rc.GetTime(), Signature: rc.GetSignature()}
+				} else if !errors.Is(err, store.ErrNotFound) {
+					c.n.log.Warn("read a receipt to recover", "channel", id, "payment", p.GetRemoteId(), "err", err)
+				}
+			}
+			rps = append(rps, rp)
 		}
 		out := &peerv1.Recovered{ChannelId: id[:], Payments: newestWithin(rps, bytesPerMessage)}
 		s.send(&peerv1.Message{Body: &peerv1.Message_Recovered{Recovered: out}})
@@ -904,20 +923,24 @@ func (c *chanActor) onRecovered(s *session, m *peerv1.Recovered) {
 	if r == nil || c.sess != s || r.recovered != nil {
 		return
 	}
-	recs, err := c.checkRecovered(m, c.ch.Sent(), r.after)
+	pays, err := c.checkRecovered(m, c.ch.Sent(), r.after)
 	if err != nil {
 		c.badRecovery(err)
 		return
 	}
-	if first := recs[0].GetNonce(); first > r.after+1 {
+	if first := pays[0].rec.GetNonce(); first > r.after+1 {
 		c.warn(fmt.Sprintf("the peer returned the payments of own proofs %d to %d only; the records of proofs %d to %d are not restored", first, c.ch.Sent().Nonce, r.after+1, first-1))
 	}
 	// The records take ids and keys from the peer: none may be on disk
 	// already (the store would refuse the write, and the node fail).
-	// That is looked up off the owner.
-	r.recovered = map[string]*storev1.Payment{} // answered: a second Recovered is ignored
+	// That is looked up off the owner, and the receipts are checked there.
+	r.recovered = map[string]recoveredPay{} // answered: a second Recovered is ignored
+	dom := c.ch.Domain()
 	c.n.background(func() {
-		err := c.n.recoveredFree(recs)
+		err := c.n.recoveredFree(pays)
+		if err == nil {
+			c.checkRecoveredReceipts(dom, pays)
+		}
 		c.do(func() {
 			if c.recovering != r || c.sess != s {
 				return
@@ -926,9 +949,37 @@ func (c *chanActor) onRecovered(s *session, m *peerv1.Recovered) {
 				c.badRecovery(err)
 				return
 			}
-			c.restoreRecovered(s, r, recs)
+			c.restoreRecovered(s, r, pays)
 		})
 	})
+}
+
+// checkRecoveredReceipts checks the receipts that came with recovered
+// payments, off the owner: a valid one is kept (pays[i].receipt), a bad one
+// dropped, and its payment restored without it. It reads only what does
+// not change (the channel's id and parameters).
+func (c *chanActor) checkRecoveredReceipts(dom crypto.Domain, pays []recoveredPay) {
+	for i := range pays {
+		p := &pays[i]
+		if p.sent == nil {
+			continue
+		}
+		rec := p.rec
+		sig, err := parseSig("signature", p.sent.GetSignature())
+		if err == nil {
+			amt, _ := parseAmount("amount", rec.GetAmount())
+			cum, _ := parseAmount("cumulative", rec.GetCumulative())
+			var offer crypto.Hash
+			copy(offer[:], rec.GetOfferId())
+			f := c.receiptFields([32]byte(rec.GetId()), c.n.self, c.peer, &amt, &cum, rec.GetItemId(), offer, p.sent.GetTime())
+			err = crypto.Verify(dom.ReceiptDigest(&f), sig, c.peer)
+		}
+		if err != nil {
+			c.n.log.Warn("peer sent a bad receipt with a recovered payment", "channel", c.id, "payment", crypto.Hash(rec.GetId()), "err", err)
+			continue
+		}
+		p.receipt = &ReceiptInfo{Time: p.sent.GetTime(), Sig: sig}
+	}
 }
 
 // badRecovery gives up restoring records from the peer: payments flow
@@ -940,8 +991,9 @@ func (c *chanActor) badRecovery(err error) {
 }
 
 // recoveredFree checks that no recovered payment's id or key is on disk.
-func (n *Node) recoveredFree(recs []*storev1.Payment) error {
-	for _, rec := range recs {
+func (n *Node) recoveredFree(pays []recoveredPay) error {
+	for _, p := range pays {
+		rec := p.rec
 		if _, err := n.store.PaymentByID([32]byte(rec.GetId())); !errors.Is(err, store.ErrNotFound) {
 			return fmt.Errorf("%w: payment %x is known here already (%v)", ErrMalformed, rec.GetId()[:4], err)
 		}
@@ -954,12 +1006,23 @@ func (n *Node) recoveredFree(recs []*storev1.Payment) error {
 	return nil
 }
 
-// restoreRecovered writes the recovered records, then lets payments flow.
-func (c *chanActor) restoreRecovered(s *session, r *recovery, recs []*storev1.Payment) {
+// restoreRecovered writes the recovered records, with the receipts that
+// came with them, then lets payments flow.
+func (c *chanActor) restoreRecovered(s *session, r *recovery, pays []recoveredPay) {
 	b := c.batch()
 	now := c.n.clock.Now()
-	for _, rec := range recs {
-		if err := b.AppendLog(&storev1.LogEntry{TimeUnixNano: now.UnixNano(), Entry: &storev1.LogEntry_Payment{Payment: rec}}); err != nil {
+	for _, p := range pays {
+		rec := p.rec
+		err := b.AppendLog(&storev1.LogEntry{TimeUnixNano: now.UnixNano(), Entry: &storev1.LogEntry_Payment{Payment: rec}})
+		if err == nil && p.receipt != nil {
+			err = b.PutReceipt(&storev1.Receipt{PaymentId: rec.GetId(), Time: p.receipt.Time, Signature: p.receipt.Sig[:]})
+		}
+		if err == nil && rec.GetWantReceipt() {
+			// Its receipt is in this write, or will not come: the peer
+			// acknowledged the proof long ago.
+			err = b.ReceiptSettled(c.id, rec.GetNonce(), [32]byte(rec.GetId()))
+		}
+		if err != nil {
 			c.n.fail(err)
 			return
 		}
@@ -968,12 +1031,12 @@ func (c *chanActor) restoreRecovered(s *session, r *recovery, recs []*storev1.Pa
 		if c.recovering != r || err != nil {
 			return
 		}
-		for _, rec := range recs {
-			if k := rec.GetIdempotencyKey(); k != "" {
-				r.recovered[k] = rec
+		for _, p := range pays {
+			if k := p.rec.GetIdempotencyKey(); k != "" {
+				r.recovered[k] = p
 			}
 		}
-		c.n.log.Info("restored payment records from the peer", "channel", c.id, "payments", len(recs))
+		c.n.log.Info("restored payment records from the peer", "channel", c.id, "payments", len(pays))
 		c.recovered = r.recovered
 		kept := c.queue[:0]
 		for _, p := range c.queue {
@@ -992,10 +1055,11 @@ func (c *chanActor) restoreRecovered(s *session, r *recovery, recs []*storev1.Pa
 // answerRecovered finishes a payment whose key a recovered record holds:
 // it was paid before the crash.
 func (c *chanActor) answerRecovered(p *payment) bool {
-	rec := c.recovered[p.key]
-	if rec == nil {
+	rp, ok := c.recovered[p.key]
+	if !ok {
 		return false
 	}
+	rec := rp.rec
 	amt, _ := parseAmount("amount", rec.GetAmount())
 	if !amt.Eq(&p.amount) || rec.GetItemId() != p.itemID || rec.GetMemo() != p.memo {
 		p.finish(wrapf(ErrIdempotency, "key %q", p.key))
@@ -1005,15 +1069,16 @@ func (c *chanActor) answerRecovered(p *payment) bool {
 	p.nonce = rec.GetNonce()
 	p.cumulative, _ = parseAmount("cumulative", rec.GetCumulative())
 	p.time = time.Unix(0, rec.GetTimeUnixNano())
+	p.receipt = rp.receipt
 	p.finish(nil)
 	return true
 }
 
 // checkRecovered validates the peer's recovery data against the recovered
 // proof: the payments must add up to exactly what it covers.
-func (c *chanActor) checkRecovered(m *peerv1.Recovered, sent channel.Proof, after uint64) ([]*storev1.Payment, error) {
+func (c *chanActor) checkRecovered(m *peerv1.Recovered, sent channel.Proof, after uint64) ([]recoveredPay, error) {
 	var before, sum uint256.Int
-	var out []*storev1.Payment
+	var out []recoveredPay
 	seenID, seenKey := map[[32]byte]bool{}, map[string]bool{}
 	if len(m.GetPayments()) > 4096*c.n.cfg.MaxInFlight {
 		return nil, fmt.Errorf("%w: %d payments", ErrMalformed, len(m.GetPayments()))
@@ -1049,11 +1114,17 @@ func (c *chanActor) checkRecovered(m *peerv1.Recovered, sent channel.Proof, afte
 			before.Sub(&cum, &amt)
 		}
 		sum.Add(&sum, &amt)
-		out = append(out, &storev1.Payment{
+		if o := rp.GetOfferId(); len(o) != 0 && len(o) != 32 {
+			return nil, fmt.Errorf("%w: payment %d names an offer id of %d bytes", ErrMalformed, i, len(o))
+		}
+		if r := rp.GetReceipt(); r != nil && (!pp.GetWantReceipt() || !bytes.Equal(r.GetPaymentId(), id[:])) {
+			return nil, fmt.Errorf("%w: payment %d has a receipt it did not ask for, or of another payment", ErrMalformed, i)
+		}
+		out = append(out, recoveredPay{rec: &storev1.Payment{
 			Id: id[:], IdempotencyKey: pp.GetIdempotencyKey(), ChannelId: c.id[:], Direction: storev1.Direction_DIRECTION_OUTGOING,
 			Amount: amountBytes(&amt), Cumulative: amountBytes(&cum), Nonce: rp.GetNonce(), TimeUnixNano: c.n.clock.Now().UnixNano(),
-			ItemId: pp.GetItemId(), Memo: pp.GetMemo(), Peer: c.peer[:],
-		})
+			ItemId: pp.GetItemId(), Memo: pp.GetMemo(), Peer: c.peer[:], WantReceipt: pp.GetWantReceipt(), OfferId: optionalID(rp.GetOfferId()),
+		}, sent: rp.GetReceipt()})
 	}
 	var want uint256.Int
 	want.Sub(&sent.Transferred, &before)

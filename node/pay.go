@@ -103,6 +103,17 @@ func (p *payment) finish(err error) {
 	})
 }
 
+// finished reports whether p has its outcome (the fields its caller reads
+// are no longer the owner's to change).
+func (p *payment) finished() bool {
+	select {
+	case <-p.done:
+		return true
+	default:
+		return false
+	}
+}
+
 // record is the payment's log record. It keeps the whole offer paid (its
 // item, price and asset are the payment's): a proof resent from the log
 // after a restart carries the offer again, so that the payee checks and
@@ -883,7 +894,7 @@ func (c *chanActor) onReceipts(rs []*peerv1.Receipt, nonce uint64) {
 			continue
 		}
 		p := byID[id]
-		if p == nil || p.receipt != nil {
+		if p == nil || p.receipt != nil || p.receiptSaving {
 			continue // a payment from before a restart, or a duplicate
 		}
 		var offer crypto.Hash
@@ -895,7 +906,11 @@ func (c *chanActor) onReceipts(rs []*peerv1.Receipt, nonce uint64) {
 			c.n.log.Warn("peer sent a bad receipt", "channel", c.id, "payment", id, "err", err)
 			continue
 		}
-		p.receipt = &ReceiptInfo{Time: r.GetTime(), Sig: sig}
+		if !p.finished() {
+			// A finished payment (its write failed: the node stops) is
+			// its caller's to read; its receipt still goes to disk.
+			p.receipt = &ReceiptInfo{Time: r.GetTime(), Sig: sig}
+		}
 		if err := c.batch().PutReceipt(&storev1.Receipt{PaymentId: id[:], Time: r.GetTime(), Signature: sig[:]}); err != nil {
 			c.n.log.Error("store receipt", "err", err)
 		} else {

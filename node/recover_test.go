@@ -1,12 +1,16 @@
 package node
 
 import (
+	"bytes"
 	"context"
 	"errors"
 	"sync/atomic"
 	"testing"
 	"time"
 
+	"github.com/tinypay/tinypay/crypto"
+	peerv1 "github.com/tinypay/tinypay/proto/tinypay/peer/v1"
+	storev1 "github.com/tinypay/tinypay/proto/tinypay/store/v1"
 	"github.com/tinypay/tinypay/store"
 )
 
@@ -99,4 +103,155 @@ func TestCrashAfterSendRetryPaysOnce(t *testing.T) {
 	}
 	alice.pay(id, 1, "after")
 	waitFor(t, "bob holds 13", func() bool { return u64(bob.channel(id).Received) == 13 })
+}
+
+// TestRecoveredPaymentKeepsItsReceipt: the payment Alice lost in a crash
+// asked for a receipt, and Bob gave it with the Ack she never read. The
+// records she recovers from Bob carried no receipt, so hers was lost for
+// good. Now Bob sends it with the record: the retry of the key answers
+// with it, it is on Alice's disk, and nothing stays awaited there.
+func TestRecoveredPaymentKeepsItsReceipt(t *testing.T) {
+	w := newNet(t)
+	var lossy *lossyStore
+	alice := w.add("alice", 1, withStore(func(s Store) Store {
+		lossy = &lossyStore{Store: s}
+		return lossy
+	}))
+	bob := w.add("bob", 2)
+	alice.connect(bob)
+	id := alice.open(bob, 1000)
+	alice.pay(id, 5, "before")
+
+	lossy.armed.Store(true)
+	ctx, cancel := context.WithTimeout(context.Background(), 5e9)
+	defer cancel()
+	req := PayRequest{Channel: id, Amount: *u256(7), Key: "lost", ItemID: "song", Receipt: true}
+	if _, err := alice.n.Pay(ctx, req); err == nil {
+		t.Fatal("payment succeeded on a failed disk")
+	}
+	waitFor(t, "bob holds the lost payment", func() bool { return u64(bob.channel(id).Received) == 12 })
+	alice.wrap = nil
+	alice.restart()
+
+	var again PaymentInfo
+	var err error
+	for {
+		again, err = alice.n.Pay(ctx, req)
+		if !errors.Is(err, ErrBehind) {
+			break
+		}
+		time.Sleep(10 * time.Millisecond)
+	}
+	if err != nil || !again.Complete || again.Nonce != 2 {
+		t.Fatalf("retry: %+v, %v", again, err)
+	}
+	// Bob's receipt, as he keeps it for the payment.
+	in, err := bob.st.LogBefore(bob.st.LastSeq()+1, 100)
+	if err != nil {
+		t.Fatal(err)
+	}
+	var bobs *storev1.Receipt
+	for _, e := range in {
+		if p := e.GetPayment(); p.GetRemoteKey() == "lost" {
+			if bobs, err = bob.n.incomingReceipt(p); err != nil {
+				t.Fatalf("bob's receipt of the lost payment: %v", err)
+			}
+		}
+	}
+	if bobs == nil {
+		t.Fatal("bob has no record of the lost payment")
+	}
+	if again.Receipt == nil || again.Receipt.Sig != crypto.Signature(bobs.GetSignature()) || again.Receipt.Time != bobs.GetTime() {
+		t.Fatalf("the retry's receipt is %+v, want bob's (time %d)", again.Receipt, bobs.GetTime())
+	}
+	alice.restart()
+	if got, _, err := alice.n.PaymentByKey("lost"); err != nil || got.Receipt == nil || got.Receipt.Sig != again.Receipt.Sig {
+		t.Fatalf("after a restart the payment shows receipt %+v, %v", got.Receipt, err)
+	}
+	if n, _ := awaitedOf(t, alice, id); n != 0 {
+		t.Fatalf("%d payments still await a receipt", n)
+	}
+	if err := alice.st.Verify(); err != nil {
+		t.Fatalf("store: %v", err)
+	}
+}
+
+// TestRecoveredReceiptsAreChecked: the receipts a peer returns with
+// recovered payments are checked as those that come with an Ack. A valid
+// one (here over an offer) is kept; one with a wrong signature is dropped
+// and the payment restored without it; a receipt for a payment that did
+// not ask for one, or for another payment, and an offer id that is not
+// one, make the whole recovery data bad: nothing is restored.
+func TestRecoveredReceiptsAreChecked(t *testing.T) {
+	offer := crypto.Hash{0x0f, 0xfe}
+	cases := []struct {
+		name    string
+		want    bool // part.want_receipt
+		offerID []byte
+		forge   bool   // sign with alice's key instead of bob's
+		other   []byte // the receipt names this payment id instead
+		kept    bool   // the receipt is on alice's disk after
+		bad     bool   // the recovery data is refused
+	}{
+		{name: "valid", want: true, offerID: offer[:], kept: true},
+		{name: "forged", want: true, offerID: offer[:], forge: true},
+		{name: "not asked for", want: false, bad: true},
+		{name: "another payment's", want: true, other: rid(0x78), bad: true},
+		{name: "short offer id", want: true, offerID: offer[:5], bad: true},
+	}
+	for _, tc := range cases {
+		t.Run(tc.name, func(t *testing.T) {
+			alice, bob, id, dom, r := lostPayment(t)
+			payID := [32]byte(rid(0x77))
+			var o crypto.Hash
+			copy(o[:], tc.offerID)
+			f := crypto.ReceiptFields{Channel: id, Payment: payID, Payer: alice.key.Address(), Payee: bob.key.Address(),
+				Asset: alice.channel(id).Asset.Address, Amount: *u256(7), Cumulative: *u256(12), Offer: o, Time: 99}
+			signer := bob.key
+			if tc.forge {
+				signer = alice.key
+			}
+			sig, err := signer.Sign(dom.ReceiptDigest(&f))
+			if err != nil {
+				t.Fatal(err)
+			}
+			named := payID[:]
+			if tc.other != nil {
+				named = tc.other
+			}
+			r.send(&peerv1.Message{Body: &peerv1.Message_Recovered{Recovered: &peerv1.Recovered{ChannelId: id[:], Payments: []*peerv1.RecoveredPayment{{
+				Nonce: 2, Cumulative: amountBytes(u256(12)), OfferId: tc.offerID,
+				Part:    &peerv1.PaymentPart{PaymentId: payID[:], Amount: amountBytes(u256(7)), IdempotencyKey: "lost", WantReceipt: tc.want},
+				Receipt: &peerv1.Receipt{PaymentId: named, Time: 99, Signature: sig[:]},
+			}}}}})
+			waitFor(t, "alice caught up", func() bool { return alice.channel(id).Behind == "" })
+			if p := alice.n.failed.Load(); p != nil {
+				t.Fatalf("alice's node failed: %v", *p)
+			}
+			e, err := alice.st.PaymentByIdempotencyKey("lost")
+			if tc.bad {
+				if !errors.Is(err, store.ErrNotFound) {
+					t.Fatalf("bad recovery data restored: %v, %v", e, err)
+				}
+				return
+			}
+			if err != nil || !e.GetPayment().GetWantReceipt() || !bytes.Equal(e.GetPayment().GetOfferId(), tc.offerID) {
+				t.Fatalf("the restored record: %v, %v", e, err)
+			}
+			rc, err := alice.st.Receipt(payID)
+			switch {
+			case tc.kept && (err != nil || !bytes.Equal(rc.GetSignature(), sig[:]) || rc.GetTime() != 99):
+				t.Fatalf("the valid receipt: %v, %v", rc, err)
+			case !tc.kept && !errors.Is(err, store.ErrNotFound):
+				t.Fatalf("the forged receipt was kept: %v, %v", rc, err)
+			}
+			if err := alice.st.Verify(); err != nil {
+				t.Fatalf("store: %v", err)
+			}
+			alice.restart()
+			if n, _ := awaitedOf(t, alice, id); n != 0 {
+				t.Fatalf("%d payments still await a receipt", n)
+			}
+		})
+	}
 }

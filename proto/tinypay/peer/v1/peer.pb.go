@@ -1816,10 +1816,18 @@ func (x *Recovered) GetPayments() []*RecoveredPayment {
 }
 
 type RecoveredPayment struct {
-	state         protoimpl.MessageState `protogen:"open.v1"`
-	Nonce         uint64                 `protobuf:"varint,1,opt,name=nonce,proto3" json:"nonce,omitempty"`
-	Cumulative    []byte                 `protobuf:"bytes,2,opt,name=cumulative,proto3" json:"cumulative,omitempty"`
-	Part          *PaymentPart           `protobuf:"bytes,3,opt,name=part,proto3" json:"part,omitempty"`
+	state      protoimpl.MessageState `protogen:"open.v1"`
+	Nonce      uint64                 `protobuf:"varint,1,opt,name=nonce,proto3" json:"nonce,omitempty"`
+	Cumulative []byte                 `protobuf:"bytes,2,opt,name=cumulative,proto3" json:"cumulative,omitempty"`
+	// The payment as the payer sent it; part.want_receipt is set when it
+	// asked for a receipt.
+	Part *PaymentPart `protobuf:"bytes,3,opt,name=part,proto3" json:"part,omitempty"`
+	// The recipient's receipt of the payment, if the payer asked for one and
+	// it was given (payment_id is the payer's id); the payer checks it as it
+	// checks one that comes with an Ack.
+	Receipt *Receipt `protobuf:"bytes,4,opt,name=receipt,proto3" json:"receipt,omitempty"`
+	// The offer the payment bought, if any: a receipt signs over its id.
+	OfferId       []byte `protobuf:"bytes,5,opt,name=offer_id,json=offerId,proto3" json:"offer_id,omitempty"`
 	unknownFields protoimpl.UnknownFields
 	sizeCache     protoimpl.SizeCache
 }
@@ -1871,6 +1879,20 @@ func (x *RecoveredPayment) GetCumulative() []byte {
 func (x *RecoveredPayment) GetPart() *PaymentPart {
 	if x != nil {
 		return x.Part
+	}
+	return nil
+}
+
+func (x *RecoveredPayment) GetReceipt() *Receipt {
+	if x != nil {
+		return x.Receipt
+	}
+	return nil
+}
+
+func (x *RecoveredPayment) GetOfferId() []byte {
+	if x != nil {
+		return x.OfferId
 	}
 	return nil
 }
@@ -2294,13 +2316,15 @@ const file_tinypay_peer_v1_peer_proto_rawDesc = "" +
 	"\tRecovered\x12\x1d\n" +
 	"\n" +
 	"channel_id\x18\x01 \x01(\fR\tchannelId\x12=\n" +
-	"\bpayments\x18\x02 \x03(\v2!.tinypay.peer.v1.RecoveredPaymentR\bpayments\"z\n" +
+	"\bpayments\x18\x02 \x03(\v2!.tinypay.peer.v1.RecoveredPaymentR\bpayments\"\xc9\x01\n" +
 	"\x10RecoveredPayment\x12\x14\n" +
 	"\x05nonce\x18\x01 \x01(\x04R\x05nonce\x12\x1e\n" +
 	"\n" +
 	"cumulative\x18\x02 \x01(\fR\n" +
 	"cumulative\x120\n" +
-	"\x04part\x18\x03 \x01(\v2\x1c.tinypay.peer.v1.PaymentPartR\x04part\"|\n" +
+	"\x04part\x18\x03 \x01(\v2\x1c.tinypay.peer.v1.PaymentPartR\x04part\x122\n" +
+	"\areceipt\x18\x04 \x01(\v2\x18.tinypay.peer.v1.ReceiptR\areceipt\x12\x19\n" +
+	"\boffer_id\x18\x05 \x01(\fR\aofferId\"|\n" +
 	"\x0fWithdrawRequest\x12\x1d\n" +
 	"\n" +
 	"channel_id\x18\x01 \x01(\fR\tchannelId\x12\x14\n" +
@@ -2401,13 +2425,14 @@ var file_tinypay_peer_v1_peer_proto_depIdxs = []int32{
 	9,  // 27: tinypay.peer.v1.Reestablish.held:type_name -> tinypay.peer.v1.BalanceProof
 	20, // 28: tinypay.peer.v1.Recovered.payments:type_name -> tinypay.peer.v1.RecoveredPayment
 	6,  // 29: tinypay.peer.v1.RecoveredPayment.part:type_name -> tinypay.peer.v1.PaymentPart
-	0,  // 30: tinypay.peer.v1.Peer.Connect:input_type -> tinypay.peer.v1.Message
-	0,  // 31: tinypay.peer.v1.Peer.Connect:output_type -> tinypay.peer.v1.Message
-	31, // [31:32] is the sub-list for method output_type
-	30, // [30:31] is the sub-list for method input_type
-	30, // [30:30] is the sub-list for extension type_name
-	30, // [30:30] is the sub-list for extension extendee
-	0,  // [0:30] is the sub-list for field type_name
+	8,  // 30: tinypay.peer.v1.RecoveredPayment.receipt:type_name -> tinypay.peer.v1.Receipt
+	0,  // 31: tinypay.peer.v1.Peer.Connect:input_type -> tinypay.peer.v1.Message
+	0,  // 32: tinypay.peer.v1.Peer.Connect:output_type -> tinypay.peer.v1.Message
+	32, // [32:33] is the sub-list for method output_type
+	31, // [31:32] is the sub-list for method input_type
+	31, // [31:31] is the sub-list for extension type_name
+	31, // [31:31] is the sub-list for extension extendee
+	0,  // [0:31] is the sub-list for field type_name
 }
 
 func init() { file_tinypay_peer_v1_peer_proto_init() }
