@@ -18,6 +18,7 @@ import (
 
 	"google.golang.org/grpc"
 	"google.golang.org/grpc/backoff"
+	"google.golang.org/grpc/connectivity"
 	"google.golang.org/grpc/credentials"
 	"google.golang.org/grpc/keepalive"
 	"google.golang.org/grpc/status"
@@ -179,8 +180,12 @@ func Dial(ctx context.Context, cfg Config) (*Client, error) {
 		// otherwise); the node allows pings every 10 s.
 		grpc.WithKeepaliveParams(keepalive.ClientParameters{Time: 20 * time.Second, Timeout: 10 * time.Second, PermitWithoutStream: true}),
 	}
+	var await *nodeAwaiter
 	if cfg.Addr == "" {
-		// The address is looked up on every connection attempt.
+		// The address is looked up on every connection attempt, and a
+		// call made while the connection is down redials at once.
+		await = &nodeAwaiter{addrFile: addrFile}
+		opts = append(opts, grpc.WithChainUnaryInterceptor(await.unary), grpc.WithChainStreamInterceptor(await.stream))
 		target = "passthrough:///tinypay-node"
 		opts = append(opts, grpc.WithAuthority(certServerName), grpc.WithContextDialer(func(ctx context.Context, _ string) (net.Conn, error) {
 			addr, err := readAddr(addrFile)
@@ -195,6 +200,9 @@ func Dial(ctx context.Context, cfg Config) (*Client, error) {
 	if err != nil {
 		return nil, configErr("address %q: %v", where, err)
 	}
+	if await != nil {
+		await.conn = conn
+	}
 	c := &Client{cfg: cfg, conn: conn, api: apiv1.NewNodeClient(conn), log: cfg.Logger}
 	if _, err := c.Info(ctx); err != nil {
 		conn.Close()
@@ -207,6 +215,52 @@ func Dial(ctx context.Context, cfg Config) (*Client, error) {
 		return nil, fmt.Errorf("tinypay: node API at %s: %w", where, err)
 	}
 	return c, nil
+}
+
+// reconnectWait bounds how long a call waits for a node whose connection
+// is down, when its api.addr says it runs: about a restart's time.
+const reconnectWait = 3 * time.Second
+
+// nodeAwaiter makes a client dialled by data directory follow a node that
+// restarts: gRPC fails a call at once (ErrUnavailable) while it waits out
+// its backoff from the attempts made while the node was down, even once
+// the node is back, perhaps on another port. A call that finds the
+// connection failed redials at once and waits for it, up to
+// reconnectWait and within its own deadline; if the node's api.addr is
+// gone (it stopped), the call fails at once as before. Nothing is sent
+// twice: the wait is before the call.
+type nodeAwaiter struct {
+	addrFile string
+	conn     *grpc.ClientConn // set once, before the first call
+}
+
+func (a *nodeAwaiter) wait(ctx context.Context) {
+	st := a.conn.GetState()
+	if st != connectivity.TransientFailure {
+		return // ready, or connecting: the call waits for that attempt itself
+	}
+	if _, err := os.Stat(a.addrFile); err != nil {
+		return // not running
+	}
+	ctx, cancel := context.WithTimeout(ctx, reconnectWait)
+	defer cancel()
+	a.conn.ResetConnectBackoff()
+	for st != connectivity.Ready {
+		if !a.conn.WaitForStateChange(ctx, st) {
+			return
+		}
+		st = a.conn.GetState()
+	}
+}
+
+func (a *nodeAwaiter) unary(ctx context.Context, method string, req, reply any, cc *grpc.ClientConn, invoker grpc.UnaryInvoker, opts ...grpc.CallOption) error {
+	a.wait(ctx)
+	return invoker(ctx, method, req, reply, cc, opts...)
+}
+
+func (a *nodeAwaiter) stream(ctx context.Context, desc *grpc.StreamDesc, cc *grpc.ClientConn, method string, streamer grpc.Streamer, opts ...grpc.CallOption) (grpc.ClientStream, error) {
+	a.wait(ctx)
+	return streamer(ctx, desc, cc, method, opts...)
 }
 
 // readAddr reads an api.addr file.

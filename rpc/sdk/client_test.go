@@ -198,3 +198,25 @@ func TestDialFollowsRestart(t *testing.T) {
 		return err == nil
 	})
 }
+
+// TestCallRightAfterRestart: a call made right after the node came back
+// (here on another port) failed at once with ErrUnavailable while gRPC
+// waited out its backoff from the attempts made while the node was down.
+// A client dialled by data directory now redials at once and waits a
+// little for the node, so the first call succeeds.
+func TestCallRightAfterRestart(t *testing.T) {
+	n := nodetest.Start(t, chain, "mallory", chain.Mallory)
+	c := dial(t, sdk.Config{DataDir: n.Dir})
+	for i := range 2 {
+		n.Stop()
+		for range 2 { // each failed attempt lengthens gRPC's backoff
+			if _, err := c.Info(testCtx(t)); !errors.Is(err, sdk.ErrUnavailable) {
+				t.Fatalf("a call to the stopped node: %v, want ErrUnavailable", err)
+			}
+		}
+		n.Restart()
+		if _, err := c.Info(testCtx(t)); err != nil {
+			t.Fatalf("the first call after restart %d: %v", i+1, err)
+		}
+	}
+}

@@ -59,7 +59,9 @@
 // when the stream breaks (the node restarts, the network drops) it
 // reconnects and resumes after the last event the handler accepted. With a
 // DataDir the client re-reads api.addr on every connection, so it follows a
-// node that restarts on another port.
+// node that restarts on another port; a call made while the connection is
+// down redials at once and waits for the node, up to 3 s, unless api.addr
+// is gone (the node stopped).
 //
 // # Lists
 //
