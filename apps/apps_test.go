@@ -292,6 +292,9 @@ func TestStreamRejects(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
+	// Its first tick is paid at once, off this goroutine: wait for it, or
+	// it could move the nonce between the two reads below.
+	nodetest.Eventually(t, "the first tick is paid", func() bool { c, _ := alice.N().Channel(id); return c.SentNonce == 1 })
 	before, _ := alice.N().Channel(id)
 	_, err = alice.Apps().Pay(context.Background(), apps.PayRequest{Channel: id, Amount: *u256(1), Key: fmt.Sprintf("stream:%x:2", s.ID)})
 	if !errors.Is(err, node.ErrInvalidArgument) || !strings.Contains(err.Error(), "kept for the node's streams") {
