@@ -213,6 +213,12 @@ func (b *Backend) SendTransfer(ctx context.Context, t settlement.SignedTransfer)
 			return b.transferReceipt(ctx, tx)
 		}
 		return settlement.Receipt{}, fmt.Errorf("transfer: transaction %s (nonce %d): %w", hash, tx.Nonce(), settlement.ErrDropped)
+	case strings.Contains(err.Error(), "replacement transaction underpriced"):
+		// Another transaction holds the nonce in the pool (or was just
+		// mined, and the pool has not caught up): this one is dropped once
+		// that one is mined, which transferReceipt sees.
+		b.log.Debug("transfer's nonce is held by another transaction", "tx", hash, "nonce", tx.Nonce())
+		return b.transferReceipt(ctx, tx)
 	default:
 		err = b.classify("transfer: send", err)
 		if errors.Is(err, settlement.ErrInsufficientFunds) {

@@ -4,8 +4,10 @@ import (
 	"errors"
 	"math/big"
 	"testing"
+	"time"
 
 	"github.com/ethereum/go-ethereum/common"
+	"github.com/ethereum/go-ethereum/core/types"
 	"github.com/holiman/uint256"
 
 	"github.com/tinypay/tinypay/crypto"
@@ -224,6 +226,38 @@ func TestTransferDropped(t *testing.T) {
 	}
 	if _, err := b.SendTransfer(ctx, stale); !errors.Is(err, settlement.ErrDropped) {
 		t.Fatalf("sending a transfer whose nonce is taken: %v, want ErrDropped", err)
+	}
+	if got := chainBalance(t, c, to, crypto.Address{}); !got.IsZero() {
+		t.Fatalf("a dropped transfer moved %s", got.Dec())
+	}
+}
+
+// TestTransferDroppedWhileTheOtherIsPending: the transaction that took
+// the nonce is still in the pool when the stale one is sent (or the pool
+// has not caught up yet with the block that mined it), so the pool answers
+// "replacement transaction underpriced". That is no failure to send: the
+// transfer is reported dropped once the other is mined, and moves nothing
+// (TestTransferDropped failed so once in CI).
+func TestTransferDroppedWhileTheOtherIsPending(t *testing.T) {
+	c := evmtest.NewChain(t)
+	b := c.Backend(t, c.Alice)
+	to := newAddress(t)
+	stale := mustSign(t, b, settlement.TransferRequest{To: to, Amount: *eth(1)})
+	other := c.Backend(t, c.Alice)
+	taken := mustSign(t, other, settlement.TransferRequest{To: newAddress(t), Amount: *eth(0.1)})
+	tx := new(types.Transaction)
+	if err := tx.UnmarshalBinary(taken.Raw); err != nil {
+		t.Fatal(err)
+	}
+	if err := c.Client().Client.SendTransaction(ctx, tx); err != nil { // into the pool, not mined
+		t.Fatal(err)
+	}
+	mined := make(chan struct{})
+	go func() { defer close(mined); time.Sleep(300 * time.Millisecond); c.Commit() }()
+	_, err := b.SendTransfer(ctx, stale)
+	<-mined
+	if !errors.Is(err, settlement.ErrDropped) {
+		t.Fatalf("sending a transfer whose nonce a pending transaction holds: %v, want ErrDropped", err)
 	}
 	if got := chainBalance(t, c, to, crypto.Address{}); !got.IsZero() {
 		t.Fatalf("a dropped transfer moved %s", got.Dec())
