@@ -325,7 +325,29 @@ func (n *Node) PaymentByKey(key string) (PaymentInfo, bool, error) {
 	}
 	n.completeFlag(&info)
 	n.attachReceipt(&info, e)
+	if info.Complete && info.Receipt == nil && e.GetPayment().GetWantReceipt() {
+		// The Ack that completed it is taken in memory first; its receipt
+		// may still be on its way to disk. Complete means with it, or
+		// without one for good: wait for the channel's writes in flight.
+		n.awaitWrites(&info)
+		n.attachReceipt(&info, e)
+	}
 	return info, true, nil
+}
+
+// awaitWrites waits, up to RequestTimeout, for the writes in flight of
+// info's channel to be durable; if they are not by then, info is not
+// complete yet.
+func (n *Node) awaitWrites(info *PaymentInfo) {
+	c := n.chans.get(info.Channel)
+	if c == nil {
+		return
+	}
+	ctx, cancel := context.WithTimeout(context.Background(), n.cfg.RequestTimeout)
+	defer cancel()
+	if err := c.stepAndWait(ctx, func() {}); err != nil {
+		info.Complete = false
+	}
 }
 
 // completeFlag sets Complete on outgoing payments whose proof the peer has
