@@ -88,6 +88,7 @@ type chanActor struct {
 	ackDiskRead, ackReading bool
 	acksAwaited             *session // awaitAcks' timer is set for this session
 	recovering              *recovery
+	missing                 *storev1.MissingRecords // on disk with the channel record: see recovery
 	behind                  *behind                 // why the channel may not pay yet (see behind.go); nil: it may
 	recovered               map[string]recoveredPay // payment records restored from the peer, by key
 	refunds                 map[[32]byte]bool       // refunds of our payments being written
@@ -198,7 +199,29 @@ func (n *Node) loadChannel(rec store.ChannelRecord) (*chanActor, error) {
 		c.ackTaken = c.awaited[0].nonce - 1
 		c.publish()
 	}
+	if m := r.GetMissing(); m != nil && m.GetAfterNonce() < st.Sent.Nonce && !st.Phase.Terminal() {
+		// It crashed before the peer returned the records of the proofs it
+		// took back: ask again, and pay nothing until they are restored.
+		afterSent, err := parseAmount("missing records' transferred", m.GetAfterTransferred())
+		if err != nil {
+			return nil, fmt.Errorf("load channel %x: %w", id, err)
+		}
+		c.missing = m
+		c.recovering = &recovery{after: m.GetAfterNonce(), afterSent: afterSent}
+		c.markBehind(false, fmt.Sprintf("the records of own proofs %d to %d are missing; asking the peer for them", m.GetAfterNonce()+1, st.Sent.Nonce))
+		c.behind.peer = false // until the peer reestablishes
+	}
 	return c, nil
+}
+
+// setMissing sets which own proofs' payment records are missing (nil:
+// none), and writes it with the channel record in this step.
+func (c *chanActor) setMissing(m *storev1.MissingRecords) {
+	if c.missing == nil && m == nil {
+		return
+	}
+	c.missing = m
+	c.step.record = true
 }
 
 // awaitedPayment is the part of an outgoing payment record that its
@@ -406,7 +429,9 @@ func (c *chanActor) deliver(sess *session, msgs []*peerv1.Message, actions []cha
 func (c *chanActor) persistTo(b *store.Batch, rd channel.Ready) error {
 	st := c.ch.State()
 	if rd.State {
-		if err := b.PutChannel(channelRecord(&st, c.created, c.n.clock.Now())); err != nil {
+		r := channelRecord(&st, c.created, c.n.clock.Now())
+		r.Missing = c.missing
+		if err := b.PutChannel(r); err != nil {
 			return err
 		}
 	}
@@ -671,9 +696,10 @@ func (c *chanActor) partsInMemory(after uint64) ([]*peerv1.PaymentPart, bool) {
 }
 
 // askRecovery asks the peer on s for the payments of this node's proofs
-// after nonce after, which this node lost and adopted from the peer.
-func (c *chanActor) askRecovery(s *session, after uint64) {
-	c.recovering = &recovery{after: after, sess: s}
+// after nonce after (which transferred afterSent), which this node lost and
+// adopted from the peer.
+func (c *chanActor) askRecovery(s *session, after uint64, afterSent uint256.Int) {
+	c.recovering = &recovery{after: after, afterSent: afterSent, sess: s}
 	s.send(&peerv1.Message{Body: &peerv1.Message_RecoverRequest{RecoverRequest: &peerv1.RecoverRequest{ChannelId: c.id[:], AfterNonce: after}}})
 	c.after(c.n.cfg.RequestTimeout, func() { c.recoveryTimeout(s) })
 }
@@ -715,12 +741,17 @@ func (c *chanActor) reestablish(s *session, held channel.Proof, parts []*peerv1.
 		} // else it stays below the receipts awaited: the peer's Ack of sent comes again with them (or awaitAcks gives up)
 		c.event(storev1.ChannelEventKind_CHANNEL_EVENT_KIND_WARNING, fmt.Sprintf("recovered own proof %d from the peer after a restart", sent.Nonce), nil)
 		c.markBehind(false, fmt.Sprintf("the peer holds own proof %d, newer than this node's %d", sent.Nonce, prev.Nonce))
-		c.askRecovery(s, prev.Nonce)
+		after, afterSent := prev.Nonce, prev.Transferred
+		if r := c.recovering; r != nil { // the records of an older recovery are missing too
+			after, afterSent = r.after, r.afterSent
+		}
+		c.setMissing(&storev1.MissingRecords{AfterNonce: after, AfterTransferred: amountBytes(&afterSent)}) // with the adopted proof
+		c.askRecovery(s, after, afterSent)
 		return
 	}
 	if r := c.recovering; r != nil {
-		if r.sess != s { // asked on a session that is gone: ask again on this one
-			c.askRecovery(s, r.after)
+		if r.sess != s { // asked on a session that is gone, or before a restart: ask again on this one
+			c.askRecovery(s, r.after, r.afterSent)
 		}
 		return // payments wait for the recovery still
 	}

@@ -826,8 +826,13 @@ func (n *Node) keptOfRecords(id channel.ID, recs []*storev1.Payment) []recentAck
 // recovery: this node adopted its own newest proof from the peer (it
 // crashed after sending it, before its own write was durable) and waits for
 // the payments that proof covers; no payment flows meanwhile.
+//
+// Which proofs' records are missing is on disk too (c.missing, written with
+// the adopted proof), so that a restart before the peer answers asks again
+// instead of letting a retry of a lost key pay twice.
 type recovery struct {
-	after     uint64
+	after     uint64                  // the newest own proof whose records this node holds
+	afterSent uint256.Int             // what that proof transferred
 	sess      *session                // the session it was asked on
 	recovered map[string]recoveredPay // by idempotency key, once restored
 }
@@ -849,6 +854,7 @@ func (c *chanActor) recoveryTimeout(s *session) {
 	c.n.log.Error("peer did not return the payments of a recovered proof", "channel", c.id, "peer", c.peer)
 	c.event(storev1.ChannelEventKind_CHANNEL_EVENT_KIND_WARNING, "the peer did not return the payments of a recovered proof; their records are missing", nil)
 	c.recovering, c.ready = nil, true
+	c.setMissing(nil)
 	c.pump()
 }
 
@@ -900,19 +906,42 @@ func (c *chanActor) onRecoverRequest(s *session, m *peerv1.RecoverRequest) {
 const maxRecovered = 4096
 
 // newestWithin returns the payments of the newest proofs in rps (oldest
-// first) whose encoding fits in budget bytes, whole proofs only.
+// first) whose encoding fits in budget bytes, whole proofs only. A proof
+// whose payments fit only without their receipts goes without them (they
+// are taken off rps's messages): the records are what keeps a retried key
+// from paying twice, and a receipt adds about half a record's size.
 func newestWithin(rps []*peerv1.RecoveredPayment, budget int) []*peerv1.RecoveredPayment {
 	size, from := 0, len(rps)
-	for i := len(rps) - 1; i >= 0; i-- {
-		size += proto.Size(rps[i]) + 8
-		if size > budget {
-			break
+	for from > 0 {
+		start := from - 1
+		for start > 0 && rps[start-1].GetNonce() == rps[start].GetNonce() {
+			start--
 		}
-		if i == 0 || rps[i-1].GetNonce() != rps[i].GetNonce() {
-			from = i // a whole proof fits
+		with, without := 0, 0
+		for _, rp := range rps[start:from] {
+			n := proto.Size(rp) + 8
+			with += n
+			if r := rp.GetReceipt(); r != nil {
+				rp.Receipt = nil
+				n = proto.Size(rp) + 8
+				rp.Receipt = r
+			}
+			without += n
 		}
+		switch {
+		case size+with <= budget:
+			size += with
+		case size+without <= budget:
+			size += without
+			for _, rp := range rps[start:from] {
+				rp.Receipt = nil
+			}
+		default:
+			return rps[from:]
+		}
+		from = start
 	}
-	return rps[from:]
+	return rps
 }
 
 // onRecovered restores the records of this node's payments that a
@@ -923,7 +952,7 @@ func (c *chanActor) onRecovered(s *session, m *peerv1.Recovered) {
 	if r == nil || c.sess != s || r.recovered != nil {
 		return
 	}
-	pays, err := c.checkRecovered(m, c.ch.Sent(), r.after)
+	pays, err := c.checkRecovered(m, c.ch.Sent(), r.after, &r.afterSent)
 	if err != nil {
 		c.badRecovery(err)
 		return
@@ -987,6 +1016,7 @@ func (c *chanActor) checkRecoveredReceipts(dom crypto.Domain, pays []recoveredPa
 func (c *chanActor) badRecovery(err error) {
 	c.warn("the peer returned bad recovery data: " + err.Error())
 	c.recovering, c.ready = nil, true
+	c.setMissing(nil)
 	c.pump()
 }
 
@@ -1027,6 +1057,7 @@ func (c *chanActor) restoreRecovered(s *session, r *recovery, pays []recoveredPa
 			return
 		}
 	}
+	c.setMissing(nil) // in the write of the records
 	c.step.after = append(c.step.after, func(_ store.Result, err error) {
 		if c.recovering != r || err != nil {
 			return
@@ -1075,13 +1106,18 @@ func (c *chanActor) answerRecovered(p *payment) bool {
 }
 
 // checkRecovered validates the peer's recovery data against the recovered
-// proof: the payments must add up to exactly what it covers.
-func (c *chanActor) checkRecovered(m *peerv1.Recovered, sent channel.Proof, after uint64) ([]recoveredPay, error) {
-	var before, sum uint256.Int
+// proofs (after nonce after, which transferred afterSent, up to sent): the
+// payments come in proof order, each one's cumulative is the one before it
+// plus its amount, the first starts at or above afterSent (at it, if it
+// is of the first missing proof), and the last ends at exactly what sent
+// transferred. At most maxRecovered, as many as a peer's answer holds.
+func (c *chanActor) checkRecovered(m *peerv1.Recovered, sent channel.Proof, after uint64, afterSent *uint256.Int) ([]recoveredPay, error) {
+	var last uint256.Int // the cumulative of the payment before
+	var lastNonce uint64
 	var out []recoveredPay
 	seenID, seenKey := map[[32]byte]bool{}, map[string]bool{}
-	if len(m.GetPayments()) > 4096*c.n.cfg.MaxInFlight {
-		return nil, fmt.Errorf("%w: %d payments", ErrMalformed, len(m.GetPayments()))
+	if n := len(m.GetPayments()); n == 0 || n > maxRecovered {
+		return nil, fmt.Errorf("%w: %d recovered payments, want 1 to %d", ErrMalformed, n, maxRecovered)
 	}
 	for i, rp := range m.GetPayments() {
 		pp := rp.GetPart()
@@ -1111,9 +1147,24 @@ func (c *chanActor) checkRecovered(m *peerv1.Recovered, sent channel.Proof, afte
 		}
 		seenID[id], seenKey[pp.GetIdempotencyKey()] = true, true
 		if i == 0 {
-			before.Sub(&cum, &amt)
+			// Where the running total starts: what the newest proof whose
+			// records this node holds transferred, or more if the peer
+			// returns the newest proofs' payments only.
+			if cum.Lt(&amt) {
+				return nil, fmt.Errorf("%w: payment %d's cumulative %s is below its amount %s", ErrMalformed, i, cum.Dec(), amt.Dec())
+			}
+			last.Sub(&cum, &amt)
+			if last.Lt(afterSent) || (rp.GetNonce() == after+1 && !last.Eq(afterSent)) {
+				return nil, fmt.Errorf("%w: the recovered payments start at %s, own proof %d transferred %s", ErrMalformed, last.Dec(), after, afterSent.Dec())
+			}
 		}
-		sum.Add(&sum, &amt)
+		if rp.GetNonce() < lastNonce {
+			return nil, fmt.Errorf("%w: payment %d's proof %d comes after proof %d", ErrMalformed, i, rp.GetNonce(), lastNonce)
+		}
+		if last.Add(&last, &amt); !last.Eq(&cum) {
+			return nil, fmt.Errorf("%w: payment %d's cumulative is %s, the payments before it and its amount make %s", ErrMalformed, i, cum.Dec(), last.Dec())
+		}
+		lastNonce = rp.GetNonce()
 		if o := rp.GetOfferId(); len(o) != 0 && len(o) != 32 {
 			return nil, fmt.Errorf("%w: payment %d names an offer id of %d bytes", ErrMalformed, i, len(o))
 		}
@@ -1126,10 +1177,8 @@ func (c *chanActor) checkRecovered(m *peerv1.Recovered, sent channel.Proof, afte
 			ItemId: pp.GetItemId(), Memo: pp.GetMemo(), Peer: c.peer[:], WantReceipt: pp.GetWantReceipt(), OfferId: optionalID(rp.GetOfferId()),
 		}, sent: rp.GetReceipt()})
 	}
-	var want uint256.Int
-	want.Sub(&sent.Transferred, &before)
-	if len(out) == 0 || !sum.Eq(&want) {
-		return nil, fmt.Errorf("%w: recovered payments add up to %s, the proofs cover %s", ErrMalformed, sum.Dec(), want.Dec())
+	if lastNonce != sent.Nonce || !last.Eq(&sent.Transferred) {
+		return nil, fmt.Errorf("%w: the recovered payments end at %s in proof %d, own proof %d transferred %s", ErrMalformed, last.Dec(), lastNonce, sent.Nonce, sent.Transferred.Dec())
 	}
 	return out, nil
 }

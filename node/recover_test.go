@@ -3,15 +3,19 @@ package node
 import (
 	"bytes"
 	"context"
+	"encoding/binary"
 	"errors"
+	"strings"
 	"sync/atomic"
 	"testing"
 	"time"
 
+	"github.com/tinypay/tinypay/channel"
 	"github.com/tinypay/tinypay/crypto"
 	peerv1 "github.com/tinypay/tinypay/proto/tinypay/peer/v1"
 	storev1 "github.com/tinypay/tinypay/proto/tinypay/store/v1"
 	"github.com/tinypay/tinypay/store"
+	"google.golang.org/protobuf/proto"
 )
 
 // lossyStore fails every write once armed, as a disk that died would: the
@@ -254,4 +258,149 @@ func TestRecoveredReceiptsAreChecked(t *testing.T) {
 			}
 		})
 	}
+}
+
+// TestRecoveryAskedAgainAfterRestart: Alice took her lost proof back from
+// Bob and asked for its payments, then restarted before he answered. That
+// the records are missing was only in memory: after the restart her sent
+// proof was no newer than Bob's copy, she never asked again, the channel
+// paid, and a retry of the lost key would sign a second payment (found by
+// a hostile review). Now it is on disk with the proof: she asks on every
+// reconnect until the records are restored, and then no more.
+func TestRecoveryAskedAgainAfterRestart(t *testing.T) {
+	alice, bob, id, _, _ := lostPayment(t)
+	held := mustChannelOf(t, alice, id).state().Sent
+	if held.Nonce != 2 {
+		t.Fatalf("alice holds own proof %d, want the adopted 2", held.Nonce)
+	}
+	reestablish := func() *rawPeer {
+		r := dialRaw(t, bob.key.Address(), alice)
+		r.send(&peerv1.Message{Body: &peerv1.Message_Reestablish{Reestablish: &peerv1.Reestablish{ChannelId: id[:], Held: proofMessage(held, nil)}}})
+		return r
+	}
+	alice.restart()
+	if got := alice.channel(id).Behind; got == "" {
+		t.Fatal("alice's channel pays after the restart, its records still missing")
+	}
+	r := reestablish()
+	req := r.next().GetRecoverRequest()
+	if req == nil || req.GetAfterNonce() != 1 {
+		t.Fatalf("after the restart alice asked %v, want the payments after proof 1", req)
+	}
+	if _, err := alice.n.Pay(context.Background(), PayRequest{Channel: id, Amount: *u256(7), Key: "lost"}); !errors.Is(err, ErrBehind) {
+		t.Fatalf("a retry of the lost key before the records are back: %v, want ErrBehind", err)
+	}
+	r.send(&peerv1.Message{Body: &peerv1.Message_Recovered{Recovered: &peerv1.Recovered{ChannelId: id[:], Payments: []*peerv1.RecoveredPayment{{
+		Nonce: 2, Cumulative: amountBytes(u256(12)),
+		Part: &peerv1.PaymentPart{PaymentId: rid(0x77), Amount: amountBytes(u256(7)), IdempotencyKey: "lost"},
+	}}}}})
+	waitFor(t, "alice caught up", func() bool { return alice.channel(id).Behind == "" })
+	if e, err := alice.st.PaymentByIdempotencyKey("lost"); err != nil || e.GetPayment().GetNonce() != 2 {
+		t.Fatalf("the restored record: %v, %v", e, err)
+	}
+	// Restored: the next start asks for nothing, and the channel pays.
+	alice.restart()
+	if got := alice.channel(id).Behind; got != "" {
+		t.Fatalf("after the records were restored a restart leaves the channel behind: %s", got)
+	}
+	r = reestablish()
+	if m := r.nextAny(time.Second); m.GetRecoverRequest() != nil {
+		t.Fatalf("alice asked again for records she holds: %v", m)
+	}
+	if again, _, err := alice.n.PaymentByKey("lost"); err != nil || again.Nonce != 2 {
+		t.Fatalf("the lost key after the restart: %+v, %v", again, err)
+	}
+}
+
+// TestRecoveredProofWithReceiptsFits: a proof of maxParts payments that
+// all asked for receipts must still be returned whole: the receipts (about
+// 140 bytes each) made its Recovered too big, and a proof that does not
+// fit is not sent at all, so nothing was restored (found by a hostile
+// review). The receipts go; the records fit.
+func TestRecoveredProofWithReceiptsFits(t *testing.T) {
+	var rps []*peerv1.RecoveredPayment
+	for i := range maxParts {
+		rps = append(rps, &peerv1.RecoveredPayment{Nonce: 9, Cumulative: amountBytes(u256(uint64(1_000_000 + i))),
+			Part:    &peerv1.PaymentPart{PaymentId: ridN(i), Amount: amountBytes(u256(1)), IdempotencyKey: "order-" + strings.Repeat("x", 20), WantReceipt: true},
+			Receipt: &peerv1.Receipt{PaymentId: ridN(i), Time: 1_700_000_000, Signature: bytes.Repeat([]byte{7}, 65)}})
+	}
+	got := newestWithin(rps, bytesPerMessage)
+	if len(got) != maxParts {
+		t.Fatalf("%d of the proof's %d payments fit", len(got), maxParts)
+	}
+	if n := proto.Size(&peerv1.Recovered{ChannelId: rid(1), Payments: got}); n > bytesPerMessage {
+		t.Fatalf("the answer is %d bytes, more than a message's %d", n, bytesPerMessage)
+	}
+	// A proof that fits with its receipts keeps them.
+	small := []*peerv1.RecoveredPayment{{Nonce: 3, Part: &peerv1.PaymentPart{PaymentId: rid(1), WantReceipt: true},
+		Receipt: &peerv1.Receipt{PaymentId: rid(1), Signature: bytes.Repeat([]byte{7}, 65)}}}
+	if got := newestWithin(small, bytesPerMessage); len(got) != 1 || got[0].GetReceipt() == nil {
+		t.Fatalf("a small proof lost its receipt: %v", got)
+	}
+}
+
+// TestRecoveredCumulativesMustChain: recovered payments that add up to
+// what the lost proof covers, but whose cumulatives do not follow from
+// each other (two at 8), were restored as they came, and a receipt signed
+// over the wrong cumulative would be kept with them (found by a hostile
+// review). The data is refused: nothing is restored.
+func TestRecoveredCumulativesMustChain(t *testing.T) {
+	for _, tc := range []struct {
+		name string
+		pays []*peerv1.RecoveredPayment
+	}{
+		{"repeated cumulative", []*peerv1.RecoveredPayment{
+			{Nonce: 2, Cumulative: amountBytes(u256(8)), Part: &peerv1.PaymentPart{PaymentId: rid(0x71), Amount: amountBytes(u256(3)), IdempotencyKey: "lost"}},
+			{Nonce: 2, Cumulative: amountBytes(u256(8)), Part: &peerv1.PaymentPart{PaymentId: rid(0x72), Amount: amountBytes(u256(4)), IdempotencyKey: "lost2"}},
+		}},
+		{"starts below proof 1", []*peerv1.RecoveredPayment{
+			{Nonce: 2, Cumulative: amountBytes(u256(11)), Part: &peerv1.PaymentPart{PaymentId: rid(0x71), Amount: amountBytes(u256(7)), IdempotencyKey: "lost"}},
+			{Nonce: 2, Cumulative: amountBytes(u256(12)), Part: &peerv1.PaymentPart{PaymentId: rid(0x72), Amount: amountBytes(u256(1)), IdempotencyKey: "lost2"}},
+		}},
+		{"cumulative below amount", []*peerv1.RecoveredPayment{
+			{Nonce: 2, Cumulative: amountBytes(u256(3)), Part: &peerv1.PaymentPart{PaymentId: rid(0x71), Amount: amountBytes(u256(4)), IdempotencyKey: "lost"}},
+		}},
+	} {
+		t.Run(tc.name, func(t *testing.T) {
+			alice, _, id, _, r := lostPayment(t)
+			r.send(&peerv1.Message{Body: &peerv1.Message_Recovered{Recovered: &peerv1.Recovered{ChannelId: id[:], Payments: tc.pays}}})
+			waitFor(t, "alice gives up on the recovery", func() bool { return alice.channel(id).Behind == "" })
+			if p := alice.n.failed.Load(); p != nil {
+				t.Fatalf("alice's node failed: %v", *p)
+			}
+			if e, err := alice.st.PaymentByIdempotencyKey("lost"); !errors.Is(err, store.ErrNotFound) {
+				t.Fatalf("bad recovery data restored: %v, %v", e, err)
+			}
+		})
+	}
+}
+
+// TestRecoveredIsBoundedLikeItsAnswer: a peer's answer holds at most
+// maxRecovered payments; the payer took up to 4096 times MaxInFlight
+// (found by a hostile review), each checked, held and written.
+func TestRecoveredIsBoundedLikeItsAnswer(t *testing.T) {
+	alice, _, id, _, _ := lostPayment(t)
+	c := mustChannelOf(t, alice, id)
+	const n = 6000
+	var pays []*peerv1.RecoveredPayment
+	for i := range n {
+		pays = append(pays, &peerv1.RecoveredPayment{Nonce: 2, Cumulative: amountBytes(u256(uint64(5 + i + 1))),
+			Part: &peerv1.PaymentPart{PaymentId: ridN(i), Amount: amountBytes(u256(1))}})
+	}
+	_, err := c.checkRecovered(&peerv1.Recovered{ChannelId: id[:], Payments: pays}, channel.Proof{Nonce: 2, Transferred: *u256(5 + n)}, 1, u256(5))
+	if !errors.Is(err, ErrMalformed) {
+		t.Fatalf("%d recovered payments: %v, want ErrMalformed", n, err)
+	}
+	// As many as an answer holds are taken.
+	_, err = c.checkRecovered(&peerv1.Recovered{ChannelId: id[:], Payments: pays[:maxRecovered]}, channel.Proof{Nonce: 2, Transferred: *u256(5 + maxRecovered)}, 1, u256(5))
+	if err != nil {
+		t.Fatalf("%d recovered payments: %v", maxRecovered, err)
+	}
+}
+
+// ridN is a payment id made of n.
+func ridN(n int) []byte {
+	x := make([]byte, 32)
+	binary.BigEndian.PutUint64(x[24:], uint64(n)+1)
+	return x
 }

@@ -774,8 +774,14 @@ type Channel struct {
 	Dispute         *Dispute    `protobuf:"bytes,21,opt,name=dispute,proto3" json:"dispute,omitempty"`
 	CreatedUnixNano int64       `protobuf:"varint,22,opt,name=created_unix_nano,json=createdUnixNano,proto3" json:"created_unix_nano,omitempty"`
 	UpdatedUnixNano int64       `protobuf:"varint,23,opt,name=updated_unix_nano,json=updatedUnixNano,proto3" json:"updated_unix_nano,omitempty"`
-	unknownFields   protoimpl.UnknownFields
-	sizeCache       protoimpl.SizeCache
+	// Set while the records of this node's own proofs after
+	// missing.after_nonce are missing: it took those proofs back from the
+	// peer after a crash and has not yet had the peer return their payments
+	// (RecoverRequest). The node asks again on every reconnect until they
+	// are restored or the peer fails to return them.
+	Missing       *MissingRecords `protobuf:"bytes,24,opt,name=missing,proto3" json:"missing,omitempty"`
+	unknownFields protoimpl.UnknownFields
+	sizeCache     protoimpl.SizeCache
 }
 
 func (x *Channel) Reset() {
@@ -969,6 +975,69 @@ func (x *Channel) GetUpdatedUnixNano() int64 {
 	return 0
 }
 
+func (x *Channel) GetMissing() *MissingRecords {
+	if x != nil {
+		return x.Missing
+	}
+	return nil
+}
+
+// MissingRecords names the own proofs whose payment records a node lost.
+type MissingRecords struct {
+	state protoimpl.MessageState `protogen:"open.v1"`
+	// The newest own proof whose records the node still holds.
+	AfterNonce uint64 `protobuf:"varint,1,opt,name=after_nonce,json=afterNonce,proto3" json:"after_nonce,omitempty"`
+	// That proof's transferred amount: where the missing payments' running
+	// total starts.
+	AfterTransferred []byte `protobuf:"bytes,2,opt,name=after_transferred,json=afterTransferred,proto3" json:"after_transferred,omitempty"`
+	unknownFields    protoimpl.UnknownFields
+	sizeCache        protoimpl.SizeCache
+}
+
+func (x *MissingRecords) Reset() {
+	*x = MissingRecords{}
+	mi := &file_tinypay_store_v1_store_proto_msgTypes[5]
+	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+	ms.StoreMessageInfo(mi)
+}
+
+func (x *MissingRecords) String() string {
+	return protoimpl.X.MessageStringOf(x)
+}
+
+func (*MissingRecords) ProtoMessage() {}
+
+func (x *MissingRecords) ProtoReflect() protoreflect.Message {
+	mi := &file_tinypay_store_v1_store_proto_msgTypes[5]
+	if x != nil {
+		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+		if ms.LoadMessageInfo() == nil {
+			ms.StoreMessageInfo(mi)
+		}
+		return ms
+	}
+	return mi.MessageOf(x)
+}
+
+// Deprecated: Use MissingRecords.ProtoReflect.Descriptor instead.
+func (*MissingRecords) Descriptor() ([]byte, []int) {
+	return file_tinypay_store_v1_store_proto_rawDescGZIP(), []int{5}
+}
+
+func (x *MissingRecords) GetAfterNonce() uint64 {
+	if x != nil {
+		return x.AfterNonce
+	}
+	return 0
+}
+
+func (x *MissingRecords) GetAfterTransferred() []byte {
+	if x != nil {
+		return x.AfterTransferred
+	}
+	return nil
+}
+
 // Payment is one application-level payment. Several payments may be covered
 // by one proof (coalescing); cumulative is the channel total in this
 // direction up to and including this payment, and nonce is the proof that
@@ -1034,7 +1103,7 @@ type Payment struct {
 
 func (x *Payment) Reset() {
 	*x = Payment{}
-	mi := &file_tinypay_store_v1_store_proto_msgTypes[5]
+	mi := &file_tinypay_store_v1_store_proto_msgTypes[6]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -1046,7 +1115,7 @@ func (x *Payment) String() string {
 func (*Payment) ProtoMessage() {}
 
 func (x *Payment) ProtoReflect() protoreflect.Message {
-	mi := &file_tinypay_store_v1_store_proto_msgTypes[5]
+	mi := &file_tinypay_store_v1_store_proto_msgTypes[6]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -1059,7 +1128,7 @@ func (x *Payment) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use Payment.ProtoReflect.Descriptor instead.
 func (*Payment) Descriptor() ([]byte, []int) {
-	return file_tinypay_store_v1_store_proto_rawDescGZIP(), []int{5}
+	return file_tinypay_store_v1_store_proto_rawDescGZIP(), []int{6}
 }
 
 func (x *Payment) GetId() []byte {
@@ -1243,7 +1312,7 @@ type Receipt struct {
 
 func (x *Receipt) Reset() {
 	*x = Receipt{}
-	mi := &file_tinypay_store_v1_store_proto_msgTypes[6]
+	mi := &file_tinypay_store_v1_store_proto_msgTypes[7]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -1255,7 +1324,7 @@ func (x *Receipt) String() string {
 func (*Receipt) ProtoMessage() {}
 
 func (x *Receipt) ProtoReflect() protoreflect.Message {
-	mi := &file_tinypay_store_v1_store_proto_msgTypes[6]
+	mi := &file_tinypay_store_v1_store_proto_msgTypes[7]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -1268,7 +1337,7 @@ func (x *Receipt) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use Receipt.ProtoReflect.Descriptor instead.
 func (*Receipt) Descriptor() ([]byte, []int) {
-	return file_tinypay_store_v1_store_proto_rawDescGZIP(), []int{6}
+	return file_tinypay_store_v1_store_proto_rawDescGZIP(), []int{7}
 }
 
 func (x *Receipt) GetPaymentId() []byte {
@@ -1321,7 +1390,7 @@ type Stream struct {
 
 func (x *Stream) Reset() {
 	*x = Stream{}
-	mi := &file_tinypay_store_v1_store_proto_msgTypes[7]
+	mi := &file_tinypay_store_v1_store_proto_msgTypes[8]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -1333,7 +1402,7 @@ func (x *Stream) String() string {
 func (*Stream) ProtoMessage() {}
 
 func (x *Stream) ProtoReflect() protoreflect.Message {
-	mi := &file_tinypay_store_v1_store_proto_msgTypes[7]
+	mi := &file_tinypay_store_v1_store_proto_msgTypes[8]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -1346,7 +1415,7 @@ func (x *Stream) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use Stream.ProtoReflect.Descriptor instead.
 func (*Stream) Descriptor() ([]byte, []int) {
-	return file_tinypay_store_v1_store_proto_rawDescGZIP(), []int{7}
+	return file_tinypay_store_v1_store_proto_rawDescGZIP(), []int{8}
 }
 
 func (x *Stream) GetVersion() uint32 {
@@ -1518,7 +1587,7 @@ type AppToken struct {
 
 func (x *AppToken) Reset() {
 	*x = AppToken{}
-	mi := &file_tinypay_store_v1_store_proto_msgTypes[8]
+	mi := &file_tinypay_store_v1_store_proto_msgTypes[9]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -1530,7 +1599,7 @@ func (x *AppToken) String() string {
 func (*AppToken) ProtoMessage() {}
 
 func (x *AppToken) ProtoReflect() protoreflect.Message {
-	mi := &file_tinypay_store_v1_store_proto_msgTypes[8]
+	mi := &file_tinypay_store_v1_store_proto_msgTypes[9]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -1543,7 +1612,7 @@ func (x *AppToken) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use AppToken.ProtoReflect.Descriptor instead.
 func (*AppToken) Descriptor() ([]byte, []int) {
-	return file_tinypay_store_v1_store_proto_rawDescGZIP(), []int{8}
+	return file_tinypay_store_v1_store_proto_rawDescGZIP(), []int{9}
 }
 
 func (x *AppToken) GetVersion() uint32 {
@@ -1661,7 +1730,7 @@ type PayeeLimit struct {
 
 func (x *PayeeLimit) Reset() {
 	*x = PayeeLimit{}
-	mi := &file_tinypay_store_v1_store_proto_msgTypes[9]
+	mi := &file_tinypay_store_v1_store_proto_msgTypes[10]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -1673,7 +1742,7 @@ func (x *PayeeLimit) String() string {
 func (*PayeeLimit) ProtoMessage() {}
 
 func (x *PayeeLimit) ProtoReflect() protoreflect.Message {
-	mi := &file_tinypay_store_v1_store_proto_msgTypes[9]
+	mi := &file_tinypay_store_v1_store_proto_msgTypes[10]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -1686,7 +1755,7 @@ func (x *PayeeLimit) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use PayeeLimit.ProtoReflect.Descriptor instead.
 func (*PayeeLimit) Descriptor() ([]byte, []int) {
-	return file_tinypay_store_v1_store_proto_rawDescGZIP(), []int{9}
+	return file_tinypay_store_v1_store_proto_rawDescGZIP(), []int{10}
 }
 
 func (x *PayeeLimit) GetPayee() []byte {
@@ -1722,7 +1791,7 @@ type LogEntry struct {
 
 func (x *LogEntry) Reset() {
 	*x = LogEntry{}
-	mi := &file_tinypay_store_v1_store_proto_msgTypes[10]
+	mi := &file_tinypay_store_v1_store_proto_msgTypes[11]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -1734,7 +1803,7 @@ func (x *LogEntry) String() string {
 func (*LogEntry) ProtoMessage() {}
 
 func (x *LogEntry) ProtoReflect() protoreflect.Message {
-	mi := &file_tinypay_store_v1_store_proto_msgTypes[10]
+	mi := &file_tinypay_store_v1_store_proto_msgTypes[11]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -1747,7 +1816,7 @@ func (x *LogEntry) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use LogEntry.ProtoReflect.Descriptor instead.
 func (*LogEntry) Descriptor() ([]byte, []int) {
-	return file_tinypay_store_v1_store_proto_rawDescGZIP(), []int{10}
+	return file_tinypay_store_v1_store_proto_rawDescGZIP(), []int{11}
 }
 
 func (x *LogEntry) GetSeq() uint64 {
@@ -1869,7 +1938,7 @@ type Transfer struct {
 
 func (x *Transfer) Reset() {
 	*x = Transfer{}
-	mi := &file_tinypay_store_v1_store_proto_msgTypes[11]
+	mi := &file_tinypay_store_v1_store_proto_msgTypes[12]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -1881,7 +1950,7 @@ func (x *Transfer) String() string {
 func (*Transfer) ProtoMessage() {}
 
 func (x *Transfer) ProtoReflect() protoreflect.Message {
-	mi := &file_tinypay_store_v1_store_proto_msgTypes[11]
+	mi := &file_tinypay_store_v1_store_proto_msgTypes[12]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -1894,7 +1963,7 @@ func (x *Transfer) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use Transfer.ProtoReflect.Descriptor instead.
 func (*Transfer) Descriptor() ([]byte, []int) {
-	return file_tinypay_store_v1_store_proto_rawDescGZIP(), []int{11}
+	return file_tinypay_store_v1_store_proto_rawDescGZIP(), []int{12}
 }
 
 func (x *Transfer) GetVersion() uint32 {
@@ -2028,7 +2097,7 @@ type TransferEvent struct {
 
 func (x *TransferEvent) Reset() {
 	*x = TransferEvent{}
-	mi := &file_tinypay_store_v1_store_proto_msgTypes[12]
+	mi := &file_tinypay_store_v1_store_proto_msgTypes[13]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -2040,7 +2109,7 @@ func (x *TransferEvent) String() string {
 func (*TransferEvent) ProtoMessage() {}
 
 func (x *TransferEvent) ProtoReflect() protoreflect.Message {
-	mi := &file_tinypay_store_v1_store_proto_msgTypes[12]
+	mi := &file_tinypay_store_v1_store_proto_msgTypes[13]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -2053,7 +2122,7 @@ func (x *TransferEvent) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use TransferEvent.ProtoReflect.Descriptor instead.
 func (*TransferEvent) Descriptor() ([]byte, []int) {
-	return file_tinypay_store_v1_store_proto_rawDescGZIP(), []int{12}
+	return file_tinypay_store_v1_store_proto_rawDescGZIP(), []int{13}
 }
 
 func (x *TransferEvent) GetKey() string {
@@ -2132,7 +2201,7 @@ type StreamEvent struct {
 
 func (x *StreamEvent) Reset() {
 	*x = StreamEvent{}
-	mi := &file_tinypay_store_v1_store_proto_msgTypes[13]
+	mi := &file_tinypay_store_v1_store_proto_msgTypes[14]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -2144,7 +2213,7 @@ func (x *StreamEvent) String() string {
 func (*StreamEvent) ProtoMessage() {}
 
 func (x *StreamEvent) ProtoReflect() protoreflect.Message {
-	mi := &file_tinypay_store_v1_store_proto_msgTypes[13]
+	mi := &file_tinypay_store_v1_store_proto_msgTypes[14]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -2157,7 +2226,7 @@ func (x *StreamEvent) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use StreamEvent.ProtoReflect.Descriptor instead.
 func (*StreamEvent) Descriptor() ([]byte, []int) {
-	return file_tinypay_store_v1_store_proto_rawDescGZIP(), []int{13}
+	return file_tinypay_store_v1_store_proto_rawDescGZIP(), []int{14}
 }
 
 func (x *StreamEvent) GetStreamId() []byte {
@@ -2207,7 +2276,7 @@ type ChannelEvent struct {
 
 func (x *ChannelEvent) Reset() {
 	*x = ChannelEvent{}
-	mi := &file_tinypay_store_v1_store_proto_msgTypes[14]
+	mi := &file_tinypay_store_v1_store_proto_msgTypes[15]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -2219,7 +2288,7 @@ func (x *ChannelEvent) String() string {
 func (*ChannelEvent) ProtoMessage() {}
 
 func (x *ChannelEvent) ProtoReflect() protoreflect.Message {
-	mi := &file_tinypay_store_v1_store_proto_msgTypes[14]
+	mi := &file_tinypay_store_v1_store_proto_msgTypes[15]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -2232,7 +2301,7 @@ func (x *ChannelEvent) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use ChannelEvent.ProtoReflect.Descriptor instead.
 func (*ChannelEvent) Descriptor() ([]byte, []int) {
-	return file_tinypay_store_v1_store_proto_rawDescGZIP(), []int{14}
+	return file_tinypay_store_v1_store_proto_rawDescGZIP(), []int{15}
 }
 
 func (x *ChannelEvent) GetChannelId() []byte {
@@ -2297,7 +2366,7 @@ type StoreMeta struct {
 
 func (x *StoreMeta) Reset() {
 	*x = StoreMeta{}
-	mi := &file_tinypay_store_v1_store_proto_msgTypes[15]
+	mi := &file_tinypay_store_v1_store_proto_msgTypes[16]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -2309,7 +2378,7 @@ func (x *StoreMeta) String() string {
 func (*StoreMeta) ProtoMessage() {}
 
 func (x *StoreMeta) ProtoReflect() protoreflect.Message {
-	mi := &file_tinypay_store_v1_store_proto_msgTypes[15]
+	mi := &file_tinypay_store_v1_store_proto_msgTypes[16]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -2322,7 +2391,7 @@ func (x *StoreMeta) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use StoreMeta.ProtoReflect.Descriptor instead.
 func (*StoreMeta) Descriptor() ([]byte, []int) {
-	return file_tinypay_store_v1_store_proto_rawDescGZIP(), []int{15}
+	return file_tinypay_store_v1_store_proto_rawDescGZIP(), []int{16}
 }
 
 func (x *StoreMeta) GetFormatVersion() uint32 {
@@ -2343,7 +2412,7 @@ type Cursor struct {
 
 func (x *Cursor) Reset() {
 	*x = Cursor{}
-	mi := &file_tinypay_store_v1_store_proto_msgTypes[16]
+	mi := &file_tinypay_store_v1_store_proto_msgTypes[17]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -2355,7 +2424,7 @@ func (x *Cursor) String() string {
 func (*Cursor) ProtoMessage() {}
 
 func (x *Cursor) ProtoReflect() protoreflect.Message {
-	mi := &file_tinypay_store_v1_store_proto_msgTypes[16]
+	mi := &file_tinypay_store_v1_store_proto_msgTypes[17]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -2368,7 +2437,7 @@ func (x *Cursor) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use Cursor.ProtoReflect.Descriptor instead.
 func (*Cursor) Descriptor() ([]byte, []int) {
-	return file_tinypay_store_v1_store_proto_rawDescGZIP(), []int{16}
+	return file_tinypay_store_v1_store_proto_rawDescGZIP(), []int{17}
 }
 
 func (x *Cursor) GetValue() []byte {
@@ -2408,7 +2477,7 @@ const file_tinypay_store_v1_store_proto_rawDesc = "" +
 	"\x06closer\x18\x01 \x01(\rR\x06closer\x12!\n" +
 	"\fsettle_after\x18\x02 \x01(\x04R\vsettleAfter\x12#\n" +
 	"\rtransferred_a\x18\x03 \x01(\fR\ftransferredA\x12#\n" +
-	"\rtransferred_b\x18\x04 \x01(\fR\ftransferredB\"\xbb\x06\n" +
+	"\rtransferred_b\x18\x04 \x01(\fR\ftransferredB\"\xf7\x06\n" +
 	"\aChannel\x12\x18\n" +
 	"\aversion\x18\x01 \x01(\rR\aversion\x12\x0e\n" +
 	"\x02id\x18\x02 \x01(\fR\x02id\x12\x19\n" +
@@ -2437,7 +2506,12 @@ const file_tinypay_store_v1_store_proto_rawDesc = "" +
 	"\x05close\x18\x14 \x01(\v2\x1c.tinypay.store.v1.CloseTermsR\x05close\x123\n" +
 	"\adispute\x18\x15 \x01(\v2\x19.tinypay.store.v1.DisputeR\adispute\x12*\n" +
 	"\x11created_unix_nano\x18\x16 \x01(\x03R\x0fcreatedUnixNano\x12*\n" +
-	"\x11updated_unix_nano\x18\x17 \x01(\x03R\x0fupdatedUnixNano\"\xee\x05\n" +
+	"\x11updated_unix_nano\x18\x17 \x01(\x03R\x0fupdatedUnixNano\x12:\n" +
+	"\amissing\x18\x18 \x01(\v2 .tinypay.store.v1.MissingRecordsR\amissing\"^\n" +
+	"\x0eMissingRecords\x12\x1f\n" +
+	"\vafter_nonce\x18\x01 \x01(\x04R\n" +
+	"afterNonce\x12+\n" +
+	"\x11after_transferred\x18\x02 \x01(\fR\x10afterTransferred\"\xee\x05\n" +
 	"\aPayment\x12\x0e\n" +
 	"\x02id\x18\x01 \x01(\fR\x02id\x12'\n" +
 	"\x0fidempotency_key\x18\x02 \x01(\tR\x0eidempotencyKey\x12\x1d\n" +
@@ -2634,57 +2708,59 @@ func file_tinypay_store_v1_store_proto_rawDescGZIP() []byte {
 }
 
 var file_tinypay_store_v1_store_proto_enumTypes = make([]protoimpl.EnumInfo, 7)
-var file_tinypay_store_v1_store_proto_msgTypes = make([]protoimpl.MessageInfo, 17)
+var file_tinypay_store_v1_store_proto_msgTypes = make([]protoimpl.MessageInfo, 18)
 var file_tinypay_store_v1_store_proto_goTypes = []any{
-	(Phase)(0),            // 0: tinypay.store.v1.Phase
-	(Direction)(0),        // 1: tinypay.store.v1.Direction
-	(TokenKind)(0),        // 2: tinypay.store.v1.TokenKind
-	(TransferOrigin)(0),   // 3: tinypay.store.v1.TransferOrigin
-	(TransferStatus)(0),   // 4: tinypay.store.v1.TransferStatus
-	(StreamEventKind)(0),  // 5: tinypay.store.v1.StreamEventKind
-	(ChannelEventKind)(0), // 6: tinypay.store.v1.ChannelEventKind
-	(*Proof)(nil),         // 7: tinypay.store.v1.Proof
-	(*Withdrawal)(nil),    // 8: tinypay.store.v1.Withdrawal
-	(*CloseTerms)(nil),    // 9: tinypay.store.v1.CloseTerms
-	(*Dispute)(nil),       // 10: tinypay.store.v1.Dispute
-	(*Channel)(nil),       // 11: tinypay.store.v1.Channel
-	(*Payment)(nil),       // 12: tinypay.store.v1.Payment
-	(*Receipt)(nil),       // 13: tinypay.store.v1.Receipt
-	(*Stream)(nil),        // 14: tinypay.store.v1.Stream
-	(*AppToken)(nil),      // 15: tinypay.store.v1.AppToken
-	(*PayeeLimit)(nil),    // 16: tinypay.store.v1.PayeeLimit
-	(*LogEntry)(nil),      // 17: tinypay.store.v1.LogEntry
-	(*Transfer)(nil),      // 18: tinypay.store.v1.Transfer
-	(*TransferEvent)(nil), // 19: tinypay.store.v1.TransferEvent
-	(*StreamEvent)(nil),   // 20: tinypay.store.v1.StreamEvent
-	(*ChannelEvent)(nil),  // 21: tinypay.store.v1.ChannelEvent
-	(*StoreMeta)(nil),     // 22: tinypay.store.v1.StoreMeta
-	(*Cursor)(nil),        // 23: tinypay.store.v1.Cursor
+	(Phase)(0),             // 0: tinypay.store.v1.Phase
+	(Direction)(0),         // 1: tinypay.store.v1.Direction
+	(TokenKind)(0),         // 2: tinypay.store.v1.TokenKind
+	(TransferOrigin)(0),    // 3: tinypay.store.v1.TransferOrigin
+	(TransferStatus)(0),    // 4: tinypay.store.v1.TransferStatus
+	(StreamEventKind)(0),   // 5: tinypay.store.v1.StreamEventKind
+	(ChannelEventKind)(0),  // 6: tinypay.store.v1.ChannelEventKind
+	(*Proof)(nil),          // 7: tinypay.store.v1.Proof
+	(*Withdrawal)(nil),     // 8: tinypay.store.v1.Withdrawal
+	(*CloseTerms)(nil),     // 9: tinypay.store.v1.CloseTerms
+	(*Dispute)(nil),        // 10: tinypay.store.v1.Dispute
+	(*Channel)(nil),        // 11: tinypay.store.v1.Channel
+	(*MissingRecords)(nil), // 12: tinypay.store.v1.MissingRecords
+	(*Payment)(nil),        // 13: tinypay.store.v1.Payment
+	(*Receipt)(nil),        // 14: tinypay.store.v1.Receipt
+	(*Stream)(nil),         // 15: tinypay.store.v1.Stream
+	(*AppToken)(nil),       // 16: tinypay.store.v1.AppToken
+	(*PayeeLimit)(nil),     // 17: tinypay.store.v1.PayeeLimit
+	(*LogEntry)(nil),       // 18: tinypay.store.v1.LogEntry
+	(*Transfer)(nil),       // 19: tinypay.store.v1.Transfer
+	(*TransferEvent)(nil),  // 20: tinypay.store.v1.TransferEvent
+	(*StreamEvent)(nil),    // 21: tinypay.store.v1.StreamEvent
+	(*ChannelEvent)(nil),   // 22: tinypay.store.v1.ChannelEvent
+	(*StoreMeta)(nil),      // 23: tinypay.store.v1.StoreMeta
+	(*Cursor)(nil),         // 24: tinypay.store.v1.Cursor
 }
 var file_tinypay_store_v1_store_proto_depIdxs = []int32{
 	0,  // 0: tinypay.store.v1.Channel.phase:type_name -> tinypay.store.v1.Phase
 	8,  // 1: tinypay.store.v1.Channel.withdrawal:type_name -> tinypay.store.v1.Withdrawal
 	9,  // 2: tinypay.store.v1.Channel.close:type_name -> tinypay.store.v1.CloseTerms
 	10, // 3: tinypay.store.v1.Channel.dispute:type_name -> tinypay.store.v1.Dispute
-	1,  // 4: tinypay.store.v1.Payment.direction:type_name -> tinypay.store.v1.Direction
-	1,  // 5: tinypay.store.v1.Stream.direction:type_name -> tinypay.store.v1.Direction
-	16, // 6: tinypay.store.v1.AppToken.payees:type_name -> tinypay.store.v1.PayeeLimit
-	2,  // 7: tinypay.store.v1.AppToken.kind:type_name -> tinypay.store.v1.TokenKind
-	12, // 8: tinypay.store.v1.LogEntry.payment:type_name -> tinypay.store.v1.Payment
-	21, // 9: tinypay.store.v1.LogEntry.channel_event:type_name -> tinypay.store.v1.ChannelEvent
-	20, // 10: tinypay.store.v1.LogEntry.stream_event:type_name -> tinypay.store.v1.StreamEvent
-	19, // 11: tinypay.store.v1.LogEntry.transfer_event:type_name -> tinypay.store.v1.TransferEvent
-	3,  // 12: tinypay.store.v1.Transfer.origin:type_name -> tinypay.store.v1.TransferOrigin
-	4,  // 13: tinypay.store.v1.Transfer.status:type_name -> tinypay.store.v1.TransferStatus
-	3,  // 14: tinypay.store.v1.TransferEvent.origin:type_name -> tinypay.store.v1.TransferOrigin
-	4,  // 15: tinypay.store.v1.TransferEvent.status:type_name -> tinypay.store.v1.TransferStatus
-	5,  // 16: tinypay.store.v1.StreamEvent.kind:type_name -> tinypay.store.v1.StreamEventKind
-	6,  // 17: tinypay.store.v1.ChannelEvent.kind:type_name -> tinypay.store.v1.ChannelEventKind
-	18, // [18:18] is the sub-list for method output_type
-	18, // [18:18] is the sub-list for method input_type
-	18, // [18:18] is the sub-list for extension type_name
-	18, // [18:18] is the sub-list for extension extendee
-	0,  // [0:18] is the sub-list for field type_name
+	12, // 4: tinypay.store.v1.Channel.missing:type_name -> tinypay.store.v1.MissingRecords
+	1,  // 5: tinypay.store.v1.Payment.direction:type_name -> tinypay.store.v1.Direction
+	1,  // 6: tinypay.store.v1.Stream.direction:type_name -> tinypay.store.v1.Direction
+	17, // 7: tinypay.store.v1.AppToken.payees:type_name -> tinypay.store.v1.PayeeLimit
+	2,  // 8: tinypay.store.v1.AppToken.kind:type_name -> tinypay.store.v1.TokenKind
+	13, // 9: tinypay.store.v1.LogEntry.payment:type_name -> tinypay.store.v1.Payment
+	22, // 10: tinypay.store.v1.LogEntry.channel_event:type_name -> tinypay.store.v1.ChannelEvent
+	21, // 11: tinypay.store.v1.LogEntry.stream_event:type_name -> tinypay.store.v1.StreamEvent
+	20, // 12: tinypay.store.v1.LogEntry.transfer_event:type_name -> tinypay.store.v1.TransferEvent
+	3,  // 13: tinypay.store.v1.Transfer.origin:type_name -> tinypay.store.v1.TransferOrigin
+	4,  // 14: tinypay.store.v1.Transfer.status:type_name -> tinypay.store.v1.TransferStatus
+	3,  // 15: tinypay.store.v1.TransferEvent.origin:type_name -> tinypay.store.v1.TransferOrigin
+	4,  // 16: tinypay.store.v1.TransferEvent.status:type_name -> tinypay.store.v1.TransferStatus
+	5,  // 17: tinypay.store.v1.StreamEvent.kind:type_name -> tinypay.store.v1.StreamEventKind
+	6,  // 18: tinypay.store.v1.ChannelEvent.kind:type_name -> tinypay.store.v1.ChannelEventKind
+	19, // [19:19] is the sub-list for method output_type
+	19, // [19:19] is the sub-list for method input_type
+	19, // [19:19] is the sub-list for extension type_name
+	19, // [19:19] is the sub-list for extension extendee
+	0,  // [0:19] is the sub-list for field type_name
 }
 
 func init() { file_tinypay_store_v1_store_proto_init() }
@@ -2692,7 +2768,7 @@ func file_tinypay_store_v1_store_proto_init() {
 	if File_tinypay_store_v1_store_proto != nil {
 		return
 	}
-	file_tinypay_store_v1_store_proto_msgTypes[10].OneofWrappers = []any{
+	file_tinypay_store_v1_store_proto_msgTypes[11].OneofWrappers = []any{
 		(*LogEntry_Payment)(nil),
 		(*LogEntry_ChannelEvent)(nil),
 		(*LogEntry_StreamEvent)(nil),
@@ -2704,7 +2780,7 @@ func file_tinypay_store_v1_store_proto_init() {
 			GoPackagePath: reflect.TypeOf(x{}).PkgPath(),
 			RawDescriptor: unsafe.Slice(unsafe.StringData(file_tinypay_store_v1_store_proto_rawDesc), len(file_tinypay_store_v1_store_proto_rawDesc)),
 			NumEnums:      7,
-			NumMessages:   17,
+			NumMessages:   18,
 			NumExtensions: 0,
 			NumServices:   0,
 		},
