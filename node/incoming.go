@@ -949,8 +949,8 @@ func newestWithin(rps []*peerv1.RecoveredPayment, budget int) []*peerv1.Recovere
 // payments are answered from the restored records instead of paying again.
 func (c *chanActor) onRecovered(s *session, m *peerv1.Recovered) {
 	r := c.recovering
-	if r == nil || c.sess != s || r.recovered != nil {
-		return
+	if r == nil || c.sess != s || r.sess != s || r.recovered != nil {
+		return // asked on another session, or not yet on this one
 	}
 	pays, err := c.checkRecovered(m, c.ch.Sent(), r.after, &r.afterSent)
 	if err != nil {
@@ -1161,7 +1161,7 @@ func (c *chanActor) checkRecovered(m *peerv1.Recovered, sent channel.Proof, afte
 		if rp.GetNonce() < lastNonce {
 			return nil, fmt.Errorf("%w: payment %d's proof %d comes after proof %d", ErrMalformed, i, rp.GetNonce(), lastNonce)
 		}
-		if last.Add(&last, &amt); !last.Eq(&cum) {
+		if _, over := last.AddOverflow(&last, &amt); over || !last.Eq(&cum) {
 			return nil, fmt.Errorf("%w: payment %d's cumulative is %s, the payments before it and its amount make %s", ErrMalformed, i, cum.Dec(), last.Dec())
 		}
 		lastNonce = rp.GetNonce()

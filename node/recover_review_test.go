@@ -1,0 +1,70 @@
+package node
+
+import (
+	"errors"
+	"strings"
+	"testing"
+
+	"github.com/holiman/uint256"
+
+	"github.com/tinypay/tinypay/channel"
+	peerv1 "github.com/tinypay/tinypay/proto/tinypay/peer/v1"
+)
+
+// Found by a hostile review of 9f66ba8: the chain of cumulatives wrapped
+// at 2^256 after the first payment, and a Recovered the node did not ask
+// for on this session (after a restart with records missing, before the
+// peer's Reestablish) was taken.
+func TestReviewRecoveredChainDoesNotWrap(t *testing.T) {
+	alice, _, id, _, _ := lostPayment(t)
+	c := mustChannelOf(t, alice, id)
+	var maxAmt uint256.Int
+	maxAmt.SetAllOne()
+	pays := []*peerv1.RecoveredPayment{
+		{Nonce: 2, Cumulative: amountBytes(u256(12)), Part: &peerv1.PaymentPart{PaymentId: rid(0x71), Amount: amountBytes(u256(7)), IdempotencyKey: "lost"}},
+		{Nonce: 2, Cumulative: amountBytes(u256(11)), Part: &peerv1.PaymentPart{PaymentId: rid(0x72), Amount: amountBytes(&maxAmt), IdempotencyKey: "huge"}},
+		{Nonce: 2, Cumulative: amountBytes(u256(12)), Part: &peerv1.PaymentPart{PaymentId: rid(0x73), Amount: amountBytes(u256(1)), IdempotencyKey: "one"}},
+	}
+	var got []recoveredPay
+	var err error
+	done := make(chan struct{})
+	c.do(func() {
+		defer close(done)
+		got, err = c.checkRecovered(&peerv1.Recovered{ChannelId: id[:], Payments: pays}, channel.Proof{Nonce: 2, Transferred: *u256(12)}, 1, u256(5))
+	})
+	<-done
+	if !errors.Is(err, ErrMalformed) {
+		t.Fatalf("cumulatives 12, 11, 12 (an amount of 2^256-1): %d records taken, err %v; want ErrMalformed", len(got), err)
+	}
+}
+
+// Finding 4 (P3). After a restart with the marker set, c.recovering exists
+// before the peer's Reestablish; onRecovered does not check it was asked on
+// this session (r.sess), so a Recovered sent before Reestablish is taken,
+// and badRecovery (or restoreRecovered) sets ready: the peer's proofs are
+// then accepted without any reestablish (before the change, a proof before
+// Reestablish was refused, and so is it on a channel without the marker).
+func TestReviewRecoveredBeforeReestablish(t *testing.T) {
+	alice, bob, id, dom, r := lostPayment(t)
+	waitFor(t, "the marker is on alice's disk", func() bool {
+		c, err := alice.st.Channel(id)
+		return err == nil && c.GetMissing() != nil
+	})
+	r.conn.Close(nil)
+	alice.restart()
+	r = dialRaw(t, bob.key.Address(), alice)
+	waitFor(t, "alice attached the channel", func() bool {
+		return strings.Contains(alice.channel(id).Behind, "waiting for the peer's reestablish")
+	})
+	// No Reestablish: an empty Recovered, then a proof of Bob's.
+	r.send(&peerv1.Message{Body: &peerv1.Message_Recovered{Recovered: &peerv1.Recovered{ChannelId: id[:]}}})
+	r.send(&peerv1.Message{Body: &peerv1.Message_Proof{Proof: signedProof(t, bob.key, dom, id, 1, 3,
+		&peerv1.PaymentPart{PaymentId: rid(0x55), Amount: amountBytes(u256(3))})}})
+	m := r.next()
+	if m.GetAck() != nil {
+		t.Fatalf("alice acknowledged a proof sent before any Reestablish (she took an unasked Recovered first): %v", m)
+	}
+	if c, err := alice.st.Channel(id); err != nil || c.GetMissing() == nil {
+		t.Fatalf("an unasked Recovered cleared the marker: %v, %v", c.GetMissing(), err)
+	}
+}
