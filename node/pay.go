@@ -906,10 +906,10 @@ func (c *chanActor) onReceipts(rs []*peerv1.Receipt, nonce uint64) {
 			c.n.log.Warn("peer sent a bad receipt", "channel", c.id, "payment", id, "err", err)
 			continue
 		}
-		if !p.finished() || p.err == nil {
-			// A payment that finished with an error (its write failed:
-			// the node stops) is its caller's to read; its receipt still
-			// goes to disk. One that finished paid waits for its receipt.
+		if !p.finished() {
+			// A finished payment (its write failed: the node stops) is
+			// its caller's to read; its receipt still goes to disk, where
+			// a read by its key finds it (PaymentByKey).
 			p.receipt = &ReceiptInfo{Time: r.GetTime(), Sig: sig}
 		}
 		if err := c.batch().PutReceipt(&storev1.Receipt{PaymentId: id[:], Time: r.GetTime(), Signature: sig[:]}); err != nil {
