@@ -80,8 +80,14 @@ func (b *behind) reason(c *chanActor) string {
 // (restored: with the peer and the chain; otherwise with the peer), and
 // says so. It runs on the actor, or before the actor takes any step.
 func (c *chanActor) markBehind(restored bool, why string) {
-	if c.behind != nil {
-		c.behind.restored = c.behind.restored || restored
+	if b := c.behind; b != nil {
+		if restored && !b.restored {
+			// Found behind at load (the records of own proofs missing),
+			// and restored from a backup too: it waits for the chain as
+			// well, and for the peer on this run.
+			b.restored, b.peer = true, false
+			b.chain = c.n.behind.chainRead.Load()
+		}
 		return
 	}
 	// Counted before chainRead is read: chainWasRead, which skips its

@@ -43,19 +43,22 @@ const (
 )
 
 type testNode struct {
-	wrap   func(Store) Store // wraps the store, if set
-	cfg    func(*Config)     // adjusts this node's config after the net's, if set
-	proofs ProofObserver     // the node's observer of incoming proofs, if set
-	dog    func()            // stops the node's watchdog
-	t      testing.TB
-	name   string
-	net    *net
-	key    *crypto.PrivateKey
-	dir    string
-	st     *store.Store
-	n      *Node
-	chain  *fakeBackend
-	reg    *prometheus.Registry // the metrics of the current start
+	wrap func(Store) Store // wraps the store, if set
+	// onChain, if set, sees the node's chain backend before the node
+	// starts (to hang its reads, say).
+	onChain func(*fakeBackend)
+	cfg     func(*Config) // adjusts this node's config after the net's, if set
+	proofs  ProofObserver // the node's observer of incoming proofs, if set
+	dog     func()        // stops the node's watchdog
+	t       testing.TB
+	name    string
+	net     *net
+	key     *crypto.PrivateKey
+	dir     string
+	st      *store.Store
+	n       *Node
+	chain   *fakeBackend
+	reg     *prometheus.Registry // the metrics of the current start
 }
 
 func newNet(t testing.TB) *net {
@@ -128,6 +131,9 @@ func (tn *testNode) start() {
 	}
 	tn.st = st
 	tn.chain = &fakeBackend{f: tn.net.chain, key: tn.key}
+	if tn.onChain != nil {
+		tn.onChain(tn.chain)
+	}
 	cfg := testConfig()
 	if tn.net.cfg != nil {
 		tn.net.cfg(&cfg)

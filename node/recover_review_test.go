@@ -3,6 +3,7 @@ package node
 import (
 	"errors"
 	"strings"
+	"sync/atomic"
 	"testing"
 
 	"github.com/holiman/uint256"
@@ -66,5 +67,53 @@ func TestReviewRecoveredBeforeReestablish(t *testing.T) {
 	}
 	if c, err := alice.st.Channel(id); err != nil || c.GetMissing() == nil {
 		t.Fatalf("an unasked Recovered cleared the marker: %v, %v", c.GetMissing(), err)
+	}
+}
+
+// TestRestoredWithRecordsMissingReadsTheChain: Alice's backup was taken
+// while the records of her own proof 2 were missing (she had adopted it
+// from Bob and asked him for them). Restored from it, she must read the
+// chain before she pays: the chain may have moved since the backup. The
+// marker made the channel behind at load, waiting for the peer only, and
+// the restore found it behind already: once Bob returned the records,
+// it paid with the chain never read (found by a hostile review).
+func TestRestoredWithRecordsMissingReadsTheChain(t *testing.T) {
+	alice, bob, id, _, _ := lostPayment(t)
+	held := mustChannelOf(t, alice, id).state().Sent
+	snap := alice.snapshot() // the marker is in it
+	var release func()
+	alice.onChain = func(b *fakeBackend) { release = b.hangReads() }
+	var caught atomic.Bool
+	alice.restoreFrom(snap, &caught)
+	alice.onChain = nil
+	t.Cleanup(release)
+
+	r := dialRaw(t, bob.key.Address(), alice)
+	r.send(&peerv1.Message{Body: &peerv1.Message_Reestablish{Reestablish: &peerv1.Reestablish{ChannelId: id[:], Held: proofMessage(held, nil)}}})
+	if req := r.next().GetRecoverRequest(); req == nil || req.GetAfterNonce() != 1 {
+		t.Fatalf("the restored alice asked %v, want the payments after proof 1", req)
+	}
+	r.send(&peerv1.Message{Body: &peerv1.Message_Recovered{Recovered: &peerv1.Recovered{ChannelId: id[:], Payments: []*peerv1.RecoveredPayment{{
+		Nonce: 2, Cumulative: amountBytes(u256(12)),
+		Part: &peerv1.PaymentPart{PaymentId: rid(0x77), Amount: amountBytes(u256(7)), IdempotencyKey: "lost"},
+	}}}}})
+	waitFor(t, "the records are restored", func() bool {
+		e, err := alice.st.PaymentByIdempotencyKey("lost")
+		return err == nil && e.GetPayment().GetNonce() == 2
+	})
+	if err := mustChannelOf(t, alice, id).stepAndWait(t.Context(), func() {}); err != nil { // the restore's step is taken
+		t.Fatal(err)
+	}
+	if got := alice.channel(id).Behind; !strings.Contains(got, "waiting to read the chain") {
+		t.Fatalf("restored, the records back, the chain not read: behind %q, want waiting to read the chain", got)
+	}
+	if _, err := alice.tryPay(id, 1, "before-the-chain"); !errors.Is(err, ErrBehind) {
+		t.Fatalf("a payment before the chain was read: %v, want ErrBehind", err)
+	}
+	release()
+	waitFor(t, "alice caught up once the chain is read", func() bool { return alice.channel(id).Behind == "" && caught.Load() })
+	go func() { _, _ = alice.tryPay(id, 1, "after") }()
+	if p := r.next().GetProof(); p.GetNonce() != 3 {
+		t.Fatalf("the first proof after catching up: %v; want nonce 3", p)
 	}
 }
