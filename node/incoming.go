@@ -906,42 +906,45 @@ func (c *chanActor) onRecoverRequest(s *session, m *peerv1.RecoverRequest) {
 const maxRecovered = 4096
 
 // newestWithin returns the payments of the newest proofs in rps (oldest
-// first) whose encoding fits in budget bytes, whole proofs only. A proof
-// whose payments fit only without their receipts goes without them (they
-// are taken off rps's messages): the records are what keeps a retried key
-// from paying twice, and a receipt adds about half a record's size.
+// first) whose encoding fits in budget bytes, whole proofs only, and keeps
+// their receipts, newest first, as far as the budget allows (the others
+// are taken off rps's messages). The records come first: they are what
+// keeps a retried key from paying twice; a receipt adds about half a
+// record's size, so an older proof's records are never traded for a newer
+// proof's receipts.
 func newestWithin(rps []*peerv1.RecoveredPayment, budget int) []*peerv1.RecoveredPayment {
+	// The receipts' share of each payment's encoding.
+	extra := make([]int, len(rps))
 	size, from := 0, len(rps)
 	for from > 0 {
 		start := from - 1
 		for start > 0 && rps[start-1].GetNonce() == rps[start].GetNonce() {
 			start--
 		}
-		with, without := 0, 0
-		for _, rp := range rps[start:from] {
-			n := proto.Size(rp) + 8
-			with += n
+		without := 0
+		for i, rp := range rps[start:from] {
+			with := proto.Size(rp) + 8
 			if r := rp.GetReceipt(); r != nil {
 				rp.Receipt = nil
-				n = proto.Size(rp) + 8
+				extra[start+i] = with - (proto.Size(rp) + 8)
 				rp.Receipt = r
 			}
-			without += n
+			without += with - extra[start+i]
 		}
-		switch {
-		case size+with <= budget:
-			size += with
-		case size+without <= budget:
-			size += without
-			for _, rp := range rps[start:from] {
-				rp.Receipt = nil
-			}
-		default:
-			return rps[from:]
+		if size+without > budget {
+			break
 		}
+		size += without
 		from = start
 	}
-	return rps
+	for i := len(rps) - 1; i >= from; i-- {
+		if size+extra[i] <= budget {
+			size += extra[i]
+		} else {
+			rps[i].Receipt = nil
+		}
+	}
+	return rps[from:]
 }
 
 // onRecovered restores the records of this node's payments that a

@@ -1,6 +1,7 @@
 package node
 
 import (
+	"bytes"
 	"errors"
 	"strings"
 	"sync/atomic"
@@ -10,6 +11,7 @@ import (
 
 	"github.com/tinypay/tinypay/channel"
 	peerv1 "github.com/tinypay/tinypay/proto/tinypay/peer/v1"
+	"google.golang.org/protobuf/proto"
 )
 
 // Found by a hostile review of 9f66ba8: the chain of cumulatives wrapped
@@ -115,5 +117,55 @@ func TestRestoredWithRecordsMissingReadsTheChain(t *testing.T) {
 	go func() { _, _ = alice.tryPay(id, 1, "after") }()
 	if p := r.next().GetProof(); p.GetNonce() != 3 {
 		t.Fatalf("the first proof after catching up: %v; want nonce 3", p)
+	}
+}
+
+// TestRecoveredKeepsOlderRecordsOverNewerReceipts: the newest proof's
+// payments fit the answer with their receipts, and the proof before it
+// fits too only if those receipts go. The records come first (they keep a
+// retried key from paying twice); newestWithin, greedy from the newest
+// proof, kept the receipts and dropped the older proof's records (found by
+// a hostile review).
+func TestRecoveredKeepsOlderRecordsOverNewerReceipts(t *testing.T) {
+	pay := func(nonce uint64, i int, receipt bool) *peerv1.RecoveredPayment {
+		rp := &peerv1.RecoveredPayment{Nonce: nonce, Cumulative: amountBytes(u256(uint64(1_000_000 + i))),
+			Part: &peerv1.PaymentPart{PaymentId: ridN(i), Amount: amountBytes(u256(1)), IdempotencyKey: "order-" + strings.Repeat("x", 20), WantReceipt: receipt}}
+		if receipt {
+			rp.Receipt = &peerv1.Receipt{PaymentId: ridN(i), Time: 1_700_000_000, Signature: bytes.Repeat([]byte{7}, 65)}
+		}
+		return rp
+	}
+	stripped := pay(3, 0, true)
+	stripped.Receipt = nil
+	with, without, plain := proto.Size(pay(3, 0, true))+8, proto.Size(stripped)+8, proto.Size(pay(2, 0, false))+8
+	newest := bytesPerMessage / with                     // proof 3: as many as fit with their receipts
+	older := (bytesPerMessage-newest*without)/plain - 10 // proof 2: the rest of what fits without them
+	if newest > maxParts || older <= 0 || newest*with+older*plain <= bytesPerMessage {
+		t.Fatalf("the test's sizes do not make the case: %d and %d payments of %d/%d/%d bytes", newest, older, with, without, plain)
+	}
+	var rps []*peerv1.RecoveredPayment
+	for i := range older {
+		rps = append(rps, pay(2, i, false))
+	}
+	for i := range newest {
+		rps = append(rps, pay(3, older+i, true))
+	}
+	got := newestWithin(rps, bytesPerMessage)
+	if len(got) != older+newest {
+		t.Fatalf("%d of %d records kept (proof 2 has %d, proof 3 %d)", len(got), older+newest, older, newest)
+	}
+	if n := proto.Size(&peerv1.Recovered{ChannelId: rid(1), Payments: got}); n > bytesPerMessage {
+		t.Fatalf("the answer is %d bytes, more than a message's %d", n, bytesPerMessage)
+	}
+	// What room is left goes to receipts, the newest first.
+	kept := 0
+	for _, rp := range got {
+		if rp.GetReceipt() != nil {
+			kept++
+		}
+	}
+	if kept == 0 || got[len(got)-1].GetReceipt() == nil || got[older].GetReceipt() != nil {
+		t.Fatalf("%d receipts kept, the newest's %v, the oldest of proof 3's %v: want the newest receipts kept as room allows",
+			kept, got[len(got)-1].GetReceipt() != nil, got[older].GetReceipt() != nil)
 	}
 }
