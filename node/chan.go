@@ -699,9 +699,10 @@ func (c *chanActor) partsInMemory(after uint64) ([]*peerv1.PaymentPart, bool) {
 // after nonce after (which transferred afterSent), which this node lost and
 // adopted from the peer.
 func (c *chanActor) askRecovery(s *session, after uint64, afterSent uint256.Int) {
-	c.recovering = &recovery{after: after, afterSent: afterSent, sess: s}
+	r := &recovery{after: after, afterSent: afterSent, sess: s}
+	c.recovering = r
 	s.send(&peerv1.Message{Body: &peerv1.Message_RecoverRequest{RecoverRequest: &peerv1.RecoverRequest{ChannelId: c.id[:], AfterNonce: after}}})
-	c.after(c.n.cfg.RequestTimeout, func() { c.recoveryTimeout(s) })
+	c.after(c.n.cfg.RequestTimeout, func() { c.recoveryTimeout(s, r) })
 }
 
 func (c *chanActor) reestablish(s *session, held channel.Proof, parts []*peerv1.PaymentPart) {

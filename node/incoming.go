@@ -847,8 +847,8 @@ type recoveredPay struct {
 
 // recoveryTimeout gives up waiting for Recovered: payments flow again, and
 // a retried key of a lost payment could pay twice; say so loudly.
-func (c *chanActor) recoveryTimeout(s *session) {
-	if c.recovering == nil || c.sess != s || c.recovering.recovered != nil {
+func (c *chanActor) recoveryTimeout(s *session, r *recovery) {
+	if c.recovering != r || c.sess != s || r.recovered != nil {
 		return
 	}
 	c.n.log.Error("peer did not return the payments of a recovered proof", "channel", c.id, "peer", c.peer)
@@ -977,6 +977,17 @@ func (c *chanActor) onRecovered(s *session, m *peerv1.Recovered) {
 			if c.recovering != r || c.sess != s {
 				return
 			}
+			if errors.Is(err, errRecoveryRead) {
+				// Not the peer's fault: the records are still missing, and
+				// so asked for again, after a pause.
+				c.warn("could not check the payments the peer returned (" + err.Error() + "); asking again")
+				c.after(recoveryRetry, func() {
+					if c.recovering == r && c.sess == s {
+						c.askRecovery(s, r.after, r.afterSent)
+					}
+				})
+				return
+			}
 			if err != nil {
 				c.badRecovery(err)
 				return
@@ -1023,16 +1034,31 @@ func (c *chanActor) badRecovery(err error) {
 	c.pump()
 }
 
-// recoveredFree checks that no recovered payment's id or key is on disk.
+// errRecoveryRead: recovered payments could not be checked against the
+// store (a read failed); they are asked for again.
+var errRecoveryRead = errors.New("read the store")
+
+// recoveryRetry is how long a recovery whose check could not read the
+// store waits before it asks the peer again.
+const recoveryRetry = time.Second
+
+// recoveredFree checks that no recovered payment's id or key is on disk:
+// ErrMalformed if one is, errRecoveryRead if that cannot be read.
 func (n *Node) recoveredFree(pays []recoveredPay) error {
 	for _, p := range pays {
 		rec := p.rec
-		if _, err := n.store.PaymentByID([32]byte(rec.GetId())); !errors.Is(err, store.ErrNotFound) {
-			return fmt.Errorf("%w: payment %x is known here already (%v)", ErrMalformed, rec.GetId()[:4], err)
+		switch _, err := n.store.PaymentByID([32]byte(rec.GetId())); {
+		case err == nil:
+			return fmt.Errorf("%w: payment %x is known here already", ErrMalformed, rec.GetId()[:4])
+		case !errors.Is(err, store.ErrNotFound):
+			return fmt.Errorf("%w: payment %x: %w", errRecoveryRead, rec.GetId()[:4], err)
 		}
 		if k := rec.GetIdempotencyKey(); k != "" {
-			if _, err := n.store.PaymentByIdempotencyKey(k); !errors.Is(err, store.ErrNotFound) {
-				return fmt.Errorf("%w: key %q is known here already (%v)", ErrMalformed, k, err)
+			switch _, err := n.store.PaymentByIdempotencyKey(k); {
+			case err == nil:
+				return fmt.Errorf("%w: key %q is known here already", ErrMalformed, k)
+			case !errors.Is(err, store.ErrNotFound):
+				return fmt.Errorf("%w: key %q: %w", errRecoveryRead, k, err)
 			}
 		}
 	}

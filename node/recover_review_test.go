@@ -11,6 +11,7 @@ import (
 
 	"github.com/tinypay/tinypay/channel"
 	peerv1 "github.com/tinypay/tinypay/proto/tinypay/peer/v1"
+	storev1 "github.com/tinypay/tinypay/proto/tinypay/store/v1"
 	"google.golang.org/protobuf/proto"
 )
 
@@ -167,5 +168,63 @@ func TestRecoveredKeepsOlderRecordsOverNewerReceipts(t *testing.T) {
 	if kept == 0 || got[len(got)-1].GetReceipt() == nil || got[older].GetReceipt() != nil {
 		t.Fatalf("%d receipts kept, the newest's %v, the oldest of proof 3's %v: want the newest receipts kept as room allows",
 			kept, got[len(got)-1].GetReceipt() != nil, got[older].GetReceipt() != nil)
+	}
+}
+
+// failIDReads fails every read of a payment by id while armed, as a disk
+// with a bad moment does.
+type failIDReads struct {
+	Store
+	armed atomic.Bool
+}
+
+func (s *failIDReads) PaymentByID(id [32]byte) (*storev1.LogEntry, error) {
+	if s.armed.Load() {
+		return nil, errors.New("test: read failed")
+	}
+	return s.Store.PaymentByID(id)
+}
+
+// TestRecoveryReadErrorKeepsTheRecordsMissing: Alice's check of the
+// payments Bob returned cannot read her store for a moment. That is no
+// bad data of Bob's: the records are still missing, so the channel stays
+// behind (a retried key would pay twice), the marker stays on disk, and
+// she asks again. It counted as bad data: the marker was cleared for good
+// and the channel paid on.
+func TestRecoveryReadErrorKeepsTheRecordsMissing(t *testing.T) {
+	alice, bob, id, _, _ := lostPayment(t)
+	held := mustChannelOf(t, alice, id).state().Sent
+	reads := &failIDReads{}
+	alice.wrap = func(s Store) Store { reads.Store = s; return reads }
+	alice.restart()
+	r := dialRaw(t, bob.key.Address(), alice)
+	r.send(&peerv1.Message{Body: &peerv1.Message_Reestablish{Reestablish: &peerv1.Reestablish{ChannelId: id[:], Held: proofMessage(held, nil)}}})
+	if req := r.next().GetRecoverRequest(); req == nil || req.GetAfterNonce() != 1 {
+		t.Fatalf("alice asked %v, want the payments after proof 1", req)
+	}
+	recovered := &peerv1.Message{Body: &peerv1.Message_Recovered{Recovered: &peerv1.Recovered{ChannelId: id[:], Payments: []*peerv1.RecoveredPayment{{
+		Nonce: 2, Cumulative: amountBytes(u256(12)),
+		Part: &peerv1.PaymentPart{PaymentId: rid(0x77), Amount: amountBytes(u256(7)), IdempotencyKey: "lost"},
+	}}}}}
+	reads.armed.Store(true)
+	r.send(recovered)
+	// She asks again once the read failed.
+	if req := r.next().GetRecoverRequest(); req == nil || req.GetAfterNonce() != 1 {
+		t.Fatalf("after the failed read alice sent %v, want the request again", req)
+	}
+	if got := alice.channel(id).Behind; got == "" {
+		t.Fatal("the channel pays with the records still missing")
+	}
+	if _, err := alice.tryPay(id, 7, "lost"); !errors.Is(err, ErrBehind) {
+		t.Fatalf("a retry of the lost key: %v, want ErrBehind", err)
+	}
+	if rec, err := alice.st.Channel(id); err != nil || rec.GetMissing() == nil {
+		t.Fatalf("the marker of the missing records on disk: %v, %v; want it kept", rec.GetMissing(), err)
+	}
+	reads.armed.Store(false)
+	r.send(recovered)
+	waitFor(t, "alice caught up", func() bool { return alice.channel(id).Behind == "" })
+	if p, err := alice.tryPay(id, 7, "lost"); err != nil || p.Nonce != 2 {
+		t.Fatalf("the lost key once restored: %+v, %v; want the payment of proof 2", p, err)
 	}
 }
