@@ -156,10 +156,20 @@ func lostAckSlowRead(t *testing.T, alice, bob *testNode, id [32]byte, all *atomi
 	bob.restart()
 	t.Cleanup(sc.release)
 	all.Store(false)
-	if alice.n.peers.session(bob.key.Address()) == nil {
-		alice.connect(bob)
-	}
-	waitFor(t, "bob reads his log to send the lost Ack again", func() bool { now, _ := sc.waiting(); return now > 0 })
+	// Alice's session to Bob's former self may still be closing: dial
+	// while Bob has none from her, rather than wait for her redial's
+	// backoff (this timed out once under CI load).
+	waitFor(t, "bob reads his log to send the lost Ack again", func() bool {
+		if now, _ := sc.waiting(); now > 0 {
+			return true
+		}
+		if bob.n.peers.session(alice.key.Address()) == nil {
+			ctx, cancel := context.WithTimeout(context.Background(), time.Second)
+			_, _ = alice.n.ConnectPeer(ctx, bob.name+":1", bob.key.Address())
+			cancel()
+		}
+		return false
+	})
 	return sc, first
 }
 
