@@ -243,7 +243,7 @@ func (a *Apps) Pay(ctx context.Context, r PayRequest) (node.PaymentInfo, error) 
 		return node.PaymentInfo{}, invalid("idempotency keys beginning with %q are kept for the node's streams", streamKeyPrefix)
 	}
 	if r.Offer != nil {
-		if err := a.applyOffer(&r); err != nil {
+		if err := a.applyOffer(ctx, &r); err != nil {
 			return node.PaymentInfo{}, err
 		}
 	}

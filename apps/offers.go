@@ -1,6 +1,7 @@
 package apps
 
 import (
+	"context"
 	"errors"
 	"fmt"
 	"sync"
@@ -217,7 +218,7 @@ func (a *Apps) CreateOffer(item string, asset crypto.Address, price uint256.Int,
 // node pays it once (once-only and per-payer offers), not paid by this node
 // before (then it fails with an *OfferPaidError). A limited or unlimited
 // offer may be bought again: each purchase needs its own key.
-func (a *Apps) applyOffer(r *PayRequest) error {
+func (a *Apps) applyOffer(ctx context.Context, r *PayRequest) error {
 	o := r.Offer
 	info := a.n.Info()
 	if err := o.Verify(info.ChainID, info.Adjudicator); err != nil {
@@ -246,7 +247,7 @@ func (a *Apps) applyOffer(r *PayRequest) error {
 		return nil // the key tells purchases apart; node.Pay makes retries safe
 	}
 	r.Key = OfferKey(o.ID)
-	first, found, err := a.n.PaymentByKey(r.Key)
+	first, found, err := a.n.PaymentByKey(ctx, r.Key)
 	if err != nil {
 		return err
 	}

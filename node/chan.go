@@ -366,22 +366,28 @@ func (c *chanActor) flush() {
 		}
 		defer sess.kick() // once the write is submitted (see queueOnly)
 	}
-	c.publish()
 	actions := rd.Actions
-	if b == nil && len(st.after) == 0 && len(st.durable) == 0 && c.writes.Load() == 0 {
+	direct := b == nil && len(st.after) == 0 && len(st.durable) == 0 && c.writes.Load() == 0
+	idle := len(msgs) == 0 && len(actions) == 0 && len(st.after) == 0 && len(st.durable) == 0 && len(st.notify) == 0 && b == nil
+	if !direct && !idle {
+		// Counted before the snapshot: whoever sees this step's state
+		// sees its write in flight (PaymentByKey waits for it).
+		c.writes.Add(1)
+	}
+	c.publish()
+	if direct {
 		c.deliver(sess, msgs, actions)
 		for _, f := range st.notify {
 			f(nil)
 		}
 		return
 	}
-	if len(msgs) == 0 && len(actions) == 0 && len(st.after) == 0 && len(st.durable) == 0 && len(st.notify) == 0 && b == nil {
+	if idle {
 		return
 	}
 	if b == nil {
 		b = store.NewBatch() // empty: it keeps this step behind the writes in flight
 	}
-	c.writes.Add(1)
 	label := st.label
 	if label != "" {
 		c.n.failpoint("before-write " + label)

@@ -1600,7 +1600,7 @@ func TestIncomingReceiptOverwritesOutgoing(t *testing.T) {
 			break
 		}
 	}
-	got, _, err := alice.n.PaymentByKey("ok-1")
+	got, _, err := alice.n.PaymentByKey(context.Background(), "ok-1")
 	if err != nil || got.Receipt == nil || got.Receipt.Sig != sig {
 		t.Fatalf("ok-1 after bob paid back under its id: receipt %+v (%v); want bob's receipt %x, not one alice signed", got.Receipt, err, sig[:6])
 	}
@@ -1680,7 +1680,7 @@ func paidWithReceipt(t *testing.T) (alice, bob *testNode, id channel.ID, dom cry
 	if err := <-done; err != nil {
 		t.Fatal(err)
 	}
-	if got, _, err := alice.n.PaymentByKey("ok-1"); err != nil || got.Receipt == nil || got.Receipt.Sig != sig {
+	if got, _, err := alice.n.PaymentByKey(context.Background(), "ok-1"); err != nil || got.Receipt == nil || got.Receipt.Sig != sig {
 		t.Fatalf("ok-1: %+v, %v; want bob's receipt", got.Receipt, err)
 	}
 	return alice, bob, id, dom, r, payID, sig

@@ -510,7 +510,7 @@ func TestPaidWithItsReceiptOnDisk(t *testing.T) {
 		if err != nil || p.Receipt == nil {
 			t.Fatalf("payment %d: %+v, %v", i, p, err)
 		}
-		got, found, err := alice.n.PaymentByKey(key)
+		got, found, err := alice.n.PaymentByKey(context.Background(), key)
 		if err != nil || !found || got.Receipt == nil {
 			t.Fatalf("payment %d looked up right after it was paid: found %v, receipt %v, %v", i, found, got.Receipt, err)
 		}

@@ -311,7 +311,7 @@ func (n *Node) attachReceipt(info *PaymentInfo, e *storev1.LogEntry) {
 // PaymentByKey returns this node's payment with an idempotency key, as it
 // stands (complete, and with its receipt, if it is), and whether there is
 // one.
-func (n *Node) PaymentByKey(key string) (PaymentInfo, bool, error) {
+func (n *Node) PaymentByKey(ctx context.Context, key string) (PaymentInfo, bool, error) {
 	e, err := n.store.PaymentByIdempotencyKey(key)
 	if errors.Is(err, store.ErrNotFound) {
 		return PaymentInfo{}, false, nil
@@ -328,22 +328,23 @@ func (n *Node) PaymentByKey(key string) (PaymentInfo, bool, error) {
 	if info.Complete && info.Receipt == nil && e.GetPayment().GetWantReceipt() {
 		// The Ack that completed it is taken in memory first; its receipt
 		// may still be on its way to disk. Complete means with it, or
-		// without one for good: wait for the channel's writes in flight.
-		n.awaitWrites(&info)
+		// without one for good.
+		n.awaitWrites(ctx, &info)
 		n.attachReceipt(&info, e)
 	}
 	return info, true, nil
 }
 
-// awaitWrites waits, up to RequestTimeout, for the writes in flight of
-// info's channel to be durable; if they are not by then, info is not
-// complete yet.
-func (n *Node) awaitWrites(info *PaymentInfo) {
+// awaitWrites waits, up to RequestTimeout or ctx, for the writes in flight
+// of info's channel to be durable, if it has any (a step counts its write
+// before it shows its state: see flush); if they are not durable by then,
+// info is not complete yet.
+func (n *Node) awaitWrites(ctx context.Context, info *PaymentInfo) {
 	c := n.chans.get(info.Channel)
-	if c == nil {
+	if c == nil || c.writes.Load() == 0 {
 		return
 	}
-	ctx, cancel := context.WithTimeout(context.Background(), n.cfg.RequestTimeout)
+	ctx, cancel := context.WithTimeout(ctx, n.cfg.RequestTimeout)
 	defer cancel()
 	if err := c.stepAndWait(ctx, func() {}); err != nil {
 		info.Complete = false

@@ -107,7 +107,7 @@ func TestLostAckOutcomesComeAgain(t *testing.T) {
 	if p.Receipt == nil {
 		t.Fatal("a paid payment whose Ack was lost: no receipt, one was asked for")
 	}
-	got, _, err := alice.n.PaymentByKey("ok-1")
+	got, _, err := alice.n.PaymentByKey(context.Background(), "ok-1")
 	if err != nil || got.Receipt == nil || got.Receipt.Sig != p.Receipt.Sig {
 		t.Fatalf("the stored payment %+v (%v): want it with its receipt", got, err)
 	}
@@ -325,7 +325,7 @@ func TestReceiptComesAgainAfterPayerRestart(t *testing.T) {
 	if err != nil || !p.Earlier || p.Receipt == nil {
 		t.Fatalf("the retry after the restart: %+v, %v; want the earlier payment, paid, with its receipt", p, err)
 	}
-	got, _, err := alice.n.PaymentByKey("ok-1")
+	got, _, err := alice.n.PaymentByKey(context.Background(), "ok-1")
 	if err != nil || got.Receipt == nil || got.Receipt.Sig != p.Receipt.Sig {
 		t.Fatalf("the stored payment %+v (%v): want it with its receipt", got, err)
 	}

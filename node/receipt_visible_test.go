@@ -1,6 +1,7 @@
 package node
 
 import (
+	"context"
 	"testing"
 	"time"
 
@@ -53,7 +54,7 @@ func TestPaymentByKeyWaitsForItsReceipt(t *testing.T) {
 	}
 	got := make(chan byKey, 1)
 	go func() {
-		p, found, err := alice.n.PaymentByKey("ok-1")
+		p, found, err := alice.n.PaymentByKey(context.Background(), "ok-1")
 		got <- byKey{p, found, err}
 	}()
 	select {
@@ -71,5 +72,36 @@ func TestPaymentByKeyWaitsForItsReceipt(t *testing.T) {
 	}
 	if err := <-done; err != nil {
 		t.Fatal(err)
+	}
+}
+
+// TestPaymentByKeyOfAnOldPaymentWithoutReceipt: a payment completed long
+// ago without a receipt (the payee sent none) is read at once, complete,
+// on a disk that is slow now: only a write in flight is waited for (found
+// by a hostile review: every such read took a step and an empty write,
+// and waited up to RequestTimeout on a slow disk, then read incomplete).
+func TestPaymentByKeyOfAnOldPaymentWithoutReceipt(t *testing.T) {
+	gate := &gateStore{}
+	alice, _, id, _, r := rawPayee(t, newNet(t), withStore(func(s Store) Store { gate.Store = s; return gate }))
+	t.Cleanup(gate.release)
+	done := make(chan error, 1)
+	go func() { _, err := payItem(t, alice, id, 5, "k", "song"); done <- err }()
+	p := r.next().GetProof()
+	if p == nil {
+		t.Fatal("no proof")
+	}
+	r.send(&peerv1.Message{Body: &peerv1.Message_Ack{Ack: &peerv1.Ack{ChannelId: id[:], Nonce: p.GetNonce()}}}) // no receipt
+	if err := <-done; err != nil {
+		t.Fatal(err)
+	}
+	if err := mustChannelOf(t, alice, id).stepAndWait(t.Context(), func() {}); err != nil {
+		t.Fatal(err)
+	}
+	gate.arm() // the disk is slow from now on
+	ctx, cancel := context.WithTimeout(context.Background(), 2*time.Second)
+	defer cancel()
+	info, found, err := alice.n.PaymentByKey(ctx, "k")
+	if err != nil || !found || !info.Complete || info.Receipt != nil {
+		t.Fatalf("a payment completed without a receipt, read on a slow disk: %+v, found %v, %v; want it complete at once", info, found, err)
 	}
 }

@@ -169,7 +169,7 @@ func TestRecoveredPaymentKeepsItsReceipt(t *testing.T) {
 		t.Fatalf("the retry's receipt is %+v, want bob's (time %d)", again.Receipt, bobs.GetTime())
 	}
 	alice.restart()
-	if got, _, err := alice.n.PaymentByKey("lost"); err != nil || got.Receipt == nil || got.Receipt.Sig != again.Receipt.Sig {
+	if got, _, err := alice.n.PaymentByKey(context.Background(), "lost"); err != nil || got.Receipt == nil || got.Receipt.Sig != again.Receipt.Sig {
 		t.Fatalf("after a restart the payment shows receipt %+v, %v", got.Receipt, err)
 	}
 	if n, _ := awaitedOf(t, alice, id); n != 0 {
@@ -307,7 +307,7 @@ func TestRecoveryAskedAgainAfterRestart(t *testing.T) {
 	if m := r.nextAny(time.Second); m.GetRecoverRequest() != nil {
 		t.Fatalf("alice asked again for records she holds: %v", m)
 	}
-	if again, _, err := alice.n.PaymentByKey("lost"); err != nil || again.Nonce != 2 {
+	if again, _, err := alice.n.PaymentByKey(context.Background(), "lost"); err != nil || again.Nonce != 2 {
 		t.Fatalf("the lost key after the restart: %+v, %v", again, err)
 	}
 }
