@@ -702,11 +702,12 @@ func (c *chanActor) partsInMemory(after uint64) ([]*peerv1.PaymentPart, bool) {
 }
 
 // askRecovery asks the peer on s for the payments of this node's proofs
-// after nonce after (which transferred afterSent), which this node lost and
-// adopted from the peer.
-func (c *chanActor) askRecovery(s *session, after uint64, afterSent uint256.Int) {
-	r := &recovery{after: after, afterSent: afterSent, sess: s}
+// after nonce prev.after (which transferred prev.afterSent), which this
+// node lost and adopted from the peer.
+func (c *chanActor) askRecovery(s *session, prev *recovery) {
+	r := &recovery{after: prev.after, afterSent: prev.afterSent, sess: s, tries: prev.tries, failed: prev.failed}
 	c.recovering = r
+	after := r.after
 	s.send(&peerv1.Message{Body: &peerv1.Message_RecoverRequest{RecoverRequest: &peerv1.RecoverRequest{ChannelId: c.id[:], AfterNonce: after}}})
 	c.after(c.n.cfg.RequestTimeout, func() { c.recoveryTimeout(s, r) })
 }
@@ -753,12 +754,12 @@ func (c *chanActor) reestablish(s *session, held channel.Proof, parts []*peerv1.
 			after, afterSent = r.after, r.afterSent
 		}
 		c.setMissing(&storev1.MissingRecords{AfterNonce: after, AfterTransferred: amountBytes(&afterSent)}) // with the adopted proof
-		c.askRecovery(s, after, afterSent)
+		c.askRecovery(s, &recovery{after: after, afterSent: afterSent})
 		return
 	}
 	if r := c.recovering; r != nil {
 		if r.sess != s { // asked on a session that is gone, or before a restart: ask again on this one
-			c.askRecovery(s, r.after, r.afterSent)
+			c.askRecovery(s, r)
 		}
 		return // payments wait for the recovery still
 	}

@@ -833,8 +833,10 @@ func (n *Node) keptOfRecords(id channel.ID, recs []*storev1.Payment) []recentAck
 type recovery struct {
 	after     uint64                  // the newest own proof whose records this node holds
 	afterSent uint256.Int             // what that proof transferred
-	sess      *session                // the session it was asked on
+	sess      *session                // the session it was asked on (nil: to be asked again)
 	recovered map[string]recoveredPay // by idempotency key, once restored
+	tries     int                     // requests before this one that failed
+	failed    string                  // why the last one failed, for people
 }
 
 // recoveredPay is the record of a payment restored from the peer, and the
@@ -845,17 +847,37 @@ type recoveredPay struct {
 	receipt *ReceiptInfo
 }
 
-// recoveryTimeout gives up waiting for Recovered: payments flow again, and
-// a retried key of a lost payment could pay twice; say so loudly.
+// recoveryTimeout: the peer did not answer r in time.
 func (c *chanActor) recoveryTimeout(s *session, r *recovery) {
 	if c.recovering != r || c.sess != s || r.recovered != nil {
 		return
 	}
-	c.n.log.Error("peer did not return the payments of a recovered proof", "channel", c.id, "peer", c.peer)
-	c.event(storev1.ChannelEventKind_CHANNEL_EVENT_KIND_WARNING, "the peer did not return the payments of a recovered proof; their records are missing", nil)
-	c.recovering, c.ready = nil, true
-	c.setMissing(nil)
-	c.pump()
+	c.retryRecovery(s, r, fmt.Sprintf("the peer did not answer in %s", c.n.cfg.RequestTimeout))
+}
+
+// maxRecoveryPause bounds the pause between two requests for the same
+// missing records.
+const maxRecoveryPause = 5 * time.Minute
+
+// retryRecovery: the peer's answer to r was bad, or none came. The records
+// are still missing, so the channel stays behind (a retried key of a lost
+// payment would pay twice), the marker stays on disk, and the peer is
+// asked again on s after a pause that doubles up to maxRecoveryPause, or
+// on its next session. The channel can still be force-closed.
+func (c *chanActor) retryRecovery(s *session, r *recovery, why string) {
+	pause := min(recoveryRetry<<min(r.tries, 16), maxRecoveryPause)
+	c.n.log.Error("the peer did not return the payments of own recovered proofs; the channel pays nothing until it does",
+		"channel", c.id, "peer", c.peer, "why", why, "after_nonce", r.after, "asks_again_in", pause)
+	c.event(storev1.ChannelEventKind_CHANNEL_EVENT_KIND_WARNING, fmt.Sprintf(
+		"the peer did not return the payments of own proofs %d to %d (%s); the channel pays nothing until it does, or a retried payment could pay twice; asking again in %s (a force close gets the funds out)",
+		r.after+1, c.ch.Sent().Nonce, why, pause), nil)
+	next := &recovery{after: r.after, afterSent: r.afterSent, tries: r.tries + 1, failed: why}
+	c.recovering = next
+	c.after(pause, func() {
+		if c.recovering == next && next.sess == nil && c.sess == s && s != nil {
+			c.askRecovery(s, next)
+		}
+	})
 }
 
 // onRecoverRequest: the peer lost payments it sent us; send back what our
@@ -957,7 +979,7 @@ func (c *chanActor) onRecovered(s *session, m *peerv1.Recovered) {
 	}
 	pays, err := c.checkRecovered(m, c.ch.Sent(), r.after, &r.afterSent)
 	if err != nil {
-		c.badRecovery(err)
+		c.badRecovery(s, r, err)
 		return
 	}
 	if first := pays[0].rec.GetNonce(); first > r.after+1 {
@@ -978,18 +1000,11 @@ func (c *chanActor) onRecovered(s *session, m *peerv1.Recovered) {
 				return
 			}
 			if errors.Is(err, errRecoveryRead) {
-				// Not the peer's fault: the records are still missing, and
-				// so asked for again, after a pause.
-				c.warn("could not check the payments the peer returned (" + err.Error() + "); asking again")
-				c.after(recoveryRetry, func() {
-					if c.recovering == r && c.sess == s {
-						c.askRecovery(s, r.after, r.afterSent)
-					}
-				})
+				c.retryRecovery(s, r, "could not check them here: "+err.Error())
 				return
 			}
 			if err != nil {
-				c.badRecovery(err)
+				c.badRecovery(s, r, err)
 				return
 			}
 			c.restoreRecovered(s, r, pays)
@@ -1025,13 +1040,11 @@ func (c *chanActor) checkRecoveredReceipts(dom crypto.Domain, pays []recoveredPa
 	}
 }
 
-// badRecovery gives up restoring records from the peer: payments flow
-// again, and a retried key of a lost payment could pay twice; say so.
-func (c *chanActor) badRecovery(err error) {
+// badRecovery: the peer answered r with data that does not check. The
+// records are still missing: ask again (retryRecovery).
+func (c *chanActor) badRecovery(s *session, r *recovery, err error) {
 	c.warn("the peer returned bad recovery data: " + err.Error())
-	c.recovering, c.ready = nil, true
-	c.setMissing(nil)
-	c.pump()
+	c.retryRecovery(s, r, "bad data: "+err.Error())
 }
 
 // errRecoveryRead: recovered payments could not be checked against the

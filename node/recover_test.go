@@ -27,7 +27,10 @@ type lossyStore struct {
 
 func (l *lossyStore) CommitAsync(b *store.Batch, done func(store.Result, error)) error {
 	if l.armed.Load() {
-		go done(store.Result{}, errors.New("test: the disk is gone"))
+		// The failure comes after the proof went out with the write (the
+		// tests need the peer to hold it): failing at once, the node could
+		// stop before its session sent the proof (flaky under load).
+		time.AfterFunc(100*time.Millisecond, func() { done(store.Result{}, errors.New("test: the disk is gone")) })
 		return nil
 	}
 	return l.Store.CommitAsync(b, done)
@@ -228,16 +231,16 @@ func TestRecoveredReceiptsAreChecked(t *testing.T) {
 				Part:    &peerv1.PaymentPart{PaymentId: payID[:], Amount: amountBytes(u256(7)), IdempotencyKey: "lost", WantReceipt: tc.want},
 				Receipt: &peerv1.Receipt{PaymentId: named, Time: 99, Signature: sig[:]},
 			}}}}})
+			if tc.bad {
+				refusedRecovery(t, alice, id, r)
+				return
+			}
 			waitFor(t, "alice caught up", func() bool { return alice.channel(id).Behind == "" })
 			if p := alice.n.failed.Load(); p != nil {
 				t.Fatalf("alice's node failed: %v", *p)
 			}
 			e, err := alice.st.PaymentByIdempotencyKey("lost")
 			if tc.bad {
-				if !errors.Is(err, store.ErrNotFound) {
-					t.Fatalf("bad recovery data restored: %v, %v", e, err)
-				}
-				return
 			}
 			if err != nil || !e.GetPayment().GetWantReceipt() || !bytes.Equal(e.GetPayment().GetOfferId(), tc.offerID) {
 				t.Fatalf("the restored record: %v, %v", e, err)
@@ -357,6 +360,7 @@ func TestRecoveredCumulativesMustChain(t *testing.T) {
 			{Nonce: 2, Cumulative: amountBytes(u256(11)), Part: &peerv1.PaymentPart{PaymentId: rid(0x71), Amount: amountBytes(u256(7)), IdempotencyKey: "lost"}},
 			{Nonce: 2, Cumulative: amountBytes(u256(12)), Part: &peerv1.PaymentPart{PaymentId: rid(0x72), Amount: amountBytes(u256(1)), IdempotencyKey: "lost2"}},
 		}},
+		{"empty (the peer's read of its log failed)", nil},
 		{"cumulative below amount", []*peerv1.RecoveredPayment{
 			{Nonce: 2, Cumulative: amountBytes(u256(3)), Part: &peerv1.PaymentPart{PaymentId: rid(0x71), Amount: amountBytes(u256(4)), IdempotencyKey: "lost"}},
 		}},
@@ -364,14 +368,32 @@ func TestRecoveredCumulativesMustChain(t *testing.T) {
 		t.Run(tc.name, func(t *testing.T) {
 			alice, _, id, _, r := lostPayment(t)
 			r.send(&peerv1.Message{Body: &peerv1.Message_Recovered{Recovered: &peerv1.Recovered{ChannelId: id[:], Payments: tc.pays}}})
-			waitFor(t, "alice gives up on the recovery", func() bool { return alice.channel(id).Behind == "" })
-			if p := alice.n.failed.Load(); p != nil {
-				t.Fatalf("alice's node failed: %v", *p)
-			}
-			if e, err := alice.st.PaymentByIdempotencyKey("lost"); !errors.Is(err, store.ErrNotFound) {
-				t.Fatalf("bad recovery data restored: %v, %v", e, err)
-			}
+			refusedRecovery(t, alice, id, r)
 		})
+	}
+}
+
+// refusedRecovery: Alice refused the recovery data r's peer sent. Nothing
+// is restored, and the records are still missing: the channel stays
+// behind (a retry of a lost key would pay twice), the marker stays on
+// disk, and she asks again. She gave up before, and paid on.
+func refusedRecovery(t *testing.T, alice *testNode, id channel.ID, r *rawPeer) {
+	t.Helper()
+	waitFor(t, "alice refuses the data", func() bool { return strings.Contains(alice.channel(id).Behind, "bad data") })
+	if p := alice.n.failed.Load(); p != nil {
+		t.Fatalf("alice's node failed: %v", *p)
+	}
+	if e, err := alice.st.PaymentByIdempotencyKey("lost"); !errors.Is(err, store.ErrNotFound) {
+		t.Fatalf("bad recovery data restored: %v, %v", e, err)
+	}
+	if rec, err := alice.st.Channel(id); err != nil || rec.GetMissing() == nil {
+		t.Fatalf("the marker of the missing records after bad data: %v, %v; want it kept", rec.GetMissing(), err)
+	}
+	if _, err := alice.tryPay(id, 7, "lost"); !errors.Is(err, ErrBehind) {
+		t.Fatalf("a retry of the lost key after bad data: %v, want ErrBehind", err)
+	}
+	if req := r.next().GetRecoverRequest(); req == nil || req.GetAfterNonce() != 1 {
+		t.Fatalf("after bad data alice sent %v, want the request again", req)
 	}
 }
 
@@ -403,4 +425,31 @@ func ridN(n int) []byte {
 	x := make([]byte, 32)
 	binary.BigEndian.PutUint64(x[24:], uint64(n)+1)
 	return x
+}
+
+// TestRecoveryUnansweredKeepsTheRecordsMissing: Bob does not answer
+// Alice's request for the records of her lost proof (slow, or hostile).
+// She gave up after RequestTimeout, cleared the marker and paid on, so a
+// retry of the lost key paid twice (found by a hostile review). Now the
+// channel stays behind, the marker stays, and she asks again.
+func TestRecoveryUnansweredKeepsTheRecordsMissing(t *testing.T) {
+	alice, _, id, _, r := lostPayment(t)
+	waitFor(t, "alice's request times out", func() bool { return strings.Contains(alice.channel(id).Behind, "did not answer") })
+	if rec, err := alice.st.Channel(id); err != nil || rec.GetMissing() == nil {
+		t.Fatalf("the marker of the missing records after the timeout: %v, %v; want it kept", rec.GetMissing(), err)
+	}
+	if _, err := alice.tryPay(id, 7, "lost"); !errors.Is(err, ErrBehind) {
+		t.Fatalf("a retry of the lost key after the timeout: %v, want ErrBehind", err)
+	}
+	if req := r.next().GetRecoverRequest(); req == nil || req.GetAfterNonce() != 1 {
+		t.Fatalf("after the timeout alice sent %v, want the request again", req)
+	}
+	r.send(&peerv1.Message{Body: &peerv1.Message_Recovered{Recovered: &peerv1.Recovered{ChannelId: id[:], Payments: []*peerv1.RecoveredPayment{{
+		Nonce: 2, Cumulative: amountBytes(u256(12)),
+		Part: &peerv1.PaymentPart{PaymentId: rid(0x77), Amount: amountBytes(u256(7)), IdempotencyKey: "lost"},
+	}}}}})
+	waitFor(t, "alice caught up", func() bool { return alice.channel(id).Behind == "" })
+	if p, err := alice.tryPay(id, 7, "lost"); err != nil || p.Nonce != 2 {
+		t.Fatalf("the lost key once restored: %+v, %v; want the payment of proof 2", p, err)
+	}
 }
