@@ -96,7 +96,8 @@ func (c *chanActor) markBehind(restored bool, why string) {
 	// Counted before chainRead is read: chainWasRead, which skips its
 	// round of the channels while none is behind, then sees this one.
 	c.n.behind.channels.Add(1)
-	c.behind = &behind{restored: restored, chain: !restored || c.n.behind.chainRead.Load(), peer: !restored, since: c.n.clock.Now()}
+	c.behind = &behind{restored: restored, chain: !restored || c.n.behind.chainRead.Load(), peer: !restored, since: c.n.clock.Now(),
+		peerSent: c.peerSent} // found behind on a Reestablish: what it said the peer signed (refunds among it)
 	c.n.met.behind(1)
 	c.n.log.Warn("channel may be behind; it pays again once caught up", "channel", c.id, "peer", c.peer, "why", why)
 	c.event(storev1.ChannelEventKind_CHANNEL_EVENT_KIND_WARNING, why+"; this node pays on the channel again once it has caught up", nil)

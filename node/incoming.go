@@ -1138,12 +1138,10 @@ func (c *chanActor) answerRecovered(p *payment) bool {
 		p.finish(wrapf(ErrIdempotency, "key %q", p.key))
 		return true
 	}
-	p.id = [32]byte(rec.GetId())
-	p.nonce = rec.GetNonce()
-	p.cumulative, _ = parseAmount("cumulative", rec.GetCumulative())
-	p.time = time.Unix(0, rec.GetTimeUnixNano())
-	p.receipt = rp.receipt
-	p.finish(nil)
+	// Its record is on disk: the caller answers from it as from any
+	// record of a key paid before (waitStored), which waits for a refund
+	// of it that the peer's proofs may still bring.
+	p.finish(errFromStore)
 	return true
 }
 

@@ -360,8 +360,16 @@ func (n *Node) completeFlag(info *PaymentInfo) {
 	if c := n.chans.get(info.Channel); c != nil {
 		ci := c.info()
 		moved := ci.moved != nil && !info.Cumulative.Gt(ci.moved) // a close counted it
-		info.Complete = (ci.outcomes >= info.Nonce || moved) && n.refundOf(info.ID) == nil
+		info.Complete = (ci.outcomeKnown(info.Nonce) || moved) && n.refundOf(info.ID) == nil
 	}
+}
+
+// outcomeKnown: the outcome of the payments of own proof nonce is here
+// (waitStored, completeFlag): their Ack came, or was given up on, and a
+// refund, which comes before the Ack or, after a restart, with the proofs
+// the peer sends again after its Reestablish, would be here too.
+func (ci *ChannelInfo) outcomeKnown(nonce uint64) bool {
+	return ci.outcomes >= nonce && (ci.caughtUp || ci.acksHere >= nonce)
 }
 
 // Payments pages through the payment history in log order, after seq

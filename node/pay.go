@@ -305,6 +305,7 @@ func (n *Node) pay(ctx context.Context, r PayRequest) (PaymentInfo, error) {
 	if r.Offer != nil && c.params.Asset != r.Offer.Asset {
 		return PaymentInfo{}, invalid("the offer is in %s, channel %s in %s", r.Offer.Asset, c.id, c.params.Asset)
 	}
+	onDisk := false // its key was found restored from the peer: look on disk
 	for {
 		p := &payment{
 			id: randomID(), key: r.Key, chanID: c.id, peer: c.peer, amount: r.Amount, itemID: r.ItemID, memo: r.Memo,
@@ -321,9 +322,14 @@ func (n *Node) pay(ctx context.Context, r PayRequest) (PaymentInfo, error) {
 			info.Earlier = true // another call's payment: this one paid nothing
 			return info, err
 		}
-		if r.New {
+		if r.New && !onDisk {
 			c.postHere(func() { c.enqueue(p) })
-			return n.wait(ctx, p)
+			info, err := n.wait(ctx, p)
+			if errors.Is(err, errFromStore) {
+				onDisk = true
+				continue
+			}
+			return info, err
 		}
 		// The key is ours in memory; it may be on disk from before.
 		e, err := n.store.PaymentByIdempotencyKey(r.Key)
@@ -336,7 +342,12 @@ func (n *Node) pay(ctx context.Context, r PayRequest) (PaymentInfo, error) {
 			return PaymentInfo{}, err
 		}
 		c.postHere(func() { c.enqueue(p) }) // signed at the batch's end (pumpQueued)
-		return n.wait(ctx, p)
+		info, err := n.wait(ctx, p)
+		if errors.Is(err, errFromStore) {
+			onDisk = true
+			continue // restored from the peer meanwhile (answerRecovered): answered from disk
+		}
+		return info, err
 	}
 }
 
@@ -442,7 +453,7 @@ func (n *Node) waitStored(ctx context.Context, e *storev1.LogEntry, r *PayReques
 	for {
 		wake := *c.ackWake.Load()
 		ci := c.info()
-		if ci.outcomes >= info.Nonce && (ci.caughtUp || ci.acksHere >= info.Nonce) {
+		if ci.outcomeKnown(info.Nonce) {
 			// A refund comes before the Ack, or, after a restart, with
 			// the proofs the peer sends again after its Reestablish: once
 			// those are here and the channel's writes in flight durable,

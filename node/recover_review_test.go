@@ -2,10 +2,12 @@ package node
 
 import (
 	"bytes"
+	"context"
 	"errors"
 	"strings"
 	"sync/atomic"
 	"testing"
+	"time"
 
 	"github.com/holiman/uint256"
 
@@ -226,5 +228,93 @@ func TestRecoveryReadErrorKeepsTheRecordsMissing(t *testing.T) {
 	waitFor(t, "alice caught up", func() bool { return alice.channel(id).Behind == "" })
 	if p, err := alice.tryPay(id, 7, "lost"); err != nil || p.Nonce != 2 {
 		t.Fatalf("the lost key once restored: %+v, %v; want the payment of proof 2", p, err)
+	}
+}
+
+// TestRecoveredRefundedIsNotPaid: Bob refused Alice's lost payment and
+// refunded it with his proof 1; Alice crashed before she had either. On
+// reconnect Bob holds her proof 2 and says he signed his proof 1. Alice
+// restores the record of the lost payment; until Bob's proof 1 (the
+// refund) is here, the payment is not known paid: a read by its key does
+// not say complete, a retry waits, the channel pays nothing. Once the
+// refund is here, the retry is told the payee refused it. It read as paid
+// as soon as the record was restored (found by a hostile review).
+func TestRecoveredRefundedIsNotPaid(t *testing.T) {
+	w := newNet(t)
+	var lossy *lossyStore
+	alice := addWrapped(t, w, "alice", 1, func(s Store) Store { lossy = &lossyStore{Store: s}; return lossy })
+	bob := w.add("bob", 2)
+	alice.connect(bob)
+	id := alice.open(bob, 1000)
+	alice.pay(id, 5, "before")
+	lossy.armed.Store(true)
+	ctx, cancel := context.WithTimeout(context.Background(), 5*time.Second)
+	defer cancel()
+	if _, err := alice.n.Pay(ctx, PayRequest{Channel: id, Amount: *u256(7), Key: "lost"}); err == nil {
+		t.Fatal("payment succeeded on a failed disk")
+	}
+	waitFor(t, "bob holds the lost payment", func() bool { return u64(bob.channel(id).Received) == 12 })
+	held := mustChannelOf(t, bob, id).state().Received
+	dom := mustChannelOf(t, bob, id).state().Params.Domain()
+	lost := held.Nonce
+	bob.stop()
+	alice.wrap = nil
+	alice.restart()
+	// A retry made before Bob is back waits in the channel's queue; the
+	// restored record answered it "paid".
+	queued := make(chan error, 1)
+	go func() { _, err := alice.tryPay(id, 7, "lost"); queued <- err }()
+	waitFor(t, "the retry is queued", func() bool {
+		n := 0
+		if err := mustChannelOf(t, alice, id).stepAndWait(t.Context(), func() { n = len(mustChannelOf(t, alice, id).queue) }); err != nil {
+			t.Fatal(err)
+		}
+		return n == 1
+	})
+
+	r := dialRaw(t, bob.key.Address(), alice)
+	r.send(&peerv1.Message{Body: &peerv1.Message_Reestablish{Reestablish: &peerv1.Reestablish{ChannelId: id[:], Held: proofMessage(held, nil), SentNonce: 1}}})
+	if req := r.next().GetRecoverRequest(); req == nil || req.GetAfterNonce() != lost-1 {
+		t.Fatalf("no recover request: %v", req)
+	}
+	payID := rid(0x77)
+	r.send(&peerv1.Message{Body: &peerv1.Message_Recovered{Recovered: &peerv1.Recovered{ChannelId: id[:], Payments: []*peerv1.RecoveredPayment{{
+		Nonce: lost, Cumulative: amountBytes(u256(12)),
+		Part: &peerv1.PaymentPart{PaymentId: payID, Amount: amountBytes(u256(7)), IdempotencyKey: "lost"},
+	}}}}})
+	waitFor(t, "the record is restored", func() bool {
+		e, err := alice.st.PaymentByIdempotencyKey("lost")
+		return err == nil && e.GetPayment().GetNonce() == lost
+	})
+	if err := mustChannelOf(t, alice, id).stepAndWait(t.Context(), func() {}); err != nil {
+		t.Fatal(err)
+	}
+	if info, _, err := alice.n.PaymentByKey(context.Background(), "lost"); err != nil || info.Complete {
+		t.Fatalf("before bob's proof 1 (his refund) is here the payment reads %+v, %v; want not complete", info, err)
+	}
+	if got := alice.channel(id).Behind; got == "" {
+		t.Fatal("the channel pays before the proofs bob said he signed are here")
+	}
+	retry := make(chan error, 1)
+	go func() { _, err := alice.tryPay(id, 7, "lost"); retry <- err }()
+	select {
+	case err := <-retry:
+		if !errors.Is(err, ErrBehind) {
+			t.Fatalf("a retry of the key before the refund is here: %v, want it to wait or ErrBehind", err)
+		}
+	case <-time.After(300 * time.Millisecond):
+	}
+	r.send(&peerv1.Message{Body: &peerv1.Message_Proof{Proof: signedProof(t, bob.key, dom, id, 1, 7,
+		&peerv1.PaymentPart{PaymentId: rid(0x66), Amount: amountBytes(u256(7)), Memo: "sold out", RefundOf: payID})}})
+	waitFor(t, "alice caught up", func() bool { return alice.channel(id).Behind == "" })
+	var refused *RefusedError
+	if err := <-queued; !errors.As(err, &refused) {
+		t.Fatalf("the retry queued before the recovery: %v, want the payee's refusal", err)
+	}
+	if _, err := alice.tryPay(id, 7, "lost"); !errors.As(err, &refused) {
+		t.Fatalf("a retry of the refunded key: %v, want the payee's refusal", err)
+	}
+	if info, _, err := alice.n.PaymentByKey(context.Background(), "lost"); err != nil || info.Complete {
+		t.Fatalf("the refunded payment reads %+v, %v; want not complete", info, err)
 	}
 }
