@@ -674,6 +674,20 @@ func TestRetryWhenTheRefundCannotBeRead(t *testing.T) {
 // reestablishes with that proof and gets alice's RecoverRequest. It
 // returns the channel's domain for r to sign with.
 func lostPayment(t *testing.T) (alice, bob *testNode, id channel.ID, dom crypto.Domain, r *rawPeer) {
+	alice, bob, id, dom, held := loseProof(t)
+	r = dialRaw(t, bob.key.Address(), alice)
+	r.send(&peerv1.Message{Body: &peerv1.Message_Reestablish{Reestablish: &peerv1.Reestablish{ChannelId: id[:], Held: proofMessage(held, nil)}}})
+	if req := r.next().GetRecoverRequest(); req == nil || req.GetAfterNonce() != 1 {
+		t.Fatalf("no recover request: %v", req)
+	}
+	return alice, bob, id, dom, r
+}
+
+// loseProof: Alice pays 5 ("before"), then 7 ("lost"), whose proof 2
+// reaches Bob while her own write of it fails; Bob stops and Alice
+// restarts without it. It returns Bob's copy of her proof 2 (held).
+func loseProof(t *testing.T) (alice, bob *testNode, id channel.ID, dom crypto.Domain, held channel.Proof) {
+	t.Helper()
 	w := newNet(t)
 	var lossy *lossyStore
 	alice = addWrapped(t, w, "alice", 1, func(s Store) Store { lossy = &lossyStore{Store: s}; return lossy })
@@ -688,18 +702,12 @@ func lostPayment(t *testing.T) (alice, bob *testNode, id channel.ID, dom crypto.
 		t.Fatal("payment succeeded on a failed disk")
 	}
 	waitFor(t, "bob holds the lost payment", func() bool { return u64(bob.channel(id).Received) == 12 })
-	held := mustChannelOf(t, bob, id).state().Received
+	held = mustChannelOf(t, bob, id).state().Received
 	dom = mustChannelOf(t, bob, id).state().Params.Domain()
 	bob.stop()
 	alice.wrap = nil
 	alice.restart()
-
-	r = dialRaw(t, bob.key.Address(), alice)
-	r.send(&peerv1.Message{Body: &peerv1.Message_Reestablish{Reestablish: &peerv1.Reestablish{ChannelId: id[:], Held: proofMessage(held, nil)}}})
-	if req := r.next().GetRecoverRequest(); req == nil || req.GetAfterNonce() != 1 {
-		t.Fatalf("no recover request: %v", req)
-	}
-	return alice, bob, id, dom, r
+	return alice, bob, id, dom, held
 }
 
 // TestRecoveredDuplicateKey: Alice lost her newest proof in a crash

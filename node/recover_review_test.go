@@ -240,26 +240,8 @@ func TestRecoveryReadErrorKeepsTheRecordsMissing(t *testing.T) {
 // refund is here, the retry is told the payee refused it. It read as paid
 // as soon as the record was restored (found by a hostile review).
 func TestRecoveredRefundedIsNotPaid(t *testing.T) {
-	w := newNet(t)
-	var lossy *lossyStore
-	alice := addWrapped(t, w, "alice", 1, func(s Store) Store { lossy = &lossyStore{Store: s}; return lossy })
-	bob := w.add("bob", 2)
-	alice.connect(bob)
-	id := alice.open(bob, 1000)
-	alice.pay(id, 5, "before")
-	lossy.armed.Store(true)
-	ctx, cancel := context.WithTimeout(context.Background(), 5*time.Second)
-	defer cancel()
-	if _, err := alice.n.Pay(ctx, PayRequest{Channel: id, Amount: *u256(7), Key: "lost"}); err == nil {
-		t.Fatal("payment succeeded on a failed disk")
-	}
-	waitFor(t, "bob holds the lost payment", func() bool { return u64(bob.channel(id).Received) == 12 })
-	held := mustChannelOf(t, bob, id).state().Received
-	dom := mustChannelOf(t, bob, id).state().Params.Domain()
+	alice, bob, id, dom, held := loseProof(t)
 	lost := held.Nonce
-	bob.stop()
-	alice.wrap = nil
-	alice.restart()
 	// A retry made before Bob is back waits in the channel's queue; the
 	// restored record answered it "paid".
 	queued := make(chan error, 1)
