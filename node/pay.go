@@ -662,11 +662,14 @@ func (c *chanActor) pump() {
 	for c.canSign() && len(c.queue) > 0 && len(c.flight) < c.n.cfg.MaxInFlight {
 		avail := c.ch.Balance(c.self)
 		var sum uint256.Int
-		k := 0
+		k, size := 0, 0
 		for k < len(c.queue) && k < c.n.cfg.MaxParts {
 			var next uint256.Int
 			if _, over := next.AddOverflow(&sum, &c.queue[k].amount); over || next.Gt(&avail) {
 				break
+			}
+			if size += recordSize(c.queue[k]); k > 0 && size > maxProofRecords {
+				break // the rest in the next proof
 			}
 			sum, k = next, k+1
 		}
@@ -688,6 +691,19 @@ func (c *chanActor) pump() {
 		}
 		c.signed(proof, pays)
 	}
+}
+
+// maxProofRecords bounds the encoded size of the payments one own proof
+// covers, as the peer returns them in a recovery (Recovered): a proof
+// whose records do not fit one message could never be recovered after a
+// crash that lost it, and its channel would wait for them for good.
+const maxProofRecords = bytesPerMessage / 2
+
+// recordSize is about what p takes in a Recovered, without its receipt
+// (newestWithin drops receipts before records): its strings, ids and
+// amounts, and the fields' tags and lengths.
+func recordSize(p *payment) int {
+	return len(p.key) + len(p.itemID) + len(p.memo) + 3*32 + 2*32 + 64
 }
 
 // signed records a new own proof and the payments it covers in the step:

@@ -4,7 +4,9 @@ import (
 	"bytes"
 	"context"
 	"errors"
+	"fmt"
 	"strings"
+	"sync"
 	"sync/atomic"
 	"testing"
 	"time"
@@ -298,5 +300,58 @@ func TestRecoveredRefundedIsNotPaid(t *testing.T) {
 	}
 	if info, _, err := alice.n.PaymentByKey(context.Background(), "lost"); err != nil || info.Complete {
 		t.Fatalf("the refunded payment reads %+v, %v; want not complete", info, err)
+	}
+}
+
+// TestProofRecordsFitOneRecovered: 400 payments with the longest memo and
+// item id were covered by one proof (MaxParts is 512), whose records are
+// more than one message holds; had that proof been lost in a crash, the
+// peer's answer could never carry them, and the channel would wait for
+// them for good (found by a hostile review). A proof now covers payments
+// whose records fit one Recovered, the next ones go in the next proof.
+func TestProofRecordsFitOneRecovered(t *testing.T) {
+	w := newNet(t)
+	alice, bob := w.add("alice", 1), w.add("bob", 2)
+	alice.connect(bob)
+	id := alice.open(bob, 100_000)
+	bob.stop() // the payments wait for him in the channel's queue, then go out together
+	const n = 400
+	memo, item := strings.Repeat("m", MaxMemoLen), strings.Repeat("i", MaxItemIDLen)
+	var wg sync.WaitGroup
+	for i := range n {
+		wg.Go(func() {
+			ctx, cancel := context.WithTimeout(context.Background(), 30*time.Second)
+			defer cancel()
+			key := fmt.Sprintf("k-%03d-", i) + strings.Repeat("x", 200)
+			if _, err := alice.n.Pay(ctx, PayRequest{Channel: id, Amount: *u256(1), Key: key, ItemID: item, Memo: memo}); err != nil {
+				t.Error(err)
+			}
+		})
+	}
+	c := mustChannelOf(t, alice, id)
+	waitFor(t, "every payment is queued", func() bool {
+		queued := 0
+		if err := c.stepAndWait(t.Context(), func() { queued = len(c.queue) }); err != nil {
+			t.Fatal(err)
+		}
+		return queued == n
+	})
+	bob.start()
+	alice.connect(bob)
+	wg.Wait()
+	// What bob would return for each proof, as onRecoverRequest builds it.
+	size := map[uint64]int{}
+	for _, p := range bob.n.paymentsAfter(id, storev1.Direction_DIRECTION_INCOMING, 0, bob.channel(id).ReceivedNonce, 0) {
+		size[p.GetNonce()] += proto.Size(&peerv1.RecoveredPayment{Nonce: p.GetNonce(), Cumulative: p.GetCumulative(), Part: &peerv1.PaymentPart{
+			PaymentId: p.GetRemoteId(), Amount: p.GetAmount(), ItemId: p.GetItemId(), Memo: p.GetMemo(), IdempotencyKey: p.GetRemoteKey(),
+		}}) + 8
+	}
+	if len(size) < 2 {
+		t.Fatalf("%d payments with %d-byte memos went out in %d proof: more records than one message holds", n, MaxMemoLen, len(size))
+	}
+	for nonce, b := range size {
+		if b > bytesPerMessage {
+			t.Fatalf("proof %d's records take %d bytes, more than a message's %d", nonce, b, bytesPerMessage)
+		}
 	}
 }
