@@ -97,7 +97,7 @@ func (c *chanActor) markBehind(restored bool, why string) {
 	// round of the channels while none is behind, then sees this one.
 	c.n.behind.channels.Add(1)
 	c.behind = &behind{restored: restored, chain: !restored || c.n.behind.chainRead.Load(), peer: !restored, since: c.n.clock.Now(),
-		peerSent: c.peerSent} // found behind on a Reestablish: what it said the peer signed (refunds among it)
+		peerSent: c.claimedSent(c.peerSent)} // found behind on a Reestablish: what it said the peer signed (refunds among it)
 	c.n.met.behind(1)
 	c.n.log.Warn("channel may be behind; it pays again once caught up", "channel", c.id, "peer", c.peer, "why", why)
 	c.event(storev1.ChannelEventKind_CHANNEL_EVENT_KIND_WARNING, why+"; this node pays on the channel again once it has caught up", nil)
@@ -132,9 +132,19 @@ func (c *chanActor) checkCaughtUp() {
 // heard.
 func (c *chanActor) peerReestablished(sentNonce uint64, ok bool) {
 	if b := c.behind; b != nil {
-		b.peerSent = max(b.peerSent, sentNonce)
+		b.peerSent = max(b.peerSent, c.claimedSent(sentNonce))
 		b.peer = b.peer || ok
 	}
+}
+
+// claimedSent is the peer's claim of the newest nonce it signed, as far
+// as this node waits for it: a claim more than maxClaimedAhead beyond what
+// it holds (as caughtUp ignores) holds nothing up.
+func (c *chanActor) claimedSent(sentNonce uint64) uint64 {
+	if recv := c.ch.Received().Nonce; sentNonce > recv && sentNonce-recv > maxClaimedAhead {
+		return 0
+	}
+	return sentNonce
 }
 
 // catchingUp reports whether an incoming proof is one the peer resends

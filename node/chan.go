@@ -705,7 +705,7 @@ func (c *chanActor) partsInMemory(after uint64) ([]*peerv1.PaymentPart, bool) {
 // after nonce prev.after (which transferred prev.afterSent), which this
 // node lost and adopted from the peer.
 func (c *chanActor) askRecovery(s *session, prev *recovery) {
-	r := &recovery{after: prev.after, afterSent: prev.afterSent, sess: s, tries: prev.tries, failed: prev.failed}
+	r := &recovery{after: prev.after, afterSent: prev.afterSent, sess: s, tries: prev.tries, failed: prev.failed, failedOn: prev.failedOn}
 	c.recovering = r
 	after := r.after
 	s.send(&peerv1.Message{Body: &peerv1.Message_RecoverRequest{RecoverRequest: &peerv1.RecoverRequest{ChannelId: c.id[:], AfterNonce: after}}})
@@ -758,9 +758,9 @@ func (c *chanActor) reestablish(s *session, held channel.Proof, parts []*peerv1.
 		return
 	}
 	if r := c.recovering; r != nil {
-		if r.sess != s { // asked on a session that is gone, or before a restart: ask again on this one
+		if r.sess != s && r.failedOn != s { // asked on a session that is gone, or before a restart: ask again on this one
 			c.askRecovery(s, r)
-		}
+		} // (after a failure on this session, the pause ends first: retryRecovery)
 		return // payments wait for the recovery still
 	}
 	c.ready = true

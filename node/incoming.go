@@ -837,6 +837,7 @@ type recovery struct {
 	recovered map[string]recoveredPay // by idempotency key, once restored
 	tries     int                     // requests before this one that failed
 	failed    string                  // why the last one failed, for people
+	failedOn  *session                // the session of the last failure: it asks again there after a pause only
 }
 
 // recoveredPay is the record of a payment restored from the peer, and the
@@ -865,16 +866,24 @@ const maxRecoveryPause = 5 * time.Minute
 // asked again on s after a pause that doubles up to maxRecoveryPause, or
 // on its next session. The channel can still be force-closed.
 func (c *chanActor) retryRecovery(s *session, r *recovery, why string) {
+	if c.ch.Phase().Terminal() {
+		c.recovering = nil // closed out: nothing is paid on it any more
+		return
+	}
 	pause := min(recoveryRetry<<min(r.tries, 16), maxRecoveryPause)
 	c.n.log.Error("the peer did not return the payments of own recovered proofs; the channel pays nothing until it does",
 		"channel", c.id, "peer", c.peer, "why", why, "after_nonce", r.after, "asks_again_in", pause)
 	c.event(storev1.ChannelEventKind_CHANNEL_EVENT_KIND_WARNING, fmt.Sprintf(
 		"the peer did not return the payments of own proofs %d to %d (%s); the channel pays nothing until it does, or a retried payment could pay twice; asking again in %s (a force close gets the funds out)",
 		r.after+1, c.ch.Sent().Nonce, why, pause), nil)
-	next := &recovery{after: r.after, afterSent: r.afterSent, tries: r.tries + 1, failed: why}
+	next := &recovery{after: r.after, afterSent: r.afterSent, tries: r.tries + 1, failed: why, failedOn: s}
 	c.recovering = next
 	c.after(pause, func() {
-		if c.recovering == next && next.sess == nil && c.sess == s && s != nil {
+		switch {
+		case c.recovering != next || next.sess != nil || c.sess != s || s == nil:
+		case c.ch.Phase().Terminal():
+			c.recovering = nil
+		default:
 			c.askRecovery(s, next)
 		}
 	})
@@ -1043,7 +1052,6 @@ func (c *chanActor) checkRecoveredReceipts(dom crypto.Domain, pays []recoveredPa
 // badRecovery: the peer answered r with data that does not check. The
 // records are still missing: ask again (retryRecovery).
 func (c *chanActor) badRecovery(s *session, r *recovery, err error) {
-	c.warn("the peer returned bad recovery data: " + err.Error())
 	c.retryRecovery(s, r, "bad data: "+err.Error())
 }
 
