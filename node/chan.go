@@ -705,7 +705,9 @@ func (c *chanActor) partsInMemory(after uint64) ([]*peerv1.PaymentPart, bool) {
 // after nonce prev.after (which transferred prev.afterSent), which this
 // node lost and adopted from the peer.
 func (c *chanActor) askRecovery(s *session, prev *recovery) {
-	r := &recovery{after: prev.after, afterSent: prev.afterSent, sess: s, tries: prev.tries, failed: prev.failed, failedOn: prev.failedOn}
+	r := new(recovery)
+	*r = *prev // a new one each time: the timers of the one before see it is not theirs
+	r.sess, r.recovered = s, nil
 	c.recovering = r
 	after := r.after
 	s.send(&peerv1.Message{Body: &peerv1.Message_RecoverRequest{RecoverRequest: &peerv1.RecoverRequest{ChannelId: c.id[:], AfterNonce: after}}})

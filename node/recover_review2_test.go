@@ -21,18 +21,7 @@ func TestReview2RecoveryRetryFlood(t *testing.T) {
 	alice, _, id, _, r := lostPayment(t)
 	held := mustChannelOf(t, alice, id).state().Sent
 	before := alice.st.LastSeq()
-	var asked atomic.Int32
-	go func() {
-		for {
-			m, err := r.conn.Recv()
-			if err != nil {
-				return
-			}
-			if m.GetRecoverRequest() != nil {
-				asked.Add(1)
-			}
-		}
-	}()
+	asked := countRecoverRequests(r)
 	const rounds = 30
 	for range rounds {
 		r.send(&peerv1.Message{Body: &peerv1.Message_Recovered{Recovered: &peerv1.Recovered{ChannelId: id[:]}}}) // bad: empty
@@ -92,11 +81,25 @@ func TestReview2ClaimedSentNonceKeepsBehindForever(t *testing.T) {
 // peer for the records, every pause up to 5 minutes, as long as the
 // session lasts: retryRecovery and its timer look at no phase.
 func TestReview2SettledChannelStopsAsking(t *testing.T) {
-	var asked atomic.Int32
 	alice, _, id, _, r := lostPayment(t)
 	r.send(&peerv1.Message{Body: &peerv1.Message_Recovered{Recovered: &peerv1.Recovered{ChannelId: id[:]}}}) // bad: empty
 	waitFor(t, "alice refuses the data", func() bool { return strings.Contains(alice.channel(id).Behind, "bad data") })
-	go func() { // r reads what alice sends
+	asked := countRecoverRequests(r)
+	forceCloseAndSettle(t, alice, id)
+	time.Sleep(1500 * time.Millisecond) // a request set off before the settle
+	n0 := asked.Load()
+	time.Sleep(8 * time.Second) // RequestTimeout, then pauses of 2 s, 4 s
+	t.Logf("phase %v, behind %q", alice.channel(id).Phase, alice.channel(id).Behind)
+	if got := asked.Load() - n0; got > 0 {
+		t.Fatalf("the settled channel asked the peer again %d times", got)
+	}
+}
+
+// countRecoverRequests reads what the node sends on r from now on, and
+// counts its RecoverRequests.
+func countRecoverRequests(r *rawPeer) *atomic.Int32 {
+	var asked atomic.Int32
+	go func() {
 		for {
 			m, err := r.conn.Recv()
 			if err != nil {
@@ -107,12 +110,5 @@ func TestReview2SettledChannelStopsAsking(t *testing.T) {
 			}
 		}
 	}()
-	forceCloseAndSettle(t, alice, id)
-	time.Sleep(1500 * time.Millisecond) // a request set off before the settle
-	n0 := asked.Load()
-	time.Sleep(8 * time.Second) // RequestTimeout, then pauses of 2 s, 4 s
-	t.Logf("phase %v, behind %q", alice.channel(id).Phase, alice.channel(id).Behind)
-	if got := asked.Load() - n0; got > 0 {
-		t.Fatalf("the settled channel asked the peer again %d times", got)
-	}
+	return &asked
 }
