@@ -104,19 +104,20 @@ func (c *chanActor) markBehind(restored bool, why string) {
 	c.publish()
 }
 
-// checkCaughtUp clears the channel's behind state once nothing is missing;
-// flush calls it after every step.
-func (c *chanActor) checkCaughtUp() {
+// checkCaughtUp clears the channel's behind state once nothing is missing,
+// and reports whether it did; flush calls it after every step, and tells
+// the node (maybeCaughtUp) once the step's state is visible.
+func (c *chanActor) checkCaughtUp() bool {
 	b := c.behind
 	if b == nil {
-		return
+		return false
 	}
 	switch ph := c.ch.Phase(); {
 	case ph == channel.Closed || ph.Terminal():
 		// Nothing is paid on it any more; the watcher carries on with the
 		// proofs this node holds.
 	case !b.peer || c.recovering != nil || c.ch.Received().Nonce < b.peerSent || !b.chain:
-		return
+		return false
 	}
 	c.behind = nil
 	c.n.log.Info("channel caught up with the peer and the chain; it pays again", "channel", c.id, "peer", c.peer,
@@ -124,7 +125,7 @@ func (c *chanActor) checkCaughtUp() {
 	c.event(storev1.ChannelEventKind_CHANNEL_EVENT_KIND_WARNING, fmt.Sprintf("caught up: own newest proof %d, the peer's %d; payments flow again", c.ch.Sent().Nonce, c.ch.Received().Nonce), nil)
 	c.n.behind.channels.Add(-1)
 	c.n.met.behind(-1)
-	c.n.maybeCaughtUp()
+	return true
 }
 
 // peerReestablished records what the peer's Reestablish said: the newest

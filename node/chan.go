@@ -329,7 +329,7 @@ func (c *chanActor) batch() *store.Batch {
 // A step that writes nothing still waits for this channel's writes in
 // flight, so that its messages never overtake theirs.
 func (c *chanActor) flush() {
-	c.checkCaughtUp()
+	caught := c.checkCaughtUp()
 	rd := c.ch.Ready()
 	st := c.step
 	c.step = stepOut{}
@@ -375,6 +375,9 @@ func (c *chanActor) flush() {
 		c.writes.Add(1)
 	}
 	c.publish()
+	if caught {
+		c.n.maybeCaughtUp() // once what it caught up to is visible
+	}
 	if direct {
 		c.deliver(sess, msgs, actions)
 		for _, f := range st.notify {
