@@ -66,6 +66,12 @@ func TestOperatorAnswerWaitsForDisk(t *testing.T) {
 	w.chain.mu.Lock()
 	w.chain.time = w.chain.channels[id].oc.SettleAfter
 	w.chain.mu.Unlock()
+	// The close's event is applied and on disk before the disk stalls
+	// (under CI load it could still be on its way, then held too).
+	waitFor(t, "alice applied the force close", func() bool { return alice.channel(id).Phase == channel.Closed })
+	if err := mustChannelOf(t, alice, id).stepAndWait(ctx, func() {}); err != nil {
+		t.Fatal(err)
+	}
 
 	gate.arm()
 	defer gate.release()
