@@ -50,7 +50,7 @@ func TestReview2ClaimedSentNonceKeepsBehindForever(t *testing.T) {
 	// on a second one before the recovery is answered: the same as a first
 	// one carrying the claim.
 	r.conn.Close(nil)
-	waitFor(t, "alice dropped the session", func() bool { return !alice.channel(id).Connected })
+	waitFor(t, "alice dropped the session", func() bool { return alice.n.peers.session(bob.key.Address()) == nil })
 	held := mustChannelOf(t, alice, id).state().Sent
 	r = dialRaw(t, bob.key.Address(), alice)
 	r.send(&peerv1.Message{Body: &peerv1.Message_Reestablish{Reestablish: &peerv1.Reestablish{ChannelId: id[:], Held: proofMessage(held, nil), SentNonce: 1 << 40}}})
@@ -64,7 +64,7 @@ func TestReview2ClaimedSentNonceKeepsBehindForever(t *testing.T) {
 	waitFor(t, "the records are restored", func() bool { _, err := alice.st.PaymentByIdempotencyKey("lost"); return err == nil })
 	// A new session, an honest claim.
 	r.conn.Close(nil)
-	waitFor(t, "alice dropped the session", func() bool { return !alice.channel(id).Connected })
+	waitFor(t, "alice dropped the session", func() bool { return alice.n.peers.session(bob.key.Address()) == nil })
 	r = dialRaw(t, bob.key.Address(), alice)
 	r.send(&peerv1.Message{Body: &peerv1.Message_Reestablish{Reestablish: &peerv1.Reestablish{ChannelId: id[:], Held: proofMessage(held, nil)}}})
 	deadline := time.Now().Add(3 * time.Second)
