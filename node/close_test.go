@@ -79,12 +79,16 @@ func TestOperatorAnswerWaitsForDisk(t *testing.T) {
 		ci  ChannelInfo
 		err error
 	}
+	// The challenge period ends before Settle is asked: Settle's chain
+	// call could otherwise run first and be refused as too early (it did
+	// once under CI load). The node may then settle by itself; Settle
+	// still answers only once the settled record is durable.
+	w.chain.advance(1)
 	done := make(chan answer, 1)
 	go func() {
 		ci, err := alice.n.Settle(ctx, id)
 		done <- answer{ci, err}
 	}()
-	w.chain.advance(1)
 	waitFor(t, "alice holds the settled channel in memory, its write held", func() bool {
 		return alice.channel(id).Phase == channel.Settled && gate.holding() > 0
 	})
