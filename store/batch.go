@@ -43,6 +43,8 @@ type logPut struct {
 	isPayment bool
 	newID     bool      // AppendNewPayment: the id is not looked up on disk
 	offer     *offerPay // an accepted incoming payment of an offer
+	byChannel chanPay   // where it goes in the index by channel (0x0f), if byChan
+	byChan    bool      // a payment of a channel's proof
 }
 
 // offerPay is an accepted incoming payment of an offer, which the store
@@ -255,6 +257,9 @@ func (b *Batch) AppendLog(e *storev1.LogEntry) error {
 			b.payIDs = make(map[[idLen]byte]struct{})
 		}
 		b.payIDs[lp.paymentID] = struct{}{}
+		if indexedByChannel(p) {
+			lp.byChannel, lp.byChan = chanPayOf(p), true
+		}
 		if awaitsReceipt(p) {
 			b.put(awaitedKey([idLen]byte(p.GetChannelId()), p.GetNonce(), lp.paymentID), []byte{})
 		}

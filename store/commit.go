@@ -618,6 +618,7 @@ func (s *Store) write(txn writeTxn, r *request) error {
 			return err
 		}
 	}
+	runs := chanRuns{set: txn.set}
 	for i, l := range r.b.logs {
 		seq := r.res.Seqs[i]
 		if err := txn.set(logKey(seq), withSeq(l.val, seq)); err != nil {
@@ -628,6 +629,11 @@ func (s *Store) write(txn writeTxn, r *request) error {
 		}
 		if err := txn.set(paymentIDKey(l.paymentID), seqValue(seq)); err != nil {
 			return err
+		}
+		if l.byChan {
+			if err := runs.add(l.byChannel, seq); err != nil {
+				return err
+			}
 		}
 		if l.idemKey != "" {
 			if err := txn.set(idemKey(l.idemKey), seqValue(seq)); err != nil {
@@ -646,6 +652,9 @@ func (s *Store) write(txn writeTxn, r *request) error {
 				return err
 			}
 		}
+	}
+	if err := runs.flush(); err != nil {
+		return err
 	}
 	for id, n := range r.offerUses {
 		if err := txn.set(offerUsesKey(id), seqValue(n)); err != nil {

@@ -3,6 +3,7 @@ package store
 import (
 	"bytes"
 	"errors"
+	"fmt"
 	"strings"
 	"testing"
 
@@ -182,8 +183,8 @@ func testOpenCorrupt(t *testing.T, e testEngine) {
 		{"meta garbage", func(t *testing.T, s *Store) { rawPut(t, s, metaKey, garbage) }, "does not decode"},
 		// A store written by a newer format.
 		{"meta newer format", func(t *testing.T, s *Store) {
-			rawPut(t, s, metaKey, marshal(t, &storev1.StoreMeta{FormatVersion: 2}))
-		}, "format version 2"},
+			rawPut(t, s, metaKey, marshal(t, &storev1.StoreMeta{FormatVersion: FormatVersion + 1}))
+		}, fmt.Sprintf("format version %d", FormatVersion+1)},
 		// Records but no meta record.
 		{"meta missing", func(t *testing.T, s *Store) {
 			mustCommit(t, s, paymentBatch(t, "a"))
@@ -222,6 +223,8 @@ func fuzzSeeds(t testing.TB) [][2][]byte {
 		{idemKey("k"), seqValue(1)},
 		{paymentIDKey(paymentID("k")), seqValue(1)},
 		{cursorKey("c"), marshal(t, &storev1.Cursor{Value: []byte("v")})},
+		{awaitedKey(chanID(1), 3, paymentID("k")), nil},
+		{chanPayKey(chanID(1), storev1.Direction_DIRECTION_OUTGOING, 3, 1), []byte{0, 0, 0, 2}},
 		{[]byte{0x7f}, garbage},
 	}
 }
@@ -308,6 +311,11 @@ func checkAccepted(t *testing.T, k []byte, rec any) {
 	case uint64:
 		if r == 0 {
 			t.Fatal("index decoded to seq 0")
+		}
+		return
+	case nil: // an index entry without a value
+		if k[0] != prefixAwaited {
+			t.Fatalf("key %x decoded to nothing", k)
 		}
 		return
 	}

@@ -85,6 +85,12 @@
 //	                             per-payer offer; a second one is refused
 //	0x0e channel id (32) nonce (8) empty: an outgoing payment of that proof
 //	     payment id (32)         that asked for a receipt not yet on disk
+//	0x0f channel id (32)         count (4): that many payments of that
+//	     direction (1) nonce (8) proof of the channel are in the log from
+//	     first seq (8)           first seq on (format 2; one entry for
+//	                             the payments of a proof a batch appends
+//	                             together, so one write a proof; Open
+//	                             writes the index for a format 1 store)
 //
 // Offer entries are written with the accepted incoming payment they hold
 // (Payment.offer_uses names the policy), in the same write, and only for

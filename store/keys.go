@@ -4,6 +4,8 @@ import (
 	"encoding/binary"
 	"fmt"
 	"unicode/utf8"
+
+	storev1 "github.com/tinypay/tinypay/proto/tinypay/store/v1"
 )
 
 // Key prefixes. One byte each; see doc.go for the layout. Never reuse or
@@ -24,6 +26,7 @@ const (
 	prefixOfferUses byte = 0x0c // 0x0c offer id(32)      -> count(8, BE) of the incoming payments of a reusable offer
 	prefixOfferPaid byte = 0x0d // 0x0d offer id(32) payer(20) -> seq(8, BE) of that payer's payment of a per-payer offer
 	prefixAwaited   byte = 0x0e // 0x0e channel id(32) nonce(8, BE) payment id(32) -> empty: an outgoing payment whose receipt is awaited
+	prefixChanPay   byte = 0x0f // 0x0f channel id(32) direction(1) nonce(8, BE) first seq(8, BE) -> count(4, BE): a run of payments of a channel's proof in the log (format 2)
 )
 
 // Offer use policies, as Payment.offer_uses holds them (the values of
@@ -57,8 +60,15 @@ const (
 )
 
 // FormatVersion is the version of the key layout and records that this
-// package reads and writes, stored in the StoreMeta record.
-const FormatVersion = 1
+// package reads and writes, stored in the StoreMeta record. Version 2
+// added the index of payments by channel (0x0f); Open upgrades a version 1
+// store by writing it (upgradeStore), and an older binary refuses the
+// upgraded store instead of writing payments the index would lack.
+const FormatVersion = 2
+
+// minFormatVersion is the oldest version Open (and Restore) reads, to
+// upgrade it.
+const minFormatVersion = 1
 
 // ChannelVersion is the Channel record version this package writes and
 // reads; Channel.version must be set to it.
@@ -112,6 +122,90 @@ func awaitedKey(ch [idLen]byte, nonce uint64, payment [idLen]byte) []byte {
 	k = append(append(k, prefixAwaited), ch[:]...)
 	k = binary.BigEndian.AppendUint64(k, nonce)
 	return append(k, payment[:]...)
+}
+
+func chanPayKey(ch [idLen]byte, dir storev1.Direction, nonce, first uint64) []byte {
+	k := make([]byte, 0, chanPayKeyLen)
+	k = append(append(k, prefixChanPay), ch[:]...)
+	k = append(k, byte(dir))
+	k = binary.BigEndian.AppendUint64(k, nonce)
+	return binary.BigEndian.AppendUint64(k, first)
+}
+
+// chanPayKeyLen is the length of a key of the index of payments by
+// channel; its value is a count of chanPayCountLen bytes.
+const (
+	chanPayKeyLen   = 1 + idLen + 1 + seqLen + seqLen
+	chanPayCountLen = 4
+)
+
+// indexedByChannel: payment p has its place in the index of payments by
+// channel: it is of a proof (a nonce) of a channel.
+func indexedByChannel(p *storev1.Payment) bool {
+	return len(p.GetChannelId()) == idLen && p.GetNonce() > 0 &&
+		(p.GetDirection() == storev1.Direction_DIRECTION_INCOMING || p.GetDirection() == storev1.Direction_DIRECTION_OUTGOING)
+}
+
+// chanPay is where a payment goes in the index of payments by channel.
+type chanPay struct {
+	ch    [idLen]byte
+	dir   storev1.Direction
+	nonce uint64
+}
+
+func chanPayOf(p *storev1.Payment) chanPay {
+	return chanPay{ch: [idLen]byte(p.GetChannelId()), dir: p.GetDirection(), nonce: p.GetNonce()}
+}
+
+// chanRuns collects the index of payments by channel for log entries in
+// seq order: consecutive payments of one proof (as a batch appends them)
+// make one entry, so the index costs a write per proof, not per payment.
+type chanRuns struct {
+	cur   chanPay
+	first uint64
+	n     uint32
+	set   func(k, v []byte) error
+}
+
+// add notes payment c at seq; it writes the run before it if c does not
+// continue it.
+func (r *chanRuns) add(c chanPay, seq uint64) error {
+	if r.n > 0 && c == r.cur && seq == r.first+uint64(r.n) && r.n < ^uint32(0) {
+		r.n++
+		return nil
+	}
+	if err := r.flush(); err != nil {
+		return err
+	}
+	r.cur, r.first, r.n = c, seq, 1
+	return nil
+}
+
+// flush writes the run in progress, if any.
+func (r *chanRuns) flush() error {
+	if r.n == 0 {
+		return nil
+	}
+	n := r.n
+	r.n = 0
+	return r.set(chanPayKey(r.cur.ch, r.cur.dir, r.cur.nonce, r.first), binary.BigEndian.AppendUint32(make([]byte, 0, chanPayCountLen), n))
+}
+
+// parseChanPay returns the fields of an entry of the index by channel
+// (whose key checkKey passed).
+func parseChanPay(k, v []byte) (c chanPay, first uint64, n uint32, err error) {
+	if len(v) != chanPayCountLen {
+		return c, 0, 0, corrupt(k, "channel payment index value is %d bytes, want %d", len(v), chanPayCountLen)
+	}
+	if n = binary.BigEndian.Uint32(v); n == 0 {
+		return c, 0, 0, corrupt(k, "channel payment index entry counts no payment")
+	}
+	c = chanPay{ch: [idLen]byte(k[1 : 1+idLen]), dir: storev1.Direction(k[1+idLen]), nonce: binary.BigEndian.Uint64(k[1+idLen+1:])}
+	first = binary.BigEndian.Uint64(k[1+idLen+1+seqLen:])
+	if first == 0 || first+uint64(n)-1 < first {
+		return c, 0, 0, corrupt(k, "channel payment index entry of seqs %d and %d after it", first, n-1)
+	}
+	return c, first, n, nil
 }
 
 func streamKey(id [shortIDLen]byte) []byte { return append([]byte{prefixStream}, id[:]...) }
@@ -193,6 +287,13 @@ func checkKey(k []byte) error {
 		want = 1 + shortIDLen
 	case prefixAwaited:
 		want = 1 + idLen + seqLen + idLen
+	case prefixChanPay:
+		want = chanPayKeyLen
+		if len(k) == want {
+			if d := storev1.Direction(k[1+idLen]); d != storev1.Direction_DIRECTION_INCOMING && d != storev1.Direction_DIRECTION_OUTGOING {
+				return corrupt(k, "channel payment key has direction %d", d)
+			}
+		}
 	case prefixProof:
 		want = 1 + idLen + 1
 		if len(k) == want && k[want-1] > 1 {

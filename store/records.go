@@ -490,8 +490,8 @@ func decodeMeta(k, v []byte) (*storev1.StoreMeta, error) {
 	if err := unmarshal(k, v, m, "store meta"); err != nil {
 		return nil, err
 	}
-	if m.GetFormatVersion() != FormatVersion {
-		return nil, corrupt(k, "store format version %d, this binary reads version %d", m.GetFormatVersion(), FormatVersion)
+	if v := m.GetFormatVersion(); v < minFormatVersion || v > FormatVersion {
+		return nil, corrupt(k, "store format version %d, this binary reads versions %d to %d", v, minFormatVersion, FormatVersion)
 	}
 	return m, nil
 }
@@ -520,6 +520,12 @@ func decodeRecord(k, v []byte) (any, error) {
 			return nil, corrupt(k, "awaited receipt entry has a %d-byte value, want none", len(v))
 		}
 		return nil, nil
+	case prefixChanPay:
+		_, _, n, err := parseChanPay(k, v)
+		if err != nil {
+			return nil, err
+		}
+		return uint64(n), nil
 	case prefixCursor:
 		return decodeCursor(k, v)
 	case prefixReceipt:

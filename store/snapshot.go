@@ -177,8 +177,8 @@ func restore(eng engine, r io.Reader) (SnapshotStats, error) {
 	if err != nil {
 		return st, bad("no format version: %v", err)
 	}
-	if ver != FormatVersion {
-		return st, bad("format version %d, this build reads %d", ver, FormatVersion)
+	if ver < minFormatVersion || ver > FormatVersion {
+		return st, bad("format version %d, this build reads versions %d to %d", ver, minFormatVersion, FormatVersion)
 	}
 	txn, err := eng.begin()
 	if err != nil {

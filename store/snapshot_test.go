@@ -147,10 +147,11 @@ func testRestoreRefusesBadSnapshots(t *testing.T, e testEngine) {
 	id := paymentID("a")
 	idx := [2][]byte{paymentIDKey(id), seqValue(1)}
 	idem := [2][]byte{idemKey("a"), seqValue(1)}
-	good := snapshotBytes(FormatVersion, [][2][]byte{meta, ch, log1, idem, idx}, 5)
+	byChan := [2][]byte{chanPayKey(chanID(1), storev1.Direction_DIRECTION_OUTGOING, 3, 1), {0, 0, 0, 1}}
+	good := snapshotBytes(FormatVersion, [][2][]byte{meta, ch, log1, idem, idx, byChan}, 6)
 	// The good stream restores: the cases below differ from it in one way.
 	cfg := e.restoreConfig(t)
-	if st, err := Restore(cfg, bytes.NewReader(good)); err != nil || st.Records != 5 || st.LastSeq != 1 {
+	if st, err := Restore(cfg, bytes.NewReader(good)); err != nil || st.Records != 6 || st.LastSeq != 1 {
 		t.Fatalf("good stream: %+v, %v", st, err)
 	}
 	garbled := append([]byte(nil), ch[1]...)
@@ -183,6 +184,17 @@ func testRestoreRefusesBadSnapshots(t *testing.T, e testEngine) {
 		{"unknown prefix", snapshotBytes(FormatVersion, [][2][]byte{meta, ch, {[]byte{0x7f, 1}, []byte{1}}}, 3)},
 		// An index without its payment: Verify refuses the whole.
 		{"index without its entry", snapshotBytes(FormatVersion, [][2][]byte{meta, ch, idem, idx}, 4)},
+		// A payment of a channel's proof without its entry in the index
+		// by channel.
+		{"payment not indexed by channel", snapshotBytes(FormatVersion, [][2][]byte{meta, ch, log1, idem, idx}, 5)},
+		// An entry in the index by channel under another nonce than its
+		// payment's.
+		{"index by channel of another nonce", snapshotBytes(FormatVersion, [][2][]byte{meta, ch, log1, idem, idx,
+			{chanPayKey(chanID(1), storev1.Direction_DIRECTION_OUTGOING, 4, 1), {0, 0, 0, 1}}}, 6)},
+		// An entry in the index by channel that counts a payment the log
+		// does not hold.
+		{"index by channel counts too many", snapshotBytes(FormatVersion, [][2][]byte{meta, ch, log1, idem, idx,
+			{chanPayKey(chanID(1), storev1.Direction_DIRECTION_OUTGOING, 3, 1), {0, 0, 0, 2}}}, 6)},
 		// No meta record.
 		{"no meta", snapshotBytes(FormatVersion, [][2][]byte{ch}, 1)},
 		// A key longer than any the store writes.

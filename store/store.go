@@ -9,6 +9,7 @@ import (
 	"log/slog"
 	"sync"
 	"sync/atomic"
+	"time"
 
 	storev1 "github.com/tinypay/tinypay/proto/tinypay/store/v1"
 )
@@ -126,6 +127,7 @@ func openEngine(ctx context.Context, cfg Config, l *slog.Logger, restoring bool)
 func (s *Store) init() (uint64, error) {
 	var last uint64
 	var fresh bool
+	var version uint32
 	err := s.eng.view(func(r reader) error {
 		v, err := r.get(metaKey)
 		switch {
@@ -142,12 +144,17 @@ func (s *Store) init() (uint64, error) {
 		case err != nil:
 			return err
 		}
-		if _, err := decodeMeta(metaKey, v); err != nil {
+		m, err := decodeMeta(metaKey, v)
+		if err != nil {
 			return err
 		}
+		version = m.GetFormatVersion()
 		last, err = lastLogSeq(r)
 		return err
 	})
+	if err == nil && !fresh && version < FormatVersion {
+		err = s.upgrade(version, last)
+	}
 	if err != nil || !fresh {
 		return last, err
 	}
@@ -164,6 +171,94 @@ func (s *Store) init() (uint64, error) {
 		return 0, err
 	}
 	return 0, txn.commit()
+}
+
+// upgrade brings a store of format version (1) to FormatVersion: it writes
+// the index of payments by channel (0x0f) for every payment in the log up
+// to last, a page at a time, committing whenever a transaction is full,
+// and the new meta record last. A crash part way leaves a store of the old
+// format, which the next Open upgrades again (the entries written before
+// are written again, unchanged). It runs before the committer starts.
+func (s *Store) upgrade(version uint32, last uint64) error {
+	if version != 1 {
+		return corrupt(metaKey, "no upgrade from store format version %d", version)
+	}
+	s.log.Info("upgrading the store: indexing payments by channel (format 2)", "log_entries", last)
+	start := time.Now()
+	txn, err := s.eng.begin()
+	if err != nil {
+		return err
+	}
+	defer func() { txn.discard() }()
+	set := func(k, v []byte) error {
+		err := txn.set(k, v)
+		if errors.Is(err, errTxnTooBig) {
+			if err = txn.commit(); err == nil {
+				txn.discard()
+				txn, err = s.eng.begin()
+			}
+			if err == nil {
+				err = txn.set(k, v)
+			}
+		}
+		return err
+	}
+	const page = 1024
+	var from uint64 = 1
+	indexed := 0
+	runs := chanRuns{set: set}
+	type pay struct {
+		c   chanPay
+		seq uint64
+	}
+	for from <= last {
+		var pays []pay
+		read := 0
+		err := s.eng.view(func(r reader) error {
+			return r.scan(logKey(from), keyAfter(logKey(last)), false, page, func(k, v []byte) error {
+				e, err := decodeLogEntry(k, v)
+				if err != nil {
+					return err
+				}
+				read++
+				from = e.GetSeq() + 1
+				if p := e.GetPayment(); p != nil && indexedByChannel(p) {
+					pays = append(pays, pay{chanPayOf(p), e.GetSeq()})
+				}
+				if read == page {
+					return errStopScan
+				}
+				return nil
+			})
+		})
+		if err != nil {
+			return fmt.Errorf("upgrade: read the log: %w", err)
+		}
+		for _, p := range pays {
+			if err := runs.add(p.c, p.seq); err != nil {
+				return fmt.Errorf("upgrade: %w", err)
+			}
+		}
+		indexed += len(pays)
+		if read < page {
+			break
+		}
+	}
+	if err := runs.flush(); err != nil {
+		return fmt.Errorf("upgrade: %w", err)
+	}
+	v, err := encode(&storev1.StoreMeta{FormatVersion: FormatVersion}, "store meta")
+	if err != nil {
+		return err
+	}
+	if err := set(metaKey, v); err != nil {
+		return fmt.Errorf("upgrade: %w", err)
+	}
+	if err := txn.commit(); err != nil {
+		return fmt.Errorf("upgrade: %w", err)
+	}
+	s.log.Info("upgraded the store", "format_version", FormatVersion, "payments_indexed", indexed, "took", time.Since(start).Round(time.Millisecond))
+	return nil
 }
 
 // Close stops the committer and closes the database. Batches already
@@ -416,6 +511,103 @@ func (s *Store) LogBefore(beforeSeq uint64, limit int) ([]*storev1.LogEntry, err
 		return nil, fmt.Errorf("log before %d: %w", beforeSeq, err)
 	}
 	return out, nil
+}
+
+// MaxChannelPayments bounds the limit of one ChannelPayments call.
+const MaxChannelPayments = 64 << 10
+
+// ChannelPayments returns the payments of channel ch's proofs in direction
+// dir with a nonce in (after, upTo], newest first (by nonce, then by seq),
+// at most limit of them (1 to MaxChannelPayments). It reads the index of
+// payments by channel and one log entry per payment: the cost is what it
+// returns, however long the log and however many other channels it holds.
+func (s *Store) ChannelPayments(ch [idLen]byte, dir storev1.Direction, after, upTo uint64, limit int) ([]*storev1.Payment, error) {
+	if limit < 1 || limit > MaxChannelPayments {
+		return nil, fmt.Errorf("channel payments: %w: limit %d, want 1 to %d", ErrInvalid, limit, MaxChannelPayments)
+	}
+	if dir != storev1.Direction_DIRECTION_INCOMING && dir != storev1.Direction_DIRECTION_OUTGOING {
+		return nil, fmt.Errorf("channel payments: %w: direction %v", ErrInvalid, dir)
+	}
+	if upTo <= after {
+		return nil, nil
+	}
+	lo := chanPayKey(ch, dir, after+1, 0)
+	var hi []byte
+	if upTo == ^uint64(0) {
+		hi = prefixEnd(lo[:1+idLen+1])
+	} else {
+		hi = chanPayKey(ch, dir, upTo+1, 0)
+	}
+	var out []*storev1.Payment
+	err := s.view(func(r reader) error {
+		type run struct {
+			c     chanPay
+			first uint64
+			n     uint32
+		}
+		var runs []run
+		total := 0
+		err := r.scan(lo, hi, true, limit, func(k, v []byte) error {
+			if err := checkKey(k); err != nil {
+				return err
+			}
+			c, first, n, err := parseChanPay(k, v)
+			if err != nil {
+				return err
+			}
+			runs = append(runs, run{c, first, n})
+			if total += int(n); total >= limit {
+				return errStopScan
+			}
+			return nil
+		})
+		if err != nil {
+			return err
+		}
+		out = make([]*storev1.Payment, 0, min(total, limit))
+		for _, rn := range runs {
+			err := checkRun(r, rn.c, rn.first, rn.n, limit-len(out), func(p *storev1.Payment) { out = append(out, p) })
+			if err != nil {
+				return err
+			}
+			if len(out) >= limit {
+				break
+			}
+		}
+		return nil
+	})
+	if err != nil {
+		return nil, fmt.Errorf("channel payments: %w", err)
+	}
+	return out, nil
+}
+
+// checkRun reads the newest max (at most n) log entries of the run of
+// payments of proof c that starts at seq first, newest first, checks that
+// each is a payment of that proof, and passes it to take.
+func checkRun(r reader, c chanPay, first uint64, n uint32, max int, take func(*storev1.Payment)) error {
+	want := min(int(n), max)
+	got := 0
+	key := chanPayKey(c.ch, c.dir, c.nonce, first)
+	err := r.scan(logKey(first), logKey(first+uint64(n)), true, want, func(k, v []byte) error {
+		e, err := decodeLogEntry(k, v)
+		if err != nil {
+			return err
+		}
+		p := e.GetPayment()
+		if p == nil || !indexedByChannel(p) || chanPayOf(p) != c {
+			return corrupt(key, "index points to log entry %d, which is not a payment of that proof", e.GetSeq())
+		}
+		take(p)
+		if got++; got >= want {
+			return errStopScan
+		}
+		return nil
+	})
+	if err == nil && got < want {
+		err = corrupt(key, "index counts %d payments from log entry %d, the log holds %d of them", n, first, got)
+	}
+	return err
 }
 
 // scanLog reads up to limit log entries starting at seq from, ascending or

@@ -171,6 +171,23 @@ func testRoundTrip(t *testing.T, e testEngine) {
 			read:  func(s *Store) (proto.Message, error) { return s.PaymentByID(paymentID("k1")) },
 			want:  withSeqField(testPayment("k1"), 1),
 		},
+		// The index of payments by channel: channel, direction
+		// (outgoing, 1), nonce, first seq; the count of payments of the
+		// proof from there.
+		{
+			name: "channel payment index outgoing",
+			key: append(append(append([]byte{0x0f}, fill(1, 32)...), 1),
+				0, 0, 0, 0, 0, 0, 0, 3, 0, 0, 0, 0, 0, 0, 0, 1),
+			value: func() []byte { return []byte{0, 0, 0, 1} }, // one payment from seq 1
+			read: func(s *Store) (proto.Message, error) {
+				ps, err := s.ChannelPayments(chanID(1), storev1.Direction_DIRECTION_OUTGOING, 2, 3, 10)
+				if err != nil || len(ps) != 1 {
+					return nil, fmt.Errorf("%d payments, %v", len(ps), err)
+				}
+				return ps[0], nil
+			},
+			want: withSeqField(testPayment("k1"), 1).GetPayment(),
+		},
 		// An incoming payment without idempotency key or peer gets seq 2
 		// and no idempotency index entry.
 		{
@@ -180,6 +197,21 @@ func testRoundTrip(t *testing.T, e testEngine) {
 			value: func() []byte { return marshal(t, withSeqField(incoming, 2)) },
 			read:  func(s *Store) (proto.Message, error) { return s.PaymentByID(paymentID("in")) },
 			want:  withSeqField(incoming, 2),
+		},
+		// Its entry in the index by channel: direction incoming (2).
+		{
+			name: "channel payment index incoming",
+			key: append(append(append([]byte{0x0f}, fill(1, 32)...), 2),
+				0, 0, 0, 0, 0, 0, 0, 3, 0, 0, 0, 0, 0, 0, 0, 2),
+			value: func() []byte { return []byte{0, 0, 0, 1} },
+			read: func(s *Store) (proto.Message, error) {
+				ps, err := s.ChannelPayments(chanID(1), storev1.Direction_DIRECTION_INCOMING, 0, ^uint64(0), 10)
+				if err != nil || len(ps) != 1 {
+					return nil, fmt.Errorf("%d payments, %v", len(ps), err)
+				}
+				return ps[0], nil
+			},
+			want: withSeqField(incoming, 2).GetPayment(),
 		},
 		// A cursor.
 		{
@@ -217,11 +249,11 @@ func testRoundTrip(t *testing.T, e testEngine) {
 		})
 	}
 	// Nothing but the records above and the meta record is on disk.
-	if got, want := len(rawKeys(t, s)), 1+2+2+2+1+2+1; got != want {
+	if got, want := len(rawKeys(t, s)), 1+2+2+2+1+2+1+2; got != want {
 		t.Errorf("%d keys on disk, want %d", got, want)
 	}
-	if got := rawGet(t, s, []byte{0x00}); !bytes.Equal(got, []byte{0x08, 0x01}) {
-		t.Errorf("meta record %x, want 0801", got)
+	if got := rawGet(t, s, []byte{0x00}); !bytes.Equal(got, []byte{0x08, 0x02}) {
+		t.Errorf("meta record %x, want 0802", got)
 	}
 	chans, err := s.Channels()
 	if err != nil || len(chans) != 2 || !proto.Equal(chans[0], testChannel(1)) || !proto.Equal(chans[1], minimal) {

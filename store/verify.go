@@ -31,6 +31,7 @@ func (s *Store) Verify() error {
 			wantSeq         uint64 = 1
 			idemN, payIDN   int    // payments with an idempotency key / with an id
 			idemIdx, payIdx int    // index entries seen
+			chanN, chanIdx  int    // payments of a channel's proof; their index entries seen
 			// Accepted incoming payments of offers, from the log: of
 			// once-only offers, of per-payer ones, and the count of each
 			// reusable offer's; and the index entries seen for them.
@@ -54,6 +55,9 @@ func (s *Store) Verify() error {
 				wantSeq++
 				if p := e.GetPayment(); p != nil {
 					payIDN++
+					if indexedByChannel(p) {
+						chanN++
+					}
 					if p.GetIdempotencyKey() != "" {
 						idemN++
 					}
@@ -98,6 +102,15 @@ func (s *Store) Verify() error {
 				if p != nil && (!awaitsReceipt(p) || string(p.GetChannelId()) != string(k[1:1+idLen]) || p.GetNonce() != binary.BigEndian.Uint64(k[1+idLen:])) {
 					return corrupt(k, "a receipt awaited for payment %x, which is not an outgoing payment of that proof that asked for one", k[1+idLen+seqLen:])
 				}
+			case prefixChanPay:
+				c, first, n, err := parseChanPay(k, v)
+				if err != nil {
+					return err
+				}
+				chanIdx += int(n)
+				if err := checkRun(r, c, first, n, int(n), func(*storev1.Payment) {}); err != nil {
+					return err
+				}
 			case prefixOfferUses:
 				cN++
 				if n, want := rec.(uint64), counts[[idLen]byte(k[1:])]; n != want {
@@ -139,6 +152,8 @@ func (s *Store) Verify() error {
 			return corrupt([]byte{prefixIdemKey}, "%d idempotency index entries for %d payments with a key", idemIdx, idemN)
 		case payIdx != payIDN:
 			return corrupt([]byte{prefixPaymentID}, "%d payment id index entries for %d payments", payIdx, payIDN)
+		case chanIdx != chanN:
+			return corrupt([]byte{prefixChanPay}, "the index by channel counts %d payments, the log holds %d payments of channels' proofs", chanIdx, chanN)
 		case onceIdx != onceN:
 			return corrupt([]byte{prefixOffer}, "%d once-only offer index entries for %d payments of once-only offers", onceIdx, onceN)
 		case paidIdx != perPayerN:
