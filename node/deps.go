@@ -44,6 +44,9 @@ type Store interface {
 	LogEntry(seq uint64) (*storev1.LogEntry, error)
 	Log(afterSeq uint64, limit int) ([]*storev1.LogEntry, error)
 	LogBefore(beforeSeq uint64, limit int) ([]*storev1.LogEntry, error)
+	// ChannelPayments reads the payments of a channel's proofs by nonce,
+	// newest first (the store's index by channel).
+	ChannelPayments(ch [32]byte, dir storev1.Direction, after, upTo uint64, limit int) ([]*storev1.Payment, error)
 	PaymentByIdempotencyKey(key string) (*storev1.LogEntry, error)
 	PaymentByID(id [32]byte) (*storev1.LogEntry, error)
 	Receipt(paymentID [32]byte) (*storev1.Receipt, error)

@@ -399,12 +399,19 @@ func (a advertConn) ListenAddrs() []string { return []string{a.addr} }
 
 type countingStore struct {
 	Store
-	pages atomic.Int64
+	pages atomic.Int64 // pages of the log read backwards
+	read  atomic.Int64 // payments read by channel
 }
 
 func (s *countingStore) LogBefore(before uint64, limit int) ([]*storev1.LogEntry, error) {
 	s.pages.Add(1)
 	return s.Store.LogBefore(before, limit)
+}
+
+func (s *countingStore) ChannelPayments(ch [32]byte, dir storev1.Direction, after, upTo uint64, limit int) ([]*storev1.Payment, error) {
+	ps, err := s.Store.ChannelPayments(ch, dir, after, upTo, limit)
+	s.read.Add(int64(len(ps)))
+	return ps, err
 }
 
 // TestRecoverRequestCost: a stranger proposes a channel (nothing on
@@ -451,6 +458,62 @@ func TestRecoverRequestCost(t *testing.T) {
 	pages := cs.pages.Load() - before
 	if pages > 50 {
 		t.Fatalf("%d RecoverRequests from a stranger who never paid made bob read %d pages of his log (%d entries in it)", requests, pages, bob.st.LastSeq())
+	}
+}
+
+// TestRecoverRequestReadsOnlyTheChannel: a peer with a channel of a few
+// payments asks again and again for them from nonce 0, while the payee's
+// log holds many more payments of another channel. Each answer read the
+// log backwards until it found the channel's oldest payment: all of the
+// log, again as soon as it was answered. Now each reads the channel's own
+// records and nothing of the log.
+func TestRecoverRequestReadsOnlyTheChannel(t *testing.T) {
+	w := newNet(t)
+	cs := &countingStore{}
+	alice := w.add("alice", 1)
+	bob := addWrapped(t, w, "bob", 2, func(s Store) Store { cs.Store = s; return cs })
+	alice.connect(bob)
+	big, small := alice.open(bob, 10000), alice.open(bob, 1000)
+	for i := range 3 {
+		alice.pay(small, 1, fmt.Sprintf("s-%d", i))
+	}
+	var wg sync.WaitGroup
+	for g := range 8 {
+		wg.Add(1)
+		go func() {
+			defer wg.Done()
+			for i := range 40 {
+				alice.pay(big, 1, fmt.Sprintf("b-%d-%d", g, i))
+			}
+		}()
+	}
+	wg.Wait()
+	alice.stop()
+	waitFor(t, "bob drops alice's session", func() bool { return bob.n.peers.session(alice.key.Address()) == nil })
+	r := dialRaw(t, alice.key.Address(), bob)
+	pages, read := cs.pages.Load(), cs.read.Load()
+	const requests = 200
+	for range requests {
+		for {
+			r.send(&peerv1.Message{Body: &peerv1.Message_RecoverRequest{RecoverRequest: &peerv1.RecoverRequest{ChannelId: small[:]}}})
+			m := r.next()
+			if m.GetError().GetCode() == codeResourceExhausted {
+				// The answer went out before the channel's owner noted
+				// the request done: ask again, as the one in flight is.
+				time.Sleep(time.Millisecond)
+				continue
+			}
+			if got := len(m.GetRecovered().GetPayments()); got != 3 {
+				t.Fatalf("answer %v: %d payments, want 3", m, got)
+			}
+			break
+		}
+	}
+	if p := cs.pages.Load() - pages; p != 0 {
+		t.Errorf("%d RecoverRequests read %d pages of the log (%d entries in it)", requests, p, bob.st.LastSeq())
+	}
+	if n := cs.read.Load() - read; n > 3*requests {
+		t.Errorf("%d RecoverRequests for 3 payments read %d payment records", requests, n)
 	}
 }
 

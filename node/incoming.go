@@ -893,8 +893,9 @@ func (c *chanActor) retryRecovery(s *session, r *recovery, why string) {
 // log holds of them (read off the owner).
 //
 // Only what this node holds is looked for (nothing after its newest proof
-// of the peer's), one request at a time per channel: each costs a read of
-// the log.
+// of the peer's), one request at a time per channel: each reads at most
+// maxRecovered of the channel's own payment records (the store's index by
+// channel), never the log of other channels.
 func (c *chanActor) onRecoverRequest(s *session, m *peerv1.RecoverRequest) {
 	upTo := c.durableRecv.Load().Nonce
 	after, id := m.GetAfterNonce(), c.id

@@ -1081,52 +1081,27 @@ func (n *Node) outgoingParts(id channel.ID, asset crypto.Address, held, sent cha
 	return out
 }
 
-// paymentsAfter reads the log backwards for the payments in one direction
-// of channel id with a nonce in (after, upTo], and returns them oldest
-// first. Recent payments are at the end of the log, so this stops early.
-// With limit > 0 it returns only the newest proofs' payments, at most
-// limit of them, whole proofs only.
+// paymentsAfter reads the payments in one direction of channel id with a
+// nonce in (after, upTo] from the store's index of payments by channel,
+// and returns them oldest first: what it reads is what it returns, however
+// long the log. With limit > 0 it returns only the newest proofs'
+// payments, at most limit of them, whole proofs only; without, at most
+// store.MaxChannelPayments-1, whole proofs too. A read error is logged and
+// returns nothing.
 func (n *Node) paymentsAfter(id channel.ID, dir storev1.Direction, after, upTo uint64, limit int) []*storev1.Payment {
-	var out []*storev1.Payment
-	cut := func() {
+	if limit <= 0 || limit >= store.MaxChannelPayments {
+		limit = store.MaxChannelPayments - 1
+	}
+	out, err := n.store.ChannelPayments(id, dir, after, upTo, limit+1)
+	if err != nil {
+		n.log.Error("read the payments of a channel", "channel", id, "err", err)
+		return nil
+	}
+	if len(out) > limit {
 		oldest := out[len(out)-1].GetNonce() // maybe not whole: drop it
 		for len(out) > 0 && out[len(out)-1].GetNonce() == oldest {
 			out = out[:len(out)-1]
 		}
-	}
-	before := n.store.LastSeq() + 1
-	for {
-		page, err := n.store.LogBefore(before, 256)
-		if err != nil {
-			n.log.Error("read log", "channel", id, "err", err)
-			break
-		}
-		if len(page) == 0 {
-			break
-		}
-		done := false
-		for _, e := range page {
-			p := e.GetPayment()
-			if p == nil || p.GetDirection() != dir || [32]byte(p.GetChannelId()) != id {
-				continue
-			}
-			if p.GetNonce() <= after {
-				done = true
-				break
-			}
-			if p.GetNonce() <= upTo {
-				out = append(out, p)
-			}
-			if limit > 0 && len(out) > limit {
-				cut()
-				done = true
-				break
-			}
-		}
-		if done {
-			break
-		}
-		before = page[len(page)-1].GetSeq()
 	}
 	slices.Reverse(out)
 	return out
