@@ -68,7 +68,9 @@ func (b *behind) reason(c *chanActor) string {
 		return why + ": waiting for the peer's reestablish"
 	case c.recovering != nil && c.recovering.failed != "":
 		return fmt.Sprintf("%s: the peer has not returned the payments of own proofs %d to %d (%s); asking again (a force close gets the funds out)",
-			why, c.recovering.after+1, c.ch.Sent().Nonce, c.recovering.failed)
+			why, c.recovering.after+1, c.recoveryEnd(c.recovering).Nonce, c.recovering.failed)
+	case c.recovering != nil && c.recovering.upTo != 0:
+		return fmt.Sprintf("%s: recovering the payments of own proofs %d to %d from the peer (the newer ones are restored)", why, c.recovering.after+1, c.recovering.upTo)
 	case c.recovering != nil:
 		return fmt.Sprintf("%s: recovering the payments of own proof %d from the peer", why, c.ch.Sent().Nonce)
 	case c.ch.Received().Nonce < b.peerSent:

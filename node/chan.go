@@ -206,9 +206,22 @@ func (n *Node) loadChannel(rec store.ChannelRecord) (*chanActor, error) {
 		if err != nil {
 			return nil, fmt.Errorf("load channel %x: %w", id, err)
 		}
+		r := &recovery{after: m.GetAfterNonce(), afterSent: afterSent}
+		upTo := st.Sent.Nonce
+		if u := m.GetUpToNonce(); u != 0 {
+			// The newer proofs' records are restored: the older ones are
+			// the next page.
+			if u <= r.after || u >= st.Sent.Nonce {
+				return nil, fmt.Errorf("load channel %x: missing records up to proof %d, outside %d to %d", id, u, r.after+1, st.Sent.Nonce-1)
+			}
+			if r.upToSent, err = parseAmount("missing records' end", m.GetUpToTransferred()); err != nil {
+				return nil, fmt.Errorf("load channel %x: %w", id, err)
+			}
+			r.upTo, upTo = u, u
+		}
 		c.missing = m
-		c.recovering = &recovery{after: m.GetAfterNonce(), afterSent: afterSent}
-		c.markBehind(false, fmt.Sprintf("the records of own proofs %d to %d are missing; asking the peer for them", m.GetAfterNonce()+1, st.Sent.Nonce))
+		c.recovering = r
+		c.markBehind(false, fmt.Sprintf("the records of own proofs %d to %d are missing; asking the peer for them", m.GetAfterNonce()+1, upTo))
 		c.behind.peer = false // until the peer reestablishes
 	}
 	return c, nil
@@ -713,7 +726,7 @@ func (c *chanActor) askRecovery(s *session, prev *recovery) {
 	r.sess, r.recovered = s, nil
 	c.recovering = r
 	after := r.after
-	s.send(&peerv1.Message{Body: &peerv1.Message_RecoverRequest{RecoverRequest: &peerv1.RecoverRequest{ChannelId: c.id[:], AfterNonce: after}}})
+	s.send(&peerv1.Message{Body: &peerv1.Message_RecoverRequest{RecoverRequest: &peerv1.RecoverRequest{ChannelId: c.id[:], AfterNonce: after, UpToNonce: r.upTo}}})
 	c.after(c.n.cfg.RequestTimeout, func() { c.recoveryTimeout(s, r) })
 }
 

@@ -833,6 +833,8 @@ func (n *Node) keptOfRecords(id channel.ID, recs []*storev1.Payment) []recentAck
 type recovery struct {
 	after     uint64                  // the newest own proof whose records this node holds
 	afterSent uint256.Int             // what that proof transferred
+	upTo      uint64                  // the newest own proof whose records are missing (0: the newest sent): the page asked for
+	upToSent  uint256.Int             // what that proof transferred (with upTo)
 	sess      *session                // the session it was asked on (nil: to be asked again)
 	recovered map[string]recoveredPay // by idempotency key, once restored
 	tries     int                     // requests before this one that failed
@@ -871,12 +873,13 @@ func (c *chanActor) retryRecovery(s *session, r *recovery, why string) {
 		return
 	}
 	pause := min(recoveryRetry<<min(r.tries, 16), maxRecoveryPause)
+	end := c.recoveryEnd(r)
 	c.n.log.Error("the peer did not return the payments of own recovered proofs; the channel pays nothing until it does",
-		"channel", c.id, "peer", c.peer, "why", why, "after_nonce", r.after, "asks_again_in", pause)
+		"channel", c.id, "peer", c.peer, "why", why, "after_nonce", r.after, "up_to_nonce", end.Nonce, "asks_again_in", pause)
 	c.event(storev1.ChannelEventKind_CHANNEL_EVENT_KIND_WARNING, fmt.Sprintf(
 		"the peer did not return the payments of own proofs %d to %d (%s); the channel pays nothing until it does, or a retried payment could pay twice; asking again in %s (a force close gets the funds out)",
-		r.after+1, c.ch.Sent().Nonce, why, pause), nil)
-	next := &recovery{after: r.after, afterSent: r.afterSent, tries: r.tries + 1, failed: why, failedOn: s}
+		r.after+1, end.Nonce, why, pause), nil)
+	next := &recovery{after: r.after, afterSent: r.afterSent, upTo: r.upTo, upToSent: r.upToSent, tries: r.tries + 1, failed: why, failedOn: s}
 	c.recovering = next
 	c.after(pause, func() {
 		switch {
@@ -898,6 +901,9 @@ func (c *chanActor) retryRecovery(s *session, r *recovery, why string) {
 // channel), never the log of other channels.
 func (c *chanActor) onRecoverRequest(s *session, m *peerv1.RecoverRequest) {
 	upTo := c.durableRecv.Load().Nonce
+	if u := m.GetUpToNonce(); u != 0 && u < upTo {
+		upTo = u // a page of older proofs
+	}
 	after, id := m.GetAfterNonce(), c.id
 	if after >= upTo {
 		s.send(&peerv1.Message{Body: &peerv1.Message_Recovered{Recovered: &peerv1.Recovered{ChannelId: id[:]}}})
@@ -987,13 +993,19 @@ func (c *chanActor) onRecovered(s *session, m *peerv1.Recovered) {
 	if r == nil || c.sess != s || r.sess != s || r.recovered != nil {
 		return // asked on another session, or not yet on this one
 	}
-	pays, err := c.checkRecovered(m, c.ch.Sent(), r.after, &r.afterSent)
+	end := c.recoveryEnd(r)
+	if ps := m.GetPayments(); r.upTo != 0 && len(ps) > 0 && ps[len(ps)-1].GetNonce() > r.upTo {
+		// Asked for an older page, the peer answered with newer proofs'
+		// payments, which are restored already: it does not page (an
+		// older node). What it returned before is all it will return.
+		c.warn(fmt.Sprintf("the peer returns no older pages of the payments of own proofs: the records of proofs %d to %d are not restored", r.after+1, r.upTo))
+		c.recoveryDone(s, r)
+		return
+	}
+	pays, err := c.checkRecovered(m, end, r.after, &r.afterSent)
 	if err != nil {
 		c.badRecovery(s, r, err)
 		return
-	}
-	if first := pays[0].rec.GetNonce(); first > r.after+1 {
-		c.warn(fmt.Sprintf("the peer returned the payments of own proofs %d to %d only; the records of proofs %d to %d are not restored", first, c.ch.Sent().Nonce, r.after+1, first-1))
 	}
 	// The records take ids and keys from the peer: none may be on disk
 	// already (the store would refuse the write, and the node fail).
@@ -1108,7 +1120,21 @@ func (c *chanActor) restoreRecovered(s *session, r *recovery, pays []recoveredPa
 			return
 		}
 	}
-	c.setMissing(nil) // in the write of the records
+	var next *recovery
+	if first := pays[0].rec; first.GetNonce() > r.after+1 {
+		// The answer held the newest proofs' records only (as many as one
+		// message carries): the older ones are the next page, up to the
+		// proof before the first returned, which transferred what the
+		// first payment's cumulative was before it.
+		cum, _ := parseAmount("cumulative", first.GetCumulative())
+		amt, _ := parseAmount("amount", first.GetAmount())
+		next = &recovery{after: r.after, afterSent: r.afterSent, upTo: first.GetNonce() - 1}
+		next.upToSent.Sub(&cum, &amt) // checkRecovered: at or above afterSent
+		c.setMissing(&storev1.MissingRecords{AfterNonce: r.after, AfterTransferred: amountBytes(&r.afterSent),
+			UpToNonce: next.upTo, UpToTransferred: amountBytes(&next.upToSent)})
+	} else {
+		c.setMissing(nil) // in the write of the records
+	}
 	c.step.after = append(c.step.after, func(_ store.Result, err error) {
 		if c.recovering != r || err != nil {
 			return
@@ -1118,7 +1144,8 @@ func (c *chanActor) restoreRecovered(s *session, r *recovery, pays []recoveredPa
 				r.recovered[k] = p
 			}
 		}
-		c.n.log.Info("restored payment records from the peer", "channel", c.id, "payments", len(pays))
+		c.n.log.Info("restored payment records from the peer", "channel", c.id, "payments", len(pays),
+			"from_nonce", pays[0].rec.GetNonce(), "to_nonce", pays[len(pays)-1].rec.GetNonce())
 		c.recovered = r.recovered
 		kept := c.queue[:0]
 		for _, p := range c.queue {
@@ -1128,10 +1155,40 @@ func (c *chanActor) restoreRecovered(s *session, r *recovery, pays []recoveredPa
 		}
 		clear(c.queue[len(kept):])
 		c.queue = kept
-		c.recovering, c.ready = nil, c.sess == s
-		c.completeAcked()
-		c.pump()
+		if next != nil {
+			// Older proofs' records did not fit the answer: ask for them,
+			// page by page, newest first. Payments wait meanwhile.
+			c.recovering = next
+			if c.sess == s && s != nil {
+				c.askRecovery(s, next)
+			}
+			return
+		}
+		c.recoveryDone(s, r)
 	})
+}
+
+// recoveryDone: the records of the recovery r are restored (or the peer
+// returns no more of them): payments flow again.
+func (c *chanActor) recoveryDone(s *session, r *recovery) {
+	if c.recovering != r {
+		return
+	}
+	if c.missing != nil {
+		c.setMissing(nil)
+	}
+	c.recovering, c.ready = nil, c.sess == s
+	c.completeAcked()
+	c.pump()
+}
+
+// recoveryEnd is the newest own proof whose records r asks for: the page's
+// end, or the newest proof sent.
+func (c *chanActor) recoveryEnd(r *recovery) channel.Proof {
+	if r.upTo != 0 {
+		return channel.Proof{Channel: c.id, Nonce: r.upTo, Transferred: r.upToSent}
+	}
+	return c.ch.Sent()
 }
 
 // answerRecovered finishes a payment whose key a recovered record holds:

@@ -1710,9 +1710,15 @@ func (x *Reestablish) GetAckedNonce() uint64 {
 // nonce after_nonce, so that it can restore their records and idempotency
 // keys before any new payment flows.
 type RecoverRequest struct {
-	state         protoimpl.MessageState `protogen:"open.v1"`
-	ChannelId     []byte                 `protobuf:"bytes,1,opt,name=channel_id,json=channelId,proto3" json:"channel_id,omitempty"`
-	AfterNonce    uint64                 `protobuf:"varint,2,opt,name=after_nonce,json=afterNonce,proto3" json:"after_nonce,omitempty"`
+	state      protoimpl.MessageState `protogen:"open.v1"`
+	ChannelId  []byte                 `protobuf:"bytes,1,opt,name=channel_id,json=channelId,proto3" json:"channel_id,omitempty"`
+	AfterNonce uint64                 `protobuf:"varint,2,opt,name=after_nonce,json=afterNonce,proto3" json:"after_nonce,omitempty"`
+	// If set, only the payments of proofs up to this nonce (the sender asks
+	// page by page, newest first, when one answer cannot carry them all);
+	// 0: up to the newest proof the recipient holds. A recipient that
+	// ignores it answers with newer proofs' payments, which the sender
+	// takes as "no more pages".
+	UpToNonce     uint64 `protobuf:"varint,3,opt,name=up_to_nonce,json=upToNonce,proto3" json:"up_to_nonce,omitempty"`
 	unknownFields protoimpl.UnknownFields
 	sizeCache     protoimpl.SizeCache
 }
@@ -1757,6 +1763,13 @@ func (x *RecoverRequest) GetChannelId() []byte {
 func (x *RecoverRequest) GetAfterNonce() uint64 {
 	if x != nil {
 		return x.AfterNonce
+	}
+	return 0
+}
+
+func (x *RecoverRequest) GetUpToNonce() uint64 {
+	if x != nil {
+		return x.UpToNonce
 	}
 	return 0
 }
@@ -2307,12 +2320,13 @@ const file_tinypay_peer_v1_peer_proto_rawDesc = "" +
 	"sent_nonce\x18\x03 \x01(\x04R\tsentNonce\x12\x14\n" +
 	"\x05reply\x18\x04 \x01(\bR\x05reply\x12\x1f\n" +
 	"\vacked_nonce\x18\x05 \x01(\x04R\n" +
-	"ackedNonce\"P\n" +
+	"ackedNonce\"p\n" +
 	"\x0eRecoverRequest\x12\x1d\n" +
 	"\n" +
 	"channel_id\x18\x01 \x01(\fR\tchannelId\x12\x1f\n" +
 	"\vafter_nonce\x18\x02 \x01(\x04R\n" +
-	"afterNonce\"i\n" +
+	"afterNonce\x12\x1e\n" +
+	"\vup_to_nonce\x18\x03 \x01(\x04R\tupToNonce\"i\n" +
 	"\tRecovered\x12\x1d\n" +
 	"\n" +
 	"channel_id\x18\x01 \x01(\fR\tchannelId\x12=\n" +

@@ -990,8 +990,14 @@ type MissingRecords struct {
 	// That proof's transferred amount: where the missing payments' running
 	// total starts.
 	AfterTransferred []byte `protobuf:"bytes,2,opt,name=after_transferred,json=afterTransferred,proto3" json:"after_transferred,omitempty"`
-	unknownFields    protoimpl.UnknownFields
-	sizeCache        protoimpl.SizeCache
+	// If set, the records of the own proofs after up_to_nonce are restored
+	// already (an earlier page of the peer's answers): only those up to it
+	// are missing, and up_to_transferred is where their running total ends.
+	// 0: up to the newest own proof.
+	UpToNonce       uint64 `protobuf:"varint,3,opt,name=up_to_nonce,json=upToNonce,proto3" json:"up_to_nonce,omitempty"`
+	UpToTransferred []byte `protobuf:"bytes,4,opt,name=up_to_transferred,json=upToTransferred,proto3" json:"up_to_transferred,omitempty"`
+	unknownFields   protoimpl.UnknownFields
+	sizeCache       protoimpl.SizeCache
 }
 
 func (x *MissingRecords) Reset() {
@@ -1034,6 +1040,20 @@ func (x *MissingRecords) GetAfterNonce() uint64 {
 func (x *MissingRecords) GetAfterTransferred() []byte {
 	if x != nil {
 		return x.AfterTransferred
+	}
+	return nil
+}
+
+func (x *MissingRecords) GetUpToNonce() uint64 {
+	if x != nil {
+		return x.UpToNonce
+	}
+	return 0
+}
+
+func (x *MissingRecords) GetUpToTransferred() []byte {
+	if x != nil {
+		return x.UpToTransferred
 	}
 	return nil
 }
@@ -2507,11 +2527,13 @@ const file_tinypay_store_v1_store_proto_rawDesc = "" +
 	"\adispute\x18\x15 \x01(\v2\x19.tinypay.store.v1.DisputeR\adispute\x12*\n" +
 	"\x11created_unix_nano\x18\x16 \x01(\x03R\x0fcreatedUnixNano\x12*\n" +
 	"\x11updated_unix_nano\x18\x17 \x01(\x03R\x0fupdatedUnixNano\x12:\n" +
-	"\amissing\x18\x18 \x01(\v2 .tinypay.store.v1.MissingRecordsR\amissing\"^\n" +
+	"\amissing\x18\x18 \x01(\v2 .tinypay.store.v1.MissingRecordsR\amissing\"\xaa\x01\n" +
 	"\x0eMissingRecords\x12\x1f\n" +
 	"\vafter_nonce\x18\x01 \x01(\x04R\n" +
 	"afterNonce\x12+\n" +
-	"\x11after_transferred\x18\x02 \x01(\fR\x10afterTransferred\"\xee\x05\n" +
+	"\x11after_transferred\x18\x02 \x01(\fR\x10afterTransferred\x12\x1e\n" +
+	"\vup_to_nonce\x18\x03 \x01(\x04R\tupToNonce\x12*\n" +
+	"\x11up_to_transferred\x18\x04 \x01(\fR\x0fupToTransferred\"\xee\x05\n" +
 	"\aPayment\x12\x0e\n" +
 	"\x02id\x18\x01 \x01(\fR\x02id\x12'\n" +
 	"\x0fidempotency_key\x18\x02 \x01(\tR\x0eidempotencyKey\x12\x1d\n" +
