@@ -72,6 +72,33 @@ type prefetcher interface {
 	prefetch(keys [][]byte) error
 }
 
+// multiGetter is a reader that reads many keys in one round trip
+// (PostgreSQL); getAll uses it where the reader has it.
+type multiGetter interface {
+	// getMany reads keys (no two alike): key -> value for those present.
+	getMany(keys [][]byte) (map[string][]byte, error)
+}
+
+// getAll reads keys (no two alike) in as few round trips as r allows: key
+// -> value for those present.
+func getAll(r reader, keys [][]byte) (map[string][]byte, error) {
+	if m, ok := r.(multiGetter); ok {
+		return m.getMany(keys)
+	}
+	out := make(map[string][]byte, len(keys))
+	for _, k := range keys {
+		v, err := r.get(k)
+		if errors.Is(err, ErrNotFound) {
+			continue
+		}
+		if err != nil {
+			return nil, err
+		}
+		out[string(k)] = v
+	}
+	return out, nil
+}
+
 // errTxnTooBig: the write transaction cannot take more writes. The
 // committer commits what it holds and goes on in a new one.
 var errTxnTooBig = errors.New("store: transaction too big")

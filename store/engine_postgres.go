@@ -553,6 +553,31 @@ func (r *pgReader) query(each func(rows pgx.Rows) error, sql string, args ...any
 	return err
 }
 
+// getMany reads keys in the reader's transaction, pgKeysPerGet a
+// statement (multiGetter).
+func (r *pgReader) getMany(keys [][]byte) (map[string][]byte, error) {
+	found := make(map[string][]byte, len(keys))
+	for len(keys) > 0 {
+		chunk := keys[:min(len(keys), pgKeysPerGet)]
+		keys = keys[len(chunk):]
+		err := r.query(func(rows pgx.Rows) error {
+			var k, v []byte
+			if err := rows.Scan(&k, &v); err != nil {
+				return err
+			}
+			if v == nil {
+				v = []byte{}
+			}
+			found[string(k)] = v
+			return nil
+		}, sqlGetMany, r.e.cfg.Node, chunk)
+		if err != nil {
+			return nil, err
+		}
+	}
+	return found, nil
+}
+
 func (r *pgReader) get(k []byte) ([]byte, error) {
 	var v []byte
 	found := false

@@ -128,6 +128,7 @@ func (s *Store) init() (uint64, error) {
 	var last uint64
 	var fresh bool
 	var version uint32
+	var upgrading bool
 	err := s.eng.view(func(r reader) error {
 		v, err := r.get(metaKey)
 		switch {
@@ -148,12 +149,12 @@ func (s *Store) init() (uint64, error) {
 		if err != nil {
 			return err
 		}
-		version = m.GetFormatVersion()
+		version, upgrading = m.GetFormatVersion(), m.GetUpgrading()
 		last, err = lastLogSeq(r)
 		return err
 	})
-	if err == nil && !fresh && version < FormatVersion {
-		err = s.upgrade(version, last)
+	if err == nil && !fresh && (version < FormatVersion || upgrading) {
+		err = s.upgrade(version, upgrading, last)
 	}
 	if err != nil || !fresh {
 		return last, err
@@ -173,23 +174,41 @@ func (s *Store) init() (uint64, error) {
 	return 0, txn.commit()
 }
 
-// upgrade brings a store of format version (1) to FormatVersion: it writes
-// the index of payments by channel (0x0f) for every payment in the log up
-// to last, a page at a time, committing whenever a transaction is full,
-// and the new meta record last. A crash part way leaves a store of the old
-// format, which the next Open upgrades again (the entries written before
-// are written again, unchanged). It runs before the committer starts.
-func (s *Store) upgrade(version uint32, last uint64) error {
-	if version != 1 {
+// upgrade brings a store of format version (1, or FormatVersion with the
+// upgrading mark: an upgrade cut short) to FormatVersion: it marks the
+// meta record upgrading (an older binary refuses the store from then on),
+// writes the index of payments by channel (0x0f) for every payment in the
+// log up to last, a page at a time, committing whenever a transaction is
+// full, and clears the mark last. A crash part way leaves the mark, and
+// the next Open upgrades again (the entries written before are written
+// again, the same or, for the last run, longer under the same key). It
+// runs before the committer starts.
+func (s *Store) upgrade(version uint32, upgrading bool, last uint64) error {
+	if version != 1 && !(version == FormatVersion && upgrading) {
 		return corrupt(metaKey, "no upgrade from store format version %d", version)
 	}
 	s.log.Info("upgrading the store: indexing payments by channel (format 2)", "log_entries", last)
 	start := time.Now()
+	mark, err := encode(&storev1.StoreMeta{FormatVersion: FormatVersion, Upgrading: true}, "store meta")
+	if err != nil {
+		return err
+	}
 	txn, err := s.eng.begin()
 	if err != nil {
 		return err
 	}
 	defer func() { txn.discard() }()
+	err = txn.set(metaKey, mark)
+	if err == nil {
+		err = txn.commit()
+	}
+	if err == nil {
+		txn.discard()
+		txn, err = s.eng.begin()
+	}
+	if err != nil {
+		return fmt.Errorf("upgrade: mark the store: %w", err)
+	}
 	set := func(k, v []byte) error {
 		err := txn.set(k, v)
 		if errors.Is(err, errTxnTooBig) {
@@ -555,6 +574,12 @@ func (s *Store) ChannelPayments(ch [idLen]byte, dir storev1.Direction, after, up
 			if err != nil {
 				return err
 			}
+			// Newest first: a run of the same proof before this one
+			// starts after this one ends, or the index counts a payment
+			// twice.
+			if m := len(runs); m > 0 && runs[m-1].c == c && first+uint64(n) > runs[m-1].first {
+				return corrupt(k, "index entry overlaps the one after it (from log entry %d)", runs[m-1].first)
+			}
 			runs = append(runs, run{c, first, n})
 			if total += int(n); total >= limit {
 				return errStopScan
@@ -564,14 +589,37 @@ func (s *Store) ChannelPayments(ch [idLen]byte, dir storev1.Direction, after, up
 		if err != nil {
 			return err
 		}
-		out = make([]*storev1.Payment, 0, min(total, limit))
+		// Every log entry wanted, newest first, read at once (one round
+		// trip on PostgreSQL, not one a proof).
+		keys := make([][]byte, 0, min(total, limit))
 		for _, rn := range runs {
-			err := checkRun(r, rn.c, rn.first, rn.n, limit-len(out), func(p *storev1.Payment) { out = append(out, p) })
-			if err != nil {
-				return err
+			for seq := rn.first + uint64(rn.n) - 1; seq >= rn.first && len(keys) < limit; seq-- {
+				keys = append(keys, logKey(seq))
 			}
-			if len(out) >= limit {
-				break
+		}
+		vals, err := getAll(r, keys)
+		if err != nil {
+			return err
+		}
+		out = make([]*storev1.Payment, 0, len(keys))
+		i := 0
+		for _, rn := range runs {
+			for seq := rn.first + uint64(rn.n) - 1; seq >= rn.first && i < len(keys); seq-- {
+				k := keys[i]
+				i++
+				v, ok := vals[string(k)]
+				if !ok {
+					return corrupt(chanPayKey(rn.c.ch, rn.c.dir, rn.c.nonce, rn.first), "index counts %d payments from log entry %d, the log has no entry %d", rn.n, rn.first, seq)
+				}
+				e, err := decodeLogEntry(k, v)
+				if err != nil {
+					return err
+				}
+				p := e.GetPayment()
+				if p == nil || !indexedByChannel(p) || chanPayOf(p) != rn.c {
+					return corrupt(chanPayKey(rn.c.ch, rn.c.dir, rn.c.nonce, rn.first), "index points to log entry %d, which is not a payment of that proof", seq)
+				}
+				out = append(out, p)
 			}
 		}
 		return nil

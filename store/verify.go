@@ -31,7 +31,9 @@ func (s *Store) Verify() error {
 			wantSeq         uint64 = 1
 			idemN, payIDN   int    // payments with an idempotency key / with an id
 			idemIdx, payIdx int    // index entries seen
-			chanN, chanIdx  int    // payments of a channel's proof; their index entries seen
+			chanN, chanIdx  int    // payments of a channel's proof; those the index by channel counts
+			prevRun         chanPay
+			prevEnd         uint64 // the seq after the last run of prevRun
 			// Accepted incoming payments of offers, from the log: of
 			// once-only offers, of per-payer ones, and the count of each
 			// reusable offer's; and the index entries seen for them.
@@ -107,6 +109,13 @@ func (s *Store) Verify() error {
 				if err != nil {
 					return err
 				}
+				// Runs of one proof come in seq order: each starts after
+				// the one before ends, so no payment is counted twice
+				// (and with the total, each is counted once).
+				if c == prevRun && first < prevEnd {
+					return corrupt(k, "index entry overlaps the one before it (up to log entry %d)", prevEnd-1)
+				}
+				prevRun, prevEnd = c, first+uint64(n)
 				chanIdx += int(n)
 				if err := checkRun(r, c, first, n, int(n), func(*storev1.Payment) {}); err != nil {
 					return err

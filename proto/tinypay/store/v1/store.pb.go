@@ -2377,9 +2377,13 @@ func (x *ChannelEvent) GetSide() uint32 {
 // store is created, under its own key.
 type StoreMeta struct {
 	state protoimpl.MessageState `protogen:"open.v1"`
-	// Format version of the key layout and records; this is version 1. A
+	// Format version of the key layout and records (store.FormatVersion). A
 	// store with a newer format is refused rather than misread.
 	FormatVersion uint32 `protobuf:"varint,1,opt,name=format_version,json=formatVersion,proto3" json:"format_version,omitempty"`
+	// Set while Open upgrades the store to format_version (written before
+	// the first write of the upgrade, cleared by its last): an older binary
+	// refuses the store meanwhile, and the next Open upgrades it again.
+	Upgrading     bool `protobuf:"varint,2,opt,name=upgrading,proto3" json:"upgrading,omitempty"`
 	unknownFields protoimpl.UnknownFields
 	sizeCache     protoimpl.SizeCache
 }
@@ -2419,6 +2423,13 @@ func (x *StoreMeta) GetFormatVersion() uint32 {
 		return x.FormatVersion
 	}
 	return 0
+}
+
+func (x *StoreMeta) GetUpgrading() bool {
+	if x != nil {
+		return x.Upgrading
+	}
+	return false
 }
 
 // Cursor is a named resume position kept for a consumer (for example the
@@ -2666,9 +2677,10 @@ const file_tinypay_store_v1_store_proto_rawDesc = "" +
 	"\x04peer\x18\x04 \x01(\fR\x04peer\x12\x16\n" +
 	"\x06amount\x18\x05 \x01(\fR\x06amount\x12\x17\n" +
 	"\atx_hash\x18\x06 \x01(\fR\x06txHash\x12\x12\n" +
-	"\x04side\x18\a \x01(\rR\x04side\"2\n" +
+	"\x04side\x18\a \x01(\rR\x04side\"P\n" +
 	"\tStoreMeta\x12%\n" +
-	"\x0eformat_version\x18\x01 \x01(\rR\rformatVersion\"\x1e\n" +
+	"\x0eformat_version\x18\x01 \x01(\rR\rformatVersion\x12\x1c\n" +
+	"\tupgrading\x18\x02 \x01(\bR\tupgrading\"\x1e\n" +
 	"\x06Cursor\x12\x14\n" +
 	"\x05value\x18\x01 \x01(\fR\x05value*\x8e\x01\n" +
 	"\x05Phase\x12\x15\n" +
