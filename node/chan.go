@@ -210,14 +210,16 @@ func (n *Node) loadChannel(rec store.ChannelRecord) (*chanActor, error) {
 		upTo := st.Sent.Nonce
 		if u := m.GetUpToNonce(); u != 0 {
 			// The newer proofs' records are restored: the older ones are
-			// the next page.
-			if u <= r.after || u >= st.Sent.Nonce {
-				return nil, fmt.Errorf("load channel %x: missing records up to proof %d, outside %d to %d", id, u, r.after+1, st.Sent.Nonce-1)
+			// the next page. A page out of range is not trusted: every
+			// record is asked for again (those on disk are kept as they
+			// are: recoveredFree).
+			end, err := parseAmount("missing records' end", m.GetUpToTransferred())
+			if err == nil && u > r.after && u < st.Sent.Nonce && !end.Lt(&afterSent) && !end.Gt(&st.Sent.Transferred) {
+				r.upTo, r.upToSent, upTo = u, end, u
+			} else {
+				c.n.log.Warn("the page of missing records on disk is out of range; asking for them all", "channel", id,
+					"after_nonce", r.after, "up_to_nonce", u, "sent_nonce", st.Sent.Nonce, "err", err)
 			}
-			if r.upToSent, err = parseAmount("missing records' end", m.GetUpToTransferred()); err != nil {
-				return nil, fmt.Errorf("load channel %x: %w", id, err)
-			}
-			r.upTo, upTo = u, u
 		}
 		c.missing = m
 		c.recovering = r

@@ -848,6 +848,7 @@ type recoveredPay struct {
 	rec     *storev1.Payment
 	sent    *peerv1.Receipt // as the peer sent it, not yet checked
 	receipt *ReceiptInfo
+	onDisk  bool // the same record is on disk already (an earlier page, or a backup that had it): not written again
 }
 
 // recoveryTimeout: the peer did not answer r in time.
@@ -906,7 +907,7 @@ func (c *chanActor) onRecoverRequest(s *session, m *peerv1.RecoverRequest) {
 	}
 	after, id := m.GetAfterNonce(), c.id
 	if after >= upTo {
-		s.send(&peerv1.Message{Body: &peerv1.Message_Recovered{Recovered: &peerv1.Recovered{ChannelId: id[:]}}})
+		s.send(&peerv1.Message{Body: &peerv1.Message_Recovered{Recovered: &peerv1.Recovered{ChannelId: id[:], UpToNonce: upTo}}})
 		return
 	}
 	if c.recoverReading {
@@ -933,7 +934,7 @@ func (c *chanActor) onRecoverRequest(s *session, m *peerv1.RecoverRequest) {
 			}
 			rps = append(rps, rp)
 		}
-		out := &peerv1.Recovered{ChannelId: id[:], Payments: newestWithin(rps, bytesPerMessage)}
+		out := &peerv1.Recovered{ChannelId: id[:], Payments: newestWithin(rps, bytesPerMessage), UpToNonce: upTo}
 		s.send(&peerv1.Message{Body: &peerv1.Message_Recovered{Recovered: out}})
 	})
 }
@@ -994,10 +995,16 @@ func (c *chanActor) onRecovered(s *session, m *peerv1.Recovered) {
 		return // asked on another session, or not yet on this one
 	}
 	end := c.recoveryEnd(r)
-	if ps := m.GetPayments(); r.upTo != 0 && len(ps) > 0 && ps[len(ps)-1].GetNonce() > r.upTo {
+	switch got, ps := m.GetUpToNonce(), m.GetPayments(); {
+	case got > end.Nonce:
+		// The answer to an earlier request, for newer proofs (a late one,
+		// to a request asked again before the page before this one was
+		// answered): the one asked now is still awaited.
+		return
+	case got == 0 && r.upTo != 0 && len(ps) > 0 && ps[len(ps)-1].GetNonce() > r.upTo:
 		// Asked for an older page, the peer answered with newer proofs'
-		// payments, which are restored already: it does not page (an
-		// older node). What it returned before is all it will return.
+		// payments without saying which it looked up to: it does not page
+		// (an older node). What it returned before is all it will return.
 		c.warn(fmt.Sprintf("the peer returns no older pages of the payments of own proofs: the records of proofs %d to %d are not restored", r.after+1, r.upTo))
 		c.recoveryDone(s, r)
 		return
@@ -1013,7 +1020,7 @@ func (c *chanActor) onRecovered(s *session, m *peerv1.Recovered) {
 	r.recovered = map[string]recoveredPay{} // answered: a second Recovered is ignored
 	dom := c.ch.Domain()
 	c.n.background(func() {
-		err := c.n.recoveredFree(pays)
+		err := c.n.recoveredFree(c.id, pays)
 		if err == nil {
 			c.checkRecoveredReceipts(dom, pays)
 		}
@@ -1076,12 +1083,18 @@ var errRecoveryRead = errors.New("read the store")
 // store waits before it asks the peer again.
 const recoveryRetry = time.Second
 
-// recoveredFree checks that no recovered payment's id or key is on disk:
-// ErrMalformed if one is, errRecoveryRead if that cannot be read.
-func (n *Node) recoveredFree(pays []recoveredPay) error {
-	for _, p := range pays {
-		rec := p.rec
-		switch _, err := n.store.PaymentByID([32]byte(rec.GetId())); {
+// recoveredFree checks that no recovered payment's id or key is on disk as
+// another payment: ErrMalformed if one is, errRecoveryRead if that cannot
+// be read. A record that is on disk as it came (an earlier page's, asked
+// for again after a reconnect, or one a backup held) is marked onDisk and
+// not written again.
+func (n *Node) recoveredFree(id channel.ID, pays []recoveredPay) error {
+	for i := range pays {
+		rec := pays[i].rec
+		switch e, err := n.store.PaymentByID([32]byte(rec.GetId())); {
+		case err == nil && sameRecovered(id, e.GetPayment(), rec):
+			pays[i].onDisk = true
+			continue
 		case err == nil:
 			return fmt.Errorf("%w: payment %x is known here already", ErrMalformed, rec.GetId()[:4])
 		case !errors.Is(err, store.ErrNotFound):
@@ -1099,12 +1112,24 @@ func (n *Node) recoveredFree(pays []recoveredPay) error {
 	return nil
 }
 
+// sameRecovered: the payment on disk is the recovered one: an outgoing
+// payment of the same proof of channel id, with the same amount,
+// cumulative and key.
+func sameRecovered(id channel.ID, disk, rec *storev1.Payment) bool {
+	return disk != nil && bytes.Equal(disk.GetChannelId(), id[:]) && disk.GetDirection() == storev1.Direction_DIRECTION_OUTGOING &&
+		disk.GetNonce() == rec.GetNonce() && bytes.Equal(disk.GetAmount(), rec.GetAmount()) &&
+		bytes.Equal(disk.GetCumulative(), rec.GetCumulative()) && disk.GetIdempotencyKey() == rec.GetIdempotencyKey()
+}
+
 // restoreRecovered writes the recovered records, with the receipts that
 // came with them, then lets payments flow.
 func (c *chanActor) restoreRecovered(s *session, r *recovery, pays []recoveredPay) {
 	b := c.batch()
 	now := c.n.clock.Now()
 	for _, p := range pays {
+		if p.onDisk {
+			continue
+		}
 		rec := p.rec
 		err := b.AppendLog(&storev1.LogEntry{TimeUnixNano: now.UnixNano(), Entry: &storev1.LogEntry_Payment{Payment: rec}})
 		if err == nil && p.receipt != nil {

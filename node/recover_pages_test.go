@@ -13,6 +13,7 @@ import (
 	"github.com/tinypay/tinypay/channel"
 	peerv1 "github.com/tinypay/tinypay/proto/tinypay/peer/v1"
 	storev1 "github.com/tinypay/tinypay/proto/tinypay/store/v1"
+	"github.com/tinypay/tinypay/store"
 )
 
 // TestRestoredRecoversEveryPage: Alice is restored from a backup taken
@@ -90,7 +91,7 @@ func pagedLoss(t *testing.T) (alice *testNode, id channel.ID, held channel.Proof
 	waitFor(t, "bob holds proof 3", func() bool { return bob.channel(id).ReceivedNonce == 3 })
 	held = mustChannelOf(t, bob, id).state().Received
 	page := func(nonce uint64) *peerv1.Recovered {
-		out := &peerv1.Recovered{ChannelId: id[:]}
+		out := &peerv1.Recovered{ChannelId: id[:], UpToNonce: nonce} // as a node that pages says
 		for _, p := range bob.n.paymentsAfter(id, storev1.Direction_DIRECTION_INCOMING, nonce-1, nonce, 0) {
 			out.Payments = append(out.Payments, &peerv1.RecoveredPayment{Nonce: p.GetNonce(), Cumulative: p.GetCumulative(), Part: &peerv1.PaymentPart{
 				PaymentId: p.GetRemoteId(), Amount: p.GetAmount(), IdempotencyKey: p.GetRemoteKey()}})
@@ -179,7 +180,9 @@ func TestRecoveryPeerThatDoesNotPage(t *testing.T) {
 	if next := r.next().GetRecoverRequest(); next.GetUpToNonce() != 2 {
 		t.Fatalf("the next page's request: %v", next)
 	}
-	r.send(&peerv1.Message{Body: &peerv1.Message_Recovered{Recovered: page3}})
+	old := proto.Clone(page3).(*peerv1.Recovered)
+	old.UpToNonce = 0 // an older node says nothing of pages
+	r.send(&peerv1.Message{Body: &peerv1.Message_Recovered{Recovered: old}})
 	waitFor(t, "the recovery ends", func() bool { return !strings.Contains(alice.channel(id).Behind, "recover") })
 	if _, err := alice.st.PaymentByIdempotencyKey("a1"); err == nil {
 		t.Fatal("a1 restored from nothing")
@@ -225,5 +228,57 @@ func TestRecoverRequestUpTo(t *testing.T) {
 			}
 			break
 		}
+	}
+}
+
+// TestRecoveryPageOutOfRangeOnDisk: a marker whose page is out of range
+// (a corrupt store) stopped the whole node from starting. Now that
+// channel asks for every missing record again; those on disk already are
+// kept as they are, and the rest are restored.
+func TestRecoveryPageOutOfRangeOnDisk(t *testing.T) {
+	alice, id, held, page3, page2 := pagedLoss(t)
+	r, _ := reestablishAsBob(t, alice, held, id)
+	r.send(&peerv1.Message{Body: &peerv1.Message_Recovered{Recovered: page3}})
+	if next := r.next().GetRecoverRequest(); next.GetUpToNonce() != 2 {
+		t.Fatalf("the next page's request: %v", next)
+	}
+	waitFor(t, "the next page's marker on disk", func() bool {
+		ch, err := alice.st.Channel(id)
+		return err == nil && ch.GetMissing().GetUpToNonce() == 2
+	})
+	r.conn.Close(nil)
+	alice.stop()
+	st, err := store.Open(store.DefaultConfig(alice.dir))
+	if err != nil {
+		t.Fatal(err)
+	}
+	ch, err := st.Channel(id)
+	if err != nil {
+		t.Fatal(err)
+	}
+	ch.Missing.UpToNonce = 9 // beyond the newest proof
+	b := store.NewBatch()
+	if err := b.PutChannel(ch); err != nil {
+		t.Fatal(err)
+	}
+	if _, err := st.Commit(context.Background(), b); err != nil {
+		t.Fatal(err)
+	}
+	if err := st.Close(); err != nil {
+		t.Fatal(err)
+	}
+	alice.start()
+	r, req := reestablishAsBob(t, alice, held, id)
+	if req.GetAfterNonce() != 1 || req.GetUpToNonce() != 0 {
+		t.Fatalf("request after the bad marker: %v", req)
+	}
+	both := &peerv1.Recovered{ChannelId: id[:], UpToNonce: 3, Payments: append(append([]*peerv1.RecoveredPayment{}, page2.GetPayments()...), page3.GetPayments()...)}
+	r.send(&peerv1.Message{Body: &peerv1.Message_Recovered{Recovered: both}})
+	waitFor(t, "the recovery ends", func() bool { return !strings.Contains(alice.channel(id).Behind, "recover") })
+	if e, err := alice.st.PaymentByIdempotencyKey("a1"); err != nil || e.GetPayment().GetNonce() != 2 {
+		t.Fatalf("a1: %v, %v", e, err)
+	}
+	if err := alice.st.Verify(); err != nil {
+		t.Fatal(err)
 	}
 }

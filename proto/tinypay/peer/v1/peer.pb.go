@@ -1777,9 +1777,14 @@ func (x *RecoverRequest) GetUpToNonce() uint64 {
 // Recovered answers a RecoverRequest with the payments the recipient's
 // proofs covered, oldest first.
 type Recovered struct {
-	state         protoimpl.MessageState `protogen:"open.v1"`
-	ChannelId     []byte                 `protobuf:"bytes,1,opt,name=channel_id,json=channelId,proto3" json:"channel_id,omitempty"`
-	Payments      []*RecoveredPayment    `protobuf:"bytes,2,rep,name=payments,proto3" json:"payments,omitempty"`
+	state     protoimpl.MessageState `protogen:"open.v1"`
+	ChannelId []byte                 `protobuf:"bytes,1,opt,name=channel_id,json=channelId,proto3" json:"channel_id,omitempty"`
+	Payments  []*RecoveredPayment    `protobuf:"bytes,2,rep,name=payments,proto3" json:"payments,omitempty"`
+	// The newest proof the answer looked up to: the request's up_to_nonce,
+	// or the newest the sender holds. It tells the answer to one page
+	// request from a late answer to another; 0 from a node that does not
+	// page.
+	UpToNonce     uint64 `protobuf:"varint,3,opt,name=up_to_nonce,json=upToNonce,proto3" json:"up_to_nonce,omitempty"`
 	unknownFields protoimpl.UnknownFields
 	sizeCache     protoimpl.SizeCache
 }
@@ -1826,6 +1831,13 @@ func (x *Recovered) GetPayments() []*RecoveredPayment {
 		return x.Payments
 	}
 	return nil
+}
+
+func (x *Recovered) GetUpToNonce() uint64 {
+	if x != nil {
+		return x.UpToNonce
+	}
+	return 0
 }
 
 type RecoveredPayment struct {
@@ -2326,11 +2338,12 @@ const file_tinypay_peer_v1_peer_proto_rawDesc = "" +
 	"channel_id\x18\x01 \x01(\fR\tchannelId\x12\x1f\n" +
 	"\vafter_nonce\x18\x02 \x01(\x04R\n" +
 	"afterNonce\x12\x1e\n" +
-	"\vup_to_nonce\x18\x03 \x01(\x04R\tupToNonce\"i\n" +
+	"\vup_to_nonce\x18\x03 \x01(\x04R\tupToNonce\"\x89\x01\n" +
 	"\tRecovered\x12\x1d\n" +
 	"\n" +
 	"channel_id\x18\x01 \x01(\fR\tchannelId\x12=\n" +
-	"\bpayments\x18\x02 \x03(\v2!.tinypay.peer.v1.RecoveredPaymentR\bpayments\"\xc9\x01\n" +
+	"\bpayments\x18\x02 \x03(\v2!.tinypay.peer.v1.RecoveredPaymentR\bpayments\x12\x1e\n" +
+	"\vup_to_nonce\x18\x03 \x01(\x04R\tupToNonce\"\xc9\x01\n" +
 	"\x10RecoveredPayment\x12\x14\n" +
 	"\x05nonce\x18\x01 \x01(\x04R\x05nonce\x12\x1e\n" +
 	"\n" +
