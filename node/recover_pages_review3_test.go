@@ -60,14 +60,7 @@ func TestReview3LateAnswerEndsPaging(t *testing.T) {
 func TestReview3BackupDuringPagingThenNewerProof(t *testing.T) {
 	alice, id, held, page3, page2 := pagedLoss(t)
 	r, _ := reestablishAsBob(t, alice, held, id)
-	r.send(&peerv1.Message{Body: &peerv1.Message_Recovered{Recovered: page3}})
-	if next := r.next().GetRecoverRequest(); next.GetUpToNonce() != 2 {
-		t.Fatalf("the next page's request: %v", next)
-	}
-	waitFor(t, "the next page's marker on disk", func() bool {
-		ch, err := alice.st.Channel(id)
-		return err == nil && ch.GetMissing().GetUpToNonce() == 2
-	})
+	answerNewestPage(t, alice, r, id, page3)
 	snap := alice.snapshot() // a backup while paging
 	r.send(&peerv1.Message{Body: &peerv1.Message_Recovered{Recovered: page2}})
 	waitFor(t, "alice pays again", func() bool { return alice.channel(id).Behind == "" })

@@ -122,6 +122,21 @@ func reestablishAsBob(t *testing.T, alice *testNode, bob channel.Proof, id chann
 	}
 }
 
+// answerNewestPage answers alice's first RecoverRequest on r with page3
+// (proof 3's records), and waits for her request of the page up to 2 and
+// its marker on disk.
+func answerNewestPage(t *testing.T, alice *testNode, r *rawPeer, id channel.ID, page3 *peerv1.Recovered) {
+	t.Helper()
+	r.send(&peerv1.Message{Body: &peerv1.Message_Recovered{Recovered: page3}})
+	if next := r.next().GetRecoverRequest(); next.GetAfterNonce() != 1 || next.GetUpToNonce() != 2 {
+		t.Fatalf("the next page's request: %v", next)
+	}
+	waitFor(t, "the next page's marker on disk", func() bool {
+		ch, err := alice.st.Channel(id)
+		return err == nil && ch.GetMissing().GetAfterNonce() == 1 && ch.GetMissing().GetUpToNonce() == 2
+	})
+}
+
 // TestRecoveryPagesSurviveARestart: the peer returns proof 3's records
 // only; Alice restores them and asks for the proofs up to 2. She restarts
 // before the answer: she asks again for those up to 2 (the page is on
@@ -132,21 +147,13 @@ func TestRecoveryPagesSurviveARestart(t *testing.T) {
 	if req.GetAfterNonce() != 1 || req.GetUpToNonce() != 0 {
 		t.Fatalf("first request: %v", req)
 	}
-	r.send(&peerv1.Message{Body: &peerv1.Message_Recovered{Recovered: page3}})
-	next := r.next().GetRecoverRequest()
-	if next.GetAfterNonce() != 1 || next.GetUpToNonce() != 2 {
-		t.Fatalf("the next page's request: %v", next)
-	}
+	answerNewestPage(t, alice, r, id, page3)
 	if _, err := alice.st.PaymentByIdempotencyKey("a2"); err != nil {
 		t.Fatalf("proof 3's record: %v", err)
 	}
 	if b := alice.channel(id).Behind; !strings.Contains(b, "own proofs 2 to 2") {
 		t.Fatalf("behind while the older page is asked for: %q", b)
 	}
-	waitFor(t, "the next page's marker on disk", func() bool {
-		ch, err := alice.st.Channel(id)
-		return err == nil && ch.GetMissing().GetAfterNonce() == 1 && ch.GetMissing().GetUpToNonce() == 2
-	})
 	r.conn.Close(nil)
 	alice.restart()
 	r, req = reestablishAsBob(t, alice, held, id)
@@ -238,14 +245,7 @@ func TestRecoverRequestUpTo(t *testing.T) {
 func TestRecoveryPageOutOfRangeOnDisk(t *testing.T) {
 	alice, id, held, page3, page2 := pagedLoss(t)
 	r, _ := reestablishAsBob(t, alice, held, id)
-	r.send(&peerv1.Message{Body: &peerv1.Message_Recovered{Recovered: page3}})
-	if next := r.next().GetRecoverRequest(); next.GetUpToNonce() != 2 {
-		t.Fatalf("the next page's request: %v", next)
-	}
-	waitFor(t, "the next page's marker on disk", func() bool {
-		ch, err := alice.st.Channel(id)
-		return err == nil && ch.GetMissing().GetUpToNonce() == 2
-	})
+	answerNewestPage(t, alice, r, id, page3)
 	r.conn.Close(nil)
 	alice.stop()
 	st, err := store.Open(store.DefaultConfig(alice.dir))
