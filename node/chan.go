@@ -728,7 +728,11 @@ func (c *chanActor) askRecovery(s *session, prev *recovery) {
 	r.sess, r.recovered = s, nil
 	c.recovering = r
 	after := r.after
-	s.send(&peerv1.Message{Body: &peerv1.Message_RecoverRequest{RecoverRequest: &peerv1.RecoverRequest{ChannelId: c.id[:], AfterNonce: after, UpToNonce: r.upTo}}})
+	// Up to the end always (not 0 for "all" on the first request): a
+	// peer whose newest proof of ours became durable after its
+	// Reestablish would answer for more than this node can check.
+	end := c.recoveryEnd(r).Nonce
+	s.send(&peerv1.Message{Body: &peerv1.Message_RecoverRequest{RecoverRequest: &peerv1.RecoverRequest{ChannelId: c.id[:], AfterNonce: after, UpToNonce: end}}})
 	c.after(c.n.cfg.RequestTimeout, func() { c.recoveryTimeout(s, r) })
 }
 

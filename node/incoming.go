@@ -1015,28 +1015,33 @@ func (c *chanActor) onRecovered(s *session, m *peerv1.Recovered) {
 		return
 	}
 	// The records take ids and keys from the peer: none may be on disk
-	// already (the store would refuse the write, and the node fail).
-	// That is looked up off the owner, and the receipts are checked there.
+	// already as another payment (the store would refuse the write, and
+	// the node fail). That is looked up off the owner, and the receipts
+	// are checked there; once this channel's writes in flight are on disk
+	// (an earlier page's may be: this step's empty write comes after it),
+	// or a record of it would not be found and be written twice.
 	r.recovered = map[string]recoveredPay{} // answered: a second Recovered is ignored
 	dom := c.ch.Domain()
-	c.n.background(func() {
-		err := c.n.recoveredFree(c.id, pays)
-		if err == nil {
-			c.checkRecoveredReceipts(dom, pays)
-		}
-		c.do(func() {
-			if c.recovering != r || c.sess != s {
-				return
+	c.step.after = append(c.step.after, func(store.Result, error) {
+		c.n.background(func() {
+			err := c.n.recoveredFree(c.id, pays)
+			if err == nil {
+				c.checkRecoveredReceipts(dom, pays)
 			}
-			if errors.Is(err, errRecoveryRead) {
-				c.retryRecovery(s, r, "could not check them here: "+err.Error())
-				return
-			}
-			if err != nil {
-				c.badRecovery(s, r, err)
-				return
-			}
-			c.restoreRecovered(s, r, pays)
+			c.do(func() {
+				if c.recovering != r || c.sess != s {
+					return
+				}
+				if errors.Is(err, errRecoveryRead) {
+					c.retryRecovery(s, r, "could not check them here: "+err.Error())
+					return
+				}
+				if err != nil {
+					c.badRecovery(s, r, err)
+					return
+				}
+				c.restoreRecovered(s, r, pays)
+			})
 		})
 	})
 }

@@ -21,12 +21,12 @@ import (
 func TestReview3LateAnswerEndsPaging(t *testing.T) {
 	alice, id, held, page3, page2 := pagedLoss(t)
 	r, req := reestablishAsBob(t, alice, held, id)
-	if req.GetAfterNonce() != 1 || req.GetUpToNonce() != 0 {
+	if req.GetAfterNonce() != 1 || req.GetUpToNonce() != 3 {
 		t.Fatalf("first request: %v", req)
 	}
 	// No answer within RequestTimeout: she asks again after the pause.
 	again := r.nextAny(15 * time.Second).GetRecoverRequest()
-	if again.GetAfterNonce() != 1 || again.GetUpToNonce() != 0 {
+	if again.GetAfterNonce() != 1 || again.GetUpToNonce() != 3 {
 		t.Fatalf("second request: %v", again)
 	}
 	// The answers to both requests, one after the other.

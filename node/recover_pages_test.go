@@ -144,7 +144,7 @@ func answerNewestPage(t *testing.T, alice *testNode, r *rawPeer, id channel.ID, 
 func TestRecoveryPagesSurviveARestart(t *testing.T) {
 	alice, id, held, page3, page2 := pagedLoss(t)
 	r, req := reestablishAsBob(t, alice, held, id)
-	if req.GetAfterNonce() != 1 || req.GetUpToNonce() != 0 {
+	if req.GetAfterNonce() != 1 || req.GetUpToNonce() != 3 {
 		t.Fatalf("first request: %v", req)
 	}
 	answerNewestPage(t, alice, r, id, page3)
@@ -269,7 +269,7 @@ func TestRecoveryPageOutOfRangeOnDisk(t *testing.T) {
 	}
 	alice.start()
 	r, req := reestablishAsBob(t, alice, held, id)
-	if req.GetAfterNonce() != 1 || req.GetUpToNonce() != 0 {
+	if req.GetAfterNonce() != 1 || req.GetUpToNonce() != 3 {
 		t.Fatalf("request after the bad marker: %v", req)
 	}
 	both := &peerv1.Recovered{ChannelId: id[:], UpToNonce: 3, Payments: append(append([]*peerv1.RecoveredPayment{}, page2.GetPayments()...), page3.GetPayments()...)}

@@ -339,6 +339,9 @@ func TestProofRecordsFitOneRecovered(t *testing.T) {
 	bob.start()
 	alice.connect(bob)
 	wg.Wait()
+	// Bob's view of the channel may lag the Acks alice took (failed once
+	// under load: one proof's records only).
+	waitFor(t, "bob holds alice's newest proof", func() bool { return bob.channel(id).ReceivedNonce == alice.channel(id).SentNonce })
 	// What bob would return for each proof, as onRecoverRequest builds it.
 	size := map[uint64]int{}
 	for _, p := range bob.n.paymentsAfter(id, storev1.Direction_DIRECTION_INCOMING, 0, bob.channel(id).ReceivedNonce, 0) {
