@@ -1204,9 +1204,7 @@ func (c *chanActor) recoveryDone(s *session, r *recovery) {
 	if c.recovering != r {
 		return
 	}
-	if c.missing != nil {
-		c.setMissing(nil)
-	}
+	c.setMissing(nil) // if not cleared with the records already
 	c.recovering, c.ready = nil, c.sess == s
 	c.completeAcked()
 	c.pump()

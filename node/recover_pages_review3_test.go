@@ -119,21 +119,7 @@ func TestReview3BackupDuringPagingThenNewerProof(t *testing.T) {
 // callback sees another recovery and leaves it be: she now asks for
 // records she holds, and Bob's honest answers are refused as known.
 func TestReview3ReconnectWhilePageWrites(t *testing.T) {
-	alice, id, held, page3, page2 := pagedLoss(t)
-	var gate *gateStore
-	alice.wrap = func(s Store) Store { gate = &gateStore{Store: s}; return gate }
-	alice.restart()
-	r, _ := reestablishAsBob(t, alice, held, id)
-	waitFor(t, "the adoption on disk", func() bool {
-		ch, err := alice.st.Channel(id)
-		return err == nil && ch.GetMissing().GetAfterNonce() == 1
-	})
-	gate.arm()
-	r.send(&peerv1.Message{Body: &peerv1.Message_Recovered{Recovered: page3}})
-	waitFor(t, "the page's write is held", func() bool { return gate.holding() > 0 })
-	r.conn.Close(nil)
-	time.Sleep(200 * time.Millisecond)
-	r, req := reestablishAsBob(t, alice, held, id)
+	alice, id, page3, page2, gate, r, req := pageWriteHeld(t)
 	t.Logf("request on the new session: after %d, up to %d", req.GetAfterNonce(), req.GetUpToNonce())
 	gate.release()
 	time.Sleep(300 * time.Millisecond)

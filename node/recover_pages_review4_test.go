@@ -7,7 +7,6 @@ import (
 	"time"
 
 	peerv1 "github.com/tinypay/tinypay/proto/tinypay/peer/v1"
-	storev1 "github.com/tinypay/tinypay/proto/tinypay/store/v1"
 )
 
 // TestReview4AnswerWhilePageWrites: as TestReview3ReconnectWhilePageWrites,
@@ -16,21 +15,7 @@ import (
 // disk (it is in flight), so the answer writes it a second time: the store
 // refuses the batch (duplicate id) and the node fails.
 func TestReview4AnswerWhilePageWrites(t *testing.T) {
-	alice, id, held, page3, page2 := pagedLoss(t)
-	var gate *gateStore
-	alice.wrap = func(s Store) Store { gate = &gateStore{Store: s}; return gate }
-	alice.restart()
-	r, _ := reestablishAsBob(t, alice, held, id)
-	waitFor(t, "the adoption on disk", func() bool {
-		ch, err := alice.st.Channel(id)
-		return err == nil && ch.GetMissing().GetAfterNonce() == 1
-	})
-	gate.arm()
-	r.send(&peerv1.Message{Body: &peerv1.Message_Recovered{Recovered: page3}})
-	waitFor(t, "the page's write is held", func() bool { return gate.holding() > 0 })
-	r.conn.Close(nil)
-	time.Sleep(200 * time.Millisecond)
-	r, req := reestablishAsBob(t, alice, held, id)
+	alice, id, page3, page2, gate, r, req := pageWriteHeld(t)
 	t.Logf("request on the new session: after %d, up to %d", req.GetAfterNonce(), req.GetUpToNonce())
 	// Bob answers at once, all of proofs 2 and 3 (they fit), while the
 	// page's write is still in flight.
@@ -66,11 +51,7 @@ func TestReview4DurableRecvAheadOfHeld(t *testing.T) {
 	held2 := mustChannelOf(t, bob, id).state().Received
 	alice.pay(id, 3, "a2")
 	waitFor(t, "bob holds proof 3", func() bool { return bob.channel(id).ReceivedNonce == 3 })
-	page2 := &peerv1.Recovered{ChannelId: id[:], UpToNonce: 2}
-	for _, p := range bob.n.paymentsAfter(id, storev1.Direction_DIRECTION_INCOMING, 1, 2, 0) {
-		page2.Payments = append(page2.Payments, &peerv1.RecoveredPayment{Nonce: p.GetNonce(), Cumulative: p.GetCumulative(), Part: &peerv1.PaymentPart{
-			PaymentId: p.GetRemoteId(), Amount: p.GetAmount(), IdempotencyKey: p.GetRemoteKey()}})
-	}
+	page2 := recoveredPage(bob, id, 1, 2)
 	bob.stop()
 	var caught atomic.Bool
 	alice.restoreFrom(snap, &caught)

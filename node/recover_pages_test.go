@@ -90,19 +90,46 @@ func pagedLoss(t *testing.T) (alice *testNode, id channel.ID, held channel.Proof
 	alice.pay(id, 3, "a2")
 	waitFor(t, "bob holds proof 3", func() bool { return bob.channel(id).ReceivedNonce == 3 })
 	held = mustChannelOf(t, bob, id).state().Received
-	page := func(nonce uint64) *peerv1.Recovered {
-		out := &peerv1.Recovered{ChannelId: id[:], UpToNonce: nonce} // as a node that pages says
-		for _, p := range bob.n.paymentsAfter(id, storev1.Direction_DIRECTION_INCOMING, nonce-1, nonce, 0) {
-			out.Payments = append(out.Payments, &peerv1.RecoveredPayment{Nonce: p.GetNonce(), Cumulative: p.GetCumulative(), Part: &peerv1.PaymentPart{
-				PaymentId: p.GetRemoteId(), Amount: p.GetAmount(), IdempotencyKey: p.GetRemoteKey()}})
-		}
-		return out
-	}
-	page3, page2 = page(3), page(2)
+	page3, page2 = recoveredPage(bob, id, 2, 3), recoveredPage(bob, id, 1, 2)
 	bob.stop()
 	var caught atomic.Bool
 	alice.restoreFrom(snap, &caught)
 	return alice, id, held, page3, page2
+}
+
+// recoveredPage is what bob answers a RecoverRequest for alice's proofs
+// after nonce after up to upTo, as a node that pages does (without
+// receipts, memos or items).
+func recoveredPage(bob *testNode, id channel.ID, after, upTo uint64) *peerv1.Recovered {
+	out := &peerv1.Recovered{ChannelId: id[:], UpToNonce: upTo}
+	for _, p := range bob.n.paymentsAfter(id, storev1.Direction_DIRECTION_INCOMING, after, upTo, 0) {
+		out.Payments = append(out.Payments, &peerv1.RecoveredPayment{Nonce: p.GetNonce(), Cumulative: p.GetCumulative(), Part: &peerv1.PaymentPart{
+			PaymentId: p.GetRemoteId(), Amount: p.GetAmount(), IdempotencyKey: p.GetRemoteKey()}})
+	}
+	return out
+}
+
+// pageWriteHeld: as pagedLoss, and alice's disk then holds her writes:
+// bob hands her proof 3 back, she asks for the records, and her write of
+// proof 3's page (the answer) is held. The connection drops and bob
+// reconnects; it returns the new connection and her request on it.
+func pageWriteHeld(t *testing.T) (alice *testNode, id channel.ID, page3, page2 *peerv1.Recovered, gate *gateStore, r *rawPeer, req *peerv1.RecoverRequest) {
+	t.Helper()
+	alice, id, held, page3, page2 := pagedLoss(t)
+	alice.wrap = func(s Store) Store { gate = &gateStore{Store: s}; return gate }
+	alice.restart()
+	r, _ = reestablishAsBob(t, alice, held, id)
+	waitFor(t, "the adoption on disk", func() bool {
+		ch, err := alice.st.Channel(id)
+		return err == nil && ch.GetMissing().GetAfterNonce() == 1
+	})
+	gate.arm()
+	r.send(&peerv1.Message{Body: &peerv1.Message_Recovered{Recovered: page3}})
+	waitFor(t, "the page's write is held", func() bool { return gate.holding() > 0 })
+	r.conn.Close(nil)
+	time.Sleep(200 * time.Millisecond)
+	r, req = reestablishAsBob(t, alice, held, id)
+	return alice, id, page3, page2, gate, r, req
 }
 
 // reestablishAsBob dials alice as Bob and hands back her proof held; it

@@ -99,6 +99,54 @@ func getAll(r reader, keys [][]byte) (map[string][]byte, error) {
 	return out, nil
 }
 
+// bulkWriter writes many records through engine transactions, committing
+// one whenever it is full and going on in a new one (Restore, the
+// upgrade): what it wrote is durable a transaction at a time.
+type bulkWriter struct {
+	eng engine
+	txn writeTxn
+}
+
+func newBulkWriter(eng engine) (*bulkWriter, error) {
+	txn, err := eng.begin()
+	if err != nil {
+		return nil, err
+	}
+	return &bulkWriter{eng: eng, txn: txn}, nil
+}
+
+// set writes v under k, in a new transaction if the one open is full.
+func (w *bulkWriter) set(k, v []byte) error {
+	err := w.txn.set(k, v)
+	if errors.Is(err, errTxnTooBig) {
+		// The full transaction holds what it held: commit it and go on
+		// in a new one.
+		if err = w.flush(); err == nil {
+			err = w.txn.set(k, v)
+		}
+	}
+	return err
+}
+
+// flush commits what is written and opens a new transaction.
+func (w *bulkWriter) flush() error {
+	if err := w.txn.commit(); err != nil {
+		return err
+	}
+	w.txn.discard()
+	txn, err := w.eng.begin()
+	if err != nil {
+		return err
+	}
+	w.txn = txn
+	return nil
+}
+
+// commit commits what is written; discard ends the open transaction (it
+// may follow commit).
+func (w *bulkWriter) commit() error { return w.txn.commit() }
+func (w *bulkWriter) discard()      { w.txn.discard() }
+
 // errTxnTooBig: the write transaction cannot take more writes. The
 // committer commits what it holds and goes on in a new one.
 var errTxnTooBig = errors.New("store: transaction too big")

@@ -180,11 +180,11 @@ func restore(eng engine, r io.Reader) (SnapshotStats, error) {
 	if ver < minFormatVersion || ver > FormatVersion {
 		return st, bad("format version %d, this build reads versions %d to %d", ver, minFormatVersion, FormatVersion)
 	}
-	txn, err := eng.begin()
+	w, err := newBulkWriter(eng)
 	if err != nil {
 		return st, fmt.Errorf("store: restore: %w", err)
 	}
-	defer func() { txn.discard() }()
+	defer w.discard()
 	var prev []byte
 	for {
 		kl, err := binary.ReadUvarint(br)
@@ -221,19 +221,7 @@ func restore(eng engine, r io.Reader) (SnapshotStats, error) {
 		if k[0] == prefixLog {
 			st.LastSeq, _ = parseLogKey(k)
 		}
-		err = txn.set(k, v)
-		if errors.Is(err, errTxnTooBig) {
-			// The full transaction holds what it held: commit it and go
-			// on in a new one.
-			if err = txn.commit(); err == nil {
-				txn.discard()
-				txn, err = eng.begin()
-			}
-			if err == nil {
-				err = txn.set(k, v)
-			}
-		}
-		if err != nil {
+		if err := w.set(k, v); err != nil {
 			return st, fmt.Errorf("store: restore: %w", err)
 		}
 		prev = k
@@ -249,7 +237,7 @@ func restore(eng engine, r io.Reader) (SnapshotStats, error) {
 	if _, err := br.ReadByte(); err == nil {
 		return st, bad("bytes after the end")
 	}
-	if err := txn.commit(); err != nil {
+	if err := w.commit(); err != nil {
 		return st, fmt.Errorf("store: restore: %w", err)
 	}
 	return st, nil

@@ -193,39 +193,21 @@ func (s *Store) upgrade(version uint32, upgrading bool, last uint64) error {
 	if err != nil {
 		return err
 	}
-	txn, err := s.eng.begin()
+	w, err := newBulkWriter(s.eng)
 	if err != nil {
 		return err
 	}
-	defer func() { txn.discard() }()
-	err = txn.set(metaKey, mark)
-	if err == nil {
-		err = txn.commit()
-	}
-	if err == nil {
-		txn.discard()
-		txn, err = s.eng.begin()
-	}
-	if err != nil {
+	defer w.discard()
+	if err := w.set(metaKey, mark); err != nil {
 		return fmt.Errorf("upgrade: mark the store: %w", err)
 	}
-	set := func(k, v []byte) error {
-		err := txn.set(k, v)
-		if errors.Is(err, errTxnTooBig) {
-			if err = txn.commit(); err == nil {
-				txn.discard()
-				txn, err = s.eng.begin()
-			}
-			if err == nil {
-				err = txn.set(k, v)
-			}
-		}
-		return err
+	if err := w.flush(); err != nil { // the mark is durable before any entry
+		return fmt.Errorf("upgrade: mark the store: %w", err)
 	}
 	const page = 1024
 	var from uint64 = 1
 	indexed := 0
-	runs := chanRuns{set: set}
+	runs := chanRuns{set: w.set}
 	type pay struct {
 		c   chanPay
 		seq uint64
@@ -270,10 +252,10 @@ func (s *Store) upgrade(version uint32, upgrading bool, last uint64) error {
 	if err != nil {
 		return err
 	}
-	if err := set(metaKey, v); err != nil {
+	if err := w.set(metaKey, v); err != nil {
 		return fmt.Errorf("upgrade: %w", err)
 	}
-	if err := txn.commit(); err != nil {
+	if err := w.commit(); err != nil {
 		return fmt.Errorf("upgrade: %w", err)
 	}
 	s.log.Info("upgraded the store", "format_version", FormatVersion, "payments_indexed", indexed, "took", time.Since(start).Round(time.Millisecond))
