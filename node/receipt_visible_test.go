@@ -94,6 +94,12 @@ func TestPaymentByKeyOfAnOldPaymentWithoutReceipt(t *testing.T) {
 	if err := <-done; err != nil {
 		t.Fatal(err)
 	}
+	// Complete and on disk before the disk is slowed (under load the
+	// writes that complete it could still be on their way: failed once).
+	waitFor(t, "the payment reads complete", func() bool {
+		info, found, err := alice.n.PaymentByKey(t.Context(), "k")
+		return err == nil && found && info.Complete
+	})
 	if err := mustChannelOf(t, alice, id).stepAndWait(t.Context(), func() {}); err != nil {
 		t.Fatal(err)
 	}
