@@ -152,6 +152,7 @@ func New(cfg Config, d Deps) (*Apps, error) {
 	a.offers.offers = map[crypto.Hash]*offerCount{}
 	a.streams.byID = map[[16]byte]*stream{}
 	a.streams.counted = map[channel.ID]map[[16]byte]*stream{}
+	a.streams.stallAfter = cfg.StallAfter
 	a.tokens.byID = map[TokenID]*appToken{}
 	a.tokens.byHash = map[crypto.Hash]TokenID{}
 	a.started = make(chan struct{})

@@ -109,7 +109,9 @@ func (s *streamSet) add(st *stream) {
 	}
 	if old := s.byID[st.ID]; old != nil {
 		s.byAge.Delete(streamKeyOf(old))
+		s.unwatch(old)
 	}
 	s.byID[st.ID] = st
 	s.byAge.ReplaceOrInsert(streamKeyOf(st))
+	s.watch(st)
 }

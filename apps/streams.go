@@ -102,6 +102,10 @@ type streamSet struct {
 
 	// byAge holds the streams of byID in list order (list.go).
 	byAge *btree.BTreeG[streamKey]
+	// meter holds the live incoming streams by the time the meter looks
+	// at them next (meter.go); stallAfter is Config.StallAfter.
+	meter      meterQueue
+	stallAfter time.Duration
 }
 
 // send queues m to peer's live session, if there is one.
@@ -128,6 +132,9 @@ type stream struct {
 	// run: ticks go in order, one at a time, so no later key was used
 	// either. Any failed attempt clears it (its retry must look).
 	newKey bool
+	// meterAt and meterPos place the stream in streamSet.meter.
+	meterAt  int64
+	meterPos int
 }
 
 func (st *stream) perTick() uint256.Int {
@@ -158,6 +165,7 @@ func (s *streamSet) count(st *stream) {
 	if s.byID[st.ID] != st {
 		return
 	}
+	s.watch(st)
 	m := s.counted[st.Channel]
 	_, in := m[st.ID]
 	switch counts := st.counts(); {
@@ -190,6 +198,7 @@ func (s *streamSet) uncount(st *stream) {
 // have none unless an older version wrote it).
 func (s *streamSet) forget(st *stream) {
 	s.uncount(st)
+	s.unwatch(st)
 	delete(s.byID, st.ID)
 	if s.byAge != nil {
 		s.byAge.Delete(streamKeyOf(st))
@@ -792,6 +801,7 @@ func (a *Apps) onStreamStart(peer crypto.Address, ch node.ChannelInfo, m *peerv1
 		st.End = time.Unix(int64(min(m.GetEndUnix(), 1<<40)), 0)
 	}
 	if st.Rate != was.Rate || st.Tick != was.Tick || st.Budget != was.Budget || st.ItemID != was.ItemID || !st.End.Equal(was.End) {
+		a.streams.watch(st) // a new end or tick may be due sooner
 		a.persistStream(st, 0, "") // the same terms again (a reconnect) write nothing
 	}
 	return nil, nil
@@ -889,26 +899,21 @@ func (a *Apps) meterLoop() {
 		}
 		now := a.clock.Now()
 		a.streams.mu.Lock()
-		for _, st := range a.streams.byID {
-			if st.Outgoing || st.EndReason != "" || st.stalled {
-				continue
-			}
-			if !st.End.IsZero() && now.After(st.End.Add(st.Tick)) {
+		a.streams.overdue(now, func(st *stream, ended bool) {
+			if ended {
 				st.EndReason = EndTime
 				a.streams.count(st)
 				a.persistStream(st, storev1.StreamEventKind_STREAM_EVENT_KIND_ENDED, EndTime)
-				continue
+				return
 			}
 			last := st.Last
 			if last.IsZero() {
 				last = st.Started
 			}
-			if now.Sub(last) > 2*st.Tick+a.cfg.StallAfter {
-				st.stalled = true
-				a.streams.count(st)
-				a.persistStream(st, storev1.StreamEventKind_STREAM_EVENT_KIND_STALLED, fmt.Sprintf("no payment for %s", now.Sub(last).Round(time.Millisecond)))
-			}
-		}
+			st.stalled = true
+			a.streams.count(st)
+			a.persistStream(st, storev1.StreamEventKind_STREAM_EVENT_KIND_STALLED, fmt.Sprintf("no payment for %s", now.Sub(last).Round(time.Millisecond)))
+		})
 		a.streams.mu.Unlock()
 	}
 }
