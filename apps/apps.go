@@ -32,6 +32,7 @@ type Store interface {
 	OfferPaidBy(offerID [32]byte, payer [20]byte) (*storev1.LogEntry, error)
 	Streams() ([]*storev1.Stream, error)
 	Tokens() ([]*storev1.AppToken, error)
+	ChannelPayments(ch [32]byte, dir storev1.Direction, after, upTo uint64, limit int) ([]*storev1.Payment, error)
 }
 
 var _ Store = (*store.Store)(nil)

@@ -7,6 +7,7 @@ import (
 	"fmt"
 	"log/slog"
 	"maps"
+	"math"
 	"slices"
 	"sync"
 	"time"
@@ -135,6 +136,11 @@ type stream struct {
 	// meterAt and meterPos place the stream in streamSet.meter.
 	meterAt  int64
 	meterPos int
+	// Incoming: nonce is the channel's incoming nonce when the stream's
+	// last tick was metered; unwritten counts the ticks metered since its
+	// record last went into a batch (see meterIncoming).
+	nonce     uint64
+	unwritten int
 }
 
 func (st *stream) perTick() uint256.Int {
@@ -282,6 +288,10 @@ func (st *stream) record() *storev1.Stream {
 	if !st.Last.IsZero() {
 		r.LastPaymentUnixNano = st.Last.UnixNano()
 	}
+	if !st.Outgoing && st.EndReason == "" && !st.stalled {
+		// Live: its next ticks may reach the log only (meterIncoming).
+		r.ReceivedNonce = st.nonce
+	}
 	return r
 }
 
@@ -395,6 +405,17 @@ func (a *Apps) loadStreams() error {
 		}
 	}
 	a.tokens.mu.Unlock()
+	sts := make([]*stream, len(recs))
+	for i, r := range recs {
+		st, err := streamFromRecord(r)
+		if err != nil {
+			return fmt.Errorf("stream %x: %w", r.GetId(), err)
+		}
+		if err := a.catchUpStream(st, r.GetReceivedNonce()); err != nil {
+			return fmt.Errorf("stream %x: %w", r.GetId(), err)
+		}
+		sts[i] = st
+	}
 	var orphans []*stream
 	defer func() {
 		for _, st := range orphans {
@@ -404,11 +425,7 @@ func (a *Apps) loadStreams() error {
 	a.streams.mu.Lock()
 	defer a.streams.mu.Unlock()
 	now := a.clock.Now()
-	for _, r := range recs {
-		st, err := streamFromRecord(r)
-		if err != nil {
-			return fmt.Errorf("stream %x: %w", r.GetId(), err)
-		}
+	for _, st := range sts {
 		st.recorded, st.seen = true, now
 		if ci, err := a.n.Channel(st.Channel); err == nil {
 			st.Asset = ci.Asset
@@ -423,6 +440,61 @@ func (a *Apps) loadStreams() error {
 		}
 	}
 	return nil
+}
+
+// catchUpPage is how many payments catchUpStream reads at a time: more
+// than one proof ever holds.
+var catchUpPage = 2 * node.MaxProofParts
+
+// catchUpStream counts into st, an incoming stream loaded from a record
+// written live (after > 0: the channel's incoming nonce it counts up to),
+// the ticks of the stream that reached the log after it: the payments of
+// the channel's later incoming proofs that name the stream and were
+// accepted. It reads the channel's payments after that nonce only (the
+// store's index by channel): the few ticks between two writes of the
+// record, and the channel's other payments of that time.
+func (a *Apps) catchUpStream(st *stream, after uint64) error {
+	if st.Outgoing || after == 0 {
+		return nil
+	}
+	upTo := uint64(math.MaxUint64)
+	for {
+		page, err := a.store.ChannelPayments(st.Channel, storev1.Direction_DIRECTION_INCOMING, after, upTo, catchUpPage)
+		if err != nil {
+			return fmt.Errorf("count the ticks after its record: %w", err)
+		}
+		full := len(page) == catchUpPage
+		if full {
+			// The oldest proof's payments may go on in the next page:
+			// leave them all to it.
+			oldest := page[len(page)-1].GetNonce()
+			if page[0].GetNonce() == oldest {
+				return fmt.Errorf("count the ticks after its record: proof %d holds more than %d payments", oldest, catchUpPage)
+			}
+			for len(page) > 0 && page[len(page)-1].GetNonce() == oldest {
+				page = page[:len(page)-1]
+			}
+			upTo = oldest
+		}
+		for _, p := range page {
+			if len(p.GetStreamId()) != 16 || [16]byte(p.GetStreamId()) != st.ID || p.GetRefused() != "" || len(p.GetRefundOf()) > 0 {
+				continue
+			}
+			amount, err := parseAmount("amount", p.GetAmount())
+			if err != nil {
+				return fmt.Errorf("payment %x: %w", p.GetId(), err)
+			}
+			st.Paid.Add(&st.Paid, &amount)
+			st.Ticks++
+			if t := time.Unix(0, p.GetTimeUnixNano()); t.After(st.Last) {
+				st.Last = t
+			}
+			st.nonce = max(st.nonce, p.GetNonce())
+		}
+		if !full {
+			return nil
+		}
+	}
 }
 
 // StartStream starts paying a peer per second. The first tick is paid at
@@ -514,7 +586,9 @@ const streamReceiptEvery = 60
 // that lags is safe: after a restart the stream pays the ticks after the
 // record again with the same idempotency keys, and the node answers those
 // it paid with their first outcome, so the record catches up and nothing
-// is paid twice.
+// is paid twice. The payee does the same (meterIncoming): its ticks are in
+// the log, and loading a live stream's record counts in the ticks after
+// it (catchUpStream).
 const streamPersistEvery = 10
 
 // payStream pays one tick every st.Tick until the stream ends.
@@ -876,7 +950,18 @@ func (a *Apps) meterIncoming(b *store.Batch, ch node.ChannelInfo, p *node.Part, 
 	st.Paid.Add(&st.Paid, &p.Amount)
 	st.Ticks++
 	st.Last = now
+	st.nonce = ch.ReceivedNonce
+	st.unwritten++
 	a.streams.count(st)
+	if kind == storev1.StreamEventKind_STREAM_EVENT_KIND_UNSPECIFIED && st.EndReason == "" && st.unwritten < streamPersistEvery {
+		// The tick is in the log with the stream's id: the record takes it
+		// in every streamPersistEvery-th tick, at the stream's next event,
+		// or when the node loads the record (catchUpStream). A tick of a
+		// stream that ended always writes, so that only the records of live
+		// streams can lag.
+		return nil
+	}
+	st.unwritten = 0
 	if err := a.streamEvent(b, st, kind, detail); err != nil {
 		return err
 	}

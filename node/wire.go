@@ -22,6 +22,9 @@ func proofMessage(p channel.Proof, parts []*peerv1.PaymentPart) *peerv1.BalanceP
 // maxParts bounds the payments one message may carry, from any peer.
 const maxParts = 4096
 
+// MaxProofParts is the most payments one proof covers, from any peer.
+const MaxProofParts = maxParts
+
 // Bounds on what one message of this node's carries, well within the
 // transport's limit (1 MiB): a proof whose payments do not fit goes out as
 // ProofParts messages followed by the proof.

@@ -1404,8 +1404,16 @@ type Stream struct {
 	ToppedUp            bool      `protobuf:"varint,17,opt,name=topped_up,json=toppedUp,proto3" json:"topped_up,omitempty"`
 	TokenId             []byte    `protobuf:"bytes,18,opt,name=token_id,json=tokenId,proto3" json:"token_id,omitempty"`
 	Peer                []byte    `protobuf:"bytes,19,opt,name=peer,proto3" json:"peer,omitempty"`
-	unknownFields       protoimpl.UnknownFields
-	sizeCache           protoimpl.SizeCache
+	// Incoming and live when written: the nonce of the newest incoming
+	// proof of the channel that paid a tick this record counts. The payee
+	// writes a live stream's record every few ticks, not each one: the
+	// stream's later payments (proofs above this nonce) are in the log, and
+	// the node counts them in again when it loads the record. Zero: the
+	// record counts every payment of the stream (it was written ended,
+	// stalled or never paid, or by an older version that wrote it each tick).
+	ReceivedNonce uint64 `protobuf:"varint,20,opt,name=received_nonce,json=receivedNonce,proto3" json:"received_nonce,omitempty"`
+	unknownFields protoimpl.UnknownFields
+	sizeCache     protoimpl.SizeCache
 }
 
 func (x *Stream) Reset() {
@@ -1569,6 +1577,13 @@ func (x *Stream) GetPeer() []byte {
 		return x.Peer
 	}
 	return nil
+}
+
+func (x *Stream) GetReceivedNonce() uint64 {
+	if x != nil {
+		return x.ReceivedNonce
+	}
+	return 0
 }
 
 // AppToken is an app token: a pay-only credential with limits, or a
@@ -2580,7 +2595,7 @@ const file_tinypay_store_v1_store_proto_rawDesc = "" +
 	"\n" +
 	"payment_id\x18\x01 \x01(\fR\tpaymentId\x12\x12\n" +
 	"\x04time\x18\x02 \x01(\x04R\x04time\x12\x1c\n" +
-	"\tsignature\x18\x03 \x01(\fR\tsignature\"\xb0\x04\n" +
+	"\tsignature\x18\x03 \x01(\fR\tsignature\"\xd7\x04\n" +
 	"\x06Stream\x12\x18\n" +
 	"\aversion\x18\x01 \x01(\rR\aversion\x12\x0e\n" +
 	"\x02id\x18\x02 \x01(\fR\x02id\x12\x1d\n" +
@@ -2604,7 +2619,8 @@ const file_tinypay_store_v1_store_proto_rawDesc = "" +
 	"auto_topup\x18\x10 \x01(\fR\tautoTopup\x12\x1b\n" +
 	"\ttopped_up\x18\x11 \x01(\bR\btoppedUp\x12\x19\n" +
 	"\btoken_id\x18\x12 \x01(\fR\atokenId\x12\x12\n" +
-	"\x04peer\x18\x13 \x01(\fR\x04peer\"\xdf\x03\n" +
+	"\x04peer\x18\x13 \x01(\fR\x04peer\x12%\n" +
+	"\x0ereceived_nonce\x18\x14 \x01(\x04R\rreceivedNonce\"\xdf\x03\n" +
 	"\bAppToken\x12\x18\n" +
 	"\aversion\x18\x01 \x01(\rR\aversion\x12\x0e\n" +
 	"\x02id\x18\x02 \x01(\fR\x02id\x12\x12\n" +
