@@ -875,7 +875,7 @@ func (a *Apps) onStreamStart(peer crypto.Address, ch node.ChannelInfo, m *peerv1
 		st.End = time.Unix(int64(min(m.GetEndUnix(), 1<<40)), 0)
 	}
 	if st.Rate != was.Rate || st.Tick != was.Tick || st.Budget != was.Budget || st.ItemID != was.ItemID || !st.End.Equal(was.End) {
-		a.streams.watch(st) // a new end or tick may be due sooner
+		a.streams.watch(st)        // a new end or tick may be due sooner
 		a.persistStream(st, 0, "") // the same terms again (a reconnect) write nothing
 	}
 	return nil, nil
