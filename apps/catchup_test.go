@@ -5,10 +5,14 @@ import (
 	"slices"
 	"strings"
 	"testing"
+	"time"
 
 	"github.com/holiman/uint256"
 
+	"github.com/tinypay/tinypay/channel"
+	"github.com/tinypay/tinypay/node"
 	storev1 "github.com/tinypay/tinypay/proto/tinypay/store/v1"
+	"github.com/tinypay/tinypay/store"
 )
 
 // logStore is the payments of one channel, for catchUpStream: it answers
@@ -91,5 +95,53 @@ func TestCatchUpStreamPages(t *testing.T) {
 	a = &Apps{store: l}
 	if err := a.catchUpStream(st, 0); err != nil || l.calls != 0 {
 		t.Fatalf("a whole record: %v, %d reads", err, l.calls)
+	}
+}
+
+// TestIncomingRecordWrittenEveryTenTicksOrTenSeconds: a live stream's
+// record goes into a tick's batch on its first tick, then on every tenth,
+// or once the last write is streamPersistAfter old whatever the tick (a
+// slow stream's catch-up stays short); every tick of an ended stream
+// writes.
+func TestIncomingRecordWrittenEveryTenTicksOrTenSeconds(t *testing.T) {
+	a := meterApps()
+	a.n = nil
+	base := time.Unix(1_800_000_000, 0)
+	ch := node.ChannelInfo{ID: channel.ID{9}}
+	part := &node.Part{Amount: *uint256.NewInt(1), Stream: [16]byte{7}}
+	st := &stream{StreamInfo: StreamInfo{ID: part.Stream, Channel: ch.ID, Started: base, Tick: time.Second}, recorded: true, writtenAt: base}
+	a.streams.add(st)
+	tick := func(at time.Time) bool {
+		ch.ReceivedNonce++
+		b := store.NewBatch()
+		if err := a.meterIncoming(b, ch, part, at); err != nil {
+			t.Fatal(err)
+		}
+		return b.Len() > 0
+	}
+	var wrote []int
+	for i := 1; i <= 25; i++ {
+		if tick(base.Add(time.Duration(i) * 100 * time.Millisecond)) {
+			wrote = append(wrote, i)
+		}
+	}
+	if !slices.Equal(wrote, []int{10, 20}) {
+		t.Fatalf("fast ticks wrote the record at ticks %v, want 10 and 20", wrote)
+	}
+	// Slow ticks: at most streamPersistAfter apart.
+	at := base.Add(2500 * time.Millisecond)
+	wrote = nil
+	for i := 1; i <= 6; i++ {
+		at = at.Add(4 * time.Second)
+		if tick(at) {
+			wrote = append(wrote, i)
+		}
+	}
+	if !slices.Equal(wrote, []int{3, 6}) { // 12.5 s, then 12 s after the last write
+		t.Fatalf("ticks 4 s apart wrote the record at ticks %v, want the 3rd and 6th (the first at least 10 s after the last write)", wrote)
+	}
+	st.EndReason = EndByPayer
+	if !tick(at.Add(time.Second)) {
+		t.Fatal("a tick of an ended stream did not write its record")
 	}
 }

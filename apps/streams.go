@@ -138,9 +138,10 @@ type stream struct {
 	meterPos int
 	// Incoming: nonce is the channel's incoming nonce when the stream's
 	// last tick was metered; unwritten counts the ticks metered since its
-	// record last went into a batch (see meterIncoming).
+	// record last went into a batch, at writtenAt (see meterIncoming).
 	nonce     uint64
 	unwritten int
+	writtenAt time.Time
 }
 
 func (st *stream) perTick() uint256.Int {
@@ -591,6 +592,11 @@ const streamReceiptEvery = 60
 // it (catchUpStream).
 const streamPersistEvery = 10
 
+// streamPersistAfter: the payee also writes a live stream's record when
+// the last one is this old, whatever the tick, so that loading it reads at
+// most the channel's payments of about that long (catchUpStream).
+const streamPersistAfter = 10 * time.Second
+
 // payStream pays one tick every st.Tick until the stream ends.
 func (a *Apps) payStream(st *stream) {
 	a.streams.mu.Lock()
@@ -953,15 +959,16 @@ func (a *Apps) meterIncoming(b *store.Batch, ch node.ChannelInfo, p *node.Part, 
 	st.nonce = ch.ReceivedNonce
 	st.unwritten++
 	a.streams.count(st)
-	if kind == storev1.StreamEventKind_STREAM_EVENT_KIND_UNSPECIFIED && st.EndReason == "" && st.unwritten < streamPersistEvery {
+	if kind == storev1.StreamEventKind_STREAM_EVENT_KIND_UNSPECIFIED && st.EndReason == "" &&
+		st.unwritten < streamPersistEvery && now.Sub(st.writtenAt) < streamPersistAfter {
 		// The tick is in the log with the stream's id: the record takes it
-		// in every streamPersistEvery-th tick, at the stream's next event,
-		// or when the node loads the record (catchUpStream). A tick of a
-		// stream that ended always writes, so that only the records of live
-		// streams can lag.
+		// in every streamPersistEvery-th tick (or streamPersistAfter), at
+		// the stream's next event, or when the node loads the record
+		// (catchUpStream). A tick of a stream that ended always writes, so
+		// that only the records of live streams can lag.
 		return nil
 	}
-	st.unwritten = 0
+	st.unwritten, st.writtenAt = 0, now
 	if err := a.streamEvent(b, st, kind, detail); err != nil {
 		return err
 	}
