@@ -3,6 +3,7 @@ package apps
 import (
 	"errors"
 	"fmt"
+	"slices"
 	"strings"
 	"time"
 	"unicode/utf8"
@@ -40,11 +41,28 @@ func (a *Apps) Incoming(b *store.Batch, ch node.ChannelInfo, parts []node.Part, 
 	if !a.waitStarted() {
 		return nil
 	}
+	var write []*stream
 	for i := range parts {
 		if parts[i].Stream != ([16]byte{}) {
-			if err := a.meterIncoming(b, ch, &parts[i], now); err != nil {
+			st, err := a.meterIncoming(b, ch, &parts[i], now)
+			if err != nil {
 				return err
 			}
+			if st != nil && !slices.Contains(write, st) {
+				write = append(write, st)
+			}
+		}
+	}
+	if len(write) == 0 {
+		return nil
+	}
+	// Once, after every part: a record counts every tick of the proof, so
+	// that none is left to the log with the record's nonce past it.
+	a.streams.mu.Lock()
+	defer a.streams.mu.Unlock()
+	for _, st := range write {
+		if err := a.putStream(b, st); err != nil {
+			return err
 		}
 	}
 	return nil

@@ -2,6 +2,7 @@ package apps
 
 import (
 	"container/heap"
+	"math"
 	"time"
 )
 
@@ -38,22 +39,23 @@ func (q *meterQueue) Pop() any {
 	return st
 }
 
-// meterDue is the earliest time st may be overdue or past its end, and
-// false if the meter has nothing to watch on it (outgoing, ended or
-// stalled already).
-func (s *streamSet) meterDue(st *stream) (time.Time, bool) {
+// meterDue is the earliest time st may be overdue or past its end, in
+// wall-clock nanoseconds (saturated), and false if the meter has nothing
+// to watch on it (outgoing, ended or stalled already). The meter keeps to
+// this one scale: time.Time comparisons use the monotonic clock when both
+// times carry it, and a queue ordered by wall time but popped by monotonic
+// comparisons looped for good once the wall clock stepped forward.
+func (s *streamSet) meterDue(st *stream) (int64, bool) {
 	if st.Outgoing || st.EndReason != "" || st.stalled {
-		return time.Time{}, false
+		return 0, false
 	}
 	last := st.Last
 	if last.IsZero() {
 		last = st.Started
 	}
-	due := last.Add(2*st.Tick + s.stallAfter)
+	due := addNano(unixNano(last), 2*st.Tick+s.stallAfter)
 	if !st.End.IsZero() {
-		if end := st.End.Add(st.Tick); end.Before(due) {
-			due = end
-		}
+		due = min(due, addNano(unixNano(st.End), st.Tick))
 	}
 	return due, true
 }
@@ -64,12 +66,11 @@ func (s *streamSet) meterDue(st *stream) (time.Time, bool) {
 // meter to find; an earlier one moves the stream up. Each stream is in
 // the queue at most once.
 func (s *streamSet) watch(st *stream) {
-	due, ok := s.meterDue(st)
+	at, ok := s.meterDue(st)
 	if !ok || s.byID[st.ID] != st {
 		s.unwatch(st)
 		return
 	}
-	at := due.UnixNano()
 	switch {
 	case st.meterPos == 0:
 		st.meterAt = at
@@ -92,18 +93,44 @@ func (s *streamSet) unwatch(st *stream) {
 // stalled; a stream whose time moved later is queued again at it.
 // streams.mu held.
 func (s *streamSet) overdue(now time.Time, fn func(st *stream, ended bool)) {
-	n := now.UnixNano()
+	n := unixNano(now)
 	for len(s.meter) > 0 && s.meter[0].meterAt < n {
 		st := heap.Pop(&s.meter).(*stream)
 		due, ok := s.meterDue(st)
 		if !ok {
 			continue
 		}
-		if !now.After(due) {
-			st.meterAt = due.UnixNano()
+		if due >= n { // queued again at a time the loop does not take
+			st.meterAt = due
 			heap.Push(&s.meter, st)
 			continue
 		}
-		fn(st, !st.End.IsZero() && now.After(st.End.Add(st.Tick)))
+		fn(st, !st.End.IsZero() && addNano(unixNano(st.End), st.Tick) < n)
 	}
+}
+
+// unixNano is t.UnixNano() saturated to int64's range instead of wrapped: a
+// peer says when its stream started, and a time past the year 2262 must
+// queue last, not first (a wrapped time looped the meter under its lock).
+func unixNano(t time.Time) int64 {
+	switch {
+	case t.After(maxNanoTime):
+		return math.MaxInt64
+	case t.Before(minNanoTime):
+		return math.MinInt64
+	}
+	return t.UnixNano()
+}
+
+var maxNanoTime, minNanoTime = time.Unix(0, math.MaxInt64), time.Unix(0, math.MinInt64)
+
+// addNano is a+d, saturated.
+func addNano(a int64, d time.Duration) int64 {
+	if d > 0 && a > math.MaxInt64-int64(d) {
+		return math.MaxInt64
+	}
+	if d < 0 && a < math.MinInt64-int64(d) {
+		return math.MinInt64
+	}
+	return a + int64(d)
 }

@@ -2,6 +2,7 @@ package apps
 
 import (
 	"fmt"
+	"math"
 	"math/rand/v2"
 	"slices"
 	"testing"
@@ -219,5 +220,30 @@ func BenchmarkMeterPass(b *testing.B) {
 				}
 			})
 		}
+	}
+}
+
+// TestMeterTimesPastInt64: meter times saturate rather than wrap, so a
+// stream whose start or end lies past the year 2262 (a peer's word) is
+// queued last, and a pass returns.
+func TestMeterTimesPastInt64(t *testing.T) {
+	a := meterApps()
+	now := time.Unix(1_800_000_000, 0)
+	a.streams.mu.Lock()
+	defer a.streams.mu.Unlock()
+	far := &stream{StreamInfo: StreamInfo{ID: listStreamID(1), Started: time.Unix(0, math.MaxInt64), Tick: time.Second}}
+	ending := &stream{StreamInfo: StreamInfo{ID: listStreamID(2), Started: now, Last: now, Tick: time.Second, End: time.Unix(1<<40, 0)}}
+	past := &stream{StreamInfo: StreamInfo{ID: listStreamID(3), Started: time.Unix(-1<<40, 0), Tick: time.Second}}
+	for _, st := range []*stream{far, ending, past} {
+		a.streams.add(st)
+	}
+	if far.meterAt != math.MaxInt64 || past.meterAt > math.MinInt64+int64(3*time.Second) {
+		t.Fatalf("meter times %d and %d, want saturated", far.meterAt, past.meterAt)
+	}
+	if got := meterPass(a, now); !slices.Equal(got, []string{"stalled 3"}) {
+		t.Fatalf("marked %v, want the stream of long ago stalled", got)
+	}
+	if got := meterPass(a, now.Add(2600*time.Millisecond)); !slices.Equal(got, []string{"stalled 2"}) {
+		t.Fatalf("marked %v, want the stream ending in the year 36,812 stalled once its ticks stop", got)
 	}
 }

@@ -289,11 +289,25 @@ func (st *stream) record() *storev1.Stream {
 	if !st.Last.IsZero() {
 		r.LastPaymentUnixNano = st.Last.UnixNano()
 	}
-	if !st.Outgoing && st.EndReason == "" && !st.stalled {
-		// Live: its next ticks may reach the log only (meterIncoming).
+	if st.lagging() {
+		// Its next ticks may reach the log only (meterIncoming).
 		r.ReceivedNonce = st.nonce
 	}
 	return r
+}
+
+// laggingTick is the longest tick of a stream whose record the payee
+// writes every few ticks rather than each one.
+const laggingTick = time.Second
+
+// lagging reports whether st's record may lag behind its ticks: an
+// incoming stream, live, of a tick of at most laggingTick. A record is
+// written whole when its stream stalls or ends, so a lagging record is
+// behind by at most streamPersistEvery ticks (or streamPersistAfter) and
+// then two ticks and the stall time: the log's payments of that time are
+// what loading it reads (catchUp).
+func (st *stream) lagging() bool {
+	return !st.Outgoing && st.EndReason == "" && !st.stalled && st.Tick <= laggingTick
 }
 
 func streamFromRecord(r *storev1.Stream) (*stream, error) {
@@ -327,9 +341,21 @@ func streamFromRecord(r *storev1.Stream) (*stream, error) {
 
 // streamEvent adds a stream's record and an event to b.
 func (a *Apps) streamEvent(b *store.Batch, st *stream, kind storev1.StreamEventKind, detail string) error {
-	if err := b.PutStream(st.record()); err != nil {
+	if err := a.putStream(b, st); err != nil {
 		return err
 	}
+	return a.streamLog(b, st, kind, detail)
+}
+
+// putStream adds a stream's record to b: the stream as it is now, every
+// tick metered so far; streams.mu held.
+func (a *Apps) putStream(b *store.Batch, st *stream) error {
+	st.unwritten, st.writtenAt = 0, a.clock.Now()
+	return b.PutStream(st.record())
+}
+
+// streamLog adds an event of a stream to b, if kind is one.
+func (a *Apps) streamLog(b *store.Batch, st *stream, kind storev1.StreamEventKind, detail string) error {
 	if kind == storev1.StreamEventKind_STREAM_EVENT_KIND_UNSPECIFIED {
 		return nil
 	}
@@ -407,15 +433,22 @@ func (a *Apps) loadStreams() error {
 	}
 	a.tokens.mu.Unlock()
 	sts := make([]*stream, len(recs))
+	lagging := map[channel.ID]map[[16]byte]laggingStream{}
 	for i, r := range recs {
 		st, err := streamFromRecord(r)
 		if err != nil {
 			return fmt.Errorf("stream %x: %w", r.GetId(), err)
 		}
-		if err := a.catchUpStream(st, r.GetReceivedNonce()); err != nil {
-			return fmt.Errorf("stream %x: %w", r.GetId(), err)
-		}
 		sts[i] = st
+		if after := r.GetReceivedNonce(); after > 0 && !st.Outgoing {
+			if lagging[st.Channel] == nil {
+				lagging[st.Channel] = map[[16]byte]laggingStream{}
+			}
+			lagging[st.Channel][st.ID] = laggingStream{st, after}
+		}
+	}
+	for ch, m := range lagging {
+		a.catchUp(ch, m)
 	}
 	var orphans []*stream
 	defer func() {
@@ -443,57 +476,86 @@ func (a *Apps) loadStreams() error {
 	return nil
 }
 
-// catchUpPage is how many payments catchUpStream reads at a time: more
-// than one proof ever holds.
+// catchUpPage is how many payments catchUp reads at a time.
 var catchUpPage = 2 * node.MaxProofParts
 
-// catchUpStream counts into st, an incoming stream loaded from a record
-// written live (after > 0: the channel's incoming nonce it counts up to),
-// the ticks of the stream that reached the log after it: the payments of
-// the channel's later incoming proofs that name the stream and were
-// accepted. It reads the channel's payments after that nonce only (the
-// store's index by channel): the few ticks between two writes of the
-// record, and the channel's other payments of that time.
-func (a *Apps) catchUpStream(st *stream, after uint64) error {
-	if st.Outgoing || after == 0 {
+// laggingStream is an incoming stream loaded from a record written while
+// it was live, and the channel's incoming nonce that record counts up to.
+type laggingStream struct {
+	st    *stream
+	after uint64
+}
+
+// catchUp counts into the lagging streams of channel ch the ticks that
+// reached the log after their records: the payments of the channel's later
+// incoming proofs that name one of them and were accepted. It reads the
+// channel's payments after the oldest of those nonces once, through the
+// store's index by channel: the ticks between two writes of a record and
+// the channel's other payments of that time (about 12 s at most, see
+// meterIncoming), however many streams the channel has. A read that fails
+// is logged and leaves those streams as their records say: their totals
+// show less than was paid, the payments themselves are in the log.
+func (a *Apps) catchUp(ch channel.ID, streams map[[16]byte]laggingStream) {
+	from := uint64(math.MaxUint64)
+	for _, l := range streams {
+		from = min(from, l.after)
+	}
+	count := func(p *storev1.Payment) error {
+		if len(p.GetStreamId()) != 16 || p.GetRefused() != "" || len(p.GetRefundOf()) > 0 {
+			return nil
+		}
+		l, ok := streams[[16]byte(p.GetStreamId())]
+		if !ok || p.GetNonce() <= l.after {
+			return nil
+		}
+		amount, err := parseAmount("amount", p.GetAmount())
+		if err != nil {
+			return fmt.Errorf("payment %x: %w", p.GetId(), err)
+		}
+		st := l.st
+		st.Paid.Add(&st.Paid, &amount)
+		st.Ticks++
+		if t := time.Unix(0, p.GetTimeUnixNano()); t.After(st.Last) {
+			st.Last = t
+		}
+		st.nonce = max(st.nonce, p.GetNonce())
 		return nil
 	}
-	upTo := uint64(math.MaxUint64)
-	for {
-		page, err := a.store.ChannelPayments(st.Channel, storev1.Direction_DIRECTION_INCOMING, after, upTo, catchUpPage)
+	warn := func(err error) {
+		a.log.Warn("streams: the ticks after their records could not all be counted; their totals show less than was paid (the payments are in the log)",
+			"channel", ch, "streams", len(streams), "err", err)
+	}
+	for upTo := uint64(math.MaxUint64); upTo > from; {
+		page, err := a.store.ChannelPayments(ch, storev1.Direction_DIRECTION_INCOMING, from, upTo, catchUpPage)
 		if err != nil {
-			return fmt.Errorf("count the ticks after its record: %w", err)
+			warn(err)
+			return
 		}
-		full := len(page) == catchUpPage
-		if full {
-			// The oldest proof's payments may go on in the next page:
-			// leave them all to it.
-			oldest := page[len(page)-1].GetNonce()
-			if page[0].GetNonce() == oldest {
-				return fmt.Errorf("count the ticks after its record: proof %d holds more than %d payments", oldest, catchUpPage)
+		if len(page) < catchUpPage {
+			upTo = from // the last page
+		} else if oldest := page[len(page)-1].GetNonce(); page[0].GetNonce() == oldest {
+			// One proof fills the page: read that proof whole.
+			if page, err = a.store.ChannelPayments(ch, storev1.Direction_DIRECTION_INCOMING, oldest-1, oldest, store.MaxChannelPayments); err != nil {
+				warn(err)
+				return
 			}
-			for len(page) > 0 && page[len(page)-1].GetNonce() == oldest {
+			if len(page) == store.MaxChannelPayments {
+				warn(fmt.Errorf("proof %d holds more payments than one read (%d)", oldest, store.MaxChannelPayments))
+			}
+			upTo = oldest - 1
+		} else {
+			// The oldest proof's payments may go on in the next page: leave
+			// them all to it.
+			for page[len(page)-1].GetNonce() == oldest {
 				page = page[:len(page)-1]
 			}
 			upTo = oldest
 		}
 		for _, p := range page {
-			if len(p.GetStreamId()) != 16 || [16]byte(p.GetStreamId()) != st.ID || p.GetRefused() != "" || len(p.GetRefundOf()) > 0 {
-				continue
+			if err := count(p); err != nil {
+				warn(err)
+				return
 			}
-			amount, err := parseAmount("amount", p.GetAmount())
-			if err != nil {
-				return fmt.Errorf("payment %x: %w", p.GetId(), err)
-			}
-			st.Paid.Add(&st.Paid, &amount)
-			st.Ticks++
-			if t := time.Unix(0, p.GetTimeUnixNano()); t.After(st.Last) {
-				st.Last = t
-			}
-			st.nonce = max(st.nonce, p.GetNonce())
-		}
-		if !full {
-			return nil
 		}
 	}
 }
@@ -869,7 +931,11 @@ func (a *Apps) onStreamStart(peer crypto.Address, ch node.ChannelInfo, m *peerv1
 			}
 			return nil, fmt.Errorf("%w: this node holds %d incoming streams that are live or unpaid, the most it takes (%d)", ErrTooManyStreams, total, limit)
 		}
-		st = &stream{StreamInfo: StreamInfo{ID: [16]byte(id), Channel: ch.ID, Peer: ch.Peer, Asset: ch.Asset, Started: time.Unix(0, m.GetStartedUnixNano())},
+		started := time.Unix(0, m.GetStartedUnixNano())
+		if started.After(now) {
+			started = now // the peer's word, but not a start to come
+		}
+		st = &stream{StreamInfo: StreamInfo{ID: [16]byte(id), Channel: ch.ID, Peer: ch.Peer, Asset: ch.Asset, Started: started},
 			seen: now}
 		a.streams.add(st)
 		a.streams.count(st)
@@ -912,9 +978,11 @@ func (a *Apps) onStreamEnd(ch node.ChannelInfo, m *peerv1.StreamEnd) error {
 }
 
 // meterIncoming records a stream tick received, into the batch of the
-// payment. A stream's first payment writes its record and its "started"
-// event (and its "ended" one, if it ended before it was paid).
-func (a *Apps) meterIncoming(b *store.Batch, ch node.ChannelInfo, p *node.Part, now time.Time) error {
+// payment, and returns the stream if its record is due in that batch
+// (Incoming writes it once, after every part of the proof). A stream's
+// first payment writes its record and its "started" event (and its
+// "ended" one, if it ended before it was paid).
+func (a *Apps) meterIncoming(b *store.Batch, ch node.ChannelInfo, p *node.Part, now time.Time) (write *stream, err error) {
 	var bound string
 	var limit int
 	defer func() { // after the unlock: it logs
@@ -926,7 +994,7 @@ func (a *Apps) meterIncoming(b *store.Batch, ch node.ChannelInfo, p *node.Part, 
 	defer a.streams.mu.Unlock()
 	st := a.streams.byID[p.Stream]
 	if st != nil && (st.Outgoing || st.Channel != ch.ID) {
-		return nil // not the peer's stream to us
+		return nil, nil // not the peer's stream to us
 	}
 	if st == nil {
 		// A payment naming a stream never announced starts it, within the
@@ -934,7 +1002,7 @@ func (a *Apps) meterIncoming(b *store.Batch, ch node.ChannelInfo, p *node.Part, 
 		// ticks of one unit. Over a bound the payment is still taken, but
 		// not metered as a stream.
 		if bound, limit = a.admit(ch.ID, now); bound != "" {
-			return nil
+			return nil, nil
 		}
 		st = &stream{StreamInfo: StreamInfo{ID: p.Stream, Channel: ch.ID, Peer: ch.Peer, Asset: ch.Asset, Started: now, ItemID: p.ItemID, Tick: time.Second},
 			seen: now}
@@ -959,23 +1027,26 @@ func (a *Apps) meterIncoming(b *store.Batch, ch node.ChannelInfo, p *node.Part, 
 	st.nonce = ch.ReceivedNonce
 	st.unwritten++
 	a.streams.count(st)
-	if kind == storev1.StreamEventKind_STREAM_EVENT_KIND_UNSPECIFIED && st.EndReason == "" &&
-		st.unwritten < streamPersistEvery && now.Sub(st.writtenAt) < streamPersistAfter {
+	if kind != storev1.StreamEventKind_STREAM_EVENT_KIND_UNSPECIFIED {
+		if err := a.streamLog(b, st, kind, detail); err != nil {
+			return nil, err
+		}
+		if kind == storev1.StreamEventKind_STREAM_EVENT_KIND_STARTED && st.EndReason != "" {
+			if err := a.streamLog(b, st, storev1.StreamEventKind_STREAM_EVENT_KIND_ENDED, st.EndReason); err != nil {
+				return nil, err
+			}
+		}
+		return st, nil
+	}
+	if st.lagging() && st.unwritten < streamPersistEvery && now.Sub(st.writtenAt) < streamPersistAfter {
 		// The tick is in the log with the stream's id: the record takes it
 		// in every streamPersistEvery-th tick (or streamPersistAfter), at
 		// the stream's next event, or when the node loads the record
-		// (catchUpStream). A tick of a stream that ended always writes, so
-		// that only the records of live streams can lag.
-		return nil
+		// (catchUp). Only a live stream of a short tick lags so: a record
+		// is behind by at most ten ticks of a second and the stall time.
+		return nil, nil
 	}
-	st.unwritten, st.writtenAt = 0, now
-	if err := a.streamEvent(b, st, kind, detail); err != nil {
-		return err
-	}
-	if kind == storev1.StreamEventKind_STREAM_EVENT_KIND_STARTED && st.EndReason != "" {
-		return a.streamEvent(b, st, storev1.StreamEventKind_STREAM_EVENT_KIND_ENDED, st.EndReason)
-	}
-	return nil
+	return st, nil
 }
 
 // meterLoop marks incoming streams stalled when a tick is overdue.
