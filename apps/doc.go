@@ -70,6 +70,24 @@
 // logs it, and nothing changes. Payments are never refused for a bound: a
 // tick of a stream this node does not know starts it, paid.
 //
+// # Stream records
+//
+// Each side writes a running stream's record every tenth tick rather than
+// each one, and at each event: started, stalled, resumed, ended. The ticks
+// after a record are safe elsewhere. The payer's are paid under
+// idempotency keys, so after a restart it pays the ticks after its record
+// again and the node answers those it paid with their first outcome. The
+// payee's are in the log, tagged with the stream: a live stream of a tick
+// of at most a second has its record written every tenth tick (or every
+// 10 s) naming the channel's incoming nonce it counts up to, and loading
+// it counts the stream's later payments back in, with one read of the
+// channel's payments after that nonce (the store's index by channel).
+// A record is written whole when its stream stalls or ends, so what
+// loading reads is bounded by about 12 s of the channel's payments. The
+// meter, which marks incoming streams stalled or ended, keeps the live
+// ones in a queue by when each may be due: a pass looks at the streams
+// due, not at every stream.
+//
 // # Concurrency
 //
 // Exported methods are safe for concurrent use. Streams, tokens and offers
