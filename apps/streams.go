@@ -137,11 +137,14 @@ type stream struct {
 	meterAt  int64
 	meterPos int
 	// Incoming: nonce is the channel's incoming nonce when the stream's
-	// last tick was metered; unwritten counts the ticks metered since its
-	// record last went into a batch, at writtenAt (see meterIncoming).
+	// last tick was metered (0: none since a whole record); unwritten
+	// counts the ticks metered since its record last went into a batch, at
+	// writtenAt, and diskNonce is the received_nonce of that record (see
+	// meterIncoming).
 	nonce     uint64
 	unwritten int
 	writtenAt time.Time
+	diskNonce uint64
 }
 
 func (st *stream) perTick() uint256.Int {
@@ -315,7 +318,7 @@ func streamFromRecord(r *storev1.Stream) (*stream, error) {
 		ID: [16]byte(r.GetId()), Channel: channel.ID(r.GetChannelId()), Peer: crypto.Address(r.GetPeer()),
 		Outgoing: r.GetDirection() == storev1.Direction_DIRECTION_OUTGOING, Tick: time.Duration(r.GetTickMs()) * time.Millisecond,
 		Ticks: r.GetTicks(), EndReason: r.GetEndReason(), Started: time.Unix(0, r.GetStartedUnixNano()), ItemID: r.GetItemId(),
-	}, toppedUp: r.GetToppedUp()}
+	}, toppedUp: r.GetToppedUp(), nonce: r.GetReceivedNonce(), diskNonce: r.GetReceivedNonce()}
 	if r.GetEnded() && st.EndReason == "" {
 		st.EndReason = "ended"
 	}
@@ -350,8 +353,9 @@ func (a *Apps) streamEvent(b *store.Batch, st *stream, kind storev1.StreamEventK
 // putStream adds a stream's record to b: the stream as it is now, every
 // tick metered so far; streams.mu held.
 func (a *Apps) putStream(b *store.Batch, st *stream) error {
-	st.unwritten, st.writtenAt = 0, a.clock.Now()
-	return b.PutStream(st.record())
+	r := st.record()
+	st.unwritten, st.writtenAt, st.diskNonce = 0, a.clock.Now(), r.GetReceivedNonce()
+	return b.PutStream(r)
 }
 
 // streamLog adds an event of a stream to b, if kind is one.
@@ -500,6 +504,14 @@ func (a *Apps) catchUp(ch channel.ID, streams map[[16]byte]laggingStream) {
 	for _, l := range streams {
 		from = min(from, l.after)
 	}
+	// The counts go to the streams only once every read succeeded.
+	type ticks struct {
+		paid  uint256.Int
+		n     uint64
+		last  time.Time
+		nonce uint64
+	}
+	counted := map[*stream]*ticks{}
 	count := func(p *storev1.Payment) error {
 		if len(p.GetStreamId()) != 16 || p.GetRefused() != "" || len(p.GetRefundOf()) > 0 {
 			return nil
@@ -512,15 +524,32 @@ func (a *Apps) catchUp(ch channel.ID, streams map[[16]byte]laggingStream) {
 		if err != nil {
 			return fmt.Errorf("payment %x: %w", p.GetId(), err)
 		}
-		st := l.st
-		st.Paid.Add(&st.Paid, &amount)
-		st.Ticks++
-		if t := time.Unix(0, p.GetTimeUnixNano()); t.After(st.Last) {
-			st.Last = t
+		c := counted[l.st]
+		if c == nil {
+			c = &ticks{}
+			counted[l.st] = c
 		}
-		st.nonce = max(st.nonce, p.GetNonce())
+		c.paid.Add(&c.paid, &amount)
+		c.n++
+		if t := time.Unix(0, p.GetTimeUnixNano()); t.After(c.last) {
+			c.last = t
+		}
+		c.nonce = max(c.nonce, p.GetNonce())
 		return nil
 	}
+	defer func() {
+		if counted == nil {
+			return
+		}
+		for st, c := range counted {
+			st.Paid.Add(&st.Paid, &c.paid)
+			st.Ticks += c.n
+			if c.last.After(st.Last) {
+				st.Last = c.last
+			}
+			st.nonce = max(st.nonce, c.nonce)
+		}
+	}()
 	warn := func(err error) {
 		a.log.Warn("streams: the ticks after their records could not all be counted; their totals show less than was paid (the payments are in the log)",
 			"channel", ch, "streams", len(streams), "err", err)
@@ -528,6 +557,7 @@ func (a *Apps) catchUp(ch channel.ID, streams map[[16]byte]laggingStream) {
 	for upTo := uint64(math.MaxUint64); upTo > from; {
 		page, err := a.store.ChannelPayments(ch, storev1.Direction_DIRECTION_INCOMING, from, upTo, catchUpPage)
 		if err != nil {
+			counted = nil // none: the next record names the nonce this one did
 			warn(err)
 			return
 		}
@@ -536,6 +566,7 @@ func (a *Apps) catchUp(ch channel.ID, streams map[[16]byte]laggingStream) {
 		} else if oldest := page[len(page)-1].GetNonce(); page[0].GetNonce() == oldest {
 			// One proof fills the page: read that proof whole.
 			if page, err = a.store.ChannelPayments(ch, storev1.Direction_DIRECTION_INCOMING, oldest-1, oldest, store.MaxChannelPayments); err != nil {
+				counted = nil
 				warn(err)
 				return
 			}
@@ -553,6 +584,7 @@ func (a *Apps) catchUp(ch channel.ID, streams map[[16]byte]laggingStream) {
 		}
 		for _, p := range page {
 			if err := count(p); err != nil {
+				counted = nil
 				warn(err)
 				return
 			}
@@ -1038,12 +1070,16 @@ func (a *Apps) meterIncoming(b *store.Batch, ch node.ChannelInfo, p *node.Part, 
 		}
 		return st, nil
 	}
-	if st.lagging() && st.unwritten < streamPersistEvery && now.Sub(st.writtenAt) < streamPersistAfter {
+	if st.lagging() && st.diskNonce != 0 && st.unwritten < streamPersistEvery && now.Sub(st.writtenAt) < streamPersistAfter {
 		// The tick is in the log with the stream's id: the record takes it
 		// in every streamPersistEvery-th tick (or streamPersistAfter), at
 		// the stream's next event, or when the node loads the record
-		// (catchUp). Only a live stream of a short tick lags so: a record
-		// is behind by at most ten ticks of a second and the stall time.
+		// (catchUp), which counts the ticks after the nonce the record on
+		// disk names. A record that names none (written whole: before a
+		// restart, or when the stream did not lag) is not left behind: this
+		// tick writes one that does. Only a live stream of a short tick
+		// lags: a record is behind by at most ten ticks of a second and
+		// the stall time.
 		return nil, nil
 	}
 	return st, nil
