@@ -83,7 +83,8 @@
 // it counts the stream's later payments back in, with one read of the
 // channel's payments after that nonce (the store's index by channel).
 // A record is written whole when its stream stalls or ends, so what
-// loading reads is bounded by about 12 s of the channel's payments. The
+// loading reads is bounded by about 12 s of the channel's payments (ten
+// ticks, two more and Config.StallAfter). The
 // meter, which marks incoming streams stalled or ended, keeps the live
 // ones in a queue by when each may be due: a pass looks at the streams
 // due, not at every stream.

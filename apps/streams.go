@@ -495,7 +495,8 @@ type laggingStream struct {
 // incoming proofs that name one of them and were accepted. It reads the
 // channel's payments after the oldest of those nonces once, through the
 // store's index by channel: the ticks between two writes of a record and
-// the channel's other payments of that time (about 12 s at most, see
+// the channel's other payments of that time (ten ticks of at most a
+// second, two more and Config.StallAfter: about 12 s by default; see
 // meterIncoming), however many streams the channel has. A read that fails
 // is logged and leaves those streams as their records say: their totals
 // show less than was paid, the payments themselves are in the log.
