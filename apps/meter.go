@@ -39,12 +39,12 @@ func (q *meterQueue) Pop() any {
 	return st
 }
 
-// meterDue is the earliest time st may be overdue or past its end, in
-// wall-clock nanoseconds (saturated), and false if the meter has nothing
-// to watch on it (outgoing, ended or stalled already). The meter keeps to
-// this one scale: time.Time comparisons use the monotonic clock when both
-// times carry it, and a queue ordered by wall time but popped by monotonic
-// comparisons looped for good once the wall clock stepped forward.
+// meterDue is the earliest time st may be overdue or past its end, as an
+// offset from the meter's base (meterTime), and false if the meter has
+// nothing to watch on it (outgoing, ended or stalled already). The meter
+// keeps to this one scale: a queue ordered on one clock but popped by
+// comparisons on another (time.Time uses the monotonic clock when both
+// times carry it) looped for good once the wall clock ran ahead.
 func (s *streamSet) meterDue(st *stream) (int64, bool) {
 	if st.Outgoing || st.EndReason != "" || st.stalled {
 		return 0, false
@@ -53,9 +53,9 @@ func (s *streamSet) meterDue(st *stream) (int64, bool) {
 	if last.IsZero() {
 		last = st.Started
 	}
-	due := addNano(unixNano(last), 2*st.Tick+s.stallAfter)
+	due := addNano(s.meterTime(last), 2*st.Tick+s.stallAfter)
 	if !st.End.IsZero() {
-		due = min(due, addNano(unixNano(st.End), st.Tick))
+		due = min(due, addNano(s.meterTime(st.End), st.Tick))
 	}
 	return due, true
 }
@@ -93,7 +93,7 @@ func (s *streamSet) unwatch(st *stream) {
 // stalled; a stream whose time moved later is queued again at it.
 // streams.mu held.
 func (s *streamSet) overdue(now time.Time, fn func(st *stream, ended bool)) {
-	n := unixNano(now)
+	n := s.meterTime(now)
 	for len(s.meter) > 0 && s.meter[0].meterAt < n {
 		st := heap.Pop(&s.meter).(*stream)
 		due, ok := s.meterDue(st)
@@ -105,24 +105,23 @@ func (s *streamSet) overdue(now time.Time, fn func(st *stream, ended bool)) {
 			heap.Push(&s.meter, st)
 			continue
 		}
-		fn(st, !st.End.IsZero() && addNano(unixNano(st.End), st.Tick) < n)
+		fn(st, !st.End.IsZero() && addNano(s.meterTime(st.End), st.Tick) < n)
 	}
 }
 
-// unixNano is t.UnixNano() saturated to int64's range instead of wrapped: a
-// peer says when its stream started, and a time past the year 2262 must
-// queue last, not first (a wrapped time looped the meter under its lock).
-func unixNano(t time.Time) int64 {
-	switch {
-	case t.After(maxNanoTime):
-		return math.MaxInt64
-	case t.Before(minNanoTime):
-		return math.MinInt64
+// meterTime is t as nanoseconds since the meter's base, a time taken when
+// the first stream was queued: t.Sub, which saturates (a peer says when its
+// stream started and ends, and a time past the year 2262 must queue last,
+// not wrap to first) and which measures on the monotonic clock when t
+// carries it (the node's times do: a step of the wall clock neither stalls
+// a stream early nor late), on the wall clock when not (a peer's times,
+// times read from the store). streams.mu held.
+func (s *streamSet) meterTime(t time.Time) int64 {
+	if s.meterBase.IsZero() {
+		s.meterBase = time.Now()
 	}
-	return t.UnixNano()
+	return int64(t.Sub(s.meterBase))
 }
-
-var maxNanoTime, minNanoTime = time.Unix(0, math.MaxInt64), time.Unix(0, math.MinInt64)
 
 // addNano is a+d, saturated.
 func addNano(a int64, d time.Duration) int64 {

@@ -165,7 +165,7 @@ func TestMeterPassLooksAtDueStreamsOnly(t *testing.T) {
 		}
 		for ms := 0; ms < 1000; ms += 100 {
 			at := now.Add(time.Duration(ms) * time.Millisecond)
-			head := time.Unix(0, a.streams.meter[0].meterAt)
+			head := a.streams.meterBase.Add(time.Duration(a.streams.meter[0].meterAt))
 			got := meterPass(a, at)
 			switch {
 			case sec == 2 && ms == 600:
@@ -224,21 +224,25 @@ func BenchmarkMeterPass(b *testing.B) {
 }
 
 // TestMeterTimesPastInt64: meter times saturate rather than wrap, so a
-// stream whose start or end lies past the year 2262 (a peer's word) is
-// queued last, and a pass returns.
+// stream whose start or end lies centuries ahead (a peer's word) is queued
+// last, and a pass returns.
 func TestMeterTimesPastInt64(t *testing.T) {
 	a := meterApps()
 	now := time.Unix(1_800_000_000, 0)
 	a.streams.mu.Lock()
 	defer a.streams.mu.Unlock()
-	far := &stream{StreamInfo: StreamInfo{ID: listStreamID(1), Started: time.Unix(0, math.MaxInt64), Tick: time.Second}}
+	far := &stream{StreamInfo: StreamInfo{ID: listStreamID(1), Started: time.Unix(1<<40, 0), Tick: time.Second}}
+	y2262 := &stream{StreamInfo: StreamInfo{ID: listStreamID(4), Started: time.Unix(0, math.MaxInt64), Tick: time.Second}}
 	ending := &stream{StreamInfo: StreamInfo{ID: listStreamID(2), Started: now, Last: now, Tick: time.Second, End: time.Unix(1<<40, 0)}}
 	past := &stream{StreamInfo: StreamInfo{ID: listStreamID(3), Started: time.Unix(-1<<40, 0), Tick: time.Second}}
-	for _, st := range []*stream{far, ending, past} {
+	for _, st := range []*stream{far, ending, past, y2262} {
 		a.streams.add(st)
 	}
 	if far.meterAt != math.MaxInt64 || past.meterAt > math.MinInt64+int64(3*time.Second) {
 		t.Fatalf("meter times %d and %d, want saturated", far.meterAt, past.meterAt)
+	}
+	if y2262.meterAt <= a.streams.meterTime(now) {
+		t.Fatalf("a stream started in 2262 is queued at %d, before now (%d)", y2262.meterAt, a.streams.meterTime(now))
 	}
 	if got := meterPass(a, now); !slices.Equal(got, []string{"stalled 3"}) {
 		t.Fatalf("marked %v, want the stream of long ago stalled", got)

@@ -104,8 +104,10 @@ type streamSet struct {
 	// byAge holds the streams of byID in list order (list.go).
 	byAge *btree.BTreeG[streamKey]
 	// meter holds the live incoming streams by the time the meter looks
-	// at them next (meter.go); stallAfter is Config.StallAfter.
+	// at them next (meter.go), in nanoseconds since meterBase;
+	// stallAfter is Config.StallAfter.
 	meter      meterQueue
+	meterBase  time.Time
 	stallAfter time.Duration
 }
 
