@@ -34,7 +34,8 @@ func TestCatchUpReadErrorLeavesRecordReview6(t *testing.T) {
 		f.pays = append(f.pays, &storev1.Payment{Nonce: n, Amount: []byte{1}, StreamId: st.ID[:], TimeUnixNano: int64(n)})
 	}
 	a := &Apps{store: f, log: slog.New(slog.DiscardHandler)}
-	a.catchUp(ch, map[[16]byte]laggingStream{st.ID: {st, 10}})
+	st.diskNonce = 10
+	a.catchUp(ch, map[[16]byte]*stream{st.ID: st})
 	if st.Ticks != 10 && st.Ticks != 16 {
 		t.Fatalf("a failed read left the stream at %d ticks, nonce %d: neither as its record says (10) nor caught up (16)", st.Ticks, st.nonce)
 	}

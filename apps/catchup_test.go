@@ -97,7 +97,8 @@ func TestCatchUpPages(t *testing.T) {
 		}
 	}
 	a := &Apps{store: l, log: quiet}
-	a.catchUp(ch, map[[16]byte]laggingStream{st1.ID: {st1, afters[st1]}, st2.ID: {st2, afters[st2]}})
+	st1.diskNonce, st2.diskNonce = afters[st1], afters[st2]
+	a.catchUp(ch, map[[16]byte]*stream{st1.ID: st1, st2.ID: st2})
 	for st, w := range wants {
 		if st.Ticks != w.ticks || !st.Paid.Eq(&w.paid) || st.nonce != w.nonce || st.Last.UnixNano() != int64(w.last) {
 			t.Fatalf("stream %d caught up to %d ticks, %s paid, nonce %d; want %d, %s, %d", st.ID[0], st.Ticks, st.Paid.Dec(), st.nonce, w.ticks, w.paid.Dec(), w.nonce)
@@ -115,7 +116,8 @@ func TestCatchUpPages(t *testing.T) {
 	var logged bytes.Buffer
 	a = &Apps{store: l, log: slog.New(slog.NewTextHandler(&logged, nil))}
 	before := st1.Ticks
-	a.catchUp(ch, map[[16]byte]laggingStream{st1.ID: {st1, 4}})
+	st1.diskNonce = 4
+	a.catchUp(ch, map[[16]byte]*stream{st1.ID: st1})
 	if st1.Ticks != before+store.MaxChannelPayments || !strings.Contains(logged.String(), "could not all be counted") {
 		t.Fatalf("a proof larger than a read: %d ticks counted, logged %q", st1.Ticks-before, logged.String())
 	}

@@ -439,18 +439,18 @@ func (a *Apps) loadStreams() error {
 	}
 	a.tokens.mu.Unlock()
 	sts := make([]*stream, len(recs))
-	lagging := map[channel.ID]map[[16]byte]laggingStream{}
+	lagging := map[channel.ID]map[[16]byte]*stream{}
 	for i, r := range recs {
 		st, err := streamFromRecord(r)
 		if err != nil {
 			return fmt.Errorf("stream %x: %w", r.GetId(), err)
 		}
 		sts[i] = st
-		if after := r.GetReceivedNonce(); after > 0 && !st.Outgoing {
+		if st.diskNonce > 0 && !st.Outgoing {
 			if lagging[st.Channel] == nil {
-				lagging[st.Channel] = map[[16]byte]laggingStream{}
+				lagging[st.Channel] = map[[16]byte]*stream{}
 			}
-			lagging[st.Channel][st.ID] = laggingStream{st, after}
+			lagging[st.Channel][st.ID] = st
 		}
 	}
 	for ch, m := range lagging {
@@ -485,93 +485,60 @@ func (a *Apps) loadStreams() error {
 // catchUpPage is how many payments catchUp reads at a time.
 var catchUpPage = 2 * node.MaxProofParts
 
-// laggingStream is an incoming stream loaded from a record written while
-// it was live, and the channel's incoming nonce that record counts up to.
-type laggingStream struct {
-	st    *stream
-	after uint64
-}
-
-// catchUp counts into the lagging streams of channel ch the ticks that
-// reached the log after their records: the payments of the channel's later
-// incoming proofs that name one of them and were accepted. It reads the
-// channel's payments after the oldest of those nonces once, through the
-// store's index by channel: the ticks between two writes of a record and
-// the channel's other payments of that time (ten ticks of at most a
-// second, two more and Config.StallAfter: about 12 s by default; see
-// meterIncoming), however many streams the channel has. A read that fails
-// is logged and leaves those streams as their records say: their totals
-// show less than was paid, the payments themselves are in the log.
-func (a *Apps) catchUp(ch channel.ID, streams map[[16]byte]laggingStream) {
-	from := uint64(math.MaxUint64)
-	for _, l := range streams {
-		from = min(from, l.after)
-	}
-	// The counts go to the streams only once every read succeeded.
-	type ticks struct {
-		paid  uint256.Int
-		n     uint64
-		last  time.Time
-		nonce uint64
-	}
-	counted := map[*stream]*ticks{}
-	count := func(p *storev1.Payment) error {
-		if len(p.GetStreamId()) != 16 || p.GetRefused() != "" || len(p.GetRefundOf()) > 0 {
-			return nil
-		}
-		l, ok := streams[[16]byte(p.GetStreamId())]
-		if !ok || p.GetNonce() <= l.after {
-			return nil
-		}
-		amount, err := parseAmount("amount", p.GetAmount())
-		if err != nil {
-			return fmt.Errorf("payment %x: %w", p.GetId(), err)
-		}
-		c := counted[l.st]
-		if c == nil {
-			c = &ticks{}
-			counted[l.st] = c
-		}
-		c.paid.Add(&c.paid, &amount)
-		c.n++
-		if t := time.Unix(0, p.GetTimeUnixNano()); t.After(c.last) {
-			c.last = t
-		}
-		c.nonce = max(c.nonce, p.GetNonce())
-		return nil
-	}
-	defer func() {
-		if counted == nil {
-			return
-		}
-		for st, c := range counted {
-			st.Paid.Add(&st.Paid, &c.paid)
-			st.Ticks += c.n
-			if c.last.After(st.Last) {
-				st.Last = c.last
-			}
-			st.nonce = max(st.nonce, c.nonce)
-		}
-	}()
+// catchUp counts into the lagging streams of channel ch (loaded from
+// records written while they were live: each names the channel's incoming
+// nonce it counts up to, stream.diskNonce) the ticks that reached the log
+// after their records: the payments of the channel's later incoming proofs
+// that name one of them and were accepted. It reads the channel's payments
+// after the oldest of those nonces once, through the store's index by
+// channel: the ticks between two writes of a record and the channel's
+// other payments of that time (ten ticks of at most a second, two more and
+// Config.StallAfter: about 12 s by default; see meterIncoming), however
+// many streams the channel has. A read that fails is logged and leaves
+// those streams as their records say: their totals show less than was
+// paid, the payments themselves are in the log.
+func (a *Apps) catchUp(ch channel.ID, streams map[[16]byte]*stream) {
 	warn := func(err error) {
 		a.log.Warn("streams: the ticks after their records could not all be counted; their totals show less than was paid (the payments are in the log)",
 			"channel", ch, "streams", len(streams), "err", err)
 	}
+	var ticks []*storev1.Payment
+	if err := a.readTicks(ch, streams, warn, func(p *storev1.Payment) { ticks = append(ticks, p) }); err != nil {
+		warn(err) // none counted: the next record names the nonce this one did
+		return
+	}
+	for _, p := range ticks {
+		st := streams[[16]byte(p.GetStreamId())]
+		amount, _ := parseAmount("amount", p.GetAmount()) // checked by readTicks
+		st.Paid.Add(&st.Paid, &amount)
+		st.Ticks++
+		if t := time.Unix(0, p.GetTimeUnixNano()); t.After(st.Last) {
+			st.Last = t
+		}
+		st.nonce = max(st.nonce, p.GetNonce())
+	}
+}
+
+// readTicks reads the channel's incoming payments after the oldest record
+// nonce of streams and passes to tick those that are ticks of one of them
+// after its record: accepted, not a refund, of a valid amount. A proof of
+// more payments than one read is passed in part, with a warning.
+func (a *Apps) readTicks(ch channel.ID, streams map[[16]byte]*stream, warn func(error), tick func(*storev1.Payment)) error {
+	from := uint64(math.MaxUint64)
+	for _, st := range streams {
+		from = min(from, st.diskNonce)
+	}
 	for upTo := uint64(math.MaxUint64); upTo > from; {
 		page, err := a.store.ChannelPayments(ch, storev1.Direction_DIRECTION_INCOMING, from, upTo, catchUpPage)
 		if err != nil {
-			counted = nil // none: the next record names the nonce this one did
-			warn(err)
-			return
+			return err
 		}
 		if len(page) < catchUpPage {
 			upTo = from // the last page
 		} else if oldest := page[len(page)-1].GetNonce(); page[0].GetNonce() == oldest {
 			// One proof fills the page: read that proof whole.
 			if page, err = a.store.ChannelPayments(ch, storev1.Direction_DIRECTION_INCOMING, oldest-1, oldest, store.MaxChannelPayments); err != nil {
-				counted = nil
-				warn(err)
-				return
+				return err
 			}
 			if len(page) == store.MaxChannelPayments {
 				warn(fmt.Errorf("proof %d holds more payments than one read (%d)", oldest, store.MaxChannelPayments))
@@ -586,13 +553,20 @@ func (a *Apps) catchUp(ch channel.ID, streams map[[16]byte]laggingStream) {
 			upTo = oldest
 		}
 		for _, p := range page {
-			if err := count(p); err != nil {
-				counted = nil
-				warn(err)
-				return
+			if len(p.GetStreamId()) != 16 || p.GetRefused() != "" || len(p.GetRefundOf()) > 0 {
+				continue
 			}
+			st, ok := streams[[16]byte(p.GetStreamId())]
+			if !ok || p.GetNonce() <= st.diskNonce {
+				continue
+			}
+			if _, err := parseAmount("amount", p.GetAmount()); err != nil {
+				return fmt.Errorf("payment %x: %w", p.GetId(), err)
+			}
+			tick(p)
 		}
 	}
+	return nil
 }
 
 // StartStream starts paying a peer per second. The first tick is paid at
