@@ -2,10 +2,12 @@ package apps
 
 import (
 	"bytes"
+	"errors"
 	"log/slog"
 	"math/rand/v2"
 	"slices"
 	"strings"
+	"sync"
 	"testing"
 	"time"
 
@@ -191,4 +193,82 @@ func TestIncomingRecordWrittenEveryTenTicksOrTenSeconds(t *testing.T) {
 	if r := st.record(); r.GetReceivedNonce() != 0 {
 		t.Fatalf("the record of an ended stream names nonce %d", r.GetReceivedNonce())
 	}
+}
+
+// slowLogStore answers ChannelPayments for many channels, each read taking
+// a few milliseconds (a database server's round trip), and records how
+// many reads were under way at once.
+type slowLogStore struct {
+	Store
+	pays map[channel.ID][]*storev1.Payment // by nonce
+
+	mu         sync.Mutex
+	now, peak  int
+	reads      int
+	readsByCh  map[channel.ID]int
+	firstError channel.ID
+}
+
+func (l *slowLogStore) ChannelPayments(ch [32]byte, dir storev1.Direction, after, upTo uint64, limit int) ([]*storev1.Payment, error) {
+	l.mu.Lock()
+	l.now++
+	l.peak = max(l.peak, l.now)
+	l.reads++
+	l.readsByCh[ch]++
+	l.mu.Unlock()
+	defer func() { l.mu.Lock(); l.now--; l.mu.Unlock() }()
+	time.Sleep(3 * time.Millisecond)
+	if ch == l.firstError {
+		return nil, errors.New("connection reset")
+	}
+	var out []*storev1.Payment
+	for _, p := range slices.Backward(l.pays[ch]) {
+		if p.GetNonce() > after && p.GetNonce() <= upTo && len(out) < limit {
+			out = append(out, p)
+		}
+	}
+	return out, nil
+}
+
+// TestCatchUpAllReadsChannelsAtOnce: at start the lagging streams of 200
+// channels are caught up with catchUpReaders reads under way at once (not
+// one channel after another, nor one goroutine a channel), each channel
+// read once, every stream counting its own channel's ticks only; a channel
+// whose read fails keeps its records' counts and does not stop the others.
+func TestCatchUpAllReadsChannelsAtOnce(t *testing.T) {
+	l := &slowLogStore{pays: map[channel.ID][]*storev1.Payment{}, readsByCh: map[channel.ID]int{}}
+	lagging := map[channel.ID]map[[16]byte]*stream{}
+	want := map[*stream]uint64{}
+	for i := range 200 {
+		ch := channel.ID{byte(i), byte(i >> 8), 1}
+		st := &stream{StreamInfo: StreamInfo{ID: [16]byte{byte(i), byte(i >> 8)}, Channel: ch, Ticks: 10}, diskNonce: 10}
+		lagging[ch] = map[[16]byte]*stream{st.ID: st}
+		for nonce := uint64(1); nonce <= 10+uint64(i%7); nonce++ {
+			l.pays[ch] = append(l.pays[ch], &storev1.Payment{Nonce: nonce, Amount: []byte{1}, StreamId: st.ID[:]})
+		}
+		want[st] = 10 + uint64(i%7)
+		if i == 3 {
+			l.firstError = ch
+			want[st] = 10
+		}
+	}
+	a := &Apps{store: l, log: slog.New(slog.DiscardHandler)}
+	a.catchUpAll(lagging)
+	for st, w := range want {
+		if st.Ticks != w {
+			t.Fatalf("stream of channel %x: %d ticks after the catch-up, want %d", st.Channel[:2], st.Ticks, w)
+		}
+	}
+	if l.peak < 2 || l.peak > catchUpReaders {
+		t.Fatalf("%d reads under way at once, want 2 to %d", l.peak, catchUpReaders)
+	}
+	for ch, n := range l.readsByCh {
+		if n != 1 {
+			t.Fatalf("channel %x read %d times, want once", ch[:2], n)
+		}
+	}
+	if len(l.readsByCh) != 200 {
+		t.Fatalf("%d channels read, want 200", len(l.readsByCh))
+	}
+	a.catchUpAll(nil) // nothing lagging: no read, no goroutine left waiting
 }

@@ -81,7 +81,8 @@
 // of at most a second has its record written every tenth tick (or every
 // 10 s) naming the channel's incoming nonce it counts up to, and loading
 // it counts the stream's later payments back in, with one read of the
-// channel's payments after that nonce (the store's index by channel).
+// channel's payments after that nonce (the store's index by channel;
+// eight channels are read at once, for a store that is a database server).
 // A record is written whole when its stream stalls or ends, so what
 // loading reads is bounded by about 12 s of the channel's payments (ten
 // ticks, two more and Config.StallAfter). The
@@ -94,7 +95,10 @@
 // Exported methods are safe for concurrent use. Streams, tokens and offers
 // in flight each have one owner whose lock guards memory only; writes of
 // stream records go to the store in the order they were made, from one
-// goroutine, and never under a lock. The node starts before its
+// goroutine, and never under a lock. A stall's record and event are queued
+// that way; a tick that resumes the stream before they reach the store
+// writes the "stalled" event itself, ahead of its "resumed" one, so that the
+// log tells the events in the order they happened. The node starts before its
 // application layer and may call the hooks at once; they wait until Start
 // has loaded the streams and tokens.
 package apps

@@ -3,7 +3,6 @@ package apps
 import (
 	"errors"
 	"fmt"
-	"slices"
 	"strings"
 	"time"
 	"unicode/utf8"
@@ -42,13 +41,15 @@ func (a *Apps) Incoming(b *store.Batch, ch node.ChannelInfo, parts []node.Part, 
 		return nil
 	}
 	var write []*stream
+	due := map[*stream]bool{}
 	for i := range parts {
 		if parts[i].Stream != ([16]byte{}) {
 			st, err := a.meterIncoming(b, ch, &parts[i], now)
 			if err != nil {
 				return err
 			}
-			if st != nil && !slices.Contains(write, st) {
+			if st != nil && !due[st] {
+				due[st] = true
 				write = append(write, st)
 			}
 		}

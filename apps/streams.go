@@ -10,6 +10,7 @@ import (
 	"math"
 	"slices"
 	"sync"
+	"sync/atomic"
 	"time"
 
 	"github.com/google/btree"
@@ -98,8 +99,8 @@ type streamSet struct {
 	// the bounds (stream.counts); nCounted is how many there are.
 	counted  map[channel.ID]map[[16]byte]*stream
 	nCounted int
-	writes   []streamWrite // stream records to write, in order
-	writing  bool          // a goroutine writes them
+	writes   []*streamWrite // stream records to write, in order
+	writing  bool           // a goroutine writes them
 
 	// byAge holds the streams of byID in list order (list.go).
 	byAge *btree.BTreeG[streamKey]
@@ -147,6 +148,10 @@ type stream struct {
 	unwritten int
 	writtenAt time.Time
 	diskNonce uint64
+	// stallWrite is the queued write of the stream's "stalled" event, until
+	// it is in a batch: a tick that resumes the stream first writes that
+	// event itself, in order before its "resumed" (see meterIncoming).
+	stallWrite *streamWrite
 }
 
 func (st *stream) perTick() uint256.Int {
@@ -381,7 +386,11 @@ func (a *Apps) persistStream(st *stream, kind storev1.StreamEventKind, detail st
 	if !st.recorded {
 		return
 	}
-	a.streams.writes = append(a.streams.writes, streamWrite{st, kind, detail})
+	w := &streamWrite{st, kind, detail}
+	if kind == storev1.StreamEventKind_STREAM_EVENT_KIND_STALLED {
+		st.stallWrite = w
+	}
+	a.streams.writes = append(a.streams.writes, w)
 	if !a.streams.writing {
 		a.streams.writing = true
 		go a.writeStreams()
@@ -393,6 +402,10 @@ type streamWrite struct {
 	kind   storev1.StreamEventKind
 	detail string
 }
+
+// beforeStreamWrite, if set (by tests), runs before writeStreams hands
+// each write to its channel's owner, with no lock held.
+var beforeStreamWrite atomic.Pointer[func()]
 
 // writeStreams hands the queued writes to the channels' owners, in order,
 // holding no lock while it does.
@@ -408,10 +421,23 @@ func (a *Apps) writeStreams() {
 		}
 		a.streams.mu.Unlock()
 		for _, w := range ws {
+			if f := beforeStreamWrite.Load(); f != nil {
+				(*f)()
+			}
 			err := a.n.WriteAlong(w.st.Channel, func(b *store.Batch) error {
 				a.streams.mu.Lock()
 				defer a.streams.mu.Unlock()
-				return a.streamEvent(b, w.st, w.kind, w.detail)
+				kind := w.kind
+				if kind == storev1.StreamEventKind_STREAM_EVENT_KIND_STALLED {
+					if w.st.stallWrite == w {
+						w.st.stallWrite = nil
+					} else {
+						// A tick resumed the stream and wrote this event
+						// before its "resumed" one.
+						kind = storev1.StreamEventKind_STREAM_EVENT_KIND_UNSPECIFIED
+					}
+				}
+				return a.streamEvent(b, w.st, kind, w.detail)
 			})
 			if err != nil {
 				a.log.Error("stream record", "stream", fmt.Sprintf("%x", w.st.ID), "err", err)
@@ -453,9 +479,7 @@ func (a *Apps) loadStreams() error {
 			lagging[st.Channel][st.ID] = st
 		}
 	}
-	for ch, m := range lagging {
-		a.catchUp(ch, m)
-	}
+	a.catchUpAll(lagging)
 	var orphans []*stream
 	defer func() {
 		for _, st := range orphans {
@@ -484,6 +508,31 @@ func (a *Apps) loadStreams() error {
 
 // catchUpPage is how many payments catchUp reads at a time.
 var catchUpPage = 2 * node.MaxProofParts
+
+// catchUpReaders is how many channels catchUpAll reads at once: on a store
+// that is a database server, ten thousand lagging channels read one at a
+// time are ten thousand round trips in a row.
+const catchUpReaders = 8
+
+// catchUpAll runs catchUp for each channel of lagging, catchUpReaders at
+// a time. The channels' streams are apart (catchUp touches only its own),
+// and no lock is held: the node does not serve them yet.
+func (a *Apps) catchUpAll(lagging map[channel.ID]map[[16]byte]*stream) {
+	todo := make(chan channel.ID, len(lagging))
+	for ch := range lagging {
+		todo <- ch
+	}
+	close(todo)
+	var wg sync.WaitGroup
+	for range min(catchUpReaders, len(lagging)) {
+		wg.Go(func() {
+			for ch := range todo {
+				a.catchUp(ch, lagging[ch])
+			}
+		})
+	}
+	wg.Wait()
+}
 
 // catchUp counts into the lagging streams of channel ch (loaded from
 // records written while they were live: each names the channel's incoming
@@ -1028,6 +1077,14 @@ func (a *Apps) meterIncoming(b *store.Batch, ch node.ChannelInfo, p *node.Part, 
 		}
 	case st.stalled:
 		kind, detail = storev1.StreamEventKind_STREAM_EVENT_KIND_RESUMED, "payments arrive again"
+		if w := st.stallWrite; w != nil {
+			// The "stalled" event is still queued (writeStreams): it goes
+			// first, in this batch, and the queued write leaves it out.
+			st.stallWrite = nil
+			if err := a.streamLog(b, st, w.kind, w.detail); err != nil {
+				return nil, err
+			}
+		}
 	}
 	st.stalled = false
 	st.Paid.Add(&st.Paid, &p.Amount)
