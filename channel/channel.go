@@ -132,7 +132,7 @@ func New(p Params, self Side) (*Channel, error) {
 	if !self.Valid() {
 		return nil, ErrInvalidSide
 	}
-	return build(State{Params: p, Self: self, Phase: Opening}), nil
+	return build(State{Params: p, Self: self, Phase: Opening}, p.ID()), nil
 }
 
 // Restore rebuilds a channel from a persisted State after checking that the
@@ -170,13 +170,14 @@ func Restore(st State) (*Channel, error) {
 	if t := st.Close; t != nil && !t.Proposer.Valid() {
 		return nil, ErrInvalidSide
 	}
-	return build(st.Clone()), nil
+	return build(st.Clone(), id), nil
 }
 
-func build(st State) *Channel {
+// build makes the channel of st, whose id is id (st.Params.ID()).
+func build(st State, id ID) *Channel {
 	return &Channel{
 		st:   st,
-		id:   st.Params.ID(),
+		id:   id,
 		dom:  st.Params.Domain(),
 		self: st.Params.Participants[st.Self],
 		peer: st.Params.Participants[st.Self.Other()],
