@@ -717,6 +717,7 @@ func (c *chanActor) signed(proof channel.Proof, pays []*payment) {
 	cum.Sub(&proof.Transferred, &cum)
 	now := c.n.clock.Now()
 	b := c.batch()
+	first := b.Logs() // the step may have written others before: an incoming proof, an earlier proof's payments
 	for _, p := range pays {
 		cum.Add(&cum, &p.amount)
 		p.cumulative, p.nonce, p.time = cum, proof.Nonce, now
@@ -738,7 +739,7 @@ func (c *chanActor) signed(proof channel.Proof, pays []*payment) {
 		c.step.parts = map[uint64][]*peerv1.PaymentPart{}
 	}
 	c.step.parts[proof.Nonce] = partsOf(pays)
-	c.step.after = append(c.step.after, func(r store.Result, err error) { c.outgoingDurable(f, r, err) })
+	c.step.after = append(c.step.after, func(r store.Result, err error) { c.outgoingDurable(f, first, r, err) })
 	c.step.durable = append(c.step.durable, func(err error) {
 		if err == nil { // on the committer, before a proof received in this step is set durable (see durableSent)
 			raise(&c.durableSent, proof.Nonce)
@@ -760,11 +761,12 @@ func (c *chanActor) failQueued(err error) {
 	c.queue = c.queue[:0]
 }
 
-// outgoingDurable: a signed proof and its payments are on disk. If the
+// outgoingDurable: a signed proof and its payments are on disk, the
+// payments the log entries from the first-th of its batch on. If the
 // write failed, the node has failed; the proof may have reached the peer
 // (it leaves with its write), so its payments are pending, not failed:
 // after a restart the peer's copy brings them back.
-func (c *chanActor) outgoingDurable(f *inflight, r store.Result, err error) {
+func (c *chanActor) outgoingDurable(f *inflight, first int, r store.Result, err error) {
 	if err != nil {
 		for _, p := range f.payments {
 			p.finish(fmt.Errorf("%w: the node could not write it: %w", ErrPending, err))
@@ -772,8 +774,8 @@ func (c *chanActor) outgoingDurable(f *inflight, r store.Result, err error) {
 		return
 	}
 	for i, p := range f.payments {
-		if i < len(r.Seqs) {
-			p.seq = r.Seqs[i]
+		if first+i < len(r.Seqs) {
+			p.seq = r.Seqs[first+i]
 		}
 	}
 	f.durable = true

@@ -67,6 +67,10 @@ func NewBatch() *Batch { return new(Batch) }
 // keys), log entries included.
 func (b *Batch) Len() int { return len(b.writes) + len(b.logs) }
 
+// Logs returns how many log entries b appends so far: the index in
+// Result.Seqs of the next one appended.
+func (b *Batch) Logs() int { return len(b.logs) }
+
 // Err returns the error that poisoned the batch, if any.
 func (b *Batch) Err() error { return b.err }
 
