@@ -95,10 +95,13 @@
 // Exported methods are safe for concurrent use. Streams, tokens and offers
 // in flight each have one owner whose lock guards memory only; writes of
 // stream records go to the store in the order they were made, from one
-// goroutine, and never under a lock. A stall's record and event are queued
-// that way; a tick that resumes the stream before they reach the store
-// writes the "stalled" event itself, ahead of its "resumed" one, so that the
-// log tells the events in the order they happened. The node starts before its
+// goroutine, and never under a lock. The events the meter and the API
+// queue that way (stalled, ended) carry the time they happened, and a
+// payment of the channel that arrives before they reach the store writes
+// them itself, ahead of its own events and entries: the log tells a stall
+// before the tick that ended it, whichever goroutine writes first. A
+// stream's record says whether it is stalled, so a restart logs no second
+// "stalled" for one stall; a stalled stream still ends at its end time. The node starts before its
 // application layer and may call the hooks at once; they wait until Start
 // has loaded the streams and tokens.
 package apps

@@ -40,6 +40,12 @@ func (a *Apps) Incoming(b *store.Batch, ch node.ChannelInfo, parts []node.Part, 
 	if !a.waitStarted() {
 		return nil
 	}
+	a.streams.mu.Lock()
+	err := a.logPending(b, ch.ID) // the channel's events that happened before this proof
+	a.streams.mu.Unlock()
+	if err != nil {
+		return err
+	}
 	var write []*stream
 	due := map[*stream]bool{}
 	for i := range parts {

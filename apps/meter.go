@@ -41,13 +41,20 @@ func (q *meterQueue) Pop() any {
 
 // meterDue is the earliest time st may be overdue or past its end, as an
 // offset from the meter's base (meterTime), and false if the meter has
-// nothing to watch on it (outgoing, ended or stalled already). The meter
+// nothing to watch on it (outgoing, ended, or stalled already with no end
+// time: a stalled stream still ends at its end time). The meter
 // keeps to this one scale: a queue ordered on one clock but popped by
 // comparisons on another (time.Time uses the monotonic clock when both
 // times carry it) looped for good once the wall clock ran ahead.
 func (s *streamSet) meterDue(st *stream) (int64, bool) {
-	if st.Outgoing || st.EndReason != "" || st.stalled {
+	if st.Outgoing || st.EndReason != "" {
 		return 0, false
+	}
+	if st.stalled {
+		if st.End.IsZero() {
+			return 0, false
+		}
+		return addNano(s.meterTime(st.End), st.Tick), true
 	}
 	last := st.Last
 	if last.IsZero() {

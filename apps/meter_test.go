@@ -43,7 +43,7 @@ func meterPass(a *Apps, now time.Time) []string {
 func meterWalk(a *Apps, now time.Time) []string {
 	var out []string
 	for _, st := range a.streams.byID {
-		if st.Outgoing || st.EndReason != "" || st.stalled {
+		if st.Outgoing || st.EndReason != "" {
 			continue
 		}
 		i := int(st.ID[0])<<16 | int(st.ID[1])<<8 | int(st.ID[2])
@@ -52,9 +52,9 @@ func meterWalk(a *Apps, now time.Time) []string {
 			last = st.Started
 		}
 		switch {
-		case !st.End.IsZero() && now.After(st.End.Add(st.Tick)):
+		case !st.End.IsZero() && now.After(st.End.Add(st.Tick)): // stalled or not
 			out = append(out, fmt.Sprintf("ended %d", i))
-		case now.Sub(last) > 2*st.Tick+a.streams.stallAfter:
+		case !st.stalled && now.Sub(last) > 2*st.Tick+a.streams.stallAfter:
 			out = append(out, fmt.Sprintf("stalled %d", i))
 		}
 	}

@@ -101,6 +101,10 @@ type streamSet struct {
 	nCounted int
 	writes   []*streamWrite // stream records to write, in order
 	writing  bool           // a goroutine writes them
+	// pending holds, by channel, the writes of writes that carry an event
+	// not yet in a batch, in order: a payment of the channel writes them
+	// first (logPending).
+	pending map[channel.ID][]*streamWrite
 
 	// byAge holds the streams of byID in list order (list.go).
 	byAge *btree.BTreeG[streamKey]
@@ -148,10 +152,6 @@ type stream struct {
 	unwritten int
 	writtenAt time.Time
 	diskNonce uint64
-	// stallWrite is the queued write of the stream's "stalled" event, until
-	// it is in a batch: a tick that resumes the stream first writes that
-	// event itself, in order before its "resumed" (see meterIncoming).
-	stallWrite *streamWrite
 }
 
 func (st *stream) perTick() uint256.Int {
@@ -293,6 +293,7 @@ func (st *stream) record() *storev1.Stream {
 	if st.Outgoing {
 		r.Direction = storev1.Direction_DIRECTION_OUTGOING
 	}
+	r.Stalled = st.stalled && !st.Outgoing && st.EndReason == ""
 	if !st.End.IsZero() {
 		r.EndUnix = uint64(st.End.Unix())
 	}
@@ -329,6 +330,8 @@ func streamFromRecord(r *storev1.Stream) (*stream, error) {
 	if r.GetEnded() && st.EndReason == "" {
 		st.EndReason = "ended"
 	}
+	// Its "stalled" event is written: the next tick resumes it.
+	st.stalled = r.GetStalled() && !st.Outgoing && st.EndReason == ""
 	var err1, err2, err3, err4 error
 	st.Rate, err1 = parseAmount("rate", r.GetRate())
 	st.Budget, err2 = parseAmount("budget", r.GetBudget())
@@ -365,12 +368,18 @@ func (a *Apps) putStream(b *store.Batch, st *stream) error {
 	return b.PutStream(r)
 }
 
-// streamLog adds an event of a stream to b, if kind is one.
+// streamLog adds an event of a stream to b, if kind is one, as of now.
 func (a *Apps) streamLog(b *store.Batch, st *stream, kind storev1.StreamEventKind, detail string) error {
+	return a.streamLogAt(b, st, kind, detail, a.clock.Now())
+}
+
+// streamLogAt adds an event of a stream that happened at t to b, if kind
+// is one.
+func (a *Apps) streamLogAt(b *store.Batch, st *stream, kind storev1.StreamEventKind, detail string, t time.Time) error {
 	if kind == storev1.StreamEventKind_STREAM_EVENT_KIND_UNSPECIFIED {
 		return nil
 	}
-	return b.AppendLog(&storev1.LogEntry{TimeUnixNano: a.clock.Now().UnixNano(), Entry: &storev1.LogEntry_StreamEvent{StreamEvent: &storev1.StreamEvent{
+	return b.AppendLog(&storev1.LogEntry{TimeUnixNano: t.UnixNano(), Entry: &storev1.LogEntry_StreamEvent{StreamEvent: &storev1.StreamEvent{
 		StreamId: st.ID[:], Kind: kind, Detail: detail, ChannelId: st.Channel[:],
 	}}})
 }
@@ -386,9 +395,12 @@ func (a *Apps) persistStream(st *stream, kind storev1.StreamEventKind, detail st
 	if !st.recorded {
 		return
 	}
-	w := &streamWrite{st, kind, detail}
-	if kind == storev1.StreamEventKind_STREAM_EVENT_KIND_STALLED {
-		st.stallWrite = w
+	w := &streamWrite{st: st, kind: kind, detail: detail, at: a.clock.Now()}
+	if kind != storev1.StreamEventKind_STREAM_EVENT_KIND_UNSPECIFIED {
+		if a.streams.pending == nil {
+			a.streams.pending = map[channel.ID][]*streamWrite{}
+		}
+		a.streams.pending[st.Channel] = append(a.streams.pending[st.Channel], w)
 	}
 	a.streams.writes = append(a.streams.writes, w)
 	if !a.streams.writing {
@@ -401,6 +413,41 @@ type streamWrite struct {
 	st     *stream
 	kind   storev1.StreamEventKind
 	detail string
+	at     time.Time // when the event happened
+	logged bool      // the event is in a batch (logPending): the write puts the record only
+}
+
+// logPending adds to b, in order, the events queued for channel ch that
+// are in no batch yet, each with the time it happened, and leaves their
+// writes the records only; streams.mu held. A payment of the channel
+// calls it before its own events and entries, so that the log tells what
+// happened in the order it happened (a stall before the tick that ended
+// it, an end before a late tick), whichever goroutine writes first.
+func (a *Apps) logPending(b *store.Batch, ch channel.ID) error {
+	ws := a.streams.pending[ch]
+	if len(ws) == 0 {
+		return nil
+	}
+	delete(a.streams.pending, ch)
+	for _, w := range ws {
+		w.logged = true
+		if err := a.streamLogAt(b, w.st, w.kind, w.detail, w.at); err != nil {
+			return err
+		}
+	}
+	return nil
+}
+
+// unpend takes w out of the events pending on its channel; streams.mu
+// held.
+func (a *Apps) unpend(w *streamWrite) {
+	ch := w.st.Channel
+	ws := slices.DeleteFunc(a.streams.pending[ch], func(x *streamWrite) bool { return x == w })
+	if len(ws) == 0 {
+		delete(a.streams.pending, ch)
+	} else {
+		a.streams.pending[ch] = ws
+	}
 }
 
 // beforeStreamWrite, if set (by tests), runs before writeStreams hands
@@ -427,19 +474,21 @@ func (a *Apps) writeStreams() {
 			err := a.n.WriteAlong(w.st.Channel, func(b *store.Batch) error {
 				a.streams.mu.Lock()
 				defer a.streams.mu.Unlock()
-				kind := w.kind
-				if kind == storev1.StreamEventKind_STREAM_EVENT_KIND_STALLED {
-					if w.st.stallWrite == w {
-						w.st.stallWrite = nil
-					} else {
-						// A tick resumed the stream and wrote this event
-						// before its "resumed" one.
-						kind = storev1.StreamEventKind_STREAM_EVENT_KIND_UNSPECIFIED
-					}
+				if err := a.putStream(b, w.st); err != nil {
+					return err
 				}
-				return a.streamEvent(b, w.st, kind, w.detail)
+				if w.logged || w.kind == storev1.StreamEventKind_STREAM_EVENT_KIND_UNSPECIFIED {
+					return nil // no event, or a payment of the channel wrote it
+				}
+				// Those before it on the channel first (a write that failed).
+				return a.logPending(b, w.st.Channel)
 			})
 			if err != nil {
+				a.streams.mu.Lock()
+				if !w.logged {
+					a.unpend(w) // not written: its channel is gone
+				}
+				a.streams.mu.Unlock()
 				a.log.Error("stream record", "stream", fmt.Sprintf("%x", w.st.ID), "err", err)
 			}
 		}
@@ -664,13 +713,18 @@ func (a *Apps) StartStream(ctx context.Context, r StreamRequest) (StreamInfo, er
 	if _, err := a.store.Commit(ctx, b); err != nil {
 		return StreamInfo{}, err
 	}
+	st.stop = make(chan string, 1) // a StopStream before runStream waits in it
 	a.streams.mu.Lock()
 	a.streams.add(st)
 	info := st.info()
-	a.runStream(st)
 	start := streamStartMessage(st)
 	a.streams.mu.Unlock()
+	// The terms before the first tick: the payee meters the ticks by
+	// them, and logs them as the stream starts (its first payment).
 	a.send(ci.Peer, start)
+	a.streams.mu.Lock()
+	a.runStream(st)
+	a.streams.mu.Unlock()
 	return info, nil
 }
 
@@ -687,7 +741,9 @@ func streamStartMessage(st *stream) *peerv1.Message {
 
 // runStream starts the goroutine paying an outgoing stream; streams.mu held.
 func (a *Apps) runStream(st *stream) {
-	st.stop = make(chan string, 1)
+	if st.stop == nil {
+		st.stop = make(chan string, 1)
+	}
 	a.wg.Add(1)
 	go func() {
 		defer a.wg.Done()
@@ -1075,16 +1131,8 @@ func (a *Apps) meterIncoming(b *store.Batch, ch node.ChannelInfo, p *node.Part, 
 		if !st.Rate.IsZero() {
 			detail = fmt.Sprintf("receiving %s per second from %s", ch.Asset.Format(&st.Rate), ch.Peer)
 		}
-	case st.stalled:
+	case st.stalled && st.EndReason == "":
 		kind, detail = storev1.StreamEventKind_STREAM_EVENT_KIND_RESUMED, "payments arrive again"
-		if w := st.stallWrite; w != nil {
-			// The "stalled" event is still queued (writeStreams): it goes
-			// first, in this batch, and the queued write leaves it out.
-			st.stallWrite = nil
-			if err := a.streamLog(b, st, w.kind, w.detail); err != nil {
-				return nil, err
-			}
-		}
 	}
 	st.stalled = false
 	st.Paid.Add(&st.Paid, &p.Amount)

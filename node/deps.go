@@ -117,7 +117,9 @@ type Hooks interface {
 	// dropped or its write failed (none of them is stored).
 	CheckIncoming(ch ChannelInfo, parts []Part) (refuse []error, release func(stored bool))
 	// Incoming runs on the channel's owner with the batch that stores an
-	// accepted proof, for the parts it accepted; it may add records.
+	// accepted proof, for the parts it accepted; it may add records. It
+	// runs before the proof's payment entries are appended: the entries it
+	// appends come first in the log.
 	Incoming(b *store.Batch, ch ChannelInfo, parts []Part, now time.Time) error
 	// PeerMessage handles a StreamStart or StreamEnd that peer sent about
 	// ch, a channel shared with it. The reply, if any, goes back to peer.

@@ -411,6 +411,11 @@ func (c *chanActor) onProof(s *session, in *incomingProof) {
 	var accepted []Part
 	var refunds []*payment
 	var refundSum uint256.Int
+	type entry struct {
+		e   *storev1.LogEntry
+		new bool // its id is new: AppendNewPayment
+	}
+	entries := make([]entry, 0, len(parts))
 	for i := range parts {
 		p := &parts[i]
 		cum.Add(&cum, &p.Amount)
@@ -452,17 +457,23 @@ func (c *chanActor) onProof(s *session, in *incomingProof) {
 		// the store need not look it up. A refund's (refundID) is one per
 		// payment refunded: the store's look-up is the last guard against
 		// a second refund of it.
-		appendLog := b.AppendNewPayment
-		if len(rec.GetRefundOf()) > 0 {
-			appendLog = b.AppendLog
-		}
-		if err := appendLog(&storev1.LogEntry{TimeUnixNano: now.UnixNano(), Entry: &storev1.LogEntry_Payment{Payment: rec}}); err != nil {
+		entries = append(entries, entry{&storev1.LogEntry{TimeUnixNano: now.UnixNano(), Entry: &storev1.LogEntry_Payment{Payment: rec}}, len(rec.GetRefundOf()) == 0})
+	}
+	if len(accepted) > 0 {
+		// Before the payments' entries: what the application logs of this
+		// proof (a stream started or resumed by it, and the events of the
+		// channel's streams that happened before it) precedes them.
+		if err := c.n.hooks.Incoming(b, c.buildInfo(), accepted, now); err != nil {
 			c.n.fail(fmt.Errorf("build incoming batch: %w", err))
 			return
 		}
 	}
-	if len(accepted) > 0 {
-		if err := c.n.hooks.Incoming(b, c.buildInfo(), accepted, now); err != nil {
+	for _, e := range entries {
+		appendLog := b.AppendNewPayment
+		if !e.new {
+			appendLog = b.AppendLog
+		}
+		if err := appendLog(e.e); err != nil {
 			c.n.fail(fmt.Errorf("build incoming batch: %w", err))
 			return
 		}

@@ -1412,6 +1412,10 @@ type Stream struct {
 	// record counts every payment of the stream (it was written ended,
 	// stalled or never paid, or by an older version that wrote it each tick).
 	ReceivedNonce uint64 `protobuf:"varint,20,opt,name=received_nonce,json=receivedNonce,proto3" json:"received_nonce,omitempty"`
+	// Incoming: no tick arrived within the stall time when this record was
+	// written. The node loads the stream stalled: it logs no second "stalled"
+	// event for it, and the next tick resumes it.
+	Stalled       bool `protobuf:"varint,21,opt,name=stalled,proto3" json:"stalled,omitempty"`
 	unknownFields protoimpl.UnknownFields
 	sizeCache     protoimpl.SizeCache
 }
@@ -1584,6 +1588,13 @@ func (x *Stream) GetReceivedNonce() uint64 {
 		return x.ReceivedNonce
 	}
 	return 0
+}
+
+func (x *Stream) GetStalled() bool {
+	if x != nil {
+		return x.Stalled
+	}
+	return false
 }
 
 // AppToken is an app token: a pay-only credential with limits, or a
@@ -2595,7 +2606,7 @@ const file_tinypay_store_v1_store_proto_rawDesc = "" +
 	"\n" +
 	"payment_id\x18\x01 \x01(\fR\tpaymentId\x12\x12\n" +
 	"\x04time\x18\x02 \x01(\x04R\x04time\x12\x1c\n" +
-	"\tsignature\x18\x03 \x01(\fR\tsignature\"\xd7\x04\n" +
+	"\tsignature\x18\x03 \x01(\fR\tsignature\"\xf1\x04\n" +
 	"\x06Stream\x12\x18\n" +
 	"\aversion\x18\x01 \x01(\rR\aversion\x12\x0e\n" +
 	"\x02id\x18\x02 \x01(\fR\x02id\x12\x1d\n" +
@@ -2620,7 +2631,8 @@ const file_tinypay_store_v1_store_proto_rawDesc = "" +
 	"\ttopped_up\x18\x11 \x01(\bR\btoppedUp\x12\x19\n" +
 	"\btoken_id\x18\x12 \x01(\fR\atokenId\x12\x12\n" +
 	"\x04peer\x18\x13 \x01(\fR\x04peer\x12%\n" +
-	"\x0ereceived_nonce\x18\x14 \x01(\x04R\rreceivedNonce\"\xdf\x03\n" +
+	"\x0ereceived_nonce\x18\x14 \x01(\x04R\rreceivedNonce\x12\x18\n" +
+	"\astalled\x18\x15 \x01(\bR\astalled\"\xdf\x03\n" +
 	"\bAppToken\x12\x18\n" +
 	"\aversion\x18\x01 \x01(\rR\aversion\x12\x0e\n" +
 	"\x02id\x18\x02 \x01(\fR\x02id\x12\x12\n" +
