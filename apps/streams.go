@@ -418,19 +418,27 @@ type streamWrite struct {
 }
 
 // logPending adds to b, in order, the events queued for channel ch that
-// are in no batch yet, each with the time it happened, and leaves their
-// writes the records only; streams.mu held. A payment of the channel
-// calls it before its own events and entries, so that the log tells what
-// happened in the order it happened (a stall before the tick that ended
-// it, an end before a late tick), whichever goroutine writes first.
+// are in no batch yet, each with the time it happened, and the records of
+// their streams as they are now (an event is never on disk without the
+// record that says it: a restart would log it again); their queued writes
+// then put the records only. streams.mu held. A payment of the channel
+// calls it before its own events and entries (Incoming, and meterIncoming
+// under the same hold of the lock as a "resumed"), so that the log tells
+// what happened in the order it happened (a stall before the tick that
+// ended it, an end before a late tick), whichever goroutine writes first.
 func (a *Apps) logPending(b *store.Batch, ch channel.ID) error {
 	ws := a.streams.pending[ch]
 	if len(ws) == 0 {
 		return nil
 	}
 	delete(a.streams.pending, ch)
-	for _, w := range ws {
+	for i, w := range ws {
 		w.logged = true
+		if !slices.ContainsFunc(ws[i+1:], func(x *streamWrite) bool { return x.st == w.st }) {
+			if err := a.putStream(b, w.st); err != nil { // once a stream: its state now
+				return err
+			}
+		}
 		if err := a.streamLogAt(b, w.st, w.kind, w.detail, w.at); err != nil {
 			return err
 		}
@@ -1106,6 +1114,11 @@ func (a *Apps) meterIncoming(b *store.Batch, ch node.ChannelInfo, p *node.Part, 
 	}()
 	a.streams.mu.Lock()
 	defer a.streams.mu.Unlock()
+	// Events queued since Incoming wrote the channel's (the meter may have
+	// marked a stall meanwhile): before this tick's, under this lock.
+	if err := a.logPending(b, ch.ID); err != nil {
+		return nil, err
+	}
 	st := a.streams.byID[p.Stream]
 	if st != nil && (st.Outgoing || st.Channel != ch.ID) {
 		return nil, nil // not the peer's stream to us
