@@ -458,6 +458,10 @@ func (a *Apps) unpend(w *streamWrite) {
 	}
 }
 
+// beforeRunStream, if set (by tests), runs in StartStream after the
+// StreamStart is sent and before the goroutine paying the stream starts.
+var beforeRunStream atomic.Pointer[func(id [16]byte)]
+
 // beforeStreamWrite, if set (by tests), runs before writeStreams hands
 // each write to its channel's owner, with no lock held.
 var beforeStreamWrite atomic.Pointer[func()]
@@ -730,6 +734,9 @@ func (a *Apps) StartStream(ctx context.Context, r StreamRequest) (StreamInfo, er
 	// The terms before the first tick: the payee meters the ticks by
 	// them, and logs them as the stream starts (its first payment).
 	a.send(ci.Peer, start)
+	if f := beforeRunStream.Load(); f != nil {
+		(*f)(st.ID)
+	}
 	a.streams.mu.Lock()
 	a.runStream(st)
 	a.streams.mu.Unlock()
@@ -799,6 +806,15 @@ func (a *Apps) payStream(st *stream) {
 			a.endStream(st, reason, true)
 			return
 		case <-t.C:
+		}
+		// A stop that came before this tick was due wins over it: with
+		// both ready, the select above picks either (a StopStream right
+		// after StartStream meets a timer of zero).
+		select {
+		case reason := <-stop:
+			a.endStream(st, reason, true)
+			return
+		default:
 		}
 		reason := a.payTick(st)
 		if reason != "" {
