@@ -28,12 +28,17 @@ type mailbox struct {
 	// nanoseconds), or 0 while it runs none: Health reads it.
 	busySince atomic.Int64
 
-	// endBatch, if set, runs on the owner after each batch of functions:
+	// ender, if set, runs on the owner after each batch of functions:
 	// work the batch's functions left for it (signing one proof for all
 	// the payments they queued) is done once per batch instead of once
-	// per function.
-	endBatch func()
+	// per function. An interface holding the owner, not a func value: a
+	// method value is an object more per channel for the collector to
+	// mark.
+	ender batchEnder
 }
+
+// batchEnder is an owner with work to do at the end of each batch.
+type batchEnder interface{ endBatch() }
 
 // maxPeerQueued bounds the peer messages queued for one channel before the
 // peer's reader waits.
@@ -126,8 +131,8 @@ func (m *mailbox) run(batches int) {
 			f()
 			batch[i] = nil
 		}
-		if m.endBatch != nil {
-			m.endBatch()
+		if m.ender != nil {
+			m.ender.endBatch()
 		}
 		m.busySince.Store(0)
 	}

@@ -16,7 +16,6 @@ import (
 
 	"github.com/tinypay/tinypay/channel"
 	"github.com/tinypay/tinypay/crypto"
-	storev1 "github.com/tinypay/tinypay/proto/tinypay/store/v1"
 	"github.com/tinypay/tinypay/store"
 )
 
@@ -198,20 +197,7 @@ func BenchmarkLoadChannels(b *testing.B) {
 	w := newNet(b)
 	bob := w.add("bob", 2)
 	defer bob.stop()
-	alice := seedKey(1).Address()
-	recs := make([]store.ChannelRecord, n)
-	now := time.Now()
-	for i := range recs {
-		st := channel.State{Self: channel.B, Phase: channel.Open}
-		st.Params = channel.Params{ChainID: 1337, Adjudicator: crypto.Address{1}, Participants: [2]crypto.Address{alice, bob.key.Address()}, ChallengePeriod: 100}
-		binary.BigEndian.PutUint64(st.Params.Salt[:], uint64(i))
-		st.Deposit[channel.A].SetUint64(1000)
-		id := st.Params.ID()
-		st.Received = channel.Proof{Channel: id, Nonce: 3, Transferred: *uint256.NewInt(30), Sig: crypto.Signature{1, 2, 3}}
-		st.Sent = channel.Proof{Channel: id, Nonce: 1, Transferred: *uint256.NewInt(1), Sig: crypto.Signature{4, 5, 6}}
-		st.Acked = 1
-		recs[i] = store.ChannelRecord{Channel: channelRecord(&st, now, now), Proofs: [2]*storev1.Proof{proofRecord(st.Sent), proofRecord(st.Received)}}
-	}
+	recs := openRecords(n, bob.key.Address(), true)
 	b.ReportAllocs()
 	b.ResetTimer()
 	for range b.N {
@@ -221,4 +207,63 @@ func BenchmarkLoadChannels(b *testing.B) {
 		}
 	}
 	b.ReportMetric(float64(b.Elapsed().Nanoseconds())/float64(b.N*n), "ns/channel")
+}
+
+// openRecords returns the records of n open channels from seedKey(1) to
+// bob, each with a proof sent by bob and, with received, one received
+// from the peer.
+func openRecords(n int, bob crypto.Address, received bool) []store.ChannelRecord {
+	alice := seedKey(1).Address()
+	recs := make([]store.ChannelRecord, n)
+	now := time.Now()
+	for i := range recs {
+		st := channel.State{Self: channel.B, Phase: channel.Open}
+		st.Params = channel.Params{ChainID: 1337, Adjudicator: crypto.Address{1}, Participants: [2]crypto.Address{alice, bob}, ChallengePeriod: 100}
+		binary.BigEndian.PutUint64(st.Params.Salt[:], uint64(i))
+		st.Deposit[channel.A].SetUint64(1000)
+		id := st.Params.ID()
+		st.Sent = channel.Proof{Channel: id, Nonce: 1, Transferred: *uint256.NewInt(1), Sig: crypto.Signature{4, 5, 6}}
+		st.Acked = 1
+		recs[i].Proofs[channel.B] = proofRecord(st.Sent)
+		if received {
+			st.Received = channel.Proof{Channel: id, Nonce: 3, Transferred: *uint256.NewInt(30), Sig: crypto.Signature{1, 2, 3}}
+			recs[i].Proofs[channel.A] = proofRecord(st.Received)
+		}
+		recs[i].Channel = channelRecord(&st, now, now)
+	}
+	return recs
+}
+
+// TestIdleChannelObjects: an idle channel's owner is a few objects on the
+// heap, since the collector marks every one of them in every cycle: at
+// 100,000 channels, each object more per channel made a payment cost
+// microseconds more (a cycle comes every few tens of thousands of
+// payments and marks them all). Three for a payer's channel (the owner,
+// the channel, its snapshot), one more with a proof received.
+func TestIdleChannelObjects(t *testing.T) {
+	w := newNet(t)
+	bob := w.add("bob", 2)
+	defer bob.stop()
+	const n = 500
+	for _, tc := range []struct {
+		received bool
+		max      float64
+	}{{false, 3}, {true, 4}} {
+		recs := openRecords(n, bob.key.Address(), tc.received)
+		for _, r := range recs {
+			if _, err := bob.n.loadChannel(r); err != nil {
+				t.Fatal(err)
+			}
+		}
+		i := 0
+		per := testing.AllocsPerRun(n-1, func() {
+			if _, err := bob.n.loadChannel(recs[i]); err != nil {
+				t.Fatal(err)
+			}
+			i++
+		})
+		if per > tc.max {
+			t.Errorf("with a proof received %v: loading an idle channel makes %.1f objects, want at most %.0f (what is new: go test -run XXX -bench BenchmarkLoadChannels -memprofile)", tc.received, per, tc.max)
+		}
+	}
 }

@@ -44,8 +44,10 @@ type chanActor struct {
 	// durableRecv is the newest proof of the peer's known durable: what
 	// Reestablish says this node holds. The store's committer sets it.
 	durableRecv atomic.Pointer[channel.Proof]
-	ackWake     atomic.Pointer[chan struct{}] // closed when the acknowledged nonce grows or the channel ends
-	writes      atomic.Int32                  // this channel's writes in flight
+	// ackWake is closed when the acknowledged nonce grows or the channel
+	// ends; nil while nobody waits (see ackWaiter).
+	ackWake atomic.Pointer[chan struct{}]
+	writes  atomic.Int32 // this channel's writes in flight
 	// durableSent is the newest own proof known durable, set by the
 	// store's committer before durableRecv is for the same write: a
 	// Reestablish that says it holds a proof also says it sent what it
@@ -158,19 +160,24 @@ func (n *Node) newActor(ch *channel.Channel, created time.Time) *chanActor {
 		// read its log for every channel).
 		durableNonce: ch.Sent().Nonce, ackTaken: ch.Sent().Nonce, recentFrom: ch.Received().Nonce + 1,
 	}
-	c.endBatch = c.pumpQueued
+	c.ender = c
 	if n.met != nil {
 		if c.am = n.ametr[p.Asset]; c.am == nil {
 			c.am = n.met.forAsset(p.Asset.Hex()[:10]) // an asset no longer configured: named as in ChannelInfo
 		}
 	}
-	w := make(chan struct{})
-	c.ackWake.Store(&w)
-	recv := ch.Received()
-	c.durableRecv.Store(&recv)
+	if recv := ch.Received(); recv == noProof {
+		c.durableRecv.Store(&noProof) // shared: a payer's channels hold none
+	} else {
+		c.durableRecv.Store(new(recv))
+	}
 	c.publish()
 	return c
 }
+
+// noProof is the durableRecv of every channel that received no proof yet:
+// one value for all of them, never written.
+var noProof channel.Proof
 
 // loadChannel rebuilds a channel's owner from the store.
 func (n *Node) loadChannel(rec store.ChannelRecord) (*chanActor, error) {
@@ -564,8 +571,26 @@ func (c *chanActor) info() ChannelInfo { return *c.snap.Load() }
 
 // wakeAckWaiters wakes whoever waits for the acknowledged nonce to grow.
 func (c *chanActor) wakeAckWaiters() {
-	w := make(chan struct{})
-	close(*c.ackWake.Swap(&w))
+	if w := c.ackWake.Swap(nil); w != nil {
+		close(*w)
+	}
+}
+
+// ackWaiter returns a channel that is closed at the next wakeAckWaiters.
+// A waiter takes it before it reads the snapshot it checks, so that a
+// change published after that read closes it. It is made when the first
+// waiter asks, not for every channel and every step: an idle channel
+// holds none.
+func (c *chanActor) ackWaiter() <-chan struct{} {
+	for {
+		if w := c.ackWake.Load(); w != nil {
+			return *w
+		}
+		w := make(chan struct{})
+		if c.ackWake.CompareAndSwap(nil, &w) {
+			return w
+		}
+	}
 }
 
 // --- sessions and reestablish ---

@@ -451,7 +451,7 @@ func (n *Node) waitStored(ctx context.Context, e *storev1.LogEntry, r *PayReques
 		return info, nil
 	}
 	for {
-		wake := *c.ackWake.Load()
+		wake := c.ackWaiter()
 		ci := c.info()
 		if ci.outcomeKnown(info.Nonce) {
 			// A refund comes before the Ack, or, after a restart, with
@@ -629,6 +629,8 @@ func (c *chanActor) enqueue(p *payment) {
 	c.queue = append(c.queue, p)
 	c.pumpDue = true
 }
+
+func (c *chanActor) endBatch() { c.pumpQueued() }
 
 // pumpQueued runs at the end of each batch of the mailbox: the payments
 // the batch queued go out together, in as few proofs as the pipeline
