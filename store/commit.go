@@ -199,6 +199,7 @@ type groupProof struct {
 // the database in a row, not two (read, then write).
 func (s *Store) commitGroup(group, next []*request) []*request {
 	s.stats.groups.Add(1)
+	s.mergeProofSeed()
 	g := groupState{
 		idem:      make(map[string]uint64),
 		payIDs:    make(map[[idLen]byte]uint64),
@@ -292,7 +293,7 @@ func (s *Store) admitKeys(group []*request) [][]byte {
 		}
 		for _, p := range r.b.proofs {
 			k := r.b.writes[p.w].k
-			if n, ok := s.proofNonces[proofKeyArr(k)]; !ok || p.nonce <= n {
+			if n, ok := s.proofNonces[proofKeyArr(k)]; (!ok && !s.proofsComplete) || (ok && p.nonce <= n) {
 				keys = append(keys, k)
 			}
 		}
@@ -478,8 +479,12 @@ func (s *Store) admit(txn writeTxn, g *groupState, r *request) error {
 			}
 			continue
 		}
-		if n, ok := s.proofNonces[proofKeyArr(w.k)]; ok && p.nonce > n {
+		n, ok := s.proofNonces[proofKeyArr(w.k)]
+		switch {
+		case ok && p.nonce > n:
 			continue // follows the committed one, known without a read
+		case !ok && s.proofsComplete:
+			continue // the first of its channel and side: none on disk
 		}
 		v, err := txn.get(w.k)
 		if errors.Is(err, ErrNotFound) {

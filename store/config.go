@@ -38,6 +38,9 @@ type Config struct {
 	// testHookCommit, if set, runs on the committer goroutine before each
 	// badger commit; an error it returns stands for a failed commit.
 	testHookCommit func() error
+	// testHookLoaded, if set, runs in LoadChannels after it read the
+	// proofs, within its snapshot.
+	testHookLoaded func()
 }
 
 // CommitObserver is told about the store's group commits, for metrics;

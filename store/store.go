@@ -35,12 +35,23 @@ type Store struct {
 	// Owned by the committer goroutine.
 	nextSeq uint64
 	// proofNonces holds the nonce of every proof this store committed
-	// since Open, by proof key, so that admitting a newer proof needs no
-	// read (a key it does not hold is read). Only the committer writes
-	// proofs while the store is open, so it is never stale; it holds two
-	// entries per channel paid through since Open (about 100 bytes each),
-	// no pointers for the collector to scan.
+	// since Open, and of every proof on disk once LoadChannels ran (see
+	// proofsComplete), by proof key, so that admitting a newer proof
+	// needs no read (a key it does not hold is read until then). Only the
+	// committer writes proofs while the store is open, so it is never
+	// stale; it holds two entries per channel paid through (about 100
+	// bytes each), no pointers for the collector to scan.
 	proofNonces map[proofKeyArr]uint64
+	// proofsComplete: proofNonces holds every proof on disk, so a proof
+	// whose key it lacks is the first of its channel and side, admitted
+	// without a read. Set once a seed from LoadChannels is merged (see
+	// proofSeed); it stays true, as every commit keeps proofNonces.
+	proofsComplete bool
+
+	// proofSeed is the nonce of every proof on disk as of one snapshot
+	// (LoadChannels), for the committer to merge into proofNonces before
+	// its next group.
+	proofSeed atomic.Pointer[proofSeed]
 
 	lastSeq atomic.Uint64 // last durable seq
 	stats   struct {
@@ -348,6 +359,26 @@ type ChannelRecord struct {
 	Awaited []*storev1.Payment
 }
 
+type proofSeed struct{ nonces map[proofKeyArr]uint64 }
+
+// mergeProofSeed merges a seed LoadChannels left into proofNonces, on the
+// committer goroutine, before a group; proofNonces then holds every proof
+// on disk. What the committer recorded wins over the seed: every proof
+// committed since the snapshot is in proofNonces, and newer. A proof
+// deleted since (DeleteChannel) comes back from the seed, but an entry of
+// a proof that is not on disk only costs a read: admission reads the one
+// on disk unless the new nonce is above the entry's.
+func (s *Store) mergeProofSeed() {
+	seed := s.proofSeed.Swap(nil)
+	if seed == nil {
+		return
+	}
+	for k, n := range s.proofNonces {
+		seed.nonces[k] = n
+	}
+	s.proofNonces, s.proofsComplete = seed.nonces, true
+}
+
 // LoadChannels returns every channel with its proofs, as of one moment:
 // two ordered scans (channels, proofs) joined by id, instead of two point
 // reads per channel (a restart with a hundred thousand channels would
@@ -355,7 +386,11 @@ type ChannelRecord struct {
 // database server). A proof without its channel is corrupt.
 func (s *Store) LoadChannels() ([]ChannelRecord, error) {
 	var out []ChannelRecord
+	// Every proof's nonce, for the committer: admitting a channel's first
+	// proof then needs no read (see proofsComplete).
+	var nonces []proofNonce
 	err := s.view(func(r reader) error {
+		out, nonces = out[:0], nonces[:0]
 		err := r.scan([]byte{prefixChannel}, prefixEnd([]byte{prefixChannel}), false, 0, func(k, v []byte) error {
 			c, err := decodeChannel(k, v)
 			if err != nil {
@@ -381,10 +416,14 @@ func (s *Store) LoadChannels() ([]ChannelRecord, error) {
 				return corrupt(k, "a proof of channel %x, which has no record", id)
 			}
 			out[i].Proofs[k[1+idLen]] = p
+			nonces = append(nonces, proofNonce{proofKeyArr(k), p.GetNonce()})
 			return nil
 		})
 		if err != nil {
 			return err
+		}
+		if h := s.cfg.testHookLoaded; h != nil {
+			h()
 		}
 		// The receipts awaited: few (the payments in flight when the node
 		// stopped), each read with its payment record.
@@ -416,7 +455,17 @@ func (s *Store) LoadChannels() ([]ChannelRecord, error) {
 	if err != nil {
 		return nil, fmt.Errorf("load channels: %w", err)
 	}
+	seed := &proofSeed{nonces: make(map[proofKeyArr]uint64, len(nonces))}
+	for _, p := range nonces {
+		seed.nonces[p.k] = p.nonce
+	}
+	s.proofSeed.Store(seed)
 	return out, nil
+}
+
+type proofNonce struct {
+	k     proofKeyArr
+	nonce uint64
 }
 
 // awaitedPayment reads the payment of an entry k of the awaited receipts,
