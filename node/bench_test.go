@@ -251,13 +251,13 @@ func TestIdleChannelObjects(t *testing.T) {
 	}{{false, 3}, {true, 4}} {
 		recs := openRecords(n, bob.key.Address(), tc.received)
 		for _, r := range recs {
-			if _, err := bob.n.loadChannel(r); err != nil {
+			if _, err := bob.n.loadChannel(&r); err != nil {
 				t.Fatal(err)
 			}
 		}
 		i := 0
 		per := testing.AllocsPerRun(n-1, func() {
-			if _, err := bob.n.loadChannel(recs[i]); err != nil {
+			if _, err := bob.n.loadChannel(&recs[i]); err != nil {
 				t.Fatal(err)
 			}
 			i++

@@ -179,8 +179,10 @@ func (n *Node) newActor(ch *channel.Channel, created time.Time) *chanActor {
 // one value for all of them, never written.
 var noProof channel.Proof
 
-// loadChannel rebuilds a channel's owner from the store.
-func (n *Node) loadChannel(rec store.ChannelRecord) (*chanActor, error) {
+// loadChannel rebuilds a channel's owner from the store. The entries of
+// awaited receipts it cannot use (of a proof this node does not hold) it
+// adds to rec.Settled, for Start to remove.
+func (n *Node) loadChannel(rec *store.ChannelRecord) (*chanActor, error) {
 	r := rec.Channel
 	id := [32]byte(r.GetId())
 	st, err := stateFromRecord(r, rec.Proofs)
@@ -192,13 +194,16 @@ func (n *Node) loadChannel(rec store.ChannelRecord) (*chanActor, error) {
 		return nil, fmt.Errorf("load channel %x: %w", id, err)
 	}
 	c := n.newActor(ch, time.Unix(0, r.GetCreatedUnixNano()))
-	for _, rec := range rec.Awaited {
-		p, err := awaitedPayment(id, rec)
+	for _, pr := range rec.Awaited {
+		p, err := awaitedPayment(id, pr)
 		if err != nil {
 			return nil, fmt.Errorf("load channel %x: a payment whose receipt is awaited: %w", id, err)
 		}
 		if p.nonce > c.ackTaken || p.nonce == 0 {
-			continue // not of a proof this node holds (it would be corrupt)
+			// Not of a proof this node holds (it would be corrupt):
+			// nothing can settle it.
+			rec.Settled = append(rec.Settled, store.AwaitedRef{Nonce: p.nonce, Payment: p.id})
+			continue
 		}
 		c.awaited = append(c.awaited, p)
 	}

@@ -163,7 +163,15 @@ func (n *Node) Start(ctx context.Context) error {
 	built := time.Since(began) - read
 	forget := store.NewBatch()
 	loaded := make([]*chanActor, 0, len(all))
-	for _, c := range all {
+	for i, c := range all {
+		// Entries of awaited receipts that nothing awaits (the receipt is
+		// on disk, or the proof is not one this node holds): removed, so
+		// that no start reads them again.
+		for _, a := range recs[i].Settled {
+			if err := forget.ReceiptSettled(c.id, a.Nonce, a.Payment); err != nil {
+				return err
+			}
+		}
 		if c.self == channel.B && c.ch.Phase() == channel.Abandoned {
 			// A proposal abandoned before it opened, not yet forgotten
 			// (see forgetProposal).
@@ -198,7 +206,7 @@ func (n *Node) Start(ctx context.Context) error {
 	}
 	if forget.Len() > 0 {
 		if _, err := n.store.Commit(ctx, forget); err != nil {
-			return fmt.Errorf("forget abandoned proposals and the receipts closed channels awaited: %w", err)
+			return fmt.Errorf("forget abandoned proposals and the receipts nothing awaits: %w", err)
 		}
 	}
 	if err := n.peers.load(n); err != nil {
@@ -229,12 +237,14 @@ func (n *Node) loadChannels(recs []store.ChannelRecord) ([]*chanActor, error) {
 	for w := range workers {
 		wg.Go(func() {
 			for i := w; i < len(recs); i += workers {
-				c, err := n.loadChannel(recs[i])
+				c, err := n.loadChannel(&recs[i])
 				if err != nil {
 					errs[w] = err
 					return
 				}
-				out[i], recs[i] = c, store.ChannelRecord{} // the record is garbage once loaded
+				// The record is garbage once loaded, but for the entries
+				// of receipts nothing awaits (see Start).
+				out[i], recs[i] = c, store.ChannelRecord{Settled: recs[i].Settled}
 			}
 		})
 	}

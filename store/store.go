@@ -357,6 +357,17 @@ type ChannelRecord struct {
 	Channel *storev1.Channel
 	Proofs  [2]*storev1.Proof
 	Awaited []*storev1.Payment
+	// Settled are the channel's entries of the awaited receipts whose
+	// receipt is on disk: nothing awaits them, and the caller may remove
+	// them (Batch.ReceiptSettled) so that no later start reads them again.
+	Settled []AwaitedRef
+}
+
+// AwaitedRef names an entry of the awaited receipts of a channel: the
+// payment, and the nonce of the own proof that carried it.
+type AwaitedRef struct {
+	Nonce   uint64
+	Payment [idLen]byte
 }
 
 type proofSeed struct{ nonces map[proofKeyArr]uint64 }
@@ -444,6 +455,7 @@ func (s *Store) LoadChannels() ([]ChannelRecord, error) {
 			case err != nil:
 				return err
 			case p == nil: // its receipt is on disk
+				out[i].Settled = append(out[i].Settled, AwaitedRef{Nonce: nonce, Payment: id})
 				return nil
 			case !awaitsReceipt(p) || !bytes.Equal(p.GetChannelId(), ch) || p.GetNonce() != nonce:
 				return corrupt(k, "a receipt awaited for payment %x, which is not an outgoing payment of proof %d of that channel that asked for one", id, nonce)

@@ -1094,6 +1094,29 @@ func testAwaitedReceipts(t *testing.T, e testEngine) {
 	if got, want := awaited(), "1:early@4 1:late@9"; got != want {
 		t.Fatalf("awaited %q, want %q", got, want)
 	}
+	// The entry whose receipt is on disk is reported, for the caller to
+	// remove; removed, it is not reported again.
+	settled := func() []AwaitedRef {
+		t.Helper()
+		recs, err := s.LoadChannels()
+		if err != nil {
+			t.Fatal(err)
+		}
+		var out []AwaitedRef
+		for _, r := range recs {
+			out = append(out, r.Settled...)
+		}
+		return out
+	}
+	if got := settled(); len(got) != 1 || got[0] != (AwaitedRef{Nonce: 5, Payment: paymentID("got")}) {
+		t.Fatalf("settled %v, want payment \"got\" of proof 5", got)
+	}
+	b = NewBatch()
+	_ = b.ReceiptSettled(chanID(1), 5, paymentID("got"))
+	mustCommit(t, s, b)
+	if got := settled(); len(got) != 0 {
+		t.Fatalf("settled after ReceiptSettled: %v, want none", got)
+	}
 	if err := s.Verify(); err != nil {
 		t.Fatalf("Verify: %v", err)
 	}
