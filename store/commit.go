@@ -603,6 +603,11 @@ func (g *groupState) claim(r *request) {
 	for id, n := range r.offerUses {
 		g.offerUses[id] = n
 	}
+	for _, w := range r.b.writes {
+		if w.del && len(w.k) > 0 && w.k[0] == prefixProof {
+			delete(g.proofs, string(w.k)) // a later proof follows what is on disk, read in the transaction
+		}
+	}
 	for _, p := range r.b.proofs {
 		w := r.b.writes[p.w]
 		g.proofs[string(w.k)] = groupProof{nonce: p.nonce, v: w.v}
