@@ -31,6 +31,11 @@ type kv struct {
 	del  bool // delete k instead
 }
 
+// isProofDelete reports whether w deletes a proof (DeleteChannel).
+func (w kv) isProofDelete() bool {
+	return w.del && len(w.k) == len(proofKeyArr{}) && w.k[0] == prefixProof
+}
+
 type proofPut struct {
 	w     int // index in writes
 	nonce uint64

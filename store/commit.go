@@ -393,7 +393,7 @@ func (s *Store) committed(chunk []*request) {
 	}
 	for _, r := range chunk {
 		for _, w := range r.b.writes {
-			if w.del && len(w.k) == len(proofKeyArr{}) && w.k[0] == prefixProof {
+			if w.isProofDelete() {
 				delete(s.proofNonces, proofKeyArr(w.k))
 			}
 		}
@@ -604,7 +604,7 @@ func (g *groupState) claim(r *request) {
 		g.offerUses[id] = n
 	}
 	for _, w := range r.b.writes {
-		if w.del && len(w.k) > 0 && w.k[0] == prefixProof {
+		if w.isProofDelete() {
 			delete(g.proofs, string(w.k)) // a later proof follows what is on disk, read in the transaction
 		}
 	}

@@ -399,9 +399,10 @@ func (s *Store) LoadChannels() ([]ChannelRecord, error) {
 	var out []ChannelRecord
 	// Every proof's nonce, for the committer: admitting a channel's first
 	// proof then needs no read (see proofsComplete).
-	var nonces []proofNonce
+	seed := &proofSeed{nonces: make(map[proofKeyArr]uint64)}
 	err := s.view(func(r reader) error {
-		out, nonces = out[:0], nonces[:0]
+		out = out[:0]
+		clear(seed.nonces)
 		err := r.scan([]byte{prefixChannel}, prefixEnd([]byte{prefixChannel}), false, 0, func(k, v []byte) error {
 			c, err := decodeChannel(k, v)
 			if err != nil {
@@ -427,7 +428,7 @@ func (s *Store) LoadChannels() ([]ChannelRecord, error) {
 				return corrupt(k, "a proof of channel %x, which has no record", id)
 			}
 			out[i].Proofs[k[1+idLen]] = p
-			nonces = append(nonces, proofNonce{proofKeyArr(k), p.GetNonce()})
+			seed.nonces[proofKeyArr(k)] = p.GetNonce()
 			return nil
 		})
 		if err != nil {
@@ -467,17 +468,8 @@ func (s *Store) LoadChannels() ([]ChannelRecord, error) {
 	if err != nil {
 		return nil, fmt.Errorf("load channels: %w", err)
 	}
-	seed := &proofSeed{nonces: make(map[proofKeyArr]uint64, len(nonces))}
-	for _, p := range nonces {
-		seed.nonces[p.k] = p.nonce
-	}
 	s.proofSeed.Store(seed)
 	return out, nil
-}
-
-type proofNonce struct {
-	k     proofKeyArr
-	nonce uint64
 }
 
 // awaitedPayment reads the payment of an entry k of the awaited receipts,
